@@ -1,0 +1,42 @@
+# Two set-up commands: `make demo` and `make test`. Both create or refresh .venv.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+
+.PHONY: demo test test-slow install install-test benchmarks clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PIP) "torch==2.13.0"
+	$(PIP) -e .
+	touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(PIP) -e ".[test]"
+	# torchattacks' metadata requires torchvision (no CPU wheel): install it without deps;
+	# its real needs (scipy, tqdm, requests, numpy) come from the test extra.
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps "torchattacks==3.5.1"
+	touch $@
+
+install: $(STAMP)
+install-test: $(TEST_STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/neuroaikit demo --out demo-output
+
+test: $(TEST_STAMP)
+	$(PY) -m pytest -q
+
+test-slow: $(TEST_STAMP)
+	$(PY) -m pytest -q -m slow
+
+benchmarks: $(TEST_STAMP)
+	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo-output .pytest_cache

@@ -1,0 +1,73 @@
+"""Build models by name from shapes, and rebuild them from a run folder's ``model.json``."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, Callable, Mapping
+
+from torch import nn
+
+from ..errors import ConfigError
+
+_BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+# packages whose import registers more builders (spiking networks, digital twins ...)
+_PROVIDERS = ("neuroaikit.models", "neuroaikit.spiking", "neuroaikit.neural")
+
+
+def register_model(name: str):
+    """Class or function decorator: ``build_model(name, **kwargs)`` will call it."""
+
+    def decorate(builder):
+        _BUILDERS[name] = builder
+        return builder
+
+    return decorate
+
+
+def available_models() -> list[str]:
+    _import_providers()
+    return sorted(_BUILDERS)
+
+
+def _import_providers() -> None:
+    for module in _PROVIDERS:
+        try:
+            importlib.import_module(module)
+        except ImportError:
+            pass
+
+
+def build_model(name: str, **kwargs: Any) -> nn.Module:
+    """A fresh model from a registered builder, e.g. ``build_model("cnn", in_channels=1,
+    image_size=28, n_classes=10)``."""
+    if name not in _BUILDERS:
+        _import_providers()
+    if name not in _BUILDERS:
+        raise ConfigError(f"unknown model {name!r}; available: {', '.join(sorted(_BUILDERS))}")
+    try:
+        return _BUILDERS[name](**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"model {name!r}: {exc}") from None
+
+
+def model_spec(name: str, kwargs: Mapping[str, Any], noise: Mapping[str, Any] | None = None) -> dict:
+    """The JSON description :func:`build_from_spec` rebuilds a model from."""
+    from ..noise import parse_noise_map
+
+    return {
+        "name": name,
+        "kwargs": dict(kwargs),
+        "noise": {k: v.to_dict() for k, v in parse_noise_map(noise).items()},
+    }
+
+
+def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:
+    """Rebuild a model (with its noise layers) from :func:`model_spec`'s output."""
+    from ..noise import inject_noise
+
+    if not isinstance(spec, Mapping) or "name" not in spec:
+        raise ConfigError("model spec must be a dict with a 'name'")
+    model = build_model(spec["name"], **dict(spec.get("kwargs") or {}))
+    if spec.get("noise"):
+        model = inject_noise(model, spec["noise"], copy=False)
+    return model

@@ -1,0 +1,151 @@
+"""A V1 front-end: fixed Gabor filters, simple and complex cells, Poisson-like noise.
+
+In the spirit of VOneNet (Dapello et al. 2020): a fixed bank of Gabor filters whose
+parameters are sampled from published V1 distributions, simple cells (rectified linear
+responses) and complex cells (quadrature-pair energy), then neuronal noise whose variance
+grows with the response, then any trainable back-end.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..noise import NoiseLayer, NoiseSpec
+from .registry import build_model, register_model
+
+
+@dataclass(frozen=True)
+class V1Population:
+    """Distributions of V1 receptive-field parameters.
+
+    Spatial frequency (cycles/degree) is log-normal with median ``sf_median`` and a
+    standard deviation of ``sf_octaves`` octaves; envelope sizes ``nx``, ``ny`` (Gaussian
+    s.d. along / across the carrier, in carrier cycles) are log-normal with medians from
+    Ringach (2002); orientations are uniform. The presets summarise:
+
+    - macaque: De Valois, Albrecht & Thorell (1982) foveal simple and complex cells,
+      preferred SF spread over about 0.5-8 c/deg with most cells near 2-4 c/deg;
+    - mouse: Niell & Stryker (2008), preferred SF about 0.02-0.16 c/deg, peak near 0.04.
+
+    These are approximations of the published histograms, not refits of the raw data.
+    """
+
+    sf_median: float
+    sf_octaves: float
+    nx_median: float = 0.4
+    ny_median: float = 0.6
+    size_spread: float = 0.35  # s.d. of log(nx), log(ny)
+
+    @classmethod
+    def preset(cls, species: str) -> "V1Population":
+        presets = {"macaque": cls(sf_median=2.5, sf_octaves=0.9), "mouse": cls(sf_median=0.045, sf_octaves=0.8)}
+        if species not in presets:
+            raise ConfigError(f"unknown V1 species preset {species!r}; choose one of {', '.join(presets)}")
+        return presets[species]
+
+
+def gabor_kernel(size: int, sf_cpp: float, theta: float, sigma_x: float, sigma_y: float, phase: float) -> np.ndarray:
+    """A ``size x size`` Gabor: Gaussian envelope (s.d. ``sigma_x`` along the carrier,
+    ``sigma_y`` across it, in pixels) times a cosine of ``sf_cpp`` cycles/pixel."""
+    half = (size - 1) / 2
+    y, x = np.mgrid[-half : half + 1, -half : half + 1]
+    xr = x * np.cos(theta) + y * np.sin(theta)
+    yr = -x * np.sin(theta) + y * np.cos(theta)
+    envelope = np.exp(-0.5 * (xr**2 / sigma_x**2 + yr**2 / sigma_y**2))
+    return envelope * np.cos(2 * np.pi * sf_cpp * xr + phase)
+
+
+class GaborBank(nn.Module):
+    """Fixed (non-trainable) V1 filter bank.
+
+    Args:
+        in_channels (int): image channels (filters see the channel mean).
+        image_size (int): image side in pixels.
+        n_simple, n_complex (int): numbers of simple and complex cells per position. Default 32 each.
+        kernel_size (int): filter side in pixels (odd). Default 9.
+        stride (int): Default 1.
+        species (str): ``"macaque"`` or ``"mouse"`` parameter distributions.
+        visual_degrees (float): visual angle the image spans. Default: 4 (macaque), 60 (mouse).
+        seed (int): sampling seed, so a saved model rebuilds the same filters. Default 0.
+
+    Output: ``(B, n_simple + n_complex, H', W')``: simple cells ``relu(q0)``, complex cells
+    ``sqrt(q0^2 + q1^2) / sqrt(2)`` with ``q1`` the quadrature (phase + pi/2) filter.
+    """
+
+    def __init__(self, in_channels=1, image_size=28, n_simple=32, n_complex=32, kernel_size=9, stride=1,
+                 species="macaque", visual_degrees=None, seed=0):
+        super().__init__()
+        if kernel_size % 2 == 0 or kernel_size < 3:
+            raise ConfigError(f"kernel_size must be odd and >= 3, got {kernel_size}")
+        population = V1Population.preset(species)
+        degrees = visual_degrees or (4.0 if species == "macaque" else 60.0)
+        pixels_per_degree = image_size / degrees
+        rng = np.random.default_rng(seed)
+        n = n_simple + n_complex
+        sf_cpd = population.sf_median * 2 ** (population.sf_octaves * rng.standard_normal(n))
+        # a carrier above Nyquist only aliases; below one cycle per kernel it is a blob
+        sf_cpp = np.clip(sf_cpd / pixels_per_degree, 1.0 / kernel_size, 0.45)
+        nx = population.nx_median * np.exp(population.size_spread * rng.standard_normal(n))
+        ny = population.ny_median * np.exp(population.size_spread * rng.standard_normal(n))
+        theta = rng.uniform(0, np.pi, n)
+        phase = rng.uniform(0, 2 * np.pi, n)
+        q0, q1 = [], []
+        for i in range(n):
+            sx = float(np.clip(nx[i] / sf_cpp[i], 0.8, kernel_size / 2))
+            sy = float(np.clip(ny[i] / sf_cpp[i], 0.8, kernel_size / 2))
+            for bank, ph in ((q0, phase[i]), (q1, phase[i] + np.pi / 2)):
+                k = gabor_kernel(kernel_size, sf_cpp[i], theta[i], sx, sy, ph)
+                k -= k.mean()  # no response to uniform luminance
+                bank.append(k / (np.linalg.norm(k) + 1e-8))
+        self.n_simple, self.stride = n_simple, stride
+        weight = torch.tensor(np.stack(q0 + q1), dtype=torch.float32).unsqueeze(1)
+        self.register_buffer("weight", weight, persistent=False)
+        self.params = {"sf_cpd": sf_cpd.tolist(), "theta": theta.tolist(), "phase": phase.tolist()}
+
+    def forward(self, x):
+        gray = x.mean(1, keepdim=True)
+        out = F.conv2d(gray, self.weight, stride=self.stride, padding=self.weight.shape[-1] // 2)
+        n = self.weight.shape[0] // 2
+        q0, q1 = out[:, :n], out[:, n:]
+        simple = torch.relu(q0[:, : self.n_simple])
+        complex_ = torch.sqrt(q0[:, self.n_simple :] ** 2 + q1[:, self.n_simple :] ** 2 + 1e-12) / math.sqrt(2)
+        return torch.cat([simple, complex_], 1)
+
+
+@register_model("v1net")
+class V1Net(nn.Module):
+    """V1 front-end (fixed Gabors, Poisson-like noise) followed by a trainable back-end.
+
+    Args:
+        in_channels (int), image_size (int), n_classes (int): shapes. Defaults 1, 28, 10.
+        n_simple, n_complex, kernel_size, species, visual_degrees, seed: see :class:`GaborBank`.
+        gain (float): scale of V1 responses before the noise (VOneNet uses 25 for its units). Default 4.
+        noise (NoiseSpec | dict | str | None): neuronal noise after V1. Default Poisson-like
+            with gain 1 and floor 0.01; ``None`` for a noise-free front-end.
+        bottleneck (int): 1x1 conv channels feeding the back-end. Default 16.
+        backend (str): a registered model name taking ``bottleneck`` channels. Default ``"cnn"``.
+
+    Submodules: ``v1`` (GaborBank), ``v1_noise`` (NoiseLayer), ``bottleneck``, ``backend``.
+    Shape: ``(B, C, H, W) -> (B, n_classes)``.
+    """
+
+    def __init__(self, in_channels=1, image_size=28, n_classes=10, n_simple=32, n_complex=32, kernel_size=9,
+                 species="macaque", visual_degrees=None, seed=0, gain=4.0,
+                 noise="poisson:gain=1,floor=0.01", bottleneck=16, backend="cnn"):
+        super().__init__()
+        self.v1 = GaborBank(in_channels, image_size, n_simple, n_complex, kernel_size, 1, species, visual_degrees, seed)
+        self.gain = gain
+        self.v1_noise = NoiseLayer(NoiseSpec.from_any(noise)) if noise is not None else nn.Identity()
+        self.bottleneck = nn.Conv2d(n_simple + n_complex, bottleneck, 1)
+        self.backend = build_model(backend, in_channels=bottleneck, image_size=image_size, n_classes=n_classes)
+
+    def forward(self, x):
+        v1 = self.v1_noise(self.gain * self.v1(x))
+        return self.backend(torch.relu(self.bottleneck(v1)))

@@ -1,0 +1,79 @@
+"""Many noise draws in one vectorised pass.
+
+Inside :func:`expand_draws`, the first noise layer a forward pass reaches replicates its
+input ``n_draws`` times along the batch; everything after it runs once on the larger batch.
+The noise-free layers before the first noise layer give the same result for every draw,
+so they are computed once: cheaper than replicating the input, with identical outputs
+and gradients.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
+
+import torch
+from torch import nn
+
+from .control import noise_layers
+
+
+@dataclass
+class _DrawContext:
+    n_draws: int
+    expanded: bool = False
+
+
+@contextmanager
+def expand_draws(model: nn.Module, n_draws: int, at: str = "first_noise") -> Iterator[None]:
+    """Make each forward pass of ``model`` return ``n_draws * B`` rows, draw-major
+    (rows ``d*B:(d+1)*B`` are draw ``d``). ``at="input"`` replicates the input instead,
+    for graphs where a skip path bypasses the first noise layer."""
+    ctx = _DrawContext(n_draws)
+    layers = [layer for _, layer in noise_layers(model)]
+
+    def reset(module, args, kwargs):
+        ctx.expanded = False
+        if at == "input" and args:
+            x = args[0]
+            ctx.expanded = True
+            return (x.repeat(n_draws, *([1] * (x.dim() - 1))), *args[1:]), kwargs
+        return None
+
+    handle = model.register_forward_pre_hook(reset, with_kwargs=True)
+    for layer in layers:
+        layer.draw_context = ctx
+    try:
+        yield
+    finally:
+        handle.remove()
+        for layer in layers:
+            layer.draw_context = None
+
+
+def _forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int, at: str) -> torch.Tensor:
+    with expand_draws(model, n_draws, at=at):
+        out = model(x)
+    batch = x.shape[0]
+    if out.shape[0] == batch * n_draws:
+        return out.reshape(n_draws, batch, *out.shape[1:])
+    if out.shape[0] == batch:  # no noise layer was reached: every draw is the same
+        return out.unsqueeze(0).expand(n_draws, *out.shape)
+    raise RuntimeError(f"model returned {out.shape[0]} rows for a batch of {batch} and {n_draws} draws")
+
+
+def forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int) -> torch.Tensor:
+    """Outputs of ``n_draws`` noise draws for each example: shape ``(n_draws, B, ...)``.
+
+    Differentiable: gradients reaching ``x`` are summed over draws.
+    """
+    if n_draws == 1:
+        return model(x).unsqueeze(0)
+    try:
+        return _forward_draws(model, x, n_draws, "first_noise")
+    except RuntimeError as exc:
+        # a branch that skips the first noise layer meets the replicated batch
+        if "size of tensor" not in str(exc) and "shape" not in str(exc):
+            raise
+        return _forward_draws(model, x, n_draws, "input")

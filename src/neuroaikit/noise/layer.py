@@ -1,0 +1,80 @@
+"""The noise layer: a thin module around :mod:`.functional` with explicit state."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .functional import apply_noise
+from .spec import NoiseSpec
+
+MODES = ("on", "off", "frozen")
+
+
+class NoiseLayer(nn.Module):
+    """Adds trial-to-trial variability to its input.
+
+    The noise is controlled only by ``mode``, never by ``model.train()``/``model.eval()``:
+    attack libraries put models in eval mode, and a stochastic defense must not lose its
+    noise behind the user's back.
+
+    Args:
+        spec (NoiseSpec | dict | str | float): the noise, see :class:`NoiseSpec`.
+        mode (str): ``"on"`` (a fresh draw per example and per call), ``"off"`` (identity)
+            or ``"frozen"`` (one fixed draw of shape ``x.shape[1:]``, the same for every
+            example and call, which makes the model a deterministic function). Default ``"on"``.
+        seed (int | None): seeds this layer's own generator; ``None`` uses torch's global RNG.
+
+    Shape: any ``(B, ...)``; the output has the shape of the input, except inside
+    :func:`neuroaikit.noise.expand_draws`, where the first noise layer replicates the batch.
+    """
+
+    def __init__(self, spec: NoiseSpec | dict | str | float = NoiseSpec(), mode: str = "on", seed: int | None = None):
+        super().__init__()
+        self.spec = NoiseSpec.from_any(spec)
+        self.register_buffer("frozen_eps", None, persistent=False)
+        self.set_mode(mode)
+        self.seed = seed
+        self._generator: torch.Generator | None = None
+        self.draw_context = None  # set by expand_draws
+
+    def set_mode(self, mode: str) -> None:
+        if mode not in MODES:
+            raise ConfigError(f"noise mode must be one of {', '.join(MODES)}, got {mode!r}")
+        if mode != "frozen":
+            self.frozen_eps = None
+        self.mode = mode
+
+    def reseed(self, seed: int | None) -> None:
+        self.seed = seed
+        self._generator = None
+        self.frozen_eps = None
+
+    def _draw(self, shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
+        if self.seed is None:
+            return torch.randn(shape, device=like.device, dtype=like.dtype)
+        if self._generator is None or self._generator.device != like.device:
+            self._generator = torch.Generator(device=like.device)
+            self._generator.manual_seed(self.seed)
+        return torch.randn(shape, device=like.device, dtype=like.dtype, generator=self._generator)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mode == "off":
+            return x
+        ctx = self.draw_context
+        if ctx is not None and not ctx.expanded:
+            x = x.repeat(ctx.n_draws, *([1] * (x.dim() - 1)))
+            ctx.expanded = True
+        if self.mode == "frozen":
+            if self.frozen_eps is None or self.frozen_eps.shape != x.shape[1:]:
+                self.frozen_eps = self._draw(x.shape[1:], x)
+            eps = self.frozen_eps.to(x.dtype)
+        else:
+            eps = self._draw(x.shape, x)
+        return apply_noise(x, self.spec, eps)
+
+    def extra_repr(self) -> str:
+        s = self.spec
+        detail = f"sigma={s.sigma}" if s.kind != "poisson" else f"gain={s.gain}, floor={s.floor}"
+        return f"{s.kind}, {detail}, rectify={s.rectify}, mode={self.mode}"

@@ -1,0 +1,40 @@
+"""Assemble a run folder's report from every section builder that has something to say.
+
+A section builder is a module in :mod:`neuroaikit.report.sections` with ``ORDER`` (int,
+lower first) and ``build(run) -> list[Section]`` (empty when the run has nothing for it).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import pkgutil
+from pathlib import Path
+
+from ..io import write_text
+from ..runs import Run
+from .html import Section, render_page
+
+
+def _section_modules():
+    from . import sections
+
+    modules = [importlib.import_module(f"{sections.__name__}.{m.name}") for m in pkgutil.iter_modules(sections.__path__)]
+    return sorted(modules, key=lambda m: (getattr(m, "ORDER", 100), m.__name__))
+
+
+def report_sections(run: Run) -> list[Section]:
+    found: list[Section] = []
+    for module in _section_modules():
+        found.extend(module.build(run))
+    return found
+
+
+def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
+    """Write ``report.html`` (or ``out``) for a run folder; returns its path."""
+    run = Run.open(run_dir)
+    sections = report_sections(run)
+    if not sections:
+        sections = [Section("Nothing to report").paragraph("This run folder holds no results a report section knows.")]
+    page = render_page(f"neuroaikit report: {run.name}", sections, subtitle=str(run.path.resolve()))
+    return write_text(Path(out) if out else run.path / "report.html", page)

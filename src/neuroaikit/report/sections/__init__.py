@@ -1,0 +1,1 @@
+"""Report section builders, one module per capability (see :mod:`neuroaikit.report.build`)."""
