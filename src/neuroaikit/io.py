@@ -53,11 +53,9 @@ def to_jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    if type(obj).__module__ == "torch" and hasattr(obj, "tolist"):
-        return obj.tolist()
-    if isinstance(obj, float) and obj != obj:  # NaN is not valid JSON
-        return None
+        return to_jsonable(obj.item())
+    if isinstance(obj, np.ndarray) or (type(obj).__module__ == "torch" and hasattr(obj, "tolist")):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, float) and (obj != obj or obj in (float("inf"), float("-inf"))):
+        return None  # NaN and infinities are not valid JSON
     return obj

@@ -51,6 +51,16 @@ class NoiseLayer(nn.Module):
         self._generator = None
         self.frozen_eps = None
 
+    def rng_state(self) -> torch.Tensor | None:
+        """State of this layer's own generator (``None`` when it uses the global RNG)."""
+        return self._generator.get_state() if self._generator is not None else None
+
+    def set_rng_state(self, state: torch.Tensor | None) -> None:
+        if state is None or self.seed is None:
+            return
+        self._generator = torch.Generator()
+        self._generator.set_state(state)
+
     def _draw(self, shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
         if self.seed is None:
             return torch.randn(shape, device=like.device, dtype=like.dtype)

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models import build_from_spec, model_spec
-from ..noise import InferenceRule, accuracy, noise_mode, seed_noise
+from ..noise import accuracy, noise_layers, noise_mode, seed_noise
 from ..runs import Run, commit_run, partial_dir
 from .augment import augment_batch
 from .config import TrainConfig
@@ -132,6 +132,8 @@ def train(
             scheduler.load_state_dict(state["scheduler"])
         generator.set_state(state["generator"])
         torch.set_rng_state(state["torch_rng"])
+        for name, layer in noise_layers(model):
+            layer.set_rng_state(state["noise_rng"].get(name))
         history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed"]
         say(f"resumed from {checkpoint_path} after epoch {start_epoch}")
 
@@ -180,6 +182,7 @@ def train(
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
+                "noise_rng": {n: l.rng_state() for n, l in noise_layers(model) if l.rng_state() is not None},
                 "history": history, "epoch": epoch + 1, "elapsed": elapsed,
             },
             checkpoint_path,

@@ -1,0 +1,70 @@
+"""A dataset's state on disk: where it is, how many images, md5 status of every file."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from ..errors import DataError
+from .catalog import dataset_info
+from .checksum import FileCheck
+from .digits import read_digits
+from .loader import SPLITS, read_split
+from .paths import find_dataset_folder
+
+
+def describe_dataset(name: str, data_dir: str | os.PathLike | None = None) -> dict:
+    """Counts, shapes, classes and md5 status of ``name`` found under ``data_dir``.
+
+    Raises :class:`DataError` only when no file of the dataset is found. Unlike
+    :func:`load_dataset` it does not stop at the first problem: each split is read
+    with md5 checking off, every file's md5 status is reported (``ok``, ``ok-content``,
+    ``mismatch``, ``unknown``), and each split's error, if any, is returned in
+    ``problems``. ``load_seconds`` is the wall time to read, check (md5) and convert a
+    split to float tensors.
+    """
+    info = dataset_info(name)
+    result: dict = {
+        "name": info.name, "shape": list(info.shape), "n_classes": info.n_classes, "classes": list(info.classes),
+        "source": info.source, "folder": None, "splits": {}, "files": [], "problems": [],
+    }
+    checks: list[FileCheck] = []
+    if info.needs_files:
+        folders = []
+        for split in SPLITS:
+            try:
+                folders.append(find_dataset_folder(info.name, data_dir, split))
+            except DataError as exc:
+                folders.append(exc)
+        if all(isinstance(f, DataError) for f in folders):
+            raise folders[0]
+    for split in SPLITS:
+        try:
+            if not info.needs_files:
+                labels = read_digits(split)[1]
+                result["splits"][split] = {"n": int(len(labels)), "class_counts": _counts(labels, info.n_classes)}
+                continue
+            folder = find_dataset_folder(info.name, data_dir, split)
+            result["folder"] = result["folder"] or str(folder)
+            split_checks: list[FileCheck] = []
+            start = time.perf_counter()
+            dataset = read_split(info, folder, split, False, split_checks)
+            seconds = time.perf_counter() - start
+            result["classes"] = dataset.classes
+            result["splits"][split] = {"n": len(dataset), "class_counts": dataset.class_counts(),
+                                       "files": [str(c.path) for c in split_checks], "load_seconds": seconds}
+        except DataError as exc:
+            result["problems"].append(f"{split}: {exc}")
+            split_checks = []
+        for check in split_checks:
+            if all(check.path != seen.path for seen in checks):
+                checks.append(check)
+    result["files"] = [{"path": str(c.path), "md5": c.md5, "expected": c.expected, "status": c.status}
+                       for c in checks]
+    return result
+
+
+def _counts(labels, n_classes: int) -> list[int]:
+    import numpy as np
+
+    return np.bincount(labels, minlength=n_classes).tolist()

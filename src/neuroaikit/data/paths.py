@@ -1,0 +1,91 @@
+"""Where a dataset's files are: ``data_dir`` resolution and file names."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import DataError
+from .catalog import CIFAR10_FOLDER, CIFAR10_META, CIFAR10_TEST_BATCHES, CIFAR10_TRAIN_BATCHES, dataset_info
+
+ENV_VAR = "NEUROAIKIT_DATA"
+
+
+def default_data_root() -> Path:
+    """``$NEUROAIKIT_DATA`` if set, else ``~/.neuroaikit/data``."""
+    env = os.environ.get(ENV_VAR)
+    return Path(env).expanduser() if env else Path.home() / ".neuroaikit" / "data"
+
+
+def data_root(data_dir: str | os.PathLike | None) -> Path:
+    return Path(data_dir).expanduser() if data_dir is not None else default_data_root()
+
+
+def idx_stems(split: str) -> tuple[str, str]:
+    """Official stems of the (images, labels) idx files of a split."""
+    prefix = "train" if split == "train" else "t10k"
+    return f"{prefix}-images-idx3-ubyte", f"{prefix}-labels-idx1-ubyte"
+
+
+def find_idx_file(folder: Path, stem: str) -> Path | None:
+    """``stem.gz`` or ``stem`` (also the ``train-images.idx3-ubyte`` spelling of some mirrors)."""
+    for name in (stem + ".gz", stem, stem.replace("-idx", ".idx") + ".gz", stem.replace("-idx", ".idx")):
+        if (folder / name).is_file():
+            return folder / name
+    return None
+
+
+def cifar_batches(split: str) -> list[str]:
+    return CIFAR10_TRAIN_BATCHES if split == "train" else CIFAR10_TEST_BATCHES
+
+
+def cifar_npz(folder: Path) -> Path | None:
+    """The ``.npz`` holding CIFAR-10 in ``folder``: one named ``cifar*`` first, else the only one."""
+    found = sorted(folder.glob("*.npz"))
+    named = [p for p in found if p.name.lower().startswith("cifar")]
+    if named:
+        return named[0]
+    return found[0] if len(found) == 1 else None
+
+
+def holds_dataset(name: str, folder: Path, split: str) -> bool:
+    """Whether ``folder`` itself holds the files of ``name``'s ``split``."""
+    if not folder.is_dir():
+        return False
+    if name == "cifar10":
+        return (folder / cifar_batches(split)[0]).is_file() or cifar_npz(folder) is not None
+    return find_idx_file(folder, idx_stems(split)[0]) is not None
+
+
+def expected_files(name: str, split: str) -> str:
+    if name == "cifar10":
+        return (f"{CIFAR10_FOLDER}/{{{','.join(cifar_batches(split))},{CIFAR10_META}}} "
+                "or an .npz with x_train/y_train/x_test/y_test")
+    images, labels = idx_stems(split)
+    return f"{images}[.gz] and {labels}[.gz]"
+
+
+def find_dataset_folder(name: str, data_dir: str | os.PathLike | None, split: str) -> Path:
+    """The folder holding ``name``'s files: ``data_dir`` itself, or a known sub-folder of it.
+
+    Sub-folders searched, in order: ``DatasetInfo.folders`` (e.g. ``mnist/``,
+    ``cifar-10-batches-py/``, ``cifar10*/``), each also one level deeper for
+    ``cifar-10-batches-py`` (``cifar10/cifar-10-batches-py``).
+    """
+    info = dataset_info(name)
+    root = data_root(data_dir)
+    origin = "" if data_dir is not None else f" (default data folder; set ${ENV_VAR} or pass data_dir)"
+    if not root.exists():
+        raise DataError(f"{root}: data folder not found{origin}; expected the folder holding the {info.name} "
+                        f"files or its parent (or use download=True / `neuroaikit data download`)")
+    if root.is_file():  # a path to one of the files: use its folder
+        root = root.parent
+    if holds_dataset(info.name, root, split):
+        return root
+    for pattern in info.folders:
+        for candidate in sorted(root.glob(pattern)):
+            for folder in (candidate, candidate / CIFAR10_FOLDER):
+                if holds_dataset(info.name, folder, split):
+                    return folder
+    raise DataError(f"{root}: no {info.name} {split} files found{origin}; expected {expected_files(info.name, split)} "
+                    f"in it or in a sub-folder {'/, '.join(info.folders)}/ (or use download=True)")

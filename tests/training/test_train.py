@@ -1,0 +1,93 @@
+"""Training writes complete run folders, resumes, and never replaces a good run with a failed one."""
+
+import json
+
+import pytest
+import torch
+
+from neuroaikit import load_run
+from neuroaikit.errors import ConfigError
+from neuroaikit.noise import noise_layers, noise_mode
+from neuroaikit.runs import Run, partial_dir
+from neuroaikit.training import TrainConfig, train
+
+
+def digits_config(tmp_path, **overrides):
+    values = dict(dataset="digits", model="cnn", model_kwargs={"hidden": 64}, epochs=3, batch_size=64,
+                  noise={"relu1": "gaussian:0.1,rectify"}, eval_draws=5, out=str(tmp_path / "run"))
+    values.update(overrides)
+    return TrainConfig(**values)
+
+
+def test_run_folder_is_complete_and_rebuilds_the_model(tmp_path):
+    run = train(digits_config(tmp_path), echo=None)
+    for name in ("config.json", "model.json", "weights.safetensors", "metrics.json", "log.txt"):
+        assert (run.path / name).is_file(), name
+    assert not partial_dir(run.path).exists()
+    metrics = run.metrics
+    assert set(metrics["test_accuracy"]) == {"single", "vote@5", "noise_off"}
+    assert metrics["test_accuracy"]["single"] > 0.5  # 3 epochs on digits: far above chance (0.1)
+    assert len(metrics["history"]) == 3
+    model = load_run(run.path)
+    assert [n for n, _ in noise_layers(model)] == ["noise.relu1"]
+    config = json.loads((run.path / "config.json").read_text())
+    assert config["noise"]["relu1"]["sigma"] == 0.1
+    x = torch.rand(4, 1, 8, 8)
+    trained = Run(run.path).load_model()
+    with noise_mode(model, "off"), noise_mode(trained, "off"):
+        assert torch.equal(model(x), trained(x))
+
+
+def test_same_seed_same_weights(tmp_path):
+    a = train(digits_config(tmp_path, out=str(tmp_path / "a"), epochs=1), echo=None)
+    b = train(digits_config(tmp_path, out=str(tmp_path / "b"), epochs=1), echo=None)
+    assert (a.path / "weights.safetensors").read_bytes() == (b.path / "weights.safetensors").read_bytes()
+
+
+class Interrupt(Exception):
+    pass
+
+
+def test_interrupted_job_resumes_and_never_replaces_a_good_run(tmp_path):
+    good = train(digits_config(tmp_path, epochs=1), echo=None)
+    good_weights = (good.path / "weights.safetensors").read_bytes()
+
+    def crash_at_epoch_2(model, epoch, record):
+        if epoch == 2:
+            raise Interrupt()
+
+    with pytest.raises(Interrupt):
+        train(digits_config(tmp_path, epochs=3), callbacks=[crash_at_epoch_2], echo=None)
+    # the good run is intact and the partial job kept its checkpoint of epoch 1
+    assert (good.path / "weights.safetensors").read_bytes() == good_weights
+    assert (partial_dir(good.path) / "checkpoint.pt").is_file()
+
+    resumed = train(digits_config(tmp_path, epochs=3, resume=True), echo=None)
+    assert [h["epoch"] for h in resumed.metrics["history"]] == [1, 2, 3]
+    assert "resumed from" in (resumed.path / "log.txt").read_text()
+    uninterrupted = train(digits_config(tmp_path, epochs=3, out=str(tmp_path / "straight")), echo=None)
+    assert resumed.metrics["history"][-1]["loss"] == pytest.approx(uninterrupted.metrics["history"][-1]["loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [(dict(optimizer="rmsprop"), "optimizer"), (dict(epochs=0), "epochs"), (dict(lr=-1.0), "lr"),
+     (dict(noise={"relu1": "laplace:1"}), "noise kind"), (dict(eval_rule="best"), "eval_rule")],
+)
+def test_bad_configs(tmp_path, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        digits_config(tmp_path, **overrides)
+
+
+def test_unknown_noise_site_fails_before_training(tmp_path):
+    with pytest.raises(ConfigError, match="valid names: input, conv1"):
+        train(digits_config(tmp_path, noise={"relu7": 0.1}), echo=None)
+
+
+def test_mnist_real_data_hidden_noise(shared_data, tmp_path):
+    """A hidden-noise CNN learns real MNIST: 6,000 training images, one epoch."""
+    config = TrainConfig(dataset="mnist", data_dir=str(shared_data), noise={"relu1": "gaussian:0.1"},
+                         epochs=1, train_subset=6000, test_subset=1000, eval_draws=5, out=str(tmp_path / "mnist"))
+    run = train(config, echo=None)
+    assert run.metrics["n_train"] == 6000 and run.metrics["n_test"] == 1000
+    assert run.metrics["test_accuracy"]["single"] > 0.85  # one epoch of 47 Adam steps; chance is 0.1
