@@ -1,0 +1,109 @@
+"""Report section for ``neuroaikit align``: per-layer scores with intervals and ceilings,
+and RDM heat maps (neural and best-matching layers)."""
+
+from __future__ import annotations
+
+from ...runs import Run
+from ..html import Section
+
+ORDER = 50
+METRICS = (("rsa", "RSA"), ("cka", "CKA"), ("predictivity", "predictivity (median r)"))
+
+
+def _score_figure(result: dict):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    layers = result["layers"]
+    names = [e["layer"] for e in layers]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharex=True)
+    for ax, (key, label) in zip(axes, METRICS):
+        xs, ys, lo, hi = [], [], [], []
+        for k, e in enumerate(layers):
+            part = e.get(key, {})
+            if "score" in part:
+                xs.append(k)
+                ys.append(part["score"])
+                lo.append(part["score"] - part.get("ci_low", part["score"]))
+                hi.append(part.get("ci_high", part["score"]) - part["score"])
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o-", capsize=3, color="tab:blue", label="score (95% CI)")
+        ceiling = next((e[key].get("ceiling") for e in layers if e.get(key, {}).get("ceiling") is not None), None)
+        if ceiling is not None:
+            ax.axhline(ceiling, color="tab:red", ls="--", label="noise ceiling")
+        ax.axhline(0, color="gray", lw=0.5)
+        ax.set_title(label)
+        ax.set_xticks(range(len(names)))
+        ax.set_xticklabels(names, rotation=45, ha="right", fontsize=8)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _rdm_figure(result: dict):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from scipy.spatial.distance import squareform
+
+    layers = [e for e in result["layers"] if "model_rdm" in e and "score" in e.get("rsa", {})]
+    best = sorted(layers, key=lambda e: -e["rsa"]["score"])[:3]
+    panels = [("neural", result["neural_rdm"])] + [(f"{e['layer']} (RSA {e['rsa']['score']:.2f})", e["model_rdm"]) for e in best]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2))
+    for ax, (title, vec) in zip(np.atleast_1d(axes), panels):
+        v = np.asarray(vec)
+        ranks = v.argsort().argsort() / max(1, len(v) - 1)  # percentiles make scales comparable
+        ax.imshow(squareform(ranks), cmap="viridis")
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def _fmt(v):
+    return "-" if v is None else f"{v:.3f}"
+
+
+def build(run: Run) -> list[Section]:
+    result = run.result("alignment")
+    if not result:
+        return []
+    s, neural = result["settings"], result["neural"]
+    section = Section(f"Alignment to {neural['name']}")
+    section.paragraph(
+        f"{neural['n_stimuli']} stimuli, {neural['n_neurons']} neurons, "
+        f"{neural.get('n_repeats') or 'no'} repeats. RSA: {s['rdm']} RDM ({s['rdm_note']}), {s['compare']} comparison. "
+        f"CKA: {s['cka_kernel']}{', debiased' if s['cka_debiased'] else ''}. Predictivity: {s['mapping']}, "
+        f"{s['n_folds']}-fold cross-validation, Pearson r per neuron on held-out stimuli, median over neurons; "
+        f"ceiled as {s['convention']}. Intervals: {s['n_boot']} bootstrap resamples over stimuli ({s['ci_level']:.0%}). "
+        f"Model noise while reading features: {s['noise']}."
+    )
+    c = result["ceilings"]
+    if c.get("rsa"):
+        section.paragraph(
+            f"Ceilings from the repeats: RSA sqrt(split-half RDM reliability) = {c['rsa']['ceiling']:.3f}; "
+            f"CKA split-half = {c['cka']['ceiling']:.3f}; predictivity median neuron reliability "
+            f"(Spearman-Brown) = {c['predictivity']['median_reliability']:.3f}."
+        )
+    else:
+        section.paragraph(f"No ceilings: {c.get('reason', '')}.")
+    section.figure(_score_figure(result), "Per-layer scores with bootstrap intervals and noise ceilings")
+    rows = []
+    for e in result["layers"]:
+        row = [e["layer"], e["n_units"]]
+        for key, _ in METRICS:
+            part = e.get(key, {})
+            if "error" in part:
+                row += ["error", part["error"][:60], "-"]
+            else:
+                row += [_fmt(part.get("score")), f"[{_fmt(part.get('ci_low'))}, {_fmt(part.get('ci_high'))}]", _fmt(part.get("ceiled"))]
+        rows.append(row)
+    section.table(["layer", "units", "RSA", "RSA CI", "RSA ceiled", "CKA", "CKA CI", "CKA ceiled",
+                   "pred r", "pred CI", "pred ceiled"], rows)
+    section.figure(_rdm_figure(result), "RDMs (percentile of dissimilarity): neural and the three best-matching layers")
+    return [section]

@@ -1,0 +1,87 @@
+"""Linear predictivity: ridge agrees with scikit-learn RidgeCV on the same folds; PLS with
+PLSRegression; ceiling conventions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from sklearn.cross_decomposition import PLSRegression
+from sklearn.linear_model import RidgeCV
+
+from neuroaikit.alignment import kfold_indices, linear_predictivity, split_half_reliability
+from neuroaikit.alignment.predictivity import DEFAULT_ALPHAS, bootstrap_median_r
+
+
+def _sklearn_predictions(x, y, folds, make):
+    out = np.zeros_like(y)
+    for test in folds:
+        train = np.setdiff1d(np.arange(len(x)), test)
+        out[test] = make().fit(x[train], y[train]).predict(x[test]).reshape(len(test), -1)
+    return out
+
+
+@pytest.mark.parametrize("per_target", [True, False])
+@pytest.mark.parametrize("units", [300, 8])  # more units than stimuli, and fewer
+def test_ridge_matches_sklearn_ridgecv_on_same_folds(rng, per_target, units):
+    x = rng.normal(size=(50, units))
+    y = x[:, :5] @ rng.normal(size=(5, 12)) + 2 * rng.normal(size=(50, 12))
+    folds = kfold_indices(50, 10, seed=1)
+    ours = linear_predictivity(x, y, folds=folds, alpha_per_target=per_target)
+    expected = _sklearn_predictions(x, y, folds, lambda: RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=per_target))
+    np.testing.assert_allclose(ours.predictions.numpy(), expected, atol=1e-8)
+    r = [np.corrcoef(expected[:, k], y[:, k])[0, 1] for k in range(12)]
+    assert abs(ours.median_r - np.median(r)) < 1e-8
+
+
+def test_ridge_on_antolik_matches_sklearn(antolik_repeats, rng):
+    avg = antolik_repeats.mean(1)
+    features = np.maximum(0, rng.normal(size=(31 * 31, 200)).T @ rng.normal(size=(31 * 31, 50))).T  # (50, 200)
+    folds = kfold_indices(50, 10, seed=0)
+    ours = linear_predictivity(features, avg, folds=folds)
+    expected = _sklearn_predictions(features, avg, folds, lambda: RidgeCV(alphas=DEFAULT_ALPHAS, alpha_per_target=True))
+    np.testing.assert_allclose(ours.predictions.numpy(), expected, atol=1e-6 * np.abs(expected).max())
+
+
+def test_pls_matches_sklearn(rng):
+    x = rng.normal(size=(60, 40))
+    y = x[:, :3] @ rng.normal(size=(3, 5)) + rng.normal(size=(60, 5))
+    folds = kfold_indices(60, 5, seed=0)
+    ours = linear_predictivity(x, y, mapping="pls", folds=folds)
+    expected = _sklearn_predictions(x, y, folds, lambda: PLSRegression(n_components=25, scale=False))
+    np.testing.assert_allclose(ours.predictions.numpy(), expected, atol=1e-8)
+    assert ours.to_dict()["n_components"] == 25
+
+
+def test_perfect_features_reach_one(rng):
+    y = rng.normal(size=(40, 6))
+    res = linear_predictivity(y, y)
+    assert res.median_r > 0.99
+
+
+def test_ceiling_conventions(antolik_repeats, rng):
+    avg = antolik_repeats.mean(1)
+    res = linear_predictivity(avg + rng.normal(size=avg.shape), avg)
+    rel = split_half_reliability(antolik_repeats).reliability
+    a = res.ceiled(rel, "r/sqrt(reliability)")
+    b = res.ceiled(rel, "r2/reliability")
+    r, rho = a["median_r"], a["median_reliability"]
+    assert a["convention"] == "r/sqrt(reliability)" and abs(a["ceiled"] - r / np.sqrt(rho)) < 1e-12
+    assert b["convention"] == "r2/reliability" and abs(b["ceiled"] - r * r / rho) < 1e-12
+
+
+def test_constant_neuron_is_masked_and_counted(rng):
+    x = rng.normal(size=(30, 10))
+    y = x[:, :4] + 0.1 * rng.normal(size=(30, 4))
+    y[:, 2] = 5.0
+    res = linear_predictivity(x, y, n_folds=5)
+    assert int((~res.valid).sum()) == 1 and res.to_dict()["n_masked_neurons"] == 1
+    assert np.isfinite(res.median_r)
+    boot = bootstrap_median_r(res, n_boot=100)
+    assert np.isfinite(float(boot.low)) and float(boot.low) <= res.median_r <= float(boot.high)
+
+
+def test_per_fold_pooling(rng):
+    x = rng.normal(size=(40, 10))
+    y = x[:, :3] + rng.normal(size=(40, 3))
+    assert linear_predictivity(x, y, pooling="per_fold", n_folds=4).to_dict()["pooling"] == "per_fold"
