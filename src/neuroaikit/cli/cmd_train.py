@@ -34,6 +34,7 @@ def add_arguments(parser):
     parser.add_argument("--model", help=f"model name: mlp | cnn | resnet18 | v1net ... (default {d.model})")
     parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="builder argument, e.g. width=0.5 (repeatable)")
     parser.add_argument("--noise", action="append", metavar="LAYER=SPEC", help="noise after LAYER ('input' for the input), e.g. relu1=gaussian:0.5 (repeatable)")
+    parser.add_argument("--noise-warmup", type=float, metavar="EPOCHS", help="ramp the noise s.d. from 0 to full over this many epochs (default 0)")
     parser.add_argument("--epochs", type=int, help=f"default {d.epochs}")
     parser.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
@@ -61,7 +62,7 @@ def config_from_args(args):
     from ..training import TrainConfig
 
     values = dict(read_json(args.config)) if args.config else {}
-    for name in ("dataset", "data_dir", "model", "epochs", "batch_size", "optimizer", "lr", "momentum",
+    for name in ("dataset", "data_dir", "model", "noise_warmup", "epochs", "batch_size", "optimizer", "lr", "momentum",
                  "weight_decay", "schedule", "augment", "seed", "train_subset", "test_subset", "objective",
                  "eval_rule", "eval_draws", "device", "out"):
         value = getattr(args, name)

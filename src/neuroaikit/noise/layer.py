@@ -36,6 +36,7 @@ class NoiseLayer(nn.Module):
         self.register_buffer("frozen_eps", None, persistent=False)
         self.set_mode(mode)
         self.seed = seed
+        self.scale = 1.0  # multiplies the noise s.d.; a training warm-up ramps it from 0 to 1
         self._generator: torch.Generator | None = None
         self.draw_context = None  # set by expand_draws
 
@@ -82,6 +83,8 @@ class NoiseLayer(nn.Module):
             eps = self.frozen_eps.to(x.dtype)
         else:
             eps = self._draw(x.shape, x)
+        if self.scale != 1.0:
+            eps = eps * self.scale
         return apply_noise(x, self.spec, eps)
 
     def extra_repr(self) -> str:

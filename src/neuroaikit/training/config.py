@@ -23,6 +23,10 @@ class TrainConfig:
         model (str): a registered model name (``neuroaikit.models.available_models()``).
         model_kwargs (dict): extra builder arguments; shapes come from the dataset.
         noise (dict): ``{"layer": spec}`` noise sites, active during training and evaluation.
+        noise_warmup (float): epochs over which the noise s.d. ramps linearly from 0 to its
+            full value (0 = full noise from the first step). Noise that is large compared with
+            the small activations of a freshly initialised network stalls learning; a warm-up
+            lets the weights grow first. Evaluation always uses the full noise.
         epochs, batch_size, lr, momentum, weight_decay: the usual.
         optimizer (str): ``"sgd"`` (momentum, Nesterov) or ``"adam"``.
         schedule (str): ``"none"``, ``"step"`` (x0.1 at 50% and 75% of training),
@@ -45,6 +49,7 @@ class TrainConfig:
     model: str = "cnn"
     model_kwargs: dict = field(default_factory=dict)
     noise: dict = field(default_factory=dict)
+    noise_warmup: float = 0.0
     epochs: int = 3
     batch_size: int = 128
     optimizer: str = "adam"
@@ -73,6 +78,7 @@ class TrainConfig:
             (int(self.epochs) >= 1, f"epochs must be >= 1, got {self.epochs}"),
             (int(self.batch_size) >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
             (float(self.lr) > 0, f"lr must be > 0, got {self.lr}"),
+            (float(self.noise_warmup) >= 0, f"noise_warmup must be >= 0, got {self.noise_warmup}"),
             (int(self.eval_draws) >= 1, f"eval_draws must be >= 1, got {self.eval_draws}"),
             (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
         ]

@@ -21,7 +21,8 @@ from .config import TrainConfig
 from .objectives import get_objective
 
 CHECKPOINT = "checkpoint.pt"
-# called at the end of each epoch; may return extra figures for that epoch's record
+# called at the end of each epoch; may return extra figures for that epoch's record, and
+# {"stop_training": 1} to end training after that epoch's checkpoint
 EpochCallback = Callable[[nn.Module, int, dict], "dict | None"]
 
 
@@ -71,6 +72,12 @@ def evaluate_classifier(model: nn.Module, images, labels, rule: str, n_draws: in
     with noise_mode(model, "off"):
         figures["noise_off"] = accuracy(model, images, labels, "single")
     return figures
+
+
+def _set_noise_scale(model: nn.Module, warmup_epochs: float, progress_epochs: float) -> None:
+    scale = 1.0 if warmup_epochs <= 0 else min(1.0, progress_epochs / warmup_epochs)
+    for _, layer in noise_layers(model):
+        layer.scale = scale
 
 
 def _load_data(config: TrainConfig):
@@ -152,7 +159,8 @@ def train(
             from tqdm import tqdm
 
             batches = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
-        for start in batches:
+        for step, start in enumerate(batches):
+            _set_noise_scale(model, config.noise_warmup, epoch + step / steps_per_epoch)
             idx = order[start : start + config.batch_size]
             x = augment_batch(train_set.images[idx], config.augment, generator).to(device)
             y = train_set.labels[idx].to(device)
@@ -167,6 +175,7 @@ def train(
             totals["loss"] += loss.item() * len(idx)
             for key, value in info.items():
                 totals[key] = totals.get(key, 0.0) + value * len(idx)
+        _set_noise_scale(model, 0.0, 0.0)
         model.eval()
         record = {"epoch": epoch + 1, **{k: v / len(train_set) for k, v in totals.items()}}
         with noise_mode(model, "on"):
@@ -187,6 +196,9 @@ def train(
             },
             checkpoint_path,
         )
+        if record.get("stop_training"):  # a callback (e.g. a catastrophic-overfitting guard) ends training
+            say(f"stopped after epoch {epoch + 1} at a callback's request")
+            break
 
     model.eval()
     test_accuracy = evaluate_classifier(model, test_set.images, test_set.labels, config.eval_rule, config.eval_draws)

@@ -1,0 +1,367 @@
+"""The evaluation protocol for stochastic defenses: an eps sweep with white-box (APGD-CE +
+APGD-DLR with EOT), black-box (Square with an EOT loss), transfer (from the noise-off twin)
+and random-noise attacks, the per-example worst case, a repeated final check and sanity
+checks (Athalye et al. 2018; Carlini et al. 2019; Croce & Hein 2020).
+
+``evaluate_robustness(model, images, labels, RobustnessConfig(...))`` returns a plain dict;
+``evaluate_run(run_dir)`` does the same for a run folder and writes ``results/robustness.json``.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..noise import InferenceRule, forward_draws, has_noise
+from .apgd import APGD
+from .base import NORMS, as_rule, fooled_fraction, noise_modes, noise_twin, rule_loss
+from .random_noise import RandomNoise
+from .square import Square
+from .transfer import Transfer
+
+WHITE_BOX = ("apgd-ce", "apgd-dlr")
+OTHER = ("square", "transfer", "random")
+MNIST_LIKE_EPS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
+CIFAR_EPS = (1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255)
+MNIST_LIKE_L2 = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+CIFAR_L2 = (0.125, 0.25, 0.5, 1.0, 2.0)
+
+
+@dataclass
+class RobustnessConfig:
+    """Settings of the protocol; the defaults are AutoAttack's ``rand`` version.
+
+    Args:
+        eps (list of float | None): the sweep (ascending). ``None``: Linf 0.05 ... 0.5 for
+            1-channel images, 1/255 ... 32/255 for colour images (L2: 0.5 ... 4 and
+            0.125 ... 2). The sweep is extended by doubling (Linf: up to 1) until the
+            worst-case accuracy reaches chance.
+        reference_eps (float | None): where the sanity checks run and the headline figure is
+            read. ``None``: Linf 0.3 for 1-channel images, 8/255 otherwise (L2: 2.0 and 0.5).
+        norm (str): ``"Linf"`` (Square is Linf only, so it is skipped for ``"L2"``).
+        n_examples (int): the first N test images. Default 200.
+        steps (int): APGD iterations. Default 100.
+        eot (int): noise draws per gradient. Default 20.
+        square_queries (int): Square queries per example. Default 1000.
+        random_trials (int): random-noise perturbations per example. Default 100.
+        checks (int): fresh evaluations of the deployed rule in the final check; an example
+            is robust only if the rule is right in a strict majority. Default 10 (>= 10 for a claim).
+        rule, n_draws: the deployed inference rule (``None``: from the run, else ``"single"``).
+        tolerance (float): the accuracy change the sanity checks tolerate. Default 0.03.
+        batch_size (int): examples attacked together. Default 100.
+        seed (int): seeds attacks and noise draws. Default 0.
+    """
+
+    eps: list | None = None
+    reference_eps: float | None = None
+    norm: str = "Linf"
+    n_examples: int = 200
+    steps: int = 100
+    eot: int = 20
+    square_queries: int = 1000
+    random_trials: int = 100
+    checks: int = 10
+    rule: str | None = None
+    n_draws: int | None = None
+    tolerance: float = 0.03
+    batch_size: int = 100
+    seed: int = 0
+    max_extensions: int = 3
+
+    @classmethod
+    def quick(cls, **overrides) -> "RobustnessConfig":
+        """A short run for a first look (not for a claim): 32 examples, 20 steps, EOT 5."""
+        values = dict(n_examples=32, steps=20, eot=5, square_queries=100, random_trials=20)
+        values.update(overrides)
+        return cls(**values)
+
+    def __post_init__(self):
+        checks = [
+            (self.norm in NORMS, f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}"),
+            (int(self.n_examples) >= 1, f"n_examples must be >= 1, got {self.n_examples}"),
+            (int(self.steps) >= 1, f"steps must be >= 1, got {self.steps}"),
+            (int(self.eot) >= 1, f"eot must be >= 1, got {self.eot}"),
+            (int(self.square_queries) >= 1, f"square_queries must be >= 1, got {self.square_queries}"),
+            (int(self.random_trials) >= 1, f"random_trials must be >= 1, got {self.random_trials}"),
+            (int(self.checks) >= 1, f"checks must be >= 1, got {self.checks}"),
+            (int(self.batch_size) >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ConfigError(message)
+        if self.eps is not None:
+            eps = [float(e) for e in self.eps]
+            if not eps or any(e < 0 or e != e for e in eps):
+                raise ConfigError(f"eps values must be numbers >= 0, got {self.eps}")
+            self.eps = sorted(set(eps))
+        if self.reference_eps is not None and self.reference_eps < 0:
+            raise ConfigError(f"reference_eps must be >= 0, got {self.reference_eps}")
+
+
+# -- the repeated final check --------------------------------------------------
+@torch.no_grad()
+def majority_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, rule: InferenceRule, checks: int,
+                     max_rows: int = 4096) -> torch.Tensor:
+    """Per example: is the deployed rule right in a strict majority of ``checks`` fresh
+    evaluations (each with its own ``rule.n_draws`` draws)? Deterministic models need one."""
+    if not has_noise(model):
+        checks = 1
+    per_eval = rule.n_draws
+    step = max(1, max_rows // (per_eval * checks))
+    out = []
+    for start in range(0, x.shape[0], step):
+        xb, yb = x[start : start + step], y[start : start + step]
+        draws = forward_draws(model, xb, per_eval * checks)  # (checks * N, b, K)
+        draws = draws.view(checks, per_eval, *draws.shape[1:])
+        wrong = torch.stack([fooled_fraction(d, yb, rule) if rule.rule != "single" else
+                             (d[0].argmax(-1) != yb).float() for d in draws])
+        out.append((1 - wrong).sum(0) > checks / 2)
+    return torch.cat(out)
+
+
+def _batched(attack, x, y, batch_size):
+    return torch.cat([attack(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)])
+
+
+def _default_eps(channels: int, norm: str) -> tuple[list[float], float]:
+    if norm == "L2":
+        return (list(MNIST_LIKE_L2), 2.0) if channels == 1 else (list(CIFAR_L2), 0.5)
+    return (list(MNIST_LIKE_EPS), 0.3) if channels == 1 else (list(CIFAR_EPS), 8 / 255)
+
+
+def _status(ok: bool) -> str:
+    return "pass" if ok else "warn"
+
+
+def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                        config: RobustnessConfig | None = None, log: Callable[[str], None] | None = None) -> dict:
+    """Run the protocol on ``model`` (logits, images in [0, 1]); returns a JSON-ready dict.
+
+    Keys: ``rule``, ``config``, ``clean_accuracy`` (repeated check, same rule),
+    ``clean_accuracy_one_pass``, ``sweep`` (per eps: accuracy per attack and the
+    per-example ``worst_case``), ``reference_eps``, ``robust_accuracy`` (worst case at the
+    reference eps), ``checks`` (name, status pass/warn, numbers, detail), ``examples``
+    (a few adversarial images at the reference eps), ``seconds``.
+    """
+    config = config or RobustnessConfig()
+    log = log or (lambda message: None)
+    if images.dim() != 4 or images.shape[0] != labels.shape[0]:
+        raise ConfigError(f"need images (N, C, H, W) and one label each; got {tuple(images.shape)} and {tuple(labels.shape)}")
+    started = time.time()
+    modes_before = noise_modes(model)
+    torch.manual_seed(config.seed)
+    n = min(config.n_examples, images.shape[0])
+    x = images[:n].float()
+    y = labels[:n].long()
+    rule = as_rule(config.rule or "single", config.n_draws)
+    tol = config.tolerance
+    eps_list, reference = _default_eps(x.shape[1], config.norm)
+    if config.eps is not None:
+        eps_list = list(config.eps)
+    reference = config.reference_eps if config.reference_eps is not None else reference
+    if reference not in eps_list:
+        eps_list = sorted(set(eps_list + [reference]))
+    stochastic = has_noise(model)
+    with torch.no_grad():
+        n_classes = model(x[:1]).shape[1]
+    chance = 1.0 / n_classes
+    twin = noise_twin(model, "off")
+    common = dict(eot=config.eot if stochastic else 1, rule=rule, seed=config.seed)
+
+    clean_ok = majority_correct(model, x, y, rule, config.checks)
+    with torch.no_grad():
+        one_pass = (rule.predict(model, x) == y).float().mean().item()
+    log(f"clean accuracy ({rule.rule}, {rule.n_draws} draws, majority of {config.checks}): {clean_ok.float().mean():.4f}")
+
+    def attacks_for(eps: float) -> dict:
+        found = {
+            "apgd-ce": APGD(model, eps=eps, steps=config.steps, norm=config.norm, loss="ce", **common),
+            "apgd-dlr": APGD(model, eps=eps, steps=config.steps, norm=config.norm, loss="dlr", **common),
+            "transfer": Transfer(model, twin, attack=APGD, eps=eps, steps=config.steps, norm=config.norm, seed=config.seed),
+            "random": RandomNoise(model, eps=eps, trials=config.random_trials, norm=config.norm, **common),
+        }
+        if config.norm == "Linf":
+            found["square"] = Square(model, eps=eps, n_queries=config.square_queries, **common)
+        return found
+
+    sweep, adversarial, masks = [], {}, {}
+    queue = list(eps_list)
+    extensions = 0
+    while queue:
+        eps = queue.pop(0)
+        t0 = time.time()
+        row = {"eps": eps, "attacks": {}}
+        robust_all = clean_ok.clone()
+        eps_masks = {}
+        for name, attack in attacks_for(eps).items():
+            x_adv = _batched(attack, x, y, config.batch_size)
+            ok = clean_ok & majority_correct(model, x_adv, y, rule, config.checks)
+            eps_masks[name] = ok
+            row["attacks"][name] = ok.float().mean().item()
+            robust_all &= ok
+            if eps == reference:
+                adversarial[name] = x_adv
+        row["worst_case"] = robust_all.float().mean().item()
+        white = eps_masks["apgd-ce"] & eps_masks["apgd-dlr"]
+        others = [eps_masks[k] for k in OTHER if k in eps_masks]
+        row["black_box_only_successes"] = max((white & ~m).float().mean().item() for m in others)
+        row["seconds"] = round(time.time() - t0, 2)
+        masks[eps] = (robust_all, white)
+        sweep.append(row)
+        log(f"eps {eps:.4g}: worst case {row['worst_case']:.4f} "
+            + " ".join(f"{k} {v:.3f}" for k, v in row["attacks"].items()) + f" ({row['seconds']} s)")
+        ceiling = 1.0 if config.norm == "Linf" else math.sqrt(x[0].numel())
+        if not queue and row["worst_case"] > chance + tol and eps < ceiling and extensions < config.max_extensions:
+            queue.append(min(ceiling, 2 * eps if eps > 0 else 0.1))
+            extensions += 1
+
+    ref_row = next(r for r in sweep if r["eps"] == reference)
+    checks = _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance, stochastic, common, clean_ok)
+    if noise_modes(model) != modes_before:  # pragma: no cover - would be a bug
+        raise RuntimeError("the evaluation changed the model's noise setting")
+    return {
+        "rule": {"rule": rule.rule, "n_draws": rule.n_draws},
+        "threat_model": f"{config.norm}, white box with EOT over the model's noise",
+        "stochastic": stochastic,
+        "n_examples": n,
+        "n_classes": n_classes,
+        "chance": chance,
+        "config": asdict(config),
+        "clean_accuracy": clean_ok.float().mean().item(),
+        "clean_accuracy_one_pass": one_pass,
+        "sweep": sweep,
+        "reference_eps": reference,
+        "robust_accuracy": ref_row["worst_case"],
+        "robust_accuracy_per_attack": ref_row["attacks"],
+        "checks": checks,
+        "examples": _examples(model, x, y, adversarial, rule),
+        "seconds": round(time.time() - started, 1),
+    }
+
+
+def _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance, stochastic, common, clean_ok):
+    tol = config.tolerance
+    checks = []
+    worst = [r["worst_case"] for r in sweep]
+    rises = [b - a for a, b in zip(worst, worst[1:])]
+    falls = worst[-1] <= chance + tol
+    monotone = max(rises, default=0.0) <= tol
+    checks.append({
+        "name": "accuracy falls to chance at large eps",
+        "status": _status(falls and monotone),
+        "numbers": {"eps": sweep[-1]["eps"], "worst_case": worst[-1], "chance": chance, "largest_rise": max(rises, default=0.0)},
+        "detail": f"worst case {worst[-1]:.3f} at eps {sweep[-1]['eps']:.3g} (chance {chance:.3f}); largest rise "
+                  f"between consecutive eps {max(rises, default=0.0):.3f} (tolerance {tol})",
+    })
+
+    ce_ref = ref_row["attacks"]["apgd-ce"]
+    more_steps = APGD(model, eps=reference, steps=2 * config.steps, norm=config.norm, loss="ce", **common)
+    acc_steps = (clean_ok & majority_correct(model, _batched(more_steps, x, y, config.batch_size), y, rule, config.checks)).float().mean().item()
+    checks.append({
+        "name": "more iterations do not lower accuracy",
+        "status": _status(ce_ref - acc_steps <= tol),
+        "numbers": {"steps": config.steps, "accuracy": ce_ref, "steps_doubled": 2 * config.steps, "accuracy_doubled": acc_steps},
+        "detail": f"APGD-CE at eps {reference:.3g}: {ce_ref:.3f} with {config.steps} steps, {acc_steps:.3f} with "
+                  f"{2 * config.steps} (tolerance {tol})",
+    })
+    if stochastic:
+        more_eot = APGD(model, eps=reference, steps=config.steps, norm=config.norm, loss="ce", eot=2 * common["eot"],
+                        rule=rule, seed=config.seed + 1)
+        acc_eot = (clean_ok & majority_correct(model, _batched(more_eot, x, y, config.batch_size), y, rule, config.checks)).float().mean().item()
+        checks.append({
+            "name": "more EOT samples do not lower accuracy",
+            "status": _status(ce_ref - acc_eot <= tol),
+            "numbers": {"eot": common["eot"], "accuracy": ce_ref, "eot_doubled": 2 * common["eot"], "accuracy_doubled": acc_eot},
+            "detail": f"APGD-CE at eps {reference:.3g}: {ce_ref:.3f} with EOT {common['eot']}, {acc_eot:.3f} with "
+                      f"EOT {2 * common['eot']} (tolerance {tol})",
+        })
+        frozen = noise_twin(model, "frozen")
+        frozen_attack = APGD(frozen, eps=reference, steps=config.steps, norm=config.norm, loss="ce", seed=config.seed)
+        x_frozen = _batched(frozen_attack, x, y, config.batch_size)
+        with torch.no_grad():
+            frozen_clean = (frozen(x).argmax(1) == y)
+            acc_frozen = (frozen_clean & (frozen(x_frozen).argmax(1) == y)).float().mean().item()
+        checks.append({
+            "name": "attack succeeds with the noise frozen to one draw",
+            "status": _status(acc_frozen <= ref_row["worst_case"] + tol),
+            "numbers": {"frozen_accuracy": acc_frozen, "stochastic_worst_case": ref_row["worst_case"],
+                        "frozen_clean": frozen_clean.float().mean().item()},
+            "detail": f"APGD-CE at eps {reference:.3g} on one frozen draw: {acc_frozen:.3f}; worst case with the noise "
+                      f"on: {ref_row['worst_case']:.3f}. If the noise-on figure is much higher, the randomness carries "
+                      f"the robustness: check the EOT convergence rows",
+        })
+    gaps = [r["black_box_only_successes"] for r in sweep]
+    checks.append({
+        "name": "black box, transfer and random noise are not stronger than white box per example",
+        "status": _status(max(gaps) <= tol),
+        "numbers": {"largest_fraction": max(gaps), "eps": sweep[gaps.index(max(gaps))]["eps"]},
+        "detail": f"largest fraction of examples that survive APGD-CE and APGD-DLR but fall to another attack: "
+                  f"{max(gaps):.3f} (tolerance {tol}); more flags gradient masking",
+    })
+    xg = x[clean_ok] if clean_ok.any() else x
+    yg = y[clean_ok] if clean_ok.any() else y
+    xg = xg.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        draws = forward_draws(model, xg, common["eot"])
+        grad, = torch.autograd.grad(rule_loss(draws, yg, rule, "ce").sum(), xg)
+    finite = bool(torch.isfinite(grad).all())
+    nonzero = (grad.flatten(1).abs().sum(1) > 0).float().mean().item()
+    checks.append({
+        "name": "input gradients are finite and non-zero",
+        "status": _status(finite and nonzero >= 0.95),
+        "numbers": {"finite": finite, "fraction_nonzero": nonzero},
+        "detail": f"EOT gradient of the CE loss at the clean images: finite {finite}, non-zero for {nonzero:.3f} "
+                  f"of correctly classified examples (need >= 0.95)",
+    })
+    return checks
+
+
+def _examples(model, x, y, adversarial, rule, count: int = 6) -> dict:
+    if not adversarial:
+        return {}
+    name = "apgd-ce"
+    x_adv = adversarial[name][:count]
+    with torch.no_grad():
+        clean_pred = rule.predict(model, x[:count]).tolist()
+        adv_pred = rule.predict(model, x_adv).tolist()
+    return {
+        "attack": name,
+        "labels": y[:count].tolist(),
+        "clean_prediction": clean_pred,
+        "adversarial_prediction": adv_pred,
+        "clean": x[:count].mul(255).round().to(torch.uint8).tolist(),
+        "adversarial": x_adv.mul(255).round().to(torch.uint8).tolist(),
+    }
+
+
+def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
+                 log: Callable[[str], None] | None = print, split: str = "test") -> dict:
+    """Evaluate the model of a run folder on its dataset's test split and write
+    ``results/robustness.json`` (atomically). ``data_dir`` defaults to the run's."""
+    from ..data import load_dataset
+    from ..runs import Run
+
+    run = Run.open(run_dir)
+    model = run.load_model()
+    train_config = run.config
+    dataset = train_config.get("dataset")
+    if not dataset:
+        raise ConfigError(f"{run.path / 'config.json'} does not say which dataset the model was trained on")
+    config = config or RobustnessConfig()
+    if config.rule is None:
+        config.rule = train_config.get("eval_rule", "single")
+        config.n_draws = config.n_draws or train_config.get("eval_draws")
+    data = load_dataset(dataset, split=split, data_dir=data_dir or train_config.get("data_dir"))
+    result = evaluate_robustness(model, data.images, data.labels, config, log=log)
+    result["dataset"] = dataset
+    result["split"] = split
+    run.save_result("robustness", result)
+    run.log(f"evaluate: robust accuracy {result['robust_accuracy']:.4f} at eps {result['reference_eps']:.4g} "
+            f"(clean {result['clean_accuracy']:.4f}, {result['rule']['rule']} rule)")
+    return result

@@ -1,0 +1,90 @@
+"""Run every NeuroBench metric on a model and a set of images, and estimate energy."""
+
+from __future__ import annotations
+
+import time
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .activation_sparsity import ActivationSparsity
+from .base import WorkloadMetric
+from .connection_sparsity import ConnectionSparsity
+from .footprint import Footprint
+from .membrane_updates import MembraneUpdates
+from .parameter_count import ParameterCount
+from .synaptic_operations import SynapticOperations
+from .table import assumptions, estimate_energy
+
+STATIC_METRICS = (Footprint, ParameterCount, ConnectionSparsity)
+WORKLOAD_METRICS = (ActivationSparsity, SynapticOperations, MembraneUpdates)
+
+
+@torch.no_grad()
+def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 100,
+            precision: str = "fp32", metrics: Sequence[type] = STATIC_METRICS + WORKLOAD_METRICS) -> dict:
+    """NeuroBench metrics of ``model`` on ``images`` ``(N, ...)``, plus accuracy and energy.
+
+    Returns a dict keyed by metric name (``Footprint``, ``ConnectionSparsity``,
+    ``ActivationSparsity``, ``SynapticOperations`` {``Effective_MACs``, ``Effective_ACs``,
+    ``Dense``}, ``MembraneUpdates``, ...), ``accuracy`` when labels are given, ``energy``
+    (joules per sample) and ``assumptions`` (print them with any energy figure).
+    """
+    if images.dim() < 2 or len(images) == 0:
+        raise ConfigError(f"measure needs a non-empty batch of inputs (N, ...), got shape {tuple(images.shape)}")
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    model.eval()
+    result: dict = {}
+    for cls in metrics:
+        if not issubclass(cls, WorkloadMetric):
+            result[cls.name] = cls()(model)
+    workload = [cls().attach(model) for cls in metrics if issubclass(cls, WorkloadMetric)]
+    correct = 0
+    t0 = time.perf_counter()
+    try:
+        for start in range(0, len(images), batch_size):
+            x = images[start:start + batch_size]
+            for m in workload:
+                m.begin_batch()
+            out = model(x)
+            for m in workload:
+                m.end_batch(len(x))
+            if labels is not None:
+                correct += int((out.argmax(-1) == labels[start:start + batch_size]).sum())
+    finally:
+        for m in workload:
+            m.detach()
+    for m in workload:
+        result[m.name] = m.compute()
+    result["n_samples"] = len(images)
+    result["measure_time_s"] = time.perf_counter() - t0
+    if labels is not None:
+        result["accuracy"] = correct / len(images)
+    if "SynapticOperations" in result:
+        result["energy"] = estimate_energy(result["SynapticOperations"], precision)
+        result["assumptions"] = assumptions(precision)
+    x = images[: min(len(images), 1000)]
+    result["input_sparsity"] = float((x == 0).float().mean())
+    return result
+
+
+def format_energy(result: dict) -> str:
+    """A multi-line text summary with the assumptions."""
+    ops = result.get("SynapticOperations", {})
+    e = result.get("energy", {})
+    lines = [
+        f"Footprint {result.get('Footprint')} B, ConnectionSparsity {result.get('ConnectionSparsity')}, "
+        f"ActivationSparsity {result.get('ActivationSparsity', 0):.4f}, MembraneUpdates {result.get('MembraneUpdates', 0):.4g}",
+        f"SynapticOperations per sample: Effective_MACs {ops.get('Effective_MACs', 0):.4g}, "
+        f"Effective_ACs {ops.get('Effective_ACs', 0):.4g}, Dense {ops.get('Dense', 0):.4g}",
+    ]
+    if e:
+        lines.append(f"energy per sample ({e['precision']}): effective {e['effective_joules_per_sample'] * 1e6:.4g} uJ, "
+                     f"dense {e['dense_joules_per_sample'] * 1e6:.4g} uJ")
+    if "accuracy" in result:
+        lines.append(f"accuracy {result['accuracy']:.4f} on {result['n_samples']} samples")
+    lines += ["assumptions:"] + [f"  - {a}" for a in result.get("assumptions", [])]
+    return "\n".join(lines)

@@ -1,0 +1,91 @@
+"""NeuroBench ``SynapticOperations`` (keys ``Effective_MACs``, ``Effective_ACs``, ``Dense``)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import CONNECTION_LAYERS, WorkloadMetric, first_tensor
+
+_CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
+
+
+def layer_operations(layer: nn.Module, x: torch.Tensor, dense: bool = False) -> int:
+    """Synaptic operations of one call of ``layer`` on input ``x``.
+
+    Effective: the summed output of a copy of the layer whose non-zero weights are 1 and bias 0,
+    fed ``x`` with its non-zeros set to 1 = the number of (non-zero input, non-zero weight)
+    pairs. Dense (``dense=True``): the same with every input and weight set to 1 (zero padding
+    still contributes nothing).
+    """
+    with torch.no_grad():
+        w = torch.ones_like(layer.weight) if dense else (layer.weight != 0).to(layer.weight.dtype)
+        xb = torch.ones_like(x) if dense else (x != 0).to(w.dtype)
+        if isinstance(layer, nn.Linear):
+            out = F.linear(xb.to(w.dtype), w)
+        else:
+            fn = _CONV[type(layer)] if type(layer) in _CONV else _CONV[next(c for c in _CONV if isinstance(layer, c))]
+            if layer.padding_mode != "zeros":
+                raise NotImplementedError(f"padding mode {layer.padding_mode!r} is not supported")
+            out = fn(xb.to(w.dtype), w, None, layer.stride, layer.padding, layer.dilation, layer.groups)
+        return int(out.sum().round().item())
+
+
+def is_spike_input(x: torch.Tensor) -> bool:
+    """True when every input value is -1, 0 or 1: the layer only accumulates (ACs)."""
+    return bool(((x == 0) | (x == 1) | (x == -1)).all())
+
+
+class SynapticOperations(WorkloadMetric):
+    """Synaptic operations per sample, summed over time steps, for every call of a Linear or
+    Conv1d/2d/3d layer.
+
+    - ``Effective_MACs`` / ``Effective_ACs``: the number of (non-zero input x non-zero weight)
+      pairs; a call counts as ACs when all its inputs are in {-1, 0, 1} (spikes, or a binary
+      image), otherwise as MACs (graded inputs, e.g. direct-coded pixels).
+    - ``Dense``: the same with every input and weight counted (what hardware that cannot skip
+      zeros performs).
+
+    Pooling, normalisation, biases and neuron updates are not synaptic operations. Values are
+    divided by the number of samples. (NeuroBench also counts RNN/LSTM/GRU cells; they are not
+    supported here and raise.)
+
+    Example (NeuroBench docs): a 3x3 fully connected layer with 4 non-zero (input, weight)
+    pairs -> ``Effective_MACs`` 4, ``Dense`` 9.
+    """
+
+    name = "SynapticOperations"
+
+    def reset(self) -> None:
+        super().reset()
+        self.macs = self.acs = self.dense = 0
+        self.dense_macs = self.dense_acs = 0
+
+    def modules(self, model: nn.Module):
+        found = [m for m in model.modules() if isinstance(m, CONNECTION_LAYERS)]
+        if any(isinstance(m, (nn.RNNBase, nn.RNNCellBase)) for m in model.modules()):
+            raise NotImplementedError("SynapticOperations does not support recurrent (RNN/LSTM/GRU) layers")
+        return found
+
+    def hook(self, module, inputs, output) -> None:
+        x = first_tensor(inputs)
+        if x is None:
+            return
+        effective = layer_operations(module, x)
+        dense = layer_operations(module, x, dense=True)
+        self.dense += dense
+        if is_spike_input(x):
+            self.acs += effective
+            self.dense_acs += dense
+        else:
+            self.macs += effective
+            self.dense_macs += dense
+
+    def compute(self) -> dict:
+        n = max(self.n_samples, 1)
+        return {
+            "Effective_MACs": self.macs / n, "Effective_ACs": self.acs / n, "Dense": self.dense / n,
+            # not NeuroBench keys: Dense split by the operation type of each call
+            "Dense_MACs": self.dense_macs / n, "Dense_ACs": self.dense_acs / n,
+        }

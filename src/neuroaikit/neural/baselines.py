@@ -1,0 +1,81 @@
+"""Baselines every twin must beat.
+
+- :class:`PixelRidge`: ridge regression from down-sampled pixels (Sensorium's floor:
+  18x32 pixels, lambda 1e4 on 36x64 data); ``alpha=None`` picks lambda by
+  leave-one-out cross-validation on the train tier among ``alphas``.
+- The LN model is the twin with a linear core: ``fit_twin(ds, TwinFitConfig(core="linear"))``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .dataset import NeuralDataset
+
+
+def downsample(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(n, C, H, W) or (n, H, W) -> (n, C*h*w) by area averaging to ``size`` = (h, w)."""
+    x = torch.as_tensor(np.asarray(images, dtype=np.float32))
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    return F.adaptive_avg_pool2d(x, size).reshape(len(x), -1).numpy()
+
+
+class PixelRidge:
+    """Ridge regression on down-sampled pixels, one output per neuron.
+
+    Arguments: size (None: half the image size, i.e. 18x32 for Sensorium 36x64), alpha (None: chosen by efficient
+    leave-one-out CV over ``alphas``), alphas (10^0 .. 10^6).
+    Fitted: ``alpha_``, ``coef_`` (n_pixels, n_neurons), ``intercept_``, ``pixel_mean_``, ``pixel_std_``.
+
+    Example::
+
+        ridge = PixelRidge().fit(ds)          # train tier
+        pred = ridge.predict_tier(ds, "test")
+    """
+
+    def __init__(self, size: tuple[int, int] | None = None, alpha: float | None = None, alphas=tuple(10.0 ** np.arange(0, 7))):
+        self.size = size
+        self.alpha = alpha
+        self.alphas = alphas
+
+    def _features(self, images: np.ndarray) -> np.ndarray:
+        size = self.size_
+        x = downsample(images, size)
+        return (x - self.pixel_mean_) / self.pixel_std_
+
+    def fit(self, ds: NeuralDataset, tier: str = "train") -> "PixelRidge":
+        h, w = ds.image_shape[1:]
+        self.size_ = tuple(self.size) if self.size else (max(1, h // 2), max(1, w // 2))
+        self.size_ = (min(self.size_[0], h), min(self.size_[1], w))
+        raw = downsample(ds.trial_stimuli(tier), self.size_)
+        self.pixel_mean_ = raw.mean(0)
+        self.pixel_std_ = raw.std() + 1e-8
+        x = (raw - self.pixel_mean_) / self.pixel_std_
+        y = ds.responses[ds.tier_mask(tier)].astype(np.float64)
+        self.intercept_ = y.mean(0)
+        yc = y - self.intercept_
+        u, s, vt = np.linalg.svd(x.astype(np.float64), full_matrices=False)
+        uty = u.T @ yc
+        if self.alpha is None:
+            best = None
+            for a in self.alphas:
+                d = s**2 / (s**2 + a)
+                hat_diag = (u**2 * d).sum(1)
+                resid = yc - u @ (d[:, None] * uty)
+                loo = ((resid / (1 - hat_diag)[:, None]) ** 2).mean()
+                if best is None or loo < best[0]:
+                    best = (loo, a)
+            self.alpha_ = float(best[1])
+        else:
+            self.alpha_ = float(self.alpha)
+        self.coef_ = (vt.T * (s / (s**2 + self.alpha_))) @ uty
+        return self
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return (self._features(images) @ self.coef_ + self.intercept_).astype(np.float32)
+
+    def predict_tier(self, ds: NeuralDataset, tier: str | None = None) -> np.ndarray:
+        return self.predict(ds.trial_stimuli(tier))

@@ -1,0 +1,234 @@
+"""One in-memory type for static-image neural recordings: :class:`NeuralDataset`.
+
+Every loader (Sensorium FileTree folder or zip, NWB, the Antolik and Allen ``.npz``
+files, the synthetic cortex) returns this type, and every model, metric and in-silico
+experiment reads it.
+
+Layout
+------
+- ``stimuli`` (n_stimuli, H, W) or (n_stimuli, C, H, W) float32: each distinct image once;
+- ``stimulus_index`` (n_trials,) int: row of ``stimuli`` shown on each trial;
+- ``image_ids`` (n_trials,) int: the image id of each trial, repeats share an id
+  (Sensorium ``frame_image_id``);
+- ``responses`` (n_trials, n_neurons) float32;
+- ``tiers`` (n_trials,) str: ``train`` / ``validation`` / ``test`` / ``final_test``;
+- ``behavior`` (n_trials, 3) and ``pupil_center`` (n_trials, 2), optional;
+- ``unit_ids`` (n_neurons,) and ``cortical_positions`` (n_neurons, 3), optional positions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError
+
+TIERS = ("train", "validation", "test", "final_test")
+
+
+@dataclass
+class NeuralDataset:
+    """Responses of a neuron population to static images, trial by trial.
+
+    Example::
+
+        from neuroaikit.neural import load_antolik
+        ds = load_antolik("/work/shared/data/neural/antolik2016_mouse_v1.npz", region=1)
+        ds.repeats("test").shape        # (50 images, 10 repeats, 103 neurons)
+        ds.trial_average("test").shape  # (50, 103)
+    """
+
+    stimuli: np.ndarray
+    responses: np.ndarray
+    image_ids: np.ndarray
+    tiers: np.ndarray
+    stimulus_index: np.ndarray | None = None
+    behavior: np.ndarray | None = None
+    pupil_center: np.ndarray | None = None
+    unit_ids: np.ndarray | None = None
+    cortical_positions: np.ndarray | None = None
+    trial_ids: np.ndarray | None = None
+    name: str = "dataset"
+    response_kind: str = "responses"
+    neuron_meta: dict[str, np.ndarray] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        where = self.name
+        self.stimuli = np.asarray(self.stimuli, dtype=np.float32)
+        self.responses = np.asarray(self.responses, dtype=np.float32)
+        if self.stimuli.ndim not in (3, 4):
+            raise DataError(f"{where}: stimuli must be (n, H, W) or (n, C, H, W), got shape {self.stimuli.shape}")
+        if self.responses.ndim != 2:
+            raise DataError(f"{where}: responses must be (trials, neurons), got shape {self.responses.shape}")
+        n_trials, n_neurons = self.responses.shape
+        if n_trials == 0 or n_neurons == 0:
+            raise DataError(f"{where}: no trials or no neurons (responses shape {self.responses.shape})")
+        self.image_ids = _vector(self.image_ids, n_trials, "image_ids", where).astype(np.int64)
+        self.tiers = _vector(self.tiers, n_trials, "tiers", where).astype(str).astype("<U16")
+        unknown = sorted(set(np.unique(self.tiers)) - set(TIERS))
+        if unknown:
+            raise DataError(f"{where}: unknown tier(s) {unknown}; expected {list(TIERS)}")
+        if self.stimulus_index is None:
+            if len(self.stimuli) != n_trials:
+                raise DataError(
+                    f"{where}: {len(self.stimuli)} stimuli for {n_trials} trials and no stimulus_index"
+                )
+            self.stimulus_index = np.arange(n_trials)
+        self.stimulus_index = _vector(self.stimulus_index, n_trials, "stimulus_index", where).astype(np.int64)
+        if self.stimulus_index.min() < 0 or self.stimulus_index.max() >= len(self.stimuli):
+            raise DataError(f"{where}: stimulus_index points outside the {len(self.stimuli)} stimuli")
+        for attr, width in (("behavior", 3), ("pupil_center", 2)):
+            value = getattr(self, attr)
+            if value is not None:
+                value = np.asarray(value, dtype=np.float32).reshape(n_trials, -1)
+                setattr(self, attr, value)
+        self.unit_ids = (
+            np.arange(n_neurons) if self.unit_ids is None else _vector(self.unit_ids, n_neurons, "unit_ids", where)
+        )
+        if self.cortical_positions is not None:
+            pos = np.asarray(self.cortical_positions, dtype=np.float32)
+            if pos.shape[0] != n_neurons or pos.ndim != 2:
+                raise DataError(f"{where}: cortical_positions must be ({n_neurons}, 3), got {pos.shape}")
+            self.cortical_positions = pos
+        self.trial_ids = np.arange(n_trials) if self.trial_ids is None else _vector(self.trial_ids, n_trials, "trial_ids", where)
+        if not np.isfinite(self.responses).all():
+            bad = int((~np.isfinite(self.responses)).any(1).sum())
+            raise DataError(f"{where}: responses hold NaN/inf in {bad} trial(s)")
+
+    # -- shapes ---------------------------------------------------------------
+    @property
+    def n_trials(self) -> int:
+        return self.responses.shape[0]
+
+    @property
+    def n_neurons(self) -> int:
+        return self.responses.shape[1]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of one stimulus."""
+        s = self.stimuli.shape
+        return (1, s[1], s[2]) if self.stimuli.ndim == 3 else (s[1], s[2], s[3])
+
+    @property
+    def tier_names(self) -> list[str]:
+        present = set(np.unique(self.tiers))
+        return [t for t in TIERS if t in present]
+
+    def tier_mask(self, tier: str) -> np.ndarray:
+        if tier not in TIERS:
+            raise DataError(f"unknown tier {tier!r}; expected one of {list(TIERS)}")
+        return self.tiers == tier
+
+    def trial_stimuli(self, tier: str | None = None) -> np.ndarray:
+        """Stimulus of every trial (of ``tier``), (trials, C, H, W) float32."""
+        idx = self.stimulus_index if tier is None else self.stimulus_index[self.tier_mask(tier)]
+        images = self.stimuli[idx]
+        return images[:, None] if images.ndim == 3 else images
+
+    def subset(self, tier: str | np.ndarray) -> "NeuralDataset":
+        """The trials of one tier (or of a boolean / index mask), same neurons."""
+        mask = self.tier_mask(tier) if isinstance(tier, str) else np.asarray(tier)
+        if mask.dtype == bool and not mask.any() or mask.size == 0:
+            raise DataError(f"{self.name}: tier {tier if isinstance(tier, str) else 'selection'} is empty")
+        pick = lambda a: None if a is None else a[mask]  # noqa: E731
+        return replace(
+            self,
+            responses=self.responses[mask],
+            image_ids=self.image_ids[mask],
+            tiers=self.tiers[mask],
+            stimulus_index=self.stimulus_index[mask],
+            behavior=pick(self.behavior),
+            pupil_center=pick(self.pupil_center),
+            trial_ids=self.trial_ids[mask],
+        )
+
+    def select_neurons(self, index: np.ndarray) -> "NeuralDataset":
+        index = np.asarray(index)
+        return replace(
+            self,
+            responses=self.responses[:, index],
+            unit_ids=self.unit_ids[index],
+            cortical_positions=None if self.cortical_positions is None else self.cortical_positions[index],
+            neuron_meta={k: np.asarray(v)[index] for k, v in self.neuron_meta.items()},
+        )
+
+    # -- repeats --------------------------------------------------------------
+    def repeat_image_ids(self, tier: str = "test") -> np.ndarray:
+        """Sorted distinct image ids of ``tier``: the row order of :meth:`repeats`."""
+        ids = self.image_ids[self.tier_mask(tier)]
+        if ids.size == 0:
+            raise DataError(f"{self.name}: tier {tier!r} is empty")
+        return np.unique(ids)
+
+    def repeats(self, tier: str = "test") -> np.ndarray:
+        """Responses grouped by image: (n_images, max_repeats, n_neurons), NaN-padded
+        where images have fewer repeats; rows follow :meth:`repeat_image_ids`."""
+        mask = self.tier_mask(tier)
+        if not mask.any():
+            raise DataError(f"{self.name}: tier {tier!r} is empty")
+        return group_repeats(self.responses[mask], self.image_ids[mask])
+
+    def trial_average(self, tier: str = "test") -> np.ndarray:
+        """Mean response over the repeats of each image, (n_images, n_neurons)."""
+        rep = self.repeats(tier)
+        with np.errstate(invalid="ignore"):
+            return np.nanmean(rep, axis=1).astype(np.float32)
+
+    def average_stimuli(self, tier: str = "test") -> np.ndarray:
+        """The stimulus of each row of :meth:`trial_average`, (n_images, C, H, W)."""
+        mask = self.tier_mask(tier)
+        ids, first = np.unique(self.image_ids[mask], return_index=True)
+        images = self.stimuli[self.stimulus_index[mask][first]]
+        return images[:, None] if images.ndim == 3 else images
+
+    def response_std(self, tier: str = "train") -> np.ndarray:
+        """Per-neuron std over ``tier`` (population std, ddof 0): Sensorium divides responses by
+        the train-tier std. Falls back to all trials when the tier is absent; zeros become 1."""
+        mask = self.tier_mask(tier)
+        data = self.responses[mask] if mask.any() else self.responses
+        std = data.std(0)
+        return np.where(std > 0, std, 1.0).astype(np.float32)
+
+    def summary(self) -> dict:
+        counts = {t: int((self.tiers == t).sum()) for t in self.tier_names}
+        return {
+            "name": self.name,
+            "trials": self.n_trials,
+            "neurons": self.n_neurons,
+            "stimuli": len(self.stimuli),
+            "image_shape": list(self.image_shape),
+            "tiers": counts,
+            "behavior": self.behavior is not None,
+            "pupil_center": self.pupil_center is not None,
+            "cortical_positions": self.cortical_positions is not None,
+            "response_kind": self.response_kind,
+        }
+
+    def __repr__(self) -> str:
+        s = self.summary()
+        return f"NeuralDataset({s['name']!r}, trials={s['trials']}, neurons={s['neurons']}, image={s['image_shape']}, tiers={s['tiers']})"
+
+
+def group_repeats(responses: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
+    """(trials, neurons) + image id per trial -> (n_images, max_repeats, neurons), NaN-padded,
+    images in sorted id order, repeats in trial order."""
+    responses = np.asarray(responses, dtype=np.float64)
+    ids, inverse, counts = np.unique(image_ids, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse, kind="stable")
+    slot = np.empty(len(inverse), dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    slot[order] = np.arange(len(inverse)) - np.repeat(starts, counts)
+    out = np.full((len(ids), counts.max(), responses.shape[1]), np.nan)
+    out[inverse, slot] = responses
+    return out
+
+
+def _vector(value, n: int, what: str, where: str) -> np.ndarray:
+    arr = np.asarray(value).reshape(-1) if np.ndim(value) else np.asarray([value])
+    if arr.shape[0] != n:
+        raise DataError(f"{where}: {what} has {arr.shape[0]} entries, expected {n}")
+    return arr

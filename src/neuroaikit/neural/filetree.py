@@ -1,0 +1,337 @@
+"""Sensorium 2022 "FileTree" datasets: a folder, or the same folder inside a ``.zip``.
+
+Published layout (file number ``i`` = trial ``i``; every ``meta/trials`` array is indexed
+by file number)::
+
+    config.json
+    data/images/<i>.npy          float32 or uint8 (1, H, W)
+    data/responses/<i>.npy       float64 (n_neurons,)
+    data/behavior/<i>.npy        (3,)  pupil dilation, its derivative, running speed
+    data/pupil_center/<i>.npy    (2,)  horizontal, vertical eye position
+    meta/trials/tiers.npy        str   train / validation / test / final_test
+    meta/trials/frame_image_id.npy  int  repeats share an id
+    meta/trials/trial_idx.npy    int   presentation order
+    meta/neurons/unit_ids.npy, cell_motor_coordinates.npy (n, 3), area.npy, layer.npy
+    meta/statistics/<field>/{all,stimulus_frame}/{mean,std,min,max,median}.npy
+
+A zip may hold this tree at its top or inside one folder (``static...-preproc0/``).
+Members are read in place, one pass, straight into preallocated arrays; nothing from an
+archive is ever written to disk, so a hostile member name (``../x``) cannot escape.
+Each distinct image is read once (repeats share ``frame_image_id``).
+
+Repairs (logged through :mod:`logging`, never silent): trials whose responses hold
+NaN are dropped when ``nan_policy="drop"`` (default ``"raise"``); NaN behaviour or pupil
+values are replaced by the column mean over the remaining trials.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import posixpath
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .dataset import NeuralDataset
+
+log = logging.getLogger(__name__)
+
+TRIAL_FIELDS = {"images": "data/images", "responses": "data/responses", "behavior": "data/behavior", "pupil_center": "data/pupil_center"}
+
+
+class _Tree:
+    """Read-only view of a FileTree in a folder or a zip archive."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.zip: zipfile.ZipFile | None = None
+        self.root = ""
+        if path.is_dir():
+            self.names = None
+        elif path.is_file() and zipfile.is_zipfile(path):
+            try:
+                self.zip = zipfile.ZipFile(path)
+            except (zipfile.BadZipFile, OSError) as exc:
+                raise DataError(f"{path}: not a readable zip archive ({exc})") from None
+            members = [n for n in self.zip.namelist() if _safe_member(n)]
+            anchors = [n[: -len("meta/trials/tiers.npy")] for n in members if n.endswith("meta/trials/tiers.npy")]
+            if not anchors:
+                raise DataError(f"{path}: no meta/trials/tiers.npy inside the archive (not a Sensorium FileTree zip)")
+            self.root = min(anchors, key=len)
+            self.names = set(members)
+        elif path.exists():
+            raise DataError(f"{path}: neither a FileTree folder nor a .zip archive")
+        else:
+            raise DataError(f"{path} does not exist")
+
+    def where(self, rel: str) -> str:
+        return f"{self.path}:{self.root}{rel}" if self.zip else str(self.path / rel)
+
+    def exists(self, rel: str) -> bool:
+        if self.zip is None:
+            return (self.path / rel).exists()
+        rel = self.root + rel
+        return rel in self.names or any(n.startswith(rel.rstrip("/") + "/") for n in self._dirs())
+
+    def _dirs(self):
+        if not hasattr(self, "_dir_cache"):
+            self._dir_cache = sorted({posixpath.dirname(n) + "/" for n in self.names})
+        return self._dir_cache
+
+    def read_bytes(self, rel: str) -> bytes:
+        try:
+            if self.zip is None:
+                return (self.path / rel).read_bytes()
+            return self.zip.read(self.root + rel)
+        except (KeyError, FileNotFoundError):
+            raise DataError(f"{self.where(rel)} is missing") from None
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise DataError(f"{self.where(rel)} cannot be read ({exc})") from None
+
+    def load(self, rel: str) -> np.ndarray:
+        if self.zip is None:
+            file = self.path / rel
+            if not file.is_file():
+                raise DataError(f"{file} is missing")
+            try:
+                return np.load(file, allow_pickle=False)
+            except (ValueError, OSError, EOFError) as exc:
+                raise DataError(f"{file}: not a readable .npy file ({exc})") from None
+        try:
+            return np.load(io.BytesIO(self.read_bytes(rel)), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise DataError(f"{self.where(rel)}: not a readable .npy file ({exc})") from None
+
+    def close(self) -> None:
+        if self.zip is not None:
+            self.zip.close()
+
+
+def _safe_member(name: str) -> bool:
+    """Member names we are willing to look at: relative, no ``..``; others are ignored."""
+    return not (name.startswith(("/", "\\")) or ".." in name.replace("\\", "/").split("/") or ":" in name)
+
+
+def _strings(arr: np.ndarray) -> np.ndarray:
+    if arr.dtype.kind == "S":
+        return arr.astype(str)
+    return np.asarray([s.decode() if isinstance(s, bytes) else str(s) for s in arr.reshape(-1)]) if arr.dtype.kind == "O" else arr.astype(str)
+
+
+def load_filetree(path: str | os.PathLike, nan_policy: str = "raise", include_behavior: bool = True) -> NeuralDataset:
+    """Read a Sensorium FileTree folder or ``.zip`` into a :class:`NeuralDataset`.
+
+    Arguments:
+        path: the folder holding ``data/`` and ``meta/``, or a zip of it.
+        nan_policy: ``"raise"`` (default) stops at the first trial with NaN responses, naming
+            its file; ``"drop"`` drops such trials and logs how many.
+        include_behavior: read ``data/behavior`` and ``data/pupil_center`` when present.
+
+    Example::
+
+        ds = load_filetree("static20457-5-9-preproc0.zip")
+        ds.repeats("test").shape   # (101, 10, 5335)
+    """
+    if nan_policy not in ("raise", "drop"):
+        raise DataError(f"nan_policy must be 'raise' or 'drop', got {nan_policy!r}")
+    path = Path(path)
+    tree = _Tree(path)
+    try:
+        return _load(tree, path, nan_policy, include_behavior)
+    finally:
+        tree.close()
+
+
+def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool) -> NeuralDataset:
+    tiers = _strings(tree.load("meta/trials/tiers.npy")).reshape(-1)
+    n = len(tiers)
+    if n == 0:
+        raise DataError(f"{tree.where('meta/trials/tiers.npy')} is empty: no trials")
+    image_ids = tree.load("meta/trials/frame_image_id.npy").reshape(-1)
+    if len(image_ids) != n:
+        raise DataError(f"{tree.where('meta/trials/frame_image_id.npy')} has {len(image_ids)} entries, tiers.npy has {n}")
+    trial_idx = tree.load("meta/trials/trial_idx.npy").reshape(-1) if tree.exists("meta/trials/trial_idx.npy") else np.arange(n)
+    if len(trial_idx) != n:
+        raise DataError(f"{tree.where('meta/trials/trial_idx.npy')} has {len(trial_idx)} entries, tiers.npy has {n}")
+    config = {}
+    if tree.exists("config.json"):
+        try:
+            config = json.loads(tree.read_bytes("config.json").decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise DataError(f"{tree.where('config.json')}: not valid JSON ({exc})") from None
+
+    responses = _stack(tree, "data/responses", range(n), dtype=np.float32, what="responses")
+    uniq, first = np.unique(image_ids, return_index=True)
+    stimulus_index = np.searchsorted(uniq, image_ids)
+    stimuli = _stack(tree, "data/images", first, dtype=np.float32, what="images")
+    if stimuli.ndim == 2:
+        raise DataError(f"{tree.where('data/images/0.npy')}: images must be (1, H, W) or (H, W), got a vector")
+
+    behavior = pupil = None
+    if include_behavior and tree.exists("data/behavior/0.npy"):
+        behavior = _stack(tree, "data/behavior", range(n), dtype=np.float32, what="behavior").reshape(n, -1)
+    if include_behavior and tree.exists("data/pupil_center/0.npy"):
+        pupil = _stack(tree, "data/pupil_center", range(n), dtype=np.float32, what="pupil_center").reshape(n, -1)
+
+    keep = np.isfinite(responses).all(1)
+    if not keep.all():
+        bad = np.flatnonzero(~keep)
+        if nan_policy == "raise":
+            raise DataError(
+                f"{tree.where(f'data/responses/{bad[0]}.npy')}: responses hold NaN/inf "
+                f"({len(bad)} trial(s) affected; pass nan_policy='drop' to drop them)"
+            )
+        log.warning("%s: dropped %d trial(s) whose responses hold NaN (first: file %d)", path, len(bad), bad[0])
+    for name, arr in (("behavior", behavior), ("pupil_center", pupil)):
+        if arr is not None and not np.isfinite(arr).all():
+            col_mean = np.nanmean(np.where(np.isfinite(arr), arr, np.nan), axis=0)
+            bad_rows = int((~np.isfinite(arr)).any(1).sum())
+            arr[~np.isfinite(arr)] = np.take(np.nan_to_num(col_mean), np.nonzero(~np.isfinite(arr))[1])
+            log.warning("%s: replaced NaN %s in %d trial(s) by the column mean", path, name, bad_rows)
+
+    if not keep.all():
+        responses, image_ids, tiers, stimulus_index, trial_idx = (a[keep] for a in (responses, image_ids, tiers, stimulus_index, trial_idx))
+        behavior = None if behavior is None else behavior[keep]
+        pupil = None if pupil is None else pupil[keep]
+    n_neurons = responses.shape[1]
+    neuron_meta: dict[str, np.ndarray] = {}
+    unit_ids = positions = None
+    for name in ("unit_ids", "cell_motor_coordinates", "area", "layer"):
+        rel = f"meta/neurons/{name}.npy"
+        if not tree.exists(rel):
+            continue
+        arr = tree.load(rel)
+        if arr.shape[0] != n_neurons:
+            raise DataError(f"{tree.where(rel)} has {arr.shape[0]} rows, responses have {n_neurons} neurons")
+        if name == "unit_ids":
+            unit_ids = arr.reshape(-1)
+        elif name == "cell_motor_coordinates":
+            positions = arr.reshape(n_neurons, -1)
+        else:
+            neuron_meta[name] = _strings(arr)
+
+    name = path.stem if path.suffix == ".zip" else path.name
+    ds = NeuralDataset(
+        stimuli=stimuli,
+        responses=responses,
+        image_ids=image_ids.astype(np.int64),
+        tiers=tiers,
+        stimulus_index=stimulus_index,
+        behavior=behavior,
+        pupil_center=pupil,
+        unit_ids=unit_ids,
+        cortical_positions=positions,
+        trial_ids=trial_idx,
+        name=name,
+        response_kind="deconvolved",
+        neuron_meta=neuron_meta,
+        info={"source": str(path), "config": config, "statistics": _statistics(tree)},
+    )
+    return ds
+
+
+def _stack(tree: _Tree, folder: str, indices, dtype, what: str) -> np.ndarray:
+    """Read ``folder/<i>.npy`` for each i into one preallocated array (one pass)."""
+    indices = list(indices)
+    first = tree.load(f"{folder}/{indices[0]}.npy")
+    out = np.empty((len(indices),) + first.shape, dtype=dtype)
+    out[0] = first
+    for k, i in enumerate(indices[1:], start=1):
+        arr = tree.load(f"{folder}/{i}.npy")
+        if arr.shape != first.shape:
+            raise DataError(
+                f"{tree.where(f'{folder}/{i}.npy')}: {what} shape {arr.shape} differs from {first.shape} in file {indices[0]}.npy"
+            )
+        out[k] = arr
+    return out
+
+
+def _statistics(tree: _Tree) -> dict:
+    stats: dict = {}
+    for field in ("images", "responses", "behavior", "pupil_center"):
+        for kind in ("all", "stimulus_frame"):
+            for stat in ("mean", "std"):
+                rel = f"meta/statistics/{field}/{kind}/{stat}.npy"
+                if tree.exists(rel):
+                    stats.setdefault(field, {}).setdefault(kind, {})[stat] = tree.load(rel).tolist()
+    return stats
+
+
+def write_filetree(ds: NeuralDataset, path: str | os.PathLike, as_zip: bool = False) -> Path:
+    """Write ``ds`` in the published FileTree layout (a folder, or a ``.zip`` of one).
+
+    Images are written per trial as float32 (1, H, W) (or (C, H, W)), responses as float64.
+    The folder is written to ``<path>.partial`` and renamed when complete.
+    """
+    from ..runs import commit_run, partial_dir
+
+    path = Path(path)
+    if as_zip:
+        tmp = path.with_name(path.name + ".partial")
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+            root = path.stem + "/"
+            _write_entries(ds, lambda rel, data: zf.writestr(root + rel, data))
+        os.replace(tmp, path)
+        return path
+    work = partial_dir(path)
+    if work.exists():
+        import shutil
+
+        shutil.rmtree(work)
+
+    def put(rel: str, data: bytes) -> None:
+        file = work / rel
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(data)
+
+    _write_entries(ds, put)
+    return commit_run(work, path)
+
+
+def _npy(arr: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, arr, allow_pickle=False)
+    return buf.getvalue()
+
+
+def _write_entries(ds: NeuralDataset, put) -> None:
+    images = ds.trial_stimuli()  # (n, C, H, W)
+    fields = {"images": images, "responses": ds.responses.astype(np.float64)}
+    if ds.behavior is not None:
+        fields["behavior"] = ds.behavior
+    if ds.pupil_center is not None:
+        fields["pupil_center"] = ds.pupil_center
+    for field, arr in fields.items():
+        for i in range(ds.n_trials):
+            put(f"{TRIAL_FIELDS[field]}/{i}.npy", _npy(np.ascontiguousarray(arr[i])))
+        for kind, rows in (("all", slice(None)), ("stimulus_frame", slice(None))):
+            a = np.asarray(arr[rows], dtype=np.float64)
+            axes = (0, 2, 3) if a.ndim == 4 else 0
+            for stat, fn in (("mean", np.mean), ("std", np.std), ("min", np.min), ("max", np.max), ("median", np.median)):
+                put(f"meta/statistics/{field}/{kind}/{stat}.npy", _npy(np.asarray(fn(a, axis=axes))))
+    put("meta/trials/tiers.npy", _npy(ds.tiers.astype("<U10")))
+    put("meta/trials/frame_image_id.npy", _npy(ds.image_ids.astype(np.int64)))
+    trial_ids = np.asarray(ds.trial_ids)
+    put("meta/trials/trial_idx.npy", _npy(trial_ids.astype(np.int64) if trial_ids.dtype.kind in "iuf" else trial_ids.astype(str)))
+    put("meta/neurons/unit_ids.npy", _npy(np.asarray(ds.unit_ids, dtype=np.int64)))
+    positions = ds.cortical_positions if ds.cortical_positions is not None else np.zeros((ds.n_neurons, 3))
+    put("meta/neurons/cell_motor_coordinates.npy", _npy(np.asarray(positions, dtype=np.float64)))
+    for key in ("area", "layer"):
+        put(f"meta/neurons/{key}.npy", _npy(np.asarray(ds.neuron_meta.get(key, np.full(ds.n_neurons, "V1" if key == "area" else "L2/3"))).astype("<U8")))
+    config = {"inputs": "images", "targets": "responses", "neuroaikit": {"name": ds.name, **_jsonable_info(ds.info)}}
+    put("config.json", json.dumps(config, indent=2).encode())
+
+
+def _jsonable_info(info: dict) -> dict:
+    from ..io import to_jsonable
+
+    try:
+        json.dumps(to_jsonable(info))
+        return to_jsonable(info)
+    except (TypeError, ValueError):
+        return {}

@@ -1,0 +1,52 @@
+"""One entry point for every neural data format: :func:`load_neural`."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+from ..errors import DataError
+from .dataset import NeuralDataset
+
+
+def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: str = "raise") -> NeuralDataset:
+    """Load ``path`` by its format:
+
+    - ``synthetic`` (the word): a small embedded synthetic cortex (200 neurons, 36x64);
+    - a Sensorium FileTree folder (``meta/trials/tiers.npy`` inside) or its ``.zip``;
+    - an ``.nwb`` file;
+    - ``antolik2016_mouse_v1.npz`` (``region`` 1, 2 or 3; default 1) or
+      ``allen_natural_scenes_v1.npz``, or the folder holding them with ``region`` set for Antolik.
+    """
+    if str(path) == "synthetic":
+        from .simulate import SyntheticCortex
+
+        return SyntheticCortex(n_neurons=200, image_shape=(36, 64), seed=0).sample(2000, 200, 50, 10)
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"{path} does not exist")
+    if path.is_dir():
+        if (path / "meta" / "trials" / "tiers.npy").is_file():
+            from .filetree import load_filetree
+
+            return load_filetree(path, nan_policy=nan_policy)
+        if region is not None:
+            from .npz import load_antolik
+
+            return load_antolik(path, region)
+        raise DataError(f"{path}: not a Sensorium FileTree folder (no meta/trials/tiers.npy)")
+    suffix = path.suffix.lower()
+    if suffix == ".nwb":
+        from .nwb import load_nwb
+
+        return load_nwb(path)
+    if suffix == ".npz":
+        from .npz import load_allen, load_antolik
+
+        return load_antolik(path, region or 1) if "antolik" in path.name.lower() else load_allen(path)
+    if suffix == ".zip" or zipfile.is_zipfile(path):
+        from .filetree import load_filetree
+
+        return load_filetree(path, nan_policy=nan_policy)
+    raise DataError(f"{path}: unknown neural data format (expected a FileTree folder or .zip, .nwb or .npz)")

@@ -1,0 +1,188 @@
+"""Sensorium / neuralpredictors metrics, one function per metric.
+
+All functions work per neuron and return an array of shape (n_neurons,) unless said
+otherwise; average over neurons yourself (``np.mean``) or use :func:`evaluate_predictions`,
+which reports every metric the way the Sensorium benchmark does.
+
+Conventions (sinzlab/sensorium, sinzlab/neuralpredictors):
+
+- responses (and predictions) are divided by each neuron's std over the train tier
+  before scoring (:func:`standardize`); correlations and FEV do not change under this
+  scaling, FEVE does not change when both are scaled;
+- Pearson r uses population std (ddof 0) plus ``eps = 1e-8`` in the denominator;
+- repeated trials are given either as a list of (repeats_i, n_neurons) arrays, one per
+  image, or as a NaN-padded (n_images, max_repeats, n_neurons) array
+  (:meth:`NeuralDataset.repeats`).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .dataset import group_repeats
+
+EPS = 1e-8
+FEV_THRESHOLD = 0.15
+
+RepeatedTrials = Sequence[np.ndarray] | np.ndarray
+
+
+def _as_groups(repeated: RepeatedTrials) -> list[np.ndarray]:
+    """List of (repeats_i, n_neurons) float64 arrays with NaN padding rows removed."""
+    if isinstance(repeated, np.ndarray) and repeated.ndim == 3:
+        groups = []
+        for block in repeated:
+            keep = ~np.isnan(block).all(axis=1)
+            groups.append(block[keep].astype(np.float64))
+        return groups
+    return [np.asarray(g, dtype=np.float64) for g in repeated]
+
+
+def standardize(responses: np.ndarray, train_std: np.ndarray) -> np.ndarray:
+    """Divide each neuron's responses by its std over the train tier (Sensorium's scaling);
+    a zero std is left unscaled."""
+    std = np.asarray(train_std, dtype=np.float64)
+    return np.asarray(responses) / np.where(std > 0, std, 1.0)
+
+
+def pearson(x: np.ndarray, y: np.ndarray, axis: int = 0, eps: float = EPS) -> np.ndarray:
+    """Pearson r along ``axis``: mean of the product of z-scores, where each z-score uses the
+    population std (ddof 0) plus ``eps`` in the denominator (neuralpredictors ``corr``)."""
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    zx = (x - x.mean(axis=axis, keepdims=True)) / (x.std(axis=axis, ddof=0, keepdims=True) + eps)
+    zy = (y - y.mean(axis=axis, keepdims=True)) / (y.std(axis=axis, ddof=0, keepdims=True) + eps)
+    return (zx * zy).mean(axis=axis)
+
+
+def single_trial_correlation(responses: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """Single-trial correlation: Pearson r between prediction and response over all trials
+    (trials, n_neurons), per neuron."""
+    return pearson(responses, predictions, axis=0)
+
+
+def correlation_to_average(responses: np.ndarray, predictions: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
+    """Correlation to average: group trials by image id, average responses and predictions
+    over the repeats of each image, then Pearson r across images, per neuron."""
+    mean_resp = np.nanmean(group_repeats(responses, image_ids), axis=1)
+    mean_pred = np.nanmean(group_repeats(predictions, image_ids), axis=1)
+    return pearson(mean_resp, mean_pred, axis=0)
+
+
+def explainable_variance(repeated: RepeatedTrials) -> np.ndarray:
+    """Fraction of explainable variance (FEV): ``(V_tot - V_noise) / (V_tot + 1e-9)`` where
+    V_tot is the variance over all repeated trials (ddof 1) and V_noise the mean over images
+    of the across-repeat variance (ddof 1)."""
+    groups = _as_groups(repeated)
+    total_var = np.var(np.vstack(groups), axis=0, ddof=1)
+    noise_var = np.mean(np.vstack([np.var(g, axis=0, ddof=1) for g in groups]), axis=0)
+    return (total_var - noise_var) / (total_var + 1e-9)
+
+
+def fraction_explained_variance(repeated: RepeatedTrials, predictions: RepeatedTrials) -> np.ndarray:
+    """FEVE per neuron: ``1 - (MSE - V_noise) / (V_tot - V_noise)`` with MSE the mean squared
+    error over all repeated trials and V_tot, V_noise as in :func:`explainable_variance`.
+    Sensorium averages it over neurons with FEV >= 0.15 only (:func:`feve_reliable`)."""
+    groups = _as_groups(repeated)
+    preds = _as_groups(predictions)
+    if len(preds) != len(groups) or any(p.shape != g.shape for p, g in zip(preds, groups)):
+        raise ValueError("predictions must have the same repeat structure as responses")
+    mse = np.mean(np.vstack([(g - p) ** 2 for g, p in zip(groups, preds)]), axis=0)
+    total_var = np.var(np.vstack(groups), axis=0, ddof=1)
+    noise_var = np.mean(np.vstack([np.var(g, axis=0, ddof=1) for g in groups]), axis=0)
+    return 1 - (mse - noise_var) / (total_var - noise_var)
+
+
+def feve_reliable(repeated: RepeatedTrials, predictions: RepeatedTrials, threshold: float = FEV_THRESHOLD) -> float:
+    """Sensorium's FEVE score: mean FEVE over the neurons whose FEV >= ``threshold`` (0.15)."""
+    fev = explainable_variance(repeated)
+    feve = fraction_explained_variance(repeated, predictions)
+    keep = fev >= threshold
+    return float(np.mean(feve[keep])) if keep.any() else float("nan")
+
+
+def oracle_correlation(repeated: RepeatedTrials) -> np.ndarray:
+    """Jackknife (leave-one-out) oracle correlation: each trial's oracle is the mean of the
+    *other* repeats of its image, ``(sum - self) / (n - 1)``; NaN oracles (single repeats)
+    become 0; Pearson r between trials and oracles over all repeated trials, per neuron.
+    Underestimates the true ceiling."""
+    groups = _as_groups(repeated)
+    oracles = []
+    for g in groups:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            oracle = (g.sum(axis=0, keepdims=True) - g) / (g.shape[0] - 1)
+        oracles.append(np.nan_to_num(oracle, nan=0.0, posinf=0.0, neginf=0.0))
+    return pearson(np.vstack(groups), np.vstack(oracles), axis=0)
+
+
+def conservative_oracle(repeated: RepeatedTrials) -> np.ndarray:
+    """Conservative oracle ``sqrt(V_mean / (V_mean + V_noise))``: V_mean the variance of the
+    repeat means across images, V_noise the mean within-image variance (both ddof 0).
+    Overestimates the ceiling."""
+    groups = _as_groups(repeated)
+    means = np.vstack([g.mean(0) for g in groups])
+    v_mean = means.var(axis=0)
+    v_noise = np.vstack([g.var(axis=0) for g in groups]).mean(0)
+    return np.sqrt(v_mean / (v_mean + v_noise + 1e-12))
+
+
+def fraction_of_oracle(correlations: np.ndarray, oracles: np.ndarray) -> float:
+    """Fraction of oracle (Lurz et al. 2021): least-squares slope through the origin of the
+    per-neuron test correlations against the per-neuron jackknife oracles."""
+    o = np.asarray(oracles, dtype=np.float64)
+    c = np.asarray(correlations, dtype=np.float64)
+    ok = np.isfinite(o) & np.isfinite(c)
+    return float((o[ok] @ c[ok]) / (o[ok] @ o[ok]))
+
+
+def evaluate_predictions(
+    responses: np.ndarray,
+    predictions: np.ndarray,
+    image_ids: np.ndarray,
+    train_std: np.ndarray | None = None,
+) -> dict:
+    """Every Sensorium metric for one tier: mean single-trial correlation, correlation to
+    average, FEVE over reliable neurons, oracle, fraction of oracle, per-neuron arrays.
+
+    ``responses`` and ``predictions`` are (trials, n_neurons) in trial order with their
+    ``image_ids``; with ``train_std`` both are divided by it first (Sensorium).
+    """
+    responses = np.asarray(responses, dtype=np.float64)
+    predictions = np.asarray(predictions, dtype=np.float64)
+    if train_std is not None:
+        responses, predictions = standardize(responses, train_std), standardize(predictions, train_std)
+    single = single_trial_correlation(responses, predictions)
+    out = {
+        "single_trial_correlation": float(single.mean()),
+        "per_neuron": {"single_trial_correlation": single},
+        "n_trials": int(responses.shape[0]),
+        "n_neurons": int(responses.shape[1]),
+    }
+    ids, counts = np.unique(image_ids, return_counts=True)
+    out["n_images"] = int(len(ids))
+    if len(ids) > 2:
+        avg = correlation_to_average(responses, predictions, image_ids)
+        out["correlation_to_average"] = float(avg.mean())
+        out["per_neuron"]["correlation_to_average"] = avg
+    repeated = counts >= 2
+    if repeated.sum() >= 2:
+        keep = np.isin(image_ids, ids[repeated])
+        rep = group_repeats(responses[keep], image_ids[keep])
+        pred = group_repeats(predictions[keep], image_ids[keep])
+        fev = explainable_variance(rep)
+        oracle = oracle_correlation(rep)
+        single_rep = single_trial_correlation(responses[keep], predictions[keep])
+        out.update(
+            {
+                "oracle_correlation": float(oracle.mean()),
+                "fev": float(fev.mean()),
+                "fraction_fev_reliable": float((fev >= FEV_THRESHOLD).mean()),
+                "feve": feve_reliable(rep, pred),
+                "fraction_of_oracle": fraction_of_oracle(single_rep, oracle),
+                "single_trial_over_oracle": float(single_rep.mean() / oracle.mean()),
+            }
+        )
+        out["per_neuron"].update({"oracle_correlation": oracle, "fev": fev})
+    return out

@@ -1,0 +1,329 @@
+"""Core + readout models of visual cortex (the neuralpredictors / Sensorium design).
+
+- :class:`Stacked2dCore`: stacked 2-D convolutions (ELU, batch norm), optional depth-separable
+  hidden layers, Laplace smoothness penalty on the input kernels; ``linear=True`` removes
+  the nonlinearities (the LN baseline's core).
+- :class:`GaussianReadout`: each neuron reads the core's features at a learned 2-D position
+  ``mu`` (bilinear sampling), with linear feature weights; during training ``mu`` is sampled
+  from N(mu, sigma^2); optionally ``mu`` is predicted from the neuron's cortical coordinates
+  by a small MLP (Lurz et al. 2021's ``cortex`` grid predictor).
+- :class:`FactorizedReadout`: spatial mask x feature weights (Klindt et al. 2017).
+- :class:`Shifter` (pupil centre -> readout shift) and :class:`Modulator` (behaviour ->
+  multiplicative gain per neuron).
+- :class:`CortexTwin`: core + one readout per recording session, ELU + 1 output.
+
+Everything is built from shapes alone::
+
+    from neuroaikit.models import build_model
+    twin = build_model("twin", image_shape=(1, 36, 64), n_neurons=5335)
+    rates = twin(images)            # (batch, 5335), positive
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..models import register_model
+
+DEFAULT_SESSION = "session0"
+
+
+def _laplace_penalty(weight: torch.Tensor) -> torch.Tensor:
+    """Laplace-filtered squared weights over squared weights (neuralpredictors LaplaceL2norm)."""
+    lap = weight.new_tensor([[0.5, 1.0, 0.5], [1.0, -6.0, 1.0], [0.5, 1.0, 0.5]]).view(1, 1, 3, 3)
+    w = weight.reshape(-1, 1, *weight.shape[-2:])
+    filtered = F.conv2d(w, lap, padding=1)
+    return filtered.pow(2).sum() / (w.pow(2).sum() + 1e-8)
+
+
+class Stacked2dCore(nn.Module):
+    """Stacked 2-D convolutional core; the output keeps the input's height and width.
+
+    Arguments: in_channels (1), hidden_channels (32), layers (3), input_kern (9), hidden_kern (7),
+    depth_separable (True), linear (False: ELU + batch norm between layers), gamma_input
+    (Laplace smoothness weight on the first layer, 6.38 as in Sensorium).
+    Shapes: (B, in_channels, H, W) -> (B, hidden_channels, H, W).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 1,
+        hidden_channels: int = 32,
+        layers: int = 3,
+        input_kern: int = 9,
+        hidden_kern: int = 7,
+        depth_separable: bool = True,
+        linear: bool = False,
+        gamma_input: float = 6.38,
+    ):
+        super().__init__()
+        self.gamma_input = gamma_input
+        self.linear = linear
+        self.input_conv = nn.Conv2d(in_channels, hidden_channels, input_kern, padding=input_kern // 2, bias=False)
+        blocks = []
+        for _ in range(layers - 1):
+            if depth_separable:
+                conv = nn.Sequential(
+                    nn.Conv2d(hidden_channels, hidden_channels, 1, bias=False),
+                    nn.Conv2d(hidden_channels, hidden_channels, hidden_kern, padding=hidden_kern // 2, groups=hidden_channels, bias=False),
+                )
+            else:
+                conv = nn.Conv2d(hidden_channels, hidden_channels, hidden_kern, padding=hidden_kern // 2, bias=False)
+            blocks.append(conv)
+        self.hidden = nn.ModuleList(blocks)
+        self.norms = nn.ModuleList([nn.BatchNorm2d(hidden_channels) for _ in range(layers)])
+        self.out_channels = hidden_channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norms[0](self.input_conv(x))
+        if not self.linear:
+            x = F.elu(x)
+        for conv, norm in zip(self.hidden, self.norms[1:]):
+            x = norm(conv(x))
+            if not self.linear:
+                x = F.elu(x)
+        return x
+
+    def regularizer(self) -> torch.Tensor:
+        return self.gamma_input * _laplace_penalty(self.input_conv.weight)
+
+
+class GaussianReadout(nn.Module):
+    """Gaussian readout: neuron ``n`` = features at position ``mu_n`` (grid units, [-1, 1]) dot
+    ``weight[:, n]`` + ``bias[n]``. Training samples the position from N(mu, sigma^2).
+
+    Arguments: in_shape (C, H, W), n_neurons, init_mu_range (0.3), init_sigma (0.1),
+    gamma_readout (L1 on the feature weights, 0.0076), cortex_grid (False: when True,
+    ``mu = MLP(cortical position)``; set positions with :meth:`set_positions`).
+    Shapes: features (B, C, H, W), shift (B, 2) or None -> (B, n_neurons).
+    """
+
+    def __init__(
+        self,
+        in_shape: tuple[int, int, int],
+        n_neurons: int,
+        init_mu_range: float = 0.3,
+        init_sigma: float = 0.1,
+        gamma_readout: float = 0.0076,
+        cortex_grid: bool = False,
+        grid_hidden: int = 32,
+    ):
+        super().__init__()
+        c = in_shape[0]
+        self.gamma_readout = gamma_readout
+        self.cortex_grid = cortex_grid
+        self.mu = nn.Parameter(torch.empty(n_neurons, 2).uniform_(-init_mu_range, init_mu_range))
+        self.sigma = nn.Parameter(torch.full((n_neurons, 1), float(init_sigma)))
+        self.weight = nn.Parameter(torch.full((c, n_neurons), 1.0 / c))
+        self.bias = nn.Parameter(torch.zeros(n_neurons))
+        self.register_buffer("positions", torch.zeros(n_neurons, 3))
+        if cortex_grid:
+            self.grid_predictor = nn.Sequential(nn.Linear(3, grid_hidden), nn.ELU(), nn.Linear(grid_hidden, 2), nn.Tanh())
+
+    def set_positions(self, positions: torch.Tensor) -> None:
+        """Cortical coordinates (n_neurons, 3); standardised per axis before the grid MLP."""
+        p = torch.as_tensor(positions, dtype=torch.float32)
+        std = p.std(0)
+        self.positions.copy_((p - p.mean(0)) / torch.where(std > 0, std, torch.ones_like(std)))
+
+    def grid_mean(self) -> torch.Tensor:
+        """Receptive-field positions (n_neurons, 2) in grid units (x, y) in [-1, 1]."""
+        if self.cortex_grid:
+            return self.grid_predictor(self.positions) + self.mu * 0.1
+        return self.mu.clamp(-1, 1)
+
+    def forward(self, features: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        b = features.shape[0]
+        mu = self.grid_mean().unsqueeze(0).expand(b, -1, -1)
+        if self.training:
+            mu = mu + torch.randn_like(mu) * self.sigma.abs().unsqueeze(0)
+        if shift is not None:
+            mu = mu + shift.unsqueeze(1)
+        grid = mu.clamp(-1, 1).unsqueeze(2)  # (B, N, 1, 2)
+        sampled = F.grid_sample(features, grid, align_corners=True).squeeze(-1)  # (B, C, N)
+        return torch.einsum("bcn,cn->bn", sampled, self.weight) + self.bias
+
+    def regularizer(self) -> torch.Tensor:
+        return self.gamma_readout * self.weight.abs().mean() * self.weight.shape[0]
+
+
+class FactorizedReadout(nn.Module):
+    """Factorized ("what x where") readout: spatial mask (n, H, W) times feature weights (C, n).
+
+    Arguments: in_shape (C, H, W), n_neurons, gamma_readout (L1 on mask and weights).
+    Shapes: features (B, C, H, W) -> (B, n_neurons). ``shift`` is ignored.
+    """
+
+    def __init__(self, in_shape: tuple[int, int, int], n_neurons: int, gamma_readout: float = 0.0076, **_: object):
+        super().__init__()
+        c, h, w = in_shape
+        self.gamma_readout = gamma_readout
+        self.height, self.width = h, w
+        self.spatial = nn.Parameter(torch.randn(h * w, n_neurons) * 0.01 + 1.0 / (h * w))
+        self.weight = nn.Parameter(torch.full((c, n_neurons), 1.0 / c))
+        self.bias = nn.Parameter(torch.zeros(n_neurons))
+
+    def forward(self, features: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        b, c = features.shape[:2]
+        pooled = features.reshape(b, c, -1) @ self.spatial  # (B, C, N)
+        return (pooled * self.weight).sum(1) + self.bias
+
+    def regularizer(self) -> torch.Tensor:
+        return self.gamma_readout * (self.spatial.abs().mean() * self.spatial.shape[0] + self.weight.abs().mean())
+
+    def grid_mean(self) -> torch.Tensor:
+        """Centre of mass of each |spatial mask|, in grid units (x, y)."""
+        mass = self.spatial.detach().abs()
+        mass = mass / (mass.sum(0, keepdim=True) + 1e-12)
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, self.height), torch.linspace(-1, 1, self.width), indexing="ij")
+        return torch.stack([xs.reshape(-1) @ mass, ys.reshape(-1) @ mass], 1)
+
+
+class Shifter(nn.Module):
+    """Pupil centre (B, 2) -> readout grid shift (B, 2), a small tanh MLP."""
+
+    def __init__(self, hidden: int = 5):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, 2), nn.Tanh())
+
+    def forward(self, pupil_center: torch.Tensor) -> torch.Tensor:
+        return self.net(pupil_center)
+
+
+class Modulator(nn.Module):
+    """Behaviour (B, n_behavior) -> multiplicative gain per neuron exp(MLP(behaviour)) (B, n)."""
+
+    def __init__(self, n_behavior: int, n_neurons: int, hidden: int = 16):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(n_behavior, hidden), nn.ELU(), nn.Linear(hidden, n_neurons))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, behavior: torch.Tensor) -> torch.Tensor:
+        return torch.exp(self.net(behavior).clamp(-5, 5))
+
+
+READOUTS = {"gaussian": GaussianReadout, "factorized": FactorizedReadout}
+
+
+class CortexTwin(nn.Module):
+    """Digital twin: shared core, one readout (+ optional modulator / shifter) per session,
+    ELU + 1 output, predictions in the units of the training responses.
+
+    Arguments:
+        image_shape: (C, H, W) of the stimuli.
+        n_neurons: neurons of one session (int) or ``{session: n_neurons}`` (shared core).
+        core: ``"cnn"`` (nonlinear) or ``"linear"`` (the LN model).
+        readout: ``"gaussian"`` or ``"factorized"``.
+        hidden_channels, layers, input_kern, hidden_kern, depth_separable, gamma_input: core.
+        init_mu_range, init_sigma, gamma_readout, cortex_grid: readout.
+        n_behavior: behaviour variables per trial (0: none) feeding a :class:`Modulator`.
+        shifter: use a :class:`Shifter` on the pupil centre.
+    Shapes: images (B, C, H, W), behavior (B, n_behavior), pupil_center (B, 2) -> (B, n_neurons).
+    """
+
+    def __init__(
+        self,
+        image_shape: tuple[int, int, int] = (1, 36, 64),
+        n_neurons: int | Mapping[str, int] = 100,
+        core: str = "cnn",
+        readout: str = "gaussian",
+        hidden_channels: int = 32,
+        layers: int = 3,
+        input_kern: int = 9,
+        hidden_kern: int = 7,
+        depth_separable: bool = True,
+        gamma_input: float = 6.38,
+        init_mu_range: float = 0.3,
+        init_sigma: float = 0.1,
+        gamma_readout: float = 0.0076,
+        cortex_grid: bool = False,
+        n_behavior: int = 0,
+        shifter: bool = False,
+    ):
+        super().__init__()
+        image_shape = tuple(int(v) for v in image_shape)
+        if len(image_shape) == 2:
+            image_shape = (1, *image_shape)
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {sorted(READOUTS)}, got {readout!r}")
+        if core not in ("cnn", "linear"):
+            raise ValueError(f"core must be 'cnn' or 'linear', got {core!r}")
+        sessions = dict(n_neurons) if isinstance(n_neurons, Mapping) else {DEFAULT_SESSION: int(n_neurons)}
+        self.sessions = list(sessions)
+        self.image_shape = image_shape
+        self.core = Stacked2dCore(
+            image_shape[0], hidden_channels, layers, input_kern, hidden_kern, depth_separable, core == "linear", gamma_input
+        )
+        feat_shape = (hidden_channels, image_shape[1], image_shape[2])
+        kwargs = dict(init_mu_range=init_mu_range, init_sigma=init_sigma, cortex_grid=cortex_grid) if readout == "gaussian" else {}
+        self.readouts = nn.ModuleDict({s: READOUTS[readout](feat_shape, n, gamma_readout=gamma_readout, **kwargs) for s, n in sessions.items()})
+        self.modulators = nn.ModuleDict({s: Modulator(n_behavior, n) for s, n in sessions.items()}) if n_behavior else None
+        self.shifters = nn.ModuleDict({s: Shifter() for s in sessions}) if shifter else None
+        # input / output scaling, set from the training data by the fitting code
+        self.register_buffer("input_mean", torch.zeros(1))
+        self.register_buffer("input_std", torch.ones(1))
+        self.register_buffer("behavior_mean", torch.zeros(max(n_behavior, 1)))
+        self.register_buffer("behavior_std", torch.ones(max(n_behavior, 1)))
+        for s, n in sessions.items():
+            self.register_buffer(f"response_std_{s}", torch.ones(n))
+            self.register_buffer(f"response_offset_{s}", torch.zeros(n))
+
+    def _session(self, session: str | None) -> str:
+        if session is None:
+            if len(self.sessions) != 1:
+                raise ValueError(f"this twin has sessions {self.sessions}: name one")
+            return self.sessions[0]
+        if session not in self.readouts:
+            raise ValueError(f"unknown session {session!r}; this twin has {self.sessions}")
+        return session
+
+    def response_std(self, session: str | None = None) -> torch.Tensor:
+        return getattr(self, f"response_std_{self._session(session)}")
+
+    def response_offset(self, session: str | None = None) -> torch.Tensor:
+        """Added to the positive model output to give data units (non-zero only for data with
+        negative responses, e.g. dF/F, whose train-tier minimum it is)."""
+        return getattr(self, f"response_offset_{self._session(session)}")
+
+    def forward(
+        self,
+        images: torch.Tensor,
+        behavior: torch.Tensor | None = None,
+        pupil_center: torch.Tensor | None = None,
+        session: str | None = None,
+        standardized: bool = False,
+    ) -> torch.Tensor:
+        """Predicted responses (B, n_neurons) in data units (``standardized=True``: the positive
+        scale the Poisson loss is computed on, ``(response - offset) / train std``)."""
+        session = self._session(session)
+        if images.dim() == 3:
+            images = images.unsqueeze(1)
+        features = self.core((images - self.input_mean) / self.input_std)
+        shift = None
+        if self.shifters is not None and pupil_center is not None:
+            shift = self.shifters[session](pupil_center)
+        out = F.elu(self.readouts[session](features, shift)) + 1
+        if self.modulators is not None and behavior is not None:
+            out = out * self.modulators[session]((behavior - self.behavior_mean) / self.behavior_std)
+        return out if standardized else out * self.response_std(session) + self.response_offset(session)
+
+    def regularizer(self, session: str | None = None) -> torch.Tensor:
+        return self.core.regularizer() + self.readouts[self._session(session)].regularizer()
+
+
+@register_model("twin")
+def build_twin(**kwargs) -> CortexTwin:
+    """Core + readout digital twin (see :class:`CortexTwin` for arguments)."""
+    return CortexTwin(**kwargs)
+
+
+@register_model("twin-ln")
+def build_twin_ln(**kwargs) -> CortexTwin:
+    """LN baseline: the twin with a linear core; only the ELU + 1 output is nonlinear."""
+    kwargs.setdefault("core", "linear")
+    return CortexTwin(**kwargs)

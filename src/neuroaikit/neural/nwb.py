@@ -1,0 +1,218 @@
+"""NWB (Neurodata Without Borders) read / write through ``pynwb``.
+
+Reading (:func:`load_nwb`) looks for:
+
+- ROI responses: a ``RoiResponseSeries`` in ``processing["ophys"]`` (inside ``DfOverF``,
+  ``Fluorescence`` or any container; ``series=`` picks one by name when there are several),
+  either one row per trial or a frame-rate trace;
+- the trials: the ``trials`` table (or an ``intervals`` table named by ``trials_table=``) with
+  ``start_time`` / ``stop_time`` and an image column (``image_id``, ``frame``, ``image_index``
+  or ``stimulus_index``), optional ``tier`` and behaviour columns;
+- the images: an ``ImageSeries`` in ``stimulus_template`` or ``stimulus`` (or an ``Images``
+  container of ``GrayscaleImage``s), indexed by the image column.
+
+A frame-rate trace is turned into one response per trial by averaging the frames whose
+timestamps fall in ``[start_time, stop_time)`` (trials with no frame raise
+:class:`DataError`). Trials without a ``tier`` column are all ``train`` except images shown
+more than once, which become ``test`` (logged).
+
+Writing (:func:`write_nwb`) stores a :class:`NeuralDataset` in that layout, one response
+row per trial, so ``load_nwb(write_nwb(ds, path))`` gives ``ds`` back.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .dataset import NeuralDataset
+
+log = logging.getLogger(__name__)
+
+IMAGE_COLUMNS = ("image_id", "frame_image_id", "frame", "image_index", "stimulus_index")
+BEHAVIOR_COLUMNS = ("pupil_dilation", "pupil_dilation_derivative", "running_speed")
+PUPIL_COLUMNS = ("pupil_x", "pupil_y")
+
+
+def write_nwb(ds: NeuralDataset, path: str | os.PathLike, session_description: str = "neuroaikit NeuralDataset") -> Path:
+    """Write ``ds`` to an NWB file (atomically); returns the path."""
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.image import ImageSeries
+    from pynwb.ophys import OpticalChannel, RoiResponseSeries, DfOverF
+
+    nwb = NWBFile(
+        session_description=session_description,
+        identifier=ds.name,
+        session_start_time=datetime(2000, 1, 1, tzinfo=timezone.utc),
+    )
+    stimuli = ds.stimuli if ds.stimuli.ndim == 3 else ds.stimuli[:, 0]
+    nwb.add_stimulus_template(ImageSeries(name="images", data=stimuli, unit="intensity", rate=1.0, format="raw"))
+    n = ds.n_trials
+    starts = np.arange(n, dtype=np.float64) * 0.5
+    nwb.add_trial_column("image_id", "image id of the trial (repeats share an id)")
+    nwb.add_trial_column("stimulus_index", "row of stimulus_template/images shown")
+    nwb.add_trial_column("tier", "train / validation / test / final_test")
+    extra = []
+    if ds.behavior is not None and ds.behavior.shape[1] == 3:
+        extra += [(c, ds.behavior[:, i]) for i, c in enumerate(BEHAVIOR_COLUMNS)]
+    if ds.pupil_center is not None and ds.pupil_center.shape[1] == 2:
+        extra += [(c, ds.pupil_center[:, i]) for i, c in enumerate(PUPIL_COLUMNS)]
+    for name, _ in extra:
+        nwb.add_trial_column(name, name.replace("_", " "))
+    for t in range(n):
+        row = {c: float(v[t]) for c, v in extra}
+        nwb.add_trial(
+            start_time=starts[t], stop_time=starts[t] + 0.5, image_id=int(ds.image_ids[t]),
+            stimulus_index=int(ds.stimulus_index[t]), tier=str(ds.tiers[t]), **row,
+        )
+    device = nwb.create_device(name="microscope")
+    channel = OpticalChannel(name="green", description="calcium indicator", emission_lambda=510.0)
+    plane = nwb.create_imaging_plane(
+        name="plane", optical_channel=channel, description="imaging plane", device=device,
+        excitation_lambda=920.0, indicator="GCaMP6", location="V1", imaging_rate=2.0,
+    )
+    ophys = nwb.create_processing_module("ophys", "responses per trial")
+    from pynwb.ophys import ImageSegmentation
+
+    seg = ImageSegmentation()
+    ps = seg.create_plane_segmentation(name="rois", description="neurons", imaging_plane=plane)
+    ps.add_column("unit_id", "unit id")
+    if ds.cortical_positions is not None:
+        ps.add_column("cortical_position", "x, y, z (µm)")
+    for i in range(ds.n_neurons):
+        kw = {"cortical_position": ds.cortical_positions[i].tolist()} if ds.cortical_positions is not None else {}
+        ps.add_roi(pixel_mask=[(0, 0, 1.0)], unit_id=int(ds.unit_ids[i]), **kw)
+    ophys.add(seg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        region = ps.create_roi_table_region(region=list(range(ds.n_neurons)), description="all neurons")
+    series = RoiResponseSeries(name="responses", data=ds.responses, rois=region, unit="a.u.", timestamps=starts + 0.25)
+    ophys.add(DfOverF(roi_response_series=series))
+
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial.nwb")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            with NWBHDF5IO(str(tmp), "w") as io:
+                io.write(nwb)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: str | None = None) -> NeuralDataset:
+    """Read ROI responses, trials and stimulus images from an NWB file (see module docstring)."""
+    from pynwb import NWBHDF5IO
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist")
+    try:
+        io = NWBHDF5IO(str(path), "r")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            nwb = io.read()
+    except Exception as exc:  # h5py / hdmf raise many types for a non-NWB file
+        raise DataError(f"{path}: not a readable NWB file ({type(exc).__name__}: {exc})") from None
+    try:
+        return _read(nwb, path, series, trials_table)
+    finally:
+        io.close()
+
+
+def _find_series(nwb, path: Path, name: str | None):
+    from pynwb.ophys import RoiResponseSeries
+
+    found = []
+    for module in nwb.processing.values():
+        for obj in module.data_interfaces.values():
+            items = obj.roi_response_series.values() if hasattr(obj, "roi_response_series") else [obj]
+            found += [s for s in items if isinstance(s, RoiResponseSeries)]
+    if not found:
+        raise DataError(f"{path}: no RoiResponseSeries in any processing module")
+    if name is not None:
+        match = [s for s in found if s.name == name]
+        if not match:
+            raise DataError(f"{path}: no RoiResponseSeries named {name!r}; found {[s.name for s in found]}")
+        return match[0]
+    if len(found) > 1:
+        log.info("%s: %d RoiResponseSeries, using %r (pass series= to pick)", path, len(found), found[0].name)
+    return found[0]
+
+
+def _find_images(nwb, path: Path) -> np.ndarray:
+    from pynwb.image import ImageSeries, Images
+
+    for group in (nwb.stimulus_template, nwb.stimulus):
+        for obj in group.values():
+            if isinstance(obj, ImageSeries) and obj.data is not None and np.ndim(obj.data) >= 3:
+                return np.asarray(obj.data[:], dtype=np.float32)
+            if isinstance(obj, Images):
+                return np.stack([np.asarray(img.data[:], dtype=np.float32) for img in obj.images.values()])
+    raise DataError(f"{path}: no stimulus images (ImageSeries or Images in stimulus_template / stimulus)")
+
+
+def _read(nwb, path: Path, series_name: str | None, table_name: str | None) -> NeuralDataset:
+    table = nwb.trials if table_name is None else nwb.intervals.get(table_name) if nwb.intervals else None
+    if table is None:
+        raise DataError(f"{path}: no {'trials' if table_name is None else table_name!r} table")
+    columns = set(table.colnames)
+    image_col = next((c for c in IMAGE_COLUMNS if c in columns), None)
+    if image_col is None:
+        raise DataError(f"{path}: trials table has none of the image columns {list(IMAGE_COLUMNS)}")
+    image_ids = np.asarray(table[image_col].data[:]).astype(np.int64)
+    stim_index = np.asarray(table["stimulus_index"].data[:]).astype(np.int64) if "stimulus_index" in columns else image_ids
+    n_trials = len(image_ids)
+    if n_trials == 0:
+        raise DataError(f"{path}: the trials table is empty")
+    series = _find_series(nwb, path, series_name)
+    data = np.asarray(series.data[:], dtype=np.float32)
+    if data.ndim == 1:
+        data = data[:, None]
+    if data.shape[0] == n_trials:
+        responses = data
+    else:
+        stamps = np.asarray(series.timestamps[:]) if series.timestamps is not None else series.starting_time + np.arange(len(data)) / series.rate
+        start, stop = np.asarray(table["start_time"].data[:]), np.asarray(table["stop_time"].data[:])
+        lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, stop, "left")
+        if (hi <= lo).any():
+            raise DataError(f"{path}: {int((hi <= lo).sum())} trial(s) contain no frame of {series.name!r}")
+        csum = np.concatenate([np.zeros((1, data.shape[1])), np.cumsum(data, 0, dtype=np.float64)])
+        responses = ((csum[hi] - csum[lo]) / (hi - lo)[:, None]).astype(np.float32)
+        log.info("%s: averaged %s frames within each of %d trials", path, series.name, n_trials)
+    if "tier" in columns:
+        tiers = np.asarray(table["tier"].data[:]).astype(str)
+    else:
+        ids, counts = np.unique(image_ids, return_counts=True)
+        tiers = np.where(np.isin(image_ids, ids[counts > 1]), "test", "train")
+        log.info("%s: no tier column; %d trials of repeated images -> test, the rest train", path, int((tiers == "test").sum()))
+    stimuli = _find_images(nwb, path)
+    if stim_index.max() >= len(stimuli) or stim_index.min() < 0:
+        raise DataError(f"{path}: trial image index {int(stim_index.max())} outside the {len(stimuli)} stimulus images")
+    behavior = np.stack([np.asarray(table[c].data[:]) for c in BEHAVIOR_COLUMNS], 1) if set(BEHAVIOR_COLUMNS) <= columns else None
+    pupil = np.stack([np.asarray(table[c].data[:]) for c in PUPIL_COLUMNS], 1) if set(PUPIL_COLUMNS) <= columns else None
+    unit_ids = positions = None
+    try:
+        rois = series.rois.table
+        if "unit_id" in rois.colnames:
+            unit_ids = np.asarray(rois["unit_id"].data[:])[series.rois.data[:]]
+        if "cortical_position" in rois.colnames:
+            positions = np.asarray(rois["cortical_position"].data[:])[series.rois.data[:]]
+    except AttributeError:
+        pass
+    if not np.isfinite(responses).all():
+        raise DataError(f"{path}: {series.name!r} holds NaN/inf responses in {int((~np.isfinite(responses)).any(1).sum())} trial(s)")
+    return NeuralDataset(
+        stimuli=stimuli, responses=responses, image_ids=image_ids, tiers=tiers, stimulus_index=stim_index,
+        behavior=behavior, pupil_center=pupil, unit_ids=unit_ids, cortical_positions=positions,
+        name=path.stem, response_kind=series.name, info={"source": str(path)},
+    )

@@ -1,0 +1,226 @@
+"""Synthetic cortex: V1-like neurons with known receptive fields, for ground-truth tests.
+
+Each neuron has a receptive field at a known pixel position ``rf_centers_[i]`` (x, y):
+a simple-cell Gabor, a complex cell (energy of a Gabor quadrature pair) or a
+centre-surround difference of Gaussians. Its mean rate is a rectified, expanded drive
+``gain * relu(drive - threshold) ** exponent``, optionally scaled by running speed and
+pupil size (behaviour). Single trials are Gamma-distributed with variance ``fano * mean``
+(variance grows with the mean). With ``calcium=True`` trials are read out from a
+simulated calcium trace instead: spikes (Poisson on the rate) -> exponential indicator
+kernel (``tau`` s, so responses carry over into the next trial) -> additive noise.
+
+Cortical positions follow a retinotopic map (cortex position = linear map of the RF
+centre + scatter), so a grid predictor from cortical coordinates has signal to use.
+
+Stimuli are 1/f ("pink") noise images, 0..255 like Sensorium's grayscale images.
+
+Example::
+
+    from neuroaikit.neural import SyntheticCortex
+    cortex = SyntheticCortex(n_neurons=200, image_shape=(36, 64), seed=0)
+    ds = cortex.sample(n_train=2000, n_validation=200, n_test_images=50, repeats=10)
+    cortex.write(ds, "synthetic_filetree")     # Sensorium FileTree folder
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+
+from .dataset import NeuralDataset
+
+
+@dataclass
+class SyntheticCortex:
+    """Ground-truth V1 population (see module docstring); constructor stores parameters only."""
+
+    n_neurons: int = 100
+    image_shape: tuple[int, int] = (36, 64)
+    seed: int = 0
+    kinds: tuple[float, float, float] = (0.5, 0.3, 0.2)  # fractions simple / complex / centre-surround
+    fano: float = 2.0
+    exponent: float = 1.5
+    mean_rate: float = 0.5
+    behavior_modulation: float = 0.0
+    calcium: bool = False
+    tau: float = 0.6
+    trial_duration: float = 0.5
+    calcium_noise: float = 0.2
+    margin: float = 6.0
+
+    # -- ground truth ----------------------------------------------------------
+    def build(self) -> "SyntheticCortex":
+        """Draw the receptive fields (called by :meth:`sample` when needed)."""
+        rng = np.random.default_rng(self.seed)
+        h, w = self.image_shape
+        n = self.n_neurons
+        margin = min(self.margin, h / 4, w / 4)
+        cx = rng.uniform(margin, w - 1 - margin, n)
+        cy = rng.uniform(margin, h - 1 - margin, n)
+        self.rf_centers_ = np.stack([cx, cy], 1)
+        self.kind_ = rng.choice(3, size=n, p=np.asarray(self.kinds) / np.sum(self.kinds))
+        self.orientation_ = rng.uniform(0, np.pi, n)
+        scale = min(h, w) / 36.0
+        self.sigma_ = rng.uniform(1.6, 3.0, n) * scale
+        self.spatial_freq_ = rng.uniform(0.08, 0.16, n) / scale  # cycles / pixel
+        self.phase_ = rng.uniform(0, 2 * np.pi, n)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float64)
+        filters = np.zeros((2, n, h, w))
+        for i in range(n):
+            dx, dy = xx - cx[i], yy - cy[i]
+            if self.kind_[i] == 2:
+                s = self.sigma_[i] * 0.7
+                dog = np.exp(-(dx**2 + dy**2) / (2 * s**2)) - 0.5 * np.exp(-(dx**2 + dy**2) / (2 * (2 * s) ** 2))
+                filters[0, i] = dog * rng.choice([-1.0, 1.0])
+            else:
+                th = self.orientation_[i]
+                u = dx * np.cos(th) + dy * np.sin(th)
+                env = np.exp(-(dx**2 + dy**2) / (2 * self.sigma_[i] ** 2))
+                arg = 2 * np.pi * self.spatial_freq_[i] * u + self.phase_[i]
+                filters[0, i] = env * np.cos(arg)
+                filters[1, i] = env * np.sin(arg)
+        norms = np.sqrt((filters[0] ** 2).sum((1, 2)))[:, None, None]
+        self.filters_ = (filters / norms).astype(np.float32)
+        # retinotopy: azimuth -> cortical x, elevation -> cortical y (µm), depth random
+        self.cortical_positions_ = np.stack(
+            [cx * 20 + rng.normal(0, 15, n), cy * 20 + rng.normal(0, 15, n), rng.uniform(200, 300, n)], 1
+        ).astype(np.float32)
+        self.behavior_gain_ = rng.normal(0, 1, n) * self.behavior_modulation
+        self._calibrate(rng)
+        return self
+
+    def _ensure_built(self) -> None:
+        if not hasattr(self, "filters_"):
+            self.build()
+
+    def _drive(self, images: np.ndarray) -> np.ndarray:
+        x = (np.asarray(images, dtype=np.float32).reshape(len(images), -1) - 127.5) / 64.0
+        f = self.filters_.reshape(2, self.n_neurons, -1)
+        lin0 = x @ f[0].T
+        lin1 = x @ f[1].T
+        complex_ = np.sqrt(lin0**2 + lin1**2)
+        return np.where(self.kind_ == 1, complex_ - self._complex_offset, lin0)
+
+    def _calibrate(self, rng) -> None:
+        probe = self.images(512, np.random.default_rng(rng.integers(1 << 31)))
+        self._complex_offset = 0.0
+        lin = self._drive(probe)
+        self._complex_offset = np.median(lin[:, self.kind_ == 1]) if (self.kind_ == 1).any() else 0.0
+        drive = self._drive(probe)
+        self.threshold_ = np.quantile(drive, 0.5, axis=0)
+        act = np.maximum(drive - self.threshold_, 0) ** self.exponent
+        self.gain_ = self.mean_rate / (act.mean(0) + 1e-6)
+
+    def images(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """``n`` pink-noise images (n, H, W), float32 in 0..255."""
+        rng = rng or np.random.default_rng(self.seed + 1)
+        h, w = self.image_shape
+        fy = np.fft.fftfreq(h)[:, None]
+        fx = np.fft.fftfreq(w)[None, :]
+        amp = 1.0 / np.maximum(np.sqrt(fx**2 + fy**2), 1.0 / max(h, w))
+        out = np.empty((n, h, w), dtype=np.float32)
+        for start in range(0, n, 512):
+            k = min(512, n - start)
+            noise = rng.normal(size=(k, h, w)) + 1j * rng.normal(size=(k, h, w))
+            img = np.real(np.fft.ifft2(noise * amp))
+            img = (img - img.mean((1, 2), keepdims=True)) / (img.std((1, 2), keepdims=True) + 1e-9)
+            out[start : start + k] = np.clip(127.5 + 50 * img, 0, 255)
+        return out
+
+    def rates(self, images: np.ndarray, behavior: np.ndarray | None = None) -> np.ndarray:
+        """Noise-free mean responses (n_images, n_neurons) to (n, H, W) images."""
+        self._ensure_built()
+        drive = self._drive(images)
+        rate = self.gain_ * np.maximum(drive - self.threshold_, 0) ** self.exponent
+        if behavior is not None and self.behavior_modulation:
+            rate = rate * np.exp(np.outer(behavior[:, 2], self.behavior_gain_) * 0.5)
+        return rate.astype(np.float32)
+
+    # -- data set --------------------------------------------------------------
+    def sample(
+        self,
+        n_train: int = 2000,
+        n_validation: int = 200,
+        n_test_images: int = 50,
+        repeats: int = 10,
+        n_final_test_images: int = 0,
+    ) -> NeuralDataset:
+        """A data set with tiers train / validation / test (+ final_test) and repeats on the
+        test tiers; trial order is shuffled like a real session. The noise-free rates of
+        every trial are kept in ``info["rates"]``."""
+        self._ensure_built()
+        rng = np.random.default_rng(self.seed + 2)
+        n_test_total = n_test_images + n_final_test_images
+        n_images = n_train + n_validation + n_test_total
+        stimuli = self.images(n_images, rng)
+        stim = np.concatenate(
+            [np.arange(n_train + n_validation), np.repeat(np.arange(n_train + n_validation, n_images), repeats)]
+        )
+        tiers = np.array(
+            ["train"] * n_train
+            + ["validation"] * n_validation
+            + ["test"] * (n_test_images * repeats)
+            + ["final_test"] * (n_final_test_images * repeats)
+        )
+        order = rng.permutation(len(stim))
+        stim, tiers = stim[order], tiers[order]
+        n_trials = len(stim)
+        running = np.abs(rng.normal(0, 1, n_trials)).astype(np.float32)
+        pupil = rng.normal(0, 1, n_trials).astype(np.float32)
+        behavior = np.stack([pupil, np.gradient(pupil), running], 1)
+        pupil_center = rng.normal(0, 1, (n_trials, 2)).astype(np.float32)
+        rates = np.empty((n_trials, self.n_neurons), dtype=np.float32)
+        for start in range(0, n_trials, 1024):
+            sl = slice(start, start + 1024)
+            rates[sl] = self.rates(stimuli[stim[sl]], behavior[sl])
+        responses = self._observe(rates, rng)
+        return NeuralDataset(
+            stimuli=stimuli,
+            responses=responses,
+            image_ids=stim,
+            tiers=tiers,
+            stimulus_index=stim,
+            behavior=behavior,
+            pupil_center=pupil_center,
+            cortical_positions=self.cortical_positions_,
+            trial_ids=np.arange(n_trials),
+            name=f"synthetic-cortex-{self.n_neurons}n-seed{self.seed}",
+            response_kind="dff" if self.calcium else "deconvolved",
+            info={"rates": rates, "rf_centers": self.rf_centers_, "simulator": "SyntheticCortex"},
+        )
+
+    def _observe(self, rates: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        if not self.calcium:
+            shape = np.maximum(rates, 1e-6) / self.fano
+            out = rng.gamma(shape, self.fano).astype(np.float32)
+            return np.where(rates > 1e-6, out, 0.0).astype(np.float32)
+        # spikes -> calcium: one exponential kernel step per trial, read out as the
+        # mean dF/F over the trial (the previous trial's calcium decays into this one)
+        decay = np.exp(-self.trial_duration / self.tau)
+        spikes = rng.poisson(rates).astype(np.float32)
+        out = np.empty_like(rates)
+        ca = np.zeros(rates.shape[1], dtype=np.float32)
+        for t in range(len(rates)):
+            ca = ca * decay + spikes[t]
+            out[t] = ca
+        return (out + rng.normal(0, self.calcium_noise, out.shape)).astype(np.float32)
+
+    def oracle_predictions(self, ds: NeuralDataset) -> np.ndarray:
+        """The simulator's own noise-free prediction of every trial of ``ds`` (the best any
+        model of the stimulus can do), for ceiling comparisons."""
+        rates = ds.info.get("rates")
+        if rates is not None and len(rates) == ds.n_trials:
+            return np.asarray(rates)
+        return self.rates(ds.stimuli[ds.stimulus_index], ds.behavior)
+
+    def write(self, ds: NeuralDataset, path: str | os.PathLike, as_zip: bool = False):
+        """Write ``ds`` as a Sensorium FileTree folder (or zip); ground-truth RF centres go to
+        ``meta/neurons/rf_centers.npy`` in the folder form."""
+        from .filetree import write_filetree
+
+        out = write_filetree(ds, path, as_zip=as_zip)
+        if not as_zip:
+            np.save(out / "meta" / "neurons" / "rf_centers.npy", self.rf_centers_)
+        return out

@@ -1,0 +1,127 @@
+"""Report sections of the digital twin: fit curve, Sensorium metrics beside baselines and
+ceilings, receptive-field recovery, tuning curves, RF maps and most exciting inputs."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...runs import Run
+from ..html import Section
+
+ORDER = 60
+
+METRICS = (
+    ("single_trial_correlation", "single-trial r"),
+    ("correlation_to_average", "r to average"),
+    ("feve", "FEVE (FEV>=0.15)"),
+    ("fraction_of_oracle", "fraction of oracle"),
+    ("single_trial_over_oracle", "single-trial r / oracle r"),
+)
+
+
+def build(run: Run) -> list[Section]:
+    sections = []
+    fit = run.result("twin_fit")
+    evaluation = run.result("twin_eval")
+    probe = run.result("twin_probe")
+    if fit or evaluation:
+        sections.append(_evaluation_section(fit, evaluation))
+    if probe:
+        sections.append(_probe_section(probe))
+    return sections
+
+
+def _evaluation_section(fit, evaluation) -> Section:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = Section("Digital twin: prediction of neural responses")
+    if evaluation:
+        d = evaluation.get("dataset", {})
+        s.paragraph(
+            f"Data: {d.get('name')} ({d.get('trials')} trials x {d.get('neurons')} neurons, images {d.get('image_shape')}, "
+            f"tiers {d.get('tiers')}). Scores on tier '{evaluation.get('tier')}', responses divided by the train-tier std "
+            "(Sensorium). Correlations are raw Pearson r (not r^2); the oracle is the jackknife (leave-one-out) repeat ceiling."
+        )
+        rows = []
+        for name, block in evaluation.get("models", {}).items():
+            rows.append([name] + [block.get(k, "n/a") for k, _ in METRICS])
+        s.table(["model"] + [label for _, label in METRICS], rows)
+        ceiling = evaluation.get("ceiling")
+        if ceiling:
+            s.table(["repeat ceiling", "value"], [[k, v] for k, v in ceiling.items()])
+        syn = evaluation.get("synthetic")
+        if syn:
+            rows = [[k, v] for k, v in syn.items() if not isinstance(v, list)]
+            s.table(["synthetic ground truth", "value"], rows)
+            if syn.get("rf_centers"):
+                c, t = np.asarray(syn["rf_centers"]), np.asarray(syn["rf_truth"])
+                fig, ax = plt.subplots(figsize=(5, 3))
+                ax.scatter(t[:, 0], t[:, 1], s=12, label="true centre")
+                ax.scatter(c[:, 0], c[:, 1], s=12, marker="x", label="twin (gradient map)")
+                for a, b in zip(t, c):
+                    ax.plot([a[0], b[0]], [a[1], b[1]], color="grey", lw=0.5)
+                ax.invert_yaxis()
+                ax.set_xlabel("x (px)")
+                ax.set_ylabel("y (px)")
+                ax.legend(fontsize=7)
+                s.figure(fig, "Receptive-field centres: simulator truth vs the twin's gradient maps.")
+        per = evaluation.get("per_neuron", {})
+        twin = per.get("twin", {})
+        if "correlation_to_average" in twin and "oracle_correlation" in twin:
+            fig, ax = plt.subplots(figsize=(4, 3.2))
+            ax.scatter(twin["oracle_correlation"], twin["single_trial_correlation"], s=6)
+            lim = [0, max(1e-3, float(np.nanmax(twin["oracle_correlation"])))]
+            ax.plot(lim, lim, "k--", lw=0.8)
+            ax.set_xlabel("jackknife oracle r")
+            ax.set_ylabel("twin single-trial r")
+            s.figure(fig, "Per-neuron single-trial correlation against the repeat ceiling.")
+    if fit and fit.get("history"):
+        h = fit["history"]
+        fig, ax = plt.subplots(figsize=(5, 3))
+        ax.plot([r["epoch"] for r in h], [r["validation_correlation"] for r in h], marker="o", ms=3)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("validation single-trial r")
+        s.figure(fig, f"Early stopping curve (best epoch {fit.get('best', {}).get('best_epoch')}, {fit.get('seconds', 0):.0f} s).")
+    return s
+
+
+def _probe_section(probe) -> Section:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    s = Section("Digital twin: in-silico experiments")
+    neurons = probe["neurons"]
+    osi = np.asarray(probe["tuning"]["osi_all"])
+    s.paragraph(
+        f"Gratings: mean orientation selectivity (1 - circular variance) {osi.mean():.3f} over {len(osi)} neurons; "
+        f"maps below for neurons {neurons} (the most predictable)."
+    )
+    tun = np.asarray(probe["tuning"]["responses"])  # (ori, sf, n)
+    ori = np.degrees(probe["tuning"]["orientations"])
+    n = len(neurons)
+    fig, axes = plt.subplots(4, n, figsize=(1.7 * n, 6.4), squeeze=False)
+    maps = [("gradient_maps", "gradient"), ("reverse_correlation_maps", "reverse corr."), ("meis", "MEI")]
+    for j, idx in enumerate(neurons):
+        ax = axes[0, j]
+        best_sf = tun[:, :, j].max(0).argmax()
+        ax.plot(ori, tun[:, best_sf, j])
+        ax.set_title(f"n{idx}", fontsize=8)
+        ax.tick_params(labelsize=6)
+        for r, (key, label) in enumerate(maps, start=1):
+            img = np.asarray(probe[key][j])
+            lim = np.abs(img - (img.mean() if key == "meis" else 0)).max() or 1
+            centre = img.mean() if key == "meis" else 0
+            axes[r, j].imshow(img, cmap="gray" if key == "meis" else "RdBu_r", vmin=centre - lim, vmax=centre + lim)
+            axes[r, j].set_xticks([])
+            axes[r, j].set_yticks([])
+            if j == 0:
+                axes[r, j].set_ylabel(label, fontsize=8)
+    axes[0, 0].set_ylabel("orientation tuning", fontsize=8)
+    s.figure(fig, "Row 1: response vs grating orientation (deg) at the preferred spatial frequency; rows 2-4: gradient RF maps, white-noise reverse correlation, most exciting inputs.")
+    s.table(["neuron", "MEI activation", "gradient RF centre (x, y)"], [[i, a, str(np.round(c, 1).tolist())] for i, a, c in zip(neurons, probe["mei_activation"], probe["gradient_centers"])])
+    return s

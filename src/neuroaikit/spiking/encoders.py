@@ -1,0 +1,92 @@
+"""Input encoders: images ``(B, ...)`` to ``(T, B, ...)`` input sequences.
+
+- direct current: the analog value at every step (first layer's ops are MACs);
+- Poisson rate: a spike with probability ``x * max_prob`` at every step (Bernoulli approximation);
+- latency (time to first spike): one spike, earlier for larger values (linear mapping).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .neurons import check_steps
+
+
+def _check_unit_range(x: torch.Tensor, name: str) -> None:
+    if x.numel() and (not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1):
+        raise ConfigError(
+            f"{name} encoder expects values in [0, 1], got range [{x.min().item():.4g}, {x.max().item():.4g}]"
+        )
+
+
+def direct_encode(x: torch.Tensor, T: int) -> torch.Tensor:
+    """``x`` repeated over ``T`` steps (a view, no copy)."""
+    T = check_steps(T)
+    return x.unsqueeze(0).expand(T, *x.shape)
+
+
+def poisson_encode(x: torch.Tensor, T: int, max_prob: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Bernoulli spikes with probability ``x * max_prob`` per step; ``x`` must lie in [0, 1]."""
+    T = check_steps(T)
+    _check_unit_range(x, "Poisson rate")
+    if not 0 < max_prob <= 1:
+        raise ConfigError(f"max_prob must be in (0, 1], got {max_prob}")
+    u = torch.rand((T, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
+    return (u < x * max_prob).to(x.dtype)
+
+
+def latency_encode(x: torch.Tensor, T: int, threshold: float = 0.01) -> torch.Tensor:
+    """One spike at step ``round((1 - x) * (T - 1))``; values below ``threshold`` never fire."""
+    T = check_steps(T)
+    _check_unit_range(x, "latency")
+    times = torch.round((1 - x) * (T - 1)).long()
+    steps = torch.arange(T, device=x.device).view(T, *([1] * x.dim()))
+    return ((steps == times.unsqueeze(0)) & (x >= threshold).unsqueeze(0)).to(x.dtype)
+
+
+class DirectEncoder(nn.Module):
+    """Direct-current coding over ``T`` steps. Shape ``(B, ...) -> (T, B, ...)``."""
+
+    def __init__(self, T: int):
+        super().__init__()
+        self.T = check_steps(T)
+
+    def forward(self, x):
+        return direct_encode(x, self.T)
+
+
+class PoissonEncoder(nn.Module):
+    """Poisson (Bernoulli) rate coding over ``T`` steps; inputs in [0, 1]. Shape ``(B, ...) -> (T, B, ...)``."""
+
+    def __init__(self, T: int, max_prob: float = 1.0):
+        super().__init__()
+        self.T = check_steps(T)
+        if not 0 < max_prob <= 1:
+            raise ConfigError(f"max_prob must be in (0, 1], got {max_prob}")
+        self.max_prob = max_prob
+
+    def forward(self, x):
+        return poisson_encode(x, self.T, self.max_prob)
+
+
+class LatencyEncoder(nn.Module):
+    """Time-to-first-spike coding over ``T`` steps; inputs in [0, 1]. Shape ``(B, ...) -> (T, B, ...)``."""
+
+    def __init__(self, T: int, threshold: float = 0.01):
+        super().__init__()
+        self.T = check_steps(T)
+        self.threshold = threshold
+
+    def forward(self, x):
+        return latency_encode(x, self.T, self.threshold)
+
+
+ENCODERS = {"direct": DirectEncoder, "poisson": PoissonEncoder, "latency": LatencyEncoder}
+
+
+def make_encoder(name: str, T: int) -> nn.Module:
+    if name not in ENCODERS:
+        raise ConfigError(f"unknown encoder {name!r}; choose one of {', '.join(ENCODERS)}")
+    return ENCODERS[name](T)

@@ -1,0 +1,7 @@
+"""Local learning rules that write their update as ``-dw`` into ``.grad`` (any torch optimizer applies it)."""
+
+from .diehl_cook import DiehlCookNetwork
+from .krotov_hopfield import CompetingHiddenUnits
+from .stdp import STDPLearner, STDPParameters, STDPState, stdp_step
+
+__all__ = ["STDPParameters", "STDPState", "STDPLearner", "stdp_step", "CompetingHiddenUnits", "DiehlCookNetwork"]

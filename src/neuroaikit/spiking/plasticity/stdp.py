@@ -1,0 +1,113 @@
+"""Pair-based STDP with exponential traces, as a pure step function plus a small learner
+that writes the update as a negative gradient (``weight.grad = -dw``), so any torch optimizer
+applies it (plain SGD with lr = eta gives ``w <- w + eta * dw``).
+
+Per step (``dt = 1``): traces decay, ``x_pre <- x_pre * exp(-1/tau_pre) + s_pre``; then
+
+- potentiation at a post spike: ``dw[j, i] += a_plus * s_post[j] * x_pre[i]``
+  (the pre trace includes pre spikes of the same step);
+- depression at a pre spike: ``dw[j, i] -= a_minus * x_post[j] * s_pre[i]``
+  (the post trace of earlier steps only);
+- finally ``x_post <- x_post * exp(-1/tau_post) + s_post``.
+
+Weight dependence: ``"additive"`` (clip to [w_min, w_max] afterwards) or
+``"multiplicative"`` (potentiation x (w_max - w), depression x (w - w_min)).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+
+from ...errors import ConfigError
+
+WEIGHT_DEPENDENCES = ("additive", "multiplicative")
+
+
+class STDPParameters(NamedTuple):
+    """``a_plus`` (1e-2), ``a_minus`` (1e-4, Diehl & Cook's nu_post / nu_pre), ``tau_pre`` / ``tau_post``
+    (20 steps), ``w_min`` (0), ``w_max`` (1), ``weight_dependence`` (``"additive"``)."""
+
+    a_plus: float = 1e-2
+    a_minus: float = 1e-4
+    tau_pre: float = 20.0
+    tau_post: float = 20.0
+    w_min: float = 0.0
+    w_max: float = 1.0
+    weight_dependence: str = "additive"
+
+    def check(self) -> "STDPParameters":
+        if self.tau_pre <= 0 or self.tau_post <= 0:
+            raise ConfigError(f"STDP time constants must be > 0, got tau_pre={self.tau_pre}, tau_post={self.tau_post}")
+        if self.a_plus < 0 or self.a_minus < 0:
+            raise ConfigError(f"STDP amplitudes must be >= 0, got a_plus={self.a_plus}, a_minus={self.a_minus}")
+        if self.w_max <= self.w_min:
+            raise ConfigError(f"w_max must exceed w_min, got [{self.w_min}, {self.w_max}]")
+        if self.weight_dependence not in WEIGHT_DEPENDENCES:
+            raise ConfigError(f"weight_dependence must be one of {', '.join(WEIGHT_DEPENDENCES)}")
+        return self
+
+
+class STDPState(NamedTuple):
+    x_pre: torch.Tensor   # (B, N_in)
+    x_post: torch.Tensor  # (B, N_out)
+
+
+def stdp_step(pre: torch.Tensor, post: torch.Tensor, state: STDPState | None, params: STDPParameters,
+              weight: torch.Tensor | None = None) -> tuple[torch.Tensor, STDPState]:
+    """One step: spikes ``pre (B, N_in)``, ``post (B, N_out)`` -> (``dw (N_out, N_in)`` summed
+    over the batch, new traces). ``weight`` is needed for multiplicative weight dependence."""
+    if state is None:
+        state = STDPState(torch.zeros_like(pre), torch.zeros_like(post))
+    x_pre = state.x_pre * math.exp(-1 / params.tau_pre) + pre
+    x_post_old = state.x_post * math.exp(-1 / params.tau_post)
+    potentiation = params.a_plus * post.t() @ x_pre
+    depression = params.a_minus * x_post_old.t() @ pre
+    if params.weight_dependence == "multiplicative":
+        if weight is None:
+            raise ConfigError("multiplicative STDP needs the current weight")
+        potentiation = potentiation * (params.w_max - weight)
+        depression = depression * (weight - params.w_min)
+    return potentiation - depression, STDPState(x_pre, x_post_old + post)
+
+
+class STDPLearner:
+    """Accumulates :func:`stdp_step` updates for one weight and writes ``-dw`` into its ``.grad``.
+
+    Example::
+
+        learner = STDPLearner(layer.weight, STDPParameters())
+        opt = torch.optim.SGD([layer.weight], lr=1.0)
+        for t in range(T):
+            ...                              # run the network, get pre / post spikes
+            learner.step(pre, post)
+        opt.zero_grad(); learner.write_grad(); opt.step(); learner.clip()
+    """
+
+    def __init__(self, weight: torch.nn.Parameter, params: STDPParameters = STDPParameters()):
+        self.weight = weight
+        self.params = params.check()
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget traces and the accumulated update (call between samples)."""
+        self.state: STDPState | None = None
+        self.dw = torch.zeros_like(self.weight)
+
+    @torch.no_grad()
+    def step(self, pre: torch.Tensor, post: torch.Tensor) -> None:
+        dw, self.state = stdp_step(pre, post, self.state, self.params, self.weight)
+        self.dw += dw
+
+    @torch.no_grad()
+    def write_grad(self) -> None:
+        """``weight.grad = -dw`` (a descent step then follows the rule); the accumulator is cleared."""
+        grad = -self.dw
+        self.weight.grad = grad if self.weight.grad is None else self.weight.grad + grad
+        self.dw = torch.zeros_like(self.weight)
+
+    @torch.no_grad()
+    def clip(self) -> None:
+        self.weight.clamp_(self.params.w_min, self.params.w_max)

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuroaikit.errors import DataError
+from neuroaikit.neural import NeuralDataset, group_repeats, load_allen, load_antolik
+
+
+def small_dataset(n_neurons=4):
+    rng = np.random.default_rng(0)
+    # image 10 shown 3 times, image 11 twice, image 12 once; two train trials
+    image_ids = np.array([10, 11, 10, 12, 11, 10, 0, 1])
+    tiers = np.array(["test"] * 6 + ["train"] * 2)
+    stimuli = rng.random((13, 5, 6)).astype(np.float32)
+    return NeuralDataset(stimuli, rng.random((8, n_neurons)), image_ids, tiers, stimulus_index=image_ids)
+
+
+def test_repeats_are_nan_padded_and_grouped_by_image():
+    ds = small_dataset()
+    rep = ds.repeats("test")
+    assert rep.shape == (3, 3, 4)
+    assert ds.repeat_image_ids("test").tolist() == [10, 11, 12]
+    np.testing.assert_allclose(rep[0], ds.responses[[0, 2, 5]], rtol=1e-6)
+    np.testing.assert_allclose(rep[1, :2], ds.responses[[1, 4]], rtol=1e-6)
+    assert np.isnan(rep[1, 2]).all() and np.isnan(rep[2, 1:]).all()
+    avg = ds.trial_average("test")
+    np.testing.assert_allclose(avg[1], ds.responses[[1, 4]].mean(0), rtol=1e-6)
+    assert ds.average_stimuli("test").shape == (3, 1, 5, 6)
+    np.testing.assert_array_equal(ds.average_stimuli("test")[0, 0], ds.stimuli[10])
+
+
+def test_subset_select_and_std():
+    ds = small_dataset()
+    train = ds.subset("train")
+    assert train.n_trials == 2 and set(train.tiers) == {"train"}
+    assert ds.select_neurons([0, 2]).n_neurons == 2
+    np.testing.assert_allclose(ds.response_std("train"), ds.responses[6:].std(0), rtol=1e-5)
+    assert ds.trial_stimuli("train").shape == (2, 1, 5, 6)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(tiers=np.array(["test"] * 7 + ["bogus"])), "unknown tier"),
+        (dict(image_ids=np.arange(3)), "image_ids has 3 entries"),
+        (dict(responses=np.full((8, 4), np.nan)), "NaN"),
+        (dict(stimulus_index=np.full(8, 99)), "outside"),
+    ],
+)
+def test_bad_input_names_the_problem(change, message):
+    ds = small_dataset()
+    kwargs = dict(stimuli=ds.stimuli, responses=ds.responses, image_ids=ds.image_ids, tiers=ds.tiers, stimulus_index=ds.stimulus_index)
+    kwargs.update(change)
+    with pytest.raises(DataError, match=message):
+        NeuralDataset(**kwargs)
+    with pytest.raises(DataError, match="empty"):
+        ds.repeats("validation")
+
+
+def test_group_repeats_matches_manual():
+    resp = np.arange(12.0).reshape(6, 2)
+    out = group_repeats(resp, np.array([3, 1, 3, 1, 2, 3]))
+    assert out.shape == (3, 3, 2)
+    np.testing.assert_array_equal(out[2], resp[[0, 2, 5]])
+
+
+def test_antolik_loader_matches_the_file(shared_data):
+    raw = np.load(shared_data / "neural" / "antolik2016_mouse_v1.npz")
+    for region, n_rep, n_neur in ((1, 10, 103), (2, 8, 55), (3, 12, 102)):
+        ds = load_antolik(shared_data, region)
+        assert ds.repeats("test").shape == (50, n_rep, n_neur)
+        np.testing.assert_allclose(ds.repeats("test"), raw[f"region{region}_raw_validation_set"].transpose(1, 0, 2), rtol=1e-6)
+        np.testing.assert_allclose(ds.trial_average("test"), raw[f"region{region}_raw_validation_set"].mean(0), rtol=1e-4, atol=1e-6)
+    with pytest.raises(DataError, match="region"):
+        load_antolik(shared_data, 4)
+
+
+def test_allen_loader(shared_data):
+    ds = load_allen(shared_data / "neural")
+    assert ds.n_neurons == 212 and ds.image_shape == (1, 31, 31)
+    assert ds.trial_average("train").shape == (100, 212) and ds.trial_average("test").shape == (18, 212)
+    raw = np.load(shared_data / "neural" / "allen_natural_scenes_v1.npz")
+    np.testing.assert_array_equal(ds.average_stimuli("test")[:, 0], raw["images"][np.sort(raw["test_image_index"])].astype(np.float32))
+
+
+def test_missing_npz_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="not found"):
+        load_allen(tmp_path)
+    bad = tmp_path / "allen_natural_scenes_v1.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DataError, match="npz"):
+        load_allen(bad)
+
+
+def test_load_neural_dispatches_by_format(shared_data, tmp_path):
+    from neuroaikit.neural import load_neural
+
+    assert load_neural(shared_data / "neural" / "antolik2016_mouse_v1.npz", region=2).n_neurons == 55
+    assert load_neural(shared_data / "neural", region=3).n_neurons == 102
+    assert load_neural(shared_data / "neural" / "allen_natural_scenes_v1.npz").n_neurons == 212
+    odd = tmp_path / "data.csv"
+    odd.write_text("1,2")
+    with pytest.raises(DataError, match="unknown neural data format"):
+        load_neural(odd)
+    with pytest.raises(DataError, match="not a Sensorium FileTree folder"):
+        load_neural(tmp_path)

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neuroaikit.errors import DataError
+from neuroaikit.neural import PixelRidge, SyntheticCortex, TwinFitConfig, fit_twin, predict
+from neuroaikit.neural.fit import split_validation
+from neuroaikit.neural.metrics import single_trial_correlation
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # on a shared 2-core machine one torch thread is several times faster than two
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def data():
+    cortex = SyntheticCortex(n_neurons=20, image_shape=(12, 16), seed=5, mean_rate=1.0)
+    return cortex, cortex.sample(n_train=600, n_validation=60, n_test_images=20, repeats=4)
+
+
+def test_fit_learns_and_stops_early(data):
+    cortex, ds = data
+    cfg = TwinFitConfig(hidden_channels=8, layers=2, max_epochs=8, patience=2, max_lr_decays=1, batch_size=32)
+    model, history = fit_twin(ds, cfg)
+    epochs = [r for r in history if "epoch" in r]
+    assert history[-1]["best_validation_correlation"] == max(r["validation_correlation"] for r in epochs)
+    assert epochs[-1]["validation_correlation"] > epochs[0]["validation_correlation"]
+    pred = predict(model, ds, "test")
+    assert pred.shape == (80, 20) and (pred > 0).all()
+    r = single_trial_correlation(ds.responses[ds.tier_mask("test")], pred).mean()
+    assert r > 0.15, r
+
+
+def test_behaviour_modulator_and_shifter_fit(data):
+    _, ds = data
+    cfg = TwinFitConfig(hidden_channels=4, layers=1, max_epochs=1, use_behavior=True, shifter=True, cortex_grid=False)
+    model, _ = fit_twin(ds, cfg)
+    assert model.modulators is not None and model.shifters is not None
+    assert torch.isfinite(torch.as_tensor(predict(model, ds, "validation"))).all()
+
+
+def test_validation_is_carved_from_train_when_missing(data, caplog):
+    _, ds = data
+    no_val = ds.subset(ds.tiers != "validation")
+    with caplog.at_level("INFO"):
+        split = split_validation(no_val, 0.1, 0)
+    assert (split.tiers == "validation").sum() == 60 and "held out 60 of 600" in caplog.text
+    with pytest.raises(DataError, match="no train trials"):
+        split_validation(ds.subset("test"), 0.1, 0)
+
+
+def test_pixel_ridge_baseline(data):
+    _, ds = data
+    ridge = PixelRidge(size=(6, 8)).fit(ds)
+    assert ridge.coef_.shape == (48, 20) and ridge.alpha_ in ridge.alphas
+    r = single_trial_correlation(ds.responses[ds.tier_mask("test")], ridge.predict_tier(ds, "test")).mean()
+    assert r > 0.05
+
+
+def test_shared_core_with_one_readout_per_session():
+    a = SyntheticCortex(n_neurons=6, image_shape=(10, 12), seed=1).sample(n_train=80, n_validation=10, n_test_images=3, repeats=2)
+    b = SyntheticCortex(n_neurons=9, image_shape=(10, 12), seed=2).sample(n_train=60, n_validation=10, n_test_images=3, repeats=2)
+    model, history = fit_twin({"mouse_a": a, "mouse_b": b}, TwinFitConfig(hidden_channels=4, layers=1, max_epochs=2))
+    assert sorted(model.readouts) == ["mouse_a", "mouse_b"]
+    assert predict(model, a, "test", session="mouse_a").shape == (6, 6)
+    assert predict(model, b, "test", session="mouse_b").shape == (6, 9)
+    assert len([r for r in history if "epoch" in r]) == 2
+    with pytest.raises(DataError, match="image shapes"):
+        fit_twin({"a": a, "c": SyntheticCortex(n_neurons=3, image_shape=(8, 8)).sample(40, 5, 2, 2)}, TwinFitConfig(max_epochs=1))

@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from neuroaikit.errors import DataError
+from neuroaikit.neural import SyntheticCortex, load_neural, load_nwb, write_nwb
+
+pytestmark = pytest.mark.filterwarnings("ignore:The linked table:UserWarning")
+
+
+def test_round_trip(tmp_path):
+    ds = SyntheticCortex(n_neurons=6, image_shape=(8, 10), seed=1).sample(n_train=20, n_validation=4, n_test_images=3, repeats=3)
+    path = write_nwb(ds, tmp_path / "session.nwb")
+    back = load_neural(path)
+    np.testing.assert_allclose(back.responses, ds.responses)
+    np.testing.assert_array_equal(back.tiers, ds.tiers)
+    np.testing.assert_allclose(back.trial_stimuli(), ds.trial_stimuli())
+    np.testing.assert_allclose(back.behavior, ds.behavior)
+    np.testing.assert_allclose(back.cortical_positions, ds.cortical_positions, rtol=1e-6)
+
+
+def _frame_rate_file(path, with_images=True):
+    """An Allen-like file: a 10 Hz dF/F trace, a trials table with image ids, no tiers."""
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.image import ImageSeries
+    from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel, RoiResponseSeries
+
+    nwb = NWBFile(session_description="t", identifier="t", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    images = np.random.default_rng(0).random((4, 5, 5)).astype(np.float32)
+    if with_images:
+        nwb.add_stimulus_template(ImageSeries(name="natural_scenes", data=images, unit="a.u.", rate=1.0, format="raw"))
+    nwb.add_trial_column("frame", "image index")
+    frames = [0, 1, 2, 3, 0, 1]
+    for i, f in enumerate(frames):
+        nwb.add_trial(start_time=float(i), stop_time=float(i) + 0.5, frame=f)
+    device = nwb.create_device(name="scope")
+    plane = nwb.create_imaging_plane(name="p", optical_channel=OpticalChannel(name="g", description="g", emission_lambda=510.0),
+                                     description="p", device=device, excitation_lambda=920.0, indicator="GCaMP6f", location="VISp", imaging_rate=10.0)
+    seg = ImageSegmentation()
+    ps = seg.create_plane_segmentation(name="rois", description="r", imaging_plane=plane)
+    for _ in range(2):
+        ps.add_roi(pixel_mask=[(0, 0, 1.0)])
+    ophys = nwb.create_processing_module("ophys", "o")
+    ophys.add(seg)
+    t = np.arange(0, 6, 0.1)
+    trace = np.stack([t, -t], 1).astype(np.float32)
+    region = ps.create_roi_table_region(region=[0, 1], description="all")
+    ophys.add(DfOverF(roi_response_series=RoiResponseSeries(name="dff", data=trace, rois=region, unit="1", timestamps=t)))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return t, trace
+
+
+def test_frame_rate_trace_is_averaged_per_trial(tmp_path):
+    t, trace = _frame_rate_file(tmp_path / "allen_like.nwb")
+    ds = load_nwb(tmp_path / "allen_like.nwb")
+    assert ds.n_trials == 6 and ds.n_neurons == 2
+    expected = np.array([trace[(t >= i - 1e-9) & (t < i + 0.5 - 1e-9)].mean(0) for i in range(6)])
+    np.testing.assert_allclose(ds.responses, expected, atol=1e-5)
+    # repeated images become the test tier when the file names no tiers
+    assert ds.tiers.tolist() == ["test", "test", "train", "train", "test", "test"]
+
+
+def test_nwb_errors(tmp_path):
+    _frame_rate_file(tmp_path / "no_images.nwb", with_images=False)
+    with pytest.raises(DataError, match="no stimulus images"):
+        load_nwb(tmp_path / "no_images.nwb")
+    bad = tmp_path / "bad.nwb"
+    bad.write_text("nope")
+    with pytest.raises(DataError, match="not a readable NWB"):
+        load_nwb(bad)
