@@ -18,9 +18,10 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 
 $(TEST_STAMP): $(STAMP)
 	$(PIP) -e ".[test]"
-	# torchattacks' metadata requires torchvision (no CPU wheel): install it without deps;
-	# its real needs (scipy, tqdm, requests, numpy) come from the test extra.
-	$(PY) -m pip install --disable-pip-version-check -q --no-deps "torchattacks==3.5.1"
+	# torchattacks' metadata requires torchvision (no CPU wheel) and neurobench's requires
+	# torchaudio (pins another torch): install both without deps; the modules we cross-check
+	# against need only what the test extra already brings (scipy, tqdm, requests, numpy).
+	$(PY) -m pip install --disable-pip-version-check -q --no-deps "torchattacks==3.5.1" "neurobench==2.3.0"
 	touch $@
 
 install: $(STAMP)

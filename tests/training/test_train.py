@@ -91,3 +91,19 @@ def test_mnist_real_data_hidden_noise(shared_data, tmp_path):
     run = train(config, echo=None)
     assert run.metrics["n_train"] == 6000 and run.metrics["n_test"] == 1000
     assert run.metrics["test_accuracy"]["single"] > 0.85  # one epoch of 47 Adam steps; chance is 0.1
+
+
+def test_noise_warmup_ramps_then_evaluates_with_full_noise(tmp_path):
+    from neuroaikit.training.loop import _set_noise_scale
+
+    seen = []
+    run = train(digits_config(tmp_path, epochs=2, noise_warmup=1.5), echo=None)
+    model = load_run(run.path)
+    layer = noise_layers(model)[0][1]
+    assert layer.scale == 1.0  # a rebuilt model always carries its full noise
+    for progress, expected in ((0.0, 0.0), (0.75, 0.5), (1.5, 1.0), (3.0, 1.0)):
+        _set_noise_scale(model, 1.5, progress)
+        seen.append(layer.scale)
+    assert seen == [0.0, 0.5, 1.0, 1.0]
+    with pytest.raises(ConfigError, match="noise_warmup"):
+        digits_config(tmp_path, noise_warmup=-1)
