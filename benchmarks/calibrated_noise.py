@@ -26,7 +26,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 EPS = {"mnist": 0.1, "cifar10": 2 / 255}

@@ -28,3 +28,12 @@ def shared_data() -> Path:
 def _deterministic():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # test tensors are small: a second OpenMP thread only contends (up to 25x slower on a busy 2-core machine)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
 from sklearn.cross_decomposition import PLSRegression
 from sklearn.linear_model import RidgeCV
 

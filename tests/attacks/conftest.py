@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from neuroaikit.models import build_model
-from neuroaikit.noise import inject_noise, noise_mode
+from neuroaikit.noise import inject_noise
 
 
 def digits_data():

@@ -102,7 +102,7 @@ def test_measure_on_ann_and_snn_reports_assumptions():
 
 
 def test_membrane_updates_same_for_sequence_module_and_step_cells(run_workload):
-    from neuroaikit.spiking import LIF, FeedForwardLIF
+    from neuroaikit.spiking import FeedForwardLIF
 
     torch.manual_seed(0)
     net = FeedForwardLIF([5, 4], LIFParameters(tau_mem=3.0))

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
 from neuroaikit.cli.main import main
 from neuroaikit.runs import Run

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -8,15 +7,6 @@ from neuroaikit.errors import DataError
 from neuroaikit.neural import PixelRidge, SyntheticCortex, TwinFitConfig, fit_twin, predict
 from neuroaikit.neural.fit import split_validation
 from neuroaikit.neural.metrics import single_trial_correlation
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # on a shared 2-core machine one torch thread is several times faster than two
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -74,8 +74,6 @@ def _whitened(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _tau_a(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    from scipy.stats import kendalltau
-
     a, b = torch.broadcast_tensors(a.detach(), b.detach())
     flat_a = a.reshape(-1, a.shape[-1]).cpu().numpy()
     flat_b = b.reshape(-1, b.shape[-1]).cpu().numpy()

@@ -31,7 +31,6 @@ from ._checks import torch_threads
 from .bootstrap import _interval, bootstrap_rdm_comparison, resample_indices
 from .ceiling import _split_halves, rdm_split_half_reliability, split_half_reliability
 from .cka import cka, cka_from_grams, linear_gram, rbf_gram
-from .compare import compare_rdms
 from .features import default_layers, extract_features, prepare_images
 from .predictivity import CONVENTIONS, bootstrap_median_r, linear_predictivity
 from .rdm import rdm

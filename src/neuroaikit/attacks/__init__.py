@@ -15,7 +15,7 @@ from .pgd import PGD
 from .random_noise import RandomNoise
 from .square import Square
 from .transfer import Transfer
-from . import training  # registers the adversarial-training objectives
+from . import training  # noqa: F401  (registers the adversarial-training objectives)
 
 ATTACKS = {cls.name: cls for cls in (FGSM, PGD, APGD, Square, Transfer, RandomNoise, FeatureSpace)}
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 NAME = "demo"
-HELP = "train deterministic, input-noise and hidden-noise CNNs on embedded digits; print the table; write the report"
+HELP = "train deterministic, input-noise and hidden-noise CNNs on embedded digits; clean and EOT-attacked accuracy; report"
 DESCRIPTION = """\
 No files needed: uses scikit-learn's bundled 8x8 digits. Trains a deterministic CNN and
 CNNs with Gaussian noise on the input or after the first hidden ReLU (rectified) at several
-noise levels, prints clean test accuracy (one noise draw and a vote of 21 draws) against the
-noise level, and writes OUT/report.html with the accuracy-vs-sigma figure.
+noise levels (the noise ramps up over the first quarter of training), prints clean test
+accuracy (one noise draw and a vote of 21 draws) and robust accuracy under an EOT-PGD attack
+adapted to the noise (eps 0.1, 100 test digits) against the noise level, and writes
+OUT/report.html with the accuracy-vs-sigma figure.
 
 example:
   neuroaikit demo --out demo-output

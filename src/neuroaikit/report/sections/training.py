@@ -36,9 +36,18 @@ def _sweep_section(sweep: dict) -> Section:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     section.figure(fig, "Clean accuracy against noise sigma")
+    attack = sweep.get("attack")
+    if attack:
+        section.paragraph(
+            f"Robust accuracy: the vote's accuracy on Linf EOT-PGD examples (eps {attack['eps']}, "
+            f"{attack['steps']} steps of {attack['alpha']}, gradients averaged over {attack['eot']} noise draws of "
+            f"the vote's mean softmax) on the first {attack['n_images']} test images. A quick adaptive check, "
+            "not the full protocol of 'neuroaikit evaluate'."
+        )
     section.table(
-        ["model", "sigma", "one draw", "vote", "noise off", "train time (s)"],
-        [[r["model"], r["sigma"], r["one_draw"], r["vote"], r["noise_off"], round(r["train_time_s"], 1)] for r in rows],
+        ["model", "sigma", "one draw", "vote", "noise off", "EOT-PGD (vote)", "train time (s)"],
+        [[r["model"], r["sigma"], r["one_draw"], r["vote"], r["noise_off"], r.get("robust_vote", "-"),
+          round(r["train_time_s"], 1)] for r in rows],
     )
     return section
 
