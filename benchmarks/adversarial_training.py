@@ -44,6 +44,10 @@ def main(argv=None):
     parser.add_argument("--n-examples", type=int, default=None, help="evaluated test images (default 500; quick 64)")
     parser.add_argument("--eps", type=float, default=0.3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quick-protocol", action="store_true",
+                        help="full training, but the quick protocol (APGD 20 steps, EOT 5, Square 100 queries)")
+    parser.add_argument("--noise-warmup", type=float, default=1.0,
+                        help="epochs over which the noise ramps in (default 1; large noise stalls a fresh network)")
     parser.add_argument("--out", default="runs/bench/adversarial_training")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -52,7 +56,7 @@ def main(argv=None):
     site, spec = args.noise.split("=", 1)
     eps_sweep = [0.1, 0.2, 0.3, 0.4] if args.quick else [0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
     protocol = (RobustnessConfig.quick(n_examples=args.n_examples or 64, eps=eps_sweep, reference_eps=args.eps)
-                if args.quick else
+                if args.quick or args.quick_protocol else
                 RobustnessConfig(n_examples=args.n_examples or 500, eps=eps_sweep, reference_eps=args.eps))
     test = load_dataset("mnist", "test", data_dir=args.data_dir)
     out = Path(args.out)
@@ -65,12 +69,13 @@ def main(argv=None):
         if kind == "standard":
             cfg = TrainConfig(**common)
         elif kind == "noise":
-            cfg = TrainConfig(noise={site: spec}, **common)
+            cfg = TrainConfig(noise={site: spec}, noise_warmup=args.noise_warmup, **common)
         else:
             params = {"eps": args.eps} if args.objective == "fgsm_rs" else {"eps": args.eps, "alpha": 0.01, "steps": 40}
             # held-out guard batch: the last 256 test images, never among the evaluated first N
             callbacks = [OverfitGuard(test.images[-256:], test.labels[-256:], eps=args.eps)]
-            cfg = TrainConfig(noise={site: spec}, objective=args.objective, objective_params=params,
+            cfg = TrainConfig(noise={site: spec}, noise_warmup=args.noise_warmup, objective=args.objective,
+                              objective_params=params,
                               schedule="onecycle", lr=5e-3, **{k: v for k, v in common.items() if k != "lr"})
         t0 = time.time()
         run = train(cfg, callbacks=callbacks, progress=False)

@@ -11,7 +11,8 @@
    one-draw clean accuracy matches the same target (base accuracy minus --accuracy-drop).
 3. Compare the two at matched accuracy: clean accuracy (one draw, vote of 8 draws),
    robust accuracy under APGD-CE with EOT (neuroaikit.attacks, when present) on the
-   deployed vote rule, and alignment to the mouse data (best-layer RSA / CKA /
+   deployed vote rule, the success of feature-space attacks at relu1 (Ukita & Ohki; crafted
+   without the noise, and adaptive with EOT through it), and alignment to the mouse data (best-layer RSA / CKA /
    predictivity over the network, features averaged over 8 noise draws).
 
     python benchmarks/calibrated_noise.py --data-dir ../shared/data --quick
@@ -33,8 +34,9 @@ EPS = {"mnist": 0.1, "cifar10": 2 / 255}
 
 def _settings(quick: bool) -> dict:
     if quick:
-        return dict(train_subset=5000, epochs=1, test=500, attack_n=64, steps=10, eot=4, boot=100, bisect=5)
-    return dict(train_subset=20000, epochs=3, test=2000, attack_n=200, steps=50, eot=16, boot=1000, bisect=8)
+        return dict(train_subset=5000, epochs=1, test=500, attack_n=64, steps=10, eot=4, boot=100, bisect=5, fs_steps=50)
+    return dict(train_subset=20000, epochs=3, test=2000, attack_n=200, steps=50, eot=16, boot=1000, bisect=8,
+                fs_steps=200)
 
 
 def _train_base(dataset: str, data_dir: str, out: Path, s: dict, seed: int):
@@ -85,6 +87,22 @@ def _robust(model, x, y, eps, s, seed):
     seed_noise(model, seed)
     x_adv = APGD(model, eps=eps, steps=s["steps"], eot=s["eot"], rule=InferenceRule("vote", 8), seed=seed)(x, y)
     return _acc(model, x_adv, y, "vote", 8, seed + 1)
+
+
+def _feature_space(model, base, x, y, s, seed) -> tuple[float, float]:
+    """Vote error on feature-space adversarial examples at the noise site ``relu1`` (Ukita &
+    Ohki): crafted on the noise-free network (non-adaptive, as in the paper) and with EOT
+    through the noise (adaptive)."""
+    from neuroaikit.attacks import FeatureSpace
+    from neuroaikit.noise import InferenceRule, seed_noise
+
+    rule = InferenceRule("vote", 8)
+    x_plain = FeatureSpace(base, layer="relu1", steps=s["fs_steps"], lr=0.02, seed=seed)(x, y)
+    seed_noise(model, seed)
+    x_adaptive = FeatureSpace(model, layer="relu1", steps=s["fs_steps"], lr=0.02, adaptive=True, eot=s["eot"],
+                              rule="mean", seed=seed)(x, y)
+    with torch.no_grad():
+        return tuple((rule.predict(model, xa) != y).float().mean().item() for xa in (x_plain, x_adaptive))
 
 
 def _alignment(model, target, channels, size, s, seed) -> dict:
@@ -144,15 +162,17 @@ def main(argv=None) -> int:
                 vote = _acc(model, x, y, "vote", 8, args.seed + 2)
                 ax, ay = x[: s["attack_n"]], y[: s["attack_n"]]
                 robust = _robust(model, ax, ay, EPS[dataset], s, args.seed)
+                fs_plain, fs_adaptive = _feature_space(model, base, ax, ay, s, args.seed)
                 align = _alignment(model, target, channels, size, s, args.seed)
                 spec_text = (f"poisson gain={spec.gain:.3g} floor={spec.floor:.3g}" if kind == "poisson"
                              else f"gaussian sigma={spec.sigma:.3g}")
-                rows.append((dataset, family, spec_text, strength, matched, vote, robust, align))
+                rows.append((dataset, family, spec_text, strength, matched, vote, robust, fs_plain, fs_adaptive, align))
                 if abs(matched - goal) > 0.01:
                     print(f"  warning: {family} noise reached {matched:.3f}, not the target {goal:.3f} "
                           "(accuracy is not monotone in strength here); compare with care")
                 print(f"  {family:<10} {spec_text:<36} strength {strength:7.3g}  one-draw {matched:.3f}  vote@8 {vote:.3f}  "
                       f"APGD-EOT (eps {EPS[dataset]:.3g}, vote@8) {'n/a' if robust is None else f'{robust:.3f}'}  "
+                      f"FS success non-adaptive {fs_plain:.3f} adaptive {fs_adaptive:.3f}  "
                       f"best RSA {align['rsa'][0]:.3f} ({align['rsa'][1]})  CKA {align['cka'][0]:.3f} "
                       f"({align['cka'][1]})  pred r {align['predictivity'][0]:.3f} ({align['predictivity'][1]})")
             print(f"  ({time.perf_counter() - t0:.0f} s)")
