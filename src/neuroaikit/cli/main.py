@@ -14,8 +14,12 @@ DESCRIPTION = """\
 neuroaikit: learn from the brain to build better AI, and use AI to understand the brain.
 
 Typical session:
-  neuroaikit demo                                   # 3 CNNs on embedded digits, HTML report
-  neuroaikit train --dataset mnist --data-dir DIR --noise relu1=gaussian:0.5 --out runs/mnist
+  neuroaikit demo                                   # noisy CNNs on embedded digits, HTML report
+  neuroaikit train --dataset mnist --data-dir DIR --noise relu2=gaussian:0.5 --noise-warmup 1 --out runs/mnist
+  neuroaikit evaluate runs/mnist --quick            # APGD-EOT, Square, transfer, sanity checks
+  neuroaikit align runs/mnist --neural antolik2016_mouse_v1.npz   # RSA / CKA / predictivity vs mouse V1
+  neuroaikit twin fit sensorium-recording.zip --out runs/twin      # digital twin of mouse V1
+  neuroaikit energy runs/mnist --data-dir DIR       # NeuroBench operations and energy
   neuroaikit report runs/mnist                      # self-contained HTML page of a run
 
 Run 'neuroaikit COMMAND --help' for each command's options."""
