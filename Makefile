@@ -34,7 +34,8 @@ test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
 test-slow: $(TEST_STAMP)
-	$(PY) -m pytest -q -m slow
+	# exit status 5 means no test is marked slow: nothing to run is not a failure
+	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
 benchmarks: $(TEST_STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
