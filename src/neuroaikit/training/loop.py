@@ -106,6 +106,7 @@ def train(
     final_dir = config.out
     work = Run(partial_dir(final_dir))
     checkpoint_path = work.path / CHECKPOINT
+    discarded = checkpoint_path.is_file() and not config.resume
     if work.path.exists() and not (config.resume and checkpoint_path.is_file()):
         shutil.rmtree(work.path)
     work.path.mkdir(parents=True, exist_ok=True)
@@ -114,6 +115,9 @@ def train(
         work.log(message)
         if echo:
             echo(message)
+
+    if discarded:
+        say(f"started afresh: discarded the interrupted job's checkpoint in {work.path} (--resume continues it)")
 
     device = resolve_device(config.device)
     torch.manual_seed(config.seed)
