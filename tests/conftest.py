@@ -30,10 +30,8 @@ def _deterministic():
     yield
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # test tensors are small: a second OpenMP thread only contends (up to 25x slower on a busy 2-core machine)
-    previous = torch.get_num_threads()
+def pytest_configure(config):
+    # test tensors are small: a second OpenMP thread only contends (up to 25x slower on a busy
+    # 2-core machine). Set once for the session, so session-scoped fixtures that train models get
+    # the same thread count, and so the same floating-point results, as the tests.
     torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)

@@ -61,14 +61,9 @@ def digits_run(tmp_path_factory):
     from neuroaikit.training import TrainConfig, train
 
     out = tmp_path_factory.mktemp("runs") / "digits-noise"
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        train(TrainConfig(dataset="digits", model="cnn", model_kwargs={"channels": [8, 16], "hidden": 64},
-                          noise={"relu1": "gaussian:0.3"}, epochs=6, lr=3e-3, eval_rule="single", out=str(out)),
-              progress=False, echo=None)
-    finally:
-        torch.set_num_threads(threads)
+    train(TrainConfig(dataset="digits", model="cnn", model_kwargs={"channels": [8, 16], "hidden": 64},
+                      noise={"relu1": "gaussian:0.3"}, epochs=6, lr=3e-3, eval_rule="single", out=str(out)),
+          progress=False, echo=None)
     return out
 
 

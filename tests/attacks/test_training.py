@@ -49,8 +49,6 @@ def test_adversarial_training_improves_pgd_accuracy_and_guard_tracks_it(kit):
     objective = get_objective("fgsm_rs")
     optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
     torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     for epoch in range(1, 9):
         for start in range(0, 1400, 64):
             loss, _ = objective(model, x[start : start + 64], y[start : start + 64], eps=0.1)
@@ -58,7 +56,6 @@ def test_adversarial_training_improves_pgd_accuracy_and_guard_tracks_it(kit):
             loss.backward()
             optimiser.step()
         record = guard(model, epoch)
-    torch.set_num_threads(threads)
     assert guard.best_accuracy_ > baseline + 0.15, (guard.history_, baseline)
     assert len(guard.history_) == 8 and "guard_pgd_acc" in record
 
