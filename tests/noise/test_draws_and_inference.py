@@ -43,6 +43,10 @@ def test_skip_connection_past_noise_falls_back_to_input_replication():
     model = inject_noise(build_model("resnet18", in_channels=1, image_size=8, width=0.1), {"layer1.0.conv1": 0.3})
     out = forward_draws(model.eval(), torch.rand(4, 1, 8, 8), 3)
     assert out.shape == (3, 4, 10)
+    calls = []
+    model.model.layer1[0].conv1.register_forward_hook(lambda m, i, o: calls.append(o.shape[0]))
+    forward_draws(model, torch.rand(4, 1, 8, 8), 3)
+    assert calls == [4 * 3]  # remembered: one pass on the replicated input, no failed first try
 
 
 def test_rules_on_a_deterministic_model_agree_with_argmax():

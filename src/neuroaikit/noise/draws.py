@@ -9,6 +9,7 @@ and gradients.
 
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -63,6 +64,10 @@ def _forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int, at: str) -> 
     raise RuntimeError(f"model returned {out.shape[0]} rows for a batch of {batch} and {n_draws} draws")
 
 
+# models found to need input replication (a skip path bypasses their first noise layer)
+_REPLICATE_INPUT: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
+
+
 def forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int) -> torch.Tensor:
     """Outputs of ``n_draws`` noise draws for each example: shape ``(n_draws, B, ...)``.
 
@@ -70,10 +75,15 @@ def forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int) -> torch.Tens
     """
     if n_draws == 1:
         return model(x).unsqueeze(0)
+    if model in _REPLICATE_INPUT:
+        return _forward_draws(model, x, n_draws, "input")
     try:
         return _forward_draws(model, x, n_draws, "first_noise")
     except RuntimeError as exc:
-        # a branch that skips the first noise layer meets the replicated batch
+        # a branch that skips the first noise layer meets the replicated batch: remember the
+        # model, so that attacks calling this every step do not fail the same way each time
         if "size of tensor" not in str(exc) and "shape" not in str(exc):
             raise
-        return _forward_draws(model, x, n_draws, "input")
+        out = _forward_draws(model, x, n_draws, "input")
+        _REPLICATE_INPUT.add(model)
+        return out
