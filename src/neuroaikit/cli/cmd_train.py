@@ -14,8 +14,10 @@ training and evaluation; the final metrics give clean accuracy with one noise dr
 deployed rule (vote of N draws by default) and with the noise off.
 
 examples:
-  # MNIST CNN with Gaussian noise (sigma 0.5) after the first hidden conv layer's ReLU
-  neuroaikit train --dataset mnist --data-dir ../shared/data --noise relu1=gaussian:0.5 --epochs 3 --out runs/mnist-hidden
+  # MNIST CNN with Gaussian noise (sigma 0.5) after the second conv layer's ReLU (99.1% clean);
+  # large noise stalls a fresh network: --noise-warmup ramps it in over the first epoch
+  neuroaikit train --dataset mnist --data-dir ../shared/data --noise relu2=gaussian:0.5 --noise-warmup 1 \
+      --lr 2e-3 --schedule cosine --epochs 3 --out runs/mnist-hidden
   # noise specs: gaussian:SIGMA | poisson:gain=G,floor=F | multiplicative:SIGMA, add ',rectify' to clip at 0
   neuroaikit train --dataset digits --model mlp --noise input=gaussian:0.3 --out runs/digits-mlp
   # resume an interrupted job (continues from RUN.partial/checkpoint.pt)
