@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import torch
 
 from .io import write_json
-from .runs import Run, commit_run, partial_dir
+from .runs import Run, check_replaceable, commit_run, partial_dir
 from .training import TrainConfig, train
 
 HIDDEN_SITE = "relu1"
@@ -50,6 +50,7 @@ def run_demo(
 ) -> Run:
     """Train the demo models into ``out`` (a run folder with one sub-run per model)."""
     final = Path(out)
+    check_replaceable(final)
     work = partial_dir(final)
     if work.exists():
         shutil.rmtree(work)

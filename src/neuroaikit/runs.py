@@ -25,10 +25,12 @@ from typing import Any
 
 import torch
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .io import read_json, write_json, atomic_write
 
 WEIGHTS = "weights.safetensors"
+# files that mark a folder as one this toolkit wrote (run folders; Sensorium FileTrees have config.json)
+_RUN_MARKERS = ("model.json", "metrics.json", "config.json")
 
 
 def partial_dir(path: str | os.PathLike) -> Path:
@@ -36,10 +38,22 @@ def partial_dir(path: str | os.PathLike) -> Path:
     return path.with_name(path.name + ".partial")
 
 
+def check_replaceable(path: str | os.PathLike) -> None:
+    """Refuse an output path that holds something other than an earlier run (a file, a data
+    folder ...): replacing it would destroy the user's files."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if path.is_dir() and (not any(path.iterdir()) or any((path / m).is_file() for m in _RUN_MARKERS)):
+        return
+    raise ConfigError(f"{path} exists and is not a run folder; refusing to replace it (choose another output path)")
+
+
 def commit_run(work_dir: Path, final_dir: Path) -> Path:
     """Move a finished ``work_dir`` onto ``final_dir``; an older run there is replaced
-    only after the new one is complete."""
+    only after the new one is complete, and nothing but an older run is ever replaced."""
     final_dir = Path(final_dir)
+    check_replaceable(final_dir)
     old = None
     if final_dir.exists():
         old = final_dir.with_name(f"{final_dir.name}.old-{os.getpid()}-{int(time.time())}")

@@ -108,3 +108,17 @@ def test_noise_warmup_ramps_then_evaluates_with_full_noise(tmp_path):
     assert seen == [0.0, 0.5, 1.0, 1.0]
     with pytest.raises(ConfigError, match="noise_warmup"):
         digits_config(tmp_path, noise_warmup=-1)
+
+
+def test_refuses_to_replace_what_is_not_a_run(tmp_path):
+    precious = tmp_path / "my-data"
+    precious.mkdir()
+    (precious / "recording.npy").write_bytes(b"irreplaceable")
+    with pytest.raises(ConfigError, match="not a run folder"):
+        train(digits_config(tmp_path, out=str(precious)), echo=None)
+    assert (precious / "recording.npy").read_bytes() == b"irreplaceable"
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("keep me")
+    with pytest.raises(ConfigError, match="not a run folder"):
+        train(digits_config(tmp_path, out=str(a_file)), echo=None)
+    assert a_file.read_text() == "keep me"

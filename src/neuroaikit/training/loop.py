@@ -14,7 +14,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models import build_from_spec, model_spec
 from ..noise import accuracy, noise_layers, noise_mode, seed_noise
-from ..runs import Run, commit_run, partial_dir
+from ..runs import Run, check_replaceable, commit_run, partial_dir
 from .augment import augment_batch
 from .config import TrainConfig
 from .objectives import get_objective
@@ -104,6 +104,7 @@ def train(
     With ``config.resume`` an interrupted job continues from its last checkpoint.
     """
     final_dir = config.out
+    check_replaceable(final_dir)  # before hours of training, not after
     work = Run(partial_dir(final_dir))
     checkpoint_path = work.path / CHECKPOINT
     discarded = checkpoint_path.is_file() and not config.resume
