@@ -3,8 +3,8 @@
 1. an undefended CNN (expected: ~0% robust accuracy);
 2. a noise-only CNN (Gaussian noise after relu1, trained with it, no adversarial training):
    whatever it really is under APGD with EOT, with the sanity checks;
-3. an adversarially trained hidden-noise CNN (FGSM with random start, Wong et al. 2020, or
-   PGD-k, Madry et al. 2018; noise layers active during training), with the
+3. an adversarially trained hidden-noise CNN (FGSM with random start, Wong et al. 2020; N-FGSM,
+   de Jorge et al. 2022; or PGD-k, Madry et al. 2018; noise layers active during training), with the
    catastrophic-overfitting guard (PGD accuracy on 256 held-out images each epoch).
    Target (issue 3): >= 88% robust with >= 98% clean (Madry's CNN: 88.5% under AutoAttack).
 
@@ -37,12 +37,16 @@ def main(argv=None):
                         help="10,000 training images, 2 epochs, quick protocol on 64 images (a smoke run, not a claim)")
     parser.add_argument("--models", nargs="+", default=["standard", "noise", "adversarial"],
                         choices=["standard", "noise", "adversarial"])
-    parser.add_argument("--objective", default="fgsm_rs", choices=["fgsm_rs", "pgd", "trades"])
+    parser.add_argument("--objective", default="fgsm_rs", choices=["fgsm_rs", "n_fgsm", "pgd", "trades"])
+    parser.add_argument("--train-steps", type=int, default=40, help="PGD / TRADES steps of the training attack (default 40)")
+    parser.add_argument("--train-alpha", type=float, default=0.01, help="their step size (default 0.01)")
     parser.add_argument("--noise", default="relu1=gaussian:0.5", help="noise site=spec of the noisy models")
     parser.add_argument("--epochs", type=int, default=None, help="default 10 (quick 2)")
     parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--n-examples", type=int, default=None, help="evaluated test images (default 500; quick 64)")
     parser.add_argument("--eps", type=float, default=0.3)
+    parser.add_argument("--sweep", type=float, nargs="+", default=None,
+                        help="evaluated eps values (default 0.05 0.1 0.2 0.3 0.4 0.5; quick 0.1 0.2 0.3 0.4)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quick-protocol", action="store_true",
                         help="full training, but the quick protocol (APGD 20 steps, EOT 5, Square 100 queries)")
@@ -54,7 +58,7 @@ def main(argv=None):
     epochs = args.epochs or (2 if args.quick else 10)
     subset = args.train_subset or (10000 if args.quick else None)
     site, spec = args.noise.split("=", 1)
-    eps_sweep = [0.1, 0.2, 0.3, 0.4] if args.quick else [0.05, 0.1, 0.2, 0.3, 0.4, 0.5]
+    eps_sweep = args.sweep or ([0.1, 0.2, 0.3, 0.4] if args.quick else [0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
     protocol = (RobustnessConfig.quick(n_examples=args.n_examples or 64, eps=eps_sweep, reference_eps=args.eps)
                 if args.quick or args.quick_protocol else
                 RobustnessConfig(n_examples=args.n_examples or 500, eps=eps_sweep, reference_eps=args.eps))
@@ -71,7 +75,9 @@ def main(argv=None):
         elif kind == "noise":
             cfg = TrainConfig(noise={site: spec}, noise_warmup=args.noise_warmup, **common)
         else:
-            params = {"eps": args.eps} if args.objective == "fgsm_rs" else {"eps": args.eps, "alpha": 0.01, "steps": 40}
+            single_step = args.objective in ("fgsm_rs", "n_fgsm")
+            params = ({"eps": args.eps} if single_step else
+                      {"eps": args.eps, "alpha": args.train_alpha, "steps": args.train_steps})
             # held-out guard batch: the last 256 test images, never among the evaluated first N
             callbacks = [OverfitGuard(test.images[-256:], test.labels[-256:], eps=args.eps)]
             cfg = TrainConfig(noise={site: spec}, noise_warmup=args.noise_warmup, objective=args.objective,

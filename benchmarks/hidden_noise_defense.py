@@ -9,7 +9,11 @@ only (as in the paper, no retraining) at several levels:
 - ``input``: Gaussian noise on the pixels (the paper's control);
 - ``hidden``: Gaussian noise after ``--layer`` (default ``relu2``), clipped at 0 (the paper's defense);
 - ``hidden-all``: Gaussian noise after relu1, relu2 and relu3, clipped at 0;
-- ``poisson``: Poisson-like noise (variance = gain x activity) after ``--layer``.
+- ``poisson``: Poisson-like noise (variance = gain x activity) after ``--layer``;
+- ``v1``: a V1 front-end model (``v1net``: fixed Gabor bank, then the SmallCNN as back-end), trained
+  noise-free like the CNN, with Poisson-like noise added after its V1 units (``v1_noise``) at test
+  time, as VOneNet's stochasticity; its feature-space attack matches the V1 units. Its own
+  deterministic row is ``v1-deterministic``.
 
 A level is relative: sigma (or the Poisson gain) = level x the standard deviation of the
 pixels / of that layer's activations on clean test images.
@@ -53,8 +57,10 @@ LEVELS = {
     "hidden": [0.25, 0.5, 1.0, 1.5],
     "hidden-all": [0.25, 0.5, 1.0, 1.5],
     "poisson": [0.25, 0.5, 1.0, 1.5],
+    "v1": [0.25, 0.5, 1.0, 1.5],
 }
-QUICK_LEVELS = {"input": [0.5, 1.0], "hidden": [0.5, 1.0], "hidden-all": [0.5, 1.0], "poisson": [0.5, 1.0]}
+QUICK_LEVELS = {"input": [0.5, 1.0], "hidden": [0.5, 1.0], "hidden-all": [0.5, 1.0], "poisson": [0.5, 1.0], "v1": [0.5, 1.0]}
+V1_LAYER = "v1_noise"  # V1Net's noise site: the (gain-scaled) V1 responses
 DEFAULT_EPS = {"mnist": 0.1, "fashion-mnist": 0.1, "cifar10": 2 / 255, "digits": 0.1}
 
 
@@ -77,75 +83,96 @@ def noise_sites(variant: str, level: float, layer: str, std: dict) -> dict:
         return {layer: {"kind": "gaussian", "sigma": level * std[layer], "rectify": True}}
     if variant == "hidden-all":
         return {n: {"kind": "gaussian", "sigma": level * std[n], "rectify": True} for n in ("relu1", "relu2", "relu3")}
+    if variant == "v1":
+        return {V1_LAYER: {"kind": "poisson", "gain": level * std[V1_LAYER], "floor": 0.0, "rectify": True}}
     return {layer: {"kind": "poisson", "gain": level * std[layer], "floor": 0.0, "rectify": True}}
 
 
-def evaluate_variant(model, base, xa, ya, fs_x, fs_fooled_base, base_pred, rule, args, eps, layer):
-    with torch.no_grad():
-        wrong_nonadaptive = rule.predict(model, fs_x) != ya
-        restored = (rule.predict(model, fs_x) == base_pred) & fs_fooled_base
-    fs = FeatureSpace(model, layer=layer, steps=args.fs_steps, lr=0.02, adaptive=True, eot=args.eot, rule="mean")
-    x_adaptive = fs(xa, ya)
-    with torch.no_grad():
-        wrong_adaptive = rule.predict(model, x_adaptive) != ya
-    robust = torch.ones_like(ya, dtype=torch.bool)
-    for loss in ("ce", "dlr"):
-        x_adv = APGD(model, eps=eps, steps=args.steps, loss=loss, eot=args.eot, rule="mean")(xa, ya)
-        robust &= majority_correct(model, x_adv, ya, rule, 5)
-    n_fooled = max(1, int(fs_fooled_base.sum()))
-    return {
-        "fs_nonadaptive": wrong_nonadaptive.float().mean().item(),
-        "fs_restored": restored.float().sum().item() / n_fooled,
-        "fs_adaptive": wrong_adaptive.float().mean().item(),
-        "apgd_eot": robust.float().mean().item(),
-    }
+class Base:
+    """A noise-free trained model, the attacked test images it classifies correctly, and the
+    non-adaptive feature-space examples crafted on it at ``layer``."""
+
+    def __init__(self, dataset, model_name, model_kwargs, layer, args, out: Path):
+        self.layer = layer
+        run = train(TrainConfig(dataset=dataset, data_dir=args.data_dir, model=model_name, model_kwargs=model_kwargs,
+                                epochs=args.epochs or (1 if args.quick else 3),
+                                train_subset=args.train_subset or (5000 if args.quick else None),
+                                test_subset=args.n_test, eval_rule="single", eval_draws=1,
+                                augment="crop-flip" if dataset == "cifar10" else "none",
+                                out=str(out / f"{dataset}-{model_name}")),
+                    progress=False, echo=None)
+        self.model = run.load_model()
+        test = load_dataset(dataset, "test", data_dir=args.data_dir)
+        self.x_test, self.y_test = test.images[: args.n_test], test.labels[: args.n_test]
+        with torch.no_grad():
+            correct = self.model(self.x_test).argmax(1) == self.y_test
+        idx = correct.nonzero().squeeze(1)[: args.n_attack]
+        self.xa, self.ya = self.x_test[idx], self.y_test[idx]
+        # non-adaptive, as in the paper: crafted on the noise-free model
+        self.fs_x = FeatureSpace(self.model, layer=layer, steps=args.fs_steps, lr=0.02)(self.xa, self.ya)
+        with torch.no_grad():
+            self.pred = self.model(self.xa).argmax(1)
+            self.fs_fooled = self.model(self.fs_x).argmax(1) != self.ya
+
+    def evaluate(self, model, rule, args, eps) -> dict:
+        with torch.no_grad():
+            prediction = rule.predict(model, self.fs_x)
+        wrong_nonadaptive = prediction != self.ya
+        restored = (prediction == self.pred) & self.fs_fooled
+        fs = FeatureSpace(model, layer=self.layer, steps=args.fs_steps, lr=0.02, adaptive=True, eot=args.eot, rule="mean")
+        x_adaptive = fs(self.xa, self.ya)
+        with torch.no_grad():
+            wrong_adaptive = rule.predict(model, x_adaptive) != self.ya
+        robust = torch.ones_like(self.ya, dtype=torch.bool)
+        for loss in ("ce", "dlr"):
+            x_adv = APGD(model, eps=eps, steps=args.steps, loss=loss, eot=args.eot, rule="mean")(self.xa, self.ya)
+            robust &= majority_correct(model, x_adv, self.ya, rule, 5)
+        return {
+            "fs_nonadaptive": wrong_nonadaptive.float().mean().item(),
+            "fs_restored": restored.float().sum().item() / max(1, int(self.fs_fooled.sum())),
+            "fs_adaptive": wrong_adaptive.float().mean().item(),
+            "apgd_eot": robust.float().mean().item(),
+        }
 
 
 def run_dataset(dataset, args, out: Path, levels) -> list[dict]:
     t0 = time.time()
-    n_train = args.train_subset or (5000 if args.quick else None)
-    epochs = args.epochs or (1 if args.quick else 3)
-    trained = train(TrainConfig(dataset=dataset, data_dir=args.data_dir, model="cnn", epochs=epochs,
-                                train_subset=n_train, test_subset=args.n_test, eval_rule="single", eval_draws=1,
-                                augment="crop-flip" if dataset == "cifar10" else "none", out=str(out / f"{dataset}-cnn")),
-                    progress=False, echo=None)
-    base = trained.load_model()
-    test = load_dataset(dataset, "test", data_dir=args.data_dir)
-    x_test, y_test = test.images[: args.n_test], test.labels[: args.n_test]
-    with torch.no_grad():
-        correct = base(x_test).argmax(1) == y_test
-    idx = correct.nonzero().squeeze(1)[: args.n_attack]
-    xa, ya = x_test[idx], y_test[idx]
-    layer = args.layer
-    fs_x = FeatureSpace(base, layer=layer, steps=args.fs_steps, lr=0.02)(xa, ya)  # non-adaptive: no noise in the loop
-    with torch.no_grad():
-        base_pred = base(xa).argmax(1)
-        fs_fooled_base = base(fs_x).argmax(1) != ya
-    rule = InferenceRule("vote", args.draws)
-    std = activation_std(base, x_test[:500], ["relu1", "relu2", "relu3", layer])
     eps = DEFAULT_EPS.get(dataset, 0.1)
+    rule = InferenceRule("vote", args.draws)
     rows = []
-    det_clean = accuracy(base, x_test, y_test)
-    det = evaluate_variant(base, base, xa, ya, fs_x, fs_fooled_base, base_pred, InferenceRule("single"), args, eps, layer)
-    rows.append({"dataset": dataset, "variant": "deterministic", "level": 0.0, "clean": det_clean, **det})
-    print(f"{dataset}: deterministic clean {det_clean:.3f}, FS fooled {fs_fooled_base.float().mean():.3f} "
-          f"of {len(ya)} ({time.time() - t0:.0f} s)", flush=True)
-    for variant, values in levels.items():
-        for level in values:
-            noisy = inject_noise(base, noise_sites(variant, level, layer, std))
-            clean = accuracy(noisy, x_test, y_test, "vote", args.draws)
-            row = {"dataset": dataset, "variant": variant, "level": level, "clean": clean,
-                   **evaluate_variant(noisy, base, xa, ya, fs_x, fs_fooled_base, base_pred, rule, args, eps, layer)}
-            rows.append(row)
-            print(f"  {variant:<10} {level:<5} clean {clean:.3f}  FS non-adaptive {row['fs_nonadaptive']:.3f}  "
-                  f"restored {row['fs_restored']:.3f}  FS adaptive {row['fs_adaptive']:.3f}  "
-                  f"APGD-EOT {row['apgd_eot']:.3f} ({time.time() - t0:.0f} s)", flush=True)
+
+    def add_rows(base: Base, deterministic_name: str, variants: dict, std: dict) -> None:
+        clean = accuracy(base.model, base.x_test, base.y_test)
+        row = {"dataset": dataset, "variant": deterministic_name, "level": 0.0, "clean": clean,
+               **base.evaluate(base.model, InferenceRule("single"), args, eps)}
+        rows.append(row)
+        print(f"{dataset}: {deterministic_name} clean {clean:.3f}, FS fooled {base.fs_fooled.float().mean():.3f} "
+              f"of {len(base.ya)} ({time.time() - t0:.0f} s)", flush=True)
+        for variant, values in variants.items():
+            for level in values:
+                noisy = inject_noise(base.model, noise_sites(variant, level, args.layer, std))
+                row = {"dataset": dataset, "variant": variant, "level": level,
+                       "clean": accuracy(noisy, base.x_test, base.y_test, "vote", args.draws),
+                       **base.evaluate(noisy, rule, args, eps)}
+                rows.append(row)
+                print(f"  {variant:<10} {level:<5} clean {row['clean']:.3f}  FS non-adaptive {row['fs_nonadaptive']:.3f}  "
+                      f"restored {row['fs_restored']:.3f}  FS adaptive {row['fs_adaptive']:.3f}  "
+                      f"APGD-EOT {row['apgd_eot']:.3f} ({time.time() - t0:.0f} s)", flush=True)
+
+    cnn_variants = {k: v for k, v in levels.items() if k != "v1"}
+    if cnn_variants:
+        cnn = Base(dataset, "cnn", {}, args.layer, args, out)
+        add_rows(cnn, "deterministic", cnn_variants,
+                 activation_std(cnn.model, cnn.x_test[:500], ["relu1", "relu2", "relu3", args.layer]))
+    if "v1" in levels:
+        v1 = Base(dataset, "v1net", {"noise": None}, V1_LAYER, args, out)
+        add_rows(v1, "v1-deterministic", {"v1": levels["v1"]}, activation_std(v1.model, v1.x_test[:500], [V1_LAYER]))
     return rows
 
 
 def markdown(rows, args) -> str:
     lines = [
-        f"Test-time noise on a deterministic SmallCNN; vote over {args.draws} draws; {args.n_attack} attacked test "
+        f"Test-time noise on a deterministic SmallCNN (v1: on a V1Net); vote over {args.draws} draws; {args.n_attack} attacked test "
         f"images per dataset (clean accuracy on {args.n_test}); feature layer {args.layer}; APGD {args.steps} steps, "
         f"EOT {args.eot}.",
         "",
@@ -168,7 +195,7 @@ def figure(rows, path: Path) -> None:
     datasets = sorted({r["dataset"] for r in rows})
     fig, axes = plt.subplots(1, len(datasets), figsize=(5 * len(datasets), 4), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
-        for variant in ("input", "hidden", "hidden-all", "poisson"):
+        for variant in ("input", "hidden", "hidden-all", "poisson", "v1"):
             sel = [r for r in rows if r["dataset"] == dataset and r["variant"] == variant]
             if not sel:
                 continue
@@ -195,6 +222,10 @@ def main(argv=None):
     parser.add_argument("--eot", type=int, default=None, help="EOT draws of the adaptive attacks (default 20; quick 5)")
     parser.add_argument("--steps", type=int, default=None, help="APGD steps (default 100; quick 20)")
     parser.add_argument("--fs-steps", type=int, default=None, help="feature-space attack steps (default 300; quick 60)")
+    parser.add_argument("--levels", type=float, nargs="+", default=None,
+                        help="noise levels (x std) for every variant (default 0.25 0.5 1 1.5; quick 0.5 1)")
+    parser.add_argument("--variants", nargs="+", default=None, choices=list(LEVELS),
+                        help="noise variants (default: all)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
@@ -213,8 +244,10 @@ def main(argv=None):
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     rows = []
+    levels = {variant: args.levels or values for variant, values in (QUICK_LEVELS if q else LEVELS).items()
+              if variant in (args.variants or LEVELS)}
     for dataset in datasets:
-        rows += run_dataset(dataset, args, out, QUICK_LEVELS if q else LEVELS)
+        rows += run_dataset(dataset, args, out, levels)
     table = markdown(rows, args)
     write_text(out / "table.md", table)
     write_json(out / "results.json", {"rows": rows, "args": vars(args), "seconds": time.time() - started})

@@ -70,15 +70,18 @@ def compare_spikes(ours, theirs, x) -> list[tuple[int, int]]:
     return [(int((za != zb).sum()), int(za.sum())) for za, zb in zip(a, b)]
 
 
-def time_fwd_bwd(fn, params, repeats) -> float:
-    times = []
+def time_fwd_bwd(fns, params, repeats) -> list[float]:
+    """Median forward + backward time of each of ``fns``, measured in turns (ours, theirs, ours, ...)
+    so that a load change on a shared machine affects both alike; the first turn is a warm-up."""
+    times = [[] for _ in fns]
     for _ in range(repeats + 1):
-        for p in params:
-            p.grad = None
-        t0 = time.perf_counter()
-        fn().sum().backward()
-        times.append(time.perf_counter() - t0)
-    return sorted(times[1:])[len(times[1:]) // 2]  # median, first run is warm-up
+        for fn, record in zip(fns, times):
+            for p in params:
+                p.grad = None
+            t0 = time.perf_counter()
+            fn().sum().backward()
+            record.append(time.perf_counter() - t0)
+    return [sorted(t[1:])[len(t[1:]) // 2] for t in times]
 
 
 def neuron_only_times(T, batch, width, beta, repeats) -> tuple[float, float]:
@@ -98,8 +101,7 @@ def neuron_only_times(T, batch, width, beta, repeats) -> tuple[float, float]:
             out.append(z)
         return torch.stack(out)
 
-    return (time_fwd_bwd(lambda: lif_sequence(current, None, params)[0], [current], repeats),
-            time_fwd_bwd(theirs, [current], repeats))
+    return tuple(time_fwd_bwd([lambda: lif_sequence(current, None, params)[0], theirs], [current], repeats))
 
 
 def main(argv=None):
@@ -108,14 +110,14 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=128)
     parser.add_argument("--sizes", type=int, nargs="+", default=[784, 512, 512, 10])
     parser.add_argument("--beta", type=float, default=0.9)
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; use 1 on a busy shared machine)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
-        args.repeats = 3
+        args.repeats = 5
     ours, theirs = make_pair(args.sizes, args.beta)
     torch.manual_seed(1)
     x = (torch.rand(args.T, args.batch, args.sizes[0]) < 0.2).float()
@@ -125,8 +127,8 @@ def main(argv=None):
         print(f"  layer {i}: {total} spikes, {bad} differ from snnTorch")
     same = all(bad == 0 for bad, _ in mismatch)
     print(f"same spikes as snnTorch: {same}")
-    t_ours = time_fwd_bwd(lambda: ours(x), list(ours.parameters()), args.repeats)
-    t_theirs = time_fwd_bwd(lambda: theirs(x)[-1], list(theirs.parameters()), args.repeats)
+    t_ours, t_theirs = time_fwd_bwd([lambda: ours(x), lambda: theirs(x)[-1]],
+                                    [*ours.parameters(), *theirs.parameters()], args.repeats)
     print(f"forward+backward (median of {args.repeats}): neuroaikit {t_ours * 1e3:.1f} ms, "
           f"snnTorch {t_theirs * 1e3:.1f} ms, ratio {t_theirs / t_ours:.2f}x (goal >= 1.5x)")
     n_ours, n_theirs = neuron_only_times(args.T, args.batch, args.sizes[1], args.beta, args.repeats)

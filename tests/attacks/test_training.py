@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 import torch
 
-from neuroaikit.attacks.training import OverfitGuard, fgsm_rs_example
+from neuroaikit.attacks.training import OverfitGuard, fgsm_rs_example, n_fgsm_example
 from neuroaikit.errors import ConfigError
 from neuroaikit.noise import noise_layers
 from neuroaikit.training.objectives import available_objectives, get_objective
 
 
 def test_objectives_are_registered():
-    assert {"fgsm_rs", "pgd", "trades"} <= set(available_objectives())
+    assert {"fgsm_rs", "n_fgsm", "pgd", "trades"} <= set(available_objectives())
 
 
-@pytest.mark.parametrize("name,params", [("fgsm_rs", {"eps": 0.2}), ("pgd", {"eps": 0.2, "alpha": 0.05, "steps": 3}),
+@pytest.mark.parametrize("name,params", [("fgsm_rs", {"eps": 0.2}), ("n_fgsm", {"eps": 0.2}), ("pgd", {"eps": 0.2, "alpha": 0.05, "steps": 3}),
                                          ("trades", {"eps": 0.2, "alpha": 0.05, "steps": 3, "beta": 6.0})])
 def test_objective_gives_a_differentiable_loss_with_noise_on(name, params, kit):
     model = kit.small_cnn(8, {"relu1": "gaussian:0.5"})
@@ -35,9 +35,21 @@ def test_fgsm_rs_examples_stay_in_the_ball(kit):
     assert (x_adv - x[:16]).abs().max() <= 0.2 + 1e-6 and 0 <= x_adv.min() and x_adv.max() <= 1
 
 
+def test_n_fgsm_examples_leave_the_ball_by_design_but_stay_images(kit):
+    model = kit.small_cnn(8)
+    x, y = kit.digits_data()
+    torch.manual_seed(0)
+    x_adv = n_fgsm_example(model, x[:64], y[:64], eps=0.1)
+    distance = (x_adv - x[:64]).abs().max()
+    assert 0.1 < distance <= 0.3 + 1e-6  # noise 2 eps + step eps, not projected
+    assert 0 <= x_adv.min() and x_adv.max() <= 1
+
+
 def test_bad_eps():
     with pytest.raises(ConfigError, match="eps"):
         get_objective("fgsm_rs")(None, torch.zeros(1), torch.zeros(1), eps=-1)
+    with pytest.raises(ConfigError, match="noise"):
+        get_objective("n_fgsm")(None, torch.zeros(1), torch.zeros(1), eps=0.1, noise=-0.1)
 
 
 def test_adversarial_training_improves_pgd_accuracy_and_guard_tracks_it(kit):

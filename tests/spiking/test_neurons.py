@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from neuroaikit.errors import ConfigError
-from neuroaikit.spiking import (IF, LIF, IFCell, IFParameters, LIFCell, LIFParameters, if_step, lif_sequence,
+from neuroaikit.spiking import (IF, LIF, IFCell, IFParameters, LIFCell, LIFParameters, LIFState, if_step, lif_sequence,
                                 lif_step, spike)
 from neuroaikit.spiking.surrogate import SURROGATES
 
@@ -40,19 +40,26 @@ def test_spike_is_strictly_above_threshold():
 def test_fused_sequence_equals_step_loop_values_and_gradients(reset):
     p = LIFParameters(tau_mem=3.0, reset=reset)
     x = (torch.randn(7, 4, 5) * 1.5).requires_grad_()
+    v0 = (torch.rand(4, 5) * 1.5).requires_grad_()
+    z0 = (v0.detach() > 1.0).float()
     weights = torch.randn(7, 4, 5)
-    state, zs = None, []
+
+    def loss(out, final):  # every output of the sequence carries a gradient
+        return (out * weights).sum() + final.v.sum() + 2 * final.z.sum()
+
+    state, zs = LIFState(v0, z0), []
     for t in range(7):
         z, state = lif_step(x[t], state, p)
         zs.append(z)
     ref = torch.stack(zs)
-    ((ref * weights).sum() + state.v.sum()).backward()
-    g_ref = x.grad.clone()
-    x.grad = None
-    out, final = lif_sequence(x, None, p)
-    ((out * weights).sum() + final.v.sum()).backward()
+    loss(ref, state).backward()
+    g_ref, g_v0_ref = x.grad.clone(), v0.grad.clone()
+    x.grad = v0.grad = None
+    out, final = lif_sequence(x, LIFState(v0, z0), p)
+    loss(out, final).backward()
     assert torch.equal(out, ref)
     assert torch.allclose(x.grad, g_ref, atol=1e-5)
+    assert torch.allclose(v0.grad, g_v0_ref, atol=1e-5)
 
 
 def test_modules_wrap_the_step_functions_and_keep_no_state():

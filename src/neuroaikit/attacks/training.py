@@ -5,6 +5,9 @@ Registered with :func:`neuroaikit.training.objectives.register_objective`, so
 
 - ``fgsm_rs``: FGSM from a uniform random start with step ``1.25 * eps``
   (Wong, Rice & Kolter, "Fast is better than free", ICLR 2020);
+- ``n_fgsm``: FGSM from a wider uniform start (``2 * eps``), step ``eps``, not projected back
+  into the ball (de Jorge et al., "Make some noise", NeurIPS 2022): no catastrophic
+  overfitting at large eps, where FGSM-RS can collapse, at the same cost;
 - ``pgd``: PGD-k from a random start (Madry et al. 2018);
 - ``trades``: clean cross-entropy plus ``beta`` times the KL divergence between clean and
   adversarial predictions, the adversary maximising that KL (Zhang et al. 2019).
@@ -44,6 +47,15 @@ def fgsm_rs_example(model, x, y, eps: float, alpha: float | None = None) -> torc
     return project(start + alpha * grad.sign(), x, eps, "Linf").detach()
 
 
+def n_fgsm_example(model, x, y, eps: float, noise: float | None = None, alpha: float | None = None) -> torch.Tensor:
+    noise = 2 * eps if noise is None else noise
+    alpha = eps if alpha is None else alpha
+    start = x + torch.empty_like(x).uniform_(-noise, noise)
+    grad = _input_grad(model, start, lambda out: F.cross_entropy(out, y))
+    # the perturbation may reach noise + alpha (3 eps by default): no projection is the method
+    return (start + alpha * grad.sign()).clamp(0, 1).detach()
+
+
 def pgd_example(model, x, y, eps: float, alpha: float, steps: int, loss_fn=None) -> torch.Tensor:
     loss_fn = loss_fn or (lambda out: F.cross_entropy(out, y))
     x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
@@ -67,6 +79,17 @@ def fgsm_rs(model, x, y, eps: float = 0.3, alpha: float | None = None):
     ball, one signed step of ``alpha`` (default ``1.25 * eps``), project."""
     eps = _check(eps)
     return _finish(model, fgsm_rs_example(model, x, y, eps, alpha), y)
+
+
+@register_objective("n_fgsm")
+def n_fgsm(model, x, y, eps: float = 0.3, noise: float | None = None, alpha: float | None = None):
+    """Cross-entropy on N-FGSM examples (de Jorge et al. 2022): start at ``x`` plus uniform
+    noise of half-width ``noise`` (default ``2 * eps``), one signed step of ``alpha``
+    (default ``eps``), no projection onto the eps-ball (only onto the image range)."""
+    eps = _check(eps)
+    noise = None if noise is None else _check(noise, "noise")
+    alpha = None if alpha is None else _check(alpha, "alpha")
+    return _finish(model, n_fgsm_example(model, x, y, eps, noise, alpha), y)
 
 
 @register_objective("pgd")

@@ -147,7 +147,7 @@ class _FusedLeakySequence(torch.autograd.Function):
     def forward(ctx, inputs, v0, z0, beta, v_th, subtract, surrogate, alpha):
         # in-place into preallocated buffers; the arithmetic (and its rounding) is lif_step's
         vs = torch.empty_like(inputs)
-        fired = torch.empty(inputs.shape, dtype=torch.bool, device=inputs.device)
+        zs = torch.empty_like(inputs)
         v, z = v0, z0
         for t in range(inputs.shape[0]):
             v_t = vs[t]
@@ -158,25 +158,23 @@ class _FusedLeakySequence(torch.autograd.Function):
             else:
                 torch.mul((1 - z) * v, beta, out=v_t)
                 v_t.add_(inputs[t])
-            torch.gt(v_t, v_th, out=fired[t])  # v - v_th > 0  <=>  v > v_th for finite floats
-            v, z = v_t, fired[t].to(inputs.dtype)
-        zs = fired.to(inputs.dtype)
+            torch.gt(v_t, v_th, out=zs[t])  # v - v_th > 0  <=>  v > v_th for finite floats
+            v, z = v_t, zs[t]
         ctx.save_for_backward(vs, zs, z0)
         ctx.config = (beta, v_th, subtract, surrogate, alpha)
         return zs, vs[-1].clone(), zs[-1].clone()
 
     @staticmethod
     def backward(ctx, g_zs, g_v_last, g_z_last):
+        # autograd materialises unused output gradients as zeros, so none of them is None
         vs, zs, z0 = ctx.saved_tensors
         beta, v_th, subtract, surrogate, alpha = ctx.config
         T = vs.shape[0]
         g_inputs = torch.empty_like(vs)
-        carry = torch.zeros_like(vs[0]) if g_v_last is None else g_v_last
+        carry = g_v_last
         # step by step on small tensors: full-size temporaries cost more (allocation, cache) than they save
         for t in range(T - 1, -1, -1):
-            g_z = g_zs[t] if g_zs is not None else torch.zeros_like(carry)
-            if t == T - 1 and g_z_last is not None:
-                g_z = g_z + g_z_last
+            g_z = g_zs[t] if t < T - 1 else g_zs[t] + g_z_last
             # dL/dv_t = dL/dz_t * dz_t/dv_t + dv_{t+1}/dv_t * dL/dv_{t+1}; dL/dI_t = dL/dv_t
             torch.addcmul(carry, g_z, surrogate_derivative(surrogate, vs[t] - v_th, alpha), out=g_inputs[t])
             carry = g_inputs[t] * beta if subtract else g_inputs[t] * (beta * (1 - (zs[t - 1] if t > 0 else z0)))
