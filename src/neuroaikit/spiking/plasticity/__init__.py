@@ -2,6 +2,6 @@
 
 from .diehl_cook import DiehlCookNetwork
 from .krotov_hopfield import CompetingHiddenUnits
-from .stdp import STDPLearner, STDPParameters, STDPState, stdp_step
+from .stdp import STDPLearner, STDPParameters, STDPState, stdp_sequence, stdp_step
 
-__all__ = ["STDPParameters", "STDPState", "STDPLearner", "stdp_step", "CompetingHiddenUnits", "DiehlCookNetwork"]
+__all__ = ["STDPParameters", "STDPState", "STDPLearner", "stdp_step", "stdp_sequence", "CompetingHiddenUnits", "DiehlCookNetwork"]

@@ -12,6 +12,10 @@ Per step (``dt = 1``): traces decay, ``x_pre <- x_pre * exp(-1/tau_pre) + s_pre`
 
 Weight dependence: ``"additive"`` (clip to [w_min, w_max] afterwards) or
 ``"multiplicative"`` (potentiation x (w_max - w), depression x (w - w_min)).
+
+:func:`stdp_sequence` gives the same total as ``T`` calls of :func:`stdp_step` from empty
+traces with the weight held fixed, for a whole presentation ``(T, B, N)`` at once; it only
+touches the steps with post spikes and the pre spikes themselves, so sparse activity is cheap.
 """
 
 from __future__ import annotations
@@ -73,6 +77,70 @@ def stdp_step(pre: torch.Tensor, post: torch.Tensor, state: STDPState | None, pa
     return potentiation - depression, STDPState(x_pre, x_post_old + post)
 
 
+MAX_PAIRS = 2_000_000
+
+
+def _stepped_sums(pre: torch.Tensor, post: torch.Tensor, params: STDPParameters) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same sums as :func:`_pair_sums`, by stepping the traces (for dense activity)."""
+    potentiation = torch.zeros(post.shape[1], pre.shape[1], dtype=pre.dtype, device=pre.device)
+    depression = torch.zeros_like(potentiation)
+    x_pre, x_post = torch.zeros_like(pre[0]), torch.zeros_like(post[0])
+    decay_pre, decay_post = math.exp(-1 / params.tau_pre), math.exp(-1 / params.tau_post)
+    for t in range(pre.shape[0]):
+        x_pre = x_pre * decay_pre + pre[t]
+        x_post = x_post * decay_post
+        potentiation += torch.outer(post[t], x_pre)
+        depression += torch.outer(x_post, pre[t])
+        x_post = x_post + post[t]
+    return potentiation, depression
+
+
+def _pair_sums(pre: torch.Tensor, post: torch.Tensor, params: STDPParameters) -> tuple[torch.Tensor, torch.Tensor]:
+    """Potentiation and depression sums of one sample, ``pre (T, N_in)``, ``post (T, N_out)``, from
+    spike pairs: a post spike at ``s`` pairs with every pre spike at ``t <= s`` (weight
+    ``exp(-(s - t) / tau_pre)``), a pre spike at ``t`` with every post spike at ``s < t``."""
+    t_pre, i_pre = pre.nonzero(as_tuple=True)
+    t_post, j_post = post.nonzero(as_tuple=True)
+    if len(t_pre) * len(t_post) > MAX_PAIRS:  # dense activity: stepping the traces is cheaper
+        return _stepped_sums(pre, post, params)
+    pre_value, post_value = pre[t_pre, i_pre], post[t_post, j_post]
+    lag = (t_post.unsqueeze(1) - t_pre.unsqueeze(0)).to(pre.dtype)   # (post events, pre events)
+    pair = post_value.unsqueeze(1) * pre_value.unsqueeze(0)
+    causal = torch.where(lag >= 0, torch.exp(-lag / params.tau_pre), 0.0) * pair
+    acausal = torch.where(lag < 0, torch.exp(lag / params.tau_post), 0.0) * pair
+    n_out, n_in = post.shape[1], pre.shape[1]
+    potentiation = torch.zeros(n_out, n_in, dtype=pre.dtype, device=pre.device)
+    depression = torch.zeros_like(potentiation)
+    potentiation.index_put_((j_post.unsqueeze(1).expand_as(lag), i_pre.unsqueeze(0).expand_as(lag)), causal,
+                            accumulate=True)
+    depression.index_put_((j_post.unsqueeze(1).expand_as(lag), i_pre.unsqueeze(0).expand_as(lag)), acausal,
+                          accumulate=True)
+    return potentiation, depression
+
+
+def stdp_sequence(pre: torch.Tensor, post: torch.Tensor, params: STDPParameters,
+                  weight: torch.Tensor | None = None) -> torch.Tensor:
+    """Summed update ``dw (N_out, N_in)`` of spike trains ``pre (T, B, N_in)``, ``post (T, B, N_out)``
+    that start with empty traces; equal to summing :func:`stdp_step` over the ``T`` steps. Works on
+    the spike pairs, so its cost grows with (post spikes x pre spikes), not with ``T``."""
+    if pre.dim() != 3 or post.dim() != 3 or pre.shape[:2] != post.shape[:2]:
+        raise ConfigError(f"stdp_sequence expects pre (T, B, N_in) and post (T, B, N_out), "
+                          f"got {tuple(pre.shape)} and {tuple(post.shape)}")
+    if params.weight_dependence == "multiplicative" and weight is None:
+        raise ConfigError("multiplicative STDP needs the current weight")
+    potentiation = torch.zeros(post.shape[2], pre.shape[2], dtype=pre.dtype, device=pre.device)
+    depression = torch.zeros_like(potentiation)
+    for b in post.any(2).any(0).nonzero(as_tuple=True)[0].tolist():  # samples without post spikes add nothing
+        pot, dep = _pair_sums(pre[:, b], post[:, b], params)
+        potentiation += pot
+        depression += dep
+    potentiation, depression = params.a_plus * potentiation, params.a_minus * depression
+    if params.weight_dependence == "multiplicative":
+        potentiation = potentiation * (params.w_max - weight)
+        depression = depression * (weight - params.w_min)
+    return potentiation - depression
+
+
 class STDPLearner:
     """Accumulates :func:`stdp_step` updates for one weight and writes ``-dw`` into its ``.grad``.
 
@@ -100,6 +168,11 @@ class STDPLearner:
     def step(self, pre: torch.Tensor, post: torch.Tensor) -> None:
         dw, self.state = stdp_step(pre, post, self.state, self.params, self.weight)
         self.dw += dw
+
+    @torch.no_grad()
+    def step_sequence(self, pre: torch.Tensor, post: torch.Tensor) -> None:
+        """Accumulate a whole presentation ``(T, B, N)`` (:func:`stdp_sequence`; traces start empty)."""
+        self.dw += stdp_sequence(pre, post, self.params, self.weight)
 
     @torch.no_grad()
     def write_grad(self) -> None:
