@@ -4,6 +4,8 @@ Both networks get the same weights and the same input spikes; the script checks 
 emit the same spikes in every layer, then times forward + backward (BPTT through all steps).
 ours: multi-step layers (one matrix product over all T steps) + the fused LIF time loop.
 snnTorch: the documented per-step loop with ``snn.Leaky`` (subtract reset, atan surrogate).
+It also times the linear layers alone (the matrix products both implementations share): the
+snnTorch time divided by that is the largest speed-up any neuron implementation could reach.
 
     python benchmarks/lif_speed.py              # T=25, batch 128, 784-512-512-10
     python benchmarks/lif_speed.py --quick      # fewer repeats
@@ -84,6 +86,18 @@ def time_fwd_bwd(fns, params, repeats) -> list[float]:
     return [sorted(t[1:])[len(t[1:]) // 2] for t in times]
 
 
+def matrix_products_time(net: FeedForwardLIF, x, repeats) -> float:
+    """Forward + backward of the network's linear layers alone, fed the spikes the network emits:
+    the work both implementations share, so ``snnTorch time / this`` bounds any LIF speed-up."""
+    T, B = x.shape[:2]
+    with torch.no_grad():
+        spikes = layer_spikes_ours(net, x)
+    inputs = [x] + [z.clone().requires_grad_() for z in spikes[:-1]]
+    fcs = [getattr(net, f"fc{i}") for i in range(1, net.n_layers + 1)]
+    fn = lambda: sum(fc(z.reshape(T * B, -1)).sum() for fc, z in zip(fcs, inputs))
+    return time_fwd_bwd([fn], [*net.parameters(), *inputs], repeats)[0]
+
+
 def neuron_only_times(T, batch, width, beta, repeats) -> tuple[float, float]:
     """Forward + backward of one LIF layer alone (no matrix products) on the same input currents."""
     import snntorch as snn
@@ -131,6 +145,9 @@ def main(argv=None):
                                     [*ours.parameters(), *theirs.parameters()], args.repeats)
     print(f"forward+backward (median of {args.repeats}): neuroaikit {t_ours * 1e3:.1f} ms, "
           f"snnTorch {t_theirs * 1e3:.1f} ms, ratio {t_theirs / t_ours:.2f}x (goal >= 1.5x)")
+    t_products = matrix_products_time(ours, x, args.repeats)
+    print(f"the matrix products alone (shared by both): {t_products * 1e3:.1f} ms, so even free neurons would give "
+          f"at most {t_theirs / t_products:.2f}x")
     n_ours, n_theirs = neuron_only_times(args.T, args.batch, args.sizes[1], args.beta, args.repeats)
     print(f"LIF layer alone ({args.sizes[1]} neurons, no matrix products): neuroaikit {n_ours * 1e3:.1f} ms, "
           f"snnTorch {n_theirs * 1e3:.1f} ms, ratio {n_theirs / n_ours:.2f}x")
