@@ -14,6 +14,9 @@ which writes ``results/robustness.json``; the training time is printed beside th
 
     python benchmarks/adversarial_training.py --data-dir ../shared/data/mnist --quick
     python benchmarks/adversarial_training.py --data-dir ../shared/data/mnist --epochs 10 --n-examples 1000
+    # the recipe that met the target (91.5% at eps 0.3, 98.9% clean; README):
+    python benchmarks/adversarial_training.py --data-dir ../shared/data/mnist --models adversarial --objective pgd \
+        --train-steps 5 --train-alpha 0.15 --noise relu3=gaussian:0.5 --epochs 10 --n-examples 200 --sweep 0.2 0.3 0.4
 """
 
 from __future__ import annotations
