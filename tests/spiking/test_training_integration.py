@@ -16,3 +16,33 @@ def test_train_snn_cnn_on_digits_and_rebuild_from_the_run_folder(tmp_path):
     model = load_run(run.path)
     x = torch.rand(3, 1, 8, 8)
     assert model(x).shape == (3, 10)
+
+
+def test_a_noisy_snn_run_goes_through_the_robustness_protocol_and_alignment(tmp_path, shared_data):
+    from neuroaikit.alignment import align_run
+    from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_run
+    from neuroaikit.models import build_from_spec, model_spec
+    from neuroaikit.runs import Run
+
+    torch.manual_seed(0)
+    kwargs = {"T": 2, "channels": [4, 8], "hidden": 16, "image_size": 28}
+    noise = {"conv2": "gaussian:0.1"}
+    run = Run(tmp_path / "snn-mnist")
+    spec = model_spec("snn_cnn", kwargs, noise)
+    model = build_from_spec(spec)
+    with torch.no_grad():  # an untrained network this small barely fires; stronger weights make every layer spike
+        for p in model.parameters():
+            p.mul_(4)
+    run.save_model(model, spec)
+    run.save_config({"dataset": "mnist", "data_dir": str(shared_data / "mnist")})
+    config = RobustnessConfig(n_examples=6, eps=[0.1, 0.5], steps=2, eot=2, square_queries=3, random_trials=2,
+                              checks=3, max_extensions=0)
+    result = evaluate_run(run.path, config=config, log=None)
+    assert result["stochastic"] and result["config"]["eot"] == 2
+    assert {0.1, 0.5} <= {entry["eps"] for entry in result["sweep"]}
+    gradient_check = next(c for c in result["checks"] if "gradients" in c["name"])
+    assert gradient_check["numbers"] == {"finite": True, "fraction_nonzero": 1.0}  # surrogate gradients reach the input
+    antolik = shared_data / "neural" / "antolik2016_mouse_v1.npz"
+    aligned = align_run(run.path, antolik, layers=["rate1", "rate3"], n_boot=20, save=False)
+    assert [entry["layer"] for entry in aligned["layers"]] == ["rate1", "rate3"]
+    assert all("error" not in entry["rsa"] for entry in aligned["layers"])
