@@ -6,8 +6,9 @@ Registered with :func:`neuroaikit.training.objectives.register_objective`, so
 - ``fgsm_rs``: FGSM from a uniform random start with step ``1.25 * eps``
   (Wong, Rice & Kolter, "Fast is better than free", ICLR 2020);
 - ``n_fgsm``: FGSM from a wider uniform start (``2 * eps``), step ``eps``, not projected back
-  into the ball (de Jorge et al., "Make some noise", NeurIPS 2022): no catastrophic
-  overfitting at large eps, where FGSM-RS can collapse, at the same cost;
+  into the ball (de Jorge et al., "Make some noise", NeurIPS 2022), proposed against the
+  catastrophic overfitting of FGSM-RS at large eps, at the same cost (on MNIST at eps 0.3 its
+  3-eps perturbations held clean accuracy at 88% here: see the README);
 - ``pgd``: PGD-k from a random start (Madry et al. 2018);
 - ``trades``: clean cross-entropy plus ``beta`` times the KL divergence between clean and
   adversarial predictions, the adversary maximising that KL (Zhang et al. 2019).
