@@ -3,8 +3,8 @@ input? A reproduction of the seed claim of Ukita & Ohki (Neural Networks 167, 20
 honest: the attack is run non-adaptively (as in the paper: the noise is not in the loop) and
 adaptively (EOT through the noise), and APGD with EOT is run as well.
 
-For each dataset, one deterministic SmallCNN is trained; noise is then added at test time
-only (as in the paper, no retraining) at several levels:
+For each dataset, a deterministic SmallCNN (and, for ``v1``, a noise-free V1Net) is trained;
+noise is then added at test time only (as in the paper, no retraining) at several levels:
 
 - ``input``: Gaussian noise on the pixels (the paper's control);
 - ``hidden``: Gaussian noise after ``--layer`` (default ``relu2``), clipped at 0 (the paper's defense);
