@@ -2,24 +2,33 @@
 
 Both networks get the same weights and the same input spikes; the script checks that they
 emit the same spikes in every layer, then times forward + backward (BPTT through all steps).
-ours: multi-step layers (one matrix product over all T steps) + the fused LIF time loop.
-snnTorch: the documented per-step loop with ``snn.Leaky`` (subtract reset, atan surrogate).
-It also times the linear layers alone (the matrix products both implementations share): the
-snnTorch time divided by that is the largest speed-up any neuron implementation could reach.
+ours: multi-step layers (one product over all T steps) with event-driven synapses (only the
+weights of inputs that spiked are summed) + the fused LIF time loop. snnTorch: the documented
+per-step loop with ``nn.Linear`` + ``snn.Leaky`` (subtract reset, atan surrogate).
+
+The spike check uses weights on a 2^-12 grid: every sum is then exact in float32 whatever the
+order of the additions, so any difference would be a real one. With unrounded weights the
+event-driven sums round differently from the dense ones in the last bit, a few membrane
+potentials land on the other side of the threshold, and the flipped spikes propagate; the
+script reports those counts too. It also times our network with dense products, and the
+dense products alone (snnTorch's time divided by that bounds what faster neurons alone give).
 
     python benchmarks/lif_speed.py              # T=25, batch 128, 784-512-512-10
     python benchmarks/lif_speed.py --quick      # fewer repeats
+    python benchmarks/lif_speed.py --crossover  # one layer, event-driven vs dense, by density and size
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import time
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from neuroaikit.spiking import FeedForwardLIF, LIFParameters
+from neuroaikit.spiking import EventLinear, FeedForwardLIF, LIFParameters
 
 
 class SnnTorchNet(nn.Module):
@@ -51,18 +60,34 @@ def layer_spikes_ours(net: FeedForwardLIF, x):
     return out
 
 
-def make_pair(sizes, beta, seed=0, gain=3.0):
+GRID = 2.0 ** -12  # weights this coarse keep sums of <= 2^11 terms exact in float32
+
+
+def make_pair(sizes, beta, seed=0, gain=3.0, grid: float | None = GRID):
     """Our network and snnTorch's with the same weights (default init times ``gain``, so that
-    every layer spikes)."""
+    every layer spikes), rounded to multiples of ``grid`` unless it is None."""
     torch.manual_seed(seed)
     ours = FeedForwardLIF(sizes, LIFParameters.from_beta(beta))
     theirs = SnnTorchNet(sizes, beta)
     with torch.no_grad():
         for i, fc in enumerate(theirs.fcs):
-            getattr(ours, f"fc{i + 1}").weight.mul_(gain)
-            fc.weight.copy_(getattr(ours, f"fc{i + 1}").weight)
-            fc.bias.copy_(getattr(ours, f"fc{i + 1}").bias)
+            mine = getattr(ours, f"fc{i + 1}")
+            mine.weight.mul_(gain)
+            if grid is not None:
+                for p in (mine.weight, mine.bias):
+                    p.copy_(torch.round(p / grid) * grid)
+            fc.weight.copy_(mine.weight)
+            fc.bias.copy_(mine.bias)
     return ours, theirs
+
+
+def with_dense_products(net: FeedForwardLIF) -> FeedForwardLIF:
+    """A copy of our network whose synapses use dense products (``max_density=0``)."""
+    dense = copy.deepcopy(net)
+    for layer in dense.modules():
+        if isinstance(layer, EventLinear):
+            layer.max_density = 0.0
+    return dense
 
 
 def compare_spikes(ours, theirs, x) -> list[tuple[int, int]]:
@@ -86,16 +111,18 @@ def time_fwd_bwd(fns, params, repeats) -> list[float]:
     return [sorted(t[1:])[len(t[1:]) // 2] for t in times]
 
 
-def matrix_products_time(net: FeedForwardLIF, x, repeats) -> float:
+def matrix_products_times(net: FeedForwardLIF, x, repeats) -> tuple[float, float]:
     """Forward + backward of the network's linear layers alone, fed the spikes the network emits:
-    the work both implementations share, so ``snnTorch time / this`` bounds any LIF speed-up."""
+    (event-driven, dense). snnTorch runs the dense ones, so ``snnTorch time / dense`` bounds
+    what any neuron implementation alone could gain."""
     T, B = x.shape[:2]
     with torch.no_grad():
         spikes = layer_spikes_ours(net, x)
     inputs = [x] + [z.clone().requires_grad_() for z in spikes[:-1]]
     fcs = [getattr(net, f"fc{i}") for i in range(1, net.n_layers + 1)]
-    fn = lambda: sum(fc(z.reshape(T * B, -1)).sum() for fc, z in zip(fcs, inputs))
-    return time_fwd_bwd([fn], [*net.parameters(), *inputs], repeats)[0]
+    event = lambda: sum(fc(z.reshape(T * B, -1)).sum() for fc, z in zip(fcs, inputs))
+    dense = lambda: sum(F.linear(z.reshape(T * B, -1), fc.weight, fc.bias).sum() for fc, z in zip(fcs, inputs))
+    return tuple(time_fwd_bwd([event, dense], [*net.parameters(), *inputs], repeats))
 
 
 def neuron_only_times(T, batch, width, beta, repeats) -> tuple[float, float]:
@@ -118,6 +145,32 @@ def neuron_only_times(T, batch, width, beta, repeats) -> tuple[float, float]:
     return tuple(time_fwd_bwd([lambda: lif_sequence(current, None, params)[0], theirs], [current], repeats))
 
 
+def event_vs_dense_layer(repeats) -> None:
+    """One layer's forward + backward (input gradient included), event-driven vs dense, over input
+    densities and product sizes: where the event path pays (``event_linear`` falls back below
+    ``max_density`` and ``MIN_PRODUCT_SIZE``, which are set from this table)."""
+    from neuroaikit.spiking import event_linear, synapses
+
+    def pair(rows, k, n, density):
+        torch.manual_seed(0)
+        weight, bias = torch.randn(n, k).mul_(0.05).requires_grad_(), torch.zeros(n, requires_grad=True)
+        x, grad = (torch.rand(rows, k) < density).float().requires_grad_(), torch.randn(rows, n)
+        run = lambda max_density: event_linear(x, weight, bias, max_density).mul(grad)
+        return time_fwd_bwd([lambda: run(1.0), lambda: run(0.0)], [weight, bias, x], repeats)
+
+    print("one layer, forward + backward: rows x inputs x outputs, input density -> event-driven / dense time")
+    cases = [(3200, 784, 512, d) for d in (0.05, 0.2, 0.4, 0.5, 0.6, 0.8)]
+    cases += [(40, 100, 40, 0.2), (320, 100, 40, 0.2), (128, 784, 128, 0.2), (128, 784, 512, 0.2), (1024, 256, 256, 0.2)]
+    default_size, synapses.MIN_PRODUCT_SIZE = synapses.MIN_PRODUCT_SIZE, 0  # event path at every size
+    try:
+        for rows, k, n, density in cases:
+            event, dense = pair(rows, k, n, density)
+            print(f"  {rows} x {k} x {n} ({rows * k * n:.1e} multiply-adds), density {density:.2f}: "
+                  f"{event * 1e3:.2f} / {dense * 1e3:.2f} ms, speed-up {dense / event:.2f}x")
+    finally:
+        synapses.MIN_PRODUCT_SIZE = default_size
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--T", type=int, default=25)
@@ -127,27 +180,44 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; use 1 on a busy shared machine)")
+    parser.add_argument("--crossover", action="store_true",
+                        help="instead: one layer, event-driven vs dense, over input densities and sizes")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.quick:
         args.repeats = 5
+    if args.crossover:
+        event_vs_dense_layer(args.repeats)
+        return 0
     ours, theirs = make_pair(args.sizes, args.beta)
     torch.manual_seed(1)
     x = (torch.rand(args.T, args.batch, args.sizes[0]) < 0.2).float()
+    print(f"network {args.sizes}, T={args.T}, batch {args.batch}, beta {args.beta}, {torch.get_num_threads()} threads, "
+          f"input spikes {x.mean():.0%}")
     mismatch = compare_spikes(ours, theirs, x)
-    print(f"network {args.sizes}, T={args.T}, batch {args.batch}, beta {args.beta}, {torch.get_num_threads()} threads")
+    rows = x.shape[0] * x.shape[1]
     for i, (bad, total) in enumerate(mismatch, 1):
-        print(f"  layer {i}: {total} spikes, {bad} differ from snnTorch")
+        print(f"  layer {i}: {total} spikes ({total / (rows * args.sizes[i]):.1%} of neuron-steps), {bad} differ from snnTorch")
     same = all(bad == 0 for bad, _ in mismatch)
-    print(f"same spikes as snnTorch: {same}")
-    t_ours, t_theirs = time_fwd_bwd([lambda: ours(x), lambda: theirs(x)[-1]],
-                                    [*ours.parameters(), *theirs.parameters()], args.repeats)
+    print(f"same spikes as snnTorch (weights on a 2^-12 grid: every sum exact in any order): {same}")
+    raw_ours, raw_theirs = make_pair(args.sizes, args.beta, grid=None)
+    raw_mismatch = compare_spikes(raw_ours, raw_theirs, x)
+    with torch.no_grad():
+        current_gap = (raw_ours.fc1(x) - raw_theirs.fcs[0](x)).abs().max().item()
+    flips = " / ".join(str(bad) for bad, _ in raw_mismatch)
+    print(f"with unrounded float32 weights: {flips} spikes differ per layer; layer-1 currents differ by at most "
+          f"{current_gap:.1e} (the order of float additions), and a spike flipped at the threshold changes later inputs")
+    ours_dense = with_dense_products(ours)
+    t_ours, t_dense, t_theirs = time_fwd_bwd([lambda: ours(x), lambda: ours_dense(x), lambda: theirs(x)[-1]],
+                                             [*ours.parameters(), *ours_dense.parameters(), *theirs.parameters()],
+                                             args.repeats)
     print(f"forward+backward (median of {args.repeats}): neuroaikit {t_ours * 1e3:.1f} ms, "
           f"snnTorch {t_theirs * 1e3:.1f} ms, ratio {t_theirs / t_ours:.2f}x (goal >= 1.5x)")
-    t_products = matrix_products_time(ours, x, args.repeats)
-    print(f"the matrix products alone (shared by both): {t_products * 1e3:.1f} ms, so even free neurons would give "
-          f"at most {t_theirs / t_products:.2f}x")
+    print(f"  neuroaikit with dense products: {t_dense * 1e3:.1f} ms, ratio {t_theirs / t_dense:.2f}x")
+    t_event, t_products = matrix_products_times(ours, x, args.repeats)
+    print(f"the linear layers alone: event-driven {t_event * 1e3:.1f} ms, dense {t_products * 1e3:.1f} ms "
+          f"(snnTorch's products; faster neurons alone could give at most {t_theirs / t_products:.2f}x)")
     n_ours, n_theirs = neuron_only_times(args.T, args.batch, args.sizes[1], args.beta, args.repeats)
     print(f"LIF layer alone ({args.sizes[1]} neurons, no matrix products): neuroaikit {n_ours * 1e3:.1f} ms, "
           f"snnTorch {n_theirs * 1e3:.1f} ms, ratio {n_theirs / n_ours:.2f}x")

@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from neuroaikit.spiking import synapses
+
 pytest.importorskip("snntorch")
 _spec = importlib.util.spec_from_file_location("lif_speed", Path(__file__).resolve().parents[2] / "benchmarks" / "lif_speed.py")
 lif_speed = importlib.util.module_from_spec(_spec)
@@ -12,10 +14,18 @@ sys.modules["lif_speed"] = lif_speed
 _spec.loader.exec_module(lif_speed)
 
 
-def test_same_spikes_as_snntorch_leaky_on_a_tiny_network():
-    ours, theirs = lif_speed.make_pair([30, 20, 20, 5], beta=0.8)
-    x = (torch.rand(12, 4, 30) < 0.3).float()
-    result = lif_speed.compare_spikes(ours, theirs, x)
+@pytest.mark.parametrize("sizes,threads", [([30, 20, 20, 5], 1), ([300, 150, 130, 20], 2)])
+def test_same_spikes_as_snntorch_leaky(sizes, threads, monkeypatch):
+    """Event-driven synapses (tiles of 128, 16 and single columns; 1 and 2 threads) + fused LIF."""
+    monkeypatch.setattr(synapses, "MIN_PRODUCT_SIZE", 0)  # these small layers would take the dense product
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        ours, theirs = lif_speed.make_pair(sizes, beta=0.8)
+        x = (torch.rand(12, 4, sizes[0]) < 0.3).float()
+        result = lif_speed.compare_spikes(ours, theirs, x)
+    finally:
+        torch.set_num_threads(before)
     assert all(total > 0 for _, total in result), result  # every layer spikes: the check means something
     assert all(bad == 0 for bad, _ in result), result
 
@@ -27,3 +37,12 @@ def test_gradients_match_snntorch_leaky():
     theirs(x)[-1].sum().backward()
     for i, fc in enumerate(theirs.fcs, 1):
         assert torch.allclose(getattr(ours, f"fc{i}").weight.grad, fc.weight.grad, atol=1e-4, rtol=1e-4)
+
+
+def test_benchmark_script_checks_spikes_and_prints_every_figure(capsys):
+    assert lif_speed.main(["--quick", "--T", "4", "--batch", "8", "--sizes", "60", "40", "30"]) == 0
+    out = capsys.readouterr().out
+    assert "every sum exact in any order): True" in out
+    for figure in ("with unrounded float32 weights", "neuroaikit with dense products", "the linear layers alone",
+                   "LIF layer alone"):
+        assert figure in out

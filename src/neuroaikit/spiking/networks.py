@@ -1,6 +1,8 @@
 """Feed-forward LIF networks in multi-step mode: each layer processes all ``T`` steps at once
-(one matrix product over ``T * B`` rows, then the fused LIF time loop), which is exact for
-feed-forward networks and much cheaper than stepping every layer at every time step."""
+(one product over ``T * B`` rows, then the fused LIF time loop), which is exact for
+feed-forward networks and much cheaper than stepping every layer at every time step. The
+products are event-driven (:class:`~neuroaikit.spiking.synapses.EventLinear`): layers fed
+spikes only add up the weights of the inputs that spiked."""
 
 from __future__ import annotations
 
@@ -14,10 +16,14 @@ from ..models.registry import register_model
 from .encoders import ENCODERS, make_encoder
 from .modules import LIF
 from .neurons import LIFParameters, check_steps
+from .synapses import EventLinear
 
 
 class FeedForwardLIF(nn.Module):
     """Linear -> LIF layers. ``forward(inputs (T, B, sizes[0])) -> spikes (T, B, sizes[-1])``.
+
+    The linear layers are :class:`EventLinear`: event-driven for spike inputs (every layer after
+    the first, and the first when fed encoded spikes), dense otherwise.
 
     Args:
         sizes (sequence of int): layer widths, input first, e.g. ``(784, 256, 256, 10)``.
@@ -34,7 +40,7 @@ class FeedForwardLIF(nn.Module):
         params.check()
         self.n_layers = len(sizes) - 1
         for i in range(self.n_layers):
-            setattr(self, f"fc{i + 1}", nn.Linear(sizes[i], sizes[i + 1], bias=bias))
+            setattr(self, f"fc{i + 1}", EventLinear(sizes[i], sizes[i + 1], bias=bias))
             setattr(self, f"lif{i + 1}", LIF(params))
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,140 @@
+"""Event-driven synapses: linear layers whose cost scales with the number of input spikes.
+
+A spiking layer's input is mostly zeros (10-20 % of inputs spike in a typical step), and a
+spike is exactly 1, so ``spikes @ W.T`` is a sum of the weight columns of the active inputs:
+no multiplications, and nothing to do for silent inputs. This is what neuromorphic chips do
+and what NeuroBench counts as *effective ACs*. Here the sum runs in C kernels
+(:mod:`neuroaikit.spiking.native`) for the forward product and for the weight gradient
+(``grad.T @ spikes``, again a sum over spikes); the input gradient ``grad @ W`` is dense and
+stays with torch.
+
+The results equal ``torch.nn.functional.linear`` up to the order of the float additions (with
+weights on a coarse enough grid every sum is exact and the two are bit-identical). Whenever
+the event path cannot help, the dense product runs instead, so the layer is always correct:
+inputs that are not exactly 0/1, density above ``max_density``, fewer than 16 outputs (narrower
+than one vector tile), products under ``MIN_PRODUCT_SIZE`` multiply-adds (where the kernels'
+fixed costs outweigh the savings), non-float32 or non-CPU tensors, or no C compiler.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.autograd.function import once_differentiable
+
+from ..errors import ConfigError
+from .native import event_kernels
+
+MIN_OUTPUTS = 16  # one vector tile of the kernels
+# Below this many multiply-adds (rows * in * out) the kernels' fixed costs outweigh the savings
+# (`benchmarks/lif_speed.py --crossover`: break-even between 1.3e6 and 1.3e7 with one thread,
+# about 1.3e7 with two); above DEFAULT_MAX_DENSITY active inputs the dense product is faster
+# (break-even between 0.5 and 0.6).
+MIN_PRODUCT_SIZE = 2 ** 24
+DEFAULT_MAX_DENSITY = 0.5
+
+
+def spike_index(spikes: torch.Tensor, max_density: float = DEFAULT_MAX_DENSITY):
+    """Compressed rows of a 2-D float32 spike matrix: ``(row_ptr int64 (rows + 1,), columns int32 (nnz,))``,
+    or ``None`` if an entry is not exactly 0 or 1, more than ``max_density`` of the entries are 1,
+    or the kernels are not available."""
+    kernels = event_kernels()
+    if kernels is None:
+        return None
+    rows, k = spikes.shape
+    row_ptr = torch.empty(rows + 1, dtype=torch.int64)
+    active = kernels.spike_rows(spikes.data_ptr(), rows, k, row_ptr.data_ptr(), torch.get_num_threads())
+    if active < 0 or active > max_density * rows * k:
+        return None
+    columns = torch.empty(active, dtype=torch.int32)
+    kernels.spike_columns(spikes.data_ptr(), rows, k, row_ptr.data_ptr(), columns.data_ptr(), torch.get_num_threads())
+    return row_ptr, columns
+
+
+class _EventLinearFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, spikes, row_ptr, columns, weight, bias):
+        rows, (n, k) = spikes.shape[0], weight.shape
+        weight_t = weight.detach().t().contiguous()
+        out = torch.empty(rows, n)
+        bias_c = bias.detach().contiguous() if bias is not None else None  # kept alive for the call
+        event_kernels().event_forward(row_ptr.data_ptr(), columns.data_ptr(), rows, weight_t.data_ptr(),
+                                      bias_c.data_ptr() if bias_c is not None else None, out.data_ptr(), n,
+                                      torch.get_num_threads())
+        ctx.save_for_backward(row_ptr, columns, weight)
+        ctx.shape = (rows, k, n)
+        ctx.has_bias = bias is not None
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        row_ptr, columns, weight = ctx.saved_tensors
+        rows, k, n = ctx.shape
+        grad = grad.contiguous()
+        grad_spikes = grad @ weight if ctx.needs_input_grad[0] else None
+        grad_weight = None
+        if ctx.needs_input_grad[3]:
+            grad_weight_t = torch.empty(k, n)
+            event_kernels().event_weight_grad(row_ptr.data_ptr(), columns.data_ptr(), rows, k, grad.data_ptr(),
+                                              grad_weight_t.data_ptr(), n, torch.get_num_threads())
+            grad_weight = grad_weight_t.t()
+        grad_bias = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[4] else None
+        return grad_spikes, None, None, grad_weight, grad_bias
+
+
+def event_linear(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+                 max_density: float = DEFAULT_MAX_DENSITY) -> torch.Tensor:
+    """``F.linear(spikes, weight, bias)``, summing only the weights of active inputs when ``spikes``
+    is a 0/1 tensor with at most ``max_density`` ones (see the module docstring for the fallbacks).
+
+    Shapes: ``spikes (..., in_features)``, ``weight (out_features, in_features)``, ``bias (out_features,)``
+    -> ``(..., out_features)``. Differentiable in all three (the input gradient is the dense
+    ``grad @ weight``, as spikes carry surrogate gradients); not twice differentiable.
+    """
+    if not 0.0 <= max_density <= 1.0:
+        raise ConfigError(f"max_density must be in [0, 1], got {max_density}")
+    n = weight.shape[0]
+    usable = (
+        n >= MIN_OUTPUTS and spikes.numel() * n >= MIN_PRODUCT_SIZE
+        and all(t.dtype == torch.float32 and t.device.type == "cpu" for t in (spikes, weight))
+        and (bias is None or (bias.dtype == torch.float32 and bias.device.type == "cpu"))
+        and spikes.shape[-1] == weight.shape[1]
+        and event_kernels() is not None
+    )
+    if usable:
+        flat = spikes.detach().reshape(-1, spikes.shape[-1]).contiguous()
+        index = spike_index(flat, max_density)
+        if index is not None:
+            out = _EventLinearFunction.apply(spikes.reshape(flat.shape), *index, weight, bias)
+            return out.view(*spikes.shape[:-1], n)
+    return F.linear(spikes, weight, bias)
+
+
+class EventLinear(nn.Linear):
+    """``nn.Linear`` for spike inputs: event-driven products (:func:`event_linear`), same parameters,
+    same state dict, same results up to float rounding; any other input takes the dense product.
+
+    Args:
+        in_features, out_features, bias: as for ``nn.Linear``.
+        max_density (float): largest fraction of active inputs for the event path. Default 0.5.
+
+    Shape: ``(..., in_features) -> (..., out_features)``.
+
+    Example::
+
+        fc = EventLinear(784, 512)
+        current = fc((torch.rand(25, 128, 784) < 0.2).float())   # (25, 128, 512)
+    """
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True,
+                 max_density: float = DEFAULT_MAX_DENSITY, device=None, dtype=None):
+        super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
+        self.max_density = max_density
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        return event_linear(input, self.weight, self.bias, self.max_density)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, max_density={self.max_density}"
