@@ -60,7 +60,7 @@ def layer_spikes_ours(net: FeedForwardLIF, x):
     return out
 
 
-GRID = 2.0 ** -12  # weights this coarse keep sums of <= 2^11 terms exact in float32
+GRID = 2.0 ** -12  # weights of magnitude <= 1 on this grid keep sums of <= 2^11 terms exact in float32
 
 
 def make_pair(sizes, beta, seed=0, gain=3.0, grid: float | None = GRID):
