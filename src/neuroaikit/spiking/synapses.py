@@ -39,6 +39,9 @@ def spike_index(spikes: torch.Tensor, max_density: float = DEFAULT_MAX_DENSITY):
     """Compressed rows of a 2-D float32 spike matrix: ``(row_ptr int64 (rows + 1,), columns int32 (nnz,))``,
     or ``None`` if an entry is not exactly 0 or 1, more than ``max_density`` of the entries are 1,
     or the kernels are not available."""
+    if spikes.dim() != 2 or spikes.dtype != torch.float32 or spikes.device.type != "cpu" or not spikes.is_contiguous():
+        raise ConfigError(f"spike_index needs a contiguous 2-D float32 CPU tensor, got {spikes.dtype} "
+                          f"{tuple(spikes.shape)} on {spikes.device}{'' if spikes.is_contiguous() else ', non-contiguous'}")
     kernels = event_kernels()
     if kernels is None:
         return None

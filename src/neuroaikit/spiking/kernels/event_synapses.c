@@ -23,6 +23,10 @@ typedef float vec_unaligned __attribute__((vector_size(64), aligned(4)));
 static inline vec load(const float *p) { return *(const vec_unaligned *)p; }
 static inline void store(float *p, vec v) { *(vec_unaligned *)p = v; }
 
+/* Column tiles [t * TILE, tile_end(t, n)): the unit of work one thread takes. */
+static inline int64_t tile_count(int64_t n) { return (n + TILE - 1) / TILE; }
+static inline int64_t tile_end(int64_t t, int64_t n) { return (t + 1) * TILE < n ? (t + 1) * TILE : n; }
+
 /* Per-row active counts as prefix sums into row_ptr[0..rows]. Returns the number of
  * active entries, or -1 if some entry is neither 0 nor 1 (the input is not spikes). */
 int64_t spike_rows(const float *s, int64_t rows, int64_t k, int64_t *row_ptr, int threads) {
@@ -100,12 +104,9 @@ static void forward_columns(const int64_t *row_ptr, const int32_t *cols, int64_t
 /* y = bias + S @ wt (y is rows x n); bias may be NULL. */
 void event_forward(const int64_t *row_ptr, const int32_t *cols, int64_t rows, const float *wt,
                    const float *bias, float *y, int64_t n, int threads) {
-    int64_t full = n / TILE, units = full + (n % TILE != 0);
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t t = 0; t < units; ++t) {
-        int64_t j1 = (t < full) ? (t + 1) * TILE : n;
-        forward_columns(row_ptr, cols, rows, wt, bias, y, n, t * TILE, j1);
-    }
+    for (int64_t t = 0; t < tile_count(n); ++t)
+        forward_columns(row_ptr, cols, rows, wt, bias, y, n, t * TILE, tile_end(t, n));
 }
 
 static inline __attribute__((always_inline)) void weight_grad_tile(
@@ -137,10 +138,7 @@ static void weight_grad_columns(const int64_t *row_ptr, const int32_t *cols, int
 /* gwt = S^T @ g (gwt is k x n). */
 void event_weight_grad(const int64_t *row_ptr, const int32_t *cols, int64_t rows, int64_t k,
                        const float *g, float *gwt, int64_t n, int threads) {
-    int64_t full = n / TILE, units = full + (n % TILE != 0);
 #pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64_t t = 0; t < units; ++t) {
-        int64_t j1 = (t < full) ? (t + 1) * TILE : n;
-        weight_grad_columns(row_ptr, cols, rows, k, g, gwt, n, t * TILE, j1);
-    }
+    for (int64_t t = 0; t < tile_count(n); ++t)
+        weight_grad_columns(row_ptr, cols, rows, k, g, gwt, n, t * TILE, tile_end(t, n));
 }
