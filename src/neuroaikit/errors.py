@@ -1,9 +1,9 @@
 """User-facing errors.
 
 Every problem caused by the user's input (a bad argument, a missing or corrupt file,
-an unknown layer name) raises :class:`NeuroAIKitError` or a subclass, with a one-line
-message naming the problem. The CLI turns these into ``error: <message>`` and exit
-status 2, with no traceback; anything else is a bug and keeps its traceback.
+an unknown layer name, a folder that cannot be written) raises :class:`NeuroAIKitError`
+or a subclass, with a one-line message naming the problem. The CLI turns these into
+``error: <message>`` and exit status 2, with no traceback (see :mod:`neuroaikit.cli.main`).
 """
 
 
@@ -17,3 +17,15 @@ class DataError(NeuroAIKitError):
 
 class ConfigError(NeuroAIKitError):
     """An argument, configuration value or model specification is invalid."""
+
+
+class StorageError(NeuroAIKitError):
+    """A file or folder cannot be written or replaced: disk full, no permission, read-only
+    file system. The message names the path; nothing finished was lost."""
+
+
+def storage_error(exc: OSError, action: str = "write", path: object = None) -> StorageError:
+    """A :class:`StorageError` naming the path and the system's reason for ``exc``."""
+    where = path if path is not None else (exc.filename or "?")
+    reason = exc.strerror or str(exc)
+    return StorageError(f"cannot {action} {where}: {reason}")

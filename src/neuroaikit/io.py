@@ -1,5 +1,10 @@
-"""Atomic file writes: a reader never sees a half-written file, and a failed
-write never replaces a good one."""
+"""Atomic file writes: a reader never sees a half-written file, a failed write never
+replaces a good one, and files get the permissions of the user's umask (0644 by default),
+so colleagues can read a shared run.
+
+Disk-full and permission failures become one-line :class:`~neuroaikit.errors.StorageError`
+messages naming the path.
+"""
 
 from __future__ import annotations
 
@@ -9,24 +14,62 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from .errors import DataError, storage_error
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """Permissions of a new regular file under the current umask (0o644 for umask 022)."""
+    return 0o666 & ~_umask()
+
+
+def make_dirs(path: str | os.PathLike) -> Path:
+    """``mkdir -p`` with a one-line error naming the folder that cannot be created."""
+    path = Path(path)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise storage_error(FileExistsError(17, "a file of that name exists"), "create folder", path) from None
+    except OSError as exc:
+        raise storage_error(exc, "create folder", path) from None
+    return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], durable: bool = False) -> Path:
     """Call ``write(tmp_path)`` then move ``tmp_path`` onto ``path`` in one step.
 
-    The temporary file lives in the destination folder so the final ``os.replace``
-    is a rename on the same file system.
+    The temporary file lives in the destination folder so the final ``os.replace`` is a
+    rename on the same file system. ``durable=True`` also flushes it to disk before the
+    rename (checkpoints: a power cut must not leave a renamed but empty file).
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    make_dirs(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise storage_error(exc, "write", path) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        os.chmod(tmp_path, file_mode())  # mkstemp creates 0600
+        if durable:
+            with open(tmp_path, "rb") as fh:
+                os.fsync(fh.fileno())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise storage_error(exc, "write", path) from None
     finally:
         if tmp_path.exists():
-            tmp_path.unlink()
+            try:
+                tmp_path.unlink()
+            except OSError:
+                pass
     return path
 
 
@@ -39,13 +82,32 @@ def write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 
 def read_json(path: str | os.PathLike) -> Any:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
+    """Parse a JSON file; a missing, unreadable, binary or malformed file is a one-line
+    :class:`~neuroaikit.errors.DataError` naming it."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{path} does not exist") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder, not a JSON file") from None
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a text (UTF-8) file") from None
+    except OSError as exc:
+        raise storage_error(exc, "read", path) from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc}") from None
 
 
 def to_jsonable(obj: Any) -> Any:
-    """Convert numpy / torch scalars and arrays, tuples and paths to JSON types."""
+    """Convert numpy / torch scalars and arrays, tuples, paths and dataclasses with
+    ``to_dict`` to JSON types."""
     import numpy as np
 
+    if hasattr(obj, "to_dict") and not isinstance(obj, type):
+        return to_jsonable(obj.to_dict())
     if isinstance(obj, dict):
         return {str(k): to_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

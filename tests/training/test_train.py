@@ -14,13 +14,19 @@ from neuroaikit.training import TrainConfig, train
 
 def digits_config(tmp_path, **overrides):
     values = dict(dataset="digits", model="cnn", model_kwargs={"hidden": 64}, epochs=3, batch_size=64,
-                  noise={"relu1": "gaussian:0.1,rectify"}, eval_draws=5, out=str(tmp_path / "run"))
+                  noise={"relu1": "gaussian:0.1,rectify"}, eval_draws=5)
     values.update(overrides)
     return TrainConfig(**values)
 
 
+def quiet():
+    from neuroaikit.progress import silent
+
+    return silent()
+
+
 def test_run_folder_is_complete_and_rebuilds_the_model(tmp_path):
-    run = train(digits_config(tmp_path), echo=None)
+    run = train(digits_config(tmp_path), tmp_path / "run", progress=quiet())
     for name in ("config.json", "model.json", "weights.safetensors", "metrics.json", "log.txt"):
         assert (run.path / name).is_file(), name
     assert not partial_dir(run.path).exists()
@@ -39,8 +45,8 @@ def test_run_folder_is_complete_and_rebuilds_the_model(tmp_path):
 
 
 def test_same_seed_same_weights(tmp_path):
-    a = train(digits_config(tmp_path, out=str(tmp_path / "a"), epochs=1), echo=None)
-    b = train(digits_config(tmp_path, out=str(tmp_path / "b"), epochs=1), echo=None)
+    a = train(digits_config(tmp_path, epochs=1), tmp_path / "a", progress=quiet())
+    b = train(digits_config(tmp_path, epochs=1), tmp_path / "b", progress=quiet())
     assert (a.path / "weights.safetensors").read_bytes() == (b.path / "weights.safetensors").read_bytes()
 
 
@@ -49,7 +55,7 @@ class Interrupt(Exception):
 
 
 def test_interrupted_job_resumes_and_never_replaces_a_good_run(tmp_path):
-    good = train(digits_config(tmp_path, epochs=1), echo=None)
+    good = train(digits_config(tmp_path, epochs=1), tmp_path / "run", progress=quiet())
     good_weights = (good.path / "weights.safetensors").read_bytes()
 
     def crash_at_epoch_2(model, epoch, record):
@@ -57,17 +63,45 @@ def test_interrupted_job_resumes_and_never_replaces_a_good_run(tmp_path):
             raise Interrupt()
 
     with pytest.raises(Interrupt):
-        train(digits_config(tmp_path, epochs=3), callbacks=[crash_at_epoch_2], echo=None)
+        train(digits_config(tmp_path, epochs=3), tmp_path / "run", overwrite=True, callbacks=[crash_at_epoch_2],
+              progress=quiet())
     # the good run is intact and the partial job kept its checkpoint of epoch 1
     assert (good.path / "weights.safetensors").read_bytes() == good_weights
     assert (partial_dir(good.path) / "checkpoint.pt").is_file()
 
-    resumed = train(digits_config(tmp_path, epochs=3, resume=True), echo=None)
+    with pytest.raises(ConfigError, match="lr: 0.001 -> 0.05"):  # nor resumed with other settings
+        train(digits_config(tmp_path, epochs=3, lr=0.05), tmp_path / "run", resume=True, overwrite=True,
+              progress=quiet())
+    resumed = train(digits_config(tmp_path, epochs=3), tmp_path / "run", resume=True, overwrite=True, progress=quiet())
     assert [h["epoch"] for h in resumed.metrics["history"]] == [1, 2, 3]
     assert "resumed from" in (resumed.path / "log.txt").read_text()
-    uninterrupted = train(digits_config(tmp_path, epochs=3, out=str(tmp_path / "straight")), echo=None)
+    uninterrupted = train(digits_config(tmp_path, epochs=3), tmp_path / "straight", progress=quiet())
     # bit-exact: same weights as a job that was never interrupted (batch order, augmentation and noise RNGs restored)
     assert (resumed.path / "weights.safetensors").read_bytes() == (uninterrupted.path / "weights.safetensors").read_bytes()
+
+
+def test_interrupted_job_is_not_discarded_silently(tmp_path):
+    def crash(model, epoch, record):
+        if epoch == 2:
+            raise Interrupt()
+
+    with pytest.raises(Interrupt):
+        train(digits_config(tmp_path, epochs=2), tmp_path / "run", callbacks=[crash], progress=quiet())
+    with pytest.raises(ConfigError, match="pass --resume to continue it or --overwrite to discard it"):
+        train(digits_config(tmp_path, epochs=2), tmp_path / "run", progress=quiet())
+    assert (tmp_path / "run.partial" / "checkpoint.pt").is_file()
+    run = train(digits_config(tmp_path, epochs=2), tmp_path / "run", overwrite=True, progress=quiet())
+    assert [h["epoch"] for h in run.metrics["history"]] == [1, 2]
+    assert "resumed" not in (run.path / "log.txt").read_text()
+
+
+def test_errors_before_the_first_checkpoint_leave_nothing(tmp_path):
+    def crash(model, epoch, record):
+        raise Interrupt()
+
+    with pytest.raises(Interrupt):  # the callback runs before the first checkpoint is written
+        train(digits_config(tmp_path, epochs=2), tmp_path / "run", callbacks=[crash], progress=quiet())
+    assert not (tmp_path / "run.partial").exists() and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize(
@@ -82,14 +116,15 @@ def test_bad_configs(tmp_path, overrides, message):
 
 def test_unknown_noise_site_fails_before_training(tmp_path):
     with pytest.raises(ConfigError, match="valid names: input, conv1"):
-        train(digits_config(tmp_path, noise={"relu7": 0.1}), echo=None)
+        train(digits_config(tmp_path, noise={"relu7": 0.1}), tmp_path / "run", progress=quiet())
+    assert not (tmp_path / "run.partial").exists() and not (tmp_path / "run").exists()
 
 
 def test_mnist_real_data_hidden_noise(shared_data, tmp_path):
     """A hidden-noise CNN learns real MNIST: 6,000 training images, one epoch."""
     config = TrainConfig(dataset="mnist", data_dir=str(shared_data), noise={"relu1": "gaussian:0.1"},
-                         epochs=1, train_subset=6000, test_subset=1000, eval_draws=5, out=str(tmp_path / "mnist"))
-    run = train(config, echo=None)
+                         epochs=1, train_subset=6000, test_subset=1000, eval_draws=5)
+    run = train(config, tmp_path / "mnist", progress=quiet())
     assert run.metrics["n_train"] == 6000 and run.metrics["n_test"] == 1000
     assert run.metrics["test_accuracy"]["single"] > 0.85  # one epoch of 47 Adam steps; chance is 0.1
 
@@ -98,7 +133,7 @@ def test_noise_warmup_ramps_then_evaluates_with_full_noise(tmp_path):
     from neuroaikit.training.loop import _set_noise_scale
 
     seen = []
-    run = train(digits_config(tmp_path, epochs=2, noise_warmup=1.5), echo=None)
+    run = train(digits_config(tmp_path, epochs=2, noise_warmup=1.5), tmp_path / "run", progress=quiet())
     model = load_run(run.path)
     layer = noise_layers(model)[0][1]
     assert layer.scale == 1.0  # a rebuilt model always carries its full noise
@@ -115,10 +150,10 @@ def test_refuses_to_replace_what_is_not_a_run(tmp_path):
     precious.mkdir()
     (precious / "recording.npy").write_bytes(b"irreplaceable")
     with pytest.raises(ConfigError, match="not a run folder"):
-        train(digits_config(tmp_path, out=str(precious)), echo=None)
+        train(digits_config(tmp_path), precious, progress=quiet())
     assert (precious / "recording.npy").read_bytes() == b"irreplaceable"
     a_file = tmp_path / "notes.txt"
     a_file.write_text("keep me")
-    with pytest.raises(ConfigError, match="not a run folder"):
-        train(digits_config(tmp_path, out=str(a_file)), echo=None)
+    with pytest.raises(ConfigError, match="is a file"):
+        train(digits_config(tmp_path), a_file, progress=quiet())
     assert a_file.read_text() == "keep me"

@@ -8,8 +8,7 @@ silent NaN: NaNs, mismatched stimulus counts and degenerate inputs raise
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -91,20 +90,5 @@ def median(values: torch.Tensor) -> float:
     return float(torch.quantile(values.to(torch.float64).reshape(-1), 0.5))
 
 
-@contextmanager
-def torch_threads(n: int | None) -> Iterator[None]:
-    """Run a block with ``n`` intra-op threads (None: unchanged), then restore.
-
-    The alignment metrics on recordings (tens to hundreds of stimuli) are many small
-    matrix operations; on a busy machine torch's thread pool made them ~5x slower than one
-    thread (measured: the align tests took 58 s with 2 threads, 11 s with 1).
-    """
-    if n is None:
-        yield
-        return
-    before = torch.get_num_threads()
-    torch.set_num_threads(max(1, int(n)))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+# one implementation of the thread switch, shared with every workflow
+from ..execution import torch_threads  # noqa: E402,F401

@@ -10,11 +10,13 @@
   of the full trial average (Brain-Score ``InternalConsistency``).
 - :func:`rdm_split_half_reliability`: the same for a whole RDM.
 - :func:`oracle_correlation`: per-unit leave-one-out (jackknife) oracle, the correlation of
-  each trial with the mean of the other trials of its stimulus.
+  each trial with the mean of the other trials of its stimulus
+  (:func:`neuroaikit.stats.oracle_correlation`).
 
 Units with zero variance in a half (constant units) have an undefined reliability: they are
 returned as NaN and listed in ``valid``; aggregate scores use the valid units only and
-report how many were masked.
+report how many were masked. The oracle instead follows :mod:`neuroaikit.stats`' rule, the
+same as the neural package's: a constant unit has oracle 0.
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError, DataError
+from ..stats import oracle_correlation as stats_oracle
 from ._checks import as_repeats, as_tensor, generator, median
 from .compare import ALIASES, compare_rdms, rankdata, _double_centred
+from .predictivity import pearson_columns
 from .rdm import rdm
 
 
@@ -96,14 +100,6 @@ def _split_halves(n_rep: int, n_splits: int, seed: int | None) -> list[tuple[tor
     return out
 
 
-def _columnwise_pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    a = a - a.mean(-2, keepdim=True)
-    b = b - b.mean(-2, keepdim=True)
-    denom = (a.norm(dim=-2) * b.norm(dim=-2))
-    r = (a * b).sum(-2) / denom
-    return torch.where(denom > 0, r, torch.full_like(r, float("nan")))
-
-
 @dataclass
 class Reliability:
     """Per-unit split-half correlation ``split_half_r`` and Spearman-Brown ``reliability``;
@@ -128,7 +124,7 @@ def split_half_reliability(repeats: Any, n_splits: int = 20, seed: int | None = 
     trials = as_repeats(repeats, min_repeats=2)
     rs = []
     for first, second in _split_halves(trials.shape[1], n_splits, seed):
-        rs.append(_columnwise_pearson(trials[:, first].mean(1), trials[:, second].mean(1)))
+        rs.append(pearson_columns(trials[:, first].mean(1), trials[:, second].mean(1)))
     stacked = torch.stack(rs)
     valid = torch.isfinite(stacked).all(0)
     r = stacked.mean(0)
@@ -153,9 +149,8 @@ def rdm_split_half_reliability(repeats: Any, rdm_method: str = "correlation", co
 
 
 def oracle_correlation(repeats: Any) -> torch.Tensor:
-    """Per-unit leave-one-out oracle: Pearson r over all (stimulus, repeat) trials between the
-    trial and the mean of the other repeats of its stimulus. NaN for constant units."""
-    trials = as_repeats(repeats, min_repeats=2)
-    n_rep = trials.shape[1]
-    others = (trials.sum(1, keepdim=True) - trials) / (n_rep - 1)
-    return _columnwise_pearson(trials.reshape(-1, trials.shape[-1]), others.reshape(-1, trials.shape[-1]))
+    """Per-unit leave-one-out oracle of ``repeats`` ``(stimuli, repeats, units)``: Pearson r
+    over all trials between the trial and the mean of the other repeats of its stimulus
+    (:func:`neuroaikit.stats.oracle_correlation` on validated float64 input; 0 for
+    constant units)."""
+    return stats_oracle(as_repeats(repeats, min_repeats=2))

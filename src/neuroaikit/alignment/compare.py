@@ -13,7 +13,9 @@ All take condensed RDMs ``(..., m)`` (batched, broadcasting) and return ``(...)`
   rsatoolbox ``"cosine_cov"`` / ``"corr_cov"`` with ``sigma_k=None``). Equal to the cosine
   of the double-centred matrices ``-H D H / 2``.
 
-Pearson, cosine and the whitened forms are differentiable; rank methods are not.
+Pearson, cosine and the whitened forms are differentiable; rank methods are not. A constant
+RDM raises :class:`~neuroaikit.errors.DataError` (its similarity is undefined), although
+:func:`neuroaikit.stats.pearson` alone would score it 0.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..stats import has_variance, pearson
 from ._checks import as_tensor
 from .rdm import squareform
 
@@ -60,7 +63,10 @@ def _cosine(a: torch.Tensor, b: torch.Tensor, what: str) -> torch.Tensor:
 
 
 def _pearson(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    return _cosine(a - a.mean(-1, keepdim=True), b - b.mean(-1, keepdim=True), "variance")
+    # stats.pearson scores a constant RDM 0; comparing with one is a caller error here
+    if not bool(has_variance(a, -1).all()) or not bool(has_variance(b, -1).all()):
+        raise DataError("an RDM is constant (zero variance), so its similarity is undefined")
+    return pearson(a, b, axis=-1)
 
 
 def _double_centred(v: torch.Tensor) -> torch.Tensor:

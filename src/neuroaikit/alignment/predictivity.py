@@ -30,6 +30,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..stats import has_variance, pearson
 from ._checks import as_responses, generator, median, same_stimuli, torch_threads
 
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-3, 8, 23))
@@ -45,12 +46,12 @@ def kfold_indices(n: int, n_folds: int = 10, seed: int | None = 0) -> list[np.nd
     return [np.sort(f) for f in np.array_split(perm, n_folds)]
 
 
-def pearson_columns(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Per-column Pearson r over rows; NaN where a column is constant."""
-    a = a - a.mean(0)
-    b = b - b.mean(0)
-    denom = a.norm(dim=0) * b.norm(dim=0)
-    return torch.where(denom > 0, (a * b).sum(0) / denom.clamp_min(1e-300), torch.full_like(denom, float("nan")))
+def pearson_columns(a: torch.Tensor, b: torch.Tensor, axis: int = 0) -> torch.Tensor:
+    """Per-column Pearson r over ``axis`` (rows); NaN, not :mod:`neuroaikit.stats`' 0, where a
+    column is constant in either input, so that the unit is masked and counted (``valid``)
+    rather than scored. Also split-half reliability's correlation."""
+    defined = has_variance(a, axis) & has_variance(b, axis)
+    return torch.where(defined, pearson(a, b, axis=axis), torch.full_like(defined, float("nan"), dtype=a.dtype))
 
 
 def symmetric_eigh(k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -221,10 +222,6 @@ def bootstrap_median_r(result: PredictivityResult, n_boot: int = 1000, seed: int
     idx = resample_indices(pred.shape[0], n_boot, seed)
     samples = []
     for chunk in idx.split(max(1, 2_000_000 // max(1, pred.numel()))):
-        a, b = pred[chunk], resp[chunk]  # (B, n, q)
-        a = a - a.mean(1, keepdim=True)
-        b = b - b.mean(1, keepdim=True)
-        denom = a.norm(dim=1) * b.norm(dim=1)
-        r = torch.where(denom > 0, (a * b).sum(1) / denom.clamp_min(1e-300), torch.full_like(denom, float("nan")))
+        r = pearson_columns(pred[chunk], resp[chunk], axis=1)  # (B, n, q) -> (B, q)
         samples.append(torch.nanquantile(r, 0.5, dim=1))
     return _interval(torch.tensor(result.median_r, dtype=torch.float64), torch.cat(samples), level)

@@ -90,12 +90,7 @@ def fooled_fraction(draws: torch.Tensor, y: torch.Tensor, rule: InferenceRule) -
     for ``single``, 0 or 1 for the mean/vote over all draws."""
     if rule.rule == "single":
         return (draws.argmax(-1) != y[None]).float().mean(0)
-    probs = torch.softmax(draws, -1)
-    if rule.rule == "vote":
-        scores = F.one_hot(draws.argmax(-1), draws.shape[-1]).float().mean(0) + 1e-6 * probs.mean(0)
-    else:
-        scores = probs.mean(0)
-    return (scores.argmax(-1) != y).float()
+    return (rule.scores(draws).argmax(-1) != y).float()
 
 
 def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:

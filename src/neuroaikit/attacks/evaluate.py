@@ -12,13 +12,16 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from ..execution import Execution, ExecutionConfig
+from ..progress import Progress, default_progress, silent
+from ..config import NON_NEGATIVE, POSITIVE_INT, Config, Interval, Options, Satisfies
 from ..errors import ConfigError
-from ..noise import InferenceRule, forward_draws, has_noise
+from ..noise import RULES, InferenceRule, forward_draws, has_noise
 from .apgd import APGD
 from .base import NORMS, as_rule, fooled_fraction, noise_modes, noise_twin, rule_loss
 from .random_noise import RandomNoise
@@ -33,8 +36,13 @@ MNIST_LIKE_L2 = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 CIFAR_L2 = (0.125, 0.25, 0.5, 1.0, 2.0)
 
 
+def _ascending_eps(value) -> bool:
+    return (isinstance(value, (list, tuple)) and len(value) > 0
+            and all(isinstance(e, (int, float)) and not isinstance(e, bool) and e == e and e >= 0 for e in value))
+
+
 @dataclass
-class RobustnessConfig:
+class RobustnessConfig(Config):
     """Settings of the protocol; the defaults are AutoAttack's ``rand`` version.
 
     Args:
@@ -56,6 +64,7 @@ class RobustnessConfig:
         tolerance (float): the accuracy change the sanity checks tolerate. Default 0.03.
         batch_size (int): examples attacked together. Default 100.
         seed (int): seeds attacks and noise draws. Default 0.
+        max_extensions (int): how often the sweep may be extended towards chance.
     """
 
     eps: list | None = None
@@ -74,6 +83,24 @@ class RobustnessConfig:
     seed: int = 0
     max_extensions: int = 3
 
+    _parameter_constraints: ClassVar[dict] = {
+        "eps": [Satisfies(_ascending_eps, "a non-empty list of numbers >= 0"), None],
+        "reference_eps": [NON_NEGATIVE, None],
+        "norm": [Options(NORMS)],
+        "n_examples": [POSITIVE_INT],
+        "steps": [POSITIVE_INT],
+        "eot": [POSITIVE_INT],
+        "square_queries": [POSITIVE_INT],
+        "random_trials": [POSITIVE_INT],
+        "checks": [POSITIVE_INT],
+        "rule": [Options(RULES), None],
+        "n_draws": [POSITIVE_INT, None],
+        "tolerance": [Interval(float, 0, 1)],
+        "batch_size": [POSITIVE_INT],
+        "seed": [Interval(int, 0, None)],
+        "max_extensions": [Interval(int, 0, None)],
+    }
+
     @classmethod
     def quick(cls, **overrides) -> "RobustnessConfig":
         """A short run for a first look (not for a claim): 32 examples, 20 steps, EOT 5."""
@@ -81,27 +108,9 @@ class RobustnessConfig:
         values.update(overrides)
         return cls(**values)
 
-    def __post_init__(self):
-        checks = [
-            (self.norm in NORMS, f"norm must be one of {', '.join(NORMS)}, got {self.norm!r}"),
-            (int(self.n_examples) >= 1, f"n_examples must be >= 1, got {self.n_examples}"),
-            (int(self.steps) >= 1, f"steps must be >= 1, got {self.steps}"),
-            (int(self.eot) >= 1, f"eot must be >= 1, got {self.eot}"),
-            (int(self.square_queries) >= 1, f"square_queries must be >= 1, got {self.square_queries}"),
-            (int(self.random_trials) >= 1, f"random_trials must be >= 1, got {self.random_trials}"),
-            (int(self.checks) >= 1, f"checks must be >= 1, got {self.checks}"),
-            (int(self.batch_size) >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
+    def _check(self) -> None:
         if self.eps is not None:
-            eps = [float(e) for e in self.eps]
-            if not eps or any(e < 0 or e != e for e in eps):
-                raise ConfigError(f"eps values must be numbers >= 0, got {self.eps}")
-            self.eps = sorted(set(eps))
-        if self.reference_eps is not None and self.reference_eps < 0:
-            raise ConfigError(f"reference_eps must be >= 0, got {self.reference_eps}")
+            self.eps = sorted({float(e) for e in self.eps})
 
 
 # -- the repeated final check --------------------------------------------------
@@ -140,7 +149,7 @@ def _status(ok: bool) -> str:
 
 
 def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                        config: RobustnessConfig | None = None, log: Callable[[str], None] | None = None) -> dict:
+                        config: RobustnessConfig | None = None, progress: Progress | None = None) -> dict:
     """Run the protocol on ``model`` (logits, images in [0, 1]); returns a JSON-ready dict.
 
     Keys: ``rule``, ``config``, ``clean_accuracy`` (repeated check, same rule),
@@ -150,15 +159,17 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     (a few adversarial images at the reference eps), ``seconds``.
     """
     config = config or RobustnessConfig()
-    log = log or (lambda message: None)
+    progress = progress or silent()
+    log = progress.message
     if images.dim() != 4 or images.shape[0] != labels.shape[0]:
         raise ConfigError(f"need images (N, C, H, W) and one label each; got {tuple(images.shape)} and {tuple(labels.shape)}")
     started = time.time()
     modes_before = noise_modes(model)
     torch.manual_seed(config.seed)
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
     n = min(config.n_examples, images.shape[0])
-    x = images[:n].float()
-    y = labels[:n].long()
+    x = images[:n].float().to(device)
+    y = labels[:n].long().to(device)
     rule = as_rule(config.rule or "single", config.n_draws)
     tol = config.tolerance
     eps_list, reference = _default_eps(x.shape[1], config.norm)
@@ -199,14 +210,17 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
         row = {"eps": eps, "attacks": {}}
         robust_all = clean_ok.clone()
         eps_masks = {}
-        for name, attack in attacks_for(eps).items():
-            x_adv = _batched(attack, x, y, config.batch_size)
-            ok = clean_ok & majority_correct(model, x_adv, y, rule, config.checks)
-            eps_masks[name] = ok
-            row["attacks"][name] = ok.float().mean().item()
-            robust_all &= ok
-            if eps == reference:
-                adversarial[name] = x_adv
+        attacks = attacks_for(eps)
+        with progress.task(f"eps {eps:.4g}", total=len(attacks), unit="attacks") as task:
+            for name, attack in attacks.items():
+                x_adv = _batched(attack, x, y, config.batch_size)
+                ok = clean_ok & majority_correct(model, x_adv, y, rule, config.checks)
+                eps_masks[name] = ok
+                row["attacks"][name] = ok.float().mean().item()
+                robust_all &= ok
+                if eps == reference:
+                    adversarial[name] = x_adv
+                task.update(**{name: row["attacks"][name]})
         row["worst_case"] = robust_all.float().mean().item()
         white = eps_masks["apgd-ce"] & eps_masks["apgd-dlr"]
         others = [eps_masks[k] for k in OTHER if k in eps_masks]
@@ -340,25 +354,31 @@ def _examples(model, x, y, adversarial, rule, count: int = 6) -> dict:
     }
 
 
-def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
-                 log: Callable[[str], None] | None = print, split: str = "test") -> dict:
+def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None, split: str = "test",
+                 overwrite: bool = False, execution: ExecutionConfig | None = None,
+                 progress: Progress | None = None) -> dict:
     """Evaluate the model of a run folder on its dataset's test split and write
-    ``results/robustness.json`` (atomically). ``data_dir`` defaults to the run's."""
+    ``results/robustness.json`` (atomically; an existing one is replaced only with
+    ``overwrite``). ``data_dir`` defaults to the run's."""
     from ..data import load_dataset
     from ..runs import Run
 
+    progress = default_progress(progress)
     run = Run.open(run_dir)
-    model = run.load_model()
+    run.check_result_writable("robustness", overwrite)
     train_config = run.config
     dataset = train_config.get("dataset")
     if not dataset:
         raise ConfigError(f"{run.path / 'config.json'} does not say which dataset the model was trained on")
     config = config or RobustnessConfig()
     if config.rule is None:
-        config.rule = train_config.get("eval_rule", "single")
-        config.n_draws = config.n_draws or train_config.get("eval_draws")
+        config = config.replace(rule=train_config.get("eval_rule", "single"),
+                                n_draws=config.n_draws or train_config.get("eval_draws"))
     data = load_dataset(dataset, split=split, data_dir=data_dir or train_config.get("data_dir"))
-    result = evaluate_robustness(model, data.images, data.labels, config, log=log)
+    with Execution(execution) as ex:
+        model = run.load_model(map_location=ex.device)
+        result = evaluate_robustness(model, data.images, data.labels, config, progress=progress)
+        result["execution"] = ex.describe()
     result["dataset"] = dataset
     result["split"] = split
     run.save_result("robustness", result)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
+from ..execution import unwrap
 from ..training.objectives import register_objective
 from .base import project
 
@@ -35,9 +36,11 @@ def _check(eps: float, name: str = "eps") -> float:
 
 
 def _input_grad(model: nn.Module, x: torch.Tensor, loss_fn) -> torch.Tensor:
+    # the adversary differentiates the bare module: a backward through a DistributedDataParallel
+    # wrapper would start a gradient synchronisation that no optimizer step follows
     x = x.detach().requires_grad_(True)
     with torch.enable_grad():
-        grad, = torch.autograd.grad(loss_fn(model(x)), x)
+        grad, = torch.autograd.grad(loss_fn(unwrap(model)(x)), x)
     return grad.detach()
 
 
@@ -107,7 +110,7 @@ def trades(model, x, y, eps: float = 0.3, alpha: float = 0.01, steps: int = 10, 
     the KL in the Linf ball (started at x + 0.001 N(0, 1) as in the reference code)."""
     eps = _check(eps)
     with torch.no_grad():
-        clean_prob = torch.softmax(model(x), 1)
+        clean_prob = torch.softmax(unwrap(model)(x), 1)
     kl = lambda out: F.kl_div(F.log_softmax(out, 1), clean_prob, reduction="batchmean")
     x_adv = (x + 0.001 * torch.randn_like(x)).clamp(0, 1)
     for _ in range(int(steps)):

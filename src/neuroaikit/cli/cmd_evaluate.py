@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .options import add_execution_arguments, add_quiet_argument
+
 NAME = "evaluate"
 HELP = "attack a trained run with the randomized-defense protocol (APGD-EOT, Square, transfer, checks)"
 DESCRIPTION = """\
@@ -32,7 +34,7 @@ def add_arguments(parser):
                         help="the eps sweep (default Linf 0.05 .. 0.5 for grey images, 1/255 .. 32/255 for colour; "
                              "L2 0.5 .. 4 and 0.125 .. 2)")
     parser.add_argument("--reference-eps", type=float, help="eps of the headline figure and the checks (default Linf 0.3 or 8/255, L2 2.0 or 0.5)")
-    parser.add_argument("--norm", choices=("Linf", "L2"), default="Linf", help="threat model (default Linf)")
+    parser.add_argument("--norm", choices=("Linf", "L2"), help="threat model (default Linf)")
     parser.add_argument("--n-examples", type=int, help="first N test images (default 200; 32 with --quick)")
     parser.add_argument("--steps", type=int, help="APGD iterations (default 100; 20 with --quick)")
     parser.add_argument("--eot", type=int, help="noise draws per gradient (default 20; 5 with --quick)")
@@ -40,12 +42,17 @@ def add_arguments(parser):
     parser.add_argument("--checks", type=int, help="fresh evaluations in the final majority check (default 10)")
     parser.add_argument("--rule", choices=("single", "mean", "vote"), help="deployed inference rule (default: the run's)")
     parser.add_argument("--n-draws", type=int, help="draws of the mean/vote rule (default: the run's)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of attacks and noise (default 0)")
+    parser.add_argument("--seed", type=int, help="seed of attacks and noise (default 0)")
     parser.add_argument("--quick", action="store_true", help="a short first look: 32 images, 20 steps, EOT 5")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing results/robustness.json")
+    add_execution_arguments(parser)
+    add_quiet_argument(parser)
 
 
 def run(args) -> int:
     from ..attacks.evaluate import RobustnessConfig, evaluate_run
+    from ..progress import default_progress
+    from .options import execution_from_args
 
     options = {
         "eps": args.eps, "reference_eps": args.reference_eps, "norm": args.norm, "n_examples": args.n_examples,
@@ -54,11 +61,12 @@ def run(args) -> int:
     }
     options = {k: v for k, v in options.items() if v is not None}
     config = RobustnessConfig.quick(**options) if args.quick else RobustnessConfig(**options)
-    result = evaluate_run(args.run_dir, data_dir=args.data_dir, config=config)
+    result = evaluate_run(args.run_dir, data_dir=args.data_dir, config=config, overwrite=args.overwrite,
+                          execution=execution_from_args(args), progress=default_progress(quiet=args.quiet))
     rule = result["rule"]
     print(f"deployed rule: {rule['rule']} ({rule['n_draws']} draws); {result['n_examples']} test images")
     print(f"clean accuracy {result['clean_accuracy']:.4f}; robust accuracy (worst case over attacks) "
-          f"{result['robust_accuracy']:.4f} at {args.norm} eps {result['reference_eps']:.4g}")
+          f"{result['robust_accuracy']:.4f} at {result['config']['norm']} eps {result['reference_eps']:.4g}")
     for check in result["checks"]:
         print(f"  [{check['status']}] {check['name']}: {check['detail']}")
     print(f"results: {args.run_dir}/results/robustness.json ({result['seconds']} s)")

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..io import read_json
-from .options import parse_assignments
+from .options import (add_execution_arguments, add_output_arguments, add_quiet_argument, parse_assignments)
+from .options import config_from_args as config_from_args_generic
 
 NAME = "train"
 HELP = "train a classifier (noise layers, augmentation, schedules) into a run folder"
@@ -20,25 +20,29 @@ examples:
       --lr 2e-3 --schedule cosine --epochs 3 --out runs/mnist-hidden
   # noise specs: gaussian:SIGMA | poisson:gain=G,floor=F | multiplicative:SIGMA, add ',rectify' to clip at 0
   neuroaikit train --dataset digits --model mlp --noise input=gaussian:0.3 --out runs/digits-mlp
-  # resume an interrupted job (continues from RUN.partial/checkpoint.pt)
+  # resume an interrupted job (continues from RUN.partial/checkpoint.pt, same settings)
   neuroaikit train ... --out runs/mnist-hidden --resume
+  # two processes, data-parallel (the same global batch: results match one process)
+  torchrun --nproc_per_node 2 -m neuroaikit train ... --out runs/mnist-hidden
+
+A finished run is never replaced unless you pass --overwrite.
 """
 
 
 def add_arguments(parser):
-    from ..training import AUGMENTATIONS, OPTIMIZERS, SCHEDULES, TrainConfig
     from ..noise import RULES
+    from ..training import AUGMENTATIONS, OPTIMIZERS, SCHEDULES, TrainConfig
 
     d = TrainConfig()
-    parser.add_argument("--config", help="JSON file with TrainConfig fields; command-line options override it")
+    parser.add_argument("--config", help="JSON (or YAML) file with TrainConfig fields; command-line options override it")
     parser.add_argument("--dataset", help=f"mnist | fashion-mnist | cifar10 | digits (default {d.dataset})")
     parser.add_argument("--data-dir", help="folder holding the dataset files (not needed for digits)")
     parser.add_argument("--model", help=f"model name: mlp | cnn | resnet18 | v1net ... (default {d.model})")
     parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="builder argument, e.g. width=0.5 (repeatable)")
     parser.add_argument("--noise", action="append", metavar="LAYER=SPEC", help="noise after LAYER ('input' for the input), e.g. relu1=gaussian:0.5 (repeatable)")
-    parser.add_argument("--noise-warmup", type=float, metavar="EPOCHS", help="ramp the noise s.d. from 0 to full over this many epochs (default 0)")
+    parser.add_argument("--noise-warmup", type=float, metavar="EPOCHS", help=f"ramp the noise s.d. from 0 to full over this many epochs (default {d.noise_warmup:g})")
     parser.add_argument("--epochs", type=int, help=f"default {d.epochs}")
-    parser.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+    parser.add_argument("--batch-size", type=int, help=f"global batch, shared by all processes (default {d.batch_size})")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
     parser.add_argument("--lr", type=float, help=f"learning rate (default {d.lr})")
     parser.add_argument("--momentum", type=float, help=f"SGD momentum (default {d.momentum})")
@@ -52,46 +56,60 @@ def add_arguments(parser):
     parser.add_argument("--objective-param", action="append", metavar="KEY=VALUE", help="objective parameter (repeatable)")
     parser.add_argument("--eval-rule", choices=RULES, help=f"deployed inference rule reported at the end (default {d.eval_rule})")
     parser.add_argument("--eval-draws", type=int, help=f"noise draws for mean/vote (default {d.eval_draws})")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="default auto")
-    parser.add_argument("--out", help=f"run folder to write (default {d.out})")
-    parser.add_argument("--resume", action="store_true", help="continue an interrupted job from its checkpoint")
+    add_output_arguments(parser, resumable=True, required=False)
+    add_execution_arguments(parser, trains=True)
     parser.add_argument("--no-report", action="store_true", help="do not write report.html")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet_argument(parser)
     parser.add_argument("--list-objectives", action="store_true", help="print the available objectives and exit")
 
 
+_OPTIONS = ["dataset", "data_dir", "model", "noise_warmup", "epochs", "batch_size", "optimizer", "lr", "momentum",
+            "weight_decay", "schedule", "augment", "seed", "train_subset", "test_subset", "objective", "eval_rule",
+            "eval_draws"]
+
+
 def config_from_args(args):
+    from ..config import load_config_file
     from ..training import TrainConfig
 
-    values = dict(read_json(args.config)) if args.config else {}
-    for name in ("dataset", "data_dir", "model", "noise_warmup", "epochs", "batch_size", "optimizer", "lr", "momentum",
-                 "weight_decay", "schedule", "augment", "seed", "train_subset", "test_subset", "objective",
-                 "eval_rule", "eval_draws", "device", "out"):
-        value = getattr(args, name)
-        if value is not None:
-            values[name] = value
+    base = load_config_file(args.config) if args.config else {}
     if args.model_arg:
-        values["model_kwargs"] = {**values.get("model_kwargs", {}), **parse_assignments(args.model_arg, "--model-arg")}
+        base["model_kwargs"] = {**_mapping(base, "model_kwargs"), **parse_assignments(args.model_arg, "--model-arg")}
     if args.noise:
-        values["noise"] = {**values.get("noise", {}), **parse_assignments(args.noise, "--noise", keep_strings=True)}
+        base["noise"] = {**_mapping(base, "noise"), **parse_assignments(args.noise, "--noise", keep_strings=True)}
     if args.objective_param:
-        values["objective_params"] = {**values.get("objective_params", {}),
-                                      **parse_assignments(args.objective_param, "--objective-param")}
-    values["resume"] = bool(args.resume)
-    return TrainConfig.from_dict(values)
+        base["objective_params"] = {**_mapping(base, "objective_params"),
+                                    **parse_assignments(args.objective_param, "--objective-param")}
+    return config_from_args_generic(TrainConfig, args, _OPTIONS, base=base)
+
+
+def _mapping(values: dict, key: str) -> dict:
+    from ..errors import ConfigError
+
+    value = values.get(key) or {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{key} in the config file must be a mapping")
+    return value
 
 
 def run(args) -> int:
+    from ..errors import ConfigError
+    from ..execution import is_main_process
+    from ..progress import default_progress
     from ..training import available_objectives, train
 
     if args.list_objectives:
         print("\n".join(available_objectives()))
         return 0
+    if not args.out:
+        raise ConfigError("--out is required: the run folder to create")
     config = config_from_args(args)
-    result = train(config, progress=None if not args.quiet else False)
-    if not args.no_report:
+    run_ = train(config, args.out, resume=args.resume, overwrite=args.overwrite,
+                 progress=default_progress(quiet=args.quiet))
+    if is_main_process() and not args.no_report:
         from ..report import build_report
 
-        print(f"report: {build_report(result.path)}")
-    print(f"run folder: {result.path}")
+        print(f"report: {build_report(run_.path)}")
+    if is_main_process():
+        print(f"run folder: {run_.path}")
     return 0

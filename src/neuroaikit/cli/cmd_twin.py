@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .options import add_execution_arguments, add_output_arguments, add_quiet_argument
+
 NAME = "twin"
 HELP = "fit, evaluate and probe a digital twin (core + readout) of mouse visual cortex"
 DESCRIPTION = """\
@@ -28,93 +30,149 @@ examples:
   neuroaikit twin fit synthetic --synthetic n_neurons=100 --out runs/twin-synthetic
   neuroaikit twin fit ../shared/data/neural/allen_natural_scenes_v1.npz --out runs/twin-allen
   neuroaikit twin fit static20457-5-9-preproc0.zip --time-limit 2400 --out runs/twin-sensorium
-  neuroaikit twin evaluate runs/twin-sensorium
+  torchrun --nproc_per_node 2 -m neuroaikit twin fit synthetic --out runs/twin-ddp
+  neuroaikit twin evaluate runs/twin-sensorium --overwrite
   neuroaikit twin probe runs/twin-synthetic
 """
+
+# option attribute -> (config section, field)
+_MODEL_OPTIONS = {"core": "core", "readout": "readout", "channels": "hidden_channels", "layers": "layers",
+                  "behavior": "use_behavior", "shifter": "shifter"}
+_FIT_OPTIONS = {"batch_size": "batch_size", "lr": "lr", "max_epochs": "max_epochs", "patience": "patience",
+                "time_limit": "time_limit", "seed": "seed"}
 
 
 def add_arguments(parser):
     import argparse
 
+    from ..neural.fit import TwinFitConfig
+    from ..neural.models import TwinModelConfig
+
+    m, f = TwinModelConfig(), TwinFitConfig()
     sub = parser.add_subparsers(dest="twin_command", metavar="ACTION")
     fit = sub.add_parser(
         "fit", help="fit a twin to DATA and write a run folder",
         description="Fit a core + readout twin to DATA (train tier; validation tier for early stopping, "
         "10%% of train images when absent), evaluate on the test tier and write a run folder "
-        "(model.json, weights, metrics.json, results/twin_fit.json, results/twin_eval.json, report.html).",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        "(model.json, weights, metrics.json, results/twin_fit.json, results/twin_eval.json, report.html). "
+        "A checkpoint is saved after every epoch: --resume continues an interrupted fit.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("data", help="FileTree folder/.zip, .nwb, .npz, or 'synthetic'")
-    fit.add_argument("--out", required=True, help="run folder to write")
+    add_output_arguments(fit, resumable=True)
+    fit.add_argument("--config", help="JSON (or YAML) file with TwinFitJob fields (data, fit: {model: ...}); "
+                                      "command-line options override it")
     fit.add_argument("--region", type=int, help="Antolik region 1, 2 or 3")
-    fit.add_argument("--core", choices=("cnn", "linear"), default="cnn", help="'linear' fits the LN model")
-    fit.add_argument("--readout", choices=("gaussian", "factorized"), default="gaussian")
-    fit.add_argument("--channels", type=int, default=32, help="core channels")
-    fit.add_argument("--layers", type=int, default=3, help="core layers")
+    fit.add_argument("--core", choices=("cnn", "linear"), help=f"'linear' fits the LN model (default {m.core})")
+    fit.add_argument("--readout", choices=("gaussian", "factorized"), help=f"default {m.readout}")
+    fit.add_argument("--channels", type=int, help=f"core channels (default {m.hidden_channels})")
+    fit.add_argument("--layers", type=int, help=f"core layers (default {m.layers})")
     fit.add_argument("--no-depth-separable", action="store_true", help="full convolutions in hidden layers")
     fit.add_argument("--no-cortex-grid", action="store_true", help="learn each RF position freely instead of from cortical coordinates")
-    fit.add_argument("--behavior", action="store_true", help="behaviour modulator (and --shifter) inputs")
-    fit.add_argument("--shifter", action="store_true", help="shift readout positions by pupil centre")
-    fit.add_argument("--batch-size", type=int, default=64)
-    fit.add_argument("--lr", type=float, default=0.009)
-    fit.add_argument("--max-epochs", type=int, default=200)
-    fit.add_argument("--patience", type=int, default=5)
+    fit.add_argument("--behavior", action="store_true", default=None, help="behaviour modulator (and --shifter) inputs")
+    fit.add_argument("--shifter", action="store_true", default=None, help="shift readout positions by pupil centre")
+    fit.add_argument("--batch-size", type=int, help=f"global batch (default {f.batch_size})")
+    fit.add_argument("--lr", type=float, help=f"default {f.lr}")
+    fit.add_argument("--max-epochs", type=int, help=f"default {f.max_epochs}")
+    fit.add_argument("--patience", type=int, help=f"default {f.patience}")
     fit.add_argument("--time-limit", type=float, help="stop training after this many seconds")
-    fit.add_argument("--seed", type=int, default=0)
-    fit.add_argument("--threads", type=int, help="torch CPU threads (on a shared, busy machine 1 is often fastest)")
+    fit.add_argument("--seed", type=int, help=f"default {f.seed}")
     fit.add_argument("--no-baselines", action="store_true", help="skip pixel ridge and LN baselines")
     fit.add_argument("--synthetic", action="append", metavar="KEY=VALUE", help="simulator options for DATA=synthetic")
+    add_execution_arguments(fit, trains=True)
     fit.add_argument("--no-report", action="store_true", help="do not write report.html")
+    add_quiet_argument(fit)
 
-    ev = sub.add_parser("evaluate", help="Sensorium metrics of a fitted twin", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                        description="Score RUN_DIR's twin on DATA (default: the data it was fitted on) and save results/twin_eval.json.")
+    ev = sub.add_parser("evaluate", help="Sensorium metrics of a fitted twin",
+                        description="Score RUN_DIR's twin on DATA (default: the data it was fitted on) and save "
+                                    "results/twin_eval.json (--overwrite replaces an existing one).")
     ev.add_argument("run_dir")
     ev.add_argument("data", nargs="?", help="data set (default: the fit's)")
     ev.add_argument("--region", type=int, help="Antolik region 1, 2 or 3")
     ev.add_argument("--no-baselines", action="store_true")
+    ev.add_argument("--overwrite", action="store_true", help="replace results/twin_eval.json")
+    add_execution_arguments(ev)
     ev.add_argument("--no-report", action="store_true")
+    add_quiet_argument(ev)
 
-    pr = sub.add_parser("probe", help="in-silico experiments on a fitted twin", formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-                        description="Gratings tuning, RF maps and most exciting inputs of RUN_DIR's twin; results/twin_probe.json and report.html.")
+    pr = sub.add_parser("probe", help="in-silico experiments on a fitted twin",
+                        description="Gratings tuning, RF maps and most exciting inputs of RUN_DIR's twin; "
+                                    "results/twin_probe.json and report.html.")
     pr.add_argument("run_dir")
-    pr.add_argument("--neurons", type=int, default=8, help="how many (most predictable) neurons to map")
-    pr.add_argument("--mei-steps", type=int, default=100)
-    pr.add_argument("--noise-images", type=int, default=2000, help="white-noise images for reverse correlation")
+    pr.add_argument("--neurons", type=int, default=8, help="how many (most predictable) neurons to map (default 8)")
+    pr.add_argument("--mei-steps", type=int, default=100, help="default 100")
+    pr.add_argument("--noise-images", type=int, default=2000, help="white-noise images for reverse correlation (default 2000)")
+    pr.add_argument("--overwrite", action="store_true", help="replace results/twin_probe.json")
+    add_execution_arguments(pr)
     pr.add_argument("--no-report", action="store_true")
+    add_quiet_argument(pr)
 
 
-def _synthetic_options(items) -> dict:
-    from .options import parse_assignments
+def job_from_args(args):
+    """The :class:`TwinFitJob` the options describe (defaults from the dataclasses)."""
+    from ..config import load_config_file
+    from ..errors import ConfigError
+    from ..neural.simulate import SyntheticDataConfig
+    from ..neural.twin import TwinFitJob
+    from .options import execution_values, parse_assignments
 
-    opts = parse_assignments(items, "--synthetic")
-    if "image_shape" in opts:
-        opts["image_shape"] = tuple(opts["image_shape"])
-    return opts
+    values = load_config_file(args.config) if args.config else {}
+    fit = dict(values.get("fit") or {})
+    model = dict(fit.get("model") or {})
+    if not isinstance(fit, dict) or not isinstance(model, dict):
+        raise ConfigError("fit and fit.model in the config file must be mappings")
+    for attr, name in _MODEL_OPTIONS.items():
+        if getattr(args, attr) is not None:
+            model[name] = getattr(args, attr)
+    if args.no_depth_separable:
+        model["depth_separable"] = False
+    if args.no_cortex_grid:
+        model["cortex_grid"] = False
+    for attr, name in _FIT_OPTIONS.items():
+        if getattr(args, attr) is not None:
+            fit[name] = getattr(args, attr)
+    execution = execution_values(args)
+    if execution:
+        fit["execution"] = {**(fit.get("execution") or {}), **execution}
+    fit["model"] = model
+    values["fit"] = fit
+    values["data"] = args.data
+    if args.region is not None:
+        values["region"] = args.region
+    if args.no_baselines:
+        values["baselines"] = False
+    synthetic = parse_assignments(args.synthetic, "--synthetic")
+    if synthetic:
+        if args.data != "synthetic":
+            raise ConfigError("--synthetic applies only when DATA is 'synthetic'")
+        values["synthetic"] = SyntheticDataConfig.from_flat(synthetic).to_dict()
+    return TwinFitJob.from_dict(values, where="twin fit")
 
 
 def run(args) -> int:
     from ..errors import ConfigError
-    from ..neural.fit import TwinFitConfig
+    from ..execution import is_main_process
     from ..neural.twin import evaluate_run, fit_run, probe_run
+    from ..progress import default_progress
     from ..report import build_report
+    from .options import execution_from_args
 
+    if args.twin_command is None:
+        raise ConfigError("choose an action: neuroaikit twin fit|evaluate|probe (see --help)")
+    progress = default_progress(quiet=args.quiet)
     if args.twin_command == "fit":
-        cfg = TwinFitConfig(
-            core=args.core, readout=args.readout, hidden_channels=args.channels, layers=args.layers,
-            depth_separable=not args.no_depth_separable, cortex_grid=not args.no_cortex_grid,
-            use_behavior=args.behavior, shifter=args.shifter, batch_size=args.batch_size, lr=args.lr,
-            max_epochs=args.max_epochs, patience=args.patience, time_limit=args.time_limit, seed=args.seed, threads=args.threads,
-        )
-        run_ = fit_run(args.data, args.out, cfg, region=args.region, synthetic=_synthetic_options(args.synthetic), baselines=not args.no_baselines)
-        path = run_.path
+        job = job_from_args(args)
+        path = fit_run(job, args.out, overwrite=args.overwrite, resume=args.resume, progress=progress).path
     elif args.twin_command == "evaluate":
-        evaluate_run(args.run_dir, args.data, args.region, baselines=not args.no_baselines)
-        path = args.run_dir
-    elif args.twin_command == "probe":
-        probe_run(args.run_dir, args.neurons, args.mei_steps, args.noise_images)
+        evaluate_run(args.run_dir, args.data, args.region, baselines=not args.no_baselines, overwrite=args.overwrite,
+                     execution=execution_from_args(args), progress=progress)
         path = args.run_dir
     else:
-        raise ConfigError("choose an action: neuroaikit twin fit|evaluate|probe (see --help)")
+        probe_run(args.run_dir, args.neurons, args.mei_steps, args.noise_images, overwrite=args.overwrite,
+                  execution=execution_from_args(args), progress=progress)
+        path = args.run_dir
+    if not is_main_process():
+        return 0
     if not args.no_report:
         print(f"report: {build_report(path)}")
     print(f"run: {path}")

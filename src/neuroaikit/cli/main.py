@@ -1,9 +1,18 @@
-"""``neuroaikit`` entry point: discovers the ``cmd_*`` modules and dispatches."""
+"""``neuroaikit`` entry point: discovers the ``cmd_*`` modules and dispatches.
+
+The one error boundary of the command line: a problem with the user's input (any
+:class:`~neuroaikit.errors.NeuroAIKitError`), a file system that refuses a write (disk full,
+no permission, read-only) and a closed output pipe end in a one-line message and exit status 2
+(the pipe: 141, as for any Unix tool); an interrupt in 130. Anything else is a bug in
+neuroaikit: one line saying so (exit 1), and the traceback with ``NEUROAIKIT_TRACEBACK=1``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
+import os
 import pkgutil
 import sys
 
@@ -20,9 +29,18 @@ Typical session:
   neuroaikit align runs/mnist --neural antolik2016_mouse_v1.npz   # RSA / CKA / predictivity vs mouse V1
   neuroaikit twin fit sensorium-recording.zip --out runs/twin      # digital twin of mouse V1
   neuroaikit energy runs/mnist --data-dir DIR       # NeuroBench operations and energy
+  neuroaikit sweep grid.yaml --out runs/grid        # many runs in parallel on Ray
   neuroaikit report runs/mnist                      # self-contained HTML page of a run
 
+Every command takes --device and --threads (and --precision where it trains); training
+commands run data-parallel unchanged under torchrun:
+  torchrun --nproc_per_node 2 -m neuroaikit train ... --out runs/mnist
+
 Run 'neuroaikit COMMAND --help' for each command's options."""
+
+EXIT_USER_ERROR = 2
+EXIT_BUG = 1
+EXIT_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a tool whose reader went away
 
 
 def _commands():
@@ -54,20 +72,66 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _say(message: str) -> None:
+    rank = os.environ.get("RANK")
+    prefix = f"[rank {rank}] " if rank not in (None, "0") else ""
+    try:
+        print(f"{prefix}{message}", file=sys.stderr, flush=True)
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def _silence_stdout() -> None:
+    """After the reader of our output went away, the interpreter's final flush must not fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _os_error_message(exc: OSError) -> str:
+    where = f" {exc.filename}" if exc.filename else ""
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"cannot write{where}: {reason} (free some space; nothing finished was lost)"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write{where}: {reason}"
+    return f"{type(exc).__name__}{where}: {reason}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
-        return 2
+        return EXIT_USER_ERROR
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        _silence_stdout()
+        return EXIT_PIPE
     except NeuroAIKitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        _say(f"error: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
+        return EXIT_USER_ERROR
+    except OSError as exc:
+        _say(f"error: {_os_error_message(exc)}")
+        return EXIT_USER_ERROR
+    except MemoryError:
+        _say("error: out of memory (try a smaller --batch-size, fewer examples or another --device)")
+        return EXIT_USER_ERROR
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        _say("interrupted")
         return 130
+    except Exception as exc:  # noqa: BLE001 - the boundary: a bug gets one line, the traceback on request
+        if os.environ.get("NEUROAIKIT_TRACEBACK"):
+            raise
+        text = str(exc).strip().splitlines()
+        _say(f"error: internal error ({type(exc).__name__}: {text[0][:200] if text else ''}); this is a bug in "
+             f"neuroaikit: please report it (NEUROAIKIT_TRACEBACK=1 shows where it happened)")
+        return EXIT_BUG
 
 
 if __name__ == "__main__":

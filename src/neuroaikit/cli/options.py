@@ -1,10 +1,18 @@
-"""Parsers for ``KEY=VALUE`` style options shared by several commands."""
+"""Options shared by several commands, and the one way they become configurations.
+
+Command-line options default to ``None``: only the values a user gives override the
+configuration dataclass (or the ``--config`` file), so every default lives in one place, the
+dataclass. Help texts read their defaults from it.
+"""
 
 from __future__ import annotations
 
 import json
+from typing import Any
 
+from ..config import Config, load_config_file
 from ..errors import ConfigError
+from ..execution import PRECISIONS, ExecutionConfig
 
 
 def parse_value(text: str):
@@ -20,7 +28,77 @@ def parse_assignments(items: list[str] | None, what: str, keep_strings: bool = F
     result = {}
     for item in items or []:
         key, sep, value = item.partition("=")
-        if not sep or not key:
+        if not sep or not key.strip():
             raise ConfigError(f"{what} must look like NAME=VALUE, got {item!r}")
         result[key.strip()] = value.strip() if keep_strings else parse_value(value.strip())
     return result
+
+
+def default_of(cls: type[Config], name: str) -> Any:
+    """The dataclass default of a field (for help texts)."""
+    return getattr(cls(), name) if not name.count(".") else None
+
+
+def add_execution_arguments(parser, trains: bool = False) -> None:
+    """``--device``, ``--threads`` and, for commands that train, ``--precision``."""
+    d = ExecutionConfig()
+    group = parser.add_argument_group("execution")
+    group.add_argument("--device", help=f"auto | cpu | cuda | cuda:N | mps (default {d.device}: CUDA if "
+                                        "available, then MPS, then CPU)")
+    group.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; on a busy machine 1 is "
+                                                   "often fastest)")
+    if trains:
+        group.add_argument("--precision", choices=PRECISIONS,
+                           help=f"32 | bf16-mixed | 16-mixed (CUDA only) (default {d.precision})")
+
+
+def execution_values(args) -> dict:
+    """The execution options the user gave, as a mapping for :class:`ExecutionConfig`."""
+    values = {}
+    for name in ("device", "threads", "precision"):
+        value = getattr(args, name, None)
+        if value is not None:
+            values[name] = value
+    return values
+
+
+def execution_from_args(args) -> ExecutionConfig:
+    return ExecutionConfig.from_dict(execution_values(args), where="execution")
+
+
+def add_output_arguments(parser, resumable: bool = False, required: bool = True) -> None:
+    """``--out`` and ``--overwrite`` (and ``--resume`` for jobs that checkpoint)."""
+    parser.add_argument("--out", required=required, help="run folder to create")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a finished run at --out (removed only once the new one is complete)"
+                        + (", or discard an interrupted job" if resumable else ""))
+    if resumable:
+        parser.add_argument("--resume", action="store_true",
+                            help="continue the interrupted job in OUT.partial (same settings; device, threads, "
+                                 "precision and process count may change)")
+
+
+def add_quiet_argument(parser) -> None:
+    parser.add_argument("--quiet", action="store_true", help="no progress output")
+
+
+def config_from_args(cls: type[Config], args, names: dict[str, str] | list[str], config_file: str | None = None,
+                     base: dict | None = None) -> Config:
+    """``cls`` from (in increasing priority) ``base``, the ``--config`` file and the options the
+    user gave. ``names`` maps option attributes to config fields (a list: the same names); an
+    ``execution`` block is taken from ``--device/--threads/--precision``."""
+    values: dict[str, Any] = dict(base or {})
+    if config_file:
+        values.update(load_config_file(config_file))
+    mapping = {n: n for n in names} if isinstance(names, list) else dict(names)
+    for attr, field_name in mapping.items():
+        value = getattr(args, attr, None)
+        if value is not None:
+            values[field_name] = value
+    execution = execution_values(args)
+    if "execution" in cls.field_names() and execution:
+        nested = values.get("execution") or {}
+        if not isinstance(nested, dict):
+            raise ConfigError("execution must be a mapping (device, precision, threads)")
+        values["execution"] = {**nested, **execution}
+    return cls.from_dict(values, where="config")

@@ -7,7 +7,7 @@ from typing import Any, Callable, Mapping
 
 from torch import nn
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError, NeuroAIKitError
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
 # packages whose import registers more builders (spiking networks, digital twins ...)
@@ -46,8 +46,11 @@ def build_model(name: str, **kwargs: Any) -> nn.Module:
         raise ConfigError(f"unknown model {name!r}; available: {', '.join(sorted(_BUILDERS))}")
     try:
         return _BUILDERS[name](**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"model {name!r}: {exc}") from None
+    except NeuroAIKitError:
+        raise
+    except (TypeError, ValueError, RuntimeError) as exc:  # a builder rejecting its arguments
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"model {name!r} cannot be built with these arguments: {first}") from None
 
 
 def model_spec(name: str, kwargs: Mapping[str, Any], noise: Mapping[str, Any] | None = None) -> dict:
@@ -61,13 +64,22 @@ def model_spec(name: str, kwargs: Mapping[str, Any], noise: Mapping[str, Any] | 
     }
 
 
-def build_from_spec(spec: Mapping[str, Any]) -> nn.Module:
-    """Rebuild a model (with its noise layers) from :func:`model_spec`'s output."""
+def build_from_spec(spec: Mapping[str, Any], where: Any = None) -> nn.Module:
+    """Rebuild a model (with its noise layers) from :func:`model_spec`'s output; ``where`` (the
+    ``model.json`` it came from) is named in the one-line error when the spec is unusable."""
     from ..noise import inject_noise
 
     if not isinstance(spec, Mapping) or "name" not in spec:
-        raise ConfigError("model spec must be a dict with a 'name'")
-    model = build_model(spec["name"], **dict(spec.get("kwargs") or {}))
-    if spec.get("noise"):
-        model = inject_noise(model, spec["noise"], copy=False)
+        raise ConfigError(f"{where or 'model spec'} must be a dict with a 'name'")
+    kwargs = spec.get("kwargs") or {}
+    if not isinstance(kwargs, Mapping):
+        raise ConfigError(f"{where or 'model spec'}: 'kwargs' must be a mapping")
+    try:
+        model = build_model(spec["name"], **dict(kwargs))
+        if spec.get("noise"):
+            model = inject_noise(model, spec["noise"], copy=False)
+    except NeuroAIKitError as exc:
+        if where is None:
+            raise
+        raise DataError(f"{where}: {exc}") from None
     return model

@@ -8,11 +8,17 @@ times) and training resumes from the best weights; at most ``max_epochs`` epochs
 ``time_limit`` seconds. When a data set has no validation tier, 10 % of the train
 images are held out for it (logged).
 
+Computation goes through the execution layer (:mod:`neuroaikit.execution`): any device,
+bf16 autocast, and data-parallel over ``torchrun`` processes (``batch_size`` is the global
+batch; validation, early stopping and the time limit are decided on rank 0). The whole
+training state can be saved after every epoch and resumed (``save_state`` / ``resume_state``),
+which is how ``twin fit --resume`` continues an interrupted fit.
+
 Example::
 
-    from neuroaikit.neural import SyntheticCortex, TwinFitConfig, fit_twin, predict
+    from neuroaikit.neural import SyntheticCortex, TwinFitConfig, TwinModelConfig, fit_twin, predict
     ds = SyntheticCortex(n_neurons=50, image_shape=(18, 32)).sample(n_train=800)
-    model, history = fit_twin(ds, TwinFitConfig(max_epochs=20))
+    model, history = fit_twin(ds, TwinFitConfig(max_epochs=20, model=TwinModelConfig(hidden_channels=16)))
     pred = predict(model, ds, "test")      # (test trials, 50)
 """
 
@@ -22,38 +28,44 @@ import copy
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass, field
-from typing import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Callable, ClassVar, Mapping
 
 import numpy as np
 import torch
 
+from ..config import POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval
 from ..errors import DataError
+from ..execution import Execution, ExecutionConfig, derive_seed, unwrap
+from ..progress import Progress, silent
 from .dataset import NeuralDataset
 from .metrics import single_trial_correlation
-from .models import DEFAULT_SESSION, CortexTwin
+from .models import DEFAULT_SESSION, CortexTwin, TwinModelConfig, has_retinotopy
 
 log = logging.getLogger(__name__)
 
+__all__ = ["TwinFitConfig", "TwinModelConfig", "fit_twin", "predict", "split_validation", "has_retinotopy"]
+
 
 @dataclass
-class TwinFitConfig:
-    """Hyper-parameters of :func:`fit_twin` (defaults: the Sensorium baseline, smaller core)."""
+class TwinFitConfig(Config):
+    """How :func:`fit_twin` trains (defaults: the Sensorium baseline, smaller core).
 
-    core: str = "cnn"  # "cnn" | "linear" (LN model)
-    readout: str = "gaussian"  # "gaussian" | "factorized"
-    hidden_channels: int = 32
-    layers: int = 3
-    input_kern: int = 9
-    hidden_kern: int = 7
-    depth_separable: bool = True
-    gamma_input: float = 6.38
-    gamma_readout: float = 0.0076
-    init_mu_range: float = 0.3
-    init_sigma: float = 0.1
-    cortex_grid: bool = True
-    use_behavior: bool = False
-    shifter: bool = False
+    Args:
+        model (TwinModelConfig): the architecture.
+        batch_size (int): trials per (global) batch.
+        lr (float): Adam's initial learning rate.
+        max_epochs, patience, tolerance: early stopping on the validation correlation.
+        lr_decay, max_lr_decays: on a plateau, multiply the learning rate and go back to the
+            best weights, at most this many times, then stop.
+        time_limit (float | None): stop training after this many seconds (resumed segments
+            count together).
+        validation_fraction (float): train images held out when the data have no validation tier.
+        seed (int): weights, batch order, readout sampling.
+        execution (ExecutionConfig): device, precision, threads.
+    """
+
+    model: TwinModelConfig = field(default_factory=TwinModelConfig)
     batch_size: int = 64
     lr: float = 0.009
     max_epochs: int = 200
@@ -64,47 +76,22 @@ class TwinFitConfig:
     time_limit: float | None = None
     validation_fraction: float = 0.1
     seed: int = 0
-    threads: int | None = None
-    extra: dict = field(default_factory=dict)
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
-    def model_kwargs(self, ds: NeuralDataset) -> dict:
-        n_behavior = 0
-        if self.use_behavior:
-            if ds.behavior is None:
-                raise DataError(f"{ds.name}: use_behavior is set but the data set has no behaviour")
-            n_behavior = ds.behavior.shape[1]
-        return {
-            "image_shape": list(ds.image_shape),
-            "n_neurons": ds.n_neurons,
-            "core": self.core,
-            "readout": self.readout,
-            "hidden_channels": self.hidden_channels,
-            "layers": self.layers,
-            "input_kern": self.input_kern,
-            "hidden_kern": self.hidden_kern,
-            "depth_separable": self.depth_separable,
-            "gamma_input": self.gamma_input,
-            "init_mu_range": self.init_mu_range,
-            "init_sigma": self.init_sigma,
-            "gamma_readout": self.gamma_readout,
-            "cortex_grid": bool(self.cortex_grid and has_retinotopy(ds)),
-            "n_behavior": n_behavior,
-            "shifter": bool(self.shifter and ds.pupil_center is not None),
-        }
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-def has_retinotopy(ds: NeuralDataset) -> bool:
-    """True when cortical positions exist and vary in x and y (a grid predictor needs them)."""
-    pos = ds.cortical_positions
-    if pos is None or pos.shape[1] < 2:
-        return False
-    usable = bool((np.std(pos[:, :2], axis=0) > 1e-6).all())
-    if not usable:
-        log.info("%s: cortical positions do not vary; RF positions are learned per neuron", ds.name)
-    return usable
+    _parameter_constraints: ClassVar[dict] = {
+        "model": [InstanceOf(TwinModelConfig)],
+        "batch_size": [POSITIVE_INT],
+        "lr": [POSITIVE],
+        "max_epochs": [POSITIVE_INT],
+        "patience": [POSITIVE_INT],
+        "tolerance": [Interval(float, 0, None)],
+        "lr_decay": [Interval(float, 0, 1, closed="neither")],
+        "max_lr_decays": [Interval(int, 0, None)],
+        "time_limit": [POSITIVE, None],
+        "validation_fraction": [Interval(float, 0, 1, closed="neither")],
+        "seed": [Interval(int, 0, None)],
+        "execution": [InstanceOf(ExecutionConfig)],
+    }
 
 
 def split_validation(ds: NeuralDataset, fraction: float, seed: int) -> NeuralDataset:
@@ -123,8 +110,6 @@ def split_validation(ds: NeuralDataset, fraction: float, seed: int) -> NeuralDat
     tiers = ds.tiers.astype("<U16")
     tiers[train & np.isin(ds.image_ids, val_ids)] = "validation"
     log.info("%s: no validation tier; held out %d of %d train images for early stopping", ds.name, n_val, len(ids))
-    from dataclasses import replace
-
     return replace(ds, tiers=tiers)
 
 
@@ -147,11 +132,14 @@ class _Tensors:
     def __len__(self) -> int:
         return len(self.index)
 
-    def batch(self, idx):
+    def batch(self, idx, device: torch.device | None = None):
         idx = torch.as_tensor(idx)
         b = None if self.behavior is None else self.behavior[idx]
         p = None if self.pupil is None else self.pupil[idx]
-        return self.stimuli[self.index[idx]], b, p, self.responses[idx]
+        out = (self.stimuli[self.index[idx]], b, p, self.responses[idx])
+        if device is None or device.type == "cpu":
+            return out
+        return tuple(None if t is None else t.to(device, non_blocking=True) for t in out)
 
 
 def _stimuli_tensor(ds: NeuralDataset) -> torch.Tensor:
@@ -159,43 +147,27 @@ def _stimuli_tensor(ds: NeuralDataset) -> torch.Tensor:
     return s.unsqueeze(1) if s.dim() == 3 else s
 
 
+def _device_of(model: torch.nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
+
+
 @torch.no_grad()
 def predict(model: CortexTwin, ds: NeuralDataset, tier: str | None = None, batch_size: int = 256, session: str | None = None) -> np.ndarray:
-    """Predicted responses (trials of ``tier`` or all, n_neurons) in data units."""
+    """Predicted responses (trials of ``tier`` or all, n_neurons) in data units, on the
+    model's device."""
+    model = unwrap(model)
     model.eval()
+    device = _device_of(model)
     mask = np.ones(ds.n_trials, bool) if tier is None else ds.tier_mask(tier)
     data = _Tensors(ds, mask, _stimuli_tensor(ds))
     out = []
     for idx in _batches(len(data), batch_size, None):
-        x, b, p, _ = data.batch(idx)
-        out.append(model(x, b, p, session=session))
+        x, b, p, _ = data.batch(idx, device)
+        out.append(model(x, b, p, session=session).float().cpu())
     return torch.cat(out).numpy() if out else np.zeros((0, ds.n_neurons), np.float32)
 
 
-def fit_twin(
-    ds: NeuralDataset | Mapping[str, NeuralDataset],
-    config: TwinFitConfig | None = None,
-    callback: Callable[[dict], None] | None = None,
-) -> tuple[CortexTwin, list[dict]]:
-    """Fit a :class:`CortexTwin` on the train tier, early-stopped on validation; returns the
-    best model (eval mode) and the per-epoch history.
-
-    ``ds`` may be ``{session_name: NeuralDataset}`` (same image shape): one shared core, one
-    readout per session, batches of all sessions interleaved; the validation score is the
-    mean over sessions. Predict with ``predict(model, ds, tier, session=name)``."""
-    cfg = config or TwinFitConfig()
-    threads_before = torch.get_num_threads()
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    try:
-        return _fit(ds, cfg, callback)
-    finally:
-        torch.set_num_threads(threads_before)
-
-
-def _fit(data, cfg: TwinFitConfig, callback) -> tuple[CortexTwin, list[dict]]:
-    torch.manual_seed(cfg.seed)
-    rng = np.random.default_rng(cfg.seed)
+def _sessions(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinFitConfig) -> dict[str, NeuralDataset]:
     sessions = dict(data) if isinstance(data, Mapping) else {DEFAULT_SESSION: data}
     if not sessions:
         raise DataError("no data set to fit")
@@ -203,27 +175,35 @@ def _fit(data, cfg: TwinFitConfig, callback) -> tuple[CortexTwin, list[dict]]:
     shapes = {ds.image_shape for ds in sessions.values()}
     if len(shapes) > 1:
         raise DataError(f"sessions have different image shapes {sorted(shapes)}; a shared core needs one")
-    for name, ds in sessions.items():
+    for ds in sessions.values():
         if not ds.tier_mask("train").any():
             raise DataError(f"{ds.name}: the train tier is empty")
-    kwargs = cfg.model_kwargs(next(iter(sessions.values())))
-    if not isinstance(data, Mapping):
-        kwargs["n_neurons"] = next(iter(sessions.values())).n_neurons
-    else:
+    return sessions
+
+
+def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinFitConfig) -> tuple[CortexTwin, dict]:
+    """The twin :func:`fit_twin` would train (input, response and behaviour statistics of the
+    train tier set, no training) and its builder arguments; raises the data's problems
+    before anything is fitted."""
+    sessions = _sessions(data, cfg)
+    first = next(iter(sessions.values()))
+    kwargs = cfg.model.kwargs_for(first)
+    if isinstance(data, Mapping):
         kwargs["n_neurons"] = {name: ds.n_neurons for name, ds in sessions.items()}
-        kwargs["cortex_grid"] = bool(cfg.cortex_grid and all(has_retinotopy(ds) for ds in sessions.values()))
+        kwargs["cortex_grid"] = bool(cfg.model.cortex_grid and all(has_retinotopy(ds) for ds in sessions.values()))
+    torch.manual_seed(cfg.seed)
     model = CortexTwin(**kwargs)
-    prepared = {}
-    all_train_images = []
+    pooled = []
+    behaviors = []
     for name, ds in sessions.items():
         session = model.sessions[0] if not isinstance(data, Mapping) else name
         train_mask = ds.tier_mask("train")
-        stimuli = _stimuli_tensor(ds)
-        all_train_images.append(stimuli[np.unique(ds.stimulus_index[train_mask])].reshape(-1))
+        pooled.append(_stimuli_tensor(ds)[np.unique(ds.stimulus_index[train_mask])].reshape(-1))
         std_train = ds.response_std("train")
         offset = np.minimum(ds.responses[train_mask].min(0), 0.0)
         if (offset < 0).any():
-            log.info("%s: %d neurons have negative responses; the Poisson loss sees response - train minimum", ds.name, int((offset < 0).sum()))
+            log.info("%s: %d neurons have negative responses; the Poisson loss sees response - train minimum",
+                     ds.name, int((offset < 0).sum()))
         with torch.no_grad():
             model.response_std(session).copy_(torch.as_tensor(std_train))
             model.response_offset(session).copy_(torch.as_tensor(offset))
@@ -233,64 +213,190 @@ def _fit(data, cfg: TwinFitConfig, callback) -> tuple[CortexTwin, list[dict]]:
             # start the output bias at the mean standardised response (inverse of ELU + 1)
             mean_r = torch.as_tensor((ds.responses[train_mask].mean(0) - offset) / std_train).clamp_min(1e-3)
             readout.bias.copy_(torch.where(mean_r > 1, mean_r - 1, torch.log(mean_r)))
-        prepared[session] = (ds, _Tensors(ds, train_mask, stimuli), torch.as_tensor(1.0 / std_train), torch.as_tensor(offset))
-    with torch.no_grad():
-        pooled = torch.cat(all_train_images)
-        model.input_mean.fill_(float(pooled.mean()))
-        model.input_std.fill_(float(pooled.std()) or 1.0)
         if model.modulators is not None:
-            b = torch.cat([torch.as_tensor(ds.behavior[ds.tier_mask("train")]) for ds, _, _, _ in prepared.values()])
+            behaviors.append(torch.as_tensor(ds.behavior[train_mask]))
+    with torch.no_grad():
+        images = torch.cat(pooled)
+        model.input_mean.fill_(float(images.mean()))
+        model.input_std.fill_(float(images.std()) or 1.0)
+        if behaviors:
+            b = torch.cat(behaviors)
             model.behavior_mean.copy_(b.mean(0))
             model.behavior_std.copy_(b.std(0).clamp_min(1e-6))
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    best = (-np.inf, copy.deepcopy(model.state_dict()), 0)
-    history: list[dict] = []
-    lr, decays, bad_epochs = cfg.lr, 0, 0
-    start = time.time()
-    for epoch in range(1, cfg.max_epochs + 1):
-        model.train()
-        total, count = 0.0, 0
+    return model, kwargs
+
+
+def fit_twin(
+    ds: NeuralDataset | Mapping[str, NeuralDataset],
+    config: TwinFitConfig | None = None,
+    callback: Callable[[dict], None] | None = None,
+    progress: Progress | None = None,
+    execution: Execution | None = None,
+    resume_state: dict | None = None,
+    save_state: Callable[[dict], None] | None = None,
+    name: str = "twin",
+) -> tuple[CortexTwin, list[dict]]:
+    """Fit a :class:`CortexTwin` on the train tier, early-stopped on validation; returns the
+    best model (eval mode) and the per-epoch history.
+
+    ``ds`` may be ``{session_name: NeuralDataset}`` (same image shape): one shared core, one
+    readout per session, batches of all sessions interleaved; the validation score is the
+    mean over sessions. Predict with ``predict(model, ds, tier, session=name)``.
+
+    Args:
+        callback: called with each epoch's record (on the process that reports).
+        progress: epoch bars and one line per epoch (default: silent).
+        execution: an entered :class:`~neuroaikit.execution.Execution` (default: one from
+            ``config.execution``).
+        resume_state / save_state: a state :func:`fit_twin` handed to ``save_state`` after an
+            epoch; fitting continues from it exactly.
+        name: what the progress lines call this model.
+    """
+    cfg = config or TwinFitConfig()
+    progress = progress or silent()
+    if execution is None:
+        with Execution(cfg.execution) as ex:
+            return _Trainer(ds, cfg, ex, progress, name).fit(callback, resume_state, save_state)
+    return _Trainer(ds, cfg, execution, progress, name).fit(callback, resume_state, save_state)
+
+
+@dataclass
+class _Prepared:
+    ds: NeuralDataset
+    train: _Tensors
+    inv_std: torch.Tensor
+    offset: torch.Tensor
+
+
+class _Trainer:
+    """The state of one fit: model, optimizer, schedule of the learning rate, early stopping."""
+
+    def __init__(self, data, cfg: TwinFitConfig, ex: Execution, progress: Progress, name: str = "twin"):
+        self.cfg, self.ex, self.progress, self.name = cfg, ex, progress.for_rank(ex.rank), name
+        self.sessions = _sessions(data, cfg)
+        model, _ = build_twin_for(data, cfg)
+        self.multi = isinstance(data, Mapping)
+        self.wrapped = ex.wrap(model, find_unused_parameters=self.multi)
+        self.model: CortexTwin = unwrap(self.wrapped)  # type: ignore[assignment]
+        device = ex.device
+        self.prepared: dict[str, _Prepared] = {}
+        for name, ds in self.sessions.items():
+            session = self.model.sessions[0] if not self.multi else name
+            std_train = ds.response_std("train")
+            offset = np.minimum(ds.responses[ds.tier_mask("train")].min(0), 0.0)
+            self.prepared[session] = _Prepared(ds, _Tensors(ds, ds.tier_mask("train"), _stimuli_tensor(ds)),
+                                               torch.as_tensor(1.0 / std_train).to(device),
+                                               torch.as_tensor(offset).to(device))
+        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.best: tuple[float, dict, int] = (-math.inf, copy.deepcopy(self.model.state_dict()), 0)
+        self.history: list[dict] = []
+        self.lr, self.decays, self.bad_epochs = cfg.lr, 0, 0
+        self.epoch, self.elapsed, self.done = 0, 0.0, False
+
+    # -- state ------------------------------------------------------------
+    def state(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "best_value": self.best[0],
+                "best_state": self.best[1], "best_epoch": self.best[2], "history": self.history, "lr": self.lr,
+                "decays": self.decays, "bad_epochs": self.bad_epochs, "epoch": self.epoch, "elapsed": self.elapsed,
+                "done": self.done, "world_size": self.ex.world_size}
+
+    def load(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["optimizer"])
+        self.best = (float(state["best_value"]), state["best_state"], int(state["best_epoch"]))
+        self.history = list(state["history"])
+        self.lr, self.decays, self.bad_epochs = float(state["lr"]), int(state["decays"]), int(state["bad_epochs"])
+        self.epoch, self.elapsed, self.done = int(state["epoch"]), float(state["elapsed"]), bool(state["done"])
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr
+
+    # -- one epoch ----------------------------------------------------------
+    def _train_epoch(self) -> float:
+        cfg, ex = self.cfg, self.ex
+        rng = np.random.default_rng(derive_seed(cfg.seed, self.epoch))  # the same order on every process
+        torch.manual_seed(ex.process_seed(cfg.seed, self.epoch))  # readout position sampling
+        self.wrapped.train()
         # one epoch visits every train trial of every session; sessions interleave batch by batch
-        schedule = [(session, idx) for session, (_, train, _, _) in prepared.items() for idx in _batches(len(train), cfg.batch_size, rng)]
-        for k in rng.permutation(len(schedule)):
-            session, idx = schedule[k]
-            _, train, inv_std, offset = prepared[session]
-            x, b, p, y = train.batch(idx)
-            pred = model(x, b, p, session=session, standardized=True)
-            loss_scale = math.sqrt(len(train) / len(idx))
-            loss = loss_scale * (pred - (y - offset) * inv_std * torch.log(pred + 1e-12)).sum() + model.regularizer(session)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
-        val_corr = float(np.mean([
-            np.mean(single_trial_correlation(ds.responses[ds.tier_mask("validation")], predict(model, ds, "validation", session=session)))
-            for session, (ds, _, _, _) in prepared.items()
+        schedule = [(session, idx) for session, p in self.prepared.items()
+                    for idx in _batches(len(p.train), cfg.batch_size, rng)]
+        total = torch.zeros(2, dtype=torch.float64)
+        with self.progress.task(f"{self.name} epoch {self.epoch + 1}", total=len(schedule), unit="batches") as task:
+            for k in rng.permutation(len(schedule)):
+                session, global_idx = schedule[k]
+                if len(global_idx) < ex.world_size:
+                    task.update()
+                    continue
+                p = self.prepared[session]
+                idx = ex.shard(global_idx)
+                x, b, pupil, y = p.train.batch(idx, ex.device)
+                with ex.autocast():
+                    pred = self.wrapped(x, b, pupil, session=session, standardized=True).float()
+                # the Sensorium loss is a sum scaled by sqrt(n / batch) of the *global* batch; each
+                # process sums its share and DDP averages, hence the factor world_size
+                scale = math.sqrt(len(p.train) / len(global_idx)) * ex.world_size
+                target = (y - p.offset) * p.inv_std
+                loss = scale * (pred - target * torch.log(pred + 1e-12)).sum() + self.model.regularizer(session)
+                ex.optimizer_step(loss, self.opt)
+                total += torch.tensor([float(loss.detach()) / ex.world_size * len(idx), len(idx)], dtype=torch.float64)
+                task.update(loss=float(loss.detach()) / max(len(idx), 1))
+        sums = ex.all_sum([float(total[0]), float(total[1])])
+        return sums[0] / max(sums[1], 1.0)
+
+    def _validation_correlation(self) -> float:
+        return float(np.mean([
+            np.mean(single_trial_correlation(p.ds.responses[p.ds.tier_mask("validation")],
+                                             predict(self.model, p.ds, "validation", session=session)))
+            for session, p in self.prepared.items()
         ]))
-        row = {"epoch": epoch, "loss": total / count, "validation_correlation": val_corr, "lr": lr, "seconds": time.time() - start}
-        history.append(row)
-        log.info("epoch %d loss %.4f val r %.4f lr %.2g", epoch, row["loss"], val_corr, lr)
-        if callback:
-            callback(row)
-        if val_corr > best[0] + cfg.tolerance:
-            best = (val_corr, copy.deepcopy(model.state_dict()), epoch)
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-            if bad_epochs >= cfg.patience:
-                if decays >= cfg.max_lr_decays:
-                    break
-                decays += 1
-                bad_epochs = 0
-                lr *= cfg.lr_decay
-                model.load_state_dict(best[1])
-                for group in opt.param_groups:
-                    group["lr"] = lr
-        if cfg.time_limit and time.time() - start > cfg.time_limit:
-            log.info("time limit reached after %d epochs", epoch)
-            break
-    model.load_state_dict(best[1])
-    model.eval()
-    history.append({"best_epoch": best[2], "best_validation_correlation": best[0]})
-    return model, history
+
+    # -- the loop ------------------------------------------------------------
+    def fit(self, callback, resume_state, save_state) -> tuple[CortexTwin, list[dict]]:
+        cfg, ex = self.cfg, self.ex
+        if resume_state is not None:
+            self.load(resume_state)
+        while not self.done and self.epoch < cfg.max_epochs:
+            t0 = time.perf_counter()
+            loss = self._train_epoch()
+            self.epoch += 1
+            val_corr = self._validation_correlation() if ex.is_main else 0.0
+            elapsed = self.elapsed + time.perf_counter() - t0
+            # rank 0 decides (its clock, its validation score); every process follows
+            val_corr, elapsed = ex.broadcast((val_corr, elapsed))
+            self.elapsed = elapsed
+            row = {"epoch": self.epoch, "loss": loss, "validation_correlation": val_corr, "lr": self.lr,
+                   "seconds": self.elapsed}
+            self.history.append(row)
+            log.info("epoch %d loss %.4f val r %.4f lr %.2g", self.epoch, loss, val_corr, self.lr)
+            if callback and ex.is_main:
+                callback(row)
+            if val_corr > self.best[0] + cfg.tolerance:
+                self.best = (val_corr, copy.deepcopy(self.model.state_dict()), self.epoch)
+                self.bad_epochs = 0
+            else:
+                self.bad_epochs += 1
+                if self.bad_epochs >= cfg.patience:
+                    if self.decays >= cfg.max_lr_decays:
+                        self.done = True
+                    else:
+                        self.decays += 1
+                        self.bad_epochs = 0
+                        self.lr *= cfg.lr_decay
+                        self.model.load_state_dict(self.best[1])
+                        for group in self.opt.param_groups:
+                            group["lr"] = self.lr
+            left = None if cfg.time_limit is None else cfg.time_limit - self.elapsed
+            self.progress.message(
+                f"  {self.name} epoch {self.epoch}: loss {loss:.4g}, validation r {val_corr:.4f} (best {self.best[0]:.4f} at "
+                f"epoch {self.best[2]}), lr {self.lr:.3g}, {self.elapsed:.0f} s"
+                + (f", {max(left, 0):.0f} s left" if left is not None else ""))
+            if left is not None and left <= 0:
+                log.info("time limit reached after %d epochs", self.epoch)
+                self.done = True
+            if self.epoch >= cfg.max_epochs:
+                self.done = True
+            if save_state is not None:
+                save_state(self.state())
+        self.model.load_state_dict(self.best[1])
+        self.model.eval()
+        history = [*self.history, {"best_epoch": self.best[2], "best_validation_correlation": self.best[0]}]
+        return self.model, history

@@ -46,12 +46,17 @@ def gratings(shape: tuple[int, int], orientations, spatial_frequencies, phases, 
     return out
 
 
+def _device(model) -> torch.device:
+    return next((p.device for p in getattr(model, "parameters", lambda: iter(()))()), torch.device("cpu"))
+
+
 @torch.no_grad()
 def _respond(model, images: np.ndarray, batch: int = 256) -> np.ndarray:
     x = torch.as_tensor(images, dtype=torch.float32)
     if x.dim() == 3:
         x = x.unsqueeze(1)
-    return torch.cat([model(x[i : i + batch]) for i in range(0, len(x), batch)]).numpy()
+    device = _device(model)
+    return torch.cat([model(x[i : i + batch].to(device)).float().cpu() for i in range(0, len(x), batch)]).numpy()
 
 
 def tuning_curves(
@@ -88,16 +93,17 @@ def tuning_curves(
 def gradient_maps(model, shape: tuple[int, int], neurons=None, mean: float | None = None, chunk: int = 64) -> np.ndarray:
     """d response_n / d image at a uniform grey image, (n_selected, H, W)."""
     m, _ = _stats(model, mean, None)
+    device = _device(model)
     with torch.no_grad():
-        n_total = model(torch.full((1, 1, *shape), m)).shape[1]
+        n_total = model(torch.full((1, 1, *shape), m, device=device)).shape[1]
     neurons = np.arange(n_total) if neurons is None else np.asarray(neurons)
     out = []
     for start in range(0, len(neurons), chunk):
-        idx = torch.as_tensor(neurons[start : start + chunk])
-        x = torch.full((len(idx), 1, *shape), m, requires_grad=True)
+        idx = torch.as_tensor(neurons[start : start + chunk], device=device)
+        x = torch.full((len(idx), 1, *shape), m, requires_grad=True, device=device)
         y = model(x)
-        y[torch.arange(len(idx)), idx].sum().backward()
-        out.append(x.grad[:, 0].numpy().copy())
+        (grad,) = torch.autograd.grad(y[torch.arange(len(idx), device=device), idx].sum(), x)
+        out.append(grad[:, 0].cpu().numpy().copy())
     return np.concatenate(out)
 
 
@@ -131,7 +137,7 @@ def _gauss_kernel(sigma: float) -> torch.Tensor:
 def _smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
     if sigma <= 0:
         return x
-    k = _gauss_kernel(sigma)
+    k = _gauss_kernel(sigma).to(x.device)
     pad = k.shape[-1] // 2
     return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), k)
 
@@ -172,9 +178,11 @@ def most_exciting_inputs(
     """
     m, c = _stats(model, mean, None)
     norm = float(norm if norm is not None else c * math.sqrt(shape[0] * shape[1]))
-    neurons = torch.as_tensor(np.asarray(neurons))
+    device = _device(model)
+    neurons = torch.as_tensor(np.asarray(neurons), device=device)
     gen = torch.Generator().manual_seed(seed)
-    x = torch.randn(len(neurons), 1, *shape, generator=gen) * 0.1
+    x = (torch.randn(len(neurons), 1, *shape, generator=gen) * 0.1).to(device)
+    rows = torch.arange(len(neurons), device=device)
 
     def project(z):
         flat = z.reshape(len(z), -1)
@@ -183,11 +191,11 @@ def most_exciting_inputs(
     x = project(x)
     for _ in range(steps):
         x = x.detach().requires_grad_(True)
-        act = model(x + m)[torch.arange(len(neurons)), neurons]
+        act = model(x + m)[rows, neurons]
         (grad,) = torch.autograd.grad(act.sum(), x)
         grad = _smooth(grad, smooth)
         grad = grad / (grad.reshape(len(x), -1).norm(dim=1).view(-1, 1, 1, 1) + 1e-12)
         x = project(x.detach() + lr * norm * grad)
     with torch.no_grad():
-        act = model(x + m)[torch.arange(len(neurons)), neurons]
-    return (x[:, 0] + m).numpy(), act.numpy()
+        act = model(x + m)[rows, neurons]
+    return (x[:, 0] + m).cpu().numpy(), act.float().cpu().numpy()

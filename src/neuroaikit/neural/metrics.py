@@ -9,7 +9,9 @@ Conventions (sinzlab/sensorium, sinzlab/neuralpredictors):
 - responses (and predictions) are divided by each neuron's std over the train tier
   before scoring (:func:`standardize`); correlations and FEV do not change under this
   scaling, FEVE does not change when both are scaled;
-- Pearson r uses population std (ddof 0) plus ``eps = 1e-8`` in the denominator;
+- Pearson r (:func:`pearson`) and the jackknife oracle (:func:`oracle_correlation`) are
+  :mod:`neuroaikit.stats`'s: exact, and 0 for a neuron that is constant in responses or
+  predictions (neuralpredictors gets that 0 from an ``eps = 1e-8`` added to the std);
 - repeated trials are given either as a list of (repeats_i, n_neurons) arrays, one per
   image, or as a NaN-padded (n_images, max_repeats, n_neurons) array
   (:meth:`NeuralDataset.repeats`).
@@ -21,9 +23,9 @@ from typing import Sequence
 
 import numpy as np
 
+from ..stats import oracle_correlation, pearson
 from .dataset import group_repeats
 
-EPS = 1e-8
 FEV_THRESHOLD = 0.15
 
 RepeatedTrials = Sequence[np.ndarray] | np.ndarray
@@ -45,16 +47,6 @@ def standardize(responses: np.ndarray, train_std: np.ndarray) -> np.ndarray:
     a zero std is left unscaled."""
     std = np.asarray(train_std, dtype=np.float64)
     return np.asarray(responses) / np.where(std > 0, std, 1.0)
-
-
-def pearson(x: np.ndarray, y: np.ndarray, axis: int = 0, eps: float = EPS) -> np.ndarray:
-    """Pearson r along ``axis``: mean of the product of z-scores, where each z-score uses the
-    population std (ddof 0) plus ``eps`` in the denominator (neuralpredictors ``corr``)."""
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    zx = (x - x.mean(axis=axis, keepdims=True)) / (x.std(axis=axis, ddof=0, keepdims=True) + eps)
-    zy = (y - y.mean(axis=axis, keepdims=True)) / (y.std(axis=axis, ddof=0, keepdims=True) + eps)
-    return (zx * zy).mean(axis=axis)
 
 
 def single_trial_correlation(responses: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -101,20 +93,6 @@ def feve_reliable(repeated: RepeatedTrials, predictions: RepeatedTrials, thresho
     feve = fraction_explained_variance(repeated, predictions)
     keep = fev >= threshold
     return float(np.mean(feve[keep])) if keep.any() else float("nan")
-
-
-def oracle_correlation(repeated: RepeatedTrials) -> np.ndarray:
-    """Jackknife (leave-one-out) oracle correlation: each trial's oracle is the mean of the
-    *other* repeats of its image, ``(sum - self) / (n - 1)``; NaN oracles (single repeats)
-    become 0; Pearson r between trials and oracles over all repeated trials, per neuron.
-    Underestimates the true ceiling."""
-    groups = _as_groups(repeated)
-    oracles = []
-    for g in groups:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            oracle = (g.sum(axis=0, keepdims=True) - g) / (g.shape[0] - 1)
-        oracles.append(np.nan_to_num(oracle, nan=0.0, posinf=0.0, neginf=0.0))
-    return pearson(np.vstack(groups), np.vstack(oracles), axis=0)
 
 
 def conservative_oracle(repeated: RepeatedTrials) -> np.ndarray:

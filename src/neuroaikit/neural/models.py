@@ -21,15 +21,108 @@ Everything is built from shapes alone::
 
 from __future__ import annotations
 
-from typing import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Mapping
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, Interval, Options
+from ..errors import DataError
 from ..models import register_model
 
 DEFAULT_SESSION = "session0"
+CORES = ("cnn", "linear")
+
+
+@dataclass
+class TwinModelConfig(Config):
+    """The architecture of a :class:`CortexTwin`; the shapes (image size, neuron counts,
+    behaviour variables) come from the data (:meth:`kwargs_for`). These are the only twin
+    defaults: :class:`CortexTwin`'s constructor and ``twin fit``'s options read them.
+
+    Args:
+        core: ``"cnn"`` or ``"linear"`` (the LN model).
+        readout: ``"gaussian"`` or ``"factorized"``.
+        hidden_channels, layers, input_kern, hidden_kern, depth_separable, gamma_input: core.
+        gamma_readout, init_mu_range, init_sigma: readout.
+        cortex_grid: predict receptive-field positions from cortical coordinates when the data
+            have usable ones (Lurz et al. 2021); otherwise each position is learned freely.
+        use_behavior: a behaviour modulator (gain per neuron from running, pupil ...).
+        shifter: shift readout positions by the pupil centre (when the data have it).
+    """
+
+    core: str = "cnn"
+    readout: str = "gaussian"
+    hidden_channels: int = 32
+    layers: int = 3
+    input_kern: int = 9
+    hidden_kern: int = 7
+    depth_separable: bool = True
+    gamma_input: float = 6.38
+    gamma_readout: float = 0.0076
+    init_mu_range: float = 0.3
+    init_sigma: float = 0.1
+    cortex_grid: bool = True
+    use_behavior: bool = False
+    shifter: bool = False
+
+    _parameter_constraints: ClassVar[dict] = {
+        "core": [Options(CORES)],
+        "readout": [Options(("gaussian", "factorized"))],
+        "hidden_channels": [POSITIVE_INT],
+        "layers": [POSITIVE_INT],
+        "input_kern": [Interval(int, 1, None)],
+        "hidden_kern": [Interval(int, 1, None)],
+        "depth_separable": [BOOL],
+        "gamma_input": [NON_NEGATIVE],
+        "gamma_readout": [NON_NEGATIVE],
+        "init_mu_range": [Interval(float, 0, 1)],
+        "init_sigma": [POSITIVE],
+        "cortex_grid": [BOOL],
+        "use_behavior": [BOOL],
+        "shifter": [BOOL],
+    }
+
+    def kwargs_for(self, ds) -> dict[str, Any]:
+        """:class:`CortexTwin` arguments for the data set ``ds`` (cortex grid and shifter only
+        where the data support them)."""
+        n_behavior = 0
+        if self.use_behavior:
+            if ds.behavior is None:
+                raise DataError(f"{ds.name}: use_behavior is set but the data set has no behaviour")
+            n_behavior = ds.behavior.shape[1]
+        return {
+            "image_shape": list(ds.image_shape),
+            "n_neurons": ds.n_neurons,
+            "core": self.core,
+            "readout": self.readout,
+            "hidden_channels": self.hidden_channels,
+            "layers": self.layers,
+            "input_kern": self.input_kern,
+            "hidden_kern": self.hidden_kern,
+            "depth_separable": self.depth_separable,
+            "gamma_input": self.gamma_input,
+            "init_mu_range": self.init_mu_range,
+            "init_sigma": self.init_sigma,
+            "gamma_readout": self.gamma_readout,
+            "cortex_grid": bool(self.cortex_grid and has_retinotopy(ds)),
+            "n_behavior": n_behavior,
+            "shifter": bool(self.shifter and ds.pupil_center is not None),
+        }
+
+
+def has_retinotopy(ds) -> bool:
+    """True when cortical positions exist and vary in x and y (a grid predictor needs them)."""
+    pos = ds.cortical_positions
+    if pos is None or pos.shape[1] < 2:
+        return False
+    return bool((np.std(pos[:, :2], axis=0) > 1e-6).all())
+
+
+_D = TwinModelConfig()
 
 
 def _laplace_penalty(weight: torch.Tensor) -> torch.Tensor:
@@ -52,13 +145,13 @@ class Stacked2dCore(nn.Module):
     def __init__(
         self,
         in_channels: int = 1,
-        hidden_channels: int = 32,
-        layers: int = 3,
-        input_kern: int = 9,
-        hidden_kern: int = 7,
-        depth_separable: bool = True,
+        hidden_channels: int = _D.hidden_channels,
+        layers: int = _D.layers,
+        input_kern: int = _D.input_kern,
+        hidden_kern: int = _D.hidden_kern,
+        depth_separable: bool = _D.depth_separable,
         linear: bool = False,
-        gamma_input: float = 6.38,
+        gamma_input: float = _D.gamma_input,
     ):
         super().__init__()
         self.gamma_input = gamma_input
@@ -106,9 +199,9 @@ class GaussianReadout(nn.Module):
         self,
         in_shape: tuple[int, int, int],
         n_neurons: int,
-        init_mu_range: float = 0.3,
-        init_sigma: float = 0.1,
-        gamma_readout: float = 0.0076,
+        init_mu_range: float = _D.init_mu_range,
+        init_sigma: float = _D.init_sigma,
+        gamma_readout: float = _D.gamma_readout,
         cortex_grid: bool = False,
         grid_hidden: int = 32,
     ):
@@ -158,7 +251,7 @@ class FactorizedReadout(nn.Module):
     Shapes: features (B, C, H, W) -> (B, n_neurons). ``shift`` is ignored.
     """
 
-    def __init__(self, in_shape: tuple[int, int, int], n_neurons: int, gamma_readout: float = 0.0076, **_: object):
+    def __init__(self, in_shape: tuple[int, int, int], n_neurons: int, gamma_readout: float = _D.gamma_readout, **_: object):
         super().__init__()
         c, h, w = in_shape
         self.gamma_readout = gamma_readout
@@ -220,7 +313,10 @@ class CortexTwin(nn.Module):
         core: ``"cnn"`` (nonlinear) or ``"linear"`` (the LN model).
         readout: ``"gaussian"`` or ``"factorized"``.
         hidden_channels, layers, input_kern, hidden_kern, depth_separable, gamma_input: core.
-        init_mu_range, init_sigma, gamma_readout, cortex_grid: readout.
+        init_mu_range, init_sigma, gamma_readout: readout (defaults: :class:`TwinModelConfig`).
+        cortex_grid: RF positions from cortical coordinates (set them on each readout with
+            ``set_positions``). Off here, since a bare model has no positions;
+            :class:`TwinModelConfig` (default on) turns it on when the data have them.
         n_behavior: behaviour variables per trial (0: none) feeding a :class:`Modulator`.
         shifter: use a :class:`Shifter` on the pupil centre.
     Shapes: images (B, C, H, W), behavior (B, n_behavior), pupil_center (B, 2) -> (B, n_neurons).
@@ -230,17 +326,17 @@ class CortexTwin(nn.Module):
         self,
         image_shape: tuple[int, int, int] = (1, 36, 64),
         n_neurons: int | Mapping[str, int] = 100,
-        core: str = "cnn",
-        readout: str = "gaussian",
-        hidden_channels: int = 32,
-        layers: int = 3,
-        input_kern: int = 9,
-        hidden_kern: int = 7,
-        depth_separable: bool = True,
-        gamma_input: float = 6.38,
-        init_mu_range: float = 0.3,
-        init_sigma: float = 0.1,
-        gamma_readout: float = 0.0076,
+        core: str = _D.core,
+        readout: str = _D.readout,
+        hidden_channels: int = _D.hidden_channels,
+        layers: int = _D.layers,
+        input_kern: int = _D.input_kern,
+        hidden_kern: int = _D.hidden_kern,
+        depth_separable: bool = _D.depth_separable,
+        gamma_input: float = _D.gamma_input,
+        init_mu_range: float = _D.init_mu_range,
+        init_sigma: float = _D.init_sigma,
+        gamma_readout: float = _D.gamma_readout,
         cortex_grid: bool = False,
         n_behavior: int = 0,
         shifter: bool = False,

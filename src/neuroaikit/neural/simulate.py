@@ -25,16 +25,31 @@ Example::
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
+from ..config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval, Satisfies
+from ..errors import ConfigError
 from .dataset import NeuralDataset
 
 
+def _image_shape(value: Any) -> bool:
+    return (isinstance(value, (tuple, list)) and len(value) == 2
+            and all(isinstance(v, int) and not isinstance(v, bool) and v >= 4 for v in value))
+
+
+def _fractions(value: Any) -> bool:
+    return (isinstance(value, (tuple, list)) and len(value) == 3
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value)
+            and sum(value) > 0)
+
+
 @dataclass
-class SyntheticCortex:
-    """Ground-truth V1 population (see module docstring); constructor stores parameters only."""
+class SyntheticCortex(Config):
+    """Ground-truth V1 population (see module docstring); constructor stores parameters only
+    (validated: a bad value is a one-line error naming it)."""
 
     n_neurons: int = 100
     image_shape: tuple[int, int] = (36, 64)
@@ -49,6 +64,26 @@ class SyntheticCortex:
     trial_duration: float = 0.5
     calcium_noise: float = 0.2
     margin: float = 6.0
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_neurons": [POSITIVE_INT],
+        "image_shape": [Satisfies(_image_shape, "two integers >= 4 (height, width)")],
+        "seed": [Interval(int, 0, None)],
+        "kinds": [Satisfies(_fractions, "three fractions >= 0 (simple, complex, centre-surround), not all 0")],
+        "fano": [POSITIVE],
+        "exponent": [POSITIVE],
+        "mean_rate": [POSITIVE],
+        "behavior_modulation": [NON_NEGATIVE],
+        "calcium": [BOOL],
+        "tau": [POSITIVE],
+        "trial_duration": [POSITIVE],
+        "calcium_noise": [NON_NEGATIVE],
+        "margin": [NON_NEGATIVE],
+    }
+
+    def _check(self) -> None:
+        self.image_shape = tuple(int(v) for v in self.image_shape)  # type: ignore[assignment]
+        self.kinds = tuple(float(v) for v in self.kinds)  # type: ignore[assignment]
 
     # -- ground truth ----------------------------------------------------------
     def build(self) -> "SyntheticCortex":
@@ -150,6 +185,7 @@ class SyntheticCortex:
         """A data set with tiers train / validation / test (+ final_test) and repeats on the
         test tiers; trial order is shuffled like a real session. The noise-free rates of
         every trial are kept in ``info["rates"]``."""
+        SyntheticSample(n_train, n_validation, n_test_images, repeats, n_final_test_images)  # validates
         self._ensure_built()
         rng = np.random.default_rng(self.seed + 2)
         n_test_total = n_test_images + n_final_test_images
@@ -224,3 +260,57 @@ class SyntheticCortex:
         if not as_zip:
             np.save(out / "meta" / "neurons" / "rf_centers.npy", self.rf_centers_)
         return out
+
+
+@dataclass
+class SyntheticSample(Config):
+    """How many trials :meth:`SyntheticCortex.sample` draws."""
+
+    n_train: int = 2000
+    n_validation: int = 200
+    n_test_images: int = 50
+    repeats: int = 10
+    n_final_test_images: int = 0
+
+    _parameter_constraints: ClassVar[dict] = {
+        "n_train": [Interval(int, 2, None)],
+        "n_validation": [Interval(int, 0, None)],
+        "n_test_images": [Interval(int, 0, None)],
+        "repeats": [POSITIVE_INT],
+        "n_final_test_images": [Interval(int, 0, None)],
+    }
+
+
+@dataclass
+class SyntheticDataConfig(Config):
+    """The embedded synthetic recording (``twin fit synthetic --synthetic KEY=VALUE``): the
+    simulator's parameters and how many trials to draw from it."""
+
+    cortex: SyntheticCortex = field(default_factory=SyntheticCortex)
+    sample: SyntheticSample = field(default_factory=SyntheticSample)
+
+    _parameter_constraints: ClassVar[dict] = {
+        "cortex": [InstanceOf(SyntheticCortex)],
+        "sample": [InstanceOf(SyntheticSample)],
+    }
+
+    @classmethod
+    def from_flat(cls, values: Mapping[str, Any] | None) -> "SyntheticDataConfig":
+        """From one flat mapping of simulator and sample keys (``n_neurons=100 n_train=500``);
+        an unknown key is a one-line error listing the known ones."""
+        values = dict(values or {})
+        cortex_keys, sample_keys = SyntheticCortex.field_names(), SyntheticSample.field_names()
+        unknown = sorted(set(values) - set(cortex_keys) - set(sample_keys))
+        if unknown:
+            raise ConfigError(f"unknown synthetic option(s) {', '.join(unknown)}; known: "
+                              f"{', '.join(cortex_keys + sample_keys)}")
+        return cls(SyntheticCortex.from_dict({k: v for k, v in values.items() if k in cortex_keys}, where="synthetic"),
+                   SyntheticSample.from_dict({k: v for k, v in values.items() if k in sample_keys}, where="synthetic"))
+
+    def flat(self) -> dict:
+        return {**self.cortex.to_dict(), **self.sample.to_dict()}
+
+    def make(self) -> tuple[NeuralDataset, SyntheticCortex]:
+        """The data set, and the simulator that made it (the ground truth)."""
+        cortex = SyntheticCortex.from_dict(self.cortex.to_dict())
+        return cortex.sample(**self.sample.to_dict()), cortex

@@ -1,52 +1,86 @@
-"""Run-folder workflow of the digital twin (what ``neuroaikit twin fit|evaluate|probe`` call).
+"""Run-folder workflows of the digital twin (what ``neuroaikit twin fit|evaluate|probe`` call).
 
-- :func:`fit_run`: load data, fit the twin, evaluate it on the test tier beside the baselines,
-  write a run folder (``<out>.partial`` renamed to ``<out>`` at the end);
+- :func:`fit_run`: load data, fit the twin (resumable: a checkpoint after every epoch),
+  evaluate it on the test tier beside the baselines, commit the run folder;
 - :func:`evaluate_run`: Sensorium metrics of a fitted twin on a data set (default: the one it
   was fitted on), beside the pixel-ridge baseline, the repeat ceilings, and, for synthetic
   data, the simulator's own oracle and the receptive-field recovery;
 - :func:`probe_run`: in-silico experiments (tuning, receptive fields, most exciting inputs).
 
-Results go to ``results/twin_fit.json``, ``results/twin_eval.json`` and
-``results/twin_probe.json``; the report section :mod:`neuroaikit.report.sections.twin`
-draws them.
+Every input is validated before anything is written; the run lifecycle is
+:class:`~neuroaikit.runs.RunWriter`'s. Results go to ``results/twin_fit.json``,
+``results/twin_eval.json`` and ``results/twin_probe.json`` as the typed results of
+:mod:`neuroaikit.neural.results`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from ..config import BOOL, Config, InstanceOf, Options, PATH
 from ..errors import ConfigError, DataError
-from ..runs import Run, commit_run, partial_dir
+from ..execution import Execution, ExecutionConfig
+from ..models import model_spec
+from ..progress import Progress, default_progress
+from ..runs import Run, RunWriter
 from .baselines import PixelRidge
 from .dataset import NeuralDataset
-from .fit import TwinFitConfig, fit_twin, predict
+from .fit import TwinFitConfig, build_twin_for, fit_twin, predict
 from .load import load_neural
 from .metrics import evaluate_predictions, explainable_variance, oracle_correlation
+from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
+from .simulate import SyntheticDataConfig
 
 log = logging.getLogger(__name__)
 
 SYNTHETIC = "synthetic"
 
 
-def _load(data: str, region: int | None, synthetic: dict | None = None) -> tuple[NeuralDataset, object | None]:
+@dataclass
+class TwinFitJob(Config):
+    """A ``twin fit`` job: which data, how to fit, whether to fit the baselines too.
+
+    Args:
+        data: a FileTree folder or ``.zip``, an ``.nwb`` or ``.npz`` file, or ``"synthetic"``.
+        region: the Antolik imaging region (1, 2 or 3).
+        synthetic: the simulator and trial counts when ``data`` is ``"synthetic"``.
+        fit: the twin and its training (:class:`~neuroaikit.neural.fit.TwinFitConfig`).
+        baselines: also fit the pixel ridge and LN baselines for the test-tier comparison.
+    """
+
+    data: str = SYNTHETIC
+    region: int | None = None
+    synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
+    fit: TwinFitConfig = field(default_factory=TwinFitConfig)
+    baselines: bool = True
+
+    _parameter_constraints: ClassVar[dict] = {
+        "data": [PATH],
+        "region": [Options((1, 2, 3)), None],
+        "synthetic": [InstanceOf(SyntheticDataConfig)],
+        "fit": [InstanceOf(TwinFitConfig)],
+        "baselines": [BOOL],
+    }
+
+    def _check(self) -> None:
+        self.data = str(self.data)
+
+
+def load_data(data: str, region: int | None, synthetic: SyntheticDataConfig | dict | None = None
+              ) -> tuple[NeuralDataset, object | None]:
     """The data set and, for the embedded synthetic cortex, the simulator (ground truth)."""
     if str(data) == SYNTHETIC:
-        from .simulate import SyntheticCortex
-
-        opts = dict(synthetic or {})
-        sample = {k: opts.pop(k) for k in ("n_train", "n_validation", "n_test_images", "repeats") if k in opts}
-        cortex = SyntheticCortex(**opts)
-        return cortex.sample(**sample), cortex
-    ds = load_neural(data, region=region)
-    return ds, None
+        cfg = synthetic if isinstance(synthetic, SyntheticDataConfig) else SyntheticDataConfig.from_flat(synthetic)
+        return cfg.make()
+    return load_neural(data, region=region), None
 
 
 def _truth_centers(ds: NeuralDataset, data: str, cortex) -> np.ndarray | None:
@@ -58,59 +92,57 @@ def _truth_centers(ds: NeuralDataset, data: str, cortex) -> np.ndarray | None:
     return np.load(file) if file.is_file() else None
 
 
-def _summary(metrics: dict) -> dict:
-    return {k: v for k, v in metrics.items() if k != "per_neuron"}
+def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False, resume: bool = False,
+            progress: Progress | None = None) -> Run:
+    """Fit a twin as ``job`` says and write the run folder ``out``; returns the committed :class:`Run`.
+
+    The output folder, the data and the model are checked before ``out.partial`` is created;
+    the fit saves a checkpoint after every epoch (``resume=True`` continues it); a data set
+    without a test tier gets its model saved and the evaluation skipped, with a note.
+    """
+    progress = default_progress(progress)
+    with Execution(job.fit.execution) as ex:
+        progress.for_rank(ex.rank)
+        writer = RunWriter(out, job, overwrite=overwrite, resume=resume, is_main=ex.is_main, progress=progress,
+                           execution=ex)
+        ds, cortex = load_data(job.data, job.region, job.synthetic)
+        _, kwargs = build_twin_for(ds, job.fit)  # the data's problems surface before anything is written
+        with writer:
+            writer.say(f"twin fit: {ds!r}")
+            start = time.time()
+            model, history = fit_twin(ds, job.fit, progress=progress, execution=ex,
+                                      resume_state=writer.load_checkpoint(), save_state=writer.save_checkpoint)
+            if ex.is_main:
+                _finish_fit(writer, job, ds, cortex, model, history, kwargs, time.time() - start, ex, progress)
+            return writer.commit()
 
 
-def fit_run(
-    data: str,
-    out: str | os.PathLike,
-    config: TwinFitConfig | None = None,
-    region: int | None = None,
-    synthetic: dict | None = None,
-    baselines: bool = True,
-    echo=print,
-) -> Run:
-    """Fit a twin on ``data`` and write the run folder ``out``; returns the committed :class:`Run`."""
-    cfg = config or TwinFitConfig()
-    final = Path(out)
-    work = partial_dir(final)
-    if work.exists():
-        shutil.rmtree(work)
-    ds, cortex = _load(data, region, synthetic)
-    try:
-        return _fit_into(Run(work), final, ds, cortex, data, cfg, region, synthetic, baselines, echo)
-    except BaseException:
-        # a failed fit leaves nothing behind; a good run already at ``out`` is untouched
-        shutil.rmtree(work, ignore_errors=True)
-        raise
-
-
-def _fit_into(run: Run, final: Path, ds: NeuralDataset, cortex, data, cfg: TwinFitConfig, region, synthetic, baselines, echo) -> Run:
-    run.log(f"data: {ds!r}")
-    run.save_config({"data": str(data), "region": region, "synthetic": synthetic or {}, "fit": cfg.to_dict(), "dataset": ds.summary()})
-    echo(f"twin fit: {ds!r}")
-    start = time.time()
-    model, history = fit_twin(ds, cfg, callback=lambda row: (run.log(str(row)), echo(f"  epoch {row['epoch']}: loss {row['loss']:.4g}, validation r {row['validation_correlation']:.4f}")))
-    fit_seconds = time.time() - start
-    from ..models import model_spec
-
-    run.save_model(model, model_spec("twin", cfg.model_kwargs(ds)))
-    run.save_result("twin_fit", {"history": history[:-1], "best": history[-1], "seconds": fit_seconds})
-    evaluation = evaluate_dataset(model, ds, data, cortex=cortex, baselines=baselines, config=cfg, echo=echo)
-    run.save_result("twin_eval", evaluation)
-    metrics = {"fit_seconds": fit_seconds, "epochs": len(history) - 1, **history[-1]}
-    for name, block in evaluation["models"].items():
-        for key in ("single_trial_correlation", "correlation_to_average", "fraction_of_oracle", "feve"):
-            if key in block:
-                metrics[f"{name}_{key}"] = block[key]
+def _finish_fit(writer: RunWriter, job: TwinFitJob, ds, cortex, model, history, kwargs, seconds, ex, progress) -> None:
+    run = writer.run
+    run.save_model(model, model_spec("twin", kwargs))
+    fit_seconds = history[-2]["seconds"] if len(history) > 1 else seconds
+    TwinFitResult(history=history[:-1], best=history[-1], seconds=fit_seconds, execution=ex.describe()).save(run)
+    metrics = {"fit_seconds": fit_seconds, "epochs": len(history) - 1, **history[-1], "execution": ex.describe()}
+    if (ds.tiers == "test").any():
+        evaluation = evaluate_dataset(model, ds, job.data, cortex=cortex, baselines=job.baselines, config=job.fit,
+                                      progress=progress)
+        evaluation.save(run)
+        for name, block in evaluation.models.items():
+            for key in ("single_trial_correlation", "correlation_to_average", "fraction_of_oracle", "feve"):
+                value = getattr(block, key)
+                if value is not None:
+                    metrics[f"{name}_{key}"] = value
+    else:
+        writer.say(f"{ds.name} has no test tier (tiers: {ds.tier_names}): the twin is saved, the test-tier "
+                   f"evaluation is skipped; score it with 'neuroaikit twin evaluate RUN DATA'")
     run.save_metrics(metrics)
-    commit_run(run.path, final)
-    return Run.open(final)
 
 
-def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, baselines: bool = True, config: TwinFitConfig | None = None, tier: str | None = None, echo=print) -> dict:
+def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, baselines: bool = True,
+                     config: TwinFitConfig | None = None, tier: str | None = None,
+                     progress: Progress | None = None) -> TwinEvaluation:
     """Sensorium metrics on the test tier (or ``tier``) for the twin and the baselines."""
+    progress = default_progress(progress)
     tier = tier or ("test" if (ds.tiers == "test").any() else None)
     if tier is None:
         raise DataError(f"{ds.name}: no test tier to evaluate on (tiers: {ds.tier_names})")
@@ -120,45 +152,45 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
         train_std = None
         log.info("%s: no train tier; metrics computed on unstandardised responses", ds.name)
     test = ds.subset(tier)
-    result: dict = {"data": str(data), "dataset": ds.summary(), "tier": tier, "models": {}}
-    twin_pred = predict(model, ds, tier)
-    scored = {"twin": twin_pred}
+    result = TwinEvaluation(data=str(data), dataset=ds.summary(), tier=tier)
+    progress.message(f"twin: scoring on the {tier} tier")
+    scored = {"twin": predict(model, ds, tier)}
     if baselines and (ds.tiers == "train").any():
+        progress.message("twin: pixel ridge baseline")
         ridge = PixelRidge().fit(ds)
         scored["pixel_ridge"] = ridge.predict_tier(ds, tier)
-        result["pixel_ridge_alpha"] = ridge.alpha_
-        if config is not None and config.core != "linear":
-            from dataclasses import replace
-
-            ln_cfg = replace(config, core="linear", cortex_grid=config.cortex_grid)
-            echo("twin fit: LN baseline (linear core)")
-            ln_model, _ = fit_twin(ds, ln_cfg)
-            scored["ln"] = predict(ln_model, ds, tier)
+        result.pixel_ridge_alpha = ridge.alpha_
+        if config is not None and config.model.core != "linear":
+            progress.message("twin: LN baseline (linear core)")
+            ln_cfg = config.replace(model=config.model.replace(core="linear"))
+            # the baseline is rank 0's own work, even after a data-parallel fit
+            with Execution(ln_cfg.execution, join_group=False) as own:
+                ln_model, _ = fit_twin(ds, ln_cfg, progress=progress, execution=own, name="LN baseline")
+                scored["ln"] = predict(ln_model, ds, tier)
     if cortex is not None:
         scored["simulator_oracle"] = cortex.oracle_predictions(test)
-    per_neuron = {}
     for name, pred in scored.items():
         m = evaluate_predictions(test.responses, pred, test.image_ids, train_std)
-        result["models"][name] = _summary(m)
-        per_neuron[name] = {k: np.asarray(v).tolist() for k, v in m["per_neuron"].items()}
-        echo(f"  {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in _summary(m).items() if isinstance(v, float)))
-    result["per_neuron"] = per_neuron
+        per = m.pop("per_neuron")
+        result.models[name] = TierScores.from_dict(m)
+        result.per_neuron[name] = {k: np.asarray(v).tolist() for k, v in per.items()}
+        progress.message(f"  {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
     ids, counts = np.unique(test.image_ids, return_counts=True)
     if (counts >= 2).sum() >= 2:
         rep = ds.repeats(tier)
-        result["ceiling"] = {
-            "oracle_correlation": float(oracle_correlation(rep).mean()),
-            "fev": float(explainable_variance(rep).mean()),
-            "fraction_fev_reliable": float((explainable_variance(rep) >= 0.15).mean()),
-        }
+        fev = explainable_variance(rep)
+        result.ceiling = RepeatCeiling(oracle_correlation=float(oracle_correlation(rep).mean()), fev=float(fev.mean()),
+                                       fraction_fev_reliable=float((fev >= 0.15).mean()))
     if cortex is not None:
-        twin_avg = result["models"]["twin"].get("correlation_to_average")
-        sim_avg = result["models"]["simulator_oracle"].get("correlation_to_average")
-        result["synthetic"] = {"twin_over_simulator_correlation_to_average": twin_avg / sim_avg if sim_avg else None}
+        twin_avg = result.models["twin"].correlation_to_average
+        sim_avg = result.models["simulator_oracle"].correlation_to_average
+        result.synthetic = {"twin_over_simulator_correlation_to_average":
+                            twin_avg / sim_avg if sim_avg and twin_avg is not None else None}
     truth = _truth_centers(ds, data, cortex)
     if truth is not None:
-        result.setdefault("synthetic", {}).update(rf_recovery(model, ds, truth, tier))
-        echo(f"  receptive-field recovery: {result['synthetic']['rf_within_2px_reliable']:.2%} of reliable neurons within 2 px")
+        result.synthetic = {**(result.synthetic or {}), **rf_recovery(model, ds, truth, tier)}
+        progress.message(f"  receptive-field recovery: {result.synthetic['rf_within_2px_reliable']:.2%} of reliable "
+                         "neurons within 2 px")
     return result
 
 
@@ -185,49 +217,77 @@ def rf_recovery(model, ds: NeuralDataset, truth: np.ndarray, tier: str = "test",
     }
 
 
-def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, region: int | None = None, baselines: bool = True, echo=print) -> dict:
-    """Evaluate a fitted twin (default: on the data it was fitted on) and save ``results/twin_eval.json``."""
+def _job_of(run: Run) -> TwinFitJob | None:
+    try:
+        return TwinFitJob.from_dict(run.config, where=str(run.path / "config.json"))
+    except ConfigError:
+        return None
+
+
+def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, region: int | None = None,
+                 baselines: bool = True, overwrite: bool = False, execution: ExecutionConfig | None = None,
+                 progress: Progress | None = None) -> TwinEvaluation:
+    """Evaluate a fitted twin (default: on the data it was fitted on) and save ``results/twin_eval.json``
+    (an existing one is replaced only with ``overwrite``)."""
+    progress = default_progress(progress)
     run = Run.open(run_dir)
-    cfg = run.config
-    model = run.load_model()
-    data = data or cfg.get("data")
-    if not data:
-        raise ConfigError(f"{run.path}: no data recorded in config.json; pass DATA")
-    ds, cortex = _load(data, region if region is not None else cfg.get("region"), cfg.get("synthetic"))
-    if ds.n_neurons != model.response_std().numel():
-        raise DataError(f"{data}: {ds.n_neurons} neurons, the twin in {run.path} predicts {model.response_std().numel()}")
-    # the LN baseline is refitted only by ``fit``; evaluate scores the pixel ridge beside the twin
-    result = evaluate_dataset(model, ds, data, cortex=cortex, baselines=baselines, config=None, echo=echo)
-    fit_result = run.result("twin_eval") or {}
-    if "ln" in fit_result.get("models", {}) and str(fit_result.get("data")) == str(data):
-        result["models"].setdefault("ln", fit_result["models"]["ln"])
-    run.save_result("twin_eval", result)
+    job = _job_of(run)
+    with Execution(execution) as ex:
+        model = run.load_model(map_location=ex.device)
+        data = data or (job.data if job else None)
+        if not data:
+            raise ConfigError(f"{run.path}: no data recorded in config.json; pass DATA")
+        run.check_result_writable(TwinEvaluation.result_name, overwrite)
+        previous = TwinEvaluation.load(run)
+        same_data = previous is not None and str(previous.data) == str(data)
+        ds, cortex = load_data(data, region if region is not None else (job.region if job else None),
+                               job.synthetic if job else None)
+        if ds.n_neurons != model.response_std().numel():
+            raise DataError(f"{data}: {ds.n_neurons} neurons, the twin in {run.path} predicts {model.response_std().numel()}")
+        # the LN baseline is refitted only by ``fit``; evaluate scores the pixel ridge beside the twin
+        result = evaluate_dataset(model, ds, data, cortex=cortex, baselines=baselines, config=None, progress=progress)
+        if previous is not None and same_data and "ln" in previous.models:
+            result.models.setdefault("ln", previous.models["ln"])
+        result.save(run)
     return result
 
 
-def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 100, noise_images: int = 2000, echo=print) -> dict:
+def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 100, noise_images: int = 2000,
+              overwrite: bool = False, execution: ExecutionConfig | None = None,
+              progress: Progress | None = None) -> TwinProbe:
     """Tuning curves, RF maps (gradient and reverse correlation) and MEIs of the most
     reliable neurons (by validation correlation if known, else the first ``n_neurons``);
     saves ``results/twin_probe.json``."""
     from .insilico import gradient_maps, most_exciting_inputs, reverse_correlation, rf_centers, tuning_curves
 
+    for name, value, low in (("neurons", n_neurons, 1), ("mei_steps", mei_steps, 0), ("noise_images", noise_images, 1)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    progress = default_progress(progress)
     run = Run.open(run_dir)
-    model = run.load_model()
-    shape = tuple(model.image_shape[1:])
-    n_total = model.response_std().numel()
-    evaluation = run.result("twin_eval") or {}
-    per = evaluation.get("per_neuron", {}).get("twin", {}).get("correlation_to_average")
-    chosen = np.argsort(-np.asarray(per))[:n_neurons] if per else np.arange(min(n_neurons, n_total))
-    echo(f"twin probe: neurons {chosen.tolist()}")
-    torch.manual_seed(0)
-    tuning = tuning_curves(model, shape)
-    grad = gradient_maps(model, shape, chosen)
-    sta = reverse_correlation(model, shape, noise_images, chosen)
-    meis, act = most_exciting_inputs(model, shape, chosen, steps=mei_steps)
-    result = {
-        "neurons": chosen.tolist(),
-        "image_shape": list(shape),
-        "tuning": {
+    run.check_result_writable(TwinProbe.result_name, overwrite)
+    with Execution(execution) as ex:
+        model = run.load_model(map_location=ex.device)
+        shape = tuple(model.image_shape[1:])
+        n_total = model.response_std().numel()
+        evaluation = TwinEvaluation.load(run)
+        per = evaluation.per_neuron.get("twin", {}).get("correlation_to_average") if evaluation else None
+        chosen = np.argsort(-np.asarray(per))[:n_neurons] if per else np.arange(min(n_neurons, n_total))
+        progress.message(f"twin probe: neurons {chosen.tolist()}")
+        torch.manual_seed(0)
+        with progress.task("twin probe", total=4, unit="experiments") as task:
+            tuning = tuning_curves(model, shape)
+            task.update()
+            grad = gradient_maps(model, shape, chosen)
+            task.update()
+            sta = reverse_correlation(model, shape, noise_images, chosen)
+            task.update()
+            meis, act = most_exciting_inputs(model, shape, chosen, steps=mei_steps)
+            task.update()
+    result = TwinProbe(
+        neurons=chosen.tolist(),
+        image_shape=list(shape),
+        tuning={
             "orientations": tuning["orientations"].tolist(),
             "spatial_frequencies": tuning["spatial_frequencies"].tolist(),
             "responses": tuning["responses"][:, :, chosen].tolist(),
@@ -235,13 +295,13 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
             "preferred_orientation_all": tuning["preferred_orientation"].tolist(),
             "preferred_sf_all": tuning["preferred_sf"].tolist(),
         },
-        "gradient_maps": grad.tolist(),
-        "gradient_centers": rf_centers(grad).tolist(),
-        "reverse_correlation_maps": sta.tolist(),
-        "reverse_correlation_centers": rf_centers(sta).tolist(),
-        "meis": meis.tolist(),
-        "mei_activation": act.tolist(),
-    }
-    run.save_result("twin_probe", result)
-    echo(f"  mean OSI {float(np.mean(tuning['osi'])):.3f}; MEI activations {np.round(act, 3).tolist()}")
+        gradient_maps=grad.tolist(),
+        gradient_centers=rf_centers(grad).tolist(),
+        reverse_correlation_maps=sta.tolist(),
+        reverse_correlation_centers=rf_centers(sta).tolist(),
+        meis=meis.tolist(),
+        mei_activation=act.tolist(),
+    )
+    result.save(run)
+    progress.message(f"  mean OSI {float(np.mean(tuning['osi'])):.3f}; MEI activations {np.round(act, 3).tolist()}")
     return result

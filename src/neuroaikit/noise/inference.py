@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..stats import vote_scores
 from .draws import forward_draws
 
 RULES = ("single", "mean", "vote")
@@ -34,14 +35,16 @@ class InferenceRule:
             object.__setattr__(self, "n_draws", 1)
 
     def probabilities(self, model: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-        """Class scores ``(B, K)`` under the rule: mean softmax, or vote fractions for ``vote``."""
-        draws = _draws_in_chunks(model, x, self.n_draws, chunk)  # (N, B, K) logits
-        probs = torch.softmax(draws, dim=-1)
-        if self.rule != "vote":
-            return probs.mean(0)
-        votes = torch.nn.functional.one_hot(draws.argmax(-1), draws.shape[-1]).float().mean(0)
-        # break ties by mean softmax without ever changing a clear vote winner
-        return votes + 1e-6 * probs.mean(0)
+        """Class scores ``(B, K)`` under the rule: mean softmax, or vote fractions (+ 1e-6 x mean
+        softmax, :func:`neuroaikit.stats.vote_scores`) for ``vote``."""
+        return self.scores(_draws_in_chunks(model, x, self.n_draws, chunk))
+
+    def scores(self, draws: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(B, K)`` of the logits of draws already taken ``(N, B, K)``: vote
+        scores for ``vote``, the mean softmax otherwise."""
+        if self.rule == "vote":
+            return vote_scores(draws)
+        return torch.softmax(draws, dim=-1).mean(0)
 
     def predict(self, model: nn.Module, x: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
         return self.probabilities(model, x, chunk).argmax(-1)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from dataclasses import dataclass, field
+from typing import ClassVar
 
+from ..config import (MAPPING, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval,
+                      Options, PATH, STRING)
 from ..errors import ConfigError
+from ..execution import ExecutionConfig
 from ..noise import RULES, parse_noise_map
 
 OPTIMIZERS = ("sgd", "adam")
@@ -14,7 +17,7 @@ AUGMENTATIONS = ("none", "shift", "crop-flip")
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(Config):
     """Everything a training job needs; defaults suit a small CNN on MNIST.
 
     Args:
@@ -27,7 +30,9 @@ class TrainConfig:
             full value (0 = full noise from the first step). Noise that is large compared with
             the small activations of a freshly initialised network stalls learning; a warm-up
             lets the weights grow first. Evaluation always uses the full noise.
-        epochs, batch_size, lr, momentum, weight_decay: the usual.
+        epochs, lr, momentum, weight_decay: the usual.
+        batch_size (int): the global batch: with several processes (``torchrun``) each takes
+            an equal share, so the result does not depend on the process count.
         optimizer (str): ``"sgd"`` (momentum, Nesterov) or ``"adam"``.
         schedule (str): ``"none"``, ``"step"`` (x0.1 at 50% and 75% of training),
             ``"cosine"`` or ``"onecycle"``, stepped every batch.
@@ -39,9 +44,7 @@ class TrainConfig:
             (see :mod:`neuroaikit.training.objectives`).
         eval_rule (str), eval_draws (int): the deployed inference rule reported at the end;
             accuracy with one draw, with the rule and with the noise off is always reported.
-        out (str): the run folder to write.
-        resume (bool): continue from ``<out>.partial/checkpoint.pt`` if an interrupted job left one.
-        device (str): ``"auto"`` (CUDA if available), ``"cpu"`` or ``"cuda"``.
+        execution (ExecutionConfig): device, precision, threads.
     """
 
     dataset: str = "mnist"
@@ -65,40 +68,38 @@ class TrainConfig:
     objective_params: dict = field(default_factory=dict)
     eval_rule: str = "vote"
     eval_draws: int = 20
-    out: str = "runs/train"
-    resume: bool = False
-    device: str = "auto"
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
-    def __post_init__(self):
-        checks = [
-            (self.optimizer in OPTIMIZERS, f"optimizer must be one of {', '.join(OPTIMIZERS)}"),
-            (self.schedule in SCHEDULES, f"schedule must be one of {', '.join(SCHEDULES)}"),
-            (self.augment in AUGMENTATIONS, f"augment must be one of {', '.join(AUGMENTATIONS)}"),
-            (self.eval_rule in RULES, f"eval_rule must be one of {', '.join(RULES)}"),
-            (int(self.epochs) >= 1, f"epochs must be >= 1, got {self.epochs}"),
-            (int(self.batch_size) >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
-            (float(self.lr) > 0, f"lr must be > 0, got {self.lr}"),
-            (float(self.noise_warmup) >= 0, f"noise_warmup must be >= 0, got {self.noise_warmup}"),
-            (int(self.eval_draws) >= 1, f"eval_draws must be >= 1, got {self.eval_draws}"),
-            (self.device in ("auto", "cpu", "cuda"), f"device must be auto, cpu or cuda, got {self.device!r}"),
-        ]
-        for ok, message in checks:
-            if not ok:
-                raise ConfigError(message)
-        for name in ("train_subset", "test_subset"):
-            value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {value}")
+    _parameter_constraints: ClassVar[dict] = {
+        "dataset": [STRING],
+        "data_dir": [PATH, None],
+        "model": [STRING],
+        "model_kwargs": [MAPPING],
+        "noise": [MAPPING],
+        "noise_warmup": [NON_NEGATIVE],
+        "epochs": [POSITIVE_INT],
+        "batch_size": [POSITIVE_INT],
+        "optimizer": [Options(OPTIMIZERS)],
+        "lr": [POSITIVE],
+        "momentum": [Interval(float, 0, 1, closed="left")],
+        "weight_decay": [NON_NEGATIVE],
+        "schedule": [Options(SCHEDULES)],
+        "augment": [Options(AUGMENTATIONS)],
+        "seed": [Interval(int, 0, None)],
+        "train_subset": [POSITIVE_INT, None],
+        "test_subset": [POSITIVE_INT, None],
+        "objective": [STRING],
+        "objective_params": [MAPPING],
+        "eval_rule": [Options(RULES)],
+        "eval_draws": [POSITIVE_INT],
+        "execution": [InstanceOf(ExecutionConfig)],
+    }
+
+    def _check(self) -> None:
+        if self.data_dir is not None:
+            self.data_dir = str(self.data_dir)
         # normalise noise specs to dicts so config.json is plain and comparable
-        self.noise = {k: v.to_dict() for k, v in parse_noise_map(self.noise).items()}
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ConfigError(f"unknown training options {sorted(unknown)}")
-        return cls(**values)
+        try:
+            self.noise = {k: v.to_dict() for k, v in parse_noise_map(self.noise).items()}
+        except (TypeError, AttributeError) as exc:
+            raise ConfigError(f"noise must map layer names to noise specs: {exc}") from None

@@ -1,36 +1,41 @@
-"""The training loop: run folders, resumable checkpoints, seeded everything."""
+"""The training loop: one run-folder lifecycle, the execution layer, seeded everything.
+
+``train(config, out)`` validates everything (output folder, data, model, noise sites,
+objective) before it creates ``out.partial``; saves an atomic checkpoint after every epoch;
+commits the run folder by rename when the final evaluation is done. Under ``torchrun`` it
+trains data-parallel (see :mod:`neuroaikit.execution`).
+"""
 
 from __future__ import annotations
 
-import shutil
-import sys
+import os
 import time
 from typing import Callable, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..execution import Execution, derive_seed, unwrap
 from ..models import build_from_spec, model_spec
 from ..noise import accuracy, noise_layers, noise_mode, seed_noise
-from ..runs import Run, check_replaceable, commit_run, partial_dir
+from ..progress import Progress, default_progress
+from ..runs import Run, RunWriter
 from .augment import augment_batch
 from .config import TrainConfig
 from .objectives import get_objective
+from .results import TrainingResult
 
-CHECKPOINT = "checkpoint.pt"
-# called at the end of each epoch; may return extra figures for that epoch's record, and
-# {"stop_training": 1} to end training after that epoch's checkpoint
+# called at the end of each epoch (on the writing process); may return extra figures for that
+# epoch's record, and {"stop_training": 1} to end training after that epoch's checkpoint
 EpochCallback = Callable[[nn.Module, int, dict], "dict | None"]
 
 
 def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' requested but no CUDA device is available")
-    return torch.device(name)
+    """Kept for callers of the old API; see :func:`neuroaikit.execution.resolve_device`."""
+    from ..execution import resolve_device as resolve
+
+    return resolve(name)
 
 
 def build_model_for(config: TrainConfig, dataset) -> tuple[nn.Module, dict]:
@@ -44,6 +49,8 @@ def build_model_for(config: TrainConfig, dataset) -> tuple[nn.Module, dict]:
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError(f"model {config.model!r} has no trainable parameters")
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.momentum > 0,
                                weight_decay=config.weight_decay)
@@ -91,129 +98,153 @@ def _load_data(config: TrainConfig):
     return train_set, test_set
 
 
+def _check_objective(config: TrainConfig, model: nn.Module, train_set) -> None:
+    """Run the objective once on two examples, so bad objective parameters fail before the
+    run folder exists rather than after an epoch."""
+    objective = get_objective(config.objective)
+    x, y = train_set.images[:2], train_set.labels[:2]
+    try:
+        objective(model, x, y, **config.objective_params)
+    except TypeError as exc:
+        raise ConfigError(f"objective {config.objective!r}: {exc}") from None
+
+
 def train(
     config: TrainConfig,
+    out: str | os.PathLike,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
     callbacks: Sequence[EpochCallback] = (),
-    progress: bool | None = None,
-    echo: Callable[[str], None] | None = print,
+    progress: Progress | None = None,
 ) -> Run:
-    """Train the configured model and write its run folder; returns the finished :class:`Run`.
+    """Train the configured model and write the run folder ``out``; returns the finished :class:`Run`.
 
-    The job writes into ``<out>.partial`` and saves a checkpoint after every epoch; the
-    folder is renamed to ``out`` only when training and the final evaluation have finished.
-    With ``config.resume`` an interrupted job continues from its last checkpoint.
+    Args:
+        config: what to train.
+        out: the run folder to create.
+        resume: continue the interrupted job in ``out.partial`` (its settings must match;
+            execution settings and the process count may change).
+        overwrite: replace a finished run at ``out`` (it is removed only once the new one is
+            complete), or discard an interrupted job.
+        callbacks: called after each epoch (see :data:`EpochCallback`).
+        progress: messages and progress bars (default: shown, plain lines when not a terminal).
     """
-    final_dir = config.out
-    check_replaceable(final_dir)  # before hours of training, not after
-    work = Run(partial_dir(final_dir))
-    checkpoint_path = work.path / CHECKPOINT
-    discarded = checkpoint_path.is_file() and not config.resume
-    if work.path.exists() and not (config.resume and checkpoint_path.is_file()):
-        shutil.rmtree(work.path)
-    work.path.mkdir(parents=True, exist_ok=True)
+    progress = default_progress(progress)
+    with Execution(config.execution) as ex:
+        progress.for_rank(ex.rank)
+        writer = RunWriter(out, config, overwrite=overwrite, resume=resume, is_main=ex.is_main, progress=progress,
+                           execution=ex)
+        train_set, test_set = _load_data(config)
+        if ex.world_size > config.batch_size:
+            raise ConfigError(f"batch_size {config.batch_size} is smaller than the {ex.world_size} processes")
+        torch.manual_seed(config.seed)
+        model, spec = build_model_for(config, train_set)
+        _check_objective(config, model, train_set)
+        torch.manual_seed(config.seed)
+        model, spec = build_model_for(config, train_set)  # afresh: the check drew noise and changed BN statistics
+        with writer:
+            return _train(config, writer, ex, model, spec, train_set, test_set, callbacks, progress)
 
-    def say(message: str) -> None:
-        work.log(message)
-        if echo:
-            echo(message)
 
-    if discarded:
-        say(f"started afresh: discarded the interrupted job's checkpoint in {work.path} (--resume continues it)")
-
-    device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    train_set, test_set = _load_data(config)
-    model, spec = build_model_for(config, train_set)
-    model.to(device)
-    seed_noise(model, config.seed)
+def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Module, spec: dict, train_set, test_set,
+           callbacks, progress: Progress) -> Run:
+    device = ex.device
+    wrapped = ex.wrap(model)
+    model = unwrap(wrapped)
     objective = get_objective(config.objective)
     optimizer = _optimizer(config, model)
     steps_per_epoch = -(-len(train_set) // config.batch_size)
     scheduler = _scheduler(config, optimizer, steps_per_epoch)
-    generator = torch.Generator().manual_seed(config.seed)
+    scaler = ex.grad_scaler()
     history: list[dict] = []
     start_epoch, elapsed = 0, 0.0
 
-    if config.resume and checkpoint_path.is_file():
-        state = torch.load(checkpoint_path, map_location=device, weights_only=True)
+    state = writer.load_checkpoint(map_location=device)
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state.get("scheduler"):
             scheduler.load_state_dict(state["scheduler"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
-        for name, layer in noise_layers(model):
-            layer.set_rng_state(state["noise_rng"].get(name))
-        history, start_epoch, elapsed = state["history"], state["epoch"], state["elapsed"]
-        say(f"resumed from {checkpoint_path} after epoch {start_epoch}")
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        history, start_epoch, elapsed = list(state["history"]), int(state["epoch"]), float(state["elapsed"])
+        writer.say(f"resumed from {writer.checkpoint_path} after epoch {start_epoch} "
+                   f"(written by {state.get('world_size', 1)} process(es), continuing with {ex.world_size})")
 
-    work.save_config(config.to_dict())
-    say(f"training {config.model} on {config.dataset}: {len(train_set)} train / {len(test_set)} test images, "
-        f"noise {config.noise or 'none'}, objective {config.objective}, device {device}")
-    show_progress = sys.stderr.isatty() if progress is None else progress
+    writer.say(f"training {config.model} on {config.dataset}: {len(train_set)} train / {len(test_set)} test images, "
+               f"noise {config.noise or 'none'}, objective {config.objective}, device {device}, "
+               f"precision {config.execution.precision}, {ex.world_size} process(es)")
 
     for epoch in range(start_epoch, config.epochs):
         t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(len(train_set), generator=generator)
-        totals = {"loss": 0.0}
-        batches = range(0, len(train_set), config.batch_size)
-        if show_progress:
-            from tqdm import tqdm
-
-            batches = tqdm(batches, desc=f"epoch {epoch + 1}/{config.epochs}", leave=False)
-        for step, start in enumerate(batches):
-            _set_noise_scale(model, config.noise_warmup, epoch + step / steps_per_epoch)
-            idx = order[start : start + config.batch_size]
-            x = augment_batch(train_set.images[idx], config.augment, generator).to(device)
-            y = train_set.labels[idx].to(device)
-            loss, info = objective(model, x, y, **config.objective_params)
-            if not torch.isfinite(loss):
-                raise ConfigError(f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower the lr")
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if scheduler is not None:
-                scheduler.step()
-            totals["loss"] += loss.item() * len(idx)
-            for key, value in info.items():
-                totals[key] = totals.get(key, 0.0) + value * len(idx)
+        # every stream restarts from (seed, epoch): a resumed job, on any number of processes,
+        # draws what an uninterrupted one would
+        data_rng = torch.Generator().manual_seed(derive_seed(config.seed, epoch))
+        own_seed = ex.process_seed(config.seed, epoch)
+        torch.manual_seed(own_seed)
+        seed_noise(model, own_seed)
+        wrapped.train()
+        order = torch.randperm(len(train_set), generator=data_rng)
+        sums = torch.zeros(2, dtype=torch.float64)  # loss x examples, examples
+        info_sums: dict[str, float] = {}
+        with progress.task(f"epoch {epoch + 1}/{config.epochs}", total=steps_per_epoch, unit="batches") as task:
+            for step, start in enumerate(range(0, len(train_set), config.batch_size)):
+                idx = order[start : start + config.batch_size]
+                if len(idx) < ex.world_size:
+                    task.update()
+                    continue  # a last batch smaller than the process count is skipped by all
+                _set_noise_scale(model, config.noise_warmup, epoch + step / steps_per_epoch)
+                x_all = augment_batch(train_set.images[idx], config.augment, data_rng)
+                x = ex.shard(x_all).to(device)
+                y = ex.shard(train_set.labels[idx]).to(device)
+                with ex.autocast():
+                    loss, info = objective(wrapped, x, y, **config.objective_params)
+                if not torch.isfinite(loss):
+                    raise ConfigError(f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower the lr")
+                ex.optimizer_step(loss * ex.loss_weight(len(x), len(idx)), optimizer, scaler)
+                if scheduler is not None:
+                    scheduler.step()
+                sums += torch.tensor([loss.item() * len(x), len(x)], dtype=torch.float64)
+                for key, value in info.items():
+                    info_sums[key] = info_sums.get(key, 0.0) + value * len(x)
+                task.update(loss=loss.item())
         _set_noise_scale(model, 0.0, 0.0)
-        model.eval()
-        record = {"epoch": epoch + 1, **{k: v / len(train_set) for k, v in totals.items()}}
-        with noise_mode(model, "on"):
-            record["test_acc"] = accuracy(model, test_set.images, test_set.labels, "single")
-        for callback in callbacks:
-            record.update(callback(model, epoch + 1, record) or {})
+        totals = ex.all_sum([float(sums[0]), float(sums[1]), *info_sums.values()])
+        record: dict = {"epoch": epoch + 1, "loss": totals[0] / totals[1]}
+        record.update({k: v / totals[1] for k, v in zip(info_sums, totals[2:])})
+        if ex.is_main:
+            model.eval()
+            with noise_mode(model, "on"):
+                record["test_acc"] = accuracy(model, test_set.images, test_set.labels, "single")
+            for callback in callbacks:
+                record.update(callback(model, epoch + 1, record) or {})
         elapsed += time.perf_counter() - t0
         record["elapsed_s"] = elapsed
+        record = ex.broadcast(record)  # the same record, and the same stop decision, everywhere
         history.append(record)
-        say("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
-        torch.save(
-            {
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                "generator": generator.get_state(), "torch_rng": torch.get_rng_state(),
-                "noise_rng": {n: l.rng_state() for n, l in noise_layers(model) if l.rng_state() is not None},
-                "history": history, "epoch": epoch + 1, "elapsed": elapsed,
-            },
-            checkpoint_path,
-        )
+        writer.say("  ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items()))
+        writer.save_checkpoint({
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "history": history, "epoch": epoch + 1, "elapsed": elapsed, "world_size": ex.world_size,
+        })
         if record.get("stop_training"):  # a callback (e.g. a catastrophic-overfitting guard) ends training
-            say(f"stopped after epoch {epoch + 1} at a callback's request")
+            writer.say(f"stopped after epoch {epoch + 1} at a callback's request")
             break
 
-    model.eval()
-    test_accuracy = evaluate_classifier(model, test_set.images, test_set.labels, config.eval_rule, config.eval_draws)
-    metrics = {
-        "dataset": config.dataset, "model": config.model, "noise": config.noise,
-        "n_train": len(train_set), "n_test": len(test_set),
-        "test_accuracy": test_accuracy, "history": history, "train_time_s": elapsed,
-        "inference_rule": {"rule": config.eval_rule, "n_draws": config.eval_draws},
-    }
-    work.save_model(model, spec)
-    work.save_metrics(metrics)
-    say("test accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in test_accuracy.items()))
-    checkpoint_path.unlink(missing_ok=True)
-    return Run(commit_run(work.path, final_dir))
+    if ex.is_main:
+        model.eval()
+        seed_noise(model, derive_seed(config.seed, config.epochs, 0))
+        test_accuracy = evaluate_classifier(model, test_set.images, test_set.labels, config.eval_rule,
+                                            config.eval_draws)
+        result = TrainingResult(
+            dataset=config.dataset, model=config.model, noise=config.noise, n_train=len(train_set),
+            n_test=len(test_set), test_accuracy=test_accuracy, history=history, train_time_s=elapsed,
+            inference_rule={"rule": config.eval_rule, "n_draws": config.eval_draws}, execution=ex.describe(),
+        )
+        writer.run.save_model(model, spec)
+        result.save(writer.run)
+        writer.say("test accuracy: " + ", ".join(f"{k} {v:.4f}" for k, v in test_accuracy.items()))
+    return writer.commit()

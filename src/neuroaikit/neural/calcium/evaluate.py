@@ -10,7 +10,8 @@ Protocol
   correlation over the tuning recordings, from a fixed grid.
 - Score: :class:`~.metrics.SpikeRateCorrelation` at ``smoothing_s`` (default 0.2 s, as
   Cascade), per held-out recording; the dataset figure is the mean over its held-out
-  recordings (median and standard deviation reported too).
+  recordings (median and standard deviation reported too). A flat inferred rate scores 0
+  (Cascade's ``np.corrcoef`` would give NaN and drop it from the mean).
 - Optional Cascade-style resampling to a common frame rate (``rate_hz``) and noise matching
   (``noise_level``: white noise added until the standardised noise level reaches it;
   recordings already noisier are left as they are).

@@ -7,7 +7,9 @@ Definitions follow Cascade (Rupprecht et al. 2021; ``cascade2p/utils.py``):
   ``smoothing_s`` seconds (``scipy.ndimage.gaussian_filter1d``, sigma = smoothing_s x
   frame rate frames, reflecting edges). Cascade's default and its 7.5 Hz models use 0.2 s;
 - score: Pearson correlation between inferred and ground-truth rate over the frames of one
-  recording (frames with NaN dF/F left out), then the mean over recordings of a dataset;
+  recording (frames with NaN dF/F left out), then the mean over recordings of a dataset. A
+  flat inferred rate (no spikes found) scores 0, not NaN, so it counts in the mean
+  (:mod:`neuroaikit.stats`);
 - standardised noise level: nu = median |dF/F(t+1) - dF/F(t)| x 100 / sqrt(frame rate), in
   % Hz^(-1/2) (Cascade's noise levels 1-9; its benchmark figures are at nu = 2).
 """
@@ -17,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import ConfigError
+from ...stats import masked_pearson
 
 #: Cascade's default smoothing of the ground-truth spike rate (config template ``smoothing: 0.2``).
 CASCADE_SMOOTHING_S = 0.2
@@ -66,19 +69,9 @@ def finite_list(values) -> list:
 
 
 def pearson(a, b, mask=None) -> float:
-    """Pearson r over the entries where ``mask`` (and both inputs) are finite; NaN if flat."""
-    a = np.asarray(a, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
-    ok = np.isfinite(a) & np.isfinite(b)
-    if mask is not None:
-        ok &= np.asarray(mask, dtype=bool)
-    a, b = a[ok], b[ok]
-    if a.size < 3:
-        return float("nan")
-    a = a - a.mean()
-    b = b - b.mean()
-    denom = np.sqrt((a * a).sum() * (b * b).sum())
-    return float((a * b).sum() / denom) if denom > 0 else float("nan")
+    """Pearson r over the entries where ``mask`` (and both inputs) are finite: NaN with fewer
+    than 3 such frames, 0 for a flat trace (:func:`neuroaikit.stats.masked_pearson`)."""
+    return masked_pearson(a, b, mask, min_samples=3)
 
 
 class SpikeRateCorrelation:

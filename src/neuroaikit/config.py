@@ -1,0 +1,346 @@
+"""Configurations: dataclasses whose fields are validated from one declaration.
+
+Every workflow takes a ``*Config`` that derives from :class:`Config`. Each field declares what
+it accepts in ``_parameter_constraints`` (the scikit-learn convention): a list of constraints,
+any of which may match::
+
+    @dataclass
+    class FitConfig(Config):
+        epochs: int = 10
+        lr: float = 1e-3
+        schedule: str = "none"
+        subset: int | None = None
+
+        _parameter_constraints: ClassVar[dict] = {
+            "epochs": [Interval(int, 1, None)],
+            "lr": [Interval(float, 0, None, closed="neither")],
+            "schedule": [Options({"none", "cosine"})],
+            "subset": [Interval(int, 1, None), None],
+        }
+
+Validation runs in ``__post_init__``, so a config that exists is valid; a bad value raises a
+one-line :class:`~neuroaikit.errors.ConfigError` naming the field, what it accepts and what it
+got. A field whose type is itself a :class:`Config` is a nested configuration: ``from_dict``
+builds it from a mapping, ``to_dict`` writes it as one. Defaults live only here: command-line
+options default to ``None`` and only the values the user gave override the dataclass.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import numbers
+import os
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Iterable, Mapping, TypeVar
+
+from .errors import ConfigError, DataError
+
+C = TypeVar("C", bound="Config")
+
+
+class Constraint:
+    """One kind of value a field accepts."""
+
+    def is_satisfied_by(self, value: Any) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def describe(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _is_integer(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+class Interval(Constraint):
+    """A number of type ``kind`` (``int`` or ``float``; ints are accepted for floats) in
+    ``[low, high]``; ``closed`` is ``"both"``, ``"left"``, ``"right"`` or ``"neither"``; a bound
+    of ``None`` is open-ended. NaN is never inside."""
+
+    def __init__(self, kind: type, low: float | None, high: float | None, closed: str = "both"):
+        if kind not in (int, float):
+            raise TypeError("Interval kind must be int or float")
+        if closed not in ("both", "left", "right", "neither"):
+            raise TypeError(f"closed must be both, left, right or neither, not {closed!r}")
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        if not (_is_integer(value) if self.kind is int else _is_real(value)):
+            return False
+        if isinstance(value, float) and math.isnan(value):
+            return False
+        if self.low is not None:
+            if value < self.low or (value == self.low and self.closed in ("right", "neither")):
+                return False
+        if self.high is not None:
+            if value > self.high or (value == self.high and self.closed in ("left", "neither")):
+                return False
+        return True
+
+    def describe(self) -> str:
+        what = "an integer" if self.kind is int else "a number"
+        if self.low is None and self.high is None:
+            return what
+        if self.high is None:
+            return f"{what} {'>=' if self.closed in ('both', 'left') else '>'} {self.low:g}"
+        if self.low is None:
+            return f"{what} {'<=' if self.closed in ('both', 'right') else '<'} {self.high:g}"
+        left = "[" if self.closed in ("both", "left") else "("
+        right = "]" if self.closed in ("both", "right") else ")"
+        return f"{what} in {left}{self.low:g}, {self.high:g}{right}"
+
+
+class Options(Constraint):
+    """One of a fixed set of values (strings, usually)."""
+
+    def __init__(self, options: Iterable[Any]):
+        self.options = tuple(options)
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        try:
+            return value in self.options and not (isinstance(value, bool) and True not in self.options)
+        except TypeError:  # unhashable values are simply not among the options
+            return False
+
+    def describe(self) -> str:
+        shown = ", ".join(repr(o) for o in self.options)
+        return f"one of {shown}"
+
+
+class InstanceOf(Constraint):
+    """An instance of ``types`` (``bool`` is never taken for ``int``)."""
+
+    def __init__(self, *types: type, description: str | None = None):
+        self.types = types
+        self.description = description
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        if isinstance(value, bool) and bool not in self.types:
+            return False
+        return isinstance(value, self.types)
+
+    def describe(self) -> str:
+        if self.description:
+            return self.description
+        names = {bool: "true or false", str: "a string", dict: "a mapping", list: "a list", int: "an integer",
+                 float: "a number"}
+        return " or ".join(names.get(t, f"a {t.__name__}") for t in self.types)
+
+
+class Satisfies(Constraint):
+    """Any value for which ``predicate(value)`` is true (``description`` says what that means)."""
+
+    def __init__(self, predicate: Callable[[Any], bool], description: str):
+        self.predicate = predicate
+        self.description = description
+
+    def is_satisfied_by(self, value: Any) -> bool:
+        try:
+            return bool(self.predicate(value))
+        except (TypeError, ValueError):
+            return False
+
+    def describe(self) -> str:
+        return self.description
+
+
+BOOL = InstanceOf(bool)
+STRING = InstanceOf(str)
+MAPPING = InstanceOf(dict)
+POSITIVE_INT = Interval(int, 1, None)
+NON_NEGATIVE_INT = Interval(int, 0, None)
+POSITIVE = Interval(float, 0, None, closed="neither")
+NON_NEGATIVE = Interval(float, 0, None)
+PATH = InstanceOf(str, os.PathLike, description="a path")
+
+
+def _describe_all(constraints: list) -> str:
+    parts = ["unset (null)" if c is None else c.describe() for c in constraints]
+    if len(parts) == 1:
+        return parts[0]
+    return ", ".join(parts[:-1]) + " or " + parts[-1]
+
+
+def check_value(name: str, value: Any, constraints: list, where: str = "") -> None:
+    """Raise a one-line :class:`ConfigError` unless ``value`` satisfies one of ``constraints``
+    (``None`` in the list admits ``None``)."""
+    for constraint in constraints:
+        if constraint is None:
+            if value is None:
+                return
+        elif constraint.is_satisfied_by(value):
+            return
+    shown = repr(value)
+    if len(shown) > 60:
+        shown = shown[:57] + "..."
+    raise ConfigError(f"{where}{name} must be {_describe_all(constraints)}, got {shown}")
+
+
+def _nested_type(cls: type, name: str) -> type | None:
+    """The :class:`Config` subclass a field holds, if any."""
+    hints = typing.get_type_hints(cls)
+    hint = hints.get(name)
+    candidates = typing.get_args(hint) or (hint,)
+    for candidate in candidates:
+        if isinstance(candidate, type) and issubclass(candidate, Config):
+            return candidate
+    return None
+
+
+@dataclass
+class Config:
+    """Base of every ``*Config``: declared per-field validation, ``to_dict`` / ``from_dict``,
+    ``replace`` and ``differences``. Subclasses are dataclasses that declare
+    ``_parameter_constraints`` for every field (a test checks that none is missing) and may
+    add cross-field checks in :meth:`_check`."""
+
+    _parameter_constraints: ClassVar[dict[str, list]] = {}
+    #: what error messages call this configuration's fields (e.g. "--" for CLI-facing ones)
+    _where: ClassVar[str] = ""
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # -- validation ------------------------------------------------------
+    def validate(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            nested = _nested_type(type(self), f.name)
+            if nested is not None and isinstance(value, Mapping):
+                value = nested.from_dict(value)
+                setattr(self, f.name, value)
+            if isinstance(value, Config):
+                continue  # validated when it was built
+            constraints = self._parameter_constraints.get(f.name)
+            if constraints is None:
+                raise TypeError(f"{type(self).__name__}.{f.name} declares no constraint")
+            # JSON has no int/float distinction: 3 for a float field is 3.0
+            if isinstance(value, int) and not isinstance(value, bool) and any(
+                isinstance(c, Interval) and c.kind is float for c in constraints if c is not None
+            ):
+                value = float(value)
+                setattr(self, f.name, value)
+            check_value(f.name, value, constraints, self._where)
+        self._check()
+
+    def _check(self) -> None:
+        """Cross-field checks (override); single fields are declared in ``_parameter_constraints``."""
+
+    # -- conversion ------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = value.to_dict() if isinstance(value, Config) else _plain(value)
+        return out
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls: type[C], values: Any, where: str | None = None) -> C:
+        """Build from a mapping (a config file, ``config.json`` of a run); unknown keys are a
+        one-line error listing the known ones."""
+        label = where or cls.__name__
+        if not isinstance(values, Mapping):
+            raise ConfigError(f"{label} must be a mapping of option names to values, got {type(values).__name__}")
+        known = cls.field_names()
+        unknown = sorted(set(values) - set(known))
+        if unknown:
+            raise ConfigError(f"unknown {label} option(s) {', '.join(map(str, unknown))}; known: {', '.join(known)}")
+        kwargs = dict(values)
+        for name, value in values.items():
+            nested = _nested_type(cls, name)
+            if nested is not None and isinstance(value, Mapping):
+                kwargs[name] = nested.from_dict(value, where=f"{label}.{name}")
+        return cls(**kwargs)
+
+    def replace(self: C, **changes: Any) -> C:
+        return dataclasses.replace(self, **changes)
+
+    def differences(self, other: "Config", ignore: Iterable[str] = ()) -> list[tuple[str, Any, Any]]:
+        """``(dotted field name, this value, other value)`` for every field that differs."""
+        skip = set(ignore)
+        mine, theirs = _flatten(self.to_dict()), _flatten(other.to_dict())
+        names = [k for k in dict.fromkeys([*mine, *theirs]) if k not in skip and k.split(".")[0] not in skip]
+        return [(k, mine.get(k), theirs.get(k)) for k in names if mine.get(k) != theirs.get(k)]
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value):
+            nested = _flatten(value, f"{prefix}{key}.")
+            out.update(nested)
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a JSON (or, when PyYAML is installed, YAML) configuration file into a mapping;
+    a missing, binary, malformed or non-mapping file is a one-line error naming it."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"config file {path} does not exist")
+    if path.is_dir():
+        raise DataError(f"config file {path} is a folder")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"config file {path} is not a text (UTF-8) file") from None
+    except OSError as exc:
+        raise DataError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    if path.suffix.lower() in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or give a JSON file") from None
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            first = str(exc).splitlines()[0] if str(exc) else "parse error"
+            raise DataError(f"config file {path} is not valid YAML: {first}") from None
+    else:
+        import json
+
+        try:
+            values = json.loads(text)
+        except ValueError as exc:
+            raise DataError(f"config file {path} is not valid JSON: {exc}") from None
+    if not isinstance(values, dict):
+        raise DataError(f"config file {path} must hold a mapping of option names to values, "
+                        f"not a {type(values).__name__}")
+    return values
+
+
+def all_config_classes() -> list[type[Config]]:
+    """Every :class:`Config` subclass defined in the package (after importing it)."""
+    seen: list[type[Config]] = []
+    stack = list(Config.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        if cls not in seen:
+            seen.append(cls)
+            stack.extend(cls.__subclasses__())
+    return seen

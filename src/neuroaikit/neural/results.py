@@ -1,0 +1,91 @@
+"""Typed results of the digital-twin workflows (``results/twin_fit.json``, ``twin_eval.json``,
+``twin_probe.json``); the report reads these, not raw JSON keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ..results import Result
+
+
+@dataclass
+class TierScores(Result):
+    """Sensorium metrics of one model on one tier (:func:`~neuroaikit.neural.metrics.evaluate_predictions`).
+
+    ``correlation_to_average`` needs more than two images; the oracle-based figures need at
+    least two images shown repeatedly. Correlations are Pearson r (not r^2); FEVE is averaged
+    over neurons with FEV >= 0.15 and can be negative (a model worse than the image means).
+    """
+
+    single_trial_correlation: float
+    n_trials: int
+    n_neurons: int
+    n_images: int = 0
+    correlation_to_average: float | None = None
+    oracle_correlation: float | None = None
+    fev: float | None = None
+    fraction_fev_reliable: float | None = None
+    feve: float | None = None
+    fraction_of_oracle: float | None = None
+    single_trial_over_oracle: float | None = None
+
+
+@dataclass
+class RepeatCeiling(Result):
+    """Ceilings from the repeated test images: mean jackknife oracle r, mean FEV, and the
+    fraction of neurons with FEV >= 0.15."""
+
+    oracle_correlation: float
+    fev: float
+    fraction_fev_reliable: float
+
+
+@dataclass
+class TwinEvaluation(Result):
+    """``results/twin_eval.json``: the twin beside its baselines (pixel ridge, LN model) and,
+    for synthetic data, the simulator's own noise-free prediction."""
+
+    result_name: ClassVar[str | None] = "twin_eval"
+
+    data: str
+    dataset: dict
+    tier: str
+    models: dict[str, TierScores] = field(default_factory=dict)
+    per_neuron: dict[str, dict] = field(default_factory=dict)
+    pixel_ridge_alpha: float | None = None
+    ceiling: RepeatCeiling | None = None
+    synthetic: dict | None = None
+
+
+@dataclass
+class TwinFitResult(Result):
+    """``results/twin_fit.json``: the early-stopping curve, the best epoch and the time spent."""
+
+    result_name: ClassVar[str | None] = "twin_fit"
+
+    history: list[dict]
+    best: dict
+    seconds: float
+    execution: dict = field(default_factory=dict)
+
+    @property
+    def best_epoch(self) -> int | None:
+        return self.best.get("best_epoch")
+
+
+@dataclass
+class TwinProbe(Result):
+    """``results/twin_probe.json``: in-silico experiments on the most predictable neurons."""
+
+    result_name: ClassVar[str | None] = "twin_probe"
+
+    neurons: list[int]
+    image_shape: list[int]
+    tuning: dict
+    gradient_maps: list
+    gradient_centers: list
+    reverse_correlation_maps: list
+    reverse_correlation_centers: list
+    meis: list
+    mei_activation: list

@@ -1,0 +1,97 @@
+"""Typed results: what a workflow returns and what its run folder stores.
+
+A result is a dataclass deriving from :class:`Result`. ``to_dict`` gives the JSON written to
+``metrics.json`` or ``results/<name>.json``; ``from_dict`` reads it back, field by field,
+building nested results (``Result`` fields, ``list[Result]``, ``dict[str, Result]``) and
+ignoring keys it does not know (files written by older versions keep loading). Report sections
+read these objects, never literal keys of a JSON dict::
+
+    from neuroaikit.attacks import RobustnessResult
+    result = RobustnessResult.load(run)          # results/robustness.json
+    result.robust_accuracy, result.sweep[0].worst_case
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, ClassVar, TypeVar
+
+from .errors import DataError
+
+R = TypeVar("R", bound="Result")
+
+
+def _resolve(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls).get(name, Any)
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    """``value`` (plain JSON) as ``hint`` describes it: Result subclasses and containers of them."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for arg in args:
+            if isinstance(arg, type) and issubclass(arg, Result) and isinstance(value, dict):
+                return arg.from_dict(value)
+        return value
+    if isinstance(hint, type) and issubclass(hint, Result):
+        return hint.from_dict(value) if isinstance(value, dict) else value
+    if origin in (list, tuple) and args and isinstance(value, list):
+        return [_convert(args[0], v) for v in value]
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return {k: _convert(args[1], v) for k, v in value.items()}
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Result):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+@dataclasses.dataclass
+class Result:
+    """Base of every typed result (see the module docstring)."""
+
+    #: the file a run folder stores it in: ``results/<name>.json`` (``None``: metrics.json)
+    result_name: ClassVar[str | None] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
+
+    @classmethod
+    def from_dict(cls: type[R], values: Any) -> R:
+        if not isinstance(values, dict):
+            raise DataError(f"{cls.__name__}: expected a JSON object, got {type(values).__name__}")
+        kwargs = {}
+        missing = []
+        for f in dataclasses.fields(cls):
+            if f.name in values:
+                kwargs[f.name] = _convert(_resolve(cls, f.name), values[f.name])
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+                missing.append(f.name)
+        if missing:
+            raise DataError(f"{cls.__name__}: the stored result lacks {', '.join(missing)}")
+        return cls(**kwargs)
+
+    @classmethod
+    def load(cls: type[R], run: Any) -> R | None:
+        """The result stored in ``run`` (a :class:`~neuroaikit.runs.Run`), or ``None``."""
+        raw = run.metrics if cls.result_name is None else run.result(cls.result_name)
+        if not raw:
+            return None
+        return cls.from_dict(raw)
+
+    def save(self, run: Any) -> None:
+        if self.result_name is None:
+            run.save_metrics(self.to_dict())
+        else:
+            run.save_result(self.result_name, self.to_dict())
