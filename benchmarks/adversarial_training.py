@@ -30,6 +30,7 @@ import torch
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_run
 from neuroaikit.attacks.training import OverfitGuard
 from neuroaikit.data import load_dataset
+from neuroaikit.progress import Progress
 from neuroaikit.training import TrainConfig, train
 
 
@@ -71,7 +72,7 @@ def main(argv=None):
     for kind in args.models:
         common = dict(dataset="mnist", data_dir=args.data_dir, model="cnn", epochs=epochs, train_subset=subset,
                       test_subset=1000 if args.quick else None,
-                      eval_rule="single", eval_draws=1, out=str(out / kind), lr=1e-3, optimizer="adam")
+                      eval_rule="single", eval_draws=1, lr=1e-3, optimizer="adam")
         callbacks = []
         if kind == "standard":
             cfg = TrainConfig(**common)
@@ -87,13 +88,14 @@ def main(argv=None):
                               objective_params=params,
                               schedule="onecycle", lr=5e-3, **{k: v for k, v in common.items() if k != "lr"})
         t0 = time.time()
-        run = train(cfg, callbacks=callbacks, progress=False)
+        # epoch lines, no bars (as before); a rerun replaces the run folder of the same model
+        run = train(cfg, out / kind, overwrite=True, callbacks=callbacks, progress=Progress(interactive=False))
         train_s = time.time() - t0
         t0 = time.time()
-        result = evaluate_run(run.path, data_dir=args.data_dir, config=RobustnessConfig(**{**protocol.__dict__}))
+        result = evaluate_run(run.path, data_dir=args.data_dir, config=protocol)
         eval_s = time.time() - t0
-        warns = [c["name"] for c in result["checks"] if c["status"] != "pass"]
-        summary.append((kind, result["clean_accuracy"], result["robust_accuracy"], train_s, eval_s, warns))
+        warns = [check.name for check in result.warnings]
+        summary.append((kind, result.clean_accuracy, result.robust_accuracy, train_s, eval_s, warns))
     print(f"\nMNIST, Linf eps {args.eps}, {protocol.n_examples} test images, APGD {protocol.steps} steps, "
           f"EOT {protocol.eot}, Square {protocol.square_queries} queries, majority of {protocol.checks}; "
           f"{epochs} epochs on {subset or 60000} images")

@@ -28,15 +28,15 @@ from neuroaikit.attacks import PGD
 from neuroaikit.attacks.evaluate import majority_correct
 from neuroaikit.data import load_dataset
 from neuroaikit.noise import InferenceRule
+from neuroaikit.progress import silent
 from neuroaikit.training import TrainConfig, train
 
 
 def trained_cnn(data_dir, n_train: int, noise: dict, name: str):
     # the noise ramps in over the epoch: sigma 0.5 from the first batch stalls a fresh network at chance
     run = train(TrainConfig(dataset="mnist", data_dir=data_dir, model="cnn", noise=noise, noise_warmup=1.0 if noise else 0.0,
-                            epochs=1, train_subset=n_train, test_subset=1000, eval_rule="single", eval_draws=1,
-                            out=f"runs/bench/attack_speed/{name}"),
-                progress=False, echo=None)
+                            epochs=1, train_subset=n_train, test_subset=1000, eval_rule="single", eval_draws=1),
+                f"runs/bench/attack_speed/{name}", overwrite=True, progress=silent())
     return run.load_model()
 
 

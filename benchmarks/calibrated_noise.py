@@ -40,12 +40,14 @@ def _settings(quick: bool) -> dict:
 
 
 def _train_base(dataset: str, data_dir: str, out: Path, s: dict, seed: int):
+    from neuroaikit.progress import Progress
     from neuroaikit.training import TrainConfig, train
 
     cfg = TrainConfig(dataset=dataset, data_dir=data_dir, model="cnn", noise={}, epochs=s["epochs"], optimizer="adam",
                       lr=1e-3, train_subset=s["train_subset"] if dataset == "mnist" else None,
-                      test_subset=s["test"], seed=seed, out=str(out / f"{dataset}-base"))
-    return train(cfg, echo=None)
+                      test_subset=s["test"], seed=seed)
+    # bars, but no epoch lines: the benchmark prints its own summary
+    return train(cfg, out / f"{dataset}-base", overwrite=True, progress=Progress(echo=None))
 
 
 def _noisy(base, spec):

@@ -47,6 +47,7 @@ from neuroaikit.attacks.evaluate import majority_correct
 from neuroaikit.data import load_dataset
 from neuroaikit.io import write_json, write_text
 from neuroaikit.noise import InferenceRule, accuracy, inject_noise
+from neuroaikit.progress import silent
 from neuroaikit.training import TrainConfig, train
 
 # noise levels relative to the spread of what the noise is added to: sigma = level x the standard
@@ -98,9 +99,8 @@ class Base:
                                 epochs=args.epochs or (1 if args.quick else 3),
                                 train_subset=args.train_subset or (5000 if args.quick else None),
                                 test_subset=args.n_test, eval_rule="single", eval_draws=1,
-                                augment="crop-flip" if dataset == "cifar10" else "none",
-                                out=str(out / f"{dataset}-{model_name}")),
-                    progress=False, echo=None)
+                                augment="crop-flip" if dataset == "cifar10" else "none"),
+                    out / f"{dataset}-{model_name}", overwrite=True, progress=silent())
         self.model = run.load_model()
         test = load_dataset(dataset, "test", data_dir=args.data_dir)
         self.x_test, self.y_test = test.images[: args.n_test], test.labels[: args.n_test]

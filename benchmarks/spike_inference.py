@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from neuroaikit.neural.calcium import EvaluationConfig, evaluate_calcium  # noqa: E402
+from neuroaikit.progress import silent  # noqa: E402
 from neuroaikit.neural.calcium.evaluate import GRIDS  # noqa: E402
 
 
@@ -53,17 +54,17 @@ def main(argv=None) -> int:
             grid={k: list(v) for k, v in grid.items()},
         )
         t0 = time.perf_counter()
-        result = evaluate_calcium(cfg, log=lambda msg: None)
+        result = evaluate_calcium(cfg, progress=silent())
         seconds = time.perf_counter() - t0
-        for s in result["datasets"]:
-            p = s["tuned_params"]
-            tau = "est" if p["tau_decay_s"] is None else f"{p['tau_decay_s']}s"
+        for s in result.datasets:
+            p = s.tuned_params
+            tau = "est" if p.tau_decay_s is None else f"{p.tau_decay_s}s"
             lines.append(
-                f"{label:<9} {s['dataset']:<20} {s['indicator']:<8} {s['frame_rate_hz']:>6.2f} "
-                f"{s['test_mean_noise_level']:>5.2f} {s['n_tune_recordings']:>5}/{s['n_test_recordings']:<5} "
-                f"{s['test_mean_r']:>10.3f} {s['test_median_r']:>7.3f} {s['test_mean_r_untuned']:>8.3f} "
-                f"{s['test_mean_r'] / s['test_mean_r_untuned']:>6.2f} {s['test_mean_r_chance']:>7.3f}  "
-                f"tau {tau} rise {p['tau_rise_s']}s {p['penalty']} out-sigma {p['smoothing_s']}s"
+                f"{label:<9} {s.dataset:<20} {s.indicator:<8} {s.frame_rate_hz:>6.2f} "
+                f"{s.test_mean_noise_level:>5.2f} {s.n_tune_recordings:>5}/{s.n_test_recordings:<5} "
+                f"{s.test_mean_r:>10.3f} {s.test_median_r:>7.3f} {s.test_mean_r_untuned:>8.3f} "
+                f"{s.test_mean_r / s.test_mean_r_untuned:>6.2f} {s.test_mean_r_chance:>7.3f}  "
+                f"tau {tau} rise {p.tau_rise_s}s {p.penalty} out-sigma {p.smoothing_s}s"
             )
         lines.append(f"{label:<9} ({seconds:.1f} s for tuning + evaluation on 2 CPU cores)")
     print(
@@ -72,11 +73,6 @@ def main(argv=None) -> int:
     )
     print(header)
     print("\n".join(lines))
-    print(
-        "Cascade paper (Rupprecht et al. 2021), for context only, different protocol (models tested on unseen "
-        "datasets, noise level 2): global EXC model mean r roughly 0.7-0.8 on mouse excitatory datasets, "
-        "model-based methods lower (UNVERIFIED: recalled, not re-checked)."
-    )
     return 0
 
 

@@ -350,9 +350,11 @@ class RunWriter:
         final, work = self.final, self.work
         if str(final) in ("", "."):
             raise ConfigError("the output folder must be named (--out)")
+        if self.is_main:
+            recover_interrupted_commit(final)  # a previous run moved aside by a killed replacement goes back
         if final.exists() and not final.is_dir():
             raise ConfigError(f"{final} is a file; refusing to replace it (choose another output folder)")
-        if self.resume and is_run_folder(final) and not work.exists():
+        if self.resume and not self.overwrite and is_run_folder(final) and not work.exists():
             raise ConfigError(f"{final} is a finished {self.what}: nothing to resume (--overwrite replaces it)")
         check_replaceable(final, self.overwrite, self.what)
         check_writable_parent(final)
@@ -399,7 +401,6 @@ class RunWriter:
             self.execution.barrier()  # every process has validated before anything changes
         if self.is_main:
             try:
-                recover_interrupted_commit(self.final)
                 if self.work.exists() and not self.resume:
                     shutil.rmtree(self.work)
                 elif self.work.exists() and not self.resuming:
@@ -407,6 +408,8 @@ class RunWriter:
             except OSError as exc:
                 raise storage_error(exc, "clear", self.work) from None
             make_dirs(self.work)
+            for stale in self.work.glob(".*.tmp"):  # temporary files of writes a kill interrupted
+                stale.unlink(missing_ok=True)
             if self.config:
                 self.run.save_config(self.config)
             if self.progress is not None:

@@ -1,15 +1,26 @@
-"""The evaluation protocol, `neuroaikit evaluate` and the report section."""
+"""The evaluation protocol, its typed result, `neuroaikit evaluate` and the report section."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
 
+from neuroaikit.attacks import RobustnessResult, SanityCheck, SweepRow
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_robustness, majority_correct
+from neuroaikit.attacks.results import BETTER_THAN_CHANCE, binomial_tail, chance_level_test
 from neuroaikit.errors import ConfigError
 from neuroaikit.noise import InferenceRule, noise_layers
+from neuroaikit.progress import silent
+from neuroaikit.runs import Run
+
+#: results/robustness.json as the protocol wrote it before it returned typed results (digits,
+#: a noisy CNN, 8 images): run folders evaluated then must keep loading
+OLD_LAYOUT = Path(__file__).parent / "data" / "robustness_before_typed_results.json"
+FALLS = "accuracy falls to chance at large eps"
+CNN_KWARGS = {"in_channels": 1, "image_size": 8, "n_classes": 10, "channels": [8, 16], "hidden": 64}
 
 
 @pytest.fixture(scope="module")
@@ -17,26 +28,106 @@ def noisy_digits(kit):
     return kit.trained_digits_cnn({"relu1": "gaussian:0.5"})
 
 
-def test_protocol_on_a_noisy_cnn(noisy_digits):
+@pytest.fixture(scope="module")
+def noisy_result(noisy_digits):
     model, x, y = noisy_digits
     modes = {n: layer.mode for n, layer in noise_layers(model)}
     result = evaluate_robustness(model, x, y, RobustnessConfig.quick(eps=[0.1, 0.3], n_examples=40))
     assert {n: layer.mode for n, layer in noise_layers(model)} == modes
-    assert result["stochastic"] and result["n_examples"] == 40
-    assert 0.7 < result["clean_accuracy"] <= 1
-    sweep = result["sweep"]
-    assert [r["eps"] for r in sweep][:2] == [0.1, 0.3]
-    for row in sweep:
-        assert set(row["attacks"]) == {"apgd-ce", "apgd-dlr", "square", "transfer", "random"}
+    return result
+
+
+def constant_cnn():
+    """A CNN whose last layer ignores its input and always says class 0: a model that never learned."""
+    from neuroaikit.models import build_from_spec, model_spec
+
+    spec = model_spec("cnn", CNN_KWARGS, {})
+    model = build_from_spec(spec)
+    with torch.no_grad():
+        model.fc2.weight.zero_()
+        model.fc2.bias.fill_(-1.0)  # logits, not probabilities (attacks warn about those)
+        model.fc2.bias[0] = 1.0
+    return model.eval(), spec
+
+
+def test_protocol_on_a_noisy_cnn(noisy_result):
+    result = noisy_result
+    assert isinstance(result, RobustnessResult)
+    assert result.stochastic and result.n_examples == 40
+    assert 0.7 < result.clean_accuracy <= 1
+    assert [r.eps for r in result.sweep][:2] == [0.1, 0.3]
+    for row in result.sweep:
+        assert isinstance(row, SweepRow)
+        assert set(row.attacks) == {"apgd-ce", "apgd-dlr", "square", "transfer", "random"}
         # the per-example worst case is never above any single attack's accuracy
-        assert row["worst_case"] <= min(row["attacks"].values()) + 1e-9
-    assert result["robust_accuracy"] == sweep[1]["worst_case"] <= 0.1  # a noise-only small CNN at eps 0.3
-    names = {c["name"]: c for c in result["checks"]}
-    assert len(names) == 6 and all(c["status"] in ("pass", "warn") for c in names.values())
-    assert names["accuracy falls to chance at large eps"]["status"] == "pass"
-    assert names["input gradients are finite and non-zero"]["numbers"]["finite"] is True
-    assert len(result["examples"]["adversarial"]) == 6
-    json.dumps(result)  # plain JSON
+        assert row.worst_case <= min(row.attacks.values()) + 1e-9
+    assert result.robust_accuracy == result.sweep[1].worst_case <= 0.1  # a noise-only small CNN at eps 0.3
+    assert result.reference_row is result.sweep[1]
+    assert all(isinstance(c, SanityCheck) and c.status in ("pass", "warn") for c in result.checks)
+    assert [c.name for c in result.checks][:2] == [BETTER_THAN_CHANCE, FALLS] and len(result.checks) == 7
+    assert result.check(BETTER_THAN_CHANCE).passed and result.better_than_chance and result.chance_warning() is None
+    assert result.check(FALLS).passed
+    assert result.check("input gradients are finite and non-zero").numbers["finite"] is True
+    assert len(result.examples.adversarial) == 6 == len(result.examples.labels)
+    assert result.protocol == RobustnessConfig.quick(eps=[0.1, 0.3], n_examples=40)
+
+
+def test_result_round_trips_through_json(noisy_result):
+    stored = json.loads(json.dumps(noisy_result.to_dict()))  # plain JSON
+    assert RobustnessResult.from_dict(stored) == noisy_result
+    assert RobustnessResult.from_dict(noisy_result.to_dict()) == noisy_result
+    # optional fields are written only when set, as before
+    assert not {"dataset", "split", "execution"} & set(stored)
+    assert stored["rule"] == {"rule": "single", "n_draws": 1} and stored["sweep"][0]["eps"] == 0.1
+
+
+def test_a_result_written_before_the_typed_result_loads(tmp_path):
+    raw = json.loads(OLD_LAYOUT.read_text())
+    result = RobustnessResult.from_dict(raw)
+    assert result.to_dict() == raw  # the layout on disk is unchanged
+    assert result.dataset == "digits" and result.execution is None
+    assert result.rule.rule == "vote" and result.rule.n_draws == 3
+    assert [row.eps for row in result.sweep] == [0.1, 0.3] and result.robust_accuracy == result.sweep[1].worst_case
+    assert len(result.checks) == 6 and result.check(BETTER_THAN_CHANCE) is None  # the check came later
+    assert result.better_than_chance  # judged from its figures: 6 of 8 right, chance 0.1
+    assert result.protocol.steps == 3 and result.norm == "Linf"
+    # and the report of such a run folder still draws it
+    from neuroaikit.report import build_report
+
+    run = Run(tmp_path / "old-run")
+    run.save_metrics({})
+    run.save_result("robustness", raw)
+    assert RobustnessResult.load(Run.open(run.path)) == result
+    page = build_report(run.path).read_text()
+    assert "Adversarial robustness" in page and "not clearly above chance" not in page
+
+
+def test_chance_level_test():
+    assert binomial_tail(3, 3, 0.5) == pytest.approx(0.125) and binomial_tail(3, 2, 0.5) == pytest.approx(0.5)
+    assert binomial_tail(5, 0, 0.2) == 1.0 and binomial_tail(5, 6, 0.2) == 0.0
+    assert binomial_tail(10_000, 1_100, 0.1) == pytest.approx(5.2994e-4, rel=1e-4)  # scipy binom.sf; no overflow
+    assert chance_level_test(0.95, 0.1, 200, 0.03)[0]
+    assert not chance_level_test(0.15, 0.1, 200, 0.03)[0]  # inside the margin
+    better, p_value = chance_level_test(0.5, 0.1, 4, 0.03)  # 2 of 4: above the margin, but few images
+    assert not better and p_value == pytest.approx(1 - 0.9**4 - 4 * 0.1 * 0.9**3)
+
+
+def test_a_model_at_chance_gets_the_warning(kit):
+    model, _ = constant_cnn()
+    images, labels = kit.digits_data()
+    x, y = images[1400:], labels[1400:]
+    config = RobustnessConfig(eps=[0.1, 0.3], n_examples=40, steps=3, eot=1, square_queries=5, random_trials=2,
+                              checks=3, max_extensions=0)
+    result = evaluate_robustness(model, x, y, config, progress=silent())
+    assert result.clean_accuracy == pytest.approx(float((y[:40] == 0).float().mean()))  # always class 0
+    assert result.clean_accuracy <= result.chance + 2 * config.tolerance
+    chance_check = result.check(BETTER_THAN_CHANCE)
+    assert chance_check.status == "warn" and not result.better_than_chance
+    assert chance_check.numbers["clean_accuracy"] == result.clean_accuracy and chance_check.numbers["n_examples"] == 40
+    # the worst case sits at chance from eps 0.1 on, but that is no pass for a model that never learned
+    assert result.sweep[-1].worst_case <= result.chance + config.tolerance
+    assert result.check(FALLS).status == "warn"
+    assert "not clearly above chance" in result.chance_warning()
 
 
 def test_majority_check_counts_fresh_draws(kit):
@@ -62,8 +153,8 @@ def digits_run(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("runs") / "digits-noise"
     train(TrainConfig(dataset="digits", model="cnn", model_kwargs={"channels": [8, 16], "hidden": 64},
-                      noise={"relu1": "gaussian:0.3"}, epochs=6, lr=3e-3, eval_rule="single", out=str(out)),
-          progress=False, echo=None)
+                      noise={"relu1": "gaussian:0.3"}, epochs=6, lr=3e-3, eval_rule="single"),
+          out, progress=silent())
     return out
 
 
@@ -74,11 +165,35 @@ def test_cli_evaluate_writes_results_and_report(digits_run, capsys):
     code = main(["evaluate", str(digits_run), "--quick", "--eps", "0.1", "0.3", "--n-examples", "24", "--steps", "10"])
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "robust accuracy" in out and "[pass]" in out
-    result = json.loads((digits_run / "results" / "robustness.json").read_text())
-    assert result["dataset"] == "digits" and result["n_examples"] == 24
+    assert "robust accuracy" in out and "[pass]" in out and "WARNING" not in out
+    result = RobustnessResult.load(Run.open(digits_run))
+    assert result.dataset == "digits" and result.split == "test" and result.n_examples == 24
+    assert result.execution["device"] == "cpu" and result.better_than_chance
+    assert f"robust accuracy (worst case over attacks) {result.robust_accuracy:.4f}" in out
     page = build_report(digits_run).read_text()
     assert "Adversarial robustness" in page and "worst case" in page and "data:image/png;base64" in page
+    assert "not clearly above chance" not in page
+
+
+def test_cli_evaluate_warns_about_a_model_at_chance(tmp_path, capsys):
+    from neuroaikit.cli.main import main
+    from neuroaikit.report import build_report
+
+    model, spec = constant_cnn()
+    run = Run(tmp_path / "never-learned")
+    run.save_model(model, spec)
+    run.save_config({"dataset": "digits", "eval_rule": "single"})
+    # 4 of the first 24 test digits are zeros: 0.167 is above chance + 0.06, but on 24 images
+    # that is no evidence (binomial p = 0.21), so the warning comes from the test, not the margin
+    code = main(["evaluate", str(run.path), "--quick", "--eps", "0.3", "--n-examples", "24", "--steps", "3",
+                 "--square-queries", "5", "--quiet"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    warning = next(line for line in out.splitlines() if line.startswith("WARNING"))
+    assert "0.167 on 24 images is not clearly above chance" in warning
+    assert f"[warn] {BETTER_THAN_CHANCE}" in out and f"[warn] {FALLS}" in out
+    page = build_report(run.path).read_text()
+    assert 'class="fail">Warning: clean accuracy 0.167 on 24 images is not clearly above chance' in page
 
 
 def test_cli_evaluate_errors(tmp_path, digits_run, capsys):
@@ -87,4 +202,4 @@ def test_cli_evaluate_errors(tmp_path, digits_run, capsys):
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["evaluate", str(digits_run), "--quick", "--steps", "0"]) == 2
-    assert "steps must be >= 1" in capsys.readouterr().err
+    assert "error: steps must be an integer >= 1, got 0" in capsys.readouterr().err

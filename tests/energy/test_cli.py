@@ -1,7 +1,17 @@
+"""``neuroaikit energy`` on tiny digits runs: the comparison, the typed result, the report, the
+execution layer, and bad input (one-line errors; results never replaced without --overwrite)."""
+
+import time
+
+import pytest
 import torch
 
 from neuroaikit.cli.main import main
+from neuroaikit.energy import EnergyConfig, EnergyResult, energy_for_runs
+from neuroaikit.errors import ConfigError
+from neuroaikit.execution import ExecutionConfig
 from neuroaikit.models import build_from_spec, model_spec
+from neuroaikit.progress import silent
 from neuroaikit.runs import Run
 
 
@@ -16,20 +26,27 @@ def make_run(path, name, kwargs, dataset="digits"):
 
 
 SHAPE = {"in_channels": 1, "image_size": 8, "n_classes": 10}
+TINY = {**SHAPE, "channels": [2, 2], "hidden": 4}
 
 
 def test_energy_command_compares_an_ann_and_an_snn_and_reports(tmp_path, capsys):
     torch.manual_seed(0)
     ann = make_run(tmp_path / "ann", "cnn", {**SHAPE, "channels": [4, 8], "hidden": 16})
     snn = make_run(tmp_path / "snn", "snn_cnn", {**SHAPE, "T": 3, "channels": [4, 8], "hidden": 16})
-    assert main(["energy", str(ann.path), str(snn.path), "--subset", "40", "--precision", "fp16"]) == 0
+    assert main(["energy", str(ann.path), str(snn.path), "--subset", "40", "--precision", "fp16",
+                 "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "assumptions" in out and "Effective_ACs" in out
+    assert "assumptions" in out and "Effective_ACs" in out and "measured on cpu" in out
     for run in (ann, snn):
-        result = run.result("energy")
-        assert result["precision"] == "fp16" and len(result["comparison"]) == 2
-    assert ann.result("energy")["this"]["SynapticOperations"]["Effective_ACs"] == 0
-    assert snn.result("energy")["this"]["SynapticOperations"]["Effective_ACs"] > 0
+        raw = run.result("energy")
+        assert raw["precision"] == "fp16" and len(raw["comparison"]) == 2 and raw["n_samples"] == 40
+        result = EnergyResult.load(run)
+        assert result.to_dict() == raw  # the typed result is the file, field for field
+        assert result.execution["device"] == "cpu"
+        assert [row.run for row in result.comparison] == ["ann", "snn"]
+        assert result.this.energy.precision == "fp16"
+    assert EnergyResult.load(ann).this.SynapticOperations.Effective_ACs == 0
+    assert EnergyResult.load(snn).this.SynapticOperations.Effective_ACs > 0
     from neuroaikit.report.sections.energy import build
 
     assert len(build(snn)) == 1
@@ -42,11 +59,89 @@ def test_energy_command_compares_an_ann_and_an_snn_and_reports(tmp_path, capsys)
 
 
 def test_energy_command_errors_are_one_line(tmp_path, capsys):
-    a = make_run(tmp_path / "a", "cnn", {**SHAPE, "channels": [2, 2], "hidden": 4})
-    b = make_run(tmp_path / "b", "cnn", {**SHAPE, "channels": [2, 2], "hidden": 4}, dataset="mnist")
+    a = make_run(tmp_path / "a", "cnn", TINY)
+    b = make_run(tmp_path / "b", "cnn", TINY, dataset="mnist")
     assert main(["energy", str(a.path), str(b.path)]) == 2
     assert "different datasets" in capsys.readouterr().err
     assert main(["energy", str(tmp_path / "missing")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error:") and err.count("\n") == 1
-    assert main(["energy", str(a.path), "--subset", "0"]) == 2
+    assert main(["energy", str(a.path), str(a.path)]) == 2
+    assert "given twice" in capsys.readouterr().err
+    wrong_size = make_run(tmp_path / "c", "cnn", {**TINY, "image_size": 28})
+    assert main(["energy", str(a.path), str(wrong_size.path)]) == 2
+    err = capsys.readouterr().err
+    assert "does not accept images of shape (1, 8, 8)" in err and err.count("\n") == 1
+    assert not (a.path / "results" / "energy.json").exists()  # nothing measured, nothing written
+
+
+@pytest.mark.parametrize("option, value", [
+    ("--subset", "0"), ("--batch-size", "0"), ("--precision", "fp64"), ("--energy-precision", "bf16"),
+    ("--threads", "0"), ("--device", "tpu"),
+])
+def test_bad_values_are_one_line_errors_naming_the_option(tmp_path, capsys, option, value):
+    a = make_run(tmp_path / "a", "cnn", TINY)
+    assert main(["energy", str(a.path), option, value]) == 2
+    err = capsys.readouterr().err
+    named = "--energy-precision" if option == "--precision" else option
+    assert err.startswith(f"error: {named} ") and err.count("\n") == 1, err
+    assert not (a.path / "results").exists()
+
+
+def test_energy_config_checks_its_values():
+    with pytest.raises(ConfigError, match="subset must be an integer >= 1"):
+        EnergyConfig(subset=0)
+    with pytest.raises(ConfigError, match="energy_precision must be one of 'fp32', 'fp16', 'int8'"):
+        EnergyConfig(energy_precision="32")
+    with pytest.raises(ConfigError, match="execution.precision must be '32'"):
+        EnergyConfig(execution=ExecutionConfig(precision="bf16-mixed"))
+    assert EnergyConfig.from_dict({"subset": None, "execution": {"device": "cpu"}}).subset is None
+
+
+def test_no_result_is_replaced_without_overwrite_and_nothing_is_measured(tmp_path, capsys, monkeypatch):
+    import neuroaikit.energy.runs as energy_runs
+
+    a = make_run(tmp_path / "a", "cnn", TINY)
+    b = make_run(tmp_path / "b", "cnn", TINY)
+    stored = b.path / "results" / "energy.json"
+    stored.parent.mkdir()
+    stored.write_text('{"finished": "earlier result"}')
+    before = stored.stat().st_mtime_ns
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("measured although the job should have been refused")
+
+    with monkeypatch.context() as patch:  # refused before the data are loaded or any run measured
+        patch.setattr(energy_runs, "_load_test", must_not_run)
+        patch.setattr(energy_runs, "measure", must_not_run)
+        started = time.perf_counter()
+        code = main(["energy", str(a.path), str(b.path)])
+        elapsed = time.perf_counter() - started
+    assert code == 2 and elapsed < 5
+    err = capsys.readouterr().err
+    assert "--overwrite" in err and str(stored) in err and err.count("\n") == 1
+    assert stored.read_text() == '{"finished": "earlier result"}' and stored.stat().st_mtime_ns == before
+    assert not (a.path / "results" / "energy.json").exists()
+    assert main(["energy", str(a.path), str(b.path), "--subset", "10", "--overwrite", "--quiet"]) == 0
+    assert EnergyResult.load(b).n_samples == 10 and EnergyResult.load(a).n_samples == 10
+
+
+def test_energy_runs_through_the_execution_layer(tmp_path):
+    """CPU always; on CUDA too when a GPU is there: the operation counts of the same model on the
+    same images agree (dense exactly; effective up to the few activations that TF32 convolutions
+    move across zero)."""
+    torch.manual_seed(0)
+    a = make_run(tmp_path / "a", "cnn", {**SHAPE, "channels": [4, 8], "hidden": 16})
+    config = EnergyConfig(subset=30, batch_size=7, execution=ExecutionConfig(device="cpu", threads=1))
+    (on_cpu,) = energy_for_runs([a.path], config, progress=silent())
+    assert on_cpu.execution["device"] == "cpu" and on_cpu.execution["threads"] == 1
+    assert on_cpu.this.n_samples == 30 and 0 <= on_cpu.this.accuracy <= 1
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device: the CPU half ran")
+    (on_gpu,) = energy_for_runs([a.path], config.replace(execution=ExecutionConfig(device="cuda")),
+                                overwrite=True, progress=silent())
+    assert on_gpu.execution["device"].startswith("cuda")
+    cpu_ops, gpu_ops = on_cpu.this.SynapticOperations, on_gpu.this.SynapticOperations
+    assert gpu_ops.Dense == cpu_ops.Dense
+    assert gpu_ops.Effective_MACs == pytest.approx(cpu_ops.Effective_MACs, rel=1e-2)
+    assert on_gpu.this.accuracy == pytest.approx(on_cpu.this.accuracy, abs=2 / 30)

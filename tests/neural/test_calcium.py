@@ -10,6 +10,7 @@ import scipy.io as sio
 
 from neuroaikit.errors import ConfigError, DataError
 from neuroaikit.neural.calcium import (
+    CalciumInference,
     CalciumRecording,
     EvaluationConfig,
     InferConfig,
@@ -29,6 +30,7 @@ from neuroaikit.neural.calcium import (
     tuned_params,
 )
 from neuroaikit.neural.calcium.inference import oasis_ar1_l1
+from neuroaikit.progress import silent
 
 DS09_FILE = "DS09-GCaMP6f-m-V1/CAttached_Chen2013_GC6f_cell1B_full_mini.mat"
 DS14_FILE = "DS14-GCaMP6s-m-V1/CAttached_Chen2013_GC6s_cell1_full_mini.mat"
@@ -167,8 +169,8 @@ def test_nan_frames_are_interpolated_and_excluded(tmp_path, shared_data):
     assert np.isfinite(result.rate).all()
     r = SpikeRateCorrelation(0.2)(result.rate, loaded.spike_times, loaded.time, loaded.valid)
     assert r > 0.6
-    run = run_inference(InferConfig(str(path), tau_decay_s=0.7), tmp_path / "run")
-    text = (run / "results" / "calcium_inference.json").read_text()
+    run = run_inference(InferConfig(str(path), tau_decay_s=0.7), tmp_path / "run", progress=silent())
+    text = (run.path / "results" / "calcium_inference.json").read_text()
 
     def no_nan(token):
         raise AssertionError(f"non-standard JSON constant {token}")
@@ -209,13 +211,15 @@ def test_all_nan_and_bad_files(tmp_path):
 def test_evaluate_holds_out_files(shared_data):
     grid = {"tau_decay_s": [None, 1.5], "tau_rise_s": [0.0], "penalty": ["l1"], "smoothing_s": [0.2]}
     cfg = EvaluationConfig(str(shared_data), datasets=["DS01"], grid=grid, max_recordings=2)
-    result = evaluate_calcium(cfg, log=lambda msg: None)
-    summary = result["datasets"][0]
-    assert summary["indicator"] == "OGB-1"
-    assert not set(summary["tune_files"]) & set(summary["test_files"])
-    assert summary["n_tune_recordings"] == summary["n_test_recordings"] == 2
-    assert summary["test_mean_r"] > 0.5 and summary["test_mean_r"] - summary["test_mean_r_chance"] > 0.4
-    json.dumps(result, default=lambda o: o.tolist())  # JSON-ready apart from numpy arrays
+    result = evaluate_calcium(cfg, progress=silent())
+    summary = result.datasets[0]
+    assert summary.indicator == "OGB-1"
+    assert not set(summary.tune_files) & set(summary.test_files)
+    assert summary.n_tune_recordings == summary.n_test_recordings == 2
+    assert summary.test_mean_r > 0.5 and summary.test_mean_r - summary.test_mean_r_chance > 0.4
+    assert {row.split for row in result.recordings} == {"tune", "test"}
+    assert len(result.tuning_tables[summary.dataset]) == 2  # two decay times x one smoothing
+    json.dumps(result.to_dict(), allow_nan=False)  # strict JSON as it stands
 
 
 # -- CLI ---------------------------------------------------------------------------------
@@ -234,23 +238,24 @@ def test_cli_infer_and_evaluate(tmp_path, shared_data, capsys):
 
     ev = tmp_path / "eval"
     grid = {"tau_decay_s": [1.5], "tau_rise_s": [0.0], "penalty": ["l1"], "smoothing_s": [0.2]}
-    run_evaluation(EvaluationConfig(str(shared_data / "calcium"), datasets=["DS01"], grid=grid, max_recordings=2), ev)
+    run_evaluation(EvaluationConfig(str(shared_data / "calcium"), datasets=["DS01"], grid=grid, max_recordings=2), ev,
+                   progress=silent())
     assert "held-out correlation per dataset" in (ev / "report.html").read_text()
     assert tuned_params(ev, indicator="OGB-1")["tau_decay_s"] == 1.5
     assert Run.open(ev).metrics["DS01_test_mean_r"] > 0.5
 
     mat_out = tmp_path / "infer-mat"
     cfg = InferConfig(str(shared_data / "calcium" / DS01_FILE), params_from=str(ev), params_dataset="DS01")
-    run_inference(cfg, mat_out)
-    traces = Run.open(mat_out).result("calcium_inference")["traces"]
-    assert len(traces) == 1 and traces[0]["r_ground_truth"] > 0.6
+    run_inference(cfg, mat_out, progress=silent())
+    traces = CalciumInference.load(Run.open(mat_out)).traces
+    assert len(traces) == 1 and traces[0].r_ground_truth > 0.6
 
     capsys.readouterr()
     assert main(["calcium", "infer", str(tmp_path / "missing.npy"), "--rate", "30", "--out", str(tmp_path / "x")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "does not exist" in err and "\n" not in err
     assert main(["calcium", "infer", str(tmp_path / "raw.npy"), "--rate", "0", "--out", str(tmp_path / "x")]) == 2
-    assert "frame rate" in capsys.readouterr().err
+    assert "--rate (frame_rate) must be a number > 0" in capsys.readouterr().err
     assert main(["calcium", "evaluate", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "y")]) == 2
     assert not list(tmp_path.glob("x*")) and not list(tmp_path.glob("y*"))  # no run folder, no .partial
 

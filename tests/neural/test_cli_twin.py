@@ -19,7 +19,9 @@ def test_fit_evaluate_probe_and_report(tmp_path, capsys):
     assert run.model_spec["name"] == "twin"
     ev = run.result("twin_eval")
     assert {"twin", "simulator_oracle"} <= set(ev["models"]) and "rf_within_2px_reliable" in ev["synthetic"]
-    assert main(["twin", "evaluate", str(out), "--no-baselines"]) == 0
+    assert main(["twin", "evaluate", str(out), "--no-baselines"]) == 2  # the fit already wrote twin_eval.json
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["twin", "evaluate", str(out), "--no-baselines", "--overwrite"]) == 0
     assert main(["twin", "probe", str(out), "--neurons", "2", "--mei-steps", "3", "--noise-images", "64"]) == 0
     probe = run.result("twin_probe")
     assert len(probe["meis"]) == 2 and len(probe["gradient_maps"][0]) == 10

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
 from neuroaikit.errors import DataError
-from neuroaikit.neural import PixelRidge, SyntheticCortex, TwinFitConfig, fit_twin, predict
+from neuroaikit.neural import PixelRidge, SyntheticCortex, TwinFitConfig, TwinModelConfig, fit_twin, predict
 from neuroaikit.neural.fit import split_validation
 from neuroaikit.neural.metrics import single_trial_correlation
 
@@ -17,7 +19,8 @@ def data():
 
 def test_fit_learns_and_stops_early(data):
     cortex, ds = data
-    cfg = TwinFitConfig(hidden_channels=8, layers=2, max_epochs=8, patience=2, max_lr_decays=1, batch_size=32)
+    cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=8, layers=2), max_epochs=8, patience=2, max_lr_decays=1,
+                        batch_size=32)
     model, history = fit_twin(ds, cfg)
     epochs = [r for r in history if "epoch" in r]
     assert history[-1]["best_validation_correlation"] == max(r["validation_correlation"] for r in epochs)
@@ -30,7 +33,8 @@ def test_fit_learns_and_stops_early(data):
 
 def test_behaviour_modulator_and_shifter_fit(data):
     _, ds = data
-    cfg = TwinFitConfig(hidden_channels=4, layers=1, max_epochs=1, use_behavior=True, shifter=True, cortex_grid=False)
+    cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1, use_behavior=True, shifter=True, cortex_grid=False),
+                        max_epochs=1)
     model, _ = fit_twin(ds, cfg)
     assert model.modulators is not None and model.shifters is not None
     assert torch.isfinite(torch.as_tensor(predict(model, ds, "validation"))).all()
@@ -57,10 +61,34 @@ def test_pixel_ridge_baseline(data):
 def test_shared_core_with_one_readout_per_session():
     a = SyntheticCortex(n_neurons=6, image_shape=(10, 12), seed=1).sample(n_train=80, n_validation=10, n_test_images=3, repeats=2)
     b = SyntheticCortex(n_neurons=9, image_shape=(10, 12), seed=2).sample(n_train=60, n_validation=10, n_test_images=3, repeats=2)
-    model, history = fit_twin({"mouse_a": a, "mouse_b": b}, TwinFitConfig(hidden_channels=4, layers=1, max_epochs=2))
+    model, history = fit_twin({"mouse_a": a, "mouse_b": b}, TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1), max_epochs=2))
     assert sorted(model.readouts) == ["mouse_a", "mouse_b"]
     assert predict(model, a, "test", session="mouse_a").shape == (6, 6)
     assert predict(model, b, "test", session="mouse_b").shape == (6, 9)
     assert len([r for r in history if "epoch" in r]) == 2
     with pytest.raises(DataError, match="image shapes"):
         fit_twin({"a": a, "c": SyntheticCortex(n_neurons=3, image_shape=(8, 8)).sample(40, 5, 2, 2)}, TwinFitConfig(max_epochs=1))
+
+
+def test_resume_state_continues_exactly(data):
+    """A fit stopped after epoch 2 and resumed from its saved state ends with the same weights
+    as one never stopped (the batch order and sampling restart from (seed, epoch))."""
+    _, ds = data
+    cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1), max_epochs=3, batch_size=64)
+    states = []
+    straight, _ = fit_twin(ds, cfg, save_state=lambda s: states.append(copy.deepcopy(s)))
+    resumed, history = fit_twin(ds, cfg, resume_state=states[1])
+    assert [r["epoch"] for r in history if "epoch" in r] == [1, 2, 3]
+    for key, value in straight.state_dict().items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_bad_fit_settings_are_one_line_errors():
+    from neuroaikit.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="time_limit must be a number > 0"):
+        TwinFitConfig(time_limit=-5)
+    with pytest.raises(ConfigError, match="hidden_channels must be an integer >= 1"):
+        TwinModelConfig(hidden_channels=0)
+    with pytest.raises(ConfigError, match="unknown .* option"):
+        TwinFitConfig.from_dict({"hidden_channels": 8})  # model settings live in the nested model config

@@ -2,6 +2,7 @@ import re
 
 from neuroaikit.report import Section, build_report, render_page
 from neuroaikit.runs import Run
+from neuroaikit.progress import silent
 from neuroaikit.training import TrainConfig, train
 
 
@@ -24,7 +25,7 @@ def test_page_escapes_user_strings_and_needs_no_network():
 
 def test_report_of_a_training_run(tmp_path):
     out = tmp_path / 'run <b>"name"</b>'
-    run = train(TrainConfig(dataset="digits", epochs=1, model_kwargs={"hidden": 32}, eval_draws=3, out=str(out)), echo=None)
+    run = train(TrainConfig(dataset="digits", epochs=1, model_kwargs={"hidden": 32}, eval_draws=3), out, progress=silent())
     path = build_report(run.path)
     page = path.read_text()
     assert "Training: cnn on digits" in page and "Learning curve" in page

@@ -167,9 +167,9 @@ def test_quiet_images_are_shown_again_at_higher_rates(monkeypatch):
     scales = []
     original = net._present
 
-    def spy(images, rate_scale, learner):
+    def spy(images, rate_scale, learner, generator=None):
         scales.append((len(images), rate_scale))
-        return original(images, rate_scale, learner)
+        return original(images, rate_scale, learner, generator)
 
     monkeypatch.setattr(net, "_present", spy)
     net.run(torch.rand(2, 16))

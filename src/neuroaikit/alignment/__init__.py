@@ -9,7 +9,8 @@
   ceiled with a stated convention);
 - decoding (:func:`decode`, :func:`decode_repeats`);
 - features of named layers with noise off / one draw / averaged (:func:`extract_features`);
-- the layer-by-layer profile of a run (:func:`align_run`, ``neuroaikit align``);
+- the layer-by-layer profile of a run (:func:`align_run`, ``neuroaikit align``; settings in
+  :class:`AlignmentConfig`, the stored result an :class:`AlignmentResult`);
 - noise calibrated on neural variability (:func:`fit_mean_variance`, :func:`calibrated_noise_spec`);
 - alignment as a training objective (``rsa_regularized``, ``cka_regularized``).
 
@@ -23,11 +24,13 @@ from .ceiling import (NoiseCeiling, Reliability, oracle_correlation, pool_rdms, 
                       repeat_rdms, rsa_noise_ceiling, spearman_brown, split_half_reliability)
 from .cka import cka, hsic
 from .compare import COMPARE_METHODS, compare_rdms, rankdata
+from .config import AlignmentConfig
 from .decoding import DecodingResult, decode, decode_repeats
 from .features import default_layers, extract_features, prepare_images
 from .objective import cka_loss, rsa_loss
 from .predictivity import CONVENTIONS, PredictivityResult, bootstrap_median_r, kfold_indices, linear_predictivity
-from .profile import NeuralTarget, align_run, alignment_profile, load_target
+from .profile import NeuralTarget, align_run, alignment_profile, check_target, load_target
+from .results import AlignmentResult, LayerAlignment, MetricScore, PredictivityScore
 from .rdm import RDM_METHODS, crossnobis_rdm, rdm, squareform
 
 try:  # registering the training objectives needs neuroaikit.training
@@ -46,7 +49,8 @@ __all__ = [
     "cka", "hsic", "PredictivityResult", "linear_predictivity", "bootstrap_median_r", "kfold_indices",
     "DecodingResult", "decode", "decode_repeats",
     "extract_features", "default_layers", "prepare_images",
-    "NeuralTarget", "load_target", "alignment_profile", "align_run",
+    "NeuralTarget", "load_target", "check_target", "alignment_profile", "align_run",
+    "AlignmentConfig", "AlignmentResult", "LayerAlignment", "MetricScore", "PredictivityScore",
     "MeanVarianceFit", "fit_mean_variance", "calibrated_noise_spec", "activation_scale",
     "rsa_loss", "cka_loss",
 ]

@@ -13,6 +13,12 @@ bootstrap interval over stimuli and a noise ceiling from the repeated trials:
 
 Data without repeats (the Allen file holds averages) get scores and intervals, and
 ``ceiling: null`` with the reason.
+
+The model's forward passes run on the execution device (:mod:`neuroaikit.execution`); the
+metrics run on the CPU in float64: they work on at most a few thousand stimuli, where a GPU
+gains nothing, and MPS has no float64. :func:`align_run` is the run-folder workflow
+(``neuroaikit align``): settings in an :class:`~neuroaikit.alignment.config.AlignmentConfig`,
+the result an :class:`~neuroaikit.alignment.results.AlignmentResult` in ``results/alignment.json``.
 """
 
 from __future__ import annotations
@@ -27,13 +33,18 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..execution import Execution
+from ..progress import Progress, default_progress, silent
 from ._checks import torch_threads
 from .bootstrap import _interval, bootstrap_rdm_comparison, resample_indices
 from .ceiling import _split_halves, rdm_split_half_reliability, split_half_reliability
 from .cka import cka, cka_from_grams, linear_gram, rbf_gram
+from .config import AlignmentConfig
 from .features import default_layers, extract_features, prepare_images
-from .predictivity import CONVENTIONS, bootstrap_median_r, linear_predictivity
+from .predictivity import bootstrap_median_r, linear_predictivity
 from .rdm import rdm
+from .results import (AlignmentResult, AlignmentSettings, CKACeiling, Ceilings, LayerAlignment, MetricScore,
+                      NeuralSummary, PredictivityCeiling, PredictivityScore, RSACeiling)
 
 INPUT_SHAPES = {"mnist": (1, 28), "fashion-mnist": (1, 28), "cifar10": (3, 32), "digits": (1, 8)}
 
@@ -81,14 +92,25 @@ def target_from_dataset(ds) -> NeuralTarget:
 
 
 def load_target(path: Any, region: int | str | None = None) -> NeuralTarget:
-    """Antolik / Allen ``.npz``, a NeuralDataset FileTree folder or zip, or a NeuralDataset."""
+    """Antolik / Allen ``.npz``, a NeuralDataset FileTree folder or zip, or a NeuralDataset.
+
+    ``region`` (1, 2 or 3; default 1) picks the Antolik imaging region; for any other data it
+    is an error rather than silently ignored."""
     from ..neural import NeuralDataset, load_allen, load_antolik
 
+    def no_region(what: str) -> None:
+        if region is not None:
+            raise ConfigError(f"region applies to the Antolik file only, not to {what}")
+
     if isinstance(path, NeuralTarget):
+        no_region(f"the neural target {path.name}")
         return path
     if isinstance(path, NeuralDataset):
+        no_region(f"the data set {path.name}")
         return target_from_dataset(path)
     p = Path(path)
+    if not p.exists():
+        raise DataError(f"neural data {p} does not exist")
     if p.is_dir() and (p / "neural").is_dir() and not (p / "meta").exists():
         p = p / "neural" / "antolik2016_mouse_v1.npz"
     if p.suffix == ".npz" and p.is_file():
@@ -96,19 +118,45 @@ def load_target(path: Any, region: int | str | None = None) -> NeuralTarget:
             with np.load(p, allow_pickle=False) as data:
                 keys = set(data.files)
         except Exception as exc:  # noqa: BLE001 - any unreadable file is a user data problem
-            raise DataError(f"{p}: not a readable .npz file ({exc})") from None
+            raise DataError(f"{p}: not a readable .npz file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         if any(k.endswith("_raw_validation_set") for k in keys):
             return target_from_dataset(load_antolik(p, region if region is not None else 1))
         if {"images", "train_responses"} <= keys:
-            if region is not None:
-                raise ConfigError("--region applies to the Antolik file only")
+            no_region(f"the Allen file {p.name}")
             return target_from_dataset(load_allen(p))
         raise DataError(f"{p}: neither the Antolik nor the Allen file (arrays: {sorted(keys)[:6]})")
     if p.is_dir() or p.suffix == ".zip":
         from ..neural.filetree import load_filetree
 
+        no_region(f"the FileTree {p.name}")
         return target_from_dataset(load_filetree(p))
     raise DataError(f"{p}: expected the Antolik or Allen .npz, or a NeuralDataset folder / zip")
+
+
+def check_target(target: NeuralTarget, config: AlignmentConfig) -> None:
+    """Fail before any computation when ``target`` cannot be profiled with ``config``: shapes
+    that disagree, NaN in the trial average, too few stimuli for the folds."""
+    average = np.asarray(target.average)
+    if average.ndim != 2 or average.shape[1] < 1:
+        raise DataError(f"{target.name}: the trial average must be (stimuli, neurons), got shape {average.shape}")
+    n = average.shape[0]
+    if len(target.stimuli) != n:
+        raise DataError(f"{target.name}: {len(target.stimuli)} stimuli but {n} rows of responses")
+    if n < 4:
+        raise DataError(f"{target.name}: {n} stimuli; alignment needs at least 4")
+    if not np.isfinite(average).all():
+        raise DataError(f"{target.name}: the trial average holds NaN/inf for "
+                        f"{int((~np.isfinite(average)).any(1).sum())} stimuli (no valid trial?)")
+    # every training fold needs >= 3 stimuli (predictivity refuses fewer)
+    largest_test = -(-n // config.n_folds)
+    if config.n_folds > n or n - largest_test < 3:
+        raise ConfigError(f"n_folds {config.n_folds} is too many for {target.name}'s {n} stimuli "
+                          f"(every training fold needs >= 3)")
+    if target.repeats is not None:
+        repeats = np.asarray(target.repeats)
+        if repeats.ndim != 3 or repeats.shape[0] != n or repeats.shape[2] != average.shape[1]:
+            raise DataError(f"{target.name}: repeats must be (stimuli, repeats, neurons) = ({n}, r, "
+                            f"{average.shape[1]}), got shape {repeats.shape}")
 
 
 def model_input_shape(spec: dict, config: dict) -> tuple[int, int]:
@@ -159,8 +207,19 @@ def _safe_cka(k, l, debiased):
         return torch.tensor(float("nan"), dtype=torch.float64)
 
 
+
 def _ceiled(score: float, ceiling: float | None) -> float | None:
     return None if ceiling is None or ceiling <= 0 else score / ceiling
+
+
+def auto_threads(n_stimuli: int) -> int | None:
+    """One torch thread up to 1000 stimuli (small matrices: faster than a thread pool, see
+    :func:`~neuroaikit.execution.torch_threads`), else torch's setting."""
+    return 1 if n_stimuli <= 1000 else None
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
 def alignment_profile(model: torch.nn.Module, target: NeuralTarget, input_shape: tuple[int, int],
@@ -168,100 +227,119 @@ def alignment_profile(model: torch.nn.Module, target: NeuralTarget, input_shape:
                       compare: str = "spearman", cka_kernel: str = "linear", cka_debiased: bool = True,
                       mapping: str = "ridge", n_folds: int = 10, convention: str = "r/sqrt(reliability)",
                       n_boot: int = 1000, n_splits: int = 20, level: float = 0.95, seed: int = 0,
-                      threads: int | None = "auto") -> dict:
-    """RSA, CKA and predictivity of every layer against ``target``, with ceilings and intervals.
+                      threads: int | None | str = "auto", progress: Progress | None = None) -> dict:
+    """RSA, CKA and predictivity of every layer of ``model`` against ``target``, with ceilings
+    and intervals (the settings are those of :class:`AlignmentConfig`, validated the same way).
 
-    Returns a JSON-ready dict: ``settings``, ``ceilings`` and ``layers`` (one entry per layer;
-    a layer whose score is undefined, e.g. a constant stimulus pattern, carries ``error``).
-    ``threads="auto"`` computes on one thread when there are <= 1000 stimuli (small matrices:
-    faster than a thread pool), else leaves torch's setting; an int sets it.
+    ``input_shape`` is the model's ``(channels, size)``; features are read on the device the
+    model is on. Returns the JSON-ready dict of ``results/alignment.json`` (``settings``,
+    ``ceilings``, ``layers`` ...; :meth:`AlignmentResult.from_dict` types it, :func:`align_run`
+    returns it typed); a layer whose score is undefined (e.g. a constant stimulus pattern)
+    carries ``error`` in that metric. ``threads="auto"`` computes on one thread when there are
+    <= 1000 stimuli, else leaves torch's setting; an int sets it. ``progress`` (default:
+    silent) shows a task over the layers.
     """
+    config = AlignmentConfig(layers=list(layers) if layers else None, noise=noise, rdm_method=rdm_method,
+                             compare=compare, cka_kernel=cka_kernel, cka_debiased=cka_debiased, mapping=mapping,
+                             n_folds=n_folds, convention=convention, n_boot=n_boot, n_splits=n_splits, level=level,
+                             seed=seed, input_shape=[int(v) for v in input_shape])
+    check_target(target, config)
     if threads == "auto":
-        threads = 1 if len(target.average) <= 1000 else None
+        threads = auto_threads(len(target.average))
     with torch_threads(threads):
-        return _profile(model, target, input_shape, layers, noise, rdm_method, compare, cka_kernel, cka_debiased,
-                        mapping, n_folds, convention, n_boot, n_splits, level, seed)
+        return _profile(model, target, config, progress or silent(), _model_device(model)).to_dict()
 
 
-def _profile(model, target, input_shape, layers, noise, rdm_method, compare, cka_kernel, cka_debiased, mapping,
-             n_folds, convention, n_boot, n_splits, level, seed) -> dict:
-    if convention not in CONVENTIONS:
-        raise ConfigError(f"unknown ceiling convention {convention!r}; choose one of {', '.join(CONVENTIONS)}")
+def _ceilings(target: NeuralTarget, config: AlignmentConfig):
+    """The noise ceilings and the per-neuron reliability (``None`` without repeats)."""
+    if target.repeats is None:
+        return Ceilings(reason="no repeated trials in these data: ceilings need repeats"), None
+    rsa = RSACeiling.from_dict(rdm_split_half_reliability(target.repeats, config.rdm_method, config.compare,
+                                                          config.n_splits, config.seed))
+    cka_ceiling = CKACeiling(ceiling=_cka_ceiling(target.repeats, config.cka_debiased, config.cka_kernel,
+                                                  config.n_splits, config.seed),
+                             kind="mean CKA between trial averages of two random halves of the repeats",
+                             n_splits=config.n_splits)
+    rel = split_half_reliability(target.repeats, config.n_splits, config.seed)
+    predictivity = PredictivityCeiling.from_dict({**rel.summary(), "convention": config.convention})
+    return Ceilings(rsa=rsa, cka=cka_ceiling, predictivity=predictivity), rel.reliability
+
+
+def _profile(model: torch.nn.Module, target: NeuralTarget, config: AlignmentConfig, progress: Progress,
+             device: torch.device) -> AlignmentResult:
     start = time.perf_counter()
-    channels, size = input_shape
+    channels, size = config.input_shape
+    seed, level, n_boot = config.seed, config.level, config.n_boot
     images = prepare_images(target.stimuli, channels, size)
-    layers = list(layers) if layers else default_layers(model)
-    feats = extract_features(model, images, layers, noise=noise, seed=seed)
+    layers = list(config.layers) if config.layers else default_layers(model)
+    feats = extract_features(model, images, layers, noise=config.noise, seed=seed, device=device)
     avg = torch.as_tensor(target.average, dtype=torch.float64)
     n = avg.shape[0]
-    neural_rdm = rdm(avg, rdm_method)
+    neural_rdm = rdm(avg, config.rdm_method)
     idx = resample_indices(n, n_boot, seed)
-    target_gram = _gram(avg, cka_kernel)
-
-    ceilings: dict[str, Any] = {}
-    reliability = None
-    if target.repeats is not None:
-        ceilings["rsa"] = rdm_split_half_reliability(target.repeats, rdm_method, compare, n_splits, seed)
-        ceilings["cka"] = {"ceiling": _cka_ceiling(target.repeats, cka_debiased, cka_kernel, n_splits, seed),
-                           "kind": "mean CKA between trial averages of two random halves of the repeats",
-                           "n_splits": n_splits}
-        rel = split_half_reliability(target.repeats, n_splits, seed)
-        reliability = rel.reliability
-        ceilings["predictivity"] = {**rel.summary(), "convention": convention}
-    else:
-        reason = "no repeated trials in these data: ceilings need repeats"
-        ceilings = {"rsa": None, "cka": None, "predictivity": None, "reason": reason}
+    target_gram = _gram(avg, config.cka_kernel)
+    ceilings, reliability = _ceilings(target, config)
 
     results = []
-    for name in layers:
-        x = feats[name].to(torch.float64)
-        entry: dict[str, Any] = {"layer": name, "n_units": int(x.shape[1])}
-        try:
-            model_rdm = rdm(x, rdm_method)
-            boot = bootstrap_rdm_comparison(model_rdm, neural_rdm, compare, n_boot=n_boot, indices=idx, level=level)
-            score = float(boot.estimate)
-            ceiling = ceilings["rsa"]["ceiling"] if ceilings.get("rsa") else None
-            entry["rsa"] = {**boot.to_dict(), "score": score, "ceiling": ceiling, "ceiled": _ceiled(score, ceiling)}
-            entry["model_rdm"] = model_rdm.tolist()
-        except DataError as exc:
-            entry["rsa"] = {"error": str(exc)}
-        try:
-            boot = _bootstrap_cka(x, target_gram, idx, cka_kernel, cka_debiased, level)
-            score = float(boot.estimate)
-            ceiling = ceilings["cka"]["ceiling"] if ceilings.get("cka") else None
-            entry["cka"] = {**boot.to_dict(), "score": score, "ceiling": ceiling, "ceiled": _ceiled(score, ceiling)}
-        except DataError as exc:
-            entry["cka"] = {"error": str(exc)}
-        try:
-            pred = linear_predictivity(x, avg, mapping=mapping, n_folds=n_folds, seed=seed)
-            boot = bootstrap_median_r(pred, n_boot=n_boot, seed=seed, level=level)
-            entry["predictivity"] = {**pred.to_dict(), **boot.to_dict(), "score": pred.median_r}
-            if reliability is not None:
-                ceiled = pred.ceiled(reliability, convention)
-                entry["predictivity"].update(ceiled=ceiled["ceiled"], convention=convention,
-                                             ceiling=ceiled["median_reliability"] ** 0.5 if convention.startswith("r/") else ceiled["median_reliability"],
-                                             r_over_sqrt_reliability=ceiled["r_over_sqrt_reliability"],
-                                             r2_over_reliability=ceiled["r2_over_reliability"])
-            else:
-                entry["predictivity"].update(ceiling=None, ceiled=None)
-        except DataError as exc:
-            entry["predictivity"] = {"error": str(exc)}
-        results.append(entry)
+    with progress.task("align", total=len(layers), unit="layers") as task:
+        for name in layers:
+            x = feats[name].to(torch.float64)
+            entry = LayerAlignment(layer=name, n_units=int(x.shape[1]))
+            try:
+                model_rdm = rdm(x, config.rdm_method)
+                boot = bootstrap_rdm_comparison(model_rdm, neural_rdm, config.compare, n_boot=n_boot, indices=idx,
+                                                level=level)
+                score = float(boot.estimate)
+                ceiling = ceilings.rsa.ceiling if ceilings.rsa else None
+                entry.rsa = MetricScore.from_dict({**boot.to_dict(), "score": score, "ceiling": ceiling,
+                                                   "ceiled": _ceiled(score, ceiling)})
+                entry.model_rdm = model_rdm.tolist()
+            except DataError as exc:
+                entry.rsa = MetricScore.failed(str(exc))
+            try:
+                boot = _bootstrap_cka(x, target_gram, idx, config.cka_kernel, config.cka_debiased, level)
+                score = float(boot.estimate)
+                ceiling = ceilings.cka.ceiling if ceilings.cka else None
+                entry.cka = MetricScore.from_dict({**boot.to_dict(), "score": score, "ceiling": ceiling,
+                                                   "ceiled": _ceiled(score, ceiling)})
+            except DataError as exc:
+                entry.cka = MetricScore.failed(str(exc))
+            try:
+                entry.predictivity = _predictivity(x, avg, reliability, config)
+            except DataError as exc:
+                entry.predictivity = PredictivityScore.failed(str(exc))
+            results.append(entry)
+            figures = {k: entry.metric(k).score for k in ("rsa", "cka", "predictivity") if entry.metric(k).ok}
+            task.update(1, layer=name, **figures)
 
-    return {
-        "neural": {"name": target.name, "n_stimuli": n, "n_neurons": int(avg.shape[1]),
-                   "n_repeats": None if target.repeats is None else int(target.repeats.shape[1]), **target.info},
-        "settings": {"rdm": rdm_method, "rdm_note": _RDM_NOTE.get(rdm_method, ""), "compare": compare,
-                     "cka_kernel": cka_kernel, "cka_debiased": cka_debiased, "mapping": mapping, "n_folds": n_folds,
-                     "predictivity_pooling": "pooled out-of-fold predictions", "convention": convention,
-                     "n_boot": n_boot, "ci_level": level, "n_splits": n_splits, "noise": noise, "seed": seed,
-                     "input_shape": [channels, size, size],
-                     "images": "min-max scaled to [0, 1], resized bilinearly, grayscale repeated over channels"},
-        "ceilings": ceilings,
-        "neural_rdm": neural_rdm.tolist(),
-        "layers": results,
-        "time_s": time.perf_counter() - start,
-    }
+    neural = NeuralSummary(name=target.name, n_stimuli=n, n_neurons=int(avg.shape[1]),
+                           n_repeats=None if target.repeats is None else int(target.repeats.shape[1]),
+                           tier=target.info.get("tier"), source=target.info.get("source"))
+    settings = AlignmentSettings(
+        rdm=config.rdm_method, rdm_note=_RDM_NOTE.get(config.rdm_method, ""), compare=config.compare,
+        cka_kernel=config.cka_kernel, cka_debiased=config.cka_debiased, mapping=config.mapping,
+        n_folds=config.n_folds, convention=config.convention, n_boot=n_boot, ci_level=level,
+        n_splits=config.n_splits, noise=config.noise, seed=seed, input_shape=[channels, size, size],
+        images="min-max scaled to [0, 1], resized bilinearly, grayscale repeated over channels")
+    return AlignmentResult(neural=neural, settings=settings, ceilings=ceilings, neural_rdm=neural_rdm.tolist(),
+                           layers=results, time_s=time.perf_counter() - start)
+
+
+def _predictivity(x: torch.Tensor, avg: torch.Tensor, reliability: torch.Tensor | None,
+                  config: AlignmentConfig) -> PredictivityScore:
+    pred = linear_predictivity(x, avg, mapping=config.mapping, n_folds=config.n_folds, seed=config.seed)
+    boot = bootstrap_median_r(pred, n_boot=config.n_boot, seed=config.seed, level=config.level)
+    values: dict[str, Any] = {**pred.to_dict(), **boot.to_dict(), "score": pred.median_r}
+    if reliability is not None:
+        ceiled = pred.ceiled(reliability, config.convention)
+        median_rel = ceiled["median_reliability"]
+        values.update(ceiled=ceiled["ceiled"], convention=config.convention,
+                      ceiling=median_rel ** 0.5 if config.convention.startswith("r/") else median_rel,
+                      r_over_sqrt_reliability=ceiled["r_over_sqrt_reliability"],
+                      r2_over_reliability=ceiled["r2_over_reliability"])
+    else:
+        values.update(ceiling=None, ceiled=None)
+    return PredictivityScore.from_dict(values)
 
 
 _RDM_NOTE = {"euclidean": "plain Euclidean distance (not squared)",
@@ -269,18 +347,51 @@ _RDM_NOTE = {"euclidean": "plain Euclidean distance (not squared)",
              "correlation": "1 - Pearson r between stimulus patterns", "cosine": "1 - cosine similarity"}
 
 
-def align_run(run_dir: str | os.PathLike, neural: Any, region: int | str | None = None, save: bool = True,
-              input_shape: tuple[int, int] | None = None, **kwargs) -> dict:
-    """Profile the model of a run folder against ``neural`` and save results/alignment.json."""
+def _source_name(neural: Any) -> str:
+    if isinstance(neural, (str, os.PathLike)) or not hasattr(neural, "name"):
+        return str(neural)
+    return str(neural.name)
+
+
+def align_run(run_dir: str | os.PathLike, neural: Any, config: AlignmentConfig | None = None,
+              overwrite: bool = False, progress: Progress | None = None, *, save: bool = True) -> AlignmentResult:
+    """Profile the model of a run folder against ``neural`` (a data file or folder, see
+    :func:`load_target`) and save ``results/alignment.json``.
+
+    Everything is checked before any computation: the run, that an existing result may be
+    replaced (``overwrite``; only when ``save``), the neural data and the settings against it,
+    and the model's input size. The model runs on ``config.execution``'s device; the stored
+    result records what it ran on (``execution``). ``save=False`` returns the result without
+    writing anything.
+    """
     from ..runs import Run
 
+    config = AlignmentConfig() if config is None else config
+    if not isinstance(config, AlignmentConfig):
+        raise ConfigError(f"config must be an AlignmentConfig, got {type(config).__name__}")
+    progress = default_progress(progress)
     run = Run.open(run_dir)
-    model = run.load_model()
-    target = load_target(neural, region)
-    shape = input_shape or model_input_shape(run.model_spec, run.config)
-    result = alignment_profile(model, target, shape, **kwargs)
-    result["run"] = str(run.path)
-    result["neural"]["source"] = str(neural) if not hasattr(neural, "name") or isinstance(neural, (str, Path)) else neural.name
     if save:
-        run.save_result("alignment", result)
+        run.check_result_writable(AlignmentResult.result_name, overwrite)
+    target = load_target(neural, config.region)
+    check_target(target, config)
+    if config.input_shape is None:
+        config = config.replace(input_shape=list(model_input_shape(run.model_spec, run.config)))
+    repeats = "no" if target.repeats is None else target.repeats.shape[1]
+    with Execution(config.execution) as ex:
+        progress.message(f"align {run.name} to {target.name} ({len(target.average)} stimuli, "
+                         f"{target.average.shape[1]} neurons, {repeats} repeats) on {ex.device}")
+        threads = auto_threads(len(target.average)) if config.execution.threads is None else None
+        with torch_threads(threads):
+            model = run.load_model(map_location=ex.device)
+            result = _profile(model, target, config, progress, ex.device)
+            result.execution = ex.describe()
+    result.run = str(run.path)
+    result.neural.source = _source_name(neural)
+    if save:
+        result.save(run)
+        best = result.best_layers("rsa")
+        run.log(f"align: {target.name}, {len(result.layers)} layers"
+                + (f", best RSA {best[0].layer} {best[0].rsa.score:.3f}" if best else "")
+                + f" ({result.time_s:.1f} s on {result.execution['device']})")
     return result

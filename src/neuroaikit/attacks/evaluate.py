@@ -3,15 +3,16 @@ APGD-DLR with EOT), black-box (Square with an EOT loss), transfer (from the nois
 and random-noise attacks, the per-example worst case, a repeated final check and sanity
 checks (Athalye et al. 2018; Carlini et al. 2019; Croce & Hein 2020).
 
-``evaluate_robustness(model, images, labels, RobustnessConfig(...))`` returns a plain dict;
-``evaluate_run(run_dir)`` does the same for a run folder and writes ``results/robustness.json``.
+``evaluate_robustness(model, images, labels, RobustnessConfig(...))`` returns a
+:class:`~neuroaikit.attacks.results.RobustnessResult`; ``evaluate_run(run_dir)`` does the same
+for a run folder and writes it to ``results/robustness.json``.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
@@ -25,6 +26,8 @@ from ..noise import RULES, InferenceRule, forward_draws, has_noise
 from .apgd import APGD
 from .base import NORMS, as_rule, fooled_fraction, noise_modes, noise_twin, rule_loss
 from .random_noise import RandomNoise
+from .results import (BETTER_THAN_CHANCE, CHANCE_ALPHA, AdversarialExamples, DeployedRule, RobustnessResult,
+                      SanityCheck, SweepRow, chance_level_test)
 from .square import Square
 from .transfer import Transfer
 
@@ -149,14 +152,13 @@ def _status(ok: bool) -> str:
 
 
 def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                        config: RobustnessConfig | None = None, progress: Progress | None = None) -> dict:
-    """Run the protocol on ``model`` (logits, images in [0, 1]); returns a JSON-ready dict.
+                        config: RobustnessConfig | None = None, progress: Progress | None = None) -> RobustnessResult:
+    """Run the protocol on ``model`` (logits, images ``(N, C, H, W)`` in [0, 1], labels ``(N,)``).
 
-    Keys: ``rule``, ``config``, ``clean_accuracy`` (repeated check, same rule),
-    ``clean_accuracy_one_pass``, ``sweep`` (per eps: accuracy per attack and the
-    per-example ``worst_case``), ``reference_eps``, ``robust_accuracy`` (worst case at the
-    reference eps), ``checks`` (name, status pass/warn, numbers, detail), ``examples``
-    (a few adversarial images at the reference eps), ``seconds``.
+    Returns a :class:`~neuroaikit.attacks.results.RobustnessResult`: clean accuracy (repeated
+    check, same rule), the sweep (per eps: accuracy per attack and the per-example worst case),
+    the robust accuracy at the reference eps, the sanity checks (pass/warn; the first says
+    whether the model is better than chance at all) and a few adversarial examples.
     """
     config = config or RobustnessConfig()
     progress = progress or silent()
@@ -186,9 +188,14 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     common = dict(eot=config.eot if stochastic else 1, rule=rule, seed=config.seed)
 
     clean_ok = majority_correct(model, x, y, rule, config.checks)
+    clean_accuracy = clean_ok.float().mean().item()
     with torch.no_grad():
         one_pass = (rule.predict(model, x) == y).float().mean().item()
-    log(f"clean accuracy ({rule.rule}, {rule.n_draws} draws, majority of {config.checks}): {clean_ok.float().mean():.4f}")
+    log(f"clean accuracy ({rule.rule}, {rule.n_draws} draws, majority of {config.checks}): {clean_accuracy:.4f}")
+    learned, _ = chance_level_test(clean_accuracy, chance, n, tol)
+    if not learned:
+        log(f"warning: clean accuracy {clean_accuracy:.4f} is not clearly above chance ({chance:.4f}); "
+            "the robustness figures and checks of this model mean nothing")
 
     def attacks_for(eps: float) -> dict:
         found = {
@@ -201,13 +208,14 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
             found["square"] = Square(model, eps=eps, n_queries=config.square_queries, **common)
         return found
 
-    sweep, adversarial, masks = [], {}, {}
+    sweep: list[SweepRow] = []
+    adversarial: dict[str, torch.Tensor] = {}
     queue = list(eps_list)
     extensions = 0
     while queue:
         eps = queue.pop(0)
         t0 = time.time()
-        row = {"eps": eps, "attacks": {}}
+        accuracies: dict[str, float] = {}
         robust_all = clean_ok.clone()
         eps_masks = {}
         attacks = attacks_for(eps)
@@ -216,108 +224,126 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
                 x_adv = _batched(attack, x, y, config.batch_size)
                 ok = clean_ok & majority_correct(model, x_adv, y, rule, config.checks)
                 eps_masks[name] = ok
-                row["attacks"][name] = ok.float().mean().item()
+                accuracies[name] = ok.float().mean().item()
                 robust_all &= ok
                 if eps == reference:
                     adversarial[name] = x_adv
-                task.update(**{name: row["attacks"][name]})
-        row["worst_case"] = robust_all.float().mean().item()
+                task.update(**{name: accuracies[name]})
         white = eps_masks["apgd-ce"] & eps_masks["apgd-dlr"]
         others = [eps_masks[k] for k in OTHER if k in eps_masks]
-        row["black_box_only_successes"] = max((white & ~m).float().mean().item() for m in others)
-        row["seconds"] = round(time.time() - t0, 2)
-        masks[eps] = (robust_all, white)
+        row = SweepRow(eps=eps, attacks=accuracies, worst_case=robust_all.float().mean().item(),
+                       black_box_only_successes=max((white & ~m).float().mean().item() for m in others),
+                       seconds=round(time.time() - t0, 2))
         sweep.append(row)
-        log(f"eps {eps:.4g}: worst case {row['worst_case']:.4f} "
-            + " ".join(f"{k} {v:.3f}" for k, v in row["attacks"].items()) + f" ({row['seconds']} s)")
+        log(f"eps {eps:.4g}: worst case {row.worst_case:.4f} "
+            + " ".join(f"{k} {v:.3f}" for k, v in row.attacks.items()) + f" ({row.seconds} s)")
         ceiling = 1.0 if config.norm == "Linf" else math.sqrt(x[0].numel())
-        if not queue and row["worst_case"] > chance + tol and eps < ceiling and extensions < config.max_extensions:
+        if not queue and row.worst_case > chance + tol and eps < ceiling and extensions < config.max_extensions:
             queue.append(min(ceiling, 2 * eps if eps > 0 else 0.1))
             extensions += 1
 
-    ref_row = next(r for r in sweep if r["eps"] == reference)
-    checks = _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance, stochastic, common, clean_ok)
+    ref_row = next(r for r in sweep if r.eps == reference)
+    checks = [_chance_check(clean_accuracy, chance, n, tol)]
+    checks += _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance, stochastic, common, clean_ok,
+                             learned)
     if noise_modes(model) != modes_before:  # pragma: no cover - would be a bug
         raise RuntimeError("the evaluation changed the model's noise setting")
-    return {
-        "rule": {"rule": rule.rule, "n_draws": rule.n_draws},
-        "threat_model": f"{config.norm}, white box with EOT over the model's noise",
-        "stochastic": stochastic,
-        "n_examples": n,
-        "n_classes": n_classes,
-        "chance": chance,
-        "config": asdict(config),
-        "clean_accuracy": clean_ok.float().mean().item(),
-        "clean_accuracy_one_pass": one_pass,
-        "sweep": sweep,
-        "reference_eps": reference,
-        "robust_accuracy": ref_row["worst_case"],
-        "robust_accuracy_per_attack": ref_row["attacks"],
-        "checks": checks,
-        "examples": _examples(model, x, y, adversarial, rule),
-        "seconds": round(time.time() - started, 1),
-    }
+    return RobustnessResult(
+        rule=DeployedRule(rule=rule.rule, n_draws=rule.n_draws),
+        threat_model=f"{config.norm}, white box with EOT over the model's noise",
+        stochastic=stochastic,
+        n_examples=n,
+        n_classes=n_classes,
+        chance=chance,
+        config=config.to_dict(),
+        clean_accuracy=clean_accuracy,
+        clean_accuracy_one_pass=one_pass,
+        sweep=sweep,
+        reference_eps=reference,
+        robust_accuracy=ref_row.worst_case,
+        robust_accuracy_per_attack=dict(ref_row.attacks),
+        checks=checks,
+        examples=_examples(model, x, y, adversarial, rule),
+        seconds=round(time.time() - started, 1),
+    )
 
 
-def _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance, stochastic, common, clean_ok):
+def _chance_check(clean_accuracy: float, chance: float, n: int, tol: float) -> SanityCheck:
+    # without this gate an untrained model "falls to chance" at every eps and passes the checks below
+    learned, p_value = chance_level_test(clean_accuracy, chance, n, tol)
+    return SanityCheck(
+        name=BETTER_THAN_CHANCE,
+        status=_status(learned),
+        numbers={"clean_accuracy": clean_accuracy, "chance": chance, "margin": 2 * tol, "n_examples": n,
+                 "p_value": p_value},
+        detail=f"clean accuracy {clean_accuracy:.3f} on {n} images against chance {chance:.3f}: needs more than "
+               f"chance + {2 * tol:.3g} and a one-sided binomial p-value below {CHANCE_ALPHA} (p = {p_value:.2g})"
+               + ("" if learned else "; the model has not learned the task, so the other checks mean nothing"),
+    )
+
+
+def _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance, stochastic, common, clean_ok,
+                   learned: bool) -> list[SanityCheck]:
     tol = config.tolerance
     checks = []
-    worst = [r["worst_case"] for r in sweep]
+    worst = [r.worst_case for r in sweep]
     rises = [b - a for a, b in zip(worst, worst[1:])]
     falls = worst[-1] <= chance + tol
     monotone = max(rises, default=0.0) <= tol
-    checks.append({
-        "name": "accuracy falls to chance at large eps",
-        "status": _status(falls and monotone),
-        "numbers": {"eps": sweep[-1]["eps"], "worst_case": worst[-1], "chance": chance, "largest_rise": max(rises, default=0.0)},
-        "detail": f"worst case {worst[-1]:.3f} at eps {sweep[-1]['eps']:.3g} (chance {chance:.3f}); largest rise "
-                  f"between consecutive eps {max(rises, default=0.0):.3f} (tolerance {tol})",
-    })
+    # a model at chance is "at chance" before any attack: that is no evidence the attacks work
+    checks.append(SanityCheck(
+        name="accuracy falls to chance at large eps",
+        status=_status(falls and monotone and learned),
+        numbers={"eps": sweep[-1].eps, "worst_case": worst[-1], "chance": chance, "largest_rise": max(rises, default=0.0)},
+        detail=f"worst case {worst[-1]:.3f} at eps {sweep[-1].eps:.3g} (chance {chance:.3f}); largest rise "
+               f"between consecutive eps {max(rises, default=0.0):.3f} (tolerance {tol})"
+               + ("" if learned else "; the clean accuracy is already at chance, so the fall shows nothing"),
+    ))
 
-    ce_ref = ref_row["attacks"]["apgd-ce"]
+    ce_ref = ref_row.attacks["apgd-ce"]
     more_steps = APGD(model, eps=reference, steps=2 * config.steps, norm=config.norm, loss="ce", **common)
     acc_steps = (clean_ok & majority_correct(model, _batched(more_steps, x, y, config.batch_size), y, rule, config.checks)).float().mean().item()
-    checks.append({
-        "name": "more iterations do not lower accuracy",
-        "status": _status(ce_ref - acc_steps <= tol),
-        "numbers": {"steps": config.steps, "accuracy": ce_ref, "steps_doubled": 2 * config.steps, "accuracy_doubled": acc_steps},
-        "detail": f"APGD-CE at eps {reference:.3g}: {ce_ref:.3f} with {config.steps} steps, {acc_steps:.3f} with "
-                  f"{2 * config.steps} (tolerance {tol})",
-    })
+    checks.append(SanityCheck(
+        name="more iterations do not lower accuracy",
+        status=_status(ce_ref - acc_steps <= tol),
+        numbers={"steps": config.steps, "accuracy": ce_ref, "steps_doubled": 2 * config.steps, "accuracy_doubled": acc_steps},
+        detail=f"APGD-CE at eps {reference:.3g}: {ce_ref:.3f} with {config.steps} steps, {acc_steps:.3f} with "
+               f"{2 * config.steps} (tolerance {tol})",
+    ))
     if stochastic:
         more_eot = APGD(model, eps=reference, steps=config.steps, norm=config.norm, loss="ce", eot=2 * common["eot"],
                         rule=rule, seed=config.seed + 1)
         acc_eot = (clean_ok & majority_correct(model, _batched(more_eot, x, y, config.batch_size), y, rule, config.checks)).float().mean().item()
-        checks.append({
-            "name": "more EOT samples do not lower accuracy",
-            "status": _status(ce_ref - acc_eot <= tol),
-            "numbers": {"eot": common["eot"], "accuracy": ce_ref, "eot_doubled": 2 * common["eot"], "accuracy_doubled": acc_eot},
-            "detail": f"APGD-CE at eps {reference:.3g}: {ce_ref:.3f} with EOT {common['eot']}, {acc_eot:.3f} with "
-                      f"EOT {2 * common['eot']} (tolerance {tol})",
-        })
+        checks.append(SanityCheck(
+            name="more EOT samples do not lower accuracy",
+            status=_status(ce_ref - acc_eot <= tol),
+            numbers={"eot": common["eot"], "accuracy": ce_ref, "eot_doubled": 2 * common["eot"], "accuracy_doubled": acc_eot},
+            detail=f"APGD-CE at eps {reference:.3g}: {ce_ref:.3f} with EOT {common['eot']}, {acc_eot:.3f} with "
+                   f"EOT {2 * common['eot']} (tolerance {tol})",
+        ))
         frozen = noise_twin(model, "frozen")
         frozen_attack = APGD(frozen, eps=reference, steps=config.steps, norm=config.norm, loss="ce", seed=config.seed)
         x_frozen = _batched(frozen_attack, x, y, config.batch_size)
         with torch.no_grad():
             frozen_clean = (frozen(x).argmax(1) == y)
             acc_frozen = (frozen_clean & (frozen(x_frozen).argmax(1) == y)).float().mean().item()
-        checks.append({
-            "name": "attack succeeds with the noise frozen to one draw",
-            "status": _status(acc_frozen <= ref_row["worst_case"] + tol),
-            "numbers": {"frozen_accuracy": acc_frozen, "stochastic_worst_case": ref_row["worst_case"],
-                        "frozen_clean": frozen_clean.float().mean().item()},
-            "detail": f"APGD-CE at eps {reference:.3g} on one frozen draw: {acc_frozen:.3f}; worst case with the noise "
-                      f"on: {ref_row['worst_case']:.3f}. If the noise-on figure is much higher, the randomness carries "
-                      f"the robustness: check the EOT convergence rows",
-        })
-    gaps = [r["black_box_only_successes"] for r in sweep]
-    checks.append({
-        "name": "black box, transfer and random noise are not stronger than white box per example",
-        "status": _status(max(gaps) <= tol),
-        "numbers": {"largest_fraction": max(gaps), "eps": sweep[gaps.index(max(gaps))]["eps"]},
-        "detail": f"largest fraction of examples that survive APGD-CE and APGD-DLR but fall to another attack: "
-                  f"{max(gaps):.3f} (tolerance {tol}); more flags gradient masking",
-    })
+        checks.append(SanityCheck(
+            name="attack succeeds with the noise frozen to one draw",
+            status=_status(acc_frozen <= ref_row.worst_case + tol),
+            numbers={"frozen_accuracy": acc_frozen, "stochastic_worst_case": ref_row.worst_case,
+                     "frozen_clean": frozen_clean.float().mean().item()},
+            detail=f"APGD-CE at eps {reference:.3g} on one frozen draw: {acc_frozen:.3f}; worst case with the noise "
+                   f"on: {ref_row.worst_case:.3f}. If the noise-on figure is much higher, the randomness carries "
+                   f"the robustness: check the EOT convergence rows",
+        ))
+    gaps = [r.black_box_only_successes for r in sweep]
+    checks.append(SanityCheck(
+        name="black box, transfer and random noise are not stronger than white box per example",
+        status=_status(max(gaps) <= tol),
+        numbers={"largest_fraction": max(gaps), "eps": sweep[gaps.index(max(gaps))].eps},
+        detail=f"largest fraction of examples that survive APGD-CE and APGD-DLR but fall to another attack: "
+               f"{max(gaps):.3f} (tolerance {tol}); more flags gradient masking",
+    ))
     xg = x[clean_ok] if clean_ok.any() else x
     yg = y[clean_ok] if clean_ok.any() else y
     xg = xg.detach().clone().requires_grad_(True)
@@ -326,37 +352,37 @@ def _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance,
         grad, = torch.autograd.grad(rule_loss(draws, yg, rule, "ce").sum(), xg)
     finite = bool(torch.isfinite(grad).all())
     nonzero = (grad.flatten(1).abs().sum(1) > 0).float().mean().item()
-    checks.append({
-        "name": "input gradients are finite and non-zero",
-        "status": _status(finite and nonzero >= 0.95),
-        "numbers": {"finite": finite, "fraction_nonzero": nonzero},
-        "detail": f"EOT gradient of the CE loss at the clean images: finite {finite}, non-zero for {nonzero:.3f} "
-                  f"of correctly classified examples (need >= 0.95)",
-    })
+    checks.append(SanityCheck(
+        name="input gradients are finite and non-zero",
+        status=_status(finite and nonzero >= 0.95),
+        numbers={"finite": finite, "fraction_nonzero": nonzero},
+        detail=f"EOT gradient of the CE loss at the clean images: finite {finite}, non-zero for {nonzero:.3f} "
+               f"of correctly classified examples (need >= 0.95)",
+    ))
     return checks
 
 
-def _examples(model, x, y, adversarial, rule, count: int = 6) -> dict:
+def _examples(model, x, y, adversarial, rule, count: int = 6) -> AdversarialExamples | None:
     if not adversarial:
-        return {}
+        return None
     name = "apgd-ce"
     x_adv = adversarial[name][:count]
     with torch.no_grad():
         clean_pred = rule.predict(model, x[:count]).tolist()
         adv_pred = rule.predict(model, x_adv).tolist()
-    return {
-        "attack": name,
-        "labels": y[:count].tolist(),
-        "clean_prediction": clean_pred,
-        "adversarial_prediction": adv_pred,
-        "clean": x[:count].mul(255).round().to(torch.uint8).tolist(),
-        "adversarial": x_adv.mul(255).round().to(torch.uint8).tolist(),
-    }
+    return AdversarialExamples(
+        attack=name,
+        labels=y[:count].tolist(),
+        clean_prediction=clean_pred,
+        adversarial_prediction=adv_pred,
+        clean=x[:count].mul(255).round().to(torch.uint8).tolist(),
+        adversarial=x_adv.mul(255).round().to(torch.uint8).tolist(),
+    )
 
 
 def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None, split: str = "test",
                  overwrite: bool = False, execution: ExecutionConfig | None = None,
-                 progress: Progress | None = None) -> dict:
+                 progress: Progress | None = None) -> RobustnessResult:
     """Evaluate the model of a run folder on its dataset's test split and write
     ``results/robustness.json`` (atomically; an existing one is replaced only with
     ``overwrite``). ``data_dir`` defaults to the run's."""
@@ -365,7 +391,7 @@ def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
 
     progress = default_progress(progress)
     run = Run.open(run_dir)
-    run.check_result_writable("robustness", overwrite)
+    run.check_result_writable(RobustnessResult.result_name, overwrite)
     train_config = run.config
     dataset = train_config.get("dataset")
     if not dataset:
@@ -378,10 +404,11 @@ def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
     with Execution(execution) as ex:
         model = run.load_model(map_location=ex.device)
         result = evaluate_robustness(model, data.images, data.labels, config, progress=progress)
-        result["execution"] = ex.describe()
-    result["dataset"] = dataset
-    result["split"] = split
-    run.save_result("robustness", result)
-    run.log(f"evaluate: robust accuracy {result['robust_accuracy']:.4f} at eps {result['reference_eps']:.4g} "
-            f"(clean {result['clean_accuracy']:.4f}, {result['rule']['rule']} rule)")
+        result.execution = ex.describe()
+    result.dataset = dataset
+    result.split = split
+    result.save(run)
+    run.log(f"evaluate: robust accuracy {result.robust_accuracy:.4f} at eps {result.reference_eps:.4g} "
+            f"(clean {result.clean_accuracy:.4f}, {result.rule.rule} rule)"
+            + ("" if result.better_than_chance else "; WARNING: the model is not better than chance"))
     return result

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+from .options import add_execution_arguments, add_output_arguments, add_quiet_argument
+
 NAME = "calcium"
 HELP = "infer spikes from calcium traces (OASIS) and score it on ground-truth recordings"
 DESCRIPTION = """\
 Spike inference from two-photon calcium imaging with OASIS (AR(1)/AR(2) deconvolution with
 noise estimation), and its Cascade-style evaluation on simultaneous imaging + electrophysiology
 ground truth (correlation between inferred and true spike rate, true rate smoothed by a
-Gaussian of 0.2 s by default).
+Gaussian of 0.2 s by default). The computation runs on the CPU (NumPy / OASIS); --threads
+limits its thread pools, --device is recorded only.
 
   infer     TRACE_FILE: a Cascade .mat file (CAttached struct), or .npy/.npz/.csv/.txt with
             shape (frames,) or (neurons, frames) plus --rate HZ. --raw computes dF/F from raw
-            fluorescence first (running percentile baseline).
+            fluorescence first (running percentile baseline). With a .mat file, --rate
+            resamples its recordings to HZ (as 'evaluate --rate').
   evaluate  tune on half of the files of each dataset, score the other half.
 
 examples:
@@ -23,35 +29,79 @@ examples:
   neuroaikit calcium infer raw_F.csv --rate 30 --raw --baseline-window 60 --tau 1.2 --out runs/my-spikes
 """
 
+# option attribute -> config field
+_INFER_OPTIONS = {
+    "trace_file": "trace_file", "rate": "frame_rate", "key": "key", "raw": "raw",
+    "baseline_window": "baseline_window_s", "baseline_percentile": "baseline_percentile", "tau": "tau_decay_s",
+    "tau_rise": "tau_rise_s", "ar_order": "ar_order", "penalty": "penalty", "smoothing": "smoothing_s",
+    "backend": "backend", "params_from": "params_from", "params_dataset": "params_dataset",
+    "params_indicator": "params_indicator",
+}
+_EVALUATE_OPTIONS = {
+    "data_dir": "data_dir", "dataset": "datasets", "smoothing": "smoothing_s", "rate": "rate_hz",
+    "noise_level": "noise_level", "grid": "grid", "backend": "backend", "seed": "seed",
+    "max_recordings": "max_recordings",
+}
+
+
+def _default(cls, name: str):
+    """The dataclass default of ``cls.name`` (help texts show it; the CLI never sets it)."""
+    f = {f.name: f for f in dataclasses.fields(cls)}[name]
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
+
 
 def add_arguments(parser):
     import argparse
+
+    from ..neural.calcium import EvaluationConfig, InferConfig
+    from ..neural.calcium.evaluate import GRIDS
+
+    def d(name):
+        return _default(InferConfig, name)
 
     sub = parser.add_subparsers(dest="calcium_command", metavar="ACTION")
     inf = sub.add_parser(
         "infer",
         help="deconvolve a trace file into spikes (run folder with spikes.npz)",
         description="Deconvolve every trace of TRACE_FILE with OASIS and write a run folder: spikes.npz "
-        "(time_i, dff_i, spikes_i, rate_i, denoised_i per trace i), results/calcium_inference.json, report.html. "
-        "With a Cascade .mat file the correlation with its ground-truth spikes is reported too.",
+        "(time_i, dff_i, spikes_i, rate_i, denoised_i for the trace of index i in the file), "
+        "results/calcium_inference.json, report.html. With a Cascade .mat file the correlation with its "
+        "ground-truth spikes is reported too. Unusable traces (all NaN, constant) are skipped with a note.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     inf.add_argument("trace_file", help=".mat (Cascade CAttached), .npy, .npz, .csv or .txt")
-    inf.add_argument("--out", required=True, help="run folder to write")
-    inf.add_argument("--rate", type=float, help="frame rate in Hz (required unless the file holds frame times)")
+    add_output_arguments(inf)
+    inf.add_argument("--rate", type=float, help="frame rate in Hz of an array file (required for them); for a .mat "
+                                                "file (which has frame times) the recordings are resampled to it")
     inf.add_argument("--key", help="array name inside a .npz file")
-    inf.add_argument("--raw", action="store_true", help="the traces are raw fluorescence: compute dF/F first")
-    inf.add_argument("--baseline-window", type=float, default=60.0, help="dF/F baseline window in seconds (--raw) (default 60.0)")
-    inf.add_argument("--baseline-percentile", type=float, default=8.0, help="dF/F baseline percentile (--raw) (default 8.0)")
+    inf.add_argument("--raw", action="store_true", default=None,
+                     help="the traces are raw fluorescence: compute dF/F first (array files only)")
+    inf.add_argument("--baseline-window", type=float,
+                     help=f"dF/F baseline window in seconds (--raw) (default {d('baseline_window_s')})")
+    inf.add_argument("--baseline-percentile", type=float,
+                     help=f"dF/F baseline percentile, 0-100 (--raw) (default {d('baseline_percentile')})")
     inf.add_argument("--tau", type=float, help="indicator decay time in s (default: estimated from each trace)")
-    inf.add_argument("--tau-rise", type=float, default=0.0, help="rise time in s; > 0 uses AR(2) (default 0.0)")
-    inf.add_argument("--ar-order", type=int, choices=(1, 2), default=1, help="AR order estimated when --tau is not given (default 1)")
-    inf.add_argument("--penalty", choices=("l1", "l0"), default="l1", help="sparsity penalty (default l1)")
-    inf.add_argument("--smoothing", type=float, default=0.2, help="Gaussian sigma (s) turning spikes into a rate (default 0.2)")
-    inf.add_argument("--backend", choices=("auto", "oasis", "numpy"), default="auto", help="oasis-deconv package or pure NumPy AR(1) (default auto)")
-    inf.add_argument("--params-from", metavar="RUN_DIR", help="use the parameters a 'calcium evaluate' run tuned (overrides --tau etc.)")
+    inf.add_argument("--tau-rise", type=float, help=f"rise time in s; > 0 uses AR(2) (default {d('tau_rise_s')})")
+    inf.add_argument("--ar-order", type=int, help=f"1 or 2: AR order estimated when --tau is not given "
+                                                  f"(default {d('ar_order')})")
+    inf.add_argument("--penalty", help=f"sparsity penalty, l1 or l0 (default {d('penalty')})")
+    inf.add_argument("--smoothing", type=float, help=f"Gaussian sigma (s, > 0) turning spikes into a rate, also of "
+                                                     f"the ground-truth rate (default {d('smoothing_s')})")
+    inf.add_argument("--backend", help=f"auto, oasis (oasis-deconv package) or numpy (pure NumPy AR(1)) "
+                                       f"(default {d('backend')})")
+    inf.add_argument("--params-from", metavar="RUN_DIR",
+                     help="use the parameters a 'calcium evaluate' run tuned (replace --tau, --tau-rise, --penalty, "
+                          "--smoothing)")
     inf.add_argument("--params-dataset", help="which tuned dataset to take from --params-from (e.g. DS09)")
     inf.add_argument("--params-indicator", help="or which indicator (e.g. GCaMP6s)")
+    add_execution_arguments(inf)
+    inf.add_argument("--no-report", action="store_true", help="do not write report.html")
+    add_quiet_argument(inf)
+
+    def e(name):
+        return _default(EvaluationConfig, name)
 
     ev = sub.add_parser(
         "evaluate",
@@ -63,68 +113,87 @@ def add_arguments(parser):
     )
     ev.add_argument("--data-dir", required=True, help="the calcium folder (or its parent, or one DS.. folder)")
     ev.add_argument("--dataset", action="append", help="dataset name or prefix, e.g. DS09 (repeatable; default all)")
-    ev.add_argument("--out", required=True, help="run folder to write")
-    ev.add_argument("--smoothing", type=float, default=0.2, help="Gaussian sigma (s) of the ground-truth rate (default 0.2)")
+    add_output_arguments(ev)
+    ev.add_argument("--smoothing", type=float,
+                    help=f"Gaussian sigma (s, > 0) of the ground-truth rate (default {e('smoothing_s')})")
     ev.add_argument("--rate", type=float, help="resample every recording to this frame rate first (Cascade: 7.5)")
     ev.add_argument("--noise-level", type=float, help="add noise up to this standardised noise level (Cascade: 2)")
-    ev.add_argument("--backend", choices=("auto", "oasis", "numpy"), default="auto")
+    ev.add_argument("--backend", help=f"auto, oasis or numpy (default {e('backend')})")
+    default_grid = next((name for name, grid in GRIDS.items() if grid == e("grid")), "custom")
     ev.add_argument(
         "--grid",
-        choices=("quick", "default", "full"),
-        default="default",
-        help="tuning grid: quick (4 decay times x 3 smoothings), default (9 x 6, AR(1)), full (adds AR(2) rise 50 ms)",
+        help="tuning grid: quick (4 decay times x 3 smoothings), default (9 x 6, AR(1)), full (adds AR(2) rise "
+             f"50 ms) (default {default_grid})",
     )
-    ev.add_argument("--seed", type=int, default=0, help="seed of the added noise (default 0)")
+    ev.add_argument("--seed", type=int, help=f"seed of the added noise (default {e('seed')})")
+    ev.add_argument("--max-recordings", type=int,
+                    help="use at most N recordings per split and dataset (a quick look; default all)")
+    add_execution_arguments(ev)
+    ev.add_argument("--no-report", action="store_true", help="do not write report.html")
+    add_quiet_argument(ev)
+
+
+def _option_names(exc, mapping: dict[str, str]):
+    """The config error with the field it names shown as the command-line option too."""
+    from ..errors import ConfigError
+
+    text = str(exc)
+    for attr, field_name in mapping.items():
+        if text.startswith(f"{field_name} ") and attr not in ("trace_file",):
+            return ConfigError(f"--{attr.replace('_', '-')} ({field_name}){text[len(field_name):]}")
+    return exc
+
+
+def _config(cls, args, mapping: dict[str, str]):
+    from ..errors import ConfigError
+    from .options import config_from_args
+
+    try:
+        return config_from_args(cls, args, mapping)
+    except ConfigError as exc:
+        raise _option_names(exc, mapping) from None
 
 
 def run(args) -> int:
     from ..errors import ConfigError
-    from ..neural.calcium import EvaluationConfig, InferConfig, run_evaluation, run_inference
-    from ..neural.calcium.evaluate import GRIDS
+    from ..neural.calcium import (
+        CalciumEvaluation,
+        CalciumInference,
+        EvaluationConfig,
+        InferConfig,
+        run_evaluation,
+        run_inference,
+    )
+    from ..progress import default_progress
 
+    if args.calcium_command is None:
+        raise ConfigError("calcium needs an action: infer or evaluate (see 'neuroaikit calcium --help')")
+    progress = default_progress(quiet=args.quiet)
     if args.calcium_command == "infer":
-        cfg = InferConfig(
-            trace_file=args.trace_file,
-            frame_rate=args.rate,
-            key=args.key,
-            raw=args.raw,
-            baseline_window_s=args.baseline_window,
-            baseline_percentile=args.baseline_percentile,
-            tau_decay_s=args.tau,
-            tau_rise_s=args.tau_rise,
-            ar_order=args.ar_order,
-            penalty=args.penalty,
-            smoothing_s=args.smoothing,
-            backend=args.backend,
-            params_from=args.params_from,
-            params_dataset=args.params_dataset,
-            params_indicator=args.params_indicator,
-        )
-        path = run_inference(cfg, args.out)
-        print(f"spikes: {path / 'spikes.npz'}\nreport: {path / 'report.html'}")
-        return 0
-    if args.calcium_command == "evaluate":
-        grid = GRIDS[args.grid]
-        cfg = EvaluationConfig(
-            data_dir=args.data_dir,
-            datasets=args.dataset,
-            smoothing_s=args.smoothing,
-            rate_hz=args.rate,
-            noise_level=args.noise_level,
-            grid={k: list(v) for k, v in grid.items()},
-            backend=args.backend,
-            seed=args.seed,
-        )
-        path = run_evaluation(cfg, args.out)
-        from ..runs import Run
-
-        result = Run(path).result("calcium_evaluation")
+        cfg = _config(InferConfig, args, _INFER_OPTIONS)
+        run_ = run_inference(cfg, args.out, overwrite=args.overwrite, progress=progress, report=not args.no_report)
+        result = CalciumInference.load(run_)
+        line = f"{len(result.traces)} trace(s) deconvolved with {result.method}"
+        if result.skipped:
+            line += f"; {len(result.skipped)} skipped (see {run_.path / 'log.txt'})"
+        print(line)
+        if result.mean_r_ground_truth is not None:
+            print(f"mean r with the ground-truth rate: {result.mean_r_ground_truth:.3f}")
+        print(f"spikes: {run_.path / result.arrays}")
+    else:
+        cfg = _config(EvaluationConfig, args, _EVALUATE_OPTIONS)
+        run_ = run_evaluation(cfg, args.out, overwrite=args.overwrite, progress=progress, report=not args.no_report)
+        result = CalciumEvaluation.load(run_)
+        print(f"method: {result.protocol.method}")
         print(f"{'dataset':<22}{'indicator':<10}{'held-out r':>11}{'untuned':>9}{'chance':>8}  tuned parameters")
-        for s in result["datasets"]:
-            print(
-                f"{s['dataset']:<22}{s['indicator']:<10}{s['test_mean_r']:>11.3f}{s['test_mean_r_untuned']:>9.3f}"
-                f"{s['test_mean_r_chance']:>8.3f}  {s['tuned_params']}"
-            )
-        print(f"report: {path / 'report.html'}")
-        return 0
-    raise ConfigError("calcium needs an action: infer or evaluate (see 'neuroaikit calcium --help')")
+        for s in result.datasets:
+            print(f"{s.dataset:<22}{s.indicator:<10}{_fmt(s.test_mean_r):>11}{_fmt(s.test_mean_r_untuned):>9}"
+                  f"{_fmt(s.test_mean_r_chance):>8}  {s.tuned_params.describe()}")
+    if (run_.path / "report.html").is_file() and not args.no_report:
+        print(f"report: {run_.path / 'report.html'}")
+    print(f"run: {run_.path}")
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

@@ -13,8 +13,10 @@ APGD-DLR using Expectation over Transformation (EOT, gradients averaged over noi
 AutoAttack "rand" setting), Square (black box, EOT loss), transfer from the noise-off twin
 and a random-noise baseline. An image counts as robust only if it survives every attack and
 the deployed inference rule classifies it correctly in a majority of fresh draws. Sanity
-checks (accuracy falls to chance, more steps / more EOT change nothing, frozen noise,
-black box not stronger than white box, finite non-zero gradients) are printed as pass/warn.
+checks (the model is better than chance at all, accuracy falls to chance, more steps / more
+EOT change nothing, frozen noise, black box not stronger than white box, finite non-zero
+gradients) are printed as pass/warn; a model whose clean accuracy is not clearly above chance
+gets a WARNING line, since none of its figures mean anything.
 Results go to RUN_DIR/results/robustness.json; `neuroaikit report RUN_DIR` draws them.
 
 The deployed rule (one draw, mean or vote of N draws) is the run's, unless --rule is given.
@@ -63,11 +65,13 @@ def run(args) -> int:
     config = RobustnessConfig.quick(**options) if args.quick else RobustnessConfig(**options)
     result = evaluate_run(args.run_dir, data_dir=args.data_dir, config=config, overwrite=args.overwrite,
                           execution=execution_from_args(args), progress=default_progress(quiet=args.quiet))
-    rule = result["rule"]
-    print(f"deployed rule: {rule['rule']} ({rule['n_draws']} draws); {result['n_examples']} test images")
-    print(f"clean accuracy {result['clean_accuracy']:.4f}; robust accuracy (worst case over attacks) "
-          f"{result['robust_accuracy']:.4f} at {result['config']['norm']} eps {result['reference_eps']:.4g}")
-    for check in result["checks"]:
-        print(f"  [{check['status']}] {check['name']}: {check['detail']}")
-    print(f"results: {args.run_dir}/results/robustness.json ({result['seconds']} s)")
+    warning = result.chance_warning()
+    if warning:
+        print(f"WARNING: {warning}")
+    print(f"deployed rule: {result.rule.rule} ({result.rule.n_draws} draws); {result.n_examples} test images")
+    print(f"clean accuracy {result.clean_accuracy:.4f}; robust accuracy (worst case over attacks) "
+          f"{result.robust_accuracy:.4f} at {result.norm} eps {result.reference_eps:.4g}")
+    for check in result.checks:
+        print(f"  [{check.status}] {check.name}: {check.detail}")
+    print(f"results: {args.run_dir}/results/{result.result_name}.json ({result.seconds} s)")
     return 0

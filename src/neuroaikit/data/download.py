@@ -57,6 +57,16 @@ def fetch(url: str, dest: str | os.PathLike, expected_md5: str | None = None, ti
     return digest.hexdigest()
 
 
+def _check_url(url: str) -> None:
+    """A base URL urllib can fetch from: http(s), ftp or file, with a host for the network ones."""
+    from urllib.parse import urlparse
+
+    parts = urlparse(url)
+    if parts.scheme not in ("http", "https", "ftp", "file") or (parts.scheme != "file" and not parts.netloc):
+        raise ConfigError(f"--base-url must be an http(s), ftp or file URL such as https://mirror.example/mnist/, "
+                          f"got {url!r}")
+
+
 def _join(base_url: str, filename: str) -> str:
     return base_url.rstrip("/") + "/" + filename
 
@@ -91,6 +101,7 @@ def download_dataset(name: str, data_dir: str | os.PathLike | None = None, base_
         raise ConfigError(f"{info.name} is embedded in scikit-learn; there is nothing to download")
     say = echo or (lambda message: None)
     base = base_url or DEFAULT_URLS[info.name]
+    _check_url(base)
     root = data_root(data_dir)
     folder = root.parent if info.name == "cifar10" and root.name == CIFAR10_FOLDER else root
     try:

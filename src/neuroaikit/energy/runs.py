@@ -1,12 +1,19 @@
-"""Energy accounting of run folders: ``neuroaikit energy RUN_DIR [RUN_DIR ...]``."""
+"""``neuroaikit energy``: measure several runs on the same test images and store the comparison
+in each of them (``results/energy.json``)."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import os
+from pathlib import Path
+from typing import Sequence
 
 from ..errors import ConfigError, DataError
+from ..execution import Execution
+from ..progress import Progress, default_progress
 from ..runs import Run
+from .config import EnergyConfig
 from .measure import format_energy, measure
+from .results import EnergyComparisonRow, EnergyMeasurement, EnergyResult
 from .table import assumptions
 
 
@@ -23,46 +30,90 @@ def _load_test(name: str, data_dir: str | None):
     return load_dataset(name, "test", data_dir=data_dir)
 
 
-def energy_for_runs(run_dirs: Sequence[str], data_dir: str | None = None, subset: int | None = 1000,
-                    precision: str = "fp32", batch_size: int = 100,
-                    echo: Callable[[str], None] | None = print) -> list[dict]:
-    """Measure every run on the first ``subset`` test images of its dataset (all must share one
-    dataset), write ``results/energy.json`` into each run (its figures and the comparison), and
-    return the comparison rows."""
+def _open_runs(run_dirs: Sequence[str | os.PathLike], overwrite: bool) -> list[Run]:
+    """Every run, each once, each allowed to take a new result (before anything is measured)."""
+    if isinstance(run_dirs, (str, os.PathLike)):
+        run_dirs = [run_dirs]
     if not run_dirs:
         raise ConfigError("give at least one run folder")
-    if subset is not None and subset < 1:
-        raise ConfigError(f"subset must be >= 1, got {subset}")
     runs = [Run.open(path) for path in run_dirs]
+    seen: dict[Path, Run] = {}
+    for run in runs:
+        key = run.path.resolve()
+        if key in seen:
+            raise ConfigError(f"run {run.path} is given twice")
+        seen[key] = run
+    for run in runs:
+        run.check_result_writable(EnergyResult.result_name, overwrite)
+    return runs
+
+
+def _check_accepts(model, run: Run, images) -> None:
+    """One image through the model: a model made for other images fails here, with its name,
+    rather than half-way through the measurement."""
+    import torch
+
+    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    try:
+        with torch.no_grad():
+            model(images[:1].to(device))
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{run.path}: the model does not accept images of shape {tuple(images.shape[1:])} "
+                        f"({first})") from None
+
+
+def energy_for_runs(run_dirs: Sequence[str | os.PathLike], config: EnergyConfig | None = None,
+                    overwrite: bool = False, progress: Progress | None = None) -> list[EnergyResult]:
+    """Measure every run on the first ``config.subset`` test images of its dataset (all must
+    share one dataset) and write ``results/energy.json`` into each: its figures and the
+    comparison with the others. Returns the stored results, in the order of ``run_dirs``.
+
+    Before anything is measured: every run is opened, every existing result is refused unless
+    ``overwrite``, the dataset is loaded and every model is checked to accept its images. The
+    models run on ``config.execution``'s device; the results record it (``execution``).
+    """
+    config = EnergyConfig() if config is None else config
+    if not isinstance(config, EnergyConfig):
+        raise ConfigError(f"config must be an EnergyConfig, got {type(config).__name__}")
+    progress = default_progress(progress)
+    runs = _open_runs(run_dirs, overwrite)
     datasets = {run.name: _dataset_of(run) for run in runs}
     if len(set(datasets.values())) > 1:
         raise ConfigError(f"runs are on different datasets ({datasets}); compare models on the same task")
     dataset_name = next(iter(datasets.values()))
+    data_dir = config.data_dir or next((run.config.get("data_dir") for run in runs if run.config.get("data_dir")), None)
     data = _load_test(dataset_name, data_dir)
     images, labels = data.images, data.labels
-    if subset:
-        images, labels = images[:subset], labels[:subset]
-    rows, results = [], []
-    for run in runs:
-        model = run.load_model()
-        result = measure(model, images, labels, batch_size=batch_size, precision=precision)
-        result.update(run=run.name, model=run.model_spec.get("name"), dataset=dataset_name,
-                      model_kwargs=run.model_spec.get("kwargs", {}))
-        results.append(result)
-        ops, energy = result["SynapticOperations"], result["energy"]
-        rows.append({
-            "run": run.name, "model": result["model"], "T": result["model_kwargs"].get("T"),
-            "accuracy": result["accuracy"], "Footprint": result["Footprint"],
-            "ActivationSparsity": result["ActivationSparsity"], "Effective_MACs": ops["Effective_MACs"],
-            "Effective_ACs": ops["Effective_ACs"], "Dense": ops["Dense"],
-            "MembraneUpdates": result["MembraneUpdates"],
-            "effective_uJ": energy["effective_joules_per_sample"] * 1e6,
-            "dense_uJ": energy["dense_joules_per_sample"] * 1e6,
-        })
-        if echo:
-            echo(f"== {run.name} ({result['model']}, {dataset_name}, {len(images)} test images)")
-            echo(format_energy(result))
+    if config.subset:
+        images, labels = images[:config.subset], labels[:config.subset]
+    precision = config.energy_precision
+
+    measurements: list[EnergyMeasurement] = []
+    with Execution(config.execution) as ex:
+        for run in runs:
+            _check_accepts(run.load_model(map_location=ex.device), run, images)
+        with progress.task("energy", total=len(runs), unit="runs") as task:
+            for run in runs:
+                model = run.load_model(map_location=ex.device)
+                raw = measure(model, images, labels, batch_size=config.batch_size, precision=precision,
+                              progress=progress)
+                raw.update(run=run.name, model=run.model_spec.get("name"), dataset=dataset_name,
+                           model_kwargs=run.model_spec.get("kwargs", {}))
+                measurement = EnergyMeasurement.from_dict(raw)
+                measurements.append(measurement)
+                progress.message(f"== {run.name} ({measurement.model}, {dataset_name}, {len(images)} test images)")
+                progress.message(format_energy(measurement))
+                task.update(1, run=run.name)
+        execution = ex.describe()
+
+    rows = [EnergyComparisonRow.of(m) for m in measurements]
+    results = [EnergyResult(dataset=dataset_name, precision=precision, n_samples=len(images), this=m,
+                            comparison=rows, assumptions=assumptions(precision), execution=execution)
+               for m in measurements]
     for run, result in zip(runs, results):
-        run.save_result("energy", {"dataset": dataset_name, "precision": precision, "n_samples": len(images),
-                                   "this": result, "comparison": rows, "assumptions": assumptions(precision)})
-    return rows
+        result.save(run)
+        energy = result.this.energy
+        run.log(f"energy: {len(images)} {dataset_name} test images, {precision} table: effective "
+                f"{energy.effective_uj:.4g} uJ, dense {energy.dense_uj:.4g} uJ per sample (on {execution['device']})")
+    return results

@@ -24,11 +24,13 @@ from .load import load_neural
 from .simulate import SyntheticCortex
 from .models import CortexTwin, FactorizedReadout, GaussianReadout, Modulator, Shifter, Stacked2dCore
 from .fit import TwinFitConfig, fit_twin, predict
+from .models import TwinModelConfig
+from .simulate import SyntheticDataConfig
 from .baselines import PixelRidge
 from . import metrics, insilico
 
 __all__ = [
     "TIERS", "NeuralDataset", "group_repeats", "load_allen", "load_antolik", "load_filetree", "write_filetree",
     "load_nwb", "write_nwb", "load_neural", "SyntheticCortex", "CortexTwin", "FactorizedReadout", "GaussianReadout",
-    "Modulator", "Shifter", "Stacked2dCore", "TwinFitConfig", "fit_twin", "predict", "PixelRidge", "metrics", "insilico",
+    "Modulator", "Shifter", "Stacked2dCore", "TwinFitConfig", "TwinModelConfig", "SyntheticDataConfig", "fit_twin", "predict", "PixelRidge", "metrics", "insilico",
 ]

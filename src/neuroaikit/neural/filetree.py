@@ -262,35 +262,62 @@ def _statistics(tree: _Tree) -> dict:
     return stats
 
 
-def write_filetree(ds: NeuralDataset, path: str | os.PathLike, as_zip: bool = False) -> Path:
+def write_filetree(ds: NeuralDataset, path: str | os.PathLike, as_zip: bool = False, overwrite: bool = False) -> Path:
     """Write ``ds`` in the published FileTree layout (a folder, or a ``.zip`` of one).
 
     Images are written per trial as float32 (1, H, W) (or (C, H, W)), responses as float64.
-    The folder is written to ``<path>.partial`` and renamed when complete.
+    The folder (or zip) is written under a temporary name and renamed when complete; an
+    existing one is replaced only with ``overwrite`` (never a folder that is not a FileTree).
     """
-    from ..runs import commit_run, partial_dir
+    import shutil
+
+    from ..errors import ConfigError, storage_error
+    from ..io import file_mode, make_dirs
+    from ..runs import check_writable_parent, commit_folder, partial_dir
 
     path = Path(path)
+    check_writable_parent(path)
     if as_zip:
+        if path.exists() and (path.is_dir() or not overwrite):
+            raise ConfigError(f"{path} exists; pass overwrite=True to replace it" if not path.is_dir()
+                              else f"{path} is a folder; refusing to replace it with a zip")
         tmp = path.with_name(path.name + ".partial")
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
-            root = path.stem + "/"
-            _write_entries(ds, lambda rel, data: zf.writestr(root + rel, data))
-        os.replace(tmp, path)
+        try:
+            with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+                root = path.stem + "/"
+                _write_entries(ds, lambda rel, data: zf.writestr(root + rel, data))
+            os.chmod(tmp, file_mode())
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise storage_error(exc, "write", path) from None
         return path
+    if path.exists() and any(path.iterdir()):
+        if not (path / "meta" / "trials" / "tiers.npy").is_file():
+            raise ConfigError(f"{path} exists and is not a FileTree folder; refusing to replace it")
+        if not overwrite:
+            raise ConfigError(f"{path} exists; pass overwrite=True to replace it")
     work = partial_dir(path)
-    if work.exists():
-        import shutil
-
-        shutil.rmtree(work)
+    try:
+        if work.exists():
+            shutil.rmtree(work)
+    except OSError as exc:
+        raise storage_error(exc, "clear", work) from None
 
     def put(rel: str, data: bytes) -> None:
         file = work / rel
-        file.parent.mkdir(parents=True, exist_ok=True)
-        file.write_bytes(data)
+        make_dirs(file.parent)
+        try:
+            file.write_bytes(data)
+        except OSError as exc:
+            raise storage_error(exc, "write", file) from None
 
-    _write_entries(ds, put)
-    return commit_run(work, path)
+    try:
+        _write_entries(ds, put)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return commit_folder(work, path, overwrite=True)
 
 
 def _npy(arr: np.ndarray) -> bytes:

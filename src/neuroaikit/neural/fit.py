@@ -296,7 +296,7 @@ class _Trainer:
     # -- state ------------------------------------------------------------
     def state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "best_value": self.best[0],
-                "best_state": self.best[1], "best_epoch": self.best[2], "history": self.history, "lr": self.lr,
+                "best_state": self.best[1], "best_epoch": self.best[2], "history": list(self.history), "lr": self.lr,
                 "decays": self.decays, "bad_epochs": self.bad_epochs, "epoch": self.epoch, "elapsed": self.elapsed,
                 "done": self.done, "world_size": self.ex.world_size}
 
@@ -326,21 +326,28 @@ class _Trainer:
                 if len(global_idx) < ex.world_size:
                     task.update()
                     continue
-                p = self.prepared[session]
-                idx = ex.shard(global_idx)
-                x, b, pupil, y = p.train.batch(idx, ex.device)
-                with ex.autocast():
-                    pred = self.wrapped(x, b, pupil, session=session, standardized=True).float()
-                # the Sensorium loss is a sum scaled by sqrt(n / batch) of the *global* batch; each
-                # process sums its share and DDP averages, hence the factor world_size
-                scale = math.sqrt(len(p.train) / len(global_idx)) * ex.world_size
-                target = (y - p.offset) * p.inv_std
-                loss = scale * (pred - target * torch.log(pred + 1e-12)).sum() + self.model.regularizer(session)
+                loss, n_local = self.batch_loss(session, global_idx)
                 ex.optimizer_step(loss, self.opt)
-                total += torch.tensor([float(loss.detach()) / ex.world_size * len(idx), len(idx)], dtype=torch.float64)
-                task.update(loss=float(loss.detach()) / max(len(idx), 1))
+                total += torch.tensor([float(loss.detach()) / ex.world_size * n_local, n_local], dtype=torch.float64)
+                task.update(loss=float(loss.detach()) / max(n_local, 1))
         sums = ex.all_sum([float(total[0]), float(total[1])])
         return sums[0] / max(sums[1], 1.0)
+
+    def batch_loss(self, session: str, global_idx: np.ndarray) -> tuple[torch.Tensor, int]:
+        """This process's loss for its share of one global batch of ``session``'s train trials,
+        weighted so that DDP's average of the processes' gradients is the global batch's gradient."""
+        ex = self.ex
+        p = self.prepared[session]
+        idx = ex.shard(global_idx)
+        x, b, pupil, y = p.train.batch(idx, ex.device)
+        with ex.autocast():
+            pred = self.wrapped(x, b, pupil, session=session, standardized=True).float()
+        # the Sensorium loss is a sum scaled by sqrt(n / batch) of the *global* batch; each
+        # process sums its share and DDP averages, hence the factor world_size
+        scale = math.sqrt(len(p.train) / len(global_idx)) * ex.world_size
+        target = (y - p.offset) * p.inv_std
+        loss = scale * (pred - target * torch.log(pred + 1e-12)).sum() + self.model.regularizer(session)
+        return loss, len(idx)
 
     def _validation_correlation(self) -> float:
         return float(np.mean([

@@ -30,10 +30,18 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .dataset import NeuralDataset
 
 log = logging.getLogger(__name__)
+
+
+def _require_pynwb() -> None:
+    """NWB support is an optional dependency: say how to get it, in one line."""
+    try:
+        import pynwb  # noqa: F401
+    except ImportError:
+        raise ConfigError("reading or writing .nwb files needs pynwb: pip install 'neuroaikit[nwb]'") from None
 
 IMAGE_COLUMNS = ("image_id", "frame_image_id", "frame", "image_index", "stimulus_index")
 BEHAVIOR_COLUMNS = ("pupil_dilation", "pupil_dilation_derivative", "running_speed")
@@ -42,6 +50,7 @@ PUPIL_COLUMNS = ("pupil_x", "pupil_y")
 
 def write_nwb(ds: NeuralDataset, path: str | os.PathLike, session_description: str = "neuroaikit NeuralDataset") -> Path:
     """Write ``ds`` to an NWB file (atomically); returns the path."""
+    _require_pynwb()
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.image import ImageSeries
     from pynwb.ophys import OpticalChannel, RoiResponseSeries, DfOverF
@@ -111,11 +120,12 @@ def write_nwb(ds: NeuralDataset, path: str | os.PathLike, session_description: s
 
 def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: str | None = None) -> NeuralDataset:
     """Read ROI responses, trials and stimulus images from an NWB file (see module docstring)."""
-    from pynwb import NWBHDF5IO
-
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist")
+    _require_pynwb()
+    from pynwb import NWBHDF5IO
+
     try:
         io = NWBHDF5IO(str(path), "r")
         with warnings.catch_warnings():

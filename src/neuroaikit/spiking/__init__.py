@@ -1,7 +1,12 @@
 """Spiking neural networks: LIF/IF neurons as pure step functions, surrogate gradients,
 encoders, BPTT-trained spiking classifiers, ANN-to-SNN conversion and local learning rules.
 
-Importing this package registers the models ``"snn_cnn"``, ``"snn_mlp"`` and ``"snn_converted"``.
+Importing this package registers the models ``"snn_cnn"``, ``"snn_mlp"`` and ``"snn_converted"``,
+and (through :mod:`.plasticity`) ``"krotov_hopfield"`` and ``"diehl_cook"``.
+
+Devices: everything runs on the device and in the dtype of its inputs (neuron states are
+created like the input current); the event-driven synapse kernels are CPU float32 code, and any
+other tensor (CUDA, MPS, bfloat16 under autocast) takes the dense product instead.
 """
 
 from .surrogate import SURROGATES, spike, surrogate_derivative
@@ -12,6 +17,7 @@ from .models import SpikingCNN
 from .synapses import EventLinear, event_linear
 from .networks import FeedForwardLIF, SpikingMLP
 from .conversion import ConvertedSNN, RateGatedMaxPool, activation_scales, convert_cnn
+from . import plasticity  # noqa: E402,F401 - registers the plasticity models
 
 __all__ = [
     "SURROGATES", "spike", "surrogate_derivative",

@@ -107,10 +107,11 @@ def activation_scales(ann: SmallCNN, images: torch.Tensor, percentile: float = 9
     acts: dict[str, list[torch.Tensor]] = {name: [] for name in _RELU_AFTER.values()}
     hooks = [getattr(ann, name).register_forward_hook(lambda m, i, o, n=name: acts[n].append(o.flatten()))
              for name in acts]
+    device = next(ann.parameters()).device
     try:
         ann.eval()
         for start in range(0, len(images), batch_size):
-            ann(images[start:start + batch_size])
+            ann(images[start:start + batch_size].to(device))
     finally:
         for h in hooks:
             h.remove()
@@ -155,4 +156,4 @@ def convert_cnn(ann: nn.Module, calibration_images: torch.Tensor, T: int = 64, p
         previous = scale
     snn.fc2.weight.copy_(ann.fc2.weight * previous)
     snn.fc2.bias.copy_(ann.fc2.bias)
-    return snn.eval()
+    return snn.to(conv1.weight.device).eval()  # where the ANN is

@@ -14,6 +14,12 @@ the event path cannot help, the dense product runs instead, so the layer is alwa
 inputs that are not exactly 0/1, density above ``max_density``, fewer than 16 outputs (narrower
 than one vector tile), products under ``MIN_PRODUCT_SIZE`` multiply-adds (where the kernels'
 fixed costs outweigh the savings), non-float32 or non-CPU tensors, or no C compiler.
+
+Devices and precision: the kernels read CPU float32 memory, so CUDA and MPS tensors always take
+torch's dense product, and so do bfloat16 spikes, which is what a LIF layer emits under bfloat16
+autocast (its current, and so its state, is bfloat16): autocast then runs that product in
+bfloat16. Float32 spikes on the CPU take the exact event path even under autocast (the result
+is float32).
 """
 
 from __future__ import annotations

@@ -6,12 +6,20 @@
 - :class:`OasisDeconvolver`, :func:`infer_spikes`: OASIS AR(1)/AR(2) deconvolution;
 - :class:`SpikeRateCorrelation`, :func:`ground_truth_rate`, :func:`noise_level`: Cascade's
   evaluation;
-- :func:`evaluate_calcium`: tune on some files, score held-out files, per dataset.
+- :func:`evaluate_calcium` / :func:`run_evaluation`: tune on some files, score held-out
+  files, per dataset (:class:`CalciumEvaluation`);
+- :func:`run_inference`: a trace file -> spikes, into a run folder (:class:`CalciumInference`).
 """
 
 from .dff import delta_f_over_f, running_percentile_baseline
 from .inference import OasisDeconvolver, SpikeInference, infer_spikes, oasis_available
-from .metrics import CASCADE_SMOOTHING_S, SpikeRateCorrelation, ground_truth_rate, noise_level, pearson
+from .metrics import (
+    CASCADE_SMOOTHING_S,
+    SpikeRateCorrelation,
+    ground_truth_rate,
+    noise_level,
+    pearson,
+)
 from .recording import (
     CalciumRecording,
     dataset_folders,
@@ -43,5 +51,26 @@ __all__ = [
 
 from .evaluate import EvaluationConfig, evaluate_calcium, run_evaluation  # noqa: E402
 from .pipeline import InferConfig, run_inference, tuned_params  # noqa: E402
+from .results import (  # noqa: E402
+    CalciumEvaluation,
+    CalciumInference,
+    DatasetSummary,
+    RecordingScore,
+    TraceSummary,
+    TunedParams,
+)
 
-__all__ += ["EvaluationConfig", "InferConfig", "evaluate_calcium", "run_evaluation", "run_inference", "tuned_params"]
+__all__ += [
+    "CalciumEvaluation",
+    "CalciumInference",
+    "DatasetSummary",
+    "EvaluationConfig",
+    "InferConfig",
+    "RecordingScore",
+    "TraceSummary",
+    "TunedParams",
+    "evaluate_calcium",
+    "run_evaluation",
+    "run_inference",
+    "tuned_params",
+]

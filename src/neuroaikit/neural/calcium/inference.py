@@ -27,6 +27,17 @@ from .metrics import smooth_rate
 from .recording import CalciumRecording
 
 BACKENDS = ("auto", "oasis", "numpy")
+#: How reports and results name the backend that actually ran.
+BACKEND_LABELS = {
+    "oasis": "OASIS (oasis-deconv package)",
+    "numpy": "OASIS AR(1) (neuroaikit's pure-NumPy implementation, fixed baseline)",
+}
+
+
+def backend_label(backend: str) -> str:
+    """``"oasis"`` -> ``"OASIS (oasis-deconv package)"``; several names are joined."""
+    names = [b for b in str(backend).split("+") if b]
+    return " + ".join(BACKEND_LABELS.get(b, b) for b in names) or "OASIS"
 
 
 @dataclass
@@ -210,6 +221,11 @@ class OasisDeconvolver:
             "smoothing_s": self.smoothing_s,
             "backend": self.backend,
         }
+
+    def resolve_backend(self) -> str:
+        """Check the parameters and return the backend ``infer`` will use ("oasis" or "numpy");
+        a bad parameter, or a backend that cannot run them, is a one-line ConfigError."""
+        return self._check()
 
     def _check(self) -> str:
         if self.tau_decay_s is not None and not (np.isfinite(self.tau_decay_s) and self.tau_decay_s > 0):

@@ -12,7 +12,11 @@ NaN handling (documented, logged in ``CalciumRecording.notes``):
 - NaN dF/F samples are kept in ``dff`` and flagged in ``valid``; inference fills them by
   linear interpolation (constant at the ends) and evaluation leaves them out of every
   correlation;
-- a trace with no finite dF/F sample at all is a :class:`~neuroaikit.errors.DataError`.
+- a trace with no finite dF/F sample at all is a :class:`~neuroaikit.errors.DataError`
+  (``on_bad="skip"``: left out, with a line in the caller's ``skipped`` list);
+- spikes outside the imaged time (before the first frame's bin or after the last one's) are
+  kept in ``spike_times`` but neither binned into the ground-truth rate nor counted in
+  ``n_spikes``; the loader notes how many there were.
 """
 
 from __future__ import annotations
@@ -25,10 +29,10 @@ from pathlib import Path
 import numpy as np
 
 from ...errors import ConfigError, DataError
+from .metrics import bin_spikes
 
 #: Units of ``events_AP`` in the Cascade files: 1e-4 s.
 CASCADE_SPIKE_TIME_UNIT_S = 1e-4
-
 
 
 @dataclass
@@ -38,14 +42,15 @@ class CalciumRecording:
     Attributes:
         time: (T,) frame times in seconds, increasing.
         dff: (T,) dF/F trace (NaN where the file had no value; see ``valid``).
-        spike_times: (n_spikes,) ground-truth spike times in seconds on the clock of
-            ``time``, or ``None`` when there is no ground truth.
+        spike_times: (n,) ground-truth spike times in seconds on the clock of ``time``, or
+            ``None`` when there is no ground truth (spikes outside the imaged time included).
         frame_rate: frames per second (1 / median frame interval).
         indicator: calcium indicator name (``GCaMP6f``, ``GCaMP6s``, ``OGB-1`` ...) or "".
         dataset: dataset name (``DS09-GCaMP6f-m-V1``) or "".
         name: identifier, ``<file stem>#<index>`` for Cascade files.
         source: path of the file it came from.
         notes: repairs applied while loading (dropped frames, NaN samples ...).
+        index: position of the trace in its file (CAttached element, row of an array).
     """
 
     time: np.ndarray
@@ -57,6 +62,7 @@ class CalciumRecording:
     name: str = "trace"
     source: str = ""
     notes: list[str] = field(default_factory=list)
+    index: int = 0
 
     def __post_init__(self) -> None:
         self.time = np.asarray(self.time, dtype=np.float64).ravel()
@@ -83,7 +89,16 @@ class CalciumRecording:
 
     @property
     def n_spikes(self) -> int:
-        return 0 if self.spike_times is None else int(self.spike_times.size)
+        """Ground-truth spikes within the imaged time: those the ground-truth rate counts
+        (bins centred on the frame times, half a frame either side)."""
+        if self.spike_times is None or self.spike_times.size == 0:
+            return 0
+        return int(bin_spikes(self.spike_times, self.time).sum())
+
+    @property
+    def n_spikes_outside(self) -> int:
+        """Ground-truth spikes before or after the imaged time (not scored)."""
+        return 0 if self.spike_times is None else int(self.spike_times.size) - self.n_spikes
 
     def filled_dff(self) -> np.ndarray:
         """dF/F with NaN samples linearly interpolated (held constant before the first and
@@ -96,7 +111,8 @@ class CalciumRecording:
 
     @classmethod
     def from_trace(
-        cls, dff, frame_rate: float, name: str = "trace", spike_times=None, indicator: str = "", start_s: float = 0.0
+        cls, dff, frame_rate: float, name: str = "trace", spike_times=None, indicator: str = "", start_s: float = 0.0,
+        index: int = 0,
     ) -> "CalciumRecording":
         """A recording from a bare trace sampled at ``frame_rate`` Hz (frame i at start_s + i / rate)."""
         try:
@@ -107,7 +123,7 @@ class CalciumRecording:
             raise ConfigError(f"{name}: frame rate must be > 0 Hz, got {frame_rate}")
         dff = np.asarray(dff, dtype=np.float64).ravel()
         time = start_s + np.arange(dff.size) / frame_rate
-        return cls(time, dff, spike_times, frame_rate, indicator=indicator, name=name)
+        return cls(time, dff, spike_times, frame_rate, indicator=indicator, name=name, index=index)
 
 
 def indicator_from_name(name: str) -> str:
@@ -139,7 +155,11 @@ def _frame_rate(time: np.ndarray, where: str) -> float:
 
 
 def load_cascade_mat(
-    path: str | os.PathLike, dataset: str | None = None, indicator: str | None = None, on_bad: str = "raise"
+    path: str | os.PathLike,
+    dataset: str | None = None,
+    indicator: str | None = None,
+    on_bad: str = "raise",
+    skipped: list[str] | None = None,
 ) -> list[CalciumRecording]:
     """Read every recording of one Cascade ground-truth ``.mat`` file.
 
@@ -150,6 +170,8 @@ def load_cascade_mat(
         indicator: indicator name; default parsed from ``dataset`` (``DS14-GCaMP6s-m-V1``).
         on_bad: ``"raise"`` (default) raises :class:`DataError` for an unusable recording
             (all-NaN trace, fewer than 2 frames); ``"skip"`` leaves it out and returns the rest.
+        skipped: with ``on_bad="skip"``, a list that receives one line per recording left out
+            (``"<name>: <reason>"``).
 
     Returns:
         list of :class:`CalciumRecording`, named ``<file stem>#<index>``.
@@ -199,14 +221,28 @@ def load_cascade_mat(
         try:
             rate = _frame_rate(time, f"{path} recording {index}")
             recording = CalciumRecording(
-                time, dff, spikes, rate, indicator=indicator, dataset=dataset, name=name, source=str(path), notes=notes
+                time, dff, spikes, rate, indicator=indicator, dataset=dataset, name=name, source=str(path), notes=notes,
+                index=index,
             )
         except DataError as exc:
             if on_bad == "skip":
+                if skipped is not None:
+                    skipped.append(f"{name}: skipped ({_reason(exc, name)})")
                 continue
             raise DataError(f"{path}: {exc}") from None
+        outside = recording.n_spikes_outside
+        if outside:
+            recording.notes.append(
+                f"{outside} of {spikes.size} ground-truth spikes lie outside the imaged time: not scored or counted"
+            )
         out.append(recording)
     return out
+
+
+def _reason(exc: Exception, name: str) -> str:
+    """The message of ``exc`` without a leading ``"<name>: "``."""
+    text = str(exc)
+    return text[len(name) + 2 :] if text.startswith(f"{name}: ") else text
 
 
 def dataset_folders(data_dir: str | os.PathLike, datasets: list[str] | None = None) -> list[Path]:
@@ -237,29 +273,45 @@ def dataset_folders(data_dir: str | os.PathLike, datasets: list[str] | None = No
     return folders
 
 
-def load_cascade_dataset(folder: str | os.PathLike, on_bad: str = "skip") -> dict[str, list[CalciumRecording]]:
-    """All recordings of one dataset folder, keyed by file stem (files sorted by name)."""
+def load_cascade_dataset(
+    folder: str | os.PathLike, on_bad: str = "skip", skipped: list[str] | None = None
+) -> dict[str, list[CalciumRecording]]:
+    """All recordings of one dataset folder, keyed by file stem (files sorted by name);
+    ``skipped`` receives a line per recording left out (see :func:`load_cascade_mat`)."""
     folder = Path(folder)
     files = sorted(folder.glob("*.mat"))
     if not files:
         raise DataError(f"{folder}: no .mat files")
-    return {f.stem: load_cascade_mat(f, on_bad=on_bad) for f in files}
+    return {f.stem: load_cascade_mat(f, on_bad=on_bad, skipped=skipped) for f in files}
 
 
 def load_traces(
-    path: str | os.PathLike, frame_rate: float | None = None, key: str | None = None
+    path: str | os.PathLike,
+    frame_rate: float | None = None,
+    key: str | None = None,
+    on_bad: str = "raise",
+    skipped: list[str] | None = None,
 ) -> list[CalciumRecording]:
     """Traces to run inference on: a Cascade ``.mat`` file, or a ``.npy`` / ``.npz`` /
     ``.csv`` / ``.txt`` array of shape (frames,) or (neurons, frames) sampled at ``frame_rate``.
 
     For ``.npz`` the array is ``key`` (default: the only array, or ``dff`` / ``traces``).
+    A ``.mat`` file carries its own frame times: ``frame_rate`` is not used here (``calcium
+    infer --rate`` resamples such recordings afterwards). ``on_bad="skip"`` leaves unusable
+    traces (all NaN) out, with a line in ``skipped``; a file with no usable trace at all is
+    always a :class:`DataError`.
     """
+    if on_bad not in ("raise", "skip"):
+        raise ConfigError(f"on_bad must be 'raise' or 'skip', got {on_bad!r}")
     path = Path(path)
     if not path.is_file():
         raise DataError(f"trace file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".mat":
-        return load_cascade_mat(path, dataset=path.parent.name)
+        recordings = load_cascade_mat(path, dataset=path.parent.name, on_bad=on_bad, skipped=skipped)
+        if not recordings:
+            raise DataError(f"{path}: no usable recording (every trace is all NaN or shorter than 2 frames)")
+        return recordings
     if frame_rate is None:
         raise ConfigError(f"{path}: a {suffix} trace file carries no frame times; give the frame rate (--rate HZ)")
     try:
@@ -289,6 +341,16 @@ def load_traces(
         array = array[None, :]
     if array.ndim != 2:
         raise DataError(f"{path}: expected shape (frames,) or (neurons, frames), got {array.shape}")
-    return [
-        CalciumRecording.from_trace(row, frame_rate, name=f"{path.stem}#{i}") for i, row in enumerate(array)
-    ]
+    recordings = []
+    for i, row in enumerate(array):
+        name = f"{path.stem}#{i}"
+        try:
+            recordings.append(CalciumRecording.from_trace(row, frame_rate, name=name, index=i))
+        except DataError as exc:
+            if on_bad == "raise":
+                raise DataError(f"{path}: {exc}") from None
+            if skipped is not None:
+                skipped.append(f"{name}: skipped ({_reason(exc, name)})")
+    if not recordings:
+        raise DataError(f"{path}: no usable trace (every trace is all NaN or shorter than 2 frames)")
+    return recordings

@@ -1,5 +1,6 @@
 """Report section for ``neuroaikit align``: per-layer scores with intervals and ceilings,
-and RDM heat maps (neural and best-matching layers)."""
+and RDM heat maps (neural and best-matching layers). Reads the typed
+:class:`~neuroaikit.alignment.results.AlignmentResult`."""
 
 from __future__ import annotations
 
@@ -7,29 +8,32 @@ from ...runs import Run
 from ..html import Section
 
 ORDER = 50
-METRICS = (("rsa", "RSA"), ("cka", "CKA"), ("predictivity", "predictivity (median r)"))
 
 
-def _score_figure(result: dict):
+def _score_figure(result):
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    layers = result["layers"]
-    names = [e["layer"] for e in layers]
+    from ...alignment.results import METRICS
+
+    names = result.layer_names
+    level = result.settings.ci_level
     fig, axes = plt.subplots(1, 3, figsize=(12, 3.6), sharex=True)
     for ax, (key, label) in zip(axes, METRICS):
         xs, ys, lo, hi = [], [], [], []
-        for k, e in enumerate(layers):
-            part = e.get(key, {})
-            if "score" in part:
+        for k, entry in enumerate(result.layers):
+            part = entry.metric(key)
+            if part.ok:
+                low = part.ci_low if part.ci_low is not None else part.score
+                high = part.ci_high if part.ci_high is not None else part.score
                 xs.append(k)
-                ys.append(part["score"])
-                lo.append(part["score"] - part.get("ci_low", part["score"]))
-                hi.append(part.get("ci_high", part["score"]) - part["score"])
-        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o-", capsize=3, color="tab:blue", label="score (95% CI)")
-        ceiling = next((e[key].get("ceiling") for e in layers if e.get(key, {}).get("ceiling") is not None), None)
+                ys.append(part.score)
+                lo.append(part.score - low)
+                hi.append(high - part.score)
+        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o-", capsize=3, color="tab:blue", label=f"score ({level:.0%} CI)")
+        ceiling = next((e.metric(key).ceiling for e in result.layers if e.metric(key).ceiling is not None), None)
         if ceiling is not None:
             ax.axhline(ceiling, color="tab:red", ls="--", label="noise ceiling")
         ax.axhline(0, color="gray", lw=0.5)
@@ -42,7 +46,7 @@ def _score_figure(result: dict):
     return fig
 
 
-def _rdm_figure(result: dict):
+def _rdm_figure(result):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -50,9 +54,8 @@ def _rdm_figure(result: dict):
     import numpy as np
     from scipy.spatial.distance import squareform
 
-    layers = [e for e in result["layers"] if "model_rdm" in e and "score" in e.get("rsa", {})]
-    best = sorted(layers, key=lambda e: -e["rsa"]["score"])[:3]
-    panels = [("neural", result["neural_rdm"])] + [(f"{e['layer']} (RSA {e['rsa']['score']:.2f})", e["model_rdm"]) for e in best]
+    best = [e for e in result.best_layers("rsa", count=len(result.layers)) if e.model_rdm is not None][:3]
+    panels = [("neural", result.neural_rdm)] + [(f"{e.layer} (RSA {e.rsa.score:.2f})", e.model_rdm) for e in best]
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.2))
     for ax, (title, vec) in zip(np.atleast_1d(axes), panels):
         v = np.asarray(vec)
@@ -70,38 +73,41 @@ def _fmt(v):
 
 
 def build(run: Run) -> list[Section]:
-    result = run.result("alignment")
-    if not result:
+    from ...alignment.results import METRICS, AlignmentResult
+
+    result = AlignmentResult.load(run)
+    if result is None:
         return []
-    s, neural = result["settings"], result["neural"]
-    section = Section(f"Alignment to {neural['name']}")
+    s, neural = result.settings, result.neural
+    section = Section(f"Alignment to {neural.name}")
     section.paragraph(
-        f"{neural['n_stimuli']} stimuli, {neural['n_neurons']} neurons, "
-        f"{neural.get('n_repeats') or 'no'} repeats. RSA: {s['rdm']} RDM ({s['rdm_note']}), {s['compare']} comparison. "
-        f"CKA: {s['cka_kernel']}{', debiased' if s['cka_debiased'] else ''}. Predictivity: {s['mapping']}, "
-        f"{s['n_folds']}-fold cross-validation, Pearson r per neuron on held-out stimuli, median over neurons; "
-        f"ceiled as {s['convention']}. Intervals: {s['n_boot']} bootstrap resamples over stimuli ({s['ci_level']:.0%}). "
-        f"Model noise while reading features: {s['noise']}."
+        f"{neural.n_stimuli} stimuli, {neural.n_neurons} neurons, "
+        f"{neural.n_repeats or 'no'} repeats. RSA: {s.rdm} RDM ({s.rdm_note}), {s.compare} comparison. "
+        f"CKA: {s.cka_kernel}{', debiased' if s.cka_debiased else ''}. Predictivity: {s.mapping}, "
+        f"{s.n_folds}-fold cross-validation, Pearson r per neuron on held-out stimuli, median over neurons; "
+        f"ceiled as {s.convention}. Intervals: {s.n_boot} bootstrap resamples over stimuli ({s.ci_level:.0%}). "
+        f"Model noise while reading features: {s.noise}."
+        + (f" Computed on {result.execution['device']}." if result.execution.get("device") else "")
     )
-    c = result["ceilings"]
-    if c.get("rsa"):
-        section.paragraph(
-            f"Ceilings from the repeats: RSA sqrt(split-half RDM reliability) = {c['rsa']['ceiling']:.3f}; "
-            f"CKA split-half = {c['cka']['ceiling']:.3f}; predictivity median neuron reliability "
-            f"(Spearman-Brown) = {c['predictivity']['median_reliability']:.3f}."
-        )
+    c = result.ceilings
+    if c.available:
+        predictivity = (f"; predictivity median neuron reliability (Spearman-Brown) = "
+                        f"{c.predictivity.median_reliability:.3f}" if c.predictivity else "")
+        cka = f"; CKA split-half = {c.cka.ceiling:.3f}" if c.cka else ""
+        section.paragraph(f"Ceilings from the repeats: RSA sqrt(split-half RDM reliability) = {c.rsa.ceiling:.3f}"
+                          f"{cka}{predictivity}.")
     else:
-        section.paragraph(f"No ceilings: {c.get('reason', '')}.")
+        section.paragraph(f"No ceilings: {c.reason or 'no repeated trials'}.")
     section.figure(_score_figure(result), "Per-layer scores with bootstrap intervals and noise ceilings")
     rows = []
-    for e in result["layers"]:
-        row = [e["layer"], e["n_units"]]
+    for entry in result.layers:
+        row = [entry.layer, entry.n_units]
         for key, _ in METRICS:
-            part = e.get(key, {})
-            if "error" in part:
-                row += ["error", part["error"][:60], "-"]
+            part = entry.metric(key)
+            if part.error is not None:
+                row += ["error", part.error[:60], "-"]
             else:
-                row += [_fmt(part.get("score")), f"[{_fmt(part.get('ci_low'))}, {_fmt(part.get('ci_high'))}]", _fmt(part.get("ceiled"))]
+                row += [_fmt(part.score), f"[{_fmt(part.ci_low)}, {_fmt(part.ci_high)}]", _fmt(part.ceiled)]
         rows.append(row)
     section.table(["layer", "units", "RSA", "RSA CI", "RSA ceiled", "CKA", "CKA CI", "CKA ceiled",
                    "pred r", "pred CI", "pred ceiled"], rows)

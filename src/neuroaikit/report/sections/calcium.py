@@ -1,9 +1,12 @@
-"""Report sections for calcium -> spikes runs (``neuroaikit calcium infer|evaluate``)."""
+"""Report sections for calcium -> spikes runs (``neuroaikit calcium infer|evaluate``); they
+read the typed results :class:`~neuroaikit.neural.calcium.CalciumEvaluation` and
+:class:`~neuroaikit.neural.calcium.CalciumInference`."""
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...neural.calcium.results import CalciumEvaluation, CalciumInference, TraceExample
 from ...runs import Run
 from ..html import Section
 
@@ -19,30 +22,42 @@ def _plt():
     return plt
 
 
-def _trace_figure(examples: list[dict], with_truth: bool):
+def _na(value):
+    """Table cell: ``n/a`` for a value that could not be computed."""
+    return "n/a" if value is None else value
+
+
+def _array(values) -> np.ndarray:
+    return np.asarray([np.nan if v is None else v for v in (values or [])], dtype=float)
+
+
+def _peak(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)]
+    return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
+
+
+def _trace_figure(examples: list[TraceExample], with_truth: bool):
     plt = _plt()
     fig, axes = plt.subplots(len(examples), 1, figsize=(9, 2.6 * len(examples)), squeeze=False)
     for ax, ex in zip(axes[:, 0], examples):
-        t = np.asarray(ex["time"], dtype=float)
-        dff = np.asarray([np.nan if v is None else v for v in ex["dff"]], dtype=float)
+        t = _array(ex.time)
+        dff = _array(ex.dff)
         ax.plot(t, dff, color="0.55", lw=0.8, label="dF/F")
         ax.set_ylabel("dF/F")
         twin = ax.twinx()
-        inferred = np.asarray(ex["inferred_rate"], dtype=float)
-        scale = np.nanmax(inferred) if np.nanmax(inferred) > 0 else 1.0
-        if with_truth and ex.get("true_rate") is not None:
-            truth = np.asarray(ex["true_rate"], dtype=float)
-            top = np.nanmax(truth) if np.nanmax(truth) > 0 else 1.0
+        inferred = _array(ex.inferred_rate)
+        if with_truth and ex.true_rate is not None:
+            truth = _array(ex.true_rate)
             twin.plot(t, truth, color="tab:orange", lw=1.2, label="true rate (spikes/s)")
-            twin.plot(t, inferred / scale * top, color="k", lw=1.0, label="inferred rate (scaled)")
+            twin.plot(t, inferred / _peak(inferred) * _peak(truth), color="k", lw=1.0, label="inferred rate (scaled)")
             twin.set_ylabel("spikes/s")
         else:
             twin.plot(t, inferred, color="k", lw=1.0, label="inferred rate (a.u.)")
-        spikes = np.asarray(ex.get("spike_times") or [], dtype=float)
+        spikes = _array(ex.spike_times)
         if spikes.size:
             low = np.nanmin(dff)
             ax.plot(spikes, np.full(spikes.size, low), "|", color="tab:red", ms=8, label="true spikes")
-        ax.set_title(f"{ex.get('dataset', '')} {ex['name']}", fontsize=9)
+        ax.set_title(f"{ex.dataset} {ex.name}".strip(), fontsize=9)
         lines = ax.get_legend_handles_labels()
         lines2 = twin.get_legend_handles_labels()
         ax.legend(lines[0] + lines2[0], lines[1] + lines2[1], fontsize=7, loc="upper right")
@@ -51,34 +66,31 @@ def _trace_figure(examples: list[dict], with_truth: bool):
     return fig
 
 
-def _evaluation(result: dict) -> list[Section]:
+def _evaluation(result: CalciumEvaluation) -> list[Section]:
     plt = _plt()
-    protocol = result.get("protocol", {})
+    protocol = result.protocol
     summary = Section("Spike inference: held-out correlation per dataset")
     summary.paragraph(
-        f"Method: {protocol.get('method', 'OASIS')}. Split: {protocol.get('split', '')}. Score: "
-        f"{protocol.get('score', '')}, ground truth smoothed with a Gaussian of sigma "
-        f"{protocol.get('smoothing_s')} s. Frame rate: "
-        f"{'native' if not protocol.get('rate_hz') else str(protocol['rate_hz']) + ' Hz (resampled)'}; noise: "
-        f"{'native' if not protocol.get('noise_level') else 'matched to level ' + str(protocol['noise_level'])}."
+        f"Method: {protocol.method}. Split: {protocol.split}. Score: {protocol.score}, ground truth smoothed "
+        f"with a Gaussian of sigma {protocol.smoothing_s} s. Frame rate: "
+        f"{'native' if not protocol.rate_hz else f'{protocol.rate_hz} Hz (resampled)'}; noise: "
+        f"{'native' if not protocol.noise_level else f'matched to level {protocol.noise_level}'}."
     )
     rows = []
-    for s in result["datasets"]:
-        p = s["tuned_params"]
+    for s in result.datasets:
         rows.append(
             [
-                s["dataset"],
-                s["indicator"],
-                round(s["frame_rate_hz"], 2),
-                f"{s['n_tune_recordings']} / {s['n_test_recordings']}",
-                f"tau {p['tau_decay_s'] if p['tau_decay_s'] is not None else 'est.'} s, rise {p['tau_rise_s']} s, "
-                f"{p['penalty']}, out sigma {p['smoothing_s']} s",
-                s["tune_mean_r"],
-                s["test_mean_r"],
-                s["test_median_r"],
-                s["test_mean_r_untuned"],
-                s["test_mean_r_chance"],
-                s["test_mean_noise_level"],
+                s.dataset,
+                s.indicator,
+                round(s.frame_rate_hz, 2),
+                f"{s.n_tune_recordings} / {s.n_test_recordings}",
+                s.tuned_params.describe(),
+                _na(s.tune_mean_r),
+                _na(s.test_mean_r),
+                _na(s.test_median_r),
+                _na(s.test_mean_r_untuned),
+                _na(s.test_mean_r_chance),
+                _na(s.test_mean_noise_level),
             ]
         )
     summary.table(
@@ -97,19 +109,24 @@ def _evaluation(result: dict) -> list[Section]:
         ],
         rows,
     )
-    ref = result.get("cascade_reference", {})
-    if ref:
-        summary.paragraph(f"Cascade paper for comparison: {ref.get('note', '')}", css="note")
-        summary.paragraph(f"Verified settings: {ref.get('settings_verified', '')}.", css="note")
-        summary.paragraph(f"Figures (UNVERIFIED): {ref.get('figures_unverified', '')}.", css="note")
+    if result.skipped:
+        summary.paragraph("Left out: " + "; ".join(result.skipped) + ".", css="note")
+    ref = result.cascade_reference
+    if ref is not None:
+        # Only the protocol settings checked against Cascade's code and captions are shown:
+        # no figure of the paper could be re-checked, so none is printed as a comparison.
+        if ref.note:
+            summary.paragraph(f"Cascade paper, for context: {ref.note}", css="note")
+        if ref.settings_verified:
+            summary.paragraph(f"Settings checked against Cascade's code: {ref.settings_verified}.", css="note")
 
-    recs = result.get("recordings", [])
+    recs = result.recordings
     if recs:
-        datasets = [s["dataset"] for s in result["datasets"]]
+        datasets = [s.dataset for s in result.datasets]
         fig, ax = plt.subplots(figsize=(7, 3.6))
         for i, name in enumerate(datasets):
             for split, marker, color in (("tune", "o", "0.6"), ("test", "s", "tab:blue")):
-                r = [row["r"] for row in recs if row["dataset"] == name and row["split"] == split and row["r"] is not None]
+                r = [row.r for row in recs if row.dataset == name and row.split == split and row.r is not None]
                 jitter = np.linspace(-0.15, 0.15, max(len(r), 1))[: len(r)] + (0.2 if split == "test" else -0.2)
                 ax.plot(i + jitter, r, marker, color=color, ms=4, ls="none", label=split if i == 0 else None)
         ax.set_xticks(range(len(datasets)))
@@ -120,14 +137,15 @@ def _evaluation(result: dict) -> list[Section]:
         ax.legend(fontsize=8)
         summary.figure(fig, "Per-recording correlation (grey: tuning files, blue: held-out files)")
 
-    tables = result.get("tuning_tables", {})
+    tables = result.tuning_tables
     if tables:
         fig, axes = plt.subplots(1, len(tables), figsize=(3.6 * len(tables), 3.2), squeeze=False)
         for ax, (name, table) in zip(axes[0], tables.items()):
-            for smoothing in sorted({row["smoothing_s"] for row in table}):
-                rows_s = [r for r in table if r["smoothing_s"] == smoothing and not r["tau_rise_s"] and r["tau_decay_s"] is not None]
-                rows_s.sort(key=lambda r: r["tau_decay_s"])
-                ax.plot([r["tau_decay_s"] for r in rows_s], [r["mean_r"] for r in rows_s], "o-", ms=3, label=f"{smoothing} s")
+            for smoothing in sorted({row.smoothing_s for row in table}):
+                points = [r for r in table if r.smoothing_s == smoothing and not r.tau_rise_s
+                          and r.tau_decay_s is not None and r.mean_r is not None]
+                points.sort(key=lambda r: r.tau_decay_s)
+                ax.plot([r.tau_decay_s for r in points], [r.mean_r for r in points], "o-", ms=3, label=f"{smoothing} s")
             ax.set_xscale("log")
             ax.set_xticks([0.2, 0.5, 1, 2, 3])
             ax.set_xticklabels(["0.2", "0.5", "1", "2", "3"])
@@ -140,49 +158,51 @@ def _evaluation(result: dict) -> list[Section]:
         fig.tight_layout()
         summary.figure(fig, "Tuning (AR(1), tuning files only): mean correlation against the decay time, per output smoothing")
 
-    examples = result.get("examples", [])
-    if examples:
+    if result.examples:
         traces = Section("Spike inference: example held-out recordings")
         traces.paragraph(
             "30 s windows (the ones with most spikes) of the first held-out recording of each dataset: dF/F, "
             "true spikes, ground-truth rate and the inferred rate (scaled to the same peak; the correlation is "
             "scale-free)."
         )
-        traces.figure(_trace_figure(examples, with_truth=True), "dF/F, true and inferred spike rates")
+        traces.figure(_trace_figure(result.examples, with_truth=True), "dF/F, true and inferred spike rates")
         return [summary, traces]
     return [summary]
 
 
-def _inference(result: dict) -> list[Section]:
+def _inference(result: CalciumInference) -> list[Section]:
     section = Section("Spike inference: traces")
-    params = result.get("params", {})
     section.paragraph(
-        f"OASIS on {result.get('trace_file', '')}; parameters {params}. Arrays (time, dF/F, spikes, rate, "
-        f"denoised calcium per trace) are in {result.get('arrays', 'spikes.npz')}."
+        f"{result.method} on {result.trace_file}; parameters: {result.params.describe()}"
+        f"{', AR order ' + str(result.params.ar_order) if result.params.tau_decay_s is None else ''}. "
+        f"Arrays (time, dF/F, spikes, rate, denoised calcium per trace) are in {result.arrays}."
+        + (f" Recordings resampled to {result.resampled_to_hz:g} Hz." if result.resampled_to_hz else "")
     )
-    has_truth = any("r_ground_truth" in r for r in result["traces"])
+    if result.skipped:
+        section.paragraph("Skipped: " + "; ".join(result.skipped) + ".", css="note")
+    has_truth = result.has_ground_truth
     headers = ["trace", "frames", "frame rate (Hz)", "noise level", "NaN frames", "decay tau (s)", "active frames"]
     if has_truth:
-        headers += ["true spikes", "r with true rate"]
+        headers += ["true spikes (imaged time)", "r with true rate"]
     rows = []
-    for r in result["traces"]:
-        row = [r["trace"], r["frames"], round(r["frame_rate_hz"], 3), r["noise_level"], r["nan_frames"], r["tau_decay_s"], r["active_frames"]]
+    for r in result.traces:
+        row = [r.trace, r.frames, round(r.frame_rate_hz, 3), _na(r.noise_level), r.nan_frames, _na(r.tau_decay_s),
+               r.active_frames]
         if has_truth:
-            row += [r.get("n_true_spikes", ""), r.get("r_ground_truth", "")]
+            row += [_na(r.n_true_spikes), _na(r.r_ground_truth)]
         rows.append(row)
     section.table(headers, rows)
-    example = result.get("example")
-    if example:
-        section.figure(_trace_figure([example], with_truth=False), "First trace: dF/F and inferred rate")
+    if result.example is not None:
+        section.figure(_trace_figure([result.example], with_truth=False), "First trace: dF/F and inferred rate")
     return [section]
 
 
 def build(run: Run) -> list[Section]:
     sections: list[Section] = []
-    evaluation = run.result("calcium_evaluation")
-    if evaluation and evaluation.get("datasets"):
+    evaluation = CalciumEvaluation.load(run)
+    if evaluation is not None and evaluation.datasets:
         sections += _evaluation(evaluation)
-    inference = run.result("calcium_inference")
-    if inference and inference.get("traces"):
+    inference = CalciumInference.load(run)
+    if inference is not None and inference.traces:
         sections += _inference(inference)
     return sections

@@ -1,4 +1,5 @@
-"""Report section: NeuroBench metrics and energy, comparing models on the same task."""
+"""Report section: NeuroBench metrics and energy, comparing models on the same task. Reads the
+typed :class:`~neuroaikit.energy.results.EnergyResult`."""
 
 from __future__ import annotations
 
@@ -8,52 +9,67 @@ from ..html import Section
 ORDER = 60
 
 
+def _rounded(value, digits: int):
+    return "-" if value is None else round(value, digits)
+
+
+def _short(value) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
 def build(run: Run) -> list[Section]:
-    data = run.result("energy")
-    if not data:
+    from ...energy.results import EnergyResult
+
+    result = EnergyResult.load(run)
+    if result is None:
         return []
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    this, rows = data["this"], data["comparison"]
-    section = Section(f"Energy and NeuroBench metrics ({data['dataset']}, {data['n_samples']} test images)")
+    this, rows = result.this, result.comparison
+    ops, energy = this.SynapticOperations, this.energy
+    section = Section(f"Energy and NeuroBench metrics ({result.dataset}, {result.n_samples} test images)")
+    device = result.execution.get("device")
     section.paragraph(
         "Metrics follow NeuroBench's definitions (Yik et al. 2025): synaptic operations per sample, "
         "effective (zero inputs and weights skipped) and dense; ACs for spike (or binary) inputs, MACs "
-        f"otherwise. Energy = operations x energy per operation, preset {data['precision']}."
+        f"otherwise. Energy = operations x energy per operation, preset {result.precision}."
+        + (f" Measured on {device}." if device else "")
     )
     section.table(
         ["metric", "value"],
-        [["Footprint (bytes)", this["Footprint"]], ["ParameterCount", this.get("ParameterCount")],
-         ["ConnectionSparsity", this["ConnectionSparsity"]],
-         ["ActivationSparsity", round(this["ActivationSparsity"], 4)],
-         ["Effective_MACs / sample", round(this["SynapticOperations"]["Effective_MACs"], 1)],
-         ["Effective_ACs / sample", round(this["SynapticOperations"]["Effective_ACs"], 1)],
-         ["Dense / sample", round(this["SynapticOperations"]["Dense"], 1)],
-         ["MembraneUpdates / sample", round(this["MembraneUpdates"], 1)],
-         ["accuracy", round(this["accuracy"], 4)],
-         ["energy, effective (uJ / sample)", round(this["energy"]["effective_joules_per_sample"] * 1e6, 4)],
-         ["energy, dense (uJ / sample)", round(this["energy"]["dense_joules_per_sample"] * 1e6, 4)]],
+        [["Footprint (bytes)", this.Footprint], ["ParameterCount", this.ParameterCount],
+         ["ConnectionSparsity", this.ConnectionSparsity],
+         ["ActivationSparsity", round(this.ActivationSparsity, 4)],
+         ["Effective_MACs / sample", round(ops.Effective_MACs, 1)],
+         ["Effective_ACs / sample", round(ops.Effective_ACs, 1)],
+         ["Dense / sample", round(ops.Dense, 1)],
+         ["MembraneUpdates / sample", round(this.MembraneUpdates, 1)],
+         ["accuracy", _rounded(this.accuracy, 4)],
+         ["energy, effective (uJ / sample)", _rounded(energy.effective_uj if energy else None, 4)],
+         ["energy, dense (uJ / sample)", _rounded(energy.dense_uj if energy else None, 4)]],
     )
+    plotted = [r for r in rows if r.accuracy is not None and r.effective_uJ is not None]
     if len(rows) > 1:
-        fig, ax = plt.subplots(figsize=(6.4, 4))
-        for r in rows:
-            ax.scatter(r["effective_uJ"], r["accuracy"], marker="o")
-            ax.scatter(r["dense_uJ"], r["accuracy"], marker="x", color="gray")
-            ax.annotate(r["run"], (r["effective_uJ"], r["accuracy"]), fontsize=8)
-        ax.set_xscale("log")
-        ax.set_xlabel("energy per sample (uJ); o effective, x dense")
-        ax.set_ylabel("test accuracy")
-        ax.grid(alpha=0.3)
-        section.figure(fig, "Accuracy against estimated energy per inference")
+        if plotted:
+            fig, ax = plt.subplots(figsize=(6.4, 4))
+            for r in plotted:
+                ax.scatter(r.effective_uJ, r.accuracy, marker="o")
+                ax.scatter(r.dense_uJ, r.accuracy, marker="x", color="gray")
+                ax.annotate(r.run, (r.effective_uJ, r.accuracy), fontsize=8)
+            ax.set_xscale("log")
+            ax.set_xlabel("energy per sample (uJ); o effective, x dense")
+            ax.set_ylabel("test accuracy")
+            ax.grid(alpha=0.3)
+            section.figure(fig, "Accuracy against estimated energy per inference")
         section.table(
             ["run", "model", "T", "accuracy", "eff. MACs", "eff. ACs", "dense ops", "act. sparsity",
              "effective uJ", "dense uJ"],
-            [[r["run"], r["model"], r["T"] if r["T"] is not None else "-", round(r["accuracy"], 4),
-              f"{r['Effective_MACs']:.4g}", f"{r['Effective_ACs']:.4g}", f"{r['Dense']:.4g}",
-              round(r["ActivationSparsity"], 4), f"{r['effective_uJ']:.4g}", f"{r['dense_uJ']:.4g}"] for r in rows],
+            [[r.run, r.model or "-", r.T if r.T is not None else "-", _rounded(r.accuracy, 4),
+              _short(r.Effective_MACs), _short(r.Effective_ACs), _short(r.Dense),
+              round(r.ActivationSparsity, 4), _short(r.effective_uJ), _short(r.dense_uJ)] for r in rows],
         )
-    section.paragraph("Assumptions: " + " | ".join(data["assumptions"]))
+    section.paragraph("Assumptions: " + " | ".join(result.assumptions))
     return [section]

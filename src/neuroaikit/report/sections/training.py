@@ -1,4 +1,4 @@
-"""Report sections for training runs and noise sweeps."""
+"""Report section for training runs (sweeps and the demo: :mod:`.sweep`)."""
 
 from __future__ import annotations
 
@@ -6,50 +6,6 @@ from ...runs import Run
 from ..html import Section
 
 ORDER = 10
-
-
-def _sweep_section(sweep: dict) -> Section:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = sweep["rows"]
-    section = Section(f"Clean accuracy vs noise level ({sweep.get('dataset', '')})")
-    section.paragraph(
-        f"Gaussian noise on the input, or after the hidden layer '{sweep.get('hidden_site', '')}' "
-        f"(rectified). Accuracy on the test split with one noise draw and with a majority vote over "
-        f"{sweep.get('n_draws', '')} draws; sigma 0 is the deterministic network."
-    )
-    fig, ax = plt.subplots(figsize=(6.4, 4))
-    base = [r for r in rows if r["model"] == "deterministic"]
-    for family, color in (("input noise", "tab:blue"), ("hidden noise", "tab:red")):
-        fam = sorted(base + [r for r in rows if r["model"] == family], key=lambda r: r["sigma"])
-        if len(fam) <= len(base):
-            continue
-        sig = [r["sigma"] for r in fam]
-        ax.plot(sig, [r["one_draw"] for r in fam], "o--", color=color, label=f"{family}, one draw")
-        ax.plot(sig, [r["vote"] for r in fam], "s-", color=color, label=f"{family}, vote")
-    ax.set_xscale("symlog", linthresh=0.1)
-    ax.set_xlabel("noise sigma")
-    ax.set_ylabel("clean test accuracy")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    section.figure(fig, "Clean accuracy against noise sigma")
-    attack = sweep.get("attack")
-    if attack:
-        section.paragraph(
-            f"Robust accuracy: the vote's accuracy on Linf EOT-PGD examples (eps {attack['eps']}, "
-            f"{attack['steps']} steps of {attack['alpha']}, gradients averaged over {attack['eot']} noise draws of "
-            f"the vote's mean softmax) on the first {attack['n_images']} test images. A quick adaptive check, "
-            "not the full protocol of 'neuroaikit evaluate'."
-        )
-    section.table(
-        ["model", "sigma", "one draw", "vote", "noise off", "EOT-PGD (vote)", "train time (s)"],
-        [[r["model"], r["sigma"], r["one_draw"], r["vote"], r["noise_off"], r.get("robust_vote", "-"),
-          round(r["train_time_s"], 1)] for r in rows],
-    )
-    return section
 
 
 def _training_section(run: Run, metrics: dict) -> Section:
@@ -89,8 +45,6 @@ def _training_section(run: Run, metrics: dict) -> Section:
 def build(run: Run) -> list[Section]:
     metrics = run.metrics
     sections = []
-    if "noise_sweep" in metrics:
-        sections.append(_sweep_section(metrics["noise_sweep"]))
     if "history" in metrics and "test_accuracy" in metrics:
         sections.append(_training_section(run, metrics))
     return sections

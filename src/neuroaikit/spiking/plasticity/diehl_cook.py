@@ -24,17 +24,24 @@ than during it, and the rule is pair-based STDP with additive traces (the author
 multiplies the pre trace by a second, 40 ms post trace). ``batch_size > 1`` presents several
 images at once with shared thresholds and summed STDP updates; ``batch_size = 1``, the default,
 is the original sequential protocol.
+
+Devices: everything runs where the weights are (CPU, CUDA, MPS); input spikes are drawn with the
+``generator`` the methods take (a generator on that device; ``None``: torch's global one). On
+the CPU the input currents come from one sparse product and the time loop skips the work of
+steps without spikes; elsewhere the product is dense (sparse kernels differ between backends,
+MPS has none) and the loop runs the same arithmetic unconditionally, because asking the device
+whether anything fired would stall it at every step. Both loops give the same results.
 """
 
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 from torch import nn
 
 from ...errors import ConfigError
+from ...models.registry import register_model
 from ..neurons import check_steps
 from .stdp import STDPLearner, STDPParameters
 
@@ -58,8 +65,11 @@ class DiehlCookNetwork(nn.Module):
         max_repeats (int): most extra presentations per image, default 10 (rates capped at 1 spike per step).
         stdp (STDPParameters): default ``a_plus = 1e-2`` (nu_post), ``a_minus = 1e-4`` (nu_pre), traces 20 ms.
         seed (int): initial weights ~ U(0, 0.3).
+        n_classes (int | None): classes of the labels (default: inferred by :meth:`assign_labels`).
 
-    Fitted attributes: ``assignments_`` (n_neurons,) class of each neuron.
+    Fitted state (buffers, so a run folder stores them): ``theta`` (n_neurons,) the adaptive
+    thresholds, ``assignments`` (n_neurons,) the class of each neuron (-1: not labelled yet);
+    ``assignments_`` is ``None`` until :meth:`assign_labels` ran.
 
     Example::
 
@@ -72,7 +82,8 @@ class DiehlCookNetwork(nn.Module):
                  tau_mem: float = 100.0, v_th: float = 13.0, synapses: str = "conductance", inhibition: float = 17.0,
                  e_exc: float = 65.0, e_inh: float = -35.0, tau_syn_exc: float = 1.0, tau_syn_inh: float = 2.0,
                  refractory: int = 5, theta_plus: float = 0.05, tau_theta: float = 1e7, weight_total: float = 78.0,
-                 min_spikes: int = 5, max_repeats: int = 10, stdp: STDPParameters = STDPParameters(), seed: int = 0):
+                 min_spikes: int = 5, max_repeats: int = 10, stdp: STDPParameters = STDPParameters(), seed: int = 0,
+                 n_classes: int | None = None):
         super().__init__()
         self.T = check_steps(T)
         if tau_mem <= 0 or tau_theta <= 0:
@@ -88,6 +99,8 @@ class DiehlCookNetwork(nn.Module):
                               f"got {refractory}, {min_spikes}, {max_repeats}")
         if not 0 < max_rate_hz <= 1000:
             raise ConfigError(f"max_rate_hz must be in (0, 1000] at dt = 1 ms, got {max_rate_hz}")
+        if n_classes is not None and n_classes < 1:
+            raise ConfigError(f"n_classes must be >= 1, got {n_classes}")
         self.max_prob = max_rate_hz / 1000.0
         self.beta = math.exp(-1 / tau_mem)
         self.theta_decay = math.exp(-1 / tau_theta)
@@ -97,59 +110,89 @@ class DiehlCookNetwork(nn.Module):
         self.inh_gain = inhibition * tau_syn_inh / tau_mem
         self.theta_plus, self.weight_total = theta_plus, weight_total
         self.min_spikes, self.max_repeats = int(min_spikes), int(max_repeats)
+        self.n_classes = n_classes
         gen = torch.Generator().manual_seed(seed)
         self.weight = nn.Parameter(torch.rand(n_neurons, n_inputs, generator=gen) * 0.3, requires_grad=False)
         self.register_buffer("theta", torch.zeros(n_neurons))
+        self.register_buffer("assignments", torch.full((n_neurons,), -1, dtype=torch.long))
         self.stdp = stdp.check()
-        self.assignments_: torch.Tensor | None = None
+        #: None: decide by device (CPU: skip spike-free work; elsewhere: never synchronise); tests force either
+        self.sync_free: bool | None = None
         self.normalise()
+
+    @property
+    def assignments_(self) -> torch.Tensor | None:
+        """The class of each neuron, or ``None`` before :meth:`assign_labels`."""
+        return None if bool((self.assignments < 0).all()) else self.assignments
 
     @torch.no_grad()
     def normalise(self) -> None:
         self.weight.mul_(self.weight_total / self.weight.sum(1, keepdim=True).clamp_min(1e-12))
 
-    def _input_spikes(self, images: torch.Tensor, prob: float) -> tuple[torch.Tensor, torch.Tensor]:
+    def _input_spikes(self, images: torch.Tensor, prob: float,
+                      generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """Bernoulli spikes with probability ``pixel * prob`` per step, drawn for non-zero pixels only:
         rows ``t * B + b`` and input indices of every spike, rows in increasing order."""
         B = images.shape[0]
         batch, pixel = images.nonzero(as_tuple=True)
-        fire = torch.rand(self.T, len(batch)) < images[batch, pixel] * prob
+        draws = torch.rand(self.T, len(batch), generator=generator, device=images.device, dtype=images.dtype)
+        fire = draws < images[batch, pixel] * prob
         steps, which = fire.nonzero(as_tuple=True)
         return steps * B + batch[which], pixel[which]
 
-    def _present(self, images: torch.Tensor, rate_scale: float, learner: STDPLearner | None) -> torch.Tensor:
-        B, n_neurons, n_inputs = images.shape[0], self.weight.shape[0], self.weight.shape[1]
-        rows, inputs = self._input_spikes(images, min(1.0, self.max_prob * rate_scale))
-        pre = torch.sparse_coo_tensor(torch.stack([rows, inputs]), torch.ones(len(rows)),
-                                      (self.T * B, n_inputs), check_invariants=False)
+    def _present(self, images: torch.Tensor, rate_scale: float, learner: STDPLearner | None,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+        B, (n_neurons, n_inputs) = images.shape[0], self.weight.shape
+        device, dtype = self.weight.device, self.weight.dtype
+        rows, inputs = self._input_spikes(images, min(1.0, self.max_prob * rate_scale), generator)
+        pre_dense = None
         # the weights are fixed during a presentation, so all input currents come from one product
-        current = torch.sparse.mm(pre, self.weight.t()).view(self.T, B, n_neurons)
+        if device.type == "cpu":
+            pre = torch.sparse_coo_tensor(torch.stack([rows, inputs]), torch.ones(len(rows), dtype=dtype, device=device),
+                                          (self.T * B, n_inputs), device=device, check_invariants=False)
+            current = torch.sparse.mm(pre, self.weight.t())
+        else:
+            pre_dense = torch.zeros(self.T * B, n_inputs, device=device, dtype=dtype)
+            pre_dense[rows, inputs] = 1.0
+            current = pre_dense @ self.weight.t()
+        current = current.view(self.T, B, n_neurons)
         # between spikes the update is linear, v <- decay[t] * v + drive[t], and most steps have no spike
         if self.synapses == "conductance":
             gain = current * self.exc_gain
             decay, drive = self.beta - gain, gain * self.e_exc
         else:
             decay, drive = torch.full_like(current, self.beta), current
-        v = torch.zeros(B, n_neurons)
+        sync_free = device.type != "cpu" if self.sync_free is None else self.sync_free
+        v = torch.zeros(B, n_neurons, device=device, dtype=dtype)
         z = torch.zeros_like(v)
         ready_at = torch.zeros_like(v)  # first step at which a neuron may fire again
-        spikes = torch.zeros(self.T, B, n_neurons)
+        spikes = torch.zeros(self.T, B, n_neurons, device=device, dtype=dtype)
         threshold = self.v_th + self.theta
         spiked, blocked_until = False, -1
         for t in range(self.T):
             v = torch.addcmul(drive[t], v, decay[t])
+            if sync_free:
+                # the same arithmetic without asking whether anything fired: inhibition applies
+                # when any neuron of the batch fired at the previous step, as below
+                v = torch.where(z.any(), self._inhibit(v, z), v)
+                v = v.masked_fill(ready_at > t, 0.0)
+                fired = v > threshold
+                z = fired.to(dtype)
+                v = v.masked_fill(fired, 0.0)
+                spikes[t] = z
+                if self.refractory:
+                    ready_at = ready_at.masked_fill(fired, float(t + 1 + self.refractory))
+                if learner is not None:
+                    threshold = threshold + self.theta_plus * z.sum(0)
+                continue
             if spiked:  # inhibition from every other neuron that fired at the previous step
-                others = z.sum(1, keepdim=True) - z
-                if self.synapses == "conductance":
-                    v = v + (self.inh_gain * others).clamp_max(1.0) * (self.e_inh - v)
-                else:
-                    v = (v - self.inhibition * others).clamp_min(-self.inhibition)
+                v = self._inhibit(v, z)
             if t < blocked_until:
                 v = v.masked_fill(ready_at > t, 0.0)
             fired = v > threshold
             spiked = bool(fired.any())
             if spiked:
-                z = fired.to(v.dtype)
+                z = fired.to(dtype)
                 v = v.masked_fill(fired, 0.0)
                 spikes[t] = z
                 if self.refractory:
@@ -159,75 +202,132 @@ class DiehlCookNetwork(nn.Module):
                     threshold = threshold + self.theta_plus * z.sum(0)
         if learner is not None:
             self.theta.copy_((threshold - self.v_th) * self.theta_decay ** self.T)
-            learner.step_sequence(pre.to_dense().view(self.T, B, n_inputs), spikes)
+            if pre_dense is None:
+                pre_dense = pre.to_dense()
+            learner.step_sequence(pre_dense.view(self.T, B, n_inputs), spikes)
         return spikes.sum(0)
 
+    def _inhibit(self, v: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """Lateral inhibition of ``v (B, n)`` by the other neurons' spikes ``z`` of the previous step."""
+        others = z.sum(1, keepdim=True) - z
+        if self.synapses == "conductance":
+            return v + (self.inh_gain * others).clamp_max(1.0) * (self.e_inh - v)
+        return (v - self.inhibition * others).clamp_min(-self.inhibition)
+
     @torch.no_grad()
-    def run(self, images: torch.Tensor, learner: STDPLearner | None = None) -> torch.Tensor:
+    def run(self, images: torch.Tensor, learner: STDPLearner | None = None,
+            generator: torch.Generator | None = None) -> torch.Tensor:
         """Present a batch ``(B, n_inputs)`` in [0, 1]; returns spike counts ``(B, n_neurons)`` of the
         last presentation of each image. With a ``learner``, STDP updates are accumulated and
-        thresholds adapt."""
+        thresholds adapt. ``generator`` (on the weights' device) draws the input spikes."""
         if images.numel() and (not torch.isfinite(images).all() or images.min() < 0 or images.max() > 1):
             raise ConfigError(f"DiehlCookNetwork expects pixel values in [0, 1], "
                               f"got range [{images.min().item():.4g}, {images.max().item():.4g}]")
-        counts = self._present(images, 1.0, learner)
+        images = images.to(self.weight.device, self.weight.dtype)
+        counts = self._present(images, 1.0, learner, generator)
         for repeat in range(1, self.max_repeats + 1):
             quiet = (counts.sum(1) < self.min_spikes).nonzero(as_tuple=True)[0]
             if len(quiet) == 0:
                 break
-            counts[quiet] = self._present(images[quiet], 1.0 + 0.5 * repeat, learner)
+            counts[quiet] = self._present(images[quiet], 1.0 + 0.5 * repeat, learner, generator)
         return counts
 
-    def learn(self, images: torch.Tensor, epochs: int = 1, batch_size: int = 1, echo=None) -> "DiehlCookNetwork":
-        """Unsupervised STDP on ``images (N, ...)`` in [0, 1] (thresholds adapt)."""
+    @torch.no_grad()
+    def learn_batch(self, images: torch.Tensor, learner: STDPLearner, optimizer: torch.optim.Optimizer,
+                    generator: torch.Generator | None = None) -> None:
+        """One presentation of ``images (B, n_inputs)`` with STDP: the rule's update through
+        ``optimizer`` (SGD, lr 1), weights clipped and normalised, thresholds adapted."""
+        learner.reset()
+        self.run(images, learner, generator)
+        optimizer.zero_grad(set_to_none=True)
+        learner.write_grad()
+        optimizer.step()
+        learner.clip()
+        self.normalise()
+
+    def learn(self, images: torch.Tensor, epochs: int = 1, batch_size: int = 1, progress=None,
+              generator: torch.Generator | None = None) -> "DiehlCookNetwork":
+        """Unsupervised STDP on ``images (N, ...)`` in [0, 1] (thresholds adapt); ``progress``
+        (a :class:`~neuroaikit.progress.Progress`) shows a task over the images."""
         images = images.flatten(1)
         learner = STDPLearner(self.weight, self.stdp)
         optimizer = torch.optim.SGD([self.weight], lr=1.0)  # the rule's -dw in .grad; lr 1 keeps its amplitudes
-        start_time = time.perf_counter()
-        n_batches = math.ceil(len(images) / batch_size)
-        for epoch in range(epochs):
-            for batch, start in enumerate(range(0, len(images), batch_size)):
-                learner.reset()
-                self.run(images[start:start + batch_size], learner)
-                optimizer.zero_grad(set_to_none=True)
-                learner.write_grad()
-                optimizer.step()
-                learner.clip()
-                self.normalise()
-                if echo and (batch + 1) % max(1, n_batches // 20) == 0:
-                    echo(f"  epoch {epoch + 1}: {min(start + batch_size, len(images))}/{len(images)} images, "
-                         f"{time.perf_counter() - start_time:.0f} s, mean theta {self.theta.mean().item():.2f}")
+        task = progress.task("STDP", total=epochs * len(images), unit="images") if progress is not None else None
+        try:
+            for _ in range(epochs):
+                for start in range(0, len(images), batch_size):
+                    batch = images[start:start + batch_size]
+                    self.learn_batch(batch, learner, optimizer, generator)
+                    if task is not None:
+                        task.update(len(batch))
+        finally:
+            if task is not None:
+                task.close()
         return self
 
     def fit(self, images: torch.Tensor, labels: torch.Tensor, epochs: int = 1, batch_size: int = 1,
-            echo=None) -> "DiehlCookNetwork":
+            progress=None, generator: torch.Generator | None = None) -> "DiehlCookNetwork":
         """Unsupervised STDP on ``images (N, ...)`` in [0, 1], then label assignment with ``labels``."""
-        self.learn(images, epochs, batch_size, echo)
-        self.assign_labels(images, labels)
+        self.learn(images, epochs, batch_size, progress, generator)
+        self.assign_labels(images, labels, generator=generator)
         return self
 
     @torch.no_grad()
-    def assign_labels(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
-        """Label every neuron with the class of highest mean response (``assignments_``), thresholds frozen."""
-        counts = self.responses(images, batch_size)
-        n_classes = int(labels.max()) + 1
-        per_class = torch.zeros(n_classes, counts.shape[1])
+    def assign_labels(self, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 100,
+                      generator: torch.Generator | None = None, task=None) -> torch.Tensor:
+        """Label every neuron with the class of highest mean response (``assignments``), thresholds frozen."""
+        counts = self.responses(images, batch_size, generator, task)
+        return self.assign_from_counts(counts, labels)
+
+    @torch.no_grad()
+    def assign_from_counts(self, counts: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Assignments from spike counts ``(N, n_neurons)`` of labelled images ``labels (N,)``."""
+        labels = labels.to(counts.device)
+        if self.n_classes is None:
+            self.n_classes = int(labels.max()) + 1
+        per_class = torch.zeros(self.n_classes, counts.shape[1], device=counts.device, dtype=counts.dtype)
         per_class.index_add_(0, labels, counts)
-        per_class /= torch.bincount(labels, minlength=n_classes).clamp_min(1).unsqueeze(1).float()
-        self.assignments_ = per_class.argmax(0)
-        return self.assignments_
+        per_class /= torch.bincount(labels, minlength=self.n_classes).clamp_min(1).unsqueeze(1).to(counts.dtype)
+        self.assignments.copy_(per_class.argmax(0))
+        return self.assignments
 
     @torch.no_grad()
-    def responses(self, images: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
+    def responses(self, images: torch.Tensor, batch_size: int = 100, generator: torch.Generator | None = None,
+                  task=None) -> torch.Tensor:
+        """Spike counts ``(N, n_neurons)`` of ``images (N, ...)``, thresholds frozen; ``task``
+        (a progress task) is advanced by the images done."""
         images = images.flatten(1)
-        return torch.cat([self.run(images[s:s + batch_size]) for s in range(0, len(images), batch_size)])
+        out = []
+        for start in range(0, len(images), batch_size):
+            out.append(self.run(images[start:start + batch_size], generator=generator))
+            if task is not None:
+                task.update(len(out[-1]))
+        return torch.cat(out) if out else torch.zeros(0, self.weight.shape[0], device=self.weight.device)
 
     @torch.no_grad()
-    def predict(self, images: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
+    def votes(self, counts: torch.Tensor) -> torch.Tensor:
+        """Mean spike count of each class's neurons ``(N, n_classes)`` (0 for a class without neurons)."""
         if self.assignments_ is None:
             raise ConfigError("DiehlCookNetwork has no label assignments yet: call fit() first")
-        counts = self.responses(images, batch_size)
-        n_classes = int(self.assignments_.max()) + 1
-        votes = torch.stack([counts[:, self.assignments_ == c].mean(1) if (self.assignments_ == c).any()
-                             else torch.zeros(len(counts)) for c in range(n_classes)], 1)
-        return votes.argmax(1)
+        n_classes = self.n_classes or int(self.assignments.max()) + 1
+        members = torch.nn.functional.one_hot(self.assignments, n_classes).to(counts.dtype)  # (n_neurons, K)
+        return (counts @ members) / members.sum(0).clamp_min(1)
+
+    @torch.no_grad()
+    def predict(self, images: torch.Tensor, batch_size: int = 100, generator: torch.Generator | None = None,
+                task=None) -> torch.Tensor:
+        if self.assignments_ is None:
+            raise ConfigError("DiehlCookNetwork has no label assignments yet: call fit() first")
+        return self.votes(self.responses(images, batch_size, generator, task)).argmax(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Class votes ``(B, n_classes)`` for images ``(B, ...)``: stochastic (Poisson inputs), no gradient."""
+        return self.votes(self.responses(x))
+
+
+@register_model("diehl_cook")
+def diehl_cook_classifier(in_channels: int = 1, image_size: int = 28, n_classes: int = 10, n_neurons: int = 400,
+                          **kwargs) -> DiehlCookNetwork:
+    """The network a ``neuroaikit plasticity --rule diehl-cook`` run stores, rebuilt for inference
+    (``forward`` gives class votes); ``kwargs`` are :class:`DiehlCookNetwork`'s neuron parameters."""
+    return DiehlCookNetwork(in_channels * image_size * image_size, n_neurons, n_classes=n_classes, **kwargs)

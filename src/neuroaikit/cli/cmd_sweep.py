@@ -1,0 +1,106 @@
+"""``neuroaikit sweep SPEC --out DIR``: many runs over a grid of settings, on Ray or serially."""
+
+from __future__ import annotations
+
+from .options import add_quiet_argument
+
+NAME = "sweep"
+HELP = "run a grid of train / twin-fit jobs (and follow-up steps) on Ray; skip finished trials; summary table + figure"
+DESCRIPTION = """\
+Run one job per trial over a grid of settings. The spec (YAML or JSON) names the job
+(train | twin-fit), its base settings (the job's config fields, as in --config of 'train'),
+a grid of dotted settings whose lists are combined (cartesian product) and/or explicit
+trials, follow-up steps on every trained model (evaluate: the robustness protocol;
+eot-pgd: a quick EOT-PGD check; align: the alignment profile, with 'neural: FILE') and the
+summary's metrics and x axis.
+
+example spec (grid.yaml): noise kind x layer x sigma x seed, 24 trials
+  job: train
+  base:
+    dataset: digits
+    epochs: 10
+    noise_warmup: 2.5
+    eval_draws: 21
+    noise: {"${layer}": {kind: "${kind}", sigma: "${sigma}"}}
+  grid:                         # every combination is a trial
+    layer: [input, relu1]       # not a train setting: fills ${layer} above
+    kind: [gaussian, multiplicative]
+    sigma: [0.1, 0.5, 1.0]
+    seed: [0, 1]                # a train setting (dotted keys reach into mappings: fit.lr)
+  steps:
+    eot-pgd: {eps: 0.1}         # {} for the defaults
+  summary:
+    metrics: [test_accuracy, "eot_pgd:robust_accuracy"]   # RESULT:path reads results/RESULT.json
+    x: sigma                    # one line per (layer, kind, seed)
+
+Instead of (or combined with) a grid, 'trials' lists trials explicitly: each a mapping of
+settings with an optional name and tags (labels for the summary), e.g.
+  trials:
+    - {name: deterministic, noise: {}, tags: {sigma: 0}}
+    - {name: hidden-0.5, noise: {relu1: "gaussian:0.5,rectify"}, tags: {sigma: 0.5}}
+Numbers in YAML need a dot for exponents (1.0e-3; YAML reads 1e-3 as a string).
+
+Every trial is a normal run folder OUT/trials/NAME (NAME from the settings, e.g.
+noise.relu1.sigma=0.5,seed=1). A rerun skips trials that finished with the same settings
+(execution and data_dir aside) and runs only their missing steps; an interrupted trial
+(NAME.partial with a checkpoint) is resumed; a finished trial with other settings is an
+error unless --overwrite. Each trial computes with explicit threads (cpus_per_trial, default
+1) and device (cpu unless gpus_per_trial > 0), so Ray and --backend serial give the same
+bits. A failing trial does not stop the others; it is listed at the end and the exit status
+is 2 (1 for an internal error). OUT gets summary.json, summary.csv, metrics.json, log.txt
+and report.html (table and figure: each metric against x, one line per combination of the
+other varied settings).
+
+examples:
+  neuroaikit sweep grid.yaml --out runs/grid --dry-run       # list trials: run, resume or skip
+  neuroaikit sweep grid.yaml --out runs/grid --workers 4     # a local Ray, 4 trials at once
+  neuroaikit sweep grid.yaml --out runs/grid --address auto  # an existing Ray cluster (shared file system)
+  neuroaikit sweep grid.yaml --out runs/grid --backend serial
+"""
+
+
+def add_arguments(parser):
+    parser.add_argument("spec", help="the sweep spec, a YAML or JSON file")
+    parser.add_argument("--out", required=True, help="the sweep folder (created; an existing sweep continues)")
+    parser.add_argument("--backend", choices=("ray", "serial"), default="ray",
+                        help="ray (default: a local Ray, or --address) or serial (this process, one trial at a time)")
+    parser.add_argument("--workers", type=int, help="trials at once (default: the CPUs available / cpus_per_trial)")
+    parser.add_argument("--address", help="an existing Ray cluster: 'auto' or HOST:PORT (OUT must be on a file "
+                                          "system every node sees)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace finished trials (and step results) whose settings differ from the spec")
+    parser.add_argument("--rerun", action="store_true",
+                        help="run every trial again (each finished one is replaced once its new run is complete)")
+    parser.add_argument("--dry-run", action="store_true", help="list the trials and what each would do; run nothing")
+    add_quiet_argument(parser)
+
+
+def run(args) -> int:
+    from ..errors import ConfigError
+    from ..progress import default_progress
+    from ..sweep import load_spec, plan_sweep, run_sweep
+
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    spec = load_spec(args.spec)
+    if args.dry_run:
+        plan = plan_sweep(spec, args.out, overwrite=args.overwrite, rerun=args.rerun)
+        width = max(len(p.trial.name) for p in plan.trials)
+        for planned in plan.trials:
+            print(f"{planned.trial.name:<{width}}  {planned.describe()}")
+        print(f"{len(plan.trials)} trials: {len(plan.to_run)} would run, "
+              f"{len(plan.trials) - len(plan.to_run) - len(plan.conflicts)} finished before"
+              + (f", {len(plan.conflicts)} in conflict" if plan.conflicts else ""))
+        plan.raise_conflicts()
+        return 0
+    summary = run_sweep(spec, args.out, backend=args.backend, workers=args.workers, address=args.address,
+                        overwrite=args.overwrite, rerun=args.rerun, progress=default_progress(quiet=args.quiet))
+    if not args.quiet:
+        print(f"report: {summary_path(args.out)}")
+    return summary.exit_status()
+
+
+def summary_path(out) -> str:
+    from pathlib import Path
+
+    return str(Path(out) / "report.html")

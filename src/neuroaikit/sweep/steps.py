@@ -1,0 +1,180 @@
+"""Follow-up steps a sweep runs on each finished trial (see :data:`neuroaikit.sweep.spec.STEPS`).
+
+Each is ``step(run_dir, config, overwrite=, execution=, progress=)``: it refuses to replace its
+result unless ``overwrite`` (before computing), computes on the trial's execution settings
+(threads and device, so a trial gives the same bits on every backend) and writes
+``results/<name>.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from ..config import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, Interval, Options
+from ..errors import ConfigError
+from ..execution import Execution, ExecutionConfig
+from ..noise import RULES
+from ..results import Result
+
+# -- evaluate: the full robustness protocol ----------------------------------------------------
+
+
+def evaluate_step(run_dir, config, *, overwrite: bool, execution: ExecutionConfig, progress) -> None:
+    """``neuroaikit evaluate`` on the trial (:func:`neuroaikit.attacks.evaluate.evaluate_run`)."""
+    from ..attacks.evaluate import evaluate_run
+
+    evaluate_run(run_dir, config=config, overwrite=overwrite, execution=execution, progress=progress)
+
+
+# -- eot-pgd: a quick adaptive white-box check -----------------------------------------------
+
+
+@dataclass
+class EotPgdConfig(Config):
+    """A quick adaptive white-box check: Linf EOT-PGD on the loss of the deployed rule.
+
+    Args:
+        eps (float): the Linf budget (images in [0, 1]). Default 0.1.
+        alpha (float): step size. Default 0.01.
+        steps (int): PGD iterations. Default 20.
+        eot (int): noise draws averaged per gradient. Default 10.
+        n_images (int): the first N images of the split. Default 100.
+        rule (str | None), n_draws (int | None): the deployed inference rule (``None``: the run's
+            ``eval_rule`` / ``eval_draws``).
+        split (str): ``"test"`` or ``"train"``.
+        seed (int): seeds the random start and the noise draws. Default 0.
+    """
+
+    eps: float = 0.1
+    alpha: float = 0.01
+    steps: int = 20
+    eot: int = 10
+    n_images: int = 100
+    rule: str | None = None
+    n_draws: int | None = None
+    split: str = "test"
+    seed: int = 0
+
+    _parameter_constraints: ClassVar[dict] = {
+        "eps": [NON_NEGATIVE],
+        "alpha": [POSITIVE],
+        "steps": [POSITIVE_INT],
+        "eot": [POSITIVE_INT],
+        "n_images": [POSITIVE_INT],
+        "rule": [Options(RULES), None],
+        "n_draws": [POSITIVE_INT, None],
+        "split": [Options(("test", "train"))],
+        "seed": [Interval(int, 0, None)],
+    }
+
+
+@dataclass
+class EotPgdResult(Result):
+    """``results/eot_pgd.json``: accuracy of the deployed rule on clean and EOT-PGD images.
+
+    Attributes:
+        robust_accuracy: the rule's accuracy on the adversarial images (one fresh evaluation).
+        clean_accuracy: the rule's accuracy on the same clean images.
+        config: the :class:`EotPgdConfig` it ran with, rule and draws resolved.
+        dataset, split, n_images: what was attacked.
+        execution: what it ran on.
+    """
+
+    result_name: ClassVar[str] = "eot_pgd"
+
+    robust_accuracy: float
+    clean_accuracy: float
+    config: dict
+    dataset: str = ""
+    split: str = "test"
+    n_images: int = 0
+    execution: dict = field(default_factory=dict)
+
+    @property
+    def attack(self) -> str:
+        c = self.config
+        return (f"Linf EOT-PGD, eps {c.get('eps')}, {c.get('steps')} steps of {c.get('alpha')}, "
+                f"gradients over {c.get('eot')} noise draws of the {c.get('rule')} rule ({c.get('n_draws')} draws)")
+
+
+def eot_pgd(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, config: EotPgdConfig,
+            device: torch.device | str = "cpu") -> tuple[float, float]:
+    """``(clean, robust)`` accuracy of ``config.rule`` on ``images`` ``(N, C, H, W)`` in [0, 1]
+    and on their EOT-PGD versions (gradients through the noise, loss of the rule's scores)."""
+    from ..attacks import PGD
+    from ..noise import InferenceRule, seed_noise
+
+    model = model.to(device)
+    x, y = images.to(device), labels.to(device)
+    rule = InferenceRule(config.rule or "single", config.n_draws or 1)
+    seed_noise(model, config.seed)
+    attack = PGD(model, eps=config.eps, alpha=config.alpha, steps=config.steps, eot=config.eot, rule=rule,
+                 seed=config.seed)
+    x_adv = attack(x, y)
+    with torch.no_grad():
+        seed_noise(model, config.seed + 1)
+        clean = (rule.predict(model, x) == y).float().mean().item()
+        robust = (rule.predict(model, x_adv) == y).float().mean().item()
+    return clean, robust
+
+
+def eot_pgd_step(run_dir, config: EotPgdConfig, *, overwrite: bool, execution: ExecutionConfig, progress) -> None:
+    """The quick EOT-PGD check on a trained run; writes ``results/eot_pgd.json``."""
+    from ..data import load_dataset
+    from ..runs import Run
+
+    run = Run.open(run_dir)
+    run.check_result_writable(EotPgdResult.result_name, overwrite)
+    trained = run.config
+    dataset = trained.get("dataset")
+    if not dataset:
+        raise ConfigError(f"{run.path / 'config.json'} does not say which dataset the model was trained on")
+    if config.rule is None:
+        config = config.replace(rule=trained.get("eval_rule", "single"),
+                                n_draws=config.n_draws or trained.get("eval_draws"))
+    if config.n_draws is None:
+        config = config.replace(n_draws=1)
+    data = load_dataset(dataset, config.split, data_dir=trained.get("data_dir")).subset(config.n_images)
+    with Execution(execution) as ex:
+        model = run.load_model(map_location=ex.device)
+        clean, robust = eot_pgd(model, data.images, data.labels, config, ex.device)
+        described = ex.describe()
+    result = EotPgdResult(robust_accuracy=robust, clean_accuracy=clean, config=config.to_dict(), dataset=dataset,
+                          split=config.split, n_images=len(data.labels), execution=described)
+    result.save(run)
+    run.log(f"eot-pgd: {result.attack}: accuracy {clean:.4f} clean, {robust:.4f} attacked ({len(data.labels)} images)")
+
+
+# -- align: the layer-by-layer alignment profile ------------------------------------------------
+
+
+@dataclass
+class AlignStep:
+    """The ``align`` step's settings: the neural data and an
+    :class:`~neuroaikit.alignment.AlignmentConfig` (built from the other keys)."""
+
+    neural: str
+    config: Any
+    execution_given: bool
+
+
+def build_align(values: dict, where: str) -> AlignStep:
+    from ..alignment import AlignmentConfig
+
+    values = dict(values or {})
+    neural = values.pop("neural", None)
+    if not isinstance(neural, str) or not neural:
+        raise ConfigError(f"{where}.neural is required: the neural data file or folder to align to")
+    return AlignStep(neural=neural, config=AlignmentConfig.from_dict(values, where=where),
+                     execution_given="execution" in values)
+
+
+def align_step(run_dir, step: AlignStep, *, overwrite: bool, execution: ExecutionConfig, progress) -> None:
+    """``neuroaikit align`` on the trial (:func:`neuroaikit.alignment.align_run`)."""
+    from ..alignment import align_run
+
+    config = step.config if step.execution_given else step.config.replace(execution=execution)
+    align_run(run_dir, step.neural, config=config, overwrite=overwrite, progress=progress)

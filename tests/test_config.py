@@ -1,0 +1,126 @@
+"""One validation mechanism for every configuration: declared per field, one-line errors."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+
+import pytest
+
+import neuroaikit
+from neuroaikit.config import Config, Interval, Options, _nested_type, all_config_classes, check_value, load_config_file
+from neuroaikit.errors import ConfigError, DataError
+
+
+def _import_everything() -> None:
+    for info in pkgutil.walk_packages(neuroaikit.__path__, "neuroaikit."):
+        if ".kernels" in info.name or info.name.endswith("__main__"):
+            continue
+        importlib.import_module(info.name)
+
+
+def test_every_config_declares_every_field():
+    _import_everything()
+    classes = all_config_classes()
+    names = {cls.__name__ for cls in classes}
+    # the workflows' configurations are all on the one mechanism
+    assert {"TrainConfig", "ExecutionConfig", "TwinFitConfig", "TwinModelConfig", "RobustnessConfig",
+            "InferConfig", "EvaluationConfig", "SyntheticCortex", "AlignmentConfig", "EnergyConfig"} <= names, names
+    for cls in classes:
+        declared = set(cls._parameter_constraints)
+        fields = {f.name for f in dataclasses.fields(cls)}
+        nested = {name for name in fields if _nested_type(cls, name) is not None}
+        # a nested configuration validates itself, so declaring it is optional
+        assert fields - nested <= declared, f"{cls.__name__} does not declare {sorted(fields - nested - declared)}"
+        assert declared <= fields, f"{cls.__name__} declares unknown fields {sorted(declared - fields)}"
+
+
+def test_every_config_round_trips_its_defaults():
+    _import_everything()
+    for cls in all_config_classes():
+        try:
+            default = cls()
+        except (TypeError, ConfigError):  # a config with required fields (a trace file, a job) has no default
+            continue
+        assert cls.from_dict(default.to_dict()) == default, cls.__name__
+
+
+@pytest.mark.parametrize("value, ok", [(1, True), (0, False), (True, False), (2.5, False), ("3", False), (None, False)])
+def test_integer_interval(value, ok):
+    if ok:
+        check_value("epochs", value, [Interval(int, 1, None)])
+    else:
+        with pytest.raises(ConfigError, match=r"^epochs must be an integer >= 1, got "):
+            check_value("epochs", value, [Interval(int, 1, None)])
+
+
+def test_float_interval_refuses_nan_and_open_bounds():
+    for bad in (float("nan"), 0.0, -1.0):
+        with pytest.raises(ConfigError, match="must be a number > 0"):
+            check_value("lr", bad, [Interval(float, 0, None, closed="neither")])
+    check_value("lr", 3, [Interval(float, 0, None, closed="neither")])  # ints are numbers
+
+
+def test_options_and_none():
+    check_value("schedule", None, [Options(("none", "cosine")), None])
+    with pytest.raises(ConfigError, match=r"schedule must be one of 'none', 'cosine' or unset"):
+        check_value("schedule", "linear", [Options(("none", "cosine")), None])
+    with pytest.raises(ConfigError):
+        check_value("schedule", ["none"], [Options(("none", "cosine"))])  # unhashable: simply not an option
+
+
+def test_nested_configs_from_mappings_and_unknown_keys():
+    from neuroaikit.training import TrainConfig
+
+    config = TrainConfig.from_dict({"epochs": 2, "execution": {"device": "cpu", "threads": 1}})
+    assert config.execution.threads == 1 and config.to_dict()["execution"]["device"] == "cpu"
+    with pytest.raises(ConfigError, match="unknown TrainConfig option.* epoch; known: dataset"):
+        TrainConfig.from_dict({"epoch": 2})
+    with pytest.raises(ConfigError, match="threads must be an integer >= 1"):
+        TrainConfig.from_dict({"execution": {"threads": 0}})
+    with pytest.raises(ConfigError, match="must be a mapping"):
+        TrainConfig.from_dict([1, 2])
+
+
+def test_differences_name_dotted_fields():
+    from neuroaikit.training import TrainConfig
+
+    a, b = TrainConfig(), TrainConfig(lr=0.05).replace(epochs=2)
+    assert {name for name, _, _ in a.differences(b)} == {"lr", "epochs"}
+    assert a.differences(b, ignore=["lr", "epochs"]) == []
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\xff\xfe", "not a text"),
+    (b'{"epochs": 2,', "not valid JSON"),
+    (b"[1, 2, 3]", "must hold a mapping"),
+    (b'"just a string"', "must hold a mapping"),
+])
+def test_config_files_give_one_line_errors(tmp_path, content, message):
+    path = tmp_path / "config.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as info:
+        load_config_file(path)
+    assert "\n" not in str(info.value)
+
+
+def test_missing_and_yaml_config_files(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load_config_file(tmp_path / "missing.json")
+    with pytest.raises(DataError, match="is a folder"):
+        load_config_file(tmp_path)
+    (tmp_path / "c.yaml").write_text("epochs: 2\nnoise:\n  relu1: gaussian:0.5\n")
+    assert load_config_file(tmp_path / "c.yaml") == {"epochs": 2, "noise": {"relu1": "gaussian:0.5"}}
+    (tmp_path / "bad.yaml").write_text("epochs: [1, 2\n")
+    with pytest.raises(DataError, match="not valid YAML"):
+        load_config_file(tmp_path / "bad.yaml")
+
+
+def test_undeclared_field_is_a_programming_error():
+    @dataclasses.dataclass
+    class Careless(Config):
+        size: int = 1
+
+    with pytest.raises(TypeError, match="declares no constraint"):
+        Careless()
