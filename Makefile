@@ -6,18 +6,19 @@ PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test test-slow install install-test benchmarks clean
+.PHONY: demo test test-slow test-gpu lint install install-test benchmarks clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): $(PY) pyproject.toml constraints.txt
 	$(PIP) "torch==2.13.0"
-	$(PIP) -e .
+	# the demo is a sweep on a local Ray: the ray extra comes with the first command
+	$(PIP) -e ".[ray]"
 	touch $@
 
 $(TEST_STAMP): $(STAMP)
-	$(PIP) -e ".[test]"
+	$(PIP) -e ".[test,lint]"
 	# torchattacks' metadata requires torchvision (no CPU wheel) and neurobench's requires
 	# torchaudio (pins another torch): install both without deps; the modules we cross-check
 	# against need only what the test extra already brings (scipy, tqdm, requests, numpy).
@@ -32,6 +33,14 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(PY) -m pytest -q
+
+lint: $(TEST_STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/mypy
+
+# the workflow tests on a CUDA GPU (tests parametrised by device run on cuda; see tests/conftest.py)
+test-gpu: $(TEST_STAMP)
+	$(PY) -m pytest -q -m gpu --devices cuda
 
 test-slow: $(TEST_STAMP)
 	# exit status 5 means no test is marked slow: nothing to run is not a failure

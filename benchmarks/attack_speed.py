@@ -99,11 +99,16 @@ def crosscheck(data_dir, test_set, n, eps, n_train):
     with torch.no_grad():
         rows.append(("clean", acc(x), acc(x), 0.0, 0.0))
     settings = dict(eps=eps, alpha=0.01, steps=40)
-    t0 = time.perf_counter(); ours = PGD(model, random_start=False, keep_best=False, **settings)(x, y); t1 = time.perf_counter()
-    theirs = torchattacks.PGD(model, random_start=False, **settings)(x, y); t2 = time.perf_counter()
+    t0 = time.perf_counter()
+    ours = PGD(model, random_start=False, keep_best=False, **settings)(x, y)
+    t1 = time.perf_counter()
+    theirs = torchattacks.PGD(model, random_start=False, **settings)(x, y)
+    t2 = time.perf_counter()
     with torch.no_grad():
         rows.append(("PGD-40 vs torchattacks.PGD", acc(ours), acc(theirs), t1 - t0, t2 - t1))
-    t0 = time.perf_counter(); ours = APGD(model, eps=eps, steps=100)(x, y); t1 = time.perf_counter()
+    t0 = time.perf_counter()
+    ours = APGD(model, eps=eps, steps=100)(x, y)
+    t1 = time.perf_counter()
     theirs = APGDAttack(model, n_iter=100, norm="Linf", eps=eps, loss="ce", seed=0, device="cpu").perturb(x, y)
     t2 = time.perf_counter()
     with torch.no_grad():

@@ -157,7 +157,7 @@ def main(argv=None) -> int:
             print(f"\n{dataset}: deterministic CNN clean accuracy {base_acc:.3f} on {len(x)} test images; "
                   f"target for both noise families {goal:.3f}")
             for family, kind in (("calibrated", "poisson"), ("isotropic", "gaussian")):
-                strength, matched = _match(base, lambda st, k=kind: calibrated_noise_spec(fit, acts, k, st), x, y, goal,
+                strength, matched = _match(base, lambda st, k=kind, a=acts: calibrated_noise_spec(fit, a, k, st), x, y, goal,
                                            s["bisect"])
                 spec = calibrated_noise_spec(fit, acts, kind, strength)
                 model = _noisy(base, spec)

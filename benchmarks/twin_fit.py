@@ -26,7 +26,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from neuroaikit.neural import PixelRidge, SyntheticCortex, TwinFitConfig, fit_twin, load_filetree, predict  # noqa: E402
+from neuroaikit.execution import ExecutionConfig  # noqa: E402
+from neuroaikit.neural import (PixelRidge, SyntheticCortex, TwinFitConfig, TwinModelConfig, fit_twin,  # noqa: E402
+                               load_filetree, predict)
 from neuroaikit.neural.metrics import evaluate_predictions  # noqa: E402
 from neuroaikit.neural.twin import rf_recovery  # noqa: E402
 
@@ -44,6 +46,7 @@ def main(argv=None) -> int:
     p.add_argument("--channels", type=int, default=32)
     p.add_argument("--layers", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared machine)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
     p.add_argument("--workdir", help="where to write the FileTree (default: a temporary folder, removed)")
     p.add_argument("--data-dir", help="unused (the data are simulated); accepted for a uniform interface")
     p.add_argument("--json", help="also write the figures to this file")
@@ -77,8 +80,9 @@ def main(argv=None) -> int:
               f"load folder {figures['load_folder_s']:.1f} s, load zip {figures['load_zip_s']:.1f} s")
         loaded.info["rates"] = ds.info["rates"]
 
-        cfg = TwinFitConfig(hidden_channels=args.channels, layers=args.layers, time_limit=args.time_limit,
-                            max_epochs=args.max_epochs, threads=args.threads)
+        cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=args.channels, layers=args.layers),
+                            time_limit=args.time_limit, max_epochs=args.max_epochs,
+                            execution=ExecutionConfig(device=args.device, threads=args.threads))
         t = time.time()
         model, history = fit_twin(loaded, cfg, callback=lambda r: print(
             f"  epoch {r['epoch']}: validation r {r['validation_correlation']:.4f} ({r['seconds']:.0f} s)", flush=True))

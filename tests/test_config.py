@@ -64,7 +64,7 @@ def test_float_interval_refuses_nan_and_open_bounds():
 
 def test_options_and_none():
     check_value("schedule", None, [Options(("none", "cosine")), None])
-    with pytest.raises(ConfigError, match=r"schedule must be one of 'none', 'cosine' or unset"):
+    with pytest.raises(ConfigError, match=r"schedule must be one of 'none', 'cosine', got 'linear'"):
         check_value("schedule", "linear", [Options(("none", "cosine")), None])
     with pytest.raises(ConfigError):
         check_value("schedule", ["none"], [Options(("none", "cosine"))])  # unhashable: simply not an option

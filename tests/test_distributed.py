@@ -129,6 +129,24 @@ def test_two_process_checkpoint_resumes_with_one(tmp_path):
     assert _weights_gap(out, tmp_path / "straight") < 1e-4
 
 
+def test_evaluation_shared_by_two_processes_gives_the_one_process_result(tmp_path):
+    """Each process attacks half the images; the figures are over all of them. A model without
+    noise is deterministic, so the sweep must be the one-process sweep."""
+    run = tmp_path / "run"
+    torchrun([*TRAIN, "--epochs", "4", "--out", str(run)], nproc=1)
+    shutil.copytree(run, tmp_path / "copy")
+    quick = ["--quick", "--n-examples", "40", "--steps", "5", "--eot", "1", "--square-queries", "20", "--threads",
+             "1", "--quiet"]
+    torchrun(["evaluate", str(run), *quick], nproc=1)
+    two = torchrun(["evaluate", str(tmp_path / "copy"), *quick])
+    assert two.stdout.count("results:") == 1
+    one, shared = Run(run).result("robustness"), Run(tmp_path / "copy").result("robustness")
+    assert shared["execution"]["world_size"] == 2 and shared["n_examples"] == one["n_examples"] == 40
+    assert shared["clean_accuracy"] == one["clean_accuracy"]
+    for a, b in zip(one["sweep"], shared["sweep"]):
+        assert a["eps"] == b["eps"] and abs(a["worst_case"] - b["worst_case"]) <= 1 / 40 + 1e-9, (a, b)
+
+
 def test_twin_gradient_of_two_processes_is_the_global_batch_gradient():
     script = Path(__file__).parent / "distributed" / "twin_gradient_check.py"
     result = subprocess.run([TORCHRUN, "--nproc_per_node", "2", "--standalone", str(script)],

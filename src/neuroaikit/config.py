@@ -162,7 +162,8 @@ PATH = InstanceOf(str, os.PathLike, description="a path")
 
 
 def _describe_all(constraints: list) -> str:
-    parts = ["unset (null)" if c is None else c.describe() for c in constraints]
+    # a None alternative goes unmentioned: the value given was not None, and "unset" is no advice
+    parts = [c.describe() for c in constraints if c is not None]
     if len(parts) == 1:
         return parts[0]
     return ", ".join(parts[:-1]) + " or " + parts[-1]
@@ -183,7 +184,7 @@ def check_value(name: str, value: Any, constraints: list, where: str = "") -> No
     raise ConfigError(f"{where}{name} must be {_describe_all(constraints)}, got {shown}")
 
 
-def _nested_type(cls: type, name: str) -> type | None:
+def _nested_type(cls: type, name: str) -> type[Config] | None:
     """The :class:`Config` subclass a field holds, if any."""
     hints = typing.get_type_hints(cls)
     hint = hints.get(name)

@@ -74,7 +74,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], durable
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+    def write(tmp: Path) -> None:
+        tmp.write_text(text, encoding="utf-8")
+
+    return atomic_write(path, write)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:

@@ -76,7 +76,7 @@ class Result:
         for f in dataclasses.fields(cls):
             if f.name in values:
                 kwargs[f.name] = _convert(_resolve(cls, f.name), values[f.name])
-            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:  # type: ignore[misc]
+            elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 missing.append(f.name)
         if missing:
             raise DataError(f"{cls.__name__}: the stored result lacks {', '.join(missing)}")

@@ -34,7 +34,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import torch
 
@@ -133,9 +133,21 @@ def commit_folder(work: Path, final: Path, overwrite: bool = False) -> Path:
     return final
 
 
+def _torch_save(state: Mapping[str, Any], path: Path) -> None:
+    with open(path, "wb") as fh:
+        try:
+            torch.save(dict(state), fh)
+        except RuntimeError as exc:
+            # torch's writer reports a failed write (disk full, file too large) as a RuntimeError
+            # whose context is the OSError; surface that, so it becomes a one-line StorageError
+            if isinstance(exc.__context__, OSError):
+                raise exc.__context__ from None
+            raise
+
+
 def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
     """``torch.save`` to a temporary file, flushed to disk, then renamed onto ``path``."""
-    return atomic_write(path, lambda p: torch.save(dict(state), p), durable=True)
+    return atomic_write(path, lambda p: _torch_save(state, p), durable=True)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict | None:
@@ -342,7 +354,7 @@ class RunWriter:
         self.resuming = False
         self.committed: Run | None = None
         self.notes: list[str] = []
-        self._sink = None
+        self._sink: Callable[[str], None] | None = None
         self._validate()
 
     # -- validation (creates nothing) ----------------------------------------

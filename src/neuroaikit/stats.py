@@ -27,6 +27,8 @@ Rules:
 
 from __future__ import annotations
 
+import types
+
 import sys
 from typing import Any, Sequence
 
@@ -151,6 +153,7 @@ def oracle_correlation(repeats: Any) -> Array:
     per image (-> numpy).
     """
     tensor = _is_tensor(repeats)
+    xp: types.ModuleType
     if tensor:
         import torch as xp
 

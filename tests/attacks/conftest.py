@@ -47,9 +47,9 @@ def trained_digits_cnn(noise: dict | None = None, epochs: int = 8):
 
 
 # -- fixtures ---------------------------------------------------------------------
-import types
+import types  # noqa: E402 - the helpers above are plain functions other test files import
 
-import pytest
+import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")

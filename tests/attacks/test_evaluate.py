@@ -202,4 +202,4 @@ def test_cli_evaluate_errors(tmp_path, digits_run, capsys):
     assert main(["evaluate", str(tmp_path / "missing")]) == 2
     assert "does not exist" in capsys.readouterr().err
     assert main(["evaluate", str(digits_run), "--quick", "--steps", "0"]) == 2
-    assert "error: steps must be an integer >= 1, got 0" in capsys.readouterr().err
+    assert "error: --steps must be an integer >= 1, got 0" in capsys.readouterr().err

@@ -9,7 +9,8 @@ nb_workload = pytest.importorskip("neurobench.metrics.workload")
 nb_models = pytest.importorskip("neurobench.models")
 snn = pytest.importorskip("snntorch")
 
-from neuroaikit.energy import ActivationSparsity, ConnectionSparsity, Footprint, MembraneUpdates, SynapticOperations
+from neuroaikit.energy import (  # noqa: E402 - after the skips above
+    ActivationSparsity, ConnectionSparsity, Footprint, MembraneUpdates, SynapticOperations)
 
 
 def neurobench_run(model, wrapped, batches, metrics):

@@ -255,7 +255,7 @@ def test_cli_infer_and_evaluate(tmp_path, shared_data, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "does not exist" in err and "\n" not in err
     assert main(["calcium", "infer", str(tmp_path / "raw.npy"), "--rate", "0", "--out", str(tmp_path / "x")]) == 2
-    assert "--rate (frame_rate) must be a number > 0" in capsys.readouterr().err
+    assert "--rate must be a number > 0" in capsys.readouterr().err
     assert main(["calcium", "evaluate", "--data-dir", str(tmp_path / "nowhere"), "--out", str(tmp_path / "y")]) == 2
     assert not list(tmp_path.glob("x*")) and not list(tmp_path.glob("y*"))  # no run folder, no .partial
 

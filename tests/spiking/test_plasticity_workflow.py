@@ -13,7 +13,7 @@ from neuroaikit.execution import ExecutionConfig
 from neuroaikit.progress import silent
 from neuroaikit.runs import RunWriter, load_run
 from neuroaikit.spiking.plasticity import (CompetingHiddenUnits, DiehlCookNetwork, PlasticityConfig, PlasticityResult,
-                                          STDPLearner, learn)
+                                           STDPLearner, learn)
 
 cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -160,7 +160,9 @@ def test_bad_input_fails_before_anything_is_created(tmp_path):
 
 
 @pytest.mark.parametrize("options,message", [
-    (["--units", "0"], "krotov_hopfield.n_hidden must be an integer >= 1"),
+    (["--units", "0"], "--units must be an integer >= 1, got 0"),
+    (["--rule", "diehl-cook", "--steps", "0"], "--steps must be an integer >= 1, got 0"),
+    (["--set", "p=1"], "--norm-p must be a number >= 2, got 1"),
     (["--synapses", "current"], "--synapses is a setting of the other rule"),
     (["--set", "tau_mem=3"], "unknown config.krotov_hopfield option(s) tau_mem"),
     (["--device", "tpu"], "device must be"),

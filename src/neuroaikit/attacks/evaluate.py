@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import time
+from functools import partial
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -151,14 +152,26 @@ def _status(ok: bool) -> str:
     return "pass" if ok else "warn"
 
 
+def _global_mean(ex: Execution | None, mask: torch.Tensor) -> float:
+    """The fraction of true entries over every process's examples (an exact ratio of counts)."""
+    counts = [float(mask.sum()), float(mask.numel())]
+    total, count = ex.all_sum(counts) if ex is not None and ex.distributed else counts
+    return total / max(count, 1.0)
+
+
 def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-                        config: RobustnessConfig | None = None, progress: Progress | None = None) -> RobustnessResult:
+                        config: RobustnessConfig | None = None, progress: Progress | None = None,
+                        execution: Execution | None = None) -> RobustnessResult:
     """Run the protocol on ``model`` (logits, images ``(N, C, H, W)`` in [0, 1], labels ``(N,)``).
 
     Returns a :class:`~neuroaikit.attacks.results.RobustnessResult`: clean accuracy (repeated
     check, same rule), the sweep (per eps: accuracy per attack and the per-example worst case),
     the robust accuracy at the reference eps, the sanity checks (pass/warn; the first says
     whether the model is better than chance at all) and a few adversarial examples.
+
+    With an ``execution`` of several processes (``torchrun``), each process attacks an equal
+    share of the examples and every figure is computed over all of them (the attacks are
+    per-example, so the result is the one-process result up to the random draws).
     """
     config = config or RobustnessConfig()
     progress = progress or silent()
@@ -167,11 +180,18 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
         raise ConfigError(f"need images (N, C, H, W) and one label each; got {tuple(images.shape)} and {tuple(labels.shape)}")
     started = time.time()
     modes_before = noise_modes(model)
-    torch.manual_seed(config.seed)
+    ex = execution
+    # one process keeps the configured seed (results comparable with earlier runs); several draw
+    # independent streams, so no two examples share noise draws or random starts
+    torch.manual_seed(config.seed if ex is None or not ex.distributed else ex.process_seed(config.seed))
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     n = min(config.n_examples, images.shape[0])
-    x = images[:n].float().to(device)
-    y = labels[:n].long().to(device)
+    x, y = images[:n], labels[:n]
+    if ex is not None and ex.distributed:
+        x, y = ex.shard(x), ex.shard(y)
+    x = x.float().to(device)
+    y = y.long().to(device)
+    mean = partial(_global_mean, ex)
     rule = as_rule(config.rule or "single", config.n_draws)
     tol = config.tolerance
     eps_list, reference = _default_eps(x.shape[1], config.norm)
@@ -188,9 +208,9 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     common = dict(eot=config.eot if stochastic else 1, rule=rule, seed=config.seed)
 
     clean_ok = majority_correct(model, x, y, rule, config.checks)
-    clean_accuracy = clean_ok.float().mean().item()
+    clean_accuracy = mean(clean_ok)
     with torch.no_grad():
-        one_pass = (rule.predict(model, x) == y).float().mean().item()
+        one_pass = mean(rule.predict(model, x) == y)
     log(f"clean accuracy ({rule.rule}, {rule.n_draws} draws, majority of {config.checks}): {clean_accuracy:.4f}")
     learned, _ = chance_level_test(clean_accuracy, chance, n, tol)
     if not learned:
@@ -224,15 +244,15 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
                 x_adv = _batched(attack, x, y, config.batch_size)
                 ok = clean_ok & majority_correct(model, x_adv, y, rule, config.checks)
                 eps_masks[name] = ok
-                accuracies[name] = ok.float().mean().item()
+                accuracies[name] = mean(ok)
                 robust_all &= ok
                 if eps == reference:
                     adversarial[name] = x_adv
                 task.update(**{name: accuracies[name]})
         white = eps_masks["apgd-ce"] & eps_masks["apgd-dlr"]
         others = [eps_masks[k] for k in OTHER if k in eps_masks]
-        row = SweepRow(eps=eps, attacks=accuracies, worst_case=robust_all.float().mean().item(),
-                       black_box_only_successes=max((white & ~m).float().mean().item() for m in others),
+        row = SweepRow(eps=eps, attacks=accuracies, worst_case=mean(robust_all),
+                       black_box_only_successes=max(mean(white & ~m) for m in others),
                        seconds=round(time.time() - t0, 2))
         sweep.append(row)
         log(f"eps {eps:.4g}: worst case {row.worst_case:.4f} "
@@ -245,7 +265,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     ref_row = next(r for r in sweep if r.eps == reference)
     checks = [_chance_check(clean_accuracy, chance, n, tol)]
     checks += _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance, stochastic, common, clean_ok,
-                             learned)
+                             learned, mean)
     if noise_modes(model) != modes_before:  # pragma: no cover - would be a bug
         raise RuntimeError("the evaluation changed the model's noise setting")
     return RobustnessResult(
@@ -283,7 +303,7 @@ def _chance_check(clean_accuracy: float, chance: float, n: int, tol: float) -> S
 
 
 def _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance, stochastic, common, clean_ok,
-                   learned: bool) -> list[SanityCheck]:
+                   learned: bool, mean) -> list[SanityCheck]:
     tol = config.tolerance
     checks = []
     worst = [r.worst_case for r in sweep]
@@ -302,7 +322,8 @@ def _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance,
 
     ce_ref = ref_row.attacks["apgd-ce"]
     more_steps = APGD(model, eps=reference, steps=2 * config.steps, norm=config.norm, loss="ce", **common)
-    acc_steps = (clean_ok & majority_correct(model, _batched(more_steps, x, y, config.batch_size), y, rule, config.checks)).float().mean().item()
+    acc_steps = mean(clean_ok & majority_correct(model, _batched(more_steps, x, y, config.batch_size), y, rule,
+                                                 config.checks))
     checks.append(SanityCheck(
         name="more iterations do not lower accuracy",
         status=_status(ce_ref - acc_steps <= tol),
@@ -313,7 +334,8 @@ def _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance,
     if stochastic:
         more_eot = APGD(model, eps=reference, steps=config.steps, norm=config.norm, loss="ce", eot=2 * common["eot"],
                         rule=rule, seed=config.seed + 1)
-        acc_eot = (clean_ok & majority_correct(model, _batched(more_eot, x, y, config.batch_size), y, rule, config.checks)).float().mean().item()
+        acc_eot = mean(clean_ok & majority_correct(model, _batched(more_eot, x, y, config.batch_size), y, rule,
+                                                   config.checks))
         checks.append(SanityCheck(
             name="more EOT samples do not lower accuracy",
             status=_status(ce_ref - acc_eot <= tol),
@@ -326,12 +348,12 @@ def _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance,
         x_frozen = _batched(frozen_attack, x, y, config.batch_size)
         with torch.no_grad():
             frozen_clean = (frozen(x).argmax(1) == y)
-            acc_frozen = (frozen_clean & (frozen(x_frozen).argmax(1) == y)).float().mean().item()
+            acc_frozen = mean(frozen_clean & (frozen(x_frozen).argmax(1) == y))
         checks.append(SanityCheck(
             name="attack succeeds with the noise frozen to one draw",
             status=_status(acc_frozen <= ref_row.worst_case + tol),
             numbers={"frozen_accuracy": acc_frozen, "stochastic_worst_case": ref_row.worst_case,
-                     "frozen_clean": frozen_clean.float().mean().item()},
+                     "frozen_clean": mean(frozen_clean)},
             detail=f"APGD-CE at eps {reference:.3g} on one frozen draw: {acc_frozen:.3f}; worst case with the noise "
                    f"on: {ref_row.worst_case:.3f}. If the noise-on figure is much higher, the randomness carries "
                    f"the robustness: check the EOT convergence rows",
@@ -350,8 +372,8 @@ def _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance,
     with torch.enable_grad():
         draws = forward_draws(model, xg, common["eot"])
         grad, = torch.autograd.grad(rule_loss(draws, yg, rule, "ce").sum(), xg)
-    finite = bool(torch.isfinite(grad).all())
-    nonzero = (grad.flatten(1).abs().sum(1) > 0).float().mean().item()
+    finite = mean(~torch.isfinite(grad).all().reshape(1)) == 0.0
+    nonzero = mean(grad.flatten(1).abs().sum(1) > 0)
     checks.append(SanityCheck(
         name="input gradients are finite and non-zero",
         status=_status(finite and nonzero >= 0.95),
@@ -402,11 +424,14 @@ def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
                                 n_draws=config.n_draws or train_config.get("eval_draws"))
     data = load_dataset(dataset, split=split, data_dir=data_dir or train_config.get("data_dir"))
     with Execution(execution) as ex:
+        progress.for_rank(ex.rank)
         model = run.load_model(map_location=ex.device)
-        result = evaluate_robustness(model, data.images, data.labels, config, progress=progress)
+        result = evaluate_robustness(model, data.images, data.labels, config, progress=progress, execution=ex)
         result.execution = ex.describe()
     result.dataset = dataset
     result.split = split
+    if not ex.is_main:
+        return result
     result.save(run)
     run.log(f"evaluate: robust accuracy {result.robust_accuracy:.4f} at eps {result.reference_eps:.4g} "
             f"(clean {result.clean_accuracy:.4f}, {result.rule.rule} rule)"

@@ -129,12 +129,10 @@ def print_result(result) -> None:
 def run(args) -> int:
     from ..alignment import align_run
     from ..progress import default_progress
-    from .option_names import EXECUTION_FLAGS, options_named
 
-    with options_named(FLAGS | EXECUTION_FLAGS):
-        config = config_from(args)
-        result = align_run(args.run_dir, args.neural, config, overwrite=args.overwrite,
-                           progress=default_progress(quiet=args.quiet))
+    config = config_from(args)
+    result = align_run(args.run_dir, args.neural, config, overwrite=args.overwrite,
+                       progress=default_progress(quiet=args.quiet))
     print_result(result)
     print(f"results: {args.run_dir}/results/alignment.json ({result.time_s:.1f} s on {result.execution['device']})")
     if not args.no_report:

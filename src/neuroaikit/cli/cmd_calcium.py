@@ -43,6 +43,10 @@ _EVALUATE_OPTIONS = {
     "max_recordings": "max_recordings",
 }
 
+#: config field -> the option that sets it, for one-line errors (see cli/option_names.py)
+FLAGS = {field: "--" + attr.replace("_", "-") for options in (_INFER_OPTIONS, _EVALUATE_OPTIONS)
+         for attr, field in options.items() if attr != "trace_file"}
+
 
 def _default(cls, name: str):
     """The dataclass default of ``cls.name`` (help texts show it; the CLI never sets it)."""
@@ -133,25 +137,10 @@ def add_arguments(parser):
     add_quiet_argument(ev)
 
 
-def _option_names(exc, mapping: dict[str, str]):
-    """The config error with the field it names shown as the command-line option too."""
-    from ..errors import ConfigError
-
-    text = str(exc)
-    for attr, field_name in mapping.items():
-        if text.startswith(f"{field_name} ") and attr not in ("trace_file",):
-            return ConfigError(f"--{attr.replace('_', '-')} ({field_name}){text[len(field_name):]}")
-    return exc
-
-
 def _config(cls, args, mapping: dict[str, str]):
-    from ..errors import ConfigError
     from .options import config_from_args
 
-    try:
-        return config_from_args(cls, args, mapping)
-    except ConfigError as exc:
-        raise _option_names(exc, mapping) from None
+    return config_from_args(cls, args, mapping)
 
 
 def run(args) -> int:

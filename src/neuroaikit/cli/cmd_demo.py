@@ -40,7 +40,7 @@ def run(args) -> int:
     import time
 
     from ..demo import NoiseDemoResult, default_backend, format_sweep_table, run_demo
-    from ..errors import ConfigError
+    from ..errors import ConfigError, DataError
     from ..progress import default_progress
 
     if args.epochs < 1:
@@ -55,6 +55,8 @@ def run(args) -> int:
     run_ = run_demo(args.out, args.sigmas, args.epochs, args.seed, backend=backend, workers=args.workers,
                     overwrite=args.overwrite, progress=progress)
     result = NoiseDemoResult.load(run_)
+    if result is None:  # pragma: no cover - run_demo writes it before returning
+        raise DataError(f"{run_.path} holds no results/noise_demo.json")
     if result.workers is None:
         how = "every model had been trained before"
     elif result.backend == "ray":

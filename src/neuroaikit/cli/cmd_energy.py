@@ -76,12 +76,10 @@ def print_results(results, with_assumptions: bool = False) -> None:
 def run(args) -> int:
     from ..energy import energy_for_runs
     from ..progress import default_progress
-    from .option_names import EXECUTION_FLAGS, options_named
 
-    with options_named(FLAGS | EXECUTION_FLAGS):
-        config = config_from(args)
-        results = energy_for_runs(args.run_dirs, config, overwrite=args.overwrite,
-                                  progress=default_progress(quiet=args.quiet))
+    config = config_from(args)
+    results = energy_for_runs(args.run_dirs, config, overwrite=args.overwrite,
+                              progress=default_progress(quiet=args.quiet))
     print_results(results, with_assumptions=args.quiet)
     print("results written to RUN_DIR/results/energy.json; `neuroaikit report RUN_DIR` shows them")
     return 0

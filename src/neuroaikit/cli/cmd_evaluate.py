@@ -65,6 +65,10 @@ def run(args) -> int:
     config = RobustnessConfig.quick(**options) if args.quick else RobustnessConfig(**options)
     result = evaluate_run(args.run_dir, data_dir=args.data_dir, config=config, overwrite=args.overwrite,
                           execution=execution_from_args(args), progress=default_progress(quiet=args.quiet))
+    from ..execution import is_main_process
+
+    if not is_main_process():
+        return 0
     warning = result.chance_warning()
     if warning:
         print(f"WARNING: {warning}")

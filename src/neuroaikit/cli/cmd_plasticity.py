@@ -42,10 +42,20 @@ _DIEHL_COOK = {"steps": "T", "synapses": "synapses", "theta_plus": "theta_plus",
                "min_spikes": "min_spikes", "stdp_images": "stdp_images", "label_images": "label_images",
                "checkpoint_every": "checkpoint_every"}
 _TOP = ["rule", "dataset", "data_dir", "train_subset", "test_subset", "seed"]
+# errors name the option the user typed, not the configuration field behind it (see option_names)
+FLAGS = {f"{section}.{field}": "--" + attr.replace("_", "-")
+         for attr, fields in _SHARED.items() for section, field in zip(("krotov_hopfield", "diehl_cook"), fields)}
+FLAGS |= {f"krotov_hopfield.{field}": "--" + attr.replace("_", "-") for attr, field in _KROTOV_HOPFIELD.items()}
+FLAGS |= {f"diehl_cook.{field}": "--" + attr.replace("_", "-") for attr, field in _DIEHL_COOK.items()}
 
 
 def add_arguments(parser):
-    from ..spiking.plasticity import RULES, DiehlCookConfig, KrotovHopfieldConfig, PlasticityConfig
+    from ..spiking.plasticity import (
+        RULES,
+        DiehlCookConfig,
+        KrotovHopfieldConfig,
+        PlasticityConfig,
+    )
 
     d, kh, dc = PlasticityConfig(), KrotovHopfieldConfig(), DiehlCookConfig()
     parser.add_argument("--config", help="JSON (or YAML) file with PlasticityConfig fields (rule, dataset, "
@@ -94,7 +104,8 @@ def config_from_args(args):
     from ..config import load_config_file
     from ..errors import ConfigError
     from ..spiking.plasticity import PlasticityConfig
-    from .options import config_from_args as build, parse_assignments
+    from .options import config_from_args as build
+    from .options import parse_assignments
 
     values = load_config_file(args.config) if args.config else {}
     rule = args.rule or values.get("rule") or PlasticityConfig().rule

@@ -38,6 +38,8 @@ examples:
 # option attribute -> (config section, field)
 _MODEL_OPTIONS = {"core": "core", "readout": "readout", "channels": "hidden_channels", "layers": "layers",
                   "behavior": "use_behavior", "shifter": "shifter"}
+#: config field -> the option that sets it, for one-line errors (see cli/option_names.py)
+FLAGS = {"hidden_channels": "--channels", "use_behavior": "--behavior"}
 _FIT_OPTIONS = {"batch_size": "batch_size", "lr": "lr", "max_epochs": "max_epochs", "patience": "patience",
                 "time_limit": "time_limit", "seed": "seed"}
 

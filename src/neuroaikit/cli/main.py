@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
-        p.set_defaults(_run=module.run)
+        p.set_defaults(_run=module.run, _command_parser=p, _flags=getattr(module, "FLAGS", None))
     return parser
 
 
@@ -114,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         _silence_stdout()
         return EXIT_PIPE
     except NeuroAIKitError as exc:
-        _say(f"error: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}")
+        from .option_names import name_options
+
+        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        _say(f"error: {name_options(text, args._command_parser, args._flags)}")
         return EXIT_USER_ERROR
     except OSError as exc:
         _say(f"error: {_os_error_message(exc)}")
@@ -128,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # noqa: BLE001 - the boundary: a bug gets one line, the traceback on request
         if os.environ.get("NEUROAIKIT_TRACEBACK"):
             raise
-        text = str(exc).strip().splitlines()
-        _say(f"error: internal error ({type(exc).__name__}: {text[0][:200] if text else ''}); this is a bug in "
+        lines = str(exc).strip().splitlines()
+        _say(f"error: internal error ({type(exc).__name__}: {lines[0][:200] if lines else ''}); this is a bug in "
              f"neuroaikit: please report it (NEUROAIKIT_TRACEBACK=1 shows where it happened)")
         return EXIT_BUG
 

@@ -1,30 +1,35 @@
 """Errors that name the command-line option, not the configuration field behind it.
 
 A configuration says ``n_folds must be an integer >= 2, got 1``; the user typed ``--folds 1``.
-Commands whose options are spelled differently from their fields run inside
-:func:`options_named` so that such a message reads ``--folds must be an integer >= 2, got 1``.
+The CLI's error boundary (:func:`neuroaikit.cli.main.main`) passes every one-line error through
+:func:`name_options`, which puts the option in place of the field: fields named like their
+option (``time_limit`` / ``--time-limit``) are found in the command's parser, and a command whose
+options are spelled differently declares ``FLAGS = {field: "--option"}``.
 """
 
 from __future__ import annotations
 
-import contextlib
-from typing import Iterator
-
-from ..errors import ConfigError
-
-#: the execution fields, as :func:`~neuroaikit.cli.options.add_execution_arguments` spells them
-EXECUTION_FLAGS = {"device": "--device", "threads": "--threads"}
+import argparse
 
 
-@contextlib.contextmanager
-def options_named(flags: dict[str, str]) -> Iterator[None]:
-    """Re-raise a :class:`ConfigError` whose message starts with a field of ``flags``
-    (``{field: "--option"}``) with that option in its place."""
-    try:
-        yield
-    except ConfigError as exc:
-        text = str(exc)
-        for name in sorted(flags, key=len, reverse=True):  # n_folds before folds
-            if text.startswith(name + " "):
-                raise ConfigError(flags[name] + text[len(name):]) from None
-        raise
+def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                for dest, flag in _flags(sub).items():
+                    found.setdefault(dest, flag)
+        long = [s for s in action.option_strings if s.startswith("--")]
+        if long and action.dest not in ("help", "version"):
+            found.setdefault(action.dest, long[0])
+    return found
+
+
+def name_options(message: str, parser: argparse.ArgumentParser | None, declared: dict[str, str] | None = None) -> str:
+    """``message`` with a leading configuration field replaced by the option that sets it."""
+    flags = _flags(parser) if parser is not None else {}
+    flags.update(declared or {})
+    for name in sorted(flags, key=len, reverse=True):  # n_folds before folds
+        if message.startswith(name + " "):
+            return flags[name] + message[len(name):]
+    return message

@@ -80,7 +80,7 @@ class NeuralDataset:
         self.stimulus_index = _vector(self.stimulus_index, n_trials, "stimulus_index", where).astype(np.int64)
         if self.stimulus_index.min() < 0 or self.stimulus_index.max() >= len(self.stimuli):
             raise DataError(f"{where}: stimulus_index points outside the {len(self.stimuli)} stimuli")
-        for attr, width in (("behavior", 3), ("pupil_center", 2)):
+        for attr in ("behavior", "pupil_center"):
             value = getattr(self, attr)
             if value is not None:
                 value = np.asarray(value, dtype=np.float32).reshape(n_trials, -1)

@@ -78,7 +78,8 @@ def event_kernels() -> ctypes.CDLL | None:
         return None
     compiler = os.environ.get("CC", "cc")
     if shutil.which(compiler) is None:
-        warnings.warn(f"no C compiler {compiler!r} found: event-driven synapses fall back to dense products")
+        warnings.warn(f"no C compiler {compiler!r} found: event-driven synapses fall back to dense products",
+                      stacklevel=2)
         return None
     key = hashlib.sha256("\0".join([SOURCE.read_text(), *FLAGS, *OPENMP_FLAGS, compiler, _cpu_signature()]).encode()).hexdigest()
     target = cache_dir() / f"event_synapses-{key[:16]}.so"
@@ -89,7 +90,8 @@ def event_kernels() -> ctypes.CDLL | None:
     except (OSError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or str(error)
         first_line = detail.strip().splitlines()[0] if detail.strip() else type(error).__name__
-        warnings.warn(f"could not build the event-driven synapse kernels ({first_line}): using dense products")
+        warnings.warn(f"could not build the event-driven synapse kernels ({first_line}): using dense products",
+                      stacklevel=2)
         return None
     for name, (result, arguments) in _SIGNATURES.items():
         function = getattr(library, name)

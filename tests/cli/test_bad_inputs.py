@@ -1,0 +1,438 @@
+"""The bad inputs a new user tried on a fresh clone: every one ends in a one-line error (exit 2,
+no traceback), nothing finished is replaced, and no record says what did not happen.
+
+One test per item of the workflow-core issue's list; the tests that need the operating system
+(another user, a full disk, a closed pipe) run the command in a subprocess.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import resource
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from neuroaikit.cli.main import main
+from neuroaikit.runs import Run
+
+TRAIN = ["train", "--dataset", "digits", "--model-arg", "hidden=32", "--eval-draws", "3", "--threads", "1",
+         "--quiet", "--no-report"]
+TWIN_SYN = ["--synthetic", "n_neurons=8", "--synthetic", "image_shape=[10,12]", "--synthetic", "n_train=80",
+            "--synthetic", "n_validation=10", "--synthetic", "n_test_images=3", "--synthetic", "repeats=2",
+            "--channels", "4", "--layers", "1", "--max-epochs", "1", "--threads", "1", "--no-baselines", "--quiet",
+            "--no-report"]
+
+
+def one_line_error(capsys, code: int, *, contains: str = "") -> str:
+    """The command failed with exit 2 and exactly one line on stderr, naming the problem."""
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert contains in lines[0], lines[0]
+    return lines[0]
+
+
+def cli(*args: str, user: int | None = None, file_limit: int | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """``python -m neuroaikit ARGS`` in a subprocess, optionally as another user or with a
+    maximum file size (the way to fill a disk without filling the disk)."""
+
+    def prepare():
+        if file_limit is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writes past the limit fail with EFBIG instead
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+        if user is not None:
+            os.setgid(user)
+            os.setuid(user)
+
+    env = {**os.environ, "HOME": tempfile.gettempdir()}
+    return subprocess.run([sys.executable, "-m", "neuroaikit", *args], capture_output=True, text=True, timeout=600,
+                          preexec_fn=prepare, env=env, **kwargs)
+
+
+def assert_one_line(result: subprocess.CompletedProcess, contains: str = "") -> str:
+    err = result.stderr.strip()
+    assert result.returncode == 2, (result.returncode, err)
+    assert "Traceback" not in err and "internal error" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and contains in lines[0], err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A finished training run to which `evaluate` has added a result."""
+    out = tmp_path_factory.mktemp("runs") / "good"
+    assert main([*TRAIN, "--epochs", "1", "--out", str(out)]) == 0
+    (out / "results").mkdir()
+    (out / "results" / "robustness.json").write_text('{"robust_accuracy": 0.5}\n')
+    return out
+
+
+def snapshot(folder: Path) -> dict:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# -- never replace a finished run, never record false settings ---------------------------------
+def test_train_refuses_to_replace_a_finished_run(finished_run, capsys):
+    before = snapshot(finished_run)
+    started = time.time()
+    one_line_error(capsys, main([*TRAIN, "--epochs", "1", "--out", str(finished_run)]), contains="--overwrite")
+    assert snapshot(finished_run) == before and time.time() - started < 10  # refused before training
+    assert not finished_run.with_name("good.partial").exists()
+
+
+def _interrupted_job(tmp_path: Path, *extra: str) -> Path:
+    """A training job stopped after its first epoch's checkpoint (a kill, as far as the folder knows)."""
+    from neuroaikit.progress import silent
+    from neuroaikit.training import TrainConfig, train
+
+    out = tmp_path / "job"
+
+    def stop(model, epoch, record):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    config = TrainConfig(dataset="digits", model_kwargs={"hidden": 32}, epochs=3, eval_draws=3,
+                         noise={"relu1": "gaussian:0.2"}, **dict(zip(extra[::2], extra[1::2])))
+    with pytest.raises(KeyboardInterrupt):
+        train(config, out, callbacks=[stop], progress=silent())
+    assert (out.with_name("job.partial") / "checkpoint.pt").is_file()
+    return out
+
+
+def test_resume_refuses_other_settings(tmp_path, capsys):
+    out = _interrupted_job(tmp_path)
+    code = main([*TRAIN, "--epochs", "2", "--lr", "0.05", "--noise", "relu1=gaussian:0.2", "--resume", "--out", str(out)])
+    line = one_line_error(capsys, code, contains="--resume")
+    assert "lr: 0.001 -> 0.05" in line and "epochs: 3 -> 2" in line
+    config = json.loads((out.with_name("job.partial") / "config.json").read_text())
+    assert config["lr"] == 0.001 and config["epochs"] == 3  # the record is untouched
+
+
+def test_resume_refuses_other_noise(tmp_path, capsys):
+    out = _interrupted_job(tmp_path)
+    code = main([*TRAIN, "--epochs", "3", "--noise", "relu1=gaussian:0.9", "--resume", "--out", str(out)])
+    one_line_error(capsys, code, contains="noise.relu1.sigma: 0.2 -> 0.9")
+
+
+def test_resume_may_change_execution_settings_and_records_them(tmp_path, capsys):
+    out = _interrupted_job(tmp_path)
+    code = main([*TRAIN, "--epochs", "3", "--noise", "relu1=gaussian:0.2", "--threads", "2", "--resume", "--out",
+                 str(out)])
+    assert code == 0, capsys.readouterr().err
+    run = Run(out)
+    assert run.config["execution"]["threads"] == 2 and run.metrics["execution"]["threads"] == 2
+    assert "resumed with execution.threads: 1 -> 2" in (out / "log.txt").read_text() or \
+        "resumed with execution.threads: None -> 2" in (out / "log.txt").read_text()
+
+
+# -- checkpoints survive a full disk ------------------------------------------------------------
+def test_a_full_disk_never_destroys_the_last_checkpoint(tmp_path, capsys, monkeypatch):
+    import neuroaikit.runs as runs
+
+    out = tmp_path / "run"
+    real_save, calls = torch.save, []
+
+    def save_until_the_disk_is_full(obj, file, *args, **kwargs):
+        calls.append(file)
+        if len(calls) >= 2:
+            file.write(b"half a checkp")  # the write starts, then the disk is full
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), getattr(file, "name", None))
+        return real_save(obj, file, *args, **kwargs)
+
+    monkeypatch.setattr(runs.torch, "save", save_until_the_disk_is_full)
+    line = one_line_error(capsys, main([*TRAIN, "--epochs", "3", "--out", str(out)]), contains="No space left")
+    assert "checkpoint.pt" in line
+    checkpoint = out.with_name("run.partial") / "checkpoint.pt"
+    assert torch.load(checkpoint, weights_only=True)["epoch"] == 1  # the good one, not the half-written one
+    assert not list(checkpoint.parent.glob(".*.tmp"))
+    monkeypatch.setattr(runs.torch, "save", real_save)
+    assert main([*TRAIN, "--epochs", "3", "--resume", "--out", str(out)]) == 0
+    assert [h["epoch"] for h in Run(out).metrics["history"]] == [1, 2, 3]
+
+
+# -- configuration files ---------------------------------------------------------------------
+@pytest.mark.parametrize("content, message", [
+    (b"\x00\x01\xff\xfe binary", "not a text (UTF-8) file"),
+    (b'{"epochs": 2', "not valid JSON"),
+    (b"[1, 2]", "must hold a mapping"),
+    (b'{"epochs": "two"}', "epochs must be an integer"),
+    (b'{"epoch": 2}', "unknown config option(s) epoch"),
+    (b'{"execution": {"device": "gpu"}}', "device must be auto, cpu"),
+])
+def test_config_files(tmp_path, capsys, content, message):
+    path = tmp_path / "config.json"
+    path.write_bytes(content)
+    one_line_error(capsys, main([*TRAIN, "--config", str(path), "--out", str(tmp_path / "o")]), contains=message)
+    assert not (tmp_path / "o").exists() and not (tmp_path / "o.partial").exists()
+
+
+def test_missing_config_file(tmp_path, capsys):
+    one_line_error(capsys, main([*TRAIN, "--config", str(tmp_path / "nope.json"), "--out", str(tmp_path / "o")]),
+                   contains="does not exist")
+
+
+# -- a model.json that no longer matches its weights --------------------------------------------
+@pytest.mark.parametrize("edit, message", [
+    (lambda spec: spec["kwargs"].update(hidden=64), "does not match model.json"),
+    (lambda spec: spec["kwargs"].update(no_such_argument=1), "cannot be built"),
+    (lambda spec: spec.update(name="no-such-model"), "unknown model"),
+    (lambda spec: spec["kwargs"].update(channels="many"), "model.json"),
+])
+def test_model_json_that_does_not_match(finished_run, tmp_path, capsys, edit, message):
+    run = tmp_path / "edited"
+    shutil.copytree(finished_run, run)
+    spec = json.loads((run / "model.json").read_text())
+    edit(spec)
+    (run / "model.json").write_text(json.dumps(spec))
+    one_line_error(capsys, main(["evaluate", str(run), "--quick", "--overwrite"]), contains=message)
+
+
+# -- twin fit's options ------------------------------------------------------------------------
+@pytest.mark.parametrize("option, message", [
+    (["--synthetic", "n_neurons=-5"], "n_neurons must be an integer >= 1, got -5"),
+    (["--synthetic", "bogus=1"], "unknown synthetic option(s) bogus"),
+    (["--synthetic", "image_shape=[3]"], "image_shape must be two integers"),
+    (["--synthetic", "fano=nan"], "fano must be a number > 0"),
+    (["--synthetic", "repeats"], "NAME=VALUE"),
+    (["--time-limit", "-5"], "--time-limit must be a number > 0, got -5"),
+    (["--threads", "0"], "--threads must be an integer >= 1, got 0"),
+    (["--batch-size", "0"], "--batch-size must be an integer >= 1"),
+    (["--device", "gpu"], "device must be auto, cpu, cuda, cuda:N or mps"),
+    (["--precision", "16-mixed", "--device", "cpu"], "16-mixed' needs a CUDA device"),
+])
+def test_twin_fit_bad_options(tmp_path, capsys, option, message):
+    out = tmp_path / "twin"
+    one_line_error(capsys, main(["twin", "fit", "synthetic", *TWIN_SYN, *option, "--out", str(out)]), contains=message)
+    assert not out.exists() and not out.with_name("twin.partial").exists()
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--threads", "0"], "--threads must be an integer >= 1, got 0"),
+    (["--epochs", "0"], "epochs must be an integer >= 1"),
+    (["--lr", "nan"], "lr must be a number > 0"),
+    (["--device", "cuda:x"], "device must be"),
+    (["--noise", "relu1=gaussian:-1"], "sigma"),
+    (["--noise", "relu9=gaussian:0.1"], "valid names"),
+    (["--objective", "pgd", "--objective-param", "eps=-1"], "eps must be a number >= 0"),
+    (["--objective-param", "bogus=1"], "bogus"),
+])
+def test_train_bad_options_leave_nothing(tmp_path, capsys, option, message):
+    out = tmp_path / "run"
+    one_line_error(capsys, main([*TRAIN, "--epochs", "1", *option, "--out", str(out)]), contains=message)
+    assert not out.exists() and not out.with_name("run.partial").exists()
+
+
+def test_twin_fit_out_is_a_file_fails_before_fitting(tmp_path, capsys):
+    target = tmp_path / "notes.txt"
+    target.write_text("keep")
+    started = time.time()
+    one_line_error(capsys, main(["twin", "fit", "synthetic", *TWIN_SYN, "--max-epochs", "50", "--out", str(target)]),
+                   contains="is a file")
+    assert target.read_text() == "keep" and time.time() - started < 5
+
+
+def test_twin_fit_without_a_test_tier_keeps_the_model(tmp_path, capsys):
+    from neuroaikit.neural import SyntheticCortex, write_filetree
+
+    ds = SyntheticCortex(n_neurons=8, image_shape=(10, 12)).sample(n_train=80, n_validation=10, n_test_images=3,
+                                                                   repeats=2)
+    folder = write_filetree(ds.subset(ds.tiers != "test"), tmp_path / "no-test-tier")
+    out = tmp_path / "twin"
+    assert main(["twin", "fit", str(folder), *TWIN_SYN[12:], "--out", str(out)]) == 0, capsys.readouterr().err
+    run = Run.open(out)
+    assert run.load_model() is not None and run.result("twin_eval") is None
+    assert "no test tier" in (out / "log.txt").read_text()
+
+
+def test_nwb_without_pynwb(tmp_path, capsys, monkeypatch):
+    recording = tmp_path / "session.nwb"
+    recording.write_bytes(b"\x89HDF\r\n\x1a\n")
+    monkeypatch.setitem(sys.modules, "pynwb", None)  # as if it were not installed
+    one_line_error(capsys, main(["twin", "fit", str(recording), "--out", str(tmp_path / "t")]),
+                   contains="pip install 'neuroaikit[nwb]'")
+
+
+# -- data commands ------------------------------------------------------------------------------
+def test_download_with_a_url_that_is_not_one(tmp_path, capsys):
+    one_line_error(capsys, main(["data", "download", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                                 "--base-url", "notaurl"]), contains="--base-url must be")
+    assert not any(tmp_path.iterdir())
+
+
+def test_output_into_a_closed_pipe(shared_data):
+    """``neuroaikit data info ... | head -1``: the reader goes away; no traceback, no noise."""
+    proc = subprocess.Popen([sys.executable, "-m", "neuroaikit", "data", "info", "--dataset", "mnist", "--data-dir",
+                             str(shared_data)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # like `head` that has read what it wanted
+    err = proc.stderr.read().decode()
+    proc.wait(timeout=300)
+    proc.stderr.close()
+    assert "Traceback" not in err and "Error" not in err, err
+    assert proc.returncode in (0, 141)
+
+
+# -- the file system says no --------------------------------------------------------------------
+def _shared_tmp() -> Path:
+    """A folder another user can enter (pytest's own temporary folders are private)."""
+    folder = Path(tempfile.mkdtemp(prefix="neuroaikit-other-user-"))
+    folder.chmod(0o755)
+    return folder
+
+
+def _can_run_as_nobody() -> bool:
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return False
+    try:
+        probe = subprocess.run([sys.executable, "-c", "import neuroaikit"], capture_output=True,
+                               preexec_fn=lambda: (os.setgid(65534), os.setuid(65534)), timeout=120)
+    except OSError:  # the interpreter itself is out of the other user's reach
+        return False
+    return probe.returncode == 0
+
+
+needs_other_user = pytest.mark.skipif(not _can_run_as_nobody(),
+                                      reason="needs root and a Python that the user nobody can run")
+
+
+@pytest.fixture
+def foreign(monkeypatch):
+    """Folders that behave as another user's: readable, not writable by us. (The operating
+    system's refusal, simulated at the calls neuroaikit makes: checking, creating, writing.)"""
+    import tempfile as tempfile_module
+
+    protected: list[Path] = []
+
+    def inside(path) -> bool:
+        path = Path(path).absolute()
+        return any(path == p or p in path.parents for p in protected)
+
+    def denied(path):
+        return PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
+
+    real_access, real_mkstemp, real_mkdir = os.access, tempfile_module.mkstemp, os.mkdir
+
+    def access(path, mode, *args, **kwargs):
+        if mode & os.W_OK and inside(path):
+            return False
+        return real_access(path, mode, *args, **kwargs)
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and inside(dir):
+            raise denied(dir)
+        return real_mkstemp(*args, dir=dir, **kwargs)
+
+    def mkdir(path, *args, **kwargs):
+        if inside(Path(path).parent):
+            raise denied(path)
+        return real_mkdir(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+    monkeypatch.setattr(tempfile_module, "mkstemp", mkstemp)
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    return protected
+
+
+def test_a_run_written_by_another_user(finished_run, tmp_path, capsys, foreign):
+    run = tmp_path / "theirs"
+    shutil.copytree(finished_run, run)
+    (run / "results" / "robustness.json").unlink()
+    before = snapshot(run)
+    foreign.append(run)
+    started = time.time()
+    line = one_line_error(capsys, main(["evaluate", str(run), "--quick"]), contains="no permission")
+    assert "robustness.json" in line and time.time() - started < 10  # refused before attacking
+    one_line_error(capsys, main(["report", str(run)]), contains="report.html: Permission denied")
+    one_line_error(capsys, main(["twin", "probe", str(run)]), contains="no permission")
+    one_line_error(capsys, main([*TRAIN, "--epochs", "1", "--out", str(run / "mine")]), contains="no permission")
+    assert snapshot(run) == before
+
+
+def test_a_read_only_output_folder(tmp_path, capsys, foreign):
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    foreign.append(locked)
+    one_line_error(capsys, main([*TRAIN, "--epochs", "1", "--out", str(locked / "run")]), contains="no permission")
+    one_line_error(capsys, main(["twin", "fit", "synthetic", *TWIN_SYN, "--out", str(locked / "twin")]),
+                   contains="no permission")
+    one_line_error(capsys, main(["data", "download", "--dataset", "mnist", "--data-dir", str(locked / "d")]),
+                   contains="Permission denied")
+    assert list(locked.iterdir()) == []
+
+
+@needs_other_user
+def test_a_run_written_by_another_user_for_real():
+    folder = _shared_tmp()
+    try:
+        run = folder / "theirs"
+        assert cli(*TRAIN, "--epochs", "1", "--out", str(run)).returncode == 0
+        before = snapshot(run)
+        started = time.time()
+        line = assert_one_line(cli("evaluate", str(run), "--quick", user=65534), "Permission denied")
+        assert "robustness.json" in line and time.time() - started < 60  # refused before attacking
+        assert_one_line(cli("report", str(run), user=65534), "report.html")
+        assert_one_line(cli(*TRAIN, "--epochs", "1", "--overwrite", "--out", str(run), user=65534), "permission")
+        assert snapshot(run) == before
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@needs_other_user
+def test_a_read_only_output_folder_for_real():
+    folder = _shared_tmp()
+    try:
+        locked = folder / "locked"
+        locked.mkdir()
+        locked.chmod(0o555)
+        assert_one_line(cli(*TRAIN, "--epochs", "1", "--out", str(locked / "run"), user=65534), "no permission")
+        assert_one_line(cli("twin", "fit", "synthetic", *TWIN_SYN, "--out", str(locked / "twin"), user=65534),
+                        "no permission")
+        assert list(locked.iterdir()) == []
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_full_disk_during_train_report_and_evaluate(tmp_path):
+    good = tmp_path / "good"
+    assert cli(*TRAIN, "--epochs", "1", "--out", str(good)).returncode == 0
+    before = snapshot(good)
+    # train: the first checkpoint (MBs) does not fit; the good run is untouched, nothing left behind
+    line = assert_one_line(cli(*TRAIN, "--epochs", "2", "--overwrite", "--out", str(good), file_limit=200_000),
+                           "File too large")
+    assert "checkpoint.pt" in line and snapshot(good) == before and not (tmp_path / "good.partial").exists()
+    # report: the page does not fit; the previous page stays, no half page, no temporary file
+    assert cli("report", str(good)).returncode == 0  # (also warms matplotlib's font cache, which it writes once)
+    page = (good / "report.html").read_bytes()
+    before = snapshot(good)
+    assert_one_line(cli("report", str(good), file_limit=20_000), "report.html")
+    assert (good / "report.html").read_bytes() == page and not list(good.glob(".*.tmp"))
+    # evaluate: the result does not fit; the run is as it was
+    assert_one_line(cli("evaluate", str(good), "--quick", "--n-examples", "8", "--steps", "2", "--eot", "1",
+                        "--square-queries", "5", file_limit=1_000), "robustness.json")
+    assert snapshot(good) == {**before, **{k: v for k, v in snapshot(good).items() if k == "log.txt"}}
+
+
+# -- files colleagues can read ------------------------------------------------------------------
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o027, 0o640)])
+def test_run_files_follow_the_umask(tmp_path, umask, mode):
+    out = tmp_path / "run"
+    result = subprocess.run([sys.executable, "-c", f"import os, sys; os.umask({umask}); "
+                             "from neuroaikit.cli.main import main; sys.exit(main(sys.argv[1:]))",
+                             *TRAIN, "--epochs", "1", "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert stat.S_IMODE(path.stat().st_mode) == mode, (path.name, oct(path.stat().st_mode))

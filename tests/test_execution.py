@@ -1,0 +1,147 @@
+"""The execution layer: one device / precision / threads switch for every workflow.
+
+The ``device`` parameter comes from ``tests/conftest.py``: the CPU always, and CUDA when a GPU
+is present or ``--devices cuda`` is given (``make test-gpu``), so the same workflow tests are the
+GPU suite.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neuroaikit.cli.main import main
+from neuroaikit.errors import ConfigError
+from neuroaikit.execution import Execution, ExecutionConfig, derive_seed, resolve_device, torch_threads
+from neuroaikit.runs import Run
+
+TINY_TRAIN = ["--dataset", "digits", "--epochs", "1", "--model-arg", "hidden=16", "--eval-draws", "3", "--noise",
+              "relu1=gaussian:0.2", "--quiet", "--no-report"]
+TINY_TWIN = ["--synthetic", "n_neurons=8", "--synthetic", "image_shape=[10,12]", "--synthetic", "n_train=80",
+             "--synthetic", "n_validation=10", "--synthetic", "n_test_images=3", "--synthetic", "repeats=2",
+             "--channels", "4", "--layers", "1", "--max-epochs", "1", "--quiet", "--no-report"]
+
+
+def test_devices_resolve_or_say_why_not():
+    assert resolve_device("cpu") == torch.device("cpu")
+    assert resolve_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device is available"):
+            resolve_device("cuda")
+    with pytest.raises(ConfigError, match="device must be"):
+        resolve_device("tpu")
+
+
+def test_threads_are_set_and_restored():
+    before = torch.get_num_threads()
+    with Execution(ExecutionConfig(device="cpu", threads=2)) as ex:
+        assert torch.get_num_threads() == 2 and ex.describe()["threads"] == 2
+    assert torch.get_num_threads() == before
+    with torch_threads(3):
+        assert torch.get_num_threads() == 3
+    assert torch.get_num_threads() == before
+
+
+def test_one_process_shares_and_weights():
+    ex = Execution(ExecutionConfig(device="cpu"))
+    batch = np.arange(37)
+    assert (ex.shard(batch) == batch).all() and ex.loss_weight(37, 37) == 1.0
+    assert ex.broadcast({"a": 1}) == {"a": 1} and ex.all_sum([1.0, 2.0]) == [1.0, 2.0]
+    ex.world_size, ex.rank = 2, 1
+    assert len(ex.shard(batch)) == 19 and ex.loss_weight(19, 37) == pytest.approx(2 * 19 / 37)
+
+
+def test_seeds_are_independent_per_process_and_stable():
+    assert derive_seed(0, 1) == derive_seed(0, 1)
+    assert len({derive_seed(0, epoch, rank) for epoch in range(10) for rank in range(4)}) == 40
+
+
+def test_precision():
+    with Execution(ExecutionConfig(device="cpu", precision="bf16-mixed")) as ex:
+        with ex.autocast():
+            y = torch.nn.Linear(4, 3)(torch.randn(2, 4))
+        assert y.dtype == torch.bfloat16 and ex.grad_scaler() is None
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="16-mixed' needs a CUDA device"):
+            Execution(ExecutionConfig(device="cpu", precision="16-mixed")).__enter__()
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("exec") / "run"
+    assert main(["train", *TINY_TRAIN, "--device", "cpu", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_on_each_device(device, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", *TINY_TRAIN, "--device", device, "--out", str(out)]) == 0
+    assert Run(out).metrics["execution"]["device"].startswith(device)
+    assert Run(out).load_model() is not None  # weights come back to the CPU, loadable anywhere
+
+
+def test_train_in_bf16(tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", *TINY_TRAIN, "--precision", "bf16-mixed", "--device", "cpu", "--out", str(out)]) == 0
+    assert Run(out).metrics["execution"]["precision"] == "bf16-mixed"
+    assert Run(out).config["execution"]["precision"] == "bf16-mixed"
+
+
+def test_evaluate_on_each_device(device, trained, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    assert main(["evaluate", str(run), "--quick", "--n-examples", "8", "--steps", "2", "--eot", "2",
+                 "--square-queries", "5", "--device", device, "--quiet"]) == 0
+    assert Run(run).result("robustness")["execution"]["device"].startswith(device)
+
+
+def test_twin_fit_evaluate_probe_on_each_device(device, tmp_path):
+    out = tmp_path / "twin"
+    assert main(["twin", "fit", "synthetic", *TINY_TWIN, "--device", device, "--out", str(out)]) == 0
+    assert Run(out).metrics["execution"]["device"].startswith(device)
+    assert main(["twin", "evaluate", str(out), "--overwrite", "--device", device, "--quiet", "--no-report"]) == 0
+    assert main(["twin", "probe", str(out), "--neurons", "2", "--mei-steps", "2", "--noise-images", "32",
+                 "--device", device, "--quiet", "--no-report"]) == 0
+    assert len(Run(out).result("twin_probe")["meis"]) == 2
+
+
+def test_twin_fit_in_bf16(tmp_path):
+    out = tmp_path / "twin"
+    assert main(["twin", "fit", "synthetic", *TINY_TWIN, "--precision", "bf16-mixed", "--device", "cpu", "--out",
+                 str(out)]) == 0
+    assert np.isfinite(Run(out).metrics["best_validation_correlation"])
+
+
+def test_align_and_energy_on_each_device(device, trained, tmp_path, shared_data):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    antolik = shared_data / "neural" / "antolik2016_mouse_v1.npz"
+    assert main(["align", str(run), "--neural", str(antolik), "--layers", "relu1", "--bootstrap", "10",
+                 "--device", device, "--quiet", "--no-report"]) == 0
+    assert Run(run).result("alignment")["execution"]["device"].startswith(device)
+    assert main(["energy", str(run), "--subset", "20", "--device", device, "--quiet"]) == 0
+    assert Run(run).result("energy")["execution"]["device"].startswith(device)
+
+
+def test_calcium_on_each_device(device, tmp_path, shared_data):
+    """Spike inference is NumPy work on the CPU; the device is accepted and recorded as asked."""
+    mats = sorted((shared_data / "calcium").glob("DS09*/*.mat"))
+    if not mats:
+        pytest.skip("no calcium ground truth in the shared data")
+    out = tmp_path / "spikes"
+    assert main(["calcium", "infer", str(mats[0]), "--device", device, "--threads", "1", "--quiet", "--no-report",
+                 "--out", str(out)]) == 0
+    assert Run(out).metrics["execution"]["requested_device"] == device
+
+
+def test_plasticity_on_each_device(device, tmp_path):
+    out = tmp_path / "kh"
+    assert main(["plasticity", "--rule", "krotov-hopfield", "--dataset", "digits", "--units", "20", "--epochs", "1",
+                 "--readout-epochs", "1", "--device", device, "--threads", "1", "--quiet", "--no-report", "--out",
+                 str(out)]) == 0
+    assert Run(out).metrics["execution"]["device"].startswith(device)
