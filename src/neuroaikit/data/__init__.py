@@ -19,11 +19,11 @@ from .checksum import FileCheck, check_file, md5_file, official_md5
 from .dataset import ImageDataset
 from .describe import describe_dataset
 from .download import download_dataset, fetch
-from .loader import SPLITS, load_dataset
+from .loader import SPLITS, load_dataset, load_train_test
 from .paths import ENV_VAR, default_data_root, find_dataset_folder
 
 __all__ = [
     "DATASETS", "DatasetInfo", "ENV_VAR", "FileCheck", "ImageDataset", "SPLITS", "check_file", "dataset_info",
     "default_data_root", "describe_dataset", "download_dataset", "fetch", "find_dataset_folder", "load_dataset",
-    "md5_file", "official_md5",
+    "load_train_test", "md5_file", "official_md5",
 ]

@@ -166,3 +166,16 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
         download_dataset(info.name, data_dir, base_url=base_url, verify=verify)
         folder = find_dataset_folder(info.name, data_dir, split)
     return read_split(info, folder, split, verify, [])
+
+
+def load_train_test(name: str, data_dir: str | os.PathLike | None = None, *, train_subset: int | None = None,
+                    test_subset: int | None = None) -> tuple[ImageDataset, ImageDataset]:
+    """The train and test splits of ``name``, each cut to its first ``*_subset`` images when given
+    (what every training workflow reads: ``TrainConfig``, ``PlasticityConfig``)."""
+    train_set = load_dataset(name, "train", data_dir=data_dir)
+    test_set = load_dataset(name, "test", data_dir=data_dir)
+    if train_subset:
+        train_set = train_set.subset(train_subset)
+    if test_subset:
+        test_set = test_set.subset(test_subset)
+    return train_set, test_set

@@ -76,7 +76,8 @@ def explainable_variance(repeated: RepeatedTrials) -> np.ndarray:
 def fraction_explained_variance(repeated: RepeatedTrials, predictions: RepeatedTrials) -> np.ndarray:
     """FEVE per neuron: ``1 - (MSE - V_noise) / (V_tot - V_noise)`` with MSE the mean squared
     error over all repeated trials and V_tot, V_noise as in :func:`explainable_variance`.
-    Sensorium averages it over neurons with FEV >= 0.15 only (:func:`feve_reliable`)."""
+    Sensorium averages it over neurons with FEV >= 0.15 only (:func:`feve_reliable`). A neuron
+    with no explainable variance (V_tot <= V_noise) has no FEVE: NaN."""
     groups = _as_groups(repeated)
     preds = _as_groups(predictions)
     if len(preds) != len(groups) or any(p.shape != g.shape for p, g in zip(preds, groups)):
@@ -84,7 +85,11 @@ def fraction_explained_variance(repeated: RepeatedTrials, predictions: RepeatedT
     mse = np.mean(np.vstack([(g - p) ** 2 for g, p in zip(groups, preds)]), axis=0)
     total_var = np.var(np.vstack(groups), axis=0, ddof=1)
     noise_var = np.mean(np.vstack([np.var(g, axis=0, ddof=1) for g in groups]), axis=0)
-    return 1 - (mse - noise_var) / (total_var - noise_var)
+    explainable = total_var - noise_var
+    feve = np.full(explainable.shape, np.nan)
+    ok = explainable > 0
+    feve[ok] = 1 - (mse[ok] - noise_var[ok]) / explainable[ok]
+    return feve
 
 
 def feve_reliable(repeated: RepeatedTrials, predictions: RepeatedTrials, threshold: float = FEV_THRESHOLD) -> float:

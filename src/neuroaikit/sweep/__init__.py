@@ -13,31 +13,10 @@ Every trial is a normal run folder ``OUT/trials/<name>``; finished trials are sk
 rerun (:mod:`neuroaikit.sweep.runner`).
 """
 
-from .runner import (
-                     BACKENDS,
-                     PlannedTrial,
-                     SweepPlan,
-                     SweepSummary,
-                     TrialRow,
-                     check_sweep_folder,
-                     execute_trial,
-                     is_sweep_folder,
-                     plan_sweep,
-                     run_sweep,
-                     write_summary,
-)
-from .spec import (
-                     JOBS,
-                     STEPS,
-                     JobKind,
-                     StepKind,
-                     SummaryConfig,
-                     SweepSpec,
-                     Trial,
-                     expand_trials,
-                     load_spec,
-                     trial_name,
-)
+from .runner import (BACKENDS, PlannedTrial, SweepPlan, SweepSummary, TrialRow, check_sweep_folder, execute_trial,
+                     is_sweep_folder, plan_sweep, run_sweep, write_summary)
+from .spec import (JOBS, STEPS, JobKind, StepKind, SummaryConfig, SweepSpec, Trial, expand_trials, load_spec,
+                   trial_name)
 from .steps import EotPgdConfig, EotPgdResult, eot_pgd
 
 __all__ = [

@@ -15,6 +15,7 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
+from ..data import load_train_test
 from ..errors import ConfigError
 from ..execution import Execution, derive_seed, unwrap
 from ..models import build_from_spec, model_spec
@@ -86,18 +87,6 @@ def _set_noise_scale(model: nn.Module, warmup_epochs: float, progress_epochs: fl
         layer.scale = scale
 
 
-def _load_data(config: TrainConfig):
-    from ..data import load_dataset
-
-    train_set = load_dataset(config.dataset, "train", data_dir=config.data_dir)
-    test_set = load_dataset(config.dataset, "test", data_dir=config.data_dir)
-    if config.train_subset:
-        train_set = train_set.subset(config.train_subset)
-    if config.test_subset:
-        test_set = test_set.subset(config.test_subset)
-    return train_set, test_set
-
-
 def _check_objective(config: TrainConfig, model: nn.Module, train_set) -> None:
     """Run the objective once on two examples, so bad objective parameters fail before the
     run folder exists rather than after an epoch."""
@@ -135,7 +124,8 @@ def train(
         progress.for_rank(ex.rank)
         writer = RunWriter(out, config, overwrite=overwrite, resume=resume, is_main=ex.is_main, progress=progress,
                            execution=ex)
-        train_set, test_set = _load_data(config)
+        train_set, test_set = load_train_test(config.dataset, config.data_dir, train_subset=config.train_subset,
+                                                  test_subset=config.test_subset)
         if ex.world_size > config.batch_size:
             raise ConfigError(f"batch_size {config.batch_size} is smaller than the {ex.world_size} processes")
         torch.manual_seed(config.seed)

@@ -37,7 +37,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from ...config import (NON_NEGATIVE, PATH, POSITIVE, POSITIVE_INT, STRING, Config, InstanceOf, Interval, Options)
+from ...config import NON_NEGATIVE, PATH, POSITIVE, POSITIVE_INT, STRING, Config, InstanceOf, Interval, Options
+from ...data import load_train_test
 from ...errors import ConfigError
 from ...execution import Execution, ExecutionConfig, derive_seed
 from ...progress import Progress, default_progress
@@ -347,18 +348,6 @@ class PlasticityResult(Result):
     execution: dict = field(default_factory=dict)
 
 
-def _load_data(config: PlasticityConfig):
-    from ...data import load_dataset
-
-    train_set = load_dataset(config.dataset, "train", data_dir=config.data_dir)
-    test_set = load_dataset(config.dataset, "test", data_dir=config.data_dir)
-    if config.train_subset:
-        train_set = train_set.subset(config.train_subset)
-    if config.test_subset:
-        test_set = test_set.subset(config.test_subset)
-    return train_set, test_set
-
-
 def learn(config: PlasticityConfig, out: str | os.PathLike, *, overwrite: bool = False, resume: bool = False,
           progress: Progress | None = None) -> Run:
     """Train ``config.rule`` and write the run folder ``out``; returns the finished :class:`Run`.
@@ -380,7 +369,8 @@ def learn(config: PlasticityConfig, out: str | os.PathLike, *, overwrite: bool =
             raise ConfigError(f"the plasticity rules learn sequentially in one process; start the job without "
                               f"torchrun (it has {ex.world_size} processes)")
         writer = RunWriter(out, config.record(), overwrite=overwrite, resume=resume, progress=progress, execution=ex)
-        train_set, test_set = _load_data(config)
+        train_set, test_set = load_train_test(config.dataset, config.data_dir, train_subset=config.train_subset,
+                                                  test_subset=config.test_subset)
         if len(train_set) == 0 or len(test_set) == 0:
             raise ConfigError(f"{config.dataset}: no images to learn from or to test on "
                               f"({len(train_set)} train, {len(test_set)} test)")
