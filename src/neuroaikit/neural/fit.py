@@ -215,6 +215,13 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
             readout.bias.copy_(torch.where(mean_r > 1, mean_r - 1, torch.log(mean_r)))
         if model.modulators is not None:
             behaviors.append(torch.as_tensor(ds.behavior[train_mask]))
+        if model.shifters is not None:
+            # pupil centre in eye-camera pixels -> z-scores of this session's train tier
+            pupil = torch.as_tensor(ds.pupil_center[train_mask])
+            mean, std = model.pupil_scaling(session)
+            with torch.no_grad():
+                mean.copy_(pupil.mean(0))
+                std.copy_(pupil.std(0).clamp_min(1e-6))
     with torch.no_grad():
         images = torch.cat(pooled)
         model.input_mean.fill_(float(images.mean()))
