@@ -389,6 +389,14 @@ class CortexTwin(nn.Module):
         if shifter:
             self._register_load_state_dict_pre_hook(self._default_pupil_scaling)
 
+    core_frozen = False  # set by transfer (fit.freeze_core_from): the core stays in eval mode
+
+    def train(self, mode: bool = True) -> "CortexTwin":
+        super().train(mode)
+        if self.core_frozen:
+            self.core.eval()  # a frozen core keeps its batch-norm statistics
+        return self
+
     def _default_pupil_scaling(self, state: dict, prefix: str, *args: object) -> None:
         """Twins saved before the pupil centre was standardised lack its scaling: identity."""
         for s in self.sessions:
@@ -442,6 +450,27 @@ class CortexTwin(nn.Module):
 
     def regularizer(self, session: str | None = None) -> torch.Tensor:
         return self.core.regularizer() + self.readouts[self._session(session)].regularizer()
+
+
+class SessionView(nn.Module):
+    """One session of a multi-session :class:`CortexTwin` as a plain ``images -> responses``
+    model (what the in-silico experiments call)."""
+
+    def __init__(self, twin: CortexTwin, session: str):
+        super().__init__()
+        self.twin = twin
+        self.session = twin._session(session)
+
+    @property
+    def input_mean(self) -> torch.Tensor:
+        return self.twin.input_mean
+
+    @property
+    def input_std(self) -> torch.Tensor:
+        return self.twin.input_std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.twin(images, session=self.session)
 
 
 @register_model("twin")
