@@ -44,6 +44,8 @@ from .simulate import SyntheticDataConfig
 log = logging.getLogger(__name__)
 
 SYNTHETIC = "synthetic"
+#: an LN baseline with less time than this is skipped (with a note) rather than fitted badly
+MIN_LN_SECONDS = 5.0
 
 
 def _data_paths(value: Any) -> bool:
@@ -231,10 +233,16 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
                         budget = ln_budget
                         if deadline is not None:
                             left = (deadline - reserve - time.monotonic()) / max(len(scored), 1)
-                            budget = max(min(budget or left, left), 1.0)
+                            budget = min(budget or left, left)
+                            if budget < MIN_LN_SECONDS:
+                                progress.message(f"{ds.name}: LN baseline skipped, {max(budget, 0):.0f} s left for it")
+                                continue
                         baselines[name]["ln"] = ln_predictions(ds, fit_cfg, budget, "test", progress)
-                _finish_fit(writer, job, sessions, model, history, kwargs, time.time() - fit_start, ex, progress,
-                            baselines)
+                metrics = _finish_fit(writer, job, sessions, model, history, kwargs, time.time() - fit_start, ex,
+                                      progress, baselines)
+                took = time.monotonic() - started
+                writer.run.save_metrics({**metrics, "command_seconds": took, "time_limit": job.time_limit})
+                writer.say(f"twin fit: {took:.0f} s" + (f" of the {job.time_limit:.0f} s limit" if job.time_limit else ""))
             return writer.commit()
 
 
@@ -270,7 +278,7 @@ def ln_predictions(ds: NeuralDataset, config: TwinFitConfig, time_limit: float |
 
 
 def _finish_fit(writer: RunWriter, job: TwinFitJob, sessions, model, history, kwargs, seconds, ex, progress,
-                baselines: dict[str, dict]) -> None:
+                baselines: dict[str, dict]) -> dict:
     run = writer.run
     run.save_model(model, model_spec("twin", kwargs))
     fit_seconds = history[-2]["seconds"] if len(history) > 1 else seconds
@@ -291,7 +299,7 @@ def _finish_fit(writer: RunWriter, job: TwinFitJob, sessions, model, history, kw
         metrics.update(_headline(evaluation))
         for name, block in (evaluation.sessions or {}).items():
             metrics.update({f"{name}/{k}": v for k, v in _headline(block).items()})
-    run.save_metrics(metrics)
+    return metrics
 
 
 def _headline(evaluation: TwinEvaluation) -> dict:
