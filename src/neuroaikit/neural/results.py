@@ -61,6 +61,11 @@ class TwinEvaluation(Result):
     #: several mice: each mouse's evaluation (``models`` then holds the pooled scores)
     sessions: dict[str, "TwinEvaluation"] | None = None
 
+    def __post_init__(self) -> None:
+        if self.sessions:  # read back from JSON: the per-mouse blocks as typed results too
+            self.sessions = {k: v if isinstance(v, TwinEvaluation) else TwinEvaluation.from_dict(v)
+                             for k, v in self.sessions.items()}
+
 
 @dataclass
 class TwinFitResult(Result):
