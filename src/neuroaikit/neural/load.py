@@ -42,7 +42,7 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
 
         if is_suite2p_folder(path):
             return Suite2pRecording(suite2p=str(path)).load()
-        raise DataError(f"{path}: neither a Sensorium FileTree folder (meta/trials/tiers.npy) nor suite2p output (F.npy)")
+        raise DataError(f"{path}: not a Sensorium FileTree folder (no meta/trials/tiers.npy) nor suite2p output (no F.npy)")
     suffix = path.suffix.lower()
     if suffix in (".json", ".yaml", ".yml"):
         from .suite2p import Suite2pRecording
