@@ -72,3 +72,33 @@ def test_nwb_errors(tmp_path):
     bad.write_text("nope")
     with pytest.raises(DataError, match="not a readable NWB"):
         load_nwb(bad)
+
+
+def test_allen_style_presentations_table_and_suite2p_nwb_log(tmp_path):
+    """An Allen Brain Observatory layout (no trials table: a ``natural_scenes_presentations``
+    intervals table with a ``frame`` column, images in the stimulus templates) is found both by
+    the NWB reader and as the stimulus log of a suite2p recording."""
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.epoch import TimeIntervals
+    from pynwb.image import ImageSeries
+
+    from neuroaikit.neural.nwb import open_nwb, presentation_table
+
+    nwb = NWBFile(session_description="t", identifier="t", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    images = np.random.default_rng(0).random((3, 5, 5)).astype(np.float32)
+    nwb.add_stimulus_template(ImageSeries(name="natural_scenes_image_stack", data=images, unit="a.u.", rate=1.0,
+                                          format="raw"))
+    table = TimeIntervals(name="natural_scenes_presentations", description="scenes")
+    table.add_column("frame", "image index")
+    for i, f in enumerate([0, 1, 2, 0]):
+        table.add_row(start_time=1.0 + i, stop_time=1.25 + i, frame=f)
+    nwb.add_time_intervals(table)
+    with NWBHDF5IO(str(tmp_path / "log.nwb"), "w") as io:
+        io.write(nwb)
+    with open_nwb(tmp_path / "log.nwb") as f:
+        assert presentation_table(f, tmp_path / "log.nwb").name == "natural_scenes_presentations"
+    from neuroaikit.neural.suite2p import _read_nwb_log
+
+    log = _read_nwb_log(tmp_path / "log.nwb")
+    np.testing.assert_allclose(log["onset"], [1.0, 2.0, 3.0, 4.0])
+    assert log["image_id"].tolist() == [0, 1, 2, 0] and log["images"].shape == (3, 5, 5)

@@ -12,16 +12,23 @@ shared by all neurons plus a Gaussian readout (each neuron reads the core at its
 receptive-field position), fitted with the Sensorium recipe (Poisson loss, Adam, early
 stopping on validation correlation, learning-rate decay).
 
-  fit DATA           fit a twin, evaluate it on the test tier beside the baselines (pixel
-                     ridge, LN model) and write a run folder with report.html.
-  evaluate RUN_DIR [DATA]
-                     Sensorium metrics (single-trial correlation, correlation to average,
+  fit DATA [DATA ...]
+                     fit a twin, evaluate it on the test tier beside the pixel-ridge
+                     baseline (--ln-baseline: the LN model too) and write a run folder with
+                     report.html. Several recordings (mice) share one core, each with its
+                     own readout; --core-from RUN trains only readouts on RUN's frozen core.
+  evaluate RUN_DIR [DATA ...]
+                     Sensorium metrics, per mouse for a twin of several, (single-trial correlation, correlation to average,
                      FEVE, oracle, fraction of oracle) on DATA (default: the fit's data).
   probe RUN_DIR      in-silico experiments: orientation / spatial-frequency tuning from
                      gratings, receptive fields (gradients, reverse correlation), most
                      exciting inputs; figures in report.html.
 
-DATA is a Sensorium FileTree folder or .zip, an .nwb file, antolik2016_mouse_v1.npz
+--time-limit bounds the whole command (loading, baselines, fit, scoring); each epoch line
+shows the validation r and the time left.
+
+DATA is a Sensorium FileTree folder or .zip, an .nwb file, a suite2p folder with its
+stimulus log (see 'neuroaikit twin fit --help'), antolik2016_mouse_v1.npz
 (--region 1|2|3), allen_natural_scenes_v1.npz, or the word 'synthetic' (simulated V1
 with known receptive fields; --synthetic KEY=VALUE sets n_neurons, image_shape,
 n_train, repeats, seed ...).
@@ -29,7 +36,9 @@ n_train, repeats, seed ...).
 examples:
   neuroaikit twin fit synthetic --synthetic n_neurons=100 --out runs/twin-synthetic
   neuroaikit twin fit ../shared/data/neural/allen_natural_scenes_v1.npz --out runs/twin-allen
-  neuroaikit twin fit static20457-5-9-preproc0.zip --time-limit 2400 --out runs/twin-sensorium
+  neuroaikit twin fit static20457-5-9-preproc0.zip --time-limit 2700 --out runs/twin-sensorium
+  neuroaikit twin fit mouse1.zip mouse2.zip mouse3.nwb --time-limit 2700 --out runs/twin-3mice
+  neuroaikit twin fit mouse4.zip --core-from runs/twin-3mice --out runs/twin-transfer
   torchrun --nproc_per_node 2 -m neuroaikit twin fit synthetic --out runs/twin-ddp
   neuroaikit twin evaluate runs/twin-sensorium --overwrite
   neuroaikit twin probe runs/twin-synthetic
@@ -41,7 +50,9 @@ _MODEL_OPTIONS = {"core": "core", "readout": "readout", "channels": "hidden_chan
 #: config field -> the option that sets it, for one-line errors (see cli/option_names.py)
 FLAGS = {"hidden_channels": "--channels", "use_behavior": "--behavior"}
 _FIT_OPTIONS = {"batch_size": "batch_size", "lr": "lr", "max_epochs": "max_epochs", "patience": "patience",
-                "time_limit": "time_limit", "seed": "seed"}
+                "seed": "seed"}
+# option attribute -> TwinFitJob field
+_JOB_OPTIONS = {"time_limit": "time_limit", "ln_time_limit": "ln_time_limit", "core_from": "core_from"}
 
 
 def add_arguments(parser):
@@ -60,7 +71,8 @@ def add_arguments(parser):
         "A checkpoint is saved after every epoch: --resume continues an interrupted fit.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fit.add_argument("data", help="FileTree folder/.zip, .nwb, .npz, or 'synthetic'")
+    fit.add_argument("data", nargs="+", help="FileTree folder/.zip, .nwb, .npz, suite2p folder, or 'synthetic'; "
+                                             "several: one shared core, one readout each")
     add_output_arguments(fit, resumable=True)
     fit.add_argument("--config", help="JSON (or YAML) file with TwinFitJob fields (data, fit: {model: ...}); "
                                       "command-line options override it")
@@ -77,9 +89,14 @@ def add_arguments(parser):
     fit.add_argument("--lr", type=float, help=f"default {f.lr}")
     fit.add_argument("--max-epochs", type=int, help=f"default {f.max_epochs}")
     fit.add_argument("--patience", type=int, help=f"default {f.patience}")
-    fit.add_argument("--time-limit", type=float, help="stop training after this many seconds")
+    fit.add_argument("--time-limit", type=float, help="seconds for the whole command: loading, baselines, fit and "
+                                                      "scoring (the fit ends early enough to leave time for the rest)")
+    fit.add_argument("--core-from", metavar="RUN", help="transfer: copy RUN's core, freeze it, train only readouts")
     fit.add_argument("--seed", type=int, help=f"default {f.seed}")
-    fit.add_argument("--no-baselines", action="store_true", help="skip pixel ridge and LN baselines")
+    fit.add_argument("--no-baselines", action="store_true", help="skip the baselines")
+    fit.add_argument("--ln-baseline", action="store_true", help="also fit the LN baseline (a second fit, off by default)")
+    fit.add_argument("--ln-time-limit", type=float, help="the LN baseline's own budget in seconds (default: a quarter "
+                                                         "of --time-limit)")
     fit.add_argument("--synthetic", action="append", metavar="KEY=VALUE", help="simulator options for DATA=synthetic")
     add_execution_arguments(fit, trains=True)
     fit.add_argument("--no-report", action="store_true", help="do not write report.html")
@@ -89,7 +106,8 @@ def add_arguments(parser):
                         description="Score RUN_DIR's twin on DATA (default: the data it was fitted on) and save "
                                     "results/twin_eval.json (--overwrite replaces an existing one).")
     ev.add_argument("run_dir")
-    ev.add_argument("data", nargs="?", help="data set (default: the fit's)")
+    ev.add_argument("data", nargs="*", help="data set(s), one per mouse of the twin (default: the fit's)")
+    ev.add_argument("--session", help="score one DATA with this mouse's readout (a twin of several mice)")
     ev.add_argument("--region", type=int, help="Antolik region 1, 2 or 3")
     ev.add_argument("--no-baselines", action="store_true")
     ev.add_argument("--overwrite", action="store_true", help="replace results/twin_eval.json")
@@ -138,20 +156,27 @@ def job_from_args(args):
         fit["execution"] = {**(fit.get("execution") or {}), **execution}
     fit["model"] = model
     values["fit"] = fit
-    values["data"] = args.data
+    values["data"] = args.data[0] if len(args.data) == 1 else list(args.data)
+    for attr, name in _JOB_OPTIONS.items():
+        if getattr(args, attr) is not None:
+            values[name] = getattr(args, attr)
+    if args.ln_baseline:
+        values["ln_baseline"] = True
     if args.region is not None:
         values["region"] = args.region
     if args.no_baselines:
         values["baselines"] = False
     synthetic = parse_assignments(args.synthetic, "--synthetic")
     if synthetic:
-        if args.data != "synthetic":
+        if args.data != ["synthetic"]:
             raise ConfigError("--synthetic applies only when DATA is 'synthetic'")
         values["synthetic"] = SyntheticDataConfig.from_flat(synthetic).to_dict()
     return TwinFitJob.from_dict(values, where="twin fit")
 
 
 def run(args) -> int:
+    import time
+
     from ..errors import ConfigError
     from ..execution import is_main_process
     from ..neural.twin import evaluate_run, fit_run, probe_run
@@ -163,11 +188,14 @@ def run(args) -> int:
         raise ConfigError("choose an action: neuroaikit twin fit|evaluate|probe (see --help)")
     progress = default_progress(quiet=args.quiet)
     if args.twin_command == "fit":
+        started = time.monotonic()
         job = job_from_args(args)
-        path = fit_run(job, args.out, overwrite=args.overwrite, resume=args.resume, progress=progress).path
+        path = fit_run(job, args.out, overwrite=args.overwrite, resume=args.resume, progress=progress,
+                       started=started).path
     elif args.twin_command == "evaluate":
-        evaluate_run(args.run_dir, args.data, args.region, baselines=not args.no_baselines, overwrite=args.overwrite,
-                     execution=execution_from_args(args), progress=progress)
+        data = (args.data[0] if len(args.data) == 1 else args.data) if args.data else None
+        evaluate_run(args.run_dir, data, args.region, baselines=not args.no_baselines, overwrite=args.overwrite,
+                     execution=execution_from_args(args), progress=progress, session=args.session)
         path = args.run_dir
     else:
         probe_run(args.run_dir, args.neurons, args.mei_steps, args.noise_images, overwrite=args.overwrite,

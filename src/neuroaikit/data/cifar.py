@@ -8,6 +8,7 @@ The official batches are Python-2 pickles of dicts ``{"data": uint8 (10000, 3072
 
 from __future__ import annotations
 
+import datetime
 import io
 import os
 import pickle
@@ -49,12 +50,29 @@ _ALLOWED_GLOBALS = {
 }
 
 
+#: with ``allow_object_arrays``: numpy object arrays (their elements are unpickled under the same
+#: rules) and dates (suite2p's ``ops.npy`` records when it ran)
+_OBJECT_ARRAY_GLOBALS = {
+    ("numpy", "dtype"): np.dtype,
+    ("datetime", "datetime"): datetime.datetime,
+    ("datetime", "date"): datetime.date,
+    ("datetime", "timedelta"): datetime.timedelta,
+}
+
+
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that builds only plain data: dicts, lists, tuples, str, bytes, numbers
-    and numpy arrays of plain dtypes. Any other global (a class or function that loading
-    would call) is refused, so a crafted file cannot run code."""
+    and numpy arrays of plain dtypes (``allow_object_arrays``: also object arrays, whose
+    elements obey the same rules, and dates). Any other global (a class or function that
+    loading would call) is refused, so a crafted file cannot run code."""
+
+    def __init__(self, *args: Any, allow_object_arrays: bool = False, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.allow_object_arrays = allow_object_arrays
 
     def find_class(self, module: str, name: str):
+        if self.allow_object_arrays and (module, name) in _OBJECT_ARRAY_GLOBALS:
+            return _OBJECT_ARRAY_GLOBALS[(module, name)]
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
@@ -64,23 +82,25 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError("persistent ids are not allowed")
 
 
-def restricted_load(path: str | os.PathLike, raw: bytes | None = None) -> Any:
+def restricted_load(path: str | os.PathLike, raw: bytes | None = None, *, allow_object_arrays: bool = False,
+                    expected: str = "an official CIFAR-10 batch") -> Any:
     """Unpickle ``path`` (or its already-read bytes ``raw``) with :class:`RestrictedUnpickler`;
-    Python-2 strings are read as latin-1, as numpy expects for its array data."""
+    Python-2 strings are read as latin-1, as numpy expects for its array data. ``expected``
+    names what the file should be in error messages."""
     path = Path(path)
     raw = read_file(path) if raw is None else raw
     try:
-        return RestrictedUnpickler(io.BytesIO(raw), encoding="latin1").load()
+        return RestrictedUnpickler(io.BytesIO(raw), encoding="latin1", allow_object_arrays=allow_object_arrays).load()
     except pickle.UnpicklingError as exc:
         message = str(exc)
         if message.startswith(("forbidden global", "object dtype", "_codecs.encode", "persistent")):
             raise DataError(f"{path}: refused to unpickle: {message}; expected only plain arrays, lists, "
-                            "dicts and strings (official CIFAR-10 batch)") from None
-        raise DataError(f"{path}: not a valid pickle ({message}); expected an official CIFAR-10 batch") from None
+                            f"dicts and strings ({expected})") from None
+        raise DataError(f"{path}: not a valid pickle ({message}); expected {expected}") from None
     except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
             OverflowError) as exc:
         raise DataError(f"{path}: corrupt or truncated pickle ({type(exc).__name__}: {exc}); "
-                        "expected an official CIFAR-10 batch") from None
+                        f"expected {expected}") from None
 
 
 def _plain_keys(obj: Any) -> Any:

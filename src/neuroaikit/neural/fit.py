@@ -215,6 +215,13 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
             readout.bias.copy_(torch.where(mean_r > 1, mean_r - 1, torch.log(mean_r)))
         if model.modulators is not None:
             behaviors.append(torch.as_tensor(ds.behavior[train_mask]))
+        if model.shifters is not None:
+            # pupil centre in eye-camera pixels -> z-scores of this session's train tier
+            pupil = torch.as_tensor(ds.pupil_center[train_mask])
+            mean, std = model.pupil_scaling(session)
+            with torch.no_grad():
+                mean.copy_(pupil.mean(0))
+                std.copy_(pupil.std(0).clamp_min(1e-6))
     with torch.no_grad():
         images = torch.cat(pooled)
         model.input_mean.fill_(float(images.mean()))
@@ -226,6 +233,23 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
     return model, kwargs
 
 
+def freeze_core_from(model: CortexTwin, source: CortexTwin) -> None:
+    """Copy ``source``'s core and input scaling into ``model`` and freeze them (weights and
+    batch-norm statistics): only readouts, modulators and shifters stay trainable."""
+    source = unwrap(source)
+    try:
+        model.core.load_state_dict(source.core.state_dict())
+    except RuntimeError as exc:
+        raise DataError(f"the core to transfer does not match this twin's core ({str(exc).splitlines()[-1].strip()})") from None
+    with torch.no_grad():
+        model.input_mean.copy_(source.input_mean)
+        model.input_std.copy_(source.input_std)
+    for p in model.core.parameters():
+        p.requires_grad_(False)
+    model.core_frozen = True
+    model.train(model.training)
+
+
 def fit_twin(
     ds: NeuralDataset | Mapping[str, NeuralDataset],
     config: TwinFitConfig | None = None,
@@ -235,6 +259,8 @@ def fit_twin(
     resume_state: dict | None = None,
     save_state: Callable[[dict], None] | None = None,
     name: str = "twin",
+    deadline: float | None = None,
+    core_from: CortexTwin | None = None,
 ) -> tuple[CortexTwin, list[dict]]:
     """Fit a :class:`CortexTwin` on the train tier, early-stopped on validation; returns the
     best model (eval mode) and the per-epoch history.
@@ -251,13 +277,19 @@ def fit_twin(
         resume_state / save_state: a state :func:`fit_twin` handed to ``save_state`` after an
             epoch; fitting continues from it exactly.
         name: what the progress lines call this model.
+        deadline: a :func:`time.monotonic` time training must end by (besides
+            ``config.time_limit``): no epoch starts that would not fit, and a single-process fit
+            cuts its last epoch short at the deadline. The progress lines show the time left.
+        core_from: a fitted twin whose core (and input scaling) is copied and frozen: only the
+            readouts (and modulators / shifters) are trained, i.e. transfer to new neurons
+            (Lurz et al. 2021). ``config.model``'s core settings must match its core.
     """
     cfg = config or TwinFitConfig()
     progress = progress or silent()
     if execution is None:
         with Execution(cfg.execution) as ex:
-            return _Trainer(ds, cfg, ex, progress, name).fit(callback, resume_state, save_state)
-    return _Trainer(ds, cfg, execution, progress, name).fit(callback, resume_state, save_state)
+            return _Trainer(ds, cfg, ex, progress, name, deadline, core_from).fit(callback, resume_state, save_state)
+    return _Trainer(ds, cfg, execution, progress, name, deadline, core_from).fit(callback, resume_state, save_state)
 
 
 @dataclass
@@ -271,10 +303,14 @@ class _Prepared:
 class _Trainer:
     """The state of one fit: model, optimizer, schedule of the learning rate, early stopping."""
 
-    def __init__(self, data, cfg: TwinFitConfig, ex: Execution, progress: Progress, name: str = "twin"):
+    def __init__(self, data, cfg: TwinFitConfig, ex: Execution, progress: Progress, name: str = "twin",
+                 deadline: float | None = None, core_from: CortexTwin | None = None):
         self.cfg, self.ex, self.progress, self.name = cfg, ex, progress.for_rank(ex.rank), name
+        self.deadline = deadline
         self.sessions = _sessions(data, cfg)
         model, _ = build_twin_for(data, cfg)
+        if core_from is not None:
+            freeze_core_from(model, core_from)
         self.multi = isinstance(data, Mapping)
         self.wrapped = ex.wrap(model, find_unused_parameters=self.multi)
         self.model: CortexTwin = unwrap(self.wrapped)  # type: ignore[assignment]
@@ -287,7 +323,7 @@ class _Trainer:
             self.prepared[session] = _Prepared(ds, _Tensors(ds, ds.tier_mask("train"), _stimuli_tensor(ds)),
                                                torch.as_tensor(1.0 / std_train).to(device),
                                                torch.as_tensor(offset).to(device))
-        self.opt = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr)
         self.best: tuple[float, dict, int] = (-math.inf, copy.deepcopy(self.model.state_dict()), 0)
         self.history: list[dict] = []
         self.lr, self.decays, self.bad_epochs = cfg.lr, 0, 0
@@ -311,8 +347,11 @@ class _Trainer:
             group["lr"] = self.lr
 
     # -- one epoch ----------------------------------------------------------
-    def _train_epoch(self) -> float:
+    def _train_epoch(self, stop_at: float | None = None) -> float:
+        """One pass over the train trials; a single-process fit stops early at ``stop_at``
+        (:func:`time.monotonic`); data-parallel processes cannot, they must step together."""
         cfg, ex = self.cfg, self.ex
+        can_cut = stop_at is not None and ex.world_size == 1
         rng = np.random.default_rng(derive_seed(cfg.seed, self.epoch))  # the same order on every process
         torch.manual_seed(ex.process_seed(cfg.seed, self.epoch))  # readout position sampling
         self.wrapped.train()
@@ -322,6 +361,9 @@ class _Trainer:
         total = torch.zeros(2, dtype=torch.float64)
         with self.progress.task(f"{self.name} epoch {self.epoch + 1}", total=len(schedule), unit="batches") as task:
             for k in rng.permutation(len(schedule)):
+                if can_cut and time.monotonic() >= stop_at:  # type: ignore[operator]
+                    log.info("%s: epoch %d cut short at the time limit", self.name, self.epoch + 1)
+                    break
                 session, global_idx = schedule[k]
                 if len(global_idx) < ex.world_size:
                     task.update()
@@ -356,19 +398,38 @@ class _Trainer:
             for session, p in self.prepared.items()
         ]))
 
+    def _time_left(self) -> float | None:
+        """Seconds of training left (``config.time_limit`` and the deadline; rank 0's clock
+        decides for every process); None without a limit."""
+        limits = []
+        if self.cfg.time_limit is not None:
+            limits.append(self.cfg.time_limit - self.elapsed)
+        if self.deadline is not None:
+            limits.append(self.deadline - time.monotonic())
+        if not limits:
+            return None
+        return float(self.ex.broadcast(min(limits)))
+
     # -- the loop ------------------------------------------------------------
     def fit(self, callback, resume_state, save_state) -> tuple[CortexTwin, list[dict]]:
         cfg, ex = self.cfg, self.ex
         if resume_state is not None:
             self.load(resume_state)
+        last_epoch_s = 0.0
         while not self.done and self.epoch < cfg.max_epochs:
             t0 = time.perf_counter()
-            loss = self._train_epoch()
+            left = self._time_left()
+            # no epoch starts that would end far past the budget (the first always runs)
+            if left is not None and self.epoch > 0 and left < (0.5 if self.ex.world_size == 1 else 1.0) * last_epoch_s:
+                log.info("%s: %.0f s left, an epoch takes %.0f s: stopping", self.name, left, last_epoch_s)
+                break
+            loss = self._train_epoch(None if left is None else time.monotonic() + left)
             self.epoch += 1
             val_corr = self._validation_correlation() if ex.is_main else 0.0
             elapsed = self.elapsed + time.perf_counter() - t0
             # rank 0 decides (its clock, its validation score); every process follows
             val_corr, elapsed = ex.broadcast((val_corr, elapsed))
+            last_epoch_s = elapsed - self.elapsed
             self.elapsed = elapsed
             row = {"epoch": self.epoch, "loss": loss, "validation_correlation": val_corr, "lr": self.lr,
                    "seconds": self.elapsed}
@@ -391,7 +452,7 @@ class _Trainer:
                         self.model.load_state_dict(self.best[1])
                         for group in self.opt.param_groups:
                             group["lr"] = self.lr
-            left = None if cfg.time_limit is None else cfg.time_limit - self.elapsed
+            left = self._time_left()
             self.progress.message(
                 f"  {self.name} epoch {self.epoch}: loss {loss:.4g}, validation r {val_corr:.4f} (best {self.best[0]:.4f} at "
                 f"epoch {self.best[2]}), lr {self.lr:.3g}, {self.elapsed:.0f} s"

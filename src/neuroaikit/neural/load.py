@@ -16,6 +16,9 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
     - ``synthetic`` (the word): a small embedded synthetic cortex (200 neurons, 36x64);
     - a Sensorium FileTree folder (``meta/trials/tiers.npy`` inside) or its ``.zip``;
     - an ``.nwb`` file;
+    - a suite2p output folder with ``stimulus_log.csv`` and ``images.npy`` beside it, or a
+      recording file (``.json`` / ``.yaml``) naming the suite2p folder, stimulus log, images,
+      frame times and extraction settings (:class:`~neuroaikit.neural.suite2p.Suite2pRecording`);
     - ``antolik2016_mouse_v1.npz`` (``region`` 1, 2 or 3; default 1) or
       ``allen_natural_scenes_v1.npz``, or the folder holding them with ``region`` set for Antolik.
     """
@@ -35,8 +38,16 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
             from .npz import load_antolik
 
             return load_antolik(path, region)
-        raise DataError(f"{path}: not a Sensorium FileTree folder (no meta/trials/tiers.npy)")
+        from .suite2p import Suite2pRecording, is_suite2p_folder
+
+        if is_suite2p_folder(path):
+            return Suite2pRecording(suite2p=str(path)).load()
+        raise DataError(f"{path}: not a Sensorium FileTree folder (no meta/trials/tiers.npy) nor suite2p output (no F.npy)")
     suffix = path.suffix.lower()
+    if suffix in (".json", ".yaml", ".yml"):
+        from .suite2p import Suite2pRecording
+
+        return Suite2pRecording.from_file(path).load()
     if suffix == ".nwb":
         from .nwb import load_nwb
 

@@ -185,6 +185,13 @@ class Stacked2dCore(nn.Module):
         return self.gamma_input * _laplace_penalty(self.input_conv.weight)
 
 
+def _clamp_keep_gradient(grid: torch.Tensor) -> torch.Tensor:
+    """Positions clamped to the feature grid [-1, 1] in the forward pass, with the gradient of
+    the unclamped positions (straight-through): a hard clamp gives positions pushed past the
+    border (by a shift, or a drifting mean) no gradient, so they could never come back."""
+    return grid + (grid.clamp(-1, 1) - grid).detach()
+
+
 class GaussianReadout(nn.Module):
     """Gaussian readout: neuron ``n`` = features at position ``mu_n`` (grid units, [-1, 1]) dot
     ``weight[:, n]`` + ``bias[n]``. Training samples the position from N(mu, sigma^2).
@@ -227,7 +234,7 @@ class GaussianReadout(nn.Module):
         """Receptive-field positions (n_neurons, 2) in grid units (x, y) in [-1, 1]."""
         if self.cortex_grid:
             return self.grid_predictor(self.positions) + self.mu * 0.1
-        return self.mu.clamp(-1, 1)
+        return _clamp_keep_gradient(self.mu)
 
     def forward(self, features: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
         b = features.shape[0]
@@ -236,7 +243,7 @@ class GaussianReadout(nn.Module):
             mu = mu + torch.randn_like(mu) * self.sigma.abs().unsqueeze(0)
         if shift is not None:
             mu = mu + shift.unsqueeze(1)
-        grid = mu.clamp(-1, 1).unsqueeze(2)  # (B, N, 1, 2)
+        grid = _clamp_keep_gradient(mu).unsqueeze(2)  # (B, N, 1, 2)
         sampled = F.grid_sample(features, grid, align_corners=True).squeeze(-1)  # (B, C, N)
         return torch.einsum("bcn,cn->bn", sampled, self.weight) + self.bias
 
@@ -277,11 +284,18 @@ class FactorizedReadout(nn.Module):
 
 
 class Shifter(nn.Module):
-    """Pupil centre (B, 2) -> readout grid shift (B, 2), a small tanh MLP."""
+    """Pupil centre (B, 2) -> readout grid shift (B, 2), a small tanh MLP.
+
+    The input must be standardised (:class:`CortexTwin` does it with the train tier's mean and
+    std): eye-camera pixels (hundreds) would saturate the tanh units into a constant shift.
+    The output layer starts at zero, so a fresh shifter does not move the readout.
+    """
 
     def __init__(self, hidden: int = 5):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, 2), nn.Tanh())
+        nn.init.zeros_(self.net[2].weight)
+        nn.init.zeros_(self.net[2].bias)
 
     def forward(self, pupil_center: torch.Tensor) -> torch.Tensor:
         return self.net(pupil_center)
@@ -368,6 +382,31 @@ class CortexTwin(nn.Module):
         for s, n in sessions.items():
             self.register_buffer(f"response_std_{s}", torch.ones(n))
             self.register_buffer(f"response_offset_{s}", torch.zeros(n))
+            if shifter:
+                # each mouse's eye camera has its own pixel frame: pupil scaling per session
+                self.register_buffer(f"pupil_mean_{s}", torch.zeros(2))
+                self.register_buffer(f"pupil_std_{s}", torch.ones(2))
+        if shifter:
+            self._register_load_state_dict_pre_hook(self._default_pupil_scaling)
+
+    core_frozen = False  # set by transfer (fit.freeze_core_from): the core stays in eval mode
+
+    def train(self, mode: bool = True) -> "CortexTwin":
+        super().train(mode)
+        if self.core_frozen:
+            self.core.eval()  # a frozen core keeps its batch-norm statistics
+        return self
+
+    def _default_pupil_scaling(self, state: dict, prefix: str, *args: object) -> None:
+        """Twins saved before the pupil centre was standardised lack its scaling: identity."""
+        for s in self.sessions:
+            state.setdefault(f"{prefix}pupil_mean_{s}", torch.zeros(2))
+            state.setdefault(f"{prefix}pupil_std_{s}", torch.ones(2))
+
+    def pupil_scaling(self, session: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train-tier mean and std of the pupil centre (x, y) the shifter standardises with."""
+        s = self._session(session)
+        return getattr(self, f"pupil_mean_{s}"), getattr(self, f"pupil_std_{s}")
 
     def _session(self, session: str | None) -> str:
         if session is None:
@@ -402,7 +441,8 @@ class CortexTwin(nn.Module):
         features = self.core((images - self.input_mean) / self.input_std)
         shift = None
         if self.shifters is not None and pupil_center is not None:
-            shift = self.shifters[session](pupil_center)
+            mean, std = self.pupil_scaling(session)
+            shift = self.shifters[session]((pupil_center - mean) / std)
         out = F.elu(self.readouts[session](features, shift)) + 1
         if self.modulators is not None and behavior is not None:
             out = out * self.modulators[session]((behavior - self.behavior_mean) / self.behavior_std)
@@ -410,6 +450,27 @@ class CortexTwin(nn.Module):
 
     def regularizer(self, session: str | None = None) -> torch.Tensor:
         return self.core.regularizer() + self.readouts[self._session(session)].regularizer()
+
+
+class SessionView(nn.Module):
+    """One session of a multi-session :class:`CortexTwin` as a plain ``images -> responses``
+    model (what the in-silico experiments call)."""
+
+    def __init__(self, twin: CortexTwin, session: str):
+        super().__init__()
+        self.twin = twin
+        self.session = twin._session(session)
+
+    @property
+    def input_mean(self) -> torch.Tensor:
+        return self.twin.input_mean
+
+    @property
+    def input_std(self) -> torch.Tensor:
+        return self.twin.input_std
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.twin(images, session=self.session)
 
 
 @register_model("twin")

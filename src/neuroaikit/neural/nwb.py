@@ -5,7 +5,9 @@ Reading (:func:`load_nwb`) looks for:
 - ROI responses: a ``RoiResponseSeries`` in ``processing["ophys"]`` (inside ``DfOverF``,
   ``Fluorescence`` or any container; ``series=`` picks one by name when there are several),
   either one row per trial or a frame-rate trace;
-- the trials: the ``trials`` table (or an ``intervals`` table named by ``trials_table=``) with
+- the trials: the ``trials`` table (or an ``intervals`` table named by ``trials_table=``; without
+  a usable trials table, the first ``*presentations`` intervals table with an image column, as
+  the Allen Brain Observatory writes them, e.g. ``natural_scenes_presentations``) with
   ``start_time`` / ``stop_time`` and an image column (``image_id``, ``frame``, ``image_index``
   or ``stimulus_index``), optional ``tier`` and behaviour columns;
 - the images: an ``ImageSeries`` in ``stimulus_template`` or ``stimulus`` (or an ``Images``
@@ -25,8 +27,11 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -118,8 +123,9 @@ def write_nwb(ds: NeuralDataset, path: str | os.PathLike, session_description: s
     return path
 
 
-def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: str | None = None) -> NeuralDataset:
-    """Read ROI responses, trials and stimulus images from an NWB file (see module docstring)."""
+@contextmanager
+def open_nwb(path: str | os.PathLike) -> Iterator[Any]:
+    """The NWB file at ``path``, open for reading (one-line :class:`DataError` when it is not one)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist")
@@ -134,9 +140,41 @@ def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: s
     except Exception as exc:  # h5py / hdmf raise many types for a non-NWB file
         raise DataError(f"{path}: not a readable NWB file ({type(exc).__name__}: {exc})") from None
     try:
-        return _read(nwb, path, series, trials_table)
+        yield nwb
     finally:
         io.close()
+
+
+def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: str | None = None) -> NeuralDataset:
+    """Read ROI responses, trials and stimulus images from an NWB file (see module docstring)."""
+    with open_nwb(path) as nwb:
+        return _read(nwb, Path(path), series, trials_table)
+
+
+def presentation_table(nwb, path: Path, name: str | None = None):
+    """The table of stimulus presentations: ``name`` (an intervals table, or ``"trials"``), else
+    the trials table when it has an image column, else the first ``*presentations`` intervals
+    table that has one (Allen Brain Observatory layout)."""
+    intervals = dict(nwb.intervals or {})
+    if name is not None:
+        table = nwb.trials if name == "trials" else intervals.get(name)
+        if table is None:
+            raise DataError(f"{path}: no {name!r} table; intervals tables: {sorted(intervals)}")
+        return table
+    candidates = ([nwb.trials] if nwb.trials is not None else []) + [
+        t for n, t in sorted(intervals.items()) if n.endswith("presentations") and n != "trials"]
+    for table in candidates:
+        if any(c in table.colnames for c in IMAGE_COLUMNS):
+            return table
+    if candidates:
+        return candidates[0]
+    raise DataError(f"{path}: no trials table and no *presentations intervals table")
+
+
+def stimulus_images(nwb, path: Path) -> np.ndarray:
+    """The stimulus images (n, H, W) of an NWB file (``ImageSeries`` or ``Images`` in the stimulus
+    templates or the stimulus group)."""
+    return _find_images(nwb, path)
 
 
 def _find_series(nwb, path: Path, name: str | None):
@@ -172,9 +210,7 @@ def _find_images(nwb, path: Path) -> np.ndarray:
 
 
 def _read(nwb, path: Path, series_name: str | None, table_name: str | None) -> NeuralDataset:
-    table = nwb.trials if table_name is None else nwb.intervals.get(table_name) if nwb.intervals else None
-    if table is None:
-        raise DataError(f"{path}: no {'trials' if table_name is None else table_name!r} table")
+    table = presentation_table(nwb, path, table_name)
     columns = set(table.colnames)
     image_col = next((c for c in IMAGE_COLUMNS if c in columns), None)
     if image_col is None:

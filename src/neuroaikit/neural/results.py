@@ -44,7 +44,9 @@ class RepeatCeiling(Result):
 @dataclass
 class TwinEvaluation(Result):
     """``results/twin_eval.json``: the twin beside its baselines (pixel ridge, LN model) and,
-    for synthetic data, the simulator's own noise-free prediction."""
+    for synthetic data, the simulator's own noise-free prediction. A twin of several mice
+    has each mouse's evaluation in ``sessions`` and the scores pooled over all their neurons
+    (neuron-weighted means) in ``models``."""
 
     result_name: ClassVar[str | None] = "twin_eval"
 
@@ -56,6 +58,13 @@ class TwinEvaluation(Result):
     pixel_ridge_alpha: float | None = None
     ceiling: RepeatCeiling | None = None
     synthetic: dict | None = None
+    #: several mice: each mouse's evaluation (``models`` then holds the pooled scores)
+    sessions: dict[str, "TwinEvaluation"] | None = None
+
+    def __post_init__(self) -> None:
+        if self.sessions:  # read back from JSON: the per-mouse blocks as typed results too
+            self.sessions = {k: v if isinstance(v, TwinEvaluation) else TwinEvaluation.from_dict(v)
+                             for k, v in self.sessions.items()}
 
 
 @dataclass

@@ -5,7 +5,16 @@ a simple-cell Gabor, a complex cell (energy of a Gabor quadrature pair) or a
 centre-surround difference of Gaussians. Its mean rate is a rectified, expanded drive
 ``gain * relu(drive - threshold) ** exponent``, optionally scaled by running speed and
 pupil size (behaviour). Single trials are Gamma-distributed with variance ``fano * mean``
-(variance grows with the mean). With ``calcium=True`` trials are read out from a
+(variance grows with the mean).
+
+Behaviour comes in the units a rig records (Sensorium's layout): ``behavior`` columns are pupil
+dilation (eye-camera pixels, ~20 +- 4), its derivative (pixels per trial) and treadmill speed
+(cm/s, 0 while sitting, ~10-30 while running); ``pupil_center`` is the eye position in
+eye-camera pixels (about (755, 471) with a spread of a few pixels, as in real recordings). A
+slow arousal state drives running and pupil size; ``behavior_modulation`` scales each
+neuron's multiplicative gain by that state, and ``eye_shift`` moves the image on the retina
+by that many pixels per standard deviation of the eye position (what a shifter must undo).
+With ``calcium=True`` trials are read out from a
 simulated calcium trace instead: spikes (Poisson on the rate) -> exponential indicator
 kernel (``tau`` s, so responses carry over into the next trial) -> additive noise.
 
@@ -59,6 +68,7 @@ class SyntheticCortex(Config):
     exponent: float = 1.5
     mean_rate: float = 0.5
     behavior_modulation: float = 0.0
+    eye_shift: float = 0.0
     calcium: bool = False
     tau: float = 0.6
     trial_duration: float = 0.5
@@ -74,6 +84,7 @@ class SyntheticCortex(Config):
         "exponent": [POSITIVE],
         "mean_rate": [POSITIVE],
         "behavior_modulation": [NON_NEGATIVE],
+        "eye_shift": [NON_NEGATIVE],
         "calcium": [BOOL],
         "tau": [POSITIVE],
         "trial_duration": [POSITIVE],
@@ -164,13 +175,20 @@ class SyntheticCortex(Config):
             out[start : start + k] = np.clip(127.5 + 50 * img, 0, 255)
         return out
 
-    def rates(self, images: np.ndarray, behavior: np.ndarray | None = None) -> np.ndarray:
-        """Noise-free mean responses (n_images, n_neurons) to (n, H, W) images."""
+    def rates(self, images: np.ndarray, behavior: np.ndarray | None = None,
+              pupil_center: np.ndarray | None = None) -> np.ndarray:
+        """Noise-free mean responses (n_images, n_neurons) to (n, H, W) images, seen with the
+        eye at ``pupil_center`` (eye-camera pixels; shifts the image by ``eye_shift``) in the
+        behavioural state ``behavior`` (rig units; gain by ``behavior_modulation``)."""
         self._ensure_built()
+        images = np.asarray(images, dtype=np.float32)
+        if pupil_center is not None and self.eye_shift:
+            offset = (np.asarray(pupil_center, np.float64) - EYE_CENTER_PX) / EYE_SPREAD_PX * self.eye_shift
+            images = shift_images(images, offset)
         drive = self._drive(images)
         rate = self.gain_ * np.maximum(drive - self.threshold_, 0) ** self.exponent
         if behavior is not None and self.behavior_modulation:
-            rate = rate * np.exp(np.outer(behavior[:, 2], self.behavior_gain_) * 0.5)
+            rate = rate * np.exp(np.outer(arousal_of(behavior), self.behavior_gain_) * 0.5)
         return rate.astype(np.float32)
 
     # -- data set --------------------------------------------------------------
@@ -203,14 +221,11 @@ class SyntheticCortex(Config):
         order = rng.permutation(len(stim))
         stim, tiers = stim[order], tiers[order]
         n_trials = len(stim)
-        running = np.abs(rng.normal(0, 1, n_trials)).astype(np.float32)
-        pupil = rng.normal(0, 1, n_trials).astype(np.float32)
-        behavior = np.stack([pupil, np.gradient(pupil), running], 1)
-        pupil_center = rng.normal(0, 1, (n_trials, 2)).astype(np.float32)
+        behavior, pupil_center = rig_behavior(n_trials, rng)
         rates = np.empty((n_trials, self.n_neurons), dtype=np.float32)
         for start in range(0, n_trials, 1024):
             sl = slice(start, start + 1024)
-            rates[sl] = self.rates(stimuli[stim[sl]], behavior[sl])
+            rates[sl] = self.rates(stimuli[stim[sl]], behavior[sl], pupil_center[sl])
         responses = self._observe(rates, rng)
         return NeuralDataset(
             stimuli=stimuli,
@@ -249,7 +264,7 @@ class SyntheticCortex(Config):
         rates = ds.info.get("rates")
         if rates is not None and len(rates) == ds.n_trials:
             return np.asarray(rates)
-        return self.rates(ds.stimuli[ds.stimulus_index], ds.behavior)
+        return self.rates(ds.stimuli[ds.stimulus_index], ds.behavior, ds.pupil_center)
 
     def write(self, ds: NeuralDataset, path: str | os.PathLike, as_zip: bool = False):
         """Write ``ds`` as a Sensorium FileTree folder (or zip); ground-truth RF centres go to
@@ -260,6 +275,55 @@ class SyntheticCortex(Config):
         if not as_zip:
             np.save(out / "meta" / "neurons" / "rf_centers.npy", self.rf_centers_)
         return out
+
+
+#: eye position of a head-fixed mouse in eye-camera pixels (centre, spread), as real rigs record it
+EYE_CENTER_PX = np.array([755.0, 471.0])
+EYE_SPREAD_PX = np.array([6.0, 4.0])
+#: pupil dilation (pixels) and running speed (cm/s) of the simulated rig
+PUPIL_DILATION_PX = (20.0, 4.0)
+RUNNING_SPEED_CM_S = 20.0
+
+
+def rig_behavior(n_trials: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Behaviour (n_trials, 3: pupil dilation px, its derivative, running speed cm/s) and pupil
+    centre (n_trials, 2, eye-camera px) in presentation order, driven by a slow arousal state."""
+    def slow(k: int) -> np.ndarray:  # an AR(1) process with unit variance, ~20-trial memory
+        a = 0.95
+        x = np.empty((n_trials, k))
+        x[0] = rng.normal(size=k)
+        noise = rng.normal(size=(n_trials, k)) * np.sqrt(1 - a**2)
+        for t in range(1, n_trials):
+            x[t] = a * x[t - 1] + noise[t]
+        return x
+
+    arousal = slow(1)[:, 0]
+    dilation = PUPIL_DILATION_PX[0] + PUPIL_DILATION_PX[1] * (0.8 * arousal + 0.6 * rng.normal(size=n_trials))
+    running = np.where(arousal + 0.5 * rng.normal(size=n_trials) > 0.3,
+                       RUNNING_SPEED_CM_S * (0.5 + np.abs(arousal)), np.abs(rng.normal(0, 0.3, n_trials)))
+    behavior = np.stack([dilation, np.gradient(dilation), running], 1).astype(np.float32)
+    eye = 0.5 * slow(2) + np.sqrt(0.75) * rng.normal(size=(n_trials, 2))
+    pupil_center = (EYE_CENTER_PX + EYE_SPREAD_PX * eye).astype(np.float32)
+    return behavior, pupil_center
+
+
+def arousal_of(behavior: np.ndarray) -> np.ndarray:
+    """The simulator's arousal estimate from rig-unit behaviour: standardised pupil dilation
+    plus standardised log running speed, divided by 2 (about unit variance)."""
+    behavior = np.asarray(behavior, dtype=np.float64)
+    dilation = (behavior[:, 0] - PUPIL_DILATION_PX[0]) / PUPIL_DILATION_PX[1]
+    running = (np.log1p(behavior[:, 2]) - np.log1p(RUNNING_SPEED_CM_S) / 2) / (np.log1p(RUNNING_SPEED_CM_S) / 2)
+    return (dilation + running) / 2
+
+
+def shift_images(images: np.ndarray, offset: np.ndarray) -> np.ndarray:
+    """Translate each image (n, H, W) by ``offset`` (n, 2: x, y pixels), sub-pixel, by a Fourier
+    phase ramp (the image wraps around its border, fine for pink noise)."""
+    n, h, w = images.shape
+    fy = np.fft.fftfreq(h)[None, :, None]
+    fx = np.fft.fftfreq(w)[None, None, :]
+    ramp = np.exp(-2j * np.pi * (fx * offset[:, 0, None, None] + fy * offset[:, 1, None, None]))
+    return np.real(np.fft.ifft2(np.fft.fft2(images) * ramp)).astype(np.float32)
 
 
 @dataclass

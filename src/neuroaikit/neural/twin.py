@@ -17,24 +17,26 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
 
-from ..config import BOOL, Config, InstanceOf, Options, PATH
+from ..config import BOOL, PATH, POSITIVE, Config, InstanceOf, Options, Satisfies
 from ..errors import ConfigError, DataError
-from ..execution import Execution, ExecutionConfig
+from ..execution import Execution, ExecutionConfig, unwrap
 from ..models import model_spec
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
 from .baselines import PixelRidge
 from .dataset import NeuralDataset
-from .fit import TwinFitConfig, build_twin_for, fit_twin, predict
+from .fit import TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict
 from .load import load_neural
+from .models import DEFAULT_SESSION, CortexTwin, SessionView
 from .metrics import evaluate_predictions, explainable_variance, oracle_correlation
 from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
 from .simulate import SyntheticDataConfig
@@ -42,36 +44,101 @@ from .simulate import SyntheticDataConfig
 log = logging.getLogger(__name__)
 
 SYNTHETIC = "synthetic"
+#: an LN baseline with less time than this is skipped (with a note) rather than fitted badly
+MIN_LN_SECONDS = 5.0
+
+
+def _data_paths(value: Any) -> bool:
+    return (isinstance(value, (str, os.PathLike))
+            or (isinstance(value, (list, tuple)) and len(value) > 0
+                and all(isinstance(v, (str, os.PathLike)) for v in value)))
 
 
 @dataclass
 class TwinFitJob(Config):
-    """A ``twin fit`` job: which data, how to fit, whether to fit the baselines too.
+    """A ``twin fit`` job: which data, how to fit, which baselines, how long in all.
 
     Args:
-        data: a FileTree folder or ``.zip``, an ``.nwb`` or ``.npz`` file, or ``"synthetic"``.
+        data: a FileTree folder or ``.zip``, an ``.nwb`` or ``.npz`` file, a suite2p folder,
+            ``"synthetic"``, or a list of them: several recordings (mice) share one core, each
+            with its own readout (sessions named after the files).
         region: the Antolik imaging region (1, 2 or 3).
         synthetic: the simulator and trial counts when ``data`` is ``"synthetic"``.
         fit: the twin and its training (:class:`~neuroaikit.neural.fit.TwinFitConfig`).
-        baselines: also fit the pixel ridge and LN baselines for the test-tier comparison.
+        baselines: fit the pixel-ridge baseline for the test-tier comparison.
+        ln_baseline: also fit the LN baseline (a second full fit; off by default so that the
+            time limit goes to the twin).
+        ln_time_limit: the LN baseline's own budget in seconds (default: a quarter of
+            ``time_limit`` when that is set).
+        time_limit: seconds for the whole command (loading, baselines, fit, scoring): the twin's
+            training ends early enough to leave time for what follows it.
+        core_from: a twin run whose core is copied and frozen; only readouts are trained
+            (transfer to new mice).
     """
 
-    data: str = SYNTHETIC
+    data: str | list[str] = SYNTHETIC
     region: int | None = None
     synthetic: SyntheticDataConfig = field(default_factory=SyntheticDataConfig)
     fit: TwinFitConfig = field(default_factory=TwinFitConfig)
     baselines: bool = True
+    ln_baseline: bool = False
+    ln_time_limit: float | None = None
+    time_limit: float | None = None
+    core_from: str | None = None
 
     _parameter_constraints: ClassVar[dict] = {
-        "data": [PATH],
+        "data": [Satisfies(_data_paths, "a path or a non-empty list of paths")],
         "region": [Options((1, 2, 3)), None],
         "synthetic": [InstanceOf(SyntheticDataConfig)],
         "fit": [InstanceOf(TwinFitConfig)],
         "baselines": [BOOL],
+        "ln_baseline": [BOOL],
+        "ln_time_limit": [POSITIVE, None],
+        "time_limit": [POSITIVE, None],
+        "core_from": [PATH, None],
     }
 
     def _check(self) -> None:
-        self.data = str(self.data)
+        if isinstance(self.data, (list, tuple)):
+            paths = [str(d) for d in self.data]
+            twice = sorted({d for d in paths if paths.count(d) > 1})
+            if twice:
+                raise ConfigError(f"data lists {twice[0]} more than once")
+            self.data = paths[0] if len(paths) == 1 else paths
+        else:
+            self.data = str(self.data)
+        if self.ln_time_limit is not None and not self.ln_baseline:
+            raise ConfigError("ln_time_limit is the LN baseline's budget: set ln_baseline (--ln-baseline) too")
+        if self.ln_baseline and not self.baselines:
+            raise ConfigError("ln_baseline asks for a baseline that baselines=False (--no-baselines) skips")
+
+    @property
+    def paths(self) -> list[str]:
+        return list(self.data) if isinstance(self.data, list) else [self.data]
+
+    def ln_budget(self) -> float | None:
+        """Seconds the LN baseline may train (None: no limit of its own)."""
+        if not self.ln_baseline:
+            return 0.0
+        if self.ln_time_limit is not None:
+            return self.ln_time_limit
+        return None if self.time_limit is None else 0.25 * self.time_limit
+
+
+def session_names(paths: list[str]) -> list[str]:
+    """One session name per recording: the file or folder name without its extension, made
+    a valid identifier, numbered when two recordings share a name."""
+    names: list[str] = []
+    for path in paths:
+        stem = Path(str(path).rstrip("/\\")).name
+        for suffix in (".zip", ".nwb", ".npz"):
+            stem = stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
+        base = re.sub(r"\W", "_", stem) or "session"
+        name, k = base, 2
+        while name in names:
+            name, k = f"{base}_{k}", k + 1
+        names.append(name)
+    return names
 
 
 def load_data(data: str, region: int | None, synthetic: SyntheticDataConfig | dict | None = None
@@ -83,6 +150,13 @@ def load_data(data: str, region: int | None, synthetic: SyntheticDataConfig | di
     return load_neural(data, region=region), None
 
 
+def load_sessions(job: TwinFitJob) -> dict[str, tuple[str, NeuralDataset, object | None]]:
+    """``{session: (path, data set, simulator or None)}`` for every recording of ``job``."""
+    paths = job.paths
+    names = session_names(paths) if len(paths) > 1 else [DEFAULT_SESSION]
+    return {name: (path, *load_data(path, job.region, job.synthetic)) for name, path in zip(names, paths)}
+
+
 def _truth_centers(ds: NeuralDataset, data: str, cortex) -> np.ndarray | None:
     if cortex is not None:
         return cortex.rf_centers_
@@ -92,56 +166,182 @@ def _truth_centers(ds: NeuralDataset, data: str, cortex) -> np.ndarray | None:
     return np.load(file) if file.is_file() else None
 
 
+def _source_twin(job: TwinFitJob, device) -> tuple[TwinFitConfig, object | None]:
+    """The fit settings with the core architecture of ``job.core_from`` and that run's twin
+    (None without transfer)."""
+    if job.core_from is None:
+        return job.fit, None
+    source_run = Run.open(job.core_from)
+    if source_run.model_spec.get("name") != "twin":
+        raise ConfigError(f"core_from: {job.core_from} holds a {source_run.model_spec.get('name')!r} model, not a twin")
+    source = source_run.load_model(map_location=device)
+    spec = source_run.model_spec.get("kwargs", {})
+    core = {k: spec[k] for k in ("core", "hidden_channels", "layers", "input_kern", "hidden_kern", "depth_separable",
+                                 "gamma_input") if k in spec}
+    return job.fit.replace(model=job.fit.model.replace(**core)), source
+
+
 def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False, resume: bool = False,
-            progress: Progress | None = None) -> Run:
+            progress: Progress | None = None, started: float | None = None) -> Run:
     """Fit a twin as ``job`` says and write the run folder ``out``; returns the committed :class:`Run`.
 
     The output folder, the data and the model are checked before ``out.partial`` is created;
     the fit saves a checkpoint after every epoch (``resume=True`` continues it); a data set
     without a test tier gets its model saved and the evaluation skipped, with a note.
+
+    With ``job.time_limit`` the whole call (from ``started``, a :func:`time.monotonic` time,
+    default now) ends within it: the pixel ridge is fitted first and timed, the LN baseline's
+    budget (:meth:`TwinFitJob.ln_budget`) and the scoring are set aside, and the twin trains in
+    what is left (cut at the deadline; see :func:`~neuroaikit.neural.fit.fit_twin`).
     """
+    started = time.monotonic() if started is None else started
+    deadline = None if job.time_limit is None else started + job.time_limit
     progress = default_progress(progress)
     with Execution(job.fit.execution) as ex:
         progress.for_rank(ex.rank)
         writer = RunWriter(out, job, overwrite=overwrite, resume=resume, is_main=ex.is_main, progress=progress,
                            execution=ex)
-        ds, cortex = load_data(job.data, job.region, job.synthetic)
-        _, kwargs = build_twin_for(ds, job.fit)  # the data's problems surface before anything is written
+        fit_cfg, source = _source_twin(job, ex.device)
+        sessions = load_sessions(job)
+        data = ({name: ds for name, (_, ds, _) in sessions.items()} if len(sessions) > 1
+                else next(iter(sessions.values()))[1])
+        model0, kwargs = build_twin_for(data, fit_cfg)  # the data's problems surface before anything is written
+        if source is not None:
+            freeze_core_from(model0, source)
         with writer:
-            writer.say(f"twin fit: {ds!r}")
-            start = time.time()
-            model, history = fit_twin(ds, job.fit, progress=progress, execution=ex,
-                                      resume_state=writer.load_checkpoint(), save_state=writer.save_checkpoint)
+            for name, (_, ds, _) in sessions.items():
+                writer.say(f"twin fit: {ds!r}" + (f" as session {name}" if len(sessions) > 1 else ""))
+            scored = {name: ds for name, (_, ds, _) in sessions.items() if (ds.tiers == "test").any()}
+            baselines: dict[str, dict] = {name: {} for name in scored}
+            if job.baselines and ex.is_main:
+                for name, ds in scored.items():
+                    baselines[name].update(pixel_ridge_predictions(ds, "test", progress))
+            reserve = _scoring_seconds(model0, scored) if deadline is not None else 0.0
+            ln_budget = job.ln_budget() if scored else 0.0
+            train_deadline = None
+            if deadline is not None:
+                train_deadline = deadline - reserve - (ln_budget or 0.0)
+                progress.message(f"twin: {job.time_limit:.0f} s in all, {max(train_deadline - time.monotonic(), 0):.0f} s "
+                                 f"for training ({ln_budget or 0:.0f} s LN baseline, {reserve:.0f} s scoring set aside)")
+            fit_start = time.time()
+            model, history = fit_twin(data, fit_cfg, progress=progress, execution=ex, deadline=train_deadline,
+                                      core_from=source, resume_state=writer.load_checkpoint(),
+                                      save_state=writer.save_checkpoint)
             if ex.is_main:
-                _finish_fit(writer, job, ds, cortex, model, history, kwargs, time.time() - start, ex, progress)
+                if job.ln_baseline:
+                    for name, ds in scored.items():
+                        budget = ln_budget
+                        if deadline is not None:
+                            left = (deadline - reserve - time.monotonic()) / max(len(scored), 1)
+                            budget = min(budget or left, left)
+                            if budget < MIN_LN_SECONDS:
+                                progress.message(f"{ds.name}: LN baseline skipped, {max(budget, 0):.0f} s left for it")
+                                continue
+                        baselines[name]["ln"] = ln_predictions(ds, fit_cfg, budget, "test", progress)
+                metrics = _finish_fit(writer, job, sessions, model, history, kwargs, time.time() - fit_start, ex,
+                                      progress, baselines)
+                took = time.monotonic() - started
+                writer.run.save_metrics({**metrics, "command_seconds": took, "time_limit": job.time_limit})
+                writer.say(f"twin fit: {took:.0f} s" + (f" of the {job.time_limit:.0f} s limit" if job.time_limit else ""))
             return writer.commit()
 
 
-def _finish_fit(writer: RunWriter, job: TwinFitJob, ds, cortex, model, history, kwargs, seconds, ex, progress) -> None:
+def _scoring_seconds(model, scored: dict[str, NeuralDataset]) -> float:
+    """Time set aside after training: a generous multiple of one prediction pass over the
+    test tiers (twin, LN and simulator scores, receptive-field maps, report) plus 10 s."""
+    t0 = time.perf_counter()
+    for name, ds in scored.items():
+        predict(model, ds.subset("test"), None, session=None if len(model.sessions) == 1 else name)
+    return 10.0 + 5 * (time.perf_counter() - t0)
+
+
+def pixel_ridge_predictions(ds: NeuralDataset, tier: str, progress: Progress) -> dict:
+    """``{"pixel_ridge": predictions of tier}`` from a :class:`PixelRidge` fitted on the train tier."""
+    if not (ds.tiers == "train").any():
+        return {}
+    progress.message(f"{ds.name}: pixel ridge baseline")
+    ridge = PixelRidge().fit(ds)
+    return {"pixel_ridge": ridge.predict_tier(ds, tier), "pixel_ridge_alpha": ridge.alpha_}
+
+
+def ln_predictions(ds: NeuralDataset, config: TwinFitConfig, time_limit: float | None, tier: str,
+                   progress: Progress) -> np.ndarray:
+    """Predictions of ``tier`` by the LN baseline (the twin with a linear core) trained for at
+    most ``time_limit`` seconds (rank 0's own work, even after a data-parallel fit)."""
+    progress.message(f"{ds.name}: LN baseline (linear core)"
+                     + (f", {time_limit:.0f} s budget" if time_limit is not None else ""))
+    limit = time_limit if config.time_limit is None or time_limit is None else min(time_limit, config.time_limit)
+    ln_cfg = config.replace(model=config.model.replace(core="linear"), time_limit=limit)
+    with Execution(ln_cfg.execution, join_group=False) as own:
+        ln_model, _ = fit_twin(ds, ln_cfg, progress=progress, execution=own, name="LN baseline")
+        return predict(ln_model, ds, tier)
+
+
+def _finish_fit(writer: RunWriter, job: TwinFitJob, sessions, model, history, kwargs, seconds, ex, progress,
+                baselines: dict[str, dict]) -> dict:
     run = writer.run
     run.save_model(model, model_spec("twin", kwargs))
     fit_seconds = history[-2]["seconds"] if len(history) > 1 else seconds
     TwinFitResult(history=history[:-1], best=history[-1], seconds=fit_seconds, execution=ex.describe()).save(run)
     metrics = {"fit_seconds": fit_seconds, "epochs": len(history) - 1, **history[-1], "execution": ex.describe()}
-    if (ds.tiers == "test").any():
-        evaluation = evaluate_dataset(model, ds, job.data, cortex=cortex, baselines=job.baselines, config=job.fit,
-                                      progress=progress)
+    multi = len(sessions) > 1
+    evaluations = {}
+    for name, (path, ds, cortex) in sessions.items():
+        if not (ds.tiers == "test").any():
+            writer.say(f"{ds.name} has no test tier (tiers: {ds.tier_names}): the twin is saved, its test-tier "
+                       f"evaluation is skipped; score it with 'neuroaikit twin evaluate RUN DATA'")
+            continue
+        evaluations[name] = evaluate_dataset(model, ds, path, cortex=cortex, baselines=baselines.get(name, {}),
+                                             progress=progress, session=name if multi else None)
+    if evaluations:
+        evaluation = pool_evaluations(evaluations, job.data) if multi else evaluations[DEFAULT_SESSION]
         evaluation.save(run)
-        for name, block in evaluation.models.items():
-            for key in ("single_trial_correlation", "correlation_to_average", "fraction_of_oracle", "feve"):
-                value = getattr(block, key)
-                if value is not None:
-                    metrics[f"{name}_{key}"] = value
-    else:
-        writer.say(f"{ds.name} has no test tier (tiers: {ds.tier_names}): the twin is saved, the test-tier "
-                   f"evaluation is skipped; score it with 'neuroaikit twin evaluate RUN DATA'")
-    run.save_metrics(metrics)
+        metrics.update(_headline(evaluation))
+        for name, block in (evaluation.sessions or {}).items():
+            metrics.update({f"{name}/{k}": v for k, v in _headline(block).items()})
+    return metrics
 
 
-def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, baselines: bool = True,
+def _headline(evaluation: TwinEvaluation) -> dict:
+    out = {}
+    for name, block in evaluation.models.items():
+        for key in ("single_trial_correlation", "correlation_to_average", "fraction_of_oracle", "feve"):
+            value = getattr(block, key)
+            if value is not None:
+                out[f"{name}_{key}"] = value
+    return out
+
+
+def pool_evaluations(evaluations: dict[str, TwinEvaluation], data) -> TwinEvaluation:
+    """Per-mouse evaluations -> one with pooled scores (means over all neurons of all mice of
+    each model the mice share) and the per-mouse ones under ``sessions``."""
+    first = next(iter(evaluations.values()))
+    pooled = TwinEvaluation(data=str(data), dataset={name: e.dataset for name, e in evaluations.items()},
+                            tier=first.tier, sessions=dict(evaluations))
+    shared = set.intersection(*(set(e.models) for e in evaluations.values()))
+    for model_name in sorted(shared, key=list(first.models).index):
+        blocks = [e.models[model_name] for e in evaluations.values()]
+        weights = np.array([b.n_neurons for b in blocks], dtype=np.float64)
+        values: dict[str, Any] = {"n_trials": sum(b.n_trials for b in blocks), "n_neurons": int(weights.sum()),
+                                  "n_images": sum(b.n_images for b in blocks)}
+        for key in ("single_trial_correlation", "correlation_to_average", "oracle_correlation", "fev",
+                    "fraction_fev_reliable", "feve", "fraction_of_oracle", "single_trial_over_oracle"):
+            got = [(getattr(b, key), w) for b, w in zip(blocks, weights) if getattr(b, key) is not None]
+            values[key] = float(np.average([v for v, _ in got], weights=[w for _, w in got])) if got else None
+        pooled.models[model_name] = TierScores.from_dict(values)
+        pooled.per_neuron[model_name] = {k: sum((e.per_neuron[model_name].get(k, []) for e in evaluations.values()), [])
+                                         for k in first.per_neuron.get(model_name, {})}
+    return pooled
+
+
+def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, baselines: bool | dict = True,
                      config: TwinFitConfig | None = None, tier: str | None = None,
-                     progress: Progress | None = None) -> TwinEvaluation:
-    """Sensorium metrics on the test tier (or ``tier``) for the twin and the baselines."""
+                     progress: Progress | None = None, session: str | None = None,
+                     ln_time_limit: float | None = None) -> TwinEvaluation:
+    """Sensorium metrics on the test tier (or ``tier``) for the twin (its readout ``session``)
+    and the baselines: ``baselines`` is True (fit the pixel ridge here, and the LN model too
+    when ``config`` is given, within ``ln_time_limit`` s), False, or the baselines' predictions
+    already made (``{"pixel_ridge": ..., "pixel_ridge_alpha": ..., "ln": ...}``)."""
     progress = default_progress(progress)
     tier = tier or ("test" if (ds.tiers == "test").any() else None)
     if tier is None:
@@ -153,20 +353,16 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
         log.info("%s: no train tier; metrics computed on unstandardised responses", ds.name)
     test = ds.subset(tier)
     result = TwinEvaluation(data=str(data), dataset=ds.summary(), tier=tier)
-    progress.message(f"twin: scoring on the {tier} tier")
-    scored = {"twin": predict(model, ds, tier)}
-    if baselines and (ds.tiers == "train").any():
-        progress.message("twin: pixel ridge baseline")
-        ridge = PixelRidge().fit(ds)
-        scored["pixel_ridge"] = ridge.predict_tier(ds, tier)
-        result.pixel_ridge_alpha = ridge.alpha_
-        if config is not None and config.model.core != "linear":
-            progress.message("twin: LN baseline (linear core)")
-            ln_cfg = config.replace(model=config.model.replace(core="linear"))
-            # the baseline is rank 0's own work, even after a data-parallel fit
-            with Execution(ln_cfg.execution, join_group=False) as own:
-                ln_model, _ = fit_twin(ds, ln_cfg, progress=progress, execution=own, name="LN baseline")
-                scored["ln"] = predict(ln_model, ds, tier)
+    progress.message(f"{ds.name}: scoring on the {tier} tier")
+    scored = {"twin": predict(model, ds, tier, session=session)}
+    if baselines is True:
+        baselines = pixel_ridge_predictions(ds, tier, progress)
+        if config is not None and config.model.core != "linear" and baselines:
+            baselines["ln"] = ln_predictions(ds, config, ln_time_limit, tier, progress)
+    if isinstance(baselines, dict):
+        baselines = dict(baselines)
+        result.pixel_ridge_alpha = baselines.pop("pixel_ridge_alpha", None)
+        scored.update(baselines)
     if cortex is not None:
         scored["simulator_oracle"] = cortex.oracle_predictions(test)
     for name, pred in scored.items():
@@ -188,7 +384,8 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
                             twin_avg / sim_avg if sim_avg and twin_avg is not None else None}
     truth = _truth_centers(ds, data, cortex)
     if truth is not None:
-        result.synthetic = {**(result.synthetic or {}), **rf_recovery(model, ds, truth, tier)}
+        view = model if session is None else SessionView(unwrap(model), session)
+        result.synthetic = {**(result.synthetic or {}), **rf_recovery(view, ds, truth, tier)}
         progress.message(f"  receptive-field recovery: {result.synthetic['rf_within_2px_reliable']:.2%} of reliable "
                          "neurons within 2 px")
     return result
@@ -224,30 +421,55 @@ def _job_of(run: Run) -> TwinFitJob | None:
         return None
 
 
-def evaluate_run(run_dir: str | os.PathLike, data: str | None = None, region: int | None = None,
+def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None, region: int | None = None,
                  baselines: bool = True, overwrite: bool = False, execution: ExecutionConfig | None = None,
-                 progress: Progress | None = None) -> TwinEvaluation:
+                 progress: Progress | None = None, session: str | None = None) -> TwinEvaluation:
     """Evaluate a fitted twin (default: on the data it was fitted on) and save ``results/twin_eval.json``
-    (an existing one is replaced only with ``overwrite``)."""
+    (an existing one is replaced only with ``overwrite``).
+
+    A twin of several mice is scored per mouse (and pooled): ``data`` is one recording per
+    session in the fit's order (default: the fit's recordings), or one recording with
+    ``session`` naming the readout to score it with.
+    """
     progress = default_progress(progress)
     run = Run.open(run_dir)
     job = _job_of(run)
     with Execution(execution) as ex:
-        model = run.load_model(map_location=ex.device)
+        model: CortexTwin = run.load_model(map_location=ex.device)  # type: ignore[assignment]
         data = data or (job.data if job else None)
         if not data:
             raise ConfigError(f"{run.path}: no data recorded in config.json; pass DATA")
+        paths = [str(d) for d in data] if isinstance(data, (list, tuple)) else [str(data)]
+        if session is not None:
+            if len(paths) != 1:
+                raise ConfigError(f"session {session!r} scores one recording, got {len(paths)}")
+            if session not in model.sessions:
+                raise ConfigError(f"session {session!r} is not in the twin of {run.path}; it has {model.sessions}")
+            pairs = {session: paths[0]}
+        elif len(paths) == len(model.sessions):
+            pairs = dict(zip(model.sessions, paths))
+        else:
+            raise ConfigError(f"the twin in {run.path} has {len(model.sessions)} session(s) {model.sessions}; got "
+                              f"{len(paths)} recording(s): give one per session, or one with --session NAME")
         run.check_result_writable(TwinEvaluation.result_name, overwrite)
         previous = TwinEvaluation.load(run)
-        same_data = previous is not None and str(previous.data) == str(data)
-        ds, cortex = load_data(data, region if region is not None else (job.region if job else None),
-                               job.synthetic if job else None)
-        if ds.n_neurons != model.response_std().numel():
-            raise DataError(f"{data}: {ds.n_neurons} neurons, the twin in {run.path} predicts {model.response_std().numel()}")
-        # the LN baseline is refitted only by ``fit``; evaluate scores the pixel ridge beside the twin
-        result = evaluate_dataset(model, ds, data, cortex=cortex, baselines=baselines, config=None, progress=progress)
-        if previous is not None and same_data and "ln" in previous.models:
-            result.models.setdefault("ln", previous.models["ln"])
+        multi = len(model.sessions) > 1
+        region = region if region is not None else (job.region if job else None)
+        results = {}
+        for name, path in pairs.items():
+            ds, cortex = load_data(path, region, job.synthetic if job else None)
+            n_model = model.response_std(name).numel()
+            if ds.n_neurons != n_model:
+                raise DataError(f"{path}: {ds.n_neurons} neurons, the twin in {run.path} predicts {n_model}"
+                                + (f" for session {name}" if multi else ""))
+            # the LN baseline is refitted only by ``fit``; evaluate scores the pixel ridge beside the twin
+            result = evaluate_dataset(model, ds, path, cortex=cortex, baselines=baselines, progress=progress,
+                                      session=name if multi else None)
+            before = (previous.sessions or {}).get(name) if previous is not None and multi else previous
+            if before is not None and str(before.data) == path and "ln" in before.models:
+                result.models.setdefault("ln", before.models["ln"])
+            results[name] = result
+        result = pool_evaluations(results, paths if len(paths) > 1 else paths[0]) if multi else results[model.sessions[0]]
         result.save(run)
     return result
 

@@ -1,0 +1,371 @@
+"""A lab's own two-photon recording: suite2p output + stimulus log + frame times -> :class:`NeuralDataset`.
+
+Inputs
+------
+- the suite2p folder (``.../suite2p/plane0`` or a folder holding ``plane*`` folders, whose ROIs
+  are concatenated): ``F.npy``, ``Fneu.npy``, ``spks.npy`` (ROIs x frames), ``iscell.npy``
+  (ROIs x 2: label, probability), ``stat.npy`` and ``ops.npy``. The last two are pickles:
+  they are read through the restricted unpickler of :mod:`neuroaikit.data.cifar` (arrays,
+  dicts, lists, strings, numbers, dates); a file holding anything else is refused before
+  anything runs.
+- the stimulus log: a CSV (one row per presentation: onset time in seconds, image id, and
+  optionally ``tier`` and behaviour columns ``pupil_dilation``, ``pupil_dilation_derivative``,
+  ``running_speed``, ``pupil_x``, ``pupil_y``) or an NWB file whose trials table (or a
+  ``*presentations`` intervals table) holds the same, with the images in its stimulus templates;
+- the images (``.npy`` (n_images, H, W), row = image id) unless the NWB log carries them;
+- the frame times (``.npy`` / ``.csv``, seconds, one per frame of ``F``); default
+  ``i / ops["fs"]``.
+
+Per trial and ROI the response is the mean of the signal over the frames in
+``[onset + window[0], onset + window[1])``; the signal is ``spks`` (deconvolved, default),
+``f`` (``F - neuropil * Fneu``) or ``dff`` (that over its 8th percentile, minus 1). ROIs with
+``iscell`` probability below ``iscell_threshold`` are left out. Tiers: the log's ``tier``
+column when present, else images shown at least ``test_repeats`` times form the test tier and
+the rest train (the fit carves its validation tier from train).
+
+Example::
+
+    from neuroaikit.neural.suite2p import Suite2pRecording
+    ds = Suite2pRecording(suite2p="suite2p/plane0", stimulus_log="log.csv", images="images.npy").load()
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..config import PATH, Config, Interval, Options, Satisfies
+from ..errors import DataError
+from .dataset import TIERS, NeuralDataset
+
+__all__ = ["Suite2pRecording", "read_pickled_npy", "find_planes", "is_suite2p_folder"]
+
+ONSET_COLUMNS = ("onset", "onset_time", "start_time", "time", "t")
+IMAGE_COLUMNS = ("image_id", "frame_image_id", "image", "image_index", "frame")
+BEHAVIOR_COLUMNS = ("pupil_dilation", "pupil_dilation_derivative", "running_speed")
+PUPIL_COLUMNS = ("pupil_x", "pupil_y")
+SUITE2P_FILES = ("F.npy", "Fneu.npy", "spks.npy", "iscell.npy", "stat.npy", "ops.npy")
+#: files :class:`Suite2pRecording` looks for beside the suite2p output when not named
+DEFAULT_LOG, DEFAULT_IMAGES, DEFAULT_FRAME_TIMES = "stimulus_log.csv", "images.npy", "frame_times.npy"
+
+
+def read_pickled_npy(path: str | os.PathLike) -> Any:
+    """Read an ``.npy`` file that may hold a pickled object array (suite2p's ``stat.npy`` and
+    ``ops.npy``) without running code: the header is read by numpy, the pickle by the restricted
+    unpickler; ``ops.npy``'s 0-d array comes back as its dict."""
+    from ..data.cifar import restricted_load
+
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                           else np.lib.format.read_array_header_2_0)
+            _, _, dtype = read_header(fh)
+            if not dtype.hasobject:
+                fh.seek(0)
+                return np.load(fh, allow_pickle=False)
+            raw = fh.read()
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not a readable .npy file ({exc})") from None
+    value = restricted_load(path, raw, allow_object_arrays=True, expected="suite2p output")
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.hasobject:
+        return value.item()
+    return value
+
+
+def is_suite2p_folder(path: str | os.PathLike) -> bool:
+    """True for a folder holding ``F.npy`` or ``plane*/F.npy`` (directly or under ``suite2p/``)."""
+    try:
+        find_planes(path)
+        return True
+    except DataError:
+        return False
+
+
+def find_planes(path: str | os.PathLike) -> list[Path]:
+    """The plane folders (holding ``F.npy``) of a suite2p output folder."""
+    root = Path(path)
+    for base in (root, root / "suite2p"):
+        if (base / "F.npy").is_file():
+            return [base]
+        planes = sorted(p for p in base.glob("plane*") if (p / "F.npy").is_file())
+        if planes:
+            return planes
+    raise DataError(f"{root}: no suite2p output (F.npy, or plane*/F.npy) found")
+
+
+@dataclass
+class Suite2pRecording(Config):
+    """One suite2p recording with its stimulus log (see the module docstring).
+
+    Args:
+        suite2p: the suite2p output folder.
+        stimulus_log: CSV or NWB (default ``stimulus_log.csv`` beside ``suite2p``).
+        images: ``.npy`` of the images by id (default ``images.npy`` beside; not needed when the
+            NWB log carries stimulus templates).
+        frame_times: ``.npy`` / ``.csv`` seconds per frame (default ``frame_times.npy`` beside
+            when present, else ``i / ops["fs"]``).
+        window: (start, stop) seconds after each onset averaged into the trial's response.
+        neuropil: factor of ``Fneu`` subtracted from ``F`` (signals ``f`` and ``dff``).
+        iscell_threshold: minimum ``iscell`` probability of a kept ROI.
+        signal: ``"spks"``, ``"f"`` or ``"dff"``.
+        test_repeats: without a ``tier`` column, images shown this often or more are the test tier.
+    """
+
+    suite2p: str
+    stimulus_log: str | None = None
+    images: str | None = None
+    frame_times: str | None = None
+    window: tuple[float, float] = (0.0, 0.5)
+    neuropil: float = 0.7
+    iscell_threshold: float = 0.5
+    signal: str = "spks"
+    test_repeats: int = 2
+
+    _parameter_constraints: ClassVar[dict] = {
+        "suite2p": [PATH],
+        "stimulus_log": [PATH, None],
+        "images": [PATH, None],
+        "frame_times": [PATH, None],
+        "window": [Satisfies(lambda w: isinstance(w, (list, tuple)) and len(w) == 2
+                             and all(isinstance(v, (int, float)) for v in w) and w[1] > w[0],
+                             "two numbers (start, stop) seconds after onset, stop > start")],
+        "neuropil": [Interval(float, 0, 2)],
+        "iscell_threshold": [Interval(float, 0, 1)],
+        "signal": [Options(("spks", "f", "dff"))],
+        "test_repeats": [Interval(int, 2, None)],
+    }
+
+    def _check(self) -> None:
+        self.window = (float(self.window[0]), float(self.window[1]))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike) -> "Suite2pRecording":
+        """From a JSON / YAML file of these fields; relative paths are relative to the file."""
+        from ..config import load_config_file
+
+        path = Path(path)
+        values = dict(load_config_file(path))
+        for key in ("suite2p", "stimulus_log", "images", "frame_times"):
+            if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
+                values[key] = str(path.parent / values[key])
+        return cls.from_dict(values, where=str(path))
+
+    def _beside(self, given: str | None, default: str) -> Path | None:
+        if given is not None:
+            return Path(given)
+        for folder in (Path(self.suite2p), Path(self.suite2p).parent):
+            if (folder / default).is_file():
+                return folder / default
+        return None
+
+    # -- loading ---------------------------------------------------------------
+    def load(self) -> NeuralDataset:
+        """Read and check every file (one-line errors naming the file), then build the data set."""
+        planes = find_planes(self.suite2p)
+        signal, positions, fs = self._read_planes(planes)
+        n_frames = signal.shape[1]
+        log_path = self._beside(self.stimulus_log, DEFAULT_LOG)
+        if log_path is None:
+            raise DataError(f"{self.suite2p}: no stimulus log given and no {DEFAULT_LOG} beside it")
+        if not log_path.is_file():
+            raise DataError(f"stimulus log {log_path} does not exist")
+        log = _read_nwb_log(log_path) if log_path.suffix.lower() == ".nwb" else _read_csv_log(log_path)
+        times = self._frame_times(n_frames, fs, planes[0])
+        onsets = log["onset"]
+        lo, hi = np.searchsorted(times, onsets + self.window[0]), np.searchsorted(times, onsets + self.window[1])
+        outside = (onsets + self.window[0] < times[0]) | (onsets + self.window[1] > times[-1] + _frame_step(times))
+        if outside.any():
+            first = int(np.flatnonzero(outside)[0])
+            raise DataError(f"{log_path}: {int(outside.sum())} stimulus onset(s) (first at {onsets[first]:.3f} s) put "
+                            f"the response window outside the recording ({times[0]:.3f}-{times[-1]:.3f} s)")
+        if (hi <= lo).any():
+            raise DataError(f"{log_path}: {int((hi <= lo).sum())} trial(s) have no frame in their response window "
+                            f"{list(self.window)} s")
+        csum = np.concatenate([np.zeros((signal.shape[0], 1)), np.cumsum(signal, 1, dtype=np.float64)], 1)
+        responses = ((csum[:, hi] - csum[:, lo]) / (hi - lo)).T.astype(np.float32)
+        images = log.get("images")
+        if images is None:
+            images = self._images(log_path)
+        ids = log["image_id"]
+        if ids.min() < 0 or ids.max() >= len(images):
+            raise DataError(f"{log_path}: image id {int(ids.max() if ids.max() >= len(images) else ids.min())} is "
+                            f"outside the {len(images)} images")
+        tiers = log.get("tier")
+        if tiers is None:
+            uniq, counts = np.unique(ids, return_counts=True)
+            tiers = np.where(np.isin(ids, uniq[counts >= self.test_repeats]), "test", "train")
+        return NeuralDataset(
+            stimuli=images, responses=responses, image_ids=ids, tiers=tiers, stimulus_index=ids,
+            behavior=log.get("behavior"), pupil_center=log.get("pupil_center"), cortical_positions=positions,
+            name=Path(self.suite2p).resolve().name if Path(self.suite2p).name not in ("plane0", "suite2p")
+            else Path(self.suite2p).resolve().parent.name,
+            response_kind=self.signal, info={"source": str(self.suite2p), "stimulus_log": str(log_path)},
+        )
+
+    def _read_planes(self, planes: list[Path]) -> tuple[np.ndarray, np.ndarray, float | None]:
+        signals, positions, rates = [], [], []
+        for plane in planes:
+            missing = [f for f in SUITE2P_FILES if not (plane / f).is_file()]
+            if missing:
+                raise DataError(f"{plane}: suite2p output lacks {', '.join(missing)}")
+            # the pickles first: a refused file stops everything before any array is used
+            stat = read_pickled_npy(plane / "stat.npy")
+            ops = read_pickled_npy(plane / "ops.npy")
+            if not isinstance(ops, dict):
+                raise DataError(f"{plane / 'ops.npy'}: expected a dict of settings, got {type(ops).__name__}")
+            arrays = {name: _plain_npy(plane / f"{name}.npy") for name in ("F", "Fneu", "spks", "iscell")}
+            f = arrays["F"]
+            if f.ndim != 2:
+                raise DataError(f"{plane / 'F.npy'}: expected (ROIs, frames), got shape {f.shape}")
+            for name in ("Fneu", "spks"):
+                if arrays[name].shape != f.shape:
+                    raise DataError(f"{plane / (name + '.npy')}: shape {arrays[name].shape}, F.npy has {f.shape}")
+            iscell = arrays["iscell"].reshape(len(arrays["iscell"]), -1)
+            if len(iscell) != len(f):
+                raise DataError(f"{plane / 'iscell.npy'}: {len(iscell)} ROIs, F.npy has {len(f)}")
+            if len(stat) != len(f):
+                raise DataError(f"{plane / 'stat.npy'}: {len(stat)} ROIs, F.npy has {len(f)}")
+            keep = iscell[:, -1] >= self.iscell_threshold
+            if self.signal == "spks":
+                sig = arrays["spks"]
+            else:
+                sig = f - self.neuropil * arrays["Fneu"]
+                if self.signal == "dff":
+                    f0 = np.percentile(sig, 8, axis=1, keepdims=True)
+                    sig = sig / np.where(np.abs(f0) > 1e-6, f0, 1.0) - 1.0
+            signals.append(sig[keep].astype(np.float64))
+            med = np.array([_roi_centre(s, plane) for s in np.asarray(stat, dtype=object)[keep]]).reshape(-1, 2)
+            depth = float(ops.get("plane_depth", planes.index(plane)) or 0.0)
+            positions.append(np.column_stack([med[:, 1], med[:, 0], np.full(len(med), depth)]))
+            rates.append(ops.get("fs"))
+        lengths = {s.shape[1] for s in signals}
+        if len(lengths) > 1:
+            raise DataError(f"{self.suite2p}: planes have different frame counts {sorted(lengths)}")
+        signal = np.concatenate(signals)
+        if signal.shape[0] == 0:
+            raise DataError(f"{self.suite2p}: no ROI has iscell probability >= {self.iscell_threshold}")
+        if not np.isfinite(signal).all():
+            raise DataError(f"{self.suite2p}: the {self.signal} signal holds NaN/inf")
+        fs = next((float(r) for r in rates if isinstance(r, (int, float)) and r > 0), None)
+        return signal, np.concatenate(positions).astype(np.float32), fs
+
+    def _frame_times(self, n_frames: int, fs: float | None, plane: Path) -> np.ndarray:
+        path = self._beside(self.frame_times, DEFAULT_FRAME_TIMES)
+        if path is None:
+            if fs is None:
+                raise DataError(f"{plane / 'ops.npy'}: no frame rate 'fs' and no frame times given (frame_times)")
+            return np.arange(n_frames) / fs
+        if not path.is_file():
+            raise DataError(f"frame times {path} do not exist")
+        times = (np.loadtxt(path, delimiter=",", ndmin=1) if path.suffix.lower() in (".csv", ".txt")
+                 else _plain_npy(path)).astype(np.float64).ravel()
+        if len(times) < n_frames:
+            raise DataError(f"{path}: {len(times)} frame times for {n_frames} frames of F.npy")
+        times = times[:n_frames]
+        if not (np.diff(times) > 0).all():
+            raise DataError(f"{path}: frame times must increase")
+        return times
+
+    def _images(self, log_path: Path) -> np.ndarray:
+        path = self._beside(self.images, DEFAULT_IMAGES)
+        if path is None:
+            raise DataError(f"{log_path}: no images given (images) and no {DEFAULT_IMAGES} beside {self.suite2p}")
+        if not path.is_file():
+            raise DataError(f"images {path} do not exist")
+        images = _plain_npy(path)
+        if images.ndim not in (3, 4):
+            raise DataError(f"{path}: expected images (n, H, W) or (n, C, H, W), got shape {images.shape}")
+        return images.astype(np.float32)
+
+
+def _plain_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as exc:
+        raise DataError(f"{path}: not a plain numeric .npy array ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
+
+
+def _frame_step(times: np.ndarray) -> float:
+    return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+
+
+def _roi_centre(stat: Any, plane: Path) -> tuple[float, float]:
+    if isinstance(stat, dict) and "med" in stat:
+        return float(stat["med"][0]), float(stat["med"][1])
+    if isinstance(stat, dict) and "ypix" in stat and "xpix" in stat:
+        return float(np.median(stat["ypix"])), float(np.median(stat["xpix"]))
+    raise DataError(f"{plane / 'stat.npy'}: an ROI without 'med' or 'ypix'/'xpix'")
+
+
+def _column(names: list[str], choices: tuple[str, ...]) -> str | None:
+    lower = {n.lower(): n for n in names}
+    return next((lower[c] for c in choices if c in lower), None)
+
+
+def _log_arrays(path: Path, columns: dict[str, np.ndarray]) -> dict[str, Any]:
+    names = list(columns)
+    onset, image = _column(names, ONSET_COLUMNS), _column(names, IMAGE_COLUMNS)
+    if onset is None or image is None:
+        raise DataError(f"{path}: the stimulus log needs an onset column (one of {list(ONSET_COLUMNS)}) and an image "
+                        f"column (one of {list(IMAGE_COLUMNS)}); it has {names}")
+    try:
+        out: dict[str, Any] = {"onset": np.asarray(columns[onset], dtype=np.float64),
+                               "image_id": np.asarray(columns[image], dtype=np.float64)}
+    except ValueError as exc:
+        raise DataError(f"{path}: non-numeric onset or image id ({exc})") from None
+    if len(out["onset"]) == 0:
+        raise DataError(f"{path}: the stimulus log has no rows")
+    if not np.isfinite(out["onset"]).all() or not np.isfinite(out["image_id"]).all():
+        raise DataError(f"{path}: onset or image id holds empty / NaN entries")
+    out["image_id"] = out["image_id"].astype(np.int64)
+    tier = _column(names, ("tier",))
+    if tier is not None:
+        tiers = np.asarray(columns[tier]).astype(str)
+        unknown = sorted(set(tiers) - set(TIERS))
+        if unknown:
+            raise DataError(f"{path}: unknown tier(s) {unknown}; expected {list(TIERS)}")
+        out["tier"] = tiers
+    for key, group in (("behavior", BEHAVIOR_COLUMNS), ("pupil_center", PUPIL_COLUMNS)):
+        found = [_column(names, (c,)) for c in group]
+        if all(found):
+            try:
+                out[key] = np.stack([np.asarray(columns[c], dtype=np.float32) for c in found if c], 1)
+            except ValueError as exc:
+                raise DataError(f"{path}: non-numeric {key} column ({exc})") from None
+    return out
+
+
+def _read_csv_log(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise DataError(f"{path}: not a readable CSV stimulus log ({exc})") from None
+    if not rows:
+        raise DataError(f"{path}: the stimulus log has no rows")
+    columns = {name: np.array([r.get(name) or "nan" for r in rows]) for name in rows[0] if name}
+    return _log_arrays(path, columns)
+
+
+def _read_nwb_log(path: Path) -> dict[str, Any]:
+    from .nwb import open_nwb, presentation_table, stimulus_images
+
+    with open_nwb(path) as nwb:
+        table = presentation_table(nwb, path)
+        columns = {c: np.asarray(table[c].data[:]) for c in table.colnames}
+        columns.setdefault("start_time", np.asarray(table["start_time"].data[:]))
+        out = _log_arrays(path, columns)
+        try:
+            out["images"] = stimulus_images(nwb, path)
+        except DataError:
+            pass
+    return out

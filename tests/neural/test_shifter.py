@@ -1,0 +1,74 @@
+"""The pupil / shifter path on data in rig units (eye-camera pixels, cm/s): the shifter sees
+standardised pupil centres, readout positions keep their gradient at the grid border, and
+behaviour plus shifter beat images alone when the simulated cortex has real gain modulation
+and eye movements."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from neuroaikit.neural import CortexTwin, SyntheticCortex, TwinFitConfig, TwinModelConfig, fit_twin
+from neuroaikit.neural.fit import build_twin_for
+from neuroaikit.neural.models import GaussianReadout
+from neuroaikit.neural.simulate import EYE_CENTER_PX
+
+
+@pytest.fixture(scope="module")
+def moving_eye():
+    cortex = SyntheticCortex(n_neurons=30, image_shape=(12, 16), seed=3, mean_rate=1.0, behavior_modulation=0.5,
+                             eye_shift=1.5)
+    return cortex.sample(n_train=600, n_validation=100, n_test_images=10, repeats=3)
+
+
+def test_synthetic_behaviour_is_in_rig_units(moving_eye):
+    pupil, behavior = moving_eye.pupil_center, moving_eye.behavior
+    np.testing.assert_allclose(pupil.mean(0), EYE_CENTER_PX, atol=3.0)  # eye-camera pixels, not z-scores
+    assert 2.0 < pupil.std(0).min() and pupil.std(0).max() < 10.0
+    assert 10 < behavior[:, 0].mean() < 30  # pupil dilation (px)
+    running = behavior[:, 2]
+    assert (running >= 0).all() and (running < 1).mean() > 0.2 and running.max() > 15  # cm/s: sitting and running
+
+
+def test_shifter_input_is_standardised_with_train_statistics(moving_eye):
+    cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1, use_behavior=True, shifter=True))
+    model, _ = build_twin_for(moving_eye, cfg)
+    mean, std = model.pupil_scaling()
+    train = moving_eye.pupil_center[moving_eye.tier_mask("train")]
+    np.testing.assert_allclose(mean.numpy(), train.mean(0), rtol=1e-5)
+    np.testing.assert_allclose(std.numpy(), train.std(0, ddof=1), rtol=1e-4)
+    # a fresh shifter does not move the readout, whatever the pixel frame of the eye camera
+    shift = model.shifters["session0"]((torch.as_tensor(train[:5]) - mean) / std)
+    assert torch.count_nonzero(shift) == 0
+    # the scaling travels with the weights
+    assert {"pupil_mean_session0", "pupil_std_session0"} <= set(model.state_dict())
+
+
+def test_a_twin_saved_without_pupil_scaling_still_loads():
+    model = CortexTwin((1, 8, 8), 3, hidden_channels=2, layers=1, shifter=True)
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("pupil_")}
+    model.load_state_dict(state)
+    assert model.pupil_scaling()[1].tolist() == [1.0, 1.0]
+
+
+def test_readout_positions_past_the_border_keep_their_gradient():
+    readout = GaussianReadout((2, 6, 6), 4, init_mu_range=0.0).eval()
+    features = torch.rand(3, 2, 6, 6)
+    shift = torch.full((3, 2), 1.5, requires_grad=True)  # pushes every neuron off the grid
+    readout(features, shift).sum().backward()
+    assert shift.grad is not None and shift.grad.abs().sum() > 0
+    assert readout.mu.grad is not None and readout.mu.grad.abs().sum() > 0
+
+
+def test_behaviour_and_shifter_beat_images_alone(moving_eye):
+    """Fails on the unstandardised shifter: raw pixel centres saturate its tanh units into a
+    constant shift that pushes the readout off the grid, and the twin gets worse than without it."""
+    scores = {}
+    for name, behavior, shifter in (("images", False, False), ("behavior", True, False), ("behavior+shifter", True, True)):
+        cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=8, layers=2, use_behavior=behavior, shifter=shifter),
+                            max_epochs=6, batch_size=32)
+        _, history = fit_twin(moving_eye, cfg)
+        scores[name] = history[-1]["best_validation_correlation"]
+    assert scores["behavior"] > scores["images"], scores
+    assert scores["behavior+shifter"] > scores["behavior"] + 0.05, scores

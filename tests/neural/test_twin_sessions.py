@@ -1,0 +1,108 @@
+"""Several mice in one twin (shared core, one readout each), transfer to a new mouse on a
+frozen core, and the whole-command time limit of ``twin fit``."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from neuroaikit.cli.main import main
+from neuroaikit.neural import SyntheticCortex, TwinFitConfig, TwinModelConfig, fit_twin, predict
+from neuroaikit.neural.metrics import single_trial_correlation
+from neuroaikit.runs import Run
+
+
+def _mouse(seed, n_train, n_neurons=30):
+    cortex = SyntheticCortex(n_neurons=n_neurons, image_shape=(12, 16), seed=seed, mean_rate=1.0)
+    return cortex, cortex.sample(n_train=n_train, n_validation=80, n_test_images=20, repeats=4)
+
+
+def _test_r(model, ds, session=None):
+    pred = predict(model, ds, "test", session=session)
+    return float(single_trial_correlation(ds.responses[ds.tier_mask("test")], pred).mean())
+
+
+@pytest.mark.slow  # ~25-40 s on 2 shared cores; `make test-slow`
+def test_a_shared_core_helps_the_mouse_with_fewest_trials():
+    """Three mice of one simulated cortex (different neurons): the mouse with 150 trials is
+    predicted better by the core all three train than by a core of its own."""
+    (_, a), (_, b), (_, c) = _mouse(11, 1000), _mouse(12, 1000), _mouse(13, 150)
+    cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=8, layers=2), max_epochs=15, batch_size=32)
+    shared, _ = fit_twin({"a": a, "b": b, "c": c}, cfg)
+    alone, _ = fit_twin(c, cfg)
+    assert _test_r(shared, c, "c") > _test_r(alone, c) + 0.05
+
+
+def test_transfer_trains_only_the_readout_of_a_frozen_core():
+    _, a = _mouse(11, 300)
+    _, new = _mouse(14, 200)
+    cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=2), max_epochs=2, batch_size=32)
+    source, _ = fit_twin(a, cfg)
+    core_before = {k: v.clone() for k, v in source.core.state_dict().items()}
+    model, _ = fit_twin(new, cfg, core_from=source)
+    for key, value in model.core.state_dict().items():
+        assert torch.equal(value, core_before[key]), key  # weights and batch-norm statistics
+    assert model.core_frozen and not any(p.requires_grad for p in model.core.parameters())
+    assert torch.equal(model.input_mean, source.input_mean)
+
+
+@pytest.fixture(scope="module")
+def three_mice(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mice")
+    paths = []
+    for seed, n_train in ((1, 200), (2, 200), (3, 80)):
+        cortex, ds = _mouse(seed, n_train, n_neurons=8)
+        paths.append(str(cortex.write(ds, root / f"mouse{seed}")))
+    return paths
+
+
+def test_cli_fits_several_mice_scores_each_and_transfers(three_mice, tmp_path):
+    out = tmp_path / "three"
+    common = ["--channels", "4", "--layers", "1", "--max-epochs", "2", "--threads", "1", "--no-report", "--quiet"]
+    assert main(["twin", "fit", *three_mice, *common, "--out", str(out)]) == 0
+    run = Run.open(out)
+    assert run.load_model().sessions == ["mouse1", "mouse2", "mouse3"]
+    ev = run.result("twin_eval")
+    assert sorted(ev["sessions"]) == ["mouse1", "mouse2", "mouse3"]
+    per_mouse = [ev["sessions"][m]["models"]["twin"] for m in ("mouse1", "mouse2", "mouse3")]
+    pooled = ev["models"]["twin"]
+    assert pooled["n_neurons"] == 24
+    assert pooled["single_trial_correlation"] == pytest.approx(np.mean([m["single_trial_correlation"] for m in per_mouse]))
+    assert "pixel_ridge" in ev["models"] and "rf_within_2px_reliable" in ev["sessions"]["mouse3"]["synthetic"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "mouse3/twin_single_trial_correlation" in metrics
+
+    # evaluate per mouse: all of them (the fit's data), or one with its readout
+    assert main(["twin", "evaluate", str(out), "--overwrite", "--no-baselines", "--no-report", "--quiet"]) == 0
+    assert main(["twin", "evaluate", str(out), three_mice[2], "--session", "mouse3", "--overwrite", "--no-report",
+                 "--quiet"]) == 0
+    assert Run.open(out).result("twin_eval")["models"]["twin"]["n_neurons"] == 8
+    assert main(["twin", "evaluate", str(out), three_mice[0], "--overwrite", "--no-report", "--quiet"]) == 2
+
+    # transfer: a new mouse, readout only, on the three mice's core
+    transfer = tmp_path / "transfer"
+    assert main(["twin", "fit", three_mice[2], "--core-from", str(out), "--max-epochs", "2", "--threads", "1",
+                 "--no-report", "--quiet", "--out", str(transfer)]) == 0
+    assert torch.equal(Run.open(transfer).load_model().core.input_conv.weight, run.load_model().core.input_conv.weight)
+
+
+def test_time_limit_bounds_the_whole_command(three_mice, tmp_path):
+    out = tmp_path / "limited"
+    assert main(["twin", "fit", three_mice[0], "--channels", "4", "--layers", "1", "--max-epochs", "10000",
+                 "--patience", "10000", "--threads", "1", "--time-limit", "16", "--ln-baseline", "--ln-time-limit", "2",
+                 "--no-report", "--quiet", "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["command_seconds"] <= 16 and metrics["time_limit"] == 16
+    assert metrics["epochs"] >= 2  # it trained in the time left, then stopped for the LN baseline and scoring
+    history = Run.open(out).result("twin_fit")["history"]
+    assert history[-1]["seconds"] < 16
+
+
+def test_ln_options_are_checked(tmp_path, capsys):
+    assert main(["twin", "fit", "synthetic", "--ln-time-limit", "5", "--out", str(tmp_path / "x")]) == 2
+    assert "--ln-baseline" in capsys.readouterr().err
+    assert main(["twin", "fit", "synthetic", "--ln-baseline", "--no-baselines", "--out", str(tmp_path / "x")]) == 2
+    assert not (tmp_path / "x").exists()
