@@ -77,7 +77,7 @@ class ReservoirBuffer(ReplayBuffer):
     def add(self, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor,
             generator: torch.Generator | None = None) -> None:
         x, y, context = x.detach(), y.detach(), context.detach()
-        room = max(0, self.size - len(self))
+        room = min(max(0, self.size - len(self)), len(y))
         if room:
             self._store(*self._concat(x[:room], y[:room], context[:room]))
         rest = torch.arange(room, len(y))
