@@ -178,7 +178,8 @@ class Learner:
         self.model.train()
         self.strategy.before_task(t)
         with self.progress.task(f"task {t + 1}/{self.scenario.n_tasks}", total=self.iters, unit="it") as bar:
-            for self.step in range(self.iters):
+            for step in range(self.iters):
+                self.step = step
                 x, y, contexts = self.strategy.batch(t)
                 loss, info = self.strategy.loss(x, y, contexts, t)
                 if not torch.isfinite(loss):

@@ -81,7 +81,9 @@ def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, la
 
 
 class _FisherStrategy(Strategy):
-    needs_boundaries = False
+    lambda_: float | None
+    fisher_labels: str
+    fisher_n: int | None
 
     def _fisher(self, t: int) -> dict[str, torch.Tensor]:
         learner = self.learner
@@ -144,7 +146,7 @@ class EWC(_FisherStrategy):
     def loss(self, x, y, contexts, t):
         loss, info = self.learner.classification_loss(x, y, contexts)
         if self.anchors:
-            penalty = 0.5 * self.lambda_ * self.penalty()
+            penalty = 0.5 * float(self.lambda_ or 0.0) * self.penalty()
             loss = loss + penalty
             info["penalty"] = float(penalty.detach())
         return loss, info
@@ -192,7 +194,7 @@ class OnlineEWC(_FisherStrategy):
     def loss(self, x, y, contexts, t):
         loss, info = self.learner.classification_loss(x, y, contexts)
         if self.anchor:
-            penalty = 0.5 * self.lambda_ * quadratic_penalty(self.learner.model, self.anchor, self.fisher)
+            penalty = 0.5 * float(self.lambda_ or 0.0) * quadratic_penalty(self.learner.model, self.anchor, self.fisher)
             loss = loss + penalty
             info["penalty"] = float(penalty.detach())
         return loss, info

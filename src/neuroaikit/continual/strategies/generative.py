@@ -4,6 +4,8 @@ is folded into the classifier and replays class-conditionally through context ga
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -45,7 +47,7 @@ class VAE(nn.Module):
             self.decoder.append(nn.Linear(width, hidden))
             width = hidden
         self.pixels = nn.Linear(width, in_features)
-        self.prior_means = nn.Parameter(torch.randn(n_modes, z_dim) * 0.5) if n_modes else None
+        self.prior_means: nn.Parameter | None = nn.Parameter(torch.randn(n_modes, z_dim) * 0.5) if n_modes else None
         generator = torch.Generator().manual_seed(seed)
         gates = (torch.rand(max(n_modes, 1), layers, hidden, generator=generator) >= gate_prop).float()
         self.register_buffer("gates", gates if gate_prop > 0 and n_modes else None)
@@ -59,8 +61,9 @@ class VAE(nn.Module):
         h = z
         for i, layer in enumerate(self.decoder):
             h = F.relu(layer(h))
-            if self.gates is not None and modes is not None:
-                h = h * self.gates[modes, i]
+            gates = self.gates
+            if isinstance(gates, torch.Tensor) and modes is not None:
+                h = h * gates[modes, i]
         return self.pixels(h)
 
     def loss(self, x_flat: torch.Tensor, features: torch.Tensor, modes: torch.Tensor | None = None) -> torch.Tensor:
@@ -84,6 +87,9 @@ class VAE(nn.Module):
 
 class _GenerativeReplay(Strategy):
     needs_boundaries = True
+    generator: VAE
+    previous: nn.Module | None
+    previous_generator: nn.Module | None
 
     def _frozen(self, module: nn.Module) -> nn.Module:
         return frozen_copy(module)
@@ -99,18 +105,19 @@ class _GenerativeReplay(Strategy):
     def load_state_dict(self, state: dict) -> None:
         self.generator.load_state_dict(state["generator"])
         if state["previous"] is not None:
-            self.previous = self._frozen(self.learner.model)
-            self.previous.load_state_dict(state["previous"])
-            self.previous_generator = self._frozen(self.generator)
-            self.previous_generator.load_state_dict(state["previous_generator"])
+            previous, previous_generator = self._frozen(self.learner.model), self._frozen(self.generator)
+            previous.load_state_dict(state["previous"])
+            previous_generator.load_state_dict(state["previous_generator"])
+            self.previous, self.previous_generator = previous, previous_generator
 
     def after_task(self, t: int) -> None:
         self.previous = self._frozen(self.learner.model)
         self.previous_generator = self._frozen(self.generator)
 
     def memory(self) -> dict:
-        kept = 0 if self.previous is None else tensor_floats(dict(self.previous.state_dict()),
-                                                              dict(self.previous_generator.state_dict()))
+        kept = 0
+        if self.previous is not None and self.previous_generator is not None:
+            kept = tensor_floats(dict(self.previous.state_dict()), dict(self.previous_generator.state_dict()))
         return {"buffer_examples": 0, "stored_floats": tensor_floats(dict(self.generator.state_dict())) + kept}
 
     def _image(self, flat: torch.Tensor) -> torch.Tensor:
@@ -135,7 +142,7 @@ class GenerativeReplay(_GenerativeReplay):
     def __init__(self, z_dim: int = 100, distill: bool = False, temperature: float = 2.0):
         self.z_dim, self.distill, self.temperature = z_dim, distill, temperature
         self.previous: nn.Module | None = None
-        self.previous_generator: VAE | None = None
+        self.previous_generator: nn.Module | None = None
 
     def setup(self, learner) -> None:
         channels, size, _ = learner.scenario.shape
@@ -157,7 +164,8 @@ class GenerativeReplay(_GenerativeReplay):
             return loss + gen_loss, info
         n = len(x)
         with torch.no_grad():
-            replay_flat = self.previous_generator.sample(n)
+            assert self.previous_generator is not None
+            replay_flat = cast(VAE, self.previous_generator).sample(n)
             replay_x = self._image(replay_flat)
             replay_ctx = previous_contexts(learner, t, n, self._generator)
             masks = learner.masks_for(t - 1)
@@ -195,7 +203,7 @@ class BrainInspiredReplay(_GenerativeReplay):
     def __init__(self, z_dim: int = 100, gate_prop: float | None = None, temperature: float = 2.0):
         self.z_dim, self.gate_prop, self.temperature = z_dim, gate_prop, temperature
         self.previous: nn.Module | None = None
-        self.previous_generator: VAE | None = None
+        self.previous_generator: nn.Module | None = None
 
     def setup(self, learner) -> None:
         scenario = learner.scenario
@@ -228,7 +236,7 @@ class BrainInspiredReplay(_GenerativeReplay):
     def _learn(self, x, targets, contexts, modes, soft, masks):
         learner = self.learner
         hidden = self._hidden(learner.model, x)
-        logits = learner.model.out(hidden)
+        logits = learner.model.get_submodule("out")(hidden)
         learner.forward_examples += len(x)
         if soft:
             allowed = masks[contexts]
@@ -251,7 +259,8 @@ class BrainInspiredReplay(_GenerativeReplay):
             pick = pairs[torch.randint(len(pairs), (n,), generator=self._generator)].to(learner.device)
             replay_ctx = pick[:, 0] if scenario.kind == "task" else torch.full((n,), t - 1, device=learner.device)
             modes = self._modes(pick[:, 1], pick[:, 0])
-            replay_x = self._image(self.previous_generator.sample(n, modes))
+            assert self.previous_generator is not None
+            replay_x = self._image(cast(VAE, self.previous_generator).sample(n, modes))
             masks = learner.masks_for(t - 1)
             targets = self.previous(replay_x).masked_fill(~masks[replay_ctx], -1e4)
         learner.forward_examples += 2 * n

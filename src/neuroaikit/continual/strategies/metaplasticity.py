@@ -43,7 +43,7 @@ class Metaplasticity(Strategy):
     def setup(self, learner) -> None:
         super().setup(learner)
         self.layers = [_Binarized(m) for m in learner.model.modules() if isinstance(m, nn.Linear)]
-        self._handle = None
+        self._handle: object | None = None
 
     def forward(self, x, contexts):
         model = self.learner.model
@@ -51,13 +51,13 @@ class Metaplasticity(Strategy):
             # straight-through: the forward value is the binary weight, the gradient goes to W_h
             weight = b.hidden + (b.binary() - b.hidden).detach()
             b.layer._parameters.pop("weight")
-            b.layer.weight = weight  # type: ignore[assignment]
+            b.layer.weight = weight
         try:
             return model(x)
         finally:
             for b in self.layers:
                 del b.layer.weight
-                b.layer._parameters["weight"] = b.hidden
+                b.layer._parameters["weight"] = b.hidden  # type: ignore[assignment]
 
     def before_task(self, t: int) -> None:
         if self._handle is None:

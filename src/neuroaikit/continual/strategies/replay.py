@@ -30,6 +30,7 @@ def replay_loss(learner, x: torch.Tensor, contexts: torch.Tensor | None, targets
     the targets were made in)."""
     logits = learner.forward(x, contexts)
     if soft:
+        assert masks is not None, "soft targets need the masks they were made with"
         allowed = masks[contexts] if contexts is not None else masks[0].expand_as(logits)
         logits = logits.masked_fill(~allowed, -1e4)
         return distillation_loss(logits, targets.masked_fill(~allowed, -1e4), temperature)
@@ -152,7 +153,7 @@ class ExperienceReplay(Strategy):
             self.memory_.add(x, y, torch.full_like(y, -1), self._generator)
         if len(self.memory_) == 0 or (t == 0 and not learner.scenario.task_free):
             return loss, info
-        rx, ry, rc = self.memory_.sample(self.replay_batch, self._generator)
+        rx, ry, rc = self.memory_.sample(int(self.replay_batch or learner.batch_size), self._generator)
         replayed = replay_loss(learner, rx, None if learner.scenario.task_free else rc, ry, False, None, 1.0)
         w = 0.5 if learner.scenario.task_free else learner.replay_weight(t)
         info["loss_replay"] = float(replayed.detach())

@@ -72,7 +72,7 @@ class SI(Strategy):
     def loss(self, x, y, contexts, t):
         loss, info = self.learner.classification_loss(x, y, contexts)
         if self.omega:
-            penalty = self.c * quadratic_penalty(self.learner.model, self.anchor, self.omega)
+            penalty = float(self.c or 0.0) * quadratic_penalty(self.learner.model, self.anchor, self.omega)
             loss = loss + penalty
             info["penalty"] = float(penalty.detach())
         return loss, info
