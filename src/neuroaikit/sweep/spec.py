@@ -90,6 +90,8 @@ JOBS: dict[str, JobKind] = {
     "twin-fit": JobKind("twin-fit", "neuroaikit.neural.twin:TwinFitJob", "neuroaikit.neural.twin:fit_run",
                         ("fit", "execution"),
                         ("twin_single_trial_correlation", "twin_fraction_of_oracle", "fit_seconds")),
+    "continual": JobKind("continual", "neuroaikit.continual:ContinualConfig", "neuroaikit.continual:run_continual",
+                         ("execution",), ("average_accuracy", "forgetting", "backward_transfer", "train_time_s")),
 }
 
 #: settings that say where and how fast a trial computes, not what: a finished trial whose

@@ -1,0 +1,104 @@
+"""The configuration of a continual-learning job (``neuroaikit continual``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ..config import (BOOL, MAPPING, POSITIVE, POSITIVE_INT, STRING, Config, InstanceOf, Interval,
+                      Options, PATH, Satisfies)
+from ..execution import ExecutionConfig
+from .scenarios import BENCHMARKS, SCENARIOS
+
+#: the published protocols (van de Ven, Tuytelaars & Tolias 2022, Methods; the defaults of their
+#: code, param_values.py): Split MNIST 2 x 400 units, 2,000 iterations per task, Adam lr 1e-3;
+#: Permuted MNIST 2 x 1,000 units, 5,000 iterations, lr 1e-4; batch 128 for both
+PROTOCOLS: dict[str, dict] = {
+    "split-mnist": {"hidden": 400, "iters": 2000, "lr": 1e-3, "batch_size": 128},
+    "split-fashion-mnist": {"hidden": 400, "iters": 2000, "lr": 1e-3, "batch_size": 128},
+    "split-cifar10": {"hidden": 400, "iters": 2000, "lr": 1e-3, "batch_size": 128},
+    "permuted-mnist": {"hidden": 1000, "iters": 5000, "lr": 1e-4, "batch_size": 128},
+    "rotated-mnist": {"hidden": 1000, "iters": 5000, "lr": 1e-4, "batch_size": 128},
+}
+
+
+def _int_list(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+@dataclass
+class ContinualConfig(Config):
+    """Everything a continual-learning job needs.
+
+    Args:
+        benchmark (str): ``split-mnist``, ``split-fashion-mnist``, ``split-cifar10``,
+            ``permuted-mnist`` or ``rotated-mnist``.
+        scenario (str): ``task``, ``domain`` or ``class`` incremental.
+        strategy (str): a registered strategy (:func:`neuroaikit.continual.available_strategies`).
+        strategy_params (dict): the strategy's settings (``None`` ones take the published
+            value for the benchmark and scenario, see each strategy).
+        n_tasks (int | None): number of tasks (``None``: the benchmark's).
+        task_free (bool): a stream with gradual transitions and no task labels or boundaries.
+        transition (int | None): task-free streams: iterations over which one task fades into the
+            next (``None``: half a task).
+        iters, hidden, lr, batch_size (``None``: the published protocol, :data:`PROTOCOLS`):
+            iterations per task, units per hidden layer, Adam learning rate, batch size.
+        layers (int): hidden layers of the MLP. Default 2.
+        class_order (list | None): split benchmarks: the order in which classes are cut into tasks.
+        seed (int): seeds the weights, batch order, buffers, permutations and noise.
+        train_subset, test_subset (int | None): the first N images of each split.
+        data_dir (str | None): folder holding the data set files.
+        execution (ExecutionConfig): device, precision, threads.
+    """
+
+    benchmark: str = "split-mnist"
+    scenario: str = "class"
+    strategy: str = "finetune"
+    strategy_params: dict = field(default_factory=dict)
+    n_tasks: int | None = None
+    task_free: bool = False
+    transition: int | None = None
+    iters: int | None = None
+    hidden: int | None = None
+    layers: int = 2
+    lr: float | None = None
+    batch_size: int | None = None
+    class_order: list | None = None
+    seed: int = 0
+    train_subset: int | None = None
+    test_subset: int | None = None
+    data_dir: str | None = None
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+
+    _parameter_constraints: ClassVar[dict] = {
+        "benchmark": [Options(BENCHMARKS)],
+        "scenario": [Options(SCENARIOS)],
+        "strategy": [STRING],
+        "strategy_params": [MAPPING],
+        "n_tasks": [POSITIVE_INT, None],
+        "task_free": [BOOL],
+        "transition": [Interval(int, 0, None), None],
+        "iters": [POSITIVE_INT, None],
+        "hidden": [POSITIVE_INT, None],
+        "layers": [POSITIVE_INT],
+        "lr": [POSITIVE, None],
+        "batch_size": [POSITIVE_INT, None],
+        "class_order": [Satisfies(_int_list, "a list of class indices"), None],
+        "seed": [Interval(int, 0, None)],
+        "train_subset": [POSITIVE_INT, None],
+        "test_subset": [POSITIVE_INT, None],
+        "data_dir": [PATH, None],
+        "execution": [InstanceOf(ExecutionConfig)],
+    }
+
+    def _check(self) -> None:
+        if self.data_dir is not None:
+            self.data_dir = str(self.data_dir)
+
+    def resolved(self, name: str):
+        """``iters``, ``hidden``, ``lr`` or ``batch_size``: the value given, else the protocol's."""
+        value = getattr(self, name)
+        return PROTOCOLS[self.benchmark][name] if value is None else value
+
+
+__all__ = ["ContinualConfig", "PROTOCOLS"]

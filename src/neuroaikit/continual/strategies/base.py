@@ -1,0 +1,193 @@
+"""The interface every strategy shares, and the registry.
+
+A strategy is one small class. The :class:`~neuroaikit.continual.Learner` calls, for each task
+``t``: ``before_task(t)``; per iteration ``batch(t)`` -> ``loss(x, y, contexts, t)`` -> the
+optimiser step -> ``after_step()``; then ``after_task(t)``. ``forward(x, contexts)`` is how the
+network is run (gating strategies override it); ``state_dict`` / ``load_state_dict`` carry what
+the strategy learned across a resumed job; ``memory()`` says what it stores besides the network.
+Settings are constructor arguments whose ``None`` default means "the published value for this
+benchmark and scenario" (resolved in ``setup``); ``params()`` gives the resolved values.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+import torch
+
+from ...errors import ConfigError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..learner import Learner
+
+_STRATEGIES: dict[str, type["Strategy"]] = {}
+
+
+def register_strategy(cls: type["Strategy"]) -> type["Strategy"]:
+    _STRATEGIES[cls.name] = cls
+    return cls
+
+
+def available_strategies() -> list[str]:
+    from . import ewc, finetune, generative, metaplasticity, noise, replay, si, xdg  # noqa: F401
+
+    return sorted(_STRATEGIES)
+
+
+def strategy_class(name: str) -> type["Strategy"]:
+    names = available_strategies()
+    if name not in _STRATEGIES:
+        raise ConfigError(f"unknown strategy {name!r}; available: {', '.join(names)}")
+    return _STRATEGIES[name]
+
+
+def make_strategy(name: str, params: dict | None = None) -> "Strategy":
+    """The strategy ``name`` with ``params``; an unknown setting is a one-line error naming the known ones."""
+    cls = strategy_class(name)
+    params = dict(params or {})
+    if "lambda" in params:  # ``lambda`` is what users type; it is a Python keyword
+        params["lambda_"] = params.pop("lambda")
+    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    unknown = sorted(set(params) - set(accepted))
+    if unknown:
+        raise ConfigError(f"strategy {name!r} has no setting(s) {', '.join(unknown)}; "
+                          f"known: {', '.join(accepted) or 'none'}")
+    return cls(**params)
+
+
+def published(table: dict, benchmark: str, scenario: str, default: Any) -> Any:
+    """A value from ``{(benchmark, scenario): value}`` tables (``"*"`` matches any scenario)."""
+    for key in ((benchmark, scenario), (benchmark, "*")):
+        if key in table:
+            return table[key]
+    return default
+
+
+def tensor_floats(*tensors: Any) -> int:
+    """Number of floats held by tensors (and lists / dicts of them)."""
+    total = 0
+    for item in tensors:
+        if isinstance(item, torch.Tensor):
+            total += item.numel()
+        elif isinstance(item, dict):
+            total += tensor_floats(*item.values())
+        elif isinstance(item, (list, tuple)):
+            total += tensor_floats(*item)
+    return total
+
+
+class Strategy:
+    """Base: plain training on the current task (fine-tuning) unless a subclass says otherwise.
+
+    Class attributes:
+        name: what configurations call it.
+        needs_task_labels: it uses the task identity (only task-incremental scenarios, never
+            task-free streams).
+        needs_boundaries: an offline method that must know where tasks end (not task-free).
+    """
+
+    name: ClassVar[str] = ""
+    needs_task_labels: ClassVar[bool] = False
+    needs_boundaries: ClassVar[bool] = False
+
+    learner: "Learner"
+
+    # -- lifecycle -----------------------------------------------------------
+    def setup(self, learner: "Learner") -> None:
+        """Called once, before the first task, with the network on its device."""
+        self.learner = learner
+        scenario = learner.scenario
+        if self.needs_task_labels and scenario.task_free:
+            raise ConfigError(f"strategy {self.name!r} needs task labels, which a task-free stream does not give")
+        if self.needs_task_labels and scenario.kind != "task":
+            raise ConfigError(f"strategy {self.name!r} needs task labels: it applies to the task-incremental "
+                              f"scenario only, not {scenario.kind}")
+        if self.needs_boundaries and scenario.task_free:
+            raise ConfigError(f"strategy {self.name!r} needs task boundaries, which a task-free stream does not give")
+
+    def params(self) -> dict:
+        """The resolved settings (for the record)."""
+        out = {}
+        for name in inspect.signature(type(self).__init__).parameters:
+            if name != "self" and hasattr(self, name):
+                value = getattr(self, name)
+                out[name] = value.name if isinstance(value, Strategy) else value
+        return out
+
+    def forward(self, x: torch.Tensor, contexts: torch.Tensor | None) -> torch.Tensor:
+        return self.learner.model(x)
+
+    def batch(self, t: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        return self.learner.draw(t)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, contexts: torch.Tensor | None, t: int) -> tuple[torch.Tensor, dict]:
+        return self.learner.classification_loss(x, y, contexts)
+
+    def before_task(self, t: int) -> None:
+        pass
+
+    def after_step(self) -> None:
+        pass
+
+    def after_task(self, t: int) -> None:
+        pass
+
+    def parameters(self) -> list[torch.nn.Parameter]:
+        """Parameters the strategy trains besides the network's (with the same optimiser)."""
+        return []
+
+    # -- state -----------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+    def memory(self) -> dict:
+        """``buffer_examples`` and ``stored_floats`` kept besides the network."""
+        return {"buffer_examples": 0, "stored_floats": 0}
+
+
+class Composite(Strategy):
+    """A strategy that adds something (gating, noise) to another, ``base``; everything it does
+    not override goes to the base."""
+
+    def __init__(self, base: str = "finetune", base_params: dict | None = None):
+        self.base_params = dict(base_params or {})
+        self.base = make_strategy(base, self.base_params) if isinstance(base, str) else base
+
+    def setup(self, learner: "Learner") -> None:
+        super().setup(learner)
+        self.base.setup(learner)
+        self._forward: Callable = self.base.forward
+
+    def params(self) -> dict:
+        return {**super().params(), "base_params": self.base.params()}
+
+    def batch(self, t):
+        return self.base.batch(t)
+
+    def loss(self, x, y, contexts, t):
+        return self.base.loss(x, y, contexts, t)
+
+    def before_task(self, t):
+        self.base.before_task(t)
+
+    def after_step(self):
+        self.base.after_step()
+
+    def after_task(self, t):
+        self.base.after_task(t)
+
+    def parameters(self):
+        return self.base.parameters()
+
+    def state_dict(self):
+        return {"base": self.base.state_dict()}
+
+    def load_state_dict(self, state):
+        self.base.load_state_dict(state["base"])
+
+    def memory(self):
+        return self.base.memory()

@@ -1,0 +1,214 @@
+"""Elastic weight consolidation (Kirkpatrick et al. 2017) and its online version (Schwarz et al.
+2018), with the diagonal Fisher information computed exactly per example."""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import ConfigError
+from .base import Strategy, published, register_strategy, tensor_floats
+from .regularise import detached_copy, named_parameters, quadratic_penalty
+
+FISHER_LABELS = ("true", "sample", "empirical")
+#: lambda of van de Ven et al. 2022 (their code's param_values.py), by benchmark and scenario
+EWC_LAMBDA = {("split-mnist", "task"): 1e5, ("split-mnist", "domain"): 1e10, ("split-mnist", "class"): 1e9,
+              ("permuted-mnist", "*"): 100.0}
+
+
+def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, labels: str = "true",
+                    generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """The diagonal of the Fisher information, ``mean_n E_c[(d log p(c|x_n) / d theta)^2]``.
+
+    Args:
+        model: the network; its :class:`~torch.nn.Linear` layers' squared per-example gradients
+            come from one backward pass per label, as ``(delta^2)^T (a^2)`` (Goodfellow 2015):
+            exact, with no per-example loop.
+        logits_of: ``(x, y, contexts) -> logits`` (masked to the allowed outputs).
+        batches: ``(x, y, contexts)`` batches of the task's data.
+        labels: ``"true"`` (expectation over the model's predictive distribution, summing every
+            allowed label weighted by its probability), ``"sample"`` (one label drawn from it) or
+            ``"empirical"`` (the data's label).
+    """
+    if labels not in FISHER_LABELS:
+        raise ConfigError(f"fisher_labels must be one of {', '.join(FISHER_LABELS)}, got {labels!r}")
+    params = named_parameters(model)
+    linears = {name: m for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+    covered = {f"{n}.weight" for n in linears} | {f"{n}.bias" for n, m in linears.items() if m.bias is not None}
+    if set(params) - covered:
+        raise ConfigError(f"the Fisher is computed for Linear layers only; {sorted(set(params) - covered)[:3]} "
+                          f"are not")
+    fisher = {name: torch.zeros_like(p) for name, p in params.items()}
+    seen: list[tuple[str, torch.Tensor, torch.Tensor]] = []
+
+    def keep(name):
+        def hook(module, inputs, output):
+            seen.append((name, inputs[0].detach(), output))
+        return hook
+
+    handles = [m.register_forward_hook(keep(n)) for n, m in linears.items()]
+    count = 0
+    try:
+        for x, y, contexts in batches:
+            seen.clear()
+            logits = logits_of(x, y, contexts)
+            log_p = F.log_softmax(logits, dim=1)
+            p = log_p.exp().detach()
+            if labels == "true":
+                choices = [(torch.full_like(y, c), p[:, c].sqrt()) for c in range(logits.shape[1])
+                           if bool((p[:, c] > 0).any())]
+            elif labels == "sample":
+                choices = [(torch.multinomial(p, 1, generator=generator).flatten(), torch.ones_like(p[:, 0]))]
+            else:
+                choices = [(y, torch.ones_like(p[:, 0]))]
+            outputs = [out for _, _, out in seen]
+            for k, (label, weight) in enumerate(choices):
+                loss = -(weight * log_p.gather(1, label[:, None]).flatten()).sum()
+                deltas = torch.autograd.grad(loss, outputs, retain_graph=k < len(choices) - 1)
+                for (name, a, _), delta in zip(seen, deltas):
+                    d2 = delta.detach() ** 2
+                    fisher[f"{name}.weight"] += d2.T @ (a ** 2)
+                    if f"{name}.bias" in fisher:
+                        fisher[f"{name}.bias"] += d2.sum(0)
+            count += len(y)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return {name: f / max(count, 1) for name, f in fisher.items()}
+
+
+class _FisherStrategy(Strategy):
+    lambda_: float | None
+    fisher_labels: str
+    fisher_n: int | None
+
+    def _fisher(self, t: int) -> dict[str, torch.Tensor]:
+        learner = self.learner
+        task = learner.scenario.tasks[t]
+        n = task.n_train if self.fisher_n is None else min(self.fisher_n, task.n_train)
+        order = torch.randperm(task.n_train, generator=learner.generator(t, 4))[:n].to(task.train_y.device)
+
+        def batches():
+            for start in range(0, n, 256):
+                x, y = task.train_batch(order[start:start + 256])
+                yield x, y, learner.contexts_for(t, len(y))
+
+        def logits_of(x, y, contexts):
+            return learner.mask(learner.strategy.forward(x, contexts), contexts)
+
+        learner.model.eval()
+        fisher = fisher_diagonal(learner.model, logits_of, batches(), self.fisher_labels, learner.generator(t, 5))
+        learner.model.train()
+        learner.forward_examples += n
+        return fisher
+
+    def _resolve(self) -> None:
+        scenario = self.learner.scenario
+        if self.lambda_ is None:
+            self.lambda_ = published(EWC_LAMBDA, scenario.benchmark, scenario.kind, 1e3)
+
+
+@register_strategy
+class EWC(_FisherStrategy):
+    """Elastic weight consolidation (Kirkpatrick et al. 2017): after each task ``k`` keep its
+    weights ``theta_k`` and Fisher ``F_k``; later tasks add ``lambda/2 sum_k sum_i F_k,i
+    (theta_i - theta_k,i)^2`` (one penalty per task, so memory grows with the tasks).
+
+    Args:
+        lambda_ (float | None): the strength (``None``: van de Ven et al. 2022's value for the
+            benchmark and scenario: Split MNIST 1e5 / 1e10 / 1e9 for task / domain / class, Permuted
+            MNIST 100).
+        fisher_labels (str): ``"true"`` (default), ``"sample"`` or ``"empirical"`` (see :func:`fisher_diagonal`).
+        fisher_n (int | None): training examples of each task the Fisher uses (``None``: all).
+    """
+
+    name = "ewc"
+
+    def __init__(self, lambda_: float | None = None, fisher_labels: str = "true", fisher_n: int | None = None):
+        if fisher_labels not in FISHER_LABELS:
+            raise ConfigError(f"fisher_labels must be one of {', '.join(FISHER_LABELS)}, got {fisher_labels!r}")
+        self.lambda_, self.fisher_labels, self.fisher_n = lambda_, fisher_labels, fisher_n
+        self.anchors: list[dict[str, torch.Tensor]] = []
+        self.fishers: list[dict[str, torch.Tensor]] = []
+
+    def setup(self, learner) -> None:
+        super().setup(learner)
+        self._resolve()
+
+    def penalty(self) -> torch.Tensor:
+        model = self.learner.model
+        return sum((quadratic_penalty(model, a, f) for a, f in zip(self.anchors, self.fishers)),
+                   torch.zeros((), device=self.learner.device))
+
+    def loss(self, x, y, contexts, t):
+        loss, info = self.learner.classification_loss(x, y, contexts)
+        if self.anchors:
+            penalty = 0.5 * float(self.lambda_ or 0.0) * self.penalty()
+            loss = loss + penalty
+            info["penalty"] = float(penalty.detach())
+        return loss, info
+
+    def after_task(self, t: int) -> None:
+        self.fishers.append(self._fisher(t))
+        self.anchors.append(detached_copy(self.learner.model))
+
+    def state_dict(self) -> dict:
+        return {"anchors": self.anchors, "fishers": self.fishers}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.anchors, self.fishers = list(state["anchors"]), list(state["fishers"])
+
+    def memory(self) -> dict:
+        return {"buffer_examples": 0, "stored_floats": tensor_floats(self.anchors, self.fishers)}
+
+
+@register_strategy
+class OnlineEWC(_FisherStrategy):
+    """Online EWC (Schwarz et al. 2018): one running Fisher ``F <- gamma F + F_t`` anchored at the
+    latest weights; the penalty is ``lambda/2 sum_i F_i (theta_i - theta*_i)^2`` and memory stays
+    constant.
+
+    Args:
+        lambda_ (float | None): as :class:`EWC`.
+        gamma (float): decay of the old Fisher (1: none). Default 1.
+        fisher_labels, fisher_n: as :class:`EWC`.
+    """
+
+    name = "online-ewc"
+
+    def __init__(self, lambda_: float | None = None, gamma: float = 1.0, fisher_labels: str = "true",
+                 fisher_n: int | None = None):
+        if fisher_labels not in FISHER_LABELS:
+            raise ConfigError(f"fisher_labels must be one of {', '.join(FISHER_LABELS)}, got {fisher_labels!r}")
+        self.lambda_, self.gamma, self.fisher_labels, self.fisher_n = lambda_, gamma, fisher_labels, fisher_n
+        self.anchor: dict[str, torch.Tensor] = {}
+        self.fisher: dict[str, torch.Tensor] = {}
+
+    def setup(self, learner) -> None:
+        super().setup(learner)
+        self._resolve()
+
+    def loss(self, x, y, contexts, t):
+        loss, info = self.learner.classification_loss(x, y, contexts)
+        if self.anchor:
+            penalty = 0.5 * float(self.lambda_ or 0.0) * quadratic_penalty(self.learner.model, self.anchor, self.fisher)
+            loss = loss + penalty
+            info["penalty"] = float(penalty.detach())
+        return loss, info
+
+    def after_task(self, t: int) -> None:
+        new = self._fisher(t)
+        self.fisher = {k: self.gamma * self.fisher[k] + v if k in self.fisher else v for k, v in new.items()}
+        self.anchor = detached_copy(self.learner.model)
+
+    def state_dict(self) -> dict:
+        return {"anchor": self.anchor, "fisher": self.fisher}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.anchor, self.fisher = dict(state["anchor"]), dict(state["fisher"])
+
+    def memory(self) -> dict:
+        return {"buffer_examples": 0, "stored_floats": tensor_floats(self.anchor, self.fisher)}

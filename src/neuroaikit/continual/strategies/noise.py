@@ -1,0 +1,40 @@
+"""The toolkit's brain-noise layers as a candidate regulariser against forgetting."""
+
+from __future__ import annotations
+
+from ...noise import NoiseLayer, NoiseSpec
+from .base import Composite, register_strategy
+
+
+@register_strategy
+class HiddenNoise(Composite):
+    """Trial-to-trial noise (:class:`~neuroaikit.noise.NoiseLayer`) after every hidden ReLU while
+    training, off when tested: does hidden-layer noise change forgetting? A candidate, not a
+    known answer: compare it with its ``base`` (fine-tuning by default) in the same run.
+
+    Args:
+        noise (str | dict | float): the noise spec (:class:`~neuroaikit.noise.NoiseSpec`).
+            Default ``"gaussian:0.5,rectify"``.
+        base (str), base_params (dict): the strategy it adds noise to.
+    """
+
+    name = "hidden-noise"
+
+    def __init__(self, noise="gaussian:0.5,rectify", base: str = "finetune", base_params: dict | None = None):
+        super().__init__(base, base_params)
+        self.noise = NoiseSpec.from_any(noise).to_dict()
+
+    def setup(self, learner) -> None:
+        self.layers = []
+        for i, (name, module) in enumerate(learner.model.named_children()):
+            if name.startswith("relu"):
+                layer = NoiseLayer(self.noise, seed=learner.seed * 1000 + i)
+                module.register_forward_hook(self._add(layer))
+                self.layers.append(layer)
+        super().setup(learner)
+
+    def _add(self, layer: NoiseLayer):
+        def hook(module, inputs, output):
+            # noise while learning only: the tested network is the noiseless one
+            return layer(output) if module.training else output
+        return hook

@@ -1,0 +1,185 @@
+"""Replay: learning without forgetting (replaying the current inputs with the old network's
+answers) and experience replay from a memory buffer."""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+import torch.nn.functional as F
+
+from ...errors import ConfigError
+from ..buffer import ClassBalancedBuffer, ReservoirBuffer
+from .base import Strategy, published, register_strategy, tensor_floats
+
+#: examples per class of van de Ven et al. 2022's buffers (param_values.py: "budget")
+BUDGET = {("split-mnist", "*"): 100, ("permuted-mnist", "*"): 10}
+
+
+def distillation_loss(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+    """Knowledge distillation (Hinton et al. 2015): ``T^2 KL(softmax(target/T) || softmax(logits/T))``,
+    averaged over the batch (both logits already masked to the same outputs)."""
+    target = F.softmax(target_logits / temperature, dim=1)
+    return F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
+
+
+def replay_loss(learner, x: torch.Tensor, contexts: torch.Tensor | None, targets: torch.Tensor, soft: bool,
+                masks: torch.Tensor | None, temperature: float) -> torch.Tensor:
+    """The loss on replayed examples: distillation against ``targets`` (logits) or cross-entropy on
+    ``targets`` (labels); ``masks`` are the context masks to use (soft targets: those of the task
+    the targets were made in)."""
+    logits = learner.forward(x, contexts)
+    if soft:
+        assert masks is not None, "soft targets need the masks they were made with"
+        allowed = masks[contexts] if contexts is not None else masks[0].expand_as(logits)
+        logits = logits.masked_fill(~allowed, -1e4)
+        return distillation_loss(logits, targets.masked_fill(~allowed, -1e4), temperature)
+    return F.cross_entropy(learner.mask(logits, contexts), targets)
+
+
+def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``module`` that does not learn (the network as it was at a task boundary)."""
+    frozen = copy.deepcopy(module)
+    for p in frozen.parameters():
+        p.requires_grad_(False)
+    return frozen.eval()
+
+
+def previous_contexts(learner, t: int, n: int, generator: torch.Generator) -> torch.Tensor | None:
+    """Contexts for ``n`` replayed examples when learning task ``t``: task-IL spreads them over the
+    earlier tasks' heads at random; otherwise they answer in the current context."""
+    if learner.scenario.task_free:
+        return None
+    if learner.scenario.kind == "task":
+        return torch.randint(t, (n,), generator=generator).to(learner.device)
+    return torch.full((n,), t - 1, dtype=torch.long, device=learner.device)
+
+
+@register_strategy
+class LwF(Strategy):
+    """Learning without forgetting (Li & Hoiem 2017), as van de Ven et al. run it: the current
+    task's inputs are replayed with the soft answers (temperature ``T``) of the network as it
+    was at the end of the previous task; loss = ``1/t`` current + ``(1 - 1/t)`` distillation.
+
+    Args:
+        temperature (float): distillation temperature. Default 2.
+    """
+
+    name = "lwf"
+
+    def __init__(self, temperature: float = 2.0):
+        self.temperature = temperature
+        self.previous: torch.nn.Module | None = None
+
+    def before_task(self, t: int) -> None:
+        self._generator = self.learner.generator(t, 6)
+
+
+    def loss(self, x, y, contexts, t):
+        learner = self.learner
+        loss, info = learner.classification_loss(x, y, contexts)
+        if self.previous is None or t == 0:
+            return loss, info
+        replay_ctx = previous_contexts(learner, t, len(x), self._generator)
+        with torch.no_grad():
+            learner.forward_examples += len(x)
+            targets = self.previous(x)
+        replayed = replay_loss(learner, x, replay_ctx, targets, True, learner.masks_for(t - 1), self.temperature)
+        w = learner.replay_weight(t)
+        info["loss_replay"] = float(replayed.detach())
+        return w * loss + (1 - w) * replayed, info
+
+    def after_task(self, t: int) -> None:
+        self.previous = frozen_copy(self.learner.model)
+
+    def state_dict(self) -> dict:
+        return {"previous": None if self.previous is None else self.previous.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["previous"] is not None:
+            self.previous = frozen_copy(self.learner.model)
+            self.previous.load_state_dict(state["previous"])
+
+    def memory(self) -> dict:
+        return {"buffer_examples": 0,
+                "stored_floats": 0 if self.previous is None else tensor_floats(dict(self.previous.state_dict()))}
+
+
+@register_strategy
+class ExperienceReplay(Strategy):
+    """Experience replay from a memory buffer (van de Ven et al.'s "ER"): after each task (or, in a
+    task-free stream, after each batch) examples enter the buffer; every batch of the current task
+    is accompanied by a batch drawn from it; loss = ``1/t`` current + ``(1 - 1/t)`` replay.
+
+    Args:
+        buffer (str): ``"class-balanced"`` (:class:`~neuroaikit.continual.buffer.ClassBalancedBuffer`)
+            or ``"reservoir"`` (:class:`~neuroaikit.continual.buffer.ReservoirBuffer`).
+        size (int | None): examples the buffer holds (``None``: ``per_class`` x the classes of
+            the stream: van de Ven et al.'s budget).
+        per_class (int | None): budget per class when ``size`` is ``None`` (``None``: 100 for Split
+            MNIST, 10 for Permuted MNIST).
+        replay_batch (int | None): replayed examples per iteration (``None``: the batch size).
+    """
+
+    name = "replay"
+
+    def __init__(self, buffer: str = "class-balanced", size: int | None = None, per_class: int | None = None,
+                 replay_batch: int | None = None):
+        if buffer not in ("class-balanced", "reservoir"):
+            raise ConfigError(f"buffer must be 'class-balanced' or 'reservoir', got {buffer!r}")
+        self.buffer, self.size, self.per_class, self.replay_batch = buffer, size, per_class, replay_batch
+
+    def setup(self, learner) -> None:
+        super().setup(learner)
+        scenario = learner.scenario
+        n_train = sum(task.n_train for task in scenario.tasks)
+        if self.size is None:
+            self.per_class = self.per_class or published(BUDGET, scenario.benchmark, "*", 100)
+            self.size = self.per_class * scenario.n_outputs if scenario.kind != "domain" else \
+                self.per_class * scenario.n_outputs * scenario.n_tasks
+        if self.size > n_train:
+            raise ConfigError(f"a replay buffer of {self.size} examples is larger than the {n_train} training "
+                              f"examples of the whole stream; choose a smaller size or per_class")
+        self.replay_batch = self.replay_batch or learner.batch_size
+        self.memory_ = (ClassBalancedBuffer if self.buffer == "class-balanced" else ReservoirBuffer)(self.size)
+
+    def before_task(self, t: int) -> None:
+        self._generator = self.learner.generator(t, 7)
+
+    def loss(self, x, y, contexts, t):
+        learner = self.learner
+        loss, info = learner.classification_loss(x, y, contexts)
+        if learner.scenario.task_free:
+            self.memory_.add(x, y, torch.full_like(y, -1), self._generator)
+        if len(self.memory_) == 0 or (t == 0 and not learner.scenario.task_free):
+            return loss, info
+        rx, ry, rc = self.memory_.sample(int(self.replay_batch or learner.batch_size), self._generator)
+        replayed = replay_loss(learner, rx, None if learner.scenario.task_free else rc, ry, False, None, 1.0)
+        w = 0.5 if learner.scenario.task_free else learner.replay_weight(t)
+        info["loss_replay"] = float(replayed.detach())
+        return w * loss + (1 - w) * replayed, info
+
+    def after_task(self, t: int) -> None:
+        if self.learner.scenario.task_free:
+            return
+        task = self.learner.scenario.tasks[t]
+        x, y = task.view(task.train_x), task.train_y
+        contexts = torch.full_like(y, t)
+        if isinstance(self.memory_, ClassBalancedBuffer):
+            # domain-IL: every task has the same targets, so balance over (task, target)
+            keys = y + t * self.learner.scenario.n_outputs if self.learner.scenario.kind == "domain" else y
+            self.memory_.add(x, y, contexts, self._generator, keys=keys)
+            return
+        order = torch.randperm(len(y), generator=self._generator).to(y.device)  # a reservoir sees them shuffled
+        self.memory_.add(x[order], y[order], contexts, self._generator)
+
+    def state_dict(self) -> dict:
+        return {"buffer": self.memory_.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.memory_.load_state_dict(state["buffer"])
+
+    def memory(self) -> dict:
+        stored = len(self.memory_)
+        floats = 0 if self.memory_.x is None else self.memory_.x.numel()
+        return {"buffer_examples": stored, "stored_floats": floats}

@@ -1,0 +1,97 @@
+"""Synaptic intelligence (Zenke, Poole & Ganguli 2017): each weight's importance is its
+contribution to the drop of the loss along the training path."""
+
+from __future__ import annotations
+
+import torch
+
+from .base import Strategy, published, register_strategy, tensor_floats
+from .regularise import detached_copy, named_parameters, quadratic_penalty
+
+#: c of van de Ven et al. 2022 (param_values.py), by benchmark and scenario
+SI_C = {("split-mnist", "task"): 10.0, ("split-mnist", "domain"): 50000.0, ("split-mnist", "class"): 5000.0,
+        ("permuted-mnist", "task"): 10.0, ("permuted-mnist", "domain"): 10.0, ("permuted-mnist", "class"): 5.0}
+
+
+class PathIntegral:
+    """The running path integral ``omega_i = sum_steps -g_i * delta theta_i`` of one task, where
+    ``g`` is the gradient the optimiser stepped on and ``delta theta`` the step it took; and the
+    importance of the task, ``omega_i / ((theta_i,end - theta_i,start)^2 + xi)``."""
+
+    def __init__(self, parameters: dict[str, torch.nn.Parameter]):
+        self.parameters = parameters
+        self.start = {k: p.detach().clone() for k, p in parameters.items()}
+        self.previous = {k: p.detach().clone() for k, p in parameters.items()}
+        self.omega = {k: torch.zeros_like(p) for k, p in parameters.items()}
+        self.gradients: dict[str, torch.Tensor] = {}
+
+    def before_step(self) -> None:
+        """Keep the gradient about to be used (call after ``backward``, before the optimiser step)."""
+        self.gradients = {k: p.grad.detach().clone() for k, p in self.parameters.items() if p.grad is not None}
+
+    def after_step(self) -> None:
+        for k, p in self.parameters.items():
+            now = p.detach()
+            if k in self.gradients:
+                self.omega[k] -= self.gradients[k] * (now - self.previous[k])
+            self.previous[k] = now.clone()
+
+    def importance(self, xi: float) -> dict[str, torch.Tensor]:
+        return {k: self.omega[k] / ((p.detach() - self.start[k]) ** 2 + xi) for k, p in self.parameters.items()}
+
+
+@register_strategy
+class SI(Strategy):
+    """Synaptic intelligence (Zenke et al. 2017): importances ``Omega`` summed over tasks, each
+    task's ``omega / (Delta^2 + xi)`` (:class:`PathIntegral`); the penalty is
+    ``c sum_i Omega_i (theta_i - theta*_i)^2`` around the weights at the last boundary.
+
+    Args:
+        c (float | None): the strength (``None``: van de Ven et al. 2022's value: Split MNIST
+            10 / 50,000 / 5,000 for task / domain / class, Permuted MNIST 10 / 10 / 5).
+        xi (float): damping of the importance. Default 0.1 (as van de Ven et al.).
+    """
+
+    name = "si"
+
+    def __init__(self, c: float | None = None, xi: float = 0.1):
+        self.c, self.xi = c, xi
+        self.omega: dict[str, torch.Tensor] = {}
+        self.anchor: dict[str, torch.Tensor] = {}
+
+    def setup(self, learner) -> None:
+        super().setup(learner)
+        if self.c is None:
+            self.c = published(SI_C, learner.scenario.benchmark, learner.scenario.kind, 1.0)
+
+    def before_task(self, t: int) -> None:
+        self.path = PathIntegral(named_parameters(self.learner.model))
+        # the path integral needs the gradient just before each step: hook the optimiser
+        self._handle = self.learner.optimizer.register_step_pre_hook(lambda *args: self.path.before_step())
+
+    def loss(self, x, y, contexts, t):
+        loss, info = self.learner.classification_loss(x, y, contexts)
+        if self.omega:
+            penalty = float(self.c or 0.0) * quadratic_penalty(self.learner.model, self.anchor, self.omega)
+            loss = loss + penalty
+            info["penalty"] = float(penalty.detach())
+        return loss, info
+
+    def after_step(self) -> None:
+        self.path.after_step()
+
+    def after_task(self, t: int) -> None:
+        self._handle.remove()
+        new = self.path.importance(self.xi)
+        self.omega = {k: self.omega[k] + v if k in self.omega else v for k, v in new.items()}
+        self.anchor = detached_copy(self.learner.model)
+
+    def state_dict(self) -> dict:
+        return {"omega": self.omega, "anchor": self.anchor}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.omega, self.anchor = dict(state["omega"]), dict(state["anchor"])
+
+    def memory(self) -> dict:
+        # running: start, previous, omega, gradient copy; kept: Omega and the anchor
+        return {"buffer_examples": 0, "stored_floats": tensor_floats(self.omega, self.anchor) * 3}

@@ -1,0 +1,46 @@
+"""``neuroaikit continual`` end to end on real MNIST (a small subset), and its bad input."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from neuroaikit.continual import ContinualResult
+from neuroaikit.runs import Run, load_run
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "neuroaikit", "continual", *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_continual_run_folder_report_and_resume_refusal(shared_data, tmp_path):
+    out = tmp_path / "er"
+    common = ["--benchmark", "split-mnist", "--scenario", "class", "--strategy", "replay", "--set", "per_class=20",
+              "--iters", "25", "--hidden", "64", "--train-subset", "3000", "--test-subset", "500",
+              "--data-dir", str(shared_data), "--device", "cpu", "--threads", "1", "--quiet"]
+    done = _cli(*common, "--out", str(out))
+    assert done.returncode == 0, done.stderr
+    run = Run.open(out)
+    result = ContinualResult.load(run)
+    assert len(result.accuracy_matrix) == 5 and result.costs["buffer_examples"] == 200
+    assert "Continual learning: replay on split-mnist" in (out / "report.html").read_text()
+    assert load_run(out)(torch.zeros(2, 1, 28, 28)).shape == (2, 10)  # the run's model rebuilds from model.json
+    again = _cli(*common, "--out", str(out))
+    assert again.returncode == 2 and "--overwrite" in again.stderr and "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--tasks", "11"], "empty"),
+    (["--strategy", "replay", "--set", "size=100000000"], "larger than the"),
+    (["--strategy", "xdg", "--scenario", "domain", "--task-free"], "task labels"),
+])
+def test_bad_input_exits_2_with_one_line(args, message, shared_data, tmp_path):
+    done = _cli("--data-dir", str(shared_data), "--iters", "5", "--out", str(tmp_path / "x"), "--quiet", *args)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], done.stderr
+    assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()

@@ -1,0 +1,198 @@
+"""Strategies: the Fisher, the SI path integral, buffers, every registered strategy end to end,
+resume, and bad input."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from neuroaikit.continual import (ClassBalancedBuffer, ContinualConfig, ReservoirBuffer, available_strategies,
+                                  fisher_diagonal, learn, make_learner, make_scenario, scenario_from)
+from neuroaikit.continual.strategies import PathIntegral
+from neuroaikit.errors import ConfigError, DataError
+
+
+def _config(strategy="finetune", scenario="class", **kw):
+    values = dict(benchmark="split-mnist", scenario=scenario, strategy=strategy, iters=30, hidden=32,
+                  batch_size=32, lr=1e-2, execution={"device": "cpu", "threads": 1})
+    values.update(kw)
+    return ContinualConfig(**values)
+
+
+@pytest.mark.parametrize("labels", ["true", "sample", "empirical"])
+def test_fisher_equals_a_direct_per_example_computation(labels):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(12, 7), nn.ReLU(), nn.Linear(7, 4))
+    x, y = torch.randn(9, 1, 3, 4), torch.randint(0, 4, (9,))
+    mask = torch.tensor([True, True, False, True])
+
+    def logits_of(inputs, targets, contexts):
+        return model(inputs).masked_fill(~mask, -1e4)
+
+    fisher = fisher_diagonal(model, logits_of, [(x[:5], y[:5], None), (x[5:], y[5:], None)], labels,
+                             torch.Generator().manual_seed(3))
+    # the same labels, example by example, with plain autograd
+    g = torch.Generator().manual_seed(3)
+    expected = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    sampled = []
+    for part in (slice(0, 5), slice(5, 9)):
+        p = F.softmax(logits_of(x[part], None, None), 1).detach()
+        sampled.append(torch.multinomial(p, 1, generator=g).flatten() if labels == "sample" else None)
+    sampled_all = torch.cat(sampled) if labels == "sample" else None
+    for n in range(len(y)):
+        log_p = F.log_softmax(logits_of(x[n:n + 1], None, None), 1)[0]
+        prob = log_p.exp().detach()
+        choices = {"true": [(c, float(prob[c])) for c in range(4) if mask[c]],
+                   "sample": [(int(sampled_all[n]), 1.0)] if labels == "sample" else [],
+                   "empirical": [(int(y[n]), 1.0)]}[labels]
+        for c, weight in choices:
+            grads = torch.autograd.grad(log_p[c], list(model.parameters()), retain_graph=True)
+            for (name, _), grad in zip(model.named_parameters(), grads):
+                expected[name] += weight * grad ** 2
+    for name in expected:
+        torch.testing.assert_close(fisher[name], expected[name] / len(y), rtol=1e-5, atol=1e-7)
+
+
+def test_si_importance_is_the_path_integral_of_a_quadratic():
+    # L = 1/2 sum_i h_i (theta_i - a_i)^2 under plain gradient descent with step eta: theta_k - a =
+    # r^k (theta_0 - a), r = 1 - eta h, so omega = sum_k eta g_k^2 = eta h^2 d0^2 (1 - r^(2K)) / (1 - r^2)
+    h, a = torch.tensor([1.0, 3.0, 0.5]), torch.tensor([0.2, -1.0, 2.0])
+    theta = nn.Parameter(torch.tensor([1.0, 1.0, -1.0]))
+    eta, steps, xi = 0.05, 40, 0.1
+    d0 = theta.detach() - a
+    optimizer = torch.optim.SGD([theta], lr=eta)
+    path = PathIntegral({"theta": theta})
+    for _ in range(steps):
+        optimizer.zero_grad()
+        (0.5 * h * (theta - a) ** 2).sum().backward()
+        path.before_step()
+        optimizer.step()
+        path.after_step()
+    r = 1 - eta * h
+    omega = eta * h ** 2 * d0 ** 2 * (1 - r ** (2 * steps)) / (1 - r ** 2)
+    torch.testing.assert_close(path.omega["theta"], omega, rtol=1e-5, atol=1e-7)
+    delta = d0 * (r ** steps - 1)
+    torch.testing.assert_close(path.importance(xi)["theta"], omega / (delta ** 2 + xi), rtol=1e-5, atol=1e-7)
+    # and as eta -> 0 the integral is the loss each weight removed
+    assert torch.allclose(omega, 0.5 * h * d0 ** 2 * (1 - r ** (2 * steps)), rtol=0.15)
+
+
+def test_class_balanced_buffer_keeps_its_promise():
+    buffer = ClassBalancedBuffer(30)
+    g = torch.Generator().manual_seed(0)
+    for task in range(5):
+        y = torch.tensor([2 * task] * 50 + [2 * task + 1] * 80)
+        x = y.float()[:, None] * torch.ones(len(y), 3)
+        buffer.add(x, y, torch.full_like(y, task), g)
+        counts = [c for c in buffer.class_counts(10) if c]
+        assert len(buffer) == 30 and len(counts) == 2 * (task + 1)
+        assert max(counts) - min(counts) <= 1
+        assert torch.equal(buffer.x[:, 0].long(), buffer.y)  # images stay with their labels
+    # balance over (task, target) keys, as domain-IL needs
+    keyed = ClassBalancedBuffer(12)
+    for task in range(3):
+        y = torch.tensor([0, 1] * 20)
+        keyed.add(y.float()[:, None], y, torch.full_like(y, task), g, keys=y + 2 * task)
+        assert sorted(torch.bincount(keyed.context).tolist()) == [12 // (task + 1)] * (task + 1)
+
+
+def test_reservoir_is_uniform_over_the_stream():
+    counts = torch.zeros(1000)
+    for seed in range(200):
+        buffer = ReservoirBuffer(100)
+        g = torch.Generator().manual_seed(seed)
+        for start in range(0, 1000, 64):
+            ids = torch.arange(start, min(start + 64, 1000))
+            buffer.add(ids.float()[:, None], ids, ids, g)
+        assert len(buffer) == 100 and buffer.seen == 1000
+        counts[buffer.y] += 1
+    # each example kept with probability 0.1: 20 of 200 on average; early and late alike
+    assert abs(counts[:500].mean().item() - 20) < 1.5 and abs(counts[500:].mean().item() - 20) < 1.5
+
+
+@pytest.mark.parametrize("strategy", ["finetune", "joint", "ewc", "online-ewc", "si", "lwf", "replay",
+                                      "generative-replay", "brain-inspired-replay", "xdg", "metaplasticity",
+                                      "hidden-noise"])
+def test_every_strategy_learns_a_stream(strategy, datasets):
+    assert strategy in available_strategies()
+    scenario = "task" if strategy == "xdg" else "class"
+    config = _config(strategy, scenario, strategy_params={"per_class": 10} if strategy == "replay" else {})
+    result = learn(config, datasets=datasets)
+    matrix = torch.tensor(result.accuracy_matrix)
+    assert matrix.shape == (5, 5) and bool(((matrix >= 0) & (matrix <= 1)).all())
+    # every strategy learns the task in front of it
+    assert float(torch.diagonal(matrix).mean()) > 0.6, result.accuracy_matrix
+    assert result.costs["forward_examples"] >= 30 * 32 * 5
+    assert set(result.costs) >= {"extra_forward_ratio", "buffer_examples", "stored_floats", "train_time_s"}
+
+
+def test_replay_and_joint_forget_less_than_finetune_in_class_il(datasets):
+    params = {"replay": {"per_class": 10}}
+    accuracy = {s: learn(_config(s, iters=60, strategy_params=params.get(s, {})), datasets=datasets).average_accuracy
+                for s in ("finetune", "replay", "joint")}
+    assert accuracy["finetune"] < 0.35  # class-IL fine-tuning answers with the last task's classes
+    assert accuracy["replay"] > accuracy["finetune"] + 0.3 and accuracy["joint"] > accuracy["finetune"] + 0.3
+
+
+def test_task_free_stream_runs_without_task_labels(datasets):
+    result = learn(_config("replay", "class", task_free=True, strategy_params={"buffer": "reservoir", "size": 100}),
+                   datasets=datasets)
+    assert result.task_free and len(result.accuracy_matrix) == 5
+
+
+def test_scenarios_and_their_output_spaces(datasets):
+    for kind, outputs in (("task", 10), ("domain", 2), ("class", 10)):
+        scenario = make_scenario("split-mnist", kind, datasets=datasets)
+        assert scenario.n_outputs == outputs and scenario.n_tasks == 5
+    domain = make_scenario("split-mnist", "domain", datasets=datasets)
+    assert set(domain.tasks[3].train_y.tolist()) == {0, 1} and domain.tasks[3].classes == [6, 7]
+    permuted = make_scenario("permuted-mnist", "class", n_tasks=3, datasets=datasets)
+    first, second = permuted.tasks[0], permuted.tasks[1]
+    x0, _ = first.train_batch(torch.arange(4))
+    x1, y1 = second.train_batch(torch.arange(4))
+    assert torch.equal(x0, first.train_x[:4]) and not torch.equal(x1, x0)
+    assert torch.equal(x1.flatten(1).sort(1).values, x0.flatten(1).sort(1).values)  # the same pixels, moved
+    assert y1.min() >= 10 and permuted.n_outputs == 30
+    rotated = make_scenario("rotated-mnist", "domain", n_tasks=2, datasets=datasets)
+    assert rotated.tasks[1].angle == 90.0
+
+
+def test_resume_ends_where_an_uninterrupted_job_ends(datasets, tmp_path):
+    config = _config("si", "domain", iters=20)
+    scenario = scenario_from(config, datasets)
+    whole, _ = make_learner(config, scenario)
+    whole.fit()
+    first, _ = make_learner(config, scenario)
+    first.fit(on_task_end=lambda t: torch.save(first.state_dict(), tmp_path / "checkpoint.pt") if t == 1 else None)
+    second, _ = make_learner(config, scenario)
+    start = second.load_state_dict(torch.load(tmp_path / "checkpoint.pt", weights_only=True))
+    assert start == 2
+    second.fit(start)
+    assert second.matrix == whole.matrix
+
+
+@pytest.mark.parametrize("values, error, message", [
+    (dict(n_tasks=12), ConfigError, "empty"),
+    (dict(n_tasks=3), ConfigError, "equal tasks"),
+    (dict(strategy="replay", strategy_params={"size": 10 ** 6}), ConfigError, "larger than the"),
+    (dict(strategy="xdg", scenario="class"), ConfigError, "needs task labels"),
+    (dict(strategy="xdg", scenario="domain", task_free=True), ConfigError, "task labels"),
+    (dict(strategy="joint", task_free=True), ConfigError, "boundaries"),
+    (dict(strategy="ewc", strategy_params={"bogus": 1}), ConfigError, "no setting"),
+    (dict(strategy="nope"), ConfigError, "unknown strategy"),
+    (dict(scenario="task", task_free=True), ConfigError, "task-free"),
+])
+def test_bad_input_is_a_one_line_error(values, error, message, datasets):
+    with pytest.raises(error, match=message) as info:
+        learn(_config(**values), datasets=datasets)
+    assert "\n" not in str(info.value)
+
+
+def test_a_task_without_examples_is_a_one_line_error(datasets):
+    train, test = datasets
+    without_8_9 = train.subset(torch.nonzero(~torch.isin(train.labels, torch.tensor([8, 9]))).flatten())
+    with pytest.raises(DataError, match="task 5 .* has no train images") as info:
+        make_scenario("split-mnist", "class", datasets=(without_8_9, test))
+    assert "\n" not in str(info.value)
