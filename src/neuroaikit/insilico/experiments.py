@@ -85,7 +85,7 @@ def gradient_maps(units, shape: tuple[int, int], neurons=None, mean: float | Non
     """d response_n / d image at a uniform grey image, ``(n_selected, H, W)``.
 
     ``chunk`` units share one forward and one backward pass (a batch of ``chunk`` grey images,
-    image ``k`` differentiated for unit ``k``): the cost per unit falls with the chunk size.
+    image ``k`` differentiated for unit ``k``).
     """
     m, _ = input_stats(units, mean, None)
     device = _device(units)
