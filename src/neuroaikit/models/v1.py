@@ -87,6 +87,7 @@ class GaborBank(nn.Module):
         population = V1Population.preset(species)
         degrees = visual_degrees or (4.0 if species == "macaque" else 60.0)
         pixels_per_degree = image_size / degrees
+        self.visual_degrees = float(degrees)  # read by neuroaikit.insilico for stimulus geometry
         rng = np.random.default_rng(seed)
         n = n_simple + n_complex
         sf_cpd = population.sf_median * 2 ** (population.sf_octaves * rng.standard_normal(n))

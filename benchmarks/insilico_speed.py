@@ -1,0 +1,97 @@
+"""In-silico physiology speed on CPU: batched units against a one-unit-at-a-time loop.
+
+On the 1024-unit hidden layer (``relu3``) of the MNIST CNN (Madry shape, random weights):
+
+1. gratings tuning of all units (orientation x spatial frequency x phase) in one pass;
+2. gradient RF maps of every unit at the grey image: ours (many units per backward pass) against
+   captum's ``NeuronGradient``, one call per unit (how captum users map a layer), with a check that
+   the maps agree;
+3. most exciting inputs of 32 units: all units in one batch against one unit per optimisation.
+
+Figures are seconds per unit; the ratios are the loop's time over the batched time (goal >= 10x).
+
+    python benchmarks/insilico_speed.py --quick
+    python benchmarks/insilico_speed.py --json results/insilico_speed.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="256 units for the maps, 8 MEIs, fewer steps")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", help="write the figures to this JSON file")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    from captum.attr import NeuronGradient
+
+    from neuroaikit.insilico import LayerUnits, gradient_maps, most_exciting_inputs, tuning_curves
+    from neuroaikit.models import build_model
+
+    torch.manual_seed(0)
+    model = build_model("cnn", in_channels=1, image_size=28, n_classes=10).eval()
+    units = LayerUnits(model, "relu3", (1, 28, 28))
+    n_units = units.n_units
+    shape = (28, 28)
+    figures: dict = {"layer": "relu3", "n_units": n_units, "threads": args.threads, "quick": args.quick}
+
+    start = time.perf_counter()
+    tuning = tuning_curves(units, shape, n_orientations=12, spatial_frequencies=(0.04, 0.08, 0.12, 0.16, 0.24),
+                           n_phases=8)
+    seconds = time.perf_counter() - start
+    figures["tuning_all_units_s"] = seconds
+    figures["tuning_s_per_unit"] = seconds / n_units
+    print(f"gratings tuning of {n_units} units ({12 * 5 * 8} gratings): {seconds:.2f} s, "
+          f"{1e3 * seconds / n_units:.3f} ms/unit (mean 1-CV {tuning['osi'].mean():.3f})")
+
+    n_maps = 256 if args.quick else n_units
+    chosen = np.arange(n_maps)
+    start = time.perf_counter()
+    ours = gradient_maps(units, shape, chosen, mean=0.5)
+    t_ours = time.perf_counter() - start
+    grey = torch.full((1, 1, *shape), 0.5)
+    captum = NeuronGradient(model, model.relu3)
+    n_loop = min(n_maps, 64 if args.quick else 256)  # the loop is timed on a subset and scaled per unit
+    start = time.perf_counter()
+    theirs = [captum.attribute(grey, neuron_selector=int(i))[0, 0].detach().numpy() for i in chosen[:n_loop]]
+    t_captum = (time.perf_counter() - start) / n_loop * n_maps
+    err = float(np.abs(ours[:n_loop] - np.stack(theirs)).max())
+    figures.update(gradient_maps_units=n_maps, gradient_ours_s_per_unit=t_ours / n_maps,
+                   gradient_captum_s_per_unit=t_captum / n_maps, gradient_speedup=t_captum / t_ours,
+                   gradient_max_abs_difference=err)
+    print(f"gradient maps of {n_maps} units: ours {1e3 * t_ours / n_maps:.3f} ms/unit, captum NeuronGradient loop "
+          f"{1e3 * t_captum / n_maps:.3f} ms/unit ({n_loop} timed): {t_captum / t_ours:.1f}x; max |diff| {err:.2e}")
+
+    n_mei = 8 if args.quick else 32
+    steps = 20 if args.quick else 100
+    start = time.perf_counter()
+    _, act = most_exciting_inputs(units, shape, np.arange(n_mei), steps=steps, mean=0.5)
+    t_batch = time.perf_counter() - start
+    n_loop_mei = min(n_mei, 4 if args.quick else 8)
+    start = time.perf_counter()
+    looped = [most_exciting_inputs(units, shape, [i], steps=steps, mean=0.5)[1][0] for i in range(n_loop_mei)]
+    t_loop = (time.perf_counter() - start) / n_loop_mei * n_mei
+    figures.update(mei_units=n_mei, mei_steps=steps, mei_batched_s_per_unit=t_batch / n_mei,
+                   mei_loop_s_per_unit=t_loop / n_mei, mei_speedup=t_loop / t_batch,
+                   mei_activation_batched_vs_loop_max_abs_difference=float(np.abs(act[:n_loop_mei] - np.array(looped)).max()))
+    print(f"MEIs of {n_mei} units ({steps} steps): batched {t_batch / n_mei:.3f} s/unit, one unit at a time "
+          f"{t_loop / n_mei:.3f} s/unit ({n_loop_mei} timed): {t_loop / t_batch:.1f}x")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(figures, indent=2))
+        print(f"figures: {args.json}")
+    return figures
+
+
+if __name__ == "__main__":
+    main()

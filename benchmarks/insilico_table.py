@@ -1,0 +1,77 @@
+"""One table across runs: the measures of ``neuroaikit probe`` by layer, their distance to V1, and
+the runs' accuracy (one noise draw, noise off), so the effect of noise layers and of a V1 front-end
+on unit properties can be read beside the effect on performance.
+
+Reads ``results/insilico.json`` (run ``neuroaikit probe RUN`` first) and ``metrics.json``;
+``results/robustness.json`` when present (``neuroaikit evaluate``) adds the robust accuracy.
+
+    python benchmarks/insilico_table.py runs/mnist-cnn runs/mnist-cnn-noise runs/mnist-v1net --json table.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from neuroaikit.insilico.results import InsilicoResult
+from neuroaikit.runs import Run
+
+MEASURES = ("orientation_selectivity", "osi", "preferred_sf", "sf_bandwidth", "modulation_ratio", "c50",
+            "suppression_index", "lifetime_sparseness")
+
+
+def _median(measures, name):
+    if getattr(measures, name) is None:
+        return None
+    values = measures.array(name)
+    values = values[np.isfinite(values)]
+    return float(np.median(values)) if values.size else None
+
+
+def rows_of(path: str) -> list[dict]:
+    run = Run.open(path)
+    result = InsilicoResult.load(run)
+    if result is None:
+        raise SystemExit(f"{path}: no results/insilico.json; run 'neuroaikit probe {path}' first")
+    acc = (run.metrics or {}).get("test_accuracy", {})
+    robust = (run.result("robustness") or {}).get("robust_accuracy")
+    out = []
+    for entry in result.layers:
+        row = {"run": run.name, "layer": entry.layer, "units": entry.measures.n_units,
+               "sf_unit": entry.measures.sf_unit, "accuracy_single": acc.get("single"),
+               "accuracy_noise_off": acc.get("noise_off"), "robust_accuracy": robust,
+               "participation_ratio": entry.measures.participation_ratio,
+               "probe_accuracy": entry.probe.accuracy if entry.probe else None}
+        row.update({name: _median(entry.measures, name) for name in MEASURES})
+        for d in entry.distances:
+            row[f"ks_{d.species}_{d.measure}"] = d.ks
+        out.append(row)
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--json", help="write the rows to this JSON file")
+    args = parser.parse_args(argv)
+    rows = [row for path in args.runs for row in rows_of(path)]
+    keys = ["run", "layer", "units", "orientation_selectivity", "osi", "preferred_sf", "sf_unit", "sf_bandwidth",
+            "modulation_ratio", "c50", "suppression_index", "lifetime_sparseness", "participation_ratio",
+            "probe_accuracy", "accuracy_single", "accuracy_noise_off", "robust_accuracy"]
+    keys += sorted({k for row in rows for k in row if k.startswith("ks_")})
+    print("| " + " | ".join(keys) + " |")
+    print("|" + "---|" * len(keys))
+    for row in rows:
+        cells = [row.get(k) for k in keys]
+        print("| " + " | ".join("-" if v is None else f"{v:.3g}" if isinstance(v, float) else str(v)
+                                for v in cells) + " |")
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=2))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""In-silico experiments on any response function: tuning, receptive fields, most exciting inputs.
+
+A response function is any callable ``units(images (B, 1, H, W)) -> (B, n_units)``: a
+:class:`~neuroaikit.insilico.recording.LayerUnits` (a layer of a network) or a fitted digital twin.
+Its ``input_mean`` / ``input_std`` attributes, when present, give the grey level and contrast
+amplitude stimuli are built around (override with ``mean`` / ``contrast``).
+
+- :func:`tuning_curves`: static gratings over orientation, spatial frequency and phase;
+  phase-averaged responses, preferred orientation and 1 - circular variance.
+- :func:`gradient_maps`: d response / d pixel at the grey image, many units per backward pass.
+- :func:`reverse_correlation`: spike-triggered average of white noise.
+- :func:`sparse_noise_map`: response-weighted average of sparse-noise squares (ON minus OFF).
+- :func:`rf_centers`: the centre of each map.
+- :func:`most_exciting_inputs` / :func:`most_inhibiting_inputs`: regularised gradient ascent
+  (descent) on each unit's response at a fixed contrast energy, several seeds per unit with a
+  diversity term, all units and seeds in one batch.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .measures import orientation_selectivity, preferred_angle
+from .recording import model_device, respond
+from .stimuli import grating_grid, sparse_noise, white_noise
+
+
+def input_stats(units: Any, mean: float | None = None, contrast: float | None = None) -> tuple[float, float]:
+    """Grey level and contrast amplitude: the arguments, else the function's ``input_mean`` /
+    ``input_std``, else 0 and 1."""
+    m = float(units.input_mean) if mean is None and hasattr(units, "input_mean") else (0.0 if mean is None else mean)
+    c = float(units.input_std) if contrast is None and hasattr(units, "input_std") else (1.0 if contrast is None
+                                                                                           else contrast)
+    return m, c
+
+
+def _device(units: Any) -> torch.device:
+    return model_device(units) if isinstance(units, torch.nn.Module) else torch.device("cpu")
+
+
+def gratings(shape: tuple[int, int], orientations, spatial_frequencies, phases, mean: float = 0.0,
+             contrast: float = 1.0) -> np.ndarray:
+    """Sine gratings ``(n_ori, n_sf, n_phase, H, W)``: ``mean + contrast * sin(2 pi f u + phase)``,
+    ``u`` the coordinate along orientation ``theta`` (radians) from the image centre, ``f`` in
+    cycles / pixel (see :mod:`neuroaikit.insilico.stimuli`)."""
+    return grating_grid(shape, orientations, spatial_frequencies, phases, contrast, mean).numpy()
+
+
+def tuning_curves(units, shape: tuple[int, int], n_orientations: int = 12,
+                  spatial_frequencies=(0.02, 0.04, 0.08, 0.12, 0.16, 0.24), n_phases: int = 8,
+                  mean: float | None = None, contrast: float | None = None) -> dict:
+    """Orientation x spatial-frequency tuning from gratings. Returns ``responses``
+    (n_ori, n_sf, n_units, phase-averaged), ``orientations`` (rad), ``spatial_frequencies``,
+    ``preferred_orientation`` and ``preferred_sf`` per unit, ``osi`` (1 - circular variance at the
+    preferred spatial frequency)."""
+    m, c = input_stats(units, mean, contrast)
+    ori = np.arange(n_orientations) * np.pi / n_orientations
+    phases = np.arange(n_phases) * 2 * np.pi / n_phases
+    g = gratings(shape, ori, spatial_frequencies, phases, m, c)
+    resp = respond(units, g.reshape(-1, *shape)).reshape(len(ori), len(spatial_frequencies), n_phases, -1).mean(2)
+    best_sf = resp.max(0).argmax(0)
+    at_sf = resp[:, best_sf, np.arange(resp.shape[-1])]
+    return {
+        "orientations": ori,
+        "spatial_frequencies": np.asarray(spatial_frequencies),
+        "responses": resp,
+        "preferred_orientation": preferred_angle(at_sf, ori),
+        "preferred_sf": np.asarray(spatial_frequencies)[best_sf],
+        "osi": orientation_selectivity(at_sf, ori),
+    }
+
+
+def _n_units(units, shape, m: float, device) -> int:
+    with torch.no_grad():
+        return int(units(torch.full((1, 1, *shape), m, device=device)).shape[1])
+
+
+def gradient_maps(units, shape: tuple[int, int], neurons=None, mean: float | None = None,
+                  chunk: int = 256) -> np.ndarray:
+    """d response_n / d image at a uniform grey image, ``(n_selected, H, W)``.
+
+    ``chunk`` units share one forward and one backward pass (a batch of ``chunk`` grey images,
+    image ``k`` differentiated for unit ``k``).
+    """
+    m, _ = input_stats(units, mean, None)
+    device = _device(units)
+    neurons = np.arange(_n_units(units, shape, m, device)) if neurons is None else np.asarray(neurons)
+    out = []
+    for start in range(0, len(neurons), chunk):
+        idx = torch.as_tensor(neurons[start:start + chunk], device=device)
+        x = torch.full((len(idx), 1, *shape), m, requires_grad=True, device=device)
+        y = units(x)
+        (grad,) = torch.autograd.grad(y[torch.arange(len(idx), device=device), idx].sum(), x)
+        out.append(grad[:, 0].detach().cpu().numpy().copy())
+    return np.concatenate(out) if out else np.zeros((0, *shape), np.float32)
+
+
+def reverse_correlation(units, shape: tuple[int, int], n_images: int = 4000, neurons=None, seed: int = 0,
+                        mean=None, contrast=None, batch: int = 256) -> np.ndarray:
+    """Spike-triggered average of Gaussian white noise: ``sum_t r_t x_t / sum_t r_t`` with ``x`` the
+    noise (mean removed), ``(n_selected, H, W)``."""
+    m, c = input_stats(units, mean, contrast)
+    noise = white_noise(shape, n_images, 0.0, 1.0, seed).numpy()
+    acc, total = None, None
+    for start in range(0, n_images, batch):
+        part = noise[start:start + batch]
+        r = respond(units, m + c * part)
+        if neurons is not None:
+            r = r[:, neurons]
+        a = r.T @ part.reshape(len(part), -1)
+        acc = a if acc is None else acc + a
+        total = r.sum(0) if total is None else total + r.sum(0)
+    assert acc is not None and total is not None
+    return (acc / (total[:, None] + 1e-12)).reshape(-1, *shape)
+
+
+def sparse_noise_map(units, shape: tuple[int, int], n_images: int = 4000, square: int = 1, neurons=None,
+                     seed: int = 0, mean=None, contrast=None) -> np.ndarray:
+    """ON-minus-OFF receptive-field map from sparse noise: the average of the signed stimulus
+    (+1 bright, -1 dark square) weighted by the response minus its mean, ``(n_selected, H, W)``."""
+    m, c = input_stats(units, mean, contrast)
+    images, pattern = sparse_noise(shape, n_images, square, m, c, seed)
+    r = respond(units, images)
+    if neurons is not None:
+        r = r[:, neurons]
+    r = r - r.mean(0)
+    return (r.T @ pattern.reshape(n_images, -1) / n_images).reshape(-1, *shape)
+
+
+def _gauss_kernel(sigma: float) -> torch.Tensor:
+    radius = max(1, int(math.ceil(3 * sigma)))
+    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+    g = torch.exp(-(t**2) / (2 * sigma**2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
+def smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur (s.d. ``sigma`` px, replicate padding) of ``(B, 1, H, W)`` images."""
+    if sigma <= 0:
+        return x
+    k = _gauss_kernel(sigma).to(x.device)
+    pad = k.shape[-1] // 2
+    return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), k)
+
+
+def rf_centers(maps: np.ndarray, smooth_px: float = 1.5, window: int = 3) -> np.ndarray:
+    """(x, y) centre per map ``(n, H, W)``: argmax of the smoothed energy, refined by the centre of
+    mass of the energy in a ``(2 window + 1)^2`` box around it."""
+    energy = smooth(torch.as_tensor(np.asarray(maps, np.float32) ** 2)[:, None], smooth_px)[:, 0].numpy()
+    n, h, w = energy.shape
+    out = np.empty((n, 2))
+    for i in range(n):
+        y0, x0 = np.unravel_index(energy[i].argmax(), (h, w))
+        ys = slice(max(0, y0 - window), min(h, y0 + window + 1))
+        xs = slice(max(0, x0 - window), min(w, x0 + window + 1))
+        e = energy[i, ys, xs]
+        yy, xx = np.mgrid[ys, xs]
+        tot = e.sum() + 1e-20
+        out[i] = ((xx * e).sum() / tot, (yy * e).sum() / tot)
+    return out
+
+
+def most_exciting_inputs(units, shape: tuple[int, int], neurons, steps: int = 200, lr: float = 0.05,
+                         norm: float | None = None, smooth_px: float = 1.0, mean: float | None = None,
+                         seed: int = 0, n_seeds: int = 1, diversity: float = 0.0,
+                         sign: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Most exciting input of each unit by regularised gradient ascent (Walker et al. 2019).
+
+    Every step smooths the gradient with a Gaussian (``smooth_px``; the smoothness prior), takes a
+    normalised step, and projects the contrast image ``x - mean`` back onto the L2 sphere of
+    radius ``norm`` (default: that of a full-contrast training image, ``input_std * sqrt(H W)``).
+    With ``n_seeds > 1`` each unit gets that many starts, optimised together; ``diversity > 0`` adds
+    the gradient of ``-diversity x`` the mean cosine similarity between a unit's images (so the
+    seeds spread over different optima, Cadena et al. 2018). ``sign=-1`` minimises the response
+    (most inhibiting inputs). All units and seeds run as one batch.
+
+    Returns images ``(n, H, W)`` and activations ``(n,)`` for one seed, ``(n, n_seeds, H, W)`` and
+    ``(n, n_seeds)`` for several.
+    """
+    m, c = input_stats(units, mean, None)
+    norm = float(norm if norm is not None else c * math.sqrt(shape[0] * shape[1]))
+    device = _device(units)
+    chosen = np.asarray(neurons).reshape(-1)
+    n_units = len(chosen)
+    index = torch.as_tensor(np.repeat(chosen, n_seeds), device=device)
+    gen = torch.Generator().manual_seed(int(seed))
+    x = (torch.randn(len(index), 1, *shape, generator=gen) * 0.1).to(device)
+    rows = torch.arange(len(index), device=device)
+
+    def project(z):
+        flat = z.reshape(len(z), -1)
+        return (flat / (flat.norm(dim=1, keepdim=True) + 1e-12) * norm).reshape_as(z)
+
+    def unit_normalised(g):
+        return g / (g.reshape(len(g), -1).norm(dim=1).view(-1, 1, 1, 1) + 1e-12)
+
+    x = project(x)
+    for _ in range(steps):
+        x = x.detach().requires_grad_(True)
+        act = units(x + m)[rows, index]
+        (grad,) = torch.autograd.grad(sign * act.sum(), x)
+        grad = unit_normalised(smooth(grad, smooth_px))
+        if diversity > 0 and n_seeds > 1:
+            z = x.reshape(n_units, n_seeds, -1)
+            zn = z / (z.norm(dim=2, keepdim=True) + 1e-12)
+            sim = zn @ zn.transpose(1, 2)
+            off = sim.sum((1, 2)) - sim.diagonal(dim1=1, dim2=2).sum(1)
+            (dgrad,) = torch.autograd.grad(-(off / (n_seeds * (n_seeds - 1))).sum(), x)
+            grad = unit_normalised(grad + diversity * unit_normalised(smooth(dgrad, smooth_px)))
+        x = project(x.detach() + lr * norm * grad)
+    with torch.no_grad():
+        act = units(x + m)[rows, index]
+    images = (x[:, 0] + m).detach().cpu().numpy()
+    act_np = act.float().cpu().numpy()
+    if n_seeds == 1:
+        return images, act_np
+    return images.reshape(n_units, n_seeds, *shape), act_np.reshape(n_units, n_seeds)
+
+
+def most_inhibiting_inputs(units, shape: tuple[int, int], neurons, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`most_exciting_inputs` with ``sign=-1``: the inputs of fixed contrast energy that
+    drive each unit lowest."""
+    return most_exciting_inputs(units, shape, neurons, sign=-1.0, **kwargs)

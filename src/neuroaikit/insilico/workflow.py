@@ -1,0 +1,185 @@
+"""``neuroaikit probe RUN``: in-silico physiology of a trained network, added to its run folder.
+
+For each layer: the standard protocol (:func:`~neuroaikit.insilico.characterize.characterize`) on up
+to ``max_units`` units, the distances of its distributions to the published V1 ones, a
+cross-validated linear probe of the test labels, gradient maps and most exciting / inhibiting
+inputs of a few units. Then a lesion matrix: for each class, the channels a probe says carry it
+are silenced and every class's accuracy is measured. Everything is checked before any
+computation; the result is ``results/insilico.json`` (:class:`~neuroaikit.insilico.results.InsilicoResult`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..alignment.features import _resolve, default_layers, extract_features
+from ..errors import ConfigError
+from ..execution import Execution
+from ..progress import Progress, default_progress
+from ..runs import Run
+from .characterize import characterize
+from .config import ProbeConfig
+from .experiments import gradient_maps, most_exciting_inputs
+from .lesions import lesion_effects
+from .probes import class_units, linear_probe
+from .recording import LayerUnits, declared_degrees
+from .reference import available, published, ks_distance, wasserstein_distance
+from .results import Distance, InsilicoResult, LayerProbe
+from .stimuli import Geometry
+
+PROBE_POOL = 4  # feature maps are average-pooled to 4 x 4 positions before a linear probe
+
+
+def _input_shape(run: Run, config: ProbeConfig) -> list[int]:
+    if config.input_shape is not None:
+        return list(config.input_shape)
+    from ..alignment.profile import model_input_shape
+
+    channels, size = model_input_shape(run.model_spec, run.config)
+    return [channels, size, size]
+
+
+def _load_images(run: Run, dataset: str | None, data_dir: str | None, n: int):
+    from ..data import load_dataset
+
+    dataset = dataset or (run.config or {}).get("dataset")
+    if not dataset:
+        raise ConfigError(f"{run.path}: no dataset recorded in config.json; pass --dataset")
+    data_dir = data_dir or (run.config or {}).get("data_dir")
+    test = load_dataset(dataset, "test", data_dir=data_dir)
+    take = min(n, len(test))
+    return dataset, test.images[:take], test.labels[:take]
+
+
+def _layer_units(model, layer: str, shape, config: ProbeConfig, degrees) -> LayerUnits:
+    try:
+        return LayerUnits(model, layer, shape, config.position, noise=config.noise, visual_degrees=degrees)
+    except ConfigError as exc:
+        if "not a feature map" not in str(exc):
+            raise
+        return LayerUnits(model, layer, shape, None, noise=config.noise, visual_degrees=degrees)
+
+
+def _probe_features(model, images, layer: str, noise: str) -> torch.Tensor:
+    feats = extract_features(model, images, [layer], noise="off" if noise == "off" else "draw", flatten=False)[layer]
+    if feats.dim() == 4 and feats.shape[-1] > PROBE_POOL:
+        feats = F.adaptive_avg_pool2d(feats, PROBE_POOL)
+    return feats.reshape(len(feats), -1)
+
+
+def _distances(measures, species: str) -> list[Distance]:
+    out = []
+    wanted = [(species, m) for s, m in available() if s == species]
+    for sp, measure in wanted:
+        ref = published(sp, measure)
+        if ref.unit == "c/deg" and measures.sf_unit != "c/deg":
+            continue  # frequencies in cycles/pixel cannot be compared without the visual angle
+        values = measures.array(measure)
+        values = values[np.isfinite(values)]
+        out.append(Distance(measure=measure, species=sp, source=ref.source, approximate=ref.approximate,
+                            n_units=int(values.size),
+                            layer_median=float(np.median(values)) if values.size else None,
+                            reference_median=ref.median(),
+                            ks=ks_distance(values, ref) if values.size else None,
+                            wasserstein=wasserstein_distance(values, ref) if values.size else None))
+    return out
+
+
+def probe_run(run_dir: str | os.PathLike, config: ProbeConfig | None = None, *, dataset: str | None = None,
+              data_dir: str | None = None, overwrite: bool = False, progress: Progress | None = None,
+              save: bool = True) -> InsilicoResult:
+    """Probe the model of ``run_dir`` as ``config`` says and save ``results/insilico.json``.
+
+    Checked before any computation: the run, that an existing result may be replaced, the layer
+    names (an unknown one lists the valid ones), the test images, the stimulus geometry.
+    """
+    config = ProbeConfig() if config is None else config
+    if not isinstance(config, ProbeConfig):
+        raise ConfigError(f"config must be a ProbeConfig, got {type(config).__name__}")
+    progress = default_progress(progress)
+    start = time.time()
+    run = Run.open(run_dir)
+    if save:
+        run.check_result_writable(InsilicoResult.result_name, overwrite)
+    shape = _input_shape(run, config)
+    with Execution(config.execution) as ex:
+        model = run.load_model(map_location=ex.device)
+        layers = config.layers or default_layers(model)
+        degrees = config.visual_degrees or declared_degrees(model)
+        geometry = Geometry((shape[1], shape[2]), degrees)
+        if config.protocol.sizes is not None:
+            geometry.check_sizes(config.protocol.sizes)
+        recorders = {name: _layer_units(model, name, shape, config, degrees) for name in layers}
+        if config.lesion_layer is not None:
+            _resolve(model, [config.lesion_layer])
+        name, images, labels = _load_images(run, dataset, data_dir, config.n_images)
+        if tuple(images.shape[1:]) != tuple(shape):
+            raise ConfigError(f"{name} images are {tuple(images.shape[1:])}, the model takes {tuple(shape)}")
+        result = InsilicoResult(run=str(run.path), dataset=name, n_images=len(images), input_shape=list(shape),
+                                visual_degrees=degrees, noise=config.noise, species=config.species)
+        torch.manual_seed(config.seed)
+        n_classes = int(labels.max()) + 1
+        with progress.task("probe", total=len(layers), unit="layers") as task:
+            for layer, units in recorders.items():
+                result.layers.append(_probe_layer(model, layer, units, config, geometry, images, labels, progress))
+                task.update()
+        lesion_layer = config.lesion_layer or _default_lesion_layer(result, n_classes)
+        if lesion_layer is not None:
+            progress.message(f"probe: lesions in {lesion_layer}")
+            result.lesions = _lesions(model, lesion_layer, config, images, labels, n_classes)
+        result.execution = ex.describe()
+    result.time_s = time.time() - start
+    if save:
+        result.save(run)
+        run.log(f"probe: {len(result.layers)} layers, {result.time_s:.1f} s on {result.execution['device']}")
+    return result
+
+
+def _probe_layer(model, layer, units: LayerUnits, config: ProbeConfig, geometry, images, labels, progress):
+    n_total = units.n_units
+    chosen = np.unique(np.linspace(0, n_total - 1, min(config.max_units, n_total)).round().astype(int))
+    units.units = torch.as_tensor(chosen, device=units.units.device)
+    entry = LayerProbe(layer=layer, position=units.position, layer_shape=list(units.layer_shape),
+                       units=chosen.tolist())
+    progress.message(f"probe: {layer} {units.layer_shape}, {len(chosen)} of {n_total} units")
+    entry.measures = characterize(units, geometry, config.protocol, natural_images=images, progress=progress)
+    entry.distances = _distances(entry.measures, config.species)
+    entry.probe = linear_probe(_probe_features(model, images, layer, config.noise).numpy(), labels.numpy(),
+                               config.probe_folds, seed=config.seed)
+    if config.mei_units:
+        responsive = np.flatnonzero(entry.measures.responsive) if any(entry.measures.responsive) else np.arange(
+            len(chosen))
+        picks = responsive[:config.mei_units]
+        shape = geometry.shape
+        entry.map_units = [int(chosen[i]) for i in picks]
+        entry.gradient_maps = gradient_maps(units, shape, picks).tolist()
+        kwargs = dict(steps=config.mei_steps, n_seeds=config.mei_seeds, diversity=config.mei_diversity,
+                      seed=config.seed)
+        meis, act = most_exciting_inputs(units, shape, picks, **kwargs)
+        mins, low = most_exciting_inputs(units, shape, picks, sign=-1.0, **kwargs)
+        entry.meis, entry.mei_activation = meis.tolist(), act.tolist()
+        entry.mins, entry.min_activation = mins.tolist(), low.tolist()
+    return entry
+
+
+def _default_lesion_layer(result: InsilicoResult, n_classes: int) -> str | None:
+    for entry in reversed(result.layers):
+        channels = entry.layer_shape[0] if entry.layer_shape else 0
+        if channels >= 2 * n_classes and entry.layer_shape and len(entry.layer_shape) in (1, 3):
+            return entry.layer
+    return None
+
+
+def _lesions(model, layer: str, config: ProbeConfig, images, labels, n_classes: int):
+    feats = extract_features(model, images, [layer], flatten=False)[layer]
+    per_channel = feats.mean((2, 3)) if feats.dim() == 4 else feats
+    k = max(1, int(round(config.lesion_fraction * per_channel.shape[1])))
+    groups = {f"class {c}": class_units(per_channel.numpy(), labels.numpy(), c, k, seed=config.seed).tolist()
+              for c in range(n_classes)}
+    return lesion_effects(model, images, labels, layer, groups, config.lesion_mode, n_classes=n_classes,
+                          seed=config.seed)

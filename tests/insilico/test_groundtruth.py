@@ -1,0 +1,70 @@
+"""The measures recover what was built into Gabor, energy and surround units."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from neuroaikit.insilico import Geometry, GratingProtocol, characterize
+from neuroaikit.insilico.groundtruth import EnergyUnits, GaborUnits, SurroundUnits
+
+SHAPE = (48, 48)
+ORI = np.radians([0.0, 22.0, 47.0, 90.0, 113.0, 160.0])
+SF = np.array([0.08, 0.1, 0.12, 0.15, 0.18, 0.1])
+PROTOCOL = GratingProtocol(n_directions=24, spatial_frequencies=np.geomspace(0.04, 0.32, 16).tolist(), n_phases=8,
+                           sizes=[4, 8, 12, 16, 20, 26, 34, 48, 67])
+
+
+def _angle_error_deg(a_deg, b_rad):
+    return np.degrees(np.abs(np.angle(np.exp(2j * (np.radians(a_deg) - b_rad))))) / 2
+
+
+@pytest.fixture(scope="module")
+def simple():
+    return characterize(GaborUnits(SHAPE, ORI, SF, sigma=5.0), Geometry(SHAPE), PROTOCOL)
+
+
+@pytest.fixture(scope="module")
+def complex_():
+    return characterize(EnergyUnits(SHAPE, ORI, SF, sigma=5.0), Geometry(SHAPE), PROTOCOL)
+
+
+def test_orientation_within_5_degrees(simple, complex_):
+    for measured in (simple, complex_):
+        assert _angle_error_deg(measured.array("preferred_orientation"), ORI).max() < 5
+
+
+def test_spatial_frequency_within_10_percent(simple, complex_):
+    for measured in (simple, complex_):
+        assert np.abs(measured.array("preferred_sf") / SF - 1).max() < 0.10
+        assert np.isfinite(measured.array("sf_bandwidth")).all()
+
+
+def test_simple_cells_modulate_complex_cells_do_not(simple, complex_):
+    assert (simple.array("modulation_ratio") > 1).all()
+    assert (complex_.array("modulation_ratio") < 1).all()
+    assert (simple.array("orientation_selectivity") > 0.3).all()
+    # a static model sees the same frames drifting both ways: no direction selectivity
+    assert np.abs(simple.array("dsi")).max() < 1e-6
+
+
+def test_surround_suppression_index_within_0_1():
+    strengths = np.array([0.0, 0.2, 0.5, 0.8, 0.3, 0.6])
+    measured = characterize(SurroundUnits(SHAPE, ORI, SF, strengths), Geometry(SHAPE), PROTOCOL)
+    assert np.abs(measured.array("suppression_index") - strengths).max() < 0.1
+
+
+def test_contrast_response_of_an_energy_unit_is_fitted():
+    measured = characterize(EnergyUnits(SHAPE, ORI[:2], SF[:2]), Geometry(SHAPE), PROTOCOL)
+    # an energy unit is linear in contrast: a Naka-Rushton fit puts C50 above the tested range or n ~ 1
+    c50, n = measured.array("c50"), measured.array("contrast_exponent")
+    assert np.isfinite(c50).all() and ((c50 > 1.0) | (np.abs(n - 1) < 0.3)).all()
+
+
+def test_geometry_in_degrees_converts_frequencies():
+    geometry = Geometry(SHAPE, visual_degrees=24.0)  # 2 px per degree
+    protocol = PROTOCOL.replace(spatial_frequencies=(np.geomspace(0.04, 0.32, 16) * 2).tolist(),
+                                sizes=[2, 4, 6, 8, 10, 13, 17, 24, 33])
+    measured = characterize(GaborUnits(SHAPE, ORI[:3], SF[:3]), geometry, protocol)
+    assert measured.sf_unit == "c/deg"
+    assert np.abs(measured.array("preferred_sf") / (SF[:3] * 2) - 1).max() < 0.10
