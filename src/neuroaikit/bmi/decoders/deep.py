@@ -20,8 +20,6 @@ Inputs are epochs in uV; the first layer of the wrapper divides by a scale fixed
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -34,17 +32,16 @@ class _MaxNorm(nn.Module):
     """Renormalises the wrapped layer's weight to a maximum norm per output unit before each
     forward pass (Keras' ``max_norm`` constraint, which both papers use)."""
 
-    def __init__(self, layer: nn.Module, max_norm: float, dim: Any):
+    def __init__(self, layer: nn.Module, max_norm: float):
         super().__init__()
         self.layer = layer
         self.max_norm = max_norm
-        self.dim = dim
 
     def forward(self, x):
         if self.training:
             with torch.no_grad():
                 w = self.layer.weight
-                norms = w.norm(dim=self.dim, keepdim=True).clamp_min(1e-12)
+                norms = w.flatten(1).norm(dim=1).clamp_min(1e-12).view(-1, *([1] * (w.dim() - 1)))
                 w.mul_(torch.clamp(self.max_norm / norms, max=1.0))
         return self.layer(x)
 
@@ -70,7 +67,7 @@ class EEGNet(nn.Module):
         k1 = max(int(round(sfreq / 2)), 2)
         self.temporal = nn.Conv2d(1, F1, (1, k1), padding="same", bias=False)
         self.bn1 = nn.BatchNorm2d(F1)
-        self.spatial = _MaxNorm(nn.Conv2d(F1, F1 * D, (n_channels, 1), groups=F1, bias=False), 1.0, (1, 2, 3))
+        self.spatial = _MaxNorm(nn.Conv2d(F1, F1 * D, (n_channels, 1), groups=F1, bias=False), 1.0)
         self.bn2 = nn.BatchNorm2d(F1 * D)
         self.pool1 = nn.AvgPool2d((1, 4))
         self.drop1 = nn.Dropout(dropout)
@@ -81,7 +78,7 @@ class EEGNet(nn.Module):
         self.drop2 = nn.Dropout(dropout)
         self.elu = nn.ELU()
         self.flatten = nn.Flatten()
-        self.classifier = _MaxNorm(nn.Linear(F2 * (n_samples // 32), n_classes), 0.25, 1)
+        self.classifier = _MaxNorm(nn.Linear(F2 * (n_samples // 32), n_classes), 0.25)
 
     def forward(self, x):
         x = x.unsqueeze(1)
