@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
-from .base import Attack, BestTracker, check_norm, check_steps, l2_normalise, project
+from .base import Attack, BestTracker, check_norm, check_steps, clamp_box, l2_normalise, project
 
 
 class APGD(Attack):
@@ -71,14 +71,15 @@ class APGD(Attack):
             t = t / t.flatten(1).abs().max(1).values.clamp_min(1e-12).view(-1, *([1] * (x.dim() - 1)))
         else:
             t = l2_normalise(torch.randn_like(x))
-        return (x + self.eps * t).clamp(0, 1)
+        return clamp_box(x + self.eps * t, self.box)
 
     def _step(self, x_adv, x_old, grad, x, step_size, momentum):
         if self.norm == "Linf":
-            z = project(x_adv + step_size * grad.sign(), x, self.eps, "Linf")
+            z = project(x_adv + step_size * grad.sign(), x, self.eps, "Linf", self.box)
         else:
-            z = project(x_adv + step_size * l2_normalise(grad), x, self.eps, "L2")
-        return project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_old), x, self.eps, self.norm)
+            z = project(x_adv + step_size * l2_normalise(grad), x, self.eps, "L2", self.box)
+        return project(x_adv + momentum * (z - x_adv) + (1 - momentum) * (x_adv - x_old), x, self.eps, self.norm,
+                       self.box)
 
     def single_run(self, x: torch.Tensor, y: torch.Tensor):
         n_iter = self.steps

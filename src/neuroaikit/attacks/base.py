@@ -93,8 +93,15 @@ def fooled_fraction(draws: torch.Tensor, y: torch.Tensor, rule: InferenceRule) -
     return (rule.scores(draws).argmax(-1) != y).float()
 
 
-def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torch.Tensor:
-    """Project onto the ``norm`` ball of radius ``eps`` around ``x`` and the [0, 1] box."""
+def clamp_box(x: torch.Tensor, box: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
+    """``x`` clamped to the input domain ``box`` (``None``: unbounded, e.g. EEG in uV)."""
+    return x if box is None else x.clamp(box[0], box[1])
+
+
+def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str,
+            box: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
+    """Project onto the ``norm`` ball of radius ``eps`` around ``x`` and the input ``box``
+    (images: [0, 1]; ``None`` for signals without bounds, whose ``eps`` is in their units)."""
     delta = x_adv - x
     if norm == "Linf":
         delta = delta.clamp(-eps, eps)
@@ -102,7 +109,7 @@ def project(x_adv: torch.Tensor, x: torch.Tensor, eps: float, norm: str) -> torc
         norms = delta.flatten(1).norm(dim=1).clamp_min(1e-12)
         factor = torch.clamp(eps / norms, max=1.0)
         delta = delta * factor.view(-1, *([1] * (x.dim() - 1)))
-    return (x + delta).clamp(0.0, 1.0)
+    return clamp_box(x + delta, box)
 
 
 def l2_normalise(g: torch.Tensor) -> torch.Tensor:
@@ -120,10 +127,15 @@ class Attack:
             ``"single"`` (default; mean of per-draw losses), ``"mean"`` or ``"vote"`` (loss of
             the mean softmax over the ``eot`` draws).
         seed (int | None): seeds the attack's own randomness (random starts, squares).
+
+    ``box`` (class attribute, or set on an instance): the input domain, ``(0, 1)`` for images;
+    ``None`` for unbounded signals such as EEG in microvolts, where ``eps`` is an amplitude
+    budget in the data's units and inputs are not range-checked.
     """
 
     name = "attack"
     white_box = True
+    box: tuple[float, float] | None = (0.0, 1.0)
 
     def __init__(self, model: nn.Module, eps: float | None = None, eot: int = 1,
                  rule: InferenceRule | str = "single", seed: int | None = 0):
@@ -169,12 +181,14 @@ class Attack:
             )
         if y.dtype in (torch.float16, torch.float32, torch.float64, torch.bool):
             raise ConfigError(f"labels must be integer class indices, got dtype {y.dtype}")
-        if x.numel() and (x.min() < -1e-6 or x.max() > 1 + 1e-6 or not torch.isfinite(x).all()):
+        if x.numel() and not torch.isfinite(x).all():
+            raise ConfigError("inputs hold NaN or inf")
+        if x.numel() and self.box is not None and (x.min() < self.box[0] - 1e-6 or x.max() > self.box[1] + 1e-6):
             raise ConfigError(
                 f"images must lie in [0, 1] (got min {x.min().item():.3g}, max {x.max().item():.3g}); rescale them first"
             )
         device = next((p.device for p in self.model.parameters()), x.device)
-        x = x.detach().to(device, torch.float32).clamp(0, 1)
+        x = clamp_box(x.detach().to(device, torch.float32), self.box)
         y = y.detach().to(device).long()
         if not self._checked_logits:
             with torch.no_grad():

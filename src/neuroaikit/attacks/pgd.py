@@ -59,7 +59,7 @@ class PGD(Attack):
             direction = l2_normalise(torch.randn_like(x))
             radius = torch.rand(x.shape[0], device=x.device).view(-1, *([1] * (x.dim() - 1)))
             delta = direction * radius * self.eps
-        return project(x + delta, x, self.eps, self.norm)
+        return project(x + delta, x, self.eps, self.norm, self.box)
 
     def step(self, x_adv: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         if self.norm == "Linf":
@@ -73,7 +73,7 @@ class PGD(Attack):
             for _ in range(self.steps):
                 loss, grad, fooled = self.loss_and_grad(x_adv, y, self.loss)
                 best.update(x_adv, loss, fooled)
-                x_adv = project(self.step(x_adv, grad), x, self.eps, self.norm).detach()
+                x_adv = project(self.step(x_adv, grad), x, self.eps, self.norm, self.box).detach()
             if not self.keep_best:
                 best.x = x_adv
                 continue

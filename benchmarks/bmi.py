@@ -1,0 +1,74 @@
+"""BMI decoders: accuracy, training and inference time per trial, real-time feasibility.
+
+Every pipeline runs within-session 5-fold on the shared SSVEP exoskeleton subjects (MOABB's
+protocol) and, for the motor-imagery decoders, on PhysioNet S001 (imagined left vs right
+fist); inference time is also measured on one 1-s window on one CPU thread (real time needs
+it well under 1 s).
+
+    python benchmarks/bmi.py [--quick] [--json PATH] [--data-dir ../shared/data/eeg]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def main() -> None:
+    from neuroaikit.bmi.datasets import SSVEP_FILTER_BANK_RECIPE, load_physionet_mi, load_ssvep_exo, ssvep_subjects
+    from neuroaikit.bmi.decoders import make_decoder
+    from neuroaikit.bmi.evaluation import cross_validate
+    from neuroaikit.bmi.workflow import PUBLISHED
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="SSVEP subjects 1-2, deep decoders 20 epochs")
+    parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "eeg"))
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    subjects = ssvep_subjects(args.data_dir)[: 2 if args.quick else None]
+    deep_epochs = 20 if args.quick else 100
+    plain = load_ssvep_exo(args.data_dir, subjects)
+    banked = load_ssvep_exo(args.data_dir, subjects, config=SSVEP_FILTER_BANK_RECIPE)
+    motor = load_physionet_mi(args.data_dir, 1)
+    runs = [("ssvep-exo", n, banked if n in ("ts_lr", "mdm") else plain)
+            for n in ("cca", "fbcca", "trca", "ts_lr", "mdm", "eegnet")]
+    runs += [("physionet-mi", n, motor) for n in ("csp_lda", "fbcsp_lda", "ts_lr", "mdm", "eegnet", "shallow")]
+    rows = []
+    for dataset, name, ds in runs:
+        options = {"epochs": deep_epochs} if name in ("eegnet", "shallow") else {}
+        decoder = make_decoder(name, ds, **options)
+        pred = cross_validate(decoder, ds, "within-session", 5, seed=42)
+        per_subject = pred.accuracy_by(pred.subject)
+        fitted = decoder.fit(ds.X, ds.y)
+        window = ds.X[:1, :, : int(ds.sfreq)]  # a 1-s window
+        if name in ("cca", "fbcca", "trca", "eegnet", "shallow"):
+            fitted = make_decoder(name, ds, **options).fit(ds.X[..., : int(ds.sfreq)], ds.y)
+        t0 = time.perf_counter()
+        for _ in range(20):
+            fitted.predict(window if name not in ("ts_lr", "mdm", "csp_lda", "fbcsp_lda") else ds.X[:1])
+        window_s = (time.perf_counter() - t0) / 20
+        ref = PUBLISHED[dataset].get(name)
+        rows.append({"dataset": dataset, "decoder": name, "accuracy": pred.accuracy,
+                     "mean_over_subjects": float(np.mean(list(per_subject.values()))), "per_subject": per_subject,
+                     "fit_s_per_trial": pred.fit_time_s / len(pred.y_true),
+                     "predict_s_per_trial": pred.predict_time_s, "inference_s_per_1s_window": window_s,
+                     "moabb_percent": ref})
+        print(f"{dataset:<13} {name:<9} acc {pred.accuracy:.3f}  (MOABB {ref if ref is not None else '-'})  "
+              f"fit {pred.fit_time_s / len(pred.y_true) * 1e3:7.1f} ms/trial  predict {pred.predict_time_s * 1e3:6.2f} "
+              f"ms/trial  1-s window {window_s * 1e3:6.2f} ms  real-time: {'yes' if window_s < 0.1 else 'NO'}",
+              flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps({"subjects": subjects, "deep_epochs": deep_epochs, "rows": rows},
+                                              indent=2))
+
+
+if __name__ == "__main__":
+    main()

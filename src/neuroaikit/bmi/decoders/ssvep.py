@@ -1,0 +1,228 @@
+"""SSVEP decoders: CCA, filter-bank CCA and (ensemble) TRCA, scikit-learn compatible.
+
+Scores are computed in torch (float64) by one function used both by ``predict`` and by the
+differentiable twin that white-box attacks run on, so the two cannot disagree. Filters
+inside a decoder (FBCCA's sub-bands) are zero-phase Butterworth filters applied as the
+linear operator ``sosfiltfilt`` is on an epoch of fixed length (a T x T matrix), which keeps
+them exact and differentiable.
+
+A class without a stimulation frequency (the exoskeleton data's ``rest``) has no reference
+signal; when there is one, CCA and FBCCA learn a linear discriminant on the vector of
+correlations (so rest is predicted when no frequency stands out).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from scipy.signal import butter, sosfiltfilt
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+from ...errors import ConfigError, DataError
+
+
+def _t(x) -> torch.Tensor:
+    return x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x), dtype=torch.float64)
+
+
+def band_operator(low: float, high: float, sfreq: float, n_samples: int, order: int = 4) -> np.ndarray:
+    """The ``(T, T)`` matrix ``F`` with ``x @ F == sosfiltfilt(butter(order, [low, high]), x)``."""
+    if high >= sfreq / 2:
+        raise DataError(f"sub-band {low:g}-{high:g} Hz reaches Nyquist ({sfreq / 2:g} Hz)")
+    sos = butter(order, [low, high], btype="bandpass", fs=sfreq, output="sos")
+    return np.ascontiguousarray(sosfiltfilt(sos, np.eye(n_samples), axis=-1))
+
+
+def reference_signals(frequency: float, n_harmonics: int, sfreq: float, n_samples: int) -> np.ndarray:
+    """Sines and cosines at ``frequency`` and its harmonics, ``(2 * n_harmonics, T)``."""
+    t = np.arange(n_samples) / sfreq
+    rows = []
+    for h in range(1, n_harmonics + 1):
+        rows += [np.sin(2 * np.pi * h * frequency * t), np.cos(2 * np.pi * h * frequency * t)]
+    return np.array(rows)
+
+
+def canonical_correlation(x: torch.Tensor, basis: torch.Tensor) -> torch.Tensor:
+    """Largest canonical correlation between each trial ``x`` (B, C, T) and the orthonormal
+    basis ``basis`` (T, r) of a centred reference; differentiable in ``x``."""
+    xc = x - x.mean(-1, keepdim=True)
+    q, _ = torch.linalg.qr(xc.transpose(-1, -2))
+    return torch.linalg.svdvals(q.transpose(-1, -2) @ basis)[..., 0]
+
+
+def _orthonormal(reference: np.ndarray) -> torch.Tensor:
+    centred = reference - reference.mean(-1, keepdims=True)
+    q, _ = np.linalg.qr(centred.T)
+    return torch.as_tensor(q, dtype=torch.float64)
+
+
+def _correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Pearson correlation over the last axis."""
+    a = a - a.mean(-1, keepdim=True)
+    b = b - b.mean(-1, keepdim=True)
+    return (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(1e-12)
+
+
+class _SSVEPBase(ClassifierMixin, BaseEstimator):
+    """What CCA, FBCCA and TRCA share: the class frequencies, the score-to-class rule."""
+
+    def _setup(self, X, y):
+        X = np.asarray(X, dtype=np.float64)
+        y = np.asarray(y)
+        if X.ndim != 3:
+            raise DataError(f"SSVEP decoders need epochs (trials, channels, samples), got shape {X.shape}")
+        self.classes_ = np.unique(y)
+        freqs = list(self.frequencies)
+        if len(freqs) != len(self.classes_):
+            raise ConfigError(f"{type(self).__name__}: {len(freqs)} frequencies for {len(self.classes_)} classes")
+        self.n_samples_ = X.shape[-1]
+        self.stimulated_ = [i for i, f in enumerate(freqs) if f is not None]
+        if not self.stimulated_:
+            raise ConfigError(f"{type(self).__name__}: no class has a stimulation frequency")
+        return X, y
+
+    def _fit_readout(self, X, y):
+        """LDA on the score vectors when a class has no frequency (rest), else argmax."""
+        if len(self.stimulated_) == len(self.classes_):
+            self.readout_ = None
+            return self
+        scores = self.scores(X).numpy()
+        self.readout_ = LinearDiscriminantAnalysis().fit(scores, y)
+        return self
+
+    def scores(self, X) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(B, n_classes)`` whose argmax is the prediction; differentiable."""
+        s = self.scores(x)
+        if self.readout_ is None:
+            return s
+        coef = torch.as_tensor(self.readout_.coef_, dtype=s.dtype)
+        intercept = torch.as_tensor(self.readout_.intercept_, dtype=s.dtype)
+        d = s @ coef.T + intercept
+        return torch.cat([-d / 2, d / 2], 1) if d.shape[1] == 1 else d
+
+    def decision_function(self, X):
+        with torch.no_grad():
+            return self.logits(_t(X)).numpy()
+
+    def predict(self, X):
+        return self.classes_[self.decision_function(X).argmax(1)]
+
+
+class CCA(_SSVEPBase):
+    """Canonical correlation analysis (Lin et al. 2006): the class whose sine/cosine reference
+    (``n_harmonics`` harmonics) has the largest canonical correlation with the trial.
+    Training-free, except for the readout of classes without frequency.
+
+    Parameters
+    ----------
+    frequencies : sequence of float or None
+        Stimulation frequency of each class, in the order of the sorted labels.
+    sfreq : float
+        Sampling rate of the epochs.
+    n_harmonics : int
+        Harmonics in the reference (MOABB uses 3).
+    """
+
+    def __init__(self, frequencies: Sequence[float | None] = (), sfreq: float = 256.0, n_harmonics: int = 3):
+        self.frequencies = frequencies
+        self.sfreq = sfreq
+        self.n_harmonics = n_harmonics
+
+    def fit(self, X, y):
+        X, y = self._setup(X, y)
+        self.bases_ = [_orthonormal(reference_signals(self.frequencies[i], self.n_harmonics, self.sfreq,
+                                                      self.n_samples_)) for i in self.stimulated_]
+        return self._fit_readout(X, y)
+
+    def scores(self, X) -> torch.Tensor:
+        x = _t(X)
+        return torch.stack([canonical_correlation(x, b) for b in self.bases_], 1)
+
+
+class FBCCA(CCA):
+    """Filter-bank CCA (Chen et al. 2015): CCA in sub-bands ``[low_n, high]``, combined as
+    ``sum_n w_n rho_n^2`` with ``w_n = n^-a + b`` (a = 1.25, b = 0.25 as published).
+
+    Parameters
+    ----------
+    bands : sequence of (low, high)
+        Sub-bands in Hz (default: lower edges 8, 12, 16, 20, 24 Hz up to 44 Hz, inside the
+        7-45 Hz band the SSVEP recipe keeps).
+    """
+
+    def __init__(self, frequencies: Sequence[float | None] = (), sfreq: float = 256.0, n_harmonics: int = 3,
+                 bands: Sequence[Sequence[float]] = ((8, 44), (12, 44), (16, 44), (20, 44), (24, 44)),
+                 a: float = 1.25, b: float = 0.25):
+        super().__init__(frequencies, sfreq, n_harmonics)
+        self.bands = bands
+        self.a = a
+        self.b = b
+
+    def fit(self, X, y):
+        X, y = self._setup(X, y)
+        self.operators_ = [torch.as_tensor(band_operator(lo, hi, self.sfreq, self.n_samples_), dtype=torch.float64)
+                           for lo, hi in self.bands]
+        self.weights_ = torch.tensor([(n + 1) ** -self.a + self.b for n in range(len(self.bands))],
+                                     dtype=torch.float64)
+        return super().fit(X, y)
+
+    def scores(self, X) -> torch.Tensor:
+        x = _t(X)
+        total = 0.0
+        for w, op in zip(self.weights_, self.operators_):
+            sub = x @ op
+            total = total + w * torch.stack([canonical_correlation(sub, b) for b in self.bases_], 1) ** 2
+        return total
+
+
+class TRCA(_SSVEPBase):
+    """Ensemble task-related component analysis (Nakanishi et al. 2018): per class the spatial
+    filter that maximises the covariance between its trials; the ensemble of all classes'
+    filters projects the trial and each class template; the class with the most correlated
+    template wins. Every class, rest included, has a template.
+
+    Parameters
+    ----------
+    frequencies : sequence of float or None
+        Stimulation frequency per class (only used to check the class count; TRCA learns
+        templates, not references).
+    sfreq : float
+        Sampling rate of the epochs.
+    """
+
+    def __init__(self, frequencies: Sequence[float | None] = (), sfreq: float = 256.0):
+        self.frequencies = frequencies
+        self.sfreq = sfreq
+
+    def fit(self, X, y):
+        X, y = self._setup(X, y)
+        filters, templates = [], []
+        for c in self.classes_:
+            trials = X[y == c]
+            if len(trials) < 2:
+                raise DataError(f"TRCA: class {c} has {len(trials)} trial(s); it needs at least 2")
+            trials = trials - trials.mean(-1, keepdims=True)
+            total = trials.sum(0)
+            S = total @ total.T - np.einsum("nct,ndt->cd", trials, trials)
+            concatenated = np.concatenate(list(trials), axis=1)
+            Q = concatenated @ concatenated.T
+            values, vectors = np.linalg.eig(np.linalg.solve(Q, S))
+            filters.append(np.real(vectors[:, np.argmax(np.real(values))]))
+            templates.append(trials.mean(0))
+        self.filters_ = torch.as_tensor(np.array(filters).T, dtype=torch.float64)  # (C, K)
+        self.templates_ = torch.as_tensor(np.array(templates), dtype=torch.float64)  # (K, C, T)
+        self.readout_ = None
+        return self
+
+    def scores(self, X) -> torch.Tensor:
+        x = _t(X)
+        w = self.filters_
+        projected = torch.einsum("ck,bct->bkt", w, x).flatten(1)  # (B, K*T)
+        templates = torch.einsum("ck,jct->jkt", w, self.templates_).flatten(1)  # (classes, K*T)
+        return _correlation(projected[:, None, :], templates[None])

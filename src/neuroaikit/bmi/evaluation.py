@@ -1,0 +1,173 @@
+"""Evaluation as MOABB does it, plus the statistics a BMI claim needs.
+
+- :func:`cross_validate`: ``within-session`` (stratified k-fold inside each subject's session,
+  shuffled with a fixed seed, as MOABB's ``WithinSessionEvaluation``), ``cross-session``
+  (leave one session out, per subject), ``cross-run`` (leave one run out, per subject) and
+  ``loso`` (leave one subject out). Returns per-fold predictions so every figure downstream
+  (confusion matrix, per-subject accuracy) comes from the same folds.
+- :func:`permutation_test`: chance by refitting on permuted labels (same folds); p-value
+  ``(1 + #{perm >= observed}) / (1 + n_perm)`` (Ojala & Garriga 2010).
+- :func:`binomial_interval`: Clopper-Pearson interval of an accuracy over n trials.
+- :func:`itr_bits_per_min`: Wolpaw information transfer rate.
+- :func:`pseudo_online`: accuracy and decision latency against the length of a window that
+  starts at the epoch's onset (a decoder trained and tested on the first L seconds).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.stats import beta
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedKFold
+
+from ..errors import ConfigError, DataError
+from .epochs import EpochsDataset
+
+SCHEMES = ("within-session", "cross-session", "cross-run", "loso")
+
+
+@dataclass
+class FoldPredictions:
+    """Out-of-fold predictions of one evaluation: per trial its true and predicted class,
+    fold and group (subject, or subject/session)."""
+
+    y_true: np.ndarray
+    y_pred: np.ndarray
+    fold: np.ndarray
+    subject: np.ndarray
+    fit_time_s: float
+    predict_time_s: float
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.y_true == self.y_pred).mean())
+
+    def accuracy_by(self, groups: np.ndarray) -> dict[str, float]:
+        return {str(g): float((self.y_true[groups == g] == self.y_pred[groups == g]).mean())
+                for g in sorted(set(groups))}
+
+
+def check_trials_per_class(ds: EpochsDataset, folds: int) -> None:
+    """Every class needs at least ``folds`` trials (and never a single one)."""
+    counts = ds.class_counts()
+    for name, n in counts.items():
+        if n == 1:
+            raise DataError(f"label {name!r} has a single trial; a decoder cannot be trained and tested on it")
+        if 0 < n < folds:
+            raise DataError(f"label {name!r} has {n} trials, fewer than the {folds} folds")
+    present = [c for c, n in counts.items() if n > 0]
+    if len(present) < 2:
+        raise DataError(f"{ds.name}: trials of {len(present)} class(es); decoding needs at least 2")
+
+
+def _splits(ds: EpochsDataset, scheme: str, folds: int, seed: int):
+    if scheme not in SCHEMES:
+        raise ConfigError(f"unknown evaluation {scheme!r}; choose from {', '.join(SCHEMES)}")
+    idx = np.arange(len(ds))
+    if scheme == "loso":
+        subjects = sorted(set(ds.subject))
+        if len(subjects) < 2:
+            raise DataError("leave-one-subject-out needs at least 2 subjects")
+        for s in subjects:
+            yield idx[ds.subject != s], idx[ds.subject == s]
+        return
+    for s in sorted(set(ds.subject)):
+        own = ds.subject == s
+        if scheme == "within-session":
+            for session in sorted(set(ds.session[own])):
+                part = idx[own & (ds.session == session)]
+                check_trials_per_class(ds.subset(part), folds)
+                cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+                for train, test in cv.split(part, ds.y[part]):
+                    yield part[train], part[test]
+        else:
+            key = ds.session if scheme == "cross-session" else ds.run
+            groups = sorted(set(key[own]))
+            if len(groups) < 2:
+                what = "sessions" if scheme == "cross-session" else "runs"
+                raise DataError(f"{scheme} needs at least 2 {what} per subject; subject {s} has {len(groups)}")
+            for g in groups:
+                yield idx[own & (key != g)], idx[own & (key == g)]
+
+
+def cross_validate(decoder, ds: EpochsDataset, scheme: str = "within-session", folds: int = 5, seed: int = 42,
+                   y: np.ndarray | None = None) -> FoldPredictions:
+    """Out-of-fold predictions of ``decoder`` (cloned per fold) on ``ds`` (see module docstring);
+    ``y`` replaces the labels (the permutation test passes permuted ones)."""
+    labels = ds.y if y is None else y
+    y_pred = np.full(len(ds), -1)
+    fold = np.full(len(ds), -1)
+    fit_time = predict_time = 0.0
+    for k, (train, test) in enumerate(_splits(ds, scheme, folds, seed)):
+        model = clone(decoder)
+        t0 = time.perf_counter()
+        model.fit(ds.X[train], labels[train])
+        t1 = time.perf_counter()
+        y_pred[test] = model.predict(ds.X[test])
+        predict_time += time.perf_counter() - t1
+        fit_time += t1 - t0
+        fold[test] = k
+    tested = fold >= 0
+    return FoldPredictions(labels[tested], y_pred[tested], fold[tested], ds.subject[tested], fit_time,
+                           predict_time / max(int(tested.sum()), 1))
+
+
+def permutation_test(decoder, ds: EpochsDataset, observed: float, scheme: str = "within-session", folds: int = 5,
+                     n_permutations: int = 100, seed: int = 42) -> tuple[float, list[float]]:
+    """``(p_value, permuted accuracies)``: labels shuffled within each subject, same folds."""
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(n_permutations):
+        y = ds.y.copy()
+        for s in set(ds.subject):
+            own = np.flatnonzero(ds.subject == s)
+            y[own] = rng.permutation(y[own])
+        scores.append(cross_validate(decoder, ds, scheme, folds, seed, y=y).accuracy)
+    p = (1 + sum(s >= observed for s in scores)) / (1 + n_permutations)
+    return float(p), [float(s) for s in scores]
+
+
+def binomial_interval(correct: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Clopper-Pearson (exact binomial) interval of ``correct / n``."""
+    if n <= 0:
+        raise DataError("an accuracy interval needs at least one trial")
+    a = (1 - level) / 2
+    low = 0.0 if correct == 0 else float(beta.ppf(a, correct, n - correct + 1))
+    high = 1.0 if correct == n else float(beta.ppf(1 - a, correct + 1, n - correct))
+    return low, high
+
+
+def itr_bits_per_min(accuracy: float, n_classes: int, seconds_per_selection: float) -> float:
+    """Wolpaw et al. (2002): ``B = log2 N + P log2 P + (1-P) log2((1-P)/(N-1))`` bits per
+    selection, times selections per minute; 0 at or below chance."""
+    if n_classes < 2 or seconds_per_selection <= 0:
+        raise ConfigError("ITR needs at least 2 classes and a positive selection time")
+    p, n = float(accuracy), n_classes
+    if p <= 1.0 / n:
+        return 0.0
+    bits = math.log2(n) + p * math.log2(p)
+    if p < 1:
+        bits += (1 - p) * math.log2((1 - p) / (n - 1))
+    return bits * 60.0 / seconds_per_selection
+
+
+def pseudo_online(decoder, ds: EpochsDataset, windows_s: list[float], folds: int = 5, seed: int = 42) -> list[dict]:
+    """For each window length ``L``: within-session accuracy of ``decoder`` trained and tested on
+    the first ``L`` s of every epoch, inference time per window, and the decision latency
+    (``L`` + inference time) after the epoch's start."""
+    rows = []
+    for length in windows_s:
+        n = int(round(length * ds.sfreq))
+        if n < 8 or n > ds.n_samples:
+            raise DataError(f"window {length:g} s does not fit the {ds.n_samples / ds.sfreq:.2f}-s epochs")
+        part = EpochsDataset(ds.X[..., :n], ds.y, ds.classes, ds.sfreq, ds.ch_names, ds.tmin, ds.subject,
+                             ds.session, ds.run, ds.name, ds.info)
+        pred = cross_validate(decoder, part, "within-session", folds, seed)
+        rows.append({"window_s": float(length), "accuracy": pred.accuracy,
+                     "inference_s_per_window": pred.predict_time_s,
+                     "latency_s": float(length) + pred.predict_time_s})
+    return rows

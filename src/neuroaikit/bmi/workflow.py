@@ -1,0 +1,279 @@
+"""``neuroaikit bmi``: decode intent from EEG into a run folder.
+
+Settings in a :class:`BMIConfig`; the result a :class:`~neuroaikit.bmi.results.BMIResult` in
+``results/bmi.json``, figures in ``report.html``. Everything is validated (the data folder,
+subjects, decoders, folds) before the run folder is created.
+
+Recipes follow MOABB's for the same data: SSVEP epochs 2-4 s after the cue, 7-45 Hz IIR
+band-pass for CCA/FBCCA/TRCA/deep decoders, and for the Riemannian decoders a filter bank of
+1-Hz bands around 13, 17 and 21 Hz stacked as channels; motor imagery 0-3 s, 8-32 Hz.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..config import POSITIVE_INT, Config, InstanceOf, Interval, Options, Satisfies
+from ..errors import ConfigError
+from ..execution import ExecutionConfig
+from ..progress import Progress, default_progress
+from ..runs import RunWriter
+from ._deps import check_installed
+from .decoders import DECODERS, DEEP, SSVEP_ONLY, make_decoder
+from .epochs import EpochsDataset
+from .evaluation import (SCHEMES, binomial_interval, check_trials_per_class, cross_validate, itr_bits_per_min,
+                         permutation_test, pseudo_online)
+from .results import BMIResult, DecoderResult
+
+DATASETS = ("ssvep-exo", "physionet-mi")
+#: MOABB benchmark, docs/source/paper_results.rst of NeuroTechX/moabb ("Benchmark" page of the
+#: MOABB documentation; Chevallier et al. 2024, arXiv:2404.15319), mean accuracy (%) over all
+#: subjects of the data set, within-session 5-fold
+PUBLISHED = {
+    "ssvep-exo": {"source": "MOABB benchmark (Chevallier et al. 2024), SSVEP all classes, Kalunga2016, 12 subjects",
+                  "cca": 25.40, "trca": 24.84, "ts_lr": 70.86, "mdm": 70.89},
+    "physionet-mi": {"source": "MOABB benchmark (Chevallier et al. 2024), motor imagery left vs right hand, "
+                               "PhysionetMI, all 109 subjects (not S001 alone)",
+                     "csp_lda": 65.75, "ts_lr": 67.28, "mdm": 54.76, "eegnet": 59.55, "shallow": 65.19},
+}
+RIEMANN = ("ts_lr", "mdm")
+
+
+def _str_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and len(value) > 0 and all(isinstance(v, str) for v in value)
+
+
+def _numbers(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                     for v in value)
+
+
+@dataclass
+class BMIConfig(Config):
+    """Settings of one ``neuroaikit bmi`` run (see ``neuroaikit bmi --help``)."""
+
+    dataset: str = "ssvep-exo"
+    data_dir: str = "../shared/data/eeg"
+    subjects: list = field(default_factory=lambda: [1])
+    decoders: list = field(default_factory=lambda: ["cca", "trca", "ts_lr"])
+    scheme: str = "within-session"
+    folds: int = 5
+    permutations: int = 0
+    robustness: bool = False
+    snrs_db: list = field(default_factory=lambda: [10.0, 0.0, -10.0])
+    channels_lost: list = field(default_factory=lambda: [1, 2, 3, 4])
+    eps_uv: list = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    attack_steps: int = 50
+    eot: int = 10
+    windows_s: list = field(default_factory=list)
+    deep_epochs: int = 100
+    deep_noise: float | None = None
+    seed: int = 42
+    execution: ExecutionConfig = field(default_factory=ExecutionConfig)
+
+    _parameter_constraints: ClassVar[dict] = {
+        "dataset": [Options(DATASETS)],
+        "data_dir": [InstanceOf(str, os.PathLike, description="a path")],
+        "subjects": [Satisfies(lambda v: isinstance(v, list) and len(v) > 0 and all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in v), "a list of subject numbers >= 1")],
+        "decoders": [Satisfies(lambda v: _str_list(v) and all(d in DECODERS for d in v),
+                               f"a list of decoders from {', '.join(DECODERS)}")],
+        "scheme": [Options(SCHEMES)],
+        "folds": [Interval(int, 2, None)],
+        "permutations": [Interval(int, 0, None)],
+        "robustness": [InstanceOf(bool)],
+        "snrs_db": [Satisfies(_numbers, "a list of numbers (dB)")],
+        "channels_lost": [Satisfies(lambda v: _numbers(v) and all(isinstance(k, int) and k >= 1 for k in v),
+                                    "a list of integers >= 1")],
+        "eps_uv": [Satisfies(lambda v: _numbers(v) and all(e >= 0 for e in v), "a list of budgets >= 0 (uV)")],
+        "attack_steps": [POSITIVE_INT],
+        "eot": [POSITIVE_INT],
+        "windows_s": [Satisfies(lambda v: _numbers(v) and all(w > 0 for w in v), "a list of window lengths > 0 (s)")],
+        "deep_epochs": [POSITIVE_INT],
+        "deep_noise": [Interval(float, 0, None, closed="neither"), None],
+        "seed": [Interval(int, 0, None)],
+    }
+    _where = "--"
+
+    def _check(self) -> None:
+        if self.dataset == "physionet-mi":
+            bad = [d for d in self.decoders if d in SSVEP_ONLY]
+            if bad:
+                raise ConfigError(f"{bad[0]} decodes SSVEP, not the motor-imagery data set")
+        if self.dataset != "physionet-mi" and "fbcsp_lda" in self.decoders:
+            raise ConfigError("fbcsp_lda decodes motor imagery (band power), not SSVEP")
+        if "xdawn_ts_lr" in self.decoders:
+            raise ConfigError("xdawn_ts_lr decodes P300 ERPs; neither shared data set is a P300 one")
+
+
+def load_dataset(config: BMIConfig, filter_bank: bool = False) -> EpochsDataset:
+    from . import datasets as d
+
+    if config.dataset == "ssvep-exo":
+        recipe = d.SSVEP_FILTER_BANK_RECIPE if filter_bank else d.SSVEP_RECIPE
+        return d.load_ssvep_exo(config.data_dir, config.subjects, config=recipe)
+    if len(config.subjects) != 1:
+        raise ConfigError("the PhysioNet reader reads one subject per run here (the shared data hold S001)")
+    return d.load_physionet_mi(config.data_dir, config.subjects[0])
+
+
+def _decoder_for(name: str, ds: EpochsDataset, config: BMIConfig, ex_config: ExecutionConfig):
+    if name in DEEP:
+        noise = {"input": {"kind": "gaussian", "sigma": config.deep_noise}} if config.deep_noise else None
+        return make_decoder(name, ds, epochs=config.deep_epochs, noise=noise, seed=config.seed, execution=ex_config)
+    return make_decoder(name, ds)
+
+
+def _confusion(y_true, y_pred, k: int) -> list[list[int]]:
+    m = np.zeros((k, k), dtype=int)
+    np.add.at(m, (y_true, y_pred), 1)
+    return m.tolist()
+
+
+def _positions(ds: EpochsDataset) -> tuple[np.ndarray | None, list[list[int]] | None]:
+    """Electrode positions (standard 10-05) and, for filter-bank data, each electrode's channels."""
+    from ._deps import require
+
+    mne = require("mne")
+    base = ds.info.get("base_channels", ds.ch_names)
+    groups = None
+    if "base_channels" in ds.info:
+        groups = [[b * len(base) + i for b in range(len(ds.info["bands"]))] for i in range(len(base))]
+    montage = mne.channels.make_standard_montage("standard_1005")
+    pos = {k.lower(): v for k, v in montage.get_positions()["ch_pos"].items()}
+    if all(c.lower() in pos for c in base):
+        return np.array([pos[c.lower()] for c in base]), groups
+    return None, groups
+
+
+def _robustness(decoder, ds: EpochsDataset, config: BMIConfig, stochastic: bool) -> dict:
+    """Per subject: fit on a stratified 75 %, perturb the held-out 25 %; mean over subjects."""
+    from sklearn.base import clone
+    from sklearn.model_selection import train_test_split
+
+    from .robustness import robustness_table
+
+    positions, groups = _positions(ds)
+    tables = []
+    for s in sorted(set(ds.subject)):
+        part = ds.subset(ds.subject == s)
+        train, test = train_test_split(np.arange(len(part)), test_size=0.25, stratify=part.y,
+                                       random_state=config.seed)
+        model = clone(decoder).fit(part.X[train], part.y[train])
+        tables.append(robustness_table(
+            model, part.X[test], part.y[test], snrs_db=config.snrs_db, channels_lost=config.channels_lost,
+            eps_uv=config.eps_uv, attack_steps=config.attack_steps, eot=config.eot if stochastic else 1,
+            positions=positions, groups=groups, seed=config.seed))
+    mean: dict = {"clean": float(np.mean([t["clean"] for t in tables])), "eot": tables[0]["eot"],
+                  "electrode_shift": float(np.mean([t["electrode_shift"] for t in tables]))}
+    for key in ("noise", "channels_lost", "apgd"):
+        mean[key] = {k: float(np.mean([t[key][k] for t in tables])) for k in tables[0][key]}
+    return mean
+
+
+def csp_patterns(ds: EpochsDataset, n_components: int = 4) -> dict:
+    """The CSP patterns (Haufe et al.: columns of the inverse filters) of a CSP fitted on all
+    trials, with the channel names, for topographic maps."""
+    from .decoders import csp_lda
+
+    pipe = csp_lda(n_components=n_components).fit(ds.X, ds.y)
+    csp = pipe.steps[0][1]
+    return {"ch_names": list(ds.ch_names), "patterns": csp.patterns_[:n_components].tolist()}
+
+
+def class_spectra(ds: EpochsDataset) -> dict:
+    """Mean power spectrum (Welch, over channels and trials) per class."""
+    from scipy.signal import welch
+
+    freqs, psd = welch(ds.X, fs=ds.sfreq, nperseg=min(ds.n_samples, int(ds.sfreq)), axis=-1)
+    keep = freqs <= 45
+    return {"freqs": freqs[keep].tolist(),
+            "psd": {c: psd[ds.y == i].mean((0, 1))[keep].tolist() for i, c in enumerate(ds.classes)
+                    if (ds.y == i).any()}}
+
+
+def decode(config: BMIConfig, progress: Progress | None = None) -> BMIResult:
+    """Evaluate every decoder of ``config`` (see the module docstring)."""
+    from ..execution import Execution
+
+    check_installed()
+    progress = default_progress(progress)
+    t_start = time.perf_counter()
+    plain = load_dataset(config)
+    banked = load_dataset(config, filter_bank=True) if config.dataset == "ssvep-exo" and any(
+        d in RIEMANN for d in config.decoders) else None
+    check_trials_per_class(plain, config.folds)
+    with Execution(config.execution, join_group=False) as ex:
+        execution = ex.describe()
+    rows = []
+    epoch_s = plain.n_samples / plain.sfreq
+    with progress.task("decoders", total=len(config.decoders), unit="decoders") as task:
+        for name in config.decoders:
+            ds = banked if (banked is not None and name in RIEMANN) else plain
+            decoder = _decoder_for(name, ds, config, config.execution)
+            pred = cross_validate(decoder, ds, config.scheme, config.folds, config.seed)
+            correct = int((pred.y_true == pred.y_pred).sum())
+            row = DecoderResult(
+                name=name, scheme=config.scheme, accuracy=pred.accuracy,
+                interval=list(binomial_interval(correct, len(pred.y_true))), n_trials=len(pred.y_true),
+                per_subject=pred.accuracy_by(pred.subject), confusion=_confusion(pred.y_true, pred.y_pred,
+                                                                                 len(ds.classes)),
+                fit_time_s=pred.fit_time_s, predict_time_s_per_trial=pred.predict_time_s,
+                itr_bits_per_min=itr_bits_per_min(pred.accuracy, len(ds.classes), epoch_s))
+            if config.permutations:
+                p, scores = permutation_test(decoder, ds, pred.accuracy, config.scheme, config.folds,
+                                             config.permutations, config.seed)
+                row.permutation_p, row.permuted_mean, row.n_permutations = p, float(np.mean(scores)), len(scores)
+            if config.robustness:
+                row.robustness = _robustness(decoder, ds, config, stochastic=bool(name in DEEP and config.deep_noise))
+            if config.windows_s:
+                row.pseudo_online = pseudo_online(decoder, ds, list(config.windows_s), config.folds, config.seed)
+            rows.append(row)
+            task.update(decoder=name, accuracy=round(pred.accuracy, 3))
+    return BMIResult(
+        dataset=plain.summary(), decoders=rows, chance=1.0 / len(plain.classes),
+        published=PUBLISHED.get(config.dataset, {}),
+        csp_patterns=csp_patterns(plain) if config.dataset == "physionet-mi" else None,
+        spectra=class_spectra(plain) if config.dataset == "ssvep-exo" else None,
+        execution=execution, time_s=time.perf_counter() - t_start)
+
+
+def validate(config: BMIConfig) -> None:
+    """Everything that can be checked before a run folder is created."""
+    from .datasets import _data_folder, ssvep_subjects
+
+    check_installed()
+    if config.dataset == "ssvep-exo":
+        have = ssvep_subjects(config.data_dir)
+        missing = [s for s in config.subjects if s not in have]
+        if missing:
+            raise ConfigError(f"--subjects: no SSVEP subject {missing[0]} in {config.data_dir} (have {have})")
+    else:
+        _data_folder(config.data_dir, "physionet-eegmmidb", f"S{config.subjects[0]:03d}")
+    if config.scheme == "loso" and len(config.subjects) < 2:
+        raise ConfigError("--scheme loso needs at least 2 --subjects")
+
+
+def bmi_run(config: BMIConfig, out: str | os.PathLike, *, overwrite: bool = False,
+            progress: Progress | None = None, report: bool = True):
+    """:func:`decode` into a new run folder ``out`` (config.json, results/bmi.json, metrics.json,
+    log.txt, report.html)."""
+    progress = default_progress(progress)
+    validate(config)
+    writer = RunWriter(out, config, overwrite=overwrite, progress=progress)
+    with writer:
+        result = decode(config, progress)
+        result.save(writer.run)
+        writer.run.save_metrics({f"{r.name}_accuracy": r.accuracy for r in result.decoders}
+                                | {"execution": result.execution})
+        run = writer.commit()
+    if report:
+        from ..report import build_report
+
+        build_report(run.path)
+    return run, result

@@ -1,0 +1,97 @@
+"""``neuroaikit bmi --dataset ... --out RUN``: decode intent from EEG."""
+
+from __future__ import annotations
+
+from .options import add_execution_arguments, add_output_arguments, add_quiet_argument
+
+NAME = "bmi"
+HELP = "decode intent from EEG (CSP, Riemann, CCA/TRCA, EEGNet), MOABB-style evaluation, robustness"
+DESCRIPTION = """\
+Brain-machine interface decoding on real EEG, read and epoched with MNE: cross-validated
+accuracy per decoder and subject (MOABB's within-session 5-fold by default), exact binomial
+intervals, the label-permutation p-value (--permutations N), ITR, pseudo-online accuracy
+against window length (--windows), and a robustness table (--robustness): additive noise at
+stated SNRs, 1-4 channels lost, electrode shift among neighbours, and white-box APGD with an
+L-inf budget in microvolts (with EOT over noise draws for a deep decoder trained with
+--deep-noise). Writes OUT/results/bmi.json and OUT/report.html (confusion matrices, accuracy
+by subject, CSP patterns on the scalp, SSVEP spectra, robustness curves).
+
+Data sets (--data-dir holds their folders): ssvep-exo (SSVEP exoskeleton, Kalunga et al. 2016,
+subjects 1-6 here) and physionet-mi (PhysioNet motor imagery, imagined left vs right fist,
+runs 4/8/12). Decoders: csp_lda, fbcsp_lda, ts_lr, mdm, cca, fbcca, trca, eegnet, shallow.
+Needs the bmi extra: pip install neuroaikit[bmi].
+
+examples:
+  neuroaikit bmi --dataset ssvep-exo --subjects 1 2 3 4 5 6 --decoders cca trca ts_lr --out runs/ssvep
+  neuroaikit bmi --dataset physionet-mi --subjects 1 --decoders csp_lda ts_lr --permutations 100 --out runs/mi
+  neuroaikit bmi --dataset ssvep-exo --decoders ts_lr eegnet --robustness --eps-uv 0.5 1 2 --out runs/ssvep-robust
+  neuroaikit bmi --dataset ssvep-exo --decoders eegnet --deep-noise 0.5 --robustness --eot 20 --out runs/noisy
+  neuroaikit bmi --dataset ssvep-exo --decoders cca --windows 0.5 1 1.5 2 --out runs/online
+"""
+
+_OPTIONS = {
+    "dataset": "dataset", "data_dir": "data_dir", "subjects": "subjects", "decoders": "decoders",
+    "scheme": "scheme", "folds": "folds", "permutations": "permutations", "robustness": "robustness",
+    "snrs": "snrs_db", "channels_lost": "channels_lost", "eps_uv": "eps_uv", "attack_steps": "attack_steps",
+    "eot": "eot", "windows": "windows_s", "deep_epochs": "deep_epochs", "deep_noise": "deep_noise", "seed": "seed",
+}
+FLAGS = {field: "--" + attr.replace("_", "-") for attr, field in _OPTIONS.items()}
+
+
+def add_arguments(parser):
+    from ..bmi.workflow import DATASETS, BMIConfig
+    from ..bmi.evaluation import SCHEMES
+
+    d = BMIConfig()
+    parser.add_argument("--dataset", choices=DATASETS, help=f"which data set (default {d.dataset})")
+    parser.add_argument("--data-dir", help=f"folder holding the data set folders (default {d.data_dir})")
+    parser.add_argument("--subjects", type=int, nargs="+", help=f"subject numbers (default {d.subjects})")
+    parser.add_argument("--decoders", nargs="+", help=f"decoders to evaluate (default {' '.join(d.decoders)})")
+    parser.add_argument("--scheme", choices=SCHEMES, help=f"cross-validation scheme (default {d.scheme})")
+    parser.add_argument("--folds", type=int, help=f"folds of within-session k-fold (default {d.folds})")
+    parser.add_argument("--permutations", type=int, help="label permutations for the chance p-value (default 0: none)")
+    parser.add_argument("--robustness", action="store_const", const=True, default=None,
+                        help="measure noise, channel-loss, electrode-shift and APGD accuracy")
+    parser.add_argument("--snrs", type=float, nargs="+", help=f"noise SNRs in dB (default {d.snrs_db})")
+    parser.add_argument("--channels-lost", type=int, nargs="+", help=f"electrodes lost (default {d.channels_lost})")
+    parser.add_argument("--eps-uv", type=float, nargs="+", help=f"APGD L-inf budgets in uV (default {d.eps_uv})")
+    parser.add_argument("--attack-steps", type=int, help=f"APGD iterations (default {d.attack_steps})")
+    parser.add_argument("--eot", type=int, help=f"noise draws per gradient for stochastic decoders (default {d.eot})")
+    parser.add_argument("--windows", type=float, nargs="+", help="pseudo-online window lengths in s (default: none)")
+    parser.add_argument("--deep-epochs", type=int, help=f"training epochs of eegnet/shallow (default {d.deep_epochs})")
+    parser.add_argument("--deep-noise", type=float,
+                        help="train eegnet/shallow with Gaussian input noise of this sigma (scaled input units)")
+    parser.add_argument("--seed", type=int, help=f"seed of folds, permutations and attacks (default {d.seed})")
+    parser.add_argument("--config", help="JSON/YAML file of BMIConfig fields (options override it)")
+    parser.add_argument("--no-report", action="store_true", help="do not build report.html")
+    add_output_arguments(parser)
+    add_execution_arguments(parser, trains=True)
+    add_quiet_argument(parser)
+
+
+def print_result(result) -> None:
+    ds = result.dataset
+    print(f"{ds['name']}: {ds['n_trials']} trials, {ds['n_channels']} channels, {len(ds['classes'])} classes "
+          f"(chance {result.chance:.2f}), subjects {', '.join(ds['subjects'])}")
+    published = result.published or {}
+    print(f"{'decoder':<10} {'accuracy':>8} {'95% CI':>15} {'p (perm)':>9} {'ITR b/min':>10} {'MOABB':>7}")
+    for r in result.decoders:
+        p = "-" if r.permutation_p is None else f"{r.permutation_p:.3f}"
+        ref = published.get(r.name)
+        print(f"{r.name:<10} {r.accuracy:>8.3f} {f'[{r.interval[0]:.2f}, {r.interval[1]:.2f}]':>15} {p:>9} "
+              f"{r.itr_bits_per_min or 0:>10.2f} {'-' if ref is None else f'{ref / 100:.3f}':>7}")
+    if published:
+        print(f"MOABB: {published.get('source')}")
+
+
+def run(args) -> int:
+    from ..bmi.workflow import BMIConfig, bmi_run
+    from ..progress import default_progress
+    from .options import config_from_args
+
+    config = config_from_args(BMIConfig, args, _OPTIONS, config_file=args.config)
+    run_, result = bmi_run(config, args.out, overwrite=args.overwrite, progress=default_progress(quiet=args.quiet),
+                           report=not args.no_report)
+    print_result(result)
+    print(f"results: {run_.path}/results/bmi.json ({result.time_s:.1f} s)")
+    return 0

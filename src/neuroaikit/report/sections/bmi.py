@@ -1,0 +1,153 @@
+"""Report section for ``neuroaikit bmi`` runs; reads :class:`~neuroaikit.bmi.results.BMIResult`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ...bmi.results import BMIResult
+from ...runs import Run
+from ..html import Section
+
+ORDER = 70
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _confusions(result: BMIResult):
+    plt = _plt()
+    classes = result.dataset["classes"]
+    n = len(result.decoders)
+    fig, axes = plt.subplots(1, n, figsize=(3.2 * n, 3.0), squeeze=False)
+    for ax, r in zip(axes[0], result.decoders):
+        m = np.asarray(r.confusion)
+        ax.imshow(m, cmap="Blues")
+        for (i, j), v in np.ndenumerate(m):
+            ax.text(j, i, str(v), ha="center", va="center", fontsize=8)
+        ax.set_xticks(range(len(classes)), classes, fontsize=7)
+        ax.set_yticks(range(len(classes)), classes, fontsize=7)
+        ax.set_title(f"{r.name} ({r.accuracy:.2f})", fontsize=9)
+        ax.set_xlabel("predicted")
+    axes[0][0].set_ylabel("true")
+    fig.tight_layout()
+    return fig
+
+
+def _by_subject(result: BMIResult):
+    plt = _plt()
+    subjects = sorted({s for r in result.decoders for s in r.per_subject}, key=lambda s: (len(s), s))
+    fig, ax = plt.subplots(figsize=(7, 3))
+    width = 0.8 / max(len(result.decoders), 1)
+    for k, r in enumerate(result.decoders):
+        ax.bar(np.arange(len(subjects)) + k * width, [r.per_subject.get(s, np.nan) for s in subjects], width,
+               label=r.name)
+    ax.axhline(result.chance, color="k", ls="--", lw=0.8, label="chance")
+    ax.set_xticks(np.arange(len(subjects)) + 0.4 - width / 2, subjects)
+    ax.set_xlabel("subject")
+    ax.set_ylabel("accuracy")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _patterns(patterns: dict):
+    from ...bmi._deps import require
+
+    mne = require("mne")
+    plt = _plt()
+    info = mne.create_info(patterns["ch_names"], 160.0, "eeg")
+    info.set_montage("standard_1005", match_case=False, on_missing="ignore")
+    maps = np.asarray(patterns["patterns"])
+    fig, axes = plt.subplots(1, len(maps), figsize=(2.4 * len(maps), 2.4), squeeze=False)
+    for k, (ax, pattern) in enumerate(zip(axes[0], maps)):
+        mne.viz.plot_topomap(pattern, info, axes=ax, show=False)
+        ax.set_title(f"CSP pattern {k + 1}", fontsize=8)
+    return fig
+
+
+def _spectra(spectra: dict):
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(7, 3))
+    for name, psd in spectra["psd"].items():
+        ax.semilogy(spectra["freqs"], psd, label=name)
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("power (uV^2/Hz)")
+    ax.legend(fontsize=7, title="class")
+    fig.tight_layout()
+    return fig
+
+
+def _robustness(result: BMIResult):
+    plt = _plt()
+    rows = [r for r in result.decoders if r.robustness]
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3))
+    for r in rows:
+        rb = r.robustness
+        snr = sorted(rb["noise"], key=float, reverse=True)
+        axes[0].plot(["clean", *snr], [rb["clean"], *[rb["noise"][k] for k in snr]], marker="o", label=r.name)
+        lost = sorted(rb["channels_lost"], key=int)
+        axes[1].plot([0, *map(int, lost)], [rb["clean"], *[rb["channels_lost"][k] for k in lost]], marker="o")
+        eps = sorted(rb["apgd"], key=float)
+        axes[2].plot([0, *map(float, eps)], [rb["clean"], *[rb["apgd"][k] for k in eps]], marker="o")
+    for ax, label in zip(axes, ("noise SNR (dB)", "channels lost", "APGD L-inf budget (uV)")):
+        ax.axhline(result.chance, color="k", ls="--", lw=0.8)
+        ax.set_xlabel(label)
+        ax.set_ylabel("accuracy")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def build(run: Run) -> list[Section]:
+    result = BMIResult.load(run)
+    if result is None:
+        return []
+    ds = result.dataset
+    section = Section("Brain-machine interface decoding")
+    section.paragraph(f"{ds['name']}: {ds['n_trials']} trials, {ds['n_channels']} channels, {ds['n_samples']} "
+                      f"samples at {ds['sfreq']:g} Hz, classes {', '.join(ds['classes'])}; "
+                      f"chance {result.chance:.2f}.")
+    published = result.published or {}
+    rows = []
+    for r in result.decoders:
+        ref = published.get(r.name)
+        rows.append([r.name, r.scheme, f"{r.accuracy:.3f}", f"[{r.interval[0]:.2f}, {r.interval[1]:.2f}]",
+                     "-" if r.permutation_p is None else f"{r.permutation_p:.3f}",
+                     f"{r.itr_bits_per_min or 0:.2f}", f"{r.fit_time_s:.2f}", f"{r.predict_time_s_per_trial * 1e3:.2f}",
+                     "-" if ref is None else f"{ref:.2f}"])
+    section.table(["decoder", "evaluation", "accuracy", "95% CI (exact)", "p (permutation)", "ITR (bits/min)",
+                   "fit time (s, all folds)", "inference (ms/trial)", "MOABB (%)"], rows,
+                  caption=published.get("source", ""))
+    section.figure(_confusions(result), "confusion matrices (rows: true class)")
+    section.figure(_by_subject(result), "accuracy by subject")
+    if result.csp_patterns:
+        section.figure(_patterns(result.csp_patterns), "CSP patterns (all trials), sensorimotor topographies")
+    if result.spectra:
+        section.figure(_spectra(result.spectra), "mean spectrum per class (Welch, all channels)")
+    robust = [r for r in result.decoders if r.robustness]
+    if robust:
+        headers = ["decoder", "clean"]
+        first = robust[0].robustness
+        headers += [f"SNR {k} dB" for k in first["noise"]] + [f"{k} lost" for k in first["channels_lost"]]
+        headers += ["electrode shift"] + [f"APGD {k} uV" for k in first["apgd"]] + ["EOT"]
+        table = []
+        for r in robust:
+            rb = r.robustness
+            table.append([r.name, f"{rb['clean']:.2f}", *[f"{v:.2f}" for v in rb["noise"].values()],
+                          *[f"{v:.2f}" for v in rb["channels_lost"].values()], f"{rb['electrode_shift']:.2f}",
+                          *[f"{v:.2f}" for v in rb["apgd"].values()], str(rb.get("eot", 1))])
+        section.table(headers, table, caption="robustness (held-out 25 % per subject, mean over subjects)")
+        section.figure(_robustness(result), "robustness curves")
+    online = [r for r in result.decoders if r.pseudo_online]
+    if online:
+        section.table(["decoder", "window (s)", "accuracy", "inference (ms)", "latency (s)"],
+                      [[r.name, f"{w['window_s']:g}", f"{w['accuracy']:.3f}", f"{w['inference_s_per_window'] * 1e3:.2f}",
+                        f"{w['latency_s']:.3f}"] for r in online for w in r.pseudo_online],
+                      caption="pseudo-online decoding: window from the epoch's start")
+    return [section]

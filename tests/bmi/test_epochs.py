@@ -1,0 +1,62 @@
+"""Reading and epoching: our epochs equal mne.Epochs; the SSVEP event codes; the readers' metadata."""
+
+from __future__ import annotations
+
+import mne
+import numpy as np
+import pytest
+
+from neuroaikit.bmi.epochs import EpochsDataset, PreprocessConfig, epoch, find_events, preprocess, read_raw
+from neuroaikit.errors import DataError
+
+
+def test_epochs_equal_mne_epochs(eeg_dir):
+    path = eeg_dir / "physionet-eegmmidb" / "S001" / "S001R04.edf"
+    raw = read_raw(path)
+    mne.datasets.eegbci.standardize(raw)
+    config = PreprocessConfig(l_freq=8.0, h_freq=32.0, tmin=-0.5, tmax=2.0)
+    events, found = find_events(raw)
+    raws, events = preprocess(raw, config, events)
+    ours = epoch(raws, events, {"T1": found["T1"], "T2": found["T2"]}, config)
+    theirs = mne.Epochs(raws[0], events, {"T1": found["T1"], "T2": found["T2"]}, tmin=-0.5, tmax=2.0, baseline=None,
+                        preload=True, verbose="error")
+    assert ours.X.shape == theirs.get_data().shape
+    np.testing.assert_allclose(ours.X, theirs.get_data() * 1e6, atol=1e-6, rtol=0)
+    np.testing.assert_array_equal(ours.y, (theirs.events[:, 2] == found["T2"]).astype(int))
+
+
+def test_ssvep_fif_codes_match_the_original_gdf(eeg_dir):
+    """GDF 33024 rest, 33025 13 Hz, 33026 21 Hz, 33027 17 Hz -> FIF 1 rest, 2 13 Hz, 3 21 Hz, 4 17 Hz."""
+    from neuroaikit.bmi.datasets import SSVEP_EVENT_ID
+
+    sub = eeg_dir / "ssvep-exoskeleton" / "subject01"
+    gdf = read_raw(next(sub.glob("*.gdf")))
+    gdf_events, gdf_ids = mne.events_from_annotations(gdf, verbose="error")
+    fif_events = mne.read_events(next(sub.glob("*19.02.16*-eve.fif")))
+    code_to_name = {gdf_ids["33024"]: "rest", gdf_ids["33025"]: "13", gdf_ids["33026"]: "21", gdf_ids["33027"]: "17"}
+    stim = gdf_events[np.isin(gdf_events[:, 2], list(code_to_name))]
+    assert len(stim) == len(fif_events) == 32
+    names = [code_to_name[c] for c in stim[:, 2]]
+    assert [SSVEP_EVENT_ID[n] for n in names] == list(fif_events[:, 2])
+
+
+def test_readers_metadata(ssvep, motor):
+    assert ssvep.X.shape == (64, 8, 513) and ssvep.class_counts() == {"13": 16, "17": 16, "21": 16, "rest": 16}
+    assert set(ssvep.run) == {"1", "2"} and set(ssvep.session) == {"1"}
+    assert motor.sfreq == 160 and set(motor.run) == {"4", "8", "12"} and len(motor) == 45
+    assert abs(ssvep.X).max() < 1e4  # microvolts, not volts
+
+
+def test_rejection_and_resampling(eeg_dir):
+    from neuroaikit.bmi.datasets import load_ssvep_exo
+
+    ds = load_ssvep_exo(eeg_dir, 1, config=PreprocessConfig(l_freq=7.0, h_freq=45.0, tmin=2.0, tmax=4.0,
+                                                            resample=128.0, reject_uv=40.0))
+    assert ds.sfreq == 128 and ds.n_samples == 257
+    assert 0 < len(ds) < 64  # some trials exceed 40 uV peak-to-peak
+    assert (np.ptp(ds.X, axis=-1) <= 40).all()
+
+
+def test_unequal_epoch_lengths_are_one_line_errors():
+    with pytest.raises(DataError, match="unequal length"):
+        EpochsDataset([np.zeros((2, 10)), np.zeros((2, 11))], [0, 1], ["a", "b"], 100.0, ["x", "y"])

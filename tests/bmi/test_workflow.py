@@ -1,0 +1,24 @@
+"""``neuroaikit bmi`` end to end on one SSVEP subject: run folder, typed result, report."""
+
+from __future__ import annotations
+
+from neuroaikit.bmi.results import BMIResult
+from neuroaikit.cli.main import main
+from neuroaikit.runs import Run
+
+
+def test_bmi_run_folder_and_report(eeg_dir, tmp_path, capsys):
+    out = tmp_path / "ssvep"
+    code = main(["bmi", "--data-dir", str(eeg_dir), "--decoders", "cca", "--folds", "3", "--robustness",
+                 "--snrs", "0", "--channels-lost", "1", "--eps-uv", "50", "--attack-steps", "3", "--windows", "1",
+                 "--permutations", "3", "--threads", "1", "--quiet", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    result = BMIResult.load(Run(out))
+    row = result.decoders[0]
+    assert row.name == "cca" and row.n_trials == 64 and 0.25 < row.accuracy <= 1
+    assert row.interval[0] < row.accuracy < row.interval[1] and row.n_permutations == 3
+    assert set(row.robustness) >= {"clean", "noise", "channels_lost", "electrode_shift", "apgd"}
+    assert row.robustness["apgd"]["50"] <= row.robustness["clean"]
+    assert row.pseudo_online[0]["window_s"] == 1.0
+    assert result.published["cca"] == 25.40
+    assert "Brain-machine interface decoding" in (out / "report.html").read_text()
