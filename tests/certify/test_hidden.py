@@ -42,7 +42,7 @@ def test_toy_radius_equals_the_closed_form():
             continue
         # the largest eps <= 1 meeting Proposition 1 (brentq), through the Gaussian mechanism with Delta = 3
         top = 1.0 if pixeldp_margin(p, 1 - p, 1.0, DELTA) > 0 else optimize.brentq(
-            lambda e: pixeldp_margin(p, 1 - p, e, DELTA), 0, 1)
+            lambda e, p=p: pixeldp_margin(p, 1 - p, e, DELTA), 0, 1)
         assert radius == pytest.approx(top * SIGMA / (3.0 * math.sqrt(2 * math.log(1.25 / DELTA))), rel=1e-6)
     assert (radii > 0).any()
 

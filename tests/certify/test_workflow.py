@@ -90,3 +90,18 @@ def test_config_checks():
     assert CertificationConfig(radii=[1, 0.5]).radii == [0.5, 1.0]
     with pytest.raises(ConfigError, match="n0"):
         CertificationConfig(n0=5, n=4)
+
+
+def test_cifar10_resnet18_certifies_through_the_execution_layer(shared_data, tmp_path, device):
+    config = TrainConfig(dataset="cifar10", data_dir=str(shared_data / "cifar10-subset"), model="resnet18",
+                         model_kwargs={"width": 0.125}, noise={"input": "gaussian:0.25"}, epochs=1,
+                         train_subset=64, test_subset=8, batch_size=32, eval_draws=2,
+                         execution=ExecutionConfig(device=device, threads=1))
+    path = train(config, tmp_path / "resnet", progress=None).path
+    cert = certify_run(path, config=CertificationConfig(n0=5, n=20, n_examples=4, max_rows=64),
+                       execution=ExecutionConfig(device=device, threads=1))
+    assert cert.n_examples == 4 and cert.sigma == 0.25 and cert.execution["device"].startswith(device)
+    # PixelDP with the noise on the input needs no layer bound (Delta = 1), residual blocks or not
+    hidden = certify_run(path, config=CertificationConfig(method="hidden", n0=5, n=20, n_examples=2),
+                         execution=ExecutionConfig(device=device, threads=1))
+    assert hidden.site == "input" and hidden.sensitivity == 1.0 and hidden.layer_bounds == []
