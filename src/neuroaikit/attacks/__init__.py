@@ -13,6 +13,7 @@ from .feature_space import FeatureSpace, total_variation
 from .fgsm import FGSM
 from .pgd import PGD
 from .random_noise import RandomNoise
+from .randomness import RandomnessCheck, detect_randomness
 from .results import AdversarialExamples, DeployedRule, RobustnessResult, SanityCheck, SweepRow
 from .square import Square
 from .transfer import Transfer
@@ -22,6 +23,7 @@ ATTACKS = {cls.name: cls for cls in (FGSM, PGD, APGD, Square, Transfer, RandomNo
 
 __all__ = [
     "ATTACKS", "Attack", "FGSM", "PGD", "APGD", "Square", "Transfer", "RandomNoise", "FeatureSpace",
+    "detect_randomness", "RandomnessCheck",
     "dlr_loss", "margin_loss", "rule_loss", "noise_twin", "total_variation",
     "evaluate_robustness", "evaluate_run", "RobustnessConfig",
     "RobustnessResult", "SweepRow", "SanityCheck", "AdversarialExamples", "DeployedRule",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..results import Result
+from .randomness import RandomnessCheck
 
 if TYPE_CHECKING:  # evaluate.py imports this module; the config is only needed lazily
     from .evaluate import RobustnessConfig
@@ -114,7 +115,8 @@ class RobustnessResult(Result):
     Attributes:
         rule: the deployed inference rule.
         threat_model: in words (norm, white box with EOT).
-        stochastic: whether the model has noise layers.
+        stochastic: whether repeated forward passes differ (noise layers on, or randomness of
+            the model's own, found by :func:`~neuroaikit.attacks.randomness.detect_randomness`).
         n_examples, n_classes, chance: images evaluated, classes, 1 / classes.
         config: the :class:`~neuroaikit.attacks.evaluate.RobustnessConfig` as a dict (see :attr:`protocol`).
         clean_accuracy: clean accuracy under the repeated final check with the deployed rule.
@@ -127,11 +129,13 @@ class RobustnessResult(Result):
         examples: adversarial examples at ``reference_eps`` (``None``: none kept).
         seconds: wall time of the protocol.
         dataset, split, execution: set by :func:`~neuroaikit.attacks.evaluate.evaluate_run`.
+        randomness: how the model was found random or not (``None`` in results written before
+            the protocol ran the model to find out).
     """
 
     result_name: ClassVar[str | None] = "robustness"
     #: written only when set, so that results of ``evaluate_robustness`` keep their layout
-    _OPTIONAL: ClassVar[tuple[str, ...]] = ("dataset", "split", "execution")
+    _OPTIONAL: ClassVar[tuple[str, ...]] = ("dataset", "split", "execution", "randomness")
 
     rule: DeployedRule
     threat_model: str
@@ -152,6 +156,7 @@ class RobustnessResult(Result):
     dataset: str | None = None
     split: str | None = None
     execution: dict[str, Any] | None = None
+    randomness: RandomnessCheck | None = None
 
     # -- JSON layout -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ..noise import has_noise
+from ..noise import is_stochastic
 from .base import Attack, check_positive, check_steps
 
 
@@ -63,7 +63,7 @@ class Square(Attack):
     @torch.no_grad()
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        stochastic = has_noise(self.model)
+        stochastic = is_stochastic(self.model)
         stripes = self.eps * (2 * torch.randint(0, 2, (b, c, 1, w), device=x.device) - 1).float()
         x_best = (x + stripes).clamp(0, 1)
         loss_best, fooled_best = self.evaluate(x_best, y, "margin")

@@ -72,6 +72,10 @@ def run(args) -> int:
     warning = result.chance_warning()
     if warning:
         print(f"WARNING: {warning}")
+    if result.randomness is not None:
+        print(f"model: {result.randomness.describe()}")
+        for line in result.randomness.warnings:
+            print(f"WARNING: {line}")
     print(f"deployed rule: {result.rule.rule} ({result.rule.n_draws} draws); {result.n_examples} test images")
     print(f"clean accuracy {result.clean_accuracy:.4f}; robust accuracy (worst case over attacks) "
           f"{result.robust_accuracy:.4f} at {result.norm} eps {result.reference_eps:.4g}")

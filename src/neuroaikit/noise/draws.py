@@ -66,6 +66,23 @@ def _forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int, at: str) -> 
 
 # models found to need input replication (a skip path bypasses their first noise layer)
 _REPLICATE_INPUT: "weakref.WeakSet[nn.Module]" = weakref.WeakSet()
+# models random in ways no noise layer explains (noise in their own forward, dropout left on):
+# "input" when each row of a batch gets its own draw, "loop" when a draw is shared by the batch
+_OWN_RANDOMNESS: "weakref.WeakKeyDictionary[nn.Module, str]" = weakref.WeakKeyDictionary()
+
+
+def mark_stochastic(model: nn.Module, per_row: bool = True) -> None:
+    """Declare ``model`` random beyond its noise layers, so that :func:`forward_draws` takes
+    independent draws of that randomness too: by replicating the input (``per_row``: each row of
+    a batch is drawn afresh) or with one forward pass per draw (a draw shared by the batch).
+    :func:`neuroaikit.attacks.detect_randomness` finds out which and calls this."""
+    _OWN_RANDOMNESS[model] = "input" if per_row else "loop"
+
+
+def is_stochastic(model: nn.Module) -> bool:
+    """Whether repeated forward passes of ``model`` differ: it has noise layers, or was declared
+    random with :func:`mark_stochastic`."""
+    return model in _OWN_RANDOMNESS or any(True for _ in noise_layers(model))
 
 
 def forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int) -> torch.Tensor:
@@ -75,7 +92,10 @@ def forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int) -> torch.Tens
     """
     if n_draws == 1:
         return model(x).unsqueeze(0)
-    if model in _REPLICATE_INPUT:
+    own = _OWN_RANDOMNESS.get(model)
+    if own == "loop":
+        return torch.stack([model(x) for _ in range(n_draws)])
+    if own == "input" or model in _REPLICATE_INPUT:
         return _forward_draws(model, x, n_draws, "input")
     try:
         return _forward_draws(model, x, n_draws, "first_noise")

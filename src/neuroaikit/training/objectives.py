@@ -20,7 +20,7 @@ from ..errors import ConfigError
 
 Objective = Callable[..., tuple[torch.Tensor, dict]]
 _OBJECTIVES: dict[str, Objective] = {}
-_PROVIDERS = ("neuroaikit.attacks", "neuroaikit.alignment", "neuroaikit.spiking")
+_PROVIDERS = ("neuroaikit.attacks", "neuroaikit.alignment", "neuroaikit.spiking", "neuroaikit.certify")
 
 
 def register_objective(name: str):

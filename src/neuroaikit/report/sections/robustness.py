@@ -69,6 +69,10 @@ def build(run: Run) -> list[Section]:
         f"from the noise-off twin, random noise ({protocol.random_trials} trials). An image is robust only if it "
         f"survives every attack and the rule is right in a majority of {protocol.checks} fresh evaluations."
     )
+    if result.randomness is not None:
+        section.paragraph(f"Model: {result.randomness.describe()}.")
+        for line in result.randomness.warnings:
+            section.paragraph(f"Warning: {line}.", css="fail")
     section.paragraph(
         f"Clean accuracy (same rule): {result.clean_accuracy:.4f}; robust accuracy (per-example worst case) at eps "
         f"{result.reference_eps:.4g}: {result.robust_accuracy:.4f}."

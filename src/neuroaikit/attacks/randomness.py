@@ -1,0 +1,132 @@
+"""Is a model random? Found by running it, not by looking for our noise layers.
+
+A user's own stochastic model (noise written into its ``forward``, dropout left on, a
+VOneNet-style front-end) has none of the toolkit's noise layers, yet attacking it with one
+draw per step and judging it with one pass over-rates it (Athalye et al. 2018). Like
+AutoAttack's ``checks.check_randomized``, :func:`detect_randomness` compares repeated forward
+passes on the same batch, once as the model is and once under ``model.eval()``, and declares
+any randomness it finds to :func:`neuroaikit.noise.mark_stochastic`, so that every attack and
+check of the protocol then takes independent draws of it.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..noise import mark_stochastic, noise_layers, noise_mode
+from ..results import Result
+
+
+
+@dataclass
+class RandomnessCheck(Result):
+    """What :func:`detect_randomness` found.
+
+    Attributes:
+        stochastic: repeated forward passes of the model, as given, differ (or it has noise
+            layers that are on).
+        noise_layers: the toolkit's noise layers that are on.
+        own_randomness: passes differ with every noise layer off: the model's own ``forward``
+            (or a module left in training mode) is random.
+        own_randomness_in_eval: the same, under ``model.eval()``.
+        per_row: each row of a batch gets its own draw of that randomness (``False``: one draw
+            is shared by the whole batch, so draws need one pass each).
+        training_modules: dropout and batch-norm modules left in training mode.
+        max_difference: largest difference between two passes with the noise layers off.
+        passes: forward passes compared.
+        warnings: what a user should know, one line each.
+    """
+
+    stochastic: bool
+    noise_layers: list[str] = field(default_factory=list)
+    own_randomness: bool = False
+    own_randomness_in_eval: bool = False
+    per_row: bool = True
+    training_modules: list[str] = field(default_factory=list)
+    max_difference: float = 0.0
+    passes: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line: where the randomness comes from."""
+        if not self.stochastic:
+            return "deterministic: repeated forward passes agree"
+        sources = []
+        if self.noise_layers:
+            sources.append(f"noise layers {', '.join(self.noise_layers)}")
+        if self.own_randomness:
+            sources.append("the model's own forward pass" + ("" if self.own_randomness_in_eval else
+                                                             " (only in training mode)"))
+        return "stochastic: " + "; ".join(sources) + " (attacked with EOT, judged by a majority of fresh draws)"
+
+
+def _spread(model: nn.Module, x: torch.Tensor, passes: int) -> float:
+    """Largest difference between ``passes`` forward passes, relative to the output scale."""
+    with torch.no_grad():
+        outs = [model(x).float() for _ in range(passes)]
+    scale = max(float(outs[0].abs().max()), 1.0)
+    return max(float((o - outs[0]).abs().max()) for o in outs[1:]) / scale
+
+
+def _in_training_mode(model: nn.Module, kind: type) -> list[str]:
+    return [name or type(m).__name__ for name, m in model.named_modules() if m.training and isinstance(m, kind)]
+
+
+def detect_randomness(model: nn.Module, x: torch.Tensor, passes: int = 4, tolerance: float = 1e-4,
+                      declare: bool = True) -> RandomnessCheck:
+    """Find out whether ``model`` is random by running it.
+
+    Args:
+        model (nn.Module): returns logits for ``x``.
+        x (torch.Tensor): a few inputs (the first 16 are used).
+        passes (int): forward passes compared (AutoAttack compares 5). Default 4.
+        tolerance (float): relative difference below which passes count as equal (floating-point
+            non-determinism of GPU kernels stays below it). Default 1e-4.
+        declare (bool): call :func:`neuroaikit.noise.mark_stochastic` on ``model`` when its own
+            forward pass is random, so that attacks take independent draws of it. Default True.
+
+    Returns:
+        RandomnessCheck: what was found, with warnings about dropout or batch norm left in
+        training mode. The model itself is not run (a copy is), so batch-norm statistics and
+        noise settings are untouched.
+    """
+    passes = max(2, int(passes))
+    x = x[:16].detach()
+    probe = copy.deepcopy(model)  # batch norm in training mode would update its statistics
+    layers_on = [name for name, layer in noise_layers(probe) if layer.mode == "on"]
+    dropout = _in_training_mode(probe, nn.modules.dropout._DropoutNd)
+    batchnorm = _in_training_mode(probe, nn.modules.batchnorm._BatchNorm)
+    training = dropout + batchnorm
+    with noise_mode(probe, "off"):
+        spread = _spread(probe, x, passes)
+        own = spread > tolerance
+        per_row = True
+        if own:
+            # one input twice in a batch: equal rows mean one draw serves the whole batch
+            with torch.no_grad():
+                pair = probe(torch.cat([x[:1], x[:1]])).float()
+            per_row = float((pair[0] - pair[1]).abs().max()) / max(float(pair.abs().max()), 1.0) > tolerance
+        own_in_eval = own
+        if own and training:
+            probe.eval()
+            own_in_eval = _spread(probe, x, passes) > tolerance
+    warnings = []
+    if dropout:
+        warnings.append(f"dropout left in training mode ({', '.join(dropout[:5])}): the model is evaluated as the "
+                        "random model it is; call model.eval() first if it is deployed without dropout")
+    if batchnorm:
+        warnings.append(f"batch norm left in training mode ({', '.join(batchnorm[:5])}): outputs depend on the rest "
+                        "of the batch and the running statistics change; call model.eval() first")
+    if own and not own_in_eval:
+        warnings.append("the randomness disappears under model.eval(): it comes from modules left in training mode")
+    if own and declare:
+        mark_stochastic(model, per_row=per_row)
+    return RandomnessCheck(
+        stochastic=bool(layers_on) or own, noise_layers=layers_on, own_randomness=own,
+        own_randomness_in_eval=own_in_eval, per_row=per_row, training_modules=training,
+        max_difference=spread, passes=passes, warnings=warnings,
+    )

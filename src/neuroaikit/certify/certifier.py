@@ -1,0 +1,124 @@
+"""What every certifier shares: Monte-Carlo class counts in batched passes, Cohen et al.'s
+CERTIFY (selection draws, estimation draws, a Clopper-Pearson lower bound, abstention) and
+PREDICT (a binomial test between the top two classes).
+
+A certifier defines ``draw(x, k) -> logits (k, B, K)`` (``k`` random draws of the randomized
+classifier for each image of ``x``) and ``radius(p_lower)``; the rest is here.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from scipy import stats
+from torch import nn
+
+from ..errors import ConfigError
+from .bounds import check_alpha, clopper_pearson_lower
+
+ABSTAIN = -1
+
+
+def check_sample_sizes(n0: int, n: int) -> None:
+    for name, value in (("n0", n0), ("n", n)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
+    if n0 > n:
+        raise ConfigError(f"n0 ({n0} selection draws) must not exceed n ({n} estimation draws)")
+
+
+class Certifier:
+    """Base class: Monte-Carlo certification of a randomized classifier.
+
+    Args:
+        model (nn.Module): returns logits.
+        max_rows (int): rows per forward pass (images x draws); draws for a batch of images
+            are taken together up to this size. Default 4096.
+    """
+
+    name = "certifier"
+
+    def __init__(self, model: nn.Module, max_rows: int = 4096):
+        if not isinstance(model, nn.Module):
+            raise ConfigError(f"{type(self).__name__} needs an nn.Module, got {type(model).__name__}")
+        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+            raise ConfigError(f"max_rows must be an integer >= 1, got {max_rows!r}")
+        self.model = model
+        self.max_rows = max_rows
+
+    # -- to define ------------------------------------------------------------
+    def draw(self, x: torch.Tensor, k: int) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def radius(self, p_lower: float) -> float:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- Monte Carlo ------------------------------------------------------------
+    @property
+    def device(self) -> torch.device:
+        return next((p.device for p in self.model.parameters()), torch.device("cpu"))
+
+    @torch.no_grad()
+    def counts(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        """How often each class wins in ``n`` draws, per image: ``(B, K)`` int64. Draws for the
+        whole batch go through the model together, ``max_rows // B`` per pass."""
+        x = x.to(self.device, torch.float32)
+        per_pass = max(1, self.max_rows // max(1, x.shape[0]))
+        total = None
+        done = 0
+        while done < n:
+            k = min(per_pass, n - done)
+            logits = self.draw(x, k)
+            won = F.one_hot(logits.argmax(-1), logits.shape[-1]).sum(0)
+            total = won if total is None else total + won
+            done += k
+        assert total is not None
+        return total.cpu()
+
+    # -- Cohen et al. 2019 ----------------------------------------------------
+    def certify(self, x: torch.Tensor, n0: int = 100, n: int = 10000, alpha: float = 0.001,
+                batch_size: int = 100, per_image: bool = False):
+        """CERTIFY (Cohen et al. 2019, Algorithm in section 3.2) for each image of ``x``.
+
+        ``n0`` draws select the top class ``c``, ``n`` fresh draws count how often ``c`` wins,
+        ``p_lower`` is the one-sided ``1 - alpha`` Clopper-Pearson lower bound on that
+        probability; ``p_lower <= 1/2`` abstains, otherwise ``c`` is certified within
+        :meth:`radius`. With probability at least ``1 - alpha`` per image, a returned class is
+        the smoothed classifier's class everywhere within the radius.
+
+        Returns ``(predictions, radii, p_lowers)``: tensors of ``B`` (prediction ``-1`` =
+        abstain, radius 0). ``per_image`` draws for one image at a time (the reference
+        implementation's loop; slower, same statistics).
+        """
+        check_sample_sizes(n0, n)
+        alpha = check_alpha(alpha)
+        step = 1 if per_image else max(1, batch_size)
+        predictions, radii, lowers = [], [], []
+        for start in range(0, x.shape[0], step):
+            xb = x[start : start + step]
+            selected = self.counts(xb, n0).argmax(1)
+            counts = self.counts(xb, n)
+            for i, c in enumerate(selected.tolist()):
+                p_lower = clopper_pearson_lower(int(counts[i, c]), n, alpha)
+                r = self.radius(p_lower)
+                abstain = p_lower <= 0.5 or r <= 0
+                predictions.append(ABSTAIN if abstain else c)
+                radii.append(0.0 if abstain else r)
+                lowers.append(p_lower)
+        return torch.tensor(predictions), torch.tensor(radii, dtype=torch.float64), torch.tensor(lowers)
+
+    def predict(self, x: torch.Tensor, n: int = 1000, alpha: float = 0.001, batch_size: int = 100) -> torch.Tensor:
+        """PREDICT (Cohen et al. 2019): the top class of ``n`` draws, or ``-1`` (abstain) when a
+        two-sided binomial test cannot tell it from the runner-up at level ``alpha``. A class
+        returned is the smoothed classifier's with probability at least ``1 - alpha``."""
+        check_sample_sizes(1, n)
+        alpha = check_alpha(alpha)
+        out = []
+        for start in range(0, x.shape[0], max(1, batch_size)):
+            counts = self.counts(x[start : start + batch_size], n)
+            top2 = counts.topk(min(2, counts.shape[1]), dim=1)
+            for values, classes in zip(top2.values.tolist(), top2.indices.tolist()):
+                n_a, n_b = values[0], (values[1] if len(values) > 1 else 0)
+                p_value = stats.binomtest(n_a, n_a + n_b, 0.5).pvalue if n_a + n_b > 0 else 1.0
+                out.append(classes[0] if p_value <= alpha else ABSTAIN)
+        return torch.tensor(out)

@@ -1,0 +1,80 @@
+"""Certification of noise placed after a hidden layer: the PixelDP construction (Lecuyer,
+Atlidakis, Geambasu, Hsu & Jana, IEEE S&P 2019)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from ..noise import INPUT, NoisyModel, forward_draws
+from .bounds import pixeldp_radius
+from .certifier import Certifier
+from .sensitivity import LayerBound, chain_bounds, sensitivity
+
+
+def gaussian_sites(model: nn.Module) -> dict[str, float]:
+    """``{site: sigma}`` of the additive Gaussian noise layers of a :class:`~neuroaikit.noise.NoisyModel` that are on."""
+    if not isinstance(model, NoisyModel):
+        return {}
+    return {name.replace(":", "."): float(layer.spec.sigma * layer.scale) for name, layer in model.noise.items()
+            if layer.spec.kind == "gaussian" and layer.mode == "on" and layer.spec.sigma > 0}
+
+
+class HiddenNoiseCertifier(Certifier):
+    """PixelDP: noise ``N(0, sigma^2)`` added after the pre-noise layers ``g`` (the layers up to
+    and including ``site``) makes the network a Gaussian mechanism. If ``g`` moves its output by
+    at most ``Delta * ||x - x'||_2`` (``Delta``: the product of the layers' operator-norm bounds,
+    :mod:`neuroaikit.certify.sensitivity`), then for inputs within ``L`` the network is
+    ``(eps, delta)``-differentially private with ``eps = Delta L sqrt(2 ln(1.25/delta)) / sigma``
+    (Gaussian mechanism, ``eps <= 1``). The expected one-hot output then moves by at most a factor
+    ``e^eps`` plus ``delta``, so the top class cannot change while
+    ``p_A > e^(2 eps) p_B + (1 + e^eps) delta`` (PixelDP Proposition 1), with ``p_A`` a lower and
+    ``p_B = 1 - p_A`` an upper bound from the Monte-Carlo draws. The certified radius is the
+    largest such ``L``.
+
+    Layers after the site, and noise layers other than the site's, only post-process the
+    mechanism's output or add independent randomness, which keeps the guarantee.
+
+    Supported: L2 threat model; ``site`` in an ``nn.Sequential`` chain of the layers listed in
+    :data:`neuroaikit.certify.sensitivity.SUPPORTED` (``"input"`` has ``Delta = 1``); additive
+    Gaussian noise (Poisson-like and multiplicative noise have a scale that depends on the
+    activation, which is not the Gaussian mechanism).
+
+    Args:
+        model (NoisyModel): a model with a Gaussian noise layer at ``site``.
+        site (str | None): the noise site (``None``: the model's only Gaussian site).
+        input_shape (tuple): ``(C, H, W)`` of one input (to trace shapes for the conv bounds).
+        delta (float): the ``delta`` of the DP guarantee, in (0, 1). Default 0.05.
+        max_rows (int): rows per forward pass. Default 4096.
+    """
+
+    name = "hidden"
+
+    def __init__(self, model: nn.Module, input_shape: tuple[int, ...], site: str | None = None, delta: float = 0.05,
+                 max_rows: int = 4096):
+        super().__init__(model, max_rows)
+        sites = gaussian_sites(model)
+        if not sites:
+            raise ConfigError(f"{type(model).__name__} has no Gaussian noise layer that is on: hidden-layer "
+                              "certification needs one (train with --noise LAYER=gaussian:SIGMA)")
+        if site is None:
+            if len(sites) > 1:
+                raise ConfigError(f"the model has several Gaussian noise sites ({', '.join(sites)}); name one")
+            site = next(iter(sites))
+        if site not in sites:
+            raise ConfigError(f"no Gaussian noise layer at {site!r}; the model's Gaussian noise sites: "
+                              f"{', '.join(sites)}")
+        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta < 1:
+            raise ConfigError(f"delta must lie in (0, 1), got {delta!r}")
+        self.site = site
+        self.sigma = sites[site]
+        self.delta = float(delta)
+        self.bounds: list[LayerBound] = [] if site == INPUT else chain_bounds(model.model, site, tuple(input_shape))
+        self.sensitivity = sensitivity(self.bounds)
+
+    def draw(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        return forward_draws(self.model, x, k)
+
+    def radius(self, p_lower: float) -> float:
+        return pixeldp_radius(p_lower, self.sigma, self.sensitivity, self.delta)

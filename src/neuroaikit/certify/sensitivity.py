@@ -1,0 +1,190 @@
+"""Upper bounds on how far the layers before a noise site can move their output (L2 to L2).
+
+PixelDP (Lecuyer et al. 2019) needs the sensitivity ``Delta`` of the pre-noise network ``g``:
+``||g(x) - g(x')||_2 <= Delta ||x - x'||_2`` for every pair of inputs. For a chain of layers the
+product of the layers' Lipschitz constants is such a bound. Each bound here is sound (never
+below the true constant):
+
+- ``Linear``: the largest singular value of the weight (exact, ``torch.linalg.matrix_norm(ord=2)``).
+- ``Conv2d`` (any padding, stride, dilation; groups = 1): the largest singular value over the
+  2-D DFT frequencies of the kernel on a grid of at least ``input + kernel - 1`` pixels, which is
+  the operator norm of the circular convolution on that grid (Sedghi et al. 2019); the
+  zero-padded convolution is a restriction of it (and striding a selection of its outputs), so
+  its norm is no larger. :func:`power_iteration` estimates the exact norm from below for
+  comparison.
+- ``ReLU``, ``LeakyReLU`` (slope <= 1), ``Tanh``, ``ELU`` (alpha <= 1): 1; ``Sigmoid``: 1/4.
+- ``MaxPool2d``: ``sqrt(m)``, ``m`` the most windows one pixel falls in (1 without overlap);
+  ``AvgPool2d``: ``sqrt(m / window size)``.
+- ``BatchNorm`` in eval mode: the largest ``|gamma| / sqrt(running_var + eps)``.
+- ``Flatten``, ``Identity``, ``Dropout`` in eval mode: 1.
+
+Anything else (residual blocks, attention, normalisation that depends on the batch or on the
+input's own statistics) has no bound here, and asking for one is an error that says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from ..results import Result
+
+SUPPORTED = ("Linear", "Conv2d", "ReLU", "LeakyReLU", "Tanh", "ELU", "Sigmoid", "MaxPool2d", "AvgPool2d",
+             "BatchNorm1d", "BatchNorm2d", "Flatten", "Identity", "Dropout")
+
+
+@dataclass
+class LayerBound(Result):
+    """One layer of the pre-noise chain: its Lipschitz bound (L2 -> L2) and how it was found."""
+
+    name: str
+    kind: str
+    bound: float
+    how: str
+    estimate: float | None = None
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
+
+
+def conv2d_bound(conv: nn.Conv2d, input_hw: tuple[int, int]) -> float:
+    """Sound upper bound on the L2 operator norm of ``conv`` on ``input_hw`` images (see module docstring)."""
+    if conv.groups != 1 or conv.padding_mode != "zeros":
+        raise ConfigError(f"cannot bound a convolution with groups={conv.groups}, padding_mode={conv.padding_mode!r} "
+                          "(supported: groups=1, zero padding)")
+    weight = conv.weight.detach().double().cpu()  # (out, in, kh, kw)
+    kh, kw = weight.shape[-2:]
+    dh, dw = _pair(conv.dilation)
+    span_h, span_w = dh * (kh - 1) + 1, dw * (kw - 1) + 1
+    grid_h, grid_w = input_hw[0] + span_h - 1, input_hw[1] + span_w - 1
+    dilated = torch.zeros(*weight.shape[:2], span_h, span_w, dtype=weight.dtype)
+    dilated[..., ::dh, ::dw] = weight
+    spectrum = torch.fft.fft2(dilated, s=(grid_h, grid_w))  # (out, in, H, W)
+    per_frequency = spectrum.permute(2, 3, 0, 1)  # (H, W, out, in)
+    return float(torch.linalg.matrix_norm(per_frequency, ord=2).max())
+
+
+def power_iteration(conv: nn.Conv2d, input_shape: tuple[int, ...], iterations: int = 200, seed: int = 0) -> float:
+    """Estimate (from below) the L2 operator norm of ``conv`` without its bias on inputs of
+    ``input_shape`` (no batch dimension), by power iteration on ``A^T A``."""
+    generator = torch.Generator().manual_seed(seed)
+    weight = conv.weight.detach().double().cpu()
+    v = torch.randn(1, *input_shape, generator=generator, dtype=torch.float64)
+    norm = 0.0
+    for _ in range(iterations):
+        v = (v / v.norm()).requires_grad_(True)
+        # functional, so that forward hooks on the module (a noise site) stay out of it
+        with torch.enable_grad():
+            out = F.conv2d(v, weight, None, conv.stride, conv.padding, conv.dilation, conv.groups)
+            (v,) = torch.autograd.grad(0.5 * out.pow(2).sum(), v)  # A^T A v
+        norm = float(out.detach().norm())
+    return norm
+
+
+def _pool_overlap(kernel: int, stride: int) -> int:
+    return math.ceil(kernel / stride)
+
+
+def layer_bound(name: str, layer: nn.Module, input_shape: tuple[int, ...]) -> LayerBound:
+    """The Lipschitz bound of one layer on inputs of ``input_shape`` (no batch dimension)."""
+    kind = type(layer).__name__
+    if isinstance(layer, nn.Linear):
+        bound = float(torch.linalg.matrix_norm(layer.weight.detach().double(), ord=2))
+        return LayerBound(name, kind, bound, "largest singular value of the weight")
+    if isinstance(layer, nn.Conv2d):
+        bound = conv2d_bound(layer, tuple(input_shape[-2:]))
+        estimate = power_iteration(layer, tuple(input_shape), iterations=50)
+        return LayerBound(name, kind, bound, "largest singular value over the DFT of the kernel (Sedghi et al. 2019)",
+                          estimate=estimate)
+    if isinstance(layer, (nn.ReLU, nn.Tanh, nn.Flatten, nn.Identity)):
+        return LayerBound(name, kind, 1.0, "1-Lipschitz")
+    if isinstance(layer, nn.modules.dropout._DropoutNd):
+        if layer.training:
+            raise ConfigError(f"cannot bound the sensitivity of {name!r}: dropout in training mode is random; "
+                              "call model.eval()")
+        return LayerBound(name, kind, 1.0, "identity in eval mode")
+    if isinstance(layer, nn.LeakyReLU) and abs(layer.negative_slope) <= 1:
+        return LayerBound(name, kind, 1.0, "1-Lipschitz (slope <= 1)")
+    if isinstance(layer, nn.ELU) and layer.alpha <= 1:
+        return LayerBound(name, kind, 1.0, "1-Lipschitz (alpha <= 1)")
+    if isinstance(layer, nn.Sigmoid):
+        return LayerBound(name, kind, 0.25, "largest slope 1/4")
+    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+        kh, kw = _pair(layer.kernel_size)
+        sh, sw = _pair(layer.stride if layer.stride is not None else layer.kernel_size)
+        overlap = _pool_overlap(kh, sh) * _pool_overlap(kw, sw)
+        if isinstance(layer, nn.MaxPool2d):
+            if _pair(layer.dilation) != (1, 1):
+                raise ConfigError(f"cannot bound the sensitivity of {name!r}: dilated max pooling")
+            return LayerBound(name, kind, math.sqrt(overlap), f"each pixel in at most {overlap} window(s)")
+        return LayerBound(name, kind, math.sqrt(overlap / (kh * kw)),
+                          f"mean of {kh * kw}; each pixel in at most {overlap} window(s)")
+    if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+        if layer.training or layer.running_var is None:
+            raise ConfigError(f"cannot bound the sensitivity of {name!r}: batch norm in training mode depends on "
+                              "the batch; call model.eval()")
+        scale = 1 / torch.sqrt(layer.running_var.detach().double() + layer.eps)
+        if layer.weight is not None:
+            scale = scale * layer.weight.detach().double().abs()
+        return LayerBound(name, kind, float(scale.max()), "largest |gamma| / sqrt(running var + eps)")
+    raise ConfigError(f"cannot bound the sensitivity of layer {name!r} ({kind}); supported layers: "
+                      f"{', '.join(SUPPORTED)} in a sequential chain")
+
+
+def pre_noise_chain(model: nn.Module, site: str) -> list[tuple[str, nn.Module]]:
+    """The leaf layers a sequential ``model`` runs up to and including ``site``, in order.
+
+    ``model`` is an ``nn.Sequential`` (nested ones are walked into); the noise sits on the output
+    of ``site``. A site inside a module with its own ``forward`` (a residual block) is refused."""
+    chain: list[tuple[str, nn.Module]] = []
+
+    def walk(module: nn.Module, prefix: str) -> bool:
+        for child_name, child in module.named_children():
+            name = f"{prefix}{child_name}"
+            if isinstance(child, nn.Sequential):
+                if walk(child, name + "."):
+                    return True
+                if name == site:
+                    return True
+                continue
+            if site.startswith(name + "."):
+                raise ConfigError(f"cannot bound the sensitivity before {site!r}: it lies inside {name!r} "
+                                  f"({type(child).__name__}), whose forward is not a sequential chain")
+            chain.append((name, child))
+            if name == site:
+                return True
+        return False
+
+    if not isinstance(model, nn.Sequential):
+        raise ConfigError(f"cannot bound the sensitivity of {type(model).__name__} before {site!r}: hidden-layer "
+                          "certification needs a sequential model (nn.Sequential, like the toolkit's cnn and mlp)")
+    if not walk(model, ""):
+        raise ConfigError(f"layer {site!r} is not in the sequential chain of {type(model).__name__}")
+    return chain
+
+
+def chain_bounds(model: nn.Module, site: str, input_shape: tuple[int, ...]) -> list[LayerBound]:
+    """:func:`layer_bound` of every layer of :func:`pre_noise_chain`, shapes traced with a zero input."""
+    bounds = []
+    param = next(model.parameters(), None)
+    x = torch.zeros(1, *input_shape, device=param.device if param is not None else "cpu")
+    with torch.no_grad():
+        for name, layer in pre_noise_chain(model, site):
+            bounds.append(layer_bound(name, layer, tuple(x.shape[1:])))
+            x = layer(x)
+    return bounds
+
+
+def sensitivity(bounds: list[LayerBound]) -> float:
+    """The product of the layers' bounds: a bound for the whole chain."""
+    return math.prod(b.bound for b in bounds)
+
+
+__all__ = ["LayerBound", "SUPPORTED", "chain_bounds", "conv2d_bound", "layer_bound", "power_iteration",
+           "pre_noise_chain", "sensitivity"]

@@ -1,0 +1,97 @@
+"""Randomized smoothing on a small CNN trained with input Gaussian noise on real digits: the
+certificates hold against a PGD attack on the smoothed classifier inside the certified radius."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from scipy import stats
+
+from neuroaikit.attacks import PGD
+from neuroaikit.certify import ABSTAIN, GaussianSmoothing
+from neuroaikit.errors import ConfigError
+
+SIGMA = 0.25
+
+
+@pytest.fixture(scope="module")
+def smooth_digits(kit):
+    model, x, y = kit.trained_digits_cnn({"input": f"gaussian:{SIGMA}"})
+    return model, x[:60], y[:60]
+
+
+@pytest.fixture(scope="module")
+def certified(smooth_digits):
+    model, x, y = smooth_digits
+    torch.manual_seed(1)
+    return GaussianSmoothing(model).certify(x, n0=50, n=1000, alpha=0.001)
+
+
+def test_certify_takes_sigma_from_the_input_noise_and_certifies_most_images(smooth_digits, certified):
+    model, x, y = smooth_digits
+    assert GaussianSmoothing(model).sigma == SIGMA
+    predictions, radii, lowers = certified
+    right = (predictions == y) & (radii > 0)
+    assert right.float().mean() > 0.6
+    assert ((predictions == ABSTAIN) == (radii == 0)).all()
+    # the largest radius 1000 draws can certify at alpha 0.001
+    assert radii.max() <= SIGMA * stats.norm.ppf(0.001 ** (1 / 1000)) + 1e-9
+    assert torch.allclose(radii[radii > 0], torch.tensor(SIGMA * stats.norm.ppf(lowers[radii > 0].numpy()),
+                                                         dtype=torch.float64))
+
+
+def test_batched_and_per_image_draws_agree(smooth_digits):
+    model, x, _ = smooth_digits
+    smoothed = GaussianSmoothing(model, max_rows=512)
+    batched, r_batched, _ = smoothed.certify(x[:12], n0=20, n=400, alpha=0.01)
+    single, r_single, _ = smoothed.certify(x[:12], n0=20, n=400, alpha=0.01, per_image=True)
+    assert (batched == single).float().mean() >= 0.8
+    assert (r_batched - r_single).abs().mean() < 0.1
+
+
+@pytest.mark.parametrize("radius", [0.25, 0.5])
+def test_no_image_certified_at_r_is_broken_by_pgd_inside_r(smooth_digits, certified, radius):
+    model, x, y = smooth_digits
+    predictions, radii, _ = certified
+    chosen = (radii >= radius) & (predictions != ABSTAIN)
+    assert chosen.sum() >= 10
+    xs, classes = x[chosen], predictions[chosen]
+    # white box on the smoothed classifier: EOT over the smoothing noise (the model's input noise layer),
+    # loss on the mean softmax, against the certified class, inside the certified L2 ball
+    attack = PGD(model, eps=0.99 * radius, alpha=radius / 4, steps=20, norm="L2", eot=32, rule="mean")
+    x_adv = attack(xs, classes)
+    assert ((x_adv - xs).flatten(1).norm(dim=1) <= radius + 1e-5).all()
+    counts = GaussianSmoothing(model, max_rows=8192).counts(x_adv, 4000)
+    for i, c in enumerate(classes.tolist()):
+        top = int(counts[i].argmax())
+        if top != c:  # broken only if the other class wins with confidence
+            p = stats.binomtest(int(counts[i, top]), int(counts[i, top] + counts[i, c]), 0.5).pvalue
+            assert p > 0.001, (i, counts[i].tolist(), c)
+
+
+def test_predict_abstains_between_two_even_classes():
+    class Coin(torch.nn.Module):
+        def forward(self, x):
+            return torch.stack([x.flatten(1).mean(1) * 0 + torch.randn(x.shape[0]), torch.zeros(x.shape[0])], 1)
+
+    smoothed = GaussianSmoothing(Coin(), sigma=0.5)
+    assert (smoothed.predict(torch.rand(5, 1, 4, 4), n=400, alpha=0.001) == ABSTAIN).all()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    (dict(sigma=0.0), "sigma must be a number > 0"), (dict(sigma=-1.0), "sigma must be a number > 0"),
+])
+def test_bad_sigma(kwargs, message):
+    with pytest.raises(ConfigError, match=message):
+        GaussianSmoothing(torch.nn.Linear(4, 2), **kwargs)
+
+
+def test_bad_sample_sizes_and_alpha(smooth_digits):
+    model, x, _ = smooth_digits
+    smoothed = GaussianSmoothing(model)
+    with pytest.raises(ConfigError, match="must not exceed n"):
+        smoothed.certify(x[:2], n0=200, n=100)
+    with pytest.raises(ConfigError, match="alpha must lie in"):
+        smoothed.certify(x[:2], n0=10, n=100, alpha=1.0)
+    with pytest.raises(ConfigError, match="needs sigma"):
+        GaussianSmoothing(torch.nn.Linear(4, 2))

@@ -1,0 +1,107 @@
+"""``neuroaikit certify RUN``: the run-folder workflow through the execution layer, its report
+section, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from neuroaikit.certify import CertificationConfig, CertificationResult, certify_run
+from neuroaikit.cli.main import main
+from neuroaikit.errors import ConfigError
+from neuroaikit.execution import ExecutionConfig
+from neuroaikit.runs import Run
+from neuroaikit.training import TrainConfig, train
+
+QUICK = ["--n0", "10", "--n", "100", "--n-examples", "8", "--threads", "1", "--quiet"]
+
+
+def _train(out, noise, **extra):
+    config = TrainConfig(dataset="digits", model="cnn", model_kwargs={"channels": [8, 16], "hidden": 32},
+                         noise=noise, epochs=2, lr=3e-3, eval_draws=3, **extra)
+    return train(config, out, progress=None).path
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("certify")
+    return {"input": _train(root / "input", {"input": "gaussian:0.25"}),
+            "hidden": _train(root / "hidden", {"conv1": "gaussian:1.0"}),
+            "plain": _train(root / "plain", {}, objective="gaussian_augmentation",
+                            objective_params={"sigma": 0.25})}
+
+
+def one_line_error(capsys, code: int, contains: str) -> None:
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert "Traceback" not in err and len(err.splitlines()) == 1 and err.startswith("error: "), err
+    assert contains in err, err
+
+
+def test_certify_run_on_each_device(runs, device):
+    cert = certify_run(runs["input"], config=CertificationConfig(n0=10, n=100, n_examples=6),
+                       execution=ExecutionConfig(device=device, threads=1), overwrite=True)
+    assert cert.method == "smoothing" and cert.sigma == 0.25 and cert.n_examples == 6
+    assert cert.curve[0].radius == 0 and cert.curve[0].certified_accuracy == cert.smoothed_accuracy
+    stored = CertificationResult.load(Run.open(runs["input"]))
+    assert stored.find(cert.key) is not None
+
+
+def test_cli_writes_both_certificates_and_the_report(runs, capsys):
+    assert main(["certify", str(runs["input"]), *QUICK, "--overwrite"]) == 0
+    assert main(["certify", str(runs["hidden"]), "--method", "hidden", "--layer", "conv1", *QUICK]) == 0
+    out = capsys.readouterr().out
+    assert "hidden at conv1, sigma 1" in out and "conv1 (Conv2d)" in out
+    stored = json.loads((runs["hidden"] / "results" / "certification.json").read_text())
+    cert = stored["certificates"][0]
+    assert cert["method"] == "hidden" and cert["sensitivity"] > 0 and cert["layer_bounds"][0]["name"] == "conv1"
+    report = (runs["hidden"] / "report.html").read_text()
+    assert "Certified robustness" in report and "sensitivity of the layers before the noise" in report
+
+
+@pytest.mark.parametrize("args,contains", [
+    (["--sigma", "0"], "sigma"),
+    (["--sigma", "-0.5"], "sigma"),
+    (["--n0", "200", "--n", "100"], "must not exceed n"),
+    (["--alpha", "0"], "alpha"),
+    (["--alpha", "1.5"], "alpha"),
+    (["--method", "hidden"], "has no Gaussian noise layer that is on"),
+    (["--method", "hidden", "--layer", "relu1"], "has no Gaussian noise layer that is on"),
+    (["--method", "smoothing"], "needs sigma"),
+])
+def test_bad_input_is_one_line(runs, capsys, args, contains):
+    code = main(["certify", str(runs["plain"]), "--quiet", "--no-report", *args])
+    one_line_error(capsys, code, contains)
+
+
+def test_hidden_bad_layer_and_existing_certificate(runs, capsys):
+    code = main(["certify", str(runs["hidden"]), "--method", "hidden", "--layer", "fc1", "--quiet", "--no-report"])
+    one_line_error(capsys, code, "no Gaussian noise layer at 'fc1'")
+    main(["certify", str(runs["hidden"]), "--method", "hidden", *QUICK, "--no-report", "--overwrite"])
+    capsys.readouterr()
+    code = main(["certify", str(runs["hidden"]), "--method", "hidden", *QUICK, "--no-report"])
+    one_line_error(capsys, code, "pass --overwrite")
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="layer applies to the hidden method only"):
+        CertificationConfig(layer="conv1")
+    assert CertificationConfig(radii=[1, 0.5]).radii == [0.5, 1.0]
+    with pytest.raises(ConfigError, match="n0"):
+        CertificationConfig(n0=5, n=4)
+
+
+def test_cifar10_resnet18_certifies_through_the_execution_layer(shared_data, tmp_path, device):
+    config = TrainConfig(dataset="cifar10", data_dir=str(shared_data / "cifar10-subset"), model="resnet18",
+                         model_kwargs={"width": 0.125}, noise={"input": "gaussian:0.25"}, epochs=1,
+                         train_subset=64, test_subset=8, batch_size=32, eval_draws=2,
+                         execution=ExecutionConfig(device=device, threads=1))
+    path = train(config, tmp_path / "resnet", progress=None).path
+    cert = certify_run(path, config=CertificationConfig(n0=5, n=20, n_examples=4, max_rows=64),
+                       execution=ExecutionConfig(device=device, threads=1))
+    assert cert.n_examples == 4 and cert.sigma == 0.25 and cert.execution["device"].startswith(device)
+    # PixelDP with the noise on the input needs no layer bound (Delta = 1), residual blocks or not
+    hidden = certify_run(path, config=CertificationConfig(method="hidden", n0=5, n=20, n_examples=2),
+                         execution=ExecutionConfig(device=device, threads=1))
+    assert hidden.site == "input" and hidden.sensitivity == 1.0 and hidden.layer_bounds == []
