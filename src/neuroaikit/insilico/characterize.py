@@ -90,13 +90,13 @@ class UnitMeasures(Result):
     n_units: int = 0
     sf_unit: str = "c/px"
     responsive: list[bool] = field(default_factory=list)
-    preferred_orientation: list[float] = field(default_factory=list)
-    orientation_selectivity: list[float] = field(default_factory=list)  # 1 - circular variance
-    osi: list[float] = field(default_factory=list)
-    preferred_direction: list[float] = field(default_factory=list)
-    direction_selectivity: list[float] = field(default_factory=list)  # 1 - directional circular variance
-    dsi: list[float] = field(default_factory=list)
-    preferred_sf: list[float] = field(default_factory=list)
+    preferred_orientation: list[float | None] = field(default_factory=list)
+    orientation_selectivity: list[float | None] = field(default_factory=list)  # 1 - circular variance
+    osi: list[float | None] = field(default_factory=list)
+    preferred_direction: list[float | None] = field(default_factory=list)
+    direction_selectivity: list[float | None] = field(default_factory=list)  # 1 - directional circular variance
+    dsi: list[float | None] = field(default_factory=list)
+    preferred_sf: list[float | None] = field(default_factory=list)
     sf_bandwidth: list[float | None] = field(default_factory=list)
     modulation_ratio: list[float | None] = field(default_factory=list)
     c50: list[float | None] = field(default_factory=list)
@@ -212,7 +212,8 @@ def characterize(units, geometry: Geometry | None = None, protocol: GratingProto
         if natural_images is not None:
             nat = respond(units, natural_images).astype(np.float64)
             sparse = _clean(lifetime_sparseness(nat - blank))
-            pop = float(np.nanmean(population_sparseness(nat - blank)))
+            per_image = population_sparseness(nat - blank)  # nan for an image no unit responds to
+            pop = float(np.nanmean(per_image)) if np.isfinite(per_image).any() else None
             pr = participation_ratio(nat)
         task.update()
 
@@ -220,13 +221,13 @@ def characterize(units, geometry: Geometry | None = None, protocol: GratingProto
         n_units=n_units,
         sf_unit=geometry.sf_unit,
         responsive=responsive.tolist(),
-        preferred_orientation=np.degrees(preferred_angle(ori_curve, orientations, blank)).tolist(),
-        orientation_selectivity=(1 - circular_variance(ori_curve, orientations, blank)).tolist(),
-        osi=osi(ori_curve, orientations, blank).tolist(),
-        preferred_direction=np.degrees(preferred_angle(dir_curve, directions, blank, 2 * np.pi)).tolist(),
-        direction_selectivity=(1 - circular_variance(dir_curve, directions, blank, 2 * np.pi)).tolist(),
-        dsi=dsi(dir_curve, directions, blank).tolist(),
-        preferred_sf=peak_sf.tolist(),
+        preferred_orientation=_clean(np.degrees(preferred_angle(ori_curve, orientations, blank))),
+        orientation_selectivity=_clean(1 - circular_variance(ori_curve, orientations, blank)),
+        osi=_clean(osi(ori_curve, orientations, blank)),
+        preferred_direction=_clean(np.degrees(preferred_angle(dir_curve, directions, blank, 2 * np.pi))),
+        direction_selectivity=_clean(1 - circular_variance(dir_curve, directions, blank, 2 * np.pi)),
+        dsi=_clean(dsi(dir_curve, directions, blank)),
+        preferred_sf=_clean(peak_sf),
         sf_bandwidth=_clean(bandwidth),
         modulation_ratio=_clean(modulation_ratio(phase_curve, blank)),
         c50=_clean(fit["c50"]),

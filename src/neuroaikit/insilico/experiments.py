@@ -57,7 +57,7 @@ def tuning_curves(units, shape: tuple[int, int], n_orientations: int = 12,
     """Orientation x spatial-frequency tuning from gratings. Returns ``responses``
     (n_ori, n_sf, n_units, phase-averaged), ``orientations`` (rad), ``spatial_frequencies``,
     ``preferred_orientation`` and ``preferred_sf`` per unit, ``osi`` (1 - circular variance at the
-    preferred spatial frequency)."""
+    preferred spatial frequency); all three ``nan`` for a unit silent to every grating."""
     m, c = input_stats(units, mean, contrast)
     ori = np.arange(n_orientations) * np.pi / n_orientations
     phases = np.arange(n_phases) * 2 * np.pi / n_phases
@@ -70,7 +70,8 @@ def tuning_curves(units, shape: tuple[int, int], n_orientations: int = 12,
         "spatial_frequencies": np.asarray(spatial_frequencies),
         "responses": resp,
         "preferred_orientation": preferred_angle(at_sf, ori),
-        "preferred_sf": np.asarray(spatial_frequencies)[best_sf],
+        "preferred_sf": np.where(np.clip(resp, 0, None).max((0, 1)) > 0,
+                                 np.asarray(spatial_frequencies, dtype=np.float64)[best_sf], np.nan),
         "osi": orientation_selectivity(at_sf, ori),
     }
 

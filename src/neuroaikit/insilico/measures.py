@@ -3,6 +3,10 @@
 Every function takes responses with units on the last axis and returns one value per unit.
 Responses are rates: a model unit's response is used as is; where a definition subtracts the
 spontaneous rate, pass the response to a blank (mean grey) screen as ``baseline``.
+
+A unit that never responds above its baseline has no preferred orientation, selectivity,
+preferred spatial frequency or sparseness: these measures are ``nan`` ("undefined") for it, never
+0, so silent units drop out of distributions and medians instead of piling up at one end.
 """
 
 from __future__ import annotations
@@ -26,19 +30,22 @@ def circular_variance(responses, angles, baseline=None, period: float = np.pi) -
 
     ``responses`` ``(n_angles, n_units)`` at ``angles`` (rad); period ``P = pi`` for orientation
     (``2 theta``), ``2 pi`` for direction. Responses are baseline-subtracted and rectified. A flat
-    curve gives 1, a response at one angle only gives 0. Orientation selectivity is ``1 - CV``.
+    curve gives 1, a response at one angle only gives 0, a unit silent at every angle ``nan``.
+    Orientation selectivity is ``1 - CV``.
     """
     r = _rectified(responses, baseline)
     z = np.exp(2j * np.pi * np.asarray(angles, dtype=np.float64) / period)[:, None]
     total = r.sum(0)
-    return np.where(total > EPS, 1 - np.abs((r * z).sum(0)) / np.maximum(total, EPS), 1.0)
+    return np.where(total > EPS, 1 - np.abs((r * z).sum(0)) / np.maximum(total, EPS), np.nan)
 
 
 def preferred_angle(responses, angles, baseline=None, period: float = np.pi) -> np.ndarray:
-    """The angle of the resultant vector of :func:`circular_variance`, in ``[0, period)`` (rad)."""
+    """The angle of the resultant vector of :func:`circular_variance`, in ``[0, period)`` (rad);
+    ``nan`` for a silent unit."""
     r = _rectified(responses, baseline)
     z = np.exp(2j * np.pi * np.asarray(angles, dtype=np.float64) / period)[:, None]
-    return (np.angle((r * z).sum(0)) * period / (2 * np.pi)) % period
+    angle = (np.angle((r * z).sum(0)) * period / (2 * np.pi)) % period
+    return np.where(r.sum(0) > EPS, angle, np.nan)
 
 
 def orientation_selectivity(responses, orientations, baseline=None) -> np.ndarray:
@@ -60,12 +67,12 @@ def _opposite_index(responses, angles, baseline, offset: float, period: float) -
     other = dist.argmin(0)
     cols = np.arange(r.shape[1])
     pref, opp = r[best, cols], r[other, cols]
-    return np.where(pref + opp > EPS, (pref - opp) / np.maximum(pref + opp, EPS), 0.0)
+    return np.where(pref + opp > EPS, (pref - opp) / np.maximum(pref + opp, EPS), np.nan)
 
 
 def osi(responses, orientations, baseline=None) -> np.ndarray:
     """Orientation selectivity index ``(R_pref - R_orth) / (R_pref + R_orth)`` (Niell & Stryker 2008),
-    with ``R_orth`` at the sampled orientation nearest 90 deg from the peak."""
+    with ``R_orth`` at the sampled orientation nearest 90 deg from the peak; ``nan`` for a silent unit."""
     return _opposite_index(responses, orientations, baseline, np.pi / 2, np.pi)
 
 
@@ -81,7 +88,8 @@ def spatial_frequency_tuning(responses, sfs, baseline=None) -> tuple[np.ndarray,
     The peak is the sampled maximum refined by a parabola through it and its neighbours on a
     log2-frequency axis; the bandwidth is the full width at half maximum (of the baseline-subtracted
     curve) in octaves, by linear interpolation on the log2 axis (De Valois, Albrecht & Thorell 1982).
-    A curve that does not fall to half its peak inside the sampled range gets ``nan`` bandwidth.
+    A curve that does not fall to half its peak inside the sampled range gets ``nan`` bandwidth; a
+    silent unit gets ``nan`` for both.
     """
     r = _rectified(responses, baseline)
     logf = np.log2(np.asarray(sfs, dtype=np.float64))
@@ -102,6 +110,7 @@ def spatial_frequency_tuning(responses, sfs, baseline=None) -> tuple[np.ndarray,
                 peak[j] = float(np.clip(-b / (2 * a), x0, x2))
         half = curve[k] / 2
         if curve[k] <= EPS:
+            peak[j] = np.nan
             continue
         lo = hi = None
         for i in range(k, 0, -1):
@@ -181,11 +190,11 @@ def surround_suppression_index(responses_by_size, baseline=None) -> np.ndarray:
 def lifetime_sparseness(responses) -> np.ndarray:
     """Lifetime sparseness of each unit over ``n`` stimuli (Vinje & Gallant 2000; Treves & Rolls
     1991): ``S = (1 - (mean r)^2 / mean(r^2)) / (1 - 1/n)`` on rectified responses ``(n, n_units)``;
-    0 for equal responses to all stimuli, 1 for a response to a single one."""
+    0 for equal responses to all stimuli, 1 for a response to a single one, ``nan`` for none."""
     r = np.clip(np.asarray(responses, dtype=np.float64), 0, None)
     n = r.shape[0]
     m2 = (r**2).mean(0)
-    a = np.where(m2 > EPS, r.mean(0) ** 2 / np.maximum(m2, EPS), 1.0)
+    a = np.where(m2 > EPS, r.mean(0) ** 2 / np.maximum(m2, EPS), np.nan)
     return (1 - a) / (1 - 1 / n)
 
 

@@ -525,5 +525,5 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
         mei_activation=act.tolist(),
     )
     result.save(run)
-    progress.message(f"  mean OSI {float(np.mean(tuning['osi'])):.3f}; MEI activations {np.round(act, 3).tolist()}")
+    progress.message(f"  mean OSI {float(np.nanmean(tuning['osi'])):.3f}; MEI activations {np.round(act, 3).tolist()}")
     return result
