@@ -86,19 +86,49 @@ def gradient_maps(units, shape: tuple[int, int], neurons=None, mean: float | Non
     """d response_n / d image at a uniform grey image, ``(n_selected, H, W)``.
 
     ``chunk`` units share one forward and one backward pass (a batch of ``chunk`` grey images,
-    image ``k`` differentiated for unit ``k``).
+    image ``k`` differentiated for unit ``k``). Units whose gradient is zero are found first, for
+    all units at once, from two directional derivatives ``<grad, u>`` along random images ``u``
+    (almost surely non-zero unless the gradient is zero); their maps are zeros without a backward
+    pass of their own. At a grey image many rectified units sit below threshold, so this often
+    halves the work. The check is skipped for a response function whose noise is redrawn on every
+    pass (``noise="on"``), where each pass differentiates another draw.
     """
     m, _ = input_stats(units, mean, None)
     device = _device(units)
     neurons = np.arange(_n_units(units, shape, m, device)) if neurons is None else np.asarray(neurons)
-    out = []
-    for start in range(0, len(neurons), chunk):
-        idx = torch.as_tensor(neurons[start:start + chunk], device=device)
+    out = np.zeros((len(neurons), *shape), np.float32)
+    live = np.flatnonzero(_may_have_gradient(units, shape, m, device)[neurons]) \
+        if getattr(units, "noise", "off") != "on" else np.arange(len(neurons))
+    for start in range(0, len(live), chunk):
+        rows = live[start:start + chunk]
+        idx = torch.as_tensor(neurons[rows], device=device)
         x = torch.full((len(idx), 1, *shape), m, requires_grad=True, device=device)
         y = units(x)
         (grad,) = torch.autograd.grad(y[torch.arange(len(idx), device=device), idx].sum(), x)
-        out.append(grad[:, 0].detach().cpu().numpy().copy())
-    return np.concatenate(out) if out else np.zeros((0, *shape), np.float32)
+        out[rows] = grad[:, 0].detach().cpu().numpy()
+    return out
+
+
+def _may_have_gradient(units, shape: tuple[int, int], m: float, device) -> np.ndarray:
+    """``(n_units,)`` bool: False where the gradient at the grey image is zero.
+
+    ``<grad_n, u>`` for two random images ``u`` is computed for every unit ``n`` in one pass by
+    the double-backward identity ``d/dv <d(v.y)/dx, u> = J u``. A response function that cannot be
+    differentiated twice keeps every unit.
+    """
+    x = torch.full((2, 1, *shape), m, requires_grad=True, device=device)
+    y = units(x)
+    v = torch.zeros_like(y, requires_grad=True)
+    generator = torch.Generator(device="cpu").manual_seed(0)
+    u = torch.randn(x.shape, generator=generator).to(device)
+    try:
+        (vjp,) = torch.autograd.grad(y, x, v, create_graph=True)
+        (directional,) = torch.autograd.grad(vjp, v, u, allow_unused=True)
+    except RuntimeError:
+        return np.ones(y.shape[1], bool)
+    if directional is None:  # no path from the image to the units
+        return np.zeros(y.shape[1], bool)
+    return (directional != 0).any(0).detach().cpu().numpy()
 
 
 def reverse_correlation(units, shape: tuple[int, int], n_images: int = 4000, neurons=None, seed: int = 0,
