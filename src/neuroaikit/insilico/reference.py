@@ -17,8 +17,15 @@ Within a bin the density is taken as uniform on that axis. What is encoded, and 
 - ``v1net-macaque/preferred_sf``, ``v1net-mouse/preferred_sf``: the log-normals the V1Net's Gabor
   bank samples from (:class:`~neuroaikit.models.v1.V1Population` presets), for the consistency check.
 
-Not encoded (no digitised source at hand): Ringach et al. (2002) circular variance and F1/F0,
-Niell & Stryker (2008) OSI and F1/F0 histograms.
+Not encoded, because no citable numbers were found: Ringach, Shapley & Hawken (2002) circular
+variance and modulation ratio, and Niell & Stryker (2008) OSI and F1/F0. Brain-Score's
+``Marques2020_Ringach2002`` benchmarks do not rest on digitised counts: their packaging script
+(``brainscore_vision/data/marques2020/data_packaging/marques_ringach2002.py``) reads the authors'
+per-neuron data (``Ringach2002.mat``, 304 neurons after a response criterion) into an assembly
+stored on Brain-Score's servers, and only the bin edges appear in the code (circular variance
+``linspace(0, 1, 14)``, modulation ratio ``linspace(0, 2, 11)``). No digitisation of the Niell &
+Stryker histograms was found either. Reading bar heights off the papers' figures here would be
+new, unchecked numbers, so none are given.
 """
 
 from __future__ import annotations
