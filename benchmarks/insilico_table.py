@@ -1,4 +1,5 @@
-"""One table across runs: the measures of ``neuroaikit probe`` by layer, their distance to V1, and
+"""One table across runs: the measures of ``neuroaikit probe`` by layer (medians over the units that
+respond to gratings; ``responsive`` counts them), their distance to V1, and
 the runs' accuracy (one noise draw, noise off), so the effect of noise layers and of a V1 front-end
 on unit properties can be read beside the effect on performance.
 
@@ -54,6 +55,7 @@ def rows_of(path: str, eps: list[float] | None = None) -> list[dict]:
     out = []
     for entry in result.layers:
         row = {"run": run.name, "layer": entry.layer, "units": entry.measures.n_units,
+               "responsive": int(sum(entry.measures.responsive)),
                "sf_unit": entry.measures.sf_unit, "accuracy_single": acc.get("single"),
                "accuracy_noise_off": acc.get("noise_off"), **robust,
                "participation_ratio": entry.measures.participation_ratio,
@@ -72,7 +74,7 @@ def main(argv=None):
     parser.add_argument("--json", help="write the rows to this JSON file")
     args = parser.parse_args(argv)
     rows = [row for path in args.runs for row in rows_of(path, args.eps)]
-    keys = ["run", "layer", "units", "orientation_selectivity", "osi", "preferred_sf", "sf_unit", "sf_bandwidth",
+    keys = ["run", "layer", "units", "responsive", "orientation_selectivity", "osi", "preferred_sf", "sf_unit", "sf_bandwidth",
             "modulation_ratio", "c50", "suppression_index", "lifetime_sparseness", "participation_ratio",
             "probe_accuracy", "accuracy_single", "accuracy_noise_off", "reference_eps", "robust_accuracy"]
     keys += sorted({k for row in rows for k in row if k.startswith("robust@")}, key=lambda k: float(k[7:]))
