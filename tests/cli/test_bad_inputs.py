@@ -421,7 +421,7 @@ def test_a_full_disk_during_train_report_and_evaluate(tmp_path):
     assert (good / "report.html").read_bytes() == page and not list(good.glob(".*.tmp"))
     # evaluate: the result does not fit; the run is as it was
     assert_one_line(cli("evaluate", str(good), "--quick", "--n-examples", "8", "--steps", "2", "--eot", "1",
-                        "--square-queries", "5", file_limit=1_000), "robustness.json")
+                        "--square-queries", "5", "--quiet", file_limit=1_000), "robustness.json")
     assert snapshot(good) == {**before, **{k: v for k, v in snapshot(good).items() if k == "log.txt"}}
 
 
