@@ -32,10 +32,10 @@ class Certifier:
 
     Args:
         model (nn.Module): returns logits.
-        max_rows (int): rows per forward pass (images x draws); draws for a batch of images
-            are taken together up to this size. Default 1024: on a CPU, passes of a few hundred
-            to a thousand rows keep the activations in cache and run faster than larger ones
-            (``benchmarks/certify.py``); on a GPU, larger passes pay off.
+        max_rows (int | None): rows per forward pass (images x draws); draws for a batch of
+            images are taken together up to this size. ``None`` (default): 256 on a CPU, where
+            small passes keep the activations in cache and run faster than large ones
+            (``benchmarks/certify.py``), 8192 on a GPU, where large passes pay off.
         channels_last (bool): store the model's 4-D (convolution) weights channels-last, which
             makes PyTorch run the convolutions and poolings in that layout (about 2x faster on a
             CPU for the toolkit's CNN, same values). This changes the memory layout of
@@ -44,13 +44,13 @@ class Certifier:
 
     name = "certifier"
 
-    def __init__(self, model: nn.Module, max_rows: int = 1024, channels_last: bool = True):
+    def __init__(self, model: nn.Module, max_rows: int | None = None, channels_last: bool = True):
         if not isinstance(model, nn.Module):
             raise ConfigError(f"{type(self).__name__} needs an nn.Module, got {type(model).__name__}")
-        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+        if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
             raise ConfigError(f"max_rows must be an integer >= 1, got {max_rows!r}")
         self.model = model
-        self.max_rows = max_rows
+        self.max_rows = max_rows if max_rows is not None else (256 if self.device.type == "cpu" else 8192)
         if channels_last and any(p.dim() == 4 for p in model.parameters()):
             model.to(memory_format=torch.channels_last)
 

@@ -32,7 +32,8 @@ class GaussianSmoothing(Certifier):
     Args:
         model (nn.Module): returns logits.
         sigma (float | None): noise s.d. (``None``: the model's input noise s.d.).
-        max_rows (int): rows per forward pass. Default 1024.
+        max_rows (int | None): rows per forward pass (``None``: by device, see
+            :class:`~neuroaikit.certify.certifier.Certifier`).
         channels_last (bool): see :class:`~neuroaikit.certify.certifier.Certifier`. Default True.
 
     Example::
@@ -43,7 +44,7 @@ class GaussianSmoothing(Certifier):
 
     name = "smoothing"
 
-    def __init__(self, model: nn.Module, sigma: float | None = None, max_rows: int = 1024,
+    def __init__(self, model: nn.Module, sigma: float | None = None, max_rows: int | None = None,
                  channels_last: bool = True):
         super().__init__(model, max_rows, channels_last)
         sigma = input_noise_sigma(model) if sigma is None else sigma
