@@ -40,7 +40,7 @@ test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks docs examples
 	$(VENV)/bin/mypy
 
 # the workflow tests on a CUDA GPU (tests parametrised by device run on cuda; see tests/conftest.py)

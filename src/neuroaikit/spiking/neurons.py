@@ -111,6 +111,7 @@ class LIFState(NamedTuple):
 
 
 def initial_state(like: torch.Tensor) -> LIFState:
+    """A resting state (membrane potential and spikes at 0) shaped like ``like``."""
     return LIFState(torch.zeros_like(like), torch.zeros_like(like))
 
 
