@@ -24,9 +24,9 @@ train(TrainConfig(dataset="digits", model="cnn", epochs=3, batch_size=64, noise=
                   noise_warmup=1, seed=0), f"{out}/noisy", progress=silent())
 model = load_run(f"{out}/noisy")
 test = load_dataset("digits", split="test")
-x, y = test.images[:60], test.labels[:60]
+x, y = test.images[:50], test.labels[:50]
 
-eps_values = [0.0, 0.1, 0.2, 0.3]
+eps_values = [0.0, 0.15, 0.3]
 curves = {"PGD, one draw per gradient": dict(eot=1, rule="single"),
           "EOT-PGD, 8 draws, vote loss": dict(eot=8, rule="vote")}
 results = {}
