@@ -2,8 +2,8 @@
 Attacking a noisy network: why EOT matters
 ==========================================
 
-A network with noise in its hidden layer looks robust to a plain PGD attack, whose single noisy
-gradient points in a random direction. Averaging the gradient over noise draws (Expectation over
+A network with noise in its hidden layer looks more robust to a plain PGD attack, whose single
+noisy gradient points partly in a random direction. Averaging the gradient over noise draws (Expectation over
 Transformation, ``eot``) and attacking the deployed vote reveals how robust it really is. This is
 why ``neuroaikit evaluate`` always attacks with EOT and checks that doubling it changes nothing.
 """
