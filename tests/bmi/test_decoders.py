@@ -122,3 +122,12 @@ def test_apgd_budget_is_in_microvolts(ssvep):
     assert x.abs().max() > 1  # real uV, far outside [0, 1]
     clean = (decoder.predict(x.double().numpy()) == ssvep.y[:16]).mean()
     assert (decoder.predict(x_adv.double().numpy()) == ssvep.y[:16]).mean() < clean
+
+
+def test_csp_rank_is_full_only_for_independent_channels(motor):
+    """Full rank skips MNE's per-fit rank estimate (the same filters: the peer test above);
+    average-referenced data lose one dimension and keep MNE's estimate."""
+    from neuroaikit.bmi.decoders import csp_rank
+
+    assert csp_rank(motor.X) == "full"
+    assert csp_rank(motor.X - motor.X.mean(1, keepdims=True)) is None
