@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data" / "eeg"))
     args = parser.parse_args()
     torch.set_num_threads(1)
+    t_start = time.perf_counter()
     subjects = ssvep_subjects(args.data_dir)[: 2 if args.quick else None]
     deep_epochs = 20 if args.quick else 100
     plain = load_ssvep_exo(args.data_dir, subjects)
@@ -66,8 +67,10 @@ def main() -> None:
               f"ms/trial  1-s window {window_s * 1e3:6.2f} ms  real-time: {'yes' if window_s < 0.1 else 'NO'}",
               flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"subjects": subjects, "deep_epochs": deep_epochs, "rows": rows},
-                                              indent=2))
+        Path(args.json).write_text(json.dumps({"quick": args.quick, "subjects": subjects, "deep_epochs": deep_epochs,
+                                               "torch_threads": 1, "time_s": time.perf_counter() - t_start,
+                                               "rows": rows}, indent=2))
+    print(f"total {time.perf_counter() - t_start:.0f} s")
 
 
 if __name__ == "__main__":

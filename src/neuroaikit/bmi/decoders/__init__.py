@@ -20,7 +20,7 @@ class frequencies from it). Names:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ...errors import ConfigError
 from .deep import ARCHITECTURES, DeepDecoder, EEGNet, ShallowConvNet
@@ -59,6 +59,6 @@ def make_decoder(name: str, dataset, **options: Any):
         return DeepDecoder(architecture=name, sfreq=sfreq, **options)
     if name in ("csp_lda", "fbcsp_lda"):
         options.setdefault("rank", csp_rank(dataset.X))
-    builders = {"csp_lda": csp_lda, "fbcsp_lda": lambda **o: fbcsp_lda(sfreq, **o), "ts_lr": ts_lr, "mdm": mdm,
+    builders: dict[str, Callable[..., Any]] = {"csp_lda": csp_lda, "fbcsp_lda": lambda **o: fbcsp_lda(sfreq, **o), "ts_lr": ts_lr, "mdm": mdm,
                 "xdawn_ts_lr": xdawn_ts_lr}
     return builders[name](**options)
