@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --disable-pip-version-check -q -c constraints.txt
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
+DOCS_STAMP := $(VENV)/.installed-docs
 
-.PHONY: demo test test-slow test-gpu lint install install-test benchmarks clean
+.PHONY: demo test test-slow test-gpu lint install install-test benchmarks docs wheel-check clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,10 @@ $(TEST_STAMP): $(STAMP)
 	$(PY) -m pip install --disable-pip-version-check -q --no-deps "torchattacks==3.5.1" "neurobench==2.3.0"
 	touch $@
 
+$(DOCS_STAMP): $(STAMP)
+	$(PIP) -e ".[docs]"
+	touch $@
+
 install: $(STAMP)
 install-test: $(TEST_STAMP)
 
@@ -35,7 +40,7 @@ test: $(TEST_STAMP)
 	$(PY) -m pytest -q
 
 lint: $(TEST_STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks docs examples
 	$(VENV)/bin/mypy
 
 # the workflow tests on a CUDA GPU (tests parametrised by device run on cuda; see tests/conftest.py)
@@ -49,5 +54,18 @@ test-slow: $(TEST_STAMP)
 benchmarks: $(TEST_STAMP)
 	for b in benchmarks/*.py; do $(PY) $$b || exit 1; done
 
+# the documentation site: warnings are errors, every gallery example runs, then no broken internal link
+docs: $(DOCS_STAMP)
+	$(VENV)/bin/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+	$(PY) docs/check_links.py docs/_build/html
+
+# build the sdist and, from it, the wheel; install the wheel in a clean venv and run the CLI
+wheel-check: $(TEST_STAMP)
+	rm -rf dist build/wheel-venv
+	$(PY) -m build --outdir dist . > /dev/null
+	$(PYTHON) -m venv build/wheel-venv
+	build/wheel-venv/bin/python -m pip install --disable-pip-version-check -q -c constraints.txt dist/*.whl
+	cd build && wheel-venv/bin/neuroaikit --help > /dev/null && wheel-venv/bin/neuroaikit --version
+
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache
+	rm -rf $(VENV) demo-output .pytest_cache docs/_build docs/api docs/auto_examples docs/results/generated dist build

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -180,6 +182,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; use 1 on a busy shared machine)")
+    parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--crossover", action="store_true",
                         help="instead: one layer, event-driven vs dense, over input densities and sizes")
     args = parser.parse_args(argv)
@@ -221,6 +224,16 @@ def main(argv=None):
     n_ours, n_theirs = neuron_only_times(args.T, args.batch, args.sizes[1], args.beta, args.repeats)
     print(f"LIF layer alone ({args.sizes[1]} neurons, no matrix products): neuroaikit {n_ours * 1e3:.1f} ms, "
           f"snnTorch {n_theirs * 1e3:.1f} ms, ratio {n_theirs / n_ours:.2f}x")
+    if args.json:
+        figures = {"network": args.sizes, "T": args.T, "batch": args.batch, "threads": torch.get_num_threads(),
+                   "repeats": args.repeats, "same_spikes_as_snntorch": same,
+                   "spikes_per_layer": [total for _, total in mismatch],
+                   "forward_backward_ms": {"neuroaikit": t_ours * 1e3, "neuroaikit_dense": t_dense * 1e3,
+                                           "snntorch": t_theirs * 1e3},
+                   "speedup_vs_snntorch": t_theirs / t_ours, "speedup_goal": 1.5,
+                   "linear_layers_ms": {"event_driven": t_event * 1e3, "dense": t_products * 1e3},
+                   "lif_layer_alone_ms": {"neuroaikit": n_ours * 1e3, "snntorch": n_theirs * 1e3}}
+        Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0 if same else 1
 
 

@@ -45,8 +45,11 @@ def main() -> None:
     parser.add_argument("--data-dir", required=True, help="folder with the MNIST files")
     parser.add_argument("--quick", action="store_true", help="50 images, 20 steps, EOT 5")
     parser.add_argument("--eps", type=float, default=0.15, help="Linf budget (default 0.15)")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from pyautoattack import AutoAttack
 
     n_images, steps, eot = (50, 20, 5) if args.quick else (100, 100, 20)

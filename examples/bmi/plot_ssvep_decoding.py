@@ -5,12 +5,15 @@ SSVEP decoding with CCA on the exoskeleton data
 Within-session 5-fold accuracy of CCA on one subject, and its confusion matrix.
 """
 
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 from neuroaikit.bmi import cross_validate, load_ssvep_exo, make_decoder
 
-ds = load_ssvep_exo("../shared/data/eeg", 1)
+DATA = os.environ.get("NEUROAIKIT_DATA", "../shared/data")  # the folder holding eeg/
+ds = load_ssvep_exo(os.path.join(DATA, "eeg"), 1)
 pred = cross_validate(make_decoder("cca", ds), ds, "within-session", folds=5)
 confusion = np.zeros((len(ds.classes),) * 2, dtype=int)
 np.add.at(confusion, (pred.y_true, pred.y_pred), 1)

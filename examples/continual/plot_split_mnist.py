@@ -7,15 +7,18 @@ protocol (100 iterations per task, 2 x 100 units, 10,000 training images) so it 
 seconds on a CPU; ``neuroaikit continual`` runs the published one.
 """
 
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
 
 from neuroaikit.continual import ContinualConfig, learn
 
+DATA = os.environ.get("NEUROAIKIT_DATA", "../shared/data")  # the folder holding mnist/
 results = {}
 for strategy in ("finetune", "replay"):
     config = ContinualConfig(benchmark="split-mnist", scenario="class", strategy=strategy, iters=100, hidden=100,
-                             train_subset=10000, test_subset=2000, data_dir="../shared/data",
+                             train_subset=10000, test_subset=2000, data_dir=DATA,
                              strategy_params={"per_class": 50} if strategy == "replay" else {})
     results[strategy] = learn(config)
 

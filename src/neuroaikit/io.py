@@ -74,6 +74,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], durable
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically, with the user's umask; returns the path."""
     def write(tmp: Path) -> None:
         tmp.write_text(text, encoding="utf-8")
 
@@ -81,6 +82,7 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
+    """Write ``obj`` as indented JSON to ``path`` atomically (dataclasses and arrays converted); returns the path."""
     return write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False) + "\n")
 
 

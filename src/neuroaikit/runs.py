@@ -51,6 +51,7 @@ RESUMABLE_CHANGES = ("execution", "data_dir")
 
 
 def partial_dir(path: str | os.PathLike) -> Path:
+    """The folder ``RUN.partial`` a job writes into before it commits ``RUN``."""
     path = Path(path)
     return path.with_name(path.name + ".partial")
 
@@ -60,6 +61,7 @@ def _replaced_dir(path: Path) -> Path:
 
 
 def is_run_folder(path: Path) -> bool:
+    """Whether ``path`` is a folder holding a run's marker files (model.json or metrics.json)."""
     return path.is_dir() and any((path / m).is_file() for m in _RUN_MARKERS)
 
 
@@ -151,6 +153,7 @@ def save_checkpoint(path: str | os.PathLike, state: Mapping[str, Any]) -> Path:
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: Any = "cpu") -> dict | None:
+    """The checkpoint at ``path`` (loaded with ``weights_only=True``), or ``None`` when there is none."""
     path = Path(path)
     if not path.is_file():
         return None

@@ -128,6 +128,38 @@ def test_a_model_at_chance_gets_the_warning(kit):
     assert result.sweep[-1].worst_case <= result.chance + config.tolerance
     assert result.check(FALLS).status == "warn"
     assert "not clearly above chance" in result.chance_warning()
+    assert "docs/protocol/better-than-chance.md" in result.chance_warning()
+
+
+def test_evaluate_cli_and_report_warn_loudly_at_chance(kit, tmp_path, monkeypatch, capsys):
+    """`neuroaikit evaluate` on a model at chance: the warning opens and closes the output (and goes
+    to stderr), each warning check names its protocol page, and the report opens with it."""
+    import argparse
+
+    from neuroaikit.attacks import evaluate as evaluate_module
+    from neuroaikit.cli import cmd_evaluate
+    from neuroaikit.report import build_report
+
+    model, _ = constant_cnn()
+    images, labels = kit.digits_data()
+    config = RobustnessConfig(eps=[0.1, 0.3], n_examples=40, steps=3, eot=1, square_queries=5, random_trials=2,
+                              checks=3, max_extensions=0)
+    result = evaluate_robustness(model, images[1400:], labels[1400:], config, progress=silent())
+    monkeypatch.setattr(evaluate_module, "evaluate_run", lambda *a, **k: result)
+    parser = argparse.ArgumentParser()
+    cmd_evaluate.add_arguments(parser)
+    assert cmd_evaluate.run(parser.parse_args([str(tmp_path), "--quiet"])) == 0
+    out, err = capsys.readouterr()
+    lines = [line for line in out.splitlines() if line.strip()]
+    assert lines[1].startswith("WARNING: clean accuracy") and lines[-2].startswith("WARNING: clean accuracy")
+    assert "not clearly above chance" in err
+    assert "(see docs/protocol/better-than-chance.md)" in out and "(see docs/protocol/falls-to-chance.md)" in out
+
+    run = Run(tmp_path / "run")
+    run.save_metrics({})
+    result.save(run)
+    page = build_report(run.path).read_text()
+    assert page.index("not clearly above chance") < page.index("Deployed rule")
 
 
 def test_majority_check_counts_fresh_draws(kit):

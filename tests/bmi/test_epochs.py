@@ -44,17 +44,28 @@ def test_readers_metadata(ssvep, motor):
     assert ssvep.X.shape == (64, 8, 513) and ssvep.class_counts() == {"13": 16, "17": 16, "21": 16, "rest": 16}
     assert set(ssvep.run) == {"1", "2"} and set(ssvep.session) == {"1"}
     assert motor.sfreq == 160 and set(motor.run) == {"4", "8", "12"} and len(motor) == 45
-    assert abs(ssvep.X).max() < 1e4  # microvolts, not volts
+    assert abs(ssvep.X).max() < 1e3  # microvolts, not volts
+
+
+def test_ssvep_files_are_millivolts(eeg_dir, ssvep):
+    """The FIF samples sit on a 16-bit grid of full scale 1.0 and within +-0.5: the g.MOBIlab+'s
+    +-500 uV range in mV. After the reader's rescaling the 7-45 Hz band is scalp-EEG sized."""
+    raw = read_raw(next((eeg_dir / "ssvep-exoskeleton" / "subject01").glob("*_raw.fif")))
+    values = np.unique(raw.get_data()[0])
+    step = np.diff(values).min()
+    np.testing.assert_allclose(step, 2.0 ** -16, rtol=0.05)
+    assert np.abs(raw.get_data()).max() < 0.5
+    assert 1.0 < ssvep.X.std() < 30.0
 
 
 def test_rejection_and_resampling(eeg_dir):
     from neuroaikit.bmi.datasets import load_ssvep_exo
 
     ds = load_ssvep_exo(eeg_dir, 1, config=PreprocessConfig(l_freq=7.0, h_freq=45.0, tmin=2.0, tmax=4.0,
-                                                            resample=128.0, reject_uv=40.0))
+                                                            resample=128.0, reject_uv=25.0))
     assert ds.sfreq == 128 and ds.n_samples == 257
-    assert 0 < len(ds) < 64  # some trials exceed 40 uV peak-to-peak
-    assert (np.ptp(ds.X, axis=-1) <= 40).all()
+    assert 0 < len(ds) < 64  # some trials exceed 25 uV peak-to-peak
+    assert (np.ptp(ds.X, axis=-1) <= 25).all()
 
 
 def test_unequal_epoch_lengths_are_one_line_errors():

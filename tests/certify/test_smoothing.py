@@ -95,3 +95,16 @@ def test_bad_sample_sizes_and_alpha(smooth_digits):
         smoothed.certify(x[:2], n0=10, n=100, alpha=1.0)
     with pytest.raises(ConfigError, match="needs sigma"):
         GaussianSmoothing(torch.nn.Linear(4, 2))
+
+
+def test_pass_size_follows_the_device_and_channels_last_keeps_the_outputs(kit):
+    model = kit.small_cnn(8).eval()
+    x = torch.rand(5, 1, 8, 8)
+    with torch.no_grad():
+        before = model(x)
+    smoothed = GaussianSmoothing(model, sigma=0.25)
+    assert smoothed.max_rows == 256  # a CPU model; 8192 on a GPU
+    assert model.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-5)
+    assert GaussianSmoothing(kit.small_cnn(8), sigma=0.25, max_rows=64, channels_last=False).max_rows == 64

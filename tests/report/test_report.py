@@ -28,7 +28,9 @@ def test_report_of_a_training_run(tmp_path):
     run = train(TrainConfig(dataset="digits", epochs=1, model_kwargs={"hidden": 32}, eval_draws=3), out, progress=silent())
     path = build_report(run.path)
     page = path.read_text()
-    assert "Training: cnn on digits" in page and "Learning curve" in page
+    assert "Training: cnn on digits" in page
+    # one epoch is one point: the report says it in words instead of drawing a one-dot "curve"
+    assert "Learning curve" not in page and "One epoch: training loss" in page
     assert "<b>" not in page and "&lt;b&gt;" in page
     assert "vote@3" in page
 
@@ -38,3 +40,30 @@ def test_report_of_an_empty_run_says_so(tmp_path):
     (tmp_path / "r" / "metrics.json").write_text("{}")
     page = build_report(Run.open(tmp_path / "r").path).read_text()
     assert "Nothing to report" in page
+
+
+def test_rdm_figure_has_a_colour_bar():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from neuroaikit.report.sections.alignment import _rdm_figure
+
+    rng = np.random.default_rng(0)
+    entry = SimpleNamespace(layer="relu1", model_rdm=rng.random(10).tolist(), rsa=SimpleNamespace(score=0.5))
+    result = SimpleNamespace(layers=["relu1"], neural_rdm=rng.random(10).tolist(),
+                             best_layers=lambda metric, count: [entry])
+    fig = _rdm_figure(result)
+    assert len(fig.axes) == 3  # the neural RDM, the layer's RDM and one shared colour bar
+    assert fig.axes[-1].get_ylabel() == "dissimilarity (percentile)"
+
+
+def test_twin_table_explains_negative_scores():
+    from neuroaikit.report.sections.twin import NEGATIVE_NOTE, _evaluation_section
+
+    evaluation = {"dataset": {"name": "x"}, "tier": "test",
+                  "models": {"twin": {"single_trial_correlation": 0.2, "feve": -0.3}}}
+    page = render_page("t", [_evaluation_section(None, evaluation)])
+    assert NEGATIVE_NOTE.split(":")[0] in page
+    evaluation["models"]["twin"]["feve"] = 0.3
+    assert NEGATIVE_NOTE.split(":")[0] not in render_page("t", [_evaluation_section(None, evaluation)])

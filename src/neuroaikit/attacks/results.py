@@ -22,6 +22,22 @@ if TYPE_CHECKING:  # evaluate.py imports this module; the config is only needed 
 BETTER_THAN_CHANCE = "the model is better than chance"
 #: one-sided binomial p-value above which clean accuracy is not evidence of learning
 CHANCE_ALPHA = 0.01
+#: the documentation page that explains each sanity check: ``docs/protocol/<page>.md``
+PROTOCOL_PAGES = {
+    BETTER_THAN_CHANCE: "better-than-chance",
+    "accuracy falls to chance at large eps": "falls-to-chance",
+    "more iterations do not lower accuracy": "more-iterations",
+    "more EOT samples do not lower accuracy": "more-eot-samples",
+    "attack succeeds with the noise frozen to one draw": "frozen-noise",
+    "black box, transfer and random noise are not stronger than white box per example": "black-box-not-stronger",
+    "input gradients are finite and non-zero": "finite-gradients",
+}
+
+
+def protocol_page(check_name: str) -> str:
+    """Where the documentation explains the sanity check ``check_name`` (a path in the repository,
+    built into the site by ``make docs``); the protocol's overview for an unknown name."""
+    return f"docs/protocol/{PROTOCOL_PAGES.get(check_name, 'index')}.md"
 
 
 def binomial_tail(n: int, k: int, p: float) -> float:
@@ -94,6 +110,11 @@ class SanityCheck(Result):
     @property
     def passed(self) -> bool:
         return self.status == "pass"
+
+    @property
+    def page(self) -> str:
+        """The documentation page that explains this check (see :func:`protocol_page`)."""
+        return protocol_page(self.name)
 
 
 @dataclass
@@ -222,4 +243,4 @@ class RobustnessResult(Result):
             return None
         return (f"clean accuracy {self.clean_accuracy:.3f} on {self.n_examples} images is not clearly above chance "
                 f"({self.chance:.3f}): the model has not learned the task, so the robust accuracy and the sanity "
-                f"checks say nothing about robustness")
+                f"checks say nothing about robustness (see {protocol_page(BETTER_THAN_CHANCE)})")

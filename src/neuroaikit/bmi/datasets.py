@@ -10,6 +10,9 @@
 
 Both return an :class:`~neuroaikit.bmi.epochs.EpochsDataset` in uV with subject, session and
 run per trial. MOABB treats every recording of one SSVEP subject as runs of one session; so do we.
+
+Units of the SSVEP files: their samples are millivolts labelled as volts (see
+:data:`SSVEP_FILE_UNITS_TO_V`), so the reader multiplies them by 1e-3 before anything else.
 """
 
 from __future__ import annotations
@@ -26,6 +29,13 @@ PHYSIONET_IMAGERY_HANDS = (4, 8, 12)
 PHYSIONET_CLASSES = {"left_fist": "T1", "right_fist": "T2"}
 SSVEP_EVENT_ID = {"13": 2, "17": 4, "21": 3, "rest": 1}
 SSVEP_FREQUENCIES = {"13": 13.0, "17": 17.0, "21": 21.0, "rest": None}
+#: The SSVEP FIF files hold millivolts labelled as volts. They were recorded with a g.MOBIlab+
+#: (16-bit ADC, EEG input range +-500 uV: BCI2000 wiki, User_Reference:gMOBIlabPlusADC); in the
+#: files the sample values are quantised in steps of 2**-16 (a full scale of 1.0) and never exceed
+#: 0.498 in magnitude, which is that range in mV, not in V (as V they would be +-0.5 V, 1000 times
+#: the amplifier's range). The original GDF (subject 1) labels the same numbers "uV" and so is a
+#: further 1e6 too small. Read as mV, the 7-45 Hz band has 3-10 uV standard deviation per channel.
+SSVEP_FILE_UNITS_TO_V = 1e-3
 
 #: MOABB's recipes for these data sets (paradigm defaults and dataset intervals)
 PHYSIONET_MI_RECIPE = PreprocessConfig(l_freq=8.0, h_freq=32.0, tmin=0.0, tmax=3.0)
@@ -96,6 +106,7 @@ def load_ssvep_exo(data_dir: str | os.PathLike, subjects: Sequence[int] | int = 
             if not events_file.is_file():
                 raise DataError(f"{path}: no events file {events_file.name} beside it")
             raw = read_raw(path)
+            raw.apply_function(lambda x: x * SSVEP_FILE_UNITS_TO_V, channel_wise=False)
             events, _ = find_events(raw, events_file, event_id)
             raws, events = preprocess(raw, config, events)
             parts.append(epoch(raws, events, event_id, config, subject=s, session=1, run=r, name="ssvep-exo",

@@ -183,7 +183,9 @@ def concatenate(parts: Sequence[EpochsDataset], name: str | None = None) -> Epoc
             raise DataError(f"{p.name}: channels differ from those of {first.name}")
         if p.sfreq != first.sfreq:
             raise DataError(f"{p.name}: sampling rate {p.sfreq} Hz differs from {first.sfreq} Hz")
-    return EpochsDataset([x for p in parts for x in p.X], np.concatenate([p.y for p in parts]), list(first.classes),
+        if p.n_samples != first.n_samples:
+            raise DataError(f"{p.name}: epochs of unequal length ({p.n_samples} and {first.n_samples} samples)")
+    return EpochsDataset(np.concatenate([p.X for p in parts]), np.concatenate([p.y for p in parts]), list(first.classes),
                          first.sfreq, list(first.ch_names), first.tmin,
                          np.concatenate([p.subject for p in parts]), np.concatenate([p.session for p in parts]),
                          np.concatenate([p.run for p in parts]), name or first.name, dict(first.info))

@@ -15,6 +15,8 @@ Perturbations act on the test epochs the decoder sees (after preprocessing), in 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -98,7 +100,7 @@ def robustness_table(decoder, X: np.ndarray, y: np.ndarray, *, snrs_db=(10.0, 0.
     (random perturbations: mean over ``repeats`` draws)."""
     rng = np.random.default_rng(seed)
     n_electrodes = len(groups) if groups else X.shape[1]
-    table = {"clean": _accuracy(decoder, X, y), "noise": {}, "channels_lost": {}, "apgd": {}}
+    table: dict[str, Any] = {"clean": _accuracy(decoder, X, y), "noise": {}, "channels_lost": {}, "apgd": {}}
     for snr in snrs_db:
         table["noise"][f"{snr:g}"] = float(np.mean([_accuracy(decoder, add_noise_snr(X, snr, rng), y)
                                                     for _ in range(repeats)]))

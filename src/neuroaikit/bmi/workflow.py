@@ -179,9 +179,9 @@ def _robustness(decoder, ds: EpochsDataset, config: BMIConfig, stochastic: bool)
 def csp_patterns(ds: EpochsDataset, n_components: int = 4) -> dict:
     """The CSP patterns (Haufe et al.: columns of the inverse filters) of a CSP fitted on all
     trials, with the channel names, for topographic maps."""
-    from .decoders import csp_lda
+    from .decoders import csp_lda, csp_rank
 
-    pipe = csp_lda(n_components=n_components).fit(ds.X, ds.y)
+    pipe = csp_lda(n_components=n_components, rank=csp_rank(ds.X)).fit(ds.X, ds.y)
     csp = pipe.steps[0][1]
     return {"ch_names": list(ds.ch_names), "patterns": csp.patterns_[:n_components].tolist()}
 

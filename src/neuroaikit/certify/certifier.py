@@ -32,19 +32,27 @@ class Certifier:
 
     Args:
         model (nn.Module): returns logits.
-        max_rows (int): rows per forward pass (images x draws); draws for a batch of images
-            are taken together up to this size. Default 4096.
+        max_rows (int | None): rows per forward pass (images x draws); draws for a batch of
+            images are taken together up to this size. ``None`` (default): 256 on a CPU, where
+            small passes keep the activations in cache and run faster than large ones
+            (``benchmarks/certify.py``), 8192 on a GPU, where large passes pay off.
+        channels_last (bool): store the model's 4-D (convolution) weights channels-last, which
+            makes PyTorch run the convolutions and poolings in that layout (about 2x faster on a
+            CPU for the toolkit's CNN, same values). This changes the memory layout of
+            ``model``'s parameters in place. Default True.
     """
 
     name = "certifier"
 
-    def __init__(self, model: nn.Module, max_rows: int = 4096):
+    def __init__(self, model: nn.Module, max_rows: int | None = None, channels_last: bool = True):
         if not isinstance(model, nn.Module):
             raise ConfigError(f"{type(self).__name__} needs an nn.Module, got {type(model).__name__}")
-        if isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1:
+        if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
             raise ConfigError(f"max_rows must be an integer >= 1, got {max_rows!r}")
         self.model = model
-        self.max_rows = max_rows
+        self.max_rows = max_rows if max_rows is not None else (256 if self.device.type == "cpu" else 8192)
+        if channels_last and any(p.dim() == 4 for p in model.parameters()):
+            model.to(memory_format=torch.channels_last)
 
     # -- to define ------------------------------------------------------------
     def draw(self, x: torch.Tensor, k: int) -> torch.Tensor:  # pragma: no cover - abstract
@@ -58,7 +66,7 @@ class Certifier:
     def device(self) -> torch.device:
         return next((p.device for p in self.model.parameters()), torch.device("cpu"))
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def counts(self, x: torch.Tensor, n: int) -> torch.Tensor:
         """How often each class wins in ``n`` draws, per image: ``(B, K)`` int64. Draws for the
         whole batch go through the model together, ``max_rows // B`` per pass."""

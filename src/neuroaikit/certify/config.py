@@ -33,7 +33,8 @@ class CertificationConfig(Config):
         delta (float): the DP ``delta`` of the hidden method, in (0, 1). Default 0.05.
         n_examples (int): the first N test images. Default 500.
         batch_size (int): images whose draws go through the model together. Default 100.
-        max_rows (int): rows (images x draws) per forward pass. Default 4096.
+        max_rows (int | None): rows (images x draws) per forward pass. ``None`` (default):
+            256 on a CPU (small passes stay in cache and run faster), 8192 on a GPU.
         radii (list of float | None): where the certified-accuracy curve is read (``None``:
             0 to the largest radius certified, 0.25 apart, plus the paper's radii).
         seed (int): seeds the draws. Default 0.
@@ -48,7 +49,7 @@ class CertificationConfig(Config):
     delta: float = 0.05
     n_examples: int = 500
     batch_size: int = 100
-    max_rows: int = 4096
+    max_rows: int | None = None
     radii: list | None = None
     seed: int = 0
 
@@ -62,7 +63,7 @@ class CertificationConfig(Config):
         "delta": [Interval(float, 0, 1, closed="neither")],
         "n_examples": [POSITIVE_INT],
         "batch_size": [POSITIVE_INT],
-        "max_rows": [POSITIVE_INT],
+        "max_rows": [POSITIVE_INT, None],
         "radii": [Satisfies(_radii, "a non-empty list of numbers >= 0"), None],
         "seed": [Interval(int, 0, None)],
     }

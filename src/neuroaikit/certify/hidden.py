@@ -46,14 +46,16 @@ class HiddenNoiseCertifier(Certifier):
         site (str | None): the noise site (``None``: the model's only Gaussian site).
         input_shape (tuple): ``(C, H, W)`` of one input (to trace shapes for the conv bounds).
         delta (float): the ``delta`` of the DP guarantee, in (0, 1). Default 0.05.
-        max_rows (int): rows per forward pass. Default 4096.
+        max_rows (int | None): rows per forward pass (``None``: by device, see
+            :class:`~neuroaikit.certify.certifier.Certifier`).
+        channels_last (bool): see :class:`~neuroaikit.certify.certifier.Certifier`. Default True.
     """
 
     name = "hidden"
 
     def __init__(self, model: nn.Module, input_shape: tuple[int, ...], site: str | None = None, delta: float = 0.05,
-                 max_rows: int = 4096):
-        super().__init__(model, max_rows)
+                 max_rows: int | None = None, channels_last: bool = True):
+        super().__init__(model, max_rows, channels_last)
         sites = gaussian_sites(model)
         if not sites:
             raise ConfigError(f"{type(model).__name__} has no Gaussian noise layer that is on: hidden-layer "

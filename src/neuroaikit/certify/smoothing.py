@@ -32,7 +32,9 @@ class GaussianSmoothing(Certifier):
     Args:
         model (nn.Module): returns logits.
         sigma (float | None): noise s.d. (``None``: the model's input noise s.d.).
-        max_rows (int): rows per forward pass. Default 4096.
+        max_rows (int | None): rows per forward pass (``None``: by device, see
+            :class:`~neuroaikit.certify.certifier.Certifier`).
+        channels_last (bool): see :class:`~neuroaikit.certify.certifier.Certifier`. Default True.
 
     Example::
 
@@ -42,8 +44,9 @@ class GaussianSmoothing(Certifier):
 
     name = "smoothing"
 
-    def __init__(self, model: nn.Module, sigma: float | None = None, max_rows: int = 4096):
-        super().__init__(model, max_rows)
+    def __init__(self, model: nn.Module, sigma: float | None = None, max_rows: int | None = None,
+                 channels_last: bool = True):
+        super().__init__(model, max_rows, channels_last)
         sigma = input_noise_sigma(model) if sigma is None else sigma
         if sigma is None:
             raise ConfigError("randomized smoothing needs sigma (the model has no Gaussian input noise to take it from)")

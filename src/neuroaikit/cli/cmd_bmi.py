@@ -90,6 +90,7 @@ def run(args) -> int:
     from .options import config_from_args
 
     config = config_from_args(BMIConfig, args, _OPTIONS, config_file=args.config)
+    assert isinstance(config, BMIConfig)
     run_, result = bmi_run(config, args.out, overwrite=args.overwrite, progress=default_progress(quiet=args.quiet),
                            report=not args.no_report)
     print_result(result)

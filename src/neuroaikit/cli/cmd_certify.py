@@ -55,7 +55,7 @@ def add_arguments(parser):
     parser.add_argument("--delta", type=float, help=f"DP delta of the hidden method, in (0, 1) (default {d.delta})")
     parser.add_argument("--n-examples", type=int, help=f"first N test images (default {d.n_examples})")
     parser.add_argument("--batch-size", type=int, help=f"images drawn for together (default {d.batch_size})")
-    parser.add_argument("--max-rows", type=int, help=f"rows (images x draws) per forward pass (default {d.max_rows})")
+    parser.add_argument("--max-rows", type=int, help="rows (images x draws) per forward pass (default: 256 on a CPU, 8192 on a GPU)")
     parser.add_argument("--radii", type=float, nargs="+", metavar="R", help="radii of the certified-accuracy curve")
     parser.add_argument("--seed", type=int, help=f"seed of the draws (default {d.seed})")
     parser.add_argument("--overwrite", action="store_true", help="replace a certificate with the same method, site and sigma")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 NAME = "data"
-HELP = "list, inspect (counts, classes, md5 status) and download the image datasets"
+HELP = "list the image datasets, show one's files and md5 status (info), and download them"
 DESCRIPTION = """\
 Image datasets: mnist, fashion-mnist, cifar10 (files you bring or download) and digits
 (scikit-learn's 8x8 digits, embedded, no files needed).

@@ -71,7 +71,7 @@ def run(args) -> int:
         return 0
     warning = result.chance_warning()
     if warning:
-        print(f"WARNING: {warning}")
+        _shout(warning)
     if result.randomness is not None:
         print(f"model: {result.randomness.describe()}")
         for line in result.randomness.warnings:
@@ -80,6 +80,16 @@ def run(args) -> int:
     print(f"clean accuracy {result.clean_accuracy:.4f}; robust accuracy (worst case over attacks) "
           f"{result.robust_accuracy:.4f} at {result.norm} eps {result.reference_eps:.4g}")
     for check in result.checks:
-        print(f"  [{check.status}] {check.name}: {check.detail}")
+        print(f"  [{check.status}] {check.name}: {check.detail}" + ("" if check.passed else f" (see {check.page})"))
     print(f"results: {args.run_dir}/results/{result.result_name}.json ({result.seconds} s)")
+    if warning:  # again at the end, where the eye lands after a long run
+        _shout(warning)
     return 0
+
+
+def _shout(warning: str) -> None:
+    import sys
+
+    bar = "!" * 78
+    for stream in (sys.stdout, sys.stderr):
+        print(f"{bar}\nWARNING: {warning}\n{bar}", file=stream, flush=True)

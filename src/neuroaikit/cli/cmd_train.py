@@ -41,6 +41,7 @@ def add_arguments(parser):
     parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="builder argument, e.g. width=0.5 (repeatable)")
     parser.add_argument("--noise", action="append", metavar="LAYER=SPEC", help="noise after LAYER ('input' for the input), e.g. relu1=gaussian:0.5 (repeatable)")
     parser.add_argument("--noise-warmup", type=float, metavar="EPOCHS", help=f"ramp the noise s.d. from 0 to full over this many epochs (default {d.noise_warmup:g})")
+    parser.add_argument("--norm-bound", type=float, metavar="BOUND", help="keep each conv/linear layer before hidden Gaussian noise within this L2 operator norm (PixelDP training for 'certify --method hidden'; default none)")
     parser.add_argument("--epochs", type=int, help=f"default {d.epochs}")
     parser.add_argument("--batch-size", type=int, help=f"global batch, shared by all processes (default {d.batch_size})")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
@@ -63,7 +64,7 @@ def add_arguments(parser):
     parser.add_argument("--list-objectives", action="store_true", help="print the available objectives and exit")
 
 
-_OPTIONS = ["dataset", "data_dir", "model", "noise_warmup", "epochs", "batch_size", "optimizer", "lr", "momentum",
+_OPTIONS = ["dataset", "data_dir", "model", "noise_warmup", "norm_bound", "epochs", "batch_size", "optimizer", "lr", "momentum",
             "weight_decay", "schedule", "augment", "seed", "train_subset", "test_subset", "objective", "eval_rule",
             "eval_draws"]
 

@@ -24,6 +24,7 @@ PRESETS: dict[str, OperationEnergy] = {
 
 
 def operation_energy(precision: str) -> OperationEnergy:
+    """The energy per MAC and per AC of the preset ``precision`` (``fp32``, ``fp16`` or ``int8``)."""
     if precision not in PRESETS:
         raise ConfigError(f"unknown precision preset {precision!r}; choose one of {', '.join(PRESETS)}")
     return PRESETS[precision]

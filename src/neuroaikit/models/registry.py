@@ -25,6 +25,7 @@ def register_model(name: str):
 
 
 def available_models() -> list[str]:
+    """The names :func:`build_model` accepts, sorted."""
     _import_providers()
     return sorted(_BUILDERS)
 

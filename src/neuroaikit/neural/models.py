@@ -276,7 +276,7 @@ class FactorizedReadout(nn.Module):
         return self.gamma_readout * (self.spatial.abs().mean() * self.spatial.shape[0] + self.weight.abs().mean())
 
     def grid_mean(self) -> torch.Tensor:
-        """Centre of mass of each |spatial mask|, in grid units (x, y)."""
+        """Centre of mass of the absolute value of each spatial mask, in grid units (x, y)."""
         mass = self.spatial.detach().abs()
         mass = mass / (mass.sum(0, keepdim=True) + 1e-12)
         ys, xs = torch.meshgrid(torch.linspace(-1, 1, self.height), torch.linspace(-1, 1, self.width), indexing="ij")

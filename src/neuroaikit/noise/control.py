@@ -16,6 +16,7 @@ def noise_layers(model: nn.Module) -> list[tuple[str, NoiseLayer]]:
 
 
 def has_noise(model: nn.Module) -> bool:
+    """Whether ``model`` contains at least one noise layer."""
     return any(True for _ in noise_layers(model))
 
 
@@ -29,6 +30,7 @@ def set_noise(model: nn.Module, mode: str) -> dict[str, str]:
 
 
 def restore_noise(model: nn.Module, modes: dict[str, str]) -> None:
+    """Set each noise layer named in ``modes`` back to its mode there (the dict a mode change returned)."""
     for name, layer in noise_layers(model):
         if name in modes:
             layer.set_mode(modes[name])

@@ -24,6 +24,7 @@ def _section_modules():
 
 
 def report_sections(run: Run) -> list[Section]:
+    """Every report section the capabilities' section modules build for ``run``, in their order."""
     found: list[Section] = []
     for module in _section_modules():
         found.extend(module.build(run))

@@ -21,6 +21,7 @@ figure{margin:1em 0}figcaption{font-size:.9em;color:#555}img{max-width:100%}
 
 
 def escape(value: Any) -> str:
+    """``str(value)`` HTML-escaped, quotes included."""
     return html.escape(str(value), quote=True)
 
 
@@ -79,6 +80,7 @@ class Section:
 
 
 def render_page(title: str, sections: Sequence[Section], subtitle: str = "") -> str:
+    """One self-contained HTML page (inline style, figures as data URIs, no scripts) of ``sections``."""
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',

@@ -41,7 +41,8 @@ class SpikingCNN(nn.Module):
         tau_mem (float): membrane time constant in steps (beta = exp(-1/tau)). Default 2.
         v_th (float): threshold. Default 1.
         reset (str): ``"subtract"`` or ``"zero"``. Default ``"subtract"``.
-        surrogate (str), alpha (float | None): surrogate gradient. Default ``"atan"``, its default slope.
+        surrogate (str): surrogate gradient. Default ``"atan"``.
+        alpha (float | None): the surrogate's slope. Default: its own default.
         readout (str): ``"membrane"``: logits = mean over steps of the readout layer's input
             current (a non-firing integrator); ``"count"``: logits = spike counts of an output LIF layer.
         encoder (str): ``"direct"`` (analog input every step; the first conv runs once),

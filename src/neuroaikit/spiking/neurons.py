@@ -73,7 +73,8 @@ class LIFParameters(NamedTuple):
 class IFParameters(NamedTuple):
     """Parameters of a (non-leaky) integrate-and-fire neuron: LIF with ``beta = 1``.
 
-    Args: ``v_th``, ``reset``, ``surrogate``, ``alpha``, ``detach_reset`` as in :class:`LIFParameters`.
+    The fields ``v_th``, ``reset``, ``surrogate``, ``alpha`` and ``detach_reset`` mean what they mean
+    in :class:`LIFParameters`.
     """
 
     v_th: float = 1.0
@@ -110,6 +111,7 @@ class LIFState(NamedTuple):
 
 
 def initial_state(like: torch.Tensor) -> LIFState:
+    """A resting state (membrane potential and spikes at 0) shaped like ``like``."""
     return LIFState(torch.zeros_like(like), torch.zeros_like(like))
 
 

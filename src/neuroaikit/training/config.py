@@ -30,6 +30,10 @@ class TrainConfig(Config):
             full value (0 = full noise from the first step). Noise that is large compared with
             the small activations of a freshly initialised network stalls learning; a warm-up
             lets the weights grow first. Evaluation always uses the full noise.
+        norm_bound (float | None): after every optimiser step, scale each ``Conv2d`` / ``Linear``
+            layer before the model's hidden Gaussian noise down to this L2 operator norm, as
+            PixelDP trains for certification (:class:`neuroaikit.certify.training.PreNoiseNormBound`).
+            ``None`` (default): unconstrained.
         epochs, lr, momentum, weight_decay: the usual.
         batch_size (int): the global batch: with several processes (``torchrun``) each takes
             an equal share, so the result does not depend on the process count.
@@ -53,6 +57,7 @@ class TrainConfig(Config):
     model_kwargs: dict = field(default_factory=dict)
     noise: dict = field(default_factory=dict)
     noise_warmup: float = 0.0
+    norm_bound: float | None = None
     epochs: int = 3
     batch_size: int = 128
     optimizer: str = "adam"
@@ -77,6 +82,7 @@ class TrainConfig(Config):
         "model_kwargs": [MAPPING],
         "noise": [MAPPING],
         "noise_warmup": [NON_NEGATIVE],
+        "norm_bound": [POSITIVE, None],
         "epochs": [POSITIVE_INT],
         "batch_size": [POSITIVE_INT],
         "optimizer": [Options(OPTIMIZERS)],

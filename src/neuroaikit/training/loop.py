@@ -133,12 +133,17 @@ def train(
         _check_objective(config, model, train_set)
         torch.manual_seed(config.seed)
         model, spec = build_model_for(config, train_set)  # afresh: the check drew noise and changed BN statistics
+        constraint = None
+        if config.norm_bound is not None:
+            from ..certify.training import PreNoiseNormBound
+
+            constraint = PreNoiseNormBound(model, config.norm_bound, tuple(train_set.images.shape[1:]))
         with writer:
-            return _train(config, writer, ex, model, spec, train_set, test_set, callbacks, progress)
+            return _train(config, writer, ex, model, spec, train_set, test_set, callbacks, progress, constraint)
 
 
 def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Module, spec: dict, train_set, test_set,
-           callbacks, progress: Progress) -> Run:
+           callbacks, progress: Progress, constraint: Callable[[], None] | None = None) -> Run:
     device = ex.device
     wrapped = ex.wrap(model)
     model = unwrap(wrapped)
@@ -193,6 +198,8 @@ def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Modu
                 if not torch.isfinite(loss):
                     raise ConfigError(f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower the lr")
                 ex.optimizer_step(loss * ex.loss_weight(len(x), len(idx)), optimizer, scaler)
+                if constraint is not None:
+                    constraint()
                 if scheduler is not None:
                     scheduler.step()
                 sums += torch.tensor([loss.item() * len(x), len(x)], dtype=torch.float64)

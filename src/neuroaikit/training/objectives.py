@@ -24,6 +24,7 @@ _PROVIDERS = ("neuroaikit.attacks", "neuroaikit.alignment", "neuroaikit.spiking"
 
 
 def register_objective(name: str):
+    """Decorator: register a per-batch training objective under ``name`` (for ``--objective``)."""
     def decorate(fn: Objective) -> Objective:
         _OBJECTIVES[name] = fn
         return fn
@@ -32,6 +33,7 @@ def register_objective(name: str):
 
 
 def available_objectives() -> list[str]:
+    """The registered objective names, sorted (importing the modules that provide them first)."""
     for module in _PROVIDERS:
         try:
             importlib.import_module(module)
@@ -41,6 +43,7 @@ def available_objectives() -> list[str]:
 
 
 def get_objective(name: str) -> Objective:
+    """The objective registered as ``name``; a one-line :class:`ConfigError` naming the choices otherwise."""
     if name not in _OBJECTIVES:
         available_objectives()
     if name not in _OBJECTIVES:

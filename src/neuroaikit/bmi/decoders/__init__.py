@@ -20,12 +20,12 @@ class frequencies from it). Names:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ...errors import ConfigError
 from .deep import ARCHITECTURES, DeepDecoder, EEGNet, ShallowConvNet
 from .differentiable import DecoderTwin, as_torch, covariance
-from .spatial import FilterBankCSP, csp_lda, fbcsp_lda, mdm, ts_lr, xdawn_ts_lr
+from .spatial import FilterBankCSP, csp_lda, csp_rank, fbcsp_lda, mdm, ts_lr, xdawn_ts_lr
 from .ssvep import CCA, FBCCA, TRCA, band_operator, canonical_correlation, reference_signals
 
 SSVEP_ONLY = ("cca", "fbcca", "trca")
@@ -37,7 +37,7 @@ STOCHASTIC_WHEN_NOISY = DEEP
 __all__ = [
     "DECODERS", "SSVEP_ONLY", "DEEP", "make_decoder", "as_torch", "DecoderTwin", "covariance",
     "CCA", "FBCCA", "TRCA", "FilterBankCSP", "DeepDecoder", "EEGNet", "ShallowConvNet", "ARCHITECTURES",
-    "csp_lda", "fbcsp_lda", "ts_lr", "mdm", "xdawn_ts_lr", "band_operator", "canonical_correlation",
+    "csp_lda", "csp_rank", "fbcsp_lda", "ts_lr", "mdm", "xdawn_ts_lr", "band_operator", "canonical_correlation",
     "reference_signals",
 ]
 
@@ -57,6 +57,8 @@ def make_decoder(name: str, dataset, **options: Any):
         return cls(frequencies=freqs, sfreq=sfreq, **options)
     if name in DEEP:
         return DeepDecoder(architecture=name, sfreq=sfreq, **options)
-    builders = {"csp_lda": csp_lda, "fbcsp_lda": lambda **o: fbcsp_lda(sfreq, **o), "ts_lr": ts_lr, "mdm": mdm,
+    if name in ("csp_lda", "fbcsp_lda"):
+        options.setdefault("rank", csp_rank(dataset.X))
+    builders: dict[str, Callable[..., Any]] = {"csp_lda": csp_lda, "fbcsp_lda": lambda **o: fbcsp_lda(sfreq, **o), "ts_lr": ts_lr, "mdm": mdm,
                 "xdawn_ts_lr": xdawn_ts_lr}
     return builders[name](**options)

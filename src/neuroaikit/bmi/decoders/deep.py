@@ -32,7 +32,7 @@ class _MaxNorm(nn.Module):
     """Renormalises the wrapped layer's weight to a maximum norm per output unit before each
     forward pass (Keras' ``max_norm`` constraint, which both papers use)."""
 
-    def __init__(self, layer: nn.Module, max_norm: float):
+    def __init__(self, layer: nn.Conv2d | nn.Linear, max_norm: float):
         super().__init__()
         self.layer = layer
         self.max_norm = max_norm

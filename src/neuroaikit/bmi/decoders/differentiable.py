@@ -105,6 +105,8 @@ class _TangentSpace(nn.Module):
 
 
 class _MDM(nn.Module):
+    whitens: torch.Tensor
+
     def __init__(self, step):
         super().__init__()
         self.register_buffer("whitens", torch.stack([_inv_sqrt(m) for m in step.covmeans_]))

@@ -13,7 +13,7 @@ correlations (so rest is predicted when no frequency stands out).
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 import torch
@@ -136,7 +136,7 @@ class CCA(_SSVEPBase):
 
     def fit(self, X, y):
         X, y = self._setup(X, y)
-        self.bases_ = [_orthonormal(reference_signals(self.frequencies[i], self.n_harmonics, self.sfreq,
+        self.bases_ = [_orthonormal(reference_signals(cast(float, self.frequencies[i]), self.n_harmonics, self.sfreq,
                                                       self.n_samples_)) for i in self.stimulated_]
         return self._fit_readout(X, y)
 
@@ -174,7 +174,7 @@ class FBCCA(CCA):
 
     def scores(self, X) -> torch.Tensor:
         x = _t(X)
-        total = 0.0
+        total = torch.zeros(x.shape[0], len(self.bases_), dtype=x.dtype)
         for w, op in zip(self.weights_, self.operators_):
             sub = x @ op
             total = total + w * torch.stack([canonical_correlation(sub, b) for b in self.bases_], 1) ** 2

@@ -80,11 +80,9 @@ def tensor_floats(*tensors: Any) -> int:
 class Strategy:
     """Base: plain training on the current task (fine-tuning) unless a subclass says otherwise.
 
-    Class attributes:
-        name: what configurations call it.
-        needs_task_labels: it uses the task identity (only task-incremental scenarios, never
-            task-free streams).
-        needs_boundaries: an offline method that must know where tasks end (not task-free).
+    Class attributes: ``name``, what configurations call it; ``needs_task_labels``, it uses the
+    task identity (only task-incremental scenarios, never task-free streams);
+    ``needs_boundaries``, an offline method that must know where tasks end (not task-free).
     """
 
     name: ClassVar[str] = ""

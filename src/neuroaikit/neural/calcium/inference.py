@@ -69,6 +69,7 @@ class SpikeInference:
 
 
 def oasis_available() -> bool:
+    """Whether the ``oasis-deconv`` package can be imported (else the NumPy backend runs)."""
     try:
         import oasis.functions  # noqa: F401
     except Exception:

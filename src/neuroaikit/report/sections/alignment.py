@@ -60,11 +60,12 @@ def _rdm_figure(result):
     for ax, (title, vec) in zip(np.atleast_1d(axes), panels):
         v = np.asarray(vec)
         ranks = v.argsort().argsort() / max(1, len(v) - 1)  # percentiles make scales comparable
-        ax.imshow(squareform(ranks), cmap="viridis")
+        image = ax.imshow(squareform(ranks), cmap="viridis", vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.tight_layout()
+    fig.colorbar(image, ax=np.atleast_1d(axes).tolist(), shrink=0.8, label="dissimilarity (percentile)")
     return fig
 
 

@@ -88,7 +88,7 @@ def _robustness(result: BMIResult):
     rows = [r for r in result.decoders if r.robustness]
     fig, axes = plt.subplots(1, 3, figsize=(11, 3))
     for r in rows:
-        rb = r.robustness
+        rb = r.robustness or {}
         snr = sorted(rb["noise"], key=float, reverse=True)
         axes[0].plot(["clean", *snr], [rb["clean"], *[rb["noise"][k] for k in snr]], marker="o", label=r.name)
         lost = sorted(rb["channels_lost"], key=int)
@@ -133,12 +133,12 @@ def build(run: Run) -> list[Section]:
     robust = [r for r in result.decoders if r.robustness]
     if robust:
         headers = ["decoder", "clean"]
-        first = robust[0].robustness
+        first = robust[0].robustness or {}
         headers += [f"SNR {k} dB" for k in first["noise"]] + [f"{k} lost" for k in first["channels_lost"]]
         headers += ["electrode shift"] + [f"APGD {k} uV" for k in first["apgd"]] + ["EOT"]
         table = []
         for r in robust:
-            rb = r.robustness
+            rb = r.robustness or {}
             table.append([r.name, f"{rb['clean']:.2f}", *[f"{v:.2f}" for v in rb["noise"].values()],
                           *[f"{v:.2f}" for v in rb["channels_lost"].values()], f"{rb['electrode_shift']:.2f}",
                           *[f"{v:.2f}" for v in rb["apgd"].values()], str(rb.get("eot", 1))])
@@ -148,6 +148,6 @@ def build(run: Run) -> list[Section]:
     if online:
         section.table(["decoder", "window (s)", "accuracy", "inference (ms)", "latency (s)"],
                       [[r.name, f"{w['window_s']:g}", f"{w['accuracy']:.3f}", f"{w['inference_s_per_window'] * 1e3:.2f}",
-                        f"{w['latency_s']:.3f}"] for r in online for w in r.pseudo_online],
+                        f"{w['latency_s']:.3f}"] for r in online for w in r.pseudo_online or []],
                       caption="pseudo-online decoding: window from the epoch's start")
     return [section]

@@ -28,7 +28,11 @@ def _training_section(run: Run, metrics: dict) -> Section:
     acc = metrics.get("test_accuracy", {})
     section.table(["inference", "test accuracy"], [[k, v] for k, v in acc.items()])
     history = metrics.get("history") or []
-    if history:
+    if len(history) == 1:  # one epoch is one point, not a curve: say it in words
+        only = history[0]
+        section.paragraph(f"One epoch: training loss {only['loss']:.4f}, test accuracy (one draw) "
+                          f"{only['test_acc']:.4f}; a learning curve needs two or more epochs.")
+    elif history:
         fig, ax1 = plt.subplots(figsize=(6.4, 3.6))
         epochs = [h["epoch"] for h in history]
         ax1.plot(epochs, [h["loss"] for h in history], "o-", color="tab:gray", label="training loss")

@@ -31,6 +31,13 @@ def build(run: Run) -> list[Section]:
     return sections
 
 
+#: shown under a table with a negative score: these metrics are not bounded below by 0
+NEGATIVE_NOTE = ("A negative value is a real result, not an error: FEVE is negative when the prediction's squared "
+                 "error exceeds the trial-to-trial noise by more than the explainable variance (worse than predicting "
+                 "the repeat average), and a correlation is negative when predictions move against the responses "
+                 "(see the metric definitions, docs/metrics/sensorium.md).")
+
+
 def _evaluation_section(fit, evaluation) -> Section:
     import matplotlib
 
@@ -49,6 +56,8 @@ def _evaluation_section(fit, evaluation) -> Section:
         for name, block in evaluation.get("models", {}).items():
             rows.append([name] + [block.get(k, "n/a") for k, _ in METRICS])
         s.table(["model"] + [label for _, label in METRICS], rows)
+        if any(isinstance(r[i], (int, float)) and r[i] < 0 for r in rows for i in range(1, len(r))):
+            s.paragraph(NEGATIVE_NOTE, css="note")
         ceiling = evaluation.get("ceiling")
         if ceiling:
             s.table(["repeat ceiling", "value"], [[k, v] for k, v in ceiling.items()])
@@ -78,7 +87,11 @@ def _evaluation_section(fit, evaluation) -> Section:
             ax.set_xlabel("jackknife oracle r")
             ax.set_ylabel("twin single-trial r")
             s.figure(fig, "Per-neuron single-trial correlation against the repeat ceiling.")
-    if fit and fit.get("history"):
+    if fit and len(fit.get("history") or []) == 1:
+        only = fit["history"][0]
+        s.paragraph(f"One epoch of fitting: validation single-trial r {only['validation_correlation']:.4f} "
+                    f"({fit.get('seconds', 0):.0f} s); an early-stopping curve needs two or more epochs.")
+    elif fit and fit.get("history"):
         h = fit["history"]
         fig, ax = plt.subplots(figsize=(5, 3))
         ax.plot([r["epoch"] for r in h], [r["validation_correlation"] for r in h], marker="o", ms=3)

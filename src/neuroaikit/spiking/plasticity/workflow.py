@@ -121,8 +121,8 @@ class DiehlCookConfig(Config):
         stdp_images (int | None): training images used for STDP (the first N; default all).
         label_images (int | None): training images used to label the neurons (default all).
         synapses (str): ``"conductance"`` or ``"current"``.
-        max_rate_hz, tau_mem, v_th, inhibition, e_exc, e_inh, tau_syn_exc, tau_syn_inh,
-        refractory, theta_plus, tau_theta, weight_total, min_spikes, max_repeats: the network's.
+        max_rate_hz, tau_mem, v_th, inhibition, e_exc, e_inh, tau_syn_exc, tau_syn_inh, \
+            refractory, theta_plus, tau_theta, weight_total, min_spikes, max_repeats: the network's.
         a_plus, a_minus, tau_pre, tau_post, w_min, w_max, weight_dependence: the STDP rule's.
         checkpoint_every (int): images between checkpoints during STDP. Default 1000.
         eval_batch_size (int): images presented at once for labelling and testing. Default 100.

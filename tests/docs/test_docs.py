@@ -1,0 +1,202 @@
+"""The documentation tells the truth about the code: every command it shows exists with the
+options it uses, the README fits on a screen, the API reference covers every public name, and
+every sanity check of the robustness protocol has its page."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+PAGES = [ROOT / "README.md", *sorted(p for p in DOCS.rglob("*.md") if "_build" not in p.parts)]
+
+
+def _code_lines(path: Path) -> list[str]:
+    """The lines of the shell code blocks of a Markdown page, continuation lines joined."""
+    lines, block, fence = [], [], None
+    for line in path.read_text().splitlines():
+        if line.startswith("```"):
+            if fence is None:
+                fence = line[3:].strip()
+            else:
+                if fence in ("bash", "sh", "console", "shell", ""):
+                    lines += block
+                fence, block = None, []
+            continue
+        if fence is not None:
+            if block and block[-1].endswith("\\"):
+                block[-1] = block[-1][:-1] + " " + line.strip()
+            else:
+                block.append(line.strip())
+    return lines
+
+
+def _commands(tool: str) -> list[tuple[str, str]]:
+    """(page, command line) for every line that runs ``tool`` (also under torchrun / python -m)."""
+    found = []
+    for page in PAGES:
+        for line in _code_lines(page):
+            line = line.split(" #")[0].strip()
+            if tool == "neuroaikit":
+                match = re.search(r"(?:^|\s|-m )neuroaikit\s+(.*)$", line)
+                if match and not line.startswith("#"):
+                    found.append((page.name, "neuroaikit " + match.group(1)))
+            elif re.match(r"^(nice\s+(-n\s+\d+\s+)?)?python\s+benchmarks/\S+\.py", line):
+                found.append((page.name, line))
+    return found
+
+
+def _words(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return command.split()
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _option_strings(parser: argparse.ArgumentParser) -> set[str]:
+    return {opt for action in parser._actions for opt in action.option_strings}
+
+
+def test_every_neuroaikit_command_in_the_docs_exists_with_its_options():
+    from neuroaikit.cli.main import build_parser
+
+    commands = _commands("neuroaikit")
+    assert len(commands) > 30  # the extraction works: the guides are full of commands
+    problems = []
+    for page, command in commands:
+        parser = build_parser()
+        words = [w for w in _words(command)[1:] if w != "..."]
+        path = ["neuroaikit"]
+        # walk down the sub-commands (neuroaikit twin fit ...): a word that names none is an argument
+        while words and _subparsers(parser) and not words[0].startswith("-"):
+            choices = _subparsers(parser)
+            if words[0] not in choices:
+                problems.append(f"{page}: `{command}`: no command '{' '.join(path + words[:1])}'")
+                break
+            parser = choices[words[0]]
+            path.append(words.pop(0))
+        known = _option_strings(parser) | _option_strings(build_parser())
+        for word in words:
+            option = word.strip("[]()").split("=")[0]
+            if option.startswith("--") and option not in known:
+                problems.append(f"{page}: `{command}`: '{' '.join(path)}' has no option {option}")
+    assert not problems, "\n".join(problems)
+
+
+def _benchmark_options(script: Path) -> set[str]:
+    """The options a benchmark script declares (read from its source: no torch import needed)."""
+    options = {"--help", "-h"}
+    for node in ast.walk(ast.parse(script.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
+            options |= {a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+    return options
+
+
+def test_every_benchmark_command_in_the_docs_exists_with_its_options():
+    problems = []
+    commands = _commands("python")
+    assert commands
+    for page, command in commands:
+        words = _words(command)
+        script = ROOT / next(w for w in words if w.startswith("benchmarks/"))
+        if not script.is_file():
+            problems.append(f"{page}: `{command}`: no script {script.relative_to(ROOT)}")
+            continue
+        options = _benchmark_options(script)
+        problems += [f"{page}: `{command}`: {script.name} has no option {w}" for w in words
+                     if w.startswith("--") and w.strip("[]()").split("=")[0] not in options]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_readme_fits_on_a_screen_and_keeps_the_two_commands():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 200
+    assert "make demo" in text and "make test" in text
+    for target in re.findall(r"\]\(([^)#]+)\)", text):  # every relative link points at a file
+        if not target.startswith("http"):
+            assert (ROOT / target).exists(), target
+    assert (ROOT / "LICENSE").is_file() and (ROOT / "CITATION.cff").is_file() and (ROOT / "CHANGELOG.md").is_file()
+
+
+def test_the_readme_tour_runs(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text()
+    tour = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+    monkeypatch.chdir(tmp_path)
+    exec(compile(tour, "README.md tour", "exec"), {"__name__": "tour"})
+    assert (tmp_path / "runs" / "tour" / "weights.safetensors").is_file()
+
+
+def test_the_api_reference_covers_every_public_name():
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import apigen
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    import importlib
+    import pkgutil
+
+    import neuroaikit
+
+    pages = {page.module: page for page in apigen.collect()}
+    for info in pkgutil.walk_packages(neuroaikit.__path__, "neuroaikit."):
+        if not info.ispkg or ".cli" in info.name or info.name.endswith(".sections"):
+            continue
+        declared = getattr(importlib.import_module(info.name), "__all__", None)
+        if declared is None:
+            continue
+        assert info.name in pages, f"{info.name} has no API page"
+        page = pages[info.name]
+        assert set(page.names) == set(declared)
+        for name in declared:  # documented on this page, or linked to the page that documents it
+            owner = page.targets[name].rsplit(".", 1)[0]
+            assert page.canonical[name] or pages[owner].canonical[page.targets[name].rsplit(".", 1)[1]], name
+
+
+def test_every_sanity_check_has_its_protocol_page():
+    from neuroaikit.attacks.results import BETTER_THAN_CHANCE, PROTOCOL_PAGES, protocol_page
+
+    source = (ROOT / "src" / "neuroaikit" / "attacks" / "evaluate.py").read_text()
+    names = set(re.findall(r'name="([^"]+)"', source)) | {BETTER_THAN_CHANCE}
+    assert names == set(PROTOCOL_PAGES)
+    for name in names:
+        assert (ROOT / protocol_page(name)).is_file(), name
+    index = (DOCS / "protocol" / "index.md").read_text()
+    assert all(slug in index for slug in PROTOCOL_PAGES.values())
+
+
+def test_the_results_pages_render_every_committed_benchmark_json(tmp_path):
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import resultsgen
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    data = DOCS / "results" / "data"
+    names = resultsgen.generate(data, tmp_path)
+    assert names == sorted(p.stem for p in data.glob("*.json"))
+    for name in names:
+        page = (tmp_path / f"{name}.md").read_text()
+        for key in ("command", "commit", "date", "machine"):
+            assert f"* - {key}" in page
+        assert "not recorded" not in page, f"{name}.json lacks part of its stamp: record it with docs/results/record.py"
+
+
+@pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*/plot_*.py")), ids=lambda p: p.parent.name)
+def test_every_example_folder_is_a_gallery_section(example):
+    # sphinx-gallery needs a README.txt per folder; the docstring title names the example
+    assert (example.parent / "README.txt").is_file()
+    doc = ast.get_docstring(ast.parse(example.read_text()))
+    assert doc and "===" in doc.splitlines()[1]
