@@ -22,6 +22,7 @@ which writes ``results/robustness.json``; the training time is printed beside th
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def main(argv=None):
     parser.add_argument("--noise-warmup", type=float, default=1.0,
                         help="epochs over which the noise ramps in (default 1; large noise stalls a fresh network)")
     parser.add_argument("--out", default="runs/bench/adversarial_training")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     epochs = args.epochs or (2 if args.quick else 10)
@@ -102,6 +104,14 @@ def main(argv=None):
     print(f"{'model':<12} {'clean':>6} {'robust':>7} {'train s':>8} {'eval s':>7}  checks not passed")
     for kind, clean, robust, train_s, eval_s, warns in summary:
         print(f"{kind:<12} {clean:6.3f} {robust:7.3f} {train_s:8.0f} {eval_s:7.0f}  {', '.join(warns) or 'none'}")
+    if args.json:
+        figures = {"dataset": "mnist", "eps": args.eps, "n_examples": protocol.n_examples, "apgd_steps": protocol.steps,
+                   "eot": protocol.eot, "square_queries": protocol.square_queries, "checks": protocol.checks,
+                   "epochs": epochs, "train_images": subset or 60000, "threads": args.threads,
+                   "models": [{"model": kind, "clean_accuracy": clean, "robust_accuracy": robust, "train_s": train_s,
+                               "eval_s": eval_s, "checks_not_passed": ", ".join(warns) or "none"}
+                              for kind, clean, robust, train_s, eval_s, warns in summary]}
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,9 @@ with the official AutoAttack APGD-CE (package ``pyautoattack``), 100 iterations.
 from __future__ import annotations
 
 import argparse
+import json
 import time
+from pathlib import Path
 
 import torch
 
@@ -54,6 +56,7 @@ def main(argv=None):
     parser.add_argument("--crosscheck", type=int, default=0, metavar="N",
                         help="also compare PGD / APGD-CE with torchattacks / AutoAttack on N test images")
     parser.add_argument("--crosscheck-eps", type=float, default=0.1)
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
     import torchattacks
 
@@ -64,8 +67,10 @@ def main(argv=None):
     test_set = load_dataset("mnist", "test", data_dir=args.data_dir)
     n_train = 3000 if args.quick else 20000
     x, y = test_set.images[:n], test_set.labels[:n]
+    figures = {"train_images": n_train, "n_examples": n, "eps": args.eps, "steps": steps, "alpha": alpha, "eot": args.eot,
+               "threads": args.threads, "noise": "gaussian:0.5", "sites": []}
     if args.crosscheck:
-        crosscheck(args.data_dir, test_set, args.crosscheck, args.crosscheck_eps, n_train)
+        figures["crosscheck"] = crosscheck(args.data_dir, test_set, args.crosscheck, args.crosscheck_eps, n_train)
     print(f"MNIST SmallCNN (32-64-1024), Gaussian noise sigma 0.5, trained on {n_train} images; "
           f"{n} test images, Linf eps {args.eps}, {steps} steps, alpha {alpha:.4f}, EOT {args.eot}, {args.threads} thread(s)")
     print(f"{'noise after':<12} {'ours s':>8} {'torchattacks s':>15} {'speed-up':>9} {'ours acc':>9} {'theirs acc':>11}")
@@ -84,6 +89,11 @@ def main(argv=None):
         acc_theirs = (clean & majority_correct(model, theirs, y, rule, 10)).float().mean().item()
         print(f"{site:<12} {t_ours:8.2f} {t_theirs:15.2f} {t_theirs / t_ours:8.2f}x {acc_ours:9.3f} {acc_theirs:11.3f}"
               f"   (clean {clean.float().mean().item():.3f})")
+        figures["sites"].append({"noise_after": site, "ours_s": t_ours, "torchattacks_s": t_theirs,
+                                 "speedup": t_theirs / t_ours, "ours_robust_accuracy": acc_ours,
+                                 "torchattacks_robust_accuracy": acc_theirs, "clean_accuracy": clean.float().mean().item()})
+    if args.json:
+        Path(args.json).write_text(json.dumps(figures, indent=2))
 
 
 def crosscheck(data_dir, test_set, n, eps, n_train):
@@ -118,6 +128,8 @@ def crosscheck(data_dir, test_set, n, eps, n_train):
     print(f"{'':<36} {'ours':>7} {'reference':>10} {'diff (pp)':>10} {'ours s':>7} {'ref s':>7}")
     for name, a, b, ta, tb in rows:
         print(f"{name:<36} {a:7.3f} {b:10.3f} {100 * (a - b):10.1f} {ta:7.1f} {tb:7.1f}")
+    return [{"attack": name, "eps": eps, "n_examples": n, "ours_accuracy": a, "reference_accuracy": b,
+             "ours_s": ta, "reference_s": tb} for name, a, b, ta, tb in rows]
 
 
 if __name__ == "__main__":

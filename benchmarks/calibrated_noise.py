@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 import tempfile
@@ -125,6 +126,7 @@ def main(argv=None) -> int:
     p.add_argument("--accuracy-drop", type=float, default=0.03, help="target = base accuracy - this (default 0.03)")
     p.add_argument("--quick", action="store_true", help="small training subset, 64 attacked images, 10 APGD steps")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = p.parse_args(argv)
     s = _settings(args.quick)
     torch.manual_seed(args.seed)
@@ -179,6 +181,20 @@ def main(argv=None) -> int:
                       f"({align['cka'][1]})  pred r {align['predictivity'][0]:.3f} ({align['predictivity'][1]})")
             print(f"  ({time.perf_counter() - t0:.0f} s)")
     print("\nsettings:", {k: v for k, v in s.items()}, "| robust accuracy on the first", s["attack_n"], "test images")
+    if args.json:
+        figures = {"settings": s, "accuracy_drop": args.accuracy_drop, "eps": {d: EPS[d] for d in args.datasets},
+                   "mean_variance_fit": {"neurons": fit.n_neurons, "repeats": fit.n_repeats, "fano_median": fit.fano_median,
+                                         "gain": fit.gain, "floor": fit.floor, "power_a": fit.power_a,
+                                         "power_b": fit.power_b, "power_c": fit.power_c,
+                                         "noise_dimensionality": fit.noise_dimensionality},
+                   "rows": [{"dataset": dataset, "noise": family, "spec": spec_text, "strength": strength,
+                             "one_draw_accuracy": matched, "vote8_accuracy": vote, "apgd_eot_vote8_accuracy": robust,
+                             "fs_success_nonadaptive": fs_plain, "fs_success_adaptive": fs_adaptive,
+                             **{f"best_{key}": align[key][0] for key in align},
+                             **{f"best_{key}_layer": align[key][1] for key in align}}
+                            for dataset, family, spec_text, strength, matched, vote, robust, fs_plain, fs_adaptive, align
+                            in rows]}
+        Path(args.json).write_text(json.dumps(figures, indent=2))
     return 0
 
 

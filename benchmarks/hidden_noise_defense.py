@@ -230,6 +230,7 @@ def main(argv=None):
     parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/bench/hidden_noise_defense", help="folder for the table, figure and runs")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (rows and settings)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     q = args.quick
@@ -252,6 +253,11 @@ def main(argv=None):
     write_text(out / "table.md", table)
     write_json(out / "results.json", {"rows": rows, "args": vars(args), "seconds": time.time() - started})
     figure(rows, out / "fs_success_vs_clean.png")
+    if args.json:
+        settings = {k: getattr(args, k) for k in ("layer", "n_test", "n_attack", "draws", "eot", "steps", "fs_steps",
+                                                  "threads")}
+        write_json(Path(args.json), {"settings": settings, "eps": {d: DEFAULT_EPS.get(d, 0.1) for d in datasets},
+                                     "rows": rows, "seconds": time.time() - started})
     print(table)
     print(f"wrote {out}/table.md, results.json, fs_success_vs_clean.png ({time.time() - started:.0f} s)")
 

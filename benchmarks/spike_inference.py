@@ -20,6 +20,7 @@ usage: python benchmarks/spike_inference.py [--data-dir ../shared/data] [--quick
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -39,6 +40,7 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="small grid, native condition only")
     parser.add_argument("--smoothing", type=float, default=0.2)
     parser.add_argument("--grid", choices=tuple(GRIDS), help="tuning grid (default: 'default', or 'quick' with --quick)")
+    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
 
     grid = GRIDS[args.grid or ("quick" if args.quick else "default")]
@@ -48,6 +50,7 @@ def main(argv=None) -> int:
         f"{'held-out r':>10} {'median':>7} {'default':>8} {'ratio':>6} {'chance':>7}  tuned"
     )
     lines = []
+    rows, seconds_per_condition = [], {}
     for label, rate, noise in conditions:
         cfg = EvaluationConfig(
             args.data_dir, datasets=args.dataset, smoothing_s=args.smoothing, rate_hz=rate, noise_level=noise,
@@ -66,6 +69,14 @@ def main(argv=None) -> int:
                 f"{s.test_mean_r / s.test_mean_r_untuned:>6.2f} {s.test_mean_r_chance:>7.3f}  "
                 f"tau {tau} rise {p.tau_rise_s}s {p.penalty} out-sigma {p.smoothing_s}s"
             )
+            rows.append({"condition": label, "dataset": s.dataset, "indicator": s.indicator,
+                         "frame_rate_hz": s.frame_rate_hz, "noise_level": s.test_mean_noise_level,
+                         "tune_recordings": s.n_tune_recordings, "test_recordings": s.n_test_recordings,
+                         "held_out_r": s.test_mean_r, "held_out_median_r": s.test_median_r,
+                         "default_oasis_r": s.test_mean_r_untuned, "ratio": s.test_mean_r / s.test_mean_r_untuned,
+                         "chance_r": s.test_mean_r_chance, "tuned": f"tau {tau} rise {p.tau_rise_s}s {p.penalty} "
+                         f"out-sigma {p.smoothing_s}s"})
+        seconds_per_condition[label] = seconds
         lines.append(f"{label:<9} ({seconds:.1f} s for tuning + evaluation on 2 CPU cores)")
     print(
         f"smoothing of the ground truth: Gaussian sigma {args.smoothing} s; split by file (even tune, odd held out); "
@@ -73,6 +84,9 @@ def main(argv=None) -> int:
     )
     print(header)
     print("\n".join(lines))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"smoothing_s": args.smoothing, "grid": args.grid or (
+            "quick" if args.quick else "default"), "seconds": seconds_per_condition, "datasets": rows}, indent=2))
     return 0
 
 

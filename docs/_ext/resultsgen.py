@@ -35,14 +35,27 @@ def _table(rows: list[dict]) -> list[str]:
     return out + [""]
 
 
-def _flatten(prefix: str, value: Any, into: dict) -> None:
+def _rows(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _flatten(prefix: str, value: Any, into: dict, tables: dict | None = None) -> None:
+    """Scalars (and lists of scalars) under dotted keys; lists of dicts go to ``tables``, one table each."""
     if isinstance(value, dict):
         for k, v in value.items():
-            _flatten(f"{prefix}.{k}" if prefix else str(k), v, into)
+            _flatten(f"{prefix}.{k}" if prefix else str(k), v, into, tables)
     elif _scalar(value):
         into[prefix] = value
     elif isinstance(value, list) and all(_scalar(v) for v in value):
         into[prefix] = ", ".join(_fmt(v) for v in value)
+    elif tables is not None and _rows(value):
+        tables[prefix or "rows"] = [_flat_row(row) for row in value]
+
+
+def _flat_row(row: dict) -> dict:
+    flat: dict = {}
+    _flatten("", row, flat)
+    return flat
 
 
 def _numeric_groups(prefix: str, value: Any, into: dict) -> None:
@@ -88,13 +101,12 @@ def render(name: str, data: dict, out: Path | None = None) -> str:
                   else f"  - {stamp.get(key, 'not recorded')}"]
     lines += ["```", ""]
     scalars: dict = {}
+    tables: dict = {}
     for key, value in data.items():
-        if key in ("stamp", "title", "description"):
-            continue
-        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            lines += [f"## {key}", ""] + _table(value)
-        else:
-            _flatten("" if key == "figures" else key, value, scalars)
+        if key not in ("stamp", "title", "description"):
+            _flatten("" if key == "figures" else key, value, scalars, tables)
+    for key, rows in tables.items():
+        lines += [f"## {key}", ""] + _table(rows)
     if scalars:
         lines += ["## figures", "", "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in scalars.items()]

@@ -194,6 +194,21 @@ def test_the_results_pages_render_every_committed_benchmark_json(tmp_path):
         assert "not recorded" not in page, f"{name}.json lacks part of its stamp: record it with docs/results/record.py"
 
 
+def test_a_results_page_shows_nested_rows_as_tables():
+    sys.path.insert(0, str(DOCS / "_ext"))
+    try:
+        import resultsgen
+    finally:
+        sys.path.remove(str(DOCS / "_ext"))
+    data = {"stamp": {"command": "python benchmarks/x.py"}, "figures": {
+        "threads": 1, "rows": [{"model": "a", "accuracy": 0.5, "per_subject": {"1": 0.25}}, {"model": "b", "accuracy": 0.75}]}}
+    page = resultsgen.render("x", data)
+    assert "## rows" in page
+    assert "| model | accuracy | per_subject.1 |" in page
+    assert "| b | 0.75 |  |" in page
+    assert "| threads | 1 |" in page
+
+
 @pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*/plot_*.py")), ids=lambda p: p.parent.name)
 def test_every_example_folder_is_a_gallery_section(example):
     # sphinx-gallery needs a README.txt per folder; the docstring title names the example
