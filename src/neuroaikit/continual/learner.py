@@ -251,6 +251,8 @@ def build_network(config: ContinualConfig, scenario: Scenario) -> tuple[nn.Modul
 
 
 def scenario_from(config: ContinualConfig, datasets=None) -> Scenario:
+    """The :class:`Scenario` a configuration describes (benchmark, scenario type, tasks, subsets,
+    seed); ``datasets`` (train, test) reuses splits already in memory instead of reading files."""
     return make_scenario(config.benchmark, config.scenario, n_tasks=config.n_tasks, data_dir=config.data_dir,
                          class_order=config.class_order, train_subset=config.train_subset,
                          test_subset=config.test_subset, seed=config.seed, task_free=config.task_free,

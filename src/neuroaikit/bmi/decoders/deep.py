@@ -49,16 +49,15 @@ class _MaxNorm(nn.Module):
 class EEGNet(nn.Module):
     """EEGNet (Lawhern et al. 2018); input ``(B, channels, samples)``, output logits.
 
-    Parameters
-    ----------
-    n_channels, n_samples, n_classes : int
-        Epoch shape and class count.
-    sfreq : float
-        Sampling rate; the temporal kernel is ``sfreq / 2`` samples (64 at 128 Hz, as published).
-    F1, D, F2 : int
-        Temporal filters, spatial filters per temporal filter, pointwise filters (8, 2, 16).
-    dropout : float
-        0.5 within subject, 0.25 across subjects (the paper's values).
+    Args:
+        n_channels, n_samples, n_classes (int):
+            Epoch shape and class count.
+        sfreq (float):
+            Sampling rate; the temporal kernel is ``sfreq / 2`` samples (64 at 128 Hz, as published).
+        F1, D, F2 (int):
+            Temporal filters, spatial filters per temporal filter, pointwise filters (8, 2, 16).
+        dropout (float):
+            0.5 within subject, 0.25 across subjects (the paper's values).
     """
 
     def __init__(self, n_channels: int, n_samples: int, n_classes: int, sfreq: float = 128.0, F1: int = 8,
@@ -146,19 +145,18 @@ class _Scaled(nn.Module):
 class DeepDecoder(ClassifierMixin, BaseEstimator):
     """Train :class:`EEGNet` or :class:`ShallowConvNet` like a scikit-learn classifier.
 
-    Parameters
-    ----------
-    architecture : {"eegnet", "shallow"}
-    sfreq : float
-        Sampling rate of the epochs.
-    epochs, batch_size, lr : training length, batch size, Adam learning rate.
-    noise : dict or None
-        Brain-like noise while training and deployed: ``{"input": "gaussian:0.5", ...}``
-        (:func:`~neuroaikit.noise.inject_noise` sites; sigma in units of the scaled input).
-        The decoder is then stochastic: evaluate attacks on it with EOT.
-    seed : int
-    execution : ExecutionConfig or None
-        Device, precision and threads (default: auto device, float32).
+    Args:
+        architecture (str): ``"eegnet"`` or ``"shallow"`` (ShallowConvNet).
+        sfreq (float):
+            Sampling rate of the epochs.
+        epochs, batch_size, lr: training length, batch size, Adam learning rate.
+        noise (dict or None):
+            Brain-like noise while training and deployed: ``{"input": "gaussian:0.5", ...}``
+            (:func:`~neuroaikit.noise.inject_noise` sites; sigma in units of the scaled input).
+            The decoder is then stochastic: evaluate attacks on it with EOT.
+        seed (int): seeds the initial weights, the batch order and the noise draws.
+        execution (ExecutionConfig or None):
+            Device, precision and threads (default: auto device, float32).
     """
 
     def __init__(self, architecture: str = "eegnet", sfreq: float = 128.0, epochs: int = 150, batch_size: int = 32,

@@ -40,16 +40,15 @@ class FilterBankCSP(TransformerMixin, BaseEstimator):
     """CSP per band (zero-phase 4th-order Butterworth, as a fixed linear operator on the
     epoch), log-variance features of every band side by side.
 
-    Parameters
-    ----------
-    sfreq : float
-        Sampling rate of the epochs.
-    bands : sequence of (low, high)
-        Frequency bands in Hz (default: 4-40 Hz in 4-Hz steps, as Ang et al.).
-    n_components : int
-        CSP filters per band.
-    rank : None or "full"
-        MNE's CSP ``rank`` (see :func:`csp_rank`).
+    Args:
+        sfreq (float):
+            Sampling rate of the epochs.
+        bands (sequence of pairs): (low, high) in Hz;
+            Frequency bands in Hz (default: 4-40 Hz in 4-Hz steps, as Ang et al.).
+        n_components (int):
+            CSP filters per band.
+        rank (None or "full"):
+            MNE's CSP ``rank`` (see :func:`csp_rank`).
     """
 
     def __init__(self, sfreq: float = 160.0, bands: Sequence[Sequence[float]] = FBCSP_BANDS, n_components: int = 4,

@@ -119,14 +119,13 @@ class CCA(_SSVEPBase):
     (``n_harmonics`` harmonics) has the largest canonical correlation with the trial.
     Training-free, except for the readout of classes without frequency.
 
-    Parameters
-    ----------
-    frequencies : sequence of float or None
-        Stimulation frequency of each class, in the order of the sorted labels.
-    sfreq : float
-        Sampling rate of the epochs.
-    n_harmonics : int
-        Harmonics in the reference (MOABB uses 3).
+    Args:
+        frequencies (sequence of float or None):
+            Stimulation frequency of each class, in the order of the sorted labels.
+        sfreq (float):
+            Sampling rate of the epochs.
+        n_harmonics (int):
+            Harmonics in the reference (MOABB uses 3).
     """
 
     def __init__(self, frequencies: Sequence[float | None] = (), sfreq: float = 256.0, n_harmonics: int = 3):
@@ -149,11 +148,10 @@ class FBCCA(CCA):
     """Filter-bank CCA (Chen et al. 2015): CCA in sub-bands ``[low_n, high]``, combined as
     ``sum_n w_n rho_n^2`` with ``w_n = n^-a + b`` (a = 1.25, b = 0.25 as published).
 
-    Parameters
-    ----------
-    bands : sequence of (low, high)
-        Sub-bands in Hz (default: lower edges 8, 12, 16, 20, 24 Hz up to 44 Hz, inside the
-        7-45 Hz band the SSVEP recipe keeps).
+    Args:
+        bands (sequence of pairs): (low, high) in Hz;
+            Sub-bands in Hz (default: lower edges 8, 12, 16, 20, 24 Hz up to 44 Hz, inside the
+            7-45 Hz band the SSVEP recipe keeps).
     """
 
     def __init__(self, frequencies: Sequence[float | None] = (), sfreq: float = 256.0, n_harmonics: int = 3,
@@ -187,13 +185,12 @@ class TRCA(_SSVEPBase):
     filters projects the trial and each class template; the class with the most correlated
     template wins. Every class, rest included, has a template.
 
-    Parameters
-    ----------
-    frequencies : sequence of float or None
-        Stimulation frequency per class (only used to check the class count; TRCA learns
-        templates, not references).
-    sfreq : float
-        Sampling rate of the epochs.
+    Args:
+        frequencies (sequence of float or None):
+            Stimulation frequency per class (only used to check the class count; TRCA learns
+            templates, not references).
+        sfreq (float):
+            Sampling rate of the epochs.
     """
 
     def __init__(self, frequencies: Sequence[float | None] = (), sfreq: float = 256.0):

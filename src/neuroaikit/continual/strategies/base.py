@@ -25,17 +25,24 @@ _STRATEGIES: dict[str, type["Strategy"]] = {}
 
 
 def register_strategy(cls: type["Strategy"]) -> type["Strategy"]:
+    """Class decorator: make ``cls`` available under ``cls.name`` to configurations and the CLI."""
     _STRATEGIES[cls.name] = cls
     return cls
 
 
 def available_strategies() -> list[str]:
+    """The names of every registered strategy, sorted (importing the built-in ones first)."""
     from . import ewc, finetune, generative, metaplasticity, noise, replay, si, xdg  # noqa: F401
 
     return sorted(_STRATEGIES)
 
 
 def strategy_class(name: str) -> type["Strategy"]:
+    """The class registered as ``name``.
+
+    Raises:
+        ConfigError: no strategy has that name (the message lists the available ones).
+    """
     names = available_strategies()
     if name not in _STRATEGIES:
         raise ConfigError(f"unknown strategy {name!r}; available: {', '.join(names)}")
