@@ -57,7 +57,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv[:split])
     command = argv[split + 1:]
     stamp = {"command": shlex.join(command), "commit": _git("rev-parse", "--short", "HEAD")
-             + (" (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no") else ""),
+             + (" (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                                                     ":!docs/results/data") else ""),
              "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "figures.json"
