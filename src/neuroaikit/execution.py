@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import gc
 import os
 import re
 from dataclasses import dataclass
@@ -179,6 +180,14 @@ class Execution:
             import torch.distributed as dist
 
             if dist.is_initialized():
+                if exc_info[0] is None:
+                    # A rank that finished early (rank > 0 skips the final evaluation) tore its
+                    # gloo group down while rank 0 still worked, and now and then died with
+                    # SIGABRT at exit ("terminate called without an active exception"); the
+                    # DDP reducer's reference cycles also kept the group alive into interpreter
+                    # shutdown. So: everyone finishes, the cycles are freed, then the group goes.
+                    dist.barrier()
+                    gc.collect()
                 dist.destroy_process_group()
             self._owns_group = False
         self._entered = False
