@@ -7,7 +7,7 @@ amplitude stimuli are built around (override with ``mean`` / ``contrast``).
 
 - :func:`tuning_curves`: static gratings over orientation, spatial frequency and phase;
   phase-averaged responses, preferred orientation and 1 - circular variance.
-- :func:`gradient_maps`: d response / d pixel at the grey image, many units per backward pass.
+- :func:`gradient_maps`: d response / d pixel at the grey image, one forward pass for all units.
 - :func:`reverse_correlation`: spike-triggered average of white noise.
 - :func:`sparse_noise_map`: response-weighted average of sparse-noise squares (ON minus OFF).
 - :func:`rf_centers`: the centre of each map.
@@ -85,20 +85,30 @@ def gradient_maps(units, shape: tuple[int, int], neurons=None, mean: float | Non
                   chunk: int = 256) -> np.ndarray:
     """d response_n / d image at a uniform grey image, ``(n_selected, H, W)``.
 
-    ``chunk`` units share one forward and one backward pass (a batch of ``chunk`` grey images,
-    image ``k`` differentiated for unit ``k``). Units whose gradient is zero are found first, for
-    all units at once, from two directional derivatives ``<grad, u>`` along random images ``u``
-    (almost surely non-zero unless the gradient is zero); their maps are zeros without a backward
-    pass of their own. At a grey image many rectified units sit below threshold, so this often
-    halves the work. The check is skipped for a response function whose noise is redrawn on every
-    pass (``noise="on"``), where each pass differentiates another draw.
+    One forward pass of one grey image is shared by all units; the backward pass is batched over
+    ``chunk`` units at a time (one one-hot cotangent per unit, ``is_grads_batched``). Units whose
+    gradient is zero are found first, for all units at once, from two directional derivatives
+    ``<grad, u>`` along random images ``u`` (almost surely non-zero unless the gradient is zero);
+    their maps are zeros without a backward pass of their own. At a grey image many rectified
+    units sit below threshold, so this often halves the work.
+
+    A response function whose noise is redrawn on every pass (``noise="on"``) gets one forward
+    pass per unit instead (a batch of ``chunk`` grey images, image ``k`` differentiated for unit
+    ``k``): each unit's map then differentiates its own draw, as a one-unit-at-a-time loop would.
+    The same per-copy path serves a function whose backward pass cannot be batched.
     """
     m, _ = input_stats(units, mean, None)
     device = _device(units)
     neurons = np.arange(_n_units(units, shape, m, device)) if neurons is None else np.asarray(neurons)
     out = np.zeros((len(neurons), *shape), np.float32)
-    live = np.flatnonzero(_may_have_gradient(units, shape, m, device)[neurons]) \
-        if getattr(units, "noise", "off") != "on" else np.arange(len(neurons))
+    redrawn = getattr(units, "noise", "off") == "on"
+    live = np.arange(len(neurons)) if redrawn else np.flatnonzero(_may_have_gradient(units, shape, m, device)[neurons])
+    if len(live) and not redrawn:
+        try:
+            _shared_forward_maps(units, shape, m, device, neurons, live, chunk, out)
+            return out
+        except RuntimeError:  # an operation without a batching rule: fall back to one copy per unit
+            pass
     for start in range(0, len(live), chunk):
         rows = live[start:start + chunk]
         idx = torch.as_tensor(neurons[rows], device=device)
@@ -107,6 +117,21 @@ def gradient_maps(units, shape: tuple[int, int], neurons=None, mean: float | Non
         (grad,) = torch.autograd.grad(y[torch.arange(len(idx), device=device), idx].sum(), x)
         out[rows] = grad[:, 0].detach().cpu().numpy()
     return out
+
+
+def _shared_forward_maps(units, shape, m: float, device, neurons: np.ndarray, live: np.ndarray, chunk: int,
+                         out: np.ndarray) -> None:
+    """Fill ``out[live]`` from one forward pass and backward passes batched over one-hot cotangents
+    (the work of a unit is one backward pass, not a forward and a backward)."""
+    x = torch.full((1, 1, *shape), m, requires_grad=True, device=device)
+    y = units(x)
+    for start in range(0, len(live), chunk):
+        rows = live[start:start + chunk]
+        idx = torch.as_tensor(neurons[rows], device=device)
+        cotangents = torch.zeros(len(rows), *y.shape, device=device, dtype=y.dtype)
+        cotangents[torch.arange(len(rows), device=device), 0, idx] = 1
+        (grad,) = torch.autograd.grad(y, x, cotangents, retain_graph=True, is_grads_batched=True)
+        out[rows] = grad[:, 0, 0].detach().cpu().numpy()
 
 
 def _may_have_gradient(units, shape: tuple[int, int], m: float, device) -> np.ndarray:
