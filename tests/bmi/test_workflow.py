@@ -22,3 +22,24 @@ def test_bmi_run_folder_and_report(eeg_dir, tmp_path, capsys):
     assert row.pseudo_online[0]["window_s"] == 1.0
     assert result.published["cca"] == 25.40
     assert "Brain-machine interface decoding" in (out / "report.html").read_text()
+
+
+def test_robustness_follows_the_scheme():
+    """loso perturbs every trial of the held-out subject with a decoder fitted on the others;
+    the other schemes split each subject 75/25, stratified."""
+    import numpy as np
+
+    from neuroaikit.bmi.epochs import EpochsDataset
+    from neuroaikit.bmi.workflow import _robustness_splits
+
+    subject = np.repeat([1, 2, 3], 8)
+    y = np.tile([0, 1], 12)
+    ds = EpochsDataset(X=np.zeros((24, 2, 4)), y=y, classes=["a", "b"], ch_names=["C3", "C4"], sfreq=4.0,
+                       subject=subject)
+    subject = ds.subject  # the data set keeps subjects as strings
+    for s, train, test in _robustness_splits(ds, "loso", 0):
+        assert set(subject[test]) == {s} and len(test) == 8 and s not in set(subject[train])
+        assert len(train) == 16
+    for s, train, test in _robustness_splits(ds, "within-session", 0):
+        assert set(subject[train]) == set(subject[test]) == {s} and len(test) == 2
+        assert sorted(y[test]) == [0, 1] and not set(train) & set(test)

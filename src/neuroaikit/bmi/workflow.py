@@ -151,22 +151,33 @@ def _positions(ds: EpochsDataset) -> tuple[np.ndarray | None, list[list[int]] | 
     return None, groups
 
 
-def _robustness(decoder, ds: EpochsDataset, config: BMIConfig, stochastic: bool) -> dict:
-    """Per subject: fit on a stratified 75 %, perturb the held-out 25 %; mean over subjects."""
-    from sklearn.base import clone
+def _robustness_splits(ds: EpochsDataset, scheme: str, seed: int):
+    """(subject, train indices, test indices) per subject. Within a subject (every scheme but
+    ``loso``): a stratified 75 % to fit, the other 25 % to perturb. ``loso``: fit on the other
+    subjects, perturb every trial of the held-out one, as the scheme's accuracy is measured."""
     from sklearn.model_selection import train_test_split
+
+    for s in sorted(set(ds.subject)):
+        own = np.flatnonzero(ds.subject == s)
+        if scheme == "loso":
+            yield s, np.flatnonzero(ds.subject != s), own
+        else:
+            train, test = train_test_split(own, test_size=0.25, stratify=ds.y[own], random_state=seed)
+            yield s, train, test
+
+
+def _robustness(decoder, ds: EpochsDataset, config: BMIConfig, stochastic: bool) -> dict:
+    """Per subject, fit and perturb on the splits of :func:`_robustness_splits`; mean over subjects."""
+    from sklearn.base import clone
 
     from .robustness import robustness_table
 
     positions, groups = _positions(ds)
     tables = []
-    for s in sorted(set(ds.subject)):
-        part = ds.subset(ds.subject == s)
-        train, test = train_test_split(np.arange(len(part)), test_size=0.25, stratify=part.y,
-                                       random_state=config.seed)
-        model = clone(decoder).fit(part.X[train], part.y[train])
+    for _, train, test in _robustness_splits(ds, config.scheme, config.seed):
+        model = clone(decoder).fit(ds.X[train], ds.y[train])
         tables.append(robustness_table(
-            model, part.X[test], part.y[test], snrs_db=config.snrs_db, channels_lost=config.channels_lost,
+            model, ds.X[test], ds.y[test], snrs_db=config.snrs_db, channels_lost=config.channels_lost,
             eps_uv=config.eps_uv, attack_steps=config.attack_steps, eot=config.eot if stochastic else 1,
             positions=positions, groups=groups, seed=config.seed))
     mean: dict = {"clean": float(np.mean([t["clean"] for t in tables])), "eot": tables[0]["eot"],
