@@ -106,3 +106,33 @@ def test_ln_options_are_checked(tmp_path, capsys):
     assert "--ln-baseline" in capsys.readouterr().err
     assert main(["twin", "fit", "synthetic", "--ln-baseline", "--no-baselines", "--out", str(tmp_path / "x")]) == 2
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("cortex_grid", [True, False])
+def test_readouts_start_where_the_frozen_core_predicts_each_neuron(cortex_grid):
+    """On a frozen fitted core, :func:`place_readouts` moves every readout (its positions, or the
+    map from cortical to grid positions) towards the neurons' true receptive-field centres."""
+    from neuroaikit.neural.fit import _stimuli_tensor, build_twin_for, freeze_core_from, place_readouts
+
+    torch.manual_seed(0)
+    _, source_data = _mouse(11, 600)
+    cortex, new = _mouse(14, 120)
+    model_cfg = TwinModelConfig(hidden_channels=8, layers=2)
+    source, _ = fit_twin(source_data, TwinFitConfig(model=model_cfg, max_epochs=15, batch_size=32))
+    model, _ = build_twin_for(new, TwinFitConfig(model=TwinModelConfig(hidden_channels=8, layers=2,
+                                                                       cortex_grid=cortex_grid)))
+    freeze_core_from(model, source)
+    session = model.sessions[0]
+    readout = model.readouts[session]
+    assert readout.cortex_grid == cortex_grid
+
+    def median_error_px() -> float:  # the core keeps the 12 x 16 grid: grid units map onto pixels
+        grid = readout.grid_mean().detach().numpy()
+        pixels = np.stack([(grid[:, 0] + 1) / 2 * 15, (grid[:, 1] + 1) / 2 * 11], 1)
+        return float(np.median(np.linalg.norm(pixels - cortex.rf_centers_, axis=1)))
+
+    before = median_error_px()
+    train = new.tier_mask("train")
+    place_readouts(model, session, _stimuli_tensor(new)[new.stimulus_index[train]],
+                   torch.as_tensor(new.responses[train]))
+    assert median_error_px() < 0.75 * before

@@ -250,6 +250,84 @@ def freeze_core_from(model: CortexTwin, source: CortexTwin) -> None:
     model.train(model.training)
 
 
+@torch.no_grad()
+def place_readouts(model: CortexTwin, session: str, stimuli: torch.Tensor, responses: torch.Tensor,
+                   max_bytes: float = 2e8, ridge: float = 1e-2) -> None:
+    """Start each neuron's Gaussian readout at the feature-grid position whose core features best
+    predict its (standardised) responses by ridge regression, one regression per position.
+
+    Used on a frozen, fitted core (``core_from``): the features are final, so where a neuron reads
+    them can be found at once instead of by gradient steps on sampled positions, which a readout
+    trained on few trials does not have enough of (``benchmarks/twin_transfer.py``). Positions are
+    compared by the response variance their ridge fit explains on the train trials; every position
+    has the same number of features, so none is favoured by its flexibility. At most ``max_bytes``
+    of features are held: a long recording is subsampled (evenly spaced trials).
+
+    Args:
+        model: the twin; its readout for ``session`` is changed in place: ``mu``, or for a
+            readout that maps cortical positions to grid positions, that map (fitted to the
+            positions found, offsets zeroed).
+        stimuli, responses: the train trials' images (T, C, H, W) and responses (T, N), any scale.
+        ridge: the ridge penalty relative to the mean feature variance.
+    """
+    from .models import GaussianReadout
+
+    readout = model.readouts[session]
+    if not isinstance(readout, GaussianReadout):
+        return
+    device = _device_of(model)
+    was_training = model.training
+    model.eval()
+    first = model.core((stimuli[:1].to(device) - model.input_mean) / model.input_std)
+    _, c, h, w = first.shape
+    n_use = int(min(len(stimuli), max(16, max_bytes // (4 * c * h * w))))
+    pick = np.linspace(0, len(stimuli) - 1, n_use).round().astype(int)
+    feats = torch.cat([model.core((stimuli[pick[k:k + 256]].to(device) - model.input_mean) / model.input_std)
+                       for k in range(0, n_use, 256)]).float()
+    y = responses[pick].to(device).float()
+    y = y - y.mean(0)
+    x = feats.flatten(2).permute(2, 0, 1)  # (positions, trials, channels)
+    x = x - x.mean(1, keepdim=True)
+    eye = torch.eye(c, device=device)
+    best = torch.full((y.shape[1],), -math.inf, device=device)
+    where = torch.zeros(y.shape[1], dtype=torch.long, device=device)
+    for start in range(0, h * w, 64):
+        xp = x[start:start + 64]
+        gram = xp.transpose(1, 2) @ xp
+        penalty = ridge * gram.diagonal(dim1=1, dim2=2).mean(1).clamp_min(1e-12)
+        xty = xp.transpose(1, 2) @ y  # (p, c, n)
+        coef = torch.linalg.solve(gram + penalty[:, None, None] * eye, xty)
+        explained = (coef * xty).sum(1)  # (p, n): the fitted sum of squares
+        value, index = explained.max(0)
+        better = value > best
+        best = torch.where(better, value, best)
+        where = torch.where(better, index + start, where)
+    row, col = where // w, where % w
+    gx = -1 + 2 * col.float() / max(w - 1, 1)
+    gy = -1 + 2 * row.float() / max(h - 1, 1)
+    found = torch.stack([gx, gy], 1).to(readout.mu)
+    if readout.cortex_grid:
+        _fit_grid_predictor(readout, found)
+    else:
+        readout.mu.copy_(found)
+    model.train(was_training)
+
+
+def _fit_grid_predictor(readout, target: torch.Tensor, steps: int = 500) -> None:
+    """Fit a cortex-grid readout's MLP (cortical position -> grid position) to ``target`` by least
+    squares, its per-neuron offsets zeroed: retinotopy smooths what one neuron's regression found."""
+    with torch.no_grad():
+        readout.mu.zero_()
+    with torch.enable_grad():
+        params = list(readout.grid_predictor.parameters())
+        optimizer = torch.optim.Adam(params, lr=1e-2)
+        for _ in range(steps):
+            optimizer.zero_grad()
+            loss = (readout.grid_predictor(readout.positions) - target).pow(2).mean()
+            loss.backward()
+            optimizer.step()
+
+
 def fit_twin(
     ds: NeuralDataset | Mapping[str, NeuralDataset],
     config: TwinFitConfig | None = None,
@@ -323,6 +401,9 @@ class _Trainer:
             self.prepared[session] = _Prepared(ds, _Tensors(ds, ds.tier_mask("train"), _stimuli_tensor(ds)),
                                                torch.as_tensor(1.0 / std_train).to(device),
                                                torch.as_tensor(offset).to(device))
+        if core_from is not None:
+            for session, p in self.prepared.items():
+                place_readouts(self.model, session, p.train.stimuli[p.train.index], p.train.responses)
         self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr)
         self.best: tuple[float, dict, int] = (-math.inf, copy.deepcopy(self.model.state_dict()), 0)
         self.history: list[dict] = []
