@@ -8,7 +8,9 @@ single-trial correlation of:
 - ``own_small``: a twin of its own, fitted on a fraction (default 20 %) of them;
 - ``transfer_small``: the core fitted on the source mice, frozen, and a readout trained on the
   same fraction (``twin fit NEW --core-from RUN``);
-- ``transfer_full``: the frozen core with a readout trained on all of them.
+- ``transfer_full``: the frozen core with a readout trained on all of them;
+- ``transfer_small_unplaced``: as ``transfer_small``, with readouts starting at random positions
+  (``place_readouts=False``) instead of where the core's features predict each neuron.
 
 Every fit stops early on its validation tier (the default ``max_epochs`` 200, patience 5): a
 readout trained on few trials needs many epochs, and a fixed epoch count would starve it. The
@@ -25,6 +27,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -100,6 +103,9 @@ def main(argv=None) -> dict:
     figures["own_small_r"] = _test_r(timed("own_small", small, config), small)
     figures["transfer_small_r"] = _test_r(timed("transfer_small", small, config, core_from=shared), small)
     figures["transfer_full_r"] = _test_r(timed("transfer_full", new, config, core_from=shared), new)
+    unplaced = replace(config, place_readouts=False)
+    figures["transfer_small_unplaced_r"] = _test_r(timed("transfer_small_unplaced", small, unplaced,
+                                                         core_from=shared), small)
     figures["transfer_small_minus_full"] = figures["transfer_small_r"] - figures["full_r"]
 
     print(f"{args.source_mice} source mice x {n_neurons} neurons x {n_train} train trials, {shape[0]}x{shape[1]} "
@@ -107,7 +113,8 @@ def main(argv=None) -> dict:
     print(f"source mice, shared core: test r {figures['source_test_r']:.3f}; new mouse oracle {figures['oracle_r']:.3f}")
     for key, label in (("full", "own core, all trials"), ("own_small", f"own core, {n_small} trials"),
                        ("transfer_small", f"frozen source core, {n_small} trials"),
-                       ("transfer_full", "frozen source core, all trials")):
+                       ("transfer_full", "frozen source core, all trials"),
+                       ("transfer_small_unplaced", f"frozen core, {n_small} trials, unplaced")):
         print(f"  {label:<34} test r {figures[key + '_r']:.3f}  ({figures[key + '_fit_s']:.0f} s, "
               f"{figures[key + '_epochs']} epochs)")
     print(f"transfer with {args.fraction:.0%} of the trials minus full fit: {figures['transfer_small_minus_full']:+.3f} "

@@ -34,7 +34,7 @@ from typing import Callable, ClassVar, Mapping
 import numpy as np
 import torch
 
-from ..config import POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval
+from ..config import BOOL, POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval
 from ..errors import DataError
 from ..execution import Execution, ExecutionConfig, derive_seed, unwrap
 from ..progress import Progress, silent
@@ -62,6 +62,9 @@ class TwinFitConfig(Config):
             count together).
         validation_fraction (float): train images held out when the data have no validation tier.
         seed (int): weights, batch order, readout sampling.
+        place_readouts (bool): on a frozen core (``core_from``), start each readout where the
+            core's features best predict its neuron (:func:`place_readouts`); False: the usual
+            random start.
         execution (ExecutionConfig): device, precision, threads.
     """
 
@@ -76,6 +79,7 @@ class TwinFitConfig(Config):
     time_limit: float | None = None
     validation_fraction: float = 0.1
     seed: int = 0
+    place_readouts: bool = True
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     _parameter_constraints: ClassVar[dict] = {
@@ -90,6 +94,7 @@ class TwinFitConfig(Config):
         "time_limit": [POSITIVE, None],
         "validation_fraction": [Interval(float, 0, 1, closed="neither")],
         "seed": [Interval(int, 0, None)],
+        "place_readouts": [BOOL],
         "execution": [InstanceOf(ExecutionConfig)],
     }
 
@@ -401,7 +406,7 @@ class _Trainer:
             self.prepared[session] = _Prepared(ds, _Tensors(ds, ds.tier_mask("train"), _stimuli_tensor(ds)),
                                                torch.as_tensor(1.0 / std_train).to(device),
                                                torch.as_tensor(offset).to(device))
-        if core_from is not None:
+        if core_from is not None and cfg.place_readouts:
             for session, p in self.prepared.items():
                 place_readouts(self.model, session, p.train.stimuli[p.train.index], p.train.responses)
         self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr)
