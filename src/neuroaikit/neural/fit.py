@@ -392,9 +392,15 @@ class _Trainer:
         self.deadline = deadline
         self.sessions = _sessions(data, cfg)
         model, _ = build_twin_for(data, cfg)
+        self.multi = isinstance(data, Mapping)
         if core_from is not None:
             freeze_core_from(model, core_from)
-        self.multi = isinstance(data, Mapping)
+            if cfg.place_readouts:  # before the wrap: DDP then starts every process from rank 0's placement
+                model.to(ex.device)
+                for name, ds in self.sessions.items():
+                    train = ds.tier_mask("train")
+                    place_readouts(model, name if self.multi else model.sessions[0],
+                                   _stimuli_tensor(ds)[ds.stimulus_index[train]], torch.as_tensor(ds.responses[train]))
         self.wrapped = ex.wrap(model, find_unused_parameters=self.multi)
         self.model: CortexTwin = unwrap(self.wrapped)  # type: ignore[assignment]
         device = ex.device
@@ -406,9 +412,6 @@ class _Trainer:
             self.prepared[session] = _Prepared(ds, _Tensors(ds, ds.tier_mask("train"), _stimuli_tensor(ds)),
                                                torch.as_tensor(1.0 / std_train).to(device),
                                                torch.as_tensor(offset).to(device))
-        if core_from is not None and cfg.place_readouts:
-            for session, p in self.prepared.items():
-                place_readouts(self.model, session, p.train.stimuli[p.train.index], p.train.responses)
         self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr)
         self.best: tuple[float, dict, int] = (-math.inf, copy.deepcopy(self.model.state_dict()), 0)
         self.history: list[dict] = []
