@@ -21,9 +21,7 @@ ratios are the loop's time over the batched time (goal >= 10x).
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -41,6 +39,7 @@ def main(argv=None):
     from captum.attr import NeuronGradient
 
     from neuroaikit.insilico import LayerUnits, gradient_maps, most_exciting_inputs, tuning_curves
+    from neuroaikit.io import write_json
     from neuroaikit.models import build_model
 
     torch.manual_seed(0)
@@ -107,9 +106,7 @@ def main(argv=None):
     print(f"MEIs of {n_mei} units ({steps} steps): batched {t_batch / n_mei:.3f} s/unit, one unit at a time "
           f"{t_loop / n_mei:.3f} s/unit ({n_loop_mei} timed): {t_loop / t_batch:.1f}x")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-        print(f"figures: {args.json}")
+        print(f"figures: {write_json(args.json, figures)}")
     return figures
 
 

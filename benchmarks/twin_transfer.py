@@ -24,7 +24,6 @@ own test correlation and the simulator's oracle for the new mouse.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from dataclasses import replace
@@ -36,6 +35,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from neuroaikit.neural import SyntheticCortex, TwinFitConfig, TwinModelConfig, fit_twin, predict  # noqa: E402
+from neuroaikit.io import write_json  # noqa: E402
 from neuroaikit.neural.metrics import single_trial_correlation  # noqa: E402
 
 
@@ -67,6 +67,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args(argv)
+    if not 0 < args.fraction <= 1:
+        parser.error(f"--fraction must be in (0, 1], got {args.fraction}")
+    if args.source_mice < 1:
+        parser.error(f"--source-mice must be at least 1, got {args.source_mice}")
     torch.set_num_threads(args.threads)
 
     shape = (12, 16) if args.quick else (18, 32)
@@ -120,9 +124,7 @@ def main(argv=None) -> dict:
     print(f"transfer with {args.fraction:.0%} of the trials minus full fit: {figures['transfer_small_minus_full']:+.3f} "
           f"(target: within 0.02)")
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(figures, indent=2))
-        print(f"figures: {args.json}")
+        print(f"figures: {write_json(args.json, figures)}")
     return figures
 
 
