@@ -47,3 +47,20 @@ def test_noise_redrawn_every_pass_keeps_every_unit():
     maps = gradient_maps(units, (16, 16), mean=0.5)
     assert maps.shape == (64, 16, 16) and np.isfinite(maps).all()
     assert (np.abs(maps).reshape(64, -1).max(1) > 0).any()
+
+
+def test_a_backward_pass_that_cannot_be_batched_falls_back_to_one_copy_per_unit(cnn, monkeypatch):
+    from neuroaikit.insilico import experiments
+
+    units = LayerUnits(cnn, "relu3", (1, 16, 16))
+    batched = gradient_maps(units, (16, 16), mean=0.5, chunk=16)
+
+    tried = []
+
+    def no_batching_rule(*args, **kwargs):
+        tried.append(True)
+        raise RuntimeError("Batching rule not implemented")
+
+    monkeypatch.setattr(experiments, "_shared_forward_maps", no_batching_rule)
+    np.testing.assert_allclose(gradient_maps(units, (16, 16), mean=0.5, chunk=16), batched, atol=1e-6)
+    assert tried and np.abs(batched).max() > 0

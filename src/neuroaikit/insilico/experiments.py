@@ -107,6 +107,8 @@ def gradient_maps(units, shape: tuple[int, int], neurons=None, mean: float | Non
         try:
             _shared_forward_maps(units, shape, m, device, neurons, live, chunk, out)
             return out
+        except torch.OutOfMemoryError:
+            raise  # the per-copy path needs more memory, not less: lower ``chunk`` instead
         except RuntimeError:  # an operation without a batching rule: fall back to one copy per unit
             pass
     for start in range(0, len(live), chunk):
