@@ -40,6 +40,22 @@ def test_behaviour_modulator_and_shifter_fit(data):
     assert torch.isfinite(torch.as_tensor(predict(model, ds, "validation"))).all()
 
 
+def test_channels_last_is_a_layout_not_a_different_fit(data):
+    """The CPU default (NHWC weights and activations) computes the same fit as NCHW."""
+    _, ds = data
+    histories, predictions = [], []
+    for layout in (True, False):
+        cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=8, layers=2), max_epochs=2, batch_size=32,
+                            channels_last=layout)
+        model, history = fit_twin(ds, cfg)
+        features = model.core(torch.zeros(2, 1, *ds.image_shape[-2:]))
+        assert features.is_contiguous() is not layout  # NHWC activations are not NCHW-contiguous
+        histories.append([r["validation_correlation"] for r in history if "epoch" in r])
+        predictions.append(predict(model, ds, "test"))
+    assert histories[0] == pytest.approx(histories[1], abs=1e-4)
+    assert predictions[0] == pytest.approx(predictions[1], rel=1e-3, abs=1e-4)
+
+
 def test_validation_is_carved_from_train_when_missing(data, caplog):
     _, ds = data
     no_val = ds.subset(ds.tiers != "validation")

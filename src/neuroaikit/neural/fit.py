@@ -65,6 +65,9 @@ class TwinFitConfig(Config):
         place_readouts (bool): on a frozen core (``core_from``), start each readout where the
             core's features best predict its neuron (:func:`place_readouts`); False: the usual
             random start.
+        channels_last (bool | None): keep the core's weights and activations channels-last
+            (NHWC). None: on CPUs only, where it makes the depthwise convolutions' backward pass
+            about twice as fast; GPUs keep their default layout. The numbers are the same.
         execution (ExecutionConfig): device, precision, threads.
     """
 
@@ -80,6 +83,7 @@ class TwinFitConfig(Config):
     validation_fraction: float = 0.1
     seed: int = 0
     place_readouts: bool = True
+    channels_last: bool | None = None
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     _parameter_constraints: ClassVar[dict] = {
@@ -95,6 +99,7 @@ class TwinFitConfig(Config):
         "validation_fraction": [Interval(float, 0, 1, closed="neither")],
         "seed": [Interval(int, 0, None)],
         "place_readouts": [BOOL],
+        "channels_last": [BOOL, None],
         "execution": [InstanceOf(ExecutionConfig)],
     }
 
@@ -401,6 +406,9 @@ class _Trainer:
                     train = ds.tier_mask("train")
                     place_readouts(model, name if self.multi else model.sessions[0],
                                    _stimuli_tensor(ds)[ds.stimulus_index[train]], torch.as_tensor(ds.responses[train]))
+        if cfg.channels_last if cfg.channels_last is not None else ex.device.type == "cpu":
+            # the convolutions follow their weights' layout: activations become NHWC too
+            model.to(memory_format=torch.channels_last)
         self.wrapped = ex.wrap(model, find_unused_parameters=self.multi)
         self.model: CortexTwin = unwrap(self.wrapped)  # type: ignore[assignment]
         device = ex.device
