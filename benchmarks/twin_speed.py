@@ -16,12 +16,12 @@ Recipes (``--recipes``):
 - ``new``: both (the current default on CPUs), batch 64;
 - ``new-b32``: both, batch 32 (more steps per epoch; only its speed is measured here).
 
-``--curve SECONDS`` then fits every recipe of ``--recipes`` for that long (with the most threads of
-``--threads``) and records the validation correlation against wall time and epochs, to show
+``--curve SECONDS`` then fits each recipe of ``--curve-recipes`` (default ``old,new-b32``) for that
+long (with the most threads of ``--threads``) and records the validation correlation against wall time and epochs, to show
 whether a faster recipe costs accuracy.
 
     python benchmarks/twin_speed.py                          # speed table, about 3 min on 2 cores
-    python benchmarks/twin_speed.py --recipes old,new-b32 --threads 2 --curve 600 --json F   # + two 10-minute fits
+    python benchmarks/twin_speed.py --curve 600 --json F     # + two 10-minute fits
 
 Prints every figure; ``--json FILE`` also writes them.
 """
@@ -119,12 +119,14 @@ def main(argv=None) -> int:
     p.add_argument("--threads", default="1,2", help="comma-separated torch thread counts (default 1,2)")
     p.add_argument("--samples", type=int, default=1280, help="timed training samples per recipe (after warm-up)")
     p.add_argument("--curve", type=float, default=0.0, help="also fit each recipe for this many seconds")
+    p.add_argument("--curve-recipes", default="old,new-b32", help="the recipes --curve fits (comma-separated)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
     p.add_argument("--data-dir", help="unused (the data are simulated); accepted for a uniform interface")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args(argv)
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
-    unknown = sorted(set(recipes) - set(RECIPES))
+    curve_recipes = [r.strip() for r in args.curve_recipes.split(",") if r.strip()]
+    unknown = sorted((set(recipes) | set(curve_recipes)) - set(RECIPES))
     if unknown:
         p.error(f"unknown recipe(s) {unknown}; choose from {sorted(RECIPES)}")
     try:
@@ -158,7 +160,7 @@ def main(argv=None) -> int:
 
     if args.curve:
         figures["curve"] = {}
-        for recipe in recipes:
+        for recipe in curve_recipes:
             elementwise = RECIPES[recipe][0]
             cfg = config_for(recipe, max(threads), args.device, time_limit=args.curve)
             with readout_contraction(elementwise):
