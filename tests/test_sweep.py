@@ -224,3 +224,29 @@ def test_dry_run_lists_trials_and_creates_nothing(tmp_path, capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == [NAMES[0], "run,", "then", "eot-pgd"] and "4 would run" in lines[-1]
     assert not (tmp_path / "out").exists()
+
+
+def test_twin_fit_grid_searches_core_width_and_batch_size(tmp_path):
+    """Hyper-parameter search of the digital twin: core width x batch size on one recording,
+    one twin run folder per trial and the test-tier correlation in the summary."""
+    twin = SweepSpec.from_dict({
+        "job": "twin-fit",
+        "name": "twin-grid",
+        "base": {"data": "synthetic", "baselines": False,
+                 "synthetic": {"cortex": {"n_neurons": 12, "image_shape": [10, 14], "seed": 3},
+                               "sample": {"n_train": 120, "n_validation": 20, "n_test_images": 6, "repeats": 3}},
+                 "fit": {"max_epochs": 2, "model": {"layers": 1}}},
+        "grid": {"fit.model.hidden_channels": [4, 8], "fit.batch_size": [16, 32]},
+        "summary": {"metrics": ["twin_single_trial_correlation"], "x": "fit.model.hidden_channels"},
+    })
+    trials = expand_trials(twin)
+    assert [t.config.fit.model.hidden_channels for t in trials] == [4, 4, 8, 8]
+    assert [t.config.fit.batch_size for t in trials] == [16, 32, 16, 32]
+    summary = run_sweep(twin, tmp_path / "twin", backend="serial", progress=silent())
+    assert [r.status for r in summary.rows] == ["ran"] * 4 and summary.exit_status() == 0
+    for row, trial in zip(summary.rows, trials):
+        folder = tmp_path / "twin" / "trials" / trial.name
+        assert read(folder / "config.json")["fit"]["model"]["hidden_channels"] == trial.config.fit.model.hidden_channels
+        assert -1 <= row.metrics["twin_single_trial_correlation"] <= 1
+    assert (tmp_path / "twin" / "summary.csv").read_text().splitlines()[0].startswith(
+        "trial,status,fit.model.hidden_channels,fit.batch_size,twin_single_trial_correlation")

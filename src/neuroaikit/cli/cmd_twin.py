@@ -31,10 +31,12 @@ DATA is a Sensorium FileTree folder or .zip, an .nwb file, a suite2p folder with
 stimulus log (see 'neuroaikit twin fit --help'), antolik2016_mouse_v1.npz
 (--region 1|2|3), allen_natural_scenes_v1.npz, or the word 'synthetic' (simulated V1
 with known receptive fields; --synthetic KEY=VALUE sets n_neurons, image_shape,
-n_train, repeats, seed ...).
+n_train, repeats, seed ...; --synthetic preset=realistic simulates a cortex as hard to
+predict as a real recording: calcium, shared gain noise, surround suppression, behaviour).
 
 examples:
   neuroaikit twin fit synthetic --synthetic n_neurons=100 --out runs/twin-synthetic
+  neuroaikit twin fit synthetic --synthetic preset=realistic --synthetic n_neurons=500 --out runs/twin-realistic
   neuroaikit twin fit ../shared/data/neural/allen_natural_scenes_v1.npz --out runs/twin-allen
   neuroaikit twin fit static20457-5-9-preproc0.zip --time-limit 2700 --out runs/twin-sensorium
   neuroaikit twin fit mouse1.zip mouse2.zip mouse3.nwb --time-limit 2700 --out runs/twin-3mice

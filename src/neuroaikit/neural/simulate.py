@@ -387,6 +387,10 @@ class SyntheticSample(Config):
     }
 
 
+#: ``--synthetic preset=NAME``: the simulator settings a preset starts from
+PRESETS: dict[str, dict] = {"plain": {}, "realistic": SyntheticCortex.REALISTIC}
+
+
 @dataclass
 class SyntheticDataConfig(Config):
     """The embedded synthetic recording (``twin fit synthetic --synthetic KEY=VALUE``): the
@@ -402,15 +406,20 @@ class SyntheticDataConfig(Config):
 
     @classmethod
     def from_flat(cls, values: Mapping[str, Any] | None) -> "SyntheticDataConfig":
-        """From one flat mapping of simulator and sample keys (``n_neurons=100 n_train=500``);
-        an unknown key is a one-line error listing the known ones."""
+        """From one flat mapping of simulator and sample keys (``n_neurons=100 n_train=500``;
+        ``preset=realistic`` starts from :meth:`SyntheticCortex.realistic`'s settings, which the
+        other keys override); an unknown key is a one-line error listing the known ones."""
         values = dict(values or {})
+        preset = values.pop("preset", "plain")
+        if preset not in PRESETS:
+            raise ConfigError(f"synthetic preset must be one of {', '.join(PRESETS)}, got {preset!r}")
         cortex_keys, sample_keys = SyntheticCortex.field_names(), SyntheticSample.field_names()
         unknown = sorted(set(values) - set(cortex_keys) - set(sample_keys))
         if unknown:
-            raise ConfigError(f"unknown synthetic option(s) {', '.join(unknown)}; known: "
+            raise ConfigError(f"unknown synthetic option(s) {', '.join(unknown)}; known: preset, "
                               f"{', '.join(cortex_keys + sample_keys)}")
-        return cls(SyntheticCortex.from_dict({k: v for k, v in values.items() if k in cortex_keys}, where="synthetic"),
+        cortex_values = {**PRESETS[preset], **{k: v for k, v in values.items() if k in cortex_keys}}
+        return cls(SyntheticCortex.from_dict(cortex_values, where="synthetic"),
                    SyntheticSample.from_dict({k: v for k, v in values.items() if k in sample_keys}, where="synthetic"))
 
     def flat(self) -> dict:
