@@ -61,6 +61,21 @@ def test_readout_positions_past_the_border_keep_their_gradient():
     assert readout.mu.grad is not None and readout.mu.grad.abs().sum() > 0
 
 
+def test_shifter_explains_only_deviations_from_the_mean_eye_position():
+    """A constant shift would duplicate the readout positions (and drifted with them, pushing the
+    readouts off the grid on a Lurz-size recording): at the mean eye position the shift is 0
+    whatever the shifter's weights, and elsewhere it still moves."""
+    from neuroaikit.neural.models import Shifter
+
+    shifter = Shifter()
+    with torch.no_grad():
+        for p in shifter.parameters():
+            p.copy_(torch.randn_like(p) + 0.5)  # far from the zero start, with a large output bias
+    mean_eye = torch.zeros(3, 2)  # standardised pupil centre: the train-tier mean
+    assert shifter(mean_eye).abs().max() < 1e-6
+    assert shifter(torch.tensor([[1.5, -1.0]])).abs().max() > 1e-3
+
+
 def test_behaviour_and_shifter_beat_images_alone(moving_eye):
     """Fails on the unstandardised shifter: raw pixel centres saturate its tanh units into a
     constant shift that pushes the readout off the grid, and the twin gets worse than without it."""

@@ -151,13 +151,15 @@ class SyntheticCortex(Config):
                 filters[1, i] = env * np.sin(arg)
         norms = np.sqrt((filters[0] ** 2).sum((1, 2)))[:, None, None]
         self.filters_ = (filters / norms).astype(np.float32)
-        # surround: an annulus (1.5 to 3 RF sigmas) weighing the squared contrast around the RF
-        r2 = (xx[None] - cx[:, None, None]) ** 2 + (yy[None] - cy[:, None, None]) ** 2
-        s2 = self.sigma_[:, None, None] ** 2
-        annulus = np.clip(np.exp(-r2 / (2 * 9 * s2)) - np.exp(-r2 / (2 * 2.25 * s2)), 0, None)
-        self.surround_ = (annulus / annulus.sum((1, 2), keepdims=True)).astype(np.float32)
         # its own stream: the other draws (and every data set made without a surround) are unchanged
         self.suppression_ = np.random.default_rng([self.seed, 1]).uniform(0, self.surround_suppression, n)
+        self.surround_ = None
+        if self.surround_suppression:
+            # an annulus (1.5 to 3 RF sigmas) weighing the squared contrast around the RF
+            r2 = (xx[None] - cx[:, None, None]) ** 2 + (yy[None] - cy[:, None, None]) ** 2
+            s2 = self.sigma_[:, None, None] ** 2
+            annulus = np.clip(np.exp(-r2 / (2 * 9 * s2)) - np.exp(-r2 / (2 * 2.25 * s2)), 0, None)
+            self.surround_ = (annulus / annulus.sum((1, 2), keepdims=True)).astype(np.float32)
         # retinotopy: azimuth -> cortical x, elevation -> cortical y (µm), depth random
         self.cortical_positions_ = np.stack(
             [cx * 20 + rng.normal(0, 15, n), cy * 20 + rng.normal(0, 15, n), rng.uniform(200, 300, n)], 1
@@ -180,6 +182,7 @@ class SyntheticCortex(Config):
 
     def _surround_energy(self, images: np.ndarray) -> np.ndarray:
         x = (np.asarray(images, dtype=np.float32).reshape(len(images), -1) - 127.5) / 64.0
+        assert self.surround_ is not None, "only a cortex with surround suppression has a surround"
         return (x**2) @ self.surround_.reshape(self.n_neurons, -1).T
 
     def _activation(self, images: np.ndarray) -> np.ndarray:
@@ -411,7 +414,7 @@ class SyntheticDataConfig(Config):
         other keys override); an unknown key is a one-line error listing the known ones."""
         values = dict(values or {})
         preset = values.pop("preset", "plain")
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             raise ConfigError(f"synthetic preset must be one of {', '.join(PRESETS)}, got {preset!r}")
         cortex_keys, sample_keys = SyntheticCortex.field_names(), SyntheticSample.field_names()
         unknown = sorted(set(values) - set(cortex_keys) - set(sample_keys))
