@@ -59,15 +59,7 @@ RECIPES = {  # name: (elementwise readout, channels_last, batch size)
 
 def _einsum_readout(self, features, shift=None):
     """The readout's forward as it was: the channel contraction by einsum (N batched matmuls)."""
-    b = features.shape[0]
-    mu = self.grid_mean().unsqueeze(0).expand(b, -1, -1)
-    if self.training:
-        mu = mu + torch.randn_like(mu) * self.sigma.abs().unsqueeze(0)
-    if shift is not None:
-        mu = mu + shift.unsqueeze(1)
-    grid = twin_models._clamp_keep_gradient(mu).unsqueeze(2)
-    sampled = torch.nn.functional.grid_sample(features, grid, align_corners=True).squeeze(-1)
-    return torch.einsum("bcn,cn->bn", sampled, self.weight) + self.bias
+    return torch.einsum("bcn,cn->bn", self.sample_features(features, shift), self.weight) + self.bias
 
 
 @contextlib.contextmanager

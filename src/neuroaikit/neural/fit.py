@@ -408,8 +408,8 @@ class _Trainer:
                     train = ds.tier_mask("train")
                     place_readouts(model, name if self.multi else model.sessions[0],
                                    _stimuli_tensor(ds)[ds.stimulus_index[train]], torch.as_tensor(ds.responses[train]))
-        if cfg.channels_last if cfg.channels_last is not None else ex.device.type == "cpu":
-            # the convolutions follow their weights' layout: activations become NHWC too
+        channels_last = ex.device.type == "cpu" if cfg.channels_last is None else cfg.channels_last
+        if channels_last:  # the convolutions follow their weights' layout: activations become NHWC too
             model.to(memory_format=torch.channels_last)
         self.wrapped = ex.wrap(model, find_unused_parameters=self.multi)
         self.model: CortexTwin = unwrap(self.wrapped)  # type: ignore[assignment]

@@ -236,7 +236,8 @@ class GaussianReadout(nn.Module):
             return self.grid_predictor(self.positions) + self.mu * 0.1
         return _clamp_keep_gradient(self.mu)
 
-    def forward(self, features: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+    def sample_features(self, features: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
+        """Each neuron's features at its (training: sampled, shifted) position: (B, C, N)."""
         b = features.shape[0]
         mu = self.grid_mean().unsqueeze(0).expand(b, -1, -1)
         if self.training:
@@ -244,10 +245,12 @@ class GaussianReadout(nn.Module):
         if shift is not None:
             mu = mu + shift.unsqueeze(1)
         grid = _clamp_keep_gradient(mu).unsqueeze(2)  # (B, N, 1, 2)
-        sampled = F.grid_sample(features, grid, align_corners=True).squeeze(-1)  # (B, C, N)
+        return F.grid_sample(features, grid, align_corners=True).squeeze(-1)
+
+    def forward(self, features: torch.Tensor, shift: torch.Tensor | None = None) -> torch.Tensor:
         # elementwise product and sum, not einsum: einsum becomes N tiny batched matmuls, which
         # took a third of a CPU training step at 5,000 neurons (benchmarks/twin_speed.py)
-        return (sampled * self.weight).sum(1) + self.bias
+        return (self.sample_features(features, shift) * self.weight).sum(1) + self.bias
 
     def regularizer(self) -> torch.Tensor:
         return self.gamma_readout * self.weight.abs().mean() * self.weight.shape[0]
@@ -294,8 +297,8 @@ class Shifter(nn.Module):
     The output layer starts at zero, so a fresh shifter does not move the readout. Subtracting
     ``MLP(0)`` leaves the shifter only the eye's *deviations* to explain: a constant shift would
     duplicate the readout positions themselves, and with both free the two drifted together
-    (a Lurz-size realistic recording: shifts of ~0.7 grid units, readouts pushed off the grid,
-    validation r 0.14 against 0.44 without the shifter).
+    (on a Lurz-size realistic recording the readouts were pushed off the grid: validation r 0.14
+    against 0.44 without the shifter; docs/guide/twin-recordings.md).
     """
 
     def __init__(self, hidden: int = 5):
