@@ -95,7 +95,7 @@ def time_steps(ds, recipe: str, threads: int, device: str, samples: int, warmup:
                 if ex.device.type == "cuda":
                     torch.cuda.synchronize()
                 start = time.perf_counter()
-            loss, _ = trainer.batch_loss(session, idx)
+            loss, _ = trainer.global_batch_loss(session, idx)
             ex.optimizer_step(loss, trainer.opt)
         if ex.device.type == "cuda":
             torch.cuda.synchronize()

@@ -40,6 +40,15 @@ def make_dirs(path: str | os.PathLike) -> Path:
     return path
 
 
+def cache_dir() -> Path:
+    """Where the toolkit keeps files it can rebuild (compiled kernels, memory-mapped copies of
+    recordings): ``$NEUROAIKIT_CACHE_DIR``, else ``$XDG_CACHE_HOME/neuroaikit``, else
+    ``~/.cache/neuroaikit``."""
+    root = os.environ.get("NEUROAIKIT_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "neuroaikit")
+    return Path(root)
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], durable: bool = False) -> Path:
     """Call ``write(tmp_path)`` then move ``tmp_path`` onto ``path`` in one step.
 

@@ -27,7 +27,7 @@ def gradients(trainer: _Trainer, batch: np.ndarray) -> dict:
         for readout in trainer.model.readouts.values():
             readout.sigma.zero_()
     trainer.opt.zero_grad(set_to_none=True)
-    loss, _ = trainer.batch_loss(trainer.model.sessions[0], batch)
+    loss, _ = trainer.global_batch_loss(trainer.model.sessions[0], batch)
     loss.backward()
     return {n: p.grad.detach().clone() for n, p in trainer.model.named_parameters() if p.grad is not None}
 

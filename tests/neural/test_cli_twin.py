@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 
 from neuroaikit.cli.main import main
 from neuroaikit.runs import Run
@@ -35,3 +36,25 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
     assert main(["twin", "evaluate", str(tmp_path / "norun")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_fit_reads_a_memory_mapped_recording(tmp_path, monkeypatch, capsys):
+    from neuroaikit.neural import SyntheticCortex, write_filetree
+
+    monkeypatch.setenv("NEUROAIKIT_CACHE_DIR", str(tmp_path / "cache"))
+    ds = SyntheticCortex(n_neurons=10, image_shape=(10, 14), seed=2).sample(120, 20, 6, 3)
+    folder = write_filetree(ds, tmp_path / "rec")
+    out = tmp_path / "twin"
+    rc = main(["twin", "fit", str(folder), "--memory-map", "--loader-workers", "1", "--channels", "4", "--layers", "1",
+               "--max-epochs", "1", "--threads", "1", "--no-baselines", "--quiet", "--out", str(out)])
+    assert rc == 0
+    job = Run.open(out).config
+    assert job["memory_map"] is True and job["fit"]["loader_workers"] == 1
+    assert len(list((tmp_path / "cache" / "filetree").iterdir())) == 1
+    assert main(["twin", "fit", "synthetic", "--memory-map", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "--memory-map applies to FileTree recordings" in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
+    with pytest.raises(SystemExit) as exit_:
+        main(["twin", "fit", str(folder), "--memory-map", "--in-memory", "--out", str(tmp_path / "o")])
+    assert exit_.value.code == 2 and "not allowed with" in capsys.readouterr().err

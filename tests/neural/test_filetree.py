@@ -116,3 +116,79 @@ def test_empty_tier_file_and_not_a_tree(tmp_path, tree):
         zf.writestr("readme.txt", "x")
     with pytest.raises(DataError, match="tiers.npy"):
         load_filetree(junk)
+
+
+def _memory_mapped(array: np.ndarray) -> bool:
+    while array is not None:
+        if isinstance(array, np.memmap):
+            return True
+        array = array.base if isinstance(array.base, np.ndarray) else None
+    return False
+
+
+def test_memory_mapped_copy_holds_the_same_recording(tmp_path, tree, synthetic, caplog):
+    _, ds = synthetic
+    zipped = write_filetree(ds, tmp_path / "rec.zip", as_zip=True)
+    cache = tmp_path / "cache"
+    for source in (tree, zipped):
+        with caplog.at_level("INFO"):
+            mapped = load_filetree(source, memory_map=True, cache=cache)
+        assert "copied to" in caplog.text
+        assert _memory_mapped(mapped.responses) and _memory_mapped(mapped.stimuli)
+        _same(ds, mapped)
+        np.testing.assert_array_equal(mapped.stimuli, load_filetree(source).stimuli)
+        caplog.clear()
+        with caplog.at_level("INFO"):
+            again = load_filetree(source, memory_map=True, cache=cache)
+        assert "memory-mapped from" in caplog.text and "copied to" not in caplog.text
+        _same(ds, again)
+    assert sorted(p.name.startswith(".") for p in cache.iterdir()) == [False, False]  # no leftover work folders
+    np.testing.assert_allclose(mapped.response_std("train"), ds.responses[ds.tier_mask("train")].std(0), rtol=1e-5)
+
+
+def test_a_changed_recording_gets_a_new_copy_and_nan_trials_are_handled_alike(tree, tmp_path):
+    cache = tmp_path / "cache"
+    load_filetree(tree, memory_map=True, cache=cache)
+    r = np.load(tree / "data/responses/2.npy")
+    r[0] = np.nan
+    np.save(tree / "data/responses/2.npy", r)
+    with pytest.raises(DataError, match=r"responses/2\.npy: responses hold NaN"):
+        load_filetree(tree, memory_map=True, cache=cache)
+    dropped = load_filetree(tree, memory_map=True, cache=cache, nan_policy="drop")
+    in_memory = load_filetree(tree, nan_policy="drop")
+    np.testing.assert_array_equal(dropped.responses, in_memory.responses)
+    np.testing.assert_array_equal(dropped.stimulus_index, in_memory.stimulus_index)
+    assert len(list(cache.iterdir())) == 2
+
+
+def test_memory_mapping_is_chosen_when_memory_is_short(tree, tmp_path, monkeypatch, caplog):
+    from neuroaikit.neural import filetree
+
+    monkeypatch.setenv("NEUROAIKIT_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(filetree, "_available_memory", lambda: 10_000)
+    with caplog.at_level("INFO"):
+        assert _memory_mapped(load_neural(tree).responses)
+    assert "memory-mapping them" in caplog.text
+    assert (tmp_path / "cache" / "filetree").is_dir()
+    monkeypatch.setattr(filetree, "_available_memory", lambda: 10**12)
+    assert not _memory_mapped(load_neural(tree).responses)
+    assert not _memory_mapped(load_neural(tree, memory_map=False).responses)
+
+
+def test_an_interrupted_copy_leaves_nothing_behind(tree, tmp_path, monkeypatch):
+    from neuroaikit.neural import filetree
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(filetree, "_write_rows", fail)
+    with pytest.raises(KeyboardInterrupt):
+        load_filetree(tree, memory_map=True, cache=tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_memory_mapping_other_formats_is_a_one_line_error(tmp_path):
+    npz = tmp_path / "allen_natural_scenes_v1.npz"
+    np.savez(npz, x=np.zeros(1))
+    with pytest.raises(DataError, match="memory mapping applies to Sensorium FileTree"):
+        load_neural(npz, memory_map=True)

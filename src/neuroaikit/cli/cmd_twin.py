@@ -52,9 +52,10 @@ _MODEL_OPTIONS = {"core": "core", "readout": "readout", "channels": "hidden_chan
 #: config field -> the option that sets it, for one-line errors (see cli/option_names.py)
 FLAGS = {"hidden_channels": "--channels", "use_behavior": "--behavior"}
 _FIT_OPTIONS = {"batch_size": "batch_size", "lr": "lr", "max_epochs": "max_epochs", "patience": "patience",
-                "seed": "seed"}
+                "seed": "seed", "loader_workers": "loader_workers"}
 # option attribute -> TwinFitJob field
-_JOB_OPTIONS = {"time_limit": "time_limit", "ln_time_limit": "ln_time_limit", "core_from": "core_from"}
+_JOB_OPTIONS = {"time_limit": "time_limit", "ln_time_limit": "ln_time_limit", "core_from": "core_from",
+                "memory_map": "memory_map"}
 
 
 def add_arguments(parser):
@@ -100,6 +101,15 @@ def add_arguments(parser):
     fit.add_argument("--ln-time-limit", type=float, help="the LN baseline's own budget in seconds (default: a quarter "
                                                          "of --time-limit)")
     fit.add_argument("--synthetic", action="append", metavar="KEY=VALUE", help="simulator options for DATA=synthetic")
+    memory = fit.add_mutually_exclusive_group()
+    memory.add_argument("--memory-map", dest="memory_map", action="store_const", const=True,
+                        help="keep a FileTree recording on disk (a memory-mapped copy in $NEUROAIKIT_CACHE_DIR) "
+                             "and read each batch from there (default: only when it would take more than a "
+                             "quarter of the memory available)")
+    memory.add_argument("--in-memory", dest="memory_map", action="store_const", const=False,
+                        help="always read the recording into memory")
+    fit.add_argument("--loader-workers", type=int, help="DataLoader processes gathering batches ahead of the model "
+                                                        f"(default {f.loader_workers}: in the training process)")
     add_execution_arguments(fit, trains=True)
     fit.add_argument("--no-report", action="store_true", help="do not write report.html")
     add_quiet_argument(fit)

@@ -1,4 +1,4 @@
-"""One in-memory type for static-image neural recordings: :class:`NeuralDataset`.
+"""One type for static-image neural recordings: :class:`NeuralDataset`.
 
 Every loader (Sensorium FileTree folder or zip, NWB, the Antolik and Allen ``.npz``
 files, the synthetic cortex) returns this type, and every model, metric and in-silico
@@ -14,6 +14,9 @@ Layout
 - ``tiers`` (n_trials,) str: ``train`` / ``validation`` / ``test`` / ``final_test``;
 - ``behavior`` (n_trials, 3) and ``pupil_center`` (n_trials, 2), optional;
 - ``unit_ids`` (n_neurons,) and ``cortical_positions`` (n_neurons, 3), optional positions.
+
+``stimuli`` and ``responses`` are arrays in memory or memory-mapped from disk
+(``load_filetree(..., memory_map=True)``); the data set's own statistics read them in blocks.
 """
 
 from __future__ import annotations
@@ -94,8 +97,8 @@ class NeuralDataset:
                 raise DataError(f"{where}: cortical_positions must be ({n_neurons}, 3), got {pos.shape}")
             self.cortical_positions = pos
         self.trial_ids = np.arange(n_trials) if self.trial_ids is None else _vector(self.trial_ids, n_trials, "trial_ids", where)
-        if not np.isfinite(self.responses).all():
-            bad = int((~np.isfinite(self.responses)).any(1).sum())
+        bad = sum(int((~np.isfinite(self.responses[rows])).any(1).sum()) for rows in row_blocks(self.responses))
+        if bad:
             raise DataError(f"{where}: responses hold NaN/inf in {bad} trial(s)")
 
     # -- shapes ---------------------------------------------------------------
@@ -188,10 +191,26 @@ class NeuralDataset:
     def response_std(self, tier: str = "train") -> np.ndarray:
         """Per-neuron std over ``tier`` (population std, ddof 0): Sensorium divides responses by
         the train-tier std. Falls back to all trials when the tier is absent; zeros become 1."""
-        mask = self.tier_mask(tier)
-        data = self.responses[mask] if mask.any() else self.responses
-        std = data.std(0)
+        std = self.response_moments(tier)[1]
         return np.where(std > 0, std, 1.0).astype(np.float32)
+
+    def response_moments(self, tier: str = "train") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per-neuron mean, std (ddof 0) and minimum over ``tier`` (all trials when the tier is
+        absent), float32. Read in blocks of trials: a memory-mapped recording is never copied whole."""
+        mask = self.tier_mask(tier)
+        rows = np.flatnonzero(mask) if mask.any() else np.arange(self.n_trials)
+        total = np.zeros(self.n_neurons)
+        lowest = np.full(self.n_neurons, np.inf)
+        for block in row_blocks(self.responses, rows):
+            values = self.responses[block].astype(np.float64)
+            total += values.sum(0)
+            lowest = np.minimum(lowest, values.min(0))
+        mean = total / len(rows)
+        squares = np.zeros(self.n_neurons)
+        for block in row_blocks(self.responses, rows):  # a second pass: no cancellation in E[x^2] - E[x]^2
+            squares += ((self.responses[block] - mean) ** 2).sum(0)
+        std = np.sqrt(squares / len(rows))
+        return mean.astype(np.float32), std.astype(np.float32), lowest.astype(np.float32)
 
     def summary(self) -> dict:
         counts = {t: int((self.tiers == t).sum()) for t in self.tier_names}
@@ -211,6 +230,21 @@ class NeuralDataset:
     def __repr__(self) -> str:
         s = self.summary()
         return f"NeuralDataset({s['name']!r}, trials={s['trials']}, neurons={s['neurons']}, image={s['image_shape']}, tiers={s['tiers']})"
+
+
+#: bytes of an array read at once by the block-wise statistics and checks
+BLOCK_BYTES = 64 * 2**20
+
+
+def row_blocks(array: np.ndarray, rows: np.ndarray | None = None):
+    """Index blocks of ``array``'s rows (all of them, or ``rows``) of about :data:`BLOCK_BYTES`
+    each: slices for all rows, index arrays for ``rows``. Statistics over a recording memory-mapped
+    from disk read it block by block instead of copying it."""
+    row_bytes = max(1, int(np.prod(array.shape[1:])) * array.itemsize)
+    step = max(1, BLOCK_BYTES // row_bytes)
+    n = len(array) if rows is None else len(rows)
+    for start in range(0, n, step):
+        yield slice(start, min(start + step, n)) if rows is None else rows[start : start + step]
 
 
 def group_repeats(responses: np.ndarray, image_ids: np.ndarray) -> np.ndarray:

@@ -22,21 +22,33 @@ Each distinct image is read once (repeats share ``frame_image_id``).
 Repairs (logged through :mod:`logging`, never silent): trials whose responses hold
 NaN are dropped when ``nan_policy="drop"`` (default ``"raise"``); NaN behaviour or pupil
 values are replaced by the column mean over the remaining trials.
+
+Memory mapping (``memory_map=True``, or automatically for a recording larger than a quarter
+of the memory available): responses and images are copied once, trial by trial, into flat
+float32 files in a cache folder (default ``$NEUROAIKIT_CACHE_DIR/filetree``) and mapped from
+there, so the recording is never held whole in memory; training reads each batch's trials.
+The copy is keyed by the recording's path, size and modification times and is reused by
+later loads; it is written under a temporary name and renamed when complete.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
 import os
 import posixpath
+import re
+import shutil
+import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, storage_error
+from ..io import cache_dir, make_dirs
 from .dataset import NeuralDataset
 
 log = logging.getLogger(__name__)
@@ -123,7 +135,8 @@ def _strings(arr: np.ndarray) -> np.ndarray:
     return np.asarray([s.decode() if isinstance(s, bytes) else str(s) for s in arr.reshape(-1)]) if arr.dtype.kind == "O" else arr.astype(str)
 
 
-def load_filetree(path: str | os.PathLike, nan_policy: str = "raise", include_behavior: bool = True) -> NeuralDataset:
+def load_filetree(path: str | os.PathLike, nan_policy: str = "raise", include_behavior: bool = True,
+                  memory_map: bool | None = None, cache: str | os.PathLike | None = None) -> NeuralDataset:
     """Read a Sensorium FileTree folder or ``.zip`` into a :class:`NeuralDataset`.
 
     Arguments:
@@ -131,6 +144,10 @@ def load_filetree(path: str | os.PathLike, nan_policy: str = "raise", include_be
         nan_policy: ``"raise"`` (default) stops at the first trial with NaN responses, naming
             its file; ``"drop"`` drops such trials and logs how many.
         include_behavior: read ``data/behavior`` and ``data/pupil_center`` when present.
+        memory_map: keep responses and images on disk, memory-mapped from a cached copy
+            (module docstring); None (default): only when the recording would take more than
+            a quarter of the memory available now (logged).
+        cache: the folder of the memory-mapped copies (default ``$NEUROAIKIT_CACHE_DIR/filetree``).
 
     Example::
 
@@ -142,12 +159,13 @@ def load_filetree(path: str | os.PathLike, nan_policy: str = "raise", include_be
     path = Path(path)
     tree = _Tree(path)
     try:
-        return _load(tree, path, nan_policy, include_behavior)
+        return _load(tree, path, nan_policy, include_behavior, memory_map, cache)
     finally:
         tree.close()
 
 
-def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool) -> NeuralDataset:
+def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool, memory_map: bool | None,
+          cache: str | os.PathLike | None) -> NeuralDataset:
     tiers = _strings(tree.load("meta/trials/tiers.npy")).reshape(-1)
     n = len(tiers)
     if n == 0:
@@ -165,10 +183,16 @@ def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool) -> N
         except (ValueError, UnicodeDecodeError) as exc:
             raise DataError(f"{tree.where('config.json')}: not valid JSON ({exc})") from None
 
-    responses = _stack(tree, "data/responses", range(n), dtype=np.float32, what="responses")
     uniq, first = np.unique(image_ids, return_index=True)
     stimulus_index = np.searchsorted(uniq, image_ids)
-    stimuli = _stack(tree, "data/images", first, dtype=np.float32, what="images")
+    if memory_map is None:
+        memory_map = _larger_than_memory(tree, path, n, len(first))
+    if memory_map:
+        responses, stimuli, keep = _mapped_arrays(tree, path, n, first, cache)
+    else:
+        responses = _stack(tree, "data/responses", range(n), dtype=np.float32, what="responses")
+        stimuli = _stack(tree, "data/images", first, dtype=np.float32, what="images")
+        keep = np.isfinite(responses).all(1)
     if stimuli.ndim == 2:
         raise DataError(f"{tree.where('data/images/0.npy')}: images must be (1, H, W) or (H, W), got a vector")
 
@@ -178,7 +202,6 @@ def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool) -> N
     if include_behavior and tree.exists("data/pupil_center/0.npy"):
         pupil = _stack(tree, "data/pupil_center", range(n), dtype=np.float32, what="pupil_center").reshape(n, -1)
 
-    keep = np.isfinite(responses).all(1)
     if not keep.all():
         bad = np.flatnonzero(~keep)
         if nan_policy == "raise":
@@ -195,7 +218,9 @@ def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool) -> N
             log.warning("%s: replaced NaN %s in %d trial(s) by the column mean", path, name, bad_rows)
 
     if not keep.all():
-        responses, image_ids, tiers, stimulus_index, trial_idx = (a[keep] for a in (responses, image_ids, tiers, stimulus_index, trial_idx))
+        if not memory_map:  # the memory-mapped copy holds the kept trials only
+            responses = responses[keep]
+        image_ids, tiers, stimulus_index, trial_idx = (a[keep] for a in (image_ids, tiers, stimulus_index, trial_idx))
         behavior = None if behavior is None else behavior[keep]
         pupil = None if pupil is None else pupil[keep]
     n_neurons = responses.shape[1]
@@ -235,20 +260,146 @@ def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool) -> N
     return ds
 
 
+def _trial_arrays(tree: _Tree, folder: str, indices, what: str):
+    """``folder/<i>.npy`` for each i, in order, each checked against the first one's shape."""
+    shape = None
+    for i in indices:
+        arr = tree.load(f"{folder}/{i}.npy")
+        if shape is None:
+            shape, first = arr.shape, i
+        elif arr.shape != shape:
+            raise DataError(f"{tree.where(f'{folder}/{i}.npy')}: {what} shape {arr.shape} differs from {shape} "
+                            f"in file {first}.npy")
+        yield arr
+
+
 def _stack(tree: _Tree, folder: str, indices, dtype, what: str) -> np.ndarray:
     """Read ``folder/<i>.npy`` for each i into one preallocated array (one pass)."""
     indices = list(indices)
-    first = tree.load(f"{folder}/{indices[0]}.npy")
+    arrays = _trial_arrays(tree, folder, indices, what)
+    first = next(arrays)
     out = np.empty((len(indices),) + first.shape, dtype=dtype)
     out[0] = first
-    for k, i in enumerate(indices[1:], start=1):
-        arr = tree.load(f"{folder}/{i}.npy")
-        if arr.shape != first.shape:
-            raise DataError(
-                f"{tree.where(f'{folder}/{i}.npy')}: {what} shape {arr.shape} differs from {first.shape} in file {indices[0]}.npy"
-            )
+    for k, arr in enumerate(arrays, start=1):
         out[k] = arr
     return out
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new allocations now (Linux ``MemAvailable``), or None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def _larger_than_memory(tree: _Tree, path: Path, n_trials: int, n_images: int) -> bool:
+    """Would responses and images take more than a quarter of the memory available? (logged)"""
+    available = _available_memory()
+    if available is None:
+        return False
+    n_neurons = int(np.prod(tree.load("data/responses/0.npy").shape))
+    pixels = int(np.prod(tree.load("data/images/0.npy").shape))
+    needed = 4 * (n_trials * n_neurons + n_images * pixels)
+    if needed <= available / 4:
+        return False
+    log.info("%s: %.1f GB of responses and images, %.1f GB of memory available: memory-mapping them",
+             path, needed / 1e9, available / 1e9)
+    return True
+
+
+#: the layout version of the memory-mapped copies: a new layout never reads an old copy
+MAPPED_LAYOUT = 1
+
+
+def _fingerprint(tree: _Tree, path: Path) -> str:
+    """A key that changes when the recording does: its path, and the size and modification
+    time of the zip, or of every trial file of the folder."""
+    path = path.resolve()
+    parts = [str(MAPPED_LAYOUT), str(path)]
+    if tree.zip is not None:
+        stats = [("", path.stat())]
+    else:
+        stats = [(entry.path, entry.stat()) for rel in ("meta/trials", "data/responses", "data/images")
+                 for entry in os.scandir(path / rel)]
+    parts += sorted(f"{name}:{s.st_size}:{s.st_mtime_ns}" for name, s in stats)
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
+
+
+def _open_mapped(folder: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    index = json.loads((folder / "index.json").read_text())
+    # copy-on-write: the arrays are writable in memory (torch shares them without a copy),
+    # and nothing written to them ever reaches the file
+    responses = np.memmap(folder / "responses.f32", np.float32, "c", shape=tuple(index["responses"]))
+    stimuli = np.memmap(folder / "stimuli.f32", np.float32, "c", shape=tuple(index["stimuli"]))
+    keep = np.asarray(index["keep"], dtype=bool) if index["keep"] is not None else np.ones(index["trials"], bool)
+    return responses, stimuli, keep
+
+
+def _mapped_arrays(tree: _Tree, path: Path, n: int, first: np.ndarray, cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Responses of the finite trials, the distinct images (memory-mapped) and which trials were kept."""
+    root = Path(cache) if cache is not None else cache_dir() / "filetree"
+    stem = re.sub(r"[^\w.-]", "_", path.stem if tree.zip is not None else path.name) or "recording"
+    target = root / f"{stem}-{_fingerprint(tree, path)}"
+    if (target / "index.json").is_file():
+        try:
+            arrays = _open_mapped(target)
+            log.info("%s: memory-mapped from %s", path, target)
+            return arrays
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            log.warning("%s: the memory-mapped copy %s is unreadable (%s); writing it again", path, target, exc)
+    make_dirs(root)
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=root))
+    except OSError as exc:
+        raise storage_error(exc, "write", root) from None
+    try:
+        keep, response_shape = _write_rows(tree, "data/responses", range(n), work / "responses.f32", "responses",
+                                           finite_only=True)
+        if not keep.any():
+            raise DataError(f"{tree.where('data/responses')}: the responses of every trial hold NaN/inf")
+        _, image_shape = _write_rows(tree, "data/images", first, work / "stimuli.f32", "images")
+        index = {"layout": MAPPED_LAYOUT, "source": str(path.resolve()), "trials": n,
+                 "responses": [int(keep.sum()), *response_shape], "stimuli": [len(first), *image_shape],
+                 "keep": None if keep.all() else keep.tolist()}
+        (work / "index.json").write_text(json.dumps(index))  # written last: its presence marks a complete copy
+        try:
+            os.rename(work, target)
+        except OSError:  # another process finished the same copy first, or a broken one is in the way
+            if not (target / "index.json").is_file():
+                shutil.rmtree(target, ignore_errors=True)
+                os.rename(work, target)
+            else:
+                shutil.rmtree(work, ignore_errors=True)
+    except OSError as exc:
+        shutil.rmtree(work, ignore_errors=True)
+        raise storage_error(exc, "write", target) from None
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    log.info("%s: copied to %s for memory mapping", path, target)
+    return _open_mapped(target)
+
+
+def _write_rows(tree: _Tree, folder: str, indices, file: Path, what: str, finite_only: bool = False):
+    """Append ``folder/<i>.npy`` for each i to ``file`` as float32, one trial at a time; with
+    ``finite_only``, skip trials holding NaN/inf. Returns (which trials were written, one trial's shape)."""
+    indices = list(indices)
+    keep = np.ones(len(indices), bool)
+    shape: tuple = ()
+    with open(file, "wb") as out:
+        for k, arr in enumerate(_trial_arrays(tree, folder, indices, what)):
+            arr = np.ascontiguousarray(arr, dtype=np.float32)
+            shape = arr.shape
+            if finite_only and not np.isfinite(arr).all():
+                keep[k] = False
+                continue
+            out.write(arr.tobytes())
+    return keep, list(shape)
 
 
 def _statistics(tree: _Tree) -> dict:

@@ -38,7 +38,7 @@ from ..config import BOOL, POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval
 from ..errors import DataError
 from ..execution import Execution, ExecutionConfig, derive_seed, unwrap
 from ..progress import Progress, silent
-from .dataset import NeuralDataset
+from .dataset import NeuralDataset, row_blocks
 from .metrics import single_trial_correlation
 from .models import DEFAULT_SESSION, CortexTwin, TwinModelConfig, has_retinotopy
 
@@ -70,6 +70,11 @@ class TwinFitConfig(Config):
         channels_last (bool | None): keep the core's weights and activations channels-last
             (NHWC). None: on CPUs only, where it makes the depthwise convolutions' backward pass
             about twice as fast; GPUs keep their default layout. The numbers are the same.
+        loader_workers (int): processes of the ``DataLoader`` that gathers the training batches
+            ahead of the model: worth it when the recording is memory-mapped from a slow disk
+            (``load_filetree(memory_map=True)``) or the model trains on a GPU; 0 (default):
+            batches are gathered in the training process, which is fastest on a few CPU cores.
+            The batches and their order, hence the numbers, are the same.
         execution (ExecutionConfig): device, precision, threads.
     """
 
@@ -86,6 +91,7 @@ class TwinFitConfig(Config):
     seed: int = 0
     place_readouts: bool = True
     channels_last: bool | None = None
+    loader_workers: int = 0
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     _parameter_constraints: ClassVar[dict] = {
@@ -102,6 +108,7 @@ class TwinFitConfig(Config):
         "seed": [Interval(int, 0, None)],
         "place_readouts": [BOOL],
         "channels_last": [BOOL, None],
+        "loader_workers": [Interval(int, 0, None)],
         "execution": [InstanceOf(ExecutionConfig)],
     }
 
@@ -132,26 +139,48 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
 
 
 class _Tensors:
-    """The trials of one tier as torch tensors, images gathered per batch."""
+    """The trials of one tier; images and responses are gathered per batch from the data set's
+    arrays, never copied whole (they may be memory-mapped from disk)."""
 
     def __init__(self, ds: NeuralDataset, mask: np.ndarray, stimuli: torch.Tensor):
         self.stimuli = stimuli
+        self.rows = np.flatnonzero(mask)
         self.index = torch.as_tensor(ds.stimulus_index[mask])
-        self.responses = torch.as_tensor(ds.responses[mask])
+        self.responses = ds.responses
         self.behavior = torch.as_tensor(ds.behavior[mask]) if ds.behavior is not None else None
         self.pupil = torch.as_tensor(ds.pupil_center[mask]) if ds.pupil_center is not None else None
 
     def __len__(self) -> int:
-        return len(self.index)
+        return len(self.rows)
 
     def batch(self, idx, device: torch.device | None = None):
-        idx = torch.as_tensor(idx)
+        idx = np.asarray(idx)
         b = None if self.behavior is None else self.behavior[idx]
         p = None if self.pupil is None else self.pupil[idx]
-        out = (self.stimuli[self.index[idx]], b, p, self.responses[idx])
-        if device is None or device.type == "cpu":
-            return out
-        return tuple(None if t is None else t.to(device, non_blocking=True) for t in out)
+        out = (self.stimuli[self.index[idx]], b, p, torch.from_numpy(self.responses[self.rows[idx]]))
+        return to_device(out, device)
+
+
+def to_device(tensors: tuple, device: torch.device | None) -> tuple:
+    if device is None or device.type == "cpu":
+        return tensors
+    return tuple(None if t is None else t.to(device, non_blocking=True) for t in tensors)
+
+
+class _EpochBatches(torch.utils.data.Dataset):
+    """One epoch's training batches in order, item k = the tensors of batch k (this process's
+    trials, on the CPU): a ``DataLoader`` over it gathers batches in worker processes ahead of
+    the model."""
+
+    def __init__(self, tensors: dict[str, _Tensors], schedule: list[tuple[str, np.ndarray, int]]):
+        self.tensors, self.schedule = tensors, schedule
+
+    def __len__(self) -> int:
+        return len(self.schedule)
+
+    def __getitem__(self, k: int):
+        session, local_idx, _ = self.schedule[k]
+        return self.tensors[session].batch(local_idx)
 
 
 def _stimuli_tensor(ds: NeuralDataset) -> torch.Tensor:
@@ -205,14 +234,13 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
         kwargs["cortex_grid"] = bool(cfg.model.cortex_grid and all(has_retinotopy(ds) for ds in sessions.values()))
     torch.manual_seed(cfg.seed)
     model = CortexTwin(**kwargs)
-    pooled = []
     behaviors = []
     for name, ds in sessions.items():
         session = model.sessions[0] if not isinstance(data, Mapping) else name
         train_mask = ds.tier_mask("train")
-        pooled.append(_stimuli_tensor(ds)[np.unique(ds.stimulus_index[train_mask])].reshape(-1))
         std_train = ds.response_std("train")
-        offset = np.minimum(ds.responses[train_mask].min(0), 0.0)
+        mean_train, _, min_train = ds.response_moments("train")
+        offset = np.minimum(min_train, 0.0)
         if (offset < 0).any():
             log.info("%s: %d neurons have negative responses; the Poisson loss sees response - train minimum",
                      ds.name, int((offset < 0).sum()))
@@ -223,7 +251,7 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
             if getattr(readout, "cortex_grid", False):
                 readout.set_positions(torch.as_tensor(ds.cortical_positions))
             # start the output bias at the mean standardised response (inverse of ELU + 1)
-            mean_r = torch.as_tensor((ds.responses[train_mask].mean(0) - offset) / std_train).clamp_min(1e-3)
+            mean_r = torch.as_tensor((mean_train - offset) / std_train).clamp_min(1e-3)
             readout.bias.copy_(torch.where(mean_r > 1, mean_r - 1, torch.log(mean_r)))
         if model.modulators is not None:
             behaviors.append(torch.as_tensor(ds.behavior[train_mask]))
@@ -235,14 +263,29 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
                 mean.copy_(pupil.mean(0))
                 std.copy_(pupil.std(0).clamp_min(1e-6))
     with torch.no_grad():
-        images = torch.cat(pooled)
-        model.input_mean.fill_(float(images.mean()))
-        model.input_std.fill_(float(images.std()) or 1.0)
+        input_mean, input_std = _input_moments(sessions.values())
+        model.input_mean.fill_(input_mean)
+        model.input_std.fill_(input_std or 1.0)
         if behaviors:
             b = torch.cat(behaviors)
             model.behavior_mean.copy_(b.mean(0))
             model.behavior_std.copy_(b.std(0).clamp_min(1e-6))
     return model, kwargs
+
+
+def _input_moments(sessions) -> tuple[float, float]:
+    """Mean and std (ddof 1) of the pixels of every session's distinct train images, read in
+    blocks (the images may be memory-mapped)."""
+    picks = [(ds.stimuli, np.unique(ds.stimulus_index[ds.tier_mask("train")])) for ds in sessions]
+    total, count = 0.0, 0
+    for stimuli, rows in picks:
+        for block in row_blocks(stimuli, rows):
+            total += float(stimuli[block].sum(dtype=np.float64))
+            count += stimuli[block].size
+    mean = total / count
+    squares = sum(float(((stimuli[block] - mean) ** 2).sum()) for stimuli, rows in picks
+                  for block in row_blocks(stimuli, rows))
+    return mean, math.sqrt(squares / max(count - 1, 1))
 
 
 def freeze_core_from(model: CortexTwin, source: CortexTwin) -> None:
@@ -417,11 +460,10 @@ class _Trainer:
         self.prepared: dict[str, _Prepared] = {}
         for name, ds in self.sessions.items():
             session = self.model.sessions[0] if not self.multi else name
-            std_train = ds.response_std("train")
-            offset = np.minimum(ds.responses[ds.tier_mask("train")].min(0), 0.0)
+            # the train tier's statistics, as build_twin_for stored them in the model
             self.prepared[session] = _Prepared(ds, _Tensors(ds, ds.tier_mask("train"), _stimuli_tensor(ds)),
-                                               torch.as_tensor(1.0 / std_train).to(device),
-                                               torch.as_tensor(offset).to(device))
+                                               (1.0 / self.model.response_std(session)).detach().to(device),
+                                               self.model.response_offset(session).detach().to(device))
         self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr)
         self.best: tuple[float, dict, int] = (-math.inf, copy.deepcopy(self.model.state_dict()), 0)
         self.history: list[dict] = []
@@ -455,40 +497,50 @@ class _Trainer:
         torch.manual_seed(ex.process_seed(cfg.seed, self.epoch))  # readout position sampling
         self.wrapped.train()
         # one epoch visits every train trial of every session; sessions interleave batch by batch
-        schedule = [(session, idx) for session, p in self.prepared.items()
-                    for idx in _batches(len(p.train), cfg.batch_size, rng)]
+        batches = [(session, idx) for session, p in self.prepared.items()
+                   for idx in _batches(len(p.train), cfg.batch_size, rng)]
+        order = rng.permutation(len(batches))
+        # a global batch smaller than the number of processes is skipped: some would get no trials
+        schedule = [(session, ex.shard(idx), len(idx)) for session, idx in (batches[k] for k in order)
+                    if len(idx) >= ex.world_size]
+        loader = torch.utils.data.DataLoader(
+            _EpochBatches({session: p.train for session, p in self.prepared.items()}, schedule),
+            batch_size=None, num_workers=cfg.loader_workers, pin_memory=ex.device.type == "cuda",
+            generator=torch.Generator())  # its own seed draw must not move the readout sampling's stream
         total = torch.zeros(2, dtype=torch.float64)
-        with self.progress.task(f"{self.name} epoch {self.epoch + 1}", total=len(schedule), unit="batches") as task:
-            for k in rng.permutation(len(schedule)):
+        with self.progress.task(f"{self.name} epoch {self.epoch + 1}", total=len(batches), unit="batches") as task:
+            task.update(len(batches) - len(schedule))
+            for (session, _, global_size), batch in zip(schedule, loader):
                 if can_cut and time.monotonic() >= stop_at:  # type: ignore[operator]
                     log.info("%s: epoch %d cut short at the time limit", self.name, self.epoch + 1)
                     break
-                session, global_idx = schedule[k]
-                if len(global_idx) < ex.world_size:
-                    task.update()
-                    continue
-                loss, n_local = self.batch_loss(session, global_idx)
+                loss, n_local = self.batch_loss(session, to_device(batch, ex.device), global_size)
                 ex.optimizer_step(loss, self.opt)
                 total += torch.tensor([float(loss.detach()) / ex.world_size * n_local, n_local], dtype=torch.float64)
                 task.update(loss=float(loss.detach()) / max(n_local, 1))
         sums = ex.all_sum([float(total[0]), float(total[1])])
         return sums[0] / max(sums[1], 1.0)
 
-    def batch_loss(self, session: str, global_idx: np.ndarray) -> tuple[torch.Tensor, int]:
-        """This process's loss for its share of one global batch of ``session``'s train trials,
-        weighted so that DDP's average of the processes' gradients is the global batch's gradient."""
+    def batch_loss(self, session: str, batch: tuple, global_size: int) -> tuple[torch.Tensor, int]:
+        """This process's loss for its ``batch`` (images, behaviour, pupil, responses on the device),
+        its share of a global batch of ``global_size`` of ``session``'s train trials, weighted so
+        that DDP's average of the processes' gradients is the global batch's gradient."""
         ex = self.ex
         p = self.prepared[session]
-        idx = ex.shard(global_idx)
-        x, b, pupil, y = p.train.batch(idx, ex.device)
+        x, b, pupil, y = batch
         with ex.autocast():
             pred = self.wrapped(x, b, pupil, session=session, standardized=True).float()
         # the Sensorium loss is a sum scaled by sqrt(n / batch) of the *global* batch; each
         # process sums its share and DDP averages, hence the factor world_size
-        scale = math.sqrt(len(p.train) / len(global_idx)) * ex.world_size
+        scale = math.sqrt(len(p.train) / global_size) * ex.world_size
         target = (y - p.offset) * p.inv_std
         loss = scale * (pred - target * torch.log(pred + 1e-12)).sum() + self.model.regularizer(session)
-        return loss, len(idx)
+        return loss, len(y)
+
+    def global_batch_loss(self, session: str, global_idx: np.ndarray) -> tuple[torch.Tensor, int]:
+        """:meth:`batch_loss` of this process's share of the train trials ``global_idx``, gathered here."""
+        batch = self.prepared[session].train.batch(self.ex.shard(global_idx), self.ex.device)
+        return self.batch_loss(session, batch, len(global_idx))
 
     def _validation_correlation(self) -> float:
         return float(np.mean([

@@ -10,7 +10,8 @@ from ..errors import DataError
 from .dataset import NeuralDataset
 
 
-def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: str = "raise") -> NeuralDataset:
+def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: str = "raise",
+                memory_map: bool | None = None) -> NeuralDataset:
     """Load ``path`` by its format:
 
     - ``synthetic`` (the word): a small embedded synthetic cortex (200 neurons, 36x64);
@@ -21,6 +22,10 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
       frame times and extraction settings (:class:`~neuroaikit.neural.suite2p.Suite2pRecording`);
     - ``antolik2016_mouse_v1.npz`` (``region`` 1, 2 or 3; default 1) or
       ``allen_natural_scenes_v1.npz``, or the folder holding them with ``region`` set for Antolik.
+
+    ``memory_map`` (FileTree folders and zips only): True keeps responses and images on disk,
+    memory-mapped; None (default) does so when they would not fit comfortably in memory
+    (:func:`~neuroaikit.neural.filetree.load_filetree`).
     """
     if str(path) == "synthetic":
         from .simulate import SyntheticCortex
@@ -33,7 +38,8 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
         if (path / "meta" / "trials" / "tiers.npy").is_file():
             from .filetree import load_filetree
 
-            return load_filetree(path, nan_policy=nan_policy)
+            return load_filetree(path, nan_policy=nan_policy, memory_map=memory_map)
+        _held_in_memory(path, memory_map)
         if region is not None:
             from .npz import load_antolik
 
@@ -44,6 +50,11 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
             return Suite2pRecording(suite2p=str(path)).load()
         raise DataError(f"{path}: not a Sensorium FileTree folder (no meta/trials/tiers.npy) nor suite2p output (no F.npy)")
     suffix = path.suffix.lower()
+    if suffix == ".zip" or (suffix not in (".json", ".yaml", ".yml", ".nwb", ".npz") and zipfile.is_zipfile(path)):
+        from .filetree import load_filetree
+
+        return load_filetree(path, nan_policy=nan_policy, memory_map=memory_map)
+    _held_in_memory(path, memory_map)
     if suffix in (".json", ".yaml", ".yml"):
         from .suite2p import Suite2pRecording
 
@@ -56,8 +67,10 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
         from .npz import load_allen, load_antolik
 
         return load_antolik(path, region or 1) if "antolik" in path.name.lower() else load_allen(path)
-    if suffix == ".zip" or zipfile.is_zipfile(path):
-        from .filetree import load_filetree
-
-        return load_filetree(path, nan_policy=nan_policy)
     raise DataError(f"{path}: unknown neural data format (expected a FileTree folder or .zip, .nwb or .npz)")
+
+
+def _held_in_memory(path: Path, memory_map: bool | None) -> None:
+    if memory_map:
+        raise DataError(f"{path}: memory mapping applies to Sensorium FileTree folders and zips; "
+                        "this format is read into memory")

@@ -74,6 +74,10 @@ class TwinFitJob(Config):
             training ends early enough to leave time for what follows it.
         core_from: a twin run whose core is copied and frozen; only readouts are trained
             (transfer to new mice).
+        memory_map: keep FileTree recordings' responses and images on disk, memory-mapped from
+            a cached copy, and gather each batch from there; None (default): only for a
+            recording larger than a quarter of the memory available
+            (:func:`~neuroaikit.neural.filetree.load_filetree`).
     """
 
     data: str | list[str] = SYNTHETIC
@@ -85,6 +89,7 @@ class TwinFitJob(Config):
     ln_time_limit: float | None = None
     time_limit: float | None = None
     core_from: str | None = None
+    memory_map: bool | None = None
 
     _parameter_constraints: ClassVar[dict] = {
         "data": [Satisfies(_data_paths, "a path or a non-empty list of paths")],
@@ -96,6 +101,7 @@ class TwinFitJob(Config):
         "ln_time_limit": [POSITIVE, None],
         "time_limit": [POSITIVE, None],
         "core_from": [PATH, None],
+        "memory_map": [BOOL, None],
     }
 
     def _check(self) -> None:
@@ -107,6 +113,8 @@ class TwinFitJob(Config):
             self.data = paths[0] if len(paths) == 1 else paths
         else:
             self.data = str(self.data)
+        if self.memory_map and SYNTHETIC in self.paths:
+            raise ConfigError("memory_map applies to FileTree recordings; the synthetic cortex is simulated in memory")
         if self.ln_time_limit is not None and not self.ln_baseline:
             raise ConfigError("ln_time_limit is the LN baseline's budget: set ln_baseline (--ln-baseline) too")
         if self.ln_baseline and not self.baselines:
@@ -141,20 +149,21 @@ def session_names(paths: list[str]) -> list[str]:
     return names
 
 
-def load_data(data: str, region: int | None, synthetic: SyntheticDataConfig | dict | None = None
-              ) -> tuple[NeuralDataset, object | None]:
+def load_data(data: str, region: int | None, synthetic: SyntheticDataConfig | dict | None = None,
+              memory_map: bool | None = None) -> tuple[NeuralDataset, object | None]:
     """The data set and, for the embedded synthetic cortex, the simulator (ground truth)."""
     if str(data) == SYNTHETIC:
         cfg = synthetic if isinstance(synthetic, SyntheticDataConfig) else SyntheticDataConfig.from_flat(synthetic)
         return cfg.make()
-    return load_neural(data, region=region), None
+    return load_neural(data, region=region, memory_map=memory_map), None
 
 
 def load_sessions(job: TwinFitJob) -> dict[str, tuple[str, NeuralDataset, object | None]]:
     """``{session: (path, data set, simulator or None)}`` for every recording of ``job``."""
     paths = job.paths
     names = session_names(paths) if len(paths) > 1 else [DEFAULT_SESSION]
-    return {name: (path, *load_data(path, job.region, job.synthetic)) for name, path in zip(names, paths)}
+    return {name: (path, *load_data(path, job.region, job.synthetic, job.memory_map))
+            for name, path in zip(names, paths)}
 
 
 def _truth_centers(ds: NeuralDataset, data: str, cortex) -> np.ndarray | None:
@@ -457,7 +466,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
         region = region if region is not None else (job.region if job else None)
         results = {}
         for name, path in pairs.items():
-            ds, cortex = load_data(path, region, job.synthetic if job else None)
+            ds, cortex = load_data(path, region, job.synthetic if job else None, job.memory_map if job else None)
             n_model = model.response_std(name).numel()
             if ds.n_neurons != n_model:
                 raise DataError(f"{path}: {ds.n_neurons} neurons, the twin in {run.path} predicts {n_model}"

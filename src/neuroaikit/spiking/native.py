@@ -23,6 +23,8 @@ import tempfile
 import warnings
 from pathlib import Path
 
+from ..io import cache_dir
+
 SOURCE = Path(__file__).with_name("kernels") / "event_synapses.c"
 FLAGS = ("-O3", "-march=native", "-std=gnu11", "-shared", "-fPIC")
 # OpenMP: the library then needs libgomp.so.1, which resolves to the copy torch has already
@@ -37,12 +39,6 @@ _SIGNATURES = {  # name: (result type, argument types)
     "event_forward": (None, [_POINTER, _POINTER, _INT, _POINTER, _POINTER, _POINTER, _INT, _THREADS]),
     "event_weight_grad": (None, [_POINTER, _POINTER, _INT, _INT, _POINTER, _POINTER, _INT, _THREADS]),
 }
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("NEUROAIKIT_CACHE_DIR") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "neuroaikit")
-    return Path(root)
 
 
 def _cpu_signature() -> str:
