@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .dataset import NeuralDataset
+from .dataset import NeuralDataset, row_blocks
 
 
 def downsample(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -50,22 +50,29 @@ class PixelRidge:
         h, w = ds.image_shape[1:]
         self.size_ = tuple(self.size) if self.size else (max(1, h // 2), max(1, w // 2))
         self.size_ = (min(self.size_[0], h), min(self.size_[1], w))
-        raw = downsample(ds.trial_stimuli(tier), self.size_)
+        rows = np.flatnonzero(ds.tier_mask(tier))
+        # images and responses are read in blocks of trials: a memory-mapped recording is never copied whole
+        raw = np.concatenate([downsample(ds.stimuli[ds.stimulus_index[block]], self.size_)
+                              for block in row_blocks(ds.stimuli, rows)])
         self.pixel_mean_ = raw.mean(0)
         self.pixel_std_ = raw.std() + 1e-8
         x = (raw - self.pixel_mean_) / self.pixel_std_
-        y = ds.responses[ds.tier_mask(tier)].astype(np.float64)
-        self.intercept_ = y.mean(0)
-        yc = y - self.intercept_
+        self.intercept_ = ds.response_moments(tier)[0]
+
+        def centred_blocks():
+            for block in row_blocks(ds.responses, np.arange(len(rows))):
+                yield block, ds.responses[rows[block]].astype(np.float64) - self.intercept_
+
         u, s, vt = np.linalg.svd(x.astype(np.float64), full_matrices=False)
-        uty = u.T @ yc
+        uty = sum(u[block].T @ yc for block, yc in centred_blocks())
         if self.alpha is None:
             best = None
             for a in self.alphas:
                 d = s**2 / (s**2 + a)
                 hat_diag = (u**2 * d).sum(1)
-                resid = yc - u @ (d[:, None] * uty)
-                loo = ((resid / (1 - hat_diag)[:, None]) ** 2).mean()
+                squares = sum((((yc - u[block] @ (d[:, None] * uty)) / (1 - hat_diag[block])[:, None]) ** 2).sum()
+                              for block, yc in centred_blocks())
+                loo = squares / (len(rows) * ds.n_neurons)
                 if best is None or loo < best[0]:
                     best = (loo, a)
             self.alpha_ = float(best[1])

@@ -196,7 +196,7 @@ class NeuralDataset:
 
     def response_moments(self, tier: str = "train") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per-neuron mean, std (ddof 0) and minimum over ``tier`` (all trials when the tier is
-        absent), float32. Read in blocks of trials: a memory-mapped recording is never copied whole."""
+        absent), float64. Read in blocks of trials: a memory-mapped recording is never copied whole."""
         mask = self.tier_mask(tier)
         rows = np.flatnonzero(mask) if mask.any() else np.arange(self.n_trials)
         total = np.zeros(self.n_neurons)
@@ -210,7 +210,7 @@ class NeuralDataset:
         for block in row_blocks(self.responses, rows):  # a second pass: no cancellation in E[x^2] - E[x]^2
             squares += ((self.responses[block] - mean) ** 2).sum(0)
         std = np.sqrt(squares / len(rows))
-        return mean.astype(np.float32), std.astype(np.float32), lowest.astype(np.float32)
+        return mean, std, lowest
 
     def summary(self) -> dict:
         counts = {t: int((self.tiers == t).sum()) for t in self.tier_names}

@@ -239,7 +239,7 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
         session = model.sessions[0] if not isinstance(data, Mapping) else name
         train_mask = ds.tier_mask("train")
         std_train = ds.response_std("train")
-        mean_train, _, min_train = ds.response_moments("train")
+        mean_train, _, min_train = (m.astype(np.float32) for m in ds.response_moments("train"))
         offset = np.minimum(min_train, 0.0)
         if (offset < 0).any():
             log.info("%s: %d neurons have negative responses; the Poisson loss sees response - train minimum",
