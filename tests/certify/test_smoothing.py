@@ -108,3 +108,22 @@ def test_pass_size_follows_the_device_and_channels_last_keeps_the_outputs(kit):
     with torch.no_grad():
         torch.testing.assert_close(model(x), before, rtol=1e-5, atol=1e-5)
     assert GaussianSmoothing(kit.small_cnn(8), sigma=0.25, max_rows=64, channels_last=False).max_rows == 64
+
+
+def test_bf16_draws_certify_nearly_the_same_radii_and_the_hidden_method_refuses_them(smooth_digits):
+    """Under bfloat16 autocast the certified network is the rounded one: its certificates agree
+    with float32's up to Monte-Carlo noise on this model. The hidden method's sensitivity bound
+    needs exact pre-noise layers, so it refuses bf16."""
+    from neuroaikit.certify import CertificationConfig
+
+    model, x, _ = smooth_digits
+    torch.manual_seed(2)
+    full, r_full, _ = GaussianSmoothing(model).certify(x[:20], n0=20, n=400, alpha=0.01)
+    torch.manual_seed(2)
+    half, r_half, _ = GaussianSmoothing(model, precision="bf16-mixed").certify(x[:20], n0=20, n=400, alpha=0.01)
+    assert (full == half).float().mean() >= 0.9
+    assert (r_full - r_half).abs().mean() < 0.05
+    with pytest.raises(ConfigError, match="precision must be one of"):
+        GaussianSmoothing(model, precision="16-mixed")
+    with pytest.raises(ConfigError, match="smoothing only"):
+        CertificationConfig(method="hidden", precision="bf16-mixed")

@@ -49,7 +49,9 @@ def test_certify_run_on_each_device(runs, device):
 
 
 def test_cli_writes_both_certificates_and_the_report(runs, capsys):
-    assert main(["certify", str(runs["input"]), *QUICK, "--overwrite"]) == 0
+    assert main(["certify", str(runs["input"]), *QUICK, "--overwrite", "--precision", "bf16-mixed"]) == 0
+    stored = json.loads((runs["input"] / "results" / "certification.json").read_text())
+    assert [c["precision"] for c in stored["certificates"] if c["method"] == "smoothing"] == ["bf16-mixed"]
     assert main(["certify", str(runs["hidden"]), "--method", "hidden", "--layer", "conv1", *QUICK]) == 0
     out = capsys.readouterr().out
     assert "hidden at conv1, sigma 1" in out and "conv1 (Conv2d)" in out
@@ -69,6 +71,7 @@ def test_cli_writes_both_certificates_and_the_report(runs, capsys):
     (["--method", "hidden"], "has no Gaussian noise layer that is on"),
     (["--method", "hidden", "--layer", "relu1"], "has no Gaussian noise layer that is on"),
     (["--method", "smoothing"], "needs sigma"),
+    (["--method", "hidden", "--precision", "bf16-mixed"], "smoothing only"),
 ])
 def test_bad_input_is_one_line(runs, capsys, args, contains):
     code = main(["certify", str(runs["plain"]), "--quiet", "--no-report", *args])

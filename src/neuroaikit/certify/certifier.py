@@ -17,6 +17,8 @@ from ..errors import ConfigError
 from .bounds import check_alpha, clopper_pearson_lower
 
 ABSTAIN = -1
+#: the precisions a certifier evaluates its model in
+PRECISIONS = ("32", "bf16-mixed")
 
 
 def check_sample_sizes(n0: int, n: int) -> None:
@@ -40,16 +42,25 @@ class Certifier:
             makes PyTorch run the convolutions and poolings in that layout (about 2x faster on a
             CPU for the toolkit's CNN, same values). This changes the memory layout of
             ``model``'s parameters in place. Default True.
+        precision (str): ``"32"`` (default) or ``"bf16-mixed"``: the draws' forward passes under
+            bfloat16 autocast, about 2x faster on CPUs with AVX512-BF16 or AMX and on GPUs. The
+            classifier certified is then the network evaluated that way (its predictions come
+            from the same passes); randomized smoothing's guarantee holds for any base
+            classifier, the hidden method's sensitivity bound does not (it refuses bf16).
     """
 
     name = "certifier"
 
-    def __init__(self, model: nn.Module, max_rows: int | None = None, channels_last: bool = True):
+    def __init__(self, model: nn.Module, max_rows: int | None = None, channels_last: bool = True,
+                 precision: str = "32"):
         if not isinstance(model, nn.Module):
             raise ConfigError(f"{type(self).__name__} needs an nn.Module, got {type(model).__name__}")
         if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
             raise ConfigError(f"max_rows must be an integer >= 1, got {max_rows!r}")
+        if precision not in PRECISIONS:
+            raise ConfigError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
         self.model = model
+        self.precision = precision
         self.max_rows = max_rows if max_rows is not None else (256 if self.device.type == "cpu" else 8192)
         if channels_last and any(p.dim() == 4 for p in model.parameters()):
             model.to(memory_format=torch.channels_last)
@@ -76,7 +87,8 @@ class Certifier:
         done = 0
         while done < n:
             k = min(per_pass, n - done)
-            logits = self.draw(x, k)
+            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16-mixed"):
+                logits = self.draw(x, k)
             won = F.one_hot(logits.argmax(-1), logits.shape[-1]).sum(0)
             total = won if total is None else total + won
             done += k

@@ -38,6 +38,9 @@ class CertificationConfig(Config):
         radii (list of float | None): where the certified-accuracy curve is read (``None``:
             0 to the largest radius certified, 0.25 apart, plus the paper's radii).
         seed (int): seeds the draws. Default 0.
+        precision (str): ``"32"`` (default) or ``"bf16-mixed"`` (smoothing only): the model's
+            forward passes under bfloat16 autocast; the certificate is then the bf16 network's
+            (:class:`~neuroaikit.certify.certifier.Certifier`).
     """
 
     method: str = "smoothing"
@@ -52,6 +55,7 @@ class CertificationConfig(Config):
     max_rows: int | None = None
     radii: list | None = None
     seed: int = 0
+    precision: str = "32"
 
     _parameter_constraints: ClassVar[dict] = {
         "method": [Options(METHODS)],
@@ -66,6 +70,7 @@ class CertificationConfig(Config):
         "max_rows": [POSITIVE_INT, None],
         "radii": [Satisfies(_radii, "a non-empty list of numbers >= 0"), None],
         "seed": [Interval(int, 0, None)],
+        "precision": [Options(("32", "bf16-mixed"))],
     }
 
     def _check(self) -> None:
@@ -73,5 +78,8 @@ class CertificationConfig(Config):
             raise ConfigError(f"n0 ({self.n0} selection draws) must not exceed n ({self.n} estimation draws)")
         if self.method == "smoothing" and self.layer is not None:
             raise ConfigError("layer applies to the hidden method only (smoothing adds its noise to the input)")
+        if self.method == "hidden" and self.precision != "32":
+            raise ConfigError("precision bf16-mixed applies to smoothing only: the hidden method's sensitivity "
+                              "bound holds for the pre-noise layers computed exactly, not rounded to bfloat16")
         if self.radii is not None:
             self.radii = sorted({float(r) for r in self.radii})

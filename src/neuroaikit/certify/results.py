@@ -41,6 +41,7 @@ class Certificate(Result):
         max_radius: the largest radius ``n`` draws can certify (every draw on the top class).
         seconds, images_per_second: wall time of the certification.
         dataset, split, execution: where it ran.
+        precision: ``"32"`` or ``"bf16-mixed"``: how the certified network was evaluated.
     """
 
     method: str
@@ -66,6 +67,7 @@ class Certificate(Result):
     dataset: str | None = None
     split: str | None = None
     execution: dict[str, Any] | None = None
+    precision: str = "32"
 
     @property
     def key(self) -> tuple[str, str, float]:

@@ -34,7 +34,7 @@ class GaussianSmoothing(Certifier):
         sigma (float | None): noise s.d. (``None``: the model's input noise s.d.).
         max_rows (int | None): rows per forward pass (``None``: by device, see
             :class:`~neuroaikit.certify.certifier.Certifier`).
-        channels_last (bool): see :class:`~neuroaikit.certify.certifier.Certifier`. Default True.
+        channels_last (bool), precision (str): see :class:`~neuroaikit.certify.certifier.Certifier`.
 
     Example::
 
@@ -45,8 +45,8 @@ class GaussianSmoothing(Certifier):
     name = "smoothing"
 
     def __init__(self, model: nn.Module, sigma: float | None = None, max_rows: int | None = None,
-                 channels_last: bool = True):
-        super().__init__(model, max_rows, channels_last)
+                 channels_last: bool = True, precision: str = "32"):
+        super().__init__(model, max_rows, channels_last, precision)
         sigma = input_noise_sigma(model) if sigma is None else sigma
         if sigma is None:
             raise ConfigError("randomized smoothing needs sigma (the model has no Gaussian input noise to take it from)")

@@ -30,7 +30,7 @@ PAPER_RADII = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 def build_certifier(model: nn.Module, config: CertificationConfig, input_shape: tuple[int, ...]) -> Certifier:
     """The certifier ``config`` asks for; every one-line error about the model comes from here."""
     if config.method == "smoothing":
-        return GaussianSmoothing(model, config.sigma, max_rows=config.max_rows)
+        return GaussianSmoothing(model, config.sigma, max_rows=config.max_rows, precision=config.precision)
     certifier = HiddenNoiseCertifier(model, input_shape, site=config.layer, delta=config.delta,
                                      max_rows=config.max_rows)
     if config.sigma is not None and abs(config.sigma - certifier.sigma) > 1e-9:
@@ -81,7 +81,8 @@ def certify(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
         abstain_fraction=sum(p == ABSTAIN for p in predictions) / n, smoothed_accuracy=0.0,
         delta=config.delta if config.method == "hidden" else None,
         sensitivity=getattr(certifier, "sensitivity", 1.0), layer_bounds=list(getattr(certifier, "bounds", [])),
-        seconds=round(seconds, 2), images_per_second=round(n / max(seconds, 1e-9), 3), **base,
+        seconds=round(seconds, 2), images_per_second=round(n / max(seconds, 1e-9), 3), precision=config.precision,
+        **base,
     )
     grid = config.radii if config.radii is not None else curve_radii(radii, max_radius)
     certificate.curve = [CurvePoint(r, certificate.certified_accuracy(r)) for r in grid]
