@@ -192,3 +192,16 @@ def test_memory_mapping_other_formats_is_a_one_line_error(tmp_path):
     np.savez(npz, x=np.zeros(1))
     with pytest.raises(DataError, match="memory mapping applies to Sensorium FileTree"):
         load_neural(npz, memory_map=True)
+
+
+def test_large_info_arrays_stay_out_of_config_json(tmp_path, synthetic, monkeypatch):
+    """config.json is read whole on every load: a simulator's true rates must not go into it."""
+    import json
+
+    from neuroaikit.neural import filetree
+
+    monkeypatch.setattr(filetree, "MAX_INFO_ELEMENTS", 30)
+    _, ds = synthetic  # info: the true rates (trials x 12 neurons), RF centres (12 x 2)
+    folder = write_filetree(ds, tmp_path / "rec")
+    config = json.loads((folder / "config.json").read_text())["neuroaikit"]
+    assert "rates" not in config and len(config["rf_centers"]) == 12 and config["simulator"] == "SyntheticCortex"

@@ -505,11 +505,23 @@ def _write_entries(ds: NeuralDataset, put) -> None:
     put("config.json", json.dumps(config, indent=2).encode())
 
 
+#: ``info`` arrays with more elements than this stay out of ``config.json``, which every load
+#: reads whole: a simulator's true rates (trials x neurons) made it gigabytes of JSON
+MAX_INFO_ELEMENTS = 100_000
+
+
 def _jsonable_info(info: dict) -> dict:
+    """The entries of ``info`` that JSON can hold and that are small (large arrays are left out, logged)."""
     from ..io import to_jsonable
 
-    try:
-        json.dumps(to_jsonable(info))
-        return to_jsonable(info)
-    except (TypeError, ValueError):
-        return {}
+    kept = {}
+    for key, value in info.items():
+        if isinstance(value, np.ndarray) and value.size > MAX_INFO_ELEMENTS:
+            log.info("info[%r] (%d values) is not written to config.json", key, value.size)
+            continue
+        try:
+            kept[key] = to_jsonable(value)
+            json.dumps(kept[key])
+        except (TypeError, ValueError):
+            kept.pop(key, None)
+    return kept

@@ -280,8 +280,9 @@ def _input_moments(sessions) -> tuple[float, float]:
     total, count = 0.0, 0
     for stimuli, rows in picks:
         for block in row_blocks(stimuli, rows):
-            total += float(stimuli[block].sum(dtype=np.float64))
-            count += stimuli[block].size
+            values = stimuli[block]
+            total += float(values.sum(dtype=np.float64))
+            count += values.size
     mean = total / count
     squares = sum(float(((stimuli[block] - mean) ** 2).sum()) for stimuli, rows in picks
                   for block in row_blocks(stimuli, rows))
