@@ -192,13 +192,22 @@ def _device_of(model: torch.nn.Module) -> torch.device:
     return next((p.device for p in model.parameters()), torch.device("cpu"))
 
 
+#: floats of one (trials, features, neurons) readout activation in :func:`predict`: its batch is
+#: cut below ``batch_size`` for many neurons (256 trials x 32 features x 21,200 neurons: 0.7 GB)
+PREDICT_READOUT_FLOATS = 2**25
+
+
 @torch.no_grad()
 def predict(model: CortexTwin, ds: NeuralDataset, tier: str | None = None, batch_size: int = 256, session: str | None = None) -> np.ndarray:
     """Predicted responses (trials of ``tier`` or all, n_neurons) in data units, on the
-    model's device."""
+    model's device; at most ``batch_size`` trials at a time, fewer for a readout so large that
+    its activations would pass :data:`PREDICT_READOUT_FLOATS`."""
     model = unwrap(model)
     model.eval()
     device = _device_of(model)
+    per_trial = max((r.weight.numel() for r in getattr(model, "readouts", {}).values()), default=0)
+    if per_trial:
+        batch_size = max(1, min(batch_size, PREDICT_READOUT_FLOATS // per_trial))
     mask = np.ones(ds.n_trials, bool) if tier is None else ds.tier_mask(tier)
     data = _Tensors(ds, mask, _stimuli_tensor(ds))
     out = []
