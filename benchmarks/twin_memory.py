@@ -11,7 +11,8 @@ loads it and trains one epoch in a fresh process, which samples its own memory e
 Printed per mode: the process's own memory at its peak (``RssAnon``: what the OS must find
 room for), the recording's pages mapped in at the peak (``RssFile``: page cache the OS can
 drop and read again), load and epoch times, and the recording's size. The claim to check:
-in memory, the process's own memory grows with the recording; memory-mapped, it does not.
+memory-mapped, the process's own memory no longer holds the recording; what still grows with
+the neuron count is the model's (readout weights, activations and their gradients).
 
     python benchmarks/twin_memory.py                    # Lurz size and 4x the neurons, ~15 min
     python benchmarks/twin_memory.py --quick            # 1,100 trials x 300 / 1,200 neurons, 18x32
