@@ -132,19 +132,22 @@ def main() -> None:
         seconds = time.perf_counter() - started
         figures[f"{name}_images_per_s"] = round(n_images / seconds, 3)
         print(f"{name:>18}: {n_images / seconds:8.2f} images/s ({seconds:.1f} s for {n_images} images)", flush=True)
-    batched = figures["batched_images_per_s"]
-    figures["speedup_vs_reference_loop"] = round(batched / figures["reference_loop_images_per_s"], 2)
-    figures["speedup_vs_our_per_image"] = round(batched / figures["our_per_image_images_per_s"], 2)
-    figures["mean_abs_radius_difference_vs_reference"] = round(float((radii["batched"] - radii["reference_loop"])
-                                                                     .abs().mean()), 4)
+
+    def speedup(way: str, against: str) -> float:
+        return round(figures[f"{way}_images_per_s"] / figures[f"{against}_images_per_s"], 2)
+
+    def radius_difference(way: str, against: str) -> float:
+        return round(float((radii[way] - radii[against]).abs().mean()), 4)
+
+    figures["speedup_vs_reference_loop"] = speedup("batched", "reference_loop")
+    figures["speedup_vs_our_per_image"] = speedup("batched", "our_per_image")
+    figures["mean_abs_radius_difference_vs_reference"] = radius_difference("batched", "reference_loop")
     print(f"batched draws: {figures['speedup_vs_reference_loop']}x the reference per-image loop, "
           f"{figures['speedup_vs_our_per_image']}x our own per-image path (goal: 5x); mean |radius difference| "
           f"vs the reference {figures['mean_abs_radius_difference_vs_reference']} (Monte-Carlo noise)")
-    half = figures["batched_bf16_images_per_s"]
-    figures["speedup_bf16_vs_reference_loop"] = round(half / figures["reference_loop_images_per_s"], 2)
-    figures["speedup_bf16_vs_reference_loop_bf16"] = round(half / figures["reference_loop_bf16_images_per_s"], 2)
-    figures["mean_abs_radius_difference_bf16_vs_batched"] = round(float((radii["batched_bf16"] - radii["batched"])
-                                                                        .abs().mean()), 4)
+    figures["speedup_bf16_vs_reference_loop"] = speedup("batched_bf16", "reference_loop")
+    figures["speedup_bf16_vs_reference_loop_bf16"] = speedup("batched_bf16", "reference_loop_bf16")
+    figures["mean_abs_radius_difference_bf16_vs_batched"] = radius_difference("batched_bf16", "batched")
     print(f"bf16 batched draws: {figures['speedup_bf16_vs_reference_loop']}x the float32 reference loop, "
           f"{figures['speedup_bf16_vs_reference_loop_bf16']}x the reference loop under the same autocast; "
           f"mean |radius difference| vs float32 batched {figures['mean_abs_radius_difference_bf16_vs_batched']}")

@@ -74,7 +74,9 @@ class TwinFitConfig(Config):
             ahead of the model: worth it when the recording is memory-mapped from a slow disk
             (``load_filetree(memory_map=True)``) or the model trains on a GPU; 0 (default):
             batches are gathered in the training process, which is fastest on a few CPU cores.
-            The batches and their order, hence the numbers, are the same.
+            The batches and their order, hence the numbers, are the same. Workers are started
+            afresh every epoch and share the arrays only where processes fork (Linux); where
+            they are spawned (macOS, Windows) each worker receives a copy of the recording.
         execution (ExecutionConfig): device, precision, threads.
     """
 
