@@ -8,15 +8,22 @@ writes the figures (after every run, so a long job that is stopped keeps what it
     python benchmarks/continual.py --data-dir ../shared/data                  # Split MNIST, 3 seeds
     python benchmarks/continual.py --quick                                    # 200 iterations/task, 1 seed
     python benchmarks/continual.py --benchmark permuted-mnist --seeds 0 --strategies finetune ewc si
+    python benchmarks/continual.py --seeds 0 --workers 2 --out runs/suite   # 2 Ray workers, resumable
+
+With ``--workers N`` the runs go through ``neuroaikit.sweep`` on a local Ray (N processes of
+``--threads`` threads each, the longest strategies first); ``--out`` keeps their run folders, so a
+stopped suite rerun with the same ``--out`` skips what finished.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,8 +32,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from neuroaikit.continual import ContinualConfig, available_strategies, learn, scenario_from  # noqa: E402
+from neuroaikit.continual import (ContinualConfig, ContinualResult, available_strategies, learn,  # noqa: E402
+                                  scenario_from)
 from neuroaikit.data import load_dataset  # noqa: E402
+from neuroaikit.runs import Run  # noqa: E402
+from neuroaikit.sweep import SweepSpec, run_sweep  # noqa: E402
 
 #: published average accuracies (%), van de Ven & Tolias 2019, "Three scenarios for continual
 #: learning", arXiv:1904.07734, Table 4 (Split MNIST) and Table 5 (Permuted MNIST), means over
@@ -46,11 +56,87 @@ PUBLISHED = {
     },
 }
 SCENARIO_COLUMN = {"task": 0, "domain": 1, "class": 2}
+#: the strategies that train a generator beside the classifier (about 5x a plain run): started
+#: first when runs go in parallel, so no worker is left with one of them at the end
+LONGEST_FIRST = ("brain-inspired-replay", "generative-replay")
 
 
 def published(benchmark: str, strategy: str, scenario: str):
     row = PUBLISHED.get(benchmark, {}).get(strategy)
     return None if row is None else row[SCENARIO_COLUMN[scenario]]
+
+
+def job_settings(args) -> dict:
+    """The settings every run shares (the protocol's, unless --iters / --tasks say otherwise)."""
+    settings = {"benchmark": args.benchmark, "data_dir": args.data_dir,
+                "execution": {"device": "cpu", "threads": args.threads}}
+    if args.iters is not None:
+        settings["iters"] = args.iters
+    if args.tasks is not None:
+        settings["n_tasks"] = args.tasks
+    return settings
+
+
+def run_in_process(jobs, args):
+    """Yield ``(job, result, seconds)`` for each ``(scenario, strategy, seed)``, one after another."""
+    train = load_dataset("mnist", "train", data_dir=args.data_dir)
+    test = load_dataset("mnist", "test", data_dir=args.data_dir)
+    for scenario, strategy, seed in jobs:
+        config = ContinualConfig.from_dict({**job_settings(args), "scenario": scenario, "strategy": strategy,
+                                            "seed": seed})
+        t0 = time.perf_counter()
+        result = learn(config, scenario_from(config, datasets=(train, test)))
+        yield (scenario, strategy, seed), result, time.perf_counter() - t0
+
+
+def run_on_ray(jobs, args, out: Path):
+    """The same runs as a ``neuroaikit.sweep`` on a local Ray with ``args.workers`` processes;
+    yields them in ``jobs`` order once all have finished (``seconds`` is ``None`` for a run that
+    an earlier call with the same ``out`` finished)."""
+    names = {job: "{}-{}-seed{}".format(*job) for job in jobs}
+    ordered = sorted(jobs, key=lambda job: job[1] not in LONGEST_FIRST)
+    trials = [{"name": names[job], "scenario": job[0], "strategy": job[1], "seed": job[2]} for job in ordered]
+    spec = SweepSpec.from_dict({"job": "continual", "base": job_settings(args), "trials": trials,
+                                "cpus_per_trial": args.threads, "name": "continual benchmark"})
+    summary = run_sweep(spec, out, backend="ray", workers=args.workers)
+    if summary.failed:
+        raise SystemExit(f"{len(summary.failed)} run(s) failed: {summary.failed[0].name}: {summary.failed[0].error}")
+    seconds = {row.name: row.seconds for row in summary.rows}
+    for job in jobs:
+        result = ContinualResult.load(Run.open(out / "trials" / names[job]))
+        yield job, result, seconds[names[job]]
+
+
+def summarise(args, scenario: str, strategy: str, runs) -> dict:
+    """One row of the table: a strategy's seeds on one scenario, beside the published figure."""
+    accs = [100 * r.average_accuracy for r, _ in runs]
+    mean = statistics.fmean(accs)
+    sd = statistics.stdev(accs) if len(accs) > 1 else float("nan")
+    paper = published(args.benchmark, strategy, scenario) if not args.quick and args.iters is None else None
+    seconds = [t for _, t in runs]
+    first = runs[0][0]
+    return {"benchmark": args.benchmark, "scenario": scenario, "strategy": strategy, "seeds": args.seeds,
+            "iters": first.iters, "n_tasks": first.n_tasks,
+            "average_accuracy_pct": accs, "mean_pct": mean, "sd_pct": sd, "published_pct": paper,
+            "difference_pp": None if paper is None else mean - paper,
+            "forgetting": statistics.fmean(r.forgetting for r, _ in runs),
+            "backward_transfer": statistics.fmean(r.backward_transfer for r, _ in runs),
+            "forward_transfer": statistics.fmean(r.forward_transfer for r, _ in runs),
+            "extra_forward_ratio": first.costs["extra_forward_ratio"],
+            "stored_floats": first.costs["stored_floats"],
+            "buffer_examples": first.costs["buffer_examples"],
+            "wall_time_s": None if None in seconds else statistics.fmean(seconds),
+            "accuracy_matrices": [r.accuracy_matrix for r, _ in runs],
+            "strategy_params": first.strategy_params}
+
+
+def print_row(row: dict) -> None:
+    mean, sd, paper, seconds = row["mean_pct"], row["sd_pct"], row["published_pct"], row["wall_time_s"]
+    shown = f"{mean:6.2f} ± {sd:4.2f}" if not math.isnan(sd) else f"{mean:6.2f}       "
+    print(f"{row['scenario']:<8} {row['strategy']:<22} {shown:>14} {('-' if paper is None else f'{paper:.2f}'):>9} "
+          f"{('-' if paper is None else f'{mean - paper:+.1f}'):>6} {row['forgetting']:7.3f} "
+          f"{row['backward_transfer']:+7.3f} {row['extra_forward_ratio']:9.2f} {row['stored_floats']:13d} "
+          f"{('-' if seconds is None else f'{seconds:.1f}'):>7}", flush=True)
 
 
 def main(argv=None) -> int:
@@ -63,57 +149,40 @@ def main(argv=None) -> int:
     parser.add_argument("--iters", type=int, default=None, help="iterations per task (default: the protocol's)")
     parser.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
     parser.add_argument("--quick", action="store_true", help="200 iterations per task, one seed")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="runs in parallel, through neuroaikit.sweep on a local Ray (default 1: in this process)")
+    parser.add_argument("--out", help="--workers > 1: the sweep folder (kept; rerunning resumes); default temporary")
     parser.add_argument("--json", help="write the figures here (rewritten after every run)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.quick:
         args.iters, args.seeds = args.iters or 200, args.seeds[:1]
     strategies = args.strategies or available_strategies()
-    train = load_dataset("mnist", "train", data_dir=args.data_dir)
-    test = load_dataset("mnist", "test", data_dir=args.data_dir)
+    jobs = [(scenario, strategy, seed) for scenario in args.scenarios for strategy in strategies
+            if strategy != "xdg" or scenario == "task" for seed in args.seeds]
     rows, started = [], time.perf_counter()
     print(f"{args.benchmark}: {', '.join(args.scenarios)}-incremental; seeds {args.seeds}; "
-          f"{args.iters or 'protocol'} iterations per task; {torch.get_num_threads()} thread(s)")
-    print(f"{'scenario':<8} {'strategy':<22} {'accuracy %':>14} {'published':>9} {'diff':>6} {'forget':>7} "
-          f"{'BWT':>7} {'extra fwd':>9} {'stored floats':>13} {'time s':>7}")
-    for scenario in args.scenarios:
-        for strategy in strategies:
-            if strategy == "xdg" and scenario != "task":
+          f"{args.iters or 'protocol'} iterations per task; {args.workers} worker(s) x {args.threads} thread(s)")
+    with contextlib.ExitStack() as stack:
+        if args.workers > 1:
+            out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "sweep"
+            finished = run_on_ray(jobs, args, out)
+        else:
+            finished = run_in_process(jobs, args)
+        print(f"{'scenario':<8} {'strategy':<22} {'accuracy %':>14} {'published':>9} {'diff':>6} {'forget':>7} "
+              f"{'BWT':>7} {'extra fwd':>9} {'stored floats':>13} {'time s':>7}")
+        runs = []
+        for (scenario, strategy, seed), result, seconds in finished:
+            runs.append((result, seconds))
+            if len(runs) < len(args.seeds):
                 continue
-            runs = []
-            for seed in args.seeds:
-                config = ContinualConfig(benchmark=args.benchmark, scenario=scenario, strategy=strategy, seed=seed,
-                                         iters=args.iters, n_tasks=args.tasks, data_dir=args.data_dir,
-                                         execution={"device": "cpu"})
-                t0 = time.perf_counter()
-                result = learn(config, scenario_from(config, datasets=(train, test)))
-                runs.append((result, time.perf_counter() - t0))
-            accs = [100 * r.average_accuracy for r, _ in runs]
-            mean = statistics.fmean(accs)
-            sd = statistics.stdev(accs) if len(accs) > 1 else float("nan")
-            paper = published(args.benchmark, strategy, scenario) if not args.quick and args.iters is None else None
-            row = {"benchmark": args.benchmark, "scenario": scenario, "strategy": strategy, "seeds": args.seeds,
-                   "iters": runs[0][0].iters, "n_tasks": runs[0][0].n_tasks,
-                   "average_accuracy_pct": accs, "mean_pct": mean, "sd_pct": sd, "published_pct": paper,
-                   "difference_pp": None if paper is None else mean - paper,
-                   "forgetting": statistics.fmean(r.forgetting for r, _ in runs),
-                   "backward_transfer": statistics.fmean(r.backward_transfer for r, _ in runs),
-                   "forward_transfer": statistics.fmean(r.forward_transfer for r, _ in runs),
-                   "extra_forward_ratio": runs[0][0].costs["extra_forward_ratio"],
-                   "stored_floats": runs[0][0].costs["stored_floats"],
-                   "buffer_examples": runs[0][0].costs["buffer_examples"],
-                   "wall_time_s": statistics.fmean(t for _, t in runs),
-                   "accuracy_matrices": [r.accuracy_matrix for r, _ in runs],
-                   "strategy_params": runs[0][0].strategy_params}
+            row = summarise(args, scenario, strategy, runs)
             rows.append(row)
-            shown = f"{mean:6.2f} ± {sd:4.2f}" if not math.isnan(sd) else f"{mean:6.2f}       "
-            print(f"{scenario:<8} {strategy:<22} {shown:>14} {('-' if paper is None else f'{paper:.2f}'):>9} "
-                  f"{('-' if paper is None else f'{mean - paper:+.1f}'):>6} {row['forgetting']:7.3f} "
-                  f"{row['backward_transfer']:+7.3f} {row['extra_forward_ratio']:9.2f} {row['stored_floats']:13d} "
-                  f"{row['wall_time_s']:7.1f}", flush=True)
+            print_row(row)
+            runs = []
             if args.json:
-                Path(args.json).write_text(json.dumps({"rows": rows, "threads": torch.get_num_threads(),
+                Path(args.json).write_text(json.dumps({"rows": rows, "threads": args.threads, "workers": args.workers,
                                                        "total_time_s": time.perf_counter() - started}, indent=1))
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0
