@@ -173,7 +173,7 @@ def main(argv=None) -> int:
         print(f"{'scenario':<8} {'strategy':<22} {'accuracy %':>14} {'published':>9} {'diff':>6} {'forget':>7} "
               f"{'BWT':>7} {'extra fwd':>9} {'stored floats':>13} {'time s':>7}")
         runs = []
-        for (scenario, strategy, seed), result, seconds in finished:
+        for (scenario, strategy, _seed), result, seconds in finished:
             runs.append((result, seconds))
             if len(runs) < len(args.seeds):
                 continue
