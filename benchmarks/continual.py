@@ -56,6 +56,36 @@ PUBLISHED = {
     },
 }
 SCENARIO_COLUMN = {"task": 0, "domain": 1, "class": 2}
+#: the strengths behind the published figures: van de Ven & Tolias 2019's code (the
+#: param_values.py of GMvandeVen/continual-learning at that paper, which this version of the
+#: table quotes), with its Fisher from each example's most probable label. Their online EWC
+#: penalises gamma * F, so lambda_ here is their lambda times gamma. ``--strengths 2019`` uses
+#: them; by default every strategy takes the toolkit's defaults (van de Ven et al. 2022's values).
+STRENGTHS_2019 = {
+    "split-mnist": {
+        "task": {"ewc": {"lambda_": 1e7}, "online-ewc": {"lambda_": 1e8 * 0.8, "gamma": 0.8}, "si": {"c": 50.0},
+                 "xdg": {"gating_prop": 0.95}},
+        "domain": {"ewc": {"lambda_": 1e6}, "online-ewc": {"lambda_": 1e8 * 0.7, "gamma": 0.7}, "si": {"c": 500.0}},
+        "class": {"ewc": {"lambda_": 1e8}, "online-ewc": {"lambda_": 1e9 * 0.8, "gamma": 0.8}, "si": {"c": 0.5}},
+    },
+    "permuted-mnist": {
+        "task": {"ewc": {"lambda_": 500.0}, "online-ewc": {"lambda_": 500.0 * 0.8, "gamma": 0.8}, "si": {"c": 5.0},
+                 "xdg": {"gating_prop": 0.55}},
+        "domain": {"ewc": {"lambda_": 500.0}, "online-ewc": {"lambda_": 1000.0 * 0.9, "gamma": 0.9}, "si": {"c": 5.0}},
+        "class": {"ewc": {"lambda_": 1.0}, "online-ewc": {"lambda_": 5.0, "gamma": 1.0}, "si": {"c": 0.1}},
+    },
+}
+
+
+def strategy_params(args, scenario: str, strategy: str) -> dict:
+    if args.strengths != "2019":
+        return {}
+    params = dict(STRENGTHS_2019[args.benchmark][scenario].get(strategy, {}))
+    if strategy in ("ewc", "online-ewc"):
+        params["fisher_labels"] = "predicted"
+    return params
+
+
 #: the strategies that train a generator beside the classifier (about 5x a plain run): started
 #: first when runs go in parallel, so no worker is left with one of them at the end
 LONGEST_FIRST = ("brain-inspired-replay", "generative-replay")
@@ -83,7 +113,7 @@ def run_in_process(jobs, args):
     test = load_dataset("mnist", "test", data_dir=args.data_dir)
     for scenario, strategy, seed in jobs:
         config = ContinualConfig.from_dict({**job_settings(args), "scenario": scenario, "strategy": strategy,
-                                            "seed": seed})
+                                            "seed": seed, "strategy_params": strategy_params(args, scenario, strategy)})
         t0 = time.perf_counter()
         result = learn(config, scenario_from(config, datasets=(train, test)))
         yield (scenario, strategy, seed), result, time.perf_counter() - t0
@@ -93,9 +123,10 @@ def run_on_ray(jobs, args, out: Path):
     """The same runs as a ``neuroaikit.sweep`` on a local Ray with ``args.workers`` processes;
     yields them in ``jobs`` order once all have finished (``seconds`` is ``None`` for a run that
     an earlier call with the same ``out`` finished)."""
-    names = {job: "{}-{}-seed{}".format(*job) for job in jobs}
+    names = {job: "{}-{}-seed{}{}".format(*job, "-2019" if args.strengths == "2019" else "") for job in jobs}
     ordered = sorted(jobs, key=lambda job: job[1] not in LONGEST_FIRST)
-    trials = [{"name": names[job], "scenario": job[0], "strategy": job[1], "seed": job[2]} for job in ordered]
+    trials = [{"name": names[job], "scenario": job[0], "strategy": job[1], "seed": job[2],
+               "strategy_params": strategy_params(args, job[0], job[1])} for job in ordered]
     spec = SweepSpec.from_dict({"job": "continual", "base": job_settings(args), "trials": trials,
                                 "cpus_per_trial": args.threads, "name": "continual benchmark"})
     summary = run_sweep(spec, out, backend="ray", workers=args.workers)
@@ -149,6 +180,8 @@ def main(argv=None) -> int:
     parser.add_argument("--iters", type=int, default=None, help="iterations per task (default: the protocol's)")
     parser.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
     parser.add_argument("--quick", action="store_true", help="200 iterations per task, one seed")
+    parser.add_argument("--strengths", choices=("toolkit", "2019"), default="toolkit",
+                        help="regularisation strengths: the toolkit's defaults, or those behind the published table")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--workers", type=int, default=1,
                         help="runs in parallel, through neuroaikit.sweep on a local Ray (default 1: in this process)")
@@ -163,7 +196,8 @@ def main(argv=None) -> int:
             if strategy != "xdg" or scenario == "task" for seed in args.seeds]
     rows, started = [], time.perf_counter()
     print(f"{args.benchmark}: {', '.join(args.scenarios)}-incremental; seeds {args.seeds}; "
-          f"{args.iters or 'protocol'} iterations per task; {args.workers} worker(s) x {args.threads} thread(s)")
+          f"{args.iters or 'protocol'} iterations per task; {args.strengths} strengths; "
+          f"{args.workers} worker(s) x {args.threads} thread(s)")
     with contextlib.ExitStack() as stack:
         if args.workers > 1:
             out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "sweep"
@@ -182,7 +216,8 @@ def main(argv=None) -> int:
             print_row(row)
             runs = []
             if args.json:
-                Path(args.json).write_text(json.dumps({"rows": rows, "threads": args.threads, "workers": args.workers,
+                Path(args.json).write_text(json.dumps({"rows": rows, "strengths": args.strengths, "threads": args.threads,
+                                                       "workers": args.workers,
                                                        "total_time_s": time.perf_counter() - started}, indent=1))
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0

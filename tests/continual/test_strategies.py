@@ -21,7 +21,7 @@ def _config(strategy="finetune", scenario="class", **kw):
     return ContinualConfig(**values)
 
 
-@pytest.mark.parametrize("labels", ["true", "sample", "empirical"])
+@pytest.mark.parametrize("labels", ["true", "sample", "predicted", "empirical"])
 def test_fisher_equals_a_direct_per_example_computation(labels):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(12, 7), nn.ReLU(), nn.Linear(7, 4))
@@ -46,6 +46,7 @@ def test_fisher_equals_a_direct_per_example_computation(labels):
         prob = log_p.exp().detach()
         choices = {"true": [(c, float(prob[c])) for c in range(4) if mask[c]],
                    "sample": [(int(sampled_all[n]), 1.0)] if labels == "sample" else [],
+                   "predicted": [(int(prob.argmax()), 1.0)],
                    "empirical": [(int(y[n]), 1.0)]}[labels]
         for c, weight in choices:
             grads = torch.autograd.grad(log_p[c], list(model.parameters()), retain_graph=True)

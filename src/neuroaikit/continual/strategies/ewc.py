@@ -13,7 +13,7 @@ from ...errors import ConfigError
 from .base import Strategy, published, register_strategy, tensor_floats
 from .regularise import detached_copy, named_parameters, quadratic_penalty
 
-FISHER_LABELS = ("true", "sample", "empirical")
+FISHER_LABELS = ("true", "sample", "predicted", "empirical")
 #: lambda of van de Ven et al. 2022 (their code's param_values.py), by benchmark and scenario
 EWC_LAMBDA = {("split-mnist", "task"): 1e5, ("split-mnist", "domain"): 1e10, ("split-mnist", "class"): 1e9,
               ("permuted-mnist", "*"): 100.0}
@@ -30,7 +30,8 @@ def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, la
         logits_of: ``(x, y, contexts) -> logits`` (masked to the allowed outputs).
         batches: ``(x, y, contexts)`` batches of the task's data.
         labels: ``"true"`` (expectation over the model's predictive distribution, summing every
-            allowed label weighted by its probability), ``"sample"`` (one label drawn from it) or
+            allowed label weighted by its probability), ``"sample"`` (one label drawn from it),
+            ``"predicted"`` (its most probable label, as van de Ven & Tolias 2019's code) or
             ``"empirical"`` (the data's label).
     """
     if labels not in FISHER_LABELS:
@@ -62,6 +63,8 @@ def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, la
                            if bool((p[:, c] > 0).any())]
             elif labels == "sample":
                 choices = [(torch.multinomial(p, 1, generator=generator).flatten(), torch.ones_like(p[:, 0]))]
+            elif labels == "predicted":
+                choices = [(p.argmax(1), torch.ones_like(p[:, 0]))]
             else:
                 choices = [(y, torch.ones_like(p[:, 0]))]
             outputs = [out for _, _, out in seen]
@@ -121,7 +124,8 @@ class EWC(_FisherStrategy):
         lambda_ (float | None): the strength (``None``: van de Ven et al. 2022's value for the
             benchmark and scenario: Split MNIST 1e5 / 1e10 / 1e9 for task / domain / class, Permuted
             MNIST 100).
-        fisher_labels (str): ``"true"`` (default), ``"sample"`` or ``"empirical"`` (see :func:`fisher_diagonal`).
+        fisher_labels (str): ``"true"`` (default), ``"sample"``, ``"predicted"`` or ``"empirical"`` (see
+            :func:`fisher_diagonal`).
         fisher_n (int | None): training examples of each task the Fisher uses (``None``: all).
     """
 
