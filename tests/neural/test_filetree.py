@@ -149,6 +149,9 @@ def test_memory_mapped_copy_holds_the_same_recording(tmp_path, tree, synthetic, 
 def test_a_changed_recording_gets_a_new_copy_and_nan_trials_are_handled_alike(tree, tmp_path):
     cache = tmp_path / "cache"
     load_filetree(tree, memory_map=True, cache=cache)
+    (first_copy,) = cache.iterdir()
+    other = write_filetree(load_filetree(tree), tmp_path / "other")
+    load_filetree(other, memory_map=True, cache=cache)  # another recording's copy stays
     r = np.load(tree / "data/responses/2.npy")
     r[0] = np.nan
     np.save(tree / "data/responses/2.npy", r)
@@ -158,7 +161,8 @@ def test_a_changed_recording_gets_a_new_copy_and_nan_trials_are_handled_alike(tr
     in_memory = load_filetree(tree, nan_policy="drop")
     np.testing.assert_array_equal(dropped.responses, in_memory.responses)
     np.testing.assert_array_equal(dropped.stimulus_index, in_memory.stimulus_index)
-    assert len(list(cache.iterdir())) == 2
+    copies = sorted(cache.iterdir())
+    assert len(copies) == 2 and first_copy not in copies  # the stale copy of `tree` was removed
 
 
 def test_memory_mapping_is_chosen_when_memory_is_short(tree, tmp_path, monkeypatch, caplog):

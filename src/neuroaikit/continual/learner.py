@@ -87,8 +87,8 @@ class Learner:
         self.optimizer = self._adam()
 
     def _adam(self) -> torch.optim.Adam:
-        # the fused kernel updates all tensors in one pass: on the protocol's MLP the per-tensor
-        # loop of the default Adam is 15-20% of a CPU step (benchmarks/continual.py)
+        # the fused kernel updates every tensor in one pass; on the protocol's small MLP the
+        # default per-tensor loop (the only one torch uses on CPU) is a visible share of a step
         return torch.optim.Adam(list(self.model.parameters()) + self.strategy.parameters(), lr=self.lr,
                                 betas=(0.9, 0.999), fused=self.device.type in FUSED_ADAM_DEVICES)
 

@@ -28,7 +28,8 @@ of the memory available): responses and images are copied once, trial by trial, 
 float32 files in a cache folder (default ``$NEUROAIKIT_CACHE_DIR/filetree``) and mapped from
 there, so the recording is never held whole in memory; training reads each batch's trials.
 The copy is keyed by the recording's path, size and modification times and is reused by
-later loads; it is written under a temporary name and renamed when complete.
+later loads; it is written under a temporary name and renamed when complete, and then the
+copies of earlier versions of the same recording are deleted.
 """
 
 from __future__ import annotations
@@ -382,7 +383,24 @@ def _mapped_arrays(tree: _Tree, path: Path, n: int, first: np.ndarray, cache) ->
         shutil.rmtree(work, ignore_errors=True)
         raise
     log.info("%s: copied to %s for memory mapping", path, target)
+    _evict_stale_copies(root, index["source"], keep=target)
     return _open_mapped(target)
+
+
+def _evict_stale_copies(root: Path, source: str, keep: Path) -> None:
+    """Delete the copies of earlier versions of the recording at ``source`` (its files changed
+    since), so the cache holds one copy per recording. A process still reading an old copy keeps
+    its mapping (POSIX); where the system refuses the deletion, the copy stays."""
+    for folder in root.iterdir():
+        if folder == keep or folder.name.startswith(".") or not folder.is_dir():
+            continue
+        try:
+            index = json.loads((folder / "index.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(index, dict) and index.get("source") == source:
+            shutil.rmtree(folder, ignore_errors=True)
+            log.info("%s: removed the copy of an earlier version, %s", source, folder)
 
 
 def _write_rows(tree: _Tree, folder: str, indices, file: Path, what: str, finite_only: bool = False):
