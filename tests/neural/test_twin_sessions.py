@@ -112,7 +112,7 @@ def test_ln_options_are_checked(tmp_path, capsys):
 def test_readouts_start_where_the_frozen_core_predicts_each_neuron(cortex_grid):
     """On a frozen fitted core, :func:`place_readouts` moves every readout (its positions, or the
     map from cortical to grid positions) towards the neurons' true receptive-field centres."""
-    from neuroaikit.neural.fit import _stimuli_tensor, build_twin_for, freeze_core_from, place_readouts
+    from neuroaikit.neural.fit import TrialRows, _stimuli_tensor, build_twin_for, freeze_core_from, place_readouts
 
     torch.manual_seed(0)
     _, source_data = _mouse(11, 600)
@@ -132,7 +132,15 @@ def test_readouts_start_where_the_frozen_core_predicts_each_neuron(cortex_grid):
         return float(np.median(np.linalg.norm(pixels - cortex.rf_centers_, axis=1)))
 
     before = median_error_px()
+    unplaced = {k: v.clone() for k, v in model.state_dict().items()}
     train = new.tier_mask("train")
     place_readouts(model, session, _stimuli_tensor(new)[new.stimulus_index[train]],
                    torch.as_tensor(new.responses[train]))
     assert median_error_px() < 0.75 * before
+    placed = readout.grid_mean().detach().clone()
+    # the same placement reading only the trials it uses (what fit_twin passes)
+    model.load_state_dict(unplaced)
+    rows = np.flatnonzero(train)
+    place_readouts(model, session, TrialRows(_stimuli_tensor(new), new.stimulus_index[rows]),
+                   TrialRows(new.responses, rows))
+    torch.testing.assert_close(readout.grid_mean().detach(), placed)

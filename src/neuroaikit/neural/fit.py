@@ -317,6 +317,20 @@ def freeze_core_from(model: CortexTwin, source: CortexTwin) -> None:
     model.train(model.training)
 
 
+class TrialRows:
+    """Rows ``rows`` of ``array`` (a tensor, array or memory map), read only when indexed: the
+    train trials' images or responses without copying them all."""
+
+    def __init__(self, array, rows: np.ndarray):
+        self.array, self.rows = array, np.asarray(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):
+        return self.array[self.rows[index]]
+
+
 @torch.no_grad()
 def place_readouts(model: CortexTwin, session: str, stimuli: torch.Tensor, responses: torch.Tensor,
                    max_bytes: float = 2e8, ridge: float = 1e-2) -> None:
@@ -334,7 +348,8 @@ def place_readouts(model: CortexTwin, session: str, stimuli: torch.Tensor, respo
         model: the twin; its readout for ``session`` is changed in place: ``mu``, or for a
             readout that maps cortical positions to grid positions, that map (fitted to the
             positions found, offsets zeroed).
-        stimuli, responses: the train trials' images (T, C, H, W) and responses (T, N), any scale.
+        stimuli, responses: the train trials' images (T, C, H, W) and responses (T, N), any scale:
+            tensors, arrays or :class:`TrialRows` (only the trials used are then read).
         ridge: the ridge penalty relative to the mean feature variance.
     """
     from .models import GaussianReadout
@@ -345,13 +360,15 @@ def place_readouts(model: CortexTwin, session: str, stimuli: torch.Tensor, respo
     device = _device_of(model)
     was_training = model.training
     model.eval()
-    first = model.core((stimuli[:1].to(device) - model.input_mean) / model.input_std)
-    _, c, h, w = first.shape
+
+    def images(rows) -> torch.Tensor:
+        return (torch.as_tensor(stimuli[rows]).to(device) - model.input_mean) / model.input_std
+
+    _, c, h, w = model.core(images(np.arange(1))).shape
     n_use = int(min(len(stimuli), max(16, max_bytes // (4 * c * h * w))))
     pick = np.linspace(0, len(stimuli) - 1, n_use).round().astype(int)
-    feats = torch.cat([model.core((stimuli[pick[k:k + 256]].to(device) - model.input_mean) / model.input_std)
-                       for k in range(0, n_use, 256)]).float()
-    y = responses[pick].to(device).float()
+    feats = torch.cat([model.core(images(pick[k:k + 256])) for k in range(0, n_use, 256)]).float()
+    y = torch.as_tensor(responses[pick]).to(device).float()
     y = y - y.mean(0)
     x = feats.flatten(2).permute(2, 0, 1)  # (positions, trials, channels)
     x = x - x.mean(1, keepdim=True)
@@ -460,9 +477,10 @@ class _Trainer:
             if cfg.place_readouts:  # before the wrap: DDP then starts every process from rank 0's placement
                 model.to(ex.device)
                 for name, ds in self.sessions.items():
-                    train = ds.tier_mask("train")
+                    train = np.flatnonzero(ds.tier_mask("train"))
                     place_readouts(model, name if self.multi else model.sessions[0],
-                                   _stimuli_tensor(ds)[ds.stimulus_index[train]], torch.as_tensor(ds.responses[train]))
+                                   TrialRows(_stimuli_tensor(ds), ds.stimulus_index[train]),
+                                   TrialRows(ds.responses, train))
         channels_last = ex.device.type == "cpu" if cfg.channels_last is None else cfg.channels_last
         if channels_last:  # the convolutions follow their weights' layout: activations become NHWC too
             model.to(memory_format=torch.channels_last)
