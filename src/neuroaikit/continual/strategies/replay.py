@@ -12,6 +12,8 @@ from ...errors import ConfigError
 from ..buffer import ClassBalancedBuffer, ReservoirBuffer
 from .base import Strategy, published, register_strategy, tensor_floats
 
+#: how distillation treats the outputs the old network did not use (:func:`replay_loss`)
+NEW_OUTPUTS = ("zero", "ignore")
 #: examples per class of van de Ven et al. 2022's buffers (param_values.py: "budget")
 BUDGET = {("split-mnist", "*"): 100, ("permuted-mnist", "*"): 10}
 
@@ -24,17 +26,24 @@ def distillation_loss(logits: torch.Tensor, target_logits: torch.Tensor, tempera
 
 
 def replay_loss(learner, x: torch.Tensor, contexts: torch.Tensor | None, targets: torch.Tensor, soft: bool,
-                masks: torch.Tensor | None, temperature: float) -> torch.Tensor:
+                masks: torch.Tensor | None, temperature: float, new_outputs: str = "zero") -> torch.Tensor:
     """The loss on replayed examples: distillation against ``targets`` (logits) or cross-entropy on
-    ``targets`` (labels); ``masks`` are the context masks to use (soft targets: those of the task
-    the targets were made in)."""
-    logits = learner.forward(x, contexts)
+    ``targets`` (labels), over the outputs the replayed contexts may use now.
+
+    ``masks`` (soft targets) are the context masks of the task the targets were made in. In
+    class-IL the network now also answers with the current task's classes, which the old network
+    never did. ``new_outputs="zero"`` gives them target probability 0, so distillation also
+    teaches the network not to call old inputs new classes (van de Ven et al.'s code pads the
+    targets with zeros); ``"ignore"`` distils over the old outputs only (Li & Hoiem's LwF).
+    """
+    logits = learner.mask(learner.forward(x, contexts), contexts)
     if soft:
         assert masks is not None, "soft targets need the masks they were made with"
-        allowed = masks[contexts] if contexts is not None else masks[0].expand_as(logits)
-        logits = logits.masked_fill(~allowed, -1e4)
-        return distillation_loss(logits, targets.masked_fill(~allowed, -1e4), temperature)
-    return F.cross_entropy(learner.mask(logits, contexts), targets)
+        made_with = masks[contexts] if contexts is not None else masks[0].expand_as(logits)
+        if new_outputs == "ignore":
+            logits = logits.masked_fill(~made_with, -1e4)
+        return distillation_loss(logits, targets.masked_fill(~made_with, -1e4), temperature)
+    return F.cross_entropy(logits, targets)
 
 
 def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:
@@ -63,12 +72,19 @@ class LwF(Strategy):
 
     Args:
         temperature (float): distillation temperature. Default 2.
+        new_outputs (str): class-IL, the classes the old network never answered with:
+            ``"zero"`` (default, van de Ven et al.'s code) distils them as probability 0, which
+            also holds the current task back, since the replayed inputs are its own;
+            ``"ignore"`` distils over the old classes only (Li & Hoiem). Task- and domain-IL
+            give the same either way.
     """
 
     name = "lwf"
 
-    def __init__(self, temperature: float = 2.0):
-        self.temperature = temperature
+    def __init__(self, temperature: float = 2.0, new_outputs: str = "zero"):
+        if new_outputs not in NEW_OUTPUTS:
+            raise ConfigError(f"new_outputs must be one of {', '.join(NEW_OUTPUTS)}, got {new_outputs!r}")
+        self.temperature, self.new_outputs = temperature, new_outputs
         self.previous: torch.nn.Module | None = None
 
     def before_task(self, t: int) -> None:
@@ -84,7 +100,8 @@ class LwF(Strategy):
         with torch.no_grad():
             learner.forward_examples += len(x)
             targets = self.previous(x)
-        replayed = replay_loss(learner, x, replay_ctx, targets, True, learner.masks_for(t - 1), self.temperature)
+        replayed = replay_loss(learner, x, replay_ctx, targets, True, learner.masks_for(t - 1), self.temperature,
+                               self.new_outputs)
         w = learner.replay_weight(t)
         info["loss_replay"] = float(replayed.detach())
         return w * loss + (1 - w) * replayed, info
