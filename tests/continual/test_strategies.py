@@ -233,3 +233,17 @@ def test_a_task_without_examples_is_a_one_line_error(datasets):
     with pytest.raises(DataError, match="task 5 .* has no train images") as info:
         make_scenario("split-mnist", "class", datasets=(without_8_9, test))
     assert "\n" not in str(info.value)
+
+
+def test_training_steps_use_the_configured_precision(datasets):
+    from neuroaikit.execution import Execution
+
+    weights = {}
+    for precision in ("32", "bf16-mixed"):
+        config = _config("finetune", execution={"device": "cpu", "threads": 1, "precision": precision})
+        with Execution(config.execution) as ex:
+            learner, _ = make_learner(config, scenario_from(config, datasets), ex.device, None, ex)
+            learner.train_task(0)
+            weights[precision] = torch.cat([p.detach().flatten() for p in learner.model.parameters()])
+            assert learner.evaluate(0)[0] > 0.6  # still learns the task under bfloat16 autocast
+    assert not torch.equal(weights["32"], weights["bf16-mixed"])  # the steps did run in bfloat16

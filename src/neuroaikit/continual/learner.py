@@ -12,6 +12,7 @@ Batches are drawn from tensors held on the device (no DataLoader): a 2,000-itera
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -65,16 +66,21 @@ class Learner:
         seed: every random stream derives from ``(seed, task)``.
         transition: task-free streams: iterations over which one task fades into the next.
         device: where the model and data live.
+        execution: the job's :class:`~neuroaikit.execution.Execution`, whose precision the
+            training steps use (``None``: float32).
     """
 
     def __init__(self, model: nn.Module, scenario: Scenario, strategy: Strategy, *, iters: int = 2000,
                  batch_size: int = 128, lr: float = 1e-3, seed: int = 0, transition: int | None = None,
-                 device: torch.device | str = "cpu", progress: Progress | None = None):
+                 device: torch.device | str = "cpu", progress: Progress | None = None,
+                 execution: Execution | None = None):
         self.model, self.scenario, self.strategy = model, scenario, strategy
         self.iters, self.batch_size, self.lr, self.seed = iters, batch_size, lr, seed
         self.transition = iters // 2 if transition is None else min(transition, iters)
         self.device = torch.device(device)
         self.progress = progress or silent()
+        self.execution = execution
+        self._scaler = execution.grad_scaler() if execution is not None else None
         self.forward_examples = 0
         self.matrix: list[list[float]] = []
         self.untrained: list[float] = []
@@ -189,13 +195,17 @@ class Learner:
             for step in range(self.iters):
                 self.step = step
                 x, y, contexts = self.strategy.batch(t)
-                loss, info = self.strategy.loss(x, y, contexts, t)
+                with self.execution.autocast() if self.execution is not None else contextlib.nullcontext():
+                    loss, info = self.strategy.loss(x, y, contexts, t)
                 if not torch.isfinite(loss):
                     raise ConfigError(f"training diverged on task {t + 1} (loss {float(loss)}); lower the lr or the "
                                       f"strategy's regularisation strength")
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                self.optimizer.step()
+                if self.execution is not None:
+                    self.execution.optimizer_step(loss, self.optimizer, self._scaler)
+                else:
+                    self.optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    self.optimizer.step()
                 self.strategy.after_step()
                 bar.update(loss=float(loss.detach()))
         self.strategy.after_task(t)
@@ -267,7 +277,7 @@ def scenario_from(config: ContinualConfig, datasets=None) -> Scenario:
 
 
 def make_learner(config: ContinualConfig, scenario: Scenario, device: torch.device | str = "cpu",
-                 progress: Progress | None = None) -> tuple[Learner, dict]:
+                 progress: Progress | None = None, execution: Execution | None = None) -> tuple[Learner, dict]:
     """A :class:`Learner` for ``config`` (weights seeded by ``config.seed``) and the model spec."""
     strategy = make_strategy(config.strategy, config.strategy_params)
     torch.manual_seed(config.seed)
@@ -275,7 +285,7 @@ def make_learner(config: ContinualConfig, scenario: Scenario, device: torch.devi
     model = model.to(device)
     learner = Learner(model, scenario.to(device), strategy, iters=config.resolved("iters"),
                       batch_size=config.resolved("batch_size"), lr=config.resolved("lr"), seed=config.seed,
-                      transition=config.transition, device=device, progress=progress)
+                      transition=config.transition, device=device, progress=progress, execution=execution)
     return learner, spec
 
 
@@ -284,7 +294,7 @@ def learn(config: ContinualConfig, scenario: Scenario | None = None, progress: P
     """Run one continual-learning experiment in memory (no run folder); returns its result."""
     with Execution(config.execution) as ex:
         scenario = scenario or scenario_from(config, datasets)
-        learner, _ = make_learner(config, scenario, ex.device, progress)
+        learner, _ = make_learner(config, scenario, ex.device, progress, ex)
         learner.fit()
         return learner.result(config, ex.describe())
 
@@ -303,7 +313,7 @@ def run_continual(config: ContinualConfig, out: str | os.PathLike, *, resume: bo
             raise ConfigError("continual learning runs on one process (tasks are sequential); start it without torchrun")
         writer = RunWriter(out, config, overwrite=overwrite, resume=resume, progress=progress, execution=ex)
         scenario = scenario_from(config)
-        learner, spec = make_learner(config, scenario, ex.device, progress)
+        learner, spec = make_learner(config, scenario, ex.device, progress, ex)
         with writer:
             state = writer.load_checkpoint(map_location=ex.device)
             start = learner.load_state_dict(state) if state is not None else 0
