@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Strategy, register_strategy, tensor_floats
-from .replay import distillation_loss, frozen_copy, previous_contexts, replay_loss
+from .replay import distil_replayed, frozen_copy, previous_contexts, replay_loss
 
 
 class VAE(nn.Module):
@@ -239,9 +239,7 @@ class BrainInspiredReplay(_GenerativeReplay):
         logits = learner.model.get_submodule("out")(hidden)
         learner.forward_examples += len(x)
         if soft:
-            allowed = masks[contexts]
-            task_loss = distillation_loss(logits.masked_fill(~allowed, -1e4), targets.masked_fill(~allowed, -1e4),
-                                          self.temperature)
+            task_loss = distil_replayed(learner, logits, contexts, targets, masks, self.temperature)
         else:
             task_loss = F.cross_entropy(learner.mask(logits, contexts), targets)
         return task_loss, self.generator.loss(x.reshape(len(x), -1), hidden, modes)

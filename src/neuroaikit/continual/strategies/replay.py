@@ -27,23 +27,31 @@ def distillation_loss(logits: torch.Tensor, target_logits: torch.Tensor, tempera
 
 def replay_loss(learner, x: torch.Tensor, contexts: torch.Tensor | None, targets: torch.Tensor, soft: bool,
                 masks: torch.Tensor | None, temperature: float, new_outputs: str = "zero") -> torch.Tensor:
-    """The loss on replayed examples: distillation against ``targets`` (logits) or cross-entropy on
-    ``targets`` (labels), over the outputs the replayed contexts may use now.
-
-    ``masks`` (soft targets) are the context masks of the task the targets were made in. In
-    class-IL the network now also answers with the current task's classes, which the old network
-    never did. ``new_outputs="zero"`` gives them target probability 0, so distillation also
-    teaches the network not to call old inputs new classes (van de Ven et al.'s code pads the
-    targets with zeros); ``"ignore"`` distils over the old outputs only (Li & Hoiem's LwF).
-    """
-    logits = learner.mask(learner.forward(x, contexts), contexts)
+    """The loss on replayed examples: distillation against ``targets`` (logits, see
+    :func:`distil_replayed`) or cross-entropy on ``targets`` (labels), over the outputs the
+    replayed contexts may use now."""
+    logits = learner.forward(x, contexts)
     if soft:
         assert masks is not None, "soft targets need the masks they were made with"
-        made_with = masks[contexts] if contexts is not None else masks[0].expand_as(logits)
-        if new_outputs == "ignore":
-            logits = logits.masked_fill(~made_with, -1e4)
-        return distillation_loss(logits, targets.masked_fill(~made_with, -1e4), temperature)
-    return F.cross_entropy(logits, targets)
+        return distil_replayed(learner, logits, contexts, targets, masks, temperature, new_outputs)
+    return F.cross_entropy(learner.mask(logits, contexts), targets)
+
+
+def distil_replayed(learner, logits: torch.Tensor, contexts: torch.Tensor | None, targets: torch.Tensor,
+                    masks: torch.Tensor, temperature: float, new_outputs: str = "zero") -> torch.Tensor:
+    """Distillation of replayed examples' ``logits`` against the old network's ``targets``.
+
+    ``masks`` are the context masks of the task the targets were made in. In class-IL the network
+    now also answers with the current task's classes, which the old network never did.
+    ``new_outputs="zero"`` gives them target probability 0, so distillation also teaches the
+    network not to call old inputs new classes (van de Ven et al.'s code pads the targets with
+    zeros); ``"ignore"`` distils over the old outputs only (Li & Hoiem's LwF).
+    """
+    made_with = masks[contexts] if contexts is not None else masks[0].expand_as(logits)
+    logits = learner.mask(logits, contexts)
+    if new_outputs == "ignore":
+        logits = logits.masked_fill(~made_with, -1e4)
+    return distillation_loss(logits, targets.masked_fill(~made_with, -1e4), temperature)
 
 
 def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:
