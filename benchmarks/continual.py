@@ -9,6 +9,7 @@ writes the figures (after every run, so a long job that is stopped keeps what it
     python benchmarks/continual.py --quick                                    # 200 iterations/task, 1 seed
     python benchmarks/continual.py --benchmark permuted-mnist --seeds 0 --strategies finetune ewc si
     python benchmarks/continual.py --seeds 0 --workers 2 --out runs/suite   # 2 Ray workers, resumable
+    python benchmarks/continual.py --seeds 0 --workers 2 --precision bf16-mixed   # bfloat16 autocast
 
 With ``--workers N`` the runs go through ``neuroaikit.sweep`` on a local Ray (N processes of
 ``--threads`` threads each, the longest strategies first); ``--out`` keeps their run folders, so a
@@ -99,7 +100,7 @@ def published(benchmark: str, strategy: str, scenario: str):
 def job_settings(args) -> dict:
     """The settings every run shares (the protocol's, unless --iters / --tasks say otherwise)."""
     settings = {"benchmark": args.benchmark, "data_dir": args.data_dir,
-                "execution": {"device": "cpu", "threads": args.threads}}
+                "execution": {"device": "cpu", "threads": args.threads, "precision": args.precision}}
     if args.iters is not None:
         settings["iters"] = args.iters
     if args.tasks is not None:
@@ -123,7 +124,8 @@ def run_on_ray(jobs, args, out: Path):
     """The same runs as a ``neuroaikit.sweep`` on a local Ray with ``args.workers`` processes;
     yields them in ``jobs`` order once all have finished (``seconds`` is ``None`` for a run that
     an earlier call with the same ``out`` finished)."""
-    names = {job: "{}-{}-seed{}{}".format(*job, "-2019" if args.strengths == "2019" else "") for job in jobs}
+    suffix = ("-2019" if args.strengths == "2019" else "") + ("-bf16" if args.precision != "32" else "")
+    names = {job: "{}-{}-seed{}{}".format(*job, suffix) for job in jobs}
     ordered = sorted(jobs, key=lambda job: job[1] not in LONGEST_FIRST)
     trials = [{"name": names[job], "scenario": job[0], "strategy": job[1], "seed": job[2],
                "strategy_params": strategy_params(args, job[0], job[1])} for job in ordered]
@@ -182,6 +184,8 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true", help="200 iterations per task, one seed")
     parser.add_argument("--strengths", choices=("toolkit", "2019"), default="toolkit",
                         help="regularisation strengths: the toolkit's defaults, or those behind the published table")
+    parser.add_argument("--precision", choices=("32", "bf16-mixed"), default="32",
+                        help="training steps in float32 (the published protocol) or under bfloat16 autocast")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--workers", type=int, default=1,
                         help="runs in parallel, through neuroaikit.sweep on a local Ray (default 1: in this process)")
@@ -196,7 +200,7 @@ def main(argv=None) -> int:
             if strategy != "xdg" or scenario == "task" for seed in args.seeds]
     rows, started = [], time.perf_counter()
     print(f"{args.benchmark}: {', '.join(args.scenarios)}-incremental; seeds {args.seeds}; "
-          f"{args.iters or 'protocol'} iterations per task; {args.strengths} strengths; "
+          f"{args.iters or 'protocol'} iterations per task; {args.strengths} strengths; precision {args.precision}; "
           f"{args.workers} worker(s) x {args.threads} thread(s)")
     with contextlib.ExitStack() as stack:
         if args.workers > 1:
@@ -216,7 +220,8 @@ def main(argv=None) -> int:
             print_row(row)
             runs = []
             if args.json:
-                Path(args.json).write_text(json.dumps({"rows": rows, "strengths": args.strengths, "threads": args.threads,
+                Path(args.json).write_text(json.dumps({"rows": rows, "strengths": args.strengths, "precision": args.precision,
+                                                       "threads": args.threads,
                                                        "workers": args.workers,
                                                        "total_time_s": time.perf_counter() - started}, indent=1))
     print(f"total {time.perf_counter() - started:.0f} s")
