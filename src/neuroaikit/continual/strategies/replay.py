@@ -12,7 +12,7 @@ from ...errors import ConfigError
 from ..buffer import ClassBalancedBuffer, ReservoirBuffer
 from .base import Strategy, published, register_strategy, tensor_floats
 
-#: how distillation treats the outputs the old network did not use (:func:`replay_loss`)
+#: how distillation treats the outputs the old network did not use (:func:`distil_replayed`)
 NEW_OUTPUTS = ("zero", "ignore")
 #: examples per class of van de Ven et al. 2022's buffers (param_values.py: "budget")
 BUDGET = {("split-mnist", "*"): 100, ("permuted-mnist", "*"): 10}
