@@ -35,7 +35,9 @@ sys.path.insert(0, str(REPO / "src"))
 
 from neuroaikit.continual import (ContinualConfig, ContinualResult, available_strategies, learn,  # noqa: E402
                                   scenario_from)
+from neuroaikit.continual.strategies import make_strategy  # noqa: E402
 from neuroaikit.data import load_dataset  # noqa: E402
+from neuroaikit.errors import NeuroAIKitError  # noqa: E402
 from neuroaikit.runs import Run  # noqa: E402
 from neuroaikit.sweep import SweepSpec, run_sweep  # noqa: E402
 
@@ -113,8 +115,7 @@ def run_in_process(jobs, args):
     train = load_dataset("mnist", "train", data_dir=args.data_dir)
     test = load_dataset("mnist", "test", data_dir=args.data_dir)
     for scenario, strategy, seed in jobs:
-        config = ContinualConfig.from_dict({**job_settings(args), "scenario": scenario, "strategy": strategy,
-                                            "seed": seed, "strategy_params": strategy_params(args, scenario, strategy)})
+        config = config_of(args, scenario, strategy, seed)
         t0 = time.perf_counter()
         result = learn(config, scenario_from(config, datasets=(train, test)))
         yield (scenario, strategy, seed), result, time.perf_counter() - t0
@@ -172,6 +173,43 @@ def print_row(row: dict) -> None:
           f"{('-' if seconds is None else f'{seconds:.1f}'):>7}", flush=True)
 
 
+def config_of(args, scenario: str, strategy: str, seed: int) -> ContinualConfig:
+    return ContinualConfig.from_dict({**job_settings(args), "scenario": scenario, "strategy": strategy,
+                                      "seed": seed, "strategy_params": strategy_params(args, scenario, strategy)})
+
+
+def report(args, jobs) -> int:
+    """Run ``jobs`` and print (and with ``--json`` write) one row per scenario and strategy."""
+    rows, started = [], time.perf_counter()
+    print(f"{args.benchmark}: {', '.join(args.scenarios)}-incremental; seeds {args.seeds}; "
+          f"{args.iters or 'protocol'} iterations per task; {args.strengths} strengths; precision {args.precision}; "
+          f"{args.workers} worker(s) x {args.threads} thread(s)")
+    with contextlib.ExitStack() as stack:
+        if args.workers > 1:
+            out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "sweep"
+            finished = run_on_ray(jobs, args, out)
+        else:
+            finished = run_in_process(jobs, args)
+        print(f"{'scenario':<8} {'strategy':<22} {'accuracy %':>14} {'published':>9} {'diff':>6} {'forget':>7} "
+              f"{'BWT':>7} {'extra fwd':>9} {'stored floats':>13} {'time s':>7}")
+        runs = []
+        for (scenario, strategy, _seed), result, seconds in finished:
+            runs.append((result, seconds))
+            if len(runs) < len(args.seeds):
+                continue
+            row = summarise(args, scenario, strategy, runs)
+            rows.append(row)
+            print_row(row)
+            runs = []
+            if args.json:
+                Path(args.json).write_text(json.dumps({"rows": rows, "strengths": args.strengths,
+                                                       "precision": args.precision, "threads": args.threads,
+                                                       "workers": args.workers,
+                                                       "total_time_s": time.perf_counter() - started}, indent=1))
+    print(f"total {time.perf_counter() - started:.0f} s")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", default=str(REPO.parent / "shared" / "data"))
@@ -198,34 +236,13 @@ def main(argv=None) -> int:
     strategies = args.strategies or available_strategies()
     jobs = [(scenario, strategy, seed) for scenario in args.scenarios for strategy in strategies
             if strategy != "xdg" or scenario == "task" for seed in args.seeds]
-    rows, started = [], time.perf_counter()
-    print(f"{args.benchmark}: {', '.join(args.scenarios)}-incremental; seeds {args.seeds}; "
-          f"{args.iters or 'protocol'} iterations per task; {args.strengths} strengths; precision {args.precision}; "
-          f"{args.workers} worker(s) x {args.threads} thread(s)")
-    with contextlib.ExitStack() as stack:
-        if args.workers > 1:
-            out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "sweep"
-            finished = run_on_ray(jobs, args, out)
-        else:
-            finished = run_in_process(jobs, args)
-        print(f"{'scenario':<8} {'strategy':<22} {'accuracy %':>14} {'published':>9} {'diff':>6} {'forget':>7} "
-              f"{'BWT':>7} {'extra fwd':>9} {'stored floats':>13} {'time s':>7}")
-        runs = []
-        for (scenario, strategy, _seed), result, seconds in finished:
-            runs.append((result, seconds))
-            if len(runs) < len(args.seeds):
-                continue
-            row = summarise(args, scenario, strategy, runs)
-            rows.append(row)
-            print_row(row)
-            runs = []
-            if args.json:
-                Path(args.json).write_text(json.dumps({"rows": rows, "strengths": args.strengths, "precision": args.precision,
-                                                       "threads": args.threads,
-                                                       "workers": args.workers,
-                                                       "total_time_s": time.perf_counter() - started}, indent=1))
-    print(f"total {time.perf_counter() - started:.0f} s")
-    return 0
+    try:
+        for scenario, strategy, seed in jobs:  # every run's settings, checked before the first one starts
+            make_strategy(strategy, config_of(args, scenario, strategy, seed).strategy_params)
+        return report(args, jobs)
+    except NeuroAIKitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
