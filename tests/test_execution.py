@@ -145,3 +145,51 @@ def test_plasticity_on_each_device(device, tmp_path):
                  "--readout-epochs", "1", "--device", device, "--threads", "1", "--quiet", "--no-report", "--out",
                  str(out)]) == 0
     assert Run(out).metrics["execution"]["device"].startswith(device)
+
+
+def _evaluate_robustness_in(precision_config, run_dir):
+    from neuroaikit.attacks.evaluate import evaluate_robustness
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    evaluate_robustness(model, torch.rand(2, 1, 2, 2), torch.tensor([0, 1]), execution=Execution(precision_config))
+
+
+def _eot_pgd_step_in(precision_config, run_dir):
+    from neuroaikit.sweep.steps import EotPgdConfig, eot_pgd_step
+
+    eot_pgd_step(run_dir, EotPgdConfig(), overwrite=False, execution=precision_config, progress=None)
+
+
+def _probe_config_in(precision_config, run_dir):
+    from neuroaikit.insilico.config import ProbeConfig
+
+    ProbeConfig(execution=precision_config)
+
+
+def _evaluate_run_in(precision_config, run_dir):
+    from neuroaikit.attacks.evaluate import evaluate_run
+
+    evaluate_run(run_dir, execution=precision_config)
+
+
+def _twin_evaluate_in(precision_config, run_dir):
+    from neuroaikit.neural.twin import evaluate_run
+
+    evaluate_run(run_dir, execution=precision_config)
+
+
+def _twin_probe_in(precision_config, run_dir):
+    from neuroaikit.neural.twin import probe_run
+
+    probe_run(run_dir, execution=precision_config)
+
+
+@pytest.mark.parametrize("workflow", [_evaluate_run_in, _eot_pgd_step_in, _probe_config_in, _twin_evaluate_in,
+                                      _twin_probe_in, _evaluate_robustness_in])
+def test_float32_workflows_refuse_reduced_precision_before_reading_anything(workflow, tmp_path):
+    # the run folder does not exist: the precision is refused before the run is opened, and an
+    # option that the workflow would not apply is never silently ignored
+    missing = tmp_path / "no-run"
+    with pytest.raises(ConfigError, match="execution.precision must be '32' for .* got 'bf16-mixed'"):
+        workflow(ExecutionConfig(device="cpu", precision="bf16-mixed"), missing)
+    assert not missing.exists()

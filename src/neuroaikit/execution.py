@@ -76,6 +76,13 @@ class ExecutionConfig(Config):
     }
 
 
+def require_float32(config: ExecutionConfig | None, workflow: str, reason: str) -> None:
+    """Refuse a reduced ``precision`` for a workflow that computes in float32 only, so that the
+    option is never silently ignored; ``reason`` says why the workflow needs float32."""
+    if config is not None and config.precision != "32":
+        raise ConfigError(f"execution.precision must be '32' for {workflow} ({reason}), got {config.precision!r}")
+
+
 def derive_seed(*parts: int) -> int:
     """A 31-bit seed determined by ``parts`` (e.g. ``(seed, epoch, rank)``); streams for
     different parts are independent (numpy's SeedSequence)."""

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..config import BOOL, NON_NEGATIVE_INT, POSITIVE_INT, Config, InstanceOf, Interval, Options, Satisfies
-from ..errors import ConfigError
-from ..execution import ExecutionConfig
+from ..execution import ExecutionConfig, require_float32
 from .bootstrap import BOOTSTRAP_METHODS
 from .cka import CKA_KERNELS
 from .predictivity import CONVENTIONS, MAPPINGS
@@ -94,9 +93,7 @@ class AlignmentConfig(Config):
     }
 
     def _check(self) -> None:
-        if self.execution.precision != "32":
-            raise ConfigError(f"execution.precision must be '32' for alignment (features are read in float32), "
-                              f"got {self.execution.precision!r}")
+        require_float32(self.execution, "alignment", "features are read in float32")
         if self.layers is not None:
             self.layers = [str(name).strip() for name in self.layers]
         if self.input_shape is not None:

@@ -19,7 +19,7 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from ..execution import Execution, ExecutionConfig
+from ..execution import Execution, ExecutionConfig, require_float32
 from ..progress import Progress, default_progress, silent
 from ..config import NON_NEGATIVE, POSITIVE_INT, Config, Interval, Options, Satisfies
 from ..errors import ConfigError
@@ -39,6 +39,9 @@ MNIST_LIKE_EPS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 CIFAR_EPS = (1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255)
 MNIST_LIKE_L2 = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 CIFAR_L2 = (0.125, 0.25, 0.5, 1.0, 2.0)
+#: why attacks run in float32 only: a reduced-precision forward pass rounds the small logit and
+#: gradient differences the attacks follow, which masks gradients and over-rates robustness
+ATTACKS_NEED_FLOAT32 = "attacks in reduced precision can mask gradients and over-rate robustness"
 
 
 def _ascending_eps(value) -> bool:
@@ -203,6 +206,8 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     per-example, so the result is the one-process result up to the random draws).
     """
     config = config or RobustnessConfig()
+    if execution is not None:
+        require_float32(execution.config, "robustness evaluation", ATTACKS_NEED_FLOAT32)
     progress = progress or silent()
     log = progress.message
     if images.dim() != 4 or images.shape[0] != labels.shape[0]:
@@ -456,6 +461,7 @@ def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
     from ..data import load_dataset
     from ..runs import Run
 
+    require_float32(execution, "robustness evaluation", ATTACKS_NEED_FLOAT32)
     progress = default_progress(progress)
     run = Run.open(run_dir)
     run.check_result_writable(RobustnessResult.result_name, overwrite)

@@ -7,8 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from ..config import PATH, POSITIVE_INT, Config, InstanceOf, Options
-from ..errors import ConfigError
-from ..execution import ExecutionConfig
+from ..execution import ExecutionConfig, require_float32
 from .table import PRESETS
 
 
@@ -45,6 +44,5 @@ class EnergyConfig(Config):
     def _check(self) -> None:
         if self.data_dir is not None:
             self.data_dir = str(self.data_dir)
-        if self.execution.precision != "32":
-            raise ConfigError(f"execution.precision must be '32' for energy (the measurement runs in float32), got "
-                              f"{self.execution.precision!r}; energy_precision picks the energy-per-operation table")
+        require_float32(self.execution, "energy", "the measurement runs in float32; energy_precision picks the "
+                        "energy-per-operation table")

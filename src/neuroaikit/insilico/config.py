@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ..config import NON_NEGATIVE_INT, POSITIVE_INT, Config, InstanceOf, Interval, Options, Satisfies
-from ..execution import ExecutionConfig
+from ..execution import ExecutionConfig, require_float32
 from .characterize import GratingProtocol
 from .lesions import MODES as LESION_MODES
 from .recording import NOISE
@@ -97,6 +97,8 @@ class ProbeConfig(Config):
     }
 
     def _check(self) -> None:
+        require_float32(self.execution, "the in-silico probe", "responses, gradient maps and lesions are measured "
+                        "in float32")
         if self.layers is not None:
             self.layers = [str(v).strip() for v in self.layers]
         if self.input_shape is not None:

@@ -28,7 +28,7 @@ import torch
 
 from ..config import BOOL, PATH, POSITIVE, Config, InstanceOf, Options, Satisfies
 from ..errors import ConfigError, DataError
-from ..execution import Execution, ExecutionConfig, unwrap
+from ..execution import Execution, ExecutionConfig, require_float32, unwrap
 from ..models import model_spec
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
@@ -440,6 +440,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
     session in the fit's order (default: the fit's recordings), or one recording with
     ``session`` naming the readout to score it with.
     """
+    require_float32(execution, "twin evaluation", "the scores are computed in float32")
     progress = default_progress(progress)
     run = Run.open(run_dir)
     job = _job_of(run)
@@ -494,6 +495,7 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
     for name, value, low in (("neurons", n_neurons, 1), ("mei_steps", mei_steps, 0), ("noise_images", noise_images, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    require_float32(execution, "the twin probe", "tuning curves, receptive fields and MEIs are measured in float32")
     progress = default_progress(progress)
     run = Run.open(run_dir)
     run.check_result_writable(TwinProbe.result_name, overwrite)

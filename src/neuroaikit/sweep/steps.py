@@ -15,7 +15,7 @@ import torch
 
 from ..config import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, Interval, Options
 from ..errors import ConfigError
-from ..execution import Execution, ExecutionConfig
+from ..execution import Execution, ExecutionConfig, require_float32
 from ..noise import RULES
 from ..results import Result
 
@@ -123,9 +123,11 @@ def eot_pgd(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
 
 def eot_pgd_step(run_dir, config: EotPgdConfig, *, overwrite: bool, execution: ExecutionConfig, progress) -> None:
     """The quick EOT-PGD check on a trained run; writes ``results/eot_pgd.json``."""
+    from ..attacks.evaluate import ATTACKS_NEED_FLOAT32
     from ..data import load_dataset
     from ..runs import Run
 
+    require_float32(execution, "the EOT-PGD check", ATTACKS_NEED_FLOAT32)
     run = Run.open(run_dir)
     run.check_result_writable(EotPgdResult.result_name, overwrite)
     trained = run.config

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from ...config import NON_NEGATIVE, PATH, POSITIVE, POSITIVE_INT, STRING, Config, InstanceOf, Interval, Options
 from ...data import load_train_test
 from ...errors import ConfigError
-from ...execution import Execution, ExecutionConfig, derive_seed
+from ...execution import Execution, ExecutionConfig, derive_seed, require_float32
 from ...progress import Progress, default_progress
 from ...results import Result
 from ...runs import Run, RunWriter
@@ -257,10 +257,8 @@ class PlasticityConfig(Config):
     def _check(self) -> None:
         if self.data_dir is not None:
             self.data_dir = str(self.data_dir)
-        if self.execution.precision != "32":
-            raise ConfigError(f"execution.precision must be '32' for the plasticity rules, got "
-                              f"{self.execution.precision!r} (their winner-take-all competition ranks values that "
-                              f"half precision cannot tell apart)")
+        require_float32(self.execution, "the plasticity rules", "their winner-take-all competition ranks values "
+                        "that half precision cannot tell apart")
 
     def record(self) -> dict:
         """``config.json``: every setting, with only the chosen rule's section."""
