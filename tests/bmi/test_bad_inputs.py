@@ -54,3 +54,19 @@ def test_cli_without_mne_names_the_extra(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setitem(sys.modules, "mne", None)
     _one_line(capsys, main(["bmi", "--out", str(tmp_path / "r")]), "pip install neuroaikit[bmi]")
+
+
+def test_channels_the_recording_lacks_and_repeated_channels():
+    from neuroaikit.errors import ConfigError
+
+    with pytest.raises(DataError, match=r"channel\(s\) Cz not in the recording; its EEG channels: C3, C4"):
+        preprocess(_raw(), PreprocessConfig(channels=["c3", "Cz"]))
+    with pytest.raises(ConfigError, match="channels must be a non-empty list of distinct channel names"):
+        PreprocessConfig(channels=["C3", "c3"])
+
+
+def test_cli_channels_the_recording_lacks_fail_before_the_run_folder(eeg_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    _one_line(capsys, main(["bmi", "--dataset", "physionet-mi", "--data-dir", str(eeg_dir), "--decoders", "csp_lda",
+                            "--channels", "C3", "C9", "--out", str(out)]), "channel(s) C9 not in the recording")
+    assert not out.exists() and not out.with_name("run.partial").exists()

@@ -71,3 +71,22 @@ def test_rejection_and_resampling(eeg_dir):
 def test_unequal_epoch_lengths_are_one_line_errors():
     with pytest.raises(DataError, match="unequal length"):
         EpochsDataset([np.zeros((2, 10)), np.zeros((2, 11))], [0, 1], ["a", "b"], 100.0, ["x", "y"])
+
+
+def test_picked_channels_equal_picking_the_epochs_afterwards(eeg_dir, motor):
+    """``channels`` picks before filtering (IIR per channel): the same numbers as epoching all 64
+    channels and keeping the 14 afterwards (the ``motor`` fixture), in the order asked."""
+    from neuroaikit.bmi.datasets import PHYSIONET_MI_RECIPE, load_physionet_mi
+
+    picked = load_physionet_mi(eeg_dir, 1, config=PHYSIONET_MI_RECIPE.replace(channels=[c.lower() for c in motor.ch_names]))
+    assert picked.ch_names == motor.ch_names
+    np.testing.assert_allclose(picked.X, motor.X, atol=1e-9, rtol=0)
+
+
+def test_average_reference_is_over_every_channel_before_the_pick():
+    names = ["C3", "Cz", "C4", "O1"]
+    data = np.random.default_rng(1).normal(size=(4, 500)) * 1e-5
+    raw = mne.io.RawArray(data, mne.create_info(names, 100.0, "eeg"), verbose="error")
+    (kept,), _ = preprocess(raw, PreprocessConfig(reference="average", channels=["C4", "C3"]))
+    assert kept.ch_names == ["C4", "C3"]
+    np.testing.assert_allclose(kept.get_data(), data[[2, 0]] - data.mean(axis=0), atol=1e-15)

@@ -54,6 +54,23 @@ def _data_folder(data_dir: str | os.PathLike, *parts: str) -> Path:
     raise DataError(f"{root}: no {'/'.join(parts)} folder (expected {root.joinpath(*parts)})")
 
 
+def first_recording_channels(data_dir: str | os.PathLike, dataset: str, subject: int) -> list[str]:
+    """The EEG channel names of ``subject``'s first recording in ``dataset`` (``ssvep-exo`` or
+    ``physionet-mi``), read from its header only: checks a channel pick before any run starts."""
+    mne = require("mne")
+    if dataset == "physionet-mi":
+        path = _data_folder(data_dir, "physionet-eegmmidb", f"S{subject:03d}") / f"S{subject:03d}R{PHYSIONET_IMAGERY_HANDS[0]:02d}.edf"
+    else:
+        found = sorted((_data_folder(data_dir, "ssvep-exoskeleton") / f"subject{subject:02d}").glob("*_raw.fif"))
+        if not found:
+            raise DataError(f"SSVEP subject {subject}: no *_raw.fif recordings")
+        path = found[0]
+    raw = read_raw(path, preload=False)
+    if dataset == "physionet-mi":
+        mne.datasets.eegbci.standardize(raw)
+    return [raw.ch_names[i] for i in mne.pick_types(raw.info, eeg=True)]
+
+
 def load_physionet_mi(data_dir: str | os.PathLike, subject: int = 1, runs: Sequence[int] = PHYSIONET_IMAGERY_HANDS,
                       config: PreprocessConfig | None = None) -> EpochsDataset:
     """Imagined left vs right fist of one PhysioNet subject (runs 4, 8, 12 by default)."""

@@ -38,6 +38,13 @@ def _frequencies(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(f, (int, float)) and f > 0 for f in value)
 
 
+def channel_names(value: Any) -> bool:
+    """A non-empty list of distinct channel names (case-insensitive)."""
+    return (isinstance(value, (list, tuple)) and len(value) > 0
+            and all(isinstance(c, str) and c.strip() for c in value)
+            and len({c.strip().lower() for c in value}) == len(value))
+
+
 @dataclass
 class PreprocessConfig(Config):
     """How raw EEG becomes epochs.
@@ -49,7 +56,9 @@ class PreprocessConfig(Config):
     frequencies to remove; ``reference``: ``"none"``, ``"average"`` or a channel name;
     ``resample``: new sampling rate; ``tmin``/``tmax``: the epoch in s relative to the event;
     ``reject_uv``: drop epochs whose peak-to-peak amplitude on any channel exceeds this (uV);
-    ``montage``: a standard montage name whose positions every channel must have (``None``: skip).
+    ``montage``: a standard montage name whose positions every channel must have (``None``: skip);
+    ``channels``: the EEG channels to keep (names, case-insensitive; ``None``: all), picked after
+    re-referencing, so an average reference is still the average of every EEG channel.
     """
 
     l_freq: float | None = None
@@ -63,6 +72,7 @@ class PreprocessConfig(Config):
     tmax: float = 2.0
     reject_uv: float | None = None
     montage: str | None = None
+    channels: list | None = None
 
     _parameter_constraints: ClassVar[dict] = {
         "l_freq": [Interval(float, 0, None, closed="neither"), None],
@@ -76,6 +86,7 @@ class PreprocessConfig(Config):
         "tmax": [Interval(float, None, None)],
         "reject_uv": [POSITIVE, None],
         "montage": [InstanceOf(str), None],
+        "channels": [Satisfies(channel_names, "a non-empty list of distinct channel names"), None],
     }
 
     def _check(self) -> None:
@@ -241,6 +252,17 @@ def find_events(raw, events_file: str | os.PathLike | None = None, event_id: Map
     return events, found
 
 
+def matching_channels(available: Sequence[str], wanted: Sequence[str]) -> list[str]:
+    """The recording's names of the ``wanted`` channels (matched case-insensitively), in the
+    order asked; a channel the recording lacks is a one-line error listing what it has."""
+    by_lower = {name.lower(): name for name in available}
+    missing = [c for c in wanted if c.strip().lower() not in by_lower]
+    if missing:
+        shown = ", ".join(list(available)[:8]) + (f" ... ({len(available)} in all)" if len(available) > 8 else "")
+        raise DataError(f"channel(s) {', '.join(missing)} not in the recording; its EEG channels: {shown}")
+    return [by_lower[c.strip().lower()] for c in wanted]
+
+
 def check_montage(raw, montage: str) -> None:
     """Set the standard ``montage``; every EEG channel must be on it."""
     mne = require("mne")
@@ -271,14 +293,18 @@ def preprocess(raw, config: PreprocessConfig, events: np.ndarray | None = None):
         raise DataError(f"resampling to {config.resample:g} Hz would not keep the filter's upper edge "
                         f"({upper:g} Hz) below Nyquist")
     raw = raw.copy().pick("eeg")
-    if config.montage:
-        check_montage(raw, config.montage)
+    if config.channels:
+        kept = matching_channels(raw.ch_names, config.channels)  # checked before any filtering
     if config.reference == "average":
         raw.set_eeg_reference("average", projection=False, verbose="error")
     elif config.reference != "none":
         if config.reference not in raw.ch_names:
             raise DataError(f"reference channel {config.reference!r} is not in the recording")
         raw.set_eeg_reference([config.reference], verbose="error")
+    if config.channels:
+        raw.pick(kept)
+    if config.montage:
+        check_montage(raw, config.montage)
     if config.notch:
         too_high = [f for f in config.notch if f >= sfreq / 2]
         if too_high:

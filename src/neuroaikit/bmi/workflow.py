@@ -25,7 +25,7 @@ from ..progress import Progress, default_progress
 from ..runs import RunWriter
 from ._deps import check_installed
 from .decoders import DECODERS, DEEP, SSVEP_ONLY, make_decoder
-from .epochs import EpochsDataset
+from .epochs import EpochsDataset, channel_names, matching_channels
 from .evaluation import (SCHEMES, binomial_interval, check_trials_per_class, cross_validate, itr_bits_per_min,
                          permutation_test, pseudo_online)
 from .results import BMIResult, DecoderResult
@@ -60,6 +60,7 @@ class BMIConfig(Config):
     dataset: str = "ssvep-exo"
     data_dir: str = "../shared/data/eeg"
     subjects: list = field(default_factory=lambda: [1])
+    channels: list | None = None
     decoders: list = field(default_factory=lambda: ["cca", "trca", "ts_lr"])
     scheme: str = "within-session"
     folds: int = 5
@@ -81,6 +82,7 @@ class BMIConfig(Config):
         "data_dir": [InstanceOf(str, os.PathLike, description="a path")],
         "subjects": [Satisfies(lambda v: isinstance(v, list) and len(v) > 0 and all(
             isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in v), "a list of subject numbers >= 1")],
+        "channels": [Satisfies(channel_names, "a non-empty list of distinct channel names"), None],
         "decoders": [Satisfies(lambda v: _str_list(v) and all(d in DECODERS for d in v),
                                f"a list of decoders from {', '.join(DECODERS)}")],
         "scheme": [Options(SCHEMES)],
@@ -116,10 +118,11 @@ def load_dataset(config: BMIConfig, filter_bank: bool = False) -> EpochsDataset:
 
     if config.dataset == "ssvep-exo":
         recipe = d.SSVEP_FILTER_BANK_RECIPE if filter_bank else d.SSVEP_RECIPE
-        return d.load_ssvep_exo(config.data_dir, config.subjects, config=recipe)
+        return d.load_ssvep_exo(config.data_dir, config.subjects, config=recipe.replace(channels=config.channels))
     if len(config.subjects) != 1:
         raise ConfigError("the PhysioNet reader reads one subject per run here (the shared data hold S001)")
-    return d.load_physionet_mi(config.data_dir, config.subjects[0])
+    return d.load_physionet_mi(config.data_dir, config.subjects[0],
+                               config=d.PHYSIONET_MI_RECIPE.replace(channels=config.channels))
 
 
 def _decoder_for(name: str, ds: EpochsDataset, config: BMIConfig, ex_config: ExecutionConfig):
@@ -256,7 +259,7 @@ def decode(config: BMIConfig, progress: Progress | None = None) -> BMIResult:
 
 def validate(config: BMIConfig) -> None:
     """Everything that can be checked before a run folder is created."""
-    from .datasets import _data_folder, ssvep_subjects
+    from .datasets import _data_folder, first_recording_channels, ssvep_subjects
 
     check_installed()
     if config.dataset == "ssvep-exo":
@@ -268,6 +271,8 @@ def validate(config: BMIConfig) -> None:
         _data_folder(config.data_dir, "physionet-eegmmidb", f"S{config.subjects[0]:03d}")
     if config.scheme == "loso" and len(config.subjects) < 2:
         raise ConfigError("--scheme loso needs at least 2 --subjects")
+    if config.channels:
+        matching_channels(first_recording_channels(config.data_dir, config.dataset, config.subjects[0]), config.channels)
 
 
 def bmi_run(config: BMIConfig, out: str | os.PathLike, *, overwrite: bool = False,

@@ -24,13 +24,14 @@ Needs the bmi extra: pip install neuroaikit[bmi].
 examples:
   neuroaikit bmi --dataset ssvep-exo --subjects 1 2 3 4 5 6 --decoders cca trca ts_lr --out runs/ssvep
   neuroaikit bmi --dataset physionet-mi --subjects 1 --decoders csp_lda ts_lr --permutations 100 --out runs/mi
+  neuroaikit bmi --dataset physionet-mi --channels FC3 FCz FC4 C5 C3 C1 Cz C2 C4 C6 CP3 CP4 --out runs/mi-sm
   neuroaikit bmi --dataset ssvep-exo --decoders ts_lr eegnet --robustness --eps-uv 0.5 1 2 --out runs/ssvep-robust
   neuroaikit bmi --dataset ssvep-exo --decoders eegnet --deep-noise 0.5 --robustness --eot 20 --out runs/noisy
   neuroaikit bmi --dataset ssvep-exo --decoders cca --windows 0.5 1 1.5 2 --out runs/online
 """
 
 _OPTIONS = {
-    "dataset": "dataset", "data_dir": "data_dir", "subjects": "subjects", "decoders": "decoders",
+    "dataset": "dataset", "data_dir": "data_dir", "subjects": "subjects", "channels": "channels", "decoders": "decoders",
     "scheme": "scheme", "folds": "folds", "permutations": "permutations", "robustness": "robustness",
     "snrs": "snrs_db", "channels_lost": "channels_lost", "eps_uv": "eps_uv", "attack_steps": "attack_steps",
     "eot": "eot", "windows": "windows_s", "deep_epochs": "deep_epochs", "deep_noise": "deep_noise", "seed": "seed",
@@ -46,6 +47,8 @@ def add_arguments(parser):
     parser.add_argument("--dataset", choices=DATASETS, help=f"which data set (default {d.dataset})")
     parser.add_argument("--data-dir", help=f"folder holding the data set folders (default {d.data_dir})")
     parser.add_argument("--subjects", type=int, nargs="+", help=f"subject numbers (default {d.subjects})")
+    parser.add_argument("--channels", nargs="+", metavar="NAME",
+                        help="EEG channels to keep, e.g. C3 Cz C4 (default: all; picked after re-referencing)")
     parser.add_argument("--decoders", nargs="+", help=f"decoders to evaluate (default {' '.join(d.decoders)})")
     parser.add_argument("--scheme", choices=SCHEMES, help=f"cross-validation scheme (default {d.scheme})")
     parser.add_argument("--folds", type=int, help=f"folds of within-session k-fold (default {d.folds})")
