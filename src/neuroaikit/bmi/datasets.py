@@ -59,7 +59,8 @@ def first_recording_channels(data_dir: str | os.PathLike, dataset: str, subject:
     ``physionet-mi``), read from its header only: checks a channel pick before any run starts."""
     mne = require("mne")
     if dataset == "physionet-mi":
-        path = _data_folder(data_dir, "physionet-eegmmidb", f"S{subject:03d}") / f"S{subject:03d}R{PHYSIONET_IMAGERY_HANDS[0]:02d}.edf"
+        folder = _data_folder(data_dir, "physionet-eegmmidb", f"S{subject:03d}")
+        path = folder / f"S{subject:03d}R{PHYSIONET_IMAGERY_HANDS[0]:02d}.edf"
     else:
         found = sorted((_data_folder(data_dir, "ssvep-exoskeleton") / f"subject{subject:02d}").glob("*_raw.fif"))
         if not found:
