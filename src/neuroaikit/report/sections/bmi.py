@@ -66,7 +66,9 @@ def _patterns(patterns: dict):
     maps = np.asarray(patterns["patterns"])
     fig, axes = plt.subplots(1, len(maps), figsize=(2.4 * len(maps), 2.4), squeeze=False)
     for k, (ax, pattern) in enumerate(zip(axes[0], maps)):
-        mne.viz.plot_topomap(pattern, info, axes=ax, show=False)
+        # "local": colour only the area the electrodes cover; a subset of channels (--channels)
+        # drawn over the whole head would show activity where nothing was recorded
+        mne.viz.plot_topomap(pattern, info, axes=ax, show=False, extrapolate="local")
         ax.set_title(f"CSP pattern {k + 1}", fontsize=8)
     return fig
 
