@@ -209,3 +209,23 @@ def test_large_info_arrays_stay_out_of_config_json(tmp_path, synthetic, monkeypa
     folder = write_filetree(ds, tmp_path / "rec")
     config = json.loads((folder / "config.json").read_text())["neuroaikit"]
     assert "rates" not in config and len(config["rf_centers"]) == 12 and config["simulator"] == "SyntheticCortex"
+
+
+def test_a_real_recording_memory_mapped_equals_it_in_memory(shared_data, tmp_path):
+    """Antolik et al. 2016, region 1 (real two-photon responses), written as a FileTree zip: the
+    memory-mapped copy gives the same trials, repeats and the statistics the twin reads in blocks."""
+    from neuroaikit.neural import load_antolik
+
+    real = load_antolik(shared_data, 1)
+    zipped = write_filetree(real, tmp_path / "antolik.zip", as_zip=True)
+    in_memory = load_filetree(zipped)
+    mapped = load_filetree(zipped, memory_map=True, cache=tmp_path / "cache")
+    assert _memory_mapped(mapped.responses) and _memory_mapped(mapped.stimuli)
+    np.testing.assert_allclose(mapped.responses, real.responses, rtol=1e-6)
+    np.testing.assert_array_equal(mapped.tiers, in_memory.tiers)
+    np.testing.assert_array_equal(mapped.image_ids, in_memory.image_ids)
+    np.testing.assert_array_equal(mapped.trial_stimuli(), in_memory.trial_stimuli())
+    np.testing.assert_array_equal(mapped.repeats("test"), in_memory.repeats("test"))
+    for tier in in_memory.tier_names:
+        for ours, theirs in zip(mapped.response_moments(tier), in_memory.response_moments(tier)):
+            np.testing.assert_allclose(ours, theirs, rtol=1e-6)
