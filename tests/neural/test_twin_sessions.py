@@ -144,3 +144,22 @@ def test_readouts_start_where_the_frozen_core_predicts_each_neuron(cortex_grid):
     place_readouts(model, session, TrialRows(_stimuli_tensor(new), new.stimulus_index[rows]),
                    TrialRows(new.responses, rows))
     torch.testing.assert_close(readout.grid_mean().detach(), placed)
+
+
+def test_memory_map_over_mixed_formats_maps_the_filetree_and_reads_the_rest(tmp_path, monkeypatch, shared_data,
+                                                                            caplog):
+    from neuroaikit.errors import DataError
+    from neuroaikit.neural import write_filetree
+    from neuroaikit.neural.twin import TwinFitJob, load_sessions
+
+    monkeypatch.setenv("NEUROAIKIT_CACHE_DIR", str(tmp_path / "cache"))
+    folder = write_filetree(_mouse(5, 60, n_neurons=8)[1], tmp_path / "rec")
+    antolik = shared_data / "neural" / "antolik2016_mouse_v1.npz"
+    with caplog.at_level("INFO"):
+        sessions = load_sessions(TwinFitJob(data=[str(folder), str(antolik)], memory_map=True))
+    assert len(sessions) == 2
+    assert f"{folder}: copied to" in caplog.text  # mapped from its cached copy
+    assert f"{antolik}: read into memory" in caplog.text
+    assert len(list((tmp_path / "cache" / "filetree").iterdir())) == 1
+    with pytest.raises(DataError, match="memory mapping applies to Sensorium FileTree folders and zips"):
+        load_sessions(TwinFitJob(data=str(antolik), memory_map=True))

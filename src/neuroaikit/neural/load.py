@@ -34,12 +34,12 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
-    if path.is_dir():
-        if (path / "meta" / "trials" / "tiers.npy").is_file():
-            from .filetree import load_filetree
+    if is_filetree(path):
+        from .filetree import load_filetree
 
-            return load_filetree(path, nan_policy=nan_policy, memory_map=memory_map)
-        _held_in_memory(path, memory_map)
+        return load_filetree(path, nan_policy=nan_policy, memory_map=memory_map)
+    _held_in_memory(path, memory_map)
+    if path.is_dir():
         if region is not None:
             from .npz import load_antolik
 
@@ -50,11 +50,6 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
             return Suite2pRecording(suite2p=str(path)).load()
         raise DataError(f"{path}: not a Sensorium FileTree folder (no meta/trials/tiers.npy) nor suite2p output (no F.npy)")
     suffix = path.suffix.lower()
-    if suffix == ".zip" or (suffix not in (".json", ".yaml", ".yml", ".nwb", ".npz") and zipfile.is_zipfile(path)):
-        from .filetree import load_filetree
-
-        return load_filetree(path, nan_policy=nan_policy, memory_map=memory_map)
-    _held_in_memory(path, memory_map)
     if suffix in (".json", ".yaml", ".yml"):
         from .suite2p import Suite2pRecording
 
@@ -68,6 +63,21 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
 
         return load_antolik(path, region or 1) if "antolik" in path.name.lower() else load_allen(path)
     raise DataError(f"{path}: unknown neural data format (expected a FileTree folder or .zip, .nwb or .npz)")
+
+
+#: the suffixes of the formats that are not FileTree zips
+OTHER_SUFFIXES = (".json", ".yaml", ".yml", ".nwb", ".npz")
+
+
+def is_filetree(path: str | os.PathLike) -> bool:
+    """Is ``path`` a Sensorium FileTree folder (``meta/trials/tiers.npy`` inside) or a zip (by
+    suffix, or any file of another suffix than the other formats' that is a zip)? Only these can
+    be memory-mapped."""
+    path = Path(path)
+    if path.is_dir():
+        return (path / "meta" / "trials" / "tiers.npy").is_file()
+    suffix = path.suffix.lower()
+    return path.is_file() and (suffix == ".zip" or (suffix not in OTHER_SUFFIXES and zipfile.is_zipfile(path)))
 
 
 def _held_in_memory(path: Path, memory_map: bool | None) -> None:

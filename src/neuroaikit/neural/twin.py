@@ -35,7 +35,7 @@ from ..runs import Run, RunWriter
 from .baselines import PixelRidge
 from .dataset import NeuralDataset
 from .fit import TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict
-from .load import load_neural
+from .load import is_filetree, load_neural
 from .models import DEFAULT_SESSION, CortexTwin, SessionView
 from .metrics import evaluate_predictions, explainable_variance, oracle_correlation
 from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
@@ -77,7 +77,8 @@ class TwinFitJob(Config):
         memory_map: keep FileTree recordings' responses and images on disk, memory-mapped from
             a cached copy, and gather each batch from there; None (default): only for a
             recording larger than a quarter of the memory available
-            (:func:`~neuroaikit.neural.filetree.load_filetree`).
+            (:func:`~neuroaikit.neural.filetree.load_filetree`). With several recordings, True maps
+            the FileTree ones and reads the others into memory.
     """
 
     data: str | list[str] = SYNTHETIC
@@ -113,7 +114,7 @@ class TwinFitJob(Config):
             self.data = paths[0] if len(paths) == 1 else paths
         else:
             self.data = str(self.data)
-        if self.memory_map and SYNTHETIC in self.paths:
+        if self.memory_map and self.paths == [SYNTHETIC]:
             raise ConfigError("memory_map applies to FileTree recordings; the synthetic cortex is simulated in memory")
         if self.ln_time_limit is not None and not self.ln_baseline:
             raise ConfigError("ln_time_limit is the LN baseline's budget: set ln_baseline (--ln-baseline) too")
@@ -162,8 +163,18 @@ def load_sessions(job: TwinFitJob) -> dict[str, tuple[str, NeuralDataset, object
     """``{session: (path, data set, simulator or None)}`` for every recording of ``job``."""
     paths = job.paths
     names = session_names(paths) if len(paths) > 1 else [DEFAULT_SESSION]
-    return {name: (path, *load_data(path, job.region, job.synthetic, job.memory_map))
+    return {name: (path, *load_data(path, job.region, job.synthetic, _memory_map_for(path, job.memory_map, len(paths))))
             for name, path in zip(names, paths)}
+
+
+def _memory_map_for(path: str, memory_map: bool | None, n_recordings: int) -> bool | None:
+    """``memory_map`` for one of the job's recordings: with several, ``True`` maps the FileTree
+    ones and reads the others into memory (logged), so a mixed set of formats still fits; for a
+    single recording of another format it stays an error."""
+    if memory_map and n_recordings > 1 and (path == SYNTHETIC or not is_filetree(path)):
+        log.info("%s: read into memory (memory mapping applies to FileTree folders and zips)", path)
+        return None
+    return memory_map
 
 
 def _truth_centers(ds: NeuralDataset, data: str, cortex) -> np.ndarray | None:
