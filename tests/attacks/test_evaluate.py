@@ -170,6 +170,39 @@ def test_majority_check_counts_fresh_draws(kit):
     assert many < one  # a lucky single draw is not counted as robust
 
 
+class _FlipEverything:
+    """A user's attack that ignores its budget: every pixel inverted (far beyond any eps)."""
+
+    def __init__(self, model, eps, **_):
+        self.eps = eps
+
+    def __call__(self, x, y):
+        return 1 - x
+
+
+def test_extra_attacks_join_the_worst_case_and_are_held_to_the_budget(kit):
+    from neuroaikit.attacks.fgsm import FGSM
+
+    model, x, y = kit.trained_digits_cnn()  # deterministic: every figure reproducible by hand
+    model.eval()
+    config = RobustnessConfig.quick(eps=[0.1], reference_eps=0.1, n_examples=24, max_extensions=0)
+    result = evaluate_robustness(model, x, y, config, extra_attacks={"fgsm": FGSM})
+    row = result.sweep[0]
+    assert set(row.attacks) == {"apgd-ce", "apgd-dlr", "square", "transfer", "random", "fgsm"}
+    x24, y24 = x[:24], y[:24]
+    with torch.no_grad():
+        clean_ok = model(x24).argmax(1) == y24
+        fgsm_ok = clean_ok & (model(FGSM(model, eps=0.1)(x24, y24)).argmax(1) == y24)
+    assert row.attacks["fgsm"] == pytest.approx(fgsm_ok.float().mean().item())
+    assert row.worst_case <= min(row.attacks.values()) + 1e-9
+    with pytest.raises(ConfigError, match="extra attack 'flip' perturbed an image by .* beyond eps 0.1"):
+        evaluate_robustness(model, x, y, config, extra_attacks={"flip": _FlipEverything})
+    with pytest.raises(ConfigError, match="'square' is one of the protocol's own attacks"):
+        evaluate_robustness(model, x, y, config, extra_attacks={"square": FGSM})
+    with pytest.raises(ConfigError, match=r"extra_attacks\['mine'\] must be a callable"):
+        evaluate_robustness(model, x, y, config, extra_attacks={"mine": "fgsm"})
+
+
 def test_bad_protocol_settings():
     with pytest.raises(ConfigError, match="eps"):
         RobustnessConfig(eps=[-0.1])

@@ -14,7 +14,7 @@ import math
 import time
 from functools import partial
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
@@ -35,6 +35,10 @@ from .transfer import Transfer
 
 WHITE_BOX = ("apgd-ce", "apgd-dlr")
 OTHER = ("square", "transfer", "random")
+#: ``make(model, eps=, eot=, rule=, seed=) -> attack``, ``attack(x, y) -> x_adv``: a user's own attack
+AttackFactory = Callable[..., Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
+#: how far past the budget or the [0, 1] box an attack's output may lie (float rounding)
+BUDGET_SLACK = 1e-5
 MNIST_LIKE_EPS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5)
 CIFAR_EPS = (1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255, 32 / 255)
 MNIST_LIKE_L2 = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
@@ -146,6 +150,35 @@ def _batched(attack, x, y, batch_size):
     return torch.cat([attack(x[i : i + batch_size], y[i : i + batch_size]) for i in range(0, len(x), batch_size)])
 
 
+def _check_extra_attacks(extra_attacks: Mapping[str, AttackFactory] | None) -> dict[str, AttackFactory]:
+    extra = dict(extra_attacks or {})
+    for name, make in extra.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ConfigError(f"extra_attacks: a name must be a non-empty string, got {name!r}")
+        if name in WHITE_BOX + OTHER:
+            raise ConfigError(f"extra_attacks: {name!r} is one of the protocol's own attacks; give yours another name")
+        if not callable(make):
+            raise ConfigError(f"extra_attacks[{name!r}] must be a callable make(model, eps=, eot=, rule=, seed=), "
+                              f"got {type(make).__name__}")
+    return extra
+
+
+def _check_within_budget(name: str, x: torch.Tensor, x_adv: torch.Tensor, eps: float, norm: str) -> None:
+    """A user's attack must return images of the same shape, inside the eps ball and [0, 1]:
+    an attack with other conventions (another norm, [0, 255] images) would distort the figures."""
+    if not isinstance(x_adv, torch.Tensor) or x_adv.shape != x.shape:
+        shape = tuple(x_adv.shape) if isinstance(x_adv, torch.Tensor) else type(x_adv).__name__
+        raise ConfigError(f"extra attack {name!r} returned {shape}, not images of shape {tuple(x.shape)}")
+    delta = (x_adv - x).flatten(1)
+    size = delta.abs().amax(1) if norm == "Linf" else delta.norm(dim=1)
+    if float(size.max()) > eps + BUDGET_SLACK:
+        raise ConfigError(f"extra attack {name!r} perturbed an image by {float(size.max()):.4g} ({norm}), "
+                          f"beyond eps {eps:.4g}")
+    if float(x_adv.min()) < -BUDGET_SLACK or float(x_adv.max()) > 1 + BUDGET_SLACK:
+        raise ConfigError(f"extra attack {name!r} returned pixels outside [0, 1] "
+                          f"({float(x_adv.min()):.4g} to {float(x_adv.max()):.4g})")
+
+
 @torch.no_grad()
 def _one_pass_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, max_rows: int = 4096) -> torch.Tensor:
     """Per example: is one fresh draw of the model right?"""
@@ -193,7 +226,8 @@ def _global_mean(ex: Execution | None, mask: torch.Tensor) -> float:
 
 def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
                         config: RobustnessConfig | None = None, progress: Progress | None = None,
-                        execution: Execution | None = None) -> RobustnessResult:
+                        execution: Execution | None = None,
+                        extra_attacks: Mapping[str, AttackFactory] | None = None) -> RobustnessResult:
     """Run the protocol on ``model`` (logits, images ``(N, C, H, W)`` in [0, 1], labels ``(N,)``).
 
     Returns a :class:`~neuroaikit.attacks.results.RobustnessResult`: clean accuracy (repeated
@@ -204,8 +238,16 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     With an ``execution`` of several processes (``torchrun``), each process attacks an equal
     share of the examples and every figure is computed over all of them (the attacks are
     per-example, so the result is the one-process result up to the random draws).
+
+    ``extra_attacks`` adds your own attacks to every eps of the sweep: ``{name: make}``, where
+    ``make(model, eps=, eot=, rule=, seed=)`` returns ``attack(x, y) -> x_adv`` (any
+    :class:`~neuroaikit.attacks.base.Attack` subclass is such a ``make``). Their examples count in
+    the per-example worst case as the protocol's own do (white-box ones, the default, also by one
+    pass for a single-draw rule); an output beyond eps in the configured norm or outside [0, 1] is
+    a one-line error rather than a figure.
     """
     config = config or RobustnessConfig()
+    extra = _check_extra_attacks(extra_attacks)
     if execution is not None:
         require_float32(execution.config, "robustness evaluation", ATTACKS_NEED_FLOAT32)
     progress = progress or silent()
@@ -271,6 +313,8 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
         }
         if config.norm == "Linf":
             found["square"] = Square(model, eps=eps, n_queries=config.square_queries, **common)
+        for name, make in extra.items():
+            found[name] = make(model, eps=eps, **common)
         return found
 
     sweep: list[SweepRow] = []
@@ -287,8 +331,11 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
         with progress.task(f"eps {eps:.4g}", total=len(attacks), unit="attacks") as task:
             for name, attack in attacks.items():
                 x_adv = _batched(attack, x, y, config.batch_size)
+                if name in extra:
+                    _check_within_budget(name, x, x_adv, eps, config.norm)
                 ok = clean_ok & majority_correct(model, x_adv, y, rule, config.checks)
-                if single_pass and name in WHITE_BOX:
+                white_box = name in WHITE_BOX or (name in extra and getattr(attack, "white_box", True))
+                if single_pass and white_box:
                     ok &= _one_pass_correct(model, x_adv, y)
                 eps_masks[name] = ok
                 accuracies[name] = mean(ok)
@@ -454,14 +501,17 @@ def _examples(model, x, y, adversarial, rule, count: int = 6) -> AdversarialExam
 
 def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None, split: str = "test",
                  overwrite: bool = False, execution: ExecutionConfig | None = None,
-                 progress: Progress | None = None) -> RobustnessResult:
+                 progress: Progress | None = None,
+                 extra_attacks: Mapping[str, AttackFactory] | None = None) -> RobustnessResult:
     """Evaluate the model of a run folder on its dataset's test split and write
     ``results/robustness.json`` (atomically; an existing one is replaced only with
-    ``overwrite``). ``data_dir`` defaults to the run's."""
+    ``overwrite``). ``data_dir`` defaults to the run's; ``extra_attacks`` as in
+    :func:`evaluate_robustness`."""
     from ..data import load_dataset
     from ..runs import Run
 
     require_float32(execution, "robustness evaluation", ATTACKS_NEED_FLOAT32)
+    _check_extra_attacks(extra_attacks)
     progress = default_progress(progress)
     run = Run.open(run_dir)
     run.check_result_writable(RobustnessResult.result_name, overwrite)
@@ -477,7 +527,8 @@ def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
     with Execution(execution) as ex:
         progress.for_rank(ex.rank)
         model = run.load_model(map_location=ex.device)
-        result = evaluate_robustness(model, data.images, data.labels, config, progress=progress, execution=ex)
+        result = evaluate_robustness(model, data.images, data.labels, config, progress=progress, execution=ex,
+                                     extra_attacks=extra_attacks)
         result.execution = ex.describe()
     result.dataset = dataset
     result.split = split
