@@ -268,3 +268,42 @@ def test_cli_evaluate_errors(tmp_path, digits_run, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["evaluate", str(digits_run), "--quick", "--steps", "0"]) == 2
     assert "error: --steps must be an integer >= 1, got 0" in capsys.readouterr().err
+
+
+USER_ATTACK = """
+import torch
+
+
+class Nudge:
+    white_box = False
+
+    def __init__(self, model, eps, **_):
+        self.eps = eps
+
+    def __call__(self, x, y):
+        return (x + self.eps * torch.sign(0.5 - x)).clamp(0, 1)   # every pixel towards grey
+"""
+
+
+def test_cli_evaluate_with_the_users_own_attack(tmp_path, digits_run, capsys):
+    from neuroaikit.cli.main import main
+
+    module = tmp_path / "my_attacks.py"
+    module.write_text(USER_ATTACK)
+    run = tmp_path / "run"
+    import shutil
+
+    shutil.copytree(digits_run, run)
+    code = main(["evaluate", str(run), "--quick", "--eps", "0.2", "--n-examples", "16", "--steps", "3",
+                 "--square-queries", "5", "--attack", f"nudge={module}:Nudge", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    saved = json.loads((run / "results" / "robustness.json").read_text())
+    row = saved["sweep"][0]
+    assert "nudge" in row["attacks"] and row["worst_case"] <= row["attacks"]["nudge"] + 1e-9
+    for bad, message in ((f"nudge={module}:Missing", "has no callable 'Missing'"),
+                         (f"nudge={tmp_path / 'none.py'}:X", "no file"),
+                         ("nudge", "expected NAME=SPEC"),
+                         ("nudge=no_such_module_anywhere:X", "cannot import no_such_module_anywhere")):
+        assert main(["evaluate", str(run), "--quick", "--overwrite", "--attack", bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1, err

@@ -163,6 +163,36 @@ def _check_extra_attacks(extra_attacks: Mapping[str, AttackFactory] | None) -> d
     return extra
 
 
+def import_attack(spec: str) -> AttackFactory:
+    """The attack factory ``spec`` names: ``package.module:Name`` (importable) or
+    ``path/to/file.py:Name``; for ``neuroaikit evaluate --attack NAME=SPEC``."""
+    import importlib
+    import importlib.util
+    from pathlib import Path
+
+    module_name, _, attr = str(spec).rpartition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"attack {spec!r}: expected MODULE:NAME or FILE.py:NAME")
+    try:
+        if module_name.endswith(".py"):
+            path = Path(module_name)
+            if not path.is_file():
+                raise ConfigError(f"attack {spec!r}: no file {path}")
+            loader_spec = importlib.util.spec_from_file_location(f"neuroaikit_user_attack_{path.stem}", path)
+            module = importlib.util.module_from_spec(loader_spec)
+            loader_spec.loader.exec_module(module)  # type: ignore[union-attr]
+        else:
+            module = importlib.import_module(module_name)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to import the user's code is one line
+        raise ConfigError(f"attack {spec!r}: cannot import {module_name} ({type(exc).__name__}: {exc})") from None
+    make = getattr(module, attr, None)
+    if not callable(make):
+        raise ConfigError(f"attack {spec!r}: {module_name} has no callable {attr!r}")
+    return make
+
+
 def _check_within_budget(name: str, x: torch.Tensor, x_adv: torch.Tensor, eps: float, norm: str) -> None:
     """A user's attack must return images of the same shape, inside the eps ball and [0, 1]:
     an attack with other conventions (another norm, [0, 255] images) would distort the figures."""

@@ -23,9 +23,15 @@ The deployed rule (one draw, mean or vote of N draws) is the run's, unless --rul
 The full default (200 images, 100 steps, EOT 20) takes a while on a CPU; --quick gives a
 first look in a minute or two, not a number to publish.
 
+Your own attacks join the sweep with --attack NAME=SPEC (SPEC: package.module:Name or
+file.py:Name, called as Name(model, eps=, eot=, rule=, seed=) and returning attack(x, y) ->
+x_adv); they count in the per-example worst case, and an output beyond eps or outside [0, 1]
+is refused.
+
 examples:
   neuroaikit evaluate runs/mnist-hidden-noise --data-dir ../shared/data/mnist --quick
   neuroaikit evaluate runs/mnist-hidden-noise --eps 0.1 0.2 0.3 0.4 --n-examples 500 --eot 20
+  neuroaikit evaluate runs/mnist-hidden-noise --quick --attack fab=my_attacks.py:FAB
 """
 
 
@@ -45,10 +51,27 @@ def add_arguments(parser):
     parser.add_argument("--rule", choices=("single", "mean", "vote"), help="deployed inference rule (default: the run's)")
     parser.add_argument("--n-draws", type=int, help="draws of the mean/vote rule (default: the run's)")
     parser.add_argument("--seed", type=int, help="seed of attacks and noise (default 0)")
+    parser.add_argument("--attack", action="append", metavar="NAME=SPEC", default=[],
+                        help="add your own attack (repeatable): SPEC is package.module:Name or file.py:Name")
     parser.add_argument("--quick", action="store_true", help="a short first look: 32 images, 20 steps, EOT 5")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing results/robustness.json")
     add_execution_arguments(parser)
     add_quiet_argument(parser)
+
+
+def _extra_attacks(specs: list[str]) -> dict:
+    from ..attacks.evaluate import import_attack
+    from ..errors import ConfigError
+
+    extra = {}
+    for item in specs:
+        name, sep, spec = item.partition("=")
+        if not sep or not name.strip() or not spec.strip():
+            raise ConfigError(f"--attack {item!r}: expected NAME=SPEC, e.g. fab=my_attacks.py:FAB")
+        if name.strip() in extra:
+            raise ConfigError(f"--attack: {name.strip()!r} is given twice")
+        extra[name.strip()] = import_attack(spec.strip())
+    return extra
 
 
 def run(args) -> int:
@@ -64,7 +87,8 @@ def run(args) -> int:
     options = {k: v for k, v in options.items() if v is not None}
     config = RobustnessConfig.quick(**options) if args.quick else RobustnessConfig(**options)
     result = evaluate_run(args.run_dir, data_dir=args.data_dir, config=config, overwrite=args.overwrite,
-                          execution=execution_from_args(args), progress=default_progress(quiet=args.quiet))
+                          execution=execution_from_args(args), progress=default_progress(quiet=args.quiet),
+                          extra_attacks=_extra_attacks(args.attack))
     from ..execution import is_main_process
 
     if not is_main_process():
