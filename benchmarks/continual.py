@@ -2,7 +2,7 @@
 Permuted MNIST, with the published protocol, beside van de Ven et al.'s published averages.
 
 Prints, per benchmark, scenario and strategy: average accuracy (mean and s.d. over seeds),
-forgetting, backward transfer, extra forward passes, stored floats and wall time; ``--json``
+forgetting, backward transfer, extra forward passes, stored floats, wall and training time; ``--json``
 writes the figures (after every run, so a long job that is stopped keeps what it measured).
 
     python benchmarks/continual.py --data-dir ../shared/data                  # Split MNIST, 3 seeds
@@ -160,6 +160,8 @@ def summarise(args, scenario: str, strategy: str, runs) -> dict:
             "stored_floats": first.costs["stored_floats"],
             "buffer_examples": first.costs["buffer_examples"],
             "wall_time_s": None if None in seconds else statistics.fmean(seconds),
+            # kept by each run itself, so a suite resumed from --out still has it for every row
+            "train_time_s": statistics.fmean(r.train_time_s for r, _ in runs),
             "accuracy_matrices": [r.accuracy_matrix for r, _ in runs],
             "strategy_params": first.strategy_params}
 
@@ -170,7 +172,7 @@ def print_row(row: dict) -> None:
     print(f"{row['scenario']:<8} {row['strategy']:<22} {shown:>14} {('-' if paper is None else f'{paper:.2f}'):>9} "
           f"{('-' if paper is None else f'{mean - paper:+.1f}'):>6} {row['forgetting']:7.3f} "
           f"{row['backward_transfer']:+7.3f} {row['extra_forward_ratio']:9.2f} {row['stored_floats']:13d} "
-          f"{('-' if seconds is None else f'{seconds:.1f}'):>7}", flush=True)
+          f"{('-' if seconds is None else f'{seconds:.1f}'):>7} {row['train_time_s']:8.1f}", flush=True)
 
 
 def config_of(args, scenario: str, strategy: str, seed: int) -> ContinualConfig:
@@ -191,7 +193,7 @@ def report(args, jobs) -> int:
         else:
             finished = run_in_process(jobs, args)
         print(f"{'scenario':<8} {'strategy':<22} {'accuracy %':>14} {'published':>9} {'diff':>6} {'forget':>7} "
-              f"{'BWT':>7} {'extra fwd':>9} {'stored floats':>13} {'time s':>7}")
+              f"{'BWT':>7} {'extra fwd':>9} {'stored floats':>13} {'time s':>7} {'train s':>8}")
         runs = []
         for (scenario, strategy, _seed), result, seconds in finished:
             runs.append((result, seconds))
