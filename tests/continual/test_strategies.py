@@ -56,6 +56,35 @@ def test_fisher_equals_a_direct_per_example_computation(labels):
         torch.testing.assert_close(fisher[name], expected[name] / len(y), rtol=1e-5, atol=1e-7)
 
 
+def test_ewc_keeps_the_sum_of_its_task_penalties_as_one_quadratic():
+    """EWC's penalty over k tasks, kept as one quadratic, has the per-task sum's value and gradient
+    (Fisher entries over six orders of magnitude, one that is 0 in every task)."""
+    from neuroaikit.continual.strategies.ewc import CombinedPenalty
+    from neuroaikit.continual.strategies.regularise import quadratic_penalty
+
+    torch.manual_seed(1)
+    model = nn.Linear(5, 3)
+    shapes = {name: p.shape for name, p in model.named_parameters()}
+    tasks = []
+    for _ in range(4):
+        fisher = {n: torch.rand(s) * 10.0 ** torch.randint(-3, 3, s) for n, s in shapes.items()}
+        fisher["bias"][0] = 0.0
+        tasks.append((fisher, {n: torch.randn(s) for n, s in shapes.items()}))
+    combined = CombinedPenalty()
+    for fisher, anchor in tasks:
+        combined.add(fisher, anchor)
+    value = combined.value(model)
+    direct = sum(quadratic_penalty(model, anchor, fisher) for fisher, anchor in tasks)
+    torch.testing.assert_close(value, direct, rtol=1e-5, atol=0)
+    for ours, theirs in zip(torch.autograd.grad(value, list(model.parameters())),
+                            torch.autograd.grad(direct, list(model.parameters()))):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+    # a checkpoint of the per-task form folds into the same quadratic
+    folded = CombinedPenalty.from_state({"fishers": [f for f, _ in tasks], "anchors": [a for _, a in tasks]})
+    torch.testing.assert_close(folded.value(model), value)
+    assert folded.n_tasks == 4
+
+
 def test_class_il_distillation_gives_the_new_classes_target_probability_zero(datasets):
     """Replayed old inputs are distilled over every class the network may now answer with; the
     old network never answered with the current task's classes, so their target is 0 and their

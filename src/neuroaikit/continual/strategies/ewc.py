@@ -116,9 +116,15 @@ class _FisherStrategy(Strategy):
 
 @register_strategy
 class EWC(_FisherStrategy):
-    """Elastic weight consolidation (Kirkpatrick et al. 2017): after each task ``k`` keep its
-    weights ``theta_k`` and Fisher ``F_k``; later tasks add ``lambda/2 sum_k sum_i F_k,i
-    (theta_i - theta_k,i)^2`` (one penalty per task, so memory grows with the tasks).
+    """Elastic weight consolidation (Kirkpatrick et al. 2017): after each task ``k`` its weights
+    ``theta_k`` and Fisher ``F_k``; later tasks add ``lambda/2 sum_k sum_i F_k,i
+    (theta_i - theta_k,i)^2``, one quadratic penalty per earlier task.
+
+    A sum of quadratics is one quadratic: ``sum_k F_k (theta - theta_k)^2 = A (theta - m)^2 + c``
+    with ``A = sum_k F_k``, ``m = sum_k F_k theta_k / A`` and ``c`` the sum's value at ``m``. The
+    penalty is kept in that form (:class:`CombinedPenalty`): the same value and gradient as the
+    per-task sum (to float rounding), at one task's cost per step and in constant memory, where
+    the per-task form costs ``k`` times as much after ``k`` tasks.
 
     Args:
         lambda_ (float | None): the strength (``None``: van de Ven et al. 2022's value for the
@@ -135,38 +141,83 @@ class EWC(_FisherStrategy):
         if fisher_labels not in FISHER_LABELS:
             raise ConfigError(f"fisher_labels must be one of {', '.join(FISHER_LABELS)}, got {fisher_labels!r}")
         self.lambda_, self.fisher_labels, self.fisher_n = lambda_, fisher_labels, fisher_n
-        self.anchors: list[dict[str, torch.Tensor]] = []
-        self.fishers: list[dict[str, torch.Tensor]] = []
+        self.combined = CombinedPenalty()
 
     def setup(self, learner) -> None:
         super().setup(learner)
         self._resolve()
 
     def penalty(self) -> torch.Tensor:
-        model = self.learner.model
-        return sum((quadratic_penalty(model, a, f) for a, f in zip(self.anchors, self.fishers)),
-                   torch.zeros((), device=self.learner.device))
+        """``sum_k sum_i F_k,i (theta_i - theta_k,i)^2`` over the tasks so far."""
+        return self.combined.value(self.learner.model)
 
     def loss(self, x, y, contexts, t):
         loss, info = self.learner.classification_loss(x, y, contexts)
-        if self.anchors:
+        if self.combined.n_tasks:
             penalty = 0.5 * float(self.lambda_ or 0.0) * self.penalty()
             loss = loss + penalty
             info["penalty"] = float(penalty.detach())
         return loss, info
 
     def after_task(self, t: int) -> None:
-        self.fishers.append(self._fisher(t))
-        self.anchors.append(detached_copy(self.learner.model))
+        self.combined.add(self._fisher(t), detached_copy(self.learner.model))
 
     def state_dict(self) -> dict:
-        return {"anchors": self.anchors, "fishers": self.fishers}
+        return self.combined.state_dict()
 
     def load_state_dict(self, state: dict) -> None:
-        self.anchors, self.fishers = list(state["anchors"]), list(state["fishers"])
+        self.combined = CombinedPenalty.from_state(state)
 
     def memory(self) -> dict:
-        return {"buffer_examples": 0, "stored_floats": tensor_floats(self.anchors, self.fishers)}
+        return {"buffer_examples": 0, "stored_floats": tensor_floats(self.combined.importance, self.combined.centre)}
+
+
+class CombinedPenalty:
+    """``sum_k sum_i F_k,i (theta_i - theta_k,i)^2`` kept as one quadratic ``sum_i A_i (theta_i -
+    m_i)^2 + c``: ``importance`` ``A = sum_k F_k``, ``centre`` ``m = sum_k F_k theta_k / A`` (the
+    latest anchor where ``A`` is 0) and ``offset`` ``c = sum_k sum_i F_k,i (theta_k,i - m_i)^2``,
+    accumulated in float64."""
+
+    def __init__(self):
+        self.importance: dict[str, torch.Tensor] = {}
+        self.centre: dict[str, torch.Tensor] = {}
+        self.offset = 0.0
+        self.n_tasks = 0
+
+    def add(self, fisher: dict[str, torch.Tensor], anchor: dict[str, torch.Tensor]) -> None:
+        """Fold in one more task's Fisher and anchor."""
+        offset = 0.0
+        for name, f in fisher.items():
+            theta = anchor[name]
+            if name not in self.importance:
+                self.importance[name], self.centre[name] = f.clone(), theta.clone()
+                continue
+            a, m = self.importance[name], self.centre[name]
+            total = a + f
+            centre = torch.where(total > 0, (a * m + f * theta) / total.clamp_min(torch.finfo(total.dtype).tiny), theta)
+            # the old quadratic's value at the new centre, plus the new task's
+            offset += float((a.double() * (m.double() - centre.double()) ** 2).sum()
+                            + (f.double() * (theta.double() - centre.double()) ** 2).sum())
+            self.importance[name], self.centre[name] = total, centre
+        self.offset += offset
+        self.n_tasks += 1
+
+    def value(self, model: torch.nn.Module) -> torch.Tensor:
+        return quadratic_penalty(model, self.centre, self.importance) + self.offset
+
+    def state_dict(self) -> dict:
+        return {"importance": self.importance, "centre": self.centre, "offset": self.offset, "n_tasks": self.n_tasks}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "CombinedPenalty":
+        combined = cls()
+        if "anchors" in state:  # a checkpoint written by the per-task form: fold its tasks in
+            for fisher, anchor in zip(state["fishers"], state["anchors"]):
+                combined.add(fisher, anchor)
+            return combined
+        combined.importance, combined.centre = dict(state["importance"]), dict(state["centre"])
+        combined.offset, combined.n_tasks = float(state["offset"]), int(state["n_tasks"])
+        return combined
 
 
 @register_strategy
