@@ -295,7 +295,7 @@ def test_cli_evaluate_with_the_users_own_attack(tmp_path, digits_run, capsys):
 
     shutil.copytree(digits_run, run)
     code = main(["evaluate", str(run), "--quick", "--eps", "0.2", "--n-examples", "16", "--steps", "3",
-                 "--square-queries", "5", "--attack", f"nudge={module}:Nudge", "--quiet"])
+                 "--square-queries", "5", "--attack", f"nudge={module}:Nudge", "--overwrite", "--quiet"])
     assert code == 0, capsys.readouterr().err
     saved = json.loads((run / "results" / "robustness.json").read_text())
     row = saved["sweep"][0]
