@@ -195,7 +195,10 @@ def test_extra_attacks_join_the_worst_case_and_are_held_to_the_budget(kit):
         fgsm_ok = clean_ok & (model(FGSM(model, eps=0.1)(x24, y24)).argmax(1) == y24)
     assert row.attacks["fgsm"] == pytest.approx(fgsm_ok.float().mean().item())
     assert row.worst_case <= min(row.attacks.values()) + 1e-9
-    with pytest.raises(ConfigError, match="extra attack 'flip' perturbed an image by .* beyond eps 0.1"):
+    assert result.extra_attacks == {"fgsm": "neuroaikit.attacks.fgsm.FGSM"}  # the result says what ran
+    assert RobustnessResult.from_dict(result.to_dict()).extra_attacks == result.extra_attacks
+    assert "extra_attacks" not in evaluate_robustness(model, x, y, config.replace(n_examples=4)).to_dict()
+    with pytest.raises(ConfigError, match=r"extra attack .flip. perturbed an image beyond eps 0.1 \(Linf\) by"):
         evaluate_robustness(model, x, y, config, extra_attacks={"flip": _FlipEverything})
     with pytest.raises(ConfigError, match="'square' is one of the protocol's own attacks"):
         evaluate_robustness(model, x, y, config, extra_attacks={"square": FGSM})
@@ -300,6 +303,7 @@ def test_cli_evaluate_with_the_users_own_attack(tmp_path, digits_run, capsys):
     saved = json.loads((run / "results" / "robustness.json").read_text())
     row = saved["sweep"][0]
     assert "nudge" in row["attacks"] and row["worst_case"] <= row["attacks"]["nudge"] + 1e-9
+    assert saved["extra_attacks"]["nudge"].endswith(".Nudge")
     for bad, message in ((f"nudge={module}:Missing", "has no callable 'Missing'"),
                          (f"nudge={tmp_path / 'none.py'}:X", "no file"),
                          ("nudge", "expected NAME=SPEC"),

@@ -36,6 +36,9 @@ def test_ray_workers_give_the_in_process_numbers_and_resume(shared_data, tmp_pat
     again = _run(shared_data, tmp_path, "again", "--workers", "2", "--out", str(sweep))
     assert [r["wall_time_s"] for r in again["rows"]] == [None, None]  # both finished before: skipped
     assert again["rows"][0]["average_accuracy_pct"] == parallel["rows"][0]["average_accuracy_pct"]
+    # each run's own training time survives the resume
+    assert [r["train_time_s"] for r in again["rows"]] == [r["train_time_s"] for r in parallel["rows"]]
+    assert all(t > 0 for t in (r["train_time_s"] for r in again["rows"]))
 
 
 def test_bad_input_exits_2_before_any_run(shared_data, tmp_path, capsys):

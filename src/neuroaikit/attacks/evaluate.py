@@ -193,20 +193,26 @@ def import_attack(spec: str) -> AttackFactory:
     return make
 
 
-def _check_within_budget(name: str, x: torch.Tensor, x_adv: torch.Tensor, eps: float, norm: str) -> None:
+def _check_within_budget(name: str, x: torch.Tensor, x_adv, eps: float, norm: str, ex: Execution | None) -> None:
     """A user's attack must return images of the same shape, inside the eps ball and [0, 1]:
-    an attack with other conventions (another norm, [0, 255] images) would distort the figures."""
-    if not isinstance(x_adv, torch.Tensor) or x_adv.shape != x.shape:
-        shape = tuple(x_adv.shape) if isinstance(x_adv, torch.Tensor) else type(x_adv).__name__
-        raise ConfigError(f"extra attack {name!r} returned {shape}, not images of shape {tuple(x.shape)}")
-    delta = (x_adv - x).flatten(1)
-    size = delta.abs().amax(1) if norm == "Linf" else delta.norm(dim=1)
-    if float(size.max()) > eps + BUDGET_SLACK:
-        raise ConfigError(f"extra attack {name!r} perturbed an image by {float(size.max()):.4g} ({norm}), "
-                          f"beyond eps {eps:.4g}")
-    if float(x_adv.min()) < -BUDGET_SLACK or float(x_adv.max()) > 1 + BUDGET_SLACK:
-        raise ConfigError(f"extra attack {name!r} returned pixels outside [0, 1] "
-                          f"({float(x_adv.min()):.4g} to {float(x_adv.max()):.4g})")
+    an attack with other conventions (another norm, [0, 255] images) would distort the figures.
+    Under ``torchrun`` the excesses are summed over the processes, so all of them stop together."""
+    wrong_shape = not (isinstance(x_adv, torch.Tensor) and x_adv.shape == x.shape)
+    beyond_eps = outside_box = 0.0
+    if not wrong_shape and len(x):
+        delta = (x_adv - x).flatten(1)
+        size = delta.abs().amax(1) if norm == "Linf" else delta.norm(dim=1)
+        beyond_eps = float((size - eps - BUDGET_SLACK).clamp_min(0).max())
+        outside_box = float((-x_adv - BUDGET_SLACK).clamp_min(0).max() + (x_adv - 1 - BUDGET_SLACK).clamp_min(0).max())
+    found = [float(wrong_shape), beyond_eps, outside_box]
+    if ex is not None and ex.distributed:
+        found = ex.all_sum(found)
+    if found[0]:
+        raise ConfigError(f"extra attack {name!r} returned something other than images of shape {tuple(x.shape)}")
+    if found[1]:
+        raise ConfigError(f"extra attack {name!r} perturbed an image beyond eps {eps:.4g} ({norm}) by {found[1]:.4g}")
+    if found[2]:
+        raise ConfigError(f"extra attack {name!r} returned pixels outside [0, 1] (by {found[2]:.4g})")
 
 
 @torch.no_grad()
@@ -362,7 +368,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
             for name, attack in attacks.items():
                 x_adv = _batched(attack, x, y, config.batch_size)
                 if name in extra:
-                    _check_within_budget(name, x, x_adv, eps, config.norm)
+                    _check_within_budget(name, x, x_adv, eps, config.norm, ex)
                 ok = clean_ok & majority_correct(model, x_adv, y, rule, config.checks)
                 white_box = name in WHITE_BOX or (name in extra and getattr(attack, "white_box", True))
                 if single_pass and white_box:
@@ -396,6 +402,8 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
         randomness=randomness,
         rule=DeployedRule(rule=rule.rule, n_draws=rule.n_draws),
         threat_model=f"{config.norm}, white box with EOT over the model's noise",
+        extra_attacks={name: f"{getattr(make, '__module__', '?')}.{getattr(make, '__qualname__', type(make).__name__)}"
+                       for name, make in extra.items()} or None,
         stochastic=stochastic,
         n_examples=n,
         n_classes=n_classes,

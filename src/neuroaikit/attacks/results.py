@@ -152,11 +152,13 @@ class RobustnessResult(Result):
         dataset, split, execution: set by :func:`~neuroaikit.attacks.evaluate.evaluate_run`.
         randomness: how the model was found random or not (``None`` in results written before
             the protocol ran the model to find out).
+        extra_attacks: the user's own attacks beside the protocol's, name -> the callable that
+            made them (``module.qualified_name``); ``None``: none.
     """
 
     result_name: ClassVar[str | None] = "robustness"
     #: written only when set, so that results of ``evaluate_robustness`` keep their layout
-    _OPTIONAL: ClassVar[tuple[str, ...]] = ("dataset", "split", "execution", "randomness")
+    _OPTIONAL: ClassVar[tuple[str, ...]] = ("dataset", "split", "execution", "randomness", "extra_attacks")
 
     rule: DeployedRule
     threat_model: str
@@ -178,6 +180,7 @@ class RobustnessResult(Result):
     split: str | None = None
     execution: dict[str, Any] | None = None
     randomness: RandomnessCheck | None = None
+    extra_attacks: dict[str, str] | None = None
 
     # -- JSON layout -----------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
