@@ -169,10 +169,9 @@ def load_sessions(job: TwinFitJob) -> dict[str, tuple[str, NeuralDataset, object
 
 def _memory_map_for(path: str, memory_map: bool | None, n_recordings: int) -> bool | None:
     """``memory_map`` for one of the job's recordings: with several, ``True`` maps the FileTree
-    ones and reads the others into memory (logged), so a mixed set of formats still fits; for a
-    single recording of another format it stays an error."""
+    ones and reads the others into memory (:func:`fit_run` says so in the run log), so a mixed set
+    of formats still fits; for a single recording of another format it stays an error."""
     if memory_map and n_recordings > 1 and (path == SYNTHETIC or not is_filetree(path)):
-        log.info("%s: read into memory (memory mapping applies to FileTree folders and zips)", path)
         return None
     return memory_map
 
@@ -229,8 +228,10 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
         if source is not None:
             freeze_core_from(model0, source)
         with writer:
-            for name, (_, ds, _) in sessions.items():
+            for name, (path, ds, _) in sessions.items():
                 writer.say(f"twin fit: {ds!r}" + (f" as session {name}" if len(sessions) > 1 else ""))
+                if job.memory_map and _memory_map_for(path, job.memory_map, len(sessions)) is None:
+                    writer.say(f"{path}: read into memory (memory mapping applies to FileTree folders and zips)")
             scored = {name: ds for name, (_, ds, _) in sessions.items() if (ds.tiers == "test").any()}
             baselines: dict[str, dict] = {name: {} for name in scored}
             if job.baselines and ex.is_main:
