@@ -107,6 +107,8 @@ def job_settings(args) -> dict:
         settings["iters"] = args.iters
     if args.tasks is not None:
         settings["n_tasks"] = args.tasks
+    if args.pad:
+        settings["pad"] = args.pad
     return settings
 
 
@@ -185,7 +187,7 @@ def report(args, jobs) -> int:
     rows, started = [], time.perf_counter()
     print(f"{args.benchmark}: {', '.join(args.scenarios)}-incremental; seeds {args.seeds}; "
           f"{args.iters or 'protocol'} iterations per task; {args.strengths} strengths; precision {args.precision}; "
-          f"{args.workers} worker(s) x {args.threads} thread(s)")
+          f"{args.workers} worker(s) x {args.threads} thread(s)" + (f"; images padded by {args.pad}" if args.pad else ""))
     with contextlib.ExitStack() as stack:
         if args.workers > 1:
             out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "sweep"
@@ -206,7 +208,7 @@ def report(args, jobs) -> int:
             if args.json:
                 Path(args.json).write_text(json.dumps({"rows": rows, "strengths": args.strengths,
                                                        "precision": args.precision, "threads": args.threads,
-                                                       "workers": args.workers,
+                                                       "workers": args.workers, "pad": args.pad,
                                                        "total_time_s": time.perf_counter() - started}, indent=1))
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0
@@ -221,6 +223,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--iters", type=int, default=None, help="iterations per task (default: the protocol's)")
     parser.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
+    parser.add_argument("--pad", type=int, default=0,
+                        help="zero pixels around each image (2: the authors' 32 x 32 MNIST); default 0")
     parser.add_argument("--quick", action="store_true", help="200 iterations per task, one seed")
     parser.add_argument("--strengths", choices=("toolkit", "2019"), default="toolkit",
                         help="regularisation strengths: the toolkit's defaults, or those behind the published table")

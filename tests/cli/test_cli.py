@@ -57,3 +57,26 @@ def test_train_cli_writes_run_and_report(tmp_path):
 
 def test_parser_builds():
     assert build_parser().prog == "neuroaikit"
+
+
+
+def test_package_log_records_are_notes_on_stderr_and_quiet_keeps_the_warnings(monkeypatch, capsys, tmp_path):
+    import logging
+
+    from neuroaikit.cli import cmd_continual
+
+    def logging_run(args):
+        logging.getLogger("neuroaikit.neural.nwb").info("chose series dff")
+        logging.getLogger("neuroaikit.neural.filetree").warning("dropped 1 trial")
+        return 0
+
+    monkeypatch.setattr(cmd_continual, "run", logging_run)
+    package = logging.getLogger("neuroaikit")
+    handlers_before = list(package.handlers)
+    assert main(["continual", "--out", str(tmp_path / "o")]) == 0
+    err = capsys.readouterr().err
+    assert "note: chose series dff" in err and "warning: dropped 1 trial" in err
+    assert main(["continual", "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "chose series dff" not in err and "warning: dropped 1 trial" in err
+    assert package.handlers == handlers_before  # nothing stays attached after the command

@@ -222,6 +222,19 @@ def test_scenarios_and_their_output_spaces(datasets):
     assert rotated.tasks[1].angle == 90.0
 
 
+def test_padding_surrounds_the_images_with_zeros_before_the_permutation(datasets):
+    permuted = make_scenario("permuted-mnist", "domain", n_tasks=2, datasets=datasets, pad=2)
+    assert permuted.shape == (1, 10, 10)
+    original, moved = permuted.tasks[0].train_batch(torch.arange(4))[0], permuted.tasks[1].train_batch(torch.arange(4))[0]
+    assert torch.equal(original[:, :, 2:-2, 2:-2], datasets[0].images[:4]) and original[:, :, :2].abs().sum() == 0
+    assert torch.equal(moved.flatten(1).sort(1).values, original.flatten(1).sort(1).values)
+    assert (moved[:, :, :2] != 0).any()  # the permutation spreads the image over the padded frame
+    result = learn(_config("finetune", "domain", n_tasks=2, iters=5, pad=2), datasets=datasets)
+    assert len(result.accuracy_matrix) == 2
+    with pytest.raises(ConfigError, match="pad"):
+        learn(_config("finetune", "domain", pad=-1), datasets=datasets)
+
+
 def test_resume_ends_where_an_uninterrupted_job_ends(datasets, tmp_path):
     config = _config("si", "domain", iters=20)
     scenario = scenario_from(config, datasets)

@@ -46,8 +46,9 @@ def test_fit_reads_a_memory_mapped_recording(tmp_path, monkeypatch, capsys):
     folder = write_filetree(ds, tmp_path / "rec")
     out = tmp_path / "twin"
     rc = main(["twin", "fit", str(folder), "--memory-map", "--loader-workers", "1", "--channels", "4", "--layers", "1",
-               "--max-epochs", "1", "--threads", "1", "--no-baselines", "--quiet", "--out", str(out)])
+               "--max-epochs", "1", "--threads", "1", "--no-baselines", "--out", str(out)])
     assert rc == 0
+    assert "note: " in capsys.readouterr().err  # the copy made for memory mapping is not silent
     job = Run.open(out).config
     assert job["memory_map"] is True and job["fit"]["loader_workers"] == 1
     assert len(list((tmp_path / "cache" / "filetree").iterdir())) == 1

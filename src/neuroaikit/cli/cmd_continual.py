@@ -35,7 +35,7 @@ A finished run is never replaced unless you pass --overwrite.
 """
 
 _OPTIONS = ["benchmark", "scenario", "strategy", "iters", "hidden", "layers", "lr", "batch_size", "seed",
-            "train_subset", "test_subset", "data_dir", "transition"]
+            "train_subset", "test_subset", "data_dir", "transition", "pad"]
 FLAGS = {"n_tasks": "--tasks", "task_free": "--task-free", "strategy_params": "--set", "class_order": "--class-order"}
 
 
@@ -61,6 +61,8 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, help=f"weights, batches, buffers, permutations (default {d.seed})")
     parser.add_argument("--train-subset", type=int, help="use only the first N training images")
     parser.add_argument("--test-subset", type=int, help="use only the first N test images")
+    parser.add_argument("--pad", type=int, help="zero pixels around each image, added before permuting "
+                        "(2: van de Ven et al.'s 32 x 32 MNIST; default 0)")
     parser.add_argument("--data-dir", help="folder holding the dataset files")
     add_output_arguments(parser, resumable=True)
     add_execution_arguments(parser, trains=True)

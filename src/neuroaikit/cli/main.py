@@ -5,6 +5,10 @@ The one error boundary of the command line: a problem with the user's input (any
 no permission, read-only) and a closed output pipe end in a one-line message and exit status 2
 (the pipe: 141, as for any Unix tool); an interrupt in 130. Anything else is a bug in
 neuroaikit: one line saying so (exit 1), and the traceback with ``NEUROAIKIT_TRACEBACK=1``.
+
+What the package logs (a choice made for the user: which NWB series, a split held out for
+validation, memory mapping, a run cut at its time limit) is shown on standard error as
+``note: ...`` (``warning: ...``); ``--quiet`` keeps only the warnings.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import logging
 import os
 import pkgutil
 import sys
@@ -81,6 +86,28 @@ def _say(message: str) -> None:
         pass
 
 
+class _NoteHandler(logging.Handler):
+    """The package's log records as ``note:`` / ``warning:`` lines (notes from rank 0 only)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        warning = record.levelno >= logging.WARNING
+        if not warning and os.environ.get("RANK") not in (None, "0"):
+            return
+        try:
+            _say(f"{'warning' if warning else 'note'}: {record.getMessage()}")
+        except Exception:  # noqa: BLE001 - a malformed record must not end the job
+            self.handleError(record)
+
+
+def _show_package_log(quiet: bool) -> tuple[logging.Logger, logging.Handler, int]:
+    logger = logging.getLogger("neuroaikit")
+    handler = _NoteHandler(logging.WARNING if quiet else logging.INFO)
+    previous_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(handler.level)
+    return logger, handler, previous_level
+
+
 def _silence_stdout() -> None:
     """After the reader of our output went away, the interpreter's final flush must not fail."""
     try:
@@ -106,6 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    logger, handler, previous_level = _show_package_log(bool(getattr(args, "quiet", False)))
     try:
         code = int(args._run(args) or 0)
         sys.stdout.flush()
@@ -135,6 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: internal error ({type(exc).__name__}: {lines[0][:200] if lines else ''}); this is a bug in "
              f"neuroaikit: please report it (NEUROAIKIT_TRACEBACK=1 shows where it happened)")
         return EXIT_BUG
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ class ContinualConfig(Config):
         class_order (list | None): split benchmarks: the order in which classes are cut into tasks.
         seed (int): seeds the weights, batch order, buffers, permutations and noise.
         train_subset, test_subset (int | None): the first N images of each split.
+        pad (int): zero pixels added on every side of the images (before permuting); 2 gives the
+            32 x 32 MNIST of van de Ven et al.'s code. Default 0.
         data_dir (str | None): folder holding the data set files.
         execution (ExecutionConfig): device, precision, threads.
     """
@@ -67,6 +69,7 @@ class ContinualConfig(Config):
     seed: int = 0
     train_subset: int | None = None
     test_subset: int | None = None
+    pad: int = 0
     data_dir: str | None = None
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
@@ -87,6 +90,7 @@ class ContinualConfig(Config):
         "seed": [Interval(int, 0, None)],
         "train_subset": [POSITIVE_INT, None],
         "test_subset": [POSITIVE_INT, None],
+        "pad": [Interval(int, 0, None)],
         "data_dir": [PATH, None],
         "execution": [InstanceOf(ExecutionConfig)],
     }

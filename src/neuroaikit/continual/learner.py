@@ -273,7 +273,7 @@ def scenario_from(config: ContinualConfig, datasets=None) -> Scenario:
     return make_scenario(config.benchmark, config.scenario, n_tasks=config.n_tasks, data_dir=config.data_dir,
                          class_order=config.class_order, train_subset=config.train_subset,
                          test_subset=config.test_subset, seed=config.seed, task_free=config.task_free,
-                         datasets=datasets)
+                         datasets=datasets, pad=config.pad)
 
 
 def make_learner(config: ContinualConfig, scenario: Scenario, device: torch.device | str = "cpu",

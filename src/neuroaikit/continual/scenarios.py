@@ -181,6 +181,13 @@ def rotate_images(images: torch.Tensor, degrees: float) -> torch.Tensor:
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
+def _padded(dataset, pad: int):
+    from ..data import ImageDataset
+
+    return ImageDataset(F.pad(dataset.images, (pad, pad, pad, pad)), dataset.labels, list(dataset.classes),
+                        dataset.name, dataset.split, dataset.source)
+
+
 def _permutation(n_pixels: int, seed: int, index: int) -> torch.Tensor:
     if index == 0:
         return torch.arange(n_pixels)
@@ -228,7 +235,7 @@ def _transformed_tasks(train, test, kind: str, n_tasks: int, how: str, seed: int
 def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_tasks: int | None = None,
                   data_dir=None, class_order: Sequence[int] | None = None, train_subset: int | None = None,
                   test_subset: int | None = None, seed: int = 0, task_free: bool = False,
-                  datasets=None) -> Scenario:
+                  datasets=None, pad: int = 0) -> Scenario:
     """Build a :class:`Scenario` from a data set the toolkit loads.
 
     Args:
@@ -241,6 +248,8 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
         seed: seeds the permutations of permuted MNIST.
         task_free: the learner is told neither task identities nor boundaries (not with ``"task"``).
         datasets: ``(train, test)`` :class:`~neuroaikit.data.ImageDataset` s to use instead of loading.
+        pad: zero pixels added on every side of the images before tasks are made (before the
+            permutation of permuted benchmarks): ``pad=2`` gives van de Ven et al.'s 32 x 32 MNIST.
     """
     if benchmark not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
@@ -253,6 +262,8 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
     n_tasks = default_tasks if n_tasks is None else int(n_tasks)
     if n_tasks < 1:
         raise ConfigError(f"n_tasks must be >= 1, got {n_tasks}")
+    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
+        raise ConfigError(f"pad must be a whole number of pixels >= 0, got {pad!r}")
     if datasets is None:
         from ..data import load_dataset
 
@@ -263,6 +274,8 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
         train = train.subset(train_subset)
     if test_subset:
         test = test.subset(test_subset)
+    if pad:
+        train, test = _padded(train, int(pad)), _padded(test, int(pad))
     if how == "split":
         tasks, n_outputs = _split_tasks(train, test, kind, split_classes(train.n_classes, n_tasks, class_order))
     else:

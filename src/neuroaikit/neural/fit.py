@@ -615,7 +615,7 @@ class _Trainer:
             row = {"epoch": self.epoch, "loss": loss, "validation_correlation": val_corr, "lr": self.lr,
                    "seconds": self.elapsed}
             self.history.append(row)
-            log.info("epoch %d loss %.4f val r %.4f lr %.2g", self.epoch, loss, val_corr, self.lr)
+            log.debug("epoch %d loss %.4f val r %.4f lr %.2g", self.epoch, loss, val_corr, self.lr)
             if callback and ex.is_main:
                 callback(row)
             if val_corr > self.best[0] + cfg.tolerance:
