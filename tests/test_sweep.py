@@ -167,6 +167,13 @@ def test_changed_settings_are_refused_without_overwrite(tmp_path):
     threads = {**TINY["base"], "execution": {"threads": 2}}
     assert [r.status for r in run_sweep(spec(base=threads, **one), out, backend="serial",
                                         progress=silent()).rows] == ["skipped"]
+    # nor is a setting added since the trial ran, left at its default
+    from neuroaikit.training import TrainConfig
+
+    stored, defaults = read(out / "trials" / "seed=0" / "config.json"), TrainConfig().to_dict()
+    added = next(k for k, v in stored.items() if k not in TINY["base"] and k != "execution" and v == defaults[k])
+    write_json(out / "trials" / "seed=0" / "config.json", {k: v for k, v in stored.items() if k != added})
+    assert [r.status for r in run_sweep(spec(**one), out, backend="serial", progress=silent()).rows] == ["skipped"]
     summary = run_sweep(spec(base=changed, **one), out, backend="serial", overwrite=True, progress=silent())
     assert [r.status for r in summary.rows] == ["replaced"]
     assert read(out / "trials" / "seed=0" / "config.json")["lr"] == 0.003

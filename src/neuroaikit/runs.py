@@ -38,7 +38,7 @@ from typing import Any, Callable, Iterable, Mapping
 
 import torch
 
-from .errors import ConfigError, DataError, StorageError, storage_error
+from .errors import ConfigError, DataError, NeuroAIKitError, StorageError, storage_error
 from .io import atomic_write, make_dirs, read_json, write_json
 
 WEIGHTS = "weights.safetensors"
@@ -182,12 +182,27 @@ def _flatten(values: Mapping, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def config_differences(old: Mapping, new: Mapping, ignore: Iterable[str] = ()) -> list[tuple[str, Any, Any]]:
-    """``(dotted key, old, new)`` for settings that differ, except under ``ignore`` prefixes."""
+def config_differences(old: Mapping, new: Mapping, ignore: Iterable[str] = (),
+                       read_as: type | None = None) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old, new)`` for settings that differ, except under ``ignore`` prefixes.
+
+    ``read_as`` (a :class:`~neuroaikit.config.Config` class): ``old`` is first read as that class
+    reads it today, so a setting added since ``old`` was written, left at its default, is no change.
+    """
+    old = _read_with_current_defaults(old, read_as)
     skip = tuple(ignore)
     a, b = _flatten(old), _flatten(new)
     keys = [k for k in dict.fromkeys([*a, *b]) if not any(k == s or k.startswith(s + ".") for s in skip)]
     return [(k, a.get(k), b.get(k)) for k in keys if a.get(k) != b.get(k)]
+
+
+def _read_with_current_defaults(old: Mapping, config_type: type | None) -> Mapping:
+    if config_type is None or not hasattr(config_type, "from_dict") or not isinstance(old, Mapping):
+        return old
+    try:
+        return config_type.from_dict(old).to_dict()
+    except (NeuroAIKitError, TypeError, ValueError):  # not readable today: compared as written
+        return old
 
 
 class Run:
@@ -346,6 +361,7 @@ class RunWriter:
         self.final = Path(out)
         self.work = partial_dir(self.final)
         self.config = _as_dict(config)
+        self.config_type = type(config) if hasattr(type(config), "from_dict") else None
         self.overwrite = overwrite
         self.resume = resume
         self.is_main = is_main
@@ -383,12 +399,12 @@ class RunWriter:
         if self.resume:
             old = self._interrupted_config()
             if old is not None and self.config:
-                changed = config_differences(old, self.config, ignore=self.resumable_changes)
+                changed = config_differences(old, self.config, ignore=self.resumable_changes, read_as=self.config_type)
                 if changed:
                     shown = "; ".join(f"{k}: {_short(a)} -> {_short(b)}" for k, a, b in changed[:6])
                     raise ConfigError(f"--resume: the interrupted job in {work} ran with other settings ({shown}); "
                                       f"resume with its settings, or pass --overwrite to start afresh")
-                moved = config_differences(old, self.config)
+                moved = config_differences(old, self.config, read_as=self.config_type)
                 if moved:
                     self.notes.append("resumed with " + "; ".join(f"{k}: {_short(a)} -> {_short(b)}" for k, a, b in moved))
             self.resuming = checkpoint.is_file()

@@ -251,7 +251,8 @@ def _plan_trial(trial: Trial, root: Path, overwrite: bool, rerun: bool) -> Plann
                                 conflict=f"{final} exists but is not a finished trial (no config.json and "
                                          f"metrics.json); move it away")
         old = read_json(final / "config.json")
-        diffs = config_differences(old if isinstance(old, dict) else {}, new, ignore=WHERE_NOT_WHAT)
+        diffs = config_differences(old if isinstance(old, dict) else {}, new, ignore=WHERE_NOT_WHAT,
+                                 read_as=type(trial.config))
         if diffs and not (overwrite or rerun):
             return PlannedTrial(trial, "replace", all_steps,
                                 conflict=f"{final} finished with other settings ({_diff_text(diffs)}); pass "
@@ -264,7 +265,8 @@ def _plan_trial(trial: Trial, root: Path, overwrite: bool, rerun: bool) -> Plann
     if work.is_dir() and (work / CHECKPOINT).is_file():
         old_file = work / "config.json"
         old = read_json(old_file) if old_file.is_file() else {}
-        diffs = config_differences(old if isinstance(old, dict) else {}, new, ignore=WHERE_NOT_WHAT)
+        diffs = config_differences(old if isinstance(old, dict) else {}, new, ignore=WHERE_NOT_WHAT,
+                                 read_as=type(trial.config))
         if rerun or (diffs and overwrite):
             return PlannedTrial(trial, "run", all_steps, overwrite=True, note="interrupted job discarded")
         if diffs:
