@@ -127,7 +127,8 @@ def run_on_ray(jobs, args, out: Path):
     """The same runs as a ``neuroaikit.sweep`` on a local Ray with ``args.workers`` processes;
     yields them in ``jobs`` order once all have finished (``seconds`` is ``None`` for a run that
     an earlier call with the same ``out`` finished)."""
-    suffix = ("-2019" if args.strengths == "2019" else "") + ("-bf16" if args.precision != "32" else "")
+    suffix = (("-2019" if args.strengths == "2019" else "") + ("-bf16" if args.precision != "32" else "")
+              + (f"-pad{args.pad}" if args.pad else ""))
     names = {job: "{}-{}-seed{}{}".format(*job, suffix) for job in jobs}
     ordered = sorted(jobs, key=lambda job: job[1] not in LONGEST_FIRST)
     trials = [{"name": names[job], "scenario": job[0], "strategy": job[1], "seed": job[2],
