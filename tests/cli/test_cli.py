@@ -60,14 +60,16 @@ def test_parser_builds():
 
 
 
-def test_package_log_records_are_notes_on_stderr_and_quiet_keeps_the_warnings(monkeypatch, capsys, tmp_path):
+def test_log_records_and_warnings_are_one_line_notes_and_quiet_keeps_the_warnings(monkeypatch, capsys, tmp_path):
     import logging
+    import warnings
 
     from neuroaikit.cli import cmd_continual
 
     def logging_run(args):
         logging.getLogger("neuroaikit.neural.nwb").info("chose series dff")
         logging.getLogger("neuroaikit.neural.filetree").warning("dropped 1 trial")
+        warnings.warn("outputs sum to 1: remove the final softmax", stacklevel=1)
         return 0
 
     monkeypatch.setattr(cmd_continual, "run", logging_run)
@@ -76,6 +78,7 @@ def test_package_log_records_are_notes_on_stderr_and_quiet_keeps_the_warnings(mo
     assert main(["continual", "--out", str(tmp_path / "o")]) == 0
     err = capsys.readouterr().err
     assert "note: chose series dff" in err and "warning: dropped 1 trial" in err
+    assert "warning: outputs sum to 1: remove the final softmax" in err and "warnings.warn" not in err
     assert main(["continual", "--out", str(tmp_path / "o"), "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "chose series dff" not in err and "warning: dropped 1 trial" in err

@@ -8,18 +8,21 @@ neuroaikit: one line saying so (exit 1), and the traceback with ``NEUROAIKIT_TRA
 
 What the package logs (a choice made for the user: which NWB series, a split held out for
 validation, memory mapping, a run cut at its time limit) is shown on standard error as
-``note: ...`` (``warning: ...``); ``--quiet`` keeps only the warnings.
+``note: ...`` (``warning: ...``); ``--quiet`` keeps only the warnings. Python warnings are
+``warning: ...`` lines too, without the source line that would follow them.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import importlib
 import logging
 import os
 import pkgutil
 import sys
+import warnings
 
 from .. import __version__
 from ..errors import NeuroAIKitError
@@ -99,13 +102,25 @@ class _NoteHandler(logging.Handler):
             self.handleError(record)
 
 
-def _show_package_log(quiet: bool) -> tuple[logging.Logger, logging.Handler, int]:
+@contextlib.contextmanager
+def _notes_and_warnings_shown(quiet: bool):
+    """For one command: the package's log records and every Python warning as one-line notes."""
     logger = logging.getLogger("neuroaikit")
     handler = _NoteHandler(logging.WARNING if quiet else logging.INFO)
     previous_level = logger.level
     logger.addHandler(handler)
     logger.setLevel(handler.level)
-    return logger, handler, previous_level
+    try:
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
+            yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous_level)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    _say(f"warning: {str(message).strip().splitlines()[0] if str(message).strip() else category.__name__}")
 
 
 def _silence_stdout() -> None:
@@ -133,7 +148,12 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return EXIT_USER_ERROR
-    logger, handler, previous_level = _show_package_log(bool(getattr(args, "quiet", False)))
+    with _notes_and_warnings_shown(bool(getattr(args, "quiet", False))):
+        return _run_command(args)
+
+
+def _run_command(args) -> int:
+    """The command, with every way it can end mapped to a line and an exit status."""
     try:
         code = int(args._run(args) or 0)
         sys.stdout.flush()
@@ -163,9 +183,6 @@ def main(argv: list[str] | None = None) -> int:
         _say(f"error: internal error ({type(exc).__name__}: {lines[0][:200] if lines else ''}); this is a bug in "
              f"neuroaikit: please report it (NEUROAIKIT_TRACEBACK=1 shows where it happened)")
         return EXIT_BUG
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(previous_level)
 
 
 if __name__ == "__main__":
