@@ -102,7 +102,7 @@ def published(benchmark: str, strategy: str, scenario: str):
 def job_settings(args) -> dict:
     """The settings every run shares (the protocol's, unless --iters / --tasks say otherwise)."""
     settings = {"benchmark": args.benchmark, "data_dir": args.data_dir,
-                "execution": {"device": "cpu", "threads": args.threads, "precision": args.precision}}
+                "execution": {"device": args.device, "threads": args.threads, "precision": args.precision}}
     if args.iters is not None:
         settings["iters"] = args.iters
     if args.tasks is not None:
@@ -134,7 +134,9 @@ def run_on_ray(jobs, args, out: Path):
     trials = [{"name": names[job], "scenario": job[0], "strategy": job[1], "seed": job[2],
                "strategy_params": strategy_params(args, job[0], job[1])} for job in ordered]
     spec = SweepSpec.from_dict({"job": "continual", "base": job_settings(args), "trials": trials,
-                                "cpus_per_trial": args.threads, "name": "continual benchmark"})
+                                "cpus_per_trial": args.threads, "name": "continual benchmark",
+                                # the workers share one GPU (Ray makes each trial's visible)
+                                "gpus_per_trial": 1 / args.workers if args.device.startswith("cuda") else 0})
     summary = run_sweep(spec, out, backend="ray", workers=args.workers)
     if summary.failed:
         raise SystemExit(f"{len(summary.failed)} run(s) failed: {summary.failed[0].name}: {summary.failed[0].error}")
@@ -188,7 +190,8 @@ def report(args, jobs) -> int:
     rows, started = [], time.perf_counter()
     print(f"{args.benchmark}: {', '.join(args.scenarios)}-incremental; seeds {args.seeds}; "
           f"{args.iters or 'protocol'} iterations per task; {args.strengths} strengths; precision {args.precision}; "
-          f"{args.workers} worker(s) x {args.threads} thread(s)" + (f"; images padded by {args.pad}" if args.pad else ""))
+          f"{args.workers} worker(s) x {args.threads} thread(s) on {args.device}"
+          + (f"; images padded by {args.pad}" if args.pad else ""))
     with contextlib.ExitStack() as stack:
         if args.workers > 1:
             out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "sweep"
@@ -210,6 +213,7 @@ def report(args, jobs) -> int:
                 Path(args.json).write_text(json.dumps({"rows": rows, "strengths": args.strengths,
                                                        "precision": args.precision, "threads": args.threads,
                                                        "workers": args.workers, "pad": args.pad,
+                                                       "device": args.device,
                                                        "total_time_s": time.perf_counter() - started}, indent=1))
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0
@@ -232,6 +236,7 @@ def main(argv=None) -> int:
     parser.add_argument("--precision", choices=("32", "bf16-mixed"), default="32",
                         help="training steps in float32 (the published protocol) or under bfloat16 autocast")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     parser.add_argument("--workers", type=int, default=1,
                         help="runs in parallel, through neuroaikit.sweep on a local Ray (default 1: in this process)")
     parser.add_argument("--out", help="--workers > 1: the sweep folder (kept; rerunning resumes); default temporary")
