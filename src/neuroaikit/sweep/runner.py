@@ -252,7 +252,7 @@ def _plan_trial(trial: Trial, root: Path, overwrite: bool, rerun: bool) -> Plann
                                          f"metrics.json); move it away")
         old = read_json(final / "config.json")
         diffs = config_differences(old if isinstance(old, dict) else {}, new, ignore=WHERE_NOT_WHAT,
-                                 read_as=type(trial.config))
+                                   read_as=type(trial.config))
         if diffs and not (overwrite or rerun):
             return PlannedTrial(trial, "replace", all_steps,
                                 conflict=f"{final} finished with other settings ({_diff_text(diffs)}); pass "
@@ -266,7 +266,7 @@ def _plan_trial(trial: Trial, root: Path, overwrite: bool, rerun: bool) -> Plann
         old_file = work / "config.json"
         old = read_json(old_file) if old_file.is_file() else {}
         diffs = config_differences(old if isinstance(old, dict) else {}, new, ignore=WHERE_NOT_WHAT,
-                                 read_as=type(trial.config))
+                                   read_as=type(trial.config))
         if rerun or (diffs and overwrite):
             return PlannedTrial(trial, "run", all_steps, overwrite=True, note="interrupted job discarded")
         if diffs:
