@@ -109,7 +109,7 @@ def _notes_and_warnings_shown(quiet: bool):
     handler = _NoteHandler(logging.WARNING if quiet else logging.INFO)
     previous_level = logger.level
     logger.addHandler(handler)
-    logger.setLevel(handler.level)
+    logger.setLevel(min(handler.level, logger.getEffectiveLevel()))  # never hides what a caller asked to see
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _one_line_warning
