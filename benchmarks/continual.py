@@ -109,6 +109,8 @@ def job_settings(args) -> dict:
         settings["n_tasks"] = args.tasks
     if args.pad:
         settings["pad"] = args.pad
+    if args.random_classes:
+        settings["class_order"] = "random"
     return settings
 
 
@@ -128,7 +130,7 @@ def run_on_ray(jobs, args, out: Path):
     yields them in ``jobs`` order once all have finished (``seconds`` is ``None`` for a run that
     an earlier call with the same ``out`` finished)."""
     suffix = (("-2019" if args.strengths == "2019" else "") + ("-bf16" if args.precision != "32" else "")
-              + (f"-pad{args.pad}" if args.pad else ""))
+              + (f"-pad{args.pad}" if args.pad else "") + ("-random" if args.random_classes else ""))
     names = {job: "{}-{}-seed{}{}".format(*job, suffix) for job in jobs}
     ordered = sorted(jobs, key=lambda job: job[1] not in LONGEST_FIRST)
     trials = [{"name": names[job], "scenario": job[0], "strategy": job[1], "seed": job[2],
@@ -191,7 +193,8 @@ def report(args, jobs) -> int:
     print(f"{args.benchmark}: {', '.join(args.scenarios)}-incremental; seeds {args.seeds}; "
           f"{args.iters or 'protocol'} iterations per task; {args.strengths} strengths; precision {args.precision}; "
           f"{args.workers} worker(s) x {args.threads} thread(s) on {args.device}"
-          + (f"; images padded by {args.pad}" if args.pad else ""))
+          + (f"; images padded by {args.pad}" if args.pad else "")
+          + ("; classes paired at random per seed" if args.random_classes else ""))
     with contextlib.ExitStack() as stack:
         if args.workers > 1:
             out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "sweep"
@@ -213,6 +216,7 @@ def report(args, jobs) -> int:
                 Path(args.json).write_text(json.dumps({"rows": rows, "strengths": args.strengths,
                                                        "precision": args.precision, "threads": args.threads,
                                                        "workers": args.workers, "pad": args.pad,
+                                                       "random_classes": args.random_classes,
                                                        "device": args.device,
                                                        "total_time_s": time.perf_counter() - started}, indent=1))
     print(f"total {time.perf_counter() - started:.0f} s")
@@ -230,6 +234,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", type=int, default=None, help="number of tasks (default: the benchmark's)")
     parser.add_argument("--pad", type=int, default=0,
                         help="zero pixels around each image (2: the authors' 32 x 32 MNIST); default 0")
+    parser.add_argument("--random-classes", action="store_true",
+                        help="split benchmarks: each seed pairs the classes at random (the 2019 code's runs)")
     parser.add_argument("--quick", action="store_true", help="200 iterations per task, one seed")
     parser.add_argument("--strengths", choices=("toolkit", "2019"), default="toolkit",
                         help="regularisation strengths: the toolkit's defaults, or those behind the published table")

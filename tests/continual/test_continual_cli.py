@@ -37,6 +37,7 @@ def test_continual_run_folder_report_and_resume_refusal(shared_data, tmp_path):
     (["--tasks", "11"], "empty"),
     (["--strategy", "replay", "--set", "size=100000000"], "larger than the"),
     (["--strategy", "xdg", "--scenario", "domain", "--task-free"], "task labels"),
+    (["--class-order", "random", "3"], "not both"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, shared_data, tmp_path):
     done = _cli("--data-dir", str(shared_data), "--iters", "5", "--out", str(tmp_path / "x"), "--quiet", *args)
@@ -44,3 +45,14 @@ def test_bad_input_exits_2_with_one_line(args, message, shared_data, tmp_path):
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0], done.stderr
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
+
+
+def test_random_class_order_is_drawn_from_the_seed_and_logged(shared_data, tmp_path):
+    from neuroaikit.cli.main import main
+
+    out = tmp_path / "random"
+    assert main(["continual", "--scenario", "domain", "--class-order", "random", "--seed", "3", "--iters", "5",
+                 "--hidden", "16", "--train-subset", "1000", "--test-subset", "200", "--data-dir", str(shared_data),
+                 "--threads", "1", "--no-report", "--quiet", "--out", str(out)]) == 0
+    assert Run.open(out).config["class_order"] == "random"
+    assert "classes per task (random order): " in (out / "log.txt").read_text()

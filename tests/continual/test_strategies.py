@@ -235,6 +235,21 @@ def test_padding_surrounds_the_images_with_zeros_before_the_permutation(datasets
         learn(_config("finetune", "domain", pad=-1), datasets=datasets)
 
 
+def test_a_random_class_order_is_drawn_from_the_seed(datasets):
+    def pairs(seed):
+        return [task.classes for task in make_scenario("split-mnist", "domain", datasets=datasets,
+                                                       class_order="random", seed=seed).tasks]
+
+    assert pairs(3) == pairs(3) and pairs(3) != pairs(4)
+    assert sorted(c for pair in pairs(3) for c in pair) == list(range(10))
+    scenario = make_scenario("split-mnist", "domain", datasets=datasets, class_order="random", seed=3)
+    first, second = scenario.tasks[0].classes
+    labels = datasets[0].labels
+    assert torch.equal(scenario.tasks[0].train_y, (labels[torch.isin(labels, torch.tensor([first, second]))] == second).long())
+    with pytest.raises(ConfigError, match="random"):
+        ContinualConfig(class_order="shuffled")
+
+
 def test_resume_ends_where_an_uninterrupted_job_ends(datasets, tmp_path):
     config = _config("si", "domain", iters=20)
     scenario = scenario_from(config, datasets)

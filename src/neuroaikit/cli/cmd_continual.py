@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from .options import add_execution_arguments, add_output_arguments, add_quiet_argument
 
 NAME = "continual"
@@ -26,6 +28,8 @@ examples:
   neuroaikit continual --benchmark split-mnist --scenario class --strategy replay --data-dir ../shared/data --out runs/er
   neuroaikit continual --benchmark split-mnist --scenario task --strategy ewc --set lambda=1e5 --out runs/ewc
   neuroaikit continual --benchmark permuted-mnist --scenario task --strategy xdg --set base=si --tasks 100 --out runs/xdg
+  # the digits paired at random (drawn from the seed), as van de Ven & Tolias 2019 averaged over
+  neuroaikit continual --scenario domain --strategy si --class-order random --seed 3 --out runs/si-3
   # a quick look: 200 iterations per task
   neuroaikit continual --strategy si --scenario domain --iters 200 --out runs/si-quick
   # a stream without task labels or boundaries
@@ -52,7 +56,8 @@ def add_arguments(parser):
     parser.add_argument("--task-free", action="store_const", const=True, default=None,
                         help="hide task labels and boundaries: tasks fade into each other")
     parser.add_argument("--transition", type=int, help="task-free: iterations of each fade (default: half a task)")
-    parser.add_argument("--class-order", type=int, nargs="+", help="split benchmarks: class order cut into tasks")
+    parser.add_argument("--class-order", type=_class_or_random, nargs="+", metavar="CLASS",
+                        help="split benchmarks: class order cut into tasks, or 'random' (drawn from --seed)")
     parser.add_argument("--iters", type=int, help="iterations per task (default: the protocol's)")
     parser.add_argument("--hidden", type=int, help="units per hidden layer (default: the protocol's)")
     parser.add_argument("--layers", type=int, help=f"hidden layers (default {d.layers})")
@@ -70,9 +75,19 @@ def add_arguments(parser):
     add_quiet_argument(parser)
 
 
+def _class_or_random(text: str):
+    if text == "random":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a class index or 'random', got {text!r}") from None
+
+
 def config_from_args(args):
     from ..config import load_config_file
     from ..continual import ContinualConfig
+    from ..errors import ConfigError
     from .options import config_from_args as build
     from .options import parse_assignments
 
@@ -81,6 +96,10 @@ def config_from_args(args):
         params = dict(values.get("strategy_params") or {})
         params.update(parse_assignments(args.set, "--set"))
         values["strategy_params"] = params
+    if args.class_order is not None and "random" in args.class_order:
+        if args.class_order != ["random"]:
+            raise ConfigError("--class-order takes class indices or the one word 'random', not both")
+        args.class_order = "random"
     names = {n: n for n in _OPTIONS} | {"tasks": "n_tasks", "task_free": "task_free", "class_order": "class_order"}
     return build(ContinualConfig, args, names, base=values)
 

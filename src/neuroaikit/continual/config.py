@@ -44,7 +44,8 @@ class ContinualConfig(Config):
         iters, hidden, lr, batch_size (``None``: the published protocol, :data:`PROTOCOLS`):
             iterations per task, units per hidden layer, Adam learning rate, batch size.
         layers (int): hidden layers of the MLP. Default 2.
-        class_order (list | None): split benchmarks: the order in which classes are cut into tasks.
+        class_order (list | str | None): split benchmarks: the order in which classes are cut into
+            tasks; ``"random"`` draws one from ``seed`` (so each seed pairs the classes differently).
         seed (int): seeds the weights, batch order, buffers, permutations and noise.
         train_subset, test_subset (int | None): the first N images of each split.
         pad (int): zero pixels added on every side of the images (before permuting); 2 gives the
@@ -65,7 +66,7 @@ class ContinualConfig(Config):
     layers: int = 2
     lr: float | None = None
     batch_size: int | None = None
-    class_order: list | None = None
+    class_order: list | str | None = None
     seed: int = 0
     train_subset: int | None = None
     test_subset: int | None = None
@@ -86,7 +87,7 @@ class ContinualConfig(Config):
         "layers": [POSITIVE_INT],
         "lr": [POSITIVE, None],
         "batch_size": [POSITIVE_INT, None],
-        "class_order": [Satisfies(_int_list, "a list of class indices"), None],
+        "class_order": [Satisfies(_int_list, "a list of class indices"), Options(("random",)), None],
         "seed": [Interval(int, 0, None)],
         "train_subset": [POSITIVE_INT, None],
         "test_subset": [POSITIVE_INT, None],

@@ -322,6 +322,9 @@ def run_continual(config: ContinualConfig, out: str | os.PathLike, *, resume: bo
             writer.say(f"{config.strategy} on {config.benchmark} ({config.scenario}-incremental"
                        f"{', task-free' if config.task_free else ''}): {scenario.n_tasks} tasks x {learner.iters} "
                        f"iterations, batch {learner.batch_size}, Adam lr {learner.lr}, device {ex.device}")
+            if config.class_order == "random":
+                writer.say("classes per task (random order): " + ", ".join(
+                    "/".join(map(str, task.classes)) for task in scenario.tasks))
 
             def checkpoint(t: int) -> None:
                 writer.save_checkpoint(learner.state_dict())

@@ -154,9 +154,15 @@ class Scenario:
         return Scenario(self.benchmark, self.kind, tasks, self.n_outputs, self.shape, self.task_free, list(self.notes))
 
 
-def split_classes(n_classes: int, n_tasks: int, class_order: Sequence[int] | None = None) -> list[list[int]]:
-    """Classes per task: ``class_order`` (default 0..n-1) cut into ``n_tasks`` equal groups;
-    a split that leaves a task empty or unequal is a one-line error."""
+def split_classes(n_classes: int, n_tasks: int, class_order: Sequence[int] | str | None = None,
+                  seed: int = 0) -> list[list[int]]:
+    """Classes per task: ``class_order`` (default 0..n-1; ``"random"``: an order drawn from
+    ``seed``) cut into ``n_tasks`` equal groups; a split that leaves a task empty or unequal is a
+    one-line error."""
+    if isinstance(class_order, str):
+        if class_order != "random":
+            raise ConfigError(f"class_order must be a list of classes or 'random', got {class_order!r}")
+        class_order = np.random.default_rng(int(seed)).permutation(n_classes).tolist()
     order = list(range(n_classes)) if class_order is None else [int(c) for c in class_order]
     if sorted(order) != list(range(n_classes)):
         raise ConfigError(f"class_order must list each of the {n_classes} classes once, got {order}")
@@ -233,7 +239,7 @@ def _transformed_tasks(train, test, kind: str, n_tasks: int, how: str, seed: int
 
 
 def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_tasks: int | None = None,
-                  data_dir=None, class_order: Sequence[int] | None = None, train_subset: int | None = None,
+                  data_dir=None, class_order: Sequence[int] | str | None = None, train_subset: int | None = None,
                   test_subset: int | None = None, seed: int = 0, task_free: bool = False,
                   datasets=None, pad: int = 0) -> Scenario:
     """Build a :class:`Scenario` from a data set the toolkit loads.
@@ -243,9 +249,11 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
         kind: ``"task"``, ``"domain"`` or ``"class"``.
         n_tasks: number of tasks (default: the benchmark's: 5, or 10 for permuted MNIST).
         data_dir: folder with the data set files (see :func:`neuroaikit.data.load_dataset`).
-        class_order: split benchmarks: the order in which classes are cut into tasks.
+        class_order: split benchmarks: the order in which classes are cut into tasks, or
+            ``"random"``: an order drawn from ``seed`` (van de Ven & Tolias 2019's code pairs the
+            digits at random for every seed but its first).
         train_subset, test_subset: the first N images of each split (before the split into tasks).
-        seed: seeds the permutations of permuted MNIST.
+        seed: seeds the permutations of permuted MNIST and a random class order.
         task_free: the learner is told neither task identities nor boundaries (not with ``"task"``).
         datasets: ``(train, test)`` :class:`~neuroaikit.data.ImageDataset` s to use instead of loading.
         pad: zero pixels added on every side of the images before tasks are made (before the
@@ -277,7 +285,7 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
     if pad:
         train, test = _padded(train, int(pad)), _padded(test, int(pad))
     if how == "split":
-        tasks, n_outputs = _split_tasks(train, test, kind, split_classes(train.n_classes, n_tasks, class_order))
+        tasks, n_outputs = _split_tasks(train, test, kind, split_classes(train.n_classes, n_tasks, class_order, seed))
     else:
         if class_order is not None:
             raise ConfigError(f"class_order applies to split benchmarks, not {benchmark}")
