@@ -10,6 +10,9 @@ writes the figures (after every run, so a long job that is stopped keeps what it
     python benchmarks/continual.py --benchmark permuted-mnist --seeds 0 --strategies finetune ewc si
     python benchmarks/continual.py --seeds 0 --workers 2 --out runs/suite   # 2 Ray workers, resumable
     python benchmarks/continual.py --seeds 0 --workers 2 --precision bf16-mixed   # bfloat16 autocast
+    # as van de Ven & Tolias's 2019 runs: their strengths, 32 x 32 permuted images, random digit pairs
+    python benchmarks/continual.py --benchmark permuted-mnist --strengths 2019 --pad 2 --seeds 0
+    python benchmarks/continual.py --scenarios domain --strengths 2019 --random-classes
 
 With ``--workers N`` the runs go through ``neuroaikit.sweep`` on a local Ray (N processes of
 ``--threads`` threads each, the longest strategies first); ``--out`` keeps their run folders, so a
