@@ -13,6 +13,9 @@ writes the figures (after every run, so a long job that is stopped keeps what it
     # as van de Ven & Tolias's 2019 runs: their strengths, 32 x 32 permuted images, random digit pairs
     python benchmarks/continual.py --benchmark permuted-mnist --strengths 2019 --pad 2 --seeds 0
     python benchmarks/continual.py --scenarios domain --strengths 2019 --random-classes
+    # XdG gated as in their code: exactly 55% of the units, before the bias
+    python benchmarks/continual.py --benchmark permuted-mnist --scenarios task --strategies xdg --pad 2 --seeds 0
+        --strengths 2019 --set exact_count=true --set before_bias=true      # (one command)
 
 With ``--workers N`` the runs go through ``neuroaikit.sweep`` on a local Ray (N processes of
 ``--threads`` threads each, the longest strategies first); ``--out`` keeps their run folders, so a
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import math
 import statistics
@@ -38,9 +42,11 @@ sys.path.insert(0, str(REPO / "src"))
 
 from neuroaikit.continual import (ContinualConfig, ContinualResult, available_strategies, learn,  # noqa: E402
                                   scenario_from)
-from neuroaikit.continual.strategies import make_strategy  # noqa: E402
+from neuroaikit.cli.options import parse_assignments  # noqa: E402
+from neuroaikit.continual.strategies import make_strategy, strategy_class  # noqa: E402
 from neuroaikit.data import load_dataset  # noqa: E402
-from neuroaikit.errors import NeuroAIKitError  # noqa: E402
+from neuroaikit.data.paths import find_dataset_folder  # noqa: E402
+from neuroaikit.errors import ConfigError, NeuroAIKitError  # noqa: E402
 from neuroaikit.runs import Run  # noqa: E402
 from neuroaikit.sweep import SweepSpec, run_sweep  # noqa: E402
 
@@ -84,12 +90,26 @@ STRENGTHS_2019 = {
 
 
 def strategy_params(args, scenario: str, strategy: str) -> dict:
-    if args.strengths != "2019":
-        return {}
-    params = dict(STRENGTHS_2019[args.benchmark][scenario].get(strategy, {}))
-    if strategy in ("ewc", "online-ewc"):
-        params["fisher_labels"] = "predicted"
-    return params
+    """The --strengths values for this run, then the --set ones."""
+    params = {}
+    if args.strengths == "2019":
+        params = dict(STRENGTHS_2019[args.benchmark][scenario].get(strategy, {}))
+        if strategy in ("ewc", "online-ewc"):
+            params["fisher_labels"] = "predicted"
+    return {**params, **{key: value for key, value in args.settings.items() if key in settings_of(strategy)}}
+
+
+def settings_of(strategy: str) -> set[str]:
+    """The settings a strategy's constructor takes (``lambda`` for ``lambda_``, as on the command line)."""
+    names = set(inspect.signature(strategy_class(strategy).__init__).parameters) - {"self"}
+    return names | {name.rstrip("_") for name in names}
+
+
+def check_settings(settings: dict, strategies: list[str]) -> None:
+    """Every --set key is a setting of at least one strategy in the run."""
+    for key in settings:
+        if not any(key in settings_of(strategy) for strategy in strategies):
+            raise ConfigError(f"--set {key}: none of the strategies run ({', '.join(strategies)}) has that setting")
 
 
 #: the strategies that train a generator beside the classifier (about 5x a plain run): started
@@ -134,7 +154,11 @@ def run_on_ray(jobs, args, out: Path):
     an earlier call with the same ``out`` finished)."""
     suffix = (("-2019" if args.strengths == "2019" else "") + ("-bf16" if args.precision != "32" else "")
               + (f"-pad{args.pad}" if args.pad else "") + ("-random" if args.random_classes else ""))
-    names = {job: "{}-{}-seed{}{}".format(*job, suffix) for job in jobs}
+
+    def settings_suffix(strategy: str) -> str:
+        return "".join(f"-{key}={value}" for key, value in args.set_text.items() if key in settings_of(strategy))
+
+    names = {job: "{}-{}-seed{}{}".format(*job, suffix) + settings_suffix(job[1]) for job in jobs}
     ordered = sorted(jobs, key=lambda job: job[1] not in LONGEST_FIRST)
     trials = [{"name": names[job], "scenario": job[0], "strategy": job[1], "seed": job[2],
                "strategy_params": strategy_params(args, job[0], job[1])} for job in ordered]
@@ -197,7 +221,8 @@ def report(args, jobs) -> int:
           f"{args.iters or 'protocol'} iterations per task; {args.strengths} strengths; precision {args.precision}; "
           f"{args.workers} worker(s) x {args.threads} thread(s) on {args.device}"
           + (f"; images padded by {args.pad}" if args.pad else "")
-          + ("; classes paired at random per seed" if args.random_classes else ""))
+          + ("; classes paired at random per seed" if args.random_classes else "")
+          + "".join(f"; {key}={value}" for key, value in args.set_text.items()))
     with contextlib.ExitStack() as stack:
         if args.workers > 1:
             out = Path(args.out) if args.out else Path(stack.enter_context(tempfile.TemporaryDirectory())) / "sweep"
@@ -220,6 +245,7 @@ def report(args, jobs) -> int:
                                                        "precision": args.precision, "threads": args.threads,
                                                        "workers": args.workers, "pad": args.pad,
                                                        "random_classes": args.random_classes,
+                                                       "settings": args.settings,
                                                        "device": args.device,
                                                        "total_time_s": time.perf_counter() - started}, indent=1))
     print(f"total {time.perf_counter() - started:.0f} s")
@@ -239,6 +265,9 @@ def main(argv=None) -> int:
                         help="zero pixels around each image (2: the authors' 32 x 32 MNIST); default 0")
     parser.add_argument("--random-classes", action="store_true",
                         help="split benchmarks: each seed pairs the classes at random (the 2019 code's runs)")
+    parser.add_argument("--set", action="append", metavar="KEY=VALUE",
+                        help="a strategy setting, over --strengths, for every run whose strategy has it "
+                             "(repeatable; e.g. --set exact_count=true for xdg)")
     parser.add_argument("--quick", action="store_true", help="200 iterations per task, one seed")
     parser.add_argument("--strengths", choices=("toolkit", "2019"), default="toolkit",
                         help="regularisation strengths: the toolkit's defaults, or those behind the published table")
@@ -258,8 +287,13 @@ def main(argv=None) -> int:
     jobs = [(scenario, strategy, seed) for scenario in args.scenarios for strategy in strategies
             if strategy != "xdg" or scenario == "task" for seed in args.seeds]
     try:
+        args.set_text = parse_assignments(args.set, "--set", keep_strings=True)
+        args.settings = parse_assignments(args.set, "--set")
+        check_settings(args.settings, strategies)
         for scenario, strategy, seed in jobs:  # every run's settings, checked before the first one starts
             make_strategy(strategy, config_of(args, scenario, strategy, seed).strategy_params)
+        for split in ("train", "test"):
+            find_dataset_folder("mnist", args.data_dir, split)
         return report(args, jobs)
     except NeuroAIKitError as exc:
         print(f"error: {exc}", file=sys.stderr)

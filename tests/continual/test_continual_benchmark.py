@@ -46,3 +46,20 @@ def test_bad_input_exits_2_before_any_run(shared_data, tmp_path, capsys):
                                      "--strategies", "finetune", "nosuch", "--json", str(tmp_path / "x.json")])
     assert code == 2 and "unknown strategy 'nosuch'" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_a_missing_data_folder_exits_2_before_the_header(tmp_path, capsys):
+    code = continual_benchmark.main(["--data-dir", str(tmp_path / "nowhere"), "--quick", "--strategies", "finetune"])
+    captured = capsys.readouterr()
+    assert code == 2 and "data folder not found" in captured.err and captured.out == ""
+
+
+def test_set_overrides_the_strengths_in_every_run_and_names_the_trials(shared_data, tmp_path):
+    pytest.importorskip("ray")
+    sweep = tmp_path / "sweep"
+    figures = _run(shared_data, tmp_path, "set", "--set", "lambda=7", "--workers", "2", "--out", str(sweep))
+    ewc = next(r for r in figures["rows"] if r["strategy"] == "ewc")
+    assert ewc["strategy_params"]["lambda_"] == 7 and ewc["strategy_params"]["fisher_labels"] == "predicted"
+    assert figures["settings"] == {"lambda": 7}
+    assert sorted(p.name for p in (sweep / "trials").iterdir()) == ["domain-ewc-seed0-2019-lambda=7",
+                                                                     "domain-finetune-seed0-2019"]

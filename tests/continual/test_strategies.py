@@ -264,11 +264,54 @@ def test_resume_ends_where_an_uninterrupted_job_ends(datasets, tmp_path):
     assert second.matrix == whole.matrix
 
 
+def _hidden_activity(learner, x, task):
+    """Each hidden layer's ReLU output for ``x`` run as task ``task``."""
+    seen = []
+    handles = [m.register_forward_hook(lambda module, inputs, output: seen.append(output.detach()))
+               for name, m in learner.model.named_children() if name.startswith("relu")]
+    try:
+        learner.strategy.forward(x, torch.full((len(x),), task))
+    finally:
+        for handle in handles:
+            handle.remove()
+    return seen
+
+
+@pytest.mark.parametrize("exact_count", [False, True])
+@pytest.mark.parametrize("before_bias", [False, True])
+def test_xdg_gates_the_units_of_each_task(exact_count, before_bias, datasets):
+    params = {"gating_prop": 0.75, "exact_count": exact_count, "before_bias": before_bias}
+    config = _config("xdg", "task", strategy_params=params)
+    learner, _ = make_learner(config, scenario_from(config, datasets))
+    gates = learner.strategy.gates
+    assert len(gates) == 2 and all(g.shape == (5, 32) for g in gates)
+    zeros = torch.stack([(g == 0).sum(1) for g in gates])
+    if exact_count:
+        assert zeros.eq(24).all()  # int(0.75 * 32) in every task and layer
+    else:
+        assert zeros.float().mean().item() == pytest.approx(24, abs=3) and not zeros.eq(24).all()
+    assert not torch.equal(gates[0][0], gates[0][1])  # tasks see different sub-networks
+    x = datasets[0].images[:8]
+    for task in (0, 3):
+        activity = _hidden_activity(learner, x, task)
+        for i, (gate, out) in enumerate(zip(gates, activity)):
+            off = gate[task] == 0
+            if before_bias:
+                # a gated unit's weighted input is switched off, its bias is not
+                bias = learner.model.get_submodule(f"fc{i + 1}").bias.detach()
+                assert torch.allclose(out[:, off], torch.relu(bias[off]).expand(len(x), -1))
+            else:
+                assert out[:, off].eq(0).all()
+            assert out[:, ~off].ne(0).any()
+
+
 @pytest.mark.parametrize("values, error, message", [
     (dict(n_tasks=12), ConfigError, "empty"),
     (dict(n_tasks=3), ConfigError, "equal tasks"),
     (dict(strategy="replay", strategy_params={"size": 10 ** 6}), ConfigError, "larger than the"),
     (dict(strategy="xdg", scenario="class"), ConfigError, "needs task labels"),
+    (dict(strategy="xdg", scenario="task", strategy_params={"gating_prop": 1.0}), ConfigError, "gating_prop"),
+    (dict(strategy="xdg", scenario="task", strategy_params={"exact_count": "yes"}), ConfigError, "exact_count"),
     (dict(strategy="xdg", scenario="domain", task_free=True), ConfigError, "task labels"),
     (dict(strategy="joint", task_free=True), ConfigError, "boundaries"),
     (dict(strategy="ewc", strategy_params={"bogus": 1}), ConfigError, "no setting"),
