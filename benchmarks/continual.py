@@ -96,7 +96,9 @@ def strategy_params(args, scenario: str, strategy: str) -> dict:
         params = dict(STRENGTHS_2019[args.benchmark][scenario].get(strategy, {}))
         if strategy in ("ewc", "online-ewc"):
             params["fisher_labels"] = "predicted"
-    return {**params, **{key: value for key, value in args.settings.items() if key in settings_of(strategy)}}
+    given = {("lambda_" if key == "lambda" else key): value for key, value in args.settings.items()
+             if key in settings_of(strategy)}
+    return {**params, **given}
 
 
 def settings_of(strategy: str) -> set[str]:

@@ -60,6 +60,8 @@ def test_set_overrides_the_strengths_in_every_run_and_names_the_trials(shared_da
     figures = _run(shared_data, tmp_path, "set", "--set", "lambda=7", "--workers", "2", "--out", str(sweep))
     ewc = next(r for r in figures["rows"] if r["strategy"] == "ewc")
     assert ewc["strategy_params"]["lambda_"] == 7 and ewc["strategy_params"]["fisher_labels"] == "predicted"
+    stored = json.loads((sweep / "trials" / "domain-ewc-seed0-2019-lambda=7" / "config.json").read_text())
+    assert stored["strategy_params"] == {"lambda_": 7, "fisher_labels": "predicted"}
     assert figures["settings"] == {"lambda": 7}
     assert sorted(p.name for p in (sweep / "trials").iterdir()) == ["domain-ewc-seed0-2019-lambda=7",
                                                                      "domain-finetune-seed0-2019"]
