@@ -14,8 +14,7 @@ writes the figures (after every run, so a long job that is stopped keeps what it
     python benchmarks/continual.py --benchmark permuted-mnist --strengths 2019 --pad 2 --seeds 0
     python benchmarks/continual.py --scenarios domain --strengths 2019 --random-classes
     # XdG gated as in their code: exactly 55% of the units, before the bias
-    python benchmarks/continual.py --benchmark permuted-mnist --scenarios task --strategies xdg --pad 2 --seeds 0
-        --strengths 2019 --set exact_count=true --set before_bias=true      # (one command)
+    python benchmarks/continual.py --benchmark permuted-mnist --scenarios task --strategies xdg --strengths 2019 --pad 2 --seeds 0 --set exact_count=true --set before_bias=true
 
 With ``--workers N`` the runs go through ``neuroaikit.sweep`` on a local Ray (N processes of
 ``--threads`` threads each, the longest strategies first); ``--out`` keeps their run folders, so a
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
 import math
 import statistics
@@ -43,7 +41,7 @@ sys.path.insert(0, str(REPO / "src"))
 from neuroaikit.continual import (ContinualConfig, ContinualResult, available_strategies, learn,  # noqa: E402
                                   scenario_from)
 from neuroaikit.cli.options import parse_assignments  # noqa: E402
-from neuroaikit.continual.strategies import make_strategy, strategy_class  # noqa: E402
+from neuroaikit.continual.strategies import make_strategy, strategy_settings  # noqa: E402
 from neuroaikit.data import load_dataset  # noqa: E402
 from neuroaikit.data.paths import find_dataset_folder  # noqa: E402
 from neuroaikit.errors import ConfigError, NeuroAIKitError  # noqa: E402
@@ -102,8 +100,8 @@ def strategy_params(args, scenario: str, strategy: str) -> dict:
 
 
 def settings_of(strategy: str) -> set[str]:
-    """The settings a strategy's constructor takes (``lambda`` for ``lambda_``, as on the command line)."""
-    names = set(inspect.signature(strategy_class(strategy).__init__).parameters) - {"self"}
+    """The strategy's settings, ``lambda`` included for ``lambda_`` (as on the command line)."""
+    names = set(strategy_settings(strategy))
     return names | {name.rstrip("_") for name in names}
 
 

@@ -49,13 +49,18 @@ def strategy_class(name: str) -> type["Strategy"]:
     return _STRATEGIES[name]
 
 
+def strategy_settings(name: str) -> list[str]:
+    """The settings (constructor arguments) of the strategy ``name``, in order."""
+    return [p for p in inspect.signature(strategy_class(name).__init__).parameters if p != "self"]
+
+
 def make_strategy(name: str, params: dict | None = None) -> "Strategy":
     """The strategy ``name`` with ``params``; an unknown setting is a one-line error naming the known ones."""
     cls = strategy_class(name)
     params = dict(params or {})
     if "lambda" in params:  # ``lambda`` is what users type; it is a Python keyword
         params["lambda_"] = params.pop("lambda")
-    accepted = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    accepted = strategy_settings(name)
     unknown = sorted(set(params) - set(accepted))
     if unknown:
         raise ConfigError(f"strategy {name!r} has no setting(s) {', '.join(unknown)}; "
