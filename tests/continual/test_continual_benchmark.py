@@ -54,6 +54,15 @@ def test_a_missing_data_folder_exits_2_before_the_header(tmp_path, capsys):
     assert code == 2 and "data folder not found" in captured.err and captured.out == ""
 
 
+def test_a_setting_out_of_range_exits_2_before_the_header(shared_data, tmp_path, capsys):
+    code = continual_benchmark.main(["--data-dir", str(shared_data), "--iters", "10", "--seeds", "0",
+                                     "--strategies", "xdg", "--scenarios", "task", "--set", "gating_prop=1.5",
+                                     "--json", str(tmp_path / "x.json")])
+    captured = capsys.readouterr()
+    assert code == 2 and "gating_prop must be a number in [0, 1), got 1.5" in captured.err and captured.out == ""
+    assert not (tmp_path / "x.json").exists()
+
+
 def test_set_overrides_the_strengths_in_every_run_and_names_the_trials(shared_data, tmp_path):
     pytest.importorskip("ray")
     sweep = tmp_path / "sweep"

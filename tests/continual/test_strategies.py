@@ -10,7 +10,7 @@ from torch import nn
 
 from neuroaikit.continual import (ClassBalancedBuffer, ContinualConfig, ReservoirBuffer, available_strategies,
                                   fisher_diagonal, learn, make_learner, make_scenario, scenario_from)
-from neuroaikit.continual.strategies import PathIntegral
+from neuroaikit.continual.strategies import PathIntegral, make_strategy, strategy_settings
 from neuroaikit.errors import ConfigError, DataError
 
 
@@ -114,7 +114,7 @@ def test_class_il_distillation_gives_the_new_classes_target_probability_zero(dat
     logits.grad = None
     replay_loss(Learner(), logits, torch.zeros(5, dtype=torch.long), old, True, made_with, 2.0, "ignore").backward()
     assert (logits.grad[:, 2:] == 0).all() and (logits.grad[:, :2] != 0).any()
-    with pytest.raises(ConfigError, match="new_outputs must be one of zero, ignore"):
+    with pytest.raises(ConfigError, match="new_outputs must be one of 'zero', 'ignore', got 'old'"):
         learn(_config("lwf", strategy_params={"new_outputs": "old"}), datasets=datasets)
 
 
@@ -322,6 +322,25 @@ def test_bad_input_is_a_one_line_error(values, error, message, datasets):
     with pytest.raises(error, match=message) as info:
         learn(_config(**values), datasets=datasets)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name, setting", [(name, setting) for name in available_strategies()
+                                           for setting in strategy_settings(name)])
+def test_every_setting_of_every_strategy_refuses_a_wrong_value_by_name(name, setting):
+    # an object is no number, flag, option, mapping, noise spec or strategy name: every setting must refuse it
+    with pytest.raises(ConfigError, match=setting.rstrip("_")) as info:
+        make_strategy(name, {setting: object()})
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("name, setting, value", [
+    ("ewc", "lambda", -1.0), ("online-ewc", "gamma", 1.5), ("si", "xi", 0.0), ("replay", "size", 0),
+    ("xdg", "gating_prop", 1.0), ("brain-inspired-replay", "gate_prop", -0.1), ("metaplasticity", "m", -1.0),
+    ("lwf", "temperature", 0.0), ("generative-replay", "z_dim", 0),
+])
+def test_a_setting_out_of_range_is_refused_before_the_run(name, setting, value):
+    with pytest.raises(ConfigError, match=f"strategy '{name}': {setting} must be .*, got {value}"):
+        make_strategy(name, {setting: value})
 
 
 def test_a_task_without_examples_is_a_one_line_error(datasets):

@@ -6,7 +6,10 @@ optimiser step -> ``after_step()``; then ``after_task(t)``. ``forward(x, context
 network is run (gating strategies override it); ``state_dict`` / ``load_state_dict`` carry what
 the strategy learned across a resumed job; ``memory()`` says what it stores besides the network.
 Settings are constructor arguments whose ``None`` default means "the published value for this
-benchmark and scenario" (resolved in ``setup``); ``params()`` gives the resolved values.
+benchmark and scenario" (resolved in ``setup``); ``params()`` gives the resolved values. What each
+setting accepts is declared in ``_parameter_constraints`` (as configurations declare their fields,
+:mod:`neuroaikit.config`) and checked by :func:`make_strategy`, so a bad value is a one-line error
+before any run folder exists.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
 
+from ...config import check_value
 from ...errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,7 +69,9 @@ def make_strategy(name: str, params: dict | None = None) -> "Strategy":
     if unknown:
         raise ConfigError(f"strategy {name!r} has no setting(s) {', '.join(unknown)}; "
                           f"known: {', '.join(accepted) or 'none'}")
-    return cls(**params)
+    strategy = cls(**params)
+    strategy.validate_params()
+    return strategy
 
 
 def published(table: dict, benchmark: str, scenario: str, default: Any) -> Any:
@@ -100,13 +106,23 @@ class Strategy:
     name: ClassVar[str] = ""
     needs_task_labels: ClassVar[bool] = False
     needs_boundaries: ClassVar[bool] = False
+    #: what each setting accepts: a list of constraints from :mod:`neuroaikit.config`, any of
+    #: which may match (``None`` in the list admits ``None``, "the published value")
+    _parameter_constraints: ClassVar[dict] = {}
 
     learner: "Learner"
+
+    def validate_params(self) -> None:
+        """Raise a one-line :class:`ConfigError` naming the first setting outside its constraints."""
+        for setting, constraints in self._parameter_constraints.items():
+            # ``lambda_`` is typed ``lambda``: the message names what the user wrote
+            check_value(setting.rstrip("_"), getattr(self, setting), constraints, where=f"strategy {self.name!r}: ")
 
     # -- lifecycle -----------------------------------------------------------
     def setup(self, learner: "Learner") -> None:
         """Called once, before the first task, with the network on its device."""
         self.learner = learner
+        self.validate_params()  # a strategy built directly, not through make_strategy
         scenario = learner.scenario
         if self.needs_task_labels and scenario.task_free:
             raise ConfigError(f"strategy {self.name!r} needs task labels, which a task-free stream does not give")
@@ -164,6 +180,10 @@ class Composite(Strategy):
     not override goes to the base."""
 
     def __init__(self, base: str = "finetune", base_params: dict | None = None):
+        if not isinstance(base, (str, Strategy)):
+            raise ConfigError(f"strategy {self.name!r}: base must be a strategy's name, got {base!r}")
+        if base_params is not None and not isinstance(base_params, dict):
+            raise ConfigError(f"strategy {self.name!r}: base_params must be a mapping, got {base_params!r}")
         self.base_params = dict(base_params or {})
         self.base = make_strategy(base, self.base_params) if isinstance(base, str) else base
 

@@ -3,12 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, ClassVar, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...config import NON_NEGATIVE, POSITIVE_INT, Interval, Options
 from ...errors import ConfigError
 from .base import Strategy, published, register_strategy, tensor_floats
 from .regularise import detached_copy, named_parameters, quadratic_penalty
@@ -84,6 +85,11 @@ def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, la
 
 
 class _FisherStrategy(Strategy):
+    _parameter_constraints: ClassVar[dict] = {
+        "lambda_": [NON_NEGATIVE, None],
+        "fisher_labels": [Options(FISHER_LABELS)],
+        "fisher_n": [POSITIVE_INT, None],
+    }
     lambda_: float | None
     fisher_labels: str
     fisher_n: int | None
@@ -138,8 +144,6 @@ class EWC(_FisherStrategy):
     name = "ewc"
 
     def __init__(self, lambda_: float | None = None, fisher_labels: str = "true", fisher_n: int | None = None):
-        if fisher_labels not in FISHER_LABELS:
-            raise ConfigError(f"fisher_labels must be one of {', '.join(FISHER_LABELS)}, got {fisher_labels!r}")
         self.lambda_, self.fisher_labels, self.fisher_n = lambda_, fisher_labels, fisher_n
         self.combined = CombinedPenalty()
 
@@ -233,11 +237,11 @@ class OnlineEWC(_FisherStrategy):
     """
 
     name = "online-ewc"
+    _parameter_constraints: ClassVar[dict] = {**_FisherStrategy._parameter_constraints,
+                                              "gamma": [Interval(float, 0, 1)]}
 
     def __init__(self, lambda_: float | None = None, gamma: float = 1.0, fisher_labels: str = "true",
                  fisher_n: int | None = None):
-        if fisher_labels not in FISHER_LABELS:
-            raise ConfigError(f"fisher_labels must be one of {', '.join(FISHER_LABELS)}, got {fisher_labels!r}")
         self.lambda_, self.gamma, self.fisher_labels, self.fisher_n = lambda_, gamma, fisher_labels, fisher_n
         self.anchor: dict[str, torch.Tensor] = {}
         self.fisher: dict[str, torch.Tensor] = {}

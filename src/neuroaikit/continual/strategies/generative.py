@@ -4,12 +4,13 @@ is folded into the classifier and replays class-conditionally through context ga
 
 from __future__ import annotations
 
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...config import BOOL, POSITIVE, POSITIVE_INT, Interval
 from .base import Strategy, register_strategy, tensor_floats
 from .replay import distil_replayed, frozen_copy, previous_contexts, replay_loss
 
@@ -139,6 +140,8 @@ class GenerativeReplay(_GenerativeReplay):
 
     name = "generative-replay"
 
+    _parameter_constraints: ClassVar[dict] = {"z_dim": [POSITIVE_INT], "distill": [BOOL], "temperature": [POSITIVE]}
+
     def __init__(self, z_dim: int = 100, distill: bool = False, temperature: float = 2.0):
         self.z_dim, self.distill, self.temperature = z_dim, distill, temperature
         self.previous: nn.Module | None = None
@@ -199,6 +202,12 @@ class BrainInspiredReplay(_GenerativeReplay):
     """
 
     name = "brain-inspired-replay"
+
+    _parameter_constraints: ClassVar[dict] = {
+        "z_dim": [POSITIVE_INT],
+        "gate_prop": [Interval(float, 0, 1, closed="left"), None],
+        "temperature": [POSITIVE],
+    }
 
     def __init__(self, z_dim: int = 100, gate_prop: float | None = None, temperature: float = 2.0):
         self.z_dim, self.gate_prop, self.temperature = z_dim, gate_prop, temperature

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
+from ...config import NON_NEGATIVE
 from .base import Strategy, register_strategy
 
 
@@ -36,6 +39,8 @@ class Metaplasticity(Strategy):
     """
 
     name = "metaplasticity"
+
+    _parameter_constraints: ClassVar[dict] = {"m": [NON_NEGATIVE]}
 
     def __init__(self, m: float = 1.3):
         self.m = m

@@ -4,10 +4,12 @@ answers) and experience replay from a memory buffer."""
 from __future__ import annotations
 
 import copy
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
 
+from ...config import POSITIVE, POSITIVE_INT, Options
 from ...errors import ConfigError
 from ..buffer import ClassBalancedBuffer, ReservoirBuffer
 from .base import Strategy, published, register_strategy, tensor_floats
@@ -91,9 +93,9 @@ class LwF(Strategy):
 
     name = "lwf"
 
+    _parameter_constraints: ClassVar[dict] = {"temperature": [POSITIVE], "new_outputs": [Options(NEW_OUTPUTS)]}
+
     def __init__(self, temperature: float = 2.0, new_outputs: str = "ignore"):
-        if new_outputs not in NEW_OUTPUTS:
-            raise ConfigError(f"new_outputs must be one of {', '.join(NEW_OUTPUTS)}, got {new_outputs!r}")
         self.temperature, self.new_outputs = temperature, new_outputs
         self.previous: torch.nn.Module | None = None
 
@@ -149,11 +151,15 @@ class ExperienceReplay(Strategy):
     """
 
     name = "replay"
+    _parameter_constraints: ClassVar[dict] = {
+        "buffer": [Options(("class-balanced", "reservoir"))],
+        "size": [POSITIVE_INT, None],
+        "per_class": [POSITIVE_INT, None],
+        "replay_batch": [POSITIVE_INT, None],
+    }
 
     def __init__(self, buffer: str = "class-balanced", size: int | None = None, per_class: int | None = None,
                  replay_batch: int | None = None):
-        if buffer not in ("class-balanced", "reservoir"):
-            raise ConfigError(f"buffer must be 'class-balanced' or 'reservoir', got {buffer!r}")
         self.buffer, self.size, self.per_class, self.replay_batch = buffer, size, per_class, replay_batch
 
     def setup(self, learner) -> None:

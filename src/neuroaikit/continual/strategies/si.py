@@ -3,8 +3,11 @@ contribution to the drop of the loss along the training path."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 
+from ...config import NON_NEGATIVE, POSITIVE
 from .base import Strategy, published, register_strategy, tensor_floats
 from .regularise import detached_copy, named_parameters, quadratic_penalty
 
@@ -53,6 +56,7 @@ class SI(Strategy):
     """
 
     name = "si"
+    _parameter_constraints: ClassVar[dict] = {"c": [NON_NEGATIVE, None], "xi": [POSITIVE]}
 
     def __init__(self, c: float | None = None, xi: float = 0.1):
         self.c, self.xi = c, xi

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import torch
 from torch import nn
 
-from ...errors import ConfigError
+from ...config import BOOL, Interval
 from .base import Composite, published, register_strategy
 
 #: fraction of hidden units gated per task in van de Ven et al. 2022 (param_values.py)
@@ -46,6 +48,8 @@ class XdG(Composite):
 
     name = "xdg"
     needs_task_labels = True
+    _parameter_constraints: ClassVar[dict] = {"gating_prop": [Interval(float, 0, 1, closed="left"), None],
+                                              "exact_count": [BOOL], "before_bias": [BOOL]}
 
     def __init__(self, gating_prop: float | None = None, base: str = "finetune", base_params: dict | None = None,
                  exact_count: bool = False, before_bias: bool = False):
@@ -58,11 +62,6 @@ class XdG(Composite):
         scenario = learner.scenario
         if self.gating_prop is None:
             self.gating_prop = published(GATING_PROP, scenario.benchmark, "*", 0.8)
-        if not 0 <= self.gating_prop < 1:
-            raise ConfigError(f"xdg: gating_prop must be in [0, 1), got {self.gating_prop}")
-        for flag in ("exact_count", "before_bias"):
-            if not isinstance(getattr(self, flag), bool):
-                raise ConfigError(f"xdg: {flag} must be true or false, got {getattr(self, flag)!r}")
         hidden = [name for name, _ in learner.model.named_children() if name.startswith("relu")]
         linears = [learner.model.get_submodule(name.replace("relu", "fc")) for name in hidden]
         generator = torch.Generator().manual_seed(learner.seed + 7)
