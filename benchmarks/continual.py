@@ -1,8 +1,8 @@
 """Every continual-learning strategy on Split MNIST (task-, domain- and class-incremental) and
 Permuted MNIST, with the published protocol, beside van de Ven et al.'s published averages.
 
-Prints, per benchmark, scenario and strategy: average accuracy (mean and s.d. over seeds),
-forgetting, backward transfer, extra forward passes, stored floats, wall and training time; ``--json``
+Prints, per benchmark, scenario and strategy: average accuracy (mean, s.d., standard error and
+range over seeds), forgetting, backward transfer, extra forward passes, stored floats, wall and training time; ``--json``
 writes the figures (after every run, so a long job that is stopped keeps what it measured).
 
     python benchmarks/continual.py --data-dir ../shared/data                  # Split MNIST, 3 seeds
@@ -15,6 +15,8 @@ writes the figures (after every run, so a long job that is stopped keeps what it
     python benchmarks/continual.py --scenarios domain --strengths 2019 --random-classes
     # XdG gated as in their code: exactly 55% of the units, before the bias
     python benchmarks/continual.py --benchmark permuted-mnist --scenarios task --strategies xdg --strengths 2019 --pad 2 --seeds 0 --set exact_count=true --set before_bias=true
+    # the table of figures written before (--json, or a results page's data), without running anything
+    python benchmarks/continual.py --table docs/results/data/continual_split_random_domain_si_20.json
 
 With ``--workers N`` the runs go through ``neuroaikit.sweep`` on a local Ray (N processes of
 ``--threads`` threads each, the longest strategies first); ``--out`` keeps their run folders, so a
@@ -175,17 +177,23 @@ def run_on_ray(jobs, args, out: Path):
         yield job, result, seconds[names[job]]
 
 
+def spread(accs: list[float]) -> dict:
+    """Mean, standard deviation, standard error of the mean and range of the seeds' accuracies."""
+    sd = statistics.stdev(accs) if len(accs) > 1 else float("nan")
+    return {"mean_pct": statistics.fmean(accs), "sd_pct": sd, "se_pct": sd / math.sqrt(len(accs)),
+            "min_pct": min(accs), "max_pct": max(accs)}
+
+
 def summarise(args, scenario: str, strategy: str, runs) -> dict:
     """One row of the table: a strategy's seeds on one scenario, beside the published figure."""
     accs = [100 * r.average_accuracy for r, _ in runs]
     mean = statistics.fmean(accs)
-    sd = statistics.stdev(accs) if len(accs) > 1 else float("nan")
     paper = published(args.benchmark, strategy, scenario) if not args.quick and args.iters is None else None
     seconds = [t for _, t in runs]
     first = runs[0][0]
     return {"benchmark": args.benchmark, "scenario": scenario, "strategy": strategy, "seeds": args.seeds,
             "iters": first.iters, "n_tasks": first.n_tasks,
-            "average_accuracy_pct": accs, "mean_pct": mean, "sd_pct": sd, "published_pct": paper,
+            "average_accuracy_pct": accs, **spread(accs), "published_pct": paper,
             "difference_pp": None if paper is None else mean - paper,
             "forgetting": statistics.fmean(r.forgetting for r, _ in runs),
             "backward_transfer": statistics.fmean(r.backward_transfer for r, _ in runs),
@@ -200,10 +208,18 @@ def summarise(args, scenario: str, strategy: str, runs) -> dict:
             "strategy_params": first.strategy_params}
 
 
+HEADER = (f"{'scenario':<8} {'strategy':<22} {'accuracy %':>14} {'s.e.':>5} {'seeds range':>13} {'published':>9} "
+          f"{'diff':>6} {'forget':>7} {'BWT':>7} {'extra fwd':>9} {'stored floats':>13} {'time s':>7} {'train s':>8}")
+
+
 def print_row(row: dict) -> None:
-    mean, sd, paper, seconds = row["mean_pct"], row["sd_pct"], row["published_pct"], row["wall_time_s"]
+    # recomputed from the seeds' accuracies, so rows written before the spread was stored print alike
+    stats = spread(row["average_accuracy_pct"])
+    mean, sd, paper, seconds = stats["mean_pct"], stats["sd_pct"], row["published_pct"], row["wall_time_s"]
     shown = f"{mean:6.2f} ± {sd:4.2f}" if not math.isnan(sd) else f"{mean:6.2f}       "
-    print(f"{row['scenario']:<8} {row['strategy']:<22} {shown:>14} {('-' if paper is None else f'{paper:.2f}'):>9} "
+    error = "-" if math.isnan(sd) else f"{stats['se_pct']:.2f}"
+    print(f"{row['scenario']:<8} {row['strategy']:<22} {shown:>14} {error:>5} "
+          f"{stats['min_pct']:6.2f}-{stats['max_pct']:<6.2f} {('-' if paper is None else f'{paper:.2f}'):>9} "
           f"{('-' if paper is None else f'{mean - paper:+.1f}'):>6} {row['forgetting']:7.3f} "
           f"{row['backward_transfer']:+7.3f} {row['extra_forward_ratio']:9.2f} {row['stored_floats']:13d} "
           f"{('-' if seconds is None else f'{seconds:.1f}'):>7} {row['train_time_s']:8.1f}", flush=True)
@@ -229,8 +245,7 @@ def report(args, jobs) -> int:
             finished = run_on_ray(jobs, args, out)
         else:
             finished = run_in_process(jobs, args)
-        print(f"{'scenario':<8} {'strategy':<22} {'accuracy %':>14} {'published':>9} {'diff':>6} {'forget':>7} "
-              f"{'BWT':>7} {'extra fwd':>9} {'stored floats':>13} {'time s':>7} {'train s':>8}")
+        print(HEADER)
         runs = []
         for (scenario, strategy, _seed), result, seconds in finished:
             runs.append((result, seconds))
@@ -249,6 +264,21 @@ def report(args, jobs) -> int:
                                                        "device": args.device,
                                                        "total_time_s": time.perf_counter() - started}, indent=1))
     print(f"total {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def print_table(path: str) -> int:
+    """Print the rows of a ``--json`` file, or of a results page's data (its ``figures``)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        rows = data.get("figures", data)["rows"]
+        print(HEADER)
+        for row in rows:
+            print_row(row)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"error: {path} is not a table of this benchmark's figures ({type(exc).__name__}: {exc})",
+              file=sys.stderr)
+        return 2
     return 0
 
 
@@ -279,7 +309,12 @@ def main(argv=None) -> int:
                         help="runs in parallel, through neuroaikit.sweep on a local Ray (default 1: in this process)")
     parser.add_argument("--out", help="--workers > 1: the sweep folder (kept; rerunning resumes); default temporary")
     parser.add_argument("--json", help="write the figures here (rewritten after every run)")
+    parser.add_argument("--table", metavar="FILE",
+                        help="print the table of figures written before (a --json file or a results page's data "
+                             "JSON) and run nothing")
     args = parser.parse_args(argv)
+    if args.table:
+        return print_table(args.table)
     torch.set_num_threads(args.threads)
     if args.quick:
         args.iters, args.seeds = args.iters or 200, args.seeds[:1]

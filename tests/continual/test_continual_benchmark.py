@@ -74,3 +74,17 @@ def test_set_overrides_the_strengths_in_every_run_and_names_the_trials(shared_da
     assert figures["settings"] == {"lambda": 7}
     assert sorted(p.name for p in (sweep / "trials").iterdir()) == ["domain-ewc-seed0-2019-lambda=7",
                                                                      "domain-finetune-seed0-2019"]
+
+
+def test_table_reprints_recorded_figures_with_their_spread(tmp_path, capsys):
+    row = {"scenario": "domain", "strategy": "si", "average_accuracy_pct": [60.0, 70.0, 80.0], "published_pct": 65.36,
+           "wall_time_s": None, "forgetting": 0.4, "backward_transfer": -0.4, "extra_forward_ratio": 0.0,
+           "stored_floats": 10, "train_time_s": 90.0}
+    page = tmp_path / "page.json"
+    page.write_text(json.dumps({"stamp": {}, "figures": {"rows": [row]}}))  # a results page's data
+    assert continual_benchmark.main(["--table", str(page)]) == 0
+    printed = capsys.readouterr().out.splitlines()[1].split()
+    # mean 70, s.d. 10, standard error 10 / sqrt(3), range 60-80, 4.64 points above the published mean
+    assert printed[2:8] == ["70.00", "±", "10.00", "5.77", "60.00-80.00", "65.36"] and printed[8] == "+4.6"
+    assert continual_benchmark.main(["--table", str(tmp_path / "missing.json")]) == 2
+    assert "is not a table" in capsys.readouterr().err
