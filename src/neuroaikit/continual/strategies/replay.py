@@ -102,7 +102,6 @@ class LwF(Strategy):
     def before_task(self, t: int) -> None:
         self._generator = self.learner.generator(t, 6)
 
-
     def loss(self, x, y, contexts, t):
         learner = self.learner
         loss, info = learner.classification_loss(x, y, contexts)
