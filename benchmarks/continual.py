@@ -216,13 +216,14 @@ def print_row(row: dict) -> None:
     # recomputed from the seeds' accuracies, so rows written before the spread was stored print alike
     stats = spread(row["average_accuracy_pct"])
     mean, sd, paper, seconds = stats["mean_pct"], stats["sd_pct"], row["published_pct"], row["wall_time_s"]
+    train = row.get("train_time_s")  # pages written before runs kept their own training time lack it
     shown = f"{mean:6.2f} ± {sd:4.2f}" if not math.isnan(sd) else f"{mean:6.2f}       "
     error = "-" if math.isnan(sd) else f"{stats['se_pct']:.2f}"
     print(f"{row['scenario']:<8} {row['strategy']:<22} {shown:>14} {error:>5} "
           f"{stats['min_pct']:6.2f}-{stats['max_pct']:<6.2f} {('-' if paper is None else f'{paper:.2f}'):>9} "
           f"{('-' if paper is None else f'{mean - paper:+.1f}'):>6} {row['forgetting']:7.3f} "
           f"{row['backward_transfer']:+7.3f} {row['extra_forward_ratio']:9.2f} {row['stored_floats']:13d} "
-          f"{('-' if seconds is None else f'{seconds:.1f}'):>7} {row['train_time_s']:8.1f}", flush=True)
+          f"{('-' if seconds is None else f'{seconds:.1f}'):>7} {('-' if train is None else f'{train:.1f}'):>8}", flush=True)
 
 
 def config_of(args, scenario: str, strategy: str, seed: int) -> ContinualConfig:
