@@ -2,8 +2,9 @@
 Permuted MNIST, with the published protocol, beside van de Ven et al.'s published averages.
 
 Prints, per benchmark, scenario and strategy: average accuracy (mean, s.d., standard error and
-range over seeds), forgetting, backward transfer, extra forward passes, stored floats, wall and training time; ``--json``
-writes the figures (after every run, so a long job that is stopped keeps what it measured).
+range over seeds), forgetting, backward transfer, extra forward passes, stored floats, wall and
+training time; ``--json`` writes the figures (after every run, so a long job that is stopped keeps
+what it measured).
 
     python benchmarks/continual.py --data-dir ../shared/data                  # Split MNIST, 3 seeds
     python benchmarks/continual.py --quick                                    # 200 iterations/task, 1 seed

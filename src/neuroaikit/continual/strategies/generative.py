@@ -139,7 +139,6 @@ class GenerativeReplay(_GenerativeReplay):
     """
 
     name = "generative-replay"
-
     _parameter_constraints: ClassVar[dict] = {"z_dim": [POSITIVE_INT], "distill": [BOOL], "temperature": [POSITIVE]}
 
     def __init__(self, z_dim: int = 100, distill: bool = False, temperature: float = 2.0):
@@ -202,7 +201,6 @@ class BrainInspiredReplay(_GenerativeReplay):
     """
 
     name = "brain-inspired-replay"
-
     _parameter_constraints: ClassVar[dict] = {
         "z_dim": [POSITIVE_INT],
         "gate_prop": [Interval(float, 0, 1, closed="left"), None],

@@ -39,7 +39,6 @@ class Metaplasticity(Strategy):
     """
 
     name = "metaplasticity"
-
     _parameter_constraints: ClassVar[dict] = {"m": [NON_NEGATIVE]}
 
     def __init__(self, m: float = 1.3):

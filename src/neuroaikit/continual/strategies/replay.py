@@ -92,7 +92,6 @@ class LwF(Strategy):
     """
 
     name = "lwf"
-
     _parameter_constraints: ClassVar[dict] = {"temperature": [POSITIVE], "new_outputs": [Options(NEW_OUTPUTS)]}
 
     def __init__(self, temperature: float = 2.0, new_outputs: str = "ignore"):
