@@ -44,7 +44,7 @@ sys.path.insert(0, str(REPO / "src"))
 from neuroaikit.continual import (ContinualConfig, ContinualResult, available_strategies, learn,  # noqa: E402
                                   scenario_from)
 from neuroaikit.cli.options import parse_assignments  # noqa: E402
-from neuroaikit.continual.strategies import make_strategy, strategy_settings  # noqa: E402
+from neuroaikit.continual.strategies import canonical_settings, make_strategy, strategy_settings  # noqa: E402
 from neuroaikit.data import load_dataset  # noqa: E402
 from neuroaikit.data.paths import find_dataset_folder  # noqa: E402
 from neuroaikit.errors import ConfigError, NeuroAIKitError  # noqa: E402
@@ -97,9 +97,8 @@ def strategy_params(args, scenario: str, strategy: str) -> dict:
         params = dict(STRENGTHS_2019[args.benchmark][scenario].get(strategy, {}))
         if strategy in ("ewc", "online-ewc"):
             params["fisher_labels"] = "predicted"
-    given = {("lambda_" if key == "lambda" else key): value for key, value in args.settings.items()
-             if key in settings_of(strategy)}
-    return {**params, **given}
+    return {**params, **canonical_settings({key: value for key, value in args.settings.items()
+                                            if key in settings_of(strategy)})}
 
 
 def settings_of(strategy: str) -> set[str]:
@@ -188,14 +187,14 @@ def spread(accs: list[float]) -> dict:
 def summarise(args, scenario: str, strategy: str, runs) -> dict:
     """One row of the table: a strategy's seeds on one scenario, beside the published figure."""
     accs = [100 * r.average_accuracy for r, _ in runs]
-    mean = statistics.fmean(accs)
+    stats = spread(accs)
     paper = published(args.benchmark, strategy, scenario) if not args.quick and args.iters is None else None
     seconds = [t for _, t in runs]
     first = runs[0][0]
     return {"benchmark": args.benchmark, "scenario": scenario, "strategy": strategy, "seeds": args.seeds,
             "iters": first.iters, "n_tasks": first.n_tasks,
-            "average_accuracy_pct": accs, **spread(accs), "published_pct": paper,
-            "difference_pp": None if paper is None else mean - paper,
+            "average_accuracy_pct": accs, **stats, "published_pct": paper,
+            "difference_pp": None if paper is None else stats["mean_pct"] - paper,
             "forgetting": statistics.fmean(r.forgetting for r, _ in runs),
             "backward_transfer": statistics.fmean(r.backward_transfer for r, _ in runs),
             "forward_transfer": statistics.fmean(r.forward_transfer for r, _ in runs),

@@ -328,7 +328,7 @@ def test_bad_input_is_a_one_line_error(values, error, message, datasets):
                                            for setting in strategy_settings(name)])
 def test_every_setting_of_every_strategy_refuses_a_wrong_value_by_name(name, setting):
     # an object is no number, flag, option, mapping, noise spec or strategy name: every setting must refuse it
-    with pytest.raises(ConfigError, match=setting.rstrip("_")) as info:
+    with pytest.raises(ConfigError, match=f"^strategy '{name}': {setting.rstrip('_')}") as info:
         make_strategy(name, {setting: object()})
     assert "\n" not in str(info.value)
 

@@ -58,12 +58,16 @@ def strategy_settings(name: str) -> list[str]:
     return [p for p in inspect.signature(strategy_class(name).__init__).parameters if p != "self"]
 
 
+def canonical_settings(params: dict | None) -> dict:
+    """``params`` with each setting under its constructor name: ``lambda``, what users type, is
+    ``lambda_`` (a Python keyword)."""
+    return {("lambda_" if key == "lambda" else key): value for key, value in (params or {}).items()}
+
+
 def make_strategy(name: str, params: dict | None = None) -> "Strategy":
     """The strategy ``name`` with ``params``; an unknown setting is a one-line error naming the known ones."""
     cls = strategy_class(name)
-    params = dict(params or {})
-    if "lambda" in params:  # ``lambda`` is what users type; it is a Python keyword
-        params["lambda_"] = params.pop("lambda")
+    params = canonical_settings(params)
     accepted = strategy_settings(name)
     unknown = sorted(set(params) - set(accepted))
     if unknown:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ...errors import ConfigError
 from ...noise import NoiseLayer, NoiseSpec
 from .base import Composite, register_strategy
 
@@ -22,7 +23,10 @@ class HiddenNoise(Composite):
 
     def __init__(self, noise="gaussian:0.5,rectify", base: str = "finetune", base_params: dict | None = None):
         super().__init__(base, base_params)
-        self.noise = NoiseSpec.from_any(noise).to_dict()
+        try:
+            self.noise = NoiseSpec.from_any(noise).to_dict()
+        except ConfigError as exc:
+            raise ConfigError(f"strategy {self.name!r}: noise: {exc}") from None
 
     def setup(self, learner) -> None:
         self.layers = []
