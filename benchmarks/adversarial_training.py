@@ -33,6 +33,7 @@ from neuroaikit.attacks.training import OverfitGuard
 from neuroaikit.data import load_dataset
 from neuroaikit.progress import Progress
 from neuroaikit.training import TrainConfig, train
+from neuroaikit.io import write_text
 
 
 def main(argv=None):
@@ -111,7 +112,7 @@ def main(argv=None):
                    "models": [{"model": kind, "clean_accuracy": clean, "robust_accuracy": robust, "train_s": train_s,
                                "eval_s": eval_s, "checks_not_passed": ", ".join(warns) or "none"}
                               for kind, clean, robust, train_s, eval_s, warns in summary]}
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+        write_text(args.json, json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -19,10 +19,11 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from neuroaikit.io import write_text
 
 
 def main(argv=None) -> int:
@@ -102,7 +103,7 @@ def main(argv=None) -> int:
                    "max_abs_difference": {"rdm": diff_rdm, "estimate": abs(ours_estimate - theirs_estimate),
                                           "bootstrap_values": diff_boot},
                    "same_numbers": same}
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+        write_text(args.json, json.dumps(figures, indent=2))
     return 0 if same else 1
 
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from pathlib import Path
 
 import torch
 
@@ -32,6 +31,7 @@ from neuroaikit.data import load_dataset
 from neuroaikit.noise import InferenceRule
 from neuroaikit.progress import silent
 from neuroaikit.training import TrainConfig, train
+from neuroaikit.io import write_text
 
 
 def trained_cnn(data_dir, n_train: int, noise: dict, name: str):
@@ -93,7 +93,7 @@ def main(argv=None):
                                  "speedup": t_theirs / t_ours, "ours_robust_accuracy": acc_ours,
                                  "torchattacks_robust_accuracy": acc_theirs, "clean_accuracy": clean.float().mean().item()})
     if args.json:
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+        write_text(args.json, json.dumps(figures, indent=2))
 
 
 def crosscheck(data_dir, test_set, n, eps, n_train):

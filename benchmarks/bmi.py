@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from neuroaikit.io import write_text
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -68,7 +70,7 @@ def main() -> None:
               f"ms/trial  1-s window {window_s * 1e3:6.2f} ms  real-time: {'yes' if window_s < 0.1 else 'NO'}",
               flush=True)
     if args.json:
-        Path(args.json).write_text(json.dumps({"quick": args.quick, "subjects": subjects, "deep_epochs": deep_epochs,
+        write_text(args.json, json.dumps({"quick": args.quick, "subjects": subjects, "deep_epochs": deep_epochs,
                                                "torch_threads": 1, "time_s": time.perf_counter() - t_start,
                                                "rows": rows}, indent=2))
     print(f"total {time.perf_counter() - t_start:.0f} s")

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import torch
 
+from neuroaikit.io import write_text
+
 EPS = {"mnist": 0.1, "cifar10": 2 / 255}
 
 
@@ -194,7 +196,7 @@ def main(argv=None) -> int:
                              **{f"best_{key}_layer": align[key][1] for key in align}}
                             for dataset, family, spec_text, strength, matched, vote, robust, fs_plain, fs_adaptive, align
                             in rows]}
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+        write_text(args.json, json.dumps(figures, indent=2))
     return 0
 
 

@@ -18,6 +18,8 @@ what it measured).
     python benchmarks/continual.py --benchmark permuted-mnist --scenarios task --strategies xdg --strengths 2019 --pad 2 --seeds 0 --set exact_count=true --set before_bias=true
     # the table of figures written before (--json, or a results page's data), without running anything
     python benchmarks/continual.py --table docs/results/data/continual_split_random_domain_si_20.json
+    # seeds run by separate commands at one protocol, pooled row by row into one table
+    python benchmarks/continual.py --table docs/results/data/continual_permuted_32_task_si.json docs/results/data/continual_permuted_32_task_seeds12.json
 
 With ``--workers N`` the runs go through ``neuroaikit.sweep`` on a local Ray (N processes of
 ``--threads`` threads each, the longest strategies first); ``--out`` keeps their run folders, so a
@@ -50,6 +52,7 @@ from neuroaikit.data.paths import find_dataset_folder  # noqa: E402
 from neuroaikit.errors import ConfigError, NeuroAIKitError  # noqa: E402
 from neuroaikit.runs import Run  # noqa: E402
 from neuroaikit.sweep import SweepSpec, run_sweep  # noqa: E402
+from neuroaikit.io import write_text  # noqa: E402
 
 #: published average accuracies (%), van de Ven & Tolias 2019, "Three scenarios for continual
 #: learning", arXiv:1904.07734, Table 4 (Split MNIST) and Table 5 (Permuted MNIST), means over
@@ -257,7 +260,7 @@ def report(args, jobs) -> int:
             print_row(row)
             runs = []
             if args.json:
-                Path(args.json).write_text(json.dumps({"rows": rows, "strengths": args.strengths,
+                write_text(args.json, json.dumps({"rows": rows, "strengths": args.strengths,
                                                        "precision": args.precision, "threads": args.threads,
                                                        "workers": args.workers, "pad": args.pad,
                                                        "random_classes": args.random_classes,
@@ -268,18 +271,92 @@ def report(args, jobs) -> int:
     return 0
 
 
-def print_table(path: str) -> int:
-    """Print the rows of a ``--json`` file, or of a results page's data (its ``figures``)."""
+#: what a table's runs share besides each row's strategy settings, with the value of tables written
+#: before the field was kept; runs that differ in any of them are not pooled
+PROTOCOL_DEFAULTS = {"pad": 0, "random_classes": False, "precision": "32"}
+
+
+def read_figures(path: str) -> dict:
+    """The figures of a ``--json`` file, or of a results page's data (its ``figures``)."""
+    data = json.loads(Path(path).read_text())
+    figures = data.get("figures", data)
+    if not isinstance(figures.get("rows"), list):
+        raise ValueError("it has no rows")
+    return figures
+
+
+def weighted_mean(parts: list[tuple[int, float | None]]) -> float | None:
+    """The mean over every seed of figures kept as per-row means (None when a row lacks it)."""
+    if any(value is None for _, value in parts):
+        return None
+    return sum(n * value for n, value in parts) / sum(n for n, _ in parts)
+
+
+def pool(tables: list[tuple[str, dict]]) -> dict:
+    """One table from several run at one protocol: rows of the same benchmark, scenario, strategy,
+    iterations, tasks and strategy settings become one row over all their seeds (a seed in two
+    tables, or tables of different padding, class pairing or precision, are refused)."""
+    first_path, first = tables[0]
+    protocol = {field: first.get(field, default) for field, default in PROTOCOL_DEFAULTS.items()}
+    for path, figures in tables[1:]:
+        for field, default in PROTOCOL_DEFAULTS.items():
+            if figures.get(field, default) != protocol[field]:
+                raise ValueError(f"{path} has {field} {figures.get(field, default)!r}, {first_path} has "
+                                 f"{protocol[field]!r}: runs of different protocols are not pooled")
+    groups: dict[tuple, list[dict]] = {}
+    for path, figures in tables:
+        for row in figures["rows"]:
+            if "seeds" not in row:
+                raise ValueError(f"a {row['strategy']} row of {path} does not name its seeds")
+            # completed with today's defaults: a setting added since a table was written reads as its default
+            settings = make_strategy(row["strategy"], row.get("strategy_params") or {}).params()
+            key = (row.get("benchmark"), row["scenario"], row["strategy"], row.get("iters"), row.get("n_tasks"),
+                   json.dumps(settings, sort_keys=True))
+            groups.setdefault(key, []).append({**row, "strategy_params": settings})
+    rows = []
+    for parts in groups.values():
+        runs = sorted((seed, acc, matrix) for row in parts for seed, acc, matrix in
+                      zip(row["seeds"], row["average_accuracy_pct"], row.get("accuracy_matrices") or
+                          [None] * len(row["seeds"])))
+        seeds = [seed for seed, _, _ in runs]
+        repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+        if repeated:
+            raise ValueError(f"seed {repeated[0]} of {parts[0]['strategy']} ({parts[0]['scenario']}-IL) is in more "
+                             "than one table")
+        accs = [acc for _, acc, _ in runs]
+        stats, paper = spread(accs), parts[0].get("published_pct")
+        rows.append({**parts[0], "seeds": seeds, "average_accuracy_pct": accs, **stats,
+                     "difference_pp": None if paper is None else stats["mean_pct"] - paper,
+                     **{name: weighted_mean([(len(row["seeds"]), row.get(name)) for row in parts])
+                        for name in ("forgetting", "backward_transfer", "forward_transfer", "wall_time_s",
+                                     "train_time_s")},
+                     "accuracy_matrices": [matrix for _, _, matrix in runs]})
+    return {"rows": rows, **protocol, "strengths": first.get("strengths"),
+            "pooled_from": [path for path, _ in tables]}
+
+
+def print_table(paths: list[str], json_out: str | None = None) -> int:
+    """Print the rows of one table written before, or of several pooled (and with ``json_out``, write them)."""
+    tables = []
+    for path in paths:
+        try:
+            tables.append((path, read_figures(path)))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            print(f"error: {path} is not a table of this benchmark's figures ({type(exc).__name__}: {exc})",
+                  file=sys.stderr)
+            return 2
     try:
-        data = json.loads(Path(path).read_text())
-        rows = data.get("figures", data)["rows"]
-        print(HEADER)
-        for row in rows:
-            print_row(row)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        print(f"error: {path} is not a table of this benchmark's figures ({type(exc).__name__}: {exc})",
-              file=sys.stderr)
+        figures = pool(tables) if len(tables) > 1 else tables[0][1]
+    except (ValueError, KeyError, TypeError, NeuroAIKitError) as exc:
+        print(f"error: the tables cannot be pooled: {exc}", file=sys.stderr)
         return 2
+    if len(tables) > 1:
+        print(f"pooled from {len(tables)} tables: {', '.join(paths)}")
+    print(HEADER)
+    for row in figures["rows"]:
+        print_row(row)
+    if json_out:
+        write_text(json_out, json.dumps(figures, indent=1))
     return 0
 
 
@@ -310,12 +387,12 @@ def main(argv=None) -> int:
                         help="runs in parallel, through neuroaikit.sweep on a local Ray (default 1: in this process)")
     parser.add_argument("--out", help="--workers > 1: the sweep folder (kept; rerunning resumes); default temporary")
     parser.add_argument("--json", help="write the figures here (rewritten after every run)")
-    parser.add_argument("--table", metavar="FILE",
+    parser.add_argument("--table", metavar="FILE", nargs="+",
                         help="print the table of figures written before (a --json file or a results page's data "
-                             "JSON) and run nothing")
+                             "JSON) and run nothing; several: their seeds pooled, row by row (with --json, written)")
     args = parser.parse_args(argv)
     if args.table:
-        return print_table(args.table)
+        return print_table(args.table, args.json)
     torch.set_num_threads(args.threads)
     if args.quick:
         args.iters, args.seeds = args.iters or 200, args.seeds[:1]

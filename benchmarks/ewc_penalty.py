@@ -18,13 +18,13 @@ import argparse
 import json
 import time
 from functools import partial
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from neuroaikit.continual.strategies.ewc import CombinedPenalty
 from neuroaikit.continual.strategies.regularise import quadratic_penalty
+from neuroaikit.io import write_text
 
 
 def per_task_penalty(model: nn.Module, tasks: list) -> torch.Tensor:
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
                      "value_rel_diff": value_diff, "grad_rel_diff": grad_diff})
         print(f"{k:>5} {loop:>12.1f} {fast:>12.1f} {loop / fast:>8.2f}x {value_diff:>13.1e}, {grad_diff:.1e}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"threads": args.threads, "repeats": repeats, "no_penalty_ms": plain,
+        write_text(args.json, json.dumps({"threads": args.threads, "repeats": repeats, "no_penalty_ms": plain,
                                                "rows": rows}, indent=2) + "\n")
     return 0
 

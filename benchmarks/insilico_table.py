@@ -21,6 +21,7 @@ import numpy as np
 
 from neuroaikit.insilico.results import InsilicoResult
 from neuroaikit.runs import Run
+from neuroaikit.io import write_text
 
 MEASURES = ("orientation_selectivity", "osi", "preferred_sf", "sf_bandwidth", "modulation_ratio", "c50",
             "suppression_index", "lifetime_sparseness")
@@ -87,7 +88,7 @@ def main(argv=None):
                                 for v in cells) + " |")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(rows, indent=2))
+        write_text(args.json, json.dumps(rows, indent=2))
     return rows
 
 

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 import numpy as np
 import torch
+
+from neuroaikit.io import write_text
 
 
 def main(argv=None):
@@ -55,7 +56,7 @@ def main(argv=None):
         out[species] = row
         print(species, json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}))
     if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2))
+        write_text(args.json, json.dumps(out, indent=2))
     return out
 
 

@@ -24,13 +24,13 @@ import argparse
 import copy
 import json
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from neuroaikit.spiking import EventLinear, FeedForwardLIF, LIFParameters
+from neuroaikit.io import write_text
 
 
 class SnnTorchNet(nn.Module):
@@ -233,7 +233,7 @@ def main(argv=None):
                    "speedup_vs_snntorch": t_theirs / t_ours, "speedup_goal": 1.5,
                    "linear_layers_ms": {"event_driven": t_event * 1e3, "dense": t_products * 1e3},
                    "lif_layer_alone_ms": {"neuroaikit": n_ours * 1e3, "snntorch": n_theirs * 1e3}}
-        Path(args.json).write_text(json.dumps(figures, indent=2))
+        write_text(args.json, json.dumps(figures, indent=2))
     return 0 if same else 1
 
 

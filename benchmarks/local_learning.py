@@ -27,6 +27,7 @@ from pathlib import Path
 from neuroaikit.execution import ExecutionConfig
 from neuroaikit.progress import default_progress
 from neuroaikit.spiking.plasticity import PlasticityConfig, PlasticityResult, learn
+from neuroaikit.io import write_text
 
 # benchmark option -> field of the rule's config section
 _KROTOV_HOPFIELD = {"kh_hidden": "n_hidden", "kh_epochs": "epochs", "kh_lr": "lr", "kh_batch": "batch_size",
@@ -126,7 +127,7 @@ def main(argv=None):
             for figures in results.values():
                 figures.pop("run")
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        write_text(args.json, json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

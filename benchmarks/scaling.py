@@ -33,6 +33,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from neuroaikit.io import write_text
+
 REPO = Path(__file__).resolve().parents[1]
 #: the last revision before the workflow core (run folders, execution layer, configs, results)
 OLD_REV = "8327899"
@@ -163,7 +165,7 @@ def main(argv=None) -> int:
     results = measure(args)
     report(results)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        write_text(args.json, json.dumps(results, indent=2))
     return 0
 
 

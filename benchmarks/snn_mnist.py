@@ -29,6 +29,7 @@ from neuroaikit.progress import default_progress
 from neuroaikit.runs import RunWriter
 from neuroaikit.spiking import convert_cnn
 from neuroaikit.training import TrainConfig, TrainingResult, train
+from neuroaikit.io import write_text
 
 
 def load(name: str, split: str, data_dir: str):
@@ -158,7 +159,7 @@ def main(argv=None):
         if args.part in ("all", "convert"):
             results["conversion"] = convert_part(args, out)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        write_text(args.json, json.dumps(results, indent=2))
 
 
 if __name__ == "__main__":

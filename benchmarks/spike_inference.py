@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO / "src"))
 from neuroaikit.neural.calcium import EvaluationConfig, evaluate_calcium  # noqa: E402
 from neuroaikit.progress import silent  # noqa: E402
 from neuroaikit.neural.calcium.evaluate import GRIDS  # noqa: E402
+from neuroaikit.io import write_text  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -85,7 +86,7 @@ def main(argv=None) -> int:
     print(header)
     print("\n".join(lines))
     if args.json:
-        Path(args.json).write_text(json.dumps({"smoothing_s": args.smoothing, "grid": args.grid or (
+        write_text(args.json, json.dumps({"smoothing_s": args.smoothing, "grid": args.grid or (
             "quick" if args.quick else "default"), "seconds": seconds_per_condition, "datasets": rows}, indent=2))
     return 0
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from neuroaikit.execution import ExecutionConfig  # noqa: E402
 from neuroaikit.neural import SyntheticCortex, TwinFitConfig, fit_twin, predict  # noqa: E402
 from neuroaikit.neural.metrics import evaluate_predictions  # noqa: E402
+from neuroaikit.io import write_text  # noqa: E402
 
 KEYS = ("single_trial_correlation", "correlation_to_average", "feve")
 
@@ -91,7 +92,7 @@ def main(argv=None) -> int:
               f"{row['correlation_to_average']:>12.4f} {row['feve']:>6.3f} {row['fit_s']:>7.0f}"
               f"   ({row['gain_single_trial']:+.4f} single-trial r)")
     if args.json:
-        Path(args.json).write_text(json.dumps({"size": {**{k: list(v) if isinstance(v, tuple) else v
+        write_text(args.json, json.dumps({"size": {**{k: list(v) if isinstance(v, tuple) else v
                                                             for k, v in size.items()}, "n_neurons": args.neurons},
                                                "threads": args.threads, "member_time_limit": args.member_time_limit,
                                                "oracle_correlation": float(oracle["oracle_correlation"]),

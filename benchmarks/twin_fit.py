@@ -31,6 +31,7 @@ from neuroaikit.neural import (PixelRidge, SyntheticCortex, TwinFitConfig, TwinM
                                load_filetree, predict)
 from neuroaikit.neural.metrics import evaluate_predictions  # noqa: E402
 from neuroaikit.neural.twin import rf_recovery  # noqa: E402
+from neuroaikit.io import write_text  # noqa: E402
 
 
 def peak_memory_gb() -> float:
@@ -114,7 +115,7 @@ def main(argv=None) -> int:
         print(f"  twin / simulator oracle (correlation to average): {figures['twin_over_simulator_correlation_to_average']:.3f}")
         print(f"  RF centres within 2 px (most reliable half): {figures['rf_within_2px_reliable']:.2%}, median error {figures['rf_distance_px_median']:.2f} px")
         if args.json:
-            Path(args.json).write_text(json.dumps(figures, indent=2))
+            write_text(args.json, json.dumps(figures, indent=2))
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

@@ -32,6 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from neuroaikit.io import write_text  # noqa: E402
+
 MODES = {"in memory": False, "memory-mapped": True}
 
 
@@ -144,7 +146,7 @@ def main(argv=None) -> int:
         copies = ", ".join(f"{r['neurons']} neurons {r['copy_s']:.0f} s" for r in rows if "copy_s" in r)
         print(f"one-off copy for memory mapping: {copies}")
         if args.json:
-            Path(args.json).write_text(json.dumps({"size": {k: list(v) if isinstance(v, tuple) else v
+            write_text(args.json, json.dumps({"size": {k: list(v) if isinstance(v, tuple) else v
                                                             for k, v in size.items()},
                                                    "threads": args.threads, "rows": rows}, indent=2))
     finally:

@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from neuroaikit.io import write_text
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -70,8 +72,7 @@ def main(argv=None) -> int:
     if args.description:
         record["description"] = args.description
     target = ROOT / "docs" / "results" / "data" / f"{args.name}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(record, indent=2) + "\n")
+    write_text(target, json.dumps(record, indent=2) + "\n")  # a killed run leaves the page as it was
     print(f"wrote {target.relative_to(ROOT)}")
     return 0
 

@@ -88,3 +88,41 @@ def test_table_reprints_recorded_figures_with_their_spread(tmp_path, capsys):
     assert printed[2:8] == ["70.00", "±", "10.00", "5.77", "60.00-80.00", "65.36"] and printed[8] == "+4.6"
     assert continual_benchmark.main(["--table", str(tmp_path / "missing.json")]) == 2
     assert "is not a table" in capsys.readouterr().err
+
+
+def _table(path, seeds, accs, forgetting, pad=2, **row):
+    row = {"benchmark": "permuted-mnist", "scenario": "task", "strategy": "xdg", "iters": 5000, "n_tasks": 10,
+           "seeds": seeds, "average_accuracy_pct": accs, "published_pct": 97.18, "forgetting": forgetting,
+           "backward_transfer": -forgetting, "forward_transfer": 0.0, "extra_forward_ratio": 0.0,
+           "stored_floats": 0, "wall_time_s": 100.0, "train_time_s": 90.0,
+           "accuracy_matrices": [[[acc / 100]] for acc in accs],
+           "strategy_params": {"gating_prop": 0.55, "base": "finetune", "base_params": {}}, **row}
+    path.write_text(json.dumps({"stamp": {}, "figures": {"rows": [row], "pad": pad, "strengths": "2019"}}))
+    return str(path)
+
+
+def test_table_pools_the_seeds_of_separate_runs_row_by_row(tmp_path, capsys):
+    # seed 0 written before XdG had its exact_count and before_bias settings: read as their defaults
+    first = _table(tmp_path / "seed0.json", [0], [94.0], 0.04)
+    later = _table(tmp_path / "seeds12.json", [2, 1], [90.0, 92.0], 0.01, strategy_params={
+        "gating_prop": 0.55, "base": "finetune", "base_params": {}, "exact_count": False, "before_bias": False})
+    out = tmp_path / "pooled.json"
+    assert continual_benchmark.main(["--table", first, later, "--json", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("pooled from 2 tables") and lines[2].split()[2:4] == ["92.00", "±"]
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["seeds"] == [0, 1, 2] and row["average_accuracy_pct"] == [94.0, 92.0, 90.0]
+    assert row["accuracy_matrices"] == [[[0.94]], [[0.92]], [[0.90]]]
+    assert row["mean_pct"] == pytest.approx(92.0) and row["sd_pct"] == pytest.approx(2.0)
+    assert row["difference_pp"] == pytest.approx(92.0 - 97.18)
+    assert row["forgetting"] == pytest.approx((0.04 + 2 * 0.01) / 3)  # a mean over seeds, not over tables
+
+
+def test_table_refuses_to_pool_a_seed_twice_or_different_protocols(tmp_path, capsys):
+    first = _table(tmp_path / "a.json", [0], [94.0], 0.04)
+    again = _table(tmp_path / "b.json", [0, 1], [93.0, 92.0], 0.04)
+    unpadded = _table(tmp_path / "c.json", [1], [93.0], 0.04, pad=0)
+    assert continual_benchmark.main(["--table", first, again, "--json", str(tmp_path / "x.json")]) == 2
+    assert "seed 0 of xdg (task-IL) is in more than one table" in capsys.readouterr().err
+    assert continual_benchmark.main(["--table", first, unpadded]) == 2
+    assert "has pad 0" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
