@@ -71,8 +71,8 @@ def main() -> None:
               flush=True)
     if args.json:
         write_text(args.json, json.dumps({"quick": args.quick, "subjects": subjects, "deep_epochs": deep_epochs,
-                                               "torch_threads": 1, "time_s": time.perf_counter() - t_start,
-                                               "rows": rows}, indent=2))
+                                          "torch_threads": 1, "time_s": time.perf_counter() - t_start,
+                                          "rows": rows}, indent=2))
     print(f"total {time.perf_counter() - t_start:.0f} s")
 
 

@@ -261,12 +261,12 @@ def report(args, jobs) -> int:
             runs = []
             if args.json:
                 write_text(args.json, json.dumps({"rows": rows, "strengths": args.strengths,
-                                                       "precision": args.precision, "threads": args.threads,
-                                                       "workers": args.workers, "pad": args.pad,
-                                                       "random_classes": args.random_classes,
-                                                       "settings": args.settings,
-                                                       "device": args.device,
-                                                       "total_time_s": time.perf_counter() - started}, indent=1))
+                                                  "precision": args.precision, "threads": args.threads,
+                                                  "workers": args.workers, "pad": args.pad,
+                                                  "random_classes": args.random_classes,
+                                                  "settings": args.settings,
+                                                  "device": args.device,
+                                                  "total_time_s": time.perf_counter() - started}, indent=1))
     print(f"total {time.perf_counter() - started:.0f} s")
     return 0
 

@@ -85,7 +85,7 @@ def main(argv=None) -> int:
         print(f"{k:>5} {loop:>12.1f} {fast:>12.1f} {loop / fast:>8.2f}x {value_diff:>13.1e}, {grad_diff:.1e}")
     if args.json:
         write_text(args.json, json.dumps({"threads": args.threads, "repeats": repeats, "no_penalty_ms": plain,
-                                               "rows": rows}, indent=2) + "\n")
+                                          "rows": rows}, indent=2) + "\n")
     return 0
 
 

@@ -93,11 +93,11 @@ def main(argv=None) -> int:
               f"   ({row['gain_single_trial']:+.4f} single-trial r)")
     if args.json:
         write_text(args.json, json.dumps({"size": {**{k: list(v) if isinstance(v, tuple) else v
-                                                            for k, v in size.items()}, "n_neurons": args.neurons},
-                                               "threads": args.threads, "member_time_limit": args.member_time_limit,
-                                               "oracle_correlation": float(oracle["oracle_correlation"]),
-                                               "members": members, "single": single, "ensembles": ensembles},
-                                              indent=2))
+                                                       for k, v in size.items()}, "n_neurons": args.neurons},
+                                          "threads": args.threads, "member_time_limit": args.member_time_limit,
+                                          "oracle_correlation": float(oracle["oracle_correlation"]),
+                                          "members": members, "single": single, "ensembles": ensembles},
+                                         indent=2))
     return 0
 
 

@@ -147,8 +147,8 @@ def main(argv=None) -> int:
         print(f"one-off copy for memory mapping: {copies}")
         if args.json:
             write_text(args.json, json.dumps({"size": {k: list(v) if isinstance(v, tuple) else v
-                                                            for k, v in size.items()},
-                                                   "threads": args.threads, "rows": rows}, indent=2))
+                                                       for k, v in size.items()},
+                                              "threads": args.threads, "rows": rows}, indent=2))
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
