@@ -331,7 +331,9 @@ def pool(tables: list[tuple[str, dict]]) -> dict:
                         for name in ("forgetting", "backward_transfer", "forward_transfer", "wall_time_s",
                                      "train_time_s")},
                      "accuracy_matrices": [matrix for _, _, matrix in runs]})
-    return {"rows": rows, **protocol, "strengths": first.get("strengths"),
+    # each row's own settings say what it ran with; the label only when every table shares it
+    strengths = {figures.get("strengths") for _, figures in tables}
+    return {"rows": rows, **protocol, "strengths": strengths.pop() if len(strengths) == 1 else "mixed",
             "pooled_from": [path for path, _ in tables]}
 
 
@@ -392,6 +394,11 @@ def main(argv=None) -> int:
                              "JSON) and run nothing; several: their seeds pooled, row by row (with --json, written)")
     args = parser.parse_args(argv)
     if args.table:
+        ignored = [f"--{dest.replace('_', '-')}" for dest, value in vars(args).items()
+                   if dest not in ("table", "json") and value != parser.get_default(dest)]
+        if ignored:  # a reprint runs nothing, so a run option given with it would silently do nothing
+            print(f"error: --table runs nothing; {', '.join(ignored)} would have no effect", file=sys.stderr)
+            return 2
         return print_table(args.table, args.json)
     torch.set_num_threads(args.threads)
     if args.quick:

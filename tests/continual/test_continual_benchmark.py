@@ -110,7 +110,9 @@ def test_table_pools_the_seeds_of_separate_runs_row_by_row(tmp_path, capsys):
     assert continual_benchmark.main(["--table", first, later, "--json", str(out)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("pooled from 2 tables") and lines[2].split()[2:4] == ["92.00", "±"]
-    (row,) = json.loads(out.read_text())["rows"]
+    pooled = json.loads(out.read_text())
+    assert pooled["strengths"] == "2019" and pooled["pooled_from"] == [first, later]
+    (row,) = pooled["rows"]
     assert row["seeds"] == [0, 1, 2] and row["average_accuracy_pct"] == [94.0, 92.0, 90.0]
     assert row["accuracy_matrices"] == [[[0.94]], [[0.92]], [[0.90]]]
     assert row["mean_pct"] == pytest.approx(92.0) and row["sd_pct"] == pytest.approx(2.0)
@@ -126,3 +128,6 @@ def test_table_refuses_to_pool_a_seed_twice_or_different_protocols(tmp_path, cap
     assert "seed 0 of xdg (task-IL) is in more than one table" in capsys.readouterr().err
     assert continual_benchmark.main(["--table", first, unpadded]) == 2
     assert "has pad 0" in capsys.readouterr().err and not (tmp_path / "x.json").exists()
+    # a run option beside --table would do nothing: said, not ignored
+    assert continual_benchmark.main(["--table", first, "--seeds", "1", "2"]) == 2
+    assert "--seeds would have no effect" in capsys.readouterr().err
