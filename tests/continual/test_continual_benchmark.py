@@ -90,14 +90,14 @@ def test_table_reprints_recorded_figures_with_their_spread(tmp_path, capsys):
     assert "is not a table" in capsys.readouterr().err
 
 
-def _table(path, seeds, accs, forgetting, pad=2, **row):
+def _table(path, seeds, accs, forgetting, pad=2, strengths="2019", **row):
     row = {"benchmark": "permuted-mnist", "scenario": "task", "strategy": "xdg", "iters": 5000, "n_tasks": 10,
            "seeds": seeds, "average_accuracy_pct": accs, "published_pct": 97.18, "forgetting": forgetting,
            "backward_transfer": -forgetting, "forward_transfer": 0.0, "extra_forward_ratio": 0.0,
            "stored_floats": 0, "wall_time_s": 100.0, "train_time_s": 90.0,
            "accuracy_matrices": [[[acc / 100]] for acc in accs],
            "strategy_params": {"gating_prop": 0.55, "base": "finetune", "base_params": {}}, **row}
-    path.write_text(json.dumps({"stamp": {}, "figures": {"rows": [row], "pad": pad, "strengths": "2019"}}))
+    path.write_text(json.dumps({"stamp": {}, "figures": {"rows": [row], "pad": pad, "strengths": strengths}}))
     return str(path)
 
 
@@ -118,6 +118,12 @@ def test_table_pools_the_seeds_of_separate_runs_row_by_row(tmp_path, capsys):
     assert row["mean_pct"] == pytest.approx(92.0) and row["sd_pct"] == pytest.approx(2.0)
     assert row["difference_pp"] == pytest.approx(92.0 - 97.18)
     assert row["forgetting"] == pytest.approx((0.04 + 2 * 0.01) / 3)  # a mean over seeds, not over tables
+    # tables run under different --strengths: rows pool on their own settings, the label says "mixed"
+    toolkit = _table(tmp_path / "seed3.json", [3], [91.0], 0.02, strengths="toolkit")
+    assert continual_benchmark.main(["--table", first, toolkit, "--json", str(out)]) == 0
+    capsys.readouterr()
+    mixed = json.loads(out.read_text())
+    assert mixed["strengths"] == "mixed" and mixed["rows"][0]["seeds"] == [0, 3]
 
 
 def test_table_refuses_to_pool_a_seed_twice_or_different_protocols(tmp_path, capsys):
