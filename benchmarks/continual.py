@@ -394,8 +394,12 @@ def main(argv=None) -> int:
                              "JSON) and run nothing; several: their seeds pooled, row by row (with --json, written)")
     args = parser.parse_args(argv)
     if args.table:
-        ignored = [f"--{dest.replace('_', '-')}" for dest, value in vars(args).items()
-                   if dest not in ("table", "json") and value != parser.get_default(dest)]
+        # the options given at all, at their default value too: parsed again with a marker as
+        # every default (not a string, which argparse would convert with the option's type)
+        unset = object()
+        parser.set_defaults(**{action.dest: unset for action in parser._actions if action.dest != "help"})
+        ignored = [f"--{dest.replace('_', '-')}" for dest, value in vars(parser.parse_args(argv)).items()
+                   if dest not in ("table", "json") and value is not unset]
         if ignored:  # a reprint runs nothing, so a run option given with it would silently do nothing
             print(f"error: --table runs nothing; {', '.join(ignored)} would have no effect", file=sys.stderr)
             return 2

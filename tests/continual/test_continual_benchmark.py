@@ -137,3 +137,6 @@ def test_table_refuses_to_pool_a_seed_twice_or_different_protocols(tmp_path, cap
     # a run option beside --table would do nothing: said, not ignored
     assert continual_benchmark.main(["--table", first, "--seeds", "1", "2"]) == 2
     assert "--seeds would have no effect" in capsys.readouterr().err
+    # given at its default value, it would still do nothing
+    assert continual_benchmark.main(["--table", first, "--pad", "0", "--threads", "1"]) == 2
+    assert "--pad, --threads would have no effect" in capsys.readouterr().err

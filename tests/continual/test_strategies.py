@@ -21,6 +21,37 @@ def _config(strategy="finetune", scenario="class", **kw):
     return ContinualConfig(**values)
 
 
+def test_task_il_lwf_distils_every_input_through_every_earlier_head(datasets):
+    """Task-IL LwF as van de Ven et al.'s code runs it: each current input through each earlier
+    task's head, the per-head distillations averaged; ``heads="sampled"`` draws one earlier head per
+    input, an unbiased estimate of the same loss."""
+    from neuroaikit.continual.strategies.replay import distillation_loss, frozen_copy
+
+    config = _config("lwf", "task")
+    learner, _ = make_learner(config, scenario_from(config, datasets))
+    strategy, t = learner.strategy, 3
+    torch.manual_seed(0)
+    strategy.previous = frozen_copy(learner.model)
+    for p in learner.model.parameters():  # the network has moved away from the old one
+        p.data.add_(0.05 * torch.randn_like(p))
+    strategy.before_task(t)
+    x = datasets[0].images[:16]
+    y = torch.zeros(16, dtype=torch.long) + 2 * t
+    contexts = torch.full((16,), t)
+    heads = [torch.arange(2 * c, 2 * c + 2) for c in range(t)]  # Split MNIST task-IL: 2 outputs per task
+    with torch.no_grad():
+        old, new = strategy.previous(x), learner.model(x)
+    per_head = torch.stack([distillation_loss(new[:, h], old[:, h], 2.0) for h in heads])
+    current = F.cross_entropy(new[:, heads[0] + 2 * t], y - 2 * t)
+    loss, info = strategy.loss(x, y, contexts, t)
+    w = 1 / (t + 1)
+    torch.testing.assert_close(loss, w * current + (1 - w) * per_head.mean())
+    assert info["loss_replay"] == pytest.approx(float(per_head.mean()), rel=1e-5)
+    strategy.heads = "sampled"
+    sampled = torch.tensor([strategy.loss(x, y, contexts, t)[1]["loss_replay"] for _ in range(400)])
+    assert sampled.std() > 0 and abs(float(sampled.mean() - per_head.mean())) < 4 * float(sampled.std()) / 20
+
+
 @pytest.mark.parametrize("labels", ["true", "sample", "predicted", "empirical"])
 def test_fisher_equals_a_direct_per_example_computation(labels):
     torch.manual_seed(0)
