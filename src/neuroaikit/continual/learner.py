@@ -120,8 +120,11 @@ class Learner:
         """``(n_tasks, n_outputs)`` context masks as they were while training task ``upto``."""
         return self.scenario.context_masks(upto).to(self.device)
 
-    def classification_loss(self, x: torch.Tensor, y: torch.Tensor, contexts: torch.Tensor | None):
-        logits = self.mask(self.forward(x, contexts), contexts)
+    def classification_loss(self, x: torch.Tensor, y: torch.Tensor, contexts: torch.Tensor | None,
+                            logits: torch.Tensor | None = None):
+        """Cross-entropy of ``x`` in its contexts; ``logits``: the network's answer to ``x``,
+        when the caller has it already (no second forward pass)."""
+        logits = self.mask(self.forward(x, contexts) if logits is None else logits, contexts)
         loss = F.cross_entropy(logits, y)
         return loss, {"loss_current": float(loss.detach())}
 

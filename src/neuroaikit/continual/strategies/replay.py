@@ -110,7 +110,10 @@ class LwF(Strategy):
 
     def loss(self, x, y, contexts, t):
         learner = self.learner
-        loss, info = learner.classification_loss(x, y, contexts)
+        # LwF's network does not depend on the context: one forward pass serves the current
+        # loss and every distillation of the same inputs
+        logits = learner.forward(x, contexts)
+        loss, info = learner.classification_loss(x, y, contexts, logits)
         if self.previous is None or t == 0:
             return loss, info
         with torch.no_grad():
@@ -118,14 +121,13 @@ class LwF(Strategy):
             targets = self.previous(x)
         masks = learner.masks_for(t - 1)
         if self.heads == "all" and learner.scenario.kind == "task" and not learner.scenario.task_free:
-            # the same inputs through every earlier head: one forward pass, one distillation per head
-            logits = learner.forward(x, contexts)
             replayed = torch.stack([
                 distil_replayed(learner, logits, torch.full_like(y, head), targets, masks, self.temperature,
                                 self.new_outputs) for head in range(t)]).mean()
         else:
             replay_ctx = previous_contexts(learner, t, len(x), self._generator)
-            replayed = replay_loss(learner, x, replay_ctx, targets, True, masks, self.temperature, self.new_outputs)
+            replayed = distil_replayed(learner, logits, replay_ctx, targets, masks, self.temperature,
+                                       self.new_outputs)
         w = learner.replay_weight(t)
         info["loss_replay"] = float(replayed.detach())
         return w * loss + (1 - w) * replayed, info
