@@ -7,6 +7,7 @@ torch start, while it trains, while it writes checkpoints, while it commits. Aft
 a complete run must exist (at ``RUN``, or at ``RUN.replaced`` when the kill fell between the
 two renames of a replacement: the next start puts it back), and the next start must carry on.
 Finally the job is left to finish and its result is checked against an uninterrupted run.
+The random-kill tests are marked slow (``make test-slow``, which CI runs).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def _kill_repeatedly(args: list[str], out: Path, kills: int, window: tuple[float
     return moments
 
 
+@pytest.mark.slow  # ~1 min of kills and restarts; `make test-slow`, which CI runs
 def test_train_survives_sigkill_at_random_moments(tmp_path):
     out = tmp_path / "run"
     _run([*TRAIN, "--epochs", "1", "--out", str(out)])
@@ -100,6 +102,7 @@ def test_train_survives_sigkill_at_random_moments(tmp_path):
     assert (out / "weights.safetensors").read_bytes() == (tmp_path / "straight" / "weights.safetensors").read_bytes()
 
 
+@pytest.mark.slow  # ~1 min of kills and restarts; `make test-slow`, which CI runs
 def test_twin_fit_survives_sigkill_at_random_moments(tmp_path):
     out = tmp_path / "twin"
     _run([*TWIN, "--max-epochs", "1", "--out", str(out)])

@@ -405,6 +405,7 @@ def test_a_read_only_output_folder_for_real():
         shutil.rmtree(folder, ignore_errors=True)
 
 
+@pytest.mark.slow  # ~45 s of CLI runs; `make test-slow`, which CI runs
 def test_a_full_disk_during_train_report_and_evaluate(tmp_path):
     good = tmp_path / "good"
     assert cli(*TRAIN, "--epochs", "1", "--out", str(good)).returncode == 0
