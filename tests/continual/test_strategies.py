@@ -50,6 +50,12 @@ def test_task_il_lwf_distils_every_input_through_every_earlier_head(datasets):
     strategy.heads = "sampled"
     sampled = torch.tensor([strategy.loss(x, y, contexts, t)[1]["loss_replay"] for _ in range(400)])
     assert sampled.std() > 0 and abs(float(sampled.mean() - per_head.mean())) < 4 * float(sampled.std()) / 20
+    # the cost it reports: each input once through the network (current loss and every
+    # distillation share that pass) and once through the old network, whichever heads it uses
+    for heads in ("all", "sampled"):
+        strategy.heads, learner.forward_examples = heads, 0
+        strategy.loss(x, y, contexts, t)
+        assert learner.forward_examples == 2 * len(x), heads
 
 
 @pytest.mark.parametrize("labels", ["true", "sample", "predicted", "empirical"])
