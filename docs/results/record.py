@@ -52,12 +52,17 @@ def main(argv=None) -> int:
     parser.add_argument("name", help="page name: docs/results/data/NAME.json")
     parser.add_argument("--title", help="page title (default: Benchmark: NAME)")
     parser.add_argument("--description", help="one paragraph on what the benchmark measures")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing page of the same name")
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("give the benchmark command after --")
     split = argv.index("--")
     args = parser.parse_args(argv[:split])
     command = argv[split + 1:]
+    target = ROOT / "docs" / "results" / "data" / f"{args.name}.json"
+    if target.exists() and not args.overwrite:
+        # checked before the benchmark runs: a recorded page may stand for hours of compute
+        parser.error(f"{target.relative_to(ROOT)} exists; pass --overwrite to replace it")
     stamp = {"command": shlex.join(command), "commit": _git("rev-parse", "--short", "HEAD")
              + (" (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no", "--", ".",
                                                      ":!docs/results/data") else ""),
@@ -71,7 +76,6 @@ def main(argv=None) -> int:
     record = {"title": args.title or f"Benchmark: {args.name}", "stamp": stamp, "figures": figures}
     if args.description:
         record["description"] = args.description
-    target = ROOT / "docs" / "results" / "data" / f"{args.name}.json"
     write_text(target, json.dumps(record, indent=2) + "\n")  # a killed run leaves the page as it was
     print(f"wrote {target.relative_to(ROOT)}")
     return 0

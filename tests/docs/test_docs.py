@@ -215,3 +215,20 @@ def test_every_example_folder_is_a_gallery_section(example):
     assert (example.parent / "README.txt").is_file()
     doc = ast.get_docstring(ast.parse(example.read_text()))
     assert doc and "===" in doc.splitlines()[1]
+
+
+def test_record_refuses_to_replace_a_page_before_running_anything(capsys):
+    """An existing results page is kept unless ``--overwrite`` is given, and the refusal comes
+    before the benchmark command runs (the command here would fail if it ran)."""
+    sys.path.insert(0, str(DOCS / "results"))
+    try:
+        import record
+    finally:
+        sys.path.pop(0)
+    existing = next((DOCS / "results" / "data").glob("*.json"))
+    before = existing.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:
+        record.main([existing.stem, "--", sys.executable, "-c", "raise SystemExit(7)"])
+    assert exit_info.value.code == 2
+    assert "exists; pass --overwrite" in capsys.readouterr().err
+    assert existing.read_bytes() == before
