@@ -1,0 +1,62 @@
+"""benchmarks/lwf_objective.py: the per-image optimum of LwF's loss is a stationary point of the
+loss written out by hand, and the script runs on real MNIST and writes its figures."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+_spec = importlib.util.spec_from_file_location(
+    "lwf_objective", Path(__file__).resolve().parents[2] / "benchmarks" / "lwf_objective.py")
+lwf_objective = importlib.util.module_from_spec(_spec)
+sys.modules["lwf_objective"] = lwf_objective
+_spec.loader.exec_module(lwf_objective)
+
+
+@pytest.mark.parametrize("weight", [0.5, 0.1])
+def test_optimal_logits_zero_the_hand_written_gradient(weight):
+    generator = torch.Generator().manual_seed(0)
+    old = 3 * torch.randn(200, 10, generator=generator)
+    labels = torch.randint(10, (200,), generator=generator)
+    temperature = 2.0
+    z = lwf_objective.optimal_logits(old, labels, weight, temperature)
+    # d/dz [w CE(z, y) + (1 - w) T^2 KL(softmax(old/T) || softmax(z/T))]
+    #   = w (softmax(z) - onehot(y)) + (1 - w) T (softmax(z/T) - softmax(old/T))
+    gradient = (weight * (F.softmax(z, 1) - F.one_hot(labels, 10))
+                + (1 - weight) * temperature * (F.softmax(z / temperature, 1) - F.softmax(old / temperature, 1)))
+    assert gradient.abs().max() < 1e-5
+    # a smaller weight on the labels never makes the label the answer more often
+    lower = lwf_objective.optimal_logits(old, labels, weight / 2, temperature)
+    assert (lower.argmax(1) == labels).sum() <= (z.argmax(1) == labels).sum()
+
+
+def test_runs_on_mnist_and_writes_a_row_per_task(shared_data, tmp_path, capsys):
+    out = tmp_path / "figures.json"
+    assert lwf_objective.main(["--data-dir", str(shared_data), "--tasks", "2", "--iters", "5",
+                               "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    first, second = figures["tasks"]
+    assert "bound_x1" not in first and 0 <= second["bound_x1"] <= 1 and 0 <= second["reached"] <= 1
+    assert second["w"] == 0.5 and figures["settings"]["iters"] == 5
+    assert "bound x0.25" in capsys.readouterr().out
+
+
+def test_fewer_than_two_tasks_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        lwf_objective.main(["--tasks", "1"])
+    assert exit_info.value.code == 2 and "--tasks must be at least 2" in capsys.readouterr().err
+
+
+def test_the_per_image_loss_is_the_toolkits_lwf_loss_image_by_image():
+    from neuroaikit.continual.strategies.replay import distillation_loss
+
+    generator = torch.Generator().manual_seed(1)
+    z, old = torch.randn(64, 10, generator=generator), 2 * torch.randn(64, 10, generator=generator)
+    labels = torch.randint(10, (64,), generator=generator)
+    per_image = lwf_objective.image_losses(z, old, labels, 1 / 3, 2.0)
+    toolkit = 1 / 3 * F.cross_entropy(z, labels) + 2 / 3 * distillation_loss(z, old, 2.0)
+    assert torch.allclose(per_image.mean(), toolkit, atol=1e-5)
