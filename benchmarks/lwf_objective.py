@@ -38,7 +38,7 @@ def image_losses(z: torch.Tensor, old_logits: torch.Tensor, labels: torch.Tensor
     """LwF's loss for each image separately: ``w CE(z, y) + (1 - w) T^2 KL(softmax(old/T) || softmax(z/T))``."""
     target = F.softmax(old_logits / temperature, dim=1)
     current = F.cross_entropy(z, labels, reduction="none")
-    distilled = (target * (torch.log(target.clamp_min(1e-300)) - F.log_softmax(z / temperature, dim=1))).sum(1)
+    distilled = (torch.special.xlogy(target, target) - target * F.log_softmax(z / temperature, dim=1)).sum(1)
     return weight * current + (1 - weight) * temperature ** 2 * distilled
 
 
