@@ -1,5 +1,5 @@
 """benchmarks/lwf_objective.py: the per-image optimum of LwF's loss is a stationary point of the
-loss written out by hand, and the script runs on real MNIST and writes its figures."""
+loss written out by hand, and the script runs on real Permuted and Split MNIST and writes its figures."""
 
 import importlib.util
 import json
@@ -41,14 +41,38 @@ def test_runs_on_mnist_and_writes_a_row_per_task(shared_data, tmp_path, capsys):
     figures = json.loads(out.read_text())
     first, second = figures["tasks"]
     assert "bound_x1" not in first and 0 <= second["bound_x1"] <= 1 and 0 <= second["reached"] <= 1
-    assert second["w"] == 0.5 and figures["settings"]["iters"] == 5
+    assert second["w"] == 0.5 and figures["settings"]["iters"] == 5 and figures["settings"]["pad"] == 2
+    assert figures["seeds"][0]["bound_minus_reached_mean"] == second["bound_x1"] - second["reached"]
     assert "bound x0.25" in capsys.readouterr().out
 
 
-def test_fewer_than_two_tasks_exit_2(capsys):
+def test_split_mnist_pairs_the_digits_per_seed_and_sums_up_each_seed(shared_data, tmp_path):
+    out = tmp_path / "figures.json"
+    assert lwf_objective.main(["--data-dir", str(shared_data), "--benchmark", "split-mnist", "--random-classes",
+                               "--seeds", "0", "1", "--iters", "5", "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert [row["seed"] for row in figures["tasks"]] == [0] * 5 + [1] * 5
+    pairs = [[row["digits"] for row in figures["tasks"] if row["seed"] == seed] for seed in (0, 1)]
+    assert pairs[0] != pairs[1] and all(len(digits.split()) == 2 for digits in pairs[0])
+    assert [summary["seed"] for summary in figures["seeds"]] == [0, 1]
+    assert all(0 <= summary["average_accuracy_pct"] <= 100 for summary in figures["seeds"])
+    assert figures["settings"]["pad"] == 0
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--tasks", "1"], "--tasks must be at least 2"),
+    (["--random-classes"], "Permuted MNIST has none to pair"),
+])
+def test_bad_options_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        lwf_objective.main(["--tasks", "1"])
-    assert exit_info.value.code == 2 and "--tasks must be at least 2" in capsys.readouterr().err
+        lwf_objective.main(argv)
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+
+
+def test_a_task_split_that_does_not_divide_the_classes_exits_2_before_training(shared_data, capsys):
+    assert lwf_objective.main(["--data-dir", str(shared_data), "--benchmark", "split-mnist", "--tasks", "3"]) == 2
+    captured = capsys.readouterr()
+    assert "10 classes do not split into 3 equal tasks" in captured.err and "train s" not in captured.out
 
 
 def test_the_per_image_loss_is_the_toolkits_lwf_loss_image_by_image():
