@@ -53,8 +53,10 @@ def optimal_logits(old_logits: torch.Tensor, labels: torch.Tensor, weight: float
     n_classes = z.shape[1]
     onehot = F.one_hot(labels, n_classes).double()
     target = F.softmax(old / temperature, dim=1)
-    # the loss does not change when every logit moves together; adding 11^T/n fixes that direction
-    gauge = torch.full((n_classes, n_classes), 1.0 / n_classes, dtype=torch.float64)
+    # the loss does not change when every logit moves together; adding 11^T/n fixes that direction,
+    # and a small ridge keeps the system solvable where the softmaxes saturate (the Hessian vanishes)
+    gauge = torch.full((n_classes, n_classes), 1.0 / n_classes, dtype=torch.float64) \
+        + 1e-6 * torch.eye(n_classes, dtype=torch.float64)
     for _ in range(steps):
         p, p_t = F.softmax(z, dim=1), F.softmax(z / temperature, dim=1)
         gradient = weight * (p - onehot) + (1 - weight) * temperature * (p_t - target)
@@ -67,7 +69,7 @@ def optimal_logits(old_logits: torch.Tensor, labels: torch.Tensor, weight: float
         slope = (gradient * step).sum(1)
         moving = slope > 1e-12  # images already at their optimum (to rounding) take the full step
         size = torch.ones(len(z), dtype=torch.float64)
-        for _ in range(30):
+        for _ in range(50):
             shorter = moving & (image_losses(z - size[:, None] * step, old, labels, weight, temperature)
                                 > loss - 1e-4 * size * slope)
             if not shorter.any():

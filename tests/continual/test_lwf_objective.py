@@ -18,15 +18,16 @@ _spec.loader.exec_module(lwf_objective)
 
 
 @pytest.mark.parametrize("weight", [0.5, 0.1])
-def test_optimal_logits_zero_the_hand_written_gradient(weight):
+@pytest.mark.parametrize("n_classes, scale", [(10, 3.0), (2, 30.0)])  # (2, 30): softmaxes saturate
+def test_optimal_logits_zero_the_hand_written_gradient(weight, n_classes, scale):
     generator = torch.Generator().manual_seed(0)
-    old = 3 * torch.randn(200, 10, generator=generator)
-    labels = torch.randint(10, (200,), generator=generator)
+    old = scale * torch.randn(200, n_classes, generator=generator)
+    labels = torch.randint(n_classes, (200,), generator=generator)
     temperature = 2.0
     z = lwf_objective.optimal_logits(old, labels, weight, temperature)
     # d/dz [w CE(z, y) + (1 - w) T^2 KL(softmax(old/T) || softmax(z/T))]
     #   = w (softmax(z) - onehot(y)) + (1 - w) T (softmax(z/T) - softmax(old/T))
-    gradient = (weight * (F.softmax(z, 1) - F.one_hot(labels, 10))
+    gradient = (weight * (F.softmax(z, 1) - F.one_hot(labels, n_classes))
                 + (1 - weight) * temperature * (F.softmax(z / temperature, 1) - F.softmax(old / temperature, 1)))
     assert gradient.abs().max() < 1e-5
     # a smaller weight on the labels never makes the label the answer more often
