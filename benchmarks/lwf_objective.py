@@ -1,15 +1,19 @@
 """What LwF's loss lets a network learn when each task brings new inputs (domain-IL Permuted or Split MNIST).
 
 LwF mixes the current task's cross-entropy (weight ``w = 1/t``) with distillation against the
-network as it was after the previous task (weight ``1 - w``, temperature ``T``, scaled by T^2).
-In domain-IL one output layer answers every task, and on a new permutation the old network's
-answers are unrelated to the labels (a new permutation, or new digits). Before each task this script takes the network as LwF left
-it (the "old network" of that task) and solves the loss exactly for each of the new task's test
-images: the logits ``z`` minimising ``w CE(z, y) + (1 - w) T^2 KL(softmax(z_old / T) || softmax(z / T))``.
-A network of unlimited capacity trained to convergence answers with ``argmax z``, so the fraction
-of images where that is the label bounds what this loss lets any implementation reach on the new
-task. The bound is printed for the old network as trained and with its logits scaled down (a less
-confident old network), beside the accuracy LwF then reaches on the task right after training it.
+network as it was after the previous task (weight ``1 - w``, temperature ``T``, scaled by T^2). In
+domain-IL one output layer answers every task, and on a new task (a new permutation, or new
+digits) the old network's answers are unrelated to the labels. Before each task this script takes
+the network as LwF left it (the "old network" of that task) and solves the loss exactly for each
+of the new task's test images: the logits ``z`` minimising
+``w CE(z, y) + (1 - w) T^2 KL(softmax(z_old / T) || softmax(z / T))``.
+A network that fits the loss exactly on every image answers with ``argmax z``, so the fraction of
+images where that is the label ("bound") is the accuracy the loss itself asks for on the new task:
+minimising it better moves a network towards this figure. (It bounds a network trained on the
+training images only as far as that network answers unseen images as the loss would; the measured
+accuracy beside it shows how closely it does.) The bound is printed for the old network as trained
+and with its logits scaled down (a less confident old network), beside the accuracy LwF then
+reaches on the task right after training it.
 
     python benchmarks/lwf_objective.py --data-dir ../shared/data                # 10 tasks, the protocol
     python benchmarks/lwf_objective.py --data-dir ../shared/data --tasks 3 --iters 500
