@@ -35,17 +35,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from neuroaikit.continual import ContinualConfig, make_learner, scenario_from  # noqa: E402
+from neuroaikit.continual.strategies import distillation_loss  # noqa: E402
 from neuroaikit.errors import NeuroAIKitError  # noqa: E402
+from neuroaikit.execution import Execution, ExecutionConfig  # noqa: E402
 from neuroaikit.io import write_text  # noqa: E402
 
 
 def image_losses(z: torch.Tensor, old_logits: torch.Tensor, labels: torch.Tensor, weight: float,
                  temperature: float) -> torch.Tensor:
-    """LwF's loss for each image separately: ``w CE(z, y) + (1 - w) T^2 KL(softmax(old/T) || softmax(z/T))``."""
-    target = F.softmax(old_logits / temperature, dim=1)
-    current = F.cross_entropy(z, labels, reduction="none")
-    distilled = (torch.special.xlogy(target, target) - target * F.log_softmax(z / temperature, dim=1)).sum(1)
-    return weight * current + (1 - weight) * temperature ** 2 * distilled
+    """LwF's loss (:class:`~neuroaikit.continual.LwF`) for each image separately:
+    ``w CE(z, y) + (1 - w) T^2 KL(softmax(old/T) || softmax(z/T))``."""
+    return (weight * F.cross_entropy(z, labels, reduction="none")
+            + (1 - weight) * distillation_loss(z, old_logits, temperature, reduction="none"))
 
 
 def optimal_logits(old_logits: torch.Tensor, labels: torch.Tensor, weight: float, temperature: float,
@@ -56,11 +57,11 @@ def optimal_logits(old_logits: torch.Tensor, labels: torch.Tensor, weight: float
     z = old.clone()
     n_classes = z.shape[1]
     onehot = F.one_hot(labels, n_classes).double()
+    kwargs = {"dtype": torch.float64, "device": z.device}
     target = F.softmax(old / temperature, dim=1)
     # the loss does not change when every logit moves together; adding 11^T/n fixes that direction,
     # and a small ridge keeps the system solvable where the softmaxes saturate (the Hessian vanishes)
-    gauge = torch.full((n_classes, n_classes), 1.0 / n_classes, dtype=torch.float64) \
-        + 1e-6 * torch.eye(n_classes, dtype=torch.float64)
+    gauge = torch.full((n_classes, n_classes), 1.0 / n_classes, **kwargs) + 1e-6 * torch.eye(n_classes, **kwargs)
     for _ in range(steps):
         p, p_t = F.softmax(z, dim=1), F.softmax(z / temperature, dim=1)
         gradient = weight * (p - onehot) + (1 - weight) * temperature * (p_t - target)
@@ -72,7 +73,7 @@ def optimal_logits(old_logits: torch.Tensor, labels: torch.Tensor, weight: float
         loss = image_losses(z, old, labels, weight, temperature)
         slope = (gradient * step).sum(1)
         moving = slope > 1e-12  # images already at their optimum (to rounding) take the full step
-        size = torch.ones(len(z), dtype=torch.float64)
+        size = torch.ones(len(z), **kwargs)
         for _ in range(50):
             shorter = moving & (image_losses(z - size[:, None] * step, old, labels, weight, temperature)
                                 > loss - 1e-4 * size * slope)
@@ -99,9 +100,16 @@ def run_seed(args, seed: int, pad: int, figures: dict) -> None:
     config = ContinualConfig(benchmark=args.benchmark, scenario="domain", strategy="lwf", n_tasks=args.tasks,
                              data_dir=args.data_dir, seed=seed, pad=pad, iters=args.iters,
                              class_order="random" if args.random_classes else None,
-                             strategy_params={"temperature": args.temperature})
-    scenario = scenario_from(config)
-    learner, _ = make_learner(config, scenario)
+                             strategy_params={"temperature": args.temperature},
+                             execution=ExecutionConfig(device=args.device, threads=args.threads))
+    with Execution(config.execution) as execution:
+        scenario = scenario_from(config)
+        learner, _ = make_learner(config, scenario, execution.device, execution=execution)
+        train_and_bound(args, learner, seed, figures)
+
+
+def train_and_bound(args, learner, seed: int, figures: dict) -> None:
+    scenario = learner.scenario  # on the learner's device
     figures["settings"]["iters"] = learner.iters
     print(f"\nseed {seed}" + "".join(f"; task {t.index + 1}: digits {' '.join(map(str, t.classes))}"
                                     for t in scenario.tasks if len(t.classes) < 10))
@@ -160,13 +168,13 @@ def main(argv=None) -> int:
     parser.add_argument("--random-classes", action="store_true", help="Split MNIST: pair the digits at random "
                         "per seed, as the authors did")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     parser.add_argument("--json", help="write the figures here (after every task)")
     args = parser.parse_args(argv)
     if args.tasks is not None and args.tasks < 2:
         parser.error("--tasks must be at least 2 (the first task has nothing to distil)")
     if args.random_classes and args.benchmark != "split-mnist":
         parser.error("--random-classes pairs Split MNIST's digits; Permuted MNIST has none to pair")
-    torch.set_num_threads(args.threads)
     pad = args.pad if args.pad is not None else (2 if args.benchmark == "permuted-mnist" else 0)
     print(f"{args.benchmark} domain-IL LwF, T={args.temperature:g}, images padded by {pad}"
           + ("; digits paired at random per seed" if args.random_classes else ""))
@@ -175,7 +183,7 @@ def main(argv=None) -> int:
           "old logits as trained / x0.5 / x0.25\nreached: the task's test accuracy right after training on it")
     figures = {"settings": {"benchmark": args.benchmark, "scenario": "domain", "seeds": args.seeds,
                             "temperature": args.temperature, "pad": pad, "random_classes": args.random_classes,
-                            "threads": args.threads}, "tasks": [], "seeds": []}
+                            "threads": args.threads, "device": args.device}, "tasks": [], "seeds": []}
     start = time.perf_counter()
     try:
         for seed in args.seeds:

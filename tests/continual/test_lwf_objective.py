@@ -70,10 +70,14 @@ def test_bad_options_exit_2(argv, message, capsys):
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
 
 
-def test_a_task_split_that_does_not_divide_the_classes_exits_2_before_training(shared_data, capsys):
-    assert lwf_objective.main(["--data-dir", str(shared_data), "--benchmark", "split-mnist", "--tasks", "3"]) == 2
+@pytest.mark.parametrize("argv, message", [
+    (["--benchmark", "split-mnist", "--tasks", "3"], "10 classes do not split into 3 equal tasks"),
+    (["--threads", "0"], "threads"),
+])
+def test_a_bad_run_setting_exits_2_before_training(argv, message, shared_data, capsys):
+    assert lwf_objective.main(["--data-dir", str(shared_data), *argv]) == 2
     captured = capsys.readouterr()
-    assert "10 classes do not split into 3 equal tasks" in captured.err and "train s" not in captured.out
+    assert message in captured.err and "train s" not in captured.out
 
 
 def test_the_per_image_loss_is_the_toolkits_lwf_loss_image_by_image():
@@ -83,5 +87,9 @@ def test_the_per_image_loss_is_the_toolkits_lwf_loss_image_by_image():
     z, old = torch.randn(64, 10, generator=generator), 2 * torch.randn(64, 10, generator=generator)
     labels = torch.randint(10, (64,), generator=generator)
     per_image = lwf_objective.image_losses(z, old, labels, 1 / 3, 2.0)
+    target = F.softmax(old / 2, 1)
+    by_hand = (1 / 3 * (torch.logsumexp(z, 1) - z[torch.arange(64), labels])
+               + 2 / 3 * 4 * (target * (target.log() - F.log_softmax(z / 2, 1))).sum(1))
+    assert torch.allclose(per_image, by_hand, atol=1e-5)
     toolkit = 1 / 3 * F.cross_entropy(z, labels) + 2 / 3 * distillation_loss(z, old, 2.0)
     assert torch.allclose(per_image.mean(), toolkit, atol=1e-5)

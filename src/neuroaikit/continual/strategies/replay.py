@@ -22,11 +22,16 @@ HEADS = ("all", "sampled")
 BUDGET = {("split-mnist", "*"): 100, ("permuted-mnist", "*"): 10}
 
 
-def distillation_loss(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
+def distillation_loss(logits: torch.Tensor, target_logits: torch.Tensor, temperature: float = 2.0,
+                      reduction: str = "batchmean") -> torch.Tensor:
     """Knowledge distillation (Hinton et al. 2015): ``T^2 KL(softmax(target/T) || softmax(logits/T))``,
-    averaged over the batch (both logits already masked to the same outputs)."""
+    averaged over the batch (``reduction="none"``: one value per example; both logits already
+    masked to the same outputs)."""
+    if reduction not in ("batchmean", "none"):
+        raise ValueError(f"reduction must be 'batchmean' or 'none', got {reduction!r}")
     target = F.softmax(target_logits / temperature, dim=1)
-    return F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="batchmean") * temperature ** 2
+    divergence = F.kl_div(F.log_softmax(logits / temperature, dim=1), target, reduction="none").sum(1)
+    return (divergence if reduction == "none" else divergence.mean()) * temperature ** 2
 
 
 def replay_loss(learner, x: torch.Tensor, contexts: torch.Tensor | None, targets: torch.Tensor, soft: bool,
