@@ -400,3 +400,16 @@ def test_training_steps_use_the_configured_precision(datasets):
             weights[precision] = torch.cat([p.detach().flatten() for p in learner.model.parameters()])
             assert learner.evaluate(0)[0] > 0.6  # still learns the task under bfloat16 autocast
     assert not torch.equal(weights["32"], weights["bf16-mixed"])  # the steps did run in bfloat16
+
+
+def test_distillation_loss_per_example_averages_to_the_batch_loss_and_refuses_other_reductions():
+    from neuroaikit.continual.strategies.replay import distillation_loss
+    generator = torch.Generator().manual_seed(3)
+    logits, targets = torch.randn(16, 5, generator=generator), 3 * torch.randn(16, 5, generator=generator)
+    per_example = distillation_loss(logits, targets, 2.0, reduction="none")
+    soft = F.softmax(targets / 2, 1)
+    by_hand = 4 * (soft * (soft.log() - F.log_softmax(logits / 2, 1))).sum(1)
+    assert per_example.shape == (16,) and torch.allclose(per_example, by_hand, atol=1e-5)
+    assert torch.allclose(per_example.mean(), distillation_loss(logits, targets, 2.0), atol=1e-6)
+    with pytest.raises(ValueError, match="reduction"):
+        distillation_loss(logits, targets, 2.0, reduction="sum")
