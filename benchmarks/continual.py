@@ -156,7 +156,8 @@ def run_in_process(jobs, args):
 def run_on_ray(jobs, args, out: Path):
     """The same runs as a ``neuroaikit.sweep`` on a local Ray with ``args.workers`` processes;
     yields them in ``jobs`` order once all have finished (``seconds`` is ``None`` for a run that
-    an earlier call with the same ``out`` finished)."""
+    an earlier call with the same ``out`` finished or started: this call's wall time would cover
+    only part of it; the run's own ``train_time_s`` covers all of it)."""
     suffix = (("-2019" if args.strengths == "2019" else "") + ("-bf16" if args.precision != "32" else "")
               + (f"-pad{args.pad}" if args.pad else "") + ("-random" if args.random_classes else ""))
 
@@ -174,7 +175,7 @@ def run_on_ray(jobs, args, out: Path):
     summary = run_sweep(spec, out, backend="ray", workers=args.workers)
     if summary.failed:
         raise SystemExit(f"{len(summary.failed)} run(s) failed: {summary.failed[0].name}: {summary.failed[0].error}")
-    seconds = {row.name: row.seconds for row in summary.rows}
+    seconds = {row.name: row.seconds if row.status in ("ran", "replaced") else None for row in summary.rows}
     for job in jobs:
         result = ContinualResult.load(Run.open(out / "trials" / names[job]))
         yield job, result, seconds[names[job]]

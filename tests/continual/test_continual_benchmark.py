@@ -1,6 +1,7 @@
 """benchmarks/continual.py on real MNIST at a few iterations: its Ray path gives the in-process
 numbers, options reach the runs, a rerun with the same --out resumes, bad input exits 2."""
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -39,6 +40,23 @@ def test_ray_workers_give_the_in_process_numbers_and_resume(shared_data, tmp_pat
     # each run's own training time survives the resume
     assert [r["train_time_s"] for r in again["rows"]] == [r["train_time_s"] for r in parallel["rows"]]
     assert all(t > 0 for t in (r["train_time_s"] for r in again["rows"]))
+
+
+def test_a_resumed_run_reports_no_wall_time_of_its_own(shared_data, tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    real_run_sweep = continual_benchmark.run_sweep
+
+    def ewc_resumed(*args, **kwargs):  # as if an earlier call had run EWC's first tasks
+        summary = real_run_sweep(*args, **kwargs)
+        summary.rows = [dataclasses.replace(row, status="resumed") if row.name.startswith("domain-ewc-") else row
+                        for row in summary.rows]
+        return summary
+
+    monkeypatch.setattr(continual_benchmark, "run_sweep", ewc_resumed)
+    rows = _run(shared_data, tmp_path, "resumed", "--workers", "2", "--out", str(tmp_path / "sweep"))["rows"]
+    wall = {r["strategy"]: r["wall_time_s"] for r in rows}
+    assert wall["ewc"] is None and wall["finetune"] > 0
+    assert all(r["train_time_s"] > 0 for r in rows)
 
 
 def test_bad_input_exits_2_before_any_run(shared_data, tmp_path, capsys):
