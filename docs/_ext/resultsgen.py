@@ -8,6 +8,7 @@ these pages is typed by hand: the numbers are the ones a benchmark run wrote.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ def _scalar(value: Any) -> bool:
 
 
 def _fmt(value: Any) -> str:
+    # an undefined figure (the spread of a single seed is NaN, a time not measured is None) reads as a dash
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value).replace("|", "\\|").replace("\n", " ")

@@ -178,12 +178,18 @@ def test_every_sanity_check_has_its_protocol_page():
     assert all(slug in index for slug in PROTOCOL_PAGES.values())
 
 
-def test_the_results_pages_render_every_committed_benchmark_json(tmp_path):
+def _resultsgen():
+    """The docs build's results-page generator, imported from ``docs/_ext`` without keeping it on the path."""
     sys.path.insert(0, str(DOCS / "_ext"))
     try:
         import resultsgen
     finally:
         sys.path.remove(str(DOCS / "_ext"))
+    return resultsgen
+
+
+def test_the_results_pages_render_every_committed_benchmark_json(tmp_path):
+    resultsgen = _resultsgen()
     data = DOCS / "results" / "data"
     names = resultsgen.generate(data, tmp_path)
     assert names == sorted(p.stem for p in data.glob("*.json"))
@@ -195,11 +201,7 @@ def test_the_results_pages_render_every_committed_benchmark_json(tmp_path):
 
 
 def test_a_results_page_shows_nested_rows_as_tables():
-    sys.path.insert(0, str(DOCS / "_ext"))
-    try:
-        import resultsgen
-    finally:
-        sys.path.remove(str(DOCS / "_ext"))
+    resultsgen = _resultsgen()
     data = {"stamp": {"command": "python benchmarks/x.py"}, "figures": {
         "threads": 1, "rows": [{"model": "a", "accuracy": 0.5, "per_subject": {"1": 0.25}}, {"model": "b", "accuracy": 0.75}]}}
     page = resultsgen.render("x", data)
@@ -207,6 +209,16 @@ def test_a_results_page_shows_nested_rows_as_tables():
     assert "| model | accuracy | per_subject.1 |" in page
     assert "| b | 0.75 |  |" in page
     assert "| threads | 1 |" in page
+
+
+def test_a_results_page_shows_undefined_figures_as_a_dash():
+    # a single seed has no standard deviation (NaN) and a resumed run no wall time of its own (None)
+    resultsgen = _resultsgen()
+    data = {"stamp": {"command": "python benchmarks/x.py"}, "figures": {
+        "rows": [{"strategy": "a", "mean_pct": 95.5, "sd_pct": float("nan"), "wall_time_s": None}]}}
+    page = resultsgen.render("x", data)
+    assert "| a | 95.5 | - | - |" in page
+    assert "nan" not in page and "None" not in page
 
 
 @pytest.mark.parametrize("example", sorted((ROOT / "examples").glob("*/plot_*.py")), ids=lambda p: p.parent.name)
