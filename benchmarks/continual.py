@@ -58,7 +58,9 @@ from neuroaikit.io import write_text  # noqa: E402
 #: learning", arXiv:1904.07734, Table 4 (Split MNIST) and Table 5 (Permuted MNIST), means over
 #: 20 repetitions; strategy -> (task-IL, domain-IL, class-IL); None: not reported.
 #: NOTE: transcribed from memory of the paper, not checked against its text in this
-#: environment (no copy was reachable); verify before citing.
+#: environment (no copy was reachable); verify before citing. Two third-party notes agree with
+#: the Split MNIST fine-tuning, EWC and SI rows and its class-IL online EWC, LwF and generative replay
+#: figures (docs/guide/continual.md says which).
 PUBLISHED = {
     "split-mnist": {
         "finetune": (87.19, 59.21, 19.90), "joint": (99.66, 98.42, 97.94), "ewc": (98.64, 63.95, 20.01),
