@@ -221,7 +221,7 @@ HEADER = (f"{'scenario':<8} {'strategy':<22} {'accuracy %':>14} {'s.e.':>5} {'se
 def print_row(row: dict) -> None:
     # recomputed from the seeds' accuracies, so rows written before the spread was stored print alike
     stats = spread(row["average_accuracy_pct"])
-    mean, sd, paper, seconds = stats["mean_pct"], stats["sd_pct"], row["published_pct"], row["wall_time_s"]
+    mean, sd, paper, seconds = stats["mean_pct"], stats["sd_pct"], row["published_pct"], own_wall_time(row)
     train = row.get("train_time_s")  # pages written before runs kept their own training time lack it
     shown = f"{mean:6.2f} ± {sd:4.2f}" if not math.isnan(sd) else f"{mean:6.2f}       "
     error = "-" if math.isnan(sd) else f"{stats['se_pct']:.2f}"
@@ -288,6 +288,14 @@ def read_figures(path: str) -> dict:
     return figures
 
 
+def own_wall_time(row: dict) -> float | None:
+    """A row's wall time, or None where it cannot cover the whole run: a wall time below the run's
+    own training time is the last segment of a run resumed from its checkpoint (pages recorded
+    before the benchmark left those empty kept it)."""
+    wall, train = row.get("wall_time_s"), row.get("train_time_s")
+    return None if wall is None or (train is not None and wall < train) else wall
+
+
 def weighted_mean(parts: list[tuple[int, float | None]]) -> float | None:
     """The mean over every seed of figures kept as per-row means (None when a row lacks it)."""
     if any(value is None for _, value in parts):
@@ -331,8 +339,8 @@ def pool(tables: list[tuple[str, dict]]) -> dict:
         rows.append({**parts[0], "seeds": seeds, "average_accuracy_pct": accs, **stats,
                      "difference_pp": None if paper is None else stats["mean_pct"] - paper,
                      **{name: weighted_mean([(len(row["seeds"]), row.get(name)) for row in parts])
-                        for name in ("forgetting", "backward_transfer", "forward_transfer", "wall_time_s",
-                                     "train_time_s")},
+                        for name in ("forgetting", "backward_transfer", "forward_transfer", "train_time_s")},
+                     "wall_time_s": weighted_mean([(len(row["seeds"]), own_wall_time(row)) for row in parts]),
                      "accuracy_matrices": [matrix for _, _, matrix in runs]})
     # each row's own settings say what it ran with; the label only when every table shares it
     strengths = {figures.get("strengths") for _, figures in tables}

@@ -144,6 +144,22 @@ def test_table_pools_the_seeds_of_separate_runs_row_by_row(tmp_path, capsys):
     assert mixed["strengths"] == "mixed" and mixed["rows"][0]["seeds"] == [0, 3]
 
 
+def test_table_leaves_out_the_wall_time_of_a_run_resumed_before_it_was_left_empty(tmp_path, capsys):
+    # seed 0 recorded by a benchmark that still kept a resumed run's last segment: 40 s of wall
+    # time for 90 s of training cannot be the whole run; it is neither printed nor pooled
+    resumed = _table(tmp_path / "seed0.json", [0], [94.0], 0.04, wall_time_s=40.0)
+    whole = _table(tmp_path / "seed1.json", [1], [92.0], 0.04)
+    out = tmp_path / "pooled.json"
+    assert continual_benchmark.main(["--table", resumed, "--json", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split()[-2:] == ["-", "90.0"]
+    assert continual_benchmark.main(["--table", resumed, whole, "--json", str(out)]) == 0
+    capsys.readouterr()
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["wall_time_s"] is None and row["train_time_s"] == pytest.approx(90.0)
+    assert continual_benchmark.main(["--table", whole, "--json", str(out)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].split()[-2:] == ["100.0", "90.0"]
+
+
 def test_table_refuses_to_pool_a_seed_twice_or_different_protocols(tmp_path, capsys):
     first = _table(tmp_path / "a.json", [0], [94.0], 0.04)
     again = _table(tmp_path / "b.json", [0, 1], [93.0, 92.0], 0.04)
