@@ -28,6 +28,9 @@ examples:
   neuroaikit continual --benchmark split-mnist --scenario class --strategy replay --data-dir ../shared/data --out runs/er
   neuroaikit continual --benchmark split-mnist --scenario task --strategy ewc --set lambda=1e5 --out runs/ewc
   neuroaikit continual --benchmark permuted-mnist --scenario task --strategy xdg --set base=si --tasks 100 --out runs/xdg
+  # Masse et al. 2018's network: 2 x 2,000 units, dropout 0.5, one shared output layer, Adam reset per task
+  neuroaikit continual --benchmark permuted-mnist --scenario task --strategy xdg --set base=si --tasks 100 \
+      --hidden 2000 --dropout 0.5 --shared-head --reset-optimizer --batch-size 256 --iters 3906 --lr 1e-3 --out runs/xdg100
   # the digits paired at random (drawn from the seed), as van de Ven & Tolias 2019 averaged over
   neuroaikit continual --scenario domain --strategy si --class-order random --seed 3 --out runs/si-3
   # a quick look: 200 iterations per task
@@ -38,8 +41,8 @@ examples:
 A finished run is never replaced unless you pass --overwrite.
 """
 
-_OPTIONS = ["benchmark", "scenario", "strategy", "iters", "hidden", "layers", "lr", "batch_size", "seed",
-            "train_subset", "test_subset", "data_dir", "transition", "pad"]
+_OPTIONS = ["benchmark", "scenario", "strategy", "iters", "hidden", "layers", "dropout", "shared_head",
+            "reset_optimizer", "lr", "batch_size", "seed", "train_subset", "test_subset", "data_dir", "transition", "pad"]
 FLAGS = {"n_tasks": "--tasks", "task_free": "--task-free", "strategy_params": "--set", "class_order": "--class-order"}
 
 
@@ -61,6 +64,11 @@ def add_arguments(parser):
     parser.add_argument("--iters", type=int, help="iterations per task (default: the protocol's)")
     parser.add_argument("--hidden", type=int, help="units per hidden layer (default: the protocol's)")
     parser.add_argument("--layers", type=int, help=f"hidden layers (default {d.layers})")
+    parser.add_argument("--dropout", type=float, help=f"dropout on the hidden units while training (default {d.dropout})")
+    parser.add_argument("--shared-head", action="store_const", const=True, default=None,
+                        help="task-IL: one output layer for every task (Masse et al. 2018), not a head per task")
+    parser.add_argument("--reset-optimizer", action="store_const", const=True, default=None,
+                        help="a fresh Adam at the start of every task (Masse et al. 2018)")
     parser.add_argument("--lr", type=float, help="Adam learning rate (default: the protocol's)")
     parser.add_argument("--batch-size", type=int, help="batch size (default: the protocol's)")
     parser.add_argument("--seed", type=int, help=f"weights, batches, buffers, permutations (default {d.seed})")

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from ..config import (BOOL, MAPPING, POSITIVE, POSITIVE_INT, STRING, Config, InstanceOf, Interval,
                       Options, PATH, Satisfies)
+from ..errors import ConfigError
 from ..execution import ExecutionConfig
 from .scenarios import BENCHMARKS, SCENARIOS
 
@@ -44,6 +45,14 @@ class ContinualConfig(Config):
         iters, hidden, lr, batch_size (``None``: the published protocol, :data:`PROTOCOLS`):
             iterations per task, units per hidden layer, Adam learning rate, batch size.
         layers (int): hidden layers of the MLP. Default 2.
+        dropout (float): dropout on the hidden units while training, in [0, 1). Default 0
+            (van de Ven et al.'s protocols; Masse et al. 2018 use 0.5).
+        shared_head (bool): task-IL only: every task answers with the same output units (one
+            output layer for all tasks, as Masse et al.'s Permuted MNIST network), the task
+            identity reaching the network only through the strategy (XdG's gates). Default
+            False: a head per task.
+        reset_optimizer (bool): a fresh Adam (moments cleared) at the start of every task, as
+            Masse et al.'s code and van de Ven's ``adam_reset``. Default False.
         class_order (list | str | None): split benchmarks: the order in which classes are cut into
             tasks; ``"random"`` draws one from ``seed`` (so each seed pairs the classes differently).
         seed (int): seeds the weights, batch order, buffers, permutations and noise.
@@ -64,6 +73,9 @@ class ContinualConfig(Config):
     iters: int | None = None
     hidden: int | None = None
     layers: int = 2
+    dropout: float = 0.0
+    shared_head: bool = False
+    reset_optimizer: bool = False
     lr: float | None = None
     batch_size: int | None = None
     class_order: list | str | None = None
@@ -85,6 +97,9 @@ class ContinualConfig(Config):
         "iters": [POSITIVE_INT, None],
         "hidden": [POSITIVE_INT, None],
         "layers": [POSITIVE_INT],
+        "dropout": [Interval(float, 0, 1, closed="left")],
+        "shared_head": [BOOL],
+        "reset_optimizer": [BOOL],
         "lr": [POSITIVE, None],
         "batch_size": [POSITIVE_INT, None],
         "class_order": [Satisfies(_int_list, "a list of class indices"), Options(("random",)), None],
@@ -97,6 +112,9 @@ class ContinualConfig(Config):
     }
 
     def _check(self) -> None:
+        if self.shared_head and self.scenario != "task":
+            raise ConfigError(f"shared_head applies to the task-incremental scenario; {self.scenario}-IL tasks "
+                              "already share their output units or choose among all classes")
         if self.data_dir is not None:
             self.data_dir = str(self.data_dir)
 

@@ -65,6 +65,7 @@ class Learner:
         iters: iterations per task; ``batch_size``, ``lr``: Adam's.
         seed: every random stream derives from ``(seed, task)``.
         transition: task-free streams: iterations over which one task fades into the next.
+        reset_optimizer: a fresh Adam at the start of every task (Masse et al. 2018).
         device: where the model and data live.
         execution: the job's :class:`~neuroaikit.execution.Execution`, whose precision the
             training steps use (``None``: float32).
@@ -72,11 +73,12 @@ class Learner:
 
     def __init__(self, model: nn.Module, scenario: Scenario, strategy: Strategy, *, iters: int = 2000,
                  batch_size: int = 128, lr: float = 1e-3, seed: int = 0, transition: int | None = None,
-                 device: torch.device | str = "cpu", progress: Progress | None = None,
+                 reset_optimizer: bool = False, device: torch.device | str = "cpu", progress: Progress | None = None,
                  execution: Execution | None = None):
         self.model, self.scenario, self.strategy = model, scenario, strategy
         self.iters, self.batch_size, self.lr, self.seed = iters, batch_size, lr, seed
         self.transition = iters // 2 if transition is None else min(transition, iters)
+        self.reset_optimizer = reset_optimizer
         self.device = torch.device(device)
         self.progress = progress or silent()
         self.execution = execution
@@ -193,6 +195,8 @@ class Learner:
         self._mix_generator = self.generator(t, 1)
         torch.manual_seed(derive_seed(self.seed, t, 2))
         self.model.train()
+        if self.reset_optimizer:  # before the strategy's before_task, which may hook the optimiser
+            self.optimizer = self._adam()
         self.strategy.before_task(t)
         with self.progress.task(f"task {t + 1}/{self.scenario.n_tasks}", total=self.iters, unit="it") as bar:
             for step in range(self.iters):
@@ -262,10 +266,13 @@ class Learner:
 
 
 def build_network(config: ContinualConfig, scenario: Scenario) -> tuple[nn.Module, dict]:
-    """The MLP of the protocol (``layers`` x ``hidden`` ReLU units) and the spec that rebuilds it."""
+    """The MLP of the protocol (``layers`` x ``hidden`` ReLU units, ``dropout`` after each) and
+    the spec that rebuilds it."""
     channels, size, _ = scenario.shape
     kwargs = {"in_channels": channels, "image_size": size, "n_classes": scenario.n_outputs,
               "hidden": [config.resolved("hidden")] * config.layers}
+    if config.dropout:  # only then: specs written before dropout existed rebuild unchanged
+        kwargs["dropout"] = config.dropout
     spec = model_spec("mlp", kwargs)
     return build_from_spec(spec), spec
 
@@ -276,7 +283,7 @@ def scenario_from(config: ContinualConfig, datasets=None) -> Scenario:
     return make_scenario(config.benchmark, config.scenario, n_tasks=config.n_tasks, data_dir=config.data_dir,
                          class_order=config.class_order, train_subset=config.train_subset,
                          test_subset=config.test_subset, seed=config.seed, task_free=config.task_free,
-                         datasets=datasets, pad=config.pad)
+                         datasets=datasets, pad=config.pad, shared_head=config.shared_head)
 
 
 def make_learner(config: ContinualConfig, scenario: Scenario, device: torch.device | str = "cpu",
@@ -288,7 +295,8 @@ def make_learner(config: ContinualConfig, scenario: Scenario, device: torch.devi
     model = model.to(device)
     learner = Learner(model, scenario.to(device), strategy, iters=config.resolved("iters"),
                       batch_size=config.resolved("batch_size"), lr=config.resolved("lr"), seed=config.seed,
-                      transition=config.transition, device=device, progress=progress, execution=execution)
+                      transition=config.transition, reset_optimizer=config.reset_optimizer, device=device,
+                      progress=progress, execution=execution)
     return learner, spec
 
 

@@ -102,6 +102,8 @@ class Scenario:
         shape: the image shape ``(C, H, W)``.
         task_free: ``True`` when the learner is told neither the task identities nor where
             one task ends (a stream with gradual transitions, see :class:`~neuroaikit.continual.Learner`).
+        shared_head: task-IL whose tasks all answer with the same output units (one output
+            layer; the task identity reaches the network only through the strategy).
     """
 
     benchmark: str
@@ -111,6 +113,7 @@ class Scenario:
     shape: tuple[int, int, int]
     task_free: bool = False
     notes: list[str] = field(default_factory=list)
+    shared_head: bool = False
 
     @property
     def n_tasks(self) -> int:
@@ -151,7 +154,8 @@ class Scenario:
         tasks = [Task(t.index, on(t.train_x), on(t.train_y), on(t.test_x), on(t.test_y), list(t.classes),
                       list(t.outputs), None if t.permutation is None else t.permutation.to(device), t.angle)
                  for t in self.tasks]
-        return Scenario(self.benchmark, self.kind, tasks, self.n_outputs, self.shape, self.task_free, list(self.notes))
+        return Scenario(self.benchmark, self.kind, tasks, self.n_outputs, self.shape, self.task_free, list(self.notes),
+                        self.shared_head)
 
 
 def split_classes(n_classes: int, n_tasks: int, class_order: Sequence[int] | str | None = None,
@@ -241,7 +245,7 @@ def _transformed_tasks(train, test, kind: str, n_tasks: int, how: str, seed: int
 def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_tasks: int | None = None,
                   data_dir=None, class_order: Sequence[int] | str | None = None, train_subset: int | None = None,
                   test_subset: int | None = None, seed: int = 0, task_free: bool = False,
-                  datasets=None, pad: int = 0) -> Scenario:
+                  datasets=None, pad: int = 0, shared_head: bool = False) -> Scenario:
     """Build a :class:`Scenario` from a data set the toolkit loads.
 
     Args:
@@ -258,11 +262,15 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
         datasets: ``(train, test)`` :class:`~neuroaikit.data.ImageDataset` s to use instead of loading.
         pad: zero pixels added on every side of the images before tasks are made (before the
             permutation of permuted benchmarks): ``pad=2`` gives van de Ven et al.'s 32 x 32 MNIST.
+        shared_head: task-IL only: every task answers with the same output units, labelled as
+            in domain-IL (Masse et al. 2018's single output layer), instead of a head per task.
     """
     if benchmark not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
     if kind not in SCENARIOS:
         raise ConfigError(f"unknown scenario {kind!r}; expected one of {', '.join(SCENARIOS)}")
+    if shared_head and kind != "task":
+        raise ConfigError(f"shared_head applies to the task-incremental scenario, not {kind}")
     if task_free and kind == "task":
         raise ConfigError("a task-free stream gives no task labels, so it cannot be task-incremental; "
                           "use scenario domain or class")
@@ -284,10 +292,12 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
         test = test.subset(test_subset)
     if pad:
         train, test = _padded(train, int(pad)), _padded(test, int(pad))
+    # a shared head lays the outputs out as domain-IL does; the task identity still reaches the strategy
+    layout = "domain" if shared_head else kind
     if how == "split":
-        tasks, n_outputs = _split_tasks(train, test, kind, split_classes(train.n_classes, n_tasks, class_order, seed))
+        tasks, n_outputs = _split_tasks(train, test, layout, split_classes(train.n_classes, n_tasks, class_order, seed))
     else:
         if class_order is not None:
             raise ConfigError(f"class_order applies to split benchmarks, not {benchmark}")
-        tasks, n_outputs = _transformed_tasks(train, test, kind, n_tasks, how, seed)
-    return Scenario(benchmark, kind, tasks, n_outputs, train.shape, task_free)
+        tasks, n_outputs = _transformed_tasks(train, test, layout, n_tasks, how, seed)
+    return Scenario(benchmark, kind, tasks, n_outputs, train.shape, task_free, shared_head=bool(shared_head))

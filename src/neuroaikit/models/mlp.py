@@ -19,16 +19,24 @@ class MLP(nn.Sequential):
         image_size (int): image height = width. Default 28.
         n_classes (int): outputs (logits). Default 10.
         hidden (sequence of int): hidden widths. Default (256, 256).
+        dropout (float): probability of zeroing each hidden unit while training (a ``dropN``
+            layer after ``reluN``; Masse et al. 2018 train with 0.5). Default 0: no dropout layers.
 
-    Layers are named ``flatten, fc1, relu1, fc2, relu2, ..., out`` (noise sites).
+    Layers are named ``flatten, fc1, relu1, fc2, relu2, ..., out`` (noise sites), with
+    ``drop1, drop2, ...`` after the ReLUs when ``dropout`` > 0.
     Shape: ``(B, C, H, W) -> (B, n_classes)``.
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, n_classes: int = 10, hidden: Sequence[int] = (256, 256)):
+    def __init__(self, in_channels: int = 1, image_size: int = 28, n_classes: int = 10, hidden: Sequence[int] = (256, 256),
+                 dropout: float = 0.0):
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
         width = in_channels * image_size * image_size
         for i, h in enumerate(hidden, 1):
             layers += [(f"fc{i}", nn.Linear(width, h)), (f"relu{i}", nn.ReLU())]
+            if dropout:
+                layers.append((f"drop{i}", nn.Dropout(dropout)))
             width = h
         layers.append(("out", nn.Linear(width, n_classes)))
         super().__init__(OrderedDict(layers))

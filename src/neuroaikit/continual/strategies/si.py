@@ -3,11 +3,11 @@ contribution to the drop of the loss along the training path."""
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import torch
 
-from ...config import NON_NEGATIVE, POSITIVE
+from ...config import BOOL, NON_NEGATIVE, POSITIVE
 from .base import Strategy, published, register_strategy, tensor_floats
 from .regularise import detached_copy, named_parameters, quadratic_penalty
 
@@ -18,11 +18,14 @@ SI_C = {("split-mnist", "task"): 10.0, ("split-mnist", "domain"): 50000.0, ("spl
 
 class PathIntegral:
     """The running path integral ``omega_i = sum_steps -g_i * delta theta_i`` of one task, where
-    ``g`` is the gradient the optimiser stepped on and ``delta theta`` the step it took; and the
-    importance of the task, ``omega_i / ((theta_i,end - theta_i,start)^2 + xi)``."""
+    ``g`` is the gradient the optimiser stepped on (less what ``exclude(names, gradients)`` takes
+    out: it returns the gradients that count, as new tensors) and ``delta theta`` the step it
+    took; and the importance of the task, ``omega_i / ((theta_i,end - theta_i,start)^2 + xi)``."""
 
-    def __init__(self, parameters: dict[str, torch.nn.Parameter]):
+    def __init__(self, parameters: dict[str, torch.nn.Parameter],
+                 exclude: Callable[[list[str], list[torch.Tensor]], list[torch.Tensor]] | None = None):
         self.parameters = parameters
+        self.exclude = exclude
         self.start = {k: p.detach().clone() for k, p in parameters.items()}
         self.previous = {k: p.detach().clone() for k, p in parameters.items()}
         self.omega = {k: torch.zeros_like(p) for k, p in parameters.items()}
@@ -30,17 +33,29 @@ class PathIntegral:
 
     def before_step(self) -> None:
         """Keep the gradient about to be used (call after ``backward``, before the optimiser step)."""
-        self.gradients = {k: p.grad.detach().clone() for k, p in self.parameters.items() if p.grad is not None}
+        names = [k for k, p in self.parameters.items() if p.grad is not None]
+        # not copied: the optimiser reads the gradients without changing them, and the next
+        # zero_grad replaces them only after after_step has used these
+        gradients = [self.parameters[k].grad.detach() for k in names]
+        if self.exclude is not None:
+            gradients = self.exclude(names, gradients)
+        self.gradients = dict(zip(names, gradients))
 
     def after_step(self) -> None:
         for k, p in self.parameters.items():
             now = p.detach()
             if k in self.gradients:
-                self.omega[k] -= self.gradients[k] * (now - self.previous[k])
-            self.previous[k] = now.clone()
+                self.omega[k].addcmul_(self.gradients[k], now - self.previous[k], value=-1.0)
+            self.previous[k].copy_(now)
+        self.gradients = {}
 
-    def importance(self, xi: float) -> dict[str, torch.Tensor]:
-        return {k: self.omega[k] / ((p.detach() - self.start[k]) ** 2 + xi) for k, p in self.parameters.items()}
+    def importance(self, xi: float, nonnegative: bool = False) -> dict[str, torch.Tensor]:
+        """Each weight's importance; ``nonnegative``: a negative path integral counts as 0."""
+        out = {}
+        for k, p in self.parameters.items():
+            omega = self.omega[k].clamp(min=0) if nonnegative else self.omega[k]
+            out[k] = omega / ((p.detach() - self.start[k]) ** 2 + xi)
+        return out
 
 
 @register_strategy
@@ -53,15 +68,24 @@ class SI(Strategy):
         c (float | None): the strength (``None``: van de Ven et al. 2022's value: Split MNIST
             10 / 50,000 / 5,000 for task / domain / class, Permuted MNIST 10 / 10 / 5).
         xi (float): damping of the importance. Default 0.1 (as van de Ven et al.).
+        task_gradient (bool): integrate the gradient of the task's loss alone, without the
+            penalty's own pull towards the anchor (Zenke et al.'s and Masse et al.'s code),
+            instead of the gradient the optimiser stepped on (van de Ven et al.'s). Default False.
+        nonnegative (bool): a weight whose path integral over a task is negative gains no
+            importance from it (Masse et al.'s code clips it at 0). Default False.
     """
 
     name = "si"
-    _parameter_constraints: ClassVar[dict] = {"c": [NON_NEGATIVE, None], "xi": [POSITIVE]}
+    _parameter_constraints: ClassVar[dict] = {"c": [NON_NEGATIVE, None], "xi": [POSITIVE], "task_gradient": [BOOL],
+                                              "nonnegative": [BOOL]}
 
-    def __init__(self, c: float | None = None, xi: float = 0.1):
+    def __init__(self, c: float | None = None, xi: float = 0.1, task_gradient: bool = False,
+                 nonnegative: bool = False):
         self.c, self.xi = c, xi
+        self.task_gradient, self.nonnegative = task_gradient, nonnegative
         self.omega: dict[str, torch.Tensor] = {}
         self.anchor: dict[str, torch.Tensor] = {}
+        self._weighted: dict[str, torch.Tensor] = {}  # this step's Omega (theta - theta*), from the penalty
 
     def setup(self, learner) -> None:
         super().setup(learner)
@@ -69,24 +93,36 @@ class SI(Strategy):
             self.c = published(SI_C, learner.scenario.benchmark, learner.scenario.kind, 1.0)
 
     def before_task(self, t: int) -> None:
-        self.path = PathIntegral(named_parameters(self.learner.model))
+        self.path = PathIntegral(named_parameters(self.learner.model),
+                                 self._task_gradients if self.task_gradient else None)
         # the path integral needs the gradient just before each step: hook the optimiser
         self._handle = self.learner.optimizer.register_step_pre_hook(lambda *args: self.path.before_step())
 
     def loss(self, x, y, contexts, t):
         loss, info = self.learner.classification_loss(x, y, contexts)
         if self.omega:
-            penalty = float(self.c or 0.0) * quadratic_penalty(self.learner.model, self.anchor, self.omega)
+            self._weighted = {}
+            penalty = float(self.c or 0.0) * quadratic_penalty(self.learner.model, self.anchor, self.omega,
+                                                               keep=self._weighted)
             loss = loss + penalty
             info["penalty"] = float(penalty.detach())
         return loss, info
+
+    def _task_gradients(self, names: list[str], gradients: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The gradients less the penalty's part, ``2 c Omega (theta - theta*)`` (kept by the
+        penalty of this step's loss; none before the first boundary)."""
+        weighted = self._weighted if self.omega else None
+        if not weighted:
+            return gradients
+        scale = -2.0 * float(self.c or 0.0)
+        return [torch.add(g, weighted[k], alpha=scale) if k in weighted else g for k, g in zip(names, gradients)]
 
     def after_step(self) -> None:
         self.path.after_step()
 
     def after_task(self, t: int) -> None:
         self._handle.remove()
-        new = self.path.importance(self.xi)
+        new = self.path.importance(self.xi, self.nonnegative)
         self.omega = {k: self.omega[k] + v if k in self.omega else v for k, v in new.items()}
         self.anchor = detached_copy(self.learner.model)
 

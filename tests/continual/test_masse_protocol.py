@@ -1,0 +1,162 @@
+"""What Masse et al. 2018's 100-task protocol needs: one output layer shared by every task-IL
+task, dropout, Adam reset per task, their synaptic intelligence (the task loss's gradient alone,
+a negative path integral clipped), the one-pass penalty, and benchmarks/xdg_100.py."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from neuroaikit.cli.main import main as cli_main
+from neuroaikit.continual import ContinualConfig, learn, make_learner, make_scenario, scenario_from
+from neuroaikit.continual.strategies import PathIntegral
+from neuroaikit.continual.strategies.regularise import quadratic_penalty
+from neuroaikit.errors import ConfigError
+from neuroaikit.models import MLP
+
+_spec = importlib.util.spec_from_file_location("xdg_100", Path(__file__).resolve().parents[2] / "benchmarks" / "xdg_100.py")
+xdg_100 = importlib.util.module_from_spec(_spec)
+sys.modules["xdg_100"] = xdg_100
+_spec.loader.exec_module(xdg_100)
+
+
+def _config(strategy="si", **kw):
+    values = dict(benchmark="permuted-mnist", scenario="task", strategy=strategy, n_tasks=3, iters=20, hidden=32,
+                  batch_size=32, lr=1e-2, execution={"device": "cpu", "threads": 1})
+    values.update(kw)
+    return ContinualConfig(**values)
+
+
+def test_a_shared_head_gives_every_task_the_same_outputs_and_labels(datasets):
+    heads = make_scenario("permuted-mnist", "task", n_tasks=3, datasets=datasets)
+    shared = make_scenario("permuted-mnist", "task", n_tasks=3, datasets=datasets, shared_head=True)
+    assert heads.n_outputs == 30 and shared.n_outputs == 10 and shared.shared_head and not heads.shared_head
+    assert [task.outputs for task in shared.tasks] == [list(range(10))] * 3
+    assert torch.equal(shared.tasks[2].train_y, datasets[0].labels)  # labels not shifted per head
+    assert torch.equal(shared.output_mask(2), torch.ones(10, dtype=torch.bool))
+    assert shared.to("cpu").shared_head
+    split = make_scenario("split-mnist", "task", datasets=datasets, shared_head=True)
+    assert split.n_outputs == 2 and set(split.tasks[3].train_y.tolist()) == {0, 1}
+    with pytest.raises(ConfigError, match="shared_head applies to the task-incremental scenario, not domain"):
+        make_scenario("permuted-mnist", "domain", datasets=datasets, shared_head=True)
+    with pytest.raises(ConfigError, match="shared_head applies to the task-incremental scenario"):
+        _config(scenario="class", shared_head=True)
+
+
+def test_the_cli_names_the_option_of_a_shared_head_outside_task_il(tmp_path, capsys):
+    code = cli_main(["continual", "--scenario", "domain", "--shared-head", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: --shared-head applies to the task-incremental scenario")
+    assert "Traceback" not in err and not (tmp_path / "run").exists()
+
+
+def test_dropout_layers_train_noisy_and_test_deterministic(datasets):
+    model = MLP(hidden=(16, 16), dropout=0.5)
+    assert [name for name, _ in model.named_children()] == ["flatten", "fc1", "relu1", "drop1", "fc2", "relu2",
+                                                             "drop2", "out"]
+    assert [name for name, _ in MLP(hidden=(16,)).named_children()] == ["flatten", "fc1", "relu1", "out"]
+    x = torch.rand(4, 1, 28, 28)
+    model.eval()
+    assert torch.equal(model(x), model(x))
+    model.train()
+    assert not torch.equal(model(x), model(x))
+    with pytest.raises(ConfigError, match=r"dropout must be a number in \[0, 1\), got 1.0"):
+        _config(dropout=1.0)
+    config = _config("xdg", dropout=0.5, shared_head=True)
+    learner, spec = make_learner(config, scenario_from(config, datasets))
+    assert spec["kwargs"]["dropout"] == 0.5 and isinstance(learner.model.drop1, nn.Dropout)
+    assert "dropout" not in make_learner(_config(), scenario_from(_config(), datasets))[1]["kwargs"]
+
+
+def test_reset_optimizer_clears_adams_moments_at_every_task(datasets):
+    steps = {}
+    for reset in (False, True):
+        config = _config("finetune", reset_optimizer=reset)
+        learner, _ = make_learner(config, scenario_from(config, datasets))
+        learner.train_task(0)
+        learner.train_task(1)
+        state = learner.optimizer.state[next(learner.model.parameters())]
+        steps[reset] = int(state["step"])
+    assert steps == {False: 40, True: 20}
+
+
+def test_the_one_pass_penalty_has_the_value_and_gradient_of_its_formula():
+    torch.manual_seed(0)
+    model = nn.Linear(5, 3)
+    anchors = {k: torch.randn_like(p) for k, p in model.named_parameters()}
+    weights = {k: torch.rand_like(p) for k, p in model.named_parameters()}
+    kept: dict[str, torch.Tensor] = {}
+    value = quadratic_penalty(model, anchors, weights, keep=kept)
+    value.backward()
+    for name, p in model.named_parameters():
+        gap = p.detach() - anchors[name]
+        torch.testing.assert_close(p.grad, 2 * weights[name] * gap)
+        torch.testing.assert_close(kept[name], weights[name] * gap)
+    direct = sum((weights[k] * (p.detach() - anchors[k]) ** 2).sum() for k, p in model.named_parameters())
+    torch.testing.assert_close(value.detach(), direct)
+
+
+def test_si_can_integrate_the_task_loss_gradient_alone(datasets):
+    """With ``task_gradient`` the path integral uses the gradient of the task's loss without the
+    penalty (Zenke et al.'s and Masse et al.'s code): what autograd gives for the loss alone."""
+    config = _config("si", strategy_params={"c": 50.0, "task_gradient": True})
+    learner, _ = make_learner(config, scenario_from(config, datasets))
+    learner.train_task(0)
+    strategy = learner.strategy
+    strategy.before_task(1)
+    for p in learner.model.parameters():  # away from the anchor, so the penalty pulls
+        p.data.add_(0.05 * torch.randn_like(p))
+    x, y = learner.scenario.tasks[1].train_batch(torch.arange(32))
+    contexts = torch.full((32,), 1)
+    task_only = torch.autograd.grad(learner.classification_loss(x, y, contexts)[0], list(learner.model.parameters()))
+    learner.optimizer.zero_grad()
+    loss, info = strategy.loss(x, y, contexts, 1)
+    assert info["penalty"] > 0
+    loss.backward()
+    strategy.path.before_step()
+    for (name, p), expected in zip(learner.model.named_parameters(), task_only):
+        torch.testing.assert_close(strategy.path.gradients[name], expected, rtol=1e-4, atol=1e-6)
+        assert not torch.allclose(p.grad, expected, atol=1e-6)  # the step itself still follows the penalty
+
+
+def test_si_nonnegative_gives_no_importance_to_a_negative_path_integral():
+    theta = nn.Parameter(torch.tensor([1.0, 2.0]))
+    path = PathIntegral({"theta": theta})
+    path.omega["theta"] = torch.tensor([-3.0, 4.0])
+    theta.data.add_(torch.tensor([1.0, 1.0]))
+    torch.testing.assert_close(path.importance(1.0)["theta"], torch.tensor([-1.5, 2.0]))
+    torch.testing.assert_close(path.importance(1.0, nonnegative=True)["theta"], torch.tensor([0.0, 2.0]))
+
+
+def test_xdg_with_masse_si_runs_on_a_shared_head(datasets):
+    config = _config("xdg", dropout=0.5, shared_head=True, reset_optimizer=True, hidden=400, iters=60, lr=1e-3,
+                     strategy_params={"gating_prop": 0.8, "base": "si", "base_params": xdg_100.MASSE_SI})
+    result = learn(config, datasets=datasets)
+    matrix = result.accuracy_matrix
+    assert len(matrix) == 3 and min(matrix[t][t] for t in range(3)) > 0.6  # chance: 0.1
+    assert result.strategy_params["base_params"]["task_gradient"] is True
+
+
+def test_the_xdg_100_benchmark_runs_resumes_and_refuses_other_settings(shared_data, tmp_path, capsys):
+    out, figures = tmp_path / "run", tmp_path / "figures.json"
+    quick = ["--data-dir", str(shared_data), "--tasks", "2", "--iters", "5", "--train-subset", "600",
+             "--test-subset", "200", "--threads", "1", "--quiet"]
+    assert xdg_100.main([*quick, "--out", str(out), "--json", str(figures)]) == 0
+    row = json.loads(figures.read_text())["rows"][0]
+    assert row["strategy"] == "xdg+si" and row["n_tasks"] == 2 and row["iters"] == 5
+    assert row["published_pct"] is None and row["wall_time_s"] > 0  # not the protocol: no paper figure
+    assert len(row["curve_pct"]) == 2 and row["average_accuracy_pct"] == pytest.approx(row["curve_pct"][-1])
+    config = json.loads((out / "config.json").read_text())
+    assert config["hidden"] == 2000 and config["shared_head"] and config["dropout"] == 0.5
+    assert config["strategy_params"]["base_params"] == xdg_100.MASSE_SI
+    capsys.readouterr()
+    assert xdg_100.main([*quick, "--out", str(out)]) == 0  # finished: reported, not rerun
+    assert f"mean accuracy over all 2 tasks: {row['average_accuracy_pct']:.2f} %" in capsys.readouterr().out
+    assert xdg_100.main([*quick, "--base", "finetune", "--out", str(out)]) == 2
+    assert "finished run of other settings (strategy_params)" in capsys.readouterr().err
