@@ -16,7 +16,8 @@ over all 100 tasks after the last one.
     python benchmarks/xdg_100.py --base finetune --out runs/xdg100-alone   # XdG without SI
 
 The run goes into ``--out`` with a checkpoint after every task, so a stopped run rerun with the
-same command continues from its last finished task (a finished one is reported, not rerun).
+same command continues from its last finished task (a finished one is reported, not rerun;
+``--overwrite`` starts afresh).
 Prints the mean accuracy over the tasks trained so far after every tenth task, then the final
 figure beside the published one; ``--json`` writes them.
 """
@@ -86,6 +87,8 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--precision", choices=("32", "bf16-mixed"), default="32")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="start afresh, replacing the run (finished or interrupted) in --out")
     parser.add_argument("--json", help="write the figures here")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
@@ -93,8 +96,9 @@ def main(argv=None) -> int:
         config = config_of(args)
         out = Path(args.out)
         started, wall = time.perf_counter(), None
-        if not is_run_folder(out):
-            run_continual(config, out, resume=True, progress=default_progress(quiet=args.quiet))
+        if args.overwrite or not is_run_folder(out):
+            run_continual(config, out, resume=not args.overwrite, overwrite=args.overwrite,
+                          progress=default_progress(quiet=args.quiet))
             # a run resumed from an earlier call's checkpoint: this call's time covers only its last part
             resumed = any("resumed after task" in line for line in (out / "log.txt").read_text().splitlines())
             wall = None if resumed else time.perf_counter() - started
@@ -103,7 +107,7 @@ def main(argv=None) -> int:
                          if key not in ("execution", "data_dir") and run.config.get(key) != value)
         if differs:
             raise NeuroAIKitError(f"{out} is a finished run of other settings ({', '.join(differs)}); "
-                                  "give another --out")
+                                  "give another --out, or --overwrite to replace it")
         result = ContinualResult.load(run)
         if result is None:
             raise NeuroAIKitError(f"{out} holds no continual-learning result")

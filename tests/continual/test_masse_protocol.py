@@ -160,3 +160,5 @@ def test_the_xdg_100_benchmark_runs_resumes_and_refuses_other_settings(shared_da
     assert f"mean accuracy over all 2 tasks: {row['average_accuracy_pct']:.2f} %" in capsys.readouterr().out
     assert xdg_100.main([*quick, "--base", "finetune", "--out", str(out)]) == 2
     assert "finished run of other settings (strategy_params)" in capsys.readouterr().err
+    assert xdg_100.main([*quick, "--base", "finetune", "--out", str(out), "--overwrite"]) == 0
+    assert json.loads((out / "config.json").read_text())["strategy_params"]["base"] == "finetune"

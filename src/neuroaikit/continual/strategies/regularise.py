@@ -21,6 +21,7 @@ class _WeightedSquares(torch.autograd.Function):
             weighted = weight * gap
             value = torch.dot(weighted.reshape(-1), gap.reshape(-1))
         ctx.save_for_backward(weighted)
+        ctx.theta_dtype = theta.dtype
         if keep is not None:
             keep.append(weighted)
         return value
@@ -28,7 +29,7 @@ class _WeightedSquares(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_value):
         (weighted,) = ctx.saved_tensors
-        return weighted * (2.0 * grad_value), None, None, None
+        return (weighted * (2.0 * grad_value)).to(ctx.theta_dtype), None, None, None
 
 
 def quadratic_penalty(model: torch.nn.Module, anchors: dict[str, torch.Tensor],
