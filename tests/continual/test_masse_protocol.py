@@ -162,3 +162,85 @@ def test_the_xdg_100_benchmark_runs_resumes_and_refuses_other_settings(shared_da
     assert "finished run of other settings (strategy_params)" in capsys.readouterr().err
     assert xdg_100.main([*quick, "--base", "finetune", "--out", str(out), "--overwrite"]) == 0
     assert json.loads((out / "config.json").read_text())["strategy_params"]["base"] == "finetune"
+
+
+def _masse_xdg(**params):
+    return _config("xdg", shared_head=True, reset_optimizer=True, hidden=48, iters=25, lr=1e-3,
+                   strategy_params={"gating_prop": 0.8, "base": "si", "base_params": xdg_100.MASSE_SI, **params})
+
+
+def test_a_task_trained_on_its_subnetwork_ends_where_the_gated_whole_network_does(datasets):
+    runs, initial = {}, None
+    for subnetwork in (False, None):
+        config = _masse_xdg(subnetwork=subnetwork)
+        learner, _ = make_learner(config, scenario_from(config, datasets))
+        initial = learner.model.fc1.weight.detach().clone()
+        learner.fit()
+        runs[subnetwork] = learner
+    whole, part = runs[False], runs[None]
+    assert part.strategy.subnetwork is True and whole.strategy.subnetwork is False
+    assert part.model.fc1.out_features == 48  # the whole network is back after the last task
+    for name, p in whole.model.named_parameters():
+        torch.testing.assert_close(part.model.get_parameter(name), p, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(part.strategy.base.omega[name], whole.strategy.base.omega[name], atol=1e-6, rtol=1e-4)
+        torch.testing.assert_close(part.strategy.base.anchor[name], p, atol=1e-6, rtol=1e-5)
+    assert part.matrix == whole.matrix
+    never_on = (part.strategy.gates[0] == 0).all(0)  # first-layer units gated off in every task
+    assert 0 < int(never_on.sum()) < 48
+    assert torch.equal(part.model.fc1.weight[never_on], initial[never_on])
+    assert not torch.equal(part.model.fc1.weight[~never_on], initial[~never_on])
+
+
+def test_a_subnetwork_takes_and_puts_back_the_kept_units_weights():
+    from neuroaikit.continual.strategies.xdg import Subnetwork
+
+    model = MLP(hidden=(6, 5), n_classes=3)
+    kept = {"fc1": torch.tensor([0, 2, 5]), "fc2": torch.tensor([1, 4])}
+    part = Subnetwork(model, kept)
+    assert [m.weight.shape for m in (part.module.fc1, part.module.fc2, part.module.out)] == [(3, 784), (2, 3), (3, 2)]
+    torch.testing.assert_close(part.module.fc2.weight, model.fc2.weight[[1, 4]][:, [0, 2, 5]])
+    x = torch.randn(4, 1, 28, 28)
+    gated = model.fc2(torch.relu(model.fc1(x.flatten(1))) * torch.isin(torch.arange(6), kept["fc1"]))
+    gated = model.out(torch.relu(gated) * torch.isin(torch.arange(5), kept["fc2"]))
+    torch.testing.assert_close(part.module(x), gated)
+    with torch.no_grad():
+        part.module.fc2.weight.fill_(7.0)
+    before = model.fc2.weight.detach().clone()
+    part.write_back()
+    changed = model.fc2.weight.detach() != before
+    assert changed.sum() == 6 and bool((model.fc2.weight[[1, 4]][:, [0, 2, 5]] == 7.0).all())
+    assert torch.equal(part.put("out.bias", torch.ones(3), None), torch.ones(3))
+
+
+@pytest.mark.parametrize(("params", "kw", "message"), [
+    ({"before_bias": True}, {}, r"gated units to output 0 \(before_bias=False\)"),
+    ({}, {"reset_optimizer": False}, r"a fresh optimiser per task \(reset_optimizer\)"),
+    ({"base": "ewc", "base_params": {}}, {}, r"a base strategy that keeps to the updated weights \(fine-tuning or SI\), not 'ewc'"),
+])
+def test_a_required_subnetwork_names_the_condition_it_lacks(datasets, params, kw, message):
+    config = _masse_xdg(subnetwork=True, **params)
+    config = ContinualConfig.from_dict({**config.to_dict(), **kw})
+    with pytest.raises(ConfigError, match=r"subnetwork=True needs " + message):
+        make_learner(config, scenario_from(config, datasets))
+    fallback = ContinualConfig.from_dict({**config.to_dict(), "strategy_params": {**config.strategy_params,
+                                                                                  "subnetwork": None}})
+    learner, _ = make_learner(fallback, scenario_from(fallback, datasets))
+    assert learner.strategy.subnetwork is False
+
+
+def test_a_job_resumed_between_subnetwork_tasks_ends_as_an_uninterrupted_one(datasets):
+    import copy
+
+    config = _masse_xdg()
+    scenario = scenario_from(config, datasets)
+    uninterrupted, _ = make_learner(config, scenario)
+    uninterrupted.fit()
+    first, _ = make_learner(config, scenario)
+    saved = {}
+    first.fit(on_task_end=lambda t: saved.setdefault(t, copy.deepcopy(first.state_dict())))
+    resumed, _ = make_learner(config, scenario)
+    assert resumed.load_state_dict(saved[1]) == 2
+    resumed.fit(start=2)
+    assert resumed.matrix == uninterrupted.matrix
+    for name, p in uninterrupted.model.named_parameters():
+        torch.testing.assert_close(resumed.model.get_parameter(name), p)

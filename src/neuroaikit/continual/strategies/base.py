@@ -113,6 +113,10 @@ class Strategy:
     #: what each setting accepts: a list of constraints from :mod:`neuroaikit.config`, any of
     #: which may match (``None`` in the list admits ``None``, "the published value")
     _parameter_constraints: ClassVar[dict] = {}
+    #: training only a task's sub-network (:class:`~neuroaikit.continual.strategies.xdg.Subnetwork`)
+    #: gives this strategy exactly the updates it would make on the whole network, given a fresh
+    #: optimiser per task: the units left out get no gradient, so nothing of theirs moves
+    subnetwork_exact: ClassVar[bool] = False
 
     learner: "Learner"
 
@@ -177,6 +181,14 @@ class Strategy:
     def memory(self) -> dict:
         """``buffer_examples`` and ``stored_floats`` kept besides the network."""
         return {"buffer_examples": 0, "stored_floats": 0}
+
+    def restrict(self, subnetwork) -> None:
+        """Keep to ``subnetwork`` for one task (per-weight state sliced to it); only for
+        ``subnetwork_exact`` strategies."""
+
+    def extend(self, subnetwork) -> None:
+        """Back to the whole network after a task restricted to ``subnetwork``, with the state
+        the whole network would have."""
 
 
 class Composite(Strategy):

@@ -13,6 +13,7 @@ class Finetune(Strategy):
     (van de Ven et al.'s "None")."""
 
     name = "finetune"
+    subnetwork_exact = True
 
     def __init__(self):
         pass

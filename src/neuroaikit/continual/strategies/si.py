@@ -76,6 +76,7 @@ class SI(Strategy):
     """
 
     name = "si"
+    subnetwork_exact = True
     _parameter_constraints: ClassVar[dict] = {"c": [NON_NEGATIVE, None], "xi": [POSITIVE], "task_gradient": [BOOL],
                                               "nonnegative": [BOOL]}
 
@@ -124,6 +125,17 @@ class SI(Strategy):
         self._handle.remove()
         new = self.path.importance(self.xi, self.nonnegative)
         self.omega = {k: self.omega[k] + v if k in self.omega else v for k, v in new.items()}
+        self.anchor = detached_copy(self.learner.model)
+
+    def restrict(self, subnetwork) -> None:
+        self._whole_omega = self.omega
+        self.omega = {k: subnetwork.take(k, v) for k, v in self.omega.items()}
+        self.anchor = {k: subnetwork.take(k, v) for k, v in self.anchor.items()}
+
+    def extend(self, subnetwork) -> None:
+        # left-out weights gained no importance (no gradient) and did not move: their Omega
+        # stays, and the anchor is the whole network as it now is
+        self.omega = {k: subnetwork.put(k, v, self._whole_omega.get(k)) for k, v in self.omega.items()}
         self.anchor = detached_copy(self.learner.model)
 
     def state_dict(self) -> dict:
