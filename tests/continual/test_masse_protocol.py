@@ -244,3 +244,32 @@ def test_a_job_resumed_between_subnetwork_tasks_ends_as_an_uninterrupted_one(dat
     assert resumed.matrix == uninterrupted.matrix
     for name, p in uninterrupted.model.named_parameters():
         torch.testing.assert_close(resumed.model.get_parameter(name), p)
+
+
+def test_a_restored_checkpoint_is_tested_on_its_own_weights(datasets):
+    import copy
+
+    config = _masse_xdg()
+    scenario = scenario_from(config, datasets)
+    trained, _ = make_learner(config, scenario)
+    trained.fit()
+    restored, _ = make_learner(config, scenario)
+    restored.evaluate(-1)  # ends by caching the last task's sub-network, cut from the initial weights
+    restored.load_state_dict(copy.deepcopy(trained.state_dict()))
+    x = scenario.tasks[2].test_x[:16]
+    contexts = torch.full((16,), 2)
+    for learner in (trained, restored):
+        learner.model.eval()
+    torch.testing.assert_close(restored.strategy.forward(x, contexts), trained.strategy.forward(x, contexts))
+    assert restored.evaluate(2) == trained.matrix[-1]
+
+
+def test_the_xdg_100_benchmark_can_train_the_whole_gated_network(shared_data, tmp_path):
+    quick = ["--data-dir", str(shared_data), "--tasks", "2", "--iters", "3", "--train-subset", "300",
+             "--test-subset", "100", "--threads", "1", "--quiet"]
+    figures = {}
+    for flag in ([], ["--whole-network"]):
+        out = tmp_path / ("whole" if flag else "part")
+        assert xdg_100.main([*quick, *flag, "--out", str(out), "--json", str(tmp_path / "f.json")]) == 0
+        figures[bool(flag)] = json.loads((tmp_path / "f.json").read_text())["rows"][0]["strategy_params"]
+    assert figures[False]["subnetwork"] is True and figures[True]["subnetwork"] is False

@@ -92,9 +92,10 @@ class Learner:
         self.task = 0
         self.step = 0
         strategy.setup(self)
-        self.optimizer = self._adam()
+        self.optimizer = self.new_optimizer()
 
-    def _adam(self) -> torch.optim.Adam:
+    def new_optimizer(self) -> torch.optim.Adam:
+        """A fresh Adam over the network's (and the strategy's) parameters."""
         # the fused kernel updates every tensor in one pass; on the protocol's small MLP the
         # default per-tensor loop (the only one torch uses on CPU) is a visible share of a step
         return torch.optim.Adam(list(self.model.parameters()) + self.strategy.parameters(), lr=self.lr,
@@ -196,7 +197,7 @@ class Learner:
         torch.manual_seed(derive_seed(self.seed, t, 2))
         self.model.train()
         if self.reset_optimizer:  # before the strategy's before_task, which may hook the optimiser
-            self.optimizer = self._adam()
+            self.optimizer = self.new_optimizer()
         self.strategy.before_task(t)
         with self.progress.task(f"task {t + 1}/{self.scenario.n_tasks}", total=self.iters, unit="it") as bar:
             for step in range(self.iters):
@@ -242,7 +243,7 @@ class Learner:
         """Restore a checkpoint; returns the next task to train."""
         self.model.load_state_dict(state["model"])
         self.strategy.load_state_dict(state["strategy"])
-        self.optimizer = self._adam()
+        self.optimizer = self.new_optimizer()
         self.optimizer.load_state_dict(state["optimizer"])
         self.matrix = [list(map(float, row)) for row in state["matrix"]]
         self.untrained = list(map(float, state["untrained"]))

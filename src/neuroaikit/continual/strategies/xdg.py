@@ -187,7 +187,7 @@ class XdG(Composite):
             learner = self.learner
             self._whole, self._part = learner.model, self._cut(t, learner.model)
             learner.model = self._part.module
-            learner.optimizer = learner._adam()  # over the sub-network's weights, before the base hooks it
+            learner.optimizer = learner.new_optimizer()  # over the sub-network's weights, before the base hooks it
             self.base.restrict(self._part)
         super().before_task(t)
 
@@ -199,8 +199,12 @@ class XdG(Composite):
             learner.model, self._whole = self._whole, None
             self.base.extend(self._part)
             self._part = None
-            learner.optimizer = learner._adam()  # the checkpoint holds an optimiser of the whole network
+            learner.optimizer = learner.new_optimizer()  # the checkpoint holds an optimiser of the whole network
         self._tested = None
+
+    def load_state_dict(self, state):
+        self._tested = None  # cut from weights the checkpoint replaces
+        super().load_state_dict(state)
 
     def _gate(self, i: int):
         def hook(module: nn.Module, inputs, output):
