@@ -4,6 +4,7 @@ a negative path integral clipped), the one-pass penalty, and benchmarks/xdg_100.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import json
 import sys
@@ -228,13 +229,17 @@ def test_a_required_subnetwork_names_the_condition_it_lacks(datasets, params, kw
     assert learner.strategy.subnetwork is False
 
 
-def test_a_job_resumed_between_subnetwork_tasks_ends_as_an_uninterrupted_one(datasets):
-    import copy
-
+def _trained_masse_xdg(datasets):
+    """The configuration, its scenario and a learner that has trained all of it."""
     config = _masse_xdg()
     scenario = scenario_from(config, datasets)
-    uninterrupted, _ = make_learner(config, scenario)
-    uninterrupted.fit()
+    learner, _ = make_learner(config, scenario)
+    learner.fit()
+    return config, scenario, learner
+
+
+def test_a_job_resumed_between_subnetwork_tasks_ends_as_an_uninterrupted_one(datasets):
+    config, scenario, uninterrupted = _trained_masse_xdg(datasets)
     first, _ = make_learner(config, scenario)
     saved = {}
     first.fit(on_task_end=lambda t: saved.setdefault(t, copy.deepcopy(first.state_dict())))
@@ -247,12 +252,7 @@ def test_a_job_resumed_between_subnetwork_tasks_ends_as_an_uninterrupted_one(dat
 
 
 def test_a_restored_checkpoint_is_tested_on_its_own_weights(datasets):
-    import copy
-
-    config = _masse_xdg()
-    scenario = scenario_from(config, datasets)
-    trained, _ = make_learner(config, scenario)
-    trained.fit()
+    config, scenario, trained = _trained_masse_xdg(datasets)
     restored, _ = make_learner(config, scenario)
     restored.evaluate(-1)  # ends by caching the last task's sub-network, cut from the initial weights
     restored.load_state_dict(copy.deepcopy(trained.state_dict()))
