@@ -147,6 +147,26 @@ def test_plasticity_on_each_device(device, tmp_path):
     assert Run(out).metrics["execution"]["device"].startswith(device)
 
 
+# the scenario each strategy needs: XdG gates by task label, generative replay needs no more than class-IL
+CONTINUAL_SCENARIOS = {"xdg": "task", "lwf": "task"}
+
+
+@pytest.mark.parametrize("strategy", ["finetune", "joint", "ewc", "online-ewc", "si", "lwf", "replay",
+                                      "generative-replay", "brain-inspired-replay", "xdg", "metaplasticity",
+                                      "hidden-noise"])
+def test_continual_on_each_device(strategy, device, shared_data, tmp_path):
+    """Every strategy's state between tasks (importances, buffers, generators, gates) lives on the run's device."""
+    from neuroaikit.continual import ContinualResult
+
+    out = tmp_path / strategy
+    assert main(["continual", "--benchmark", "split-mnist", "--scenario", CONTINUAL_SCENARIOS.get(strategy, "class"),
+                 "--strategy", strategy, "--iters", "4", "--hidden", "16", "--train-subset", "1000",
+                 "--test-subset", "200", "--data-dir", str(shared_data), "--device", device, "--threads", "1",
+                 "--no-report", "--quiet", "--out", str(out)]) == 0
+    result = ContinualResult.load(Run(out))
+    assert result.execution["device"].startswith(device) and len(result.accuracy_matrix) == 5
+
+
 def _evaluate_robustness_in(precision_config, run_dir):
     from neuroaikit.attacks.evaluate import evaluate_robustness
 

@@ -87,8 +87,42 @@ def test_what_cannot_be_certified():
     with pytest.raises(ConfigError, match=r"cannot bound the sensitivity of layer '0' \(LayerNorm\)"):
         HiddenNoiseCertifier(norm_first, input_shape=(4,))
     resnet = inject_noise(build_model("resnet18", in_channels=3, image_size=32, n_classes=10, width=0.125),
-                          {"layer1.0.conv1": 0.5})
-    with pytest.raises(ConfigError, match="needs a sequential model"):
+                          {"layer1.1.conv1": 0.5})
+    with pytest.raises(ConfigError, match=r"call_function <built-in function add> on the way from the input"):
         HiddenNoiseCertifier(resnet, input_shape=(3, 32, 32))
+    stage = inject_noise(build_model("resnet18", in_channels=3, image_size=32, n_classes=10, width=0.125),
+                         {"layer1": 0.5})
+    with pytest.raises(ConfigError, match="'layer1': it is a Sequential whose forward is traced through"):
+        HiddenNoiseCertifier(stage, input_shape=(3, 32, 32))
     with pytest.raises(ConfigError, match="delta must lie in"):
         HiddenNoiseCertifier(toy(), input_shape=(4,), delta=1.0)
+
+
+class _Skip(nn.Module):
+    """conv -> relu -> linear, with a skip that leaves from the relu: the chain to ``head`` is conv, relu, head."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.head = nn.Linear(2 * 6 * 6, 3)
+        self.side = nn.Linear(2 * 6 * 6, 3)
+
+    def forward(self, x):
+        h = self.relu(self.conv(x)).flatten(1)
+        return self.head(h) + self.side(h)
+
+
+def test_a_chain_inside_a_model_that_is_not_sequential_is_traced():
+    resnet = build_model("resnet18", in_channels=3, image_size=32, n_classes=10, width=0.125).eval()
+    noisy = inject_noise(resnet, {"conv1": 0.5})
+    certifier = HiddenNoiseCertifier(noisy, input_shape=(3, 32, 32))
+    assert [b.name for b in certifier.bounds] == ["conv1"]
+    assert certifier.sensitivity == pytest.approx(conv2d_bound(resnet.conv1, (32, 32)))
+    # inside the first block, before its residual sum, the chain runs through the block's own layers
+    assert [b.name for b in chain_bounds(resnet, "layer1.0.conv1", (3, 32, 32))] == [
+        "conv1", "layer1.0.bn1", "layer1.0.relu1", "layer1.0.conv1"]
+    # the flatten between relu and head is a method call, not a layer: refused, named
+    with pytest.raises(ConfigError, match="call_method flatten on the way from the input"):
+        chain_bounds(_Skip(), "head", (1, 6, 6))
+    assert [b.name for b in chain_bounds(_Skip(), "relu", (1, 6, 6))] == ["conv", "relu"]

@@ -36,8 +36,10 @@ class HiddenNoiseCertifier(Certifier):
     Layers after the site, and noise layers other than the site's, only post-process the
     mechanism's output or add independent randomness, which keeps the guarantee.
 
-    Supported: L2 threat model; ``site`` in an ``nn.Sequential`` chain of the layers listed in
-    :data:`neuroaikit.certify.sensitivity.SUPPORTED` (``"input"`` has ``Delta = 1``); additive
+    Supported: L2 threat model; ``site`` at the end of a chain of the layers listed in
+    :data:`neuroaikit.certify.sensitivity.SUPPORTED` from the input (an ``nn.Sequential``, or the
+    layers ``torch.fx`` finds in any other model, such as a ResNet's ``conv1``;
+    :func:`~neuroaikit.certify.sensitivity.pre_noise_chain`; ``"input"`` has ``Delta = 1``); additive
     Gaussian noise (Poisson-like and multiplicative noise have a scale that depends on the
     activation, which is not the Gaussian mechanism).
 

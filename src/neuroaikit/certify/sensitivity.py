@@ -19,11 +19,14 @@ below the true constant):
 - ``Flatten``, ``Identity``, ``Dropout`` in eval mode: 1.
 
 Anything else (residual blocks, attention, normalisation that depends on the batch or on the
-input's own statistics) has no bound here, and asking for one is an error that says so.
+input's own statistics) has no bound here, and asking for one is an error that says so. The
+chain is an ``nn.Sequential`` or, in any other model, the layers ``torch.fx`` finds between the
+input and the site (:func:`pre_noise_chain`).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -138,10 +141,16 @@ def layer_bound(name: str, layer: nn.Module, input_shape: tuple[int, ...]) -> La
 
 
 def pre_noise_chain(model: nn.Module, site: str) -> list[tuple[str, nn.Module]]:
-    """The leaf layers a sequential ``model`` runs up to and including ``site``, in order.
+    """The leaf layers that lie between the input and the output of ``site``, in order.
 
-    ``model`` is an ``nn.Sequential`` (nested ones are walked into); the noise sits on the output
-    of ``site``. A site inside a module with its own ``forward`` (a residual block) is refused."""
+    An ``nn.Sequential`` (nested ones are walked into) gives the layers it runs up to and
+    including ``site``. Any other model is traced with ``torch.fx``: the site must be one layer
+    called once, and every node from the input to it must be one layer applied to the output of
+    the one before (a ResNet's first convolution qualifies; a layer behind a residual sum, or
+    behind a functional call, does not). Layers beside the chain (a skip that leaves from it)
+    do not change what reaches the site, so they do not enter the bound."""
+    if not isinstance(model, nn.Sequential):
+        return _traced_chain(model, site)
     chain: list[tuple[str, nn.Module]] = []
 
     def walk(module: nn.Module, prefix: str) -> bool:
@@ -161,12 +170,46 @@ def pre_noise_chain(model: nn.Module, site: str) -> list[tuple[str, nn.Module]]:
                 return True
         return False
 
-    if not isinstance(model, nn.Sequential):
-        raise ConfigError(f"cannot bound the sensitivity of {type(model).__name__} before {site!r}: hidden-layer "
-                          "certification needs a sequential model (nn.Sequential, like the toolkit's cnn and mlp)")
     if not walk(model, ""):
         raise ConfigError(f"layer {site!r} is not in the sequential chain of {type(model).__name__}")
     return chain
+
+
+def _traced_chain(model: nn.Module, site: str) -> list[tuple[str, nn.Module]]:
+    """:func:`pre_noise_chain` of a model that is not an ``nn.Sequential``, read off its ``torch.fx`` graph."""
+    import torch.fx
+
+    owner = type(model).__name__
+    bare = copy.deepcopy(model)
+    for module in bare.modules():  # a noise hook on a traced-through module would see proxies, not tensors
+        module._forward_hooks.clear()
+        module._forward_pre_hooks.clear()
+    try:
+        graph = torch.fx.symbolic_trace(bare).graph
+    except Exception as error:  # fx raises many types for untraceable code
+        raise ConfigError(f"cannot bound the sensitivity of {owner} before {site!r}: it is not an nn.Sequential "
+                          f"and torch.fx cannot trace its forward ({type(error).__name__}: {error})") from None
+    modules = dict(model.named_modules())
+    calls = [node for node in graph.nodes if node.op == "call_module" and node.target == site]
+    if not calls:
+        if site in modules:
+            raise ConfigError(f"cannot bound the sensitivity before {site!r}: it is a {type(modules[site]).__name__} "
+                              f"whose forward is traced through, not one layer; name a layer inside it")
+        raise ConfigError(f"layer {site!r} is not in {owner}")
+    if len(calls) > 1:
+        raise ConfigError(f"cannot bound the sensitivity before {site!r}: {owner} calls it {len(calls)} times")
+    chain: list[tuple[str, nn.Module]] = []
+    node = calls[0]
+    while node.op != "placeholder":
+        inputs = node.all_input_nodes
+        if node.op != "call_module" or len(inputs) != 1:
+            what = f"layer {node.target!r}" if node.op == "call_module" else f"{node.op} {node.target}"
+            raise ConfigError(f"cannot bound the sensitivity before {site!r} in {owner}: {what} on the way from the "
+                              f"input is not one layer applied to one input (residual sums and functional calls "
+                              f"have no bound here)")
+        chain.append((str(node.target), modules[str(node.target)]))
+        node = inputs[0]
+    return chain[::-1]
 
 
 def chain_bounds(model: nn.Module, site: str, input_shape: tuple[int, ...]) -> list[LayerBound]:

@@ -46,8 +46,8 @@ class PreNoiseNormBound:
     ``bound ** (weighted layers)`` times those. Batch norm before the noise is not constrained.
 
     Args:
-        model (NoisyModel): a model whose wrapped network is an ``nn.Sequential`` chain with
-            Gaussian noise after a hidden layer.
+        model (NoisyModel): a model with Gaussian noise after a hidden layer that ends a chain of
+            layers from the input (:func:`~neuroaikit.certify.sensitivity.pre_noise_chain`).
         bound (float): the largest operator norm of each constrained layer (> 0).
         input_shape (tuple): ``(C, H, W)`` of one input (the convolution bounds depend on it).
 

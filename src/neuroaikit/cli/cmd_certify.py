@@ -18,8 +18,9 @@ changed (with probability at least 1 - alpha per image over the Monte-Carlo draw
   hidden     the model's own Gaussian noise after a layer (PixelDP, Lecuyer et al. 2019): the
              layers before the noise are bounded by their operator norms (sensitivity Delta), the
              noise makes the network a Gaussian mechanism, and the expected-output bound gives the
-             radius. Sequential models only (the toolkit's cnn and mlp); conv, linear, ReLU-like,
-             pooling and eval-mode batch-norm layers before the noise.
+             radius. The noise site must end a chain of layers from the input (a sequential
+             model such as the toolkit's cnn and mlp, or e.g. a ResNet's conv1, found by
+             torch.fx); conv, linear, ReLU-like, pooling and eval-mode batch-norm layers.
 
 Writes RUN_DIR/results/certification.json (one certificate per method, site and sigma; an
 existing one is replaced only with --overwrite) and adds certified-accuracy curves next to the
