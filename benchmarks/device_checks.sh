@@ -76,5 +76,6 @@ for stage in "$@"; do
         ;;
     esac
     echo "== stage $stage took $((SECONDS - start)) s"
+    # after every stage, so that a run stopped from outside still returns the pages it made
+    find docs/results/data -name '*.json' -newer "$MARK" | tar -czf "$OUT/pages.tar.gz" -T -
 done
-find docs/results/data -name '*.json' -newer "$MARK" | tar -czf "$OUT/pages.tar.gz" -T -
