@@ -12,8 +12,8 @@
 #   certify    benchmarks/certify.py on the GPU at Cohen et al.'s n (500 images, n = 10,000)
 #   twin       benchmarks/twin_speed.py on the GPU: speed table and a 60-second fit
 #   cifar-quick, cifar-MODEL   benchmarks/cifar_noise_defenses.py (a smoke run; one model)
-# Python is $PYTHON (default python3); the commit for the stamps is $COMMIT where the copy of the
-# working tree has no git history.
+# Python is $PYTHON (default python3); $COMMIT, where set, is the commit the stamps name (a copy of
+# the working tree on a device machine carries no reliable git history).
 set -u
 DATA=$(cd "$1" && pwd)
 OUT=$2
@@ -23,8 +23,9 @@ MARK=$(mktemp)  # pages written after this are the ones this run made
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}  # cpu to try the script on a machine without a GPU
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 NEUROAIKIT_SHARED_DATA="$DATA"
+# the copy's own git history can be missing or stale: the caller names the commit it copied
 STAMP=()
-if ! git rev-parse HEAD > /dev/null 2>&1; then STAMP=(--commit "${COMMIT:-unknown}"); fi
+if [ -n "${COMMIT:-}" ]; then STAMP=(--commit "$COMMIT"); fi
 
 # record NAME LIMIT_S TITLE DESCRIPTION -- COMMAND...
 record() {

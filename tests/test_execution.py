@@ -81,6 +81,15 @@ def test_train_on_each_device(device, tmp_path):
     assert Run(out).load_model() is not None  # weights come back to the CPU, loadable anywhere
 
 
+def test_a_loaded_model_is_on_the_device_asked_for(trained):
+    """``load_model(map_location)`` moves the model itself: loading the weights there is not enough,
+    because ``load_state_dict`` copies them into parameters that stay where they were built (the
+    CPU), and a CUDA input then meets CPU weights (found on the first GPU run)."""
+    model = Run(trained).load_model(map_location="meta")
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    assert not model.training
+
+
 def test_train_in_bf16(tmp_path):
     out = tmp_path / "run"
     assert main(["train", *TINY_TRAIN, "--precision", "bf16-mixed", "--device", "cpu", "--out", str(out)]) == 0

@@ -53,8 +53,8 @@ def main(argv=None) -> int:
     parser.add_argument("--title", help="page title (default: Benchmark: NAME)")
     parser.add_argument("--description", help="one paragraph on what the benchmark measures")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing page of the same name")
-    parser.add_argument("--commit", help="the commit to stamp where the checkout has no git history (a copy of the "
-                                         "working tree on another machine); refused where git answers")
+    parser.add_argument("--commit", help="the commit a copy of the working tree was made from, where its own git "
+                                         "history is missing or stale (a device machine); stamped as given")
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("give the benchmark command after --")
@@ -65,12 +65,10 @@ def main(argv=None) -> int:
     if target.exists() and not args.overwrite:
         # checked before the benchmark runs: a recorded page may stand for hours of compute
         parser.error(f"{target.relative_to(ROOT)} exists; pass --overwrite to replace it")
-    commit = _git("rev-parse", "--short", "HEAD")
-    if commit == "unknown" and args.commit:
-        commit = f"{args.commit} (a copy of the working tree, without git history)"
-    elif args.commit:
-        parser.error("--commit is for a checkout without git history; here git names the commit")
+    if args.commit:
+        commit = f"{args.commit} (run from a copy of the working tree made at that commit)"
     else:
+        commit = _git("rev-parse", "--short", "HEAD")
         commit += (" (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no", "--", ".",
                                                          ":!docs/results/data") else "")
     stamp = {"command": shlex.join(command), "commit": commit,

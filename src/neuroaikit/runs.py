@@ -273,7 +273,7 @@ class Run:
         if not weights.is_file():
             raise DataError(f"{weights} is missing")
         try:
-            state = load_file(str(weights), device=str(torch.device(map_location)))
+            state = load_file(str(weights), device="cpu")
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own error types
             raise DataError(f"{weights} cannot be read: {exc}") from None
         try:
@@ -286,7 +286,8 @@ class Run:
             raise DataError(
                 f"{weights} does not match model.json: missing {missing[:5]}, unexpected {unexpected[:5]}"
             )
-        model.eval()
+        # load_state_dict copies into the parameters where they are: move the model, not the state
+        model.to(torch.device(map_location)).eval()
         return model
 
     # -- results added to a finished run ------------------------------------
