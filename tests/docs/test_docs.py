@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import json
 import re
 import shlex
 import sys
@@ -244,3 +245,22 @@ def test_record_refuses_to_replace_a_page_before_running_anything(capsys):
     assert exit_info.value.code == 2
     assert "exists; pass --overwrite" in capsys.readouterr().err
     assert existing.read_bytes() == before
+
+
+def test_record_stamps_the_commit_a_copied_tree_was_made_from():
+    """On a device machine the copy's git history is missing or stale: ``--commit`` names the
+    commit the copy was made from, and the stamp says that it was a copy."""
+    sys.path.insert(0, str(DOCS / "results"))
+    try:
+        import record
+    finally:
+        sys.path.pop(0)
+    page = DOCS / "results" / "data" / "zz_test_record_commit.json"
+    write = "import json, sys; json.dump({'figure': 1}, open(sys.argv[-1], 'w'))"
+    try:
+        record.main([page.stem, "--commit", "abc1234", "--", sys.executable, "-c", write])
+        stamp = json.loads(page.read_text())["stamp"]
+        assert stamp["commit"] == "abc1234 (run from a copy of the working tree made at that commit)"
+        assert json.loads(page.read_text())["figures"] == {"figure": 1}
+    finally:
+        page.unlink(missing_ok=True)
