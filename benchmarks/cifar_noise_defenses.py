@@ -40,9 +40,12 @@ from pathlib import Path
 
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_run
 from neuroaikit.certify import CertificationConfig
+from neuroaikit.certify.sensitivity import pre_noise_chain
 from neuroaikit.certify.workflow import certify_run
+from neuroaikit.errors import NeuroAIKitError
 from neuroaikit.execution import ExecutionConfig
 from neuroaikit.io import write_text
+from neuroaikit.models import build_model
 from neuroaikit.progress import Progress
 from neuroaikit.training import TrainConfig, train
 
@@ -64,12 +67,16 @@ def train_config(kind: str, args, execution: ExecutionConfig) -> TrainConfig:
     return TrainConfig(objective="fgsm_rs", objective_params={"eps": 8 / 255, "alpha": 10 / 255}, **common)
 
 
-def certificates(kind: str, run_path: Path, args, execution: ExecutionConfig) -> list[dict]:
+def certification_configs(kind: str, args) -> list[CertificationConfig]:
     configs = [CertificationConfig(method="smoothing", sigma=args.input_sigma, n0=args.n0, n=args.n,
                                    n_examples=args.n_certify, radii=list(CERTIFIED_RADII))]
     if kind == "hidden":
         configs.append(CertificationConfig(method="hidden", layer=args.hidden_layer, n0=args.n0, n=args.n,
                                            n_examples=args.n_certify))
+    return configs
+
+
+def certificates(configs: list[CertificationConfig], run_path: Path, execution: ExecutionConfig) -> list[dict]:
     rows = []
     for config in configs:
         cert = certify_run(run_path, config=config, execution=execution, overwrite=True, progress=Progress(enabled=False))
@@ -121,21 +128,36 @@ def main(argv=None):
     parser.add_argument("--out", default="runs/bench/cifar_noise_defenses")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (after each model)")
     args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except NeuroAIKitError as error:  # bad settings: one line, exit 2, before anything is trained
+        parser.error(str(error))
+
+
+def run(args):
     q = args.quick
-    args.width = args.width or (0.125 if q else 1.0)
-    args.epochs = args.epochs or (1 if q else 30)
-    args.train_subset = args.train_subset or (512 if q else None)
-    args.n_certify = args.n_certify or (4 if q else 500)
-    args.n0 = args.n0 or (10 if q else 100)
-    args.n = args.n or (100 if q else 10000)
-    protocol = dict(n_examples=args.n_examples or (8 if q else 200), steps=args.steps or (5 if q else 100),
-                    eot=args.eot or (2 if q else 20), square_queries=args.square_queries or (20 if q else 1000),
-                    random_trials=10 if q else 100, checks=args.checks or (3 if q else 10),
-                    max_extensions=args.max_extensions if args.max_extensions is not None else (0 if q else 3))
-    linf = RobustnessConfig(eps=[e / 255 for e in args.eps or ([8] if q else [2, 4, 8])], reference_eps=8 / 255,
-                            **protocol)
-    l2 = RobustnessConfig(norm="L2", eps=args.l2_eps or ([0.5] if q else [0.25, 0.5]), reference_eps=0.5, **protocol)
+
+    def pick(value, quick, full):  # an option given (0 included) is used as given, and validated below
+        return value if value is not None else (quick if q else full)
+
+    args.width = pick(args.width, 0.125, 1.0)
+    args.epochs = pick(args.epochs, 1, 30)
+    args.train_subset = pick(args.train_subset, 512, None)
+    args.n_certify = pick(args.n_certify, 4, 500)
+    args.n0 = pick(args.n0, 10, 100)
+    args.n = pick(args.n, 100, 10000)
+    protocol = dict(n_examples=pick(args.n_examples, 8, 200), steps=pick(args.steps, 5, 100),
+                    eot=pick(args.eot, 2, 20), square_queries=pick(args.square_queries, 20, 1000),
+                    random_trials=pick(None, 10, 100), checks=pick(args.checks, 3, 10),
+                    max_extensions=pick(args.max_extensions, 0, 3))
+    linf = RobustnessConfig(eps=[e / 255 for e in pick(args.eps, [8], [2, 4, 8])], reference_eps=8 / 255, **protocol)
+    l2 = RobustnessConfig(norm="L2", eps=pick(args.l2_eps, [0.5], [0.25, 0.5]), reference_eps=0.5, **protocol)
     execution = ExecutionConfig(device=args.device, threads=args.threads)
+    # every setting validated before the first model trains
+    plans = {kind: (train_config(kind, args, execution), certification_configs(kind, args)) for kind in args.models}
+    if "hidden" in plans:  # the PixelDP chain up to the noise site must be boundable
+        pre_noise_chain(build_model("resnet18", in_channels=3, image_size=32, n_classes=10, width=args.width),
+                        args.hidden_layer)
     figures = {"dataset": "cifar10", "data_dir": str(args.data_dir), "model": "resnet18", "width": args.width,
                "epochs": args.epochs, "train_images": args.train_subset or "all", "input_sigma": args.input_sigma,
                "hidden_layer": args.hidden_layer, "hidden_sigma": args.hidden_sigma, "draws": args.draws,
@@ -143,19 +165,18 @@ def main(argv=None):
                "certification": {"n0": args.n0, "n": args.n, "alpha": 0.001, "n_examples": args.n_certify},
                "models": []}
     out = Path(args.out)
-    for kind in args.models:
+    for kind, (config, cert_configs) in plans.items():
         row: dict = {"model": kind}
         t0 = time.time()
-        run = train(train_config(kind, args, execution), out / kind, overwrite=True,
-                    progress=Progress(interactive=False))
+        trained = train(config, out / kind, overwrite=True, progress=Progress(interactive=False))
         row["train_s"] = time.time() - t0
-        row["device"] = run.metrics.get("execution", {}).get("device")
-        row["test_accuracy"] = run.metrics.get("test_accuracy")
-        row["linf"] = protocol_row(evaluate_run(run.path, config=linf, execution=execution, overwrite=True,
+        row["device"] = trained.metrics.get("execution", {}).get("device")
+        row["test_accuracy"] = trained.metrics.get("test_accuracy")
+        row["linf"] = protocol_row(evaluate_run(trained.path, config=linf, execution=execution, overwrite=True,
                                                 progress=Progress(enabled=False)))
-        row["l2"] = protocol_row(evaluate_run(run.path, config=l2, execution=execution, overwrite=True,
+        row["l2"] = protocol_row(evaluate_run(trained.path, config=l2, execution=execution, overwrite=True,
                                               progress=Progress(enabled=False)))
-        row["certificates"] = certificates(kind, run.path, args, execution)
+        row["certificates"] = certificates(cert_configs, trained.path, execution)
         row["total_s"] = time.time() - t0
         figures["models"].append(row)
         print(summary_line(row), flush=True)

@@ -6,7 +6,8 @@
 #
 # DATA_DIR holds mnist/ and cifar10-subset/ (../shared/data); OUT_DIR receives the logs and a
 # tarball of the pages written. Stages, in the order given, each under its own time limit so that
-# a slow one cannot take the others' time (a stage stopped by its limit writes no page):
+# a slow one cannot take the others' time (a stage stopped by its limit writes no page; the script
+# goes on with the next stage and exits 1 at the end, naming the stages that failed):
 #   env        the GPU, the driver and torch
 #   tests      pytest -m gpu --devices "$DEVICE" (make test-gpu) with the repository's tests
 #   certify    benchmarks/certify.py on the GPU at Cohen et al.'s n (500 images, n = 10,000)
@@ -34,35 +35,41 @@ record() {
     echo "== $name (limit ${limit} s)"
     timeout "$limit" "$PY" docs/results/record.py "$name" "${STAMP[@]}" --overwrite --title "$title" \
         --description "$description" -- "$@" 2>&1 | tee "$OUT/$name.log" | tail -40
-    echo "== $name: exit ${PIPESTATUS[0]}"
+    local status=${PIPESTATUS[0]}
+    echo "== $name: exit $status"
+    return "$status"
 }
 
 CIFAR_GPU=(--device "$DEVICE" --n-examples 100 --eps 8 --l2-eps 0.5 --max-extensions 1 --n-certify 200)
+failed=()
 for stage in "$@"; do
     start=$SECONDS
+    status=0
     case $stage in
     env)
         nvidia-smi -L
-        "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))"
+        "$PY" -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name(0))" \
+            || status=$?
         ;;
     tests)
         timeout 240 "$PY" -m pytest -q -m gpu --devices "$DEVICE" -p no:cacheprovider 2>&1 | tee "$OUT/tests.log" | tail -30
+        status=${PIPESTATUS[0]}
         ;;
     certify)
         record certify_cuda 120 "Certification speed on a GPU: batched draws against per-image loops" \
             "benchmarks/certify.py on one CUDA GPU at Cohen et al.'s number of draws: images certified per second by the batched certifier against the reference per-image loop of Cohen et al.'s code and our own per-image path, same model, n0, n and alpha; every way run once untimed first." \
-            -- "$PY" benchmarks/certify.py --data-dir "$DATA/mnist" --device "$DEVICE" --images 500 --n 10000
+            -- "$PY" benchmarks/certify.py --data-dir "$DATA/mnist" --device "$DEVICE" --images 500 --n 10000 || status=$?
         ;;
     twin)
         record twin_speed_cuda 240 "Digital twin training speed on a GPU" \
             "benchmarks/twin_speed.py on one CUDA GPU: training samples per second of each recipe on the Lurz-size synthetic recording, then the current recipe fitted for 60 seconds through the execution layer (validation correlation against wall time, test-tier correlation)." \
-            -- "$PY" benchmarks/twin_speed.py --device "$DEVICE" --threads 1 --samples 12800 --curve 60 --curve-recipes new
+            -- "$PY" benchmarks/twin_speed.py --device "$DEVICE" --threads 1 --samples 12800 --curve 60 --curve-recipes new || status=$?
         ;;
     cifar-quick)
         record cifar_noise_defenses_quick_cuda 120 "CIFAR-10 noise defenses: smoke run on a GPU" \
             "benchmarks/cifar_noise_defenses.py --quick on one CUDA GPU: every stage of the comparison at toy size, to check that it runs and to time it; not a result." \
             -- "$PY" benchmarks/cifar_noise_defenses.py --data-dir "$DATA/cifar10-subset" --quick --device "$DEVICE" \
-            --out /tmp/cifar-quick
+            --out /tmp/cifar-quick || status=$?
         ;;
     cifar-*)
         model=${stage#cifar-}
@@ -70,13 +77,19 @@ for stage in "$@"; do
             "CIFAR-10 noise defenses on a GPU: $model ResNet-18" \
             "benchmarks/cifar_noise_defenses.py on one CUDA GPU for the $model model: a pre-activation ResNet-18 trained on the 4,000 images of the shared CIFAR-10 subset, then the attack protocol in Linf at 8/255 and in L2 at 0.5 on the first 100 test images, and certification on the first 200 (randomized smoothing at sigma 0.25; PixelDP at the hidden noise site for the hidden model)." \
             -- "$PY" benchmarks/cifar_noise_defenses.py --data-dir "$DATA/cifar10-subset" --models "$model" \
-            "${CIFAR_GPU[@]}" ${CIFAR_ARGS:-} --out "/tmp/cifar-$model"
+            "${CIFAR_GPU[@]}" ${CIFAR_ARGS:-} --out "/tmp/cifar-$model" || status=$?
         ;;
     *)
         echo "unknown stage $stage" >&2
+        status=2
         ;;
     esac
-    echo "== stage $stage took $((SECONDS - start)) s"
+    echo "== stage $stage took $((SECONDS - start)) s, exit $status"
+    if [ "$status" -ne 0 ]; then failed+=("$stage"); fi
     # after every stage, so that a run stopped from outside still returns the pages it made
     find docs/results/data -name '*.json' -newer "$MARK" | tar -czf "$OUT/pages.tar.gz" -T -
 done
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "== failed stages: ${failed[*]}"
+    exit 1
+fi

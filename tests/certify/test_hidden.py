@@ -126,3 +126,16 @@ def test_a_chain_inside_a_model_that_is_not_sequential_is_traced():
     with pytest.raises(ConfigError, match="call_method flatten on the way from the input"):
         chain_bounds(_Skip(), "head", (1, 6, 6))
     assert [b.name for b in chain_bounds(_Skip(), "relu", (1, 6, 6))] == ["conv", "relu"]
+    with pytest.raises(ConfigError, match=r"torch.fx cannot trace its forward \(TraceError: [^\n]*\)$"):
+        chain_bounds(_DataDependent(), "conv", (1, 6, 6))
+
+
+class _DataDependent(nn.Module):
+    """A forward that branches on the data: torch.fx cannot trace it."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x) if x.sum() > 0 else self.conv(-x)

@@ -187,8 +187,9 @@ def _traced_chain(model: nn.Module, site: str) -> list[tuple[str, nn.Module]]:
     try:
         graph = torch.fx.symbolic_trace(bare).graph
     except Exception as error:  # fx raises many types for untraceable code
+        first = (str(error).strip().splitlines() or [""])[0]  # fx messages run over several lines
         raise ConfigError(f"cannot bound the sensitivity of {owner} before {site!r}: it is not an nn.Sequential "
-                          f"and torch.fx cannot trace its forward ({type(error).__name__}: {error})") from None
+                          f"and torch.fx cannot trace its forward ({type(error).__name__}: {first})") from None
     modules = dict(model.named_modules())
     calls = [node for node in graph.nodes if node.op == "call_module" and node.target == site]
     if not calls:
