@@ -13,6 +13,10 @@
 #   certify    benchmarks/certify.py on the GPU at Cohen et al.'s n (500 images, n = 10,000)
 #   twin       benchmarks/twin_speed.py on the GPU: speed table and a 60-second fit
 #   cifar-quick, cifar-MODEL   benchmarks/cifar_noise_defenses.py (a smoke run; one model)
+#   gr-task    benchmarks/continual.py: Permuted MNIST (padded to 32 x 32), task-IL generative
+#              replay, seed $GR_SEED (default 2), on the GPU
+# Stages joined by commas (tests,cifar-hidden,cifar-input) run at the same time and share the GPU:
+# a lane's timings then include the others' load, so time-critical stages (certify, twin) go alone.
 # Python is $PYTHON (default python3); $COMMIT, where set, is the commit the stamps name (a copy of
 # the working tree on a device machine carries no reliable git history).
 set -u
@@ -41,10 +45,10 @@ record() {
 }
 
 CIFAR_GPU=(--device "$DEVICE" --n-examples 100 --eps 8 --l2-eps 0.5 --max-extensions 1 --n-certify 200)
-failed=()
-for stage in "$@"; do
-    start=$SECONDS
-    status=0
+
+# run_stage STAGE: runs one stage, returns its exit status
+run_stage() {
+    local stage=$1 status=0 model seed
     case $stage in
     env)
         nvidia-smi -L
@@ -71,6 +75,14 @@ for stage in "$@"; do
             -- "$PY" benchmarks/cifar_noise_defenses.py --data-dir "$DATA/cifar10-subset" --quick --device "$DEVICE" \
             --out /tmp/cifar-quick || status=$?
         ;;
+    gr-task)
+        seed=${GR_SEED:-2}
+        record "continual_permuted_32_gr_task_seed${seed}_cuda" "${GR_LIMIT:-480}" \
+            "Continual learning: Permuted MNIST (10 tasks) padded to 32 x 32, task-IL generative replay, seed $seed on a GPU" \
+            "Deep generative replay (a separate VAE trained on the current task and replayed samples, each replayed image given one earlier task's head at random and labelled by the previous network's most probable class among that head's outputs, replay weighted 1 - 1/t) in the task-incremental scenario of Permuted MNIST (one 10-unit head per task) at van de Ven & Tolias 2019's protocol (2 x 1,000 ReLU units, 5,000 iterations per task, Adam lr 1e-4, batch 128), images padded by 2 zero pixels on every side before their pixels are permuted, as the authors' code loads them; seed $seed in one process on one CUDA GPU, beside the printed mean (transcribed, not verified)." \
+            -- "$PY" benchmarks/continual.py --data-dir "$DATA" --benchmark permuted-mnist --scenarios task \
+            --strategies generative-replay --seeds "$seed" --strengths 2019 --pad 2 --device "$DEVICE" || status=$?
+        ;;
     cifar-*)
         model=${stage#cifar-}
         record "cifar_noise_defenses_$model" "${CIFAR_LIMIT:-240}" \
@@ -84,8 +96,24 @@ for stage in "$@"; do
         status=2
         ;;
     esac
+    return "$status"
+}
+
+failed=()
+for stage in "$@"; do
+    start=$SECONDS
+    status=0
+    if [[ $stage == *,* ]]; then  # a set of lanes: every stage in it at once, each with its own status
+        IFS=, read -ra lanes <<< "$stage"
+        pids=()
+        for lane in "${lanes[@]}"; do run_stage "$lane" & pids+=($!); done
+        for i in "${!lanes[@]}"; do
+            wait "${pids[$i]}" || { status=1; failed+=("${lanes[$i]}"); }
+        done
+    else
+        run_stage "$stage" || { status=$?; failed+=("$stage"); }
+    fi
     echo "== stage $stage took $((SECONDS - start)) s, exit $status"
-    if [ "$status" -ne 0 ]; then failed+=("$stage"); fi
     # after every stage, so that a run stopped from outside still returns the pages it made
     find docs/results/data -name '*.json' -newer "$MARK" | tar -czf "$OUT/pages.tar.gz" -T -
 done
