@@ -12,7 +12,8 @@
 #   tests      pytest -m gpu --devices "$DEVICE" (make test-gpu) with the repository's tests
 #   certify    benchmarks/certify.py on the GPU at Cohen et al.'s n (500 images, n = 10,000)
 #   twin       benchmarks/twin_speed.py on the GPU: speed table and a 60-second fit
-#   cifar-quick, cifar-MODEL   benchmarks/cifar_noise_defenses.py (a smoke run; one model)
+#   cifar-quick, cifar-MODEL   benchmarks/cifar_noise_defenses.py (a smoke run; one model, limit
+#              $CIFAR_LIMIT, default 600 s: a noisy model took 336 s on an H200 beside one other job)
 #   gr-task    benchmarks/continual.py: Permuted MNIST (padded to 32 x 32), task-IL generative
 #              replay, seed $GR_SEED (default 2), on the GPU
 # Stages joined by commas (tests,cifar-hidden,cifar-input) run at the same time and share the GPU:
@@ -85,7 +86,7 @@ run_stage() {
         ;;
     cifar-*)
         model=${stage#cifar-}
-        record "cifar_noise_defenses_$model" "${CIFAR_LIMIT:-240}" \
+        record "cifar_noise_defenses_$model" "${CIFAR_LIMIT:-600}" \
             "CIFAR-10 noise defenses on a GPU: $model ResNet-18" \
             "benchmarks/cifar_noise_defenses.py on one CUDA GPU for the $model model: a pre-activation ResNet-18 trained on the 4,000 images of the shared CIFAR-10 subset, then the attack protocol in Linf at 8/255 and in L2 at 0.5 on the first 100 test images, and certification on the first 200 (randomized smoothing at sigma 0.25; PixelDP at the hidden noise site for the hidden model)." \
             -- "$PY" benchmarks/cifar_noise_defenses.py --data-dir "$DATA/cifar10-subset" --models "$model" \
