@@ -26,6 +26,7 @@ OUT=$2
 shift 2
 mkdir -p "$OUT"
 MARK=$(mktemp)  # pages written after this are the ones this run made
+trap 'rm -f "$MARK"' EXIT
 PY=${PYTHON:-python3}
 DEVICE=${DEVICE:-cuda}  # cpu to try the script on a machine without a GPU
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 NEUROAIKIT_SHARED_DATA="$DATA"

@@ -9,6 +9,7 @@ import ast
 import json
 import re
 import shlex
+import subprocess
 import sys
 from pathlib import Path
 
@@ -264,3 +265,17 @@ def test_record_stamps_the_commit_a_copied_tree_was_made_from():
         assert json.loads(page.read_text())["figures"] == {"figure": 1}
     finally:
         page.unlink(missing_ok=True)
+
+
+def test_device_checks_runs_comma_joined_stages_as_lanes_and_names_each_failure(tmp_path):
+    """``device_checks.sh`` runs the stages of ``a,b`` at the same time; each lane keeps its own
+    status, the script goes on after a failed stage, and it exits 1 naming every stage that failed
+    (unknown stages fail at once, so nothing here needs a GPU)."""
+    result = subprocess.run(["bash", str(ROOT / "benchmarks" / "device_checks.sh"), str(tmp_path), str(tmp_path / "out"),
+                             "no-such-a,no-such-b", "no-such-c"], cwd=ROOT, capture_output=True, text=True,
+                            env={"PATH": "/usr/bin:/bin", "DEVICE": "cpu"}, timeout=60)
+    assert result.returncode == 1
+    assert "== stage no-such-a,no-such-b took" in result.stdout
+    assert "== failed stages: no-such-a no-such-b no-such-c" in result.stdout
+    assert result.stderr.count("unknown stage") == 3
+    assert (tmp_path / "out" / "pages.tar.gz").exists()
