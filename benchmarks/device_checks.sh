@@ -17,7 +17,8 @@
 #   gr-task    benchmarks/continual.py: Permuted MNIST (padded to 32 x 32), task-IL generative
 #              replay, seed $GR_SEED (default 2), on the GPU
 # Stages joined by commas (tests,cifar-hidden,cifar-input) run at the same time and share the GPU:
-# a lane's timings then include the others' load, so time-critical stages (certify, twin) go alone.
+# a lane's timings then include the others' load, so time-critical stages (certify, twin) go alone,
+# and so do many-small-step jobs (gr-task: stopped at 420 s beside five lanes, its speed unknown).
 # Python is $PYTHON (default python3); $COMMIT, where set, is the commit the stamps name (a copy of
 # the working tree on a device machine carries no reliable git history).
 set -u
