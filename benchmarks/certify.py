@@ -39,6 +39,7 @@ import torch
 
 from neuroaikit.certify import GaussianSmoothing, smoothing_radius
 from neuroaikit.certify.bounds import clopper_pearson_lower
+from neuroaikit.certify.certifier import check_sample_sizes
 from neuroaikit.data import load_dataset
 from neuroaikit.errors import NeuroAIKitError
 from neuroaikit.execution import resolve_device
@@ -98,12 +99,19 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     n_images, n = (16, 500) if args.quick else (64, 2000)
-    n_images, n = args.images or n_images, args.n or n
+    # an option given (0 included) is used as given and validated, before anything is trained
+    n_images = args.images if args.images is not None else n_images
+    n = args.n if args.n is not None else n
     n0, alpha, sigma = 100 if not args.quick else 50, 0.001, 0.25
-
-    device = resolve_device(args.device)
+    try:
+        check_sample_sizes(n0, n)
+        device = resolve_device(args.device)
+        test = load_dataset("mnist", split="test", data_dir=args.data_dir)
+    except NeuroAIKitError as error:
+        parser.error(str(error))
+    if not 1 <= n_images <= len(test):
+        parser.error(f"--images must be between 1 and the {len(test)} test images, got {n_images}")
     run = trained_model(args.data_dir, sigma, device)
-    test = load_dataset("mnist", split="test", data_dir=args.data_dir)
     x = test.images[:n_images].to(device)
 
     def ours(per_image: bool, channels_last: bool = True, max_rows: int | None = None, precision: str = "32"):
