@@ -24,8 +24,9 @@ Every model then goes through the same three measurements, each the toolkit's ow
    model (the input model is the one trained for it), and PixelDP at the hidden noise site for
    the hidden model (its pre-noise chain, ``conv1``, bounded by its operator norm).
 
-The figures are written to ``--json`` after each model, so a run stopped by a time limit keeps
-the models it finished.
+The figures are written to ``--json`` after every measurement (training, each protocol, each
+certificate), so a run stopped by a time limit keeps what it measured; a model's row says
+``"complete": false`` until all of its measurements are in.
 
     python benchmarks/cifar_noise_defenses.py --data-dir ../shared/data/cifar10-subset --quick
     python benchmarks/cifar_noise_defenses.py --data-dir ../shared/data/cifar10-subset --device cuda --json out.json
@@ -76,15 +77,12 @@ def certification_configs(kind: str, args) -> list[CertificationConfig]:
     return configs
 
 
-def certificates(configs: list[CertificationConfig], run_path: Path, execution: ExecutionConfig) -> list[dict]:
-    rows = []
-    for config in configs:
-        cert = certify_run(run_path, config=config, execution=execution, overwrite=True, progress=Progress(enabled=False))
-        rows.append({"method": cert.method, "site": cert.site, "sigma": cert.sigma, "sensitivity": cert.sensitivity,
-                     "max_radius": cert.max_radius, "abstain_fraction": cert.abstain_fraction,
-                     "certified_accuracy": {f"{r:g}": cert.certified_accuracy(r) for r in CERTIFIED_RADII},
-                     "seconds": cert.seconds, "images_per_second": cert.images_per_second})
-    return rows
+def certificate_row(config: CertificationConfig, run_path: Path, execution: ExecutionConfig) -> dict:
+    cert = certify_run(run_path, config=config, execution=execution, overwrite=True, progress=Progress(enabled=False))
+    return {"method": cert.method, "site": cert.site, "sigma": cert.sigma, "sensitivity": cert.sensitivity,
+            "max_radius": cert.max_radius, "abstain_fraction": cert.abstain_fraction,
+            "certified_accuracy": {f"{r:g}": cert.certified_accuracy(r) for r in CERTIFIED_RADII},
+            "seconds": cert.seconds, "images_per_second": cert.images_per_second}
 
 
 def protocol_row(result) -> dict:
@@ -165,23 +163,32 @@ def run(args):
                "certification": {"n0": args.n0, "n": args.n, "alpha": 0.001, "n_examples": args.n_certify},
                "models": []}
     out = Path(args.out)
+
+    def save():  # after every measurement, so a run stopped by a time limit keeps what it measured
+        if args.json:
+            write_text(args.json, json.dumps(figures, indent=2))
+
     for kind, (config, cert_configs) in plans.items():
-        row: dict = {"model": kind}
+        row: dict = {"model": kind, "complete": False}
+        figures["models"].append(row)
         t0 = time.time()
         trained = train(config, out / kind, overwrite=True, progress=Progress(interactive=False))
         row["train_s"] = time.time() - t0
         row["device"] = trained.metrics.get("execution", {}).get("device")
         row["test_accuracy"] = trained.metrics.get("test_accuracy")
-        row["linf"] = protocol_row(evaluate_run(trained.path, config=linf, execution=execution, overwrite=True,
-                                                progress=Progress(enabled=False)))
-        row["l2"] = protocol_row(evaluate_run(trained.path, config=l2, execution=execution, overwrite=True,
-                                              progress=Progress(enabled=False)))
-        row["certificates"] = certificates(cert_configs, trained.path, execution)
+        save()
+        for norm, protocol_config in (("linf", linf), ("l2", l2)):
+            row[norm] = protocol_row(evaluate_run(trained.path, config=protocol_config, execution=execution,
+                                                  overwrite=True, progress=Progress(enabled=False)))
+            save()
+        row["certificates"] = []
+        for cert_config in cert_configs:
+            row["certificates"].append(certificate_row(cert_config, trained.path, execution))
+            save()
         row["total_s"] = time.time() - t0
-        figures["models"].append(row)
+        row["complete"] = True
+        save()
         print(summary_line(row), flush=True)
-        if args.json:
-            write_text(args.json, json.dumps(figures, indent=2))
     print(f"\nCIFAR-10, ResNet-18 x{args.width:g}, {args.epochs} epochs on {args.train_subset or 'all'} training images; "
           f"Linf protocol on {linf.n_examples} test images (APGD {linf.steps} steps, EOT {linf.eot} for noisy models, "
           f"Square {linf.square_queries} queries); certification on {args.n_certify} images, n0 {args.n0}, n {args.n}")

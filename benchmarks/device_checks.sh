@@ -6,7 +6,8 @@
 #
 # DATA_DIR holds mnist/ and cifar10-subset/ (../shared/data); OUT_DIR receives the logs and a
 # tarball of the pages written. Stages, in the order given, each under its own time limit so that
-# a slow one cannot take the others' time (a stage stopped by its limit writes no page; the script
+# a slow one cannot take the others' time (a stage stopped by its limit keeps, as a page marked
+# partial, whatever figures its benchmark had written by then: record.py --keep-partial; the script
 # goes on with the next stage and exits 1 at the end, naming the stages that failed):
 #   env        the GPU, the driver and torch
 #   tests      pytest -m gpu --devices "$DEVICE" (make test-gpu) with the repository's tests
@@ -40,7 +41,7 @@ record() {
     local name=$1 limit=$2 title=$3 description=$4
     shift 5
     echo "== $name (limit ${limit} s)"
-    timeout "$limit" "$PY" docs/results/record.py "$name" "${STAMP[@]}" --overwrite --title "$title" \
+    timeout "$limit" "$PY" docs/results/record.py "$name" "${STAMP[@]}" --overwrite --keep-partial --title "$title" \
         --description "$description" -- "$@" 2>&1 | tee "$OUT/$name.log" | tail -40
     local status=${PIPESTATUS[0]}
     echo "== $name: exit $status"

@@ -95,11 +95,13 @@ def render(name: str, data: dict, out: Path | None = None) -> str:
     stamp = data.get("stamp") or {}
     title = data.get("title") or f"Benchmark: {name}"
     lines = [f"# {title}", ""]
+    if stamp.get("partial"):  # a benchmark stopped part-way: said first, before any figure
+        lines += ["```{warning}", f"Partial results: {stamp['partial']}.", "```", ""]
     if data.get("description"):
         lines += [str(data["description"]), ""]
     lines += ["```{list-table} How these figures were made", ":header-rows: 0", ""]
-    for key in (*STAMP_KEYS, "wall_time_s"):
-        if key == "wall_time_s" and key not in stamp:
+    for key in (*STAMP_KEYS, "wall_time_s", "partial"):
+        if key in ("wall_time_s", "partial") and key not in stamp:
             continue
         lines += [f"* - {key}", f"  - `{stamp.get(key, 'not recorded')}`" if key == "command"
                   else f"  - {stamp.get(key, 'not recorded')}"]

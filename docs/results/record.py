@@ -5,6 +5,10 @@
 The benchmark's own JSON is stored unchanged under ``figures``, beside a ``stamp`` with the
 command as run, the commit, the date and the machine, so the results page generated from it
 (``docs/_ext/resultsgen.py``) says how every number was made.
+
+With ``--keep-partial``, a benchmark that rewrites its JSON as it goes and then fails or is
+stopped (``timeout`` sends SIGTERM) still leaves a page: the figures it had written, with
+``stamp.partial`` saying how the command ended. A partial page never replaces a finished one.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import os
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +52,21 @@ def machine() -> str:
             f"{device}")
 
 
+class _Stopped(Exception):
+    """SIGTERM reached the recorder while the benchmark ran."""
+
+
+def _raise_stopped(signum, frame):
+    raise _Stopped
+
+
+def _is_partial(path: Path) -> bool:
+    try:
+        return "partial" in json.loads(path.read_text()).get("stamp", {})
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="page name: docs/results/data/NAME.json")
@@ -55,6 +75,9 @@ def main(argv=None) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing page of the same name")
     parser.add_argument("--commit", help="the commit a copy of the working tree was made from, where its own git "
                                          "history is missing or stale (a device machine); stamped as given")
+    parser.add_argument("--keep-partial", action="store_true",
+                        help="if the command fails or is stopped after writing part of its JSON, keep that part as "
+                             "the page, marked partial (for benchmarks that rewrite their JSON as they go)")
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("give the benchmark command after --")
@@ -76,15 +99,36 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "figures.json"
         started = dt.datetime.now()
-        subprocess.run([*command, "--json", str(out)], cwd=ROOT, check=True)
+        ending = None
+        previous = signal.signal(signal.SIGTERM, _raise_stopped) if args.keep_partial else None
+        try:
+            returncode = subprocess.run([*command, "--json", str(out)], cwd=ROOT).returncode
+        except _Stopped:  # subprocess.run has killed the benchmark on its way out
+            returncode, ending = 128 + signal.SIGTERM, "was stopped by SIGTERM (a time limit)"
+        finally:
+            if args.keep_partial:
+                signal.signal(signal.SIGTERM, previous)
         stamp["wall_time_s"] = round((dt.datetime.now() - started).total_seconds(), 1)
+        if returncode != 0:
+            ending = ending or (f"was stopped by signal {-returncode}" if returncode < 0
+                                else f"exited with status {returncode}")
+            returncode = 128 - returncode if returncode < 0 else returncode  # as a shell reports it
+            if not args.keep_partial or not out.is_file():
+                print(f"record.py: the benchmark {ending}; no page written", file=sys.stderr)
+                return returncode
+            if target.exists() and not _is_partial(target):
+                print(f"record.py: the benchmark {ending}; kept the finished page {target.relative_to(ROOT)} "
+                      "rather than replace it with a partial one", file=sys.stderr)
+                return returncode
+            stamp["partial"] = (f"the command {ending} after {stamp['wall_time_s']:g} s; these are the "
+                                "figures it had written by then")
         figures = json.loads(out.read_text())
     record = {"title": args.title or f"Benchmark: {args.name}", "stamp": stamp, "figures": figures}
     if args.description:
         record["description"] = args.description
     write_text(target, json.dumps(record, indent=2) + "\n")  # a killed run leaves the page as it was
-    print(f"wrote {target.relative_to(ROOT)}")
-    return 0
+    print(f"wrote {target.relative_to(ROOT)}" + (" (partial)" if "partial" in stamp else ""))
+    return returncode
 
 
 if __name__ == "__main__":

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -40,3 +43,31 @@ def test_cifar_comparison_refuses_bad_settings_before_training(shared_data, tmp_
     assert result.returncode == 2
     assert message in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
     assert not out.exists()
+
+
+def test_cifar_comparison_writes_each_measurement_as_it_finishes(shared_data, tmp_path, monkeypatch):
+    """A run stopped part-way (a time limit on a GPU) keeps every measurement made so far: the JSON
+    is rewritten after training, after each protocol and after each certificate, and the model's
+    row says ``complete: false`` until all of them are in. Training and the attacks are stand-ins
+    here; the second protocol fails as a time limit would stop it."""
+    spec = importlib.util.spec_from_file_location("cifar_noise_defenses", REPO / "benchmarks" / "cifar_noise_defenses.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setattr(bench, "train", lambda config, path, **kw: SimpleNamespace(
+        path=path, metrics={"execution": {"device": "cpu"}, "test_accuracy": 0.5}))
+
+    def evaluate_run(path, config, **kw):
+        if config.norm == "L2":
+            raise KeyboardInterrupt  # stopped from outside during the second protocol
+        return SimpleNamespace(clean_accuracy=0.5, reference_eps=config.reference_eps, robust_accuracy=0.25,
+                               stochastic=True, sweep=[], robust_accuracy_per_attack={}, warnings=[], seconds=1.0)
+
+    monkeypatch.setattr(bench, "evaluate_run", evaluate_run)
+    figures = tmp_path / "figures.json"
+    with pytest.raises(KeyboardInterrupt):
+        bench.main(["--data-dir", str(shared_data / "cifar10-subset"), "--quick", "--device", "cpu", "--models",
+                    "hidden", "standard", "--out", str(tmp_path / "out"), "--json", str(figures)])
+    rows = json.loads(figures.read_text())["models"]
+    assert [row["model"] for row in rows] == ["hidden"]
+    assert rows[0]["complete"] is False and rows[0]["test_accuracy"] == 0.5
+    assert rows[0]["linf"]["robust_accuracy"] == 0.25 and "l2" not in rows[0]

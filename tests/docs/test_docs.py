@@ -11,6 +11,7 @@ import re
 import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -231,14 +232,19 @@ def test_every_example_folder_is_a_gallery_section(example):
     assert doc and "===" in doc.splitlines()[1]
 
 
-def test_record_refuses_to_replace_a_page_before_running_anything(capsys):
-    """An existing results page is kept unless ``--overwrite`` is given, and the refusal comes
-    before the benchmark command runs (the command here would fail if it ran)."""
+def _record():
     sys.path.insert(0, str(DOCS / "results"))
     try:
         import record
     finally:
         sys.path.pop(0)
+    return record
+
+
+def test_record_refuses_to_replace_a_page_before_running_anything(capsys):
+    """An existing results page is kept unless ``--overwrite`` is given, and the refusal comes
+    before the benchmark command runs (the command here would fail if it ran)."""
+    record = _record()
     existing = next((DOCS / "results" / "data").glob("*.json"))
     before = existing.read_bytes()
     with pytest.raises(SystemExit) as exit_info:
@@ -251,11 +257,7 @@ def test_record_refuses_to_replace_a_page_before_running_anything(capsys):
 def test_record_stamps_the_commit_a_copied_tree_was_made_from():
     """On a device machine the copy's git history is missing or stale: ``--commit`` names the
     commit the copy was made from, and the stamp says that it was a copy."""
-    sys.path.insert(0, str(DOCS / "results"))
-    try:
-        import record
-    finally:
-        sys.path.pop(0)
+    record = _record()
     page = DOCS / "results" / "data" / "zz_test_record_commit.json"
     write = "import json, sys; json.dump({'figure': 1}, open(sys.argv[-1], 'w'))"
     try:
@@ -265,6 +267,61 @@ def test_record_stamps_the_commit_a_copied_tree_was_made_from():
         assert json.loads(page.read_text())["figures"] == {"figure": 1}
     finally:
         page.unlink(missing_ok=True)
+
+
+WRITE_PART = "import json, sys; json.dump({'models': [{'model': 'a', 'complete': False}]}, open(sys.argv[-1], 'w'))"
+
+
+@pytest.fixture
+def record_in(tmp_path, monkeypatch):
+    """record.py writing its pages under tmp_path instead of the repository."""
+    record = _record()
+    monkeypatch.setattr(record, "ROOT", tmp_path)
+    (tmp_path / "docs" / "results" / "data").mkdir(parents=True)
+    return record, tmp_path / "docs" / "results" / "data"
+
+
+def test_record_writes_no_page_for_a_failed_benchmark_unless_asked_to_keep_the_part_it_wrote(record_in, capsys):
+    record, data = record_in
+    fails = [sys.executable, "-c", WRITE_PART + "; raise SystemExit(3)"]
+    assert record.main(["part", "--", *fails]) == 3
+    assert "the benchmark exited with status 3; no page written" in capsys.readouterr().err
+    assert not (data / "part.json").exists()
+    assert record.main(["part", "--keep-partial", "--", *fails]) == 3
+    page = json.loads((data / "part.json").read_text())
+    assert page["figures"] == {"models": [{"model": "a", "complete": False}]}
+    assert page["stamp"]["partial"].startswith("the command exited with status 3 after ")
+
+
+def test_record_keeps_the_figures_written_before_a_time_limit_stopped_the_benchmark(record_in):
+    """``timeout`` sends SIGTERM to the recorder (and its benchmark): the page keeps what was written."""
+    record, data = record_in
+    # the benchmark writes its first figures, then the recorder is stopped while it still runs
+    stopped = WRITE_PART + "; import os, signal, time; os.kill(os.getppid(), signal.SIGTERM); time.sleep(60)"
+    started = time.time()
+    assert record.main(["part", "--keep-partial", "--", sys.executable, "-c", stopped]) == 128 + 15
+    assert time.time() - started < 30  # the benchmark was killed, not waited for
+    page = json.loads((data / "part.json").read_text())
+    assert page["stamp"]["partial"].startswith("the command was stopped by SIGTERM (a time limit) after ")
+    assert page["figures"]["models"][0]["model"] == "a"
+
+
+def test_record_never_replaces_a_finished_page_with_a_partial_one(record_in, capsys):
+    record, data = record_in
+    finished = data / "part.json"
+    finished.write_text(json.dumps({"stamp": {"command": "x"}, "figures": {"models": []}}))
+    before = finished.read_bytes()
+    assert record.main(["part", "--overwrite", "--keep-partial", "--", sys.executable, "-c",
+                        WRITE_PART + "; raise SystemExit(3)"]) == 3
+    assert "kept the finished page" in capsys.readouterr().err
+    assert finished.read_bytes() == before
+
+
+def test_a_partial_results_page_says_so_before_its_figures():
+    page = _resultsgen().render("x", {"stamp": {"command": "c", "partial": "the command exited with status 3 after 5 s"},
+                                      "figures": {"accuracy": 0.5}})
+    assert page.index("Partial results: the command exited with status 3") < page.index("accuracy")
+    assert "* - partial" in page
 
 
 def test_device_checks_runs_comma_joined_stages_as_lanes_and_names_each_failure(tmp_path):
