@@ -27,6 +27,13 @@ MNIST images with Gaussian augmentation at the certified sigma. All ways give th
     python benchmarks/certify.py --data-dir ../shared/data/mnist --device cuda --images 500 --n 10000  # Cohen's n
 
 On a GPU every way runs once untimed first, so kernel selection is not charged to the first.
+
+``--compile`` adds ``batched_compiled``: ``batched`` with the model through ``torch.compile``
+(compiled in the untimed first run; on a CPU it needs a C++ compiler). ``--profile`` runs
+``batched`` once more under ``torch.profiler`` and records where its time goes: the operators
+with the most device time (GPU) or CPU time, and the device's busy time as a share of the
+unprofiled ``batched`` wall time (near 1: the GPU's kernels are the limit; well below 1: the host
+is).
 """
 
 from __future__ import annotations
@@ -86,6 +93,31 @@ def trained_model(data_dir: str, sigma: float, device):
     return run
 
 
+def profile(way, device, wall_s: float, top: int = 10) -> dict:
+    """Where one run of ``way`` spends its time: operators by self device time on a GPU (the
+    kernels each launched), by self CPU time on a CPU; ``busy_fraction`` is the total over the
+    unprofiled wall time ``wall_s`` of the same work."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    on_gpu = device.type == "cuda"
+    activities = [ProfilerActivity.CPU, *([ProfilerActivity.CUDA] if on_gpu else [])]
+    with torch_profile(activities=activities) as prof:
+        way()
+        if on_gpu:
+            torch.cuda.synchronize()
+    # host-side operator entries only: their self device time is the kernels they launched, so
+    # the sum counts every kernel once
+    ops = [e for e in prof.key_averages() if e.device_type == torch.autograd.DeviceType.CPU]
+    attr = "self_device_time_total" if on_gpu else "self_cpu_time_total"
+    total_us = sum(getattr(e, attr) for e in ops) or 1.0
+    ranked = sorted(ops, key=lambda e: getattr(e, attr), reverse=True)[:top]
+    return {"measure": "self device time" if on_gpu else "self CPU time", "busy_s": round(total_us / 1e6, 3),
+            "unprofiled_wall_s": round(wall_s, 3), "busy_fraction": round(total_us / 1e6 / wall_s, 3),
+            "top_ops": [{"op": e.key, "calls": e.count, "self_s": round(getattr(e, attr) / 1e6, 4),
+                         "share": round(getattr(e, attr) / total_us, 3)} for e in ranked]}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="folder with the MNIST files")
@@ -95,6 +127,8 @@ def main() -> None:
     parser.add_argument("--images", type=int, help="test images certified (default 64; quick 16)")
     parser.add_argument("--n", type=int, help="estimation draws per image (default 2000; quick 500)")
     parser.add_argument("--reference-batch", type=int, default=1000, help="rows per pass of the reference loop (default 1000)")
+    parser.add_argument("--compile", action="store_true", help="also time batched draws through torch.compile")
+    parser.add_argument("--profile", action="store_true", help="record where the batched draws' time goes")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -114,8 +148,11 @@ def main() -> None:
     run = trained_model(args.data_dir, sigma, device)
     x = test.images[:n_images].to(device)
 
-    def ours(per_image: bool, channels_last: bool = True, max_rows: int | None = None, precision: str = "32"):
+    def ours(per_image: bool, channels_last: bool = True, max_rows: int | None = None, precision: str = "32",
+             compiled: bool = False):
         model = run.load_model(map_location=device).eval()
+        if compiled:
+            model = compiled_model(model)
         smoothed = GaussianSmoothing(model, sigma=sigma, max_rows=max_rows, channels_last=channels_last,
                                      precision=precision)
         return smoothed.certify(x, n0=n0, n=n, alpha=alpha, batch_size=n_images, per_image=per_image)[1]
@@ -129,6 +166,13 @@ def main() -> None:
         "reference_loop_bf16": lambda: reference_bf16(),
         "batched_bf16": lambda: ours(per_image=False, precision="bf16-mixed"),
     }
+    if args.compile:
+        compiled_models: dict = {}
+
+        def compiled_model(model):  # one compiled module for every call, so it compiles once
+            return compiled_models.setdefault("model", torch.compile(model))
+
+        ways["batched_compiled"] = lambda: ours(per_image=False, compiled=True)
 
     def reference_bf16():
         with torch.autocast(device.type, dtype=torch.bfloat16):
@@ -141,6 +185,8 @@ def main() -> None:
         for way in ways.values():
             way()
         torch.cuda.synchronize()
+    elif args.compile:  # torch.compile compiles on first use on any device
+        ways["batched_compiled"]()
     for name, way in ways.items():
         torch.manual_seed(0)
         started = time.perf_counter()
@@ -169,6 +215,15 @@ def main() -> None:
     print(f"bf16 batched draws: {figures['speedup_bf16_vs_reference_loop']}x the float32 reference loop, "
           f"{figures['speedup_bf16_vs_reference_loop_bf16']}x the reference loop under the same autocast; "
           f"mean |radius difference| vs float32 batched {figures['mean_abs_radius_difference_bf16_vs_batched']}")
+    if args.compile:
+        figures["speedup_compiled_vs_reference_loop"] = speedup("batched_compiled", "reference_loop")
+        figures["mean_abs_radius_difference_compiled_vs_batched"] = radius_difference("batched_compiled", "batched")
+        print(f"compiled batched draws: {figures['speedup_compiled_vs_reference_loop']}x the reference loop")
+    if args.profile:
+        figures["profile_batched"] = profile(ways["batched"], device, n_images / figures["batched_images_per_s"])
+        print(f"batched draws profiled: the device busy {figures['profile_batched']['busy_fraction']:.0%} of the "
+              f"unprofiled wall time; top operators: " + ", ".join(
+                  f"{row['op']} {row['share']:.0%}" for row in figures["profile_batched"]["top_ops"][:5]))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(figures, fh, indent=2)

@@ -11,7 +11,8 @@
 # goes on with the next stage and exits 1 at the end, naming the stages that failed):
 #   env        the GPU, the driver and torch
 #   tests      pytest -m gpu --devices "$DEVICE" (make test-gpu) with the repository's tests
-#   certify    benchmarks/certify.py on the GPU at Cohen et al.'s n (500 images, n = 10,000)
+#   certify    benchmarks/certify.py on the GPU at Cohen et al.'s n (500 images, n = 10,000), with
+#              the torch.compile way and a profile of the batched draws
 #   twin       benchmarks/twin_speed.py on the GPU: speed table and a 60-second fit
 #   cifar-quick, cifar-MODEL   benchmarks/cifar_noise_defenses.py (a smoke run; one model, limit
 #              $CIFAR_LIMIT, default 600 s: a noisy model took 336 s on an H200 beside one other job)
@@ -64,9 +65,10 @@ run_stage() {
         status=${PIPESTATUS[0]}
         ;;
     certify)
-        record certify_cuda 120 "Certification speed on a GPU: batched draws against per-image loops" \
-            "benchmarks/certify.py on one CUDA GPU at Cohen et al.'s number of draws: images certified per second by the batched certifier against the reference per-image loop of Cohen et al.'s code and our own per-image path, same model, n0, n and alpha; every way run once untimed first." \
-            -- "$PY" benchmarks/certify.py --data-dir "$DATA/mnist" --device "$DEVICE" --images 500 --n 10000 || status=$?
+        record certify_cuda 240 "Certification speed on a GPU: batched draws against per-image loops" \
+            "benchmarks/certify.py on one CUDA GPU at Cohen et al.'s number of draws: images certified per second by the batched certifier against the reference per-image loop of Cohen et al.'s code and our own per-image path, same model, n0, n and alpha, and the batched certifier through torch.compile; every way run once untimed first; then the batched draws once more under torch.profiler (where their device time goes)." \
+            -- "$PY" benchmarks/certify.py --data-dir "$DATA/mnist" --device "$DEVICE" --images 500 --n 10000 \
+            --compile --profile || status=$?
         ;;
     twin)
         record twin_speed_cuda 240 "Digital twin training speed on a GPU" \
