@@ -342,9 +342,16 @@ def pool(tables: list[tuple[str, dict]]) -> dict:
                         for name in ("forgetting", "backward_transfer", "forward_transfer", "train_time_s")},
                      "wall_time_s": weighted_mean([(len(row["seeds"]), own_wall_time(row)) for row in parts]),
                      "accuracy_matrices": [matrix for _, _, matrix in runs]})
+    # seeds run on different devices pool their accuracies, not their times: a mean of CPU and GPU
+    # seconds describes neither
+    devices = sorted({str(figures.get("device", "cpu")) for _, figures in tables})
+    if len(devices) > 1:
+        for row in rows:
+            row["wall_time_s"] = row["train_time_s"] = None
     # each row's own settings say what it ran with; the label only when every table shares it
     strengths = {figures.get("strengths") for _, figures in tables}
     return {"rows": rows, **protocol, "strengths": strengths.pop() if len(strengths) == 1 else "mixed",
+            "device": devices[0] if len(devices) == 1 else "mixed: " + ", ".join(devices),
             "pooled_from": [path for path, _ in tables]}
 
 

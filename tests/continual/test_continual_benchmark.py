@@ -160,6 +160,22 @@ def test_table_leaves_out_the_wall_time_of_a_run_resumed_before_it_was_left_empt
     assert capsys.readouterr().out.splitlines()[-1].split()[-2:] == ["100.0", "90.0"]
 
 
+def test_table_pools_seeds_run_on_different_devices_without_their_times(tmp_path, capsys):
+    on_cpu = _table(tmp_path / "seeds01.json", [0, 1], [94.0, 92.0], 0.04)
+    on_gpu = tmp_path / "seed2.json"
+    page = json.loads(Path(_table(on_gpu, [2], [90.0], 0.01)).read_text())
+    page["figures"]["device"] = "cuda"
+    on_gpu.write_text(json.dumps(page))
+    out = tmp_path / "pooled.json"
+    assert continual_benchmark.main(["--table", on_cpu, str(on_gpu), "--json", str(out)]) == 0
+    capsys.readouterr()
+    pooled = json.loads(out.read_text())
+    assert pooled["device"] == "mixed: cpu, cuda"
+    (row,) = pooled["rows"]
+    assert row["seeds"] == [0, 1, 2] and row["mean_pct"] == pytest.approx(92.0)
+    assert row["wall_time_s"] is None and row["train_time_s"] is None
+
+
 def test_table_refuses_to_pool_a_seed_twice_or_different_protocols(tmp_path, capsys):
     first = _table(tmp_path / "a.json", [0], [94.0], 0.04)
     again = _table(tmp_path / "b.json", [0, 1], [93.0, 92.0], 0.04)
