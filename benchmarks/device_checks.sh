@@ -15,12 +15,13 @@
 #              the torch.compile way and a profile of the batched draws
 #   twin       benchmarks/twin_speed.py on the GPU: speed table and a 60-second fit
 #   cifar-quick, cifar-MODEL   benchmarks/cifar_noise_defenses.py (a smoke run; one model, limit
-#              $CIFAR_LIMIT, default 600 s: a noisy model took 336 s on an H200 beside one other job)
+#              $CIFAR_LIMIT, default 600 s: the hidden model took 208 s alone on an H200, the input
+#              model 341 s beside one other job)
 #   gr-task    benchmarks/continual.py: Permuted MNIST (padded to 32 x 32), task-IL generative
 #              replay, seed $GR_SEED (default 2), on the GPU
 # Stages joined by commas (tests,cifar-hidden,cifar-input) run at the same time and share the GPU:
 # a lane's timings then include the others' load, so time-critical stages (certify, twin) go alone,
-# and so do many-small-step jobs (gr-task: stopped at 420 s beside five lanes, its speed unknown).
+# and so do many-small-step jobs (gr-task: 432 s alone on an H200, stopped at 420 s beside five lanes).
 # Python is $PYTHON (default python3); $COMMIT, where set, is the commit the stamps name (a copy of
 # the working tree on a device machine carries no reliable git history).
 set -u
