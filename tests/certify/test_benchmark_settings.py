@@ -71,3 +71,17 @@ def test_cifar_comparison_writes_each_measurement_as_it_finishes(shared_data, tm
     assert [row["model"] for row in rows] == ["hidden"]
     assert rows[0]["complete"] is False and rows[0]["test_accuracy"] == 0.5
     assert rows[0]["linf"]["robust_accuracy"] == 0.25 and "l2" not in rows[0]
+
+
+def test_certify_benchmark_profile_ranks_operators_and_sets_them_against_the_wall_time():
+    spec = importlib.util.spec_from_file_location("certify_benchmark", REPO / "benchmarks" / "certify.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    torch = pytest.importorskip("torch")
+    a = torch.randn(256, 256)
+    figures = bench.profile(lambda: [torch.relu(a @ a) for _ in range(20)], torch.device("cpu"), wall_s=1.0, top=3)
+    ops = [row["op"] for row in figures["top_ops"]]
+    assert len(ops) == 3 and "aten::mm" in ops and "Command Buffer Full" not in ops
+    assert figures["measure"] == "self CPU time" and figures["launch_queue_full_s"] == 0
+    assert 0 < sum(row["share"] for row in figures["top_ops"]) <= 1.001
+    assert figures["busy_fraction"] == pytest.approx(figures["busy_s"] / 1.0, abs=1e-3)
