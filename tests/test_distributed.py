@@ -11,7 +11,11 @@
 
 Tolerances (stated here and in the README): accuracy within 0.05 (digits test split, 359
 images; one-process runs with seeds 0, 1, 2 of the same recipe spread over 0.92-0.97),
-deterministic weights within 1e-4, twin correlations within 0.05. The noisy training comparison
+deterministic weights within 1e-4, twin correlations within 0.08 (one-process fits of the same recipe
+with ``--seed 0``, ``1`` and ``2`` spread over 0.31-0.37 in correlation to the average of the 10
+test images, 0.31-0.35 in validation and 0.24-0.28 in single-trial correlation, on a
+2-core CPU machine on 2026-12-04; 0.05 was tighter than that spread, and a machine whose float rounding differed put
+two processes 0.056 from one). The noisy training comparison
 is marked slow (``make test-slow``, which CI runs); the rest are in ``make test``.
 """
 
@@ -173,4 +177,4 @@ def test_twin_fit_two_processes_match_one(tmp_path):
     assert m2["execution"]["world_size"] == 2
     assert m1["best_validation_correlation"] > 0.3  # the fit learned
     for key in ("best_validation_correlation", "twin_single_trial_correlation", "twin_correlation_to_average"):
-        assert abs(m2[key] - m1[key]) <= 0.05, (key, m1[key], m2[key])
+        assert abs(m2[key] - m1[key]) <= 0.08, (key, m1[key], m2[key])  # the seeds' spread: module docstring

@@ -127,3 +127,22 @@ def test_bf16_draws_certify_nearly_the_same_radii_and_the_hidden_method_refuses_
         GaussianSmoothing(model, precision="16-mixed")
     with pytest.raises(ConfigError, match="smoothing only"):
         CertificationConfig(method="hidden", precision="bf16-mixed")
+
+
+def test_compiled_draws_count_as_the_model_does_and_the_hidden_method_refuses_them(smooth_digits):
+    """``compile=True`` runs the same network through ``torch.compile``; with the same noise the
+    votes are the same (fused passes round differently only far below a vote's margin)."""
+    from neuroaikit.certify import CertificationConfig
+
+    model, x, _ = smooth_digits
+    torch.manual_seed(3)
+    plain = GaussianSmoothing(model).counts(x[:10], 200)
+    torch.manual_seed(3)
+    compiled = GaussianSmoothing(model, compile=True)
+    assert compiled.forward_model is not model and compiled.model is model
+    counts = compiled.counts(x[:10], 200)
+    assert (counts - plain).abs().sum() <= 2  # of 2,000 votes
+    with pytest.raises(ConfigError, match="compile must be True or False"):
+        GaussianSmoothing(model, compile="yes")
+    with pytest.raises(ConfigError, match="compile applies to smoothing only"):
+        CertificationConfig(method="hidden", compile=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..config import POSITIVE, POSITIVE_INT, STRING, Config, Interval, Options, Satisfies
+from ..config import BOOL, POSITIVE, POSITIVE_INT, STRING, Config, Interval, Options, Satisfies
 from ..errors import ConfigError
 
 METHODS = ("smoothing", "hidden")
@@ -41,6 +41,8 @@ class CertificationConfig(Config):
         precision (str): ``"32"`` (default) or ``"bf16-mixed"`` (smoothing only): the model's
             forward passes under bfloat16 autocast; the certificate is then the bf16 network's
             (:class:`~neuroaikit.certify.certifier.Certifier`).
+        compile (bool): smoothing only: the draws' forward passes through ``torch.compile`` (the
+            same network in fewer passes over its activations; compiled once per job). Default False.
     """
 
     method: str = "smoothing"
@@ -56,6 +58,7 @@ class CertificationConfig(Config):
     radii: list | None = None
     seed: int = 0
     precision: str = "32"
+    compile: bool = False
 
     _parameter_constraints: ClassVar[dict] = {
         "method": [Options(METHODS)],
@@ -71,6 +74,7 @@ class CertificationConfig(Config):
         "radii": [Satisfies(_radii, "a non-empty list of numbers >= 0"), None],
         "seed": [Interval(int, 0, None)],
         "precision": [Options(("32", "bf16-mixed"))],
+        "compile": [BOOL],
     }
 
     def _check(self) -> None:
@@ -81,5 +85,8 @@ class CertificationConfig(Config):
         if self.method == "hidden" and self.precision != "32":
             raise ConfigError("precision bf16-mixed applies to smoothing only: the hidden method's sensitivity "
                               "bound holds for the pre-noise layers computed exactly, not rounded to bfloat16")
+        if self.method == "hidden" and self.compile:
+            raise ConfigError("compile applies to smoothing only: the hidden method's draws replicate the batch "
+                              "at the noise site through a hook inside the model")
         if self.radii is not None:
             self.radii = sorted({float(r) for r in self.radii})

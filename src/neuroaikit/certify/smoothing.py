@@ -34,7 +34,8 @@ class GaussianSmoothing(Certifier):
         sigma (float | None): noise s.d. (``None``: the model's input noise s.d.).
         max_rows (int | None): rows per forward pass (``None``: by device, see
             :class:`~neuroaikit.certify.certifier.Certifier`).
-        channels_last (bool), precision (str): see :class:`~neuroaikit.certify.certifier.Certifier`.
+        channels_last (bool), precision (str), compile (bool): see
+            :class:`~neuroaikit.certify.certifier.Certifier`.
 
     Example::
 
@@ -45,8 +46,8 @@ class GaussianSmoothing(Certifier):
     name = "smoothing"
 
     def __init__(self, model: nn.Module, sigma: float | None = None, max_rows: int | None = None,
-                 channels_last: bool = True, precision: str = "32"):
-        super().__init__(model, max_rows, channels_last, precision)
+                 channels_last: bool = True, precision: str = "32", compile: bool = False):
+        super().__init__(model, max_rows, channels_last, precision, compile)
         sigma = input_noise_sigma(model) if sigma is None else sigma
         if sigma is None:
             raise ConfigError("randomized smoothing needs sigma (the model has no Gaussian input noise to take it from)")
@@ -59,10 +60,10 @@ class GaussianSmoothing(Certifier):
         rows = x.repeat(k, *([1] * (x.dim() - 1)))
         noisy = rows + self.sigma * torch.randn_like(rows)
         if self._input_layer is None:
-            logits = self.model(noisy)
+            logits = self.forward_model(noisy)
         else:
             with noise_mode(self._input_layer, "off"):
-                logits = self.model(noisy)
+                logits = self.forward_model(noisy)
         return logits.view(k, x.shape[0], -1)
 
     def radius(self, p_lower: float) -> float:

@@ -30,7 +30,8 @@ PAPER_RADII = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 2.5, 3.0)
 def build_certifier(model: nn.Module, config: CertificationConfig, input_shape: tuple[int, ...]) -> Certifier:
     """The certifier ``config`` asks for; every one-line error about the model comes from here."""
     if config.method == "smoothing":
-        return GaussianSmoothing(model, config.sigma, max_rows=config.max_rows, precision=config.precision)
+        return GaussianSmoothing(model, config.sigma, max_rows=config.max_rows, precision=config.precision,
+                                 compile=config.compile)
     certifier = HiddenNoiseCertifier(model, input_shape, site=config.layer, delta=config.delta,
                                      max_rows=config.max_rows)
     if config.sigma is not None and abs(config.sigma - certifier.sigma) > 1e-9:

@@ -37,7 +37,7 @@ _OPTIONS = {
     "n0": ("n0", "--n0"), "n": ("n", "--n"), "alpha": ("alpha", "--alpha"), "delta": ("delta", "--delta"),
     "n_examples": ("n_examples", "--n-examples"), "batch_size": ("batch_size", "--batch-size"),
     "max_rows": ("max_rows", "--max-rows"), "radii": ("radii", "--radii"), "seed": ("seed", "--seed"),
-    "precision": ("precision", "--precision"),
+    "precision": ("precision", "--precision"), "compile": ("compile", "--compile"),
 }
 FLAGS = {field: flag for field, flag in _OPTIONS.values()}
 
@@ -64,6 +64,9 @@ def add_arguments(parser):
                         help=f"forward passes in float32 or under bfloat16 autocast (smoothing only; about 2x "
                              f"faster where the CPU or GPU has bf16 units; the bf16 network is certified) "
                              f"(default {d.precision})")
+    parser.add_argument("--compile", action="store_true", default=None,
+                        help="smoothing only: forward passes through torch.compile (the same network in fewer passes "
+                             "over its activations; compiled once; on a CPU it needs a C++ compiler)")
     parser.add_argument("--overwrite", action="store_true", help="replace a certificate with the same method, site and sigma")
     parser.add_argument("--no-report", action="store_true", help="do not rebuild report.html")
     add_execution_arguments(parser)
