@@ -62,6 +62,18 @@ def test_cli_writes_both_certificates_and_the_report(runs, capsys):
     assert "Certified robustness" in report and "sensitivity of the layers before the noise" in report
 
 
+def test_cli_compiled_certificate_says_so_and_certifies_as_the_model_does(runs, capsys):
+    """``--compile`` certifies the same network: with the same seed, the same predictions."""
+    assert main(["certify", str(runs["input"]), *QUICK, "--overwrite", "--no-report"]) == 0
+    plain = json.loads((runs["input"] / "results" / "certification.json").read_text())["certificates"][0]
+    capsys.readouterr()
+    assert main(["certify", str(runs["input"]), *QUICK, "--overwrite", "--no-report", "--compile"]) == 0
+    assert "(compiled; compiling included)" in capsys.readouterr().out
+    compiled = json.loads((runs["input"] / "results" / "certification.json").read_text())["certificates"][0]
+    assert compiled["compiled"] is True and plain["compiled"] is False
+    assert compiled["predictions"] == plain["predictions"]
+
+
 @pytest.mark.parametrize("args,contains", [
     (["--sigma", "0"], "sigma"),
     (["--sigma", "-0.5"], "sigma"),
@@ -72,6 +84,7 @@ def test_cli_writes_both_certificates_and_the_report(runs, capsys):
     (["--method", "hidden", "--layer", "relu1"], "has no Gaussian noise layer that is on"),
     (["--method", "smoothing"], "needs sigma"),
     (["--method", "hidden", "--precision", "bf16-mixed"], "smoothing only"),
+    (["--method", "hidden", "--compile"], "compile applies to smoothing only"),
 ])
 def test_bad_input_is_one_line(runs, capsys, args, contains):
     code = main(["certify", str(runs["plain"]), "--quiet", "--no-report", *args])

@@ -42,6 +42,8 @@ class Certificate(Result):
         seconds, images_per_second: wall time of the certification.
         dataset, split, execution: where it ran.
         precision: ``"32"`` or ``"bf16-mixed"``: how the certified network was evaluated.
+        compiled: whether the forward passes went through ``torch.compile`` (the same network;
+            ``seconds`` then includes compiling it).
     """
 
     method: str
@@ -68,6 +70,7 @@ class Certificate(Result):
     split: str | None = None
     execution: dict[str, Any] | None = None
     precision: str = "32"
+    compiled: bool = False
 
     @property
     def key(self) -> tuple[str, str, float]:

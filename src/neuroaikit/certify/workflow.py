@@ -83,6 +83,7 @@ def certify(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
         delta=config.delta if config.method == "hidden" else None,
         sensitivity=getattr(certifier, "sensitivity", 1.0), layer_bounds=list(getattr(certifier, "bounds", [])),
         seconds=round(seconds, 2), images_per_second=round(n / max(seconds, 1e-9), 3), precision=config.precision,
+        compiled=config.compile,
         **base,
     )
     grid = config.radii if config.radii is not None else curve_radii(radii, max_radius)

@@ -66,7 +66,8 @@ def add_arguments(parser):
                              f"(default {d.precision})")
     parser.add_argument("--compile", action="store_true", default=None,
                         help="smoothing only: forward passes through torch.compile (the same network in fewer passes "
-                             "over its activations; compiled once; on a CPU it needs a C++ compiler)")
+                             "over its activations; compiled once, which the reported images/s include; on a CPU "
+                             "it needs a C++ compiler)")
     parser.add_argument("--overwrite", action="store_true", help="replace a certificate with the same method, site and sigma")
     parser.add_argument("--no-report", action="store_true", help="do not rebuild report.html")
     add_execution_arguments(parser)
@@ -90,7 +91,8 @@ def run(args) -> int:
     print("certified accuracy (L2): " + ", ".join(f"{p.certified_accuracy:.3f} at {p.radius:.3g}"
                                                  for p in sorted(shown, key=lambda p: p.radius)))
     print(f"abstained on {cert.abstain_fraction:.3f}; largest radius n draws can certify {cert.max_radius:.3g}; "
-          f"{cert.images_per_second:.2f} images/s on {cert.execution['device'] if cert.execution else 'cpu'}")
+          f"{cert.images_per_second:.2f} images/s on {cert.execution['device'] if cert.execution else 'cpu'}"
+          + (" (compiled; compiling included)" if cert.compiled else ""))
     print(f"results: {args.run_dir}/results/certification.json ({cert.seconds} s)")
     if not args.no_report:
         from ..report import build_report
