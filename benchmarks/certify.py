@@ -26,6 +26,12 @@ MNIST images with Gaussian augmentation at the certified sigma. All ways give th
     python benchmarks/certify.py --data-dir ../shared/data/mnist --json out.json --device cuda
     python benchmarks/certify.py --data-dir ../shared/data/mnist --device cuda --images 500 --n 10000  # Cohen's n
 
+To show how far each way is from what the hardware allows, the benchmark counts the model's
+floating-point operations per draw (``torch.utils.flop_counter``), prints each way's achieved
+GFLOP/s, and measures two float32 ceilings on the same device and thread count: a large matrix
+product and a large channels-last convolution (``device_gflops``). 5x the reference loop's rate
+is what the goal asks; the ceilings say whether the device allows it.
+
 On a GPU every way runs once untimed first, so kernel selection is not charged to the first.
 
 ``--compile`` adds ``batched_compiled``: ``batched`` with ``compile=True`` (``neuroaikit certify
@@ -94,6 +100,76 @@ def trained_model(data_dir: str, sigma: float, device):
     except NeuroAIKitError:
         run = train(config, RUN, overwrite=True, progress=silent())
     return run
+
+
+def flop_per_draw(model, image: torch.Tensor) -> int:
+    """Floating-point operations (a multiply-add counts 2) of one forward pass of one image."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter, torch.inference_mode():
+        model(image[None])
+    return int(counter.get_total_flops())
+
+
+def device_gflops(device, repeats: int = 10) -> dict:
+    """The device's measured float32 rates (GFLOP/s) at the current thread count, as practical
+    ceilings for a network whose work is convolutions and linear layers: a 1024 x 1024 matrix
+    product and a large channels-last convolution (64 images, 128 -> 128 channels, 3 x 3, 16 x 16),
+    each in PyTorch's default settings (on a GPU, TF32 off for products and on for convolutions)."""
+
+    def rate(step, flop: int) -> float:
+        with torch.inference_mode():
+            step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            for _ in range(repeats):
+                step()
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            return flop * repeats / (time.perf_counter() - started) / 1e9
+
+    a, b = torch.rand(1024, 1024, device=device), torch.rand(1024, 1024, device=device)
+    conv = torch.nn.Conv2d(128, 128, 3, padding=1).to(device, memory_format=torch.channels_last)
+    images = torch.rand(64, 128, 16, 16, device=device).contiguous(memory_format=torch.channels_last)
+    return {"matmul_gflops": round(rate(lambda: a @ b, 2 * 1024**3), 1),
+            "conv_gflops": round(rate(lambda: conv(images), 2 * 64 * 128 * 16 * 16 * 128 * 9), 1)}
+
+
+def weight_layers_bound(model, image: torch.Tensor, device, pass_rows=(64, 256, 1024), repeats: int = 10) -> float:
+    """Seconds per draw that the model's weight layers (convolutions, linear layers) take on
+    their own in float32: each layer timed alone on the input it gets in a pass of noisy draws,
+    with the certifier's channels-last weights, at its fastest of ``pass_rows`` rows per pass.
+    That is the time a draw would take if everything else (bias and activation passes, pooling,
+    noise, counting) were free, so no float32 way of running these layers through PyTorch's
+    kernels certifies faster than ``1 / (bound * draws per image)`` images/s."""
+    model = model.to(memory_format=torch.channels_last)
+    inputs: dict = {}
+    layers = [m for m in model.modules() if not list(m.children()) and getattr(m, "weight", None) is not None
+              and m.weight.dim() >= 2]
+    hooks = [m.register_forward_pre_hook(lambda m, args: inputs.setdefault(m, args[0].clone())) for m in layers]
+    most = max(pass_rows)
+    with torch.inference_mode():
+        model(image[None].repeat(most, 1, 1, 1) + 0.25 * torch.randn(most, *image.shape, device=device))
+        for hook in hooks:
+            hook.remove()
+        total = 0.0
+        for layer, rows_in in inputs.items():
+            per_row = []
+            for rows in pass_rows:
+                part = rows_in[:rows]
+                layer(part)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                started = time.perf_counter()
+                for _ in range(repeats):
+                    layer(part)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                per_row.append((time.perf_counter() - started) / repeats / rows)
+            total += min(per_row)
+    return total
 
 
 def profile(way, device, wall_s: float, top: int = 10) -> dict:
@@ -200,6 +276,22 @@ def main() -> None:
         seconds = time.perf_counter() - started
         figures[f"{name}_images_per_s"] = round(n_images / seconds, 3)
         print(f"{name:>18}: {n_images / seconds:8.2f} images/s ({seconds:.1f} s for {n_images} images)", flush=True)
+
+    draw_flop = flop_per_draw(run.load_model(map_location=device).eval(), x[0])
+    figures["model_mflop_per_draw"] = round(draw_flop / 1e6, 3)
+    figures.update(device_gflops(device))
+    bound_s = weight_layers_bound(run.load_model(map_location=device).eval(), x[0], device)
+    figures["weight_layers_bound_images_per_s"] = round(1 / (bound_s * (n0 + n)), 3)
+    figures["weight_layers_bound_vs_reference_loop"] = round(
+        figures["weight_layers_bound_images_per_s"] / figures["reference_loop_images_per_s"], 2)
+    for name in ways:
+        figures[f"{name}_gflops"] = round(figures[f"{name}_images_per_s"] * (n0 + n) * draw_flop / 1e9, 1)
+    print(f"{draw_flop / 1e6:.2f} MFLOP per draw; achieved GFLOP/s: " + ", ".join(
+        f"{name} {figures[f'{name}_gflops']}" for name in ways) + f"; this device reaches {figures['matmul_gflops']} "
+        f"in a 1024 x 1024 matrix product and {figures['conv_gflops']} in a large convolution (float32)")
+    print(f"the weight layers alone (float32, each at its best pass size): "
+          f"{figures['weight_layers_bound_images_per_s']} images/s, {figures['weight_layers_bound_vs_reference_loop']}x "
+          "the reference loop: no float32 way through these kernels certifies faster")
 
     def speedup(way: str, against: str) -> float:
         return round(figures[f"{way}_images_per_s"] / figures[f"{against}_images_per_s"], 2)

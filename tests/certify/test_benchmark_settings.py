@@ -73,10 +73,15 @@ def test_cifar_comparison_writes_each_measurement_as_it_finishes(shared_data, tm
     assert rows[0]["linf"]["robust_accuracy"] == 0.25 and "l2" not in rows[0]
 
 
-def test_certify_benchmark_profile_ranks_operators_and_sets_them_against_the_wall_time():
+def certify_benchmark():
     spec = importlib.util.spec_from_file_location("certify_benchmark", REPO / "benchmarks" / "certify.py")
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
+    return bench
+
+
+def test_certify_benchmark_profile_ranks_operators_and_sets_them_against_the_wall_time():
+    bench = certify_benchmark()
     torch = pytest.importorskip("torch")
     a = torch.randn(256, 256)
     figures = bench.profile(lambda: [torch.relu(a @ a) for _ in range(20)], torch.device("cpu"), wall_s=1.0, top=3)
@@ -85,3 +90,21 @@ def test_certify_benchmark_profile_ranks_operators_and_sets_them_against_the_wal
     assert figures["measure"] == "self CPU time" and figures["launch_queue_full_s"] == 0
     assert 0 < sum(row["share"] for row in figures["top_ops"]) <= 1.001
     assert figures["busy_fraction"] == pytest.approx(figures["busy_s"] / 1.0, abs=1e-3)
+
+
+def test_certify_benchmark_counts_a_draws_flops_and_times_only_the_weight_layers(monkeypatch):
+    """The ceiling the benchmark prints: a draw's floating-point operations (2 per multiply-add)
+    and the time of the weight layers alone, each at its fastest pass size, without the ReLU."""
+    bench = certify_benchmark()
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 10))
+    image = torch.rand(1, 8, 8)
+    assert bench.flop_per_draw(model, image) == 2 * (4 * 6 * 6 * 9) + 2 * (4 * 6 * 6 * 10)
+    timed = []
+    for layer in model:
+        layer.register_forward_hook(lambda m, args, out: timed.append((type(m).__name__, args[0].shape[0])))
+    bound = bench.weight_layers_bound(model, image, torch.device("cpu"), pass_rows=(2, 8), repeats=3)
+    assert bound > 0
+    after_capture = timed[4:]  # the first pass, all four layers at 8 rows, captures the inputs
+    assert timed[:4] == [("Conv2d", 8), ("ReLU", 8), ("Flatten", 8), ("Linear", 8)]
+    assert sorted(after_capture) == sorted([(name, rows) for name in ("Conv2d", "Linear") for rows in (2, 8)] * 4)

@@ -49,6 +49,27 @@ def test_batched_and_per_image_draws_agree(smooth_digits):
     assert (r_batched - r_single).abs().mean() < 0.1
 
 
+def test_draws_are_the_images_plus_sigma_times_fresh_gaussian_noise_in_repeated_batch_order():
+    """The draws are ``x.repeat(k) + sigma * randn`` (Cohen et al.'s reference batches) with the
+    same generator state, value for value, though no repeated batch is built."""
+    seen = []
+
+    class Recorder(torch.nn.Module):
+        def forward(self, rows):
+            seen.append(rows.clone())
+            return rows.flatten(1)[:, :3]
+
+    x = torch.rand(4, 3, 5, 5)
+    smoothed = GaussianSmoothing(Recorder(), sigma=0.5)
+    torch.manual_seed(7)
+    logits = smoothed.draw(x, 6)
+    torch.manual_seed(7)
+    rows = x.repeat(6, 1, 1, 1)
+    expected = rows + 0.5 * torch.randn_like(rows)
+    assert torch.equal(seen[0], expected)
+    assert logits.shape == (6, 4, 3) and torch.equal(logits[2, 1], expected[2 * 4 + 1].flatten()[:3])
+
+
 @pytest.mark.parametrize("radius", [0.25, 0.5])
 def test_no_image_certified_at_r_is_broken_by_pgd_inside_r(smooth_digits, certified, radius):
     model, x, y = smooth_digits

@@ -57,8 +57,11 @@ class GaussianSmoothing(Certifier):
         self._input_layer = model.noise[INPUT] if isinstance(model, NoisyModel) and INPUT in model.noise else None
 
     def draw(self, x: torch.Tensor, k: int) -> torch.Tensor:
-        rows = x.repeat(k, *([1] * (x.dim() - 1)))
-        noisy = rows + self.sigma * torch.randn_like(rows)
+        # the noise buffer becomes the noisy images in place, the images added by broadcasting:
+        # one (k, B, ...) buffer instead of a repeated batch, the noise, its scaled copy and their
+        # sum, and the same values as ``x.repeat(k) + sigma * randn`` (same draws, same order)
+        noise = torch.randn((k, *x.shape), device=x.device, dtype=x.dtype)
+        noisy = noise.mul_(self.sigma).add_(x).view(k * x.shape[0], *x.shape[1:])
         if self._input_layer is None:
             logits = self.forward_model(noisy)
         else:
