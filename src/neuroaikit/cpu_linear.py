@@ -1,0 +1,147 @@
+"""Float32 linear layers on a CPU through oneDNN where that is measurably faster than the BLAS.
+
+PyTorch computes a float32 ``F.linear`` on a CPU, and its gradients, with the BLAS it was built
+with (MKL in the x86 wheels). On AMD CPUs with full-width AVX-512 (Zen 5), MKL runs at about half
+the rate of the oneDNN kernels PyTorch also ships, which it uses for convolutions but not for
+float32 matrix products: on the 2-core machine of ``benchmarks/cpu_linear.py`` a training step
+of one 784 -> 400 layer took about half the time through oneDNN. Small MLPs (continual
+learning, readouts, decoders) spend most of their time in those products.
+
+:func:`cpu_linear_kernels` is a context in which float32 CPU ``F.linear`` calls (every
+``nn.Linear``) go through oneDNN, forward and backward, when a one-off measurement on this
+machine (cached per thread count) finds oneDNN at least :data:`MARGIN` times faster; otherwise
+nothing changes. The values are float32 either way and differ only by rounding (a different
+order of the same sums). ``NEUROAIKIT_CPU_LINEAR=blas`` or ``=onednn`` fixes the choice, for
+example to reproduce a run bit for bit on another machine. The training loops enter it through
+:meth:`neuroaikit.execution.Execution.autocast` in float32 on a CPU; runs record the choice
+(``Execution.describe()["cpu_linear"]``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
+from torch.overrides import TorchFunctionMode
+
+from .errors import ConfigError
+
+#: how much faster oneDNN must be, in the one-off measurement, to be used: close calls keep the
+#: BLAS, so the choice does not flip between runs on a machine where the two are level
+MARGIN = 1.25
+ENV = "NEUROAIKIT_CPU_LINEAR"
+CHOICES = ("auto", "blas", "onednn")
+_measured: dict[int, str] = {}
+
+
+def onednn_available() -> bool:
+    """Whether this PyTorch build has oneDNN's float32 linear kernel."""
+    try:
+        return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_linear_pointwise")
+    except (AttributeError, RuntimeError):  # pragma: no cover - builds without the op
+        return False
+
+
+def _matrix(t: torch.Tensor) -> torch.Tensor:
+    # oneDNN reads a row- or column-major matrix (a transposed view) as it is, which spares the
+    # backward pass its copies; other strides are copied
+    return t if t.is_contiguous() or t.t().is_contiguous() else t.contiguous()
+
+
+def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    rows = _matrix(x.reshape(-1, x.shape[-1]))
+    out = torch.ops.mkldnn._linear_pointwise(rows, _matrix(weight), bias, "none", [], "")
+    return out.view(*x.shape[:-1], weight.shape[0])
+
+
+class OneDNNLinear(torch.autograd.Function):
+    """``F.linear`` with oneDNN's kernel in the forward pass and both gradient products."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _onednn_linear(x, weight, bias)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, weight = ctx.saved_tensors
+        rows = _matrix(grad.reshape(-1, grad.shape[-1]))
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = _onednn_linear(rows, weight.t(), None).view(x.shape)
+        if ctx.needs_input_grad[1]:
+            grad_weight = _onednn_linear(rows.t(), x.reshape(-1, x.shape[-1]).t(), None)
+        if ctx.has_bias and ctx.needs_input_grad[2]:
+            grad_bias = rows.sum(0)
+        return grad_x, grad_weight, grad_bias
+
+
+def _plain_cpu_float32(t: torch.Tensor | None) -> bool:
+    return t is None or (type(t) in (torch.Tensor, torch.nn.Parameter) and t.device.type == "cpu"
+                         and t.dtype == torch.float32 and t.layout == torch.strided)
+
+
+class _OneDNNLinearMode(TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func is F.linear:
+            x = args[0] if args else kwargs.get("input")
+            weight = args[1] if len(args) > 1 else kwargs.get("weight")
+            bias = args[2] if len(args) > 2 else kwargs.get("bias")
+            if (_plain_cpu_float32(x) and _plain_cpu_float32(weight) and _plain_cpu_float32(bias)
+                    and x.dim() >= 1 and x.numel() > 0 and not torch.is_autocast_enabled("cpu")
+                    and torch._C._functorch.peek_interpreter_stack() is None):
+                return OneDNNLinear.apply(x, weight, bias)
+        return func(*args, **kwargs)
+
+
+def _step_time(linear, x, weight, bias, grad, repeats: int) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        linear(x, weight, bias).backward(grad)
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def measure() -> dict:
+    """Seconds of one training step (forward and backward) of a 256 x 1024 -> 512 float32
+    layer through the BLAS and through oneDNN, best of 5 each, at the current thread count."""
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(256, 1024, generator=generator, requires_grad=True)
+    weight = torch.randn(512, 1024, generator=generator, requires_grad=True)
+    bias = torch.randn(512, generator=generator, requires_grad=True)
+    grad = torch.randn(256, 512, generator=generator)
+    for linear in (F.linear, OneDNNLinear.apply):  # first calls allocate and pick kernels
+        linear(x, weight, bias).backward(grad)
+    return {"blas_s": _step_time(F.linear, x, weight, bias, grad, 5),
+            "onednn_s": _step_time(OneDNNLinear.apply, x, weight, bias, grad, 5)}
+
+
+def chosen_kernel() -> str:
+    """``"onednn"`` or ``"blas"``: what float32 CPU linear layers use in :func:`cpu_linear_kernels`."""
+    setting = os.environ.get(ENV, "auto")
+    if setting not in CHOICES:
+        raise ConfigError(f"{ENV} must be one of {list(CHOICES)}, got {setting!r}")
+    if setting != "auto":
+        if setting == "onednn" and not onednn_available():
+            raise ConfigError(f"{ENV}=onednn, but this PyTorch build has no oneDNN linear kernel")
+        return setting
+    if not onednn_available():
+        return "blas"
+    threads = torch.get_num_threads()
+    if threads not in _measured:
+        times = measure()
+        _measured[threads] = "onednn" if times["blas_s"] >= MARGIN * times["onednn_s"] else "blas"
+    return _measured[threads]
+
+
+def cpu_linear_kernels() -> contextlib.AbstractContextManager:
+    """A context in which float32 CPU linear layers use the faster kernel (see the module's text)."""
+    return _OneDNNLinearMode() if chosen_kernel() == "onednn" else contextlib.nullcontext()
