@@ -3,6 +3,11 @@ float32 rounding, used only where eligible and only when measured faster by the 
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -11,6 +16,8 @@ from neuroaikit import cpu_linear
 from neuroaikit.cpu_linear import OneDNNLinear, chosen_kernel, cpu_linear_kernels, onednn_available
 from neuroaikit.errors import ConfigError
 from neuroaikit.execution import Execution, ExecutionConfig
+
+REPO = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.skipif(not onednn_available(), reason="this PyTorch build has no oneDNN linear kernel")
 
@@ -71,34 +78,39 @@ def test_a_model_trains_to_the_same_weights_through_either_kernel(kernel):
     torch.testing.assert_close(trained("onednn"), trained("blas"), rtol=1e-4, atol=1e-5)
 
 
-def test_double_backward_through_onednn_says_it_is_not_supported(kernel):
+def test_second_derivatives_through_onednn_equal_f_linear_ones(kernel):
     kernel("onednn")
-    x = torch.randn(4, 5, requires_grad=True)
-    with cpu_linear_kernels():
-        y = torch.nn.Linear(5, 2)(x).pow(2).sum()
-    (gx,) = torch.autograd.grad(y, x, create_graph=True)
-    with pytest.raises(RuntimeError, match="once_differentiable|marked with @once_differentiable"):
-        gx.sum().backward()
+    torch.manual_seed(0)
+    layer, x = torch.nn.Linear(5, 3), torch.randn(4, 5, requires_grad=True)
+
+    def gradient_penalty_grads(context):
+        with context:
+            y = torch.tanh(layer(x)).pow(2).sum()
+        (gx,) = torch.autograd.grad(y, x, create_graph=True)
+        return torch.autograd.grad(gx.pow(2).sum(), (x, layer.weight, layer.bias))
+
+    for ours, theirs in zip(gradient_penalty_grads(cpu_linear_kernels()), gradient_penalty_grads(contextlib.nullcontext())):
+        torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
 
 
-def test_auto_choice_needs_the_margin_and_is_measured_once_per_thread_count(kernel, monkeypatch):
+@pytest.mark.parametrize("vendor, capability, mkl, expected", [
+    ("AuthenticAMD", "AVX512", True, "onednn"),
+    ("AuthenticAMD", "AVX2", True, "blas"),  # MKL's AVX2 code is what the core runs best anyway
+    ("GenuineIntel", "AVX512", True, "blas"),  # MKL uses its AVX-512 kernels on Intel's CPUs
+    ("AuthenticAMD", "AVX512", False, "blas"),  # another BLAS: not measured, left alone
+])
+def test_auto_uses_onednn_only_where_mkl_leaves_avx512_unused(kernel, monkeypatch, vendor, capability, mkl, expected):
     kernel("auto")
-    calls = []
+    monkeypatch.setattr(cpu_linear, "cpu_vendor", lambda: vendor)
+    monkeypatch.setattr(cpu_linear.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: capability)
+    monkeypatch.setattr(torch.backends.mkl, "is_available", lambda: mkl)
+    assert chosen_kernel() == expected
 
-    def measure(blas_s):
-        def fake():
-            calls.append(torch.get_num_threads())
-            return {"blas_s": blas_s, "onednn_s": 1.0}
-        return fake
 
-    monkeypatch.setattr(cpu_linear, "_measured", {})
-    monkeypatch.setattr(cpu_linear, "measure", measure(1.2))
-    assert chosen_kernel() == "blas"  # 1.2x faster is within the margin: keep the BLAS
-    monkeypatch.setattr(cpu_linear, "_measured", {})
-    monkeypatch.setattr(cpu_linear, "measure", measure(2.0))
-    assert chosen_kernel() == "onednn" and chosen_kernel() == "onednn"
-    assert len(calls) == 2  # the second call of the 2.0x case came from the cache
-    assert set(cpu_linear.measure().keys()) == {"blas_s", "onednn_s"}
+def test_the_benchmark_measurement_times_both_kernels():
+    times = cpu_linear.measure()
+    assert set(times) == {"blas_s", "onednn_s"} and all(seconds > 0 for seconds in times.values())
 
 
 def test_the_setting_is_validated_and_recorded(kernel):
@@ -118,3 +130,12 @@ def test_the_setting_is_validated_and_recorded(kernel):
             assert type(layer(torch.randn(2, 3)).grad_fn).__name__ == "OneDNNLinearBackward"
     with Execution(ExecutionConfig(device="cpu", precision="bf16-mixed")) as ex:
         assert "cpu_linear" not in ex.describe()
+
+
+@pytest.mark.parametrize("args, message", [(["--repeats", "0"], "--repeats must be >= 1, got 0"),
+                                           (["--data-dir", "/no/such/folder"], "/no/such/folder")])
+def test_the_benchmark_refuses_bad_settings_in_one_line(shared_data, tmp_path, args, message):
+    command = [sys.executable, str(REPO / "benchmarks" / "cpu_linear.py"), "--data-dir", str(shared_data), *args]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert message in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr

@@ -1,18 +1,21 @@
-"""Float32 linear layers on a CPU through oneDNN where that is measurably faster than the BLAS.
+"""Float32 linear layers on a CPU through oneDNN where PyTorch's BLAS is slow.
 
 PyTorch computes a float32 ``F.linear`` on a CPU, and its gradients, with the BLAS it was built
-with (MKL in the x86 wheels). On AMD CPUs with full-width AVX-512 (Zen 5), MKL runs at about half
-the rate of the oneDNN kernels PyTorch also ships, which it uses for convolutions but not for
-float32 matrix products: on the 2-core machine of ``benchmarks/cpu_linear.py`` a training step
-of one 784 -> 400 layer took about half the time through oneDNN. Small MLPs (continual
-learning, readouts, decoders) spend most of their time in those products.
+with: MKL in the x86 wheels. MKL runs its AVX-512 kernels on Intel CPUs only; on AMD CPUs with
+AVX-512 it runs AVX2 code, which on a core with full-width AVX-512 units (Zen 5) is about half
+the rate of the oneDNN kernels PyTorch also ships and uses for convolutions, but not for float32
+matrix products. Small MLPs (continual learning, readouts, decoders) spend most of their time
+in those products (``benchmarks/cpu_linear.py`` measures both kernels, layer by layer and on
+whole runs).
 
 :func:`cpu_linear_kernels` is a context in which float32 CPU ``F.linear`` calls (every
-``nn.Linear``) go through oneDNN, forward and backward, when a one-off measurement on this
-machine (cached per thread count) finds oneDNN at least :data:`MARGIN` times faster; otherwise
-nothing changes. The values are float32 either way and differ only by rounding (a different
-order of the same sums). ``NEUROAIKIT_CPU_LINEAR=blas`` or ``=onednn`` fixes the choice, for
-example to reproduce a run bit for bit on another machine. The training loops enter it through
+``nn.Linear``) go through oneDNN, forward and backward, when :func:`chosen_kernel` says so:
+``NEUROAIKIT_CPU_LINEAR`` = ``auto`` (default: oneDNN on AMD x86 CPUs with AVX-512 and an MKL
+build, where MKL does not use AVX-512; PyTorch's kernel elsewhere), ``blas`` or ``onednn``. The
+rule is fixed by the hardware rather than timed at run time, so every process of a job (resumed
+segments, Ray workers, torchrun ranks) computes with the same kernel and a resumed job ends
+bit for bit where an uninterrupted one does. The values are float32 either way and differ only
+by rounding (a different order of the same sums). The training loops enter the context through
 :meth:`neuroaikit.execution.Execution.autocast` in float32 on a CPU; runs record the choice
 (``Execution.describe()["cpu_linear"]``).
 """
@@ -21,21 +24,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import time
 
 import torch
 import torch.nn.functional as F
-from torch.autograd.function import once_differentiable
 from torch.overrides import TorchFunctionMode
 
 from .errors import ConfigError
 
-#: how much faster oneDNN must be, in the one-off measurement, to be used: close calls keep the
-#: BLAS, so the choice does not flip between runs on a machine where the two are level
-MARGIN = 1.25
 ENV = "NEUROAIKIT_CPU_LINEAR"
 CHOICES = ("auto", "blas", "onednn")
-_measured: dict[int, str] = {}
 
 
 def onednn_available() -> bool:
@@ -68,15 +67,16 @@ class OneDNNLinear(torch.autograd.Function):
         return _onednn_linear(x, weight, bias)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, grad):
+        # the gradients are linear maps themselves, taken through this function again, so that a
+        # second derivative (create_graph=True) is differentiated as F.linear's would be
         x, weight = ctx.saved_tensors
-        rows = _matrix(grad.reshape(-1, grad.shape[-1]))
+        rows = grad.reshape(-1, grad.shape[-1])
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
-            grad_x = _onednn_linear(rows, weight.t(), None).view(x.shape)
+            grad_x = OneDNNLinear.apply(rows, weight.t(), None).reshape(x.shape)
         if ctx.needs_input_grad[1]:
-            grad_weight = _onednn_linear(rows.t(), x.reshape(-1, x.shape[-1]).t(), None)
+            grad_weight = OneDNNLinear.apply(rows.t(), x.reshape(-1, x.shape[-1]).t(), None)
         if ctx.has_bias and ctx.needs_input_grad[2]:
             grad_bias = rows.sum(0)
         return grad_x, grad_weight, grad_bias
@@ -112,7 +112,8 @@ def _step_time(linear, x, weight, bias, grad, repeats: int) -> float:
 
 def measure() -> dict:
     """Seconds of one training step (forward and backward) of a 256 x 1024 -> 512 float32
-    layer through the BLAS and through oneDNN, best of 5 each, at the current thread count."""
+    layer through the BLAS and through oneDNN, best of 5 each, at the current thread count
+    (``benchmarks/cpu_linear.py`` sets it beside the rule of :func:`chosen_kernel`)."""
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(256, 1024, generator=generator, requires_grad=True)
     weight = torch.randn(512, 1024, generator=generator, requires_grad=True)
@@ -124,22 +125,35 @@ def measure() -> dict:
             "onednn_s": _step_time(OneDNNLinear.apply, x, weight, bias, grad, 5)}
 
 
+def cpu_vendor() -> str:
+    """The x86 vendor string (``"AuthenticAMD"``, ``"GenuineIntel"``) or ``""`` where unknown."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("vendor_id"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    processor = platform.processor()  # Windows: "AMD64 Family 26 Model ... AuthenticAMD"
+    return next((name for name in ("AuthenticAMD", "GenuineIntel") if name in processor), "")
+
+
+def blas_is_slow() -> bool:
+    """Whether this is the case oneDNN is for: an AMD x86 CPU with AVX-512 and an MKL build."""
+    return (platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkl.is_available()
+            and torch.backends.cpu.get_cpu_capability().startswith("AVX512") and cpu_vendor() == "AuthenticAMD")
+
+
 def chosen_kernel() -> str:
     """``"onednn"`` or ``"blas"``: what float32 CPU linear layers use in :func:`cpu_linear_kernels`."""
     setting = os.environ.get(ENV, "auto")
     if setting not in CHOICES:
         raise ConfigError(f"{ENV} must be one of {list(CHOICES)}, got {setting!r}")
-    if setting != "auto":
-        if setting == "onednn" and not onednn_available():
-            raise ConfigError(f"{ENV}=onednn, but this PyTorch build has no oneDNN linear kernel")
-        return setting
-    if not onednn_available():
-        return "blas"
-    threads = torch.get_num_threads()
-    if threads not in _measured:
-        times = measure()
-        _measured[threads] = "onednn" if times["blas_s"] >= MARGIN * times["onednn_s"] else "blas"
-    return _measured[threads]
+    if setting == "onednn" and not onednn_available():
+        raise ConfigError(f"{ENV}=onednn, but this PyTorch build has no oneDNN linear kernel")
+    if setting == "auto":
+        return "onednn" if onednn_available() and blas_is_slow() else "blas"
+    return setting
 
 
 def cpu_linear_kernels() -> contextlib.AbstractContextManager:
