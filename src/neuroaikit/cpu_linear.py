@@ -23,6 +23,7 @@ by rounding (a different order of the same sums). The training loops enter the c
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import time
@@ -87,6 +88,12 @@ def _plain_cpu_float32(t: torch.Tensor | None) -> bool:
                          and t.dtype == torch.float32 and t.layout == torch.strided)
 
 
+def _functorch_transform_active() -> bool:
+    # vmap / grad transforms wrap tensors that the oneDNN op cannot take: leave those to PyTorch
+    peek = getattr(torch._C._functorch, "peek_interpreter_stack", None)
+    return peek is not None and peek() is not None
+
+
 class _OneDNNLinearMode(TorchFunctionMode):
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -96,7 +103,7 @@ class _OneDNNLinearMode(TorchFunctionMode):
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
             if (_plain_cpu_float32(x) and _plain_cpu_float32(weight) and _plain_cpu_float32(bias)
                     and x.dim() >= 1 and x.numel() > 0 and not torch.is_autocast_enabled("cpu")
-                    and torch._C._functorch.peek_interpreter_stack() is None):
+                    and not _functorch_transform_active()):
                 return OneDNNLinear.apply(x, weight, bias)
         return func(*args, **kwargs)
 
@@ -138,8 +145,10 @@ def cpu_vendor() -> str:
     return next((name for name in ("AuthenticAMD", "GenuineIntel") if name in processor), "")
 
 
+@functools.lru_cache(maxsize=None)
 def blas_is_slow() -> bool:
-    """Whether this is the case oneDNN is for: an AMD x86 CPU with AVX-512 and an MKL build."""
+    """Whether this is the case oneDNN is for: an AMD x86 CPU with AVX-512 and an MKL build
+    (read once: the training loops ask at every step)."""
     return (platform.machine().lower() in ("x86_64", "amd64") and torch.backends.mkl.is_available()
             and torch.backends.cpu.get_cpu_capability().startswith("AVX512") and cpu_vendor() == "AuthenticAMD")
 
