@@ -6,8 +6,9 @@ Prints, at ``--threads`` threads:
 - the rule's choice on this machine (``neuroaikit.cpu_linear.chosen_kernel``: oneDNN on AMD
   x86 CPUs with AVX-512 and MKL) and a 256 x 1024 -> 512 layer's training step both ways;
 - one training step (forward and backward) of each layer shape of the toolkit's small
-  networks (the continual-learning MLP and its generative replay VAE, batch 128), both ways,
-  each the fastest of ``--repeats`` interleaved timings;
+  networks (the continual-learning MLP and its generative replay VAE, batch 128) and of shapes
+  around ``MIN_FEATURES`` (below it, layers stay with PyTorch's kernel), both ways, each the
+  fastest of ``--repeats`` interleaved timings;
 - a whole run: Split MNIST class-incremental fine-tuning and generative replay at
   ``--iters`` iterations per task (``NEUROAIKIT_CPU_LINEAR=blas`` against ``=onednn``), timed
   the same way, with the average accuracy each reaches (the same up to rounding: training
@@ -33,7 +34,9 @@ from neuroaikit.continual.learner import learn, scenario_from
 from neuroaikit.errors import NeuroAIKitError
 
 #: (batch, in, out) of the protocol's MLP (784-400-400-10) and its replay VAE (400 units, 100 latents)
-SHAPES = [(128, 784, 400), (128, 400, 400), (128, 400, 10), (128, 400, 200), (128, 100, 400), (128, 400, 784)]
+SHAPES = [(128, 784, 400), (128, 400, 400), (128, 400, 10), (128, 400, 200), (128, 100, 400), (128, 400, 784),
+          # around the size below which the toolkit keeps PyTorch's kernel (cpu_linear.MIN_FEATURES)
+          (128, 400, 32), (128, 400, 64), (128, 32, 400), (128, 64, 400)]
 
 
 def step_seconds(linear, batch: int, n_in: int, n_out: int, steps: int = 20) -> float:
@@ -101,10 +104,13 @@ def main() -> int:
             times["blas"].append(step_seconds(F.linear, batch, n_in, n_out))
             times["onednn"].append(step_seconds(cpu_linear.OneDNNLinear.apply, batch, n_in, n_out))
         blas, onednn = min(times["blas"]), min(times["onednn"])
+        routed = min(n_in, n_out) >= cpu_linear.MIN_FEATURES
         figures["layers"].append({"batch": batch, "in": n_in, "out": n_out, "blas_ms": round(blas * 1e3, 4),
-                                  "onednn_ms": round(onednn * 1e3, 4), "speedup": round(blas / onednn, 2)})
+                                  "onednn_ms": round(onednn * 1e3, 4), "speedup": round(blas / onednn, 2),
+                                  "routed_to_onednn": routed})
         print(f"layer {batch} x {n_in} -> {n_out}: BLAS {blas * 1e3:.3f} ms, oneDNN {onednn * 1e3:.3f} ms per "
-              f"training step ({blas / onednn:.2f}x)", flush=True)
+              f"training step ({blas / onednn:.2f}x); {'routed to oneDNN' if routed else 'left to PyTorch'} "
+              f"where the rule applies", flush=True)
 
     figures["runs"] = []
     for strategy in ("finetune", "generative-replay"):

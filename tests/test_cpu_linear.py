@@ -46,17 +46,18 @@ def test_onednn_linear_gives_f_linear_values_and_gradients(shape, with_bias):
 
 def test_in_the_context_nn_linear_uses_onednn_only_where_eligible(kernel):
     kernel("onednn")
-    layer = torch.nn.Linear(20, 4)
-    x = torch.randn(8, 20)
+    layer = torch.nn.Linear(80, 64)
+    x = torch.randn(8, 80)
     with cpu_linear_kernels():
         assert type(layer(x).grad_fn).__name__ == "OneDNNLinearBackward"
-        # float64, bf16 autocast and functorch transforms keep PyTorch's own kernel
+        # small layers (an output head), float64, bf16 autocast and functorch transforms keep PyTorch's kernel
+        assert type(torch.nn.Linear(80, 10)(x).grad_fn).__name__ == "AddmmBackward0"
         assert type(layer.double()(x.double()).grad_fn).__name__ != "OneDNNLinearBackward"
         layer.float()
         with torch.autocast("cpu", dtype=torch.bfloat16):
             assert type(layer(x).grad_fn).__name__ != "OneDNNLinearBackward"
         per_example = torch.func.vmap(torch.func.grad(lambda w, xi: F.linear(xi, w).sum()), in_dims=(None, 0))
-        torch.testing.assert_close(per_example(layer.weight.detach(), x), x[:, None, :].expand(8, 4, 20))
+        torch.testing.assert_close(per_example(layer.weight.detach(), x), x[:, None, :].expand(8, 64, 80))
     assert type(layer(x).grad_fn).__name__ == "AddmmBackward0"  # outside the context: unchanged
 
 
@@ -64,9 +65,9 @@ def test_a_model_trains_to_the_same_weights_through_either_kernel(kernel):
     def trained(choice):
         kernel(choice)
         torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(20, 16), torch.nn.ReLU(), torch.nn.Linear(16, 3))
+        model = torch.nn.Sequential(torch.nn.Linear(80, 64), torch.nn.ReLU(), torch.nn.Linear(64, 3))
         optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-        x, y = torch.randn(64, 20), torch.randint(3, (64,))
+        x, y = torch.randn(64, 80), torch.randint(3, (64,))
         for _ in range(20):
             with cpu_linear_kernels():
                 loss = F.cross_entropy(model(x), y)
@@ -81,7 +82,7 @@ def test_a_model_trains_to_the_same_weights_through_either_kernel(kernel):
 def test_second_derivatives_through_onednn_equal_f_linear_ones(kernel):
     kernel("onednn")
     torch.manual_seed(0)
-    layer, x = torch.nn.Linear(5, 3), torch.randn(4, 5, requires_grad=True)
+    layer, x = torch.nn.Linear(70, 64), torch.randn(4, 70, requires_grad=True)
 
     def gradient_penalty_grads(context):
         with context:
@@ -124,14 +125,14 @@ def test_the_setting_is_validated_and_recorded(kernel):
     kernel("blas")
     with Execution(ExecutionConfig(device="cpu")) as ex:
         assert ex.describe()["cpu_linear"] == "blas"
-        layer = torch.nn.Linear(3, 2)
+        layer = torch.nn.Linear(80, 64)
         with ex.autocast():
-            assert type(layer(torch.randn(2, 3)).grad_fn).__name__ == "AddmmBackward0"
+            assert type(layer(torch.randn(2, 80)).grad_fn).__name__ == "AddmmBackward0"
     kernel("onednn")
     with Execution(ExecutionConfig(device="cpu")) as ex:
         assert ex.describe()["cpu_linear"] == "onednn"
         with ex.autocast():
-            assert type(layer(torch.randn(2, 3)).grad_fn).__name__ == "OneDNNLinearBackward"
+            assert type(layer(torch.randn(2, 80)).grad_fn).__name__ == "OneDNNLinearBackward"
     with Execution(ExecutionConfig(device="cpu", precision="bf16-mixed")) as ex:
         assert "cpu_linear" not in ex.describe()
 

@@ -9,7 +9,8 @@ in those products (``benchmarks/cpu_linear.py`` measures both kernels, layer by 
 whole runs).
 
 :func:`cpu_linear_kernels` is a context in which float32 CPU ``F.linear`` calls (every
-``nn.Linear``) go through oneDNN, forward and backward, when :func:`chosen_kernel` says so:
+``nn.Linear`` with at least :data:`MIN_FEATURES` inputs and outputs) go through oneDNN, forward
+and backward, when :func:`chosen_kernel` says so:
 ``NEUROAIKIT_CPU_LINEAR`` = ``auto`` (default: oneDNN on AMD x86 CPUs with AVX-512 and an MKL
 build, where MKL does not use AVX-512; PyTorch's kernel elsewhere), ``blas`` or ``onednn``. The
 rule is fixed by the hardware rather than timed at run time, so every process of a job (resumed
@@ -34,6 +35,9 @@ from torch.overrides import TorchFunctionMode
 
 from .errors import ConfigError
 
+#: layers with fewer inputs or outputs than this (output heads) stay with PyTorch's kernel: for
+#: them oneDNN's fixed costs outweigh its faster arithmetic (``benchmarks/cpu_linear.py``)
+MIN_FEATURES = 64
 ENV = "NEUROAIKIT_CPU_LINEAR"
 CHOICES = ("auto", "blas", "onednn")
 
@@ -102,7 +106,8 @@ class _OneDNNLinearMode(TorchFunctionMode):
             weight = args[1] if len(args) > 1 else kwargs.get("weight")
             bias = args[2] if len(args) > 2 else kwargs.get("bias")
             if (_plain_cpu_float32(x) and _plain_cpu_float32(weight) and _plain_cpu_float32(bias)
-                    and x.dim() >= 1 and x.numel() > 0 and not torch.is_autocast_enabled("cpu")
+                    and x.dim() >= 1 and x.numel() > 0 and weight.dim() == 2 and min(weight.shape) >= MIN_FEATURES
+                    and not torch.is_autocast_enabled("cpu")
                     and not _functorch_transform_active()):
                 return OneDNNLinear.apply(x, weight, bias)
         return func(*args, **kwargs)
