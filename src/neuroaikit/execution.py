@@ -264,9 +264,9 @@ class Execution:
 
     # -- precision -------------------------------------------------------
     def autocast(self) -> contextlib.AbstractContextManager:
-        """The forward-pass context for the configured precision. In ``"32"`` on a CPU, float32
-        linear layers use oneDNN where it is measurably faster than the BLAS
-        (:mod:`neuroaikit.cpu_linear`); otherwise a no-op for ``"32"``."""
+        """The forward-pass context for the configured precision. In ``"32"`` on a CPU, linear
+        layers go through oneDNN where PyTorch's BLAS leaves AVX-512 unused (AMD CPUs; see
+        :mod:`neuroaikit.cpu_linear`); otherwise ``"32"`` changes nothing."""
         if self.config.precision == "32":
             return cpu_linear_kernels() if self.device.type == "cpu" else contextlib.nullcontext()
         dtype = torch.bfloat16 if self.config.precision == "bf16-mixed" else torch.float16
