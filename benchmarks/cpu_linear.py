@@ -86,8 +86,10 @@ def main() -> int:
     except NeuroAIKitError as error:
         parser.error(str(error))
     torch.set_num_threads(args.threads)
+    blas_s, onednn_s = (min(step_seconds(linear, 256, 1024, 512) for _ in range(args.repeats))
+                        for linear in (F.linear, cpu_linear.OneDNNLinear.apply))
     figures: dict = {"threads": args.threads, "iters": args.iters, "repeats": args.repeats,
-                     "choice_measurement": cpu_linear.measure()}
+                     "choice_measurement": {"blas_s": blas_s, "onednn_s": onednn_s}}
     os.environ[cpu_linear.ENV] = "auto"
     figures["auto_choice"] = cpu_linear.chosen_kernel()
     m = figures["choice_measurement"]

@@ -27,7 +27,6 @@ import contextlib
 import functools
 import os
 import platform
-import time
 
 import torch
 import torch.nn.functional as F
@@ -113,30 +112,6 @@ class _OneDNNLinearMode(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def _step_time(linear, x, weight, bias, grad, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        linear(x, weight, bias).backward(grad)
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
-def measure() -> dict:
-    """Seconds of one training step (forward and backward) of a 256 x 1024 -> 512 float32
-    layer through the BLAS and through oneDNN, best of 5 each, at the current thread count
-    (``benchmarks/cpu_linear.py`` sets it beside the rule of :func:`chosen_kernel`)."""
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(256, 1024, generator=generator, requires_grad=True)
-    weight = torch.randn(512, 1024, generator=generator, requires_grad=True)
-    bias = torch.randn(512, generator=generator, requires_grad=True)
-    grad = torch.randn(256, 512, generator=generator)
-    for linear in (F.linear, OneDNNLinear.apply):  # first calls allocate and pick kernels
-        linear(x, weight, bias).backward(grad)
-    return {"blas_s": _step_time(F.linear, x, weight, bias, grad, 5),
-            "onednn_s": _step_time(OneDNNLinear.apply, x, weight, bias, grad, 5)}
-
-
 def cpu_vendor() -> str:
     """The x86 vendor string (``"AuthenticAMD"``, ``"GenuineIntel"``) or ``""`` where unknown."""
     try:
@@ -158,16 +133,22 @@ def blas_is_slow() -> bool:
             and torch.backends.cpu.get_cpu_capability().startswith("AVX512") and cpu_vendor() == "AuthenticAMD")
 
 
+def setting() -> str:
+    """The validated ``NEUROAIKIT_CPU_LINEAR`` (``"auto"`` when unset); a one-line error otherwise.
+    :class:`~neuroaikit.execution.Execution` checks it on entry, before a job creates anything."""
+    value = os.environ.get(ENV, "auto")
+    if value not in CHOICES:
+        raise ConfigError(f"{ENV} must be one of {list(CHOICES)}, got {value!r}")
+    if value == "onednn" and not onednn_available():
+        raise ConfigError(f"{ENV}=onednn, but this PyTorch build has no oneDNN linear kernel")
+    return value
+
+
 def chosen_kernel() -> str:
     """``"onednn"`` or ``"blas"``: what float32 CPU linear layers use in :func:`cpu_linear_kernels`."""
-    setting = os.environ.get(ENV, "auto")
-    if setting not in CHOICES:
-        raise ConfigError(f"{ENV} must be one of {list(CHOICES)}, got {setting!r}")
-    if setting == "onednn" and not onednn_available():
-        raise ConfigError(f"{ENV}=onednn, but this PyTorch build has no oneDNN linear kernel")
-    if setting == "auto":
+    if (value := setting()) == "auto":
         return "onednn" if onednn_available() and blas_is_slow() else "blas"
-    return setting
+    return value
 
 
 def cpu_linear_kernels() -> contextlib.AbstractContextManager:

@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from .config import Config, Options, POSITIVE_INT, Satisfies
+from . import cpu_linear
 from .cpu_linear import chosen_kernel, cpu_linear_kernels
 from .errors import ConfigError
 
@@ -152,6 +153,7 @@ class Execution:
     def __enter__(self) -> "Execution":
         import torch.distributed as dist
 
+        cpu_linear.setting()  # a bad NEUROAIKIT_CPU_LINEAR stops the job before anything exists
         if not self.join_group:
             self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))  # one process's own work, on its own device
         elif dist.is_available() and dist.is_initialized():
