@@ -36,6 +36,12 @@ Every way is timed ``--repeats`` times (default 3), the repeats interleaved, and
 kept: on a shared machine other work only ever slows a run down, and a single timing of the
 reference loop varied by a third between runs on the 2-core machine.
 
+Everything runs inside ``Execution`` on the chosen device, as a ``neuroaikit certify`` job does: on a
+CPU its freed memory is kept for reuse (``neuroaikit.cpu_allocator``), for the reference loop too,
+so both are measured under the same allocator; ``NEUROAIKIT_CPU_ALLOCATOR=system`` measures them
+under glibc's defaults instead (the page records which: ``cpu_allocator``).
+``benchmarks/cpu_allocator.py`` compares the two.
+
 On a GPU every way runs once untimed first, so kernel selection is not charged to the first.
 
 ``--compile`` adds ``batched_compiled``: ``batched`` with ``compile=True`` (``neuroaikit certify
@@ -55,12 +61,13 @@ import time
 
 import torch
 
+from neuroaikit import cpu_allocator
 from neuroaikit.certify import GaussianSmoothing, smoothing_radius
 from neuroaikit.certify.bounds import clopper_pearson_lower
 from neuroaikit.certify.certifier import check_sample_sizes
 from neuroaikit.data import load_dataset
 from neuroaikit.errors import NeuroAIKitError
-from neuroaikit.execution import resolve_device
+from neuroaikit.execution import Execution, ExecutionConfig, resolve_device
 from neuroaikit.progress import silent
 from neuroaikit.runs import Run
 from neuroaikit.training import TrainConfig, train
@@ -220,7 +227,6 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="record where the batched draws' time goes")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     n_images, n = (16, 500) if args.quick else (64, 2000)
     # an option given (0 included) is used as given and validated, before anything is trained
     n_images = args.images if args.images is not None else n_images
@@ -229,6 +235,8 @@ def main() -> None:
     try:
         check_sample_sizes(n0, n)
         device = resolve_device(args.device)
+        cpu_allocator.setting()
+        execution_config = ExecutionConfig(device=args.device, threads=args.threads)
         test = load_dataset("mnist", split="test", data_dir=args.data_dir)
     except NeuroAIKitError as error:
         parser.error(str(error))
@@ -236,6 +244,12 @@ def main() -> None:
         parser.error(f"--repeats must be >= 1, got {args.repeats}")
     if not 1 <= n_images <= len(test):
         parser.error(f"--images must be between 1 and the {len(test)} test images, got {n_images}")
+    with Execution(execution_config) as execution:
+        measure(args, execution, device, test, n_images, n0, n, alpha, sigma)
+
+
+def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha: float, sigma: float) -> None:
+    """Time every way and print (and write) the figures."""
     run = trained_model(args.data_dir, sigma, device)
     x = test.images[:n_images].to(device)
 
@@ -267,7 +281,8 @@ def main() -> None:
             return ways["reference_loop"]()
 
     figures = {"device": str(device), "images": n_images, "n0": n0, "n": n, "alpha": alpha, "sigma": sigma,
-               "threads": args.threads, "reference_batch": args.reference_batch}
+               "threads": args.threads, "reference_batch": args.reference_batch,
+               "cpu_allocator": execution.describe().get("cpu_allocator", "system")}
     radii = {}
     if device.type == "cuda":  # kernels are chosen and compiled on first use: keep that out of the first way's time
         for way in ways.values():

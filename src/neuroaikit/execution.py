@@ -42,7 +42,7 @@ import torch
 from torch import nn
 
 from .config import Config, Options, POSITIVE_INT, Satisfies
-from . import cpu_linear
+from . import cpu_allocator, cpu_linear
 from .cpu_linear import chosen_kernel, cpu_linear_kernels
 from .errors import ConfigError
 
@@ -127,8 +127,9 @@ class Execution:
     """The context a workflow computes in (``with Execution(config) as ex: ...``).
 
     On entry it joins the ``torchrun`` process group when there is one (``WORLD_SIZE`` > 1),
-    resolves the device and sets the thread count; on exit it restores the thread count and
-    leaves the process group it created. ``join_group=False`` computes on this process alone
+    resolves the device and sets the thread count, and on a CPU keeps freed memory for reuse
+    (:mod:`neuroaikit.cpu_allocator`); on exit it restores the thread count, hands free memory
+    back and leaves the process group it created. ``join_group=False`` computes on this process alone
     (rank 0's evaluation after a data-parallel fit). Everything is also usable without
     ``with`` for a single process.
     """
@@ -141,6 +142,8 @@ class Execution:
         self.world_size = 1
         self._owns_group = False
         self._threads_before: int | None = None
+        #: ``"reuse"`` while freed CPU memory is kept for the next pass, else ``"system"``
+        self.cpu_allocator = "system"
         self.device = torch.device("cpu")
         self._entered = False
         self._check_precision_names()
@@ -153,7 +156,9 @@ class Execution:
     def __enter__(self) -> "Execution":
         import torch.distributed as dist
 
-        cpu_linear.setting()  # a bad NEUROAIKIT_CPU_LINEAR stops the job before anything exists
+        # a bad NEUROAIKIT_CPU_LINEAR or NEUROAIKIT_CPU_ALLOCATOR stops the job before anything exists
+        cpu_linear.setting()
+        cpu_allocator.setting()
         if not self.join_group:
             self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))  # one process's own work, on its own device
         elif dist.is_available() and dist.is_initialized():
@@ -179,6 +184,8 @@ class Execution:
         if self.config.threads:
             self._threads_before = torch.get_num_threads()
             torch.set_num_threads(self.config.threads)
+        if self.device.type == "cpu" and cpu_allocator.chosen() == "reuse" and cpu_allocator.reuse_freed_memory():
+            self.cpu_allocator = "reuse"
         self._entered = True
         return self
 
@@ -186,6 +193,9 @@ class Execution:
         if self._threads_before is not None:
             torch.set_num_threads(self._threads_before)
             self._threads_before = None
+        if self.cpu_allocator == "reuse":
+            cpu_allocator.release_free_memory()
+            self.cpu_allocator = "system"
         if self._owns_group:
             import torch.distributed as dist
 
@@ -220,6 +230,8 @@ class Execution:
             info["gpu"] = torch.cuda.get_device_name(self.device)
         if self.device.type == "cpu" and self.config.precision == "32":
             info["cpu_linear"] = chosen_kernel()
+        if self.device.type == "cpu":
+            info["cpu_allocator"] = self.cpu_allocator
         if self.distributed:
             import torch.distributed as dist
 

@@ -24,6 +24,7 @@ def run_benchmark(script: str, *args: str, cwd: Path) -> subprocess.CompletedPro
     (["--n", "10"], "n0 (100 selection draws) must not exceed n (10 estimation draws)"),
     (["--device", "tpu"], "device must be"),
     (["--repeats", "0"], "--repeats must be >= 1, got 0"),
+    (["--threads", "0"], "threads"),
 ])
 def test_certify_speed_benchmark_refuses_bad_settings_before_training(shared_data, tmp_path, args, message):
     result = run_benchmark("certify.py", "--data-dir", str(shared_data / "mnist"), *args, cwd=tmp_path)
