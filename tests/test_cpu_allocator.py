@@ -19,7 +19,7 @@ from neuroaikit.execution import Execution, ExecutionConfig
 REPO = Path(__file__).resolve().parents[1]
 glibc_only = pytest.mark.skipif(cpu_allocator._glibc() is None, reason="needs glibc's malloc")
 
-# minor page faults (fresh pages mapped in) of 10 passes that each allocate, fill and free
+# minor page faults (fresh pages mapped in) of 20 passes that each allocate, fill and free
 # 48 MiB: a float32 activation of 256 images x 16 channels x 56 x 56, above glibc's 32 MiB
 # ceiling for blocks it keeps
 PASSES = textwrap.dedent("""
@@ -31,7 +31,7 @@ PASSES = textwrap.dedent("""
         for _ in range(2):  # the first passes map their pages in either way
             torch.empty(12 * 2**20).fill_(1.0)
         before = faults()
-        for _ in range(10):
+        for _ in range(20):
             activation = torch.empty(12 * 2**20)
             activation.fill_(1.0)
             del activation
@@ -53,8 +53,10 @@ def test_reused_memory_is_not_faulted_in_again_at_every_pass():
     system_chosen, system_faults = passes_in_a_fresh_process("system")
     assert (chosen, system_chosen) == ("reuse", "system")
     pages_per_pass = 48 * 2**20 // 4096
-    assert system_faults >= 5 * pages_per_pass  # glibc maps every such block afresh
-    assert faults < pages_per_pass // 4  # kept: the passes after the first touch no new page
+    assert system_faults >= 15 * pages_per_pass  # glibc maps every such block afresh
+    # kept: the passes touch no new page (now and then one pass finds its block split by a small
+    # allocation made in between and takes fresh pages once)
+    assert faults <= 2 * pages_per_pass
 
 
 def test_the_setting_is_validated_and_recorded(monkeypatch):
@@ -87,13 +89,25 @@ def test_without_glibc_auto_leaves_malloc_alone_and_reuse_is_refused(monkeypatch
         cpu_allocator.setting()
 
 
+def test_a_glibc_that_refuses_the_large_threshold_gets_its_maximum(monkeypatch):
+    calls: list = []
+    monkeypatch.setattr(cpu_allocator, "_glibc", lambda: FakeLibc(calls, refused={cpu_allocator.MMAP_THRESHOLD}))
+    assert cpu_allocator.reuse_freed_memory()
+    assert calls == [("mallopt", -3, cpu_allocator.MMAP_THRESHOLD), ("mallopt", -3, 32 * 2**20),
+                     ("mallopt", -1, cpu_allocator.TRIM_THRESHOLD)]
+
+
 class FakeLibc:
-    def __init__(self, calls: list):
+    """Records the calls; ``mallopt`` refuses (returns 0) the values in ``refused``, as glibc does
+    a threshold above its maximum."""
+
+    def __init__(self, calls: list, refused: set = frozenset()):
         self.calls = calls
+        self.refused = refused
 
     def mallopt(self, parameter: int, value: int) -> int:
         self.calls.append(("mallopt", parameter, value))
-        return 1
+        return 0 if value in self.refused else 1
 
     def malloc_trim(self, pad: int) -> int:
         self.calls.append(("malloc_trim", pad))

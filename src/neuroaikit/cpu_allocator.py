@@ -6,10 +6,10 @@ first every block over 128 KiB, later (its dynamic threshold) every block over t
 freed so far, up to 32 MiB; and it gives back free memory at the top of its heap beyond twice that
 threshold. A convolutional network's activations on a CPU are blocks of megabytes to tens of
 megabytes, allocated and freed at every forward and backward pass, so each pass maps fresh pages
-and the kernel faults and zeroes every one of them again. On the 2-core machine (a virtual
-machine, where a page fault costs more than on bare metal) that cost the per-image loop of
-randomized-smoothing certification half its speed and a digital-twin training step about a
-seventh (``benchmarks/cpu_allocator.py``).
+and the kernel faults and zeroes every one of them again. On the project's 2-core machine (a
+virtual machine, where a page fault costs more than on bare metal) that took about half the time
+of the per-image certification loop and of an MLP training step, and over a third of a
+digital-twin training step's (``benchmarks/cpu_allocator.py``; figures in the workflow guide).
 
 :func:`reuse_freed_memory` raises both thresholds (``mallopt``): blocks up to
 :data:`MMAP_THRESHOLD` come from the heap and freed memory up to :data:`TRIM_THRESHOLD` stays
@@ -28,7 +28,6 @@ behaviour.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 import os
 import platform
@@ -38,8 +37,9 @@ from .errors import ConfigError
 ENV = "NEUROAIKIT_CPU_ALLOCATOR"
 CHOICES = ("auto", "reuse", "system")
 #: blocks up to this size come from the heap (larger ones, such as whole data sets, are still
-#: mapped and unmapped on their own)
+#: mapped and unmapped on their own); glibc builds that refuse it get their 32 MiB maximum
 MMAP_THRESHOLD = 256 * 2**20
+_MMAP_THRESHOLD_FALLBACK = 32 * 2**20
 #: free memory at the top of the heap kept for reuse during a job
 TRIM_THRESHOLD = 1024 * 2**20
 # glibc's mallopt parameter numbers (malloc.h)
@@ -88,7 +88,8 @@ def reuse_freed_memory() -> bool:
     libc = _glibc()
     if libc is None:
         return False
-    return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) & bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
+    mapped = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) or libc.mallopt(_M_MMAP_THRESHOLD, _MMAP_THRESHOLD_FALLBACK)
+    return bool(mapped) and bool(libc.mallopt(_M_TRIM_THRESHOLD, TRIM_THRESHOLD))
 
 
 def release_free_memory() -> None:
