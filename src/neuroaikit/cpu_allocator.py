@@ -7,9 +7,9 @@ freed so far, up to 32 MiB; and it gives back free memory at the top of its heap
 threshold. A convolutional network's activations on a CPU are blocks of megabytes to tens of
 megabytes, allocated and freed at every forward and backward pass, so each pass maps fresh pages
 and the kernel faults and zeroes every one of them again. On the project's 2-core machine (a
-virtual machine, where a page fault costs more than on bare metal) that took about half the time
-of the per-image certification loop and of an MLP training step, and over a third of a
-digital-twin training step's (``benchmarks/cpu_allocator.py``; figures in the workflow guide).
+virtual machine, where a page fault costs more than on bare metal) that took 45 % of the time of
+the per-image certification loop, 39 % of a bare loop of MLP training steps and 37 % of a
+digital-twin training step (``benchmarks/cpu_allocator.py``; figures in the workflow guide).
 
 :func:`reuse_freed_memory` raises both thresholds (``mallopt``): blocks up to
 :data:`MMAP_THRESHOLD` come from the heap and freed memory up to :data:`TRIM_THRESHOLD` stays
