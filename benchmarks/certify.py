@@ -61,13 +61,12 @@ import time
 
 import torch
 
-from neuroaikit import cpu_allocator
 from neuroaikit.certify import GaussianSmoothing, smoothing_radius
 from neuroaikit.certify.bounds import clopper_pearson_lower
 from neuroaikit.certify.certifier import check_sample_sizes
 from neuroaikit.data import load_dataset
 from neuroaikit.errors import NeuroAIKitError
-from neuroaikit.execution import Execution, ExecutionConfig, resolve_device
+from neuroaikit.execution import Execution, ExecutionConfig, check_environment, resolve_device
 from neuroaikit.progress import silent
 from neuroaikit.runs import Run
 from neuroaikit.training import TrainConfig, train
@@ -235,7 +234,7 @@ def main() -> None:
     try:
         check_sample_sizes(n0, n)
         device = resolve_device(args.device)
-        cpu_allocator.setting()
+        check_environment()
         execution_config = ExecutionConfig(device=args.device, threads=args.threads)
         test = load_dataset("mnist", split="test", data_dir=args.data_dir)
     except NeuroAIKitError as error:

@@ -137,3 +137,17 @@ def test_the_benchmark_refuses_bad_settings_in_one_line(shared_data, tmp_path, a
     assert result.returncode == 2
     assert message in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("script, data, variable", [
+    ("certify.py", "mnist", cpu_allocator.ENV),
+    ("certify.py", "mnist", "NEUROAIKIT_CPU_LINEAR"),
+    ("cpu_allocator.py", "", "NEUROAIKIT_CPU_LINEAR"),
+])
+def test_benchmarks_refuse_a_bad_environment_setting_in_one_line(shared_data, tmp_path, script, data, variable):
+    command = [sys.executable, str(REPO / "benchmarks" / script), "--data-dir", str(shared_data / data)]
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, variable: "fastest"})
+    assert result.returncode == 2
+    assert f"{variable} must be one of" in result.stderr.splitlines()[-1] and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()

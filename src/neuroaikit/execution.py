@@ -98,6 +98,15 @@ def _env_world_size() -> int:
         return 1
 
 
+def check_environment() -> None:
+    """Validate the environment settings every job reads (``NEUROAIKIT_CPU_LINEAR``,
+    ``NEUROAIKIT_CPU_ALLOCATOR``): a one-line :class:`ConfigError` for a bad value.
+    :meth:`Execution.__enter__` calls it before a job creates anything; scripts that enter
+    ``Execution`` later can call it up front."""
+    cpu_linear.setting()
+    cpu_allocator.setting()
+
+
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
     """The torch device for ``name`` (see :class:`ExecutionConfig`); a device that is not
     there is a one-line error."""
@@ -156,9 +165,7 @@ class Execution:
     def __enter__(self) -> "Execution":
         import torch.distributed as dist
 
-        # a bad NEUROAIKIT_CPU_LINEAR or NEUROAIKIT_CPU_ALLOCATOR stops the job before anything exists
-        cpu_linear.setting()
-        cpu_allocator.setting()
+        check_environment()  # a bad setting stops the job before anything exists
         if not self.join_group:
             self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))  # one process's own work, on its own device
         elif dist.is_available() and dist.is_initialized():
