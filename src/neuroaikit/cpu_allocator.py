@@ -7,8 +7,8 @@ freed so far, up to 32 MiB; and it gives back free memory at the top of its heap
 threshold. A convolutional network's activations on a CPU are blocks of megabytes to tens of
 megabytes, allocated and freed at every forward and backward pass, so each pass maps fresh pages
 and the kernel faults and zeroes every one of them again. On the project's 2-core machine (a
-virtual machine, where a page fault costs more than on bare metal) that took 45 % of the time of
-the per-image certification loop, 39 % of a bare loop of MLP training steps and 37 % of a
+virtual machine, where a page fault costs more than on bare metal) that took 44 % of the time of
+the per-image certification loop, 36 % of a bare loop of MLP training steps and 23 % of a
 digital-twin training step (``benchmarks/cpu_allocator.py``; figures in the workflow guide).
 
 :func:`reuse_freed_memory` raises both thresholds (``mallopt``): blocks up to
