@@ -29,8 +29,10 @@ MNIST images with Gaussian augmentation at the certified sigma. All ways give th
 To show how far each way is from what the hardware allows, the benchmark counts the model's
 floating-point operations per draw (``torch.utils.flop_counter``), prints each way's achieved
 GFLOP/s, and measures two float32 ceilings on the same device and thread count: a large matrix
-product and a large channels-last convolution (``device_gflops``). 5x the reference loop's rate
-is what the goal asks; the ceilings say whether the device allows it.
+product and a large channels-last convolution (``device_gflops``). It also times the model's own
+weight layers alone, in float32 and in bfloat16 (``weight_layers_bound``): the rate no way through
+these kernels in that precision can pass. 5x the reference loop's rate is what the goal asks; the
+ceilings say whether the device allows it.
 
 Every way is timed ``--repeats`` times (default 3), the repeats interleaved, and its fastest is
 kept: on a shared machine other work only ever slows a run down, and a single timing of the
@@ -46,7 +48,8 @@ On a GPU every way runs once untimed first, so kernel selection is not charged t
 
 ``--compile`` adds ``batched_compiled``: ``batched`` with ``compile=True`` (``neuroaikit certify
 --compile``: the model through ``torch.compile``, compiled in the untimed first run; on a CPU it
-needs a C++ compiler). ``--profile`` runs
+needs a C++ compiler), and ``batched_bf16_compiled``, the same under ``--precision bf16-mixed``
+(compiled separately: autocast changes the graph). ``--profile`` runs
 ``batched`` once more under ``torch.profiler`` and records where its time goes: the operators
 with the most device time (GPU) or CPU time, and the device's busy time as a share of the
 unprofiled ``batched`` wall time (near 1: the GPU's kernels are the limit; well below 1: the host
@@ -147,23 +150,33 @@ def device_gflops(device, repeats: int = 10) -> dict:
             "conv_gflops": round(rate(lambda: conv(images), 2 * 64 * 128 * 16 * 16 * 128 * 9), 1)}
 
 
-def weight_layers_bound(model, image: torch.Tensor, device, pass_rows=(64, 256, 1024), repeats: int = 10) -> float:
+def weight_layers_bound(model, image: torch.Tensor, device, pass_rows=(64, 256, 1024), repeats: int = 10,
+                        dtype: torch.dtype = torch.float32) -> float:
     """Seconds per draw that the model's weight layers (convolutions, linear layers) take on
-    their own in float32: each layer timed alone on the input it gets in a pass of noisy draws,
+    their own in ``dtype``: each layer timed alone on the input it gets in a pass of noisy draws,
     with the certifier's channels-last weights, at its fastest of ``pass_rows`` rows per pass.
     That is the time a draw would take if everything else (bias and activation passes, pooling,
-    noise, counting) were free, so no float32 way of running these layers through PyTorch's
-    kernels certifies faster than ``1 / (bound * draws per image)`` images/s."""
+    noise, counting) were free, so no way of running these layers in ``dtype`` through PyTorch's
+    kernels certifies faster than ``1 / (bound * draws per image)`` images/s. In bfloat16 the
+    layers and their inputs are cast outright, which is cheaper than autocast's per-call casts,
+    so the bound holds for ``bf16-mixed`` too."""
     model = model.to(memory_format=torch.channels_last)
     inputs: dict = {}
     layers = [m for m in model.modules() if not list(m.children()) and getattr(m, "weight", None) is not None
               and m.weight.dim() >= 2]
-    hooks = [m.register_forward_pre_hook(lambda m, args: inputs.setdefault(m, args[0].clone())) for m in layers]
+
+    def capture(layer, args) -> None:  # returns None: a pre-hook's return value would replace the input
+        inputs.setdefault(layer, args[0].to(dtype, copy=True))
+
+    hooks = [m.register_forward_pre_hook(capture) for m in layers]
     most = max(pass_rows)
     with torch.inference_mode():
         model(image[None].repeat(most, 1, 1, 1) + 0.25 * torch.randn(most, *image.shape, device=device))
-        for hook in hooks:
-            hook.remove()
+    for hook in hooks:
+        hook.remove()
+    for layer in layers:
+        layer.to(dtype)
+    with torch.inference_mode():
         total = 0.0
         for layer, rows_in in inputs.items():
             per_row = []
@@ -256,7 +269,7 @@ def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha
              compiled: bool = False):
         # the compiled way certifies one loaded model each time, so torch.compile's cache (keyed on
         # the module) compiles it once, in the untimed first run, as a `certify --compile` job does
-        model = compiled_models.setdefault("model", run.load_model(map_location=device).eval()) if compiled \
+        model = compiled_models.setdefault(precision, run.load_model(map_location=device).eval()) if compiled \
             else run.load_model(map_location=device).eval()
         smoothed = GaussianSmoothing(model, sigma=sigma, max_rows=max_rows, channels_last=channels_last,
                                      precision=precision, compile=compiled)
@@ -274,6 +287,7 @@ def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha
     compiled_models: dict = {}
     if args.compile:
         ways["batched_compiled"] = lambda: ours(per_image=False, compiled=True)
+        ways["batched_bf16_compiled"] = lambda: ours(per_image=False, precision="bf16-mixed", compiled=True)
 
     def reference_bf16():
         with torch.autocast(device.type, dtype=torch.bfloat16):
@@ -289,6 +303,7 @@ def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha
         torch.cuda.synchronize()
     elif args.compile:  # torch.compile compiles on first use on any device
         ways["batched_compiled"]()
+        ways["batched_bf16_compiled"]()
     times: dict = {name: [] for name in ways}
     for _ in range(args.repeats):  # interleaved, so a slow spell of a shared machine falls on every way
         for name, way in ways.items():
@@ -312,6 +327,10 @@ def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha
     figures["weight_layers_bound_images_per_s"] = round(1 / (bound_s * (n0 + n)), 3)
     figures["weight_layers_bound_vs_reference_loop"] = round(
         figures["weight_layers_bound_images_per_s"] / figures["reference_loop_images_per_s"], 2)
+    bound_bf16_s = weight_layers_bound(run.load_model(map_location=device).eval(), x[0], device, dtype=torch.bfloat16)
+    figures["weight_layers_bound_bf16_images_per_s"] = round(1 / (bound_bf16_s * (n0 + n)), 3)
+    figures["weight_layers_bound_bf16_vs_reference_loop"] = round(
+        figures["weight_layers_bound_bf16_images_per_s"] / figures["reference_loop_images_per_s"], 2)
     for name in ways:
         figures[f"{name}_gflops"] = round(figures[f"{name}_images_per_s"] * (n0 + n) * draw_flop / 1e9, 1)
     print(f"{draw_flop / 1e6:.2f} MFLOP per draw; achieved GFLOP/s: " + ", ".join(
@@ -320,6 +339,9 @@ def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha
     print(f"the weight layers alone (float32, each at its best pass size): "
           f"{figures['weight_layers_bound_images_per_s']} images/s, {figures['weight_layers_bound_vs_reference_loop']}x "
           "the reference loop: no float32 way through these kernels certifies faster")
+    print(f"the weight layers alone in bfloat16: {figures['weight_layers_bound_bf16_images_per_s']} images/s, "
+          f"{figures['weight_layers_bound_bf16_vs_reference_loop']}x the float32 reference loop: no bf16 way "
+          "through these kernels certifies faster")
 
     def speedup(way: str, against: str) -> float:
         return round(figures[f"{way}_images_per_s"] / figures[f"{against}_images_per_s"], 2)
@@ -343,6 +365,11 @@ def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha
         figures["speedup_compiled_vs_reference_loop"] = speedup("batched_compiled", "reference_loop")
         figures["mean_abs_radius_difference_compiled_vs_batched"] = radius_difference("batched_compiled", "batched")
         print(f"compiled batched draws: {figures['speedup_compiled_vs_reference_loop']}x the reference loop")
+        figures["speedup_bf16_compiled_vs_reference_loop"] = speedup("batched_bf16_compiled", "reference_loop")
+        figures["mean_abs_radius_difference_bf16_compiled_vs_batched"] = radius_difference("batched_bf16_compiled",
+                                                                                           "batched")
+        print(f"compiled bf16 batched draws: {figures['speedup_bf16_compiled_vs_reference_loop']}x the float32 "
+              "reference loop")
     if args.profile:
         figures["profile_batched"] = profile(ways["batched"], device, n_images / figures["batched_images_per_s"])
         print(f"batched draws profiled: the device busy {figures['profile_batched']['busy_fraction']:.0%} of the "

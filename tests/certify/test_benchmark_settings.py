@@ -110,3 +110,18 @@ def test_certify_benchmark_counts_a_draws_flops_and_times_only_the_weight_layers
     after_capture = timed[4:]  # the first pass, all four layers at 8 rows, captures the inputs
     assert timed[:4] == [("Conv2d", 8), ("ReLU", 8), ("Flatten", 8), ("Linear", 8)]
     assert sorted(after_capture) == sorted([(name, rows) for name in ("Conv2d", "Linear") for rows in (2, 8)] * 4)
+
+
+def test_certify_benchmark_times_the_weight_layers_in_bfloat16_when_asked():
+    """The bf16 ceiling casts the layers and the inputs they captured: every timed call is bf16."""
+    bench = certify_benchmark()
+    torch = pytest.importorskip("torch")
+    model = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 6 * 6, 10))
+    seen = []
+    for layer in (model[0], model[3]):
+        layer.register_forward_hook(lambda m, args, out: seen.append((args[0].dtype, out.dtype)))
+    bound = bench.weight_layers_bound(model, torch.rand(1, 8, 8), torch.device("cpu"), pass_rows=(2, 8), repeats=2,
+                                      dtype=torch.bfloat16)
+    assert bound > 0
+    assert seen[:2] == [(torch.float32, torch.float32)] * 2  # the capturing pass runs the model as it is
+    assert set(seen[2:]) == {(torch.bfloat16, torch.bfloat16)} and len(seen[2:]) == 2 * 2 * 3
