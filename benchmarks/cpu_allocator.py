@@ -37,6 +37,7 @@ import torch
 
 from neuroaikit import cpu_allocator, cpu_linear
 from neuroaikit.errors import NeuroAIKitError
+from neuroaikit.io import write_text
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -176,8 +177,7 @@ def main() -> None:
         print("batched certification against the per-image loop under the same allocator: "
               f"system {figures['certify_batched_vs_reference_system']}x, reuse {figures['certify_batched_vs_reference_reuse']}x")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(figures, fh, indent=2)
+        write_text(args.json, json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

@@ -67,7 +67,7 @@ run_stage() {
         ;;
     certify)
         record certify_cuda 240 "Certification speed on a GPU: batched draws against per-image loops" \
-            "benchmarks/certify.py on one CUDA GPU at Cohen et al.'s number of draws: images certified per second by the batched certifier against the reference per-image loop of Cohen et al.'s code and our own per-image path, same model, n0, n and alpha, and the batched certifier through torch.compile; every way run once untimed first; then the batched draws once more under torch.profiler (where their device time goes)." \
+            "benchmarks/certify.py on one CUDA GPU at Cohen et al.'s number of draws: images certified per second by the batched certifier against the reference per-image loop of Cohen et al.'s code and our own per-image path, same model, n0, n and alpha, the batched certifier through torch.compile, in float32 and under bf16 autocast, and the weight layers' bounds in float32 and bf16; every way run once untimed first; then the batched draws once more under torch.profiler (where their device time goes)." \
             -- "$PY" benchmarks/certify.py --data-dir "$DATA/mnist" --device "$DEVICE" --images 500 --n 10000 --repeats 1 \
             --compile --profile || status=$?
         ;;

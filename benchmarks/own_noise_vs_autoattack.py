@@ -23,6 +23,7 @@ from torch import nn
 
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_robustness
 from neuroaikit.data import load_dataset
+from neuroaikit.io import write_text
 from neuroaikit.models import build_model
 
 
@@ -87,8 +88,7 @@ def main() -> None:
     print(f"robust accuracy at Linf eps {args.eps} ({n_images} images, {steps} steps, EOT {eot}): "
           f"ours {ours.robust_accuracy:.3f} ({ours_s:.0f} s), AutoAttack rand {theirs:.3f} ({theirs_s:.0f} s)")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(figures, fh, indent=2)
+        write_text(args.json, json.dumps(figures, indent=2))
 
 
 if __name__ == "__main__":

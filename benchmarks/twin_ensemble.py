@@ -71,10 +71,10 @@ def main(argv=None) -> int:
         predictions.append(predict(model, ds, "test"))
         members.append({"seed": seed, "fit_s": seconds, "epochs": len(history) - 1,
                         "best_validation_correlation": history[-1]["best_validation_correlation"],
-                        "early_stopped": len(history) - 1 < cfg.max_epochs and seconds < args.member_time_limit,
+                        "stopped_by": history[-1]["stopped_by"],
                         **score(predictions[-1])})
         m = members[-1]
-        print(f"member {seed}: {m['epochs']} epochs, {seconds:.0f} s, best validation r "
+        print(f"member {seed}: {m['epochs']} epochs, {seconds:.0f} s (stopped by {m['stopped_by']}), best validation r "
               f"{m['best_validation_correlation']:.4f}, test single-trial r {m['single_trial_correlation']:.4f}",
               flush=True)
     single = {k: float(np.mean([m[k] for m in members])) for k in KEYS}

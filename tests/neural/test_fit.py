@@ -31,6 +31,20 @@ def test_fit_learns_and_stops_early(data):
     assert r > 0.15, r
 
 
+@pytest.mark.parametrize("settings, reason", [
+    # no epoch can beat the best by the tolerance, so the second epoch ends the fit
+    (dict(max_epochs=5, patience=1, max_lr_decays=0, tolerance=1.0), "early_stopping"),
+    (dict(max_epochs=5, time_limit=1e-3), "time_limit"),
+    (dict(max_epochs=1), "max_epochs"),
+])
+def test_the_history_says_why_the_fit_stopped(data, settings, reason):
+    _, ds = data
+    cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1), batch_size=64, **settings)
+    _, history = fit_twin(ds, cfg)
+    assert history[-1]["stopped_by"] == reason
+    assert len(history) - 1 == {"early_stopping": 2, "time_limit": 1, "max_epochs": 1}[reason]
+
+
 def test_behaviour_modulator_and_shifter_fit(data):
     _, ds = data
     cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1, use_behavior=True, shifter=True, cortex_grid=False),

@@ -97,8 +97,9 @@ def test_time_limit_bounds_the_whole_command(three_mice, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["command_seconds"] <= 16 and metrics["time_limit"] == 16
     assert metrics["epochs"] >= 2  # it trained in the time left, then stopped for the LN baseline and scoring
-    history = Run.open(out).result("twin_fit")["history"]
-    assert history[-1]["seconds"] < 16
+    fit = Run.open(out).result("twin_fit")
+    assert fit["history"][-1]["seconds"] < 16
+    assert fit["best"]["stopped_by"] == metrics["stopped_by"] == "time_limit"
 
 
 def test_ln_options_are_checked(tmp_path, capsys):

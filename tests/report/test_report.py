@@ -67,3 +67,14 @@ def test_twin_table_explains_negative_scores():
     assert NEGATIVE_NOTE.split(":")[0] in page
     evaluation["models"]["twin"]["feve"] = 0.3
     assert NEGATIVE_NOTE.split(":")[0] not in render_page("t", [_evaluation_section(None, evaluation)])
+
+
+def test_twin_fit_curve_says_what_ended_the_fit():
+    from neuroaikit.report.sections.twin import _evaluation_section
+
+    evaluation = {"dataset": {"name": "x"}, "tier": "test", "models": {"twin": {"single_trial_correlation": 0.2}}}
+    fit = {"history": [{"epoch": 1, "validation_correlation": 0.1}, {"epoch": 2, "validation_correlation": 0.2}],
+           "best": {"best_epoch": 2, "stopped_by": "time_limit"}, "seconds": 30}
+    assert "the time limit ended the fit" in render_page("t", [_evaluation_section(fit, evaluation)])
+    del fit["best"]["stopped_by"]  # a run made before the reason was recorded
+    assert "ended the fit" not in render_page("t", [_evaluation_section(fit, evaluation)])

@@ -425,7 +425,9 @@ def fit_twin(
     core_from: CortexTwin | None = None,
 ) -> tuple[CortexTwin, list[dict]]:
     """Fit a :class:`CortexTwin` on the train tier, early-stopped on validation; returns the
-    best model (eval mode) and the per-epoch history.
+    best model (eval mode) and the per-epoch history, whose last row holds the best epoch, its
+    validation correlation and ``stopped_by``: ``"early_stopping"``, ``"time_limit"`` (the
+    limit or the deadline) or ``"max_epochs"``.
 
     ``ds`` may be ``{session_name: NeuralDataset}`` (same image shape): one shared core, one
     readout per session, batches of all sessions interleaved; the validation score is the
@@ -499,13 +501,15 @@ class _Trainer:
         self.history: list[dict] = []
         self.lr, self.decays, self.bad_epochs = cfg.lr, 0, 0
         self.epoch, self.elapsed, self.done = 0, 0.0, False
+        #: why training ended: "early_stopping", "time_limit" or "max_epochs" (None while it runs)
+        self.stopped_by: str | None = None
 
     # -- state ------------------------------------------------------------
     def state(self) -> dict:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "best_value": self.best[0],
                 "best_state": self.best[1], "best_epoch": self.best[2], "history": list(self.history), "lr": self.lr,
                 "decays": self.decays, "bad_epochs": self.bad_epochs, "epoch": self.epoch, "elapsed": self.elapsed,
-                "done": self.done, "world_size": self.ex.world_size}
+                "done": self.done, "stopped_by": self.stopped_by, "world_size": self.ex.world_size}
 
     def load(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -514,6 +518,7 @@ class _Trainer:
         self.history = list(state["history"])
         self.lr, self.decays, self.bad_epochs = float(state["lr"]), int(state["decays"]), int(state["bad_epochs"])
         self.epoch, self.elapsed, self.done = int(state["epoch"]), float(state["elapsed"]), bool(state["done"])
+        self.stopped_by = state.get("stopped_by")  # absent from checkpoints written before it was recorded
         for group in self.opt.param_groups:
             group["lr"] = self.lr
 
@@ -603,6 +608,7 @@ class _Trainer:
             # no epoch starts that would end far past the budget (the first always runs)
             if left is not None and self.epoch > 0 and left < (0.5 if self.ex.world_size == 1 else 1.0) * last_epoch_s:
                 log.info("%s: %.0f s left, an epoch takes %.0f s: stopping", self.name, left, last_epoch_s)
+                self.stopped_by = "time_limit"
                 break
             loss = self._train_epoch(None if left is None else time.monotonic() + left)
             self.epoch += 1
@@ -625,7 +631,7 @@ class _Trainer:
                 self.bad_epochs += 1
                 if self.bad_epochs >= cfg.patience:
                     if self.decays >= cfg.max_lr_decays:
-                        self.done = True
+                        self.done, self.stopped_by = True, "early_stopping"
                     else:
                         self.decays += 1
                         self.bad_epochs = 0
@@ -641,11 +647,14 @@ class _Trainer:
             if left is not None and left <= 0:
                 log.info("time limit reached after %d epochs", self.epoch)
                 self.done = True
+                self.stopped_by = self.stopped_by or "time_limit"
             if self.epoch >= cfg.max_epochs:
                 self.done = True
+                self.stopped_by = self.stopped_by or "max_epochs"
             if save_state is not None:
                 save_state(self.state())
         self.model.load_state_dict(self.best[1])
         self.model.eval()
-        history = [*self.history, {"best_epoch": self.best[2], "best_validation_correlation": self.best[0]}]
+        history = [*self.history, {"best_epoch": self.best[2], "best_validation_correlation": self.best[0],
+                                   "stopped_by": self.stopped_by}]
         return self.model, history

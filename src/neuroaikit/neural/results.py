@@ -82,6 +82,11 @@ class TwinFitResult(Result):
     def best_epoch(self) -> int | None:
         return self.best.get("best_epoch")
 
+    @property
+    def stopped_by(self) -> str | None:
+        """``"early_stopping"``, ``"time_limit"`` or ``"max_epochs"`` (None in runs made before it was recorded)."""
+        return self.best.get("stopped_by")
+
 
 @dataclass
 class TwinProbe(Result):

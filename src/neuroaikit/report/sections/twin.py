@@ -97,7 +97,11 @@ def _evaluation_section(fit, evaluation) -> Section:
         ax.plot([r["epoch"] for r in h], [r["validation_correlation"] for r in h], marker="o", ms=3)
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation single-trial r")
-        s.figure(fig, f"Early stopping curve (best epoch {fit.get('best', {}).get('best_epoch')}, {fit.get('seconds', 0):.0f} s).")
+        best = fit.get("best", {})
+        stopped = {"early_stopping": "early stopping ended the fit", "time_limit": "the time limit ended the fit",
+                   "max_epochs": "the fit ran its maximum number of epochs"}.get(best.get("stopped_by") or "")
+        s.figure(fig, f"Early stopping curve (best epoch {best.get('best_epoch')}, {fit.get('seconds', 0):.0f} s"
+                      + (f"; {stopped}" if stopped else "") + ").")
     return s
 
 
