@@ -9,7 +9,9 @@ many images batched together), against two per-image loops, same model, same n0 
   image per call): isolates what batching draws *across images* gives, apart from the layout
   and pass-size choices below.
 - ``batched``: our certifier as ``neuroaikit certify`` runs it (``batch_size`` images per call,
-  passes of at most ``max_rows`` rows (256 on a CPU), channels-last weights, ``torch.inference_mode``).
+  passes of at most ``max_rows`` rows (256 on a CPU), channels-last weights, ``torch.inference_mode``,
+  and on a CPU 2x2 max poolings as two pairwise maxima, :mod:`neuroaikit.cpu_pooling`; the
+  reference loop runs PyTorch's pooling kernel, as Cohen et al.'s code would).
 - ``batched_nchw_4096``: the same with the previous defaults (NCHW weights, 4096-row passes), to
   show where the gain over the reference comes from.
 - ``batched_bf16``: ``batched`` with ``precision="bf16-mixed"`` (``neuroaikit certify --precision

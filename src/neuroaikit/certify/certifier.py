@@ -8,11 +8,14 @@ classifier for each image of ``x``) and ``radius(p_lower)``; the rest is here.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn.functional as F
 from scipy import stats
 from torch import nn
 
+from ..cpu_pooling import cpu_pooling_kernels
 from ..errors import ConfigError
 from .bounds import check_alpha, clopper_pearson_lower
 
@@ -73,6 +76,7 @@ class Certifier:
             model.to(memory_format=torch.channels_last)
         #: what the draws call: the model, or the model compiled (same parameters, same module)
         self.forward_model = torch.compile(model) if compile else model
+        self.compile = compile
 
     # -- to define ------------------------------------------------------------
     def draw(self, x: torch.Tensor, k: int) -> torch.Tensor:  # pragma: no cover - abstract
@@ -89,18 +93,22 @@ class Certifier:
     @torch.inference_mode()
     def counts(self, x: torch.Tensor, n: int) -> torch.Tensor:
         """How often each class wins in ``n`` draws, per image: ``(B, K)`` int64. Draws for the
-        whole batch go through the model together, ``max_rows // B`` per pass."""
+        whole batch go through the model together, ``max_rows // B`` per pass. On a CPU, 2x2
+        max poolings take the faster exact path of :mod:`neuroaikit.cpu_pooling` (a compiled
+        model generates its own pooling code instead)."""
         x = x.to(self.device, torch.float32)
         per_pass = max(1, self.max_rows // max(1, x.shape[0]))
         total = None
         done = 0
-        while done < n:
-            k = min(per_pass, n - done)
-            with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16-mixed"):
-                logits = self.draw(x, k)
-            won = F.one_hot(logits.argmax(-1), logits.shape[-1]).sum(0)
-            total = won if total is None else total + won
-            done += k
+        pooling = cpu_pooling_kernels() if self.device.type == "cpu" and not self.compile else contextlib.nullcontext()
+        with pooling:
+            while done < n:
+                k = min(per_pass, n - done)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16-mixed"):
+                    logits = self.draw(x, k)
+                won = F.one_hot(logits.argmax(-1), logits.shape[-1]).sum(0)
+                total = won if total is None else total + won
+                done += k
         assert total is not None
         return total.cpu()
 
