@@ -59,3 +59,42 @@ def test_fit_reads_a_memory_mapped_recording(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["twin", "fit", str(folder), "--memory-map", "--in-memory", "--out", str(tmp_path / "o")])
     assert exit_.value.code == 2 and "not allowed with" in capsys.readouterr().err
+
+
+def test_evaluate_scores_an_ensemble_of_twins_and_checks_its_members(tmp_path, capsys):
+    """``--ensemble-with`` scores the mean of several twins' predictions beside this run's twin;
+    runs of other neurons, or the run itself, are refused in one line before anything is written."""
+    import numpy as np
+
+    from neuroaikit.neural import predict
+    from neuroaikit.neural.metrics import evaluate_predictions
+    from neuroaikit.neural.twin import TwinFitJob, load_data
+
+    fit = ["twin", "fit", "synthetic", *SYN, "--channels", "4", "--layers", "1", "--max-epochs", "2", "--threads", "1",
+           "--no-baselines"]
+    runs = [tmp_path / f"seed{seed}" for seed in (0, 1, 2)]
+    for seed, out in enumerate(runs):
+        assert main([*fit, "--seed", str(seed), "--out", str(out)]) == 0
+    other_neurons = tmp_path / "eight"
+    assert main([*fit, "--synthetic", "n_neurons=8", "--out", str(other_neurons)]) == 0
+    capsys.readouterr()
+    before = (runs[0] / "results" / "twin_eval.json").read_bytes()
+    for bad, message in ((other_neurons, "predicts 8 neurons"), (runs[0], "is the run being evaluated")):
+        assert main(["twin", "evaluate", str(runs[0]), "--no-baselines", "--overwrite", "--ensemble-with", str(bad)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert message in err and len(err.splitlines()) == 1
+    assert (runs[0] / "results" / "twin_eval.json").read_bytes() == before
+
+    assert main(["twin", "evaluate", str(runs[0]), "--no-baselines", "--overwrite",
+                 "--ensemble-with", str(runs[1]), str(runs[2])]) == 0
+    ev = Run.open(runs[0]).result("twin_eval")
+    assert ev["ensemble"] == [str(Run.open(r).path) for r in runs]
+    ds, _ = load_data("synthetic", None, TwinFitJob.from_dict(Run.open(runs[0]).config).synthetic)
+    test = ds.subset("test")
+    mean = np.mean([predict(Run.open(r).load_model(), ds, "test") for r in runs], axis=0)
+    expected = evaluate_predictions(test.responses, mean, test.image_ids, ds.response_std("train"))
+    assert ev["models"]["ensemble"]["single_trial_correlation"] == pytest.approx(expected["single_trial_correlation"])
+    alone = evaluate_predictions(test.responses, predict(Run.open(runs[0]).load_model(), ds, "test"), test.image_ids,
+                                 ds.response_std("train"))
+    assert ev["models"]["twin"]["single_trial_correlation"] == pytest.approx(alone["single_trial_correlation"])
+    assert "mean of the predictions of 3 twins" in (runs[0] / "report.html").read_text()

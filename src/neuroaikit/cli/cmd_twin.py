@@ -19,7 +19,8 @@ stopping on validation correlation, learning-rate decay).
                      own readout; --core-from RUN trains only readouts on RUN's frozen core.
   evaluate RUN_DIR [DATA ...]
                      Sensorium metrics, per mouse for a twin of several, (single-trial correlation, correlation to average,
-                     FEVE, oracle, fraction of oracle) on DATA (default: the fit's data).
+                     FEVE, oracle, fraction of oracle) on DATA (default: the fit's data);
+                     --ensemble-with RUN ... also scores the mean of several twins' predictions.
   probe RUN_DIR      in-silico experiments: orientation / spatial-frequency tuning from
                      gratings, receptive fields (gradients, reverse correlation), most
                      exciting inputs; figures in report.html.
@@ -43,6 +44,7 @@ examples:
   neuroaikit twin fit mouse4.zip --core-from runs/twin-3mice --out runs/twin-transfer
   torchrun --nproc_per_node 2 -m neuroaikit twin fit synthetic --out runs/twin-ddp
   neuroaikit twin evaluate runs/twin-sensorium --overwrite
+  neuroaikit twin evaluate runs/twin-seed0 --ensemble-with runs/twin-seed1 runs/twin-seed2 --overwrite
   neuroaikit twin probe runs/twin-synthetic
 """
 
@@ -122,6 +124,9 @@ def add_arguments(parser):
     ev.add_argument("--session", help="score one DATA with this mouse's readout (a twin of several mice)")
     ev.add_argument("--region", type=int, help="Antolik region 1, 2 or 3")
     ev.add_argument("--no-baselines", action="store_true")
+    ev.add_argument("--ensemble-with", nargs="+", metavar="RUN", default=[],
+                    help="other twin runs of the same mice and neurons: also score the mean of their and this "
+                         "run's predictions (model 'ensemble')")
     ev.add_argument("--overwrite", action="store_true", help="replace results/twin_eval.json")
     add_execution_arguments(ev)
     ev.add_argument("--no-report", action="store_true")
@@ -207,7 +212,8 @@ def run(args) -> int:
     elif args.twin_command == "evaluate":
         data = (args.data[0] if len(args.data) == 1 else args.data) if args.data else None
         evaluate_run(args.run_dir, data, args.region, baselines=not args.no_baselines, overwrite=args.overwrite,
-                     execution=execution_from_args(args), progress=progress, session=args.session)
+                     execution=execution_from_args(args), progress=progress, session=args.session,
+                     ensemble_with=args.ensemble_with)
         path = args.run_dir
     else:
         probe_run(args.run_dir, args.neurons, args.mei_steps, args.noise_images, overwrite=args.overwrite,

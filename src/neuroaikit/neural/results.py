@@ -60,6 +60,9 @@ class TwinEvaluation(Result):
     synthetic: dict | None = None
     #: several mice: each mouse's evaluation (``models`` then holds the pooled scores)
     sessions: dict[str, "TwinEvaluation"] | None = None
+    #: the run folders whose twins' predictions are averaged in ``models["ensemble"]`` (this
+    #: run's first); None without an ensemble
+    ensemble: list[str] | None = None
 
     def __post_init__(self) -> None:
         if self.sessions:  # read back from JSON: the per-mouse blocks as typed results too

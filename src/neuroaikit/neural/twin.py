@@ -21,6 +21,7 @@ import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -358,11 +359,13 @@ def pool_evaluations(evaluations: dict[str, TwinEvaluation], data) -> TwinEvalua
 def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, baselines: bool | dict = True,
                      config: TwinFitConfig | None = None, tier: str | None = None,
                      progress: Progress | None = None, session: str | None = None,
-                     ln_time_limit: float | None = None) -> TwinEvaluation:
+                     ln_time_limit: float | None = None, members: Sequence = ()) -> TwinEvaluation:
     """Sensorium metrics on the test tier (or ``tier``) for the twin (its readout ``session``)
     and the baselines: ``baselines`` is True (fit the pixel ridge here, and the LN model too
     when ``config`` is given, within ``ln_time_limit`` s), False, or the baselines' predictions
-    already made (``{"pixel_ridge": ..., "pixel_ridge_alpha": ..., "ln": ...}``)."""
+    already made (``{"pixel_ridge": ..., "pixel_ridge_alpha": ..., "ln": ...}``). With
+    ``members`` (other twins of the same neurons), ``"ensemble"`` scores the mean of the twin's
+    and their predictions, in response units (the Sensorium way of ensembling)."""
     progress = default_progress(progress)
     tier = tier or ("test" if (ds.tiers == "test").any() else None)
     if tier is None:
@@ -376,6 +379,9 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
     result = TwinEvaluation(data=str(data), dataset=ds.summary(), tier=tier)
     progress.message(f"{ds.name}: scoring on the {tier} tier")
     scored = {"twin": predict(model, ds, tier, session=session)}
+    if members:
+        predictions = [scored["twin"]] + [predict(member, ds, tier, session=session) for member in members]
+        scored["ensemble"] = np.mean(predictions, axis=0)
     if baselines is True:
         baselines = pixel_ridge_predictions(ds, tier, progress)
         if config is not None and config.model.core != "linear" and baselines:
@@ -444,13 +450,19 @@ def _job_of(run: Run) -> TwinFitJob | None:
 
 def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None, region: int | None = None,
                  baselines: bool = True, overwrite: bool = False, execution: ExecutionConfig | None = None,
-                 progress: Progress | None = None, session: str | None = None) -> TwinEvaluation:
+                 progress: Progress | None = None, session: str | None = None,
+                 ensemble_with: Sequence[str | os.PathLike] = ()) -> TwinEvaluation:
     """Evaluate a fitted twin (default: on the data it was fitted on) and save ``results/twin_eval.json``
     (an existing one is replaced only with ``overwrite``).
 
     A twin of several mice is scored per mouse (and pooled): ``data`` is one recording per
     session in the fit's order (default: the fit's recordings), or one recording with
     ``session`` naming the readout to score it with.
+
+    ``ensemble_with``: run folders of other twins of the same mice and neurons (fitted with
+    other seeds or settings); ``models["ensemble"]`` then scores the mean of all their
+    predictions and this run's, and ``ensemble`` lists the runs. Each is checked before
+    anything is scored.
     """
     require_float32(execution, "twin evaluation", "the scores are computed in float32")
     progress = default_progress(progress)
@@ -473,6 +485,8 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
         else:
             raise ConfigError(f"the twin in {run.path} has {len(model.sessions)} session(s) {model.sessions}; got "
                               f"{len(paths)} recording(s): give one per session, or one with --session NAME")
+        ensemble = [_ensemble_member(other, model, run.path, ex.device) for other in ensemble_with]
+        members = [member for _, member in ensemble]
         run.check_result_writable(TwinEvaluation.result_name, overwrite)
         previous = TwinEvaluation.load(run)
         multi = len(model.sessions) > 1
@@ -486,14 +500,38 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
                                 + (f" for session {name}" if multi else ""))
             # the LN baseline is refitted only by ``fit``; evaluate scores the pixel ridge beside the twin
             result = evaluate_dataset(model, ds, path, cortex=cortex, baselines=baselines, progress=progress,
-                                      session=name if multi else None)
+                                      session=name if multi else None, members=members)
             before = (previous.sessions or {}).get(name) if previous is not None and multi else previous
             if before is not None and str(before.data) == path and "ln" in before.models:
                 result.models.setdefault("ln", before.models["ln"])
             results[name] = result
         result = pool_evaluations(results, paths if len(paths) > 1 else paths[0]) if multi else results[model.sessions[0]]
+        if members:
+            result.ensemble = [str(run.path)] + [path for path, _ in ensemble]
         result.save(run)
     return result
+
+
+def _ensemble_member(run_dir: str | os.PathLike, model: CortexTwin, main: Path, device) -> tuple[str, CortexTwin]:
+    """The run folder and twin of ``run_dir``, checked to predict what ``model`` (the twin of
+    ``main``) does: the same mice (sessions), neurons and image shape."""
+    other_run = Run.open(run_dir)
+    if Path(other_run.path).resolve() == Path(main).resolve():
+        raise ConfigError(f"ensemble: {other_run.path} is the run being evaluated; give other runs")
+    if other_run.model_spec.get("name") != "twin":
+        raise ConfigError(f"ensemble: {other_run.path} holds a {other_run.model_spec.get('name')!r} model, not a twin")
+    other: CortexTwin = other_run.load_model(map_location=device)  # type: ignore[assignment]
+    if list(other.sessions) != list(model.sessions):
+        raise ConfigError(f"ensemble: the twin in {other_run.path} has sessions {other.sessions}, the twin in {main} "
+                          f"{model.sessions}")
+    for name in model.sessions:
+        if other.response_std(name).numel() != model.response_std(name).numel():
+            raise ConfigError(f"ensemble: the twin in {other_run.path} predicts {other.response_std(name).numel()} "
+                              f"neurons for session {name}, the twin in {main} {model.response_std(name).numel()}")
+    if tuple(other.image_shape) != tuple(model.image_shape):
+        raise ConfigError(f"ensemble: the twin in {other_run.path} takes images {tuple(other.image_shape)}, the twin "
+                          f"in {main} {tuple(model.image_shape)}")
+    return str(other_run.path), other
 
 
 def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 100, noise_images: int = 2000,

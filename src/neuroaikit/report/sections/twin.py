@@ -56,6 +56,9 @@ def _evaluation_section(fit, evaluation) -> Section:
         for name, block in evaluation.get("models", {}).items():
             rows.append([name] + [block.get(k, "n/a") for k, _ in METRICS])
         s.table(["model"] + [label for _, label in METRICS], rows)
+        if evaluation.get("ensemble"):
+            s.paragraph(f"'ensemble': the mean of the predictions of {len(evaluation['ensemble'])} twins, from the runs "
+                        + ", ".join(evaluation["ensemble"]) + " ('twin' is this run's alone).")
         if any(isinstance(r[i], (int, float)) and r[i] < 0 for r in rows for i in range(1, len(r))):
             s.paragraph(NEGATIVE_NOTE, css="note")
         ceiling = evaluation.get("ceiling")
