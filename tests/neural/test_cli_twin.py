@@ -79,8 +79,10 @@ def test_evaluate_scores_an_ensemble_of_twins_and_checks_its_members(tmp_path, c
     assert main([*fit, "--synthetic", "n_neurons=8", "--out", str(other_neurons)]) == 0
     capsys.readouterr()
     before = (runs[0] / "results" / "twin_eval.json").read_bytes()
-    for bad, message in ((other_neurons, "predicts 8 neurons"), (runs[0], "is the run being evaluated")):
-        assert main(["twin", "evaluate", str(runs[0]), "--no-baselines", "--overwrite", "--ensemble-with", str(bad)]) == 2
+    for bad, message in (([other_neurons], "predicts 8 neurons"), ([runs[0]], "is the run being evaluated"),
+                         ([runs[1], runs[1]], "given more than once")):
+        assert main(["twin", "evaluate", str(runs[0]), "--no-baselines", "--overwrite", "--ensemble-with",
+                     *map(str, bad)]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1
     assert (runs[0] / "results" / "twin_eval.json").read_bytes() == before
@@ -88,7 +90,7 @@ def test_evaluate_scores_an_ensemble_of_twins_and_checks_its_members(tmp_path, c
     assert main(["twin", "evaluate", str(runs[0]), "--no-baselines", "--overwrite",
                  "--ensemble-with", str(runs[1]), str(runs[2])]) == 0
     ev = Run.open(runs[0]).result("twin_eval")
-    assert ev["ensemble"] == [str(Run.open(r).path) for r in runs]
+    assert ev["ensemble"] == [str(r.resolve()) for r in runs]
     ds, _ = load_data("synthetic", None, TwinFitJob.from_dict(Run.open(runs[0]).config).synthetic)
     test = ds.subset("test")
     mean = np.mean([predict(Run.open(r).load_model(), ds, "test") for r in runs], axis=0)

@@ -19,9 +19,9 @@ import logging
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -486,6 +486,9 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
             raise ConfigError(f"the twin in {run.path} has {len(model.sessions)} session(s) {model.sessions}; got "
                               f"{len(paths)} recording(s): give one per session, or one with --session NAME")
         ensemble = [_ensemble_member(other, model, run.path, ex.device) for other in ensemble_with]
+        repeated = sorted({path for path, _ in ensemble if [p for p, _ in ensemble].count(path) > 1})
+        if repeated:
+            raise ConfigError(f"ensemble: {', '.join(repeated)} given more than once; each run counts once")
         members = [member for _, member in ensemble]
         run.check_result_writable(TwinEvaluation.result_name, overwrite)
         previous = TwinEvaluation.load(run)
@@ -507,7 +510,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
             results[name] = result
         result = pool_evaluations(results, paths if len(paths) > 1 else paths[0]) if multi else results[model.sessions[0]]
         if members:
-            result.ensemble = [str(run.path)] + [path for path, _ in ensemble]
+            result.ensemble = [str(Path(run.path).resolve())] + [path for path, _ in ensemble]
         result.save(run)
     return result
 
@@ -531,7 +534,7 @@ def _ensemble_member(run_dir: str | os.PathLike, model: CortexTwin, main: Path, 
     if tuple(other.image_shape) != tuple(model.image_shape):
         raise ConfigError(f"ensemble: the twin in {other_run.path} takes images {tuple(other.image_shape)}, the twin "
                           f"in {main} {tuple(model.image_shape)}")
-    return str(other_run.path), other
+    return str(Path(other_run.path).resolve()), other
 
 
 def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 100, noise_images: int = 2000,
