@@ -3,10 +3,10 @@
 PyTorch's CPU ``max_pool2d`` kernel is generic (any window, stride, padding and dilation, and
 the argmax indices the backward pass needs). For the common 2x2 window with stride 2 the same
 values come from two elementwise maxima: of the even and odd rows, then of the even and odd
-columns of the result. Those are plain vectorised passes over memory and, on the 2-core AMD
-machine, 3x faster than the pooling kernel for the toolkit's MNIST CNN's activations in
-channels-last float32 and bfloat16 (``benchmarks/certify.py``'s ``--profile`` shows pooling
-at a fifth of a float32 certification pass, and more in bfloat16).
+columns of the result. Those are plain vectorised passes over memory: in the profile of
+``benchmarks/certify.py --profile`` (float32 certification of the toolkit's MNIST CNN on the
+2-core machine) pooling took 21 % of the time through the kernel and 8 % this way (pages
+``certify_cpu_bf16_bound`` and ``certify_cpu_pairwise_pooling``).
 
 :func:`cpu_pooling_kernels` is a context in which such poolings of CPU tensors take that path
 while gradients are off (``torch.no_grad`` or ``torch.inference_mode``): the Monte-Carlo draws

@@ -126,7 +126,7 @@ def add_arguments(parser):
     ev.add_argument("--no-baselines", action="store_true")
     ev.add_argument("--ensemble-with", nargs="+", metavar="RUN", default=[],
                     help="other twin runs of the same mice and neurons: also score the mean of their and this "
-                         "run's predictions (model 'ensemble')")
+                         "run's predictions (model 'ensemble'); give DATA before this option")
     ev.add_argument("--overwrite", action="store_true", help="replace results/twin_eval.json")
     add_execution_arguments(ev)
     ev.add_argument("--no-report", action="store_true")
