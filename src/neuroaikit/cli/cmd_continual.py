@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import argparse
 
-from .options import add_execution_arguments, add_output_arguments, add_quiet_argument
+from .options import add_execution_arguments, add_output_arguments, add_quiet_argument, whole_number_or
 
 NAME = "continual"
 HELP = "learn tasks one after another (Split / Permuted MNIST ...) with a strategy against forgetting"
@@ -59,7 +58,7 @@ def add_arguments(parser):
     parser.add_argument("--task-free", action="store_const", const=True, default=None,
                         help="hide task labels and boundaries: tasks fade into each other")
     parser.add_argument("--transition", type=int, help="task-free: iterations of each fade (default: half a task)")
-    parser.add_argument("--class-order", type=_class_or_random, nargs="+", metavar="CLASS",
+    parser.add_argument("--class-order", type=whole_number_or("random", "a class index"), nargs="+", metavar="CLASS",
                         help="split benchmarks: class order cut into tasks, or 'random' (drawn from --seed)")
     parser.add_argument("--iters", type=int, help="iterations per task (default: the protocol's)")
     parser.add_argument("--hidden", type=int, help="units per hidden layer (default: the protocol's)")
@@ -81,15 +80,6 @@ def add_arguments(parser):
     add_execution_arguments(parser, trains=True)
     parser.add_argument("--no-report", action="store_true", help="do not write report.html")
     add_quiet_argument(parser)
-
-
-def _class_or_random(text: str):
-    if text == "random":
-        return text
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a class index or 'random', got {text!r}") from None
 
 
 def config_from_args(args):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .options import add_execution_arguments, add_output_arguments, add_quiet_argument
+from .options import add_execution_arguments, add_output_arguments, add_quiet_argument, whole_number_or
 
 NAME = "twin"
 HELP = "fit, evaluate and probe a digital twin (core + readout) of mouse visual cortex"
@@ -40,6 +40,7 @@ examples:
   neuroaikit twin fit synthetic --synthetic preset=realistic --synthetic n_neurons=500 --out runs/twin-realistic
   neuroaikit twin fit ../shared/data/neural/allen_natural_scenes_v1.npz --out runs/twin-allen
   neuroaikit twin fit static20457-5-9-preproc0.zip --time-limit 2700 --out runs/twin-sensorium
+  neuroaikit twin fit static20457-5-9-preproc0.zip --members 3 --out runs/twin-ensemble3
   neuroaikit twin fit mouse1.zip mouse2.zip mouse3.nwb --time-limit 2700 --out runs/twin-3mice
   neuroaikit twin fit mouse4.zip --core-from runs/twin-3mice --out runs/twin-transfer
   torchrun --nproc_per_node 2 -m neuroaikit twin fit synthetic --out runs/twin-ddp
@@ -57,7 +58,7 @@ _FIT_OPTIONS = {"batch_size": "batch_size", "lr": "lr", "max_epochs": "max_epoch
                 "seed": "seed", "loader_workers": "loader_workers"}
 # option attribute -> TwinFitJob field
 _JOB_OPTIONS = {"time_limit": "time_limit", "ln_time_limit": "ln_time_limit", "core_from": "core_from",
-                "memory_map": "memory_map"}
+                "memory_map": "memory_map", "members": "members"}
 
 
 def add_arguments(parser):
@@ -98,6 +99,11 @@ def add_arguments(parser):
                                                       "scoring (the fit ends early enough to leave time for the rest)")
     fit.add_argument("--core-from", metavar="RUN", help="transfer: copy RUN's core, freeze it, train only readouts")
     fit.add_argument("--seed", type=int, help=f"default {f.seed}")
+    fit.add_argument("--members", type=whole_number_or("auto"), metavar="N|auto",
+                     help="twins to fit (seeds SEED, SEED+1, ...) and ensemble: the run predicts the mean of those "
+                          "that do not lower the validation correlation. 'auto' (default): one without --time-limit; "
+                          "with it, more while the time left would let another converge (at most 5); N: N members "
+                          "sharing the training time")
     fit.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     fit.add_argument("--ln-baseline", action="store_true", help="also fit the LN baseline (a second fit, off by default)")
     fit.add_argument("--ln-time-limit", type=float, help="the LN baseline's own budget in seconds (default: a quarter "

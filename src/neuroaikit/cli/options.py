@@ -23,6 +23,23 @@ def parse_value(text: str):
         return text
 
 
+def whole_number_or(word: str, number: str = "a whole number"):
+    """An argparse ``type``: ``word`` as given, anything else read as an integer
+    (``number`` names it in the usage error)."""
+
+    def parse(text: str) -> int | str:
+        if text == word:
+            return text
+        try:
+            return int(text)
+        except ValueError:
+            import argparse
+
+            raise argparse.ArgumentTypeError(f"expected {number} or {word!r}, got {text!r}") from None
+
+    return parse
+
+
 def parse_assignments(items: list[str] | None, what: str, keep_strings: bool = False) -> dict:
     """``["a=1", "b=x"]`` to ``{"a": 1, "b": "x"}``; the key ends at the first ``=``."""
     result = {}

@@ -7,7 +7,7 @@ metrics and in-silico experiments.
   :func:`load_nwb` / :func:`write_nwb`, :func:`load_antolik`, :func:`load_allen`;
   :func:`write_filetree`;
 - :class:`SyntheticCortex`: ground-truth V1 simulator writing FileTree data sets;
-- models (registered as ``"twin"`` and ``"twin-ln"``): :class:`CortexTwin`,
+- models (registered as ``"twin"`` and ``"twin-ln"``): :class:`CortexTwin`, :class:`TwinEnsemble`,
   :class:`Stacked2dCore`, :class:`GaussianReadout`, :class:`FactorizedReadout`;
   :func:`fit_twin` with :class:`TwinFitConfig`, :func:`predict`; baseline :class:`PixelRidge`;
 - metrics (:mod:`neuroaikit.neural.metrics`): single-trial correlation, correlation to
@@ -22,7 +22,7 @@ from .filetree import load_filetree, write_filetree
 from .nwb import load_nwb, write_nwb
 from .load import load_neural
 from .simulate import SyntheticCortex
-from .models import CortexTwin, FactorizedReadout, GaussianReadout, Modulator, Shifter, Stacked2dCore
+from .models import CortexTwin, FactorizedReadout, GaussianReadout, Modulator, Shifter, Stacked2dCore, TwinEnsemble
 from .fit import TwinFitConfig, fit_twin, predict
 from .models import TwinModelConfig
 from .simulate import SyntheticDataConfig
@@ -32,5 +32,5 @@ from . import metrics, insilico
 __all__ = [
     "TIERS", "NeuralDataset", "group_repeats", "load_allen", "load_antolik", "load_filetree", "write_filetree",
     "load_nwb", "write_nwb", "load_neural", "SyntheticCortex", "CortexTwin", "FactorizedReadout", "GaussianReadout",
-    "Modulator", "Shifter", "Stacked2dCore", "TwinFitConfig", "TwinModelConfig", "SyntheticDataConfig", "fit_twin", "predict", "PixelRidge", "metrics", "insilico",
+    "Modulator", "Shifter", "Stacked2dCore", "TwinEnsemble", "TwinFitConfig", "TwinModelConfig", "SyntheticDataConfig", "fit_twin", "predict", "PixelRidge", "metrics", "insilico",
 ]

@@ -40,7 +40,7 @@ from ..execution import Execution, ExecutionConfig, derive_seed, unwrap
 from ..progress import Progress, silent
 from .dataset import NeuralDataset, row_blocks
 from .metrics import single_trial_correlation
-from .models import DEFAULT_SESSION, CortexTwin, TwinModelConfig, has_retinotopy
+from .models import DEFAULT_SESSION, CortexTwin, TwinModelConfig, has_retinotopy, twin_members
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +134,15 @@ def split_validation(ds: NeuralDataset, fraction: float, seed: int) -> NeuralDat
     return replace(ds, tiers=tiers)
 
 
+def split_validation_of(data: NeuralDataset | Mapping[str, NeuralDataset],
+                        cfg: TwinFitConfig) -> NeuralDataset | dict[str, NeuralDataset]:
+    """``data`` (one data set or ``{session: data set}``) with the validation tier
+    :func:`fit_twin` holds out under ``cfg`` (``cfg.seed`` draws it)."""
+    if isinstance(data, Mapping):
+        return {name: split_validation(ds, cfg.validation_fraction, cfg.seed) for name, ds in data.items()}
+    return split_validation(data, cfg.validation_fraction, cfg.seed)
+
+
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
     order = rng.permutation(n) if rng is not None else np.arange(n)
     for start in range(0, n, batch_size):
@@ -207,7 +216,8 @@ def predict(model: CortexTwin, ds: NeuralDataset, tier: str | None = None, batch
     model = unwrap(model)
     model.eval()
     device = _device_of(model)
-    per_trial = max((r.weight.numel() for r in getattr(model, "readouts", {}).values()), default=0)
+    per_trial = max((r.weight.numel() for twin in twin_members(model) for r in getattr(twin, "readouts", {}).values()),
+                    default=0)
     if per_trial:
         batch_size = max(1, min(batch_size, PREDICT_READOUT_FLOATS // per_trial))
     mask = np.ones(ds.n_trials, bool) if tier is None else ds.tier_mask(tier)

@@ -22,7 +22,7 @@ Everything is built from shapes alone::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping
+from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -483,9 +483,82 @@ class SessionView(nn.Module):
         return self.twin(images, session=self.session)
 
 
+class TwinEnsemble(nn.Module):
+    """Several :class:`CortexTwin` of the same neurons (fitted with different seeds), used as
+    one twin: its prediction is the mean of theirs in data units, the way Sensorium entries
+    ensemble. It answers what a twin answers (``sessions``, ``image_shape``, the first
+    member's input and response scaling), so prediction, scoring and the in-silico experiments
+    take it in place of one twin.
+
+    Args:
+        members (Sequence[CortexTwin]): at least one; all with the same sessions, neurons per
+            session and image shape.
+    Shapes: as :class:`CortexTwin`.
+    """
+
+    def __init__(self, members: Sequence[CortexTwin]):
+        super().__init__()
+        members = list(members)
+        if not members:
+            raise ValueError("a twin ensemble needs at least one member")
+        first = members[0]
+        for member in members[1:]:
+            if (list(member.sessions) != list(first.sessions) or tuple(member.image_shape) != tuple(first.image_shape)
+                    or any(member.response_std(s).numel() != first.response_std(s).numel() for s in first.sessions)):
+                raise ValueError("twin ensemble members must share sessions, neurons and image shape")
+        self.members = nn.ModuleList(members)
+
+    @property
+    def first(self) -> CortexTwin:
+        return self.members[0]  # type: ignore[return-value]
+
+    @property
+    def sessions(self) -> list[str]:
+        return self.first.sessions
+
+    @property
+    def image_shape(self) -> tuple[int, ...]:
+        return self.first.image_shape
+
+    @property
+    def input_mean(self) -> torch.Tensor:
+        return self.first.input_mean
+
+    @property
+    def input_std(self) -> torch.Tensor:
+        return self.first.input_std
+
+    def _session(self, session: str | None) -> str:
+        return self.first._session(session)
+
+    def response_std(self, session: str | None = None) -> torch.Tensor:
+        return self.first.response_std(session)
+
+    def response_offset(self, session: str | None = None) -> torch.Tensor:
+        return self.first.response_offset(session)
+
+    def forward(self, images: torch.Tensor, behavior: torch.Tensor | None = None,
+                pupil_center: torch.Tensor | None = None, session: str | None = None) -> torch.Tensor:
+        """The members' mean prediction (B, n_neurons) in data units."""
+        total = None
+        for member in self.members:
+            out = member(images, behavior, pupil_center, session=session)
+            total = out if total is None else total + out
+        assert total is not None
+        return total / len(self.members)
+
+
+def twin_members(model: nn.Module) -> list[nn.Module]:
+    """The twins inside ``model``: an ensemble's members, or ``[model]``."""
+    return list(model.members) if isinstance(model, TwinEnsemble) else [model]
+
+
 @register_model("twin")
-def build_twin(**kwargs) -> CortexTwin:
-    """Core + readout digital twin (see :class:`CortexTwin` for arguments)."""
+def build_twin(members: int = 1, **kwargs) -> CortexTwin | TwinEnsemble:
+    """Core + readout digital twin (see :class:`CortexTwin` for arguments); ``members`` > 1:
+    a :class:`TwinEnsemble` of that many twins built alike."""
+    if members > 1:
+        return TwinEnsemble([CortexTwin(**kwargs) for _ in range(members)])
     return CortexTwin(**kwargs)
 
 

@@ -72,7 +72,8 @@ class TwinEvaluation(Result):
 
 @dataclass
 class TwinFitResult(Result):
-    """``results/twin_fit.json``: the early-stopping curve, the best epoch and the time spent."""
+    """``results/twin_fit.json``: the first twin's early-stopping curve, its best epoch and the
+    time it spent, and every twin fitted for the run's ensemble."""
 
     result_name: ClassVar[str | None] = "twin_fit"
 
@@ -80,6 +81,11 @@ class TwinFitResult(Result):
     best: dict
     seconds: float
     execution: dict = field(default_factory=dict)
+    #: one row per twin fitted (seed, epochs, fit_seconds, best_validation_correlation,
+    #: stopped_by, kept, ensemble_validation_correlation); empty in runs made before ensembles
+    members: list[dict] = field(default_factory=list)
+    #: the validation correlation of the ensemble of the members kept (None: one twin)
+    ensemble_validation_correlation: float | None = None
 
     @property
     def best_epoch(self) -> int | None:

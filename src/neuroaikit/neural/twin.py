@@ -19,7 +19,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -35,9 +35,10 @@ from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
 from .baselines import PixelRidge
 from .dataset import NeuralDataset
-from .fit import TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict
+from .fit import TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict, split_validation_of
 from .load import is_filetree, load_neural
-from .models import DEFAULT_SESSION, CortexTwin, SessionView
+from .metrics import single_trial_correlation
+from .models import DEFAULT_SESSION, CortexTwin, SessionView, TwinEnsemble, twin_members
 from .metrics import evaluate_predictions, explainable_variance, oracle_correlation
 from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
 from .simulate import SyntheticDataConfig
@@ -47,6 +48,17 @@ log = logging.getLogger(__name__)
 SYNTHETIC = "synthetic"
 #: an LN baseline with less time than this is skipped (with a note) rather than fitted badly
 MIN_LN_SECONDS = 5.0
+
+
+#: the most members ``members="auto"`` fits (Sensorium entries ensemble about this many)
+AUTO_MEMBERS_MAX = 5
+#: ``members="auto"`` starts another member only when the training time left is at least this
+#: multiple of the longest member fit so far, so that it can converge rather than be cut short
+NEXT_MEMBER_MARGIN = 1.25
+
+
+def _members_value(value: Any) -> bool:
+    return value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
 
 
 def _data_paths(value: Any) -> bool:
@@ -80,6 +92,14 @@ class TwinFitJob(Config):
             recording larger than a quarter of the memory available
             (:func:`~neuroaikit.neural.filetree.load_filetree`). With several recordings, True maps
             the FileTree ones and reads the others into memory.
+        members: how many twins to fit, seeds ``fit.seed``, ``fit.seed + 1``, ...; the run's
+            model is the ensemble of those kept (a :class:`~neuroaikit.neural.models.TwinEnsemble`,
+            predicting the mean of theirs). Every member is early-stopped on the same validation
+            images, and a member joins only if the ensemble's validation correlation does not
+            drop. ``"auto"`` (default): one twin without ``time_limit``; with it, another member
+            starts while the training time left is at least :data:`NEXT_MEMBER_MARGIN` times the
+            longest member fit so far, up to :data:`AUTO_MEMBERS_MAX`, and none after a member
+            is dropped. An integer: that many members, the training time shared equally.
     """
 
     data: str | list[str] = SYNTHETIC
@@ -92,6 +112,7 @@ class TwinFitJob(Config):
     time_limit: float | None = None
     core_from: str | None = None
     memory_map: bool | None = None
+    members: int | str = "auto"
 
     _parameter_constraints: ClassVar[dict] = {
         "data": [Satisfies(_data_paths, "a path or a non-empty list of paths")],
@@ -104,6 +125,7 @@ class TwinFitJob(Config):
         "time_limit": [POSITIVE, None],
         "core_from": [PATH, None],
         "memory_map": [BOOL, None],
+        "members": [Satisfies(_members_value, "'auto' or an integer >= 1")],
     }
 
     def _check(self) -> None:
@@ -194,7 +216,7 @@ def _source_twin(job: TwinFitJob, device) -> tuple[TwinFitConfig, object | None]
     source_run = Run.open(job.core_from)
     if source_run.model_spec.get("name") != "twin":
         raise ConfigError(f"core_from: {job.core_from} holds a {source_run.model_spec.get('name')!r} model, not a twin")
-    source = source_run.load_model(map_location=device)
+    source = twin_members(source_run.load_model(map_location=device))[0]  # an ensemble lends its first member's core
     spec = source_run.model_spec.get("kwargs", {})
     core = {k: spec[k] for k in ("core", "hidden_channels", "layers", "input_kern", "hidden_kern", "depth_separable",
                                  "gamma_input") if k in spec}
@@ -238,22 +260,27 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
             if job.baselines and ex.is_main:
                 for name, ds in scored.items():
                     baselines[name].update(pixel_ridge_predictions(ds, "test", progress))
-            reserve = _scoring_seconds(model0, scored) if deadline is not None else 0.0
+            pass_s = _prediction_seconds(model0, scored) if deadline is not None else 0.0
             ln_budget = job.ln_budget() if scored else 0.0
-            train_deadline = None
+
+            def train_deadline(members: int) -> float | None:
+                """When training must end for ``members`` twins to be scored in time."""
+                if deadline is None:
+                    return None
+                return deadline - _scoring_reserve(pass_s, members) - (ln_budget or 0.0)
+
             if deadline is not None:
-                train_deadline = deadline - reserve - (ln_budget or 0.0)
-                progress.message(f"twin: {job.time_limit:.0f} s in all, {max(train_deadline - time.monotonic(), 0):.0f} s "
-                                 f"for training ({ln_budget or 0:.0f} s LN baseline, {reserve:.0f} s scoring set aside)")
+                progress.message(f"twin: {job.time_limit:.0f} s in all, {max(train_deadline(1) - time.monotonic(), 0):.0f} s "
+                                 f"for training ({ln_budget or 0:.0f} s LN baseline, {_scoring_reserve(pass_s, 1):.0f} s "
+                                 "scoring set aside)")
             fit_start = time.time()
-            model, history = fit_twin(data, fit_cfg, progress=progress, execution=ex, deadline=train_deadline,
-                                      core_from=source, resume_state=writer.load_checkpoint(),
-                                      save_state=writer.save_checkpoint)
+            model, history, members = _fit_members(job, data, fit_cfg, source, writer, ex, progress, train_deadline)
             if ex.is_main:
                 if job.ln_baseline:
                     for name, ds in scored.items():
                         budget = ln_budget
                         if deadline is not None:
+                            reserve = _scoring_reserve(pass_s, len(twin_members(model)))
                             left = (deadline - reserve - time.monotonic()) / max(len(scored), 1)
                             budget = min(budget or left, left)
                             if budget < MIN_LN_SECONDS:
@@ -261,20 +288,130 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
                                 continue
                         baselines[name]["ln"] = ln_predictions(ds, fit_cfg, budget, "test", progress)
                 metrics = _finish_fit(writer, job, sessions, model, history, kwargs, time.time() - fit_start, ex,
-                                      progress, baselines)
+                                      progress, baselines, members)
                 took = time.monotonic() - started
                 writer.run.save_metrics({**metrics, "command_seconds": took, "time_limit": job.time_limit})
                 writer.say(f"twin fit: {took:.0f} s" + (f" of the {job.time_limit:.0f} s limit" if job.time_limit else ""))
             return writer.commit()
 
 
-def _scoring_seconds(model, scored: dict[str, NeuralDataset]) -> float:
-    """Time set aside after training: a generous multiple of one prediction pass over the
-    test tiers (twin, LN and simulator scores, receptive-field maps, report) plus 10 s."""
+def _prediction_seconds(model, scored: dict[str, NeuralDataset]) -> float:
+    """Seconds one twin takes to predict the test tiers."""
     t0 = time.perf_counter()
     for name, ds in scored.items():
         predict(model, ds.subset("test"), None, session=None if len(model.sessions) == 1 else name)
-    return 10.0 + 5 * (time.perf_counter() - t0)
+    return time.perf_counter() - t0
+
+
+def _scoring_reserve(pass_s: float, members: int) -> float:
+    """Time set aside after training ``members`` twins: a generous multiple of their prediction
+    passes over the test tiers (twin, first member alone, LN and simulator scores,
+    receptive-field maps, report) plus 10 s."""
+    passes = members + (1 if members > 1 else 0)
+    return 10.0 + 5 * pass_s * passes
+
+
+def _validation_predictions(model, data) -> list[np.ndarray]:
+    """``model``'s predictions of each session's validation tier."""
+    if isinstance(data, NeuralDataset):
+        return [predict(model, data, "validation")]
+    return [predict(model, ds, "validation", session=name) for name, ds in data.items()]
+
+
+def _validation_score(predictions: list[list[np.ndarray]], data) -> float:
+    """The validation correlation early stopping uses (mean over neurons, then sessions) of
+    the mean of several twins' predictions (one list per twin, one array per session)."""
+    datasets = [data] if isinstance(data, NeuralDataset) else list(data.values())
+    return float(np.mean([
+        np.mean(single_trial_correlation(ds.responses[ds.tier_mask("validation")],
+                                         np.mean([twin[i] for twin in predictions], axis=0)))
+        for i, ds in enumerate(datasets)
+    ]))
+
+
+def another_member(members: int | str, fitted: int, kept_last: bool, time_left: float | None,
+                   longest_fit_s: float) -> bool:
+    """Whether :func:`fit_run` fits one more twin after ``fitted`` (see ``TwinFitJob.members``)."""
+    if members != "auto":
+        return fitted < int(members)
+    if fitted == 0:
+        return True
+    if time_left is None or not kept_last or fitted >= AUTO_MEMBERS_MAX:
+        return False
+    return time_left >= NEXT_MEMBER_MARGIN * longest_fit_s
+
+
+def _fit_members(job: TwinFitJob, data, fit_cfg: TwinFitConfig, source, writer: RunWriter, ex: Execution,
+                 progress: Progress, train_deadline) -> tuple[Any, list[dict], list[dict]]:
+    """Fit the twins ``job.members`` asks for: the run's model (one twin, or the ensemble of
+    those kept), the first member's history and one summary per member fitted.
+
+    Every member sees the same validation images (drawn with ``fit.seed``), so the ensemble's
+    validation correlation is measured on images none of them trained on. The checkpoint holds
+    the finished members and the current one's state, so ``--resume`` continues mid-member."""
+    split = split_validation_of(data, fit_cfg)
+    saved = writer.load_checkpoint()
+    finished = list(saved.get("members_done", [])) if saved and "members_done" in saved else []
+    current = (saved.get("member_state") if "members_done" in saved else saved) if saved else None
+    twins, predictions, histories = [], [], []
+    for entry in finished:
+        twin, _ = build_twin_for(split, fit_cfg)
+        twin.load_state_dict(entry["state"])
+        twin.to(ex.device).eval()
+        histories.append(entry["history"])
+        if entry["kept"]:
+            twins.append(twin)
+            predictions.append(_validation_predictions(twin, split) if ex.is_main else [])
+    summaries = [{k: v for k, v in entry.items() if k not in ("state", "history")} for entry in finished]
+    while ex.broadcast(another_member(
+            job.members, len(summaries), bool(summaries) and summaries[-1]["kept"],
+            None if train_deadline(len(twins) + 1) is None else train_deadline(len(twins) + 1) - time.monotonic(),
+            max((s["fit_seconds"] for s in summaries), default=0.0))):
+        k = len(summaries)
+        member_cfg = fit_cfg.replace(seed=fit_cfg.seed + k)
+        deadline = train_deadline(len(twins) + 1)
+        if deadline is not None and job.members != "auto":
+            deadline = time.monotonic() + (deadline - time.monotonic()) / (int(job.members) - k)
+        if k:
+            progress.message(f"twin member {k + 1}: seed {member_cfg.seed}"
+                             + (f", {max(deadline - time.monotonic(), 0):.0f} s left" if deadline is not None else ""))
+
+        def save_state(state: dict, done: list = finished) -> None:
+            writer.save_checkpoint({"members_done": done, "member_state": state})
+
+        started = time.monotonic()
+        twin, history = fit_twin(split, member_cfg, progress=progress, execution=ex, deadline=deadline,
+                                 core_from=source, resume_state=current, save_state=save_state,
+                                 name="twin" if k == 0 else f"twin member {k + 1}")
+        current = None
+        twin = unwrap(twin).eval()
+        fit_seconds = float(history[-2]["seconds"]) if len(history) > 1 else time.monotonic() - started
+        kept, score = True, history[-1]["best_validation_correlation"]
+        if ex.is_main:
+            mine = _validation_predictions(twin, split)
+            if predictions:
+                before = _validation_score(predictions, split)
+                score = _validation_score([*predictions, mine], split)
+                kept = score >= before
+        kept, score = ex.broadcast((kept, score))
+        summary = {"seed": member_cfg.seed, "epochs": len(history) - 1, "fit_seconds": fit_seconds,
+                   "best_validation_correlation": history[-1]["best_validation_correlation"],
+                   "stopped_by": history[-1]["stopped_by"], "kept": kept,
+                   "ensemble_validation_correlation": score if kept else None}
+        if k:
+            progress.message(f"twin member {k + 1}: validation r {summary['best_validation_correlation']:.4f} alone; "
+                             + (f"the ensemble of {len(twins) + 1} reaches {score:.4f}" if kept else
+                                f"the ensemble would drop to {score:.4f}: member left out"))
+        if kept:
+            twins.append(twin)
+            if ex.is_main:
+                predictions.append(mine)
+        histories.append(history)
+        summaries.append(summary)
+        finished = [*finished, {**summary, "state": twin.state_dict(), "history": history}]
+        writer.save_checkpoint({"members_done": finished, "member_state": None})
+    model = twins[0] if len(twins) == 1 else TwinEnsemble(twins)
+    return model, histories[0], summaries
 
 
 def pixel_ridge_predictions(ds: NeuralDataset, tier: str, progress: Progress) -> dict:
@@ -300,12 +437,22 @@ def ln_predictions(ds: NeuralDataset, config: TwinFitConfig, time_limit: float |
 
 
 def _finish_fit(writer: RunWriter, job: TwinFitJob, sessions, model, history, kwargs, seconds, ex, progress,
-                baselines: dict[str, dict]) -> dict:
+                baselines: dict[str, dict], members: list[dict]) -> dict:
     run = writer.run
-    run.save_model(model, model_spec("twin", kwargs))
+    twins = twin_members(model)
+    run.save_model(model, model_spec("twin", {**kwargs, "members": len(twins)} if len(twins) > 1 else kwargs))
     fit_seconds = history[-2]["seconds"] if len(history) > 1 else seconds
-    TwinFitResult(history=history[:-1], best=history[-1], seconds=fit_seconds, execution=ex.describe()).save(run)
-    metrics = {"fit_seconds": fit_seconds, "epochs": len(history) - 1, **history[-1], "execution": ex.describe()}
+    ensemble_r = next((m["ensemble_validation_correlation"] for m in reversed(members) if m["kept"]), None) \
+        if len(twins) > 1 else None
+    TwinFitResult(history=history[:-1], best=history[-1], seconds=fit_seconds, execution=ex.describe(),
+                  members=members, ensemble_validation_correlation=ensemble_r).save(run)
+    metrics = {"fit_seconds": fit_seconds, "epochs": len(history) - 1, **history[-1], "execution": ex.describe(),
+               "members": len(twins), "members_fitted": len(members), "ensemble_validation_correlation": ensemble_r,
+               "members_fit_seconds": sum(m["fit_seconds"] for m in members)}
+    if len(twins) > 1:
+        writer.say(f"twin: an ensemble of {len(twins)} of the {len(members)} twins fitted; validation r "
+                   f"{history[-1]['best_validation_correlation']:.4f} for the first alone, {ensemble_r:.4f} together")
+    also = {"first_member": twins[0]} if len(twins) > 1 else {}
     multi = len(sessions) > 1
     evaluations = {}
     for name, (path, ds, cortex) in sessions.items():
@@ -314,7 +461,7 @@ def _finish_fit(writer: RunWriter, job: TwinFitJob, sessions, model, history, kw
                        f"evaluation is skipped; score it with 'neuroaikit twin evaluate RUN DATA'")
             continue
         evaluations[name] = evaluate_dataset(model, ds, path, cortex=cortex, baselines=baselines.get(name, {}),
-                                             progress=progress, session=name if multi else None)
+                                             progress=progress, session=name if multi else None, also=also)
     if evaluations:
         evaluation = pool_evaluations(evaluations, job.data) if multi else evaluations[DEFAULT_SESSION]
         evaluation.save(run)
@@ -359,13 +506,16 @@ def pool_evaluations(evaluations: dict[str, TwinEvaluation], data) -> TwinEvalua
 def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, baselines: bool | dict = True,
                      config: TwinFitConfig | None = None, tier: str | None = None,
                      progress: Progress | None = None, session: str | None = None,
-                     ln_time_limit: float | None = None, members: Sequence = ()) -> TwinEvaluation:
+                     ln_time_limit: float | None = None, members: Sequence = (),
+                     also: Mapping[str, Any] | None = None) -> TwinEvaluation:
     """Sensorium metrics on the test tier (or ``tier``) for the twin (its readout ``session``)
     and the baselines: ``baselines`` is True (fit the pixel ridge here, and the LN model too
     when ``config`` is given, within ``ln_time_limit`` s), False, or the baselines' predictions
     already made (``{"pixel_ridge": ..., "pixel_ridge_alpha": ..., "ln": ...}``). With
     ``members`` (other twins of the same neurons), ``"ensemble"`` scores the mean of the twin's
-    and their predictions, in response units (the Sensorium way of ensembling)."""
+    and their predictions, in response units (the Sensorium way of ensembling). ``also``: more
+    models scored under their names (``twin fit`` scores an ensemble's first member alone as
+    ``"first_member"``)."""
     progress = default_progress(progress)
     tier = tier or ("test" if (ds.tiers == "test").any() else None)
     if tier is None:
@@ -379,6 +529,8 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
     result = TwinEvaluation(data=str(data), dataset=ds.summary(), tier=tier)
     progress.message(f"{ds.name}: scoring on the {tier} tier")
     scored = {"twin": predict(model, ds, tier, session=session)}
+    for name, other in (also or {}).items():
+        scored[name] = predict(other, ds, tier, session=session)
     if members:
         predictions = [scored["twin"]] + [predict(member, ds, tier, session=session) for member in members]
         scored["ensemble"] = np.mean(predictions, axis=0)
@@ -490,6 +642,8 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
         if repeated:
             raise ConfigError(f"ensemble: {', '.join(repeated)} given more than once; each run counts once")
         members = [member for _, member in ensemble]
+        # an ensemble run scores its first twin alone too, as its fit did
+        first_member = {"first_member": model.first} if isinstance(model, TwinEnsemble) else {}
         run.check_result_writable(TwinEvaluation.result_name, overwrite)
         previous = TwinEvaluation.load(run)
         multi = len(model.sessions) > 1
@@ -503,7 +657,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
                                 + (f" for session {name}" if multi else ""))
             # the LN baseline is refitted only by ``fit``; evaluate scores the pixel ridge beside the twin
             result = evaluate_dataset(model, ds, path, cortex=cortex, baselines=baselines, progress=progress,
-                                      session=name if multi else None, members=members)
+                                      session=name if multi else None, members=members, also=first_member)
             before = (previous.sessions or {}).get(name) if previous is not None and multi else previous
             if before is not None and str(before.data) == path and "ln" in before.models:
                 result.models.setdefault("ln", before.models["ln"])
