@@ -13,7 +13,8 @@ from neuroaikit.cli.main import main
 from neuroaikit.models import build_model
 from neuroaikit.neural import CortexTwin, TwinEnsemble, predict
 from neuroaikit.neural.metrics import single_trial_correlation
-from neuroaikit.neural.twin import AUTO_MEMBERS_MAX, NEXT_MEMBER_MARGIN, TwinFitJob, another_member, fit_run, load_data
+from neuroaikit.neural.twin import (AUTO_MEMBERS_MAX, NEXT_MEMBER_MARGIN, TwinFitJob, another_member, fit_run, load_data,
+                                    select_members)
 from neuroaikit.errors import ConfigError
 from neuroaikit.progress import Progress
 from neuroaikit.runs import Run
@@ -61,6 +62,14 @@ def test_another_member_rule():
     assert not another_member("auto", AUTO_MEMBERS_MAX, True, 1e6, 100.0)
 
 
+def test_select_members_starts_from_the_best_twin_and_keeps_only_what_helps():
+    # twin 0 trained badly: the ensemble starts from twin 1, and twin 0 joins only if it helps
+    ensemble = {(1, 2): 0.45, (1, 2, 3): 0.45, (0, 1, 2, 3): 0.43}
+    chosen, joined = select_members([0.30, 0.44, 0.43, 0.40], lambda idx: ensemble[tuple(sorted(idx))])
+    assert chosen == [1, 2, 3] and joined == {1: 0.44, 2: 0.45, 3: 0.45}
+    assert select_members([0.5], lambda idx: 0.0) == ([0], {0: 0.5})
+
+
 def test_members_setting_is_validated(tmp_path, capsys):
     for bad in (0, -1, "two", True, 1.5):
         with pytest.raises(ConfigError, match="members"):
@@ -80,7 +89,7 @@ def _validation_r(predictions, ds):
 
 def test_fit_with_members_writes_the_ensemble_of_those_kept(tmp_path):
     out = tmp_path / "ensemble"
-    assert main([*FIT, "--members", "3", "--out", str(out)]) == 0
+    assert main([*[a for a in FIT if a != "--no-report"], "--members", "3", "--out", str(out)]) == 0
     run = Run.open(out)
     fit = run.result("twin_fit")
     members = fit["members"]
@@ -90,16 +99,17 @@ def test_fit_with_members_writes_the_ensemble_of_those_kept(tmp_path):
     # what was kept is what was saved; on this seeded fit every member raised the validation r
     assert len(kept) == 3 and isinstance(model, TwinEnsemble) and len(model.members) == 3
     assert run.model_spec["kwargs"]["members"] == 3 and run.metrics["members"] == 3
-    # each kept member raised the ensemble's validation r; the last one is the run's
+    # each kept member raised the ensemble's validation r when it joined; the highest is the run's
     scores = [m["ensemble_validation_correlation"] for m in kept]
-    assert scores == sorted(scores) and fit["ensemble_validation_correlation"] == scores[-1]
+    assert fit["ensemble_validation_correlation"] == max(scores)
+    assert all(m["ensemble_validation_correlation"] is None for m in members if not m["kept"])
     job = TwinFitJob.from_dict(run.config)
     ds, _ = load_data("synthetic", None, job.synthetic)
     from neuroaikit.neural.fit import split_validation_of
 
     split = split_validation_of(ds, job.fit)
     mean = np.mean([predict(m, split, "validation") for m in model.members], axis=0)
-    assert _validation_r(mean, split) == pytest.approx(scores[-1], abs=1e-5)
+    assert _validation_r(mean, split) == pytest.approx(max(scores), abs=1e-5)
     # the first member alone is scored beside the ensemble, on the test tier
     ev = run.result("twin_eval")
     assert {"twin", "first_member"} <= set(ev["models"])
@@ -108,6 +118,7 @@ def test_fit_with_members_writes_the_ensemble_of_those_kept(tmp_path):
     assert again["models"]["twin"]["single_trial_correlation"] == pytest.approx(
         ev["models"]["twin"]["single_trial_correlation"])
     assert again["models"]["first_member"] == pytest.approx(ev["models"]["first_member"])
+    assert "3 twins fitted, 3 kept" in (out / "report.html").read_text()
 
 
 def test_one_member_is_a_plain_twin(tmp_path):

@@ -538,11 +538,13 @@ class TwinEnsemble(nn.Module):
         return self.first.response_offset(session)
 
     def forward(self, images: torch.Tensor, behavior: torch.Tensor | None = None,
-                pupil_center: torch.Tensor | None = None, session: str | None = None) -> torch.Tensor:
-        """The members' mean prediction (B, n_neurons) in data units."""
+                pupil_center: torch.Tensor | None = None, session: str | None = None,
+                standardized: bool = False) -> torch.Tensor:
+        """The members' mean prediction (B, n_neurons) in data units (``standardized``: on the
+        members' shared standardised scale, see :meth:`CortexTwin.forward`)."""
         total = None
         for member in self.members:
-            out = member(images, behavior, pupil_center, session=session)
+            out = member(images, behavior, pupil_center, session=session, standardized=standardized)
             total = out if total is None else total + out
         assert total is not None
         return total / len(self.members)

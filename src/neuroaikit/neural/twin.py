@@ -95,8 +95,9 @@ class TwinFitJob(Config):
         members: how many twins to fit, seeds ``fit.seed``, ``fit.seed + 1``, ...; the run's
             model is the ensemble of those kept (a :class:`~neuroaikit.neural.models.TwinEnsemble`,
             predicting the mean of theirs). Every member is early-stopped on the same validation
-            images, and a member joins only if the ensemble's validation correlation does not
-            drop. ``"auto"`` (default): one twin without ``time_limit``; with it, another member
+            images; after each, the ensemble is chosen among all fitted, best first, a member
+            joining only if the ensemble's validation correlation does not drop
+            (:func:`select_members`). ``"auto"`` (default): one twin without ``time_limit``; with it, another member
             starts while the training time left is at least :data:`NEXT_MEMBER_MARGIN` times the
             longest member fit so far, up to :data:`AUTO_MEMBERS_MAX`, and none after a member
             is dropped. An integer: that many members, the training time shared equally.
@@ -234,7 +235,9 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
     With ``job.time_limit`` the whole call (from ``started``, a :func:`time.monotonic` time,
     default now) ends within it: the pixel ridge is fitted first and timed, the LN baseline's
     budget (:meth:`TwinFitJob.ln_budget`) and the scoring are set aside, and the twin trains in
-    what is left (cut at the deadline; see :func:`~neuroaikit.neural.fit.fit_twin`).
+    what is left (cut at the deadline; see :func:`~neuroaikit.neural.fit.fit_twin`). With
+    ``job.members`` at ``"auto"`` (default) more twins follow while the time left lets another
+    converge, and the run's model is the ensemble of those kept (see :class:`TwinFitJob`).
     """
     started = time.monotonic() if started is None else started
     deadline = None if job.time_limit is None else started + job.time_limit
@@ -341,35 +344,66 @@ def another_member(members: int | str, fitted: int, kept_last: bool, time_left: 
     return time_left >= NEXT_MEMBER_MARGIN * longest_fit_s
 
 
+def select_members(alone: Sequence[float], ensemble_score) -> tuple[list[int], dict[int, float]]:
+    """Greedy ensemble selection: the members in order of their own validation correlation
+    ``alone`` (best first, ties in fit order), each joining if ``ensemble_score(indices)`` (the
+    validation correlation of those members' mean prediction) does not drop. Returns the chosen
+    indices in fit order and the ensemble's score when each joined."""
+    order = sorted(range(len(alone)), key=lambda i: -alone[i])
+    chosen, joined = [order[0]], {order[0]: float(alone[order[0]])}
+    for i in order[1:]:
+        score = float(ensemble_score([*chosen, i]))
+        if score >= joined[chosen[-1]]:
+            chosen.append(i)
+            joined[i] = score
+    return sorted(chosen), joined
+
+
 def _fit_members(job: TwinFitJob, data, fit_cfg: TwinFitConfig, source, writer: RunWriter, ex: Execution,
                  progress: Progress, train_deadline) -> tuple[Any, list[dict], list[dict]]:
     """Fit the twins ``job.members`` asks for: the run's model (one twin, or the ensemble of
     those kept), the first member's history and one summary per member fitted.
 
     Every member sees the same validation images (drawn with ``fit.seed``), so the ensemble's
-    validation correlation is measured on images none of them trained on. The checkpoint holds
-    the finished members and the current one's state, so ``--resume`` continues mid-member."""
+    validation correlation is measured on images none of them trained on; after each member the
+    ensemble is chosen afresh among all fitted (:func:`select_members`), so a first twin that
+    trained badly is replaced rather than kept. The checkpoint holds the finished members and
+    the current one's state, so ``--resume`` continues mid-member."""
     split = split_validation_of(data, fit_cfg)
     saved = writer.load_checkpoint()
     finished = list(saved.get("members_done", [])) if saved and "members_done" in saved else []
     current = (saved.get("member_state") if "members_done" in saved else saved) if saved else None
-    twins, predictions, histories = [], [], []
+    twins, predictions, histories, summaries = [], [], [], []
+    chosen: list[int] = []
+
+    def choose() -> list[int]:
+        """Choose the ensemble among all members fitted (rank 0 decides) and mark the summaries."""
+        picked, joined = None, None
+        if ex.is_main:
+            alone = [_validation_score([p], split) for p in predictions]
+            picked, joined = select_members(alone, lambda idx: _validation_score([predictions[i] for i in idx], split))
+        picked, joined = ex.broadcast((picked, joined))
+        for i, summary in enumerate(summaries):
+            summary["kept"] = i in picked
+            summary["ensemble_validation_correlation"] = joined.get(i)
+        return picked
+
     for entry in finished:
         twin, _ = build_twin_for(split, fit_cfg)
         twin.load_state_dict(entry["state"])
-        twin.to(ex.device).eval()
+        twins.append(twin.to(ex.device).eval())
+        predictions.append(_validation_predictions(twin, split) if ex.is_main else [])
         histories.append(entry["history"])
-        if entry["kept"]:
-            twins.append(twin)
-            predictions.append(_validation_predictions(twin, split) if ex.is_main else [])
-    summaries = [{k: v for k, v in entry.items() if k not in ("state", "history")} for entry in finished]
+        summaries.append({k: v for k, v in entry.items() if k not in ("state", "history")})
+    if summaries:
+        chosen = choose()
     while ex.broadcast(another_member(
             job.members, len(summaries), bool(summaries) and summaries[-1]["kept"],
-            None if train_deadline(len(twins) + 1) is None else train_deadline(len(twins) + 1) - time.monotonic(),
+            None if train_deadline(len(chosen) + 1) is None else train_deadline(len(chosen) + 1) - time.monotonic(),
             max((s["fit_seconds"] for s in summaries), default=0.0))):
         k = len(summaries)
         member_cfg = fit_cfg.replace(seed=fit_cfg.seed + k)
-        deadline = train_deadline(len(twins) + 1)
+        deadline = train_deadline(len(chosen) + 1)
         if deadline is not None and job.members != "auto":
             deadline = time.monotonic() + (deadline - time.monotonic()) / (int(job.members) - k)
         if k:
@@ -385,32 +419,22 @@ def _fit_members(job: TwinFitJob, data, fit_cfg: TwinFitConfig, source, writer: 
                                  name="twin" if k == 0 else f"twin member {k + 1}")
         current = None
         twin = unwrap(twin).eval()
-        fit_seconds = float(history[-2]["seconds"]) if len(history) > 1 else time.monotonic() - started
-        kept, score = True, history[-1]["best_validation_correlation"]
-        if ex.is_main:
-            mine = _validation_predictions(twin, split)
-            if predictions:
-                before = _validation_score(predictions, split)
-                score = _validation_score([*predictions, mine], split)
-                kept = score >= before
-        kept, score = ex.broadcast((kept, score))
-        summary = {"seed": member_cfg.seed, "epochs": len(history) - 1, "fit_seconds": fit_seconds,
-                   "best_validation_correlation": history[-1]["best_validation_correlation"],
-                   "stopped_by": history[-1]["stopped_by"], "kept": kept,
-                   "ensemble_validation_correlation": score if kept else None}
-        if k:
-            progress.message(f"twin member {k + 1}: validation r {summary['best_validation_correlation']:.4f} alone; "
-                             + (f"the ensemble of {len(twins) + 1} reaches {score:.4f}" if kept else
-                                f"the ensemble would drop to {score:.4f}: member left out"))
-        if kept:
-            twins.append(twin)
-            if ex.is_main:
-                predictions.append(mine)
+        twins.append(twin)
+        predictions.append(_validation_predictions(twin, split) if ex.is_main else [])
         histories.append(history)
-        summaries.append(summary)
-        finished = [*finished, {**summary, "state": twin.state_dict(), "history": history}]
+        summaries.append({"seed": member_cfg.seed, "epochs": len(history) - 1,
+                          "fit_seconds": float(history[-2]["seconds"]) if len(history) > 1 else time.monotonic() - started,
+                          "best_validation_correlation": history[-1]["best_validation_correlation"],
+                          "stopped_by": history[-1]["stopped_by"]})
+        chosen = choose()
+        if k:
+            progress.message(f"twin member {k + 1}: validation r {summaries[-1]['best_validation_correlation']:.4f} "
+                             f"alone; the ensemble: twins {', '.join(str(i + 1) for i in chosen)}, validation r "
+                             f"{max(s['ensemble_validation_correlation'] or -1.0 for s in summaries):.4f}")
+        finished = [*finished, {**summaries[-1], "state": twin.state_dict(), "history": history}]
         writer.save_checkpoint({"members_done": finished, "member_state": None})
-    model = twins[0] if len(twins) == 1 else TwinEnsemble(twins)
+    kept = [twins[i] for i in chosen]
+    model = kept[0] if len(kept) == 1 else TwinEnsemble(kept)
     return model, histories[0], summaries
 
 
@@ -442,16 +466,15 @@ def _finish_fit(writer: RunWriter, job: TwinFitJob, sessions, model, history, kw
     twins = twin_members(model)
     run.save_model(model, model_spec("twin", {**kwargs, "members": len(twins)} if len(twins) > 1 else kwargs))
     fit_seconds = history[-2]["seconds"] if len(history) > 1 else seconds
-    ensemble_r = next((m["ensemble_validation_correlation"] for m in reversed(members) if m["kept"]), None) \
-        if len(twins) > 1 else None
+    ensemble_r = max(m["ensemble_validation_correlation"] for m in members if m["kept"]) if len(twins) > 1 else None
     TwinFitResult(history=history[:-1], best=history[-1], seconds=fit_seconds, execution=ex.describe(),
                   members=members, ensemble_validation_correlation=ensemble_r).save(run)
     metrics = {"fit_seconds": fit_seconds, "epochs": len(history) - 1, **history[-1], "execution": ex.describe(),
                "members": len(twins), "members_fitted": len(members), "ensemble_validation_correlation": ensemble_r,
                "members_fit_seconds": sum(m["fit_seconds"] for m in members)}
     if len(twins) > 1:
-        writer.say(f"twin: an ensemble of {len(twins)} of the {len(members)} twins fitted; validation r "
-                   f"{history[-1]['best_validation_correlation']:.4f} for the first alone, {ensemble_r:.4f} together")
+        writer.say(f"twin: an ensemble of {len(twins)} of the {len(members)} twins fitted, validation r {ensemble_r:.4f} "
+                   f"(the best twin alone: {max(m['best_validation_correlation'] for m in members):.4f})")
     also = {"first_member": twins[0]} if len(twins) > 1 else {}
     multi = len(sessions) > 1
     evaluations = {}

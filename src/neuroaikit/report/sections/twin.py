@@ -104,7 +104,19 @@ def _evaluation_section(fit, evaluation) -> Section:
         stopped = {"early_stopping": "early stopping ended the fit", "time_limit": "the time limit ended the fit",
                    "max_epochs": "the fit ran its maximum number of epochs"}.get(best.get("stopped_by") or "")
         s.figure(fig, f"Early stopping curve (best epoch {best.get('best_epoch')}, {fit.get('seconds', 0):.0f} s"
-                      + (f"; {stopped}" if stopped else "") + ").")
+                      + (f"; {stopped}" if stopped else "") + ")" + (" of the first twin." if len(fit.get("members") or []) > 1
+                                                                     else "."))
+    members = (fit or {}).get("members") or []
+    if len(members) > 1:
+        kept = sum(bool(m.get("kept")) for m in members)
+        s.paragraph(f"{len(members)} twins fitted, {kept} kept: the run's model ('twin') predicts the mean of those kept; "
+                    "'first_member' scores the first alone. A member is kept only if the ensemble's validation r "
+                    "does not drop.")
+        s.table(["twin", "seed", "epochs", "fitting s", "stopped by", "validation r", "kept", "ensemble validation r"],
+                [[i, m.get("seed"), m.get("epochs"), round(m.get("fit_seconds", 0.0)), m.get("stopped_by"),
+                  m.get("best_validation_correlation"), "yes" if m.get("kept") else "no",
+                  m.get("ensemble_validation_correlation") if m.get("kept") else "-"]
+                 for i, m in enumerate(members, 1)])
     return s
 
 
