@@ -37,9 +37,8 @@ from .baselines import PixelRidge
 from .dataset import NeuralDataset
 from .fit import TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict, split_validation_of
 from .load import is_filetree, load_neural
-from .metrics import single_trial_correlation
 from .models import DEFAULT_SESSION, CortexTwin, SessionView, TwinEnsemble, twin_members
-from .metrics import evaluate_predictions, explainable_variance, oracle_correlation
+from .metrics import evaluate_predictions, explainable_variance, oracle_correlation, single_trial_correlation
 from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
 from .simulate import SyntheticDataConfig
 
@@ -97,10 +96,11 @@ class TwinFitJob(Config):
             predicting the mean of theirs). Every member is early-stopped on the same validation
             images; after each, the ensemble is chosen among all fitted, best first, a member
             joining only if the ensemble's validation correlation does not drop
-            (:func:`select_members`). ``"auto"`` (default): one twin without ``time_limit``; with it, another member
-            starts while the training time left is at least :data:`NEXT_MEMBER_MARGIN` times the
-            longest member fit so far, up to :data:`AUTO_MEMBERS_MAX`, and none after a member
-            is dropped. An integer: that many members, the training time shared equally.
+            (:func:`select_members`). ``"auto"`` (default): one twin without ``time_limit``;
+            with it, another member starts while the training time left is at least
+            :data:`NEXT_MEMBER_MARGIN` times the longest member fit so far, up to
+            :data:`AUTO_MEMBERS_MAX`, and none after a member is left out. An integer: that
+            many members, the training time shared equally.
     """
 
     data: str | list[str] = SYNTHETIC
