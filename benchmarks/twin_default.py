@@ -11,7 +11,7 @@ pixel ridge and of the simulator itself.
 
     python benchmarks/twin_default.py                                   # 5,300 neurons, 2,700 s
     python benchmarks/twin_default.py --neurons 300 --quick --time-limit 300   # minutes
-    python benchmarks/twin_default.py --set --behavior --set --shifter  # more twin fit options
+    python benchmarks/twin_default.py --set=--behavior --set=--shifter  # more twin fit options
 
 Prints every figure; ``--json FILE`` also writes them.
 """
@@ -41,7 +41,8 @@ def main(argv=None) -> int:
     p.add_argument("--time-limit", type=float, default=2700.0, help="the command's --time-limit (default 2700)")
     p.add_argument("--quick", action="store_true", help="1,100 trials, 18x32 images")
     p.add_argument("--set", action="append", default=[], metavar="OPTION",
-                   help="another twin fit option, passed as given (repeat: --set --behavior --set --shifter)")
+                   help="another twin fit option, passed as given (repeat, with '=': --set=--behavior "
+                        "--set=--shifter --set=--members --set=1)")
     p.add_argument("--workdir", help="where the run folder goes (default: a temporary folder, removed)")
     p.add_argument("--data-dir", help="unused (the data are simulated); accepted for a uniform interface")
     p.add_argument("--json", help="also write the figures to this file")

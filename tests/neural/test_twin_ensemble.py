@@ -152,7 +152,9 @@ def test_an_interrupted_ensemble_resumes_mid_member_to_the_same_weights(tmp_path
     straight = fit_run(job, tmp_path / "straight")
     with pytest.raises(KeyboardInterrupt):
         fit_run(job, tmp_path / "resumed", progress=_StopAt("twin member 2 epoch 2"))
-    assert (tmp_path / "resumed.partial" / "checkpoint.pt").is_file()
+    checkpoint = torch.load(tmp_path / "resumed.partial" / "checkpoint.pt", weights_only=True)
+    # killed mid-member: the first twin finished, the second's state after its first epoch
+    assert len(checkpoint["members_done"]) == 1 and checkpoint["member_state"]["epoch"] == 1
     resumed = fit_run(job, tmp_path / "resumed", resume=True)
     first = json.loads((straight.path / "results" / "twin_fit.json").read_text())["members"]
     second = json.loads((resumed.path / "results" / "twin_fit.json").read_text())["members"]

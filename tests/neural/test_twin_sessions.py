@@ -102,6 +102,24 @@ def test_time_limit_bounds_the_whole_command(three_mice, tmp_path):
     assert fit["best"]["stopped_by"] == metrics["stopped_by"] == "time_limit"
 
 
+def test_members_of_several_mice_share_the_time_limit(three_mice, tmp_path):
+    """``--members 2`` on two mice: both twins fitted (each cut at its half of the training
+    time), the whole command within its limit, scores per mouse for the run's model."""
+    out = tmp_path / "two-mice-two-twins"
+    assert main(["twin", "fit", *three_mice[:2], "--channels", "4", "--layers", "1", "--max-epochs", "10000",
+                 "--patience", "10000", "--threads", "1", "--time-limit", "14", "--members", "2", "--no-baselines",
+                 "--no-report", "--quiet", "--out", str(out)]) == 0
+    run = Run.open(out)
+    metrics, fit = run.metrics, run.result("twin_fit")
+    assert metrics["command_seconds"] <= 14 and metrics["members_fitted"] == 2
+    assert [m["stopped_by"] for m in fit["members"]] == ["time_limit", "time_limit"]
+    # each twin had its share: the first did not take the second's time
+    assert fit["members"][0]["fit_seconds"] < 0.75 * 14
+    model = run.load_model()
+    assert model.sessions == ["mouse1", "mouse2"] and len(getattr(model, "members", [model])) == metrics["members"]
+    assert set(run.result("twin_eval")["sessions"]) == {"mouse1", "mouse2"}
+
+
 def test_ln_options_are_checked(tmp_path, capsys):
     assert main(["twin", "fit", "synthetic", "--ln-time-limit", "5", "--out", str(tmp_path / "x")]) == 2
     assert "--ln-baseline" in capsys.readouterr().err

@@ -78,3 +78,20 @@ def test_twin_fit_curve_says_what_ended_the_fit():
     assert "the time limit ended the fit" in render_page("t", [_evaluation_section(fit, evaluation)])
     del fit["best"]["stopped_by"]  # a run made before the reason was recorded
     assert "ended the fit" not in render_page("t", [_evaluation_section(fit, evaluation)])
+
+
+def test_twin_probe_section_reports_neurons_without_orientation_selectivity():
+    """A neuron whose tuning is flat has an undefined selectivity (NaN, stored as null): the
+    mean is over the others and the page says how many (a real Allen twin had such neurons)."""
+    import numpy as np
+
+    from neuroaikit.report.sections.twin import _probe_section
+
+    probe = {"neurons": [0], "tuning": {"osi_all": [0.2, None, 0.4], "responses": np.ones((4, 2, 1)).tolist(),
+                                        "orientations": [0.0, 0.8, 1.6, 2.4]},
+             "gradient_maps": [np.zeros((3, 4)).tolist()], "reverse_correlation_maps": [np.zeros((3, 4)).tolist()],
+             "meis": [np.zeros((3, 4)).tolist()], "mei_activation": [1.0], "gradient_centers": [[1.0, 2.0]]}
+    page = render_page("t", [_probe_section(probe)])
+    assert "0.300 over 2 neurons" in page and "1 of 3 answer every grating alike" in page
+    probe["tuning"]["osi_all"] = [None]
+    assert "selectivity (1 - circular variance) undefined" in render_page("t", [_probe_section(probe)])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from .options import add_execution_arguments, add_output_arguments, add_quiet_argument, whole_number_or
 
 NAME = "continual"

@@ -29,7 +29,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, ClassVar, Mapping
+from typing import Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -143,6 +143,14 @@ def split_validation_of(data: NeuralDataset | Mapping[str, NeuralDataset],
     return split_validation(data, cfg.validation_fraction, cfg.seed)
 
 
+def validation_correlation(predictions: Sequence[np.ndarray], datasets: Sequence[NeuralDataset]) -> float:
+    """The score early stopping uses: each data set's single-trial correlation on its
+    validation tier (mean over neurons) for its ``predictions``, averaged over the data sets
+    (the mice of a shared-core twin)."""
+    return float(np.mean([np.mean(single_trial_correlation(ds.responses[ds.tier_mask("validation")], p))
+                          for p, ds in zip(predictions, datasets)]))
+
+
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
     order = rng.permutation(n) if rng is not None else np.arange(n)
     for start in range(0, n, batch_size):
@@ -233,7 +241,7 @@ def _sessions(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinFitCon
     sessions = dict(data) if isinstance(data, Mapping) else {DEFAULT_SESSION: data}
     if not sessions:
         raise DataError("no data set to fit")
-    sessions = {name: split_validation(ds, cfg.validation_fraction, cfg.seed) for name, ds in sessions.items()}
+    sessions = split_validation_of(sessions, cfg)
     shapes = {ds.image_shape for ds in sessions.values()}
     if len(shapes) > 1:
         raise DataError(f"sessions have different image shapes {sorted(shapes)}; a shared core needs one")
@@ -588,11 +596,9 @@ class _Trainer:
         return self.batch_loss(session, batch, len(global_idx))
 
     def _validation_correlation(self) -> float:
-        return float(np.mean([
-            np.mean(single_trial_correlation(p.ds.responses[p.ds.tier_mask("validation")],
-                                             predict(self.model, p.ds, "validation", session=session)))
-            for session, p in self.prepared.items()
-        ]))
+        return validation_correlation([predict(self.model, p.ds, "validation", session=session)
+                                       for session, p in self.prepared.items()],
+                                      [p.ds for p in self.prepared.values()])
 
     def _time_left(self) -> float | None:
         """Seconds of training left (``config.time_limit`` and the deadline; rank 0's clock

@@ -35,10 +35,11 @@ from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
 from .baselines import PixelRidge
 from .dataset import NeuralDataset
-from .fit import TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict, split_validation_of
+from .fit import (TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict, split_validation_of,
+                  validation_correlation)
 from .load import is_filetree, load_neural
 from .models import DEFAULT_SESSION, CortexTwin, SessionView, TwinEnsemble, twin_members
-from .metrics import evaluate_predictions, explainable_variance, oracle_correlation, single_trial_correlation
+from .metrics import evaluate_predictions, explainable_variance, oracle_correlation
 from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
 from .simulate import SyntheticDataConfig
 
@@ -322,14 +323,11 @@ def _validation_predictions(model, data) -> list[np.ndarray]:
 
 
 def _validation_score(predictions: list[list[np.ndarray]], data) -> float:
-    """The validation correlation early stopping uses (mean over neurons, then sessions) of
-    the mean of several twins' predictions (one list per twin, one array per session)."""
+    """:func:`~neuroaikit.neural.fit.validation_correlation` of the mean of several twins'
+    predictions (one list per twin, one array per session)."""
     datasets = [data] if isinstance(data, NeuralDataset) else list(data.values())
-    return float(np.mean([
-        np.mean(single_trial_correlation(ds.responses[ds.tier_mask("validation")],
-                                         np.mean([twin[i] for twin in predictions], axis=0)))
-        for i, ds in enumerate(datasets)
-    ]))
+    return validation_correlation([np.mean([twin[i] for twin in predictions], axis=0) for i in range(len(datasets))],
+                                  datasets)
 
 
 def another_member(members: int | str, fitted: int, kept_last: bool, time_left: float | None,
@@ -403,9 +401,12 @@ def _fit_members(job: TwinFitJob, data, fit_cfg: TwinFitConfig, source, writer: 
             max((s["fit_seconds"] for s in summaries), default=0.0))):
         k = len(summaries)
         member_cfg = fit_cfg.replace(seed=fit_cfg.seed + k)
-        deadline = train_deadline(len(chosen) + 1)
-        if deadline is not None and job.members != "auto":
-            deadline = time.monotonic() + (deadline - time.monotonic()) / (int(job.members) - k)
+        if job.members == "auto":
+            deadline = train_deadline(len(chosen) + 1)
+        else:  # N members: the scoring of all N set aside, the training time left shared by those to fit
+            deadline = train_deadline(int(job.members))
+            if deadline is not None:
+                deadline = time.monotonic() + (deadline - time.monotonic()) / (int(job.members) - k)
         if k:
             progress.message(f"twin member {k + 1}: seed {member_cfg.seed}"
                              + (f", {max(deadline - time.monotonic(), 0):.0f} s left" if deadline is not None else ""))

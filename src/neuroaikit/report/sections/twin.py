@@ -128,10 +128,15 @@ def _probe_section(probe) -> Section:
 
     s = Section("Digital twin: in-silico experiments")
     neurons = probe["neurons"]
-    osi = np.asarray(probe["tuning"]["osi_all"])
+    # a neuron that answers every grating alike has no circular variance: NaN, written as null
+    osi = np.array([np.nan if v is None else v for v in probe["tuning"]["osi_all"]], dtype=float)
+    defined = np.isfinite(osi)
+    flat = int((~defined).sum())
     s.paragraph(
-        f"Gratings: mean orientation selectivity (1 - circular variance) {osi.mean():.3f} over {len(osi)} neurons; "
-        f"maps below for neurons {neurons} (the most predictable)."
+        "Gratings: mean orientation selectivity (1 - circular variance) "
+        + (f"{osi[defined].mean():.3f} over {int(defined.sum())} neurons" if defined.any() else "undefined")
+        + (f" ({flat} of {len(osi)} answer every grating alike: no selectivity to measure)" if flat else "")
+        + f"; maps below for neurons {neurons} (the most predictable)."
     )
     tun = np.asarray(probe["tuning"]["responses"])  # (ori, sf, n)
     ori = np.degrees(probe["tuning"]["orientations"])

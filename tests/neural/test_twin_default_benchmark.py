@@ -1,0 +1,28 @@
+"""Smoke test of benchmarks/twin_default.py: the default twin fit command runs, its options
+reach the command, and the figures come from the run folder."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+_spec = importlib.util.spec_from_file_location(
+    "twin_default", Path(__file__).resolve().parents[2] / "benchmarks" / "twin_default.py")
+twin_default = importlib.util.module_from_spec(_spec)
+sys.modules["twin_default"] = twin_default
+_spec.loader.exec_module(twin_default)
+
+
+def test_benchmark_runs_the_command_and_reports_its_members(tmp_path, capsys):
+    out = tmp_path / "figures.json"
+    assert twin_default.main(["--neurons", "12", "--quick", "--time-limit", "40", "--set=--channels", "--set=4",
+                              "--set=--layers", "--set=1", "--set=--members", "--set=2", "--set=--max-epochs",
+                              "--set=3", "--set=--threads", "--set=1", "--workdir", str(tmp_path),
+                              "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert "--members 2" in figures["command"] and "--time-limit 40" in figures["command"]
+    assert figures["command_seconds"] <= 40 and len(figures["members"]) == 2
+    assert {"twin", "pixel_ridge", "simulator_oracle"} <= set(figures["models"])
+    kept = sum(m["kept"] for m in figures["members"])
+    assert ("first_member" in figures["models"]) == (kept == 2)
+    assert "the command took" in capsys.readouterr().out
