@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 
 import pytest
 import torch
@@ -107,10 +108,33 @@ def test_resume_state_continues_exactly(data):
     cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1), max_epochs=3, batch_size=64)
     states = []
     straight, _ = fit_twin(ds, cfg, save_state=lambda s: states.append(copy.deepcopy(s)))
-    resumed, history = fit_twin(ds, cfg, resume_state=states[1])
-    assert [r["epoch"] for r in history if "epoch" in r] == [1, 2, 3]
-    for key, value in straight.state_dict().items():
-        assert torch.equal(value, resumed.state_dict()[key]), key
+    for state in states[:2]:  # after the first epoch (its starts), and after the second
+        resumed, history = fit_twin(ds, cfg, resume_state=state)
+        assert [r["epoch"] for r in history if "epoch" in r] == [1, 2, 3]
+        for key, value in straight.state_dict().items():
+            assert torch.equal(value, resumed.state_dict()[key]), key
+
+
+def test_the_fit_goes_on_from_the_best_of_its_starts(data):
+    """The first epoch is trained from each start, the first being the seed's own initialisation;
+    the fit continues from the start with the best validation correlation."""
+    _, ds = data
+    cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1), max_epochs=1, batch_size=64)
+    _, one = fit_twin(ds, replace(cfg, starts=1))
+    _, three = fit_twin(ds, replace(cfg, starts=3))
+    assert "starts" not in one[0]
+    starts = three[0]["starts"]
+    assert len(starts) == 3 and len({s["seed"] for s in starts}) == 3 and starts[0]["seed"] == cfg.seed
+    assert starts[0]["validation_correlation"] == pytest.approx(one[0]["validation_correlation"], abs=1e-6)
+    best = max(s["validation_correlation"] for s in starts)
+    assert three[0]["validation_correlation"] == three[-1]["best_validation_correlation"] == best
+
+
+def test_extra_starts_take_at_most_a_tenth_of_the_time_limit(data):
+    _, ds = data
+    cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1), max_epochs=1, starts=3, time_limit=1e-3)
+    _, history = fit_twin(ds, cfg)
+    assert [s["seed"] for s in history[0]["starts"]] == [cfg.seed]
 
 
 def test_bad_fit_settings_are_one_line_errors():
@@ -118,6 +142,8 @@ def test_bad_fit_settings_are_one_line_errors():
 
     with pytest.raises(ConfigError, match="time_limit must be a number > 0"):
         TwinFitConfig(time_limit=-5)
+    with pytest.raises(ConfigError, match="starts must be an integer >= 1"):
+        TwinFitConfig(starts=0)
     with pytest.raises(ConfigError, match="hidden_channels must be an integer >= 1"):
         TwinModelConfig(hidden_channels=0)
     with pytest.raises(ConfigError, match="unknown .* option"):

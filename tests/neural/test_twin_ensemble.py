@@ -115,9 +115,10 @@ def test_fit_with_members_writes_the_ensemble_of_those_kept(tmp_path):
     assert {"twin", "first_member"} <= set(ev["models"])
     assert main(["twin", "evaluate", str(out), "--no-baselines", "--overwrite", "--no-report"]) == 0
     again = Run.open(out).result("twin_eval")
+    # the same scores up to float rounding (near-zero scores make a relative tolerance too tight)
     assert again["models"]["twin"]["single_trial_correlation"] == pytest.approx(
-        ev["models"]["twin"]["single_trial_correlation"])
-    assert again["models"]["first_member"] == pytest.approx(ev["models"]["first_member"])
+        ev["models"]["twin"]["single_trial_correlation"], abs=1e-6)
+    assert again["models"]["first_member"] == pytest.approx(ev["models"]["first_member"], abs=1e-6)
     assert "3 twins fitted, 3 kept" in (out / "report.html").read_text()
 
 

@@ -55,7 +55,7 @@ _MODEL_OPTIONS = {"core": "core", "readout": "readout", "channels": "hidden_chan
 #: config field -> the option that sets it, for one-line errors (see cli/option_names.py)
 FLAGS = {"hidden_channels": "--channels", "use_behavior": "--behavior"}
 _FIT_OPTIONS = {"batch_size": "batch_size", "lr": "lr", "max_epochs": "max_epochs", "patience": "patience",
-                "seed": "seed", "loader_workers": "loader_workers"}
+                "seed": "seed", "starts": "starts", "loader_workers": "loader_workers"}
 # option attribute -> TwinFitJob field
 _JOB_OPTIONS = {"time_limit": "time_limit", "ln_time_limit": "ln_time_limit", "core_from": "core_from",
                 "memory_map": "memory_map", "members": "members"}
@@ -99,6 +99,8 @@ def add_arguments(parser):
                                                       "scoring (the fit ends early enough to leave time for the rest)")
     fit.add_argument("--core-from", metavar="RUN", help="transfer: copy RUN's core, freeze it, train only readouts")
     fit.add_argument("--seed", type=int, help=f"default {f.seed}")
+    fit.add_argument("--starts", type=int, help=f"initialisations each twin's first epoch is trained from; it goes on "
+                                                f"from the best on validation (default {f.starts})")
     fit.add_argument("--members", type=whole_number_or("auto"), metavar="N|auto",
                      help="twins to fit (seeds SEED, SEED+1, ...) and ensemble: the run predicts the mean of "
                           "those chosen best first, each only if it does not lower the validation correlation. "

@@ -64,6 +64,12 @@ class TwinFitConfig(Config):
             count together).
         validation_fraction (float): train images held out when the data have no validation tier.
         seed (int): weights, batch order, readout sampling.
+        starts (int): a fit from scratch trains its first epoch from this many initialisations
+            (``seed`` and seeds derived from it) and continues from the one with the best
+            validation correlation; the others' epochs count towards ``time_limit``, and with a
+            limit extra starts take at most a tenth of it. From a single start, some seeds never
+            found the retinotopy and stalled far below the others (``benchmarks/twin_starts.py``);
+            it shows after one epoch. 1: one start. A fit on a frozen core (``core_from``) has one.
         place_readouts (bool): on a frozen core (``core_from``), start each readout where the
             core's features best predict its neuron (:func:`place_readouts`); False: the usual
             random start.
@@ -91,6 +97,7 @@ class TwinFitConfig(Config):
     time_limit: float | None = None
     validation_fraction: float = 0.1
     seed: int = 0
+    starts: int = 3
     place_readouts: bool = True
     channels_last: bool | None = None
     loader_workers: int = 0
@@ -108,6 +115,7 @@ class TwinFitConfig(Config):
         "time_limit": [POSITIVE, None],
         "validation_fraction": [Interval(float, 0, 1, closed="neither")],
         "seed": [Interval(int, 0, None)],
+        "starts": [POSITIVE_INT],
         "place_readouts": [BOOL],
         "channels_last": [BOOL, None],
         "loader_workers": [Interval(int, 0, None)],
@@ -482,6 +490,12 @@ class _Prepared:
     offset: torch.Tensor
 
 
+#: a :func:`derive_seed` part that keeps the starts' seeds apart from the epochs' streams
+STARTS_STREAM = 0x57A27
+#: with a time limit, the extra starts together take at most this share of the training time
+STARTS_SHARE = 0.1
+
+
 class _Trainer:
     """The state of one fit: model, optimizer, schedule of the learning rate, early stopping."""
 
@@ -492,6 +506,7 @@ class _Trainer:
         self.sessions = _sessions(data, cfg)
         model, _ = build_twin_for(data, cfg)
         self.multi = isinstance(data, Mapping)
+        self.starts = 1 if core_from is not None else cfg.starts
         if core_from is not None:
             freeze_core_from(model, core_from)
             if cfg.place_readouts:  # before the wrap: DDP then starts every process from rank 0's placement
@@ -612,6 +627,41 @@ class _Trainer:
             return None
         return float(self.ex.broadcast(min(limits)))
 
+    def _best_start(self, left: float | None) -> tuple[float, float, list[dict]]:
+        """The first epoch from each start (initialisation); the model and optimizer are left at
+        the best start's. Returns its loss and validation correlation, and every start's seed and
+        validation correlation. With a time limit, an extra start runs only if all extra starts so
+        far and it take at most ``STARTS_SHARE`` of the training time left before the first."""
+        cfg, ex = self.cfg, self.ex
+        started = time.monotonic()
+        stop_at = None if left is None else started + left
+        starts: list[dict] = []
+        best: tuple[float, float, dict, dict] | None = None
+        for i in range(self.starts):
+            seed = cfg.seed if i == 0 else derive_seed(cfg.seed, STARTS_STREAM, i)
+            if i > 0:
+                epoch_s = (time.monotonic() - started) / i
+                if left is not None and ex.broadcast(i * epoch_s > STARTS_SHARE * left):
+                    log.info("%s: no time for start %d of %d (an epoch takes %.0f s)", self.name, i + 1, self.starts, epoch_s)
+                    break
+                # the data as split for validation: cfg.seed drew the split, not the start's seed
+                split = self.sessions if self.multi else next(iter(self.sessions.values()))
+                fresh, _ = build_twin_for(split, replace(self.cfg, seed=seed))
+                self.model.load_state_dict(fresh.state_dict())
+                self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=self.lr)
+            loss = self._train_epoch(stop_at)
+            val_corr = float(ex.broadcast(self._validation_correlation() if ex.is_main else 0.0))
+            starts.append({"seed": seed, "validation_correlation": val_corr})
+            self.progress.message(f"  {self.name} start {i + 1} of {self.starts} (seed {seed}): validation r {val_corr:.4f}")
+            if best is None or val_corr > best[1]:
+                best = (loss, val_corr, copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.opt.state_dict()))
+        assert best is not None
+        if len(starts) > 1:
+            self.model.load_state_dict(best[2])
+            self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=self.lr)
+            self.opt.load_state_dict(best[3])
+        return best[0], best[1], starts
+
     # -- the loop ------------------------------------------------------------
     def fit(self, callback, resume_state, save_state) -> tuple[CortexTwin, list[dict]]:
         cfg, ex = self.cfg, self.ex
@@ -626,16 +676,20 @@ class _Trainer:
                 log.info("%s: %.0f s left, an epoch takes %.0f s: stopping", self.name, left, last_epoch_s)
                 self.stopped_by = "time_limit"
                 break
-            loss = self._train_epoch(None if left is None else time.monotonic() + left)
+            starts: list[dict] = []
+            if self.epoch == 0 and self.starts > 1:
+                loss, val_corr, starts = self._best_start(left)
+            else:
+                loss = self._train_epoch(None if left is None else time.monotonic() + left)
+                val_corr = self._validation_correlation() if ex.is_main else 0.0
             self.epoch += 1
-            val_corr = self._validation_correlation() if ex.is_main else 0.0
             elapsed = self.elapsed + time.perf_counter() - t0
             # rank 0 decides (its clock, its validation score); every process follows
             val_corr, elapsed = ex.broadcast((val_corr, elapsed))
-            last_epoch_s = elapsed - self.elapsed
+            last_epoch_s = (elapsed - self.elapsed) / max(len(starts), 1)
             self.elapsed = elapsed
             row = {"epoch": self.epoch, "loss": loss, "validation_correlation": val_corr, "lr": self.lr,
-                   "seconds": self.elapsed}
+                   "seconds": self.elapsed, **({"starts": starts} if starts else {})}
             self.history.append(row)
             log.debug("epoch %d loss %.4f val r %.4f lr %.2g", self.epoch, loss, val_corr, self.lr)
             if callback and ex.is_main:
