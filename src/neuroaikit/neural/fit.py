@@ -1,7 +1,8 @@
 """Fit a digital twin to a :class:`NeuralDataset` with the Sensorium recipe.
 
 Poisson loss (``p - r log p``, summed, scaled by sqrt(n_train / batch)) plus the core's
-Laplace and the readout's L1 penalties; Adam; responses divided by the train-tier std;
+Laplace and the readout's L1 penalties; Adam; responses divided by the train-tier std; the
+first epoch trained from ``starts`` initialisations, the best on validation going on;
 early stopping on the validation tier's mean single-trial correlation (checked every
 epoch, patience 5); on a plateau the learning rate is multiplied by 0.3 (at most 3
 times) and training resumes from the best weights; at most ``max_epochs`` epochs or
