@@ -637,7 +637,7 @@ class _Trainer:
         started = time.monotonic()
         stop_at = None if left is None else started + left
         starts: list[dict] = []
-        best: tuple[float, float, dict, dict] | None = None
+        best: tuple[float, float, float, dict, dict] | None = None  # score, loss, validation r, states
         for i in range(self.starts):
             seed = cfg.seed if i == 0 else derive_seed(cfg.seed, STARTS_STREAM, i)
             if i > 0:
@@ -654,14 +654,15 @@ class _Trainer:
             val_corr = float(ex.broadcast(self._validation_correlation() if ex.is_main else 0.0))
             starts.append({"seed": seed, "validation_correlation": val_corr})
             self.progress.message(f"  {self.name} start {i + 1} of {self.starts} (seed {seed}): validation r {val_corr:.4f}")
-            if best is None or val_corr > best[1]:
-                best = (loss, val_corr, copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.opt.state_dict()))
+            score = val_corr if math.isfinite(val_corr) else -math.inf  # a start predicting constants scores NaN
+            if best is None or score > best[0]:
+                best = (score, loss, val_corr, copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.opt.state_dict()))
         assert best is not None
         if len(starts) > 1:
-            self.model.load_state_dict(best[2])
+            self.model.load_state_dict(best[3])
             self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=self.lr)
-            self.opt.load_state_dict(best[3])
-        return best[0], best[1], starts
+            self.opt.load_state_dict(best[4])
+        return best[1], best[2], starts
 
     # -- the loop ------------------------------------------------------------
     def fit(self, callback, resume_state, save_state) -> tuple[CortexTwin, list[dict]]:
