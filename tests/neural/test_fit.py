@@ -8,7 +8,7 @@ import torch
 
 from neuroaikit.errors import DataError
 from neuroaikit.neural import PixelRidge, SyntheticCortex, TwinFitConfig, TwinModelConfig, fit_twin, predict
-from neuroaikit.neural.fit import split_validation
+from neuroaikit.neural.fit import split_validation, validation_correlation
 from neuroaikit.neural.metrics import single_trial_correlation
 
 
@@ -121,13 +121,15 @@ def test_the_fit_goes_on_from_the_best_of_its_starts(data):
     _, ds = data
     cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1), max_epochs=1, batch_size=64)
     _, one = fit_twin(ds, replace(cfg, starts=1))
-    _, three = fit_twin(ds, replace(cfg, starts=3))
+    model, three = fit_twin(ds, replace(cfg, starts=3))
     assert "starts" not in one[0]
     starts = three[0]["starts"]
     assert len(starts) == 3 and len({s["seed"] for s in starts}) == 3 and starts[0]["seed"] == cfg.seed
     assert starts[0]["validation_correlation"] == pytest.approx(one[0]["validation_correlation"], abs=1e-6)
     best = max(s["validation_correlation"] for s in starts)
     assert three[0]["validation_correlation"] == three[-1]["best_validation_correlation"] == best
+    # the model returned is the best start's, not the last one tried
+    assert validation_correlation([predict(model, ds, "validation")], [ds]) == pytest.approx(best, abs=1e-6)
 
 
 def test_extra_starts_take_at_most_a_tenth_of_the_time_limit(data):

@@ -80,6 +80,19 @@ def test_twin_fit_curve_says_what_ended_the_fit():
     assert "ended the fit" not in render_page("t", [_evaluation_section(fit, evaluation)])
 
 
+def test_twin_fit_section_names_the_start_the_fit_went_on_from():
+    from neuroaikit.report.sections.twin import _evaluation_section
+
+    evaluation = {"dataset": {"name": "x"}, "tier": "test", "models": {"twin": {"single_trial_correlation": 0.2}}}
+    starts = [{"seed": 0, "validation_correlation": 0.09}, {"seed": 77, "validation_correlation": 0.37},
+              {"seed": 78, "validation_correlation": float("nan")}]
+    fit = {"history": [{"epoch": 1, "validation_correlation": 0.37, "starts": starts}], "best": {"best_epoch": 1}}
+    page = render_page("t", [_evaluation_section(fit, evaluation)])
+    assert "from 3 starts (validation r 0.0900, 0.3700, nan); the fit went on from start 2 (seed 77)" in page
+    fit["history"][0].pop("starts")  # one start, or a run made before starts: nothing said
+    assert "starts" not in render_page("t", [_evaluation_section(fit, evaluation)])
+
+
 def test_twin_probe_section_reports_neurons_without_orientation_selectivity():
     """A neuron whose tuning is flat has an undefined selectivity (NaN, stored as null): the
     mean is over the others and the page says how many (a real Allen twin had such neurons)."""

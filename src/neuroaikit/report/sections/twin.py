@@ -106,6 +106,13 @@ def _evaluation_section(fit, evaluation) -> Section:
         s.figure(fig, f"Early stopping curve (best epoch {best.get('best_epoch')}, {fit.get('seconds', 0):.0f} s"
                       + (f"; {stopped}" if stopped else "") + ")" + (" of the first twin." if len(fit.get("members") or []) > 1
                                                                      else "."))
+    starts = next(iter((fit or {}).get("history") or []), {}).get("starts") or []
+    if len(starts) > 1:
+        scores = [start["validation_correlation"] for start in starts]
+        chosen = max(range(len(scores)), key=lambda i: scores[i] if np.isfinite(scores[i]) else -np.inf)
+        s.paragraph(f"The first epoch was trained from {len(starts)} starts (validation r "
+                    + ", ".join(f"{v:.4f}" for v in scores)
+                    + f"); the fit went on from start {chosen + 1} (seed {starts[chosen]['seed']}).")
     members = (fit or {}).get("members") or []
     if len(members) > 1:
         kept = sum(bool(m.get("kept")) for m in members)
