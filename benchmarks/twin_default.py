@@ -82,6 +82,10 @@ def main(argv=None) -> int:
         print(f"{i:>6} {m['seed']:>4} {m['epochs']:>6} {m['fit_seconds']:>6.0f} {m['stopped_by'] or '-':>15} "
               f"{m['best_validation_correlation']:>12.4f} {'yes' if m['kept'] else 'no':>5} "
               f"{'' if ens is None else f'{ens:.4f}':>22}")
+    for i, m in enumerate(figures["members"], 1):
+        if m.get("starts"):
+            print(f"twin {i} starts (seed: epoch-1 validation r): "
+                  + ", ".join(f"{s['seed']}: {s['validation_correlation']:.4f}" for s in m["starts"]))
     print(f"\n{'model (test tier)':<18} {'single-trial r':>14} {'r to average':>12} {'FEVE':>6}")
     for name, scores in models.items():
         print(f"{name:<18} " + " ".join(f"{scores[k]:>{w}.4f}" if scores[k] is not None else f"{'-':>{w}}"

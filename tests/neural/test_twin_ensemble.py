@@ -94,6 +94,9 @@ def test_fit_with_members_writes_the_ensemble_of_those_kept(tmp_path):
     fit = run.result("twin_fit")
     members = fit["members"]
     assert [m["seed"] for m in members] == [0, 1, 2] and members[0]["kept"]
+    # each member names the starts it was chosen from, as its own history does
+    assert members[0]["starts"] == fit["history"][0]["starts"]
+    assert all(len(m["starts"]) == 3 and m["starts"][0]["seed"] == m["seed"] for m in members)
     kept = [m for m in members if m["kept"]]
     model = run.load_model()
     # what was kept is what was saved; on this seeded fit every member raised the validation r

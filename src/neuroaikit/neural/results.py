@@ -82,7 +82,8 @@ class TwinFitResult(Result):
     seconds: float
     execution: dict = field(default_factory=dict)
     #: one row per twin fitted (seed, epochs, fit_seconds, best_validation_correlation,
-    #: stopped_by, kept, ensemble_validation_correlation); empty in runs made before ensembles
+    #: stopped_by, starts: each start's seed and epoch-1 validation r, kept,
+    #: ensemble_validation_correlation); empty in runs made before ensembles
     members: list[dict] = field(default_factory=list)
     #: the validation correlation of the ensemble of the members kept (None: one twin)
     ensemble_validation_correlation: float | None = None

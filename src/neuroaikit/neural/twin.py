@@ -426,7 +426,8 @@ def _fit_members(job: TwinFitJob, data, fit_cfg: TwinFitConfig, source, writer: 
         summaries.append({"seed": member_cfg.seed, "epochs": len(history) - 1,
                           "fit_seconds": float(history[-2]["seconds"]) if len(history) > 1 else time.monotonic() - started,
                           "best_validation_correlation": history[-1]["best_validation_correlation"],
-                          "stopped_by": history[-1]["stopped_by"]})
+                          "stopped_by": history[-1]["stopped_by"],
+                          "starts": history[0].get("starts", []) if len(history) > 1 else []})
         chosen = choose()
         if k:
             progress.message(f"twin member {k + 1}: validation r {summaries[-1]['best_validation_correlation']:.4f} "
