@@ -104,8 +104,8 @@ def add_arguments(parser):
     fit.add_argument("--members", type=whole_number_or("auto"), metavar="N|auto",
                      help="twins to fit (seeds SEED, SEED+1, ...) and ensemble: the run predicts the mean of "
                           "those chosen best first, each only if it does not lower the validation correlation. "
-                          "'auto' (default): one without --time-limit; with it, more while the time left would let "
-                          "another converge (at most 5); N: N members sharing the training time")
+                          "'auto' (default): one without --time-limit; with it, more while the time left is at least "
+                          "half the longest twin's fit (at most 5); N: N members sharing the training time")
     fit.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     fit.add_argument("--ln-baseline", action="store_true", help="also fit the LN baseline (a second fit, off by default)")
     fit.add_argument("--ln-time-limit", type=float, help="the LN baseline's own budget in seconds (default: a quarter "
