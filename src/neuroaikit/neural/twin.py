@@ -53,7 +53,7 @@ MIN_LN_SECONDS = 5.0
 #: the most members ``members="auto"`` fits (Sensorium entries ensemble about this many)
 AUTO_MEMBERS_MAX = 5
 #: ``members="auto"`` starts another member only when the training time left is at least this
-#: multiple of the longest member fit so far. At 1.25, 978 s of a 2,700-s budget went unused after
+#: multiple of the longest member fit so far. At 1.25, 964 s of a 2,700-s budget went unused after
 #: two twins (page twin_default_lurz_starts); a member cut short that would lower the ensemble's
 #: validation r is left out, so the budget is worth spending (page twin_default_lurz_margin)
 NEXT_MEMBER_MARGIN = 0.5
