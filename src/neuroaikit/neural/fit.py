@@ -497,6 +497,18 @@ STARTS_STREAM = 0x57A27
 STARTS_SHARE = 0.1
 
 
+def start_score(validation_correlation: float) -> float:
+    """How starts are ranked: by validation r, a NaN (a start predicting constants) never winning;
+    on a tie the earlier start wins."""
+    return validation_correlation if math.isfinite(validation_correlation) else -math.inf
+
+
+def chosen_start(starts: list[dict]) -> int:
+    """The index of the start a fit went on from, given its ``history[0]["starts"]``."""
+    scores = [start_score(start["validation_correlation"]) for start in starts]
+    return scores.index(max(scores))
+
+
 class _Trainer:
     """The state of one fit: model, optimizer, schedule of the learning rate, early stopping."""
 
@@ -654,7 +666,7 @@ class _Trainer:
             val_corr = float(ex.broadcast(self._validation_correlation() if ex.is_main else 0.0))
             starts.append({"seed": seed, "validation_correlation": val_corr})
             self.progress.message(f"  {self.name} start {i + 1} of {self.starts} (seed {seed}): validation r {val_corr:.4f}")
-            score = val_corr if math.isfinite(val_corr) else -math.inf  # a start predicting constants scores NaN
+            score = start_score(val_corr)
             if best is None or score > best[0]:
                 best = (score, loss, val_corr, copy.deepcopy(self.model.state_dict()), copy.deepcopy(self.opt.state_dict()))
         assert best is not None

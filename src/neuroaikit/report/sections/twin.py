@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...neural.fit import chosen_start
 from ...runs import Run
 from ..html import Section
 
@@ -109,7 +110,7 @@ def _evaluation_section(fit, evaluation) -> Section:
     starts = next(iter((fit or {}).get("history") or []), {}).get("starts") or []
     if len(starts) > 1:
         scores = [start["validation_correlation"] for start in starts]
-        chosen = max(range(len(scores)), key=lambda i: scores[i] if np.isfinite(scores[i]) else -np.inf)
+        chosen = chosen_start(starts)
         s.paragraph(f"The first epoch was trained from {len(starts)} starts (validation r "
                     + ", ".join(f"{v:.4f}" for v in scores)
                     + f"); the fit went on from start {chosen + 1} (seed {starts[chosen]['seed']}).")
