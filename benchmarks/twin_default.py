@@ -3,9 +3,10 @@
 Runs, in this process, ``neuroaikit twin fit synthetic --synthetic preset=realistic`` at Lurz size
 (``--neurons`` neurons, 4,500 train / 500 validation trials, 100 test images x 10 repeats,
 36x64) with ``--time-limit`` and every other setting at its default (``--members auto``
-included: more twins while the budget lets another converge), then reports what the run folder
-holds: the whole command's time, every twin fitted (seed, epochs, fitting time, how it stopped,
-its validation r, whether it joined the ensemble), and the test-tier scores of the run's model
+included: more twins while the budget lets another converge; the report is built, as the
+command does unless told ``--no-report``), then reports what the run folder holds: the whole
+command's time, every twin fitted (seed, epochs, fitting time, how it stopped, its validation
+r, whether it joined the ensemble), and the test-tier scores of the run's model
 (``twin``: the ensemble when there is one), of its first twin alone (``first_member``), of the
 pixel ridge and of the simulator itself.
 
@@ -57,7 +58,7 @@ def main(argv=None) -> int:
         command = ["twin", "fit", "synthetic"]
         for key, value in synthetic.items():
             command += ["--synthetic", f"{key}={value}"]
-        command += ["--time-limit", f"{args.time_limit:g}", *args.set, "--no-report", "--out", str(out), "--overwrite"]
+        command += ["--time-limit", f"{args.time_limit:g}", *args.set, "--out", str(out), "--overwrite"]
         shown = "neuroaikit " + shlex.join(command).replace(str(out), "RUN")
         print(shown, flush=True)
         started = time.perf_counter()

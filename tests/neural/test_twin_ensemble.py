@@ -165,3 +165,33 @@ def test_an_interrupted_ensemble_resumes_mid_member_to_the_same_weights(tmp_path
     assert [m["kept"] for m in first] == [m["kept"] for m in second] and len(second) == 2
     a, b = straight.load_model().state_dict(), resumed.load_model().state_dict()
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_member_cut_short_by_the_deadline_is_scored_and_left_out_when_it_would_lower_the_ensemble(tmp_path,
+                                                                                                    monkeypatch):
+    # `--members auto` starts a second twin when half the longest fit's time is left; here its
+    # deadline has already passed when it starts (as when the first twin's fit ran long), so it
+    # trains on no batch at all, ends by the time limit, and must not join the first twin
+    from neuroaikit.neural import twin as twin_module
+
+    real_fit_twin = twin_module.fit_twin
+    deadlines = {}
+
+    def fit_twin(*args, name, deadline, **kwargs):
+        deadlines[name] = deadline
+        if name == "twin member 2":
+            deadline = twin_module.time.monotonic()
+        return real_fit_twin(*args, name=name, deadline=deadline, **kwargs)
+
+    monkeypatch.setattr(twin_module, "fit_twin", fit_twin)
+    out = tmp_path / "cut"
+    assert main([*FIT, "--time-limit", "3600", "--out", str(out)]) == 0
+    assert set(deadlines) == {"twin", "twin member 2"} and all(d is not None for d in deadlines.values())
+    run = Run.open(out)
+    first, second = run.result("twin_fit")["members"]
+    assert first["kept"] and first["stopped_by"] in ("early_stopping", "max_epochs")
+    assert second["stopped_by"] == "time_limit" and second["epochs"] == 1 and not second["kept"]
+    assert second["ensemble_validation_correlation"] is None
+    assert second["best_validation_correlation"] < first["best_validation_correlation"]
+    # the run's model is the first twin alone, and nothing after the dropped member was fitted
+    assert isinstance(run.load_model(), CortexTwin) and "first_member" not in run.result("twin_eval")["models"]

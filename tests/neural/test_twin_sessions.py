@@ -102,6 +102,23 @@ def test_time_limit_bounds_the_whole_command(three_mice, tmp_path):
     assert fit["best"]["stopped_by"] == metrics["stopped_by"] == "time_limit"
 
 
+def test_scoring_time_set_aside_includes_the_receptive_field_maps_where_the_truth_is_known(three_mice):
+    """On recordings with known receptive-field centres (the synthetic cortex's) ``twin fit``
+    also maps every neuron's receptive field after training; the time set aside for scoring
+    foresees it from a timed chunk of neurons, and is unchanged on recordings without them."""
+    from neuroaikit.neural.fit import build_twin_for
+    from neuroaikit.neural.twin import _rf_recovery_seconds, _scoring_reserve, load_data
+
+    ds, _ = load_data(three_mice[0], None)
+    model, _ = build_twin_for(ds, TwinFitConfig(model=TwinModelConfig(hidden_channels=4, layers=1)))
+    with_truth = _rf_recovery_seconds(model.eval(), {"m": (three_mice[0], ds, None)}, {"m": ds})
+    assert with_truth > 0
+    ds.info.pop("rf_centers", None)
+    assert _rf_recovery_seconds(model, {"m": ("recording.zip", ds, None)}, {"m": ds}) == 0.0
+    # an ensemble's maps cost one twin's per member
+    assert _scoring_reserve(1.0, 3, with_truth) - _scoring_reserve(1.0, 3) == pytest.approx(3 * 1.5 * with_truth)
+
+
 def test_members_of_several_mice_share_the_time_limit(three_mice, tmp_path):
     """``--members 2`` on two mice: both twins fitted (each cut at its half of the training
     time), the whole command within its limit, scores per mouse for the run's model."""

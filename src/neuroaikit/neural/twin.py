@@ -57,6 +57,8 @@ AUTO_MEMBERS_MAX = 5
 #: two twins (page twin_default_lurz_starts); a member cut short that would lower the ensemble's
 #: validation r is left out, so the budget is worth spending (page twin_default_lurz_margin)
 NEXT_MEMBER_MARGIN = 0.5
+#: neurons whose gradient maps are timed to foresee the receptive-field recovery's time
+RF_TIMING_NEURONS = 256
 
 
 def _members_value(value: Any) -> bool:
@@ -267,17 +269,20 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
                 for name, ds in scored.items():
                     baselines[name].update(pixel_ridge_predictions(ds, "test", progress))
             pass_s = _prediction_seconds(model0, scored) if deadline is not None else 0.0
+            # rank 0 alone scores the twin, so its timing of the receptive-field maps counts
+            rf_s = float(ex.broadcast(_rf_recovery_seconds(model0, sessions, scored)
+                                      if deadline is not None and ex.is_main else 0.0))
             ln_budget = job.ln_budget() if scored else 0.0
 
             def train_deadline(members: int) -> float | None:
                 """When training must end for ``members`` twins to be scored in time."""
                 if deadline is None:
                     return None
-                return deadline - _scoring_reserve(pass_s, members) - (ln_budget or 0.0)
+                return deadline - _scoring_reserve(pass_s, members, rf_s) - (ln_budget or 0.0)
 
             if deadline is not None:
                 progress.message(f"twin: {job.time_limit:.0f} s in all, {max(train_deadline(1) - time.monotonic(), 0):.0f} s "
-                                 f"for training ({ln_budget or 0:.0f} s LN baseline, {_scoring_reserve(pass_s, 1):.0f} s "
+                                 f"for training ({ln_budget or 0:.0f} s LN baseline, {_scoring_reserve(pass_s, 1, rf_s):.0f} s "
                                  "scoring set aside)")
             fit_start = time.time()
             model, history, members = _fit_members(job, data, fit_cfg, source, writer, ex, progress, train_deadline)
@@ -286,7 +291,7 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
                     for name, ds in scored.items():
                         budget = ln_budget
                         if deadline is not None:
-                            reserve = _scoring_reserve(pass_s, len(twin_members(model)))
+                            reserve = _scoring_reserve(pass_s, len(twin_members(model)), rf_s)
                             left = (deadline - reserve - time.monotonic()) / max(len(scored), 1)
                             budget = min(budget or left, left)
                             if budget < MIN_LN_SECONDS:
@@ -309,12 +314,32 @@ def _prediction_seconds(model, scored: dict[str, NeuralDataset]) -> float:
     return time.perf_counter() - t0
 
 
-def _scoring_reserve(pass_s: float, members: int) -> float:
+def _rf_recovery_seconds(model, sessions: dict, scored: dict[str, NeuralDataset]) -> float:
+    """Seconds one twin's receptive-field recovery (:func:`rf_recovery`, run where the true
+    centres are known: the synthetic cortex) takes on the scored recordings: the gradient maps
+    of one chunk of neurons, timed and scaled to all the neurons."""
+    from .insilico import gradient_maps
+
+    total = 0.0
+    for name, ds in scored.items():
+        path, _, cortex = sessions[name]
+        if _truth_centers(ds, path, cortex) is None:
+            continue
+        view = model if len(model.sessions) == 1 else SessionView(model, name)
+        n = min(ds.n_neurons, RF_TIMING_NEURONS)
+        t0 = time.perf_counter()
+        gradient_maps(view, ds.image_shape[1:], neurons=np.arange(n))
+        total += (time.perf_counter() - t0) * ds.n_neurons / n
+    return total
+
+
+def _scoring_reserve(pass_s: float, members: int, rf_s: float = 0.0) -> float:
     """Time set aside after training ``members`` twins: a generous multiple of their prediction
-    passes over the test tiers (twin, first member alone, LN and simulator scores,
-    receptive-field maps, report) plus 10 s."""
+    passes over the test tiers (twin, first member alone, LN and simulator scores, report) and
+    of their receptive-field recovery (``rf_s`` per twin; an ensemble's maps cost one twin's per
+    member), plus 10 s (saving, the run folder's commit)."""
     passes = members + (1 if members > 1 else 0)
-    return 10.0 + 5 * pass_s * passes
+    return 10.0 + 5 * pass_s * passes + 1.5 * rf_s * members
 
 
 def _validation_predictions(model, data) -> list[np.ndarray]:
