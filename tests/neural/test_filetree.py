@@ -229,3 +229,15 @@ def test_a_real_recording_memory_mapped_equals_it_in_memory(shared_data, tmp_pat
     for tier in in_memory.tier_names:
         for ours, theirs in zip(mapped.response_moments(tier), in_memory.response_moments(tier)):
             np.testing.assert_allclose(ours, theirs, rtol=1e-6)
+
+
+@pytest.mark.parametrize("field", ["image_id", "colorframeprojector_image_id"])
+def test_image_ids_under_the_other_names_recordings_use(tree, synthetic, field):
+    (tree / "meta/trials/frame_image_id.npy").rename(tree / f"meta/trials/{field}.npy")
+    _same(load_filetree(tree), synthetic[1])
+
+
+def test_no_image_ids_names_the_files_looked_for(tree):
+    (tree / "meta/trials/frame_image_id.npy").unlink()
+    with pytest.raises(DataError, match=r"trials: no image ids \(frame_image_id.npy, image_id.npy, colorframeprojector"):
+        load_filetree(tree)

@@ -58,7 +58,19 @@ _FIT_OPTIONS = {"batch_size": "batch_size", "lr": "lr", "max_epochs": "max_epoch
                 "seed": "seed", "starts": "starts", "loader_workers": "loader_workers"}
 # option attribute -> TwinFitJob field
 _JOB_OPTIONS = {"time_limit": "time_limit", "ln_time_limit": "ln_time_limit", "core_from": "core_from",
-                "memory_map": "memory_map", "members": "members"}
+                "memory_map": "memory_map", "members": "members", "image_size": "image_size"}
+
+
+def _image_size(text: str):
+    """``auto``, ``native`` or ``HxW`` -> the value of ``TwinFitJob.image_size``."""
+    import argparse
+
+    if text in ("auto", "native"):
+        return text
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected auto, native or HEIGHTxWIDTH (e.g. 36x64), got {text!r}")
+    return [int(p) for p in parts]
 
 
 def add_arguments(parser):
@@ -106,6 +118,10 @@ def add_arguments(parser):
                           "those chosen best first, each only if it does not lower the validation correlation. "
                           "'auto' (default): one without --time-limit; with it, more while the time left is at least "
                           "half the longest twin's fit (at most 5); N: N members sharing the training time")
+    fit.add_argument("--image-size", type=_image_size, metavar="auto|native|HxW",
+                     help="resample the images first: 'auto' (default) shrinks a shorter side above "
+                          "36 px to 36, aspect kept (Sensorium 2022's 144x256 -> 36x64); 'native' keeps "
+                          "them; e.g. 72x128 sets the size. twin evaluate resamples new data the same way")
     fit.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     fit.add_argument("--ln-baseline", action="store_true", help="also fit the LN baseline (a second fit, off by default)")
     fit.add_argument("--ln-time-limit", type=float, help="the LN baseline's own budget in seconds (default: a quarter "

@@ -9,7 +9,8 @@ by file number)::
     data/behavior/<i>.npy        (3,)  pupil dilation, its derivative, running speed
     data/pupil_center/<i>.npy    (2,)  horizontal, vertical eye position
     meta/trials/tiers.npy        str   train / validation / test / final_test
-    meta/trials/frame_image_id.npy  int  repeats share an id
+    meta/trials/frame_image_id.npy  int  repeats share an id (or image_id.npy,
+                                 colorframeprojector_image_id.npy)
     meta/trials/trial_idx.npy    int   presentation order
     meta/neurons/unit_ids.npy, cell_motor_coordinates.npy (n, 3), area.npy, layer.npy
     meta/statistics/<field>/{all,stimulus_frame}/{mean,std,min,max,median}.npy
@@ -54,6 +55,9 @@ from .dataset import NeuralDataset
 
 log = logging.getLogger(__name__)
 
+#: the trial field naming each trial's image, by the names recordings use, first found wins (the
+#: Sensorium loaders accept the same three: ``colorframeprojector_`` in colour-screen recordings)
+IMAGE_ID_FIELDS = ("frame_image_id", "image_id", "colorframeprojector_image_id")
 TRIAL_FIELDS = {"images": "data/images", "responses": "data/responses", "behavior": "data/behavior", "pupil_center": "data/pupil_center"}
 
 
@@ -171,9 +175,13 @@ def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool, memo
     n = len(tiers)
     if n == 0:
         raise DataError(f"{tree.where('meta/trials/tiers.npy')} is empty: no trials")
-    image_ids = tree.load("meta/trials/frame_image_id.npy").reshape(-1)
+    ids_file = next((f"meta/trials/{name}.npy" for name in IMAGE_ID_FIELDS if tree.exists(f"meta/trials/{name}.npy")),
+                    None)
+    if ids_file is None:
+        raise DataError(f"{tree.where('meta/trials')}: no image ids ({', '.join(f + '.npy' for f in IMAGE_ID_FIELDS)})")
+    image_ids = tree.load(ids_file).reshape(-1)
     if len(image_ids) != n:
-        raise DataError(f"{tree.where('meta/trials/frame_image_id.npy')} has {len(image_ids)} entries, tiers.npy has {n}")
+        raise DataError(f"{tree.where(ids_file)} has {len(image_ids)} entries, tiers.npy has {n}")
     trial_idx = tree.load("meta/trials/trial_idx.npy").reshape(-1) if tree.exists("meta/trials/trial_idx.npy") else np.arange(n)
     if len(trial_idx) != n:
         raise DataError(f"{tree.where('meta/trials/trial_idx.npy')} has {len(trial_idx)} entries, tiers.npy has {n}")

@@ -45,7 +45,7 @@ from typing import Any, ClassVar, Mapping
 import numpy as np
 
 from ..config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval, Satisfies
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from .dataset import NeuralDataset
 
 
@@ -309,6 +309,9 @@ class SyntheticCortex(Config):
         rates = ds.info.get("rates")
         if rates is not None and len(rates) == ds.n_trials:
             return np.asarray(rates)
+        if "resized_from" in ds.info:
+            raise DataError(f"{ds.name}: its images were resampled, so the simulator cannot predict them; "
+                            "pass the recording as simulated (its rates are kept in info['rates'])")
         return self.rates(ds.stimuli[ds.stimulus_index], ds.behavior, ds.pupil_center)
 
     def write(self, ds: NeuralDataset, path: str | os.PathLike, as_zip: bool = False):

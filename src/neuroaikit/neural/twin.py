@@ -34,7 +34,7 @@ from ..models import model_spec
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
 from .baselines import PixelRidge
-from .dataset import NeuralDataset
+from .dataset import NeuralDataset, rescale_points
 from .fit import (TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict, split_validation_of,
                   validation_correlation)
 from .load import is_filetree, load_neural
@@ -61,8 +61,51 @@ NEXT_MEMBER_MARGIN = 0.5
 RF_TIMING_NEURONS = 256
 
 
+#: ``image_size="auto"`` brings images whose shorter side is longer than this down to it (aspect
+#: kept): the resolution the default recipe was chosen at (Sensorium's 36x64; Sensorium 2022's
+#: 144x256 files are scaled by 0.25 to it by their own loaders), and about the mouse's acuity on a
+#: screen spanning some 60 degrees of visual field
+AUTO_IMAGE_SIDE = 36
+
+
 def _members_value(value: Any) -> bool:
     return value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+
+
+def _image_size_value(value: Any) -> bool:
+    return value in ("auto", "native") or (
+        isinstance(value, (list, tuple)) and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v >= 8 for v in value))
+
+
+def working_image_size(shape: tuple[int, int], image_size: str | Sequence[int]) -> tuple[int, int]:
+    """The (H, W) the twin sees for images of ``shape`` (H, W): ``"native"`` keeps them,
+    ``"auto"`` shrinks a shorter side longer than :data:`AUTO_IMAGE_SIDE` to it (aspect kept),
+    ``[H, W]`` is that size."""
+    h, w = (int(v) for v in shape)
+    if image_size == "native":
+        return h, w
+    if image_size == "auto":
+        short = min(h, w)
+        if short <= AUTO_IMAGE_SIDE:
+            return h, w
+        return max(1, round(h * AUTO_IMAGE_SIDE / short)), max(1, round(w * AUTO_IMAGE_SIDE / short))
+    return int(image_size[0]), int(image_size[1])
+
+
+def at_image_size(ds: NeuralDataset, image_size: str | Sequence[int]) -> NeuralDataset:
+    """``ds`` with its images resampled to :func:`working_image_size` (itself when unchanged)."""
+    size = working_image_size(ds.image_shape[1:], image_size)
+    if size == tuple(ds.image_shape[1:]):
+        return ds
+    return ds.resized(*size)
+
+
+def _resampled_note(path: str, ds: NeuralDataset, image_size: str | Sequence[int]) -> str:
+    def size(values) -> str:
+        return values if isinstance(values, str) else "x".join(str(v) for v in values)
+    return (f"{path}: images resampled from {size(ds.info['resized_from'])} to {size(ds.image_shape[1:])} "
+            f"(--image-size {size(image_size)})")
 
 
 def _data_paths(value: Any) -> bool:
@@ -106,6 +149,12 @@ class TwinFitJob(Config):
             :data:`NEXT_MEMBER_MARGIN` times the longest member fit so far, up to
             :data:`AUTO_MEMBERS_MAX`, and none after a member is left out. An integer: that
             many members, the training time shared equally.
+        image_size: the size images are resampled to before anything is fitted, recorded in the
+            run so that ``twin evaluate`` resamples new data the same way: ``"auto"`` (default)
+            shrinks images whose shorter side is longer than :data:`AUTO_IMAGE_SIDE` pixels to
+            it, aspect kept (Sensorium 2022's 144x256 -> 36x64, as its loaders' ``scale=0.25``;
+            smaller images are kept); ``"native"`` keeps every image as recorded; ``[H, W]``
+            resamples to that size (:meth:`~neuroaikit.neural.dataset.NeuralDataset.resized`).
     """
 
     data: str | list[str] = SYNTHETIC
@@ -119,6 +168,7 @@ class TwinFitJob(Config):
     core_from: str | None = None
     memory_map: bool | None = None
     members: int | str = "auto"
+    image_size: str | list[int] = "auto"
 
     _parameter_constraints: ClassVar[dict] = {
         "data": [Satisfies(_data_paths, "a path or a non-empty list of paths")],
@@ -132,6 +182,7 @@ class TwinFitJob(Config):
         "core_from": [PATH, None],
         "memory_map": [BOOL, None],
         "members": [Satisfies(_members_value, "'auto' or an integer >= 1")],
+        "image_size": [Satisfies(_image_size_value, "'auto', 'native' or [height, width], each >= 8")],
     }
 
     def _check(self) -> None:
@@ -143,6 +194,8 @@ class TwinFitJob(Config):
             self.data = paths[0] if len(paths) == 1 else paths
         else:
             self.data = str(self.data)
+        if isinstance(self.image_size, tuple):
+            self.image_size = list(self.image_size)
         if self.memory_map and self.paths == [SYNTHETIC]:
             raise ConfigError("memory_map applies to FileTree recordings; the synthetic cortex is simulated in memory")
         if self.ln_time_limit is not None and not self.ln_baseline:
@@ -192,8 +245,11 @@ def load_sessions(job: TwinFitJob) -> dict[str, tuple[str, NeuralDataset, object
     """``{session: (path, data set, simulator or None)}`` for every recording of ``job``."""
     paths = job.paths
     names = session_names(paths) if len(paths) > 1 else [DEFAULT_SESSION]
-    return {name: (path, *load_data(path, job.region, job.synthetic, _memory_map_for(path, job.memory_map, len(paths))))
-            for name, path in zip(names, paths)}
+    sessions = {}
+    for name, path in zip(names, paths):
+        ds, cortex = load_data(path, job.region, job.synthetic, _memory_map_for(path, job.memory_map, len(paths)))
+        sessions[name] = (path, at_image_size(ds, job.image_size), cortex)
+    return sessions
 
 
 def _memory_map_for(path: str, memory_map: bool | None, n_recordings: int) -> bool | None:
@@ -206,12 +262,14 @@ def _memory_map_for(path: str, memory_map: bool | None, n_recordings: int) -> bo
 
 
 def _truth_centers(ds: NeuralDataset, data: str, cortex) -> np.ndarray | None:
-    if cortex is not None:
-        return cortex.rf_centers_
-    if "rf_centers" in ds.info:
+    """The true RF centres (x, y) in the pixels of ``ds``'s images, when known."""
+    if "rf_centers" in ds.info:  # moved with the images when they were resampled
         return np.asarray(ds.info["rf_centers"])
     file = Path(str(data)) / "meta" / "neurons" / "rf_centers.npy"
-    return np.load(file) if file.is_file() else None
+    centres = cortex.rf_centers_ if cortex is not None else np.load(file) if file.is_file() else None
+    if centres is None or "resized_from" not in ds.info:
+        return centres
+    return rescale_points(centres, tuple(ds.info["resized_from"]), tuple(ds.image_shape[1:]))
 
 
 def _source_twin(job: TwinFitJob, device) -> tuple[TwinFitConfig, object | None]:
@@ -261,6 +319,8 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
         with writer:
             for name, (path, ds, _) in sessions.items():
                 writer.say(f"twin fit: {ds!r}" + (f" as session {name}" if len(sessions) > 1 else ""))
+                if "resized_from" in ds.info:
+                    writer.say(_resampled_note(path, ds, job.image_size))
                 if job.memory_map and _memory_map_for(path, job.memory_map, len(sessions)) is None:
                     writer.say(f"{path}: read into memory (memory mapping applies to FileTree folders and zips)")
             scored = {name: ds for name, (_, ds, _) in sessions.items() if (ds.tiers == "test").any()}
@@ -595,7 +655,9 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
         result.pixel_ridge_alpha = baselines.pop("pixel_ridge_alpha", None)
         scored.update(baselines)
     if cortex is not None:
-        scored["simulator_oracle"] = cortex.oracle_predictions(test)
+        # from the whole recording: its trials' rates are kept there, computed on the images as
+        # simulated (before any resampling)
+        scored["simulator_oracle"] = cortex.oracle_predictions(ds)[ds.tier_mask(tier)]
     for name, pred in scored.items():
         m = evaluate_predictions(test.responses, pred, test.image_ids, train_std)
         per = m.pop("per_neuron")
@@ -703,6 +765,14 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
         results = {}
         for name, path in pairs.items():
             ds, cortex = load_data(path, region, job.synthetic if job else None, job.memory_map if job else None)
+            # runs fitted before image_size existed saw their images as recorded
+            image_size = job.image_size if job and "image_size" in run.config else "native"
+            ds = at_image_size(ds, image_size)
+            if "resized_from" in ds.info:
+                progress.message(_resampled_note(path, ds, image_size))
+            if tuple(ds.image_shape) != tuple(model.image_shape):
+                raise DataError(f"{path}: images {'x'.join(map(str, ds.image_shape))} (channels x height x width), "
+                                f"the twin in {run.path} takes {'x'.join(map(str, model.image_shape))}")
             n_model = model.response_std(name).numel()
             if ds.n_neurons != n_model:
                 raise DataError(f"{path}: {ds.n_neurons} neurons, the twin in {run.path} predicts {n_model}"
