@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from neuroaikit.cli.main import main
@@ -100,3 +101,27 @@ def test_evaluate_scores_an_ensemble_of_twins_and_checks_its_members(tmp_path, c
                                  ds.response_std("train"))
     assert ev["models"]["twin"]["single_trial_correlation"] == pytest.approx(alone["single_trial_correlation"])
     assert "mean of the predictions of 3 twins" in (runs[0] / "report.html").read_text()
+
+
+def test_withheld_test_responses_stop_the_fit_unless_nan_trials_are_dropped(tmp_path, capsys):
+    """A recording shared with its test responses withheld (NaN): the error names the option, and
+    with it the twin is fitted on the rest, its evaluation skipped for want of a test tier."""
+    from neuroaikit.neural import SyntheticCortex
+
+    cortex = SyntheticCortex(n_neurons=6, image_shape=(12, 16), seed=2)
+    ds = cortex.sample(n_train=120, n_validation=30, n_test_images=10, repeats=3)
+    tree = cortex.write(ds, tmp_path / "withheld")
+    for i in np.flatnonzero(ds.tiers == "test"):
+        np.save(tree / "data" / "responses" / f"{i}.npy", np.full(ds.n_neurons, np.nan))
+    common = ["--channels", "4", "--layers", "1", "--max-epochs", "1", "--starts", "1", "--threads", "1", "--no-report"]
+    assert main(["twin", "fit", str(tree), *common, "--out", str(tmp_path / "stopped")]) == 2
+    err = capsys.readouterr().err
+    assert "responses hold NaN/inf (30 trial(s) affected; leave them out with twin fit --drop-nan-trials" in err
+    assert not (tmp_path / "stopped").exists()
+
+    out = tmp_path / "dropped"
+    assert main(["twin", "fit", str(tree), *common, "--drop-nan-trials", "--out", str(out)]) == 0
+    run = Run.open(out)
+    assert run.config["nan_policy"] == "drop"
+    assert run.load_model().response_std().numel() == 6
+    assert not (out / "results" / "twin_eval.json").exists()

@@ -155,6 +155,9 @@ class TwinFitJob(Config):
             it, aspect kept (Sensorium 2022's 144x256 -> 36x64, as its loaders' ``scale=0.25``;
             smaller images are kept); ``"native"`` keeps every image as recorded; ``[H, W]``
             resamples to that size (:meth:`~neuroaikit.neural.dataset.NeuralDataset.resized`).
+        nan_policy: FileTree trials whose responses hold NaN: ``"raise"`` (default) stops with the
+            first one's file named, ``"drop"`` leaves them out and logs how many (recordings shared
+            with their test responses withheld).
     """
 
     data: str | list[str] = SYNTHETIC
@@ -169,6 +172,7 @@ class TwinFitJob(Config):
     memory_map: bool | None = None
     members: int | str = "auto"
     image_size: str | list[int] = "auto"
+    nan_policy: str = "raise"
 
     _parameter_constraints: ClassVar[dict] = {
         "data": [Satisfies(_data_paths, "a path or a non-empty list of paths")],
@@ -183,6 +187,7 @@ class TwinFitJob(Config):
         "memory_map": [BOOL, None],
         "members": [Satisfies(_members_value, "'auto' or an integer >= 1")],
         "image_size": [Satisfies(_image_size_value, "'auto', 'native' or [height, width], each >= 8")],
+        "nan_policy": [Options(("raise", "drop"))],
     }
 
     def _check(self) -> None:
@@ -233,12 +238,12 @@ def session_names(paths: list[str]) -> list[str]:
 
 
 def load_data(data: str, region: int | None, synthetic: SyntheticDataConfig | dict | None = None,
-              memory_map: bool | None = None) -> tuple[NeuralDataset, object | None]:
+              memory_map: bool | None = None, nan_policy: str = "raise") -> tuple[NeuralDataset, object | None]:
     """The data set and, for the embedded synthetic cortex, the simulator (ground truth)."""
     if str(data) == SYNTHETIC:
         cfg = synthetic if isinstance(synthetic, SyntheticDataConfig) else SyntheticDataConfig.from_flat(synthetic)
         return cfg.make()
-    return load_neural(data, region=region, memory_map=memory_map), None
+    return load_neural(data, region=region, memory_map=memory_map, nan_policy=nan_policy), None
 
 
 def load_sessions(job: TwinFitJob) -> dict[str, tuple[str, NeuralDataset, object | None]]:
@@ -247,7 +252,8 @@ def load_sessions(job: TwinFitJob) -> dict[str, tuple[str, NeuralDataset, object
     names = session_names(paths) if len(paths) > 1 else [DEFAULT_SESSION]
     sessions = {}
     for name, path in zip(names, paths):
-        ds, cortex = load_data(path, job.region, job.synthetic, _memory_map_for(path, job.memory_map, len(paths)))
+        ds, cortex = load_data(path, job.region, job.synthetic, _memory_map_for(path, job.memory_map, len(paths)),
+                               job.nan_policy)
         sessions[name] = (path, at_image_size(ds, job.image_size), cortex)
     return sessions
 
@@ -764,7 +770,8 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
         region = region if region is not None else (job.region if job else None)
         results = {}
         for name, path in pairs.items():
-            ds, cortex = load_data(path, region, job.synthetic if job else None, job.memory_map if job else None)
+            ds, cortex = load_data(path, region, job.synthetic if job else None, job.memory_map if job else None,
+                                   job.nan_policy if job else "raise")
             # runs fitted before image_size existed saw their images as recorded
             image_size = job.image_size if job and "image_size" in run.config else "native"
             ds = at_image_size(ds, image_size)
