@@ -149,3 +149,9 @@ def test_a_resized_recording_without_its_rates_cannot_be_predicted_by_the_simula
     np.testing.assert_allclose(cortex.oracle_predictions(small), ds.info["rates"])
     with pytest.raises(DataError, match="its images were resampled, so the simulator cannot predict them"):
         cortex.oracle_predictions(small.subset("test"))
+
+
+def test_a_side_that_shrinks_while_the_other_grows_is_antialiased():
+    stripes = np.tile(np.array([0.0, 1.0], np.float32), (1, 8, 15))  # 1-px vertical stripes, 8x30
+    out = _dataset(stripes).resized(16, 7)  # taller, about a quarter as wide: the stripes average out
+    np.testing.assert_allclose(out.stimuli, 0.5, atol=0.05)  # sampled without antialiasing: 0.07 to 0.93

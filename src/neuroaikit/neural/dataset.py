@@ -154,7 +154,8 @@ class NeuralDataset:
 
         A shrink averages the source pixels each output pixel covers (area averaging: exact
         4 x 4 binning for Sensorium 2022's 144x256 files -> 36x64, the 0.25 scale its own loaders
-        apply); an enlargement interpolates bilinearly. Pixel positions in ``info["rf_centers"]``
+        apply); otherwise the images are interpolated bilinearly, antialiased along a side that
+        shrinks. Pixel positions in ``info["rf_centers"]``
         (x, y) move with the images, and ``info["resized_from"]`` records the original (H, W).
         The stimuli are resampled in blocks, so memory-mapped images are never read whole.
         """
@@ -172,7 +173,7 @@ class NeuralDataset:
         for rows in row_blocks(self.stimuli):
             block = torch.from_numpy(np.ascontiguousarray(self.stimuli[rows], dtype=np.float32))
             flat = block.reshape(-1, 1, h0, w0)
-            kwargs = {} if mode == "area" else {"align_corners": False}
+            kwargs = {} if mode == "area" else {"align_corners": False, "antialias": True}
             out[rows] = F.interpolate(flat, size=size, mode=mode, **kwargs).reshape(block.shape[:-2] + size).numpy()
         info = dict(self.info)
         info["resized_from"] = list(self.info.get("resized_from", (h0, w0)))

@@ -63,8 +63,7 @@ RF_TIMING_NEURONS = 256
 
 #: ``image_size="auto"`` brings images whose shorter side is longer than this down to it (aspect
 #: kept): the resolution the default recipe was chosen at (Sensorium's 36x64; Sensorium 2022's
-#: 144x256 files are scaled by 0.25 to it by their own loaders), and about the mouse's acuity on a
-#: screen spanning some 60 degrees of visual field
+#: 144x256 files are scaled by 0.25 to it by their own loaders)
 AUTO_IMAGE_SIDE = 36
 
 
