@@ -36,6 +36,25 @@ from neuroaikit.runs import Run  # noqa: E402
 SCORES = ("single_trial_correlation", "correlation_to_average", "feve")
 
 
+def run_synthetic_fit(synthetic: dict, options: list[str], out: Path) -> tuple[str, float, Run | int]:
+    """Run ``neuroaikit twin fit synthetic`` with the simulator settings ``synthetic`` and the
+    other ``options`` into ``out`` (replaced), in this process; returns the command as shown
+    (``RUN`` for ``out``), its wall time, and the run (or the exit status when it failed)."""
+    command = ["twin", "fit", "synthetic"]
+    for key, value in synthetic.items():
+        command += ["--synthetic", f"{key}={value}"]
+    command += [*options, "--out", str(out), "--overwrite"]
+    shown = "neuroaikit " + shlex.join(command).replace(str(out), "RUN")
+    print(shown, flush=True)
+    started = time.perf_counter()
+    rc = cli(command)
+    wall = time.perf_counter() - started
+    if rc != 0:
+        print(f"twin fit exited with {rc}", file=sys.stderr)
+        return shown, wall, rc
+    return shown, wall, Run.open(out)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--neurons", type=int, default=5300)
@@ -55,19 +74,9 @@ def main(argv=None) -> int:
     synthetic = {"preset": "realistic", "n_neurons": args.neurons, **size}
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.workdir or scratch) / "twin-realistic"
-        command = ["twin", "fit", "synthetic"]
-        for key, value in synthetic.items():
-            command += ["--synthetic", f"{key}={value}"]
-        command += ["--time-limit", f"{args.time_limit:g}", *args.set, "--out", str(out), "--overwrite"]
-        shown = "neuroaikit " + shlex.join(command).replace(str(out), "RUN")
-        print(shown, flush=True)
-        started = time.perf_counter()
-        rc = cli(command)
-        wall = time.perf_counter() - started
-        if rc != 0:
-            print(f"twin fit exited with {rc}", file=sys.stderr)
-            return rc
-        run = Run.open(out)
+        shown, wall, run = run_synthetic_fit(synthetic, ["--time-limit", f"{args.time_limit:g}", *args.set], out)
+        if isinstance(run, int):
+            return run
         fit, evaluation = run.result("twin_fit"), run.result("twin_eval")
     models = {name: {k: scores.get(k) for k in SCORES} for name, scores in evaluation["models"].items()}
     figures = {"command": shown, "command_seconds": wall, "time_limit": args.time_limit, "synthetic": synthetic,

@@ -21,17 +21,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from neuroaikit.cli.main import main as cli  # noqa: E402
 from neuroaikit.io import write_text  # noqa: E402
-from neuroaikit.runs import Run  # noqa: E402
+from twin_default import run_synthetic_fit  # noqa: E402
 
 SCORES = ("single_trial_correlation", "correlation_to_average")
 
@@ -42,7 +40,8 @@ def main(argv=None) -> int:
     p.add_argument("--image-shape", default="144x256", help="the simulated images' HxW (default 144x256)")
     p.add_argument("--sizes", nargs="+", default=["auto", "native"], help="--image-size values to compare")
     p.add_argument("--time-limit", type=float, default=900.0, help="each command's --time-limit (default 900)")
-    p.add_argument("--quick", action="store_true", help="200 neurons, 900 trials, 20 test images, 120 s each")
+    p.add_argument("--quick", action="store_true", help="at most 200 neurons, 1,100 trials, 20 test images, "
+                                                          "at most 120 s each")
     p.add_argument("--workdir", help="where the run folders go (default: a temporary folder, removed)")
     p.add_argument("--data-dir", help="unused (the data are simulated); accepted for a uniform interface")
     p.add_argument("--json", help="also write the figures to this file")
@@ -59,20 +58,10 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as scratch:
         for size in args.sizes:
             out = Path(args.workdir or scratch) / f"twin-{size}"
-            command = ["twin", "fit", "synthetic"]
-            for key, value in synthetic.items():
-                command += ["--synthetic", f"{key}={value}"]
-            command += ["--image-size", size, "--members", "1", "--time-limit", f"{time_limit:g}", "--no-report",
-                        "--out", str(out), "--overwrite"]
-            shown = "neuroaikit " + shlex.join(command).replace(str(out), "RUN")
-            print(shown, flush=True)
-            started = time.perf_counter()
-            rc = cli(command)
-            wall = time.perf_counter() - started
-            if rc != 0:
-                print(f"twin fit exited with {rc}", file=sys.stderr)
-                return rc
-            run = Run.open(out)
+            options = ["--image-size", size, "--members", "1", "--time-limit", f"{time_limit:g}", "--no-report"]
+            shown, wall, run = run_synthetic_fit(synthetic, options, out)
+            if isinstance(run, int):
+                return run
             fit, evaluation = run.result("twin_fit"), run.result("twin_eval")
             member = fit["members"][0]
             figures["runs"].append({

@@ -169,11 +169,11 @@ class NeuralDataset:
         if size == (h0, w0):
             return self
         mode = "area" if size[0] <= h0 and size[1] <= w0 else "bilinear"
+        kwargs = {} if mode == "area" else {"align_corners": False, "antialias": True}
         out = np.empty((len(self.stimuli),) + self.stimuli.shape[1:-2] + size, dtype=np.float32)
         for rows in row_blocks(self.stimuli):
             block = torch.from_numpy(np.ascontiguousarray(self.stimuli[rows], dtype=np.float32))
             flat = block.reshape(-1, 1, h0, w0)
-            kwargs = {} if mode == "area" else {"align_corners": False, "antialias": True}
             out[rows] = F.interpolate(flat, size=size, mode=mode, **kwargs).reshape(block.shape[:-2] + size).numpy()
         info = dict(self.info)
         info["resized_from"] = list(self.info.get("resized_from", (h0, w0)))
