@@ -105,3 +105,55 @@ def test_load_neural_dispatches_by_format(shared_data, tmp_path):
         load_neural(odd)
     with pytest.raises(DataError, match="not a Sensorium FileTree folder"):
         load_neural(tmp_path)
+
+
+def test_window_means_mark_only_the_windows_holding_a_nan_frame():
+    from neuroaikit.neural.dataset import window_means
+
+    frames = np.arange(40, dtype=np.float32).reshape(20, 2)
+    frames[7, 1] = np.nan  # unit 1 loses frame 7
+    start, stop = np.array([0, 5, 8, 15]), np.array([5, 8, 12, 20])
+    means = window_means(frames, start, stop)
+    direct = np.array([[frames[a:b, u].mean() for u in range(2)] for a, b in zip(start, stop)])
+    assert np.isnan(means[1, 1]) and np.isfinite(np.delete(means.ravel(), 3)).all()
+    np.testing.assert_allclose(np.delete(means.ravel(), 3), np.delete(direct.ravel(), 3), rtol=1e-6)
+
+
+def test_nan_policy_raises_naming_the_option_or_drops_only_the_nan_trials(caplog):
+    from neuroaikit.neural.dataset import with_nan_policy
+
+    ds = small_dataset()
+    responses = ds.responses.copy()
+    responses[[2, 6], 1] = np.nan
+    fields = dict(stimuli=ds.stimuli, responses=responses, image_ids=ds.image_ids, tiers=ds.tiers,
+                  stimulus_index=ds.stimulus_index, behavior=np.arange(16.0).reshape(8, 2))
+    with pytest.raises(DataError, match=r"^rec: responses hold NaN/inf in 2 trial\(s\) \(first: trial 2\); leave "
+                                        "them out with twin fit --drop-nan-trials"):
+        with_nan_policy("raise", "rec", **fields)
+    with caplog.at_level("WARNING"):
+        kept = with_nan_policy("drop", "rec", **fields)
+    assert "rec: dropped 2 trial(s)" in caplog.text
+    assert kept.trial_ids.tolist() == [0, 1, 3, 4, 5, 7] and kept.info["dropped_nan_trials"] == 2
+    np.testing.assert_array_equal(kept.image_ids, ds.image_ids[[0, 1, 3, 4, 5, 7]])
+    np.testing.assert_array_equal(kept.behavior[:, 0], [0, 2, 6, 8, 10, 14])
+    np.testing.assert_allclose(kept.responses, responses[[0, 1, 3, 4, 5, 7]])
+    with pytest.raises(DataError, match="every trial"):
+        with_nan_policy("drop", "rec", **{**fields, "responses": np.full_like(responses, np.nan)})
+    with pytest.raises(DataError, match="nan_policy must be 'raise' or 'drop'"):
+        with_nan_policy("skip", "rec", **fields)
+
+
+def test_nan_behaviour_and_pupil_take_their_column_mean(caplog):
+    ds = small_dataset()
+    behavior = np.arange(24.0).reshape(8, 3)
+    behavior[[1, 4], 0] = np.nan  # blinks
+    behavior[:, 2] = np.nan  # a sensor that recorded nothing
+    pupil = np.ones((8, 2))
+    with caplog.at_level("WARNING"):
+        out = NeuralDataset(ds.stimuli, ds.responses, ds.image_ids, ds.tiers, stimulus_index=ds.stimulus_index,
+                            behavior=behavior, pupil_center=pupil, name="rec")
+    assert "rec: behavior: replaced NaN/inf in 8 trial(s) by the column mean" in caplog.text
+    finite = behavior[np.isfinite(behavior[:, 0]), 0]
+    np.testing.assert_allclose(out.behavior[[1, 4], 0], finite.mean())
+    assert (out.behavior[:, 2] == 0).all() and np.isnan(behavior[1, 0])  # the caller's array is untouched
+    assert out.pupil_center is not None and (out.pupil_center == 1).all()

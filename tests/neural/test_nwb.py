@@ -22,7 +22,7 @@ def test_round_trip(tmp_path):
     np.testing.assert_allclose(back.cortical_positions, ds.cortical_positions, rtol=1e-6)
 
 
-def _frame_rate_file(path, with_images=True):
+def _frame_rate_file(path, with_images=True, nan_frame=None):
     """An Allen-like file: a 10 Hz dF/F trace, a trials table with image ids, no tiers."""
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.image import ImageSeries
@@ -47,6 +47,8 @@ def _frame_rate_file(path, with_images=True):
     ophys.add(seg)
     t = np.arange(0, 6, 0.1)
     trace = np.stack([t, -t], 1).astype(np.float32)
+    if nan_frame is not None:
+        trace[nan_frame, 0] = np.nan
     region = ps.create_roi_table_region(region=[0, 1], description="all")
     ophys.add(DfOverF(roi_response_series=RoiResponseSeries(name="dff", data=trace, rois=region, unit="1", timestamps=t)))
     with NWBHDF5IO(str(path), "w") as io:
@@ -62,6 +64,19 @@ def test_frame_rate_trace_is_averaged_per_trial(tmp_path):
     np.testing.assert_allclose(ds.responses, expected, atol=1e-5)
     # repeated images become the test tier when the file names no tiers
     assert ds.tiers.tolist() == ["test", "test", "train", "train", "test", "test"]
+
+
+def test_a_nan_frame_spoils_only_its_trial(tmp_path):
+    """A NaN frame at 2.2 s lies in trial 2's window (2-2.5 s) only: the default stops naming the
+    option; ``nan_policy="drop"`` leaves out that trial alone, the others as averaged."""
+    t, trace = _frame_rate_file(tmp_path / "dropped_frame.nwb", nan_frame=22)
+    with pytest.raises(DataError, match=r"'dff': responses hold NaN/inf in 1 trial\(s\) \(first: trial 2\); "
+                                        "leave them out with twin fit --drop-nan-trials"):
+        load_neural(tmp_path / "dropped_frame.nwb")
+    ds = load_neural(tmp_path / "dropped_frame.nwb", nan_policy="drop")
+    assert ds.trial_ids.tolist() == [0, 1, 3, 4, 5]
+    expected = np.array([trace[(t >= i - 1e-9) & (t < i + 0.5 - 1e-9)].mean(0) for i in (0, 1, 3, 4, 5)])
+    np.testing.assert_allclose(ds.responses, expected, atol=1e-5)
 
 
 def test_nwb_errors(tmp_path):

@@ -138,6 +138,43 @@ def test_missing_or_inconsistent_files_name_the_file(tmp_path):
         load_neural(tmp_path)
 
 
+def test_a_nan_frame_stops_the_load_or_drops_only_the_trials_whose_window_holds_it(tmp_path, capsys):
+    """A dropped imaging frame (NaN in one ROI's spks) makes NaN only the trial whose response
+    window holds it: the default stops with the option named (CLI: exit 2, nothing written);
+    ``nan_policy="drop"`` leaves that trial out and keeps every other response as written."""
+    from neuroaikit.cli.main import main
+
+    truth, ids = write_suite2p(tmp_path)
+    spks_path = tmp_path / "suite2p" / "plane0" / "spks.npy"
+    spks = np.load(spks_path)
+    times = np.load(tmp_path / "frame_times.npy")
+    frame = int(np.searchsorted(times, 0.5 + 3 * 1.0 + 0.02)) + 1  # inside trial 3's 0-0.5 s window
+    spks[1, frame] = np.nan
+    np.save(spks_path, spks)
+    with pytest.raises(DataError, match=r"spks signal: responses hold NaN/inf in 1 trial\(s\) \(first: trial 3\)"):
+        load_neural(tmp_path)
+    assert main(["twin", "fit", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--drop-nan-trials" in err[0] and not (tmp_path / "run.partial").exists()
+    ds = load_neural(tmp_path, nan_policy="drop")
+    kept = np.delete(np.arange(len(ids)), 3)
+    assert ds.trial_ids.tolist() == kept.tolist()
+    np.testing.assert_allclose(ds.responses, truth[kept], rtol=1e-5)
+    np.testing.assert_array_equal(ds.image_ids, ids[kept])
+
+
+def test_blank_behaviour_cells_take_the_column_mean(tmp_path):
+    write_suite2p(tmp_path)
+    log = (tmp_path / "stimulus_log.csv").read_text().splitlines()
+    cells = log[2].split(",")
+    cells[4] = ""  # running speed not recorded on trial 1
+    log[2] = ",".join(cells)
+    (tmp_path / "stimulus_log.csv").write_text("\n".join(log) + "\n")
+    ds = load_neural(tmp_path)
+    others = np.delete(ds.behavior[:, 2], 1)
+    assert np.isfinite(ds.behavior).all() and ds.behavior[1, 2] == pytest.approx(others.mean(), rel=1e-5)
+
+
 def test_bad_cli_input_is_one_line(tmp_path, capsys):
     from neuroaikit.cli.main import main
 

@@ -123,8 +123,8 @@ def add_arguments(parser):
                           "36 px to 36, aspect kept (Sensorium 2022's 144x256 -> 36x64); 'native' keeps "
                           "them; e.g. 72x128 sets the size. twin evaluate resamples new data the same way")
     fit.add_argument("--drop-nan-trials", action="store_true",
-                     help="leave out FileTree trials whose responses hold NaN (e.g. withheld test responses), "
-                          "with a note, instead of stopping")
+                     help="leave out trials whose responses hold NaN (withheld test responses, dropped "
+                          "imaging frames), with a note, instead of stopping")
     fit.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     fit.add_argument("--ln-baseline", action="store_true", help="also fit the LN baseline (a second fit, off by default)")
     fit.add_argument("--ln-time-limit", type=float, help="the LN baseline's own budget in seconds (default: a quarter "

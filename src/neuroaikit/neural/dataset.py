@@ -21,6 +21,7 @@ Layout
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,6 +30,12 @@ import numpy as np
 from ..errors import DataError
 
 TIERS = ("train", "validation", "test", "final_test")
+#: what a loader does with trials whose responses hold NaN/inf (see :func:`with_nan_policy`)
+NAN_POLICIES = ("raise", "drop")
+#: the :class:`NeuralDataset` fields with one entry per trial
+TRIAL_FIELDS = ("responses", "image_ids", "tiers", "stimulus_index", "behavior", "pupil_center", "trial_ids")
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -86,8 +93,8 @@ class NeuralDataset:
         for attr in ("behavior", "pupil_center"):
             value = getattr(self, attr)
             if value is not None:
-                value = np.asarray(value, dtype=np.float32).reshape(n_trials, -1)
-                setattr(self, attr, value)
+                setattr(self, attr, _impute_columns(np.asarray(value, dtype=np.float32).reshape(n_trials, -1),
+                                                    f"{where}: {attr}"))
         self.unit_ids = (
             np.arange(n_neurons) if self.unit_ids is None else _vector(self.unit_ids, n_neurons, "unit_ids", where)
         )
@@ -279,6 +286,22 @@ def row_blocks(array: np.ndarray, rows: np.ndarray | None = None):
         yield slice(start, min(start + step, n)) if rows is None else rows[start : start + step]
 
 
+def window_means(frames: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Mean of ``frames`` (n_frames, units) over the frames ``[start, stop)`` of each window,
+    (windows, units) float32. A unit's NaN/inf frame makes that unit's mean NaN in the windows
+    holding that frame only, so :func:`with_nan_policy` can leave out just those trials."""
+    frames = np.asarray(frames)
+    bad = ~np.isfinite(frames)
+    any_bad = bool(bad.any())
+    clean = np.where(bad, 0.0, frames) if any_bad else frames
+    csum = np.concatenate([np.zeros((1, frames.shape[1])), np.cumsum(clean, 0, dtype=np.float64)])
+    means = (csum[stop] - csum[start]) / (stop - start)[:, None]
+    if any_bad:
+        counts = np.concatenate([np.zeros((1, frames.shape[1]), np.int32), np.cumsum(bad, 0, dtype=np.int32)])
+        means[counts[stop] - counts[start] > 0] = np.nan
+    return means.astype(np.float32)
+
+
 def rescale_points(points: np.ndarray, shape: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
     """Pixel positions (x, y, ...) on an image of ``shape`` (H, W) moved to the same places on the
     image resampled to ``size``: pixel centres at integers, edges at -0.5 and W - 0.5."""
@@ -300,6 +323,50 @@ def group_repeats(responses: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
     out = np.full((len(ids), counts.max(), responses.shape[1]), np.nan)
     out[inverse, slot] = responses
     return out
+
+
+def check_nan_policy(nan_policy: str) -> None:
+    if nan_policy not in NAN_POLICIES:
+        raise DataError(f"nan_policy must be 'raise' or 'drop', got {nan_policy!r}")
+
+
+def with_nan_policy(nan_policy: str, where: str, **fields: Any) -> NeuralDataset:
+    """A :class:`NeuralDataset` of ``fields`` (its keyword arguments) after the trials whose
+    responses hold NaN/inf (a dropped frame, a lost ROI) are dealt with as ``nan_policy`` says:
+    ``"raise"`` stops with a one-line error naming ``where`` and how to leave them out;
+    ``"drop"`` leaves them out with a logged warning (``trial_ids`` keep the trials' original
+    numbers, ``info["dropped_nan_trials"]`` counts them)."""
+    check_nan_policy(nan_policy)
+    responses = np.asarray(fields["responses"], dtype=np.float32)
+    keep = np.isfinite(responses).all(1) if responses.ndim == 2 else np.ones(len(responses), bool)
+    if keep.all():
+        return NeuralDataset(**fields)
+    bad = np.flatnonzero(~keep)
+    if nan_policy == "raise":
+        raise DataError(f"{where}: responses hold NaN/inf in {len(bad)} trial(s) (first: trial {bad[0]}); leave them "
+                        "out with twin fit --drop-nan-trials, or nan_policy='drop'")
+    if not keep.any():
+        raise DataError(f"{where}: the responses of every trial hold NaN/inf")
+    log.warning("%s: dropped %d trial(s) whose responses hold NaN/inf (first: trial %d)", where, len(bad), bad[0])
+    if fields.get("trial_ids") is None:
+        fields["trial_ids"] = np.arange(len(keep))
+    for name in TRIAL_FIELDS:
+        if fields.get(name) is not None:
+            fields[name] = np.asarray(fields[name])[keep]
+    fields["info"] = {**fields.get("info", {}), "dropped_nan_trials": int(len(bad))}
+    return NeuralDataset(**fields)
+
+
+def _impute_columns(values: np.ndarray, what: str) -> np.ndarray:
+    """``values`` (trials, columns) with NaN/inf entries (blinks, dropped eye-camera or wheel
+    samples) replaced by their column's mean (0 for a column with no finite entry), logged."""
+    bad = ~np.isfinite(values)
+    if not bad.any():
+        return values
+    finite = np.where(bad, 0.0, values).astype(np.float64)
+    means = finite.sum(0) / np.maximum((~bad).sum(0), 1)
+    log.warning("%s: replaced NaN/inf in %d trial(s) by the column mean", what, int(bad.any(1).sum()))
+    return np.where(bad, means[None, :], values).astype(np.float32)
 
 
 def _vector(value, n: int, what: str, where: str) -> np.ndarray:

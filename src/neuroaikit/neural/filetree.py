@@ -51,7 +51,7 @@ import numpy as np
 
 from ..errors import DataError, storage_error
 from ..io import cache_dir, make_dirs
-from .dataset import NeuralDataset
+from .dataset import NeuralDataset, check_nan_policy
 
 log = logging.getLogger(__name__)
 
@@ -159,8 +159,7 @@ def load_filetree(path: str | os.PathLike, nan_policy: str = "raise", include_be
         ds = load_filetree("static20457-5-9-preproc0.zip")
         ds.repeats("test").shape   # (101, 10, 5335)
     """
-    if nan_policy not in ("raise", "drop"):
-        raise DataError(f"nan_policy must be 'raise' or 'drop', got {nan_policy!r}")
+    check_nan_policy(nan_policy)
     path = Path(path)
     tree = _Tree(path)
     try:
@@ -219,12 +218,6 @@ def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool, memo
                 f"({len(bad)} trial(s) affected; leave them out with twin fit --drop-nan-trials, or nan_policy='drop')"
             )
         log.warning("%s: dropped %d trial(s) whose responses hold NaN (first: file %d)", path, len(bad), bad[0])
-    for name, arr in (("behavior", behavior), ("pupil_center", pupil)):
-        if arr is not None and not np.isfinite(arr).all():
-            col_mean = np.nanmean(np.where(np.isfinite(arr), arr, np.nan), axis=0)
-            bad_rows = int((~np.isfinite(arr)).any(1).sum())
-            arr[~np.isfinite(arr)] = np.take(np.nan_to_num(col_mean), np.nonzero(~np.isfinite(arr))[1])
-            log.warning("%s: replaced NaN %s in %d trial(s) by the column mean", path, name, bad_rows)
 
     if not keep.all():
         if not memory_map:  # the memory-mapped copy holds the kept trials only

@@ -7,7 +7,7 @@ import zipfile
 from pathlib import Path
 
 from ..errors import DataError
-from .dataset import NeuralDataset
+from .dataset import NeuralDataset, check_nan_policy
 
 
 def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: str = "raise",
@@ -23,10 +23,15 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
     - ``antolik2016_mouse_v1.npz`` (``region`` 1, 2 or 3; default 1) or
       ``allen_natural_scenes_v1.npz``, or the folder holding them with ``region`` set for Antolik.
 
+    ``nan_policy``: trials whose responses hold NaN/inf (a dropped frame, a lost ROI) stop the
+    load with a one-line error (``"raise"``, default) or are left out, logged (``"drop"``), in
+    every format (:func:`~neuroaikit.neural.dataset.with_nan_policy`).
+
     ``memory_map`` (FileTree folders and zips only): True keeps responses and images on disk,
     memory-mapped; None (default) does so when they would not fit comfortably in memory
     (:func:`~neuroaikit.neural.filetree.load_filetree`).
     """
+    check_nan_policy(nan_policy)
     if str(path) == "synthetic":
         from .simulate import SyntheticCortex
 
@@ -43,25 +48,26 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
         if region is not None:
             from .npz import load_antolik
 
-            return load_antolik(path, region)
+            return load_antolik(path, region, nan_policy)
         from .suite2p import Suite2pRecording, is_suite2p_folder
 
         if is_suite2p_folder(path):
-            return Suite2pRecording(suite2p=str(path)).load()
+            return Suite2pRecording(suite2p=str(path)).load(nan_policy)
         raise DataError(f"{path}: not a Sensorium FileTree folder (no meta/trials/tiers.npy) nor suite2p output (no F.npy)")
     suffix = path.suffix.lower()
     if suffix in (".json", ".yaml", ".yml"):
         from .suite2p import Suite2pRecording
 
-        return Suite2pRecording.from_file(path).load()
+        return Suite2pRecording.from_file(path).load(nan_policy)
     if suffix == ".nwb":
         from .nwb import load_nwb
 
-        return load_nwb(path)
+        return load_nwb(path, nan_policy=nan_policy)
     if suffix == ".npz":
         from .npz import load_allen, load_antolik
 
-        return load_antolik(path, region or 1) if "antolik" in path.name.lower() else load_allen(path)
+        return (load_antolik(path, region or 1, nan_policy) if "antolik" in path.name.lower()
+                else load_allen(path, nan_policy))
     raise DataError(f"{path}: unknown neural data format (expected a FileTree folder or .zip, .nwb or .npz)")
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .dataset import NeuralDataset
+from .dataset import NeuralDataset, check_nan_policy, with_nan_policy
 
 ANTOLIK_FILE = "antolik2016_mouse_v1.npz"
 ALLEN_FILE = "allen_natural_scenes_v1.npz"
@@ -47,12 +47,13 @@ def _open_npz(path: Path, required: list[str]) -> dict[str, np.ndarray]:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from None
 
 
-def load_antolik(path: str | os.PathLike, region: int | str = 1) -> NeuralDataset:
+def load_antolik(path: str | os.PathLike, region: int | str = 1, nan_policy: str = "raise") -> NeuralDataset:
     """Antolik 2016 repeats of one region (1, 2 or 3) as a :class:`NeuralDataset`.
 
     Trials are ordered image-major (image 0 repeat 0, image 0 repeat 1, ...), all in tier
     ``test``; ``repeats("test")`` gives back the file's array as (50, repeats, neurons).
     """
+    check_nan_policy(nan_policy)
     region = int(str(region).lower().removeprefix("region"))
     if region not in (1, 2, 3):
         raise DataError(f"Antolik region must be 1, 2 or 3, got {region}")
@@ -67,7 +68,8 @@ def load_antolik(path: str | os.PathLike, region: int | str = 1) -> NeuralDatase
     n_rep, n_img, n_neur = raw.shape
     responses = raw.transpose(1, 0, 2).reshape(n_img * n_rep, n_neur)
     image_ids = np.repeat(np.arange(n_img), n_rep)
-    return NeuralDataset(
+    return with_nan_policy(
+        nan_policy, str(file),
         stimuli=images.astype(np.float32),
         responses=responses,
         image_ids=image_ids,
@@ -79,12 +81,13 @@ def load_antolik(path: str | os.PathLike, region: int | str = 1) -> NeuralDatase
     )
 
 
-def load_allen(path: str | os.PathLike) -> NeuralDataset:
+def load_allen(path: str | os.PathLike, nan_policy: str = "raise") -> NeuralDataset:
     """Allen natural scenes (trial-averaged) as a :class:`NeuralDataset` with tiers train/test.
 
     ``cell_specimen_ids`` holds two more ids than there are response columns, so neurons
     are numbered 0..n-1 and the ids are kept in ``info`` only.
     """
+    check_nan_policy(nan_policy)
     file = _resolve(path, ALLEN_FILE)
     data = _open_npz(file, ["images", "train_image_index", "test_image_index", "train_responses", "test_responses"])
     train_idx, test_idx = data["train_image_index"].astype(np.int64), data["test_image_index"].astype(np.int64)
@@ -92,7 +95,8 @@ def load_allen(path: str | os.PathLike) -> NeuralDataset:
     if len(train_idx) != len(train_r) or len(test_idx) != len(test_r) or train_r.shape[1] != test_r.shape[1]:
         raise DataError(f"{file}: image indices and response arrays disagree in length")
     image_ids = np.concatenate([train_idx, test_idx])
-    return NeuralDataset(
+    return with_nan_policy(
+        nan_policy, str(file),
         stimuli=data["images"].astype(np.float32),
         responses=np.concatenate([train_r, test_r]),
         image_ids=image_ids,

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .dataset import NeuralDataset
+from .dataset import NeuralDataset, check_nan_policy, window_means, with_nan_policy
 
 log = logging.getLogger(__name__)
 
@@ -145,10 +145,13 @@ def open_nwb(path: str | os.PathLike) -> Iterator[Any]:
         io.close()
 
 
-def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: str | None = None) -> NeuralDataset:
-    """Read ROI responses, trials and stimulus images from an NWB file (see module docstring)."""
+def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: str | None = None,
+             nan_policy: str = "raise") -> NeuralDataset:
+    """Read ROI responses, trials and stimulus images from an NWB file (see module docstring).
+    Trials whose responses hold NaN/inf: ``nan_policy`` (:func:`~neuroaikit.neural.dataset.with_nan_policy`)."""
+    check_nan_policy(nan_policy)
     with open_nwb(path) as nwb:
-        return _read(nwb, Path(path), series, trials_table)
+        return _read(nwb, Path(path), series, trials_table, nan_policy)
 
 
 def presentation_table(nwb, path: Path, name: str | None = None):
@@ -209,7 +212,7 @@ def _find_images(nwb, path: Path) -> np.ndarray:
     raise DataError(f"{path}: no stimulus images (ImageSeries or Images in stimulus_template / stimulus)")
 
 
-def _read(nwb, path: Path, series_name: str | None, table_name: str | None) -> NeuralDataset:
+def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_policy: str) -> NeuralDataset:
     table = presentation_table(nwb, path, table_name)
     columns = set(table.colnames)
     image_col = next((c for c in IMAGE_COLUMNS if c in columns), None)
@@ -232,8 +235,7 @@ def _read(nwb, path: Path, series_name: str | None, table_name: str | None) -> N
         lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, stop, "left")
         if (hi <= lo).any():
             raise DataError(f"{path}: {int((hi <= lo).sum())} trial(s) contain no frame of {series.name!r}")
-        csum = np.concatenate([np.zeros((1, data.shape[1])), np.cumsum(data, 0, dtype=np.float64)])
-        responses = ((csum[hi] - csum[lo]) / (hi - lo)[:, None]).astype(np.float32)
+        responses = window_means(data, lo, hi)
         log.info("%s: averaged %s frames within each of %d trials", path, series.name, n_trials)
     if "tier" in columns:
         tiers = np.asarray(table["tier"].data[:]).astype(str)
@@ -255,9 +257,8 @@ def _read(nwb, path: Path, series_name: str | None, table_name: str | None) -> N
             positions = np.asarray(rois["cortical_position"].data[:])[series.rois.data[:]]
     except AttributeError:
         pass
-    if not np.isfinite(responses).all():
-        raise DataError(f"{path}: {series.name!r} holds NaN/inf responses in {int((~np.isfinite(responses)).any(1).sum())} trial(s)")
-    return NeuralDataset(
+    return with_nan_policy(
+        nan_policy, f"{path}: {series.name!r}",
         stimuli=stimuli, responses=responses, image_ids=image_ids, tiers=tiers, stimulus_index=stim_index,
         behavior=behavior, pupil_center=pupil, unit_ids=unit_ids, cortical_positions=positions,
         name=path.stem, response_kind=series.name, info={"source": str(path)},

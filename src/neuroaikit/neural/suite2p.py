@@ -41,7 +41,7 @@ import numpy as np
 
 from ..config import PATH, Config, Interval, Options, Satisfies
 from ..errors import DataError
-from .dataset import TIERS, NeuralDataset
+from .dataset import TIERS, NeuralDataset, check_nan_policy, window_means, with_nan_policy
 
 __all__ = ["Suite2pRecording", "read_pickled_npy", "find_planes", "is_suite2p_folder"]
 
@@ -166,8 +166,11 @@ class Suite2pRecording(Config):
         return None
 
     # -- loading ---------------------------------------------------------------
-    def load(self) -> NeuralDataset:
-        """Read and check every file (one-line errors naming the file), then build the data set."""
+    def load(self, nan_policy: str = "raise") -> NeuralDataset:
+        """Read and check every file (one-line errors naming the file), then build the data set.
+        Trials whose response window holds a NaN/inf frame of some ROI: ``nan_policy``
+        (:func:`~neuroaikit.neural.dataset.with_nan_policy`)."""
+        check_nan_policy(nan_policy)
         planes = find_planes(self.suite2p)
         signal, positions, fs = self._read_planes(planes)
         n_frames = signal.shape[1]
@@ -188,8 +191,7 @@ class Suite2pRecording(Config):
         if (hi <= lo).any():
             raise DataError(f"{log_path}: {int((hi <= lo).sum())} trial(s) have no frame in their response window "
                             f"{list(self.window)} s")
-        csum = np.concatenate([np.zeros((signal.shape[0], 1)), np.cumsum(signal, 1, dtype=np.float64)], 1)
-        responses = ((csum[:, hi] - csum[:, lo]) / (hi - lo)).T.astype(np.float32)
+        responses = window_means(signal.T, lo, hi)
         images = log.get("images")
         if images is None:
             images = self._images(log_path)
@@ -201,7 +203,8 @@ class Suite2pRecording(Config):
         if tiers is None:
             uniq, counts = np.unique(ids, return_counts=True)
             tiers = np.where(np.isin(ids, uniq[counts >= self.test_repeats]), "test", "train")
-        return NeuralDataset(
+        return with_nan_policy(
+            nan_policy, f"{self.suite2p}: the {self.signal} signal",
             stimuli=images, responses=responses, image_ids=ids, tiers=tiers, stimulus_index=ids,
             behavior=log.get("behavior"), pupil_center=log.get("pupil_center"), cortical_positions=positions,
             name=Path(self.suite2p).resolve().name if Path(self.suite2p).name not in ("plane0", "suite2p")
@@ -238,7 +241,7 @@ class Suite2pRecording(Config):
             else:
                 sig = f - self.neuropil * arrays["Fneu"]
                 if self.signal == "dff":
-                    f0 = np.percentile(sig, 8, axis=1, keepdims=True)
+                    f0 = np.nanpercentile(sig, 8, axis=1, keepdims=True)  # NaN frames: see load
                     sig = sig / np.where(np.abs(f0) > 1e-6, f0, 1.0) - 1.0
             signals.append(sig[keep].astype(np.float64))
             med = np.array([_roi_centre(s, plane) for s in np.asarray(stat, dtype=object)[keep]]).reshape(-1, 2)
@@ -251,8 +254,6 @@ class Suite2pRecording(Config):
         signal = np.concatenate(signals)
         if signal.shape[0] == 0:
             raise DataError(f"{self.suite2p}: no ROI has iscell probability >= {self.iscell_threshold}")
-        if not np.isfinite(signal).all():
-            raise DataError(f"{self.suite2p}: the {self.signal} signal holds NaN/inf")
         fs = next((float(r) for r in rates if isinstance(r, (int, float)) and r > 0), None)
         return signal, np.concatenate(positions).astype(np.float32), fs
 

@@ -154,9 +154,9 @@ class TwinFitJob(Config):
             it, aspect kept (Sensorium 2022's 144x256 -> 36x64, as its loaders' ``scale=0.25``;
             smaller images are kept); ``"native"`` keeps every image as recorded; ``[H, W]``
             resamples to that size (:meth:`~neuroaikit.neural.dataset.NeuralDataset.resized`).
-        nan_policy: FileTree trials whose responses hold NaN: ``"raise"`` (default) stops with the
-            first one's file named, ``"drop"`` leaves them out and logs how many (recordings shared
-            with their test responses withheld).
+        nan_policy: trials whose responses hold NaN/inf, in every format: ``"raise"`` (default)
+            stops with a one-line error naming the first, ``"drop"`` leaves them out and logs how
+            many (recordings shared with their test responses withheld, dropped imaging frames).
     """
 
     data: str | list[str] = SYNTHETIC
