@@ -102,6 +102,17 @@ def test_time_limit_bounds_the_whole_command(three_mice, tmp_path):
     assert fit["best"]["stopped_by"] == metrics["stopped_by"] == "time_limit"
 
 
+def test_a_limit_that_leaves_no_time_to_train_says_so_and_still_holds(three_mice, tmp_path, capsys):
+    """A limit shorter than the scoring set aside: the command says the twin will be barely trained
+    and still ends within the limit, scored and saved."""
+    out = tmp_path / "too-short"
+    assert main(["twin", "fit", three_mice[0], "--channels", "4", "--layers", "1", "--threads", "1",
+                 "--time-limit", "6", "--no-report", "--out", str(out)]) == 0
+    assert "--time-limit 6 leaves no time for training" in capsys.readouterr().out
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["command_seconds"] <= 6 and "twin" in Run.open(out).result("twin_eval")["models"]
+
+
 def test_scoring_time_set_aside_includes_the_receptive_field_maps_where_the_truth_is_known(three_mice):
     """On recordings with known receptive-field centres (the synthetic cortex's) ``twin fit``
     also maps every neuron's receptive field after training; the time set aside for scoring

@@ -349,6 +349,10 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
                 progress.message(f"twin: {job.time_limit:.0f} s in all, {max(train_deadline(1) - time.monotonic(), 0):.0f} s "
                                  f"for training ({ln_budget or 0:.0f} s LN baseline, {_scoring_reserve(pass_s, 1, rf_s):.0f} s "
                                  "scoring set aside)")
+                if train_deadline(1) <= time.monotonic():
+                    progress.message(f"note: twin: --time-limit {job.time_limit:g} leaves no time for training once "
+                                     "the baselines and scoring are set aside: the twin will be barely trained; "
+                                     "give a longer limit")
             fit_start = time.time()
             model, history, members = _fit_members(job, data, fit_cfg, source, writer, ex, progress, train_deadline)
             if ex.is_main:
