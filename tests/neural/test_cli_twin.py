@@ -116,7 +116,7 @@ def test_withheld_test_responses_stop_the_fit_unless_nan_trials_are_dropped(tmp_
     common = ["--channels", "4", "--layers", "1", "--max-epochs", "1", "--starts", "1", "--threads", "1", "--no-report"]
     assert main(["twin", "fit", str(tree), *common, "--out", str(tmp_path / "stopped")]) == 2
     err = capsys.readouterr().err
-    assert "responses hold NaN/inf (30 trial(s) affected; leave them out with twin fit --drop-nan-trials" in err
+    assert "responses hold NaN/inf (30 trial(s) affected; leave them out with --drop-nan-trials (twin fit, twin evaluate)" in err
     assert not (tmp_path / "stopped").exists()
 
     out = tmp_path / "dropped"
@@ -125,3 +125,25 @@ def test_withheld_test_responses_stop_the_fit_unless_nan_trials_are_dropped(tmp_
     assert run.config["nan_policy"] == "drop"
     assert run.load_model().response_std().numel() == 6
     assert not (out / "results" / "twin_eval.json").exists()
+
+
+def test_evaluate_drops_nan_trials_when_asked_or_as_the_fit_did(tmp_path, capsys):
+    """A twin fitted on a clean recording, evaluated on a copy with two test trials lost (NaN):
+    stopped with the option named, scored on the other trials with --drop-nan-trials."""
+    from neuroaikit.neural import SyntheticCortex
+
+    cortex = SyntheticCortex(n_neurons=6, image_shape=(12, 16), seed=2)
+    ds = cortex.sample(n_train=120, n_validation=30, n_test_images=10, repeats=3)
+    clean, lossy = cortex.write(ds, tmp_path / "clean"), cortex.write(ds, tmp_path / "lossy")
+    for i in np.flatnonzero(ds.tiers == "test")[:2]:
+        np.save(lossy / "data" / "responses" / f"{i}.npy", np.full(ds.n_neurons, np.nan))
+    out = tmp_path / "run"
+    assert main(["twin", "fit", str(clean), "--channels", "4", "--layers", "1", "--max-epochs", "1", "--starts", "1",
+                 "--threads", "1", "--no-report", "--quiet", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["twin", "evaluate", str(out), str(lossy), "--overwrite", "--no-report"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "responses hold NaN/inf (2 trial(s) affected; leave them out with --drop-nan-trials" in err[0]
+    assert main(["twin", "evaluate", str(out), str(lossy), "--overwrite", "--no-report", "--drop-nan-trials"]) == 0
+    evaluation = Run.open(out).result("twin_eval")
+    assert evaluation["dataset"]["tiers"]["test"] == 28 and str(lossy) in str(evaluation["data"])

@@ -128,7 +128,7 @@ def test_nan_policy_raises_naming_the_option_or_drops_only_the_nan_trials(caplog
     fields = dict(stimuli=ds.stimuli, responses=responses, image_ids=ds.image_ids, tiers=ds.tiers,
                   stimulus_index=ds.stimulus_index, behavior=np.arange(16.0).reshape(8, 2))
     with pytest.raises(DataError, match=r"^rec: responses hold NaN/inf in 2 trial\(s\) \(first: trial 2\); leave "
-                                        "them out with twin fit --drop-nan-trials"):
+                                        r"them out with --drop-nan-trials \(twin fit, twin evaluate\)"):
         with_nan_policy("raise", "rec", **fields)
     with caplog.at_level("WARNING"):
         kept = with_nan_policy("drop", "rec", **fields)

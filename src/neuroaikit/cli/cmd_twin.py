@@ -154,6 +154,8 @@ def add_arguments(parser):
     ev.add_argument("--ensemble-with", nargs="+", metavar="RUN", default=[],
                     help="other twin runs of the same mice and neurons: also score the mean of their and this "
                          "run's predictions (model 'ensemble'); give DATA before this option")
+    ev.add_argument("--drop-nan-trials", action="store_true",
+                    help="leave out trials whose responses hold NaN, with a note (default: as the fit did)")
     ev.add_argument("--overwrite", action="store_true", help="replace results/twin_eval.json")
     add_execution_arguments(ev)
     ev.add_argument("--no-report", action="store_true")
@@ -242,7 +244,7 @@ def run(args) -> int:
         data = (args.data[0] if len(args.data) == 1 else args.data) if args.data else None
         evaluate_run(args.run_dir, data, args.region, baselines=not args.no_baselines, overwrite=args.overwrite,
                      execution=execution_from_args(args), progress=progress, session=args.session,
-                     ensemble_with=args.ensemble_with)
+                     ensemble_with=args.ensemble_with, nan_policy="drop" if args.drop_nan_trials else None)
         path = args.run_dir
     else:
         probe_run(args.run_dir, args.neurons, args.mei_steps, args.noise_images, overwrite=args.overwrite,

@@ -344,7 +344,7 @@ def with_nan_policy(nan_policy: str, where: str, **fields: Any) -> NeuralDataset
     bad = np.flatnonzero(~keep)
     if nan_policy == "raise":
         raise DataError(f"{where}: responses hold NaN/inf in {len(bad)} trial(s) (first: trial {bad[0]}); leave them "
-                        "out with twin fit --drop-nan-trials, or nan_policy='drop'")
+                        "out with --drop-nan-trials (twin fit, twin evaluate) or nan_policy='drop'")
     if not keep.any():
         raise DataError(f"{where}: the responses of every trial hold NaN/inf")
     log.warning("%s: dropped %d trial(s) whose responses hold NaN/inf (first: trial %d)", where, len(bad), bad[0])

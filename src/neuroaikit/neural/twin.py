@@ -34,7 +34,7 @@ from ..models import model_spec
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
 from .baselines import PixelRidge
-from .dataset import NeuralDataset, rescale_points
+from .dataset import NeuralDataset, check_nan_policy, rescale_points
 from .fit import (TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict, split_validation_of,
                   validation_correlation)
 from .load import is_filetree, load_neural
@@ -726,7 +726,7 @@ def _job_of(run: Run) -> TwinFitJob | None:
 def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None, region: int | None = None,
                  baselines: bool = True, overwrite: bool = False, execution: ExecutionConfig | None = None,
                  progress: Progress | None = None, session: str | None = None,
-                 ensemble_with: Sequence[str | os.PathLike] = ()) -> TwinEvaluation:
+                 ensemble_with: Sequence[str | os.PathLike] = (), nan_policy: str | None = None) -> TwinEvaluation:
     """Evaluate a fitted twin (default: on the data it was fitted on) and save ``results/twin_eval.json``
     (an existing one is replaced only with ``overwrite``).
 
@@ -738,11 +738,16 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
     other seeds or settings); ``models["ensemble"]`` then scores the mean of all their
     predictions and this run's, and ``ensemble`` lists the runs. Each is checked before
     anything is scored.
+
+    ``nan_policy``: trials whose responses hold NaN (:class:`TwinFitJob`); default: the fit's.
     """
     require_float32(execution, "twin evaluation", "the scores are computed in float32")
     progress = default_progress(progress)
+    if nan_policy is not None:
+        check_nan_policy(nan_policy)
     run = Run.open(run_dir)
     job = _job_of(run)
+    nan_policy = nan_policy or (job.nan_policy if job else "raise")
     with Execution(execution) as ex:
         model: CortexTwin = run.load_model(map_location=ex.device)  # type: ignore[assignment]
         data = data or (job.data if job else None)
@@ -774,7 +779,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
         results = {}
         for name, path in pairs.items():
             ds, cortex = load_data(path, region, job.synthetic if job else None, job.memory_map if job else None,
-                                   job.nan_policy if job else "raise")
+                                   nan_policy)
             # runs fitted before image_size existed saw their images as recorded
             image_size = job.image_size if job and "image_size" in run.config else "native"
             ds = at_image_size(ds, image_size)
