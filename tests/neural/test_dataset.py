@@ -157,3 +157,16 @@ def test_nan_behaviour_and_pupil_take_their_column_mean(caplog):
     np.testing.assert_allclose(out.behavior[[1, 4], 0], finite.mean())
     assert (out.behavior[:, 2] == 0).all() and np.isnan(behavior[1, 0])  # the caller's array is untouched
     assert out.pupil_center is not None and (out.pupil_center == 1).all()
+
+
+def test_channels_last_colour_images_are_moved_channels_first():
+    from neuroaikit.neural.dataset import channels_first
+
+    rgb = np.random.default_rng(0).random((5, 9, 16, 3))
+    moved = channels_first(rgb, "images.npy")
+    assert moved.shape == (5, 3, 9, 16) and np.array_equal(moved[:, 1], rgb[..., 1])
+    assert channels_first(moved, "x") is moved  # already channels-first
+    grey = np.zeros((5, 9, 16))
+    assert channels_first(grey, "x") is grey
+    ambiguous = np.zeros((5, 3, 9, 3))  # 3 channels of 9x3, or 3x9 images of 3 channels: kept as given
+    assert channels_first(ambiguous, "x") is ambiguous

@@ -54,3 +54,41 @@ def test_most_exciting_input_beats_natural_images_of_equal_norm(cells):
     natural = model(127.5 + contrast * scale.view(-1, 1, 1, 1))[:, :3].max(0).values.detach().numpy()
     assert (act > natural).all()
     assert np.linalg.norm(meis[0] - 127.5) == pytest.approx(50.0 * np.sqrt(24 * 32), rel=1e-3)
+
+
+class ColourCells(torch.nn.Module):
+    """An LN model of three-channel images: each unit weighs the channels differently."""
+
+    image_shape = (3, 24, 32)
+
+    def __init__(self, filters, channel_weights):
+        super().__init__()
+        self.register_buffer("w", torch.as_tensor(filters))
+        self.register_buffer("c", torch.as_tensor(channel_weights, dtype=torch.float32))
+        self.register_buffer("input_mean", torch.tensor(127.5))
+        self.register_buffer("input_std", torch.tensor(50.0))
+
+    def forward(self, x):
+        z = torch.einsum("bchw,nhw,nc->bn", (x - self.input_mean) / self.input_std, self.w, self.c)
+        return torch.nn.functional.elu(z) + 1
+
+
+def test_a_colour_twin_is_probed_with_achromatic_stimuli(cells):
+    """Through ``achromatic``, a three-channel model sees each one-channel stimulus in every
+    channel; its gradient maps are the luminance gradients: the per-channel gradients summed."""
+    from neuroaikit.neural.insilico import achromatic
+
+    cortex, _ = cells
+    weights = np.random.default_rng(1).uniform(0, 1, (12, 3))
+    colour = ColourCells(cortex.filters_[0], weights)
+    probed = achromatic(colour)
+    x = torch.rand(4, 1, 24, 32) * 255
+    torch.testing.assert_close(probed(x), colour(x.expand(-1, 3, -1, -1)))
+    maps = gradient_maps(probed, (24, 32), neurons=[0, 5])
+    grey = torch.full((1, 3, 24, 32), 127.5, requires_grad=True)
+    colour(grey)[0, 5].backward()
+    np.testing.assert_allclose(maps[1], grey.grad[0].sum(0).numpy(), rtol=1e-4, atol=1e-7)
+    assert tuning_curves(probed, (24, 32))["responses"].shape[-1] == 12
+    grey_model = SimpleCells(cortex.filters_[0])
+    grey_model.image_shape = (1, 24, 32)
+    assert achromatic(grey_model) is grey_model  # one channel: the model itself

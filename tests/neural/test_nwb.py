@@ -22,7 +22,7 @@ def test_round_trip(tmp_path):
     np.testing.assert_allclose(back.cortical_positions, ds.cortical_positions, rtol=1e-6)
 
 
-def _frame_rate_file(path, with_images=True, nan_frame=None):
+def _frame_rate_file(path, with_images=True, nan_frame=None, rgb=False):
     """An Allen-like file: a 10 Hz dF/F trace, a trials table with image ids, no tiers."""
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.image import ImageSeries
@@ -30,7 +30,13 @@ def _frame_rate_file(path, with_images=True, nan_frame=None):
 
     nwb = NWBFile(session_description="t", identifier="t", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
     images = np.random.default_rng(0).random((4, 5, 5)).astype(np.float32)
-    if with_images:
+    if with_images and rgb:
+        from pynwb.base import Images
+        from pynwb.image import RGBImage
+
+        colour = [RGBImage(name=f"scene{i}", data=np.stack([img, img / 2, 1 - img], -1)) for i, img in enumerate(images)]
+        nwb.add_stimulus_template(Images(name="scenes", images=colour))
+    elif with_images:
         nwb.add_stimulus_template(ImageSeries(name="natural_scenes", data=images, unit="a.u.", rate=1.0, format="raw"))
     nwb.add_trial_column("frame", "image index")
     frames = [0, 1, 2, 3, 0, 1]
@@ -77,6 +83,14 @@ def test_a_nan_frame_spoils_only_its_trial(tmp_path):
     assert ds.trial_ids.tolist() == [0, 1, 3, 4, 5]
     expected = np.array([trace[(t >= i - 1e-9) & (t < i + 0.5 - 1e-9)].mean(0) for i in (0, 1, 3, 4, 5)])
     np.testing.assert_allclose(ds.responses, expected, atol=1e-5)
+
+
+def test_rgb_stimulus_templates_are_read_channels_first(tmp_path):
+    _frame_rate_file(tmp_path / "colour.nwb", rgb=True)
+    ds = load_nwb(tmp_path / "colour.nwb")
+    assert ds.image_shape == (3, 5, 5)
+    np.testing.assert_allclose(ds.stimuli[:, 1], ds.stimuli[:, 0] / 2, rtol=1e-6)
+    np.testing.assert_allclose(ds.stimuli[:, 2], 1 - ds.stimuli[:, 0], rtol=1e-6)
 
 
 def test_nwb_errors(tmp_path):

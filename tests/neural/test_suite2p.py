@@ -175,6 +175,28 @@ def test_blank_behaviour_cells_take_the_column_mean(tmp_path):
     assert np.isfinite(ds.behavior).all() and ds.behavior[1, 2] == pytest.approx(others.mean(), rel=1e-5)
 
 
+def test_colour_images_saved_channels_last_are_read_channels_first(tmp_path):
+    """An (n, H, W, 3) uint8 stack is read as (n, 3, H, W); the twin fits it and is probed with
+    achromatic stimuli (``twin probe`` end to end)."""
+    from neuroaikit.cli.main import main
+    from neuroaikit.runs import Run
+
+    write_suite2p(tmp_path)
+    grey = np.load(tmp_path / "images.npy")
+    rgb = np.stack([grey, 0.5 * grey, 255 - grey], -1).astype(np.uint8)  # (n, H, W, 3) as image libraries save
+    np.save(tmp_path / "images.npy", rgb)
+    ds = load_neural(tmp_path)
+    assert ds.image_shape == (3, 9, 16)
+    np.testing.assert_array_equal(ds.stimuli[:, 2], rgb[..., 2])
+    run = tmp_path / "run"
+    assert main(["twin", "fit", str(tmp_path), "--channels", "4", "--layers", "1", "--max-epochs", "1", "--starts", "1",
+                 "--threads", "1", "--no-report", "--quiet", "--out", str(run)]) == 0
+    assert main(["twin", "probe", str(run), "--neurons", "2", "--mei-steps", "2", "--noise-images", "50",
+                 "--no-report", "--quiet"]) == 0
+    probe = Run.open(run).result("twin_probe")
+    assert probe["image_shape"] == [9, 16] and np.asarray(probe["gradient_maps"]).shape == (2, 9, 16)
+
+
 def test_bad_cli_input_is_one_line(tmp_path, capsys):
     from neuroaikit.cli.main import main
 

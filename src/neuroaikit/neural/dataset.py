@@ -325,6 +325,20 @@ def group_repeats(responses: np.ndarray, image_ids: np.ndarray) -> np.ndarray:
     return out
 
 
+#: channel counts a stimulus may have (grey, UV + green as mice see, RGB, RGBA)
+CHANNEL_COUNTS = (1, 2, 3, 4)
+
+
+def channels_first(images: np.ndarray, where: str) -> np.ndarray:
+    """``images`` as (n, H, W) or (n, C, H, W): a stack saved channels-last (n, H, W, C) with C
+    in :data:`CHANNEL_COUNTS`, as image libraries and NWB's ``RGBImage`` store colour, is moved to
+    channels-first (logged); a stack that could be either, (n, C, H, C'), is kept as given."""
+    if images.ndim == 4 and images.shape[-1] in CHANNEL_COUNTS and images.shape[1] not in CHANNEL_COUNTS:
+        log.info("%s: images %s read as channels-last (n, H, W, C)", where, "x".join(map(str, images.shape)))
+        return np.ascontiguousarray(np.moveaxis(images, -1, 1))
+    return images
+
+
 def check_nan_policy(nan_policy: str) -> None:
     if nan_policy not in NAN_POLICIES:
         raise DataError(f"nan_policy must be 'raise' or 'drop', got {nan_policy!r}")

@@ -11,7 +11,8 @@ Reading (:func:`load_nwb`) looks for:
   ``start_time`` / ``stop_time`` and an image column (``image_id``, ``frame``, ``image_index``
   or ``stimulus_index``), optional ``tier`` and behaviour columns;
 - the images: an ``ImageSeries`` in ``stimulus_template`` or ``stimulus`` (or an ``Images``
-  container of ``GrayscaleImage``s), indexed by the image column.
+  container of ``GrayscaleImage``s or ``RGBImage``s), indexed by the image column; colour
+  stored channels-last is moved channels-first.
 
 A frame-rate trace is turned into one response per trial by averaging the frames whose
 timestamps fall in ``[start_time, stop_time)`` (trials with no frame raise
@@ -36,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .dataset import NeuralDataset, check_nan_policy, window_means, with_nan_policy
+from .dataset import NeuralDataset, channels_first, check_nan_policy, window_means, with_nan_policy
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def presentation_table(nwb, path: Path, name: str | None = None):
 
 
 def stimulus_images(nwb, path: Path) -> np.ndarray:
-    """The stimulus images (n, H, W) of an NWB file (``ImageSeries`` or ``Images`` in the stimulus
+    """The stimulus images (n, H, W) or (n, C, H, W) of an NWB file (``ImageSeries`` or ``Images`` in the stimulus
     templates or the stimulus group)."""
     return _find_images(nwb, path)
 
@@ -206,9 +207,10 @@ def _find_images(nwb, path: Path) -> np.ndarray:
     for group in (nwb.stimulus_template, nwb.stimulus):
         for obj in group.values():
             if isinstance(obj, ImageSeries) and obj.data is not None and np.ndim(obj.data) >= 3:
-                return np.asarray(obj.data[:], dtype=np.float32)
+                return channels_first(np.asarray(obj.data[:], dtype=np.float32), f"{path}: {obj.name}")
             if isinstance(obj, Images):
-                return np.stack([np.asarray(img.data[:], dtype=np.float32) for img in obj.images.values()])
+                stack = np.stack([np.asarray(img.data[:], dtype=np.float32) for img in obj.images.values()])
+                return channels_first(stack, f"{path}: {obj.name}")  # RGBImage is (H, W, 3)
     raise DataError(f"{path}: no stimulus images (ImageSeries or Images in stimulus_template / stimulus)")
 
 

@@ -12,7 +12,7 @@ Inputs
   optionally ``tier`` and behaviour columns ``pupil_dilation``, ``pupil_dilation_derivative``,
   ``running_speed``, ``pupil_x``, ``pupil_y``) or an NWB file whose trials table (or a
   ``*presentations`` intervals table) holds the same, with the images in its stimulus templates;
-- the images (``.npy`` (n_images, H, W), row = image id) unless the NWB log carries them;
+- the images (``.npy`` (n_images, H, W), or with colour channels first or last, row = image id) unless the NWB log carries them;
 - the frame times (``.npy`` / ``.csv``, seconds, one per frame of ``F``); default
   ``i / ops["fs"]``.
 
@@ -41,7 +41,7 @@ import numpy as np
 
 from ..config import PATH, Config, Interval, Options, Satisfies
 from ..errors import DataError
-from .dataset import TIERS, NeuralDataset, check_nan_policy, window_means, with_nan_policy
+from .dataset import TIERS, NeuralDataset, channels_first, check_nan_policy, window_means, with_nan_policy
 
 __all__ = ["Suite2pRecording", "read_pickled_npy", "find_planes", "is_suite2p_folder"]
 
@@ -282,8 +282,8 @@ class Suite2pRecording(Config):
             raise DataError(f"images {path} do not exist")
         images = _plain_npy(path)
         if images.ndim not in (3, 4):
-            raise DataError(f"{path}: expected images (n, H, W) or (n, C, H, W), got shape {images.shape}")
-        return images.astype(np.float32)
+            raise DataError(f"{path}: expected images (n, H, W), (n, C, H, W) or (n, H, W, C), got shape {images.shape}")
+        return channels_first(images, str(path)).astype(np.float32)
 
 
 def _plain_npy(path: Path) -> np.ndarray:

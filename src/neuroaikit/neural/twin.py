@@ -387,7 +387,7 @@ def _rf_recovery_seconds(model, sessions: dict, scored: dict[str, NeuralDataset]
     """Seconds one twin's receptive-field recovery (:func:`rf_recovery`, run where the true
     centres are known: the synthetic cortex) takes on the scored recordings: the gradient maps
     of one chunk of neurons, timed and scaled to all the neurons."""
-    from .insilico import gradient_maps
+    from .insilico import achromatic, gradient_maps
 
     total = 0.0
     for name, ds in scored.items():
@@ -397,7 +397,7 @@ def _rf_recovery_seconds(model, sessions: dict, scored: dict[str, NeuralDataset]
         view = model if len(model.sessions) == 1 else SessionView(model, name)
         n = min(ds.n_neurons, RF_TIMING_NEURONS)
         t0 = time.perf_counter()
-        gradient_maps(view, ds.image_shape[1:], neurons=np.arange(n))
+        gradient_maps(achromatic(view, ds.image_shape[0]), ds.image_shape[1:], neurons=np.arange(n))
         total += (time.perf_counter() - t0) * ds.n_neurons / n
     return total
 
@@ -696,10 +696,10 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
 def rf_recovery(model, ds: NeuralDataset, truth: np.ndarray, tier: str = "test", top_fraction: float = 0.5) -> dict:
     """Distance between each neuron's gradient-map RF centre and the true centre (pixels), and the
     fraction within 2 px among the most reliable neurons (top ``top_fraction`` by oracle r)."""
-    from .insilico import gradient_maps, rf_centers
+    from .insilico import achromatic, gradient_maps, rf_centers
 
     shape = ds.image_shape[1:]
-    centres = rf_centers(gradient_maps(model, shape))
+    centres = rf_centers(gradient_maps(achromatic(model, ds.image_shape[0]), shape))
     dist = np.linalg.norm(centres - np.asarray(truth)[:, :2], axis=1)
     try:
         oracle = oracle_correlation(ds.repeats(tier))
@@ -834,7 +834,8 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
     """Tuning curves, RF maps (gradient and reverse correlation) and MEIs of the most
     reliable neurons (by validation correlation if known, else the first ``n_neurons``);
     saves ``results/twin_probe.json``."""
-    from .insilico import gradient_maps, most_exciting_inputs, reverse_correlation, rf_centers, tuning_curves
+    from .insilico import (achromatic, gradient_maps, most_exciting_inputs, reverse_correlation, rf_centers,
+                           tuning_curves)
 
     for name, value, low in (("neurons", n_neurons, 1), ("mei_steps", mei_steps, 0), ("noise_images", noise_images, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
@@ -844,9 +845,10 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
     run = Run.open(run_dir)
     run.check_result_writable(TwinProbe.result_name, overwrite)
     with Execution(execution) as ex:
-        model = run.load_model(map_location=ex.device)
-        shape = tuple(model.image_shape[1:])
-        n_total = model.response_std().numel()
+        twin = run.load_model(map_location=ex.device)
+        shape = tuple(twin.image_shape[1:])
+        n_total = twin.response_std().numel()
+        model = achromatic(twin)
         evaluation = TwinEvaluation.load(run)
         per = evaluation.per_neuron.get("twin", {}).get("correlation_to_average") if evaluation else None
         chosen = np.argsort(-np.asarray(per))[:n_neurons] if per else np.arange(min(n_neurons, n_total))
