@@ -22,7 +22,7 @@ def test_round_trip(tmp_path):
     np.testing.assert_allclose(back.cortical_positions, ds.cortical_positions, rtol=1e-6)
 
 
-def _frame_rate_file(path, with_images=True, nan_frame=None, rgb=False):
+def _frame_rate_file(path, with_images=True, nan_frame=None, rgb=False, running=None):
     """An Allen-like file: a 10 Hz dF/F trace, a trials table with image ids, no tiers."""
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.image import ImageSeries
@@ -57,6 +57,11 @@ def _frame_rate_file(path, with_images=True, nan_frame=None, rgb=False):
         trace[nan_frame, 0] = np.nan
     region = ps.create_roi_table_region(region=[0, 1], description="all")
     ophys.add(DfOverF(roi_response_series=RoiResponseSeries(name="dff", data=trace, rois=region, unit="1", timestamps=t)))
+    if running is not None:  # (timestamps, speeds) in the Allen layout: processing/running/speed
+        from pynwb import TimeSeries
+
+        module = nwb.create_processing_module("running", "running speed")
+        module.add(TimeSeries(name="speed", data=running[1], timestamps=running[0], unit="cm/s"))
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return t, trace
@@ -91,6 +96,31 @@ def test_rgb_stimulus_templates_are_read_channels_first(tmp_path):
     assert ds.image_shape == (3, 5, 5)
     np.testing.assert_allclose(ds.stimuli[:, 1], ds.stimuli[:, 0] / 2, rtol=1e-6)
     np.testing.assert_allclose(ds.stimuli[:, 2], 1 - ds.stimuli[:, 0], rtol=1e-6)
+
+
+def test_running_speed_series_becomes_the_behaviour(tmp_path):
+    """Without behaviour columns, the Allen-style ``processing/running/speed`` series is averaged
+    within each trial (a NaN sample left out; interpolated for a trial with no sample), read by
+    the NWB loader and as a suite2p NWB log alike."""
+    from neuroaikit.neural.nwb import open_nwb, presentation_table, running_speed_per_trial
+
+    stamps = np.concatenate([np.arange(0, 4, 0.05), [5.9]])  # 20 Hz, then a gap over trials 4-5
+    speed = 10 * stamps
+    speed[3] = np.nan
+    _frame_rate_file(tmp_path / "running.nwb", running=(stamps, speed))
+    ds = load_nwb(tmp_path / "running.nwb")
+    expected = [np.nanmean(speed[(stamps >= i - 1e-9) & (stamps < i + 0.5 - 1e-9)]) for i in range(4)]
+    expected += [10 * 4.25, 10 * 5.25]  # the line from 3.95 s to 5.9 s, at each trial's middle
+    np.testing.assert_allclose(ds.behavior[:, 0], expected, rtol=1e-5)
+    assert ds.behavior.shape == (6, 1)
+    with open_nwb(tmp_path / "running.nwb") as nwb:
+        direct = running_speed_per_trial(nwb, tmp_path, presentation_table(nwb, tmp_path))
+    np.testing.assert_allclose(direct[:, 0], expected, rtol=1e-5)
+    from neuroaikit.neural.suite2p import _read_nwb_log
+
+    np.testing.assert_allclose(_read_nwb_log(tmp_path / "running.nwb")["behavior"][:, 0], expected, rtol=1e-5)
+    _frame_rate_file(tmp_path / "still.nwb")
+    assert load_nwb(tmp_path / "still.nwb").behavior is None
 
 
 def test_nwb_errors(tmp_path):

@@ -10,6 +10,11 @@ Reading (:func:`load_nwb`) looks for:
   the Allen Brain Observatory writes them, e.g. ``natural_scenes_presentations``) with
   ``start_time`` / ``stop_time`` and an image column (``image_id``, ``frame``, ``image_index``
   or ``stimulus_index``), optional ``tier`` and behaviour columns;
+- running speed, when the table has no behaviour columns: a ``TimeSeries`` named
+  ``running_speed``, or ``speed`` in a ``running`` processing module or container (the Allen
+  Brain Observatory's names), averaged over each trial's ``[start_time, stop_time)``
+  (NaN samples left out; interpolated at its middle for a trial with no valid sample); the
+  behaviour is then that one column;
 - the images: an ``ImageSeries`` in ``stimulus_template`` or ``stimulus`` (or an ``Images``
   container of ``GrayscaleImage``s or ``RGBImage``s), indexed by the image column; colour
   stored channels-last is moved channels-first.
@@ -181,6 +186,53 @@ def stimulus_images(nwb, path: Path) -> np.ndarray:
     return _find_images(nwb, path)
 
 
+def _timestamps(series, n: int) -> np.ndarray:
+    """Seconds of each of the ``n`` samples of a ``TimeSeries`` (timestamps, or start and rate)."""
+    if series.timestamps is not None:
+        return np.asarray(series.timestamps[:], dtype=np.float64)
+    return series.starting_time + np.arange(n) / series.rate
+
+
+def _running_series(nwb):
+    """The running-speed ``TimeSeries`` of the file (see the module docstring), or None."""
+    from pynwb import TimeSeries
+
+    def visit(obj, within: str):
+        if isinstance(obj, TimeSeries):
+            if obj.name == "running_speed" or (obj.name == "speed" and within == "running"):
+                yield obj
+        elif hasattr(obj, "time_series"):  # BehavioralTimeSeries and its kin
+            for inner in obj.time_series.values():
+                yield from visit(inner, "running" if within == "running" or obj.name == "running" else within)
+
+    candidates = [(obj, module.name) for module in nwb.processing.values() for obj in module.data_interfaces.values()]
+    candidates += [(obj, "acquisition") for obj in nwb.acquisition.values()]
+    return next((found for obj, within in candidates for found in visit(obj, within)), None)
+
+
+def running_speed_per_trial(nwb, path: Path, table) -> np.ndarray | None:
+    """Mean running speed over each presentation of ``table`` (trials, 1), or None when the file
+    records none. NaN samples are left out of the means; a trial with no valid sample inside
+    takes the series interpolated at its middle."""
+    series = _running_series(nwb)
+    if series is None:
+        return None
+    log.info("%s: behaviour = running speed from %r, averaged within each trial", path, series.name)
+    values = np.asarray(series.data[:], dtype=np.float64).reshape(len(series.data), -1)[:, :1]
+    stamps = _timestamps(series, len(values))
+    start, stop = np.asarray(table["start_time"].data[:]), np.asarray(table["stop_time"].data[:])
+    lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, stop, "left")
+    finite = np.isfinite(values[:, 0])
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, values[:, 0], 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    n = counts[hi] - counts[lo]
+    means = np.full(len(start), np.nan)
+    means[n > 0] = (sums[hi] - sums[lo])[n > 0] / n[n > 0]
+    if (n == 0).any() and finite.any():  # no valid sample inside: interpolated at the trial's middle
+        means[n == 0] = np.interp((start[n == 0] + stop[n == 0]) / 2, stamps[finite], values[finite, 0])
+    return means[:, None].astype(np.float32)
+
+
 def _find_series(nwb, path: Path, name: str | None):
     from pynwb.ophys import RoiResponseSeries
 
@@ -232,7 +284,7 @@ def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_
     if data.shape[0] == n_trials:
         responses = data
     else:
-        stamps = np.asarray(series.timestamps[:]) if series.timestamps is not None else series.starting_time + np.arange(len(data)) / series.rate
+        stamps = _timestamps(series, len(data))
         start, stop = np.asarray(table["start_time"].data[:]), np.asarray(table["stop_time"].data[:])
         lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, stop, "left")
         if (hi <= lo).any():
@@ -248,7 +300,8 @@ def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_
     stimuli = _find_images(nwb, path)
     if stim_index.max() >= len(stimuli) or stim_index.min() < 0:
         raise DataError(f"{path}: trial image index {int(stim_index.max())} outside the {len(stimuli)} stimulus images")
-    behavior = np.stack([np.asarray(table[c].data[:]) for c in BEHAVIOR_COLUMNS], 1) if set(BEHAVIOR_COLUMNS) <= columns else None
+    behavior = (np.stack([np.asarray(table[c].data[:]) for c in BEHAVIOR_COLUMNS], 1) if set(BEHAVIOR_COLUMNS) <= columns
+                else running_speed_per_trial(nwb, path, table))
     pupil = np.stack([np.asarray(table[c].data[:]) for c in PUPIL_COLUMNS], 1) if set(PUPIL_COLUMNS) <= columns else None
     unit_ids = positions = None
     try:

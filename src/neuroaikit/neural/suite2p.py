@@ -11,7 +11,8 @@ Inputs
 - the stimulus log: a CSV (one row per presentation: onset time in seconds, image id, and
   optionally ``tier`` and behaviour columns ``pupil_dilation``, ``pupil_dilation_derivative``,
   ``running_speed``, ``pupil_x``, ``pupil_y``) or an NWB file whose trials table (or a
-  ``*presentations`` intervals table) holds the same, with the images in its stimulus templates;
+  ``*presentations`` intervals table) holds the same, with the images in its stimulus templates
+  (without behaviour columns, its running speed series is read as :func:`~neuroaikit.neural.nwb.load_nwb` does);
 - the images (``.npy`` (n_images, H, W), or with colour channels first or last, row = image id) unless the NWB log carries them;
 - the frame times (``.npy`` / ``.csv``, seconds, one per frame of ``F``); default
   ``i / ops["fs"]``.
@@ -358,13 +359,17 @@ def _read_csv_log(path: Path) -> dict[str, Any]:
 
 
 def _read_nwb_log(path: Path) -> dict[str, Any]:
-    from .nwb import open_nwb, presentation_table, stimulus_images
+    from .nwb import open_nwb, presentation_table, running_speed_per_trial, stimulus_images
 
     with open_nwb(path) as nwb:
         table = presentation_table(nwb, path)
         columns = {c: np.asarray(table[c].data[:]) for c in table.colnames}
         columns.setdefault("start_time", np.asarray(table["start_time"].data[:]))
         out = _log_arrays(path, columns)
+        if "behavior" not in out:
+            running = running_speed_per_trial(nwb, path, table)
+            if running is not None:
+                out["behavior"] = running
         try:
             out["images"] = stimulus_images(nwb, path)
         except DataError:
