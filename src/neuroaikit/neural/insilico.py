@@ -17,8 +17,8 @@ from torch import nn
 from ..insilico.experiments import (gradient_maps, gratings, most_exciting_inputs, most_inhibiting_inputs,
                                     reverse_correlation, rf_centers, sparse_noise_map, tuning_curves)
 
-__all__ = ["Achromatic", "achromatic", "gratings", "tuning_curves", "gradient_maps", "reverse_correlation", "sparse_noise_map", "rf_centers",
-           "most_exciting_inputs", "most_inhibiting_inputs"]
+__all__ = ["Achromatic", "achromatic", "gratings", "tuning_curves", "gradient_maps", "reverse_correlation",
+           "sparse_noise_map", "rf_centers", "most_exciting_inputs", "most_inhibiting_inputs"]
 
 
 class Achromatic(nn.Module):
@@ -28,9 +28,11 @@ class Achromatic(nn.Module):
     def __init__(self, model: nn.Module, channels: int):
         super().__init__()
         self.model, self.channels = model, channels
-        for name in ("input_mean", "input_std"):
-            if hasattr(model, name):
-                setattr(self, name, getattr(model, name))
+
+    def __getattr__(self, name: str):
+        if name in ("input_mean", "input_std"):  # the experiments' grey level and contrast: the model's
+            return getattr(self.model, name)
+        return super().__getattr__(name)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images.expand(-1, self.channels, -1, -1))
