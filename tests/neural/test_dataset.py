@@ -170,3 +170,6 @@ def test_channels_last_colour_images_are_moved_channels_first():
     assert channels_first(grey, "x") is grey
     ambiguous = np.zeros((5, 3, 9, 3))  # 3 channels of 9x3, or 3x9 images of 3 channels: kept as given
     assert channels_first(ambiguous, "x") is ambiguous
+    # every data set does it, whatever loaded the images (a FileTree, a user's arrays)
+    ds = NeuralDataset(rgb.astype(np.float32), np.ones((5, 2)), np.arange(5), np.array(["train"] * 5))
+    assert ds.image_shape == (3, 9, 16) and ds.subset("train").image_shape == (3, 9, 16)

@@ -6,7 +6,8 @@ experiment reads it.
 
 Layout
 ------
-- ``stimuli`` (n_stimuli, H, W) or (n_stimuli, C, H, W) float32: each distinct image once;
+- ``stimuli`` (n_stimuli, H, W) or (n_stimuli, C, H, W) float32: each distinct image once
+  (colour given channels-last, (n, H, W, C) with 1-4 channels, is moved channels-first);
 - ``stimulus_index`` (n_trials,) int: row of ``stimuli`` shown on each trial;
 - ``image_ids`` (n_trials,) int: the image id of each trial, repeats share an id
   (Sensorium ``frame_image_id``);
@@ -67,7 +68,7 @@ class NeuralDataset:
 
     def __post_init__(self) -> None:
         where = self.name
-        self.stimuli = np.asarray(self.stimuli, dtype=np.float32)
+        self.stimuli = channels_first(np.asarray(self.stimuli, dtype=np.float32), where)
         self.responses = np.asarray(self.responses, dtype=np.float32)
         if self.stimuli.ndim not in (3, 4):
             raise DataError(f"{where}: stimuli must be (n, H, W) or (n, C, H, W), got shape {self.stimuli.shape}")

@@ -17,7 +17,7 @@ Reading (:func:`load_nwb`) looks for:
   behaviour is then that one column;
 - the images: an ``ImageSeries`` in ``stimulus_template`` or ``stimulus`` (or an ``Images``
   container of ``GrayscaleImage``s or ``RGBImage``s), indexed by the image column; colour
-  stored channels-last is moved channels-first.
+  stored channels-last is moved channels-first (by :class:`NeuralDataset`).
 
 A frame-rate trace is turned into one response per trial by averaging the frames whose
 timestamps fall in ``[start_time, stop_time)`` (trials with no frame raise
@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .dataset import NeuralDataset, channels_first, check_nan_policy, window_means, with_nan_policy
+from .dataset import NeuralDataset, check_nan_policy, window_means, with_nan_policy
 
 log = logging.getLogger(__name__)
 
@@ -259,10 +259,10 @@ def _find_images(nwb, path: Path) -> np.ndarray:
     for group in (nwb.stimulus_template, nwb.stimulus):
         for obj in group.values():
             if isinstance(obj, ImageSeries) and obj.data is not None and np.ndim(obj.data) >= 3:
-                return channels_first(np.asarray(obj.data[:], dtype=np.float32), f"{path}: {obj.name}")
+                return np.asarray(obj.data[:], dtype=np.float32)
             if isinstance(obj, Images):
-                stack = np.stack([np.asarray(img.data[:], dtype=np.float32) for img in obj.images.values()])
-                return channels_first(stack, f"{path}: {obj.name}")  # RGBImage is (H, W, 3)
+                # RGBImage is (H, W, 3): NeuralDataset moves the stack channels-first
+                return np.stack([np.asarray(img.data[:], dtype=np.float32) for img in obj.images.values()])
     raise DataError(f"{path}: no stimulus images (ImageSeries or Images in stimulus_template / stimulus)")
 
 

@@ -44,7 +44,7 @@ import numpy as np
 
 from ..config import PATH, Config, Interval, Options, Satisfies
 from ..errors import DataError
-from .dataset import TIERS, NeuralDataset, channels_first, check_nan_policy, window_means, with_nan_policy
+from .dataset import TIERS, NeuralDataset, check_nan_policy, window_means, with_nan_policy
 
 __all__ = ["Suite2pRecording", "read_pickled_npy", "find_planes", "is_suite2p_folder"]
 
@@ -286,7 +286,7 @@ class Suite2pRecording(Config):
         images = _plain_npy(path)
         if images.ndim not in (3, 4):
             raise DataError(f"{path}: expected images (n, H, W), (n, C, H, W) or (n, H, W, C), got shape {images.shape}")
-        return channels_first(images, str(path)).astype(np.float32)
+        return images.astype(np.float32)  # channels-last colour: moved by NeuralDataset
 
 
 def _plain_npy(path: Path) -> np.ndarray:

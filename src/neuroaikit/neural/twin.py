@@ -34,7 +34,7 @@ from ..models import model_spec
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
 from .baselines import PixelRidge
-from .dataset import NeuralDataset, check_nan_policy, rescale_points
+from .dataset import NAN_POLICIES, NeuralDataset, check_nan_policy, rescale_points
 from .fit import (TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict, split_validation_of,
                   validation_correlation)
 from .load import is_filetree, load_neural
@@ -186,7 +186,7 @@ class TwinFitJob(Config):
         "memory_map": [BOOL, None],
         "members": [Satisfies(_members_value, "'auto' or an integer >= 1")],
         "image_size": [Satisfies(_image_size_value, "'auto', 'native' or [height, width], each >= 8")],
-        "nan_policy": [Options(("raise", "drop"))],
+        "nan_policy": [Options(NAN_POLICIES)],
     }
 
     def _check(self) -> None:
