@@ -22,8 +22,9 @@ def test_round_trip(tmp_path):
     np.testing.assert_allclose(back.cortical_positions, ds.cortical_positions, rtol=1e-6)
 
 
-def _frame_rate_file(path, with_images=True, nan_frame=None, rgb=False, running=None):
-    """An Allen-like file: a 10 Hz dF/F trace, a trials table with image ids, no tiers."""
+def _frame_rate_file(path, with_images=True, nan_frame=None, rgb=False, running=None, add=None):
+    """An Allen-like file: a 10 Hz dF/F trace, a trials table with image ids, no tiers
+    (``add(nwb)`` adds more before writing)."""
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.image import ImageSeries
     from pynwb.ophys import DfOverF, ImageSegmentation, OpticalChannel, RoiResponseSeries
@@ -62,6 +63,8 @@ def _frame_rate_file(path, with_images=True, nan_frame=None, rgb=False, running=
 
         module = nwb.create_processing_module("running", "running speed")
         module.add(TimeSeries(name="speed", data=running[1], timestamps=running[0], unit="cm/s"))
+    if add is not None:
+        add(nwb)
     with NWBHDF5IO(str(path), "w") as io:
         io.write(nwb)
     return t, trace
@@ -121,6 +124,138 @@ def test_running_speed_series_becomes_the_behaviour(tmp_path):
     np.testing.assert_allclose(_read_nwb_log(tmp_path / "running.nwb")["behavior"][:, 0], expected, rtol=1e-5)
     _frame_rate_file(tmp_path / "still.nwb")
     assert load_nwb(tmp_path / "still.nwb").behavior is None
+
+
+#: an eye camera at 30 Hz over the six 0.5-s trials of ``_frame_rate_file``, in the units rigs
+#: record: pupil centre in camera pixels (about 755, 471), pupil area in square pixels
+EYE_STAMPS = np.arange(0, 6, 1 / 30)
+
+
+def _eye_samples():
+    t = EYE_STAMPS
+    centre = np.stack([755 + 6 * np.sin(t), 471 + 4 * np.cos(2 * t)], 1)
+    area = 900 + 150 * np.sin(0.7 * t) ** 2
+    area_raw = area + 40.0
+    area[(t > 2.1) & (t < 2.3)] = np.nan  # a blink inside trial 2
+    return centre, area, area_raw
+
+
+def _window_means(values, stamps):
+    """Direct per-trial means of the six trials [i, i + 0.5), NaN samples left out."""
+    return np.array([np.nanmean(values[(stamps >= i - 1e-9) & (stamps < i + 0.5 - 1e-9)], 0) for i in range(6)])
+
+
+def test_eye_and_pupil_tracking_series_become_pupil_centre_and_behaviour(tmp_path):
+    """Core NWB layout: ``EyeTracking`` holds the pupil centre, ``PupilTracking`` the area (the
+    processed series before the raw one); with running speed the behaviour is the Sensorium
+    triple (size, its time derivative, running), each averaged within the trials; the table's
+    own columns would take precedence (round trip above)."""
+    from pynwb import TimeSeries
+    from pynwb.behavior import EyeTracking, PupilTracking, SpatialSeries
+
+    centre, area, area_raw = _eye_samples()
+
+    def add(nwb):
+        module = nwb.create_processing_module("behavior", "eye camera")
+        module.add(EyeTracking(spatial_series=SpatialSeries(name="eye_position", data=centre, timestamps=EYE_STAMPS,
+                                                            reference_frame="camera pixels", unit="px")))
+        module.add(PupilTracking(time_series=[
+            TimeSeries(name="pupil_area_raw", data=area_raw, timestamps=EYE_STAMPS, unit="px^2"),
+            TimeSeries(name="pupil_area", data=area, timestamps=EYE_STAMPS, unit="px^2")]))
+
+    stamps = np.arange(0, 6, 0.05)
+    _frame_rate_file(tmp_path / "eye.nwb", running=(stamps, 3 + stamps), add=add)
+    ds = load_nwb(tmp_path / "eye.nwb")
+    np.testing.assert_allclose(ds.pupil_center, _window_means(centre, EYE_STAMPS), rtol=1e-6)
+    assert ds.behavior.shape == (6, 3)
+    np.testing.assert_allclose(ds.behavior[:, 0], _window_means(area, EYE_STAMPS), rtol=1e-6)
+    np.testing.assert_allclose(ds.behavior[:, 1], _window_means(np.gradient(area, EYE_STAMPS), EYE_STAMPS), rtol=1e-4,
+                               atol=1e-3)
+    np.testing.assert_allclose(ds.behavior[:, 2], _window_means(3 + stamps, stamps), rtol=1e-6)
+    from neuroaikit.neural.suite2p import _read_nwb_log
+
+    log = _read_nwb_log(tmp_path / "eye.nwb")
+    np.testing.assert_allclose(log["pupil_center"], ds.pupil_center)
+    np.testing.assert_allclose(log["behavior"], ds.behavior)
+
+
+def test_eye_tracking_as_one_column_x_and_y_series_and_a_diameter(tmp_path):
+    """Some rigs store the centre as two one-column series (``center_x``, ``center_y``) and the
+    size as a diameter; without running speed the behaviour is size and derivative alone."""
+    from pynwb import TimeSeries
+    from pynwb.behavior import EyeTracking, PupilTracking, SpatialSeries
+
+    centre, area, _ = _eye_samples()
+    diameter = 2 * np.sqrt(area / np.pi)
+
+    def add(nwb):
+        module = nwb.create_processing_module("behavior", "eye camera")
+        eye = EyeTracking(name="eye_position")
+        for axis, column in (("x", 0), ("y", 1)):
+            eye.add_spatial_series(SpatialSeries(name=f"center_{axis}", data=centre[:, column], timestamps=EYE_STAMPS,
+                                                 reference_frame="top left", unit="px"))
+        module.add(eye)
+        module.add(PupilTracking(time_series=TimeSeries(name="diameter", data=diameter, timestamps=EYE_STAMPS, unit="px")))
+
+    _frame_rate_file(tmp_path / "xy.nwb", add=add)
+    ds = load_nwb(tmp_path / "xy.nwb")
+    np.testing.assert_allclose(ds.pupil_center, _window_means(centre, EYE_STAMPS), rtol=1e-6)
+    np.testing.assert_allclose(ds.behavior[:, 0], _window_means(diameter, EYE_STAMPS), rtol=1e-6)
+    assert ds.behavior.shape == (6, 2)
+
+
+def _ellipse_classes(directory):
+    """``EllipseSeries`` and ``EllipseEyeTracking`` as the Allen Brain Observatory's
+    ``ndx-ellipse-eye-tracking`` extension defines them (centre as data; area with NaN at blinks,
+    width, height, angle), built from a spec written here: the extension is not on the package
+    index. Files written with it carry the spec, as Allen's do."""
+    from pynwb import get_class, load_namespaces
+    from pynwb.spec import NWBDatasetSpec, NWBGroupSpec, NWBNamespaceBuilder, export_spec
+
+    name = "ndx-ellipse-eye-tracking"
+    try:
+        return get_class("EllipseSeries", name), get_class("EllipseEyeTracking", name)
+    except (KeyError, ValueError):
+        pass
+    builder = NWBNamespaceBuilder(doc="ellipse eye tracking (test copy of the layout)", name=name, version="0.1.0",
+                                  author=["neuroaikit tests"], contact=["none"])
+    builder.include_type("SpatialSeries", namespace="core")
+    builder.include_type("NWBDataInterface", namespace="core")
+    fields = [NWBDatasetSpec(name=f, dtype="float", shape=(None,), doc=f) for f in ("area", "width", "height", "angle")]
+    series = NWBGroupSpec(neurodata_type_def="EllipseSeries", neurodata_type_inc="SpatialSeries", doc="an ellipse over time",
+                          datasets=fields)
+    tracking = NWBGroupSpec(neurodata_type_def="EllipseEyeTracking", neurodata_type_inc="NWBDataInterface",
+                            default_name="EyeTracking", doc="eye, pupil and corneal reflection ellipses",
+                            groups=[NWBGroupSpec(name=g, neurodata_type_inc="EllipseSeries", doc=g)
+                                    for g in ("eye_tracking", "pupil_tracking", "corneal_reflection_tracking")])
+    export_spec(builder, [series, tracking], str(directory))
+    load_namespaces(str(directory / f"{name}.namespace.yaml"))
+    return get_class("EllipseSeries", name), get_class("EllipseEyeTracking", name)
+
+
+def test_allen_ellipse_eye_tracking_gives_pupil_centre_and_area(tmp_path):
+    """Allen's layout (``acquisition/EyeTracking``, an ``EllipseEyeTracking`` of three
+    ``EllipseSeries``): the centre is ``pupil_tracking``'s data, not the eye's or the corneal
+    reflection's; the size is its ``area`` (NaN at blinks, left out of the means)."""
+    ellipse_series, ellipse_tracking = _ellipse_classes(tmp_path)
+    centre, area, _ = _eye_samples()
+    n = len(EYE_STAMPS)
+
+    def ellipse(name, data, area):
+        return ellipse_series(name=name, data=data, timestamps=EYE_STAMPS, reference_frame="camera", unit="px", area=area,
+                              width=np.full(n, 30.0), height=np.full(n, 20.0), angle=np.zeros(n))
+
+    def add(nwb):
+        nwb.add_acquisition(ellipse_tracking(
+            eye_tracking=ellipse("eye_tracking", centre + 40, np.full(n, 9000.0)),
+            pupil_tracking=ellipse("pupil_tracking", centre, area),
+            corneal_reflection_tracking=ellipse("corneal_reflection_tracking", centre - 30, np.full(n, 50.0))))
+
+    _frame_rate_file(tmp_path / "allen_eye.nwb", add=add)
+    ds = load_nwb(tmp_path / "allen_eye.nwb")
+    np.testing.assert_allclose(ds.pupil_center, _window_means(centre, EYE_STAMPS), rtol=1e-6)
+    np.testing.assert_allclose(ds.behavior[:, 0], _window_means(area, EYE_STAMPS), rtol=1e-6)
+    assert ds.behavior.shape == (6, 2) and np.isfinite(ds.behavior).all()
 
 
 def test_nwb_errors(tmp_path):

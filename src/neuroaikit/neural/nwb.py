@@ -10,11 +10,18 @@ Reading (:func:`load_nwb`) looks for:
   the Allen Brain Observatory writes them, e.g. ``natural_scenes_presentations``) with
   ``start_time`` / ``stop_time`` and an image column (``image_id``, ``frame``, ``image_index``
   or ``stimulus_index``), optional ``tier`` and behaviour columns;
-- running speed, when the table has no behaviour columns: a ``TimeSeries`` named
-  ``running_speed``, or ``speed`` in a ``running`` processing module or container (the Allen
-  Brain Observatory's names), averaged over each trial's ``[start_time, stop_time)``
-  (NaN samples left out; interpolated at its middle for a trial with no valid sample); the
-  behaviour is then that one column;
+- behaviour, when the table has no behaviour columns: the time series the file records, in
+  the Sensorium order (:func:`behavior_per_trial`): pupil size and its time derivative (a
+  series in a ``PupilTracking`` container, or named ``pupil_area``, ``pupil_size``,
+  ``pupil_diameter`` or ``pupil_radius``, else the ``area`` of Allen's pupil ``EllipseSeries``)
+  and running speed (a ``TimeSeries`` named ``running_speed``, or ``speed`` in a ``running``
+  processing module or container, the Allen Brain Observatory's names);
+- the pupil centre, when the table has no ``pupil_x`` / ``pupil_y`` columns: a two-column
+  series named ``pupil_tracking`` (Allen's ``EllipseEyeTracking``), ``pupil_center``,
+  ``pupil_position`` or ``pupil_location``, else the series of an ``EyeTracking`` container
+  (one two-column series, or two whose names end in x and y);
+- each series is averaged over each trial's ``[start_time, stop_time)`` (NaN samples such as
+  blinks left out; interpolated at its middle for a trial with no valid sample);
 - the images: an ``ImageSeries`` in ``stimulus_template`` or ``stimulus`` (or an ``Images``
   container of ``GrayscaleImage``s or ``RGBImage``s), indexed by the image column; colour
   stored channels-last is moved channels-first (by :class:`NeuralDataset`).
@@ -57,6 +64,10 @@ def _require_pynwb() -> None:
 IMAGE_COLUMNS = ("image_id", "frame_image_id", "frame", "image_index", "stimulus_index")
 BEHAVIOR_COLUMNS = ("pupil_dilation", "pupil_dilation_derivative", "running_speed")
 PUPIL_COLUMNS = ("pupil_x", "pupil_y")
+#: names of a two-column pupil-centre series (Allen's ``EllipseSeries`` is ``pupil_tracking``)
+PUPIL_CENTRE_SERIES = ("pupil_tracking", "pupil_center", "pupil_centre", "pupil_position", "pupil_location")
+#: names of a pupil-size series outside a ``PupilTracking`` container
+PUPIL_SIZE_SERIES = ("pupil_area", "pupil_size", "pupil_diameter", "pupil_radius")
 
 
 def write_nwb(ds: NeuralDataset, path: str | os.PathLike, session_description: str = "neuroaikit NeuralDataset") -> Path:
@@ -193,44 +204,149 @@ def _timestamps(series, n: int) -> np.ndarray:
     return series.starting_time + np.arange(n) / series.rate
 
 
-def _running_series(nwb):
-    """The running-speed ``TimeSeries`` of the file (see the module docstring), or None."""
+def _all_series(nwb) -> Iterator[tuple[Any, tuple[Any, ...]]]:
+    """Every ``TimeSeries`` in the acquisition group and the processing modules, each with the
+    containers above it (module first), however deeply a behaviour container nests them."""
     from pynwb import TimeSeries
 
-    def visit(obj, within: str):
+    def visit(obj, parents):
         if isinstance(obj, TimeSeries):
-            if obj.name == "running_speed" or (obj.name == "speed" and within == "running"):
-                yield obj
-        elif hasattr(obj, "time_series"):  # BehavioralTimeSeries and its kin
-            for inner in obj.time_series.values():
-                yield from visit(inner, "running" if within == "running" or obj.name == "running" else within)
+            yield obj, parents
+        else:
+            for child in getattr(obj, "children", ()):
+                yield from visit(child, (*parents, obj))
 
-    candidates = [(obj, module.name) for module in nwb.processing.values() for obj in module.data_interfaces.values()]
-    candidates += [(obj, "acquisition") for obj in nwb.acquisition.values()]
-    return next((found for obj, within in candidates for found in visit(obj, within)), None)
+    for obj in nwb.acquisition.values():
+        yield from visit(obj, ())
+    for module in nwb.processing.values():
+        for obj in module.data_interfaces.values():
+            yield from visit(obj, (module,))
+
+
+def _columns(series) -> int:
+    shape = getattr(series.data, "shape", None) or np.shape(series.data)
+    return 1 if len(shape) < 2 else int(shape[1])
+
+
+def _trial_means(values: np.ndarray, stamps: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Mean of the samples ``values`` (1-D, at ``stamps``) within each ``[start, stop)``. NaN
+    samples (blinks, dropped frames) are left out; a window with no valid sample takes the
+    series interpolated at its middle."""
+    lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, stop, "left")
+    finite = np.isfinite(values)
+    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, values, 0.0))])
+    counts = np.concatenate([[0], np.cumsum(finite)])
+    n = counts[hi] - counts[lo]
+    means = np.full(len(start), np.nan)
+    means[n > 0] = (sums[hi] - sums[lo])[n > 0] / n[n > 0]
+    if (n == 0).any() and finite.any():
+        means[n == 0] = np.interp((start[n == 0] + stop[n == 0]) / 2, stamps[finite], values[finite])
+    return means
+
+
+def _series_trial_means(series, values, table) -> np.ndarray:
+    """:func:`_trial_means` of ``values`` (samples of ``series``, 1-D) over the presentations of ``table``."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    start, stop = np.asarray(table["start_time"].data[:]), np.asarray(table["stop_time"].data[:])
+    return _trial_means(values, _timestamps(series, len(values)), start, stop)
+
+
+def _running_series(found):
+    """The running-speed ``TimeSeries`` among ``found`` (see the module docstring), or None."""
+    return next((s for s, parents in found if s.name == "running_speed"
+                 or (s.name == "speed" and any(p.name == "running" for p in parents))), None)
+
+
+def _pupil_centre_series(found) -> list[tuple[Any, int]]:
+    """(series, column) of the pupil centre's x and y: a two-column series named as in
+    ``PUPIL_CENTRE_SERIES`` (Allen's ``EllipseSeries``), else one in an ``EyeTracking``
+    container, else two one-column series there whose names end in x and y; [] when none."""
+    from pynwb.behavior import EyeTracking
+
+    named = [s for s, _ in found if s.name.lower() in PUPIL_CENTRE_SERIES and _columns(s) >= 2]
+    in_eye = [s for s, parents in found if any(isinstance(p, EyeTracking) for p in parents)]
+    pairs = [s for s in in_eye if _columns(s) >= 2]
+    if named or pairs:
+        series = (named or pairs)[0]
+        return [(series, 0), (series, 1)]
+    xs = [s for s in in_eye if s.name.lower().endswith("x")]
+    ys = [s for s in in_eye if s.name.lower().endswith("y")]
+    return [(xs[0], 0), (ys[0], 0)] if xs and ys else []
+
+
+def _pupil_size(found, centre) -> tuple[Any, np.ndarray, str] | None:
+    """(series, samples, description) of the pupil size: a series in a ``PupilTracking``
+    container or named as in ``PUPIL_SIZE_SERIES`` (a processed one before one whose name
+    says ``raw``), else the ``area`` of the pupil-centre ellipse (Allen); None when none."""
+    from pynwb.behavior import PupilTracking
+
+    candidates = [s for s, parents in found
+                  if s.name.lower() in PUPIL_SIZE_SERIES or any(isinstance(p, PupilTracking) for p in parents)]
+    candidates.sort(key=lambda s: "raw" in s.name.lower())
+    if candidates:
+        series = candidates[0]
+        return series, _first_columns(series)[:, 0], repr(series.name)
+    area = getattr(centre, "area", None) if centre is not None else None
+    if area is not None:
+        return centre, np.asarray(area[:], dtype=np.float64), f"{centre.name!r}.area"
+    return None
 
 
 def running_speed_per_trial(nwb, path: Path, table) -> np.ndarray | None:
     """Mean running speed over each presentation of ``table`` (trials, 1), or None when the file
     records none. NaN samples are left out of the means; a trial with no valid sample inside
     takes the series interpolated at its middle."""
-    series = _running_series(nwb)
+    series = _running_series(list(_all_series(nwb)))
     if series is None:
         return None
-    log.info("%s: behaviour = running speed from %r, averaged within each trial", path, series.name)
-    values = np.asarray(series.data[:], dtype=np.float64).reshape(len(series.data), -1)[:, :1]
-    stamps = _timestamps(series, len(values))
-    start, stop = np.asarray(table["start_time"].data[:]), np.asarray(table["stop_time"].data[:])
-    lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, stop, "left")
-    finite = np.isfinite(values[:, 0])
-    sums = np.concatenate([[0.0], np.cumsum(np.where(finite, values[:, 0], 0.0))])
-    counts = np.concatenate([[0], np.cumsum(finite)])
-    n = counts[hi] - counts[lo]
-    means = np.full(len(start), np.nan)
-    means[n > 0] = (sums[hi] - sums[lo])[n > 0] / n[n > 0]
-    if (n == 0).any() and finite.any():  # no valid sample inside: interpolated at the trial's middle
-        means[n == 0] = np.interp((start[n == 0] + stop[n == 0]) / 2, stamps[finite], values[finite, 0])
-    return means[:, None].astype(np.float32)
+    return _series_trial_means(series, _first_columns(series)[:, 0], table)[:, None].astype(np.float32)
+
+
+def behavior_per_trial(nwb, path: Path, table, behavior: bool = True,
+                       pupil: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Behaviour and pupil centre per presentation of ``table`` from the file's time series,
+    each averaged within the presentation as :func:`running_speed_per_trial` does (``behavior``
+    / ``pupil`` False: that one is not read and comes back None).
+
+    Behaviour: the Sensorium columns the file records, in their order: pupil size and its
+    time derivative (:func:`_pupil_size`), running speed (:func:`_running_series`); None when
+    it records none. Pupil centre (trials, 2): :func:`_pupil_centre_series`, in the file's units
+    (eye-camera pixels on most rigs; the shifter standardises it), or None."""
+    found = list(_all_series(nwb)) if behavior or pupil else []
+    centre = _pupil_centre_series(found) if found else []
+    centre_means = None
+    if pupil and centre:
+        centre_means = np.stack([_series_trial_means(s, _first_columns(s)[:, c], table) for s, c in centre], 1).astype(np.float32)
+        log.info("%s: pupil centre from %s, averaged within each trial", path, " and ".join(sorted({repr(s.name) for s, _ in centre})))
+    if not behavior:
+        return None, centre_means
+    columns, names = [], []
+    size = _pupil_size(found, centre[0][0] if centre else None)
+    if size is not None:
+        series, values, described = size
+        columns += [_series_trial_means(series, values, table),
+                    _series_trial_means(series, _nan_gradient(values, _timestamps(series, len(values))), table)]
+        names += [f"pupil size ({described})", "its time derivative"]
+    running = _running_series(found)
+    if running is not None:
+        columns.append(_series_trial_means(running, _first_columns(running)[:, 0], table))
+        names.append(f"running speed ({running.name!r})")
+    if not columns:
+        return None, centre_means
+    log.info("%s: behaviour = %s, averaged within each trial", path, ", ".join(names))
+    return np.stack(columns, 1).astype(np.float32), centre_means
+
+
+def _first_columns(series) -> np.ndarray:
+    """The samples of ``series`` as (samples, columns) floats."""
+    return np.asarray(series.data[:], dtype=np.float64).reshape(len(series.data), -1)
+
+
+def _nan_gradient(values: np.ndarray, stamps: np.ndarray) -> np.ndarray:
+    """d values / d t at each sample (central differences); NaN where a neighbour is NaN."""
+    if len(values) < 2:
+        return np.full(len(values), np.nan)
+    return np.gradient(values, stamps)
 
 
 def _find_series(nwb, path: Path, name: str | None):
@@ -300,9 +416,12 @@ def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_
     stimuli = _find_images(nwb, path)
     if stim_index.max() >= len(stimuli) or stim_index.min() < 0:
         raise DataError(f"{path}: trial image index {int(stim_index.max())} outside the {len(stimuli)} stimulus images")
+    series_behavior, series_pupil = behavior_per_trial(nwb, path, table, behavior=not set(BEHAVIOR_COLUMNS) <= columns,
+                                                       pupil=not set(PUPIL_COLUMNS) <= columns)
     behavior = (np.stack([np.asarray(table[c].data[:]) for c in BEHAVIOR_COLUMNS], 1) if set(BEHAVIOR_COLUMNS) <= columns
-                else running_speed_per_trial(nwb, path, table))
-    pupil = np.stack([np.asarray(table[c].data[:]) for c in PUPIL_COLUMNS], 1) if set(PUPIL_COLUMNS) <= columns else None
+                else series_behavior)
+    pupil = (np.stack([np.asarray(table[c].data[:]) for c in PUPIL_COLUMNS], 1) if set(PUPIL_COLUMNS) <= columns
+             else series_pupil)
     unit_ids = positions = None
     try:
         rois = series.rois.table

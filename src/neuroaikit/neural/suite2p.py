@@ -361,17 +361,17 @@ def _read_csv_log(path: Path) -> dict[str, Any]:
 
 
 def _read_nwb_log(path: Path) -> dict[str, Any]:
-    from .nwb import open_nwb, presentation_table, running_speed_per_trial, stimulus_images
+    from .nwb import behavior_per_trial, open_nwb, presentation_table, stimulus_images
 
     with open_nwb(path) as nwb:
         table = presentation_table(nwb, path)
         columns = {c: np.asarray(table[c].data[:]) for c in table.colnames}
         columns.setdefault("start_time", np.asarray(table["start_time"].data[:]))
         out = _log_arrays(path, columns)
-        if "behavior" not in out:
-            running = running_speed_per_trial(nwb, path, table)
-            if running is not None:
-                out["behavior"] = running
+        behavior, pupil = behavior_per_trial(nwb, path, table, behavior="behavior" not in out, pupil="pupil_center" not in out)
+        for key, value in (("behavior", behavior), ("pupil_center", pupil)):
+            if value is not None:
+                out[key] = value
         try:
             out["images"] = stimulus_images(nwb, path)
         except DataError:
