@@ -92,3 +92,89 @@ def test_a_colour_twin_is_probed_with_achromatic_stimuli(cells):
     grey_model = SimpleCells(cortex.filters_[0])
     grey_model.image_shape = (1, 24, 32)
     assert achromatic(grey_model) is grey_model  # one channel: the model itself
+
+
+def test_channel_tuning_finds_the_channel_that_drives_each_unit(cells):
+    """Units that weigh one channel alone are driven by gratings in that channel only (their peak
+    over grey elsewhere is 0: the grating never reaches them); equal weights give index 0."""
+    from neuroaikit.insilico import channel_tuning
+
+    cortex, _ = cells
+    weights = np.zeros((12, 2))
+    weights[:4, 0] = 1.0
+    weights[4:8, 1] = 1.0
+    weights[8:] = 1.0
+    model = ColourCells(cortex.filters_[0], weights)
+    out = channel_tuning(model, (24, 32), 2, n_orientations=8, spatial_frequencies=(0.05, 0.1, 0.2), n_phases=4)
+    np.testing.assert_allclose(out["grey"], 1.0)  # ELU(0) + 1
+    assert (out["peak_over_grey"][0, :4] > 0.5).all() and (out["peak_over_grey"][1, 4:8] > 0.5).all()
+    np.testing.assert_allclose(out["peak_over_grey"][1, :4], 0, atol=1e-6)
+    np.testing.assert_allclose(out["peak_over_grey"][0, 4:8], 0, atol=1e-6)
+    assert out["dominant_channel"][:8].tolist() == [0] * 4 + [1] * 4
+    np.testing.assert_allclose(out["preference_index"], [-1] * 4 + [1] * 4 + [0] * 4, atol=1e-5)
+    silent = ColourCells(cortex.filters_[0], np.zeros((12, 3)))
+    three = channel_tuning(silent, (24, 32), 3, n_orientations=2, spatial_frequencies=(0.1,), n_phases=2)
+    assert (three["dominant_channel"] == -1).all() and three["preference_index"] is None
+    with pytest.raises(ValueError, match="channels >= 2"):
+        channel_tuning(model, (24, 32), 1)
+
+
+def test_a_colour_mei_shares_its_energy_as_the_unit_weighs_the_channels(cells):
+    """For a unit linear in ``w_c x filter`` (then monotone), the best input of fixed norm is that
+    pattern: channel c holds the share ``w_c^2 / sum w^2`` of the contrast energy."""
+    from neuroaikit.insilico import channel_energy
+    from neuroaikit.neural.insilico import achromatic
+
+    cortex, _ = cells
+    weights = np.array([[1.0, 0.0], [0.2, 1.0], [0.6, 0.8]] + [[1.0, 1.0]] * 9)
+    model = ColourCells(cortex.filters_[0], weights)
+    meis, act = most_exciting_inputs(model, (24, 32), [0, 1, 2], steps=60, channels=2)
+    assert meis.shape == (3, 2, 24, 32)
+    np.testing.assert_allclose(np.linalg.norm((meis - 127.5).reshape(3, -1), axis=1), 50.0 * np.sqrt(2 * 24 * 32),
+                               rtol=1e-3)
+    share = channel_energy(meis, 127.5)
+    np.testing.assert_allclose(share, weights[:3] ** 2 / (weights[:3] ** 2).sum(1, keepdims=True), atol=0.02)
+    # the achromatic MEI copied into both channels has the same norm: the colour one does at least as well
+    _, grey_act = most_exciting_inputs(achromatic(model, 2), (24, 32), [2], steps=60)
+    assert act[2] >= grey_act[0] - 1e-4
+    with pytest.raises(ValueError, match="channels must be an integer >= 1"):
+        most_exciting_inputs(model, (24, 32), [0], channels=0)
+
+
+def test_smoothing_and_channel_energy_work_channel_by_channel():
+    from neuroaikit.insilico import channel_energy
+    from neuroaikit.insilico.experiments import smooth
+
+    x = torch.randn(3, 2, 10, 12)
+    both = smooth(x, 1.0)
+    for c in range(2):
+        torch.testing.assert_close(both[:, c:c + 1], smooth(x[:, c:c + 1], 1.0))
+    images = np.zeros((2, 3, 2, 2))
+    images[0, 0] = 3.0
+    images[0, 2] = 4.0
+    np.testing.assert_allclose(channel_energy(images), [[9 / 25, 0, 16 / 25], [0, 0, 0]])
+
+
+def test_a_twin_of_a_colour_cortex_recovers_each_neurons_channel_weights():
+    """Ground truth end to end: a two-channel synthetic cortex (each neuron weighs the channels
+    by ``channel_weights_``), a twin fitted to it, then the colour probes of ``twin probe``: the
+    grating preference index and the colour MEI's channel energy rank the neurons as their true
+    weights do."""
+    from scipy.stats import spearmanr
+
+    from neuroaikit.insilico import channel_energy, channel_tuning
+    from neuroaikit.neural import TwinFitConfig, TwinModelConfig, fit_twin
+
+    torch.manual_seed(0)
+    cortex = SyntheticCortex(n_neurons=30, image_shape=(12, 16), seed=5, mean_rate=1.0, channels=2)
+    ds = cortex.sample(n_train=4000, n_validation=300, n_test_images=20, repeats=4)
+    assert ds.image_shape == (2, 12, 16)
+    model, _ = fit_twin(ds, TwinFitConfig(model=TwinModelConfig(hidden_channels=16, layers=2), max_epochs=15,
+                                          patience=3, batch_size=32))
+    model.eval()
+    w = cortex.channel_weights_
+    index = channel_tuning(model, (12, 16), 2)["preference_index"]
+    assert spearmanr(index, (w[:, 1] - w[:, 0]) / (w[:, 1] + w[:, 0]), nan_policy="omit").statistic > 0.75
+    meis, _ = most_exciting_inputs(model, (12, 16), np.arange(30), steps=100, channels=2)
+    share = channel_energy(meis, float(model.input_mean))[:, 1]
+    assert spearmanr(share, w[:, 1] ** 2).statistic > 0.8

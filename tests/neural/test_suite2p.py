@@ -177,7 +177,7 @@ def test_blank_behaviour_cells_take_the_column_mean(tmp_path):
 
 def test_colour_images_saved_channels_last_are_read_channels_first(tmp_path):
     """An (n, H, W, 3) uint8 stack is read as (n, 3, H, W); the twin fits it and is probed with
-    achromatic stimuli (``twin probe`` end to end)."""
+    achromatic stimuli and, channel by channel, in colour (``twin probe`` end to end, report included)."""
     from neuroaikit.cli.main import main
     from neuroaikit.runs import Run
 
@@ -191,10 +191,15 @@ def test_colour_images_saved_channels_last_are_read_channels_first(tmp_path):
     run = tmp_path / "run"
     assert main(["twin", "fit", str(tmp_path), "--channels", "4", "--layers", "1", "--max-epochs", "1", "--starts", "1",
                  "--threads", "1", "--no-report", "--quiet", "--out", str(run)]) == 0
-    assert main(["twin", "probe", str(run), "--neurons", "2", "--mei-steps", "2", "--noise-images", "50",
-                 "--no-report", "--quiet"]) == 0
+    assert main(["twin", "probe", str(run), "--neurons", "2", "--mei-steps", "2", "--noise-images", "50", "--quiet"]) == 0
     probe = Run.open(run).result("twin_probe")
     assert probe["image_shape"] == [9, 16] and np.asarray(probe["gradient_maps"]).shape == (2, 9, 16)
+    colour = probe["colour"]  # and, in colour, which channel drives each neuron and colour MEIs
+    assert colour["channels"] == 3 and np.asarray(colour["meis"]).shape == (2, 3, 9, 16)
+    assert np.asarray(colour["peak_over_grey"]).shape == (3, 2) and len(colour["dominant_channel_all"]) == ds.n_neurons
+    np.testing.assert_allclose(np.asarray(colour["mei_channel_energy"]).sum(1), 1.0, rtol=1e-6)
+    assert colour["preference_index_all"] is None  # defined for two channels
+    assert "Colour (3 input channels)" in (run / "report.html").read_text()
 
 
 def test_bad_cli_input_is_one_line(tmp_path, capsys):

@@ -10,8 +10,8 @@ published V1 distributions (:mod:`.reference`). Lesions, linear probes and attri
 """
 
 from .characterize import GratingProtocol, UnitMeasures, characterize
-from .experiments import (gradient_maps, gratings, most_exciting_inputs, most_inhibiting_inputs, reverse_correlation,
-                          rf_centers, sparse_noise_map, tuning_curves)
+from .experiments import (channel_energy, channel_tuning, gradient_maps, gratings, most_exciting_inputs,
+                          most_inhibiting_inputs, reverse_correlation, rf_centers, sparse_noise_map, tuning_curves)
 from .recording import LayerUnits, declared_degrees, layer_names, record, respond
 from .stimuli import Geometry, check_stimuli, grating, grating_grid, sparse_noise, white_noise
 
@@ -19,6 +19,6 @@ __all__ = [
     "LayerUnits", "record", "respond", "layer_names", "declared_degrees",
     "Geometry", "grating", "grating_grid", "white_noise", "sparse_noise", "check_stimuli",
     "gratings", "tuning_curves", "gradient_maps", "reverse_correlation", "sparse_noise_map", "rf_centers",
-    "most_exciting_inputs", "most_inhibiting_inputs",
+    "most_exciting_inputs", "most_inhibiting_inputs", "channel_tuning", "channel_energy",
     "GratingProtocol", "UnitMeasures", "characterize",
 ]

@@ -13,7 +13,9 @@ amplitude stimuli are built around (override with ``mean`` / ``contrast``).
 - :func:`rf_centers`: the centre of each map.
 - :func:`most_exciting_inputs` / :func:`most_inhibiting_inputs`: regularised gradient ascent
   (descent) on each unit's response at a fixed contrast energy, several seeds per unit with a
-  diversity term, all units and seeds in one batch.
+  diversity term, all units and seeds in one batch; in every colour channel with ``channels=C``.
+- :func:`channel_tuning`: which input channel drives each unit (gratings in one channel at a time).
+- :func:`channel_energy`: the share of an image's contrast energy in each channel.
 """
 
 from __future__ import annotations
@@ -51,8 +53,12 @@ def gratings(shape: tuple[int, int], orientations, spatial_frequencies, phases, 
     return grating_grid(shape, orientations, spatial_frequencies, phases, contrast, mean).numpy()
 
 
+#: spatial frequencies (cycles / pixel) of the grating experiments
+SPATIAL_FREQUENCIES = (0.02, 0.04, 0.08, 0.12, 0.16, 0.24)
+
+
 def tuning_curves(units, shape: tuple[int, int], n_orientations: int = 12,
-                  spatial_frequencies=(0.02, 0.04, 0.08, 0.12, 0.16, 0.24), n_phases: int = 8,
+                  spatial_frequencies=SPATIAL_FREQUENCIES, n_phases: int = 8,
                   mean: float | None = None, contrast: float | None = None) -> dict:
     """Orientation x spatial-frequency tuning from gratings. Returns ``responses``
     (n_ori, n_sf, n_units, phase-averaged), ``orientations`` (rad), ``spatial_frequencies``,
@@ -199,12 +205,14 @@ def _gauss_kernel(sigma: float) -> torch.Tensor:
 
 
 def smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur (s.d. ``sigma`` px, replicate padding) of ``(B, 1, H, W)`` images."""
+    """Gaussian blur (s.d. ``sigma`` px, replicate padding) of ``(B, C, H, W)`` images, each
+    channel on its own."""
     if sigma <= 0:
         return x
     k = _gauss_kernel(sigma).to(x.device)
     pad = k.shape[-1] // 2
-    return F.conv2d(F.pad(x, (pad, pad, pad, pad), mode="replicate"), k)
+    flat = x.reshape(-1, 1, *x.shape[-2:])
+    return F.conv2d(F.pad(flat, (pad, pad, pad, pad), mode="replicate"), k).reshape(x.shape)
 
 
 def rf_centers(maps: np.ndarray, smooth_px: float = 1.5, window: int = 3) -> np.ndarray:
@@ -227,28 +235,35 @@ def rf_centers(maps: np.ndarray, smooth_px: float = 1.5, window: int = 3) -> np.
 def most_exciting_inputs(units, shape: tuple[int, int], neurons, steps: int = 200, lr: float = 0.05,
                          norm: float | None = None, smooth_px: float = 1.0, mean: float | None = None,
                          seed: int = 0, n_seeds: int = 1, diversity: float = 0.0,
-                         sign: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                         sign: float = 1.0, channels: int = 1) -> tuple[np.ndarray, np.ndarray]:
     """Most exciting input of each unit by regularised gradient ascent (Walker et al. 2019).
 
     Every step smooths the gradient with a Gaussian (``smooth_px``; the smoothness prior), takes a
     normalised step, and projects the contrast image ``x - mean`` back onto the L2 sphere of
-    radius ``norm`` (default: that of a full-contrast training image, ``input_std * sqrt(H W)``).
+    radius ``norm`` (default: that of a full-contrast training image, ``input_std * sqrt(C H W)``).
     With ``n_seeds > 1`` each unit gets that many starts, optimised together; ``diversity > 0`` adds
     the gradient of ``-diversity x`` the mean cosine similarity between a unit's images (so the
     seeds spread over different optima, Cadena et al. 2018). ``sign=-1`` minimises the response
     (most inhibiting inputs). All units and seeds run as one batch.
 
+    ``channels > 1`` optimises an image in each of that many input channels (a colour MEI, the
+    energy shared between channels as the unit prefers: :func:`channel_energy`); each channel is
+    smoothed on its own.
+
     Returns images ``(n, H, W)`` and activations ``(n,)`` for one seed, ``(n, n_seeds, H, W)`` and
-    ``(n, n_seeds)`` for several.
+    ``(n, n_seeds)`` for several; with ``channels > 1`` the images have a channel axis before
+    ``H, W``.
     """
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
+        raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
     m, c = input_stats(units, mean, None)
-    norm = float(norm if norm is not None else c * math.sqrt(shape[0] * shape[1]))
+    norm = float(norm if norm is not None else c * math.sqrt(channels * shape[0] * shape[1]))
     device = _device(units)
     chosen = np.asarray(neurons).reshape(-1)
     n_units = len(chosen)
     index = torch.as_tensor(np.repeat(chosen, n_seeds), device=device)
     gen = torch.Generator().manual_seed(int(seed))
-    x = (torch.randn(len(index), 1, *shape, generator=gen) * 0.1).to(device)
+    x = (torch.randn(len(index), channels, *shape, generator=gen) * 0.1).to(device)
     rows = torch.arange(len(index), device=device)
 
     def project(z):
@@ -274,14 +289,69 @@ def most_exciting_inputs(units, shape: tuple[int, int], neurons, steps: int = 20
         x = project(x.detach() + lr * norm * grad)
     with torch.no_grad():
         act = units(x + m)[rows, index]
-    images = (x[:, 0] + m).detach().cpu().numpy()
+    images = ((x[:, 0] if channels == 1 else x) + m).detach().cpu().numpy()
     act_np = act.float().cpu().numpy()
     if n_seeds == 1:
         return images, act_np
-    return images.reshape(n_units, n_seeds, *shape), act_np.reshape(n_units, n_seeds)
+    return images.reshape(n_units, n_seeds, *images.shape[1:]), act_np.reshape(n_units, n_seeds)
 
 
 def most_inhibiting_inputs(units, shape: tuple[int, int], neurons, **kwargs) -> tuple[np.ndarray, np.ndarray]:
     """:func:`most_exciting_inputs` with ``sign=-1``: the inputs of fixed contrast energy that
     drive each unit lowest."""
     return most_exciting_inputs(units, shape, neurons, sign=-1.0, **kwargs)
+
+
+class _InChannel(torch.nn.Module):
+    """``units`` (taking ``channels`` channels) shown a one-channel image in ``channel`` alone,
+    every other channel at the grey level ``mean``."""
+
+    def __init__(self, units: Any, channel: int, channels: int, mean: float):
+        super().__init__()
+        self.units, self.channel, self.channels, self.mean = units, channel, channels, mean
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        full = images.new_full((len(images), self.channels, *images.shape[-2:]), self.mean)
+        full[:, self.channel] = images[:, 0]
+        return self.units(full)
+
+
+def channel_tuning(units, shape: tuple[int, int], channels: int, mean: float | None = None,
+                   contrast: float | None = None, n_orientations: int = 12,
+                   spatial_frequencies=SPATIAL_FREQUENCIES, n_phases: int = 8) -> dict:
+    """Which input channel drives each unit: the gratings of :func:`tuning_curves` (every
+    orientation, spatial frequency and phase) shown in one channel at a time, the other channels
+    held at the grey level (for a mouse's green and UV channels, its colour preference).
+
+    Returns ``grey`` (n_units,): the response to the uniform grey image; ``peak_over_grey``
+    (channels, n_units): in each channel, the largest response to any grating minus ``grey``;
+    ``dominant_channel`` (n_units,): its argmax, -1 for a unit no channel drives above grey;
+    ``preference_index`` (n_units,) for two channels: ``(p1 - p0) / (p0 + p1)`` with
+    ``p = max(peak_over_grey, 0)``, from -1 (channel 0 alone) to 1 (channel 1 alone), NaN where
+    neither drives it (None for other channel counts).
+    """
+    if not isinstance(channels, int) or isinstance(channels, bool) or channels < 2:
+        raise ValueError(f"channel tuning needs an integer number of channels >= 2, got {channels!r}")
+    m, c = input_stats(units, mean, contrast)
+    ori = np.arange(n_orientations) * np.pi / n_orientations
+    phases = np.arange(n_phases) * 2 * np.pi / n_phases
+    stimuli = gratings(shape, ori, spatial_frequencies, phases, m, c).reshape(-1, *shape)
+    grey = respond(units, torch.full((1, channels, *shape), m))[0].astype(np.float64)
+    peaks = np.stack([respond(_InChannel(units, ch, channels, m), stimuli).max(0) - grey for ch in range(channels)])
+    driven = np.clip(peaks, 0, None)
+    index = None
+    if channels == 2:
+        total = driven.sum(0)
+        index = np.full(total.shape, np.nan)
+        np.divide(driven[1] - driven[0], total, out=index, where=total > 0)
+    return {"grey": grey, "peak_over_grey": peaks,
+            "dominant_channel": np.where(driven.max(0) > 0, peaks.argmax(0), -1),
+            "preference_index": index}
+
+
+def channel_energy(images: np.ndarray, mean: float = 0.0) -> np.ndarray:
+    """Share of each image's contrast energy ``sum (x - mean)^2`` in each channel: images
+    ``(n, C, H, W)`` -> ``(n, C)``, rows summing to 1 (0 for an image with no contrast)."""
+    energy = ((np.asarray(images, dtype=np.float64) - mean) ** 2).sum((-2, -1))
+    total = energy.sum(-1, keepdims=True)
+    return np.divide(energy, total, out=np.zeros_like(energy), where=total > 0)

@@ -113,3 +113,8 @@ class TwinProbe(Result):
     reverse_correlation_centers: list
     meis: list
     mei_activation: list
+    #: colour twins only (None for one channel): ``channels``; per chosen neuron ``peak_over_grey``
+    #: (channels x neurons), colour ``meis`` (neurons x channels x H x W), their ``mei_activation``
+    #: and ``mei_channel_energy`` (neurons x channels); over every neuron ``dominant_channel_all``
+    #: and, for two channels, ``preference_index_all`` (see ``insilico.channel_tuning``)
+    colour: dict | None = None

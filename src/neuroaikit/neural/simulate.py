@@ -26,7 +26,11 @@ kernel (``tau`` s, so responses carry over into the next trial) -> additive nois
 Cortical positions follow a retinotopic map (cortex position = linear map of the RF
 centre + scatter), so a grid predictor from cortical coordinates has signal to use.
 
-Stimuli are 1/f ("pink") noise images, 0..255 like Sensorium's grayscale images.
+Stimuli are 1/f ("pink") noise images, 0..255 like Sensorium's grayscale images. With
+``channels=C > 1`` they are colour images (n, C, H, W) (for C = 2, a mouse's green and UV), each
+channel pink noise correlated with the others by ``channel_correlation``, and each neuron weighs
+the channels by its own non-negative unit vector ``channel_weights_`` (its filter seen through
+each channel, scaled): the ground truth of a colour-preference measurement.
 
 Example::
 
@@ -81,6 +85,8 @@ class SyntheticCortex(Config):
     margin: float = 6.0
     surround_suppression: float = 0.0
     gain_noise: float = 0.0
+    channels: int = 1
+    channel_correlation: float = 0.5
 
     _parameter_constraints: ClassVar[dict] = {
         "n_neurons": [POSITIVE_INT],
@@ -99,6 +105,8 @@ class SyntheticCortex(Config):
         "margin": [NON_NEGATIVE],
         "surround_suppression": [NON_NEGATIVE],
         "gain_noise": [NON_NEGATIVE],
+        "channels": [POSITIVE_INT],
+        "channel_correlation": [Interval(float, 0, 1)],
     }
 
     #: the settings of :meth:`realistic`
@@ -165,6 +173,9 @@ class SyntheticCortex(Config):
             [cx * 20 + rng.normal(0, 15, n), cy * 20 + rng.normal(0, 15, n), rng.uniform(200, 300, n)], 1
         ).astype(np.float32)
         self.behavior_gain_ = rng.normal(0, 1, n) * self.behavior_modulation
+        # its own stream, as the surround's: a one-channel cortex is drawn as before
+        weights = np.abs(np.random.default_rng([self.seed, 2]).normal(size=(n, self.channels))) + 1e-3
+        self.channel_weights_ = (weights / np.linalg.norm(weights, axis=1, keepdims=True)).astype(np.float32)
         self._calibrate(rng)
         return self
 
@@ -172,18 +183,23 @@ class SyntheticCortex(Config):
         if not hasattr(self, "filters_"):
             self.build()
 
+    def _contrast(self, images: np.ndarray) -> np.ndarray:
+        """Images as contrast (n, channels, H W)."""
+        return (np.asarray(images, dtype=np.float32).reshape(len(images), self.channels, -1) - 127.5) / 64.0
+
     def _drive(self, images: np.ndarray) -> np.ndarray:
-        x = (np.asarray(images, dtype=np.float32).reshape(len(images), -1) - 127.5) / 64.0
+        x = self._contrast(images)
         f = self.filters_.reshape(2, self.n_neurons, -1)
-        lin0 = x @ f[0].T
-        lin1 = x @ f[1].T
+        w = self.channel_weights_
+        lin0 = sum(w[:, c] * (x[:, c] @ f[0].T) for c in range(self.channels))
+        lin1 = sum(w[:, c] * (x[:, c] @ f[1].T) for c in range(self.channels))
         complex_ = np.sqrt(lin0**2 + lin1**2)
         return np.where(self.kind_ == 1, complex_ - self._complex_offset, lin0)
 
     def _surround_energy(self, images: np.ndarray) -> np.ndarray:
-        x = (np.asarray(images, dtype=np.float32).reshape(len(images), -1) - 127.5) / 64.0
+        x = self._contrast(images)
         assert self.surround_ is not None, "only a cortex with surround suppression has a surround"
-        return (x**2) @ self.surround_.reshape(self.n_neurons, -1).T
+        return (x**2).mean(1) @ self.surround_.reshape(self.n_neurons, -1).T
 
     def _activation(self, images: np.ndarray) -> np.ndarray:
         """Rectified, expanded drive, divided by the surround's contrast energy (before gain)."""
@@ -203,8 +219,20 @@ class SyntheticCortex(Config):
         self.gain_ = self.mean_rate / (self._activation(probe).mean(0) + 1e-6)
 
     def images(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
-        """``n`` pink-noise images (n, H, W), float32 in 0..255."""
+        """``n`` pink-noise images (n, H, W), float32 in 0..255; (n, C, H, W) for ``channels``
+        C > 1, each channel ``sqrt(rho)`` shared + ``sqrt(1 - rho)`` own pink noise
+        (``rho = channel_correlation``), standardised as a one-channel image."""
         rng = rng or np.random.default_rng(self.seed + 1)
+        if self.channels == 1:
+            return self._pink(n, rng)
+        rho = self.channel_correlation
+        shared = (self._pink(n, rng) - 127.5) / 50
+        mixed = [np.sqrt(rho) * shared + np.sqrt(1 - rho) * (self._pink(n, rng) - 127.5) / 50 for _ in range(self.channels)]
+        out = np.stack(mixed, 1)
+        out = out / (out.std((2, 3), keepdims=True) + 1e-9)
+        return np.clip(127.5 + 50 * out, 0, 255).astype(np.float32)
+
+    def _pink(self, n: int, rng: np.random.Generator) -> np.ndarray:
         h, w = self.image_shape
         fy = np.fft.fftfreq(h)[:, None]
         fx = np.fft.fftfreq(w)[None, :]
@@ -366,11 +394,13 @@ def arousal_of(behavior: np.ndarray) -> np.ndarray:
 
 def shift_images(images: np.ndarray, offset: np.ndarray) -> np.ndarray:
     """Translate each image (n, H, W) by ``offset`` (n, 2: x, y pixels), sub-pixel, by a Fourier
-    phase ramp (the image wraps around its border, fine for pink noise)."""
-    n, h, w = images.shape
+    phase ramp (the image wraps around its border, fine for pink noise); colour images
+    (n, C, H, W) move every channel alike."""
+    n, h, w = images.shape[0], images.shape[-2], images.shape[-1]
     fy = np.fft.fftfreq(h)[None, :, None]
     fx = np.fft.fftfreq(w)[None, None, :]
     ramp = np.exp(-2j * np.pi * (fx * offset[:, 0, None, None] + fy * offset[:, 1, None, None]))
+    ramp = ramp.reshape(n, *([1] * (images.ndim - 3)), h, w)
     return np.real(np.fft.ifft2(np.fft.fft2(images) * ramp)).astype(np.float32)
 
 

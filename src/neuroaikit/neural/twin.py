@@ -832,8 +832,11 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
               overwrite: bool = False, execution: ExecutionConfig | None = None,
               progress: Progress | None = None) -> TwinProbe:
     """Tuning curves, RF maps (gradient and reverse correlation) and MEIs of the most
-    reliable neurons (by validation correlation if known, else the first ``n_neurons``);
+    reliable neurons (by validation correlation if known, else the first ``n_neurons``), shown
+    the same stimulus in every channel of a colour twin; for a colour twin also which channel
+    drives each neuron (gratings in one channel at a time) and colour MEIs;
     saves ``results/twin_probe.json``."""
+    from ..insilico import channel_energy, channel_tuning
     from .insilico import (achromatic, gradient_maps, most_exciting_inputs, reverse_correlation, rf_centers,
                            tuning_curves)
 
@@ -853,8 +856,10 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
         per = evaluation.per_neuron.get("twin", {}).get("correlation_to_average") if evaluation else None
         chosen = np.argsort(-np.asarray(per))[:n_neurons] if per else np.arange(min(n_neurons, n_total))
         progress.message(f"twin probe: neurons {chosen.tolist()}")
+        channels = int(twin.image_shape[0])
+        colour = None
         torch.manual_seed(0)
-        with progress.task("twin probe", total=4, unit="experiments") as task:
+        with progress.task("twin probe", total=4 if channels == 1 else 6, unit="experiments") as task:
             tuning = tuning_curves(model, shape)
             task.update()
             grad = gradient_maps(model, shape, chosen)
@@ -863,6 +868,21 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
             task.update()
             meis, act = most_exciting_inputs(model, shape, chosen, steps=mei_steps)
             task.update()
+            if channels > 1:
+                by_channel = channel_tuning(twin, shape, channels)
+                task.update()
+                colour_meis, colour_act = most_exciting_inputs(twin, shape, chosen, steps=mei_steps, channels=channels)
+                task.update()
+                index = by_channel["preference_index"]
+                colour = {
+                    "channels": channels,
+                    "peak_over_grey": by_channel["peak_over_grey"][:, chosen].tolist(),
+                    "dominant_channel_all": by_channel["dominant_channel"].tolist(),
+                    "preference_index_all": None if index is None else index.tolist(),
+                    "meis": colour_meis.tolist(),
+                    "mei_activation": colour_act.tolist(),
+                    "mei_channel_energy": channel_energy(colour_meis, float(twin.input_mean)).tolist(),
+                }
     result = TwinProbe(
         neurons=chosen.tolist(),
         image_shape=list(shape),
@@ -880,7 +900,13 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
         reverse_correlation_centers=rf_centers(sta).tolist(),
         meis=meis.tolist(),
         mei_activation=act.tolist(),
+        colour=colour,
     )
     result.save(run)
     progress.message(f"  mean OSI {float(np.nanmean(tuning['osi'])):.3f}; MEI activations {np.round(act, 3).tolist()}")
+    if colour is not None:
+        counts = np.bincount(np.asarray(colour["dominant_channel_all"]) + 1, minlength=channels + 1)
+        progress.message("  driven most by channel " + ", ".join(f"{c}: {n}" for c, n in enumerate(counts[1:]))
+                         + f" neurons ({counts[0]} by none above grey); colour MEI activations "
+                         f"{np.round(colour['mei_activation'], 3).tolist()}")
     return result

@@ -171,4 +171,46 @@ def _probe_section(probe) -> Section:
     axes[0, 0].set_ylabel("orientation tuning", fontsize=8)
     s.figure(fig, "Row 1: response vs grating orientation (deg) at the preferred spatial frequency; rows 2-4: gradient RF maps, white-noise reverse correlation, most exciting inputs.")
     s.table(["neuron", "MEI activation", "gradient RF centre (x, y)"], [[i, a, str(np.round(c, 1).tolist())] for i, a, c in zip(neurons, probe["mei_activation"], probe["gradient_centers"])])
+    if probe.get("colour"):
+        _colour_part(s, probe)
     return s
+
+
+def _colour_part(s: Section, probe) -> None:
+    """Which channel drives each neuron of a colour twin, and its colour MEIs, one row per channel."""
+    import matplotlib.pyplot as plt
+
+    colour, neurons = probe["colour"], probe["neurons"]
+    channels = colour["channels"]
+    counts = np.bincount(np.asarray(colour["dominant_channel_all"]) + 1, minlength=channels + 1)
+    text = (f"Colour ({channels} input channels): the maps and MEIs above show every channel the same image. Gratings "
+            "shown in one channel at a time, the others at grey: "
+            + ", ".join(f"{n} neurons respond most to channel {c}" for c, n in enumerate(counts[1:]))
+            + f", {counts[0]} to none above grey.")
+    index = colour.get("preference_index_all")
+    if index is not None:
+        values = np.array([np.nan if v is None else v for v in index], dtype=float)
+        if np.isfinite(values).any():
+            text += (f" Preference index (p1 - p0) / (p0 + p1): median {np.nanmedian(values):.2f}, "
+                     f"{int((values > 0).sum())} neurons above 0 and {int((values < 0).sum())} below.")
+    s.paragraph(text)
+    meis = np.asarray(colour["meis"])  # (n, C, H, W)
+    fig, axes = plt.subplots(channels, len(neurons), figsize=(1.7 * len(neurons), 1.6 * channels), squeeze=False)
+    for j, idx in enumerate(neurons):
+        lim = np.abs(meis[j] - meis[j].mean()).max() or 1
+        for ch in range(channels):
+            ax = axes[ch, j]
+            ax.imshow(meis[j, ch], cmap="gray", vmin=meis[j].mean() - lim, vmax=meis[j].mean() + lim)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if ch == 0:
+                ax.set_title(f"n{idx}", fontsize=8)
+            if j == 0:
+                ax.set_ylabel(f"channel {ch}", fontsize=8)
+    s.figure(fig, "Colour most exciting inputs: one row per input channel, on one grey scale per neuron.")
+    peaks = np.asarray(colour["peak_over_grey"])  # (C, n)
+    energy = np.asarray(colour["mei_channel_energy"])
+    s.table(["neuron"] + [f"grating peak over grey, ch {c}" for c in range(channels)]
+            + [f"MEI energy share, ch {c}" for c in range(channels)] + ["colour MEI activation"],
+            [[idx] + [round(float(v), 4) for v in peaks[:, j]] + [round(float(v), 3) for v in energy[j]]
+             + [colour["mei_activation"][j]] for j, idx in enumerate(neurons)])
