@@ -285,7 +285,7 @@ def _pupil_size(found, centre) -> tuple[Any, np.ndarray, str] | None:
     candidates.sort(key=lambda s: "raw" in s.name.lower())
     if candidates:
         series = candidates[0]
-        return series, _first_columns(series)[:, 0], repr(series.name)
+        return series, _samples(series)[:, 0], repr(series.name)
     area = getattr(centre, "area", None) if centre is not None else None
     if area is not None:
         return centre, np.asarray(area[:], dtype=np.float64), f"{centre.name!r}.area"
@@ -299,7 +299,7 @@ def running_speed_per_trial(nwb, path: Path, table) -> np.ndarray | None:
     series = _running_series(list(_all_series(nwb)))
     if series is None:
         return None
-    return _series_trial_means(series, _first_columns(series)[:, 0], table)[:, None].astype(np.float32)
+    return _series_trial_means(series, _samples(series)[:, 0], table)[:, None].astype(np.float32)
 
 
 def behavior_per_trial(nwb, path: Path, table, behavior: bool = True,
@@ -316,7 +316,7 @@ def behavior_per_trial(nwb, path: Path, table, behavior: bool = True,
     centre = _pupil_centre_series(found) if found else []
     centre_means = None
     if pupil and centre:
-        centre_means = np.stack([_series_trial_means(s, _first_columns(s)[:, c], table) for s, c in centre], 1).astype(np.float32)
+        centre_means = np.stack([_series_trial_means(s, _samples(s)[:, c], table) for s, c in centre], 1).astype(np.float32)
         log.info("%s: pupil centre from %s, averaged within each trial", path, " and ".join(sorted({repr(s.name) for s, _ in centre})))
     if not behavior:
         return None, centre_means
@@ -329,7 +329,7 @@ def behavior_per_trial(nwb, path: Path, table, behavior: bool = True,
         names += [f"pupil size ({described})", "its time derivative"]
     running = _running_series(found)
     if running is not None:
-        columns.append(_series_trial_means(running, _first_columns(running)[:, 0], table))
+        columns.append(_series_trial_means(running, _samples(running)[:, 0], table))
         names.append(f"running speed ({running.name!r})")
     if not columns:
         return None, centre_means
@@ -337,7 +337,7 @@ def behavior_per_trial(nwb, path: Path, table, behavior: bool = True,
     return np.stack(columns, 1).astype(np.float32), centre_means
 
 
-def _first_columns(series) -> np.ndarray:
+def _samples(series) -> np.ndarray:
     """The samples of ``series`` as (samples, columns) floats."""
     return np.asarray(series.data[:], dtype=np.float64).reshape(len(series.data), -1)
 
