@@ -166,7 +166,7 @@ def test_a_twin_of_a_colour_cortex_recovers_each_neurons_channel_weights():
     from neuroaikit.neural import TwinFitConfig, TwinModelConfig, fit_twin
 
     torch.manual_seed(0)
-    cortex = SyntheticCortex(n_neurons=30, image_shape=(12, 16), seed=5, mean_rate=1.0, channels=2)
+    cortex = SyntheticCortex(n_neurons=30, image_shape=(12, 16), seed=5, mean_rate=1.0, image_channels=2)
     ds = cortex.sample(n_train=4000, n_validation=300, n_test_images=20, repeats=4)
     assert ds.image_shape == (2, 12, 16)
     model, _ = fit_twin(ds, TwinFitConfig(model=TwinModelConfig(hidden_channels=16, layers=2), max_epochs=15,

@@ -27,7 +27,7 @@ Cortical positions follow a retinotopic map (cortex position = linear map of the
 centre + scatter), so a grid predictor from cortical coordinates has signal to use.
 
 Stimuli are 1/f ("pink") noise images, 0..255 like Sensorium's grayscale images. With
-``channels=C > 1`` they are colour images (n, C, H, W) (for C = 2, a mouse's green and UV), each
+``image_channels=C > 1`` they are colour images (n, C, H, W) (for C = 2, a mouse's green and UV), each
 channel pink noise correlated with the others by ``channel_correlation``, and each neuron weighs
 the channels by its own non-negative unit vector ``channel_weights_`` (its filter seen through
 each channel, scaled): the ground truth of a colour-preference measurement.
@@ -85,7 +85,7 @@ class SyntheticCortex(Config):
     margin: float = 6.0
     surround_suppression: float = 0.0
     gain_noise: float = 0.0
-    channels: int = 1
+    image_channels: int = 1
     channel_correlation: float = 0.5
 
     _parameter_constraints: ClassVar[dict] = {
@@ -105,7 +105,7 @@ class SyntheticCortex(Config):
         "margin": [NON_NEGATIVE],
         "surround_suppression": [NON_NEGATIVE],
         "gain_noise": [NON_NEGATIVE],
-        "channels": [POSITIVE_INT],
+        "image_channels": [POSITIVE_INT],
         "channel_correlation": [Interval(float, 0, 1)],
     }
 
@@ -174,7 +174,7 @@ class SyntheticCortex(Config):
         ).astype(np.float32)
         self.behavior_gain_ = rng.normal(0, 1, n) * self.behavior_modulation
         # its own stream, as the surround's: a one-channel cortex is drawn as before
-        weights = np.abs(np.random.default_rng([self.seed, 2]).normal(size=(n, self.channels))) + 1e-3
+        weights = np.abs(np.random.default_rng([self.seed, 2]).normal(size=(n, self.image_channels))) + 1e-3
         self.channel_weights_ = (weights / np.linalg.norm(weights, axis=1, keepdims=True)).astype(np.float32)
         self._calibrate(rng)
         return self
@@ -185,14 +185,14 @@ class SyntheticCortex(Config):
 
     def _contrast(self, images: np.ndarray) -> np.ndarray:
         """Images as contrast (n, channels, H W)."""
-        return (np.asarray(images, dtype=np.float32).reshape(len(images), self.channels, -1) - 127.5) / 64.0
+        return (np.asarray(images, dtype=np.float32).reshape(len(images), self.image_channels, -1) - 127.5) / 64.0
 
     def _drive(self, images: np.ndarray) -> np.ndarray:
         x = self._contrast(images)
         f = self.filters_.reshape(2, self.n_neurons, -1)
         w = self.channel_weights_
-        lin0 = sum(w[:, c] * (x[:, c] @ f[0].T) for c in range(self.channels))
-        lin1 = sum(w[:, c] * (x[:, c] @ f[1].T) for c in range(self.channels))
+        lin0 = sum(w[:, c] * (x[:, c] @ f[0].T) for c in range(self.image_channels))
+        lin1 = sum(w[:, c] * (x[:, c] @ f[1].T) for c in range(self.image_channels))
         complex_ = np.sqrt(lin0**2 + lin1**2)
         return np.where(self.kind_ == 1, complex_ - self._complex_offset, lin0)
 
@@ -219,15 +219,15 @@ class SyntheticCortex(Config):
         self.gain_ = self.mean_rate / (self._activation(probe).mean(0) + 1e-6)
 
     def images(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
-        """``n`` pink-noise images (n, H, W), float32 in 0..255; (n, C, H, W) for ``channels``
+        """``n`` pink-noise images (n, H, W), float32 in 0..255; (n, C, H, W) for ``image_channels``
         C > 1, each channel ``sqrt(rho)`` shared + ``sqrt(1 - rho)`` own pink noise
         (``rho = channel_correlation``), standardised as a one-channel image."""
         rng = rng or np.random.default_rng(self.seed + 1)
-        if self.channels == 1:
+        if self.image_channels == 1:
             return self._pink(n, rng)
         rho = self.channel_correlation
         shared = (self._pink(n, rng) - 127.5) / 50
-        mixed = [np.sqrt(rho) * shared + np.sqrt(1 - rho) * (self._pink(n, rng) - 127.5) / 50 for _ in range(self.channels)]
+        mixed = [np.sqrt(rho) * shared + np.sqrt(1 - rho) * (self._pink(n, rng) - 127.5) / 50 for _ in range(self.image_channels)]
         out = np.stack(mixed, 1)
         out = out / (out.std((2, 3), keepdims=True) + 1e-9)
         return np.clip(127.5 + 50 * out, 0, 255).astype(np.float32)

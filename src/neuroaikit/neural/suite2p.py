@@ -12,8 +12,8 @@ Inputs
   optionally ``tier`` and behaviour columns ``pupil_dilation``, ``pupil_dilation_derivative``,
   ``running_speed``, ``pupil_x``, ``pupil_y``) or an NWB file whose trials table (or a
   ``*presentations`` intervals table) holds the same, with the images in its stimulus templates
-  (without behaviour columns, its running-speed series is read as
-  :func:`~neuroaikit.neural.nwb.load_nwb` does);
+  (without behaviour or pupil columns, its eye-tracking and running-speed series are read as
+  :func:`~neuroaikit.neural.nwb.load_nwb` does: :func:`~neuroaikit.neural.nwb.behavior_per_trial`);
 - the images (``.npy`` (n_images, H, W), or with colour channels first or last; row = image id)
   unless the NWB log carries them;
 - the frame times (``.npy`` / ``.csv``, seconds, one per frame of ``F``); default
