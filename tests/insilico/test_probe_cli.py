@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 
@@ -77,3 +78,43 @@ def test_apertures_larger_than_the_input_are_one_line(probed, tmp_path, capsys):
     assert main(["probe", str(path), "--overwrite", "--config", str(cfg), *FAST]) == 2
     err = capsys.readouterr().err.strip()
     assert "do not fit" in err and len(err.splitlines()) == 1
+
+
+def test_colour_model_gets_channel_tuning_with_known_channels(tmp_path, shared_data):
+    """A colour CNN whose first-layer filter k reads input channel k % 3 alone: each driven
+    relu1 unit is dominated by that channel, exactly, with selectivity 1 and no drive elsewhere."""
+    torch.manual_seed(0)
+    kwargs = {"in_channels": 3, "image_size": 32, "channels": [6, 8], "hidden": 16}
+    model = build_model("cnn", **kwargs)
+    with torch.no_grad():
+        weight = model.conv1.weight  # (6, 3, 5, 5)
+        for k in range(weight.shape[0]):
+            keep = weight[k, k % 3].clone()
+            weight[k] = 0
+            weight[k, k % 3] = keep
+    path = tmp_path / "colour-run"
+    run = Run(path)
+    run.save_model(model, model_spec("cnn", kwargs))
+    run.save_config({"dataset": "cifar10", "data_dir": str(shared_data)})
+    config = ProbeConfig(layers=["relu1", "relu3"], max_units=6, n_images=120, mei_units=0, probe_folds=3,
+                         protocol=GratingProtocol(n_directions=8, n_phases=4))
+    result = probe_run(path, config, progress=silent())
+    colour = InsilicoResult.load(Run.open(path)).layer("relu1").colour
+    assert colour["channels"] == 3 and colour["preference_index"] is None
+    peaks = np.asarray(colour["peak_over_grey"])
+    assert peaks.shape == (3, 6)
+    driven = [k for k in range(6) if colour["dominant_channel"][k] >= 0]
+    assert len(driven) >= 4
+    for k in driven:
+        assert colour["dominant_channel"][k] == k % 3 and colour["channel_selectivity"][k] == pytest.approx(1.0)
+        assert np.abs(np.delete(peaks[:, k], k % 3)).max() < 1e-6 and peaks[k % 3, k] > 0
+    assert result.layer("relu3").colour["channels"] == 3  # flat layers are measured too
+    from neuroaikit.report import build_report
+
+    html = build_report(path).read_text()
+    assert "units driven most by channel 2" in html and "median channel selectivity" in html
+
+
+def test_grey_input_models_have_no_colour_block(probed):
+    _, result = probed
+    assert all(entry.colour is None for entry in result.layers)

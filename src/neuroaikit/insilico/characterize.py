@@ -128,6 +128,14 @@ def _grouped(keys: np.ndarray, build, units, n_per_key: int) -> np.ndarray:
     return out
 
 
+def protocol_frequencies(protocol: GratingProtocol, geometry: Geometry) -> tuple[np.ndarray, np.ndarray]:
+    """The protocol's spatial frequencies in the geometry's unit (its default when unset) and in
+    cycles per pixel."""
+    sfs = np.asarray(protocol.spatial_frequencies if protocol.spatial_frequencies is not None
+                     else geometry.default_sfs(), dtype=np.float64)
+    return sfs, geometry.cycles_per_pixel(sfs)
+
+
 def characterize(units, geometry: Geometry | None = None, protocol: GratingProtocol | None = None,
                  natural_images: Any = None, centers: np.ndarray | None = None, keep_curves: int = 16,
                  progress: Progress | None = None) -> UnitMeasures:
@@ -149,9 +157,7 @@ def characterize(units, geometry: Geometry | None = None, protocol: GratingProto
     geometry = geometry or Geometry(tuple(units.image_shape), getattr(units, "visual_degrees", None))
     shape = geometry.shape
     mean, amp = input_stats(units)
-    sfs = np.asarray(protocol.spatial_frequencies if protocol.spatial_frequencies is not None
-                     else geometry.default_sfs(), dtype=np.float64)
-    cpp = geometry.cycles_per_pixel(sfs)
+    sfs, cpp = protocol_frequencies(protocol, geometry)
     if cpp.max() > 0.5:
         from ..errors import ConfigError
 

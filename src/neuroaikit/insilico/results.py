@@ -42,6 +42,13 @@ class LayerProbe(Result):
     mei_activation: list = field(default_factory=list)
     mins: list = field(default_factory=list)
     min_activation: list = field(default_factory=list)
+    #: models of colour input only (None for one channel): the gratings shown in one input channel
+    #: at a time, the others at grey (:func:`~neuroaikit.insilico.experiments.channel_tuning`):
+    #: ``channels``; per unit ``peak_over_grey`` (channels x units), ``dominant_channel`` (-1: no
+    #: channel drives it above grey), ``channel_selectivity`` (the largest positive peak over the sum
+    #: of the positive peaks: 1 for one channel alone, 1 / channels for all alike, NaN where none
+    #: drives it) and, for two channels, ``preference_index``
+    colour: dict | None = None
     error: str | None = None
 
 

@@ -22,9 +22,9 @@ from ..errors import ConfigError
 from ..execution import Execution
 from ..progress import Progress, default_progress
 from ..runs import Run
-from .characterize import characterize
+from .characterize import _clean, characterize, protocol_frequencies
 from .config import ProbeConfig
-from .experiments import gradient_maps, most_exciting_inputs
+from .experiments import channel_tuning, gradient_maps, most_exciting_inputs
 from .lesions import lesion_effects
 from .probes import class_units, linear_probe
 from .recording import LayerUnits, declared_degrees
@@ -151,6 +151,11 @@ def _probe_layer(model, layer, units: LayerUnits, config: ProbeConfig, geometry,
     entry.distances = _distances(entry.measures, config.species)
     entry.probe = linear_probe(_probe_features(model, images, layer, config.noise).numpy(), labels.numpy(),
                                config.probe_folds, seed=config.seed)
+    if units.input_shape[0] > 1:
+        entry.colour = _colour(units, config, geometry)
+        counts = np.bincount(np.asarray(entry.colour["dominant_channel"]) + 1, minlength=units.input_shape[0] + 1)
+        progress.message(f"probe: {layer} colour: units driven most by channel "
+                         + ", ".join(f"{c}: {n}" for c, n in enumerate(counts[1:])) + f", by none: {counts[0]}")
     if config.mei_units:
         responsive = np.flatnonzero(entry.measures.responsive) if any(entry.measures.responsive) else np.arange(
             len(chosen))
@@ -165,6 +170,24 @@ def _probe_layer(model, layer, units: LayerUnits, config: ProbeConfig, geometry,
         entry.meis, entry.mei_activation = meis.tolist(), act.tolist()
         entry.mins, entry.min_activation = mins.tolist(), low.tolist()
     return entry
+
+
+def _colour(units: LayerUnits, config: ProbeConfig, geometry) -> dict:
+    """Which input channel drives each unit: the protocol's gratings (its orientations, spatial
+    frequencies and phases) in one channel at a time, the others at grey."""
+    channels = units.input_shape[0]
+    tuned = channel_tuning(units, geometry.shape, channels, n_orientations=config.protocol.n_directions // 2,
+                           spatial_frequencies=protocol_frequencies(config.protocol, geometry)[1],
+                           n_phases=config.protocol.n_phases)
+    driven = np.clip(tuned["peak_over_grey"], 0, None)
+    total = driven.sum(0)
+    selectivity = np.full(total.shape, np.nan)
+    np.divide(driven.max(0), total, out=selectivity, where=total > 0)
+    index = tuned["preference_index"]
+    return {"channels": channels, "peak_over_grey": tuned["peak_over_grey"].tolist(),
+            "dominant_channel": tuned["dominant_channel"].tolist(),
+            "channel_selectivity": _clean(selectivity),
+            "preference_index": None if index is None else _clean(index)}
 
 
 def _default_lesion_layer(result: InsilicoResult, n_classes: int) -> str | None:

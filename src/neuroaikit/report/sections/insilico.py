@@ -41,6 +41,7 @@ def build(run: Run) -> list[Section]:
                   d.source + (" (approximation)" if d.approximate else "")] for e in result.layers for d in e.distances]
     if dist_rows:
         s.table(["layer", "species", "measure", "layer median", "V1 median", "KS", "Wasserstein", "source"], dist_rows)
+    _colour_table(s, result)
     s.figure(_polar_figure(result), "Orientation/direction tuning (polar, baseline-subtracted) of the first units "
                                     "of each layer, and their spatial-frequency curves.")
     s.figure(_distribution_figure(result), "Distributions of the measures by layer, with the published V1 "
@@ -55,6 +56,31 @@ def build(run: Run) -> list[Section]:
                                                  "accuracy lost per class (columns) when the channels a probe "
                                                  "names for one class (rows) are silenced.")
     return [s]
+
+
+def _colour_table(s: Section, result) -> None:
+    """Which input channel drives each layer's units (models of colour input only)."""
+    coloured = [e for e in result.layers if e.colour]
+    if not coloured:
+        return
+    channels = coloured[0].colour["channels"]
+    rows = []
+    for entry in coloured:
+        colour = entry.colour
+        counts = np.bincount(np.asarray(colour["dominant_channel"]) + 1, minlength=channels + 1)
+        selectivity = np.array([np.nan if v is None else v for v in colour["channel_selectivity"]], dtype=float)
+        row = [entry.layer] + counts[1:].tolist() + [int(counts[0])]
+        row.append(float(np.nanmedian(selectivity)) if np.isfinite(selectivity).any() else None)
+        if channels == 2:
+            index = np.array([np.nan if v is None else v for v in colour["preference_index"]], dtype=float)
+            row.append(float(np.nanmedian(index)) if np.isfinite(index).any() else None)
+        rows.append(row)
+    s.table(["layer"] + [f"units driven most by channel {c}" for c in range(channels)] + ["by none above grey",
+             "median channel selectivity"] + (["median preference index"] if channels == 2 else []), rows,
+            caption=f"Colour ({channels} input channels): the gratings shown in one channel at a time, the others "
+                    "at grey. Channel selectivity is a unit's largest positive peak over grey divided by the sum of "
+                    f"its positive peaks (1: one channel alone; 1/{channels}: all alike)"
+                    + ("; preference index (p1 - p0) / (p0 + p1)." if channels == 2 else "."))
 
 
 def _median(m, name):
