@@ -96,8 +96,8 @@ def test_colour_model_gets_channel_tuning_with_known_channels(tmp_path, shared_d
     run = Run(path)
     run.save_model(model, model_spec("cnn", kwargs))
     run.save_config({"dataset": "cifar10", "data_dir": str(shared_data)})
-    config = ProbeConfig(layers=["relu1", "relu3"], max_units=6, n_images=120, mei_units=0, probe_folds=3,
-                         protocol=GratingProtocol(n_directions=8, n_phases=4))
+    config = ProbeConfig(layers=["relu1", "relu3"], max_units=6, n_images=120, mei_units=2, mei_steps=30,
+                         probe_folds=3, protocol=GratingProtocol(n_directions=8, n_phases=4))
     result = probe_run(path, config, progress=silent())
     colour = InsilicoResult.load(Run.open(path)).layer("relu1").colour
     assert colour["channels"] == 3 and colour["preference_index"] is None
@@ -108,6 +108,13 @@ def test_colour_model_gets_channel_tuning_with_known_channels(tmp_path, shared_d
     for k in driven:
         assert colour["dominant_channel"][k] == k % 3 and colour["channel_selectivity"][k] == pytest.approx(1.0)
         assert np.abs(np.delete(peaks[:, k], k % 3)).max() < 1e-6 and peaks[k % 3, k] > 0
+    entry = result.layer("relu1")
+    assert np.asarray(entry.meis).shape == (2, 2, 3, 32, 32) and np.asarray(entry.mins).shape == (2, 2, 3, 32, 32)
+    # colour MEIs put their contrast in the unit's channel; the ignored channels keep only what is left
+    # of the random start after 30 steps (0.72 and 0.73 of the energy in the unit's channel when written)
+    energy = np.asarray(colour["mei_channel_energy"])
+    for unit, shares in zip(entry.map_units, energy):
+        assert shares.argmax() == unit % 3 and shares.max() > 0.6
     assert result.layer("relu3").colour["channels"] == 3  # flat layers are measured too
     from neuroaikit.report import build_report
 

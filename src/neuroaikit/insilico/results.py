@@ -38,6 +38,8 @@ class LayerProbe(Result):
     probe: ProbeScore | None = None
     map_units: list[int] = field(default_factory=list)
     gradient_maps: list = field(default_factory=list)
+    #: most exciting / inhibiting inputs of ``map_units``: (units, H, W), with a seed axis after the
+    #: unit for several seeds and, for colour input, a channel axis before ``H, W``
     meis: list = field(default_factory=list)
     mei_activation: list = field(default_factory=list)
     mins: list = field(default_factory=list)
@@ -47,7 +49,8 @@ class LayerProbe(Result):
     #: ``channels``; per unit ``peak_over_grey`` (channels x units), ``dominant_channel`` (-1: no
     #: channel drives it above grey), ``channel_selectivity`` (the largest positive peak over the sum
     #: of the positive peaks: 1 for one channel alone, 1 / channels for all alike, NaN where none
-    #: drives it) and, for two channels, ``preference_index``
+    #: drives it), for two channels ``preference_index``, and for the units of ``meis`` the share
+    #: of each MEI's contrast energy in each channel, ``mei_channel_energy`` (units x channels)
     colour: dict | None = None
     error: str | None = None
 

@@ -24,7 +24,7 @@ from ..progress import Progress, default_progress
 from ..runs import Run
 from .characterize import _clean, characterize, protocol_frequencies
 from .config import ProbeConfig
-from .experiments import channel_tuning, gradient_maps, most_exciting_inputs
+from .experiments import channel_energy, channel_tuning, gradient_maps, most_exciting_inputs
 from .lesions import lesion_effects
 from .probes import class_units, linear_probe
 from .recording import LayerUnits, declared_degrees
@@ -163,12 +163,16 @@ def _probe_layer(model, layer, units: LayerUnits, config: ProbeConfig, geometry,
         shape = geometry.shape
         entry.map_units = [int(chosen[i]) for i in picks]
         entry.gradient_maps = gradient_maps(units, shape, picks).tolist()
+        channels = units.input_shape[0]
         kwargs = dict(steps=config.mei_steps, n_seeds=config.mei_seeds, diversity=config.mei_diversity,
-                      seed=config.seed)
+                      seed=config.seed, channels=channels)
         meis, act = most_exciting_inputs(units, shape, picks, **kwargs)
         mins, low = most_exciting_inputs(units, shape, picks, sign=-1.0, **kwargs)
         entry.meis, entry.mei_activation = meis.tolist(), act.tolist()
         entry.mins, entry.min_activation = mins.tolist(), low.tolist()
+        if entry.colour is not None:
+            first_seed = meis[:, 0] if meis.ndim == 5 else meis  # (n, C, H, W)
+            entry.colour["mei_channel_energy"] = channel_energy(first_seed, float(units.input_mean)).tolist()
     return entry
 
 

@@ -48,8 +48,9 @@ def build(run: Run) -> list[Section]:
                                            f"distributions of the {result.species} where encoded (grey).")
     maps = [e for e in result.layers if e.meis]
     if maps:
-        s.figure(_map_figure(maps), "Per layer and unit: gradient RF map, most exciting input (seed 1), most "
-                                    "inhibiting input (seed 1).")
+        channels = result.input_shape[0] if result.input_shape else 1
+        s.figure(_map_figure(maps, channels), "Per layer and unit: gradient RF map, most exciting input (seed 1), "
+                                              "most inhibiting input (seed 1)." + _colour_legend(channels))
     s.figure(_probe_figure(result), "Cross-validated linear-probe accuracy by depth (dashed: chance).")
     if result.lesions is not None:
         s.figure(_lesion_figure(result.lesions), f"Lesions in {result.lesions.layer} ({result.lesions.mode}): "
@@ -140,7 +141,30 @@ def _distribution_figure(result):
     return fig
 
 
-def _map_figure(entries):
+def _colour_legend(channels: int) -> str:
+    if channels == 2:
+        return " Colour inputs: channel 0 shown green, channel 1 blue (a mouse's green and UV)."
+    if channels == 3:
+        return " Colour inputs shown as RGB."
+    return "" if channels == 1 else f" The {channels} input channels are shown averaged."
+
+
+def _display(image: np.ndarray, channels: int) -> tuple[np.ndarray, dict]:
+    """An input image ``(H, W)`` or ``(C, H, W)`` as ``imshow`` shows it: grey around its mean, or
+    colour (RGB; two channels as green and blue) with the largest deviation at full scale."""
+    if channels == 1 or image.ndim == 2:
+        centre = float(image.mean())
+        lim = float(np.abs(image - centre).max()) or 1.0
+        return image, {"cmap": "gray", "vmin": centre - lim, "vmax": centre + lim}
+    if channels not in (2, 3):
+        return _display(image.mean(0), 1)
+    deviation = image - image.mean()
+    scaled = 0.5 + 0.5 * deviation / (float(np.abs(deviation).max()) or 1.0)
+    rgb = scaled if channels == 3 else np.stack([np.full_like(scaled[0], 0.5), scaled[0], scaled[1]])
+    return np.clip(rgb.transpose(1, 2, 0), 0, 1), {}
+
+
+def _map_figure(entries, channels: int = 1):
     import matplotlib.pyplot as plt
 
     n_units = max(len(e.map_units) for e in entries)
@@ -149,19 +173,18 @@ def _map_figure(entries):
         for j in range(n_units):
             panels = []
             if j < len(entry.map_units):
-                mei = np.asarray(entry.meis[j])
-                mi = np.asarray(entry.mins[j])
-                panels = [np.asarray(entry.gradient_maps[j]), mei[0] if mei.ndim == 3 else mei,
-                          mi[0] if mi.ndim == 3 else mi]
+                one_seed = 2 if channels == 1 else 3  # dimensions of one image
+                mei, mi = (np.asarray(m[j]) for m in (entry.meis, entry.mins))
+                rf = np.asarray(entry.gradient_maps[j])
+                lim = float(np.abs(rf).max()) or 1.0
+                panels = [(rf, {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim})] + [
+                    _display(m[0] if m.ndim > one_seed else m, channels) for m in (mei, mi)]
             for k in range(3):
                 ax = axes[i, 3 * j + k]
                 ax.set_xticks([])
                 ax.set_yticks([])
                 if k < len(panels):
-                    img = panels[k]
-                    centre = 0.0 if k == 0 else float(img.mean())
-                    lim = float(np.abs(img - centre).max()) or 1.0
-                    ax.imshow(img, cmap="RdBu_r" if k == 0 else "gray", vmin=centre - lim, vmax=centre + lim)
+                    ax.imshow(panels[k][0], **panels[k][1])
                 if j == 0 and k == 0:
                     ax.set_ylabel(entry.layer, fontsize=7)
     return fig
