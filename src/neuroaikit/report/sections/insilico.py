@@ -173,12 +173,14 @@ def _map_figure(entries, channels: int = 1):
         for j in range(n_units):
             panels = []
             if j < len(entry.map_units):
-                one_seed = 2 if channels == 1 else 3  # dimensions of one image
+                # results written before colour MEIs hold one-channel images for colour models too
+                shown = channels if entry.colour and "mei_channel_energy" in entry.colour else 1
+                one_seed = 2 if shown == 1 else 3  # dimensions of one image
                 mei, mi = (np.asarray(m[j]) for m in (entry.meis, entry.mins))
                 rf = np.asarray(entry.gradient_maps[j])
                 lim = float(np.abs(rf).max()) or 1.0
                 panels = [(rf, {"cmap": "RdBu_r", "vmin": -lim, "vmax": lim})] + [
-                    _display(m[0] if m.ndim > one_seed else m, channels) for m in (mei, mi)]
+                    _display(m[0] if m.ndim > one_seed else m, shown) for m in (mei, mi)]
             for k in range(3):
                 ax = axes[i, 3 * j + k]
                 ax.set_xticks([])
