@@ -105,7 +105,7 @@ def test_running_speed_series_becomes_the_behaviour(tmp_path):
     """Without behaviour columns, the Allen-style ``processing/running/speed`` series is averaged
     within each trial (a NaN sample left out; interpolated for a trial with no sample), read by
     the NWB loader and as a suite2p NWB log alike."""
-    from neuroaikit.neural.nwb import open_nwb, presentation_table, running_speed_per_trial
+    from neuroaikit.neural.nwb import behavior_per_trial, open_nwb, presentation_table
 
     stamps = np.concatenate([np.arange(0, 4, 0.05), [5.9]])  # 20 Hz, then a gap over trials 4-5
     speed = 10 * stamps
@@ -117,8 +117,9 @@ def test_running_speed_series_becomes_the_behaviour(tmp_path):
     np.testing.assert_allclose(ds.behavior[:, 0], expected, rtol=1e-5)
     assert ds.behavior.shape == (6, 1)
     with open_nwb(tmp_path / "running.nwb") as nwb:
-        direct = running_speed_per_trial(nwb, tmp_path, presentation_table(nwb, tmp_path))
+        direct, centre = behavior_per_trial(nwb, tmp_path, presentation_table(nwb, tmp_path))
     np.testing.assert_allclose(direct[:, 0], expected, rtol=1e-5)
+    assert centre is None
     from neuroaikit.neural.suite2p import _read_nwb_log
 
     np.testing.assert_allclose(_read_nwb_log(tmp_path / "running.nwb")["behavior"][:, 0], expected, rtol=1e-5)

@@ -292,21 +292,12 @@ def _pupil_size(found, centre) -> tuple[Any, np.ndarray, str] | None:
     return None
 
 
-def running_speed_per_trial(nwb, path: Path, table) -> np.ndarray | None:
-    """Mean running speed over each presentation of ``table`` (trials, 1), or None when the file
-    records none. NaN samples are left out of the means; a trial with no valid sample inside
-    takes the series interpolated at its middle."""
-    series = _running_series(list(_all_series(nwb)))
-    if series is None:
-        return None
-    return _series_trial_means(series, _samples(series)[:, 0], table)[:, None].astype(np.float32)
-
-
 def behavior_per_trial(nwb, path: Path, table, behavior: bool = True,
                        pupil: bool = True) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Behaviour and pupil centre per presentation of ``table`` from the file's time series,
-    each averaged within the presentation as :func:`running_speed_per_trial` does (``behavior``
-    / ``pupil`` False: that one is not read and comes back None).
+    each averaged within the presentation (NaN samples left out; a presentation with no valid
+    sample takes the series interpolated at its middle); ``behavior`` / ``pupil`` False: that
+    one is not read and comes back None.
 
     Behaviour: the Sensorium columns the file records, in their order: pupil size and its
     time derivative (:func:`_pupil_size`), running speed (:func:`_running_series`); None when
