@@ -18,6 +18,8 @@ import types
 import typing
 from typing import Any, ClassVar, TypeVar
 
+import numpy as np
+
 from .errors import DataError
 
 R = TypeVar("R", bound="Result")
@@ -55,6 +57,17 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def finite_or_none(values: Any) -> list:
+    """Values as a flat float list with ``None`` for NaN and infinities, as results store them
+    (strict JSON has no NaN)."""
+    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
+
+
+def nan_for_none(values: Any) -> np.ndarray:
+    """A stored list (``None`` where a value was undefined) as a float array with NaN there."""
+    return np.array([np.nan if v is None else v for v in (values if values is not None else [])], dtype=np.float64)
 
 
 @dataclasses.dataclass

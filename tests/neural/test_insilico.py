@@ -97,7 +97,7 @@ def test_a_colour_twin_is_probed_with_achromatic_stimuli(cells):
 def test_channel_tuning_finds_the_channel_that_drives_each_unit(cells):
     """Units that weigh one channel alone are driven by gratings in that channel only (their peak
     over grey elsewhere is 0: the grating never reaches them); equal weights give index 0."""
-    from neuroaikit.insilico import channel_tuning
+    from neuroaikit.insilico import channel_tuning, dominant_channel_counts
 
     cortex, _ = cells
     weights = np.zeros((12, 2))
@@ -115,8 +115,23 @@ def test_channel_tuning_finds_the_channel_that_drives_each_unit(cells):
     silent = ColourCells(cortex.filters_[0], np.zeros((12, 3)))
     three = channel_tuning(silent, (24, 32), 3, n_orientations=2, spatial_frequencies=(0.1,), n_phases=2)
     assert (three["dominant_channel"] == -1).all() and three["preference_index"] is None
+    assert dominant_channel_counts(out["dominant_channel"], 2) == ([8, 4], 0)  # the four equal-weight units: a tie, channel 0
+    assert dominant_channel_counts(three["dominant_channel"], 3) == ([0, 0, 0], 12)
     with pytest.raises(ValueError, match="channels >= 2"):
         channel_tuning(model, (24, 32), 1)
+
+
+def test_in_channel_shows_the_image_in_one_channel_and_grey_in_the_others():
+    from neuroaikit.insilico import InChannel, to_channels
+
+    seen = []
+    probe = InChannel(lambda x: seen.append(x) or x.sum((1, 2, 3)), channel=1, channels=3, mean=0.5)
+    image = torch.rand(2, 1, 4, 5)
+    probe(image)
+    torch.testing.assert_close(seen[0][:, 1], image[:, 0])
+    assert (seen[0][:, [0, 2]] == 0.5).all()
+    torch.testing.assert_close(to_channels(image, 3), image.repeat(1, 3, 1, 1))
+    assert to_channels(image, 1) is image and to_channels(seen[0], 3) is seen[0]
 
 
 def test_a_colour_mei_shares_its_energy_as_the_unit_weighs_the_channels(cells):

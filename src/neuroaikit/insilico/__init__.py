@@ -9,6 +9,7 @@ published V1 distributions (:mod:`.reference`). Lesions, linear probes and attri
 :func:`probe_run` (``neuroaikit probe RUN``) runs it all on a run folder.
 """
 
+from .channels import Achromatic, InChannel, achromatic, dominant_channel_counts, to_channels
 from .characterize import GratingProtocol, UnitMeasures, characterize
 from .experiments import (channel_energy, channel_tuning, gradient_maps, gratings, most_exciting_inputs,
                           most_inhibiting_inputs, reverse_correlation, rf_centers, sparse_noise_map, tuning_curves)
@@ -20,5 +21,6 @@ __all__ = [
     "Geometry", "grating", "grating_grid", "white_noise", "sparse_noise", "check_stimuli",
     "gratings", "tuning_curves", "gradient_maps", "reverse_correlation", "sparse_noise_map", "rf_centers",
     "most_exciting_inputs", "most_inhibiting_inputs", "channel_tuning", "channel_energy",
+    "Achromatic", "achromatic", "InChannel", "to_channels", "dominant_channel_counts",
     "GratingProtocol", "UnitMeasures", "characterize",
 ]

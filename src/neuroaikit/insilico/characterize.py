@@ -27,7 +27,7 @@ import torch
 
 from ..config import Config, Interval, Satisfies
 from ..progress import Progress, default_progress
-from ..results import Result
+from ..results import Result, finite_or_none, nan_for_none
 from .experiments import input_stats
 from .measures import (circular_variance, contrast_response, dsi, lifetime_sparseness, modulation_ratio, osi,
                        participation_ratio, population_sparseness, preferred_angle, spatial_frequency_tuning,
@@ -109,11 +109,7 @@ class UnitMeasures(Result):
 
     def array(self, name: str) -> np.ndarray:
         """A measure as a float array (``nan`` where undefined)."""
-        return np.array([np.nan if v is None else v for v in getattr(self, name)], dtype=np.float64)
-
-
-def _clean(values: np.ndarray) -> list:
-    return [None if not np.isfinite(v) else float(v) for v in np.asarray(values, dtype=np.float64)]
+        return nan_for_none(getattr(self, name))
 
 
 def _grouped(keys: np.ndarray, build, units, n_per_key: int) -> np.ndarray:
@@ -217,7 +213,7 @@ def characterize(units, geometry: Geometry | None = None, protocol: GratingProto
         sparse = pop = pr = None
         if natural_images is not None:
             nat = respond(units, natural_images).astype(np.float64)
-            sparse = _clean(lifetime_sparseness(nat - blank))
+            sparse = finite_or_none(lifetime_sparseness(nat - blank))
             per_image = population_sparseness(nat - blank)  # nan for an image no unit responds to
             pop = float(np.nanmean(per_image)) if np.isfinite(per_image).any() else None
             pr = participation_ratio(nat)
@@ -227,18 +223,18 @@ def characterize(units, geometry: Geometry | None = None, protocol: GratingProto
         n_units=n_units,
         sf_unit=geometry.sf_unit,
         responsive=responsive.tolist(),
-        preferred_orientation=_clean(np.degrees(preferred_angle(ori_curve, orientations, blank))),
-        orientation_selectivity=_clean(1 - circular_variance(ori_curve, orientations, blank)),
-        osi=_clean(osi(ori_curve, orientations, blank)),
-        preferred_direction=_clean(np.degrees(preferred_angle(dir_curve, directions, blank, 2 * np.pi))),
-        direction_selectivity=_clean(1 - circular_variance(dir_curve, directions, blank, 2 * np.pi)),
-        dsi=_clean(dsi(dir_curve, directions, blank)),
-        preferred_sf=_clean(peak_sf),
-        sf_bandwidth=_clean(bandwidth),
-        modulation_ratio=_clean(modulation_ratio(phase_curve, blank)),
-        c50=_clean(fit["c50"]),
-        contrast_exponent=_clean(fit["exponent"]),
-        suppression_index=_clean(surround_suppression_index(by_size, blank)),
+        preferred_orientation=finite_or_none(np.degrees(preferred_angle(ori_curve, orientations, blank))),
+        orientation_selectivity=finite_or_none(1 - circular_variance(ori_curve, orientations, blank)),
+        osi=finite_or_none(osi(ori_curve, orientations, blank)),
+        preferred_direction=finite_or_none(np.degrees(preferred_angle(dir_curve, directions, blank, 2 * np.pi))),
+        direction_selectivity=finite_or_none(1 - circular_variance(dir_curve, directions, blank, 2 * np.pi)),
+        dsi=finite_or_none(dsi(dir_curve, directions, blank)),
+        preferred_sf=finite_or_none(peak_sf),
+        sf_bandwidth=finite_or_none(bandwidth),
+        modulation_ratio=finite_or_none(modulation_ratio(phase_curve, blank)),
+        c50=finite_or_none(fit["c50"]),
+        contrast_exponent=finite_or_none(fit["exponent"]),
+        suppression_index=finite_or_none(surround_suppression_index(by_size, blank)),
         lifetime_sparseness=sparse,
         population_sparseness=pop,
         participation_ratio=pr,

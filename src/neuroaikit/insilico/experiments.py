@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .channels import InChannel
 from .measures import orientation_selectivity, preferred_angle
 from .recording import model_device, respond
 from .stimuli import grating_grid, sparse_noise, white_noise
@@ -302,20 +303,6 @@ def most_inhibiting_inputs(units, shape: tuple[int, int], neurons, **kwargs) -> 
     return most_exciting_inputs(units, shape, neurons, sign=-1.0, **kwargs)
 
 
-class _InChannel(torch.nn.Module):
-    """``units`` (taking ``channels`` channels) shown a one-channel image in ``channel`` alone,
-    every other channel at the grey level ``mean``."""
-
-    def __init__(self, units: Any, channel: int, channels: int, mean: float):
-        super().__init__()
-        self.units, self.channel, self.channels, self.mean = units, channel, channels, mean
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        full = images.new_full((len(images), self.channels, *images.shape[-2:]), self.mean)
-        full[:, self.channel] = images[:, 0]
-        return self.units(full)
-
-
 def channel_tuning(units, shape: tuple[int, int], channels: int, mean: float | None = None,
                    contrast: float | None = None, n_orientations: int = 12,
                    spatial_frequencies=SPATIAL_FREQUENCIES, n_phases: int = 8) -> dict:
@@ -337,7 +324,7 @@ def channel_tuning(units, shape: tuple[int, int], channels: int, mean: float | N
     phases = np.arange(n_phases) * 2 * np.pi / n_phases
     stimuli = gratings(shape, ori, spatial_frequencies, phases, m, c).reshape(-1, *shape)
     grey = respond(units, torch.full((1, channels, *shape), m))[0].astype(np.float64)
-    peaks = np.stack([respond(_InChannel(units, ch, channels, m), stimuli).max(0) - grey for ch in range(channels)])
+    peaks = np.stack([respond(InChannel(units, ch, channels, m), stimuli).max(0) - grey for ch in range(channels)])
     driven = np.clip(peaks, 0, None)
     index = None
     if channels == 2:

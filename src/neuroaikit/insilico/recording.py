@@ -27,6 +27,7 @@ from torch import nn
 from ..alignment.features import _resolve, default_layers
 from ..errors import ConfigError, DataError
 from ..noise import set_noise
+from .channels import to_channels
 
 POSITIONS = ("centre", "pool", "all")
 NOISE = ("off", "on", "frozen")
@@ -159,8 +160,7 @@ class LayerUnits(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         x = images if images.dim() == 4 else images.unsqueeze(1)
-        if x.shape[1] == 1 and self.input_shape[0] > 1:
-            x = x.expand(-1, self.input_shape[0], -1, -1)
+        x = to_channels(x, self.input_shape[0])
         if tuple(x.shape[1:]) != self.input_shape:
             raise DataError(f"images of shape {tuple(x.shape[1:])} do not fit the model input {self.input_shape}")
         return self._select(self._layer_output(x))[:, self.units]

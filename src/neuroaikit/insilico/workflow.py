@@ -21,9 +21,11 @@ from ..alignment.features import _resolve, default_layers, extract_features
 from ..errors import ConfigError
 from ..execution import Execution
 from ..progress import Progress, default_progress
+from ..results import finite_or_none
 from ..runs import Run
-from .characterize import _clean, characterize, protocol_frequencies
+from .characterize import characterize, protocol_frequencies
 from .config import ProbeConfig
+from .channels import dominant_channel_counts
 from .experiments import channel_energy, channel_tuning, gradient_maps, most_exciting_inputs
 from .lesions import lesion_effects
 from .probes import class_units, linear_probe
@@ -153,9 +155,9 @@ def _probe_layer(model, layer, units: LayerUnits, config: ProbeConfig, geometry,
                                config.probe_folds, seed=config.seed)
     if units.input_shape[0] > 1:
         entry.colour = _colour(units, config, geometry)
-        counts = np.bincount(np.asarray(entry.colour["dominant_channel"]) + 1, minlength=units.input_shape[0] + 1)
+        per_channel, by_none = dominant_channel_counts(entry.colour["dominant_channel"], units.input_shape[0])
         progress.message(f"probe: {layer} colour: units driven most by channel "
-                         + ", ".join(f"{c}: {n}" for c, n in enumerate(counts[1:])) + f", by none: {counts[0]}")
+                         + ", ".join(f"{c}: {n}" for c, n in enumerate(per_channel)) + f", by none: {by_none}")
     if config.mei_units:
         responsive = np.flatnonzero(entry.measures.responsive) if any(entry.measures.responsive) else np.arange(
             len(chosen))
@@ -190,8 +192,8 @@ def _colour(units: LayerUnits, config: ProbeConfig, geometry) -> dict:
     index = tuned["preference_index"]
     return {"channels": channels, "peak_over_grey": tuned["peak_over_grey"].tolist(),
             "dominant_channel": tuned["dominant_channel"].tolist(),
-            "channel_selectivity": _clean(selectivity),
-            "preference_index": None if index is None else _clean(index)}
+            "channel_selectivity": finite_or_none(selectivity),
+            "preference_index": None if index is None else finite_or_none(index)}
 
 
 def _default_lesion_layer(result: InsilicoResult, n_classes: int) -> str | None:

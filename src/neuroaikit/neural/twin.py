@@ -836,7 +836,7 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
     the same stimulus in every channel of a colour twin; for a colour twin also which channel
     drives each neuron (gratings in one channel at a time) and colour MEIs;
     saves ``results/twin_probe.json``."""
-    from ..insilico import channel_energy, channel_tuning
+    from ..insilico import channel_energy, channel_tuning, dominant_channel_counts
     from .insilico import (achromatic, gradient_maps, most_exciting_inputs, reverse_correlation, rf_centers,
                            tuning_curves)
 
@@ -905,8 +905,8 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
     result.save(run)
     progress.message(f"  mean OSI {float(np.nanmean(tuning['osi'])):.3f}; MEI activations {np.round(act, 3).tolist()}")
     if colour is not None:
-        counts = np.bincount(np.asarray(colour["dominant_channel_all"]) + 1, minlength=channels + 1)
-        progress.message("  driven most by channel " + ", ".join(f"{c}: {n}" for c, n in enumerate(counts[1:]))
-                         + f" neurons ({counts[0]} by none above grey); colour MEI activations "
+        per_channel, by_none = dominant_channel_counts(colour["dominant_channel_all"], channels)
+        progress.message("  driven most by channel " + ", ".join(f"{c}: {n}" for c, n in enumerate(per_channel))
+                         + f" neurons ({by_none} by none above grey); colour MEI activations "
                          f"{np.round(colour['mei_activation'], 3).tolist()}")
     return result

@@ -45,12 +45,12 @@ from ...config import (
 from ...errors import ConfigError
 from ...execution import ExecutionConfig
 from ...progress import Progress, default_progress
+from ...results import finite_or_none
 from ...runs import Run, RunWriter
 from ._jobs import build_report_after_commit, cpu_threads, execution_record
 from .inference import BACKENDS, OasisDeconvolver, backend_label
 from .metrics import (
     CASCADE_SMOOTHING_S,
-    finite_list,
     ground_truth_rate,
     noise_level,
     pearson,
@@ -309,9 +309,9 @@ def _example(item: _Prepared, rate: np.ndarray, window_s: float = 30.0, max_poin
         name=rec.name,
         dataset=rec.dataset,
         time=rec.time[sl][::step].tolist(),
-        dff=finite_list(rec.dff[sl][::step]),
-        inferred_rate=finite_list(rate[sl][::step]),
-        true_rate=finite_list(item.truth[sl][::step]),
+        dff=finite_or_none(rec.dff[sl][::step]),
+        inferred_rate=finite_or_none(rate[sl][::step]),
+        true_rate=finite_or_none(item.truth[sl][::step]),
         spike_times=np.asarray(spikes, dtype=float).tolist(),
     )
 

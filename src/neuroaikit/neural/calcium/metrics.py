@@ -63,9 +63,6 @@ def noise_level(dff, frame_rate: float) -> float:
     return float(np.median(np.abs(d)) * 100.0 / np.sqrt(frame_rate))
 
 
-def finite_list(values) -> list:
-    """A float list with None for NaN / inf (strict JSON has no NaN)."""
-    return [float(v) if np.isfinite(v) else None for v in np.asarray(values, dtype=np.float64).ravel()]
 
 
 def pearson(a, b, mask=None) -> float:

@@ -34,6 +34,7 @@ from ...config import (
 from ...errors import ConfigError, DataError
 from ...execution import ExecutionConfig
 from ...progress import Progress, default_progress
+from ...results import finite_or_none
 from ...runs import Run, RunWriter
 from ._jobs import build_report_after_commit, cpu_threads, execution_record
 from .dff import delta_f_over_f
@@ -41,7 +42,6 @@ from .evaluate import resample_recording
 from .inference import BACKENDS, OasisDeconvolver, SpikeInference
 from .metrics import (
     CASCADE_SMOOTHING_S,
-    finite_list,
     ground_truth_rate,
     noise_level,
     pearson,
@@ -255,7 +255,7 @@ def _example(rec: CalciumRecording, rate: np.ndarray, window_s: float = 30.0, ma
         t0, t1 = rec.time[0], rec.time[n - 1]
         spikes = rec.spike_times[(rec.spike_times >= t0) & (rec.spike_times <= t1)].tolist()
     return TraceExample(name=rec.name, dataset=rec.dataset, time=rec.time[sl][::step].tolist(),
-                        dff=finite_list(rec.dff[sl][::step]), inferred_rate=finite_list(rate[sl][::step]),
+                        dff=finite_or_none(rec.dff[sl][::step]), inferred_rate=finite_or_none(rate[sl][::step]),
                         spike_times=spikes)
 
 

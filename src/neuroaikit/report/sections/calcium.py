@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...neural.calcium.results import CalciumEvaluation, CalciumInference, TraceExample
+from ...results import nan_for_none
 from ...runs import Run
 from ..html import Section
 
@@ -27,10 +28,6 @@ def _na(value):
     return "n/a" if value is None else value
 
 
-def _array(values) -> np.ndarray:
-    return np.asarray([np.nan if v is None else v for v in (values or [])], dtype=float)
-
-
 def _peak(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
@@ -40,20 +37,20 @@ def _trace_figure(examples: list[TraceExample], with_truth: bool):
     plt = _plt()
     fig, axes = plt.subplots(len(examples), 1, figsize=(9, 2.6 * len(examples)), squeeze=False)
     for ax, ex in zip(axes[:, 0], examples):
-        t = _array(ex.time)
-        dff = _array(ex.dff)
+        t = nan_for_none(ex.time)
+        dff = nan_for_none(ex.dff)
         ax.plot(t, dff, color="0.55", lw=0.8, label="dF/F")
         ax.set_ylabel("dF/F")
         twin = ax.twinx()
-        inferred = _array(ex.inferred_rate)
+        inferred = nan_for_none(ex.inferred_rate)
         if with_truth and ex.true_rate is not None:
-            truth = _array(ex.true_rate)
+            truth = nan_for_none(ex.true_rate)
             twin.plot(t, truth, color="tab:orange", lw=1.2, label="true rate (spikes/s)")
             twin.plot(t, inferred / _peak(inferred) * _peak(truth), color="k", lw=1.0, label="inferred rate (scaled)")
             twin.set_ylabel("spikes/s")
         else:
             twin.plot(t, inferred, color="k", lw=1.0, label="inferred rate (a.u.)")
-        spikes = _array(ex.spike_times)
+        spikes = nan_for_none(ex.spike_times)
         if spikes.size:
             low = np.nanmin(dff)
             ax.plot(spikes, np.full(spikes.size, low), "|", color="tab:red", ms=8, label="true spikes")

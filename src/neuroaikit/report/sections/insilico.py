@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...results import nan_for_none
 from ...runs import Run
+from ...insilico.channels import dominant_channel_counts
 from ..html import Section
 
 ORDER = 55
@@ -68,12 +70,12 @@ def _colour_table(s: Section, result) -> None:
     rows = []
     for entry in coloured:
         colour = entry.colour
-        counts = np.bincount(np.asarray(colour["dominant_channel"]) + 1, minlength=channels + 1)
-        selectivity = np.array([np.nan if v is None else v for v in colour["channel_selectivity"]], dtype=float)
-        row = [entry.layer] + counts[1:].tolist() + [int(counts[0])]
+        per_channel, by_none = dominant_channel_counts(colour["dominant_channel"], channels)
+        selectivity = nan_for_none(colour["channel_selectivity"])
+        row = [entry.layer] + per_channel + [by_none]
         row.append(float(np.nanmedian(selectivity)) if np.isfinite(selectivity).any() else None)
         if channels == 2:
-            index = np.array([np.nan if v is None else v for v in colour["preference_index"]], dtype=float)
+            index = nan_for_none(colour["preference_index"])
             row.append(float(np.nanmedian(index)) if np.isfinite(index).any() else None)
         rows.append(row)
     s.table(["layer"] + [f"units driven most by channel {c}" for c in range(channels)] + ["by none above grey",

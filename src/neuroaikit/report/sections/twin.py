@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from ...neural.fit import chosen_start
+from ...results import nan_for_none
 from ...runs import Run
+from ...insilico.channels import dominant_channel_counts
 from ..html import Section
 
 ORDER = 60
@@ -139,7 +141,7 @@ def _probe_section(probe) -> Section:
     s = Section("Digital twin: in-silico experiments")
     neurons = probe["neurons"]
     # a neuron that answers every grating alike has no circular variance: NaN, written as null
-    osi = np.array([np.nan if v is None else v for v in probe["tuning"]["osi_all"]], dtype=float)
+    osi = nan_for_none(probe["tuning"]["osi_all"])
     defined = np.isfinite(osi)
     flat = int((~defined).sum())
     s.paragraph(
@@ -182,14 +184,14 @@ def _colour_part(s: Section, probe) -> None:
 
     colour, neurons = probe["colour"], probe["neurons"]
     channels = colour["channels"]
-    counts = np.bincount(np.asarray(colour["dominant_channel_all"]) + 1, minlength=channels + 1)
+    per_channel, by_none = dominant_channel_counts(colour["dominant_channel_all"], channels)
     text = (f"Colour ({channels} input channels): the maps and MEIs above show every channel the same image. Gratings "
             "shown in one channel at a time, the others at grey: "
-            + ", ".join(f"{n} neurons respond most to channel {c}" for c, n in enumerate(counts[1:]))
-            + f", {counts[0]} to none above grey.")
+            + ", ".join(f"{n} neurons respond most to channel {c}" for c, n in enumerate(per_channel))
+            + f", {by_none} to none above grey.")
     index = colour.get("preference_index_all")
     if index is not None:
-        values = np.array([np.nan if v is None else v for v in index], dtype=float)
+        values = nan_for_none(index)
         if np.isfinite(values).any():
             text += (f" Preference index (p1 - p0) / (p0 + p1): median {np.nanmedian(values):.2f}, "
                      f"{int((values > 0).sum())} neurons above 0 and {int((values < 0).sum())} below.")
