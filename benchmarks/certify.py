@@ -14,10 +14,12 @@ many images batched together), against two per-image loops, same model, same n0 
   reference loop runs PyTorch's pooling kernel, as Cohen et al.'s code would).
 - ``batched_nchw_4096``: the same with the previous defaults (NCHW weights, 4096-row passes), to
   show where the gain over the reference comes from.
+- ``batched_unfused``: ``batched`` with each convolution and its ReLU as two calls, as before
+  :mod:`neuroaikit.cpu_fusion` (on a GPU the two ways run the same code).
 - ``batched_bf16``: ``batched`` with ``precision="bf16-mixed"`` (``neuroaikit certify --precision
   bf16-mixed``): the forward passes under bfloat16 autocast, so the network certified is the
   rounded one; ``reference_loop_bf16`` is the reference loop under the same autocast, for the
-  like-for-like ratio.
+  like-for-like ratio; ``batched_bf16_unfused`` is it without the fused convolution + ReLU.
 
 The model is a small CNN trained here (once; the run folder is reused) for one epoch on 10,000
 MNIST images with Gaussian augmentation at the certified sigma. All ways give the same statistics
@@ -268,13 +270,15 @@ def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha
     x = test.images[:n_images].to(device)
 
     def ours(per_image: bool, channels_last: bool = True, max_rows: int | None = None, precision: str = "32",
-             compiled: bool = False):
+             compiled: bool = False, fused: bool = True):
         # the compiled way certifies one loaded model each time, so torch.compile's cache (keyed on
         # the module) compiles it once, in the untimed first run, as a `certify --compile` job does
         model = compiled_models.setdefault(precision, run.load_model(map_location=device).eval()) if compiled \
             else run.load_model(map_location=device).eval()
         smoothed = GaussianSmoothing(model, sigma=sigma, max_rows=max_rows, channels_last=channels_last,
                                      precision=precision, compile=compiled)
+        if not fused:
+            smoothed.forward_model = model
         return smoothed.certify(x, n0=n0, n=n, alpha=alpha, batch_size=n_images, per_image=per_image)[1]
 
     ways = {
@@ -283,8 +287,10 @@ def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha
         "our_per_image": lambda: ours(per_image=True),
         "batched": lambda: ours(per_image=False),
         "batched_nchw_4096": lambda: ours(per_image=False, channels_last=False, max_rows=4096),
+        "batched_unfused": lambda: ours(per_image=False, fused=False),
         "reference_loop_bf16": lambda: reference_bf16(),
         "batched_bf16": lambda: ours(per_image=False, precision="bf16-mixed"),
+        "batched_bf16_unfused": lambda: ours(per_image=False, precision="bf16-mixed", fused=False),
     }
     compiled_models: dict = {}
     if args.compile:
@@ -363,6 +369,12 @@ def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha
     print(f"bf16 batched draws: {figures['speedup_bf16_vs_reference_loop']}x the float32 reference loop, "
           f"{figures['speedup_bf16_vs_reference_loop_bf16']}x the reference loop under the same autocast; "
           f"mean |radius difference| vs float32 batched {figures['mean_abs_radius_difference_bf16_vs_batched']}")
+    figures["speedup_fused_vs_unfused"] = speedup("batched", "batched_unfused")
+    figures["speedup_bf16_fused_vs_unfused"] = speedup("batched_bf16", "batched_bf16_unfused")
+    figures["mean_abs_radius_difference_fused_vs_unfused"] = radius_difference("batched", "batched_unfused")
+    print(f"convolution + ReLU in one call: {figures['speedup_fused_vs_unfused']}x float32, "
+          f"{figures['speedup_bf16_fused_vs_unfused']}x bf16, against the two calls; mean |radius difference| "
+          f"{figures['mean_abs_radius_difference_fused_vs_unfused']} (float32, same draws)")
     if args.compile:
         figures["speedup_compiled_vs_reference_loop"] = speedup("batched_compiled", "reference_loop")
         figures["mean_abs_radius_difference_compiled_vs_batched"] = radius_difference("batched_compiled", "batched")

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from scipy import stats
 from torch import nn
 
+from ..cpu_fusion import fuse_conv_relu
 from ..cpu_pooling import cpu_pooling_kernels
 from ..errors import ConfigError
 from .bounds import check_alpha, clopper_pearson_lower
@@ -54,7 +55,9 @@ class Certifier:
             passes over the activations that follow each convolution (bias, ReLU, pooling): the
             same network, computed in fewer passes (``benchmarks/certify.py --compile``: 1.38x on
             an H200, radii identical). Compiling costs seconds to a minute once per model, and
-            on a CPU it needs a C++ compiler. Default False.
+            on a CPU it needs a C++ compiler. Default False. Uncompiled draws on a CPU compute
+            each ``Conv2d`` that a ``Sequential`` follows by a ``ReLU`` in one oneDNN call
+            (:func:`neuroaikit.cpu_fusion.fuse_conv_relu`).
     """
 
     name = "certifier"
@@ -74,8 +77,10 @@ class Certifier:
             raise ConfigError(f"compile must be True or False, got {compile!r}")
         if channels_last and any(p.dim() == 4 for p in model.parameters()):
             model.to(memory_format=torch.channels_last)
-        #: what the draws call: the model, or the model compiled (same parameters, same module)
-        self.forward_model = torch.compile(model) if compile else model
+        #: what the draws call: the model compiled, or (uncompiled) its view with each convolution
+        #: and the ReLU after it in one oneDNN call on a CPU (:mod:`neuroaikit.cpu_fusion`; the same
+        #: parameters and noise hooks, the model itself left as it is)
+        self.forward_model = torch.compile(model) if compile else fuse_conv_relu(model)
         self.compile = compile
 
     # -- to define ------------------------------------------------------------
