@@ -210,10 +210,11 @@ def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path, capsys):
     file.write_text(json.dumps(values))
     out = tmp_path / "out"
     code = main(["sweep", str(file), "--out", str(out), "--backend", "serial"])
-    captured = capsys.readouterr().out
+    captured, err = capsys.readouterr()
     assert code == 2
     summary = SweepSummary.read(out)
     (failed,) = summary.failed
+    assert err.startswith("error: 1 of 2 trials failed; ") and "relu9" in err and len(err.strip().splitlines()) == 1
     assert "unknown layer name(s) ['relu9']" in failed.error and failed.error_kind == "user"
     (ok,) = [r for r in summary.rows if r.status == "ran"]
     assert (out / "trials" / ok.name / "weights.safetensors").is_file() and ok.metrics["test_accuracy.single"] > 0

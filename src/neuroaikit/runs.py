@@ -215,6 +215,8 @@ class Run:
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Run":
         path = Path(path)
+        if path.exists() and not path.is_dir():
+            raise DataError(f"{path} is a file, not a run folder")
         if not path.is_dir():
             if partial_dir(path).is_dir():
                 raise DataError(f"run folder {path} does not exist ({partial_dir(path)} holds an unfinished job)")

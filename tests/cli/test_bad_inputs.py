@@ -20,10 +20,12 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from neuroaikit.cli.main import main
+from neuroaikit.errors import ConfigError, DataError
 from neuroaikit.runs import Run
 
 TRAIN = ["train", "--dataset", "digits", "--model-arg", "hidden=32", "--eval-draws", "3", "--threads", "1",
@@ -356,7 +358,7 @@ def test_a_run_written_by_another_user(finished_run, tmp_path, capsys, foreign):
     line = one_line_error(capsys, main(["evaluate", str(run), "--quick"]), contains="no permission")
     assert "robustness.json" in line and time.time() - started < 10  # refused before attacking
     one_line_error(capsys, main(["report", str(run)]), contains="report.html: Permission denied")
-    one_line_error(capsys, main(["twin", "probe", str(run)]), contains="no permission")
+    one_line_error(capsys, main(["twin", "probe", str(run)]), contains="not a twin")  # refused before writing
     one_line_error(capsys, main([*TRAIN, "--epochs", "1", "--out", str(run / "mine")]), contains="no permission")
     assert snapshot(run) == before
 
@@ -438,3 +440,131 @@ def test_run_files_follow_the_umask(tmp_path, umask, mode):
     for path in out.rglob("*"):
         if path.is_file():
             assert stat.S_IMODE(path.stat().st_mode) == mode, (path.name, oct(path.stat().st_mode))
+
+
+# -- found by a CLI audit (379 cases): each was an internal error (exit 1), silently accepted, a usage
+# block of many lines, or a message naming the wrong thing
+
+TRAIN_ONE_EPOCH = [*TRAIN, "--epochs", "1"]
+
+
+def audit_error(capsys, code, contains: str = "") -> str:
+    return one_line_error(capsys, code, contains=contains)
+
+
+def exit_code(argv) -> int:
+    """``main(argv)``, with argparse's exit as a return code."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return int(stop.code)
+
+
+@pytest.fixture(scope="module")
+def classifier_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("audit") / "digits"
+    assert main([*TRAIN_ONE_EPOCH, "--out", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("argv, contains", [
+    (["train", "--epochs", "abc"], "neuroaikit train: argument --epochs: invalid int value: 'abc'"),
+    (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
+    (["data", "list", "--bogus"], "unrecognized arguments: --bogus"),
+    (["nosuchcmd"], "invalid choice: 'nosuchcmd'"),
+    (["twin", "fit", "--members", "abc"], "--members"),
+    (["data"], "data needs an action"),
+    ([], "neuroaikit needs a command"),
+])
+def test_parser_errors_are_one_line(capsys, argv, contains):
+    audit_error(capsys, exit_code(argv), contains)
+
+
+def test_a_model_shown_inputs_of_the_wrong_shape_or_a_layer_named_twice(classifier_run, capsys):
+    probe = ["probe", str(classifier_run), "--images", "40", "--max-units", "2", "--mei-units", "0", "--folds", "2",
+             "--no-report", "--quiet"]
+    audit_error(capsys, main([*probe, "--input-shape", "3", "8", "8"]), "does not take inputs of shape (3, 8, 8)")
+    audit_error(capsys, main([*probe, "--layers", "relu1", "relu1"]), "named more than once: relu1")
+    assert not (classifier_run / "results" / "insilico.json").exists()
+
+
+def test_twin_commands_on_a_classifier_run_say_it_is_not_a_twin(classifier_run, capsys):
+    audit_error(capsys, main(["twin", "probe", str(classifier_run), "--quiet", "--no-report"]), "not a twin")
+    audit_error(capsys, main(["twin", "evaluate", str(classifier_run), "--quiet", "--no-report"]), "not a twin")
+
+
+def test_a_users_attack_that_raises_is_named_as_the_failure(classifier_run, tmp_path, capsys):
+    attack = tmp_path / "broken_attack.py"
+    attack.write_text("def Make(model, **kw):\n    raise ValueError('ctor boom')\n\n"
+                      "def MakeCall(model, **kw):\n    def attack(x, y):\n        raise KeyError('inner')\n"
+                      "    return attack\n")
+    evaluate = ["evaluate", str(classifier_run), "--quick", "--eps", "0.1", "--n-examples", "4", "--quiet"]
+    audit_error(capsys, main([*evaluate, "--attack", f"s={attack}:Make"]),
+                   "extra attack 's' failed: ValueError: ctor boom")
+    audit_error(capsys, main([*evaluate, "--attack", f"s={attack}:MakeCall"]),
+                   "extra attack 's' failed: KeyError: 'inner'")
+    audit_error(capsys, main([*evaluate, "--eps", "2", "--norm", "Linf"]), "beyond the images' [0, 1] range")
+    assert not (classifier_run / "results" / "robustness.json").exists()
+
+
+def test_paths_of_the_wrong_kind_are_named_as_such(classifier_run, shared_data, tmp_path, capsys):
+    audit_error(capsys, main(["data", "info", "--dataset", "mnist", "--data-dir", str(shared_data / "README.md")]),
+                   "a file, not a data folder")
+    audit_error(capsys, main(["report", str(classifier_run / "config.json")]), "is a file, not a run folder")
+    mat = next((shared_data / "calcium").glob("*/*.mat"))
+    audit_error(capsys, main(["calcium", "evaluate", "--data-dir", str(mat), "--out", str(tmp_path / "c")]),
+                   "is a file; give the calcium data folder")
+    assert not (tmp_path / "c").exists()
+
+
+def test_trace_files_name_the_missing_key_and_do_not_suggest_unpickling(tmp_path, capsys):
+    traces = tmp_path / "traces.npz"
+    np.savez(traces, a=np.zeros((2, 50)), b=np.zeros((2, 50)))
+    audit_error(capsys, main(["calcium", "infer", str(traces), "--key", "zzz", "--rate", "30",
+                                 "--out", str(tmp_path / "i1")]), "no array 'zzz'; arrays ['a', 'b']")
+    text = tmp_path / "garbage.npy"
+    text.write_text("not an array\n")
+    line = audit_error(capsys, main(["calcium", "infer", str(text), "--rate", "30", "--out", str(tmp_path / "i2")]),
+                          "cannot be read as a numeric array")
+    assert "allow_pickle" not in line
+
+
+def test_a_file_of_the_other_mnist_is_named_for_what_it_is(shared_data):
+    from neuroaikit.data.checksum import check_file
+
+    fashion = shared_data / "fashion-mnist" / "t10k-images-idx3-ubyte.gz"
+    with pytest.raises(DataError, match="this is fashion-mnist's t10k-images-idx3-ubyte.gz, not this data set's"):
+        check_file("mnist", fashion).raise_if_bad()
+
+
+def test_options_that_would_do_nothing_or_cannot_apply_are_refused(shared_data, tmp_path, capsys):
+    from neuroaikit.attacks.evaluate import RobustnessConfig
+    from neuroaikit.continual import ContinualConfig
+    from neuroaikit.neural import load_neural
+
+    with pytest.raises(ConfigError, match="region applies to the Antolik file only"):
+        load_neural(shared_data / "neural" / "allen_natural_scenes_v1.npz", region=2)
+    with pytest.raises(ConfigError, match="transition applies to task-free streams only"):
+        ContinualConfig(transition=10)
+    with pytest.raises(ConfigError, match="eps 2 is beyond"):
+        RobustnessConfig(eps=[0.1, 2.0])
+    assert RobustnessConfig(eps=[2.0], norm="L2").eps == [2.0]
+    bmi = ["bmi", "--decoders", "cca", "--data-dir", str(shared_data / "eeg"), "--no-report", "--quiet",
+           "--out", str(tmp_path / "b")]
+    pytest.importorskip("mne")
+    for extra, message in ((["--eps-uv", "1"], "--eps-uv applies only with --robustness"),
+                           (["--deep-noise", "0.5"], "--deep-noise applies only to the deep decoders"),
+                           (["--subjects", "1", "1"], "--subjects must be a list of distinct subject numbers"),
+                           (["--robustness", "--channels-lost", "99"], "--channels-lost: cannot lose 99 of the")):
+        audit_error(capsys, main([*bmi, *extra]), message)
+    assert not (tmp_path / "b").exists()
+
+
+def test_a_failed_download_leaves_no_empty_folders(tmp_path, capsys):
+    target = tmp_path / "new" / "data"
+    audit_error(capsys, main(["data", "download", "--dataset", "mnist", "--data-dir", str(target),
+                                 "--base-url", "file:///nonexistent/"]), "download failed")
+    assert not (tmp_path / "new").exists()
+    audit_error(capsys, main(["data", "download", "--dataset", "mnist", "--data-dir", str(target),
+                                 "--timeout", "0"]), "--timeout must be a number of seconds > 0")
+

@@ -36,8 +36,29 @@ def _is_noisy(model: nn.Module) -> bool:
     return isinstance(model, NoisyModel)
 
 
+#: what PyTorch says when a layer gets an input of the wrong shape (channels, size, dimensions)
+_SHAPE_ERRORS = ("shape", "size", "channels", "must match", "dimension", "expected input")
+
+
+def run_on_inputs(model: Any, batch: torch.Tensor) -> Any:
+    """``model(batch)``, with a shape mismatch between ``batch`` and the layers (a model for 1 x 28
+    x 28 images shown 3 x 28 x 28 ones) as a one-line :class:`ConfigError` that names the input
+    shape, not as PyTorch's error from deep inside the model."""
+    try:
+        return model(batch)
+    except RuntimeError as error:
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        if any(word in text for word in _SHAPE_ERRORS):
+            raise ConfigError(f"the model does not take inputs of shape {tuple(batch.shape[1:])} "
+                              f"(PyTorch: {text[:160]})") from error
+        raise
+
+
 def _resolve(model: nn.Module, layers: Sequence[str]) -> dict[str, nn.Module]:
     modules = dict(model.named_modules())
+    twice = sorted({name for name in layers if list(layers).count(name) > 1})
+    if twice:
+        raise ConfigError(f"layers must be named once each; named more than once: {', '.join(twice)}")
     out = {}
     for name in layers:
         module = modules.get(name)
@@ -127,9 +148,9 @@ def extract_features(model: nn.Module, images: Any, layers: Sequence[str] | None
                 captured.clear()
                 if n_draws > 1 and has_noise(model):
                     with expand_draws(model, n_draws):
-                        model(batch)
+                        run_on_inputs(model, batch)
                 else:
-                    model(batch)
+                    run_on_inputs(model, batch)
                 b = batch.shape[0]
                 for name in layers:
                     act = captured[name]

@@ -22,7 +22,7 @@ from torch import nn
 from ..execution import Execution, ExecutionConfig, require_float32
 from ..progress import Progress, default_progress, silent
 from ..config import NON_NEGATIVE, POSITIVE_INT, Config, Interval, Options, Satisfies
-from ..errors import ConfigError
+from ..errors import ConfigError, NeuroAIKitError
 from ..noise import RULES, InferenceRule, forward_draws, is_stochastic
 from .apgd import APGD
 from .base import NORMS, as_rule, fooled_fraction, noise_modes, noise_twin, rule_loss
@@ -123,6 +123,10 @@ class RobustnessConfig(Config):
     def _check(self) -> None:
         if self.eps is not None:
             self.eps = sorted({float(e) for e in self.eps})
+        beyond = [e for e in (self.eps or []) + ([self.reference_eps] if self.reference_eps is not None else []) if e > 1]
+        if self.norm == "Linf" and beyond:
+            raise ConfigError(f"eps {beyond[-1]:g} is beyond the images' [0, 1] range in Linf: every image can be "
+                              "replaced by any other; give budgets <= 1")
 
 
 # -- the repeated final check --------------------------------------------------
@@ -191,6 +195,18 @@ def import_attack(spec: str) -> AttackFactory:
     if not callable(make):
         raise ConfigError(f"attack {spec!r}: {module_name} has no callable {attr!r}")
     return make
+
+
+def _user_code(name: str, call, *args, **kwargs):
+    """``call(*args, **kwargs)`` of a user's attack, its failure one line that names the attack
+    (the user's code, not a bug of the toolkit)."""
+    try:
+        return call(*args, **kwargs)
+    except (NeuroAIKitError, KeyboardInterrupt, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the user's attack raises
+        lines = str(exc).strip().splitlines()
+        raise ConfigError(f"extra attack {name!r} failed: {type(exc).__name__}: {lines[0][:200] if lines else ''}") from exc
 
 
 def _check_within_budget(name: str, x: torch.Tensor, x_adv, eps: float, norm: str, ex: Execution | None) -> None:
@@ -350,7 +366,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
         if config.norm == "Linf":
             found["square"] = Square(model, eps=eps, n_queries=config.square_queries, **common)
         for name, make in extra.items():
-            found[name] = make(model, eps=eps, **common)
+            found[name] = _user_code(name, make, model, eps=eps, **common)
         return found
 
     sweep: list[SweepRow] = []
@@ -366,7 +382,8 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
         attacks = attacks_for(eps)
         with progress.task(f"eps {eps:.4g}", total=len(attacks), unit="attacks") as task:
             for name, attack in attacks.items():
-                x_adv = _batched(attack, x, y, config.batch_size)
+                x_adv = (_user_code(name, _batched, attack, x, y, config.batch_size) if name in extra
+                         else _batched(attack, x, y, config.batch_size))
                 if name in extra:
                     _check_within_budget(name, x, x_adv, eps, config.norm, ex)
                 ok = clean_ok & majority_correct(model, x_adv, y, rule, config.checks)

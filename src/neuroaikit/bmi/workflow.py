@@ -80,8 +80,8 @@ class BMIConfig(Config):
     _parameter_constraints: ClassVar[dict] = {
         "dataset": [Options(DATASETS)],
         "data_dir": [InstanceOf(str, os.PathLike, description="a path")],
-        "subjects": [Satisfies(lambda v: isinstance(v, list) and len(v) > 0 and all(
-            isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in v), "a list of subject numbers >= 1")],
+        "subjects": [Satisfies(lambda v: isinstance(v, list) and len(v) > 0 and len(set(v)) == len(v) and all(
+            isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in v), "a list of distinct subject numbers >= 1")],
         "channels": [Satisfies(channel_names, "a non-empty list of distinct channel names"), None],
         "decoders": [Satisfies(lambda v: _str_list(v) and all(d in DECODERS for d in v),
                                f"a list of decoders from {', '.join(DECODERS)}")],
@@ -100,7 +100,6 @@ class BMIConfig(Config):
         "deep_noise": [Interval(float, 0, None, closed="neither"), None],
         "seed": [Interval(int, 0, None)],
     }
-    _where = "--"
 
     def _check(self) -> None:
         if self.dataset == "physionet-mi":
@@ -273,6 +272,11 @@ def validate(config: BMIConfig) -> None:
         raise ConfigError("--scheme loso needs at least 2 --subjects")
     if config.channels:
         matching_channels(first_recording_channels(config.data_dir, config.dataset, config.subjects[0]), config.channels)
+    if config.robustness:
+        n_channels = len(config.channels or first_recording_channels(config.data_dir, config.dataset, config.subjects[0]))
+        too_many = [k for k in config.channels_lost if k > n_channels]
+        if too_many:
+            raise ConfigError(f"channels_lost: cannot lose {too_many[0]} of the {n_channels} channels")
 
 
 def bmi_run(config: BMIConfig, out: str | os.PathLike, *, overwrite: bool = False,

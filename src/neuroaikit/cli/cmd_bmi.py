@@ -72,6 +72,21 @@ def add_arguments(parser):
     add_quiet_argument(parser)
 
 
+def _refuse_unused_options(args, config) -> None:
+    """Options given on the command line that this run would not use: an error, not silence."""
+    from ..bmi.workflow import DEEP
+    from ..errors import ConfigError
+
+    if not config.robustness:
+        for attr in ("snrs", "channels_lost", "eps_uv", "attack_steps", "eot"):
+            if getattr(args, attr) is not None:
+                raise ConfigError(f"--{attr.replace('_', '-')} applies only with --robustness")
+    if not any(name in DEEP for name in config.decoders):
+        for attr in ("deep_epochs", "deep_noise"):
+            if getattr(args, attr) is not None:
+                raise ConfigError(f"--{attr.replace('_', '-')} applies only to the deep decoders ({', '.join(DEEP)})")
+
+
 def print_result(result) -> None:
     ds = result.dataset
     print(f"{ds['name']}: {ds['n_trials']} trials, {ds['n_channels']} channels, {len(ds['classes'])} classes "
@@ -94,6 +109,7 @@ def run(args) -> int:
 
     config = config_from_args(BMIConfig, args, _OPTIONS, config_file=args.config)
     assert isinstance(config, BMIConfig)
+    _refuse_unused_options(args, config)
     run_, result = bmi_run(config, args.out, overwrite=args.overwrite, progress=default_progress(quiet=args.quiet),
                            report=not args.no_report)
     print_result(result)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ..errors import ConfigError
+
 NAME = "data"
 HELP = "list the image datasets, show one's files and md5 status (info), and download them"
 DESCRIPTION = """\
@@ -74,8 +76,7 @@ def run(args) -> int:
                                        verify=not args.no_verify, timeout=args.timeout, echo=print)
         print(f"{args.dataset}: files in {folder}")
         return 0
-    args._parser.print_help()
-    return 2
+    raise ConfigError("data needs an action: list, info or download (see 'neuroaikit data --help')")
 
 
 def _print_table(headers, rows) -> None:

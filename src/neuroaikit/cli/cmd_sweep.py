@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from .options import add_quiet_argument
 
 NAME = "sweep"
@@ -97,6 +100,12 @@ def run(args) -> int:
                         overwrite=args.overwrite, rerun=args.rerun, progress=default_progress(quiet=args.quiet))
     if not args.quiet:
         print(f"report: {summary_path(args.out)}")
+    failed = summary.failed
+    if failed:  # the trials' own lines went to stdout with the progress; the outcome goes to stderr too
+        reason = (failed[0].error or "").strip().splitlines()
+        print(f"error: {len(failed)} of {len(summary.rows)} trials failed; {failed[0].name}: "
+              f"{reason[0] if reason else 'no message'} (every trial's outcome: {Path(args.out) / 'summary.json'})",
+              file=sys.stderr)
     return summary.exit_status()
 
 

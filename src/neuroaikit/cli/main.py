@@ -62,8 +62,17 @@ def _commands():
     return sorted(found, key=lambda m: m.NAME)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors as one ``error:`` line (exit 2) instead of the usage block; the
+    subcommands' parsers are of this class too (argparse makes them of their parent's class)."""
+
+    def error(self, message: str):
+        _say(f"error: {self.prog}: {message} (see '{self.prog} --help')")
+        sys.exit(EXIT_USER_ERROR)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="neuroaikit", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--version", action="version", version=f"neuroaikit {__version__}")
@@ -147,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
+        _say("error: neuroaikit needs a command (listed above)")
         return EXIT_USER_ERROR
     with _notes_and_warnings_shown(bool(getattr(args, "quiet", False))):
         return _run_command(args)

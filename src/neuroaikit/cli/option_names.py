@@ -30,6 +30,7 @@ def name_options(message: str, parser: argparse.ArgumentParser | None, declared:
     flags = _flags(parser) if parser is not None else {}
     flags.update(declared or {})
     for name in sorted(flags, key=len, reverse=True):  # n_folds before folds
-        if message.startswith(name + " "):
-            return flags[name] + message[len(name):]
+        for written in (name, "--" + name):  # a field, or a field written as an option (--eps_uv)
+            if message.startswith(written + " ") or message.startswith(written + ":"):
+                return flags[name] + message[len(written):]
     return message

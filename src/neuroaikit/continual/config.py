@@ -115,6 +115,8 @@ class ContinualConfig(Config):
         if self.shared_head and self.scenario != "task":
             raise ConfigError(f"shared_head applies to the task-incremental scenario; {self.scenario}-IL tasks "
                               "already share their output units or choose among all classes")
+        if self.transition is not None and not self.task_free:
+            raise ConfigError("transition applies to task-free streams only (task_free, --task-free)")
         if self.data_dir is not None:
             self.data_dir = str(self.data_dir)
 

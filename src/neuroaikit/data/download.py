@@ -99,17 +99,41 @@ def download_dataset(name: str, data_dir: str | os.PathLike | None = None, base_
     info = dataset_info(name)
     if not info.needs_files:
         raise ConfigError(f"{info.name} is embedded in scikit-learn; there is nothing to download")
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+        raise ConfigError(f"timeout must be a number of seconds > 0, got {timeout!r}")
     say = echo or (lambda message: None)
     base = base_url or DEFAULT_URLS[info.name]
     _check_url(base)
     root = data_root(data_dir)
     folder = root.parent if info.name == "cifar10" and root.name == CIFAR10_FOLDER else root
+    deepest = folder / CIFAR10_FOLDER if info.name == "cifar10" else (
+        root if root.name == info.folders[0] else root / info.folders[0])
+    created = _first_missing(deepest / "_")  # removed again if the download fails before any file is in
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DataError(f"{folder}: cannot create the download folder ({exc.strerror or exc})") from None
-    if info.name == "cifar10":
-        return _download_cifar(root, base, verify, timeout, say)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DataError(f"{folder}: cannot create the download folder ({exc.strerror or exc})") from None
+        if info.name == "cifar10":
+            return _download_cifar(root, base, verify, timeout, say)
+        return _download_idx(info, root, base, verify, timeout, say)
+    except BaseException:
+        if created is not None and created.is_dir() and not any(p.is_file() for p in created.rglob("*")):
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _first_missing(path: Path) -> Path | None:
+    """The outermost folder on the way to ``path`` that does not exist yet (``None``: all do)."""
+    missing = None
+    for folder in [path.parent, *path.parent.parents]:
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _download_idx(info, root: Path, base: str, verify: bool, timeout: float, say: Callable[[str], None]) -> Path:
     target = root if root.name == info.folders[0] else root / info.folders[0]
     for filename in IDX_MD5[info.name]:
         if not filename.endswith(".gz"):

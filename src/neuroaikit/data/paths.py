@@ -57,6 +57,14 @@ def holds_dataset(name: str, folder: Path, split: str) -> bool:
     return find_idx_file(folder, idx_stems(split)[0]) is not None
 
 
+def _is_dataset_file(name: str, path: Path) -> bool:
+    """Whether ``path`` is named as one of ``name``'s files (any split)."""
+    if name == "cifar10":
+        return path.suffix == ".npz" or path.name in (*CIFAR10_TRAIN_BATCHES, *CIFAR10_TEST_BATCHES, CIFAR10_META)
+    stems = [stem for split in ("train", "test") for stem in idx_stems(split)]
+    return any(path.name.startswith(spelling) for stem in stems for spelling in (stem, stem.replace("-idx", ".idx")))
+
+
 def expected_files(name: str, split: str) -> str:
     if name == "cifar10":
         return (f"{CIFAR10_FOLDER}/{{{','.join(cifar_batches(split))},{CIFAR10_META}}} "
@@ -79,6 +87,9 @@ def find_dataset_folder(name: str, data_dir: str | os.PathLike | None, split: st
         raise DataError(f"{root}: data folder not found{origin}; expected the folder holding the {info.name} "
                         f"files or its parent (or use download=True / `neuroaikit data download`)")
     if root.is_file():  # a path to one of the files: use its folder
+        if not _is_dataset_file(info.name, root):
+            raise DataError(f"{root}: a file, not a data folder; give the folder holding the {info.name} files "
+                            "or its parent")
         root = root.parent
     if holds_dataset(info.name, root, split):
         return root

@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 
 from ..config import NON_NEGATIVE_INT, POSITIVE_INT, Config, InstanceOf, Interval, Options, Satisfies
 from ..execution import ExecutionConfig, require_float32
+from ..errors import ConfigError
 from .characterize import GratingProtocol
 from .lesions import MODES as LESION_MODES
 from .recording import NOISE
@@ -101,5 +102,8 @@ class ProbeConfig(Config):
                         "in float32")
         if self.layers is not None:
             self.layers = [str(v).strip() for v in self.layers]
+            twice = sorted({name for name in self.layers if self.layers.count(name) > 1})
+            if twice:
+                raise ConfigError(f"layers must be named once each; named more than once: {', '.join(twice)}")
         if self.input_shape is not None:
             self.input_shape = [int(v) for v in self.input_shape]

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from ..results import Result
 
 
@@ -65,6 +65,8 @@ def class_units(features: Any, labels: Any, target: Any, k: int, c: float = 1.0,
     from sklearn.preprocessing import StandardScaler
 
     x, y = _check(features, labels, 2)
+    if not (y == target).any():
+        raise ConfigError(f"no image of class {target!r} among the {len(y)} images, so no units carry it")
     xs = StandardScaler().fit_transform(x)
     probe = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xs, (y == target).astype(int))
     return np.argsort(-probe.coef_[0])[:k]

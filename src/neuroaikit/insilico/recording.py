@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..alignment.features import _resolve, default_layers
+from ..alignment.features import _resolve, default_layers, run_on_inputs
 from ..errors import ConfigError, DataError
 from ..noise import set_noise
 from .channels import to_channels
@@ -128,7 +128,7 @@ class LayerUnits(nn.Module):
 
         handle = self.module.register_forward_hook(hook)
         try:
-            self.model(images)
+            run_on_inputs(self.model, images) if check else self.model(images)
         except _Captured:
             pass
         finally:

@@ -42,7 +42,11 @@ def _input_shape(run: Run, config: ProbeConfig) -> list[int]:
         return list(config.input_shape)
     from ..alignment.profile import model_input_shape
 
-    channels, size = model_input_shape(run.model_spec, run.config)
+    try:
+        channels, size = model_input_shape(run.model_spec, run.config)
+    except ConfigError:
+        raise ConfigError(f"cannot tell the input shape of {run.path}'s model from the run; give it as "
+                          "input_shape (C, H, W; --input-shape)") from None
     return [channels, size, size]
 
 
@@ -208,7 +212,8 @@ def _lesions(model, layer: str, config: ProbeConfig, images, labels, n_classes: 
     feats = extract_features(model, images, [layer], flatten=False)[layer]
     per_channel = feats.mean((2, 3)) if feats.dim() == 4 else feats
     k = max(1, int(round(config.lesion_fraction * per_channel.shape[1])))
+    present = set(labels.tolist())  # a class none of the --images shows has no units to find
     groups = {f"class {c}": class_units(per_channel.numpy(), labels.numpy(), c, k, seed=config.seed).tolist()
-              for c in range(n_classes)}
+              for c in range(n_classes) if c in present}
     return lesion_effects(model, images, labels, layer, groups, config.lesion_mode, n_classes=n_classes,
                           seed=config.seed)

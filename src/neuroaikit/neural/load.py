@@ -6,7 +6,7 @@ import os
 import zipfile
 from pathlib import Path
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 from .dataset import NeuralDataset, check_nan_policy
 
 
@@ -39,6 +39,9 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path} does not exist")
+    if region is not None and not (path.is_dir() and not is_filetree(path) or (
+            path.suffix.lower() == ".npz" and "antolik" in path.name.lower())):
+        raise ConfigError(f"region applies to the Antolik file only, not to {path.name}")
     if is_filetree(path):
         from .filetree import load_filetree
 

@@ -92,7 +92,8 @@ class TwinModelConfig(Config):
         n_behavior = 0
         if self.use_behavior:
             if ds.behavior is None:
-                raise DataError(f"{ds.name}: use_behavior is set but the data set has no behaviour")
+                raise DataError(f"{ds.name}: behaviour inputs were asked for (use_behavior, --behavior) but the data set "
+                                f"has no behaviour")
             n_behavior = ds.behavior.shape[1]
         return {
             "image_shape": list(ds.image_shape),

@@ -277,14 +277,22 @@ def _truth_centers(ds: NeuralDataset, data: str, cortex) -> np.ndarray | None:
     return rescale_points(centres, tuple(ds.info["resized_from"]), tuple(ds.image_shape[1:]))
 
 
+def open_twin_run(run_dir: str | os.PathLike, what: str | None = None) -> Run:
+    """The run folder ``run_dir``, refused in one line unless it holds a twin (``what`` names the
+    option that gave it)."""
+    run = Run.open(run_dir)
+    if run.model_spec.get("name") != "twin":
+        raise ConfigError(f"{what + ': ' if what else ''}{run.path} holds a {run.model_spec.get('name')!r} model, not a twin "
+                          "(fit one with 'neuroaikit twin fit')")
+    return run
+
+
 def _source_twin(job: TwinFitJob, device) -> tuple[TwinFitConfig, object | None]:
     """The fit settings with the core architecture of ``job.core_from`` and that run's twin
     (None without transfer)."""
     if job.core_from is None:
         return job.fit, None
-    source_run = Run.open(job.core_from)
-    if source_run.model_spec.get("name") != "twin":
-        raise ConfigError(f"core_from: {job.core_from} holds a {source_run.model_spec.get('name')!r} model, not a twin")
+    source_run = open_twin_run(job.core_from, "core_from")
     source = twin_members(source_run.load_model(map_location=device))[0]  # an ensemble lends its first member's core
     spec = source_run.model_spec.get("kwargs", {})
     core = {k: spec[k] for k in ("core", "hidden_channels", "layers", "input_kern", "hidden_kern", "depth_separable",
@@ -745,7 +753,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
     progress = default_progress(progress)
     if nan_policy is not None:
         check_nan_policy(nan_policy)
-    run = Run.open(run_dir)
+    run = open_twin_run(run_dir)
     job = _job_of(run)
     nan_policy = nan_policy or (job.nan_policy if job else "raise")
     with Execution(execution) as ex:
@@ -809,11 +817,9 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
 def _ensemble_member(run_dir: str | os.PathLike, model: CortexTwin, main: Path, device) -> tuple[str, CortexTwin]:
     """The run folder and twin of ``run_dir``, checked to predict what ``model`` (the twin of
     ``main``) does: the same mice (sessions), neurons and image shape."""
-    other_run = Run.open(run_dir)
+    other_run = open_twin_run(run_dir, "ensemble_with")
     if Path(other_run.path).resolve() == Path(main).resolve():
-        raise ConfigError(f"ensemble: {other_run.path} is the run being evaluated; give other runs")
-    if other_run.model_spec.get("name") != "twin":
-        raise ConfigError(f"ensemble: {other_run.path} holds a {other_run.model_spec.get('name')!r} model, not a twin")
+        raise ConfigError(f"ensemble_with: {other_run.path} is the run being evaluated; give other runs")
     other: CortexTwin = other_run.load_model(map_location=device)  # type: ignore[assignment]
     if list(other.sessions) != list(model.sessions):
         raise ConfigError(f"ensemble: the twin in {other_run.path} has sessions {other.sessions}, the twin in {main} "
@@ -840,12 +846,12 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
     from .insilico import (achromatic, gradient_maps, most_exciting_inputs, reverse_correlation, rf_centers,
                            tuning_curves)
 
-    for name, value, low in (("neurons", n_neurons, 1), ("mei_steps", mei_steps, 0), ("noise_images", noise_images, 1)):
+    for name, value, low in (("neurons", n_neurons, 1), ("mei_steps", mei_steps, 1), ("noise_images", noise_images, 1)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     require_float32(execution, "the twin probe", "tuning curves, receptive fields and MEIs are measured in float32")
     progress = default_progress(progress)
-    run = Run.open(run_dir)
+    run = open_twin_run(run_dir)
     run.check_result_writable(TwinProbe.result_name, overwrite)
     with Execution(execution) as ex:
         twin = run.load_model(map_location=ex.device)

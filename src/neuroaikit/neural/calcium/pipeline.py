@@ -142,7 +142,7 @@ class InferConfig(Config):
         if (self.params_dataset or self.params_indicator) and not self.params_from:
             raise ConfigError("params_dataset / params_indicator choose from a tuned run: give params_from (--params-from RUN_DIR)")
         if self.raw and Path(self.trace_file).suffix.lower() == ".mat":
-            raise ConfigError("raw (--raw) applies to raw-fluorescence array files; a Cascade .mat file holds dF/F already")
+            raise ConfigError("raw applies to raw-fluorescence array files; a Cascade .mat file holds dF/F already")
 
     def deconvolver(self) -> OasisDeconvolver:
         """The deconvolver these settings describe (tuned parameters from ``params_from``)."""

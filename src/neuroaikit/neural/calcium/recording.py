@@ -252,6 +252,8 @@ def dataset_folders(data_dir: str | os.PathLike, datasets: list[str] | None = No
     ``datasets`` selects by prefix (``DS09``) or full name; unknown names raise ConfigError.
     """
     root = Path(data_dir)
+    if root.is_file():
+        raise DataError(f"{root} is a file; give the calcium data folder (or one data set's folder) that holds it")
     if not root.is_dir():
         raise DataError(f"calcium data folder {root} does not exist")
     if (root / "calcium").is_dir():
@@ -322,8 +324,10 @@ def load_traces(
                 names = list(archive.files)
                 if key is None:
                     key = names[0] if len(names) == 1 else next((k for k in ("dff", "traces", "F") if k in names), None)
-                if key not in names:
+                if key is None:
                     raise DataError(f"{path}: cannot tell which array holds the traces; arrays {names} (use --key)")
+                if key not in names:
+                    raise DataError(f"{path}: no array {key!r}; arrays {names}")
                 array = archive[key]
         elif suffix in (".csv", ".txt", ".tsv"):
             delimiter = "," if suffix == ".csv" else None
@@ -333,7 +337,9 @@ def load_traces(
     except DataError:
         raise
     except Exception as exc:
-        raise DataError(f"{path} cannot be read as a numeric array: {exc}") from None
+        reason = ("it holds Python objects or is not a NumPy array file, and pickles are not loaded"
+                  if "pickle" in str(exc) else str(exc))
+        raise DataError(f"{path} cannot be read as a numeric array: {reason}") from None
     array = np.asarray(array)
     if array.dtype.kind not in "fiu":
         raise DataError(f"{path}: expected a numeric array, got dtype {array.dtype}")
