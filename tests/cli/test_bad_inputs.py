@@ -533,7 +533,7 @@ def test_a_file_of_the_other_mnist_is_named_for_what_it_is(shared_data):
     from neuroaikit.data.checksum import check_file
 
     fashion = shared_data / "fashion-mnist" / "t10k-images-idx3-ubyte.gz"
-    with pytest.raises(DataError, match="this is fashion-mnist's t10k-images-idx3-ubyte.gz, not this data set's"):
+    with pytest.raises(DataError, match="this is fashion-mnist's t10k-images-idx3-ubyte.gz, not the t10k-images-idx3-ubyte.gz expected"):
         check_file("mnist", fashion).raise_if_bad()
 
 

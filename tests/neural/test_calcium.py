@@ -283,7 +283,7 @@ def test_load_traces_formats(tmp_path):
         recs = load_traces(path, frame_rate=20.0)
         assert len(recs) == 3 and recs[1].frame_rate == 20.0
         np.testing.assert_allclose(recs[2].dff, traces[2])
-    with pytest.raises(DataError, match="use --key"):
+    with pytest.raises(DataError, match="no array .missing.; arrays"):
         load_traces(tmp_path / "t.npz", frame_rate=20.0, key="missing")
     np.save(tmp_path / "cube.npy", np.zeros((2, 2, 5)))
     with pytest.raises(DataError, match="neurons, frames"):

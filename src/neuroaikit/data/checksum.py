@@ -54,10 +54,11 @@ class FileCheck:
         from .catalog import IDX_MD5
 
         if not self.ok:
-            other = next((name for name, files in IDX_MD5.items() if self.md5 in files.values()), None)
-            if other is not None:  # a file of another data set under the same name (MNIST and Fashion-MNIST)
-                raise DataError(f"{self.path}: this is {other}'s {self.path.name}, not this data set's; "
-                                "point --data-dir at the right data set's folder")
+            known = next(((name, file) for name, files in IDX_MD5.items() for file, md5 in files.items()
+                          if md5 == self.md5), None)
+            if known is not None:  # another official file under this name (MNIST's and Fashion-MNIST's share names)
+                raise DataError(f"{self.path}: this is {known[0]}'s {known[1]}, not the {self.path.name} expected "
+                                "here; point --data-dir at the right data set's folder")
             raise DataError(
                 f"{self.path}: md5 is {self.md5}, expected {self.expected} (the official {self.path.name}); "
                 "the file is corrupt or not the original: delete it and download again, or pass verify=False"
