@@ -470,7 +470,7 @@ def classifier_run(tmp_path_factory):
 @pytest.mark.parametrize("argv, contains", [
     (["train", "--epochs", "abc"], "neuroaikit train: argument --epochs: invalid int value: 'abc'"),
     (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
-    (["data", "list", "--bogus"], "unrecognized arguments: --bogus"),
+    (["data", "list", "--bogus"], "neuroaikit data: unrecognized arguments: --bogus (see 'neuroaikit data --help')"),
     (["nosuchcmd"], "invalid choice: 'nosuchcmd'"),
     (["twin", "fit", "--members", "abc"], "--members"),
     (["data"], "data needs an action"),
