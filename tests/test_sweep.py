@@ -194,6 +194,20 @@ def test_a_folder_that_is_not_a_sweep_is_never_used(tmp_path):
     ("job: trian\ngrid: {seed: [1]}\n", "job must be one of 'train', 'twin-fit'"),
     ("job: train\nbase: {lr: -1}\ngrid: {seed: [0, 1]}\n", "trial 'seed=0': lr must be a number > 0"),
     ("job: train\nsteps: {evaluat: {}}\n", "unknown step 'evaluat'"),
+    # the job's own checks, run on every trial before the sweep folder exists
+    ("job: train\nbase: {dataset: digits, noise: {relu9: 0.2}}\ngrid: {seed: [0, 1]}\n",
+     "trial 'seed=0': unknown layer name(s) ['relu9']"),
+    ("job: train\nbase: {dataset: mnist, data_dir: /nonexistent/data}\ngrid: {seed: [0]}\n",
+     "trial 'seed=0': /nonexistent/data: data folder not found"),
+    ("job: train\nbase: {dataset: digits, objective_params: {bogus: 1}}\ngrid: {seed: [0]}\n",
+     "trial 'seed=0': objective 'cross_entropy': "),
+    ("job: train\nbase: {dataset: digits, model: nope}\ngrid: {seed: [0]}\n", "trial 'seed=0': unknown model 'nope'"),
+    ("job: twin-fit\nbase: {data: /nonexistent/mouse.nwb}\ngrid: {fit.seed: [0]}\n",
+     "trial 'fit.seed=0': /nonexistent/mouse.nwb: recording not found"),
+    ("job: continual\nbase: {data_dir: /nonexistent/data}\ngrid: {seed: [0]}\n",
+     "trial 'seed=0': /nonexistent/data: data folder not found"),
+    ("job: continual\nbase: {benchmark: split-mnist, strategy: ewc, strategy_params: {lambdaa: 1.0}}\n"
+     "grid: {seed: [0]}\n", "trial 'seed=0': strategy 'ewc' has no setting(s) lambdaa"),
 ])
 def test_bad_specs_are_one_line_errors(tmp_path, capsys, text, message):
     file = tmp_path / "spec.yaml"
@@ -204,9 +218,26 @@ def test_bad_specs_are_one_line_errors(tmp_path, capsys, text, message):
     assert not (tmp_path / "out").exists()
 
 
-def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path, capsys):
+def test_the_jobs_checks_refuse_a_dry_run_too(tmp_path, capsys):
     file = tmp_path / "spec.json"
-    values = {**TINY, "grid": {"noise": [{"relu1": 0.2}, {"relu9": 0.2}]}, "steps": {}, "summary": {}}
+    file.write_text(json.dumps({**TINY, "grid": {"noise": [{"relu1": 0.2}, {"relu9": 0.2}]}, "summary": {}}))
+    assert main(["sweep", str(file), "--out", str(tmp_path / "out"), "--dry-run"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "trial 'noise=--relu9--0.2--" in captured.err and "unknown layer name(s) ['relu9']" in captured.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path, capsys):
+    """A trial whose failure only its run can find (MNIST files present but corrupt) fails
+    alone; the checks before the sweep (files present, model buildable) pass it."""
+    corrupt = tmp_path / "corrupt-mnist"
+    corrupt.mkdir()
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (corrupt / stem).write_bytes(b"not an idx file")
+    file = tmp_path / "spec.json"
+    values = {**TINY, "grid": {}, "steps": {}, "summary": {},
+              "trials": [{"name": "digits"}, {"name": "corrupt", "dataset": "mnist", "data_dir": str(corrupt)}]}
     file.write_text(json.dumps(values))
     out = tmp_path / "out"
     code = main(["sweep", str(file), "--out", str(out), "--backend", "serial"])
@@ -214,12 +245,12 @@ def test_a_failing_trial_is_reported_and_the_others_finish(tmp_path, capsys):
     assert code == 2
     summary = SweepSummary.read(out)
     (failed,) = summary.failed
-    assert err.startswith("error: 1 of 2 trials failed; ") and "relu9" in err and len(err.strip().splitlines()) == 1
-    assert "unknown layer name(s) ['relu9']" in failed.error and failed.error_kind == "user"
+    assert failed.name == "corrupt" and failed.error_kind == "user" and "train-images-idx3-ubyte" in failed.error
+    assert err.startswith("error: 1 of 2 trials failed; corrupt: ") and len(err.strip().splitlines()) == 1
     (ok,) = [r for r in summary.rows if r.status == "ran"]
     assert (out / "trials" / ok.name / "weights.safetensors").is_file() and ok.metrics["test_accuracy.single"] > 0
     assert not (out / "trials" / failed.name).exists()
-    assert f"failed: {failed.name}: " in captured and "relu9" in (out / "summary.csv").read_text()
+    assert f"failed: {failed.name}: " in captured and "corrupt" in (out / "summary.csv").read_text()
 
 
 def test_dry_run_lists_trials_and_creates_nothing(tmp_path, capsys):

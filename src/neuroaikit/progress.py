@@ -142,6 +142,11 @@ class Progress:
         if self.enabled and self.echo is not None:
             self.echo(text)
 
+    def note_if_fewer(self, asked: int | None, available: int, what: str) -> None:
+        """Say so when a job asked for more ``what`` than the data hold (it uses them all)."""
+        if asked is not None and asked > available:
+            self.message(f"note: {asked:,} {what} asked for, the data hold {available:,}: using all {available:,}")
+
     def task(self, description: str, total: int | None = None, unit: str = "it") -> Task:
         return Task(self, description, total, unit)
 

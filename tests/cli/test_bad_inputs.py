@@ -470,7 +470,8 @@ def classifier_run(tmp_path_factory):
 @pytest.mark.parametrize("argv, contains", [
     (["train", "--epochs", "abc"], "neuroaikit train: argument --epochs: invalid int value: 'abc'"),
     (["train", "--optimizer", "rmsprop"], "invalid choice: 'rmsprop'"),
-    (["data", "list", "--bogus"], "neuroaikit data: unrecognized arguments: --bogus (see 'neuroaikit data --help')"),
+    (["data", "list", "--bogus"], "neuroaikit data list: unrecognized arguments: --bogus (see 'neuroaikit data list --help')"),
+    (["twin", "fit", "x", "--out", "y", "--bogus"], "neuroaikit twin fit: unrecognized arguments: --bogus"),
     (["nosuchcmd"], "invalid choice: 'nosuchcmd'"),
     (["twin", "fit", "--members", "abc"], "--members"),
     (["data"], "data needs an action"),
@@ -568,3 +569,39 @@ def test_a_failed_download_leaves_no_empty_folders(tmp_path, capsys):
     audit_error(capsys, main(["data", "download", "--dataset", "mnist", "--data-dir", str(target),
                                  "--timeout", "0"]), "--timeout must be a number of seconds > 0")
 
+
+
+def test_trial_placement_options_the_serial_backend_would_ignore_are_refused(tmp_path, capsys):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("job: train\nbase: {dataset: digits, epochs: 1}\ngrid: {seed: [0, 1]}\n")
+    sweep = ["sweep", str(spec), "--out", str(tmp_path / "s"), "--backend", "serial"]
+    audit_error(capsys, main([*sweep, "--workers", "2"]), "--workers needs the ray backend")
+    audit_error(capsys, main([*sweep, "--address", "auto", "--dry-run"]), "--address needs the ray backend")
+    audit_error(capsys, main(["demo", "--out", str(tmp_path / "d"), "--backend", "serial", "--workers", "2"]),
+                "--workers needs the ray backend")
+    assert not (tmp_path / "s").exists() and not (tmp_path / "d").exists()
+
+
+def test_sizes_beyond_the_data_are_used_whole_with_a_note(tmp_path, capsys):
+    from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_robustness
+    from neuroaikit.certify import CertificationConfig
+    from neuroaikit.certify.workflow import certify
+    from neuroaikit.progress import Progress
+    from neuroaikit.runs import Run
+
+    run = tmp_path / "t"
+    assert main(["train", "--dataset", "digits", "--epochs", "1", "--train-subset", "999999", "--out", str(run)]) == 0
+    assert "note: 999,999 training images asked for, the data hold 1,438: using all 1,438" in capsys.readouterr().out
+    model = Run.open(run).load_model()
+    notes: list[str] = []
+    images, labels = torch.rand(3, 1, 8, 8), torch.tensor([0, 1, 2])
+    cert = certify(model, images, labels, CertificationConfig(sigma=0.25, n0=4, n=8, n_examples=50),
+                   progress=Progress(enabled=False, echo=None))
+    assert len(cert.predictions) == 3
+    progress = Progress(enabled=False, echo=None)
+    progress.add_sink(notes.append)
+    certify(model, images, labels, CertificationConfig(sigma=0.25, n0=4, n=8, n_examples=50), progress=progress)
+    evaluate_robustness(model, images, labels, RobustnessConfig(n_examples=40, eps=[0.1], steps=2, eot=1, square_queries=2, random_trials=1),
+                        progress=progress)
+    assert notes[0] == "note: 50 images to certify asked for, the data hold 3: using all 3"
+    assert "note: 40 images to attack asked for, the data hold 3: using all 3" in notes

@@ -313,6 +313,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     # independent streams, so no two examples share noise draws or random starts
     torch.manual_seed(config.seed if ex is None or not ex.distributed else ex.process_seed(config.seed))
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    progress.note_if_fewer(config.n_examples, images.shape[0], "images to attack")
     n = min(config.n_examples, images.shape[0])
     x, y = images[:n], labels[:n]
     if ex is not None and ex.distributed:

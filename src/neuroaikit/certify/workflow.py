@@ -60,6 +60,7 @@ def certify(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
         raise ConfigError(f"need images (N, C, H, W) and one label each; got {tuple(images.shape)} and "
                           f"{tuple(labels.shape)}")
     certifier = build_certifier(model, config, tuple(images.shape[1:]))
+    progress.note_if_fewer(config.n_examples, images.shape[0], "images to certify")
     n = min(config.n_examples, images.shape[0])
     x, y = images[:n].float(), labels[:n].long()
     torch.manual_seed(config.seed)

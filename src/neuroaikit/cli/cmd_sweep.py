@@ -49,8 +49,11 @@ noise.relu1.sigma=0.5,seed=1). A rerun skips trials that finished with the same 
 (NAME.partial with a checkpoint) is resumed; a finished trial with other settings is an
 error unless --overwrite. Each trial computes with explicit threads (cpus_per_trial, default
 1) and device (cpu unless gpus_per_trial > 0), so Ray and --backend serial give the same
-bits. A failing trial does not stop the others; it is listed at the end and the exit status
-is 2 (1 for an internal error). OUT gets summary.json, summary.csv, metrics.json, log.txt
+bits. Before OUT is created (and with --dry-run) every trial to run is checked as its job
+checks it, without reading the data (data files present, model and noise sites buildable,
+objective or strategy settings known): one bad trial refuses the sweep. A trial that fails
+while it runs does not stop the others; it is listed at the end and the exit status is 2
+(1 for an internal error). OUT gets summary.json, summary.csv, metrics.json, log.txt
 and report.html (table and figure: each metric against x, one line per combination of the
 other varied settings).
 
@@ -82,9 +85,11 @@ def run(args) -> int:
     from ..errors import ConfigError
     from ..progress import default_progress
     from ..sweep import load_spec, plan_sweep, run_sweep
+    from ..sweep.runner import check_backend
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
+    check_backend(args.backend, args.workers, args.address)
     spec = load_spec(args.spec)
     if args.dry_run:
         plan = plan_sweep(spec, args.out, overwrite=args.overwrite, rerun=args.rerun)

@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         )
         module.add_arguments(p)
         p.set_defaults(_run=module.run, _command_parser=p, _flags=getattr(module, "FLAGS", None))
+        for action in p._subparsers._group_actions if p._subparsers else ():  # twin fit, data download ...
+            for child in getattr(action, "choices", {}).values():
+                child.set_defaults(_command_parser=child)  # errors name 'neuroaikit twin fit', not 'twin'
     return parser
 
 

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..data import dataset_info
+from ..data.paths import find_dataset_folder
 from ..errors import ConfigError
 from ..execution import Execution, derive_seed
 from ..models import build_from_spec, model_spec
@@ -28,7 +30,7 @@ from ..runs import Run, RunWriter
 from .config import ContinualConfig
 from .metrics import accuracy_curve, summarise
 from .results import ContinualResult
-from .scenarios import Scenario, make_scenario
+from .scenarios import BENCHMARKS, Scenario, make_scenario
 from .strategies.base import Strategy, make_strategy
 
 #: logits of the units a context may not answer with (finite, so distillation stays finite)
@@ -285,6 +287,17 @@ def scenario_from(config: ContinualConfig, datasets=None) -> Scenario:
                          class_order=config.class_order, train_subset=config.train_subset,
                          test_subset=config.test_subset, seed=config.seed, task_free=config.task_free,
                          datasets=datasets, pad=config.pad, shared_head=config.shared_head)
+
+
+def check_continual_config(config: ContinualConfig) -> None:
+    """Refuse ``config`` in one line if its data files are missing or its strategy settings are
+    bad, without reading the data (a sweep checks every trial this way before it creates its
+    folder; :func:`run_continual` checks everything on the data it loads)."""
+    make_strategy(config.strategy, config.strategy_params)
+    dataset = BENCHMARKS[config.benchmark][0]
+    if dataset_info(dataset).needs_files:
+        for split in ("train", "test"):
+            find_dataset_folder(dataset, config.data_dir, split)
 
 
 def make_learner(config: ContinualConfig, scenario: Scenario, device: torch.device | str = "cpu",

@@ -169,11 +169,15 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
 
 
 def load_train_test(name: str, data_dir: str | os.PathLike | None = None, *, train_subset: int | None = None,
-                    test_subset: int | None = None) -> tuple[ImageDataset, ImageDataset]:
+                    test_subset: int | None = None, progress=None) -> tuple[ImageDataset, ImageDataset]:
     """The train and test splits of ``name``, each cut to its first ``*_subset`` images when given
-    (what every training workflow reads: ``TrainConfig``, ``PlasticityConfig``)."""
+    (what every training workflow reads: ``TrainConfig``, ``PlasticityConfig``); a subset larger
+    than its split is the whole split, with a note to ``progress`` (a :class:`~neuroaikit.progress.Progress`)."""
     train_set = load_dataset(name, "train", data_dir=data_dir)
     test_set = load_dataset(name, "test", data_dir=data_dir)
+    if progress is not None:
+        progress.note_if_fewer(train_subset, len(train_set), "training images")
+        progress.note_if_fewer(test_subset, len(test_set), "test images")
     if train_subset:
         train_set = train_set.subset(train_subset)
     if test_subset:

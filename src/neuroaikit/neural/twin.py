@@ -287,6 +287,17 @@ def open_twin_run(run_dir: str | os.PathLike, what: str | None = None) -> Run:
     return run
 
 
+def check_fit_job(job: TwinFitJob) -> None:
+    """Refuse ``job`` in one line if a recording or its ``core_from`` run is missing, without
+    reading the recordings (a sweep checks every trial this way before it creates its folder;
+    :func:`fit_run` checks the data themselves before it writes anything)."""
+    for path in job.paths:
+        if str(path) != SYNTHETIC and not Path(path).exists():
+            raise DataError(f"{path}: recording not found")
+    if job.core_from is not None:
+        open_twin_run(job.core_from, "core_from")
+
+
 def _source_twin(job: TwinFitJob, device) -> tuple[TwinFitConfig, object | None]:
     """The fit settings with the core architecture of ``job.core_from`` and that run's twin
     (None without transfer)."""

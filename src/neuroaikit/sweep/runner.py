@@ -14,13 +14,15 @@ survive an interruption so that a rerun skips the trials already finished::
 A trial is skipped when ``trials/<name>`` is finished with the same settings (execution and
 data_dir aside: they say where it computed, not what); its follow-up steps run if their
 results are missing. An interrupted trial (``<name>.partial`` with a checkpoint) is resumed.
-A finished trial with other settings is an error unless ``overwrite``. Every trial computes
+A finished trial with other settings is an error unless ``overwrite``. Before anything is
+created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.spec.JobKind.check`). Every trial computes
 with explicit threads and device, so the Ray and the serial backend give the same bits.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 import traceback
@@ -285,7 +287,31 @@ def plan_sweep(spec: SweepSpec, out, *, overwrite: bool = False, rerun: bool = F
         raise ConfigError("the sweep folder must be named (--out)")
     check_sweep_folder(out)
     trials = expand_trials(spec)
-    return SweepPlan(spec, out, [_plan_trial(t, out, overwrite, rerun) for t in trials])
+    plan = SweepPlan(spec, out, [_plan_trial(t, out, overwrite, rerun) for t in trials])
+    _check_trials(spec, [p.trial for p in plan.trials if p.action != "skip"])
+    return plan
+
+
+def _check_trials(spec: SweepSpec, trials: list[Trial]) -> None:
+    """The job's own checks (data present, model buildable) on every trial that will run,
+    once per distinct config: trials differing only in seeds or execution check alike."""
+    job = spec.job_kind
+    checked: set[str] = set()
+    for trial in trials:
+        key = json.dumps(_without_seeds(trial.config.to_dict()), sort_keys=True, default=str)
+        if key in checked:
+            continue
+        try:
+            job.check_config(trial.config)
+        except NeuroAIKitError as exc:
+            raise type(exc)(f"trial {trial.name!r}: {exc}") from None
+        checked.add(key)
+
+
+def _without_seeds(values: Any) -> Any:
+    if isinstance(values, dict):
+        return {k: _without_seeds(v) for k, v in values.items() if k not in ("seed", "execution")}
+    return values
 
 
 # -- one trial (in a Ray worker or in this process) ------------------------------------------
@@ -454,15 +480,11 @@ def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None
         build_html: write ``OUT/report.html``.
 
     Failing trials do not stop the others: they are rows with status ``failed`` and an error
-    (:meth:`SweepSummary.exit_status`). A bad spec, a bad trial setting or a trial that would
+    (:meth:`SweepSummary.exit_status`). A bad spec, a bad trial setting, a trial its job's check
+    refuses (missing data, a model or noise site that cannot be built) or a trial that would
     replace another one's results raises a one-line error before anything is created.
     """
-    if backend not in BACKENDS:
-        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
-    if address and backend != "ray":
-        raise ConfigError("--address needs the ray backend")
+    check_backend(backend, workers, address)
     progress = default_progress(progress)
     start = time.perf_counter()
     plan = plan_sweep(spec, out, overwrite=overwrite, rerun=rerun)
@@ -471,6 +493,19 @@ def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None
     use_ray = backend == "ray" and bool(todo)
     with ray_session(spec, workers, address) if use_ray else contextlib.nullcontext() as ray:
         return _run_plan(plan, ray, backend, workers, address, progress, build_html, start)
+
+
+def check_backend(backend: str, workers: int | None = None, address: str | None = None) -> None:
+    """Refuse, in one line, settings of where trials run that the backend would ignore."""
+    if backend not in BACKENDS:
+        raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ConfigError(f"workers must be an integer >= 1, got {workers!r}")
+    if backend != "ray":
+        if address:
+            raise ConfigError("address needs the ray backend (serial runs in this process)")
+        if workers is not None:
+            raise ConfigError("workers needs the ray backend (serial runs one trial at a time)")
 
 
 def _run_plan(plan: SweepPlan, ray, backend: str, workers: int | None, address: str | None, progress: Progress,

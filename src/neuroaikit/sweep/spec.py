@@ -63,6 +63,9 @@ class JobKind:
         runner: ``"module:function"`` called as ``runner(config, out, resume=, overwrite=, progress=) -> Run``.
         execution: the path of its :class:`~neuroaikit.execution.ExecutionConfig` in the config.
         metrics: the summary's default figures (paths into ``metrics.json``).
+        check: ``"module:function"`` called as ``check(config)`` before the sweep creates
+            anything: it raises a one-line error for what the config alone cannot show (missing
+            data files, a model that cannot be built) without reading the data.
     """
 
     name: str
@@ -70,12 +73,17 @@ class JobKind:
     runner: str
     execution: tuple[str, ...]
     metrics: tuple[str, ...]
+    check: str | None = None
 
     def config_class(self) -> type[Config]:
         return _import(self.config)
 
     def run(self, config: Config, out, *, resume: bool, overwrite: bool, progress):
         return _import(self.runner)(config, out, resume=resume, overwrite=overwrite, progress=progress)
+
+    def check_config(self, config: Config) -> None:
+        if self.check is not None:
+            _import(self.check)(config)
 
     def execution_of(self, config: Config):
         value = config
@@ -86,12 +94,14 @@ class JobKind:
 
 JOBS: dict[str, JobKind] = {
     "train": JobKind("train", "neuroaikit.training:TrainConfig", "neuroaikit.training:train", ("execution",),
-                     ("test_accuracy", "train_time_s")),
+                     ("test_accuracy", "train_time_s"), "neuroaikit.training.loop:check_train_config"),
     "twin-fit": JobKind("twin-fit", "neuroaikit.neural.twin:TwinFitJob", "neuroaikit.neural.twin:fit_run",
                         ("fit", "execution"),
-                        ("twin_single_trial_correlation", "twin_fraction_of_oracle", "fit_seconds")),
+                        ("twin_single_trial_correlation", "twin_fraction_of_oracle", "fit_seconds"),
+                        "neuroaikit.neural.twin:check_fit_job"),
     "continual": JobKind("continual", "neuroaikit.continual:ContinualConfig", "neuroaikit.continual:run_continual",
-                         ("execution",), ("average_accuracy", "forgetting", "backward_transfer", "train_time_s")),
+                         ("execution",), ("average_accuracy", "forgetting", "backward_transfer", "train_time_s"),
+                         "neuroaikit.continual.learner:check_continual_config"),
 }
 
 #: settings that say where and how fast a trial computes, not what: a finished trial whose

@@ -15,7 +15,8 @@ from typing import Callable, Sequence
 import torch
 from torch import nn
 
-from ..data import load_train_test
+from ..data import dataset_info, load_train_test
+from ..data.paths import find_dataset_folder
 from ..errors import ConfigError
 from ..execution import Execution, derive_seed, unwrap
 from ..models import build_from_spec, model_spec
@@ -46,6 +47,21 @@ def build_model_for(config: TrainConfig, dataset) -> tuple[nn.Module, dict]:
     kwargs.update(config.model_kwargs)
     spec = model_spec(config.model, kwargs, config.noise)
     return build_from_spec(spec), spec
+
+
+def check_train_config(config: TrainConfig) -> None:
+    """Refuse ``config`` in one line if its data files are missing or its model cannot be built
+    (unknown model, bad ``model_kwargs``, a noise site the model lacks), without reading the data:
+    the shapes come from the data set's catalogue entry. A sweep checks every trial this way
+    before it creates its folder; :func:`train` still checks everything on the data it loads."""
+    info = dataset_info(config.dataset)
+    kwargs = {"in_channels": info.channels, "image_size": info.image_size, "n_classes": info.n_classes}
+    kwargs.update(config.model_kwargs)
+    model = build_from_spec(model_spec(config.model, kwargs, config.noise))
+    _check_objective(config, model, torch.zeros(2, *info.shape), torch.zeros(2, dtype=torch.long))
+    if info.needs_files:
+        for split in ("train", "test"):
+            find_dataset_folder(info.name, config.data_dir, split)
 
 
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
@@ -87,11 +103,10 @@ def _set_noise_scale(model: nn.Module, warmup_epochs: float, progress_epochs: fl
         layer.scale = scale
 
 
-def _check_objective(config: TrainConfig, model: nn.Module, train_set) -> None:
-    """Run the objective once on two examples, so bad objective parameters fail before the
-    run folder exists rather than after an epoch."""
+def _check_objective(config: TrainConfig, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Run the objective once on two examples ``x``, ``y``, so bad objective parameters fail
+    before the run folder exists rather than after an epoch."""
     objective = get_objective(config.objective)
-    x, y = train_set.images[:2], train_set.labels[:2]
     try:
         objective(model, x, y, **config.objective_params)
     except TypeError as exc:
@@ -125,12 +140,12 @@ def train(
         writer = RunWriter(out, config, overwrite=overwrite, resume=resume, is_main=ex.is_main, progress=progress,
                            execution=ex)
         train_set, test_set = load_train_test(config.dataset, config.data_dir, train_subset=config.train_subset,
-                                                  test_subset=config.test_subset)
+                                              test_subset=config.test_subset, progress=progress)
         if ex.world_size > config.batch_size:
             raise ConfigError(f"batch_size {config.batch_size} is smaller than the {ex.world_size} processes")
         torch.manual_seed(config.seed)
         model, spec = build_model_for(config, train_set)
-        _check_objective(config, model, train_set)
+        _check_objective(config, model, train_set.images[:2], train_set.labels[:2])
         torch.manual_seed(config.seed)
         model, spec = build_model_for(config, train_set)  # afresh: the check drew noise and changed BN statistics
         constraint = None

@@ -368,7 +368,7 @@ def learn(config: PlasticityConfig, out: str | os.PathLike, *, overwrite: bool =
                               f"torchrun (it has {ex.world_size} processes)")
         writer = RunWriter(out, config.record(), overwrite=overwrite, resume=resume, progress=progress, execution=ex)
         train_set, test_set = load_train_test(config.dataset, config.data_dir, train_subset=config.train_subset,
-                                                  test_subset=config.test_subset)
+                                              test_subset=config.test_subset, progress=progress)
         if len(train_set) == 0 or len(test_set) == 0:
             raise ConfigError(f"{config.dataset}: no images to learn from or to test on "
                               f"({len(train_set)} train, {len(test_set)} test)")
