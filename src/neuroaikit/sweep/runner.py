@@ -15,8 +15,9 @@ A trial is skipped when ``trials/<name>`` is finished with the same settings (ex
 data_dir aside: they say where it computed, not what); its follow-up steps run if their
 results are missing. An interrupted trial (``<name>.partial`` with a checkpoint) is resumed.
 A finished trial with other settings is an error unless ``overwrite``. Before anything is
-created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.spec.JobKind.check`). Every trial computes
-with explicit threads and device, so the Ray and the serial backend give the same bits.
+created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.spec.JobKind.check`).
+Every trial computes with explicit threads and device, so the Ray and the serial backend give
+the same bits.
 """
 
 from __future__ import annotations
