@@ -30,7 +30,7 @@ from ..runs import Run, RunWriter
 from .config import ContinualConfig
 from .metrics import accuracy_curve, summarise
 from .results import ContinualResult
-from .scenarios import BENCHMARKS, Scenario, make_scenario
+from .scenarios import BENCHMARKS, Scenario, make_scenario, split_classes
 from .strategies.base import Strategy, make_strategy
 
 #: logits of the units a context may not answer with (finite, so distillation stays finite)
@@ -290,11 +290,17 @@ def scenario_from(config: ContinualConfig, datasets=None) -> Scenario:
 
 
 def check_continual_config(config: ContinualConfig) -> None:
-    """Refuse ``config`` in one line if its data files are missing or its strategy settings are
-    bad, without reading the data (a sweep checks every trial this way before it creates its
-    folder; :func:`run_continual` checks everything on the data it loads)."""
+    """Refuse ``config`` in one line if its strategy settings are bad, its class split leaves a
+    task empty or unequal, or its data files are missing, without reading the data (a sweep
+    checks every trial this way before it creates its folder; :func:`run_continual` checks
+    everything on the data it loads)."""
     make_strategy(config.strategy, config.strategy_params)
-    dataset = BENCHMARKS[config.benchmark][0]
+    dataset, how, default_tasks = BENCHMARKS[config.benchmark]
+    if how == "split":
+        split_classes(dataset_info(dataset).n_classes, config.n_tasks or default_tasks, config.class_order,
+                      config.seed)
+    elif config.class_order is not None:
+        raise ConfigError(f"class_order applies to split benchmarks, not {config.benchmark}")
     if dataset_info(dataset).needs_files:
         for split in ("train", "test"):
             find_dataset_folder(dataset, config.data_dir, split)
