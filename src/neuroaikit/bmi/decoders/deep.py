@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from ...errors import ConfigError, DataError
@@ -219,6 +220,7 @@ class DeepDecoder(ClassifierMixin, BaseEstimator):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable logits for uV epochs ``(B, C, T)`` (float32, the module's device)."""
+        check_is_fitted(self)
         return self.module_(x.to(torch.float32))
 
     def decision_function(self, X):
@@ -226,4 +228,5 @@ class DeepDecoder(ClassifierMixin, BaseEstimator):
             return self.logits(torch.as_tensor(np.asarray(X, dtype=np.float32))).numpy()
 
     def predict(self, X):
-        return self.classes_[self.decision_function(X).argmax(1)]
+        best = self.decision_function(X).argmax(1)  # first: it raises NotFittedError on an unfitted decoder
+        return self.classes_[best]

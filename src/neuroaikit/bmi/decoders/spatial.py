@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
 
 from .._deps import require
 from .ssvep import band_operator
@@ -69,11 +70,13 @@ class FilterBankCSP(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X):
+        check_is_fitted(self)
         X = np.asarray(X, dtype=np.float64)
         return np.concatenate([csp.transform(X @ op) for csp, op in zip(self.csps_, self.operators_)], axis=1)
 
     def torch_transform(self, x: torch.Tensor) -> torch.Tensor:
         """The same features, differentiable in ``x``."""
+        check_is_fitted(self)
         parts = []
         for csp, op in zip(self.csps_, self.operators_):
             w = torch.as_tensor(csp.filters_[: csp.n_components], dtype=x.dtype)

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from scipy.signal import butter, sosfiltfilt
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
 from ...errors import ConfigError, DataError
@@ -93,7 +94,12 @@ class _SSVEPBase(ClassifierMixin, BaseEstimator):
         self.readout_ = LinearDiscriminantAnalysis().fit(scores, y)
         return self
 
-    def scores(self, X) -> torch.Tensor:  # pragma: no cover - abstract
+    def scores(self, X) -> torch.Tensor:
+        """Per-class scores ``(B, n_stimulated)`` of epochs ``X`` (array or tensor); differentiable."""
+        check_is_fitted(self)
+        return self._scores(_t(X))
+
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +117,8 @@ class _SSVEPBase(ClassifierMixin, BaseEstimator):
             return self.logits(_t(X)).numpy()
 
     def predict(self, X):
-        return self.classes_[self.decision_function(X).argmax(1)]
+        best = self.decision_function(X).argmax(1)  # first: it raises NotFittedError on an unfitted decoder
+        return self.classes_[best]
 
 
 class CCA(_SSVEPBase):
@@ -139,8 +146,7 @@ class CCA(_SSVEPBase):
                                                       self.n_samples_)) for i in self.stimulated_]
         return self._fit_readout(X, y)
 
-    def scores(self, X) -> torch.Tensor:
-        x = _t(X)
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:
         return torch.stack([canonical_correlation(x, b) for b in self.bases_], 1)
 
 
@@ -170,8 +176,7 @@ class FBCCA(CCA):
                                      dtype=torch.float64)
         return super().fit(X, y)
 
-    def scores(self, X) -> torch.Tensor:
-        x = _t(X)
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:
         total = torch.zeros(x.shape[0], len(self.bases_), dtype=x.dtype)
         for w, op in zip(self.weights_, self.operators_):
             sub = x @ op
@@ -217,8 +222,7 @@ class TRCA(_SSVEPBase):
         self.readout_ = None
         return self
 
-    def scores(self, X) -> torch.Tensor:
-        x = _t(X)
+    def _scores(self, x: torch.Tensor) -> torch.Tensor:
         w = self.filters_
         projected = torch.einsum("ck,bct->bkt", w, x).flatten(1)  # (B, K*T)
         templates = torch.einsum("ck,jct->jkt", w, self.templates_).flatten(1)  # (classes, K*T)
