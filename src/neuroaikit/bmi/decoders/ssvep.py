@@ -19,8 +19,8 @@ import numpy as np
 import torch
 from scipy.signal import butter, sosfiltfilt
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+from sklearn.utils.validation import check_is_fitted
 
 from ...errors import ConfigError, DataError
 
