@@ -208,6 +208,7 @@ def test_a_folder_that_is_not_a_sweep_is_never_used(tmp_path):
      "trial 'seed=0': /nonexistent/data: data folder not found"),
     ("job: continual\nbase: {benchmark: split-mnist, strategy: ewc, strategy_params: {lambdaa: 1.0}}\n"
      "grid: {seed: [0]}\n", "trial 'seed=0': strategy 'ewc' has no setting(s) lambdaa"),
+    ("job: train\nsteps: {align: {neural: /nonexistent/v1.npz}}\n", "steps.align.neural: /nonexistent/v1.npz: no such"),
     ("job: continual\nbase: {benchmark: split-mnist}\ngrid: {n_tasks: [12]}\n",
      "trial 'n_tasks=12': 12 tasks from 10 classes would leave 2 task(s) empty"),
 ])

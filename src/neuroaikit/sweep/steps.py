@@ -8,6 +8,7 @@ result unless ``overwrite`` (before computing), computes on the trial's executio
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -170,6 +171,8 @@ def build_align(values: dict, where: str) -> AlignStep:
     neural = values.pop("neural", None)
     if not isinstance(neural, str) or not neural:
         raise ConfigError(f"{where}.neural is required: the neural data file or folder to align to")
+    if not os.path.exists(neural):  # found now, not after the trial has trained
+        raise ConfigError(f"{where}.neural: {neural}: no such file or folder")
     return AlignStep(neural=neural, config=AlignmentConfig.from_dict(values, where=where),
                      execution_given="execution" in values)
 
