@@ -42,15 +42,15 @@ def run(args) -> int:
     from ..demo import NoiseDemoResult, default_backend, format_sweep_table, run_demo
     from ..errors import ConfigError, DataError
     from ..progress import default_progress
+    from ..sweep.runner import check_backend
 
     if args.epochs < 1:
         raise ConfigError(f"--epochs must be >= 1, got {args.epochs}")
     if any(s < 0 for s in args.sigmas):
         raise ConfigError("--sigmas must be >= 0")
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     t0 = time.perf_counter()
     backend = args.backend or default_backend()
+    check_backend(backend, args.workers)  # before the demo's folder exists
     progress = default_progress(quiet=args.quiet)
     run_ = run_demo(args.out, args.sigmas, args.epochs, args.seed, backend=backend, workers=args.workers,
                     overwrite=args.overwrite, progress=progress)

@@ -82,13 +82,10 @@ def add_arguments(parser):
 
 
 def run(args) -> int:
-    from ..errors import ConfigError
     from ..progress import default_progress
     from ..sweep import load_spec, plan_sweep, run_sweep
     from ..sweep.runner import check_backend
 
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     check_backend(args.backend, args.workers, args.address)
     spec = load_spec(args.spec)
     if args.dry_run:

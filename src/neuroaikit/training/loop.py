@@ -43,7 +43,11 @@ def resolve_device(name: str) -> torch.device:
 def build_model_for(config: TrainConfig, dataset) -> tuple[nn.Module, dict]:
     """The configured model sized for ``dataset``, and the spec that rebuilds it."""
     channels, size, _ = dataset.images.shape[1:]
-    kwargs = {"in_channels": channels, "image_size": size, "n_classes": len(dataset.classes)}
+    return _sized_model(config, channels, size, len(dataset.classes))
+
+
+def _sized_model(config: TrainConfig, channels: int, size: int, n_classes: int) -> tuple[nn.Module, dict]:
+    kwargs = {"in_channels": channels, "image_size": size, "n_classes": n_classes}
     kwargs.update(config.model_kwargs)
     spec = model_spec(config.model, kwargs, config.noise)
     return build_from_spec(spec), spec
@@ -55,9 +59,7 @@ def check_train_config(config: TrainConfig) -> None:
     the shapes come from the data set's catalogue entry. A sweep checks every trial this way
     before it creates its folder; :func:`train` still checks everything on the data it loads."""
     info = dataset_info(config.dataset)
-    kwargs = {"in_channels": info.channels, "image_size": info.image_size, "n_classes": info.n_classes}
-    kwargs.update(config.model_kwargs)
-    model = build_from_spec(model_spec(config.model, kwargs, config.noise))
+    model, _ = _sized_model(config, info.channels, info.image_size, info.n_classes)
     _check_objective(config, model, torch.zeros(2, *info.shape), torch.zeros(2, dtype=torch.long))
     if info.needs_files:
         for split in ("train", "test"):

@@ -63,8 +63,6 @@ def noise_level(dff, frame_rate: float) -> float:
     return float(np.median(np.abs(d)) * 100.0 / np.sqrt(frame_rate))
 
 
-
-
 def pearson(a, b, mask=None) -> float:
     """Pearson r over the entries where ``mask`` (and both inputs) are finite: NaN with fewer
     than 3 such frames, 0 for a flat trace (:func:`neuroaikit.stats.masked_pearson`)."""

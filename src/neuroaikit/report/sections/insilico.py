@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...insilico.channels import dominant_channel_counts
 from ...results import nan_for_none
 from ...runs import Run
-from ...insilico.channels import dominant_channel_counts
 from ..html import Section
 
 ORDER = 55
