@@ -85,7 +85,7 @@ def test_evaluate_scores_an_ensemble_of_twins_and_checks_its_members(tmp_path, c
         assert main(["twin", "evaluate", str(runs[0]), "--no-baselines", "--overwrite", "--ensemble-with",
                      *map(str, bad)]) == 2
         err = capsys.readouterr().err.strip()
-        assert message in err and len(err.splitlines()) == 1
+        assert err.startswith("error: --ensemble-with: ") and message in err and len(err.splitlines()) == 1
     assert (runs[0] / "results" / "twin_eval.json").read_bytes() == before
 
     assert main(["twin", "evaluate", str(runs[0]), "--no-baselines", "--overwrite",

@@ -205,52 +205,72 @@ def test_eye_tracking_as_one_column_x_and_y_series_and_a_diameter(tmp_path):
     assert ds.behavior.shape == (6, 2)
 
 
-def _ellipse_classes(directory):
-    """``EllipseSeries`` and ``EllipseEyeTracking`` as the Allen Brain Observatory's
-    ``ndx-ellipse-eye-tracking`` extension defines them (centre as data; area with NaN at blinks,
-    width, height, angle), built from a spec written here: the extension is not on the package
-    index. Files written with it carry the spec, as Allen's do."""
+def _extension(directory, name, types, includes):
+    """Write and load the NWB extension ``name`` defining ``types`` (a spec written here, as the
+    Allen extensions are not on the package index; files written with it carry the spec, as
+    Allen's do). Loaded once per process: pynwb keeps a namespace by its name."""
     from pynwb import get_class, load_namespaces
-    from pynwb.spec import NWBDatasetSpec, NWBGroupSpec, NWBNamespaceBuilder, export_spec
+    from pynwb.spec import NWBNamespaceBuilder, export_spec
 
-    name = "ndx-ellipse-eye-tracking"
     try:
-        return get_class("EllipseSeries", name), get_class("EllipseEyeTracking", name)
+        return [get_class(t.neurodata_type_def, name) for t in types]
     except (KeyError, ValueError):
         pass
-    builder = NWBNamespaceBuilder(doc="ellipse eye tracking (test copy of the layout)", name=name, version="0.1.0",
+    builder = NWBNamespaceBuilder(doc=f"{name} (test copy of the layout)", name=name, version="0.1.0",
                                   author=["neuroaikit tests"], contact=["none"])
-    builder.include_type("SpatialSeries", namespace="core")
-    builder.include_type("NWBDataInterface", namespace="core")
-    fields = [NWBDatasetSpec(name=f, dtype="float", shape=(None,), doc=f) for f in ("area", "width", "height", "angle")]
+    for included in includes:
+        builder.include_type(included, namespace="core")
+    folder = directory / name
+    folder.mkdir(exist_ok=True)
+    export_spec(builder, types, str(folder))
+    load_namespaces(str(folder / f"{name}.namespace.yaml"))
+    return [get_class(t.neurodata_type_def, name) for t in types]
+
+
+def _ellipse_classes(directory):
+    """``EllipseSeries`` and ``EllipseEyeTracking`` as AllenSDK's ``ndx-ellipse-eye-tracking``
+    spec defines them (allensdk/brain_observatory/nwb/eye_tracking/
+    ndx-ellipse-eye-tracking.extensions.yaml): an ``EllipseSeries`` is a ``SpatialSeries`` whose
+    (n, 2) data is the centre, with ``area`` (NaN at likely blinks), ``area_raw``, ``width``,
+    ``height``, ``angle``; ``EllipseEyeTracking`` extends the core ``EyeTracking`` with the
+    ``eye_tracking``, ``pupil_tracking`` and ``corneal_reflection_tracking`` ellipses and a
+    ``likely_blink`` ``TimeSeries``."""
+    from pynwb.spec import NWBDatasetSpec, NWBGroupSpec
+
+    fields = [NWBDatasetSpec(name="data", dtype="numeric", dims=("num_times", "x, y"), shape=(None, 2), doc="centre")]
+    fields += [NWBDatasetSpec(name=f, dtype="float", shape=(None,), doc=f) for f in ("area", "area_raw", "width", "height", "angle")]
     series = NWBGroupSpec(neurodata_type_def="EllipseSeries", neurodata_type_inc="SpatialSeries", doc="an ellipse over time",
                           datasets=fields)
-    tracking = NWBGroupSpec(neurodata_type_def="EllipseEyeTracking", neurodata_type_inc="NWBDataInterface",
+    tracking = NWBGroupSpec(neurodata_type_def="EllipseEyeTracking", neurodata_type_inc="EyeTracking",
                             default_name="EyeTracking", doc="eye, pupil and corneal reflection ellipses",
                             groups=[NWBGroupSpec(name=g, neurodata_type_inc="EllipseSeries", doc=g)
-                                    for g in ("eye_tracking", "pupil_tracking", "corneal_reflection_tracking")])
-    export_spec(builder, [series, tracking], str(directory))
-    load_namespaces(str(directory / f"{name}.namespace.yaml"))
-    return get_class("EllipseSeries", name), get_class("EllipseEyeTracking", name)
+                                    for g in ("eye_tracking", "pupil_tracking", "corneal_reflection_tracking")]
+                            + [NWBGroupSpec(name="likely_blink", neurodata_type_inc="TimeSeries", doc="blink frames")])
+    return _extension(directory, "ndx-ellipse-eye-tracking", [series, tracking], ["SpatialSeries", "EyeTracking", "TimeSeries"])
 
 
+@pytest.mark.filterwarnings("ignore::hdmf.build.warnings.MissingRequiredBuildWarning")
 def test_allen_ellipse_eye_tracking_gives_pupil_centre_and_area(tmp_path):
     """Allen's layout (``acquisition/EyeTracking``, an ``EllipseEyeTracking`` of three
     ``EllipseSeries``): the centre is ``pupil_tracking``'s data, not the eye's or the corneal
     reflection's; the size is its ``area`` (NaN at blinks, left out of the means)."""
+    from pynwb import TimeSeries
+
     ellipse_series, ellipse_tracking = _ellipse_classes(tmp_path)
     centre, area, _ = _eye_samples()
     n = len(EYE_STAMPS)
 
     def ellipse(name, data, area):
         return ellipse_series(name=name, data=data, timestamps=EYE_STAMPS, reference_frame="camera", unit="px", area=area,
-                              width=np.full(n, 30.0), height=np.full(n, 20.0), angle=np.zeros(n))
+                              area_raw=np.nan_to_num(area, nan=1.0), width=np.full(n, 30.0), height=np.full(n, 20.0),
+                              angle=np.zeros(n))
 
     def add(nwb):
         nwb.add_acquisition(ellipse_tracking(
             eye_tracking=ellipse("eye_tracking", centre + 40, np.full(n, 9000.0)),
             pupil_tracking=ellipse("pupil_tracking", centre, area),
-            corneal_reflection_tracking=ellipse("corneal_reflection_tracking", centre - 30, np.full(n, 50.0))))
+            corneal_reflection_tracking=ellipse("corneal_reflection_tracking", centre - 30, np.full(n, 50.0)),
+            likely_blink=TimeSeries(name="likely_blink", data=np.zeros(n, bool), timestamps=EYE_STAMPS, unit="N/A")))
 
     _frame_rate_file(tmp_path / "allen_eye.nwb", add=add)
     ds = load_nwb(tmp_path / "allen_eye.nwb")
@@ -297,3 +317,278 @@ def test_allen_style_presentations_table_and_suite2p_nwb_log(tmp_path):
     log = _read_nwb_log(tmp_path / "log.nwb")
     np.testing.assert_allclose(log["onset"], [1.0, 2.0, 3.0, 4.0])
     assert log["image_id"].tolist() == [0, 1, 2, 0] and log["images"].shape == (3, 5, 5)
+
+
+# -- Allen Visual Behavior ophys layout, as AllenSDK writes it ------------------------------------
+#
+# Checked against the AllenSDK source (no real Allen file was at hand): names, nesting, columns and
+# dtypes follow allensdk/brain_observatory/behavior/data_objects/ (cell_specimens/cell_specimens.py,
+# cell_specimens/traces/*.py, cell_specimens/events.py, stimuli/presentations.py, stimuli/templates.py,
+# stimuli/fingerprint_stimulus.py, running_speed/running_speed.py, eye_tracking/eye_tracking_table.py),
+# allensdk/brain_observatory/nwb/__init__.py and the extension specs under
+# allensdk/brain_observatory/behavior/write_nwb/extensions/ and allensdk/brain_observatory/nwb/eye_tracking/.
+
+ALLEN_WARNINGS = [pytest.mark.filterwarnings("ignore::hdmf.build.warnings.MissingRequiredBuildWarning")]
+#: the image set, in the set's own order (not sorted): presentations name images, the template's
+#: control_description names its frames
+ALLEN_IMAGES = ["im104", "im065", "im114", "im077"]
+#: the shown sequence (a flash every 0.75 s, 0.25 s on); "omitted" flashes show the gray screen
+ALLEN_SHOWN = ["im065", "im065", "im104", "omitted", "im104", "im114", "im077", "omitted", "im077", "im065",
+               "im114", "im114", "omitted", "im104"]
+ALLEN_ROIS = [(1080, 5001, True), (1081, -1, False), (1085, 5003, True), (1090, 5004, True)]  # cell_roi_id, csid, valid
+OPHYS_STAMPS = np.arange(0.4, 12.5, 1 / 31)  # 31 Hz two-photon frames
+ALLEN_EYE_STAMPS = np.arange(0.0, 12.5, 1 / 60)
+
+
+def _allen_extensions(directory):
+    """``StimulusTemplate`` (ndx-aibs-stimulus-template: an ``ImageSeries`` of warped images plus
+    ``unwarped`` ones) and ``OphysEventDetection`` (ndx-aibs-ophys-event-detection: a
+    ``RoiResponseSeries`` named ``event_detection`` with ``lambdas`` and ``noise_stds``)."""
+    from pynwb.spec import NWBDatasetSpec, NWBGroupSpec
+
+    template = NWBGroupSpec(neurodata_type_def="StimulusTemplate", neurodata_type_inc="ImageSeries", doc="warped images",
+                            datasets=[NWBDatasetSpec(name="unwarped", dtype="float", shape=(None, None, None),
+                                                     doc="images masked to the seen pixels")])
+    events = NWBGroupSpec(neurodata_type_def="OphysEventDetection", neurodata_type_inc="RoiResponseSeries",
+                          name="event_detection", doc="detected events",
+                          datasets=[NWBDatasetSpec(name=n, dtype="float", shape=(None,), doc=n) for n in ("lambdas", "noise_stds")])
+    (stimulus_template,) = _extension(directory, "ndx-aibs-stimulus-template", [template], ["ImageSeries"])
+    (event_detection,) = _extension(directory, "ndx-aibs-ophys-event-detection", [events], ["RoiResponseSeries"])
+    return stimulus_template, event_detection
+
+
+def _allen_presentations():
+    """The behaviour presentations as AllenSDK's Presentations holds them before writing:
+    (start, stop, image name, image index, omitted) per flash; an omitted flash has the index
+    one past the image set and a stop 0.25 s after its start."""
+    start = 0.5 + 0.75 * np.arange(len(ALLEN_SHOWN))
+    omitted = np.array([n == "omitted" for n in ALLEN_SHOWN])
+    index = np.array([len(ALLEN_IMAGES) if n == "omitted" else ALLEN_IMAGES.index(n) for n in ALLEN_SHOWN])
+    return start, start + 0.25, np.array(ALLEN_SHOWN), index, omitted
+
+
+def _allen_file(path, split_by_image_name=False, shown=None, omitted_stop=True):
+    """A small Visual Behavior ophys experiment laid out as AllenSDK writes one. Returns the
+    arrays the loader should read back. ``split_by_image_name``: one ``*_presentations`` table per
+    image name, as older AllenSDK's ``add_stimulus_presentations`` wrote the behaviour table (no
+    ``stimulus_name`` column); ``omitted_stop=False``: omitted flashes keep a NaN stop time (the
+    table read from a precomputed CSV is not filled in)."""
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.base import Images
+    from pynwb.epoch import TimeIntervals
+    from pynwb.image import GrayscaleImage
+    from pynwb.ophys import DfOverF, Fluorescence, ImageSegmentation, OpticalChannel
+
+    stimulus_template, event_detection = _allen_extensions(path.parent)
+    ellipse_series, ellipse_tracking = _ellipse_classes(path.parent)
+    rng = np.random.default_rng(7)
+    nwb = NWBFile(session_description="OPHYS_3_images_B", identifier="951980471",
+                  session_start_time=datetime(2019, 9, 20, tzinfo=timezone.utc), institution="Allen Institute for Brain Science")
+    # stimulus frame times, referenced by every presentation row
+    frames = np.arange(0.0, 12.5, 1 / 60)
+    stimulus = nwb.create_processing_module("stimulus", "Stimulus Times processing")
+    frame_times = TimeSeries(name="timestamps", data=frames, timestamps=frames, unit="s")
+    stimulus.add(frame_times)
+    # the image set: warped (as shown) in data, unwarped with NaN outside the seen part
+    warped = rng.integers(0, 256, (len(ALLEN_IMAGES), 6, 8)).astype(np.uint8)
+    unwarped = warped.astype(np.float64)
+    unwarped[:, :, :2] = np.nan
+    set_name = "Natural_Images_Lum_Matched_set_ophys_G_2019"
+    nwb.add_stimulus_template(stimulus_template(
+        name=set_name, data=warped, unwarped=unwarped, control=np.arange(len(ALLEN_IMAGES), dtype=np.uint8),
+        control_description=ALLEN_IMAGES, unit="NA", format="raw", timestamps=np.full(len(ALLEN_IMAGES), np.nan)))
+    # presentations: per stimulus name (here: the image set, a gray spontaneous block, the fingerprint movie)
+    start, stop, names, index, omitted = _allen_presentations()
+    if shown is not None:
+        names = np.array(shown)
+    if not omitted_stop:
+        stop = np.where(omitted, np.nan, stop)
+    columns = {
+        "duration": (stop - start, "float"), "end_frame": (np.where(omitted, np.nan, np.round(stop * 60)), "float"),
+        "flashes_since_change": (np.arange(len(names)) % 5.0, "float"), "image_index": (index, "int"),
+        "image_name": (names, "str"), "image_set": (np.where(omitted, "omitted", set_name), "str"),
+        "is_change": ((np.arange(len(names)) % 5 == 0).astype(float), "float"),  # nullable booleans are written as floats
+        "omitted": (omitted, "bool"), "start_frame": (np.round(start * 60).astype(np.int64), "int"),
+        "stimulus_block": (np.zeros(len(names), np.int64), "int"), "stimulus_name": (np.full(len(names), set_name), "str"),
+    }
+    groups = {set_name: np.ones(len(names), bool)}
+    if split_by_image_name:  # older files: no stimulus name or block, one table per image name
+        groups = {n: names == n for n in sorted(set(names))}
+        del columns["stimulus_name"], columns["stimulus_block"]
+    for group, rows in groups.items():
+        table = TimeIntervals(name=f"{group}_presentations", description=f"Presentation times and stimuli details for '{group}'")
+        for column in columns:
+            table.add_column(name=column, description="No description")
+        for i in np.flatnonzero(rows):
+            table.add_interval(start_time=float(start[i]), stop_time=float(stop[i]), tags="stimulus_time_interval",
+                               timeseries=[frame_times], **{c: (v[i].item() if hasattr(v[i], "item") else v[i])
+                                                            for c, (v, _) in columns.items()})
+        nwb.add_time_intervals(table)
+    gray = TimeIntervals(name="spontaneous_presentations", description="gray screen")
+    for c in ("duration", "stimulus_block", "stimulus_name"):
+        gray.add_column(name=c, description=c)
+    gray.add_interval(start_time=11.5, stop_time=11.9, duration=0.4, stimulus_block=1, stimulus_name="spontaneous",
+                      tags="stimulus_time_interval", timeseries=[frame_times])
+    nwb.add_time_intervals(gray)
+    movie = TimeIntervals(name="natural_movie_one_presentations", description="fingerprint movie")
+    for c in ("movie_frame_index", "movie_repeat", "stimulus_block", "stimulus_name"):
+        movie.add_column(name=c, description=c)
+    for k in range(3):
+        movie.add_interval(start_time=12.0 + k / 30, stop_time=12.0 + (k + 1) / 30, movie_frame_index=k, movie_repeat=0,
+                           stimulus_block=2, stimulus_name="natural_movie_one", tags="stimulus_time_interval",
+                           timeseries=[frame_times])
+    nwb.add_time_intervals(movie)
+    # change-detection trials: no image column, a ragged lick column
+    nwb.add_trial_column("initial_image_name", "image before the change")
+    nwb.add_trial_column("change_image_name", "image after the change")
+    nwb.add_trial_column("go", "go trial")
+    nwb.add_trial_column("lick_times", "lick times", index=True)
+    nwb.add_trial(start_time=0.4, stop_time=6.0, initial_image_name="im065", change_image_name="im104", go=True, lick_times=[3.1])
+    nwb.add_trial(start_time=6.0, stop_time=11.0, initial_image_name="im077", change_image_name="im065", go=False, lick_times=[])
+    # ophys: cell_specimen_table (ids are cell_roi_id), dF/F, corrected fluorescence, neuropil, events
+    device = nwb.create_device(name="CAM2P.4")
+    plane = nwb.create_imaging_plane(
+        name="imaging_plane_1", optical_channel=OpticalChannel(name="channel_1", description="2P Optical Channel", emission_lambda=520.0),
+        description="(512, 512) field of view in VISp at depth 175 um", device=device, excitation_lambda=910.0,
+        imaging_rate=31.0, indicator="GCaMP6f", location="VISp")
+    ophys = nwb.create_processing_module("ophys", "Ophys processing module")
+    segmentation = ImageSegmentation(name="image_segmentation")
+    ophys.add(segmentation)
+    cells = segmentation.create_plane_segmentation(name="cell_specimen_table", description="Segmented rois", imaging_plane=plane)
+    for c in ("cell_specimen_id", "height", "mask_image_plane", "max_correction_down", "valid_roi", "width", "x", "y"):
+        cells.add_column(name=c, description=c)
+    for k, (roi_id, specimen, valid) in enumerate(ALLEN_ROIS):
+        mask = np.zeros((16, 16), bool)
+        mask[k:k + 3, k:k + 3] = True
+        cells.add_roi(id=roi_id, image_mask=mask, cell_specimen_id=specimen, height=3, mask_image_plane=0,
+                      max_correction_down=2.0, valid_roi=valid, width=3, x=k, y=k)
+    n_rois = len(ALLEN_ROIS)
+    region = cells.create_roi_table_region(description="segmented cells labeled by cell_specimen_id", region=slice(n_rois))
+    dff = rng.normal(size=(len(OPHYS_STAMPS), n_rois)) + np.arange(n_rois)
+    dff_interface = DfOverF(name="dff")
+    ophys.add(dff_interface)
+    traces = dff_interface.create_roi_response_series(name="traces", data=dff, unit="NA", rois=region, timestamps=OPHYS_STAMPS)
+    corrected = 200 + 10 * dff
+    for container, data in ((Fluorescence(name="corrected_fluorescence"), corrected),
+                            (Fluorescence(name="neuropil_trace"), corrected / 2)):
+        ophys.add(container)
+        container.create_roi_response_series(name="traces", data=data, unit="NA", rois=region, timestamps=traces.timestamps)
+    with_events = [2, 0]  # rows of the cells with events, not in table order
+    ophys.add(event_detection(data=np.abs(dff[:, with_events]), lambdas=[0.1, 0.2], noise_stds=[0.01, 0.02], unit="N/A",
+                              rois=cells.create_roi_table_region(description="Cells with detected events", region=with_events),
+                              timestamps=traces.timestamps))
+    ophys.add(Images(name="images", images=[GrayscaleImage(name="max_projection", data=rng.random((16, 16)), resolution=0.78)]))
+    # running: filtered speed, unfiltered speed and wheel dx in processing/running; raw voltages in acquisition
+    wheel = np.arange(0.0, 12.5, 1 / 60)
+    speed = 20 + 5 * np.sin(wheel)
+    running = nwb.create_processing_module("running", "Running speed processing module")
+    running.add(TimeSeries(name="speed", data=speed, timestamps=wheel, unit="cm/s"))
+    running.add(TimeSeries(name="speed_unfiltered", data=speed + 50, timestamps=wheel, unit="cm/s"))
+    running.add(TimeSeries(name="dx", data=np.gradient(speed), timestamps=wheel, unit="cm"))
+    nwb.add_acquisition(TimeSeries(name="v_sig", data=np.ones(len(wheel)), timestamps=wheel, unit="V"))
+    nwb.add_acquisition(TimeSeries(name="v_in", data=np.full(len(wheel), 5.0), timestamps=wheel, unit="V"))
+    # eye tracking: ellipses in camera pixels; area NaN at likely blinks (the centre is not), timestamps linked
+    t = ALLEN_EYE_STAMPS
+    n = len(t)
+    centre = np.stack([320 + 6 * np.sin(t), 240 + 4 * np.cos(2 * t)], 1)
+    area_raw = 1500 + 300 * np.sin(0.7 * t) ** 2
+    blink = ((t > 2.05) & (t < 2.3)) | ((t > 7.6) & (t < 7.75))  # inside flashes 2 and 9 (im104 and im065)
+    centre[blink] = 0.0  # the fit lost the pupil: the centre holds a junk value, not NaN
+    area = np.where(blink, np.nan, area_raw)
+
+    def ellipse(name, data, area, area_raw, timestamps):
+        return ellipse_series(name=name, reference_frame="nose", data=data, area=area, area_raw=area_raw,
+                              width=np.full(n, 30.0), height=np.full(n, 25.0), angle=np.zeros(n), timestamps=timestamps)
+
+    eye = ellipse("eye_tracking", centre + 50, np.full(n, 9e4), np.full(n, 9e4), t)
+    nwb.add_acquisition(ellipse_tracking(
+        eye_tracking=eye, pupil_tracking=ellipse("pupil_tracking", centre, area, area_raw, eye),
+        corneal_reflection_tracking=ellipse("corneal_reflection_tracking", centre - 20, np.full(n, 40.0), np.full(n, 40.0), eye),
+        likely_blink=TimeSeries(name="likely_blink", data=blink, timestamps=eye, description="blinks", unit="N/A")))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    return {"start": start, "stop": stop, "names": names, "omitted": omitted, "warped": warped, "dff": dff,
+            "corrected": corrected, "wheel": wheel, "speed": speed, "centre": centre, "area": area, "blink": blink}
+
+
+def _windows(values, stamps, start, stop):
+    """Direct per-presentation means of ``values`` over the samples in [start, stop), NaN left out."""
+    return np.array([np.nanmean(values[(stamps >= a) & (stamps < b)], 0) for a, b in zip(start, stop)])
+
+
+@pytest.mark.parametrize("split_by_image_name", [False, True], ids=["one_table_per_stimulus", "one_table_per_image_name"])
+@ALLEN_WARNINGS[0]
+def test_allen_visual_behavior_ophys_layout(tmp_path, split_by_image_name):
+    """A Visual Behavior ophys file as AllenSDK writes it: the image flashes are read from the
+    ``*_presentations`` table(s) with an ``image_name`` (one per stimulus, or one per image name as
+    older AllenSDK wrote them), in time order, omitted flashes (index one past the image set)
+    left out; names are matched to the template's ``control_description`` (its data: the warped
+    images); the responses are the dF/F traces (not the corrected fluorescence or neuropil
+    traces, also named ``traces``, nor the events) of the valid ROIs, averaged within each flash;
+    ids are the
+    ``cell_roi_id``s; behaviour is pupil area (NaN at blinks left out), its derivative and
+    running ``speed``; the pupil centre leaves out the frames ``likely_blink`` flags."""
+    path = tmp_path / "behavior_ophys_experiment_951980471.nwb"
+    arrays = _allen_file(path, split_by_image_name=split_by_image_name, omitted_stop=not split_by_image_name)
+    ds = load_nwb(path)
+    shown = ~arrays["omitted"]
+    start, stop = arrays["start"][shown], arrays["stop"][shown]
+    valid = np.array([v for _, _, v in ALLEN_ROIS])
+    np.testing.assert_allclose(ds.responses, _windows(arrays["dff"], OPHYS_STAMPS, start, stop)[:, valid], rtol=1e-5)
+    assert ds.response_kind == "dff/traces"
+    assert ds.trial_ids.tolist() == np.flatnonzero(shown).tolist()
+    assert ds.unit_ids.tolist() == [r for r, _, v in ALLEN_ROIS if v]
+    assert ds.neuron_meta["cell_specimen_id"].tolist() == [c for _, c, v in ALLEN_ROIS if v]
+    # images: the warped stack, in the set's order; each flash shows the image its name says
+    np.testing.assert_array_equal(ds.stimuli, arrays["warped"].astype(np.float32))
+    assert ds.info["image_names"] == ALLEN_IMAGES
+    np.testing.assert_array_equal(ds.trial_stimuli()[:, 0], arrays["warped"][[ALLEN_IMAGES.index(n) for n in arrays["names"][shown]]])
+    assert ds.image_ids.tolist() == [ALLEN_IMAGES.index(n) for n in arrays["names"][shown]]
+    # behaviour: pupil area and its derivative (from the eye camera), then running speed
+    area, centre, blink = arrays["area"], arrays["centre"], arrays["blink"]
+    assert ds.behavior.shape == (len(start), 3)
+    np.testing.assert_allclose(ds.behavior[:, 0], _windows(area, ALLEN_EYE_STAMPS, start, stop), rtol=1e-5)
+    np.testing.assert_allclose(ds.behavior[:, 1], _windows(np.gradient(area, ALLEN_EYE_STAMPS), ALLEN_EYE_STAMPS, start, stop),
+                               rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(ds.behavior[:, 2], _windows(arrays["speed"], arrays["wheel"], start, stop), rtol=1e-5)
+    expected_centre = _windows(np.where(blink[:, None], np.nan, centre), ALLEN_EYE_STAMPS, start, stop)
+    np.testing.assert_allclose(ds.pupil_center, expected_centre, rtol=1e-6)
+    assert np.abs(ds.pupil_center - _windows(centre, ALLEN_EYE_STAMPS, start, stop)).max() > 10  # blinks mattered
+    # the other traces by their container's name; "traces" alone names three series
+    corrected = load_nwb(path, series="corrected_fluorescence")
+    np.testing.assert_allclose(corrected.responses, _windows(arrays["corrected"], OPHYS_STAMPS, start, stop)[:, valid], rtol=1e-5)
+    with pytest.raises(DataError, match=r"3 RoiResponseSeries match 'traces' \(\['corrected_fluorescence/traces', 'dff/traces', "
+                                        r"'neuropil_trace/traces'\]\); name one as container/series$"):
+        load_nwb(path, series="traces")
+    events = load_nwb(path, series="event_detection")  # a subset of the ROIs, in its own order
+    assert events.unit_ids.tolist() == [1085, 1080] and events.n_neurons == 2
+
+
+@ALLEN_WARNINGS[0]
+def test_allen_presentations_naming_images_the_template_lacks(tmp_path):
+    """A flash whose ``image_name`` is not among the template's names (a mismatched image set)
+    is one clear line naming it, not a silent use of ``image_index``."""
+    shown = list(ALLEN_SHOWN)
+    shown[4] = "im999"
+    _allen_file(tmp_path / "mismatch.nwb", shown=shown)
+    with pytest.raises(DataError, match=r"mismatch\.nwb: 1 image name\(s\) of the presentations \(first: \['im999'\]\) are not "
+                                        r"among the 4 names of the stimulus images 'Natural_Images_Lum_Matched_set_ophys_G_2019'$"):
+        load_nwb(tmp_path / "mismatch.nwb")
+
+
+@ALLEN_WARNINGS[0]
+def test_allen_visual_behavior_file_as_the_stimulus_log_of_a_suite2p_recording(tmp_path):
+    """The same file as a suite2p recording's stimulus log: omitted flashes are left out, the
+    flashes' images are matched by name (not by the ``image_index`` Allen puts past the set for
+    an omission), and the eye and running series give behaviour and pupil per flash."""
+    from neuroaikit.neural.suite2p import _read_nwb_log
+
+    path = tmp_path / "behavior_ophys_experiment_951980471.nwb"
+    arrays = _allen_file(path)
+    log = _read_nwb_log(path)
+    shown = ~arrays["omitted"]
+    np.testing.assert_allclose(log["onset"], arrays["start"][shown])
+    assert log["image_id"].tolist() == [ALLEN_IMAGES.index(n) for n in arrays["names"][shown]]
+    assert log["stimulus_index"].tolist() == log["image_id"].tolist()
+    np.testing.assert_array_equal(log["images"], arrays["warped"].astype(np.float32))
+    assert log["behavior"].shape == (int(shown.sum()), 3) and log["pupil_center"].shape == (int(shown.sum()), 2)

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime
 import json
 import os
+import pathlib
+import pickle
 
 import numpy as np
 import pytest
@@ -40,7 +42,10 @@ def write_suite2p(root, seed=0):
     np.save(plane / "F.npy", f)
     np.save(plane / "Fneu.npy", (0.5 * f + rng.normal(0, 5, f.shape)).astype(np.float32))
     np.save(plane / "spks.npy", spks)
-    iscell = np.column_stack([np.ones(N_ROIS), np.linspace(0.9, 0.1, N_ROIS)])  # the last ROIs are not cells
+    probability = np.linspace(0.9, 0.1, N_ROIS)  # the last ROIs are not cells
+    label = probability >= 0.5
+    label[[3, 5]] = False, True  # curated in the suite2p GUI: one cell rejected, one accepted
+    iscell = np.column_stack([label, probability]).astype(np.float64)
     np.save(plane / "iscell.npy", iscell)
     stat = np.array([{"ypix": np.arange(3) + 5 * i, "xpix": np.arange(3) + 2 * i, "lam": np.ones(3, np.float32),
                       "med": [5 * i + 1, 2 * i + 1], "npix": 3, "radius": 2.5} for i in range(N_ROIS)], dtype=object)
@@ -55,8 +60,7 @@ def write_suite2p(root, seed=0):
         fh.write("onset,image_id,pupil_dilation,pupil_dilation_derivative,running_speed,pupil_x,pupil_y\n")
         for t in range(n_trials):
             fh.write(f"{onsets[t]:.4f},{ids[t]}," + ",".join(f"{v:.3f}" for v in behaviour[t]) + "\n")
-    keep = iscell[:, 1] >= 0.5
-    return truth[:, keep], ids
+    return truth[:, label], ids
 
 
 def test_round_trip_gives_the_written_responses(tmp_path):
@@ -64,7 +68,7 @@ def test_round_trip_gives_the_written_responses(tmp_path):
     ds = load_neural(tmp_path)  # the folder: suite2p/, stimulus_log.csv, images.npy, frame_times.npy
     np.testing.assert_allclose(ds.responses, truth, rtol=1e-5)
     np.testing.assert_array_equal(ds.image_ids, ids)
-    assert ds.n_neurons == 4  # iscell probability >= 0.5
+    assert ds.n_neurons == 4  # the ROIs iscell.npy labels as cells, curation included
     # images shown 4 times form the test tier, the rest train
     assert set(ds.image_ids[ds.tiers == "test"]) == {N_IMAGES - 2, N_IMAGES - 1}
     assert ds.behavior.shape == (len(ids), 3) and ds.pupil_center.mean() > 400
@@ -84,6 +88,23 @@ def test_recording_file_and_signal_options(tmp_path):
                              images=str(tmp_path / "images.npy"), frame_times=None)
     os.remove(tmp_path / "frame_times.npy")
     assert ds_fs.load().n_trials == ds.n_trials
+
+
+def test_iscell_labels_keep_curation_and_a_threshold_reads_the_probability(tmp_path):
+    write_suite2p(tmp_path)
+    paths = dict(suite2p=str(tmp_path / "suite2p"), stimulus_log=str(tmp_path / "stimulus_log.csv"),
+                 images=str(tmp_path / "images.npy"), frame_times=str(tmp_path / "frame_times.npy"))
+    iscell = np.load(tmp_path / "suite2p" / "plane0" / "iscell.npy")
+    by_label = Suite2pRecording(**paths).load()
+    by_probability = Suite2pRecording(**paths, iscell_threshold=0.5).load()
+    # the curated labels keep ROI 5 and drop ROI 3; the probability does the opposite
+    assert np.flatnonzero(iscell[:, 0]).tolist() == [0, 1, 2, 5]
+    assert np.flatnonzero(iscell[:, 1] >= 0.5).tolist() == [0, 1, 2, 3]
+    np.testing.assert_array_equal(by_label.responses[:, :3], by_probability.responses[:, :3])
+    assert not np.allclose(by_label.responses[:, 3], by_probability.responses[:, 3])
+    np.save(tmp_path / "suite2p" / "plane0" / "iscell.npy", np.column_stack([np.zeros(N_ROIS), iscell[:, 1]]))
+    with pytest.raises(DataError, match="no ROI is labelled a cell in iscell.npy"):
+        Suite2pRecording(**paths).load()
 
 
 def test_ops_and_stat_are_read_without_running_code(tmp_path):
@@ -211,3 +232,268 @@ def test_bad_cli_input_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "iscell.npy: 3 ROIs" in err[0]
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
+
+
+# -- what suite2p itself writes ------------------------------------------------------------------
+# The objects below have the types suite2p puts in ops.npy / stat.npy (read from its source,
+# 0.10.3, 0.12.1, 0.13.1, 0.14.0, 0.14.6, 1.0.0.1 and 1.1.0): run_s2p.py, pipeline_s2p.py,
+# registration/register.py, detection/{sparsedetect,stats,detect}.py, io/{utils,save}.py.
+
+def _stat_entry(rng, version):
+    """One ROI as suite2p's detection (sparsery), roi_stats and extraction leave it."""
+    n = int(rng.integers(14, 30))
+    ypix = rng.integers(0, 20, n).astype(int)  # int64 arrays
+    xpix = rng.integers(0, 30, n).astype(int)
+    roi = {"ypix": ypix, "xpix": xpix, "lam": rng.random(n).astype(np.float32),
+           "med": [ypix[n // 2], xpix[n // 2]],  # numpy int64 scalars in a list
+           "footprint": np.float64(rng.random()) if version != "0.10" else 1,
+           "mrs": np.float64(0.9), "mrs0": np.float64(0.8), "compact": np.float64(1.1),
+           "solidity": 1.0, "npix": n, "npix_soma": np.int64(n - 2),
+           "soma_crop": np.arange(n) < n - 2, "overlap": np.zeros(n, bool),  # bool arrays
+           "radius": np.float64(3.2), "aspect_ratio": np.float64(1.05),
+           "npix_norm": np.float32(1.0) if version == "1.x" else np.float64(1.0),
+           "npix_norm_no_crop": np.float32(1.1), "skew": np.float32(0.7), "std": np.float32(5.0)}
+    if version == "1.x":
+        roi["snr"] = np.float32(0.4)
+    else:
+        roi["neuropil_mask"] = rng.integers(0, 600, 40).astype(np.int32)
+    roi["inmerge"] = 0  # the GUI adds this when it re-saves stat.npy
+    return roi
+
+
+def _registration(rng, n_frames, ly, lx):
+    return {"refImg": rng.integers(0, 900, (ly, lx)).astype(np.int16), "rmin": np.int16(-3), "rmax": np.int16(870),
+            "yoff": np.zeros(n_frames, np.int32), "xoff": np.zeros(n_frames, np.int32),
+            "corrXY": rng.random(n_frames).astype(np.float32), "yoff1": np.zeros((n_frames, 4), np.float32),
+            "xoff1": np.zeros((n_frames, 4), np.float32), "corrXY1": np.zeros((n_frames, 4), np.float32),
+            "meanImg": rng.random((ly, lx)).astype(np.float32), "meanImgE": rng.random((ly, lx)),
+            "badframes": np.zeros(n_frames, bool), "yrange": [0, ly], "xrange": [0, lx], "bidiphase": 0,
+            "tPC": rng.random((n_frames // 10, 3)), "regPC": rng.random((2, 3, ly, lx)).astype(np.float32),
+            "regDX": rng.random((3, 3))}
+
+
+def _detection(rng, ly, lx):
+    return {"Vmax": rng.random(5), "ihop": np.arange(5), "Vsplit": rng.random(5), "Vcorr": rng.random((ly, lx)),
+            "Vmap": np.asanyarray([rng.random((ly, lx)), rng.random((ly // 2, lx // 2))], dtype=object),
+            "spatscale_pix": np.int64(6), "max_proj": rng.random((ly, lx)).astype(np.float32)}
+
+
+def _save_pickle(path, obj, numpy1=False):
+    """As suite2p saves: ``np.save`` of a dict (0-d object array) or of an object array.
+    ``numpy1``: the pickle numpy 1.x wrote (protocol 3, ``numpy.core`` module paths)."""
+    array = obj if isinstance(obj, np.ndarray) else np.array(obj, dtype=object)
+    if not numpy1:
+        np.save(path, array, allow_pickle=True)
+        return
+    raw = pickle.dumps(array, protocol=3).replace(b"numpy._core.", b"numpy.core.")
+    assert b"cnumpy.core.multiarray\n_reconstruct\n" in raw  # protocol 3: text globals, no lengths to fix
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "|O", "fortran_order": False, "shape": array.shape})
+        fh.write(raw)
+
+
+def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_ops=True):
+    """``root/suite2p/plane0..`` (+ ``combined``) holding what suite2p ``version`` ("0.10",
+    "0.14" or "1.x") writes, a stimulus log, images and frame times. Returns the per-trial
+    responses computed directly from the written spks / iscell / frame times, the image ids
+    and the per-plane ROI centres (x, y) and plane numbers of the kept ROIs."""
+    rng = np.random.default_rng(seed)
+    save0 = root / "suite2p"
+    ids = rng.permutation(np.concatenate([np.arange(N_IMAGES - 2), np.repeat([N_IMAGES - 2, N_IMAGES - 1], 4)]))
+    n_frames, ly, lx = int((len(ids) + 1) * FS), 24, 32
+    times = np.arange(n_frames) / FS + 0.013
+    onsets = 0.5 + np.arange(len(ids)) * 1.0 + 0.02
+    numpy1 = version != "1.x"  # suite2p < 1.0 mostly ran under numpy 1.x
+    data_path = [pathlib.Path(root) / "tiffs"]  # a caller's pathlib path, kept as given
+    kept_spks, kept_pos, stats, arrays = [], [], [], []
+    for p in range(n_planes):
+        plane = save0 / f"plane{p}"
+        plane.mkdir(parents=True)
+        n_rois = 5 + p
+        spks = rng.gamma(0.5, 1.0, (n_rois, n_frames)).astype(np.float32)
+        f = (rng.normal(300, 20, spks.shape) + 50 * spks).astype(np.float32)
+        fneu = (0.5 * f + rng.normal(0, 5, f.shape)).astype(np.float32)
+        prob = rng.uniform(0, 1, n_rois)
+        prob[:2] = [0.95, 0.2]
+        iscell = np.column_stack([prob > 0.5, prob])  # float64 (label, probability), as classify() returns
+        stat = np.array([_stat_entry(rng, version) for _ in range(n_rois)])  # object array of dicts
+        for name, value in (("F", f), ("Fneu", fneu), ("spks", spks), ("iscell", iscell)):
+            np.save(plane / f"{name}.npy", value)
+        np.save(plane / "redcell.npy", np.column_stack([np.zeros(n_rois), rng.random(n_rois)]))
+        _save_pickle(plane / "stat.npy", stat, numpy1)
+        paths = {"save_path": str(plane), "reg_file": str(plane / "data.bin")}
+        if version == "1.x":
+            db = {"data_path": data_path, "save_path0": data_path[0], "save_folder": "suite2p", "input_format": "tif",
+                  "look_one_level_down": False, "keep_movie_raw": False, "nplanes": n_planes, "nrois": 1,
+                  "nchannels": 1, "functional_chan": 1, "lines": None, "dy": None, "dx": None,
+                  "ignore_flyback": None, "subfolders": None, "file_list": [str(data_path[0] / "f0.tif")],
+                  "first_files": np.array([True]), "fast_disk": str(plane), "iplane": np.int64(p),
+                  "db_path": str(plane / "db.npy"), "settings_path": str(plane / "settings.npy"),
+                  "nframes": n_frames, "Ly": ly, "Lx": lx, "batch_size": 500, **paths}
+            settings = {"torch_device": "cuda", "tau": 1.0, "fs": FS, "diameter": np.array([12.0, 12.0]),
+                        "run": {"do_registration": 1, "do_regmetrics": True, "do_detection": True,
+                                "do_deconvolution": True, "multiplane_parallel": False},
+                        "io": {"combined": True, "save_mat": False, "save_NWB": False, "save_ops_orig": save_ops,
+                               "delete_bin": False, "move_bin": False},
+                        "registration": {"align_by_chan2": False, "nimg_init": 400, "maxregshift": 0.1,
+                                         "block_size": (128, 128), "bidiphase": 0.0, "nonrigid": True},
+                        "detection": {"algorithm": "sparsery", "threshold_scaling": 1.0, "max_overlap": 0.75,
+                                      "sparsery_settings": {"highpass_neuropil": 25, "spatial_scale": 0}},
+                        "classification": {"classifier_path": None, "use_builtin_classifier": False,
+                                           "preclassify": 0.0},
+                        "extraction": {"neuropil_coefficient": 0.7, "snr_threshold": 0.0},
+                        "dcnv_preprocess": {"baseline": "maximin", "win_baseline": 60.0},
+                        "date_proc": datetime.datetime.now().astimezone()}
+            reg, det = _registration(rng, n_frames, ly, lx), {**_detection(rng, ly, lx), "diameter": np.array([12.0, 12.0])}
+            _save_pickle(plane / "db.npy", db)
+            _save_pickle(plane / "settings.npy", settings)
+            _save_pickle(plane / "reg_outputs.npy", reg)
+            _save_pickle(plane / "detect_outputs.npy", det)
+            if save_ops:
+                ops = {**db, **settings, **reg, **det,
+                       "plane_times": {"registration": 1.2, "detection": 3.4, "total_plane_runtime": 7.9}}
+                _save_pickle(plane / "ops.npy", ops)
+        else:
+            ops = {"suite2p_version": "0.14.6" if version == "0.14" else "0.10.3", "look_one_level_down": False,
+                   "fast_disk": [], "delete_bin": False, "h5py": [], "h5py_key": "data", "save_path0": str(root),
+                   "save_folder": [], "subfolders": [], "nplanes": n_planes, "nchannels": 1, "functional_chan": 1,
+                   "tau": 1.0, "fs": FS, "frames_include": -1, "ignore_flyback": [], "preclassify": 0.0,
+                   "combined": True, "aspect": 1.0, "do_bidiphase": False, "bidi_corrected": False,
+                   "do_registration": True, "nonrigid": True, "block_size": [128, 128], "smooth_sigma": 1.15,
+                   "diameter": 0, "classifier_path": "", "neucoeff": 0.7, "baseline": "maximin",
+                   "data_path": data_path, "ops_path": str(plane / "ops.npy"),
+                   "filelist": [str(data_path[0] / "f0.tif")], "first_tiffs": np.array([True]),
+                   "frames_per_file": np.array([n_frames]), "frames_per_folder": np.array([n_frames], np.int32),
+                   "nframes": np.int64(n_frames), "Ly": ly, "Lx": lx, "Lyc": ly, "Lxc": lx,
+                   **paths, **_registration(rng, n_frames, ly, lx), **_detection(rng, ly, lx),
+                   # 0.10 stamps datetime.now(); 0.12 onwards datetime.now().astimezone()
+                   "date_proc": datetime.datetime.now() if version == "0.10" else datetime.datetime.now().astimezone(),
+                   "timing": {"registration": 1.2, "detection": 3.4, "extraction": 0.5, "classification": 0.1,
+                              "deconvolution": 0.2, "total_plane_runtime": 5.6}}
+            _save_pickle(plane / "ops.npy", ops, numpy1)
+        keep = iscell[:, 1] >= 0.5
+        kept_spks.append(spks[keep])
+        kept_pos.append([(float(s["med"][1]), float(s["med"][0]), float(p)) for s in stat[keep]])
+        stats.append(stat)
+        arrays.append((f, fneu, spks, iscell))
+    if combined and n_planes > 1:  # suite2p's combined view: every plane's ROIs again, tagged with iplane
+        folder = save0 / "combined"
+        folder.mkdir()
+        for k, name in enumerate(("F", "Fneu", "spks", "iscell")):
+            np.save(folder / f"{name}.npy", np.concatenate([a[k] for a in arrays]))
+        for k, stat in enumerate(stats):  # the plane folders' stat.npy are written already
+            for roi in stat:
+                roi["iplane"] = k
+        _save_pickle(folder / "stat.npy", np.concatenate(stats), numpy1)
+        if version == "1.x":
+            _save_pickle(folder / "db.npy", {"nplanes": n_planes, "save_path": str(folder), "iplane": np.int64(1)})
+            _save_pickle(folder / "settings.npy", {"fs": FS, "tau": 1.0,
+                                                   "date_proc": datetime.datetime.now().astimezone()})
+        else:
+            _save_pickle(folder / "ops.npy", {"fs": FS, "save_path": str(folder), "Ly": ly, "Lx": 2 * lx,
+                                              "date_proc": datetime.datetime.now().astimezone()}, numpy1)
+    np.save(root / "images.npy", rng.uniform(0, 255, (N_IMAGES, 9, 16)).astype(np.float32))
+    np.save(root / "frame_times.npy", times)
+    with open(root / "stimulus_log.csv", "w") as fh:
+        fh.write("onset,image_id\n")
+        fh.writelines(f"{onset:.4f},{i}\n" for onset, i in zip(onsets, ids))
+    cells = np.concatenate(kept_spks)
+    truth = np.stack([cells[:, (times >= onset) & (times < onset + 0.5)].mean(1) for onset in onsets])
+    return truth, ids, np.concatenate([np.array(p, float).reshape(-1, 3) for p in kept_pos])
+
+
+@pytest.mark.parametrize("version", ["0.10", "0.14", "1.x"])
+def test_what_suite2p_writes_loads_with_the_directly_computed_responses(tmp_path, version):
+    """ops.npy / stat.npy holding what each suite2p writes (time-zone-aware date_proc, timing,
+    pathlib paths, numpy scalars, bool masks, nested settings, object arrays; numpy-1 pickles
+    for suite2p < 1.0) load; two planes plus suite2p's combined folder give each ROI once."""
+    truth, ids, positions = write_real_suite2p(tmp_path, version)
+    ds = load_neural(tmp_path)
+    assert ds.n_neurons == truth.shape[1]  # the combined folder is not read beside plane0, plane1
+    np.testing.assert_allclose(ds.responses, truth, rtol=1e-5)
+    np.testing.assert_array_equal(ds.image_ids, ids)
+    np.testing.assert_allclose(ds.cortical_positions, positions)  # med (y, x) -> (x, y), plane number
+    ops = read_pickled_npy(tmp_path / "suite2p" / "plane1" / "ops.npy")
+    assert ops["fs"] == FS and ops["data_path"] == [str(tmp_path / "tiffs")]  # a path comes back as its string
+    assert ops["date_proc"].tzinfo is not None or version == "0.10"
+    stat = read_pickled_npy(tmp_path / "suite2p" / "plane0" / "stat.npy")
+    assert stat[0]["soma_crop"].dtype == bool and isinstance(stat[0]["npix_soma"], np.int64)
+    # the combined folder read alone: every ROI, at the depth of its plane
+    combined = Suite2pRecording(suite2p=str(tmp_path / "suite2p" / "combined"),
+                                stimulus_log=str(tmp_path / "stimulus_log.csv"), images=str(tmp_path / "images.npy"),
+                                frame_times=str(tmp_path / "frame_times.npy")).load()
+    np.testing.assert_allclose(combined.cortical_positions, positions)
+    np.testing.assert_allclose(combined.responses, truth, rtol=1e-5)
+
+
+def test_suite2p_1x_without_ops_npy_reads_db_and_settings(tmp_path):
+    """suite2p 1.x with ``save_ops_orig`` off leaves no ops.npy: db.npy and settings.npy give fs."""
+    truth, ids, _ = write_real_suite2p(tmp_path, "1.x", save_ops=False)
+    os.remove(tmp_path / "frame_times.npy")  # the frame clock from settings["fs"]
+    assert not (tmp_path / "suite2p" / "plane0" / "ops.npy").exists()
+    ds = load_neural(tmp_path)
+    assert ds.n_neurons == truth.shape[1] and ds.n_trials == len(ids)
+    os.remove(tmp_path / "suite2p" / "plane1" / "settings.npy")
+    with pytest.raises(DataError, match=r"plane1: suite2p output lacks ops\.npy"):
+        load_neural(tmp_path)
+
+
+def test_planes_are_read_in_plane_number_order(tmp_path):
+    from neuroaikit.neural.suite2p import find_planes
+
+    for name in [f"plane{i}" for i in range(12)] + ["combined", "plane3_old"]:
+        (tmp_path / "suite2p" / name).mkdir(parents=True)
+        np.save(tmp_path / "suite2p" / name / "F.npy", np.zeros((1, 2)))
+    assert [p.name for p in find_planes(tmp_path)] == [f"plane{i}" for i in range(12)]
+
+
+def test_a_frame_rate_stored_as_a_numpy_number_is_used(tmp_path):
+    write_suite2p(tmp_path)
+    plane = tmp_path / "suite2p" / "plane0"
+    ops = read_pickled_npy(plane / "ops.npy")
+    np.save(plane / "ops.npy", np.array({**ops, "fs": np.float32(FS)}, dtype=object), allow_pickle=True)
+    os.remove(tmp_path / "frame_times.npy")
+    assert load_neural(tmp_path).n_trials == len(np.loadtxt(tmp_path / "stimulus_log.csv", delimiter=",", skiprows=1))
+
+
+class _PathExploit:
+    """A pickle reaching pathlib for something other than building a path."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+            return pathlib.Path.write_text, (pathlib.PosixPath(self.marker), "pwned")
+
+
+class _PathOfNonStrings:
+    def __reduce__(self):
+            return pathlib.PurePosixPath, (b"/etc", 3)
+
+
+@pytest.mark.parametrize("payload, refusal", [
+    (_PathExploit, r"forbidden global pathlib\.Path\.write_text"),
+    (lambda marker: _PathOfNonStrings(), r"pathlib\.PurePosixPath with non-string parts is not allowed"),
+])
+def test_paths_are_admitted_only_as_strings(tmp_path, payload, refusal):
+    write_suite2p(tmp_path)
+    marker = tmp_path / "pwned"
+    ops = np.array({"fs": FS, "save_path": payload(marker)}, dtype=object)
+    np.save(tmp_path / "suite2p" / "plane0" / "ops.npy", ops, allow_pickle=True)
+    with pytest.raises(DataError, match=rf"ops\.npy: refused to unpickle: {refusal}"):
+        load_neural(tmp_path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("module", [b"pathlib", b"pathlib._local"])  # Python 3.13 pickles from pathlib._local
+def test_paths_from_any_python_and_os_read_as_strings(tmp_path, module):
+    ops = {"data_path": [pathlib.PurePosixPath("/data/m1")], "save_path0": pathlib.PureWindowsPath(r"D:\data\m1")}
+    raw = pickle.dumps(np.array(ops, dtype=object), protocol=3)
+    raw = raw.replace(b"cpathlib\nPurePosixPath\n", b"c" + module + b"\nPosixPath\n")
+    raw = raw.replace(b"cpathlib\nPureWindowsPath\n", b"c" + module + b"\nWindowsPath\n")  # written on Windows
+    assert b"c" + module + b"\nPosixPath\n" in raw and b"c" + module + b"\nWindowsPath\n" in raw
+    path = tmp_path / "ops.npy"
+    with open(path, "wb") as fh:
+        np.lib.format.write_array_header_1_0(fh, {"descr": "|O", "fortran_order": False, "shape": ()})
+        fh.write(raw)
+    assert read_pickled_npy(path) == {"data_path": ["/data/m1"], "save_path0": r"D:\data\m1"}

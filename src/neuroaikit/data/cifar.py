@@ -13,7 +13,7 @@ import io
 import os
 import pickle
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePath, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -50,21 +50,39 @@ _ALLOWED_GLOBALS = {
 }
 
 
+def _path_as_str(flavour: type[PurePath]) -> Any:
+    def build(*parts: Any) -> str:
+        if not all(isinstance(part, str) for part in parts):
+            raise pickle.UnpicklingError(f"pathlib.{flavour.__name__} with non-string parts is not allowed")
+        return str(flavour(*parts))
+
+    return build
+
+
 #: with ``allow_object_arrays``: numpy object arrays (their elements are unpickled under the same
-#: rules) and dates (suite2p's ``ops.npy`` records when it ran)
+#: rules), dates and filesystem paths. suite2p's ``ops.npy`` records when it ran
+#: (``datetime.now().astimezone()`` since 0.12, so a ``datetime.timezone`` too) and keeps the
+#: paths its caller passed in, ``pathlib`` objects included. A path is read back as its string:
+#: the stand-ins below only join strings, so a crafted file cannot reach ``pathlib`` (or a
+#: ``WindowsPath`` that cannot be built off Windows); Python 3.13 pickles them from ``pathlib._local``.
 _OBJECT_ARRAY_GLOBALS = {
     ("numpy", "dtype"): np.dtype,
     ("datetime", "datetime"): datetime.datetime,
     ("datetime", "date"): datetime.date,
     ("datetime", "timedelta"): datetime.timedelta,
+    ("datetime", "timezone"): datetime.timezone,
+    **{(module, name): _path_as_str(PureWindowsPath if "Windows" in name else PurePosixPath)
+       for module in ("pathlib", "pathlib._local")
+       for name in ("PosixPath", "WindowsPath", "PurePosixPath", "PureWindowsPath")},
 }
 
 
 class RestrictedUnpickler(pickle.Unpickler):
     """An unpickler that builds only plain data: dicts, lists, tuples, str, bytes, numbers
     and numpy arrays of plain dtypes (``allow_object_arrays``: also object arrays, whose
-    elements obey the same rules, and dates). Any other global (a class or function that
-    loading would call) is refused, so a crafted file cannot run code."""
+    elements obey the same rules, dates with their time zone, and ``pathlib`` paths, read as
+    strings). Any other global (a class or function that loading would call) is refused, so a
+    crafted file cannot run code."""
 
     def __init__(self, *args: Any, allow_object_arrays: bool = False, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -93,7 +111,7 @@ def restricted_load(path: str | os.PathLike, raw: bytes | None = None, *, allow_
         return RestrictedUnpickler(io.BytesIO(raw), encoding="latin1", allow_object_arrays=allow_object_arrays).load()
     except pickle.UnpicklingError as exc:
         message = str(exc)
-        if message.startswith(("forbidden global", "object dtype", "_codecs.encode", "persistent")):
+        if message.startswith(("forbidden global", "object dtype", "_codecs.encode", "pathlib", "persistent")):
             raise DataError(f"{path}: refused to unpickle: {message}; expected only plain arrays, lists, "
                             f"dicts and strings ({expected})") from None
         raise DataError(f"{path}: not a valid pickle ({message}); expected {expected}") from None

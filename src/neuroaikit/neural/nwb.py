@@ -2,34 +2,61 @@
 
 Reading (:func:`load_nwb`) looks for:
 
-- ROI responses: a ``RoiResponseSeries`` in ``processing["ophys"]`` (inside ``DfOverF``,
-  ``Fluorescence`` or any container; ``series=`` picks one by name when there are several),
-  either one row per trial or a frame-rate trace;
-- the trials: the ``trials`` table (or an ``intervals`` table named by ``trials_table=``; without
-  a usable trials table, the first ``*presentations`` intervals table with an image column, as
-  the Allen Brain Observatory writes them, e.g. ``natural_scenes_presentations``) with
-  ``start_time`` / ``stop_time`` and an image column (``image_id``, ``frame``, ``image_index``
-  or ``stimulus_index``), optional ``tier`` and behaviour columns;
+- ROI responses: a ``RoiResponseSeries`` in a processing module (inside ``DfOverF``,
+  ``Fluorescence`` or directly in the module), either one row per trial or a frame-rate trace.
+  With several, one inside a ``DfOverF`` container is taken (Allen's Visual Behavior files hold
+  ``dff/traces``, ``corrected_fluorescence/traces``, ``neuropil_trace/traces`` and
+  ``event_detection``: the same series name in several containers); ``series=`` picks one by its
+  name, its container's name or ``"container/series"``;
+- the ROIs of that series' ``PlaneSegmentation``: ids from a ``unit_id`` column, else the table's
+  own ids (Allen: ``cell_roi_id``); an Allen ``valid_roi`` column leaves out the ROIs it marks
+  False (logged), as AllenSDK does by default; Allen's ``cell_specimen_id`` goes to
+  ``neuron_meta``;
+- the trials: the ``trials`` table (or an ``intervals`` table named by ``trials_table=``) when
+  it has an image column; else every ``*presentations`` intervals table with an ``image_name``
+  column, read as one table in time order (Allen Visual Behavior writes one per stimulus, older
+  AllenSDK versions one per image name); else the first ``*presentations`` table with an image
+  column (e.g. ``natural_scenes_presentations``). It needs ``start_time`` / ``stop_time`` and an
+  image column: ``image_name`` (matched to the names of the stimulus images, below), else
+  ``image_id``, ``frame``, ``image_index`` or ``stimulus_index``; optional ``tier`` and behaviour
+  columns. Presentations that showed no image (an ``omitted`` column true, or the image name
+  ``"omitted"``: Allen's omitted flashes, a gray screen) are left out (logged); the trials keep
+  their row numbers in the table as ``trial_ids``. In an Allen ``*_presentations`` table
+  ``stimulus_index`` numbers the stimulus *type* (AllenSDK's column description), so it is not
+  taken as the row of the image there;
 - behaviour, when the table has no behaviour columns: the time series the file records, in
   the Sensorium order (:func:`behavior_per_trial`): pupil size and its time derivative (a
   series in a ``PupilTracking`` container, or named ``pupil_area``, ``pupil_size``,
   ``pupil_diameter`` or ``pupil_radius``, else the ``area`` of Allen's pupil ``EllipseSeries``)
   and running speed (a ``TimeSeries`` named ``running_speed``, or ``speed`` in a ``running``
-  processing module or container, the Allen Brain Observatory's names);
+  processing module or container, Allen's names; its ``speed_unfiltered`` and ``dx`` are not read);
 - the pupil centre, when the table has no ``pupil_x`` / ``pupil_y`` columns: a two-column
   series named ``pupil_tracking`` (Allen's ``EllipseEyeTracking``), ``pupil_center``,
   ``pupil_position`` or ``pupil_location``, else the series of an ``EyeTracking`` container
   (one two-column series, or two whose names end in x and y);
 - each series is averaged over each trial's ``[start_time, stop_time)`` (NaN samples such as
-  blinks left out; interpolated at its middle for a trial with no valid sample);
+  blinks left out, and the samples a ``likely_blink`` series beside it flags, as Allen's
+  ``EllipseEyeTracking`` does: its ``area`` is NaN at blinks but its centre is not;
+  interpolated at its middle for a trial with no valid sample);
 - the images: an ``ImageSeries`` in ``stimulus_template`` or ``stimulus`` (or an ``Images``
-  container of ``GrayscaleImage``s or ``RGBImage``s), indexed by the image column; colour
-  stored channels-last is moved channels-first (by :class:`NeuralDataset`).
+  container of ``GrayscaleImage``s or ``RGBImage``s), indexed by the image column; with an
+  ``image_name`` column, the first such stack whose names hold every name shown (an
+  ``ImageSeries``' ``control_description``, as Allen's ``StimulusTemplate`` names its images,
+  or the image names of an ``Images`` container); colour stored channels-last is moved
+  channels-first (by :class:`NeuralDataset`). Allen's ``StimulusTemplate`` data are the *warped*
+  images, as the monitor showed them; its ``unwarped`` images (NaN outside the seen part) are
+  not read.
 
 A frame-rate trace is turned into one response per trial by averaging the frames whose
 timestamps fall in ``[start_time, stop_time)`` (trials with no frame raise
 :class:`DataError`). Trials without a ``tier`` column are all ``train`` except images shown
-more than once, which become ``test`` (logged).
+more than once, which become ``test`` (logged; a warning when that leaves no ``train`` trial,
+as in Allen's Visual Behavior sessions, where every image repeats).
+
+The Allen Visual Behavior ophys layout above (module, container, table and column names,
+dtypes, the extensions' specs) was checked against the AllenSDK source that writes and reads it,
+not against a real Allen file; the Brain Observatory (Visual Coding) names
+(``natural_scenes_presentations`` with ``frame``) were not checked.
 
 Writing (:func:`write_nwb`) stores a :class:`NeuralDataset` in that layout, one response
 row per trial, so ``load_nwb(write_nwb(ds, path))`` gives ``ds`` back.
@@ -44,7 +71,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -61,7 +88,13 @@ def _require_pynwb() -> None:
     except ImportError:
         raise ConfigError("reading or writing .nwb files needs pynwb: pip install 'neuroaikit[nwb]'") from None
 
-IMAGE_COLUMNS = ("image_id", "frame_image_id", "frame", "image_index", "stimulus_index")
+IMAGE_COLUMNS = ("image_id", "frame_image_id", "frame", "image_index", "stimulus_index", "image")
+#: the column naming each presentation's image (Allen Visual Behavior: a key of its stimulus template)
+IMAGE_NAME_COLUMN = "image_name"
+#: the image name of a presentation that showed no image (Allen: a gray screen in place of a flash)
+OMITTED_IMAGE = "omitted"
+#: the series Allen's ``EllipseEyeTracking`` flags blink frames with, beside its ellipses
+BLINK_SERIES = "likely_blink"
 BEHAVIOR_COLUMNS = ("pupil_dilation", "pupil_dilation_derivative", "running_speed")
 PUPIL_COLUMNS = ("pupil_x", "pupil_y")
 #: names of a two-column pupil-centre series (Allen's ``EllipseSeries`` is ``pupil_tracking``)
@@ -96,11 +129,12 @@ def write_nwb(ds: NeuralDataset, path: str | os.PathLike, session_description: s
         extra += [(c, ds.pupil_center[:, i]) for i, c in enumerate(PUPIL_COLUMNS)]
     for name, _ in extra:
         nwb.add_trial_column(name, name.replace("_", " "))
+    stim_rows, unit_ids = np.asarray(ds.stimulus_index), np.asarray(ds.unit_ids)  # both set by NeuralDataset
     for t in range(n):
         row = {c: float(v[t]) for c, v in extra}
         nwb.add_trial(
             start_time=starts[t], stop_time=starts[t] + 0.5, image_id=int(ds.image_ids[t]),
-            stimulus_index=int(ds.stimulus_index[t]), tier=str(ds.tiers[t]), **row,
+            stimulus_index=int(stim_rows[t]), tier=str(ds.tiers[t]), **row,
         )
     device = nwb.create_device(name="microscope")
     channel = OpticalChannel(name="green", description="calcium indicator", emission_lambda=510.0)
@@ -118,7 +152,7 @@ def write_nwb(ds: NeuralDataset, path: str | os.PathLike, session_description: s
         ps.add_column("cortical_position", "x, y, z (µm)")
     for i in range(ds.n_neurons):
         kw = {"cortical_position": ds.cortical_positions[i].tolist()} if ds.cortical_positions is not None else {}
-        ps.add_roi(pixel_mask=[(0, 0, 1.0)], unit_id=int(ds.unit_ids[i]), **kw)
+        ps.add_roi(pixel_mask=[(0, 0, 1.0)], unit_id=int(unit_ids[i]), **kw)
     ophys.add(seg)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -171,30 +205,113 @@ def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: s
         return _read(nwb, Path(path), series, trials_table, nan_policy)
 
 
-def presentation_table(nwb, path: Path, name: str | None = None):
-    """The table of stimulus presentations: ``name`` (an intervals table, or ``"trials"``), else
-    the trials table when it has an image column, else the first ``*presentations`` intervals
-    table that has one (Allen Brain Observatory layout)."""
+class _Column(NamedTuple):
+    data: np.ndarray
+
+
+class PresentationTable:
+    """Stimulus presentations read into memory, offering what callers use of a pynwb table
+    (``name``, ``colnames``, ``table[column].data``), so that several intervals tables can be
+    read as one: Allen's Visual Behavior files hold one ``*_presentations`` table per stimulus
+    (older ones, one per image name) that only together give the session's presentations."""
+
+    def __init__(self, name: str, columns: dict[str, np.ndarray]) -> None:
+        self.name = name
+        self._columns = columns
+        self.colnames = tuple(columns)
+
+    def __getitem__(self, column: str) -> _Column:
+        return _Column(self._columns[column])
+
+    def __len__(self) -> int:
+        return len(self._columns["start_time"]) if "start_time" in self._columns else 0
+
+    def rows(self, keep: np.ndarray) -> PresentationTable:
+        """The presentations where ``keep`` (a mask or row numbers) says, same columns."""
+        return PresentationTable(self.name, {c: v[keep] for c, v in self._columns.items()})
+
+
+def _read_table(table) -> dict[str, np.ndarray]:
+    """The one-value-per-row columns of an NWB table, text as ``str``. Ragged columns (Allen's
+    ``tags`` and ``timeseries``, lick times) and compound ones are left out: no trial needs them."""
+    from hdmf.common import VectorIndex
+
+    n = len(table)
+    out = {}
+    for name in table.colnames:
+        column = table[name]
+        if isinstance(column, VectorIndex):
+            continue
+        values = np.asarray(column.data[:])
+        if values.ndim != 1 or len(values) != n or values.dtype.kind == "V":
+            continue
+        if values.dtype.kind in "SO":
+            values = np.array([_text(v) for v in values], dtype=str)
+        out[name] = values
+    return out
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _merged(path: Path, tables: list[tuple[str, Any]]) -> PresentationTable:
+    """Intervals tables read as one, rows in ``start_time`` order, on the columns they share (as
+    AllenSDK reads its ``*_presentations`` tables); a column whose types cannot be joined (text in
+    one table, numbers in another) is left out."""
+    read = [(name, _read_table(table)) for name, table in tables]
+    if len(read) == 1:
+        return PresentationTable(*read[0])
+    columns = {}
+    for column in read[0][1]:
+        if all(column in cols for _, cols in read[1:]):
+            try:
+                columns[column] = np.concatenate([cols[column] for _, cols in read])
+            except (TypeError, ValueError):  # numpy cannot join text and numbers
+                log.info("%s: column %r differs in type between the presentation tables, left out", path, column)
+    if "start_time" not in columns:
+        raise DataError(f"{path}: the presentation tables {[n for n, _ in read]} lack a shared start_time column")
+    order = np.argsort(columns["start_time"], kind="stable")
+    log.info("%s: read the presentation tables %s as one, in time order", path, ", ".join(n for n, _ in read))
+    return PresentationTable(" + ".join(n for n, _ in read), {c: v[order] for c, v in columns.items()})
+
+
+def _has_image_column(colnames) -> bool:
+    return any(c in colnames for c in (*IMAGE_COLUMNS, IMAGE_NAME_COLUMN))
+
+
+def presentation_table(nwb, path: Path, name: str | None = None) -> PresentationTable:
+    """The table of stimulus presentations, in memory: ``name`` (an intervals table, or
+    ``"trials"``), else the trials table when it has an image column, else every
+    ``*presentations`` intervals table with an ``image_name`` column, as one table in time order
+    (Allen Visual Behavior), else the first ``*presentations`` intervals table with an image
+    column (Allen Brain Observatory layout)."""
     intervals = dict(nwb.intervals or {})
     if name is not None:
         table = nwb.trials if name == "trials" else intervals.get(name)
         if table is None:
             raise DataError(f"{path}: no {name!r} table; intervals tables: {sorted(intervals)}")
-        return table
-    candidates = ([nwb.trials] if nwb.trials is not None else []) + [
-        t for n, t in sorted(intervals.items()) if n.endswith("presentations") and n != "trials"]
-    for table in candidates:
-        if any(c in table.colnames for c in IMAGE_COLUMNS):
-            return table
-    if candidates:
-        return candidates[0]
+        return PresentationTable(name, _read_table(table))
+    presentations = [(n, t) for n, t in sorted(intervals.items()) if n.endswith("presentations") and n != "trials"]
+    if nwb.trials is not None and _has_image_column(nwb.trials.colnames):
+        return PresentationTable("trials", _read_table(nwb.trials))
+    named = [(n, t) for n, t in presentations if IMAGE_NAME_COLUMN in t.colnames]
+    if named:
+        return _merged(path, named)
+    for n, t in presentations:
+        if _has_image_column(t.colnames):
+            return PresentationTable(n, _read_table(t))
+    if nwb.trials is not None:
+        return PresentationTable("trials", _read_table(nwb.trials))
+    if presentations:
+        return PresentationTable(presentations[0][0], _read_table(presentations[0][1]))
     raise DataError(f"{path}: no trials table and no *presentations intervals table")
 
 
 def stimulus_images(nwb, path: Path) -> np.ndarray:
-    """The stimulus images (n, H, W) or (n, C, H, W) of an NWB file (``ImageSeries`` or ``Images`` in the stimulus
-    templates or the stimulus group)."""
-    return _find_images(nwb, path)
+    """The stimulus images (n, H, W) or (n, C, H, W) of an NWB file: the first ``ImageSeries`` or
+    ``Images`` in the stimulus templates or the stimulus group."""
+    return _image_stack(_image_sets(nwb, path)[0])
 
 
 def _timestamps(series, n: int) -> np.ndarray:
@@ -276,20 +393,44 @@ def _pupil_centre_series(found) -> list[tuple[Any, int]]:
 
 def _pupil_size(found, centre) -> tuple[Any, np.ndarray, str] | None:
     """(series, samples, description) of the pupil size: a series in a ``PupilTracking``
-    container or named as in ``PUPIL_SIZE_SERIES`` (a processed one before one whose name
-    says ``raw``), else the ``area`` of the pupil-centre ellipse (Allen); None when none."""
+    container or named as in ``PUPIL_SIZE_SERIES`` (a processed one before one whose name, or
+    whose container's, says ``raw``), else the ``area`` of the pupil-centre ellipse (Allen: NaN
+    at likely blinks; its ``area_raw`` is not read); None when none."""
     from pynwb.behavior import PupilTracking
 
-    candidates = [s for s, parents in found
+    candidates = [(s, parents) for s, parents in found
                   if s.name.lower() in PUPIL_SIZE_SERIES or any(isinstance(p, PupilTracking) for p in parents)]
-    candidates.sort(key=lambda s: "raw" in s.name.lower())
+    candidates.sort(key=lambda c: "raw" in " ".join([c[0].name, *(getattr(p, "name", "") for p in c[1])]).lower())
     if candidates:
-        series = candidates[0]
+        series = candidates[0][0]
         return series, _samples(series)[:, 0], repr(series.name)
     area = getattr(centre, "area", None) if centre is not None else None
     if area is not None:
         return centre, np.asarray(area[:], dtype=np.float64), f"{centre.name!r}.area"
     return None
+
+
+def _blink_flags(series, found, n: int) -> np.ndarray | None:
+    """True at the ``n`` samples of ``series`` that a ``likely_blink`` series in the same
+    container flags, as Allen's ``EllipseEyeTracking`` does (its ellipses' ``area`` is NaN at
+    those frames, their centre is not); None when there is no such series of ``n`` samples."""
+    parents = next((p for s, p in found if s is series), ())
+    if not parents:
+        return None
+    for other, other_parents in found:
+        if other.name == BLINK_SERIES and other_parents and other_parents[-1] is parents[-1]:
+            flags = np.asarray(other.data[:]).reshape(-1)
+            if len(flags) == n:
+                return np.nan_to_num(flags.astype(np.float64), nan=1.0) != 0  # a NaN flag: not known open
+    return None
+
+
+def _without_blinks(series, values: np.ndarray, found) -> np.ndarray:
+    """``values`` (samples of ``series``) with the samples flagged as blinks set to NaN."""
+    flags = _blink_flags(series, found, len(values))
+    if flags is None or not flags.any():
+        return values
+    return np.where(flags, np.nan, values)
 
 
 def behavior_per_trial(nwb, path: Path, table, behavior: bool = True,
@@ -302,12 +443,14 @@ def behavior_per_trial(nwb, path: Path, table, behavior: bool = True,
     Behaviour: the Sensorium columns the file records, in their order: pupil size and its
     time derivative (:func:`_pupil_size`), running speed (:func:`_running_series`); None when
     it records none. Pupil centre (trials, 2): :func:`_pupil_centre_series`, in the file's units
-    (eye-camera pixels on most rigs; the shifter standardises it), or None."""
+    (eye-camera pixels on most rigs; the shifter standardises it), or None. Samples a
+    ``likely_blink`` series flags (:func:`_blink_flags`) are left out of both."""
     found = list(_all_series(nwb)) if behavior or pupil else []
     centre = _pupil_centre_series(found) if found else []
     centre_means = None
     if pupil and centre:
-        centre_means = np.stack([_series_trial_means(s, _samples(s)[:, c], table) for s, c in centre], 1).astype(np.float32)
+        centre_means = np.stack([_series_trial_means(s, _without_blinks(s, _samples(s)[:, c], found), table)
+                                 for s, c in centre], 1).astype(np.float32)
         log.info("%s: pupil centre from %s, averaged within each trial", path, " and ".join(sorted({repr(s.name) for s, _ in centre})))
     if not behavior:
         return None, centre_means
@@ -315,6 +458,7 @@ def behavior_per_trial(nwb, path: Path, table, behavior: bool = True,
     size = _pupil_size(found, centre[0][0] if centre else None)
     if size is not None:
         series, values, described = size
+        values = _without_blinks(series, values, found)
         columns += [_series_trial_means(series, values, table),
                     _series_trial_means(series, _nan_gradient(values, _timestamps(series, len(values))), table)]
         names += [f"pupil size ({described})", "its time derivative"]
@@ -340,91 +484,250 @@ def _nan_gradient(values: np.ndarray, stamps: np.ndarray) -> np.ndarray:
     return np.gradient(values, stamps)
 
 
-def _find_series(nwb, path: Path, name: str | None):
-    from pynwb.ophys import RoiResponseSeries
+def _find_series(nwb, path: Path, name: str | None) -> tuple[Any, str]:
+    """(series, label) of the ROI responses: see the module docstring. The label is the series'
+    name, or ``"container/series"`` when other containers hold a series of that name too."""
+    from pynwb.ophys import DfOverF, RoiResponseSeries
 
-    found = []
+    found: list[tuple[str, Any, Any]] = []  # (container/series, series, container or None)
     for module in nwb.processing.values():
         for obj in module.data_interfaces.values():
-            items = obj.roi_response_series.values() if hasattr(obj, "roi_response_series") else [obj]
-            found += [s for s in items if isinstance(s, RoiResponseSeries)]
+            if hasattr(obj, "roi_response_series"):
+                found += [(f"{obj.name}/{s.name}", s, obj) for s in obj.roi_response_series.values()
+                          if isinstance(s, RoiResponseSeries)]
+            elif isinstance(obj, RoiResponseSeries):
+                found.append((obj.name, obj, None))
     if not found:
         raise DataError(f"{path}: no RoiResponseSeries in any processing module")
+    paths = [p for p, _, _ in found]
     if name is not None:
-        match = [s for s in found if s.name == name]
+        match = [f for f in found if name in (f[0], f[1].name) or (f[2] is not None and f[2].name == name)]
         if not match:
-            raise DataError(f"{path}: no RoiResponseSeries named {name!r}; found {[s.name for s in found]}")
-        return match[0]
-    if len(found) > 1:
-        log.info("%s: %d RoiResponseSeries, using %r (pass series= to pick)", path, len(found), found[0].name)
-    return found[0]
+            raise DataError(f"{path}: no RoiResponseSeries named {name!r}; found {paths}")
+        if len(match) > 1:
+            raise DataError(f"{path}: {len(match)} RoiResponseSeries match {name!r} ({[m[0] for m in match]}); "
+                            "name one as container/series")
+        chosen = match[0]
+    else:
+        # Allen's files hold dF/F beside corrected fluorescence, neuropil and events, all named "traces"
+        chosen = next((f for f in found if isinstance(f[2], DfOverF)), found[0])
+        if len(found) > 1:
+            log.info("%s: %d RoiResponseSeries (%s), using %r (pass series= to pick)", path, len(found),
+                     ", ".join(paths), chosen[0])
+    label = chosen[1].name if sum(f[1].name == chosen[1].name for f in found) == 1 else chosen[0]
+    return chosen[1], label
 
 
-def _find_images(nwb, path: Path) -> np.ndarray:
+def _image_sets(nwb, path: Path) -> list[Any]:
+    """The image stacks of a file, in the order they are looked at: each ``ImageSeries`` of 3 or
+    more dimensions (Allen's ``StimulusTemplate`` is one) and each ``Images`` container in the
+    stimulus templates, then in the stimulus group."""
     from pynwb.image import ImageSeries, Images
 
-    for group in (nwb.stimulus_template, nwb.stimulus):
-        for obj in group.values():
-            if isinstance(obj, ImageSeries) and obj.data is not None and np.ndim(obj.data) >= 3:
-                return np.asarray(obj.data[:], dtype=np.float32)
-            if isinstance(obj, Images):
-                # RGBImage is (H, W, 3): NeuralDataset moves the stack channels-first
-                return np.stack([np.asarray(img.data[:], dtype=np.float32) for img in obj.images.values()])
-    raise DataError(f"{path}: no stimulus images (ImageSeries or Images in stimulus_template / stimulus)")
+    sets = [obj for group in (nwb.stimulus_template, nwb.stimulus) for obj in group.values()
+            if isinstance(obj, Images) or (isinstance(obj, ImageSeries) and obj.data is not None and np.ndim(obj.data) >= 3)]
+    if not sets:
+        raise DataError(f"{path}: no stimulus images (ImageSeries or Images in stimulus_template / stimulus)")
+    return sets
+
+
+def _image_stack(obj) -> np.ndarray:
+    from pynwb.image import Images
+
+    if isinstance(obj, Images):
+        # RGBImage is (H, W, 3): NeuralDataset moves the stack channels-first
+        return np.stack([np.asarray(img.data[:], dtype=np.float32) for img in obj.images.values()])
+    return np.asarray(obj.data[:], dtype=np.float32)
+
+
+def _image_names(obj) -> list[str] | None:
+    """The name of each image of a stack, or None when it names them not: an ``Images``
+    container's image names; an ``ImageSeries``' ``control_description`` picked by its
+    ``control`` (Allen's ``StimulusTemplate``: control 0..n-1, one description per image)."""
+    from pynwb.image import Images
+
+    if isinstance(obj, Images):
+        return [_text(n) for n in obj.images]
+    described = getattr(obj, "control_description", None)
+    if described is None:
+        return None
+    names = [_text(n) for n in described[:]]
+    control = getattr(obj, "control", None)
+    if control is not None:
+        picks = np.asarray(control[:], dtype=np.int64)
+        if len(picks) and (picks.min() < 0 or picks.max() >= len(names)):
+            return None
+        names = [names[i] for i in picks]
+    return names if len(names) == len(obj.data) else None
+
+
+def _no_image(table: PresentationTable, labels: np.ndarray | None) -> np.ndarray:
+    """True for the presentations that showed no image: an ``omitted`` column true (Allen writes
+    it as bool, or as 0/1 floats with NaN when some rows lack it) or the image name
+    ``"omitted"``."""
+    blank = np.zeros(len(table), bool)
+    if "omitted" in table.colnames:
+        flags = table["omitted"].data[:]
+        if flags.dtype.kind in "biuf":
+            blank |= np.nan_to_num(flags.astype(np.float64), nan=0.0) != 0
+        else:
+            blank |= np.char.lower(flags.astype(str)) == "true"
+    if labels is not None:
+        blank |= labels == OMITTED_IMAGE
+    return blank
+
+
+def _presented_images(nwb, path: Path, table: PresentationTable,
+                      blank: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str] | None]:
+    """(stimuli, image id, row of ``stimuli``, image names or None) per presentation; id and row
+    are -1 where ``blank``. An ``image_name`` column is matched to the names of the first image
+    stack that has every name shown; without one (or with no named stack) the image column gives
+    the id and, outside Allen's ``*_presentations`` tables, a ``stimulus_index`` column the row."""
+    columns = set(table.colnames)
+    labels = table[IMAGE_NAME_COLUMN].data[:].astype(str) if IMAGE_NAME_COLUMN in columns else None
+    image_col = next((c for c in IMAGE_COLUMNS if c in columns), None)
+    if labels is None and image_col is None:
+        raise DataError(f"{path}: table {table.name!r} has none of the image columns "
+                        f"{[*IMAGE_COLUMNS, IMAGE_NAME_COLUMN]}")
+    sets = _image_sets(nwb, path)
+    if labels is not None:
+        shown = set(labels[~blank].tolist())
+        named = [(obj, names) for obj in sets if (names := _image_names(obj)) is not None]
+        for obj, names in named:
+            if shown <= set(names):
+                lookup = {n: i for i, n in enumerate(names)}
+                rows = np.array([-1 if b else lookup[n] for n, b in zip(labels, blank)], dtype=np.int64)
+                log.info("%s: images matched by name to %r (%d images)", path, obj.name, len(names))
+                return _image_stack(obj), rows, rows, names
+        if named:
+            obj, names = named[0]
+            unknown = sorted(shown - set(names))
+            raise DataError(f"{path}: {len(unknown)} image name(s) of the presentations (first: {unknown[:3]}) are not "
+                            f"among the {len(names)} names of the stimulus images {obj.name!r}")
+        if image_col is None:
+            raise DataError(f"{path}: the presentations name their images ({IMAGE_NAME_COLUMN!r}) but no stimulus image "
+                            f"stack names its images (control_description) and there is no image index column")
+    assert image_col is not None
+    stimuli = _image_stack(sets[0])
+    ids = _index_column(path, table, image_col, blank)
+    allen = table.name.endswith("_presentations")  # there stimulus_index numbers the stimulus type
+    rows = (_index_column(path, table, "stimulus_index", blank)
+            if "stimulus_index" in columns and not allen else ids)
+    return stimuli, ids, rows, None
+
+
+def _index_column(path: Path, table: PresentationTable, column: str, blank: np.ndarray) -> np.ndarray:
+    """Integer ``column`` of the presentations, -1 where ``blank`` (Allen fills those with NaN or an
+    index past the images); a missing or non-integer entry elsewhere is an error."""
+    try:
+        values = table[column].data[:].astype(np.float64)
+    except ValueError:
+        raise DataError(f"{path}: the image column {column!r} of {table.name!r} is not numeric") from None
+    bad = ~blank & ((~np.isfinite(values)) | (values != np.round(values)))
+    if bad.any():
+        raise DataError(f"{path}: {int(bad.sum())} presentation(s) of {table.name!r} have no whole-number "
+                        f"{column!r} (first: row {int(np.flatnonzero(bad)[0])})")
+    return np.where(blank, -1, np.nan_to_num(values, nan=-1.0)).astype(np.int64)
+
+
+def _rois(series, path: Path) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None, dict[str, np.ndarray]]:
+    """(valid mask or None, unit ids, cortical positions, neuron_meta) of the ROIs of ``series``,
+    in its column order: ids from ``unit_id``, else the ROI table's ids (Allen: ``cell_roi_id``);
+    Allen's ``valid_roi`` gives the mask and its ``cell_specimen_id`` (-1: unmatched) the meta."""
+    try:
+        rois = series.rois.table
+        index = np.asarray(series.rois.data[:], dtype=np.int64)
+    except AttributeError:
+        return None, None, None, {}
+    names = set(rois.colnames)
+    unit_ids = np.asarray(rois["unit_id"].data[:] if "unit_id" in names else rois.id[:])[index]
+    positions = np.asarray(rois["cortical_position"].data[:])[index] if "cortical_position" in names else None
+    meta = {"cell_specimen_id": np.asarray(rois["cell_specimen_id"].data[:])[index]} if "cell_specimen_id" in names else {}
+    valid = None
+    if "valid_roi" in names:
+        flags = np.asarray(rois["valid_roi"].data[:])[index]
+        valid = (np.char.lower(flags.astype(str)) == "true") if flags.dtype.kind in "SUO" else flags.astype(bool)
+    return valid, unit_ids, positions, meta
+
+
+def shown_presentations(nwb, path: Path, table: PresentationTable) -> tuple[
+        np.ndarray, PresentationTable, np.ndarray, np.ndarray, np.ndarray, list[str] | None]:
+    """The presentations of ``table`` that showed an image (omitted flashes left out):
+    (mask over ``table``'s rows, those rows, the stimulus images, image id and row of the images
+    per kept presentation, image names or None)."""
+    labels = table[IMAGE_NAME_COLUMN].data[:].astype(str) if IMAGE_NAME_COLUMN in table.colnames else None
+    blank = _no_image(table, labels)
+    stimuli, all_ids, all_rows, image_names = _presented_images(nwb, path, table, blank)
+    keep = ~blank
+    if not keep.any():
+        raise DataError(f"{path}: no presentation of {table.name!r} shows an image (all omitted)")
+    if blank.any():
+        log.info("%s: %d presentation(s) without an image (omitted) left out", path, int(blank.sum()))
+    return keep, table.rows(keep), stimuli, all_ids[keep], all_rows[keep], image_names
 
 
 def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_policy: str) -> NeuralDataset:
     table = presentation_table(nwb, path, table_name)
     columns = set(table.colnames)
-    image_col = next((c for c in IMAGE_COLUMNS if c in columns), None)
-    if image_col is None:
-        raise DataError(f"{path}: trials table has none of the image columns {list(IMAGE_COLUMNS)}")
-    image_ids = np.asarray(table[image_col].data[:]).astype(np.int64)
-    stim_index = np.asarray(table["stimulus_index"].data[:]).astype(np.int64) if "stimulus_index" in columns else image_ids
-    n_trials = len(image_ids)
-    if n_trials == 0:
+    missing = [c for c in ("start_time", "stop_time") if c not in columns]
+    if missing:
+        raise DataError(f"{path}: table {table.name!r} lacks {', '.join(missing)}")
+    if len(table) == 0:
         raise DataError(f"{path}: the trials table is empty")
-    series = _find_series(nwb, path, series_name)
+    keep, trials, stimuli, image_ids, stim_index, image_names = shown_presentations(nwb, path, table)
+    n_trials = len(image_ids)
+    start, stop = trials["start_time"].data[:].astype(np.float64), trials["stop_time"].data[:].astype(np.float64)
+    untimed = ~(np.isfinite(start) & np.isfinite(stop))
+    if untimed.any():
+        raise DataError(f"{path}: {int(untimed.sum())} presentation(s) of {table.name!r} lack a start_time or stop_time "
+                        f"(first: row {int(np.flatnonzero(keep)[np.flatnonzero(untimed)[0]])})")
+    if stim_index.max() >= len(stimuli) or stim_index.min() < 0:
+        raise DataError(f"{path}: trial image index {int(stim_index.max() if stim_index.max() >= len(stimuli) else stim_index.min())} "
+                        f"outside the {len(stimuli)} stimulus images")
+    series, label = _find_series(nwb, path, series_name)
     data = np.asarray(series.data[:], dtype=np.float32)
     if data.ndim == 1:
         data = data[:, None]
-    if data.shape[0] == n_trials:
-        responses = data
+    if data.shape[0] == len(table):  # one row per presentation
+        responses = data[keep]
     else:
         stamps = _timestamps(series, len(data))
-        start, stop = np.asarray(table["start_time"].data[:]), np.asarray(table["stop_time"].data[:])
         lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, stop, "left")
         if (hi <= lo).any():
-            raise DataError(f"{path}: {int((hi <= lo).sum())} trial(s) contain no frame of {series.name!r}")
+            raise DataError(f"{path}: {int((hi <= lo).sum())} trial(s) contain no frame of {label!r}")
         responses = window_means(data, lo, hi)
-        log.info("%s: averaged %s frames within each of %d trials", path, series.name, n_trials)
+        log.info("%s: averaged %s frames within each of %d trials", path, label, n_trials)
+    valid, unit_ids, positions, neuron_meta = _rois(series, path)
+    if valid is not None and not valid.all():
+        if not valid.any():
+            raise DataError(f"{path}: every ROI of {label!r} has valid_roi False")
+        log.info("%s: %d of %d ROI(s) with valid_roi False left out", path, int((~valid).sum()), len(valid))
+        responses = responses[:, valid]
+        unit_ids = unit_ids[valid] if unit_ids is not None else None
+        positions = positions[valid] if positions is not None else None
+        neuron_meta = {k: v[valid] for k, v in neuron_meta.items()}
     if "tier" in columns:
-        tiers = np.asarray(table["tier"].data[:]).astype(str)
+        tiers = trials["tier"].data[:].astype(str)
     else:
         ids, counts = np.unique(image_ids, return_counts=True)
         tiers = np.where(np.isin(image_ids, ids[counts > 1]), "test", "train")
         log.info("%s: no tier column; %d trials of repeated images -> test, the rest train", path, int((tiers == "test").sum()))
-    stimuli = _find_images(nwb, path)
-    if stim_index.max() >= len(stimuli) or stim_index.min() < 0:
-        raise DataError(f"{path}: trial image index {int(stim_index.max())} outside the {len(stimuli)} stimulus images")
-    series_behavior, series_pupil = behavior_per_trial(nwb, path, table, behavior=not set(BEHAVIOR_COLUMNS) <= columns,
+        if (tiers == "test").all():  # Allen Visual Behavior: a few images, each flashed hundreds of times
+            log.warning("%s: every image is shown more than once, so every trial is test and none train; "
+                        "write a tier column to train on this recording", path)
+    series_behavior, series_pupil = behavior_per_trial(nwb, path, trials, behavior=not set(BEHAVIOR_COLUMNS) <= columns,
                                                        pupil=not set(PUPIL_COLUMNS) <= columns)
-    behavior = (np.stack([np.asarray(table[c].data[:]) for c in BEHAVIOR_COLUMNS], 1) if set(BEHAVIOR_COLUMNS) <= columns
+    behavior = (np.stack([trials[c].data[:] for c in BEHAVIOR_COLUMNS], 1) if set(BEHAVIOR_COLUMNS) <= columns
                 else series_behavior)
-    pupil = (np.stack([np.asarray(table[c].data[:]) for c in PUPIL_COLUMNS], 1) if set(PUPIL_COLUMNS) <= columns
+    pupil = (np.stack([trials[c].data[:] for c in PUPIL_COLUMNS], 1) if set(PUPIL_COLUMNS) <= columns
              else series_pupil)
-    unit_ids = positions = None
-    try:
-        rois = series.rois.table
-        if "unit_id" in rois.colnames:
-            unit_ids = np.asarray(rois["unit_id"].data[:])[series.rois.data[:]]
-        if "cortical_position" in rois.colnames:
-            positions = np.asarray(rois["cortical_position"].data[:])[series.rois.data[:]]
-    except AttributeError:
-        pass
+    info: dict[str, Any] = {"source": str(path), "presentations": table.name}
+    if image_names is not None:
+        info["image_names"] = list(image_names)
     return with_nan_policy(
-        nan_policy, f"{path}: {series.name!r}",
+        nan_policy, f"{path}: {label!r}",
         stimuli=stimuli, responses=responses, image_ids=image_ids, tiers=tiers, stimulus_index=stim_index,
         behavior=behavior, pupil_center=pupil, unit_ids=unit_ids, cortical_positions=positions,
-        name=path.stem, response_kind=series.name, info={"source": str(path)},
+        trial_ids=np.flatnonzero(keep), neuron_meta=neuron_meta,
+        name=path.stem, response_kind=label, info=info,
     )

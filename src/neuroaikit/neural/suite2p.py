@@ -2,11 +2,13 @@
 
 Inputs
 ------
-- the suite2p folder (``.../suite2p/plane0`` or a folder holding ``plane*`` folders, whose ROIs
-  are concatenated): ``F.npy``, ``Fneu.npy``, ``spks.npy`` (ROIs x frames), ``iscell.npy``
-  (ROIs x 2: label, probability), ``stat.npy`` and ``ops.npy``. The last two are pickles:
-  they are read through the restricted unpickler of :mod:`neuroaikit.data.cifar` (arrays,
-  dicts, lists, strings, numbers, dates); a file holding anything else is refused before
+- the suite2p folder (``.../suite2p/plane0`` or a folder holding ``plane0``, ``plane1``, ...
+  folders, whose ROIs are concatenated in plane order; suite2p's ``combined`` folder beside
+  them is not read): ``F.npy``, ``Fneu.npy``, ``spks.npy`` (ROIs x frames), ``iscell.npy``
+  (ROIs x 2: label, probability), ``stat.npy`` and ``ops.npy`` (suite2p 1.x: ``settings.npy``
+  and ``db.npy`` when it saved no ``ops.npy``). These are pickles: they are read through the
+  restricted unpickler of :mod:`neuroaikit.data.cifar` (arrays, dicts, lists, strings,
+  numbers, dates, paths as strings); a file holding anything else is refused before
   anything runs.
 - the stimulus log: a CSV (one row per presentation: onset time in seconds, image id, and
   optionally ``tier`` and behaviour columns ``pupil_dilation``, ``pupil_dilation_derivative``,
@@ -21,8 +23,9 @@ Inputs
 
 Per trial and ROI the response is the mean of the signal over the frames in
 ``[onset + window[0], onset + window[1])``; the signal is ``spks`` (deconvolved, default),
-``f`` (``F - neuropil * Fneu``) or ``dff`` (that over its 8th percentile, minus 1). ROIs with
-``iscell`` probability below ``iscell_threshold`` are left out. Tiers: the log's ``tier``
+``f`` (``F - neuropil * Fneu``) or ``dff`` (that over its 8th percentile, minus 1). ROIs that
+``iscell.npy`` does not label as cells are left out (or, with ``iscell_threshold``, those whose
+classifier probability is below it). Tiers: the log's ``tier``
 column when present, else images shown at least ``test_repeats`` times form the test tier and
 the rest train (the fit carves its validation tier from train).
 
@@ -35,7 +38,10 @@ Example::
 from __future__ import annotations
 
 import csv
+import math
+import numbers
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -53,6 +59,9 @@ IMAGE_COLUMNS = ("image_id", "frame_image_id", "image", "image_index", "frame")
 BEHAVIOR_COLUMNS = ("pupil_dilation", "pupil_dilation_derivative", "running_speed")
 PUPIL_COLUMNS = ("pupil_x", "pupil_y")
 SUITE2P_FILES = ("F.npy", "Fneu.npy", "spks.npy", "iscell.npy", "stat.npy", "ops.npy")
+#: suite2p 1.x keeps the settings of ``ops.npy`` in these (``ops.npy`` unless ``save_ops_orig`` is off)
+SETTINGS_FILES = ("db.npy", "settings.npy")
+_PLANE_FOLDER = re.compile(r"plane(\d+)")
 #: files :class:`Suite2pRecording` looks for beside the suite2p output when not named
 DEFAULT_LOG, DEFAULT_IMAGES, DEFAULT_FRAME_TIMES = "stimulus_log.csv", "images.npy", "frame_times.npy"
 
@@ -92,14 +101,16 @@ def is_suite2p_folder(path: str | os.PathLike) -> bool:
 
 
 def find_planes(path: str | os.PathLike) -> list[Path]:
-    """The plane folders (holding ``F.npy``) of a suite2p output folder."""
+    """The plane folders (holding ``F.npy``) of a suite2p output folder, by plane number
+    (``plane2`` before ``plane10``); suite2p's ``combined`` folder, which repeats their ROIs,
+    and other folders are left out."""
     root = Path(path)
     for base in (root, root / "suite2p"):
         if (base / "F.npy").is_file():
             return [base]
-        planes = sorted(p for p in base.glob("plane*") if (p / "F.npy").is_file())
+        planes = [p for p in base.glob("plane*") if _PLANE_FOLDER.fullmatch(p.name) and (p / "F.npy").is_file()]
         if planes:
-            return planes
+            return sorted(planes, key=lambda p: int(p.name[5:]))
     raise DataError(f"{root}: no suite2p output (F.npy, or plane*/F.npy) found")
 
 
@@ -116,7 +127,10 @@ class Suite2pRecording(Config):
             when present, else ``i / ops["fs"]``).
         window: (start, stop) seconds after each onset averaged into the trial's response.
         neuropil: factor of ``Fneu`` subtracted from ``F`` (signals ``f`` and ``dff``).
-        iscell_threshold: minimum ``iscell`` probability of a kept ROI.
+        iscell_threshold: ``None`` (default): keep the ROIs ``iscell.npy`` labels as cells (its
+            first column: suite2p's classifier at its own threshold, then any curation in the
+            suite2p GUI); a number: keep those whose classifier probability (second column) is
+            at least this, ignoring the labels and so any curation.
         signal: ``"spks"``, ``"f"`` or ``"dff"``.
         test_repeats: without a ``tier`` column, images shown this often or more are the test tier.
     """
@@ -127,7 +141,7 @@ class Suite2pRecording(Config):
     frame_times: str | None = None
     window: tuple[float, float] = (0.0, 0.5)
     neuropil: float = 0.7
-    iscell_threshold: float = 0.5
+    iscell_threshold: float | None = None
     signal: str = "spks"
     test_repeats: int = 2
 
@@ -140,7 +154,7 @@ class Suite2pRecording(Config):
                              and all(isinstance(v, (int, float)) for v in w) and w[1] > w[0],
                              "two numbers (start, stop) seconds after onset, stop > start")],
         "neuropil": [Interval(float, 0, 2)],
-        "iscell_threshold": [Interval(float, 0, 1)],
+        "iscell_threshold": [Interval(float, 0, 1), None],
         "signal": [Options(("spks", "f", "dff"))],
         "test_repeats": [Interval(int, 2, None)],
     }
@@ -199,8 +213,9 @@ class Suite2pRecording(Config):
         if images is None:
             images = self._images(log_path)
         ids = log["image_id"]
-        if ids.min() < 0 or ids.max() >= len(images):
-            raise DataError(f"{log_path}: image id {int(ids.max() if ids.max() >= len(images) else ids.min())} is "
+        rows = log.get("stimulus_index", ids)
+        if rows.min() < 0 or rows.max() >= len(images):
+            raise DataError(f"{log_path}: image id {int(rows.max() if rows.max() >= len(images) else rows.min())} is "
                             f"outside the {len(images)} images")
         tiers = log.get("tier")
         if tiers is None:
@@ -208,7 +223,7 @@ class Suite2pRecording(Config):
             tiers = np.where(np.isin(ids, uniq[counts >= self.test_repeats]), "test", "train")
         return with_nan_policy(
             nan_policy, f"{self.suite2p}: the {self.signal} signal",
-            stimuli=images, responses=responses, image_ids=ids, tiers=tiers, stimulus_index=ids,
+            stimuli=images, responses=responses, image_ids=ids, tiers=tiers, stimulus_index=rows,
             behavior=log.get("behavior"), pupil_center=log.get("pupil_center"), cortical_positions=positions,
             name=Path(self.suite2p).resolve().name if Path(self.suite2p).name not in ("plane0", "suite2p")
             else Path(self.suite2p).resolve().parent.name,
@@ -217,15 +232,15 @@ class Suite2pRecording(Config):
 
     def _read_planes(self, planes: list[Path]) -> tuple[np.ndarray, np.ndarray, float | None]:
         signals, positions, rates = [], [], []
-        for plane in planes:
+        for number, plane in enumerate(planes):
             missing = [f for f in SUITE2P_FILES if not (plane / f).is_file()]
+            if missing == ["ops.npy"] and all((plane / f).is_file() for f in SETTINGS_FILES):
+                missing = []
             if missing:
                 raise DataError(f"{plane}: suite2p output lacks {', '.join(missing)}")
             # the pickles first: a refused file stops everything before any array is used
             stat = read_pickled_npy(plane / "stat.npy")
-            ops = read_pickled_npy(plane / "ops.npy")
-            if not isinstance(ops, dict):
-                raise DataError(f"{plane / 'ops.npy'}: expected a dict of settings, got {type(ops).__name__}")
+            ops = _read_ops(plane)
             arrays = {name: _plain_npy(plane / f"{name}.npy") for name in ("F", "Fneu", "spks", "iscell")}
             f = arrays["F"]
             if f.ndim != 2:
@@ -238,7 +253,9 @@ class Suite2pRecording(Config):
                 raise DataError(f"{plane / 'iscell.npy'}: {len(iscell)} ROIs, F.npy has {len(f)}")
             if len(stat) != len(f):
                 raise DataError(f"{plane / 'stat.npy'}: {len(stat)} ROIs, F.npy has {len(f)}")
-            keep = iscell[:, -1] >= self.iscell_threshold
+            # column 0 is suite2p's verdict, which its GUI edits when a user curates the ROIs;
+            # the last column is the classifier's probability, which curation leaves alone
+            keep = iscell[:, 0] > 0.5 if self.iscell_threshold is None else iscell[:, -1] >= self.iscell_threshold
             if self.signal == "spks":
                 sig = arrays["spks"]
             else:
@@ -247,24 +264,33 @@ class Suite2pRecording(Config):
                     f0 = np.nanpercentile(sig, 8, axis=1, keepdims=True)  # NaN frames: see load
                     sig = sig / np.where(np.abs(f0) > 1e-6, f0, 1.0) - 1.0
             signals.append(sig[keep].astype(np.float64))
-            med = np.array([_roi_centre(s, plane) for s in np.asarray(stat, dtype=object)[keep]]).reshape(-1, 2)
-            depth = float(ops.get("plane_depth", planes.index(plane)) or 0.0)
-            positions.append(np.column_stack([med[:, 1], med[:, 0], np.full(len(med), depth)]))
+            rois = np.asarray(stat, dtype=object)[keep]
+            med = np.array([_roi_centre(s, plane) for s in rois]).reshape(-1, 2)
+            # suite2p records no depth: the plane number (1.x: db's iplane; the ROIs of its
+            # ``combined`` folder each carry theirs)
+            match = _PLANE_FOLDER.fullmatch(plane.name)
+            depth = next((d for d in map(_number, (ops.get("plane_depth"), ops.get("iplane"))) if d is not None),
+                         float(match.group(1)) if match else float(number))
+            depths = [_number(s.get("iplane")) if isinstance(s, dict) else None for s in rois]
+            positions.append(np.column_stack([med[:, 1], med[:, 0], [depth if d is None else d for d in depths]]))
             rates.append(ops.get("fs"))
         lengths = {s.shape[1] for s in signals}
         if len(lengths) > 1:
             raise DataError(f"{self.suite2p}: planes have different frame counts {sorted(lengths)}")
         signal = np.concatenate(signals)
         if signal.shape[0] == 0:
-            raise DataError(f"{self.suite2p}: no ROI has iscell probability >= {self.iscell_threshold}")
-        fs = next((float(r) for r in rates if isinstance(r, (int, float)) and r > 0), None)
+            rule = ("is labelled a cell in iscell.npy" if self.iscell_threshold is None
+                    else f"has iscell probability >= {self.iscell_threshold}")
+            raise DataError(f"{self.suite2p}: no ROI {rule}")
+        fs = next((r for r in map(_number, rates) if r is not None and r > 0), None)
         return signal, np.concatenate(positions).astype(np.float32), fs
 
     def _frame_times(self, n_frames: int, fs: float | None, plane: Path) -> np.ndarray:
         path = self._beside(self.frame_times, DEFAULT_FRAME_TIMES)
         if path is None:
             if fs is None:
-                raise DataError(f"{plane / 'ops.npy'}: no frame rate 'fs' and no frame times given (frame_times)")
+                settings = "ops.npy" if (plane / "ops.npy").is_file() else "settings.npy"
+                raise DataError(f"{plane / settings}: no frame rate 'fs' and no frame times given (frame_times)")
             return np.arange(n_frames) / fs
         if not path.is_file():
             raise DataError(f"frame times {path} do not exist")
@@ -287,6 +313,28 @@ class Suite2pRecording(Config):
         if images.ndim not in (3, 4):
             raise DataError(f"{path}: expected images (n, H, W), (n, C, H, W) or (n, H, W, C), got shape {images.shape}")
         return images.astype(np.float32)  # channels-last colour: moved by NeuralDataset
+
+
+def _read_ops(plane: Path) -> dict:
+    """``ops.npy``, else (suite2p 1.x without it) ``db.npy`` updated with ``settings.npy``."""
+    names = ("ops.npy",) if (plane / "ops.npy").is_file() else SETTINGS_FILES
+    ops: dict = {}
+    for name in names:
+        value = read_pickled_npy(plane / name)
+        if not isinstance(value, dict):
+            raise DataError(f"{plane / name}: expected a dict of settings, got {type(value).__name__}")
+        ops.update(value)
+    return ops
+
+
+def _number(value: Any) -> float | None:
+    """A finite real number (Python or numpy, not a bool) as float, else None."""
+    if isinstance(value, np.ndarray) and value.shape == ():
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
 
 
 def _plain_npy(path: Path) -> np.ndarray:
@@ -361,19 +409,20 @@ def _read_csv_log(path: Path) -> dict[str, Any]:
 
 
 def _read_nwb_log(path: Path) -> dict[str, Any]:
-    from .nwb import behavior_per_trial, open_nwb, presentation_table, stimulus_images
+    """The presentations of an NWB stimulus log that showed an image (omitted flashes left out),
+    their images matched by name or index as :func:`~neuroaikit.neural.nwb.load_nwb` does."""
+    from .nwb import behavior_per_trial, open_nwb, presentation_table, shown_presentations
 
     with open_nwb(path) as nwb:
         table = presentation_table(nwb, path)
-        columns = {c: np.asarray(table[c].data[:]) for c in table.colnames}
-        columns.setdefault("start_time", np.asarray(table["start_time"].data[:]))
+        _, trials, images, image_ids, rows, _ = shown_presentations(nwb, path, table)
+        columns = {c: np.asarray(trials[c].data[:]) for c in trials.colnames}
+        columns["image_id"] = image_ids
         out = _log_arrays(path, columns)
-        behavior, pupil = behavior_per_trial(nwb, path, table, behavior="behavior" not in out, pupil="pupil_center" not in out)
+        out["images"], out["stimulus_index"] = images, rows
+        behavior, pupil = behavior_per_trial(nwb, path, trials, behavior="behavior" not in out,
+                                             pupil="pupil_center" not in out)
         for key, value in (("behavior", behavior), ("pupil_center", pupil)):
             if value is not None:
                 out[key] = value
-        try:
-            out["images"] = stimulus_images(nwb, path)
-        except DataError:
-            pass
     return out

@@ -787,7 +787,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
         ensemble = [_ensemble_member(other, model, run.path, ex.device) for other in ensemble_with]
         repeated = sorted({path for path, _ in ensemble if [p for p, _ in ensemble].count(path) > 1})
         if repeated:
-            raise ConfigError(f"ensemble: {', '.join(repeated)} given more than once; each run counts once")
+            raise ConfigError(f"ensemble_with: {', '.join(repeated)} given more than once; each run counts once")
         members = [member for _, member in ensemble]
         # an ensemble run scores its first twin alone too, as its fit did
         first_member = {"first_member": model.first} if isinstance(model, TwinEnsemble) else {}
@@ -833,14 +833,14 @@ def _ensemble_member(run_dir: str | os.PathLike, model: CortexTwin, main: Path, 
         raise ConfigError(f"ensemble_with: {other_run.path} is the run being evaluated; give other runs")
     other: CortexTwin = other_run.load_model(map_location=device)  # type: ignore[assignment]
     if list(other.sessions) != list(model.sessions):
-        raise ConfigError(f"ensemble: the twin in {other_run.path} has sessions {other.sessions}, the twin in {main} "
+        raise ConfigError(f"ensemble_with: the twin in {other_run.path} has sessions {other.sessions}, the twin in {main} "
                           f"{model.sessions}")
     for name in model.sessions:
         if other.response_std(name).numel() != model.response_std(name).numel():
-            raise ConfigError(f"ensemble: the twin in {other_run.path} predicts {other.response_std(name).numel()} "
+            raise ConfigError(f"ensemble_with: the twin in {other_run.path} predicts {other.response_std(name).numel()} "
                               f"neurons for session {name}, the twin in {main} {model.response_std(name).numel()}")
     if tuple(other.image_shape) != tuple(model.image_shape):
-        raise ConfigError(f"ensemble: the twin in {other_run.path} takes images {tuple(other.image_shape)}, the twin "
+        raise ConfigError(f"ensemble_with: the twin in {other_run.path} takes images {tuple(other.image_shape)}, the twin "
                           f"in {main} {tuple(model.image_shape)}")
     return str(Path(other_run.path).resolve()), other
 
