@@ -291,8 +291,8 @@ def test_nwb_errors(tmp_path):
 
 def test_allen_style_presentations_table_and_suite2p_nwb_log(tmp_path):
     """An Allen Brain Observatory layout (no trials table: a ``natural_scenes_presentations``
-    intervals table with a ``frame`` column, images in the stimulus templates) is found both by
-    the NWB reader and as the stimulus log of a suite2p recording."""
+    intervals table with a ``frame`` column, -1 for a blank sweep, images in the stimulus
+    templates) is found both by the NWB reader and as the stimulus log of a suite2p recording."""
     from pynwb import NWBHDF5IO, NWBFile
     from pynwb.epoch import TimeIntervals
     from pynwb.image import ImageSeries
@@ -305,7 +305,7 @@ def test_allen_style_presentations_table_and_suite2p_nwb_log(tmp_path):
                                           format="raw"))
     table = TimeIntervals(name="natural_scenes_presentations", description="scenes")
     table.add_column("frame", "image index")
-    for i, f in enumerate([0, 1, 2, 0]):
+    for i, f in enumerate([0, 1, -1, 2, 0]):  # frame -1: a blank sweep, as the Brain Observatory marks them
         table.add_row(start_time=1.0 + i, stop_time=1.25 + i, frame=f)
     nwb.add_time_intervals(table)
     with NWBHDF5IO(str(tmp_path / "log.nwb"), "w") as io:
@@ -315,7 +315,7 @@ def test_allen_style_presentations_table_and_suite2p_nwb_log(tmp_path):
     from neuroaikit.neural.suite2p import _read_nwb_log
 
     log = _read_nwb_log(tmp_path / "log.nwb")
-    np.testing.assert_allclose(log["onset"], [1.0, 2.0, 3.0, 4.0])
+    np.testing.assert_allclose(log["onset"], [1.0, 2.0, 4.0, 5.0])  # the blank sweep left out
     assert log["image_id"].tolist() == [0, 1, 2, 0] and log["images"].shape == (3, 5, 5)
 
 

@@ -20,7 +20,8 @@ Reading (:func:`load_nwb`) looks for:
   image column: ``image_name`` (matched to the names of the stimulus images, below), else
   ``image_id``, ``frame``, ``image_index`` or ``stimulus_index``; optional ``tier`` and behaviour
   columns. Presentations that showed no image (an ``omitted`` column true, or the image name
-  ``"omitted"``: Allen's omitted flashes, a gray screen) are left out (logged); the trials keep
+  ``"omitted"``: Allen's omitted flashes, a gray screen; without image names, a negative image
+  index: the Brain Observatory's blank sweeps, ``frame`` -1) are left out (logged); the trials keep
   their row numbers in the table as ``trial_ids``. In an Allen ``*_presentations`` table
   ``stimulus_index`` numbers the stimulus *type* (AllenSDK's column description), so it is not
   taken as the row of the image there;
@@ -563,9 +564,13 @@ def _image_names(obj) -> list[str] | None:
 
 def _no_image(table: PresentationTable, labels: np.ndarray | None) -> np.ndarray:
     """True for the presentations that showed no image: an ``omitted`` column true (Allen writes
-    it as bool, or as 0/1 floats with NaN when some rows lack it) or the image name
-    ``"omitted"``."""
+    it as bool, or as 0/1 floats with NaN when some rows lack it), the image name ``"omitted"``,
+    or, without image names, a negative image index (the Brain Observatory's natural scenes
+    mark their blank sweeps with ``frame`` -1)."""
     blank = np.zeros(len(table), bool)
+    image_col = next((c for c in IMAGE_COLUMNS if c in table.colnames), None)
+    if labels is None and image_col is not None and table[image_col].data.dtype.kind in "iuf":
+        blank |= np.nan_to_num(table[image_col].data[:].astype(np.float64), nan=0.0) < 0
     if "omitted" in table.colnames:
         flags = table["omitted"].data[:]
         if flags.dtype.kind in "biuf":
