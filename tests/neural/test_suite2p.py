@@ -371,7 +371,7 @@ def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_op
                    "timing": {"registration": 1.2, "detection": 3.4, "extraction": 0.5, "classification": 0.1,
                               "deconvolution": 0.2, "total_plane_runtime": 5.6}}
             _save_pickle(plane / "ops.npy", ops, numpy1)
-        keep = iscell[:, 1] >= 0.5
+        keep = iscell[:, 0] > 0.5  # the labels, as the loader keeps by default
         kept_spks.append(spks[keep])
         kept_pos.append([(float(s["med"][1]), float(s["med"][0]), float(p)) for s in stat[keep]])
         stats.append(stat)
