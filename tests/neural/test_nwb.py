@@ -592,3 +592,27 @@ def test_allen_visual_behavior_file_as_the_stimulus_log_of_a_suite2p_recording(t
     assert log["stimulus_index"].tolist() == log["image_id"].tolist()
     np.testing.assert_array_equal(log["images"], arrays["warped"].astype(np.float32))
     assert log["behavior"].shape == (int(shown.sum()), 3) and log["pupil_center"].shape == (int(shown.sum()), 2)
+
+
+def test_an_nwb_stimulus_log_without_images_leaves_them_to_images_npy(tmp_path):
+    """A stimulus log holding only the presentations (no stimulus templates) is still a log:
+    the suite2p recording then takes its images from ``images.npy``."""
+    from pynwb import NWBHDF5IO, NWBFile
+    from pynwb.epoch import TimeIntervals
+
+    from neuroaikit.neural.suite2p import _read_nwb_log
+
+    nwb = NWBFile(session_description="t", identifier="t", session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+    table = TimeIntervals(name="natural_scenes_presentations", description="scenes")
+    table.add_column("frame", "image index")
+    for i, f in enumerate([2, -1, 0, 1]):
+        table.add_row(start_time=1.0 + i, stop_time=1.25 + i, frame=f)
+    nwb.add_time_intervals(table)
+    with NWBHDF5IO(str(tmp_path / "log.nwb"), "w") as io:
+        io.write(nwb)
+    log = _read_nwb_log(tmp_path / "log.nwb")
+    assert "images" not in log
+    assert log["image_id"].tolist() == [2, 0, 1] and log["stimulus_index"].tolist() == [2, 0, 1]
+    np.testing.assert_allclose(log["onset"], [1.0, 3.0, 4.0])
+    with pytest.raises(DataError, match=r"log\.nwb: no stimulus images"):
+        load_nwb(tmp_path / "log.nwb")

@@ -519,15 +519,15 @@ def _find_series(nwb, path: Path, name: str | None) -> tuple[Any, str]:
     return chosen[1], label
 
 
-def _image_sets(nwb, path: Path) -> list[Any]:
+def _image_sets(nwb, path: Path, required: bool = True) -> list[Any]:
     """The image stacks of a file, in the order they are looked at: each ``ImageSeries`` of 3 or
     more dimensions (Allen's ``StimulusTemplate`` is one) and each ``Images`` container in the
-    stimulus templates, then in the stimulus group."""
+    stimulus templates, then in the stimulus group (none: an error if ``required``)."""
     from pynwb.image import ImageSeries, Images
 
     sets = [obj for group in (nwb.stimulus_template, nwb.stimulus) for obj in group.values()
             if isinstance(obj, Images) or (isinstance(obj, ImageSeries) and obj.data is not None and np.ndim(obj.data) >= 3)]
-    if not sets:
+    if not sets and required:
         raise DataError(f"{path}: no stimulus images (ImageSeries or Images in stimulus_template / stimulus)")
     return sets
 
@@ -582,8 +582,8 @@ def _no_image(table: PresentationTable, labels: np.ndarray | None) -> np.ndarray
     return blank
 
 
-def _presented_images(nwb, path: Path, table: PresentationTable,
-                      blank: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str] | None]:
+def _presented_images(nwb, path: Path, table: PresentationTable, blank: np.ndarray,
+                      require_images: bool = True) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, list[str] | None]:
     """(stimuli, image id, row of ``stimuli``, image names or None) per presentation; id and row
     are -1 where ``blank``. An ``image_name`` column is matched to the names of the first image
     stack that has every name shown; without one (or with no named stack) the image column gives
@@ -594,7 +594,7 @@ def _presented_images(nwb, path: Path, table: PresentationTable,
     if labels is None and image_col is None:
         raise DataError(f"{path}: table {table.name!r} has none of the image columns "
                         f"{[*IMAGE_COLUMNS, IMAGE_NAME_COLUMN]}")
-    sets = _image_sets(nwb, path)
+    sets = _image_sets(nwb, path, required=require_images)
     if labels is not None:
         shown = set(labels[~blank].tolist())
         named = [(obj, names) for obj in sets if (names := _image_names(obj)) is not None]
@@ -613,7 +613,7 @@ def _presented_images(nwb, path: Path, table: PresentationTable,
             raise DataError(f"{path}: the presentations name their images ({IMAGE_NAME_COLUMN!r}) but no stimulus image "
                             f"stack names its images (control_description) and there is no image index column")
     assert image_col is not None
-    stimuli = _image_stack(sets[0])
+    stimuli = _image_stack(sets[0]) if sets else None
     ids = _index_column(path, table, image_col, blank)
     allen = table.name.endswith("_presentations")  # there stimulus_index numbers the stimulus type
     rows = (_index_column(path, table, "stimulus_index", blank)
@@ -655,14 +655,15 @@ def _rois(series, path: Path) -> tuple[np.ndarray | None, np.ndarray | None, np.
     return valid, unit_ids, positions, meta
 
 
-def shown_presentations(nwb, path: Path, table: PresentationTable) -> tuple[
-        np.ndarray, PresentationTable, np.ndarray, np.ndarray, np.ndarray, list[str] | None]:
+def shown_presentations(nwb, path: Path, table: PresentationTable, require_images: bool = True) -> tuple[
+        np.ndarray, PresentationTable, np.ndarray | None, np.ndarray, np.ndarray, list[str] | None]:
     """The presentations of ``table`` that showed an image (omitted flashes left out):
-    (mask over ``table``'s rows, those rows, the stimulus images, image id and row of the images
-    per kept presentation, image names or None)."""
+    (mask over ``table``'s rows, those rows, the stimulus images (None when the file has none
+    and ``require_images`` is off), image id and row of the images per kept presentation, image
+    names or None)."""
     labels = table[IMAGE_NAME_COLUMN].data[:].astype(str) if IMAGE_NAME_COLUMN in table.colnames else None
     blank = _no_image(table, labels)
-    stimuli, all_ids, all_rows, image_names = _presented_images(nwb, path, table, blank)
+    stimuli, all_ids, all_rows, image_names = _presented_images(nwb, path, table, blank, require_images)
     keep = ~blank
     if not keep.any():
         raise DataError(f"{path}: no presentation of {table.name!r} shows an image (all omitted)")
@@ -680,6 +681,7 @@ def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_
     if len(table) == 0:
         raise DataError(f"{path}: the trials table is empty")
     keep, trials, stimuli, image_ids, stim_index, image_names = shown_presentations(nwb, path, table)
+    assert stimuli is not None  # required: an NWB recording carries its images
     n_trials = len(image_ids)
     start, stop = trials["start_time"].data[:].astype(np.float64), trials["stop_time"].data[:].astype(np.float64)
     untimed = ~(np.isfinite(start) & np.isfinite(stop))

@@ -415,11 +415,14 @@ def _read_nwb_log(path: Path) -> dict[str, Any]:
 
     with open_nwb(path) as nwb:
         table = presentation_table(nwb, path)
-        _, trials, images, image_ids, rows, _ = shown_presentations(nwb, path, table)
+        # a log without stimulus templates takes its images from images.npy
+        _, trials, images, image_ids, rows, _ = shown_presentations(nwb, path, table, require_images=False)
         columns = {c: np.asarray(trials[c].data[:]) for c in trials.colnames}
         columns["image_id"] = image_ids
         out = _log_arrays(path, columns)
-        out["images"], out["stimulus_index"] = images, rows
+        out["stimulus_index"] = rows
+        if images is not None:
+            out["images"] = images
         behavior, pupil = behavior_per_trial(nwb, path, trials, behavior="behavior" not in out,
                                              pupil="pupil_center" not in out)
         for key, value in (("behavior", behavior), ("pupil_center", pupil)):
