@@ -13,6 +13,7 @@ pixel ridge and of the simulator itself.
     python benchmarks/twin_default.py                                   # 5,300 neurons, 2,700 s
     python benchmarks/twin_default.py --neurons 300 --quick --time-limit 300   # minutes
     python benchmarks/twin_default.py --set=--behavior --set=--shifter  # more twin fit options
+    python benchmarks/twin_default.py --recording ../shared/data/neural/allen_natural_scenes_v1.npz  # a file
 
 Prints every figure; ``--json FILE`` also writes them.
 """
@@ -36,12 +37,14 @@ from neuroaikit.runs import Run  # noqa: E402
 SCORES = ("single_trial_correlation", "correlation_to_average", "feve")
 
 
-def run_synthetic_fit(synthetic: dict, options: list[str], out: Path) -> tuple[str, float, Run | int]:
-    """Run ``neuroaikit twin fit synthetic`` with the simulator settings ``synthetic`` and the
-    other ``options`` into ``out`` (replaced), in this process; returns the command as shown
-    (``RUN`` for ``out``), its wall time, and the run (or the exit status when it failed)."""
-    command = ["twin", "fit", "synthetic"]
-    for key, value in synthetic.items():
+def run_synthetic_fit(synthetic: dict, options: list[str], out: Path,
+                      recording: str | None = None) -> tuple[str, float, Run | int]:
+    """Run ``neuroaikit twin fit synthetic`` with the simulator settings ``synthetic`` (or
+    ``twin fit RECORDING``) and the other ``options`` into ``out`` (replaced), in this process;
+    returns the command as shown (``RUN`` for ``out``), its wall time, and the run (or the exit
+    status when it failed)."""
+    command = ["twin", "fit", recording or "synthetic"]
+    for key, value in ({} if recording else synthetic).items():
         command += ["--synthetic", f"{key}={value}"]
     command += [*options, "--out", str(out), "--overwrite"]
     shown = "neuroaikit " + shlex.join(command).replace(str(out), "RUN")
@@ -64,7 +67,9 @@ def main(argv=None) -> int:
                    help="another twin fit option, passed as given (repeat, with '=': --set=--behavior "
                         "--set=--shifter --set=--members --set=1)")
     p.add_argument("--workdir", help="where the run folder goes (default: a temporary folder, removed)")
-    p.add_argument("--data-dir", help="unused (the data are simulated); accepted for a uniform interface")
+    p.add_argument("--recording", metavar="PATH", help="fit this recording instead of the simulated one")
+    p.add_argument("--data-dir", help="unused (the recording is simulated or named by --recording); accepted for a "
+                                      "uniform interface")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args(argv)
     if args.quick:
@@ -74,17 +79,20 @@ def main(argv=None) -> int:
     synthetic = {"preset": "realistic", "n_neurons": args.neurons, **size}
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.workdir or scratch) / "twin-realistic"
-        shown, wall, run = run_synthetic_fit(synthetic, ["--time-limit", f"{args.time_limit:g}", *args.set], out)
+        shown, wall, run = run_synthetic_fit(synthetic, ["--time-limit", f"{args.time_limit:g}", *args.set], out,
+                                             args.recording)
         if isinstance(run, int):
             return run
         fit, evaluation = run.result("twin_fit"), run.result("twin_eval")
     models = {name: {k: scores.get(k) for k in SCORES} for name, scores in evaluation["models"].items()}
-    figures = {"command": shown, "command_seconds": wall, "time_limit": args.time_limit, "synthetic": synthetic,
+    figures = {"command": shown, "command_seconds": wall, "time_limit": args.time_limit,
+               **({"recording": args.recording} if args.recording else {"synthetic": synthetic}),
                "oracle_correlation": (evaluation.get("ceiling") or {}).get("oracle_correlation"),
                "members": fit.get("members", []), "ensemble_validation_correlation": fit.get("ensemble_validation_correlation"),
                "models": models}
+    oracle = figures["oracle_correlation"]
     print(f"\nthe command took {wall:.0f} s of its {args.time_limit:.0f}; jackknife oracle "
-          f"{figures['oracle_correlation']:.3f}")
+          + ("-" if oracle is None else f"{oracle:.3f}"))
     print(f"{'twin':>6} {'seed':>4} {'epochs':>6} {'fit s':>6} {'stopped by':>15} {'validation r':>12} {'kept':>5} "
           f"{'ensemble validation r':>22}")
     for i, m in enumerate(figures["members"], 1):
