@@ -37,7 +37,7 @@ from neuroaikit.runs import Run  # noqa: E402
 SCORES = ("single_trial_correlation", "correlation_to_average", "feve")
 
 
-def run_synthetic_fit(synthetic: dict, options: list[str], out: Path,
+def run_twin_fit(synthetic: dict, options: list[str], out: Path,
                       recording: str | None = None) -> tuple[str, float, Run | int]:
     """Run ``neuroaikit twin fit synthetic`` with the simulator settings ``synthetic`` (or
     ``twin fit RECORDING``) and the other ``options`` into ``out`` (replaced), in this process;
@@ -79,7 +79,7 @@ def main(argv=None) -> int:
     synthetic = {"preset": "realistic", "n_neurons": args.neurons, **size}
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.workdir or scratch) / "twin-realistic"
-        shown, wall, run = run_synthetic_fit(synthetic, ["--time-limit", f"{args.time_limit:g}", *args.set], out,
+        shown, wall, run = run_twin_fit(synthetic, ["--time-limit", f"{args.time_limit:g}", *args.set], out,
                                              args.recording)
         if isinstance(run, int):
             return run

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from neuroaikit.io import write_text  # noqa: E402
-from twin_default import run_synthetic_fit  # noqa: E402
+from twin_default import run_twin_fit  # noqa: E402
 
 SCORES = ("single_trial_correlation", "correlation_to_average")
 
@@ -59,7 +59,7 @@ def main(argv=None) -> int:
         for size in args.sizes:
             out = Path(args.workdir or scratch) / f"twin-{size}"
             options = ["--image-size", size, "--members", "1", "--time-limit", f"{time_limit:g}", "--no-report"]
-            shown, wall, run = run_synthetic_fit(synthetic, options, out)
+            shown, wall, run = run_twin_fit(synthetic, options, out)
             if isinstance(run, int):
                 return run
             fit, evaluation = run.result("twin_fit"), run.result("twin_eval")

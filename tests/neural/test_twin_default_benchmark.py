@@ -26,3 +26,17 @@ def test_benchmark_runs_the_command_and_reports_its_members(tmp_path, capsys):
     kept = sum(m["kept"] for m in figures["members"])
     assert ("first_member" in figures["models"]) == (kept == 2)
     assert "the command took" in capsys.readouterr().out
+
+
+def test_benchmark_fits_a_recording_file(tmp_path, shared_data):
+    """``--recording``: the same command on a real file (the Allen natural scenes), no simulator."""
+    recording = shared_data / "neural" / "allen_natural_scenes_v1.npz"
+    out = tmp_path / "figures.json"
+    assert twin_default.main(["--recording", str(recording), "--time-limit", "60", "--set=--max-epochs", "--set=2",
+                              "--set=--members", "--set=1", "--set=--threads", "--set=1", "--workdir", str(tmp_path),
+                              "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())
+    assert figures["recording"] == str(recording) and "synthetic" not in figures
+    assert figures["command"].startswith(f"neuroaikit twin fit {recording} ")
+    assert {"twin", "pixel_ridge"} <= set(figures["models"]) and "simulator_oracle" not in figures["models"]
+    assert len(figures["members"]) == 1

@@ -51,11 +51,11 @@ import numpy as np
 from ..config import PATH, Config, Interval, Options, Satisfies
 from ..errors import DataError
 from .dataset import TIERS, NeuralDataset, check_nan_policy, window_means, with_nan_policy
+from .nwb import IMAGE_COLUMNS  # the log's image columns are the NWB tables' (nwb imports pynwb only when used)
 
 __all__ = ["Suite2pRecording", "read_pickled_npy", "find_planes", "is_suite2p_folder"]
 
 ONSET_COLUMNS = ("onset", "onset_time", "start_time", "time", "t")
-IMAGE_COLUMNS = ("image_id", "frame_image_id", "image", "image_index", "frame")
 BEHAVIOR_COLUMNS = ("pupil_dilation", "pupil_dilation_derivative", "running_speed")
 PUPIL_COLUMNS = ("pupil_x", "pupil_y")
 SUITE2P_FILES = ("F.npy", "Fneu.npy", "spks.npy", "iscell.npy", "stat.npy", "ops.npy")
