@@ -5,6 +5,7 @@ import pytest
 
 from neuroaikit.errors import DataError
 from neuroaikit.neural import NeuralDataset, group_repeats, load_allen, load_antolik
+from neuroaikit.neural.dataset import HELD_OUT_IMAGE_FRACTION, tiers_from_repeats
 
 
 def small_dataset(n_neurons=4):
@@ -173,3 +174,33 @@ def test_channels_last_colour_images_are_moved_channels_first():
     # every data set does it, whatever loaded the images (a FileTree, a user's arrays)
     ds = NeuralDataset(rgb.astype(np.float32), np.ones((5, 2)), np.arange(5), np.array(["train"] * 5))
     assert ds.image_shape == (3, 9, 16) and ds.subset("train").image_shape == (3, 9, 16)
+
+
+def test_tiers_from_repeats_takes_the_repeated_images_as_test():
+    ids = np.array([0, 1, 1, 2, 3, 3, 3, 4])
+    tiers = tiers_from_repeats(ids, 2, "log")
+    assert tiers.tolist() == ["train", "test", "test", "train", "test", "test", "test", "train"]
+    # with a higher threshold only image 3 is test
+    assert set(ids[tiers_from_repeats(ids, 3, "log") == "test"]) == {3}
+
+
+def test_tiers_from_repeats_holds_out_whole_images_when_every_image_repeats(caplog):
+    rng = np.random.default_rng(5)
+    ids = rng.permutation(np.repeat(np.arange(118), 50))  # the Brain Observatory's natural scenes
+    with caplog.at_level("INFO"):
+        tiers = tiers_from_repeats(ids, 2, "scenes.nwb")
+    test_images, train_images = set(ids[tiers == "test"]), set(ids[tiers == "train"])
+    assert len(test_images) == round(118 * HELD_OUT_IMAGE_FRACTION) and len(train_images) == 118 - len(test_images)
+    assert not test_images & train_images  # every repeat of a held-out image is test: unseen in training
+    assert "24 of 118 images (all their trials) held out as test" in caplog.text
+    np.testing.assert_array_equal(tiers_from_repeats(ids, 2, "scenes.nwb"), tiers)  # the same split each load
+    # Visual Behavior: 8 images flashed hundreds of times -> 2 test, 6 train (5 after validation)
+    flashes = np.tile(np.arange(8), 300)
+    assert len(set(flashes[tiers_from_repeats(flashes, 2, "vb.nwb") == "test"])) == 2
+
+
+def test_tiers_from_repeats_warns_when_too_few_images_to_split(caplog):
+    with caplog.at_level("WARNING"):
+        tiers = tiers_from_repeats(np.tile(np.arange(3), 10), 2, "three.nwb")
+    assert (tiers == "test").all()
+    assert "only 3 distinct images, too few to hold some out" in caplog.text

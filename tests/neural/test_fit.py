@@ -77,8 +77,8 @@ def test_validation_is_carved_from_train_when_missing(data, caplog):
     with caplog.at_level("INFO"):
         split = split_validation(no_val, 0.1, 0)
     assert (split.tiers == "validation").sum() == 60 and "held out 60 of 600" in caplog.text
-    with pytest.raises(DataError, match=r"no train trials to fit on \(tiers present: \['test'\]\); where every image "
-                                        r"repeats, give the trials a tier column$"):
+    with pytest.raises(DataError, match=r"no train trials to fit on \(tiers present: \['test'\]\); give the trials a "
+                                        r"tier column that marks some train$"):
         split_validation(ds.subset("test"), 0.1, 0)
 
 

@@ -616,3 +616,124 @@ def test_an_nwb_stimulus_log_without_images_leaves_them_to_images_npy(tmp_path):
     np.testing.assert_allclose(log["onset"], [1.0, 3.0, 4.0])
     with pytest.raises(DataError, match=r"log\.nwb: no stimulus images"):
         load_nwb(tmp_path / "log.nwb")
+
+
+# -- Allen Brain Observatory Visual Coding ophys as NWB 2 (DANDI 000728) --------------------------
+#
+# Names follow the converter that wrote DANDI 000728 (catalystneuro/visual-coding-to-nwb-v2, as read
+# through the code search, not a real file): the natural scenes are an IndexSeries with onsets only,
+# indexing an Images container of GrayscaleImages "NaturalScene0".."NaturalScene117" (no
+# order_of_images); dF/F and the neuropil trace link their timestamps to Fluorescence/Corrected.
+
+VC_STAMPS = np.arange(0.0, 20.0, 1 / 30)  # 30 Hz two-photon frames
+VC_N_IMAGES = 12  # more than 10: the file lists NaturalScene10 before NaturalScene2
+
+
+def _visual_coding_file(path):
+    from pynwb import NWBHDF5IO, NWBFile, TimeSeries
+    from pynwb.behavior import BehavioralTimeSeries, EyeTracking, PupilTracking, SpatialSeries
+    from pynwb.image import GrayscaleImage, Images, IndexSeries
+    from pynwb.ophys import DfOverF, Fluorescence, ImageSegmentation, OpticalChannel, RoiResponseSeries
+
+    rng = np.random.default_rng(3)
+    nwb = NWBFile(session_description="t", identifier="t", session_start_time=datetime(2016, 1, 1, tzinfo=timezone.utc))
+    scenes = (rng.random((VC_N_IMAGES, 6, 8)) * 255).astype(np.uint8)
+    template = Images(name="natural_scenes_template", description="scenes",
+                      images=[GrayscaleImage(name=f"NaturalScene{i}", data=img) for i, img in enumerate(scenes)])
+    nwb.add_stimulus_template(template)
+    movie = Images(name="natural_movie_one_template", description="movie frames",
+                   images=[GrayscaleImage(name=f"frame{i}", data=rng.random((6, 8))) for i in range(5)])
+    nwb.add_stimulus_template(movie)
+    # two blocks of back-to-back 0.25 s flashes, each image shown 3 times; one blank sweep
+    # (-1 stored unsigned) in the first block
+    shown = np.concatenate([rng.permutation(VC_N_IMAGES), rng.permutation(VC_N_IMAGES), rng.permutation(VC_N_IMAGES)])
+    index = shown.astype(np.uint32)
+    index[5] = np.iinfo(np.uint32).max
+    onsets = np.concatenate([1.0 + 0.25 * np.arange(18), 8.0 + 0.25 * np.arange(len(shown) - 18)])
+    nwb.add_stimulus(IndexSeries(name="natural_scenes_stimulus", data=index, indexed_images=template, unit="N/A",
+                                 timestamps=onsets))
+    nwb.add_stimulus(IndexSeries(name="natural_movie_one_stimulus", data=np.arange(5, dtype=np.uint32),
+                                 indexed_images=movie, unit="N/A", timestamps=15.0 + np.arange(5) / 30))
+    device = nwb.create_device(name="Microscope")
+    plane = nwb.create_imaging_plane(name="ImagingPlane", optical_channel=OpticalChannel(name="g", description="g", emission_lambda=520.0),
+                                     description="p", device=device, excitation_lambda=910.0, indicator="GCaMP6f", location="VISp",
+                                     imaging_rate=30.0)
+    seg = ImageSegmentation()
+    rois = seg.create_plane_segmentation(name="PlaneSegmentation", description="r", imaging_plane=plane)
+    rois.add_column("global_roi_id", "cell specimen id")
+    for k, csid in enumerate([517472416, 517472450, 517472458]):
+        rois.add_roi(id=csid, pixel_mask=[(k, k, 1.0)], global_roi_id=csid)
+    ophys = nwb.create_processing_module("ophys", "o")
+    ophys.add(seg)
+    region = rois.create_roi_table_region(region=[0, 1, 2], description="all")
+    corrected = rng.random((len(VC_STAMPS), 3)).astype(np.float32) + 100
+    dff = rng.standard_normal((len(VC_STAMPS), 3)).astype(np.float32)
+    fluorescence = Fluorescence(name="Fluorescence")
+    base = fluorescence.create_roi_response_series(name="Corrected", data=corrected, rois=region, unit="NA", timestamps=VC_STAMPS)
+    fluorescence.create_roi_response_series(name="Neuropil", data=corrected - 50, rois=region, unit="NA", timestamps=base)
+    ophys.add(fluorescence)
+    ophys.add(DfOverF(name="DfOverF", roi_response_series=RoiResponseSeries(name="DfOverF", data=dff, rois=region, unit="NA",
+                                                                             timestamps=base)))
+    behavior = nwb.create_processing_module("behavior", "b")
+    speed = rng.random(len(VC_STAMPS)) * 10
+    behavior.add(BehavioralTimeSeries(time_series=TimeSeries(name="running_speed", data=speed, unit="cm/s", timestamps=VC_STAMPS)))
+    size = 900 + rng.random(len(VC_STAMPS))
+    behavior.add(PupilTracking(time_series=TimeSeries(name="pupil_size", data=size, unit="px", timestamps=VC_STAMPS)))
+    location = rng.random((len(VC_STAMPS), 2)) * 1e-3
+    behavior.add(EyeTracking(spatial_series=SpatialSeries(name="pupil_location", data=location, reference_frame="screen centre",
+                                                          unit="meters", timestamps=VC_STAMPS)))
+    with NWBHDF5IO(str(path), "w") as io:
+        io.write(nwb)
+    stop = np.append(np.where(np.diff(onsets) <= 0.375, onsets[1:], onsets[:-1] + 0.25), onsets[-1] + 0.25)
+    return {"scenes": scenes, "shown": shown, "onsets": onsets, "stop": stop, "dff": dff, "speed": speed, "size": size,
+            "location": location}
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_allen_visual_coding_nwb2_natural_scenes(tmp_path, caplog):
+    """The Visual Coding layout of DANDI 000728: presentations from the ``natural_scenes_stimulus``
+    IndexSeries (each flash until the next onset; the block's last one a median interval; the
+    unsigned blank sweep left out), not the natural movie's (its frames 1/30 s apart); scenes in their numbered order, not the
+    file's alphabetical one; the responses the ``DfOverF`` series (linked timestamps); every scene
+    repeats, so a fifth of them are the test tier and never seen in training."""
+    path = tmp_path / "sub-1_ses-511510667-StimB_behavior+image+ophys.nwb"
+    arrays = _visual_coding_file(path)
+    with caplog.at_level("INFO"):
+        ds = load_nwb(path)
+    kept = np.ones(len(arrays["shown"]), bool)
+    kept[5] = False
+    start, stop = arrays["onsets"][kept], arrays["stop"][kept]
+    assert ds.trial_ids.tolist() == np.flatnonzero(kept).tolist()
+    assert ds.image_ids.tolist() == arrays["shown"][kept].tolist()
+    np.testing.assert_array_equal(ds.stimuli, arrays["scenes"].astype(np.float32))
+    np.testing.assert_array_equal(ds.trial_stimuli()[:, 0], arrays["scenes"][arrays["shown"][kept]])
+    assert ds.response_kind == "DfOverF"  # not Fluorescence/Corrected nor Neuropil
+    np.testing.assert_allclose(ds.responses, _windows(arrays["dff"], VC_STAMPS, start, stop), rtol=1e-5)
+    assert ds.unit_ids.tolist() == [517472416, 517472450, 517472458]
+    np.testing.assert_allclose(ds.behavior[:, 0], _windows(arrays["size"], VC_STAMPS, start, stop), rtol=1e-6)
+    np.testing.assert_allclose(ds.behavior[:, 2], _windows(arrays["speed"], VC_STAMPS, start, stop), rtol=1e-6)
+    np.testing.assert_allclose(ds.pupil_center, _windows(arrays["location"], VC_STAMPS, start, stop), rtol=1e-6)
+    test_images, train_images = set(ds.image_ids[ds.tiers == "test"]), set(ds.image_ids[ds.tiers == "train"])
+    assert len(test_images) == 2 and len(train_images) == VC_N_IMAGES - 2 and not test_images & train_images
+    assert "presentations from the stimulus index series 'natural_scenes_stimulus'" in caplog.text
+    # the movie's index series can be named; an unknown name lists both
+    assert load_nwb(path, trials_table="natural_movie_one_stimulus").n_trials == 5
+    with pytest.raises(DataError, match=r"no 'scenes' table; intervals tables: \[\], stimulus index series: "
+                                        r"\['natural_movie_one_stimulus', 'natural_scenes_stimulus'\]$"):
+        load_nwb(path, trials_table="scenes")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_twin_fit_trains_on_a_visual_coding_file_without_tiers(tmp_path):
+    """``twin fit`` on the Visual Coding layout, whose every scene repeats and which has no tier
+    column, trains and scores its held-out scenes (before, every trial was test: nothing to fit)."""
+    from neuroaikit.cli.main import main
+    from neuroaikit.runs import Run
+
+    path = tmp_path / "visual_coding.nwb"
+    _visual_coding_file(path)
+    out = tmp_path / "twin"
+    assert main(["twin", "fit", str(path), "--channels", "4", "--layers", "1", "--max-epochs", "1", "--starts", "1",
+                 "--threads", "1", "--no-baselines", "--no-report", "--out", str(out)]) == 0
+    scores = Run.open(out).result("twin_eval")["models"]["twin"]
+    assert np.isfinite(scores["single_trial_correlation"])

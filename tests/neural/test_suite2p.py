@@ -497,3 +497,61 @@ def test_paths_from_any_python_and_os_read_as_strings(tmp_path, module):
         np.lib.format.write_array_header_1_0(fh, {"descr": "|O", "fortran_order": False, "shape": ()})
         fh.write(raw)
     assert read_pickled_npy(path) == {"data_path": ["/data/m1"], "save_path0": r"D:\data\m1"}
+
+
+def _plane_responses(root, plane, times, onsets, window=0.5):
+    """Direct means of a plane's kept ``spks`` over each onset's window on the clock ``times``."""
+    folder = root / "suite2p" / f"plane{plane}"
+    spks = np.load(folder / "spks.npy")[np.load(folder / "iscell.npy")[:, 0] > 0.5]
+    return np.stack([spks[:, (times >= t) & (times < t + window)].mean(1) for t in onsets])
+
+
+def test_each_plane_of_a_multi_plane_recording_runs_on_its_own_frame_clock(tmp_path, caplog):
+    """Planes are imaged one after another: the scope's frame clock (one time per imaging frame
+    of every plane) gives plane k every second time from the k-th, for the plane folders, one
+    plane folder alone (its ops' nplanes) and suite2p's combined folder (each ROI's iplane);
+    without frame times plane 1 is half a frame later than plane 0; one time per volume is
+    shared, as before."""
+    write_real_suite2p(tmp_path, "0.14")
+    n_frames = np.load(tmp_path / "suite2p" / "plane0" / "F.npy").shape[1]
+    clock = np.arange(2 * n_frames) / (2 * FS) + 0.013
+    np.save(tmp_path / "frame_times.npy", clock)
+    onsets = np.loadtxt(tmp_path / "stimulus_log.csv", delimiter=",", skiprows=1)[:, 0]
+    per_plane = [_plane_responses(tmp_path, k, clock[k::2], onsets) for k in (0, 1)]
+    with caplog.at_level("INFO"):
+        ds = load_neural(tmp_path)
+    np.testing.assert_allclose(ds.responses, np.hstack(per_plane), rtol=1e-5)
+    assert "one per imaging frame, each plane taking its own" in caplog.text
+    # the two clocks give different responses: sharing plane 0's clock would be wrong for plane 1
+    assert np.abs(per_plane[1] - _plane_responses(tmp_path, 1, clock[0::2], onsets)).max() > 0.1
+
+    def recording(folder, **kw):
+        return Suite2pRecording(suite2p=str(folder), stimulus_log=str(tmp_path / "stimulus_log.csv"),
+                                images=str(tmp_path / "images.npy"), **kw).load()
+
+    alone = recording(tmp_path / "suite2p" / "plane1", frame_times=str(tmp_path / "frame_times.npy"))
+    np.testing.assert_allclose(alone.responses, per_plane[1], rtol=1e-5)
+    combined = recording(tmp_path / "suite2p" / "combined", frame_times=str(tmp_path / "frame_times.npy"))
+    np.testing.assert_allclose(combined.responses, np.hstack(per_plane), rtol=1e-5)
+    # no frame times: ops["fs"] is the rate per plane, plane k offset by k / nplanes of a frame
+    os.remove(tmp_path / "frame_times.npy")
+    offsets = [_plane_responses(tmp_path, k, (np.arange(n_frames) + k / 2) / FS, onsets) for k in (0, 1)]
+    np.testing.assert_allclose(load_neural(tmp_path).responses, np.hstack(offsets), rtol=1e-5)
+    # one time per volume: every plane on that clock
+    volumes = np.arange(n_frames) / FS + 0.013
+    np.save(tmp_path / "frame_times.npy", volumes)
+    shared = [_plane_responses(tmp_path, k, volumes, onsets) for k in (0, 1)]
+    np.testing.assert_allclose(load_neural(tmp_path).responses, np.hstack(shared), rtol=1e-5)
+
+
+def test_a_recording_whose_every_image_repeats_holds_some_images_out_for_test(tmp_path):
+    """Without a tier column and with every image shown at least ``test_repeats`` times, a fifth
+    of the images (all their trials) are the test tier and the rest train, not everything test."""
+    write_suite2p(tmp_path)
+    rows = np.loadtxt(tmp_path / "stimulus_log.csv", delimiter=",", skiprows=1)
+    with open(tmp_path / "stimulus_log.csv", "w") as fh:
+        fh.write("onset,image_id\n")
+        fh.writelines(f"{onset:.4f},{k % 5}\n" for k, onset in enumerate(rows[:, 0]))
+    ds = load_neural(tmp_path)
+    test, train = set(ds.image_ids[ds.tiers == "test"]), set(ds.image_ids[ds.tiers == "train"])
+    assert len(test) == 1 and len(train) == 4 and not test & train

@@ -303,6 +303,35 @@ def window_means(frames: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.
     return means.astype(np.float32)
 
 
+#: the share of the images held out as the test tier when every image of a recording repeats
+HELD_OUT_IMAGE_FRACTION = 0.2
+
+
+def tiers_from_repeats(image_ids: np.ndarray, min_repeats: int, where: str) -> np.ndarray:
+    """Tiers for trials that come without them: the images shown at least ``min_repeats`` times
+    are the test tier (the repeats the oracle and FEV need), the rest train. When that leaves no
+    train trial (every image repeats, as in the Allen Brain Observatory's natural scenes, 50
+    repeats each, or Visual Behavior's 8 images), :data:`HELD_OUT_IMAGE_FRACTION` of the images,
+    drawn with a fixed seed, are held out as test with all their repeats and the others train,
+    so the test images stay unseen in training; fewer than 4 images cannot be split (warned)."""
+    image_ids = np.asarray(image_ids)
+    ids, counts = np.unique(image_ids, return_counts=True)
+    repeated = ids[counts >= min_repeats]
+    if len(repeated) < len(ids):
+        log.debug("%s: no tier column; %d trials of images shown %d+ times -> test, the rest train",
+                 where, int(np.isin(image_ids, repeated).sum()), min_repeats)
+        return np.where(np.isin(image_ids, repeated), "test", "train")
+    if len(ids) < 4:
+        log.warning("%s: every image is shown %d+ times and there are only %d distinct images, too few to hold "
+                    "some out: every trial is test; give the trials a tier column to train", where, min_repeats, len(ids))
+        return np.full(len(image_ids), "test")
+    n_test = min(max(1, int(round(len(ids) * HELD_OUT_IMAGE_FRACTION))), len(ids) - 3)
+    test_ids = np.random.default_rng(0).choice(ids, n_test, replace=False)
+    log.info("%s: no tier column and every image repeats; %d of %d images (all their trials) held out as test, "
+             "the rest train", where, n_test, len(ids))
+    return np.where(np.isin(image_ids, test_ids), "test", "train")
+
+
 def rescale_points(points: np.ndarray, shape: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
     """Pixel positions (x, y, ...) on an image of ``shape`` (H, W) moved to the same places on the
     image resampled to ``size``: pixel centres at integers, edges at -0.5 and W - 0.5."""

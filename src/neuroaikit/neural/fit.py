@@ -131,8 +131,8 @@ def split_validation(ds: NeuralDataset, fraction: float, seed: int) -> NeuralDat
         return ds
     train = ds.tiers == "train"
     if not train.any():
-        raise DataError(f"{ds.name}: no train trials to fit on (tiers present: {ds.tier_names}); where every image "
-                        "repeats, give the trials a tier column")
+        raise DataError(f"{ds.name}: no train trials to fit on (tiers present: {ds.tier_names}); give the trials a "
+                        "tier column that marks some train")
     ids = np.unique(ds.image_ids[train])
     n_val = max(1, int(round(len(ids) * fraction)))
     if len(ids) - n_val < 2:

@@ -12,11 +12,15 @@ Reading (:func:`load_nwb`) looks for:
   own ids (Allen: ``cell_roi_id``); an Allen ``valid_roi`` column leaves out the ROIs it marks
   False (logged), as AllenSDK does by default; Allen's ``cell_specimen_id`` goes to
   ``neuron_meta``;
-- the trials: the ``trials`` table (or an ``intervals`` table named by ``trials_table=``) when
+- the trials: the ``trials`` table (or the ``intervals`` table or stimulus ``IndexSeries`` named
+  by ``trials_table=``) when
   it has an image column; else every ``*presentations`` intervals table with an ``image_name``
   column, read as one table in time order (Allen Visual Behavior writes one per stimulus, older
   AllenSDK versions one per image name); else the first ``*presentations`` table with an image
-  column (e.g. ``natural_scenes_presentations``). It needs ``start_time`` / ``stop_time`` and an
+  column (e.g. ``natural_scenes_presentations``); else an ``IndexSeries`` in the stimulus group
+  that indexes an image stack (onsets only: each presentation lasts until the next onset, or
+  one median interval where the next comes later than 1.5 of them; with several, the one whose onsets lie furthest apart, stills
+  rather than a movie's frames). A table needs ``start_time`` / ``stop_time`` and an
   image column: ``image_name`` (matched to the names of the stimulus images, below), else
   ``image_id``, ``frame``, ``image_index`` or ``stimulus_index``; optional ``tier`` and behaviour
   columns. Presentations that showed no image (an ``omitted`` column true, or the image name
@@ -40,7 +44,9 @@ Reading (:func:`load_nwb`) looks for:
   ``EllipseEyeTracking`` does: its ``area`` is NaN at blinks but its centre is not;
   interpolated at its middle for a trial with no valid sample);
 - the images: an ``ImageSeries`` in ``stimulus_template`` or ``stimulus`` (or an ``Images``
-  container of ``GrayscaleImage``s or ``RGBImage``s), indexed by the image column; with an
+  container of ``GrayscaleImage``s or ``RGBImage``s, in its ``order_of_images``, else by name
+  with numbers compared as numbers, ``scene2`` before ``scene10``; an ``IndexSeries``' own
+  stack), indexed by the image column; with an
   ``image_name`` column, the first such stack whose names hold every name shown (an
   ``ImageSeries``' ``control_description``, as Allen's ``StimulusTemplate`` names its images,
   or the image names of an ``Images`` container); colour stored channels-last is moved
@@ -51,13 +57,17 @@ Reading (:func:`load_nwb`) looks for:
 A frame-rate trace is turned into one response per trial by averaging the frames whose
 timestamps fall in ``[start_time, stop_time)`` (trials with no frame raise
 :class:`DataError`). Trials without a ``tier`` column are all ``train`` except images shown
-more than once, which become ``test`` (logged; a warning when that leaves no ``train`` trial,
-as in Allen's Visual Behavior sessions, where every image repeats).
+more than once, which become ``test``; where every image repeats (Allen's natural scenes and
+Visual Behavior sessions), a fifth of the images are held out as ``test`` with all their repeats
+and the rest are ``train`` (:func:`~neuroaikit.neural.dataset.tiers_from_repeats`, logged).
 
 The Allen Visual Behavior ophys layout above (module, container, table and column names,
 dtypes, the extensions' specs) was checked against the AllenSDK source that writes and reads it,
-not against a real Allen file; the Brain Observatory (Visual Coding) names
-(``natural_scenes_presentations`` with ``frame``) were not checked.
+and the Brain Observatory Visual Coding layout as NWB 2 (DANDI 000728: ``DfOverF/DfOverF``, the
+``natural_scenes_stimulus`` IndexSeries over ``NaturalScene0``...``NaturalScene117``) against the
+converter's source, not against real files. That converter stored the image index unsigned, so
+a blank sweep (``frame`` -1 in the original files) may read as image 0 there; it cannot be told
+apart. The original Visual Coding files are NWB 1, which ``pynwb`` does not read.
 
 Writing (:func:`write_nwb`) stores a :class:`NeuralDataset` in that layout, one response
 row per trial, so ``load_nwb(write_nwb(ds, path))`` gives ``ds`` back.
@@ -67,6 +77,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -77,7 +88,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .dataset import NeuralDataset, check_nan_policy, window_means, with_nan_policy
+from .dataset import NeuralDataset, check_nan_policy, tiers_from_repeats, window_means, with_nan_policy
 
 log = logging.getLogger(__name__)
 
@@ -214,12 +225,15 @@ class PresentationTable:
     """Stimulus presentations read into memory, offering what callers use of a pynwb table
     (``name``, ``colnames``, ``table[column].data``), so that several intervals tables can be
     read as one: Allen's Visual Behavior files hold one ``*_presentations`` table per stimulus
-    (older ones, one per image name) that only together give the session's presentations."""
+    (older ones, one per image name) that only together give the session's presentations.
+    ``images``: the image stack the presentations index, when they name it (an ``IndexSeries``'
+    ``indexed_images``); None: the file's first stack."""
 
-    def __init__(self, name: str, columns: dict[str, np.ndarray]) -> None:
+    def __init__(self, name: str, columns: dict[str, np.ndarray], images: Any = None) -> None:
         self.name = name
         self._columns = columns
         self.colnames = tuple(columns)
+        self.images = images
 
     def __getitem__(self, column: str) -> _Column:
         return _Column(self._columns[column])
@@ -229,7 +243,7 @@ class PresentationTable:
 
     def rows(self, keep: np.ndarray) -> PresentationTable:
         """The presentations where ``keep`` (a mask or row numbers) says, same columns."""
-        return PresentationTable(self.name, {c: v[keep] for c, v in self._columns.items()})
+        return PresentationTable(self.name, {c: v[keep] for c, v in self._columns.items()}, self.images)
 
 
 def _read_table(table) -> dict[str, np.ndarray]:
@@ -286,12 +300,19 @@ def presentation_table(nwb, path: Path, name: str | None = None) -> Presentation
     ``"trials"``), else the trials table when it has an image column, else every
     ``*presentations`` intervals table with an ``image_name`` column, as one table in time order
     (Allen Visual Behavior), else the first ``*presentations`` intervals table with an image
-    column (Allen Brain Observatory layout)."""
+    column (Allen Brain Observatory layout), else an ``IndexSeries`` of the stimulus group that
+    indexes an image stack (the Brain Observatory's Visual Coding files as NWB 2, DANDI 000728:
+    ``natural_scenes_stimulus``; :func:`index_series_presentations`). ``name`` may also name such
+    an ``IndexSeries``."""
     intervals = dict(nwb.intervals or {})
+    index_series = _index_series(nwb)
     if name is not None:
+        if name in index_series:
+            return index_series_presentations(path, index_series[name])
         table = nwb.trials if name == "trials" else intervals.get(name)
         if table is None:
-            raise DataError(f"{path}: no {name!r} table; intervals tables: {sorted(intervals)}")
+            raise DataError(f"{path}: no {name!r} table; intervals tables: {sorted(intervals)}, "
+                            f"stimulus index series: {sorted(index_series)}")
         return PresentationTable(name, _read_table(table))
     presentations = [(n, t) for n, t in sorted(intervals.items()) if n.endswith("presentations") and n != "trials"]
     if nwb.trials is not None and _has_image_column(nwb.trials.colnames):
@@ -302,11 +323,68 @@ def presentation_table(nwb, path: Path, name: str | None = None) -> Presentation
     for n, t in presentations:
         if _has_image_column(t.colnames):
             return PresentationTable(n, _read_table(t))
+    if index_series:
+        chosen = next(iter(index_series))
+        if len(index_series) > 1:
+            log.info("%s: presentations from the stimulus index series %r (others: %s; trials_table= picks one)",
+                     path, chosen, ", ".join(n for n in index_series if n != chosen))
+        return index_series_presentations(path, index_series[chosen])
     if nwb.trials is not None:
         return PresentationTable("trials", _read_table(nwb.trials))
     if presentations:
         return PresentationTable(presentations[0][0], _read_table(presentations[0][1]))
     raise DataError(f"{path}: no trials table and no *presentations intervals table")
+
+
+def _index_series(nwb) -> dict[str, Any]:
+    """The ``IndexSeries`` of the stimulus group that index a stack of images (an ``Images``
+    container, or an ``ImageSeries`` of 3+ dimensions), by name, the one whose onsets lie furthest
+    apart first: a still image is shown for a quarter of a second or more, a movie's frame for a
+    thirtieth (the Brain Observatory's natural movies)."""
+    from pynwb.image import ImageSeries, Images, IndexSeries
+
+    found = {n: obj for n, obj in sorted(nwb.stimulus.items())
+             if isinstance(obj, IndexSeries) and (isinstance(_indexed(obj), Images) or (
+                 isinstance(_indexed(obj), ImageSeries) and np.ndim(_indexed(obj).data) >= 3))}
+
+    def interval(series) -> float:
+        onsets = _timestamps(series, len(series.data))
+        return float(np.median(np.diff(onsets))) if len(onsets) > 1 else 0.0
+
+    return dict(sorted(found.items(), key=lambda item: -interval(item[1])))
+
+
+def _indexed(series) -> Any:
+    return series.indexed_images if getattr(series, "indexed_images", None) is not None else series.indexed_timeseries
+
+
+def index_series_presentations(path: Path, series) -> PresentationTable:
+    """An ``IndexSeries`` as presentations: ``start_time`` its timestamps, ``image_index`` its
+    data, the images it indexes. It records onsets only, so each presentation lasts until the
+    next onset, or, where the next comes later than 1.5 median intervals (the end of a block),
+    one median interval. An unsigned index at its type's maximum is -1 stored unsigned (a blank
+    sweep), so left out. The Visual Coding converter wrote the Brain Observatory's blank sweeps
+    (``frame`` -1) as unsigned integers; read as 0 there, they cannot be told from image 0."""
+    data = np.asarray(series.data[:])
+    if data.ndim != 1 or data.dtype.kind not in "iu":
+        raise DataError(f"{path}: stimulus index series {series.name!r} holds {data.dtype} data of shape "
+                        f"{data.shape}, not one image index per presentation")
+    if len(data) == 0:
+        raise DataError(f"{path}: stimulus index series {series.name!r} is empty")
+    start = _timestamps(series, len(data))
+    if not (np.diff(start) > 0).all():
+        raise DataError(f"{path}: the timestamps of stimulus index series {series.name!r} must increase")
+    index = data.astype(np.int64)
+    if data.dtype.kind == "u":
+        index[data == np.iinfo(data.dtype).max] = -1
+    gaps = np.diff(start)
+    step = float(np.median(gaps)) if len(gaps) else 1.0
+    following = np.append(gaps, np.inf)
+    stop = start + np.where(following <= 1.5 * step, following, step)
+    log.info("%s: presentations from the stimulus index series %r (%d onsets; each lasts until the next, "
+             "at most %.3f s)", path, series.name, len(data), 1.5 * step)
+    return PresentationTable(series.name, {"start_time": start, "stop_time": stop, "image_index": index},
+                             images=_indexed(series))
 
 
 def stimulus_images(nwb, path: Path) -> np.ndarray:
@@ -537,8 +615,22 @@ def _image_stack(obj) -> np.ndarray:
 
     if isinstance(obj, Images):
         # RGBImage is (H, W, 3): NeuralDataset moves the stack channels-first
-        return np.stack([np.asarray(img.data[:], dtype=np.float32) for img in obj.images.values()])
+        return np.stack([np.asarray(img.data[:], dtype=np.float32) for img in _ordered_images(obj)])
     return np.asarray(obj.data[:], dtype=np.float32)
+
+
+def _ordered_images(images) -> list[Any]:
+    """The images of an ``Images`` container in their order: its ``order_of_images`` when it has
+    one, else by name with the numbers in names compared as numbers (a file lists a group's
+    members alphabetically, ``scene10`` before ``scene2``)."""
+    order = getattr(images, "order_of_images", None)
+    if order is not None:
+        return list(order.data[:])
+    return [images.images[n] for n in sorted(images.images, key=_natural_key)]
+
+
+def _natural_key(name: str) -> tuple:
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in re.split(r"(\d+)", name))
 
 
 def _image_names(obj) -> list[str] | None:
@@ -548,7 +640,7 @@ def _image_names(obj) -> list[str] | None:
     from pynwb.image import Images
 
     if isinstance(obj, Images):
-        return [_text(n) for n in obj.images]
+        return [_text(img.name) for img in _ordered_images(obj)]
     described = getattr(obj, "control_description", None)
     if described is None:
         return None
@@ -594,7 +686,7 @@ def _presented_images(nwb, path: Path, table: PresentationTable, blank: np.ndarr
     if labels is None and image_col is None:
         raise DataError(f"{path}: table {table.name!r} has none of the image columns "
                         f"{[*IMAGE_COLUMNS, IMAGE_NAME_COLUMN]}")
-    sets = _image_sets(nwb, path, required=require_images)
+    sets = [table.images] if table.images is not None else _image_sets(nwb, path, required=require_images)
     if labels is not None:
         shown = set(labels[~blank].tolist())
         named = [(obj, names) for obj in sets if (names := _image_names(obj)) is not None]
@@ -713,15 +805,8 @@ def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_
         unit_ids = unit_ids[valid] if unit_ids is not None else None
         positions = positions[valid] if positions is not None else None
         neuron_meta = {k: v[valid] for k, v in neuron_meta.items()}
-    if "tier" in columns:
-        tiers = trials["tier"].data[:].astype(str)
-    else:
-        ids, counts = np.unique(image_ids, return_counts=True)
-        tiers = np.where(np.isin(image_ids, ids[counts > 1]), "test", "train")
-        log.info("%s: no tier column; %d trials of repeated images -> test, the rest train", path, int((tiers == "test").sum()))
-        if (tiers == "test").all():  # Allen Visual Behavior: a few images, each flashed hundreds of times
-            log.warning("%s: every image is shown more than once, so every trial is test and none train; "
-                        "write a tier column to train on this recording", path)
+    tiers = (trials["tier"].data[:].astype(str) if "tier" in columns
+             else tiers_from_repeats(image_ids, 2, str(path)))
     series_behavior, series_pupil = behavior_per_trial(nwb, path, trials, behavior=not set(BEHAVIOR_COLUMNS) <= columns,
                                                        pupil=not set(PUPIL_COLUMNS) <= columns)
     behavior = (np.stack([trials[c].data[:] for c in BEHAVIOR_COLUMNS], 1) if set(BEHAVIOR_COLUMNS) <= columns

@@ -19,7 +19,11 @@ Inputs
 - the images (``.npy`` (n_images, H, W), or with colour channels first or last; row = image id)
   unless the NWB log carries them;
 - the frame times (``.npy`` / ``.csv``, seconds, one per frame of ``F``); default
-  ``i / ops["fs"]``.
+  ``i / ops["fs"]``. Planes are imaged one after another, so in a multi-plane recording
+  (``ops["nplanes"]``) frame times with one entry per imaging frame (``nplanes`` times as many,
+  the scope's frame clock) give plane k every ``nplanes``-th from the k-th; without frame times
+  plane k's frames are offset by ``k / nplanes`` of a frame; one time per volume is shared by
+  the planes. Flyback frames and a mesoscope's strips (``ops["nrois"]``) are not accounted for.
 
 Per trial and ROI the response is the mean of the signal over the frames in
 ``[onset + window[0], onset + window[1])``; the signal is ``spks`` (deconvolved, default),
@@ -27,7 +31,9 @@ Per trial and ROI the response is the mean of the signal over the frames in
 ``iscell.npy`` does not label as cells are left out (or, with ``iscell_threshold``, those whose
 classifier probability is below it). Tiers: the log's ``tier``
 column when present, else images shown at least ``test_repeats`` times form the test tier and
-the rest train (the fit carves its validation tier from train).
+the rest train; where every image is shown that often, a fifth of the images are held out as test
+with all their repeats (:func:`~neuroaikit.neural.dataset.tiers_from_repeats`). The fit carves
+its validation tier from train.
 
 Example::
 
@@ -38,6 +44,7 @@ Example::
 from __future__ import annotations
 
 import csv
+import logging
 import math
 import numbers
 import os
@@ -50,7 +57,7 @@ import numpy as np
 
 from ..config import PATH, Config, Interval, Options, Satisfies
 from ..errors import DataError
-from .dataset import TIERS, NeuralDataset, check_nan_policy, window_means, with_nan_policy
+from .dataset import TIERS, NeuralDataset, check_nan_policy, tiers_from_repeats, window_means, with_nan_policy
 from .nwb import IMAGE_COLUMNS  # the log's image columns are the NWB tables' (nwb imports pynwb only when used)
 
 __all__ = ["Suite2pRecording", "read_pickled_npy", "find_planes", "is_suite2p_folder"]
@@ -64,6 +71,8 @@ SETTINGS_FILES = ("db.npy", "settings.npy")
 _PLANE_FOLDER = re.compile(r"plane(\d+)")
 #: files :class:`Suite2pRecording` looks for beside the suite2p output when not named
 DEFAULT_LOG, DEFAULT_IMAGES, DEFAULT_FRAME_TIMES = "stimulus_log.csv", "images.npy", "frame_times.npy"
+
+log = logging.getLogger(__name__)
 
 
 def read_pickled_npy(path: str | os.PathLike) -> Any:
@@ -124,7 +133,8 @@ class Suite2pRecording(Config):
         images: ``.npy`` of the images by id (default ``images.npy`` beside; not needed when the
             NWB log carries stimulus templates).
         frame_times: ``.npy`` / ``.csv`` seconds per frame (default ``frame_times.npy`` beside
-            when present, else ``i / ops["fs"]``).
+            when present, else ``i / ops["fs"]``); per imaging frame of every plane for a
+            multi-plane recording (see above).
         window: (start, stop) seconds after each onset averaged into the trial's response.
         neuropil: factor of ``Fneu`` subtracted from ``F`` (signals ``f`` and ``dff``).
         iscell_threshold: ``None`` (default): keep the ROIs ``iscell.npy`` labels as cells (its
@@ -132,7 +142,8 @@ class Suite2pRecording(Config):
             suite2p GUI); a number: keep those whose classifier probability (second column) is
             at least this, ignoring the labels and so any curation.
         signal: ``"spks"``, ``"f"`` or ``"dff"``.
-        test_repeats: without a ``tier`` column, images shown this often or more are the test tier.
+        test_repeats: without a ``tier`` column, images shown this often or more are the test tier
+            (where every image is, a fifth of them: see above).
     """
 
     suite2p: str
@@ -189,7 +200,7 @@ class Suite2pRecording(Config):
         (:func:`~neuroaikit.neural.dataset.with_nan_policy`)."""
         check_nan_policy(nan_policy)
         planes = find_planes(self.suite2p)
-        signal, positions, fs = self._read_planes(planes)
+        signal, roi_planes, positions, fs, n_planes = self._read_planes(planes)
         n_frames = signal.shape[1]
         log_path = self._beside(self.stimulus_log, DEFAULT_LOG)
         if log_path is None:
@@ -197,18 +208,20 @@ class Suite2pRecording(Config):
         if not log_path.is_file():
             raise DataError(f"stimulus log {log_path} does not exist")
         log = _read_nwb_log(log_path) if log_path.suffix.lower() == ".nwb" else _read_csv_log(log_path)
-        times = self._frame_times(n_frames, fs, planes[0])
+        clocks = self._frame_clocks(n_frames, fs, n_planes, sorted(set(roi_planes.tolist())), planes[0])
         onsets = log["onset"]
-        lo, hi = np.searchsorted(times, onsets + self.window[0]), np.searchsorted(times, onsets + self.window[1])
-        outside = (onsets + self.window[0] < times[0]) | (onsets + self.window[1] > times[-1] + _frame_step(times))
-        if outside.any():
-            first = int(np.flatnonzero(outside)[0])
-            raise DataError(f"{log_path}: {int(outside.sum())} stimulus onset(s) (first at {onsets[first]:.3f} s) put "
-                            f"the response window outside the recording ({times[0]:.3f}-{times[-1]:.3f} s)")
-        if (hi <= lo).any():
-            raise DataError(f"{log_path}: {int((hi <= lo).sum())} trial(s) have no frame in their response window "
-                            f"{list(self.window)} s")
-        responses = window_means(signal.T, lo, hi)
+        responses = np.empty((len(onsets), len(signal)), np.float32)
+        for number, times in clocks.items():
+            lo, hi = np.searchsorted(times, onsets + self.window[0]), np.searchsorted(times, onsets + self.window[1])
+            outside = (onsets + self.window[0] < times[0]) | (onsets + self.window[1] > times[-1] + _frame_step(times))
+            if outside.any():
+                first = int(np.flatnonzero(outside)[0])
+                raise DataError(f"{log_path}: {int(outside.sum())} stimulus onset(s) (first at {onsets[first]:.3f} s) "
+                                f"put the response window outside the recording ({times[0]:.3f}-{times[-1]:.3f} s)")
+            if (hi <= lo).any():
+                raise DataError(f"{log_path}: {int((hi <= lo).sum())} trial(s) have no frame in their response window "
+                                f"{list(self.window)} s")
+            responses[:, roi_planes == number] = window_means(signal[roi_planes == number].T, lo, hi)
         images = log.get("images")
         if images is None:
             images = self._images(log_path)
@@ -219,8 +232,7 @@ class Suite2pRecording(Config):
                             f"outside the {len(images)} images")
         tiers = log.get("tier")
         if tiers is None:
-            uniq, counts = np.unique(ids, return_counts=True)
-            tiers = np.where(np.isin(ids, uniq[counts >= self.test_repeats]), "test", "train")
+            tiers = tiers_from_repeats(ids, self.test_repeats, str(log_path))
         return with_nan_policy(
             nan_policy, f"{self.suite2p}: the {self.signal} signal",
             stimuli=images, responses=responses, image_ids=ids, tiers=tiers, stimulus_index=rows,
@@ -230,9 +242,11 @@ class Suite2pRecording(Config):
             response_kind=self.signal, info={"source": str(self.suite2p), "stimulus_log": str(log_path)},
         )
 
-    def _read_planes(self, planes: list[Path]) -> tuple[np.ndarray, np.ndarray, float | None]:
-        signals, positions, rates = [], [], []
-        for number, plane in enumerate(planes):
+    def _read_planes(self, planes: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None, int]:
+        """(signal (ROIs, frames), each ROI's plane number in the acquisition's plane cycle, ROI
+        positions, frame rate per plane or None, planes in the cycle) of the kept ROIs."""
+        signals, roi_planes, positions, rates, cycle = [], [], [], [], [len(planes)]
+        for index, plane in enumerate(planes):
             missing = [f for f in SUITE2P_FILES if not (plane / f).is_file()]
             if missing == ["ops.npy"] and all((plane / f).is_file() for f in SETTINGS_FILES):
                 missing = []
@@ -269,11 +283,16 @@ class Suite2pRecording(Config):
             # suite2p records no depth: the plane number (1.x: db's iplane; the ROIs of its
             # ``combined`` folder each carry theirs)
             match = _PLANE_FOLDER.fullmatch(plane.name)
+            iplane = _number(ops.get("iplane"))
+            number = int(match.group(1)) if match else int(iplane) if iplane is not None else index
             depth = next((d for d in map(_number, (ops.get("plane_depth"), ops.get("iplane"))) if d is not None),
-                         float(match.group(1)) if match else float(number))
+                         float(number))
             depths = [_number(s.get("iplane")) if isinstance(s, dict) else None for s in rois]
             positions.append(np.column_stack([med[:, 1], med[:, 0], [depth if d is None else d for d in depths]]))
+            roi_planes.append(np.array([number if d is None else int(d) for d in depths], dtype=np.int64))
             rates.append(ops.get("fs"))
+            n_planes = _number(ops.get("nplanes"))
+            cycle.append(int(n_planes) if n_planes is not None and n_planes >= 1 else 1)
         lengths = {s.shape[1] for s in signals}
         if len(lengths) > 1:
             raise DataError(f"{self.suite2p}: planes have different frame counts {sorted(lengths)}")
@@ -283,25 +302,36 @@ class Suite2pRecording(Config):
                     else f"has iscell probability >= {self.iscell_threshold}")
             raise DataError(f"{self.suite2p}: no ROI {rule}")
         fs = next((r for r in map(_number, rates) if r is not None and r > 0), None)
-        return signal, np.concatenate(positions).astype(np.float32), fs
+        numbers = np.concatenate(roi_planes)
+        return signal, numbers, np.concatenate(positions).astype(np.float32), fs, max(*cycle, int(numbers.max()) + 1)
 
-    def _frame_times(self, n_frames: int, fs: float | None, plane: Path) -> np.ndarray:
+    def _frame_clocks(self, n_frames: int, fs: float | None, n_planes: int, numbers: list[int],
+                      plane: Path) -> dict[int, np.ndarray]:
+        """The time of each frame of each plane in ``numbers``. A multi-plane recording images its
+        planes one after another, so their frames are offset: frame times with one entry per
+        imaging frame of every plane (``n_planes`` x frames or more) give plane k every
+        ``n_planes``-th time from the k-th; fewer, one per volume, are every plane's clock; with
+        none, plane k's frame i is at ``(i + k / n_planes) / fs`` (suite2p's ``fs`` is per plane)."""
         path = self._beside(self.frame_times, DEFAULT_FRAME_TIMES)
         if path is None:
             if fs is None:
                 settings = "ops.npy" if (plane / "ops.npy").is_file() else "settings.npy"
                 raise DataError(f"{plane / settings}: no frame rate 'fs' and no frame times given (frame_times)")
-            return np.arange(n_frames) / fs
+            return {k: (np.arange(n_frames) + k / n_planes) / fs for k in numbers}
         if not path.is_file():
             raise DataError(f"frame times {path} do not exist")
         times = (np.loadtxt(path, delimiter=",", ndmin=1) if path.suffix.lower() in (".csv", ".txt")
                  else _plain_npy(path)).astype(np.float64).ravel()
         if len(times) < n_frames:
             raise DataError(f"{path}: {len(times)} frame times for {n_frames} frames of F.npy")
-        times = times[:n_frames]
+        interleaved = n_planes > 1 and len(times) >= n_planes * n_frames
+        times = times[: n_planes * n_frames if interleaved else n_frames]
         if not (np.diff(times) > 0).all():
             raise DataError(f"{path}: frame times must increase")
-        return times
+        if n_planes > 1:
+            log.info("%s: %d frame times for %d frames of each of %d planes: %s", path, len(times), n_frames, n_planes,
+                     "one per imaging frame, each plane taking its own" if interleaved else "one per volume, shared by the planes")
+        return {k: times[k::n_planes] if interleaved else times for k in numbers}
 
     def _images(self, log_path: Path) -> np.ndarray:
         path = self._beside(self.images, DEFAULT_IMAGES)
