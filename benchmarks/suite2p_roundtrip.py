@@ -128,14 +128,19 @@ def recovery(ds, truth: dict) -> tuple[int, int, float]:
     return len(rs), len(matched_cells), float(np.median(rs)) if rs else float("nan")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite2p-python", default=sys.executable,
                         help="the Python of an environment with suite2p installed (default: this one)")
     parser.add_argument("--work-dir", default=None, help="keep the movie and suite2p output here (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    probe = subprocess.run([args.suite2p_python, "-c", "import suite2p, tifffile"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        print(f"error: {args.suite2p_python} cannot import suite2p and tifffile (give --suite2p-python, see the "
+              f"docstring): {(probe.stderr.strip().splitlines() or ['not runnable'])[-1]}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.work_dir or tmp)
         (root / "tiffs").mkdir(parents=True, exist_ok=True)
