@@ -24,6 +24,23 @@ def shared_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def benchmark_script():
+    """``benchmark_script(NAME)`` imports ``benchmarks/NAME.py`` (scripts, not a package) as a module."""
+    import importlib.util
+    import sys
+
+    def load(name: str):
+        if name not in sys.modules:
+            spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+            module = importlib.util.module_from_spec(spec)
+            sys.modules[name] = module  # dataclasses and pickling look the module up by name
+            spec.loader.exec_module(module)
+        return sys.modules[name]
+
+    return load
+
+
 @pytest.fixture(autouse=True)
 def _deterministic():
     torch.manual_seed(0)

@@ -2,18 +2,11 @@
 one line before simulating anything (suite2p is not a dependency: its run is recorded on page
 suite2p_roundtrip)."""
 
-import importlib.util
 import sys
-from pathlib import Path
-
-_spec = importlib.util.spec_from_file_location(
-    "suite2p_roundtrip", Path(__file__).resolve().parents[2] / "benchmarks" / "suite2p_roundtrip.py")
-suite2p_roundtrip = importlib.util.module_from_spec(_spec)
-sys.modules["suite2p_roundtrip"] = suite2p_roundtrip
-_spec.loader.exec_module(suite2p_roundtrip)
 
 
-def test_without_suite2p_the_benchmark_stops_with_one_line(tmp_path, capsys):
+def test_without_suite2p_the_benchmark_stops_with_one_line(tmp_path, capsys, benchmark_script):
+    suite2p_roundtrip = benchmark_script("suite2p_roundtrip")
     assert suite2p_roundtrip.main(["--suite2p-python", sys.executable, "--work-dir", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot import suite2p and tifffile" in err[0] and "--suite2p-python" in err[0]

@@ -1,19 +1,17 @@
 """Smoke test of benchmarks/twin_default.py: the default twin fit command runs, its options
 reach the command, and the figures come from the run folder."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
-_spec = importlib.util.spec_from_file_location(
-    "twin_default", Path(__file__).resolve().parents[2] / "benchmarks" / "twin_default.py")
-twin_default = importlib.util.module_from_spec(_spec)
-sys.modules["twin_default"] = twin_default
-_spec.loader.exec_module(twin_default)
+import pytest
 
 
-def test_benchmark_runs_the_command_and_reports_its_members(tmp_path, capsys):
+@pytest.fixture
+def twin_default(benchmark_script):
+    return benchmark_script("twin_default")
+
+
+def test_benchmark_runs_the_command_and_reports_its_members(tmp_path, capsys, twin_default):
     out = tmp_path / "figures.json"
     assert twin_default.main(["--neurons", "12", "--quick", "--time-limit", "40", "--set=--channels", "--set=4",
                               "--set=--layers", "--set=1", "--set=--members", "--set=2", "--set=--max-epochs",
@@ -28,7 +26,7 @@ def test_benchmark_runs_the_command_and_reports_its_members(tmp_path, capsys):
     assert "the command took" in capsys.readouterr().out
 
 
-def test_benchmark_fits_a_recording_file(tmp_path, shared_data):
+def test_benchmark_fits_a_recording_file(tmp_path, shared_data, twin_default):
     """``--recording``: the same command on a real file (the Allen natural scenes), no simulator."""
     recording = shared_data / "neural" / "allen_natural_scenes_v1.npz"
     out = tmp_path / "figures.json"
