@@ -4,7 +4,8 @@ known cells, then read by ``neuroaikit.neural.suite2p``.
 Simulates a two-plane two-photon recording (cells with Gaussian footprints over a slowly
 drifting neuropil, calcium transients from image-driven spikes, shot noise; the two planes
 interleaved frame by frame in one TIFF, as a piezo scan records them), runs suite2p on it (its
-default settings, ``nplanes`` 2, registration on; in its own Python environment, because its
+default settings but ``nplanes`` 2, rigid registration only, a 10-px cell diameter and no
+``combined`` folder; in its own Python environment, because its
 pins pull cellpose and torchvision), writes the stimulus log, images and the scope's frame clock
 (one time per imaging frame), and loads the folder with
 :class:`~neuroaikit.neural.suite2p.Suite2pRecording`. It reports:
@@ -140,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     if probe.returncode != 0:
         print(f"error: {args.suite2p_python} cannot import suite2p and tifffile (give --suite2p-python, see the "
               f"docstring): {(probe.stderr.strip().splitlines() or ['not runnable'])[-1]}", file=sys.stderr)
+        return 2
+    if args.work_dir and Path(args.work_dir).exists() and any(Path(args.work_dir).iterdir()):
+        print(f"error: --work-dir {args.work_dir} is not empty (suite2p would take its TIFFs as its own)", file=sys.stderr)
         return 2
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(args.work_dir or tmp)

@@ -207,9 +207,9 @@ class Suite2pRecording(Config):
             raise DataError(f"{self.suite2p}: no stimulus log given and no {DEFAULT_LOG} beside it")
         if not log_path.is_file():
             raise DataError(f"stimulus log {log_path} does not exist")
-        log = _read_nwb_log(log_path) if log_path.suffix.lower() == ".nwb" else _read_csv_log(log_path)
+        shown = _read_nwb_log(log_path) if log_path.suffix.lower() == ".nwb" else _read_csv_log(log_path)
         clocks = self._frame_clocks(n_frames, fs, n_planes, sorted(set(roi_planes.tolist())), planes[0])
-        onsets = log["onset"]
+        onsets = shown["onset"]
         responses = np.empty((len(onsets), len(signal)), np.float32)
         for number, times in clocks.items():
             lo, hi = np.searchsorted(times, onsets + self.window[0]), np.searchsorted(times, onsets + self.window[1])
@@ -222,21 +222,21 @@ class Suite2pRecording(Config):
                 raise DataError(f"{log_path}: {int((hi <= lo).sum())} trial(s) have no frame in their response window "
                                 f"{list(self.window)} s")
             responses[:, roi_planes == number] = window_means(signal[roi_planes == number].T, lo, hi)
-        images = log.get("images")
+        images = shown.get("images")
         if images is None:
             images = self._images(log_path)
-        ids = log["image_id"]
-        rows = log.get("stimulus_index", ids)
+        ids = shown["image_id"]
+        rows = shown.get("stimulus_index", ids)
         if rows.min() < 0 or rows.max() >= len(images):
             raise DataError(f"{log_path}: image id {int(rows.max() if rows.max() >= len(images) else rows.min())} is "
                             f"outside the {len(images)} images")
-        tiers = log.get("tier")
+        tiers = shown.get("tier")
         if tiers is None:
             tiers = tiers_from_repeats(ids, self.test_repeats, str(log_path))
         return with_nan_policy(
             nan_policy, f"{self.suite2p}: the {self.signal} signal",
             stimuli=images, responses=responses, image_ids=ids, tiers=tiers, stimulus_index=rows,
-            behavior=log.get("behavior"), pupil_center=log.get("pupil_center"), cortical_positions=positions,
+            behavior=shown.get("behavior"), pupil_center=shown.get("pupil_center"), cortical_positions=positions,
             name=Path(self.suite2p).resolve().name if Path(self.suite2p).name not in ("plane0", "suite2p")
             else Path(self.suite2p).resolve().parent.name,
             response_kind=self.signal, info={"source": str(self.suite2p), "stimulus_log": str(log_path)},
