@@ -292,11 +292,13 @@ def _save_pickle(path, obj, numpy1=False):
         fh.write(raw)
 
 
-def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_ops=True):
+def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_ops=True, nrois=1):
     """``root/suite2p/plane0..`` (+ ``combined``) holding what suite2p ``version`` ("0.10",
-    "0.14" or "1.x") writes, a stimulus log, images and frame times. Returns the per-trial
-    responses computed directly from the written spks / iscell / frame times, the image ids
-    and the per-plane ROI centres (x, y) and plane numbers of the kept ROIs."""
+    "0.14" or "1.x") writes, a stimulus log, images and frame times. ``nrois`` > 1: a
+    mesoscope's strips, one folder per plane and strip (plane * nrois + strip), each strip
+    ``lx`` pixels right and 5 down of the one before. Returns the per-trial responses computed
+    directly from the written spks / iscell / frame times, the image ids and the ROI centres
+    (x, y, in the plane's field) and plane numbers of the kept ROIs."""
     rng = np.random.default_rng(seed)
     save0 = root / "suite2p"
     ids = rng.permutation(np.concatenate([np.arange(N_IMAGES - 2), np.repeat([N_IMAGES - 2, N_IMAGES - 1], 4)]))
@@ -306,9 +308,12 @@ def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_op
     numpy1 = version != "1.x"  # suite2p < 1.0 mostly ran under numpy 1.x
     data_path = [pathlib.Path(root) / "tiffs"]  # a caller's pathlib path, kept as given
     kept_spks, kept_pos, stats, arrays = [], [], [], []
-    for p in range(n_planes):
+    for p in range(n_planes * nrois):
         plane = save0 / f"plane{p}"
         plane.mkdir(parents=True)
+        z, strip = divmod(p, nrois)
+        meso = {} if nrois == 1 else {"nrois": nrois, "iplane": np.int64(z), "dx": np.int64(strip * lx),
+                                      "dy": np.int64(5 * strip), "lines": list(range(strip * ly, (strip + 1) * ly))}
         n_rois = 5 + p
         spks = rng.gamma(0.5, 1.0, (n_rois, n_frames)).astype(np.float32)
         f = (rng.normal(300, 20, spks.shape) + 50 * spks).astype(np.float32)
@@ -329,7 +334,8 @@ def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_op
                   "ignore_flyback": None, "subfolders": None, "file_list": [str(data_path[0] / "f0.tif")],
                   "first_files": np.array([True]), "fast_disk": str(plane), "iplane": np.int64(p),
                   "db_path": str(plane / "db.npy"), "settings_path": str(plane / "settings.npy"),
-                  "nframes": n_frames, "Ly": ly, "Lx": lx, "batch_size": 500, **paths}
+                  "nframes": n_frames, "Ly": ly, "Lx": lx, "batch_size": 500, **paths,
+                  **meso, **({} if nrois == 1 else {"iroi": np.int64(strip)})}
             settings = {"torch_device": "cuda", "tau": 1.0, "fs": FS, "diameter": np.array([12.0, 12.0]),
                         "run": {"do_registration": 1, "do_regmetrics": True, "do_detection": True,
                                 "do_deconvolution": True, "multiplane_parallel": False},
@@ -356,7 +362,7 @@ def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_op
         else:
             ops = {"suite2p_version": "0.14.6" if version == "0.14" else "0.10.3", "look_one_level_down": False,
                    "fast_disk": [], "delete_bin": False, "h5py": [], "h5py_key": "data", "save_path0": str(root),
-                   "save_folder": [], "subfolders": [], "nplanes": n_planes, "nchannels": 1, "functional_chan": 1,
+                   "save_folder": [], "subfolders": [], "nplanes": n_planes * nrois, "nchannels": 1, "functional_chan": 1,
                    "tau": 1.0, "fs": FS, "frames_include": -1, "ignore_flyback": [], "preclassify": 0.0,
                    "combined": True, "aspect": 1.0, "do_bidiphase": False, "bidi_corrected": False,
                    "do_registration": True, "nonrigid": True, "block_size": [128, 128], "smooth_sigma": 1.15,
@@ -369,14 +375,16 @@ def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_op
                    # 0.10 stamps datetime.now(); 0.12 onwards datetime.now().astimezone()
                    "date_proc": datetime.datetime.now() if version == "0.10" else datetime.datetime.now().astimezone(),
                    "timing": {"registration": 1.2, "detection": 3.4, "extraction": 0.5, "classification": 0.1,
-                              "deconvolution": 0.2, "total_plane_runtime": 5.6}}
+                              "deconvolution": 0.2, "total_plane_runtime": 5.6}, **meso}
             _save_pickle(plane / "ops.npy", ops, numpy1)
         keep = iscell[:, 0] > 0.5  # the labels, as the loader keeps by default
         kept_spks.append(spks[keep])
-        kept_pos.append([(float(s["med"][1]), float(s["med"][0]), float(p)) for s in stat[keep]])
+        shift = (0, 0) if nrois == 1 else (strip * lx, 5 * strip)
+        kept_pos.append([(float(s["med"][1]) + shift[0], float(s["med"][0]) + shift[1], float(z))
+                         for s in stat[keep]])
         stats.append(stat)
         arrays.append((f, fneu, spks, iscell))
-    if combined and n_planes > 1:  # suite2p's combined view: every plane's ROIs again, tagged with iplane
+    if combined and n_planes * nrois > 1:  # suite2p's combined view: every folder's ROIs again, tagged with iplane
         folder = save0 / "combined"
         folder.mkdir()
         for k, name in enumerate(("F", "Fneu", "spks", "iscell")):
@@ -386,11 +394,13 @@ def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_op
                 roi["iplane"] = k
         _save_pickle(folder / "stat.npy", np.concatenate(stats), numpy1)
         if version == "1.x":
-            _save_pickle(folder / "db.npy", {"nplanes": n_planes, "save_path": str(folder), "iplane": np.int64(1)})
+            _save_pickle(folder / "db.npy", {"nplanes": n_planes, "save_path": str(folder), "iplane": np.int64(1),
+                                             "nrois": nrois, **({} if nrois == 1 else {"iroi": np.int64(nrois - 1)})})
             _save_pickle(folder / "settings.npy", {"fs": FS, "tau": 1.0,
                                                    "date_proc": datetime.datetime.now().astimezone()})
         else:
             _save_pickle(folder / "ops.npy", {"fs": FS, "save_path": str(folder), "Ly": ly, "Lx": 2 * lx,
+                                              "nplanes": n_planes * nrois, "nrois": nrois,  # the last folder's
                                               "date_proc": datetime.datetime.now().astimezone()}, numpy1)
     np.save(root / "images.npy", rng.uniform(0, 255, (N_IMAGES, 9, 16)).astype(np.float32))
     np.save(root / "frame_times.npy", times)
@@ -555,3 +565,52 @@ def test_a_recording_whose_every_image_repeats_holds_some_images_out_for_test(tm
     ds = load_neural(tmp_path)
     test, train = set(ds.image_ids[ds.tiers == "test"]), set(ds.image_ids[ds.tiers == "train"])
     assert len(test) == 1 and len(train) == 4 and not test & train
+
+
+def _clock_and_onsets(root, per_volume):
+    """The scope's frame clock (one time per imaging frame of each of ``per_volume`` planes),
+    saved as the recording's frame times, and the log's onsets."""
+    n_frames = np.load(root / "suite2p" / "plane1" / "F.npy").shape[1]
+    clock = np.arange(per_volume * n_frames) / (per_volume * FS) + 0.013
+    np.save(root / "frame_times.npy", clock)
+    return clock, n_frames, np.loadtxt(root / "stimulus_log.csv", delimiter=",", skiprows=1)[:, 0]
+
+
+@pytest.mark.parametrize("version", ["0.14", "1.x"])
+def test_a_flyback_plane_keeps_its_place_in_the_plane_cycle(tmp_path, version):
+    """suite2p skips the planes in ``ignore_flyback`` but keeps their folders and numbers (with
+    no F.npy) and counts them in ``nplanes``: plane k still takes every third time from the k-th;
+    the flyback folder read alone is a one-line error saying why."""
+    write_real_suite2p(tmp_path, version, n_planes=3, combined=False)
+    flyback = tmp_path / "suite2p" / "plane0"
+    for name in ("F", "Fneu", "spks", "iscell", "stat"):
+        os.remove(flyback / f"{name}.npy")
+    clock, _, onsets = _clock_and_onsets(tmp_path, 3)
+    expected = [_plane_responses(tmp_path, k, clock[k::3], onsets) for k in (1, 2)]
+    np.testing.assert_allclose(load_neural(tmp_path).responses, np.hstack(expected), rtol=1e-5)
+    with pytest.raises(DataError, match=r"plane0: suite2p extracted no traces here \(no F.npy\): a flyback"):
+        Suite2pRecording(suite2p=str(flyback), stimulus_log=str(tmp_path / "stimulus_log.csv")).load()
+
+
+@pytest.mark.parametrize("version", ["0.14", "1.x"])
+def test_a_mesoscope_s_strips_share_their_plane_s_clock_and_field(tmp_path, version):
+    """A mesoscope images every strip of a plane in one scanner frame. suite2p writes one folder
+    per plane and strip (plane * nrois + strip; 0.14 multiplies nplanes by nrois, 1.x keeps it
+    and adds iroi): the strips of plane z take the clock's every second time from the z-th, their
+    ROIs sit at dx, dy in the plane's field at depth z; the combined folder (each ROI's folder
+    number) and, without frame times, offsets of z / nplanes of a frame agree."""
+    _, _, positions = write_real_suite2p(tmp_path, version, n_planes=2, nrois=2)
+    clock, n_frames, onsets = _clock_and_onsets(tmp_path, 2)
+    expected = np.hstack([_plane_responses(tmp_path, j, clock[j // 2::2], onsets) for j in range(4)])
+    ds = load_neural(tmp_path)
+    np.testing.assert_allclose(ds.responses, expected, rtol=1e-5)
+    np.testing.assert_allclose(ds.cortical_positions, positions)
+    assert sorted(set(ds.cortical_positions[:, 2])) == [0.0, 1.0]
+    combined = Suite2pRecording(suite2p=str(tmp_path / "suite2p" / "combined"),
+                                stimulus_log=str(tmp_path / "stimulus_log.csv"), images=str(tmp_path / "images.npy"),
+                                frame_times=str(tmp_path / "frame_times.npy")).load()
+    np.testing.assert_allclose(combined.responses, expected, rtol=1e-5)
+    np.testing.assert_array_equal(combined.cortical_positions[:, 2], ds.cortical_positions[:, 2])
+    os.remove(tmp_path / "frame_times.npy")
+    offsets = [_plane_responses(tmp_path, j, (np.arange(n_frames) + (j // 2) / 2) / FS, onsets) for j in range(4)]
+    np.testing.assert_allclose(load_neural(tmp_path).responses, np.hstack(offsets), rtol=1e-5)

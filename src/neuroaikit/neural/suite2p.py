@@ -23,7 +23,10 @@ Inputs
   (``ops["nplanes"]``) frame times with one entry per imaging frame (``nplanes`` times as many,
   the scope's frame clock) give plane k every ``nplanes``-th from the k-th; without frame times
   plane k's frames are offset by ``k / nplanes`` of a frame; one time per volume is shared by
-  the planes. Flyback frames and a mesoscope's strips (``ops["nrois"]``) are not accounted for.
+  the planes. Flyback planes (``ops["ignore_flyback"]``, whose folders suite2p leaves without
+  ``F.npy``) keep their place in the cycle; a mesoscope's strips of one plane (``ops["nrois"]``,
+  folders numbered plane x ``nrois`` + strip) share that plane's clock, and each strip's ROI
+  positions are shifted by its ``ops["dx"]``, ``ops["dy"]``.
 
 Per trial and ROI the response is the mean of the signal over the frames in
 ``[onset + window[0], onset + window[1])``; the signal is ``spks`` (deconvolved, default),
@@ -120,6 +123,9 @@ def find_planes(path: str | os.PathLike) -> list[Path]:
         planes = [p for p in base.glob("plane*") if _PLANE_FOLDER.fullmatch(p.name) and (p / "F.npy").is_file()]
         if planes:
             return sorted(planes, key=lambda p: int(p.name[5:]))
+    if any((root / name).is_file() for name in ("ops.npy", *SETTINGS_FILES)):
+        raise DataError(f"{root}: suite2p extracted no traces here (no F.npy): a flyback plane "
+                        f"(ignore_flyback), or processing that did not finish")
     raise DataError(f"{root}: no suite2p output (F.npy, or plane*/F.npy) found")
 
 
@@ -245,7 +251,7 @@ class Suite2pRecording(Config):
     def _read_planes(self, planes: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None, int]:
         """(signal (ROIs, frames), each ROI's plane number in the acquisition's plane cycle, ROI
         positions, frame rate per plane or None, planes in the cycle) of the kept ROIs."""
-        signals, roi_planes, positions, rates, cycle = [], [], [], [], [len(planes)]
+        signals, roi_planes, positions, rates, cycle, strips = [], [], [], [], [], []
         for index, plane in enumerate(planes):
             missing = [f for f in SUITE2P_FILES if not (plane / f).is_file()]
             if missing == ["ops.npy"] and all((plane / f).is_file() for f in SETTINGS_FILES):
@@ -280,19 +286,26 @@ class Suite2pRecording(Config):
             signals.append(sig[keep].astype(np.float64))
             rois = np.asarray(stat, dtype=object)[keep]
             med = np.array([_roi_centre(s, plane) for s in rois]).reshape(-1, 2)
-            # suite2p records no depth: the plane number (1.x: db's iplane; the ROIs of its
-            # ``combined`` folder each carry theirs)
+            nrois, per_volume = _mesoscope_strips(ops)
+            strips.append(nrois)
+            if per_volume is not None:
+                cycle.append(per_volume)
+            # suite2p records no depth: the plane number. Folders are numbered plane-major
+            # (plane * nrois + strip, flyback planes keeping their numbers); 1.x's db and a
+            # mesoscope's ops name the plane (iplane); the ROIs of the ``combined`` folder
+            # each carry their folder's number
             match = _PLANE_FOLDER.fullmatch(plane.name)
             iplane = _number(ops.get("iplane"))
-            number = int(match.group(1)) if match else int(iplane) if iplane is not None else index
+            number = int(match.group(1)) // nrois if match else int(iplane) if iplane is not None else index
             depth = next((d for d in map(_number, (ops.get("plane_depth"), ops.get("iplane"))) if d is not None),
                          float(number))
-            depths = [_number(s.get("iplane")) if isinstance(s, dict) else None for s in rois]
-            positions.append(np.column_stack([med[:, 1], med[:, 0], [depth if d is None else d for d in depths]]))
-            roi_planes.append(np.array([number if d is None else int(d) for d in depths], dtype=np.int64))
+            folders = [_number(s.get("iplane")) if isinstance(s, dict) else None for s in rois]
+            depths = [depth if f is None else float(int(f) // nrois) for f in folders]
+            # a mesoscope strip's pixels are its own; dx, dy place it in its plane's field
+            offset = [0.0 if nrois == 1 or match is None else _number(ops.get(k)) or 0.0 for k in ("dx", "dy")]
+            positions.append(np.column_stack([med[:, 1] + offset[0], med[:, 0] + offset[1], depths]))
+            roi_planes.append(np.array([number if f is None else int(f) // nrois for f in folders], dtype=np.int64))
             rates.append(ops.get("fs"))
-            n_planes = _number(ops.get("nplanes"))
-            cycle.append(int(n_planes) if n_planes is not None and n_planes >= 1 else 1)
         lengths = {s.shape[1] for s in signals}
         if len(lengths) > 1:
             raise DataError(f"{self.suite2p}: planes have different frame counts {sorted(lengths)}")
@@ -303,7 +316,8 @@ class Suite2pRecording(Config):
             raise DataError(f"{self.suite2p}: no ROI {rule}")
         fs = next((r for r in map(_number, rates) if r is not None and r > 0), None)
         numbers = np.concatenate(roi_planes)
-        return signal, numbers, np.concatenate(positions).astype(np.float32), fs, max(*cycle, int(numbers.max()) + 1)
+        per_volume = max(cycle) if cycle else max(1, len(planes) // max(strips))
+        return signal, numbers, np.concatenate(positions).astype(np.float32), fs, max(per_volume, int(numbers.max()) + 1)
 
     def _frame_clocks(self, n_frames: int, fs: float | None, n_planes: int, numbers: list[int],
                       plane: Path) -> dict[int, np.ndarray]:
@@ -355,6 +369,21 @@ def _read_ops(plane: Path) -> dict:
             raise DataError(f"{plane / name}: expected a dict of settings, got {type(value).__name__}")
         ops.update(value)
     return ops
+
+
+def _mesoscope_strips(ops: dict) -> tuple[int, int | None]:
+    """(strips per plane, planes per volume or None) from a folder's settings. A mesoscope
+    images ``nrois`` strips of each plane in one scanner frame, so they share its time;
+    suite2p < 1.0 stored ``nplanes`` multiplied by ``nrois`` (its folders are planes x
+    strips), 1.x the planes alone beside each strip's ``iroi``. Flyback planes count in
+    ``nplanes`` either way."""
+    nrois = _number(ops.get("nrois"))
+    strips = int(nrois) if nrois is not None and nrois >= 1 else 1
+    nplanes = _number(ops.get("nplanes"))
+    if nplanes is None or nplanes < 1:
+        return strips, None
+    multiplied = strips > 1 and "iroi" not in ops and int(nplanes) % strips == 0
+    return strips, int(nplanes) // strips if multiplied else int(nplanes)
 
 
 def _number(value: Any) -> float | None:
