@@ -629,7 +629,9 @@ VC_STAMPS = np.arange(0.0, 20.0, 1 / 30)  # 30 Hz two-photon frames
 VC_N_IMAGES = 12  # more than 10: the file lists NaturalScene10 before NaturalScene2
 
 
-def _visual_coding_file(path):
+def _visual_coding_file(path, clipped_blanks=0):
+    """``clipped_blanks``: that many blank sweeps stored as scene 0 (the converter's cast clips -1
+    to 0), beside scene 0's own showings."""
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.behavior import BehavioralTimeSeries, EyeTracking, PupilTracking, SpatialSeries
     from pynwb.image import GrayscaleImage, Images, IndexSeries
@@ -647,6 +649,7 @@ def _visual_coding_file(path):
     # two blocks of back-to-back 0.25 s flashes, each image shown 3 times; one blank sweep
     # (-1 stored unsigned) in the first block
     shown = np.concatenate([rng.permutation(VC_N_IMAGES), rng.permutation(VC_N_IMAGES), rng.permutation(VC_N_IMAGES)])
+    shown = np.insert(shown, [2, 9, 20, 30][:clipped_blanks], 0)
     index = shown.astype(np.uint32)
     index[5] = np.iinfo(np.uint32).max
     onsets = np.concatenate([1.0 + 0.25 * np.arange(18), 8.0 + 0.25 * np.arange(len(shown) - 18)])
@@ -721,6 +724,25 @@ def test_allen_visual_coding_nwb2_natural_scenes(tmp_path, caplog):
     with pytest.raises(DataError, match=r"no 'scenes' table; intervals tables: \[\], stimulus index series: "
                                         r"\['natural_movie_one_stimulus', 'natural_scenes_stimulus'\]$"):
         load_nwb(path, trials_table="scenes")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_visual_coding_blank_sweeps_clipped_to_scene_0_take_scene_0_out(tmp_path, caplog):
+    """Blank sweeps that the conversion clipped to scene 0 double its showings: scene 0 is left
+    out, with a warning saying why, and every other presentation is kept; the threshold is 1.5
+    times the median image's showings (here 4.5 of 3: one extra showing stays below it)."""
+    arrays = _visual_coding_file(tmp_path / "clipped.nwb", clipped_blanks=3)
+    with caplog.at_level("WARNING"):
+        ds = load_nwb(tmp_path / "clipped.nwb")
+    kept = arrays["shown"] != 0
+    kept[5] = False  # the blank stored at the unsigned maximum
+    assert ds.trial_ids.tolist() == np.flatnonzero(kept).tolist() and 0 not in ds.image_ids
+    assert "shows image 0 6 times, the median image 3 times" in caplog.text
+    caplog.clear()
+    _visual_coding_file(tmp_path / "fewer.nwb", clipped_blanks=1)
+    with caplog.at_level("WARNING"):
+        assert 0 in load_nwb(tmp_path / "fewer.nwb").image_ids
+    assert "image 0" not in caplog.text
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

@@ -65,9 +65,11 @@ The Allen Visual Behavior ophys layout above (module, container, table and colum
 dtypes, the extensions' specs) was checked against the AllenSDK source that writes and reads it,
 and the Brain Observatory Visual Coding layout as NWB 2 (DANDI 000728: ``DfOverF/DfOverF``, the
 ``natural_scenes_stimulus`` IndexSeries over ``NaturalScene0``...``NaturalScene117``) against the
-converter's source, not against real files. That converter stored the image index unsigned, so
-a blank sweep (``frame`` -1 in the original files) may read as image 0 there; it cannot be told
-apart. The original Visual Coding files are NWB 1, which ``pynwb`` does not read.
+converter's source, not against real files. That converter cast the image index to unsigned
+through HDF5, which clips a blank sweep (``frame`` -1 in the original files) to image 0; where
+image 0 is shown at least 1.5 times as often as the median image, its presentations are left out
+with a warning, since the blanks among them cannot be told apart. The original Visual Coding
+files are NWB 1, which ``pynwb`` does not read.
 
 Writing (:func:`write_nwb`) stores a :class:`NeuralDataset` in that layout, one response
 row per trial, so ``load_nwb(write_nwb(ds, path))`` gives ``ds`` back.
@@ -363,8 +365,10 @@ def index_series_presentations(path: Path, series) -> PresentationTable:
     data, the images it indexes. It records onsets only, so each presentation lasts until the
     next onset, or, where the next comes later than 1.5 median intervals (the end of a block),
     one median interval. An unsigned index at its type's maximum is -1 stored unsigned (a blank
-    sweep), so left out. The Visual Coding converter wrote the Brain Observatory's blank sweeps
-    (``frame`` -1) as unsigned integers; read as 0 there, they cannot be told from image 0."""
+    sweep), so left out. The Visual Coding converter (DANDI 000728) cast the Brain Observatory's
+    blank sweeps (``frame`` -1) to unsigned 0 through HDF5, which clips, so there they cannot be
+    told from image 0: where an unsigned index shows image 0 at least 1.5 times as often as the
+    median image, every presentation of image 0 is left out, with a warning."""
     data = np.asarray(series.data[:])
     if data.ndim != 1 or data.dtype.kind not in "iu":
         raise DataError(f"{path}: stimulus index series {series.name!r} holds {data.dtype} data of shape "
@@ -377,6 +381,7 @@ def index_series_presentations(path: Path, series) -> PresentationTable:
     index = data.astype(np.int64)
     if data.dtype.kind == "u":
         index[data == np.iinfo(data.dtype).max] = -1
+        _leave_out_clipped_blanks(path, series.name, index)
     gaps = np.diff(start)
     step = float(np.median(gaps)) if len(gaps) else 1.0
     following = np.append(gaps, np.inf)
@@ -385,6 +390,20 @@ def index_series_presentations(path: Path, series) -> PresentationTable:
              "at most %.3f s)", path, series.name, len(data), 1.5 * step)
     return PresentationTable(series.name, {"start_time": start, "stop_time": stop, "image_index": index},
                              images=_indexed(series))
+
+
+def _leave_out_clipped_blanks(path: Path, name: str, index: np.ndarray) -> None:
+    """Set image 0's presentations to -1 (blank) where it is shown at least 1.5 times as often as
+    the median of at least three other images: blank sweeps clipped to 0 (see
+    :func:`index_series_presentations`)."""
+    counts = np.bincount(index[index >= 0])
+    others = counts[1:][counts[1:] > 0]
+    if len(counts) == 0 or len(others) < 3 or counts[0] < 1.5 * np.median(others):
+        return
+    log.warning("%s: stimulus index series %r shows image 0 %d times, the median image %g times: blank sweeps "
+                "stored as unsigned 0 (as the Visual Coding NWB 2 conversion did) cannot be told from image 0, "
+                "so its presentations are left out", path, name, int(counts[0]), float(np.median(others)))
+    index[index == 0] = -1
 
 
 def stimulus_images(nwb, path: Path) -> np.ndarray:
