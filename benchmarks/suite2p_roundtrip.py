@@ -4,8 +4,8 @@ known cells, then read by ``neuroaikit.neural.suite2p``.
 Simulates a two-plane two-photon recording (cells with Gaussian footprints over a slowly
 drifting neuropil, calcium transients from image-driven spikes, shot noise; the two planes
 interleaved frame by frame in one TIFF, as a piezo scan records them), runs suite2p on it (its
-default settings but ``nplanes`` 2, rigid registration only, a 10-px cell diameter and no
-``combined`` folder; in its own Python environment, because its
+default settings but ``nplanes`` 2, rigid registration only, a 10-px cell diameter, and the
+``combined`` folder only from 1.0 on; in its own Python environment, because its
 pins pull cellpose and torchvision), writes the stimulus log, images and the scope's frame clock
 (one time per imaging frame), and loads the folder with
 :class:`~neuroaikit.neural.suite2p.Suite2pRecording`. It reports:
@@ -16,15 +16,26 @@ pins pull cellpose and torchvision), writes the stimulus log, images and the sco
 - ``recovery``: the ROIs that suite2p found within 3 px of a simulated cell, and the median
   over those of the correlation between the loaded per-trial response and the cell's true spike
   count per trial (``spks`` and ``f`` signals);
+- ``combined``: where suite2p wrote its ``combined`` folder, the largest difference between
+  its responses and the plane folders' (each ROI on its own plane's clock through its
+  ``iplane``); ``db and settings only``: where suite2p (1.x) wrote ``db.npy`` and
+  ``settings.npy``, the same with ``ops.npy`` set aside (1.x saves it only with
+  ``save_ops_orig``);
 - what the pickled ``ops.npy`` held that the restricted unpickler had to admit (``date_proc``
   with its time zone) and the suite2p version.
 
     python benchmarks/suite2p_roundtrip.py --suite2p-python /path/to/env/bin/python
 
-The environment needs ``pip install --no-deps suite2p==0.14.6`` plus numpy<2 (0.14 fails in
-its ROI detection under numpy 2), scipy, numba, natsort, tifffile, scanimage-tiff-reader, scikit-learn, matplotlib, tqdm, torch (0.14 imports
-cellpose only for its anatomical mode; 1.x imports it always, and cellpose imports
-torchvision). Prints every figure; ``--json FILE`` also writes them.
+For suite2p 0.14 the environment needs ``pip install --no-deps suite2p==0.14.6`` plus numpy<2
+(0.14 fails in its ROI detection under numpy 2), scipy, numba, natsort, tifffile,
+scanimage-tiff-reader, scikit-learn, matplotlib, tqdm and torch; it imports cellpose only for its
+anatomical mode. suite2p 1.x imports cellpose at start (``pip install --no-deps suite2p==1.1.0
+cellpose`` plus the packages above, numpy 2 is fine, and fastremap, fill-voids, imagecodecs,
+opencv-python-headless, roifile), and cellpose imports ``torchvision.transforms`` at start,
+which suite2p's functional pipeline never calls; where no torchvision wheel matches the
+installed torch (a CPU torch), a stand-in package whose modules raise on any use lets it import
+(how the 1.x page was made: see its description). Prints every figure; ``--json FILE`` also
+writes them.
 """
 
 from __future__ import annotations
@@ -60,8 +71,17 @@ import suite2p, tifffile
 tiffs = pathlib.Path(sys.argv[2])
 tifffile.imwrite(tiffs / "movie.tif", np.load(tiffs / "movie.npy"))
 (tiffs / "movie.npy").unlink()
-ops = {**suite2p.default_ops(), **json.load(open(sys.argv[1]))}
-suite2p.run_s2p(ops=ops, db={"data_path": [str(tiffs)], "save_path0": sys.argv[3]})
+given = json.load(open(sys.argv[1]))
+db = {"data_path": [str(tiffs)], "save_path0": sys.argv[3]}
+strips = {k: given[k] for k in ("lines", "dy", "dx") if k in given}  # a mesoscope's strips of each page
+if hasattr(suite2p, "default_ops"):  # before 1.0: one flat ops dict
+    suite2p.run_s2p(ops={**suite2p.default_ops(), **given, **({"mesoscan": True} if strips else {})}, db=db)
+else:  # 1.x: the data's description in db, nested settings
+    settings = suite2p.default_settings()
+    settings.update(fs=given["fs"], tau=given["tau"], diameter=[given["diameter"]] * 2, torch_device="cpu")
+    settings["registration"].update(nonrigid=given["nonrigid"], batch_size=given["batch_size"])
+    settings["io"]["combined"] = given["combined"]
+    suite2p.run_s2p(db={**suite2p.default_db(), **db, **strips, "nplanes": given["nplanes"]}, settings=settings)
 print("suite2p", suite2p.version)
 """
 
@@ -104,13 +124,15 @@ def simulate(rng: np.random.Generator) -> dict:
             "centres": np.vstack(centres), "n_volumes": n_volumes}
 
 
-def direct_means(folder: Path, clock: np.ndarray, onsets: np.ndarray, window: tuple[float, float]) -> np.ndarray:
-    """Per-trial means of each plane's kept ``spks`` on that plane's share of ``clock``, with numpy."""
+def direct_means(folder: Path, clock: np.ndarray, onsets: np.ndarray, window: tuple[float, float],
+                 strips: int) -> np.ndarray:
+    """Per-trial means of each folder's kept ``spks`` on its plane's share of ``clock``, with
+    numpy (folder j holds strip j % strips of plane j // strips)."""
     out = []
-    for plane in range(PLANES):
-        path = folder / "suite2p" / f"plane{plane}"
+    for folder_number in range(PLANES * strips):
+        path = folder / "suite2p" / f"plane{folder_number}"
         spks = np.load(path / "spks.npy")[np.load(path / "iscell.npy")[:, 0] > 0.5]
-        times = clock[plane::PLANES][: spks.shape[1]]
+        times = clock[folder_number // strips::PLANES][: spks.shape[1]]
         out.append(np.stack([spks[:, (times >= t + window[0]) & (times < t + window[1])].mean(1) for t in onsets]))
     return np.hstack(out)
 
@@ -135,9 +157,13 @@ def main(argv: list[str] | None = None) -> int:
                         help="the Python of an environment with suite2p installed (default: this one)")
     parser.add_argument("--work-dir", default=None, help="keep the movie and suite2p output here (default: a temp dir)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--mesoscope", action="store_true",
+                        help="give suite2p each page as two strips of lines (a mesoscope's ROIs: lines, dy, dx), "
+                             "so it writes one folder per plane and strip")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
-    probe = subprocess.run([args.suite2p_python, "-c", "import suite2p, tifffile"], capture_output=True, text=True)
+    probe = subprocess.run([args.suite2p_python, "-c", "import suite2p, tifffile; print(suite2p.version)"],
+                           capture_output=True, text=True)
     if probe.returncode != 0:
         print(f"error: {args.suite2p_python} cannot import suite2p and tifffile (give --suite2p-python, see the "
               f"docstring): {(probe.stderr.strip().splitlines() or ['not runnable'])[-1]}", file=sys.stderr)
@@ -150,8 +176,15 @@ def main(argv: list[str] | None = None) -> int:
         (root / "tiffs").mkdir(parents=True, exist_ok=True)
         truth = simulate(np.random.default_rng(args.seed))
         np.save(root / "tiffs" / "movie.npy", truth["movie"])  # made a TIFF by suite2p's environment
+        # 0.14.6 fails building its combined view of one channel; 1.x builds it
+        combined = probe.stdout.strip().splitlines()[-1].split(".")[0] not in ("0", "")
         settings = {"fs": FS, "tau": TAU, "nplanes": PLANES, "nonrigid": False, "batch_size": 500,
-                    "combined": False, "diameter": 10}  # 0.14.6 fails building its combined view of one channel
+                    "combined": combined, "diameter": 10}
+        strips = 2 if args.mesoscope else 1
+        if args.mesoscope:  # the strips stacked down the page, placed the same way in the field
+            half = SIZE // strips
+            settings.update(lines=[list(range(k * half, (k + 1) * half)) for k in range(strips)],
+                            dy=[k * half for k in range(strips)], dx=[0] * strips)
         (root / "settings.json").write_text(json.dumps(settings))
         start = time.perf_counter()
         ran = subprocess.run([args.suite2p_python, "-c", RUN_SUITE2P, str(root / "settings.json"), str(root / "tiffs"),
@@ -171,18 +204,34 @@ def main(argv: list[str] | None = None) -> int:
         ds = Suite2pRecording(suite2p=str(root / "suite2p")).load()
         load_s = time.perf_counter() - start
         f_ds = Suite2pRecording(suite2p=str(root / "suite2p"), signal="f").load()
-        direct = direct_means(root, clock, truth["onsets"], (0.0, 0.5))
+        direct = direct_means(root, clock, truth["onsets"], (0.0, 0.5), strips)
         exact = float(np.abs(ds.responses - direct).max())
-        n_rois = sum(len(np.load(root / "suite2p" / f"plane{p}" / "iscell.npy")) for p in range(PLANES))
+        n_rois = sum(len(np.load(root / "suite2p" / f"plane{p}" / "iscell.npy")) for p in range(PLANES * strips))
         matched, cells, r_spks = recovery(ds, truth)
         _, _, r_f = recovery(f_ds, truth)
         ops = read_pickled_npy(root / "suite2p" / "plane1" / "ops.npy")
+        combined_difference = settings_only_difference = None
+        if (root / "suite2p" / "combined").is_dir():  # the same ROIs again, each tagged with its plane
+            again = Suite2pRecording(suite2p=str(root / "suite2p" / "combined"), stimulus_log=str(root / "stimulus_log.csv"),
+                                     images=str(root / "images.npy"), frame_times=str(root / "frame_times.npy")).load()
+            combined_difference = float(np.abs(again.responses - ds.responses).max())
+        folders = range(PLANES * strips)
+        if all((root / "suite2p" / f"plane{p}" / "db.npy").is_file() for p in folders):
+            for p in folders:  # 1.x saves ops.npy only with save_ops_orig; read db.npy + settings.npy
+                (root / "suite2p" / f"plane{p}" / "ops.npy").rename(root / "suite2p" / f"plane{p}" / "ops.npy.aside")
+            without = Suite2pRecording(suite2p=str(root / "suite2p")).load()
+            settings_only_difference = float(np.abs(without.responses - ds.responses).max())
+            for p in folders:
+                (root / "suite2p" / f"plane{p}" / "ops.npy.aside").rename(root / "suite2p" / f"plane{p}" / "ops.npy")
         figures = {
             "suite2p_version": version, "cells_simulated": len(truth["centres"]), "planes": PLANES,
+            "strips_per_plane": strips,
             "trials": len(truth["ids"]), "frames_per_plane": truth["n_volumes"], "rois_found": n_rois,
             "rois_kept": ds.n_neurons, "rois_matched": matched, "cells_matched": cells,
             "exact_max_abs_difference": exact, "exact_relative_to_largest_response": exact / float(np.abs(direct).max()),
             "median_r_spks": r_spks, "median_r_f": r_f,
+            "combined_folder_max_abs_difference": combined_difference,
+            "db_and_settings_only_max_abs_difference": settings_only_difference,
             "tiers": ds.summary()["tiers"], "ops_date_proc_has_time_zone": getattr(ops.get("date_proc"), "tzinfo", None) is not None,
             "suite2p_seconds": round(suite2p_s, 1), "load_seconds": round(load_s, 2),
         }

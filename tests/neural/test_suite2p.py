@@ -349,7 +349,7 @@ def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_op
                                            "preclassify": 0.0},
                         "extraction": {"neuropil_coefficient": 0.7, "snr_threshold": 0.0},
                         "dcnv_preprocess": {"baseline": "maximin", "win_baseline": 60.0},
-                        "date_proc": datetime.datetime.now().astimezone()}
+                        "date_proc": datetime.datetime.now().astimezone(), "version": "1.1.0"}
             reg, det = _registration(rng, n_frames, ly, lx), {**_detection(rng, ly, lx), "diameter": np.array([12.0, 12.0])}
             _save_pickle(plane / "db.npy", db)
             _save_pickle(plane / "settings.npy", settings)
@@ -362,7 +362,7 @@ def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_op
         else:
             ops = {"suite2p_version": "0.14.6" if version == "0.14" else "0.10.3", "look_one_level_down": False,
                    "fast_disk": [], "delete_bin": False, "h5py": [], "h5py_key": "data", "save_path0": str(root),
-                   "save_folder": [], "subfolders": [], "nplanes": n_planes * nrois, "nchannels": 1, "functional_chan": 1,
+                   "save_folder": [], "subfolders": [], "nplanes": n_planes, "nchannels": 1, "functional_chan": 1,
                    "tau": 1.0, "fs": FS, "frames_include": -1, "ignore_flyback": [], "preclassify": 0.0,
                    "combined": True, "aspect": 1.0, "do_bidiphase": False, "bidi_corrected": False,
                    "do_registration": True, "nonrigid": True, "block_size": [128, 128], "smooth_sigma": 1.15,
@@ -395,12 +395,12 @@ def write_real_suite2p(root, version, n_planes=2, seed=1, combined=True, save_op
         _save_pickle(folder / "stat.npy", np.concatenate(stats), numpy1)
         if version == "1.x":
             _save_pickle(folder / "db.npy", {"nplanes": n_planes, "save_path": str(folder), "iplane": np.int64(1),
-                                             "nrois": nrois, **({} if nrois == 1 else {"iroi": np.int64(nrois - 1)})})
-            _save_pickle(folder / "settings.npy", {"fs": FS, "tau": 1.0,
+                                             "nrois": nrois})
+            _save_pickle(folder / "settings.npy", {"fs": FS, "tau": 1.0, "version": "1.1.0",
                                                    "date_proc": datetime.datetime.now().astimezone()})
         else:
             _save_pickle(folder / "ops.npy", {"fs": FS, "save_path": str(folder), "Ly": ly, "Lx": 2 * lx,
-                                              "nplanes": n_planes * nrois, "nrois": nrois,  # the last folder's
+                                              "nplanes": n_planes, "nrois": nrois,  # the last folder's
                                               "date_proc": datetime.datetime.now().astimezone()}, numpy1)
     np.save(root / "images.npy", rng.uniform(0, 255, (N_IMAGES, 9, 16)).astype(np.float32))
     np.save(root / "frame_times.npy", times)
@@ -595,8 +595,8 @@ def test_a_flyback_plane_keeps_its_place_in_the_plane_cycle(tmp_path, version):
 @pytest.mark.parametrize("version", ["0.14", "1.x"])
 def test_a_mesoscope_s_strips_share_their_plane_s_clock_and_field(tmp_path, version):
     """A mesoscope images every strip of a plane in one scanner frame. suite2p writes one folder
-    per plane and strip (plane * nrois + strip; 0.14 multiplies nplanes by nrois, 1.x keeps it
-    and adds iroi): the strips of plane z take the clock's every second time from the z-th, their
+    per plane and strip (plane * nrois + strip; nplanes the planes, 1.x adds iroi): the strips of
+    plane z take the clock's every second time from the z-th, their
     ROIs sit at dx, dy in the plane's field at depth z; the combined folder (each ROI's folder
     number) and, without frame times, offsets of z / nplanes of a frame agree."""
     _, _, positions = write_real_suite2p(tmp_path, version, n_planes=2, nrois=2)

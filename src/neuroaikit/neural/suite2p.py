@@ -373,17 +373,14 @@ def _read_ops(plane: Path) -> dict:
 
 def _mesoscope_strips(ops: dict) -> tuple[int, int | None]:
     """(strips per plane, planes per volume or None) from a folder's settings. A mesoscope
-    images ``nrois`` strips of each plane in one scanner frame, so they share its time;
-    suite2p < 1.0 stored ``nplanes`` multiplied by ``nrois`` (its folders are planes x
-    strips), 1.x the planes alone beside each strip's ``iroi``. Flyback planes count in
-    ``nplanes`` either way."""
+    images ``nrois`` strips of each plane in one scanner frame, so they share its time. The
+    ``nplanes`` suite2p saves counts planes, not planes x strips (0.14's conversion multiplies
+    it, but ``run_s2p`` writes the caller's back into every folder, as 0.14.6 and 1.1.0 were
+    seen to do on the ``suite2p_roundtrip_mesoscope`` pages); flyback planes count in it."""
     nrois = _number(ops.get("nrois"))
     strips = int(nrois) if nrois is not None and nrois >= 1 else 1
     nplanes = _number(ops.get("nplanes"))
-    if nplanes is None or nplanes < 1:
-        return strips, None
-    multiplied = strips > 1 and "iroi" not in ops and int(nplanes) % strips == 0
-    return strips, int(nplanes) // strips if multiplied else int(nplanes)
+    return strips, int(nplanes) if nplanes is not None and nplanes >= 1 else None
 
 
 def _number(value: Any) -> float | None:
