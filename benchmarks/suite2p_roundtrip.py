@@ -20,7 +20,9 @@ pins pull cellpose and torchvision), writes the stimulus log, images and the sco
   its responses and the plane folders' (each ROI on its own plane's clock through its
   ``iplane``); ``db and settings only``: where suite2p (1.x) wrote ``db.npy`` and
   ``settings.npy``, the same with ``ops.npy`` set aside (1.x saves it only with
-  ``save_ops_orig``);
+  ``save_ops_orig``); ``--mesoscope`` gives suite2p each page as two strips (a mesoscope's
+  ROIs: ``lines``, ``dy``, ``dx``), ``--flyback`` makes plane 0 a flyback plane
+  (``ignore_flyback``);
 - what the pickled ``ops.npy`` held that the restricted unpickler had to admit (``date_proc``
   with its time zone) and the suite2p version.
 
@@ -81,7 +83,8 @@ else:  # 1.x: the data's description in db, nested settings
     settings.update(fs=given["fs"], tau=given["tau"], diameter=[given["diameter"]] * 2, torch_device="cpu")
     settings["registration"].update(nonrigid=given["nonrigid"], batch_size=given["batch_size"])
     settings["io"]["combined"] = given["combined"]
-    suite2p.run_s2p(db={**suite2p.default_db(), **db, **strips, "nplanes": given["nplanes"]}, settings=settings)
+    db.update(strips, nplanes=given["nplanes"], ignore_flyback=given.get("ignore_flyback"))
+    suite2p.run_s2p(db={**suite2p.default_db(), **db}, settings=settings)
 print("suite2p", suite2p.version)
 """
 
@@ -131,6 +134,8 @@ def direct_means(folder: Path, clock: np.ndarray, onsets: np.ndarray, window: tu
     out = []
     for folder_number in range(PLANES * strips):
         path = folder / "suite2p" / f"plane{folder_number}"
+        if not (path / "spks.npy").is_file():  # a flyback plane: suite2p extracted nothing
+            continue
         spks = np.load(path / "spks.npy")[np.load(path / "iscell.npy")[:, 0] > 0.5]
         times = clock[folder_number // strips::PLANES][: spks.shape[1]]
         out.append(np.stack([spks[:, (times >= t + window[0]) & (times < t + window[1])].mean(1) for t in onsets]))
@@ -160,6 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mesoscope", action="store_true",
                         help="give suite2p each page as two strips of lines (a mesoscope's ROIs: lines, dy, dx), "
                              "so it writes one folder per plane and strip")
+    parser.add_argument("--flyback", action="store_true",
+                        help="tell suite2p that plane 0 is a flyback plane (ignore_flyback [0]): it processes plane 1 only")
     parser.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     probe = subprocess.run([args.suite2p_python, "-c", "import suite2p, tifffile; print(suite2p.version)"],
@@ -181,6 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         settings = {"fs": FS, "tau": TAU, "nplanes": PLANES, "nonrigid": False, "batch_size": 500,
                     "combined": combined, "diameter": 10}
         strips = 2 if args.mesoscope else 1
+        if args.flyback:
+            settings["ignore_flyback"] = [0]
         if args.mesoscope:  # the strips stacked down the page, placed the same way in the field
             half = SIZE // strips
             settings.update(lines=[list(range(k * half, (k + 1) * half)) for k in range(strips)],
@@ -206,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
         f_ds = Suite2pRecording(suite2p=str(root / "suite2p"), signal="f").load()
         direct = direct_means(root, clock, truth["onsets"], (0.0, 0.5), strips)
         exact = float(np.abs(ds.responses - direct).max())
-        n_rois = sum(len(np.load(root / "suite2p" / f"plane{p}" / "iscell.npy")) for p in range(PLANES * strips))
+        folders = [p for p in range(PLANES * strips) if (root / "suite2p" / f"plane{p}" / "F.npy").is_file()]
+        n_rois = sum(len(np.load(root / "suite2p" / f"plane{p}" / "iscell.npy")) for p in folders)
         matched, cells, r_spks = recovery(ds, truth)
         _, _, r_f = recovery(f_ds, truth)
         ops = read_pickled_npy(root / "suite2p" / "plane1" / "ops.npy")
@@ -215,7 +225,6 @@ def main(argv: list[str] | None = None) -> int:
             again = Suite2pRecording(suite2p=str(root / "suite2p" / "combined"), stimulus_log=str(root / "stimulus_log.csv"),
                                      images=str(root / "images.npy"), frame_times=str(root / "frame_times.npy")).load()
             combined_difference = float(np.abs(again.responses - ds.responses).max())
-        folders = range(PLANES * strips)
         if all((root / "suite2p" / f"plane{p}" / "db.npy").is_file() for p in folders):
             for p in folders:  # 1.x saves ops.npy only with save_ops_orig; read db.npy + settings.npy
                 (root / "suite2p" / f"plane{p}" / "ops.npy").rename(root / "suite2p" / f"plane{p}" / "ops.npy.aside")
@@ -225,7 +234,8 @@ def main(argv: list[str] | None = None) -> int:
                 (root / "suite2p" / f"plane{p}" / "ops.npy.aside").rename(root / "suite2p" / f"plane{p}" / "ops.npy")
         figures = {
             "suite2p_version": version, "cells_simulated": len(truth["centres"]), "planes": PLANES,
-            "strips_per_plane": strips,
+            "strips_per_plane": strips, "flyback_planes": settings.get("ignore_flyback", []),
+            "folders_with_traces": len(folders),
             "trials": len(truth["ids"]), "frames_per_plane": truth["n_volumes"], "rois_found": n_rois,
             "rois_kept": ds.n_neurons, "rois_matched": matched, "cells_matched": cells,
             "exact_max_abs_difference": exact, "exact_relative_to_largest_response": exact / float(np.abs(direct).max()),

@@ -614,3 +614,34 @@ def test_a_mesoscope_s_strips_share_their_plane_s_clock_and_field(tmp_path, vers
     os.remove(tmp_path / "frame_times.npy")
     offsets = [_plane_responses(tmp_path, j, (np.arange(n_frames) + (j // 2) / 2) / FS, onsets) for j in range(4)]
     np.testing.assert_allclose(load_neural(tmp_path).responses, np.hstack(offsets), rtol=1e-5)
+
+
+@pytest.mark.parametrize("version", ["0.14", "1.x"])
+def test_the_combined_folder_beside_a_flyback_plane_numbers_its_rois_as_its_suite2p_does(tmp_path, version):
+    """suite2p's combined folder leaves a flyback plane out. 0.14 tags each ROI with its folder
+    number; 1.x counts only the folders it combined (plane 1 is 0 there), which its settings'
+    ignore_flyback and version tell: both read back on each plane's own clock."""
+    write_real_suite2p(tmp_path, version, n_planes=3, combined=False)
+    save0 = tmp_path / "suite2p"
+    for name in ("F", "Fneu", "spks", "iscell", "stat"):
+        os.remove(save0 / "plane0" / f"{name}.npy")
+    combined = save0 / "combined"
+    combined.mkdir()
+    for name in ("F", "Fneu", "spks", "iscell"):
+        np.save(combined / f"{name}.npy", np.concatenate([np.load(save0 / f"plane{k}" / f"{name}.npy") for k in (1, 2)]))
+    stat = []
+    for k in (1, 2):
+        for roi in read_pickled_npy(save0 / f"plane{k}" / "stat.npy"):
+            stat.append({**roi, "iplane": k - 1 if version == "1.x" else k})
+    _save_pickle(combined / "stat.npy", np.array(stat, dtype=object))
+    if version == "1.x":
+        _save_pickle(combined / "db.npy", {"nplanes": 3, "nrois": 1, "iplane": np.int64(2), "ignore_flyback": [0]})
+        _save_pickle(combined / "settings.npy", {"fs": FS, "version": "1.1.0"})
+    else:
+        _save_pickle(combined / "ops.npy", {"fs": FS, "nplanes": 3, "ignore_flyback": [0], "suite2p_version": "0.14.6"})
+    clock, _, onsets = _clock_and_onsets(tmp_path, 3)
+    expected = np.hstack([_plane_responses(tmp_path, k, clock[k::3], onsets) for k in (1, 2)])
+    ds = Suite2pRecording(suite2p=str(combined), stimulus_log=str(tmp_path / "stimulus_log.csv"),
+                          images=str(tmp_path / "images.npy"), frame_times=str(tmp_path / "frame_times.npy")).load()
+    np.testing.assert_allclose(ds.responses, expected, rtol=1e-5)
+    assert sorted(set(ds.cortical_positions[:, 2])) == [1.0, 2.0]

@@ -24,7 +24,8 @@ Inputs
   the scope's frame clock) give plane k every ``nplanes``-th from the k-th; without frame times
   plane k's frames are offset by ``k / nplanes`` of a frame; one time per volume is shared by
   the planes. Flyback planes (``ops["ignore_flyback"]``, whose folders suite2p leaves without
-  ``F.npy``) keep their place in the cycle; a mesoscope's strips of one plane (``ops["nrois"]``,
+  ``F.npy``) keep their place in the cycle (suite2p 1.x's ``combined`` folder numbers its ROIs
+  among the folders it combined, so without them); a mesoscope's strips of one plane (``ops["nrois"]``,
   folders numbered plane x ``nrois`` + strip) share that plane's clock, and each strip's ROI
   positions are shifted by its ``ops["dx"]``, ``ops["dy"]``.
 
@@ -300,6 +301,8 @@ class Suite2pRecording(Config):
             depth = next((d for d in map(_number, (ops.get("plane_depth"), ops.get("iplane"))) if d is not None),
                          float(number))
             folders = [_number(s.get("iplane")) if isinstance(s, dict) else None for s in rois]
+            if match is None:  # the combined folder: its ROIs' iplane as the suite2p that wrote it counts
+                folders = _combined_folder_numbers(folders, ops)
             depths = [depth if f is None else float(int(f) // nrois) for f in folders]
             # a mesoscope strip's pixels are its own; dx, dy place it in its plane's field
             offset = [0.0 if nrois == 1 or match is None else _number(ops.get(k)) or 0.0 for k in ("dx", "dy")]
@@ -381,6 +384,22 @@ def _mesoscope_strips(ops: dict) -> tuple[int, int | None]:
     strips = int(nrois) if nrois is not None and nrois >= 1 else 1
     nplanes = _number(ops.get("nplanes"))
     return strips, int(nplanes) if nplanes is not None and nplanes >= 1 else None
+
+
+def _combined_folder_numbers(numbers: list[float | None], ops: dict) -> list[float | None]:
+    """The plane folder of each ROI of suite2p's ``combined`` folder. Its ``stat`` ``iplane`` is
+    the folder number in suite2p < 1.0, but 1.x counts only the folders it combined, which leave
+    out the flyback planes (``ignore_flyback``; seen on page ``suite2p_roundtrip_flyback``)."""
+    flyback = ops.get("ignore_flyback")
+    version = str(ops.get("suite2p_version") or ops.get("version") or "0").split(".")[0]
+    if not isinstance(flyback, (list, tuple, np.ndarray)) or len(flyback) == 0 or not version.isdigit() \
+            or int(version) < 1:
+        return numbers
+    skipped = {int(f) for f in flyback if _number(f) is not None}
+    # each combined number k is the k-th folder that is not a flyback plane
+    top = max((int(n) for n in numbers if n is not None), default=-1)
+    combined = [folder for folder in range(top + len(skipped) + 1) if folder not in skipped]
+    return [None if n is None else float(combined[int(n)]) for n in numbers]
 
 
 def _number(value: Any) -> float | None:
