@@ -228,10 +228,12 @@ def main(argv: list[str] | None = None) -> int:
         if all((root / "suite2p" / f"plane{p}" / "db.npy").is_file() for p in folders):
             for p in folders:  # 1.x saves ops.npy only with save_ops_orig; read db.npy + settings.npy
                 (root / "suite2p" / f"plane{p}" / "ops.npy").rename(root / "suite2p" / f"plane{p}" / "ops.npy.aside")
-            without = Suite2pRecording(suite2p=str(root / "suite2p")).load()
+            try:
+                without = Suite2pRecording(suite2p=str(root / "suite2p")).load()
+            finally:  # --work-dir keeps suite2p's folder as it wrote it
+                for p in folders:
+                    (root / "suite2p" / f"plane{p}" / "ops.npy.aside").rename(root / "suite2p" / f"plane{p}" / "ops.npy")
             settings_only_difference = float(np.abs(without.responses - ds.responses).max())
-            for p in folders:
-                (root / "suite2p" / f"plane{p}" / "ops.npy.aside").rename(root / "suite2p" / f"plane{p}" / "ops.npy")
         figures = {
             "suite2p_version": version, "cells_simulated": len(truth["centres"]), "planes": PLANES,
             "strips_per_plane": strips, "flyback_planes": settings.get("ignore_flyback", []),

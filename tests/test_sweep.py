@@ -211,6 +211,8 @@ def test_a_folder_that_is_not_a_sweep_is_never_used(tmp_path):
     ("job: train\nsteps: {align: {neural: /nonexistent/v1.npz}}\n", "steps.align.neural: /nonexistent/v1.npz: no such"),
     ("job: continual\nbase: {benchmark: split-mnist}\ngrid: {n_tasks: [12]}\n",
      "trial 'n_tasks=12': 12 tasks from 10 classes would leave 2 task(s) empty"),
+    ("job: train\nbase: {dataset: digits, model_kwargs: {image_size: 28}}\ngrid: {seed: [0]}\n",
+     "trial 'seed=0': model 'cnn' with model_kwargs {'image_size': 28} does not take digits's inputs (1, 8, 8)"),
 ])
 def test_bad_specs_are_one_line_errors(tmp_path, capsys, text, message):
     file = tmp_path / "spec.yaml"

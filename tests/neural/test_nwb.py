@@ -629,9 +629,10 @@ VC_STAMPS = np.arange(0.0, 20.0, 1 / 30)  # 30 Hz two-photon frames
 VC_N_IMAGES = 12  # more than 10: the file lists NaturalScene10 before NaturalScene2
 
 
-def _visual_coding_file(path, clipped_blanks=0):
+def _visual_coding_file(path, clipped_blanks=0, scenes_name="natural_scenes_stimulus", with_scenes=True):
     """``clipped_blanks``: that many blank sweeps stored as scene 0 (the converter's cast clips -1
-    to 0), beside scene 0's own showings."""
+    to 0), beside scene 0's own showings; ``scenes_name`` names the scenes' index series;
+    ``with_scenes=False`` leaves only the natural movie's (a session without natural scenes)."""
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.behavior import BehavioralTimeSeries, EyeTracking, PupilTracking, SpatialSeries
     from pynwb.image import GrayscaleImage, Images, IndexSeries
@@ -653,8 +654,9 @@ def _visual_coding_file(path, clipped_blanks=0):
     index = shown.astype(np.uint32)
     index[5] = np.iinfo(np.uint32).max
     onsets = np.concatenate([1.0 + 0.25 * np.arange(18), 8.0 + 0.25 * np.arange(len(shown) - 18)])
-    nwb.add_stimulus(IndexSeries(name="natural_scenes_stimulus", data=index, indexed_images=template, unit="N/A",
-                                 timestamps=onsets))
+    if with_scenes:
+        nwb.add_stimulus(IndexSeries(name=scenes_name, data=index, indexed_images=template, unit="N/A",
+                                     timestamps=onsets))
     nwb.add_stimulus(IndexSeries(name="natural_movie_one_stimulus", data=np.arange(5, dtype=np.uint32),
                                  indexed_images=movie, unit="N/A", timestamps=15.0 + np.arange(5) / 30))
     device = nwb.create_device(name="Microscope")
@@ -743,6 +745,38 @@ def test_visual_coding_blank_sweeps_clipped_to_scene_0_take_scene_0_out(tmp_path
     with caplog.at_level("WARNING"):
         assert 0 in load_nwb(tmp_path / "fewer.nwb").image_ids
     assert "image 0" not in caplog.text
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_image_0_shown_more_often_by_design_is_kept_outside_the_natural_scenes_series(tmp_path, caplog):
+    """The clipped-blank rule is for the Visual Coding scenes only: another unsigned index series
+    whose image 0 is shown twice as often (an oddball design) keeps every presentation."""
+    arrays = _visual_coding_file(tmp_path / "oddball.nwb", clipped_blanks=3, scenes_name="oddball_stimulus")
+    with caplog.at_level("WARNING"):
+        ds = load_nwb(tmp_path / "oddball.nwb")
+    assert (ds.image_ids == 0).sum() == (arrays["shown"] == 0).sum() - (arrays["shown"][5] == 0)
+    assert "image 0" not in caplog.text
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_a_movie_s_frames_are_not_read_as_trials_unless_named(tmp_path):
+    """A session whose only stimulus index series is a movie (frames 1/30 s apart) is a one-line
+    error rather than hundreds of 33 ms trials; naming the series reads it anyway."""
+    _visual_coding_file(tmp_path / "movie.nwb", with_scenes=False)
+    with pytest.raises(DataError, match=r"'natural_movie_one_stimulus' changes image every 0\.033 s, a movie's "
+                                        r"frames rather than still images; trials_table="):
+        load_nwb(tmp_path / "movie.nwb")
+    assert load_nwb(tmp_path / "movie.nwb", trials_table="natural_movie_one_stimulus").n_trials == 5
+
+
+def test_negative_image_ids_with_their_stimulus_rows_round_trip(tmp_path):
+    """A negative image id beside a stimulus_index (the image's row) is an id, not a blank."""
+    ds = SyntheticCortex(n_neurons=3, image_shape=(6, 8), seed=2).sample(n_train=8, n_validation=2, n_test_images=2,
+                                                                         repeats=2)
+    ds.image_ids = ds.image_ids - 100
+    back = load_neural(write_nwb(ds, tmp_path / "negative.nwb"))
+    np.testing.assert_array_equal(back.image_ids, ds.image_ids)
+    np.testing.assert_allclose(back.responses, ds.responses)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")

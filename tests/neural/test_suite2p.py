@@ -645,3 +645,24 @@ def test_the_combined_folder_beside_a_flyback_plane_numbers_its_rois_as_its_suit
                           images=str(tmp_path / "images.npy"), frame_times=str(tmp_path / "frame_times.npy")).load()
     np.testing.assert_allclose(ds.responses, expected, rtol=1e-5)
     assert sorted(set(ds.cortical_positions[:, 2])) == [1.0, 2.0]
+
+
+def test_frame_times_that_fit_no_plane_layout_or_have_a_header_are_one_line_errors(tmp_path):
+    """Two planes: frame times between one per volume and one per imaging frame, a CSV with a
+    header row, and plane settings without nplanes are refused naming the file."""
+    write_real_suite2p(tmp_path, "0.14", combined=False)
+    n_frames = np.load(tmp_path / "suite2p" / "plane0" / "F.npy").shape[1]
+    np.save(tmp_path / "frame_times.npy", np.arange(int(1.6 * n_frames)) / 20.0)
+    with pytest.raises(DataError, match=rf"frame_times.npy: {int(1.6 * n_frames)} frame times for {n_frames} frames "
+                                        rf"of each of 2 planes: neither one per volume"):
+        load_neural(tmp_path)
+    os.remove(tmp_path / "frame_times.npy")
+    (tmp_path / "times.csv").write_text("time\n" + "\n".join(str(i / 10) for i in range(n_frames)))
+    with pytest.raises(DataError, match=r"times\.csv: frame times must be numbers only, one per frame, no header"):
+        Suite2pRecording(suite2p=str(tmp_path), frame_times=str(tmp_path / "times.csv")).load()
+    for plane in ("plane0", "plane1"):
+        ops = read_pickled_npy(tmp_path / "suite2p" / plane / "ops.npy")
+        del ops["nplanes"]
+        _save_pickle(tmp_path / "suite2p" / plane / "ops.npy", ops)
+    with pytest.raises(DataError, match=r"plane0: no 'nplanes' in suite2p's settings"):
+        load_neural(tmp_path)

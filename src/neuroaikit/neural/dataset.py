@@ -23,6 +23,7 @@ Layout
 from __future__ import annotations
 
 import logging
+import zlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -309,26 +310,32 @@ HELD_OUT_IMAGE_FRACTION = 0.2
 
 def tiers_from_repeats(image_ids: np.ndarray, min_repeats: int, where: str) -> np.ndarray:
     """Tiers for trials that come without them: the images shown at least ``min_repeats`` times
-    are the test tier (the repeats the oracle and FEV need), the rest train. When that leaves no
-    train trial (every image repeats, as in the Allen Brain Observatory's natural scenes, 50
-    repeats each, or Visual Behavior's 8 images), :data:`HELD_OUT_IMAGE_FRACTION` of the images,
-    drawn with a fixed seed, are held out as test with all their repeats and the others train,
-    so the test images stay unseen in training; fewer than 4 images cannot be split (warned)."""
+    are the test tier (the repeats the oracle and FEV need), the rest train. When that would leave
+    less than :data:`HELD_OUT_IMAGE_FRACTION` of the trials to train on (every image repeats, as
+    in the Allen Brain Observatory's natural scenes, 50 repeats each, or Visual Behavior's 8
+    images, or all but a few), that fraction of the
+    images are held out as test with all their repeats and the others train, so the test images
+    stay unseen in training; which ones depends on each image id alone (a fixed random key per
+    id, the smallest keys held out), so sessions sharing images mostly agree. Fewer than 4
+    images cannot be split (warned)."""
     image_ids = np.asarray(image_ids)
     ids, counts = np.unique(image_ids, return_counts=True)
     repeated = ids[counts >= min_repeats]
-    if len(repeated) < len(ids):
+    in_repeated = np.isin(image_ids, repeated)
+    if len(repeated) < len(ids) and in_repeated.mean() <= 1 - HELD_OUT_IMAGE_FRACTION:
         log.debug("%s: no tier column; %d trials of images shown %d+ times -> test, the rest train",
-                 where, int(np.isin(image_ids, repeated).sum()), min_repeats)
-        return np.where(np.isin(image_ids, repeated), "test", "train")
+                 where, int(in_repeated.sum()), min_repeats)
+        return np.where(in_repeated, "test", "train")
     if len(ids) < 4:
         log.warning("%s: every image is shown %d+ times and there are only %d distinct images, too few to hold "
                     "some out: every trial is test; give the trials a tier column to train", where, min_repeats, len(ids))
         return np.full(len(image_ids), "test")
     n_test = min(max(1, int(round(len(ids) * HELD_OUT_IMAGE_FRACTION))), len(ids) - 3)
-    test_ids = np.random.default_rng(0).choice(ids, n_test, replace=False)
-    log.info("%s: no tier column and every image repeats; %d of %d images (all their trials) held out as test, "
-             "the rest train", where, n_test, len(ids))
+    # a key per id that no other id's presence changes (crc32, not hash(): str hashes vary per process)
+    keys = [np.random.default_rng([0, zlib.crc32(str(i).encode())]).random() for i in ids]
+    test_ids = ids[np.argsort(keys, kind="stable")[:n_test]]
+    log.info("%s: no tier column and (nearly) every image repeats; %d of %d images (all their trials) held out as "
+             "test, the rest train", where, n_test, len(ids))
     return np.where(np.isin(image_ids, test_ids), "test", "train")
 
 

@@ -293,6 +293,10 @@ def _merged(path: Path, tables: list[tuple[str, Any]]) -> PresentationTable:
     return PresentationTable(" + ".join(n for n, _ in read), {c: v[order] for c, v in columns.items()})
 
 
+#: seconds: a stimulus index series whose images change faster than this is a movie, not trials
+MIN_STILL_INTERVAL = 0.1
+
+
 def _has_image_column(colnames) -> bool:
     return any(c in colnames for c in (*IMAGE_COLUMNS, IMAGE_NAME_COLUMN))
 
@@ -327,6 +331,11 @@ def presentation_table(nwb, path: Path, name: str | None = None) -> Presentation
             return PresentationTable(n, _read_table(t))
     if index_series:
         chosen = next(iter(index_series))
+        onsets = _timestamps(index_series[chosen], len(index_series[chosen].data))
+        if len(onsets) > 1 and np.median(np.diff(onsets)) < MIN_STILL_INTERVAL:
+            raise DataError(f"{path}: the stimulus index series {chosen!r} changes image every "
+                            f"{np.median(np.diff(onsets)):.3f} s, a movie's frames rather than still images; "
+                            f"trials_table={chosen!r} reads it as trials anyway")
         if len(index_series) > 1:
             log.info("%s: presentations from the stimulus index series %r (others: %s; trials_table= picks one)",
                      path, chosen, ", ".join(n for n in index_series if n != chosen))
@@ -367,8 +376,9 @@ def index_series_presentations(path: Path, series) -> PresentationTable:
     one median interval. An unsigned index at its type's maximum is -1 stored unsigned (a blank
     sweep), so left out. The Visual Coding converter (DANDI 000728) cast the Brain Observatory's
     blank sweeps (``frame`` -1) to unsigned 0 through HDF5, which clips, so there they cannot be
-    told from image 0: where an unsigned index shows image 0 at least 1.5 times as often as the
-    median image, every presentation of image 0 is left out, with a warning."""
+    told from image 0: where its ``natural_scenes`` series shows image 0 at least 1.5 times as
+    often as the median image, every presentation of image 0 is left out, with a warning (other
+    series, where image 0 may be shown more often by design, are left alone)."""
     data = np.asarray(series.data[:])
     if data.ndim != 1 or data.dtype.kind not in "iu":
         raise DataError(f"{path}: stimulus index series {series.name!r} holds {data.dtype} data of shape "
@@ -381,7 +391,8 @@ def index_series_presentations(path: Path, series) -> PresentationTable:
     index = data.astype(np.int64)
     if data.dtype.kind == "u":
         index[data == np.iinfo(data.dtype).max] = -1
-        _leave_out_clipped_blanks(path, series.name, index)
+        if "natural_scenes" in series.name:  # only the Visual Coding conversion clipped its blanks
+            _leave_out_clipped_blanks(path, series.name, index)
     gaps = np.diff(start)
     step = float(np.median(gaps)) if len(gaps) else 1.0
     following = np.append(gaps, np.inf)
@@ -680,7 +691,9 @@ def _no_image(table: PresentationTable, labels: np.ndarray | None) -> np.ndarray
     mark their blank sweeps with ``frame`` -1)."""
     blank = np.zeros(len(table), bool)
     image_col = next((c for c in IMAGE_COLUMNS if c in table.colnames), None)
-    if labels is None and image_col is not None and table[image_col].data.dtype.kind in "iuf":
+    # a negative index without a stimulus_index beside it (which would be the image's row)
+    if labels is None and image_col is not None and "stimulus_index" not in table.colnames \
+            and table[image_col].data.dtype.kind in "iuf":
         blank |= np.nan_to_num(table[image_col].data[:].astype(np.float64), nan=0.0) < 0
     if "omitted" in table.colnames:
         flags = table["omitted"].data[:]

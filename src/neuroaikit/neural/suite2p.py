@@ -258,6 +258,8 @@ class Suite2pRecording(Config):
             if missing == ["ops.npy"] and all((plane / f).is_file() for f in SETTINGS_FILES):
                 missing = []
             if missing:
+                if missing == ["ops.npy"]:
+                    missing = ["ops.npy (or suite2p 1.x's db.npy and settings.npy)"]
                 raise DataError(f"{plane}: suite2p output lacks {', '.join(missing)}")
             # the pickles first: a refused file stops everything before any array is used
             stat = read_pickled_npy(plane / "stat.npy")
@@ -306,6 +308,9 @@ class Suite2pRecording(Config):
             depths = [depth if f is None else float(int(f) // nrois) for f in folders]
             # a mesoscope strip's pixels are its own; dx, dy place it in its plane's field
             offset = [0.0 if nrois == 1 or match is None else _number(ops.get(k)) or 0.0 for k in ("dx", "dy")]
+            if nrois > 1 and match is not None and None in (_number(ops.get("dx")), _number(ops.get("dy"))):
+                log.warning("%s: a mesoscope strip (nrois %d) without dx, dy: its ROI positions are its own pixels",
+                            plane, nrois)
             positions.append(np.column_stack([med[:, 1] + offset[0], med[:, 0] + offset[1], depths]))
             roi_planes.append(np.array([number if f is None else int(f) // nrois for f in folders], dtype=np.int64))
             rates.append(ops.get("fs"))
@@ -319,7 +324,10 @@ class Suite2pRecording(Config):
             raise DataError(f"{self.suite2p}: no ROI {rule}")
         fs = next((r for r in map(_number, rates) if r is not None and r > 0), None)
         numbers = np.concatenate(roi_planes)
-        per_volume = max(cycle) if cycle else max(1, len(planes) // max(strips))
+        if not cycle and (len(planes) > max(strips) or numbers.max() > 0):
+            raise DataError(f"{planes[0]}: no 'nplanes' in suite2p's settings, so the planes' share of the frame "
+                            f"clock is unknown")
+        per_volume = max(cycle) if cycle else 1
         return signal, numbers, np.concatenate(positions).astype(np.float32), fs, max(per_volume, int(numbers.max()) + 1)
 
     def _frame_clocks(self, n_frames: int, fs: float | None, n_planes: int, numbers: list[int],
@@ -337,16 +345,23 @@ class Suite2pRecording(Config):
             return {k: (np.arange(n_frames) + k / n_planes) / fs for k in numbers}
         if not path.is_file():
             raise DataError(f"frame times {path} do not exist")
-        times = (np.loadtxt(path, delimiter=",", ndmin=1) if path.suffix.lower() in (".csv", ".txt")
-                 else _plain_npy(path)).astype(np.float64).ravel()
-        if len(times) < n_frames:
-            raise DataError(f"{path}: {len(times)} frame times for {n_frames} frames of F.npy")
-        interleaved = n_planes > 1 and len(times) >= n_planes * n_frames
+        try:
+            times = (np.loadtxt(path, delimiter=",", ndmin=1) if path.suffix.lower() in (".csv", ".txt")
+                     else _plain_npy(path)).astype(np.float64).ravel()
+        except ValueError as exc:
+            raise DataError(f"{path}: frame times must be numbers only, one per frame, no header ({exc})") from None
+        given = len(times)
+        if given < n_frames:
+            raise DataError(f"{path}: {given} frame times for {n_frames} frames of F.npy")
+        interleaved = n_planes > 1 and given >= n_planes * n_frames
+        if n_planes > 1 and not interleaved and given >= n_frames * (1 + (n_planes - 1) / 2):
+            raise DataError(f"{path}: {given} frame times for {n_frames} frames of each of {n_planes} planes: neither "
+                            f"one per volume ({n_frames}) nor one per imaging frame ({n_planes * n_frames})")
         times = times[: n_planes * n_frames if interleaved else n_frames]
         if not (np.diff(times) > 0).all():
             raise DataError(f"{path}: frame times must increase")
         if n_planes > 1:
-            log.info("%s: %d frame times for %d frames of each of %d planes: %s", path, len(times), n_frames, n_planes,
+            log.info("%s: %d frame times for %d frames of each of %d planes: %s", path, given, n_frames, n_planes,
                      "one per imaging frame, each plane taking its own" if interleaved else "one per volume, shared by the planes")
         return {k: times[k::n_planes] if interleaved else times for k in numbers}
 

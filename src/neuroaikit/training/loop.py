@@ -113,6 +113,10 @@ def _check_objective(config: TrainConfig, model: nn.Module, x: torch.Tensor, y: 
         objective(model, x, y, **config.objective_params)
     except TypeError as exc:
         raise ConfigError(f"objective {config.objective!r}: {exc}") from None
+    except RuntimeError as exc:  # shape mismatches between the model and the data
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"model {config.model!r} with model_kwargs {config.model_kwargs} does not take "
+                          f"{config.dataset}'s inputs {tuple(x.shape[1:])}: {first}") from None
 
 
 def train(
