@@ -5,7 +5,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from neuroaikit.errors import DataError
+from neuroaikit.errors import ConfigError, DataError
 from neuroaikit.neural import SyntheticCortex, load_neural, load_nwb, write_nwb
 
 pytestmark = pytest.mark.filterwarnings("ignore:The linked table:UserWarning")
@@ -78,6 +78,39 @@ def test_frame_rate_trace_is_averaged_per_trial(tmp_path):
     np.testing.assert_allclose(ds.responses, expected, atol=1e-5)
     # repeated images become the test tier when the file names no tiers
     assert ds.tiers.tolist() == ["test", "test", "train", "train", "test", "test"]
+
+
+def test_a_response_window_after_each_onset_is_averaged_instead_of_the_presentation(tmp_path):
+    """``window=(0.2, 0.7)``: the frames in ``[start + 0.2, start + 0.7)``, past the 0.5 s
+    presentation; a recording file gives the same through ``load_neural``."""
+    t, trace = _frame_rate_file(tmp_path / "flashes.nwb")
+    ds = load_nwb(tmp_path / "flashes.nwb", window=(0.2, 0.7))
+    expected = np.array([trace[(t >= i + 0.2 - 1e-9) & (t < i + 0.7 - 1e-9)].mean(0) for i in range(6)])
+    np.testing.assert_allclose(ds.responses, expected, atol=1e-5)
+    assert ds.info["window"] == [0.2, 0.7]
+    (tmp_path / "recording.yaml").write_text("nwb: flashes.nwb\nwindow: [0.2, 0.7]\nseries: dff\n")
+    np.testing.assert_array_equal(load_neural(tmp_path / "recording.yaml").responses, ds.responses)
+
+
+def test_response_window_errors_are_one_line(tmp_path):
+    _frame_rate_file(tmp_path / "flashes.nwb")
+    # the last presentation starts at 5 s; the trace ends with the frame at 5.9 s (to 6.0 s)
+    with pytest.raises(DataError, match=r"'dff': 1 stimulus onset\(s\) \(first at 5\.000 s\) put the response "
+                                        r"window \[0\.5, 1\.5\] s outside the recording \(0\.000-5\.900 s\)"):
+        load_nwb(tmp_path / "flashes.nwb", window=(0.5, 1.5))
+    for bad in [(0.5, 0.2), (0.1,), ("a", 1), (0.0, float("inf"))]:
+        with pytest.raises(ConfigError, match="window must be two numbers"):
+            load_nwb(tmp_path / "flashes.nwb", window=bad)
+    (tmp_path / "bad.yaml").write_text("nwb: flashes.nwb\nwindow: [0.5, 0.2]\n")
+    with pytest.raises(ConfigError, match=r"window must be two numbers \(start, stop\) seconds after onset"):
+        load_neural(tmp_path / "bad.yaml")
+    (tmp_path / "typo.yaml").write_text("nwb: flashes.nwb\nwindows: [0.1, 0.5]\n")
+    with pytest.raises(ConfigError, match=r"unknown .*typo\.yaml option\(s\) windows; known: nwb, series"):
+        load_neural(tmp_path / "typo.yaml")
+    ds = SyntheticCortex(n_neurons=3, image_shape=(4, 4), seed=1).sample(n_train=8, n_validation=2, n_test_images=2, repeats=2)
+    per_trial = write_nwb(ds, tmp_path / "per_trial.nwb")
+    with pytest.raises(ConfigError, match="holds one response per presentation, so a response window does not apply"):
+        load_nwb(per_trial, window=(0.0, 0.5))
 
 
 def test_a_nan_frame_spoils_only_its_trial(tmp_path):

@@ -288,6 +288,26 @@ def row_blocks(array: np.ndarray, rows: np.ndarray | None = None):
         yield slice(start, min(start + step, n)) if rows is None else rows[start : start + step]
 
 
+def response_window_frames(times: np.ndarray, onsets: np.ndarray, window: tuple[float, float],
+                           where: str) -> tuple[np.ndarray, np.ndarray]:
+    """The frames ``[lo, hi)`` of ``times`` (seconds, ascending) inside ``[onset + window[0],
+    onset + window[1])`` for each onset, for :func:`window_means`. A window reaching outside the
+    recording (before its first frame or past its last frame's end) or holding no frame is a
+    one-line error naming ``where``."""
+    begin, end = onsets + window[0], onsets + window[1]
+    step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
+    outside = (begin < times[0]) | (end > times[-1] + step)
+    if outside.any():
+        first = int(np.flatnonzero(outside)[0])
+        raise DataError(f"{where}: {int(outside.sum())} stimulus onset(s) (first at {onsets[first]:.3f} s) put the "
+                        f"response window {list(window)} s outside the recording ({times[0]:.3f}-{times[-1]:.3f} s)")
+    lo, hi = np.searchsorted(times, begin), np.searchsorted(times, end)
+    if (hi <= lo).any():
+        raise DataError(f"{where}: {int((hi <= lo).sum())} trial(s) have no frame in their response window "
+                        f"{list(window)} s")
+    return lo, hi
+
+
 def window_means(frames: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
     """Mean of ``frames`` (n_frames, units) over the frames ``[start, stop)`` of each window,
     (windows, units) float32. A unit's NaN/inf frame makes that unit's mean NaN in the windows

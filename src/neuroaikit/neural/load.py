@@ -5,9 +5,14 @@ from __future__ import annotations
 import os
 import zipfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, DataError
 from .dataset import NeuralDataset, check_nan_policy
+
+if TYPE_CHECKING:
+    from .nwb import NwbRecording
+    from .suite2p import Suite2pRecording
 
 
 def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: str = "raise",
@@ -19,7 +24,9 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
     - an ``.nwb`` file;
     - a suite2p output folder with ``stimulus_log.csv`` and ``images.npy`` beside it, or a
       recording file (``.json`` / ``.yaml``) naming the suite2p folder, stimulus log, images,
-      frame times and extraction settings (:class:`~neuroaikit.neural.suite2p.Suite2pRecording`);
+      frame times and extraction settings (:class:`~neuroaikit.neural.suite2p.Suite2pRecording`),
+      or an NWB file and its reading options such as the response window
+      (:class:`~neuroaikit.neural.nwb.NwbRecording`): :func:`recording_from_file`;
     - ``antolik2016_mouse_v1.npz`` (``region`` 1, 2 or 3; default 1) or
       ``allen_natural_scenes_v1.npz``, or the folder holding them with ``region`` set for Antolik.
 
@@ -59,9 +66,7 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
         raise DataError(f"{path}: not a Sensorium FileTree folder (no meta/trials/tiers.npy) nor suite2p output (no F.npy)")
     suffix = path.suffix.lower()
     if suffix in (".json", ".yaml", ".yml"):
-        from .suite2p import Suite2pRecording
-
-        return Suite2pRecording.from_file(path).load(nan_policy)
+        return recording_from_file(path).load(nan_policy)
     if suffix == ".nwb":
         from .nwb import load_nwb
 
@@ -72,6 +77,28 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
         return (load_antolik(path, region or 1, nan_policy) if "antolik" in path.name.lower()
                 else load_allen(path, nan_policy))
     raise DataError(f"{path}: unknown neural data format (expected a FileTree folder or .zip, .nwb or .npz)")
+
+
+def recording_from_file(path: str | os.PathLike) -> Suite2pRecording | NwbRecording:
+    """A recording file (JSON / YAML): the fields of :class:`~neuroaikit.neural.nwb.NwbRecording`
+    when it names an ``nwb`` file, else those of
+    :class:`~neuroaikit.neural.suite2p.Suite2pRecording`; relative paths are relative to the file."""
+    from ..config import load_config_file
+    from .nwb import NwbRecording
+    from .suite2p import Suite2pRecording
+
+    path = Path(path)
+    values = dict(load_config_file(path))
+    kind: type[Suite2pRecording] | type[NwbRecording] = NwbRecording if "nwb" in values else Suite2pRecording
+    for key in kind.path_fields:
+        if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
+            values[key] = str(path.parent / values[key])
+    try:
+        return kind.from_dict(values, where=str(path))
+    except ConfigError as exc:
+        if str(path) in str(exc):
+            raise
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 #: the suffixes of the formats that are not FileTree zips

@@ -56,7 +56,13 @@ Reading (:func:`load_nwb`) looks for:
 
 A frame-rate trace is turned into one response per trial by averaging the frames whose
 timestamps fall in ``[start_time, stop_time)`` (trials with no frame raise
-:class:`DataError`). Trials without a ``tier`` column are all ``train`` except images shown
+:class:`DataError`), or, with ``window=(a, b)``, in ``[start_time + a, start_time + b)``: the
+calcium response to a flash peaks after it ends (GCaMP6 rises over about 0.1-0.2 s), so for
+back-to-back flashes such as the Brain Observatory's 0.25 s natural scenes the presentation's own
+interval holds little of it and a window such as ``(0.1, 0.5)`` more (it then overlaps the next
+flash's interval; the next flash's response arrives later). Behaviour and pupil are always averaged
+within the presentation's own interval. A recording file (``.json`` / ``.yaml``, key ``nwb``:
+:class:`NwbRecording`) gives these options to :func:`~neuroaikit.neural.load.load_neural` and the CLI. Trials without a ``tier`` column are all ``train`` except images shown
 more than once, which become ``test``; where every image repeats (Allen's natural scenes and
 Visual Behavior sessions), a fifth of the images are held out as ``test`` with all their repeats
 and the rest are ``train`` (:func:`~neuroaikit.neural.dataset.tiers_from_repeats`, logged).
@@ -85,12 +91,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, NamedTuple
+from dataclasses import dataclass
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 
+from ..config import PATH, STRING, Config, Satisfies
 from ..errors import ConfigError, DataError
-from .dataset import NeuralDataset, check_nan_policy, tiers_from_repeats, window_means, with_nan_policy
+from .dataset import (NeuralDataset, check_nan_policy, response_window_frames, tiers_from_repeats, window_means,
+                      with_nan_policy)
 
 log = logging.getLogger(__name__)
 
@@ -211,12 +220,65 @@ def open_nwb(path: str | os.PathLike) -> Iterator[Any]:
 
 
 def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: str | None = None,
-             nan_policy: str = "raise") -> NeuralDataset:
+             nan_policy: str = "raise", window: tuple[float, float] | None = None) -> NeuralDataset:
     """Read ROI responses, trials and stimulus images from an NWB file (see module docstring).
-    Trials whose responses hold NaN/inf: ``nan_policy`` (:func:`~neuroaikit.neural.dataset.with_nan_policy`)."""
+    Trials whose responses hold NaN/inf: ``nan_policy`` (:func:`~neuroaikit.neural.dataset.with_nan_policy`).
+    ``window``: (start, stop) seconds after each presentation's start averaged into its response;
+    None (default): the presentation's own ``[start_time, stop_time)``."""
     check_nan_policy(nan_policy)
+    window = _checked_window(window)
     with open_nwb(path) as nwb:
-        return _read(nwb, Path(path), series, trials_table, nan_policy)
+        return _read(nwb, Path(path), series, trials_table, nan_policy, window)
+
+
+_WINDOW = "two numbers (start, stop) seconds after onset, stop > start"
+
+
+def _is_window(window: Any) -> bool:
+    return (isinstance(window, (list, tuple)) and len(window) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in window)
+            and window[1] > window[0])
+
+
+def _checked_window(window: Any) -> tuple[float, float] | None:
+    if window is None:
+        return None
+    if not _is_window(window):
+        raise ConfigError(f"window must be {_WINDOW}, got {window!r}")
+    return float(window[0]), float(window[1])
+
+
+@dataclass
+class NwbRecording(Config):
+    """An NWB recording with its reading options, as a recording file (``.json`` / ``.yaml``)
+    names them for :func:`~neuroaikit.neural.load.load_neural` and the CLI, e.g.::
+
+        nwb: session.nwb
+        window: [0.1, 0.5]
+
+    Args:
+        nwb: the NWB file (relative to the recording file).
+        series: the response series (:func:`load_nwb`'s ``series``).
+        trials_table: the presentations (:func:`load_nwb`'s ``trials_table``).
+        window: (start, stop) seconds after each presentation's start; None: its own interval.
+    """
+
+    nwb: str
+    series: str | None = None
+    trials_table: str | None = None
+    window: tuple[float, float] | None = None
+
+    path_fields: ClassVar[tuple[str, ...]] = ("nwb",)
+    _parameter_constraints: ClassVar[dict] = {
+        "nwb": [PATH], "series": [STRING, None], "trials_table": [STRING, None],
+        "window": [Satisfies(_is_window, _WINDOW), None],
+    }
+
+    def _check(self) -> None:
+        self.window = _checked_window(self.window)
+
+    def load(self, nan_policy: str = "raise") -> NeuralDataset:
+        return load_nwb(self.nwb, self.series, self.trials_table, nan_policy, self.window)
 
 
 class _Column(NamedTuple):
@@ -796,7 +858,8 @@ def shown_presentations(nwb, path: Path, table: PresentationTable, require_image
     return keep, table.rows(keep), stimuli, all_ids[keep], all_rows[keep], image_names
 
 
-def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_policy: str) -> NeuralDataset:
+def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_policy: str,
+          window: tuple[float, float] | None = None) -> NeuralDataset:
     table = presentation_table(nwb, path, table_name)
     columns = set(table.colnames)
     missing = [c for c in ("start_time", "stop_time") if c not in columns]
@@ -820,12 +883,18 @@ def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_
     if data.ndim == 1:
         data = data[:, None]
     if data.shape[0] == len(table):  # one row per presentation
+        if window is not None:
+            raise ConfigError(f"{path}: {label!r} holds one response per presentation, so a response window "
+                              f"does not apply")
         responses = data[keep]
     else:
         stamps = _timestamps(series, len(data))
-        lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, stop, "left")
-        if (hi <= lo).any():
-            raise DataError(f"{path}: {int((hi <= lo).sum())} trial(s) contain no frame of {label!r}")
+        if window is None:
+            lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, stop, "left")
+            if (hi <= lo).any():
+                raise DataError(f"{path}: {int((hi <= lo).sum())} trial(s) contain no frame of {label!r}")
+        else:
+            lo, hi = response_window_frames(stamps, start, window, f"{path}: {label!r}")
         responses = window_means(data, lo, hi)
         log.info("%s: averaged %s frames within each of %d trials", path, label, n_trials)
     valid, unit_ids, positions, neuron_meta = _rois(series, path)
@@ -846,6 +915,8 @@ def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_
     pupil = (np.stack([trials[c].data[:] for c in PUPIL_COLUMNS], 1) if set(PUPIL_COLUMNS) <= columns
              else series_pupil)
     info: dict[str, Any] = {"source": str(path), "presentations": table.name}
+    if window is not None:
+        info["window"] = list(window)
     if image_names is not None:
         info["image_names"] = list(image_names)
     return with_nan_policy(

@@ -61,7 +61,8 @@ import numpy as np
 
 from ..config import PATH, Config, Interval, Options, Satisfies
 from ..errors import DataError
-from .dataset import TIERS, NeuralDataset, check_nan_policy, tiers_from_repeats, window_means, with_nan_policy
+from .dataset import (TIERS, NeuralDataset, check_nan_policy, response_window_frames, tiers_from_repeats, window_means,
+                      with_nan_policy)
 from .nwb import IMAGE_COLUMNS  # the log's image columns are the NWB tables' (nwb imports pynwb only when used)
 
 __all__ = ["Suite2pRecording", "read_pickled_npy", "find_planes", "is_suite2p_folder"]
@@ -180,17 +181,8 @@ class Suite2pRecording(Config):
     def _check(self) -> None:
         self.window = (float(self.window[0]), float(self.window[1]))
 
-    @classmethod
-    def from_file(cls, path: str | os.PathLike) -> "Suite2pRecording":
-        """From a JSON / YAML file of these fields; relative paths are relative to the file."""
-        from ..config import load_config_file
-
-        path = Path(path)
-        values = dict(load_config_file(path))
-        for key in ("suite2p", "stimulus_log", "images", "frame_times"):
-            if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
-                values[key] = str(path.parent / values[key])
-        return cls.from_dict(values, where=str(path))
+    #: fields holding paths, which a recording file gives relative to itself
+    path_fields: ClassVar[tuple[str, ...]] = ("suite2p", "stimulus_log", "images", "frame_times")
 
     def _beside(self, given: str | None, default: str) -> Path | None:
         if given is not None:
@@ -219,15 +211,7 @@ class Suite2pRecording(Config):
         onsets = shown["onset"]
         responses = np.empty((len(onsets), len(signal)), np.float32)
         for number, times in clocks.items():
-            lo, hi = np.searchsorted(times, onsets + self.window[0]), np.searchsorted(times, onsets + self.window[1])
-            outside = (onsets + self.window[0] < times[0]) | (onsets + self.window[1] > times[-1] + _frame_step(times))
-            if outside.any():
-                first = int(np.flatnonzero(outside)[0])
-                raise DataError(f"{log_path}: {int(outside.sum())} stimulus onset(s) (first at {onsets[first]:.3f} s) "
-                                f"put the response window outside the recording ({times[0]:.3f}-{times[-1]:.3f} s)")
-            if (hi <= lo).any():
-                raise DataError(f"{log_path}: {int((hi <= lo).sum())} trial(s) have no frame in their response window "
-                                f"{list(self.window)} s")
+            lo, hi = response_window_frames(times, onsets, self.window, str(log_path))
             responses[:, roi_planes == number] = window_means(signal[roi_planes == number].T, lo, hi)
         images = shown.get("images")
         if images is None:
@@ -434,10 +418,6 @@ def _plain_npy(path: Path) -> np.ndarray:
         raise DataError(f"{path}: not a plain numeric .npy array ({exc})") from None
     except OSError as exc:
         raise DataError(f"{path}: cannot be read ({exc})") from None
-
-
-def _frame_step(times: np.ndarray) -> float:
-    return float(np.median(np.diff(times))) if len(times) > 1 else 0.0
 
 
 def _roi_centre(stat: Any, plane: Path) -> tuple[float, float]:
