@@ -29,7 +29,9 @@ stopping on validation correlation, learning-rate decay).
 shows the validation r and the time left.
 
 DATA is a Sensorium FileTree folder or .zip, an .nwb file, a suite2p folder with its
-stimulus log (see 'neuroaikit twin fit --help'), antolik2016_mouse_v1.npz
+stimulus log (see 'neuroaikit twin fit --help'), a recording .json/.yaml naming a suite2p
+folder and its files or an .nwb file and its options (e.g. nwb: s.nwb, window: [0.2, 0.7]
+for a response window after each onset), antolik2016_mouse_v1.npz
 (--region 1|2|3), allen_natural_scenes_v1.npz, or the word 'synthetic' (simulated V1
 with known receptive fields; --synthetic KEY=VALUE sets n_neurons, image_shape,
 n_train, repeats, seed ...; --synthetic preset=realistic simulates a cortex as hard to
@@ -89,7 +91,8 @@ def add_arguments(parser):
         "A checkpoint is saved after every epoch: --resume continues an interrupted fit.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fit.add_argument("data", nargs="+", help="FileTree folder/.zip, .nwb, .npz, suite2p folder, or 'synthetic'; "
+    fit.add_argument("data", nargs="+", help="FileTree folder/.zip, .nwb, .npz, suite2p folder, recording .json/.yaml, "
+                                             "or 'synthetic'; "
                                              "several: one shared core, one readout each")
     add_output_arguments(fit, resumable=True)
     fit.add_argument("--config", help="JSON (or YAML) file with TwinFitJob fields (data, fit: {model: ...}); "
