@@ -60,7 +60,7 @@ def run_twin_fit(synthetic: dict, options: list[str], out: Path,
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--neurons", type=int, default=5300)
+    p.add_argument("--neurons", type=int, help="neurons of the simulated recording (default 5,300)")
     p.add_argument("--time-limit", type=float, default=2700.0, help="the command's --time-limit (default 2700)")
     p.add_argument("--quick", action="store_true", help="1,100 trials, 18x32 images")
     p.add_argument("--set", action="append", default=[], metavar="OPTION",
@@ -72,11 +72,13 @@ def main(argv=None) -> int:
                                       "uniform interface")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args(argv)
+    if args.recording and (args.quick or args.neurons is not None):
+        p.error("--neurons and --quick size the simulated recording; they do not apply to --recording")
     if args.quick:
         size = {"image_shape": "[18,32]", "n_train": 800, "n_validation": 100, "n_test_images": 20, "repeats": 10}
     else:
         size = {"image_shape": "[36,64]", "n_train": 4500, "n_validation": 500, "n_test_images": 100, "repeats": 10}
-    synthetic = {"preset": "realistic", "n_neurons": args.neurons, **size}
+    synthetic = {"preset": "realistic", "n_neurons": args.neurons or 5300, **size}
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(args.workdir or scratch) / "twin-realistic"
         shown, wall, run = run_twin_fit(synthetic, ["--time-limit", f"{args.time_limit:g}", *args.set], out,

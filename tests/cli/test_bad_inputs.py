@@ -582,6 +582,15 @@ def test_trial_placement_options_the_serial_backend_would_ignore_are_refused(tmp
     assert not (tmp_path / "s").exists() and not (tmp_path / "d").exists()
 
 
+def test_demo_workers_without_ray_names_the_missing_package(tmp_path, capsys, monkeypatch):
+    import neuroaikit.demo
+
+    monkeypatch.setattr(neuroaikit.demo, "default_backend", lambda: "serial")  # as without Ray installed
+    audit_error(capsys, main(["demo", "--out", str(tmp_path / "d"), "--workers", "2"]),
+                "--workers runs the demo on Ray, which is not installed (pip install 'neuroaikit[ray]')")
+    assert not (tmp_path / "d").exists()
+
+
 def test_sizes_beyond_the_data_are_used_whole_with_a_note(tmp_path, capsys):
     from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_robustness
     from neuroaikit.certify import CertificationConfig

@@ -242,6 +242,18 @@ def test_task_free_stream_runs_without_task_labels(datasets):
     assert result.task_free and len(result.accuracy_matrix) == 5
 
 
+def test_a_subset_larger_than_its_split_uses_it_whole_with_a_note(datasets):
+    from neuroaikit.progress import Progress
+
+    notes: list[str] = []
+    progress = Progress(enabled=False, echo=None)
+    progress.add_sink(notes.append)
+    scenario = make_scenario("split-mnist", "class", datasets=datasets, train_subset=10_000,
+                             progress=progress)
+    assert sum(len(task.train_y) for task in scenario.tasks) == 400
+    assert notes == ["note: 10,000 training images asked for, the data hold 400: using all 400"]
+
+
 def test_scenarios_and_their_output_spaces(datasets):
     for kind, outputs in (("task", 10), ("domain", 2), ("class", 10)):
         scenario = make_scenario("split-mnist", kind, datasets=datasets)

@@ -826,3 +826,26 @@ def test_twin_fit_trains_on_a_visual_coding_file_without_tiers(tmp_path):
                  "--threads", "1", "--no-baselines", "--no-report", "--out", str(out)]) == 0
     scores = Run.open(out).result("twin_eval")["models"]["twin"]
     assert np.isfinite(scores["single_trial_correlation"])
+
+
+def test_presentation_tables_read_as_one_leave_out_a_column_that_is_text_in_one_and_numbers_in_another(caplog):
+    from pathlib import Path
+
+    from pynwb.epoch import TimeIntervals
+
+    from neuroaikit.neural.nwb import _merged
+
+    def table(name, starts, names, orientation):
+        t = TimeIntervals(name=name)
+        t.add_column("image_name", "image")
+        t.add_column("orientation", "degrees or a label")
+        for start, image, value in zip(starts, names, orientation):
+            t.add_interval(start_time=start, stop_time=start + 0.25, image_name=image, orientation=value)
+        return t
+
+    caplog.set_level("INFO", logger="neuroaikit")
+    merged = _merged(Path("s.nwb"), [("a_presentations", table("a_presentations", [0.0, 1.0], ["im0", "im1"], [0.0, 90.0])),
+                                     ("b_presentations", table("b_presentations", [0.5], ["im2"], ["none"]))])
+    assert merged["image_name"].data.tolist() == ["im0", "im2", "im1"]  # in time order
+    assert "orientation" not in merged.colnames
+    assert "column 'orientation' differs in type between the presentation tables, left out" in caplog.text

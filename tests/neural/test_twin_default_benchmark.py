@@ -38,3 +38,10 @@ def test_benchmark_fits_a_recording_file(tmp_path, shared_data, twin_default):
     assert figures["command"].startswith(f"neuroaikit twin fit {recording} ")
     assert {"twin", "pixel_ridge"} <= set(figures["models"]) and "simulator_oracle" not in figures["models"]
     assert len(figures["members"]) == 1
+
+
+def test_simulation_sizes_with_a_recording_are_refused(tmp_path, capsys, twin_default):
+    with pytest.raises(SystemExit) as stop:
+        twin_default.main(["--recording", str(tmp_path / "r.npz"), "--quick"])
+    assert stop.value.code == 2
+    assert "--neurons and --quick size the simulated recording" in capsys.readouterr().err

@@ -50,6 +50,8 @@ def run(args) -> int:
         raise ConfigError("--sigmas must be >= 0")
     t0 = time.perf_counter()
     backend = args.backend or default_backend()
+    if args.backend is None and backend != "ray" and args.workers is not None:
+        raise ConfigError("--workers runs the demo on Ray, which is not installed (pip install 'neuroaikit[ray]')")
     check_backend(backend, args.workers)  # before the demo's folder exists
     progress = default_progress(quiet=args.quiet)
     run_ = run_demo(args.out, args.sigmas, args.epochs, args.seed, backend=backend, workers=args.workers,

@@ -280,13 +280,14 @@ def build_network(config: ContinualConfig, scenario: Scenario) -> tuple[nn.Modul
     return build_from_spec(spec), spec
 
 
-def scenario_from(config: ContinualConfig, datasets=None) -> Scenario:
+def scenario_from(config: ContinualConfig, datasets=None, progress: Progress | None = None) -> Scenario:
     """The :class:`Scenario` a configuration describes (benchmark, scenario type, tasks, subsets,
-    seed); ``datasets`` (train, test) reuses splits already in memory instead of reading files."""
+    seed); ``datasets`` (train, test) reuses splits already in memory instead of reading files;
+    ``progress`` hears when a subset is larger than its split."""
     return make_scenario(config.benchmark, config.scenario, n_tasks=config.n_tasks, data_dir=config.data_dir,
                          class_order=config.class_order, train_subset=config.train_subset,
                          test_subset=config.test_subset, seed=config.seed, task_free=config.task_free,
-                         datasets=datasets, pad=config.pad, shared_head=config.shared_head)
+                         datasets=datasets, pad=config.pad, shared_head=config.shared_head, progress=progress)
 
 
 def check_continual_config(config: ContinualConfig) -> None:
@@ -324,7 +325,7 @@ def learn(config: ContinualConfig, scenario: Scenario | None = None, progress: P
           datasets=None) -> ContinualResult:
     """Run one continual-learning experiment in memory (no run folder); returns its result."""
     with Execution(config.execution) as ex:
-        scenario = scenario or scenario_from(config, datasets)
+        scenario = scenario or scenario_from(config, datasets, progress)
         learner, _ = make_learner(config, scenario, ex.device, progress, ex)
         learner.fit()
         return learner.result(config, ex.describe())
@@ -343,7 +344,7 @@ def run_continual(config: ContinualConfig, out: str | os.PathLike, *, resume: bo
         if ex.world_size > 1:
             raise ConfigError("continual learning runs on one process (tasks are sequential); start it without torchrun")
         writer = RunWriter(out, config, overwrite=overwrite, resume=resume, progress=progress, execution=ex)
-        scenario = scenario_from(config)
+        scenario = scenario_from(config, progress=progress)
         learner, spec = make_learner(config, scenario, ex.device, progress, ex)
         with writer:
             state = writer.load_checkpoint(map_location=ex.device)

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import ConfigError, DataError
+from ..progress import Progress
 
 SCENARIOS = ("task", "domain", "class")
 #: benchmark -> (dataset, how tasks are made, default number of tasks)
@@ -245,7 +246,8 @@ def _transformed_tasks(train, test, kind: str, n_tasks: int, how: str, seed: int
 def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_tasks: int | None = None,
                   data_dir=None, class_order: Sequence[int] | str | None = None, train_subset: int | None = None,
                   test_subset: int | None = None, seed: int = 0, task_free: bool = False,
-                  datasets=None, pad: int = 0, shared_head: bool = False) -> Scenario:
+                  datasets=None, pad: int = 0, shared_head: bool = False,
+                  progress: Progress | None = None) -> Scenario:
     """Build a :class:`Scenario` from a data set the toolkit loads.
 
     Args:
@@ -260,6 +262,7 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
         seed: seeds the permutations of permuted MNIST and a random class order.
         task_free: the learner is told neither task identities nor boundaries (not with ``"task"``).
         datasets: ``(train, test)`` :class:`~neuroaikit.data.ImageDataset` s to use instead of loading.
+        progress: says when a subset asks for more images than the split holds (all are used).
         pad: zero pixels added on every side of the images before tasks are made (before the
             permutation of permuted benchmarks): ``pad=2`` gives van de Ven et al.'s 32 x 32 MNIST.
         shared_head: task-IL only: every task answers with the same output units, labelled as
@@ -286,6 +289,9 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
         train, test = load_dataset(dataset, "train", data_dir=data_dir), load_dataset(dataset, "test", data_dir=data_dir)
     else:
         train, test = datasets
+    if progress is not None:
+        progress.note_if_fewer(train_subset, len(train), "training images")
+        progress.note_if_fewer(test_subset, len(test), "test images")
     if train_subset:
         train = train.subset(train_subset)
     if test_subset:

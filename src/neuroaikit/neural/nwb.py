@@ -344,15 +344,28 @@ def _merged(path: Path, tables: list[tuple[str, Any]]) -> PresentationTable:
     columns = {}
     for column in read[0][1]:
         if all(column in cols for _, cols in read[1:]):
-            try:
-                columns[column] = np.concatenate([cols[column] for _, cols in read])
-            except (TypeError, ValueError):  # numpy cannot join text and numbers
+            parts = [cols[column] for _, cols in read]
+            if len({_value_kind(part) for part in parts}) > 1:  # numpy would turn the numbers into text
                 log.info("%s: column %r differs in type between the presentation tables, left out", path, column)
+                continue
+            try:
+                columns[column] = np.concatenate(parts)
+            except (TypeError, ValueError):  # shapes that do not stack
+                log.info("%s: column %r differs in shape between the presentation tables, left out", path, column)
     if "start_time" not in columns:
         raise DataError(f"{path}: the presentation tables {[n for n, _ in read]} lack a shared start_time column")
     order = np.argsort(columns["start_time"], kind="stable")
     log.info("%s: read the presentation tables %s as one, in time order", path, ", ".join(n for n, _ in read))
     return PresentationTable(" + ".join(n for n, _ in read), {c: v[order] for c, v in columns.items()})
+
+
+def _value_kind(values: np.ndarray) -> str:
+    """``"number"`` (booleans included), ``"text"`` or ``"other"``: what a column holds."""
+    if values.dtype.kind in "biuf":
+        return "number"
+    if values.dtype.kind in "US":  # _read_table turns stored text into str
+        return "text"
+    return "other"
 
 
 #: seconds: a stimulus index series whose images change faster than this is a movie, not trials
