@@ -122,6 +122,35 @@ def test_ewc_keeps_the_sum_of_its_task_penalties_as_one_quadratic():
     assert folded.n_tasks == 4
 
 
+def test_unit_mean_distillation_has_the_gradient_of_the_2019_code_s_loss():
+    """``distillation="unit_mean"``: van de Ven & Tolias's ``loss_fn_kd`` before its May 2019 fix,
+    ``T^2 * mean over the batch and the active units of -target * log_softmax(scores / T)``
+    (targets padded with zeros to the active units): the same gradient, and the summed
+    distillation is that times the number of active units."""
+    from neuroaikit.continual.strategies.replay import distil_replayed
+
+    class Learner:
+        allowed = torch.tensor([True, True, True, True, False, False])
+
+        def mask(self, logits, contexts):
+            return logits.masked_fill(~self.allowed, -1e4)
+
+    torch.manual_seed(1)
+    old = torch.randn(5, 6)
+    made_with = torch.tensor([[True, True, False, False, False, False]])
+    contexts = torch.zeros(5, dtype=torch.long)
+    grads = {}
+    for kind in ("sum", "unit_mean"):
+        logits = torch.randn(5, 6, generator=torch.Generator().manual_seed(2)).requires_grad_()
+        distil_replayed(Learner(), logits, contexts, old, made_with, 2.0, "zero", kind).backward()
+        grads[kind] = logits.grad
+    scores = torch.randn(5, 6, generator=torch.Generator().manual_seed(2)).requires_grad_()
+    targets = torch.cat([F.softmax(old[:, :2] / 2, 1), torch.zeros(5, 2)], 1)
+    (-(targets * F.log_softmax(scores[:, :4] / 2, 1))).mean().mul(4).backward()
+    torch.testing.assert_close(grads["unit_mean"], scores.grad)
+    torch.testing.assert_close(grads["sum"], 4 * scores.grad)
+
+
 def test_class_il_distillation_gives_the_new_classes_target_probability_zero(datasets):
     """Replayed old inputs are distilled over every class the network may now answer with; the
     old network never answered with the current task's classes, so their target is 0 and their

@@ -31,10 +31,8 @@ from .config import ContinualConfig
 from .metrics import accuracy_curve, summarise
 from .results import ContinualResult
 from .scenarios import BENCHMARKS, Scenario, make_scenario, split_classes
-from .strategies.base import Strategy, make_strategy
+from .strategies.base import MASKED, Strategy, make_strategy
 
-#: logits of the units a context may not answer with (finite, so distillation stays finite)
-MASKED = -1e4
 #: devices with a fused Adam kernel in torch (others take the per-tensor loop)
 FUSED_ADAM_DEVICES = ("cpu", "cuda")
 

@@ -22,6 +22,9 @@ import torch
 from ...config import check_value
 from ...errors import ConfigError
 
+#: logits of the units a context may not answer with (finite, so distillation stays finite)
+MASKED = -1e4
+
 if TYPE_CHECKING:  # pragma: no cover
     from ..learner import Learner
 

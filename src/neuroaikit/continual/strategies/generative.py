@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...config import BOOL, POSITIVE, POSITIVE_INT, Interval
-from .base import Strategy, register_strategy, tensor_floats
+from .base import MASKED, Strategy, register_strategy, tensor_floats
 from .replay import distil_replayed, frozen_copy, previous_contexts, replay_loss
 
 
@@ -172,7 +172,7 @@ class GenerativeReplay(_GenerativeReplay):
             replay_ctx = previous_contexts(learner, t, n, self._generator)
             masks = learner.masks_for(t - 1)
             logits = self.previous(replay_x)
-            logits = logits.masked_fill(~masks[replay_ctx], -1e4)
+            logits = logits.masked_fill(~masks[replay_ctx], MASKED)
             targets = logits if self.distill else logits.argmax(1)
         learner.forward_examples += 3 * n  # old generator, old classifier, VAE on the replay
         replayed = replay_loss(learner, replay_x, replay_ctx, targets, self.distill, masks, self.temperature)
@@ -267,7 +267,7 @@ class BrainInspiredReplay(_GenerativeReplay):
             assert self.previous_generator is not None
             replay_x = self._image(cast(VAE, self.previous_generator).sample(n, modes))
             masks = learner.masks_for(t - 1)
-            targets = self.previous(replay_x).masked_fill(~masks[replay_ctx], -1e4)
+            targets = self.previous(replay_x).masked_fill(~masks[replay_ctx], MASKED)
         learner.forward_examples += 2 * n
         replay_task, replay_gen = self._learn(replay_x, targets, replay_ctx, modes, True, masks)
         w = learner.replay_weight(t)

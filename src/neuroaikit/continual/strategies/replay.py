@@ -12,12 +12,14 @@ import torch.nn.functional as F
 from ...config import POSITIVE, POSITIVE_INT, Options
 from ...errors import ConfigError
 from ..buffer import ClassBalancedBuffer, ReservoirBuffer
-from .base import Strategy, published, register_strategy, tensor_floats
+from .base import MASKED, Strategy, published, register_strategy, tensor_floats
 
 #: how distillation treats the outputs the old network did not use (:func:`distil_replayed`)
 NEW_OUTPUTS = ("zero", "ignore")
 #: task-IL, the earlier heads LwF distils each current input through (:class:`LwF`)
 HEADS = ("all", "sampled")
+#: how LwF sums its distillation over the output units (:func:`distil_replayed`)
+DISTILLATION = ("sum", "unit_mean")
 #: examples per class of van de Ven et al. 2022's buffers (param_values.py: "budget")
 BUDGET = {("split-mnist", "*"): 100, ("permuted-mnist", "*"): 10}
 
@@ -47,7 +49,8 @@ def replay_loss(learner, x: torch.Tensor, contexts: torch.Tensor | None, targets
 
 
 def distil_replayed(learner, logits: torch.Tensor, contexts: torch.Tensor | None, targets: torch.Tensor,
-                    masks: torch.Tensor, temperature: float, new_outputs: str = "zero") -> torch.Tensor:
+                    masks: torch.Tensor, temperature: float, new_outputs: str = "zero",
+                    distillation: str = "sum") -> torch.Tensor:
     """Distillation of replayed examples' ``logits`` against the old network's ``targets``.
 
     ``masks`` are the context masks of the task the targets were made in. In class-IL the network
@@ -55,12 +58,20 @@ def distil_replayed(learner, logits: torch.Tensor, contexts: torch.Tensor | None
     ``new_outputs="zero"`` gives them target probability 0, so distillation also teaches the
     network not to call old inputs new classes (van de Ven et al.'s code pads the targets with
     zeros); ``"ignore"`` distils over the old outputs only (Li & Hoiem's LwF).
+
+    ``distillation="sum"``: each example's divergence summed over the output units (Hinton et
+    al.); ``"unit_mean"``: divided by the number of units it runs over, as van de Ven et al.'s
+    code computed it until its fix of May 2019 (``utils.loss_fn_kd`` averaged over the batch
+    *and* the units), after the 2019 paper's figures were made.
     """
     made_with = masks[contexts] if contexts is not None else masks[0].expand_as(logits)
     logits = learner.mask(logits, contexts)
     if new_outputs == "ignore":
-        logits = logits.masked_fill(~made_with, -1e4)
-    return distillation_loss(logits, targets.masked_fill(~made_with, -1e4), temperature)
+        logits = logits.masked_fill(~made_with, MASKED)
+    per_example = distillation_loss(logits, targets.masked_fill(~made_with, MASKED), temperature, reduction="none")
+    if distillation == "unit_mean":
+        per_example = per_example / (logits > MASKED).sum(1)
+    return per_example.mean()
 
 
 def frozen_copy(module: torch.nn.Module) -> torch.nn.Module:
@@ -100,14 +111,21 @@ class LwF(Strategy):
             ``"all"`` (default) every earlier task's head, averaged over the heads (van de Ven
             et al.'s code); ``"sampled"`` one earlier head drawn at random per input (the same
             expected loss, noisier). Other scenarios have one head.
+        distillation (str): ``"sum"`` (default) sums each input's divergence over the output
+            units, as knowledge distillation is defined; ``"unit_mean"`` divides it by the number
+            of units (10 per head on MNIST; in class-IL every class so far), as van de Ven &
+            Tolias's code did when their 2019 figures were made (fixed in May 2019): a
+            distillation that many times weaker (:func:`distil_replayed`).
     """
 
     name = "lwf"
     _parameter_constraints: ClassVar[dict] = {"temperature": [POSITIVE], "new_outputs": [Options(NEW_OUTPUTS)],
-                                              "heads": [Options(HEADS)]}
+                                              "heads": [Options(HEADS)], "distillation": [Options(DISTILLATION)]}
 
-    def __init__(self, temperature: float = 2.0, new_outputs: str = "ignore", heads: str = "all"):
+    def __init__(self, temperature: float = 2.0, new_outputs: str = "ignore", heads: str = "all",
+                 distillation: str = "sum"):
         self.temperature, self.new_outputs, self.heads = temperature, new_outputs, heads
+        self.distillation = distillation
         self.previous: torch.nn.Module | None = None
 
     def before_task(self, t: int) -> None:
@@ -128,11 +146,11 @@ class LwF(Strategy):
         if self.heads == "all" and learner.scenario.kind == "task" and not learner.scenario.task_free:
             replayed = torch.stack([
                 distil_replayed(learner, logits, torch.full_like(y, head), targets, masks, self.temperature,
-                                self.new_outputs) for head in range(t)]).mean()
+                                self.new_outputs, self.distillation) for head in range(t)]).mean()
         else:
             replay_ctx = previous_contexts(learner, t, len(x), self._generator)
             replayed = distil_replayed(learner, logits, replay_ctx, targets, masks, self.temperature,
-                                       self.new_outputs)
+                                       self.new_outputs, self.distillation)
         w = learner.replay_weight(t)
         info["loss_replay"] = float(replayed.detach())
         return w * loss + (1 - w) * replayed, info
