@@ -101,6 +101,10 @@ def test_response_window_errors_are_one_line(tmp_path):
     for bad in [(0.5, 0.2), (0.1,), ("a", 1), (0.0, float("inf"))]:
         with pytest.raises(ConfigError, match="window must be two numbers"):
             load_nwb(tmp_path / "flashes.nwb", window=bad)
+    from neuroaikit.neural.suite2p import Suite2pRecording
+
+    with pytest.raises(ConfigError, match="window must be two numbers"):  # the suite2p loader checks alike
+        Suite2pRecording(suite2p="s2p", window=(0.0, float("inf")))
     (tmp_path / "bad.yaml").write_text("nwb: flashes.nwb\nwindow: [0.5, 0.2]\n")
     with pytest.raises(ConfigError, match=r"window must be two numbers \(start, stop\) seconds after onset"):
         load_neural(tmp_path / "bad.yaml")

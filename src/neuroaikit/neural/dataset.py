@@ -288,6 +288,17 @@ def row_blocks(array: np.ndarray, rows: np.ndarray | None = None):
         yield slice(start, min(start + step, n)) if rows is None else rows[start : start + step]
 
 
+#: what a response window must be (the loaders' ``window`` settings)
+WINDOW_DESCRIPTION = "two numbers (start, stop) seconds after onset, stop > start"
+
+
+def is_response_window(window) -> bool:
+    """Whether ``window`` is two finite numbers (start, stop) with stop > start."""
+    return (isinstance(window, (list, tuple)) and len(window) == 2
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in window)
+            and window[1] > window[0])
+
+
 def response_window_frames(times: np.ndarray, onsets: np.ndarray, window: tuple[float, float],
                            where: str) -> tuple[np.ndarray, np.ndarray]:
     """The frames ``[lo, hi)`` of ``times`` (seconds, ascending) inside ``[onset + window[0],

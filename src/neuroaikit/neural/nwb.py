@@ -98,7 +98,7 @@ import numpy as np
 
 from ..config import PATH, STRING, Config, Satisfies
 from ..errors import ConfigError, DataError
-from .dataset import (NeuralDataset, check_nan_policy, response_window_frames, tiers_from_repeats, window_means,
+from .dataset import (WINDOW_DESCRIPTION, NeuralDataset, check_nan_policy, is_response_window, response_window_frames, tiers_from_repeats, window_means,
                       with_nan_policy)
 
 log = logging.getLogger(__name__)
@@ -231,20 +231,11 @@ def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: s
         return _read(nwb, Path(path), series, trials_table, nan_policy, window)
 
 
-_WINDOW = "two numbers (start, stop) seconds after onset, stop > start"
-
-
-def _is_window(window: Any) -> bool:
-    return (isinstance(window, (list, tuple)) and len(window) == 2
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) for v in window)
-            and window[1] > window[0])
-
-
 def _checked_window(window: Any) -> tuple[float, float] | None:
     if window is None:
         return None
-    if not _is_window(window):
-        raise ConfigError(f"window must be {_WINDOW}, got {window!r}")
+    if not is_response_window(window):
+        raise ConfigError(f"window must be {WINDOW_DESCRIPTION}, got {window!r}")
     return float(window[0]), float(window[1])
 
 
@@ -271,7 +262,7 @@ class NwbRecording(Config):
     path_fields: ClassVar[tuple[str, ...]] = ("nwb",)
     _parameter_constraints: ClassVar[dict] = {
         "nwb": [PATH], "series": [STRING, None], "trials_table": [STRING, None],
-        "window": [Satisfies(_is_window, _WINDOW), None],
+        "window": [Satisfies(is_response_window, WINDOW_DESCRIPTION), None],
     }
 
     def _check(self) -> None:

@@ -61,7 +61,7 @@ import numpy as np
 
 from ..config import PATH, Config, Interval, Options, Satisfies
 from ..errors import DataError
-from .dataset import (TIERS, NeuralDataset, check_nan_policy, response_window_frames, tiers_from_repeats, window_means,
+from .dataset import (TIERS, WINDOW_DESCRIPTION, NeuralDataset, is_response_window, check_nan_policy, response_window_frames, tiers_from_repeats, window_means,
                       with_nan_policy)
 from .nwb import IMAGE_COLUMNS  # the log's image columns are the NWB tables' (nwb imports pynwb only when used)
 
@@ -169,9 +169,7 @@ class Suite2pRecording(Config):
         "stimulus_log": [PATH, None],
         "images": [PATH, None],
         "frame_times": [PATH, None],
-        "window": [Satisfies(lambda w: isinstance(w, (list, tuple)) and len(w) == 2
-                             and all(isinstance(v, (int, float)) for v in w) and w[1] > w[0],
-                             "two numbers (start, stop) seconds after onset, stop > start")],
+        "window": [Satisfies(is_response_window, WINDOW_DESCRIPTION)],
         "neuropil": [Interval(float, 0, 2)],
         "iscell_threshold": [Interval(float, 0, 1), None],
         "signal": [Options(("spks", "f", "dff"))],
