@@ -211,6 +211,10 @@ def test_a_folder_that_is_not_a_sweep_is_never_used(tmp_path):
     ("job: train\nsteps: {align: {neural: /nonexistent/v1.npz}}\n", "steps.align.neural: /nonexistent/v1.npz: no such"),
     ("job: continual\nbase: {benchmark: split-mnist}\ngrid: {n_tasks: [12]}\n",
      "trial 'n_tasks=12': 12 tasks from 10 classes would leave 2 task(s) empty"),
+    ("job: continual\nbase: {benchmark: split-mnist, scenario: domain, shared_head: true}\ngrid: {seed: [0]}\n",
+     "trial 'seed=0': shared_head applies to the task-incremental scenario"),
+    ("job: continual\nbase: {benchmark: permuted-mnist, class_order: random}\ngrid: {seed: [0]}\n",
+     "trial 'seed=0': class_order applies to split benchmarks, not permuted-mnist"),
     ("job: train\nbase: {dataset: digits, model_kwargs: {image_size: 28}}\ngrid: {seed: [0]}\n",
      "trial 'seed=0': model 'cnn' with model_kwargs {'image_size': 28} does not take digits's inputs (1, 8, 8)"),
 ])
@@ -220,6 +224,19 @@ def test_bad_specs_are_one_line_errors(tmp_path, capsys, text, message):
     code = main(["sweep", str(file), "--out", str(tmp_path / "out"), "--backend", "serial", "--quiet"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_recording_file_naming_a_missing_file_stops_the_sweep(tmp_path, capsys):
+    """A twin-fit trial's recording file is opened before the sweep starts, so a file it names
+    that is missing stops the whole sweep in one line, not that trial alone."""
+    (tmp_path / "rec.yaml").write_text("nwb: missing.nwb\nwindow: [0.2, 0.7]\n")
+    file = tmp_path / "spec.yaml"
+    file.write_text(f"job: twin-fit\nbase: {{data: {tmp_path / 'rec.yaml'}}}\ngrid: {{fit.seed: [0, 1]}}\n")
+    code = main(["sweep", str(file), "--out", str(tmp_path / "out"), "--backend", "serial", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"trial 'fit.seed=0': {tmp_path / 'rec.yaml'}: nwb {tmp_path / 'missing.nwb'}: not found" in err
     assert not (tmp_path / "out").exists()
 
 

@@ -66,6 +66,11 @@ class _Parser(argparse.ArgumentParser):
     """argparse with its errors as one ``error:`` line (exit 2) instead of the usage block; the
     subcommands' parsers are of this class too (argparse makes them of their parent's class)."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # the innermost parser's defaults win, so errors name 'neuroaikit twin fit', not 'twin'
+        self.set_defaults(_command_parser=self)
+
     def error(self, message: str):
         _say(f"error: {self.prog}: {message} (see '{self.prog} --help')")
         sys.exit(EXIT_USER_ERROR)
@@ -85,10 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(p)
-        p.set_defaults(_run=module.run, _command_parser=p, _flags=getattr(module, "FLAGS", None))
-        for action in p._subparsers._group_actions if p._subparsers else ():  # twin fit, data download ...
-            for child in getattr(action, "choices", {}).values():
-                child.set_defaults(_command_parser=child)  # errors name 'neuroaikit twin fit', not 'twin'
+        p.set_defaults(_run=module.run, _flags=getattr(module, "FLAGS", None))
     return parser
 
 

@@ -19,7 +19,7 @@ from .learner import Learner, build_network, learn, make_learner, run_continual,
 from .metrics import (METRICS, AverageAccuracy, BackwardTransfer, Forgetting, ForwardTransfer, accuracy_curve,
                       summarise)
 from .results import ContinualResult
-from .scenarios import BENCHMARKS, SCENARIOS, Scenario, Task, make_scenario, split_classes
+from .scenarios import BENCHMARKS, SCENARIOS, Scenario, Task, check_scenario, make_scenario, split_classes
 from .strategies import (EWC, SI, BrainInspiredReplay, ExperienceReplay, Finetune, GenerativeReplay, HiddenNoise,
                          Joint, LwF, Metaplasticity, OnlineEWC, Strategy, XdG, available_strategies, fisher_diagonal,
                          make_strategy)
@@ -29,6 +29,7 @@ __all__ = [
     "BrainInspiredReplay", "ClassBalancedBuffer", "ContinualConfig", "ContinualResult", "ExperienceReplay",
     "Finetune", "Forgetting", "ForwardTransfer", "GenerativeReplay", "HiddenNoise", "Joint", "Learner", "LwF",
     "Metaplasticity", "OnlineEWC", "ReplayBuffer", "ReservoirBuffer", "Scenario", "Strategy", "Task", "XdG",
-    "accuracy_curve", "available_strategies", "build_network", "fisher_diagonal", "learn", "make_learner",
+    "accuracy_curve", "available_strategies", "build_network", "check_scenario", "fisher_diagonal", "learn",
+    "make_learner",
     "make_scenario", "make_strategy", "run_continual", "scenario_from", "split_classes", "summarise",
 ]

@@ -30,7 +30,7 @@ from ..runs import Run, RunWriter
 from .config import ContinualConfig
 from .metrics import accuracy_curve, summarise
 from .results import ContinualResult
-from .scenarios import BENCHMARKS, Scenario, make_scenario, split_classes
+from .scenarios import Scenario, check_scenario, make_scenario
 from .strategies.base import MASKED, Strategy, make_strategy
 
 #: devices with a fused Adam kernel in torch (others take the per-tensor loop)
@@ -294,12 +294,9 @@ def check_continual_config(config: ContinualConfig) -> None:
     checks every trial this way before it creates its folder; :func:`run_continual` checks
     everything on the data it loads)."""
     make_strategy(config.strategy, config.strategy_params)
-    dataset, how, default_tasks = BENCHMARKS[config.benchmark]
-    if how == "split":
-        split_classes(dataset_info(dataset).n_classes, config.n_tasks or default_tasks, config.class_order,
-                      config.seed)
-    elif config.class_order is not None:
-        raise ConfigError(f"class_order applies to split benchmarks, not {config.benchmark}")
+    dataset, _, _ = check_scenario(config.benchmark, config.scenario, n_tasks=config.n_tasks,
+                                   class_order=config.class_order, seed=config.seed, task_free=config.task_free,
+                                   pad=config.pad, shared_head=config.shared_head)
     if dataset_info(dataset).needs_files:
         for split in ("train", "test"):
             find_dataset_folder(dataset, config.data_dir, split)

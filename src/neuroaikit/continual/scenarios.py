@@ -24,6 +24,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..data.catalog import dataset_info
 from ..errors import ConfigError, DataError
 from ..progress import Progress
 
@@ -243,6 +244,34 @@ def _transformed_tasks(train, test, kind: str, n_tasks: int, how: str, seed: int
     return tasks, n_outputs
 
 
+def check_scenario(benchmark: str, kind: str, *, n_tasks: int | None = None,
+                   class_order: Sequence[int] | str | None = None, seed: int = 0, task_free: bool = False,
+                   pad: int = 0, shared_head: bool = False) -> tuple[str, str, int]:
+    """Refuse in one line the options of :func:`make_scenario` that no data set could satisfy,
+    without reading any data; returns the benchmark's data set, its kind of tasks (``"split"``,
+    ``"permuted"``, ``"rotated"``) and the number of tasks."""
+    if benchmark not in BENCHMARKS:
+        raise ConfigError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
+    if kind not in SCENARIOS:
+        raise ConfigError(f"unknown scenario {kind!r}; expected one of {', '.join(SCENARIOS)}")
+    if shared_head and kind != "task":
+        raise ConfigError(f"shared_head applies to the task-incremental scenario, not {kind}")
+    if task_free and kind == "task":
+        raise ConfigError("a task-free stream gives no task labels, so it cannot be task-incremental; "
+                          "use scenario domain or class")
+    dataset, how, default_tasks = BENCHMARKS[benchmark]
+    n_tasks = default_tasks if n_tasks is None else int(n_tasks)
+    if n_tasks < 1:
+        raise ConfigError(f"n_tasks must be >= 1, got {n_tasks}")
+    if how == "split":
+        split_classes(dataset_info(dataset).n_classes, n_tasks, class_order, seed)
+    elif class_order is not None:
+        raise ConfigError(f"class_order applies to split benchmarks, not {benchmark}")
+    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
+        raise ConfigError(f"pad must be a whole number of pixels >= 0, got {pad!r}")
+    return dataset, how, n_tasks
+
+
 def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_tasks: int | None = None,
                   data_dir=None, class_order: Sequence[int] | str | None = None, train_subset: int | None = None,
                   test_subset: int | None = None, seed: int = 0, task_free: bool = False,
@@ -268,21 +297,8 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
         shared_head: task-IL only: every task answers with the same output units, labelled as
             in domain-IL (Masse et al. 2018's single output layer), instead of a head per task.
     """
-    if benchmark not in BENCHMARKS:
-        raise ConfigError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
-    if kind not in SCENARIOS:
-        raise ConfigError(f"unknown scenario {kind!r}; expected one of {', '.join(SCENARIOS)}")
-    if shared_head and kind != "task":
-        raise ConfigError(f"shared_head applies to the task-incremental scenario, not {kind}")
-    if task_free and kind == "task":
-        raise ConfigError("a task-free stream gives no task labels, so it cannot be task-incremental; "
-                          "use scenario domain or class")
-    dataset, how, default_tasks = BENCHMARKS[benchmark]
-    n_tasks = default_tasks if n_tasks is None else int(n_tasks)
-    if n_tasks < 1:
-        raise ConfigError(f"n_tasks must be >= 1, got {n_tasks}")
-    if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
-        raise ConfigError(f"pad must be a whole number of pixels >= 0, got {pad!r}")
+    dataset, how, n_tasks = check_scenario(benchmark, kind, n_tasks=n_tasks, class_order=class_order, seed=seed,
+                                           task_free=task_free, pad=pad, shared_head=shared_head)
     if datasets is None:
         from ..data import load_dataset
 
@@ -303,7 +319,5 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
     if how == "split":
         tasks, n_outputs = _split_tasks(train, test, layout, split_classes(train.n_classes, n_tasks, class_order, seed))
     else:
-        if class_order is not None:
-            raise ConfigError(f"class_order applies to split benchmarks, not {benchmark}")
         tasks, n_outputs = _transformed_tasks(train, test, layout, n_tasks, how, seed)
     return Scenario(benchmark, kind, tasks, n_outputs, train.shape, task_free, shared_head=bool(shared_head))

@@ -65,7 +65,7 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
             return Suite2pRecording(suite2p=str(path)).load(nan_policy)
         raise DataError(f"{path}: not a Sensorium FileTree folder (no meta/trials/tiers.npy) nor suite2p output (no F.npy)")
     suffix = path.suffix.lower()
-    if suffix in (".json", ".yaml", ".yml"):
+    if suffix in RECORDING_FILE_SUFFIXES:
         return recording_from_file(path).load(nan_policy)
     if suffix == ".nwb":
         from .nwb import load_nwb
@@ -100,6 +100,19 @@ def recording_from_file(path: str | os.PathLike) -> Suite2pRecording | NwbRecord
             raise
         raise ConfigError(f"{path}: {exc}") from None
 
+
+def check_recording_file(path: str | os.PathLike) -> None:
+    """Refuse in one line a recording file (JSON / YAML) whose settings are bad or that names a
+    file or folder that does not exist, without reading the recording itself."""
+    recording = recording_from_file(path)
+    for key in recording.path_fields:
+        value = getattr(recording, key)
+        if value is not None and not Path(value).exists():
+            raise DataError(f"{path}: {key} {value}: not found")
+
+
+#: the suffixes of recording files, which name the recording's own files
+RECORDING_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
 #: the suffixes of the formats that are not FileTree zips
 OTHER_SUFFIXES = (".json", ".yaml", ".yml", ".nwb", ".npz")

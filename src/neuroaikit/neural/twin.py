@@ -37,7 +37,7 @@ from .baselines import PixelRidge
 from .dataset import NAN_POLICIES, NeuralDataset, check_nan_policy, rescale_points
 from .fit import (TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict, split_validation_of,
                   validation_correlation)
-from .load import is_filetree, load_neural
+from .load import RECORDING_FILE_SUFFIXES, check_recording_file, is_filetree, load_neural
 from .models import DEFAULT_SESSION, CortexTwin, SessionView, TwinEnsemble, twin_members
 from .metrics import evaluate_predictions, explainable_variance, oracle_correlation
 from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
@@ -288,12 +288,17 @@ def open_twin_run(run_dir: str | os.PathLike, what: str | None = None) -> Run:
 
 
 def check_fit_job(job: TwinFitJob) -> None:
-    """Refuse ``job`` in one line if a recording or its ``core_from`` run is missing, without
-    reading the recordings (a sweep checks every trial this way before it creates its folder;
-    :func:`fit_run` checks the data themselves before it writes anything)."""
+    """Refuse ``job`` in one line if a recording, a file a recording file names, or its
+    ``core_from`` run is missing, without reading the recordings (a sweep checks every trial this
+    way before it creates its folder; :func:`fit_run` checks the data themselves before it writes
+    anything)."""
     for path in job.paths:
-        if str(path) != SYNTHETIC and not Path(path).exists():
+        if str(path) == SYNTHETIC:
+            continue
+        if not Path(path).exists():
             raise DataError(f"{path}: recording not found")
+        if Path(path).suffix.lower() in RECORDING_FILE_SUFFIXES:
+            check_recording_file(path)
     if job.core_from is not None:
         open_twin_run(job.core_from, "core_from")
 
