@@ -27,18 +27,9 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def benchmark_script():
     """``benchmark_script(NAME)`` imports ``benchmarks/NAME.py`` (scripts, not a package) as a module."""
-    import importlib.util
-    import sys
+    from benchmark_modules import load_benchmark
 
-    def load(name: str):
-        if name not in sys.modules:
-            spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[name] = module  # dataclasses and pickling look the module up by name
-            spec.loader.exec_module(module)
-        return sys.modules[name]
-
-    return load
+    return load_benchmark
 
 
 @pytest.fixture(autouse=True)

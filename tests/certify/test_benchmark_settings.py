@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -10,6 +9,8 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+
+from benchmark_modules import load_benchmark
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -52,9 +53,7 @@ def test_cifar_comparison_writes_each_measurement_as_it_finishes(shared_data, tm
     is rewritten after training, after each protocol and after each certificate, and the model's
     row says ``complete: false`` until all of them are in. Training and the attacks are stand-ins
     here; the second protocol fails as a time limit would stop it."""
-    spec = importlib.util.spec_from_file_location("cifar_noise_defenses", REPO / "benchmarks" / "cifar_noise_defenses.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = load_benchmark("cifar_noise_defenses")
     monkeypatch.setattr(bench, "train", lambda config, path, **kw: SimpleNamespace(
         path=path, metrics={"execution": {"device": "cpu"}, "test_accuracy": 0.5}))
 
@@ -76,10 +75,7 @@ def test_cifar_comparison_writes_each_measurement_as_it_finishes(shared_data, tm
 
 
 def certify_benchmark():
-    spec = importlib.util.spec_from_file_location("certify_benchmark", REPO / "benchmarks" / "certify.py")
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
-    return bench
+    return load_benchmark("certify", "certify_benchmark")
 
 
 def test_certify_benchmark_profile_ranks_operators_and_sets_them_against_the_wall_time():

@@ -2,18 +2,13 @@
 numbers, options reach the runs, a rerun with the same --out resumes, bad input exits 2."""
 
 import dataclasses
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from benchmark_modules import load_benchmark
 
-_spec = importlib.util.spec_from_file_location(
-    "continual_benchmark", Path(__file__).resolve().parents[2] / "benchmarks" / "continual.py")
-continual_benchmark = importlib.util.module_from_spec(_spec)
-sys.modules["continual_benchmark"] = continual_benchmark
-_spec.loader.exec_module(continual_benchmark)
+continual_benchmark = load_benchmark("continual", "continual_benchmark")
 
 
 def _run(shared_data, tmp_path, name, *extra):

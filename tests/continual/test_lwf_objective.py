@@ -1,20 +1,14 @@
 """benchmarks/lwf_objective.py: the per-image optimum of LwF's loss is a stationary point of the
 loss written out by hand, and the script runs on real Permuted and Split MNIST and writes its figures."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
+from benchmark_modules import load_benchmark
 
-_spec = importlib.util.spec_from_file_location(
-    "lwf_objective", Path(__file__).resolve().parents[2] / "benchmarks" / "lwf_objective.py")
-lwf_objective = importlib.util.module_from_spec(_spec)
-sys.modules["lwf_objective"] = lwf_objective
-_spec.loader.exec_module(lwf_objective)
+lwf_objective = load_benchmark("lwf_objective")
 
 
 @pytest.mark.parametrize("weight", [0.5, 0.1])

@@ -5,10 +5,7 @@ a negative path integral clipped), the one-pass penalty, and benchmarks/xdg_100.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
@@ -20,11 +17,9 @@ from neuroaikit.continual.strategies import PathIntegral
 from neuroaikit.continual.strategies.regularise import quadratic_penalty
 from neuroaikit.errors import ConfigError
 from neuroaikit.models import MLP
+from benchmark_modules import load_benchmark
 
-_spec = importlib.util.spec_from_file_location("xdg_100", Path(__file__).resolve().parents[2] / "benchmarks" / "xdg_100.py")
-xdg_100 = importlib.util.module_from_spec(_spec)
-sys.modules["xdg_100"] = xdg_100
-_spec.loader.exec_module(xdg_100)
+xdg_100 = load_benchmark("xdg_100")
 
 
 def _config(strategy="si", **kw):

@@ -1,15 +1,9 @@
 """Smoke test of benchmarks/local_learning.py on a few real MNIST images: every option reaches the run."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
+from benchmark_modules import load_benchmark
 
-_spec = importlib.util.spec_from_file_location(
-    "local_learning", Path(__file__).resolve().parents[2] / "benchmarks" / "local_learning.py")
-local_learning = importlib.util.module_from_spec(_spec)
-sys.modules["local_learning"] = local_learning
-_spec.loader.exec_module(local_learning)
+local_learning = load_benchmark("local_learning")
 
 
 def test_benchmark_runs_both_parts_with_its_options(shared_data, tmp_path, capsys):

@@ -1,17 +1,11 @@
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 
 from neuroaikit.spiking import synapses
+from benchmark_modules import load_benchmark
 
 pytest.importorskip("snntorch")
-_spec = importlib.util.spec_from_file_location("lif_speed", Path(__file__).resolve().parents[2] / "benchmarks" / "lif_speed.py")
-lif_speed = importlib.util.module_from_spec(_spec)
-sys.modules["lif_speed"] = lif_speed
-_spec.loader.exec_module(lif_speed)
+lif_speed = load_benchmark("lif_speed")
 
 
 @pytest.mark.parametrize("sizes,threads", [([30, 20, 20, 5], 1), ([300, 150, 130, 20], 2)])
