@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuroaikit.continual import (ClassBalancedBuffer, ContinualConfig, ReservoirBuffer, available_strategies,
-                                  fisher_diagonal, learn, make_learner, make_scenario, scenario_from)
+                                  check_scenario, fisher_diagonal, learn, make_learner, make_scenario, scenario_from)
 from neuroaikit.continual.strategies import PathIntegral, make_strategy, strategy_settings
 from neuroaikit.errors import ConfigError, DataError
 
@@ -311,6 +311,26 @@ def test_padding_surrounds_the_images_with_zeros_before_the_permutation(datasets
     assert len(result.accuracy_matrix) == 2
     with pytest.raises(ConfigError, match="pad"):
         learn(_config("finetune", "domain", pad=-1), datasets=datasets)
+
+
+def test_scenario_options_are_checked_before_any_data_are_read(tmp_path):
+    """``check_scenario`` (run by ``make_scenario`` before it loads, and by a sweep's check of each
+    trial) refuses what no data could satisfy; a split is judged on the data set's classes."""
+    assert check_scenario("split-mnist", "class") == ("mnist", "split", 5)
+    assert check_scenario("permuted-mnist", "domain", n_tasks=3) == ("mnist", "permuted", 3)
+    for options, message in (({"n_tasks": 3}, "10 classes do not split into 3 equal tasks"),
+                             ({"n_tasks": 0}, "n_tasks must be >= 1"),
+                             ({"pad": True}, "pad must be a whole number"),
+                             ({"task_free": True, "kind": "task"}, "task-free stream"),
+                             ({"shared_head": True}, "shared_head applies to the task-incremental")):
+        kind = options.pop("kind", "class")
+        with pytest.raises(ConfigError, match=message):
+            check_scenario("split-mnist", kind, **options)
+        with pytest.raises(ConfigError, match=message):  # before the missing data folder is looked for
+            make_scenario("split-mnist", kind, data_dir=tmp_path / "none", **options)
+    with pytest.raises(ConfigError, match="class_order applies to split benchmarks"):
+        check_scenario("rotated-mnist", "domain", class_order=[1, 0])
+    assert check_scenario("split-mnist", "class", n_tasks=3, n_classes=6)[2] == 3
 
 
 def test_a_random_class_order_is_drawn_from_the_seed(datasets):

@@ -30,6 +30,5 @@ __all__ = [
     "Finetune", "Forgetting", "ForwardTransfer", "GenerativeReplay", "HiddenNoise", "Joint", "Learner", "LwF",
     "Metaplasticity", "OnlineEWC", "ReplayBuffer", "ReservoirBuffer", "Scenario", "Strategy", "Task", "XdG",
     "accuracy_curve", "available_strategies", "build_network", "check_scenario", "fisher_diagonal", "learn",
-    "make_learner",
-    "make_scenario", "make_strategy", "run_continual", "scenario_from", "split_classes", "summarise",
+    "make_learner", "make_scenario", "make_strategy", "run_continual", "scenario_from", "split_classes", "summarise",
 ]

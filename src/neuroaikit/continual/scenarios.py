@@ -246,10 +246,11 @@ def _transformed_tasks(train, test, kind: str, n_tasks: int, how: str, seed: int
 
 def check_scenario(benchmark: str, kind: str, *, n_tasks: int | None = None,
                    class_order: Sequence[int] | str | None = None, seed: int = 0, task_free: bool = False,
-                   pad: int = 0, shared_head: bool = False) -> tuple[str, str, int]:
+                   pad: int = 0, shared_head: bool = False, n_classes: int | None = None) -> tuple[str, str, int]:
     """Refuse in one line the options of :func:`make_scenario` that no data set could satisfy,
-    without reading any data; returns the benchmark's data set, its kind of tasks (``"split"``,
-    ``"permuted"``, ``"rotated"``) and the number of tasks."""
+    without reading any data (a split is checked on ``n_classes``, by default the benchmark's data
+    set's); returns that data set's name, its kind of tasks (``"split"``, ``"permuted"``,
+    ``"rotated"``) and the number of tasks."""
     if benchmark not in BENCHMARKS:
         raise ConfigError(f"unknown benchmark {benchmark!r}; expected one of {', '.join(BENCHMARKS)}")
     if kind not in SCENARIOS:
@@ -264,7 +265,7 @@ def check_scenario(benchmark: str, kind: str, *, n_tasks: int | None = None,
     if n_tasks < 1:
         raise ConfigError(f"n_tasks must be >= 1, got {n_tasks}")
     if how == "split":
-        split_classes(dataset_info(dataset).n_classes, n_tasks, class_order, seed)
+        split_classes(dataset_info(dataset).n_classes if n_classes is None else n_classes, n_tasks, class_order, seed)
     elif class_order is not None:
         raise ConfigError(f"class_order applies to split benchmarks, not {benchmark}")
     if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
@@ -298,7 +299,8 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
             in domain-IL (Masse et al. 2018's single output layer), instead of a head per task.
     """
     dataset, how, n_tasks = check_scenario(benchmark, kind, n_tasks=n_tasks, class_order=class_order, seed=seed,
-                                           task_free=task_free, pad=pad, shared_head=shared_head)
+                                           task_free=task_free, pad=pad, shared_head=shared_head,
+                                           n_classes=None if datasets is None else datasets[0].n_classes)
     if datasets is None:
         from ..data import load_dataset
 
