@@ -71,8 +71,9 @@ def add_arguments(parser):
     parser.add_argument("--backend", choices=("ray", "serial"), default="ray",
                         help="ray (default: a local Ray, or --address) or serial (this process, one trial at a time)")
     parser.add_argument("--workers", type=int, help="trials at once (default: the CPUs available / cpus_per_trial)")
-    parser.add_argument("--address", help="an existing Ray cluster: 'auto' or HOST:PORT (OUT must be on a file "
-                                          "system every node sees)")
+    parser.add_argument("--address", help="an existing Ray cluster: 'auto' or HOST:PORT (OUT and the trials' "
+                                          "data must be on a file system every node and this machine see: the "
+                                          "checks before the sweep look for the data here)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace finished trials (and step results) whose settings differ from the spec")
     parser.add_argument("--rerun", action="store_true",

@@ -473,8 +473,9 @@ def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None
             (this process, one trial after the other).
         workers: trials at once (default: the CPUs this process may use / ``cpus_per_trial``;
             with ``address``: no limit but the cluster's).
-        address: an existing Ray cluster (``"auto"`` or ``"HOST:PORT"``); ``out`` must then be
-            on a file system every node sees.
+        address: an existing Ray cluster (``"auto"`` or ``"HOST:PORT"``); ``out`` and the
+            trials' data must then be on a file system every node sees, and this machine too:
+            the checks before the sweep look for the data files here.
         overwrite: replace finished trials (and step results) whose settings differ from the spec.
         rerun: run every trial again (each finished one is replaced once its new run is complete).
         progress: messages (one line per finished trial) and the trials task.
