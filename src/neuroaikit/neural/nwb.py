@@ -98,8 +98,8 @@ import numpy as np
 
 from ..config import PATH, STRING, Config, Satisfies
 from ..errors import ConfigError, DataError
-from .dataset import (WINDOW_DESCRIPTION, NeuralDataset, check_nan_policy, is_response_window, response_window_frames, tiers_from_repeats, window_means,
-                      with_nan_policy)
+from .dataset import (WINDOW_DESCRIPTION, NeuralDataset, check_nan_policy, is_response_window, response_window_frames,
+                      tiers_from_repeats, window_means, with_nan_policy)
 
 log = logging.getLogger(__name__)
 

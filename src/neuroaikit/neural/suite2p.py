@@ -61,8 +61,8 @@ import numpy as np
 
 from ..config import PATH, Config, Interval, Options, Satisfies
 from ..errors import DataError
-from .dataset import (TIERS, WINDOW_DESCRIPTION, NeuralDataset, is_response_window, check_nan_policy, response_window_frames, tiers_from_repeats, window_means,
-                      with_nan_policy)
+from .dataset import (TIERS, WINDOW_DESCRIPTION, NeuralDataset, check_nan_policy, is_response_window,
+                      response_window_frames, tiers_from_repeats, window_means, with_nan_policy)
 from .nwb import IMAGE_COLUMNS  # the log's image columns are the NWB tables' (nwb imports pynwb only when used)
 
 __all__ = ["Suite2pRecording", "read_pickled_npy", "find_planes", "is_suite2p_folder"]
