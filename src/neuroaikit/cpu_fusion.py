@@ -28,7 +28,7 @@ convolution and the ReLU up to rounding: oneDNN may order the sums differently.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, TypeGuard, cast
 
 import torch
 import torch.nn.functional as F
@@ -50,7 +50,7 @@ def _has_hooks(module: nn.Module, pre_only: bool = False) -> bool:
     return pre if pre_only else pre or bool(module._forward_hooks) or bool(module._backward_hooks)
 
 
-def _fusable(conv: Any, relu: Any) -> bool:
+def _fusable(conv: Any, relu: Any) -> TypeGuard[nn.Conv2d]:
     return (type(conv) is nn.Conv2d and type(relu) is nn.ReLU and conv.padding_mode == "zeros"
             and isinstance(conv.padding, tuple) and not _has_hooks(conv) and not _has_hooks(relu, pre_only=True))
 
@@ -96,7 +96,7 @@ def _carrier(relu: nn.Module) -> nn.Module:
     return carrier
 
 
-def _fused_children(module: nn.Module) -> dict[str, nn.Module] | None:
+def _fused_children(module: nn.Module) -> dict[str, nn.Module | None] | None:
     """``module``'s children with fused pairs and fused views, or ``None`` when nothing changes."""
     items = list(module._modules.items())
     out: dict[str, Any] = {}
@@ -107,7 +107,7 @@ def _fused_children(module: nn.Module) -> dict[str, nn.Module] | None:
         if (isinstance(module, nn.Sequential) and i + 1 < len(items)
                 and _fusable(child, items[i + 1][1])):
             out[name] = FusedConvReLU(child).train(child.training)
-            out[items[i + 1][0]] = _carrier(items[i + 1][1])
+            out[items[i + 1][0]] = _carrier(cast(nn.ReLU, items[i + 1][1]))  # _fusable checked its type
             changed, i = True, i + 2
             continue
         view = fuse_conv_relu(child) if child is not None else None

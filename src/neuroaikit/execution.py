@@ -35,7 +35,7 @@ import gc
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, ClassVar, Iterator
+from typing import Any, ClassVar, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -45,6 +45,8 @@ from .config import Config, Options, POSITIVE_INT, Satisfies
 from . import cpu_allocator, cpu_linear
 from .cpu_linear import chosen_kernel, cpu_linear_kernels
 from .errors import ConfigError
+
+Batch = TypeVar("Batch", torch.Tensor, np.ndarray)
 
 PRECISIONS = ("32", "bf16-mixed", "16-mixed")
 _DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
@@ -270,7 +272,7 @@ class Execution:
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
     # -- batches ---------------------------------------------------------
-    def shard(self, global_batch: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
+    def shard(self, global_batch: Batch) -> Batch:
         """This process's contiguous share of a global batch of indices (sizes differ by at
         most one when the batch does not divide evenly)."""
         n = len(global_batch)

@@ -55,7 +55,7 @@ class Task:
             self._bar = tqdm(total=total, desc=description, unit=unit, leave=False, file=progress.stream,
                              dynamic_ncols=True)
 
-    def update(self, n: int = 1, **postfix: Any) -> None:
+    def update(self, n: int = 1, /, **postfix: Any) -> None:
         """``n`` more steps done; ``postfix`` figures (loss, r ...) are shown beside the count."""
         self.count += n
         if postfix:

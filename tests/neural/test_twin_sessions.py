@@ -3,6 +3,7 @@ frozen core, and the whole-command time limit of ``twin fit``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,7 +11,9 @@ import pytest
 import torch
 
 from neuroaikit.cli.main import main
+from neuroaikit.errors import DataError
 from neuroaikit.neural import SyntheticCortex, TwinFitConfig, TwinModelConfig, fit_twin, predict
+from neuroaikit.neural.fit import build_twin_for
 from neuroaikit.neural.metrics import single_trial_correlation
 from neuroaikit.runs import Run
 
@@ -34,6 +37,22 @@ def test_a_shared_core_helps_the_mouse_with_fewest_trials():
     shared, _ = fit_twin({"a": a, "b": b, "c": c}, cfg)
     alone, _ = fit_twin(c, cfg)
     assert _test_r(shared, c, "c") > _test_r(alone, c) + 0.05
+
+
+def test_behaviour_and_pupil_must_be_in_every_session_of_a_shared_core():
+    """Only the first session was checked: a later one without behaviour or pupil centre failed
+    with a TypeError. Behaviour is now refused in one line; the shifter is left out, as it is
+    for one session without a pupil centre (and as the cortex grid is)."""
+    _, a = _mouse(11, 60, n_neurons=5)
+    no_eye = dataclasses.replace(a, behavior=None, pupil_center=None, name="no_eye")
+    assert a.behavior is not None and a.pupil_center is not None
+    small = {"hidden_channels": 4, "layers": 1}
+    with pytest.raises(DataError, match="no_eye: behaviour inputs were asked for"):
+        build_twin_for({"a": a, "b": no_eye}, TwinFitConfig(model=TwinModelConfig(**small, use_behavior=True)))
+    model, kwargs = build_twin_for({"a": a, "b": no_eye}, TwinFitConfig(model=TwinModelConfig(**small, shifter=True)))
+    assert model.shifters is None and kwargs["shifter"] is False
+    model, _ = build_twin_for({"a": a, "b": a}, TwinFitConfig(model=TwinModelConfig(**small, shifter=True)))
+    assert model.shifters is not None
 
 
 def test_transfer_trains_only_the_readout_of_a_frozen_core():

@@ -89,10 +89,10 @@ def prepare_images(images: Any, channels: int, size: int | tuple[int, int], resc
     if rescale:
         lo, hi = x.min(), x.max()
         x = (x - lo) / (hi - lo) if hi > lo else torch.zeros_like(x)
-    size = (size, size) if isinstance(size, int) else tuple(size)
-    if tuple(x.shape[-2:]) != size:
-        shrink = size[0] < x.shape[-2] or size[1] < x.shape[-1]
-        x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrink)
+    hw = (size, size) if isinstance(size, int) else tuple(size)
+    if tuple(x.shape[-2:]) != hw:
+        shrink = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
+        x = F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=shrink)
     if x.shape[1] != channels:
         if x.shape[1] == 1:
             x = x.expand(-1, channels, -1, -1).contiguous()

@@ -57,7 +57,7 @@ def _target(neural: str, region: Any, rdm_method: str):
 def layer_output(model: nn.Module, layer: str, images: torch.Tensor) -> torch.Tensor:
     """Run ``model`` on ``images`` and return ``layer``'s output, gradients attached."""
     module = _resolve(model, [layer])[layer]
-    store = {}
+    store: dict[str, torch.Tensor] = {}
     handle = module.register_forward_hook(lambda m, i, o: store.__setitem__("out", o))
     try:
         model(images)

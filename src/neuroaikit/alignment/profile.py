@@ -27,7 +27,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 import numpy as np
 import torch
@@ -162,7 +162,7 @@ def check_target(target: NeuralTarget, config: AlignmentConfig) -> None:
 def model_input_shape(spec: dict, config: dict) -> tuple[int, int]:
     kwargs = spec.get("kwargs") or {}
     dataset = (config or {}).get("dataset")
-    channels, size = INPUT_SHAPES.get(dataset, (None, None))
+    channels, size = INPUT_SHAPES[dataset] if dataset in INPUT_SHAPES else (None, None)
     channels = kwargs.get("in_channels", channels)
     size = kwargs.get("image_size", size)
     if channels is None or size is None:
@@ -227,7 +227,7 @@ def alignment_profile(model: torch.nn.Module, target: NeuralTarget, input_shape:
                       compare: str = "spearman", cka_kernel: str = "linear", cka_debiased: bool = True,
                       mapping: str = "ridge", n_folds: int = 10, convention: str = "r/sqrt(reliability)",
                       n_boot: int = 1000, n_splits: int = 20, level: float = 0.95, seed: int = 0,
-                      threads: int | None | str = "auto", progress: Progress | None = None) -> dict:
+                      threads: int | None | Literal["auto"] = "auto", progress: Progress | None = None) -> dict:
     """RSA, CKA and predictivity of every layer of ``model`` against ``target``, with ceilings
     and intervals (the settings are those of :class:`AlignmentConfig`, validated the same way).
 
@@ -268,6 +268,7 @@ def _ceilings(target: NeuralTarget, config: AlignmentConfig):
 def _profile(model: torch.nn.Module, target: NeuralTarget, config: AlignmentConfig, progress: Progress,
              device: torch.device) -> AlignmentResult:
     start = time.perf_counter()
+    assert config.input_shape is not None  # alignment_profile passes it, align_run fills it in from the run
     channels, size = config.input_shape
     seed, level, n_boot = config.seed, config.level, config.n_boot
     images = prepare_images(target.stimuli, channels, size)

@@ -9,9 +9,11 @@ exists, so files written before and after this module load alike.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar, cast
 
 from ..results import Result
+
+M = TypeVar("M", bound="MetricScore")
 
 #: the three metrics of a layer, in the order tables show them: (attribute, label)
 METRICS = (("rsa", "RSA"), ("cka", "CKA"), ("predictivity", "predictivity (median r)"))
@@ -131,7 +133,7 @@ class MetricScore(Result):
         return self.error is None and self.score is not None
 
     @classmethod
-    def failed(cls, message: str) -> "MetricScore":
+    def failed(cls: type[M], message: str) -> M:
         return cls(error=message)
 
     def to_dict(self) -> dict[str, Any]:
@@ -189,7 +191,7 @@ class LayerAlignment(Result):
 class AlignmentResult(Result):
     """``results/alignment.json``: the layer-by-layer profile of a model against neural data."""
 
-    result_name: ClassVar[str | None] = "alignment"
+    result_name: ClassVar[str] = "alignment"
 
     neural: NeuralSummary
     settings: AlignmentSettings
@@ -213,7 +215,7 @@ class AlignmentResult(Result):
     def best_layers(self, metric: str = "rsa", count: int = 1) -> list[LayerAlignment]:
         """The ``count`` layers with the highest score of ``metric`` (layers with an error left out)."""
         scored = [e for e in self.layers if e.metric(metric).ok]
-        return sorted(scored, key=lambda e: -e.metric(metric).score)[:count]
+        return sorted(scored, key=lambda e: -cast(float, e.metric(metric).score))[:count]
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()

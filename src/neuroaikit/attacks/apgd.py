@@ -40,6 +40,7 @@ class APGD(Attack):
     """
 
     name = "apgd"
+    eps: float  # bounded: __init__ takes a number, never the base class's None
 
     def __init__(self, model, eps: float = 8 / 255, steps: int = 100, norm: str = "Linf", loss: str = "ce",
                  restarts: int = 1, rho: float = 0.75, eot: int = 1, rule="single", seed: int | None = 0):

@@ -14,7 +14,7 @@ import math
 import time
 from functools import partial
 from dataclasses import dataclass
-from typing import Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 import torch
 from torch import nn
@@ -116,7 +116,7 @@ class RobustnessConfig(Config):
     @classmethod
     def quick(cls, **overrides) -> "RobustnessConfig":
         """A short run for a first look (not for a claim): 32 examples, 20 steps, EOT 5."""
-        values = dict(n_examples=32, steps=20, eot=5, square_queries=100, random_trials=20)
+        values: dict[str, Any] = dict(n_examples=32, steps=20, eot=5, square_queries=100, random_trials=20)
         values.update(overrides)
         return cls(**values)
 
@@ -183,8 +183,10 @@ def import_attack(spec: str) -> AttackFactory:
             if not path.is_file():
                 raise ConfigError(f"attack {spec!r}: no file {path}")
             loader_spec = importlib.util.spec_from_file_location(f"neuroaikit_user_attack_{path.stem}", path)
+            if loader_spec is None or loader_spec.loader is None:  # never for a .py file: its loader is by suffix
+                raise ConfigError(f"attack {spec!r}: cannot load {path} as a Python module")
             module = importlib.util.module_from_spec(loader_spec)
-            loader_spec.loader.exec_module(module)  # type: ignore[union-attr]
+            loader_spec.loader.exec_module(module)
         else:
             module = importlib.import_module(module_name)
     except ConfigError:
@@ -338,7 +340,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
         n_classes = model(x[:1]).shape[1]
     chance = 1.0 / n_classes
     twin = noise_twin(model, "off")
-    common = dict(eot=config.eot if stochastic else 1, rule=rule, seed=config.seed)
+    common: dict[str, Any] = dict(eot=config.eot if stochastic else 1, rule=rule, seed=config.seed)
 
     clean_ok = majority_correct(model, x, y, rule, config.checks)
     # A single-draw rule answers each query with one draw. AutoAttack's rand version judges every
@@ -396,7 +398,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
                 robust_all &= ok
                 if eps == reference:
                     adversarial[name] = x_adv
-                task.update(**{name: accuracies[name]})
+                task.update(**{name: accuracies[name]})  # shown beside the count, keyed by attack
         white = eps_masks["apgd-ce"] & eps_masks["apgd-dlr"]
         others = [eps_masks[k] for k in OTHER if k in eps_masks]
         row = SweepRow(eps=eps, attacks=accuracies, worst_case=mean(robust_all),

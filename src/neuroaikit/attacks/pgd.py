@@ -37,6 +37,7 @@ class PGD(Attack):
     """
 
     name = "pgd"
+    eps: float  # bounded: __init__ takes a number, never the base class's None
 
     def __init__(self, model, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 10, norm: str = "Linf",
                  random_start: bool = True, restarts: int = 1, eot: int = 1, rule="single", loss: str = "ce",

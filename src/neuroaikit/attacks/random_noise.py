@@ -33,6 +33,7 @@ class RandomNoise(Attack):
 
     name = "random"
     white_box = False
+    eps: float  # bounded: __init__ takes a number, never the base class's None
 
     def __init__(self, model, eps: float = 8 / 255, trials: int = 100, norm: str = "Linf", eot: int = 1,
                  rule="single", seed: int | None = 0):

@@ -156,7 +156,7 @@ class RobustnessResult(Result):
             made them (``module.qualified_name``); ``None``: none.
     """
 
-    result_name: ClassVar[str | None] = "robustness"
+    result_name: ClassVar[str] = "robustness"
     #: written only when set, so that results of ``evaluate_robustness`` keep their layout
     _OPTIONAL: ClassVar[tuple[str, ...]] = ("dataset", "split", "execution", "randomness", "extra_attacks")
 

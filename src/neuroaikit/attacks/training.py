@@ -180,6 +180,7 @@ class OverfitGuard:
             self.best_state_ = {k: v.detach().clone() for k, v in model.state_dict().items()}
         elif accuracy < self.best_accuracy_ - self.drop and self.tripped_ is None:
             self.tripped_ = epoch
+            assert self.best_state_ is not None  # the first epoch beats -1.0 and stores a state
             model.load_state_dict(self.best_state_)
             return {"guard_pgd_acc": accuracy, "stop_training": 1.0}
         return {"guard_pgd_acc": accuracy}

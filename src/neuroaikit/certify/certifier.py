@@ -61,6 +61,7 @@ class Certifier:
     """
 
     name = "certifier"
+    sigma: float  # the noise s.d. certified: each method sets it
 
     def __init__(self, model: nn.Module, max_rows: int | None = None, channels_last: bool = True,
                  precision: str = "32", compile: bool = False):
@@ -76,7 +77,8 @@ class Certifier:
         if not isinstance(compile, bool):
             raise ConfigError(f"compile must be True or False, got {compile!r}")
         if channels_last and any(p.dim() == 4 for p in model.parameters()):
-            model.to(memory_format=torch.channels_last)
+            # Module.to documents and accepts memory_format, but torch's overloads do not declare it
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         #: what the draws call: the model compiled, or (uncompiled) its view with each convolution
         #: and the ReLU after it in one oneDNN call on a CPU (:mod:`neuroaikit.cpu_fusion`; the same
         #: parameters and noise hooks, the model itself left as it is)

@@ -3,11 +3,13 @@ Atlidakis, Geambasu, Hsu & Jana, IEEE S&P 2019)."""
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..noise import INPUT, NoisyModel, forward_draws
+from ..noise import INPUT, NoiseLayer, NoisyModel, forward_draws
 from .bounds import pixeldp_radius
 from .certifier import Certifier
 from .sensitivity import LayerBound, chain_bounds, sensitivity
@@ -17,7 +19,9 @@ def gaussian_sites(model: nn.Module) -> dict[str, float]:
     """``{site: sigma}`` of the additive Gaussian noise layers of a :class:`~neuroaikit.noise.NoisyModel` that are on."""
     if not isinstance(model, NoisyModel):
         return {}
-    return {name.replace(":", "."): float(layer.spec.sigma * layer.scale) for name, layer in model.noise.items()
+    # model.noise holds only NoiseLayers (NoisyModel.__init__)
+    layers = {name.replace(":", "."): cast(NoiseLayer, layer) for name, layer in model.noise.items()}
+    return {name: float(layer.spec.sigma * layer.scale) for name, layer in layers.items()
             if layer.spec.kind == "gaussian" and layer.mode == "on" and layer.spec.sigma > 0}
 
 
@@ -74,7 +78,8 @@ class HiddenNoiseCertifier(Certifier):
         self.site = site
         self.sigma = sites[site]
         self.delta = float(delta)
-        self.bounds: list[LayerBound] = [] if site == INPUT else chain_bounds(model.model, site, tuple(input_shape))
+        wrapped = cast(NoisyModel, model).model  # gaussian_sites finds sites only in a NoisyModel
+        self.bounds: list[LayerBound] = [] if site == INPUT else chain_bounds(wrapped, site, tuple(input_shape))
         self.sensitivity = sensitivity(self.bounds)
 
     def draw(self, x: torch.Tensor, k: int) -> torch.Tensor:

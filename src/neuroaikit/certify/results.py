@@ -89,7 +89,7 @@ class Certificate(Result):
 class CertificationResult(Result):
     """``results/certification.json``: the certificates of a run."""
 
-    result_name: ClassVar[str | None] = "certification"
+    result_name: ClassVar[str] = "certification"
 
     certificates: list[Certificate] = field(default_factory=list)
 

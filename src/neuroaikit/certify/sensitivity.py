@@ -101,7 +101,7 @@ def layer_bound(name: str, layer: nn.Module, input_shape: tuple[int, ...]) -> La
         bound = float(torch.linalg.matrix_norm(layer.weight.detach().double(), ord=2))
         return LayerBound(name, kind, bound, "largest singular value of the weight")
     if isinstance(layer, nn.Conv2d):
-        bound = conv2d_bound(layer, tuple(input_shape[-2:]))
+        bound = conv2d_bound(layer, (input_shape[-2], input_shape[-1]))
         estimate = power_iteration(layer, tuple(input_shape), iterations=50)
         return LayerBound(name, kind, bound, "largest singular value over the DFT of the kernel (Sedghi et al. 2019)",
                           estimate=estimate)

@@ -13,9 +13,8 @@ from .certifier import Certifier
 
 def input_noise_sigma(model: nn.Module) -> float | None:
     """The s.d. of a Gaussian noise layer on the input of a :class:`~neuroaikit.noise.NoisyModel`, else ``None``."""
-    if isinstance(model, NoisyModel) and INPUT in model.noise and model.noise[INPUT].spec.kind == "gaussian":
-        return float(model.noise[INPUT].spec.sigma)
-    return None
+    spec = model.noise_specs.get(INPUT) if isinstance(model, NoisyModel) else None
+    return float(spec.sigma) if spec is not None and spec.kind == "gaussian" else None
 
 
 class GaussianSmoothing(Certifier):

@@ -60,8 +60,8 @@ class PreNoiseNormBound:
 
         if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not bound > 0:
             raise ConfigError(f"norm_bound must be a number > 0, got {bound!r}")
-        sites = [name.replace(":", ".") for name, layer in model.noise.items()
-                 if layer.spec.kind == "gaussian" and name != INPUT] if isinstance(model, NoisyModel) else []
+        sites = [name for name, spec in model.noise_specs.items()
+                 if spec.kind == "gaussian" and name != INPUT] if isinstance(model, NoisyModel) else []
         if not sites:
             raise ConfigError("norm_bound constrains the layers before hidden Gaussian noise; the model has none "
                               "(add --noise LAYER=gaussian:SIGMA)")
@@ -70,11 +70,11 @@ class PreNoiseNormBound:
         chain = max(chains, key=len)
         x = torch.zeros(1, *input_shape, device=next(model.parameters()).device)
         # only the input sizes of the convolutions are needed; trace them once with the noise off
-        self.layers: list[tuple[str, nn.Module, tuple[int, int]]] = []
+        self.layers: list[tuple[str, nn.Conv2d | nn.Linear, tuple[int, int]]] = []
         with torch.no_grad():
             for name, layer in chain:
                 if isinstance(layer, (nn.Conv2d, nn.Linear)):
-                    self.layers.append((name, layer, tuple(x.shape[-2:])))
+                    self.layers.append((name, layer, (x.shape[-2], x.shape[-1])))
                 x = layer(x)
 
     def norms(self) -> dict[str, float]:

@@ -75,7 +75,6 @@ def certify(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
             task.update(xb.shape[0])
     seconds = time.time() - started
     labels_list = y.tolist()
-    base = dict(labels=labels_list, predictions=predictions, radii=radii)
     max_radius = certifier.radius(clopper_pearson_lower(config.n, config.n, config.alpha))
     certificate = Certificate(
         method=certifier.name, site=getattr(certifier, "site", "input"), sigma=certifier.sigma, norm="L2",
@@ -84,8 +83,7 @@ def certify(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
         delta=config.delta if config.method == "hidden" else None,
         sensitivity=getattr(certifier, "sensitivity", 1.0), layer_bounds=list(getattr(certifier, "bounds", [])),
         seconds=round(seconds, 2), images_per_second=round(n / max(seconds, 1e-9), 3), precision=config.precision,
-        compiled=config.compile,
-        **base,
+        compiled=config.compile, labels=labels_list, predictions=predictions, radii=radii,
     )
     grid = config.radii if config.radii is not None else curve_radii(radii, max_radius)
     certificate.curve = [CurvePoint(r, certificate.certified_accuracy(r)) for r in grid]

@@ -53,7 +53,9 @@ def _default(cls, name: str):
     f = {f.name: f for f in dataclasses.fields(cls)}[name]
     if f.default is not dataclasses.MISSING:
         return f.default
-    return f.default_factory()  # type: ignore[misc]
+    if f.default_factory is dataclasses.MISSING:
+        raise TypeError(f"{cls.__name__}.{name} has no default")
+    return f.default_factory()
 
 
 def add_arguments(parser):
@@ -161,21 +163,23 @@ def run(args) -> int:
     if args.calcium_command == "infer":
         cfg = _config(InferConfig, args, _INFER_OPTIONS)
         run_ = run_inference(cfg, args.out, overwrite=args.overwrite, progress=progress, report=not args.no_report)
-        result = CalciumInference.load(run_)
-        line = f"{len(result.traces)} trace(s) deconvolved with {result.method}"
-        if result.skipped:
-            line += f"; {len(result.skipped)} skipped (see {run_.path / 'log.txt'})"
+        inference = CalciumInference.load(run_)
+        assert inference is not None  # run_inference saved it
+        line = f"{len(inference.traces)} trace(s) deconvolved with {inference.method}"
+        if inference.skipped:
+            line += f"; {len(inference.skipped)} skipped (see {run_.path / 'log.txt'})"
         print(line)
-        if result.mean_r_ground_truth is not None:
-            print(f"mean r with the ground-truth rate: {result.mean_r_ground_truth:.3f}")
-        print(f"spikes: {run_.path / result.arrays}")
+        if inference.mean_r_ground_truth is not None:
+            print(f"mean r with the ground-truth rate: {inference.mean_r_ground_truth:.3f}")
+        print(f"spikes: {run_.path / inference.arrays}")
     else:
         cfg = _config(EvaluationConfig, args, _EVALUATE_OPTIONS)
         run_ = run_evaluation(cfg, args.out, overwrite=args.overwrite, progress=progress, report=not args.no_report)
-        result = CalciumEvaluation.load(run_)
-        print(f"method: {result.protocol.method}")
+        evaluation = CalciumEvaluation.load(run_)
+        assert evaluation is not None  # run_evaluation saved it
+        print(f"method: {evaluation.protocol.method}")
         print(f"{'dataset':<22}{'indicator':<10}{'held-out r':>11}{'untuned':>9}{'chance':>8}  tuned parameters")
-        for s in result.datasets:
+        for s in evaluation.datasets:
             print(f"{s.dataset:<22}{s.indicator:<10}{_fmt(s.test_mean_r):>11}{_fmt(s.test_mean_r_untuned):>9}"
                   f"{_fmt(s.test_mean_r_chance):>8}  {s.tuned_params.describe()}")
     if (run_.path / "report.html").is_file() and not args.no_report:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+
 from .options import add_execution_arguments, add_quiet_argument
 
 NAME = "certify"

@@ -8,11 +8,13 @@ dataclass. Help texts read their defaults from it.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from ..config import Config, load_config_file
 from ..errors import ConfigError
 from ..execution import PRECISIONS, ExecutionConfig
+
+C = TypeVar("C", bound=Config)
 
 
 def parse_value(text: str):
@@ -99,8 +101,8 @@ def add_quiet_argument(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
-def config_from_args(cls: type[Config], args, names: dict[str, str] | list[str], config_file: str | None = None,
-                     base: dict | None = None) -> Config:
+def config_from_args(cls: type[C], args, names: dict[str, str] | list[str], config_file: str | None = None,
+                     base: dict | None = None) -> C:
     """``cls`` from (in increasing priority) ``base``, the ``--config`` file and the options the
     user gave. ``names`` maps option attributes to config fields (a list: the same names); an
     ``execution`` block is taken from ``--device/--threads/--precision``."""

@@ -30,14 +30,14 @@ def describe_dataset(name: str, data_dir: str | os.PathLike | None = None) -> di
     }
     checks: list[FileCheck] = []
     if info.needs_files:
-        folders = []
+        errors: list[DataError] = []
         for split in SPLITS:
             try:
-                folders.append(find_dataset_folder(info.name, data_dir, split))
+                find_dataset_folder(info.name, data_dir, split)
             except DataError as exc:
-                folders.append(exc)
-        if all(isinstance(f, DataError) for f in folders):
-            raise folders[0]
+                errors.append(exc)
+        if len(errors) == len(SPLITS):
+            raise errors[0]
     for split in SPLITS:
         try:
             if not info.needs_files:

@@ -7,7 +7,7 @@ from torch import nn
 from .base import CONNECTION_LAYERS, RECURRENT_CELLS, RECURRENT_LAYERS, StaticMetric
 
 
-def _recurrent_tensors(module: nn.Module):
+def _recurrent_tensors(module: nn.RNNBase | nn.RNNCellBase):
     if isinstance(module, RECURRENT_CELLS):
         names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if module.bias else [])
         return [getattr(module, n) for n in names]

@@ -11,7 +11,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..progress import Progress, silent
 from .activation_sparsity import ActivationSparsity
-from .base import WorkloadMetric
+from .base import StaticMetric, WorkloadMetric
 from .connection_sparsity import ConnectionSparsity
 from .footprint import Footprint
 from .membrane_updates import MembraneUpdates
@@ -27,7 +27,8 @@ LONG_MEASUREMENT_BATCHES = 10
 
 @torch.no_grad()
 def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 100,
-            precision: str = "fp32", metrics: Sequence[type] = STATIC_METRICS + WORKLOAD_METRICS,
+            precision: str = "fp32",
+            metrics: Sequence[type[StaticMetric] | type[WorkloadMetric]] = STATIC_METRICS + WORKLOAD_METRICS,
             progress: Progress | None = None) -> dict:
     """NeuroBench metrics of ``model`` on ``images`` ``(N, ...)``, plus accuracy and energy.
 

@@ -100,7 +100,7 @@ class EnergyResult(Result):
     """``results/energy.json``: this run's measurement (``this``) and the rows of every run
     measured with it on the same images (``comparison``)."""
 
-    result_name: ClassVar[str | None] = "energy"
+    result_name: ClassVar[str] = "energy"
 
     dataset: str
     precision: str

@@ -114,6 +114,7 @@ def energy_for_runs(run_dirs: Sequence[str | os.PathLike], config: EnergyConfig 
     for run, result in zip(runs, results):
         result.save(run)
         energy = result.this.energy
+        assert energy is not None  # measure() estimates energy whenever it counts synaptic operations, as here
         run.log(f"energy: {len(images)} {dataset_name} test images, {precision} table: effective "
                 f"{energy.effective_uj:.4g} uJ, dense {energy.dense_uj:.4g} uJ per sample (on {execution['device']})")
     return results

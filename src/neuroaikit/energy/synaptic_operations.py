@@ -11,7 +11,7 @@ from .base import CONNECTION_LAYERS, WorkloadMetric, first_tensor
 _CONV = {nn.Conv1d: F.conv1d, nn.Conv2d: F.conv2d, nn.Conv3d: F.conv3d}
 
 
-def layer_operations(layer: nn.Module, x: torch.Tensor, dense: bool = False) -> int:
+def layer_operations(layer: nn.Linear | nn.Conv1d | nn.Conv2d | nn.Conv3d, x: torch.Tensor, dense: bool = False) -> int:
     """Synaptic operations of one call of ``layer`` on input ``x``.
 
     Effective: the summed output of a copy of the layer whose non-zero weights are 1 and bias 0,

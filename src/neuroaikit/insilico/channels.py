@@ -14,7 +14,7 @@ and progress lines.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -49,7 +49,8 @@ class Achromatic(nn.Module):
 def achromatic(model: nn.Module, channels: int | None = None) -> nn.Module:
     """``model`` itself when it takes one channel (``channels``, default ``model.image_shape[0]``),
     else :class:`Achromatic` around it."""
-    channels = int(model.image_shape[0] if channels is None else channels)
+    # image_shape is a plain attribute the models set, unknown to nn.Module's typed __getattr__
+    channels = int(cast(Any, model).image_shape[0] if channels is None else channels)
     return model if channels == 1 else Achromatic(model, channels).eval()
 
 

@@ -59,6 +59,8 @@ class _Units(nn.Module):
 class GaborUnits(_Units):
     """Simple cells: ``relu(<gabor_n, (x - mean) / contrast>)`` (see the module docstring)."""
 
+    w: torch.Tensor
+
     def __init__(self, shape, orientations, sfs, sigma: float = 5.0, phase: float = 0.0, mean: float = 0.5,
                  contrast: float = 0.5):
         super().__init__(shape, mean, contrast)
@@ -70,6 +72,9 @@ class GaborUnits(_Units):
 
 class EnergyUnits(_Units):
     """Complex cells: ``sqrt(q0^2 + q1^2)`` of a quadrature pair of Gabors."""
+
+    q0: torch.Tensor
+    q1: torch.Tensor
 
     def __init__(self, shape, orientations, sfs, sigma: float = 5.0, mean: float = 0.5, contrast: float = 0.5,
                  envelope=None):
@@ -90,6 +95,9 @@ class SurroundUnits(_Units):
     mean square). Keep the ring clear of the centre (``annulus_radius - 3 annulus_width > 3 sigma``)
     so the size tuning peaks at the centre's full response and the suppression index is ``suppression``.
     """
+
+    ring: torch.Tensor
+    suppression: torch.Tensor
 
     def __init__(self, shape, orientations, sfs, suppression, sigma: float = 2.5, annulus_radius: float = 16.0,
                  annulus_width: float = 2.0, mean: float = 0.5, contrast: float = 0.5):

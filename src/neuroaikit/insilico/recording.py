@@ -77,6 +77,8 @@ class LayerUnits(nn.Module):
     as ``layer`` has run, so early layers are cheap to record.
     """
 
+    units: torch.Tensor
+
     def __init__(self, model: nn.Module, layer: str, input_shape: Sequence[int], position: str | None = None,
                  units: Sequence[int] | None = None, noise: str = "off", input_mean: float = 0.5,
                  input_std: float = 0.5, visual_degrees: float | None = None):

@@ -105,8 +105,8 @@ def grating(shape: tuple[int, int], orientation: Any, sf: Any, phase: Any, contr
     return (mean + wave.expand(n, h, w)).to(torch.float32)
 
 
-def grating_grid(shape: tuple[int, int], orientations: Sequence[float], sfs: Sequence[float], phases: Sequence[float],
-                 contrast: float = 1.0, mean: float = 0.0) -> torch.Tensor:
+def grating_grid(shape: tuple[int, int], orientations: Sequence[float] | np.ndarray, sfs: Sequence[float] | np.ndarray,
+                 phases: Sequence[float] | np.ndarray, contrast: float = 1.0, mean: float = 0.0) -> torch.Tensor:
     """Full-field gratings over a grid, ``(n_ori, n_sf, n_phase, H, W)``."""
     o, f, p = np.meshgrid(np.asarray(orientations, float), np.asarray(sfs, float), np.asarray(phases, float),
                           indexing="ij")

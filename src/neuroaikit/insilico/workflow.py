@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -170,8 +171,8 @@ def _probe_layer(model, layer, units: LayerUnits, config: ProbeConfig, geometry,
         entry.map_units = [int(chosen[i]) for i in picks]
         entry.gradient_maps = gradient_maps(units, shape, picks).tolist()
         channels = units.input_shape[0]
-        kwargs = dict(steps=config.mei_steps, n_seeds=config.mei_seeds, diversity=config.mei_diversity,
-                      seed=config.seed, channels=channels)
+        kwargs: dict[str, Any] = dict(steps=config.mei_steps, n_seeds=config.mei_seeds,
+                                      diversity=config.mei_diversity, seed=config.seed, channels=channels)
         meis, act = most_exciting_inputs(units, shape, picks, **kwargs)
         mins, low = most_exciting_inputs(units, shape, picks, sign=-1.0, **kwargs)
         entry.meis, entry.mei_activation = meis.tolist(), act.tolist()

@@ -25,6 +25,11 @@ class SmallCNN(nn.Sequential):
     Shape: ``(B, C, H, W) -> (B, n_classes)``.
     """
 
+    conv1: nn.Conv2d
+    conv2: nn.Conv2d
+    fc1: nn.Linear
+    fc2: nn.Linear
+
     def __init__(self, in_channels: int = 1, image_size: int = 28, n_classes: int = 10, channels=(32, 64), hidden: int = 1024):
         c1, c2 = channels
         side = image_size // 2 // 2

@@ -79,6 +79,8 @@ class GaborBank(nn.Module):
     ``sqrt(q0^2 + q1^2) / sqrt(2)`` with ``q1`` the quadrature (phase + pi/2) filter.
     """
 
+    weight: torch.Tensor  # a non-persistent buffer: the filters are rebuilt from the seed
+
     def __init__(self, in_channels=1, image_size=28, n_simple=32, n_complex=32, kernel_size=9, stride=1,
                  species="macaque", visual_degrees=None, seed=0):
         super().__init__()
@@ -97,7 +99,8 @@ class GaborBank(nn.Module):
         ny = population.ny_median * np.exp(population.size_spread * rng.standard_normal(n))
         theta = rng.uniform(0, np.pi, n)
         phase = rng.uniform(0, 2 * np.pi, n)
-        q0, q1 = [], []
+        q0: list[np.ndarray] = []
+        q1: list[np.ndarray] = []
         for i in range(n):
             sx = float(np.clip(nx[i] / sf_cpp[i], 0.8, kernel_size / 2))
             sy = float(np.clip(ny[i] / sf_cpp[i], 0.8, kernel_size / 2))

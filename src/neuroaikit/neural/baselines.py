@@ -48,9 +48,10 @@ class PixelRidge:
 
     def fit(self, ds: NeuralDataset, tier: str = "train") -> "PixelRidge":
         h, w = ds.image_shape[1:]
-        self.size_ = tuple(self.size) if self.size else (max(1, h // 2), max(1, w // 2))
-        self.size_ = (min(self.size_[0], h), min(self.size_[1], w))
+        size = self.size or (max(1, h // 2), max(1, w // 2))
+        self.size_ = (min(size[0], h), min(size[1], w))
         rows = np.flatnonzero(ds.tier_mask(tier))
+        assert ds.stimulus_index is not None  # NeuralDataset.__post_init__ fills it
         # images and responses are read in blocks of trials: a memory-mapped recording is never copied whole
         raw = np.concatenate([downsample(ds.stimuli[ds.stimulus_index[block]], self.size_)
                               for block in row_blocks(ds.stimuli, rows)])
@@ -75,6 +76,8 @@ class PixelRidge:
                 loo = squares / (len(rows) * ds.n_neurons)
                 if best is None or loo < best[0]:
                     best = (loo, a)
+            if best is None:
+                raise ValueError("alphas is empty: there is no ridge penalty to choose")
             self.alpha_ = float(best[1])
         else:
             self.alpha_ = float(self.alpha)

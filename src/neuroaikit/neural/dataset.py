@@ -137,6 +137,7 @@ class NeuralDataset:
 
     def trial_stimuli(self, tier: str | None = None) -> np.ndarray:
         """Stimulus of every trial (of ``tier``), (trials, C, H, W) float32."""
+        assert self.stimulus_index is not None  # __post_init__ fills it
         idx = self.stimulus_index if tier is None else self.stimulus_index[self.tier_mask(tier)]
         images = self.stimuli[idx]
         return images[:, None] if images.ndim == 3 else images
@@ -147,6 +148,7 @@ class NeuralDataset:
         if mask.dtype == bool and not mask.any() or mask.size == 0:
             raise DataError(f"{self.name}: tier {tier if isinstance(tier, str) else 'selection'} is empty")
         pick = lambda a: None if a is None else a[mask]  # noqa: E731
+        assert self.stimulus_index is not None and self.trial_ids is not None  # __post_init__ fills them
         return replace(
             self,
             responses=self.responses[mask],
@@ -192,6 +194,7 @@ class NeuralDataset:
 
     def select_neurons(self, index: np.ndarray) -> "NeuralDataset":
         index = np.asarray(index)
+        assert self.unit_ids is not None  # __post_init__ fills it
         return replace(
             self,
             responses=self.responses[:, index],
@@ -226,6 +229,7 @@ class NeuralDataset:
         """The stimulus of each row of :meth:`trial_average`, (n_images, C, H, W)."""
         mask = self.tier_mask(tier)
         ids, first = np.unique(self.image_ids[mask], return_index=True)
+        assert self.stimulus_index is not None  # __post_init__ fills it
         images = self.stimuli[self.stimulus_index[mask][first]]
         return images[:, None] if images.ndim == 3 else images
 
@@ -431,7 +435,7 @@ def with_nan_policy(nan_policy: str, where: str, **fields: Any) -> NeuralDataset
         raise DataError(f"{where}: the responses of every trial hold NaN/inf")
     log.warning("%s: dropped %d trial(s) whose responses hold NaN/inf (first: trial %d)", where, len(bad), bad[0])
     if fields.get("trial_ids") is None:
-        fields["trial_ids"] = np.arange(len(keep))
+        fields["trial_ids"] = np.arange(len(responses))
     for name in TRIAL_FIELDS:
         if fields.get(name) is not None:
             fields[name] = np.asarray(fields[name])[keep]

@@ -46,6 +46,7 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class _Tree:
         self.zip: zipfile.ZipFile | None = None
         self.root = ""
         if path.is_dir():
-            self.names = None
+            self.names: set[str] = set()  # only a zip's members are listed: a folder is looked up on disk
         elif path.is_file() and zipfile.is_zipfile(path):
             try:
                 self.zip = zipfile.ZipFile(path)
@@ -365,7 +366,7 @@ def _mapped_arrays(tree: _Tree, path: Path, n: int, first: np.ndarray, cache) ->
         if not keep.any():
             raise DataError(f"{tree.where('data/responses')}: the responses of every trial hold NaN/inf")
         _, image_shape = _write_rows(tree, "data/images", first, work / "stimuli.f32", "images")
-        index = {"layout": MAPPED_LAYOUT, "source": str(path.resolve()), "trials": n,
+        index: dict[str, Any] = {"layout": MAPPED_LAYOUT, "source": str(path.resolve()), "trials": n,
                  "responses": [int(keep.sum()), *response_shape], "stimuli": [len(first), *image_shape],
                  "keep": None if keep.all() else keep.tolist()}
         (work / "index.json").write_text(json.dumps(index))  # written last: its presence marks a complete copy

@@ -30,7 +30,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass, field, replace
-from typing import Callable, ClassVar, Mapping, Sequence
+from typing import Callable, ClassVar, Mapping, Sequence, cast, overload
 
 import numpy as np
 import torch
@@ -41,7 +41,8 @@ from ..execution import Execution, ExecutionConfig, derive_seed, unwrap
 from ..progress import Progress, silent
 from .dataset import NeuralDataset, row_blocks
 from .metrics import single_trial_correlation
-from .models import DEFAULT_SESSION, CortexTwin, TwinModelConfig, has_retinotopy, twin_members
+from .models import (DEFAULT_SESSION, CortexTwin, GaussianReadout, Readout, TwinModelConfig, has_retinotopy,
+                     twin_members)
 
 log = logging.getLogger(__name__)
 
@@ -144,6 +145,14 @@ def split_validation(ds: NeuralDataset, fraction: float, seed: int) -> NeuralDat
     return replace(ds, tiers=tiers)
 
 
+@overload
+def split_validation_of(data: NeuralDataset, cfg: TwinFitConfig) -> NeuralDataset: ...
+
+
+@overload
+def split_validation_of(data: Mapping[str, NeuralDataset], cfg: TwinFitConfig) -> dict[str, NeuralDataset]: ...
+
+
 def split_validation_of(data: NeuralDataset | Mapping[str, NeuralDataset],
                         cfg: TwinFitConfig) -> NeuralDataset | dict[str, NeuralDataset]:
     """``data`` (one data set or ``{session: data set}``) with the validation tier
@@ -174,6 +183,7 @@ class _Tensors:
     def __init__(self, ds: NeuralDataset, mask: np.ndarray, stimuli: torch.Tensor):
         self.stimuli = stimuli
         self.rows = np.flatnonzero(mask)
+        assert ds.stimulus_index is not None  # NeuralDataset.__post_init__ fills it
         self.index = torch.as_tensor(ds.stimulus_index[mask])
         self.responses = ds.responses
         self.behavior = torch.as_tensor(ds.behavior[mask]) if ds.behavior is not None else None
@@ -201,7 +211,7 @@ class _EpochBatches(torch.utils.data.Dataset):
     trials, on the CPU): a ``DataLoader`` over it gathers batches in worker processes ahead of
     the model."""
 
-    def __init__(self, tensors: dict[str, _Tensors], schedule: list[tuple[str, np.ndarray, int]]):
+    def __init__(self, tensors: dict[str, _Tensors], schedule: list[tuple[str, torch.Tensor | np.ndarray, int]]):
         self.tensors, self.schedule = tensors, schedule
 
     def __len__(self) -> int:
@@ -227,7 +237,8 @@ PREDICT_READOUT_FLOATS = 2**25
 
 
 @torch.no_grad()
-def predict(model: CortexTwin, ds: NeuralDataset, tier: str | None = None, batch_size: int = 256, session: str | None = None) -> np.ndarray:
+def predict(model: torch.nn.Module, ds: NeuralDataset, tier: str | None = None, batch_size: int = 256,
+            session: str | None = None) -> np.ndarray:
     """Predicted responses (trials of ``tier`` or all, n_neurons) in data units, on the
     model's device; at most ``batch_size`` trials at a time, fewer for a readout so large that
     its activations would pass :data:`PREDICT_READOUT_FLOATS`."""
@@ -271,6 +282,8 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
     if isinstance(data, Mapping):
         kwargs["n_neurons"] = {name: ds.n_neurons for name, ds in sessions.items()}
         kwargs["cortex_grid"] = bool(cfg.model.cortex_grid and all(has_retinotopy(ds) for ds in sessions.values()))
+        # like the grid: a shifter only when every session has the pupil centre it needs
+        kwargs["shifter"] = bool(cfg.model.shifter and all(ds.pupil_center is not None for ds in sessions.values()))
     torch.manual_seed(cfg.seed)
     model = CortexTwin(**kwargs)
     behaviors = []
@@ -286,15 +299,19 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
         with torch.no_grad():
             model.response_std(session).copy_(torch.as_tensor(std_train))
             model.response_offset(session).copy_(torch.as_tensor(offset))
-            readout = model.readouts[session]
-            if getattr(readout, "cortex_grid", False):
+            readout = cast(Readout, model.readouts[session])
+            if isinstance(readout, GaussianReadout) and readout.cortex_grid:
                 readout.set_positions(torch.as_tensor(ds.cortical_positions))
             # start the output bias at the mean standardised response (inverse of ELU + 1)
             mean_r = torch.as_tensor((mean_train - offset) / std_train).clamp_min(1e-3)
             readout.bias.copy_(torch.where(mean_r > 1, mean_r - 1, torch.log(mean_r)))
         if model.modulators is not None:
+            if ds.behavior is None:  # kwargs_for checked only the first session
+                raise DataError(f"{ds.name}: behaviour inputs were asked for (use_behavior, --behavior) but the data "
+                                f"set has no behaviour")
             behaviors.append(torch.as_tensor(ds.behavior[train_mask]))
         if model.shifters is not None:
+            assert ds.pupil_center is not None  # the shifter is built only when every session has it
             # pupil centre in eye-camera pixels -> z-scores of this session's train tier
             pupil = torch.as_tensor(ds.pupil_center[train_mask])
             mean, std = model.pupil_scaling(session)
@@ -331,7 +348,7 @@ def _input_moments(sessions) -> tuple[float, float]:
 def freeze_core_from(model: CortexTwin, source: CortexTwin) -> None:
     """Copy ``source``'s core and input scaling into ``model`` and freeze them (weights and
     batch-norm statistics): only readouts, modulators and shifters stay trainable."""
-    source = unwrap(source)
+    source = cast(CortexTwin, unwrap(source))
     try:
         model.core.load_state_dict(source.core.state_dict())
     except RuntimeError as exc:
@@ -360,7 +377,8 @@ class TrialRows:
 
 
 @torch.no_grad()
-def place_readouts(model: CortexTwin, session: str, stimuli: torch.Tensor, responses: torch.Tensor,
+def place_readouts(model: CortexTwin, session: str, stimuli: torch.Tensor | np.ndarray | TrialRows,
+                   responses: torch.Tensor | np.ndarray | TrialRows,
                    max_bytes: float = 2e8, ridge: float = 1e-2) -> None:
     """Start each neuron's Gaussian readout at the feature-grid position whose core features best
     predict its (standardised) responses by ridge regression, one regression per position.
@@ -380,8 +398,6 @@ def place_readouts(model: CortexTwin, session: str, stimuli: torch.Tensor, respo
             tensors, arrays or :class:`TrialRows` (only the trials used are then read).
         ridge: the ridge penalty relative to the mean feature variance.
     """
-    from .models import GaussianReadout
-
     readout = model.readouts[session]
     if not isinstance(readout, GaussianReadout):
         return
@@ -519,6 +535,9 @@ class _Trainer:
         self.deadline = deadline
         self.sessions = _sessions(data, cfg)
         model, _ = build_twin_for(data, cfg)
+        if cfg.model.shifter and model.shifters is None:
+            lacking = [ds.name or n for n, ds in self.sessions.items() if ds.pupil_center is None]
+            self.progress.message(f"note: no pupil centre in {', '.join(lacking)}: fitting without a shifter")
         self.multi = isinstance(data, Mapping)
         self.starts = 1 if core_from is not None else cfg.starts
         if core_from is not None:
@@ -527,12 +546,13 @@ class _Trainer:
                 model.to(ex.device)
                 for name, ds in self.sessions.items():
                     train = np.flatnonzero(ds.tier_mask("train"))
+                    assert ds.stimulus_index is not None  # NeuralDataset.__post_init__ fills it
                     place_readouts(model, name if self.multi else model.sessions[0],
                                    TrialRows(_stimuli_tensor(ds), ds.stimulus_index[train]),
                                    TrialRows(ds.responses, train))
         channels_last = ex.device.type == "cpu" if cfg.channels_last is None else cfg.channels_last
         if channels_last:  # the convolutions follow their weights' layout: activations become NHWC too
-            model.to(memory_format=torch.channels_last)
+            model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]  # torch's stubs omit it
         self.wrapped = ex.wrap(model, find_unused_parameters=self.multi)
         self.model: CortexTwin = unwrap(self.wrapped)  # type: ignore[assignment]
         device = ex.device

@@ -19,7 +19,7 @@ Conventions (sinzlab/sensorium, sinzlab/neuralpredictors):
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -137,7 +137,7 @@ def evaluate_predictions(
     if train_std is not None:
         responses, predictions = standardize(responses, train_std), standardize(predictions, train_std)
     single = single_trial_correlation(responses, predictions)
-    out = {
+    out: dict[str, Any] = {
         "single_trial_correlation": float(single.mean()),
         "per_neuron": {"single_trial_correlation": single},
         "n_trials": int(responses.shape[0]),

@@ -22,7 +22,7 @@ Everything is built from shapes alone::
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Sequence, cast
 
 import numpy as np
 import torch
@@ -160,6 +160,7 @@ class Stacked2dCore(nn.Module):
         self.input_conv = nn.Conv2d(in_channels, hidden_channels, input_kern, padding=input_kern // 2, bias=False)
         blocks = []
         for _ in range(layers - 1):
+            conv: nn.Module
             if depth_separable:
                 conv = nn.Sequential(
                     nn.Conv2d(hidden_channels, hidden_channels, 1, bias=False),
@@ -202,6 +203,8 @@ class GaussianReadout(nn.Module):
     ``mu = MLP(cortical position)``; set positions with :meth:`set_positions`).
     Shapes: features (B, C, H, W), shift (B, 2) or None -> (B, n_neurons).
     """
+
+    positions: torch.Tensor
 
     def __init__(
         self,
@@ -305,8 +308,9 @@ class Shifter(nn.Module):
     def __init__(self, hidden: int = 5):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(2, hidden), nn.Tanh(), nn.Linear(hidden, 2), nn.Tanh())
-        nn.init.zeros_(self.net[2].weight)
-        nn.init.zeros_(self.net[2].bias)
+        out = cast(nn.Linear, self.net[2])
+        nn.init.zeros_(out.weight)
+        nn.init.zeros_(out.bias)
 
     def forward(self, pupil_center: torch.Tensor) -> torch.Tensor:
         return self.net(pupil_center) - self.net(pupil_center.new_zeros(1, pupil_center.shape[1]))
@@ -318,14 +322,17 @@ class Modulator(nn.Module):
     def __init__(self, n_behavior: int, n_neurons: int, hidden: int = 16):
         super().__init__()
         self.net = nn.Sequential(nn.Linear(n_behavior, hidden), nn.ELU(), nn.Linear(hidden, n_neurons))
-        nn.init.zeros_(self.net[-1].weight)
-        nn.init.zeros_(self.net[-1].bias)
+        out = cast(nn.Linear, self.net[-1])
+        nn.init.zeros_(out.weight)
+        nn.init.zeros_(out.bias)
 
     def forward(self, behavior: torch.Tensor) -> torch.Tensor:
         return torch.exp(self.net(behavior).clamp(-5, 5))
 
 
 READOUTS = {"gaussian": GaussianReadout, "factorized": FactorizedReadout}
+#: what a twin's ``readouts`` hold (the ModuleDict types them as plain modules)
+Readout = GaussianReadout | FactorizedReadout
 
 
 class CortexTwin(nn.Module):
@@ -347,9 +354,15 @@ class CortexTwin(nn.Module):
     Shapes: images (B, C, H, W), behavior (B, n_behavior), pupil_center (B, 2) -> (B, n_neurons).
     """
 
+    image_shape: tuple[int, ...]
+    input_mean: torch.Tensor
+    input_std: torch.Tensor
+    behavior_mean: torch.Tensor
+    behavior_std: torch.Tensor
+
     def __init__(
         self,
-        image_shape: tuple[int, int, int] = (1, 36, 64),
+        image_shape: Sequence[int] = (1, 36, 64),
         n_neurons: int | Mapping[str, int] = 100,
         core: str = _D.core,
         readout: str = _D.readout,
@@ -460,14 +473,15 @@ class CortexTwin(nn.Module):
         return out if standardized else out * self.response_std(session) + self.response_offset(session)
 
     def regularizer(self, session: str | None = None) -> torch.Tensor:
-        return self.core.regularizer() + self.readouts[self._session(session)].regularizer()
+        readout = cast(Readout, self.readouts[self._session(session)])
+        return self.core.regularizer() + readout.regularizer()
 
 
 class SessionView(nn.Module):
     """One session of a multi-session :class:`CortexTwin` as a plain ``images -> responses``
     model (what the in-silico experiments call)."""
 
-    def __init__(self, twin: CortexTwin, session: str):
+    def __init__(self, twin: CortexTwin | TwinEnsemble, session: str):
         super().__init__()
         self.twin = twin
         self.session = twin._session(session)

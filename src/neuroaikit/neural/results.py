@@ -48,7 +48,7 @@ class TwinEvaluation(Result):
     has each mouse's evaluation in ``sessions`` and the scores pooled over all their neurons
     (neuron-weighted means) in ``models``."""
 
-    result_name: ClassVar[str | None] = "twin_eval"
+    result_name: ClassVar[str] = "twin_eval"
 
     data: str
     dataset: dict
@@ -75,7 +75,7 @@ class TwinFitResult(Result):
     """``results/twin_fit.json``: the first twin's early-stopping curve, its best epoch and the
     time it spent, and every twin fitted for the run's ensemble."""
 
-    result_name: ClassVar[str | None] = "twin_fit"
+    result_name: ClassVar[str] = "twin_fit"
 
     history: list[dict]
     best: dict
@@ -102,7 +102,7 @@ class TwinFitResult(Result):
 class TwinProbe(Result):
     """``results/twin_probe.json``: in-silico experiments on the most predictable neurons."""
 
-    result_name: ClassVar[str | None] = "twin_probe"
+    result_name: ClassVar[str] = "twin_probe"
 
     neurons: list[int]
     image_shape: list[int]

@@ -296,7 +296,7 @@ class SyntheticCortex(Config):
         for start in range(0, n_trials, 1024):
             sl = slice(start, start + 1024)
             rates[sl] = self.rates(stimuli[stim[sl]], behavior[sl], pupil_center[sl])
-        trial_gain = 1.0
+        trial_gain: float | np.ndarray = 1.0
         if self.gain_noise:  # shared across the population, unknown to any model: over-dispersion
             trial_gain = np.exp(rng.normal(-self.gain_noise**2 / 2, self.gain_noise, (n_trials, 1))).astype(np.float32)
         responses = self._observe(rates * trial_gain, rng)

@@ -22,7 +22,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 import torch
@@ -274,7 +274,7 @@ def _truth_centers(ds: NeuralDataset, data: str, cortex) -> np.ndarray | None:
     centres = cortex.rf_centers_ if cortex is not None else np.load(file) if file.is_file() else None
     if centres is None or "resized_from" not in ds.info:
         return centres
-    return rescale_points(centres, tuple(ds.info["resized_from"]), tuple(ds.image_shape[1:]))
+    return rescale_points(centres, tuple(ds.info["resized_from"]), ds.image_shape[1:])
 
 
 def open_twin_run(run_dir: str | os.PathLike, what: str | None = None) -> Run:
@@ -303,13 +303,14 @@ def check_fit_job(job: TwinFitJob) -> None:
         open_twin_run(job.core_from, "core_from")
 
 
-def _source_twin(job: TwinFitJob, device) -> tuple[TwinFitConfig, object | None]:
+def _source_twin(job: TwinFitJob, device) -> tuple[TwinFitConfig, CortexTwin | None]:
     """The fit settings with the core architecture of ``job.core_from`` and that run's twin
     (None without transfer)."""
     if job.core_from is None:
         return job.fit, None
     source_run = open_twin_run(job.core_from, "core_from")
-    source = twin_members(source_run.load_model(map_location=device))[0]  # an ensemble lends its first member's core
+    # an ensemble lends its first member's core
+    source = cast(CortexTwin, twin_members(source_run.load_model(map_location=device))[0])
     spec = source_run.model_spec.get("kwargs", {})
     core = {k: spec[k] for k in ("core", "hidden_channels", "layers", "input_kern", "hidden_kern", "depth_separable",
                                  "gamma_input") if k in spec}
@@ -370,10 +371,13 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
                 return deadline - _scoring_reserve(pass_s, members, rf_s) - (ln_budget or 0.0)
 
             if deadline is not None:
-                progress.message(f"twin: {job.time_limit:.0f} s in all, {max(train_deadline(1) - time.monotonic(), 0):.0f} s "
+                training_ends = train_deadline(1)
+                assert training_ends is not None  # None only without a deadline
+                left = max(training_ends - time.monotonic(), 0)
+                progress.message(f"twin: {job.time_limit:.0f} s in all, {left:.0f} s "
                                  f"for training ({ln_budget or 0:.0f} s LN baseline, {_scoring_reserve(pass_s, 1, rf_s):.0f} s "
                                  "scoring set aside)")
-                if train_deadline(1) <= time.monotonic():
+                if training_ends <= time.monotonic():
                     progress.message(f"note: twin: --time-limit {job.time_limit:g} leaves no time for training once "
                                      "the baselines and scoring are set aside: the twin will be barely trained; "
                                      "give a longer limit")
@@ -491,7 +495,9 @@ def _fit_members(job: TwinFitJob, data, fit_cfg: TwinFitConfig, source, writer: 
     saved = writer.load_checkpoint()
     finished = list(saved.get("members_done", [])) if saved and "members_done" in saved else []
     current = (saved.get("member_state") if "members_done" in saved else saved) if saved else None
-    twins, predictions, histories, summaries = [], [], [], []
+    twins, histories = [], []
+    predictions: list[list[np.ndarray]] = []
+    summaries: list[dict[str, Any]] = []
     chosen: list[int] = []
 
     def choose() -> list[int]:
@@ -539,7 +545,7 @@ def _fit_members(job: TwinFitJob, data, fit_cfg: TwinFitConfig, source, writer: 
                                  core_from=source, resume_state=current, save_state=save_state,
                                  name="twin" if k == 0 else f"twin member {k + 1}")
         current = None
-        twin = unwrap(twin).eval()
+        twin = cast(CortexTwin, unwrap(twin)).eval()
         twins.append(twin)
         predictions.append(_validation_predictions(twin, split) if ex.is_main else [])
         histories.append(history)
@@ -710,7 +716,7 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
                             twin_avg / sim_avg if sim_avg and twin_avg is not None else None}
     truth = _truth_centers(ds, data, cortex)
     if truth is not None:
-        view = model if session is None else SessionView(unwrap(model), session)
+        view = model if session is None else SessionView(cast(CortexTwin | TwinEnsemble, unwrap(model)), session)
         result.synthetic = {**(result.synthetic or {}), **rf_recovery(view, ds, truth, tier)}
         progress.message(f"  receptive-field recovery: {result.synthetic['rf_within_2px_reliable']:.2%} of reliable "
                          "neurons within 2 px")
@@ -870,8 +876,8 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
     run = open_twin_run(run_dir)
     run.check_result_writable(TwinProbe.result_name, overwrite)
     with Execution(execution) as ex:
-        twin = run.load_model(map_location=ex.device)
-        shape = tuple(twin.image_shape[1:])
+        twin = cast(CortexTwin | TwinEnsemble, run.load_model(map_location=ex.device))  # open_twin_run checked it
+        shape = (twin.image_shape[1], twin.image_shape[2])
         n_total = twin.response_std().numel()
         model = achromatic(twin)
         evaluation = TwinEvaluation.load(run)

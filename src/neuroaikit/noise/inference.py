@@ -84,5 +84,5 @@ def accuracy(
     for start in range(0, len(images), step):
         xb = images[start : start + step].to(device)
         yb = labels[start : start + step].to(device)
-        correct += (inference.predict(model, xb, chunk=20) == yb).sum().item()
+        correct += int((inference.predict(model, xb, chunk=20) == yb).sum().item())
     return correct / max(1, len(images))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy as _copy
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 import torch
 from torch import nn
@@ -50,17 +50,19 @@ class NoisyModel(nn.Module):
                 f"unknown layer name(s) {unknown} for {type(model).__name__}; valid names: {', '.join(valid)}"
             )
         self.model = model
-        self.noise = nn.ModuleDict({name.replace(".", ":"): NoiseLayer(spec) for name, spec in specs.items()})
+        layers = {name.replace(".", ":"): NoiseLayer(spec) for name, spec in specs.items()}
+        self.noise = nn.ModuleDict(layers)
         modules = dict(model.named_modules())
         self._hooks = [
-            modules[name].register_forward_hook(_AddNoise(self.noise[name.replace(".", ":")]))
+            modules[name].register_forward_hook(_AddNoise(layers[name.replace(".", ":")]))
             for name in specs
             if name != INPUT
         ]
 
     @property
     def noise_specs(self) -> dict[str, NoiseSpec]:
-        return {key.replace(":", "."): layer.spec for key, layer in self.noise.items()}
+        # self.noise holds only the NoiseLayers __init__ put there
+        return {key.replace(":", "."): cast(NoiseLayer, layer).spec for key, layer in self.noise.items()}
 
     def forward(self, x, *args, **kwargs):
         if INPUT in self.noise:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 from .functional import apply_noise
 from .spec import NoiseSpec
+
+if TYPE_CHECKING:
+    from .draws import _DrawContext
 
 MODES = ("on", "off", "frozen")
 
@@ -29,6 +34,9 @@ class NoiseLayer(nn.Module):
     Shape: any ``(B, ...)``; the output has the shape of the input, except inside
     :func:`neuroaikit.noise.expand_draws`, where the first noise layer replicates the batch.
     """
+
+    frozen_eps: torch.Tensor | None  # a non-persistent buffer
+    draw_context: _DrawContext | None
 
     def __init__(self, spec: NoiseSpec | dict | str | float = NoiseSpec(), mode: str = "on", seed: int | None = None):
         super().__init__()

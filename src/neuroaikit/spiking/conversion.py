@@ -18,6 +18,7 @@ Method (Diehl et al. 2015; Rueckauer et al. 2017):
 
 from __future__ import annotations
 
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -78,7 +79,8 @@ class ConvertedSNN(nn.Module):
         if x.dim() != 4:
             raise ConfigError(f"ConvertedSNN expects images (B, C, H, W), got shape {tuple(x.shape)}")
         s1 = s2 = s3 = c1 = c2 = None
-        current1, total = None, 0.0
+        current1 = None
+        total: torch.Tensor | float = 0.0
         for _ in range(self.T):
             if self.encoder == "poisson":
                 from .encoders import poisson_encode
@@ -92,7 +94,7 @@ class ConvertedSNN(nn.Module):
             z, c2 = self.pool2(z, c2)
             z, s3 = self.if3(self.fc1(self.flatten(z)), s3)
             total = total + self.fc2(z)
-        return total / self.T
+        return cast(torch.Tensor, total) / self.T  # check_steps: T >= 1, so a step added a tensor
 
 
 def _unwrap(model: nn.Module) -> nn.Module:

@@ -7,6 +7,7 @@ them like any other model.
 
 from __future__ import annotations
 
+from typing import cast
 
 import torch
 from torch import nn
@@ -116,7 +117,8 @@ class SpikingCNN(nn.Module):
             raise ConfigError(f"{self.encoder} encoder expects inputs in [0, 1], got [{x.min().item():.3g}, {x.max().item():.3g}]")
         s1 = s2 = s3 = s_out = None
         current1 = None
-        total = sum1 = sum2 = sum3 = 0.0
+        total: torch.Tensor | float = 0.0
+        sum1 = sum2 = sum3 = 0.0
         for t in range(self.T):
             if current1 is None or self.encoder != "direct":
                 current1 = self.pool1(self.bn1(self.conv1(self._encode(x, t))))
@@ -129,4 +131,5 @@ class SpikingCNN(nn.Module):
                 out, s_out = self.lif_out(out, s_out)
             total = total + out
         self.rate1(sum1 / self.T), self.rate2(sum2 / self.T), self.rate3(sum3 / self.T)
-        return total / self.T if self.readout == "membrane" else total
+        logits = cast(torch.Tensor, total)  # check_steps: T >= 1, so a step added a tensor
+        return logits / self.T if self.readout == "membrane" else logits

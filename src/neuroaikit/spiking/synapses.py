@@ -68,9 +68,11 @@ class _EventLinearFunction(torch.autograd.Function):
         weight_t = weight.detach().t().contiguous()
         out = torch.empty(rows, n)
         bias_c = bias.detach().contiguous() if bias is not None else None  # kept alive for the call
-        event_kernels().event_forward(row_ptr.data_ptr(), columns.data_ptr(), rows, weight_t.data_ptr(),
-                                      bias_c.data_ptr() if bias_c is not None else None, out.data_ptr(), n,
-                                      torch.get_num_threads())
+        kernels = event_kernels()
+        assert kernels is not None  # event_linear only applies this with an index, which needs the kernels
+        kernels.event_forward(row_ptr.data_ptr(), columns.data_ptr(), rows, weight_t.data_ptr(),
+                              bias_c.data_ptr() if bias_c is not None else None, out.data_ptr(), n,
+                              torch.get_num_threads())
         ctx.save_for_backward(row_ptr, columns, weight)
         ctx.shape = (rows, k, n)
         ctx.has_bias = bias is not None
@@ -86,8 +88,10 @@ class _EventLinearFunction(torch.autograd.Function):
         grad_weight = None
         if ctx.needs_input_grad[3]:
             grad_weight_t = torch.empty(k, n)
-            event_kernels().event_weight_grad(row_ptr.data_ptr(), columns.data_ptr(), rows, k, grad.data_ptr(),
-                                              grad_weight_t.data_ptr(), n, torch.get_num_threads())
+            kernels = event_kernels()
+            assert kernels is not None  # the forward pass ran on them
+            kernels.event_weight_grad(row_ptr.data_ptr(), columns.data_ptr(), rows, k, grad.data_ptr(),
+                                      grad_weight_t.data_ptr(), n, torch.get_num_threads())
             grad_weight = grad_weight_t.t()
         grad_bias = grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[4] else None
         return grad_spikes, None, None, grad_weight, grad_bias

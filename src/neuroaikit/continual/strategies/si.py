@@ -33,10 +33,10 @@ class PathIntegral:
 
     def before_step(self) -> None:
         """Keep the gradient about to be used (call after ``backward``, before the optimiser step)."""
-        names = [k for k, p in self.parameters.items() if p.grad is not None]
         # not copied: the optimiser reads the gradients without changing them, and the next
         # zero_grad replaces them only after after_step has used these
-        gradients = [self.parameters[k].grad.detach() for k in names]
+        present = {k: p.grad.detach() for k, p in self.parameters.items() if p.grad is not None}
+        names, gradients = list(present), list(present.values())
         if self.exclude is not None:
             gradients = self.exclude(names, gradients)
         self.gradients = dict(zip(names, gradients))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import copy
 from collections import OrderedDict
@@ -179,7 +179,8 @@ class XdG(Composite):
 
     def _cut(self, task: int, model: nn.Module) -> Subnetwork:
         kept = {name: gates[task].nonzero().squeeze(1) for name, gates in zip(self._gated_layers, self.gates)}
-        return Subnetwork(model, kept)
+        # only called in sub-network mode, which setup turns on only where Subnetwork.supports the model
+        return Subnetwork(cast(nn.Sequential, model), kept)
 
     def before_task(self, t):
         self._tested = None
@@ -196,6 +197,7 @@ class XdG(Composite):
         if self._part is not None:
             learner = self.learner
             self._part.write_back()
+            assert self._whole is not None  # set together with _part in before_task
             learner.model, self._whole = self._whole, None
             self.base.extend(self._part)
             self._part = None

@@ -26,7 +26,7 @@ import itertools
 import os
 import time as _time
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import numpy as np
 
@@ -279,7 +279,7 @@ def tune(
     scored = [row for row in table if row.mean_r is not None]
     if not scored:
         raise ConfigError("no grid point gave a finite correlation on the tuning recordings")
-    best = max(scored, key=lambda row: row.mean_r)
+    best = max(scored, key=lambda row: cast(float, row.mean_r))
     return TunedParams(best.tau_decay_s, best.tau_rise_s, best.penalty, best.smoothing_s), table
 
 
@@ -321,6 +321,7 @@ def validate_evaluation(cfg: EvaluationConfig) -> str:
     data folder and dataset names, the backend and the grid. Returns the backend that will run."""
     dataset_folders(cfg.data_dir, cfg.datasets)
     backend = OasisDeconvolver(backend=cfg.backend).resolve_backend()
+    assert not isinstance(cfg.grid, str)  # EvaluationConfig._check expands a preset name
     _deconvolvers(cfg.grid, backend)
     return backend
 
@@ -348,6 +349,7 @@ def _prepare(folder, cfg: EvaluationConfig, rng: np.random.Generator, skipped: l
 def _evaluate_dataset(folder, prepared, empty_files, cfg: EvaluationConfig, backend: str, progress: Progress):
     """Tune on ``prepared["tune"]``, score both splits; (summary, rows, example, tuning table)."""
     t_start = _time.perf_counter()
+    assert not isinstance(cfg.grid, str)  # EvaluationConfig._check expands a preset name
     candidates = len(_deconvolvers(cfg.grid, backend))
     with progress.task(f"{folder.name}: tuning", total=candidates * len(prepared["tune"]), unit="fits") as task:
         params, table = tune(prepared["tune"], cfg.grid, backend, task=task)
@@ -438,6 +440,7 @@ def evaluate_calcium(cfg: EvaluationConfig, progress: Progress | None = None) ->
     examples: list[TraceExample] = []
     tables: dict[str, list[TuningPoint]] = {}
     skipped: list[str] = []
+    assert not isinstance(cfg.grid, str)  # EvaluationConfig._check expands a preset name
     if backend == "numpy" and (any(cfg.grid["tau_rise_s"]) or "l0" in cfg.grid["penalty"]):
         progress.message("numpy backend: AR(2) and l0 grid points are left out (it implements AR(1) with l1)")
     with cpu_threads(cfg.execution):

@@ -288,6 +288,7 @@ class OasisDeconvolver:
         from oasis.functions import GetSn, deconvolve
 
         penalty = 1 if self.penalty == "l1" else 0
+        kwargs: dict[str, float | None]
         if self.tau_decay_s is None:
             kwargs = {"tau_r": None} if self.ar_order == 2 else {}
         else:

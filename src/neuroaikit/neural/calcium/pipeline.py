@@ -298,7 +298,7 @@ def run_inference(
 
         def write_arrays(path: Path) -> None:
             with open(path, "wb") as fh:
-                np.savez_compressed(fh, **arrays)
+                np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]  # mypy matches **arrays to allow_pickle
 
         writer.run.save_array_file(ARRAYS_FILE, write_arrays)
         result = CalciumInference(

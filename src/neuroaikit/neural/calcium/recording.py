@@ -265,7 +265,7 @@ def dataset_folders(data_dir: str | os.PathLike, datasets: list[str] | None = No
     if not folders:
         raise DataError(f"{root}: no dataset folders with .mat files (Cascade ground-truth layout expected)")
     if datasets:
-        chosen = []
+        chosen: list[Path] = []
         for want in datasets:
             hits = [f for f in folders if f.name == want or f.name.split("-")[0] == want]
             if not hits:

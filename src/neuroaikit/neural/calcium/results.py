@@ -86,7 +86,7 @@ class CalciumInference(Result):
     names the traces left out and why (all-NaN, constant ...); ``resampled_to_hz`` is set when
     the recordings of a .mat file were resampled (``--rate``)."""
 
-    result_name: ClassVar[str | None] = "calcium_inference"
+    result_name: ClassVar[str] = "calcium_inference"
 
     trace_file: str
     params: InferenceParams
@@ -209,7 +209,7 @@ class CalciumEvaluation(Result):
     """``results/calcium_evaluation.json``: per-dataset summaries, per-recording scores, the
     tuning tables (dataset -> grid points), example windows and the protocol."""
 
-    result_name: ClassVar[str | None] = "calcium_evaluation"
+    result_name: ClassVar[str] = "calcium_evaluation"
 
     protocol: EvaluationProtocol
     datasets: list[DatasetSummary]

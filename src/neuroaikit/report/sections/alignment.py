@@ -91,7 +91,7 @@ def build(run: Run) -> list[Section]:
         + (f" Computed on {result.execution['device']}." if result.execution.get("device") else "")
     )
     c = result.ceilings
-    if c.available:
+    if c.rsa is not None:  # c.available, spelled out so that c.rsa narrows
         predictivity = (f"; predictivity median neuron reliability (Spearman-Brown) = "
                         f"{c.predictivity.median_reliability:.3f}" if c.predictivity else "")
         cka = f"; CKA split-half = {c.cka.ceiling:.3f}" if c.cka else ""

@@ -4,6 +4,8 @@ read the typed results :class:`~neuroaikit.neural.calcium.CalciumEvaluation` and
 
 from __future__ import annotations
 
+from typing import cast
+
 import numpy as np
 
 from ...neural.calcium.results import CalciumEvaluation, CalciumInference, TraceExample
@@ -141,7 +143,7 @@ def _evaluation(result: CalciumEvaluation) -> list[Section]:
             for smoothing in sorted({row.smoothing_s for row in table}):
                 points = [r for r in table if r.smoothing_s == smoothing and not r.tau_rise_s
                           and r.tau_decay_s is not None and r.mean_r is not None]
-                points.sort(key=lambda r: r.tau_decay_s)
+                points.sort(key=lambda r: cast(float, r.tau_decay_s))
                 ax.plot([r.tau_decay_s for r in points], [r.mean_r for r in points], "o-", ms=3, label=f"{smoothing} s")
             ax.set_xscale("log")
             ax.set_xticks([0.2, 0.5, 1, 2, 3])

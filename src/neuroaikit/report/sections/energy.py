@@ -3,6 +3,8 @@ typed :class:`~neuroaikit.energy.results.EnergyResult`."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from ...runs import Run
 from ..html import Section
 
@@ -56,9 +58,11 @@ def build(run: Run) -> list[Section]:
         if plotted:
             fig, ax = plt.subplots(figsize=(6.4, 4))
             for r in plotted:
-                ax.scatter(r.effective_uJ, r.accuracy, marker="o")
-                ax.scatter(r.dense_uJ, r.accuracy, marker="x", color="gray")
-                ax.annotate(r.run, (r.effective_uJ, r.accuracy), fontsize=8)
+                # filtered above; dense_uJ comes from the same estimate as effective_uJ
+                effective, accuracy = cast(float, r.effective_uJ), cast(float, r.accuracy)
+                ax.scatter(effective, accuracy, marker="o")
+                ax.scatter(cast(float, r.dense_uJ), accuracy, marker="x", color="gray")
+                ax.annotate(r.run, (effective, accuracy), fontsize=8)
             ax.set_xscale("log")
             ax.set_xlabel("energy per sample (uJ); o effective, x dense")
             ax.set_ylabel("test accuracy")

@@ -4,12 +4,19 @@ lesion matrix and probe accuracy by depth. Reads :class:`~neuroaikit.insilico.re
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
+from ...errors import DataError
 from ...insilico.channels import dominant_channel_counts
 from ...results import nan_for_none
 from ...runs import Run
 from ..html import Section
+
+if TYPE_CHECKING:
+    from ...insilico.characterize import UnitMeasures
+    from ...insilico.results import LayerProbe
 
 ORDER = 55
 
@@ -31,12 +38,12 @@ def build(run: Run) -> list[Section]:
                   "OSI (pref - orth)/(pref + orth); F1/F0 > 1 marks simple-like units.")
     rows = []
     for entry in result.layers:
-        m = entry.measures
+        m = _measures(entry)
         rows.append([entry.layer, m.n_units] + [_median(m, k) for k in
                     ("orientation_selectivity", "osi", "preferred_sf", "sf_bandwidth", "modulation_ratio", "c50",
                      "suppression_index", "lifetime_sparseness")]
                     + [m.participation_ratio, entry.probe.accuracy if entry.probe else None])
-    sf_unit = result.layers[0].measures.sf_unit if result.layers else "c/px"
+    sf_unit = _measures(result.layers[0]).sf_unit if result.layers else "c/px"
     s.table(["layer", "units", "1-CV", "OSI", f"pref. SF ({sf_unit})", "SF bw (oct)", "F1/F0", "C50", "SI",
              "lifetime sparseness", "PR", "probe acc."], rows, caption="Medians over each layer's units.")
     dist_rows = [[e.layer, d.species, d.measure, d.layer_median, d.reference_median, d.ks, d.wasserstein,
@@ -84,6 +91,12 @@ def _colour_table(s: Section, result) -> None:
                     "at grey. Channel selectivity is a unit's largest positive peak over grey divided by the sum of "
                     f"its positive peaks (1: one channel alone; 1/{channels}: all alike)"
                     + ("; preference index (p1 - p0) / (p0 + p1)." if channels == 2 else "."))
+
+
+def _measures(entry: LayerProbe) -> UnitMeasures:
+    if entry.measures is None:  # probe_run measures every layer it writes; a stored file may still lack them
+        raise DataError(f"InsilicoResult: the stored result lacks the measures of layer {entry.layer!r}")
+    return entry.measures
 
 
 def _median(m, name):

@@ -57,9 +57,10 @@ def build(run: Run) -> list[Section]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from ...spiking.plasticity import PlasticityResult
+    from ...spiking.plasticity import DiehlCookNetwork, KrotovHopfieldClassifier, PlasticityResult
 
     result = PlasticityResult.load(run)
+    assert result is not None  # metrics.json names a rule, so it is not empty
     device = result.execution.get("device")
     shape = None
     model = None
@@ -95,7 +96,7 @@ def build(run: Run) -> list[Section]:
             right.set_ylabel("training loss")
             fig.tight_layout()
             section.figure(fig, "Convergence of the hidden layer toward unit p-norm, and the readout's loss")
-        if model is not None and shape is not None:
+        if isinstance(model, KrotovHopfieldClassifier) and shape is not None:
             section.figure(_receptive_fields(model.hidden.weight.detach(), shape, True, "hidden units"),
                            f"Weights of the first {min(_TILES, kh.n_hidden)} hidden units (blue negative, red positive)")
         sections.append(section)
@@ -119,7 +120,7 @@ def build(run: Run) -> list[Section]:
             ax.set_xlabel("images presented")
             ax.set_ylabel("mean theta")
             section.figure(fig, "Adaptive thresholds during STDP")
-        if model is not None and shape is not None:
+        if isinstance(model, DiehlCookNetwork) and shape is not None:
             section.figure(_receptive_fields(model.weight.detach(), shape, False, "excitatory neurons"),
                            f"Input weights of the first {min(_TILES, dc.n_neurons)} neurons")
         sections.append(section)

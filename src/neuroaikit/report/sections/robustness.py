@@ -85,7 +85,7 @@ def build(run: Run) -> list[Section]:
     section.status_table(["check", "status", "numbers"], [[c.name, c.status, c.detail] for c in result.checks],
                          status_column=1)
     fig = _examples(result.examples)
-    if fig is not None:
+    if fig is not None and result.examples is not None:
         section.figure(fig, f"{result.examples.attack} adversarial examples at eps {result.reference_eps:.4g} "
                             "(titles: prediction of the deployed rule)")
     return [section]

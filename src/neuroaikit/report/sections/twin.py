@@ -3,6 +3,8 @@ ceilings, receptive-field recovery, tuning curves, RF maps and most exciting inp
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from ...neural.fit import chosen_start
@@ -79,7 +81,8 @@ def _evaluation_section(fit, evaluation) -> Section:
                 ax.scatter(c[:, 0], c[:, 1], s=12, marker="x", label="twin (gradient map)")
                 # one collection for all the segments: an artist per neuron made the report of a
                 # 5,300-neuron recording take seconds, and the legend's "best" place more
-                ax.add_collection(LineCollection(np.stack([t[:, :2], c[:, :2]], axis=1), colors="grey", linewidths=0.5))
+                segments = list(np.stack([t[:, :2], c[:, :2]], axis=1))
+                ax.add_collection(LineCollection(segments, colors="grey", linewidths=0.5))
                 ax.invert_yaxis()
                 ax.set_xlabel("x (px)")
                 ax.set_ylabel("y (px)")
@@ -111,7 +114,8 @@ def _evaluation_section(fit, evaluation) -> Section:
         s.figure(fig, f"Early stopping curve (best epoch {best.get('best_epoch')}, {fit.get('seconds', 0):.0f} s"
                       + (f"; {stopped}" if stopped else "") + ")" + (" of the first twin." if len(fit.get("members") or []) > 1
                                                                      else "."))
-    starts = next(iter((fit or {}).get("history") or []), {}).get("starts") or []
+    first_epoch: dict[str, Any] = next(iter((fit or {}).get("history") or []), {})
+    starts = first_epoch.get("starts") or []
     if len(starts) > 1:
         scores = [start["validation_correlation"] for start in starts]
         chosen = chosen_start(starts)

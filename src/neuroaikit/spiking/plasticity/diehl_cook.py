@@ -78,6 +78,9 @@ class DiehlCookNetwork(nn.Module):
         accuracy = (net.predict(test_images) == test_labels).float().mean()
     """
 
+    theta: torch.Tensor
+    assignments: torch.Tensor
+
     def __init__(self, n_inputs: int = 784, n_neurons: int = 400, T: int = 350, max_rate_hz: float = 63.75,
                  tau_mem: float = 100.0, v_th: float = 13.0, synapses: str = "conductance", inhibition: float = 17.0,
                  e_exc: float = 65.0, e_inh: float = -35.0, tau_syn_exc: float = 1.0, tau_syn_inh: float = 2.0,

@@ -90,6 +90,9 @@ class KrotovHopfieldClassifier(nn.Module):
     Shape: ``(B, C, H, W) -> (B, n_classes)``.
     """
 
+    feature_mean: torch.Tensor
+    feature_std: torch.Tensor
+
     def __init__(self, in_channels: int = 1, image_size: int = 28, n_classes: int = 10, n_hidden: int = 2000,
                  p: float = 3.0, k: int = 7, delta: float = 0.4, n_power: float = 3.0):
         super().__init__()

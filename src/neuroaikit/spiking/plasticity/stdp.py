@@ -136,6 +136,7 @@ def stdp_sequence(pre: torch.Tensor, post: torch.Tensor, params: STDPParameters,
         depression += dep
     potentiation, depression = params.a_plus * potentiation, params.a_minus * depression
     if params.weight_dependence == "multiplicative":
+        assert weight is not None  # checked on entry
         potentiation = potentiation * (params.w_max - weight)
         depression = depression * (weight - params.w_min)
     return potentiation - depression
