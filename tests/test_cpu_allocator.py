@@ -54,9 +54,10 @@ def test_reused_memory_is_not_faulted_in_again_at_every_pass():
     assert (chosen, system_chosen) == ("reuse", "system")
     pages_per_pass = 48 * 2**20 // 4096
     assert system_faults >= 15 * pages_per_pass  # glibc maps every such block afresh
-    # kept: the passes touch no new page (now and then one pass finds its block split by a small
-    # allocation made in between and takes fresh pages once)
-    assert faults <= 2 * pages_per_pass
+    # kept: most passes touch no new page. Now and then a pass finds its block split by a small
+    # allocation made in between and takes fresh pages once: twice in 20 passes is common, and
+    # three times was seen on the 2-core CI machine while other jobs ran
+    assert faults <= 4 * pages_per_pass
 
 
 def test_the_setting_is_validated_and_recorded(monkeypatch):
