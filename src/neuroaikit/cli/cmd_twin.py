@@ -28,10 +28,11 @@ stopping on validation correlation, learning-rate decay).
 --time-limit bounds the whole command (loading, baselines, fit, scoring); each epoch line
 shows the validation r and the time left.
 
-DATA is a Sensorium FileTree folder or .zip, an .nwb file, a suite2p folder with its
-stimulus log (see 'neuroaikit twin fit --help'), a recording .json/.yaml naming a suite2p
-folder and its files or an .nwb file and its options (e.g. nwb: s.nwb, window: [0.2, 0.7]
-for a response window after each onset), antolik2016_mouse_v1.npz
+DATA is a Sensorium FileTree folder or .zip, an .nwb file, a suite2p folder or CaImAn's
+saved .hdf5 with its stimulus log (see 'neuroaikit twin fit --help'), a recording .json/.yaml
+naming a suite2p folder or a CaImAn file and its files, or an .nwb file and its options
+(e.g. nwb: s.nwb, window: [0.2, 0.7] for a response window after each onset),
+antolik2016_mouse_v1.npz
 (--region 1|2|3), allen_natural_scenes_v1.npz, or the word 'synthetic' (simulated V1
 with known receptive fields; --synthetic KEY=VALUE sets n_neurons, image_shape,
 n_train, repeats, seed ...; --synthetic preset=realistic simulates a cortex as hard to
@@ -91,7 +92,8 @@ def add_arguments(parser):
         "A checkpoint is saved after every epoch: --resume continues an interrupted fit.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fit.add_argument("data", nargs="+", help="FileTree folder/.zip, .nwb, .npz, suite2p folder, recording .json/.yaml, "
+    fit.add_argument("data", nargs="+", help="FileTree folder/.zip, .nwb, .npz, suite2p folder, CaImAn .hdf5, "
+                                             "recording .json/.yaml, "
                                              "or 'synthetic'; "
                                              "several: one shared core, one readout each")
     add_output_arguments(fit, resumable=True)

@@ -11,6 +11,7 @@ from ..errors import ConfigError, DataError
 from .dataset import NeuralDataset, check_nan_policy
 
 if TYPE_CHECKING:
+    from .caiman import CaimanRecording
     from .nwb import NwbRecording
     from .suite2p import Suite2pRecording
 
@@ -25,8 +26,11 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
     - a suite2p output folder with ``stimulus_log.csv`` and ``images.npy`` beside it, or a
       recording file (``.json`` / ``.yaml``) naming the suite2p folder, stimulus log, images,
       frame times and extraction settings (:class:`~neuroaikit.neural.suite2p.Suite2pRecording`),
+      the same for CaImAn's results (:class:`~neuroaikit.neural.caiman.CaimanRecording`),
       or an NWB file and its reading options such as the response window
       (:class:`~neuroaikit.neural.nwb.NwbRecording`): :func:`recording_from_file`;
+    - CaImAn's saved results (``.hdf5`` / ``.h5``) with ``stimulus_log.csv`` and ``images.npy``
+      beside them;
     - ``antolik2016_mouse_v1.npz`` (``region`` 1, 2 or 3; default 1) or
       ``allen_natural_scenes_v1.npz``, or the folder holding them with ``region`` set for Antolik.
 
@@ -67,6 +71,10 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
     suffix = path.suffix.lower()
     if suffix in RECORDING_FILE_SUFFIXES:
         return recording_from_file(path).load(nan_policy)
+    if suffix in CAIMAN_SUFFIXES:
+        from .caiman import CaimanRecording
+
+        return CaimanRecording(caiman=str(path)).load(nan_policy)
     if suffix == ".nwb":
         from .nwb import load_nwb
 
@@ -76,20 +84,24 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
 
         return (load_antolik(path, region or 1, nan_policy) if "antolik" in path.name.lower()
                 else load_allen(path, nan_policy))
-    raise DataError(f"{path}: unknown neural data format (expected a FileTree folder or .zip, .nwb or .npz)")
+    raise DataError(f"{path}: unknown neural data format (expected a FileTree folder or .zip, suite2p output, "
+                    f"CaImAn's .hdf5, .nwb, .npz, or a recording file .json / .yaml)")
 
 
-def recording_from_file(path: str | os.PathLike) -> Suite2pRecording | NwbRecording:
+def recording_from_file(path: str | os.PathLike) -> Suite2pRecording | NwbRecording | CaimanRecording:
     """A recording file (JSON / YAML): the fields of :class:`~neuroaikit.neural.nwb.NwbRecording`
-    when it names an ``nwb`` file, else those of
+    when it names an ``nwb`` file, those of :class:`~neuroaikit.neural.caiman.CaimanRecording`
+    when it names a ``caiman`` file, else those of
     :class:`~neuroaikit.neural.suite2p.Suite2pRecording`; relative paths are relative to the file."""
     from ..config import load_config_file
+    from .caiman import CaimanRecording
     from .nwb import NwbRecording
     from .suite2p import Suite2pRecording
 
     path = Path(path)
     values = dict(load_config_file(path))
-    kind: type[Suite2pRecording] | type[NwbRecording] = NwbRecording if "nwb" in values else Suite2pRecording
+    kind: type[Suite2pRecording] | type[NwbRecording] | type[CaimanRecording] = (
+        NwbRecording if "nwb" in values else CaimanRecording if "caiman" in values else Suite2pRecording)
     for key in kind.path_fields:
         if isinstance(values.get(key), str) and not Path(values[key]).is_absolute():
             values[key] = str(path.parent / values[key])
@@ -114,8 +126,11 @@ def check_recording_file(path: str | os.PathLike) -> None:
 #: the suffixes of recording files, which name the recording's own files
 RECORDING_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
+#: the suffixes of CaImAn's saved results
+CAIMAN_SUFFIXES = (".hdf5", ".h5")
+
 #: the suffixes of the formats that are not FileTree zips
-OTHER_SUFFIXES = (".json", ".yaml", ".yml", ".nwb", ".npz")
+OTHER_SUFFIXES = (".json", ".yaml", ".yml", ".nwb", ".npz", *CAIMAN_SUFFIXES)
 
 
 def is_filetree(path: str | os.PathLike) -> bool:

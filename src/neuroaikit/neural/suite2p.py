@@ -183,12 +183,7 @@ class Suite2pRecording(Config):
     path_fields: ClassVar[tuple[str, ...]] = ("suite2p", "stimulus_log", "images", "frame_times")
 
     def _beside(self, given: str | None, default: str) -> Path | None:
-        if given is not None:
-            return Path(given)
-        for folder in (Path(self.suite2p), Path(self.suite2p).parent):
-            if (folder / default).is_file():
-                return folder / default
-        return None
+        return beside(Path(self.suite2p), given, default)
 
     # -- loading ---------------------------------------------------------------
     def load(self, nan_policy: str = "raise") -> NeuralDataset:
@@ -199,37 +194,17 @@ class Suite2pRecording(Config):
         planes = find_planes(self.suite2p)
         signal, roi_planes, positions, fs, n_planes = self._read_planes(planes)
         n_frames = signal.shape[1]
-        log_path = self._beside(self.stimulus_log, DEFAULT_LOG)
-        if log_path is None:
-            raise DataError(f"{self.suite2p}: no stimulus log given and no {DEFAULT_LOG} beside it")
-        if not log_path.is_file():
-            raise DataError(f"stimulus log {log_path} does not exist")
-        shown = _read_nwb_log(log_path) if log_path.suffix.lower() == ".nwb" else _read_csv_log(log_path)
+        log_path, shown = read_stimulus_log(Path(self.suite2p), self.stimulus_log)
         clocks = self._frame_clocks(n_frames, fs, n_planes, sorted(set(roi_planes.tolist())), planes[0])
         onsets = shown["onset"]
         responses = np.empty((len(onsets), len(signal)), np.float32)
         for number, times in clocks.items():
             lo, hi = response_window_frames(times, onsets, self.window, str(log_path))
             responses[:, roi_planes == number] = window_means(signal[roi_planes == number].T, lo, hi)
-        images = shown.get("images")
-        if images is None:
-            images = self._images(log_path)
-        ids = shown["image_id"]
-        rows = shown.get("stimulus_index", ids)
-        if rows.min() < 0 or rows.max() >= len(images):
-            raise DataError(f"{log_path}: image id {int(rows.max() if rows.max() >= len(images) else rows.min())} is "
-                            f"outside the {len(images)} images")
-        tiers = shown.get("tier")
-        if tiers is None:
-            tiers = tiers_from_repeats(ids, self.test_repeats, str(log_path))
-        return with_nan_policy(
-            nan_policy, f"{self.suite2p}: the {self.signal} signal",
-            stimuli=images, responses=responses, image_ids=ids, tiers=tiers, stimulus_index=rows,
-            behavior=shown.get("behavior"), pupil_center=shown.get("pupil_center"), cortical_positions=positions,
-            name=Path(self.suite2p).resolve().name if Path(self.suite2p).name not in ("plane0", "suite2p")
-            else Path(self.suite2p).resolve().parent.name,
-            response_kind=self.signal, info={"source": str(self.suite2p), "stimulus_log": str(log_path)},
-        )
+        folder = Path(self.suite2p)
+        name = folder.resolve().name if folder.name not in ("plane0", "suite2p") else folder.resolve().parent.name
+        return trials_dataset(folder, shown, responses, log_path, self.images, self.test_repeats, nan_policy,
+                              signal=self.signal, positions=positions, name=name)
 
     def _read_planes(self, planes: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None, int]:
         """(signal (ROIs, frames), each ROI's plane number in the acquisition's plane cycle, ROI
@@ -325,16 +300,8 @@ class Suite2pRecording(Config):
                 settings = "ops.npy" if (plane / "ops.npy").is_file() else "settings.npy"
                 raise DataError(f"{plane / settings}: no frame rate 'fs' and no frame times given (frame_times)")
             return {k: (np.arange(n_frames) + k / n_planes) / fs for k in numbers}
-        if not path.is_file():
-            raise DataError(f"frame times {path} do not exist")
-        try:
-            times = (np.loadtxt(path, delimiter=",", ndmin=1) if path.suffix.lower() in (".csv", ".txt")
-                     else _plain_npy(path)).astype(np.float64).ravel()
-        except ValueError as exc:
-            raise DataError(f"{path}: frame times must be numbers only, one per frame, no header ({exc})") from None
+        times = read_frame_times(path, n_frames, "F.npy")
         given = len(times)
-        if given < n_frames:
-            raise DataError(f"{path}: {given} frame times for {n_frames} frames of F.npy")
         interleaved = n_planes > 1 and given >= n_planes * n_frames
         if n_planes > 1 and not interleaved and given >= n_frames * (1 + (n_planes - 1) / 2):
             raise DataError(f"{path}: {given} frame times for {n_frames} frames of each of {n_planes} planes: neither "
@@ -347,16 +314,80 @@ class Suite2pRecording(Config):
                      "one per imaging frame, each plane taking its own" if interleaved else "one per volume, shared by the planes")
         return {k: times[k::n_planes] if interleaved else times for k in numbers}
 
-    def _images(self, log_path: Path) -> np.ndarray:
-        path = self._beside(self.images, DEFAULT_IMAGES)
-        if path is None:
-            raise DataError(f"{log_path}: no images given (images) and no {DEFAULT_IMAGES} beside {self.suite2p}")
-        if not path.is_file():
-            raise DataError(f"images {path} do not exist")
-        images = _plain_npy(path)
-        if images.ndim not in (3, 4):
-            raise DataError(f"{path}: expected images (n, H, W), (n, C, H, W) or (n, H, W, C), got shape {images.shape}")
-        return images.astype(np.float32)  # channels-last colour: moved by NeuralDataset
+
+# -- what every source of traces shares: the stimulus log, the images, the trials ---------------
+def beside(source: Path, given: str | None, default: str) -> Path | None:
+    """``given``, else ``default`` in the folder of ``source`` or the folder above it, else None."""
+    if given is not None:
+        return Path(given)
+    for folder in (source, source.parent):
+        if (folder / default).is_file():
+            return folder / default
+    return None
+
+
+def read_stimulus_log(source: Path, given: str | None) -> tuple[Path, dict[str, Any]]:
+    """The stimulus log of the recording at ``source`` (``given``, else ``stimulus_log.csv``
+    beside it) and its presentations: onsets, image ids, and tiers, behaviour, pupil centre and
+    images where it holds them."""
+    log_path = beside(source, given, DEFAULT_LOG)
+    if log_path is None:
+        raise DataError(f"{source}: no stimulus log given and no {DEFAULT_LOG} beside it")
+    if not log_path.is_file():
+        raise DataError(f"stimulus log {log_path} does not exist")
+    return log_path, _read_nwb_log(log_path) if log_path.suffix.lower() == ".nwb" else _read_csv_log(log_path)
+
+
+def trials_dataset(source: Path, shown: dict[str, Any], responses: np.ndarray, log_path: Path, images: str | None,
+                   test_repeats: int, nan_policy: str, *, signal: str, positions: np.ndarray | None,
+                   name: str) -> NeuralDataset:
+    """The :class:`NeuralDataset` of trial ``responses`` (presentations x ROIs) to the
+    presentations ``shown`` of the log at ``log_path``, with the images the log carries or those
+    of ``images`` (default ``images.npy`` beside ``source``), tiers from the log or the repeats."""
+    stimuli = shown.get("images")
+    if stimuli is None:
+        stimuli = _images(source, images, log_path)
+    ids = shown["image_id"]
+    rows = shown.get("stimulus_index", ids)
+    if rows.min() < 0 or rows.max() >= len(stimuli):
+        raise DataError(f"{log_path}: image id {int(rows.max() if rows.max() >= len(stimuli) else rows.min())} is "
+                        f"outside the {len(stimuli)} images")
+    tiers = shown.get("tier")
+    if tiers is None:
+        tiers = tiers_from_repeats(ids, test_repeats, str(log_path))
+    return with_nan_policy(
+        nan_policy, f"{source}: the {signal} signal",
+        stimuli=stimuli, responses=responses, image_ids=ids, tiers=tiers, stimulus_index=rows,
+        behavior=shown.get("behavior"), pupil_center=shown.get("pupil_center"), cortical_positions=positions,
+        name=name, response_kind=signal, info={"source": str(source), "stimulus_log": str(log_path)},
+    )
+
+
+def _images(source: Path, given: str | None, log_path: Path) -> np.ndarray:
+    path = beside(source, given, DEFAULT_IMAGES)
+    if path is None:
+        raise DataError(f"{log_path}: no images given (images) and no {DEFAULT_IMAGES} beside {source}")
+    if not path.is_file():
+        raise DataError(f"images {path} do not exist")
+    images = _plain_npy(path)
+    if images.ndim not in (3, 4):
+        raise DataError(f"{path}: expected images (n, H, W), (n, C, H, W) or (n, H, W, C), got shape {images.shape}")
+    return images.astype(np.float32)  # channels-last colour: moved by NeuralDataset
+
+
+def read_frame_times(path: Path, n_frames: int, what: str) -> np.ndarray:
+    """Seconds per frame from ``.npy`` / ``.csv`` / ``.txt`` (numbers only), at least ``n_frames``
+    of them (``what`` names the frames in errors), all of them returned."""
+    if not path.is_file():
+        raise DataError(f"frame times {path} do not exist")
+    try:
+        times = (np.loadtxt(path, delimiter=",", ndmin=1) if path.suffix.lower() in (".csv", ".txt")
+                 else _plain_npy(path)).astype(np.float64).ravel()
+    except ValueError as exc:
+        raise DataError(f"{path}: frame times must be numbers only, one per frame, no header ({exc})") from None
+    if len(times) < n_frames:
+        raise DataError(f"{path}: {len(times)} frame times for {n_frames} frames of {what}")
+    return times
 
 
 def _read_ops(plane: Path) -> dict:
