@@ -258,3 +258,10 @@ def test_memory_map_over_mixed_formats_maps_the_filetree_and_reads_the_rest(tmp_
     assert not isinstance(held.responses, np.memmap) and not isinstance(held.responses.base, np.memmap)
     with pytest.raises(DataError, match="memory mapping applies to Sensorium FileTree folders and zips"):
         load_sessions(TwinFitJob(data=str(antolik), memory_map=True))
+
+
+def test_session_names_drop_every_format_s_extension_and_number_repeats():
+    from neuroaikit.neural.twin import session_names
+
+    assert session_names(["a/m1.hdf5", "b/m1.zip", "c/x.nwb", "d/y.h5", "e/mouse-3/", "f/z.npz"]) == \
+        ["m1", "m1_2", "x", "y", "mouse_3", "z"]

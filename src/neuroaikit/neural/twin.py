@@ -226,7 +226,7 @@ def session_names(paths: list[str]) -> list[str]:
     names: list[str] = []
     for path in paths:
         stem = Path(str(path).rstrip("/\\")).name
-        for suffix in (".zip", ".nwb", ".npz"):
+        for suffix in (".zip", ".nwb", ".npz", ".hdf5", ".h5"):
             stem = stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
         base = re.sub(r"\W", "_", stem) or "session"
         name, k = base, 2
