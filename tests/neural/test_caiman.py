@@ -150,8 +150,11 @@ def test_twin_fit_reads_caiman_results_and_bad_input_is_one_line(tmp_path, capsy
     write_caiman(tmp_path)
     results = str(tmp_path / "cnmf_results.hdf5")
     assert main(["twin", "fit", results, "--out", str(tmp_path / "run"), "--max-epochs", "1", "--starts", "1",
-                 "--channels", "4", "--layers", "1", "--no-report", "--quiet"]) == 0
+                 "--channels", "4", "--layers", "1", "--no-report", "--quiet", "--shifter"]) == 0
     assert (tmp_path / "run" / "results" / "twin_eval.json").is_file()
+    # the log has no pupil columns: the shifter asked for is left out, said once in the run's log
+    log = (tmp_path / "run" / "log.txt").read_text()
+    assert log.count(f"note: no pupil centre in {results}: fitting without a shifter") == 1
     with h5py.File(results, "a") as fh:
         del fh["estimates/S"]
         fh["estimates/S"] = np.zeros((2, 2))

@@ -88,17 +88,3 @@ def test_behaviour_and_shifter_beat_images_alone(moving_eye):
     assert scores["behavior"] > scores["images"], scores
     assert scores["behavior+shifter"] > scores["behavior"] + 0.05, scores
 
-
-def test_a_shifter_asked_for_without_a_pupil_centre_is_left_out_with_a_note(moving_eye):
-    import dataclasses
-
-    from neuroaikit.progress import Progress
-
-    no_eye = dataclasses.replace(moving_eye, pupil_center=None, name="no_eye")
-    lines: list[str] = []
-    progress = Progress(enabled=False, echo=None)
-    progress.add_sink(lines.append)
-    cfg = TwinFitConfig(model=TwinModelConfig(hidden_channels=2, layers=1, shifter=True), max_epochs=1, starts=1)
-    model, _ = fit_twin(no_eye, cfg, progress=progress)
-    assert model.shifters is None
-    assert "note: no pupil centre in no_eye: fitting without a shifter" in lines

@@ -535,9 +535,6 @@ class _Trainer:
         self.deadline = deadline
         self.sessions = _sessions(data, cfg)
         model, _ = build_twin_for(data, cfg)
-        if cfg.model.shifter and model.shifters is None:
-            lacking = [ds.name or n for n, ds in self.sessions.items() if ds.pupil_center is None]
-            self.progress.message(f"note: no pupil centre in {', '.join(lacking)}: fitting without a shifter")
         self.multi = isinstance(data, Mapping)
         self.starts = 1 if core_from is not None else cfg.starts
         if core_from is not None:

@@ -353,6 +353,9 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
                     writer.say(_resampled_note(path, ds, job.image_size))
                 if job.memory_map and _memory_map_for(path, job.memory_map, len(sessions)) is None:
                     writer.say(f"{path}: read into memory (memory mapping applies to FileTree folders and zips)")
+            if fit_cfg.model.shifter and model0.shifters is None:  # once per command, not per ensemble member
+                lacking = [str(path) for path, ds, _ in sessions.values() if ds.pupil_center is None]
+                writer.say(f"note: no pupil centre in {', '.join(lacking)}: fitting without a shifter")
             scored = {name: ds for name, (_, ds, _) in sessions.items() if (ds.tiers == "test").any()}
             baselines: dict[str, dict] = {name: {} for name in scored}
             if job.baselines and ex.is_main:
