@@ -20,7 +20,9 @@ def test_bmi_run_folder_and_report(eeg_dir, tmp_path, capsys):
     assert set(row.robustness) >= {"clean", "noise", "channels_lost", "electrode_shift", "apgd"}
     assert row.robustness["apgd"]["50"] <= row.robustness["clean"]
     assert row.pseudo_online[0]["window_s"] == 1.0
-    assert result.published["cca"] == 25.40
+    assert row.pseudo_online[0]["latency_s"] >= 3.0  # epochs start 2 s after the cue
+    assert row.robustness["noise_model"] == "sensor" and row.itr_selection_s == 4.0 and row.roc_auc is None
+    assert result.published["cca"] == 25.40 and result.published["metric"] == "accuracy"
     assert "Brain-machine interface decoding" in (out / "report.html").read_text()
 
 

@@ -6,6 +6,8 @@ sparse matrix as a group of its CSC arrays, ``None`` as the text ``"NoneType"``.
 
 from __future__ import annotations
 
+import logging
+
 import h5py
 import numpy as np
 import pytest
@@ -99,10 +101,13 @@ def test_recording_file_signals_components_and_the_frame_rate(tmp_path):
     assert np.corrcoef(no_times.responses.ravel(), truth[:, ACCEPTED].ravel())[0, 1] > 0.95
 
 
-def test_components_not_evaluated_are_all_kept_and_f_dff_not_computed_is_named(tmp_path):
+def test_components_not_evaluated_are_all_kept_and_f_dff_not_computed_is_named(tmp_path, caplog):
     truth, _, _ = write_caiman(tmp_path, idx_components=None, F_dff=None)
-    ds = load_neural(tmp_path / "cnmf_results.hdf5")
+    with caplog.at_level(logging.INFO, logger="neuroaikit"):
+        ds = load_neural(tmp_path / "cnmf_results.hdf5")
     np.testing.assert_allclose(ds.responses, truth, rtol=1e-5)
+    # said, since components CaImAn would have rejected are in the fit (the CLI shows it as a note)
+    assert "components not evaluated): every component kept" in caplog.text
     with pytest.raises(DataError, match=r"estimates/F_dff is empty \(run estimates.detrend_df_f"):
         CaimanRecording(caiman=str(tmp_path / "cnmf_results.hdf5"), signal="F_dff").load()
 

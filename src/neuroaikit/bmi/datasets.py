@@ -39,6 +39,8 @@ SSVEP_FILE_UNITS_TO_V = 1e-3
 
 #: MOABB's recipes for these data sets (paradigm defaults and dataset intervals)
 PHYSIONET_MI_RECIPE = PreprocessConfig(l_freq=8.0, h_freq=32.0, tmin=0.0, tmax=3.0)
+#: filter-bank CSP splits 4-40 Hz into its own bands (Ang et al. 2008), so it reads that band
+PHYSIONET_FBCSP_RECIPE = PHYSIONET_MI_RECIPE.replace(l_freq=4.0, h_freq=40.0)
 SSVEP_RECIPE = PreprocessConfig(l_freq=7.0, h_freq=45.0, tmin=2.0, tmax=4.0)
 SSVEP_FILTER_BANK_RECIPE = PreprocessConfig(filter_bank=[[12.5, 13.5], [16.5, 17.5], [20.5, 21.5]], tmin=2.0,
                                             tmax=4.0)

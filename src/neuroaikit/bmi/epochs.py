@@ -58,7 +58,10 @@ class PreprocessConfig(Config):
     ``reject_uv``: drop epochs whose peak-to-peak amplitude on any channel exceeds this (uV);
     ``montage``: a standard montage name whose positions every channel must have (``None``: skip);
     ``channels``: the EEG channels to keep (names, case-insensitive; ``None``: all), picked after
-    re-referencing, so an average reference is still the average of every EEG channel.
+    re-referencing, so an average reference is still the average of every EEG channel;
+    ``causal``: filter forward only (IIR: one pass; FIR: minimum phase; the notch likewise), so a
+    sample depends on none after it, as a filter running online would (the default, zero phase
+    over the whole recording, lets each sample see up to a filter's length of the future).
     """
 
     l_freq: float | None = None
@@ -73,6 +76,7 @@ class PreprocessConfig(Config):
     reject_uv: float | None = None
     montage: str | None = None
     channels: list | None = None
+    causal: bool = False
 
     _parameter_constraints: ClassVar[dict] = {
         "l_freq": [Interval(float, 0, None, closed="neither"), None],
@@ -87,6 +91,7 @@ class PreprocessConfig(Config):
         "reject_uv": [POSITIVE, None],
         "montage": [InstanceOf(str), None],
         "channels": [Satisfies(channel_names, "a non-empty list of distinct channel names"), None],
+        "causal": [InstanceOf(bool)],
     }
 
     def _check(self) -> None:
@@ -96,6 +101,8 @@ class PreprocessConfig(Config):
             raise ConfigError(f"l_freq ({self.l_freq}) must be below h_freq ({self.h_freq})")
         if self.filter_bank is not None and (self.l_freq is not None or self.h_freq is not None):
             raise ConfigError("give either a band (l_freq/h_freq) or a filter_bank, not both")
+        if self.causal and self.resample is not None:
+            raise ConfigError("a causal recipe cannot resample: MNE's resampling looks ahead (zero phase)")
 
     @property
     def upper_edge(self) -> float | None:
@@ -178,7 +185,16 @@ class EpochsDataset:
         return {"name": self.name, "n_trials": len(self), "n_channels": self.X.shape[1], "n_samples": self.n_samples,
                 "sfreq": self.sfreq, "tmin": self.tmin, "classes": list(self.classes),
                 "class_counts": self.class_counts(), "subjects": sorted(set(self.subject)),
-                "sessions": sorted(set(self.session)), "runs": sorted(set(self.run))}
+                "sessions": sorted(set(self.session)), "runs": sorted(set(self.run)),
+                "channel_sd_uv": self.channel_sd_range()}
+
+    def channel_sd_range(self) -> list[float]:
+        """The smallest and largest channel standard deviation (uV, over trials and samples) among
+        the subjects: ``[min, max]`` over subjects and channels."""
+        if len(self) == 0:
+            return []
+        sds = [self.X[self.subject == s].std(axis=(0, 2)) for s in sorted(set(self.subject))]
+        return [float(min(sd.min() for sd in sds)), float(max(sd.max() for sd in sds))]
 
 
 def concatenate(parts: Sequence[EpochsDataset], name: str | None = None) -> EpochsDataset:
@@ -279,6 +295,13 @@ def check_montage(raw, montage: str) -> None:
     raw.set_montage(positions, match_case=False, verbose="error")
 
 
+def _phase(config: PreprocessConfig) -> str:
+    """MNE's name for the recipe's filter phase (its causal one differs between IIR and FIR)."""
+    if not config.causal:
+        return "zero"
+    return "forward" if config.filter_method == "iir" else "minimum"
+
+
 def preprocess(raw, config: PreprocessConfig, events: np.ndarray | None = None):
     """Reference, notch, band-pass (or filter bank) and resample ``raw`` (in place copies).
 
@@ -309,13 +332,13 @@ def preprocess(raw, config: PreprocessConfig, events: np.ndarray | None = None):
         too_high = [f for f in config.notch if f >= sfreq / 2]
         if too_high:
             raise DataError(f"notch frequency {too_high[0]:g} Hz is above Nyquist ({sfreq / 2:g} Hz)")
-        raw.notch_filter(config.notch, verbose="error")
+        raw.notch_filter(config.notch, phase="minimum" if config.causal else "zero", verbose="error")
     bands = config.filter_bank or [[config.l_freq, config.h_freq]]
     raws = []
     for low, high in bands:
         band = raw.copy()
         if low is not None or high is not None:
-            band.filter(low, high, method=config.filter_method, verbose="error")
+            band.filter(low, high, method=config.filter_method, phase=_phase(config), verbose="error")
         raws.append(band)
     if config.resample is not None:
         new_events = events

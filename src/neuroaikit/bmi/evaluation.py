@@ -5,12 +5,18 @@
   (leave one session out, per subject), ``cross-run`` (leave one run out, per subject) and
   ``loso`` (leave one subject out). Returns per-fold predictions so every figure downstream
   (confusion matrix, per-subject accuracy) comes from the same folds.
-- :func:`permutation_test`: chance by refitting on permuted labels (same folds); p-value
-  ``(1 + #{perm >= observed}) / (1 + n_perm)`` (Ojala & Garriga 2010).
+- :func:`permutation_test`: chance by refitting on permuted labels (the same scheme and seed; the
+  stratified folds are drawn on the permuted labels, as scikit-learn's ``permutation_test_score``
+  does); p-value ``(1 + #{perm >= observed}) / (1 + n_perm)`` (Ojala & Garriga 2010).
 - :func:`binomial_interval`: Clopper-Pearson interval of an accuracy over n trials.
 - :func:`itr_bits_per_min`: Wolpaw information transfer rate.
 - :func:`pseudo_online`: accuracy and decision latency against the length of a window that
-  starts at the epoch's onset (a decoder trained and tested on the first L seconds).
+  starts at the epoch's onset (a decoder trained and tested on the first L seconds); give it
+  epochs filtered causally (``PreprocessConfig(causal=True)``), or the window sees the future.
+
+Two-class data sets also get the ROC-AUC (:attr:`FoldPredictions.roc_auc`), the score MOABB
+reports for them (its left- vs right-hand imagery paradigm scores ``roc_auc``), so a published
+two-class figure is compared with the same measure.
 """
 
 from __future__ import annotations
@@ -41,10 +47,24 @@ class FoldPredictions:
     subject: np.ndarray
     fit_time_s: float
     predict_time_s: float
+    #: per trial, the decoder's score for the second class against the first (two classes only)
+    score: np.ndarray | None = None
 
     @property
     def accuracy(self) -> float:
         return float((self.y_true == self.y_pred).mean())
+
+    @property
+    def roc_auc(self) -> float | None:
+        """Mean over folds of each test fold's ROC-AUC (MOABB's two-class score; folds with one
+        class only are left out); ``None`` without two-class scores."""
+        from sklearn.metrics import roc_auc_score
+
+        if self.score is None:
+            return None
+        aucs = [roc_auc_score(self.y_true[self.fold == k], self.score[self.fold == k])
+                for k in sorted(set(self.fold)) if len(set(self.y_true[self.fold == k])) == 2]
+        return float(np.mean(aucs)) if aucs else None
 
     def accuracy_by(self, groups: np.ndarray) -> dict[str, float]:
         return {str(g): float((self.y_true[groups == g] == self.y_pred[groups == g]).mean())
@@ -94,13 +114,29 @@ def _splits(ds: EpochsDataset, scheme: str, folds: int, seed: int):
                 yield idx[own & (key != g)], idx[own & (key == g)]
 
 
+def two_class_score(model, X: np.ndarray) -> np.ndarray | None:
+    """A fitted two-class decoder's score for its second class against its first (higher: more
+    likely the second), from ``decision_function`` or else ``predict_proba``; ``None`` if it has
+    neither (then no ROC-AUC)."""
+    if hasattr(model, "decision_function"):
+        score = np.asarray(model.decision_function(X), dtype=float)
+    elif hasattr(model, "predict_proba"):
+        score = np.asarray(model.predict_proba(X), dtype=float)
+    else:
+        return None
+    return score if score.ndim == 1 else score[:, 1] - score[:, 0]
+
+
 def cross_validate(decoder, ds: EpochsDataset, scheme: str = "within-session", folds: int = 5, seed: int = 42,
                    y: np.ndarray | None = None) -> FoldPredictions:
     """Out-of-fold predictions of ``decoder`` (cloned per fold) on ``ds`` (see module docstring);
-    ``y`` replaces the labels (the permutation test passes permuted ones)."""
+    ``y`` replaces the labels (the permutation test passes permuted ones). With two classes the
+    decoder's scores are kept too, for the ROC-AUC (not timed: the timing is of ``predict``)."""
     labels = ds.y if y is None else y
     y_pred = np.full(len(ds), -1)
     fold = np.full(len(ds), -1)
+    two_classes = len(set(labels)) == 2
+    score = np.zeros(len(ds)) if two_classes else None
     fit_time = predict_time = 0.0
     for k, (train, test) in enumerate(_splits(ds, scheme, folds, seed)):
         model = clone(decoder)
@@ -110,15 +146,23 @@ def cross_validate(decoder, ds: EpochsDataset, scheme: str = "within-session", f
         y_pred[test] = model.predict(ds.X[test])
         predict_time += time.perf_counter() - t1
         fit_time += t1 - t0
+        if score is not None:
+            fold_score = two_class_score(model, ds.X[test])
+            # a training fold of one class ranks nothing
+            if fold_score is None or len(getattr(model, "classes_", (0, 1))) != 2:
+                score = None
+            else:
+                score[test] = fold_score
         fold[test] = k
     tested = fold >= 0
     return FoldPredictions(labels[tested], y_pred[tested], fold[tested], ds.subject[tested], fit_time,
-                           predict_time / max(int(tested.sum()), 1))
+                           predict_time / max(int(tested.sum()), 1), None if score is None else score[tested])
 
 
 def permutation_test(decoder, ds: EpochsDataset, observed: float, scheme: str = "within-session", folds: int = 5,
                      n_permutations: int = 100, seed: int = 42) -> tuple[float, list[float]]:
-    """``(p_value, permuted accuracies)``: labels shuffled within each subject, same folds."""
+    """``(p_value, permuted accuracies)``: labels shuffled within each subject, the same scheme and
+    seed (stratified folds are drawn on the permuted labels)."""
     rng = np.random.default_rng(seed)
     scores = []
     for _ in range(n_permutations):
@@ -157,8 +201,11 @@ def itr_bits_per_min(accuracy: float, n_classes: int, seconds_per_selection: flo
 
 def pseudo_online(decoder, ds: EpochsDataset, windows_s: list[float], folds: int = 5, seed: int = 42) -> list[dict]:
     """For each window length ``L``: within-session accuracy of ``decoder`` trained and tested on
-    the first ``L`` s of every epoch, inference time per window, and the decision latency
-    (``L`` + inference time) after the epoch's start."""
+    the first ``L`` s of every epoch, inference time per window, and the decision latency after
+    the cue (the epoch's start ``tmin`` + ``L`` + inference time).
+
+    ``ds`` should be filtered causally (``PreprocessConfig(causal=True)``): zero-phase filtering
+    puts signal from after the window into it, most for narrow bands (a filter bank)."""
     rows = []
     for length in windows_s:
         n = int(round(length * ds.sfreq))
@@ -169,5 +216,5 @@ def pseudo_online(decoder, ds: EpochsDataset, windows_s: list[float], folds: int
         pred = cross_validate(decoder, part, "within-session", folds, seed)
         rows.append({"window_s": float(length), "accuracy": pred.accuracy,
                      "inference_s_per_window": pred.predict_time_s,
-                     "latency_s": float(length) + pred.predict_time_s})
+                     "latency_s": float(ds.tmin) + float(length) + pred.predict_time_s})
     return rows

@@ -11,7 +11,8 @@ from ..results import Result
 class DecoderResult(Result):
     """One decoder's figures: cross-validated accuracy with its exact binomial interval, per
     subject, the confusion matrix (rows true, columns predicted), the permutation p-value,
-    ITR, times, robustness table and pseudo-online rows."""
+    ITR (with its time per selection, s), the ROC-AUC (two classes: mean over folds, MOABB's
+    score), times, robustness table and pseudo-online rows (latency after the cue)."""
 
     name: str
     scheme: str
@@ -28,6 +29,8 @@ class DecoderResult(Result):
     n_permutations: int = 0
     robustness: dict | None = None
     pseudo_online: list[dict] | None = None
+    itr_selection_s: float | None = None
+    roc_auc: float | None = None
 
 
 @dataclass

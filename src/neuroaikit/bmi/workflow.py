@@ -6,7 +6,9 @@ subjects, decoders, folds) before the run folder is created.
 
 Recipes follow MOABB's for the same data: SSVEP epochs 2-4 s after the cue, 7-45 Hz IIR
 band-pass for CCA/FBCCA/TRCA/deep decoders, and for the Riemannian decoders a filter bank of
-1-Hz bands around 13, 17 and 21 Hz stacked as channels; motor imagery 0-3 s, 8-32 Hz.
+1-Hz bands around 13, 17 and 21 Hz stacked as channels; motor imagery 0-3 s, 8-32 Hz, and
+4-40 Hz for filter-bank CSP (its bank spans 4-40 Hz, as Ang et al.'s). Pseudo-online windows
+are cut from the same recipe filtered causally (:attr:`PreprocessConfig.causal`).
 """
 
 from __future__ import annotations
@@ -25,22 +27,26 @@ from ..progress import Progress, default_progress
 from ..runs import RunWriter
 from ._deps import check_installed
 from .decoders import DECODERS, DEEP, SSVEP_ONLY, make_decoder
-from .epochs import EpochsDataset, channel_names, matching_channels
+from .epochs import EpochsDataset, PreprocessConfig, channel_names, matching_channels
 from .evaluation import (SCHEMES, binomial_interval, check_trials_per_class, cross_validate, itr_bits_per_min,
                          permutation_test, pseudo_online)
 from .results import BMIResult, DecoderResult
 
 DATASETS = ("ssvep-exo", "physionet-mi")
 #: MOABB benchmark, docs/source/paper_results.rst of NeuroTechX/moabb ("Benchmark" page of the
-#: MOABB documentation; Chevallier et al. 2024, arXiv:2404.15319), mean accuracy (%) over all
-#: subjects of the data set, within-session 5-fold
+#: MOABB documentation; Chevallier et al. 2024, arXiv:2404.15319): mean score (%) over all
+#: subjects of the data set, within-session 5-fold. ``metric`` says which score: MOABB scores a
+#: multi-class paradigm (SSVEP) by accuracy and a two-class one (left vs right hand imagery,
+#: ``LeftRightImagery.scoring``) by ROC-AUC, so ours is compared with the same measure.
 PUBLISHED = {
     "ssvep-exo": {"source": "MOABB benchmark (Chevallier et al. 2024), SSVEP all classes, Kalunga2016, 12 subjects",
-                  "cca": 25.40, "trca": 24.84, "ts_lr": 70.86, "mdm": 70.89},
+                  "metric": "accuracy", "cca": 25.40, "trca": 24.84, "ts_lr": 70.86, "mdm": 70.89},
     "physionet-mi": {"source": "MOABB benchmark (Chevallier et al. 2024), motor imagery left vs right hand, "
-                               "PhysionetMI, all 109 subjects (not S001 alone)",
-                     "csp_lda": 65.75, "ts_lr": 67.28, "mdm": 54.76, "eegnet": 59.55, "shallow": 65.19},
+                               "PhysionetMI, all 109 subjects (not S001 alone), ROC-AUC",
+                     "metric": "roc_auc", "csp_lda": 65.75, "ts_lr": 67.28, "mdm": 54.76, "eegnet": 59.55,
+                     "shallow": 65.19},
 }
+NOISE_MODELS = ("sensor", "input")
 RIEMANN = ("ts_lr", "mdm")
 
 
@@ -74,6 +80,8 @@ class BMIConfig(Config):
     windows_s: list = field(default_factory=list)
     deep_epochs: int = 100
     deep_noise: float | None = None
+    noise_model: str = "sensor"
+    selection_s: float | None = None
     seed: int = 42
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
@@ -98,6 +106,8 @@ class BMIConfig(Config):
         "windows_s": [Satisfies(lambda v: _numbers(v) and all(w > 0 for w in v), "a list of window lengths > 0 (s)")],
         "deep_epochs": [POSITIVE_INT],
         "deep_noise": [Interval(float, 0, None, closed="neither"), None],
+        "noise_model": [Options(NOISE_MODELS)],
+        "selection_s": [Interval(float, 0, None, closed="neither"), None],
         "seed": [Interval(int, 0, None)],
     }
 
@@ -112,16 +122,42 @@ class BMIConfig(Config):
             raise ConfigError("xdawn_ts_lr decodes P300 ERPs; neither shared data set is a P300 one")
 
 
-def load_dataset(config: BMIConfig, filter_bank: bool = False) -> EpochsDataset:
+def recipe_for(config: BMIConfig, decoder: str | None = None, causal: bool = False) -> PreprocessConfig:
+    """The preprocessing ``decoder`` reads on ``config``'s data set (``None``: the data set's own
+    recipe, in whose band noise SNRs are stated), causal for pseudo-online windows."""
     from . import datasets as d
 
     if config.dataset == "ssvep-exo":
-        recipe = d.SSVEP_FILTER_BANK_RECIPE if filter_bank else d.SSVEP_RECIPE
-        return d.load_ssvep_exo(config.data_dir, config.subjects, config=recipe.replace(channels=config.channels))
+        recipe = d.SSVEP_FILTER_BANK_RECIPE if decoder in RIEMANN else d.SSVEP_RECIPE
+    else:
+        recipe = d.PHYSIONET_FBCSP_RECIPE if decoder == "fbcsp_lda" else d.PHYSIONET_MI_RECIPE
+    return recipe.replace(channels=config.channels, causal=causal)
+
+
+def load_dataset(config: BMIConfig, recipe: PreprocessConfig | None = None) -> EpochsDataset:
+    """``config``'s subjects read with ``recipe`` (default: the data set's own)."""
+    from . import datasets as d
+
+    recipe = recipe or recipe_for(config)
+    if config.dataset == "ssvep-exo":
+        return d.load_ssvep_exo(config.data_dir, config.subjects, config=recipe)
     if len(config.subjects) != 1:
         raise ConfigError("the PhysioNet reader reads one subject per run here (the shared data hold S001)")
-    return d.load_physionet_mi(config.data_dir, config.subjects[0],
-                               config=d.PHYSIONET_MI_RECIPE.replace(channels=config.channels))
+    return d.load_physionet_mi(config.data_dir, config.subjects[0], config=recipe)
+
+
+class _Datasets:
+    """Each recipe's epochs, read once per run."""
+
+    def __init__(self, config: BMIConfig):
+        self.config = config
+        self._read: dict[str, EpochsDataset] = {}
+
+    def __call__(self, recipe: PreprocessConfig) -> EpochsDataset:
+        key = repr(recipe)
+        if key not in self._read:
+            self._read[key] = load_dataset(self.config, recipe)
+        return self._read[key]
 
 
 def _decoder_for(name: str, ds: EpochsDataset, config: BMIConfig, ex_config: ExecutionConfig):
@@ -168,8 +204,28 @@ def _robustness_splits(ds: EpochsDataset, scheme: str, seed: int):
             yield s, train, test
 
 
-def _robustness(decoder, ds: EpochsDataset, config: BMIConfig, stochastic: bool) -> dict:
-    """Per subject, fit and perturb on the splits of :func:`_robustness_splits`; mean over subjects."""
+def _sensor_noise(ds: EpochsDataset, recipe: PreprocessConfig, reference: EpochsDataset,
+                  reference_recipe: PreprocessConfig, test: np.ndarray):
+    """Noise before preprocessing for the test trials of ``ds`` (read with ``recipe``), its SNR
+    stated in ``reference_recipe``'s band on ``reference``, the same trials read that way."""
+    from ..errors import DataError
+    from .robustness import SensorNoise
+
+    if len(reference) != len(ds) or not (np.array_equal(reference.y, ds.y)
+                                         and np.array_equal(reference.subject, ds.subject)):
+        raise DataError(f"{ds.name}: the trials read with the decoder's recipe differ from the data set's own "
+                        "(rejection?); noise SNRs cannot be stated in one band")
+    bands = recipe.filter_bank or [[recipe.l_freq, recipe.h_freq]]
+    return SensorNoise(sfreq=ds.sfreq, bands=bands, reference_band=[reference_recipe.l_freq, reference_recipe.h_freq],
+                       reference_power=(reference.X[test] ** 2).mean(axis=(1, 2)),
+                       filter_method=recipe.filter_method)
+
+
+def _robustness(decoder, ds: EpochsDataset, config: BMIConfig, stochastic: bool, recipe: PreprocessConfig | None = None,
+                datasets=None) -> dict:
+    """Per subject, fit and perturb on the splits of :func:`_robustness_splits`; mean over subjects.
+    With ``config.noise_model == "sensor"``, ``recipe`` (how ``ds`` was read) and ``datasets``
+    (a reader of each recipe's epochs) give the noise its filters and its reference band."""
     from sklearn.base import clone
 
     from .robustness import robustness_table
@@ -178,11 +234,15 @@ def _robustness(decoder, ds: EpochsDataset, config: BMIConfig, stochastic: bool)
     tables = []
     for _, train, test in _robustness_splits(ds, config.scheme, config.seed):
         model = clone(decoder).fit(ds.X[train], ds.y[train])
+        noise = None
+        if config.noise_model == "sensor" and recipe is not None and datasets is not None:
+            noise = _sensor_noise(ds, recipe, datasets(recipe_for(config)), recipe_for(config), test)
         tables.append(robustness_table(
             model, ds.X[test], ds.y[test], snrs_db=config.snrs_db, channels_lost=config.channels_lost,
             eps_uv=config.eps_uv, attack_steps=config.attack_steps, eot=config.eot if stochastic else 1,
-            positions=positions, groups=groups, seed=config.seed))
+            positions=positions, groups=groups, seed=config.seed, sensor_noise=noise))
     mean: dict = {"clean": float(np.mean([t["clean"] for t in tables])), "eot": tables[0]["eot"],
+                  "noise_model": tables[0]["noise_model"],
                   "electrode_shift": float(np.mean([t["electrode_shift"] for t in tables]))}
     for key in ("noise", "channels_lost", "apgd"):
         mean[key] = {k: float(np.mean([t[key][k] for t in tables])) for k in tables[0][key]}
@@ -217,17 +277,17 @@ def decode(config: BMIConfig, progress: Progress | None = None) -> BMIResult:
     check_installed()
     progress = default_progress(progress)
     t_start = time.perf_counter()
-    plain = load_dataset(config)
-    banked = load_dataset(config, filter_bank=True) if config.dataset == "ssvep-exo" and any(
-        d in RIEMANN for d in config.decoders) else None
+    datasets = _Datasets(config)
+    plain = datasets(recipe_for(config))
     check_trials_per_class(plain, config.folds)
     with Execution(config.execution, join_group=False) as ex:
         execution = ex.describe()
     rows = []
-    epoch_s = plain.n_samples / plain.sfreq
+    selection_s = selection_time(config)
     with progress.task("decoders", total=len(config.decoders), unit="decoders") as task:
         for name in config.decoders:
-            ds = banked if (banked is not None and name in RIEMANN) else plain
+            recipe = recipe_for(config, name)
+            ds = datasets(recipe)
             decoder = _decoder_for(name, ds, config, config.execution)
             pred = cross_validate(decoder, ds, config.scheme, config.folds, config.seed)
             correct = int((pred.y_true == pred.y_pred).sum())
@@ -237,15 +297,18 @@ def decode(config: BMIConfig, progress: Progress | None = None) -> BMIResult:
                 per_subject=pred.accuracy_by(pred.subject), confusion=_confusion(pred.y_true, pred.y_pred,
                                                                                  len(ds.classes)),
                 fit_time_s=pred.fit_time_s, predict_time_s_per_trial=pred.predict_time_s,
-                itr_bits_per_min=itr_bits_per_min(pred.accuracy, len(ds.classes), epoch_s))
+                itr_bits_per_min=itr_bits_per_min(pred.accuracy, len(ds.classes), selection_s),
+                itr_selection_s=selection_s, roc_auc=pred.roc_auc)
             if config.permutations:
                 p, scores = permutation_test(decoder, ds, pred.accuracy, config.scheme, config.folds,
                                              config.permutations, config.seed)
                 row.permutation_p, row.permuted_mean, row.n_permutations = p, float(np.mean(scores)), len(scores)
             if config.robustness:
-                row.robustness = _robustness(decoder, ds, config, stochastic=bool(name in DEEP and config.deep_noise))
+                row.robustness = _robustness(decoder, ds, config, stochastic=bool(name in DEEP and config.deep_noise),
+                                             recipe=recipe, datasets=datasets)
             if config.windows_s:
-                row.pseudo_online = pseudo_online(decoder, ds, list(config.windows_s), config.folds, config.seed)
+                causal = datasets(recipe_for(config, name, causal=True))
+                row.pseudo_online = pseudo_online(decoder, causal, list(config.windows_s), config.folds, config.seed)
             rows.append(row)
             task.update(decoder=name, accuracy=round(pred.accuracy, 3))
     return BMIResult(
@@ -254,6 +317,17 @@ def decode(config: BMIConfig, progress: Progress | None = None) -> BMIResult:
         csp_patterns=csp_patterns(plain) if config.dataset == "physionet-mi" else None,
         spectra=class_spectra(plain) if config.dataset == "ssvep-exo" else None,
         execution=execution, time_s=time.perf_counter() - t_start)
+
+
+def selection_time(config: BMIConfig) -> float:
+    """Wolpaw's time per selection for the ITR: ``config.selection_s``, or else the time from the
+    cue to the end of the epoch (the recipe's ``tmax``), with no pause between selections."""
+    if config.selection_s is not None:
+        return float(config.selection_s)
+    tmax = float(recipe_for(config).tmax)
+    if tmax <= 0:
+        raise ConfigError("the epochs end before the cue: give selection_s, the time per selection for the ITR")
+    return tmax
 
 
 def validate(config: BMIConfig) -> None:

@@ -34,13 +34,14 @@ _OPTIONS = {
     "dataset": "dataset", "data_dir": "data_dir", "subjects": "subjects", "channels": "channels", "decoders": "decoders",
     "scheme": "scheme", "folds": "folds", "permutations": "permutations", "robustness": "robustness",
     "snrs": "snrs_db", "channels_lost": "channels_lost", "eps_uv": "eps_uv", "attack_steps": "attack_steps",
-    "eot": "eot", "windows": "windows_s", "deep_epochs": "deep_epochs", "deep_noise": "deep_noise", "seed": "seed",
+    "eot": "eot", "windows": "windows_s", "deep_epochs": "deep_epochs", "deep_noise": "deep_noise",
+    "noise_model": "noise_model", "selection_s": "selection_s", "seed": "seed",
 }
 FLAGS = {field: "--" + attr.replace("_", "-") for attr, field in _OPTIONS.items()}
 
 
 def add_arguments(parser):
-    from ..bmi.workflow import DATASETS, BMIConfig
+    from ..bmi.workflow import DATASETS, NOISE_MODELS, BMIConfig
     from ..bmi.evaluation import SCHEMES
 
     d = BMIConfig()
@@ -60,7 +61,14 @@ def add_arguments(parser):
     parser.add_argument("--eps-uv", type=float, nargs="+", help=f"APGD L-inf budgets in uV (default {d.eps_uv})")
     parser.add_argument("--attack-steps", type=int, help=f"APGD iterations (default {d.attack_steps})")
     parser.add_argument("--eot", type=int, help=f"noise draws per gradient for stochastic decoders (default {d.eot})")
-    parser.add_argument("--windows", type=float, nargs="+", help="pseudo-online window lengths in s (default: none)")
+    parser.add_argument("--noise-model", choices=NOISE_MODELS,
+                        help="noise at an SNR: 'sensor' (default), white on the electrodes before filtering, SNR in "
+                             "the data set's band, the same for every decoder; 'input': white on each decoder's "
+                             "own input, at the SNR of its power")
+    parser.add_argument("--windows", type=float, nargs="+",
+                        help="pseudo-online window lengths in s, cut from causally filtered epochs (default: none)")
+    parser.add_argument("--selection-s", type=float,
+                        help="time per selection for the ITR, s (default: from the cue to the epoch's end)")
     parser.add_argument("--deep-epochs", type=int, help=f"training epochs of eegnet/shallow (default {d.deep_epochs})")
     parser.add_argument("--deep-noise", type=float,
                         help="train eegnet/shallow with Gaussian input noise of this sigma (scaled input units)")
@@ -78,7 +86,7 @@ def _refuse_unused_options(args, config) -> None:
     from ..errors import ConfigError
 
     if not config.robustness:
-        for attr in ("snrs", "channels_lost", "eps_uv", "attack_steps", "eot"):
+        for attr in ("snrs", "channels_lost", "eps_uv", "attack_steps", "eot", "noise_model"):
             if getattr(args, attr) is not None:
                 raise ConfigError(f"--{attr.replace('_', '-')} applies only with --robustness")
     if not any(name in DEEP for name in config.decoders):
@@ -89,15 +97,24 @@ def _refuse_unused_options(args, config) -> None:
 
 def print_result(result) -> None:
     ds = result.dataset
+    sd = ds.get("channel_sd_uv") or []
     print(f"{ds['name']}: {ds['n_trials']} trials, {ds['n_channels']} channels, {len(ds['classes'])} classes "
-          f"(chance {result.chance:.2f}), subjects {', '.join(ds['subjects'])}")
+          f"(chance {result.chance:.2f}), subjects {', '.join(ds['subjects'])}"
+          + (f"; channel sd {sd[0]:.1f}-{sd[1]:.1f} uV" if sd else ""))
     published = result.published or {}
-    print(f"{'decoder':<10} {'accuracy':>8} {'95% CI':>15} {'p (perm)':>9} {'ITR b/min':>10} {'MOABB':>7}")
+    metric = "AUC" if published.get("metric") == "roc_auc" else "acc"
+    auc = any(r.roc_auc is not None for r in result.decoders)
+    print(f"{'decoder':<10} {'accuracy':>8} {'95% CI':>15} {'p (perm)':>9} {'ITR b/min':>10}"
+          + (f" {'AUC':>6}" if auc else "") + f" {'MOABB ' + metric:>10}")
     for r in result.decoders:
         p = "-" if r.permutation_p is None else f"{r.permutation_p:.3f}"
         ref = published.get(r.name)
         print(f"{r.name:<10} {r.accuracy:>8.3f} {f'[{r.interval[0]:.2f}, {r.interval[1]:.2f}]':>15} {p:>9} "
-              f"{r.itr_bits_per_min or 0:>10.2f} {'-' if ref is None else f'{ref / 100:.3f}':>7}")
+              f"{r.itr_bits_per_min or 0:>10.2f}" + (f" {'-' if r.roc_auc is None else f'{r.roc_auc:.3f}':>6}" if auc
+                                                     else "") + f" {'-' if ref is None else f'{ref / 100:.3f}':>10}")
+    selection = next((r.itr_selection_s for r in result.decoders if r.itr_selection_s), None)
+    if selection:
+        print(f"ITR: {selection:g} s per selection (cue to decision)")
     if published:
         print(f"MOABB: {published.get('source')}")
 

@@ -116,15 +116,19 @@ def build(run: Run) -> list[Section]:
                       f"samples at {ds['sfreq']:g} Hz, classes {', '.join(ds['classes'])}; "
                       f"chance {result.chance:.2f}.")
     published = result.published or {}
+    metric = "ROC-AUC" if published.get("metric") == "roc_auc" else "accuracy"
+    selection = next((r.itr_selection_s for r in result.decoders if r.itr_selection_s), None)
     rows = []
     for r in result.decoders:
         ref = published.get(r.name)
         rows.append([r.name, r.scheme, f"{r.accuracy:.3f}", f"[{r.interval[0]:.2f}, {r.interval[1]:.2f}]",
+                     "-" if r.roc_auc is None else f"{r.roc_auc:.3f}",
                      "-" if r.permutation_p is None else f"{r.permutation_p:.3f}",
                      f"{r.itr_bits_per_min or 0:.2f}", f"{r.fit_time_s:.2f}", f"{r.predict_time_s_per_trial * 1e3:.2f}",
                      "-" if ref is None else f"{ref:.2f}"])
-    section.table(["decoder", "evaluation", "accuracy", "95% CI (exact)", "p (permutation)", "ITR (bits/min)",
-                   "fit time (s, all folds)", "inference (ms/trial)", "MOABB (%)"], rows,
+    itr = f"ITR (bits/min, {selection:g} s per selection)" if selection else "ITR (bits/min)"
+    section.table(["decoder", "evaluation", "accuracy", "95% CI (exact)", "ROC-AUC (mean of folds)", "p (permutation)",
+                   itr, "fit time (s, all folds)", "inference (ms/trial)", f"MOABB {metric} (%)"], rows,
                   caption=published.get("source", ""))
     section.figure(_confusions(result), "confusion matrices (rows: true class)")
     section.figure(_by_subject(result), "accuracy by subject")
@@ -144,12 +148,15 @@ def build(run: Run) -> list[Section]:
             table.append([r.name, f"{rb['clean']:.2f}", *[f"{v:.2f}" for v in rb["noise"].values()],
                           *[f"{v:.2f}" for v in rb["channels_lost"].values()], f"{rb['electrode_shift']:.2f}",
                           *[f"{v:.2f}" for v in rb["apgd"].values()], str(rb.get("eot", 1))])
-        section.table(headers, table, caption="robustness (held-out 25 % per subject, mean over subjects)")
+        noise = ("noise white on the electrodes before filtering, SNR in the data set's band"
+                 if first.get("noise_model") == "sensor" else "noise white on each decoder's input, SNR of its power")
+        section.table(headers, table, caption=f"robustness (held-out 25 % per subject, mean over subjects; {noise})")
         section.figure(_robustness(result), "robustness curves")
     online = [r for r in result.decoders if r.pseudo_online]
     if online:
         section.table(["decoder", "window (s)", "accuracy", "inference (ms)", "latency (s)"],
                       [[r.name, f"{w['window_s']:g}", f"{w['accuracy']:.3f}", f"{w['inference_s_per_window'] * 1e3:.2f}",
                         f"{w['latency_s']:.3f}"] for r in online for w in r.pseudo_online or []],
-                      caption="pseudo-online decoding: window from the epoch's start")
+                      caption="pseudo-online decoding: window from the epoch's start, causally filtered epochs; "
+                              "latency after the cue")
     return [section]
