@@ -52,6 +52,20 @@ def test_pixeldp_radius_solves_the_robustness_condition(p, sigma, sens, delta):
     assert pixeldp_radius(0.5, sigma, sens, delta) == 0.0
 
 
+@pytest.mark.parametrize("p,delta", [(0.8, 0.05), (0.95, 0.05), (0.7, 0.01), (0.6, 0.05), (0.999, 0.001),
+                                     (0.56, 0.05), (0.52, 0.05)])
+@pytest.mark.parametrize("sigma,sens", [(1.0, 1.0), (0.5, 3.0)])
+def test_pixeldp_radius_equals_the_closed_form_of_proposition_1(p, delta, sigma, sens):
+    """Independent of :func:`pixeldp_margin`: with ``p_B = 1 - p`` and ``u = e^eps``, Proposition 1's
+    ``p - u^2 (1 - p) - (1 + u) delta = 0`` is ``(1 - p) u^2 + delta u + (delta - p) = 0``; its positive
+    root gives the largest eps (capped at 1, the Gaussian mechanism's range), and no root above 1 means
+    no eps > 0 (radius 0)."""
+    u = (-delta + math.sqrt(delta * delta - 4 * (1 - p) * (delta - p))) / (2 * (1 - p))
+    eps = min(math.log(u), 1.0) if u > 1 else 0.0
+    expected = eps * sigma / (sens * math.sqrt(2 * math.log(1.25 / delta)))
+    assert pixeldp_radius(p, sigma, sens, delta) == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
 def test_bad_alpha():
     for alpha in (0, 1, -0.1, 1.5):
         with pytest.raises(ConfigError, match="alpha must lie in"):

@@ -7,11 +7,10 @@ import math
 
 import pytest
 import torch
-from scipy import optimize
+import torch.nn.functional as F
 from torch import nn
 
-from neuroaikit.certify import (ABSTAIN, HiddenNoiseCertifier, chain_bounds, conv2d_bound, pixeldp_margin,
-                                power_iteration)
+from neuroaikit.certify import ABSTAIN, HiddenNoiseCertifier, chain_bounds, conv2d_bound, layer_bound, power_iteration
 from neuroaikit.errors import ConfigError
 from neuroaikit.models import build_model
 from neuroaikit.noise import inject_noise
@@ -37,12 +36,14 @@ def test_toy_radius_equals_the_closed_form():
     x = torch.tensor([[4.0, 0.0, 0.0, 0.0], [0.0, 5.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
     predictions, radii, lowers = certifier.certify(x, n0=50, n=2000, alpha=0.001)
     for p, r, radius in zip(lowers.tolist(), predictions.tolist(), radii.tolist()):
-        if pixeldp_margin(p, 1 - p, 0.0, DELTA) <= 0:
+        # Proposition 1 with p_B = 1 - p, solved in closed form: u = e^eps is the positive root of
+        # (1 - p) u^2 + delta u + (delta - p) = 0; no u > 1 means no eps > 0, an abstention
+        u = (-DELTA + math.sqrt(DELTA ** 2 - 4 * (1 - p) * (DELTA - p))) / (2 * (1 - p))
+        if u <= 1:
             assert r == ABSTAIN and radius == 0
             continue
-        # the largest eps <= 1 meeting Proposition 1 (brentq), through the Gaussian mechanism with Delta = 3
-        top = 1.0 if pixeldp_margin(p, 1 - p, 1.0, DELTA) > 0 else optimize.brentq(
-            lambda e, p=p: pixeldp_margin(p, 1 - p, e, DELTA), 0, 1)
+        # the largest eps <= 1 through the Gaussian mechanism with Delta = 3
+        top = min(math.log(u), 1.0)
         assert radius == pytest.approx(top * SIGMA / (3.0 * math.sqrt(2 * math.log(1.25 / DELTA))), rel=1e-6)
     assert (radii > 0).any()
 
@@ -86,11 +87,11 @@ def test_what_cannot_be_certified():
     norm_first = inject_noise(nn.Sequential(nn.LayerNorm(4), nn.Linear(4, 4), nn.Linear(4, 3)), {"1": 0.5})
     with pytest.raises(ConfigError, match=r"cannot bound the sensitivity of layer '0' \(LayerNorm\)"):
         HiddenNoiseCertifier(norm_first, input_shape=(4,))
-    resnet = inject_noise(build_model("resnet18", in_channels=3, image_size=32, n_classes=10, width=0.125),
+    resnet = inject_noise(build_model("resnet18", in_channels=3, image_size=32, n_classes=10, width=0.125).eval(),
                           {"layer1.1.conv1": 0.5})
     with pytest.raises(ConfigError, match=r"call_function <built-in function add> on the way from the input"):
         HiddenNoiseCertifier(resnet, input_shape=(3, 32, 32))
-    stage = inject_noise(build_model("resnet18", in_channels=3, image_size=32, n_classes=10, width=0.125),
+    stage = inject_noise(build_model("resnet18", in_channels=3, image_size=32, n_classes=10, width=0.125).eval(),
                          {"layer1": 0.5})
     with pytest.raises(ConfigError, match="'layer1': it is a Sequential whose forward is traced through"):
         HiddenNoiseCertifier(stage, input_shape=(3, 32, 32))
@@ -139,3 +140,79 @@ class _DataDependent(nn.Module):
 
     def forward(self, x):
         return self.conv(x) if x.sum() > 0 else self.conv(-x)
+
+
+def _net_with_noise(noise: dict) -> nn.Module:
+    """Linear(1, 1) -> Identity -> Linear(1, 2): sites '0' and '1' on the chain, '2' after it."""
+    net = nn.Sequential(nn.Linear(1, 1), nn.Identity(), nn.Linear(1, 2)).eval()
+    return inject_noise(net, noise)
+
+
+@pytest.mark.parametrize("before", ["multiplicative:1000", "poisson:gain=1000000", "poisson:1.0,rectify"])
+def test_activation_dependent_noise_before_the_site_is_refused(before):
+    """Noise at '0', before the Gaussian site '1', whose scale grows with the activation: the layers'
+    operator norms no longer bound how far the site's input moves (at x = 0.2 multiplicative noise
+    of s.d. 1000 moves it by about 200, against Delta * 0.2 = 0.2), so no certificate is given."""
+    with pytest.raises(ConfigError, match=r"the (multiplicative|poisson) noise at '0' \(mode on\) comes before it"):
+        HiddenNoiseCertifier(_net_with_noise({"0": before, "1": "gaussian:1.0"}), input_shape=(1,), site="1")
+    frozen = _net_with_noise({"0": "multiplicative:1000", "1": "gaussian:1.0"})
+    frozen.noise["0"].set_mode("frozen")  # one fixed draw still scales the activation: a Lipschitz constant ~1000
+    with pytest.raises(ConfigError, match=r"noise at '0' \(mode frozen\) comes before it"):
+        HiddenNoiseCertifier(frozen, input_shape=(1,), site="1")
+    with pytest.raises(ConfigError, match=r"noise at 'input' \(mode on\) comes before it"):
+        HiddenNoiseCertifier(_net_with_noise({"input": before, "1": "gaussian:1.0"}), input_shape=(1,), site="1")
+
+
+def test_noise_the_bound_survives_is_accepted():
+    """Additive Gaussian noise before the site (any mode), any noise after it, and activation-dependent
+    noise that is off keep the certificate: the sensitivity stays the product of the layers' bounds."""
+    cases = [{"0": "gaussian:0.5", "1": "gaussian:1.0"}, {"input": "gaussian:0.5,rectify", "1": "gaussian:1.0"},
+             {"1": "gaussian:1.0", "2": "multiplicative:1000"}, {"0": "poisson:1.0", "1": "gaussian:1.0"}]
+    for noise in cases:
+        model = _net_with_noise(noise)
+        if "poisson" in noise.get("0", ""):
+            model.noise["0"].set_mode("off")
+        certifier = HiddenNoiseCertifier(model, input_shape=(1,), site="1")
+        weight = float(model.model[0].weight.detach().abs())
+        assert certifier.sensitivity == pytest.approx(weight, rel=1e-12), noise
+    frozen = _net_with_noise({"0": "gaussian:0.5", "1": "gaussian:1.0"})
+    frozen.noise["0"].set_mode("frozen")
+    HiddenNoiseCertifier(frozen, input_shape=(1,), site="1")
+
+
+def _exact_pool_norm(pool: nn.AvgPool2d, hw: tuple[int, int]) -> float:
+    """The largest singular value of the pooling's linear map, built by pooling every basis image."""
+    n = hw[0] * hw[1]
+    basis = torch.eye(n, dtype=torch.float64).view(n, 1, *hw)
+    return float(torch.linalg.matrix_norm(pool(basis).reshape(n, -1), ord=2))
+
+
+@pytest.mark.parametrize("pool,hw,tight", [
+    (nn.AvgPool2d(2), (4, 4), True),
+    (nn.AvgPool2d(3), (9, 6), True),
+    (nn.AvgPool2d(3, stride=1), (6, 6), False),
+    (nn.AvgPool2d(2, ceil_mode=True), (5, 5), True),
+    (nn.AvgPool2d(3, stride=2, ceil_mode=True), (6, 6), False),
+    (nn.AvgPool2d(2, stride=2, padding=1, count_include_pad=False), (4, 4), True),
+    (nn.AvgPool2d(3, stride=2, padding=1, count_include_pad=False), (6, 6), False),
+    (nn.AvgPool2d(2, stride=2, padding=1), (4, 4), True),
+    (nn.AvgPool2d(2, divisor_override=1), (4, 4), True),
+    (nn.AvgPool2d(3, stride=1, divisor_override=2), (5, 5), False),
+])
+def test_average_pooling_bound_is_sound_against_the_exact_norm(pool, hw, tight):
+    exact = _exact_pool_norm(pool, hw)
+    bound = layer_bound("pool", pool, (3, *hw)).bound
+    assert bound >= exact * (1 - 1e-12)
+    if tight:  # each pixel in one window and equal weights per window: the Schur test is exact
+        assert bound == pytest.approx(exact, rel=1e-9)
+    else:
+        assert bound <= 2.5 * exact
+
+
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 2.0, -2.0])
+def test_elu_bound_is_its_largest_slope(alpha):
+    elu = nn.ELU(alpha=alpha)
+    x = torch.linspace(-6, 6, 120001, dtype=torch.float64)
+    slopes = (F.elu(x[1:], alpha) - F.elu(x[:-1], alpha)) / (x[1:] - x[:-1])
+    bound = layer_bound("elu", elu, (4,)).bound
+    assert bound >= float(slopes.abs().max()) and bound == pytest.approx(float(slopes.abs().max()), rel=1e-3)

@@ -72,8 +72,21 @@ def _spread(model: nn.Module, x: torch.Tensor, passes: int) -> float:
     return max(float((o - outs[0]).abs().max()) for o in outs[1:]) / scale
 
 
-def _in_training_mode(model: nn.Module, kind: type) -> list[str]:
+def in_training_mode(model: nn.Module, kind: type) -> list[str]:
+    """Names of the modules of ``model`` of type ``kind`` that are in training mode."""
     return [name or type(m).__name__ for name, m in model.named_modules() if m.training and isinstance(m, kind)]
+
+
+def dropout_warning(names: list[str]) -> str:
+    """The one-line warning about dropout modules ``names`` left in training mode."""
+    return (f"dropout left in training mode ({', '.join(names[:5])}): the model is evaluated as the random model it "
+            "is; call model.eval() first if it is deployed without dropout")
+
+
+def batchnorm_warning(names: list[str]) -> str:
+    """The one-line warning about batch-norm modules ``names`` left in training mode."""
+    return (f"batch norm left in training mode ({', '.join(names[:5])}): outputs depend on the rest of the batch "
+            "and the running statistics change; call model.eval() first")
 
 
 def detect_randomness(model: nn.Module, x: torch.Tensor, passes: int = 4, tolerance: float = 1e-4,
@@ -98,8 +111,8 @@ def detect_randomness(model: nn.Module, x: torch.Tensor, passes: int = 4, tolera
     x = x[:16].detach()
     probe = copy.deepcopy(model)  # batch norm in training mode would update its statistics
     layers_on = [name for name, layer in noise_layers(probe) if layer.mode == "on"]
-    dropout = _in_training_mode(probe, nn.modules.dropout._DropoutNd)
-    batchnorm = _in_training_mode(probe, nn.modules.batchnorm._BatchNorm)
+    dropout = in_training_mode(probe, nn.modules.dropout._DropoutNd)
+    batchnorm = in_training_mode(probe, nn.modules.batchnorm._BatchNorm)
     training = dropout + batchnorm
     with noise_mode(probe, "off"):
         spread = _spread(probe, x, passes)
@@ -111,16 +124,17 @@ def detect_randomness(model: nn.Module, x: torch.Tensor, passes: int = 4, tolera
                 pair = probe(torch.cat([x[:1], x[:1]])).float()
             per_row = float((pair[0] - pair[1]).abs().max()) / max(float(pair.abs().max()), 1.0) > tolerance
         own_in_eval = own
-        if own and training:
+        # any module in training mode, not only dropout and batch norm: a forward may branch on
+        # self.training itself (F.dropout(x, training=self.training)); the probe is a copy, so
+        # the model's own modes stay as they are
+        if own and any(m.training for m in probe.modules()):
             probe.eval()
             own_in_eval = _spread(probe, x, passes) > tolerance
     warnings = []
     if dropout:
-        warnings.append(f"dropout left in training mode ({', '.join(dropout[:5])}): the model is evaluated as the "
-                        "random model it is; call model.eval() first if it is deployed without dropout")
+        warnings.append(dropout_warning(dropout))
     if batchnorm:
-        warnings.append(f"batch norm left in training mode ({', '.join(batchnorm[:5])}): outputs depend on the rest "
-                        "of the batch and the running statistics change; call model.eval() first")
+        warnings.append(batchnorm_warning(batchnorm))
     if own and not own_in_eval:
         warnings.append("the randomness disappears under model.eval(): it comes from modules left in training mode")
     if own and declare:

@@ -9,6 +9,8 @@ classifier for each image of ``x``) and ``radius(p_lower)``; the rest is here.
 from __future__ import annotations
 
 import contextlib
+import logging
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -19,6 +21,11 @@ from ..cpu_fusion import fuse_conv_relu
 from ..cpu_pooling import cpu_pooling_kernels
 from ..errors import ConfigError
 from .bounds import check_alpha, clopper_pearson_lower
+
+if TYPE_CHECKING:
+    from ..attacks.randomness import RandomnessCheck
+
+log = logging.getLogger(__name__)
 
 ABSTAIN = -1
 #: the precisions a certifier evaluates its model in
@@ -58,6 +65,12 @@ class Certifier:
             on a CPU it needs a C++ compiler. Default False. Uncompiled draws on a CPU compute
             each ``Conv2d`` that a ``Sequential`` follows by a ``ReLU`` in one oneDNN call
             (:func:`neuroaikit.cpu_fusion.fuse_conv_relu`).
+
+    A model with batch norm in training mode is refused (its outputs would depend on the batch
+    and certifying would overwrite its running statistics). Before the first draws the model is
+    run to find its own randomness (:meth:`check_randomness`); randomness drawn once per forward
+    pass and shared by the batch makes each pass take one draw per image, so that the draws of
+    one image stay independent, as the Clopper-Pearson bound assumes.
     """
 
     name = "certifier"
@@ -67,6 +80,11 @@ class Certifier:
                  precision: str = "32", compile: bool = False):
         if not isinstance(model, nn.Module):
             raise ConfigError(f"{type(self).__name__} needs an nn.Module, got {type(model).__name__}")
+        from ..attacks.randomness import batchnorm_warning, in_training_mode  # not at import: attacks is large
+
+        batchnorm = in_training_mode(model, nn.modules.batchnorm._BatchNorm)
+        if batchnorm:
+            raise ConfigError(f"cannot certify with {batchnorm_warning(batchnorm)}")
         if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
             raise ConfigError(f"max_rows must be an integer >= 1, got {max_rows!r}")
         if precision not in PRECISIONS:
@@ -84,6 +102,10 @@ class Certifier:
         #: parameters and noise hooks, the model itself left as it is)
         self.forward_model = torch.compile(model) if compile else fuse_conv_relu(model)
         self.compile = compile
+        #: what running the model found (:meth:`check_randomness`), ``None`` before the first draws
+        self.randomness: RandomnessCheck | None = None
+        #: the model's own randomness is shared by the rows of a pass: one draw per image per pass
+        self.shared_randomness = False
 
     # -- to define ------------------------------------------------------------
     def draw(self, x: torch.Tensor, k: int) -> torch.Tensor:  # pragma: no cover - abstract
@@ -97,14 +119,51 @@ class Certifier:
     def device(self) -> torch.device:
         return next((p.device for p in self.model.parameters()), torch.device("cpu"))
 
-    @torch.inference_mode()
+    def check_randomness(self, x: torch.Tensor) -> list[tuple[int, str]]:
+        """Find the model's own randomness by running it on ``x``, once (later calls return ``[]``).
+
+        :func:`~neuroaikit.attacks.detect_randomness` runs a copy of the model and marks it as the
+        attacks do (:func:`~neuroaikit.noise.mark_stochastic`). Randomness drawn once per forward
+        pass (a mark ``per_row=False``, found now or before) would make the draws of one pass alike
+        and the Clopper-Pearson bound, which assumes independent draws, overconfident; every pass
+        then takes one draw per image (:attr:`shared_randomness`). The random stream of the draws
+        is the same as without the check.
+
+        Returns what to tell the user, ``(logging level, line)`` each; :meth:`counts` logs it
+        when nobody asked before the first draws.
+        """
+        if self.randomness is not None:
+            return []
+        from ..attacks.randomness import detect_randomness, dropout_warning, in_training_mode
+        from ..noise.draws import _OWN_RANDOMNESS
+
+        x = x.to(self.device, torch.float32)
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            self.randomness = detect_randomness(self.model, x)
+        self.shared_randomness = _OWN_RANDOMNESS.get(self.model) == "loop"
+        dropout = in_training_mode(self.model, nn.modules.dropout._DropoutNd)
+        # dropout explains the randomness that disappears under eval(): one line for it, as evaluate says it
+        lines = [(logging.WARNING, line) for line in ([dropout_warning(dropout)] if dropout else
+                                                      self.randomness.warnings)]
+        if self.shared_randomness:
+            lines.append((logging.INFO, "the model's own randomness is drawn once per forward pass and shared by the "
+                                        "batch: each image's draws come from separate passes, one draw per image each"))
+        return lines
+
     def counts(self, x: torch.Tensor, n: int) -> torch.Tensor:
         """How often each class wins in ``n`` draws, per image: ``(B, K)`` int64. Draws for the
-        whole batch go through the model together, ``max_rows // B`` per pass. On a CPU, 2x2
+        whole batch go through the model together, ``max_rows // B`` per pass (one per pass when
+        the model's own randomness is shared by a pass, :meth:`check_randomness`). On a CPU, 2x2
         max poolings take the faster exact path of :mod:`neuroaikit.cpu_pooling` (a compiled
         model generates its own pooling code instead)."""
         x = x.to(self.device, torch.float32)
-        per_pass = max(1, self.max_rows // max(1, x.shape[0]))
+        for level, line in self.check_randomness(x):  # outside inference mode: it copies the model
+            log.log(level, line)
+        return self._counts(x, n)
+
+    @torch.inference_mode()
+    def _counts(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        per_pass = 1 if self.shared_randomness else max(1, self.max_rows // max(1, x.shape[0]))
         total = None
         done = 0
         pooling = cpu_pooling_kernels() if self.device.type == "cpu" and not self.compile else contextlib.nullcontext()

@@ -36,7 +36,7 @@ class CertificationConfig(Config):
         max_rows (int | None): rows (images x draws) per forward pass. ``None`` (default):
             256 on a CPU (small passes stay in cache and run faster), 8192 on a GPU.
         radii (list of float | None): where the certified-accuracy curve is read (``None``:
-            0 to the largest radius certified, 0.25 apart, plus the paper's radii).
+            0 to the largest radius certified in 20 equal steps, plus the paper's radii up to it).
         seed (int): seeds the draws. Default 0.
         precision (str): ``"32"`` (default) or ``"bf16-mixed"`` (smoothing only): the model's
             forward passes under bfloat16 autocast; the certificate is then the bf16 network's

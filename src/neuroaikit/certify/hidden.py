@@ -25,6 +25,21 @@ def gaussian_sites(model: nn.Module) -> dict[str, float]:
             if layer.spec.kind == "gaussian" and layer.mode == "on" and layer.spec.sigma > 0}
 
 
+def noise_before(model: NoisyModel, site: str, chain: list[str]) -> list[tuple[str, NoiseLayer]]:
+    """The noise layers of ``model`` whose output reaches the input of ``site``: the input's,
+    and those after a layer of ``chain`` (the layers from the input to ``site``, in order) or
+    after a module holding one, other than ``site`` itself and the modules that hold it (their
+    hook runs after ``site``)."""
+    found = []
+    for key, layer in model.noise.items():
+        name = key.replace(":", ".")
+        if name == site or site.startswith(name + "."):
+            continue
+        if name == INPUT or any(c == name or c.startswith(name + ".") for c in chain):
+            found.append((name, cast(NoiseLayer, layer)))  # model.noise holds only NoiseLayers
+    return found
+
+
 class HiddenNoiseCertifier(Certifier):
     """PixelDP: noise ``N(0, sigma^2)`` added after the pre-noise layers ``g`` (the layers up to
     and including ``site``) makes the network a Gaussian mechanism. If ``g`` moves its output by
@@ -37,15 +52,21 @@ class HiddenNoiseCertifier(Certifier):
     ``p_B = 1 - p_A`` an upper bound from the Monte-Carlo draws. The certified radius is the
     largest such ``L``.
 
-    Layers after the site, and noise layers other than the site's, only post-process the
-    mechanism's output or add independent randomness, which keeps the guarantee.
+    Layers and noise layers after the site only post-process the mechanism's output, which keeps
+    the guarantee. A noise layer before the site must add noise whose distribution does not depend
+    on the activation (Gaussian, or one switched off): for every draw of it the layers before the
+    site still move their output by at most ``Delta ||x - x'||``, so the network is a Gaussian
+    mechanism for each draw and hence for their mixture. Poisson-like, multiplicative or frozen
+    multiplicative noise there scales with the activation, which ``Delta`` does not bound: the
+    certifier refuses it, naming the layer.
 
     Supported: L2 threat model; ``site`` at the end of a chain of the layers listed in
     :data:`neuroaikit.certify.sensitivity.SUPPORTED` from the input (an ``nn.Sequential``, or the
     layers ``torch.fx`` finds in any other model, such as a ResNet's ``conv1``;
     :func:`~neuroaikit.certify.sensitivity.pre_noise_chain`; ``"input"`` has ``Delta = 1``); additive
-    Gaussian noise (Poisson-like and multiplicative noise have a scale that depends on the
-    activation, which is not the Gaussian mechanism).
+    Gaussian noise at the site and at every noise layer before it that is not off (Poisson-like and
+    multiplicative noise have a scale that depends on the activation, which is not the Gaussian
+    mechanism).
 
     Args:
         model (NoisyModel): a model with a Gaussian noise layer at ``site``.
@@ -78,8 +99,13 @@ class HiddenNoiseCertifier(Certifier):
         self.site = site
         self.sigma = sites[site]
         self.delta = float(delta)
-        wrapped = cast(NoisyModel, model).model  # gaussian_sites finds sites only in a NoisyModel
-        self.bounds: list[LayerBound] = [] if site == INPUT else chain_bounds(wrapped, site, tuple(input_shape))
+        noisy = cast(NoisyModel, model)  # gaussian_sites finds sites only in a NoisyModel
+        self.bounds: list[LayerBound] = [] if site == INPUT else chain_bounds(noisy.model, site, tuple(input_shape))
+        for name, layer in noise_before(noisy, site, [b.name for b in self.bounds]):
+            if layer.mode != "off" and layer.spec.kind != "gaussian":
+                raise ConfigError(f"cannot certify the noise at {site!r}: the {layer.spec.kind} noise at {name!r} "
+                                  f"(mode {layer.mode}) comes before it and scales with the activation, which the "
+                                  "sensitivity bound does not cover; only additive Gaussian noise may come before")
         self.sensitivity = sensitivity(self.bounds)
 
     def draw(self, x: torch.Tensor, k: int) -> torch.Tensor:

@@ -12,9 +12,14 @@ below the true constant):
   zero-padded convolution is a restriction of it (and striding a selection of its outputs), so
   its norm is no larger. :func:`power_iteration` estimates the exact norm from below for
   comparison.
-- ``ReLU``, ``LeakyReLU`` (slope <= 1), ``Tanh``, ``ELU`` (alpha <= 1): 1; ``Sigmoid``: 1/4.
-- ``MaxPool2d``: ``sqrt(m)``, ``m`` the most windows one pixel falls in (1 without overlap);
-  ``AvgPool2d``: ``sqrt(m / window size)``.
+- ``ReLU``, ``LeakyReLU`` (slope <= 1), ``Tanh``: 1; ``ELU``: ``max(1, |alpha|)`` (its largest
+  slope); ``Sigmoid``: 1/4.
+- ``MaxPool2d``: ``sqrt(m)``, ``m`` the most windows one pixel falls in (1 without overlap).
+- ``AvgPool2d``: a linear map ``A`` with non-negative weights, bounded by the Schur test
+  ``sqrt(||A||_1 ||A||_inf)``: the largest weight sum of one output times the largest weight sum
+  one pixel gets, both read off PyTorch's own pooling of a ones image and its gradient, so padding
+  (counted or not), ``ceil_mode`` and ``divisor_override`` enter as the layer computes them.
+  It is exact when the windows do not overlap (``1 / sqrt(window size)`` for plain pooling).
 - ``BatchNorm`` in eval mode: the largest ``|gamma| / sqrt(running_var + eps)``.
 - ``Flatten``, ``Identity``, ``Dropout`` in eval mode: 1.
 
@@ -94,6 +99,22 @@ def _pool_overlap(kernel: int, stride: int) -> int:
     return math.ceil(kernel / stride)
 
 
+def avg_pool2d_bound(pool: nn.AvgPool2d, input_hw: tuple[int, int]) -> tuple[float, float, float]:
+    """Schur-test bound ``sqrt(||A||_1 ||A||_inf)`` on the L2 operator norm of ``pool`` on
+    ``input_hw`` images (channels are pooled apart, so one channel decides it).
+
+    Returns ``(bound, largest output weight sum, largest pixel weight sum)``."""
+    ones = torch.ones(1, 1, *input_hw, dtype=torch.float64, requires_grad=True)
+    # functional, so that a noise hook on the module stays out of it; the weights are the
+    # layer's own, whatever its padding, ceil_mode and divisor
+    with torch.enable_grad():
+        out = F.avg_pool2d(ones, pool.kernel_size, pool.stride, pool.padding, pool.ceil_mode,
+                           pool.count_include_pad, pool.divisor_override)
+        (per_pixel,) = torch.autograd.grad(out.sum(), ones)  # A^T 1: the column sums
+    rows, columns = float(out.detach().max()), float(per_pixel.max())  # A 1: the row sums
+    return math.sqrt(rows * columns), rows, columns
+
+
 def layer_bound(name: str, layer: nn.Module, input_shape: tuple[int, ...]) -> LayerBound:
     """The Lipschitz bound of one layer on inputs of ``input_shape`` (no batch dimension)."""
     kind = type(layer).__name__
@@ -114,20 +135,22 @@ def layer_bound(name: str, layer: nn.Module, input_shape: tuple[int, ...]) -> La
         return LayerBound(name, kind, 1.0, "identity in eval mode")
     if isinstance(layer, nn.LeakyReLU) and abs(layer.negative_slope) <= 1:
         return LayerBound(name, kind, 1.0, "1-Lipschitz (slope <= 1)")
-    if isinstance(layer, nn.ELU) and layer.alpha <= 1:
-        return LayerBound(name, kind, 1.0, "1-Lipschitz (alpha <= 1)")
+    if isinstance(layer, nn.ELU):
+        # slope 1 above 0, alpha * exp(x) below: at most |alpha| there, whatever its sign
+        return LayerBound(name, kind, max(1.0, abs(float(layer.alpha))), "largest slope max(1, |alpha|)")
     if isinstance(layer, nn.Sigmoid):
         return LayerBound(name, kind, 0.25, "largest slope 1/4")
-    if isinstance(layer, (nn.MaxPool2d, nn.AvgPool2d)):
+    if isinstance(layer, nn.MaxPool2d):
         kh, kw = _pair(layer.kernel_size)
         sh, sw = _pair(layer.stride if layer.stride is not None else layer.kernel_size)
         overlap = _pool_overlap(kh, sh) * _pool_overlap(kw, sw)
-        if isinstance(layer, nn.MaxPool2d):
-            if _pair(layer.dilation) != (1, 1):
-                raise ConfigError(f"cannot bound the sensitivity of {name!r}: dilated max pooling")
-            return LayerBound(name, kind, math.sqrt(overlap), f"each pixel in at most {overlap} window(s)")
-        return LayerBound(name, kind, math.sqrt(overlap / (kh * kw)),
-                          f"mean of {kh * kw}; each pixel in at most {overlap} window(s)")
+        if _pair(layer.dilation) != (1, 1):
+            raise ConfigError(f"cannot bound the sensitivity of {name!r}: dilated max pooling")
+        return LayerBound(name, kind, math.sqrt(overlap), f"each pixel in at most {overlap} window(s)")
+    if isinstance(layer, nn.AvgPool2d):
+        bound, rows, columns = avg_pool2d_bound(layer, (input_shape[-2], input_shape[-1]))
+        return LayerBound(name, kind, bound, f"Schur test: sqrt(largest output weight sum {rows:.4g} x largest "
+                                             f"pixel weight sum {columns:.4g})")
     if isinstance(layer, nn.modules.batchnorm._BatchNorm):
         if layer.training or layer.running_var is None:
             raise ConfigError(f"cannot bound the sensitivity of {name!r}: batch norm in training mode depends on "
@@ -230,5 +253,5 @@ def sensitivity(bounds: list[LayerBound]) -> float:
     return math.prod(b.bound for b in bounds)
 
 
-__all__ = ["LayerBound", "SUPPORTED", "chain_bounds", "conv2d_bound", "layer_bound", "power_iteration",
-           "pre_noise_chain", "sensitivity"]
+__all__ = ["LayerBound", "SUPPORTED", "avg_pool2d_bound", "chain_bounds", "conv2d_bound", "layer_bound",
+           "power_iteration", "pre_noise_chain", "sensitivity"]

@@ -7,6 +7,7 @@ device), certifies it and adds the certificate to ``results/certification.json``
 
 from __future__ import annotations
 
+import logging
 import time
 
 import numpy as np
@@ -40,8 +41,8 @@ def build_certifier(model: nn.Module, config: CertificationConfig, input_shape: 
     return certifier
 
 
-def curve_radii(radii: list[float], top: float) -> list[float]:
-    """0 to the largest radius certified in 20 steps, plus :data:`PAPER_RADII` up to it."""
+def curve_radii(radii: list[float]) -> list[float]:
+    """0 to the largest radius certified in 20 equal steps, plus :data:`PAPER_RADII` up to it."""
     top = max(max(radii, default=0.0), 0.0)
     grid = set(np.round(np.linspace(0.0, top, 21), 4).tolist()) if top > 0 else {0.0}
     return sorted(grid | {r for r in PAPER_RADII if r <= top})
@@ -63,6 +64,8 @@ def certify(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
     progress.note_if_fewer(config.n_examples, images.shape[0], "images to certify")
     n = min(config.n_examples, images.shape[0])
     x, y = images[:n].float(), labels[:n].long()
+    for level, line in certifier.check_randomness(x[:16]):  # said once, before the draws, as evaluate says it
+        progress.message(("warning: " if level >= logging.WARNING else "") + line)
     torch.manual_seed(config.seed)
     started = time.time()
     predictions, radii = [], []
@@ -85,7 +88,7 @@ def certify(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
         seconds=round(seconds, 2), images_per_second=round(n / max(seconds, 1e-9), 3), precision=config.precision,
         compiled=config.compile, labels=labels_list, predictions=predictions, radii=radii,
     )
-    grid = config.radii if config.radii is not None else curve_radii(radii, max_radius)
+    grid = config.radii if config.radii is not None else curve_radii(radii)
     certificate.curve = [CurvePoint(r, certificate.certified_accuracy(r)) for r in grid]
     certificate.smoothed_accuracy = certificate.certified_accuracy(0.0)
     return certificate
