@@ -3,6 +3,9 @@ resume, and bad input."""
 
 from __future__ import annotations
 
+import contextlib
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -198,7 +201,6 @@ def test_si_importance_is_the_path_integral_of_a_quadratic():
     for _ in range(steps):
         optimizer.zero_grad()
         (0.5 * h * (theta - a) ** 2).sum().backward()
-        path.before_step()
         optimizer.step()
         path.after_step()
     r = 1 - eta * h
@@ -476,3 +478,194 @@ def test_distillation_loss_per_example_averages_to_the_batch_loss_and_refuses_ot
     assert torch.allclose(per_example.mean(), distillation_loss(logits, targets, 2.0), atol=1e-6)
     with pytest.raises(ValueError, match="reduction"):
         distillation_loss(logits, targets, 2.0, reduction="sum")
+
+
+class _ScaledExecution:
+    """What the learner uses of an Execution, with a gradient scaler on the CPU (16-mixed itself
+    runs on CUDA only): its optimizer_step, on the learner's fused Adam."""
+
+    def __init__(self, scaler):
+        from neuroaikit.execution import Execution
+
+        self.scaler, self.optimizer_step = scaler, lambda *args: Execution.optimizer_step(self, *args)
+
+    def grad_scaler(self):
+        return self.scaler
+
+    def autocast(self):
+        return contextlib.nullcontext()
+
+
+def _si_learner(datasets, scaler=None):
+    from neuroaikit.continual.learner import Learner, build_network
+
+    config = _config("si", "domain", hidden=16)
+    scenario = scenario_from(config, datasets)
+    torch.manual_seed(0)
+    model, _ = build_network(config, scenario)
+    return Learner(model, scenario, make_strategy("si", {"c": 1.0}), iters=20, batch_size=16, lr=1e-3,
+                   execution=None if scaler is None else _ScaledExecution(scaler))
+
+
+def test_si_leaves_out_the_steps_a_gradient_scaler_skips(datasets):
+    """A scale too large for float32 (2^127) makes the first step's gradients inf: the scaler
+    skips it and halves the scale. SI's importance is the path integral over the steps taken,
+    recorded here independently at the optimiser, each gradient unscaled by the scale that made it."""
+    scaler = torch.amp.GradScaler("cpu", init_scale=2.0 ** 127, growth_interval=10 ** 9)
+    learner = _si_learner(datasets, scaler)
+    params = dict(learner.model.named_parameters())
+    record: dict = {}
+    skipped = []
+
+    def before(*args):
+        record["theta"] = {k: p.detach().clone() for k, p in params.items()}
+        record["grad"] = {k: p.grad.detach() / scaler.get_scale() for k, p in params.items()}
+
+    def after(*args):
+        if not all(bool(torch.isfinite(g).all()) for g in record["grad"].values()):
+            skipped.append(True)
+            return
+        for k, p in params.items():
+            omega[k] -= record["grad"][k] * (p.detach() - record["theta"][k])
+
+    learner.optimizer.register_step_pre_hook(before)
+    learner.optimizer.register_step_post_hook(after)
+    expected = {k: torch.zeros_like(p) for k, p in params.items()}
+    for t in range(3):
+        omega = {k: torch.zeros_like(p, dtype=torch.float64) for k, p in params.items()}
+        start = {k: p.detach().clone() for k, p in params.items()}
+        learner.train_task(t)
+        for k, p in params.items():
+            expected[k] += (omega[k] / ((p.detach().double() - start[k]) ** 2 + 0.1)).float()
+    assert skipped and scaler.get_scale() < 2.0 ** 127
+    for k in expected:
+        assert torch.isfinite(learner.strategy.omega[k]).all()
+        torch.testing.assert_close(learner.strategy.omega[k], expected[k], rtol=1e-4, atol=1e-7)
+
+
+def test_si_integrates_the_unscaled_gradient_under_a_gradient_scaler(datasets):
+    """A scale that never overflows (2^10, a power of two: exact) changes no step, so the
+    importance must be the float32 run's, not 2^10 times it."""
+    plain = _si_learner(datasets)
+    scaled = _si_learner(datasets, torch.amp.GradScaler("cpu", init_scale=2.0 ** 10, growth_interval=10 ** 9))
+    for learner in (plain, scaled):
+        for t in range(2):
+            learner.train_task(t)
+    for k, omega in plain.strategy.omega.items():
+        assert omega.abs().max() > 0
+        torch.testing.assert_close(scaled.strategy.omega[k], omega, rtol=1e-5, atol=1e-8)
+
+
+def _brute_force_fisher(model, logits_of, x, y, contexts):
+    """The true Fisher's diagonal, example by example with plain autograd."""
+    params = dict(model.named_parameters())
+    fisher = {k: torch.zeros_like(p) for k, p in params.items()}
+    for n in range(len(y)):
+        log_p = F.log_softmax(logits_of(x[n:n + 1], y[n:n + 1], contexts[n:n + 1]), 1)[0]
+        prob = log_p.exp().detach()
+        for c in range(len(prob)):
+            if prob[c] > 0:
+                grads = torch.autograd.grad(log_p[c], list(params.values()), retain_graph=True, allow_unused=True)
+                for k, g in zip(params, grads):
+                    if g is not None:
+                        fisher[k] += prob[c] * g ** 2
+    return {k: f / len(y) for k, f in fisher.items()}
+
+
+@pytest.mark.parametrize("before_bias", [True, False])
+def test_ewc_fisher_under_xdg_gates_is_the_gated_network_s(before_bias, datasets):
+    """EWC's Fisher through XdG's gates is the per-example Fisher of the gated network: a gated
+    unit's incoming weights get none (its weighted input is switched off), and with gating
+    before the bias its bias keeps its share (the gated unit still outputs relu(bias))."""
+    params = {"base": "ewc", "before_bias": before_bias, "gating_prop": 0.5, "exact_count": True,
+              "base_params": {"fisher_n": 40}}
+    config = _config("xdg", "task", hidden=16, iters=5, strategy_params=params)
+    learner, _ = make_learner(config, scenario_from(config, datasets))
+    learner.train_task(0)
+    strategy = learner.strategy
+    fisher = strategy.base._fisher(0)
+    task = learner.scenario.tasks[0]
+    x, y = task.train_batch(torch.randperm(task.n_train, generator=learner.generator(0, 4))[:40])
+    learner.model.eval()
+    expected = _brute_force_fisher(learner.model, lambda x, y, c: learner.mask(strategy.forward(x, c), c), x, y,
+                                   torch.zeros(len(y), dtype=torch.long))
+    for k in expected:
+        torch.testing.assert_close(fisher[k], expected[k], rtol=1e-4, atol=1e-9)
+    for layer, gates in enumerate(strategy.gates):
+        off = gates[0] == 0
+        assert off.any() and fisher[f"fc{layer + 1}.weight"][off].eq(0).all()
+        assert fisher[f"fc{layer + 1}.weight"][~off].gt(0).any()
+        assert fisher[f"fc{layer + 1}.bias"][off].gt(0).any() == before_bias
+
+
+def test_metaplasticity_damps_the_steps_of_every_task_with_a_fresh_optimiser(datasets):
+    """With reset_optimizer each task has its own Adam; the damping must act on that one. Hidden
+    weights set to |W_h| = 3 before task 2 take one step: a fresh Adam's first step has size lr
+    (g / (|g| + eps)), so a weight moving away from zero moves by lr, and one moving towards zero
+    by at most lr (1 - tanh^2(3 m)), to float32 rounding at 3."""
+    m, lr = 1.3, 1e-2
+    config = _config("metaplasticity", "domain", hidden=16, iters=1, lr=lr, reset_optimizer=True,
+                     strategy_params={"m": m})
+    learner, _ = make_learner(config, scenario_from(config, datasets))
+    learner.train_task(0)
+    layers = learner.strategy.layers
+    with torch.no_grad():
+        for b in layers:
+            b.hidden.copy_(3.0 * torch.where(b.hidden >= 0, 1.0, -1.0))
+    learner.train_task(1)
+    change = torch.cat([(b.hidden.detach().abs() - 3.0).flatten() for b in layers])
+    bound = lr * (1 - math.tanh(3 * m) ** 2)
+    rounding = 2 * torch.finfo(torch.float32).eps * 3.0
+    assert change.max() == pytest.approx(lr, rel=1e-3)
+    assert -change.min() <= bound + rounding and -change.min() >= 0.9 * bound
+
+
+def test_class_balanced_buffer_keeps_a_uniform_sample_of_each_class():
+    """Each class's share is a uniform random choice of its examples: after a second class halves
+    the first one's share, and over a stream of batches of one class (task-free). Positions of
+    the kept examples: mean and quarters as a uniform choice gives them (binomial tolerances)."""
+    n, size, reps = 1000, 20, 300
+    kept, stream = [], torch.zeros(10)
+    for rep in range(reps):
+        g = torch.Generator().manual_seed(rep)
+        buffer = ClassBalancedBuffer(size)
+        x = torch.arange(n, dtype=torch.float32)[:, None]  # each example's position
+        buffer.add(x, torch.zeros(n, dtype=torch.long), torch.zeros(n, dtype=torch.long), g)
+        buffer.add(x + n, torch.ones(n, dtype=torch.long), torch.ones(n, dtype=torch.long), g)
+        assert buffer.class_counts(2) == [10, 10]
+        assert torch.equal((buffer.x[:, 0] >= n).long(), buffer.y)  # images stay with their labels
+        kept.append(buffer.x[buffer.y == 0, 0])
+        # task-free: 10 batches of 100 examples of one class, 10 kept
+        buffer = ClassBalancedBuffer(10)
+        for batch in range(10):
+            ids = torch.arange(batch * 100, (batch + 1) * 100)
+            buffer.add(ids.float()[:, None], torch.zeros(100, dtype=torch.long), torch.full((100,), -1), g)
+        assert len(buffer) == 10
+        stream += torch.bincount(buffer.x[:, 0].long() // 100, minlength=10)
+    positions = torch.cat(kept)
+    assert len(positions.unique()) > 900  # 3,000 uniform draws from 1,000 leave out about 50
+    # mean of 3,000 uniform positions in 0..999: sd 289 / sqrt(3000) = 5.3
+    assert abs(positions.mean().item() - (n - 1) / 2) < 25
+    quarters = torch.bincount((positions // (n // 4)).long(), minlength=4) / len(positions)
+    assert (quarters - 0.25).abs().max() < 0.04  # sd 0.008
+    shares = stream / stream.sum()
+    assert (shares - 0.1).abs().max() < 0.03  # sd 0.0055: each batch gives a tenth of the buffer
+
+
+def test_reservoir_buffer_copies_what_it_stores(datasets):
+    """The reservoir overwrites stored rows in place; what it stored first must be a copy, not
+    the caller's batch (which the loss still needs)."""
+    x, y = torch.arange(8.0)[:, None], torch.arange(8)
+    before = (x.clone(), y.clone())
+    buffer = ReservoirBuffer(3)
+    g = torch.Generator().manual_seed(1)
+    buffer.add(x, y, y, g)
+    buffer.add(x + 8, y + 8, y + 8, g)
+    assert torch.equal(x, before[0]) and torch.equal(y, before[1])
+    assert len(buffer) == 3 and buffer.seen == 16
+    assert torch.equal(buffer.x[:, 0].long(), buffer.y) and len(buffer.y.unique()) == 3
+    # task-free experience replay with a buffer smaller than a batch
+    config = _config("replay", task_free=True, strategy_params={"buffer": "reservoir", "size": 8})
+    learner, _ = make_learner(config, scenario_from(config, datasets))
+    learner.fit()
+    assert len(learner.strategy.memory_) == 8 and len(learner.matrix) == 5

@@ -79,7 +79,8 @@ class ReservoirBuffer(ReplayBuffer):
         x, y, context = x.detach(), y.detach(), context.detach()
         room = min(max(0, self.size - len(self)), len(y))
         if room:
-            self._store(*self._concat(x[:room], y[:room], context[:room]))
+            # copies: the draws below overwrite stored rows in place, which must not reach the caller's batch
+            self._store(*self._concat(x[:room].clone(), y[:room].clone(), context[:room].clone()))
         rest = torch.arange(room, len(y))
         if len(rest) == 0 or self.x is None:
             self.seen += len(y)
@@ -100,10 +101,15 @@ class ReservoirBuffer(ReplayBuffer):
 
 
 class ClassBalancedBuffer(ReplayBuffer):
-    """At most ``size`` examples, split equally over the classes seen so far: when new classes
-    arrive each old class gives up its surplus (its earliest stored examples are kept), and each
-    class's share is a uniform random choice of its examples. Classes differ by at most one
-    example (when ``size`` does not divide evenly) or hold all they have, if fewer.
+    """At most ``size`` examples, split equally over the classes seen so far; each class's share
+    is a uniform random choice of every example of it offered so far, whether a task brought
+    them at once or a stream in batches, and stays one when new classes arrive and the share
+    shrinks. Classes differ by at most one example (when ``size`` does not divide evenly) or hold
+    all they have, if fewer.
+
+    Each example draws a random priority when it is offered, and each class keeps its examples of
+    lowest priority (bottom-k sampling: the ``k`` lowest of i.i.d. priorities are a uniform
+    ``k``-subset, and those of a smaller share are among them).
 
     ``add(..., keys=)`` balances over other groups than the targets (domain-incremental
     scenarios balance over (task, target) pairs, since every task has the same targets)."""
@@ -111,36 +117,43 @@ class ClassBalancedBuffer(ReplayBuffer):
     def __init__(self, size: int):
         super().__init__(size)
         self.keys = torch.zeros(0, dtype=torch.long)
+        self.priority = torch.zeros(0, dtype=torch.float64)
 
     def add(self, x: torch.Tensor, y: torch.Tensor, context: torch.Tensor,
             generator: torch.Generator | None = None, keys: torch.Tensor | None = None) -> None:
         x, y, context = x.detach(), y.detach(), context.detach()
         keys = y if keys is None else keys.detach()
-        old = 0 if self.x is None else len(self)
+        # on the CPU, as the generator: one float64 per stored example, on any device
+        priority = torch.rand(len(y), generator=generator, dtype=torch.float64)
         all_keys = keys if self.x is None else torch.cat([self.keys.to(keys.device), keys])
+        all_priority = priority if self.x is None else torch.cat([self.priority, priority])
         all_x, all_y, all_c = self._concat(x, y, context)
-        classes = torch.unique(all_keys).tolist()
+        keys_cpu = all_keys.cpu()
+        classes = torch.unique(keys_cpu).tolist()
         quota, extra = divmod(self.size, len(classes))
         keep = []
         for rank, c in enumerate(classes):
-            own = torch.nonzero(all_keys == c).flatten()
+            own = torch.nonzero(keys_cpu == c).flatten()
             share = quota + (1 if rank < extra else 0)
-            stored, new = own[own < old], own[own >= old]
-            if len(stored) >= share:
-                keep.append(stored[:share])
-                continue
-            pick = torch.randperm(len(new), generator=generator)[: share - len(stored)].to(new.device)
-            keep.append(torch.cat([stored, new[pick]]))
+            if len(own) > share:
+                own = own[torch.topk(all_priority[own], share, largest=False).indices]
+            keep.append(own)
         index = torch.cat(keep).sort().values
+        self.priority = all_priority[index]
+        index = index.to(all_keys.device)
         self._store(all_x[index], all_y[index], all_c[index])
         self.keys = all_keys[index]
 
     def _extra_state(self) -> dict:
-        return {"keys": self.keys}
+        return {"keys": self.keys, "priority": self.priority}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.keys = state["keys"]
+        if "priority" in state:
+            self.priority = state["priority"].cpu()
+        else:  # a checkpoint from before priorities were kept: the stored examples draw theirs now
+            self.priority = torch.rand(len(self.keys), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
 
     def to(self, device) -> "ClassBalancedBuffer":
         super().to(device)

@@ -27,7 +27,10 @@ def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, la
     Args:
         model: the network; its :class:`~torch.nn.Linear` layers' squared per-example gradients
             come from one backward pass per label, as ``(delta^2)^T (a^2)`` (Goodfellow 2015):
-            exact, with no per-example loop.
+            exact, with no per-example loop. ``delta`` is the gradient at the layer's own output
+            ``W a + b``, before any forward hook of the layer changes it (XdG's gates); each bias
+            enters as one copy per example, so its gradient also counts a hook's own use of it
+            (gating before the bias adds it back).
         logits_of: ``(x, y, contexts) -> logits`` (masked to the allowed outputs).
         batches: ``(x, y, contexts)`` batches of the task's data.
         labels: ``"true"`` (expectation over the model's predictive distribution, summing every
@@ -44,6 +47,7 @@ def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, la
         raise ConfigError(f"the Fisher is computed for Linear layers only; {sorted(set(params) - covered)[:3]} "
                           f"are not")
     fisher = {name: torch.zeros_like(p) for name, p in params.items()}
+    biased = {name: m for name, m in linears.items() if f"{name}.bias" in params}
     seen: list[tuple[str, torch.Tensor, torch.Tensor]] = []
 
     def keep(name):
@@ -51,12 +55,25 @@ def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, la
             seen.append((name, inputs[0].detach(), output))
         return hook
 
-    handles = [m.register_forward_hook(keep(n)) for n, m in linears.items()]
+    # prepended: the output as the layer computed it, before another hook (a gate) replaces it
+    handles = [m.register_forward_hook(keep(n), prepend=True) for n, m in linears.items()]
     count = 0
     try:
         for x, y, contexts in batches:
             seen.clear()
-            logits = logits_of(x, y, contexts)
+            # each bias as one copy per example, for as long as the forward pass: its gradient
+            # is then per example and reaches it by every path, the layer's and any hook's
+            copies = {name: m.bias.detach().expand(len(y), -1).clone().requires_grad_()
+                      for name, m in biased.items()}
+            for name, m in biased.items():
+                del m._parameters["bias"]
+                m.bias = copies[name]  # type: ignore[assignment]
+            try:
+                logits = logits_of(x, y, contexts)
+            finally:
+                for name, m in biased.items():
+                    del m.bias
+                    m._parameters["bias"] = params[f"{name}.bias"]
             log_p = F.log_softmax(logits, dim=1)
             p = log_p.exp().detach()
             if labels == "true":
@@ -71,12 +88,15 @@ def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, la
             outputs = [out for _, _, out in seen]
             for k, (label, weight) in enumerate(choices):
                 loss = -(weight * log_p.gather(1, label[:, None]).flatten()).sum()
-                deltas = torch.autograd.grad(loss, outputs, retain_graph=k < len(choices) - 1)
+                grads = torch.autograd.grad(loss, outputs + list(copies.values()), retain_graph=k < len(choices) - 1,
+                                            allow_unused=True)
+                deltas, bias_grads = grads[:len(outputs)], dict(zip(copies, grads[len(outputs):]))
                 for (name, a, _), delta in zip(seen, deltas):
-                    d2 = delta.detach() ** 2
-                    fisher[f"{name}.weight"] += d2.T @ (a ** 2)
-                    if f"{name}.bias" in fisher:
-                        fisher[f"{name}.bias"] += d2.sum(0)
+                    if delta is not None:
+                        fisher[f"{name}.weight"] += (delta.detach() ** 2).T @ (a ** 2)
+                for name, grad in bias_grads.items():
+                    if grad is not None:
+                        fisher[f"{name}.bias"] += (grad.detach() ** 2).sum(0)
             count += len(y)
     finally:
         for handle in handles:

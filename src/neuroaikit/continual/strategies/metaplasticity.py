@@ -47,7 +47,7 @@ class Metaplasticity(Strategy):
     def setup(self, learner) -> None:
         super().setup(learner)
         self.layers = [_Binarized(m) for m in learner.model.modules() if isinstance(m, nn.Linear)]
-        self._handle: object | None = None
+        self._handles: list = []
 
     def forward(self, x, contexts):
         model = self.learner.model
@@ -64,9 +64,11 @@ class Metaplasticity(Strategy):
                 b.layer._parameters["weight"] = b.hidden  # type: ignore[assignment]
 
     def before_task(self, t: int) -> None:
-        if self._handle is None:
-            self._handle = self.learner.optimizer.register_step_pre_hook(self._before)
-            self.learner.optimizer.register_step_post_hook(self._after)
+        # the optimiser that steps this task's weights: with reset_optimizer a fresh one every task
+        for handle in self._handles:
+            handle.remove()
+        optimizer = self.learner.optimizer
+        self._handles = [optimizer.register_step_pre_hook(self._before), optimizer.register_step_post_hook(self._after)]
 
     def _before(self, *args) -> None:
         self._old = [b.hidden.detach().clone() for b in self.layers]

@@ -20,7 +20,11 @@ class PathIntegral:
     """The running path integral ``omega_i = sum_steps -g_i * delta theta_i`` of one task, where
     ``g`` is the gradient the optimiser stepped on (less what ``exclude(names, gradients)`` takes
     out: it returns the gradients that count, as new tensors) and ``delta theta`` the step it
-    took; and the importance of the task, ``omega_i / ((theta_i,end - theta_i,start)^2 + xi)``."""
+    took; and the importance of the task, ``omega_i / ((theta_i,end - theta_i,start)^2 + xi)``.
+
+    ``after_step`` is called after each optimiser step, before the next ``zero_grad``. A step
+    whose gradients are not finite, or that moved no weight (one a gradient scaler skipped), adds
+    nothing."""
 
     def __init__(self, parameters: dict[str, torch.nn.Parameter],
                  exclude: Callable[[list[str], list[torch.Tensor]], list[torch.Tensor]] | None = None):
@@ -29,25 +33,33 @@ class PathIntegral:
         self.start = {k: p.detach().clone() for k, p in parameters.items()}
         self.previous = {k: p.detach().clone() for k, p in parameters.items()}
         self.omega = {k: torch.zeros_like(p) for k, p in parameters.items()}
-        self.gradients: dict[str, torch.Tensor] = {}
 
-    def before_step(self) -> None:
-        """Keep the gradient about to be used (call after ``backward``, before the optimiser step)."""
-        # not copied: the optimiser reads the gradients without changing them, and the next
-        # zero_grad replaces them only after after_step has used these
+    def step_gradients(self) -> dict[str, torch.Tensor]:
+        """The gradients that count, by parameter (those present, less what ``exclude`` takes out)."""
         present = {k: p.grad.detach() for k, p in self.parameters.items() if p.grad is not None}
         names, gradients = list(present), list(present.values())
         if self.exclude is not None:
             gradients = self.exclude(names, gradients)
-        self.gradients = dict(zip(names, gradients))
+        return dict(zip(names, gradients))
 
     def after_step(self) -> None:
+        """Add the step just taken."""
+        # the gradients are read after the step, not before it: under a gradient scaler the
+        # fused Adam unscales them in place during the step, so only now are they the ones it
+        # stepped on; they are used at once, before the next zero_grad replaces them
+        gradients = self.step_gradients()
+        steps = {k: p.detach() - self.previous[k] for k, p in self.parameters.items()}
         for k, p in self.parameters.items():
-            now = p.detach()
-            if k in self.gradients:
-                self.omega[k].addcmul_(self.gradients[k], now - self.previous[k], value=-1.0)
-            self.previous[k].copy_(now)
-        self.gradients = {}
+            self.previous[k].copy_(p.detach())
+        if not gradients:
+            return
+        # a step the scaler skipped leaves inf or nan gradients and unmoved weights: -inf * 0 is nan
+        finite = torch.stack([torch.isfinite(g).all() for g in gradients.values()]).all()
+        moved = torch.stack([s.ne(0).any() for s in steps.values()]).any()
+        if not bool(finite & moved):
+            return
+        for k, g in gradients.items():
+            self.omega[k].addcmul_(g, steps[k], value=-1.0)
 
     def importance(self, xi: float, nonnegative: bool = False) -> dict[str, torch.Tensor]:
         """Each weight's importance; ``nonnegative``: a negative path integral counts as 0."""
@@ -96,8 +108,6 @@ class SI(Strategy):
     def before_task(self, t: int) -> None:
         self.path = PathIntegral(named_parameters(self.learner.model),
                                  self._task_gradients if self.task_gradient else None)
-        # the path integral needs the gradient just before each step: hook the optimiser
-        self._handle = self.learner.optimizer.register_step_pre_hook(lambda *args: self.path.before_step())
 
     def loss(self, x, y, contexts, t):
         loss, info = self.learner.classification_loss(x, y, contexts)
@@ -122,7 +132,6 @@ class SI(Strategy):
         self.path.after_step()
 
     def after_task(self, t: int) -> None:
-        self._handle.remove()
         new = self.path.importance(self.xi, self.nonnegative)
         self.omega = {k: self.omega[k] + v if k in self.omega else v for k, v in new.items()}
         self.anchor = detached_copy(self.learner.model)
