@@ -13,6 +13,8 @@ from neuroaikit.bmi.evaluation import cross_validate, pseudo_online
 from neuroaikit.bmi.robustness import SensorNoise
 from neuroaikit.errors import ConfigError
 
+from .test_evaluation import _MeanClassifier
+
 SFREQ = 256.0
 
 
@@ -46,26 +48,15 @@ def test_causal_recipe_refuses_resampling():
         PreprocessConfig(l_freq=7.0, h_freq=45.0, causal=True, resample=128.0)
 
 
-class _Threshold:
-    """Mean amplitude against a threshold, with a decision function (a minimal classifier)."""
-
-    def get_params(self, deep=False):
-        return {}
-
-    def set_params(self, **_):
-        return self
+class _Threshold(_MeanClassifier):
+    """The mean-amplitude threshold with a decision function (scores for the ROC-AUC)."""
 
     def fit(self, X, y):
-        m = X.mean((1, 2))
         self.classes_ = np.array([0, 1])
-        self.t_ = (m[y == 0].mean() + m[y == 1].mean()) / 2
-        return self
+        return super().fit(X, y)
 
     def decision_function(self, X):
         return X.mean((1, 2)) - self.t_
-
-    def predict(self, X):
-        return (self.decision_function(X) > 0).astype(int)
 
 
 def _two_class(tmin=0.0, n=40):

@@ -7,7 +7,13 @@ from neuroaikit.cli.main import main
 from neuroaikit.runs import Run
 
 
-def test_bmi_run_folder_and_report(eeg_dir, tmp_path, capsys):
+def test_bmi_run_folder_and_report(eeg_dir, tmp_path, capsys, monkeypatch):
+    import neuroaikit.bmi.workflow as workflow
+
+    read = []
+    real_load = workflow.load_dataset
+    monkeypatch.setattr(workflow, "load_dataset", lambda config, recipe=None: read.append(recipe) or real_load(
+        config, recipe))
     out = tmp_path / "ssvep"
     code = main(["bmi", "--data-dir", str(eeg_dir), "--decoders", "cca", "--folds", "3", "--robustness",
                  "--snrs", "0", "--channels-lost", "1", "--eps-uv", "50", "--attack-steps", "3", "--windows", "1",
@@ -21,6 +27,8 @@ def test_bmi_run_folder_and_report(eeg_dir, tmp_path, capsys):
     assert row.robustness["apgd"]["50"] <= row.robustness["clean"]
     assert row.pseudo_online[0]["window_s"] == 1.0
     assert row.pseudo_online[0]["latency_s"] >= 3.0  # epochs start 2 s after the cue
+    # each recipe read once: the offline one for the evaluation, the causal one for the windows
+    assert [r.causal for r in read] == [False, True]
     assert row.robustness["noise_model"] == "sensor" and row.itr_selection_s == 4.0 and row.roc_auc is None
     assert result.published["cca"] == 25.40 and result.published["metric"] == "accuracy"
     assert "Brain-machine interface decoding" in (out / "report.html").read_text()

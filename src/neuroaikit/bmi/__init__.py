@@ -16,7 +16,7 @@ __all__ = [
     "EpochsDataset", "PreprocessConfig", "concatenate", "epoch", "epoch_array", "find_events", "load_epochs",
     "preprocess", "read_raw", "BMIResult", "DecoderResult", "BMIConfig", "bmi_run", "decode",
     "load_physionet_mi", "load_ssvep_exo", "cross_validate", "permutation_test", "binomial_interval",
-    "itr_bits_per_min", "pseudo_online", "robustness_table", "make_decoder", "as_torch",
+    "itr_bits_per_min", "pseudo_online", "robustness_table", "SensorNoise", "make_decoder", "as_torch",
 ]
 
 
@@ -33,10 +33,10 @@ def __getattr__(name):
         from . import evaluation
 
         return getattr(evaluation, name)
-    if name == "robustness_table":
-        from .robustness import robustness_table
+    if name in ("robustness_table", "SensorNoise"):
+        from . import robustness
 
-        return robustness_table
+        return getattr(robustness, name)
     if name in ("make_decoder", "as_torch"):
         from . import decoders
 

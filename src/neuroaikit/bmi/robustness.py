@@ -49,7 +49,9 @@ class SensorNoise:
     or a filter bank's, band-major); ``reference_band``: where the SNR is stated;
     ``reference_power``: per test trial, the signal's mean square in that band (uV^2);
     ``filter_method``: the recipe's (``iir``: 4th-order Butterworth, zero phase, as MNE filters
-    the EEG). A band edge of ``None`` means no high- or low-pass."""
+    the EEG). A band edge of ``None`` means no high- or low-pass. A recipe's notch and
+    re-reference are not applied to the noise (the shipped recipes have neither; white noise loses
+    next to nothing to a notch)."""
 
     sfreq: float
     bands: Sequence[Sequence[float | None]]

@@ -135,12 +135,12 @@ class Certifier:
         if self.randomness is not None:
             return []
         from ..attacks.randomness import detect_randomness, dropout_warning, in_training_mode
-        from ..noise.draws import _OWN_RANDOMNESS
+        from ..noise.draws import shares_draws_across_batch
 
         x = x.to(self.device, torch.float32)
         with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
             self.randomness = detect_randomness(self.model, x)
-        self.shared_randomness = _OWN_RANDOMNESS.get(self.model) == "loop"
+        self.shared_randomness = shares_draws_across_batch(self.model)
         dropout = in_training_mode(self.model, nn.modules.dropout._DropoutNd)
         # dropout explains the randomness that disappears under eval(): one line for it, as evaluate says it
         lines = [(logging.WARNING, line) for line in ([dropout_warning(dropout)] if dropout else

@@ -5,7 +5,7 @@ variability into a network's input or hidden layers (Ukita & Ohki 2023; Dapello 
 """
 
 from .control import has_noise, noise_layers, noise_mode, restore_noise, seed_noise, set_noise
-from .draws import expand_draws, forward_draws, is_stochastic, mark_stochastic
+from .draws import expand_draws, forward_draws, is_stochastic, mark_stochastic, shares_draws_across_batch
 from .functional import apply_noise, noise_scale
 from .inference import RULES, InferenceRule, accuracy, predict
 from .inject import INPUT, NoisyModel, inject_noise, layer_names
@@ -18,5 +18,5 @@ __all__ = [
     "apply_noise", "noise_scale", "parse_noise_map",
     "inject_noise", "layer_names", "noise_layers", "has_noise",
     "set_noise", "restore_noise", "noise_mode", "seed_noise",
-    "expand_draws", "forward_draws", "is_stochastic", "mark_stochastic", "predict", "accuracy",
+    "expand_draws", "forward_draws", "is_stochastic", "mark_stochastic", "shares_draws_across_batch", "predict", "accuracy",
 ]

@@ -79,6 +79,13 @@ def mark_stochastic(model: nn.Module, per_row: bool = True) -> None:
     _OWN_RANDOMNESS[model] = "input" if per_row else "loop"
 
 
+def shares_draws_across_batch(model: nn.Module) -> bool:
+    """Whether ``model`` was declared random with one draw per forward pass, shared by the rows of
+    the batch (:func:`mark_stochastic` with ``per_row=False``): independent draws then need
+    separate passes."""
+    return _OWN_RANDOMNESS.get(model) == "loop"
+
+
 def is_stochastic(model: nn.Module) -> bool:
     """Whether repeated forward passes of ``model`` differ: it has noise layers, or was declared
     random with :func:`mark_stochastic`."""
