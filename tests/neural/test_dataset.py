@@ -144,18 +144,19 @@ def test_nan_policy_raises_naming_the_option_or_drops_only_the_nan_trials(caplog
         with_nan_policy("skip", "rec", **fields)
 
 
-def test_nan_behaviour_and_pupil_take_their_column_mean(caplog):
-    ds = small_dataset()
+def test_nan_behaviour_and_pupil_take_their_column_train_tier_mean(caplog):
+    ds = small_dataset()  # trials 6 and 7 are the train tier
     behavior = np.arange(24.0).reshape(8, 3)
     behavior[[1, 4], 0] = np.nan  # blinks
+    behavior[[6, 7], 1] = np.nan  # no train value: the mean of the other trials
     behavior[:, 2] = np.nan  # a sensor that recorded nothing
     pupil = np.ones((8, 2))
     with caplog.at_level("WARNING"):
         out = NeuralDataset(ds.stimuli, ds.responses, ds.image_ids, ds.tiers, stimulus_index=ds.stimulus_index,
                             behavior=behavior, pupil_center=pupil, name="rec")
-    assert "rec: behavior: replaced NaN/inf in 8 trial(s) by the column mean" in caplog.text
-    finite = behavior[np.isfinite(behavior[:, 0]), 0]
-    np.testing.assert_allclose(out.behavior[[1, 4], 0], finite.mean())
+    assert "rec: behavior: replaced NaN/inf in 8 trial(s) by the column's train-tier mean" in caplog.text
+    np.testing.assert_allclose(out.behavior[[1, 4], 0], (18.0 + 21.0) / 2)  # the test tier's values left out
+    np.testing.assert_allclose(out.behavior[[6, 7], 1], np.mean([1.0, 4.0, 7.0, 10.0, 13.0, 16.0]))
     assert (out.behavior[:, 2] == 0).all() and np.isnan(behavior[1, 0])  # the caller's array is untouched
     assert out.pupil_center is not None and (out.pupil_center == 1).all()
 

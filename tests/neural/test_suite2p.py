@@ -184,7 +184,7 @@ def test_a_nan_frame_stops_the_load_or_drops_only_the_trials_whose_window_holds_
     np.testing.assert_array_equal(ds.image_ids, ids[kept])
 
 
-def test_blank_behaviour_cells_take_the_column_mean(tmp_path):
+def test_blank_behaviour_cells_take_the_column_train_tier_mean(tmp_path):
     write_suite2p(tmp_path)
     log = (tmp_path / "stimulus_log.csv").read_text().splitlines()
     cells = log[2].split(",")
@@ -192,7 +192,8 @@ def test_blank_behaviour_cells_take_the_column_mean(tmp_path):
     log[2] = ",".join(cells)
     (tmp_path / "stimulus_log.csv").write_text("\n".join(log) + "\n")
     ds = load_neural(tmp_path)
-    others = np.delete(ds.behavior[:, 2], 1)
+    train = np.flatnonzero(ds.tier_mask("train"))
+    others = ds.behavior[train[train != 1], 2]  # the test tier's values stay out of the fill
     assert np.isfinite(ds.behavior).all() and ds.behavior[1, 2] == pytest.approx(others.mean(), rel=1e-5)
 
 

@@ -4,10 +4,16 @@
   RDMs (subjects, or single repeats): upper = mean similarity of each RDM to the pooled
   RDM of all, lower = to the pooled RDM of the others (leave-one-out). Pooling follows
   rsatoolbox's ``pool_rdm`` for the chosen comparison, so the bounds equal
-  ``rsatoolbox.inference.boot_noise_ceiling``.
-- :func:`split_half_reliability`: per-unit correlation between the means of two random
-  halves of the repeats, Spearman-Brown corrected, ``rho = 2 r / (1 + r)``: the reliability
-  of the full trial average (Brain-Score ``InternalConsistency``).
+  ``rsatoolbox.inference.boot_noise_ceiling``. They bound a model's *mean similarity to
+  those RDMs* (``compare_rdms(model_rdm, rdms).mean()``), not its similarity to the RDM of
+  their average, which is higher.
+- :func:`split_half_reliability`: per-unit correlation ``r`` between the means of two random
+  halves of the repeats, Spearman-Brown corrected, ``rho = f r / (1 + (f - 1) r)`` with
+  ``f = n_trials / (R // 2)``: the trials the full average holds over those of a half, 2 for
+  an even repeat count ``R`` (a half of an odd count leaves one trial out). ``rho`` is the
+  reliability of the full trial average, as in Brain-Score's ``InternalConsistency``, which
+  however takes the median over units in each split before the correction and ceils by
+  dividing r by ``rho`` itself rather than its square root.
 - :func:`rdm_split_half_reliability`: the same for a whole RDM.
 - :func:`oracle_correlation`: per-unit leave-one-out (jackknife) oracle, the correlation of
   each trial with the mean of the other trials of its stimulus
@@ -71,7 +77,10 @@ class NoiseCeiling:
 
 
 def rsa_noise_ceiling(rdms: Any, method: str = "spearman") -> NoiseCeiling:
-    """Lower and upper RSA noise ceiling of ``rdms`` ``(k, m)`` (k >= 2 subjects or repeats)."""
+    """Lower and upper RSA noise ceiling of ``rdms`` ``(k, m)`` (k >= 2 subjects or repeats):
+    the range of a true model's mean similarity to each of the ``k`` RDMs,
+    ``compare_rdms(model_rdm, rdms, method).mean()``; compare that score with it, not the
+    similarity to the RDM of the averaged data (:func:`rdm_split_half_reliability` ceils that)."""
     v = as_tensor(rdms, "rdms", min_dim=2)
     if v.dim() != 2 or v.shape[0] < 2:
         raise DataError(f"noise ceiling needs >= 2 RDMs as (k, m), got shape {tuple(v.shape)}")
@@ -90,6 +99,15 @@ def repeat_rdms(repeats: Any, rdm_method: str = "correlation") -> torch.Tensor:
     return rdm(trials.transpose(0, 1), rdm_method)
 
 
+def _halving_factor(n_rep: int, n_trials: float | None) -> float:
+    """Spearman-Brown factor from a half (``n_rep // 2`` trials) to an average of
+    ``n_trials`` (default ``n_rep``) trials."""
+    n_trials = float(n_rep) if n_trials is None else float(n_trials)
+    if not n_trials >= n_rep // 2:
+        raise ConfigError(f"n_trials must be >= {n_rep // 2} (the trials of a half), got {n_trials}")
+    return n_trials / (n_rep // 2)
+
+
 def _split_halves(n_rep: int, n_splits: int, seed: int | None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     g = generator(seed)
     half = n_rep // 2
@@ -102,13 +120,15 @@ def _split_halves(n_rep: int, n_splits: int, seed: int | None) -> list[tuple[tor
 
 @dataclass
 class Reliability:
-    """Per-unit split-half correlation ``split_half_r`` and Spearman-Brown ``reliability``;
-    ``valid`` is False for units whose reliability is undefined (constant in a half)."""
+    """Per-unit split-half correlation ``split_half_r`` and Spearman-Brown ``reliability``
+    (with ``factor``); ``valid`` is False for units whose reliability is undefined (constant
+    in a half)."""
 
     split_half_r: torch.Tensor
     reliability: torch.Tensor
     valid: torch.Tensor
     n_splits: int
+    factor: float = 2.0
 
     def summary(self) -> dict:
         v = self.reliability[self.valid]
@@ -116,36 +136,49 @@ class Reliability:
             raise DataError("no unit has a defined split-half reliability (all constant?)")
         return {"median_reliability": median(v), "mean_reliability": float(v.mean()),
                 "n_units": int(self.valid.numel()), "n_masked_units": int((~self.valid).sum()),
-                "n_splits": self.n_splits, "kind": "split-half, Spearman-Brown corrected"}
+                "n_splits": self.n_splits, "spearman_brown_factor": self.factor,
+                "kind": "split-half, Spearman-Brown corrected"}
 
 
-def split_half_reliability(repeats: Any, n_splits: int = 20, seed: int | None = 0) -> Reliability:
-    """Per-unit reliability of the trial average of ``repeats`` ``(stimuli, repeats, units)``."""
+def split_half_reliability(repeats: Any, n_splits: int = 20, seed: int | None = 0,
+                           n_trials: float | None = None) -> Reliability:
+    """Per-unit reliability of the trial average of ``repeats`` ``(stimuli, repeats, units)``.
+
+    ``n_trials``: the trials per stimulus of the average whose reliability is wanted (default:
+    all the repeats; for an average over unequal counts, their harmonic mean, which gives its
+    mean noise variance)."""
     trials = as_repeats(repeats, min_repeats=2)
+    factor = _halving_factor(trials.shape[1], n_trials)
     rs = []
     for first, second in _split_halves(trials.shape[1], n_splits, seed):
         rs.append(pearson_columns(trials[:, first].mean(1), trials[:, second].mean(1)))
     stacked = torch.stack(rs)
     valid = torch.isfinite(stacked).all(0)
     r = stacked.mean(0)
-    return Reliability(r, spearman_brown(r), valid, n_splits)
+    return Reliability(r, spearman_brown(r, factor), valid, n_splits, factor)
 
 
 def rdm_split_half_reliability(repeats: Any, rdm_method: str = "correlation", compare: str = "spearman",
-                               n_splits: int = 20, seed: int | None = 0) -> dict:
+                               n_splits: int = 20, seed: int | None = 0, n_trials: float | None = None) -> dict:
     """Similarity of the RDMs of two random halves of the repeats, and its Spearman-Brown
-    correction (the reliability of the full-data RDM); the expected similarity of a perfect
-    model with the measured RDM is ``sqrt(reliability)``."""
+    correction (the reliability of the full-data RDM; ``n_trials`` as in
+    :func:`split_half_reliability`). ``ceiling = sqrt(reliability)`` approximates the
+    similarity of a perfect model's RDM with the measured one. The approximation treats RDM
+    entries like a test score; in simulations (correlation RDMs, Spearman) it is biased low (a
+    perfect model ceils above 1), more so with few repeats, so read ceiled scores near or above
+    1 as "at the ceiling"."""
     trials = as_repeats(repeats, min_repeats=2)
+    factor = _halving_factor(trials.shape[1], n_trials)
     rs = []
     for first, second in _split_halves(trials.shape[1], n_splits, seed):
         rs.append(float(compare_rdms(rdm(trials[:, first].mean(1), rdm_method),
                                      rdm(trials[:, second].mean(1), rdm_method), compare)))
     r = sum(rs) / len(rs)
-    rho = float(spearman_brown(r))
+    rho = float(spearman_brown(r, factor))
     return {"split_half": r, "reliability": rho, "ceiling": max(rho, 0.0) ** 0.5, "n_splits": n_splits,
-            "rdm": rdm_method, "compare": ALIASES.get(compare, compare),
-            "kind": "split-half RDM similarity, Spearman-Brown corrected; ceiling = sqrt(reliability)"}
+            "rdm": rdm_method, "compare": ALIASES.get(compare, compare), "spearman_brown_factor": factor,
+            "kind": "split-half RDM similarity, Spearman-Brown corrected; ceiling = sqrt(reliability), "
+                    "approximate and biased low with few repeats"}
 
 
 def oracle_correlation(repeats: Any) -> torch.Tensor:

@@ -5,7 +5,8 @@
 - linear: ``CKA = ||Yc^T Xc||_F^2 / (||Xc^T Xc||_F ||Yc^T Yc||_F)`` with column-centred
   ``Xc, Yc`` (the RV coefficient);
 - rbf: ``HSIC(K, L) / sqrt(HSIC(K, K) HSIC(L, L))`` with ``K_ij = exp(-||x_i - x_j||^2 / (2 s^2))``,
-  ``s = sigma_fraction * median pairwise distance``;
+  ``s = sigma_fraction * sqrt(median squared pairwise distance)`` over the pairs ``i < j`` (the
+  median distance itself when the number of pairs is odd; slightly above it otherwise);
 - debiased: HSIC replaced by the unbiased estimator of Song et al. (2012),
   ``(tr(K~L~) + 1^T K~ 1 1^T L~ 1 / ((n-1)(n-2)) - 2/(n-2) 1^T K~ L~ 1) / (n(n-3))`` with
   zero-diagonal Gram matrices ``K~``; needs n >= 4. The biased estimator is inflated when
@@ -38,7 +39,14 @@ def linear_gram(x: torch.Tensor) -> torch.Tensor:
     return x @ x.transpose(-1, -2)
 
 
+def _centred(x: torch.Tensor) -> torch.Tensor:
+    # HSIC and distances ignore a shift common to all stimuli, but a Gram matrix of uncentred
+    # responses loses the differences to cancellation when the offset dwarfs them
+    return x - x.mean(-2, keepdim=True)
+
+
 def rbf_gram(x: torch.Tensor, sigma_fraction: float = 0.5) -> torch.Tensor:
+    x = _centred(x)
     sq = (x * x).sum(-1)
     d2 = (sq[..., :, None] + sq[..., None, :] - 2 * linear_gram(x)).clamp_min(0)
     n = x.shape[-2]
@@ -84,7 +92,8 @@ def cka(x: Any, y: Any, kernel: str = "linear", debiased: bool = False, sigma_fr
     Args:
         kernel (str): "linear" (default) or "rbf".
         debiased (bool): unbiased HSIC estimator (Song et al. 2012). Default False.
-        sigma_fraction (float): RBF bandwidth as a fraction of the median distance. Default 0.5.
+        sigma_fraction (float): RBF bandwidth as a fraction of the square root of the median
+            squared pairwise distance (see the module doc). Default 0.5.
 
     Example::
 
@@ -103,7 +112,7 @@ def cka(x: Any, y: Any, kernel: str = "linear", debiased: bool = False, sigma_fr
             if bool((nx == 0).any()) or bool((ny == 0).any()):
                 raise DataError("CKA is undefined: a representation is constant across stimuli (zero HSIC)")
             return (yc.transpose(-1, -2) @ xc).norm(dim=(-1, -2)) ** 2 / (nx * ny)
-        k, l = linear_gram(tx), linear_gram(ty)
+        k, l = linear_gram(_centred(tx)), linear_gram(_centred(ty))
     else:
         k, l = rbf_gram(tx, sigma_fraction), rbf_gram(ty, sigma_fraction)
     return cka_from_grams(k, l, debiased)

@@ -1,5 +1,5 @@
-"""Linear predictivity (Brain-Score recipe): how well a cross-validated linear readout of
-model features predicts each neuron.
+"""Linear predictivity (after Brain-Score's recipe): how well a cross-validated linear readout
+of model features predicts each neuron.
 
 For each of ``n_folds`` folds over stimuli, a mapping is fitted on the training stimuli and
 predicts the held-out ones:
@@ -12,13 +12,17 @@ predicts the held-out ones:
 
 Score: per-neuron Pearson r between held-out predictions and responses, then the median
 over neurons. ``pooling="pooled"`` (default) correlates the out-of-fold predictions of all
-stimuli at once (stable with few stimuli); ``"per_fold"`` averages the r of each fold, as
-Brain-Score does. Neurons constant across stimuli have no defined r: they are masked and
-counted (``n_masked``), never silently averaged in.
+stimuli at once (stable with few stimuli); ``"per_fold"`` takes the median over neurons of
+each fold's r, then the mean over folds, as Brain-Score does (``per_neuron_r`` then holds
+each neuron's mean r over folds). Neurons constant across stimuli have no defined r: they
+are masked and counted (``n_masked``), never silently averaged in.
 
 Ceiling conventions (state which one you report; see the alignment reference):
-``"r/sqrt(reliability)"`` (noise-corrected correlation) or ``"r2/reliability"`` (fraction
-of explainable variance), with ``reliability`` the median split-half Spearman-Brown value.
+``"r/sqrt(reliability)"`` (noise-corrected correlation: r divided by the square root of the
+reliability) or ``"r2/reliability"`` (fraction of explainable variance), with
+``reliability`` the median split-half Spearman-Brown value. Brain-Score instead divides r by
+its Spearman-Brown corrected consistency itself (not its square root), so ceiled scores here
+differ from Brain-Score's by design.
 """
 
 from __future__ import annotations
@@ -115,10 +119,18 @@ class PredictivityResult:
     alphas: torch.Tensor | None = None
     n_components: int | None = None
     info: dict = field(default_factory=dict)
+    fold_r: torch.Tensor | None = None
+
+    def _summary_r(self, neurons: torch.Tensor) -> float:
+        """The score over ``neurons`` (a mask): the median r, or with ``"per_fold"`` pooling
+        the mean over folds of each fold's median r."""
+        if self.pooling == "per_fold" and self.fold_r is not None:
+            return sum(median(r[neurons]) for r in self.fold_r) / len(self.fold_r)
+        return median(self.per_neuron_r[neurons])
 
     @property
     def median_r(self) -> float:
-        return median(self.per_neuron_r[self.valid])
+        return self._summary_r(self.valid)
 
     def ceiled(self, reliability: Any, convention: str = "r/sqrt(reliability)") -> dict:
         """Median r ceiled by the median reliability of the valid neurons (see module doc)."""
@@ -129,7 +141,7 @@ class PredictivityResult:
         if not bool(ok.any()):
             raise DataError("no neuron has both a defined r and a defined reliability")
         median_rel = median(rel[ok])
-        r = median(self.per_neuron_r[ok])
+        r = self._summary_r(ok)
         if median_rel <= 0:
             raise DataError(f"median reliability is {median_rel:.3g} <= 0: the responses are not reliable enough to ceil")
         value = r / median_rel**0.5 if convention == "r/sqrt(reliability)" else r * abs(r) / median_rel
@@ -140,7 +152,8 @@ class PredictivityResult:
         out = {"median_r": self.median_r, "mean_r": float(self.per_neuron_r[self.valid].mean()),
                "mapping": self.mapping, "n_folds": self.n_folds, "pooling": self.pooling,
                "n_neurons": int(self.valid.numel()), "n_masked_neurons": int((~self.valid).sum()),
-               "score": "Pearson r per neuron on held-out stimuli, median over neurons", **self.info}
+               "score": "Pearson r per neuron on held-out stimuli, median over neurons"
+               + (" per fold, mean over folds" if self.pooling == "per_fold" else ""), **self.info}
         if self.alphas is not None:
             out["median_alpha"] = median(self.alphas)
         if self.n_components is not None:
@@ -160,7 +173,8 @@ def linear_predictivity(features: Any, responses: Any, mapping: str = "ridge", n
             test-index arrays) overrides them.
         alphas: ridge penalties searched inside each training fold. Default 1e-3 ... 1e8.
         n_components (int): PLS components. Default 25.
-        pooling (str): "pooled" (default) or "per_fold".
+        pooling (str): "pooled" (default) or "per_fold" (median over neurons per fold, mean
+            over folds).
 
     Example::
 
@@ -199,7 +213,8 @@ def linear_predictivity(features: Any, responses: Any, mapping: str = "ridge", n
             fold_r.append(pearson_columns(pred, y[test_t]))
     if bool(torch.isnan(predictions).any()):
         raise DataError("the folds do not cover every stimulus")
-    r = pearson_columns(predictions, y) if pooling == "pooled" else torch.stack(fold_r).mean(0)
+    per_fold = torch.stack(fold_r) if pooling == "per_fold" else None
+    r = pearson_columns(predictions, y) if per_fold is None else per_fold.mean(0)
     valid = torch.isfinite(r)
     if not bool(valid.any()):
         raise DataError("no neuron has a defined held-out correlation (constant responses or predictions)")
@@ -208,6 +223,7 @@ def linear_predictivity(features: Any, responses: Any, mapping: str = "ridge", n
         n_folds=len(folds), pooling=pooling,
         alphas=torch.stack(chosen).quantile(0.5, dim=0) if chosen else None,
         n_components=min(n_components, n - max(len(f) for f in folds) - 1, x.shape[1]) if mapping == "pls" else None,
+        fold_r=per_fold,
     )
 
 

@@ -4,10 +4,11 @@ For each layer: RSA (model RDM vs neural RDM), CKA and linear predictivity, each
 bootstrap interval over stimuli and a noise ceiling from the repeated trials:
 
 - RSA: ``compare(rdm(layer), rdm(trial average))``; ceiling ``sqrt(rho)`` with ``rho`` the
-  Spearman-Brown split-half reliability of the neural RDM (the expected similarity of a
-  perfect model with the measured RDM); ceiled = score / ceiling.
-- CKA: ceiling = mean CKA between the trial averages of two random halves of the repeats
-  (a conservative, split-half self-consistency); ceiled = score / ceiling.
+  Spearman-Brown split-half reliability of the neural RDM (an approximation of the expected
+  similarity of a perfect model with the measured RDM, biased low with few repeats: see
+  :func:`~neuroaikit.alignment.rdm_split_half_reliability`); ceiled = score / ceiling.
+- CKA: ceiling = the expected debiased linear CKA of a perfect model with the trial average
+  (derived in ``_cka_ceiling``); ceiled = score / ceiling. Other CKA settings get no ceiling.
 - Predictivity: median held-out r; ceiled by the stated convention
   (``r/sqrt(reliability)`` by default) with per-neuron split-half reliability.
 
@@ -38,7 +39,7 @@ from ..progress import Progress, default_progress, silent
 from ._checks import torch_threads
 from .bootstrap import _interval, bootstrap_rdm_comparison, resample_indices
 from .ceiling import _split_halves, rdm_split_half_reliability, split_half_reliability
-from .cka import cka, cka_from_grams, linear_gram, rbf_gram
+from .cka import cka_from_grams, hsic, linear_gram, rbf_gram
 from .config import AlignmentConfig
 from .features import default_layers, extract_features, prepare_images
 from .predictivity import bootstrap_median_r, linear_predictivity
@@ -59,6 +60,10 @@ class NeuralTarget:
     repeats: np.ndarray | None
     name: str
     info: dict = field(default_factory=dict)
+    #: trials per stimulus behind ``average`` (harmonic mean) where it holds more than
+    #: ``repeats`` (unequal repeat counts: ``repeats`` keeps those every stimulus has);
+    #: ``None``: ``average`` is the mean of ``repeats``
+    n_trials: float | None = None
 
 
 def target_from_dataset(ds) -> NeuralTarget:
@@ -72,11 +77,17 @@ def target_from_dataset(ds) -> NeuralTarget:
         rep = ds.repeats("test")
         if rep.shape[1] >= 2:
             use_tier = "test"
+    n_trials = None
     if use_tier:
         rep = ds.repeats("test")
         complete = np.isfinite(rep).all(axis=(0, 2))
         n_complete = int(np.isfinite(rep).all(axis=2).sum(1).min())
-        rep = rep[:, :n_complete] if not complete.all() else rep
+        if not complete.all():
+            # the average keeps every trial, the ceilings only the repeats all stimuli have:
+            # they are rescaled to the average's mean noise variance, 1 / harmonic mean count
+            counts = np.isfinite(rep).sum(1)
+            n_trials = float(1 / np.mean(1 / counts[counts > 0]))
+            rep = rep[:, :n_complete]
         stimuli = ds.average_stimuli("test")
         repeats = rep if rep.shape[1] >= 2 else None
         average = np.nanmean(ds.repeats("test"), axis=1)
@@ -88,7 +99,8 @@ def target_from_dataset(ds) -> NeuralTarget:
         repeats = None
     return NeuralTarget(np.asarray(stimuli), np.asarray(average, dtype=np.float64),
                         None if repeats is None else np.asarray(repeats, dtype=np.float64), ds.name,
-                        {"tier": use_tier or "all", "n_neurons": int(ds.n_neurons)})
+                        {"tier": use_tier or "all", "n_neurons": int(ds.n_neurons)},
+                        None if repeats is None else n_trials)
 
 
 def load_target(path: Any, region: int | str | None = None) -> NeuralTarget:
@@ -170,11 +182,27 @@ def model_input_shape(spec: dict, config: dict) -> tuple[int, int]:
     return int(channels), int(size)
 
 
-def _cka_ceiling(repeats: np.ndarray, debiased: bool, kernel: str, n_splits: int, seed: int) -> float:
-    t = torch.as_tensor(repeats, dtype=torch.float64)
-    values = [float(cka(t[:, a].mean(1), t[:, b].mean(1), kernel=kernel, debiased=debiased))
-              for a, b in _split_halves(t.shape[1], n_splits, seed)]
-    return sum(values) / len(values)
+def _cka_ceiling(repeats: np.ndarray, average: np.ndarray, n_splits: int, seed: int) -> float:
+    """The expected debiased linear CKA of a perfect model with ``average``.
+
+    Trials are ``x_r = s + e_r``, noise independent across trials and stimuli; a perfect
+    model's features are ``s`` (up to rotation and scale). With ``H`` the unbiased HSIC of
+    linear Gram matrices, bilinear and blind to their diagonals, ``E[H(s, average)] =
+    H(s, s)``, so the model's CKA ``H(s, average) / sqrt(H(s, s) H(average, average))`` is
+    about ``sqrt(H(s, s) / H(average, average))``. ``H(s, s)`` is estimated without bias by
+    ``H(half 1, half 2)``, the trial averages of two disjoint random halves (independent noise
+    averages out), mean over ``n_splits`` splits. Its expectation does not depend on the trials
+    per half, so an odd repeat count (one trial left out of each split) and an ``average`` of
+    more trials than ``repeats`` need no correction. Halves rather than all pairs of single
+    trials: averaging within a half damps trial-to-trial gain changes, which products of single
+    trials inflate. Returns 0 when the signal estimate is not positive.
+    """
+    trials = torch.as_tensor(repeats, dtype=torch.float64)
+    signal = sum(float(hsic(_gram(trials[:, a].mean(1), "linear"), _gram(trials[:, b].mean(1), "linear"), True))
+                 for a, b in _split_halves(trials.shape[1], n_splits, seed)) / n_splits
+    avg_gram = _gram(torch.as_tensor(average, dtype=torch.float64), "linear")
+    measured = float(hsic(avg_gram, avg_gram, True))
+    return (signal / measured) ** 0.5 if signal > 0 and measured > 0 else 0.0
 
 
 def _gram(x: torch.Tensor, kernel: str) -> torch.Tensor:
@@ -255,14 +283,21 @@ def _ceilings(target: NeuralTarget, config: AlignmentConfig):
     if target.repeats is None:
         return Ceilings(reason="no repeated trials in these data: ceilings need repeats"), None
     rsa = RSACeiling.from_dict(rdm_split_half_reliability(target.repeats, config.rdm_method, config.compare,
-                                                          config.n_splits, config.seed))
-    cka_ceiling = CKACeiling(ceiling=_cka_ceiling(target.repeats, config.cka_debiased, config.cka_kernel,
-                                                  config.n_splits, config.seed),
-                             kind="mean CKA between trial averages of two random halves of the repeats",
-                             n_splits=config.n_splits)
-    rel = split_half_reliability(target.repeats, config.n_splits, config.seed)
+                                                          config.n_splits, config.seed, target.n_trials))
+    cka_ceiling, cka_reason = None, None
+    if config.cka_kernel == "linear" and config.cka_debiased:
+        cka_ceiling = CKACeiling(ceiling=_cka_ceiling(target.repeats, target.average, config.n_splits, config.seed),
+                                 kind="expected debiased linear CKA of a perfect model with the trial average: "
+                                      "sqrt(HSIC_u(half 1, half 2) / HSIC_u(average, average))",
+                                 n_splits=config.n_splits)
+    else:
+        # noise enters an RBF Gram matrix, and the biased HSIC, other than additively: the
+        # perfect model's expected score has no estimate from the repeats here
+        cka_reason = "a CKA ceiling is derived for the debiased linear CKA only"
+    rel = split_half_reliability(target.repeats, config.n_splits, config.seed, target.n_trials)
     predictivity = PredictivityCeiling.from_dict({**rel.summary(), "convention": config.convention})
-    return Ceilings(rsa=rsa, cka=cka_ceiling, predictivity=predictivity), rel.reliability
+    return (Ceilings(rsa=rsa, cka=cka_ceiling, predictivity=predictivity, cka_reason=cka_reason),
+            rel.reliability)
 
 
 def _profile(model: torch.nn.Module, target: NeuralTarget, config: AlignmentConfig, progress: Progress,

@@ -59,6 +59,9 @@ def condense(matrix: torch.Tensor) -> torch.Tensor:
 
 
 def _gram_distances(x: torch.Tensor) -> torch.Tensor:
+    # distances ignore a shift common to all stimuli; centring first keeps a large response
+    # offset from cancelling the differences out of ||x_i||^2 + ||x_j||^2 - 2 x_i.x_j
+    x = x - x.mean(-2, keepdim=True)
     sq = (x * x).sum(-1)
     d2 = sq[..., :, None] + sq[..., None, :] - 2 * x @ x.transpose(-1, -2)
     return d2.clamp_min(0)
@@ -116,6 +119,9 @@ def crossnobis_rdm(repeats: Any, noise_precision: Any | None = None, condensed: 
         prec = as_tensor(noise_precision, "noise_precision", min_dim=2)
         if prec.shape != (p, p):
             raise DataError(f"noise_precision must be ({p}, {p}), got {tuple(prec.shape)}")
+    # (a_i - a_j) and (b_i - b_j) ignore a shift common to all stimuli: centring each repeat
+    # keeps a large response offset from cancelling the differences out of the kernel terms
+    trials = trials - trials.mean(0, keepdim=True)
     total = trials.sum(1)
     out = trials.new_zeros(n_stim, n_stim)
     for r in range(n_rep):

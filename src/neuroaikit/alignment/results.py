@@ -56,7 +56,8 @@ class AlignmentSettings(Result):
 @dataclass
 class RSACeiling(Result):
     """``ceiling = sqrt(reliability)``, the Spearman-Brown corrected similarity of the RDMs of
-    two random halves of the repeats (mean over ``n_splits`` splits)."""
+    two random halves of the repeats (mean over ``n_splits`` splits); an approximation, biased
+    low with few repeats."""
 
     ceiling: float
     split_half: float | None = None
@@ -69,7 +70,9 @@ class RSACeiling(Result):
 
 @dataclass
 class CKACeiling(Result):
-    """Mean CKA between the trial averages of two random halves of the repeats."""
+    """The expected debiased linear CKA of a perfect model with the trial average, from
+    ``n_splits`` random halves of the repeats (``kind`` says how; files written before it was
+    derived hold the mean CKA between the averages of two halves, a much lower figure)."""
 
     ceiling: float
     n_splits: int | None = None
@@ -92,12 +95,14 @@ class PredictivityCeiling(Result):
 @dataclass
 class Ceilings(Result):
     """Noise ceilings of the three metrics; all ``None`` (with ``reason``) for data without
-    repeated trials."""
+    repeated trials; ``cka`` alone ``None`` (with ``cka_reason``) for CKA settings that have
+    no ceiling."""
 
     rsa: RSACeiling | None = None
     cka: CKACeiling | None = None
     predictivity: PredictivityCeiling | None = None
     reason: str | None = None
+    cka_reason: str | None = None
 
     @property
     def available(self) -> bool:
@@ -105,8 +110,9 @@ class Ceilings(Result):
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()
-        if self.reason is None:
-            out.pop("reason")
+        for key in ("reason", "cka_reason"):
+            if getattr(self, key) is None:
+                out.pop(key)
         return out
 
 

@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..noise import InferenceRule, forward_draws, noise_layers, set_noise
+from .randomness import declare_randomness
 
 NORMS = ("Linf", "L2")
 MAX_ROWS = 512  # rows per forward pass when EOT draws are taken in chunks
@@ -122,7 +123,10 @@ class Attack:
     Args:
         model (nn.Module): returns logits ``(B, K)`` for images ``(B, C, H, W)`` in [0, 1].
         eps (float): size of the threat model (``None`` for unbounded attacks).
-        eot (int): noise draws averaged per gradient (Expectation over Transformation).
+        eot (int): noise draws averaged per gradient (Expectation over Transformation). With
+            ``eot > 1``, a model without noise layers that was never declared random is first run
+            by :func:`~neuroaikit.attacks.randomness.detect_randomness` (once per model), so that
+            randomness in its own ``forward`` gets independent draws.
         rule (InferenceRule | str): the deployed inference rule whose loss is attacked:
             ``"single"`` (default; mean of per-draw losses), ``"mean"`` or ``"vote"`` (loss of
             the mean softmax over the ``eot`` draws).
@@ -155,15 +159,13 @@ class Attack:
     # -- public ---------------------------------------------------------------
     def __call__(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         before = noise_modes(self.model)
-        generator_state = torch.random.get_rng_state()
-        if self.seed is not None:
-            torch.manual_seed(self.seed)
-        try:
+        device = next((p.device for p in self.model.parameters()), getattr(x, "device", torch.device("cpu")))
+        # torch.manual_seed reseeds the GPU generators too: the model's GPU stream is restored as the CPU one
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], enabled=self.seed is not None):
+            if self.seed is not None:
+                torch.manual_seed(self.seed)
             x, y = self.validate(x, y)
             x_adv = self.forward(x, y)
-        finally:
-            if self.seed is not None:
-                torch.random.set_rng_state(generator_state)
         if noise_modes(self.model) != before:  # pragma: no cover - a bug in an attack
             raise RuntimeError(f"{type(self).__name__} changed the model's noise setting")
         return x_adv.detach()
@@ -204,6 +206,8 @@ class Attack:
                     stacklevel=3,
                 )
             self._checked_logits = True
+        if self.eot > 1:
+            declare_randomness(self.model, x)
         return x, y
 
     # -- EOT loss -----------------------------------------------------------

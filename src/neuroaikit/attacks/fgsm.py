@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack
+from .base import Attack, clamp_box
 
 
 class FGSM(Attack):
@@ -32,4 +32,4 @@ class FGSM(Attack):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         _, grad, _ = self.loss_and_grad(x, y)
-        return (x + self.eps * grad.sign()).clamp(0, 1)
+        return clamp_box(x + self.eps * grad.sign(), self.box)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, BestTracker, check_norm, check_positive, check_steps, l2_normalise, project
+from ..errors import ConfigError
+from .base import LOSSES, Attack, BestTracker, check_norm, check_positive, check_steps, l2_normalise, project
 
 
 class PGD(Attack):
@@ -20,7 +21,9 @@ class PGD(Attack):
         alpha (float): step size. Default 2/255.
         steps (int): iterations. Default 10.
         norm (str): ``"Linf"`` or ``"L2"``. Default ``"Linf"``.
-        random_start (bool): start from a uniform point in the ball. Default True.
+        random_start (bool): start from a random point in the ball: uniform in the Linf box; for
+            L2 a uniform direction at a radius drawn uniformly in [0, eps] (as torchattacks), so
+            not uniform in the ball. Default True.
         restarts (int): independent runs; the per-example best is kept. Default 1.
         eot (int): noise draws per gradient. Default 1.
         rule (InferenceRule | str): deployed inference rule. Default ``"single"``.
@@ -48,6 +51,8 @@ class PGD(Attack):
         self.norm = check_norm(norm)
         self.random_start = bool(random_start)
         self.restarts = check_steps(restarts, "restarts")
+        if loss not in LOSSES:
+            raise ConfigError(f"PGD loss must be one of {', '.join(LOSSES)}, got {loss!r}")
         self.loss = loss
         self.keep_best = bool(keep_best)
 

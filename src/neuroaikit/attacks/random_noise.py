@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .base import Attack, BestTracker, check_norm, check_steps, l2_normalise
+from .base import Attack, BestTracker, check_norm, check_steps, clamp_box, l2_normalise
 
 
 class RandomNoise(Attack):
@@ -49,7 +49,7 @@ class RandomNoise(Attack):
                 delta = self.eps * torch.randint(0, 2, x.shape, device=x.device).float().mul(2).sub(1)
             else:
                 delta = self.eps * l2_normalise(torch.randn_like(x))
-            candidate = (x + delta).clamp(0, 1)
+            candidate = clamp_box(x + delta, self.box)
             loss, fooled = self.evaluate(candidate, y, "margin")
             best.update(candidate, loss, fooled)
         return best.x

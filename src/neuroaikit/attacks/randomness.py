@@ -12,14 +12,18 @@ check of the protocol then takes independent draws of it.
 from __future__ import annotations
 
 import copy
+import weakref
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from ..noise import mark_stochastic, noise_layers, noise_mode
+from ..noise import is_stochastic, mark_stochastic, noise_layers, noise_mode
 from ..results import Result
 
+# models detect_randomness declared, with their training mode then: an attack that needs to know
+# probes a model once, not per call, and again only when dropout may have been switched since
+_PROBED: "weakref.WeakKeyDictionary[nn.Module, bool]" = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -36,7 +40,8 @@ class RandomnessCheck(Result):
         per_row: each row of a batch gets its own draw of that randomness (``False``: one draw
             is shared by the whole batch, so draws need one pass each).
         training_modules: dropout and batch-norm modules left in training mode.
-        max_difference: largest difference between two passes with the noise layers off.
+        max_difference: largest difference between two passes with the noise layers off, per row
+            relative to the row's largest logit.
         passes: forward passes compared.
         warnings: what a user should know, one line each.
     """
@@ -61,15 +66,28 @@ class RandomnessCheck(Result):
         if self.own_randomness:
             sources.append("the model's own forward pass" + ("" if self.own_randomness_in_eval else
                                                              " (only in training mode)"))
-        return "stochastic: " + "; ".join(sources) + " (attacked with EOT, judged by a majority of fresh draws)"
+        return ("stochastic: " + "; ".join(sources) + " (attacked with EOT, judged by a majority of fresh "
+                "evaluations; a one-draw rule's robust verdicts also by one more pass)")
 
 
-def _spread(model: nn.Module, x: torch.Tensor, passes: int) -> float:
-    """Largest difference between ``passes`` forward passes, relative to the output scale."""
+def _relative_difference(outs: list[torch.Tensor]) -> float:
+    """Largest difference of any pass from the first, per row relative to that row's own largest
+    logit: a fixed floor would make the tolerance absolute for a model with small logits."""
+    scale = torch.stack([o.abs().amax(1) for o in outs]).amax(0).clamp_min(torch.finfo(torch.float32).tiny)
+    return max(float(((o - outs[0]).abs().amax(1) / scale).max()) for o in outs[1:])
+
+
+def _differ(outs: list[torch.Tensor], tolerance: float) -> tuple[bool, float]:
+    """Whether passes ``outs`` differ (beyond ``tolerance``, or in any prediction), and by how much."""
+    spread = _relative_difference(outs)
+    # a changed prediction is randomness whatever its size (AutoAttack compares the number correct)
+    flips = any(bool((o.argmax(1) != outs[0].argmax(1)).any()) for o in outs[1:])
+    return spread > tolerance or flips, spread
+
+
+def _passes(model: nn.Module, x: torch.Tensor, passes: int) -> list[torch.Tensor]:
     with torch.no_grad():
-        outs = [model(x).float() for _ in range(passes)]
-    scale = max(float(outs[0].abs().max()), 1.0)
-    return max(float((o - outs[0]).abs().max()) for o in outs[1:]) / scale
+        return [out.reshape(out.shape[0], -1) for out in (model(x).float() for _ in range(passes))]
 
 
 def in_training_mode(model: nn.Module, kind: type) -> list[str]:
@@ -97,8 +115,9 @@ def detect_randomness(model: nn.Module, x: torch.Tensor, passes: int = 4, tolera
         model (nn.Module): returns logits for ``x``.
         x (torch.Tensor): a few inputs (the first 16 are used).
         passes (int): forward passes compared (AutoAttack compares 5). Default 4.
-        tolerance (float): relative difference below which passes count as equal (floating-point
-            non-determinism of GPU kernels stays below it). Default 1e-4.
+        tolerance (float): difference, relative to each row's largest logit, below which passes
+            count as equal (floating-point non-determinism of GPU kernels stays below it); passes
+            that change any prediction always differ. Default 1e-4.
         declare (bool): call :func:`neuroaikit.noise.mark_stochastic` on ``model`` when its own
             forward pass is random, so that attacks take independent draws of it. Default True.
 
@@ -115,21 +134,19 @@ def detect_randomness(model: nn.Module, x: torch.Tensor, passes: int = 4, tolera
     batchnorm = in_training_mode(probe, nn.modules.batchnorm._BatchNorm)
     training = dropout + batchnorm
     with noise_mode(probe, "off"):
-        spread = _spread(probe, x, passes)
-        own = spread > tolerance
+        own, spread = _differ(_passes(probe, x, passes), tolerance)
         per_row = True
         if own:
             # one input twice in a batch: equal rows mean one draw serves the whole batch
-            with torch.no_grad():
-                pair = probe(torch.cat([x[:1], x[:1]])).float()
-            per_row = float((pair[0] - pair[1]).abs().max()) / max(float(pair.abs().max()), 1.0) > tolerance
+            pair = _passes(probe, torch.cat([x[:1], x[:1]]), 1)[0]
+            per_row = _differ([pair[:1], pair[1:]], tolerance)[0]
         own_in_eval = own
         # any module in training mode, not only dropout and batch norm: a forward may branch on
         # self.training itself (F.dropout(x, training=self.training)); the probe is a copy, so
         # the model's own modes stay as they are
         if own and any(m.training for m in probe.modules()):
             probe.eval()
-            own_in_eval = _spread(probe, x, passes) > tolerance
+            own_in_eval = _differ(_passes(probe, x, passes), tolerance)[0]
     warnings = []
     if dropout:
         warnings.append(dropout_warning(dropout))
@@ -137,10 +154,24 @@ def detect_randomness(model: nn.Module, x: torch.Tensor, passes: int = 4, tolera
         warnings.append(batchnorm_warning(batchnorm))
     if own and not own_in_eval:
         warnings.append("the randomness disappears under model.eval(): it comes from modules left in training mode")
-    if own and declare:
-        mark_stochastic(model, per_row=per_row)
+    if declare:
+        _PROBED[model] = model.training
+        if own:
+            mark_stochastic(model, per_row=per_row)
     return RandomnessCheck(
         stochastic=bool(layers_on) or own, noise_layers=layers_on, own_randomness=own,
         own_randomness_in_eval=own_in_eval, per_row=per_row, training_modules=training,
         max_difference=spread, passes=passes, warnings=warnings,
     )
+
+
+def declare_randomness(model: nn.Module, x: torch.Tensor) -> bool:
+    """Whether ``model`` is random (:func:`~neuroaikit.noise.is_stochastic`), running
+    :func:`detect_randomness` on ``x`` first when the model has no noise layers and was neither
+    declared nor probed in its current training mode: several draws of an undeclared model would
+    be one draw, repeated. The global random state is left as it was, so an attack's seeded
+    stream does not depend on whether the probe ran."""
+    if not is_stochastic(model) and _PROBED.get(model) != model.training:
+        with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+            detect_randomness(model, x)
+    return is_stochastic(model)

@@ -83,10 +83,12 @@ class SweepRow(Result):
 
     Attributes:
         eps: the perturbation budget (in the norm of the threat model).
-        attacks: accuracy under each attack (fraction of the evaluated images, majority of fresh draws).
+        attacks: accuracy under each attack (fraction of the evaluated images, majority of fresh draws;
+            white-box attacks on a stochastic one-draw model also need one more right pass).
         worst_case: fraction robust to every attack at once (per example).
         black_box_only_successes: largest fraction of images that survive both APGD losses but
-            fall to a black-box, transfer or random-noise attack (gradient masking if large).
+            fall to a black-box, transfer or random-noise attack, every side judged by the majority
+            of fresh draws alone (gradient masking if large).
         seconds: time spent on this eps.
     """
 
@@ -140,7 +142,8 @@ class RobustnessResult(Result):
             the model's own, found by :func:`~neuroaikit.attacks.randomness.detect_randomness`).
         n_examples, n_classes, chance: images evaluated, classes, 1 / classes.
         config: the :class:`~neuroaikit.attacks.evaluate.RobustnessConfig` as a dict (see :attr:`protocol`).
-        clean_accuracy: clean accuracy under the repeated final check with the deployed rule.
+        clean_accuracy: the fraction of images the deployed rule gets right in a strict majority
+            of the final check's fresh evaluations.
         clean_accuracy_one_pass: the same rule, one evaluation.
         sweep: one :class:`SweepRow` per eps, ascending (extended towards chance).
         reference_eps: where the headline figure is read and the checks run.

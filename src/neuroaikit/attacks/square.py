@@ -6,8 +6,8 @@ import math
 
 import torch
 
-from ..noise import is_stochastic
-from .base import Attack, check_positive, check_steps
+from .base import Attack, check_positive, check_steps, clamp_box
+from .randomness import declare_randomness
 
 
 def square_fraction(p_init: float, query: int, n_queries: int) -> float:
@@ -64,9 +64,10 @@ class Square(Attack):
     @torch.no_grad()
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
-        stochastic = is_stochastic(self.model)
+        # even with one draw: a model random in its own forward must be re-scored at every query
+        stochastic = declare_randomness(self.model, x)
         stripes = self.eps * (2 * torch.randint(0, 2, (b, c, 1, w), device=x.device) - 1).float()
-        x_best = (x + stripes).clamp(0, 1)
+        x_best = clamp_box(x + stripes, self.box)
         loss_best, fooled_best = self.evaluate(x_best, y, "margin")
         for query in range(self.n_queries):
             active = torch.ones(b, dtype=torch.bool, device=x.device)
@@ -83,7 +84,8 @@ class Square(Attack):
             values = self.eps * (2 * torch.randint(0, 2, (idx.numel(), c, 1, 1), device=x.device) - 1).float()
             candidate = xb.clone()
             window = xs[:, :, top : top + side, left : left + side]
-            candidate[:, :, top : top + side, left : left + side] = (window + values).clamp(0, 1)
+            # built on x, not on the current point, so the candidate stays in the eps ball
+            candidate[:, :, top : top + side, left : left + side] = clamp_box(window + values, self.box)
             if stochastic:
                 both_loss, both_fooled = self.evaluate(torch.cat([xb, candidate]), ys.repeat(2), "margin")
                 n = idx.numel()

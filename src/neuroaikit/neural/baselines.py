@@ -2,7 +2,7 @@
 
 - :class:`PixelRidge`: ridge regression from down-sampled pixels (Sensorium's floor:
   18x32 pixels, lambda 1e4 on 36x64 data); ``alpha=None`` picks lambda by
-  leave-one-out cross-validation on the train tier among ``alphas``.
+  leave-one-image-out cross-validation on the train tier among ``alphas``.
 - The LN model is the twin with a linear core: ``fit_twin(ds, TwinFitConfig(core="linear"))``.
 """
 
@@ -12,7 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .dataset import NeuralDataset, row_blocks
+from .dataset import BLOCK_BYTES, NeuralDataset, row_blocks
 
 
 def downsample(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -27,7 +27,8 @@ class PixelRidge:
     """Ridge regression on down-sampled pixels, one output per neuron.
 
     Arguments: size (None: half the image size, i.e. 18x32 for Sensorium 36x64), alpha (None: chosen by efficient
-    leave-one-out CV over ``alphas``), alphas (10^0 .. 10^6).
+    leave-one-image-out CV over ``alphas``: all repeats of an image left out together, leave-one-out when every
+    image is shown once), alphas (10^0 .. 10^6).
     Fitted: ``alpha_``, ``coef_`` (n_pixels, n_neurons), ``intercept_``, ``pixel_mean_``, ``pixel_std_``.
 
     Example::
@@ -60,22 +61,34 @@ class PixelRidge:
         x = (raw - self.pixel_mean_) / self.pixel_std_
         self.intercept_ = ds.response_moments(tier)[0]
 
-        def centred_blocks():
-            for block in row_blocks(ds.responses, np.arange(len(rows))):
-                yield block, ds.responses[rows[block]].astype(np.float64) - self.intercept_
+        def centred(block: np.ndarray) -> np.ndarray:
+            return ds.responses[rows[block]].astype(np.float64) - self.intercept_
 
         u, s, vt = np.linalg.svd(x.astype(np.float64), full_matrices=False)
-        uty = sum(u[block].T @ yc for block, yc in centred_blocks())
+        uty = sum(u[block].T @ centred(block) for block in row_blocks(ds.responses, np.arange(len(rows))))
         if self.alpha is None:
+            # a left-out trial whose image stays in the fit through its other repeats would favour too
+            # small a penalty: the repeats of an image are left out together. The fit without them has its
+            # own intercept and pixel means (1 / n in the hat matrix): with the means of all trials the
+            # left-out image is a combination of the others, and a barely penalised fit predicts it
+            groups = _image_groups(ds.image_ids[rows], ds.responses)
             best = None
             for a in self.alphas:
                 d = s**2 / (s**2 + a)
-                hat_diag = (u**2 * d).sum(1)
-                squares = sum((((yc - u[block] @ (d[:, None] * uty)) / (1 - hat_diag[block])[:, None]) ** 2).sum()
-                              for block, yc in centred_blocks())
-                loo = squares / (len(rows) * ds.n_neurons)
-                if best is None or loo < best[0]:
-                    best = (loo, a)
+                coef = d[:, None] * uty
+                squares = 0.0
+                for group in groups:  # (images, repeats) trial positions, every image shown as often
+                    flat = group.reshape(-1)
+                    resid = (centred(flat) - u[flat] @ coef).reshape(*group.shape, -1)
+                    ug = u[group]
+                    hat = (ug * d) @ ug.transpose(0, 2, 1) + 1 / len(rows)
+                    # the residuals of a fit without the group (closed form: (I - H_gg)^-1 r_g)
+                    left_out = (resid / (1 - hat) if group.shape[1] == 1
+                                else np.linalg.solve(np.eye(group.shape[1]) - hat, resid))
+                    squares += float((left_out**2).sum())
+                cv = squares / (len(rows) * ds.n_neurons)
+                if best is None or cv < best[0]:
+                    best = (cv, a)
             if best is None:
                 raise ValueError("alphas is empty: there is no ridge penalty to choose")
             self.alpha_ = float(best[1])
@@ -89,3 +102,19 @@ class PixelRidge:
 
     def predict_tier(self, ds: NeuralDataset, tier: str | None = None) -> np.ndarray:
         return self.predict(ds.trial_stimuli(tier))
+
+
+def _image_groups(image_ids: np.ndarray, responses: np.ndarray) -> list[np.ndarray]:
+    """The positions of the trials in ``image_ids`` as (images, repeats) arrays, one per repeat
+    count, split so that each reads about :data:`BLOCK_BYTES` of ``responses``."""
+    _, inverse, counts = np.unique(image_ids, return_inverse=True, return_counts=True)
+    order = np.argsort(inverse.reshape(-1), kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    row_bytes = max(1, int(np.prod(responses.shape[1:])) * np.dtype(np.float64).itemsize)
+    out = []
+    for k in np.unique(counts):
+        positions = order[starts[counts == k][:, None] + np.arange(k)]
+        positions = positions[np.argsort(positions[:, 0], kind="stable")]  # read in trial order
+        step = max(1, BLOCK_BYTES // (row_bytes * int(k)))
+        out += [positions[i : i + step] for i in range(0, len(positions), step)]
+    return out

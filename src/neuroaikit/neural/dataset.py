@@ -96,7 +96,7 @@ class NeuralDataset:
             value = getattr(self, attr)
             if value is not None:
                 setattr(self, attr, _impute_columns(np.asarray(value, dtype=np.float32).reshape(n_trials, -1),
-                                                    f"{where}: {attr}"))
+                                                    f"{where}: {attr}", self.tiers == "train"))
         self.unit_ids = (
             np.arange(n_neurons) if self.unit_ids is None else _vector(self.unit_ids, n_neurons, "unit_ids", where)
         )
@@ -443,15 +443,19 @@ def with_nan_policy(nan_policy: str, where: str, **fields: Any) -> NeuralDataset
     return NeuralDataset(**fields)
 
 
-def _impute_columns(values: np.ndarray, what: str) -> np.ndarray:
+def _impute_columns(values: np.ndarray, what: str, train: np.ndarray) -> np.ndarray:
     """``values`` (trials, columns) with NaN/inf entries (blinks, dropped eye-camera or wheel
-    samples) replaced by their column's mean (0 for a column with no finite entry), logged."""
+    samples) replaced by their column's mean over the ``train`` trials (over all trials for a
+    column with no finite train entry, 0 for one with no finite entry), logged."""
     bad = ~np.isfinite(values)
     if not bad.any():
         return values
     finite = np.where(bad, 0.0, values).astype(np.float64)
-    means = finite.sum(0) / np.maximum((~bad).sum(0), 1)
-    log.warning("%s: replaced NaN/inf in %d trial(s) by the column mean", what, int(bad.any(1).sum()))
+    # the held-out tiers' values must not leak into the train trials (nor the statistics taken from them)
+    seen = ~bad & np.asarray(train, dtype=bool)[:, None]
+    means = np.where(seen.any(0), (finite * seen).sum(0) / np.maximum(seen.sum(0), 1),
+                     finite.sum(0) / np.maximum((~bad).sum(0), 1))
+    log.warning("%s: replaced NaN/inf in %d trial(s) by the column's train-tier mean", what, int(bad.any(1).sum()))
     return np.where(bad, means[None, :], values).astype(np.float32)
 
 

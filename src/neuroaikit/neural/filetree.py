@@ -22,7 +22,7 @@ Each distinct image is read once (repeats share ``frame_image_id``).
 
 Repairs (logged through :mod:`logging`, never silent): trials whose responses hold
 NaN are dropped when ``nan_policy="drop"`` (default ``"raise"``); NaN behaviour or pupil
-values are replaced by the column mean over the remaining trials.
+values are replaced by the column's mean over the train tier's trials.
 
 Memory mapping (``memory_map=True``, or automatically for a recording larger than a quarter
 of the memory available): responses and images are copied once, trial by trial, into flat

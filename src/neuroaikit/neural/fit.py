@@ -286,7 +286,6 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
         kwargs["shifter"] = bool(cfg.model.shifter and all(ds.pupil_center is not None for ds in sessions.values()))
     torch.manual_seed(cfg.seed)
     model = CortexTwin(**kwargs)
-    behaviors = []
     for name, ds in sessions.items():
         session = model.sessions[0] if not isinstance(data, Mapping) else name
         train_mask = ds.tier_mask("train")
@@ -309,7 +308,12 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
             if ds.behavior is None:  # kwargs_for checked only the first session
                 raise DataError(f"{ds.name}: behaviour inputs were asked for (use_behavior, --behavior) but the data "
                                 f"set has no behaviour")
-            behaviors.append(torch.as_tensor(ds.behavior[train_mask]))
+            # pupil size in eye-camera pixels and running speed -> z-scores of this session's train tier
+            behavior = torch.as_tensor(ds.behavior[train_mask])
+            mean, std = model.behavior_scaling(session)
+            with torch.no_grad():
+                mean.copy_(behavior.mean(0))
+                std.copy_(behavior.std(0).clamp_min(1e-6))
         if model.shifters is not None:
             assert ds.pupil_center is not None  # the shifter is built only when every session has it
             # pupil centre in eye-camera pixels -> z-scores of this session's train tier
@@ -322,10 +326,6 @@ def build_twin_for(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinF
         input_mean, input_std = _input_moments(sessions.values())
         model.input_mean.fill_(input_mean)
         model.input_std.fill_(input_std or 1.0)
-        if behaviors:
-            b = torch.cat(behaviors)
-            model.behavior_mean.copy_(b.mean(0))
-            model.behavior_std.copy_(b.std(0).clamp_min(1e-6))
     return model, kwargs
 
 

@@ -120,6 +120,13 @@ def fraction_of_oracle(correlations: np.ndarray, oracles: np.ndarray) -> float:
     return float((o[ok] @ c[ok]) / (o[ok] @ o[ok]))
 
 
+def repeated_trials(image_ids: np.ndarray) -> np.ndarray:
+    """Boolean mask of the trials whose image is shown at least twice: the oracle, FEV and FEVE
+    are computed on these only (an image shown once has no across-repeat variance)."""
+    _, inverse, counts = np.unique(np.asarray(image_ids), return_inverse=True, return_counts=True)
+    return counts[inverse.reshape(-1)] >= 2
+
+
 def evaluate_predictions(
     responses: np.ndarray,
     predictions: np.ndarray,
@@ -151,7 +158,7 @@ def evaluate_predictions(
         out["per_neuron"]["correlation_to_average"] = avg
     repeated = counts >= 2
     if repeated.sum() >= 2:
-        keep = np.isin(image_ids, ids[repeated])
+        keep = repeated_trials(image_ids)
         rep = group_repeats(responses[keep], image_ids[keep])
         pred = group_repeats(predictions[keep], image_ids[keep])
         fev = explainable_variance(rep)

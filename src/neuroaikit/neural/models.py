@@ -357,8 +357,6 @@ class CortexTwin(nn.Module):
     image_shape: tuple[int, ...]
     input_mean: torch.Tensor
     input_std: torch.Tensor
-    behavior_mean: torch.Tensor
-    behavior_std: torch.Tensor
 
     def __init__(
         self,
@@ -401,17 +399,20 @@ class CortexTwin(nn.Module):
         # input / output scaling, set from the training data by the fitting code
         self.register_buffer("input_mean", torch.zeros(1))
         self.register_buffer("input_std", torch.ones(1))
-        self.register_buffer("behavior_mean", torch.zeros(max(n_behavior, 1)))
-        self.register_buffer("behavior_std", torch.ones(max(n_behavior, 1)))
         for s, n in sessions.items():
             self.register_buffer(f"response_std_{s}", torch.ones(n))
             self.register_buffer(f"response_offset_{s}", torch.zeros(n))
+            if n_behavior:
+                # pupil size in eye-camera pixels and running speed differ per rig: behaviour scaling per session
+                self.register_buffer(f"behavior_mean_{s}", torch.zeros(n_behavior))
+                self.register_buffer(f"behavior_std_{s}", torch.ones(n_behavior))
             if shifter:
                 # each mouse's eye camera has its own pixel frame: pupil scaling per session
                 self.register_buffer(f"pupil_mean_{s}", torch.zeros(2))
                 self.register_buffer(f"pupil_std_{s}", torch.ones(2))
         if shifter:
             self._register_load_state_dict_pre_hook(self._default_pupil_scaling)
+        self._register_load_state_dict_pre_hook(self._behavior_scaling_per_session)
 
     core_frozen = False  # set by transfer (fit.freeze_core_from): the core stays in eval mode
 
@@ -426,6 +427,22 @@ class CortexTwin(nn.Module):
         for s in self.sessions:
             state.setdefault(f"{prefix}pupil_mean_{s}", torch.zeros(2))
             state.setdefault(f"{prefix}pupil_std_{s}", torch.ones(2))
+
+    def _behavior_scaling_per_session(self, state: dict, prefix: str, *args: object) -> None:
+        """Twins saved before behaviour was standardised per session hold one scaling for all
+        sessions (``behavior_mean``, ``behavior_std``, present even without behaviour): every
+        session takes it, so they predict as they did."""
+        mean, std = state.pop(f"{prefix}behavior_mean", None), state.pop(f"{prefix}behavior_std", None)
+        if self.modulators is None or mean is None or std is None:
+            return
+        for s in self.sessions:
+            state.setdefault(f"{prefix}behavior_mean_{s}", mean)
+            state.setdefault(f"{prefix}behavior_std_{s}", std)
+
+    def behavior_scaling(self, session: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Train-tier mean and std of the behaviour variables the modulator standardises with."""
+        s = self._session(session)
+        return getattr(self, f"behavior_mean_{s}"), getattr(self, f"behavior_std_{s}")
 
     def pupil_scaling(self, session: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Train-tier mean and std of the pupil centre (x, y) the shifter standardises with."""
@@ -469,7 +486,8 @@ class CortexTwin(nn.Module):
             shift = self.shifters[session]((pupil_center - mean) / std)
         out = F.elu(self.readouts[session](features, shift)) + 1
         if self.modulators is not None and behavior is not None:
-            out = out * self.modulators[session]((behavior - self.behavior_mean) / self.behavior_std)
+            mean, std = self.behavior_scaling(session)
+            out = out * self.modulators[session]((behavior - mean) / std)
         return out if standardized else out * self.response_std(session) + self.response_offset(session)
 
     def regularizer(self, session: str | None = None) -> torch.Tensor:

@@ -16,6 +16,8 @@ class TierScores(Result):
     ``correlation_to_average`` needs more than two images; the oracle-based figures need at
     least two images shown repeatedly. Correlations are Pearson r (not r^2); FEVE is averaged
     over neurons with FEV >= 0.15 and can be negative (a model worse than the image means).
+    Pooled over several mice, ``n_trials`` and ``n_images`` are sums over the mice (an image shown
+    to two mice counts twice).
     """
 
     single_trial_correlation: float
@@ -45,8 +47,8 @@ class RepeatCeiling(Result):
 class TwinEvaluation(Result):
     """``results/twin_eval.json``: the twin beside its baselines (pixel ridge, LN model) and,
     for synthetic data, the simulator's own noise-free prediction. A twin of several mice
-    has each mouse's evaluation in ``sessions`` and the scores pooled over all their neurons
-    (neuron-weighted means) in ``models``."""
+    has each mouse's evaluation in ``sessions`` and in ``models`` the scores over all their neurons
+    stacked, as Sensorium pools mice (:func:`~neuroaikit.neural.twin.pool_evaluations`)."""
 
     result_name: ClassVar[str] = "twin_eval"
 

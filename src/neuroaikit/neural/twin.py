@@ -34,12 +34,12 @@ from ..models import model_spec
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
 from .baselines import PixelRidge
-from .dataset import NAN_POLICIES, NeuralDataset, check_nan_policy, rescale_points
+from .dataset import NAN_POLICIES, NeuralDataset, check_nan_policy, group_repeats, rescale_points
 from .fit import (TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict, split_validation_of,
                   validation_correlation)
 from .load import RECORDING_FILE_SUFFIXES, check_recording_file, is_filetree, load_neural
 from .models import DEFAULT_SESSION, CortexTwin, SessionView, TwinEnsemble, twin_members
-from .metrics import evaluate_predictions, explainable_variance, oracle_correlation
+from .metrics import evaluate_predictions, explainable_variance, oracle_correlation, repeated_trials
 from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
 from .simulate import SyntheticDataConfig
 
@@ -636,25 +636,61 @@ def _headline(evaluation: TwinEvaluation) -> dict:
 
 
 def pool_evaluations(evaluations: dict[str, TwinEvaluation], data) -> TwinEvaluation:
-    """Per-mouse evaluations -> one with pooled scores (means over all neurons of all mice of
-    each model the mice share) and the per-mouse ones under ``sessions``."""
+    """Per-mouse evaluations -> one with pooled scores and the per-mouse ones under ``sessions``.
+
+    Each pooled score of a model the mice share is what :func:`evaluate_predictions` gives over
+    the neurons of all mice stacked (Sensorium's way): the means over neurons weighted by neuron
+    counts, FEVE over the reliable neurons of all mice, fraction of oracle the slope over all
+    neurons, single-trial over oracle the ratio of the pooled means. ``n_trials`` and
+    ``n_images`` are sums over the mice (an image shown to two mice counts twice)."""
     first = next(iter(evaluations.values()))
     pooled = TwinEvaluation(data=str(data), dataset={name: e.dataset for name, e in evaluations.items()},
                             tier=first.tier, sessions=dict(evaluations))
     shared = set.intersection(*(set(e.models) for e in evaluations.values()))
     for model_name in sorted(shared, key=list(first.models).index):
         blocks = [e.models[model_name] for e in evaluations.values()]
-        weights = np.array([b.n_neurons for b in blocks], dtype=np.float64)
-        values: dict[str, Any] = {"n_trials": sum(b.n_trials for b in blocks), "n_neurons": int(weights.sum()),
+        values: dict[str, Any] = {"n_trials": sum(b.n_trials for b in blocks),
+                                  "n_neurons": sum(b.n_neurons for b in blocks),
                                   "n_images": sum(b.n_images for b in blocks)}
+        n = [float(b.n_neurons) for b in blocks]
         for key in ("single_trial_correlation", "correlation_to_average", "oracle_correlation", "fev",
-                    "fraction_fev_reliable", "feve", "fraction_of_oracle", "single_trial_over_oracle"):
-            got = [(getattr(b, key), w) for b, w in zip(blocks, weights) if getattr(b, key) is not None]
-            values[key] = float(np.average([v for v, _ in got], weights=[w for _, w in got])) if got else None
+                    "fraction_fev_reliable"):
+            values[key] = _pooled(blocks, key, n)
+        # a mouse's FEVE is a mean over its reliable neurons, its single-trial over oracle a ratio of means
+        # over its neurons and its fraction of oracle a slope weighted by its squared oracles: weighted so
+        # the pooled value is the one over all mice's neurons stacked
+        values["feve"] = _pooled(blocks, "feve", [k * (b.fraction_fev_reliable or 0.0) for k, b in zip(n, blocks)])
+        values["single_trial_over_oracle"] = _pooled(
+            blocks, "single_trial_over_oracle", [k * (b.oracle_correlation or 0.0) for k, b in zip(n, blocks)])
+        squared = [_squared_oracles(e.per_neuron.get(model_name, {})) for e in evaluations.values()]
+        known = all(q is not None for q, b in zip(squared, blocks) if b.fraction_of_oracle is not None)
+        values["fraction_of_oracle"] = (_pooled(blocks, "fraction_of_oracle", [q or 0.0 for q in squared])
+                                        if known else None)
         pooled.models[model_name] = TierScores.from_dict(values)
         pooled.per_neuron[model_name] = {k: sum((e.per_neuron[model_name].get(k, []) for e in evaluations.values()), [])
                                          for k in first.per_neuron.get(model_name, {})}
     return pooled
+
+
+def _pooled(blocks: list[TierScores], key: str, weights: list[float]) -> float | None:
+    """The ``weights``-weighted mean of ``key`` over the blocks that have it (None: none has it;
+    NaN: none of those has weight, as FEVE when no mouse has a reliable neuron)."""
+    got = [(getattr(b, key), w) for b, w in zip(blocks, weights) if getattr(b, key) is not None]
+    if not got:
+        return None
+    got = [(v, w) for v, w in got if w != 0]  # a weightless block's value may be NaN (0 / 0)
+    total = sum(w for _, w in got)
+    return float(sum(v * w for v, w in got) / total) if total else float("nan")
+
+
+def _squared_oracles(per_neuron: dict) -> float | None:
+    """Sum of a mouse's squared per-neuron oracles, the weight of its fraction of oracle (None: not kept)."""
+    oracle = per_neuron.get("oracle_correlation")
+    if oracle is None:
+        return None
+    oracle = np.asarray(oracle, dtype=np.float64)
+    oracle = oracle[np.isfinite(oracle)]
+    return float(oracle @ oracle)
 
 
 def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, baselines: bool | dict = True,
@@ -706,9 +742,8 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
         result.models[name] = TierScores.from_dict(m)
         result.per_neuron[name] = {k: np.asarray(v).tolist() for k, v in per.items()}
         progress.message(f"  {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
-    ids, counts = np.unique(test.image_ids, return_counts=True)
-    if (counts >= 2).sum() >= 2:
-        rep = ds.repeats(tier)
+    rep = _repeated_responses(test, tier)
+    if rep is not None and len(rep) >= 2:
         fev = explainable_variance(rep)
         result.ceiling = RepeatCeiling(oracle_correlation=float(oracle_correlation(rep).mean()), fev=float(fev.mean()),
                                        fraction_fev_reliable=float((fev >= 0.15).mean()))
@@ -726,6 +761,15 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
     return result
 
 
+def _repeated_responses(ds: NeuralDataset, tier: str) -> np.ndarray | None:
+    """The responses of ``tier`` grouped by image (:func:`~neuroaikit.neural.dataset.group_repeats`),
+    of the images shown at least twice only, as :func:`evaluate_predictions` scores the oracle and
+    FEV; None when no image is."""
+    rows = np.flatnonzero(ds.tier_mask(tier))
+    rows = rows[repeated_trials(ds.image_ids[rows])]
+    return group_repeats(ds.responses[rows], ds.image_ids[rows]) if rows.size else None
+
+
 def rf_recovery(model, ds: NeuralDataset, truth: np.ndarray, tier: str = "test", top_fraction: float = 0.5) -> dict:
     """Distance between each neuron's gradient-map RF centre and the true centre (pixels), and the
     fraction within 2 px among the most reliable neurons (top ``top_fraction`` by oracle r)."""
@@ -734,10 +778,8 @@ def rf_recovery(model, ds: NeuralDataset, truth: np.ndarray, tier: str = "test",
     shape = ds.image_shape[1:]
     centres = rf_centers(gradient_maps(achromatic(model, ds.image_shape[0]), shape))
     dist = np.linalg.norm(centres - np.asarray(truth)[:, :2], axis=1)
-    try:
-        oracle = oracle_correlation(ds.repeats(tier))
-    except DataError:
-        oracle = np.ones(ds.n_neurons)
+    rep = _repeated_responses(ds, tier)
+    oracle = np.ones(ds.n_neurons) if rep is None else oracle_correlation(rep)
     reliable = np.argsort(-oracle)[: max(1, int(round(top_fraction * ds.n_neurons)))]
     return {
         "rf_distance_px_median": float(np.median(dist)),
@@ -831,6 +873,9 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
             before = (previous.sessions or {}).get(name) if previous is not None and multi else previous
             if before is not None and str(before.data) == path and "ln" in before.models:
                 result.models.setdefault("ln", before.models["ln"])
+                # its per-neuron oracles weight its fraction of oracle when the mice are pooled
+                if "ln" in before.per_neuron:
+                    result.per_neuron.setdefault("ln", before.per_neuron["ln"])
             results[name] = result
         result = pool_evaluations(results, paths if len(paths) > 1 else paths[0]) if multi else results[model.sessions[0]]
         if members:

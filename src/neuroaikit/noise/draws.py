@@ -59,7 +59,7 @@ def _forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int, at: str) -> 
     batch = x.shape[0]
     if out.shape[0] == batch * n_draws:
         return out.reshape(n_draws, batch, *out.shape[1:])
-    if out.shape[0] == batch:  # no noise layer was reached: every draw is the same
+    if out.shape[0] == batch:  # no noise layer was reached: every draw is the same, unless undeclared randomness
         return out.unsqueeze(0).expand(n_draws, *out.shape)
     raise RuntimeError(f"model returned {out.shape[0]} rows for a batch of {batch} and {n_draws} draws")
 
@@ -95,7 +95,10 @@ def is_stochastic(model: nn.Module) -> bool:
 def forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int) -> torch.Tensor:
     """Outputs of ``n_draws`` noise draws for each example: shape ``(n_draws, B, ...)``.
 
-    Differentiable: gradients reaching ``x`` are summed over draws.
+    Differentiable: gradients reaching ``x`` are summed over draws. Randomness outside the noise
+    layers is drawn afresh only once declared (:func:`mark_stochastic`; attacks taking several
+    draws run :func:`neuroaikit.attacks.detect_randomness` on an undeclared model first): else
+    one pass is repeated ``n_draws`` times.
     """
     if n_draws == 1:
         return model(x).unsqueeze(0)

@@ -94,7 +94,8 @@ def build(run: Run) -> list[Section]:
     if c.rsa is not None:  # c.available, spelled out so that c.rsa narrows
         predictivity = (f"; predictivity median neuron reliability (Spearman-Brown) = "
                         f"{c.predictivity.median_reliability:.3f}" if c.predictivity else "")
-        cka = f"; CKA split-half = {c.cka.ceiling:.3f}" if c.cka else ""
+        cka = (f"; CKA (a perfect model's expected debiased CKA) = {c.cka.ceiling:.3f}" if c.cka
+               else f"; no CKA ceiling: {c.cka_reason}" if c.cka_reason else "")
         section.paragraph(f"Ceilings from the repeats: RSA sqrt(split-half RDM reliability) = {c.rsa.ceiling:.3f}"
                           f"{cka}{predictivity}.")
     else:
