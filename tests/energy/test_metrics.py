@@ -56,7 +56,8 @@ def test_activation_sparsity_relu_and_spikes(run_workload):
     assert run_workload(ActivationSparsity(), model, [torch.tensor([[-1.0, -2.0, 3.0, 0.0]])]) == 0.75
 
 
-def test_membrane_updates_hand_computed(run_workload):
+@pytest.mark.parametrize("by_keyword", [False, True])
+def test_membrane_updates_hand_computed(run_workload, by_keyword):
     cell = LIFCell(IFParameters(v_th=10.0))
 
     class Loop(nn.Module):
@@ -66,8 +67,8 @@ def test_membrane_updates_hand_computed(run_workload):
 
         def forward(self, x):
             state = None
-            for xt in x.transpose(0, 1):
-                _, state = self.cell(xt, state)
+            for xt in x.transpose(0, 1):  # the state passed as cell(x, state=s) counts as passed by position
+                _, state = self.cell(xt, state=state) if by_keyword else self.cell(xt, state)
             return state.v
 
     x = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 0.0, 0.5]]])  # (B=1, T=2, N=3)

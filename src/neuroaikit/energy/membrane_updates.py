@@ -35,9 +35,15 @@ class MembraneUpdates(WorkloadMetric):
         return [m for m in model.modules() if isinstance(m, types)]
 
     def attach(self, model: nn.Module) -> "MembraneUpdates":
-        super().attach(model)
-        self._handles += [m.register_forward_pre_hook(self._pre_hook) for m in self.modules(model)]
+        self.detach()
+        modules = self.modules(model)
+        # with_kwargs: a neuron called as cell(x, state=s) passes the state that decides what changed by keyword
+        self._handles = [m.register_forward_hook(self._hook_with_kwargs, with_kwargs=True) for m in modules]
+        self._handles += [m.register_forward_pre_hook(self._pre_hook) for m in modules]
         return self
+
+    def _hook_with_kwargs(self, module, inputs: tuple, kwargs: dict, output) -> None:
+        self.hook(module, (*inputs, kwargs["state"]) if "state" in kwargs else inputs, output)
 
     def begin_batch(self) -> None:
         self._snn_torch_seen = set()

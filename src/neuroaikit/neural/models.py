@@ -127,7 +127,11 @@ _D = TwinModelConfig()
 
 
 def _laplace_penalty(weight: torch.Tensor) -> torch.Tensor:
-    """Laplace-filtered squared weights over squared weights (neuralpredictors LaplaceL2norm)."""
+    """Laplace-filtered squared weights over squared weights, as neuralpredictors' ``LaplaceL2norm``
+    computes it, with the 3x3 filter ``[[.5, 1, .5], [1, -6, 1], [.5, 1, .5]]``. The current
+    neuralpredictors filters with the 5-point stencil ``[[0, -1, 0], [-1, 4, -1], [0, -1, 0]]``,
+    which gives a smaller penalty on smooth kernels, so gamma 6.38 here is not the same strength as
+    gamma 6.38 there."""
     lap = weight.new_tensor([[0.5, 1.0, 0.5], [1.0, -6.0, 1.0], [0.5, 1.0, 0.5]]).view(1, 1, 3, 3)
     w = weight.reshape(-1, 1, *weight.shape[-2:])
     filtered = F.conv2d(w, lap, padding=1)
@@ -199,7 +203,8 @@ class GaussianReadout(nn.Module):
     ``weight[:, n]`` + ``bias[n]``. Training samples the position from N(mu, sigma^2).
 
     Arguments: in_shape (C, H, W), n_neurons, init_mu_range (0.3), init_sigma (0.1),
-    gamma_readout (L1 on the feature weights, 0.0076), cortex_grid (False: when True,
+    gamma_readout (L1 on the feature weights averaged over neurons, 0.0076; Sensorium's baseline
+    sums over neurons, the same strength as gamma 0.0076 x n_neurons here), cortex_grid (False: when True,
     ``mu = MLP(cortical position)``; set positions with :meth:`set_positions`).
     Shapes: features (B, C, H, W), shift (B, 2) or None -> (B, n_neurons).
     """
@@ -257,6 +262,8 @@ class GaussianReadout(nn.Module):
         return (self.sample_features(features, shift) * self.weight).sum(1) + self.bias
 
     def regularizer(self) -> torch.Tensor:
+        # gamma x sum of |weights| / neurons: neuralpredictors (Sensorium) sums over neurons too,
+        # so its gamma 0.0076 is this gamma at 0.0076 x neurons (benchmarks/configs has it at 5,300)
         return self.gamma_readout * self.weight.abs().mean() * self.weight.shape[0]
 
 

@@ -56,8 +56,9 @@ class SpikingCNN(nn.Module):
     LIF layer's mean spike rate once per forward pass (use them as alignment / feature layers;
     the LIF cells return ``(spikes, state)`` tuples). The LIF layers are :class:`LIFCell` modules called once
     per step, so forward hooks (noise, energy metrics) see every step.
-    Max-pooling acts on the input currents, before the neurons (4x fewer membrane updates
-    than pooling spikes; max-pool commutes with the monotone threshold at each step).
+    Max-pooling acts on the input currents, before the neurons: a modelling choice with 4x fewer
+    membrane updates than pooling spikes, not the same network (the neurons integrate over time, so
+    pooled currents and pooled spikes can spike at different steps).
     Shape: ``(B, C, H, W) -> (B, n_classes)``.
 
     Example::

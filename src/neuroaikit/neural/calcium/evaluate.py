@@ -190,7 +190,8 @@ class EvaluationConfig(Config):
 def resample_recording(rec: CalciumRecording, rate_hz: float) -> CalciumRecording:
     """The recording on a regular grid at ``rate_hz``: low-pass (Gaussian, sigma half the new
     frame interval) when down-sampling, then linear interpolation; a frame is invalid when
-    the nearest original frame was NaN. Spikes are unchanged (they carry their own times)."""
+    either original frame it is interpolated from (with a non-zero weight) was NaN. Spikes
+    are unchanged (they carry their own times)."""
     from scipy.ndimage import gaussian_filter1d
 
     if abs(rate_hz - rec.frame_rate) / rec.frame_rate < 0.05:  # as Cascade: < 5 % apart, keep
@@ -200,8 +201,11 @@ def resample_recording(rec: CalciumRecording, rate_hz: float) -> CalciumRecordin
         y = gaussian_filter1d(y, 0.5 * rec.frame_rate / rate_hz)
     new_time = np.arange(rec.time[0], rec.time[-1] + 0.5 / rate_hz, 1.0 / rate_hz)
     new_dff = np.interp(new_time, rec.time, y)
-    nearest = np.clip(np.searchsorted(rec.time, new_time), 0, rec.time.size - 1)
-    new_dff[~rec.valid[nearest]] = np.nan
+    left = np.clip(np.searchsorted(rec.time, new_time, side="right") - 1, 0, rec.time.size - 1)
+    right = np.minimum(left + 1, rec.time.size - 1)
+    # A NaN frame was filled by interpolation, so any new frame that takes weight from it is made up.
+    invalid = ~rec.valid[left] | (~rec.valid[right] & (new_time > rec.time[left]))
+    new_dff[invalid] = np.nan
     notes = rec.notes + [f"resampled from {rec.frame_rate:.3g} Hz to {rate_hz:.3g} Hz"]
     return replace(rec, time=new_time, dff=new_dff, frame_rate=float(rate_hz), notes=notes)
 
@@ -209,15 +213,37 @@ def resample_recording(rec: CalciumRecording, rate_hz: float) -> CalciumRecordin
 def match_noise(rec: CalciumRecording, target: float, rng: np.random.Generator) -> CalciumRecording:
     """Add white Gaussian noise until Cascade's standardised noise level reaches ``target``.
 
-    For white noise of sd s, median |diff| = 0.6745 x sqrt(2) s, so the added sd is
-    sqrt(target^2 - nu^2) x sqrt(rate) / 100 / (0.6745 sqrt(2)); noisier recordings are kept."""
+    One standard-normal draw z is scaled by an sd found by bisection on the measured level of
+    dF/F + sd z, to within 0.1 % of ``target`` (deterministic given ``rng``); noisier recordings
+    are kept."""
     nu = noise_level(rec.dff, rec.frame_rate)
     if not np.isfinite(nu) or nu >= target:
         return rec
-    sd = np.sqrt(target**2 - nu**2) * np.sqrt(rec.frame_rate) / 100.0 / (0.6745 * np.sqrt(2.0))
-    noisy = rec.dff + rng.normal(0.0, sd, rec.dff.shape)
-    notes = rec.notes + [f"white noise sd {sd:.3g} added: noise level {nu:.2f} -> ~{target:.2f}"]
-    return replace(rec, dff=noisy, notes=notes)
+    z = rng.standard_normal(rec.dff.shape)
+
+    def level(sd: float) -> float:
+        return noise_level(rec.dff + sd * z, rec.frame_rate)
+
+    # Levels add in quadrature only when the trace itself is white noise (median |diff| =
+    # 0.6745 sqrt(2) sd); with transients that sd overshoots, so it is the bracket's upper end
+    # (doubled while it falls short).
+    lo, hi = 0.0, float(np.sqrt(target**2 - nu**2) * np.sqrt(rec.frame_rate) / 100.0 / (0.6745 * np.sqrt(2.0)))
+    for _ in range(60):
+        if level(hi) >= target:
+            break
+        lo, hi = hi, 2.0 * hi
+    sd, reached = hi, level(hi)
+    for _ in range(100):
+        if abs(reached - target) <= 1e-3 * target:
+            break
+        mid = 0.5 * (lo + hi)
+        sd, reached = mid, level(mid)
+        if reached < target:
+            lo = mid
+        else:
+            hi = mid
+    notes = rec.notes + [f"white noise sd {sd:.3g} added: noise level {nu:.2f} -> {reached:.2f}"]
+    return replace(rec, dff=rec.dff + sd * z, notes=notes)
 
 
 def split_files(stems: list[str]) -> dict[str, str]:
