@@ -38,8 +38,9 @@ DS01_FILE = "DS01-OGB1-m-V1/CAttached_Theis16_set2_OGB_V1_cell_12_mini.mat"
 BACKENDS = ["numpy"] + (["oasis"] if oasis_available() else [])
 
 
-def simulate(seconds=120.0, rate=30.0, tau=0.8, spike_rate=0.5, amplitude=0.3, noise=0.05, seed=0):
-    """AR(1) calcium driven by Poisson spikes, plus white noise; returns (recording, spike times)."""
+def simulate(seconds=120.0, rate=30.0, tau=0.8, spike_rate=0.5, amplitude=0.3, noise=0.05, seed=0, baseline=0.0):
+    """AR(1) calcium driven by Poisson spikes, plus white noise and ``baseline``; returns (recording,
+    spike times)."""
     rng = np.random.default_rng(seed)
     n = int(seconds * rate)
     counts = rng.poisson(spike_rate / rate, n)
@@ -47,7 +48,7 @@ def simulate(seconds=120.0, rate=30.0, tau=0.8, spike_rate=0.5, amplitude=0.3, n
     calcium = np.zeros(n)
     for t in range(n):
         calcium[t] = (g * calcium[t - 1] if t else 0.0) + amplitude * counts[t]
-    dff = calcium + rng.normal(0, noise, n)
+    dff = baseline + calcium + rng.normal(0, noise, n)
     time = np.arange(n) / rate
     spikes = np.repeat(time, counts) + rng.uniform(-0.4, 0.4, counts.sum()) / rate
     return CalciumRecording(time, dff, spikes, rate, indicator="synthetic", name="sim"), spikes

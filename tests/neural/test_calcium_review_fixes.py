@@ -9,6 +9,7 @@ import pytest
 from neuroaikit.neural.calcium import CalciumRecording, OasisDeconvolver, oasis_available
 from neuroaikit.neural.calcium.evaluate import match_noise, resample_recording
 from neuroaikit.neural.calcium.inference import estimate_noise_sd
+from neural.test_calcium import simulate
 
 
 def _cascade_level(dff, rate):
@@ -19,15 +20,7 @@ def _cascade_level(dff, rate):
 
 def _transient_trace(seconds=600.0, rate=7.5, tau=1.0, spike_rate=0.3, amplitude=0.5, noise=0.002, b=0.0, seed=0):
     """AR(1) calcium with frequent large transients on a quiet background (plus baseline ``b``)."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * rate)
-    counts = rng.poisson(spike_rate / rate, n)
-    g = np.exp(-1.0 / (tau * rate))
-    calcium = np.zeros(n)
-    for t in range(n):
-        calcium[t] = (g * calcium[t - 1] if t else 0.0) + amplitude * counts[t]
-    dff = b + calcium + rng.normal(0, noise, n)
-    return CalciumRecording(np.arange(n) / rate, dff, None, rate, name="sim"), g
+    return simulate(seconds, rate, tau, spike_rate, amplitude, noise, seed, baseline=b)
 
 
 def test_match_noise_lands_on_target_for_a_trace_with_transients():
