@@ -54,7 +54,7 @@ def test_reused_memory_is_not_faulted_in_again_at_every_pass():
     assert (chosen, system_chosen) == ("reuse", "system")
     pages_per_pass = 48 * 2**20 // 4096
     assert system_faults >= 15 * pages_per_pass  # glibc maps every such block afresh
-    # kept: once glibc's heap has settled (the first 4-5 passes of a fresh process each take fresh
+    # kept: once glibc's heap has settled (the first few passes of a fresh process each take fresh
     # pages while its layout settles, hence the 10 warm-up passes) a pass touches no new page; the
     # margin is for a pass that finds its block split by a small allocation made in between
     assert faults <= 4 * pages_per_pass

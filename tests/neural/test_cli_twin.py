@@ -147,3 +147,25 @@ def test_evaluate_drops_nan_trials_when_asked_or_as_the_fit_did(tmp_path, capsys
     assert main(["twin", "evaluate", str(out), str(lossy), "--overwrite", "--no-report", "--drop-nan-trials"]) == 0
     evaluation = Run.open(out).result("twin_eval")
     assert evaluation["dataset"]["tiers"]["test"] == 28 and str(lossy) in str(evaluation["data"])
+
+
+def test_the_sensorium_readout_config_sets_a_summed_l1_of_gamma_0_0076_at_5300_neurons(tmp_path):
+    """The config the guide names: its gamma on the toolkit's per-neuron mean penalty equals
+    neuralpredictors' summed L1 at gamma 0.0076 for 5,300 neurons, and ``twin fit --config`` takes it."""
+    from pathlib import Path
+
+    import torch
+
+    from neuroaikit.neural.models import GaussianReadout
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "configs" / "twin_readout_l1_sensorium.json"
+    gamma = json.loads(path.read_text())["fit"]["model"]["gamma_readout"]
+    readout = GaussianReadout((4, 6, 8), 5300, gamma_readout=gamma)
+    torch.nn.init.normal_(readout.weight)
+    summed = 0.0076 * readout.weight.detach().abs().sum()
+    assert float(readout.regularizer()) == pytest.approx(float(summed), rel=1e-3)
+    out = tmp_path / "twin"
+    assert main(["twin", "fit", "synthetic", *SYN, "--config", str(path), "--channels", "4", "--layers", "1",
+                 "--max-epochs", "1", "--threads", "1", "--no-baselines", "--no-report", "--quiet",
+                 "--out", str(out)]) == 0
+    assert Run.open(out).config["fit"]["model"]["gamma_readout"] == gamma
