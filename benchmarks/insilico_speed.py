@@ -56,7 +56,7 @@ def main(argv=None):
     figures["tuning_all_units_s"] = seconds
     figures["tuning_s_per_unit"] = seconds / n_units
     print(f"gratings tuning of {n_units} units ({12 * 5 * 8} gratings): {seconds:.2f} s, "
-          f"{1e3 * seconds / n_units:.3f} ms/unit (mean 1-CV {np.nanmean(tuning['osi']):.3f})")
+          f"{1e3 * seconds / n_units:.3f} ms/unit (mean 1-CV {np.nanmean(tuning['orientation_selectivity']):.3f})")
 
     n_maps = 256 if args.quick else n_units
     chosen = np.arange(n_maps)

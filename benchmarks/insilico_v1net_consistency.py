@@ -2,9 +2,10 @@
 protocol of ``neuroaikit.insilico`` lands on the parameters it was built from.
 
 Per unit: the error of the recovered orientation and the ratio of the recovered to the built
-spatial frequency (the bank clips carriers to [1/kernel, 0.45] c/px, so the built value is the
-clipped one); F1/F0 of simple (rectified) and complex (energy) cells. Per population: the KS
-distance of the recovered SFs to the bank's sampling distribution and to the published one.
+spatial frequency (the bank clips carriers to [1/kernel, 0.25] c/px and stores the clipped, built
+value as ``params["sf_cpd"]``); F1/F0 of simple (rectified) and complex (energy) cells. Per
+population: the KS distance of the recovered SFs to the bank's sampling distribution and to the
+published one.
 
     python benchmarks/insilico_v1net_consistency.py --json v1net_consistency.json
 """
@@ -36,8 +37,7 @@ def main(argv=None):
         units = LayerUnits(model, "v1", (1, 28, 28), position="centre")
         measured = characterize(units, protocol=GratingProtocol(n_directions=12 if args.quick else 24))
         bank = model.v1
-        ppd = 28 / bank.visual_degrees
-        built_sf = np.clip(np.array(bank.params["sf_cpd"]) / ppd, 1 / 9, 0.45) * ppd
+        built_sf = np.array(bank.params["sf_cpd"])
         theta = np.array(bank.params["theta"])
         err = np.degrees(np.abs(np.angle(np.exp(2j * (np.radians(measured.array("preferred_orientation")) - theta))))) / 2
         ratio = measured.array("preferred_sf") / built_sf

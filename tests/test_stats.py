@@ -7,6 +7,7 @@ import pytest
 import torch
 from scipy.stats import pearsonr
 
+from neuroaikit.errors import DataError
 from neuroaikit.stats import has_variance, masked_pearson, oracle_correlation, pearson, vote_scores
 
 
@@ -91,15 +92,18 @@ def test_masked_pearson(rng):
 
 
 def _oracle_by_loops(rep: np.ndarray) -> np.ndarray:
-    """Per neuron, the trial-vs-mean-of-other-repeats r written out with explicit loops."""
+    """Per neuron, the trial-vs-mean-of-other-repeats r written out with explicit loops, over the
+    images shown at least twice."""
     out = []
     for k in range(rep.shape[2]):
         trials, oracles = [], []
         for image in rep[:, :, k]:
             values = image[np.isfinite(image)]
+            if len(values) < 2:
+                continue
             for j, v in enumerate(values):
                 trials.append(v)
-                oracles.append(np.delete(values, j).mean() if len(values) > 1 else 0.0)
+                oracles.append(np.delete(values, j).mean())
         trials, oracles = np.array(trials), np.array(oracles)
         flat = np.ptp(trials) == 0 or np.ptp(oracles) == 0
         out.append(0.0 if flat else np.corrcoef(trials, oracles)[0, 1])
@@ -123,13 +127,33 @@ def test_oracle_unequal_repeats_padding_and_groups_agree(rng):
     rep = rng.normal(size=(8, 5, 3)) + rng.normal(size=(8, 1, 3))
     padded = rep.copy()
     padded[0, 3:] = np.nan  # image 0: 3 repeats
-    padded[1, 1:] = np.nan  # image 1: a single repeat, whose oracle is 0
+    padded[1, 1:] = np.nan  # image 1: a single repeat, which has no oracle and is left out
     padded[:, :, 2] = np.where(np.isnan(padded[:, :, 2]), np.nan, 7.0)  # constant neuron
     groups = [block[~np.isnan(block).all(1)] for block in padded]
     expected = _oracle_by_loops(padded)
     np.testing.assert_allclose(oracle_correlation(padded), expected, atol=1e-12, rtol=0)
     np.testing.assert_allclose(oracle_correlation(groups), expected, atol=1e-12, rtol=0)
     np.testing.assert_allclose(oracle_correlation(torch.from_numpy(padded)).numpy(), expected, atol=1e-12, rtol=0)
+
+
+def test_oracle_leaves_out_images_shown_once(rng):
+    """neuralpredictors' compute_oracle_corr formula, (mean - x / r) * r / (r - 1), on the images
+    with >= 2 repeats; the images shown once must not pull the oracle towards 0."""
+    signal = rng.gamma(2.0, 2.0, size=(30, 1, 3))
+    repeated = [g for g in signal + rng.normal(size=(30, 4, 3))]
+    repeated[5] = repeated[5][:2]  # unequal repeat counts
+    once = [g for g in rng.gamma(2.0, 2.0, size=(15, 1, 3)) + rng.normal(size=(15, 1, 3))]
+    trials = np.concatenate(repeated)
+    loo = np.concatenate([(g.mean(0, keepdims=True) - g / len(g)) * len(g) / (len(g) - 1) for g in repeated])
+    expected = np.array([np.corrcoef(trials[:, k], loo[:, k])[0, 1] for k in range(3)])
+    mixed = repeated[:10] + once + repeated[10:]
+    np.testing.assert_allclose(oracle_correlation(mixed), expected, atol=1e-12, rtol=0)
+    padded = np.full((len(mixed), 4, 3), np.nan)
+    for i, g in enumerate(mixed):
+        padded[i, : len(g)] = g
+    np.testing.assert_allclose(oracle_correlation(torch.from_numpy(padded)).numpy(), expected, atol=1e-12, rtol=0)
+    with pytest.raises(DataError, match="at least twice"):
+        oracle_correlation(once)
 
 
 def test_neural_and_alignment_oracles_are_the_same(rng):
@@ -161,6 +185,40 @@ def test_vote_scores_fraction_plus_tie_break():
     clear = torch.tensor([[[0.0, 0.1]], [[0.0, 0.1]], [[50.0, 0.0]]])
     assert vote_scores(clear).argmax(-1).tolist() == [1]
     assert vote_scores(logits.double()).dtype == torch.float64
+
+
+def _vote_by_hand(logits: np.ndarray) -> list[int]:
+    """Per example: the classes with the most votes, then the highest float64 mean softmax among them."""
+    winners = []
+    for b in range(logits.shape[1]):
+        draws = logits[:, b].astype(np.float64)
+        counts = np.bincount(draws.argmax(-1), minlength=draws.shape[-1])
+        e = np.exp(draws - draws.max(-1, keepdims=True))
+        mean_p = (e / e.sum(-1, keepdims=True)).mean(0)
+        tied = np.flatnonzero(counts == counts.max())
+        winners.append(int(tied[np.argmax(mean_p[tied])]))
+    return winners
+
+
+@pytest.mark.parametrize("n_draws", [2, 4])
+def test_vote_ties_go_to_the_mean_softmax_however_small_the_gap(n_draws):
+    # half the draws vote class 0, half class 1, by margins that leave the two mean softmaxes
+    # within ~0.01 of each other: below float32's resolution of 1e-6 x p next to a vote of 0.5
+    g = torch.Generator().manual_seed(n_draws)
+    logits = 0.3 * torch.randn(n_draws, 3000, 10, generator=g)
+    half = n_draws // 2
+    logits[:half, :, 0] += 3.0
+    logits[half:, :, 1] += 3.0 + 0.05 * torch.randn(n_draws - half, 3000, generator=g)
+    expected = _vote_by_hand(logits.numpy())
+    counts = torch.nn.functional.one_hot(logits.argmax(-1), 10).sum(0)
+    assert (counts[:, 0] == counts[:, 1]).float().mean() > 0.9  # mostly ties
+    assert sum(e == 1 for e in expected) > 500  # many ties the lower index must not win
+    assert vote_scores(logits).argmax(-1).tolist() == expected
+    assert vote_scores(logits.double()).argmax(-1).tolist() == expected
+    # the scores stay the vote fractions plus 1e-6 x the mean softmax, to the output precision
+    mean_softmax = torch.softmax(logits.double(), -1).mean(0)
+    torch.testing.assert_close(vote_scores(logits).double(), counts / n_draws + 1e-6 * mean_softmax,
+                               atol=2e-7, rtol=0)
 
 
 def test_inference_rule_and_attacks_use_the_same_scores():

@@ -19,7 +19,8 @@ Rules:
   :func:`has_variance` themselves.
 - NaN in the data propagates into r; :func:`masked_pearson` drops non-finite samples first.
 - **Oracle**: :func:`oracle_correlation` is the jackknife (leave-one-out) oracle of
-  Sensorium: every trial against the mean of the other repeats of its image.
+  Sensorium: every trial against the mean of the other repeats of its image, over the
+  images shown at least twice.
 - **Votes**: :func:`vote_scores` turns the logits of N noise draws into one class score, the
   fraction of draws voting for the class plus ``1e-6`` x the mean softmax, which breaks
   ties without ever changing a clear vote winner.
@@ -33,6 +34,8 @@ import sys
 from typing import Any, Sequence
 
 import numpy as np
+
+from .errors import DataError
 
 #: Weight of the mean softmax in :func:`vote_scores`: below the 1 / N step of a vote fraction.
 VOTE_TIE_BREAK = 1e-6
@@ -144,9 +147,10 @@ def oracle_correlation(repeats: Any) -> Array:
     """Jackknife (leave-one-out) oracle correlation per neuron, ``(n_neurons,)``.
 
     Each trial's oracle is the mean of the *other* repeats of its image,
-    ``(sum - self) / (n - 1)``; r is the Pearson r between trials and oracles over all
-    repeated trials. Images with a single repeat get oracle 0; constant neurons score 0.
-    Underestimates the true ceiling.
+    ``(sum - self) / (n - 1)``; r is the Pearson r between trials and oracles over the trials
+    of the images shown at least twice. Images with a single repeat have no oracle and are
+    left out (as in neuralpredictors); none shown twice is a :class:`~neuroaikit.errors.DataError`.
+    Constant neurons score 0. Underestimates the true ceiling.
 
     ``repeats``: a (n_images, max_repeats, n_neurons) numpy array or torch tensor, unequal
     repeat counts padded with all-NaN rows, or a list of (repeats_i, n_neurons) arrays, one
@@ -164,22 +168,37 @@ def oracle_correlation(repeats: Any) -> Array:
     if x.ndim != 3:
         raise ValueError(f"repeats must be (n_images, n_repeats, n_neurons), got shape {tuple(x.shape)}")
     present = ~xp.isnan(x).all(-1)  # (images, repeats); padding rows are all NaN
+    n = present.sum(1)
+    repeated = n >= 2
+    if not bool(repeated.any()):
+        raise DataError("oracle_correlation needs an image shown at least twice; every image has a single repeat")
     filled = xp.where(present[..., None], x, 0.0)
-    n = present.sum(1)[:, None, None]
-    single = n < 2
-    others = (filled.sum(1)[:, None] - filled) / xp.where(single, 1, n - 1)
-    others = xp.where(single, 0.0, others)
-    r = pearson(x[present], others[present], axis=0)
+    others = (filled.sum(1)[:, None] - filled) / xp.where(repeated, n - 1, 1)[:, None, None]
+    keep = present & repeated[:, None]
+    r = pearson(x[keep], others[keep], axis=0)
     return r.to(repeats.dtype) if tensor and repeats.is_floating_point() else r
 
 
 def vote_scores(draw_logits: Any) -> Any:
     """Class scores ``(B, K)`` of a majority vote over the logits of N draws ``(N, B, K)``
     (torch): the fraction of draws whose argmax is each class, plus ``1e-6`` x the mean
-    softmax to break ties between classes with equally many votes."""
+    softmax to break ties between classes with equally many votes.
+
+    The argmax of the scores is exactly the vote winner, ties to the higher mean softmax,
+    however close: where the scores' precision cannot tell tied classes apart, the winner's
+    score is raised by one unit in the last place."""
     import torch
 
     # softmax in at least float32: 1e-6 x p is below half precision's resolution
-    probs = torch.softmax(draw_logits, -1, dtype=torch.promote_types(draw_logits.dtype, torch.float32))
-    votes = torch.nn.functional.one_hot(draw_logits.argmax(-1), draw_logits.shape[-1]).to(probs.dtype)
-    return votes.mean(0) + VOTE_TIE_BREAK * probs.mean(0)
+    out = torch.promote_types(draw_logits.dtype, torch.float32)
+    work = torch.promote_types(out, _work_dtype(draw_logits.device))
+    probs = torch.softmax(draw_logits.to(work), -1).mean(0)
+    votes = torch.nn.functional.one_hot(draw_logits.argmax(-1), draw_logits.shape[-1]).to(work).mean(0)
+    scores = (votes + VOTE_TIE_BREAK * probs).to(out)
+    # the winner from the counts and the mean softmax themselves: in a float32 sum, a mean-softmax
+    # gap below a few hundredths rounds away and the tie would go to the lower class index
+    tied = votes == votes.amax(-1, keepdim=True)
+    winner = torch.where(tied, probs, torch.full_like(probs, -torch.inf)).argmax(-1, keepdim=True)
+    rest = scores.scatter(-1, winner, torch.full_like(scores, -torch.inf)).amax(-1, keepdim=True)
+    top = torch.maximum(scores.gather(-1, winner), torch.nextafter(rest, torch.full_like(rest, torch.inf)))
+    return scores.scatter(-1, winner, top)

@@ -75,3 +75,39 @@ def test_lesion_rejects_a_mode_without_reference(built):
     with pytest.raises(ConfigError, match="reference"):
         with lesion(model, "relu", [0], "mean"):
             pass
+
+
+def test_probe_run_chooses_lesioned_units_on_images_it_does_not_score(built, monkeypatch):
+    """``neuroaikit probe``'s lesion matrix: the units are named by a probe fitted on half of each class's
+    images and the lesions scored on the other half, never on the images that chose them."""
+    from neuroaikit.insilico import workflow
+    from neuroaikit.insilico.config import ProbeConfig
+    from neuroaikit.insilico.lesions import per_class_accuracy
+
+    model, images, labels = built
+    seen = {}
+    real_extract, real_effects = workflow.extract_features, workflow.lesion_effects
+
+    def extract(net, x, *args, **kwargs):
+        seen["choose"] = x
+        return real_extract(net, x, *args, **kwargs)
+
+    def effects(net, x, y, *args, **kwargs):
+        seen["score"] = x
+        return real_effects(net, x, y, *args, **kwargs)
+
+    monkeypatch.setattr(workflow, "extract_features", extract)
+    monkeypatch.setattr(workflow, "lesion_effects", effects)
+    config = ProbeConfig(lesion_fraction=PER_CLASS / (N_CLASSES * PER_CLASS))
+    result = workflow._lesions(model, "relu", config, images, labels, N_CLASSES)
+
+    def rows(subset):
+        return np.array([int(torch.nonzero((images == row).all(1))[0, 0]) for row in subset])
+
+    choose, score = rows(seen["choose"]), rows(seen["score"])
+    assert not set(choose.tolist()) & set(score.tolist()) and len(choose) + len(score) == len(images)
+    assert np.bincount(labels[choose].numpy()).tolist() == [30] * N_CLASSES
+    feats = extract_features(model, images[choose], ["relu"])["relu"]
+    assert result.units == [class_units(feats, labels[choose], c, PER_CLASS).tolist() for c in range(N_CLASSES)]
+    np.testing.assert_allclose(result.intact, per_class_accuracy(model, images[score], labels[score], N_CLASSES))
+    assert (result.drop().argmax(1) == np.arange(N_CLASSES)).all()

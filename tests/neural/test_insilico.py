@@ -42,7 +42,8 @@ def test_tuning_recovers_orientation(cells):
     # a grating's orientation is its wave vector's angle, as in the simulator's Gabor
     diff = np.abs(np.angle(np.exp(2j * (tun["preferred_orientation"] - cortex.orientation_)))) / 2
     assert np.median(np.degrees(diff)) < 12
-    assert tun["responses"].shape == (16, 4, 12) and (tun["osi"] > 0.05).mean() > 0.5  # ELU + 1 keeps a baseline of 1
+    assert tun["responses"].shape == (16, 4, 12) and (tun["osi"] > 0.05).mean() > 0.5
+    np.testing.assert_allclose(tun["blank"], 1.0, atol=1e-6)  # ELU(0) + 1 at grey: what every measure subtracts
 
 
 def test_most_exciting_input_beats_natural_images_of_equal_norm(cells):

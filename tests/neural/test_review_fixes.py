@@ -117,6 +117,43 @@ def test_rf_recovery_ranks_neurons_by_the_oracle_of_repeated_images():
     assert out["rf_within_2px_reliable"] == 1.0 and out["rf_within_2px_all"] == 0.5
 
 
+class _PointFilters(torch.nn.Module):
+    """Linear neurons on 12 x 12 images, each reading one pixel: neuron 0 at (x 3, y 4), neuron 1 none
+    (a zero gradient map), neuron 2 at (x 8, y 6)."""
+
+    image_shape = (1, 12, 12)
+
+    def __init__(self):
+        super().__init__()
+        w = torch.zeros(3, 12, 12)
+        w[0, 4, 3] = 1.0
+        w[2, 6, 8] = 1.0
+        self.register_buffer("w", w)
+
+    def forward(self, x):
+        return torch.einsum("bhw,nhw->bn", x[:, 0], self.w)
+
+
+def test_rf_recovery_leaves_out_neurons_without_a_centre():
+    """A flat gradient map has no centre: it must not count as a centre at pixel (0, 0), which here
+    lies within 2 px of neuron 1's true centre. Distances of the others: 0 and 5 px."""
+    ds, resp, ids = _single_and_repeated(3)
+    truth = np.array([[3.0, 4.0], [1.0, 1.0], [8.0, 1.0]])
+    out = rf_recovery(_PointFilters(), ds, truth, "test", top_fraction=1.0)
+    assert np.isnan(out["rf_centers"][1]).all()
+    np.testing.assert_allclose(np.asarray(out["rf_centers"])[[0, 2]], [[3.0, 4.0], [8.0, 6.0]], atol=1e-5)
+    assert out["rf_distance_px_median"] == pytest.approx(np.median([0.0, 5.0]), abs=1e-5)
+    assert out["rf_within_2px_all"] == 0.5 and out["rf_within_2px_reliable"] == 0.5
+    assert out["rf_no_centre_all"] == 1 and out["rf_no_centre_reliable"] == 1
+    # the reliable two of three by oracle: neuron 0 and one of the others
+    reliable = np.argsort(-_jackknife_oracle(resp, ids))[:2]
+    distance = {0: 0.0, 2: 5.0}
+    kept = [distance[i] for i in reliable if i != 1]
+    half = rf_recovery(_PointFilters(), ds, truth, "test", top_fraction=0.5)
+    assert half["rf_within_2px_reliable"] == np.mean(np.asarray(kept) <= 2)
+    assert half["rf_no_centre_reliable"] == int(1 in reliable)
+
+
 def _behaving_mouse(seed: int, scale: np.ndarray, shift: np.ndarray) -> NeuralDataset:
     rng = np.random.default_rng(seed)
     n = 60

@@ -49,6 +49,34 @@ def test_skip_connection_past_noise_falls_back_to_input_replication():
     assert calls == [4 * 3]  # remembered: one pass on the replicated input, no failed first try
 
 
+class TwoBranches(nn.Module):
+    """``a(x) + b(x)``: the noise at ``b`` sits on a parallel branch that skips the noise at ``a``."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Identity()
+        self.b = nn.Identity()
+
+    def forward(self, x):
+        return self.a(x) + self.b(x)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+def test_a_noise_layer_on_a_branch_past_the_first_draws_afresh_for_every_draw(batch):
+    # two independent N(0, 1) draws per pass: the variance over draws is 2 (1 if b's draw were shared)
+    torch.manual_seed(0)
+    model = inject_noise(TwoBranches(), {"a": "gaussian:1.0", "b": "gaussian:1.0"})
+    x = torch.zeros(batch, 1000)
+    draws = forward_draws(model, x, 40)
+    passes = torch.stack([model(x) for _ in range(40)])
+    assert draws.shape == passes.shape == (40, batch, 1000)
+    # 40 draws x 1000+ values: the mean variance is 2 to within ~0.03 (s.d.)
+    assert float(draws.var(0).mean()) == pytest.approx(2.0, abs=0.15)
+    assert float(passes.var(0).mean()) == pytest.approx(2.0, abs=0.15)
+    with expand_draws(model, 3), pytest.raises(RuntimeError, match="shape"):
+        model(x)
+
+
 def test_rules_on_a_deterministic_model_agree_with_argmax():
     model = build_model("cnn", image_size=12, hidden=32).eval()
     x = torch.rand(8, 1, 12, 12)

@@ -108,3 +108,23 @@ def test_twin_probe_section_reports_neurons_without_orientation_selectivity():
     assert "0.300 over 2 neurons" in page and "1 of 3 answer every grating alike" in page
     probe["tuning"]["osi_all"] = [None]
     assert "selectivity (1 - circular variance) undefined" in render_page("t", [_probe_section(probe)])
+
+
+def test_twin_probe_section_reads_the_circular_variance_key_and_survives_neurons_without_a_centre():
+    """Probe files since the OSI fix keep 1 - circular variance under
+    ``orientation_selectivity_all`` (``osi_all`` is the (pref - orth) / (pref + orth) index); a
+    neuron whose gradient map is empty has no centre (NaN, stored as null)."""
+    import numpy as np
+
+    from neuroaikit.report.sections.twin import _probe_section
+
+    probe = {"neurons": [0, 1], "tuning": {"osi_all": [0.9, 0.9], "orientation_selectivity_all": [0.2, 0.4],
+                                           "responses": np.ones((4, 2, 2)).tolist(),
+                                           "orientations": [0.0, 0.8, 1.6, 2.4]},
+             "gradient_maps": [np.zeros((3, 4)).tolist()] * 2,
+             "reverse_correlation_maps": [np.zeros((3, 4)).tolist()] * 2,
+             "meis": [np.zeros((3, 4)).tolist()] * 2, "mei_activation": [1.0, 2.0],
+             "gradient_centers": [[1.0, 2.0], [None, None]]}
+    page = render_page("t", [_probe_section(probe)])
+    assert "selectivity (1 - circular variance) 0.300 over 2 neurons" in page
+    assert "[nan, nan]" in page

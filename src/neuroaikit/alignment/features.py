@@ -147,8 +147,7 @@ def extract_features(model: nn.Module, images: Any, layers: Sequence[str] | None
                 batch = x[start:start + batch_size].to(device)
                 captured.clear()
                 if n_draws > 1 and has_noise(model):
-                    with expand_draws(model, n_draws):
-                        run_on_inputs(model, batch)
+                    _run_draws(model, batch, n_draws, captured)
                 else:
                     run_on_inputs(model, batch)
                 b = batch.shape[0]
@@ -162,3 +161,20 @@ def extract_features(model: nn.Module, images: Any, layers: Sequence[str] | None
             h.remove()
         model.train(was_training)
     return {name: torch.cat(parts) for name, parts in chunks.items()}
+
+
+def _run_draws(model: nn.Module, batch: torch.Tensor, n_draws: int, captured: dict) -> None:
+    """One forward pass of ``n_draws`` noise draws of ``batch``, copied at the first noise layer;
+    where a branch skips that layer (it raises a shape error), the input is copied instead, as
+    :func:`~neuroaikit.noise.forward_draws` does."""
+    try:
+        with expand_draws(model, n_draws):
+            run_on_inputs(model, batch)
+    except (RuntimeError, ConfigError) as exc:
+        # run_on_inputs reports PyTorch's error as a ConfigError: look at the error it wraps
+        cause = exc.__cause__ if isinstance(exc, ConfigError) else exc
+        if not isinstance(cause, RuntimeError) or ("size of tensor" not in str(cause) and "shape" not in str(cause)):
+            raise
+        captured.clear()
+        with expand_draws(model, n_draws, at="input"):
+            run_on_inputs(model, batch)

@@ -139,7 +139,8 @@ class OverfitGuard:
     the best epoch's weights).
 
     Args:
-        images, labels: a fixed batch (e.g. 256 test images) in [0, 1].
+        images, labels: a fixed batch in [0, 1] that neither trains the model nor scores it
+            (e.g. 256 training images kept out of training): it selects the restored epoch.
         eps (float): Linf budget. Default 0.3.
         alpha (float): PGD step. Default 0.025.
         steps (int): PGD steps. Default 20.
@@ -148,10 +149,14 @@ class OverfitGuard:
     Fitted attributes: ``history_`` (PGD accuracy per epoch), ``best_accuracy_``,
     ``best_epoch_``, ``best_state_``, ``tripped_`` (the epoch it stopped at, or None).
 
-    Example::
+    Example (the guard watches the last 256 training images; ``train_subset`` trains on the
+    ones before them, so the test split still scores a model it did not select)::
 
-        guard = OverfitGuard(test.images[:256], test.labels[:256], eps=0.3)
-        run = train(TrainConfig(objective="fgsm_rs", objective_params={"eps": 0.3}, ...), callbacks=[guard])
+        train_set = load_dataset("mnist", "train")
+        guard = OverfitGuard(train_set.images[-256:], train_set.labels[-256:], eps=0.3)
+        config = TrainConfig(dataset="mnist", objective="fgsm_rs", objective_params={"eps": 0.3},
+                             train_subset=len(train_set) - 256, ...)
+        run = train(config, "runs/fgsm", callbacks=[guard])
     """
 
     def __init__(self, images: torch.Tensor, labels: torch.Tensor, eps: float = 0.3, alpha: float = 0.025,

@@ -39,7 +39,8 @@ class ProbeConfig(Config):
         protocol (GratingProtocol): gratings, contrasts and apertures.
         visual_degrees (float | None): the visual angle of the input (``None``: what the model
             declares, else pixels).
-        n_images (int): test images for sparseness, dimensionality, probes and lesions.
+        n_images (int): test images for sparseness, dimensionality, probes and lesions (the lesioned
+            channels are chosen on half of each class's images, the lesions measured on the rest).
         probe_folds (int): cross-validation folds of the linear probes.
         mei_units (int): units per layer whose gradient maps and most exciting / inhibiting inputs
             are kept (0: none).

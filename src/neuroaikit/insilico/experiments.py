@@ -6,9 +6,10 @@ Its ``input_mean`` / ``input_std`` attributes, when present, give the grey level
 amplitude stimuli are built around (override with ``mean`` / ``contrast``).
 
 - :func:`tuning_curves`: static gratings over orientation, spatial frequency and phase;
-  phase-averaged responses, preferred orientation and 1 - circular variance.
+  phase-averaged responses, preferred orientation, OSI and 1 - circular variance, each of the
+  last three after subtracting the response to the blank grey image.
 - :func:`gradient_maps`: d response / d pixel at the grey image, one forward pass for all units.
-- :func:`reverse_correlation`: spike-triggered average of white noise.
+- :func:`reverse_correlation`: spike-triggered average of white noise, the mean response removed.
 - :func:`sparse_noise_map`: response-weighted average of sparse-noise squares (ON minus OFF).
 - :func:`rf_centers`: the centre of each map.
 - :func:`most_exciting_inputs` / :func:`most_inhibiting_inputs`: regularised gradient ascent
@@ -28,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from .channels import InChannel
-from .measures import orientation_selectivity, preferred_angle
+from .measures import orientation_selectivity, osi, preferred_angle
 from .recording import model_device, respond
 from .stimuli import grating_grid, sparse_noise, white_noise
 
@@ -48,7 +49,7 @@ def _device(units: Any) -> torch.device:
 
 def gratings(shape: tuple[int, int], orientations, spatial_frequencies, phases, mean: float = 0.0,
              contrast: float = 1.0) -> np.ndarray:
-    """Sine gratings ``(n_ori, n_sf, n_phase, H, W)``: ``mean + contrast * sin(2 pi f u + phase)``,
+    """Sine gratings ``(n_ori, n_sf, n_phase, H, W)``: ``mean + contrast * sin(2 pi f u - phase)``,
     ``u`` the coordinate along orientation ``theta`` (radians) from the image centre, ``f`` in
     cycles / pixel (see :mod:`neuroaikit.insilico.stimuli`)."""
     return grating_grid(shape, orientations, spatial_frequencies, phases, contrast, mean).numpy()
@@ -62,24 +63,33 @@ def tuning_curves(units, shape: tuple[int, int], n_orientations: int = 12,
                   spatial_frequencies=SPATIAL_FREQUENCIES, n_phases: int = 8,
                   mean: float | None = None, contrast: float | None = None) -> dict:
     """Orientation x spatial-frequency tuning from gratings. Returns ``responses``
-    (n_ori, n_sf, n_units, phase-averaged), ``orientations`` (rad), ``spatial_frequencies``,
-    ``preferred_orientation`` and ``preferred_sf`` per unit, ``osi`` (1 - circular variance at the
-    preferred spatial frequency); all three ``nan`` for a unit silent to every grating."""
+    (n_ori, n_sf, n_units, phase-averaged), ``blank`` (n_units: the response to the uniform grey
+    image), ``orientations`` (rad), ``spatial_frequencies``, and per unit ``preferred_orientation``,
+    ``preferred_sf``, ``osi`` (``(R_pref - R_orth) / (R_pref + R_orth)``, :func:`~.measures.osi`) and
+    ``orientation_selectivity`` (1 - circular variance), the orientation measures at the preferred
+    spatial frequency. Every measure subtracts ``blank`` (as :func:`~.characterize.characterize`
+    does), so a constant offset of a unit's output changes none of them; all are ``nan`` for a
+    unit no grating drives above ``blank``."""
     m, c = input_stats(units, mean, contrast)
     ori = np.arange(n_orientations) * np.pi / n_orientations
     phases = np.arange(n_phases) * 2 * np.pi / n_phases
     g = gratings(shape, ori, spatial_frequencies, phases, m, c)
-    resp = respond(units, g.reshape(-1, *shape)).reshape(len(ori), len(spatial_frequencies), n_phases, -1).mean(2)
+    blank = respond(units, np.full((1, *shape), m, np.float32))[0].astype(np.float64)
+    # float64 before the phase mean: a unit that ignores the gratings then equals its blank response exactly
+    resp = respond(units, g.reshape(-1, *shape)).astype(np.float64)
+    resp = resp.reshape(len(ori), len(spatial_frequencies), n_phases, -1).mean(2)
     best_sf = resp.max(0).argmax(0)
     at_sf = resp[:, best_sf, np.arange(resp.shape[-1])]
     return {
         "orientations": ori,
         "spatial_frequencies": np.asarray(spatial_frequencies),
         "responses": resp,
-        "preferred_orientation": preferred_angle(at_sf, ori),
-        "preferred_sf": np.where(np.clip(resp, 0, None).max((0, 1)) > 0,
+        "blank": blank,
+        "preferred_orientation": preferred_angle(at_sf, ori, blank),
+        "preferred_sf": np.where((resp - blank).max((0, 1)) > 0,
                                  np.asarray(spatial_frequencies, dtype=np.float64)[best_sf], np.nan),
-        "osi": orientation_selectivity(at_sf, ori),
+        "osi": osi(at_sf, ori, blank),
+        "orientation_selectivity": orientation_selectivity(at_sf, ori, blank),
     }
 
 
@@ -167,21 +177,25 @@ def _may_have_gradient(units, shape: tuple[int, int], m: float, device) -> np.nd
 
 def reverse_correlation(units, shape: tuple[int, int], n_images: int = 4000, neurons=None, seed: int = 0,
                         mean=None, contrast=None, batch: int = 256) -> np.ndarray:
-    """Spike-triggered average of Gaussian white noise: ``sum_t r_t x_t / sum_t r_t`` with ``x`` the
-    noise (mean removed), ``(n_selected, H, W)``."""
+    """Spike-triggered average of Gaussian white noise with the mean response removed, the
+    response-noise covariance ``sum_t (r_t - mean r) (x_t - mean x) / n`` (``x`` the noise in units of
+    the contrast), ``(n_selected, H, W)``. For a linear unit ``r = <w, x> + b`` it estimates ``w``
+    whatever the offset ``b``: responses may be negative (pre-activations, logits)."""
     m, c = input_stats(units, mean, contrast)
     noise = white_noise(shape, n_images, 0.0, 1.0, seed).numpy()
-    acc, total = None, None
+    # the noise centred on its own sample mean: then sum r (x - mean x) = sum (r - mean r)(x - mean x),
+    # and a large mean response cannot swamp the covariance
+    noise_mean = noise.mean(0, dtype=np.float64).reshape(-1)
+    acc = None
     for start in range(0, n_images, batch):
         part = noise[start:start + batch]
-        r = respond(units, m + c * part)
+        r = respond(units, m + c * part).astype(np.float64)
         if neurons is not None:
             r = r[:, neurons]
-        a = r.T @ part.reshape(len(part), -1)
+        a = r.T @ (part.reshape(len(part), -1) - noise_mean)
         acc = a if acc is None else acc + a
-        total = r.sum(0) if total is None else total + r.sum(0)
-    assert acc is not None and total is not None
-    return (acc / (total[:, None] + 1e-12)).reshape(-1, *shape)
+    assert acc is not None
+    return (acc / n_images).reshape(-1, *shape)
 
 
 def sparse_noise_map(units, shape: tuple[int, int], n_images: int = 4000, square: int = 1, neurons=None,
@@ -218,17 +232,20 @@ def smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
 
 def rf_centers(maps: np.ndarray, smooth_px: float = 1.5, window: int = 3) -> np.ndarray:
     """(x, y) centre per map ``(n, H, W)``: argmax of the smoothed energy, refined by the centre of
-    mass of the energy in a ``(2 window + 1)^2`` box around it."""
+    mass of the energy in a ``(2 window + 1)^2`` box around it; ``nan`` for a map without energy
+    (all zero: a unit with no gradient or no response has no centre)."""
     energy = smooth(torch.as_tensor(np.asarray(maps, np.float32) ** 2)[:, None], smooth_px)[:, 0].numpy()
     n, h, w = energy.shape
-    out = np.empty((n, 2))
+    out = np.full((n, 2), np.nan)
     for i in range(n):
+        if not energy[i].max() > 0:  # argmax of a flat map would name the corner pixel
+            continue
         y0, x0 = np.unravel_index(energy[i].argmax(), (h, w))
         ys = slice(max(0, y0 - window), min(h, y0 + window + 1))
         xs = slice(max(0, x0 - window), min(w, x0 + window + 1))
         e = energy[i, ys, xs]
         yy, xx = np.mgrid[ys, xs]
-        tot = e.sum() + 1e-20
+        tot = e.sum()
         out[i] = ((xx * e).sum() / tot, (yy * e).sum() / tot)
     return out
 

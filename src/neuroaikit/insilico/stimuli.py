@@ -10,8 +10,9 @@ the model's input units). Conventions, the same everywhere in :mod:`neuroaikit.i
 - spatial frequency is in cycles per pixel, or cycles per degree when a :class:`Geometry` knows
   how many degrees the image spans; phase is measured at the aperture centre (default: the image
   centre);
-- a drifting grating is the sequence of its phases: a model without time sees one frame per
-  phase, so the F1 of a response is its first harmonic over phase.
+- a drifting grating is the sequence of its phases: the grating is ``sin(2 pi f u - phase)``, so as
+  the phase advances frame by frame its crests move along the wave vector (+u). A model without
+  time sees one frame per phase, so the F1 of a response is its first harmonic over phase.
 """
 
 from __future__ import annotations
@@ -76,12 +77,13 @@ class Geometry:
 
 def grating(shape: tuple[int, int], orientation: Any, sf: Any, phase: Any, contrast: Any = 1.0, mean: float = 0.0,
             size: Any = None, center: Any = None) -> torch.Tensor:
-    """Sine gratings ``mean + contrast * sin(2 pi sf u + phase)`` inside a circular aperture.
+    """Sine gratings ``mean + contrast * sin(2 pi sf u - phase)`` inside a circular aperture.
 
     Every parameter is a scalar or a 1-D array (broadcast together to ``n`` stimuli): orientation
     (rad), ``sf`` (cycles/pixel), phase (rad), contrast, aperture diameter ``size`` (pixels; ``None``:
     full field), ``center`` (x, y) in pixels (an ``(n, 2)`` array, or ``None``: the image centre).
-    ``u`` is the position along the wave vector measured from the centre. Returns ``(n, H, W)`` float32.
+    ``u`` is the position along the wave vector measured from the centre; increasing the phase moves
+    the crests towards +u (the drift direction). Returns ``(n, H, W)`` float32.
     """
     h, w = shape
     ori, f, ph, c = (torch.as_tensor(np.atleast_1d(np.asarray(v, dtype=np.float64))) for v in
@@ -98,7 +100,7 @@ def grating(shape: tuple[int, int], orientation: Any, sf: Any, phase: Any, contr
     dx = xx[None] - cx.view(-1, 1, 1)
     dy = yy[None] - cy.view(-1, 1, 1)
     u = dx * torch.cos(ori).view(-1, 1, 1) + dy * torch.sin(ori).view(-1, 1, 1)
-    wave = c.view(-1, 1, 1) * torch.sin(2 * np.pi * f.view(-1, 1, 1) * u + ph.view(-1, 1, 1))
+    wave = c.view(-1, 1, 1) * torch.sin(2 * np.pi * f.view(-1, 1, 1) * u - ph.view(-1, 1, 1))
     if size is not None:
         radius = torch.as_tensor(np.atleast_1d(np.asarray(size, dtype=np.float64))).view(-1, 1, 1) / 2
         wave = wave * (dx**2 + dy**2 <= radius**2)

@@ -4,7 +4,9 @@ For each layer: the standard protocol (:func:`~neuroaikit.insilico.characterize.
 to ``max_units`` units, the distances of its distributions to the published V1 ones, a
 cross-validated linear probe of the test labels, gradient maps and most exciting / inhibiting
 inputs of a few units. Then a lesion matrix: for each class, the channels a probe says carry it
-are silenced and every class's accuracy is measured. Everything is checked before any
+are silenced and every class's accuracy is measured, the channels chosen on one half of the test
+images (stratified by class) and the accuracy measured on the other half, so a lesion is not
+scored on the images its channels were picked to explain. Everything is checked before any
 computation; the result is ``results/insilico.json`` (:class:`~neuroaikit.insilico.results.InsilicoResult`).
 """
 
@@ -209,12 +211,31 @@ def _default_lesion_layer(result: InsilicoResult, n_classes: int) -> str | None:
     return None
 
 
+def _lesion_split(labels: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the images that choose the lesioned channels and of those the lesions are measured
+    on: each class's images shuffled (``seed``) and halved, the smaller half choosing. A class with
+    fewer than 4 images goes to the measuring half alone (a probe needs 2 of a class to fit)."""
+    rng = np.random.default_rng(seed)
+    select, measure = [], []
+    for c in np.unique(labels):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        k = len(rows) // 2 if len(rows) >= 4 else 0
+        select.append(rows[:k])
+        measure.append(rows[k:])
+    return np.sort(np.concatenate(select)).astype(np.int64), np.sort(np.concatenate(measure)).astype(np.int64)
+
+
 def _lesions(model, layer: str, config: ProbeConfig, images, labels, n_classes: int):
-    feats = extract_features(model, images, [layer], flatten=False)[layer]
-    per_channel = feats.mean((2, 3)) if feats.dim() == 4 else feats
-    k = max(1, int(round(config.lesion_fraction * per_channel.shape[1])))
-    present = set(labels.tolist())  # a class none of the --images shows has no units to find
-    groups = {f"class {c}": class_units(per_channel.numpy(), labels.numpy(), c, k, seed=config.seed).tolist()
-              for c in range(n_classes) if c in present}
-    return lesion_effects(model, images, labels, layer, groups, config.lesion_mode, n_classes=n_classes,
-                          seed=config.seed)
+    select, measure = (torch.as_tensor(rows) for rows in _lesion_split(labels.numpy(), config.seed))
+    chosen_on = labels[select].numpy()
+    present = sorted(set(chosen_on.tolist()))  # a class the choosing half does not show has no units to find
+    groups: dict[str, list[int]] = {}
+    if len(present) >= 2:
+        feats = extract_features(model, images[select], [layer], flatten=False)[layer]
+        per_channel = (feats.mean((2, 3)) if feats.dim() == 4 else feats).numpy()
+        k = max(1, int(round(config.lesion_fraction * per_channel.shape[1])))
+        groups = {f"class {c}": class_units(per_channel, chosen_on, c, k, seed=config.seed).tolist()
+                  for c in range(n_classes) if c in present}
+    # the channel statistics of a mean / noise lesion use no labels: all the images, as before the split
+    return lesion_effects(model, images[measure], labels[measure], layer, groups, config.lesion_mode,
+                          reference=images, n_classes=n_classes, seed=config.seed)

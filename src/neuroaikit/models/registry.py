@@ -10,15 +10,24 @@ from torch import nn
 from ..errors import ConfigError, DataError, NeuroAIKitError
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {}
+# model -> {argument: (value a saved spec without it was built with, value new specs record)}
+_PINNED: dict[str, dict[str, tuple[Any, Any]]] = {}
 # packages whose import registers more builders (spiking networks, digital twins ...)
 _PROVIDERS = ("neuroaikit.models", "neuroaikit.spiking", "neuroaikit.neural")
 
 
-def register_model(name: str):
-    """Class or function decorator: ``build_model(name, **kwargs)`` will call it."""
+def register_model(name: str, pinned: Mapping[str, tuple[Any, Any]] | None = None):
+    """Class or function decorator: ``build_model(name, **kwargs)`` will call it.
+
+    ``pinned``: ``{argument: (old, current)}`` for a default that changed what the model computes
+    without changing its saved weights (e.g. filters rebuilt from a seed): :func:`model_spec`
+    records ``current`` unless given, and :func:`build_from_spec` rebuilds a spec saved before the
+    argument existed with ``old``, so a run folder keeps reproducing its results."""
 
     def decorate(builder):
         _BUILDERS[name] = builder
+        if pinned:
+            _PINNED[name] = dict(pinned)
         return builder
 
     return decorate
@@ -58,9 +67,11 @@ def model_spec(name: str, kwargs: Mapping[str, Any], noise: Mapping[str, Any] | 
     """The JSON description :func:`build_from_spec` rebuilds a model from."""
     from ..noise import parse_noise_map
 
+    if name not in _BUILDERS:
+        _import_providers()
     return {
         "name": name,
-        "kwargs": dict(kwargs),
+        "kwargs": {**{arg: current for arg, (_, current) in _PINNED.get(name, {}).items()}, **dict(kwargs)},
         "noise": {k: v.to_dict() for k, v in parse_noise_map(noise).items()},
     }
 
@@ -75,8 +86,11 @@ def build_from_spec(spec: Mapping[str, Any], where: Any = None) -> nn.Module:
     kwargs = spec.get("kwargs") or {}
     if not isinstance(kwargs, Mapping):
         raise ConfigError(f"{where or 'model spec'}: 'kwargs' must be a mapping")
+    if spec["name"] not in _BUILDERS:
+        _import_providers()
+    saved_before = {arg: old for arg, (old, _) in _PINNED.get(spec["name"], {}).items() if arg not in kwargs}
     try:
-        model = build_model(spec["name"], **dict(kwargs))
+        model = build_model(spec["name"], **saved_before, **dict(kwargs))
         if spec.get("noise"):
             model = inject_noise(model, spec["noise"], copy=False)
     except NeuroAIKitError as exc:

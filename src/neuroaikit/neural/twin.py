@@ -772,7 +772,12 @@ def _repeated_responses(ds: NeuralDataset, tier: str) -> np.ndarray | None:
 
 def rf_recovery(model, ds: NeuralDataset, truth: np.ndarray, tier: str = "test", top_fraction: float = 0.5) -> dict:
     """Distance between each neuron's gradient-map RF centre and the true centre (pixels), and the
-    fraction within 2 px among the most reliable neurons (top ``top_fraction`` by oracle r)."""
+    fraction within 2 px among the most reliable neurons (top ``top_fraction`` by oracle r).
+
+    A neuron whose gradient map is zero everywhere has no centre (``nan`` in ``rf_centers``): it is
+    left out of the median and the fractions, and counted in ``rf_no_centre_all`` /
+    ``rf_no_centre_reliable``.
+    """
     from .insilico import achromatic, gradient_maps, rf_centers
 
     shape = ds.image_shape[1:]
@@ -781,10 +786,18 @@ def rf_recovery(model, ds: NeuralDataset, truth: np.ndarray, tier: str = "test",
     rep = _repeated_responses(ds, tier)
     oracle = np.ones(ds.n_neurons) if rep is None else oracle_correlation(rep)
     reliable = np.argsort(-oracle)[: max(1, int(round(top_fraction * ds.n_neurons)))]
+    has_centre = np.isfinite(dist)
+
+    def within_2px(rows: np.ndarray) -> float:
+        rows = rows[has_centre[rows]]
+        return float((dist[rows] <= 2).mean()) if rows.size else float("nan")
+
     return {
-        "rf_distance_px_median": float(np.median(dist)),
-        "rf_within_2px_all": float((dist <= 2).mean()),
-        "rf_within_2px_reliable": float((dist[reliable] <= 2).mean()),
+        "rf_distance_px_median": float(np.median(dist[has_centre])) if has_centre.any() else float("nan"),
+        "rf_within_2px_all": within_2px(np.arange(ds.n_neurons)),
+        "rf_within_2px_reliable": within_2px(reliable),
+        "rf_no_centre_all": int((~has_centre).sum()),
+        "rf_no_centre_reliable": int((~has_centre[reliable]).sum()),
         "reliable_fraction_used": top_fraction,
         "rf_centers": centres.tolist(),
         "rf_truth": np.asarray(truth)[:, :2].tolist(),
@@ -967,6 +980,7 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
             "spatial_frequencies": tuning["spatial_frequencies"].tolist(),
             "responses": tuning["responses"][:, :, chosen].tolist(),
             "osi_all": tuning["osi"].tolist(),
+            "orientation_selectivity_all": tuning["orientation_selectivity"].tolist(),
             "preferred_orientation_all": tuning["preferred_orientation"].tolist(),
             "preferred_sf_all": tuning["preferred_sf"].tolist(),
         },
@@ -979,7 +993,9 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
         colour=colour,
     )
     result.save(run)
-    progress.message(f"  mean OSI {float(np.nanmean(tuning['osi'])):.3f}; MEI activations {np.round(act, 3).tolist()}")
+    progress.message(f"  mean OSI {float(np.nanmean(tuning['osi'])):.3f}, mean 1 - circular variance "
+                     f"{float(np.nanmean(tuning['orientation_selectivity'])):.3f}; "
+                     f"MEI activations {np.round(act, 3).tolist()}")
     if colour is not None:
         per_channel, by_none = dominant_channel_counts(colour["dominant_channel_all"], channels)
         progress.message("  driven most by channel " + ", ".join(f"{c}: {n}" for c, n in enumerate(per_channel))

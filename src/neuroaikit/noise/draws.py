@@ -24,18 +24,23 @@ from .control import noise_layers
 class _DrawContext:
     n_draws: int
     expanded: bool = False
+    batch: int | None = None  # rows the first noise layer received, before it copied them
+    rows: int | None = None  # rows after copying: n_draws * batch
 
 
 @contextmanager
 def expand_draws(model: nn.Module, n_draws: int, at: str = "first_noise") -> Iterator[None]:
     """Make each forward pass of ``model`` return ``n_draws * B`` rows, draw-major
     (rows ``d*B:(d+1)*B`` are draw ``d``). ``at="input"`` replicates the input instead,
-    for graphs where a skip path bypasses the first noise layer."""
+    for graphs where a skip path bypasses the first noise layer. With ``"first_noise"``, a
+    later noise layer that receives the uncopied batch (a parallel branch that skips the
+    first noise layer) raises a shape ``RuntimeError``, even where broadcasting would hide
+    the mismatch (batch size 1): its draws would be shared by every copy."""
     ctx = _DrawContext(n_draws)
     layers = [layer for _, layer in noise_layers(model)]
 
     def reset(module, args, kwargs):
-        ctx.expanded = False
+        ctx.expanded, ctx.batch, ctx.rows = False, None, None
         if at == "input" and args:
             x = args[0]
             ctx.expanded = True

@@ -83,8 +83,15 @@ class NoiseLayer(nn.Module):
             return x
         ctx = self.draw_context
         if ctx is not None and not ctx.expanded:
+            ctx.batch, ctx.rows = x.shape[0], x.shape[0] * ctx.n_draws
             x = x.repeat(ctx.n_draws, *([1] * (x.dim() - 1)))
             ctx.expanded = True
+        elif ctx is not None and ctx.batch is not None and ctx.rows != ctx.batch and x.shape[0] == ctx.batch:
+            # a branch that skips the first noise layer: one draw here would be shared by all the
+            # copies, and at batch size 1 broadcasting would hide it; forward_draws catches
+            # "shape" and replicates the input instead
+            raise RuntimeError(f"noise layer got the uncopied batch shape {tuple(x.shape)} while the first "
+                               f"noise layer's copies have {ctx.rows} rows: a branch skips the first noise layer")
         if self.mode == "frozen":
             if self.frozen_eps is None or self.frozen_eps.shape != x.shape[1:]:
                 self.frozen_eps = self._draw(x.shape[1:], x)

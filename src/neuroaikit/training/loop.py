@@ -28,6 +28,9 @@ from .config import TrainConfig
 from .objectives import get_objective
 from .results import TrainingResult
 
+# derive_seed part that sets the noise layers' streams apart from the global RNG's
+_NOISE_STREAM = 0x4E4F4953
+
 # called at the end of each epoch (on the writing process); may return extra figures for that
 # epoch's record, and {"stop_training": 1} to end training after that epoch's checkpoint
 EpochCallback = Callable[[nn.Module, int, dict], "dict | None"]
@@ -197,9 +200,10 @@ def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Modu
         # every stream restarts from (seed, epoch): a resumed job, on any number of processes,
         # draws what an uninterrupted one would
         data_rng = torch.Generator().manual_seed(derive_seed(config.seed, epoch))
-        own_seed = ex.process_seed(config.seed, epoch)
-        torch.manual_seed(own_seed)
-        seed_noise(model, own_seed)
+        torch.manual_seed(ex.process_seed(config.seed, epoch))
+        # a stream of its own: seeded like the global RNG, the first noise layer would draw the
+        # very numbers an objective takes from it (gaussian_augmentation's noise, a random start)
+        seed_noise(model, ex.process_seed(config.seed, epoch, _NOISE_STREAM))
         wrapped.train()
         order = torch.randperm(len(train_set), generator=data_rng)
         sums = torch.zeros(2, dtype=torch.float64)  # loss x examples, examples

@@ -75,7 +75,10 @@ def _evaluation_section(fit, evaluation) -> Section:
             rows = [[k, v] for k, v in syn.items() if not isinstance(v, list)]
             s.table(["synthetic ground truth", "value"], rows)
             if syn.get("rf_centers"):
-                c, t = np.asarray(syn["rf_centers"]), np.asarray(syn["rf_truth"])
+                # a neuron whose gradient map is empty has no centre: NaN, written as null (float
+                # conversion turns null back into NaN)
+                c = np.asarray(syn["rf_centers"], dtype=float)
+                t = np.asarray(syn["rf_truth"], dtype=float)
                 fig, ax = plt.subplots(figsize=(5, 3))
                 ax.scatter(t[:, 0], t[:, 1], s=12, label="true centre")
                 ax.scatter(c[:, 0], c[:, 1], s=12, marker="x", label="twin (gradient map)")
@@ -144,8 +147,10 @@ def _probe_section(probe) -> Section:
 
     s = Section("Digital twin: in-silico experiments")
     neurons = probe["neurons"]
-    # a neuron that answers every grating alike has no circular variance: NaN, written as null
-    osi = nan_for_none(probe["tuning"]["osi_all"])
+    # a neuron that answers every grating alike has no circular variance: NaN, written as null;
+    # probe files written before the key existed held 1 - circular variance under osi_all
+    tuning = probe["tuning"]
+    osi = nan_for_none(tuning.get("orientation_selectivity_all", tuning["osi_all"]))
     defined = np.isfinite(osi)
     flat = int((~defined).sum())
     s.paragraph(
@@ -176,7 +181,7 @@ def _probe_section(probe) -> Section:
                 axes[r, j].set_ylabel(label, fontsize=8)
     axes[0, 0].set_ylabel("orientation tuning", fontsize=8)
     s.figure(fig, "Row 1: response vs grating orientation (deg) at the preferred spatial frequency; rows 2-4: gradient RF maps, white-noise reverse correlation, most exciting inputs.")
-    s.table(["neuron", "MEI activation", "gradient RF centre (x, y)"], [[i, a, str(np.round(c, 1).tolist())] for i, a, c in zip(neurons, probe["mei_activation"], probe["gradient_centers"])])
+    s.table(["neuron", "MEI activation", "gradient RF centre (x, y)"], [[i, a, str(np.round(np.asarray(c, dtype=float), 1).tolist())] for i, a, c in zip(neurons, probe["mei_activation"], probe["gradient_centers"])])
     if probe.get("colour"):
         _colour_part(s, probe)
     return s
