@@ -62,6 +62,46 @@ def test_float_interval_refuses_nan_and_open_bounds():
     check_value("lr", 3, [Interval(float, 0, None, closed="neither")])  # ints are numbers
 
 
+@pytest.mark.parametrize("constraint", [Interval(float, 0, None, closed="neither"), Interval(float, 0, None),
+                                        Interval(float, None, None), Interval(float, None, 0)])
+def test_float_interval_refuses_infinities(constraint):
+    for bad in (float("inf"), float("-inf")):
+        with pytest.raises(ConfigError, match=r"^lr must be .*, got -?inf \(not a finite number\)$"):
+            check_value("lr", bad, [constraint])
+    check_value("lr", 0.0 if constraint.high == 0 else 1e308, [constraint])  # large but finite is inside
+    check_value("epochs", 10**400, [Interval(int, 1, None)])  # too large for a float: still an integer >= 1
+
+
+def test_infinity_only_where_a_field_opts_in():
+    check_value("limit", float("inf"), [Interval(float, 0, None, allow_inf=True)])
+    with pytest.raises(ConfigError, match="must be a number > 0, got nan"):
+        check_value("limit", float("nan"), [Interval(float, 0, None, closed="neither", allow_inf=True)])
+
+
+def test_a_config_that_exists_round_trips_through_json(tmp_path):
+    """An infinity written to config.json would read back as null, and --resume would refuse the
+    job's own settings: such a value is refused before anything is created."""
+    from neuroaikit.io import read_json, write_json
+    from neuroaikit.training import TrainConfig
+
+    for field in ("noise_warmup", "lr"):
+        with pytest.raises(ConfigError, match=rf"{field} must be a number .*, got inf \(not a finite number\)"):
+            TrainConfig.from_dict({field: float("inf")})
+    config = TrainConfig.from_dict({"noise_warmup": 1e300, "lr": 1e-3})
+    write_json(tmp_path / "config.json", config)
+    assert TrainConfig.from_dict(read_json(tmp_path / "config.json")) == config
+
+
+def test_the_cli_refuses_an_infinite_learning_rate_in_one_line(tmp_path, capsys):
+    from neuroaikit.cli.main import main
+
+    out = tmp_path / "run"
+    code = main(["train", "--dataset", "digits", "--lr", "inf", "--quiet", "--no-report", "--out", str(out)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == ["error: --lr must be a number > 0, got inf (not a finite number)"]
+    assert not out.exists() and not out.with_name("run.partial").exists()
+
+
 def test_options_and_none():
     check_value("schedule", None, [Options(("none", "cosine")), None])
     with pytest.raises(ConfigError, match=r"schedule must be one of 'none', 'cosine', got 'linear'"):

@@ -16,3 +16,30 @@ def test_undefined_values_are_stored_as_none_and_read_back_as_nan():
     assert read.dtype == np.float64
     np.testing.assert_array_equal(read, [0.5, np.nan, np.nan, -2.0])
     assert nan_for_none(None).shape == (0,) and nan_for_none([]).shape == (0,)
+
+
+def test_a_float_field_stored_as_null_reads_back_as_nan(tmp_path):
+    """NaN (an undefined figure) is written as null; a ``float`` field must come back as NaN, not
+    None, so readers can format and compare it. Optional fields keep their None."""
+    import dataclasses
+
+    from neuroaikit.results import Result
+    from neuroaikit.runs import Run
+
+    @dataclasses.dataclass
+    class Figures(Result):
+        value: float
+        curve: list[float]
+        per_task: dict[str, float]
+        maybe: float | None = None
+        note: str | None = None
+
+    run = Run(tmp_path)
+    Figures(value=np.nan, curve=[0.5, np.inf], per_task={"a": np.nan, "b": 1.0}).save(run)
+    assert json.loads((tmp_path / "metrics.json").read_text())["value"] is None
+    read = Figures.load(run)
+    assert isinstance(read.value, float) and np.isnan(read.value)
+    np.testing.assert_array_equal(read.curve, [0.5, np.nan])  # infinities are stored as null too
+    assert read.per_task["b"] == 1.0 and np.isnan(read.per_task["a"])
+    assert read.maybe is None and read.note is None
+    assert Figures.from_dict({"value": 0.25, "curve": [], "per_task": {}}).value == 0.25

@@ -1,13 +1,17 @@
-"""The run lifecycle: what counts as a change of settings when a job is resumed."""
+"""The run lifecycle: what counts as a change of settings when a job is resumed, which folders
+may be replaced, and what a kill during a commit leaves."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from neuroaikit.cli.main import main
 from neuroaikit.continual import ContinualConfig
 from neuroaikit.errors import ConfigError
 from neuroaikit.io import read_json, write_json
-from neuroaikit.runs import RunWriter, partial_dir
+from neuroaikit.runs import Run, RunWriter, commit_folder, is_run_folder, partial_dir, recover_interrupted_commit
 
 
 def test_resume_accepts_a_job_written_before_a_setting_existed(tmp_path):
@@ -23,3 +27,97 @@ def test_resume_accepts_a_job_written_before_a_setting_existed(tmp_path):
         RunWriter(out, ContinualConfig(iters=5, pad=2), resume=True)
     with pytest.raises(ConfigError, match="iters: 5 -> 6"):
         RunWriter(out, ContinualConfig(iters=6), resume=True)
+
+
+def _data_folder(root):
+    """A Sensorium FileTree as the data sets ship it: config.json beside data/ and meta/."""
+    folder = root / "sensorium"
+    (folder / "data" / "responses").mkdir(parents=True)
+    (folder / "meta" / "neurons").mkdir(parents=True)
+    (folder / "config.json").write_text('{"normalize": true}')
+    (folder / "data" / "responses" / "0.npy").write_bytes(b"irreplaceable")
+    (folder / "meta" / "neurons" / "unit_ids.npy").write_bytes(b"ids")
+    return folder
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_data_folder_with_a_config_json_is_never_replaced(tmp_path, overwrite):
+    folder = _data_folder(tmp_path)
+    before = _files(folder)
+    with pytest.raises(ConfigError, match=r"sensorium exists and is not a run folder; refusing to replace it"):
+        RunWriter(folder, ContinualConfig(iters=5), overwrite=overwrite)
+    assert not is_run_folder(folder)
+    assert _files(folder) == before and not partial_dir(folder).exists()
+
+
+def test_the_cli_refuses_a_data_folder_as_output_even_with_overwrite(tmp_path, capsys):
+    folder = _data_folder(tmp_path)
+    before = _files(folder)
+    code = main(["train", "--dataset", "digits", "--epochs", "1", "--quiet", "--no-report", "--threads", "1",
+                 "--out", str(folder), "--overwrite"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and "not a run folder" in err[0]
+    assert _files(folder) == before and not partial_dir(folder).exists()
+
+
+def _finished(path, value):
+    run = Run(path)
+    run.save_metrics({"value": value})
+    run.save_config({"seed": value})
+    return run
+
+
+def test_a_kill_between_the_two_renames_of_a_replacement_leaves_a_run_that_opens(tmp_path, monkeypatch):
+    """``commit_folder`` moves RUN aside, then renames RUN.partial onto RUN: a kill in between
+    leaves no RUN. Reading the run (evaluate, report, align) puts the finished one back."""
+    out = tmp_path / "run"
+    _finished(out, 1)
+    _finished(partial_dir(out), 2)
+    real = os.replace
+
+    def killed_before_the_second_rename(src, dst):
+        if str(src).endswith(".partial"):
+            raise KeyboardInterrupt  # SIGKILL stand-in: nothing after this line runs
+        return real(src, dst)
+
+    monkeypatch.setattr(os, "replace", killed_before_the_second_rename)
+    with pytest.raises(KeyboardInterrupt):
+        commit_folder(partial_dir(out), out, overwrite=True)
+    monkeypatch.setattr(os, "replace", real)
+    replaced = out.with_name("run.replaced")
+    assert not out.exists() and replaced.is_dir()  # the kill point
+    run = Run.open(out)
+    assert run.path == out and run.metrics == {"value": 1} and not replaced.exists()
+    assert Run(partial_dir(out)).metrics == {"value": 2}  # the interrupted job's folder is left alone
+    assert Run.open(out).metrics == {"value": 1}  # opening again changes nothing
+
+
+def test_a_kill_after_the_second_rename_keeps_the_new_run(tmp_path):
+    out = tmp_path / "run"
+    _finished(out, 2)
+    _finished(out.with_name("run.replaced"), 1)  # only the clean-up of the old run was interrupted
+    assert Run.open(out).metrics == {"value": 2}
+    recover_interrupted_commit(out)
+    assert Run.open(out).metrics == {"value": 2} and not out.with_name("run.replaced").exists()
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_resume_with_other_settings_names_the_way_to_start_afresh(tmp_path, overwrite):
+    out = tmp_path / "run"
+    with RunWriter(out, ContinualConfig(iters=5)) as writer:
+        writer.save_checkpoint({"task": 1})
+    with pytest.raises(ConfigError, match="iters: 5 -> 6") as refused:
+        RunWriter(out, ContinualConfig(iters=6), resume=True, overwrite=overwrite)
+    message = str(refused.value)
+    # --overwrite alongside --resume keeps the interrupted job: the advice must not be to pass it again
+    assert message.endswith("resume with its settings, or pass --overwrite without --resume to discard it and "
+                            "start afresh")
+    writer = RunWriter(out, ContinualConfig(iters=6), overwrite=True)  # what the message advises
+    assert not writer.resuming
+    with writer:
+        pass
+    assert read_json(partial_dir(out) / "config.json")["iters"] == 6

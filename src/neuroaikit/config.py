@@ -62,20 +62,24 @@ def _is_real(value: Any) -> bool:
 class Interval(Constraint):
     """A number of type ``kind`` (``int`` or ``float``; ints are accepted for floats) in
     ``[low, high]``; ``closed`` is ``"both"``, ``"left"``, ``"right"`` or ``"neither"``; a bound
-    of ``None`` is open-ended. NaN is never inside."""
+    of ``None`` is open-ended. NaN is never inside, and infinities only with ``allow_inf``: JSON
+    stores them as null, so a config holding one would not read back from ``config.json``."""
 
-    def __init__(self, kind: type, low: float | None, high: float | None, closed: str = "both"):
+    def __init__(self, kind: type, low: float | None, high: float | None, closed: str = "both",
+                 allow_inf: bool = False):
         if kind not in (int, float):
             raise TypeError("Interval kind must be int or float")
         if closed not in ("both", "left", "right", "neither"):
             raise TypeError(f"closed must be both, left, right or neither, not {closed!r}")
         self.kind, self.low, self.high, self.closed = kind, low, high, closed
+        self.allow_inf = allow_inf
 
     def is_satisfied_by(self, value: Any) -> bool:
         if not (_is_integer(value) if self.kind is int else _is_real(value)):
             return False
-        if isinstance(value, float) and math.isnan(value):
-            return False
+        if not _is_integer(value):  # ints are never NaN or infinite (and may be too large for a float)
+            if math.isnan(value) or (math.isinf(value) and not self.allow_inf):
+                return False
         if self.low is not None:
             if value < self.low or (value == self.low and self.closed in ("right", "neither")):
                 return False
@@ -181,6 +185,8 @@ def check_value(name: str, value: Any, constraints: list, where: str = "") -> No
     shown = repr(value)
     if len(shown) > 60:
         shown = shown[:57] + "..."
+    if _is_real(value) and not _is_integer(value) and not math.isfinite(value):
+        shown += " (not a finite number)"  # "> 0, got inf" alone would read as a contradiction
     raise ConfigError(f"{where}{name} must be {_describe_all(constraints)}, got {shown}")
 
 

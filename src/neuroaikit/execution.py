@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import gc
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ from .config import Config, Options, POSITIVE_INT, Satisfies
 from . import cpu_allocator, cpu_linear
 from .cpu_linear import chosen_kernel, cpu_linear_kernels
 from .errors import ConfigError
+from .progress import interval_setting
 
 Batch = TypeVar("Batch", torch.Tensor, np.ndarray)
 
@@ -100,13 +102,33 @@ def _env_world_size() -> int:
         return 1
 
 
+DIST_TIMEOUT_ENV = "NEUROAIKIT_DIST_TIMEOUT_MIN"
+
+
+def dist_timeout() -> datetime.timedelta:
+    """How long a multi-process job's collectives wait for a slow process: the validated
+    ``$NEUROAIKIT_DIST_TIMEOUT_MIN`` minutes (60 when unset); a one-line :class:`ConfigError`
+    naming the variable otherwise."""
+    value = os.environ.get(DIST_TIMEOUT_ENV, "60")
+    try:
+        minutes = float(value)
+        if math.isfinite(minutes) and minutes > 0:
+            return datetime.timedelta(minutes=minutes)
+    except (ValueError, OverflowError):
+        pass
+    raise ConfigError(f"{DIST_TIMEOUT_ENV} must be a number of minutes > 0, got {value!r}")
+
+
 def check_environment() -> None:
     """Validate the environment settings every job reads (``NEUROAIKIT_CPU_LINEAR``,
-    ``NEUROAIKIT_CPU_ALLOCATOR``): a one-line :class:`ConfigError` for a bad value.
+    ``NEUROAIKIT_CPU_ALLOCATOR``, ``NEUROAIKIT_PROGRESS_INTERVAL``,
+    ``NEUROAIKIT_DIST_TIMEOUT_MIN``): a one-line :class:`ConfigError` for a bad value.
     :meth:`Execution.__enter__` calls it before a job creates anything; scripts that enter
     ``Execution`` later can call it up front."""
     cpu_linear.setting()
     cpu_allocator.setting()
+    interval_setting()
+    dist_timeout()
 
 
 def resolve_device(name: str, local_rank: int = 0) -> torch.device:
@@ -180,8 +202,7 @@ class Execution:
             wants_cuda = self.config.device.startswith("cuda") or (
                 self.config.device == "auto" and torch.cuda.is_available())
             backend = "nccl" if wants_cuda and torch.cuda.is_available() else "gloo"
-            minutes = float(os.environ.get("NEUROAIKIT_DIST_TIMEOUT_MIN", "60"))
-            dist.init_process_group(backend, timeout=datetime.timedelta(minutes=minutes))
+            dist.init_process_group(backend, timeout=dist_timeout())
             self._owns_group = True
             self.rank, self.world_size = dist.get_rank(), dist.get_world_size()
         self.device = resolve_device(self.config.device, self.local_rank)

@@ -17,10 +17,28 @@ anything.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
 from typing import Any, Callable, TextIO
+
+from .errors import ConfigError
+
+INTERVAL_ENV = "NEUROAIKIT_PROGRESS_INTERVAL"
+
+
+def interval_setting() -> float:
+    """The validated ``$NEUROAIKIT_PROGRESS_INTERVAL`` in seconds (10 when unset); a one-line
+    :class:`ConfigError` naming the variable otherwise."""
+    value = os.environ.get(INTERVAL_ENV, "10")
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not (math.isfinite(seconds) and seconds >= 0):
+        raise ConfigError(f"{INTERVAL_ENV} must be a number of seconds >= 0, got {value!r}")
+    return seconds
 
 
 def _format_seconds(seconds: float) -> str:
@@ -118,7 +136,7 @@ class Progress:
             interactive = bool(getattr(self.stream, "isatty", lambda: False)())
         self.interactive = interactive
         if interval is None:
-            interval = float(os.environ.get("NEUROAIKIT_PROGRESS_INTERVAL", "10"))
+            interval = interval_setting()
         self.interval = interval
         self.echo = echo
         self.sinks: list[Callable[[str], None]] = []

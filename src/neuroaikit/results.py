@@ -2,8 +2,9 @@
 
 A result is a dataclass deriving from :class:`Result`. ``to_dict`` gives the JSON written to
 ``metrics.json`` or ``results/<name>.json``; ``from_dict`` reads it back, field by field,
-building nested results (``Result`` fields, ``list[Result]``, ``dict[str, Result]``) and
-ignoring keys it does not know (files written by older versions keep loading). Report sections
+building nested results (``Result`` fields, ``list[Result]``, ``dict[str, Result]``),
+reading null back as NaN where the field is a ``float`` (JSON has no NaN) and ignoring keys it
+does not know (files written by older versions keep loading). Report sections
 read these objects, never literal keys of a JSON dict::
 
     from neuroaikit.attacks import RobustnessResult
@@ -14,6 +15,7 @@ read these objects, never literal keys of a JSON dict::
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from typing import Any, ClassVar, TypeVar
@@ -30,9 +32,10 @@ def _resolve(cls: type, name: str) -> Any:
 
 
 def _convert(hint: Any, value: Any) -> Any:
-    """``value`` (plain JSON) as ``hint`` describes it: Result subclasses and containers of them."""
+    """``value`` (plain JSON) as ``hint`` describes it: Result subclasses and containers of them;
+    null where a ``float`` belongs is NaN (strict JSON stores NaN and infinities as null)."""
     if value is None:
-        return None
+        return math.nan if hint is float else None
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if origin in (typing.Union, types.UnionType):

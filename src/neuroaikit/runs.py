@@ -43,9 +43,9 @@ from .io import atomic_write, make_dirs, read_json, write_json
 
 WEIGHTS = "weights.safetensors"
 CHECKPOINT = "checkpoint.pt"
-#: files that mark a folder as one this toolkit wrote (Sensorium FileTrees have config.json too,
-#: but never model.json or metrics.json)
-_RUN_MARKERS = ("model.json", "metrics.json", "config.json")
+#: files that mark a folder as a run this toolkit finished; not config.json: data folders have
+#: one too (Sensorium FileTrees), and --overwrite must never replace them
+_RUN_MARKERS = ("model.json", "metrics.json")
 #: settings a resumed job may change: they decide where and how fast it computes, not what
 RESUMABLE_CHANGES = ("execution", "data_dir")
 
@@ -109,6 +109,8 @@ def recover_interrupted_commit(path: Path) -> None:
         else:
             os.replace(old, path)  # the new run never arrived: put the old one back
     except OSError as exc:
+        if not old.exists() and path.is_dir():  # another process (a reader, a writer) recovered it first
+            return
         raise storage_error(exc, "recover", old) from None
 
 
@@ -214,14 +216,18 @@ class Run:
     # -- reading ---------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Run":
+        """The finished run at ``path``; a one-line :class:`DataError` when there is none. A run
+        that a killed ``--overwrite`` left moved aside (``RUN.replaced``) is put back first."""
         path = Path(path)
+        if not path.exists() and _replaced_dir(path).is_dir():
+            recover_interrupted_commit(path)  # else evaluate, report ... could not read the finished run
         if path.exists() and not path.is_dir():
             raise DataError(f"{path} is a file, not a run folder")
         if not path.is_dir():
             if partial_dir(path).is_dir():
                 raise DataError(f"run folder {path} does not exist ({partial_dir(path)} holds an unfinished job)")
             raise DataError(f"run folder {path} does not exist")
-        if not (path / "model.json").is_file() and not (path / "metrics.json").is_file():
+        if not is_run_folder(path):
             raise DataError(f"{path} is not a run folder (no model.json or metrics.json)")
         return cls(path)
 
@@ -350,7 +356,7 @@ class RunWriter:
         out: the run folder to create.
         config: the job's configuration (a :class:`~neuroaikit.config.Config` or a mapping),
             written to ``config.json`` and compared with the interrupted job's on resume.
-        overwrite: replace a finished run at ``out``, or discard an interrupted job.
+        overwrite: replace a finished run at ``out``, or (without ``resume``) discard an interrupted job.
         resume: continue the interrupted job in ``RUN.partial`` (a fresh start if there is none).
         is_main: ``False`` on the processes of a multi-process job that do not write (rank > 0).
         progress: messages are copied into ``log.txt``.
@@ -405,8 +411,10 @@ class RunWriter:
                 changed = config_differences(old, self.config, ignore=self.resumable_changes, read_as=self.config_type)
                 if changed:
                     shown = "; ".join(f"{k}: {_short(a)} -> {_short(b)}" for k, a, b in changed[:6])
+                    # --overwrite alongside --resume replaces a finished run, never the interrupted job
                     raise ConfigError(f"--resume: the interrupted job in {work} ran with other settings ({shown}); "
-                                      f"resume with its settings, or pass --overwrite to start afresh")
+                                      f"resume with its settings, or pass --overwrite without --resume to discard "
+                                      f"it and start afresh")
                 moved = config_differences(old, self.config, read_as=self.config_type)
                 if moved:
                     self.notes.append("resumed with " + "; ".join(f"{k}: {_short(a)} -> {_short(b)}" for k, a, b in moved))

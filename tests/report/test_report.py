@@ -128,3 +128,21 @@ def test_twin_probe_section_reads_the_circular_variance_key_and_survives_neurons
     page = render_page("t", [_probe_section(probe)])
     assert "selectivity (1 - circular variance) 0.300 over 2 neurons" in page
     assert "[nan, nan]" in page
+
+
+def test_report_of_a_one_task_continual_run_says_what_is_undefined(tmp_path):
+    """With one task backward/forward transfer and forgetting are undefined (NaN, stored as
+    null): the report says n/a instead of failing after the run was committed."""
+    import math
+
+    from neuroaikit.continual import ContinualResult
+
+    nan = math.nan
+    run = Run(tmp_path / "c1")
+    ContinualResult(benchmark="split-mnist", scenario="class", strategy="finetune", accuracy_matrix=[[0.745]],
+                    average_accuracy=0.745, backward_transfer=nan, forward_transfer=nan, forgetting=nan,
+                    accuracy_curve=[0.745], untrained_accuracy=[0.025], n_tasks=1, iters=20,
+                    train_time_s=0.25).save(run)
+    page = build_report(Run.open(run.path).path).read_text()
+    assert ("Average accuracy after the last task 0.7450; backward transfer n/a; forward transfer n/a; "
+            "forgetting n/a.") in page

@@ -147,7 +147,10 @@ class OverfitGuard:
         drop (float): tolerated fall of PGD accuracy below the best epoch. Default 0.2.
 
     Fitted attributes: ``history_`` (PGD accuracy per epoch), ``best_accuracy_``,
-    ``best_epoch_``, ``best_state_``, ``tripped_`` (the epoch it stopped at, or None).
+    ``best_epoch_``, ``best_state_``, ``tripped_`` (the epoch it stopped at, or None). They go
+    into every training checkpoint (:meth:`state_dict`), so a resumed job's guard compares with
+    the best epoch before the interruption and restores it exactly; a checkpoint written
+    without the guard cannot be resumed with it.
 
     Example (the guard watches the last 256 training images; ``train_subset`` trains on the
     ones before them, so the test split still scores a model it did not select)::
@@ -174,11 +177,7 @@ class OverfitGuard:
         self.tripped_: int | None = None
 
     def __call__(self, model: nn.Module, epoch: int, record: dict | None = None) -> dict:
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
-        x, y = self.images.to(device), self.labels.to(device)
-        x_adv = pgd_example(model, x, y, self.eps, self.alpha, self.steps)
-        with torch.no_grad():
-            accuracy = (model(x_adv).argmax(1) == y).float().mean().item()
+        accuracy = self.pgd_accuracy(model)
         self.history_.append(accuracy)
         if accuracy > self.best_accuracy_:
             self.best_accuracy_, self.best_epoch_ = accuracy, epoch
@@ -189,3 +188,26 @@ class OverfitGuard:
             model.load_state_dict(self.best_state_)
             return {"guard_pgd_acc": accuracy, "stop_training": 1.0}
         return {"guard_pgd_acc": accuracy}
+
+    def pgd_accuracy(self, model: nn.Module) -> float:
+        """PGD accuracy of ``model`` on the held-out batch (noise as configured, one draw)."""
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        x, y = self.images.to(device), self.labels.to(device)
+        x_adv = pgd_example(model, x, y, self.eps, self.alpha, self.steps)
+        with torch.no_grad():
+            return (model(x_adv).argmax(1) == y).float().mean().item()
+
+    def state_dict(self) -> dict:
+        """What the guard has seen so far (tensors and plain values: a checkpoint loads it with
+        ``weights_only``)."""
+        return {"history": list(self.history_), "best_accuracy": self.best_accuracy_, "best_epoch": self.best_epoch_,
+                "best_state": self.best_state_, "tripped": self.tripped_}
+
+    def load_state_dict(self, state: dict) -> None:
+        """Continue from :meth:`state_dict`'s ``state``."""
+        best = state["best_state"]
+        self.history_ = [float(v) for v in state["history"]]
+        self.best_accuracy_ = float(state["best_accuracy"])
+        self.best_epoch_ = state["best_epoch"]
+        self.best_state_ = None if best is None else {k: v.detach().clone() for k, v in best.items()}
+        self.tripped_ = state["tripped"]

@@ -337,8 +337,10 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
     progress = default_progress(progress)
     with Execution(job.fit.execution) as ex:
         progress.for_rank(ex.rank)
+        # the fit's execution settings (device, threads, precision, processes) say where it
+        # computes, not what: a resumed fit may change them, as a sweep's plan assumes
         writer = RunWriter(out, job, overwrite=overwrite, resume=resume, is_main=ex.is_main, progress=progress,
-                           execution=ex)
+                           execution=ex, resumable_changes=("fit.execution",))
         fit_cfg, source = _source_twin(job, ex.device)
         sessions = load_sessions(job)
         data = ({name: ds for name, (_, ds, _) in sessions.items()} if len(sessions) > 1

@@ -13,7 +13,10 @@ survive an interruption so that a rerun skips the trials already finished::
 
 A trial is skipped when ``trials/<name>`` is finished with the same settings (execution and
 data_dir aside: they say where it computed, not what); its follow-up steps run if their
-results are missing. An interrupted trial (``<name>.partial`` with a checkpoint) is resumed.
+results are missing. A step result computed with other settings (every setting compared,
+defaults included, execution aside) is an error unless ``overwrite``, which recomputes it.
+An interrupted trial (``<name>.partial`` with a checkpoint) is resumed, execution settings
+changed or not (its job accepts them on resume).
 A finished trial with other settings is an error unless ``overwrite``. Before anything is
 created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.spec.JobKind.check`).
 Every trial computes with explicit threads and device, so the Ray and the serial backend give
@@ -219,25 +222,27 @@ def _finished(folder: Path) -> bool:
 
 
 def _plan_steps(trial: Trial, folder: Path, overwrite: bool) -> tuple[dict[str, bool], str | None]:
-    """For a finished trial: the steps whose results are missing (or differ, with overwrite)."""
+    """For a finished trial: the steps whose results are missing (or differ, with overwrite).
+
+    Every setting counts, defaults included: a setting removed from the spec falls back to its
+    default, and a result computed with the old value is as stale as after an edited value."""
     steps: dict[str, bool] = {}
     run = Run(folder)
-    for name, config, given in trial.steps:
+    for name, config, _ in trial.steps:
         kind = step_kind(name)
         stored = run.result(kind.result)
         if stored is None:
             steps[name] = False
             continue
-        if kind.stored_config and isinstance(stored, dict) and isinstance(stored.get(kind.stored_config), dict) \
-                and hasattr(config, "to_dict"):
-            built = config.to_dict()
-            old = stored[kind.stored_config]
-            diffs = [(k, old.get(k), built[k]) for k in given if k in built and old.get(k) != built[k]]
-            if diffs:
-                if not overwrite:
-                    return steps, (f"results/{kind.result}.json was computed with other {name} settings "
-                                   f"({_diff_text(diffs)}); pass --overwrite to recompute it")
-                steps[name] = True
+        try:
+            diffs = kind.changed_settings(config, stored, run)
+        except NeuroAIKitError as exc:
+            return steps, f"results/{kind.result}.json cannot be compared with the {name} settings: {exc}"
+        if diffs:
+            if not overwrite:
+                return steps, (f"results/{kind.result}.json was computed with other {name} settings "
+                               f"({_diff_text(diffs)}); pass --overwrite to recompute it")
+            steps[name] = True
     return steps, None
 
 

@@ -123,8 +123,14 @@ class StepKind:
         runner: ``"module:function"`` called as ``runner(run_dir, config, overwrite=, execution=, progress=)``.
         result: the result file it writes.
         metrics: the summary's default figures (``"result:path"``).
-        stored_config: the key of the stored result that holds the settings it ran with (compared
-            with the spec's on rerun), or ``None``.
+        stored_config: the key of the stored result that holds the settings it ran with, or
+            ``None``. On rerun every field of the spec's built config, defaults included, is
+            compared with it (execution settings aside).
+        changes: ``"module:function"`` called as ``changes(config, stored, run)`` with the built
+            config, the stored result (a dict) and the trial's :class:`~neuroaikit.runs.Run`:
+            the settings that differ, as ``(name, stored, now)``; for a step that resolves
+            settings from the run or stores them in another form. Replaces the comparison with
+            ``stored_config``.
     """
 
     name: str
@@ -133,6 +139,7 @@ class StepKind:
     result: str
     metrics: tuple[str, ...] = ()
     stored_config: str | None = None
+    changes: str | None = None
 
     def build(self, values: dict | None, where: str) -> Any:
         maker = _import(self.config)
@@ -143,15 +150,32 @@ class StepKind:
     def run(self, run_dir, config, *, overwrite: bool, execution, progress) -> None:
         _import(self.runner)(run_dir, config, overwrite=overwrite, execution=execution, progress=progress)
 
+    def changed_settings(self, config: Any, stored: Any, run) -> list[tuple[str, Any, Any]]:
+        """``(name, stored, now)`` for the settings of ``config`` that differ from those the stored
+        result ``stored`` ran with (``[]`` when the step records none)."""
+        if not isinstance(stored, dict):
+            return []
+        if self.changes is not None:
+            return list(_import(self.changes)(config, stored, run))
+        old = stored.get(self.stored_config) if self.stored_config else None
+        if not isinstance(old, dict) or not hasattr(config, "to_dict"):
+            return []
+        from ..runs import config_differences
+
+        return config_differences(old, config.to_dict(), ignore=("execution",),
+                                  read_as=type(config) if isinstance(config, Config) else None)
+
 
 STEPS: dict[str, StepKind] = {
     "evaluate": StepKind("evaluate", "neuroaikit.attacks.evaluate:RobustnessConfig",
                          "neuroaikit.sweep.steps:evaluate_step", "robustness",
-                         ("robustness:clean_accuracy", "robustness:robust_accuracy"), stored_config="config"),
+                         ("robustness:clean_accuracy", "robustness:robust_accuracy"), stored_config="config",
+                         changes="neuroaikit.sweep.steps:evaluate_changes"),
     "eot-pgd": StepKind("eot-pgd", "neuroaikit.sweep.steps:EotPgdConfig", "neuroaikit.sweep.steps:eot_pgd_step",
-                        "eot_pgd", ("eot_pgd:robust_accuracy",), stored_config="config"),
+                        "eot_pgd", ("eot_pgd:robust_accuracy",), stored_config="config",
+                        changes="neuroaikit.sweep.steps:eot_pgd_changes"),
     "align": StepKind("align", "neuroaikit.sweep.steps:build_align", "neuroaikit.sweep.steps:align_step",
-                      "alignment"),
+                      "alignment", changes="neuroaikit.sweep.steps:align_changes"),
 }
 
 

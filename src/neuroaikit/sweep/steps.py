@@ -16,9 +16,32 @@ import torch
 
 from ..config import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, Interval, Options
 from ..errors import ConfigError
-from ..execution import Execution, ExecutionConfig, require_float32
+from ..execution import Execution, ExecutionConfig, derive_seed, require_float32
 from ..noise import RULES
 from ..results import Result
+
+# derive_seed part that sets the noise layers' stream apart from PGD's random start, which is
+# seeded with the step's seed itself
+_NOISE_STREAM = 0x4E4F4953
+
+
+def _config_changes(stored: dict, config: Config) -> list[tuple[str, Any, Any]]:
+    from ..runs import config_differences
+
+    old = stored.get("config")
+    if not isinstance(old, dict):
+        return []
+    return config_differences(old, config.to_dict(), ignore=("execution",), read_as=type(config))
+
+
+def _with_run_rule(config, trained: dict):
+    """``config`` with the deployed rule taken from the trained run when it names none, as
+    :func:`~neuroaikit.attacks.evaluate.evaluate_run` resolves it."""
+    if config.rule is None:
+        config = config.replace(rule=trained.get("eval_rule", "single"),
+                                n_draws=config.n_draws or trained.get("eval_draws"))
+    return config
+
 
 # -- evaluate: the full robustness protocol ----------------------------------------------------
 
@@ -28,6 +51,12 @@ def evaluate_step(run_dir, config, *, overwrite: bool, execution: ExecutionConfi
     from ..attacks.evaluate import evaluate_run
 
     evaluate_run(run_dir, config=config, overwrite=overwrite, execution=execution, progress=progress)
+
+
+def evaluate_changes(config, stored: dict, run) -> list[tuple[str, Any, Any]]:
+    """The settings of ``config`` (a :class:`~neuroaikit.attacks.evaluate.RobustnessConfig`,
+    rule resolved from the run) that differ from those ``results/robustness.json`` records."""
+    return _config_changes(stored, _with_run_rule(config, run.config))
 
 
 # -- eot-pgd: a quick adaptive white-box check -----------------------------------------------
@@ -111,7 +140,7 @@ def eot_pgd(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     model = model.to(device)
     x, y = images.to(device), labels.to(device)
     rule = InferenceRule(config.rule or "single", config.n_draws or 1)
-    seed_noise(model, config.seed)
+    seed_noise(model, derive_seed(config.seed, _NOISE_STREAM))
     attack = PGD(model, eps=config.eps, alpha=config.alpha, steps=config.steps, eot=config.eot, rule=rule,
                  seed=config.seed)
     x_adv = attack(x, y)
@@ -120,6 +149,18 @@ def eot_pgd(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
         clean = (rule.predict(model, x) == y).float().mean().item()
         robust = (rule.predict(model, x_adv) == y).float().mean().item()
     return clean, robust
+
+
+def resolve_eot_pgd(config: EotPgdConfig, trained: dict) -> EotPgdConfig:
+    """``config`` as the step runs and records it on a run trained with ``trained``: the rule
+    and its draws from the run when not given (one draw when neither says)."""
+    config = _with_run_rule(config, trained)
+    return config if config.n_draws is not None else config.replace(n_draws=1)
+
+
+def eot_pgd_changes(config: EotPgdConfig, stored: dict, run) -> list[tuple[str, Any, Any]]:
+    """The settings of ``config`` that differ from those ``results/eot_pgd.json`` records."""
+    return _config_changes(stored, resolve_eot_pgd(config, run.config))
 
 
 def eot_pgd_step(run_dir, config: EotPgdConfig, *, overwrite: bool, execution: ExecutionConfig, progress) -> None:
@@ -135,11 +176,7 @@ def eot_pgd_step(run_dir, config: EotPgdConfig, *, overwrite: bool, execution: E
     dataset = trained.get("dataset")
     if not dataset:
         raise ConfigError(f"{run.path / 'config.json'} does not say which dataset the model was trained on")
-    if config.rule is None:
-        config = config.replace(rule=trained.get("eval_rule", "single"),
-                                n_draws=config.n_draws or trained.get("eval_draws"))
-    if config.n_draws is None:
-        config = config.replace(n_draws=1)
+    config = resolve_eot_pgd(config, trained)
     data = load_dataset(dataset, config.split, data_dir=trained.get("data_dir")).subset(config.n_images)
     with Execution(execution) as ex:
         model = run.load_model(map_location=ex.device)
@@ -183,3 +220,33 @@ def align_step(run_dir, step: AlignStep, *, overwrite: bool, execution: Executio
 
     config = step.config if step.execution_given else step.config.replace(execution=execution)
     align_run(run_dir, step.neural, config=config, overwrite=overwrite, progress=progress)
+
+
+def align_changes(step: AlignStep, stored: dict, run) -> list[tuple[str, Any, Any]]:
+    """The settings of ``step`` that differ from those ``results/alignment.json`` records
+    (execution aside). The result stores them in its own form: the neural data as its source,
+    the layers and input shape as profiled (defaults resolved from the run's model), the
+    Antolik region in the data's name (``antolik2016-region2``)."""
+    import re
+
+    from ..alignment.features import default_layers
+    from ..alignment.profile import model_input_shape
+
+    c = step.config
+    settings = stored.get("settings") or {}
+    neural = stored.get("neural") or {}
+    channels, size = c.input_shape or model_input_shape(run.model_spec, run.config)
+    region = re.search(r"-region([123])$", str(neural.get("name", "")))
+    pairs = {
+        "neural": (neural.get("source"), str(step.neural)),
+        "region": (int(region.group(1)) if region else None, (c.region or 1) if region else c.region),
+        "layers": ([e.get("layer") for e in stored.get("layers") or []],
+                   list(c.layers) if c.layers else default_layers(run.load_model())),
+        "input_shape": (settings.get("input_shape"), [channels, size, size]),
+        "rdm_method": (settings.get("rdm"), c.rdm_method),
+        "level": (settings.get("ci_level"), c.level),
+    }
+    for name in ("noise", "compare", "cka_kernel", "cka_debiased", "mapping", "n_folds", "convention", "n_boot",
+                 "n_splits", "seed"):
+        pairs[name] = (settings.get(name), getattr(c, name))
+    return [(name, old, now) for name, (old, now) in pairs.items() if old != now]

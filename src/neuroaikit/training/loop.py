@@ -32,7 +32,9 @@ from .results import TrainingResult
 _NOISE_STREAM = 0x4E4F4953
 
 # called at the end of each epoch (on the writing process); may return extra figures for that
-# epoch's record, and {"stop_training": 1} to end training after that epoch's checkpoint
+# epoch's record, and {"stop_training": 1} to end training after that epoch's checkpoint. A
+# callback with state_dict() / load_state_dict(state) has that state saved in every checkpoint
+# and put back on --resume, so that it decides what it would have decided uninterrupted
 EpochCallback = Callable[[nn.Module, int, dict], "dict | None"]
 
 
@@ -166,6 +168,28 @@ def train(
             return _train(config, writer, ex, model, spec, train_set, test_set, callbacks, progress, constraint)
 
 
+def _callback_state(callback) -> dict | None:
+    if not callable(getattr(callback, "state_dict", None)):
+        return None
+    return {"callback": type(callback).__qualname__, "state": callback.state_dict()}
+
+
+def _restore_callbacks(callbacks: Sequence[EpochCallback], saved: list | None, epoch: int) -> None:
+    """Put the checkpoint's callback states back, the stateful callbacks matched in order; refuse
+    one the checkpoint has no state for (it would start afresh after ``epoch`` and decide otherwise
+    than uninterrupted)."""
+    states = [entry for entry in saved or [] if isinstance(entry, dict)]
+    stateful: list = [c for c in callbacks if callable(getattr(c, "load_state_dict", None))]
+    for i, callback in enumerate(stateful):
+        name = type(callback).__qualname__
+        entry = states[i] if i < len(states) else None
+        if entry is None or entry.get("callback") != name:
+            raise ConfigError(f"--resume: the checkpoint after epoch {epoch} holds no state of the callback {name}: "
+                              f"the interrupted job ran without it; resume with the callbacks it ran with, or "
+                              f"pass --overwrite to start afresh")
+        callback.load_state_dict(entry["state"])
+
+
 def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Module, spec: dict, train_set, test_set,
            callbacks, progress: Progress, constraint: Callable[[], None] | None = None) -> Run:
     device = ex.device
@@ -188,14 +212,21 @@ def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Modu
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         history, start_epoch, elapsed = list(state["history"]), int(state["epoch"]), float(state["elapsed"])
+        _restore_callbacks(callbacks, state.get("callbacks"), start_epoch)
         writer.say(f"resumed from {writer.checkpoint_path} after epoch {start_epoch} "
                    f"(written by {state.get('world_size', 1)} process(es), continuing with {ex.world_size})")
+    # the interrupted job's last epoch asked to stop: it was killed between that checkpoint and
+    # the commit, and finishes as it would have, with no further epoch
+    end_epoch = start_epoch if history and history[-1].get("stop_training") else config.epochs
+    if end_epoch < config.epochs:
+        writer.say(f"the interrupted job had stopped after epoch {start_epoch} at a callback's request: "
+                   "finishing it without further epochs")
 
     writer.say(f"training {config.model} on {config.dataset}: {len(train_set)} train / {len(test_set)} test images, "
                f"noise {config.noise or 'none'}, objective {config.objective}, device {device}, "
                f"precision {config.execution.precision}, {ex.world_size} process(es)")
 
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, end_epoch):
         t0 = time.perf_counter()
         # every stream restarts from (seed, epoch): a resumed job, on any number of processes,
         # draws what an uninterrupted one would
@@ -251,6 +282,7 @@ def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Modu
             "scheduler": scheduler.state_dict() if scheduler is not None else None,
             "scaler": scaler.state_dict() if scaler is not None else None,
             "history": history, "epoch": epoch + 1, "elapsed": elapsed, "world_size": ex.world_size,
+            "callbacks": [_callback_state(c) for c in callbacks],
         })
         if record.get("stop_training"):  # a callback (e.g. a catastrophic-overfitting guard) ends training
             writer.say(f"stopped after epoch {epoch + 1} at a callback's request")
