@@ -195,8 +195,8 @@ def vote_scores(draw_logits: Any) -> Any:
     probs = torch.softmax(draw_logits.to(work), -1).mean(0)
     votes = torch.nn.functional.one_hot(draw_logits.argmax(-1), draw_logits.shape[-1]).to(work).mean(0)
     scores = (votes + VOTE_TIE_BREAK * probs).to(out)
-    # the winner from the counts and the mean softmax themselves: in a float32 sum, a mean-softmax
-    # gap below a few hundredths rounds away and the tie would go to the lower class index
+    # the winner from the counts and the mean softmax themselves: in a float32 sum, 1e-6 x a small
+    # mean-softmax gap is below the resolution of a vote fraction near 0.5 and rounds away and the tie would go to the lower class index
     tied = votes == votes.amax(-1, keepdim=True)
     winner = torch.where(tied, probs, torch.full_like(probs, -torch.inf)).argmax(-1, keepdim=True)
     rest = scores.scatter(-1, winner, torch.full_like(scores, -torch.inf)).amax(-1, keepdim=True)

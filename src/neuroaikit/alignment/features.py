@@ -16,6 +16,7 @@ from torch import nn
 
 from ..errors import ConfigError, DataError
 from ..noise import NoiseLayer, expand_draws, has_noise, noise_mode
+from ..noise.draws import skips_first_noise
 
 SKIP_TYPES = (nn.Flatten, nn.Dropout, nn.Identity, NoiseLayer)
 
@@ -172,8 +173,7 @@ def _run_draws(model: nn.Module, batch: torch.Tensor, n_draws: int, captured: di
             run_on_inputs(model, batch)
     except (RuntimeError, ConfigError) as exc:
         # run_on_inputs reports PyTorch's error as a ConfigError: look at the error it wraps
-        cause = exc.__cause__ if isinstance(exc, ConfigError) else exc
-        if not isinstance(cause, RuntimeError) or ("size of tensor" not in str(cause) and "shape" not in str(cause)):
+        if not skips_first_noise(exc.__cause__ if isinstance(exc, ConfigError) else exc):
             raise
         captured.clear()
         with expand_draws(model, n_draws, at="input"):

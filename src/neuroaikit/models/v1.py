@@ -124,7 +124,8 @@ class GaborBank(nn.Module):
         # Below one cycle per kernel a carrier is a blob. The cap is 0.25 c/px, not just under Nyquist:
         # a sampled carrier at f has a mirror image at 1 - f, and near 0.5 the two merge, so the Gabor
         # at phase + pi/2 becomes almost the same pattern as the one at phase and their energy is no
-        # longer phase-invariant (0.45 c/px left 9 of 32 default complex cells > 10% phase-modulated).
+        # longer phase-invariant (version 1's cap of 0.45 c/px left several default complex cells more than
+        # 10% phase-modulated: tests/models/test_models.py checks it).
         # 0.25 c/px is where the carrier lies furthest from both DC and its mirror; VOneNet's defaults
         # (sf_max 6 c/deg, 224 px over 8 deg) cap at 0.21 c/px. Clipping keeps the sampled
         # distributions of everything else as they are, which a tighter envelope floor would not.
@@ -145,10 +146,10 @@ class GaborBank(nn.Module):
                 pair.append(k / (np.linalg.norm(k) + 1e-8))
             q0.append(pair[0])
             # Even below the cap, the truncated, mean-free Gabor at phase + pi/2 is only roughly in
-            # quadrature (up to ~25% phase modulation in 5-15 px kernels, at 0.25 c/px or 1 cycle per
-            # kernel). The least change that makes it exact at the carrier leaves q0 (simple cells) the
-            # VOneNet/Ringach Gabor; flooring the envelope at ~0.4 cycles instead would move half the
-            # cells off Ringach's nx distribution.
+            # quadrature in small kernels (truncation and the mean removal bend it, most at the cap and
+            # at 1 cycle per kernel). The least change that makes it exact at the carrier leaves q0
+            # (simple cells) the VOneNet/Ringach Gabor; flooring the envelope at a fraction of a cycle
+            # instead would move many of the cells off Ringach's nx distribution.
             q1.append(quadrature_partner(pair[0], pair[1], sf_cpp[i], theta[i]) if filters == 2 else pair[1])
         self.n_simple, self.stride = n_simple, stride
         weight = torch.tensor(np.stack(q0 + q1), dtype=torch.float32).unsqueeze(1)

@@ -47,6 +47,12 @@ def noise_mode(model: nn.Module, mode: str) -> Iterator[nn.Module]:
         restore_noise(model, previous)
 
 
+#: the part of a derived seed (``derive_seed(seed, ..., NOISE_STREAM)``) that sets the noise
+#: layers' stream apart from torch's global RNG seeded with ``seed``: seeded alike, the first noise
+#: layer would draw the very numbers an objective or an attack's random start takes from it
+NOISE_STREAM = 0x4E4F4953
+
+
 def seed_noise(model: nn.Module, seed: int | None) -> None:
     """Give each noise layer its own generator seeded with ``seed + index``
     (``None`` returns them to torch's global RNG). Frozen draws are redrawn."""

@@ -97,6 +97,13 @@ def is_stochastic(model: nn.Module) -> bool:
     return model in _OWN_RANDOMNESS or any(True for _ in noise_layers(model))
 
 
+def skips_first_noise(exc: BaseException | None) -> bool:
+    """Whether ``exc``, raised by a pass under ``expand_draws(..., at="first_noise")``, says a branch
+    skips the first noise layer (copied and uncopied rows met): copy the input instead."""
+    text = str(exc)
+    return isinstance(exc, RuntimeError) and ("size of tensor" in text or "shape" in text)
+
+
 def forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int) -> torch.Tensor:
     """Outputs of ``n_draws`` noise draws for each example: shape ``(n_draws, B, ...)``.
 
@@ -117,7 +124,7 @@ def forward_draws(model: nn.Module, x: torch.Tensor, n_draws: int) -> torch.Tens
     except RuntimeError as exc:
         # a branch that skips the first noise layer meets the replicated batch: remember the
         # model, so that attacks calling this every step do not fail the same way each time
-        if "size of tensor" not in str(exc) and "shape" not in str(exc):
+        if not skips_first_noise(exc):
             raise
         out = _forward_draws(model, x, n_draws, "input")
         _REPLICATE_INPUT.add(model)

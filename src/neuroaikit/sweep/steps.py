@@ -20,11 +20,6 @@ from ..execution import Execution, ExecutionConfig, derive_seed, require_float32
 from ..noise import RULES
 from ..results import Result
 
-# derive_seed part that sets the noise layers' stream apart from PGD's random start, which is
-# seeded with the step's seed itself
-_NOISE_STREAM = 0x4E4F4953
-
-
 def _config_changes(stored: dict, config: Config) -> list[tuple[str, Any, Any]]:
     from ..runs import config_differences
 
@@ -135,12 +130,12 @@ def eot_pgd(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
     """``(clean, robust)`` accuracy of ``config.rule`` on ``images`` ``(N, C, H, W)`` in [0, 1]
     and on their EOT-PGD versions (gradients through the noise, loss of the rule's scores)."""
     from ..attacks import PGD
-    from ..noise import InferenceRule, seed_noise
+    from ..noise import NOISE_STREAM, InferenceRule, seed_noise
 
     model = model.to(device)
     x, y = images.to(device), labels.to(device)
     rule = InferenceRule(config.rule or "single", config.n_draws or 1)
-    seed_noise(model, derive_seed(config.seed, _NOISE_STREAM))
+    seed_noise(model, derive_seed(config.seed, NOISE_STREAM))
     attack = PGD(model, eps=config.eps, alpha=config.alpha, steps=config.steps, eot=config.eot, rule=rule,
                  seed=config.seed)
     x_adv = attack(x, y)

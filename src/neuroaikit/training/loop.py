@@ -20,16 +20,13 @@ from ..data.paths import find_dataset_folder
 from ..errors import ConfigError
 from ..execution import Execution, derive_seed, unwrap
 from ..models import build_from_spec, model_spec
-from ..noise import accuracy, noise_layers, noise_mode, seed_noise
+from ..noise import NOISE_STREAM, accuracy, noise_layers, noise_mode, seed_noise
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
 from .augment import augment_batch
 from .config import TrainConfig
 from .objectives import get_objective
 from .results import TrainingResult
-
-# derive_seed part that sets the noise layers' streams apart from the global RNG's
-_NOISE_STREAM = 0x4E4F4953
 
 # called at the end of each epoch (on the writing process); may return extra figures for that
 # epoch's record, and {"stop_training": 1} to end training after that epoch's checkpoint. A
@@ -234,7 +231,7 @@ def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Modu
         torch.manual_seed(ex.process_seed(config.seed, epoch))
         # a stream of its own: seeded like the global RNG, the first noise layer would draw the
         # very numbers an objective takes from it (gaussian_augmentation's noise, a random start)
-        seed_noise(model, ex.process_seed(config.seed, epoch, _NOISE_STREAM))
+        seed_noise(model, ex.process_seed(config.seed, epoch, NOISE_STREAM))
         wrapped.train()
         order = torch.randperm(len(train_set), generator=data_rng)
         sums = torch.zeros(2, dtype=torch.float64)  # loss x examples, examples
