@@ -78,6 +78,28 @@ def test_infinity_only_where_a_field_opts_in():
         check_value("limit", float("nan"), [Interval(float, 0, None, closed="neither", allow_inf=True)])
 
 
+@pytest.mark.parametrize("module, config, field, value", [
+    ("neuroaikit.bmi.workflow", "BMIConfig", "eps_uv", [1.0, float("inf")]),
+    ("neuroaikit.bmi.workflow", "BMIConfig", "snrs_db", [float("-inf")]),
+    ("neuroaikit.bmi.workflow", "BMIConfig", "windows_s", [float("nan")]),
+    ("neuroaikit.bmi.epochs", "PreprocessConfig", "notch", [float("inf")]),
+    ("neuroaikit.bmi.epochs", "PreprocessConfig", "filter_bank", [[4, float("inf")]]),
+    ("neuroaikit.bmi.epochs", "PreprocessConfig", "filter_bank", [["4", "8"]]),
+    ("neuroaikit.certify.config", "CertificationConfig", "radii", [0.0, float("inf")]),
+    ("neuroaikit.attacks.evaluate", "RobustnessConfig", "eps", [float("inf")]),
+    ("neuroaikit.insilico.characterize", "GratingProtocol", "contrasts", [0.1, 0.5, float("inf")]),
+    ("neuroaikit.neural.simulate", "SyntheticCortex", "kinds", [1.0, float("inf"), 0.0]),
+])
+def test_numeric_list_settings_refuse_non_finite_numbers(module, config, field, value):
+    """The list settings checked by a predicate refuse what Interval refuses: an infinity or NaN
+    (config.json would hold null) and a number written as a string."""
+    import importlib
+
+    cls = getattr(importlib.import_module(module), config)
+    with pytest.raises(ConfigError, match=rf"^{field} must be "):
+        cls.from_dict({field: value})
+
+
 def test_a_config_that_exists_round_trips_through_json(tmp_path):
     """An infinity written to config.json would read back as null, and --resume would refuse the
     job's own settings: such a value is refused before anything is created."""

@@ -59,6 +59,12 @@ def _is_real(value: Any) -> bool:
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
+def is_finite_number(value: Any) -> bool:
+    """A real number (not a bool) that is neither infinite nor NaN: what a numeric setting in a
+    list holds (JSON stores infinities and NaN as null, so ``config.json`` would not read back)."""
+    return _is_real(value) and math.isfinite(value)
+
+
 class Interval(Constraint):
     """A number of type ``kind`` (``int`` or ``float``; ints are accepted for floats) in
     ``[low, high]``; ``closed`` is ``"both"``, ``"left"``, ``"right"`` or ``"neither"``; a bound

@@ -91,7 +91,8 @@ def require_float32(config: ExecutionConfig | None, workflow: str, reason: str) 
 
 def derive_seed(*parts: int) -> int:
     """A 31-bit seed determined by ``parts`` (e.g. ``(seed, epoch, rank)``); streams for
-    different parts are independent (numpy's SeedSequence)."""
+    different parts are independent (numpy's SeedSequence), except that trailing zeros are
+    ignored: ``derive_seed(s, e)`` equals ``derive_seed(s, e, 0)``, so give streams nonzero tags."""
     return int(np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
@@ -271,7 +272,8 @@ class Execution:
     # -- seeds -----------------------------------------------------------
     def process_seed(self, *parts: int) -> int:
         """A seed for this process's own random streams (noise draws, attack starts):
-        ``derive_seed(*parts, rank)``, identical to ``derive_seed(*parts, 0)`` on one process."""
+        ``derive_seed(*parts, rank)``, identical to ``derive_seed(*parts, 0)`` on one process and
+        so to ``derive_seed(*parts)``: tag ``parts`` with a stream of its own."""
         return derive_seed(*parts, self.rank)
 
     # -- models ----------------------------------------------------------

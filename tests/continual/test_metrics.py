@@ -41,6 +41,19 @@ def test_one_task_and_missing_baseline_are_undefined_not_zero():
     assert math.isnan(ForwardTransfer()(R))
 
 
+def test_the_summary_line_of_one_task_says_n_a_not_nan():
+    """The line the run log and ``neuroaikit continual`` print: undefined metrics read n/a."""
+    from neuroaikit.continual import ContinualResult
+
+    figures = summarise([[0.7]], [0.1])
+    result = ContinualResult(benchmark="split-mnist", scenario="class", strategy="finetune",
+                             accuracy_matrix=[[0.7]], accuracy_curve=[0.7], **figures)
+    assert result.summary() == ("average accuracy 0.7000; forgetting n/a; backward transfer n/a; "
+                                "forward transfer n/a")
+    result.forward_transfer, result.backward_transfer = 0.05, -0.125
+    assert "backward transfer -0.1250; forward transfer +0.0500" in result.summary()
+
+
 def test_bad_matrices_are_one_line_errors():
     with pytest.raises(ConfigError, match="square"):
         AverageAccuracy()([[0.1, 0.2]])

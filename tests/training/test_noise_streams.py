@@ -51,3 +51,28 @@ def test_objective_noise_and_noise_layer_draws_are_independent(tmp_path):
     again, draws_again = _train_recording(tmp_path, "b")
     assert all(torch.equal(a, b) for a, b in zip(batches + draws, again + draws_again))
     assert (tmp_path / "a" / "weights.safetensors").read_bytes() == (tmp_path / "b" / "weights.safetensors").read_bytes()
+
+
+def test_the_global_rng_does_not_repeat_the_data_order_stream(tmp_path):
+    """derive_seed ignores trailing zeros: rank 0's seed for torch's global RNG must still differ
+    from the data-order generator's, or an objective's noise repeats the draws of the shuffle."""
+    from neuroaikit.execution import derive_seed
+
+    states: list[torch.Tensor] = []
+    original_objective = objectives.get_objective("gaussian_augmentation")
+
+    def objective(model, x, y, sigma=0.25):
+        states.append(torch.get_rng_state())
+        return original_objective(model, x, y, sigma=sigma)
+
+    config = TrainConfig(dataset="digits", model="mlp", model_kwargs={"hidden": [8]},
+                         objective="gaussian_augmentation", objective_params={"sigma": 0.25}, epochs=1,
+                         batch_size=64, train_subset=64, test_subset=16, seed=3)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(objectives._OBJECTIVES, "gaussian_augmentation", objective)
+        train(config, tmp_path / "run", progress=silent())
+    first_batch = states[1]  # states[0]: the objective check before training
+    data_order = torch.Generator().manual_seed(derive_seed(3, 0)).get_state()
+    assert not torch.equal(first_batch, data_order)
+    fresh = torch.Generator().manual_seed(derive_seed(3, 0, 0x474C4F42, 0)).get_state()
+    assert torch.equal(first_batch, fresh)  # seeded afresh at the epoch's start, from its own stream

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..execution import Execution, ExecutionConfig, require_float32
 from ..progress import Progress, default_progress, silent
-from ..config import NON_NEGATIVE, POSITIVE_INT, Config, Interval, Options, Satisfies
+from ..config import NON_NEGATIVE, POSITIVE_INT, Config, Interval, Options, Satisfies, is_finite_number
 from ..errors import ConfigError, NeuroAIKitError
 from ..noise import RULES, InferenceRule, forward_draws, is_stochastic
 from .apgd import APGD
@@ -50,7 +50,7 @@ ATTACKS_NEED_FLOAT32 = "attacks in reduced precision can mask gradients and over
 
 def _ascending_eps(value) -> bool:
     return (isinstance(value, (list, tuple)) and len(value) > 0
-            and all(isinstance(e, (int, float)) and not isinstance(e, bool) and e == e and e >= 0 for e in value))
+            and all(is_finite_number(e) and e >= 0 for e in value))
 
 
 @dataclass

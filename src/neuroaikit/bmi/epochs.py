@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from ..config import POSITIVE, Config, InstanceOf, Interval, Options, Satisfies
+from ..config import POSITIVE, Config, InstanceOf, Interval, Options, Satisfies, is_finite_number
 from ..errors import ConfigError, DataError
 from ._deps import require
 
@@ -31,11 +31,12 @@ VOLTS_TO_UV = 1e6
 
 def _bands(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and len(value) > 0 and all(
-        isinstance(b, (list, tuple)) and len(b) == 2 and 0 < float(b[0]) < float(b[1]) for b in value)
+        isinstance(b, (list, tuple)) and len(b) == 2 and all(is_finite_number(f) for f in b) and 0 < b[0] < b[1]
+        for b in value)
 
 
 def _frequencies(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and all(isinstance(f, (int, float)) and f > 0 for f in value)
+    return isinstance(value, (list, tuple)) and all(is_finite_number(f) and f > 0 for f in value)
 
 
 def channel_names(value: Any) -> bool:

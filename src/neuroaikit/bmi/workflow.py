@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from ..config import POSITIVE_INT, Config, InstanceOf, Interval, Options, Satisfies
+from ..config import POSITIVE_INT, Config, InstanceOf, Interval, Options, Satisfies, is_finite_number
 from ..errors import ConfigError
 from ..execution import ExecutionConfig
 from ..progress import Progress, default_progress
@@ -55,8 +55,7 @@ def _str_list(value: Any) -> bool:
 
 
 def _numbers(value: Any) -> bool:
-    return isinstance(value, (list, tuple)) and all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                     for v in value)
+    return isinstance(value, (list, tuple)) and all(is_finite_number(v) for v in value)
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..config import BOOL, POSITIVE, POSITIVE_INT, STRING, Config, Interval, Options, Satisfies
+from ..config import BOOL, POSITIVE, POSITIVE_INT, STRING, Config, Interval, Options, Satisfies, is_finite_number
 from ..errors import ConfigError
 
 METHODS = ("smoothing", "hidden")
@@ -13,7 +13,7 @@ METHODS = ("smoothing", "hidden")
 
 def _radii(value) -> bool:
     return (isinstance(value, (list, tuple)) and len(value) > 0
-            and all(isinstance(r, (int, float)) and not isinstance(r, bool) and r == r and r >= 0 for r in value))
+            and all(is_finite_number(r) and r >= 0 for r in value))
 
 
 @dataclass

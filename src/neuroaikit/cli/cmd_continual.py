@@ -110,8 +110,7 @@ def run(args) -> int:
                          progress=default_progress(quiet=args.quiet))
     result = ContinualResult.load(run_)
     if result is not None:
-        print(f"average accuracy {result.average_accuracy:.4f}; forgetting {result.forgetting:.4f}; "
-              f"backward transfer {result.backward_transfer:+.4f}; forward transfer {result.forward_transfer:+.4f}")
+        print(result.summary())
     if not args.no_report:
         from ..report import build_report
 

@@ -360,6 +360,5 @@ def run_continual(config: ContinualConfig, out: str | os.PathLike, *, resume: bo
             result = learner.result(config, ex.describe())
             writer.run.save_model(learner.model, spec)
             result.save(writer.run)
-            writer.say(f"average accuracy {result.average_accuracy:.4f}, backward transfer "
-                       f"{result.backward_transfer:+.4f}, forgetting {result.forgetting:.4f}")
+            writer.say(result.summary())
         return writer.commit()

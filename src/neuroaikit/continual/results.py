@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..results import Result
@@ -45,3 +46,14 @@ class ContinualResult(Result):
     seed: int = 0
     train_time_s: float = 0.0
     execution: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """One line of the four metrics; ``n/a`` where a metric is undefined (transfer and
+        forgetting of a single task)."""
+        def figure(value: float, spec: str) -> str:
+            return format(value, spec) if math.isfinite(value) else "n/a"
+
+        return (f"average accuracy {figure(self.average_accuracy, '.4f')}; "
+                f"forgetting {figure(self.forgetting, '.4f')}; "
+                f"backward transfer {figure(self.backward_transfer, '+.4f')}; "
+                f"forward transfer {figure(self.forward_transfer, '+.4f')}")

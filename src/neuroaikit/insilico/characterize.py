@@ -25,7 +25,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from ..config import Config, Interval, Satisfies
+from ..config import Config, Interval, Satisfies, is_finite_number
 from ..progress import Progress, default_progress
 from ..results import Result, finite_or_none, nan_for_none
 from .experiments import input_stats
@@ -38,7 +38,7 @@ from .stimuli import Geometry, grating, grating_grid
 
 def _positive_list(value: Any) -> bool:
     return (isinstance(value, (list, tuple)) and len(value) >= 3
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in value))
+            and all(is_finite_number(v) and v > 0 for v in value))
 
 
 @dataclass

@@ -48,7 +48,7 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from ..config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval, Satisfies
+from ..config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval, Satisfies, is_finite_number
 from ..errors import ConfigError, DataError
 from .dataset import NeuralDataset
 
@@ -60,7 +60,7 @@ def _image_shape(value: Any) -> bool:
 
 def _fractions(value: Any) -> bool:
     return (isinstance(value, (tuple, list)) and len(value) == 3
-            and all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value)
+            and all(is_finite_number(v) and v >= 0 for v in value)
             and sum(value) > 0)
 
 

@@ -28,6 +28,9 @@ from .config import TrainConfig
 from .objectives import get_objective
 from .results import TrainingResult
 
+#: the part of a derived seed that sets torch's global RNG in each epoch (objectives, dropout)
+GLOBAL_STREAM = 0x474C4F42
+
 # called at the end of each epoch (on the writing process); may return extra figures for that
 # epoch's record, and {"stop_training": 1} to end training after that epoch's checkpoint. A
 # callback with state_dict() / load_state_dict(state) has that state saved in every checkpoint
@@ -228,7 +231,9 @@ def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Modu
         # every stream restarts from (seed, epoch): a resumed job, on any number of processes,
         # draws what an uninterrupted one would
         data_rng = torch.Generator().manual_seed(derive_seed(config.seed, epoch))
-        torch.manual_seed(ex.process_seed(config.seed, epoch))
+        # tagged: derive_seed ignores trailing zeros, so rank 0's untagged seed would be data_rng's own
+        # and an objective's noise or random start would repeat the numbers that drew the data order
+        torch.manual_seed(ex.process_seed(config.seed, epoch, GLOBAL_STREAM))
         # a stream of its own: seeded like the global RNG, the first noise layer would draw the
         # very numbers an objective takes from it (gaussian_augmentation's noise, a random start)
         seed_noise(model, ex.process_seed(config.seed, epoch, NOISE_STREAM))
