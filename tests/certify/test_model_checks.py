@@ -144,3 +144,12 @@ def test_default_curve_is_21_even_steps_to_the_largest_radius_plus_the_paper_rad
     expected = sorted(set(np.round(np.linspace(0, 1.37, 21), 4).tolist()) | {r for r in PAPER_RADII if r <= 1.37})
     assert curve_radii(radii) == expected
     assert curve_radii([0.0, 0.0]) == [0.0]
+
+
+def test_the_curve_ends_at_or_below_the_largest_radius_never_past_it():
+    """Rounded to 4 decimals, 0.0271786 became 0.0272, where no image is certified: the curve's
+    last point read 0 at 'the largest certified radius'."""
+    grid = curve_radii([0.01, 0.0271786])
+    assert grid[-1] == 0.0271 and max(grid) <= 0.0271786
+    assert np.round(np.linspace(0, 0.0271786, 21), 4)[10] in grid  # the inner steps as before
+    assert curve_radii([0.3])[-1] == 0.3

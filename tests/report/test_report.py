@@ -88,7 +88,7 @@ def test_twin_fit_section_names_the_start_the_fit_went_on_from():
               {"seed": 78, "validation_correlation": float("nan")}]
     fit = {"history": [{"epoch": 1, "validation_correlation": 0.37, "starts": starts}], "best": {"best_epoch": 1}}
     page = render_page("t", [_evaluation_section(fit, evaluation)])
-    assert "from 3 starts (validation r 0.0900, 0.3700, nan); the fit went on from start 2 (seed 77)" in page
+    assert "from 3 starts (validation r 0.0900, 0.3700, n/a); the fit went on from start 2 (seed 77)" in page
     fit["history"][0].pop("starts")  # one start, or a run made before starts: nothing said
     assert "starts" not in render_page("t", [_evaluation_section(fit, evaluation)])
 

@@ -15,9 +15,12 @@ def test_snn_cnn_shapes_and_input_gradients(readout, encoder):
     x = torch.rand(4, 1, 8, 8, requires_grad=True)
     out = model(x)
     assert out.shape == (4, 3)
+    if encoder == "latency":  # no gradient reaches the input: asking for one is a one-line error
+        with pytest.raises(ConfigError, match="latency encoder passes no gradient"):
+            out.sum().backward()
+        return
     out.sum().backward()  # surrogate gradients reach the input (attacks need them)
-    if encoder != "latency":
-        assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
 def test_snn_cnn_rebuilds_from_spec_and_accepts_noise():
@@ -114,3 +117,57 @@ def test_pgd_attack_runs_through_surrogate_gradients():
     x, y = torch.rand(4, 1, 8, 8), torch.randint(0, 3, (4,))
     x_adv = PGD(model, eps=0.1, alpha=0.02, steps=3)(x, y)
     assert x_adv.shape == x.shape and (x_adv - x).abs().max() <= 0.1 + 1e-6 and not torch.equal(x_adv, x)
+
+
+def test_snn_mlp_direct_coding_computes_fc1_once_with_the_spikes_of_every_step():
+    from neuroaikit.spiking.encoders import direct_encode
+
+    torch.manual_seed(0)
+    model = SpikingMLP(image_size=4, n_classes=3, T=5, hidden=[20, 18])
+    x = torch.rand(6, 1, 4, 4)
+
+    def old_forward(images):  # fc1 on all T copies of the image
+        return model.readout(model.body(direct_encode(images.flatten(1), model.T)).mean(0))
+
+    seen = []
+    model.body.fc1.register_forward_hook(lambda m, i, o: seen.append(tuple(i[0].shape)))
+    assert torch.allclose(model(x), old_forward(x), atol=1e-5, rtol=0)
+    assert seen[0] == (6, 16)  # one row per image, not per (step, image)
+    with torch.no_grad():  # on a grid every sum is exact, so any summation order gives the same bits
+        for p in model.parameters():
+            p.copy_(torch.round(p * 64) / 64)
+    xg = torch.round(x * 16) / 16
+    assert torch.equal(model(xg), old_forward(xg))
+
+
+def test_snn_mlp_poisson_passes_the_straight_through_gradient_to_the_input():
+    from neuroaikit.spiking.encoders import poisson_encode
+
+    model = SpikingMLP(image_size=4, n_classes=3, T=6, hidden=[9], encoder="poisson")
+    x = torch.rand(5, 1, 4, 4, requires_grad=True)
+    torch.manual_seed(3)
+    out = model(x)
+    out[:, 0].sum().backward()
+    # independently: the same spikes as a leaf; d spike / dx = 1 at every step
+    torch.manual_seed(3)
+    spikes = poisson_encode(x.detach().flatten(1), 6).requires_grad_(True)
+    reference = model.readout(model.body(spikes).mean(0))
+    reference[:, 0].sum().backward()
+    assert torch.equal(out, reference)
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    assert torch.allclose(x.grad, spikes.grad.sum(0).view_as(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("build", [lambda: SpikingMLP(image_size=8, n_classes=3, T=3, hidden=[6], encoder="latency"),
+                                   lambda: SpikingCNN(**TINY, encoder="latency")])
+def test_a_gradient_attack_on_a_latency_coded_snn_is_a_one_line_error(build):
+    from neuroaikit.attacks.pgd import PGD
+
+    model = build().eval()
+    x, y = torch.rand(4, 1, 8, 8), torch.randint(0, 3, (4,))
+    xg = x.clone().requires_grad_(True)
+    with pytest.raises(ConfigError, match="latency encoder passes no gradient to its input") as info:
+        torch.autograd.grad(model(xg).sum(), xg)
+    assert "\n" not in str(info.value)
+    with pytest.raises(ConfigError, match="gradient-free attack"):
+        PGD(model, eps=0.1, alpha=0.02, steps=2)(x, y)

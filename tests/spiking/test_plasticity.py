@@ -151,7 +151,8 @@ def test_refractory_period_caps_the_rate():
 
 def test_thresholds_grow_by_theta_plus_per_spike_over_the_whole_batch():
     torch.manual_seed(0)
-    net = DiehlCookNetwork(16, n_neurons=5, T=40, max_rate_hz=300.0, min_spikes=0, theta_plus=0.5)
+    net = DiehlCookNetwork(16, n_neurons=5, T=40, max_rate_hz=300.0, min_spikes=0, theta_plus=0.5,
+                           weight_total=78.0)  # strong input (mean weight 4.9): the neurons fire
     learner = STDPLearner(net.weight, net.stdp)
     counts = net.run(torch.rand(3, 16), learner)
     assert counts.sum() > 0
@@ -174,3 +175,14 @@ def test_quiet_images_are_shown_again_at_higher_rates(monkeypatch):
     monkeypatch.setattr(net, "_present", spy)
     net.run(torch.rand(2, 16))
     assert scales == [(2, 1.0), (2, 1.5), (2, 2.0), (2, 2.5)]
+
+
+@pytest.mark.parametrize("n_inputs, total", [(64, 78 * 64 / 784), (784, 78.0), (3072, 78 * 3072 / 784)])
+def test_diehl_cook_default_weight_total_keeps_the_papers_mean_weight(n_inputs, total):
+    from neuroaikit.spiking.plasticity import DiehlCookConfig
+
+    net = DiehlCookNetwork(n_inputs, n_neurons=3, **DiehlCookConfig().network_kwargs() | {"T": 5})
+    assert net.weight_total == pytest.approx(total, rel=1e-12)
+    assert torch.allclose(net.weight.sum(1), torch.full((3,), total), rtol=1e-5)
+    assert net.weight.mean() < net.stdp.w_max  # a fixed 78 over 64 inputs: mean 1.22 > w_max 1
+    assert DiehlCookNetwork(n_inputs, n_neurons=3, weight_total=5.0).weight_total == 5.0

@@ -44,7 +44,10 @@ def build_certifier(model: nn.Module, config: CertificationConfig, input_shape: 
 def curve_radii(radii: list[float]) -> list[float]:
     """0 to the largest radius certified in 20 equal steps, plus :data:`PAPER_RADII` up to it."""
     top = max(max(radii, default=0.0), 0.0)
-    grid = set(np.round(np.linspace(0.0, top, 21), 4).tolist()) if top > 0 else {0.0}
+    steps = np.round(np.linspace(0.0, top, 21), 4)
+    if steps[-1] > top:  # rounded up past the largest radius, where certified accuracy is 0: round down
+        steps[-1] = np.floor(top * 1e4) / 1e4
+    grid = set(steps.tolist()) if top > 0 else {0.0}
     return sorted(grid | {r for r in PAPER_RADII if r <= top})
 
 

@@ -35,6 +35,19 @@ def activation_module_types() -> tuple[type, ...]:
     return (nn.ReLU, nn.Sigmoid) + spiking_module_types()
 
 
+def reports_products(module: nn.Module) -> bool:
+    """True for a module that reports its own synaptic products (``register_product_hook``, see
+    :class:`~neuroaikit.spiking.synapses.ReportsProducts`) instead of calling Linear/Conv layers."""
+    return callable(getattr(module, "register_product_hook", None))
+
+
+def uncounted_weights(model: nn.Module, counted: list[nn.Module]) -> list[str]:
+    """Names of the weight parameters (2-D or more) of ``model`` that none of the ``counted``
+    modules owns: products with them happen where no hook sees them."""
+    owned = {id(p) for m in counted for p in m.parameters(recurse=False)}
+    return [name for name, p in model.named_parameters() if p.dim() >= 2 and id(p) not in owned]
+
+
 def first_tensor(value: Any) -> torch.Tensor | None:
     while isinstance(value, (tuple, list)) and value:
         value = value[0]

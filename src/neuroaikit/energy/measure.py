@@ -35,7 +35,8 @@ def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None 
     The batches run on the device the model is on (images and labels may stay on the CPU);
     ``precision`` is the energy-per-operation preset (fp32, fp16, int8), not the arithmetic the
     model computes in. ``progress`` (default: silent) shows a task over the batches when there
-    are many.
+    are many. A model with weights that no counted layer owns (products the hooks cannot see)
+    draws a ``UserWarning`` naming them (:class:`SynapticOperations`).
 
     Returns a dict keyed by metric name (``Footprint``, ``ConnectionSparsity``,
     ``ActivationSparsity``, ``SynapticOperations`` {``Effective_MACs``, ``Effective_ACs``,

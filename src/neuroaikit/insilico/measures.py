@@ -151,7 +151,10 @@ def naka_rushton(c, r0, rmax, c50, n):
 def contrast_response(contrasts, responses) -> dict[str, np.ndarray]:
     """Fit :func:`naka_rushton` per unit (least squares, scipy). Returns ``c50``, ``exponent``,
     ``rmax``, ``r0`` and the fit's ``r2``; units whose response does not grow with contrast, or
-    whose fit fails, get ``nan``."""
+    whose fit fails, get ``nan``. A fit whose ``c50`` ends at a bound (10x the largest or 1/1000
+    of the smallest contrast: the response does not saturate in the tested range, or saturates
+    below it) has no identified ``c50``, ``rmax`` or ``exponent``: those are ``nan``, ``r0``
+    and ``r2`` are kept."""
     from scipy.optimize import curve_fit
 
     c = np.asarray(contrasts, dtype=np.float64)
@@ -171,8 +174,10 @@ def contrast_response(contrasts, responses) -> dict[str, np.ndarray]:
         except (RuntimeError, ValueError):
             continue
         resid = y - naka_rushton(c, *p)
-        out["r0"][j], out["rmax"][j], out["c50"][j], out["exponent"][j] = p
-        out["r2"][j] = 1 - (resid**2).sum() / max(((y - y.mean()) ** 2).sum(), EPS)
+        out["r0"][j], out["r2"][j] = p[0], 1 - (resid**2).sum() / max(((y - y.mean()) ** 2).sum(), EPS)
+        low, high = bounds[0][2], bounds[1][2]
+        if low * (1 + 1e-3) < p[2] < high * (1 - 1e-3):  # at a bound, c50 trades off with rmax and n
+            out["rmax"][j], out["c50"][j], out["exponent"][j] = p[1], p[2], p[3]
     return out
 
 

@@ -25,9 +25,14 @@ def _section_modules():
 
 def report_sections(run: Run) -> list[Section]:
     """Every report section the capabilities' section modules build for ``run``, in their order."""
+    import matplotlib
+
     found: list[Section] = []
-    for module in _section_modules():
-        found.extend(module.build(run))
+    # run names, class, layer and sweep values reach titles, labels and legends: a "$" in one
+    # must print as itself, not start matplotlib's math text (which fails on most such strings)
+    with matplotlib.rc_context({"text.parse_math": False}):
+        for module in _section_modules():
+            found.extend(module.build(run))
     return found
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import html
 import io
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -25,10 +27,26 @@ def escape(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
+#: what a table cell shows for a value that is undefined (None, or NaN / infinity: JSON stores them as null)
+MISSING = "n/a"
+
+
 def _cell(value: Any) -> str:
+    if value is None:
+        return MISSING
     if isinstance(value, float):
-        return f"{value:.4g}"
+        return f"{value:.4g}" if math.isfinite(value) else MISSING
     return escape(value)
+
+
+def number(value: Any, spec: str = ".4f") -> str:
+    """``value`` formatted with ``spec``, or ``n/a`` where it is undefined (None, NaN, infinite);
+    a value that is no number is shown as it is."""
+    if value is None:
+        return MISSING
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return str(value)
+    return format(value, spec) if math.isfinite(value) else MISSING
 
 
 @dataclass

@@ -2,7 +2,9 @@
 
 - direct current: the analog value at every step (first layer's ops are MACs);
 - Poisson rate: a spike with probability ``x * max_prob`` at every step (Bernoulli approximation);
-- latency (time to first spike): one spike, earlier for larger values (linear mapping).
+  its input gradient is the straight-through estimate ``d spike / dx = max_prob``;
+- latency (time to first spike): one spike, earlier for larger values (linear mapping); no
+  gradient reaches the input, and asking for one raises :class:`~neuroaikit.errors.ConfigError`.
 """
 
 from __future__ import annotations
@@ -28,22 +30,54 @@ def direct_encode(x: torch.Tensor, T: int) -> torch.Tensor:
 
 
 def poisson_encode(x: torch.Tensor, T: int, max_prob: float = 1.0, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Bernoulli spikes with probability ``x * max_prob`` per step; ``x`` must lie in [0, 1]."""
+    """Bernoulli spikes with probability ``x * max_prob`` per step; ``x`` must lie in [0, 1].
+
+    Differentiable in ``x`` through the straight-through estimate ``d spike / dx = max_prob``
+    (the slope of the spike's expectation), so gradient-based attacks reach the pixels; the
+    values are the spikes exactly.
+    """
     T = check_steps(T)
     _check_unit_range(x, "Poisson rate")
     if not 0 < max_prob <= 1:
         raise ConfigError(f"max_prob must be in (0, 1], got {max_prob}")
     u = torch.rand((T, *x.shape), generator=generator, device=x.device, dtype=x.dtype)
-    return (u < x * max_prob).to(x.dtype)
+    spikes = (u < x.detach() * max_prob).to(x.dtype)
+    if x.requires_grad and torch.is_grad_enabled():
+        spikes = spikes + max_prob * (x - x.detach())  # adds exactly 0: the values stay 0/1
+    return spikes
 
 
-def latency_encode(x: torch.Tensor, T: int, threshold: float = 0.01) -> torch.Tensor:
-    """One spike at step ``round((1 - x) * (T - 1))``; values below ``threshold`` never fire."""
-    T = check_steps(T)
-    _check_unit_range(x, "latency")
+def _latency_spikes(x: torch.Tensor, T: int, threshold: float) -> torch.Tensor:
     times = torch.round((1 - x) * (T - 1)).long()
     steps = torch.arange(T, device=x.device).view(T, *([1] * x.dim()))
     return ((steps == times.unsqueeze(0)) & (x >= threshold).unsqueeze(0)).to(x.dtype)
+
+
+class _LatencySpikes(torch.autograd.Function):
+    """Latency spikes whose backward refuses: a spike time is a step function of the pixel, so
+    without this node a gradient-based attack fails deep in autograd ("not used in the graph")."""
+
+    @staticmethod
+    def forward(ctx, x, T, threshold):
+        return _latency_spikes(x, T, threshold)
+
+    @staticmethod
+    def backward(ctx, grad):
+        raise ConfigError("the latency encoder passes no gradient to its input (a spike time is a step function "
+                          "of the pixel): use a gradient-free attack (square, random) or a transfer attack")
+
+
+def latency_encode(x: torch.Tensor, T: int, threshold: float = 0.01) -> torch.Tensor:
+    """One spike at step ``round((1 - x) * (T - 1))``; values below ``threshold`` never fire.
+
+    No gradient reaches ``x``: differentiating through it (e.g. a gradient-based attack) raises
+    :class:`~neuroaikit.errors.ConfigError`.
+    """
+    T = check_steps(T)
+    _check_unit_range(x, "latency")
+    if x.requires_grad and torch.is_grad_enabled():
+        return _LatencySpikes.apply(x, T, threshold)
+    return _latency_spikes(x, T, threshold)
 
 
 class DirectEncoder(nn.Module):

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models.registry import register_model
-from .encoders import ENCODERS
+from .encoders import ENCODERS, latency_encode, poisson_encode
 from .modules import LIFCell
 from .neurons import LIFParameters, check_steps
 
@@ -48,7 +48,8 @@ class SpikingCNN(nn.Module):
             current (a non-firing integrator); ``"count"``: logits = spike counts of an output LIF layer.
         encoder (str): ``"direct"`` (analog input every step; the first conv runs once),
             ``"poisson"`` (inputs in [0, 1]; straight-through gradient d spike / dx = 1, its
-            expectation) or ``"latency"`` (inputs in [0, 1]; no gradient reaches the input).
+            expectation) or ``"latency"`` (inputs in [0, 1]; no gradient reaches the input: asking
+            for one, e.g. a gradient-based attack, raises ConfigError).
         batch_norm (bool): batch normalisation after each conv. Default True.
 
     Layers ``conv1, bn1, pool1, lif1, conv2, bn2, pool2, lif2, flatten, fc1, lif3, fc2``
@@ -101,14 +102,11 @@ class SpikingCNN(nn.Module):
             self.lif_out = LIFCell(params)
         self.rate1, self.rate2, self.rate3 = SpikeRate(), SpikeRate(), SpikeRate()
 
-    def _encode(self, x: torch.Tensor, t: int) -> torch.Tensor:
+    def _encode(self, x: torch.Tensor, t: int, latency: torch.Tensor | None) -> torch.Tensor:
         if self.encoder == "poisson":
-            from .encoders import poisson_encode
-
-            spikes = poisson_encode(x.detach(), 1)[0]
-            return spikes + (x - x.detach())  # straight-through: E[spike] = x, so d spike / dx = 1
-        if self.encoder == "latency":
-            return (torch.round((1 - x) * (self.T - 1)) == t).to(x.dtype) * (x >= 0.01)
+            return poisson_encode(x, 1)[0]  # straight-through: E[spike] = x, so d spike / dx = 1
+        if latency is not None:
+            return latency[t]
         return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -118,11 +116,12 @@ class SpikingCNN(nn.Module):
             raise ConfigError(f"{self.encoder} encoder expects inputs in [0, 1], got [{x.min().item():.3g}, {x.max().item():.3g}]")
         s1 = s2 = s3 = s_out = None
         current1 = None
+        latency = latency_encode(x, self.T) if self.encoder == "latency" else None
         total: torch.Tensor | float = 0.0
         sum1 = sum2 = sum3 = 0.0
         for t in range(self.T):
             if current1 is None or self.encoder != "direct":
-                current1 = self.pool1(self.bn1(self.conv1(self._encode(x, t))))
+                current1 = self.pool1(self.bn1(self.conv1(self._encode(x, t, latency))))
             z1, s1 = self.lif1(current1, s1)
             z2, s2 = self.lif2(self.pool2(self.bn2(self.conv2(z1))), s2)
             z3, s3 = self.lif3(self.fc1(self.flatten(z2)), s3)

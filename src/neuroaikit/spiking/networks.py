@@ -43,14 +43,29 @@ class FeedForwardLIF(nn.Module):
             setattr(self, f"fc{i + 1}", EventLinear(sizes[i], sizes[i + 1], bias=bias))
             setattr(self, f"lif{i + 1}", LIF(params))
 
-    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        if inputs.dim() != 3:
+    def forward(self, inputs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
+        """Spikes ``(T, B, sizes[-1])`` of inputs ``(T, B, sizes[0])``; or, with ``steps``, of one input
+        ``(B, sizes[0])`` held for ``steps`` steps (direct coding): ``fc1`` then runs once and its
+        current is repeated, the currents of ``direct_encode(inputs, steps)`` up to float rounding."""
+        if steps is not None:
+            steps = check_steps(steps)
+            if inputs.dim() != 2:
+                raise ConfigError(f"FeedForwardLIF with steps expects one input (B, N), "
+                                  f"got shape {tuple(inputs.shape)}")
+            T, B = steps, inputs.shape[0]
+        elif inputs.dim() != 3:
             raise ConfigError(f"FeedForwardLIF expects inputs (T, B, N), got shape {tuple(inputs.shape)}")
-        T, B = inputs.shape[:2]
+        else:
+            T, B = inputs.shape[:2]
         z = inputs
         for i in range(1, self.n_layers + 1):
-            current = getattr(self, f"fc{i}")(z.reshape(T * B, -1)).view(T, B, -1)
-            z, _ = getattr(self, f"lif{i}")(current)
+            fc, lif = getattr(self, f"fc{i}"), getattr(self, f"lif{i}")
+            if i == 1 and steps is not None:
+                current = fc(z)
+                current = current.unsqueeze(0).expand(T, *current.shape)
+            else:
+                current = fc(z.reshape(T * B, -1)).view(T, B, -1)
+            z, _ = lif(current)
         return z
 
 
@@ -60,7 +75,10 @@ class SpikingMLP(nn.Module):
     the mean current over ``T`` steps (a non-firing integrator).
 
     Args: ``in_channels, image_size, n_classes``; ``T`` (default 8); ``hidden`` (list of widths,
-    default [256]); ``tau_mem`` (default 5); ``encoder`` (``"direct"``, ``"poisson"``, ``"latency"``).
+    default [256]); ``tau_mem`` (default 5); ``encoder``: ``"direct"`` (the analog input at every
+    step; ``fc1`` runs once per image), ``"poisson"`` (inputs in [0, 1]; straight-through gradient
+    d spike / dx = 1) or ``"latency"`` (inputs in [0, 1]; no gradient reaches the input: asking for
+    one, e.g. a gradient-based attack, raises ConfigError).
     Shape: ``(B, C, H, W) -> (B, n_classes)``.
     """
 
@@ -71,11 +89,15 @@ class SpikingMLP(nn.Module):
         self.T = check_steps(T)
         if encoder not in ENCODERS:
             raise ConfigError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
+        self.encoder = encoder
         self.encode = make_encoder(encoder, self.T)
         sizes = [in_channels * image_size * image_size, *hidden]
         self.body = FeedForwardLIF(sizes, LIFParameters(tau_mem=tau_mem, surrogate=surrogate))
         self.readout = nn.Linear(sizes[-1], n_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        z = self.body(self.encode(x.flatten(1)))
+        if self.encoder == "direct":  # a constant input: the first layer's current is computed once
+            z = self.body(x.flatten(1), steps=self.T)
+        else:
+            z = self.body(self.encode(x.flatten(1)))
         return self.readout(z.mean(0))

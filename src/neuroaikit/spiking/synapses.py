@@ -24,10 +24,14 @@ is float32).
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from typing import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
+from torch.utils.hooks import RemovableHandle
 
 from ..errors import ConfigError
 from .native import event_kernels
@@ -151,3 +155,28 @@ class EventLinear(nn.Linear):
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, max_density={self.max_density}"
+
+
+class ReportsProducts:
+    """Mixin for modules whose synaptic products are not ``nn.Linear`` / ``nn.Conv`` submodules (which
+    forward hooks count): they report each product ``x @ weight.T`` to the hooks registered with
+    :meth:`register_product_hook`, as :class:`~neuroaikit.energy.SynapticOperations` registers.
+
+    A hook is called ``hook(module, x, weight)`` with ``x (rows, in)`` (dense, or sparse COO with
+    one entry per non-zero) and ``weight (out, in)``; reporting costs nothing while no hook is registered.
+    """
+
+    def register_product_hook(self, hook: Callable[[nn.Module, torch.Tensor, torch.Tensor], None]) -> RemovableHandle:
+        hooks = self.__dict__.setdefault("_product_hooks", OrderedDict())  # weakly referenced by the handle
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    @property
+    def reports_products(self) -> bool:
+        """True while a hook listens (build what only the hooks need, e.g. a dense copy, only then)."""
+        return bool(self.__dict__.get("_product_hooks"))
+
+    def report_product(self, x: torch.Tensor, weight: torch.Tensor) -> None:
+        for hook in list(self.__dict__.get("_product_hooks", {}).values()):
+            hook(self, x, weight)

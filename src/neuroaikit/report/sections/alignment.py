@@ -4,10 +4,23 @@ and RDM heat maps (neural and best-matching layers). Reads the typed
 
 from __future__ import annotations
 
+import math
+
 from ...runs import Run
 from ..html import Section
 
 ORDER = 50
+
+
+def _axis_ceiling(key: str, part, convention: str) -> float:
+    """A metric's stored noise ceiling on the scale of its panel's axis. RSA and CKA store theirs on
+    the score's scale; predictivity stores the ceiling of its convention: sqrt(median reliability)
+    for ``r/sqrt(reliability)``, the median reliability itself (an r^2 scale) for ``r2/reliability``,
+    while the panel draws median r, whose ceiling is sqrt(median reliability) either way."""
+    ceiling = float(part.ceiling)
+    if key != "predictivity" or not (part.convention or convention).startswith("r2/"):
+        return ceiling
+    return math.sqrt(ceiling) if ceiling >= 0 else math.nan
 
 
 def _score_figure(result):
@@ -33,8 +46,9 @@ def _score_figure(result):
                 lo.append(part.score - low)
                 hi.append(high - part.score)
         ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o-", capsize=3, color="tab:blue", label=f"score ({level:.0%} CI)")
-        ceiling = next((e.metric(key).ceiling for e in result.layers if e.metric(key).ceiling is not None), None)
-        if ceiling is not None:
+        ceiling = next((_axis_ceiling(key, e.metric(key), result.settings.convention) for e in result.layers
+                        if e.metric(key).ceiling is not None), None)
+        if ceiling is not None and math.isfinite(ceiling):
             ax.axhline(ceiling, color="tab:red", ls="--", label="noise ceiling")
         ax.axhline(0, color="gray", lw=0.5)
         ax.set_title(label)
@@ -100,7 +114,9 @@ def build(run: Run) -> list[Section]:
                           f"{cka}{predictivity}.")
     else:
         section.paragraph(f"No ceilings: {c.reason or 'no repeated trials'}.")
-    section.figure(_score_figure(result), "Per-layer scores with bootstrap intervals and noise ceilings")
+    section.figure(_score_figure(result), "Per-layer scores with bootstrap intervals and noise ceilings (dashed; "
+                                          "predictivity's is sqrt of the median neuron reliability, the ceiling of "
+                                          "r under either convention)")
     rows = []
     for entry in result.layers:
         row = [entry.layer, entry.n_units]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...bmi.results import BMIResult
+from ...bmi.results import BMIResult, DecoderResult
 from ...runs import Run
-from ..html import Section
+from .._reading import expect, json_kind, load_stored, malformed
+from ..html import Section, number
 
 ORDER = 70
 
@@ -106,8 +107,50 @@ def _robustness(result: BMIResult):
     return fig
 
 
+def _robustness_split(decoders: list[DecoderResult]) -> str:
+    """Which trials were perturbed (``bmi.workflow``): a held-out 25 % of each subject's, or, under
+    ``loso``, every trial of each held-out subject with the decoder fitted on the others."""
+    splits = {"leave-one-subject-out: fitted on the other subjects, every trial of the held-out one perturbed"
+              if r.scheme == "loso" else "held-out 25 % per subject" for r in decoders}
+    return "; ".join(sorted(splits))
+
+
+def _checked(run: Run) -> BMIResult | None:
+    """``results/bmi.json``, once its layout is the one this section reads."""
+    result = load_stored(run, BMIResult)
+    if result is None:
+        return None
+    ds = expect(run, BMIResult, result.dataset, dict, "dataset")
+    missing = [k for k in ("name", "n_trials", "n_channels", "n_samples", "sfreq", "classes") if k not in ds]
+    if missing:
+        raise malformed(run, BMIResult, f"dataset lacks {', '.join(missing)}")
+    expect(run, BMIResult, ds["classes"], list, "dataset.classes")
+    expect(run, BMIResult, result.published or {}, dict, "published")
+    for key, needed in (("csp_patterns", ("ch_names", "patterns")), ("spectra", ("freqs", "psd"))):
+        part = getattr(result, key)
+        missing = [k for k in needed if k not in expect(run, BMIResult, part, dict, key)] if part else []
+        if missing:
+            raise malformed(run, BMIResult, f"{key} lacks {', '.join(missing)}")
+    for i, r in enumerate(expect(run, BMIResult, result.decoders, list, "decoders")):
+        if not isinstance(r, DecoderResult):  # read from a JSON object, so anything else was not one
+            raise malformed(run, BMIResult, f"decoders[{i}] must be a JSON object, not {json_kind(r)}")
+        if r.robustness:
+            rb = expect(run, BMIResult, r.robustness, dict, f"{r.name}.robustness")
+            missing = [k for k in ("clean", "noise", "channels_lost", "electrode_shift", "apgd") if k not in rb]
+            if missing:
+                raise malformed(run, BMIResult, f"{r.name}.robustness lacks {', '.join(missing)}")
+            for key in ("noise", "channels_lost", "apgd"):
+                expect(run, BMIResult, rb[key], dict, f"{r.name}.robustness.{key}")
+        for w in expect(run, BMIResult, r.pseudo_online or [], list, f"{r.name}.pseudo_online"):
+            missing = [k for k in ("window_s", "accuracy", "inference_s_per_window", "latency_s")
+                       if k not in expect(run, BMIResult, w, dict, f"{r.name}.pseudo_online[]")]
+            if missing:
+                raise malformed(run, BMIResult, f"{r.name}.pseudo_online lacks {', '.join(missing)}")
+    return result
+
+
 def build(run: Run) -> list[Section]:
-    result = BMIResult.load(run)
+    result = _checked(run)
     if result is None:
         return []
     ds = result.dataset
@@ -124,7 +167,8 @@ def build(run: Run) -> list[Section]:
         rows.append([r.name, r.scheme, f"{r.accuracy:.3f}", f"[{r.interval[0]:.2f}, {r.interval[1]:.2f}]",
                      "-" if r.roc_auc is None else f"{r.roc_auc:.3f}",
                      "-" if r.permutation_p is None else f"{r.permutation_p:.3f}",
-                     f"{r.itr_bits_per_min or 0:.2f}", f"{r.fit_time_s:.2f}", f"{r.predict_time_s_per_trial * 1e3:.2f}",
+                     number(r.itr_bits_per_min, ".2f"), f"{r.fit_time_s:.2f}",
+                     f"{r.predict_time_s_per_trial * 1e3:.2f}",
                      "-" if ref is None else f"{ref:.2f}"])
     itr = f"ITR (bits/min, {selection:g} s per selection)" if selection else "ITR (bits/min)"
     section.table(["decoder", "evaluation", "accuracy", "95% CI (exact)", "ROC-AUC (mean of folds)", "p (permutation)",
@@ -150,7 +194,7 @@ def build(run: Run) -> list[Section]:
                           *[f"{v:.2f}" for v in rb["apgd"].values()], str(rb.get("eot", 1))])
         noise = ("noise white on the electrodes before filtering, SNR in the data set's band"
                  if first.get("noise_model") == "sensor" else "noise white on each decoder's input, SNR of its power")
-        section.table(headers, table, caption=f"robustness (held-out 25 % per subject, mean over subjects; {noise})")
+        section.table(headers, table, caption=f"robustness ({_robustness_split(robust)}, mean over subjects; {noise})")
         section.figure(_robustness(result), "robustness curves")
     online = [r for r in result.decoders if r.pseudo_online]
     if online:

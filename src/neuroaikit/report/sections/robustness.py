@@ -53,6 +53,20 @@ def _examples(examples: AdversarialExamples | None):
     return fig
 
 
+def _attacks_run(result: RobustnessResult) -> str:
+    """The attacks the stored sweep holds, in words: Square runs for L-inf only, and a deterministic
+    model is attacked with EOT 1 whatever the configured EOT (``attacks.evaluate``)."""
+    protocol = result.protocol
+    names = list(dict.fromkeys(name for row in result.sweep for name in row.attacks))
+    eot = f"EOT {protocol.eot}" if result.stochastic else "EOT 1 (the model is deterministic)"
+    apgd = f"APGD {protocol.steps} steps with {eot}"
+    words = {"apgd-ce": apgd, "apgd-dlr": apgd, "square": f"Square {protocol.square_queries} queries",
+             "transfer": "transfer from the noise-off twin",
+             "random": f"random noise ({protocol.random_trials} trials)"}
+    parts = list(dict.fromkeys(words.get(name, f"{name} (user attack)") for name in names))
+    return ", ".join(parts) if parts else "no attack recorded"
+
+
 def build(run: Run) -> list[Section]:
     result = RobustnessResult.load(run)
     if result is None:
@@ -65,8 +79,7 @@ def build(run: Run) -> list[Section]:
     section.paragraph(
         f"Deployed rule: {result.rule.rule} ({result.rule.n_draws} draws). Threat model: {result.threat_model}. "
         f"{result.n_examples} {result.split or 'test'} images of {result.dataset or 'the dataset'}; "
-        f"APGD {protocol.steps} steps with EOT {protocol.eot}, Square {protocol.square_queries} queries, transfer "
-        f"from the noise-off twin, random noise ({protocol.random_trials} trials). An image is robust only if it "
+        f"{_attacks_run(result)}. An image is robust only if it "
         f"survives every attack and the rule is right in a majority of {protocol.checks} fresh evaluations."
     )
     if result.randomness is not None:

@@ -8,10 +8,12 @@ from typing import Any
 import numpy as np
 
 from ...neural.fit import chosen_start
+from ...neural.results import TwinEvaluation, TwinFitResult, TwinProbe
 from ...results import nan_for_none
 from ...runs import Run
 from ...insilico.channels import dominant_channel_counts
-from ..html import Section
+from .._reading import expect, load_stored
+from ..html import Section, number
 
 ORDER = 60
 
@@ -26,14 +28,47 @@ METRICS = (
 
 def build(run: Run) -> list[Section]:
     sections = []
-    fit = run.result("twin_fit")
-    evaluation = run.result("twin_eval")
+    fit = _checked_fit(run, run.result("twin_fit"))
+    evaluation = _checked_evaluation(run, run.result("twin_eval"))
     probe = run.result("twin_probe")
+    if probe:
+        load_stored(run, TwinProbe)
     if fit or evaluation:
         sections.append(_evaluation_section(fit, evaluation))
     if probe:
         sections.append(_probe_section(probe))
     return sections
+
+
+def _checked_fit(run: Run, fit: Any) -> Any:
+    """``results/twin_fit.json`` as stored, once its layout is the one this section reads."""
+    if not fit:
+        return fit
+    load_stored(run, TwinFitResult)
+    for i, epoch in enumerate(expect(run, TwinFitResult, fit["history"], list, "history")):
+        expect(run, TwinFitResult, epoch, dict, f"history[{i}]")
+        for k, start in enumerate(expect(run, TwinFitResult, epoch.get("starts") or [], list, f"history[{i}].starts")):
+            expect(run, TwinFitResult, start, dict, f"history[{i}].starts[{k}]")
+    expect(run, TwinFitResult, fit["best"], dict, "best")
+    for i, member in enumerate(expect(run, TwinFitResult, fit.get("members") or [], list, "members")):
+        expect(run, TwinFitResult, member, dict, f"members[{i}]")
+    return fit
+
+
+def _checked_evaluation(run: Run, evaluation: Any) -> Any:
+    """``results/twin_eval.json`` as stored, once its layout is the one this section reads."""
+    if not evaluation:
+        return evaluation
+    load_stored(run, TwinEvaluation)
+    expect(run, TwinEvaluation, evaluation["dataset"], dict, "dataset")
+    for name, block in expect(run, TwinEvaluation, evaluation.get("models") or {}, dict, "models").items():
+        expect(run, TwinEvaluation, block, dict, f"models.{name}")
+    for key in ("ceiling", "synthetic"):
+        expect(run, TwinEvaluation, evaluation.get(key) or {}, dict, key)
+    expect(run, TwinEvaluation, evaluation.get("ensemble") or [], list, "ensemble")
+    for name, block in expect(run, TwinEvaluation, evaluation.get("per_neuron") or {}, dict, "per_neuron").items():
+        expect(run, TwinEvaluation, block, dict, f"per_neuron.{name}")
+    return evaluation
 
 
 #: shown under a table with a negative score: these metrics are not bounded below by 0
@@ -101,30 +136,33 @@ def _evaluation_section(fit, evaluation) -> Section:
             ax.set_xlabel("jackknife oracle r")
             ax.set_ylabel("twin single-trial r")
             s.figure(fig, "Per-neuron single-trial correlation against the repeat ceiling.")
+    # strict JSON has no NaN: a correlation that was NaN (a fit predicting constants) reads back as null
+    seconds = number(fit.get("seconds", 0), ".0f") if fit else ""
     if fit and len(fit.get("history") or []) == 1:
         only = fit["history"][0]
-        s.paragraph(f"One epoch of fitting: validation single-trial r {only['validation_correlation']:.4f} "
-                    f"({fit.get('seconds', 0):.0f} s); an early-stopping curve needs two or more epochs.")
+        s.paragraph(f"One epoch of fitting: validation single-trial r {number(only.get('validation_correlation'))} "
+                    f"({seconds} s); an early-stopping curve needs two or more epochs.")
     elif fit and fit.get("history"):
         h = fit["history"]
         fig, ax = plt.subplots(figsize=(5, 3))
-        ax.plot([r["epoch"] for r in h], [r["validation_correlation"] for r in h], marker="o", ms=3)
+        ax.plot(nan_for_none([r.get("epoch") for r in h]), nan_for_none([r.get("validation_correlation") for r in h]),
+                marker="o", ms=3)
         ax.set_xlabel("epoch")
         ax.set_ylabel("validation single-trial r")
         best = fit.get("best", {})
         stopped = {"early_stopping": "early stopping ended the fit", "time_limit": "the time limit ended the fit",
                    "max_epochs": "the fit ran its maximum number of epochs"}.get(best.get("stopped_by") or "")
-        s.figure(fig, f"Early stopping curve (best epoch {best.get('best_epoch')}, {fit.get('seconds', 0):.0f} s"
+        s.figure(fig, f"Early stopping curve (best epoch {best.get('best_epoch')}, {seconds} s"
                       + (f"; {stopped}" if stopped else "") + ")" + (" of the first twin." if len(fit.get("members") or []) > 1
                                                                      else "."))
     first_epoch: dict[str, Any] = next(iter((fit or {}).get("history") or []), {})
     starts = first_epoch.get("starts") or []
     if len(starts) > 1:
-        scores = [start["validation_correlation"] for start in starts]
-        chosen = chosen_start(starts)
+        scores = nan_for_none([start.get("validation_correlation") for start in starts])
+        chosen = chosen_start([{**start, "validation_correlation": float(v)} for start, v in zip(starts, scores)])
         s.paragraph(f"The first epoch was trained from {len(starts)} starts (validation r "
-                    + ", ".join(f"{v:.4f}" for v in scores)
-                    + f"); the fit went on from start {chosen + 1} (seed {starts[chosen]['seed']}).")
+                    + ", ".join(number(float(v)) for v in scores)
+                    + f"); the fit went on from start {chosen + 1} (seed {starts[chosen].get('seed')}).")
     members = (fit or {}).get("members") or []
     if len(members) > 1:
         kept = sum(bool(m.get("kept")) for m in members)
@@ -132,7 +170,7 @@ def _evaluation_section(fit, evaluation) -> Section:
                     "'first_member' scores the first alone. A member is kept only if the ensemble's validation r "
                     "does not drop.")
         s.table(["twin", "seed", "epochs", "fitting s", "stopped by", "validation r", "kept", "ensemble validation r"],
-                [[i, m.get("seed"), m.get("epochs"), round(m.get("fit_seconds", 0.0)), m.get("stopped_by"),
+                [[i, m.get("seed"), m.get("epochs"), number(m.get("fit_seconds", 0.0), ".0f"), m.get("stopped_by"),
                   m.get("best_validation_correlation"), "yes" if m.get("kept") else "no",
                   m.get("ensemble_validation_correlation") if m.get("kept") else "-"]
                  for i, m in enumerate(members, 1)])

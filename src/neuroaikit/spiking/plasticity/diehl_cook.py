@@ -25,6 +25,13 @@ multiplies the pre trace by a second, 40 ms post trace). ``batch_size > 1`` pres
 images at once with shared thresholds and summed STDP updates; ``batch_size = 1``, the default,
 is the original sequential protocol.
 
+Energy: the network reports its products to :class:`~neuroaikit.energy.SynapticOperations`
+(:class:`~neuroaikit.spiking.synapses.ReportsProducts`): per presentation actually simulated
+(re-presentations included), each input spike reaches the neurons it has a non-zero weight to
+(ACs) and each excitatory spike the ``n_neurons - 1`` others through the folded inhibition (ACs);
+dense: ``T`` steps x (``n_inputs`` x ``n_neurons`` + ``n_neurons`` x ``n_neurons``). Decoding (class
+votes) is not counted.
+
 Devices: everything runs where the weights are (CPU, CUDA, MPS); input spikes are drawn with the
 ``generator`` the methods take (a generator on that device; ``None``: torch's global one). On
 the CPU the input currents come from one sparse product and the time loop skips the work of
@@ -43,10 +50,22 @@ from torch import nn
 from ...errors import ConfigError
 from ...models.registry import register_model
 from ..neurons import check_steps
+from ..synapses import ReportsProducts
 from .stdp import STDPLearner, STDPParameters
 
+#: the paper's per-neuron weight sum for its 784 MNIST inputs; other input sizes keep its mean weight
+PAPER_WEIGHT_TOTAL, PAPER_INPUTS = 78.0, 784
 
-class DiehlCookNetwork(nn.Module):
+
+def default_weight_total(n_inputs: int) -> float:
+    """The default per-neuron weight sum: the paper's 78 for 784 inputs, scaled to ``n_inputs``
+    (``78 * n_inputs / 784``, the same mean weight, 0.0995): 78 on MNIST, 6.37 on the 64-pixel
+    digits, 305.6 on CIFAR-10's 3,072 inputs. A fixed 78 would put the mean weight of 64 inputs
+    at 1.22, above the STDP bound ``w_max`` 1."""
+    return PAPER_WEIGHT_TOTAL * n_inputs / PAPER_INPUTS
+
+
+class DiehlCookNetwork(ReportsProducts, nn.Module):
     """Args:
         n_inputs (int): 784 for MNIST. n_neurons (int): excitatory neurons, default 400.
         T (int): steps (ms) per presentation, default 350 (the paper's 350 ms; its 150 ms rest is
@@ -60,7 +79,9 @@ class DiehlCookNetwork(nn.Module):
         tau_syn_exc, tau_syn_inh (float): synaptic time constants (ms), default 1 and 2.
         refractory (int): steps a neuron stays at rest after a spike, default 5.
         theta_plus (float): threshold increase per spike, default 0.05. tau_theta (float): its decay (ms), 1e7.
-        weight_total (float): per-neuron sum of input weights after normalisation, default 78.
+        weight_total (float | None): per-neuron sum of input weights after normalisation; default
+            ``None``: :func:`default_weight_total` (78 for MNIST's 784 inputs, the paper's, and the
+            same mean weight for other input sizes).
         min_spikes (int): fewer spikes than this -> present again at a higher rate, default 5.
         max_repeats (int): most extra presentations per image, default 10 (rates capped at 1 spike per step).
         stdp (STDPParameters): default ``a_plus = 1e-2`` (nu_post), ``a_minus = 1e-4`` (nu_pre), traces 20 ms.
@@ -84,9 +105,9 @@ class DiehlCookNetwork(nn.Module):
     def __init__(self, n_inputs: int = 784, n_neurons: int = 400, T: int = 350, max_rate_hz: float = 63.75,
                  tau_mem: float = 100.0, v_th: float = 13.0, synapses: str = "conductance", inhibition: float = 17.0,
                  e_exc: float = 65.0, e_inh: float = -35.0, tau_syn_exc: float = 1.0, tau_syn_inh: float = 2.0,
-                 refractory: int = 5, theta_plus: float = 0.05, tau_theta: float = 1e7, weight_total: float = 78.0,
-                 min_spikes: int = 5, max_repeats: int = 10, stdp: STDPParameters = STDPParameters(), seed: int = 0,
-                 n_classes: int | None = None):
+                 refractory: int = 5, theta_plus: float = 0.05, tau_theta: float = 1e7,
+                 weight_total: float | None = None, min_spikes: int = 5, max_repeats: int = 10,
+                 stdp: STDPParameters = STDPParameters(), seed: int = 0, n_classes: int | None = None):
         super().__init__()
         self.T = check_steps(T)
         if tau_mem <= 0 or tau_theta <= 0:
@@ -111,7 +132,8 @@ class DiehlCookNetwork(nn.Module):
         self.synapses, self.e_exc, self.e_inh = synapses, e_exc, e_inh
         self.exc_gain = tau_syn_exc / tau_mem if synapses == "conductance" else 1.0
         self.inh_gain = inhibition * tau_syn_inh / tau_mem
-        self.theta_plus, self.weight_total = theta_plus, weight_total
+        self.theta_plus = theta_plus
+        self.weight_total = default_weight_total(n_inputs) if weight_total is None else weight_total
         self.min_spikes, self.max_repeats = int(min_spikes), int(max_repeats)
         self.n_classes = n_classes
         gen = torch.Generator().manual_seed(seed)
@@ -158,6 +180,8 @@ class DiehlCookNetwork(nn.Module):
             pre_dense = torch.zeros(self.T * B, n_inputs, device=device, dtype=dtype)
             pre_dense[rows, inputs] = 1.0
             current = pre_dense @ self.weight.t()
+        if self.reports_products:
+            self.report_product(pre if pre_dense is None else pre_dense, self.weight)
         current = current.view(self.T, B, n_neurons)
         # between spikes the update is linear, v <- decay[t] * v + drive[t], and most steps have no spike
         if self.synapses == "conductance":
@@ -203,6 +227,10 @@ class DiehlCookNetwork(nn.Module):
                     blocked_until = t + 1 + self.refractory
                 if learner is not None:
                     threshold = threshold + self.theta_plus * z.sum(0)
+        if self.reports_products and self.inhibition:
+            # the folded inhibitory layer: every spike reaches the n - 1 other neurons
+            lateral = torch.full((n_neurons, n_neurons), -self.inhibition, device=device, dtype=dtype)
+            self.report_product(spikes.view(self.T * B, n_neurons), lateral.fill_diagonal_(0.0))
         if learner is not None:
             self.theta.copy_((threshold - self.v_th) * self.theta_decay ** self.T)
             if pre_dense is None:

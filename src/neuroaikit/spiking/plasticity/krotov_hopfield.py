@@ -19,9 +19,10 @@ from torch import nn
 
 from ...errors import ConfigError
 from ...models.registry import register_model
+from ..synapses import ReportsProducts
 
 
-class CompetingHiddenUnits(nn.Module):
+class CompetingHiddenUnits(ReportsProducts, nn.Module):
     """Hidden layer learned with the Krotov-Hopfield rule.
 
     Args:
@@ -37,7 +38,8 @@ class CompetingHiddenUnits(nn.Module):
             move the module to its device afterwards). Default: torch's global generator.
 
     ``forward(x (B, n_inputs)) -> relu(x W^T)^n_power``. Call :meth:`hebbian_grad` on a batch,
-    then an optimizer step.
+    then an optimizer step. The product ``x W^T`` is reported to energy counters
+    (:class:`~neuroaikit.spiking.synapses.ReportsProducts`), as a Linear layer's would be.
     """
 
     def __init__(self, n_inputs: int, n_hidden: int = 2000, p: float = 3.0, k: int = 7, delta: float = 0.4,
@@ -71,6 +73,8 @@ class CompetingHiddenUnits(nn.Module):
         return float(((self.weight.abs() ** self.p).sum(1) - 1).abs().mean())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.reports_products:
+            self.report_product(x, self.weight)
         return torch.relu(x @ self.weight.t()) ** self.n_power
 
 

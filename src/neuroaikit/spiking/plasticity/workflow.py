@@ -122,7 +122,8 @@ class DiehlCookConfig(Config):
         label_images (int | None): training images used to label the neurons (default all).
         synapses (str): ``"conductance"`` or ``"current"``.
         max_rate_hz, tau_mem, v_th, inhibition, e_exc, e_inh, tau_syn_exc, tau_syn_inh, \
-            refractory, theta_plus, tau_theta, weight_total, min_spikes, max_repeats: the network's.
+            refractory, theta_plus, tau_theta, weight_total, min_spikes, max_repeats: the network's
+            (``weight_total`` ``None``: 78 x inputs / 784, the paper's 78 on MNIST).
         a_plus, a_minus, tau_pre, tau_post, w_min, w_max, weight_dependence: the STDP rule's.
         checkpoint_every (int): images between checkpoints during STDP. Default 1000.
         eval_batch_size (int): images presented at once for labelling and testing. Default 100.
@@ -146,7 +147,7 @@ class DiehlCookConfig(Config):
     refractory: int = 5
     theta_plus: float = 0.05
     tau_theta: float = 1e7
-    weight_total: float = 78.0
+    weight_total: float | None = None
     min_spikes: int = 5
     max_repeats: int = 10
     a_plus: float = 1e-2
@@ -179,7 +180,7 @@ class DiehlCookConfig(Config):
         "refractory": [Interval(int, 0, None)],
         "theta_plus": [NON_NEGATIVE],
         "tau_theta": [POSITIVE],
-        "weight_total": [POSITIVE],
+        "weight_total": [POSITIVE, None],
         "min_spikes": [Interval(int, 0, None)],
         "max_repeats": [Interval(int, 0, None)],
         "a_plus": [NON_NEGATIVE],
