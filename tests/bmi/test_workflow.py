@@ -53,3 +53,14 @@ def test_robustness_follows_the_scheme():
     for s, train, test in _robustness_splits(ds, "within-session", 0):
         assert set(subject[train]) == set(subject[test]) == {s} and len(test) == 2
         assert sorted(y[test]) == [0, 1] and not set(train) & set(test)
+
+
+def test_bmi_refuses_torchrun(tmp_path, capsys, monkeypatch):
+    """Under torchrun every rank would run the whole job into the same folder: refused before anything."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    out = tmp_path / "ssvep"
+    assert main(["bmi", "--data-dir", str(tmp_path / "no-data"), "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == ("error: bmi runs on one process (its decoders are fitted one after another); start it without "
+                   "torchrun (it has 2 processes)")
+    assert list(tmp_path.iterdir()) == []

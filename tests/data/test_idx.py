@@ -212,5 +212,5 @@ def test_default_folder_named_in_error(monkeypatch, tmp_path):
     monkeypatch.delenv("NEUROAIKIT_DATA", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     with pytest.raises(DataError, match=r"\.neuroaikit/data: data folder not found \(default data folder; "
-                                        r"set \$NEUROAIKIT_DATA or pass data_dir\)"):
+                                        r"set \$NEUROAIKIT_DATA or pass data_dir, --data-dir on the command line\)"):
         load_dataset("fashion-mnist")

@@ -146,3 +146,32 @@ def test_report_of_a_one_task_continual_run_says_what_is_undefined(tmp_path):
     page = build_report(Run.open(run.path).path).read_text()
     assert ("Average accuracy after the last task 0.7450; backward transfer n/a; forward transfer n/a; "
             "forgetting n/a.") in page
+
+
+def test_report_out_refuses_to_replace_a_file_that_is_not_a_report(tmp_path, capsys):
+    from neuroaikit.cli.main import main
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "metrics.json").write_text("{}")
+    model = run / "model.json"
+    model.write_text('{"arch": "cnn"}')
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    for target in (model, notes, run / "metrics.json"):
+        before = target.read_text()
+        assert main(["report", str(run), "--out", str(target)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err == (f"error: --out {target} exists and is not a neuroaikit report; refusing to replace it "
+                       f"(choose another file, or pass --overwrite)")
+        assert target.read_text() == before
+    assert main(["report", str(run), "--out", str(run)]) == 2 and "is a folder" in capsys.readouterr().err
+    assert not (run / "report.html").exists()  # nothing was written
+    # a report page (its own, or one written elsewhere) is rewritten, as is any file with --overwrite
+    assert main(["report", str(run)]) == 0 and main(["report", str(run), "--out", str(run / "report.html")]) == 0
+    elsewhere = tmp_path / "page.html"
+    assert main(["report", str(run), "--out", str(elsewhere)]) == 0
+    assert main(["report", str(run), "--out", str(elsewhere)]) == 0
+    assert main(["report", str(run), "--out", str(notes), "--overwrite"]) == 0
+    assert notes.read_text() == elsewhere.read_text() == (run / "report.html").read_text()
+    assert "Nothing to report" in notes.read_text()

@@ -75,7 +75,8 @@ class RobustnessConfig(Config):
             right in a majority on the clean image and on every attack's output, and, for a
             one-draw rule on a stochastic model, in one more pass on the clean image and on each
             white-box output (AutoAttack rand's verdict). Default 10 (>= 10 for a claim).
-        rule, n_draws: the deployed inference rule (``None``: from the run, else ``"single"``).
+        rule, n_draws: the deployed inference rule (``None``: from the run, else ``"single"``;
+            ``n_draws`` ``None``: the run's, whatever the rule, else 20).
         tolerance (float): the accuracy change the sanity checks tolerate. Default 0.03.
         batch_size (int): examples attacked together. Default 100.
         seed (int): seeds attacks and noise draws. Default 0.
@@ -586,8 +587,10 @@ def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
         raise ConfigError(f"{run.path / 'config.json'} does not say which dataset the model was trained on")
     config = config or RobustnessConfig()
     if config.rule is None:
-        config = config.replace(rule=train_config.get("eval_rule", "single"),
-                                n_draws=config.n_draws or train_config.get("eval_draws"))
+        config = config.replace(rule=train_config.get("eval_rule", "single"))
+    if config.n_draws is None and train_config.get("eval_draws") is not None:
+        # the run's draws apply to a rule given here too: --rule vote keeps the run's N, not 20
+        config = config.replace(n_draws=train_config["eval_draws"])
     data = load_dataset(dataset, split=split, data_dir=data_dir or train_config.get("data_dir"))
     with Execution(execution) as ex:
         progress.for_rank(ex.rank)

@@ -355,7 +355,14 @@ def validate(config: BMIConfig) -> None:
 def bmi_run(config: BMIConfig, out: str | os.PathLike, *, overwrite: bool = False,
             progress: Progress | None = None, report: bool = True):
     """:func:`decode` into a new run folder ``out`` (config.json, results/bmi.json, metrics.json,
-    log.txt, report.html)."""
+    log.txt, report.html). One process: under torchrun every rank would run the whole job into
+    the same folder, so more than one process is refused."""
+    from ..execution import _env_world_size
+
+    world_size = _env_world_size()
+    if world_size > 1:
+        raise ConfigError(f"bmi runs on one process (its decoders are fitted one after another); start it without "
+                          f"torchrun (it has {world_size} processes)")
     progress = default_progress(progress)
     validate(config)
     writer = RunWriter(out, config, overwrite=overwrite, progress=progress)

@@ -50,7 +50,8 @@ def add_arguments(parser):
     parser.add_argument("--neural", required=True, metavar="DATA",
                         help="Antolik or Allen .npz, or a NeuralDataset folder / zip")
     parser.add_argument("--region", type=int, help="Antolik imaging region 1, 2 or 3 (default 1)")
-    parser.add_argument("--layers", nargs="+", help="layer names (default: every leaf layer but flatten/dropout)")
+    parser.add_argument("--layers", nargs="+", help="layer names (default: every leaf layer but flatten, dropout, "
+                                                   "identity and noise layers)")
     parser.add_argument("--noise", help=f"model noise while reading features: off, draw (one draw) or N (mean of "
                                         f"N draws) (default {d.noise})")
     parser.add_argument("--rdm", help=f"RDM distance: correlation (1 - Pearson r), euclidean, sqeuclidean or cosine "

@@ -59,7 +59,9 @@ def add_arguments(parser):
     parser.add_argument("--n-examples", type=int, help=f"first N test images (default {d.n_examples})")
     parser.add_argument("--batch-size", type=int, help=f"images drawn for together (default {d.batch_size})")
     parser.add_argument("--max-rows", type=int, help="rows (images x draws) per forward pass (default: 256 on a CPU, 8192 on a GPU)")
-    parser.add_argument("--radii", type=float, nargs="+", metavar="R", help="radii of the certified-accuracy curve")
+    parser.add_argument("--radii", type=float, nargs="+", metavar="R",
+                        help="radii of the certified-accuracy curve (default: 0 to the largest radius certified in "
+                             "20 equal steps, plus the paper's radii up to it)")
     parser.add_argument("--seed", type=int, help=f"seed of the draws (default {d.seed})")
     parser.add_argument("--precision", choices=("32", "bf16-mixed"),
                         help=f"forward passes in float32 or under bfloat16 autocast (smoothing only; about 2x "

@@ -75,7 +75,7 @@ def add_arguments(parser):
     parser.add_argument("--pad", type=int, help="zero pixels around each image, added before permuting "
                         "(2: van de Ven et al.'s 32 x 32 MNIST; default 0)")
     parser.add_argument("--data-dir", help="folder holding the dataset files")
-    add_output_arguments(parser, resumable=True)
+    add_output_arguments(parser, resumable=True, resume_may_change="device, threads and precision")
     add_execution_arguments(parser, trains=True)
     parser.add_argument("--no-report", action="store_true", help="do not write report.html")
     add_quiet_argument(parser)

@@ -27,9 +27,11 @@ example:
 def add_arguments(parser):
     parser.add_argument("--out", default="demo-output", help="output folder (default demo-output)")
     parser.add_argument("--overwrite", action="store_true", help="replace a finished demo at --out (retrains every model)")
-    parser.add_argument("--sigmas", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0, 2.0], help="noise levels")
+    parser.add_argument("--sigmas", type=float, nargs="+", default=[0.1, 0.25, 0.5, 1.0, 2.0],
+                        help="noise levels (default 0.1 0.25 0.5 1.0 2.0)")
     parser.add_argument("--epochs", type=int, default=20, help="epochs per model (default 20)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of every model's training and of the EOT-PGD check (default 0)")
     parser.add_argument("--backend", choices=("ray", "serial"),
                         help="where the models train (default: ray when installed, else serial)")
     parser.add_argument("--workers", type=int, help="models trained at once on Ray (default: the CPUs available)")

@@ -49,7 +49,8 @@ def add_arguments(parser):
     parser.add_argument("--square-queries", type=int, help="Square queries per image (default 1000; 100 with --quick)")
     parser.add_argument("--checks", type=int, help="fresh evaluations in the final majority check (default 10)")
     parser.add_argument("--rule", choices=("single", "mean", "vote"), help="deployed inference rule (default: the run's)")
-    parser.add_argument("--n-draws", type=int, help="draws of the mean/vote rule (default: the run's)")
+    parser.add_argument("--n-draws", type=int,
+                        help="draws of the mean/vote rule (default: the run's eval_draws, with any --rule; else 20)")
     parser.add_argument("--seed", type=int, help="seed of attacks and noise (default 0)")
     parser.add_argument("--attack", action="append", metavar="NAME=SPEC", default=[],
                         help="add your own attack (repeatable): SPEC is package.module:Name or file.py:Name")

@@ -46,7 +46,8 @@ def add_arguments(parser):
     parser.add_argument("run_dir", help="a run folder with a model (written by train)")
     parser.add_argument("--config", help="JSON (or YAML) file with ProbeConfig fields (protocol: {...}); "
                                          "options override it")
-    parser.add_argument("--layers", nargs="+", help="layer names (default: every leaf layer)")
+    parser.add_argument("--layers", nargs="+", help="layer names (default: every leaf layer but flatten, dropout, "
+                                                   "identity and noise layers)")
     parser.add_argument("--position", help=f"units of a feature map: centre or pool (default {d.position})")
     parser.add_argument("--max-units", type=int, help=f"units per layer (default {d.max_units})")
     parser.add_argument("--noise", help=f"model noise while recording: off, on or frozen (default {d.noise})")

@@ -16,12 +16,14 @@ example:
 
 def add_arguments(parser):
     parser.add_argument("run_dir", help="a run folder written by train, demo, evaluate ...")
-    parser.add_argument("--out", help="where to write the page (default RUN_DIR/report.html)")
+    parser.add_argument("--out", help="where to write the page (default RUN_DIR/report.html); an existing file "
+                                      "is replaced only if it is a report page")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file of any kind")
 
 
 def run(args) -> int:
     from ..report import build_report
 
-    path = build_report(args.run_dir, args.out)
+    path = build_report(args.run_dir, args.out, overwrite=args.overwrite)
     print(f"report: {path}")
     return 0

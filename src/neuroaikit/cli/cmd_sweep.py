@@ -8,10 +8,11 @@ from pathlib import Path
 from .options import add_quiet_argument
 
 NAME = "sweep"
-HELP = "run a grid of train / twin-fit jobs (and follow-up steps) on Ray; skip finished trials; summary table + figure"
+HELP = ("run a grid of train / twin-fit / continual jobs (and follow-up steps) on Ray; skip finished trials; "
+        "summary table + figure")
 DESCRIPTION = """\
 Run one job per trial over a grid of settings. The spec (YAML or JSON) names the job
-(train | twin-fit), its base settings (the job's config fields, as in --config of 'train'),
+(train | twin-fit | continual), its base settings (the job's config fields, as in --config of 'train'),
 a grid of dotted settings whose lists are combined (cartesian product) and/or explicit
 trials, follow-up steps on every trained model (evaluate: the robustness protocol;
 eot-pgd: a quick EOT-PGD check; align: the alignment profile, with 'neural: FILE') and the
@@ -45,9 +46,13 @@ Numbers in YAML need a dot for exponents (1.0e-3; YAML reads 1e-3 as a string).
 
 Every trial is a normal run folder OUT/trials/NAME (NAME from the settings, e.g.
 noise.relu1.sigma=0.5,seed=1). A rerun skips trials that finished with the same settings
-(execution and data_dir aside) and runs only their missing steps; an interrupted trial
-(NAME.partial with a checkpoint) is resumed; a finished trial with other settings is an
-error unless --overwrite. Each trial computes with explicit threads (cpus_per_trial, default
+(execution and data_dir aside) and runs the steps whose results are missing; an interrupted
+trial (NAME.partial with a checkpoint) with the same settings is resumed. A finished trial
+with other settings, an interrupted trial with other settings and a step result computed
+with other step settings are errors unless --overwrite, which replaces the trial, discards
+the interrupted job and starts afresh, or recomputes the step. --rerun runs every trial
+afresh with its steps (an interrupted job is discarded, a finished trial replaced once its
+new run is complete). Each trial computes with explicit threads (cpus_per_trial, default
 1) and device (cpu unless gpus_per_trial > 0), so Ray and --backend serial give the same
 bits. Before OUT is created (and with --dry-run) every trial to run is checked as its job
 checks it, without reading the data (data files present, model and noise sites buildable,
@@ -75,9 +80,11 @@ def add_arguments(parser):
                                           "data must be on a file system every node and this machine see: the "
                                           "checks before the sweep look for the data here)")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace finished trials (and step results) whose settings differ from the spec")
+                        help="replace finished trials, discard interrupted ones and recompute step results whose "
+                             "settings differ from the spec")
     parser.add_argument("--rerun", action="store_true",
-                        help="run every trial again (each finished one is replaced once its new run is complete)")
+                        help="run every trial again from scratch (an interrupted one is discarded; a finished one is "
+                             "replaced once its new run is complete)")
     parser.add_argument("--dry-run", action="store_true", help="list the trials and what each would do; run nothing")
     add_quiet_argument(parser)
 

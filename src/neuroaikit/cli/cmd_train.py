@@ -38,7 +38,9 @@ def add_arguments(parser):
     parser.add_argument("--dataset", help=f"mnist | fashion-mnist | cifar10 | digits (default {d.dataset})")
     parser.add_argument("--data-dir", help="folder holding the dataset files (not needed for digits)")
     parser.add_argument("--model", help=f"model name: mlp | cnn | resnet18 | v1net ... (default {d.model})")
-    parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="builder argument, e.g. width=0.5 (repeatable)")
+    parser.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                        help="builder argument, e.g. hidden=256 (cnn), hidden=[512,512] (mlp) or width=0.5 (resnet18) "
+                             "(repeatable)")
     parser.add_argument("--noise", action="append", metavar="LAYER=SPEC", help="noise after LAYER ('input' for the input), e.g. relu1=gaussian:0.5 (repeatable)")
     parser.add_argument("--noise-warmup", type=float, metavar="EPOCHS", help=f"ramp the noise s.d. from 0 to full over this many epochs (default {d.noise_warmup:g})")
     parser.add_argument("--norm-bound", type=float, metavar="BOUND", help="keep each conv/linear layer before hidden Gaussian noise within this L2 operator norm (PixelDP training for 'certify --method hidden'; default none)")
@@ -57,7 +59,8 @@ def add_arguments(parser):
     parser.add_argument("--objective-param", action="append", metavar="KEY=VALUE", help="objective parameter (repeatable)")
     parser.add_argument("--eval-rule", choices=RULES, help=f"deployed inference rule reported at the end (default {d.eval_rule})")
     parser.add_argument("--eval-draws", type=int, help=f"noise draws for mean/vote (default {d.eval_draws})")
-    add_output_arguments(parser, resumable=True, required=False)
+    add_output_arguments(parser, resumable=True, required=False,
+                         resume_may_change="device, threads, precision and process count")
     add_execution_arguments(parser, trains=True)
     parser.add_argument("--no-report", action="store_true", help="do not write report.html")
     add_quiet_argument(parser)

@@ -87,7 +87,7 @@ def add_arguments(parser):
     fit = sub.add_parser(
         "fit", help="fit a twin to DATA and write a run folder",
         description="Fit a core + readout twin to DATA (train tier; validation tier for early stopping, "
-        "10%% of train images when absent), evaluate on the test tier and write a run folder "
+        "10% of train images when absent), evaluate on the test tier and write a run folder "
         "(model.json, weights, metrics.json, results/twin_fit.json, results/twin_eval.json, report.html). "
         "A checkpoint is saved after every epoch: --resume continues an interrupted fit.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -96,7 +96,7 @@ def add_arguments(parser):
                                              "recording .json/.yaml, "
                                              "or 'synthetic'; "
                                              "several: one shared core, one readout each")
-    add_output_arguments(fit, resumable=True)
+    add_output_arguments(fit, resumable=True, resume_may_change="device, threads, precision and process count")
     fit.add_argument("--config", help="JSON (or YAML) file with TwinFitJob fields (data, fit: {model: ...}); "
                                       "command-line options override it")
     fit.add_argument("--region", type=int, help="Antolik region 1, 2 or 3")
@@ -151,11 +151,11 @@ def add_arguments(parser):
     ev = sub.add_parser("evaluate", help="Sensorium metrics of a fitted twin",
                         description="Score RUN_DIR's twin on DATA (default: the data it was fitted on) and save "
                                     "results/twin_eval.json (--overwrite replaces an existing one).")
-    ev.add_argument("run_dir")
+    ev.add_argument("run_dir", help="a run folder written by `neuroaikit twin fit`")
     ev.add_argument("data", nargs="*", help="data set(s), one per mouse of the twin (default: the fit's)")
     ev.add_argument("--session", help="score one DATA with this mouse's readout (a twin of several mice)")
     ev.add_argument("--region", type=int, help="Antolik region 1, 2 or 3")
-    ev.add_argument("--no-baselines", action="store_true")
+    ev.add_argument("--no-baselines", action="store_true", help="skip the baselines")
     ev.add_argument("--ensemble-with", nargs="+", metavar="RUN", default=[],
                     help="other twin runs of the same mice and neurons: also score the mean of their and this "
                          "run's predictions (model 'ensemble'); give DATA before this option")
@@ -163,19 +163,19 @@ def add_arguments(parser):
                     help="leave out trials whose responses hold NaN, with a note (default: as the fit did)")
     ev.add_argument("--overwrite", action="store_true", help="replace results/twin_eval.json")
     add_execution_arguments(ev)
-    ev.add_argument("--no-report", action="store_true")
+    ev.add_argument("--no-report", action="store_true", help="do not write report.html")
     add_quiet_argument(ev)
 
     pr = sub.add_parser("probe", help="in-silico experiments on a fitted twin",
                         description="Gratings tuning, RF maps and most exciting inputs of RUN_DIR's twin; "
                                     "results/twin_probe.json and report.html.")
-    pr.add_argument("run_dir")
+    pr.add_argument("run_dir", help="a run folder written by `neuroaikit twin fit`")
     pr.add_argument("--neurons", type=int, default=8, help="how many (most predictable) neurons to map (default 8)")
     pr.add_argument("--mei-steps", type=int, default=100, help="default 100")
     pr.add_argument("--noise-images", type=int, default=2000, help="white-noise images for reverse correlation (default 2000)")
     pr.add_argument("--overwrite", action="store_true", help="replace results/twin_probe.json")
     add_execution_arguments(pr)
-    pr.add_argument("--no-report", action="store_true")
+    pr.add_argument("--no-report", action="store_true", help="do not write report.html")
     add_quiet_argument(pr)
 
 
@@ -188,10 +188,12 @@ def job_from_args(args):
     from .options import execution_values, parse_assignments
 
     values = load_config_file(args.config) if args.config else {}
-    fit = dict(values.get("fit") or {})
-    model = dict(fit.get("model") or {})
+    fit = values.get("fit") or {}
+    model = fit.get("model") or {} if isinstance(fit, dict) else None
+    # checked before copying: dict() of a list is a crash (or, of pairs, a wrong mapping), not an error
     if not isinstance(fit, dict) or not isinstance(model, dict):
         raise ConfigError("fit and fit.model in the config file must be mappings")
+    fit, model = dict(fit), dict(model)
     for attr, name in _MODEL_OPTIONS.items():
         if getattr(args, attr) is not None:
             model[name] = getattr(args, attr)
@@ -204,7 +206,10 @@ def job_from_args(args):
             fit[name] = getattr(args, attr)
     execution = execution_values(args)
     if execution:
-        fit["execution"] = {**(fit.get("execution") or {}), **execution}
+        given = fit.get("execution") or {}
+        if not isinstance(given, dict):
+            raise ConfigError("fit.execution in the config file must be a mapping (device, precision, threads)")
+        fit["execution"] = {**given, **execution}
     fit["model"] = model
     values["fit"] = fit
     values["data"] = args.data[0] if len(args.data) == 1 else list(args.data)
@@ -223,7 +228,13 @@ def job_from_args(args):
     if synthetic:
         if args.data != ["synthetic"]:
             raise ConfigError("--synthetic applies only when DATA is 'synthetic'")
-        values["synthetic"] = SyntheticDataConfig.from_flat(synthetic).to_dict()
+        try:
+            values["synthetic"] = SyntheticDataConfig.from_flat(synthetic).to_dict()
+        except ConfigError as exc:
+            text = str(exc)
+            # a simulator setting's own name (seed, n_neurons) would be read as the option of that name
+            raise ConfigError(text if text.startswith(("synthetic ", "unknown synthetic")) else f"--synthetic {text}"
+                              ) from None
     return TwinFitJob.from_dict(values, where="twin fit")
 
 

@@ -40,8 +40,11 @@ Typical session:
   neuroaikit sweep grid.yaml --out runs/grid        # many runs in parallel on Ray
   neuroaikit report runs/mnist                      # self-contained HTML page of a run
 
-Every command takes --device and --threads (and --precision where it trains); training
-commands run data-parallel unchanged under torchrun:
+The commands that compute take --device and --threads (align, bmi, calcium infer/evaluate,
+certify, continual, energy, evaluate, plasticity, probe, train, twin fit/evaluate/probe; not
+data, demo, report or sweep); bmi, continual, train and twin fit take --precision too (certify's
+and energy's --precision are their own, see their help). train, twin fit and evaluate run
+data-parallel unchanged under torchrun; bmi, continual and plasticity refuse it:
   torchrun --nproc_per_node 2 -m neuroaikit train ... --out runs/mnist
 
 Run 'neuroaikit COMMAND --help' for each command's options."""

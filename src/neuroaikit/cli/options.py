@@ -85,16 +85,18 @@ def execution_from_args(args) -> ExecutionConfig:
     return ExecutionConfig.from_dict(execution_values(args), where="execution")
 
 
-def add_output_arguments(parser, resumable: bool = False, required: bool = True) -> None:
-    """``--out`` and ``--overwrite`` (and ``--resume`` for jobs that checkpoint)."""
+def add_output_arguments(parser, resumable: bool = False, required: bool = True,
+                         resume_may_change: str = "device and threads") -> None:
+    """``--out`` and ``--overwrite`` (and ``--resume`` for jobs that checkpoint; ``resume_may_change``
+    names the settings a resumed job accepts changed, as the command has them)."""
     parser.add_argument("--out", required=required, help="run folder to create")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace a finished run at --out (removed only once the new one is complete)"
-                        + (", or discard an interrupted job" if resumable else ""))
+                        + (", or (without --resume) discard an interrupted job" if resumable else ""))
     if resumable:
         parser.add_argument("--resume", action="store_true",
-                            help="continue the interrupted job in OUT.partial (same settings; device, threads, "
-                                 "precision and process count may change)")
+                            help=f"continue the interrupted job in OUT.partial (same settings; {resume_may_change} "
+                                 f"may change)")
 
 
 def add_quiet_argument(parser) -> None:

@@ -82,7 +82,7 @@ def find_dataset_folder(name: str, data_dir: str | os.PathLike | None, split: st
     """
     info = dataset_info(name)
     root = data_root(data_dir)
-    origin = "" if data_dir is not None else f" (default data folder; set ${ENV_VAR} or pass data_dir)"
+    origin = "" if data_dir is not None else f" (default data folder; set ${ENV_VAR} or pass data_dir, --data-dir on the command line)"
     if not root.exists():
         raise DataError(f"{root}: data folder not found{origin}; expected the folder holding the {info.name} "
                         f"files or its parent (or use download=True / `neuroaikit data download`)")

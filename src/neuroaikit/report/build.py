@@ -11,6 +11,7 @@ import os
 import pkgutil
 from pathlib import Path
 
+from ..errors import ConfigError
 from ..io import write_text
 from ..runs import Run
 from .html import Section, render_page
@@ -36,9 +37,39 @@ def report_sections(run: Run) -> list[Section]:
     return found
 
 
-def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None) -> Path:
-    """Write ``report.html`` (or ``out``) for a run folder; returns its path."""
+#: how every page :func:`build_report` writes begins (up to the run's name)
+_PAGE_START = "<title>neuroaikit report: "
+
+
+def is_report_page(path: Path) -> bool:
+    """Whether the file ``path`` is an HTML page :func:`build_report` wrote."""
+    if path.suffix.lower() not in (".html", ".htm") or not path.is_file():
+        return False
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            head = file.read(4096)
+    except OSError:
+        return False
+    return head.startswith("<!DOCTYPE html>") and _PAGE_START in head
+
+
+def check_report_target(out: str | os.PathLike, overwrite: bool = False) -> None:
+    """Refuse to write a page over anything but an earlier report (a run's model.json, a user's
+    file), unless ``overwrite``; a folder is never replaced."""
+    path = Path(out)
+    if path.is_dir():
+        raise ConfigError(f"--out {path} is a folder; name the page's file (e.g. {path / 'report.html'})")
+    if path.exists() and not overwrite and not is_report_page(path):
+        raise ConfigError(f"--out {path} exists and is not a neuroaikit report; refusing to replace it "
+                          f"(choose another file, or pass --overwrite)")
+
+
+def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, overwrite: bool = False) -> Path:
+    """Write ``report.html`` (or ``out``) for a run folder; returns its path. An existing ``out``
+    that is not a report page is replaced only with ``overwrite``."""
     run = Run.open(run_dir)
+    if out is not None:
+        check_report_target(out, overwrite)
     sections = report_sections(run)
     if not sections:
         sections = [Section("Nothing to report").paragraph("This run folder holds no results a report section knows.")]

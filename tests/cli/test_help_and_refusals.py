@@ -1,0 +1,132 @@
+"""What the help says matches what the commands do; config and option errors name what the user typed."""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+import pytest
+
+from neuroaikit.cli.main import DESCRIPTION, build_parser, main
+
+
+def _leaves(parser, path=()):
+    """Every command's own parser (twin fit, data list ...), with its words."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield " ".join(path), parser
+        return
+    for name, sub in subs[0].choices.items():
+        yield from _leaves(sub, (*path, name))
+
+
+COMMANDS = dict(_leaves(build_parser()))
+
+
+def _options(command: str) -> set[str]:
+    return {s for a in COMMANDS[command]._actions for s in a.option_strings}
+
+
+def _help(command: str, option: str) -> str:
+    parser = COMMANDS[command]
+    action = next(a for a in parser._actions if option in a.option_strings or a.dest == option)
+    return " ".join(action.help.split())
+
+
+def _listed(sentence: str) -> set[str]:
+    """'align, bmi, calcium infer/evaluate, ...' as command names ('calcium infer', 'calcium evaluate')."""
+    found = set()
+    for item in re.split(r",\s*|\s+and\s+|\s+or\s+", " ".join(sentence.split())):
+        words = item.strip().split()
+        if not words:
+            continue
+        for last in words[-1].split("/"):
+            found.add(" ".join([*words[:-1], last]))
+    return found
+
+
+def test_top_level_help_names_the_commands_that_take_each_execution_option():
+    text = " ".join(DESCRIPTION.split())
+    takes = _listed(re.search(r"take --device and --threads \(([^;]*);", text).group(1))
+    not_taking = _listed(re.search(r"; not ([^)]*)\)", text).group(1))
+    with_device = {c for c in COMMANDS if "--device" in _options(c) and "--threads" in _options(c)}
+    without = {c.split()[0] for c in COMMANDS if "--device" not in _options(c)}
+    assert takes == with_device and not_taking == without
+    precision = _listed(re.search(r"\); (.*?) take --precision too", text).group(1))
+    trains = {c for c in COMMANDS if "--precision" in _options(c) and "16-mixed" in _help(c, "--precision")}
+    assert precision == trains == {"bmi", "continual", "train", "twin fit"}
+    refused = _listed(re.search(r"under torchrun; (.*?) refuse it", text).group(1))
+    assert refused == {"bmi", "continual", "plasticity"}
+
+
+@pytest.mark.parametrize("command", ["train", "continual", "plasticity", "twin fit"])
+def test_overwrite_and_resume_help_say_what_they_do(command):
+    assert _help(command, "--overwrite").endswith("or (without --resume) discard an interrupted job")
+    resume = _help(command, "--resume")
+    assert ("precision" in resume) == ("--precision" in _options(command))
+    # process count: only the commands that run under torchrun
+    assert ("process count" in resume) == (command in ("train", "twin fit"))
+
+
+def test_sweep_help_names_every_job_and_what_a_rerun_refuses():
+    from neuroaikit.sweep.spec import JOBS
+
+    text = " ".join(build_parser()._subparsers._group_actions[0].choices["sweep"].description.split())
+    jobs = re.search(r"names the job \(([^)]*)\)", text).group(1)
+    assert set(jobs.split(" | ")) == set(JOBS)
+    for phrase in ("A finished trial with other settings, an interrupted trial with other settings and a step "
+                   "result computed with other step settings are errors unless --overwrite",
+                   "--rerun runs every trial afresh", "an interrupted job is discarded"):
+        assert phrase in text
+    assert "discard interrupted ones" in _help("sweep", "--overwrite")
+
+
+def test_report_out_has_an_overwrite_option():
+    assert "--overwrite" in _options("report")
+
+
+def test_help_examples_build(tmp_path):
+    """--model-arg's examples build the models they name."""
+    from neuroaikit.cli.options import parse_assignments
+    from neuroaikit.models import build_model
+
+    text = _help("train", "--model-arg")
+    examples = re.findall(r"(\w+=\S+) \(([\w, ]+)\)", text)
+    assert len(examples) == 3
+    for assignment, models in examples:
+        for model in models.split(", "):
+            build_model(model, **parse_assignments([assignment], "--model-arg"))
+    assert "width=0.5 (resnet18)" in text
+
+
+def test_descriptions_print_no_doubled_percent(capsys):
+    for command, parser in COMMANDS.items():
+        assert "%%" not in parser.format_help(), command
+    assert "10% of train images" in COMMANDS["twin fit"].format_help().replace("\n", " ")
+
+
+def test_every_twin_argument_has_help():
+    for command in ("twin evaluate", "twin probe"):
+        for action in COMMANDS[command]._actions:
+            assert action.help, (command, action.dest)
+
+
+@pytest.mark.parametrize("fit", ["fit: [1, 2]", "fit: {model: [1]}", "fit: 3", "fit: {execution: [1]}"])
+def test_twin_fit_config_with_a_non_mapping_fit_is_one_line(tmp_path, capsys, fit):
+    config = tmp_path / "twin.yaml"
+    config.write_text(fit + "\n")
+    code = main(["twin", "fit", "synthetic", "--config", str(config), "--threads", "1", "--quiet",
+                 "--out", str(tmp_path / "twin")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1, err
+    assert "must be a mapping" in err or "must be mappings" in err, err
+    assert "internal error" not in err and not (tmp_path / "twin").exists()
+
+
+def test_synthetic_setting_errors_name_the_synthetic_option(tmp_path, capsys):
+    code = main(["twin", "fit", "synthetic", "--synthetic", "seed=-1", "--quiet", "--out", str(tmp_path / "t")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err == "error: --synthetic seed must be an integer >= 0, got -1"
+    # the twin's own --seed keeps its name
+    code = main(["twin", "fit", "synthetic", "--seed", "-1", "--quiet", "--out", str(tmp_path / "t")])
+    assert code == 2 and capsys.readouterr().err.strip().startswith("error: --seed ")
