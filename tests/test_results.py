@@ -43,3 +43,11 @@ def test_a_float_field_stored_as_null_reads_back_as_nan(tmp_path):
     assert read.per_task["b"] == 1.0 and np.isnan(read.per_task["a"])
     assert read.maybe is None and read.note is None
     assert Figures.from_dict({"value": 0.25, "curve": [], "per_task": {}}).value == 0.25
+
+
+def test_format_figure_says_n_a_for_every_undefined_value():
+    from neuroaikit.results import format_figure
+
+    assert [format_figure(v) for v in (None, float("nan"), float("inf"), -float("inf"))] == ["n/a"] * 4
+    assert format_figure(0.25, "+.2f") == "+0.25" and format_figure(3, ".1f") == "3.0"
+    assert format_figure("a label") == "a label" and format_figure(True) == "True"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import types
 import typing
 from typing import Any, ClassVar, TypeVar
@@ -23,6 +24,19 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from .errors import DataError
+
+#: how a figure that is undefined (None, NaN or infinite: JSON stores them as null) is printed
+MISSING = "n/a"
+
+
+def format_figure(value: Any, spec: str = ".4f") -> str:
+    """``value`` formatted with ``spec``, or :data:`MISSING` where it is undefined (None, NaN,
+    infinite); a value that is no number is shown as it is. One rule for logs, CLI and reports."""
+    if value is None:
+        return MISSING
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return str(value)
+    return format(value, spec) if math.isfinite(value) else MISSING
 
 R = TypeVar("R", bound="Result")
 

@@ -156,6 +156,7 @@ def run(args) -> int:
         run_inference,
     )
     from ..progress import default_progress
+    from ..results import format_figure
 
     if args.calcium_command is None:
         raise ConfigError("calcium needs an action: infer or evaluate (see 'neuroaikit calcium --help')")
@@ -180,13 +181,11 @@ def run(args) -> int:
         print(f"method: {evaluation.protocol.method}")
         print(f"{'dataset':<22}{'indicator':<10}{'held-out r':>11}{'untuned':>9}{'chance':>8}  tuned parameters")
         for s in evaluation.datasets:
-            print(f"{s.dataset:<22}{s.indicator:<10}{_fmt(s.test_mean_r):>11}{_fmt(s.test_mean_r_untuned):>9}"
-                  f"{_fmt(s.test_mean_r_chance):>8}  {s.tuned_params.describe()}")
+            print(f"{s.dataset:<22}{s.indicator:<10}{format_figure(s.test_mean_r, '.3f'):>11}"
+                  f"{format_figure(s.test_mean_r_untuned, '.3f'):>9}"
+                  f"{format_figure(s.test_mean_r_chance, '.3f'):>8}  {s.tuned_params.describe()}")
     if (run_.path / "report.html").is_file() and not args.no_report:
         print(f"report: {run_.path / 'report.html'}")
     print(f"run: {run_.path}")
     return 0
 
-
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-from ..results import Result
+from ..results import Result, format_figure
 
 
 @dataclass
@@ -50,9 +49,7 @@ class ContinualResult(Result):
     def summary(self) -> str:
         """One line of the four metrics; ``n/a`` where a metric is undefined (transfer and
         forgetting of a single task)."""
-        def figure(value: float, spec: str) -> str:
-            return format(value, spec) if math.isfinite(value) else "n/a"
-
+        figure = format_figure
         return (f"average accuracy {figure(self.average_accuracy, '.4f')}; "
                 f"forgetting {figure(self.forgetting, '.4f')}; "
                 f"backward transfer {figure(self.backward_transfer, '+.4f')}; "

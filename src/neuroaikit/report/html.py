@@ -7,9 +7,11 @@ import base64
 import html
 import io
 import math
-import numbers
 from dataclasses import dataclass, field
 from typing import Any, Sequence
+
+from ..results import MISSING
+from ..results import format_figure as number  # noqa: F401  (the sections' name for it)
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
@@ -27,26 +29,12 @@ def escape(value: Any) -> str:
     return html.escape(str(value), quote=True)
 
 
-#: what a table cell shows for a value that is undefined (None, or NaN / infinity: JSON stores them as null)
-MISSING = "n/a"
-
-
 def _cell(value: Any) -> str:
     if value is None:
         return MISSING
     if isinstance(value, float):
         return f"{value:.4g}" if math.isfinite(value) else MISSING
     return escape(value)
-
-
-def number(value: Any, spec: str = ".4f") -> str:
-    """``value`` formatted with ``spec``, or ``n/a`` where it is undefined (None, NaN, infinite);
-    a value that is no number is shown as it is."""
-    if value is None:
-        return MISSING
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        return str(value)
-    return format(value, spec) if math.isfinite(value) else MISSING
 
 
 @dataclass

@@ -45,7 +45,7 @@ from ...config import (
 from ...errors import ConfigError
 from ...execution import ExecutionConfig
 from ...progress import Progress, default_progress
-from ...results import finite_or_none
+from ...results import finite_or_none, format_figure
 from ...runs import Run, RunWriter
 from ._jobs import build_report_after_commit, cpu_threads, execution_record
 from .inference import BACKENDS, OasisDeconvolver, backend_label
@@ -445,10 +445,6 @@ def _finite(value) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
-def _r(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.3f}"
-
-
 def evaluate_calcium(cfg: EvaluationConfig, progress: Progress | None = None) -> CalciumEvaluation:
     """Tune on the even-position files and score the odd-position files of each dataset.
 
@@ -493,7 +489,8 @@ def evaluate_calcium(cfg: EvaluationConfig, progress: Progress | None = None) ->
                     examples.append(example)
                 progress.message(
                     f"{folder.name}: tuned {summary.tuned_params.describe()} on {summary.n_tune_recordings} "
-                    f"recordings (mean r {_r(summary.tune_mean_r)}); held-out mean r {_r(summary.test_mean_r)} "
+                    f"recordings (mean r {format_figure(summary.tune_mean_r, '.3f')}); "
+                    f"held-out mean r {format_figure(summary.test_mean_r, '.3f')} "
                     f"over {summary.n_test_recordings} recordings ({summary.seconds:.1f} s)"
                 )
                 datasets_task.update(1, held_out_r=summary.test_mean_r if summary.test_mean_r is not None else float("nan"))

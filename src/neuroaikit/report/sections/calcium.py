@@ -25,11 +25,6 @@ def _plt():
     return plt
 
 
-def _na(value):
-    """Table cell: ``n/a`` for a value that could not be computed."""
-    return "n/a" if value is None else value
-
-
 def _peak(values: np.ndarray) -> float:
     finite = values[np.isfinite(values)]
     return float(finite.max()) if finite.size and finite.max() > 0 else 1.0
@@ -84,12 +79,12 @@ def _evaluation(result: CalciumEvaluation) -> list[Section]:
                 round(s.frame_rate_hz, 2),
                 f"{s.n_tune_recordings} / {s.n_test_recordings}",
                 s.tuned_params.describe(),
-                _na(s.tune_mean_r),
-                _na(s.test_mean_r),
-                _na(s.test_median_r),
-                _na(s.test_mean_r_untuned),
-                _na(s.test_mean_r_chance),
-                _na(s.test_mean_noise_level),
+                s.tune_mean_r,
+                s.test_mean_r,
+                s.test_median_r,
+                s.test_mean_r_untuned,
+                s.test_mean_r_chance,
+                s.test_mean_noise_level,
             ]
         )
     summary.table(
@@ -185,10 +180,10 @@ def _inference(result: CalciumInference) -> list[Section]:
         headers += ["true spikes (imaged time)", "r with true rate"]
     rows = []
     for r in result.traces:
-        row = [r.trace, r.frames, round(r.frame_rate_hz, 3), _na(r.noise_level), r.nan_frames, _na(r.tau_decay_s),
+        row = [r.trace, r.frames, round(r.frame_rate_hz, 3), r.noise_level, r.nan_frames, r.tau_decay_s,
                r.active_frames]
         if has_truth:
-            row += [_na(r.n_true_spikes), _na(r.r_ground_truth)]
+            row += [r.n_true_spikes, r.r_ground_truth]
         rows.append(row)
     section.table(headers, rows)
     if result.example is not None:

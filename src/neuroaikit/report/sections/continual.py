@@ -4,21 +4,14 @@ accuracy-after-each-task curve, the metrics and the strategy's costs."""
 
 from __future__ import annotations
 
-import math
-
 from ...runs import Run
-from ..html import Section
+from ..html import Section, number
 
 ORDER = 13
 
 
 def _is_continual_run(run: Run) -> bool:
     return "accuracy_matrix" in run.metrics and "strategy" in run.metrics
-
-
-def _figure(value: float, spec: str) -> str:
-    # transfer and forgetting are undefined (NaN, stored as null) for a single task
-    return format(value, spec) if math.isfinite(value) else "n/a"
 
 
 def build(run: Run) -> list[Section]:
@@ -39,9 +32,9 @@ def build(run: Run) -> list[Section]:
     section = Section(f"Continual learning: {result.strategy} on {result.benchmark} ({result.scenario}-incremental)")
     section.paragraph(
         f"{result.n_tasks} tasks x {result.iters} iterations{', task-free stream' if result.task_free else ''}. "
-        f"Average accuracy after the last task {_figure(result.average_accuracy, '.4f')}; backward transfer "
-        f"{_figure(result.backward_transfer, '+.4f')}; forward transfer {_figure(result.forward_transfer, '+.4f')}; "
-        f"forgetting {_figure(result.forgetting, '.4f')}. Costs: {result.costs.get('extra_forward_ratio', 0):.2f} "
+        f"Average accuracy after the last task {number(result.average_accuracy, '.4f')}; backward transfer "
+        f"{number(result.backward_transfer, '+.4f')}; forward transfer {number(result.forward_transfer, '+.4f')}; "
+        f"forgetting {number(result.forgetting, '.4f')}. Costs: {result.costs.get('extra_forward_ratio', 0):.2f} "
         f"extra forward passes per training example, {result.costs.get('buffer_examples', 0)} buffered examples, "
         f"{result.costs.get('stored_floats', 0)} stored floats; {result.train_time_s:.1f} s of training.")
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
