@@ -27,6 +27,10 @@ def _cells(page: str) -> list[str]:
 def test_table_cells_show_undefined_values_as_na():
     page = render_page("t", [Section("s").table(["a", "b", "c", "d", "e"], [[None, math.nan, math.inf, 0.25, 3]])])
     assert _cells(page) == ["n/a", "n/a", "n/a", f"{0.25:.4g}", "3"]
+    import numpy as np
+
+    page = render_page("t", [Section("s").table(["a", "b", "c"], [[np.float32("nan"), np.float32(0.5), np.int64(7)]])])
+    assert _cells(page) == ["n/a", "0.5", "7"]  # numpy scalars as their Python kin
 
 
 def test_twin_table_read_back_from_json_shows_na_for_undefined_scores(tmp_path):

@@ -159,3 +159,24 @@ def test_eot_pgd_noise_is_not_seeded_like_its_random_start(monkeypatch):
     eot_pgd(model, torch.rand(4, 1, 8, 8), torch.arange(4), config)
     # PGD seeds its random start with config.seed; the noise layers get a stream derived apart
     assert seeds[0] == derive_seed(5, 0x4E4F4953) != 5
+
+
+# -- the deployed rule, resolved as evaluate resolves it ---------------------------------------------
+
+
+def test_steps_resolve_the_runs_draws_as_evaluate_does():
+    """A run deployed as vote over 5 draws and a step that names another rule but no draws:
+    evaluate attacks with the run's 5 draws, so the sweep must compare (and the quick check
+    attack) the same, or a rerun calls the step's own finished result 'other settings'."""
+    import types
+
+    from neuroaikit.attacks.evaluate import RobustnessConfig, with_deployed_rule
+    from neuroaikit.sweep.steps import evaluate_changes, resolve_eot_pgd
+
+    trained = {"eval_rule": "vote", "eval_draws": 5}
+    config = RobustnessConfig(rule="mean", eps=[0.1])
+    stored = {"config": with_deployed_rule(config, trained).to_dict()}  # what evaluate_run records
+    assert stored["config"]["n_draws"] == 5 and stored["config"]["rule"] == "mean"
+    assert evaluate_changes(config, stored, types.SimpleNamespace(config=trained)) == []
+    assert resolve_eot_pgd(EotPgdConfig(rule="mean"), trained).n_draws == 5
+    assert resolve_eot_pgd(EotPgdConfig(rule="mean"), {}).n_draws == 1  # no draws recorded: one pass

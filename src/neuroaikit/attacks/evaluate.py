@@ -14,7 +14,7 @@ import math
 import time
 from functools import partial
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping, TypeVar
 
 import torch
 from torch import nn
@@ -46,6 +46,8 @@ CIFAR_L2 = (0.125, 0.25, 0.5, 1.0, 2.0)
 #: why attacks run in float32 only: a reduced-precision forward pass rounds the small logit and
 #: gradient differences the attacks follow, which masks gradients and over-rates robustness
 ATTACKS_NEED_FLOAT32 = "attacks in reduced precision can mask gradients and over-rate robustness"
+
+_C = TypeVar("_C", bound=Config)
 
 
 def _ascending_eps(value) -> bool:
@@ -565,6 +567,19 @@ def _examples(model, x, y, adversarial, rule, count: int = 6) -> AdversarialExam
     )
 
 
+def with_deployed_rule(config: _C, trained: dict) -> _C:
+    """``config`` (any config with ``rule`` and ``n_draws``) completed from the trained run's
+    ``config.json`` values ``trained``: the run's rule where ``config`` names none, and the run's
+    draws where ``config`` gives none, whatever the rule (``--rule vote`` keeps the run's N, not
+    20). The one resolution that ``evaluate`` and the sweep steps share."""
+    settings: Any = config  # RobustnessConfig or a sweep step's config, both with rule and n_draws
+    if settings.rule is None:
+        config = config.replace(rule=trained.get("eval_rule", "single"))
+    if settings.n_draws is None and trained.get("eval_draws") is not None:
+        config = config.replace(n_draws=trained["eval_draws"])
+    return config
+
+
 def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None, split: str = "test",
                  overwrite: bool = False, execution: ExecutionConfig | None = None,
                  progress: Progress | None = None,
@@ -585,12 +600,7 @@ def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
     dataset = train_config.get("dataset")
     if not dataset:
         raise ConfigError(f"{run.path / 'config.json'} does not say which dataset the model was trained on")
-    config = config or RobustnessConfig()
-    if config.rule is None:
-        config = config.replace(rule=train_config.get("eval_rule", "single"))
-    if config.n_draws is None and train_config.get("eval_draws") is not None:
-        # the run's draws apply to a rule given here too: --rule vote keeps the run's N, not 20
-        config = config.replace(n_draws=train_config["eval_draws"])
+    config = with_deployed_rule(config or RobustnessConfig(), train_config)
     data = load_dataset(dataset, split=split, data_dir=data_dir or train_config.get("data_dir"))
     with Execution(execution) as ex:
         progress.for_rank(ex.rank)

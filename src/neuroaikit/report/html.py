@@ -6,11 +6,11 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..results import MISSING
+from ..results import format_figure
 from ..results import format_figure as number  # noqa: F401  (the sections' name for it)
 
 STYLE = """
@@ -30,10 +30,8 @@ def escape(value: Any) -> str:
 
 
 def _cell(value: Any) -> str:
-    if value is None:
-        return MISSING
-    if isinstance(value, float):
-        return f"{value:.4g}" if math.isfinite(value) else MISSING
+    if value is None or (isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral)):
+        return escape(format_figure(value, ".4g"))  # numpy floats too
     return escape(value)
 
 

@@ -64,7 +64,9 @@ class _LatencySpikes(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         raise ConfigError("the latency encoder passes no gradient to its input (a spike time is a step function "
-                          "of the pixel): use a gradient-free attack (square, random) or a transfer attack")
+                          "of the pixel), so no gradient-based attack or map (evaluate's APGD, feature-space, "
+                          "MEIs, gradient RFs) can run on it: train with encoder direct or poisson, or attack "
+                          "it with Square or a transfer attack from the Python API")
 
 
 def latency_encode(x: torch.Tensor, T: int, threshold: float = 0.01) -> torch.Tensor:

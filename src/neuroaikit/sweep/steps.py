@@ -17,6 +17,7 @@ import torch
 from ..config import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, Interval, Options
 from ..errors import ConfigError
 from ..execution import Execution, ExecutionConfig, derive_seed, require_float32
+from ..attacks.evaluate import with_deployed_rule
 from ..noise import RULES
 from ..results import Result
 
@@ -27,15 +28,6 @@ def _config_changes(stored: dict, config: Config) -> list[tuple[str, Any, Any]]:
     if not isinstance(old, dict):
         return []
     return config_differences(old, config.to_dict(), ignore=("execution",), read_as=type(config))
-
-
-def _with_run_rule(config, trained: dict):
-    """``config`` with the deployed rule taken from the trained run when it names none, as
-    :func:`~neuroaikit.attacks.evaluate.evaluate_run` resolves it."""
-    if config.rule is None:
-        config = config.replace(rule=trained.get("eval_rule", "single"),
-                                n_draws=config.n_draws or trained.get("eval_draws"))
-    return config
 
 
 # -- evaluate: the full robustness protocol ----------------------------------------------------
@@ -51,7 +43,7 @@ def evaluate_step(run_dir, config, *, overwrite: bool, execution: ExecutionConfi
 def evaluate_changes(config, stored: dict, run) -> list[tuple[str, Any, Any]]:
     """The settings of ``config`` (a :class:`~neuroaikit.attacks.evaluate.RobustnessConfig`,
     rule resolved from the run) that differ from those ``results/robustness.json`` records."""
-    return _config_changes(stored, _with_run_rule(config, run.config))
+    return _config_changes(stored, with_deployed_rule(config, run.config))
 
 
 # -- eot-pgd: a quick adaptive white-box check -----------------------------------------------
@@ -149,7 +141,7 @@ def eot_pgd(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, 
 def resolve_eot_pgd(config: EotPgdConfig, trained: dict) -> EotPgdConfig:
     """``config`` as the step runs and records it on a run trained with ``trained``: the rule
     and its draws from the run when not given (one draw when neither says)."""
-    config = _with_run_rule(config, trained)
+    config = with_deployed_rule(config, trained)
     return config if config.n_draws is not None else config.replace(n_draws=1)
 
 

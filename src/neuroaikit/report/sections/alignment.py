@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 
 from ...runs import Run
-from ..html import Section
+from ..html import Section, number
 
 ORDER = 50
 
@@ -83,10 +83,6 @@ def _rdm_figure(result):
     return fig
 
 
-def _fmt(v):
-    return "-" if v is None else f"{v:.3f}"
-
-
 def build(run: Run) -> list[Section]:
     from ...alignment.results import METRICS, AlignmentResult
 
@@ -125,7 +121,8 @@ def build(run: Run) -> list[Section]:
             if part.error is not None:
                 row += ["error", part.error[:60], "-"]
             else:
-                row += [_fmt(part.score), f"[{_fmt(part.ci_low)}, {_fmt(part.ci_high)}]", _fmt(part.ceiled)]
+                row += [number(part.score, ".3f"), f"[{number(part.ci_low, '.3f')}, {number(part.ci_high, '.3f')}]",
+                        number(part.ceiled, ".3f")]
         rows.append(row)
     section.table(["layer", "units", "RSA", "RSA CI", "RSA ceiled", "CKA", "CKA CI", "CKA ceiled",
                    "pred r", "pred CI", "pred ceiled"], rows)
