@@ -170,7 +170,11 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     parser.add_argument("--json", help="write the figures here (after every task)")
+    parser.add_argument("--quick", action="store_true", help="3 tasks of 100 iterations (unless --tasks/--iters say)")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.tasks = 3 if args.tasks is None else args.tasks
+        args.iters = 100 if args.iters is None else args.iters
     if args.tasks is not None and args.tasks < 2:
         parser.error("--tasks must be at least 2 (the first task has nothing to distil)")
     if args.random_classes and args.benchmark != "split-mnist":

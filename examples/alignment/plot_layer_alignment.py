@@ -5,8 +5,8 @@ Which layer looks most like the data?
 Representational similarity analysis compares representational dissimilarity matrices (RDMs):
 one pair of stimuli at a time, how differently does each system respond? Here a CNN trained on the
 embedded digits is compared, layer by layer, with a "brain" made of the pixel responses of a
-population of random Gabor-like filters (a stand-in for V1 that needs no data files), by RSA and
-by linear CKA.
+population of random Gaussian filters (random projections of the pixels: a stand-in for a
+recorded population that needs no data files), by RSA and by linear CKA.
 """
 
 import tempfile

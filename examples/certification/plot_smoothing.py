@@ -43,6 +43,6 @@ for cert in (smoothing, hidden):
     ax.plot([p.radius for p in cert.curve], [p.certified_accuracy for p in cert.curve], lw=2, label=cert.label())
 ax.set_xlabel("L2 radius")
 ax.set_ylabel("certified accuracy")
-ax.set_title(f"digits, n = {settings['n']}, alpha = 0.001; PixelDP sensitivity {hidden.sensitivity:.3g}")
+ax.set_title(f"digits, n = {settings['n']}, alpha = {smoothing.alpha:g}; PixelDP sensitivity {hidden.sensitivity:.3g}")
 ax.legend()
 plt.show()

@@ -4,7 +4,7 @@ In-silico physiology of units with known answers
 
 Simple cells (rectified Gabors) and complex cells (quadrature energy) with known orientation
 and spatial frequency go through the standard grating protocol of :mod:`neuroaikit.insilico`;
-the polar plots show their orientation tuning and the table their recovered preferences and
+the polar plots show their orientation tuning and their titles the recovered preferences and
 F1/F0 (above 1 for simple cells, near 0 for complex cells).
 """
 
@@ -31,7 +31,7 @@ for row, (name, cells) in enumerate((("simple", GaborUnits(shape, orientations, 
         ax.plot(theta, np.concatenate([r, r[:1]]))
         ax.set_yticklabels([])
         ax.set_title(f"{name}: true {np.degrees(orientations[j]):.0f} deg, found "
-                     f"{measured.preferred_orientation[j]:.1f}\nSF {sfs[j]:.3f} -> {measured.preferred_sf[j]:.3f} c/px, "
+                     f"{measured.preferred_orientation[j] % 180:.1f}\nSF {sfs[j]:.3f} -> {measured.preferred_sf[j]:.3f} c/px, "
                      f"F1/F0 {measured.modulation_ratio[j]:.2f}", fontsize=7)
 fig.tight_layout()
 plt.show()

@@ -24,16 +24,17 @@ train(TrainConfig(dataset="digits", model="cnn", epochs=3, batch_size=64, noise=
                   noise_warmup=1, seed=0), f"{out}/noisy", progress=silent())
 model = load_run(f"{out}/noisy")
 test = load_dataset("digits", split="test")
-x, y = test.images[:50], test.labels[:50]
+x, y = test.images[:100], test.labels[:100]
 
 eps_values = [0.0, 0.15, 0.3]
 curves = {"PGD, one draw per gradient": dict(eot=1, rule="single"),
           "EOT-PGD, 8 draws, vote loss": dict(eot=8, rule="vote")}
+clean = accuracy(model, x, y, rule="vote", n_draws=9)  # one clean figure: both curves start from it
 results = {}
 for label, options in curves.items():
-    acc = []
-    for eps in eps_values:
-        x_adv = x if eps == 0 else PGD(model, eps=eps, alpha=eps / 8, steps=10, **options)(x, y)
+    acc = [clean]
+    for eps in eps_values[1:]:
+        x_adv = PGD(model, eps=eps, alpha=eps / 8, steps=10, **options)(x, y)
         acc.append(accuracy(model, x_adv, y, rule="vote", n_draws=9))
     results[label] = acc
 

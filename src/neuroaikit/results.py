@@ -45,6 +45,16 @@ def _resolve(cls: type, name: str) -> Any:
     return typing.get_type_hints(cls).get(name, Any)
 
 
+def _wants_a_number(hint: Any) -> bool:
+    """``hint`` is ``int`` or ``float``, alone or with ``None``."""
+    if hint in (int, float):
+        return True
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        return bool(args) and all(a in (int, float) for a in args)
+    return False
+
+
 def _convert(hint: Any, value: Any) -> Any:
     """``value`` (plain JSON) as ``hint`` describes it: Result subclasses and containers of them;
     null where a ``float`` belongs is NaN (strict JSON stores NaN and infinities as null)."""
@@ -105,7 +115,13 @@ class Result:
         missing = []
         for f in dataclasses.fields(cls):
             if f.name in values:
-                kwargs[f.name] = _convert(_resolve(cls, f.name), values[f.name])
+                hint = _resolve(cls, f.name)
+                value = values[f.name]
+                if _wants_a_number(hint) and value is not None and (
+                        not isinstance(value, numbers.Real) or isinstance(value, bool)):
+                    kind = "a string" if isinstance(value, str) else type(value).__name__
+                    raise DataError(f"{cls.__name__}: {f.name} must be a number, not {kind}")
+                kwargs[f.name] = _convert(hint, value)
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 missing.append(f.name)
         if missing:

@@ -55,7 +55,13 @@ def test_energy_command_compares_an_ann_and_an_snn_and_reports(tmp_path, capsys)
     from neuroaikit.report import build_report
 
     page = build_report(str(snn.path))
-    assert "Energy and NeuroBench metrics" in open(page, encoding="utf-8").read()
+    text = open(page, encoding="utf-8").read()
+    assert "Energy and NeuroBench metrics" in text and "Not counted" not in text
+    assert EnergyResult.load(snn).this.uncounted_weights == []  # every weight belongs to a counted layer
+    stored = EnergyResult.load(snn)
+    stored.this.uncounted_weights = ["body.w"]  # as a model with a product no hook sees records it
+    stored.save(snn)
+    assert "Not counted: the products of weights body.w" in open(build_report(str(snn.path)), encoding="utf-8").read()
 
 
 def test_energy_command_errors_are_one_line(tmp_path, capsys):

@@ -1,6 +1,7 @@
 """Synaptic operations of models whose products are not Linear/Conv layers (the plasticity
 networks report them), counted against closed forms, and the warning for products no hook sees."""
 
+import json
 import warnings
 
 import pytest
@@ -78,12 +79,19 @@ class HiddenProduct(nn.Module):
         return self.readout(x.flatten(1) @ self.w.t())
 
 
-def test_weights_no_hook_sees_are_warned_about():
+def test_weights_no_hook_sees_are_warned_about_and_recorded():
+    from neuroaikit.energy.measure import format_energy
+    from neuroaikit.energy.results import EnergyMeasurement
+
     with pytest.warns(UserWarning, match=r"weights w belong to no Linear/Conv layer.*NOT counted"):
-        measure(HiddenProduct(), torch.rand(3, 1, 4, 4))
+        raw = measure(HiddenProduct(), torch.rand(3, 1, 4, 4))
+    assert raw["uncounted_weights"] == ["w"]
+    stored = EnergyMeasurement.from_dict(json.loads(json.dumps(raw)))
+    assert stored.uncounted_weights == ["w"] and "NOT counted: the products of weights w" in format_energy(stored)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        measure(nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), torch.rand(3, 1, 4, 4))
+        counted = measure(nn.Sequential(nn.Flatten(), nn.Linear(16, 2)), torch.rand(3, 1, 4, 4))
+        assert counted["uncounted_weights"] == [] and "NOT counted" not in format_energy(counted)
         measure(KrotovHopfieldClassifier(image_size=4, n_classes=2, n_hidden=8), torch.rand(3, 1, 4, 4))
         SynapticOperations().attach(SpikingMLP(image_size=4, n_classes=2, T=2, hidden=[5])).detach()
 

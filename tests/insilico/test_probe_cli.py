@@ -125,3 +125,22 @@ def test_colour_model_gets_channel_tuning_with_known_channels(tmp_path, shared_d
 def test_grey_input_models_have_no_colour_block(probed):
     _, result = probed
     assert all(entry.colour is None for entry in result.layers)
+
+
+@pytest.mark.parametrize("encoder", ["latency", "poisson"])
+def test_probe_records_a_spiking_network_through_its_rates_and_keeps_meis_in_the_pixel_range(tmp_path, encoder):
+    """Its default layers are the rate probes; the encoders refuse pixels outside [0, 1], so the
+    MEIs are clipped to the images' range; the latency encoder's surrogate gradient drives them."""
+    torch.manual_seed(0)
+    kwargs = {"image_size": 8, "T": 3, "channels": [2, 4], "hidden": 12, "encoder": encoder}
+    run = Run(tmp_path / "snn")
+    run.save_model(build_model("snn_cnn", **kwargs), model_spec("snn_cnn", kwargs))
+    run.save_config({"dataset": "digits"})
+    config = ProbeConfig(max_units=4, n_images=120, mei_units=2, mei_steps=3, probe_folds=3,
+                         protocol=GratingProtocol(n_directions=8, n_phases=4))
+    result = probe_run(run.path, config, progress=silent())
+    assert [entry.layer for entry in result.layers] == ["rate1", "rate2", "rate3"]
+    for entry in result.layers:
+        images = np.asarray(entry.meis + entry.mins)
+        assert len(entry.meis) == len(entry.map_units) > 0
+        assert images.min() >= 0 and images.max() <= 1 and images.std() > 0

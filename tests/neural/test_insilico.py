@@ -57,6 +57,21 @@ def test_most_exciting_input_beats_natural_images_of_equal_norm(cells):
     assert np.linalg.norm(meis[0] - 127.5) == pytest.approx(50.0 * np.sqrt(24 * 32), rel=1e-3)
 
 
+
+def test_a_bounded_mei_stays_in_the_pixel_range_and_still_beats_natural_images(cells):
+    cortex, model = cells
+    meis, act = most_exciting_inputs(model, (24, 32), [0, 1, 2], steps=60, bounds=(0.0, 255.0))
+    assert meis.min() >= 0 and meis.max() <= 255
+    free, _ = most_exciting_inputs(model, (24, 32), [0, 1, 2], steps=60)
+    assert free.min() < 0 or free.max() > 255  # the bound was binding
+    imgs = torch.as_tensor(cortex.images(50))[:, None]
+    contrast = imgs - 127.5
+    scale = 50.0 * np.sqrt(24 * 32) / contrast.flatten(1).norm(dim=1)
+    natural = model((127.5 + contrast * scale.view(-1, 1, 1, 1)).clamp(0, 255))[:, :3].max(0).values
+    assert (act > natural.detach().numpy()).all()
+    with pytest.raises(ValueError, match="grey level"):
+        most_exciting_inputs(model, (24, 32), [0], steps=1, bounds=(0.0, 100.0))
+
 class ColourCells(torch.nn.Module):
     """An LN model of three-channel images: each unit weighs the channels differently."""
 

@@ -46,7 +46,8 @@ def test_twin_table_read_back_from_json_shows_na_for_undefined_scores(tmp_path):
 
 
 def test_insilico_table_shows_na_for_a_measure_no_unit_has(tmp_path):
-    """A layer where no unit has a defined SF bandwidth (every value None) has no median: n/a."""
+    """A layer where no unit has a defined SF bandwidth (every value None) has no median: n/a; each
+    median says over how many units it was taken."""
     import numpy as np
 
     from neuroaikit.insilico.characterize import UnitMeasures
@@ -62,8 +63,8 @@ def test_insilico_table_shows_na_for_a_measure_no_unit_has(tmp_path):
     page = build_report(run.path).read_text()
     row = re.search(r"<tr><td>relu1</td>.*?</tr>", page).group(0)
     cells = _cells(row)
-    assert cells[2] == f"{float(np.median([0.2, 0.4])):.4g}"  # 1-CV: the median of the defined values
-    assert cells[5] == "n/a"  # SF bandwidth: no unit has one
+    assert cells[2] == f"{float(np.median([0.2, 0.4])):.4g} (2)"  # 1-CV: the median of the 2 defined values
+    assert cells[5] == "n/a (0)"  # SF bandwidth: no unit has one
     assert "None" not in row
 
 
@@ -220,6 +221,20 @@ def test_training_text_gives_the_epochs_that_ran(tmp_path):
     ("metrics.json", {"history": [], "test_accuracy": {}}, "TrainingResult: the stored result lacks dataset"),
     ("metrics.json", _training_metrics([{"epoch": 1}]), "history[0] lacks loss, test_acc"),
     ("results/bmi.json", {"dataset": {}, "decoders": [], "chance": 0.5}, "dataset lacks name"),
+    ("metrics.json", _training_metrics([_epoch(1), {**_epoch(2), "test_acc": "0.7"}]),
+     "history[1].test_acc must be a number, not a string"),
+    ("metrics.json", _training_metrics([_epoch(1)], train_time_s="1.5"), "TrainingResult: train_time_s must be a number"),
+    ("metrics.json", _training_metrics([_epoch(1)], test_accuracy={"single": "0.9"}),
+     "test_accuracy.single must be a number, not a string"),
+    ("results/bmi.json", {"dataset": {"name": "d", "n_trials": 1, "n_channels": 1, "n_samples": 1, "sfreq": 1.0,
+                                      "classes": ["a"]}, "decoders": [], "chance": "0.5"},
+     "BMIResult: chance must be a number, not a string"),
+    ("results/bmi.json", {"dataset": {"name": "d", "n_trials": 1, "n_channels": 1, "n_samples": 1, "sfreq": 1.0,
+                                      "classes": ["a"]}, "chance": 0.5, "decoders": [
+        {"name": "lda", "scheme": "s", "accuracy": 0.7, "interval": [0.6, 0.8], "n_trials": 9, "per_subject": {"1": 0.7},
+         "confusion": [[1]], "fit_time_s": 1.0, "predict_time_s_per_trial": 0.1,
+         "robustness": {"clean": 0.7, "noise": {"10": "0.6"}, "channels_lost": {}, "electrode_shift": 0.6, "apgd": {}}}]},
+     "lda.robustness.noise.10 must be a number, not a string"),
     ("results/twin_eval.json", "x", "TwinEvaluation: expected a JSON object, got str"),
     ("results/twin_eval.json", {"data": "x", "dataset": {}, "tier": "t", "models": {"twin": 1}},
      "models.twin must be a JSON object, not a number"),

@@ -22,13 +22,17 @@ SKIP_TYPES = (nn.Flatten, nn.Dropout, nn.Identity, NoiseLayer)
 
 
 def default_layers(model: nn.Module) -> list[str]:
-    """Leaf modules in registration order, except flatten / dropout / identity / noise layers."""
-    names = []
-    for name, module in model.named_modules():
-        if not name or any(True for _ in module.children()) or isinstance(module, SKIP_TYPES):
-            continue
-        names.append(name.removeprefix("model.") if _is_noisy(model) else name)
-    return names
+    """Leaf modules in registration order, except flatten / dropout / identity / noise layers; for
+    a spiking network with rate probes (:class:`~neuroaikit.spiking.SpikeRate`), those probes only:
+    its neurons run once per time step or return ``(spikes, state)`` tuples, its rates are what to
+    record."""
+    from ..spiking.modules import SpikeRate
+
+    leaves = [(name, module) for name, module in model.named_modules()
+              if name and not any(True for _ in module.children()) and not isinstance(module, SKIP_TYPES)]
+    if any(isinstance(module, SpikeRate) for _, module in leaves):
+        leaves = [(name, module) for name, module in leaves if isinstance(module, SpikeRate)]
+    return [name.removeprefix("model.") if _is_noisy(model) else name for name, _ in leaves]
 
 
 def _is_noisy(model: nn.Module) -> bool:

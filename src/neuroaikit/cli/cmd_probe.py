@@ -82,29 +82,24 @@ def config_from(args):
     return config_from_args(ProbeConfig, args, {attr: f for attr, (f, _) in _OPTIONS.items()}, args.config, base)
 
 
-def _median(measures, name: str) -> str:
-    import numpy as np
-
-    values = measures.array(name) if getattr(measures, name) is not None else np.array([])
-    values = values[np.isfinite(values)]
-    return f"{float(np.median(values)):.3g}" if values.size else "-"
-
-
 def print_result(result) -> None:
-    print(f"{'layer':<12} {'units':>5} {'1-CV':>6} {'OSI':>6} {'SF':>8} {'F1/F0':>6} {'SI':>6} {'sparse':>6} "
-          f"{'PR':>6} {'probe':>6} {'KS SF':>6}")
+    from ..results import format_figure
+
+    print(f"{'layer':<12} {'units':>5} {'tuned':>5} {'1-CV':>6} {'OSI':>6} {'SF':>8} {'F1/F0':>6} {'SI':>6} "
+          f"{'sparse':>6} {'PR':>6} {'probe':>6} {'KS SF':>6}")
     for entry in result.layers:
         m = entry.measures
 
         def med(name, m=m):
-            return _median(m, name)
+            return format_figure(m.median(name)[0], ".3g")
 
         ks = next((d.ks for d in entry.distances if d.measure == "preferred_sf"), None)
-        print(f"{entry.layer:<12} {m.n_units:>5} {med('orientation_selectivity'):>6} {med('osi'):>6} "
+        print(f"{entry.layer:<12} {m.n_units:>5} {m.median('orientation_selectivity')[1]:>5} "
+              f"{med('orientation_selectivity'):>6} {med('osi'):>6} "
               f"{med('preferred_sf'):>8} {med('modulation_ratio'):>6} {med('suppression_index'):>6} "
-              f"{med('lifetime_sparseness'):>6} "
-              f"{(m.participation_ratio or 0):>6.1f} {entry.probe.accuracy if entry.probe else 0:>6.3f} "
-              f"{'-' if ks is None else f'{ks:.2f}':>6}")
+              f"{med('lifetime_sparseness'):>6} {format_figure(m.participation_ratio, '.1f'):>6} "
+              f"{format_figure(entry.probe.accuracy if entry.probe else None, '.3f'):>6} {format_figure(ks, '.2f'):>6}")
+    print("medians over the units where each measure is defined ('tuned': units with an orientation tuning)")
     if result.lesions is not None:
         import numpy as np
 

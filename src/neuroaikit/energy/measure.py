@@ -41,7 +41,8 @@ def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None 
     Returns a dict keyed by metric name (``Footprint``, ``ConnectionSparsity``,
     ``ActivationSparsity``, ``SynapticOperations`` {``Effective_MACs``, ``Effective_ACs``,
     ``Dense``}, ``MembraneUpdates``, ...), ``accuracy`` when labels are given, ``energy``
-    (joules per sample) and ``assumptions`` (print them with any energy figure);
+    (joules per sample), ``assumptions`` (print them with any energy figure) and
+    ``uncounted_weights`` (the weights whose products no hook counted; empty when all were);
     :class:`~neuroaikit.energy.results.EnergyMeasurement` ``.from_dict`` types it.
     """
     if images.dim() < 2 or len(images) == 0:
@@ -80,6 +81,8 @@ def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None 
             m.detach()
     for m in workload:
         result[m.name] = m.compute()
+        if isinstance(m, SynapticOperations):
+            result["uncounted_weights"] = list(m.uncounted_weights_)
     result["n_samples"] = len(images)
     result["measure_time_s"] = time.perf_counter() - t0
     if labels is not None:
@@ -111,5 +114,9 @@ def format_energy(result) -> str:
                      f"dense {e['dense_joules_per_sample'] * 1e6:.4g} uJ")
     if result.get("accuracy") is not None:
         lines.append(f"accuracy {result['accuracy']:.4f} on {result['n_samples']} samples")
+    missed = result.get("uncounted_weights") or []
+    if missed:
+        lines.append(f"NOT counted: the products of weights {', '.join(missed)} (no Linear/Conv layer or "
+                     "product-reporting module owns them): the operations and energy are too low")
     lines += ["assumptions:"] + [f"  - {a}" for a in result.get("assumptions") or []]
     return "\n".join(lines)

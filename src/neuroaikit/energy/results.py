@@ -66,6 +66,7 @@ class EnergyMeasurement(Result):
     model: str | None = None
     dataset: str | None = None
     model_kwargs: dict = field(default_factory=dict)
+    uncounted_weights: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -72,7 +72,8 @@ class SynapticOperations(WorkloadMetric):
     divided by the number of samples. (NeuroBench also counts RNN/LSTM/GRU cells; they are not
     supported here and raise.) A model with weight parameters (2-D or more) that belong to none
     of these modules computes products no hook sees: :meth:`attach` warns (``UserWarning``,
-    naming them), since the counts would be too low, or 0.
+    naming them), since the counts would be too low, or 0, and keeps their names in
+    ``uncounted_weights_`` (which :func:`~neuroaikit.energy.measure` records).
 
     Example (NeuroBench docs): a 3x3 fully connected layer with 4 non-zero (input, weight)
     pairs -> ``Effective_MACs`` 4, ``Dense`` 9.
@@ -96,6 +97,7 @@ class SynapticOperations(WorkloadMetric):
         reporters = [m for m in model.modules() if reports_products(m)]
         self._handles += [cast(Any, m).register_product_hook(self.product_hook) for m in reporters]
         missed = uncounted_weights(model, self.modules(model) + reporters)
+        self.uncounted_weights_ = missed
         if missed:
             shown = ", ".join(missed[:4]) + (f" and {len(missed) - 4} more" if len(missed) > 4 else "")
             warnings.warn(f"SynapticOperations: weights {shown} belong to no Linear/Conv layer and no module that "

@@ -111,6 +111,13 @@ class UnitMeasures(Result):
         """A measure as a float array (``nan`` where undefined)."""
         return nan_for_none(getattr(self, name))
 
+    def median(self, name: str) -> tuple[float | None, int]:
+        """The median of a measure over the units where it is defined (silent units have no tuning,
+        a non-saturating unit no C50), and how many units those are; ``(None, 0)`` where none is."""
+        values = self.array(name) if getattr(self, name) is not None else np.array([])
+        values = values[np.isfinite(values)]
+        return (float(np.median(values)) if values.size else None), int(values.size)
+
 
 def _grouped(keys: np.ndarray, build, units, n_per_key: int) -> np.ndarray:
     """Responses ``(n_per_key, n_units)``: each unit's response to the stimuli ``build(key)`` of its key."""

@@ -253,7 +253,8 @@ def rf_centers(maps: np.ndarray, smooth_px: float = 1.5, window: int = 3) -> np.
 def most_exciting_inputs(units, shape: tuple[int, int], neurons, steps: int = 200, lr: float = 0.05,
                          norm: float | None = None, smooth_px: float = 1.0, mean: float | None = None,
                          seed: int = 0, n_seeds: int = 1, diversity: float = 0.0,
-                         sign: float = 1.0, channels: int = 1) -> tuple[np.ndarray, np.ndarray]:
+                         sign: float = 1.0, channels: int = 1,
+                         bounds: tuple[float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Most exciting input of each unit by regularised gradient ascent (Walker et al. 2019).
 
     Every step smooths the gradient with a Gaussian (``smooth_px``; the smoothness prior), takes a
@@ -271,11 +272,18 @@ def most_exciting_inputs(units, shape: tuple[int, int], neurons, steps: int = 20
     Returns images ``(n, H, W)`` and activations ``(n,)`` for one seed, ``(n, n_seeds, H, W)`` and
     ``(n, n_seeds)`` for several; with ``channels > 1`` the images have a channel axis before
     ``H, W``.
+
+    ``bounds=(low, high)`` keeps the images ones the model can be shown (a spiking network's
+    Poisson or latency encoder refuses values outside [0, 1]): each step projects the contrast
+    onto the L2 *ball* of radius ``norm`` and then clips every pixel to the range (as
+    neuralpredictors' ``ClipRange``), so the contrast is at most ``norm``.
     """
     if not isinstance(channels, int) or isinstance(channels, bool) or channels < 1:
         raise ValueError(f"channels must be an integer >= 1, got {channels!r}")
     m, c = input_stats(units, mean, None)
     norm = float(norm if norm is not None else c * math.sqrt(channels * shape[0] * shape[1]))
+    if bounds is not None and not bounds[0] <= m <= bounds[1]:
+        raise ValueError(f"the grey level {m:.4g} lies outside bounds {tuple(bounds)}")
     device = _device(units)
     chosen = np.asarray(neurons).reshape(-1)
     n_units = len(chosen)
@@ -286,7 +294,13 @@ def most_exciting_inputs(units, shape: tuple[int, int], neurons, steps: int = 20
 
     def project(z):
         flat = z.reshape(len(z), -1)
-        return (flat / (flat.norm(dim=1, keepdim=True) + 1e-12) * norm).reshape_as(z)
+        length = flat.norm(dim=1, keepdim=True) + 1e-12
+        if bounds is None:  # the sphere: every image has the contrast energy of a training image
+            return (flat / length * norm).reshape_as(z)
+        # the ball, then the pixel range: scaling up to the sphere after a clip would inflate what the
+        # unit ignores (in a colour MEI, the channels it does not read)
+        z = (flat * torch.clamp(norm / length, max=1.0)).reshape_as(z)
+        return (z + m).clamp(*bounds) - m
 
     def unit_normalised(g):
         return g / (g.reshape(len(g), -1).norm(dim=1).view(-1, 1, 1, 1) + 1e-12)

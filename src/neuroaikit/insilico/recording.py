@@ -54,6 +54,17 @@ def declared_degrees(model: nn.Module) -> float | None:
     return None
 
 
+def declared_input_range(model: nn.Module) -> tuple[float, float] | None:
+    """The range ``(low, high)`` every input pixel must lie in, when the model declares one: an
+    ``input_range`` attribute on the model or a submodule (a spiking network whose Poisson or
+    latency encoder takes values in [0, 1])."""
+    for module in model.modules():
+        value = getattr(module, "input_range", None)
+        if isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+            return float(value[0]), float(value[1])
+    return None
+
+
 class LayerUnits(nn.Module):
     """The units of one layer of ``model`` as a response function ``images -> (B, n_units)``.
 

@@ -32,7 +32,7 @@ from .channels import dominant_channel_counts
 from .experiments import channel_energy, channel_tuning, gradient_maps, most_exciting_inputs
 from .lesions import lesion_effects
 from .probes import class_units, linear_probe
-from .recording import LayerUnits, declared_degrees
+from .recording import LayerUnits, declared_degrees, declared_input_range
 from .reference import available, published, ks_distance, wasserstein_distance
 from .results import Distance, InsilicoResult, LayerProbe
 from .stimuli import Geometry
@@ -174,7 +174,8 @@ def _probe_layer(model, layer, units: LayerUnits, config: ProbeConfig, geometry,
         entry.gradient_maps = gradient_maps(units, shape, picks).tolist()
         channels = units.input_shape[0]
         kwargs: dict[str, Any] = dict(steps=config.mei_steps, n_seeds=config.mei_seeds,
-                                      diversity=config.mei_diversity, seed=config.seed, channels=channels)
+                                      diversity=config.mei_diversity, seed=config.seed, channels=channels,
+                                      bounds=declared_input_range(model))
         meis, act = most_exciting_inputs(units, shape, picks, **kwargs)
         mins, low = most_exciting_inputs(units, shape, picks, sign=-1.0, **kwargs)
         entry.meis, entry.mei_activation = meis.tolist(), act.tolist()

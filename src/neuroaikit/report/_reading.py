@@ -46,6 +46,13 @@ def json_kind(value: Any) -> str:
     return _JSON_NAMES.get(type(value), type(value).__name__)
 
 
+def expect_number(run: Run, cls: type[Result], value: Any, where: str) -> Any:
+    """``value`` when it is a number (or null, a stored NaN), else :func:`malformed`."""
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return value
+    raise malformed(run, cls, f"{where} must be a number, not {json_kind(value)}")
+
+
 def expect(run: Run, cls: type[Result], value: Any, kind: type | tuple[type, ...], where: str) -> Any:
     """``value`` when it is a ``kind`` (JSON object: dict, array: list), else :func:`malformed`."""
     if not isinstance(value, kind):

@@ -11,7 +11,7 @@ other tensor (CUDA, MPS, bfloat16 under autocast) takes the dense product instea
 
 from .surrogate import SURROGATES, spike, surrogate_derivative
 from .neurons import IFParameters, LIFParameters, LIFState, if_step, initial_state, lif_sequence, lif_step
-from .modules import IF, LIF, IFCell, LIFCell
+from .modules import IF, LIF, IFCell, LIFCell, SpikeRate
 from .encoders import DirectEncoder, LatencyEncoder, PoissonEncoder, direct_encode, latency_encode, poisson_encode
 from .models import SpikingCNN
 from .synapses import EventLinear, event_linear
@@ -22,7 +22,7 @@ from . import plasticity  # noqa: E402,F401 - registers the plasticity models
 __all__ = [
     "SURROGATES", "spike", "surrogate_derivative",
     "LIFParameters", "IFParameters", "LIFState", "lif_step", "if_step", "lif_sequence", "initial_state",
-    "LIF", "LIFCell", "IF", "IFCell",
+    "LIF", "LIFCell", "IF", "IFCell", "SpikeRate",
     "DirectEncoder", "PoissonEncoder", "LatencyEncoder", "direct_encode", "poisson_encode", "latency_encode",
     "EventLinear", "event_linear", "SpikingCNN", "FeedForwardLIF", "SpikingMLP", "ConvertedSNN", "RateGatedMaxPool", "activation_scales", "convert_cnn",
 ]

@@ -4,8 +4,8 @@ Method (Diehl et al. 2015; Rueckauer et al. 2017):
 
 - every ReLU becomes an integrate-and-fire neuron with reset by subtraction (threshold 1);
 - data-based weight normalisation: ``lambda_l`` is the ``percentile``-th percentile (99.9 by
-  default, Rueckauer's robust norm; 100 gives Diehl's max-norm) of layer ``l``'s ReLU outputs
-  on calibration images; weights become ``W_l * lambda_{l-1} / lambda_l`` and biases
+  default, Rueckauer's robust norm; 100 gives Diehl's max-norm) of layer ``l``'s non-zero ReLU
+  outputs on calibration images (zeros left out, as in the authors' SNN toolbox); weights become ``W_l * lambda_{l-1} / lambda_l`` and biases
   ``b_l / lambda_l``, so firing rates (spikes per step, <= 1) approximate activations / lambda_l;
 - the input is coded as a constant current (the analog pixel at every step, "direct" rate
   coding) or as Poisson spikes;
@@ -18,6 +18,7 @@ Method (Diehl et al. 2015; Rueckauer et al. 2017):
 
 from __future__ import annotations
 
+import math
 from typing import cast
 
 import torch
@@ -27,7 +28,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models import SmallCNN
 from ..models.registry import register_model
-from .modules import IFCell
+from .modules import IFCell, SpikeRate
 from .neurons import IFParameters, check_steps
 
 _RELU_AFTER = {"conv1": "relu1", "conv2": "relu2", "fc1": "relu3"}
@@ -57,7 +58,9 @@ class ConvertedSNN(nn.Module):
     steps, default 64; ``encoder`` ``"direct"`` (default) or ``"poisson"``; ``scales`` (list of 3
     floats): the normalisation factors lambda for relu1, relu2, relu3 (stored for the record).
 
-    Layers ``conv1, if1, pool1, conv2, if2, pool2, flatten, fc1, if3, fc2``.
+    Layers ``conv1, if1, pool1, conv2, if2, pool2, flatten, fc1, if3, fc2``, and ``rate1, rate2,
+    rate3``: probes that receive each IF layer's mean spike rate once per forward pass (the layers
+    to record; the IF cells return ``(spikes, state)`` tuples, once per step).
     Shape: ``(B, C, H, W) -> (B, n_classes)``.
     """
 
@@ -74,6 +77,12 @@ class ConvertedSNN(nn.Module):
         self.conv1, self.if1, self.pool1 = ann.conv1, IFCell(neuron), RateGatedMaxPool(2)
         self.conv2, self.if2, self.pool2 = ann.conv2, IFCell(neuron), RateGatedMaxPool(2)
         self.flatten, self.fc1, self.if3, self.fc2 = nn.Flatten(), ann.fc1, IFCell(neuron), ann.fc2
+        self.rate1, self.rate2, self.rate3 = SpikeRate(), SpikeRate(), SpikeRate()
+
+    @property
+    def input_range(self) -> tuple[float, float] | None:
+        """``(0, 1)`` where the encoder needs inputs in that range (Poisson, latency), else None."""
+        return None if self.encoder == "direct" else (0.0, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:
@@ -81,6 +90,7 @@ class ConvertedSNN(nn.Module):
         s1 = s2 = s3 = c1 = c2 = None
         current1 = None
         total: torch.Tensor | float = 0.0
+        sum1 = sum2 = sum3 = 0.0
         for _ in range(self.T):
             if self.encoder == "poisson":
                 from .encoders import poisson_encode
@@ -88,12 +98,14 @@ class ConvertedSNN(nn.Module):
                 current1 = self.conv1(poisson_encode(x, 1)[0])
             elif current1 is None:
                 current1 = self.conv1(x)
-            z, s1 = self.if1(current1, s1)
-            z, c1 = self.pool1(z, c1)
-            z, s2 = self.if2(self.conv2(z), s2)
-            z, c2 = self.pool2(z, c2)
+            z1, s1 = self.if1(current1, s1)
+            z, c1 = self.pool1(z1, c1)
+            z2, s2 = self.if2(self.conv2(z), s2)
+            z, c2 = self.pool2(z2, c2)
             z, s3 = self.if3(self.fc1(self.flatten(z)), s3)
+            sum1, sum2, sum3 = sum1 + z1, sum2 + z2, sum3 + z
             total = total + self.fc2(z)
+        self.rate1(sum1 / self.T), self.rate2(sum2 / self.T), self.rate3(sum3 / self.T)
         return cast(torch.Tensor, total) / self.T  # check_steps: T >= 1, so a step added a tensor
 
 
@@ -101,9 +113,23 @@ def _unwrap(model: nn.Module) -> nn.Module:
     return getattr(model, "model", model) if not isinstance(model, SmallCNN) else model
 
 
+def _percentile(values: torch.Tensor, percentile: float) -> float:
+    """``np.percentile(values, percentile)`` (linear interpolation between order statistics) from
+    two ``kthvalue`` calls: torch.quantile refuses very large inputs."""
+    position = percentile / 100 * (len(values) - 1)
+    below = int(math.floor(position))
+    low = values.kthvalue(below + 1).values.item()
+    if below + 1 >= len(values):
+        return low
+    high = values.kthvalue(below + 2).values.item()
+    return low + (high - low) * (position - below)
+
+
 @torch.no_grad()
 def activation_scales(ann: SmallCNN, images: torch.Tensor, percentile: float = 99.9, batch_size: int = 500) -> list[float]:
-    """lambda for relu1, relu2, relu3: the ``percentile`` of each ReLU's outputs on ``images``."""
+    """lambda for relu1, relu2, relu3: the ``percentile`` of each ReLU's non-zero outputs on
+    ``images`` (numpy's linear interpolation), as the authors' SNN toolbox computes it (zeros left
+    out: a ReLU layer's many zeros would pull a percentile of all outputs down towards the median)."""
     if not 0 < percentile <= 100:
         raise ConfigError(f"percentile must be in (0, 100], got {percentile}")
     acts: dict[str, list[torch.Tensor]] = {name: [] for name in _RELU_AFTER.values()}
@@ -120,10 +146,8 @@ def activation_scales(ann: SmallCNN, images: torch.Tensor, percentile: float = 9
     scales = []
     for name in ("relu1", "relu2", "relu3"):
         values = torch.cat(acts[name])
-        # torch.quantile refuses very large inputs: use a sorted-index percentile
-        k = min(len(values) - 1, max(0, int(round(percentile / 100 * (len(values) - 1)))))
-        scale = values.kthvalue(k + 1).values.item() if k < len(values) - 1 else values.max().item()
-        scales.append(max(scale, 1e-6))
+        values = values[values != 0]
+        scales.append(max(_percentile(values, percentile), 1e-6) if len(values) else 1e-6)
     return scales
 
 

@@ -3,11 +3,14 @@
 - direct current: the analog value at every step (first layer's ops are MACs);
 - Poisson rate: a spike with probability ``x * max_prob`` at every step (Bernoulli approximation);
   its input gradient is the straight-through estimate ``d spike / dx = max_prob``;
-- latency (time to first spike): one spike, earlier for larger values (linear mapping); no
-  gradient reaches the input, and asking for one raises :class:`~neuroaikit.errors.ConfigError`.
+- latency (time to first spike): one spike, earlier for larger values (linear mapping); its
+  true input gradient is zero almost everywhere, so the backward pass uses a surrogate: the
+  gradient of the expected spike train under a Gaussian jitter of the spike time (BPDA).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -53,27 +56,46 @@ def _latency_spikes(x: torch.Tensor, T: int, threshold: float) -> torch.Tensor:
     return ((steps == times.unsqueeze(0)) & (x >= threshold).unsqueeze(0)).to(x.dtype)
 
 
+def _normal_density(z: torch.Tensor) -> torch.Tensor:
+    return torch.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+
+
+#: spread of the spike time, in steps, that the latency encoder's surrogate gradient assumes
+LATENCY_JITTER_STEPS = 1.0
+
+
 class _LatencySpikes(torch.autograd.Function):
-    """Latency spikes whose backward refuses: a spike time is a step function of the pixel, so
-    without this node a gradient-based attack fails deep in autograd ("not used in the graph")."""
+    """Latency spikes with a surrogate backward (BPDA, Athalye et al. 2018): a spike time is a step
+    function of the pixel, whose true gradient is zero almost everywhere, so the backward pass uses
+    the gradient of the *expected* spike train when the spike time is jittered by a Gaussian of
+    ``LATENCY_JITTER_STEPS`` steps. The threshold gate is passed straight through, so a pixel below
+    it (which does not fire) still learns which way to move."""
 
     @staticmethod
     def forward(ctx, x, T, threshold):
+        ctx.save_for_backward(x)
+        ctx.T = T
         return _latency_spikes(x, T, threshold)
 
     @staticmethod
     def backward(ctx, grad):
-        raise ConfigError("the latency encoder passes no gradient to its input (a spike time is a step function "
-                          "of the pixel), so no gradient-based attack or map (evaluate's APGD, feature-space, "
-                          "MEIs, gradient RFs) can run on it: train with encoder direct or poisson, or attack "
-                          "it with Square or a transfer attack from the Python API")
+        (x,) = ctx.saved_tensors
+        T, sigma = ctx.T, LATENCY_JITTER_STEPS
+        steps = torch.arange(T, device=x.device, dtype=x.dtype).view(T, *([1] * x.dim()))
+        time = (1 - x) * (T - 1)
+        # expected spike at step t: P(t - 1/2 < time + jitter < t + 1/2); time falls as x rises
+        slope = (_normal_density((steps + 0.5 - time) / sigma)
+                 - _normal_density((steps - 0.5 - time) / sigma)) * (T - 1) / sigma
+        return (grad * slope).sum(0), None, None
 
 
 def latency_encode(x: torch.Tensor, T: int, threshold: float = 0.01) -> torch.Tensor:
     """One spike at step ``round((1 - x) * (T - 1))``; values below ``threshold`` never fire.
 
-    No gradient reaches ``x``: differentiating through it (e.g. a gradient-based attack) raises
-    :class:`~neuroaikit.errors.ConfigError`.
+    The spike time is a step function of ``x``; the backward pass uses a surrogate (BPDA,
+    Athalye et al. 2018): the gradient of the expected spike train when the spike time is jittered
+    by a Gaussian of ``LATENCY_JITTER_STEPS`` (1) step, the threshold gate passed straight through.
+    Gradient-based attacks, gradient maps and MEIs therefore run on this surrogate.
     """
     T = check_steps(T)
     _check_unit_range(x, "latency")

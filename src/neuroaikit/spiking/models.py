@@ -15,18 +15,10 @@ from torch import nn
 from ..errors import ConfigError
 from ..models.registry import register_model
 from .encoders import ENCODERS, latency_encode, poisson_encode
-from .modules import LIFCell
+from .modules import LIFCell, SpikeRate
 from .neurons import LIFParameters, check_steps
 
 READOUTS = ("membrane", "count")
-
-
-class SpikeRate(nn.Module):
-    """Identity probe called once per forward pass with a layer's mean spike rate over the
-    ``T`` steps, so feature extraction (alignment, hooks) sees rates, not the last step."""
-
-    def forward(self, rate: torch.Tensor) -> torch.Tensor:
-        return rate
 
 
 @register_model("snn_cnn")
@@ -48,8 +40,8 @@ class SpikingCNN(nn.Module):
             current (a non-firing integrator); ``"count"``: logits = spike counts of an output LIF layer.
         encoder (str): ``"direct"`` (analog input every step; the first conv runs once),
             ``"poisson"`` (inputs in [0, 1]; straight-through gradient d spike / dx = 1, its
-            expectation) or ``"latency"`` (inputs in [0, 1]; no gradient reaches the input: asking
-            for one, e.g. a gradient-based attack, raises ConfigError).
+            expectation) or ``"latency"`` (inputs in [0, 1]; the input gradient is
+            the encoder's surrogate, see :func:`~neuroaikit.spiking.latency_encode`).
         batch_norm (bool): batch normalisation after each conv. Default True.
 
     Layers ``conv1, bn1, pool1, lif1, conv2, bn2, pool2, lif2, flatten, fc1, lif3, fc2``
@@ -101,6 +93,11 @@ class SpikingCNN(nn.Module):
         if readout == "count":
             self.lif_out = LIFCell(params)
         self.rate1, self.rate2, self.rate3 = SpikeRate(), SpikeRate(), SpikeRate()
+
+    @property
+    def input_range(self) -> tuple[float, float] | None:
+        """``(0, 1)`` where the encoder needs inputs in that range (Poisson, latency), else None."""
+        return None if self.encoder == "direct" else (0.0, 1.0)
 
     def _encode(self, x: torch.Tensor, t: int, latency: torch.Tensor | None) -> torch.Tensor:
         if self.encoder == "poisson":

@@ -12,6 +12,16 @@ from torch import nn
 from .neurons import IFParameters, LIFParameters, LIFState, lif_sequence, lif_step
 
 
+class SpikeRate(nn.Module):
+    """Identity probe that a spiking network calls once per forward pass with a layer's mean spike
+    rate over its ``T`` steps, so feature extraction (alignment, in-silico probes, hooks) records
+    rates, not the last step's spikes or a ``(spikes, state)`` tuple. A model that has such probes
+    is recorded through them by default (:func:`neuroaikit.alignment.default_layers`)."""
+
+    def forward(self, rate: torch.Tensor) -> torch.Tensor:
+        return rate
+
+
 class LIFCell(nn.Module):
     """One LIF step. ``forward(input (B, ...), state=None) -> (spikes (B, ...), LIFState)``.
 

@@ -14,7 +14,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models.registry import register_model
 from .encoders import ENCODERS, make_encoder
-from .modules import LIF
+from .modules import LIF, SpikeRate
 from .neurons import LIFParameters, check_steps
 from .synapses import EventLinear
 
@@ -30,7 +30,9 @@ class FeedForwardLIF(nn.Module):
         params (LIFParameters): neuron parameters shared by all layers.
         bias (bool): biases in the linear layers. Default True.
 
-    Layers ``fc1, lif1, fc2, lif2, ...``.
+    Layers ``fc1, lif1, fc2, lif2, ...`` and ``rate1, rate2, ...``: probes that receive each LIF
+    layer's mean spike rate ``(B, width)`` once per forward pass (the layers to record; the LIF
+    layers return ``(spikes, state)`` tuples of all steps).
     """
 
     def __init__(self, sizes: Sequence[int], params: LIFParameters = LIFParameters(), bias: bool = True):
@@ -42,6 +44,7 @@ class FeedForwardLIF(nn.Module):
         for i in range(self.n_layers):
             setattr(self, f"fc{i + 1}", EventLinear(sizes[i], sizes[i + 1], bias=bias))
             setattr(self, f"lif{i + 1}", LIF(params))
+            setattr(self, f"rate{i + 1}", SpikeRate())
 
     def forward(self, inputs: torch.Tensor, steps: int | None = None) -> torch.Tensor:
         """Spikes ``(T, B, sizes[-1])`` of inputs ``(T, B, sizes[0])``; or, with ``steps``, of one input
@@ -66,6 +69,7 @@ class FeedForwardLIF(nn.Module):
             else:
                 current = fc(z.reshape(T * B, -1)).view(T, B, -1)
             z, _ = lif(current)
+            getattr(self, f"rate{i}")(z.mean(0))
         return z
 
 
@@ -77,8 +81,8 @@ class SpikingMLP(nn.Module):
     Args: ``in_channels, image_size, n_classes``; ``T`` (default 8); ``hidden`` (list of widths,
     default [256]); ``tau_mem`` (default 5); ``encoder``: ``"direct"`` (the analog input at every
     step; ``fc1`` runs once per image), ``"poisson"`` (inputs in [0, 1]; straight-through gradient
-    d spike / dx = 1) or ``"latency"`` (inputs in [0, 1]; no gradient reaches the input: asking for
-    one, e.g. a gradient-based attack, raises ConfigError).
+    d spike / dx = 1) or ``"latency"`` (inputs in [0, 1]; the input gradient is
+    the encoder's surrogate, see :func:`~neuroaikit.spiking.latency_encode`).
     Shape: ``(B, C, H, W) -> (B, n_classes)``.
     """
 
@@ -94,6 +98,11 @@ class SpikingMLP(nn.Module):
         sizes = [in_channels * image_size * image_size, *hidden]
         self.body = FeedForwardLIF(sizes, LIFParameters(tau_mem=tau_mem, surrogate=surrogate))
         self.readout = nn.Linear(sizes[-1], n_classes)
+
+    @property
+    def input_range(self) -> tuple[float, float] | None:
+        """``(0, 1)`` where the encoder needs inputs in that range (Poisson, latency), else None."""
+        return None if self.encoder == "direct" else (0.0, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.encoder == "direct":  # a constant input: the first layer's current is computed once

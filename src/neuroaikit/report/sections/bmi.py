@@ -6,7 +6,7 @@ import numpy as np
 
 from ...bmi.results import BMIResult, DecoderResult
 from ...runs import Run
-from .._reading import expect, json_kind, load_stored, malformed
+from .._reading import expect, expect_number, json_kind, load_stored, malformed
 from ..html import Section, number
 
 ORDER = 70
@@ -134,18 +134,30 @@ def _checked(run: Run) -> BMIResult | None:
     for i, r in enumerate(expect(run, BMIResult, result.decoders, list, "decoders")):
         if not isinstance(r, DecoderResult):  # read from a JSON object, so anything else was not one
             raise malformed(run, BMIResult, f"decoders[{i}] must be a JSON object, not {json_kind(r)}")
+        interval = expect(run, BMIResult, r.interval, list, f"{r.name}.interval")
+        if len(interval) != 2:
+            raise malformed(run, BMIResult, f"{r.name}.interval must hold 2 numbers, not {len(interval)}")
+        for bound in interval:
+            expect_number(run, BMIResult, bound, f"{r.name}.interval[]")
+        for subject, value in expect(run, BMIResult, r.per_subject, dict, f"{r.name}.per_subject").items():
+            expect_number(run, BMIResult, value, f"{r.name}.per_subject.{subject}")
         if r.robustness:
             rb = expect(run, BMIResult, r.robustness, dict, f"{r.name}.robustness")
             missing = [k for k in ("clean", "noise", "channels_lost", "electrode_shift", "apgd") if k not in rb]
             if missing:
                 raise malformed(run, BMIResult, f"{r.name}.robustness lacks {', '.join(missing)}")
+            for key in ("clean", "electrode_shift"):
+                expect_number(run, BMIResult, rb[key], f"{r.name}.robustness.{key}")
             for key in ("noise", "channels_lost", "apgd"):
-                expect(run, BMIResult, rb[key], dict, f"{r.name}.robustness.{key}")
+                for level, value in expect(run, BMIResult, rb[key], dict, f"{r.name}.robustness.{key}").items():
+                    expect_number(run, BMIResult, value, f"{r.name}.robustness.{key}.{level}")
         for w in expect(run, BMIResult, r.pseudo_online or [], list, f"{r.name}.pseudo_online"):
-            missing = [k for k in ("window_s", "accuracy", "inference_s_per_window", "latency_s")
-                       if k not in expect(run, BMIResult, w, dict, f"{r.name}.pseudo_online[]")]
+            columns = ("window_s", "accuracy", "inference_s_per_window", "latency_s")
+            missing = [k for k in columns if k not in expect(run, BMIResult, w, dict, f"{r.name}.pseudo_online[]")]
             if missing:
                 raise malformed(run, BMIResult, f"{r.name}.pseudo_online lacks {', '.join(missing)}")
+            for key in columns:
+                expect_number(run, BMIResult, w[key], f"{r.name}.pseudo_online[].{key}")
     return result
 
 
@@ -189,9 +201,10 @@ def build(run: Run) -> list[Section]:
         table = []
         for r in robust:
             rb = r.robustness or {}
-            table.append([r.name, f"{rb['clean']:.2f}", *[f"{v:.2f}" for v in rb["noise"].values()],
-                          *[f"{v:.2f}" for v in rb["channels_lost"].values()], f"{rb['electrode_shift']:.2f}",
-                          *[f"{v:.2f}" for v in rb["apgd"].values()], str(rb.get("eot", 1))])
+            table.append([r.name, number(rb["clean"], ".2f"), *[number(v, ".2f") for v in rb["noise"].values()],
+                          *[number(v, ".2f") for v in rb["channels_lost"].values()],
+                          number(rb["electrode_shift"], ".2f"), *[number(v, ".2f") for v in rb["apgd"].values()],
+                          str(rb.get("eot", 1))])
         noise = ("noise white on the electrodes before filtering, SNR in the data set's band"
                  if first.get("noise_model") == "sensor" else "noise white on each decoder's input, SNR of its power")
         section.table(headers, table, caption=f"robustness ({_robustness_split(robust)}, mean over subjects; {noise})")
@@ -199,8 +212,10 @@ def build(run: Run) -> list[Section]:
     online = [r for r in result.decoders if r.pseudo_online]
     if online:
         section.table(["decoder", "window (s)", "accuracy", "inference (ms)", "latency (s)"],
-                      [[r.name, f"{w['window_s']:g}", f"{w['accuracy']:.3f}", f"{w['inference_s_per_window'] * 1e3:.2f}",
-                        f"{w['latency_s']:.3f}"] for r in online for w in r.pseudo_online or []],
+                      [[r.name, number(w["window_s"], "g"), number(w["accuracy"], ".3f"),
+                        number(None if w["inference_s_per_window"] is None else w["inference_s_per_window"] * 1e3,
+                               ".2f"),
+                        number(w["latency_s"], ".3f")] for r in online for w in r.pseudo_online or []],
                       caption="pseudo-online decoding: window from the epoch's start, causally filtered epochs; "
                               "latency after the cue")
     return [section]

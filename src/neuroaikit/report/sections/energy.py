@@ -75,5 +75,9 @@ def build(run: Run) -> list[Section]:
               _short(r.Effective_MACs), _short(r.Effective_ACs), _short(r.Dense),
               round(r.ActivationSparsity, 4), _short(r.effective_uJ), _short(r.dense_uJ)] for r in rows],
         )
+    if result.this.uncounted_weights:
+        section.paragraph("Not counted: the products of weights " + ", ".join(result.this.uncounted_weights)
+                          + " (no Linear/Conv layer or product-reporting module owns them), so this run's "
+                            "operations and energy are too low.")
     section.paragraph("Assumptions: " + " | ".join(result.assumptions))
     return [section]

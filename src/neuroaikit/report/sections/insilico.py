@@ -10,7 +10,7 @@ import numpy as np
 
 from ...errors import DataError
 from ...insilico.channels import dominant_channel_counts
-from ...results import nan_for_none
+from ...results import format_figure, nan_for_none
 from ...runs import Run
 from ..html import Section
 
@@ -39,13 +39,15 @@ def build(run: Run) -> list[Section]:
     rows = []
     for entry in result.layers:
         m = _measures(entry)
-        rows.append([entry.layer, m.n_units] + [_median(m, k) for k in
+        rows.append([entry.layer, m.n_units] + [_median_cell(m, k) for k in
                     ("orientation_selectivity", "osi", "preferred_sf", "sf_bandwidth", "modulation_ratio", "c50",
                      "suppression_index", "lifetime_sparseness")]
                     + [m.participation_ratio, entry.probe.accuracy if entry.probe else None])
     sf_unit = _measures(result.layers[0]).sf_unit if result.layers else "c/px"
     s.table(["layer", "units", "1-CV", "OSI", f"pref. SF ({sf_unit})", "SF bw (oct)", "F1/F0", "C50", "SI",
-             "lifetime sparseness", "PR", "probe acc."], rows, caption="Medians over each layer's units.")
+             "lifetime sparseness", "PR", "probe acc."], rows,
+            caption="Medians over the units where each measure is defined (their number in brackets): silent "
+                    "units have no tuning, and a unit whose contrast response does not saturate has no C50.")
     dist_rows = [[e.layer, d.species, d.measure, d.layer_median, d.reference_median, d.ks, d.wasserstein,
                   d.source + (" (approximation)" if d.approximate else "")] for e in result.layers for d in e.distances]
     if dist_rows:
@@ -99,10 +101,10 @@ def _measures(entry: LayerProbe) -> UnitMeasures:
     return entry.measures
 
 
-def _median(m, name):
-    values = m.array(name) if getattr(m, name) is not None else np.array([])
-    values = values[np.isfinite(values)]
-    return float(np.median(values)) if values.size else None
+def _median_cell(m: UnitMeasures, name: str) -> str:
+    """The median over the units where the measure is defined, and how many those are."""
+    median, count = m.median(name)
+    return f"{format_figure(median, '.4g')} ({count})"
 
 
 def _polar_figure(result):

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...runs import Run
 from ...training.results import TrainingResult
-from .._reading import expect, load_stored, malformed
+from .._reading import expect, expect_number, load_stored, malformed
 from ..html import Section, number
 
 ORDER = 10
@@ -81,4 +81,8 @@ def _checked(run: Run, metrics: dict) -> dict:
         missing = [k for k in ("epoch", "loss", "test_acc") if k not in epoch]
         if missing:
             raise malformed(run, TrainingResult, f"history[{i}] lacks {', '.join(missing)}")
+        for key in ("epoch", "loss", "test_acc"):
+            expect_number(run, TrainingResult, epoch[key], f"history[{i}].{key}")
+    for rule, value in metrics["test_accuracy"].items():
+        expect_number(run, TrainingResult, value, f"test_accuracy.{rule}")
     return metrics
