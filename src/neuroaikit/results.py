@@ -55,6 +55,33 @@ def _wants_a_number(hint: Any) -> bool:
     return False
 
 
+#: how JSON names the Python types its values read back as
+JSON_NAMES = {dict: "a JSON object", list: "a JSON array", str: "a string", int: "a number", float: "a number",
+               bool: "true or false", type(None): "null"}
+
+
+def json_kind(value: Any) -> str:
+    """What ``value`` was in a JSON file, in JSON's words."""
+    return JSON_NAMES.get(type(value), type(value).__name__)
+
+
+def _number_problem(hint: Any, value: Any, where: str) -> str | None:
+    """Where ``value`` holds something other than a number (or null) that ``hint`` declares a
+    number, directly or as the items of lists and the values of dicts: ``"<where> must be ..."``."""
+    if value is None:
+        return None
+    if _wants_a_number(hint):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return None
+        return f"{where} must be a number, not {json_kind(value)}"
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (list, tuple) and args and isinstance(value, list):
+        return next((p for i, v in enumerate(value) if (p := _number_problem(args[0], v, f"{where}[{i}]"))), None)
+    if origin is dict and len(args) == 2 and isinstance(value, dict):
+        return next((p for k, v in value.items() if (p := _number_problem(args[1], v, f"{where}.{k}"))), None)
+    return None
+
+
 def _convert(hint: Any, value: Any) -> Any:
     """``value`` (plain JSON) as ``hint`` describes it: Result subclasses and containers of them;
     null where a ``float`` belongs is NaN (strict JSON stores NaN and infinities as null)."""
@@ -116,12 +143,10 @@ class Result:
         for f in dataclasses.fields(cls):
             if f.name in values:
                 hint = _resolve(cls, f.name)
-                value = values[f.name]
-                if _wants_a_number(hint) and value is not None and (
-                        not isinstance(value, numbers.Real) or isinstance(value, bool)):
-                    kind = "a string" if isinstance(value, str) else type(value).__name__
-                    raise DataError(f"{cls.__name__}: {f.name} must be a number, not {kind}")
-                kwargs[f.name] = _convert(hint, value)
+                problem = _number_problem(hint, values[f.name], f.name)
+                if problem:
+                    raise DataError(f"{cls.__name__}: {problem}")
+                kwargs[f.name] = _convert(hint, values[f.name])
             elif f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 missing.append(f.name)
         if missing:

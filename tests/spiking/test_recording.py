@@ -45,3 +45,16 @@ def test_a_spiking_network_declares_the_input_range_its_encoder_needs(name, enco
     model = build_model(name, in_channels=1, image_size=8, n_classes=3, T=2, encoder=encoder)
     assert declared_input_range(model) == expected
     assert declared_input_range(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3))) is None
+
+
+@pytest.mark.parametrize("name,site", [("snn_mlp", "body.rate1"), ("snn_cnn", "rate1"), ("snn_converted", "rate2")])
+def test_a_rate_probe_is_refused_as_a_noise_site(name, site):
+    """The network discards what a rate probe returns: noise there would be recorded as hidden noise
+    and change nothing."""
+    from neuroaikit.errors import ConfigError
+    from neuroaikit.noise import inject_noise, layer_names
+
+    model = build_model(name, in_channels=1, image_size=8, n_classes=3, T=2)
+    assert site not in layer_names(model)
+    with pytest.raises(ConfigError, match="only record.*noise there would change nothing"):
+        inject_noise(model, {site: 0.5})

@@ -13,7 +13,8 @@ amplitude stimuli are built around (override with ``mean`` / ``contrast``).
 - :func:`sparse_noise_map`: response-weighted average of sparse-noise squares (ON minus OFF).
 - :func:`rf_centers`: the centre of each map.
 - :func:`most_exciting_inputs` / :func:`most_inhibiting_inputs`: regularised gradient ascent
-  (descent) on each unit's response at a fixed contrast energy, several seeds per unit with a
+  (descent) on each unit's response at a fixed contrast energy (at most that energy within a
+  pixel range, ``bounds``), several seeds per unit with a
   diversity term, all units and seeds in one batch; in every colour channel with ``channels=C``.
 - :func:`channel_tuning`: which input channel drives each unit (gratings in one channel at a time).
 - :func:`channel_energy`: the share of an image's contrast energy in each channel.
@@ -258,7 +259,8 @@ def most_exciting_inputs(units, shape: tuple[int, int], neurons, steps: int = 20
     """Most exciting input of each unit by regularised gradient ascent (Walker et al. 2019).
 
     Every step smooths the gradient with a Gaussian (``smooth_px``; the smoothness prior), takes a
-    normalised step, and projects the contrast image ``x - mean`` back onto the L2 sphere of
+    normalised step, and projects the contrast image ``x - mean`` back onto the L2 sphere (with
+    ``bounds``: the ball, see below) of
     radius ``norm`` (default: that of a full-contrast training image, ``input_std * sqrt(C H W)``).
     With ``n_seeds > 1`` each unit gets that many starts, optimised together; ``diversity > 0`` adds
     the gradient of ``-diversity x`` the mean cosine similarity between a unit's images (so the
@@ -329,7 +331,8 @@ def most_exciting_inputs(units, shape: tuple[int, int], neurons, steps: int = 20
 
 
 def most_inhibiting_inputs(units, shape: tuple[int, int], neurons, **kwargs) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`most_exciting_inputs` with ``sign=-1``: the inputs of fixed contrast energy that
+    """:func:`most_exciting_inputs` with ``sign=-1``: the inputs of fixed contrast energy (at most
+    that energy with ``bounds``) that
     drive each unit lowest."""
     return most_exciting_inputs(units, shape, neurons, sign=-1.0, **kwargs)
 

@@ -15,9 +15,16 @@ from .spec import NoiseSpec, parse_noise_map
 INPUT = "input"
 
 
+def _records_only(module: nn.Module) -> bool:
+    """A probe the model calls only to be recorded (a spiking network's rate probes): the model
+    discards its output, so noise added there would change nothing."""
+    return bool(getattr(module, "records_only", False))
+
+
 def layer_names(model: nn.Module) -> list[str]:
-    """Names that :func:`inject_noise` accepts for ``model``: ``"input"`` and every submodule."""
-    return [INPUT] + [name for name, _ in model.named_modules() if name]
+    """Names that :func:`inject_noise` accepts for ``model``: ``"input"`` and every submodule but
+    recording probes."""
+    return [INPUT] + [name for name, module in model.named_modules() if name and not _records_only(module)]
 
 
 class _AddNoise:
@@ -43,6 +50,11 @@ class NoisyModel(nn.Module):
     def __init__(self, model: nn.Module, noise: Mapping[str, Any]):
         super().__init__()
         specs = parse_noise_map(noise)
+        modules = dict(model.named_modules())
+        probes = [name for name in specs if name in modules and name and _records_only(modules[name])]
+        if probes:
+            raise ConfigError(f"{', '.join(probes)} only record(s) a layer's mean spike rate, which the model does "
+                              "not use, so noise there would change nothing: put it on a synapse or neuron layer")
         valid = layer_names(model)
         unknown = [name for name in specs if name not in valid]
         if unknown:
@@ -52,7 +64,6 @@ class NoisyModel(nn.Module):
         self.model = model
         layers = {name.replace(".", ":"): NoiseLayer(spec) for name, spec in specs.items()}
         self.noise = nn.ModuleDict(layers)
-        modules = dict(model.named_modules())
         self._hooks = [
             modules[name].register_forward_hook(_AddNoise(layers[name.replace(".", ":")]))
             for name in specs

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import DataError
-from ..results import Result
+from ..results import JSON_NAMES, Result, json_kind
 from ..runs import Run
 
 R = TypeVar("R", bound=Result)
@@ -36,16 +36,6 @@ def load_stored(run: Run, cls: type[R]) -> R | None:
         raise malformed(run, cls, f"{cls.__name__}: not the stored layout ({type(exc).__name__}: {exc})") from None
 
 
-#: how JSON names the Python types its values read back as
-_JSON_NAMES = {dict: "a JSON object", list: "a JSON array", str: "a string", int: "a number", float: "a number",
-               bool: "true or false", type(None): "null"}
-
-
-def json_kind(value: Any) -> str:
-    """What ``value`` was in the JSON file, in JSON's words."""
-    return _JSON_NAMES.get(type(value), type(value).__name__)
-
-
 def expect_number(run: Run, cls: type[Result], value: Any, where: str) -> Any:
     """``value`` when it is a number (or null, a stored NaN), else :func:`malformed`."""
     if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
@@ -57,6 +47,6 @@ def expect(run: Run, cls: type[Result], value: Any, kind: type | tuple[type, ...
     """``value`` when it is a ``kind`` (JSON object: dict, array: list), else :func:`malformed`."""
     if not isinstance(value, kind):
         kinds = kind if isinstance(kind, tuple) else (kind,)
-        wanted = " or ".join(dict.fromkeys(_JSON_NAMES.get(k, k.__name__) for k in kinds))
+        wanted = " or ".join(dict.fromkeys(JSON_NAMES.get(k, k.__name__) for k in kinds))
         raise malformed(run, cls, f"{where} must be {wanted}, not {json_kind(value)}")
     return value

@@ -16,7 +16,10 @@ class SpikeRate(nn.Module):
     """Identity probe that a spiking network calls once per forward pass with a layer's mean spike
     rate over its ``T`` steps, so feature extraction (alignment, in-silico probes, hooks) records
     rates, not the last step's spikes or a ``(spikes, state)`` tuple. A model that has such probes
-    is recorded through them by default (:func:`neuroaikit.alignment.default_layers`)."""
+    is recorded through them by default (:func:`neuroaikit.alignment.default_layers`). The
+    network discards what it returns, so it is no noise site (``records_only``)."""
+
+    records_only = True
 
     def forward(self, rate: torch.Tensor) -> torch.Tensor:
         return rate

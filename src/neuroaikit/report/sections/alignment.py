@@ -8,6 +8,7 @@ import math
 
 from ...runs import Run
 from ..html import Section, number
+from .._reading import load_stored
 
 ORDER = 50
 
@@ -86,7 +87,7 @@ def _rdm_figure(result):
 def build(run: Run) -> list[Section]:
     from ...alignment.results import METRICS, AlignmentResult
 
-    result = AlignmentResult.load(run)
+    result = load_stored(run, AlignmentResult)
     if result is None:
         return []
     s, neural = result.settings, result.neural

@@ -12,6 +12,7 @@ from ...neural.calcium.results import CalciumEvaluation, CalciumInference, Trace
 from ...results import nan_for_none
 from ...runs import Run
 from ..html import Section
+from .._reading import load_stored
 
 ORDER = 60
 
@@ -193,10 +194,10 @@ def _inference(result: CalciumInference) -> list[Section]:
 
 def build(run: Run) -> list[Section]:
     sections: list[Section] = []
-    evaluation = CalciumEvaluation.load(run)
+    evaluation = load_stored(run, CalciumEvaluation)
     if evaluation is not None and evaluation.datasets:
         sections += _evaluation(evaluation)
-    inference = CalciumInference.load(run)
+    inference = load_stored(run, CalciumInference)
     if inference is not None and inference.traces:
         sections += _inference(inference)
     return sections

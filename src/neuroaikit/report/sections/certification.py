@@ -8,6 +8,7 @@ from ...attacks.results import RobustnessResult
 from ...certify.results import CertificationResult
 from ...runs import Run
 from ..html import Section
+from .._reading import load_stored
 
 ORDER = 31
 
@@ -33,10 +34,10 @@ def _figure(result: CertificationResult, robustness: RobustnessResult | None):
 
 
 def build(run: Run) -> list[Section]:
-    result = CertificationResult.load(run)
+    result = load_stored(run, CertificationResult)
     if result is None or not result.certificates:
         return []
-    robustness = RobustnessResult.load(run)
+    robustness = load_stored(run, RobustnessResult)
     section = Section("Certified robustness")
     section.paragraph(
         "Certified accuracy at radius r: the fraction of test images whose certified class is the label with a "

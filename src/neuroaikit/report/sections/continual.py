@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from ...runs import Run
 from ..html import Section, number
+from .._reading import load_stored
 
 ORDER = 13
 
@@ -25,7 +26,7 @@ def build(run: Run) -> list[Section]:
 
     from ...continual import ContinualResult
 
-    result = ContinualResult.load(run)
+    result = load_stored(run, ContinualResult)
     if result is None:
         return []
     matrix = np.asarray(result.accuracy_matrix, dtype=float)

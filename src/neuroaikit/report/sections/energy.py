@@ -7,6 +7,7 @@ from typing import cast
 
 from ...runs import Run
 from ..html import Section
+from .._reading import load_stored
 
 ORDER = 60
 
@@ -22,7 +23,7 @@ def _short(value) -> str:
 def build(run: Run) -> list[Section]:
     from ...energy.results import EnergyResult
 
-    result = EnergyResult.load(run)
+    result = load_stored(run, EnergyResult)
     if result is None:
         return []
     import matplotlib

@@ -13,6 +13,7 @@ from ...insilico.channels import dominant_channel_counts
 from ...results import format_figure, nan_for_none
 from ...runs import Run
 from ..html import Section
+from .._reading import load_stored
 
 if TYPE_CHECKING:
     from ...insilico.characterize import UnitMeasures
@@ -24,7 +25,7 @@ ORDER = 55
 def build(run: Run) -> list[Section]:
     from ...insilico.results import InsilicoResult
 
-    result = InsilicoResult.load(run)
+    result = load_stored(run, InsilicoResult)
     if result is None:
         return []
     import matplotlib

@@ -8,6 +8,7 @@ import math
 from ...errors import NeuroAIKitError
 from ...runs import Run
 from ..html import Section
+from .._reading import load_stored
 
 ORDER = 12
 _TILES = 100  # receptive fields shown
@@ -59,7 +60,7 @@ def build(run: Run) -> list[Section]:
 
     from ...spiking.plasticity import DiehlCookNetwork, KrotovHopfieldClassifier, PlasticityResult
 
-    result = PlasticityResult.load(run)
+    result = load_stored(run, PlasticityResult)
     assert result is not None  # metrics.json names a rule, so it is not empty
     device = result.execution.get("device")
     shape = None

@@ -6,6 +6,7 @@ from __future__ import annotations
 from ...attacks.results import AdversarialExamples, RobustnessResult
 from ...runs import Run
 from ..html import Section
+from .._reading import load_stored
 
 ORDER = 30
 
@@ -68,7 +69,7 @@ def _attacks_run(result: RobustnessResult) -> str:
 
 
 def build(run: Run) -> list[Section]:
-    result = RobustnessResult.load(run)
+    result = load_stored(run, RobustnessResult)
     if result is None:
         return []
     protocol = result.protocol

@@ -8,6 +8,7 @@ from typing import Any
 
 from ...runs import Run
 from ..html import Section
+from .._reading import load_stored
 
 ORDER = 5
 
@@ -158,7 +159,7 @@ def build(run: Run) -> list[Section]:
     if run.result("noise_demo"):
         from ...demo import NoiseDemoResult
 
-        result = NoiseDemoResult.load(run)
+        result = load_stored(run, NoiseDemoResult)
         if result is not None and result.rows:
             sections.append(_demo_section(result))
     if (run.path / "summary.json").is_file():

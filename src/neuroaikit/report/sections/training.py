@@ -46,8 +46,8 @@ def _training_section(run: Run, metrics: dict) -> Section:
     section.table(["inference", "test accuracy"], [[k, v] for k, v in acc.items()])
     if len(history) == 1:  # one epoch is one point, not a curve: say it in words
         only = history[0]
-        section.paragraph(f"One epoch: training loss {only['loss']:.4f}, test accuracy (one draw) "
-                          f"{only['test_acc']:.4f}; a learning curve needs two or more epochs.")
+        section.paragraph(f"One epoch: training loss {number(only['loss'], '.4f')}, test accuracy (one draw) "
+                          f"{number(only['test_acc'], '.4f')}; a learning curve needs two or more epochs.")
     elif history:
         fig, ax1 = plt.subplots(figsize=(6.4, 3.6))
         epochs = [h["epoch"] for h in history]
