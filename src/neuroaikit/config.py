@@ -310,9 +310,47 @@ def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
+class _RepeatedKey(Exception):
+    def __init__(self, key: Any, line: int | None = None):
+        super().__init__(key)
+        self.key, self.line = key, line
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``json.loads``'s ``object_pairs_hook``: a mapping, refusing a key given twice."""
+    values: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in values:
+            raise _RepeatedKey(key)
+        values[key] = value
+    return values
+
+
+def _unique_key_loader(yaml: Any) -> type:
+    """PyYAML's safe loader, refusing a key given twice in one mapping (merge keys ``<<`` aside)."""
+    class UniqueKeyLoader(yaml.SafeLoader):
+        def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+            seen: set = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    repeated = key in seen
+                except TypeError:  # an unhashable key: the constructor reports it
+                    continue
+                if repeated:
+                    raise _RepeatedKey(key, key_node.start_mark.line + 1)
+                seen.add(key)
+            return super().construct_mapping(node, deep=deep)
+
+    return UniqueKeyLoader
+
+
 def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
     """Read a JSON (or, when PyYAML is installed, YAML) configuration file into a mapping;
-    a missing, binary, malformed or non-mapping file is a one-line error naming it."""
+    a missing, binary, malformed or non-mapping file, or one that gives a key twice in a
+    mapping (the later value would silently win), is a one-line error naming it."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"config file {path} does not exist")
@@ -330,7 +368,10 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
         except ImportError:
             raise ConfigError(f"{path}: reading YAML needs PyYAML (pip install pyyaml), or give a JSON file") from None
         try:
-            values = yaml.safe_load(text)
+            values = yaml.load(text, Loader=_unique_key_loader(yaml))  # a SafeLoader subclass: safe
+        except _RepeatedKey as exc:
+            raise DataError(f"config file {path} gives the key {exc.key!r} twice (line {exc.line}); "
+                            f"keep one") from None
         except yaml.YAMLError as exc:
             first = str(exc).splitlines()[0] if str(exc) else "parse error"
             raise DataError(f"config file {path} is not valid YAML: {first}") from None
@@ -338,7 +379,9 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
         import json
 
         try:
-            values = json.loads(text)
+            values = json.loads(text, object_pairs_hook=_unique_pairs)
+        except _RepeatedKey as exc:
+            raise DataError(f"config file {path} gives the key {exc.key!r} twice in one object; keep one") from None
         except ValueError as exc:
             raise DataError(f"config file {path} is not valid JSON: {exc}") from None
     if not isinstance(values, dict):

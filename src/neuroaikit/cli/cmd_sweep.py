@@ -56,7 +56,10 @@ new run is complete). Each trial computes with explicit threads (cpus_per_trial,
 1) and device (cpu unless gpus_per_trial > 0), so Ray and --backend serial give the same
 bits. Before OUT is created (and with --dry-run) every trial to run is checked as its job
 checks it, without reading the data (data files present, model and noise sites buildable,
-objective or strategy settings known): one bad trial refuses the sweep. A trial that fails
+objective or strategy settings known, steps able to run with the trial's precision): one
+bad trial refuses the sweep. gpus_per_trial > 0 needs a CUDA GPU on this machine (serial, a
+local Ray) or as many in the cluster (--address). A failed trial shows no figures of an
+earlier run left in its folder; a summary metric that gives no figure is a warning. A trial that fails
 while it runs does not stop the others; it is listed at the end and the exit status is 2
 (1 for an internal error). OUT gets summary.json, summary.csv, metrics.json, log.txt
 and report.html (table and figure: each metric against x, one line per combination of the
@@ -92,12 +95,14 @@ def add_arguments(parser):
 def run(args) -> int:
     from ..progress import default_progress
     from ..sweep import load_spec, plan_sweep, run_sweep
-    from ..sweep.runner import check_backend
+    from ..sweep.runner import check_backend, check_local_gpus
 
     check_backend(args.backend, args.workers, args.address)
     spec = load_spec(args.spec)
     if args.dry_run:
         plan = plan_sweep(spec, args.out, overwrite=args.overwrite, rerun=args.rerun)
+        if plan.to_run and not (args.backend == "ray" and args.address):
+            check_local_gpus(spec)
         width = max(len(p.trial.name) for p in plan.trials)
         for planned in plan.trials:
             print(f"{planned.trial.name:<{width}}  {planned.describe()}")

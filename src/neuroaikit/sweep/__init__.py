@@ -7,7 +7,7 @@
     summary.rows[0].metrics, summary.exit_status()
 
 The spec (:class:`SweepSpec`, :mod:`neuroaikit.sweep.spec`): a job per trial (``train``,
-``twin-fit``), its ``base`` settings, a ``grid`` of dotted settings and/or explicit
+``twin-fit``, ``continual``), its ``base`` settings, a ``grid`` of dotted settings and/or explicit
 ``trials``, follow-up ``steps`` (``evaluate``, ``eot-pgd``, ``align``) and a ``summary``.
 Every trial is a normal run folder ``OUT/trials/<name>``; finished trials are skipped on
 rerun (:mod:`neuroaikit.sweep.runner`).

@@ -16,7 +16,9 @@ data_dir aside: they say where it computed, not what); its follow-up steps run i
 results are missing. A step result computed with other settings (every setting compared,
 defaults included, execution aside) is an error unless ``overwrite``, which recomputes it.
 An interrupted trial (``<name>.partial`` with a checkpoint) is resumed, execution settings
-changed or not (its job accepts them on resume).
+changed or not (its job accepts them on resume). A finished trial that a kill left moved
+aside during its replacement (``<name>.replaced``, no ``<name>``) is put back when planning,
+as its job would put it back, so it counts as finished.
 A finished trial with other settings is an error unless ``overwrite``. Before anything is
 created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.spec.JobKind.check`).
 Every trial computes with explicit threads and device, so the Ray and the serial backend give
@@ -28,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import time
 import traceback
 from dataclasses import dataclass, field
@@ -44,6 +47,7 @@ from ..runs import (
     check_writable_parent,
     config_differences,
     partial_dir,
+    recover_interrupted_commit,
 )
 from .spec import (
     JOBS,
@@ -75,7 +79,8 @@ class TrialRow(Result):
         status: ``ran``, ``resumed``, ``replaced``, ``skipped`` (finished before), ``steps``
             (finished before; steps ran now) or ``failed``.
         params, tags: the trial's varied settings and labels.
-        metrics: the summary's figures (column -> value).
+        metrics: the summary's figures (column -> value); a failed trial shows none from a run or
+            step result that an earlier sweep left with other settings.
         seconds: wall time of what ran now (``None`` when skipped).
         error: the one-line error of a failed trial; ``error_kind``: ``user`` or ``internal``.
     """
@@ -251,6 +256,10 @@ def _plan_trial(trial: Trial, root: Path, overwrite: bool, rerun: bool) -> Plann
     work = partial_dir(final)
     new = trial.config.to_dict()
     all_steps = {name: False for name, _, _ in trial.steps}
+    if not final.exists():
+        # a kill during a replacement's commit left the previous trial moved aside (NAME.replaced):
+        # put it back, as the trial's job would, so the plan sees the finished trial it is
+        recover_interrupted_commit(final)
     if final.exists() and not final.is_dir():
         return PlannedTrial(trial, "run", all_steps, conflict=f"{final} is a file; remove it first")
     if final.is_dir() and any(final.iterdir()):
@@ -292,10 +301,40 @@ def plan_sweep(spec: SweepSpec, out, *, overwrite: bool = False, rerun: bool = F
     if str(out) in ("", "."):
         raise ConfigError("the sweep folder must be named (--out)")
     check_sweep_folder(out)
+    _check_same_job(spec, out, overwrite)
     trials = expand_trials(spec)
     plan = SweepPlan(spec, out, [_plan_trial(t, out, overwrite, rerun) for t in trials])
     _check_trials(spec, [p.trial for p in plan.trials if p.action != "skip"])
+    _check_steps(spec, [p for p in plan.trials if p.needs_work])
     return plan
+
+
+def _check_same_job(spec: SweepSpec, out: Path, overwrite: bool) -> None:
+    """A sweep folder holds one job's trials: another job takes it over only with ``overwrite``."""
+    if not is_sweep_folder(out):
+        return
+    stored = read_json(out / "config.json").get("job")
+    if stored != spec.job and not overwrite:
+        raise ConfigError(f"{out} holds a sweep of {stored!r} trials, not {spec.job!r}; choose another output "
+                          f"folder, or pass --overwrite to make it a {spec.job} sweep")
+
+
+def _check_steps(spec: SweepSpec, planned: list[PlannedTrial]) -> None:
+    """Every step that will run accepts its trial's execution (a precision it refuses), so that
+    a bad combination is found before the trials train, once per distinct execution."""
+    job = spec.job_kind
+    checked: set[tuple[str, str]] = set()
+    for p in planned:
+        execution = job.execution_of(p.trial.config)
+        for name, config, _ in p.trial.steps:
+            key = (name, json.dumps(execution.to_dict(), sort_keys=True, default=str))
+            if name not in p.steps or key in checked:
+                continue
+            try:
+                step_kind(name).check_execution(config, execution)
+            except NeuroAIKitError as exc:
+                raise type(exc)(f"trial {p.trial.name!r}: steps.{name}: {exc}") from None
+            checked.add(key)
 
 
 def _check_trials(spec: SweepSpec, trials: list[Trial]) -> None:
@@ -488,8 +527,10 @@ def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None
 
     Failing trials do not stop the others: they are rows with status ``failed`` and an error
     (:meth:`SweepSummary.exit_status`). A bad spec, a bad trial setting, a trial its job's check
-    refuses (missing data, a model or noise site that cannot be built) or a trial that would
-    replace another one's results raises a one-line error before anything is created.
+    refuses (missing data, a model or noise site that cannot be built), a step that refuses a
+    trial's execution (a reduced precision), ``gpus_per_trial`` that this machine (serial, a
+    local Ray) or the cluster cannot give, or a trial that would replace another one's results
+    raises a one-line error before anything is created.
     """
     check_backend(backend, workers, address)
     progress = default_progress(progress)
@@ -498,8 +539,40 @@ def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None
     plan.raise_conflicts()
     todo = plan.to_run
     use_ray = backend == "ray" and bool(todo)
+    if todo and not (use_ray and (address or _ray_running())):
+        check_local_gpus(spec)  # cheap, before a local Ray starts; a cluster's GPUs are counted below
     with ray_session(spec, workers, address) if use_ray else contextlib.nullcontext() as ray:
+        if ray is not None:
+            check_ray_gpus(spec, ray)
         return _run_plan(plan, ray, backend, workers, address, progress, build_html, start)
+
+
+def _ray_running() -> bool:
+    """Whether this process is already connected to a Ray (which may have GPUs elsewhere)."""
+    ray = sys.modules.get("ray")
+    return ray is not None and bool(ray.is_initialized())
+
+
+def check_local_gpus(spec: SweepSpec) -> None:
+    """Refuse ``gpus_per_trial`` on a machine without CUDA (serial or a local Ray), before the
+    sweep creates anything: each trial would fail, or a local Ray wait forever."""
+    if spec.gpus_per_trial > 0:
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"gpus_per_trial is {format_value(spec.gpus_per_trial)} but this machine has no "
+                              f"CUDA GPU; set gpus_per_trial: 0 to run the trials on the CPU")
+
+
+def check_ray_gpus(spec: SweepSpec, ray) -> None:
+    """Refuse ``gpus_per_trial`` that the Ray cluster cannot give a single trial (Ray would wait
+    for it forever), before the sweep creates anything."""
+    if spec.gpus_per_trial > 0:
+        available = ray.cluster_resources().get("GPU", 0)
+        if available < spec.gpus_per_trial:
+            raise ConfigError(f"gpus_per_trial is {format_value(spec.gpus_per_trial)} but the Ray cluster has "
+                              f"{format_value(available)} GPU(s): no trial could be scheduled; set gpus_per_trial "
+                              f"to at most {format_value(available)}")
 
 
 def check_backend(backend: str, workers: int | None = None, address: str | None = None) -> None:
@@ -559,6 +632,11 @@ def _run_plan(plan: SweepPlan, ray, backend: str, workers: int | None, address: 
             else:
                 _run_serial(tasks, on_done)
         summary = _summarise(plan, outcomes, backend, used if todo else None, time.perf_counter() - start)
+        for path in metrics_paths if summary.counts.get("failed", 0) < len(summary.rows) else []:
+            if not any(c == path or c.startswith(path + ".") for c in summary.metrics):
+                progress.message(f"warning: summary metric {path!r} gave no figure for any trial (a misspelt "
+                                 f"path? it is read from each trial's metrics.json, or results/RESULT.json for "
+                                 f"RESULT:path)")
         write_summary(root, summary)
         if build_html:
             from ..report import build_report
@@ -574,7 +652,31 @@ def _run_plan(plan: SweepPlan, ray, backend: str, workers: int | None, address: 
     return summary
 
 
-def _trial_metrics(folder: Path, paths: list[str]) -> dict[str, Any]:
+def _row_metrics(planned: PlannedTrial, outcome: TrialOutcome | None, folder: Path,
+                 paths: list[str]) -> dict[str, Any]:
+    """A row's figures: none from a run or step result that is not this row's."""
+    if outcome is None or outcome.status != "failed":
+        return _trial_metrics(folder, paths)
+    if planned.action != "skip":
+        return {}  # the job failed: what the folder holds (if anything) is an earlier run with other settings
+    # a step failed: a result it was to recompute is still the old one, computed with other settings
+    run = Run(folder)
+    stale = set()
+    for name, config, _ in planned.trial.steps:
+        kind = step_kind(name)
+        if name not in planned.steps:
+            continue
+        try:
+            stored = run.result(kind.result)
+            if stored is not None and kind.changed_settings(config, stored, run):
+                stale.add(kind.result)
+        except NeuroAIKitError:
+            stale.add(kind.result)
+    return _trial_metrics(folder, paths, skip=stale)
+
+
+def _trial_metrics(folder: Path, paths: list[str], skip: set[str] | frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The figures of ``paths`` in a finished trial folder; results named in ``skip`` count as missing."""
     if not _finished(folder):
         return {}
     run = Run(folder)
@@ -583,7 +685,7 @@ def _trial_metrics(folder: Path, paths: list[str]) -> dict[str, Any]:
 
     def results(name: str) -> Any:
         if name not in cache:
-            cache[name] = run.result(name)
+            cache[name] = None if name in skip else run.result(name)
         return cache[name]
 
     found: dict[str, Any] = {}
@@ -601,7 +703,7 @@ def _summarise(plan: SweepPlan, outcomes: dict[str, TrialOutcome], backend: str,
         trial = planned.trial
         outcome = outcomes.get(trial.name)
         status = outcome.status if outcome else "skipped"
-        figures = _trial_metrics(plan.out / TRIALS / trial.name, paths)
+        figures = _row_metrics(planned, outcome, plan.out / TRIALS / trial.name, paths)
         rows.append(TrialRow(name=trial.name, status=status, params=trial.params, tags=trial.tags, metrics=figures,
                              seconds=outcome.seconds if outcome else None, error=outcome.error if outcome else None,
                              error_kind=outcome.error_kind if outcome else None))

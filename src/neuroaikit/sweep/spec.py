@@ -1,6 +1,6 @@
 """What a sweep runs: the spec (a YAML or JSON file), its jobs and steps, and its trials.
 
-A spec names one job per trial (``train`` or ``twin-fit``), the job's ``base`` settings, a
+A spec names one job per trial (``train``, ``twin-fit`` or ``continual``), the job's ``base`` settings, a
 ``grid`` of dotted settings to vary (the cartesian product of its lists) and/or an explicit
 list of ``trials``, optional follow-up ``steps`` run on every finished trial (``evaluate``,
 ``eot-pgd``, ``align``) and which figures the ``summary`` tabulates and plots::
@@ -66,6 +66,8 @@ class JobKind:
         check: ``"module:function"`` called as ``check(config)`` before the sweep creates
             anything: it raises a one-line error for what the config alone cannot show (missing
             data files, a model that cannot be built) without reading the data.
+        results: the ``results/<name>.json`` files its runs hold (what ``RESULT:path`` summary
+            metrics may read besides the steps' results).
     """
 
     name: str
@@ -74,6 +76,7 @@ class JobKind:
     execution: tuple[str, ...]
     metrics: tuple[str, ...]
     check: str | None = None
+    results: tuple[str, ...] = ()
 
     def config_class(self) -> type[Config]:
         return _import(self.config)
@@ -98,7 +101,7 @@ JOBS: dict[str, JobKind] = {
     "twin-fit": JobKind("twin-fit", "neuroaikit.neural.twin:TwinFitJob", "neuroaikit.neural.twin:fit_run",
                         ("fit", "execution"),
                         ("twin_single_trial_correlation", "twin_fraction_of_oracle", "fit_seconds"),
-                        "neuroaikit.neural.twin:check_fit_job"),
+                        "neuroaikit.neural.twin:check_fit_job", results=("twin_fit", "twin_eval")),
     "continual": JobKind("continual", "neuroaikit.continual:ContinualConfig", "neuroaikit.continual:run_continual",
                          ("execution",), ("average_accuracy", "forgetting", "backward_transfer", "train_time_s"),
                          "neuroaikit.continual.learner:check_continual_config"),
@@ -131,6 +134,10 @@ class StepKind:
             the settings that differ, as ``(name, stored, now)``; for a step that resolves
             settings from the run or stores them in another form. Replaces the comparison with
             ``stored_config``.
+        check: ``"module:function"`` called as ``check(config, execution)`` with the built config
+            and a trial's :class:`~neuroaikit.execution.ExecutionConfig` before the sweep creates
+            anything: it raises a one-line error for a trial the step could not run on (a
+            precision it refuses), so that it is found before the trials train.
     """
 
     name: str
@@ -140,6 +147,7 @@ class StepKind:
     metrics: tuple[str, ...] = ()
     stored_config: str | None = None
     changes: str | None = None
+    check: str | None = None
 
     def build(self, values: dict | None, where: str) -> Any:
         maker = _import(self.config)
@@ -149,6 +157,10 @@ class StepKind:
 
     def run(self, run_dir, config, *, overwrite: bool, execution, progress) -> None:
         _import(self.runner)(run_dir, config, overwrite=overwrite, execution=execution, progress=progress)
+
+    def check_execution(self, config: Any, execution) -> None:
+        if self.check is not None:
+            _import(self.check)(config, execution)
 
     def changed_settings(self, config: Any, stored: Any, run) -> list[tuple[str, Any, Any]]:
         """``(name, stored, now)`` for the settings of ``config`` that differ from those the stored
@@ -170,12 +182,13 @@ STEPS: dict[str, StepKind] = {
     "evaluate": StepKind("evaluate", "neuroaikit.attacks.evaluate:RobustnessConfig",
                          "neuroaikit.sweep.steps:evaluate_step", "robustness",
                          ("robustness:clean_accuracy", "robustness:robust_accuracy"), stored_config="config",
-                         changes="neuroaikit.sweep.steps:evaluate_changes"),
+                         changes="neuroaikit.sweep.steps:evaluate_changes", check="neuroaikit.sweep.steps:evaluate_check"),
     "eot-pgd": StepKind("eot-pgd", "neuroaikit.sweep.steps:EotPgdConfig", "neuroaikit.sweep.steps:eot_pgd_step",
                         "eot_pgd", ("eot_pgd:robust_accuracy",), stored_config="config",
-                        changes="neuroaikit.sweep.steps:eot_pgd_changes"),
+                        changes="neuroaikit.sweep.steps:eot_pgd_changes", check="neuroaikit.sweep.steps:eot_pgd_check"),
     "align": StepKind("align", "neuroaikit.sweep.steps:build_align", "neuroaikit.sweep.steps:align_step",
-                      "alignment", changes="neuroaikit.sweep.steps:align_changes"),
+                      "alignment", changes="neuroaikit.sweep.steps:align_changes",
+                      check="neuroaikit.sweep.steps:align_check"),
 }
 
 
@@ -236,7 +249,7 @@ class SweepSpec(Config):
     """A sweep (see the module docstring for an example).
 
     Args:
-        job (str): ``"train"`` or ``"twin-fit"``: what each trial runs.
+        job (str): ``"train"``, ``"twin-fit"`` or ``"continual"``: what each trial runs.
         base (dict): the job's settings common to every trial (its config fields; nested
             configs as mappings).
         grid (dict): dotted setting -> list of values; every combination is a trial
@@ -284,6 +297,9 @@ class SweepSpec(Config):
         known = self.job_kind.config_class().field_names()
         used = _references(self.base) | _references(self.trials or [])
         for key, values in self.grid.items():
+            if isinstance(key, str) and key in known and key in used:
+                raise ConfigError(f"grid.{key} is a {self.job} setting, so it sets {key} and fills no ${{{key}}}; "
+                                  f"rename the axis (e.g. {key}_value) to use it as a placeholder")
             if not (isinstance(key, str) and _VARIABLE.fullmatch(key) and key not in known and key in used):
                 _check_key(key, known, self.job, "grid", variable=isinstance(key, str) and "." not in key)
             if not isinstance(values, list):
@@ -312,6 +328,18 @@ class SweepSpec(Config):
                 text = str(exc)
                 raise ConfigError(text if text.startswith(("unknown steps.", f"steps.{name}")) else
                                   f"steps.{name}: {text}") from None
+        self._check_metric_sources()
+
+    def _check_metric_sources(self) -> None:
+        """A ``RESULT:path`` summary metric reads a result that this sweep's trials hold."""
+        written = list(dict.fromkeys([*self.job_kind.results, *(step_kind(n).result for n in self.steps)]))
+        for path in self.summary.metrics or []:
+            source, sep, _ = path.partition(":")
+            if sep and source not in written:
+                known = f"RESULT is one of: {', '.join(written)}" if written else "this sweep writes no results"
+                raise ConfigError(f"summary.metrics: {path!r} reads results/{source}.json, which neither the "
+                                  f"{self.job} job nor a step of this sweep writes; {known} (a path without "
+                                  f"RESULT: reads metrics.json)")
 
     @property
     def job_kind(self) -> JobKind:
@@ -470,6 +498,7 @@ def expand_trials(spec: SweepSpec) -> list[Trial]:
     points = list(itertools.product(*(spec.grid[k] for k in grid_keys)))
     trials: list[Trial] = []
     seen: dict[str, dict] = {}
+    by_settings: dict[str, str] = {}
     for entry in entries:
         given = entry.get("name")
         tags = dict(entry.get("tags") or {})
@@ -498,6 +527,11 @@ def expand_trials(spec: SweepSpec) -> list[Trial]:
                 raise ConfigError(f"{where} appears twice" + ("" if same else " with different settings (give the "
                                                                "explicit trials distinct names)"))
             seen[name] = config.to_dict()
+            key = _canonical(seen[name])
+            if key in by_settings:
+                raise ConfigError(f"{where} has the same settings as trial {by_settings[key]!r}: they would run "
+                                  f"the same job twice (grid values equal but written differently, e.g. 1 and 1.0?)")
+            by_settings[key] = name
             steps = []
             for step_name, step_values in spec.steps.items():
                 kind = step_kind(step_name)
@@ -505,6 +539,20 @@ def expand_trials(spec: SweepSpec) -> list[Trial]:
             trials.append(Trial(name=name, params=all_params, tags=tags, config=config, steps=steps))
     _check_summary(spec, trials)
     return trials
+
+
+def _canonical(values: Any) -> str:
+    """A trial's settings as text that is equal exactly when they are: ``1`` and ``1.0`` alike."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, dict):
+            return {str(k): plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return json.dumps(plain(values), sort_keys=True, default=str)
 
 
 def varied_columns(spec: SweepSpec, trials: list[Trial]) -> tuple[list[str], list[str]]:

@@ -17,7 +17,7 @@ import torch
 from ..config import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, Interval, Options
 from ..errors import ConfigError
 from ..execution import Execution, ExecutionConfig, derive_seed, require_float32
-from ..attacks.evaluate import with_deployed_rule
+from ..attacks.evaluate import ATTACKS_NEED_FLOAT32, with_deployed_rule
 from ..noise import RULES
 from ..results import Result
 
@@ -38,6 +38,11 @@ def evaluate_step(run_dir, config, *, overwrite: bool, execution: ExecutionConfi
     from ..attacks.evaluate import evaluate_run
 
     evaluate_run(run_dir, config=config, overwrite=overwrite, execution=execution, progress=progress)
+
+
+def evaluate_check(config, execution: ExecutionConfig) -> None:
+    """Refuse, before any trial trains, an execution that :func:`evaluate_step` would refuse."""
+    require_float32(execution, "robustness evaluation", ATTACKS_NEED_FLOAT32)
 
 
 def evaluate_changes(config, stored: dict, run) -> list[tuple[str, Any, Any]]:
@@ -150,13 +155,17 @@ def eot_pgd_changes(config: EotPgdConfig, stored: dict, run) -> list[tuple[str, 
     return _config_changes(stored, resolve_eot_pgd(config, run.config))
 
 
+def eot_pgd_check(config: EotPgdConfig, execution: ExecutionConfig) -> None:
+    """Refuse, before any trial trains, an execution that :func:`eot_pgd_step` would refuse."""
+    require_float32(execution, "the EOT-PGD check", ATTACKS_NEED_FLOAT32)
+
+
 def eot_pgd_step(run_dir, config: EotPgdConfig, *, overwrite: bool, execution: ExecutionConfig, progress) -> None:
     """The quick EOT-PGD check on a trained run; writes ``results/eot_pgd.json``."""
-    from ..attacks.evaluate import ATTACKS_NEED_FLOAT32
     from ..data import load_dataset
     from ..runs import Run
 
-    require_float32(execution, "the EOT-PGD check", ATTACKS_NEED_FLOAT32)
+    eot_pgd_check(config, execution)
     run = Run.open(run_dir)
     run.check_result_writable(EotPgdResult.result_name, overwrite)
     trained = run.config
@@ -201,12 +210,22 @@ def build_align(values: dict, where: str) -> AlignStep:
                      execution_given="execution" in values)
 
 
+def _align_config(step: AlignStep, execution: ExecutionConfig):
+    """The alignment settings the step runs with: the trial's execution unless the step gives one
+    (building them refuses an execution alignment cannot use)."""
+    return step.config if step.execution_given else step.config.replace(execution=execution)
+
+
+def align_check(step: AlignStep, execution: ExecutionConfig) -> None:
+    """Refuse, before any trial trains, an execution that :func:`align_step` would refuse."""
+    _align_config(step, execution)
+
+
 def align_step(run_dir, step: AlignStep, *, overwrite: bool, execution: ExecutionConfig, progress) -> None:
     """``neuroaikit align`` on the trial (:func:`neuroaikit.alignment.align_run`)."""
     from ..alignment import align_run
 
-    config = step.config if step.execution_given else step.config.replace(execution=execution)
-    align_run(run_dir, step.neural, config=config, overwrite=overwrite, progress=progress)
+    align_run(run_dir, step.neural, config=_align_config(step, execution), overwrite=overwrite, progress=progress)
 
 
 def align_changes(step: AlignStep, stored: dict, run) -> list[tuple[str, Any, Any]]:

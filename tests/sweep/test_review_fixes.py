@@ -1,0 +1,195 @@
+"""What a sweep refuses before it creates anything, and what its summary shows after a failure:
+a failed row shows no figures of an earlier run; GPUs that are not there, a step that cannot run
+with the trial's precision, a summary metric no result holds, a key given twice, two trials with
+the same settings and another job's sweep folder are one-line errors; a replacement killed
+during its commit is recovered by the next plan."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import types
+
+import pytest
+import torch
+
+import neuroaikit.sweep.steps as steps_module
+import neuroaikit.training as training
+from neuroaikit.errors import ConfigError, DataError, NeuroAIKitError
+from neuroaikit.progress import Progress, silent
+from neuroaikit.sweep import SweepSpec, load_spec, plan_sweep, run_sweep
+
+BASE = {"dataset": "digits", "model": "mlp", "epochs": 1, "train_subset": 200, "test_subset": 100, "eval_draws": 2}
+EOT = {"eps": 0.3, "steps": 2, "eot": 1, "n_images": 20}
+
+
+def train_spec(base: dict | None = None, **more) -> SweepSpec:
+    return SweepSpec.from_dict({"job": "train", "base": {**BASE, **(base or {})}, "grid": {"seed": [0]}, **more})
+
+
+def sweep(spec, out, **kwargs):
+    kwargs.setdefault("progress", silent())
+    return run_sweep(spec, out, backend="serial", build_html=False, **kwargs)
+
+
+def failing(*args, **kwargs):
+    raise ConfigError("this run fails")
+
+
+# -- 1. a failed row shows no figures of another run -------------------------------------------
+
+
+def test_a_failed_replacement_shows_no_figures_of_the_run_it_was_to_replace(tmp_path, monkeypatch):
+    out = tmp_path / "sweep"
+    first = sweep(train_spec(), out)
+    assert "test_accuracy.single" in first.rows[0].metrics
+    monkeypatch.setattr(training, "train", failing)
+    summary = sweep(train_spec({"epochs": 2}), out, overwrite=True)
+    row = summary.rows[0]
+    assert (row.status, row.error, row.metrics) == ("failed", "this run fails", {})
+    assert json.loads((out / "summary.json").read_text())["rows"][0]["metrics"] == {}
+
+
+def test_a_failed_step_recompute_shows_no_figures_of_the_old_result(tmp_path, monkeypatch):
+    out = tmp_path / "sweep"
+    first = sweep(train_spec(steps={"eot-pgd": EOT}), out)
+    assert "eot_pgd:robust_accuracy" in first.rows[0].metrics
+    monkeypatch.setattr(steps_module, "eot_pgd_step", failing)
+    summary = sweep(train_spec(steps={"eot-pgd": {**EOT, "eps": 0.2}}), out, overwrite=True)
+    row = summary.rows[0]
+    assert row.status == "failed"
+    assert "eot_pgd:robust_accuracy" not in row.metrics  # computed with eps 0.3, the row says 0.2
+    assert "test_accuracy.single" in row.metrics  # the trial itself is this row's
+
+
+# -- 2. GPUs that are not there ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backend", ["serial", "ray"])
+def test_gpus_per_trial_without_cuda_is_refused_before_anything_is_created(tmp_path, monkeypatch, backend):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    out = tmp_path / "sweep"
+    with pytest.raises(ConfigError, match=r"gpus_per_trial is 0.5 but this machine has no CUDA GPU"):
+        run_sweep(train_spec(gpus_per_trial=0.5), out, backend=backend, progress=silent(), build_html=False)
+    assert not out.exists()
+
+
+def test_gpus_per_trial_beyond_the_ray_cluster_is_refused():
+    from neuroaikit.sweep.runner import check_ray_gpus
+
+    cluster = types.SimpleNamespace(cluster_resources=lambda: {"CPU": 8.0, "GPU": 1.0})
+    check_ray_gpus(train_spec(gpus_per_trial=0.5), cluster)
+    check_ray_gpus(train_spec(gpus_per_trial=1), cluster)
+    with pytest.raises(ConfigError, match=r"gpus_per_trial is 2.0 but the Ray cluster has 1.0 GPU"):
+        check_ray_gpus(train_spec(gpus_per_trial=2.0), cluster)
+    with pytest.raises(ConfigError, match=r"the Ray cluster has 0 GPU"):
+        check_ray_gpus(train_spec(gpus_per_trial=0.5), types.SimpleNamespace(cluster_resources=lambda: {"CPU": 8.0}))
+
+
+# -- 3. a step that cannot run with the trial's precision ----------------------------------------------
+
+
+@pytest.mark.parametrize("step", ["eot-pgd", "evaluate", "align"])
+def test_a_step_refusing_the_trials_precision_is_found_before_any_trial_trains(tmp_path, step):
+    neural = tmp_path / "neural.npz"
+    neural.write_bytes(b"")  # the step's settings only need it to exist
+    given = {"eot-pgd": EOT, "evaluate": {}, "align": {"neural": str(neural)}}[step]
+    spec = train_spec({"execution": {"precision": "bf16-mixed"}}, steps={step: given})
+    out = tmp_path / "sweep"
+    with pytest.raises(ConfigError, match=rf"trial 'seed=0': steps.{step}: execution.precision must be '32'"):
+        plan_sweep(spec, out)
+    with pytest.raises(ConfigError, match="precision must be '32'"):
+        sweep(spec, out)
+    assert not out.exists()
+
+
+# -- 4. summary metric paths --------------------------------------------------------------------------
+
+
+def test_a_summary_metric_reading_a_result_nothing_writes_is_refused():
+    with pytest.raises(ConfigError, match=r"'nosuchresult:x' reads results/nosuchresult.json.*RESULT is one of: "
+                                          r"eot_pgd"):
+        train_spec(steps={"eot-pgd": EOT}, summary={"metrics": ["test_accuracy", "nosuchresult:x"]})
+    with pytest.raises(ConfigError, match=r"'eot_pgd:robust_accuracy'.*this sweep writes no results"):
+        train_spec(summary={"metrics": ["eot_pgd:robust_accuracy"]})
+    train_spec(steps={"eot-pgd": EOT}, summary={"metrics": ["eot_pgd:robust_accuracy"]})
+    SweepSpec.from_dict({"job": "twin-fit", "base": {"data": "synthetic"}, "grid": {"fit.seed": [0]},
+                         "summary": {"metrics": ["twin_eval:correlation", "twin_fit:seconds"]}})
+
+
+def test_a_summary_metric_giving_no_figure_is_a_warning(tmp_path):
+    said: list[str] = []
+    out = tmp_path / "sweep"
+    summary = sweep(train_spec(summary={"metrics": ["test_acuracy", "test_accuracy"]}), out,
+                    progress=Progress(enabled=True, echo=said.append))
+    assert "test_accuracy.single" in summary.metrics
+    warned = [line for line in said if line.startswith("warning:")]
+    assert len(warned) == 1 and "'test_acuracy'" in warned[0]
+    assert warned[0] in (out / "log.txt").read_text()
+
+
+# -- 5. a replacement killed during its commit -----------------------------------------------------
+
+
+def test_a_replacement_killed_during_its_commit_is_recovered_by_the_next_plan(tmp_path):
+    out = tmp_path / "sweep"
+    assert [r.status for r in sweep(train_spec(), out).rows] == ["ran"]
+    trial = out / "trials" / "seed=0"
+    # the state between commit_folder's two renames: the old trial moved aside, the new one not yet in place
+    shutil.copytree(trial, trial.with_name("seed=0.partial"))
+    trial.rename(trial.with_name("seed=0.replaced"))
+    assert plan_sweep(train_spec(), out).trials[0].describe() == "skip (finished)"
+    summary = sweep(train_spec(), out)
+    assert [(r.status, r.error) for r in summary.rows] == [("skipped", None)]
+    assert "test_accuracy.single" in summary.rows[0].metrics
+    assert not trial.with_name("seed=0.replaced").exists()
+
+
+# -- 6. keys given twice ----------------------------------------------------------------------------------
+
+
+def test_a_key_given_twice_in_a_yaml_spec_is_refused(tmp_path):
+    spec = tmp_path / "grid.yaml"
+    spec.write_text("job: train\nbase: {dataset: digits, model: mlp}\ngrid:\n  seed: [0, 1]\n  seed: [5]\n")
+    with pytest.raises(DataError, match=r"gives the key 'seed' twice \(line 5\)"):
+        load_spec(spec)
+    spec.write_text("job: train\nbase: &b {dataset: digits}\nother:\n  <<: *b\n  dataset: mnist\n")
+    with pytest.raises(ConfigError, match="other"):  # a merge key overridden is no repeat: the spec's own error
+        load_spec(spec)
+
+
+def test_a_key_given_twice_in_a_json_spec_is_refused(tmp_path):
+    spec = tmp_path / "grid.json"
+    spec.write_text('{"job": "train", "base": {"dataset": "digits", "epochs": 1, "epochs": 2}, "grid": {}}')
+    with pytest.raises(DataError, match=r"gives the key 'epochs' twice in one object"):
+        load_spec(spec)
+
+
+# -- 7. trials with the same settings ------------------------------------------------------------------
+
+
+def test_grid_values_equal_but_written_differently_are_refused(tmp_path):
+    spec = SweepSpec.from_dict({"job": "train", "base": BASE, "grid": {"lr": [1, 1.0]}})
+    with pytest.raises(ConfigError, match=r"trial 'lr=1.0' has the same settings as trial 'lr=1'"):
+        plan_sweep(spec, tmp_path / "sweep")
+
+
+# -- 8. another job's folder; a setting axis used as a placeholder -------------------------------------
+
+
+def test_a_sweep_of_another_job_does_not_take_over_the_folder(tmp_path):
+    out = tmp_path / "sweep"
+    sweep(train_spec(), out)
+    continual = SweepSpec.from_dict({"job": "continual", "base": {"dataset": "digits"}, "grid": {"seed": [0]}})
+    with pytest.raises(ConfigError, match=r"holds a sweep of 'train' trials, not 'continual'.*--overwrite"):
+        plan_sweep(continual, out)
+    try:  # with --overwrite the job is no reason to refuse (the plan may still refuse the trials)
+        plan_sweep(continual, out, overwrite=True)
+    except NeuroAIKitError as exc:
+        assert "holds a sweep" not in str(exc)
+
+
+def test_a_setting_axis_used_as_a_placeholder_is_refused():
+    with pytest.raises(ConfigError, match=r"grid.seed is a train setting, so it sets seed and fills no \$\{seed\}"):
+        SweepSpec.from_dict({"job": "train", "base": {**BASE, "noise": {"relu1": "gaussian:0.${seed}"}},
+                             "grid": {"seed": [1, 2]}})
