@@ -28,6 +28,7 @@ from torch import nn
 from ..errors import ConfigError
 from ..models import SmallCNN
 from ..models.registry import register_model
+from .encoders import EncodedInput
 from .modules import IFCell, SpikeRate
 from .neurons import IFParameters, check_steps
 
@@ -51,7 +52,7 @@ class RateGatedMaxPool(nn.Module):
 
 
 @register_model("snn_converted")
-class ConvertedSNN(nn.Module):
+class ConvertedSNN(EncodedInput, nn.Module):
     """The spiking twin of a :class:`SmallCNN`, with IF neurons; build it with :func:`convert_cnn`.
 
     Args: ``in_channels, image_size, n_classes, channels, hidden`` as SmallCNN; ``T`` (int) time
@@ -78,11 +79,6 @@ class ConvertedSNN(nn.Module):
         self.conv2, self.if2, self.pool2 = ann.conv2, IFCell(neuron), RateGatedMaxPool(2)
         self.flatten, self.fc1, self.if3, self.fc2 = nn.Flatten(), ann.fc1, IFCell(neuron), ann.fc2
         self.rate1, self.rate2, self.rate3 = SpikeRate(), SpikeRate(), SpikeRate()
-
-    @property
-    def input_range(self) -> tuple[float, float] | None:
-        """``(0, 1)`` where the encoder needs inputs in that range (Poisson, latency), else None."""
-        return None if self.encoder == "direct" else (0.0, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4:

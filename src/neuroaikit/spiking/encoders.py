@@ -141,6 +141,18 @@ class LatencyEncoder(nn.Module):
         return latency_encode(x, self.T, self.threshold)
 
 
+class EncodedInput:
+    """Mixin of the spiking networks with an ``encoder`` setting: ``input_range`` is ``(0, 1)``
+    where the encoder needs inputs in that range (Poisson, latency), else None; in-silico MEIs
+    keep to it (:func:`neuroaikit.insilico.recording.declared_input_range`)."""
+
+    encoder: str
+
+    @property
+    def input_range(self) -> tuple[float, float] | None:
+        return None if self.encoder == "direct" else (0.0, 1.0)
+
+
 ENCODERS = {"direct": DirectEncoder, "poisson": PoissonEncoder, "latency": LatencyEncoder}
 
 

@@ -14,7 +14,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models.registry import register_model
-from .encoders import ENCODERS, latency_encode, poisson_encode
+from .encoders import ENCODERS, EncodedInput, latency_encode, poisson_encode
 from .modules import LIFCell, SpikeRate
 from .neurons import LIFParameters, check_steps
 
@@ -22,7 +22,7 @@ READOUTS = ("membrane", "count")
 
 
 @register_model("snn_cnn")
-class SpikingCNN(nn.Module):
+class SpikingCNN(EncodedInput, nn.Module):
     """Convolutional LIF network: conv-BN-maxpool-LIF x2, fc-LIF, fc readout, over ``T`` steps.
 
     Args:
@@ -93,11 +93,6 @@ class SpikingCNN(nn.Module):
         if readout == "count":
             self.lif_out = LIFCell(params)
         self.rate1, self.rate2, self.rate3 = SpikeRate(), SpikeRate(), SpikeRate()
-
-    @property
-    def input_range(self) -> tuple[float, float] | None:
-        """``(0, 1)`` where the encoder needs inputs in that range (Poisson, latency), else None."""
-        return None if self.encoder == "direct" else (0.0, 1.0)
 
     def _encode(self, x: torch.Tensor, t: int, latency: torch.Tensor | None) -> torch.Tensor:
         if self.encoder == "poisson":

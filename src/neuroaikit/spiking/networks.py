@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..models.registry import register_model
-from .encoders import ENCODERS, make_encoder
+from .encoders import ENCODERS, EncodedInput, make_encoder
 from .modules import LIF, SpikeRate
 from .neurons import LIFParameters, check_steps
 from .synapses import EventLinear
@@ -74,7 +74,7 @@ class FeedForwardLIF(nn.Module):
 
 
 @register_model("snn_mlp")
-class SpikingMLP(nn.Module):
+class SpikingMLP(EncodedInput, nn.Module):
     """Fully connected LIF classifier for images: encoder, LIF hidden layers, linear readout of
     the mean current over ``T`` steps (a non-firing integrator).
 
@@ -98,11 +98,6 @@ class SpikingMLP(nn.Module):
         sizes = [in_channels * image_size * image_size, *hidden]
         self.body = FeedForwardLIF(sizes, LIFParameters(tau_mem=tau_mem, surrogate=surrogate))
         self.readout = nn.Linear(sizes[-1], n_classes)
-
-    @property
-    def input_range(self) -> tuple[float, float] | None:
-        """``(0, 1)`` where the encoder needs inputs in that range (Poisson, latency), else None."""
-        return None if self.encoder == "direct" else (0.0, 1.0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.encoder == "direct":  # a constant input: the first layer's current is computed once
