@@ -86,6 +86,34 @@ def test_gpus_per_trial_beyond_the_ray_cluster_is_refused():
         check_ray_gpus(train_spec(gpus_per_trial=0.5), types.SimpleNamespace(cluster_resources=lambda: {"CPU": 8.0}))
 
 
+def test_the_dry_run_refuses_gpus_per_trial_without_cuda_as_the_sweep_does(tmp_path, monkeypatch, capsys):
+    from neuroaikit.cli.main import main
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    spec = tmp_path / "grid.json"
+    spec.write_text(json.dumps(train_spec(gpus_per_trial=0.5).to_dict()))
+    out = tmp_path / "sweep"
+    for backend in ("serial", "ray"):
+        assert main(["sweep", str(spec), "--out", str(out), "--backend", backend, "--dry-run"]) == 2
+        assert "gpus_per_trial is 0.5 but this machine has no CUDA GPU" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_a_cluster_address_where_nothing_listens_is_a_prompt_one_line_error(tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as free:  # a port nothing listens on once closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    out = tmp_path / "sweep"
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=rf"^cannot reach the Ray cluster at 127.0.0.1:{port}: .*refused"):
+        run_sweep(train_spec(), out, backend="ray", address=f"127.0.0.1:{port}", progress=silent(), build_html=False)
+    assert time.perf_counter() - start < 30  # Ray alone retried for minutes
+    assert not out.exists()
+
+
 # -- 3. a step that cannot run with the trial's precision ----------------------------------------------
 
 

@@ -101,8 +101,7 @@ def run(args) -> int:
     spec = load_spec(args.spec)
     if args.dry_run:
         plan = plan_sweep(spec, args.out, overwrite=args.overwrite, rerun=args.rerun)
-        if plan.to_run and not (args.backend == "ray" and args.address):
-            check_local_gpus(spec)
+        check_local_gpus(plan, args.backend, args.address)
         width = max(len(p.trial.name) for p in plan.trials)
         for planned in plan.trials:
             print(f"{planned.trial.name:<{width}}  {planned.describe()}")

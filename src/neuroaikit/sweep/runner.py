@@ -296,7 +296,9 @@ def _plan_trial(trial: Trial, root: Path, overwrite: bool, rerun: bool) -> Plann
 
 def plan_sweep(spec: SweepSpec, out, *, overwrite: bool = False, rerun: bool = False) -> SweepPlan:
     """Validate the spec, every trial's settings and the folders, and decide what each trial
-    does; creates nothing. Conflicts are collected (:meth:`SweepPlan.raise_conflicts`)."""
+    does; creates nothing. A finished trial that a killed replacement left moved aside
+    (``NAME.replaced``) is put back first, as every reader of a run folder does (a dry run too).
+    Conflicts are collected (:meth:`SweepPlan.raise_conflicts`)."""
     out = Path(out)
     if str(out) in ("", "."):
         raise ConfigError("the sweep folder must be named (--out)")
@@ -463,6 +465,8 @@ def ray_session(spec: SweepSpec, workers: int | None, address: str | None):
         return
     options: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.ERROR, "log_to_driver": False,
                                "configure_logging": True}
+    if address:
+        check_reachable(address)
     try:
         if address:
             ray.init(address=address, **options)
@@ -476,6 +480,25 @@ def ray_session(spec: SweepSpec, workers: int | None, address: str | None):
         yield ray
     finally:
         ray.shutdown()
+
+
+def check_reachable(address: str, timeout: float = 5.0) -> None:
+    """Refuse a ``HOST:PORT`` address where nothing listens: Ray itself would retry for minutes,
+    printing its connection warnings, before it gave up. ``auto`` and ``ray://`` addresses are
+    left to Ray, which refuses them at once when no cluster is there."""
+    import socket
+
+    if address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return  # Ray names the malformed address itself
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"cannot reach the Ray cluster at {address}: "
+                          f"{exc.strerror or exc or type(exc).__name__} (is its head node running?)") from None
 
 
 def _run_ray(ray, tasks: list[TrialTask], on_done, spec: SweepSpec, workers: int | None) -> None:
@@ -539,8 +562,7 @@ def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None
     plan.raise_conflicts()
     todo = plan.to_run
     use_ray = backend == "ray" and bool(todo)
-    if todo and not (use_ray and (address or _ray_running())):
-        check_local_gpus(spec)  # cheap, before a local Ray starts; a cluster's GPUs are counted below
+    check_local_gpus(plan, backend, address)  # cheap, before a local Ray starts; a cluster's GPUs are counted below
     with ray_session(spec, workers, address) if use_ray else contextlib.nullcontext() as ray:
         if ray is not None:
             check_ray_gpus(spec, ray)
@@ -553,9 +575,13 @@ def _ray_running() -> bool:
     return ray is not None and bool(ray.is_initialized())
 
 
-def check_local_gpus(spec: SweepSpec) -> None:
-    """Refuse ``gpus_per_trial`` on a machine without CUDA (serial or a local Ray), before the
-    sweep creates anything: each trial would fail, or a local Ray wait forever."""
+def check_local_gpus(plan: SweepPlan, backend: str, address: str | None) -> None:
+    """Refuse ``gpus_per_trial`` on a machine without CUDA when trials would run here (serial or
+    a local Ray), before the sweep creates anything: each trial would fail, or a local Ray wait
+    forever. A cluster (``address``, or a Ray this process already joined) counts its own GPUs."""
+    spec = plan.spec
+    if not plan.to_run or (backend == "ray" and (address or _ray_running())):
+        return
     if spec.gpus_per_trial > 0:
         import torch
 
