@@ -146,13 +146,13 @@ def test_table_leaves_out_the_wall_time_of_a_run_resumed_before_it_was_left_empt
     whole = _table(tmp_path / "seed1.json", [1], [92.0], 0.04)
     out = tmp_path / "pooled.json"
     assert continual_benchmark.main(["--table", resumed, "--json", str(out)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].split()[-2:] == ["-", "90.0"]
+    assert capsys.readouterr().out.splitlines()[-2].split()[-2:] == ["-", "90.0"]
     assert continual_benchmark.main(["--table", resumed, whole, "--json", str(out)]) == 0
     capsys.readouterr()
     (row,) = json.loads(out.read_text())["rows"]
     assert row["wall_time_s"] is None and row["train_time_s"] == pytest.approx(90.0)
     assert continual_benchmark.main(["--table", whole, "--json", str(out)]) == 0
-    assert capsys.readouterr().out.splitlines()[-1].split()[-2:] == ["100.0", "90.0"]
+    assert capsys.readouterr().out.splitlines()[-2].split()[-2:] == ["100.0", "90.0"]
 
 
 def test_table_pools_seeds_run_on_different_devices_without_their_times(tmp_path, capsys):
@@ -185,3 +185,14 @@ def test_table_refuses_to_pool_a_seed_twice_or_different_protocols(tmp_path, cap
     # given at its default value, it would still do nothing
     assert continual_benchmark.main(["--table", first, "--pad", "0", "--threads", "1"]) == 2
     assert "--pad, --threads would have no effect" in capsys.readouterr().err
+
+
+def test_every_table_says_the_published_figures_are_unverified(tmp_path, capsys):
+    table = _table(tmp_path / "seed0.json", [0], [94.0], 0.04)
+    out = tmp_path / "again.json"
+    assert continual_benchmark.main(["--table", table, "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "published*" in printed.splitlines()[0]
+    assert printed.splitlines()[-1] == continual_benchmark.PUBLISHED_SOURCE
+    assert "not verified" in json.loads(out.read_text())["published_source"]
+
