@@ -10,7 +10,9 @@
 
 Every model is trained with ``neuroaikit.training.train`` into a run folder under ``--out``
 and evaluated with ``neuroaikit.attacks.evaluate_run`` (the same as ``neuroaikit evaluate``),
-which writes ``results/robustness.json``; the training time is printed beside the figures.
+which writes ``results/robustness.json``; the training time is printed beside the figures. A
+model whose run folder holds a finished run from before is refused, before anything trains,
+unless ``--overwrite`` is given.
 
     python benchmarks/adversarial_training.py --data-dir ../shared/data/mnist --quick
     python benchmarks/adversarial_training.py --data-dir ../shared/data/mnist --epochs 10 --n-examples 1000
@@ -31,7 +33,9 @@ import torch
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_run
 from neuroaikit.attacks.training import OverfitGuard
 from neuroaikit.data import load_dataset
+from neuroaikit.errors import NeuroAIKitError
 from neuroaikit.progress import Progress
+from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
 from neuroaikit.io import write_text
 
@@ -58,9 +62,20 @@ def main(argv=None):
                         help="full training, but the quick protocol (APGD 20 steps, EOT 5, Square 100 queries)")
     parser.add_argument("--noise-warmup", type=float, default=1.0,
                         help="epochs over which the noise ramps in (default 1; large noise stalls a fresh network)")
-    parser.add_argument("--out", default="runs/bench/adversarial_training")
+    parser.add_argument("--out", default="runs/bench/adversarial_training",
+                        help="folder for the models' run folders, one per model (default runs/bench/adversarial_training)")
+    parser.add_argument("--overwrite", action="store_true", help="replace finished run folders in --out")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    try:
+        return run(args)
+    except NeuroAIKitError as error:  # bad settings: one line, exit 2
+        parser.error(str(error))
+
+
+def run(args) -> None:
     torch.set_num_threads(args.threads)
     epochs = args.epochs or (2 if args.quick else 10)
     subset = args.train_subset or (10000 if args.quick else None)
@@ -71,6 +86,8 @@ def main(argv=None):
                 RobustnessConfig(n_examples=args.n_examples or 500, eps=eps_sweep, reference_eps=args.eps))
     test = load_dataset("mnist", "test", data_dir=args.data_dir)
     out = Path(args.out)
+    for kind in args.models:  # before the first model trains
+        check_replaceable(out / kind, args.overwrite)
     summary = []
     for kind in args.models:
         common = dict(dataset="mnist", data_dir=args.data_dir, model="cnn", epochs=epochs, train_subset=subset,
@@ -91,11 +108,12 @@ def main(argv=None):
                               objective_params=params,
                               schedule="onecycle", lr=5e-3, **{k: v for k, v in common.items() if k != "lr"})
         t0 = time.time()
-        # epoch lines, no bars (as before); a rerun replaces the run folder of the same model
-        run = train(cfg, out / kind, overwrite=True, callbacks=callbacks, progress=Progress(interactive=False))
+        # epoch lines, no bars: the output is read as a log
+        trained = train(cfg, out / kind, overwrite=args.overwrite, callbacks=callbacks,
+                        progress=Progress(interactive=False))
         train_s = time.time() - t0
         t0 = time.time()
-        result = evaluate_run(run.path, data_dir=args.data_dir, config=protocol)
+        result = evaluate_run(trained.path, data_dir=args.data_dir, config=protocol)
         eval_s = time.time() - t0
         warns = [check.name for check in result.warnings]
         summary.append((kind, result.clean_accuracy, result.robust_accuracy, train_s, eval_s, warns))

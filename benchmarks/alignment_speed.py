@@ -40,6 +40,8 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", help="unused (synthetic data); accepted for a uniform benchmark interface")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = p.parse_args(argv)
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
     if args.quick:
         args.stimuli, args.units, args.resamples = 300, 1000, 200
     k_rsa = min(args.rsatoolbox_resamples or args.resamples, args.resamples)

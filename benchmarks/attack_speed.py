@@ -12,6 +12,9 @@ the model (one draw per prediction) is right in a majority of 10 fresh draws.
     python benchmarks/attack_speed.py --data-dir ../shared/data/mnist            # 100 images, 20 steps
     python benchmarks/attack_speed.py --data-dir ../shared/data/mnist --quick    # 50 images, 10 steps
 
+The models are trained into run folders under ``--out`` (default ``runs/bench/attack_speed``);
+a folder holding a finished run from before is refused unless ``--overwrite`` is given.
+
 ``--crosscheck N`` also compares, on a deterministic CNN and the first N test images, our PGD
 with torchattacks' PGD (no random start, last iterate: the same algorithm) and our APGD-CE
 with the official AutoAttack APGD-CE (package ``pyautoattack``), 100 iterations.
@@ -22,23 +25,32 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import torch
 
 from neuroaikit.attacks import PGD
 from neuroaikit.attacks.evaluate import majority_correct
 from neuroaikit.data import load_dataset
+from neuroaikit.errors import NeuroAIKitError
 from neuroaikit.noise import InferenceRule
 from neuroaikit.progress import silent
+from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
 from neuroaikit.io import write_text
 
+DETERMINISTIC = "deterministic"  # the run folder of the --crosscheck model
 
-def trained_cnn(data_dir, n_train: int, noise: dict, name: str):
+
+def run_name(site: str) -> str:
+    return f"noise-{site}"
+
+
+def trained_cnn(data_dir, n_train: int, noise: dict, out: Path, overwrite: bool):
     # the noise ramps in over the epoch: sigma 0.5 from the first batch stalls a fresh network at chance
     run = train(TrainConfig(dataset="mnist", data_dir=data_dir, model="cnn", noise=noise, noise_warmup=1.0 if noise else 0.0,
                             epochs=1, train_subset=n_train, test_subset=1000, eval_rule="single", eval_draws=1),
-                f"runs/bench/attack_speed/{name}", overwrite=True, progress=silent())
+                out, overwrite=overwrite, progress=silent())
     return run.load_model()
 
 
@@ -53,29 +65,47 @@ def main(argv=None):
     parser.add_argument("--sites", nargs="+", default=["relu1", "relu2", "relu3"],
                         help="noise placements to time (default: after relu1, early, relu2 and relu3, late)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: a shared machine)")
+    parser.add_argument("--out", default="runs/bench/attack_speed",
+                        help="folder for the models' run folders (default runs/bench/attack_speed)")
+    parser.add_argument("--overwrite", action="store_true", help="replace finished run folders in --out")
     parser.add_argument("--crosscheck", type=int, default=0, metavar="N",
                         help="also compare PGD / APGD-CE with torchattacks / AutoAttack on N test images")
     parser.add_argument("--crosscheck-eps", type=float, default=0.1)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    out = Path(args.out)
+    names = [run_name(site) for site in args.sites] + ([DETERMINISTIC] if args.crosscheck else [])
+    try:  # the data and every run folder checked before the first model trains
+        test_set = load_dataset("mnist", "test", data_dir=args.data_dir)
+        for name in names:
+            check_replaceable(out / name, args.overwrite)
+        return measure(args, test_set, out)
+    except NeuroAIKitError as error:
+        parser.error(str(error))
+
+
+def measure(args, test_set, out: Path) -> None:
+    """Train the models, time both attacks on each and print (and write) the figures."""
     import torchattacks
 
     torch.set_num_threads(args.threads)
     n = args.n_examples or (50 if args.quick else 100)
     steps = args.steps or (10 if args.quick else 20)
     alpha = 2.5 * args.eps / steps
-    test_set = load_dataset("mnist", "test", data_dir=args.data_dir)
     n_train = 3000 if args.quick else 20000
     x, y = test_set.images[:n], test_set.labels[:n]
     figures = {"train_images": n_train, "n_examples": n, "eps": args.eps, "steps": steps, "alpha": alpha, "eot": args.eot,
                "threads": args.threads, "noise": "gaussian:0.5", "sites": []}
     if args.crosscheck:
-        figures["crosscheck"] = crosscheck(args.data_dir, test_set, args.crosscheck, args.crosscheck_eps, n_train)
+        figures["crosscheck"] = crosscheck(args.data_dir, test_set, args.crosscheck, args.crosscheck_eps, n_train,
+                                           out / DETERMINISTIC, args.overwrite)
     print(f"MNIST SmallCNN (32-64-1024), Gaussian noise sigma 0.5, trained on {n_train} images; "
           f"{n} test images, Linf eps {args.eps}, {steps} steps, alpha {alpha:.4f}, EOT {args.eot}, {args.threads} thread(s)")
     print(f"{'noise after':<12} {'ours s':>8} {'torchattacks s':>15} {'speed-up':>9} {'ours acc':>9} {'theirs acc':>11}")
     for site in args.sites:
-        model = trained_cnn(args.data_dir, n_train, {site: "gaussian:0.5"}, f"noise-{site}")
+        model = trained_cnn(args.data_dir, n_train, {site: "gaussian:0.5"}, out / run_name(site), args.overwrite)
         rule = InferenceRule("single")
         clean = majority_correct(model, x, y, rule, 10)
 
@@ -96,13 +126,13 @@ def main(argv=None):
         write_text(args.json, json.dumps(figures, indent=2))
 
 
-def crosscheck(data_dir, test_set, n, eps, n_train):
+def crosscheck(data_dir, test_set, n, eps, n_train, out: Path, overwrite: bool):
     import torchattacks
     from pyautoattack.autopgd_base import APGDAttack
 
     from neuroaikit.attacks import APGD
 
-    model = trained_cnn(data_dir, n_train, {}, "deterministic")
+    model = trained_cnn(data_dir, n_train, {}, out, overwrite)
     x, y = test_set.images[:n], test_set.labels[:n]
     acc = lambda images: (model(images).argmax(1) == y).float().mean().item()
     rows = []

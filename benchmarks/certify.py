@@ -21,8 +21,10 @@ many images batched together), against two per-image loops, same model, same n0 
   rounded one; ``reference_loop_bf16`` is the reference loop under the same autocast, for the
   like-for-like ratio; ``batched_bf16_unfused`` is it without the fused convolution + ReLU.
 
-The model is a small CNN trained here (once; the run folder is reused) for one epoch on 10,000
-MNIST images with Gaussian augmentation at the certified sigma. All ways give the same statistics
+The model is a small CNN trained here for one epoch on 10,000 MNIST images with Gaussian
+augmentation at the certified sigma, once: it is kept in ``runs/bench/certify/mnist-smooth`` and
+reused by later runs. A model there trained with other settings is replaced only with
+``--overwrite`` (without it the benchmark stops before it starts). All ways give the same statistics
 (the radii agree up to Monte-Carlo noise; the benchmark prints the mean absolute difference).
 
     python benchmarks/certify.py --data-dir ../shared/data/mnist                 # 64 images, n = 2000
@@ -75,7 +77,7 @@ from neuroaikit.data import load_dataset
 from neuroaikit.errors import NeuroAIKitError
 from neuroaikit.execution import Execution, ExecutionConfig, check_environment, resolve_device
 from neuroaikit.progress import silent
-from neuroaikit.runs import Run
+from neuroaikit.runs import Run, check_replaceable
 from neuroaikit.training import TrainConfig, train
 
 RUN = "runs/bench/certify/mnist-smooth"
@@ -106,17 +108,26 @@ def reference_loop(model, x, sigma: float, n0: int, n: int, alpha: float, batch:
     return torch.tensor(radii, dtype=torch.float64)
 
 
-def trained_model(data_dir: str, sigma: float, device):
+def reusable_run(sigma: float) -> Run | None:
+    """The model trained at ``RUN`` by an earlier run with these settings, or None."""
+    try:
+        run = Run.open(RUN)
+        same = run.config.get("objective_params") == {"sigma": sigma} and run.config.get("train_subset") == 10000
+    except NeuroAIKitError:  # no run there, or one that cannot be read
+        return None
+    return run if same else None
+
+
+def trained_model(data_dir: str, sigma: float, device, overwrite: bool = False):
+    """The model at ``RUN``, trained first if no earlier run left one with these settings; a
+    finished run there with other settings is replaced only with ``overwrite``."""
+    run = reusable_run(sigma)
+    if run is not None:
+        return run
     config = TrainConfig(dataset="mnist", data_dir=data_dir, model="cnn", model_kwargs={"channels": [16, 32], "hidden": 256},
                          epochs=1, train_subset=10000, test_subset=500, objective="gaussian_augmentation",
                          objective_params={"sigma": sigma})
-    try:
-        run = Run.open(RUN)
-        if run.config.get("objective_params") != {"sigma": sigma} or run.config.get("train_subset") != 10000:
-            raise NeuroAIKitError("different settings")
-    except NeuroAIKitError:
-        run = train(config, RUN, overwrite=True, progress=silent())
-    return run
+    return train(config, RUN, overwrite=overwrite, progress=silent())
 
 
 def flop_per_draw(model, image: torch.Tensor) -> int:
@@ -228,7 +239,7 @@ def profile(way, device, wall_s: float, top: int = 10) -> dict:
                          "share": round(getattr(e, attr) / total_us, 3)} for e in ranked]}
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="folder with the MNIST files")
     parser.add_argument("--quick", action="store_true", help="16 images, n = 500")
@@ -241,8 +252,11 @@ def main() -> None:
                         help="time every way this many times, interleaved, and keep its fastest (default 3)")
     parser.add_argument("--compile", action="store_true", help="also time batched draws through torch.compile")
     parser.add_argument("--profile", action="store_true", help="record where the batched draws' time goes")
+    parser.add_argument("--overwrite", action="store_true",
+                        help=f"retrain the model at {RUN} when it was trained with other settings (one trained "
+                             "with these settings is always reused)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     n_images, n = (16, 500) if args.quick else (64, 2000)
     # an option given (0 included) is used as given and validated, before anything is trained
     n_images = args.images if args.images is not None else n_images
@@ -254,6 +268,8 @@ def main() -> None:
         check_environment()
         execution_config = ExecutionConfig(device=args.device, threads=args.threads)
         test = load_dataset("mnist", split="test", data_dir=args.data_dir)
+        if reusable_run(sigma) is None:  # the model will be trained: RUN must be free to take it
+            check_replaceable(RUN, args.overwrite)
     except NeuroAIKitError as error:
         parser.error(str(error))
     if args.repeats < 1:
@@ -266,7 +282,7 @@ def main() -> None:
 
 def measure(args, execution, device, test, n_images: int, n0: int, n: int, alpha: float, sigma: float) -> None:
     """Time every way and print (and write) the figures."""
-    run = trained_model(args.data_dir, sigma, device)
+    run = trained_model(args.data_dir, sigma, device, args.overwrite)
     x = test.images[:n_images].to(device)
 
     def ours(per_image: bool, channels_last: bool = True, max_rows: int | None = None, precision: str = "32",

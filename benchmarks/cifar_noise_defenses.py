@@ -24,6 +24,9 @@ Every model then goes through the same three measurements, each the toolkit's ow
    model (the input model is the one trained for it), and PixelDP at the hidden noise site for
    the hidden model (its pre-noise chain, ``conv1``, bounded by its operator norm).
 
+A model whose run folder under ``--out`` holds a finished run from before is refused, before
+anything trains, unless ``--overwrite`` is given.
+
 The figures are written to ``--json`` after every measurement (training, each protocol, each
 certificate), so a run stopped by a time limit keeps what it measured; a model's row says
 ``"complete": false`` until all of its measurements are in.
@@ -48,6 +51,7 @@ from neuroaikit.execution import ExecutionConfig
 from neuroaikit.io import write_text
 from neuroaikit.models import build_model
 from neuroaikit.progress import Progress
+from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
 
 MODELS = ("standard", "input", "hidden", "adversarial")
@@ -123,7 +127,9 @@ def main(argv=None):
     parser.add_argument("--n-certify", type=int, default=None, help="certified test images (default 500; quick 4)")
     parser.add_argument("--n0", type=int, default=None, help="selection draws (default 100; quick 10)")
     parser.add_argument("--n", type=int, default=None, help="estimation draws (default 10,000; quick 100)")
-    parser.add_argument("--out", default="runs/bench/cifar_noise_defenses")
+    parser.add_argument("--out", default="runs/bench/cifar_noise_defenses",
+                        help="folder for the models' run folders, one per model (default runs/bench/cifar_noise_defenses)")
+    parser.add_argument("--overwrite", action="store_true", help="replace finished run folders in --out")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (after each model)")
     args = parser.parse_args(argv)
     try:
@@ -156,13 +162,15 @@ def run(args):
     if "hidden" in plans:  # the PixelDP chain up to the noise site must be boundable
         pre_noise_chain(build_model("resnet18", in_channels=3, image_size=32, n_classes=10, width=args.width),
                         args.hidden_layer)
+    out = Path(args.out)
+    for kind in plans:
+        check_replaceable(out / kind, args.overwrite)
     figures = {"dataset": "cifar10", "data_dir": str(args.data_dir), "model": "resnet18", "width": args.width,
                "epochs": args.epochs, "train_images": args.train_subset or "all", "input_sigma": args.input_sigma,
                "hidden_layer": args.hidden_layer, "hidden_sigma": args.hidden_sigma, "draws": args.draws,
                "linf_protocol": linf.to_dict(), "l2_protocol": l2.to_dict(),
                "certification": {"n0": args.n0, "n": args.n, "alpha": 0.001, "n_examples": args.n_certify},
                "models": []}
-    out = Path(args.out)
 
     def save():  # after every measurement, so a run stopped by a time limit keeps what it measured
         if args.json:
@@ -172,11 +180,13 @@ def run(args):
         row: dict = {"model": kind, "complete": False}
         figures["models"].append(row)
         t0 = time.time()
-        trained = train(config, out / kind, overwrite=True, progress=Progress(interactive=False))
+        trained = train(config, out / kind, overwrite=args.overwrite, progress=Progress(interactive=False))
         row["train_s"] = time.time() - t0
         row["device"] = trained.metrics.get("execution", {}).get("device")
         row["test_accuracy"] = trained.metrics.get("test_accuracy")
         save()
+        # overwrite=True in the measurements only touches the run trained just above: the L2
+        # protocol's result replaces the Linf one in it (the figures keep both)
         for norm, protocol_config in (("linf", linf), ("l2", l2)):
             row[norm] = protocol_row(evaluate_run(trained.path, config=protocol_config, execution=execution,
                                                   overwrite=True, progress=Progress(enabled=False)))

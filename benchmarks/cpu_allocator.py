@@ -143,7 +143,10 @@ def main() -> None:
     if any(w.startswith("certify") for w in workloads):  # the model is trained once, before any timing
         import certify as certify_bench
 
-        certify_bench.trained_model(str(Path(args.data_dir) / "mnist"), SIGMA, torch.device("cpu"))
+        try:
+            certify_bench.trained_model(str(Path(args.data_dir) / "mnist"), SIGMA, torch.device("cpu"))
+        except NeuroAIKitError as error:  # e.g. a cached model trained with other settings
+            parser.error(str(error))
 
     results: dict = {w: {s: [] for s in SETTINGS} for w in workloads}
     with tempfile.TemporaryDirectory() as scratch:

@@ -80,7 +80,7 @@ run_stage() {
         record cifar_noise_defenses_quick_cuda 120 "CIFAR-10 noise defenses: smoke run on a GPU" \
             "benchmarks/cifar_noise_defenses.py --quick on one CUDA GPU: every stage of the comparison at toy size, to check that it runs and to time it; not a result." \
             -- "$PY" benchmarks/cifar_noise_defenses.py --data-dir "$DATA/cifar10-subset" --quick --device "$DEVICE" \
-            --out /tmp/cifar-quick || status=$?
+            --out /tmp/cifar-quick --overwrite || status=$?
         ;;
     gr-task)
         seed=${GR_SEED:-2}
@@ -96,7 +96,7 @@ run_stage() {
             "CIFAR-10 noise defenses on a GPU: $model ResNet-18" \
             "benchmarks/cifar_noise_defenses.py on one CUDA GPU for the $model model: a pre-activation ResNet-18 trained on the 4,000 images of the shared CIFAR-10 subset, then the attack protocol in Linf at 8/255 and in L2 at 0.5 on the first 100 test images, and certification on the first 200 (randomized smoothing at sigma 0.25; PixelDP at the hidden noise site for the hidden model)." \
             -- "$PY" benchmarks/cifar_noise_defenses.py --data-dir "$DATA/cifar10-subset" --models "$model" \
-            "${CIFAR_GPU[@]}" ${CIFAR_ARGS:-} --out "/tmp/cifar-$model" || status=$?
+            "${CIFAR_GPU[@]}" ${CIFAR_ARGS:-} --out "/tmp/cifar-$model" --overwrite || status=$?
         ;;
     *)
         echo "unknown stage $stage" >&2

@@ -30,6 +30,10 @@ prediction (the paper's metric); "FS adaptive": the same attack with EOT through
 if the vote is right in a majority of 5 fresh votes. Compare noise types at matched clean
 accuracy: the figure plots attack success against clean accuracy.
 
+Everything is written under ``--out``: the trained models' run folders, ``table.md``,
+``results.json`` and the figure. An ``--out`` holding a finished comparison or run folder from
+before is refused, before anything trains, unless ``--overwrite`` is given.
+
     python benchmarks/hidden_noise_defense.py --data-dir ../shared/data --quick
     python benchmarks/hidden_noise_defense.py --data-dir ../shared/data --datasets mnist fashion-mnist cifar10
 """
@@ -44,10 +48,12 @@ import torch
 
 from neuroaikit.attacks import APGD, FeatureSpace
 from neuroaikit.attacks.evaluate import majority_correct
-from neuroaikit.data import load_dataset
+from neuroaikit.data import dataset_info, find_dataset_folder, load_dataset
+from neuroaikit.errors import ConfigError, NeuroAIKitError
 from neuroaikit.io import write_json, write_text
 from neuroaikit.noise import InferenceRule, accuracy, inject_noise
 from neuroaikit.progress import silent
+from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
 
 # noise levels relative to the spread of what the noise is added to: sigma = level x the standard
@@ -62,6 +68,7 @@ LEVELS = {
 }
 QUICK_LEVELS = {"input": [0.5, 1.0], "hidden": [0.5, 1.0], "hidden-all": [0.5, 1.0], "poisson": [0.5, 1.0], "v1": [0.5, 1.0]}
 V1_LAYER = "v1_noise"  # V1Net's noise site: the (gain-scaled) V1 responses
+RESULTS = ("table.md", "results.json", "fs_success_vs_clean.png")  # the comparison's files in --out
 DEFAULT_EPS = {"mnist": 0.1, "fashion-mnist": 0.1, "cifar10": 2 / 255, "digits": 0.1}
 
 
@@ -89,6 +96,27 @@ def noise_sites(variant: str, level: float, layer: str, std: dict) -> dict:
     return {layer: {"kind": "poisson", "gain": level * std[layer], "floor": 0.0, "rectify": True}}
 
 
+def run_name(dataset: str, model_name: str) -> str:
+    return f"{dataset}-{model_name}"
+
+
+def check_plan(args, out: Path, datasets, levels: dict) -> None:
+    """Fail on a dataset without its files, and, unless ``--overwrite``, on an ``out`` holding
+    the comparison's files or the run folders this job would train into."""
+    for dataset in datasets:
+        if dataset_info(dataset).needs_files:
+            for split in ("train", "test"):
+                find_dataset_folder(dataset, args.data_dir, split)
+    models = (["cnn"] if any(variant != "v1" for variant in levels) else []) + (["v1net"] if "v1" in levels else [])
+    for dataset in datasets:
+        for model_name in models:
+            check_replaceable(out / run_name(dataset, model_name), args.overwrite)
+    found = [name for name in RESULTS if (out / name).exists()]
+    if found and not args.overwrite:
+        raise ConfigError(f"{out} holds a finished comparison ({', '.join(found)}); pass --overwrite to replace it, "
+                          "or choose another --out")
+
+
 class Base:
     """A noise-free trained model, the attacked test images it classifies correctly, and the
     non-adaptive feature-space examples crafted on it at ``layer``."""
@@ -100,7 +128,7 @@ class Base:
                                 train_subset=args.train_subset or (5000 if args.quick else None),
                                 test_subset=args.n_test, eval_rule="single", eval_draws=1,
                                 augment="crop-flip" if dataset == "cifar10" else "none"),
-                    out / f"{dataset}-{model_name}", overwrite=True, progress=silent())
+                    out / run_name(dataset, model_name), overwrite=args.overwrite, progress=silent())
         self.model = run.load_model()
         test = load_dataset(dataset, "test", data_dir=args.data_dir)
         self.x_test, self.y_test = test.images[: args.n_test], test.labels[: args.n_test]
@@ -230,8 +258,18 @@ def main(argv=None):
     parser.add_argument("--train-subset", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default="runs/bench/hidden_noise_defense", help="folder for the table, figure and runs")
+    parser.add_argument("--overwrite", action="store_true", help="replace the comparison and run folders in --out")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (rows and settings)")
     args = parser.parse_args(argv)
+    if args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    try:
+        run(args)
+    except NeuroAIKitError as error:  # bad settings: one line, exit 2
+        parser.error(str(error))
+
+
+def run(args) -> None:
     torch.set_num_threads(args.threads)
     q = args.quick
     args.n_test = args.n_test or (500 if q else 2000)
@@ -242,11 +280,12 @@ def main(argv=None):
     args.fs_steps = args.fs_steps or (60 if q else 300)
     datasets = args.datasets or (["mnist"] if q else ["mnist", "fashion-mnist", "cifar10"])
     out = Path(args.out)
+    levels = {variant: args.levels or values for variant, values in (QUICK_LEVELS if q else LEVELS).items()
+              if variant in (args.variants or LEVELS)}
+    check_plan(args, out, datasets, levels)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
     rows = []
-    levels = {variant: args.levels or values for variant, values in (QUICK_LEVELS if q else LEVELS).items()
-              if variant in (args.variants or LEVELS)}
     for dataset in datasets:
         rows += run_dataset(dataset, args, out, levels)
     table = markdown(rows, args)

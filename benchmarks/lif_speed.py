@@ -186,7 +186,9 @@ def main(argv=None):
     parser.add_argument("--crossover", action="store_true",
                         help="instead: one layer, event-driven vs dense, over input densities and sizes")
     args = parser.parse_args(argv)
-    if args.threads:
+    if args.threads is not None:
+        if args.threads < 1:
+            parser.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if args.quick:
         args.repeats = 5

@@ -23,6 +23,7 @@ from torch import nn
 
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_robustness
 from neuroaikit.data import load_dataset
+from neuroaikit.errors import NeuroAIKitError
 from neuroaikit.io import write_text
 from neuroaikit.models import build_model
 
@@ -41,21 +42,26 @@ class NoiseInForward(nn.Module):
         return self.back(hidden + self.sigma * torch.randn_like(hidden))
 
 
-def main() -> None:
+def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="folder with the MNIST files")
     parser.add_argument("--quick", action="store_true", help="50 images, 20 steps, EOT 5")
     parser.add_argument("--eps", type=float, default=0.15, help="Linf budget (default 0.15)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
-    args = parser.parse_args()
-    if args.threads:
+    args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    try:
+        train = load_dataset("mnist", split="train", data_dir=args.data_dir)
+        test = load_dataset("mnist", split="test", data_dir=args.data_dir)
+    except NeuroAIKitError as error:
+        parser.error(str(error))
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     from pyautoattack import AutoAttack
 
     n_images, steps, eot = (50, 20, 5) if args.quick else (100, 100, 20)
-    train = load_dataset("mnist", split="train", data_dir=args.data_dir)
-    test = load_dataset("mnist", split="test", data_dir=args.data_dir)
     torch.manual_seed(0)
     model = NoiseInForward()
     optimiser = torch.optim.Adam(model.parameters(), lr=2e-3)

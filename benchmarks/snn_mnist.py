@@ -23,13 +23,19 @@ from pathlib import Path
 
 import torch
 
+from neuroaikit.data import find_dataset_folder
+from neuroaikit.errors import NeuroAIKitError
 from neuroaikit.execution import Execution, ExecutionConfig
 from neuroaikit.models import model_spec
 from neuroaikit.progress import default_progress
-from neuroaikit.runs import RunWriter
+from neuroaikit.runs import RunWriter, check_replaceable
 from neuroaikit.spiking import convert_cnn
 from neuroaikit.training import TrainConfig, TrainingResult, train
 from neuroaikit.io import write_text
+
+
+#: the run folders' names under --runs
+SNN_RUN, ANN_RUN, CONVERTED_RUN = "snn-{dataset}-T{T}", "ann-mnist", "converted-mnist-T{T}"
 
 
 def load(name: str, split: str, data_dir: str):
@@ -63,11 +69,24 @@ def train_config(args, dataset: str, model: str, model_kwargs: dict, epochs: int
                        eval_rule="mean", eval_draws=1, execution=execution(args))
 
 
+def planned(args) -> tuple[list[str], list[str]]:
+    """The datasets the chosen parts read and the run folders they write (names under ``--runs``)."""
+    datasets, runs = [], []
+    for part, dataset in (("mnist", "mnist"), ("fashion", "fashion-mnist")):
+        if args.part in ("all", part):
+            datasets.append(dataset)
+            runs.append(SNN_RUN.format(dataset=dataset, T=args.T))
+    if args.part in ("all", "convert"):
+        datasets.append("mnist")
+        runs += [ANN_RUN, CONVERTED_RUN.format(T=max(args.convert_T))]
+    return list(dict.fromkeys(datasets)), runs
+
+
 def snn_part(dataset, args, out: Path):
     kwargs = {"T": args.T, "channels": list(args.channels), "hidden": args.hidden, "tau_mem": args.tau_mem}
     config = train_config(args, dataset, "snn_cnn", kwargs, args.epochs, args.lr, args.batch_size)
     print(f"[snn_cnn on {dataset}] T={args.T}, {args.epochs} epochs, precision {config.execution.precision}")
-    run = train(config, out / f"snn-{dataset}-T{args.T}", overwrite=args.overwrite, progress=default_progress())
+    run = train(config, out / SNN_RUN.format(dataset=dataset, T=args.T), overwrite=args.overwrite, progress=default_progress())
     result = TrainingResult.load(run)
     acc = result.test_accuracy["single"]
     print(f"  test accuracy {acc:.4f} on {result.n_test} images (train time {result.train_time_s:.0f} s on "
@@ -81,7 +100,7 @@ def convert_part(args, out: Path):
     shape = {"in_channels": 1, "image_size": 28, "n_classes": 10}
     config = train_config(args, "mnist", "cnn", {}, args.ann_epochs, 1e-3, 128)
     print(f"[ANN-to-SNN] SmallCNN on mnist: {args.ann_epochs} epochs")
-    ann_run = train(config, out / "ann-mnist", overwrite=args.overwrite, progress=default_progress())
+    ann_run = train(config, out / ANN_RUN, overwrite=args.overwrite, progress=default_progress())
     ann_result = TrainingResult.load(ann_run)
     ann_acc = ann_result.test_accuracy["single"]
     print(f"  ANN test accuracy {ann_acc:.4f} (train time {ann_result.train_time_s:.0f} s)")
@@ -107,7 +126,7 @@ def convert_part(args, out: Path):
                     spec = model_spec("snn_converted", {**shape, "T": T, "scales": snn.scales})
                     record = {"dataset": "mnist", "data_dir": args.data_dir, "model": "snn_converted", "T": T,
                               "percentile": pct, "ann_run": str(ann_run.path)}
-                    writer = RunWriter(out / f"converted-mnist-T{T}", record, overwrite=args.overwrite)
+                    writer = RunWriter(out / CONVERTED_RUN.format(T=T), record, overwrite=args.overwrite)
                     with writer:
                         writer.run.save_model(snn, spec)
                         writer.run.save_metrics({"dataset": "mnist", "model": "snn_converted", "n_test": n_test,
@@ -146,9 +165,27 @@ def main(argv=None):
     parser.add_argument("--precision", choices=["32", "bf16-mixed", "16-mixed"],
                         help="training precision (default 32; bf16-mixed trains these networks: its surrogate gradients agree with float32's)")
     args = parser.parse_args(argv)
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.quick:
         args.train_subset, args.test_subset = args.train_subset or 2000, args.test_subset or 1000
         args.epochs, args.ann_epochs, args.convert_T = 1, 1, [32]
+    datasets, runs = planned(args)
+    try:  # the data and the run folders checked before the first network trains
+        for dataset in datasets:
+            for split in ("train", "test"):
+                find_dataset_folder(dataset, args.data_dir, split)
+        for name in runs if args.runs else []:
+            check_replaceable(Path(args.runs) / name, args.overwrite)
+        results = measure(args)
+    except NeuroAIKitError as error:
+        parser.error(str(error))
+    if args.json:
+        write_text(args.json, json.dumps(results, indent=2))
+
+
+def measure(args) -> dict:
+    """Train (and convert) the networks of the chosen parts; their figures, by part."""
     results = {}
     with tempfile.TemporaryDirectory(prefix="snn-mnist-") as scratch:
         out = Path(args.runs) if args.runs else Path(scratch)
@@ -158,8 +195,7 @@ def main(argv=None):
             results["fashion-mnist"] = snn_part("fashion-mnist", args, out)
         if args.part in ("all", "convert"):
             results["conversion"] = convert_part(args, out)
-    if args.json:
-        write_text(args.json, json.dumps(results, indent=2))
+    return results
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,17 @@ from neuroaikit.neural.calcium import EvaluationConfig, evaluate_calcium  # noqa
 from neuroaikit.progress import silent  # noqa: E402
 from neuroaikit.neural.calcium.evaluate import GRIDS  # noqa: E402
 from neuroaikit.io import write_text  # noqa: E402
+
+
+def cpu_cores() -> int:
+    """The CPU cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def describe_threads(execution: dict) -> str:
+    """The thread pools an evaluation ran with (its ``execution`` record), e.g. "openblas 2, torch 2"."""
+    pools = {**execution.get("thread_pools", {}), "torch": execution.get("torch_threads")}
+    return ", ".join(f"{name} {n}" for name, n in pools.items() if n is not None) or "unknown"
 
 
 def main(argv=None) -> int:
@@ -51,7 +63,8 @@ def main(argv=None) -> int:
         f"{'held-out r':>10} {'median':>7} {'default':>8} {'ratio':>6} {'chance':>7}  tuned"
     )
     lines = []
-    rows, seconds_per_condition = [], {}
+    rows, seconds_per_condition, threads = [], {}, {}
+    cores = cpu_cores()
     for label, rate, noise in conditions:
         cfg = EvaluationConfig(
             args.data_dir, datasets=args.dataset, smoothing_s=args.smoothing, rate_hz=rate, noise_level=noise,
@@ -78,7 +91,9 @@ def main(argv=None) -> int:
                          "chance_r": s.test_mean_r_chance, "tuned": f"tau {tau} rise {p.tau_rise_s}s {p.penalty} "
                          f"out-sigma {p.smoothing_s}s"})
         seconds_per_condition[label] = seconds
-        lines.append(f"{label:<9} ({seconds:.1f} s for tuning + evaluation on 2 CPU cores)")
+        threads[label] = describe_threads(result.execution)
+        lines.append(f"{label:<9} ({seconds:.1f} s for tuning + evaluation on {cores} CPU core(s); "
+                     f"threads: {threads[label]})")
     print(
         f"smoothing of the ground truth: Gaussian sigma {args.smoothing} s; split by file (even tune, odd held out); "
         f"grid {args.grid or ('quick' if args.quick else 'default')}"
@@ -87,7 +102,8 @@ def main(argv=None) -> int:
     print("\n".join(lines))
     if args.json:
         write_text(args.json, json.dumps({"smoothing_s": args.smoothing, "grid": args.grid or (
-            "quick" if args.quick else "default"), "seconds": seconds_per_condition, "datasets": rows}, indent=2))
+            "quick" if args.quick else "default"), "seconds": seconds_per_condition, "cpu_cores": cores,
+            "threads": threads, "datasets": rows}, indent=2))
     return 0
 
 

@@ -9,6 +9,10 @@ command as run, the commit, the date and the machine, so the results page genera
 With ``--keep-partial``, a benchmark that rewrites its JSON as it goes and then fails or is
 stopped (``timeout`` sends SIGTERM) still leaves a page: the figures it had written, with
 ``stamp.partial`` saying how the command ended. A partial page never replaces a finished one.
+
+The commit is stamped "(with uncommitted changes)" when tracked files differ from it, or when
+untracked files lie under ``src/``, ``benchmarks/`` or a path the command names. A command that
+cannot be started (exit status 2), or that writes no JSON or malformed JSON, leaves no page.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from neuroaikit.io import write_text
+from neuroaikit.errors import DataError
+from neuroaikit.io import read_json, write_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,13 +42,40 @@ def _git(*args: str) -> str:
         return "unknown"
 
 
+def _named_paths(command: list[str]) -> list[str]:
+    """The paths inside the repository that the command names (its script, a config file, ...)."""
+    paths, root = [], ROOT.resolve()
+    for word in command:
+        for part in (word, word.partition("=")[2]):  # --config=configs/x.toml names a path too
+            if not part:
+                continue
+            try:  # any word may be a path; one too long for the file system (python -c CODE) is not
+                path = (root / part).resolve()
+                named = path != root and path.is_relative_to(root) and path.exists()
+            except (OSError, ValueError):
+                continue
+            if named:
+                paths.append(path.relative_to(root).as_posix())
+    return paths
+
+
+def uncommitted(command: list[str]) -> bool:
+    """Whether the figures may come from code the commit does not hold: tracked changes anywhere
+    but the results data, or untracked files under src/, benchmarks/ or a path the command names
+    (a new benchmark script is untracked until committed)."""
+    if _git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!docs/results/data"):
+        return True
+    watched = [p for p in ("src", "benchmarks") if (ROOT / p).exists()] + _named_paths(command)
+    return bool(watched) and bool(_git("ls-files", "--others", "--exclude-standard", "--", *watched))
+
+
 def machine() -> str:
     """The machine in words: CPU, cores, load, torch and its device."""
     try:
         import torch
 
         device = f"CUDA {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "CPU only"
-        torch_version = torch.__version__
+        torch_version = str(torch.__version__)
     except ImportError:  # pragma: no cover - torch is a dependency
         device, torch_version = "unknown device", "absent"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -92,9 +124,8 @@ def main(argv=None) -> int:
         commit = f"{args.commit} (run from a copy of the working tree made at that commit)"
     else:
         commit = _git("rev-parse", "--short", "HEAD")
-        commit += (" (with uncommitted changes)" if _git("status", "--porcelain", "--untracked-files=no", "--", ".",
-                                                         ":!docs/results/data") else "")
-    stamp = {"command": shlex.join(command), "commit": commit,
+        commit += " (with uncommitted changes)" if uncommitted(command) else ""
+    stamp: dict[str, object] = {"command": shlex.join(command), "commit": commit,
              "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine()}
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "figures.json"
@@ -103,6 +134,9 @@ def main(argv=None) -> int:
         previous = signal.signal(signal.SIGTERM, _raise_stopped) if args.keep_partial else None
         try:
             returncode = subprocess.run([*command, "--json", str(out)], cwd=ROOT).returncode
+        except OSError as exc:  # no such program, or not executable
+            print(f"record.py: error: cannot start the benchmark command: {exc}; no page written", file=sys.stderr)
+            return 2
         except _Stopped:  # subprocess.run has killed the benchmark on its way out
             returncode, ending = 128 + signal.SIGTERM, "was stopped by SIGTERM (a time limit)"
         finally:
@@ -122,7 +156,16 @@ def main(argv=None) -> int:
                 return returncode
             stamp["partial"] = (f"the command {ending} after {stamp['wall_time_s']:g} s; these are the "
                                 "figures it had written by then")
-        figures = json.loads(out.read_text())
+        if not out.is_file():
+            print("record.py: error: the benchmark exited with status 0 but wrote no JSON at the --json path it was "
+                  "given; no page written", file=sys.stderr)
+            return 1
+        try:
+            figures = read_json(out)
+        except DataError as exc:
+            how = f"the benchmark {ending}" if ending else "the benchmark exited with status 0"
+            print(f"record.py: error: {how} but its JSON is unreadable ({exc}); no page written", file=sys.stderr)
+            return returncode or 1
     record = {"title": args.title or f"Benchmark: {args.name}", "stamp": stamp, "figures": figures}
     if args.description:
         record["description"] = args.description

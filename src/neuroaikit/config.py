@@ -196,6 +196,20 @@ def check_value(name: str, value: Any, constraints: list, where: str = "") -> No
     raise ConfigError(f"{where}{name} must be {_describe_all(constraints)}, got {shown}")
 
 
+class DeclaredParameters:
+    """For scikit-learn estimators: parameters declared in ``_parameter_constraints`` with this
+    module's constraints, as configurations declare their fields, and checked by
+    ``_validate_params`` (scikit-learn's hook, which ``fit`` calls before computing anything); a
+    bad one is a one-line ConfigError naming it. List it before ``BaseEstimator``, whose own
+    ``_validate_params`` expects scikit-learn's constraint objects."""
+
+    _parameter_constraints: ClassVar[dict] = {}
+
+    def _validate_params(self) -> None:
+        for name, constraints in self._parameter_constraints.items():
+            check_value(name, getattr(self, name), constraints, where=f"{type(self).__name__}: ")
+
+
 def _nested_type(cls: type, name: str) -> type[Config] | None:
     """The :class:`Config` subclass a field holds, if any."""
     hints = typing.get_type_hints(cls)

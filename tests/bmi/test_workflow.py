@@ -59,7 +59,7 @@ def test_bmi_refuses_torchrun(tmp_path, capsys, monkeypatch):
     """Under torchrun every rank would run the whole job into the same folder: refused before anything."""
     monkeypatch.setenv("WORLD_SIZE", "2")
     out = tmp_path / "ssvep"
-    assert main(["bmi", "--data-dir", str(tmp_path / "no-data"), "--quiet", "--out", str(out)]) == 2
+    assert main(["bmi", "--data-dir", str(tmp_path), "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == ("error: bmi runs on one process (its decoders are fitted one after another); start it without "
                    "torchrun (it has 2 processes)")

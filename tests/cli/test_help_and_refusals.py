@@ -130,3 +130,24 @@ def test_synthetic_setting_errors_name_the_synthetic_option(tmp_path, capsys):
     # the twin's own --seed keeps its name
     code = main(["twin", "fit", "synthetic", "--seed", "-1", "--quiet", "--out", str(tmp_path / "t")])
     assert code == 2 and capsys.readouterr().err.strip().startswith("error: --seed ")
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1"],
+    ["plasticity", "--dataset", "digits"],
+    ["data", "info", "--dataset", "mnist"],
+])
+def test_a_data_dir_that_is_not_there_is_refused_even_where_digits_need_none(tmp_path, capsys, argv):
+    out = tmp_path / "run"
+    missing = tmp_path / "no such folder"
+    assert main([*argv, "--data-dir", str(missing), *(["--out", str(out)] if argv[0] != "data" else [])]) == 2
+    assert capsys.readouterr().err.strip() == f"error: --data-dir {missing} does not exist"
+    assert not out.exists() and not out.with_name("run.partial").exists()
+
+
+def test_data_download_may_name_a_folder_it_will_create(tmp_path, capsys):
+    target = tmp_path / "new"
+    # an unreachable mirror: the command gets past the folder check and fails on the download itself
+    main(["data", "download", "--dataset", "mnist", "--data-dir", str(target), "--base-url", "http://127.0.0.1:9/",
+          "--timeout", "1"])
+    assert "does not exist" not in capsys.readouterr().err

@@ -35,7 +35,7 @@ def test_data_info_reports_mismatch_with_exit_2(capsys, tmp_path, tiny_idx):
 def test_bad_data_dir_is_one_line_error(capsys, tmp_path):
     assert main(["data", "info", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "nope")]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: ") and "data folder not found" in err and "Traceback" not in err
+    assert err.startswith("error: ") and "does not exist" in err and "Traceback" not in err
     assert err.count("\n") == 1
 
 

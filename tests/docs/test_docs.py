@@ -102,11 +102,7 @@ def test_every_neuroaikit_command_in_the_docs_exists_with_its_options():
 
 def _benchmark_options(script: Path) -> set[str]:
     """The options a benchmark script declares (read from its source: no torch import needed)."""
-    options = {"--help", "-h"}
-    for node in ast.walk(ast.parse(script.read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
-            options |= {a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
-    return options
+    return {"--help", "-h"} | _resultsgen().declared_options(script)
 
 
 def test_every_benchmark_command_in_the_docs_exists_with_its_options():
@@ -214,6 +210,120 @@ def test_a_results_page_shows_nested_rows_as_tables():
     assert "| threads | 1 |" in page
 
 
+def _leaves(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _leaves(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _leaves(item)
+    else:
+        yield value
+
+
+def _shows(page: str, text: str) -> bool:
+    """``text`` stands on the page as a whole value (``0.1`` inside ``0.12`` does not count)."""
+    return re.search(r"(?<![\w.])" + re.escape(text) + r"(?![\w.])", page) is not None
+
+
+@pytest.mark.parametrize("path", sorted((DOCS / "results" / "data").glob("*.json")), ids=lambda p: p.stem)
+def test_every_number_of_a_results_file_is_on_its_page(path):
+    """No value of a benchmark's JSON is dropped from its page: not a record's own list of
+    records (models[0].certificates), nor a matrix (accuracy_matrices), nor a deeper list."""
+    resultsgen = _resultsgen()
+    data = resultsgen.load(path)
+    page = resultsgen.render(path.stem, data)
+    numbers = [v for key, value in data.items() if key not in ("stamp", "title", "description")
+               for v in _leaves(value) if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    missing = [resultsgen._fmt(v) for v in numbers if not _shows(page, resultsgen._fmt(v))]
+    assert not missing, f"{path.name}: {len(missing)} of {len(numbers)} numbers not on the page, e.g. {missing[:5]}"
+
+
+def test_a_results_page_gives_nested_records_and_matrices_tables_of_their_own():
+    resultsgen = _resultsgen()
+    data = {"stamp": {"command": "python benchmarks/x.py"}, "figures": {
+        "models": [{"model": "a", "certificates": [{"sigma": 0.25, "certified_accuracy": {"0.5": 0.285}}]}],
+        "rows": [{"strategy": "ewc", "accuracy_matrices": [[[0.99, 0.0152], [0.51, 0.98]]]}],
+        "mixed": [1.5, [2.5, 3.5], {"k": 4.5}]}}
+    page = resultsgen.render("x", data)
+    assert "### models[0].certificates\n\n| sigma | certified_accuracy.0.5 |" in page
+    assert "| 0.25 | 0.285 |" in page
+    assert "### rows[0].accuracy_matrices[0]\n\n|  | 0 | 1 |" in page
+    assert "| 0 | 0.99 | 0.0152 |\n| 1 | 0.51 | 0.98 |" in page
+    # the parent's table comes before the tables of its rows
+    assert page.index("## rows") < page.index("### rows[0].accuracy_matrices[0]")
+    assert "| mixed[0] | 1.5 |" in page and "| mixed[1] | 2.5, 3.5 |" in page and "| mixed[2].k | 4.5 |" in page
+
+
+def test_results_charts_show_measurements_not_settings(tmp_path):
+    """A group of settings is no bar chart: one named settings (or config, args, ...), or one holding
+    an option of the benchmark, given on the command line or left at the default its script declares."""
+    resultsgen = _resultsgen()
+    data = {"stamp": {"command": "python benchmarks/cifar_noise_defenses.py --n-certify 4 --draws 20"}, "figures": {
+        "settings": {"train_subset": 5000, "epochs": 1},
+        "certification": {"n0": 10, "n": 100, "alpha": 0.001, "n_examples": 4},  # --n0, --n declared by the script
+        "voting": {"draws": 20, "vote_accuracy": 0.5},  # --draws given
+        "seconds": {"neuroaikit": 0.55, "reference": 3.13}}}
+    page = resultsgen.render("x", data, tmp_path)
+    assert sorted(p.name for p in tmp_path.glob("*.png")) == ["x-figures-seconds.png"]
+    assert "![seconds](x-figures-seconds.png)" in page
+    assert "| certification.n0 | 10 |" in page  # the settings are still on the page, as figures
+
+
+@pytest.mark.parametrize("text, problem", [("{not json", "is not valid JSON"),
+                                           ('[{"figure": 1}]', "holds a JSON list, not an object")])
+def test_a_bad_results_file_stops_the_build_naming_it_before_any_page_is_written(tmp_path, text, problem):
+    from neuroaikit.errors import DataError
+
+    resultsgen = _resultsgen()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "a_good.json").write_text(json.dumps({"stamp": {"command": "c"}, "figures": {"x": 1}}))
+    (data / "broken.json").write_text(text)
+    with pytest.raises(DataError) as error:
+        resultsgen.generate(data, tmp_path / "generated")
+    message = str(error.value)
+    assert str(data / "broken.json") in message and problem in message and "\n" not in message
+    assert not (tmp_path / "generated").exists()
+
+
+def test_a_note_added_after_the_run_reaches_the_pages_it_names_and_says_so(tmp_path):
+    resultsgen = _resultsgen()
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "bench_quoted.json").write_text(json.dumps({"stamp": {"command": "c"}, "figures": {
+        "rows": [{"ours": 90.0, "published_pct": 91.0}]}}))
+    (data / "bench_plain.json").write_text(json.dumps({"stamp": {"command": "c"}, "figures": {
+        "rows": [{"ours": 90.0, "published_pct": None}]}}))
+    (data / "other.json").write_text(json.dumps({"stamp": {"command": "c"}, "figures": {"published_pct": 91.0}}))
+    (tmp_path / "notes.json").write_text(json.dumps([{"pages": "bench*", "field": "published_pct",
+                                                      "note": "quoted from memory"}]))
+    resultsgen.generate(data, tmp_path / "generated")
+    pages = {name: (tmp_path / "generated" / f"{name}.md").read_text() for name in ("bench_quoted", "bench_plain", "other")}
+    assert "Added after the run (docs/results/notes.json, not written by the command): quoted from memory" \
+        in pages["bench_quoted"]
+    assert "quoted from memory" not in pages["bench_plain"] + pages["other"]
+
+
+def test_the_published_figures_quoted_from_memory_are_flagged_on_every_page_that_shows_them():
+    resultsgen = _resultsgen()
+    notes = resultsgen.load_notes(ROOT / "docs" / "results" / "notes.json")
+    for path in sorted((ROOT / "docs" / "results" / "data").glob("*.json")):
+        data = resultsgen.load(path)
+        if resultsgen._holds(data, "published_pct"):
+            assert "not been verified" in (resultsgen.note_for(path.stem, data, notes) or ""), path.name
+
+
+def test_a_malformed_notes_file_is_a_one_line_error(tmp_path):
+    from neuroaikit.errors import DataError
+
+    resultsgen = _resultsgen()
+    (tmp_path / "data").mkdir()
+    (tmp_path / "notes.json").write_text(json.dumps([{"pages": "x*"}]))
+    with pytest.raises(DataError, match=r"notes.json: expected a list of"):
+        resultsgen.generate(tmp_path / "data", tmp_path / "generated")
+
+
 def test_a_results_page_shows_undefined_figures_as_a_dash():
     # a single seed has no standard deviation (NaN) and a resumed run no wall time of its own (None)
     resultsgen = _resultsgen()
@@ -315,6 +425,57 @@ def test_record_never_replaces_a_finished_page_with_a_partial_one(record_in, cap
                         WRITE_PART + "; raise SystemExit(3)"]) == 3
     assert "kept the finished page" in capsys.readouterr().err
     assert finished.read_bytes() == before
+
+
+@pytest.mark.parametrize("code, status, says", [
+    ("print('figures: 1')", 1, "exited with status 0 but wrote no JSON"),
+    ("import sys; open(sys.argv[-1], 'w').write('{not json')", 1, "exited with status 0 but its JSON is unreadable"),
+    ("import sys; open(sys.argv[-1], 'w').write('{\"rows\": ['); raise SystemExit(3)", 3,
+     "exited with status 3 but its JSON is unreadable"),
+])
+def test_record_reports_a_benchmark_without_usable_json_in_one_line(record_in, capsys, code, status, says):
+    record, data = record_in
+    assert record.main(["page", "--keep-partial", "--", sys.executable, "-c", code]) == status
+    err = capsys.readouterr().err
+    assert err.startswith("record.py: error: ") and says in err and err.endswith("; no page written\n")
+    assert err.count("\n") == 1
+    assert not list(data.iterdir())
+
+
+def test_record_reports_a_command_that_cannot_be_started(record_in, capsys):
+    record, data = record_in
+    assert record.main(["page", "--", "no-such-program-xyz", "benchmarks/x.py"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("record.py: error: cannot start the benchmark command: ") and "no-such-program-xyz" in err
+    assert err.count("\n") == 1 and err.endswith("; no page written\n")
+    assert not list(data.iterdir())
+
+
+def test_record_counts_an_untracked_benchmark_as_an_uncommitted_change(record_in):
+    """A new benchmark script is untracked until committed: its figures come from no commit."""
+    record, data = record_in
+    root = data.parents[2]
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-c", "commit.gpgsign=false"]
+    subprocess.run([*git, "init", "-q"], cwd=root, check=True)
+    (root / "README").write_text("x")
+    subprocess.run([*git, "add", "README"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "start"], cwd=root, check=True)
+    (root / "tools").mkdir()
+    (root / "tools" / "bench.py").write_text("import json, sys; json.dump({'figure': 1}, open(sys.argv[-1], 'w'))")
+    (root / "notes.txt").write_text("an untracked file the command does not use")
+
+    def commit(name, *command):
+        assert record.main([name, "--", sys.executable, *command]) == 0
+        return json.loads((data / f"{name}.json").read_text())["stamp"]["commit"]
+
+    assert commit("named", "tools/bench.py").endswith(" (with uncommitted changes)")  # a path the command names
+    (root / "benchmarks").mkdir()
+    (root / "benchmarks" / "other.py").write_text("")
+    assert commit("under_benchmarks", "-c", "import json, sys; json.dump({}, open(sys.argv[-1], 'w'))").endswith(
+        " (with uncommitted changes)")
+    subprocess.run([*git, "add", "tools", "benchmarks"], cwd=root, check=True)
+    subprocess.run([*git, "commit", "-qm", "add the benchmarks"], cwd=root, check=True)
+    assert "uncommitted" not in commit("clean", "tools/bench.py")  # notes.txt is neither named nor code
 
 
 def test_a_partial_results_page_says_so_before_its_figures():

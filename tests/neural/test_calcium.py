@@ -292,3 +292,16 @@ def test_load_traces_formats(tmp_path):
     (tmp_path / "t.xyz").write_text("1 2 3")
     with pytest.raises(DataError, match="unknown trace format"):
         load_traces(tmp_path / "t.xyz", frame_rate=20.0)
+
+
+@pytest.mark.parametrize("suffix", [".npy", ".csv"])
+def test_a_key_for_a_file_without_named_arrays_is_refused(tmp_path, suffix):
+    path = tmp_path / f"t{suffix}"
+    if suffix == ".npy":
+        np.save(path, np.random.default_rng(0).random(50))
+    else:
+        np.savetxt(path, np.random.default_rng(0).random(50), delimiter=",")
+    with pytest.raises(ConfigError, match=r"key 'dff' names an array inside a \.npz file"):
+        load_traces(path, frame_rate=30.0, key="dff")
+    assert len(load_traces(path, frame_rate=30.0)) == 1
+

@@ -173,6 +173,42 @@ def test_a_replacement_killed_during_its_commit_is_recovered_by_the_next_plan(tm
     assert not trial.with_name("seed=0.replaced").exists()
 
 
+def test_a_replacing_sweep_killed_midway_leaves_no_summary_of_the_old_figures(tmp_path, monkeypatch):
+    import neuroaikit.sweep.runner as runner
+
+    out = tmp_path / "sweep"
+    sweep(train_spec(), out)
+    assert (out / "summary.json").is_file() and (out / "metrics.json").is_file()
+    seen = {}
+
+    def killed(tasks, on_done):  # the state a kill leaves while the replacing trials run
+        seen["files"] = sorted(p.name for p in out.iterdir())
+        seen["spec epochs"] = json.loads((out / "config.json").read_text())["base"]["epochs"]
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runner, "_run_serial", killed)
+    with pytest.raises(KeyboardInterrupt):
+        sweep(train_spec({"epochs": 2}), out, overwrite=True)
+    assert seen["spec epochs"] == 2
+    assert not {"summary.json", "summary.csv", "metrics.json", "report.html"} & set(seen["files"])
+    monkeypatch.undo()
+    summary = sweep(train_spec({"epochs": 2}), out, overwrite=True)  # the same command again finishes it
+    assert [r.status for r in summary.rows] == ["replaced"] and (out / "summary.json").is_file()
+
+
+def test_a_sweep_that_only_adds_trials_keeps_the_summary_until_its_new_one(tmp_path, monkeypatch):
+    import neuroaikit.sweep.runner as runner
+
+    out = tmp_path / "sweep"
+    sweep(train_spec(), out)
+    before = (out / "summary.json").read_bytes()
+    monkeypatch.setattr(runner, "_run_serial", lambda tasks, on_done: (_ for _ in ()).throw(KeyboardInterrupt))
+    wider = SweepSpec.from_dict({"job": "train", "base": BASE, "grid": {"seed": [0, 1]}})
+    with pytest.raises(KeyboardInterrupt):
+        sweep(wider, out)
+    assert (out / "summary.json").read_bytes() == before  # its one row is still true
+
+
 # -- 6. keys given twice ----------------------------------------------------------------------------------
 
 

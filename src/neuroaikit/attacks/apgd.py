@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ConfigError
-from .base import Attack, BestTracker, check_norm, check_steps, clamp_box, l2_normalise, project
+from .base import Attack, BestTracker, check_fraction, check_norm, check_steps, clamp_box, l2_normalise, project
 
 
 class APGD(Attack):
@@ -27,7 +27,8 @@ class APGD(Attack):
         norm (str): ``"Linf"`` or ``"L2"``. Default ``"Linf"``.
         loss (str): ``"ce"`` or ``"dlr"``. Default ``"ce"``.
         restarts (int): random restarts, each on the examples not yet always fooled. Default 1.
-        rho (float): oscillation threshold. Default 0.75.
+        rho (float): oscillation threshold in [0, 1]: a checkpoint keeps the step size only if the
+            loss rose in more than this fraction of the steps since the last one. Default 0.75.
         eot (int): noise draws per gradient. Default 1 (use 20 for stochastic models).
         rule (InferenceRule | str): deployed inference rule. Default ``"single"``.
         seed (int | None): seeds the random starts. Default 0.
@@ -51,7 +52,7 @@ class APGD(Attack):
         self.norm = check_norm(norm)
         self.loss = loss
         self.restarts = check_steps(restarts, "restarts")
-        self.rho = float(rho)
+        self.rho = check_fraction(rho, "rho", zero_allowed=True)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         best = BestTracker(x)

@@ -147,11 +147,9 @@ class Attack:
             raise ConfigError(f"{type(self).__name__} needs an nn.Module, got {type(model).__name__}")
         if eps is not None and (not isinstance(eps, (int, float)) or eps != eps or eps < 0):
             raise ConfigError(f"eps must be a number >= 0, got {eps!r}")
-        if int(eot) < 1:
-            raise ConfigError(f"eot must be >= 1, got {eot}")
         self.model = model
         self.eps = None if eps is None else float(eps)
-        self.eot = int(eot)
+        self.eot = check_steps(eot, "eot")
         self.rule = as_rule(rule)
         self.seed = seed
         self._checked_logits = False
@@ -277,4 +275,14 @@ def check_steps(steps: int, name: str = "steps") -> int:
 def check_positive(value: float, name: str) -> float:
     if not isinstance(value, (int, float)) or value != value or value <= 0:
         raise ConfigError(f"{name} must be a number > 0, got {value!r}")
+    return float(value)
+
+
+def check_fraction(value: float, name: str, zero_allowed: bool = False) -> float:
+    """``value`` as a float in ``(0, 1]`` (``[0, 1]`` with ``zero_allowed``), else a ConfigError."""
+    interval = "[0, 1]" if zero_allowed else "(0, 1]"
+    # bool is an int: refused, as check_steps refuses it; comparisons written so NaN fails them
+    if (isinstance(value, bool) or not isinstance(value, (int, float))
+            or not (0 <= value <= 1 if zero_allowed else 0 < value <= 1)):
+        raise ConfigError(f"{name} must be a fraction in {interval}, got {value!r}")
     return float(value)

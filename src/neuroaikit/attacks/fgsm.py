@@ -17,6 +17,8 @@ class FGSM(Attack):
         eps (float): Linf budget. Default 8/255.
         eot (int): noise draws averaged for the gradient. Default 1.
         rule (InferenceRule | str): deployed inference rule. Default ``"single"``.
+        seed (int | None): seeds the random stream while the attack runs (FGSM draws nothing
+            itself, but a noisy model's draws become reproducible); ``None``: unseeded. Default 0.
 
     Shape: images ``(B, C, H, W)`` in [0, 1], labels ``(B,)`` -> adversarial images ``(B, C, H, W)``.
 

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from .base import Attack, check_positive, check_steps, clamp_box
+from .base import Attack, check_fraction, check_steps, clamp_box
 from .randomness import declare_randomness
 
 
@@ -37,7 +37,7 @@ class Square(Attack):
         model (nn.Module): returns logits.
         eps (float): Linf budget. Default 8/255.
         n_queries (int): iterations (model queries per example). Default 5000.
-        p_init (float): initial fraction of pixels a square covers. Default 0.8.
+        p_init (float): initial fraction of pixels a square covers, in (0, 1]. Default 0.8.
         eot (int): noise draws per loss estimate. Default 1.
         rule (InferenceRule | str): deployed inference rule. Default ``"single"``.
         early_stop (bool): stop on an example once the rule is wrong on all its draws. Default False.
@@ -58,7 +58,7 @@ class Square(Attack):
                  rule="single", early_stop: bool = False, seed: int | None = 0):
         super().__init__(model, eps, eot, rule, seed)
         self.n_queries = check_steps(n_queries, "n_queries")
-        self.p_init = check_positive(p_init, "p_init")
+        self.p_init = check_fraction(p_init, "p_init")
         self.early_stop = bool(early_stop)
 
     @torch.no_grad()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 from torch import nn
 
 from ..errors import ConfigError
@@ -22,7 +24,9 @@ class Transfer(Attack):
         surrogate (nn.Module): the model the examples are crafted on.
         attack (type): the inner attack class. Default :class:`PGD`.
         eps (float): budget. Default 8/255.
-        **kwargs: passed to the inner attack (``steps``, ``alpha``, ``eot`` ...).
+        seed (int | None): seeds the inner attack's randomness (random starts). Default 0.
+        **kwargs: passed to the inner attack (``steps``, ``alpha``, ``eot`` ...); a keyword the
+            inner attack does not take raises :class:`~neuroaikit.errors.ConfigError`.
 
     Shape: images ``(B, C, H, W)`` in [0, 1], labels ``(B,)`` -> adversarial images.
 
@@ -42,8 +46,28 @@ class Transfer(Attack):
             from .pgd import PGD
 
             attack = PGD
+        _check_settings(attack, kwargs)
         self.surrogate = surrogate
         self.attack = attack(surrogate, eps=eps, seed=seed, **kwargs)
 
     def forward(self, x, y):
         return self.attack(x, y)
+
+
+def _check_settings(attack, settings: dict) -> None:
+    """Refuse a keyword the inner attack's constructor does not take, before anything is built
+    (otherwise a misspelled ``stepz=`` surfaces as a raw TypeError)."""
+    try:
+        parameters = inspect.signature(attack).parameters
+    except (TypeError, ValueError):  # no introspectable signature: let the call itself decide
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    known = [name for name, p in parameters.items()
+             if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
+    unknown = [name for name in settings if name not in known]
+    if unknown:
+        label = getattr(attack, "__name__", type(attack).__name__)
+        takes = ", ".join(name for name in known if name not in ("model", "eps", "seed"))
+        raise ConfigError(f"Transfer: the inner attack {label} has no setting {', '.join(map(repr, unknown))}; "
+                          f"it takes {takes}")

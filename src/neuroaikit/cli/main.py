@@ -25,7 +25,7 @@ import sys
 import warnings
 
 from .. import __version__
-from ..errors import NeuroAIKitError
+from ..errors import ConfigError, NeuroAIKitError
 
 DESCRIPTION = """\
 neuroaikit: learn from the brain to build better AI, and use AI to understand the brain.
@@ -172,9 +172,19 @@ def main(argv: list[str] | None = None) -> int:
         return _run_command(args)
 
 
+def _check_data_dir(args) -> None:
+    """A ``--data-dir`` that is not there is refused before the command runs: the embedded
+    digits need none and would otherwise ignore it (and record it as the run's); only ``data
+    download`` creates the folder it is given."""
+    given = getattr(args, "data_dir", None)
+    if given and getattr(args, "action", None) != "download" and not os.path.exists(os.path.expanduser(given)):
+        raise ConfigError(f"--data-dir {given} does not exist")
+
+
 def _run_command(args) -> int:
     """The command, with every way it can end mapped to a line and an exit status."""
     try:
+        _check_data_dir(args)
         code = int(args._run(args) or 0)
         sys.stdout.flush()
         return code

@@ -8,10 +8,15 @@
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
 
+from ..config import POSITIVE, DeclaredParameters, Satisfies, is_finite_number
 from .dataset import BLOCK_BYTES, NeuralDataset, row_blocks
 
 
@@ -23,19 +28,38 @@ def downsample(images: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return F.adaptive_avg_pool2d(x, size).reshape(len(x), -1).numpy()
 
 
-class PixelRidge:
+def _size(value: Any) -> bool:
+    return len(value) == 2 and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= 1
+                                   for v in value)
+
+
+def _penalties(value: Any) -> bool:
+    return len(value) > 0 and not isinstance(value, str) and all(is_finite_number(a) and a > 0 for a in value)
+
+
+class PixelRidge(DeclaredParameters, BaseEstimator):
     """Ridge regression on down-sampled pixels, one output per neuron.
 
-    Arguments: size (None: half the image size, i.e. 18x32 for Sensorium 36x64), alpha (None: chosen by efficient
-    leave-one-image-out CV over ``alphas``: all repeats of an image left out together, leave-one-out when every
-    image is shown once), alphas (10^0 .. 10^6).
-    Fitted: ``alpha_``, ``coef_`` (n_pixels, n_neurons), ``intercept_``, ``pixel_mean_``, ``pixel_std_``.
+    Arguments: size (None: half the image size, i.e. 18x32 for Sensorium 36x64; larger than the image: the
+    image size), alpha (> 0; None: chosen by efficient leave-one-image-out CV over ``alphas``: all repeats of an
+    image left out together, leave-one-out when every image is shown once), alphas (penalties > 0; 10^0 .. 10^6).
+    Fitted: ``size_``, ``alpha_``, ``coef_`` (n_pixels, n_neurons), ``intercept_``, ``pixel_mean_``, ``pixel_std_``.
+
+    A scikit-learn estimator (``get_params``, ``set_params``, ``clone``): the constructor only stores the
+    arguments, ``fit`` checks them (a bad one is a one-line :class:`~neuroaikit.errors.ConfigError` naming it),
+    and ``predict`` before ``fit`` raises scikit-learn's ``NotFittedError``.
 
     Example::
 
         ridge = PixelRidge().fit(ds)          # train tier
         pred = ridge.predict_tier(ds, "test")
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "size": [Satisfies(_size, "a pair of integers >= 1 (height, width)"), None],
+        "alpha": [POSITIVE, None],
+        "alphas": [Satisfies(_penalties, "a non-empty sequence of penalties > 0")],
+    }
 
     def __init__(self, size: tuple[int, int] | None = None, alpha: float | None = None, alphas=tuple(10.0 ** np.arange(0, 7))):
         self.size = size
@@ -48,6 +72,7 @@ class PixelRidge:
         return (x - self.pixel_mean_) / self.pixel_std_
 
     def fit(self, ds: NeuralDataset, tier: str = "train") -> "PixelRidge":
+        self._validate_params()
         h, w = ds.image_shape[1:]
         size = self.size or (max(1, h // 2), max(1, w // 2))
         self.size_ = (min(size[0], h), min(size[1], w))
@@ -89,8 +114,7 @@ class PixelRidge:
                 cv = squares / (len(rows) * ds.n_neurons)
                 if best is None or cv < best[0]:
                     best = (cv, a)
-            if best is None:
-                raise ValueError("alphas is empty: there is no ridge penalty to choose")
+            assert best is not None  # _validate_params refuses an empty alphas
             self.alpha_ = float(best[1])
         else:
             self.alpha_ = float(self.alpha)
@@ -98,6 +122,7 @@ class PixelRidge:
         return self
 
     def predict(self, images: np.ndarray) -> np.ndarray:
+        check_is_fitted(self)
         return (self._features(images) @ self.coef_ + self.intercept_).astype(np.float32)
 
     def predict_tier(self, ds: NeuralDataset, tier: str | None = None) -> np.ndarray:

@@ -19,7 +19,10 @@ An interrupted trial (``<name>.partial`` with a checkpoint) is resumed, executio
 changed or not (its job accepts them on resume). A finished trial that a kill left moved
 aside during its replacement (``<name>.replaced``, no ``<name>``) is put back when planning,
 as its job would put it back, so it counts as finished.
-A finished trial with other settings is an error unless ``overwrite``. Before anything is
+A finished trial with other settings is an error unless ``overwrite``. A call that replaces
+figures the summary shows (a trial replaced or rerun, a step recomputed) removes the summary,
+``metrics.json`` and ``report.html`` before it writes the new spec, and writes them again at
+the end, so a kill in between never leaves old figures reading as the new spec's. Before anything is
 created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.spec.JobKind.check`).
 Every trial computes with explicit threads and device, so the Ray and the serial backend give
 the same bits.
@@ -620,6 +623,7 @@ def _run_plan(plan: SweepPlan, ray, backend: str, workers: int | None, address: 
 
     spec, root, todo = plan.spec, plan.out, plan.to_run
     make_dirs(root / TRIALS)
+    _drop_stale_summary(plan)  # before the new spec is written, so a kill never pairs it with old figures
     write_json(root / "config.json", spec)
     log = Run(root).log
     progress.add_sink(log)
@@ -676,6 +680,20 @@ def _run_plan(plan: SweepPlan, ray, backend: str, workers: int | None, address: 
     finally:
         progress.remove_sink(log)
     return summary
+
+
+#: what a sweep writes from its trials' figures at the end (the spec and the trials are not among them)
+SUMMARY_FILES = ("summary.json", "summary.csv", "metrics.json", "report.html")
+
+
+def _drop_stale_summary(plan: SweepPlan) -> None:
+    """Remove the summary of an earlier call when this one replaces figures it shows (a trial
+    rerun or replaced, a step result recomputed): a kill before the new summary is written would
+    otherwise leave the old figures reading as this sweep's. It is rebuilt when the sweep ends,
+    or by running the same command again."""
+    if any(p.action == "replace" or p.overwrite or any(p.steps.values()) for p in plan.to_run):
+        for name in SUMMARY_FILES:
+            (plan.out / name).unlink(missing_ok=True)
 
 
 def _row_metrics(planned: PlannedTrial, outcome: TrialOutcome | None, folder: Path,

@@ -20,13 +20,18 @@ Inputs are epochs in uV; the first layer of the wrapper divides by a scale fixed
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import ClassVar
+
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import ClassifierMixin
 from torch import nn
 
-from ...errors import ConfigError, DataError
+from ...config import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, InstanceOf, Interval, Options
+from ...errors import DataError
+from ...execution import Execution, ExecutionConfig, derive_seed
+from .ssvep import ValidatedEstimator, check_fitted_shape, epochs_shape
 
 
 class _MaxNorm(nn.Module):
@@ -143,14 +148,15 @@ class _Scaled(nn.Module):
         return self.net(x / self.scale)
 
 
-class DeepDecoder(ClassifierMixin, BaseEstimator):
+class DeepDecoder(ClassifierMixin, ValidatedEstimator):
     """Train :class:`EEGNet` or :class:`ShallowConvNet` like a scikit-learn classifier.
 
     Args:
         architecture (str): ``"eegnet"`` or ``"shallow"`` (ShallowConvNet).
         sfreq (float):
             Sampling rate of the epochs.
-        epochs, batch_size, lr: training length, batch size, Adam learning rate.
+        epochs, batch_size, lr: training length (>= 1), batch size (>= 2: batch norm needs two
+            examples, so a last batch of one is skipped), Adam learning rate (> 0).
         noise (dict or None):
             Brain-like noise while training and deployed: ``{"input": "gaussian:0.5", ...}``
             (:func:`~neuroaikit.noise.inject_noise` sites; sigma in units of the scaled input).
@@ -158,7 +164,22 @@ class DeepDecoder(ClassifierMixin, BaseEstimator):
         seed (int): seeds the initial weights, the batch order and the noise draws.
         execution (ExecutionConfig or None):
             Device, precision and threads (default: auto device, float32).
+
+    ``fit`` checks the parameters before anything is built (a bad one is a one-line
+    ConfigError naming it); epochs given to ``predict`` must have the channels and samples
+    ``fit`` saw (else a one-line DataError).
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "architecture": [Options(tuple(ARCHITECTURES))],
+        "sfreq": [POSITIVE],
+        "epochs": [POSITIVE_INT],
+        "batch_size": [Interval(int, 2, None)],
+        "lr": [POSITIVE],
+        "noise": [InstanceOf(Mapping, description="a mapping of noise sites to noise specs"), None],
+        "seed": [NON_NEGATIVE_INT],
+        "execution": [InstanceOf(ExecutionConfig, description="an ExecutionConfig"), None],
+    }
 
     def __init__(self, architecture: str = "eegnet", sfreq: float = 128.0, epochs: int = 150, batch_size: int = 32,
                  lr: float = 1e-3, noise: dict | None = None, seed: int = 0, execution=None):
@@ -172,8 +193,6 @@ class DeepDecoder(ClassifierMixin, BaseEstimator):
         self.execution = execution
 
     def _build(self, n_channels: int, n_samples: int, n_classes: int) -> nn.Module:
-        if self.architecture not in ARCHITECTURES:
-            raise ConfigError(f"unknown architecture {self.architecture!r}; choose {', '.join(ARCHITECTURES)}")
         net = ARCHITECTURES[self.architecture](n_channels, n_samples, n_classes, sfreq=self.sfreq)
         if self.noise:
             from ...noise import inject_noise
@@ -182,11 +201,12 @@ class DeepDecoder(ClassifierMixin, BaseEstimator):
         return net
 
     def fit(self, X, y):
-        from ...execution import Execution, ExecutionConfig, derive_seed
         from ...training.objectives import cross_entropy
 
+        self._validate_params()
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
+        self.n_channels_, self.n_samples_ = epochs_shape(self, X)
         self.classes_, y_index = np.unique(y, return_inverse=True)
         torch.manual_seed(self.seed)
         scale = float(X.std()) or 1.0
@@ -220,7 +240,7 @@ class DeepDecoder(ClassifierMixin, BaseEstimator):
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable logits for uV epochs ``(B, C, T)`` (float32, the module's device)."""
-        check_is_fitted(self)
+        check_fitted_shape(self, x)
         return self.module_(x.to(torch.float32))
 
     def decision_function(self, X):

@@ -8,15 +8,16 @@ log-variance features concatenated.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import ClassVar, Sequence
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.base import TransformerMixin
 
+from ...config import MAPPING, POSITIVE, POSITIVE_INT, Options
+from ...errors import ConfigError
 from .._deps import require
-from .ssvep import band_operator
+from .ssvep import BANDS, ValidatedEstimator, band_operator, check_fitted_shape, epochs_shape
 
 FBCSP_BANDS = ((4, 8), (8, 12), (12, 16), (16, 20), (20, 24), (24, 28), (28, 32), (32, 36), (36, 40))
 
@@ -37,7 +38,7 @@ def csp_rank(X: np.ndarray, tol: float = 1e-7) -> str | None:
     return "full" if singular[-1] > tol * singular[0] else None
 
 
-class FilterBankCSP(TransformerMixin, BaseEstimator):
+class FilterBankCSP(TransformerMixin, ValidatedEstimator):
     """CSP per band (zero-phase 4th-order Butterworth, as a fixed linear operator on the
     epoch), log-variance features of every band side by side.
 
@@ -45,12 +46,17 @@ class FilterBankCSP(TransformerMixin, BaseEstimator):
         sfreq (float):
             Sampling rate of the epochs.
         bands (sequence of pairs): (low, high) in Hz;
-            Frequency bands in Hz (default: 4-40 Hz in 4-Hz steps, as Ang et al.).
+            Frequency bands in Hz (default: 4-40 Hz in 4-Hz steps, as Ang et al.). Bands that
+            reach Nyquist (``sfreq / 2``) are left out (``bands_`` lists those used); ``fit``
+            refuses a sampling rate that leaves none.
         n_components (int):
             CSP filters per band.
-        rank (None or "full"):
+        rank (None, "full", "info" or a dict):
             MNE's CSP ``rank`` (see :func:`csp_rank`).
     """
+
+    _parameter_constraints: ClassVar[dict] = {"sfreq": [POSITIVE], "bands": [BANDS], "n_components": [POSITIVE_INT],
+                                              "rank": [Options(("full", "info")), MAPPING, None]}
 
     def __init__(self, sfreq: float = 160.0, bands: Sequence[Sequence[float]] = FBCSP_BANDS, n_components: int = 4,
                  rank: str | None = None):
@@ -59,24 +65,33 @@ class FilterBankCSP(TransformerMixin, BaseEstimator):
         self.n_components = n_components
         self.rank = rank
 
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        # bands reaching Nyquist are left out (a default bank serves any rate), but with none left there are no features
+        if all(hi >= self.sfreq / 2 for _, hi in self.bands):
+            raise ConfigError(f"FilterBankCSP: every band reaches Nyquist ({self.sfreq / 2:g} Hz at sfreq "
+                              f"{self.sfreq:g} Hz); the lowest band ends at {min(hi for _, hi in self.bands):g} Hz")
+
     def fit(self, X, y):
+        self._validate_params()
         mne = require("mne")
         X = np.asarray(X, dtype=np.float64)
+        self.n_channels_, self.n_samples_ = epochs_shape(self, X)
         usable = [(lo, hi) for lo, hi in self.bands if hi < self.sfreq / 2]
-        self.operators_ = [band_operator(lo, hi, self.sfreq, X.shape[-1]) for lo, hi in usable]
+        self.operators_ = [band_operator(lo, hi, self.sfreq, self.n_samples_) for lo, hi in usable]
         self.bands_ = usable
         self.csps_ = [mne.decoding.CSP(n_components=self.n_components, log=True, rank=self.rank).fit(X @ op, y)
                       for op in self.operators_]
         return self
 
     def transform(self, X):
-        check_is_fitted(self)
         X = np.asarray(X, dtype=np.float64)
+        check_fitted_shape(self, X)
         return np.concatenate([csp.transform(X @ op) for csp, op in zip(self.csps_, self.operators_)], axis=1)
 
     def torch_transform(self, x: torch.Tensor) -> torch.Tensor:
         """The same features, differentiable in ``x``."""
-        check_is_fitted(self)
+        check_fitted_shape(self, x)
         parts = []
         for csp, op in zip(self.csps_, self.operators_):
             w = torch.as_tensor(csp.filters_[: csp.n_components], dtype=x.dtype)

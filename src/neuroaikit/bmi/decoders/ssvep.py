@@ -13,7 +13,7 @@ correlations (so rest is predicted when no frequency stands out).
 
 from __future__ import annotations
 
-from typing import Sequence, cast
+from typing import Any, ClassVar, Sequence, cast
 
 import numpy as np
 import torch
@@ -22,7 +22,9 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.utils.validation import check_is_fitted
 
+from ...config import (NON_NEGATIVE, POSITIVE, POSITIVE_INT, DeclaredParameters, Interval, Satisfies, is_finite_number)
 from ...errors import ConfigError, DataError
+from ..epochs import _bands
 
 
 def _t(x) -> torch.Tensor:
@@ -67,19 +69,52 @@ def _correlation(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return (a * b).sum(-1) / (a.norm(dim=-1) * b.norm(dim=-1)).clamp_min(1e-12)
 
 
-class _SSVEPBase(ClassifierMixin, BaseEstimator):
+def _stimulation_frequencies(value: Any) -> bool:
+    return not isinstance(value, str) and len(value) > 0 and all(
+        f is None or (is_finite_number(f) and f > 0) for f in value)
+
+
+FREQUENCIES = Satisfies(_stimulation_frequencies,
+                        "a non-empty sequence of frequencies > 0 (None for a class without one)")
+BANDS = Satisfies(_bands, "a non-empty list of (low, high) bands in Hz with 0 < low < high")
+
+
+class ValidatedEstimator(DeclaredParameters, BaseEstimator):
+    """A scikit-learn estimator whose parameters are declared in ``_parameter_constraints`` and
+    checked by ``fit`` before anything is computed (:class:`~neuroaikit.config.DeclaredParameters`)."""
+
+
+def epochs_shape(decoder: BaseEstimator, x) -> tuple[int, int]:
+    """``(channels, samples)`` of epochs ``x`` (array or tensor); a one-line DataError unless
+    ``x`` is ``(trials, channels, samples)``."""
+    if len(x.shape) != 3:
+        raise DataError(f"{type(decoder).__name__} needs epochs (trials, channels, samples), got shape {tuple(x.shape)}")
+    return int(x.shape[1]), int(x.shape[2])
+
+
+def check_fitted_shape(decoder: Any, x) -> None:
+    """NotFittedError before ``fit``; a one-line DataError unless epochs ``x`` have the channels
+    and samples ``fit`` saw (``n_channels_``, ``n_samples_``): filters, references and networks
+    are fixed-size operators on the epoch, which would fail deep inside on other shapes."""
+    check_is_fitted(decoder)
+    channels, samples = epochs_shape(decoder, x)
+    if (channels, samples) != (decoder.n_channels_, decoder.n_samples_):
+        raise DataError(f"{type(decoder).__name__} was fitted on epochs of {decoder.n_channels_} channels x "
+                        f"{decoder.n_samples_} samples, got {channels} channels x {samples} samples")
+
+
+class _SSVEPBase(ClassifierMixin, ValidatedEstimator):
     """What CCA, FBCCA and TRCA share: the class frequencies, the score-to-class rule."""
 
     def _setup(self, X, y):
+        self._validate_params()
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y)
-        if X.ndim != 3:
-            raise DataError(f"SSVEP decoders need epochs (trials, channels, samples), got shape {X.shape}")
+        self.n_channels_, self.n_samples_ = epochs_shape(self, X)
         self.classes_ = np.unique(y)
         freqs = list(self.frequencies)
         if len(freqs) != len(self.classes_):
             raise ConfigError(f"{type(self).__name__}: {len(freqs)} frequencies for {len(self.classes_)} classes")
-        self.n_samples_ = X.shape[-1]
         self.stimulated_ = [i for i, f in enumerate(freqs) if f is not None]
         if not self.stimulated_:
             raise ConfigError(f"{type(self).__name__}: no class has a stimulation frequency")
@@ -96,8 +131,9 @@ class _SSVEPBase(ClassifierMixin, BaseEstimator):
 
     def scores(self, X) -> torch.Tensor:
         """Per-class scores ``(B, n_stimulated)`` of epochs ``X`` (array or tensor); differentiable."""
-        check_is_fitted(self)
-        return self._scores(_t(X))
+        x = _t(X)
+        check_fitted_shape(self, x)
+        return self._scores(x)
 
     def _scores(self, x: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -135,6 +171,9 @@ class CCA(_SSVEPBase):
             Harmonics in the reference (MOABB uses 3).
     """
 
+    _parameter_constraints: ClassVar[dict] = {"frequencies": [FREQUENCIES], "sfreq": [POSITIVE],
+                                              "n_harmonics": [POSITIVE_INT]}
+
     def __init__(self, frequencies: Sequence[float | None] = (), sfreq: float = 256.0, n_harmonics: int = 3):
         self.frequencies = frequencies
         self.sfreq = sfreq
@@ -155,10 +194,19 @@ class FBCCA(CCA):
     ``sum_n w_n rho_n^2`` with ``w_n = n^-a + b`` (a = 1.25, b = 0.25 as published).
 
     Args:
-        bands (sequence of pairs): (low, high) in Hz;
+        bands (sequence of (low, high) pairs):
             Sub-bands in Hz (default: lower edges 8, 12, 16, 20, 24 Hz up to 44 Hz, inside the
             7-45 Hz band the SSVEP recipe keeps).
+        a (float):
+            Decay of the sub-band weights ``w_n = n^-a + b`` (n = 1 for the first band).
+        b (float):
+            Offset of the sub-band weights, so the highest bands still count.
+
+    ``frequencies``, ``sfreq`` and ``n_harmonics`` are those of :class:`CCA`.
     """
+
+    _parameter_constraints: ClassVar[dict] = {**CCA._parameter_constraints, "bands": [BANDS],
+                                              "a": [Interval(float, None, None)], "b": [NON_NEGATIVE]}
 
     def __init__(self, frequencies: Sequence[float | None] = (), sfreq: float = 256.0, n_harmonics: int = 3,
                  bands: Sequence[Sequence[float]] = ((8, 44), (12, 44), (16, 44), (20, 44), (24, 44)),
@@ -167,6 +215,13 @@ class FBCCA(CCA):
         self.bands = bands
         self.a = a
         self.b = b
+
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        reaching = [f"{lo:g}-{hi:g}" for lo, hi in self.bands if hi >= self.sfreq / 2]
+        if reaching:
+            raise ConfigError(f"FBCCA: band(s) {', '.join(reaching)} Hz reach Nyquist ({self.sfreq / 2:g} Hz at "
+                              f"sfreq {self.sfreq:g} Hz)")
 
     def fit(self, X, y):
         X, y = self._setup(X, y)
@@ -197,6 +252,8 @@ class TRCA(_SSVEPBase):
         sfreq (float):
             Sampling rate of the epochs.
     """
+
+    _parameter_constraints: ClassVar[dict] = {"frequencies": [FREQUENCIES], "sfreq": [POSITIVE]}
 
     def __init__(self, frequencies: Sequence[float | None] = (), sfreq: float = 256.0):
         self.frequencies = frequencies

@@ -19,9 +19,12 @@ Backends: ``"oasis"`` is the ``oasis-deconv`` package (Cython, AR(1) and AR(2));
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
+from sklearn.base import BaseEstimator
 
+from ...config import NON_NEGATIVE, POSITIVE, DeclaredParameters, Interval, Options
 from ...errors import ConfigError, DataError
 from .metrics import smooth_rate
 from .recording import CalciumRecording
@@ -194,7 +197,7 @@ def _numpy_deconvolve(y: np.ndarray, g: float | None, iterations: int = 18):
     return c, s, b, (g,), sn
 
 
-class OasisDeconvolver:
+class OasisDeconvolver(DeclaredParameters, BaseEstimator):
     """OASIS spike inference with noise estimation (AR(1) or AR(2)).
 
     Paper: Friedrich, Zhou & Paninski (2017), "Fast online deconvolution of calcium imaging
@@ -214,6 +217,10 @@ class OasisDeconvolver:
             ``rate``. Default 0.2.
         backend (str): "auto", "oasis" (oasis-deconv package) or "numpy" (AR(1) only).
 
+    A scikit-learn estimator (``get_params``, ``set_params``, ``clone``): the constructor only
+    stores the parameters; ``infer`` and ``resolve_backend`` check them, and a bad one is a
+    one-line :class:`~neuroaikit.errors.ConfigError` naming it.
+
     Shapes: ``infer`` takes one trace (T,) and returns :class:`SpikeInference` of (T,) arrays.
 
     Example::
@@ -223,6 +230,15 @@ class OasisDeconvolver:
         result = OasisDeconvolver(tau_decay_s=0.7).infer(rec)
         result.rate.shape == rec.dff.shape
     """
+
+    _parameter_constraints: ClassVar[dict] = {
+        "tau_decay_s": [POSITIVE, None],
+        "tau_rise_s": [NON_NEGATIVE],
+        "ar_order": [Interval(int, 1, 2)],
+        "penalty": [Options(("l1", "l0"))],
+        "smoothing_s": [NON_NEGATIVE],
+        "backend": [Options(BACKENDS)],
+    }
 
     def __init__(
         self,
@@ -240,38 +256,17 @@ class OasisDeconvolver:
         self.smoothing_s = smoothing_s
         self.backend = backend
 
-    def get_params(self) -> dict:
-        return {
-            "tau_decay_s": self.tau_decay_s,
-            "tau_rise_s": self.tau_rise_s,
-            "ar_order": self.ar_order,
-            "penalty": self.penalty,
-            "smoothing_s": self.smoothing_s,
-            "backend": self.backend,
-        }
-
     def resolve_backend(self) -> str:
         """Check the parameters and return the backend ``infer`` will use ("oasis" or "numpy");
         a bad parameter, or a backend that cannot run them, is a one-line ConfigError."""
         return self._check()
 
     def _check(self) -> str:
-        if self.tau_decay_s is not None and not (np.isfinite(self.tau_decay_s) and self.tau_decay_s > 0):
-            raise ConfigError(f"tau_decay_s must be > 0 s or None, got {self.tau_decay_s}")
-        if not (np.isfinite(self.tau_rise_s) and self.tau_rise_s >= 0):
-            raise ConfigError(f"tau_rise_s must be >= 0 s, got {self.tau_rise_s}")
+        self._validate_params()
         if self.tau_rise_s > 0 and self.tau_decay_s is None:
             raise ConfigError("tau_rise_s > 0 (AR(2)) needs tau_decay_s")
         if self.tau_decay_s is not None and self.tau_rise_s >= self.tau_decay_s:
             raise ConfigError(f"rise time {self.tau_rise_s} s must be shorter than decay time {self.tau_decay_s} s")
-        if self.ar_order not in (1, 2):
-            raise ConfigError(f"ar_order must be 1 or 2, got {self.ar_order}")
-        if self.penalty not in ("l1", "l0"):
-            raise ConfigError(f"penalty must be 'l1' or 'l0', got {self.penalty!r}")
-        if not (np.isfinite(self.smoothing_s) and self.smoothing_s >= 0):
-            raise ConfigError(f"smoothing_s must be >= 0 s, got {self.smoothing_s}")
-        if self.backend not in BACKENDS:
-            raise ConfigError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
         backend = self.backend
         if backend == "auto":
             backend = "oasis" if oasis_available() else "numpy"

@@ -309,6 +309,9 @@ def load_traces(
     if not path.is_file():
         raise DataError(f"trace file {path} does not exist")
     suffix = path.suffix.lower()
+    if key is not None and suffix != ".npz":
+        raise ConfigError(f"{path}: key {key!r} names an array inside a .npz file; a {suffix or 'suffix-less'} "
+                          f"file holds no named arrays (leave the key out)")
     if suffix == ".mat":
         recordings = load_cascade_mat(path, dataset=path.parent.name, on_bad=on_bad, skipped=skipped)
         if not recordings:

@@ -43,14 +43,19 @@ class STDPParameters(NamedTuple):
     weight_dependence: str = "additive"
 
     def check(self) -> "STDPParameters":
-        if self.tau_pre <= 0 or self.tau_post <= 0:
-            raise ConfigError(f"STDP time constants must be > 0, got tau_pre={self.tau_pre}, tau_post={self.tau_post}")
-        if self.a_plus < 0 or self.a_minus < 0:
-            raise ConfigError(f"STDP amplitudes must be >= 0, got a_plus={self.a_plus}, a_minus={self.a_minus}")
-        if self.w_max <= self.w_min:
-            raise ConfigError(f"w_max must exceed w_min, got [{self.w_min}, {self.w_max}]")
+        """Return ``self``, or raise :class:`~neuroaikit.errors.ConfigError` naming the first bad field."""
+        # written as "not x > 0" so that NaN is refused too
+        for name in ("tau_pre", "tau_post"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"STDP {name} must be > 0, got {getattr(self, name)!r}")
+        for name in ("a_plus", "a_minus"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"STDP {name} must be >= 0, got {getattr(self, name)!r}")
+        if not self.w_max > self.w_min:
+            raise ConfigError(f"STDP w_max must exceed w_min, got [{self.w_min}, {self.w_max}]")
         if self.weight_dependence not in WEIGHT_DEPENDENCES:
-            raise ConfigError(f"weight_dependence must be one of {', '.join(WEIGHT_DEPENDENCES)}")
+            raise ConfigError(f"STDP weight_dependence must be one of {', '.join(WEIGHT_DEPENDENCES)}, "
+                              f"got {self.weight_dependence!r}")
         return self
 
 
@@ -62,7 +67,11 @@ class STDPState(NamedTuple):
 def stdp_step(pre: torch.Tensor, post: torch.Tensor, state: STDPState | None, params: STDPParameters,
               weight: torch.Tensor | None = None) -> tuple[torch.Tensor, STDPState]:
     """One step: spikes ``pre (B, N_in)``, ``post (B, N_out)`` -> (``dw (N_out, N_in)`` summed
-    over the batch, new traces). ``weight`` is needed for multiplicative weight dependence."""
+    over the batch, new traces). ``weight`` is needed for multiplicative weight dependence.
+    Raises :class:`~neuroaikit.errors.ConfigError` for invalid ``params``."""
+    # a few float comparisons, negligible next to the two matrix products, so every step checks
+    # (as lif_step does): a misspelled weight_dependence must not silently train additively
+    params.check()
     if state is None:
         state = STDPState(torch.zeros_like(pre), torch.zeros_like(post))
     x_pre = state.x_pre * math.exp(-1 / params.tau_pre) + pre
@@ -122,7 +131,9 @@ def stdp_sequence(pre: torch.Tensor, post: torch.Tensor, params: STDPParameters,
                   weight: torch.Tensor | None = None) -> torch.Tensor:
     """Summed update ``dw (N_out, N_in)`` of spike trains ``pre (T, B, N_in)``, ``post (T, B, N_out)``
     that start with empty traces; equal to summing :func:`stdp_step` over the ``T`` steps. Works on
-    the spike pairs, so its cost grows with (post spikes x pre spikes), not with ``T``."""
+    the spike pairs, so its cost grows with (post spikes x pre spikes), not with ``T``. Raises
+    :class:`~neuroaikit.errors.ConfigError` for invalid ``params``."""
+    params.check()
     if pre.dim() != 3 or post.dim() != 3 or pre.shape[:2] != post.shape[:2]:
         raise ConfigError(f"stdp_sequence expects pre (T, B, N_in) and post (T, B, N_out), "
                           f"got {tuple(pre.shape)} and {tuple(post.shape)}")
