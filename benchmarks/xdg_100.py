@@ -49,7 +49,7 @@ from neuroaikit.runs import Run, is_run_folder  # noqa: E402
 #: NOTE: transcribed from memory of Masse et al.'s Fig. 2 and its text, not checked against the
 #: paper in this environment (no copy was reachable); verify before citing.
 PUBLISHED = {"si": 95.4}
-PUBLISHED_SOURCE = ("published: Masse et al. 2018 (PNAS), Fig. 2, XdG + SI on 100 permuted MNIST tasks, "
+PUBLISHED_SOURCE = ("published*: Masse et al. 2018 (PNAS), Fig. 2, XdG + SI on 100 permuted MNIST tasks, "
                     "transcribed from memory of the paper and not verified against it; check before citing")
 #: Masse et al.'s synaptic intelligence (``omega_c``, ``omega_xi`` and their path integral)
 MASSE_SI = {"c": 0.05, "xi": 0.001, "task_gradient": True, "nonnegative": True}
@@ -135,12 +135,13 @@ def main(argv=None) -> int:
             print(f"{t:10d}  {value:6.2f}")
     paper = row["published_pct"]
     print(f"mean accuracy over all {result.n_tasks} tasks: {row['average_accuracy_pct']:.2f} %"
-          + ("" if paper is None else f"; published {paper:.1f} ({row['difference_pp']:+.1f})")
+          + ("" if paper is None else f"; published* {paper:.1f} ({row['difference_pp']:+.1f})")
           + f"; forgetting {row['forgetting']:.3f}; training {row['train_time_s']:.0f} s")
     if paper is not None:
         print(PUBLISHED_SOURCE)
     if args.json:
-        write_text(args.json, json.dumps({"rows": [row], "published_source": PUBLISHED_SOURCE}, indent=1))
+        source = {} if paper is None else {"published_source": PUBLISHED_SOURCE}
+        write_text(args.json, json.dumps({"rows": [row], **source}, indent=1))
     return 0
 
 

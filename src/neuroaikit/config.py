@@ -188,7 +188,7 @@ def check_value(name: str, value: Any, constraints: list, where: str = "") -> No
                 return
         elif constraint.is_satisfied_by(value):
             return
-    shown = repr(value)
+    shown = " ".join(repr(value).split())  # one line, even for an array's repr
     if len(shown) > 60:
         shown = shown[:57] + "..."
     if _is_real(value) and not _is_integer(value) and not math.isfinite(value):

@@ -41,6 +41,13 @@ def test_eot_must_be_a_positive_integer(eot):
         FGSM(tiny(), eot=eot)
 
 
+def test_numpy_numbers_and_whole_floats_are_accepted_as_before():
+    import numpy as np
+
+    assert APGD(tiny(), eps=0.1, eot=np.int64(2), rho=np.float32(0.75)).eot == 2
+    assert PGD(tiny(), eps=np.float32(0.1), eot=2.0, steps=np.int32(3)).steps == 3
+
+
 def test_transfer_names_an_unknown_inner_setting():
     with pytest.raises(ConfigError, match=r"inner attack PGD has no setting 'stepz'"):
         Transfer(tiny(), tiny(), eps=0.1, stepz=3)

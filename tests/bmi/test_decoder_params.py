@@ -74,6 +74,16 @@ def test_filter_bank_csp_bad_parameter_is_a_one_line_config_error_at_fit(build, 
     assert not [a for a in vars(decoder) if a.endswith("_")]
 
 
+def test_bands_given_as_an_array_are_accepted_and_a_bad_array_is_one_line():
+    pytest.importorskip("mne")
+    X, y = _epochs()
+    FBCCA(frequencies=FREQUENCIES, sfreq=SFREQ, bands=np.array([[8.0, 30.0], [12.0, 30.0]])).fit(X, y)
+    FilterBankCSP(sfreq=SFREQ, bands=np.array([[8, 12], [12, 16]]), n_components=2).fit(X, (y > 0).astype(int))
+    with pytest.raises(ConfigError) as error:
+        FBCCA(frequencies=FREQUENCIES, sfreq=SFREQ, bands=np.array([[30.0, 8.0], [12.0, 30.0]])).fit(X, y)
+    assert "\n" not in str(error.value) and "0 < low < high" in str(error.value)
+
+
 def test_filter_bank_csp_keeps_the_bands_below_nyquist():
     pytest.importorskip("mne")
     X, y = _epochs()

@@ -101,3 +101,19 @@ def test_pixel_ridge_bad_parameter_is_a_one_line_config_error_at_fit(params, mes
         ridge.fit(_ridge_data())
     assert "\n" not in str(info.value)
     assert not hasattr(ridge, "size_")  # refused before anything was fitted
+
+
+@pytest.mark.parametrize("ar_order", [1, 2, 2.0, True, 3])
+def test_the_infer_config_and_its_deconvolver_agree_on_ar_order(tmp_path, ar_order):
+    from neuroaikit.neural.calcium.pipeline import InferConfig
+
+    def accepted(build) -> bool:
+        try:
+            build()
+        except ConfigError:
+            return False
+        return True
+
+    by_config = accepted(lambda: InferConfig(trace_file=str(tmp_path / "t.npy"), frame_rate=30.0, ar_order=ar_order))
+    by_estimator = accepted(lambda: OasisDeconvolver(ar_order=ar_order).resolve_backend())
+    assert by_config == by_estimator == (ar_order in (1, 2) and type(ar_order) is int)

@@ -26,11 +26,11 @@ from torch import nn
 from ..errors import ConfigError
 from ..execution import unwrap
 from ..training.objectives import register_objective
-from .base import project
+from .base import project, real_number
 
 
 def _check(eps: float, name: str = "eps") -> float:
-    if not isinstance(eps, (int, float)) or eps != eps or eps < 0:
+    if not real_number(eps) or eps != eps or eps < 0:
         raise ConfigError(f"{name} must be a number >= 0, got {eps!r}")
     return float(eps)
 

@@ -30,9 +30,12 @@ VOLTS_TO_UV = 1e6
 
 
 def _bands(value: Any) -> bool:
+    """A non-empty sequence of (low, high) pairs in Hz with 0 < low < high (an (n, 2) array too)."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
     return isinstance(value, (list, tuple)) and len(value) > 0 and all(
-        isinstance(b, (list, tuple)) and len(b) == 2 and all(is_finite_number(f) for f in b) and 0 < b[0] < b[1]
-        for b in value)
+        isinstance(b, (list, tuple, np.ndarray)) and len(b) == 2 and all(is_finite_number(f) for f in b)
+        and 0 < b[0] < b[1] for b in value)
 
 
 def _frequencies(value: Any) -> bool:

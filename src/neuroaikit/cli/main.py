@@ -178,7 +178,12 @@ def _check_data_dir(args) -> None:
     download`` creates the folder it is given."""
     given = getattr(args, "data_dir", None)
     if given and getattr(args, "action", None) != "download" and not os.path.exists(os.path.expanduser(given)):
-        raise ConfigError(f"--data-dir {given} does not exist")
+        from ..data.catalog import DATASETS as IMAGE_DATASETS
+
+        dataset = getattr(args, "dataset", None)
+        hint = (f" (the {dataset} files can be fetched with 'neuroaikit data download')"
+                if isinstance(dataset, str) and dataset in IMAGE_DATASETS and dataset != "digits" else "")
+        raise ConfigError(f"--data-dir {given} does not exist{hint}")
 
 
 def _run_command(args) -> int:

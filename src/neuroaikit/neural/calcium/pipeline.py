@@ -125,7 +125,7 @@ class InferConfig(Config):
         "baseline_percentile": [Interval(float, 0, 100)],
         "tau_decay_s": [POSITIVE, None],
         "tau_rise_s": [NON_NEGATIVE],
-        "ar_order": [Options((1, 2))],
+        "ar_order": [Interval(int, 1, 2)],
         "penalty": [Options(("l1", "l0"))],
         "smoothing_s": [POSITIVE],
         "backend": [Options(BACKENDS)],
