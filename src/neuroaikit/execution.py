@@ -15,12 +15,16 @@ decides what each process computes:
 
 - ``--batch-size`` stays the *global* batch: each process takes an equal, contiguous share of
   every global batch (:meth:`Execution.shard`) and weighs its loss by its share
-  (:meth:`Execution.loss_weight`), so the averaged gradient is the full batch's gradient;
+  (:meth:`Execution.loss_weight`), so the averaged gradient is the full batch's gradient; an
+  epoch's last batch smaller than the process count is trained on too (:meth:`Execution.share`),
+  so every process count trains on the same examples;
 - all processes draw the same data order and augmentation, from seeds derived from
   ``(seed, epoch)``; noise layers and attacks draw from ``(seed, epoch, rank)``: independent per
   process, reproducible, and independent of how a job was split into resumed segments;
 - only rank 0 writes (run folders, checkpoints, logs) and shows progress; decisions that must
   agree (early stopping, time limits) are made on rank 0 and broadcast.
+
+The commands that compute in one process refuse ``torchrun`` (:func:`refuse_torchrun`).
 
 Precision: ``"32"`` (default), ``"bf16-mixed"`` (autocast to bfloat16; CPU and GPU) and
 ``"16-mixed"`` (float16 autocast with a gradient scaler; CUDA only, where it is numerically
@@ -295,6 +299,12 @@ class Execution:
         return DistributedDataParallel(model, device_ids=ids, find_unused_parameters=find_unused_parameters)
 
     # -- batches ---------------------------------------------------------
+    def require_shares(self, count: int, what: str) -> None:
+        """Refuse a global ``count`` (a batch size, a number of examples; ``what`` names the
+        setting) smaller than the process count, in one line: some process would get nothing."""
+        if count < self.world_size:
+            raise ConfigError(f"{what} {count} is smaller than the {self.world_size} processes")
+
     def shard(self, global_batch: Batch) -> Batch:
         """This process's contiguous share of a global batch of indices (sizes differ by at
         most one when the batch does not divide evenly)."""
@@ -302,6 +312,22 @@ class Execution:
         start = (n * self.rank) // self.world_size
         stop = (n * (self.rank + 1)) // self.world_size
         return global_batch[start:stop]
+
+    def share(self, global_batch: Batch) -> tuple[Batch, int]:
+        """What this process computes of a global training batch, and how many of its examples
+        count: its :meth:`shard`, all counted; or, when the batch (an epoch's last) is smaller
+        than the process count and the shard is empty, the whole batch with none counted.
+
+        Every process must run the forward and backward passes of each step (DDP averages the
+        gradients of all of them), so one without a share computes stand-ins whose loss gets
+        weight 0 (``loss_weight(0, n)``) and gradient 0; the batch is then trained on exactly as
+        one process trains on it. The stand-ins are the whole batch because rank 0, whose batch
+        norm statistics DDP hands to the others, is always among the processes without a share:
+        its statistics then take in this batch as a single process's would."""
+        mine = self.shard(global_batch)
+        if len(mine) or not len(global_batch):
+            return mine, len(mine)
+        return global_batch, 0
 
     def loss_weight(self, local_size: int, global_size: int) -> float:
         """Factor for a mean-reduced local loss so that DDP's average of the processes'
@@ -357,11 +383,41 @@ class Execution:
         dist.all_reduce(tensor)
         return tensor.tolist()
 
+    def gather(self, value: Any) -> list:
+        """Every process's ``value`` (picklable), in rank order, on every process."""
+        if not self.distributed:
+            return [value]
+        import torch.distributed as dist
+
+        values: list = [None] * self.world_size
+        dist.all_gather_object(values, value)
+        return values
+
     def barrier(self) -> None:
         if self.distributed:
             import torch.distributed as dist
 
             dist.barrier()
+
+
+def process_count() -> int:
+    """How many processes this job has: the process group's size once there is one, else
+    ``torchrun``'s ``WORLD_SIZE`` (1 without it)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size()
+    return _env_world_size()
+
+
+def refuse_torchrun(command: str, reason: str) -> None:
+    """Refuse, in one line and before the job creates anything, to run ``command`` in more than
+    one process: every rank would run the whole job and write the same files. ``reason`` says
+    why the command runs in one process."""
+    processes = process_count()
+    if processes > 1:
+        raise ConfigError(f"{command} runs in one process ({reason}); start it without torchrun "
+                          f"(it has {processes} processes)")
 
 
 def is_main_process() -> bool:

@@ -25,8 +25,9 @@ The lifecycle (:class:`RunWriter`, used by every workflow that creates a run):
 A job that fails before its first checkpoint leaves nothing behind; one that fails (or is
 killed) later leaves ``RUN.partial`` with its checkpoint, and ``--resume`` continues it. On
 resume, settings that would make the record false (another learning rate, other noise ...)
-are refused; execution settings (device, threads, precision, process count) may change and
-are recorded as they ran. Files get the user's umask (0644 by default).
+are refused; execution settings (device, threads, precision, process count) may change:
+``config.json`` records those of the last segment and ``log.txt`` names every change ("resumed
+with ..."). Files get the user's umask (0644 by default).
 """
 
 from __future__ import annotations

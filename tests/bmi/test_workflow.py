@@ -61,6 +61,6 @@ def test_bmi_refuses_torchrun(tmp_path, capsys, monkeypatch):
     out = tmp_path / "ssvep"
     assert main(["bmi", "--data-dir", str(tmp_path), "--quiet", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == ("error: bmi runs on one process (its decoders are fitted one after another); start it without "
+    assert err == ("error: bmi runs in one process (its decoders are fitted one after another); start it without "
                    "torchrun (it has 2 processes)")
     assert list(tmp_path.iterdir()) == []

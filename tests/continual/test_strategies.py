@@ -352,8 +352,10 @@ def test_a_random_class_order_is_drawn_from_the_seed(datasets):
         ContinualConfig(class_order="shuffled")
 
 
-def test_resume_ends_where_an_uninterrupted_job_ends(datasets, tmp_path):
-    config = _config("si", "domain", iters=20)
+@pytest.mark.parametrize("strategy", ["si", "hidden-noise"])
+def test_resume_ends_where_an_uninterrupted_job_ends(datasets, tmp_path, strategy):
+    # hidden-noise: its noise streams run on across tasks and must continue where they were
+    config = _config(strategy, "domain", iters=20)
     scenario = scenario_from(config, datasets)
     whole, _ = make_learner(config, scenario)
     whole.fit()
@@ -364,6 +366,7 @@ def test_resume_ends_where_an_uninterrupted_job_ends(datasets, tmp_path):
     assert start == 2
     second.fit(start)
     assert second.matrix == whole.matrix
+    assert all(torch.equal(a, b) for a, b in zip(second.model.state_dict().values(), whole.model.state_dict().values()))
 
 
 def _hidden_activity(learner, x, task):

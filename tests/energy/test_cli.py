@@ -151,3 +151,21 @@ def test_energy_runs_through_the_execution_layer(tmp_path):
     assert gpu_ops.Dense == cpu_ops.Dense
     assert gpu_ops.Effective_MACs == pytest.approx(cpu_ops.Effective_MACs, rel=1e-2)
     assert on_gpu.this.accuracy == pytest.approx(on_cpu.this.accuracy, abs=2 / 30)
+
+
+def test_a_noisy_model_gives_the_same_figures_on_every_call_and_the_seed_is_used(tmp_path):
+    spec = model_spec("mlp", {**SHAPE, "hidden": [16]}, noise={"relu1": "gaussian:1.0,rectify"})
+    model = build_from_spec(spec)
+
+    def measured(seed: int) -> dict:
+        run = Run(tmp_path / f"run{len(list(tmp_path.iterdir()))}")
+        run.path.mkdir(parents=True)
+        run.save_model(model, spec)
+        run.save_metrics({"dataset": "digits", "model": "mlp"})
+        (result,) = energy_for_runs([run.path], EnergyConfig(subset=40, seed=seed), progress=silent())
+        figures = result.to_dict()["this"]
+        return {k: v for k, v in figures.items() if k not in ("run", "measure_time_s")} | {"seed": result.seed}
+
+    first, again, other = measured(0), measured(0), measured(1)
+    assert first == again and first["seed"] == 0
+    assert first["ActivationSparsity"] != other["ActivationSparsity"] and first["ActivationSparsity"] > 0

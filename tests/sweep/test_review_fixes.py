@@ -1,6 +1,6 @@
 """What a sweep refuses before it creates anything, and what its summary shows after a failure:
 a failed row shows no figures of an earlier run; GPUs that are not there, a step that cannot run
-with the trial's precision, a summary metric no result holds, a key given twice, two trials with
+with the trial's execution, a summary metric no result holds, a key given twice, two trials with
 the same settings and another job's sweep folder are one-line errors; a replacement killed
 during its commit is recovered by the next plan."""
 
@@ -114,19 +114,22 @@ def test_a_cluster_address_where_nothing_listens_is_a_prompt_one_line_error(tmp_
     assert not out.exists()
 
 
-# -- 3. a step that cannot run with the trial's precision ----------------------------------------------
+# -- 3. a step that cannot run with the trial's execution ----------------------------------------------
+# (the built-in steps compute in float32 on any trial: tests/sweep/test_sweep_precision.py)
 
 
-@pytest.mark.parametrize("step", ["eot-pgd", "evaluate", "align"])
-def test_a_step_refusing_the_trials_precision_is_found_before_any_trial_trains(tmp_path, step):
+def test_a_step_refusing_the_trials_execution_is_found_before_any_trial_trains(tmp_path, monkeypatch):
+    def refusing(step, execution):
+        raise ConfigError(f"cannot run on {execution.device}")
+
+    monkeypatch.setattr(steps_module, "align_check", refusing)
     neural = tmp_path / "neural.npz"
     neural.write_bytes(b"")  # the step's settings only need it to exist
-    given = {"eot-pgd": EOT, "evaluate": {}, "align": {"neural": str(neural)}}[step]
-    spec = train_spec({"execution": {"precision": "bf16-mixed"}}, steps={step: given})
+    spec = train_spec(steps={"align": {"neural": str(neural)}})
     out = tmp_path / "sweep"
-    with pytest.raises(ConfigError, match=rf"trial 'seed=0': steps.{step}: execution.precision must be '32'"):
+    with pytest.raises(ConfigError, match=r"^trial 'seed=0': steps.align: cannot run on cpu$"):
         plan_sweep(spec, out)
-    with pytest.raises(ConfigError, match="precision must be '32'"):
+    with pytest.raises(ConfigError, match="cannot run on cpu"):
         sweep(spec, out)
     assert not out.exists()
 

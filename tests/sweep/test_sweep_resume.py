@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-import numpy as np
 import pytest
 import torch
 
@@ -105,17 +104,6 @@ def test_the_evaluate_step_compares_every_setting(tmp_path):
     fewer = {k: v for k, v in given.items() if k != "seed"}
     with pytest.raises(ConfigError, match=rf"other evaluate settings \(seed: 3 -> {RobustnessConfig().seed}\)"):
         sweep(train_spec({"evaluate": fewer}), out)
-
-
-@pytest.fixture
-def antolik_like(tmp_path):
-    """A small file in the Antolik layout (regions 1 and 2: 4 repeats x 12 images x 6 neurons)."""
-    rng = np.random.default_rng(0)
-    signal = rng.normal(size=(12, 6))
-    path = tmp_path / "antolik_like.npz"
-    np.savez(path, **{f"region{r}_raw_validation_set": signal + 0.5 * rng.normal(size=(4, 12, 6)) for r in (1, 2)},
-             validation_inputs_region1_2=rng.random((12, 16, 16)))
-    return path
 
 
 def test_the_align_step_compares_its_settings(tmp_path, antolik_like):

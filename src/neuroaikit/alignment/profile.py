@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from ..execution import Execution
+from ..execution import Execution, refuse_torchrun
 from ..progress import Progress, default_progress, silent
 from ._checks import torch_threads
 from .bootstrap import _interval, bootstrap_rdm_comparison, resample_indices
@@ -398,13 +398,14 @@ def align_run(run_dir: str | os.PathLike, neural: Any, config: AlignmentConfig |
     replaced (``overwrite``; only when ``save``), the neural data and the settings against it,
     and the model's input size. The model runs on ``config.execution``'s device; the stored
     result records what it ran on (``execution``). ``save=False`` returns the result without
-    writing anything.
+    writing anything. One process: refused under ``torchrun``.
     """
     from ..runs import Run
 
     config = AlignmentConfig() if config is None else config
     if not isinstance(config, AlignmentConfig):
         raise ConfigError(f"config must be an AlignmentConfig, got {type(config).__name__}")
+    refuse_torchrun("align", "its metrics are not shared between processes")
     progress = default_progress(progress)
     run = Run.open(run_dir)
     if save:

@@ -296,8 +296,9 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     whether the model is better than chance at all) and a few adversarial examples.
 
     With an ``execution`` of several processes (``torchrun``), each process attacks an equal
-    share of the examples and every figure is computed over all of them (the attacks are
-    per-example, so the result is the one-process result up to the random draws).
+    share of the examples (so there must be at least as many as processes) and every figure is
+    computed over all of them (the attacks are per-example, so the result is the one-process
+    result up to the random draws); the stored examples are the first images, as with one process.
 
     ``extra_attacks`` adds your own attacks to every eps of the sweep: ``{name: make}``, where
     ``make(model, eps=, eot=, rule=, seed=)`` returns ``attack(x, y) -> x_adv`` (any
@@ -325,6 +326,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     n = min(config.n_examples, images.shape[0])
     x, y = images[:n], labels[:n]
     if ex is not None and ex.distributed:
+        ex.require_shares(n, "n_examples")
         x, y = ex.shard(x), ex.shard(y)
     x = x.float().to(device)
     y = y.long().to(device)
@@ -447,7 +449,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
         robust_accuracy=ref_row.worst_case,
         robust_accuracy_per_attack=dict(ref_row.attacks),
         checks=checks,
-        examples=_examples(model, x, y, adversarial, rule),
+        examples=_examples(model, x, y, adversarial, rule, ex),
         seconds=round(time.time() - started, 1),
     )
 
@@ -549,7 +551,11 @@ def _sanity_checks(model, x, y, rule, config, sweep, ref_row, reference, chance,
     return checks
 
 
-def _examples(model, x, y, adversarial, rule, count: int = 6) -> AdversarialExamples | None:
+def _examples(model, x, y, adversarial, rule, ex: Execution | None = None,
+              count: int = 6) -> AdversarialExamples | None:
+    """The first ``count`` examples and their APGD-CE images at the reference eps; under
+    ``torchrun`` gathered from the processes' shares (in rank order, so the first images of the
+    whole set), the same examples one process stores."""
     if not adversarial:
         return None
     name = "apgd-ce"
@@ -557,14 +563,17 @@ def _examples(model, x, y, adversarial, rule, count: int = 6) -> AdversarialExam
     with torch.no_grad():
         clean_pred = rule.predict(model, x[:count]).tolist()
         adv_pred = rule.predict(model, x_adv).tolist()
-    return AdversarialExamples(
-        attack=name,
-        labels=y[:count].tolist(),
-        clean_prediction=clean_pred,
-        adversarial_prediction=adv_pred,
-        clean=x[:count].mul(255).round().to(torch.uint8).tolist(),
-        adversarial=x_adv.mul(255).round().to(torch.uint8).tolist(),
-    )
+    mine = {
+        "labels": y[:count].tolist(),
+        "clean_prediction": clean_pred,
+        "adversarial_prediction": adv_pred,
+        "clean": x[:count].mul(255).round().to(torch.uint8).tolist(),
+        "adversarial": x_adv.mul(255).round().to(torch.uint8).tolist(),
+    }
+    if ex is not None and ex.distributed:
+        shares = ex.gather(mine)
+        mine = {key: [item for share in shares for item in share[key]][:count] for key in mine}
+    return AdversarialExamples(attack=name, **mine)
 
 
 def with_deployed_rule(config: _C, trained: dict) -> _C:

@@ -119,6 +119,12 @@ class BMIConfig(Config):
             raise ConfigError("fbcsp_lda decodes motor imagery (band power), not SSVEP")
         if "xdawn_ts_lr" in self.decoders:
             raise ConfigError("xdawn_ts_lr decodes P300 ERPs; neither shared data set is a P300 one")
+        precision = self.execution.precision
+        if precision != "32" and not any(d in DEEP for d in self.decoders):
+            # only the deep decoders train through the execution layer: the precision would be
+            # recorded as used and never applied
+            raise ConfigError(f"--precision {precision} applies to the deep decoders ({', '.join(DEEP)}) only "
+                              f"(execution.precision); add one to --decoders or leave precision at 32")
 
 
 def recipe_for(config: BMIConfig, decoder: str | None = None, causal: bool = False) -> PreprocessConfig:
@@ -357,12 +363,9 @@ def bmi_run(config: BMIConfig, out: str | os.PathLike, *, overwrite: bool = Fals
     """:func:`decode` into a new run folder ``out`` (config.json, results/bmi.json, metrics.json,
     log.txt, report.html). One process: under torchrun every rank would run the whole job into
     the same folder, so more than one process is refused."""
-    from ..execution import _env_world_size
+    from ..execution import refuse_torchrun
 
-    world_size = _env_world_size()
-    if world_size > 1:
-        raise ConfigError(f"bmi runs on one process (its decoders are fitted one after another); start it without "
-                          f"torchrun (it has {world_size} processes)")
+    refuse_torchrun("bmi", "its decoders are fitted one after another")
     progress = default_progress(progress)
     validate(config)
     writer = RunWriter(out, config, overwrite=overwrite, progress=progress)

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..execution import Execution, ExecutionConfig
+from ..execution import Execution, ExecutionConfig, refuse_torchrun
 from ..progress import Progress, default_progress, silent
 from .bounds import clopper_pearson_lower
 from .certifier import ABSTAIN, Certifier
@@ -115,9 +115,8 @@ def certify_run(run_dir, data_dir=None, config: CertificationConfig | None = Non
     stored = CertificationResult.load(run) or CertificationResult()
     run.check_result_writable(CertificationResult.result_name, overwrite=True)
     data = load_dataset(dataset, split=split, data_dir=data_dir or run.config.get("data_dir"))
+    refuse_torchrun("certify", "its Monte-Carlo draws are batched on one device: use --device cuda for a GPU")
     with Execution(execution) as ex:
-        if ex.distributed:
-            raise ConfigError("certify runs in one process; use --device cuda for a GPU instead of torchrun")
         model = run.load_model(map_location=ex.device)
         probe = build_certifier(model, config, tuple(data.images.shape[1:]))
         key = (probe.name, getattr(probe, "site", "input"), round(probe.sigma, 10))

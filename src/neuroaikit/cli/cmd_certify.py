@@ -81,6 +81,7 @@ def run(args) -> int:
     from ..certify.config import CertificationConfig
     from ..certify.workflow import PAPER_RADII, certify_run
     from ..progress import default_progress
+    from ..report.sections import device_and_precision
     from .options import config_from_args, execution_from_args
 
     config = config_from_args(CertificationConfig, args, {attr: field for attr, (field, _) in _OPTIONS.items()})
@@ -93,8 +94,9 @@ def run(args) -> int:
     shown = cert.curve[::5] + [p for p in cert.curve if p.radius in PAPER_RADII and p not in cert.curve[::5]]
     print("certified accuracy (L2): " + ", ".join(f"{p.certified_accuracy:.3f} at {p.radius:.3g}"
                                                  for p in sorted(shown, key=lambda p: p.radius)))
+    device = (cert.execution or {}).get("device", "cpu")
     print(f"abstained on {cert.abstain_fraction:.3f}; largest radius n draws can certify {cert.max_radius:.3g}; "
-          f"{cert.images_per_second:.2f} images/s on {cert.execution['device'] if cert.execution else 'cpu'}"
+          f"{cert.images_per_second:.2f} images/s on {device_and_precision(device, cert.precision)}"
           + (" (compiled; compiling included)" if cert.compiled else ""))
     print(f"results: {args.run_dir}/results/certification.json ({cert.seconds} s)")
     if not args.no_report:

@@ -25,6 +25,7 @@ example:
 _OPTIONS = {
     "data_dir": ("data_dir", "--data-dir"), "subset": ("subset", "--subset"),
     "energy_precision": ("energy_precision", "--energy-precision"), "batch_size": ("batch_size", "--batch-size"),
+    "seed": ("seed", "--seed"),
 }
 FLAGS = {field: flag for field, flag in _OPTIONS.values()}
 
@@ -42,6 +43,7 @@ def add_arguments(parser):
     parser.add_argument("--energy-precision", "--precision", dest="energy_precision", metavar="PRESET",
                         help=f"energy-per-operation preset: {', '.join(PRESETS)} (default {d.energy_precision})")
     parser.add_argument("--batch-size", type=int, help=f"images per forward pass (default {d.batch_size})")
+    parser.add_argument("--seed", type=int, help=f"seeds a noisy model's draws (default {d.seed})")
     parser.add_argument("--overwrite", action="store_true", help="replace existing results/energy.json files")
     add_execution_arguments(parser)
     add_quiet_argument(parser)

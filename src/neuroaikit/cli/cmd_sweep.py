@@ -56,7 +56,8 @@ new run is complete). Each trial computes with explicit threads (cpus_per_trial,
 1) and device (cpu unless gpus_per_trial > 0), so Ray and --backend serial give the same
 bits. Before OUT is created (and with --dry-run) every trial to run is checked as its job
 checks it, without reading the data (data files present, model and noise sites buildable,
-objective or strategy settings known, steps able to run with the trial's precision): one
+objective or strategy settings known, a 16-mixed trial only where it can get a CUDA GPU;
+steps evaluate, eot-pgd and align compute in float32 on the trial's device and threads): one
 bad trial refuses the sweep. gpus_per_trial > 0 needs a CUDA GPU on this machine (serial, a
 local Ray) or as many in the cluster (--address). A failed trial shows no figures of an
 earlier run left in its folder; a summary metric that gives no figure is a warning. A trial that fails

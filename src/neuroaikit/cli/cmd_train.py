@@ -22,7 +22,8 @@ examples:
   neuroaikit train --dataset digits --model mlp --noise input=gaussian:0.3 --out runs/digits-mlp
   # resume an interrupted job (continues from RUN.partial/checkpoint.pt, same settings)
   neuroaikit train ... --out runs/mnist-hidden --resume
-  # two processes, data-parallel (the same global batch: results match one process)
+  # two processes, data-parallel: the same global batches and examples as one process (the same
+  # weights up to float rounding; noise draws and, on CPUs, batch norm differ per process)
   torchrun --nproc_per_node 2 -m neuroaikit train ... --out runs/mnist-hidden
 
 A finished run is never replaced unless you pass --overwrite.
@@ -45,7 +46,8 @@ def add_arguments(parser):
     parser.add_argument("--noise-warmup", type=float, metavar="EPOCHS", help=f"ramp the noise s.d. from 0 to full over this many epochs (default {d.noise_warmup:g})")
     parser.add_argument("--norm-bound", type=float, metavar="BOUND", help="keep each conv/linear layer before hidden Gaussian noise within this L2 operator norm (PixelDP training for 'certify --method hidden'; default none)")
     parser.add_argument("--epochs", type=int, help=f"default {d.epochs}")
-    parser.add_argument("--batch-size", type=int, help=f"global batch, shared by all processes (default {d.batch_size})")
+    parser.add_argument("--batch-size", type=int, help=f"global batch, shared by all processes, at least their number "
+                                                           f"(default {d.batch_size})")
     parser.add_argument("--optimizer", choices=OPTIMIZERS, help=f"default {d.optimizer}")
     parser.add_argument("--lr", type=float, help=f"learning rate (default {d.lr})")
     parser.add_argument("--momentum", type=float, help=f"SGD momentum (default {d.momentum})")

@@ -46,6 +46,7 @@ examples:
   neuroaikit twin fit static20457-5-9-preproc0.zip --members 3 --out runs/twin-ensemble3
   neuroaikit twin fit mouse1.zip mouse2.zip mouse3.nwb --time-limit 2700 --out runs/twin-3mice
   neuroaikit twin fit mouse4.zip --core-from runs/twin-3mice --out runs/twin-transfer
+  # fit data-parallel (twin evaluate and twin probe run in one process: start them without torchrun)
   torchrun --nproc_per_node 2 -m neuroaikit twin fit synthetic --out runs/twin-ddp
   neuroaikit twin evaluate runs/twin-sensorium --overwrite
   neuroaikit twin evaluate runs/twin-seed0 --ensemble-with runs/twin-seed1 runs/twin-seed2 --overwrite
@@ -108,7 +109,8 @@ def add_arguments(parser):
     fit.add_argument("--no-cortex-grid", action="store_true", help="learn each RF position freely instead of from cortical coordinates")
     fit.add_argument("--behavior", action="store_true", default=None, help="behaviour modulator (and --shifter) inputs")
     fit.add_argument("--shifter", action="store_true", default=None, help="shift readout positions by pupil centre")
-    fit.add_argument("--batch-size", type=int, help=f"global batch (default {f.batch_size})")
+    fit.add_argument("--batch-size", type=int,
+                     help=f"global batch, shared by all processes, at least their number (default {f.batch_size})")
     fit.add_argument("--lr", type=float, help=f"default {f.lr}")
     fit.add_argument("--max-epochs", type=int, help=f"default {f.max_epochs}")
     fit.add_argument("--patience", type=int, help=f"default {f.patience}")

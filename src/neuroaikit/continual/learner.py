@@ -23,7 +23,7 @@ from torch import nn
 from ..data import dataset_info
 from ..data.paths import find_dataset_folder
 from ..errors import ConfigError
-from ..execution import Execution, derive_seed
+from ..execution import Execution, derive_seed, refuse_torchrun
 from ..models import build_from_spec, model_spec
 from ..progress import Progress, default_progress, silent
 from ..runs import Run, RunWriter
@@ -334,10 +334,9 @@ def run_continual(config: ContinualConfig, out: str | os.PathLike, *, resume: bo
     before ``out.partial`` is created.
     """
     progress = default_progress(progress)
+    refuse_torchrun("continual learning", "tasks are learnt one after another")
     with Execution(config.execution) as ex:
         progress.for_rank(ex.rank)
-        if ex.world_size > 1:
-            raise ConfigError("continual learning runs on one process (tasks are sequential); start it without torchrun")
         writer = RunWriter(out, config, overwrite=overwrite, resume=resume, progress=progress, execution=ex)
         scenario = scenario_from(config, progress=progress)
         learner, spec = make_learner(config, scenario, ex.device, progress, ex)

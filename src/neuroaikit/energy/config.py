@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..config import PATH, POSITIVE_INT, Config, InstanceOf, Options
+from ..config import NON_NEGATIVE_INT, PATH, POSITIVE_INT, Config, InstanceOf, Options
 from ..execution import ExecutionConfig, require_float32
 from .table import PRESETS
 
@@ -24,6 +24,8 @@ class EnergyConfig(Config):
             not the precision the model computes in (that is ``execution.precision``; the
             measurement always runs in float32). Default ``"fp32"``.
         batch_size (int): images per forward pass. Default 100.
+        seed (int): seeds the noise draws of a noisy model (each run is measured from this seed,
+            so figures do not depend on which runs are measured together). Default 0.
         execution (ExecutionConfig): device and threads.
     """
 
@@ -31,6 +33,7 @@ class EnergyConfig(Config):
     subset: int | None = 1000
     energy_precision: str = "fp32"
     batch_size: int = 100
+    seed: int = 0
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     _parameter_constraints: ClassVar[dict] = {
@@ -38,6 +41,7 @@ class EnergyConfig(Config):
         "subset": [POSITIVE_INT, None],
         "energy_precision": [Options(tuple(PRESETS))],
         "batch_size": [POSITIVE_INT],
+        "seed": [NON_NEGATIVE_INT],
         "execution": [InstanceOf(ExecutionConfig)],
     }
 

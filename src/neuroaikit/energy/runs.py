@@ -7,8 +7,10 @@ import os
 from pathlib import Path
 from typing import Sequence
 
+import torch
+
 from ..errors import ConfigError, DataError
-from ..execution import Execution
+from ..execution import Execution, refuse_torchrun
 from ..progress import Progress, default_progress
 from ..runs import Run
 from .config import EnergyConfig
@@ -71,11 +73,13 @@ def energy_for_runs(run_dirs: Sequence[str | os.PathLike], config: EnergyConfig 
 
     Before anything is measured: every run is opened, every existing result is refused unless
     ``overwrite``, the dataset is loaded and every model is checked to accept its images. The
-    models run on ``config.execution``'s device; the results record it (``execution``).
+    models run on ``config.execution``'s device; the results record it (``execution``). One
+    process: refused under ``torchrun``.
     """
     config = EnergyConfig() if config is None else config
     if not isinstance(config, EnergyConfig):
         raise ConfigError(f"config must be an EnergyConfig, got {type(config).__name__}")
+    refuse_torchrun("energy", "its measurements are not shared between processes")
     progress = default_progress(progress)
     runs = _open_runs(run_dirs, overwrite)
     datasets = {run.name: _dataset_of(run) for run in runs}
@@ -96,6 +100,7 @@ def energy_for_runs(run_dirs: Sequence[str | os.PathLike], config: EnergyConfig 
         with progress.task("energy", total=len(runs), unit="runs") as task:
             for run in runs:
                 model = run.load_model(map_location=ex.device)
+                torch.manual_seed(config.seed)  # a noisy model's draws: the same figures on every call
                 raw = measure(model, images, labels, batch_size=config.batch_size, precision=precision,
                               progress=progress)
                 raw.update(run=run.name, model=run.model_spec.get("name"), dataset=dataset_name,
@@ -109,7 +114,8 @@ def energy_for_runs(run_dirs: Sequence[str | os.PathLike], config: EnergyConfig 
 
     rows = [EnergyComparisonRow.of(m) for m in measurements]
     results = [EnergyResult(dataset=dataset_name, precision=precision, n_samples=len(images), this=m,
-                            comparison=rows, assumptions=assumptions(precision), execution=execution)
+                            comparison=rows, assumptions=assumptions(precision), execution=execution,
+                            seed=config.seed)
                for m in measurements]
     for run, result in zip(runs, results):
         result.save(run)

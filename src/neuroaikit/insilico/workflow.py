@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ..alignment.features import _resolve, default_layers, extract_features
 from ..errors import ConfigError
-from ..execution import Execution
+from ..execution import Execution, refuse_torchrun
 from ..progress import Progress, default_progress
 from ..results import finite_or_none
 from ..runs import Run
@@ -105,11 +105,13 @@ def probe_run(run_dir: str | os.PathLike, config: ProbeConfig | None = None, *, 
     """Probe the model of ``run_dir`` as ``config`` says and save ``results/insilico.json``.
 
     Checked before any computation: the run, that an existing result may be replaced, the layer
-    names (an unknown one lists the valid ones), the test images, the stimulus geometry.
+    names (an unknown one lists the valid ones), the test images, the stimulus geometry. One
+    process: refused under ``torchrun``.
     """
     config = ProbeConfig() if config is None else config
     if not isinstance(config, ProbeConfig):
         raise ConfigError(f"config must be a ProbeConfig, got {type(config).__name__}")
+    refuse_torchrun("probe", "its experiments are not shared between processes")
     progress = default_progress(progress)
     start = time.time()
     run = Run.open(run_dir)

@@ -56,9 +56,11 @@ class TwinFitConfig(Config):
 
     Args:
         model (TwinModelConfig): the architecture.
-        batch_size (int): trials per (global) batch. 32: on a CPU smaller batches are faster per
-            trial, and on a Lurz-size recording batch 32 reached a higher validation correlation
-            than 64 both per epoch and per second (``benchmarks/twin_speed.py --curve``).
+        batch_size (int): trials per (global) batch, at least the number of processes (an
+            epoch's last batch may hold fewer: it is trained on too). 32: on a CPU smaller
+            batches are faster per trial, and on a Lurz-size recording batch 32 reached a higher
+            validation correlation than 64 both per epoch and per second
+            (``benchmarks/twin_speed.py --curve``).
         lr (float): Adam's initial learning rate.
         max_epochs, patience, tolerance: early stopping on the validation correlation.
         lr_decay, max_lr_decays: on a plateau, multiply the learning rate and go back to the
@@ -212,14 +214,15 @@ class _EpochBatches(torch.utils.data.Dataset):
     trials, on the CPU): a ``DataLoader`` over it gathers batches in worker processes ahead of
     the model."""
 
-    def __init__(self, tensors: dict[str, _Tensors], schedule: list[tuple[str, torch.Tensor | np.ndarray, int]]):
+    def __init__(self, tensors: dict[str, _Tensors],
+                 schedule: list[tuple[str, torch.Tensor | np.ndarray, int, int]]):
         self.tensors, self.schedule = tensors, schedule
 
     def __len__(self) -> int:
         return len(self.schedule)
 
     def __getitem__(self, k: int):
-        session, local_idx, _ = self.schedule[k]
+        session, local_idx = self.schedule[k][:2]
         return self.tensors[session].batch(local_idx)
 
 
@@ -532,6 +535,7 @@ class _Trainer:
 
     def __init__(self, data, cfg: TwinFitConfig, ex: Execution, progress: Progress, name: str = "twin",
                  deadline: float | None = None, core_from: CortexTwin | None = None):
+        ex.require_shares(cfg.batch_size, "batch_size")
         self.cfg, self.ex, self.progress, self.name = cfg, ex, progress.for_rank(ex.rank), name
         self.deadline = deadline
         self.sessions = _sessions(data, cfg)
@@ -600,31 +604,35 @@ class _Trainer:
         batches = [(session, idx) for session, p in self.prepared.items()
                    for idx in _batches(len(p.train), cfg.batch_size, rng)]
         order = rng.permutation(len(batches))
-        # a global batch smaller than the number of processes is skipped: some would get no trials
-        schedule = [(session, ex.shard(idx), len(idx)) for session, idx in (batches[k] for k in order)
-                    if len(idx) >= ex.world_size]
+        # (session, trials this process computes, global batch size, how many of them count)
+        schedule = []
+        for session, idx in (batches[k] for k in order):
+            mine, counted = ex.share(idx)
+            schedule.append((session, mine, len(idx), counted))
         loader = torch.utils.data.DataLoader(
             _EpochBatches({session: p.train for session, p in self.prepared.items()}, schedule),
             batch_size=None, num_workers=cfg.loader_workers, pin_memory=ex.device.type == "cuda",
             generator=torch.Generator())  # its own seed draw must not move the readout sampling's stream
         total = torch.zeros(2, dtype=torch.float64)
         with self.progress.task(f"{self.name} epoch {self.epoch + 1}", total=len(batches), unit="batches") as task:
-            task.update(len(batches) - len(schedule))
-            for (session, _, global_size), batch in zip(schedule, loader):
+            for (session, _, global_size, counted), batch in zip(schedule, loader):
                 if can_cut and time.monotonic() >= stop_at:  # type: ignore[operator]
                     log.info("%s: epoch %d cut short at the time limit", self.name, self.epoch + 1)
                     break
-                loss, n_local = self.batch_loss(session, to_device(batch, ex.device), global_size)
+                loss, n_local = self.batch_loss(session, to_device(batch, ex.device), global_size, counted)
                 ex.optimizer_step(loss, self.opt)
                 total += torch.tensor([float(loss.detach()) / ex.world_size * n_local, n_local], dtype=torch.float64)
                 task.update(loss=float(loss.detach()) / max(n_local, 1))
         sums = ex.all_sum([float(total[0]), float(total[1])])
         return sums[0] / max(sums[1], 1.0)
 
-    def batch_loss(self, session: str, batch: tuple, global_size: int) -> tuple[torch.Tensor, int]:
+    def batch_loss(self, session: str, batch: tuple, global_size: int,
+                   counted: int | None = None) -> tuple[torch.Tensor, int]:
         """This process's loss for its ``batch`` (images, behaviour, pupil, responses on the device),
         its share of a global batch of ``global_size`` of ``session``'s train trials, weighted so
-        that DDP's average of the processes' gradients is the global batch's gradient."""
+        that DDP's average of the processes' gradients is the global batch's gradient; only the
+        first ``counted`` trials count (default all; 0 for stand-ins, see
+        :meth:`~neuroaikit.execution.Execution.share`). Returns the loss and ``counted``."""
         ex = self.ex
         p = self.prepared[session]
         x, b, pupil, y = batch
@@ -634,13 +642,17 @@ class _Trainer:
         # process sums its share and DDP averages, hence the factor world_size
         scale = math.sqrt(len(p.train) / global_size) * ex.world_size
         target = (y - p.offset) * p.inv_std
-        loss = scale * (pred - target * torch.log(pred + 1e-12)).sum() + self.model.regularizer(session)
-        return loss, len(y)
+        counted = len(y) if counted is None else counted
+        # sliced, not skipped: stand-ins still pass zero gradients to every parameter, as DDP needs
+        poisson = (pred - target * torch.log(pred + 1e-12))[:counted]
+        loss = scale * poisson.sum() + self.model.regularizer(session)
+        return loss, counted
 
     def global_batch_loss(self, session: str, global_idx: np.ndarray) -> tuple[torch.Tensor, int]:
         """:meth:`batch_loss` of this process's share of the train trials ``global_idx``, gathered here."""
-        batch = self.prepared[session].train.batch(self.ex.shard(global_idx), self.ex.device)
-        return self.batch_loss(session, batch, len(global_idx))
+        mine, counted = self.ex.share(global_idx)
+        return self.batch_loss(session, self.prepared[session].train.batch(mine, self.ex.device), len(global_idx),
+                               counted)
 
     def _validation_correlation(self) -> float:
         return validation_correlation([predict(self.model, p.ds, "validation", session=session)

@@ -29,7 +29,7 @@ import torch
 
 from ..config import BOOL, PATH, POSITIVE, Config, InstanceOf, Options, Satisfies
 from ..errors import ConfigError, DataError
-from ..execution import Execution, ExecutionConfig, require_float32, unwrap
+from ..execution import Execution, ExecutionConfig, refuse_torchrun, require_float32, unwrap
 from ..models import model_spec
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
@@ -337,6 +337,7 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
     progress = default_progress(progress)
     with Execution(job.fit.execution) as ex:
         progress.for_rank(ex.rank)
+        ex.require_shares(job.fit.batch_size, "batch_size")
         # the fit's execution settings (device, threads, precision, processes) say where it
         # computes, not what: a resumed fit may change them, as a sweep's plan assumes
         writer = RunWriter(out, job, overwrite=overwrite, resume=resume, is_main=ex.is_main, progress=progress,
@@ -830,8 +831,11 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
     anything is scored.
 
     ``nan_policy``: trials whose responses hold NaN (:class:`TwinFitJob`); default: the fit's.
+
+    One process: refused under ``torchrun``, where every rank would score and write the same file.
     """
     require_float32(execution, "twin evaluation", "the scores are computed in float32")
+    refuse_torchrun("twin evaluate", "its scoring is not shared between processes")
     progress = default_progress(progress)
     if nan_policy is not None:
         check_nan_policy(nan_policy)
@@ -926,7 +930,7 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
     reliable neurons (by validation correlation if known, else the first ``n_neurons``), shown
     the same stimulus in every channel of a colour twin; for a colour twin also which channel
     drives each neuron (gratings in one channel at a time) and colour MEIs;
-    saves ``results/twin_probe.json``."""
+    saves ``results/twin_probe.json``. One process: refused under ``torchrun``."""
     from ..insilico import channel_energy, channel_tuning, dominant_channel_counts
     from .insilico import (achromatic, gradient_maps, most_exciting_inputs, reverse_correlation, rf_centers,
                            tuning_curves)
@@ -935,6 +939,7 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
     require_float32(execution, "the twin probe", "tuning curves, receptive fields and MEIs are measured in float32")
+    refuse_torchrun("twin probe", "its experiments are not shared between processes")
     progress = default_progress(progress)
     run = open_twin_run(run_dir)
     run.check_result_writable(TwinProbe.result_name, overwrite)

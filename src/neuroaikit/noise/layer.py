@@ -64,10 +64,12 @@ class NoiseLayer(nn.Module):
         """State of this layer's own generator (``None`` when it uses the global RNG)."""
         return self._generator.get_state() if self._generator is not None else None
 
-    def set_rng_state(self, state: torch.Tensor | None) -> None:
+    def set_rng_state(self, state: torch.Tensor | None, device: torch.device | str | None = None) -> None:
+        """Continue from ``state`` (from :meth:`rng_state`) on ``device`` (the CPU by default):
+        the device the draws will be made on, or the next draw starts the stream afresh."""
         if state is None or self.seed is None:
             return
-        self._generator = torch.Generator()
+        self._generator = torch.Generator(device=device or "cpu")
         self._generator.set_state(state)
 
     def _draw(self, shape: torch.Size, like: torch.Tensor) -> torch.Tensor:

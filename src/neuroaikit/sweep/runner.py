@@ -23,7 +23,8 @@ A finished trial with other settings is an error unless ``overwrite``. A call th
 figures the summary shows (a trial replaced or rerun, a step recomputed) removes the summary,
 ``metrics.json`` and ``report.html`` before it writes the new spec, and writes them again at
 the end, so a kill in between never leaves old figures reading as the new spec's. Before anything is
-created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.spec.JobKind.check`).
+created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.spec.JobKind.check`)
+and has a device that can compute in its precision (``16-mixed`` needs CUDA).
 Every trial computes with explicit threads and device, so the Ray and the serial backend give
 the same bits.
 """
@@ -310,6 +311,7 @@ def plan_sweep(spec: SweepSpec, out, *, overwrite: bool = False, rerun: bool = F
     trials = expand_trials(spec)
     plan = SweepPlan(spec, out, [_plan_trial(t, out, overwrite, rerun) for t in trials])
     _check_trials(spec, [p.trial for p in plan.trials if p.action != "skip"])
+    _check_precisions(spec, [p.trial for p in plan.trials if p.action != "skip"])
     _check_steps(spec, [p for p in plan.trials if p.needs_work])
     return plan
 
@@ -324,9 +326,37 @@ def _check_same_job(spec: SweepSpec, out: Path, overwrite: bool) -> None:
                           f"folder, or pass --overwrite to make it a {spec.job} sweep")
 
 
+def _may_use_cuda(device: str, spec: SweepSpec) -> bool:
+    """Whether a trial with ``device`` can compute on a CUDA GPU: ``cuda``/``cuda:N``, or ``auto``
+    with GPUs for the trial (``gpus_per_trial``) or on this machine (the serial backend)."""
+    if device.startswith("cuda"):
+        return True
+    if device != "auto":
+        return False
+    import torch
+
+    return spec.gpus_per_trial > 0 or torch.cuda.is_available()
+
+
+def _check_precisions(spec: SweepSpec, trials: list[Trial]) -> None:
+    """Refuse a trial that will run in ``16-mixed`` on a device without CUDA, naming it, before
+    anything is created: its job would refuse it (:class:`~neuroaikit.execution.Execution`) only
+    once the sweep had created ``OUT`` and trained the trials before it."""
+    job = spec.job_kind
+    for trial in trials:
+        execution = job.execution_of(trial.config)
+        if execution.precision == "16-mixed" and not _may_use_cuda(execution.device, spec):
+            # the words Execution.__enter__ refuses it with, so the sweep and the job say the same
+            raise ConfigError(f"trial {trial.name!r}: precision '16-mixed' needs a CUDA device (float16 gradients "
+                              f"underflow without CUDA's gradient scaler); use bf16-mixed or 32 (the trial "
+                              f"computes on {execution.device}"
+                              + ("; gpus_per_trial is 0" if spec.gpus_per_trial == 0 else "") + ")")
+
+
 def _check_steps(spec: SweepSpec, planned: list[PlannedTrial]) -> None:
-    """Every step that will run accepts its trial's execution (a precision it refuses), so that
-    a bad combination is found before the trials train, once per distinct execution."""
+    """Every step that will run accepts its trial's execution (see
+    :attr:`~neuroaikit.sweep.spec.StepKind.check`), so that a bad combination is found before
+    the trials train, once per distinct execution."""
     job = spec.job_kind
     checked: set[tuple[str, str]] = set()
     for p in planned:
@@ -553,8 +583,8 @@ def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None
 
     Failing trials do not stop the others: they are rows with status ``failed`` and an error
     (:meth:`SweepSummary.exit_status`). A bad spec, a bad trial setting, a trial its job's check
-    refuses (missing data, a model or noise site that cannot be built), a step that refuses a
-    trial's execution (a reduced precision), ``gpus_per_trial`` that this machine (serial, a
+    refuses (missing data, a model or noise site that cannot be built), a trial in ``16-mixed``
+    on a device without CUDA, a step that refuses a trial's execution, ``gpus_per_trial`` that this machine (serial, a
     local Ray) or the cluster cannot give, or a trial that would replace another one's results
     raises a one-line error before anything is created.
     """

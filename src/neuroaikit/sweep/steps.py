@@ -1,9 +1,9 @@
 """Follow-up steps a sweep runs on each finished trial (see :data:`neuroaikit.sweep.spec.STEPS`).
 
 Each is ``step(run_dir, config, overwrite=, execution=, progress=)``: it refuses to replace its
-result unless ``overwrite`` (before computing), computes on the trial's execution settings
-(threads and device, so a trial gives the same bits on every backend) and writes
-``results/<name>.json``.
+result unless ``overwrite`` (before computing), computes on the trial's device and threads (so a
+trial gives the same bits on every backend) in float32 whatever precision the trial trained in,
+as ``neuroaikit evaluate`` / ``align`` do on any run, and writes ``results/<name>.json``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,18 @@ import torch
 
 from ..config import NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, Interval, Options
 from ..errors import ConfigError
-from ..execution import Execution, ExecutionConfig, derive_seed, require_float32
-from ..attacks.evaluate import ATTACKS_NEED_FLOAT32, with_deployed_rule
+from ..execution import Execution, ExecutionConfig, derive_seed
+from ..attacks.evaluate import with_deployed_rule
 from ..noise import RULES
 from ..results import Result
+
+
+def in_float32(execution: ExecutionConfig) -> ExecutionConfig:
+    """The trial's execution as the steps compute on it: its device and threads in float32. A
+    trial's precision says how it trained; attacks, and the features alignment reads, need float32
+    (a bf16-trained model is evaluated in float32, as ``neuroaikit evaluate`` evaluates it)."""
+    return execution.replace(precision="32")
+
 
 def _config_changes(stored: dict, config: Config) -> list[tuple[str, Any, Any]]:
     from ..runs import config_differences
@@ -34,15 +42,10 @@ def _config_changes(stored: dict, config: Config) -> list[tuple[str, Any, Any]]:
 
 
 def evaluate_step(run_dir, config, *, overwrite: bool, execution: ExecutionConfig, progress) -> None:
-    """``neuroaikit evaluate`` on the trial (:func:`neuroaikit.attacks.evaluate.evaluate_run`)."""
+    """``neuroaikit evaluate`` on the trial (:func:`neuroaikit.attacks.evaluate.evaluate_run`), in float32."""
     from ..attacks.evaluate import evaluate_run
 
-    evaluate_run(run_dir, config=config, overwrite=overwrite, execution=execution, progress=progress)
-
-
-def evaluate_check(config, execution: ExecutionConfig) -> None:
-    """Refuse, before any trial trains, an execution that :func:`evaluate_step` would refuse."""
-    require_float32(execution, "robustness evaluation", ATTACKS_NEED_FLOAT32)
+    evaluate_run(run_dir, config=config, overwrite=overwrite, execution=in_float32(execution), progress=progress)
 
 
 def evaluate_changes(config, stored: dict, run) -> list[tuple[str, Any, Any]]:
@@ -155,17 +158,11 @@ def eot_pgd_changes(config: EotPgdConfig, stored: dict, run) -> list[tuple[str, 
     return _config_changes(stored, resolve_eot_pgd(config, run.config))
 
 
-def eot_pgd_check(config: EotPgdConfig, execution: ExecutionConfig) -> None:
-    """Refuse, before any trial trains, an execution that :func:`eot_pgd_step` would refuse."""
-    require_float32(execution, "the EOT-PGD check", ATTACKS_NEED_FLOAT32)
-
-
 def eot_pgd_step(run_dir, config: EotPgdConfig, *, overwrite: bool, execution: ExecutionConfig, progress) -> None:
-    """The quick EOT-PGD check on a trained run; writes ``results/eot_pgd.json``."""
+    """The quick EOT-PGD check on a trained run, in float32; writes ``results/eot_pgd.json``."""
     from ..data import load_dataset
     from ..runs import Run
 
-    eot_pgd_check(config, execution)
     run = Run.open(run_dir)
     run.check_result_writable(EotPgdResult.result_name, overwrite)
     trained = run.config
@@ -174,7 +171,7 @@ def eot_pgd_step(run_dir, config: EotPgdConfig, *, overwrite: bool, execution: E
         raise ConfigError(f"{run.path / 'config.json'} does not say which dataset the model was trained on")
     config = resolve_eot_pgd(config, trained)
     data = load_dataset(dataset, config.split, data_dir=trained.get("data_dir")).subset(config.n_images)
-    with Execution(execution) as ex:
+    with Execution(in_float32(execution)) as ex:
         model = run.load_model(map_location=ex.device)
         clean, robust = eot_pgd(model, data.images, data.labels, config, ex.device)
         described = ex.describe()
@@ -211,9 +208,9 @@ def build_align(values: dict, where: str) -> AlignStep:
 
 
 def _align_config(step: AlignStep, execution: ExecutionConfig):
-    """The alignment settings the step runs with: the trial's execution unless the step gives one
-    (building them refuses an execution alignment cannot use)."""
-    return step.config if step.execution_given else step.config.replace(execution=execution)
+    """The alignment settings the step runs with: the trial's device and threads in float32 unless
+    the step gives its own execution (building them refuses a precision alignment cannot use)."""
+    return step.config if step.execution_given else step.config.replace(execution=in_float32(execution))
 
 
 def align_check(step: AlignStep, execution: ExecutionConfig) -> None:

@@ -36,7 +36,10 @@ class TrainConfig(Config):
             ``None`` (default): unconstrained.
         epochs, lr, momentum, weight_decay: the usual.
         batch_size (int): the global batch: with several processes (``torchrun``) each takes
-            an equal share, so the result does not depend on the process count.
+            an equal share of every batch (an epoch's last one included), so every process count
+            trains on the same examples with the same gradients: a deterministic model ends with
+            the same weights up to float rounding (noise draws and, on CPUs, batch norm are per
+            process). At least the number of processes.
         optimizer (str): ``"sgd"`` (momentum, Nesterov) or ``"adam"``.
         schedule (str): ``"none"``, ``"step"`` (x0.1 at 50% and 75% of training),
             ``"cosine"`` or ``"onecycle"``, stepped every batch.

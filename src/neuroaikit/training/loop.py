@@ -152,8 +152,7 @@ def train(
                            execution=ex)
         train_set, test_set = load_train_test(config.dataset, config.data_dir, train_subset=config.train_subset,
                                               test_subset=config.test_subset, progress=progress)
-        if ex.world_size > config.batch_size:
-            raise ConfigError(f"batch_size {config.batch_size} is smaller than the {ex.world_size} processes")
+        ex.require_shares(config.batch_size, "batch_size")
         torch.manual_seed(config.seed)
         model, spec = build_model_for(config, train_set)
         _check_objective(config, model, train_set.images[:2], train_set.labels[:2])
@@ -244,25 +243,23 @@ def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Modu
         with progress.task(f"epoch {epoch + 1}/{config.epochs}", total=steps_per_epoch, unit="batches") as task:
             for step, start in enumerate(range(0, len(train_set), config.batch_size)):
                 idx = order[start : start + config.batch_size]
-                if len(idx) < ex.world_size:
-                    task.update()
-                    continue  # a last batch smaller than the process count is skipped by all
                 _set_noise_scale(model, config.noise_warmup, epoch + step / steps_per_epoch)
                 x_all = augment_batch(train_set.images[idx], config.augment, data_rng)
-                x = ex.shard(x_all).to(device)
-                y = ex.shard(train_set.labels[idx]).to(device)
+                x, counted = ex.share(x_all)
+                y, _ = ex.share(train_set.labels[idx])
+                x, y = x.to(device), y.to(device)
                 with ex.autocast():
                     loss, info = objective(wrapped, x, y, **config.objective_params)
                 if not torch.isfinite(loss):
                     raise ConfigError(f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower the lr")
-                ex.optimizer_step(loss * ex.loss_weight(len(x), len(idx)), optimizer, scaler)
+                ex.optimizer_step(loss * ex.loss_weight(counted, len(idx)), optimizer, scaler)
                 if constraint is not None:
                     constraint()
                 if scheduler is not None:
                     scheduler.step()
-                sums += torch.tensor([loss.item() * len(x), len(x)], dtype=torch.float64)
+                sums += torch.tensor([loss.item() * counted, counted], dtype=torch.float64)
                 for key, value in info.items():
-                    info_sums[key] = info_sums.get(key, 0.0) + value * len(x)
+                    info_sums[key] = info_sums.get(key, 0.0) + value * counted
                 task.update(loss=loss.item())
         _set_noise_scale(model, 0.0, 0.0)
         totals = ex.all_sum([float(sums[0]), float(sums[1]), *info_sums.values()])

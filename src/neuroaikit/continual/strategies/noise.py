@@ -37,6 +37,16 @@ class HiddenNoise(Composite):
                 self.layers.append(layer)
         super().setup(learner)
 
+    def state_dict(self):
+        # the layers' streams run on across tasks: a resumed job continues them where they were
+        return {**super().state_dict(), "noise_rng": [layer.rng_state() for layer in self.layers]}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        device = next(self.learner.model.parameters()).device
+        for layer, rng in zip(self.layers, state.get("noise_rng", [])):
+            layer.set_rng_state(rng, device)
+
     def _add(self, layer: NoiseLayer):
         def hook(module, inputs, output):
             # noise while learning only: the tested network is the noiseless one

@@ -9,6 +9,7 @@ import math
 from ...runs import Run
 from ..html import Section, number
 from .._reading import load_stored
+from . import computed_on
 
 ORDER = 50
 
@@ -99,7 +100,7 @@ def build(run: Run) -> list[Section]:
         f"{s.n_folds}-fold cross-validation, Pearson r per neuron on held-out stimuli, median over neurons; "
         f"ceiled as {s.convention}. Intervals: {s.n_boot} bootstrap resamples over stimuli ({s.ci_level:.0%}). "
         f"Model noise while reading features: {s.noise}."
-        + (f" Computed on {result.execution['device']}." if result.execution.get("device") else "")
+        + computed_on(result.execution)
     )
     c = result.ceilings
     if c.rsa is not None:  # c.available, spelled out so that c.rsa narrows

@@ -8,6 +8,7 @@ from ...bmi.results import BMIResult, DecoderResult
 from ...runs import Run
 from .._reading import expect, expect_number, json_kind, load_stored, malformed
 from ..html import Section, number
+from . import computed_on
 
 ORDER = 70
 
@@ -165,11 +166,16 @@ def build(run: Run) -> list[Section]:
     result = _checked(run)
     if result is None:
         return []
+    from ...bmi.decoders import DEEP  # here: every report imports this module, the decoders need the bmi extra
+
     ds = result.dataset
     section = Section("Brain-machine interface decoding")
     section.paragraph(f"{ds['name']}: {ds['n_trials']} trials, {ds['n_channels']} channels, {ds['n_samples']} "
                       f"samples at {ds['sfreq']:g} Hz, classes {', '.join(ds['classes'])}; "
-                      f"chance {result.chance:.2f}.")
+                      f"chance {result.chance:.2f}."
+                      # the execution settings reach the deep decoders alone; the others fit in NumPy
+                      + (computed_on(result.execution, f"Deep decoders ({', '.join(DEEP)}) trained")
+                         if any(r.name in DEEP for r in result.decoders) else ""))
     published = result.published or {}
     metric = "ROC-AUC" if published.get("metric") == "roc_auc" else "accuracy"
     selection = next((r.itr_selection_s for r in result.decoders if r.itr_selection_s), None)

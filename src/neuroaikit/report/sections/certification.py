@@ -9,6 +9,7 @@ from ...certify.results import CertificationResult
 from ...runs import Run
 from ..html import Section
 from .._reading import load_stored
+from . import device_and_precision
 
 ORDER = 31
 
@@ -55,9 +56,11 @@ def build(run: Run) -> list[Section]:
         rows.append([cert.label(), str(cert.n_examples), f"{cert.n0} / {cert.n}", f"{cert.alpha:g}",
                      "-" if cert.delta is None else f"{cert.delta:g}", f"{cert.sensitivity:.4g}",
                      f"{cert.smoothed_accuracy:.3f}", f"{cert.abstain_fraction:.3f}", f"{cert.max_radius:.3g}",
-                     f"{cert.images_per_second:.2f}"])
+                     f"{cert.images_per_second:.2f}",
+                     # the certificate's own precision: a bf16 certificate certifies the rounded network
+                     device_and_precision((cert.execution or {}).get("device"), cert.precision)])
     section.table(["certificate", "images", "n0 / n", "alpha", "delta", "sensitivity", "accuracy at r=0", "abstain",
-                   "largest certifiable r", "images/s"], rows)
+                   "largest certifiable r", "images/s", "computed on"], rows)
     for cert in result.certificates:
         section.table(["L2 radius", "certified accuracy"],
                       [[f"{p.radius:.4g}", f"{p.certified_accuracy:.3f}"] for p in cert.curve],

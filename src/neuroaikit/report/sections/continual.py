@@ -7,6 +7,7 @@ from __future__ import annotations
 from ...runs import Run
 from ..html import Section, number
 from .._reading import load_stored
+from . import computed_on
 
 ORDER = 13
 
@@ -37,7 +38,8 @@ def build(run: Run) -> list[Section]:
         f"{number(result.backward_transfer, '+.4f')}; forward transfer {number(result.forward_transfer, '+.4f')}; "
         f"forgetting {number(result.forgetting, '.4f')}. Costs: {result.costs.get('extra_forward_ratio', 0):.2f} "
         f"extra forward passes per training example, {result.costs.get('buffer_examples', 0)} buffered examples, "
-        f"{result.costs.get('stored_floats', 0)} stored floats; {result.train_time_s:.1f} s of training.")
+        f"{result.costs.get('stored_floats', 0)} stored floats; {result.train_time_s:.1f} s of training."
+        + computed_on(result.execution, "Trained"))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     shown = np.where(np.tril(np.ones_like(matrix)) > 0, matrix, np.nan) if len(matrix) > 1 else matrix
     image = axes[0].imshow(shown, vmin=0, vmax=1, cmap="viridis")

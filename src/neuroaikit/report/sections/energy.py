@@ -8,6 +8,7 @@ from typing import cast
 from ...runs import Run
 from ..html import Section
 from .._reading import load_stored
+from . import computed_on
 
 ORDER = 60
 
@@ -34,12 +35,11 @@ def build(run: Run) -> list[Section]:
     this, rows = result.this, result.comparison
     ops, energy = this.SynapticOperations, this.energy
     section = Section(f"Energy and NeuroBench metrics ({result.dataset}, {result.n_samples} test images)")
-    device = result.execution.get("device")
     section.paragraph(
         "Metrics follow NeuroBench's definitions (Yik et al. 2025): synaptic operations per sample, "
         "effective (zero inputs and weights skipped) and dense; ACs for spike (or binary) inputs, MACs "
         f"otherwise. Energy = operations x energy per operation, preset {result.precision}."
-        + (f" Measured on {device}." if device else "")
+        + computed_on(result.execution, "Measured")
     )
     section.table(
         ["metric", "value"],

@@ -9,6 +9,7 @@ from ...errors import NeuroAIKitError
 from ...runs import Run
 from ..html import Section
 from .._reading import load_stored
+from . import computed_on
 
 ORDER = 12
 _TILES = 100  # receptive fields shown
@@ -62,7 +63,6 @@ def build(run: Run) -> list[Section]:
 
     result = load_stored(run, PlasticityResult)
     assert result is not None  # metrics.json names a rule, so it is not empty
-    device = result.execution.get("device")
     shape = None
     model = None
     try:
@@ -79,7 +79,7 @@ def build(run: Run) -> list[Section]:
             f"{kh.n_hidden} hidden units learned without labels (Krotov & Hopfield 2019) for "
             f"{kh.unsupervised_epochs} epochs on {result.n_train} images, then a linear readout of the standardised "
             f"features relu(Wv)^{kh.power:g} trained for {kh.readout_epochs} epochs. Test accuracy on "
-            f"{result.n_test} images: {result.test_accuracy:.4f}." + (f" Computed on {device}." if device else ""))
+            f"{result.n_test} images: {result.test_accuracy:.4f}." + computed_on(result.execution))
         section.table(["figure", "value"], [
             ["test accuracy", round(result.test_accuracy, 4)], ["training accuracy (readout)", round(kh.train_accuracy, 4)],
             ["unsupervised time (s)", round(kh.time_unsupervised_s, 1)], ["readout time (s)", round(kh.time_readout_s, 1)],
@@ -109,7 +109,7 @@ def build(run: Run) -> list[Section]:
             f"thresholds learned {dc.epochs} pass(es) over {dc.n_stdp} images with STDP ({dc.T} ms per image, batch "
             f"{dc.batch_size}); each neuron was then labelled with the class it answers most on {dc.n_label} images, "
             f"and an image is classified by the class whose neurons fire most. Test accuracy on {result.n_test} "
-            f"images: {result.test_accuracy:.4f}." + (f" Computed on {device}." if device else ""))
+            f"images: {result.test_accuracy:.4f}." + computed_on(result.execution))
         section.table(["figure", "value"], [
             ["test accuracy", round(result.test_accuracy, 4)], ["STDP time (s)", round(dc.time_stdp_s, 1)],
             ["labelling time (s)", round(dc.time_label_s, 1)], ["test time (s)", round(dc.time_test_s, 1)],

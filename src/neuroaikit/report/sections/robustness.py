@@ -7,6 +7,7 @@ from ...attacks.results import AdversarialExamples, RobustnessResult
 from ...runs import Run
 from ..html import Section
 from .._reading import load_stored
+from . import computed_on
 
 ORDER = 30
 
@@ -82,6 +83,7 @@ def build(run: Run) -> list[Section]:
         f"{result.n_examples} {result.split or 'test'} images of {result.dataset or 'the dataset'}; "
         f"{_attacks_run(result)}. An image is robust only if it "
         f"survives every attack and the rule is right in a majority of {protocol.checks} fresh evaluations."
+        + computed_on(result.execution, "Attacked")
     )
     if result.randomness is not None:
         section.paragraph(f"Model: {result.randomness.describe()}.")

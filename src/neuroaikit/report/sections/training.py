@@ -8,6 +8,7 @@ from ...runs import Run
 from ...training.results import TrainingResult
 from .._reading import expect, expect_number, load_stored, malformed
 from ..html import Section, number
+from . import computed_on
 
 ORDER = 10
 
@@ -40,7 +41,7 @@ def _training_section(run: Run, metrics: dict) -> Section:
         f"{metrics.get('n_train')} training and {metrics.get('n_test')} test images; noise: {noise_text}; "
         f"objective {config.get('objective', 'cross_entropy')}; optimizer {config.get('optimizer')} "
         f"(lr {config.get('lr')}), {_epochs(history, config.get('epochs'))}, training time "
-        f"{number(metrics.get('train_time_s', 0), '.1f')} s."
+        f"{number(metrics.get('train_time_s', 0), '.1f')} s." + computed_on(metrics.get("execution"), "Trained")
     )
     acc = metrics.get("test_accuracy", {})
     section.table(["inference", "test accuracy"], [[k, v] for k, v in acc.items()])

@@ -14,6 +14,7 @@ from ...runs import Run
 from ...insilico.channels import dominant_channel_counts
 from .._reading import expect, load_stored
 from ..html import Section, number
+from . import computed_on
 
 ORDER = 60
 
@@ -86,12 +87,16 @@ def _evaluation_section(fit, evaluation) -> Section:
     from matplotlib.collections import LineCollection
 
     s = Section("Digital twin: prediction of neural responses")
+    fitted = computed_on((fit or {}).get("execution"), "Twin fitted")
+    if fitted and not evaluation:
+        s.paragraph(fitted.strip())
     if evaluation:
         d = evaluation.get("dataset", {})
         s.paragraph(
             f"Data: {d.get('name')} ({d.get('trials')} trials x {d.get('neurons')} neurons, images {d.get('image_shape')}, "
             f"tiers {d.get('tiers')}). Scores on tier '{evaluation.get('tier')}', responses divided by the train-tier std "
             "(Sensorium). Correlations are raw Pearson r (not r^2); the oracle is the jackknife (leave-one-out) repeat ceiling."
+            + fitted
         )
         rows = []
         for name, block in evaluation.get("models", {}).items():

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from ...config import NON_NEGATIVE, PATH, POSITIVE, POSITIVE_INT, STRING, Config, InstanceOf, Interval, Options
 from ...data import load_train_test
 from ...errors import ConfigError
-from ...execution import Execution, ExecutionConfig, derive_seed, require_float32
+from ...execution import Execution, ExecutionConfig, derive_seed, refuse_torchrun, require_float32
 from ...progress import Progress, default_progress
 from ...results import Result
 from ...runs import Run, RunWriter
@@ -363,10 +363,8 @@ def learn(config: PlasticityConfig, out: str | os.PathLike, *, overwrite: bool =
     if not isinstance(config, PlasticityConfig):
         raise ConfigError(f"config must be a PlasticityConfig, got {type(config).__name__}")
     progress = default_progress(progress)
+    refuse_torchrun("plasticity", "the rules learn sequentially")
     with Execution(config.execution) as ex:
-        if ex.distributed:
-            raise ConfigError(f"the plasticity rules learn sequentially in one process; start the job without "
-                              f"torchrun (it has {ex.world_size} processes)")
         writer = RunWriter(out, config.record(), overwrite=overwrite, resume=resume, progress=progress, execution=ex)
         train_set, test_set = load_train_test(config.dataset, config.data_dir, train_subset=config.train_subset,
                                               test_subset=config.test_subset, progress=progress)
