@@ -316,18 +316,19 @@ class Execution:
     def share(self, global_batch: Batch) -> tuple[Batch, int]:
         """What this process computes of a global training batch, and how many of its examples
         count: its :meth:`shard`, all counted; or, when the batch (an epoch's last) is smaller
-        than the process count and the shard is empty, the whole batch with none counted.
+        than the process count, the whole batch on every process, counted on rank 0 only.
 
         Every process must run the forward and backward passes of each step (DDP averages the
-        gradients of all of them), so one without a share computes stand-ins whose loss gets
-        weight 0 (``loss_weight(0, n)``) and gradient 0; the batch is then trained on exactly as
-        one process trains on it. The stand-ins are the whole batch because rank 0, whose batch
-        norm statistics DDP hands to the others, is always among the processes without a share:
-        its statistics then take in this batch as a single process's would."""
+        gradients of all of them). Splitting such a batch would leave some processes one example
+        or none, which batch norm cannot train on without synchronised statistics; so each
+        process computes the whole batch, and all but rank 0 weigh their loss 0
+        (``loss_weight(0, n)``). The batch is then trained on as one process trains on it: rank
+        0's gradient, its noise draws (its stream is one process's) and its batch-norm
+        statistics, which DDP hands to the others."""
+        if 0 < len(global_batch) < self.world_size:
+            return global_batch, len(global_batch) if self.rank == 0 else 0
         mine = self.shard(global_batch)
-        if len(mine) or not len(global_batch):
-            return mine, len(mine)
-        return global_batch, 0
+        return mine, len(mine)
 
     def loss_weight(self, local_size: int, global_size: int) -> float:
         """Factor for a mean-reduced local loss so that DDP's average of the processes'

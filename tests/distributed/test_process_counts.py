@@ -118,14 +118,19 @@ def test_share_of_a_batch_smaller_than_the_process_count():
     ex = Execution()
     ex.world_size = 2
     batch = torch.arange(1)
-    ex.rank = 0  # no share: the whole batch as stand-ins, none counted
-    mine, counted = ex.share(batch)
-    assert mine.tolist() == [0] and counted == 0 and ex.loss_weight(counted, 1) == 0
-    ex.rank = 1
+    ex.rank = 0  # the whole batch, counted here only
     mine, counted = ex.share(batch)
     assert mine.tolist() == [0] and counted == 1 and ex.loss_weight(counted, 1) == 2
+    ex.rank = 1  # the whole batch too (batch norm cannot train on a share of one), weighted 0
+    mine, counted = ex.share(batch)
+    assert mine.tolist() == [0] and counted == 0 and ex.loss_weight(counted, 1) == 0
     mine, counted = ex.share(torch.arange(5))  # a share for everyone: the shard
     assert mine.tolist() == [2, 3, 4] and counted == 3
+    ex.world_size = 3  # two examples among three processes: whole everywhere, never a share of one
+    shares = []
+    for ex.rank in range(3):
+        shares.append(ex.share(torch.arange(2)))
+    assert [(m.tolist(), c) for m, c in shares] == [([0, 1], 2), ([0, 1], 0), ([0, 1], 0)]
 
 
 ONE_PROCESS = {"align": ["align", "RUN", "--neural", "neural.npz"], "energy": ["energy", "RUN"], "probe": ["probe", "RUN"],

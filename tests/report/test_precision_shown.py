@@ -84,3 +84,12 @@ def test_a_robustness_evaluation_says_it_attacked_in_float32(tmp_path):
                      reference_eps=0.1, robust_accuracy=0.5, robust_accuracy_per_attack={"apgd-ce": 0.5},
                      execution={"device": "cpu", "precision": "32"}).save(run)
     assert "fresh evaluations. Attacked on cpu, float32.</p>" in build_report(run.path).read_text()
+
+
+def test_an_in_silico_probe_says_where_it_was_computed(tmp_path):
+    from neuroaikit.insilico.results import InsilicoResult
+
+    run = _run(tmp_path / "probe")
+    InsilicoResult(run=str(run.path), dataset="digits", n_images=10, input_shape=[1, 8, 8], visual_degrees=None,
+                   noise="off", species="mouse", execution={"device": "cpu", "precision": "32"}).save(run)
+    assert "marks simple-like units. Probed on cpu, float32.</p>" in build_report(run.path).read_text()

@@ -55,6 +55,20 @@ def test_a_16_mixed_trial_on_auto_without_cuda_is_refused_and_the_dry_run_says_s
     assert not out.exists()
 
 
+@pytest.mark.parametrize("precision", ["32", "16-mixed"])
+def test_a_cuda_trial_on_a_machine_without_cuda_is_refused_before_anything_is_created(tmp_path, monkeypatch,
+                                                                                       precision):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    spec = SweepSpec.from_dict({"job": "train", "base": {**BASE, "execution": {"device": "cuda"}},
+                                "grid": {"execution.precision": [precision]}})
+    out = tmp_path / "sweep"
+    with pytest.raises(ConfigError, match=r"^trial '.*': device 'cuda' but this machine has no CUDA GPU"):
+        plan_sweep(spec, out)
+    assert not out.exists()
+    assert [p.action for p in plan_sweep(SweepSpec.from_dict({**spec.to_dict(), "gpus_per_trial": 1}), out).trials] \
+        == ["run"]  # a cluster's GPU may serve it
+
+
 def test_a_16_mixed_trial_that_may_get_a_gpu_is_left_to_its_job(tmp_path, monkeypatch):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # planning only: nothing computes
     spec = SweepSpec.from_dict({"job": "train", "base": {**BASE, "execution": {"device": "auto"}},

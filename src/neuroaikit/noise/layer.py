@@ -64,13 +64,20 @@ class NoiseLayer(nn.Module):
         """State of this layer's own generator (``None`` when it uses the global RNG)."""
         return self._generator.get_state() if self._generator is not None else None
 
-    def set_rng_state(self, state: torch.Tensor | None, device: torch.device | str | None = None) -> None:
-        """Continue from ``state`` (from :meth:`rng_state`) on ``device`` (the CPU by default):
-        the device the draws will be made on, or the next draw starts the stream afresh."""
+    def set_rng_state(self, state: torch.Tensor | None, device: torch.device | str | None = None) -> bool:
+        """Continue from ``state`` (from :meth:`rng_state`) on ``device`` (the CPU by default),
+        the device the draws will be made on. A state saved on another kind of device (a CUDA
+        generator's state is not a CPU one's) cannot continue there: the stream then starts
+        afresh from the layer's seed, and this returns False."""
         if state is None or self.seed is None:
-            return
-        self._generator = torch.Generator(device=device or "cpu")
-        self._generator.set_state(state)
+            return True
+        generator = torch.Generator(device=device or "cpu")
+        if generator.get_state().numel() != state.numel():
+            self._generator = None
+            return False
+        generator.set_state(state)
+        self._generator = generator
+        return True
 
     def _draw(self, shape: torch.Size, like: torch.Tensor) -> torch.Tensor:
         if self.seed is None:

@@ -311,7 +311,7 @@ def plan_sweep(spec: SweepSpec, out, *, overwrite: bool = False, rerun: bool = F
     trials = expand_trials(spec)
     plan = SweepPlan(spec, out, [_plan_trial(t, out, overwrite, rerun) for t in trials])
     _check_trials(spec, [p.trial for p in plan.trials if p.action != "skip"])
-    _check_precisions(spec, [p.trial for p in plan.trials if p.action != "skip"])
+    _check_devices(spec, [p.trial for p in plan.trials if p.action != "skip"])
     _check_steps(spec, [p for p in plan.trials if p.needs_work])
     return plan
 
@@ -327,24 +327,26 @@ def _check_same_job(spec: SweepSpec, out: Path, overwrite: bool) -> None:
 
 
 def _may_use_cuda(device: str, spec: SweepSpec) -> bool:
-    """Whether a trial with ``device`` can compute on a CUDA GPU: ``cuda``/``cuda:N``, or ``auto``
-    with GPUs for the trial (``gpus_per_trial``) or on this machine (the serial backend)."""
-    if device.startswith("cuda"):
-        return True
-    if device != "auto":
+    """Whether a trial with ``device`` (``cuda``, ``cuda:N`` or ``auto``) can compute on a CUDA
+    GPU: with GPUs for the trial (``gpus_per_trial``) or on this machine (the serial backend)."""
+    if device != "auto" and not device.startswith("cuda"):
         return False
     import torch
 
     return spec.gpus_per_trial > 0 or torch.cuda.is_available()
 
 
-def _check_precisions(spec: SweepSpec, trials: list[Trial]) -> None:
-    """Refuse a trial that will run in ``16-mixed`` on a device without CUDA, naming it, before
-    anything is created: its job would refuse it (:class:`~neuroaikit.execution.Execution`) only
-    once the sweep had created ``OUT`` and trained the trials before it."""
+def _check_devices(spec: SweepSpec, trials: list[Trial]) -> None:
+    """Refuse a trial whose device is ``cuda`` or whose precision is ``16-mixed`` where it cannot
+    get a CUDA GPU, naming it, before anything is created: its job would refuse it
+    (:class:`~neuroaikit.execution.Execution`) only once the sweep had created ``OUT`` and
+    trained the trials before it."""
     job = spec.job_kind
     for trial in trials:
         execution = job.execution_of(trial.config)
+        if execution.device.startswith("cuda") and not _may_use_cuda(execution.device, spec):
+            raise ConfigError(f"trial {trial.name!r}: device {execution.device!r} but this machine has no CUDA GPU "
+                              f"and gpus_per_trial is 0; set device cpu, or gpus_per_trial for a cluster's GPUs")
         if execution.precision == "16-mixed" and not _may_use_cuda(execution.device, spec):
             # the words Execution.__enter__ refuses it with, so the sweep and the job say the same
             raise ConfigError(f"trial {trial.name!r}: precision '16-mixed' needs a CUDA device (float16 gradients "

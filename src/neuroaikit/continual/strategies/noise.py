@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from ...errors import ConfigError
 from ...noise import NoiseLayer, NoiseSpec
 from .base import Composite, register_strategy
@@ -45,7 +47,9 @@ class HiddenNoise(Composite):
         super().load_state_dict(state)
         device = next(self.learner.model.parameters()).device
         for layer, rng in zip(self.layers, state.get("noise_rng", [])):
-            layer.set_rng_state(rng, device)
+            if not layer.set_rng_state(rng, device):
+                warnings.warn(f"strategy {self.name!r}: the noise streams were saved on another kind of device "
+                              f"than {device.type}; they start afresh from their seeds", stacklevel=2)
 
     def _add(self, layer: NoiseLayer):
         def hook(module, inputs, output):

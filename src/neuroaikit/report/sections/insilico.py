@@ -14,6 +14,7 @@ from ...results import format_figure, nan_for_none
 from ...runs import Run
 from ..html import Section
 from .._reading import load_stored
+from . import computed_on
 
 if TYPE_CHECKING:
     from ...insilico.characterize import UnitMeasures
@@ -36,7 +37,8 @@ def build(run: Run) -> list[Section]:
                 f"noise {result.noise}; geometry in "
                 + (f"degrees ({result.visual_degrees:g} deg across)." if result.visual_degrees else "pixels.")
                 + " Orientation is the grating's wave-vector angle; 1-CV is 1 - circular variance (Ringach 2002); "
-                  "OSI (pref - orth)/(pref + orth); F1/F0 > 1 marks simple-like units.")
+                  "OSI (pref - orth)/(pref + orth); F1/F0 > 1 marks simple-like units."
+                + computed_on(result.execution, "Probed"))
     rows = []
     for entry in result.layers:
         m = _measures(entry)
