@@ -3,8 +3,8 @@ even when it holds fewer trials than there are processes, exactly as one process
 
 - one epoch of 9 train trials in batches of 4 (the last holds 1) counts all 9 trials, summed
   over the processes (the last batch used to be skipped: 8);
-- the data-parallel gradient of that 1-trial batch is the one-process gradient (the process
-  without a share computes a stand-in whose loss counts nothing but still joins DDP's backward);
+- the data-parallel gradient of that 1-trial batch is the one-process gradient (every process
+  computes it, rank 0's loss counts and the others' weigh 0 but still join DDP's backward);
 - a global batch smaller than the process count is refused in one line.
 
 Exits 1 (printing what differs) on a failure.
@@ -59,7 +59,7 @@ def main() -> int:
         seen = counted_trials(_Trainer(ds, cfg, ex, silent()))
         if seen != n_train:
             failures.append(f"one epoch counted {seen:g} of the {n_train} train trials")
-        last = np.arange(8, 9)  # a global batch of 1 trial: rank 0 has no share
+        last = np.arange(8, 9)  # a global batch of 1 trial: fewer trials than processes
         shared = gradients(_Trainer(ds, cfg, ex, silent()), last)
         if ex.rank == 0:
             with Execution(execution, join_group=False) as alone:
