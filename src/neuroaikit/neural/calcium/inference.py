@@ -197,6 +197,16 @@ def _numpy_deconvolve(y: np.ndarray, g: float | None, iterations: int = 18):
     return c, s, b, (g,), sn
 
 
+#: the deconvolution settings, declared once for the estimator and the ``calcium infer`` config
+DECONVOLUTION_CONSTRAINTS: dict = {
+    "tau_decay_s": [POSITIVE, None],
+    "tau_rise_s": [NON_NEGATIVE],
+    "ar_order": [Interval(int, 1, 2)],
+    "penalty": [Options(("l1", "l0"))],
+    "backend": [Options(BACKENDS)],
+}
+
+
 class OasisDeconvolver(DeclaredParameters, BaseEstimator):
     """OASIS spike inference with noise estimation (AR(1) or AR(2)).
 
@@ -231,14 +241,7 @@ class OasisDeconvolver(DeclaredParameters, BaseEstimator):
         result.rate.shape == rec.dff.shape
     """
 
-    _parameter_constraints: ClassVar[dict] = {
-        "tau_decay_s": [POSITIVE, None],
-        "tau_rise_s": [NON_NEGATIVE],
-        "ar_order": [Interval(int, 1, 2)],
-        "penalty": [Options(("l1", "l0"))],
-        "smoothing_s": [NON_NEGATIVE],
-        "backend": [Options(BACKENDS)],
-    }
+    _parameter_constraints: ClassVar[dict] = {**DECONVOLUTION_CONSTRAINTS, "smoothing_s": [NON_NEGATIVE]}
 
     def __init__(
         self,

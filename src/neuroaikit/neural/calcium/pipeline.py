@@ -23,13 +23,11 @@ import numpy as np
 
 from ...config import (
     BOOL,
-    NON_NEGATIVE,
     PATH,
     POSITIVE,
     STRING,
     Config,
     Interval,
-    Options,
 )
 from ...errors import ConfigError, DataError
 from ...execution import ExecutionConfig
@@ -39,7 +37,7 @@ from ...runs import Run, RunWriter
 from ._jobs import build_report_after_commit, cpu_threads, execution_record
 from .dff import delta_f_over_f
 from .evaluate import resample_recording
-from .inference import BACKENDS, OasisDeconvolver, SpikeInference
+from .inference import DECONVOLUTION_CONSTRAINTS, OasisDeconvolver, SpikeInference
 from .metrics import (
     CASCADE_SMOOTHING_S,
     ground_truth_rate,
@@ -123,12 +121,9 @@ class InferConfig(Config):
         "raw": [BOOL],
         "baseline_window_s": [POSITIVE],
         "baseline_percentile": [Interval(float, 0, 100)],
-        "tau_decay_s": [POSITIVE, None],
-        "tau_rise_s": [NON_NEGATIVE],
-        "ar_order": [Interval(int, 1, 2)],
-        "penalty": [Options(("l1", "l0"))],
+        **DECONVOLUTION_CONSTRAINTS,
+        # > 0, unlike the estimator's: it is also the sigma of a ground-truth rate
         "smoothing_s": [POSITIVE],
-        "backend": [Options(BACKENDS)],
         "params_from": [PATH, None],
         "params_dataset": [STRING, None],
         "params_indicator": [STRING, None],
