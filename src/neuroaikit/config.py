@@ -55,14 +55,15 @@ def _is_integer(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def _is_real(value: Any) -> bool:
+def is_real_number(value: Any) -> bool:
+    """A real number of any type (numpy scalars too); bool is refused although it is an int."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def is_finite_number(value: Any) -> bool:
     """A real number (not a bool) that is neither infinite nor NaN: what a numeric setting in a
     list holds (JSON stores infinities and NaN as null, so ``config.json`` would not read back)."""
-    return _is_real(value) and math.isfinite(value)
+    return is_real_number(value) and math.isfinite(value)
 
 
 class Interval(Constraint):
@@ -81,7 +82,7 @@ class Interval(Constraint):
         self.allow_inf = allow_inf
 
     def is_satisfied_by(self, value: Any) -> bool:
-        if not (_is_integer(value) if self.kind is int else _is_real(value)):
+        if not (_is_integer(value) if self.kind is int else is_real_number(value)):
             return False
         if not _is_integer(value):  # ints are never NaN or infinite (and may be too large for a float)
             if math.isnan(value) or (math.isinf(value) and not self.allow_inf):
@@ -191,7 +192,7 @@ def check_value(name: str, value: Any, constraints: list, where: str = "") -> No
     shown = " ".join(repr(value).split())  # one line, even for an array's repr
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    if _is_real(value) and not _is_integer(value) and not math.isfinite(value):
+    if is_real_number(value) and not _is_integer(value) and not math.isfinite(value):
         shown += " (not a finite number)"  # "> 0, got inf" alone would read as a contradiction
     raise ConfigError(f"{where}{name} must be {_describe_all(constraints)}, got {shown}")
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import copy
 import math
-import numbers
 import warnings
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import is_real_number
 from ..errors import ConfigError
 from ..noise import InferenceRule, forward_draws, noise_layers, set_noise
 from .randomness import declare_randomness
@@ -146,7 +146,7 @@ class Attack:
                  rule: InferenceRule | str = "single", seed: int | None = 0):
         if not isinstance(model, nn.Module):
             raise ConfigError(f"{type(self).__name__} needs an nn.Module, got {type(model).__name__}")
-        if eps is not None and (not real_number(eps) or eps != eps or eps < 0):
+        if eps is not None and (not is_real_number(eps) or eps != eps or eps < 0):
             raise ConfigError(f"eps must be a number >= 0, got {eps!r}")
         self.model = model
         self.eps = None if eps is None else float(eps)
@@ -267,20 +267,15 @@ def check_norm(norm: str) -> str:
     return norm
 
 
-def real_number(value) -> bool:
-    # numpy scalars count (they are numbers.Real); bool is refused although it is an int
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
 def check_steps(steps: int, name: str = "steps") -> int:
     """``steps`` as an int >= 1; a whole number of another type (``np.int64(2)``, ``2.0``) counts."""
-    if not real_number(steps) or not math.isfinite(steps) or steps < 1 or steps != int(steps):
+    if not is_real_number(steps) or not math.isfinite(steps) or steps < 1 or steps != int(steps):
         raise ConfigError(f"{name} must be an integer >= 1, got {steps!r}")
     return int(steps)
 
 
 def check_positive(value: float, name: str) -> float:
-    if not real_number(value) or value != value or value <= 0:
+    if not is_real_number(value) or value != value or value <= 0:
         raise ConfigError(f"{name} must be a number > 0, got {value!r}")
     return float(value)
 
@@ -289,6 +284,6 @@ def check_fraction(value: float, name: str, zero_allowed: bool = False) -> float
     """``value`` as a float in ``(0, 1]`` (``[0, 1]`` with ``zero_allowed``), else a ConfigError."""
     interval = "[0, 1]" if zero_allowed else "(0, 1]"
     # comparisons written so NaN fails them
-    if not real_number(value) or not (0 <= value <= 1 if zero_allowed else 0 < value <= 1):
+    if not is_real_number(value) or not (0 <= value <= 1 if zero_allowed else 0 < value <= 1):
         raise ConfigError(f"{name} must be a fraction in {interval}, got {value!r}")
     return float(value)

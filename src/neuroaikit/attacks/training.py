@@ -23,14 +23,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import is_real_number
 from ..errors import ConfigError
 from ..execution import unwrap
 from ..training.objectives import register_objective
-from .base import project, real_number
+from .base import project
 
 
 def _check(eps: float, name: str = "eps") -> float:
-    if not real_number(eps) or eps != eps or eps < 0:
+    if not is_real_number(eps) or eps != eps or eps < 0:
         raise ConfigError(f"{name} must be a number >= 0, got {eps!r}")
     return float(eps)
 
