@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_run
 from neuroaikit.attacks.training import OverfitGuard
 from neuroaikit.data import load_dataset
@@ -57,7 +58,7 @@ def main(argv=None):
     parser.add_argument("--eps", type=float, default=0.3)
     parser.add_argument("--sweep", type=float, nargs="+", default=None,
                         help="evaluated eps values (default 0.05 0.1 0.2 0.3 0.4 0.5; quick 0.1 0.2 0.3 0.4)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--quick-protocol", action="store_true",
                         help="full training, but the quick protocol (APGD 20 steps, EOT 5, Square 100 queries)")
     parser.add_argument("--noise-warmup", type=float, default=1.0,
@@ -67,8 +68,6 @@ def main(argv=None):
     parser.add_argument("--overwrite", action="store_true", help="replace finished run folders in --out")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
     try:
         return run(args)
     except NeuroAIKitError as error:  # bad settings: one line, exit 2

@@ -23,6 +23,7 @@ import time
 import numpy as np
 import torch
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.io import write_text
 
 
@@ -34,14 +35,12 @@ def main(argv=None) -> int:
     p.add_argument("--rsatoolbox-resamples", type=int, help="time rsatoolbox on this many resamples (default all)")
     p.add_argument("--quick", action="store_true", help="300 stimuli x 1,000 units, 200 resamples")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=1,
+    p.add_argument("--threads", type=positive_int, default=1,
                    help="torch intra-op threads for neuroaikit (default 1: on a shared 2-core machine the thread "
                         "pool made small operations up to 10x slower)")
     p.add_argument("--data-dir", help="unused (synthetic data); accepted for a uniform benchmark interface")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = p.parse_args(argv)
-    if args.threads < 1:
-        p.error(f"--threads must be >= 1, got {args.threads}")
     if args.quick:
         args.stimuli, args.units, args.resamples = 300, 1000, 200
     k_rsa = min(args.rsatoolbox_resamples or args.resamples, args.resamples)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import torch
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.attacks import PGD
 from neuroaikit.attacks.evaluate import majority_correct
 from neuroaikit.data import load_dataset
@@ -64,7 +65,7 @@ def main(argv=None):
     parser.add_argument("--eot", type=int, default=20)
     parser.add_argument("--sites", nargs="+", default=["relu1", "relu2", "relu3"],
                         help="noise placements to time (default: after relu1, early, relu2 and relu3, late)")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: a shared machine)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1: a shared machine)")
     parser.add_argument("--out", default="runs/bench/attack_speed",
                         help="folder for the models' run folders (default runs/bench/attack_speed)")
     parser.add_argument("--overwrite", action="store_true", help="replace finished run folders in --out")
@@ -73,8 +74,6 @@ def main(argv=None):
     parser.add_argument("--crosscheck-eps", type=float, default=0.1)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = parser.parse_args(argv)
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
     out = Path(args.out)
     names = [run_name(site) for site in args.sites] + ([DETERMINISTIC] if args.crosscheck else [])
     try:  # the data and every run folder checked before the first model trains

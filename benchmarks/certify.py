@@ -70,6 +70,7 @@ import time
 
 import torch
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.certify import GaussianSmoothing, smoothing_radius
 from neuroaikit.certify.bounds import clopper_pearson_lower
 from neuroaikit.certify.certifier import check_sample_sizes
@@ -244,7 +245,7 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", required=True, help="folder with the MNIST files")
     parser.add_argument("--quick", action="store_true", help="16 images, n = 500")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--images", type=int, help="test images certified (default 64; quick 16)")
     parser.add_argument("--n", type=int, help="estimation draws per image (default 2000; quick 500)")
     parser.add_argument("--reference-batch", type=int, default=1000, help="rows per pass of the reference loop (default 1000)")

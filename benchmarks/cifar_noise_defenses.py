@@ -42,6 +42,7 @@ import json
 import time
 from pathlib import Path
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_run
 from neuroaikit.certify import CertificationConfig
 from neuroaikit.certify.sensitivity import pre_noise_chain
@@ -104,7 +105,7 @@ def main(argv=None):
                         help="a smoke run: width 0.125, 1 epoch on 512 images, a tiny protocol and certification")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
     parser.add_argument("--width", type=float, default=None, help="ResNet-18 width multiplier (default 1; quick 0.125)")
     parser.add_argument("--epochs", type=int, default=None, help="default 30 (quick 1)")
     parser.add_argument("--batch-size", type=int, default=128)

@@ -43,6 +43,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from neuroaikit.cli.options import positive_int  # noqa: E402
 from neuroaikit.continual import (ContinualConfig, ContinualResult, available_strategies, learn,  # noqa: E402
                                   scenario_from)
 from neuroaikit.cli.options import parse_assignments  # noqa: E402
@@ -406,7 +407,7 @@ def main(argv=None) -> int:
                         help="regularisation strengths: the toolkit's defaults, or those behind the published table")
     parser.add_argument("--precision", choices=("32", "bf16-mixed"), default="32",
                         help="training steps in float32 (the published protocol) or under bfloat16 autocast")
-    parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch threads per run")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     parser.add_argument("--workers", type=int, default=1,
                         help="runs in parallel, through neuroaikit.sweep on a local Ray (default 1: in this process)")

@@ -28,6 +28,7 @@ import time
 import torch
 import torch.nn.functional as F
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit import cpu_linear
 from neuroaikit.continual.config import ContinualConfig
 from neuroaikit.continual.learner import learn, scenario_from
@@ -67,7 +68,7 @@ def run_seconds(strategy: str, kernel: str, iters: int, data_dir: str, threads: 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", required=True, help="folder holding mnist/ (the shared data)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--iters", type=int, default=300, help="iterations per task of the whole runs (default 300)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved timings, fastest kept (default 3)")
     parser.add_argument("--quick", action="store_true", help="100 iterations per task, 2 repeats")

@@ -22,6 +22,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.continual.strategies.ewc import CombinedPenalty
 from neuroaikit.continual.strategies.regularise import quadratic_penalty
 from neuroaikit.io import write_text
@@ -50,7 +51,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, nargs="+", default=[1, 3, 5, 9], help="earlier tasks in the penalty")
     parser.add_argument("--repeats", type=int, default=30, help="timed steps per row")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--quick", action="store_true", help="5 timed steps per row")
     parser.add_argument("--json", help="write the figures here")
     args = parser.parse_args(argv)

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import torch
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.attacks import APGD, FeatureSpace
 from neuroaikit.attacks.evaluate import majority_correct
 from neuroaikit.data import dataset_info, find_dataset_folder, load_dataset
@@ -256,13 +257,11 @@ def main(argv=None):
                         help="noise variants (default: all)")
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--train-subset", type=int, default=None)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--out", default="runs/bench/hidden_noise_defense", help="folder for the table, figure and runs")
     parser.add_argument("--overwrite", action="store_true", help="replace the comparison and run folders in --out")
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (rows and settings)")
     args = parser.parse_args(argv)
-    if args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
     try:
         run(args)
     except NeuroAIKitError as error:  # bad settings: one line, exit 2

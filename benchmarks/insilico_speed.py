@@ -28,9 +28,11 @@ import torch
 
 
 def main(argv=None):
+    from neuroaikit.cli.options import positive_int
+
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="256 units for the maps, 8 MEIs, fewer steps")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="gradient-map timings (median reported)")
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args(argv)

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.spiking import EventLinear, FeedForwardLIF, LIFParameters
 from neuroaikit.io import write_text
 
@@ -181,14 +182,12 @@ def main(argv=None):
     parser.add_argument("--beta", type=float, default=0.9)
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; use 1 on a busy shared machine)")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice; use 1 on a busy shared machine)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     parser.add_argument("--crossover", action="store_true",
                         help="instead: one layer, event-driven vs dense, over input densities and sizes")
     args = parser.parse_args(argv)
     if args.threads is not None:
-        if args.threads < 1:
-            parser.error(f"--threads must be >= 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if args.quick:
         args.repeats = 5

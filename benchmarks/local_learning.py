@@ -24,6 +24,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.execution import ExecutionConfig
 from neuroaikit.progress import default_progress
 from neuroaikit.spiking.plasticity import PlasticityConfig, PlasticityResult, learn
@@ -109,7 +110,7 @@ def main(argv=None):
     parser.add_argument("--runs", help="keep the run folders here (default: a temporary folder)")
     parser.add_argument("--overwrite", action="store_true", help="replace finished runs in --runs")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; use 1 on a busy shared machine)")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice; use 1 on a busy shared machine)")
     args = parser.parse_args(argv)
     if args.quick:
         args.train_subset, args.test_subset = args.train_subset or 10000, args.test_subset or 1000

@@ -34,6 +34,7 @@ import torch.nn.functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from neuroaikit.cli.options import positive_int  # noqa: E402
 from neuroaikit.continual import ContinualConfig, make_learner, scenario_from  # noqa: E402
 from neuroaikit.continual.strategies import distillation_loss  # noqa: E402
 from neuroaikit.errors import NeuroAIKitError  # noqa: E402
@@ -167,7 +168,7 @@ def main(argv=None) -> int:
                              "32 x 32 images; 0 for Split MNIST)")
     parser.add_argument("--random-classes", action="store_true", help="Split MNIST: pair the digits at random "
                         "per seed, as the authors did")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     parser.add_argument("--json", help="write the figures here (after every task)")
     parser.add_argument("--quick", action="store_true", help="3 tasks of 100 iterations (unless --tasks/--iters say)")

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_robustness
 from neuroaikit.data import load_dataset
 from neuroaikit.errors import NeuroAIKitError
@@ -47,11 +48,9 @@ def main(argv=None) -> None:
     parser.add_argument("--data-dir", required=True, help="folder with the MNIST files")
     parser.add_argument("--quick", action="store_true", help="50 images, 20 steps, EOT 5")
     parser.add_argument("--eps", type=float, default=0.15, help="Linf budget (default 0.15)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
     args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
     try:
         train = load_dataset("mnist", split="train", data_dir=args.data_dir)
         test = load_dataset("mnist", split="test", data_dir=args.data_dir)

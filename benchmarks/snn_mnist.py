@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from neuroaikit.cli.options import positive_int
 from neuroaikit.data import find_dataset_folder
 from neuroaikit.errors import NeuroAIKitError
 from neuroaikit.execution import Execution, ExecutionConfig
@@ -161,12 +162,10 @@ def main(argv=None):
     parser.add_argument("--overwrite", action="store_true", help="replace finished runs in --runs")
     parser.add_argument("--json", help="write the figures to this JSON file")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice; use 1 on a busy shared machine)")
+    parser.add_argument("--threads", type=positive_int, help="torch CPU threads (default: torch's choice; use 1 on a busy shared machine)")
     parser.add_argument("--precision", choices=["32", "bf16-mixed", "16-mixed"],
                         help="training precision (default 32; bf16-mixed trains these networks: its surrogate gradients agree with float32's)")
     args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
     if args.quick:
         args.train_subset, args.test_subset = args.train_subset or 2000, args.test_subset or 1000
         args.epochs, args.ann_epochs, args.convert_T = 1, 1, [32]

@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from neuroaikit.cli.options import positive_int  # noqa: E402
 from neuroaikit.execution import ExecutionConfig  # noqa: E402
 from neuroaikit.neural import SyntheticCortex, TwinFitConfig, fit_twin, predict  # noqa: E402
 from neuroaikit.neural.metrics import evaluate_predictions  # noqa: E402
@@ -40,7 +41,7 @@ def main(argv=None) -> int:
     p.add_argument("--neurons", type=int, default=1000)
     p.add_argument("--members", type=int, default=3)
     p.add_argument("--member-time-limit", type=float, default=900.0, help="seconds per member's fit")
-    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--threads", type=positive_int, default=1)
     p.add_argument("--data-dir", help="unused (the data are simulated); accepted for a uniform interface")
     p.add_argument("--json", help="also write the figures to this file")
     args = p.parse_args(argv)

@@ -26,6 +26,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from neuroaikit.cli.options import positive_int  # noqa: E402
 from neuroaikit.execution import ExecutionConfig  # noqa: E402
 from neuroaikit.neural import (PixelRidge, SyntheticCortex, TwinFitConfig, TwinModelConfig, fit_twin,  # noqa: E402
                                load_filetree, predict)
@@ -46,7 +47,7 @@ def main(argv=None) -> int:
     p.add_argument("--max-epochs", type=int, default=200)
     p.add_argument("--channels", type=int, default=32)
     p.add_argument("--layers", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a busy shared machine)")
+    p.add_argument("--threads", type=positive_int, default=1, help="torch threads (1 is fastest on a busy shared machine)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, ... (default cpu)")
     p.add_argument("--workdir", help="where to write the FileTree (default: a temporary folder, removed)")
     p.add_argument("--data-dir", help="unused (the data are simulated); accepted for a uniform interface")

@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from neuroaikit.cli.options import positive_int  # noqa: E402
 from neuroaikit.io import write_text  # noqa: E402
 
 MODES = {"in memory": False, "memory-mapped": True}
@@ -93,7 +94,7 @@ def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small recordings (a few minutes)")
     p.add_argument("--neurons", type=int, nargs="+", help="neuron counts (default 5300 21200; quick 300 1200)")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--workdir", help="where to write the recordings (default: a temporary folder, removed)")
     p.add_argument("--data-dir", help="unused (the data are simulated); accepted for a uniform interface")
     p.add_argument("--json", help="also write the figures to this file")

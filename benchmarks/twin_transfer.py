@@ -34,6 +34,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from neuroaikit.cli.options import positive_int  # noqa: E402
 from neuroaikit.neural import SyntheticCortex, TwinFitConfig, TwinModelConfig, fit_twin, predict  # noqa: E402
 from neuroaikit.io import write_json  # noqa: E402
 from neuroaikit.neural.metrics import single_trial_correlation  # noqa: E402
@@ -63,7 +64,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--quick", action="store_true", help="fewer neurons and trials, smaller images")
     parser.add_argument("--source-mice", type=int, default=3)
     parser.add_argument("--fraction", type=float, default=0.2, help="share of the new mouse's training trials")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=positive_int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", help="write the figures to this JSON file")
     args = parser.parse_args(argv)

@@ -39,6 +39,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
+from neuroaikit.cli.options import positive_int  # noqa: E402
 from neuroaikit.continual import ContinualConfig, ContinualResult, run_continual  # noqa: E402
 from neuroaikit.errors import NeuroAIKitError  # noqa: E402
 from neuroaikit.io import write_text  # noqa: E402
@@ -97,7 +98,7 @@ def main(argv=None) -> int:
     parser.add_argument("--test-subset", type=int, help="only the first N test images (a quick look)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--precision", choices=("32", "bf16-mixed"), default="32")
     parser.add_argument("--overwrite", action="store_true",
                         help="start afresh, replacing the run (finished or interrupted) in --out")

@@ -45,13 +45,14 @@ def test_a_missing_data_folder_is_one_line_before_anything_trains(name, tmp_path
     assert not any(tmp_path.iterdir())  # no run folder, no scratch left behind
 
 
-@pytest.mark.parametrize("name, threads", [("alignment_speed", "-1"), ("lif_speed", "0"), ("lif_speed", "-1")])
+@pytest.mark.parametrize("name, threads", [("alignment_speed", "-1"), ("lif_speed", "0"), ("lif_speed", "-1"),
+                                           ("attack_speed", "0"), ("snn_mnist", "two")])
 def test_threads_below_one_are_refused_before_timing(name, threads, capsys, monkeypatch):
     bench = load_benchmark(name)
     if name == "lif_speed":  # before the check, --threads 0 ran the whole benchmark on torch's threads
         monkeypatch.setattr(bench, "make_pair", must_not_train)
     line = refused(capsys, bench.main, ["--quick", "--threads", threads])
-    assert line.endswith(f"error: --threads must be >= 1, got {threads}")
+    assert line.endswith(f"error: argument --threads: expected an integer >= 1, got '{threads}'")
 
 
 def test_spike_inference_reports_the_cores_and_threads_it_ran_on(tmp_path, capsys, monkeypatch):

@@ -42,6 +42,19 @@ def whole_number_or(word: str, number: str = "a whole number"):
     return parse
 
 
+def positive_int(text: str) -> int:
+    """An argparse ``type``: an integer >= 1 (thread counts, repeats), else a usage error."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        import argparse
+
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
 def parse_assignments(items: list[str] | None, what: str, keep_strings: bool = False) -> dict:
     """``["a=1", "b=x"]`` to ``{"a": 1, "b": "x"}``; the key ends at the first ``=``."""
     result = {}
