@@ -55,25 +55,19 @@ test-slow: $(TEST_STAMP)
 # every benchmark that needs no input of yours, in full (hours on a CPU); `make benchmarks
 # BENCH_ARGS=--quick` runs their short versions. Left out, since they need input: insilico_table.py
 # (probed run folders), xdg_100.py (--out), suite2p_roundtrip.py (--suite2p-python: a Python with suite2p).
-# Every script that takes --data-dir gets the folder under BENCH_DATA it expects (the parent
-# folder, unless named below), so BENCH_DATA alone decides which data they read; the scripts in
-# BENCH_NO_DATA take no --data-dir (their data are simulated). The scripts in BENCH_REPLACE keep
+# Every script that takes --data-dir gets BENCH_DATA, the parent of the data folders (the loaders
+# find mnist/, cifar10-subset/, eeg/ ... in it), so BENCH_DATA alone decides which data they read;
+# the others simulate their data. The scripts in BENCH_REPLACE keep
 # their models in run folders under runs/bench/ and refuse to replace them without --overwrite:
 # rerunning this target is asking for them to be replaced.
 BENCH_NEED_INPUT := benchmarks/insilico_table.py benchmarks/xdg_100.py benchmarks/suite2p_roundtrip.py
-BENCH_NO_DATA := ewc_penalty insilico_speed insilico_v1net_consistency lif_speed twin_transfer
 BENCH_REPLACE := adversarial_training attack_speed certify cifar_noise_defenses hidden_noise_defense
 BENCH_ARGS ?=
 BENCH_DATA ?= ../shared/data
 benchmarks: $(TEST_STAMP)
 	for b in $(filter-out $(BENCH_NEED_INPUT),$(wildcard benchmarks/*.py)); do \
-	  name=$$(basename $$b .py); \
-	  case $$name in \
-	    certify|own_noise_vs_autoattack) data="--data-dir $(BENCH_DATA)/mnist";; \
-	    cifar_noise_defenses) data="--data-dir $(BENCH_DATA)/cifar10-subset";; \
-	    bmi) data="--data-dir $(BENCH_DATA)/eeg";; \
-	    *) case " $(BENCH_NO_DATA) " in *" $$name "*) data="";; *) data="--data-dir $(BENCH_DATA)";; esac;; \
-	  esac; \
+	  name=$$(basename $$b .py); data=""; \
+	  if grep -q -- '"--data-dir"' $$b; then data="--data-dir $(BENCH_DATA)"; fi; \
 	  case " $(BENCH_REPLACE) " in *" $$name "*) data="$$data --overwrite";; esac; \
 	  echo "== $$b $$data"; $(PY) $$b $$data $(BENCH_ARGS) || exit 1; \
 	done
