@@ -3,7 +3,8 @@
 Every ``results/data/<name>.json`` becomes ``results/generated/<name>.md``: the stamp (command,
 commit, date, machine), every value of the figures (lists of records as tables, a record's own
 lists of records and matrices as tables of their own), and a bar chart of each group of
-measurements. Nothing on these pages is typed by hand: the numbers are the ones a benchmark run wrote.
+measurements that ``charts.json`` chooses. Nothing on these pages is typed by hand: the numbers are
+the ones a benchmark run wrote.
 """
 
 from __future__ import annotations
@@ -152,7 +153,12 @@ def _bar_chart(title: str, numbers: dict, stamp: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def render(name: str, data: dict, out: Path | None = None, note: str | None = None) -> str:
+def render(name: str, data: dict, out: Path | None = None, note: str | None = None,
+           charts: tuple[str, ...] = ()) -> str:
+    """The page of one results file; with ``out``, a bar chart of each group of measurements
+    named in ``charts`` (a key such as ``figures.seconds``) is drawn there. A named group that is
+    not one quantity measured several times (a group of settings, a single number, a missing key)
+    is a :class:`~neuroaikit.errors.DataError`: a chart of unlike quantities would mislead."""
     stamp = data.get("stamp") or {}
     title = data.get("title") or f"Benchmark: {name}"
     lines = [f"# {title}", ""]
@@ -181,13 +187,17 @@ def render(name: str, data: dict, out: Path | None = None, note: str | None = No
         lines += ["## figures", "", "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {_fmt(v)} |" for k, v in scalars.items()]
         lines.append("")
-    if out is not None:
+    if charts:
         groups: dict = {}
         _numeric_groups("", {k: v for k, v in data.items() if k not in ("stamp", "title", "description")}, groups,
                         _command_options(str(stamp.get("command", ""))))
-        for key, numbers in groups.items():
+        for key in charts:
+            if key not in groups:
+                raise DataError(f"charts.json: {name} has no group of measurements {key!r} to chart "
+                                f"(groups there: {', '.join(groups) or 'none'})")
+        for key in charts if out is not None else ():
             image = f"{name}-{key.replace('.', '-')}.png"
-            _bar_chart(key.removeprefix("figures."), numbers, stamp, out / image)
+            _bar_chart(key.removeprefix("figures."), groups[key], stamp, out / image)
             lines += [f"![{key.removeprefix('figures.')}]({image})", ""]
     lines += [f"Source: `docs/results/data/{name}.json`, written by the command above.", ""]
     return "\n".join(lines)
@@ -218,6 +228,27 @@ def load_notes(path: Path) -> list[dict]:
     return rules
 
 
+def load_charts(path: Path) -> list[dict]:
+    """``charts.json`` beside the data folder: a list of ``{"pages": GLOB, "groups": [KEY, ...]}``
+    choosing which groups of a page are drawn as bar charts. A chart is chosen, not inferred from
+    the JSON: a group of numbers may as well be a run's settings or a record of unlike quantities
+    (a count beside a correlation beside a time), whose bars would compare nothing. Every page
+    matching a rule takes its groups."""
+    if not path.is_file():
+        return []
+    rules = read_json(path)
+    if not isinstance(rules, list) or not all(
+            isinstance(r, dict) and isinstance(r.get("pages"), str) and isinstance(r.get("groups"), list)
+            and all(isinstance(g, str) for g in r["groups"]) and not set(r) - {"pages", "groups"} for r in rules):
+        raise DataError(f'{path}: expected a list of {{"pages": GLOB, "groups": [KEY, ...]}} objects')
+    return rules
+
+
+def charts_for(name: str, rules: list[dict]) -> tuple[str, ...]:
+    chosen = [g for rule in rules if fnmatch.fnmatchcase(name, rule["pages"]) for g in rule["groups"]]
+    return tuple(dict.fromkeys(chosen))
+
+
 def _holds(value: Any, key: str) -> bool:
     if isinstance(value, dict):
         return any((k == key and v is not None) or _holds(v, key) for k, v in value.items())
@@ -234,9 +265,12 @@ def generate(data_dir: Path, out: Path) -> list[str]:
     read before any page is written, so a bad one stops the build with its name and changes nothing."""
     pages = {path.stem: load(path) for path in sorted(data_dir.glob("*.json"))}
     notes = load_notes(data_dir.parent / "notes.json")
+    charts = load_charts(data_dir.parent / "charts.json")
+    for name, data in pages.items():  # every chosen chart is checked before any page is written
+        render(name, data, None, charts=charts_for(name, charts))
     out.mkdir(parents=True, exist_ok=True)
     for name, data in pages.items():
-        text = render(name, data, out, note_for(name, data, notes))
+        text = render(name, data, out, note_for(name, data, notes), charts_for(name, charts))
         target = out / f"{name}.md"
         if not target.exists() or target.read_text() != text:
             target.write_text(text)

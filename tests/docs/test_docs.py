@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import fnmatch
 import json
 import re
 import shlex
@@ -15,6 +16,8 @@ import time
 from pathlib import Path
 
 import pytest
+
+from neuroaikit.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -255,25 +258,46 @@ def test_a_results_page_gives_nested_records_and_matrices_tables_of_their_own():
     assert "| mixed[0] | 1.5 |" in page and "| mixed[1] | 2.5, 3.5 |" in page and "| mixed[2].k | 4.5 |" in page
 
 
-def test_results_charts_show_measurements_not_settings(tmp_path):
-    """A group of settings is no bar chart: one named settings (or config, args, ...), or one holding
-    an option of the benchmark, given on the command line or left at the default its script declares."""
+def test_results_charts_are_chosen_and_never_show_settings(tmp_path):
+    """Only the groups charts.json chooses are drawn (a record of unlike quantities, such as a count
+    beside a correlation, is no chart), and choosing a group of settings is refused: one named
+    settings (or config, args, ...), or one holding an option of the benchmark, given on the command
+    line or left at the default its script declares."""
     resultsgen = _resultsgen()
     data = {"stamp": {"command": "python benchmarks/cifar_noise_defenses.py --n-certify 4 --draws 20"}, "figures": {
         "settings": {"train_subset": 5000, "epochs": 1},
         "certification": {"n0": 10, "n": 100, "alpha": 0.001, "n_examples": 4},  # --n0, --n declared by the script
         "voting": {"draws": 20, "vote_accuracy": 0.5},  # --draws given
+        "fit": {"neurons": 103, "gain": 1.84},
         "seconds": {"neuroaikit": 0.55, "reference": 3.13}}}
     page = resultsgen.render("x", data, tmp_path)
+    assert list(tmp_path.glob("*.png")) == [] and "![" not in page  # nothing chosen, nothing drawn
+    page = resultsgen.render("x", data, tmp_path, charts=("figures.seconds",))
     assert sorted(p.name for p in tmp_path.glob("*.png")) == ["x-figures-seconds.png"]
     assert "![seconds](x-figures-seconds.png)" in page
     assert "| certification.n0 | 10 |" in page  # the settings are still on the page, as figures
+    for chosen in ("figures.settings", "figures.certification", "figures.voting", "figures.nothing"):
+        with pytest.raises(DataError, match=f"charts.json: x has no group of measurements '{chosen}'"):
+            resultsgen.render("x", data, tmp_path, charts=(chosen,))
+
+
+def test_every_chosen_chart_exists_and_a_bad_charts_file_is_one_line(tmp_path):
+    resultsgen = _resultsgen()
+    rules = resultsgen.load_charts(ROOT / "docs" / "results" / "charts.json")
+    data_dir = ROOT / "docs" / "results" / "data"
+    for rule in rules:
+        matched = [p for p in data_dir.glob("*.json") if fnmatch.fnmatchcase(p.stem, rule["pages"])]
+        assert matched, rule["pages"]
+        for path in matched:  # raises for a group that is missing or not a group of measurements
+            resultsgen.render(path.stem, resultsgen.load(path), None, charts=resultsgen.charts_for(path.stem, rules))
+    (tmp_path / "charts.json").write_text('[{"pages": "x", "groups": "figures.seconds"}]')
+    with pytest.raises(DataError, match="expected a list of"):
+        resultsgen.load_charts(tmp_path / "charts.json")
 
 
 @pytest.mark.parametrize("text, problem", [("{not json", "is not valid JSON"),
                                            ('[{"figure": 1}]', "holds a JSON list, not an object")])
 def test_a_bad_results_file_stops_the_build_naming_it_before_any_page_is_written(tmp_path, text, problem):
-    from neuroaikit.errors import DataError
 
     resultsgen = _resultsgen()
     data = tmp_path / "data"
@@ -315,7 +339,6 @@ def test_the_published_figures_quoted_from_memory_are_flagged_on_every_page_that
 
 
 def test_a_malformed_notes_file_is_a_one_line_error(tmp_path):
-    from neuroaikit.errors import DataError
 
     resultsgen = _resultsgen()
     (tmp_path / "data").mkdir()

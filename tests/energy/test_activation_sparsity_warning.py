@@ -1,5 +1,6 @@
-"""ActivationSparsity warns instead of reporting a silent 0.0 ("fully dense") when it counted no
-activation: functional activations (F.relu) are invisible to its module hooks."""
+"""ActivationSparsity warns and reports "not counted" (None) instead of a silent 0.0 ("fully
+dense") when it counted no activation: functional activations (F.relu) are invisible to its
+module hooks."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from neuroaikit.energy import ActivationSparsity, measure
+from neuroaikit.energy.measure import format_energy
 
 
 class FunctionalReLU(nn.Module):
@@ -31,7 +33,8 @@ class UnusedReLU(FunctionalReLU):
 def test_measure_warns_for_functional_activations():
     with pytest.warns(UserWarning, match=r"ActivationSparsity: FunctionalReLU has no activation module.*F\.relu"):
         result = measure(FunctionalReLU(), torch.rand(5, 4))
-    assert result["ActivationSparsity"] == 0.0
+    assert result["ActivationSparsity"] is None
+    assert "ActivationSparsity not counted" in format_energy(result)
 
 
 def test_warns_when_activation_modules_never_ran():
@@ -40,7 +43,7 @@ def test_warns_when_activation_modules_never_ran():
     metric.end_batch(1)
     metric.detach()
     with pytest.warns(UserWarning, match="UnusedReLU's activation modules produced no output"):
-        assert metric.compute() == 0.0
+        assert metric.compute() is None
 
 
 def test_no_warning_when_activations_are_counted():

@@ -62,6 +62,12 @@ def test_energy_command_compares_an_ann_and_an_snn_and_reports(tmp_path, capsys)
     stored.this.uncounted_weights = ["body.w"]  # as a model with a product no hook sees records it
     stored.save(snn)
     assert "Not counted: the products of weights body.w" in open(build_report(str(snn.path)), encoding="utf-8").read()
+    stored.this.ActivationSparsity = None  # as a model without activation modules records it
+    stored.comparison[1].ActivationSparsity = None
+    stored.save(snn)
+    assert EnergyResult.load(snn).this.ActivationSparsity is None
+    text = open(build_report(str(snn.path)), encoding="utf-8").read()
+    assert text.count("<td>not counted</td>") == 2  # the metric table and the comparison row
 
 
 def test_energy_command_errors_are_one_line(tmp_path, capsys):

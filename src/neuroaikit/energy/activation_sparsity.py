@@ -15,8 +15,9 @@ class ActivationSparsity(WorkloadMetric):
     :class:`~neuroaikit.spiking.LIF`, snnTorch neurons), summed over layers, time steps and samples.
     Activations computed with ``torch.nn.functional`` or ``torch`` calls (``F.relu``,
     ``torch.relu``) are invisible, as in NeuroBench. When no activation output was seen (no
-    activation module, or none ever ran), :meth:`compute` warns (``UserWarning``) and returns 0.0,
-    which then means "nothing counted", not "fully dense".
+    activation module, or none ever ran), the fraction is undefined: :meth:`compute` warns
+    (``UserWarning``) and returns ``None`` ("not counted"), where NeuroBench reports 0.0, which
+    reads as a fully dense model.
 
     Example: one ReLU call with outputs ``[0, 0, 3, 0]`` -> 0.75.
     """
@@ -48,14 +49,14 @@ class ActivationSparsity(WorkloadMetric):
         self.elements += out.numel()
         self.zeros += out.numel() - int((out != 0).sum())
 
-    def compute(self) -> float:
+    def compute(self) -> float | None:
         if not self.elements:
             if self._n_hooked:
                 situation = f"{self._model_name}'s activation modules produced no output"
             else:
                 situation = (f"{self._model_name} has no activation module (nn.ReLU, nn.Sigmoid or a spiking neuron "
                              "layer); activations computed with F.relu / torch.relu calls are not counted")
-            warnings.warn(f"ActivationSparsity: {situation}, so 0.0 means nothing was counted, not a dense model",
-                          stacklevel=2)
-            return 0.0
+            warnings.warn(f"ActivationSparsity: {situation}, so it is not counted (None), rather than 0.0 "
+                          "for a dense model", stacklevel=2)
+            return None
         return self.zeros / self.elements

@@ -102,9 +102,10 @@ def format_energy(result) -> str:
         result = result.to_dict()
     ops = result.get("SynapticOperations") or {}
     e = result.get("energy") or {}
+    activation = result.get("ActivationSparsity")
     lines = [
         f"Footprint {result.get('Footprint')} B, ConnectionSparsity {result.get('ConnectionSparsity')}, "
-        f"ActivationSparsity {result.get('ActivationSparsity') or 0:.4f}, "
+        f"ActivationSparsity {'not counted' if activation is None else format(activation, '.4f')}, "
         f"MembraneUpdates {result.get('MembraneUpdates') or 0:.4g}",
         f"SynapticOperations per sample: Effective_MACs {ops.get('Effective_MACs', 0):.4g}, "
         f"Effective_ACs {ops.get('Effective_ACs', 0):.4g}, Dense {ops.get('Dense', 0):.4g}",

@@ -52,7 +52,7 @@ class EnergyMeasurement(Result):
 
     Footprint: int
     ConnectionSparsity: float
-    ActivationSparsity: float
+    ActivationSparsity: float | None
     SynapticOperations: SynapticOperationCounts
     MembraneUpdates: float
     n_samples: int
@@ -77,7 +77,7 @@ class EnergyComparisonRow(Result):
     model: str | None
     accuracy: float | None
     Footprint: int
-    ActivationSparsity: float
+    ActivationSparsity: float | None
     Effective_MACs: float
     Effective_ACs: float
     Dense: float

@@ -13,8 +13,12 @@ from . import computed_on
 ORDER = 60
 
 
-def _rounded(value, digits: int):
-    return "-" if value is None else round(value, digits)
+#: ActivationSparsity of a model whose activations no hook saw (no activation module)
+NOT_COUNTED = "not counted"
+
+
+def _rounded(value, digits: int, missing: str = "-"):
+    return missing if value is None else round(value, digits)
 
 
 def _short(value) -> str:
@@ -45,7 +49,7 @@ def build(run: Run) -> list[Section]:
         ["metric", "value"],
         [["Footprint (bytes)", this.Footprint], ["ParameterCount", this.ParameterCount],
          ["ConnectionSparsity", this.ConnectionSparsity],
-         ["ActivationSparsity", round(this.ActivationSparsity, 4)],
+         ["ActivationSparsity", _rounded(this.ActivationSparsity, 4, missing=NOT_COUNTED)],
          ["Effective_MACs / sample", round(ops.Effective_MACs, 1)],
          ["Effective_ACs / sample", round(ops.Effective_ACs, 1)],
          ["Dense / sample", round(ops.Dense, 1)],
@@ -74,7 +78,7 @@ def build(run: Run) -> list[Section]:
              "effective uJ", "dense uJ"],
             [[r.run, r.model or "-", r.T if r.T is not None else "-", _rounded(r.accuracy, 4),
               _short(r.Effective_MACs), _short(r.Effective_ACs), _short(r.Dense),
-              round(r.ActivationSparsity, 4), _short(r.effective_uJ), _short(r.dense_uJ)] for r in rows],
+              _rounded(r.ActivationSparsity, 4, missing=NOT_COUNTED), _short(r.effective_uJ), _short(r.dense_uJ)] for r in rows],
         )
     if result.this.uncounted_weights:
         section.paragraph("Not counted: the products of weights " + ", ".join(result.this.uncounted_weights)
