@@ -86,4 +86,4 @@ wheel-check: $(TEST_STAMP)
 	cd build && wheel-venv/bin/neuroaikit --help > /dev/null && wheel-venv/bin/neuroaikit --version
 
 clean:
-	rm -rf $(VENV) demo-output .pytest_cache docs/_build docs/api docs/auto_examples docs/results/generated dist build
+	rm -rf $(VENV) demo-output .pytest_cache docs/_build docs/api docs/cli docs/auto_examples docs/results/generated dist build

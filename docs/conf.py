@@ -1,11 +1,16 @@
 """Sphinx configuration of the neuroaikit documentation (built by ``make docs``).
 
-Three parts of the site are generated on every build, so that new code needs no edit here:
+What the site shows of the code and its results is generated on every build, so that new code needs no
+edit here:
 
 - the API reference (``api/``): one page per package that declares ``__all__``, found by
   walking :mod:`neuroaikit` (``_ext/apigen.py``);
+- the command-line reference (``cli/``): one page per command and subcommand, from the parser
+  (``_ext/cligen.py``);
 - the results pages (``results/generated/``): one page per benchmark JSON file in
   ``results/data/`` (``_ext/resultsgen.py``);
+- the guides' figures written as {result}`NAME:KEY.PATH:FORMAT`: read from ``results/data/NAME.json``
+  at build time and linked to its page (``_ext/resultrole.py``), so no guide copies a recorded figure;
 - the examples gallery (``auto_examples/``): sphinx-gallery runs every ``examples/*/plot_*.py``;
   a new ``examples/<name>/`` folder with a ``README.txt`` becomes a new gallery section.
 
@@ -28,6 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("NEUROAIKIT_DATA", str(ROOT.parent / "shared" / "data"))
 
 import apigen  # noqa: E402
+import cligen  # noqa: E402
 import resultsgen  # noqa: E402
 
 import neuroaikit  # noqa: E402
@@ -44,6 +50,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx_gallery.gen_gallery",
+    "resultrole",  # {result}`NAME:KEY` quotes a figure of results/data/NAME.json (_ext/resultrole.py)
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
@@ -101,4 +108,5 @@ def _skip_sklearn_routing(app, what, name, obj, skip, options):
 def setup(app):
     app.connect("autodoc-skip-member", _skip_sklearn_routing)
     apigen.generate(HERE / "api")
+    cligen.generate(HERE / "cli")
     resultsgen.generate(HERE / "results" / "data", HERE / "results" / "generated")
