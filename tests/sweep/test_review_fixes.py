@@ -62,6 +62,21 @@ def test_a_failed_step_recompute_shows_no_figures_of_the_old_result(tmp_path, mo
     assert "test_accuracy.single" in row.metrics  # the trial itself is this row's
 
 
+@pytest.mark.parametrize("first", ["run", "replace"])
+def test_a_trial_that_ran_now_and_whose_step_failed_shows_its_figures_as_the_next_call_does(tmp_path, monkeypatch,
+                                                                                             first):
+    out = tmp_path / "sweep"
+    if first == "replace":  # an earlier sweep with other settings, replaced by this call
+        sweep(train_spec({"epochs": 2}), out)
+    monkeypatch.setattr(steps_module, "eot_pgd_step", failing)
+    spec = train_spec(steps={"eot-pgd": EOT})
+    now = sweep(spec, out, overwrite=True)
+    assert (now.rows[0].status, now.rows[0].error) == ("failed", "this run fails")
+    assert "test_accuracy.single" in now.rows[0].metrics  # the job finished with this spec's settings
+    again = sweep(spec, out)  # nothing changed on disk: the trial is skipped, its step fails again
+    assert again.rows[0].status == "failed" and again.rows[0].metrics == now.rows[0].metrics
+
+
 # -- 2. GPUs that are not there ---------------------------------------------------------------------
 
 
@@ -74,16 +89,26 @@ def test_gpus_per_trial_without_cuda_is_refused_before_anything_is_created(tmp_p
     assert not out.exists()
 
 
-def test_gpus_per_trial_beyond_the_ray_cluster_is_refused():
-    from neuroaikit.sweep.runner import check_ray_gpus
+def cluster(*nodes: dict, dead: tuple[dict, ...] = ()) -> types.SimpleNamespace:
+    """A stand-in for the ``ray`` module: ``nodes()`` as Ray lists them (alive and dead nodes)."""
+    listed = [{"Alive": True, "Resources": r} for r in nodes] + [{"Alive": False, "Resources": r} for r in dead]
+    return types.SimpleNamespace(nodes=lambda: listed)
 
-    cluster = types.SimpleNamespace(cluster_resources=lambda: {"CPU": 8.0, "GPU": 1.0})
-    check_ray_gpus(train_spec(gpus_per_trial=0.5), cluster)
-    check_ray_gpus(train_spec(gpus_per_trial=1), cluster)
-    with pytest.raises(ConfigError, match=r"gpus_per_trial is 2.0 but the Ray cluster has 1.0 GPU"):
-        check_ray_gpus(train_spec(gpus_per_trial=2.0), cluster)
-    with pytest.raises(ConfigError, match=r"the Ray cluster has 0 GPU"):
-        check_ray_gpus(train_spec(gpus_per_trial=0.5), types.SimpleNamespace(cluster_resources=lambda: {"CPU": 8.0}))
+
+def test_gpus_per_trial_beyond_the_ray_cluster_is_refused():
+    from neuroaikit.sweep.runner import check_ray_resources
+
+    one_gpu = cluster({"CPU": 8.0, "GPU": 1.0})
+    check_ray_resources(train_spec(gpus_per_trial=0.5), one_gpu)
+    check_ray_resources(train_spec(gpus_per_trial=1), one_gpu)
+    with pytest.raises(ConfigError, match=r"^gpus_per_trial is 2.0 but the largest node of the Ray cluster has 1 "
+                                          r"GPU\(s\): no trial could be scheduled; set gpus_per_trial to at most 1$"):
+        check_ray_resources(train_spec(gpus_per_trial=2.0), one_gpu)
+    with pytest.raises(ConfigError, match=r"the largest node of the Ray cluster has 0 GPU"):
+        check_ray_resources(train_spec(gpus_per_trial=0.5), cluster({"CPU": 8.0}))
+    # a trial runs on one node: two nodes of one GPU each cannot give it two
+    with pytest.raises(ConfigError, match=r"gpus_per_trial is 2.0 but the largest node .* has 1 GPU"):
+        check_ray_resources(train_spec(gpus_per_trial=2.0), cluster({"CPU": 8.0, "GPU": 1.0}, {"CPU": 8.0, "GPU": 1.0}))
 
 
 def test_the_dry_run_refuses_gpus_per_trial_without_cuda_as_the_sweep_does(tmp_path, monkeypatch, capsys):

@@ -59,8 +59,11 @@ checks it, without reading the data (data files present, model and noise sites b
 objective or strategy settings known, a 16-mixed trial only where it can get a CUDA GPU;
 steps evaluate, eot-pgd and align compute in float32 on the trial's device and threads): one
 bad trial refuses the sweep. gpus_per_trial > 0 needs a CUDA GPU on this machine (serial, a
-local Ray) or as many in the cluster (--address). A failed trial shows no figures of an
-earlier run left in its folder; a summary metric that gives no figure is a warning. A trial that fails
+local Ray); cpus_per_trial and gpus_per_trial must fit on one node of the Ray cluster. On Ray,
+a trial that needs CUDA (device cuda, precision 16-mixed) needs gpus_per_trial > 0 (Ray
+reserves no GPU otherwise); --backend serial computes on this machine's GPU. A failed trial
+shows no figures of a run or step result left in its folder with other settings; a summary
+metric that gives no figure is a warning. A trial that fails
 while it runs does not stop the others; it is listed at the end and the exit status is 2
 (1 for an internal error). OUT gets summary.json, summary.csv, metrics.json, log.txt
 and report.html (table and figure: each metric against x, one line per combination of the
@@ -79,7 +82,8 @@ def add_arguments(parser):
     parser.add_argument("--out", required=True, help="the sweep folder (created; an existing sweep continues)")
     parser.add_argument("--backend", choices=("ray", "serial"), default="ray",
                         help="ray (default: a local Ray, or --address) or serial (this process, one trial at a time)")
-    parser.add_argument("--workers", type=int, help="trials at once (default: the CPUs available / cpus_per_trial)")
+    parser.add_argument("--workers", type=int, help="trials at once (default: the CPUs available / cpus_per_trial; "
+                                                    "with --address, no limit but the cluster's)")
     parser.add_argument("--address", help="an existing Ray cluster: 'auto' or HOST:PORT (OUT and the trials' "
                                           "data must be on a file system every node and this machine see: the "
                                           "checks before the sweep look for the data here)")

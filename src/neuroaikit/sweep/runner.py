@@ -24,7 +24,8 @@ figures the summary shows (a trial replaced or rerun, a step recomputed) removes
 ``metrics.json`` and ``report.html`` before it writes the new spec, and writes them again at
 the end, so a kill in between never leaves old figures reading as the new spec's. Before anything is
 created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.spec.JobKind.check`)
-and has a device that can compute in its precision (``16-mixed`` needs CUDA).
+and has a device that can compute in its precision (``16-mixed`` needs CUDA; on Ray, a trial that
+needs CUDA needs ``gpus_per_trial``), and a node of the Ray cluster has its CPUs and GPUs.
 Every trial computes with explicit threads and device, so the Ray and the serial backend give
 the same bits.
 """
@@ -255,10 +256,17 @@ def _plan_steps(trial: Trial, folder: Path, overwrite: bool) -> tuple[dict[str, 
     return steps, None
 
 
+def _settings_differences(trial: Trial, config_file: Path) -> list:
+    """How the settings a run folder's ``config.json`` holds differ from the trial's (a missing
+    file holds none); where it computed (execution, data_dir) is not what it computed."""
+    old = read_json(config_file) if config_file.is_file() else {}
+    return config_differences(old if isinstance(old, dict) else {}, trial.config.to_dict(), ignore=WHERE_NOT_WHAT,
+                              read_as=type(trial.config))
+
+
 def _plan_trial(trial: Trial, root: Path, overwrite: bool, rerun: bool) -> PlannedTrial:
     final = root / TRIALS / trial.name
     work = partial_dir(final)
-    new = trial.config.to_dict()
     all_steps = {name: False for name, _, _ in trial.steps}
     if not final.exists():
         # a kill during a replacement's commit left the previous trial moved aside (NAME.replaced):
@@ -271,9 +279,7 @@ def _plan_trial(trial: Trial, root: Path, overwrite: bool, rerun: bool) -> Plann
             return PlannedTrial(trial, "run", all_steps,
                                 conflict=f"{final} exists but is not a finished trial (no config.json and "
                                          f"metrics.json); move it away")
-        old = read_json(final / "config.json")
-        diffs = config_differences(old if isinstance(old, dict) else {}, new, ignore=WHERE_NOT_WHAT,
-                                   read_as=type(trial.config))
+        diffs = _settings_differences(trial, final / "config.json")
         if diffs and not (overwrite or rerun):
             return PlannedTrial(trial, "replace", all_steps,
                                 conflict=f"{final} finished with other settings ({_diff_text(diffs)}); pass "
@@ -284,10 +290,7 @@ def _plan_trial(trial: Trial, root: Path, overwrite: bool, rerun: bool) -> Plann
         steps, conflict = _plan_steps(trial, final, overwrite)
         return PlannedTrial(trial, "skip", steps, note="finished", conflict=conflict)
     if work.is_dir() and (work / CHECKPOINT).is_file():
-        old_file = work / "config.json"
-        old = read_json(old_file) if old_file.is_file() else {}
-        diffs = config_differences(old if isinstance(old, dict) else {}, new, ignore=WHERE_NOT_WHAT,
-                                   read_as=type(trial.config))
+        diffs = _settings_differences(trial, work / "config.json")
         if rerun or (diffs and overwrite):
             return PlannedTrial(trial, "run", all_steps, overwrite=True, note="interrupted job discarded")
         if diffs:
@@ -328,12 +331,22 @@ def _check_same_job(spec: SweepSpec, out: Path, overwrite: bool) -> None:
 
 def _may_use_cuda(device: str, spec: SweepSpec) -> bool:
     """Whether a trial with ``device`` (``cuda``, ``cuda:N`` or ``auto``) can compute on a CUDA
-    GPU: with GPUs for the trial (``gpus_per_trial``) or on this machine (the serial backend)."""
+    GPU: with GPUs for the trial (``gpus_per_trial``) or on this machine (the serial backend; on
+    Ray, :func:`check_local_gpus` refuses a trial that needs CUDA without ``gpus_per_trial``)."""
     if device != "auto" and not device.startswith("cuda"):
         return False
     import torch
 
     return spec.gpus_per_trial > 0 or torch.cuda.is_available()
+
+
+def _needs_cuda(execution) -> str | None:
+    """What makes a trial compute only on a CUDA GPU (its device, or precision ``16-mixed``), or ``None``."""
+    if execution.device.startswith("cuda"):
+        return f"device {execution.device!r}"
+    if execution.precision == "16-mixed":
+        return "precision '16-mixed'"
+    return None
 
 
 def _check_devices(spec: SweepSpec, trials: list[Trial]) -> None:
@@ -541,19 +554,19 @@ def _run_ray(ray, tasks: list[TrialTask], on_done, spec: SweepSpec, workers: int
                                                max_retries=0)
     limit = workers or len(tasks)  # trials in flight at once (a cluster's resources also decide)
     waiting = list(tasks)
-    pending: dict[Any, TrialTask] = {}
+    pending: dict[Any, tuple[TrialTask, float]] = {}  # with its submit time: a dead worker reports no time
     while waiting or pending:
         while waiting and len(pending) < limit:
             task = waiting.pop(0)
-            pending[remote.remote(task)] = task
+            pending[remote.remote(task)] = (task, time.perf_counter())
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
-            task = pending.pop(ref)
+            task, submitted = pending.pop(ref)
             try:
                 outcome = ray.get(ref)
             except Exception as exc:  # noqa: BLE001 - a worker that died (killed, out of memory)
                 text = str(exc).strip().splitlines()
-                outcome = TrialOutcome(task.name, "failed", 0.0,
+                outcome = TrialOutcome(task.name, "failed", time.perf_counter() - submitted,
                                        error=f"the Ray worker failed ({type(exc).__name__}: "
                                              f"{text[0][:200] if text else ''})", error_kind="internal")
             on_done(outcome)
@@ -587,8 +600,9 @@ def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None
     (:meth:`SweepSummary.exit_status`). A bad spec, a bad trial setting, a trial its job's check
     refuses (missing data, a model or noise site that cannot be built), a trial in ``16-mixed``
     on a device without CUDA, a step that refuses a trial's execution, ``gpus_per_trial`` that this machine (serial, a
-    local Ray) or the cluster cannot give, or a trial that would replace another one's results
-    raises a one-line error before anything is created.
+    local Ray) cannot give, ``cpus_per_trial`` or ``gpus_per_trial`` more than the largest node of the Ray cluster
+    has, a trial that needs CUDA (device ``cuda``, ``16-mixed``) on Ray with ``gpus_per_trial`` 0, or a trial that
+    would replace another one's results raises a one-line error before anything is created.
     """
     check_backend(backend, workers, address)
     progress = default_progress(progress)
@@ -597,10 +611,10 @@ def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None
     plan.raise_conflicts()
     todo = plan.to_run
     use_ray = backend == "ray" and bool(todo)
-    check_local_gpus(plan, backend, address)  # cheap, before a local Ray starts; a cluster's GPUs are counted below
+    check_local_gpus(plan, backend, address)  # cheap, before a local Ray starts; a cluster's nodes are counted below
     with ray_session(spec, workers, address) if use_ray else contextlib.nullcontext() as ray:
         if ray is not None:
-            check_ray_gpus(spec, ray)
+            check_ray_resources(spec, ray)
         return _run_plan(plan, ray, backend, workers, address, progress, build_html, start)
 
 
@@ -611,11 +625,25 @@ def _ray_running() -> bool:
 
 
 def check_local_gpus(plan: SweepPlan, backend: str, address: str | None) -> None:
-    """Refuse ``gpus_per_trial`` on a machine without CUDA when trials would run here (serial or
-    a local Ray), before the sweep creates anything: each trial would fail, or a local Ray wait
-    forever. A cluster (``address``, or a Ray this process already joined) counts its own GPUs."""
+    """Refuse, before the sweep creates anything, GPUs a trial cannot have: on Ray, a trial that
+    needs CUDA (device ``cuda``, precision ``16-mixed``) with ``gpus_per_trial`` 0, which Ray
+    would start with no GPU reserved, so that every trial in flight computed on the same GPU
+    (the serial backend runs one trial at a time on this machine's GPU); and ``gpus_per_trial`` on
+    a machine without CUDA when trials would run here (serial or a local Ray): each trial would
+    fail, or a local Ray wait forever. A cluster (``address``, or a Ray this process already
+    joined) counts its own GPUs (:func:`check_ray_resources`)."""
     spec = plan.spec
-    if not plan.to_run or (backend == "ray" and (address or _ray_running())):
+    if not plan.to_run:
+        return
+    if backend == "ray" and spec.gpus_per_trial == 0:
+        job = spec.job_kind
+        for planned in plan.to_run:  # a finished trial's steps compute on its device too
+            needs = _needs_cuda(job.execution_of(planned.trial.config))
+            if needs:
+                raise ConfigError(f"trial {planned.trial.name!r}: {needs} needs a CUDA GPU but gpus_per_trial is 0, "
+                                  f"so Ray would reserve none and run every trial on the same GPU at once; set "
+                                  f"gpus_per_trial (0.5 lets two trials share a GPU), or use the serial backend")
+    if backend == "ray" and (address or _ray_running()):
         return
     if spec.gpus_per_trial > 0:
         import torch
@@ -625,15 +653,24 @@ def check_local_gpus(plan: SweepPlan, backend: str, address: str | None) -> None
                               f"CUDA GPU; set gpus_per_trial: 0 to run the trials on the CPU")
 
 
-def check_ray_gpus(spec: SweepSpec, ray) -> None:
-    """Refuse ``gpus_per_trial`` that the Ray cluster cannot give a single trial (Ray would wait
-    for it forever), before the sweep creates anything."""
-    if spec.gpus_per_trial > 0:
-        available = ray.cluster_resources().get("GPU", 0)
-        if available < spec.gpus_per_trial:
-            raise ConfigError(f"gpus_per_trial is {format_value(spec.gpus_per_trial)} but the Ray cluster has "
-                              f"{format_value(available)} GPU(s): no trial could be scheduled; set gpus_per_trial "
-                              f"to at most {format_value(available)}")
+def check_ray_resources(spec: SweepSpec, ray) -> None:
+    """Refuse ``cpus_per_trial`` or ``gpus_per_trial`` that no node of the Ray cluster can give a
+    single trial, before the sweep creates anything: Ray would wait for such a node forever, and
+    say so only in a log the sweep hides. A trial runs on one node, so each alive node counts on
+    its own, not the cluster's sum."""
+    need = {"CPU": spec.cpus_per_trial, "GPU": spec.gpus_per_trial}
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    if any(all(node.get(k, 0) >= v for k, v in need.items()) for node in nodes):
+        return
+    for kind, setting in (("CPU", "cpus_per_trial"), ("GPU", "gpus_per_trial")):
+        largest = max((node.get(kind, 0) for node in nodes), default=0)
+        shown = format_value(int(largest) if float(largest).is_integer() else largest)  # Ray counts in floats
+        if largest < need[kind]:
+            raise ConfigError(f"{setting} is {format_value(need[kind])} but the largest node of the Ray cluster has "
+                              f"{shown} {kind}(s): no trial could be scheduled; set {setting} to at most {shown}")
+    raise ConfigError(f"no node of the Ray cluster has both {format_value(need['CPU'])} CPU(s) and "
+                      f"{format_value(need['GPU'])} GPU(s) for a trial (cpus_per_trial, gpus_per_trial): no trial "
+                      f"could be scheduled; lower one of them")
 
 
 def check_backend(backend: str, workers: int | None = None, address: str | None = None) -> None:
@@ -734,7 +771,13 @@ def _row_metrics(planned: PlannedTrial, outcome: TrialOutcome | None, folder: Pa
     if outcome is None or outcome.status != "failed":
         return _trial_metrics(folder, paths)
     if planned.action != "skip":
-        return {}  # the job failed: what the folder holds (if anything) is an earlier run with other settings
+        # the job failed, or finished and a step failed: the folder is this row's only if it holds a
+        # run with the trial's settings, as the plan would judge it for skipping on the next call
+        try:
+            if not _finished(folder) or _settings_differences(planned.trial, folder / "config.json"):
+                return {}
+        except NeuroAIKitError:
+            return {}
     # a step failed: a result it was to recompute is still the old one, computed with other settings
     run = Run(folder)
     stale = set()
