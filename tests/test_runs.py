@@ -11,7 +11,8 @@ from neuroaikit.cli.main import main
 from neuroaikit.continual import ContinualConfig
 from neuroaikit.errors import ConfigError
 from neuroaikit.io import read_json, write_json
-from neuroaikit.runs import Run, RunWriter, commit_folder, is_run_folder, partial_dir, recover_interrupted_commit
+from neuroaikit.runs import (CHECKPOINT, Run, RunWriter, commit_folder, is_run_folder, partial_dir,
+                             recover_interrupted_commit)
 
 
 def test_resume_accepts_a_job_written_before_a_setting_existed(tmp_path):
@@ -103,6 +104,55 @@ def test_a_kill_after_the_second_rename_keeps_the_new_run(tmp_path):
     assert Run.open(out).metrics == {"value": 2}
     recover_interrupted_commit(out)
     assert Run.open(out).metrics == {"value": 2} and not out.with_name("run.replaced").exists()
+
+
+def _killed_just_after_the_commit_rename(tmp_path):
+    """The folders a kill between a commit's rename and its deletion of the checkpoint leaves:
+    a finished RUN holding checkpoint.pt, beside a later interrupted job's RUN.partial, whose
+    checkpoint --resume needs."""
+    out = tmp_path / "run"
+    _finished(out, 1)
+    (out / CHECKPOINT).write_bytes(b"leftover")
+    _finished(partial_dir(out), 2)
+    (partial_dir(out) / CHECKPOINT).write_bytes(b"resumable")
+    return out
+
+
+def test_opening_a_run_a_kill_left_with_its_checkpoint_deletes_only_that_checkpoint(tmp_path):
+    out = _killed_just_after_the_commit_rename(tmp_path)
+    assert Run.open(out).metrics == {"value": 1}
+    assert not (out / CHECKPOINT).exists()
+    assert (partial_dir(out) / CHECKPOINT).read_bytes() == b"resumable"
+    Run.open(partial_dir(out))  # an interrupted job opened by its folder's name keeps its checkpoint
+    assert (partial_dir(out) / CHECKPOINT).read_bytes() == b"resumable"
+
+
+def test_the_next_job_on_a_run_a_kill_left_with_its_checkpoint_deletes_only_that_checkpoint(tmp_path):
+    out = _killed_just_after_the_commit_rename(tmp_path)
+    # --resume --overwrite: continue the interrupted job, to replace the finished run at the end
+    writer = RunWriter(out, {"seed": 2}, resume=True, overwrite=True)  # validates, creates nothing
+    assert writer.resuming and not (out / CHECKPOINT).exists()
+    assert (partial_dir(out) / CHECKPOINT).read_bytes() == b"resumable"
+    recover_interrupted_commit(out.with_name("other"))  # no run there: nothing to do, nothing created
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run.partial"]
+
+
+def test_a_kill_after_the_replacement_renames_deletes_the_new_runs_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    _finished(out, 2)
+    (out / CHECKPOINT).write_bytes(b"leftover")
+    _finished(out.with_name("run.replaced"), 1)
+    recover_interrupted_commit(out)
+    assert Run(out).metrics == {"value": 2} and not (out / CHECKPOINT).exists()
+    assert not out.with_name("run.replaced").exists()
+
+
+def test_an_unfinished_folder_keeps_its_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / CHECKPOINT).write_bytes(b"not ours to judge")  # no marker file: not a finished run
+    recover_interrupted_commit(out)
+    assert (out / CHECKPOINT).exists()
 
 
 @pytest.mark.parametrize("overwrite", [False, True])

@@ -101,8 +101,14 @@ def _describe(obj) -> str:
 def render(page: ApiPage) -> str:
     title = page.module
     lines = [title, "=" * len(title), "", f".. automodule:: {page.module}", "   :no-members:", ""]
-    local = [n for n in page.names if page.canonical[n]]
+    module = importlib.import_module(page.module)
+    submodules = [n for n in page.names if inspect.ismodule(getattr(module, n))]
+    local = [n for n in page.names if page.canonical[n] and n not in submodules]
     linked = [n for n in page.names if not page.canonical[n]]
+    if submodules:  # a module exported by name is documented on its own page, not as a constant
+        lines += ["Modules exported here:", ""]
+        lines += [f"- :py:mod:`{getattr(module, name).__name__}`" for name in submodules]
+        lines.append("")
     if linked:
         lines += ["Also exported here (documented where they are defined):", ""]
         lines += [f"- :py:obj:`{name} <{page.targets[name]}>`" for name in linked]

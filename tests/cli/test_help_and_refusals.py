@@ -56,8 +56,8 @@ def test_top_level_help_names_the_commands_that_take_each_execution_option():
     trains = {c for c in COMMANDS if "--precision" in _options(c) and "16-mixed" in _help(c, "--precision")}
     assert precision == trains == {"bmi", "continual", "train", "twin fit"}
     refused = _listed(re.search(r"under torchrun; (.*?) refuse it", text).group(1))
-    assert refused == {"align", "bmi", "certify", "continual", "energy", "plasticity", "probe", "twin evaluate",
-                       "twin probe"}
+    assert refused == {"align", "bmi", "calcium evaluate", "calcium infer", "certify", "continual", "energy",
+                       "plasticity", "probe", "twin evaluate", "twin probe"}
 
 
 @pytest.mark.parametrize("command", ["train", "continual", "plasticity", "twin fit"])

@@ -1,12 +1,13 @@
 """What a job does with the number of processes it runs on (``torchrun``, 2 gloo processes on CPUs):
 
 - an epoch's last batch smaller than the process count is trained on (train, twin fit), so two
-  processes train on the examples one process does;
+  processes train on the examples one process does, and record the epoch loss one process records;
 - a global count smaller than the process count (twin fit's and train's --batch-size, evaluate's
   --n-examples) is refused in one line before anything is created;
 - evaluate under torchrun stores the adversarial examples one process stores;
-- the commands that run in one process (align, energy, probe, twin evaluate, twin probe) refuse
-  torchrun in one line before anything is created, as the top-level help says.
+- the commands that run in one process (align, calcium infer, calcium evaluate, energy, probe,
+  twin evaluate, twin probe) refuse torchrun in one line before anything is created, as the
+  top-level help says.
 """
 
 from __future__ import annotations
@@ -78,6 +79,16 @@ def test_twin_fit_trains_on_a_last_batch_smaller_than_the_process_count():
 
 
 @needs_torchrun
+def test_twin_fit_epoch_loss_of_two_processes_is_the_one_process_loss():
+    # the history's loss used to be the one-process loss divided by the process count
+    script = Path(__file__).parent / "twin_epoch_loss_check.py"
+    result = subprocess.run([TORCHRUN, "--nproc_per_node", "2", "--standalone", str(script)], capture_output=True,
+                            text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    assert "largest relative epoch loss difference" in result.stdout
+
+
+@needs_torchrun
 def test_twin_fit_batch_smaller_than_the_process_count_is_refused_before_anything_exists(tmp_path):
     result = _run(["twin", "fit", "synthetic", "--synthetic", "n_neurons=6", "--synthetic", "n_train=20",
                    "--batch-size", "1", "--max-epochs", "1", "--threads", "1", "--quiet", "--no-report",
@@ -134,7 +145,10 @@ def test_share_of_a_batch_smaller_than_the_process_count():
 
 
 ONE_PROCESS = {"align": ["align", "RUN", "--neural", "neural.npz"], "energy": ["energy", "RUN"], "probe": ["probe", "RUN"],
-               "twin evaluate": ["twin", "evaluate", "RUN"], "twin probe": ["twin", "probe", "RUN"]}
+               "twin evaluate": ["twin", "evaluate", "RUN"], "twin probe": ["twin", "probe", "RUN"],
+               # both used to run the whole job on every rank, into the same folder
+               "calcium infer": ["calcium", "infer", "traces.npy", "--out", "RUN"],
+               "calcium evaluate": ["calcium", "evaluate", "--data-dir", "DIR", "--out", "RUN"]}
 
 
 @pytest.mark.parametrize("command", sorted(ONE_PROCESS))
@@ -142,7 +156,9 @@ def test_one_process_commands_refuse_torchrun_before_anything_exists(command, tm
     monkeypatch.setenv("WORLD_SIZE", "2")  # as torchrun sets it; the refusal comes before a group is joined
     monkeypatch.chdir(tmp_path)
     # the run folder does not exist: the refusal comes before the run is even opened
-    args = [str(tmp_path / "run") if a == "RUN" else a for a in ONE_PROCESS[command]]
+    # DIR: a folder that exists (a missing --data-dir is refused before any command runs)
+    places = {"RUN": str(tmp_path / "run"), "DIR": str(tmp_path.parent)}
+    args = [places.get(a, a) for a in ONE_PROCESS[command]]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert re.fullmatch(rf"error: {command} runs in one process \([^()]+\); start it without torchrun "

@@ -79,3 +79,42 @@ def test_correlation_to_average_and_fraction_of_oracle():
         assert np.isfinite(out[key])
     # scores do not depend on the train-std scaling
     assert out["correlation_to_average"] == pytest.approx(evaluate_predictions(resp, truth, ids)["correlation_to_average"])
+
+
+def _with_a_near_silent_neuron():
+    """Five ordinary neurons and a near-silent sixth (V_tot ~2e-9, V_noise ~4e-10: FEV 0.56 under
+    the bare ``+ 1e-9`` guard), with predictions whose error is tiny for the ordinary neurons
+    and, for the silent one, ordinary in size but huge against its variance."""
+    rng = np.random.default_rng(0)
+    signal = rng.normal(size=(30, 1, 6))
+    rep = signal + rng.normal(scale=0.5, size=(30, 8, 6))
+    rep[..., 5] = 4e-5 * signal[..., 5] + 2e-5 * rng.normal(size=(30, 8))
+    pred = np.broadcast_to(rep.mean(1, keepdims=True), rep.shape) + rng.normal(scale=0.1, size=rep.shape)
+    return rep, pred
+
+
+def test_a_near_silent_neuron_is_never_reliable():
+    rep, pred = _with_a_near_silent_neuron()
+    total = rep.reshape(-1, 6).var(0, ddof=1)
+    noise = rep.var(1, ddof=1).mean(0)
+    assert total[5] < 1e-6 * np.median(total) and (total[5] - noise[5]) / (total[5] + 1e-9) > 0.15  # the trap
+    fev, feve = explainable_variance(rep), fraction_explained_variance(rep, pred)
+    assert fev[5] == 0 and np.isnan(feve[5])
+    # the ordinary neurons keep Sensorium's definitions exactly
+    np.testing.assert_allclose(fev[:5], (total[:5] - noise[:5]) / (total[:5] + 1e-9))
+    np.testing.assert_allclose(feve[:5], fraction_explained_variance(rep[..., :5], pred[..., :5]))
+    assert feve_reliable(rep, pred) == pytest.approx(feve_reliable(rep[..., :5], pred[..., :5]))
+    assert feve_reliable(rep, pred) > 0.9  # was about -1e6: the silent neuron's FEVE swamped the mean
+    assert feve_reliable(rep, pred, threshold=0) == pytest.approx(feve[:5].mean())
+    ids = np.repeat(np.arange(30), 8)
+    trials = rep.reshape(-1, 6)
+    scores = evaluate_predictions(trials, pred.reshape(-1, 6), ids)
+    assert scores["fraction_fev_reliable"] == pytest.approx(5 / 6) and scores["feve"] > 0.9
+
+
+def test_a_neuron_with_no_variance_at_all_has_no_fev():
+    rep, pred = _with_a_near_silent_neuron()
+    rep[..., 5] = 3.0
+    assert explainable_variance(rep)[5] == 0 and np.isnan(fraction_explained_variance(rep, pred)[5])
+    one = rep[..., :1]  # one neuron: its own median, so only a constant one is near-silent
+    assert explainable_variance(one)[0] > 0.15

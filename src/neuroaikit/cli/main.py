@@ -44,9 +44,9 @@ The commands that compute take --device and --threads (align, bmi, calcium infer
 certify, continual, energy, evaluate, plasticity, probe, train, twin fit/evaluate/probe; not
 data, demo, report or sweep); bmi, continual, train and twin fit take --precision too (certify's
 and energy's --precision are their own, see their help). train, twin fit and evaluate run
-data-parallel unchanged under torchrun; align, bmi, certify, continual, energy, plasticity, probe
-and twin evaluate/probe refuse it (one process); start calcium, data, demo, report and sweep
-without it:
+data-parallel unchanged under torchrun; align, bmi, calcium infer/evaluate, certify, continual,
+energy, plasticity, probe and twin evaluate/probe refuse it (one process); start data, demo,
+report and sweep without it:
   torchrun --nproc_per_node 2 -m neuroaikit train ... --out runs/mnist
 
 Run 'neuroaikit COMMAND --help' for each command's options."""

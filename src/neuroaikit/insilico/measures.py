@@ -17,6 +17,12 @@ import numpy as np
 
 EPS = 1e-12
 
+__all__ = [
+    "circular_variance", "preferred_angle", "orientation_selectivity", "direction_selectivity", "osi", "dsi",
+    "spatial_frequency_tuning", "modulation_ratio", "naka_rushton", "contrast_response",
+    "surround_suppression_index", "lifetime_sparseness", "population_sparseness", "participation_ratio",
+]
+
 
 def _rectified(responses, baseline) -> np.ndarray:
     r = np.asarray(responses, dtype=np.float64)

@@ -594,7 +594,9 @@ class _Trainer:
     # -- one epoch ----------------------------------------------------------
     def _train_epoch(self, stop_at: float | None = None) -> float:
         """One pass over the train trials; a single-process fit stops early at ``stop_at``
-        (:func:`time.monotonic`); data-parallel processes cannot, they must step together."""
+        (:func:`time.monotonic`); data-parallel processes cannot, they must step together.
+        Returns the epoch's loss: the global batches' losses (:meth:`batch_loss`, as one process
+        computes them) averaged with their trial counts as weights, whatever the process count."""
         cfg, ex = self.cfg, self.ex
         can_cut = stop_at is not None and ex.world_size == 1
         rng = np.random.default_rng(derive_seed(cfg.seed, self.epoch))  # the same order on every process
@@ -621,8 +623,13 @@ class _Trainer:
                     break
                 loss, n_local = self.batch_loss(session, to_device(batch, ex.device), global_size, counted)
                 ex.optimizer_step(loss, self.opt)
-                total += torch.tensor([float(loss.detach()) / ex.world_size * n_local, n_local], dtype=torch.float64)
-                task.update(loss=float(loss.detach()) / max(n_local, 1))
+                # the processes' losses average to the global batch's loss (as their gradients
+                # do), stand-ins included; weighing each by global_size / world_size makes the
+                # sum over processes that loss times the batch's trials, counted once (n_local)
+                total += torch.tensor([float(loss.detach()) * global_size / ex.world_size, n_local],
+                                      dtype=torch.float64)
+                # rank 0's loss estimates the global batch's (exactly so on one process)
+                task.update(loss=float(loss.detach()) / global_size)
         sums = ex.all_sum([float(total[0]), float(total[1])])
         return sums[0] / max(sums[1], 1.0)
 

@@ -12,6 +12,9 @@ Conventions (sinzlab/sensorium, sinzlab/neuralpredictors):
 - Pearson r (:func:`pearson`) and the jackknife oracle (:func:`oracle_correlation`) are
   :mod:`neuroaikit.stats`'s: exact, and 0 for a neuron that is constant in responses or
   predictions (neuralpredictors gets that 0 from an ``eps = 1e-8`` added to the std);
+- one addition: a near-silent neuron (variance over the repeated trials at most 1e-6 of the
+  median neuron's, or 0) has FEV 0 and no FEVE, so it is never reliable
+  (:func:`explainable_variance`); every other neuron scores as in Sensorium;
 - repeated trials are given either as a list of (repeats_i, n_neurons) arrays, one per
   image, or as a NaN-padded (n_images, max_repeats, n_neurons) array
   (:meth:`NeuralDataset.repeats`).
@@ -26,7 +29,16 @@ import numpy as np
 from ..stats import oracle_correlation, pearson
 from .dataset import group_repeats
 
+__all__ = [
+    "single_trial_correlation", "correlation_to_average", "explainable_variance", "fraction_explained_variance",
+    "feve_reliable", "conservative_oracle", "fraction_of_oracle", "evaluate_predictions", "standardize",
+    "repeated_trials", "FEV_THRESHOLD", "NEGLIGIBLE_VARIANCE",
+]
+
 FEV_THRESHOLD = 0.15
+#: a neuron whose variance over the repeated trials is at most this fraction of the median
+#: neuron's (or exactly 0) is near-silent: it has no FEV and no FEVE (see :func:`explainable_variance`)
+NEGLIGIBLE_VARIANCE = 1e-6
 
 RepeatedTrials = Sequence[np.ndarray] | np.ndarray
 
@@ -63,40 +75,53 @@ def correlation_to_average(responses: np.ndarray, predictions: np.ndarray, image
     return pearson(mean_resp, mean_pred, axis=0)
 
 
+def _variances(groups: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """V_tot and V_noise per neuron (see :func:`explainable_variance`), and which neurons are
+    near-silent (V_tot at most ``NEGLIGIBLE_VARIANCE`` times the median neuron's, or 0)."""
+    total_var = np.var(np.vstack(groups), axis=0, ddof=1)
+    noise_var = np.mean(np.vstack([np.var(g, axis=0, ddof=1) for g in groups]), axis=0)
+    typical = float(np.median(total_var)) if total_var.size else 0.0
+    return total_var, noise_var, (total_var <= NEGLIGIBLE_VARIANCE * typical) | (total_var == 0)
+
+
 def explainable_variance(repeated: RepeatedTrials) -> np.ndarray:
     """Fraction of explainable variance (FEV): ``(V_tot - V_noise) / (V_tot + 1e-9)`` where
     V_tot is the variance over all repeated trials (ddof 1) and V_noise the mean over images
-    of the across-repeat variance (ddof 1)."""
-    groups = _as_groups(repeated)
-    total_var = np.var(np.vstack(groups), axis=0, ddof=1)
-    noise_var = np.mean(np.vstack([np.var(g, axis=0, ddof=1) for g in groups]), axis=0)
-    return (total_var - noise_var) / (total_var + 1e-9)
+    of the across-repeat variance (ddof 1).
+
+    A near-silent neuron, whose V_tot is at most ``NEGLIGIBLE_VARIANCE`` (1e-6) times the median
+    neuron's V_tot (or exactly 0), has FEV 0, so it never counts as reliable: Sensorium's
+    ``+ 1e-9`` guard assumes responses of about unit variance, and gave such a neuron (V_tot
+    2e-9, V_noise 4e-10) FEV 0.56 and a FEVE of -6e6 that swamped the mean over neurons."""
+    total_var, noise_var, negligible = _variances(_as_groups(repeated))
+    return np.where(negligible, 0.0, (total_var - noise_var) / (total_var + 1e-9))
 
 
 def fraction_explained_variance(repeated: RepeatedTrials, predictions: RepeatedTrials) -> np.ndarray:
     """FEVE per neuron: ``1 - (MSE - V_noise) / (V_tot - V_noise)`` with MSE the mean squared
     error over all repeated trials and V_tot, V_noise as in :func:`explainable_variance`.
     Sensorium averages it over neurons with FEV >= 0.15 only (:func:`feve_reliable`). A neuron
-    with no explainable variance (V_tot <= V_noise) has no FEVE: NaN."""
+    with no explainable variance (V_tot <= V_noise), or a near-silent one (as in
+    :func:`explainable_variance`), has no FEVE: NaN."""
     groups = _as_groups(repeated)
     preds = _as_groups(predictions)
     if len(preds) != len(groups) or any(p.shape != g.shape for p, g in zip(preds, groups)):
         raise ValueError("predictions must have the same repeat structure as responses")
     mse = np.mean(np.vstack([(g - p) ** 2 for g, p in zip(groups, preds)]), axis=0)
-    total_var = np.var(np.vstack(groups), axis=0, ddof=1)
-    noise_var = np.mean(np.vstack([np.var(g, axis=0, ddof=1) for g in groups]), axis=0)
+    total_var, noise_var, negligible = _variances(groups)
     explainable = total_var - noise_var
     feve = np.full(explainable.shape, np.nan)
-    ok = explainable > 0
+    ok = (explainable > 0) & ~negligible
     feve[ok] = 1 - (mse[ok] - noise_var[ok]) / explainable[ok]
     return feve
 
 
 def feve_reliable(repeated: RepeatedTrials, predictions: RepeatedTrials, threshold: float = FEV_THRESHOLD) -> float:
-    """Sensorium's FEVE score: mean FEVE over the neurons whose FEV >= ``threshold`` (0.15)."""
+    """Sensorium's FEVE score: mean FEVE over the neurons whose FEV >= ``threshold`` (0.15);
+    near-silent neurons have FEV 0 (:func:`explainable_variance`) and never count."""
     fev = explainable_variance(repeated)
     feve = fraction_explained_variance(repeated, predictions)
-    keep = fev >= threshold
+    keep = (fev >= threshold) & np.isfinite(feve)  # a threshold <= 0 must not admit neurons without FEVE
     return float(np.mean(feve[keep])) if keep.any() else float("nan")
 
 

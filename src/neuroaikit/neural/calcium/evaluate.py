@@ -43,7 +43,7 @@ from ...config import (
     check_value,
 )
 from ...errors import ConfigError
-from ...execution import ExecutionConfig
+from ...execution import ExecutionConfig, refuse_torchrun
 from ...progress import Progress, default_progress
 from ...results import finite_or_none, format_figure
 from ...runs import Run, RunWriter
@@ -534,7 +534,10 @@ def run_evaluation(
     backend; ``out`` must not be a finished run unless ``overwrite``). The job writes into
     ``out.partial`` and renames it at the end, so a failed job never replaces a good run; the
     report is built after that, and a report failure is logged without losing the results.
+
+    One process: refused under ``torchrun``, where every rank would write the same run folder.
     """
+    refuse_torchrun("calcium evaluate", "its datasets are not shared between processes")
     progress = default_progress(progress)
     validate_evaluation(cfg)
     writer = RunWriter(out, cfg, overwrite=overwrite, progress=progress)

@@ -30,7 +30,7 @@ from ...config import (
     Interval,
 )
 from ...errors import ConfigError, DataError
-from ...execution import ExecutionConfig
+from ...execution import ExecutionConfig, refuse_torchrun
 from ...progress import Progress, default_progress
 from ...results import finite_or_none
 from ...runs import Run, RunWriter
@@ -270,7 +270,10 @@ def run_inference(
     The trace file, the options, the ``params_from`` run and ``out`` (not a finished run unless
     ``overwrite``) are checked before anything is created; the report is built after the run
     is committed, and a report failure is logged without losing the results.
+
+    One process: refused under ``torchrun``, where every rank would write the same run folder.
     """
+    refuse_torchrun("calcium infer", "its traces are not shared between processes")
     progress = default_progress(progress)
     # cheap checks first (options, the tuned run, the output folder), then the traces; all of
     # them before anything is created
