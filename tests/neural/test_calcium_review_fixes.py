@@ -68,3 +68,13 @@ def test_resample_flags_frames_interpolated_from_nan(rate_hz):
     expected = np.interp(out.time, rec.time, (~rec.valid).astype(float)) > 0
     np.testing.assert_array_equal(~out.valid, expected)
     assert np.isnan(out.dff[expected]).all() and np.isfinite(out.dff[~expected]).all()
+
+
+@pytest.mark.parametrize("rate_hz", [10.0, 7.0, 15.0, 60.0])
+def test_resampling_adds_no_frame_after_the_last_imaged_one(rate_hz):
+    rate, n = 30.0, 600  # the last frame at 19.967 s: 10 Hz used to add one at 20.0 s
+    rec = CalciumRecording(5.0 + np.arange(n) / rate, np.random.default_rng(0).normal(size=n), None, rate, name="sim")
+    out = resample_recording(rec, rate_hz)
+    assert out.time[0] == rec.time[0] and out.time[-1] <= rec.time[-1]
+    assert rec.time[-1] - out.time[-1] < 1.0 / rate_hz  # and none is left out
+    np.testing.assert_allclose(np.diff(out.time), 1.0 / rate_hz)

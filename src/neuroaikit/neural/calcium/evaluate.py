@@ -199,7 +199,10 @@ def resample_recording(rec: CalciumRecording, rate_hz: float) -> CalciumRecordin
     y = rec.filled_dff()
     if rate_hz < rec.frame_rate:
         y = gaussian_filter1d(y, 0.5 * rec.frame_rate / rate_hz)
-    new_time = np.arange(rec.time[0], rec.time[-1] + 0.5 / rate_hz, 1.0 / rate_hz)
+    # no new frame after the last imaged one: it would hold a held value, and spikes after the
+    # recording's end would be scored against it
+    n_frames = int(np.floor((rec.time[-1] - rec.time[0]) * rate_hz + 1e-9)) + 1
+    new_time = rec.time[0] + np.arange(n_frames) / rate_hz
     new_dff = np.interp(new_time, rec.time, y)
     left = np.clip(np.searchsorted(rec.time, new_time, side="right") - 1, 0, rec.time.size - 1)
     right = np.minimum(left + 1, rec.time.size - 1)
