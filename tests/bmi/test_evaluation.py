@@ -69,3 +69,16 @@ def test_single_trial_label_is_an_error():
     ds.y[0] = 1
     with pytest.raises(DataError, match="single trial"):
         cross_validate(_MeanClassifier(), ds)
+
+
+@pytest.mark.parametrize("scheme, where", [("loso", ""), ("cross-session", " in subject 0"),
+                                           ("cross-run", " in subject 0")])
+def test_single_trial_label_is_an_error_under_every_scheme(scheme, where):
+    """The fold that tests the lone trial trains without its class: refused, not scored."""
+    ds = _toy(2)
+    ds.run = ds.session.copy()
+    ds.classes = ["a", "b", "c"]
+    ds.y[0] = 2
+    with pytest.raises(DataError, match=f"^label 'c' has a single trial{where};"):
+        cross_validate(_MeanClassifier(), ds, scheme)
+

@@ -64,3 +64,23 @@ def test_bmi_refuses_torchrun(tmp_path, capsys, monkeypatch):
     assert err == ("error: bmi runs in one process (its decoders are fitted one after another); start it without "
                    "torchrun (it has 2 processes)")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_loso_does_not_ask_for_trials_per_fold(monkeypatch):
+    """Folds are within-session k-fold only: under loso a label with fewer trials than --folds
+    (but more than one) is decoded, not refused."""
+    import numpy as np
+
+    import neuroaikit.bmi.workflow as workflow
+    from neuroaikit.bmi.epochs import EpochsDataset
+    from neuroaikit.progress import silent
+
+    rng = np.random.default_rng(0)
+    y = np.tile([0, 1], 12)
+    y[[0, 12]] = 2
+    ds = EpochsDataset(X=rng.normal(size=(24, 3, 64)), y=y, classes=["a", "b", "c"], sfreq=32.0,
+                       ch_names=["O1", "Oz", "O2"], subject=np.repeat([1, 2], 12))
+    monkeypatch.setattr(workflow, "load_dataset", lambda config, recipe=None: ds)
+    config = workflow.BMIConfig(subjects=[1, 2], decoders=["mdm"], scheme="loso", folds=5)
+    result = workflow.decode(config, progress=silent())
+    assert result.decoders[0].n_trials == 24

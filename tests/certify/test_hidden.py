@@ -216,3 +216,17 @@ def test_elu_bound_is_its_largest_slope(alpha):
     slopes = (F.elu(x[1:], alpha) - F.elu(x[:-1], alpha)) / (x[1:] - x[:-1])
     bound = layer_bound("elu", elu, (4,)).bound
     assert bound >= float(slopes.abs().max()) and bound == pytest.approx(float(slopes.abs().max()), rel=1e-3)
+
+
+def test_layers_refused_for_a_condition_name_it():
+    """A supported kind of layer that fails the bound's condition is refused for that condition,
+    not with the list of supported layers (which names the layer's kind) or a hint that cannot help."""
+    no_stats = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 3)).eval()
+    with pytest.raises(ConfigError, match=r"^cannot bound the sensitivity of '1': batch norm with "
+                                          r"track_running_stats=False normalises with each batch's statistics"):
+        HiddenNoiseCertifier(inject_noise(no_stats, {"1": 0.5}).eval(), input_shape=(4,), site="1")
+    steep = nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU(2.0), nn.Linear(4, 3)).eval()
+    with pytest.raises(ConfigError, match=r"^cannot bound the sensitivity of '1': LeakyReLU with negative_slope=2; "
+                                          r"the bound needs \|negative_slope\| <= 1$"):
+        HiddenNoiseCertifier(inject_noise(steep, {"1": 0.5}), input_shape=(4,), site="1")
+    assert layer_bound("act", nn.LeakyReLU(-1.0), (4,)).bound == 1.0

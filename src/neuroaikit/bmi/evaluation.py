@@ -71,14 +71,24 @@ class FoldPredictions:
                 for g in sorted(set(groups))}
 
 
-def check_trials_per_class(ds: EpochsDataset, folds: int) -> None:
-    """Every class needs at least ``folds`` trials (and never a single one)."""
-    counts = ds.class_counts()
-    for name, n in counts.items():
+def check_single_trials(ds: EpochsDataset, where: str = "") -> None:
+    """No label with a single trial: whichever fold tests it trains without its class, so it is
+    scored as an error no decoder could avoid. ``where`` names the part checked (a subject)."""
+    for name, n in ds.class_counts().items():
         if n == 1:
-            raise DataError(f"label {name!r} has a single trial; a decoder cannot be trained and tested on it")
-        if 0 < n < folds:
-            raise DataError(f"label {name!r} has {n} trials, fewer than the {folds} folds")
+            raise DataError(f"label {name!r} has a single trial{where}; a decoder cannot be trained and tested on it")
+
+
+def check_trials_per_class(ds: EpochsDataset, folds: int | None) -> None:
+    """No label with a single trial, every label present with at least ``folds`` trials (the
+    stratified k-fold of ``within-session``; ``None`` for the schemes that hold out whole groups),
+    and at least 2 labels present."""
+    check_single_trials(ds)
+    counts = ds.class_counts()
+    if folds is not None:
+        for name, n in counts.items():
+            if 0 < n < folds:
+                raise DataError(f"label {name!r} has {n} trials, fewer than the {folds} folds")
     present = [c for c, n in counts.items() if n > 0]
     if len(present) < 2:
         raise DataError(f"{ds.name}: trials of {len(present)} class(es); decoding needs at least 2")
@@ -92,26 +102,34 @@ def _splits(ds: EpochsDataset, scheme: str, folds: int, seed: int):
         subjects = sorted(set(ds.subject))
         if len(subjects) < 2:
             raise DataError("leave-one-subject-out needs at least 2 subjects")
+        check_single_trials(ds)
         for s in subjects:
             yield idx[ds.subject != s], idx[ds.subject == s]
         return
-    for s in sorted(set(ds.subject)):
-        own = ds.subject == s
-        if scheme == "within-session":
+    if scheme == "within-session":
+        for s in sorted(set(ds.subject)):
+            own = ds.subject == s
             for session in sorted(set(ds.session[own])):
                 part = idx[own & (ds.session == session)]
                 check_trials_per_class(ds.subset(part), folds)
                 cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
                 for train, test in cv.split(part, ds.y[part]):
                     yield part[train], part[test]
-        else:
-            key = ds.session if scheme == "cross-session" else ds.run
-            groups = sorted(set(key[own]))
-            if len(groups) < 2:
-                what = "sessions" if scheme == "cross-session" else "runs"
-                raise DataError(f"{scheme} needs at least 2 {what} per subject; subject {s} has {len(groups)}")
-            for g in groups:
-                yield idx[own & (key != g)], idx[own & (key == g)]
+        return
+    key = ds.session if scheme == "cross-session" else ds.run
+    # each subject's decoder learns from that subject's other sessions or runs alone; every
+    # subject is checked before any fold is fitted
+    for s in sorted(set(ds.subject)):
+        own = ds.subject == s
+        n_groups = len(set(key[own]))
+        if n_groups < 2:
+            what = "sessions" if scheme == "cross-session" else "runs"
+            raise DataError(f"{scheme} needs at least 2 {what} per subject; subject {s} has {n_groups}")
+        check_single_trials(ds.subset(own), f" in subject {s}")
+    for s in sorted(set(ds.subject)):
+        own = ds.subject == s
+        for g in sorted(set(key[own])):
+            yield idx[own & (key != g)], idx[own & (key == g)]
 
 
 def two_class_score(model, X: np.ndarray) -> np.ndarray | None:
@@ -130,7 +148,9 @@ def two_class_score(model, X: np.ndarray) -> np.ndarray | None:
 def cross_validate(decoder, ds: EpochsDataset, scheme: str = "within-session", folds: int = 5, seed: int = 42,
                    y: np.ndarray | None = None) -> FoldPredictions:
     """Out-of-fold predictions of ``decoder`` (cloned per fold) on ``ds`` (see module docstring);
-    ``y`` replaces the labels (the permutation test passes permuted ones). With two classes the
+    ``y`` replaces the labels (the permutation test passes permuted ones). A label with a single
+    trial (in a subject, for ``cross-session`` and ``cross-run``) is refused under every scheme;
+    fewer trials than ``folds`` only under ``within-session``. With two classes the
     decoder's scores are kept too, for the ROC-AUC (not timed: the timing is of ``predict``)."""
     labels = ds.y if y is None else y
     y_pred = np.full(len(ds), -1)

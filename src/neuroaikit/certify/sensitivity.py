@@ -20,7 +20,8 @@ below the true constant):
   one pixel gets, both read off PyTorch's own pooling of a ones image and its gradient, so padding
   (counted or not), ``ceil_mode`` and ``divisor_override`` enter as the layer computes them.
   It is exact when the windows do not overlap (``1 / sqrt(window size)`` for plain pooling).
-- ``BatchNorm`` in eval mode: the largest ``|gamma| / sqrt(running_var + eps)``.
+- ``BatchNorm`` in eval mode with running statistics (``track_running_stats=True``): the largest
+  ``|gamma| / sqrt(running_var + eps)``.
 - ``Flatten``, ``Identity``, ``Dropout`` in eval mode: 1.
 
 Anything else (residual blocks, attention, normalisation that depends on the batch or on the
@@ -133,7 +134,10 @@ def layer_bound(name: str, layer: nn.Module, input_shape: tuple[int, ...]) -> La
             raise ConfigError(f"cannot bound the sensitivity of {name!r}: dropout in training mode is random; "
                               "call model.eval()")
         return LayerBound(name, kind, 1.0, "identity in eval mode")
-    if isinstance(layer, nn.LeakyReLU) and abs(layer.negative_slope) <= 1:
+    if isinstance(layer, nn.LeakyReLU):
+        if abs(layer.negative_slope) > 1:
+            raise ConfigError(f"cannot bound the sensitivity of {name!r}: LeakyReLU with negative_slope="
+                              f"{layer.negative_slope:g}; the bound needs |negative_slope| <= 1")
         return LayerBound(name, kind, 1.0, "1-Lipschitz (slope <= 1)")
     if isinstance(layer, nn.ELU):
         # slope 1 above 0, alpha * exp(x) below: at most |alpha| there, whatever its sign
@@ -152,7 +156,11 @@ def layer_bound(name: str, layer: nn.Module, input_shape: tuple[int, ...]) -> La
         return LayerBound(name, kind, bound, f"Schur test: sqrt(largest output weight sum {rows:.4g} x largest "
                                              f"pixel weight sum {columns:.4g})")
     if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-        if layer.training or layer.running_var is None:
+        if layer.running_var is None:
+            # eval() does not help: without running statistics it normalises with the batch's own
+            raise ConfigError(f"cannot bound the sensitivity of {name!r}: batch norm with track_running_stats=False "
+                              "normalises with each batch's statistics even in eval mode, so it has no fixed operator norm")
+        if layer.training:
             raise ConfigError(f"cannot bound the sensitivity of {name!r}: batch norm in training mode depends on "
                               "the batch; call model.eval()")
         scale = 1 / torch.sqrt(layer.running_var.detach().double() + layer.eps)

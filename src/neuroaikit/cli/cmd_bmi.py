@@ -13,8 +13,10 @@ intervals, the label-permutation p-value (--permutations N), ITR, pseudo-online 
 against window length (--windows), and a robustness table (--robustness): additive noise at
 stated SNRs, 1-4 channels lost, electrode shift among neighbours, and white-box APGD with an
 L-inf budget in microvolts (with EOT over noise draws for a deep decoder trained with
---deep-noise). Writes OUT/results/bmi.json and OUT/report.html (confusion matrices, accuracy
-by subject, CSP patterns on the scalp, SSVEP spectra, robustness curves).
+--deep-noise). Prints each decoder's accuracy (per subject and the mean, with several
+subjects) and the robustness and window tables when asked for; writes OUT/results/bmi.json and
+OUT/report.html (confusion matrices, accuracy by subject, CSP patterns on the scalp, SSVEP
+spectra, robustness curves).
 
 Data sets (--data-dir holds their folders): ssvep-exo (SSVEP exoskeleton, Kalunga et al. 2016,
 subjects 1-6 here) and physionet-mi (PhysioNet motor imagery, imagined left vs right fist,
@@ -117,6 +119,61 @@ def print_result(result) -> None:
         print(f"ITR: {selection:g} s per selection (cue to decision)")
     if published:
         print(f"MOABB: {published.get('source')}")
+    if len(ds["subjects"]) > 1:
+        _print_per_subject(result)
+    if any(r.robustness for r in result.decoders):
+        _print_robustness(result)
+    if any(r.pseudo_online for r in result.decoders):
+        _print_windows(result)
+
+
+def _columns(tables: list[dict]) -> list[str]:
+    """The keys of ``tables`` in the order they first appear."""
+    return list(dict.fromkeys(k for t in tables for k in t))
+
+
+def _print_per_subject(result) -> None:
+    from ..results import format_figure
+    from .cmd_data import _print_table
+
+    subjects = result.dataset["subjects"]
+    rows = []
+    for r in result.decoders:
+        values = [r.per_subject.get(s) for s in subjects]
+        known = [v for v in values if v is not None]
+        rows.append([r.name, *(format_figure(v, ".3f") for v in values),
+                     format_figure(sum(known) / len(known) if known else None, ".3f")])
+    print("accuracy by subject:")
+    _print_table(["decoder", *subjects, "mean"], rows)
+
+
+def _print_robustness(result) -> None:
+    from ..results import format_figure
+    from .cmd_data import _print_table
+
+    decoders = [r for r in result.decoders if r.robustness]
+    snrs = _columns([r.robustness["noise"] for r in decoders])
+    lost = _columns([r.robustness["channels_lost"] for r in decoders])
+    eps = _columns([r.robustness["apgd"] for r in decoders])
+    rows = [[r.name, format_figure(r.robustness.get("clean"), ".3f"),
+             *(format_figure(r.robustness["noise"].get(k), ".3f") for k in snrs),
+             *(format_figure(r.robustness["channels_lost"].get(k), ".3f") for k in lost),
+             format_figure(r.robustness.get("electrode_shift"), ".3f"),
+             *(format_figure(r.robustness["apgd"].get(k), ".3f") for k in eps)] for r in decoders]
+    noise = decoders[0].robustness.get("noise_model")
+    print(f"robustness (accuracy on held-out trials, mean over subjects; {noise} noise):")
+    _print_table(["decoder", "clean", *(f"SNR {k} dB" for k in snrs), *(f"{k} ch lost" for k in lost), "shift",
+                  *(f"APGD {k} uV" for k in eps)], rows)
+
+
+def _print_windows(result) -> None:
+    from ..results import format_figure
+    from .cmd_data import _print_table
+
+    rows = [[r.name, format_figure(w.get("window_s"), "g"), format_figure(w.get("accuracy"), ".3f"),
+             format_figure(w.get("latency_s"), ".3f")] for r in result.decoders for w in r.pseudo_online or []]
+    print("pseudo-online (first L s of each epoch, causal filters):")
+    _print_table(["decoder", "window s", "accuracy", "latency after cue s"], rows)
 
 
 def run(args) -> int:
