@@ -672,3 +672,19 @@ def test_reservoir_buffer_copies_what_it_stores(datasets):
     learner, _ = make_learner(config, scenario_from(config, datasets))
     learner.fit()
     assert len(learner.strategy.memory_) == 8 and len(learner.matrix) == 5
+
+
+def test_an_unknown_setting_lists_the_known_ones_as_users_type_them():
+    """``--set`` and the docs say ``lambda`` (``lambda_`` is the constructor's name, a Python
+    keyword): the error for an unknown setting names the known ones the same way, and the
+    unknown one as typed."""
+    with pytest.raises(ConfigError, match="has no setting") as info:
+        make_strategy("ewc", {"lamda": 5})
+    message = str(info.value)
+    assert message.startswith("strategy 'ewc' has no setting(s) lamda; known: ")
+    known = message.split("known: ")[1].split(", ")
+    assert "lambda" in known and "lambda_" not in known
+    # both spellings set it
+    assert make_strategy("ewc", {"lambda": 7.0}).lambda_ == make_strategy("ewc", {"lambda_": 7.0}).lambda_ == 7.0
+    with pytest.raises(ConfigError, match=r"has no setting\(s\) lambda; known: "):
+        make_strategy("lwf", {"lambda": 1.0})

@@ -122,14 +122,60 @@ def test_time_limit_bounds_the_whole_command(three_mice, tmp_path):
 
 
 def test_a_limit_that_leaves_no_time_to_train_says_so_and_still_holds(three_mice, tmp_path, capsys):
-    """A limit shorter than the scoring set aside: the command says the twin will be barely trained
-    and still ends within the limit, scored and saved."""
+    """A limit shorter than the scoring set aside: before training the command says the twin
+    will be barely trained and that scoring may run past the limit, by up to about how much (an
+    estimate from the generous time set aside: this tiny twin's scoring still ends within the
+    limit); the receptive-field maps are skipped, and the run is scored and saved."""
     out = tmp_path / "too-short"
     assert main(["twin", "fit", three_mice[0], "--channels", "4", "--layers", "1", "--threads", "1",
                  "--time-limit", "6", "--no-report", "--out", str(out)]) == 0
-    assert "--time-limit 6 leaves no time for training" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "--time-limit 6 leaves no time for training" in printed and "past the limit by up to about" in printed
+    assert "receptive-field recovery skipped" in printed
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["command_seconds"] <= 6 and "twin" in Run.open(out).result("twin_eval")["models"]
+    evaluation = Run.open(out).result("twin_eval")
+    assert metrics["command_seconds"] <= 6 and "twin" in evaluation["models"]
+    assert "rf_within_2px_reliable" not in (evaluation.get("synthetic") or {})
+
+
+def test_the_time_plan_skips_the_receptive_field_maps_when_they_leave_no_time_to_train():
+    """75 s, 5 s spent loading, a 1-s prediction pass and 40 s of maps: with the maps, the
+    scoring set aside (75 s) leaves no time to train; without them the twin trains 55 s and the
+    command keeps within its limit."""
+    from neuroaikit.neural.twin import _scoring_reserve, plan_time_limit
+
+    assert _scoring_reserve(1.0, 1, 40.0) == 75.0
+    plan = plan_time_limit(75, 5, 1.0, 40.0, 0.0)
+    assert plan.rf_skipped and plan.rf_kept_seconds == 0.0 and plan.rf_seconds == 40.0
+    assert (plan.training, plan.scoring, plan.over) == (55.0, 15.0, 0.0)
+    notes = plan.notes()
+    assert len(notes) == 2 and "receptive-field recovery skipped" in notes[1] and "about 40 s" in notes[1]
+    # a limit with time to train after the maps keeps them
+    plan = plan_time_limit(200, 5, 1.0, 40.0, 10.0)
+    assert not plan.rf_skipped and plan.rf_kept_seconds == 40.0
+    assert (plan.training, plan.scoring, plan.ln_baseline, plan.over) == (110.0, 75.0, 10.0, 0.0)
+    assert plan.notes() == ["twin: 200 s in all, 110 s for training (10 s LN baseline, 75 s scoring set aside)"]
+    # the maps are kept on recordings without known receptive fields, where they cost nothing
+    assert not plan_time_limit(12, 5, 1.0, 0.0, 0.0).rf_skipped
+
+
+def test_the_time_plan_says_how_far_a_limit_shorter_than_the_scoring_runs_over():
+    """The scoring alone (10 s + 5 prediction passes of 2 s) is more than the 12 s left: the note
+    says before training that the twin will be barely trained and scoring runs past the limit
+    by up to about 8 s; the LN baseline's budget goes to nothing then."""
+    from neuroaikit.neural.twin import plan_time_limit
+
+    plan = plan_time_limit(15, 3, 2.0, 30.0, 3.75)
+    assert plan.rf_skipped and (plan.training, plan.scoring, plan.over) == (0.0, 20.0, 8.0)
+    notes = plan.notes()
+    assert notes[0] == "twin: 15 s in all, 0 s for training (4 s LN baseline, 20 s scoring set aside)"
+    assert notes[-1] == ("note: twin: --time-limit 15 leaves no time for training once the baselines and scoring are "
+                         "set aside: the twin will be barely trained, and scoring it will run past the limit by up to "
+                         "about 8 s (an estimate); give a longer limit")
+    # time to score but none to train: barely trained, within the limit
+    plan = plan_time_limit(30, 3, 2.0, 0.0, 8.0)
+    assert (plan.training, plan.over) == (0.0, 0.0) and "past the limit" not in plan.notes()[-1]
+    assert "barely trained; give a longer limit" in plan.notes()[-1]
 
 
 def test_scoring_time_set_aside_includes_the_receptive_field_maps_where_the_truth_is_known(three_mice):

@@ -66,8 +66,10 @@ class Certifier:
             each ``Conv2d`` that a ``Sequential`` follows by a ``ReLU`` in one oneDNN call
             (:func:`neuroaikit.cpu_fusion.fuse_conv_relu`).
 
-    A model with batch norm in training mode is refused (its outputs would depend on the batch
-    and certifying would overwrite its running statistics). Before the first draws the model is
+    A model with batch norm in training mode, or without running statistics
+    (``track_running_stats=False``, which normalises with each batch's statistics in eval mode
+    too), is refused: its outputs would depend on the batch, and in training mode certifying
+    would overwrite its running statistics. Before the first draws the model is
     run to find its own randomness (:meth:`check_randomness`); randomness drawn once per forward
     pass and shared by the batch makes each pass take one draw per image, so that the draws of
     one image stay independent, as the Clopper-Pearson bound assumes.
@@ -85,6 +87,12 @@ class Certifier:
         batchnorm = in_training_mode(model, nn.modules.batchnorm._BatchNorm)
         if batchnorm:
             raise ConfigError(f"cannot certify with {batchnorm_warning(batchnorm)}")
+        batch_statistics = [name or type(m).__name__ for name, m in model.named_modules()
+                            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None]
+        if batch_statistics:
+            raise ConfigError(f"cannot certify with batch norm without running statistics ({', '.join(batch_statistics[:5])}; "
+                              "track_running_stats=False): it normalises every batch of draws with that batch's "
+                              "statistics even in eval mode, so a draw's class depends on the other draws")
         if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
             raise ConfigError(f"max_rows must be an integer >= 1, got {max_rows!r}")
         if precision not in PRECISIONS:

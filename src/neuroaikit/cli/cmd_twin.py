@@ -26,7 +26,9 @@ stopping on validation correlation, learning-rate decay).
                      exciting inputs; figures in report.html.
 
 --time-limit bounds the whole command (loading, baselines, fit, scoring); each epoch line
-shows the validation r and the time left.
+shows the validation r and the time left. A limit that leaves no time to train once the
+scoring is set aside skips the receptive-field recovery (synthetic data); one too short even
+to score the twin is overrun, and a note before training says by about how much.
 
 DATA is a Sensorium FileTree folder or .zip, an .nwb file, a suite2p folder or CaImAn's
 saved .hdf5 with its stimulus log (see 'neuroaikit twin fit --help'), a recording .json/.yaml
@@ -115,7 +117,10 @@ def add_arguments(parser):
     fit.add_argument("--max-epochs", type=int, help=f"default {f.max_epochs}")
     fit.add_argument("--patience", type=int, help=f"default {f.patience}")
     fit.add_argument("--time-limit", type=float, help="seconds for the whole command: loading, baselines, fit and "
-                                                      "scoring (the fit ends early enough to leave time for the rest)")
+                                                      "scoring (the fit ends early enough to leave time for the rest; "
+                                                      "where that leaves no time to train, the receptive-field "
+                                                      "recovery is skipped, and a limit too short even to score the "
+                                                      "twin is overrun, by about what a note says first)")
     fit.add_argument("--core-from", metavar="RUN", help="transfer: copy RUN's core, freeze it, train only readouts")
     fit.add_argument("--seed", type=int, help=f"default {f.seed}")
     fit.add_argument("--starts", type=int, help=f"initialisations each twin's first epoch is trained from; it goes on "

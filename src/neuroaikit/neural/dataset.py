@@ -411,6 +411,26 @@ def channels_first(images: np.ndarray, where: str) -> np.ndarray:
     return images
 
 
+def numeric_npy(source: Any, where: Any = None) -> np.ndarray:
+    """The plain numeric array of a ``.npy`` file (``source``: a path or an open binary file;
+    ``where`` names it in errors, default ``source``), read without pickle.
+
+    A file numpy cannot read that way is a one-line :class:`DataError` naming it. numpy's own
+    message for a file that is no ``.npy`` at all advises loading it with ``allow_pickle=``:
+    wrong (the file is no pickle either) and against the rule that recordings never run code."""
+    where = source if where is None else where
+    try:
+        array = np.load(source, allow_pickle=False)
+    except (ValueError, EOFError):
+        raise DataError(f"{where}: not a numeric .npy array (unreadable, or holds Python objects)") from None
+    except OSError as exc:
+        raise DataError(f"{where}: cannot be read ({exc})") from None
+    if not isinstance(array, np.ndarray):  # numpy reads a zip as .npz whatever its name
+        array.close()
+        raise DataError(f"{where}: not a numeric .npy array (an .npz archive)")
+    return array
+
+
 def check_nan_policy(nan_policy: str) -> None:
     if nan_policy not in NAN_POLICIES:
         raise DataError(f"nan_policy must be 'raise' or 'drop', got {nan_policy!r}")

@@ -52,7 +52,7 @@ import numpy as np
 
 from ..errors import DataError, storage_error
 from ..io import cache_dir, make_dirs
-from .dataset import NeuralDataset, check_nan_policy
+from .dataset import NeuralDataset, check_nan_policy, numeric_npy
 
 log = logging.getLogger(__name__)
 
@@ -116,14 +116,8 @@ class _Tree:
             file = self.path / rel
             if not file.is_file():
                 raise DataError(f"{file} is missing")
-            try:
-                return np.load(file, allow_pickle=False)
-            except (ValueError, OSError, EOFError) as exc:
-                raise DataError(f"{file}: not a readable .npy file ({exc})") from None
-        try:
-            return np.load(io.BytesIO(self.read_bytes(rel)), allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise DataError(f"{self.where(rel)}: not a readable .npy file ({exc})") from None
+            return numeric_npy(file)
+        return numeric_npy(io.BytesIO(self.read_bytes(rel)), self.where(rel))
 
     def close(self) -> None:
         if self.zip is not None:

@@ -36,15 +36,21 @@ def _resolve(path: str | os.PathLike, filename: str) -> Path:
 
 def _open_npz(path: Path, required: list[str]) -> dict[str, np.ndarray]:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise DataError(f"{path}: not a numeric .npz file (a single .npy array)")
+        with data:
             missing = [k for k in required if k not in data.files]
             if missing:
                 raise DataError(f"{path}: missing array(s) {missing}")
             return {k: data[k] for k in data.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        if isinstance(exc, DataError):
-            raise
-        raise DataError(f"{path}: not a readable .npz file ({exc})") from None
+    except DataError:
+        raise
+    except (ValueError, EOFError, zipfile.BadZipFile):
+        # not numpy's message: it advises allow_pickle=, for a file that holds no pickle or must not be unpickled
+        raise DataError(f"{path}: not a numeric .npz file (unreadable, or holds Python objects)") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot be read ({exc})") from None
 
 
 def load_antolik(path: str | os.PathLike, region: int | str = 1, nan_policy: str = "raise") -> NeuralDataset:

@@ -61,7 +61,7 @@ import numpy as np
 
 from ..config import PATH, Config, Interval, Options, Satisfies
 from ..errors import DataError
-from .dataset import (TIERS, WINDOW_DESCRIPTION, NeuralDataset, check_nan_policy, is_response_window,
+from .dataset import (TIERS, WINDOW_DESCRIPTION, NeuralDataset, check_nan_policy, is_response_window, numeric_npy,
                       response_window_frames, tiers_from_repeats, window_means, with_nan_policy)
 from .nwb import IMAGE_COLUMNS  # the log's image columns are the NWB tables' (nwb imports pynwb only when used)
 
@@ -221,7 +221,7 @@ class Suite2pRecording(Config):
             # the pickles first: a refused file stops everything before any array is used
             stat = read_pickled_npy(plane / "stat.npy")
             ops = _read_ops(plane)
-            arrays = {name: _plain_npy(plane / f"{name}.npy") for name in ("F", "Fneu", "spks", "iscell")}
+            arrays = {name: numeric_npy(plane / f"{name}.npy") for name in ("F", "Fneu", "spks", "iscell")}
             f = arrays["F"]
             if f.ndim != 2:
                 raise DataError(f"{plane / 'F.npy'}: expected (ROIs, frames), got shape {f.shape}")
@@ -369,7 +369,7 @@ def _images(source: Path, given: str | None, log_path: Path) -> np.ndarray:
         raise DataError(f"{log_path}: no images given (images) and no {DEFAULT_IMAGES} beside {source}")
     if not path.is_file():
         raise DataError(f"images {path} do not exist")
-    images = _plain_npy(path)
+    images = numeric_npy(path)
     if images.ndim not in (3, 4):
         raise DataError(f"{path}: expected images (n, H, W), (n, C, H, W) or (n, H, W, C), got shape {images.shape}")
     return images.astype(np.float32)  # channels-last colour: moved by NeuralDataset
@@ -382,7 +382,7 @@ def read_frame_times(path: Path, n_frames: int, what: str) -> np.ndarray:
         raise DataError(f"frame times {path} do not exist")
     try:
         times = (np.loadtxt(path, delimiter=",", ndmin=1) if path.suffix.lower() in (".csv", ".txt")
-                 else _plain_npy(path)).astype(np.float64).ravel()
+                 else numeric_npy(path)).astype(np.float64).ravel()
     except ValueError as exc:
         raise DataError(f"{path}: frame times must be numbers only, one per frame, no header ({exc})") from None
     if len(times) < n_frames:
@@ -438,15 +438,6 @@ def _number(value: Any) -> float | None:
         return None
     number = float(value)
     return number if math.isfinite(number) else None
-
-
-def _plain_npy(path: Path) -> np.ndarray:
-    try:
-        return np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise DataError(f"{path}: not a plain numeric .npy array ({exc})") from None
-    except OSError as exc:
-        raise DataError(f"{path}: cannot be read ({exc})") from None
 
 
 def _roi_centre(stat: Any, plane: Path) -> tuple[float, float]:

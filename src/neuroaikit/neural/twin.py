@@ -34,7 +34,7 @@ from ..models import model_spec
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
 from .baselines import PixelRidge
-from .dataset import NAN_POLICIES, NeuralDataset, check_nan_policy, group_repeats, rescale_points
+from .dataset import NAN_POLICIES, NeuralDataset, check_nan_policy, group_repeats, numeric_npy, rescale_points
 from .fit import (TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, predict, split_validation_of,
                   validation_correlation)
 from .load import RECORDING_FILE_SUFFIXES, check_recording_file, is_filetree, load_neural
@@ -130,7 +130,10 @@ class TwinFitJob(Config):
         ln_time_limit: the LN baseline's own budget in seconds (default: a quarter of
             ``time_limit`` when that is set).
         time_limit: seconds for the whole command (loading, baselines, fit, scoring): the twin's
-            training ends early enough to leave time for what follows it.
+            training ends early enough to leave time for what follows it; where that leaves no
+            time to train, the receptive-field recovery is skipped, and a limit too short even
+            to score the twin is overrun, with a note saying by about how much beforehand
+            (:func:`plan_time_limit`).
         core_from: a twin run whose core is copied and frozen; only readouts are trained
             (transfer to new mice).
         memory_map: keep FileTree recordings' responses and images on disk, memory-mapped from
@@ -271,7 +274,7 @@ def _truth_centers(ds: NeuralDataset, data: str, cortex) -> np.ndarray | None:
     if "rf_centers" in ds.info:  # moved with the images when they were resampled
         return np.asarray(ds.info["rf_centers"])
     file = Path(str(data)) / "meta" / "neurons" / "rf_centers.npy"
-    centres = cortex.rf_centers_ if cortex is not None else np.load(file) if file.is_file() else None
+    centres = cortex.rf_centers_ if cortex is not None else numeric_npy(file) if file.is_file() else None
     if centres is None or "resized_from" not in ds.info:
         return centres
     return rescale_points(centres, tuple(ds.info["resized_from"]), ds.image_shape[1:])
@@ -328,7 +331,9 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
     With ``job.time_limit`` the whole call (from ``started``, a :func:`time.monotonic` time,
     default now) ends within it: the pixel ridge is fitted first and timed, the LN baseline's
     budget (:meth:`TwinFitJob.ln_budget`) and the scoring are set aside, and the twin trains in
-    what is left (cut at the deadline; see :func:`~neuroaikit.neural.fit.fit_twin`). With
+    what is left (cut at the deadline; see :func:`~neuroaikit.neural.fit.fit_twin`). Where that
+    would leave no time for training, the receptive-field recovery is skipped, and a limit too
+    short even for the scoring is overrun, by about what a note says first (:func:`plan_time_limit`). With
     ``job.members`` at ``"auto"`` (default) more twins follow while the time left lets another
     converge, and the run's model is the ensemble of those kept (see :class:`TwinFitJob`).
     """
@@ -369,6 +374,14 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
             rf_s = float(ex.broadcast(_rf_recovery_seconds(model0, sessions, scored)
                                       if deadline is not None and ex.is_main else 0.0))
             ln_budget = job.ln_budget() if scored else 0.0
+            plan = None
+            if job.time_limit is not None:
+                # rank 0's plan for all: whether the maps are made changes every rank's training deadline
+                plan = ex.broadcast(plan_time_limit(job.time_limit, time.monotonic() - started, pass_s, rf_s,
+                                                    ln_budget or 0.0))
+                rf_s = plan.rf_kept_seconds
+                for line in plan.notes():
+                    progress.message(line)
 
             def train_deadline(members: int) -> float | None:
                 """When training must end for ``members`` twins to be scored in time."""
@@ -376,17 +389,6 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
                     return None
                 return deadline - _scoring_reserve(pass_s, members, rf_s) - (ln_budget or 0.0)
 
-            if deadline is not None:
-                training_ends = train_deadline(1)
-                assert training_ends is not None  # None only without a deadline
-                left = max(training_ends - time.monotonic(), 0)
-                progress.message(f"twin: {job.time_limit:.0f} s in all, {left:.0f} s "
-                                 f"for training ({ln_budget or 0:.0f} s LN baseline, {_scoring_reserve(pass_s, 1, rf_s):.0f} s "
-                                 "scoring set aside)")
-                if training_ends <= time.monotonic():
-                    progress.message(f"note: twin: --time-limit {job.time_limit:g} leaves no time for training once "
-                                     "the baselines and scoring are set aside: the twin will be barely trained; "
-                                     "give a longer limit")
             fit_start = time.time()
             model, history, members = _fit_members(job, data, fit_cfg, source, writer, ex, progress, train_deadline)
             if ex.is_main:
@@ -402,7 +404,8 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
                                 continue
                         baselines[name]["ln"] = ln_predictions(ds, fit_cfg, budget, "test", progress)
                 metrics = _finish_fit(writer, job, sessions, model, history, kwargs, time.time() - fit_start, ex,
-                                      progress, baselines, members)
+                                      progress, baselines, members,
+                                      receptive_fields=plan is None or not plan.rf_skipped)
                 took = time.monotonic() - started
                 writer.run.save_metrics({**metrics, "command_seconds": took, "time_limit": job.time_limit})
                 writer.say(f"twin fit: {took:.0f} s" + (f" of the {job.time_limit:.0f} s limit" if job.time_limit else ""))
@@ -443,6 +446,68 @@ def _scoring_reserve(pass_s: float, members: int, rf_s: float = 0.0) -> float:
     member), plus 10 s (saving, the run folder's commit)."""
     passes = members + (1 if members > 1 else 0)
     return 10.0 + 5 * pass_s * passes + 1.5 * rf_s * members
+
+
+@dataclass(frozen=True)
+class TimePlan:
+    """How :func:`fit_run` splits ``time_limit`` (seconds), from :func:`plan_time_limit`.
+
+    Attributes:
+        limit: the whole command's time limit.
+        training: what is left to train the first twin in (0 when nothing is).
+        ln_baseline: set aside for the LN baseline.
+        scoring: set aside to score one twin (:func:`_scoring_reserve`).
+        rf_seconds: one twin's receptive-field recovery, as timed (0: no recording has known
+            receptive fields).
+        rf_skipped: the receptive-field recovery is skipped to leave time for training.
+        over: how far past the limit the scoring is foreseen to run (0: within it); an
+            estimate, from the generous time set aside.
+    """
+
+    limit: float
+    training: float
+    ln_baseline: float
+    scoring: float
+    rf_seconds: float
+    rf_skipped: bool
+    over: float
+
+    @property
+    def rf_kept_seconds(self) -> float:
+        """The receptive-field recovery's seconds per twin still to be set aside."""
+        return 0.0 if self.rf_skipped else self.rf_seconds
+
+    def notes(self) -> list[str]:
+        """The lines ``twin fit`` prints before training: the split, then what gave way."""
+        lines = [f"twin: {self.limit:.0f} s in all, {self.training:.0f} s for training ({self.ln_baseline:.0f} s LN "
+                 f"baseline, {self.scoring:.0f} s scoring set aside)"]
+        if self.rf_skipped:
+            lines.append(f"note: twin: receptive-field recovery skipped: its maps (about {self.rf_seconds:.0f} s) "
+                         f"would leave no time for training within --time-limit {self.limit:g}")
+        if self.training <= 0:
+            over = (f", and scoring it will run past the limit by up to about {self.over:.0f} s (an estimate)"
+                    if self.over > 0 else "")
+            lines.append(f"note: twin: --time-limit {self.limit:g} leaves no time for training once the baselines "
+                         f"and scoring are set aside: the twin will be barely trained{over}; give a longer limit")
+        return lines
+
+
+def plan_time_limit(limit: float, elapsed: float, pass_s: float, rf_s: float, ln_budget: float) -> TimePlan:
+    """Split the ``limit`` s of ``twin fit`` once ``elapsed`` s are spent (loading, pixel ridge):
+    the scoring of one twin (:func:`_scoring_reserve` of its test-tier prediction pass
+    ``pass_s`` and receptive-field recovery ``rf_s``) and the LN baseline's ``ln_budget`` are
+    set aside and the twin trains in what is left.
+
+    The receptive-field recovery (a check against the synthetic cortex's known receptive
+    fields) is the one step that gives way: it is skipped when with it no time would be left
+    for training, since the maps of an untrained twin say nothing. Scoring the twin is not
+    skipped, so a limit too short even for that is foreseen to be overrun (``over``); the LN
+    baseline is then skipped after training for want of time."""
+    left = max(limit - elapsed, 0.0)
+    skipped = rf_s > 0 and _scoring_reserve(pass_s, 1, rf_s) + ln_budget >= left
+    scoring = _scoring_reserve(pass_s, 1, 0.0 if skipped else rf_s)
+    return TimePlan(limit=limit, training=max(left - scoring - ln_budget, 0.0), ln_baseline=ln_budget,
+                    scoring=scoring, rf_seconds=rf_s, rf_skipped=skipped, over=max(scoring - left, 0.0))
 
 
 def _validation_predictions(model, data) -> list[np.ndarray]:
@@ -595,7 +660,7 @@ def ln_predictions(ds: NeuralDataset, config: TwinFitConfig, time_limit: float |
 
 
 def _finish_fit(writer: RunWriter, job: TwinFitJob, sessions, model, history, kwargs, seconds, ex, progress,
-                baselines: dict[str, dict], members: list[dict]) -> dict:
+                baselines: dict[str, dict], members: list[dict], receptive_fields: bool = True) -> dict:
     run = writer.run
     twins = twin_members(model)
     run.save_model(model, model_spec("twin", {**kwargs, "members": len(twins)} if len(twins) > 1 else kwargs))
@@ -618,7 +683,8 @@ def _finish_fit(writer: RunWriter, job: TwinFitJob, sessions, model, history, kw
                        f"evaluation is skipped; score it with 'neuroaikit twin evaluate RUN DATA'")
             continue
         evaluations[name] = evaluate_dataset(model, ds, path, cortex=cortex, baselines=baselines.get(name, {}),
-                                             progress=progress, session=name if multi else None, also=also)
+                                             progress=progress, session=name if multi else None, also=also,
+                                             receptive_fields=receptive_fields)
     if evaluations:
         evaluation = pool_evaluations(evaluations, job.data) if multi else evaluations[DEFAULT_SESSION]
         evaluation.save(run)
@@ -700,7 +766,7 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
                      config: TwinFitConfig | None = None, tier: str | None = None,
                      progress: Progress | None = None, session: str | None = None,
                      ln_time_limit: float | None = None, members: Sequence = (),
-                     also: Mapping[str, Any] | None = None) -> TwinEvaluation:
+                     also: Mapping[str, Any] | None = None, receptive_fields: bool = True) -> TwinEvaluation:
     """Sensorium metrics on the test tier (or ``tier``) for the twin (its readout ``session``)
     and the baselines: ``baselines`` is True (fit the pixel ridge here, and the LN model too
     when ``config`` is given, within ``ln_time_limit`` s), False, or the baselines' predictions
@@ -708,7 +774,8 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
     ``members`` (other twins of the same neurons), ``"ensemble"`` scores the mean of the twin's
     and their predictions, in response units (the Sensorium way of ensembling). ``also``: more
     models scored under their names (``twin fit`` scores an ensemble's first member alone as
-    ``"first_member"``)."""
+    ``"first_member"``). ``receptive_fields=False`` skips the receptive-field recovery
+    (:func:`rf_recovery`) made where the true centres are known."""
     progress = default_progress(progress)
     tier = tier or ("test" if (ds.tiers == "test").any() else None)
     if tier is None:
@@ -755,7 +822,7 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
         sim_avg = result.models["simulator_oracle"].correlation_to_average
         result.synthetic = {"twin_over_simulator_correlation_to_average":
                             twin_avg / sim_avg if sim_avg and twin_avg is not None else None}
-    truth = _truth_centers(ds, data, cortex)
+    truth = _truth_centers(ds, data, cortex) if receptive_fields else None
     if truth is not None:
         view = model if session is None else SessionView(cast(CortexTwin | TwinEnsemble, unwrap(model)), session)
         result.synthetic = {**(result.synthetic or {}), **rf_recovery(view, ds, truth, tier)}

@@ -64,19 +64,28 @@ def strategy_settings(name: str) -> list[str]:
 def canonical_settings(params: dict | None) -> dict:
     """``params`` with each setting under its constructor name: ``lambda``, what users type, is
     ``lambda_`` (a Python keyword)."""
-    return {("lambda_" if key == "lambda" else key): value for key, value in (params or {}).items()}
+    return {_constructor_name(key): value for key, value in (params or {}).items()}
+
+
+def _constructor_name(setting: str) -> str:
+    return "lambda_" if setting == "lambda" else setting
+
+
+def typed_setting(setting: str) -> str:
+    """The constructor argument ``setting`` as users type it (``lambda_`` is ``lambda``), the
+    inverse of :func:`canonical_settings`, so that messages name what ``--set`` and the docs use."""
+    return "lambda" if setting == "lambda_" else setting
 
 
 def make_strategy(name: str, params: dict | None = None) -> "Strategy":
     """The strategy ``name`` with ``params``; an unknown setting is a one-line error naming the known ones."""
     cls = strategy_class(name)
-    params = canonical_settings(params)
     accepted = strategy_settings(name)
-    unknown = sorted(set(params) - set(accepted))
+    unknown = sorted(key for key in (params or {}) if _constructor_name(key) not in accepted)
     if unknown:
         raise ConfigError(f"strategy {name!r} has no setting(s) {', '.join(unknown)}; "
-                          f"known: {', '.join(accepted) or 'none'}")
-    strategy = cls(**params)
+                          f"known: {', '.join(map(typed_setting, accepted)) or 'none'}")
+    strategy = cls(**canonical_settings(params))
     strategy.validate_params()
     return strategy
 
@@ -126,8 +135,8 @@ class Strategy:
     def validate_params(self) -> None:
         """Raise a one-line :class:`ConfigError` naming the first setting outside its constraints."""
         for setting, constraints in self._parameter_constraints.items():
-            # ``lambda_`` is typed ``lambda``: the message names what the user wrote
-            check_value(setting.rstrip("_"), getattr(self, setting), constraints, where=f"strategy {self.name!r}: ")
+            # the message names what the user wrote
+            check_value(typed_setting(setting), getattr(self, setting), constraints, where=f"strategy {self.name!r}: ")
 
     # -- lifecycle -----------------------------------------------------------
     def setup(self, learner: "Learner") -> None:
