@@ -106,35 +106,31 @@ def test_a_kill_after_the_second_rename_keeps_the_new_run(tmp_path):
     assert Run.open(out).metrics == {"value": 2} and not out.with_name("run.replaced").exists()
 
 
-def _killed_just_after_the_commit_rename(tmp_path):
-    """The folders a kill between a commit's rename and its deletion of the checkpoint leaves:
-    a finished RUN holding checkpoint.pt, beside a later interrupted job's RUN.partial, whose
-    checkpoint --resume needs."""
+def _run_with_a_checkpoint(tmp_path):
+    """A finished RUN holding a checkpoint.pt with no RUN.replaced beside it (the toolkit's commit
+    leaves none, so it is a user's file or an interrupted job's under another name), beside a
+    later interrupted job's RUN.partial, whose checkpoint --resume needs."""
     out = tmp_path / "run"
     _finished(out, 1)
-    (out / CHECKPOINT).write_bytes(b"leftover")
+    (out / CHECKPOINT).write_bytes(b"a user's")
     _finished(partial_dir(out), 2)
     (partial_dir(out) / CHECKPOINT).write_bytes(b"resumable")
     return out
 
 
-def test_opening_a_run_a_kill_left_with_its_checkpoint_deletes_only_that_checkpoint(tmp_path):
-    out = _killed_just_after_the_commit_rename(tmp_path)
+def test_opening_or_refusing_a_run_deletes_no_checkpoint(tmp_path):
+    out = _run_with_a_checkpoint(tmp_path)
     assert Run.open(out).metrics == {"value": 1}
-    assert not (out / CHECKPOINT).exists()
-    assert (partial_dir(out) / CHECKPOINT).read_bytes() == b"resumable"
-    Run.open(partial_dir(out))  # an interrupted job opened by its folder's name keeps its checkpoint
-    assert (partial_dir(out) / CHECKPOINT).read_bytes() == b"resumable"
-
-
-def test_the_next_job_on_a_run_a_kill_left_with_its_checkpoint_deletes_only_that_checkpoint(tmp_path):
-    out = _killed_just_after_the_commit_rename(tmp_path)
-    # --resume --overwrite: continue the interrupted job, to replace the finished run at the end
+    (tmp_path / "latest").symlink_to(partial_dir(out))
+    Run.open(tmp_path / "latest")  # an interrupted job opened under another name
+    with pytest.raises(ConfigError, match="is a finished run"):
+        RunWriter(out, {"seed": 3})
     writer = RunWriter(out, {"seed": 2}, resume=True, overwrite=True)  # validates, creates nothing
-    assert writer.resuming and not (out / CHECKPOINT).exists()
+    assert writer.resuming
+    assert (out / CHECKPOINT).read_bytes() == b"a user's"
     assert (partial_dir(out) / CHECKPOINT).read_bytes() == b"resumable"
     recover_interrupted_commit(out.with_name("other"))  # no run there: nothing to do, nothing created
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["run", "run.partial"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["latest", "run", "run.partial"]
 
 
 def test_a_kill_after_the_replacement_renames_deletes_the_new_runs_checkpoint(tmp_path):

@@ -83,7 +83,9 @@ def _directive(module_name: str, name: str) -> str:
         return f".. autoclass:: {target}\n   :members:\n"
     if inspect.isfunction(obj) or inspect.isroutine(obj):
         return f".. autofunction:: {target}\n"
-    return f".. py:data:: {target}\n   :type: {type(obj).__name__}\n\n   {_describe(obj)}\n"
+    # the page's automodule is the current module, which Sphinx prefixes to a data name: a full
+    # name here would be registered (and linked) as "module.module.NAME"
+    return f".. py:data:: {name}\n   :type: {type(obj).__name__}\n\n   {_describe(obj)}\n"
 
 
 def _describe(obj) -> str:

@@ -157,8 +157,9 @@ def render(name: str, data: dict, out: Path | None = None, note: str | None = No
            charts: tuple[str, ...] = ()) -> str:
     """The page of one results file; with ``out``, a bar chart of each group of measurements
     named in ``charts`` (a key such as ``figures.seconds``) is drawn there. A named group that is
-    not one quantity measured several times (a group of settings, a single number, a missing key)
-    is a :class:`~neuroaikit.errors.DataError`: a chart of unlike quantities would mislead."""
+    missing, not a group of two or more numbers, or recognisably the run's settings is a
+    :class:`~neuroaikit.errors.DataError`; that a chosen group holds like quantities is the
+    chooser's call (``charts.json``)."""
     stamp = data.get("stamp") or {}
     title = data.get("title") or f"Benchmark: {name}"
     lines = [f"# {title}", ""]

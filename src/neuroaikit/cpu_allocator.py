@@ -97,3 +97,9 @@ def release_free_memory() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+__all__ = [
+    "ENV", "CHOICES", "MMAP_THRESHOLD", "TRIM_THRESHOLD", "setting", "chosen", "reuse_freed_memory",
+    "release_free_memory"
+]

@@ -154,3 +154,9 @@ def chosen_kernel() -> str:
 def cpu_linear_kernels() -> contextlib.AbstractContextManager:
     """A context in which float32 CPU linear layers use the faster kernel (see the module's text)."""
     return _OneDNNLinearMode() if chosen_kernel() == "onednn" else contextlib.nullcontext()
+
+
+__all__ = [
+    "ENV", "CHOICES", "MIN_FEATURES", "cpu_linear_kernels", "chosen_kernel", "setting", "blas_is_slow",
+    "cpu_vendor", "onednn_available"
+]

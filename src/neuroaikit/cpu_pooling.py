@@ -74,3 +74,6 @@ def cpu_pooling_kernels() -> TorchFunctionMode:
     """A context in which 2x2, stride-2 max poolings of CPU tensors run as two pairwise maxima
     while gradients are off (see the module's text); other poolings run as before."""
     return _PairwisePoolingMode()
+
+
+__all__ = ["cpu_pooling_kernels", "pairwise_max_pool2d"]

@@ -3,7 +3,7 @@
 Every problem caused by the user's input (a bad argument, a missing or corrupt file,
 an unknown layer name, a folder that cannot be written) raises :class:`NeuroAIKitError`
 or a subclass, with a one-line message naming the problem. The CLI turns these into
-``error: <message>`` and exit status 2, with no traceback (see :mod:`neuroaikit.cli.main`).
+``error: <message>`` and exit status 2, with no traceback (see ``neuroaikit.cli.main``).
 """
 
 

@@ -18,8 +18,8 @@ The lifecycle (:class:`RunWriter`, used by every workflow that creates a run):
 2. write into ``RUN.partial/``; checkpoints are written to a temporary file, flushed and
    renamed (:func:`save_checkpoint`), so a kill or a full disk never destroys the last good one;
 3. **commit by rename**: ``RUN.partial`` becomes ``RUN`` in one step once the job has finished
-   (its checkpoint is deleted after that; one that a kill left behind goes when the run is next
-   opened or written to);
+   (its checkpoint is deleted after that; one that a kill during a replacement left behind goes
+   when the replacement is recovered, see :func:`recover_interrupted_commit`);
 4. a finished run is **never replaced** unless the user asks (``--overwrite``; the old run is
    removed only after the new one is in place). Without it the job stops before it starts, with
    a one-line error naming the flag.
@@ -100,40 +100,27 @@ def check_replaceable(path: str | os.PathLike, overwrite: bool = False, what: st
         raise ConfigError(f"{path} is a finished {what}; pass --overwrite to replace it, or choose another output folder")
 
 
-def drop_leftover_checkpoint(path: Path) -> None:
-    """Delete the checkpoint a kill left inside the finished run ``path``: a commit renames
-    ``RUN.partial`` onto ``RUN`` first and deletes ``RUN/checkpoint.pt`` after it.
-
-    Only a finished run (its marker files, :func:`is_run_folder`) loses it, and never a folder
-    named ``*.partial``: that may be an interrupted job, whose checkpoint ``--resume`` needs.
-    Best effort: a run on read-only storage keeps the file, which no command reads."""
-    checkpoint = path / CHECKPOINT
-    if path.name.endswith(".partial") or not checkpoint.is_file() or not is_run_folder(path):
-        return
-    try:
-        checkpoint.unlink(missing_ok=True)
-    except OSError:
-        pass
-
-
 def recover_interrupted_commit(path: Path) -> None:
     """Finish or undo a commit that a kill interrupted: ``RUN.replaced`` is the previous run,
-    moved aside just before the new one was renamed into place; a checkpoint inside the
-    finished ``RUN`` is the one the commit had yet to delete (:func:`drop_leftover_checkpoint`)."""
+    moved aside just before the new one was renamed into place. When the new run is in place,
+    the commit was killed after its rename, so a checkpoint inside ``RUN`` is the one it had yet
+    to delete, and goes. Without ``RUN.replaced`` nothing is touched: a ``checkpoint.pt`` beside
+    ``metrics.json`` may be a user's file, or an interrupted job's under another name, and a
+    leftover one costs only disk space (a first commit killed between its rename and the
+    deletion keeps it; no command reads it)."""
     old = _replaced_dir(path)
     if not old.exists():
-        drop_leftover_checkpoint(path)
         return
     try:
         if path.exists():
             shutil.rmtree(old)  # the new run is in place: only the clean-up was interrupted
+            (path / CHECKPOINT).unlink(missing_ok=True)
         else:
             os.replace(old, path)  # the new run never arrived: put the old one back
     except OSError as exc:
         if not old.exists() and path.is_dir():  # another process (a reader, a writer) recovered it first
             return
         raise storage_error(exc, "recover", old) from None
-    drop_leftover_checkpoint(path)
 
 
 def commit_folder(work: Path, final: Path, overwrite: bool = False) -> Path:
@@ -239,9 +226,7 @@ class Run:
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Run":
         """The finished run at ``path``; a one-line :class:`DataError` when there is none. A run
-        that a killed ``--overwrite`` left moved aside (``RUN.replaced``) is put back first, and a
-        checkpoint that a kill during the commit left inside the run is deleted
-        (:func:`drop_leftover_checkpoint`)."""
+        that a killed ``--overwrite`` left moved aside (``RUN.replaced``) is put back first."""
         path = Path(path)
         if not path.exists() and _replaced_dir(path).is_dir():
             recover_interrupted_commit(path)  # else evaluate, report ... could not read the finished run
@@ -253,7 +238,6 @@ class Run:
             raise DataError(f"run folder {path} does not exist")
         if not is_run_folder(path):
             raise DataError(f"{path} is not a run folder (no model.json or metrics.json)")
-        drop_leftover_checkpoint(path)  # else a kill just after a commit's rename leaves it there for good
         return cls(path)
 
     def _read(self, name: str, default: Any = None) -> Any:

@@ -119,10 +119,11 @@ def test_batch_norm_in_training_mode_is_refused_and_left_untouched():
 def test_batch_norm_without_running_statistics_is_refused_in_eval_mode_too():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4, track_running_stats=False), nn.ReLU(), nn.Flatten(),
-                        nn.Linear(4 * 6 * 6, 3)).eval()
-    with pytest.raises(ConfigError, match=r"^cannot certify with batch norm without running statistics \(1; "
-                                          r"track_running_stats=False\)"):
-        GaussianSmoothing(net, sigma=0.25)
+                        nn.Linear(4 * 6 * 6, 3))
+    for mode in (net.train(), net.eval()):  # in training mode too: model.eval() would not help
+        with pytest.raises(ConfigError, match=r"^cannot certify with batch norm without running statistics \(1; "
+                                              r"track_running_stats=False\)"):
+            GaussianSmoothing(mode, sigma=0.25)
 
 
 def test_dropout_in_training_mode_is_warned_about_once(caplog):

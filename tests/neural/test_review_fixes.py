@@ -101,6 +101,27 @@ def test_the_repeat_ceiling_uses_the_images_shown_at_least_twice():
     assert result.ceiling.oracle_correlation == pytest.approx(result.models["twin"].oracle_correlation, rel=1e-6)
 
 
+def test_the_ceiling_judges_a_small_scale_neuron_as_the_model_scores_do():
+    """A neuron whose responses are 3e-5 of the others' everywhere is near-silent on the raw scale
+    but ordinary once divided by its train std, which the models are scored on: the ceiling must
+    reach the same verdict for it (the FEV of every neuron, so its mean and reliable fraction)."""
+    rng = np.random.default_rng(0)
+    test_ids = _trials(12, 5, 0)
+    train_ids = np.arange(12, 60)
+    ids = np.concatenate([train_ids, test_ids])
+    signal = rng.normal(size=(60, 5))
+    resp = signal[ids] + 0.5 * rng.normal(size=(len(ids), 5)) + 5
+    resp[:, 0] *= 3e-5
+    tiers = np.array(["train"] * len(train_ids) + ["test"] * len(test_ids))
+    ds = NeuralDataset(rng.random((60, 12, 12)).astype(np.float32), resp, ids, tiers, stimulus_index=ids)
+    model = CortexTwin((1, 12, 12), 5, hidden_channels=2, layers=1).eval()
+    result = evaluate_dataset(model, ds, baselines=False)
+    fev = np.asarray(result.per_neuron["twin"]["fev"])
+    assert fev[0] > 0.15  # reliable, as its standardised responses are
+    assert result.ceiling.fev == pytest.approx(fev.mean(), rel=1e-9)
+    assert result.ceiling.fraction_fev_reliable == pytest.approx((fev >= 0.15).mean())
+
+
 def test_rf_recovery_ranks_neurons_by_the_oracle_of_repeated_images():
     """Neuron 0 is the reliable one on repeated images; its noisy single-shown trials, which have no
     oracle, must not rank it below neuron 1. Only neuron 0's true centre is where its map peaks."""

@@ -18,8 +18,8 @@ Data without repeats (the Allen file holds averages) get scores and intervals, a
 The model's forward passes run on the execution device (:mod:`neuroaikit.execution`); the
 metrics run on the CPU in float64: they work on at most a few thousand stimuli, where a GPU
 gains nothing, and MPS has no float64. :func:`align_run` is the run-folder workflow
-(``neuroaikit align``): settings in an :class:`~neuroaikit.alignment.config.AlignmentConfig`,
-the result an :class:`~neuroaikit.alignment.results.AlignmentResult` in ``results/alignment.json``.
+(``neuroaikit align``): settings in an :class:`~neuroaikit.alignment.AlignmentConfig`,
+the result an :class:`~neuroaikit.alignment.AlignmentResult` in ``results/alignment.json``.
 """
 
 from __future__ import annotations

@@ -126,7 +126,7 @@ class Attack:
         eps (float): size of the threat model (``None`` for unbounded attacks).
         eot (int): noise draws averaged per gradient (Expectation over Transformation). With
             ``eot > 1``, a model without noise layers that was never declared random is first run
-            by :func:`~neuroaikit.attacks.randomness.detect_randomness` (once per model), so that
+            by :func:`~neuroaikit.attacks.detect_randomness` (once per model), so that
             randomness in its own ``forward`` gets independent draws.
         rule (InferenceRule | str): the deployed inference rule whose loss is attacked:
             ``"single"`` (default; mean of per-draw losses), ``"mean"`` or ``"vote"`` (loss of

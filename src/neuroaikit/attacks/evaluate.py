@@ -4,7 +4,7 @@ and random-noise attacks, the per-example worst case, a repeated final check and
 checks (Athalye et al. 2018; Carlini et al. 2019; Croce & Hein 2020).
 
 ``evaluate_robustness(model, images, labels, RobustnessConfig(...))`` returns a
-:class:`~neuroaikit.attacks.results.RobustnessResult`; ``evaluate_run(run_dir)`` does the same
+:class:`~neuroaikit.attacks.RobustnessResult`; ``evaluate_run(run_dir)`` does the same
 for a run folder and writes it to ``results/robustness.json``.
 """
 
@@ -290,7 +290,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
                         extra_attacks: Mapping[str, AttackFactory] | None = None) -> RobustnessResult:
     """Run the protocol on ``model`` (logits, images ``(N, C, H, W)`` in [0, 1], labels ``(N,)``).
 
-    Returns a :class:`~neuroaikit.attacks.results.RobustnessResult`: clean accuracy (repeated
+    Returns a :class:`~neuroaikit.attacks.RobustnessResult`: clean accuracy (repeated
     check, same rule), the sweep (per eps: accuracy per attack and the per-example worst case),
     the robust accuracy at the reference eps, the sanity checks (pass/warn; the first says
     whether the model is better than chance at all) and a few adversarial examples.
@@ -302,7 +302,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
 
     ``extra_attacks`` adds your own attacks to every eps of the sweep: ``{name: make}``, where
     ``make(model, eps=, eot=, rule=, seed=)`` returns ``attack(x, y) -> x_adv`` (any
-    :class:`~neuroaikit.attacks.base.Attack` subclass is such a ``make``). Their examples count in
+    :class:`~neuroaikit.attacks.Attack` subclass is such a ``make``). Their examples count in
     the per-example worst case as the protocol's own do (white-box ones, the default, also by one
     pass for a single-draw rule); an output beyond eps in the configured norm or outside [0, 1] is
     a one-line error rather than a figure.

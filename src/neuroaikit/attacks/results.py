@@ -1,6 +1,6 @@
 """Typed result of the robustness protocol (``results/robustness.json``).
 
-:func:`~neuroaikit.attacks.evaluate.evaluate_robustness` returns a :class:`RobustnessResult`;
+:func:`~neuroaikit.attacks.evaluate_robustness` returns a :class:`RobustnessResult`;
 ``to_dict()`` keeps the JSON layout the protocol has always written, so run folders evaluated
 before these types existed keep loading (``RobustnessResult.load(run)``). The report section and
 the ``evaluate`` command read these attributes, never literal JSON keys.
@@ -133,15 +133,15 @@ class AdversarialExamples(Result):
 
 @dataclass
 class RobustnessResult(Result):
-    """``results/robustness.json``: what :func:`~neuroaikit.attacks.evaluate.evaluate_robustness` found.
+    """``results/robustness.json``: what :func:`~neuroaikit.attacks.evaluate_robustness` found.
 
     Attributes:
         rule: the deployed inference rule.
         threat_model: in words (norm, white box with EOT).
         stochastic: whether repeated forward passes differ (noise layers on, or randomness of
-            the model's own, found by :func:`~neuroaikit.attacks.randomness.detect_randomness`).
+            the model's own, found by :func:`~neuroaikit.attacks.detect_randomness`).
         n_examples, n_classes, chance: images evaluated, classes, 1 / classes.
-        config: the :class:`~neuroaikit.attacks.evaluate.RobustnessConfig` as a dict (see :attr:`protocol`).
+        config: the :class:`~neuroaikit.attacks.RobustnessConfig` as a dict (see :attr:`protocol`).
         clean_accuracy: the fraction of images the deployed rule gets right in a strict majority
             of the final check's fresh evaluations.
         clean_accuracy_one_pass: the same rule, one evaluation.
@@ -152,7 +152,7 @@ class RobustnessResult(Result):
         checks: the sanity checks.
         examples: adversarial examples at ``reference_eps`` (``None``: none kept).
         seconds: wall time of the protocol.
-        dataset, split, execution: set by :func:`~neuroaikit.attacks.evaluate.evaluate_run`.
+        dataset, split, execution: set by :func:`~neuroaikit.attacks.evaluate_run`.
         randomness: how the model was found random or not (``None`` in results written before
             the protocol ran the model to find out).
         extra_attacks: the user's own attacks beside the protocol's, name -> the callable that
@@ -204,7 +204,7 @@ class RobustnessResult(Result):
     # -- reading -------------------------------------------------------------------
     @property
     def protocol(self) -> "RobustnessConfig":
-        """``config`` as a :class:`~neuroaikit.attacks.evaluate.RobustnessConfig` (keys it does not know are dropped)."""
+        """``config`` as a :class:`~neuroaikit.attacks.RobustnessConfig` (keys it does not know are dropped)."""
         from .evaluate import RobustnessConfig
 
         known = set(RobustnessConfig.field_names())

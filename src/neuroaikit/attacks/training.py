@@ -212,3 +212,8 @@ class OverfitGuard:
         self.best_epoch_ = state["best_epoch"]
         self.best_state_ = None if best is None else {k: v.detach().clone() for k, v in best.items()}
         self.tripped_ = state["tripped"]
+
+
+__all__ = [
+    "fgsm_rs", "n_fgsm", "pgd", "trades", "fgsm_rs_example", "n_fgsm_example", "pgd_example", "OverfitGuard",
+]

@@ -16,7 +16,7 @@ class Transfer(Attack):
 
     Threat model: that of the inner attack (Linf ``eps`` by default); the attacker never
     queries the target. Typical surrogates: the defended model's noise-off twin
-    (:func:`neuroaikit.attacks.base.noise_twin`) or an independently trained standard model.
+    (:func:`neuroaikit.attacks.noise_twin`) or an independently trained standard model.
     Per example, a transfer attack stronger than the white-box attack flags gradient masking.
 
     Args:

@@ -8,7 +8,7 @@
   2 13 Hz, 3 21 Hz, 4 17 Hz (the original GDF codes 33024-33027 in the same order; a test
   checks it on subject 1's GDF).
 
-Both return an :class:`~neuroaikit.bmi.epochs.EpochsDataset` in uV with subject, session and
+Both return an :class:`~neuroaikit.bmi.EpochsDataset` in uV with subject, session and
 run per trial. MOABB treats every recording of one SSVEP subject as runs of one session; so do we.
 
 Units of the SSVEP files: their samples are millivolts labelled as volts (see

@@ -1,6 +1,6 @@
 """``neuroaikit bmi``: decode intent from EEG into a run folder.
 
-Settings in a :class:`BMIConfig`; the result a :class:`~neuroaikit.bmi.results.BMIResult` in
+Settings in a :class:`BMIConfig`; the result a :class:`~neuroaikit.bmi.BMIResult` in
 ``results/bmi.json``, figures in ``report.html``. Everything is validated (the data folder,
 subjects, decoders, folds) before the run folder is created.
 

@@ -84,15 +84,15 @@ class Certifier:
             raise ConfigError(f"{type(self).__name__} needs an nn.Module, got {type(model).__name__}")
         from ..attacks.randomness import batchnorm_warning, in_training_mode  # not at import: attacks is large
 
-        batchnorm = in_training_mode(model, nn.modules.batchnorm._BatchNorm)
-        if batchnorm:
-            raise ConfigError(f"cannot certify with {batchnorm_warning(batchnorm)}")
         batch_statistics = [name or type(m).__name__ for name, m in model.named_modules()
                             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None]
         if batch_statistics:
             raise ConfigError(f"cannot certify with batch norm without running statistics ({', '.join(batch_statistics[:5])}; "
                               "track_running_stats=False): it normalises every batch of draws with that batch's "
                               "statistics even in eval mode, so a draw's class depends on the other draws")
+        batchnorm = in_training_mode(model, nn.modules.batchnorm._BatchNorm)
+        if batchnorm:
+            raise ConfigError(f"cannot certify with {batchnorm_warning(batchnorm)}")
         if max_rows is not None and (isinstance(max_rows, bool) or not isinstance(max_rows, int) or max_rows < 1):
             raise ConfigError(f"max_rows must be an integer >= 1, got {max_rows!r}")
         if precision not in PRECISIONS:

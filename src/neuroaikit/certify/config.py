@@ -40,7 +40,7 @@ class CertificationConfig(Config):
         seed (int): seeds the draws. Default 0.
         precision (str): ``"32"`` (default) or ``"bf16-mixed"`` (smoothing only): the model's
             forward passes under bfloat16 autocast; the certificate is then the bf16 network's
-            (:class:`~neuroaikit.certify.certifier.Certifier`).
+            (:class:`~neuroaikit.certify.Certifier`).
         compile (bool): smoothing only: the draws' forward passes through ``torch.compile`` (the
             same network in fewer passes over its activations; compiled once per job). Default False.
     """

@@ -74,8 +74,8 @@ class HiddenNoiseCertifier(Certifier):
         input_shape (tuple): ``(C, H, W)`` of one input (to trace shapes for the conv bounds).
         delta (float): the ``delta`` of the DP guarantee, in (0, 1). Default 0.05.
         max_rows (int | None): rows per forward pass (``None``: by device, see
-            :class:`~neuroaikit.certify.certifier.Certifier`).
-        channels_last (bool): see :class:`~neuroaikit.certify.certifier.Certifier`. Default True.
+            :class:`~neuroaikit.certify.Certifier`).
+        channels_last (bool): see :class:`~neuroaikit.certify.Certifier`. Default True.
     """
 
     name = "hidden"

@@ -32,9 +32,9 @@ class GaussianSmoothing(Certifier):
         model (nn.Module): returns logits.
         sigma (float | None): noise s.d. (``None``: the model's input noise s.d.).
         max_rows (int | None): rows per forward pass (``None``: by device, see
-            :class:`~neuroaikit.certify.certifier.Certifier`).
+            :class:`~neuroaikit.certify.Certifier`).
         channels_last (bool), precision (str), compile (bool): see
-            :class:`~neuroaikit.certify.certifier.Certifier`.
+            :class:`~neuroaikit.certify.Certifier`.
 
     Example::
 

@@ -90,3 +90,6 @@ class PreNoiseNormBound:
         for (_, layer, _), norm in zip(self.layers, self.norms().values()):
             if norm > self.bound:
                 layer.weight.mul_(self.bound / norm)
+
+
+__all__ = ["PreNoiseNormBound", "gaussian_augmentation"]

@@ -1,6 +1,6 @@
 """Certify a model, or the model of a run folder (``neuroaikit certify RUN``).
 
-:func:`certify` returns a :class:`~neuroaikit.certify.results.Certificate` for images and labels;
+:func:`certify` returns a :class:`~neuroaikit.certify.Certificate` for images and labels;
 :func:`certify_run` loads a run's model and test split through the execution layer (any
 device), certifies it and adds the certificate to ``results/certification.json``.
 """

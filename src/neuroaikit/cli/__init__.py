@@ -2,5 +2,5 @@
 
 Each module in this package named ``cmd_*.py`` defines one subcommand with three names:
 ``NAME`` (str), ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
-:mod:`.main` discovers them, so a capability adds its command without editing a shared file.
+``neuroaikit.cli.main`` discovers them, so a capability adds its command without editing a shared file.
 """

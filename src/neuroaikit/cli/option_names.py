@@ -1,7 +1,7 @@
 """Errors that name the command-line option, not the configuration field behind it.
 
 A configuration says ``n_folds must be an integer >= 2, got 1``; the user typed ``--folds 1``.
-The CLI's error boundary (:func:`neuroaikit.cli.main.main`) passes every one-line error through
+The CLI's error boundary (``neuroaikit.cli.main.main``) passes every one-line error through
 :func:`name_options`, which puts the option in place of the field: fields named like their
 option (``time_limit`` / ``--time-limit``) are found in the command's parser, and a command whose
 options are spelled differently declares ``FLAGS = {field: "--option"}``.

@@ -35,7 +35,7 @@ class ContinualConfig(Config):
         benchmark (str): ``split-mnist``, ``split-fashion-mnist``, ``split-cifar10``,
             ``permuted-mnist`` or ``rotated-mnist``.
         scenario (str): ``task``, ``domain`` or ``class`` incremental.
-        strategy (str): a registered strategy (:func:`neuroaikit.continual.available_strategies`).
+        strategy (str): a registered strategy (:func:`neuroaikit.continual.strategies.available_strategies`).
         strategy_params (dict): the strategy's settings (``None`` ones take the published
             value for the benchmark and scenario, see each strategy).
         n_tasks (int | None): number of tasks (``None``: the benchmark's).

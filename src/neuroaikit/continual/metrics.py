@@ -100,3 +100,9 @@ METRICS: tuple[Metric, ...] = (AverageAccuracy(), BackwardTransfer(), ForwardTra
 def summarise(matrix, baseline=None) -> dict[str, float]:
     """Every metric of :data:`METRICS` by name."""
     return {m.name: m(matrix, baseline) for m in METRICS}
+
+
+__all__ = [
+    "METRICS", "Metric", "AverageAccuracy", "BackwardTransfer", "ForwardTransfer", "Forgetting", "accuracy_curve",
+    "summarise"
+]

@@ -43,7 +43,7 @@ def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None 
     ``Dense``}, ``MembraneUpdates``, ...), ``accuracy`` when labels are given, ``energy``
     (joules per sample), ``assumptions`` (print them with any energy figure) and
     ``uncounted_weights`` (the weights whose products no hook counted; empty when all were);
-    :class:`~neuroaikit.energy.results.EnergyMeasurement` ``.from_dict`` types it.
+    :class:`~neuroaikit.energy.EnergyMeasurement` ``.from_dict`` types it.
     """
     if images.dim() < 2 or len(images) == 0:
         raise ConfigError(f"measure needs a non-empty batch of inputs (N, ...), got shape {tuple(images.shape)}")
@@ -97,7 +97,7 @@ def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None 
 
 def format_energy(result) -> str:
     """A multi-line text summary with the assumptions, of a :func:`measure` dict or an
-    :class:`~neuroaikit.energy.results.EnergyMeasurement`."""
+    :class:`~neuroaikit.energy.EnergyMeasurement`."""
     if hasattr(result, "to_dict"):
         result = result.to_dict()
     ops = result.get("SynapticOperations") or {}

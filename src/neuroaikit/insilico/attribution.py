@@ -76,3 +76,6 @@ def integrated_gradients(forward: Callable, inputs: torch.Tensor, target: Any, b
     grads = torch.cat([_gradient(forward, path[i:i + size], targets[i:i + size]) for i in range(0, len(path), size)])
     w = torch.as_tensor(weights, dtype=inputs.dtype, device=inputs.device).view(-1, *([1] * inputs.dim()))
     return delta * (grads.reshape(n_steps, *inputs.shape) * w).sum(0)
+
+
+__all__ = ["METHODS", "integrated_gradients", "gradient_x_input", "integration_points"]

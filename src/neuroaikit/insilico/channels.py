@@ -6,7 +6,7 @@ mouse twin's green and UV, CIFAR's RGB) is shown them in one of two ways:
 - :class:`Achromatic` (:func:`achromatic`) and :func:`to_channels`: the image copied into every
   channel alike (luminance), as :class:`~neuroaikit.insilico.LayerUnits` does for any network;
 - :class:`InChannel`: the image in one channel alone, every other channel at grey, as
-  :func:`~neuroaikit.insilico.channel_tuning` shows its gratings.
+  :func:`~neuroaikit.insilico.experiments.channel_tuning` shows its gratings.
 
 :func:`dominant_channel_counts` summarises ``channel_tuning``'s ``dominant_channel`` for reports
 and progress lines.

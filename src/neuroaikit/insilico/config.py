@@ -1,4 +1,4 @@
-"""Settings of ``neuroaikit probe`` (:func:`~neuroaikit.insilico.workflow.probe_run`): one validated
+"""Settings of ``neuroaikit probe`` (``neuroaikit.insilico.workflow.probe_run``): one validated
 dataclass, the only place their defaults live."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """In-silico experiments on any response function: tuning, receptive fields, most exciting inputs.
 
 A response function is any callable ``units(images (B, 1, H, W)) -> (B, n_units)``: a
-:class:`~neuroaikit.insilico.recording.LayerUnits` (a layer of a network) or a fitted digital twin.
+:class:`~neuroaikit.insilico.LayerUnits` (a layer of a network) or a fitted digital twin.
 Its ``input_mean`` / ``input_std`` attributes, when present, give the grey level and contrast
 amplitude stimuli are built around (override with ``mean`` / ``contrast``).
 
@@ -68,7 +68,7 @@ def tuning_curves(units, shape: tuple[int, int], n_orientations: int = 12,
     image), ``orientations`` (rad), ``spatial_frequencies``, and per unit ``preferred_orientation``,
     ``preferred_sf``, ``osi`` (``(R_pref - R_orth) / (R_pref + R_orth)``, :func:`~.measures.osi`) and
     ``orientation_selectivity`` (1 - circular variance), the orientation measures at the preferred
-    spatial frequency. Every measure subtracts ``blank`` (as :func:`~.characterize.characterize`
+    spatial frequency. Every measure subtracts ``blank`` (as :func:`~neuroaikit.insilico.characterize`
     does), so a constant offset of a unit's output changes none of them; all are ``nan`` for a
     unit no grating drives above ``blank``."""
     m, c = input_stats(units, mean, contrast)
@@ -376,3 +376,9 @@ def channel_energy(images: np.ndarray, mean: float = 0.0) -> np.ndarray:
     energy = ((np.asarray(images, dtype=np.float64) - mean) ** 2).sum((-2, -1))
     total = energy.sum(-1, keepdims=True)
     return np.divide(energy, total, out=np.zeros_like(energy), where=total > 0)
+
+
+__all__ = [
+    "gratings", "tuning_curves", "gradient_maps", "reverse_correlation", "sparse_noise_map", "rf_centers",
+    "most_exciting_inputs", "most_inhibiting_inputs", "channel_tuning", "channel_energy"
+]

@@ -141,3 +141,6 @@ def lesion_effects(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
         result.units.append(None if units is None else [int(u) for u in units])
         result.accuracy.append(acc.tolist())
     return result
+
+
+__all__ = ["MODES", "lesion", "lesion_effects", "LesionResult", "channel_statistics", "per_class_accuracy"]

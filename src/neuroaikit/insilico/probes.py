@@ -70,3 +70,6 @@ def class_units(features: Any, labels: Any, target: Any, k: int, c: float = 1.0,
     xs = StandardScaler().fit_transform(x)
     probe = LogisticRegression(C=c, max_iter=2000, random_state=seed).fit(xs, (y == target).astype(int))
     return np.argsort(-probe.coef_[0])[:k]
+
+
+__all__ = ["linear_probe", "class_units", "ProbeScore"]

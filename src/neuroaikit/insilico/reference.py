@@ -13,9 +13,9 @@ Within a bin the density is taken as uniform on that axis. What is encoded, and 
 - ``mouse/preferred_sf``: Niell & Stryker (2008), J Neurosci 28:7520. NOT digitised: approximated
   as a log-normal with median 0.04 c/deg and s.d. 0.8 octaves (the paper reports preferences
   between about 0.02 and 0.16 c/deg peaking near 0.04), binned in half octaves. This is the same
-  summary the V1Net's mouse Gabor bank samples from (:class:`~neuroaikit.models.v1.V1Population`).
+  summary the V1Net's mouse Gabor bank samples from (:class:`~neuroaikit.models.V1Population`).
 - ``v1net-macaque/preferred_sf``, ``v1net-mouse/preferred_sf``: the log-normals the V1Net's Gabor
-  bank samples from (:class:`~neuroaikit.models.v1.V1Population` presets), for the consistency check.
+  bank samples from (:class:`~neuroaikit.models.V1Population` presets), for the consistency check.
 
 Not encoded, because no citable numbers were found: Ringach, Shapley & Hawken (2002) circular
 variance and modulation ratio, and Niell & Stryker (2008) OSI and F1/F0. Brain-Score's
@@ -158,3 +158,6 @@ def wasserstein_distance(values: Any, reference: PublishedDistribution, n_grid: 
     f_units = np.searchsorted(np.sort(axis_v), grid, side="right") / v.size
     diff = np.abs(f_units - reference.cdf(values_on_grid))
     return float(np.sum((diff[1:] + diff[:-1]) / 2 * np.diff(grid)))
+
+
+__all__ = ["PublishedDistribution", "published", "available", "ks_distance", "wasserstein_distance"]

@@ -5,7 +5,7 @@ the model's input units). Conventions, the same everywhere in :mod:`neuroaikit.i
 
 - a grating's *orientation* ``theta`` is the angle of its wave vector (the direction it drifts in),
   counter-clockwise from the +x axis with y pointing down the image rows; its bars lie at
-  ``theta + 90 deg``. This is how :func:`~neuroaikit.models.v1.gabor_kernel` orients its carrier, so
+  ``theta + 90 deg``. This is how ``neuroaikit.models.v1.gabor_kernel`` orients its carrier, so
   a Gabor of angle ``theta`` prefers gratings of orientation ``theta``;
 - spatial frequency is in cycles per pixel, or cycles per degree when a :class:`Geometry` knows
   how many degrees the image spans; phase is measured at the aperture centre (default: the image
@@ -160,3 +160,6 @@ def check_stimuli(images: Any, shape: tuple[int, int]) -> torch.Tensor:
         canvas[:, :, top:top + h, left:left + w] = x
         x = canvas
     return x
+
+
+__all__ = ["Geometry", "grating", "grating_grid", "white_noise", "sparse_noise", "check_stimuli"]

@@ -1,13 +1,13 @@
 """``neuroaikit probe RUN``: in-silico physiology of a trained network, added to its run folder.
 
-For each layer: the standard protocol (:func:`~neuroaikit.insilico.characterize.characterize`) on up
+For each layer: the standard protocol (:func:`~neuroaikit.insilico.characterize`) on up
 to ``max_units`` units, the distances of its distributions to the published V1 ones, a
 cross-validated linear probe of the test labels, gradient maps and most exciting / inhibiting
 inputs of a few units. Then a lesion matrix: for each class, the channels a probe says carry it
 are silenced and every class's accuracy is measured, the channels chosen on one half of the test
 images (stratified by class) and the accuracy measured on the other half, so a lesion is not
 scored on the images its channels were picked to explain. Everything is checked before any
-computation; the result is ``results/insilico.json`` (:class:`~neuroaikit.insilico.results.InsilicoResult`).
+computation; the result is ``results/insilico.json`` (``neuroaikit.insilico.results.InsilicoResult``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ metrics and in-silico experiments.
 - metrics (:mod:`neuroaikit.neural.metrics`): single-trial correlation, correlation to
   average, FEV, FEVE, jackknife oracle, fraction of oracle;
 - in-silico experiments (:mod:`neuroaikit.neural.insilico`);
-- run folders (:mod:`neuroaikit.neural.twin`): :func:`fit_run`, :func:`evaluate_run`, :func:`probe_run`.
+- run folders (``neuroaikit.neural.twin``): :func:`fit_run`, :func:`evaluate_run`, :func:`probe_run`.
 """
 
 from .dataset import TIERS, NeuralDataset, group_repeats

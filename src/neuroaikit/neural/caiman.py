@@ -119,7 +119,7 @@ class CaimanRecording(Config):
     def load(self, nan_policy: str = "raise") -> NeuralDataset:
         """Read and check every file (one-line errors naming the file), then build the data set.
         Trials whose response window holds a NaN/inf frame: ``nan_policy``
-        (:func:`~neuroaikit.neural.dataset.with_nan_policy`)."""
+        (``neuroaikit.neural.dataset.with_nan_policy``)."""
         check_nan_policy(nan_policy)
         path = Path(self.caiman)
         signal, positions, fr = self._read()

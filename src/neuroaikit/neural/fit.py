@@ -52,7 +52,7 @@ __all__ = ["TwinFitConfig", "TwinModelConfig", "fit_twin", "predict", "split_val
 @dataclass
 class TwinFitConfig(Config):
     """How :func:`fit_twin` trains (defaults: the Sensorium baseline's recipe, smaller core; the
-    readout's L1 is averaged over neurons, see :class:`~neuroaikit.neural.models.GaussianReadout`).
+    readout's L1 is averaged over neurons, see :class:`~neuroaikit.neural.GaussianReadout`).
 
     Args:
         model (TwinModelConfig): the architecture.

@@ -28,7 +28,7 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
       frame times and extraction settings (:class:`~neuroaikit.neural.suite2p.Suite2pRecording`),
       the same for CaImAn's results (:class:`~neuroaikit.neural.caiman.CaimanRecording`),
       or an NWB file and its reading options such as the response window
-      (:class:`~neuroaikit.neural.nwb.NwbRecording`): :func:`recording_from_file`;
+      (``neuroaikit.neural.nwb.NwbRecording``): :func:`recording_from_file`;
     - CaImAn's saved results (``.hdf5`` / ``.h5``) with ``stimulus_log.csv`` and ``images.npy``
       beside them;
     - ``antolik2016_mouse_v1.npz`` (``region`` 1, 2 or 3; default 1) or
@@ -36,11 +36,11 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
 
     ``nan_policy``: trials whose responses hold NaN/inf (a dropped frame, a lost ROI) stop the
     load with a one-line error (``"raise"``, default) or are left out, logged (``"drop"``), in
-    every format (:func:`~neuroaikit.neural.dataset.with_nan_policy`).
+    every format (``neuroaikit.neural.dataset.with_nan_policy``).
 
     ``memory_map`` (FileTree folders and zips only): True keeps responses and images on disk,
     memory-mapped; None (default) does so when they would not fit comfortably in memory
-    (:func:`~neuroaikit.neural.filetree.load_filetree`).
+    (:func:`~neuroaikit.neural.load_filetree`).
     """
     check_nan_policy(nan_policy)
     if str(path) == "synthetic":
@@ -89,7 +89,7 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
 
 
 def recording_from_file(path: str | os.PathLike) -> Suite2pRecording | NwbRecording | CaimanRecording:
-    """A recording file (JSON / YAML): the fields of :class:`~neuroaikit.neural.nwb.NwbRecording`
+    """A recording file (JSON / YAML): the fields of ``neuroaikit.neural.nwb.NwbRecording``
     when it names an ``nwb`` file, those of :class:`~neuroaikit.neural.caiman.CaimanRecording`
     when it names a ``caiman`` file, else those of
     :class:`~neuroaikit.neural.suite2p.Suite2pRecording`; relative paths are relative to the file."""

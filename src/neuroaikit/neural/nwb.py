@@ -62,10 +62,10 @@ back-to-back flashes such as the Brain Observatory's 0.25 s natural scenes the p
 interval holds little of it and a window such as ``(0.1, 0.5)`` more (it then overlaps the next
 flash's interval; the next flash's response arrives later). Behaviour and pupil are always averaged
 within the presentation's own interval. A recording file (``.json`` / ``.yaml``, key ``nwb``:
-:class:`NwbRecording`) gives these options to :func:`~neuroaikit.neural.load.load_neural` and the CLI. Trials without a ``tier`` column are all ``train`` except images shown
+:class:`NwbRecording`) gives these options to :func:`~neuroaikit.neural.load_neural` and the CLI. Trials without a ``tier`` column are all ``train`` except images shown
 more than once, which become ``test``; where every image repeats (Allen's natural scenes and
 Visual Behavior sessions), a fifth of the images are held out as ``test`` with all their repeats
-and the rest are ``train`` (:func:`~neuroaikit.neural.dataset.tiers_from_repeats`, logged).
+and the rest are ``train`` (``neuroaikit.neural.dataset.tiers_from_repeats``, logged).
 
 The Allen Visual Behavior ophys layout above (module, container, table and column names,
 dtypes, the extensions' specs) was checked against the AllenSDK source that writes and reads it,
@@ -222,7 +222,7 @@ def open_nwb(path: str | os.PathLike) -> Iterator[Any]:
 def load_nwb(path: str | os.PathLike, series: str | None = None, trials_table: str | None = None,
              nan_policy: str = "raise", window: tuple[float, float] | None = None) -> NeuralDataset:
     """Read ROI responses, trials and stimulus images from an NWB file (see module docstring).
-    Trials whose responses hold NaN/inf: ``nan_policy`` (:func:`~neuroaikit.neural.dataset.with_nan_policy`).
+    Trials whose responses hold NaN/inf: ``nan_policy`` (``neuroaikit.neural.dataset.with_nan_policy``).
     ``window``: (start, stop) seconds after each presentation's start averaged into its response;
     None (default): the presentation's own ``[start_time, stop_time)``."""
     check_nan_policy(nan_policy)
@@ -242,7 +242,7 @@ def _checked_window(window: Any) -> tuple[float, float] | None:
 @dataclass
 class NwbRecording(Config):
     """An NWB recording with its reading options, as a recording file (``.json`` / ``.yaml``)
-    names them for :func:`~neuroaikit.neural.load.load_neural` and the CLI, e.g.::
+    names them for :func:`~neuroaikit.neural.load_neural` and the CLI, e.g.::
 
         nwb: session.nwb
         window: [0.1, 0.5]

@@ -48,7 +48,7 @@ class TwinEvaluation(Result):
     """``results/twin_eval.json``: the twin beside its baselines (pixel ridge, LN model) and,
     for synthetic data, the simulator's own noise-free prediction. A twin of several mice
     has each mouse's evaluation in ``sessions`` and in ``models`` the scores over all their neurons
-    stacked, as Sensorium pools mice (:func:`~neuroaikit.neural.twin.pool_evaluations`)."""
+    stacked, as Sensorium pools mice (``neuroaikit.neural.twin.pool_evaluations``)."""
 
     result_name: ClassVar[str] = "twin_eval"
 

@@ -7,7 +7,7 @@ Inputs
   them is not read): ``F.npy``, ``Fneu.npy``, ``spks.npy`` (ROIs x frames), ``iscell.npy``
   (ROIs x 2: label, probability), ``stat.npy`` and ``ops.npy`` (suite2p 1.x: ``settings.npy``
   and ``db.npy`` when it saved no ``ops.npy``). These are pickles: they are read through the
-  restricted unpickler of :mod:`neuroaikit.data.cifar` (arrays, dicts, lists, strings,
+  restricted unpickler of ``neuroaikit.data.cifar`` (arrays, dicts, lists, strings,
   numbers, dates, paths as strings); a file holding anything else is refused before
   anything runs.
 - the stimulus log: a CSV (one row per presentation: onset time in seconds, image id, and
@@ -15,7 +15,7 @@ Inputs
   ``running_speed``, ``pupil_x``, ``pupil_y``) or an NWB file whose trials table (or a
   ``*presentations`` intervals table) holds the same, with the images in its stimulus templates
   (without behaviour or pupil columns, its eye-tracking and running-speed series are read as
-  :func:`~neuroaikit.neural.nwb.load_nwb` does: :func:`~neuroaikit.neural.nwb.behavior_per_trial`);
+  :func:`~neuroaikit.neural.load_nwb` does: ``neuroaikit.neural.nwb.behavior_per_trial``);
 - the images (``.npy`` (n_images, H, W), or with colour channels first or last; row = image id)
   unless the NWB log carries them;
 - the frame times (``.npy`` / ``.csv``, seconds, one per frame of ``F``); default
@@ -36,7 +36,7 @@ Per trial and ROI the response is the mean of the signal over the frames in
 classifier probability is below it). Tiers: the log's ``tier``
 column when present, else images shown at least ``test_repeats`` times form the test tier and
 the rest train; where every image is shown that often, a fifth of the images are held out as test
-with all their repeats (:func:`~neuroaikit.neural.dataset.tiers_from_repeats`). The fit carves
+with all their repeats (``neuroaikit.neural.dataset.tiers_from_repeats``). The fit carves
 its validation tier from train.
 
 Example::
@@ -189,7 +189,7 @@ class Suite2pRecording(Config):
     def load(self, nan_policy: str = "raise") -> NeuralDataset:
         """Read and check every file (one-line errors naming the file), then build the data set.
         Trials whose response window holds a NaN/inf frame of some ROI: ``nan_policy``
-        (:func:`~neuroaikit.neural.dataset.with_nan_policy`)."""
+        (``neuroaikit.neural.dataset.with_nan_policy``)."""
         check_nan_policy(nan_policy)
         planes = find_planes(self.suite2p)
         signal, roi_planes, positions, fs, n_planes = self._read_planes(planes)
@@ -500,7 +500,7 @@ def _read_csv_log(path: Path) -> dict[str, Any]:
 
 def _read_nwb_log(path: Path) -> dict[str, Any]:
     """The presentations of an NWB stimulus log that showed an image (omitted flashes left out),
-    their images matched by name or index as :func:`~neuroaikit.neural.nwb.load_nwb` does."""
+    their images matched by name or index as :func:`~neuroaikit.neural.load_nwb` does."""
     from .nwb import behavior_per_trial, open_nwb, presentation_table, shown_presentations
 
     with open_nwb(path) as nwb:

@@ -10,7 +10,7 @@
 Every input is validated before anything is written; the run lifecycle is
 :class:`~neuroaikit.runs.RunWriter`'s. Results go to ``results/twin_fit.json``,
 ``results/twin_eval.json`` and ``results/twin_probe.json`` as the typed results of
-:mod:`neuroaikit.neural.results`.
+``neuroaikit.neural.results``.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from .fit import (TwinFitConfig, build_twin_for, fit_twin, freeze_core_from, pre
                   validation_correlation)
 from .load import RECORDING_FILE_SUFFIXES, check_recording_file, is_filetree, load_neural
 from .models import DEFAULT_SESSION, CortexTwin, SessionView, TwinEnsemble, twin_members
-from .metrics import evaluate_predictions, explainable_variance, oracle_correlation, repeated_trials
+from .metrics import evaluate_predictions, explainable_variance, oracle_correlation, repeated_trials, standardize
 from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
 from .simulate import SyntheticDataConfig
 
@@ -139,10 +139,10 @@ class TwinFitJob(Config):
         memory_map: keep FileTree recordings' responses and images on disk, memory-mapped from
             a cached copy, and gather each batch from there; None (default): only for a
             recording larger than a quarter of the memory available
-            (:func:`~neuroaikit.neural.filetree.load_filetree`). With several recordings, True maps
+            (:func:`~neuroaikit.neural.load_filetree`). With several recordings, True maps
             the FileTree ones and reads the others into memory.
         members: how many twins to fit, seeds ``fit.seed``, ``fit.seed + 1``, ...; the run's
-            model is the ensemble of those kept (a :class:`~neuroaikit.neural.models.TwinEnsemble`,
+            model is the ensemble of those kept (a :class:`~neuroaikit.neural.TwinEnsemble`,
             predicting the mean of theirs). Every member is early-stopped on the same validation
             images; after each, the ensemble is chosen among all fitted, best first, a member
             joining only if the ensemble's validation correlation does not drop
@@ -156,7 +156,7 @@ class TwinFitJob(Config):
             shrinks images whose shorter side is longer than :data:`AUTO_IMAGE_SIDE` pixels to
             it, aspect kept (Sensorium 2022's 144x256 -> 36x64, as its loaders' ``scale=0.25``;
             smaller images are kept); ``"native"`` keeps every image as recorded; ``[H, W]``
-            resamples to that size (:meth:`~neuroaikit.neural.dataset.NeuralDataset.resized`).
+            resamples to that size (:meth:`~neuroaikit.neural.NeuralDataset.resized`).
         nan_policy: trials whose responses hold NaN/inf, in every format: ``"raise"`` (default)
             stops with a one-line error naming the first, ``"drop"`` leaves them out and logs how
             many (recordings shared with their test responses withheld, dropped imaging frames).
@@ -518,7 +518,7 @@ def _validation_predictions(model, data) -> list[np.ndarray]:
 
 
 def _validation_score(predictions: list[list[np.ndarray]], data) -> float:
-    """:func:`~neuroaikit.neural.fit.validation_correlation` of the mean of several twins'
+    """``neuroaikit.neural.fit.validation_correlation`` of the mean of several twins'
     predictions (one list per twin, one array per session)."""
     datasets = [data] if isinstance(data, NeuralDataset) else list(data.values())
     return validation_correlation([np.mean([twin[i] for twin in predictions], axis=0) for i in range(len(datasets))],
@@ -814,7 +814,8 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
         progress.message(f"  {name}: " + ", ".join(f"{k} {v:.4f}" for k, v in m.items() if isinstance(v, float)))
     rep = _repeated_responses(test, tier)
     if rep is not None and len(rep) >= 2:
-        fev = explainable_variance(rep)
+        # on the responses the models are scored on, so each neuron gets one near-silent verdict
+        fev = explainable_variance(rep if train_std is None else standardize(rep, train_std))
         result.ceiling = RepeatCeiling(oracle_correlation=float(oracle_correlation(rep).mean()), fev=float(fev.mean()),
                                        fraction_fev_reliable=float((fev >= 0.15).mean()))
     if cortex is not None:
@@ -832,7 +833,7 @@ def evaluate_dataset(model, ds: NeuralDataset, data: str = "", cortex=None, base
 
 
 def _repeated_responses(ds: NeuralDataset, tier: str) -> np.ndarray | None:
-    """The responses of ``tier`` grouped by image (:func:`~neuroaikit.neural.dataset.group_repeats`),
+    """The responses of ``tier`` grouped by image (:func:`~neuroaikit.neural.group_repeats`),
     of the images shown at least twice only, as :func:`evaluate_predictions` scores the oracle and
     FEV; None when no image is."""
     rows = np.flatnonzero(ds.tier_mask(tier))

@@ -1,4 +1,4 @@
-"""The noise layer: a thin module around :mod:`.functional` with explicit state."""
+"""The noise layer: a thin module around ``neuroaikit.noise.functional`` with explicit state."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Self-contained HTML reports built from run folders.
 
-Each capability contributes sections through a module in :mod:`neuroaikit.report.sections`.
+Each capability contributes sections through a module in ``neuroaikit.report.sections``.
 """
 
 from .build import build_report, report_sections

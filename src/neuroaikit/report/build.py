@@ -1,6 +1,6 @@
 """Assemble a run folder's report from every section builder that has something to say.
 
-A section builder is a module in :mod:`neuroaikit.report.sections` with ``ORDER`` (int,
+A section builder is a module in ``neuroaikit.report.sections`` with ``ORDER`` (int,
 lower first) and ``build(run) -> list[Section]`` (empty when the run has nothing for it).
 """
 

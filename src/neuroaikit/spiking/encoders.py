@@ -144,7 +144,7 @@ class LatencyEncoder(nn.Module):
 class EncodedInput:
     """Mixin of the spiking networks with an ``encoder`` setting: ``input_range`` is ``(0, 1)``
     where the encoder needs inputs in that range (Poisson, latency), else None; in-silico MEIs
-    keep to it (:func:`neuroaikit.insilico.recording.declared_input_range`)."""
+    keep to it (``neuroaikit.insilico.recording.declared_input_range``)."""
 
     encoder: str
 

@@ -4,7 +4,7 @@ A spiking layer's input is mostly zeros (10-20 % of inputs spike in a typical st
 spike is exactly 1, so ``spikes @ W.T`` is a sum of the weight columns of the active inputs:
 no multiplications, and nothing to do for silent inputs. This is what neuromorphic chips do
 and what NeuroBench counts as *effective ACs*. Here the sum runs in C kernels
-(:mod:`neuroaikit.spiking.native`) for the forward product and for the weight gradient
+(``neuroaikit.spiking.native``) for the forward product and for the weight gradient
 (``grad.T @ spikes``, again a sum over spikes); the input gradient ``grad @ W`` is dense and
 stays with torch.
 
@@ -167,6 +167,8 @@ class ReportsProducts:
     """
 
     def register_product_hook(self, hook: Callable[[nn.Module, torch.Tensor, torch.Tensor], None]) -> RemovableHandle:
+        """Call ``hook(module, x, weight)`` for every product this module reports; the returned
+        handle's ``remove()`` unregisters it."""
         hooks = self.__dict__.setdefault("_product_hooks", OrderedDict())  # weakly referenced by the handle
         handle = RemovableHandle(hooks)
         hooks[handle.id] = hook
@@ -178,5 +180,9 @@ class ReportsProducts:
         return bool(self.__dict__.get("_product_hooks"))
 
     def report_product(self, x: torch.Tensor, weight: torch.Tensor) -> None:
+        """Pass the product ``x @ weight.T`` to every registered hook (the module calls this)."""
         for hook in list(self.__dict__.get("_product_hooks", {}).values()):
             hook(self, x, weight)
+
+
+__all__ = ["EventLinear", "event_linear", "ReportsProducts"]

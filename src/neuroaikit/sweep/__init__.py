@@ -1,16 +1,16 @@
 """Sweeps: many runs of one workflow over a grid of settings, on Ray or in this process.
 
-``neuroaikit sweep SPEC --out DIR`` (see :mod:`neuroaikit.cli.cmd_sweep`)::
+``neuroaikit sweep SPEC --out DIR`` (see ``neuroaikit.cli.cmd_sweep``)::
 
     from neuroaikit.sweep import load_spec, run_sweep
     summary = run_sweep(load_spec("grid.yaml"), "runs/grid", backend="ray", workers=2)
     summary.rows[0].metrics, summary.exit_status()
 
-The spec (:class:`SweepSpec`, :mod:`neuroaikit.sweep.spec`): a job per trial (``train``,
+The spec (:class:`SweepSpec`, ``neuroaikit.sweep.spec``): a job per trial (``train``,
 ``twin-fit``, ``continual``), its ``base`` settings, a ``grid`` of dotted settings and/or explicit
 ``trials``, follow-up ``steps`` (``evaluate``, ``eot-pgd``, ``align``) and a ``summary``.
 Every trial is a normal run folder ``OUT/trials/<name>``; finished trials are skipped on
-rerun (:mod:`neuroaikit.sweep.runner`).
+rerun (``neuroaikit.sweep.runner``).
 """
 
 from .runner import (BACKENDS, PlannedTrial, SweepPlan, SweepSummary, TrialRow, check_sweep_folder, execute_trial,

@@ -23,7 +23,7 @@ A finished trial with other settings is an error unless ``overwrite``. A call th
 figures the summary shows (a trial replaced or rerun, a step recomputed) removes the summary,
 ``metrics.json`` and ``report.html`` before it writes the new spec, and writes them again at
 the end, so a kill in between never leaves old figures reading as the new spec's. Before anything is
-created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.spec.JobKind.check`)
+created, every trial to run passes its job's check (:attr:`~neuroaikit.sweep.JobKind.check`)
 and has a device that can compute in its precision (``16-mixed`` needs CUDA; on Ray, a trial that
 needs CUDA needs ``gpus_per_trial``), and a node of the Ray cluster has its CPUs and GPUs.
 Every trial computes with explicit threads and device, so the Ray and the serial backend give
@@ -370,7 +370,7 @@ def _check_devices(spec: SweepSpec, trials: list[Trial]) -> None:
 
 def _check_steps(spec: SweepSpec, planned: list[PlannedTrial]) -> None:
     """Every step that will run accepts its trial's execution (see
-    :attr:`~neuroaikit.sweep.spec.StepKind.check`), so that a bad combination is found before
+    :attr:`~neuroaikit.sweep.StepKind.check`), so that a bad combination is found before
     the trials train, once per distinct execution."""
     job = spec.job_kind
     checked: set[tuple[str, str]] = set()

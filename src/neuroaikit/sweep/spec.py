@@ -258,8 +258,8 @@ class SweepSpec(Config):
             optional ``name`` (its folder name) and ``tags`` (labels shown in the summary, not
             settings). With a grid too, every explicit trial is combined with every grid point.
         steps (dict): follow-up steps on each finished trial, in order: ``evaluate``
-            (:class:`~neuroaikit.attacks.evaluate.RobustnessConfig`), ``eot-pgd``
-            (:class:`~neuroaikit.sweep.steps.EotPgdConfig`), ``align`` (alignment settings,
+            (:class:`~neuroaikit.attacks.RobustnessConfig`), ``eot-pgd``
+            (:class:`~neuroaikit.sweep.EotPgdConfig`), ``align`` (alignment settings,
             with ``neural``), mapped to their settings (``{}`` for the defaults).
         summary (SummaryConfig): metrics, x axis, figure.
         cpus_per_trial (int): CPUs Ray reserves per trial; also the trial's torch threads

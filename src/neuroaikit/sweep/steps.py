@@ -1,4 +1,4 @@
-"""Follow-up steps a sweep runs on each finished trial (see :data:`neuroaikit.sweep.spec.STEPS`).
+"""Follow-up steps a sweep runs on each finished trial (see :data:`neuroaikit.sweep.STEPS`).
 
 Each is ``step(run_dir, config, overwrite=, execution=, progress=)``: it refuses to replace its
 result unless ``overwrite`` (before computing), computes on the trial's device and threads (so a
@@ -42,14 +42,14 @@ def _config_changes(stored: dict, config: Config) -> list[tuple[str, Any, Any]]:
 
 
 def evaluate_step(run_dir, config, *, overwrite: bool, execution: ExecutionConfig, progress) -> None:
-    """``neuroaikit evaluate`` on the trial (:func:`neuroaikit.attacks.evaluate.evaluate_run`), in float32."""
+    """``neuroaikit evaluate`` on the trial (:func:`neuroaikit.attacks.evaluate_run`), in float32."""
     from ..attacks.evaluate import evaluate_run
 
     evaluate_run(run_dir, config=config, overwrite=overwrite, execution=in_float32(execution), progress=progress)
 
 
 def evaluate_changes(config, stored: dict, run) -> list[tuple[str, Any, Any]]:
-    """The settings of ``config`` (a :class:`~neuroaikit.attacks.evaluate.RobustnessConfig`,
+    """The settings of ``config`` (a :class:`~neuroaikit.attacks.RobustnessConfig`,
     rule resolved from the run) that differ from those ``results/robustness.json`` records."""
     return _config_changes(stored, with_deployed_rule(config, run.config))
 

@@ -57,3 +57,6 @@ def cross_entropy(model, x, y, label_smoothing: float = 0.0):
     logits = model(x)
     loss = F.cross_entropy(logits, y, label_smoothing=label_smoothing)
     return loss, {"train_acc": (logits.argmax(1) == y).float().mean().item()}
+
+
+__all__ = ["register_objective", "available_objectives", "get_objective", "cross_entropy"]

@@ -1,7 +1,7 @@
 """Decoders: scikit-learn compatible pipelines by name, and their differentiable twins.
 
 ``make_decoder(name, dataset)`` builds an unfitted pipeline for an
-:class:`~neuroaikit.bmi.epochs.EpochsDataset` (it reads the sampling rate and, for SSVEP, the
+:class:`~neuroaikit.bmi.EpochsDataset` (it reads the sampling rate and, for SSVEP, the
 class frequencies from it). Names:
 
 ======================  ==========================================================

@@ -178,8 +178,8 @@ class ExperienceReplay(Strategy):
     is accompanied by a batch drawn from it; loss = ``1/t`` current + ``(1 - 1/t)`` replay.
 
     Args:
-        buffer (str): ``"class-balanced"`` (:class:`~neuroaikit.continual.buffer.ClassBalancedBuffer`)
-            or ``"reservoir"`` (:class:`~neuroaikit.continual.buffer.ReservoirBuffer`).
+        buffer (str): ``"class-balanced"`` (:class:`~neuroaikit.continual.ClassBalancedBuffer`)
+            or ``"reservoir"`` (:class:`~neuroaikit.continual.ReservoirBuffer`).
         size (int | None): examples the buffer holds (``None``: ``per_class`` x the classes of
             the stream: van de Ven et al.'s budget).
         per_class (int | None): budget per class when ``size`` is ``None`` (``None``: 100 for Split

@@ -8,7 +8,7 @@ Protocol
 - Parameters (decay time or "estimate from trace", rise time / AR order, penalty, and the
   Gaussian smoothing of the output) are chosen per dataset (one indicator each) by the mean
   correlation over the tuning recordings, from a fixed grid.
-- Score: :class:`~.metrics.SpikeRateCorrelation` at ``smoothing_s`` (default 0.2 s, as
+- Score: :class:`~neuroaikit.neural.calcium.SpikeRateCorrelation` at ``smoothing_s`` (default 0.2 s, as
   Cascade), per held-out recording; the dataset figure is the mean over its held-out
   recordings (median and standard deviation reported too). A flat inferred rate scores 0
   (Cascade's ``np.corrcoef`` would give NaN and drop it from the mean).

@@ -5,7 +5,7 @@ array file (.npy / .npz / .csv / .txt) of shape (frames,) or (neurons, frames) s
 ``frame_rate``. ``frame_rate`` means two things, as ``calcium evaluate --rate`` does for .mat
 files: for an array file it is the sampling rate of the traces (required); for a .mat file,
 which carries its own frame times, the recordings are *resampled* to it (Cascade-style, see
-:func:`~.evaluate.resample_recording`; within 5 % of the native rate they are kept as they
+``neuroaikit.neural.calcium.evaluate.resample_recording``; within 5 % of the native rate they are kept as they
 are), e.g. to match parameters tuned by ``calcium evaluate --rate 7.5``.
 
 Unusable traces (all NaN, constant, a deconvolution failure) are skipped with a logged note

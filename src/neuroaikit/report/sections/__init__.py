@@ -1,4 +1,4 @@
-"""Report section builders, one module per capability (see :mod:`neuroaikit.report.build`),
+"""Report section builders, one module per capability (see ``neuroaikit.report.build``),
 and the phrases they share."""
 
 from __future__ import annotations

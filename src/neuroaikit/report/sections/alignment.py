@@ -1,6 +1,6 @@
 """Report section for ``neuroaikit align``: per-layer scores with intervals and ceilings,
 and RDM heat maps (neural and best-matching layers). Reads the typed
-:class:`~neuroaikit.alignment.results.AlignmentResult`."""
+:class:`~neuroaikit.alignment.AlignmentResult`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Report section for ``neuroaikit bmi`` runs; reads :class:`~neuroaikit.bmi.results.BMIResult`."""
+"""Report section for ``neuroaikit bmi`` runs; reads :class:`~neuroaikit.bmi.BMIResult`."""
 
 from __future__ import annotations
 

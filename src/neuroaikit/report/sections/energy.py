@@ -1,5 +1,5 @@
 """Report section: NeuroBench metrics and energy, comparing models on the same task. Reads the
-typed :class:`~neuroaikit.energy.results.EnergyResult`."""
+typed :class:`~neuroaikit.energy.EnergyResult`."""
 
 from __future__ import annotations
 

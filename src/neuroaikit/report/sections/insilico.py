@@ -1,6 +1,6 @@
 """Report section for ``neuroaikit probe``: the figures a physiologist expects. Polar tuning plots,
 spatial-frequency curves, measure distributions beside published V1 ones, RF and MEI grids, the
-lesion matrix and probe accuracy by depth. Reads :class:`~neuroaikit.insilico.results.InsilicoResult`."""
+lesion matrix and probe accuracy by depth. Reads ``neuroaikit.insilico.results.InsilicoResult``."""
 
 from __future__ import annotations
 

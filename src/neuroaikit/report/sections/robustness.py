@@ -1,5 +1,5 @@
 """Report section for ``results/robustness.json`` (written by ``neuroaikit evaluate``), read
-through :class:`~neuroaikit.attacks.results.RobustnessResult`."""
+through :class:`~neuroaikit.attacks.RobustnessResult`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Report sections for sweep folders (``neuroaikit sweep``, ``neuroaikit demo``): the demo's
-noise figure (:class:`~neuroaikit.demo.NoiseDemoResult`) and every sweep's summary table and
+noise figure (``neuroaikit.demo.NoiseDemoResult``) and every sweep's summary table and
 figure (:class:`~neuroaikit.sweep.SweepSummary`)."""
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Poisson inputs (rate proportional to intensity, 63.75 Hz at full intensity) driv
 LIF neurons through plastic weights; lateral inhibition (each spike inhibits every other
 excitatory neuron, standing in for the 1:1 inhibitory layer) makes them compete; adaptive
 thresholds (``theta`` grows by ``theta_plus`` at each spike) spread the work. STDP
-(:func:`.stdp.stdp_sequence`) learns the input weights, which are normalised per neuron (sum
+(:func:`neuroaikit.spiking.plasticity.stdp_sequence`) learns the input weights, which are normalised per neuron (sum
 ``weight_total``) after each presentation. An image that evokes fewer than ``min_spikes`` spikes
 is shown again with the input rate raised by half its base value (the paper's intensity 2 -> 3
 -> 4 ...). Neurons are then labelled with the class they respond to most on average (thresholds
