@@ -222,9 +222,13 @@ def test_layers_refused_for_a_condition_name_it():
     """A supported kind of layer that fails the bound's condition is refused for that condition,
     not with the list of supported layers (which names the layer's kind) or a hint that cannot help."""
     no_stats = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4, track_running_stats=False), nn.Linear(4, 3)).eval()
-    with pytest.raises(ConfigError, match=r"^cannot bound the sensitivity of '1': batch norm with "
-                                          r"track_running_stats=False normalises with each batch's statistics"):
+    # every certifier refuses it before any bound is computed; the bound names the condition too
+    with pytest.raises(ConfigError, match=r"^cannot certify with batch norm without running statistics "
+                                          r"\(model\.1; track_running_stats=False\)"):
         HiddenNoiseCertifier(inject_noise(no_stats, {"1": 0.5}).eval(), input_shape=(4,), site="1")
+    with pytest.raises(ConfigError, match=r"^cannot bound the sensitivity of 'bn': batch norm with "
+                                          r"track_running_stats=False normalises with each batch's statistics"):
+        layer_bound("bn", no_stats[1], (4,))
     steep = nn.Sequential(nn.Linear(4, 4), nn.LeakyReLU(2.0), nn.Linear(4, 3)).eval()
     with pytest.raises(ConfigError, match=r"^cannot bound the sensitivity of '1': LeakyReLU with negative_slope=2; "
                                           r"the bound needs \|negative_slope\| <= 1$"):
