@@ -143,6 +143,23 @@ def test_a_kill_after_the_replacement_renames_deletes_the_new_runs_checkpoint(tm
     assert not out.with_name("run.replaced").exists()
 
 
+def test_a_kill_during_the_recovery_leaves_no_checkpoint_behind(tmp_path, monkeypatch):
+    import neuroaikit.runs as runs
+
+    out = tmp_path / "run"
+    _finished(out, 2)
+    (out / CHECKPOINT).write_bytes(b"leftover")
+    _finished(out.with_name("run.replaced"), 1)
+
+    def killed(path, *args, **kwargs):
+        raise KeyboardInterrupt  # a kill while the moved-aside run is being removed
+
+    monkeypatch.setattr(runs.shutil, "rmtree", killed)
+    with pytest.raises(KeyboardInterrupt):
+        recover_interrupted_commit(out)
+    assert not (out / CHECKPOINT).exists()  # gone before the marker that made it a leftover
+
+
 def test_an_unfinished_folder_keeps_its_checkpoint(tmp_path):
     out = tmp_path / "run"
     out.mkdir()

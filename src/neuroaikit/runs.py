@@ -113,8 +113,10 @@ def recover_interrupted_commit(path: Path) -> None:
         return
     try:
         if path.exists():
-            shutil.rmtree(old)  # the new run is in place: only the clean-up was interrupted
+            # the new run is in place: only the clean-up was interrupted. The checkpoint goes
+            # first: once RUN.replaced is gone, nothing marks it as the commit's leftover
             (path / CHECKPOINT).unlink(missing_ok=True)
+            shutil.rmtree(old)
         else:
             os.replace(old, path)  # the new run never arrived: put the old one back
     except OSError as exc:

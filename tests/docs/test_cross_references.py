@@ -40,9 +40,27 @@ def _apigen():
     return apigen
 
 
+def _kind(obj) -> str:
+    if inspect.ismodule(obj):
+        return "module"
+    if inspect.isclass(obj):
+        return "class"
+    return "function" if inspect.isroutine(obj) else "object"
+
+
+def _attributes_section(doc: str) -> set[str]:
+    """The names an ``Attributes:`` section of a class docstring lists (napoleon documents them)."""
+    section = re.search(r"^Attributes:\n((?:[ \t]+.*\n?|\n)+)", doc, re.MULTILINE)
+    if section is None:
+        return set()
+    indent = min(len(line) - len(line.lstrip()) for line in section.group(1).splitlines() if line.strip())
+    return {m.group(1) for m in re.finditer(rf"^ {{{indent}}}(\w+)\s*(?:\(.*\))?:", section.group(1), re.MULTILINE)}
+
+
 def documented() -> dict[str, str]:
-    """Every target the API reference defines, with its kind: ``"module"`` for a page, else
-    ``"object"`` (an object on the page that documents it, or a public member of such a class)."""
+    """Every target the API reference defines, with its kind (``module`` for a page, ``class``,
+    ``function`` or ``object``): an object on the page that documents it, or a public member of
+    such a class that autodoc shows (it skips a member without a docstring: no ``undoc-members``)."""
     targets = {}
     for page in _apigen().collect():
         targets[page.module] = "module"
@@ -51,11 +69,13 @@ def documented() -> dict[str, str]:
             if not page.canonical[name]:
                 continue  # linked to the page that documents it, under that page's name
             obj = getattr(module, name)
-            targets[f"{page.module}.{name}"] = "module" if inspect.ismodule(obj) else "object"
+            targets[f"{page.module}.{name}"] = _kind(obj)
             if inspect.isclass(obj):
-                for member in vars(obj):
-                    if not member.startswith("_"):
-                        targets[f"{page.module}.{name}.{member}"] = "object"
+                listed = _attributes_section(inspect.getdoc(obj) or "")
+                for member, value in vars(obj).items():
+                    shown = member in listed or inspect.getdoc(getattr(obj, member, value))
+                    if not member.startswith("_") and shown:
+                        targets[f"{page.module}.{name}.{member}"] = _kind(getattr(obj, member, value))
     return targets
 
 
@@ -92,13 +112,21 @@ def references() -> list[tuple[str, str, str]]:
     return refs
 
 
+#: the kinds of object a role links to when Sphinx searches for a relative target by its type
+ROLE_KINDS = {"mod": {"module"}, "class": {"class"}, "exc": {"class"}, "func": {"function"},
+              "meth": {"function"}, "attr": {"object"}, "data": {"object"}, "const": {"object"},
+              "obj": {"module", "class", "function", "object"}}
+
+
 def resolves(role: str, target: str, targets: dict[str, str]) -> bool:
-    """Whether Sphinx links it: an absolute target by its name; a relative one (``.name``) by any
-    documented name that ends with it, the last search Sphinx makes for such a reference."""
-    wanted = {"module"} if role == "mod" else {"module", "object"} if role == "obj" else {"object"}
+    """Whether Sphinx links it: an absolute target by its name alone (any object but a module
+    for a non-``mod`` role); a relative one (``.name``) by a documented name that ends with it and
+    is of the role's kind, the last search Sphinx makes for such a reference."""
     if target.startswith("."):
+        wanted = ROLE_KINDS.get(role, ROLE_KINDS["obj"])
         return any(name.endswith(target) and kind in wanted for name, kind in targets.items())
-    return targets.get(target) in wanted
+    kind = targets.get(target)
+    return kind is not None and ((kind == "module") == (role == "mod") or role == "obj")
 
 
 def test_the_scan_finds_references_of_every_form():
@@ -109,11 +137,35 @@ def test_the_scan_finds_references_of_every_form():
                      ("func", "!neuroaikit.x"), ("class", "Bare")]
     assert MYST_ROLE.findall("{py:mod}`neuroaikit.a` and {func}`~neuroaikit.a.f`") == [
         ("mod", "neuroaikit.a"), ("func", "~neuroaikit.a.f")]
-    targets = {"neuroaikit.a": "module", "neuroaikit.a.B": "object", "neuroaikit.a.B.fit": "object"}
+    targets = {"neuroaikit.a": "module", "neuroaikit.a.B": "class", "neuroaikit.a.B.fit": "function",
+               "neuroaikit.a.f": "function"}
     assert resolves("class", "neuroaikit.a.B", targets) and resolves("meth", ".B.fit", targets)
+    assert not resolves("class", ".f", targets) and resolves("func", ".f", targets)  # Sphinx checks a relative one's kind
     assert not resolves("class", "neuroaikit.a.base.B", targets)  # the defining module's spelling
     assert not resolves("mod", "neuroaikit.a.B", targets) and not resolves("class", "neuroaikit.a", targets)
     assert resolves("obj", "neuroaikit.a", targets)
+
+
+def test_a_member_autodoc_does_not_show_is_no_target():
+    class Documented:
+        """A class.
+
+        Attributes:
+            listed: shown by napoleon.
+            typed (int): shown too.
+        """
+
+        listed = None
+        typed = 0
+
+        def shown(self):
+            """Has a docstring."""
+
+        def hidden(self):
+            pass
+
+    assert _attributes_section(inspect.getdoc(Documented)) == {"listed", "typed"}
+    assert _kind(Documented.shown) == "function" and inspect.getdoc(Documented.hidden) is None
 
 
 def test_every_reference_to_a_neuroaikit_name_is_documented():
