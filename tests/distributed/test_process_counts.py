@@ -69,23 +69,23 @@ def test_train_last_batch_smaller_than_the_process_count_is_trained_on(trained):
         assert h1["loss"] == pytest.approx(h2["loss"], rel=1e-5)  # the epoch's mean over all 65 examples
 
 
+def _two_process_check(script: str) -> str:
+    """The output of ``script`` (beside this file) run by 2 processes; it exits non-zero on a mismatch."""
+    result = subprocess.run([TORCHRUN, "--nproc_per_node", "2", "--standalone", str(Path(__file__).parent / script)],
+                            capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
+    return result.stdout
+
+
 @needs_torchrun
 def test_twin_fit_trains_on_a_last_batch_smaller_than_the_process_count():
-    script = Path(__file__).parent / "twin_last_batch_check.py"
-    result = subprocess.run([TORCHRUN, "--nproc_per_node", "2", "--standalone", str(script)], capture_output=True,
-                            text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
-    assert "largest relative gradient difference of a 1-trial batch" in result.stdout
+    assert "largest relative gradient difference of a 1-trial batch" in _two_process_check("twin_last_batch_check.py")
 
 
 @needs_torchrun
 def test_twin_fit_epoch_loss_of_two_processes_is_the_one_process_loss():
     # the history's loss used to be the one-process loss divided by the process count
-    script = Path(__file__).parent / "twin_epoch_loss_check.py"
-    result = subprocess.run([TORCHRUN, "--nproc_per_node", "2", "--standalone", str(script)], capture_output=True,
-                            text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert result.returncode == 0, result.stdout + result.stderr[-2000:]
-    assert "largest relative epoch loss difference" in result.stdout
+    assert "largest relative epoch loss difference" in _two_process_check("twin_epoch_loss_check.py")
 
 
 @needs_torchrun

@@ -4,19 +4,12 @@ from the parser, so every option ``--help`` shows is on a page."""
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-DOCS = Path(__file__).resolve().parents[2] / "docs"
+from docs_extensions import docs_extension
 
 
 def _cligen():
-    sys.path.insert(0, str(DOCS / "_ext"))
-    try:
-        import cligen
-    finally:
-        sys.path.remove(str(DOCS / "_ext"))
-    return cligen
+    return docs_extension("cligen")
 
 
 def test_every_command_and_option_of_the_parser_is_on_its_page(tmp_path):

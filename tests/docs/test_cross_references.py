@@ -16,8 +16,9 @@ import ast
 import importlib
 import inspect
 import re
-import sys
 from pathlib import Path
+
+from docs_extensions import docs_extension
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -32,12 +33,7 @@ MYST_ROLE = re.compile(rf"\{{(?:py:)?({ROLES})\}}`([^`]+)`")
 
 
 def _apigen():
-    sys.path.insert(0, str(DOCS / "_ext"))
-    try:
-        import apigen
-    finally:
-        sys.path.remove(str(DOCS / "_ext"))
-    return apigen
+    return docs_extension("apigen")
 
 
 def _kind(obj) -> str:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from docs_extensions import docs_extension
 
 from neuroaikit.errors import DataError
 
@@ -143,11 +144,7 @@ def test_the_readme_tour_runs(tmp_path, monkeypatch):
 
 
 def test_the_api_reference_covers_every_public_name():
-    sys.path.insert(0, str(DOCS / "_ext"))
-    try:
-        import apigen
-    finally:
-        sys.path.remove(str(DOCS / "_ext"))
+    apigen = docs_extension("apigen")
     import importlib
     import pkgutil
 
@@ -181,13 +178,8 @@ def test_every_sanity_check_has_its_protocol_page():
 
 
 def _resultsgen():
-    """The docs build's results-page generator, imported from ``docs/_ext`` without keeping it on the path."""
-    sys.path.insert(0, str(DOCS / "_ext"))
-    try:
-        import resultsgen
-    finally:
-        sys.path.remove(str(DOCS / "_ext"))
-    return resultsgen
+    """The docs build's results-page generator."""
+    return docs_extension("resultsgen")
 
 
 def test_the_results_pages_render_every_committed_benchmark_json(tmp_path):

@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
+from docs_extensions import docs_extension
 
 from neuroaikit.errors import DataError
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
-sys.path.insert(0, str(DOCS / "_ext"))
-
-import resultrole  # noqa: E402
+resultrole = docs_extension("resultrole")
 
 ROLE = re.compile(r"\{result\}`([^`]*)`")
 
