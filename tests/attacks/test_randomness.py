@@ -75,6 +75,11 @@ def test_deterministic_and_training_mode_models(kit):
     found = detect_randomness(batchnorm, torch.rand(4, 1, 8, 8))
     assert not found.stochastic and any("batch norm left in training mode" in w for w in found.warnings)
     assert torch.equal(batchnorm[1].running_mean, before)  # the check ran on a copy
+    batch_statistics = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4, track_running_stats=False), nn.Flatten(),
+                                     nn.LazyLinear(10)).eval()
+    found = detect_randomness(batch_statistics, torch.rand(4, 1, 8, 8))  # eval mode, yet batch-dependent
+    assert not found.stochastic
+    assert [w for w in found.warnings if w.startswith("batch norm without running statistics (1; ")]
 
 
 def test_protocol_attacks_own_noise_with_eot_and_is_not_weaker_than_autoattack_rand(own_noise):

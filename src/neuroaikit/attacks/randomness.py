@@ -107,6 +107,20 @@ def batchnorm_warning(names: list[str]) -> str:
             "and the running statistics change; call model.eval() first")
 
 
+def batch_statistics_modules(model: nn.Module) -> list[str]:
+    """Names of the batch-norm modules of ``model`` without running statistics
+    (``track_running_stats=False``): they normalise with each batch's statistics in eval mode too."""
+    return [name or type(m).__name__ for name, m in model.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None]
+
+
+def batch_statistics_warning(names: list[str]) -> str:
+    """The one-line warning about batch-norm modules ``names`` without running statistics."""
+    return (f"batch norm without running statistics ({', '.join(names[:5])}; track_running_stats=False): it "
+            "normalises every batch with that batch's statistics even in eval mode, so an output depends on the "
+            "other inputs of its batch")
+
+
 def detect_randomness(model: nn.Module, x: torch.Tensor, passes: int = 4, tolerance: float = 1e-4,
                       declare: bool = True) -> RandomnessCheck:
     """Find out whether ``model`` is random by running it.
@@ -123,7 +137,7 @@ def detect_randomness(model: nn.Module, x: torch.Tensor, passes: int = 4, tolera
 
     Returns:
         RandomnessCheck: what was found, with warnings about dropout or batch norm left in
-        training mode. The model itself is not run (a copy is), so batch-norm statistics and
+        training mode, and batch norm without running statistics. The model itself is not run (a copy is), so batch-norm statistics and
         noise settings are untouched.
     """
     passes = max(2, int(passes))
@@ -148,6 +162,9 @@ def detect_randomness(model: nn.Module, x: torch.Tensor, passes: int = 4, tolera
             probe.eval()
             own_in_eval = _differ(_passes(probe, x, passes), tolerance)[0]
     warnings = []
+    batch_statistics = batch_statistics_modules(probe)
+    if batch_statistics:
+        warnings.append(batch_statistics_warning(batch_statistics))
     if dropout:
         warnings.append(dropout_warning(dropout))
     if batchnorm:

@@ -82,14 +82,12 @@ class Certifier:
                  precision: str = "32", compile: bool = False):
         if not isinstance(model, nn.Module):
             raise ConfigError(f"{type(self).__name__} needs an nn.Module, got {type(model).__name__}")
-        from ..attacks.randomness import batchnorm_warning, in_training_mode  # not at import: attacks is large
+        from ..attacks.randomness import (  # not at import: attacks is large
+            batch_statistics_modules, batch_statistics_warning, batchnorm_warning, in_training_mode)
 
-        batch_statistics = [name or type(m).__name__ for name, m in model.named_modules()
-                            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is None]
-        if batch_statistics:
-            raise ConfigError(f"cannot certify with batch norm without running statistics ({', '.join(batch_statistics[:5])}; "
-                              "track_running_stats=False): it normalises every batch of draws with that batch's "
-                              "statistics even in eval mode, so a draw's class depends on the other draws")
+        batch_statistics = batch_statistics_modules(model)
+        if batch_statistics:  # a draw's class would depend on the other draws of its batch
+            raise ConfigError(f"cannot certify with {batch_statistics_warning(batch_statistics)}")
         batchnorm = in_training_mode(model, nn.modules.batchnorm._BatchNorm)
         if batchnorm:
             raise ConfigError(f"cannot certify with {batchnorm_warning(batchnorm)}")
