@@ -12,8 +12,8 @@ below the true constant):
   zero-padded convolution is a restriction of it (and striding a selection of its outputs), so
   its norm is no larger. :func:`power_iteration` estimates the exact norm from below for
   comparison.
-- ``ReLU``, ``LeakyReLU`` (slope <= 1), ``Tanh``: 1; ``ELU``: ``max(1, |alpha|)`` (its largest
-  slope); ``Sigmoid``: 1/4.
+- ``ReLU``, ``Tanh``: 1; ``LeakyReLU``: ``max(1, |negative_slope|)`` and ``ELU``:
+  ``max(1, |alpha|)`` (their largest slopes); ``Sigmoid``: 1/4.
 - ``MaxPool2d``: ``sqrt(m)``, ``m`` the most windows one pixel falls in (1 without overlap).
 - ``AvgPool2d``: a linear map ``A`` with non-negative weights, bounded by the Schur test
   ``sqrt(||A||_1 ||A||_inf)``: the largest weight sum of one output times the largest weight sum
@@ -135,10 +135,8 @@ def layer_bound(name: str, layer: nn.Module, input_shape: tuple[int, ...]) -> La
                               "call model.eval()")
         return LayerBound(name, kind, 1.0, "identity in eval mode")
     if isinstance(layer, nn.LeakyReLU):
-        if abs(layer.negative_slope) > 1:
-            raise ConfigError(f"cannot bound the sensitivity of {name!r}: LeakyReLU with negative_slope="
-                              f"{layer.negative_slope:g}; the bound needs |negative_slope| <= 1")
-        return LayerBound(name, kind, 1.0, "1-Lipschitz (slope <= 1)")
+        # slope 1 above 0, negative_slope below: an elementwise map is as L2-Lipschitz as its steepest slope
+        return LayerBound(name, kind, max(1.0, abs(float(layer.negative_slope))), "largest slope max(1, |negative_slope|)")
     if isinstance(layer, nn.ELU):
         # slope 1 above 0, alpha * exp(x) below: at most |alpha| there, whatever its sign
         return LayerBound(name, kind, max(1.0, abs(float(layer.alpha))), "largest slope max(1, |alpha|)")
