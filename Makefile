@@ -61,7 +61,7 @@ test-slow: $(TEST_STAMP)
 # their models in run folders under runs/bench/ and refuse to replace them without --overwrite:
 # rerunning this target is asking for them to be replaced.
 BENCH_NEED_INPUT := benchmarks/insilico_table.py benchmarks/xdg_100.py benchmarks/suite2p_roundtrip.py
-BENCH_REPLACE := adversarial_training attack_speed certify cifar_noise_defenses hidden_noise_defense
+BENCH_REPLACE := adversarial_training attack_speed certified_accuracy certify cifar_noise_defenses hidden_noise_defense
 BENCH_ARGS ?=
 BENCH_DATA ?= ../shared/data
 benchmarks: $(TEST_STAMP)

@@ -67,7 +67,8 @@ def test_spike_inference_reports_the_cores_and_threads_it_ran_on(tmp_path, capsy
 
 
 @pytest.mark.parametrize("script, finished, first", [("attack_speed", "noise-relu2", None),
-                                                      ("adversarial_training", "noise", "standard")])
+                                                      ("adversarial_training", "noise", "standard"),
+                                                      ("certified_accuracy", "mnist-hidden-conv1", "mnist-smooth-0.25")])
 def test_a_benchmark_keeps_a_finished_run_unless_asked(shared_data, tmp_path, capsys, monkeypatch, script, finished,
                                                        first):
     bench = load_benchmark(script)
