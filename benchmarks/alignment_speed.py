@@ -36,8 +36,8 @@ def main(argv=None) -> int:
     p.add_argument("--quick", action="store_true", help="300 stimuli x 1,000 units, 200 resamples")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=1,
-                   help="torch intra-op threads for neuroaikit (default 1: on a shared 2-core machine the thread "
-                        "pool made small operations up to 10x slower)")
+                   help="torch intra-op threads for neuroaikit (default 1: on a shared 2-core machine a thread "
+                        "pool slows small operations; compare with --threads 2)")
     p.add_argument("--data-dir", help="unused (synthetic data); accepted for a uniform benchmark interface")
     p.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     args = p.parse_args(argv)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Interleaved A/B of the one-process `train` and `twin fit` commands: today's code and the revision
 # before the workflow core take turns (one thread each), so machine load hits both alike.
-# Prints train samples/s and twin fit seconds per turn (the figures quoted in docs/guide/workflow.md).
+# Prints train samples/s and twin fit seconds per turn.
 #   benchmarks/regression_ab.sh [DATA_DIR] [OLD_REV] [TURNS]     (defaults: ../shared/data 8327899 3)
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import partial
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -65,8 +66,29 @@ napoleon_google_docstring = True
 napoleon_use_rtype = False
 autodoc_member_order = "bysource"
 autodoc_typehints = "none"  # signatures stay readable; types are in the docstrings
-autodoc_default_options = {"show-inheritance": False}
+# each class shows its bases (Sphinx reads any value of a flag option, False too, as "on"); a private
+# or undocumented neuroaikit base is shown as its nearest documented ancestor (_show_documented_bases)
+autodoc_default_options = {"show-inheritance": True}
 suppress_warnings = ["myst.xref_missing"] if os.environ.get("NEUROAIKIT_DOCS_LAX") else []
+
+# Without nitpicky Sphinx renders a cross-reference it cannot resolve as plain text and says
+# nothing, so a misspelt neuroaikit name silently loses its link; nitpicky (with -W) fails the
+# build instead. The build has no internet, hence no intersphinx: the names of other projects
+# (the docstrings' types, the bases autodoc shows, torch's own docstrings that forward()
+# inherits) cannot resolve and are ignored here. Every pattern names only what lies outside
+# neuroaikit: a bare name such as ``Run`` must still resolve. Plain literals, which
+# tests/docs/test_cross_references.py reads and checks against every documented name.
+nitpicky = True
+nitpick_ignore_regex = [
+    # other projects' modules and everything in them (Sphinx matches the whole target)
+    (r"py:.*", r"(torch|nn|numpy|np|scipy|sklearn|mne|pyriemann|ray|pathlib|typing|collections|time|os)(\..+)?"),
+    # Python's builtin types
+    (r"py:.*", r"int|float|complex|bool|str|bytes|dict|list|tuple|set|frozenset|object|type|None"),
+    # the words Google-style types use for a kind of value rather than a class
+    (r"py:.*", r"sequence|iterable|callable"),
+    # what torch's own docstrings, which forward() inherits, name bare
+    (r"py:.*", r"Module"),
+]
 
 html_theme = "furo"
 html_title = f"neuroaikit {release}"
@@ -105,8 +127,15 @@ def _skip_sklearn_routing(app, what, name, obj, skip, options):
     return None
 
 
+def _show_documented_bases(documented, app, name, obj, options, bases):
+    """A base the API reference does not document would be an unresolvable reference: show the
+    bases it stands for instead (``apigen.shown_bases``)."""
+    bases[:] = apigen.shown_bases(bases, documented)
+
+
 def setup(app):
     app.connect("autodoc-skip-member", _skip_sklearn_routing)
-    apigen.generate(HERE / "api")
+    pages = apigen.generate(HERE / "api")
+    app.connect("autodoc-process-bases", partial(_show_documented_bases, apigen.documented_classes(pages)))
     cligen.generate(HERE / "cli")
     resultsgen.generate(HERE / "results" / "data", HERE / "results" / "generated")

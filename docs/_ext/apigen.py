@@ -4,7 +4,8 @@ renamed function needs no edit to the documentation.
 
 Each public object is documented once, on the page of the module that is the longest prefix
 of its ``__module__`` (where it is defined, or the package that owns it); every other page that
-re-exports it links there.
+re-exports it links there. A constant has no ``__module__``: a package that re-exports one of its
+submodules' constants links to the most specific page that exports it (where it is defined).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def collect() -> list[ApiPage]:
         for name in page.names:
             obj = getattr(module, name)
             if not (inspect.isclass(obj) or inspect.isfunction(obj) or inspect.isroutine(obj)):
-                continue  # constants and aliases are documented where they are exported
+                continue  # constants are placed page by page, below
             home = getattr(obj, "__module__", "") or ""
             candidates = [p.module for p in pages if name in p.names and getattr(
                 importlib.import_module(p.module), name, None) is obj
@@ -71,9 +72,49 @@ def collect() -> list[ApiPage]:
         for name in page.names:
             obj = getattr(module, name)
             owner, owner_name = owners.get(id(obj), (page.module, name))
+            if id(obj) not in owners and not inspect.ismodule(obj):
+                owner = _constant_owner(page, name, obj, pages)
             page.canonical[name] = owner == page.module
             page.targets[name] = f"{owner}.{owner_name}"
     return [by_name[p.module] for p in pages]
+
+
+def _constant_owner(page: ApiPage, name: str, obj, pages: list[ApiPage]) -> str:
+    """The page that documents a constant ``page`` exports: the most specific of this page and
+    its submodules' pages that export the same object under the same name. Only submodules count,
+    because equal small values (an interned string, a small int) are the same object in modules
+    that have nothing to do with each other."""
+    candidates = [p.module for p in pages
+                  if (p.module == page.module or p.module.startswith(page.module + "."))
+                  and name in p.names and getattr(importlib.import_module(p.module), name, None) is obj]
+    return max(candidates, key=len)
+
+
+def documented_classes(pages: list[ApiPage]) -> set[type]:
+    """The classes the reference documents: every class on the page that owns it."""
+    found = set()
+    for page in pages:
+        module = importlib.import_module(page.module)
+        found |= {getattr(module, name) for name in page.names
+                  if page.canonical[name] and inspect.isclass(getattr(module, name))}
+    return found
+
+
+def shown_bases(bases: list, documented: set[type]) -> list:
+    """The bases to show for a class: a neuroaikit base the reference does not document (private,
+    or not exported) has no page to link to, so its own bases stand in for it, recursively
+    (``object`` when nothing else is left)."""
+    def expand(classes: list) -> list:
+        shown: list = []
+        for base in classes:
+            hidden = (isinstance(base, type) and base not in documented
+                      and (base.__module__ == PACKAGE or base.__module__.startswith(PACKAGE + ".")))
+            for kept in expand([b for b in base.__bases__ if b is not object]) if hidden else [base]:
+                if kept not in shown:
+                    shown.append(kept)
+        return shown
+
+    return (expand(bases) or [object]) if bases else []
 
 
 def _directive(module_name: str, name: str) -> str:
@@ -141,7 +182,11 @@ def generate(out: Path) -> list[ApiPage]:
              "module of the workflow core.", "",
              ".. list-table::", "   :header-rows: 1", "", "   * - module", "     - summary"]
     for page in pages:
-        index += [f"   * - :doc:`{page.module}`", f"     - {page.summary or ''}"]
-    index += ["", ".. toctree::", "   :hidden:", ""] + [f"   {p.module}" for p in pages]
+        # the summary is the module docstring's first paragraph: its relative references (a bare
+        # :class:`Strategy`) resolve against that module, as they do on the module's own page
+        index += [f"   * - :doc:`{page.module}`", f"     - .. py:currentmodule:: {page.module}", "",
+                  f"       {page.summary or ''}"]
+    index += ["", ".. py:currentmodule:: None", "", ".. toctree::", "   :hidden:", ""]
+    index += [f"   {p.module}" for p in pages]
     _write(out / "index.rst", "\n".join(index) + "\n")
     return pages

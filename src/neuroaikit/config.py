@@ -181,7 +181,7 @@ def _describe_all(constraints: list) -> str:
 
 
 def check_value(name: str, value: Any, constraints: list, where: str = "") -> None:
-    """Raise a one-line :class:`ConfigError` unless ``value`` satisfies one of ``constraints``
+    """Raise a one-line :class:`~neuroaikit.errors.ConfigError` unless ``value`` satisfies one of ``constraints``
     (``None`` in the list admits ``None``)."""
     for constraint in constraints:
         if constraint is None:
@@ -227,7 +227,7 @@ class Config:
     """Base of every ``*Config``: declared per-field validation, ``to_dict`` / ``from_dict``,
     ``replace`` and ``differences``. Subclasses are dataclasses that declare
     ``_parameter_constraints`` for every field (a test checks that none is missing) and may
-    add cross-field checks in :meth:`_check`."""
+    add cross-field checks in ``_check``."""
 
     _parameter_constraints: ClassVar[dict[str, list]] = {}
     #: what error messages call this configuration's fields (e.g. "--" for CLI-facing ones)

@@ -112,7 +112,7 @@ DIST_TIMEOUT_ENV = "NEUROAIKIT_DIST_TIMEOUT_MIN"
 
 def dist_timeout() -> datetime.timedelta:
     """How long a multi-process job's collectives wait for a slow process: the validated
-    ``$NEUROAIKIT_DIST_TIMEOUT_MIN`` minutes (60 when unset); a one-line :class:`ConfigError`
+    ``$NEUROAIKIT_DIST_TIMEOUT_MIN`` minutes (60 when unset); a one-line :class:`~neuroaikit.errors.ConfigError`
     naming the variable otherwise."""
     value = os.environ.get(DIST_TIMEOUT_ENV, "60")
     try:
@@ -127,8 +127,8 @@ def dist_timeout() -> datetime.timedelta:
 def check_environment() -> None:
     """Validate the environment settings every job reads (``NEUROAIKIT_CPU_LINEAR``,
     ``NEUROAIKIT_CPU_ALLOCATOR``, ``NEUROAIKIT_PROGRESS_INTERVAL``,
-    ``NEUROAIKIT_DIST_TIMEOUT_MIN``): a one-line :class:`ConfigError` for a bad value.
-    :meth:`Execution.__enter__` calls it before a job creates anything; scripts that enter
+    ``NEUROAIKIT_DIST_TIMEOUT_MIN``): a one-line :class:`~neuroaikit.errors.ConfigError` for a bad value.
+    Entering an :class:`Execution` calls it before a job creates anything; scripts that enter
     ``Execution`` later can call it up front."""
     cpu_linear.setting()
     cpu_allocator.setting()

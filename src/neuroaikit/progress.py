@@ -30,7 +30,7 @@ INTERVAL_ENV = "NEUROAIKIT_PROGRESS_INTERVAL"
 
 def interval_setting() -> float:
     """The validated ``$NEUROAIKIT_PROGRESS_INTERVAL`` in seconds (10 when unset); a one-line
-    :class:`ConfigError` naming the variable otherwise."""
+    :class:`~neuroaikit.errors.ConfigError` naming the variable otherwise."""
     value = os.environ.get(INTERVAL_ENV, "10")
     try:
         seconds = float(value)
@@ -166,6 +166,7 @@ class Progress:
             self.message(f"note: {asked:,} {what} asked for, the data hold {available:,}: using all {available:,}")
 
     def task(self, description: str, total: int | None = None, unit: str = "it") -> Task:
+        """A :class:`Task` for one loop of ``total`` steps (``None``: unknown) counted in ``unit``."""
         return Task(self, description, total, unit)
 
     def add_sink(self, sink: Callable[[str], None]) -> None:

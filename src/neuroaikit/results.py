@@ -30,7 +30,7 @@ MISSING = "n/a"
 
 
 def format_figure(value: Any, spec: str = ".4f") -> str:
-    """``value`` formatted with ``spec``, or :data:`MISSING` where it is undefined (None, NaN,
+    """``value`` formatted with ``spec``, or ``MISSING`` where it is undefined (None, NaN,
     infinite); a value that is no number is shown as it is. One rule for logs, CLI and reports."""
     if value is None:
         return MISSING
@@ -128,7 +128,7 @@ def nan_for_none(values: Any) -> np.ndarray:
 class Result:
     """Base of every typed result (see the module docstring)."""
 
-    #: the file a run folder stores it in: ``results/<name>.json`` (``None``: metrics.json)
+    #: the file a run folder stores it in, ``results/<name>.json`` (``None`` means metrics.json)
     result_name: ClassVar[str | None] = None
 
     def to_dict(self) -> dict[str, Any]:

@@ -227,7 +227,7 @@ class Run:
     # -- reading ---------------------------------------------------------
     @classmethod
     def open(cls, path: str | os.PathLike) -> "Run":
-        """The finished run at ``path``; a one-line :class:`DataError` when there is none. A run
+        """The finished run at ``path``; a one-line :class:`~neuroaikit.errors.DataError` when there is none. A run
         that a killed ``--overwrite`` left moved aside (``RUN.replaced``) is put back first."""
         path = Path(path)
         if not path.exists() and _replaced_dir(path).is_dir():

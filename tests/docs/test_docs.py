@@ -135,12 +135,28 @@ def test_the_readme_fits_on_a_screen_and_keeps_the_two_commands():
     assert (ROOT / "LICENSE").is_file() and (ROOT / "CITATION.cff").is_file() and (ROOT / "CHANGELOG.md").is_file()
 
 
-def test_the_readme_tour_runs(tmp_path, monkeypatch):
-    text = (ROOT / "README.md").read_text()
-    tour = re.search(r"```python\n(.*?)```", text, re.S).group(1)
+def _tour(page: str) -> tuple[str, list[str]]:
+    """The Python tour of a page and the command lines of its command-line twin below it."""
+    tour, commands = re.search(r"```python\n(.*?)```.*?```bash\n(.*?)```", (ROOT / page).read_text(), re.S).groups()
+    return tour, commands.splitlines()
+
+
+def test_the_tour_runs_in_order_python_then_command_line(tmp_path, monkeypatch):
+    """A reader runs the Python tour, then its command-line twin in the same folder: the second
+    must not collide with the first's run folder. The getting-started page shows the same tour."""
+    from neuroaikit.cli.main import main
+
+    tour, commands = _tour("README.md")
+    assert _tour("docs/getting_started.md") == (tour, commands)
     monkeypatch.chdir(tmp_path)
     exec(compile(tour, "README.md tour", "exec"), {"__name__": "tour"})
     assert (tmp_path / "runs" / "tour" / "weights.safetensors").is_file()
+    assert [line.split()[:2] for line in commands] == [["neuroaikit", "train"], ["neuroaikit", "evaluate"],
+                                                       ["neuroaikit", "report"]]
+    for line in commands:
+        assert main(shlex.split(line)[1:]) == 0, line
+    out = Path(shlex.split(commands[0])[-1])
+    assert (out / "results" / "robustness.json").is_file() and (out / "report.html").is_file()
 
 
 def test_the_api_reference_covers_every_public_name():

@@ -230,7 +230,7 @@ def bootstrap_stimuli(score: Callable[..., Any], *arrays: Any, n_boot: int = 100
     """Generic bootstrap: ``score(*[a[idx] for a in arrays])`` for resampled stimulus rows.
 
     Used for CKA and predictivity (whose score on a resample is a plain function of the rows).
-    Resamples on which ``score`` raises a :class:`DataError` (e.g. a constant unit) count
+    Resamples on which ``score`` raises a :class:`~neuroaikit.errors.DataError` (e.g. a constant unit) count
     as invalid and are reported in ``n_invalid``.
     """
     tensors = [as_tensor(x, f"array {k}", min_dim=1) for k, x in enumerate(arrays)]

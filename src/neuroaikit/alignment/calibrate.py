@@ -116,7 +116,7 @@ def activation_scale(activations: Any) -> float:
 
 def calibrated_noise_spec(fit: MeanVarianceFit, activations: Any, kind: str = "poisson", strength: float = 1.0,
                           rectify: bool = True) -> NoiseSpec:
-    """A :class:`NoiseSpec` for a layer with ``activations`` (any shape) from a neural fit.
+    """A :class:`~neuroaikit.noise.NoiseSpec` for a layer with ``activations`` (any shape) from a neural fit.
 
     Args:
         kind (str): "poisson" (mean-dependent, the neural fit) or "gaussian" (isotropic, same

@@ -47,7 +47,7 @@ _SHAPE_ERRORS = ("shape", "size", "channels", "must match", "dimension", "expect
 
 def run_on_inputs(model: Any, batch: torch.Tensor) -> Any:
     """``model(batch)``, with a shape mismatch between ``batch`` and the layers (a model for 1 x 28
-    x 28 images shown 3 x 28 x 28 ones) as a one-line :class:`ConfigError` that names the input
+    x 28 images shown 3 x 28 x 28 ones) as a one-line :class:`~neuroaikit.errors.ConfigError` that names the input
     shape, not as PyTorch's error from deep inside the model."""
     try:
         return model(batch)

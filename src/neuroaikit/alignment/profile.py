@@ -261,7 +261,7 @@ def alignment_profile(model: torch.nn.Module, target: NeuralTarget, input_shape:
 
     ``input_shape`` is the model's ``(channels, size)``; features are read on the device the
     model is on. Returns the JSON-ready dict of ``results/alignment.json`` (``settings``,
-    ``ceilings``, ``layers`` ...; :meth:`AlignmentResult.from_dict` types it, :func:`align_run`
+    ``ceilings``, ``layers`` ...; :class:`AlignmentResult`'s ``from_dict`` types it, :func:`align_run`
     returns it typed); a layer whose score is undefined (e.g. a constant stimulus pattern)
     carries ``error`` in that metric. ``threads="auto"`` computes on one thread when there are
     <= 1000 stimuli, else leaves torch's setting; an int sets it. ``progress`` (default:

@@ -115,7 +115,7 @@ class SanityCheck(Result):
 
     @property
     def page(self) -> str:
-        """The documentation page that explains this check (see :func:`protocol_page`)."""
+        """The documentation page that explains this check (see ``protocol_page``)."""
         return protocol_page(self.name)
 
 

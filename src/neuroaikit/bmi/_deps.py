@@ -11,7 +11,7 @@ INSTALL_HINT = "pip install neuroaikit[bmi]"
 
 
 def require(module: str) -> ModuleType:
-    """Import ``module`` (``mne``, ``pyriemann``), or raise a one-line :class:`ConfigError`
+    """Import ``module`` (``mne``, ``pyriemann``), or raise a one-line :class:`~neuroaikit.errors.ConfigError`
     naming the extra that installs it."""
     try:
         loaded = importlib.import_module(module)

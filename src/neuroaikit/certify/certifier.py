@@ -103,14 +103,15 @@ class Certifier:
         if channels_last and any(p.dim() == 4 for p in model.parameters()):
             # Module.to documents and accepts memory_format, but torch's overloads do not declare it
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-        #: what the draws call: the model compiled, or (uncompiled) its view with each convolution
+        #: what the draws call, the model compiled, or (uncompiled) its view with each convolution
         #: and the ReLU after it in one oneDNN call on a CPU (:mod:`neuroaikit.cpu_fusion`; the same
         #: parameters and noise hooks, the model itself left as it is)
         self.forward_model = torch.compile(model) if compile else fuse_conv_relu(model)
         self.compile = compile
         #: what running the model found (:meth:`check_randomness`), ``None`` before the first draws
         self.randomness: RandomnessCheck | None = None
-        #: the model's own randomness is shared by the rows of a pass: one draw per image per pass
+        #: whether the model's own randomness is shared by the rows of a pass (then one draw per
+        #: image per pass)
         self.shared_randomness = False
 
     # -- to define ------------------------------------------------------------
@@ -118,6 +119,7 @@ class Certifier:
         raise NotImplementedError
 
     def radius(self, p_lower: float) -> float:  # pragma: no cover - abstract
+        """The certified L2 radius of a class whose probability is at least ``p_lower`` (0: none)."""
         raise NotImplementedError
 
     # -- Monte Carlo ------------------------------------------------------------

@@ -33,8 +33,9 @@ class GaussianSmoothing(Certifier):
         sigma (float | None): noise s.d. (``None``: the model's input noise s.d.).
         max_rows (int | None): rows per forward pass (``None``: by device, see
             :class:`~neuroaikit.certify.Certifier`).
-        channels_last (bool), precision (str), compile (bool): see
-            :class:`~neuroaikit.certify.Certifier`.
+        channels_last (bool): see :class:`~neuroaikit.certify.Certifier`.
+        precision (str): see :class:`~neuroaikit.certify.Certifier`.
+        compile (bool): see :class:`~neuroaikit.certify.Certifier`.
 
     Example::
 

@@ -42,8 +42,8 @@ class ContinualConfig(Config):
         task_free (bool): a stream with gradual transitions and no task labels or boundaries.
         transition (int | None): task-free streams: iterations over which one task fades into the
             next (``None``: half a task).
-        iters, hidden, lr, batch_size (``None``: the published protocol, :data:`PROTOCOLS`):
-            iterations per task, units per hidden layer, Adam learning rate, batch size.
+        iters, hidden, lr, batch_size: iterations per task, units per hidden layer, Adam
+            learning rate, batch size (``None``: the published protocol, :data:`PROTOCOLS`).
         layers (int): hidden layers of the MLP. Default 2.
         dropout (float): dropout on the hidden units while training, in [0, 1). Default 0
             (van de Ven et al.'s protocols; Masse et al. 2018 use 0.5).

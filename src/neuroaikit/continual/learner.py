@@ -328,7 +328,8 @@ def learn(config: ContinualConfig, scenario: Scenario | None = None, progress: P
 
 def run_continual(config: ContinualConfig, out: str | os.PathLike, *, resume: bool = False, overwrite: bool = False,
                   progress: Progress | None = None) -> Run:
-    """Run the experiment into the run folder ``out`` (checkpoint after every task); returns the finished :class:`Run`.
+    """Run the experiment into the run folder ``out`` (checkpoint after every task); returns the
+    finished :class:`~neuroaikit.runs.Run`.
 
     Everything is validated (output folder, data, class split, strategy and its settings)
     before ``out.partial`` is created.

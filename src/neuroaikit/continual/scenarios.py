@@ -53,8 +53,8 @@ class Task:
             :meth:`view`, so 100 permuted tasks share one copy of the images).
         angle: rotated benchmarks: the rotation in degrees (applied per batch by :meth:`view`).
 
-    ``train_x`` / ``test_x`` are the untransformed images; :meth:`train_batch` and
-    :meth:`test_batches` return what the learner sees.
+    ``train_x`` / ``test_x`` are the untransformed images; ``train_batch`` and
+    ``test_batches`` return what the learner sees.
     """
 
     index: int

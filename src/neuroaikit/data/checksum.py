@@ -85,7 +85,9 @@ def check_bytes(dataset: str, path: Path, raw: bytes, content: Callable[[], byte
 
 
 def check_file(dataset: str, path: str | os.PathLike) -> FileCheck:
-    """:func:`check_bytes` on a file on disk (gunzipping only when the compressed md5 differs)."""
+    """Compare the file ``path`` with the official md5 of ``dataset``'s file of that name; a ``.gz``
+    whose own md5 differs passes when its gunzipped content has the official uncompressed md5
+    (it is gunzipped only then)."""
     import gzip
     import zlib
 

@@ -24,7 +24,7 @@ class ImageDataset:
         source: the file(s) or origin the data was read from.
 
     It is a map-style torch dataset (``len(ds)``, ``ds[i] -> (image, label)``), so
-    ``DataLoader(ds, batch_size=128)`` works directly; :meth:`tensor_dataset` and
+    ``DataLoader(ds, batch_size=128)`` works directly; ``tensor_dataset()`` and
     :meth:`loader` are shortcuts.
 
     Example::

@@ -16,7 +16,7 @@ from .paths import find_dataset_folder
 def describe_dataset(name: str, data_dir: str | os.PathLike | None = None) -> dict:
     """Counts, shapes, classes and md5 status of ``name`` found under ``data_dir``.
 
-    Raises :class:`DataError` only when no file of the dataset is found. Unlike
+    Raises :class:`~neuroaikit.errors.DataError` only when no file of the dataset is found. Unlike
     :func:`load_dataset` it does not stop at the first problem: each split is read
     with md5 checking off, every file's md5 status is reported (``ok``, ``ok-content``,
     ``mismatch``, ``unknown``), and each split's error, if any, is returned in

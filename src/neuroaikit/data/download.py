@@ -27,7 +27,7 @@ _CHUNK = 1 << 20
 
 
 def fetch(url: str, dest: str | os.PathLike, expected_md5: str | None = None, timeout: float = 60.0) -> str:
-    """Download ``url`` to ``dest`` atomically; returns the md5. A wrong md5 is a :class:`DataError`
+    """Download ``url`` to ``dest`` atomically; returns the md5. A wrong md5 is a :class:`~neuroaikit.errors.DataError`
     and leaves ``dest`` untouched."""
     dest = Path(dest)
     digest = hashlib.md5()

@@ -23,7 +23,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 def read_file(path: str | os.PathLike) -> bytes:
-    """The raw bytes of ``path``; a missing or unreadable file is a :class:`DataError`."""
+    """The raw bytes of ``path``; a missing or unreadable file is a :class:`~neuroaikit.errors.DataError`."""
     path = Path(path)
     try:
         return path.read_bytes()

@@ -135,7 +135,7 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
             ``~/.neuroaikit/data``. Ignored for ``"digits"`` (embedded in scikit-learn).
         download: fetch the official files into ``data_dir`` when they are missing.
         verify: compare files with their official md5s when known (a mismatch is a
-            :class:`DataError`); ``False`` skips the check.
+            :class:`~neuroaikit.errors.DataError`); ``False`` skips the check.
         base_url: mirror to download from instead of the official location.
 
     Returns:

@@ -15,7 +15,7 @@ class ActivationSparsity(WorkloadMetric):
     :class:`~neuroaikit.spiking.LIF`, snnTorch neurons), summed over layers, time steps and samples.
     Activations computed with ``torch.nn.functional`` or ``torch`` calls (``F.relu``,
     ``torch.relu``) are invisible, as in NeuroBench. When no activation output was seen (no
-    activation module, or none ever ran), the fraction is undefined: :meth:`compute` warns
+    activation module, or none ever ran), the fraction is undefined: ``compute()`` warns
     (``UserWarning``) and returns ``None`` ("not counted"), where NeuroBench reports 0.0, which
     reads as a fully dense model.
 

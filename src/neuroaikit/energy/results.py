@@ -110,5 +110,5 @@ class EnergyResult(Result):
     comparison: list[EnergyComparisonRow] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
     execution: dict = field(default_factory=dict)
-    #: the seed of the noise draws (``None``: written before energy was seeded)
+    #: the seed of the noise draws (``None`` in a file written before energy was seeded)
     seed: int | None = None

@@ -71,7 +71,7 @@ class SynapticOperations(WorkloadMetric):
     Pooling, normalisation, biases and neuron updates are not synaptic operations. Values are
     divided by the number of samples. (NeuroBench also counts RNN/LSTM/GRU cells; they are not
     supported here and raise.) A model with weight parameters (2-D or more) that belong to none
-    of these modules computes products no hook sees: :meth:`attach` warns (``UserWarning``,
+    of these modules computes products no hook sees: ``attach()`` warns (``UserWarning``,
     naming them), since the counts would be too low, or 0, and keeps their names in
     ``uncounted_weights_`` (which :func:`~neuroaikit.energy.measure` records).
 

@@ -6,7 +6,7 @@ The toolkit's digital twin and any ``nn.Module`` share this code: a *response fu
 them (:mod:`.measures`), so an artificial unit and a real neuron land on the same axes, beside the
 published V1 distributions (:mod:`.reference`). Lesions, linear probes and attribution
 (:mod:`.lesions`, :mod:`.probes`, :mod:`.attribution`) complete the toolbox;
-:func:`probe_run` (``neuroaikit probe RUN``) runs it all on a run folder.
+``neuroaikit.insilico.workflow.probe_run`` (``neuroaikit probe RUN``) runs it all on a run folder.
 """
 
 from .channels import Achromatic, InChannel, achromatic, dominant_channel_counts, to_channels

@@ -1,6 +1,6 @@
 """Attribution of a unit's response to input pixels: gradient x input and integrated gradients.
 
-Both take a ``forward(images) -> (B, K)`` callable (a classifier, a :class:`LayerUnits`) and a
+Both take a ``forward(images) -> (B, K)`` callable (a classifier, a :class:`~neuroaikit.insilico.LayerUnits`) and a
 ``target`` (one index for all images or one per image). They follow captum's definitions
 (``InputXGradient``, ``IntegratedGradients`` with ``method="gausslegendre"`` or
 ``"riemann_trapezoid"``), evaluating all integration points of all images in batched passes. One difference: captum's

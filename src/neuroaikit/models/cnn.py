@@ -17,7 +17,7 @@ class SmallCNN(nn.Sequential):
         in_channels (int): image channels. Default 1.
         image_size (int): image height = width (any size >= 4). Default 28.
         n_classes (int): outputs (logits). Default 10.
-        channels (tuple of 2 int): conv widths. Default (32, 64) as in Madry et al.
+        channels (tuple of int): the two conv widths. Default (32, 64) as in Madry et al.
         hidden (int): width of the fully connected layer. Default 1024.
 
     Layers are named ``conv1, relu1, pool1, conv2, relu2, pool2, flatten, fc1, relu3, fc2``:

@@ -102,7 +102,7 @@ class GaborBank(nn.Module):
 
     Output: ``(B, n_simple + n_complex, H', W')``: simple cells ``relu(q0)``, complex cells
     ``sqrt(q0^2 + q1^2) / sqrt(2)``. ``q0`` is the mean-free, unit-norm Gabor; ``q1`` the Gabor at
-    phase + pi/2 made an exact quadrature partner of ``q0`` by :func:`quadrature_partner`.
+    phase + pi/2 made an exact quadrature partner of ``q0`` by ``quadrature_partner``.
     """
 
     weight: torch.Tensor  # a non-persistent buffer: the filters are rebuilt from the seed
@@ -175,7 +175,7 @@ class V1Net(nn.Module):
     """V1 front-end (fixed Gabors, Poisson-like noise) followed by a trainable back-end.
 
     Args:
-        in_channels (int), image_size (int), n_classes (int): shapes. Defaults 1, 28, 10.
+        in_channels, image_size, n_classes (int): shapes. Defaults 1, 28, 10.
         n_simple, n_complex, kernel_size, species, visual_degrees, seed, filters: see :class:`GaborBank`.
         gain (float): scale of V1 responses before the noise (VOneNet uses 25 for its units). Default 4.
         noise (NoiseSpec | dict | str | None): neuronal noise after V1. Default Poisson-like

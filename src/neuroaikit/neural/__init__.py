@@ -9,11 +9,12 @@ metrics and in-silico experiments.
 - :class:`SyntheticCortex`: ground-truth V1 simulator writing FileTree data sets;
 - models (registered as ``"twin"`` and ``"twin-ln"``): :class:`CortexTwin`, :class:`TwinEnsemble`,
   :class:`Stacked2dCore`, :class:`GaussianReadout`, :class:`FactorizedReadout`;
-  :func:`fit_twin` with :class:`TwinFitConfig`, :func:`predict`; baseline :class:`PixelRidge`;
+  :func:`~neuroaikit.neural.fit.fit_twin` with :class:`~neuroaikit.neural.fit.TwinFitConfig`,
+  :func:`~neuroaikit.neural.fit.predict`; baseline :class:`PixelRidge`;
 - metrics (:mod:`neuroaikit.neural.metrics`): single-trial correlation, correlation to
   average, FEV, FEVE, jackknife oracle, fraction of oracle;
 - in-silico experiments (:mod:`neuroaikit.neural.insilico`);
-- run folders (``neuroaikit.neural.twin``): :func:`fit_run`, :func:`evaluate_run`, :func:`probe_run`.
+- run folders (``neuroaikit.neural.twin``): ``fit_run``, ``evaluate_run``, ``probe_run``.
 """
 
 from .dataset import TIERS, NeuralDataset, group_repeats

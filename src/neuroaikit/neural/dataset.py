@@ -415,7 +415,7 @@ def numeric_npy(source: Any, where: Any = None) -> np.ndarray:
     """The plain numeric array of a ``.npy`` file (``source``: a path or an open binary file;
     ``where`` names it in errors, default ``source``), read without pickle.
 
-    A file numpy cannot read that way is a one-line :class:`DataError` naming it. numpy's own
+    A file numpy cannot read that way is a one-line :class:`~neuroaikit.errors.DataError` naming it. numpy's own
     message for a file that is no ``.npy`` at all advises loading it with ``allow_pickle=``:
     wrong (the file is no pickle either) and against the rule that recordings never run code."""
     where = source if where is None else where

@@ -1,4 +1,4 @@
-"""Fit a digital twin to a :class:`NeuralDataset` with the Sensorium recipe.
+"""Fit a digital twin to a :class:`~neuroaikit.neural.NeuralDataset` with the Sensorium recipe.
 
 Poisson loss (``p - r log p``, summed, scaled by sqrt(n_train / batch)) plus the core's
 Laplace and the readout's L1 penalties; Adam; responses divided by the train-tier std; the
@@ -76,7 +76,7 @@ class TwinFitConfig(Config):
             found the retinotopy and stalled far below the others (``benchmarks/twin_starts.py``);
             it shows after one epoch. 1: one start. A fit on a frozen core (``core_from``) has one.
         place_readouts (bool): on a frozen core (``core_from``), start each readout where the
-            core's features best predict its neuron (:func:`place_readouts`); False: the usual
+            core's features best predict its neuron (``place_readouts()``); False: the usual
             random start.
         channels_last (bool | None): keep the core's weights and activations channels-last
             (NHWC). None: on CPUs only, where it makes the depthwise convolutions' backward pass
@@ -245,7 +245,7 @@ def predict(model: torch.nn.Module, ds: NeuralDataset, tier: str | None = None, 
             session: str | None = None) -> np.ndarray:
     """Predicted responses (trials of ``tier`` or all, n_neurons) in data units, on the
     model's device; at most ``batch_size`` trials at a time, fewer for a readout so large that
-    its activations would pass :data:`PREDICT_READOUT_FLOATS`."""
+    its activations would pass ``PREDICT_READOUT_FLOATS``."""
     model = unwrap(model)
     model.eval()
     device = _device_of(model)
@@ -472,7 +472,7 @@ def fit_twin(
     deadline: float | None = None,
     core_from: CortexTwin | None = None,
 ) -> tuple[CortexTwin, list[dict]]:
-    """Fit a :class:`CortexTwin` on the train tier, early-stopped on validation; returns the
+    """Fit a :class:`~neuroaikit.neural.CortexTwin` on the train tier, early-stopped on validation; returns the
     best model (eval mode) and the per-epoch history, whose last row holds the best epoch, its
     validation correlation and ``stopped_by``: ``"early_stopping"``, ``"time_limit"`` (the
     limit or the deadline) or ``"max_epochs"``.
@@ -486,8 +486,8 @@ def fit_twin(
         progress: epoch bars and one line per epoch (default: silent).
         execution: an entered :class:`~neuroaikit.execution.Execution` (default: one from
             ``config.execution``).
-        resume_state / save_state: a state :func:`fit_twin` handed to ``save_state`` after an
-            epoch; fitting continues from it exactly.
+        save_state: called with the training state after every epoch.
+        resume_state: a state handed to ``save_state``; fitting continues from it exactly.
         name: what the progress lines call this model.
         deadline: a :func:`time.monotonic` time training must end by (besides
             ``config.time_limit``): no epoch starts that would not fit, and a single-process fit

@@ -2,11 +2,11 @@
 
 The experiments live in :mod:`neuroaikit.insilico`, shared with the in-silico physiology of any
 network (``neuroaikit probe``); this module keeps the names the twin has always used. The model
-is any callable ``model(images) -> (B, n_neurons)`` (a :class:`CortexTwin` in eval mode); images
+is any callable ``model(images) -> (B, n_neurons)`` (a :class:`~neuroaikit.neural.CortexTwin` in eval mode); images
 are (B, 1, H, W) in the units of the training stimuli, so ``mean`` and ``contrast`` are in those
 units too (default: the twin's input statistics). A twin of colour stimuli is probed through
-:class:`Achromatic`: every stimulus shown equally in each channel, as luminance gratings and
-noise are, so its maps and most exciting inputs are achromatic.
+:class:`~neuroaikit.insilico.channels.Achromatic`: every stimulus shown equally in each channel, as
+luminance gratings and noise are, so its maps and most exciting inputs are achromatic.
 """
 
 from __future__ import annotations

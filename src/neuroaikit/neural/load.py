@@ -28,7 +28,7 @@ def load_neural(path: str | os.PathLike, region: int | None = None, nan_policy: 
       frame times and extraction settings (:class:`~neuroaikit.neural.suite2p.Suite2pRecording`),
       the same for CaImAn's results (:class:`~neuroaikit.neural.caiman.CaimanRecording`),
       or an NWB file and its reading options such as the response window
-      (``neuroaikit.neural.nwb.NwbRecording``): :func:`recording_from_file`;
+      (``neuroaikit.neural.nwb.NwbRecording``): ``recording_from_file``;
     - CaImAn's saved results (``.hdf5`` / ``.h5``) with ``stimulus_log.csv`` and ``images.npy``
       beside them;
     - ``antolik2016_mouse_v1.npz`` (``region`` 1, 2 or 3; default 1) or

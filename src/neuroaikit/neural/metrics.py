@@ -9,7 +9,8 @@ Conventions (sinzlab/sensorium, sinzlab/neuralpredictors):
 - responses (and predictions) are divided by each neuron's std over the train tier
   before scoring (:func:`standardize`); correlations and FEV do not change under this
   scaling, FEVE does not change when both are scaled;
-- Pearson r (:func:`pearson`) and the jackknife oracle (:func:`oracle_correlation`) are
+- Pearson r (:func:`~neuroaikit.stats.pearson`) and the jackknife oracle
+  (:func:`~neuroaikit.stats.oracle_correlation`) are
   :mod:`neuroaikit.stats`'s: exact, and 0 for a neuron that is constant in responses or
   predictions (neuralpredictors gets that 0 from an ``eps = 1e-8`` added to the std);
 - one addition: a near-silent neuron (variance over the repeated trials at most 1e-6 of the
@@ -17,7 +18,7 @@ Conventions (sinzlab/sensorium, sinzlab/neuralpredictors):
   (:func:`explainable_variance`); every other neuron scores as in Sensorium;
 - repeated trials are given either as a list of (repeats_i, n_neurons) arrays, one per
   image, or as a NaN-padded (n_images, max_repeats, n_neurons) array
-  (:meth:`NeuralDataset.repeats`).
+  (:meth:`~neuroaikit.neural.NeuralDataset.repeats`).
 """
 
 from __future__ import annotations

@@ -424,6 +424,8 @@ class CortexTwin(nn.Module):
     core_frozen = False  # set by transfer (fit.freeze_core_from): the core stays in eval mode
 
     def train(self, mode: bool = True) -> "CortexTwin":
+        """Training (or, ``mode=False``, evaluation) mode as ``nn.Module.train`` sets it, except
+        that a frozen core stays in evaluation mode. Returns the twin."""
         super().train(mode)
         if self.core_frozen:
             self.core.eval()  # a frozen core keeps its batch-norm statistics

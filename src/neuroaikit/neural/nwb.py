@@ -56,7 +56,7 @@ Reading (:func:`load_nwb`) looks for:
 
 A frame-rate trace is turned into one response per trial by averaging the frames whose
 timestamps fall in ``[start_time, stop_time)`` (trials with no frame raise
-:class:`DataError`), or, with ``window=(a, b)``, in ``[start_time + a, start_time + b)``: the
+:class:`~neuroaikit.errors.DataError`), or, with ``window=(a, b)``, in ``[start_time + a, start_time + b)``: the
 calcium response to a flash peaks after it ends (GCaMP6 rises over about 0.1-0.2 s), so for
 back-to-back flashes such as the Brain Observatory's 0.25 s natural scenes the presentation's own
 interval holds little of it and a window such as ``(0.1, 0.5)`` more (it then overlaps the next
@@ -199,7 +199,8 @@ def write_nwb(ds: NeuralDataset, path: str | os.PathLike, session_description: s
 
 @contextmanager
 def open_nwb(path: str | os.PathLike) -> Iterator[Any]:
-    """The NWB file at ``path``, open for reading (one-line :class:`DataError` when it is not one)."""
+    """The NWB file at ``path``, open for reading (one-line :class:`~neuroaikit.errors.DataError`
+    when it is not one)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path} does not exist")

@@ -1,4 +1,5 @@
-"""A lab's own two-photon recording: suite2p output + stimulus log + frame times -> :class:`NeuralDataset`.
+"""A lab's own two-photon recording: suite2p output + stimulus log + frame times ->
+:class:`~neuroaikit.neural.NeuralDataset`.
 
 Inputs
 ------

@@ -92,7 +92,7 @@ def inject_noise(model: nn.Module, noise: Mapping[str, Any], copy: bool = True) 
             the original submodules, so the original model becomes noisy too.
 
     With every noise layer off (:func:`noise_mode`), the result computes exactly what the
-    original does. Unknown names raise :class:`ConfigError` listing the valid names.
+    original does. Unknown names raise :class:`~neuroaikit.errors.ConfigError` listing the valid names.
 
     Example::
 

@@ -53,7 +53,7 @@ class RateGatedMaxPool(nn.Module):
 
 @register_model("snn_converted")
 class ConvertedSNN(EncodedInput, nn.Module):
-    """The spiking twin of a :class:`SmallCNN`, with IF neurons; build it with :func:`convert_cnn`.
+    """The spiking twin of a :class:`~neuroaikit.models.SmallCNN`, with IF neurons; build it with :func:`convert_cnn`.
 
     Args: ``in_channels, image_size, n_classes, channels, hidden`` as SmallCNN; ``T`` (int) time
     steps, default 64; ``encoder`` ``"direct"`` (default) or ``"poisson"``; ``scales`` (list of 3
@@ -150,11 +150,11 @@ def activation_scales(ann: SmallCNN, images: torch.Tensor, percentile: float = 9
 @torch.no_grad()
 def convert_cnn(ann: nn.Module, calibration_images: torch.Tensor, T: int = 64, percentile: float = 99.9,
                 encoder: str = "direct") -> ConvertedSNN:
-    """A :class:`ConvertedSNN` from a trained :class:`SmallCNN` (noise layers are ignored).
+    """A :class:`ConvertedSNN` from a trained :class:`~neuroaikit.models.SmallCNN` (noise layers are ignored).
 
     Args:
         ann: the trained SmallCNN (or a NoisyModel wrapping one).
-        calibration_images (Tensor): ``(N, C, H, W)`` images for the activation percentiles
+        calibration_images (torch.Tensor): ``(N, C, H, W)`` images for the activation percentiles
             (a few hundred training images suffice).
         T (int): simulation steps. Default 64.
         percentile (float): 99.9 (robust norm, default) or 100 (max-norm).

@@ -28,7 +28,7 @@ class SpikingCNN(EncodedInput, nn.Module):
     Args:
         in_channels, image_size, n_classes (int): shapes. Defaults 1, 28, 10.
         T (int): time steps (>= 1). Default 6.
-        channels (tuple of 2 int): conv widths. Default (16, 32).
+        channels (tuple of int): the two conv widths. Default (16, 32).
         hidden (int): fully connected LIF width. Default 128.
         kernel_size (int): conv kernel (odd). Default 3.
         tau_mem (float): membrane time constant in steps (beta = exp(-1/tau)). Default 2.

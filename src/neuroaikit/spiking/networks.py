@@ -22,8 +22,8 @@ from .synapses import EventLinear
 class FeedForwardLIF(nn.Module):
     """Linear -> LIF layers. ``forward(inputs (T, B, sizes[0])) -> spikes (T, B, sizes[-1])``.
 
-    The linear layers are :class:`EventLinear`: event-driven for spike inputs (every layer after
-    the first, and the first when fed encoded spikes), dense otherwise.
+    The linear layers are :class:`~neuroaikit.spiking.synapses.EventLinear`: event-driven for spike
+    inputs (every layer after the first, and the first when fed encoded spikes), dense otherwise.
 
     Args:
         sizes (sequence of int): layer widths, input first, e.g. ``(784, 256, 256, 10)``.

@@ -305,7 +305,7 @@ def plan_sweep(spec: SweepSpec, out, *, overwrite: bool = False, rerun: bool = F
     """Validate the spec, every trial's settings and the folders, and decide what each trial
     does; creates nothing. A finished trial that a killed replacement left moved aside
     (``NAME.replaced``) is put back first, as every reader of a run folder does (a dry run too).
-    Conflicts are collected (:meth:`SweepPlan.raise_conflicts`)."""
+    Conflicts are collected (``SweepPlan.raise_conflicts``)."""
     out = Path(out)
     if str(out) in ("", "."):
         raise ConfigError("the sweep folder must be named (--out)")

@@ -121,7 +121,7 @@ class StepKind:
 
     Attributes:
         name: what specs call it.
-        config: ``"module:attr"`` of its settings: a :class:`Config` class (built with
+        config: ``"module:attr"`` of its settings: a :class:`~neuroaikit.config.Config` class (built with
             ``from_dict``) or a builder ``f(values, where)`` that validates them.
         runner: ``"module:function"`` called as ``runner(run_dir, config, overwrite=, execution=, progress=)``.
         result: the result file it writes.

@@ -67,8 +67,8 @@ class EotPgdConfig(Config):
         steps (int): PGD iterations. Default 20.
         eot (int): noise draws averaged per gradient. Default 10.
         n_images (int): the first N images of the split. Default 100.
-        rule (str | None), n_draws (int | None): the deployed inference rule (``None``: the run's
-            ``eval_rule`` / ``eval_draws``).
+        rule (str | None): the deployed inference rule (``None``: the run's ``eval_rule``).
+        n_draws (int | None): the rule's noise draws (``None``: the run's ``eval_draws``).
         split (str): ``"test"`` or ``"train"``.
         seed (int): seeds the random start and the noise draws. Default 0.
     """

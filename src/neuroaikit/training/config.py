@@ -47,10 +47,11 @@ class TrainConfig(Config):
             ``"crop-flip"`` (pad-4 random crop + horizontal flip, the CIFAR standard).
         seed (int): seeds weights, batch order, augmentation and noise.
         train_subset, test_subset (int | None): use only the first N examples.
-        objective (str), objective_params (dict): the per-batch loss
-            (see :mod:`neuroaikit.training.objectives`).
-        eval_rule (str), eval_draws (int): the deployed inference rule reported at the end;
-            accuracy with one draw, with the rule and with the noise off is always reported.
+        objective (str): the per-batch loss (see :mod:`neuroaikit.training.objectives`).
+        objective_params (dict): the loss's settings.
+        eval_rule (str): the deployed inference rule reported at the end; accuracy with one
+            draw, with the rule and with the noise off is always reported.
+        eval_draws (int): the noise draws of that rule.
         execution (ExecutionConfig): device, precision, threads.
     """
 

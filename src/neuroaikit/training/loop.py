@@ -133,7 +133,7 @@ def train(
     callbacks: Sequence[EpochCallback] = (),
     progress: Progress | None = None,
 ) -> Run:
-    """Train the configured model and write the run folder ``out``; returns the finished :class:`Run`.
+    """Train the configured model and write the run folder ``out``; returns the finished :class:`~neuroaikit.runs.Run`.
 
     Args:
         config: what to train.
@@ -142,7 +142,7 @@ def train(
             execution settings and the process count may change).
         overwrite: replace a finished run at ``out`` (it is removed only once the new one is
             complete), or discard an interrupted job.
-        callbacks: called after each epoch (see :data:`EpochCallback`).
+        callbacks: called after each epoch (see ``EpochCallback``).
         progress: messages and progress bars (default: shown, plain lines when not a terminal).
     """
     progress = default_progress(progress)

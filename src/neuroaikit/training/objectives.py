@@ -43,7 +43,8 @@ def available_objectives() -> list[str]:
 
 
 def get_objective(name: str) -> Objective:
-    """The objective registered as ``name``; a one-line :class:`ConfigError` naming the choices otherwise."""
+    """The objective registered as ``name``; a one-line :class:`~neuroaikit.errors.ConfigError`
+    naming the choices otherwise."""
     if name not in _OBJECTIVES:
         available_objectives()
     if name not in _OBJECTIVES:

@@ -45,14 +45,14 @@ class FilterBankCSP(TransformerMixin, ValidatedEstimator):
     Args:
         sfreq (float):
             Sampling rate of the epochs.
-        bands (sequence of pairs): (low, high) in Hz;
-            Frequency bands in Hz (default: 4-40 Hz in 4-Hz steps, as Ang et al.). Bands that
+        bands (sequence of tuple):
+            Frequency bands ``(low, high)`` in Hz (default: 4-40 Hz in 4-Hz steps, as Ang et al.). Bands that
             reach Nyquist (``sfreq / 2``) are left out (``bands_`` lists those used); ``fit``
             refuses a sampling rate that leaves none.
         n_components (int):
             CSP filters per band.
-        rank (None, "full", "info" or a dict):
-            MNE's CSP ``rank`` (see :func:`csp_rank`).
+        rank (str, dict or None):
+            MNE's CSP ``rank``: ``None``, ``"full"``, ``"info"`` or a dict (see :func:`csp_rank`).
     """
 
     _parameter_constraints: ClassVar[dict] = {"sfreq": [POSITIVE], "bands": [BANDS], "n_components": [POSITIVE_INT],

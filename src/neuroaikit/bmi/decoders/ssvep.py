@@ -194,8 +194,8 @@ class FBCCA(CCA):
     ``sum_n w_n rho_n^2`` with ``w_n = n^-a + b`` (a = 1.25, b = 0.25 as published).
 
     Args:
-        bands (sequence of (low, high) pairs):
-            Sub-bands in Hz (default: lower edges 8, 12, 16, 20, 24 Hz up to 44 Hz, inside the
+        bands (sequence of tuple):
+            Sub-bands ``(low, high)`` in Hz (default: lower edges 8, 12, 16, 20, 24 Hz up to 44 Hz, inside the
             7-45 Hz band the SSVEP recipe keeps).
         a (float):
             Decay of the sub-band weights ``w_n = n^-a + b`` (n = 1 for the first band).

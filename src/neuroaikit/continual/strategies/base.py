@@ -125,7 +125,7 @@ class Strategy:
     #: what each setting accepts: a list of constraints from :mod:`neuroaikit.config`, any of
     #: which may match (``None`` in the list admits ``None``, "the published value")
     _parameter_constraints: ClassVar[dict] = {}
-    #: training only a task's sub-network (:class:`~neuroaikit.continual.strategies.xdg.Subnetwork`)
+    #: training only a task's sub-network (``neuroaikit.continual.strategies.xdg.Subnetwork``)
     #: gives this strategy exactly the updates it would make on the whole network, given a fresh
     #: optimiser per task: the units left out get no gradient, so nothing of theirs moves
     subnetwork_exact: ClassVar[bool] = False
@@ -133,7 +133,7 @@ class Strategy:
     learner: "Learner"
 
     def validate_params(self) -> None:
-        """Raise a one-line :class:`ConfigError` naming the first setting outside its constraints."""
+        """Raise a one-line :class:`~neuroaikit.errors.ConfigError` naming the first setting outside its constraints."""
         for setting, constraints in self._parameter_constraints.items():
             # the message names what the user wrote
             check_value(typed_setting(setting), getattr(self, setting), constraints, where=f"strategy {self.name!r}: ")

@@ -148,7 +148,7 @@ class EWC(_FisherStrategy):
 
     A sum of quadratics is one quadratic: ``sum_k F_k (theta - theta_k)^2 = A (theta - m)^2 + c``
     with ``A = sum_k F_k``, ``m = sum_k F_k theta_k / A`` and ``c`` the sum's value at ``m``. The
-    penalty is kept in that form (:class:`CombinedPenalty`): the same value and gradient as the
+    penalty is kept in that form (``CombinedPenalty``): the same value and gradient as the
     per-task sum (to float rounding), at one task's cost per step and in constant memory, where
     the per-task form costs ``k`` times as much after ``k`` tasks.
 

@@ -18,7 +18,8 @@ class HiddenNoise(Composite):
     Args:
         noise (str | dict | float): the noise spec (:class:`~neuroaikit.noise.NoiseSpec`).
             Default ``"gaussian:0.5,rectify"``.
-        base (str), base_params (dict): the strategy it adds noise to.
+        base (str): the strategy it adds noise to.
+        base_params (dict): that strategy's settings.
     """
 
     name = "hidden-noise"

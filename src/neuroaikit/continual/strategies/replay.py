@@ -115,7 +115,7 @@ class LwF(Strategy):
             units, as knowledge distillation is defined; ``"unit_mean"`` divides it by the number
             of units (10 per head on MNIST; in class-IL every class so far), as van de Ven &
             Tolias's code did when their 2019 figures were made (fixed in May 2019): a
-            distillation that many times weaker (:func:`distil_replayed`).
+            distillation that many times weaker (``distil_replayed``).
     """
 
     name = "lwf"

@@ -115,7 +115,7 @@ class XdG(Composite):
             (van de Ven & Tolias 2019's code) instead of each unit with probability
             ``gating_prop``. Default False.
         subnetwork (bool | None): train and test each task on its kept units alone
-            (:class:`Subnetwork`), which skips the arithmetic of the gated-off ones (80 % gated:
+            (``Subnetwork``), which skips the arithmetic of the gated-off ones (80 % gated:
             about a tenth of a 2 x 2,000 network's multiply-adds). It changes no result: a gated
             unit gets no gradient, so with a fresh optimiser per task (``reset_optimizer``) and a
             base strategy that keeps to the updated weights (fine-tuning, SI) nothing of it moves;

@@ -80,7 +80,7 @@ class CalciumRecording:
 
     @property
     def valid(self) -> np.ndarray:
-        """(T,) bool: frames with a finite dF/F value."""
+        """bool: the frames with a finite dF/F value, shape ``(T,)``."""
         return np.isfinite(self.dff)
 
     @property
@@ -89,7 +89,7 @@ class CalciumRecording:
 
     @property
     def n_spikes(self) -> int:
-        """Ground-truth spikes within the imaged time: those the ground-truth rate counts
+        """Ground-truth spikes within the imaged time, those the ground-truth rate counts
         (bins centred on the frame times, half a frame either side)."""
         if self.spike_times is None or self.spike_times.size == 0:
             return 0
@@ -168,7 +168,7 @@ def load_cascade_mat(
             ``events_AP``).
         dataset: dataset name; default the name of the folder holding the file.
         indicator: indicator name; default parsed from ``dataset`` (``DS14-GCaMP6s-m-V1``).
-        on_bad: ``"raise"`` (default) raises :class:`DataError` for an unusable recording
+        on_bad: ``"raise"`` (default) raises :class:`~neuroaikit.errors.DataError` for an unusable recording
             (all-NaN trace, fewer than 2 frames); ``"skip"`` leaves it out and returns the rest.
         skipped: with ``on_bad="skip"``, a list that receives one line per recording left out
             (``"<name>: <reason>"``).
@@ -301,7 +301,7 @@ def load_traces(
     A ``.mat`` file carries its own frame times: ``frame_rate`` is not used here (``calcium
     infer --rate`` resamples such recordings afterwards). ``on_bad="skip"`` leaves unusable
     traces (all NaN) out, with a line in ``skipped``; a file with no usable trace at all is
-    always a :class:`DataError`.
+    always a :class:`~neuroaikit.errors.DataError`.
     """
     if on_bad not in ("raise", "skip"):
         raise ConfigError(f"on_bad must be 'raise' or 'skip', got {on_bad!r}")

@@ -73,7 +73,7 @@ class TraceSummary(Result):
     backend: str
     notes: list[str] = field(default_factory=list)
     index: int = 0
-    #: ground-truth spikes within the imaged time (None: the file has no ground truth)
+    #: ground-truth spikes within the imaged time (``None`` when the file has no ground truth)
     n_true_spikes: int | None = None
     r_ground_truth: float | None = None
 
@@ -100,7 +100,7 @@ class CalciumInference(Result):
 
     @property
     def backend_ran(self) -> str:
-        """The backend that ran (older files: from the traces)."""
+        """The backend that ran (in older files, read from the traces)."""
         if self.backend:
             return self.backend
         return "+".join(sorted({t.backend for t in self.traces if t.backend}))

@@ -80,7 +80,7 @@ class DiehlCookNetwork(ReportsProducts, nn.Module):
         refractory (int): steps a neuron stays at rest after a spike, default 5.
         theta_plus (float): threshold increase per spike, default 0.05. tau_theta (float): its decay (ms), 1e7.
         weight_total (float | None): per-neuron sum of input weights after normalisation; default
-            ``None``: :func:`default_weight_total` (78 for MNIST's 784 inputs, the paper's, and the
+            ``None``: ``default_weight_total(n_inputs)`` (78 for MNIST's 784 inputs, the paper's, and the
             same mean weight for other input sizes).
         min_spikes (int): fewer spikes than this -> present again at a higher rate, default 5.
         max_repeats (int): most extra presentations per image, default 10 (rates capped at 1 spike per step).
@@ -141,7 +141,9 @@ class DiehlCookNetwork(ReportsProducts, nn.Module):
         self.register_buffer("theta", torch.zeros(n_neurons))
         self.register_buffer("assignments", torch.full((n_neurons,), -1, dtype=torch.long))
         self.stdp = stdp.check()
-        #: None: decide by device (CPU: skip spike-free work; elsewhere: never synchronise); tests force either
+        #: whether each step runs without asking if anything fired, so it never synchronises (``None``
+        #: decides by device, skipping the spike-free work on a CPU and never synchronising elsewhere);
+        #: tests force either
         self.sync_free: bool | None = None
         self.normalise()
 

@@ -84,7 +84,7 @@ class KrotovHopfieldClassifier(nn.Module):
 
     Args:
         in_channels, image_size, n_classes (int): shapes. Defaults 1, 28, 10.
-        n_hidden, p, k, delta (see :class:`CompetingHiddenUnits`). Defaults 2000, 3, 7, 0.4.
+        n_hidden, p, k, delta: see :class:`CompetingHiddenUnits`. Defaults 2000, 3, 7, 0.4.
         n_power (float): feature nonlinearity. Default 3 (the benchmark's; the paper: 4.5).
 
     Layers ``hidden`` (the unsupervised layer, frozen: no gradient to its weights) and

@@ -222,8 +222,9 @@ class PlasticityConfig(Config):
         data_dir (str | None): folder holding the dataset files.
         train_subset, test_subset (int | None): use only the first N images of each split.
         seed (int): seeds the initial weights, the data order and the input spikes.
-        krotov_hopfield (KrotovHopfieldConfig), diehl_cook (DiehlCookConfig): the rules' settings
-            (only the chosen rule's are used and recorded).
+        krotov_hopfield (KrotovHopfieldConfig): the Krotov-Hopfield rule's settings.
+        diehl_cook (DiehlCookConfig): the Diehl & Cook rule's settings (only the chosen rule's
+            are used and recorded).
         execution (ExecutionConfig): device and threads. Precision must be ``"32"``: the rules
             rank close values against each other (the Krotov-Hopfield winner and its k-th
             competitor; Diehl & Cook thresholds near 13 growing by 0.05 per spike, below
@@ -349,7 +350,7 @@ class PlasticityResult(Result):
 
 def learn(config: PlasticityConfig, out: str | os.PathLike, *, overwrite: bool = False, resume: bool = False,
           progress: Progress | None = None) -> Run:
-    """Train ``config.rule`` and write the run folder ``out``; returns the finished :class:`Run`.
+    """Train ``config.rule`` and write the run folder ``out``; returns the finished :class:`~neuroaikit.runs.Run`.
 
     Args:
         config: the rule, its settings, the data and the device.
