@@ -22,7 +22,6 @@ import re
 import typing
 from pathlib import Path
 
-import pytest
 from docs_extensions import docs_extension
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -267,7 +266,7 @@ def test_every_type_napoleon_reads_is_a_name_that_resolves():
     an explanation written there (``(the file a run folder stores it in)``, ``(tuple of 2 int)``,
     ``a (int), b (str): text``) becomes references that cannot resolve. Each word of a type must
     be a documented name, a builtin or ``typing`` name, or one ``conf.py`` ignores."""
-    napoleon = pytest.importorskip("sphinx.ext.napoleon")
+    from sphinx.ext import napoleon  # the test extra installs Sphinx: this test runs in `make test`
     from sphinx.ext.napoleon.docstring import GoogleDocstring, NumpyDocstring
 
     config = napoleon.Config(napoleon_use_rtype=False)  # as docs/conf.py
