@@ -6,6 +6,13 @@ The benchmark's own JSON is stored unchanged under ``figures``, beside a ``stamp
 command as run, the commit, the date and the machine, so the results page generated from it
 (``docs/_ext/resultsgen.py``) says how every number was made.
 
+A command-line run (``neuroaikit bmi ... --out runs/X``) writes a run folder, not ``--json``:
+with ``--run-folder runs/X`` the command is run as given and the page's figures are the folder's
+``config.json``, ``metrics.json`` and ``results/*.json``. The folder must not exist before the
+command runs, so the figures cannot come from an older run.
+
+    python docs/results/record.py NAME --run-folder runs/X -- neuroaikit bmi ... --out runs/X
+
 With ``--keep-partial``, a benchmark that rewrites its JSON as it goes and then fails or is
 stopped (``timeout`` sends SIGTERM) still leaves a page: the figures it had written, with
 ``stamp.partial`` saying how the command ended. A partial page never replaces a finished one.
@@ -99,6 +106,21 @@ def _is_partial(path: Path) -> bool:
         return False
 
 
+def run_folder_figures(folder: Path) -> dict:
+    """A run folder's settings and figures: ``config.json``, ``metrics.json`` and every
+    ``results/NAME.json`` (under ``results``, by NAME); a part the folder lacks is left out."""
+    figures: dict[str, object] = {}
+    for part in ("config", "metrics"):
+        if (folder / f"{part}.json").is_file():
+            figures[part] = read_json(folder / f"{part}.json")
+    results = sorted((folder / "results").glob("*.json")) if (folder / "results").is_dir() else []
+    if results:
+        figures["results"] = {file.stem: read_json(file) for file in results}
+    if not figures:
+        raise DataError(f"{folder} holds no config.json, metrics.json or results/*.json")
+    return figures
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("name", help="page name: docs/results/data/NAME.json")
@@ -110,6 +132,9 @@ def main(argv=None) -> int:
     parser.add_argument("--keep-partial", action="store_true",
                         help="if the command fails or is stopped after writing part of its JSON, keep that part as "
                              "the page, marked partial (for benchmarks that rewrite their JSON as they go)")
+    parser.add_argument("--run-folder", metavar="DIR",
+                        help="the run folder the command creates (its --out); the figures are read from it instead "
+                             "of from --json, which is then not passed")
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("give the benchmark command after --")
@@ -120,6 +145,13 @@ def main(argv=None) -> int:
     if target.exists() and not args.overwrite:
         # checked before the benchmark runs: a recorded page may stand for hours of compute
         parser.error(f"{target.relative_to(ROOT)} exists; pass --overwrite to replace it")
+    run_folder = ROOT / args.run_folder if args.run_folder else None
+    if run_folder is not None:
+        if args.keep_partial:  # an interrupted command-line run leaves OUT.partial, not figures to keep
+            parser.error("--keep-partial applies to benchmarks that write --json, not to --run-folder")
+        if run_folder.exists() or run_folder.with_name(run_folder.name + ".partial").exists():
+            parser.error(f"--run-folder: {args.run_folder} exists; the page must come from a run this command "
+                         "makes, so remove it or name a new folder")
     if args.commit:
         commit = f"{args.commit} (run from a copy of the working tree made at that commit)"
     else:
@@ -133,7 +165,8 @@ def main(argv=None) -> int:
         ending = None
         previous = signal.signal(signal.SIGTERM, _raise_stopped) if args.keep_partial else None
         try:
-            returncode = subprocess.run([*command, "--json", str(out)], cwd=ROOT).returncode
+            asks_json = [] if run_folder is not None else ["--json", str(out)]
+            returncode = subprocess.run([*command, *asks_json], cwd=ROOT).returncode
         except OSError as exc:  # no such program, or not executable
             print(f"record.py: error: cannot start the benchmark command: {exc}; no page written", file=sys.stderr)
             return 2
@@ -156,16 +189,24 @@ def main(argv=None) -> int:
                 return returncode
             stamp["partial"] = (f"the command {ending} after {stamp['wall_time_s']:g} s; these are the "
                                 "figures it had written by then")
-        if not out.is_file():
+        if run_folder is not None:
+            try:
+                figures = run_folder_figures(run_folder)
+            except DataError as exc:
+                print(f"record.py: error: the command exited with status 0 but left no readable run folder "
+                      f"({exc}); no page written", file=sys.stderr)
+                return 1
+        elif not out.is_file():
             print("record.py: error: the benchmark exited with status 0 but wrote no JSON at the --json path it was "
                   "given; no page written", file=sys.stderr)
             return 1
-        try:
-            figures = read_json(out)
-        except DataError as exc:
-            how = f"the benchmark {ending}" if ending else "the benchmark exited with status 0"
-            print(f"record.py: error: {how} but its JSON is unreadable ({exc}); no page written", file=sys.stderr)
-            return returncode or 1
+        else:
+            try:
+                figures = read_json(out)
+            except DataError as exc:
+                how = f"the benchmark {ending}" if ending else "the benchmark exited with status 0"
+                print(f"record.py: error: {how} but its JSON is unreadable ({exc}); no page written", file=sys.stderr)
+                return returncode or 1
     record = {"title": args.title or f"Benchmark: {args.name}", "stamp": stamp, "figures": figures}
     if args.description:
         record["description"] = args.description

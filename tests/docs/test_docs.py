@@ -528,3 +528,42 @@ def test_device_checks_runs_comma_joined_stages_as_lanes_and_names_each_failure(
     assert "== failed stages: no-such-a no-such-b no-such-c" in result.stdout
     assert result.stderr.count("unknown stage") == 3
     assert (tmp_path / "out" / "pages.tar.gz").exists()
+
+
+MAKE_RUN = ("import json, pathlib, sys; assert '--json' not in sys.argv; out = pathlib.Path('runs/x'); "
+            "(out / 'results').mkdir(parents=True); (out / 'config.json').write_text(json.dumps({'folds': 5})); "
+            "(out / 'metrics.json').write_text(json.dumps({'cca_accuracy': 0.7})); "
+            "(out / 'results' / 'bmi.json').write_text(json.dumps({'decoders': [{'name': 'cca', 'accuracy': 0.7}]}))")
+
+
+def test_record_reads_a_command_line_runs_figures_from_its_run_folder(record_in):
+    """``--run-folder`` records a ``neuroaikit ... --out DIR`` command, which writes no --json:
+    the page holds the folder's config, metrics and results."""
+    record, data = record_in
+    assert record.main(["cli", "--run-folder", "runs/x", "--", sys.executable, "-c", MAKE_RUN]) == 0
+    page = json.loads((data / "cli.json").read_text())
+    assert page["figures"] == {"config": {"folds": 5}, "metrics": {"cca_accuracy": 0.7},
+                               "results": {"bmi": {"decoders": [{"name": "cca", "accuracy": 0.7}]}}}
+    assert shlex.split(page["stamp"]["command"])[-1] == MAKE_RUN  # run as given: no --json added
+
+
+def test_record_refuses_a_run_folder_that_exists_before_the_command_runs(record_in, capsys):
+    """Figures read from a folder an earlier run left would be stamped with this command: refused,
+    before the command runs (it would fail if it ran)."""
+    record, data = record_in
+    for existing in ("runs/x", "runs/x.partial"):
+        (data.parents[2] / existing).mkdir(parents=True)
+        with pytest.raises(SystemExit) as exit_info:
+            record.main(["cli", "--run-folder", "runs/x", "--", sys.executable, "-c", "raise SystemExit(7)"])
+        assert exit_info.value.code == 2
+        assert "--run-folder: runs/x exists" in capsys.readouterr().err
+        (data.parents[2] / existing).rmdir()
+    assert not list(data.iterdir())
+
+
+def test_record_writes_no_page_when_the_command_leaves_no_run_folder(record_in, capsys):
+    record, data = record_in
+    assert record.main(["cli", "--run-folder", "runs/x", "--", sys.executable, "-c", "print('done')"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("record.py: error: the command exited with status 0 but left no readable run folder")
+    assert err.count("\n") == 1 and not list(data.iterdir())
