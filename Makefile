@@ -54,7 +54,8 @@ test-slow: $(TEST_STAMP)
 
 # every benchmark that needs no input of yours, in full (hours on a CPU); `make benchmarks
 # BENCH_ARGS=--quick` runs their short versions. Left out, since they need input: insilico_table.py
-# (probed run folders), xdg_100.py (--out), suite2p_roundtrip.py (--suite2p-python: a Python with suite2p).
+# (probed run folders), xdg_100.py (--out), suite2p_roundtrip.py (--suite2p-python: a Python with suite2p);
+# benchmarks/_cli.py is the command line some of them share, not a benchmark.
 # Every script that takes --data-dir gets BENCH_DATA, the parent of the data folders (the loaders
 # find mnist/, cifar10-subset/, eeg/ ... in it), so BENCH_DATA alone decides which data they read;
 # the others simulate their data. The scripts in BENCH_REPLACE keep
@@ -65,7 +66,7 @@ BENCH_REPLACE := adversarial_training attack_speed certified_accuracy certify ci
 BENCH_ARGS ?=
 BENCH_DATA ?= ../shared/data
 benchmarks: $(TEST_STAMP)
-	for b in $(filter-out $(BENCH_NEED_INPUT),$(wildcard benchmarks/*.py)); do \
+	for b in $(filter-out $(BENCH_NEED_INPUT),$(wildcard benchmarks/[!_]*.py)); do \
 	  name=$$(basename $$b .py); data=""; \
 	  if grep -q -- '"--data-dir"' $$b; then data="--data-dir $(BENCH_DATA)"; fi; \
 	  case " $(BENCH_REPLACE) " in *" $$name "*) data="$$data --overwrite";; esac; \

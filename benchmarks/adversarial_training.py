@@ -25,20 +25,24 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from neuroaikit.cli.options import positive_int
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_run
 from neuroaikit.attacks.training import OverfitGuard
+from neuroaikit.cli.options import positive_int
 from neuroaikit.data import load_dataset
-from neuroaikit.errors import NeuroAIKitError
+from neuroaikit.errors import ConfigError
+from neuroaikit.io import write_text
 from neuroaikit.progress import Progress
 from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
-from neuroaikit.io import write_text
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _cli beside this file, also when a test imports it by path
+from _cli import add_output_options, parse_and_run, quick_defaults  # noqa: E402
 
 
 def main(argv=None):
@@ -52,9 +56,11 @@ def main(argv=None):
     parser.add_argument("--train-steps", type=int, default=40, help="PGD / TRADES steps of the training attack (default 40)")
     parser.add_argument("--train-alpha", type=float, default=0.01, help="their step size (default 0.01)")
     parser.add_argument("--noise", default="relu1=gaussian:0.5", help="noise site=spec of the noisy models")
-    parser.add_argument("--epochs", type=int, default=None, help="default 10 (quick 2)")
-    parser.add_argument("--train-subset", type=int, default=None)
-    parser.add_argument("--n-examples", type=int, default=None, help="evaluated test images (default 500; quick 64)")
+    parser.add_argument("--epochs", type=positive_int, default=None, help="default 10 (quick 2)")
+    parser.add_argument("--train-subset", type=positive_int, default=None,
+                        help="training images (default all 60,000; quick 10,000)")
+    parser.add_argument("--n-examples", type=positive_int, default=None,
+                        help="evaluated test images (default 500; quick and --quick-protocol 64)")
     parser.add_argument("--eps", type=float, default=0.3)
     parser.add_argument("--sweep", type=float, nargs="+", default=None,
                         help="evaluated eps values (default 0.05 0.1 0.2 0.3 0.4 0.5; quick 0.1 0.2 0.3 0.4)")
@@ -63,26 +69,23 @@ def main(argv=None):
                         help="full training, but the quick protocol (APGD 20 steps, EOT 5, Square 100 queries)")
     parser.add_argument("--noise-warmup", type=float, default=1.0,
                         help="epochs over which the noise ramps in (default 1; large noise stalls a fresh network)")
-    parser.add_argument("--out", default="runs/bench/adversarial_training",
-                        help="folder for the models' run folders, one per model (default runs/bench/adversarial_training)")
-    parser.add_argument("--overwrite", action="store_true", help="replace finished run folders in --out")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except NeuroAIKitError as error:  # bad settings: one line, exit 2
-        parser.error(str(error))
+    add_output_options(parser, "runs/bench/adversarial_training", holds="the models' run folders, one per model")
+    return parse_and_run(parser, run, argv)
 
 
 def run(args) -> None:
     torch.set_num_threads(args.threads)
-    epochs = args.epochs or (2 if args.quick else 10)
-    subset = args.train_subset or (10000 if args.quick else None)
-    site, spec = args.noise.split("=", 1)
-    eps_sweep = args.sweep or ([0.1, 0.2, 0.3, 0.4] if args.quick else [0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
-    protocol = (RobustnessConfig.quick(n_examples=args.n_examples or 64, eps=eps_sweep, reference_eps=args.eps)
-                if args.quick or args.quick_protocol else
-                RobustnessConfig(n_examples=args.n_examples or 500, eps=eps_sweep, reference_eps=args.eps))
+    pick = quick_defaults(args.quick)
+    epochs = pick(args.epochs, 2, 10)
+    subset = pick(args.train_subset, 10000, None)
+    site, sep, spec = args.noise.partition("=")
+    if not sep or not site:
+        raise ConfigError(f"--noise must look like SITE=SPEC (e.g. relu1=gaussian:0.5), got {args.noise!r}")
+    eps_sweep = pick(args.sweep, [0.1, 0.2, 0.3, 0.4], [0.05, 0.1, 0.2, 0.3, 0.4, 0.5])
+    quick_protocol = args.quick or args.quick_protocol
+    n_examples = quick_defaults(quick_protocol)(args.n_examples, 64, 500)
+    protocol = (RobustnessConfig.quick(n_examples=n_examples, eps=eps_sweep, reference_eps=args.eps) if quick_protocol
+                else RobustnessConfig(n_examples=n_examples, eps=eps_sweep, reference_eps=args.eps))
     test = load_dataset("mnist", "test", data_dir=args.data_dir)
     out = Path(args.out)
     for kind in args.models:  # before the first model trains

@@ -26,19 +26,21 @@ refused before anything trains, unless ``--overwrite`` is given.
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
 from neuroaikit.certify import CertificationConfig
 from neuroaikit.certify.workflow import certify_run
-from neuroaikit.cli.options import positive_int
-from neuroaikit.errors import NeuroAIKitError
+from neuroaikit.cli.options import execution_from_args, positive_int
 from neuroaikit.execution import ExecutionConfig
-from neuroaikit.io import write_text
 from neuroaikit.progress import Progress
 from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _cli beside this file, also when a test imports it by path
+from _cli import (add_execution_options, add_output_options, figures_saver, parse_and_run,  # noqa: E402
+                  quick_defaults)
 
 COHEN_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # Cohen et al. 2019's table columns
 MNIST_RUNS = {  # name: (training settings beyond the common ones, certificate settings)
@@ -97,30 +99,20 @@ def main(argv=None):
                         help="MNIST training images (default 30,000; quick 2,000)")
     parser.add_argument("--cifar-epochs", type=positive_int, default=None, help="CIFAR-10 epochs (default 4; quick 1)")
     parser.add_argument("--cifar-train-subset", type=positive_int, default=None,
-                        help="CIFAR-10 training images (default all of --cifar-data-dir; quick 256)")
+                        help="CIFAR-10 training images (default all in --data-dir; quick 256)")
     parser.add_argument("--n-certify", type=positive_int, default=None, help="certified test images (default 50; quick 8)")
     parser.add_argument("--n0", type=positive_int, default=None, help="selection draws (default 100; quick 20)")
     parser.add_argument("--n", type=positive_int, default=None, help="MNIST estimation draws (default 10,000; quick 200)")
     parser.add_argument("--cifar-n", type=positive_int, default=None,
                         help="CIFAR-10 estimation draws (default 1,000; quick 200)")
     parser.add_argument("--cert-batch", type=positive_int, default=10, help="images per certification batch (default 10)")
-    parser.add_argument("--threads", type=positive_int, default=1, help="torch CPU threads (default 1)")
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
-    parser.add_argument("--out", default="runs/bench/certified_accuracy",
-                        help="folder for the run folders, one per run (default runs/bench/certified_accuracy)")
-    parser.add_argument("--overwrite", action="store_true", help="replace finished run folders in --out")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (after each measurement)")
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except NeuroAIKitError as error:  # bad settings: one line, exit 2, before anything is trained
-        parser.error(str(error))
+    add_execution_options(parser, threads=1)
+    add_output_options(parser, "runs/bench/certified_accuracy", figures="after each measurement")
+    return parse_and_run(parser, run, argv)
 
 
 def run(args):
-    def pick(value, quick, full):
-        return value if value is not None else (quick if args.quick else full)
-
+    pick = quick_defaults(args.quick)
     args.epochs = pick(args.epochs, 1, 2)
     args.train_subset = pick(args.train_subset, 2000, 30000)
     args.cifar_epochs = pick(args.cifar_epochs, 1, 4)
@@ -129,7 +121,7 @@ def run(args):
     args.n0 = pick(args.n0, 20, 100)
     args.n = pick(args.n, 200, 10000)
     args.cifar_n = pick(args.cifar_n, 200, 1000)
-    execution = ExecutionConfig(device=args.device, threads=args.threads)
+    execution = execution_from_args(args)
     runs = plans(args, execution)
     out = Path(args.out)
     for name in runs:
@@ -137,11 +129,7 @@ def run(args):
     figures: dict = {"mnist_epochs": args.epochs, "mnist_train_images": args.train_subset,
                      "cifar_epochs": args.cifar_epochs if "cifar10" in args.datasets else None,
                      "threads": args.threads, "runs": []}
-
-    def save():  # after every measurement, so a run stopped by a time limit keeps what it measured
-        if args.json:
-            write_text(args.json, json.dumps(figures, indent=2))
-
+    save = figures_saver(args.json, figures)
     for name, (train_config, cert_config) in runs.items():
         row: dict = {"run": name, "complete": False}
         figures["runs"].append(row)

@@ -38,22 +38,24 @@ certificate), so a run stopped by a time limit keeps what it measured; a model's
 from __future__ import annotations
 
 import argparse
-import json
+import sys
 import time
 from pathlib import Path
 
-from neuroaikit.cli.options import positive_int
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_run
 from neuroaikit.certify import CertificationConfig
 from neuroaikit.certify.sensitivity import pre_noise_chain
 from neuroaikit.certify.workflow import certify_run
-from neuroaikit.errors import NeuroAIKitError
+from neuroaikit.cli.options import execution_from_args
 from neuroaikit.execution import ExecutionConfig
-from neuroaikit.io import write_text
 from neuroaikit.models import build_model
 from neuroaikit.progress import Progress
 from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _cli beside this file, also when a test imports it by path
+from _cli import (add_execution_options, add_output_options, figures_saver, parse_and_run,  # noqa: E402
+                  quick_defaults)
 
 MODELS = ("standard", "input", "hidden", "adversarial")
 CERTIFIED_RADII = (0.0, 0.25, 0.5, 0.75, 1.0)  # Cohen et al.'s CIFAR-10 table
@@ -104,8 +106,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: width 0.125, 1 epoch on 512 images, a tiny protocol and certification")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    parser.add_argument("--device", default="auto", help="cpu, cuda or auto (default auto)")
-    parser.add_argument("--threads", type=positive_int, default=None, help="torch CPU threads")
+    add_execution_options(parser)
     parser.add_argument("--width", type=float, default=None, help="ResNet-18 width multiplier (default 1; quick 0.125)")
     parser.add_argument("--epochs", type=int, default=None, help="default 30 (quick 1)")
     parser.add_argument("--batch-size", type=int, default=128)
@@ -128,23 +129,13 @@ def main(argv=None):
     parser.add_argument("--n-certify", type=int, default=None, help="certified test images (default 500; quick 4)")
     parser.add_argument("--n0", type=int, default=None, help="selection draws (default 100; quick 10)")
     parser.add_argument("--n", type=int, default=None, help="estimation draws (default 10,000; quick 100)")
-    parser.add_argument("--out", default="runs/bench/cifar_noise_defenses",
-                        help="folder for the models' run folders, one per model (default runs/bench/cifar_noise_defenses)")
-    parser.add_argument("--overwrite", action="store_true", help="replace finished run folders in --out")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (after each model)")
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except NeuroAIKitError as error:  # bad settings: one line, exit 2, before anything is trained
-        parser.error(str(error))
+    add_output_options(parser, "runs/bench/cifar_noise_defenses", holds="the models' run folders, one per model",
+                       figures="after each measurement")
+    return parse_and_run(parser, run, argv)
 
 
 def run(args):
-    q = args.quick
-
-    def pick(value, quick, full):  # an option given (0 included) is used as given, and validated below
-        return value if value is not None else (quick if q else full)
-
+    pick = quick_defaults(args.quick)  # an option given (0 included) is used as given, and validated below
     args.width = pick(args.width, 0.125, 1.0)
     args.epochs = pick(args.epochs, 1, 30)
     args.train_subset = pick(args.train_subset, 512, None)
@@ -157,7 +148,7 @@ def run(args):
                     max_extensions=pick(args.max_extensions, 0, 3))
     linf = RobustnessConfig(eps=[e / 255 for e in pick(args.eps, [8], [2, 4, 8])], reference_eps=8 / 255, **protocol)
     l2 = RobustnessConfig(norm="L2", eps=pick(args.l2_eps, [0.5], [0.25, 0.5]), reference_eps=0.5, **protocol)
-    execution = ExecutionConfig(device=args.device, threads=args.threads)
+    execution = execution_from_args(args)
     # every setting validated before the first model trains
     plans = {kind: (train_config(kind, args, execution), certification_configs(kind, args)) for kind in args.models}
     if "hidden" in plans:  # the PixelDP chain up to the noise site must be boundable
@@ -172,11 +163,7 @@ def run(args):
                "linf_protocol": linf.to_dict(), "l2_protocol": l2.to_dict(),
                "certification": {"n0": args.n0, "n": args.n, "alpha": 0.001, "n_examples": args.n_certify},
                "models": []}
-
-    def save():  # after every measurement, so a run stopped by a time limit keeps what it measured
-        if args.json:
-            write_text(args.json, json.dumps(figures, indent=2))
-
+    save = figures_saver(args.json, figures)
     for kind, (config, cert_configs) in plans.items():
         row: dict = {"model": kind, "complete": False}
         figures["models"].append(row)

@@ -41,21 +41,25 @@ before is refused, before anything trains, unless ``--overwrite`` is given.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
 import torch
 
-from neuroaikit.cli.options import positive_int
 from neuroaikit.attacks import APGD, FeatureSpace
 from neuroaikit.attacks.evaluate import majority_correct
+from neuroaikit.cli.options import positive_int
 from neuroaikit.data import dataset_info, find_dataset_folder, load_dataset
-from neuroaikit.errors import ConfigError, NeuroAIKitError
+from neuroaikit.errors import ConfigError
 from neuroaikit.io import write_json, write_text
 from neuroaikit.noise import InferenceRule, accuracy, inject_noise
 from neuroaikit.progress import silent
 from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _cli beside this file, also when a test imports it by path
+from _cli import add_output_options, parse_and_run, quick_defaults  # noqa: E402
 
 # noise levels relative to the spread of what the noise is added to: sigma = level x the standard
 # deviation of the pixels / of the layer's activations on clean test images (so that levels of
@@ -125,8 +129,7 @@ class Base:
     def __init__(self, dataset, model_name, model_kwargs, layer, args, out: Path):
         self.layer = layer
         run = train(TrainConfig(dataset=dataset, data_dir=args.data_dir, model=model_name, model_kwargs=model_kwargs,
-                                epochs=args.epochs or (1 if args.quick else 3),
-                                train_subset=args.train_subset or (5000 if args.quick else None),
+                                epochs=args.epochs, train_subset=args.train_subset,
                                 test_subset=args.n_test, eval_rule="single", eval_draws=1,
                                 augment="crop-flip" if dataset == "cifar10" else "none"),
                     out / run_name(dataset, model_name), overwrite=args.overwrite, progress=silent())
@@ -245,39 +248,42 @@ def main(argv=None):
     parser.add_argument("--datasets", nargs="+", default=None, help="default: mnist fashion-mnist cifar10 (quick: mnist)")
     parser.add_argument("--quick", action="store_true", help="MNIST, 5,000 training images, 1 epoch, 2 levels per noise")
     parser.add_argument("--layer", default="relu2", help="hidden layer of the noise and of the feature matching")
-    parser.add_argument("--n-test", type=int, default=None, help="test images for clean accuracy (default 2000; quick 500)")
-    parser.add_argument("--n-attack", type=int, default=None, help="attacked images (default 200; quick 30)")
-    parser.add_argument("--draws", type=int, default=None, help="votes of the deployed rule (default 100; quick 20)")
-    parser.add_argument("--eot", type=int, default=None, help="EOT draws of the adaptive attacks (default 20; quick 5)")
-    parser.add_argument("--steps", type=int, default=None, help="APGD steps (default 100; quick 20)")
-    parser.add_argument("--fs-steps", type=int, default=None, help="feature-space attack steps (default 300; quick 60)")
+    parser.add_argument("--n-test", type=positive_int, default=None,
+                        help="test images for clean accuracy (default 2000; quick 500)")
+    parser.add_argument("--n-attack", type=positive_int, default=None, help="attacked images (default 200; quick 30)")
+    parser.add_argument("--draws", type=positive_int, default=None,
+                        help="votes of the deployed rule (default 100; quick 20)")
+    parser.add_argument("--eot", type=positive_int, default=None,
+                        help="EOT draws of the adaptive attacks (default 20; quick 5)")
+    parser.add_argument("--steps", type=positive_int, default=None, help="APGD steps (default 100; quick 20)")
+    parser.add_argument("--fs-steps", type=positive_int, default=None,
+                        help="feature-space attack steps (default 300; quick 60)")
     parser.add_argument("--levels", type=float, nargs="+", default=None,
                         help="noise levels (x std) for every variant (default 0.25 0.5 1 1.5; quick 0.5 1)")
     parser.add_argument("--variants", nargs="+", default=None, choices=list(LEVELS),
                         help="noise variants (default: all)")
-    parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--train-subset", type=int, default=None)
+    parser.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default 3; quick 1)")
+    parser.add_argument("--train-subset", type=positive_int, default=None,
+                        help="training images (default all; quick 5,000)")
     parser.add_argument("--threads", type=positive_int, default=1)
-    parser.add_argument("--out", default="runs/bench/hidden_noise_defense", help="folder for the table, figure and runs")
-    parser.add_argument("--overwrite", action="store_true", help="replace the comparison and run folders in --out")
-    parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (rows and settings)")
-    args = parser.parse_args(argv)
-    try:
-        run(args)
-    except NeuroAIKitError as error:  # bad settings: one line, exit 2
-        parser.error(str(error))
+    add_output_options(parser, "runs/bench/hidden_noise_defense", holds="the table, figure and run folders",
+                       replaces="the comparison and run folders", figures="rows and settings")
+    return parse_and_run(parser, run, argv)
 
 
 def run(args) -> None:
     torch.set_num_threads(args.threads)
     q = args.quick
-    args.n_test = args.n_test or (500 if q else 2000)
-    args.n_attack = args.n_attack or (30 if q else 200)
-    args.draws = args.draws or (20 if q else 100)
-    args.eot = args.eot or (5 if q else 20)
-    args.steps = args.steps or (20 if q else 100)
-    args.fs_steps = args.fs_steps or (60 if q else 300)
-    datasets = args.datasets or (["mnist"] if q else ["mnist", "fashion-mnist", "cifar10"])
+    pick = quick_defaults(q)
+    args.n_test = pick(args.n_test, 500, 2000)
+    args.n_attack = pick(args.n_attack, 30, 200)
+    args.draws = pick(args.draws, 20, 100)
+    args.eot = pick(args.eot, 5, 20)
+    args.steps = pick(args.steps, 20, 100)
+    args.fs_steps = pick(args.fs_steps, 60, 300)
+    args.epochs = pick(args.epochs, 1, 3)
+    args.train_subset = pick(args.train_subset, 5000, None)
+    datasets = pick(args.datasets, ["mnist"], ["mnist", "fashion-mnist", "cifar10"])
     out = Path(args.out)
     levels = {variant: args.levels or values for variant, values in (QUICK_LEVELS if q else LEVELS).items()
               if variant in (args.variants or LEVELS)}

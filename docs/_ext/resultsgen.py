@@ -91,14 +91,36 @@ def _flat_row(row: dict, name: str, tables: dict) -> dict:
     return flat
 
 
+# the shared option helpers the benchmarks call (add_output_options, add_execution_arguments, ...);
+# a module comes after the ones whose helpers it calls
+OPTION_HELPERS = (ROOT / "src" / "neuroaikit" / "cli" / "options.py", ROOT / "benchmarks" / "_cli.py")
+
+
+def _options_in(tree: ast.AST, helpers: dict[str, set[str]]) -> set[str]:
+    """The option strings the ``add_argument`` calls in ``tree`` declare, and those of the
+    ``helpers`` (function name: its options) it calls."""
+    options: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            name = getattr(node.func, "attr", None) or getattr(node.func, "id", "")
+            if name == "add_argument":
+                options |= {a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+            else:
+                options |= helpers.get(name, set())
+    return options
+
+
 def declared_options(script: Path) -> set[str]:
     """The option strings (``--n-examples``) a benchmark script declares, read from its source
-    (importing it would need torch and its data)."""
-    options: set[str] = set()
-    for node in ast.walk(ast.parse(script.read_text())):
-        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_argument":
-            options |= {a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
-    return options
+    (importing it would need torch and its data), the shared helpers' included (every option a
+    helper may declare, whatever the arguments of the call)."""
+    helpers: dict[str, set[str]] = {}
+    for module in OPTION_HELPERS:
+        if module.is_file():
+            for node in ast.parse(module.read_text()).body:
+                if isinstance(node, ast.FunctionDef):
+                    helpers[node.name] = _options_in(node, helpers)
+    return _options_in(ast.parse(script.read_text()), helpers)
 
 
 def _command_options(command: str) -> set[str]:
