@@ -40,6 +40,7 @@ from neuroaikit.io import write_text
 from neuroaikit.progress import Progress
 from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
+from neuroaikit.training.loop import check_train_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _cli beside this file, also when a test imports it by path
 from _cli import add_output_options, parse_and_run, quick_defaults  # noqa: E402
@@ -73,6 +74,26 @@ def main(argv=None):
     return parse_and_run(parser, run, argv)
 
 
+def model_plan(kind: str, args, test, site: str, spec: str, epochs: int, subset: int | None):
+    """The ``TrainConfig`` and callbacks of one compared model."""
+    common = dict(dataset="mnist", data_dir=args.data_dir, model="cnn", epochs=epochs, train_subset=subset,
+                  test_subset=1000 if args.quick else None,
+                  eval_rule="single", eval_draws=1, lr=1e-3, optimizer="adam")
+    if kind == "standard":
+        return TrainConfig(**common), []
+    if kind == "noise":
+        return TrainConfig(noise={site: spec}, noise_warmup=args.noise_warmup, **common), []
+    single_step = args.objective in ("fgsm_rs", "n_fgsm")
+    params = ({"eps": args.eps} if single_step else
+              {"eps": args.eps, "alpha": args.train_alpha, "steps": args.train_steps})
+    # held-out guard batch: the last 256 test images, never among the evaluated first N
+    callbacks = [OverfitGuard(test.images[-256:], test.labels[-256:], eps=args.eps)]
+    cfg = TrainConfig(noise={site: spec}, noise_warmup=args.noise_warmup, objective=args.objective,
+                      objective_params=params,
+                      schedule="onecycle", lr=5e-3, **{k: v for k, v in common.items() if k != "lr"})
+    return cfg, callbacks
+
+
 def run(args) -> None:
     torch.set_num_threads(args.threads)
     pick = quick_defaults(args.quick)
@@ -88,27 +109,13 @@ def run(args) -> None:
                 else RobustnessConfig(n_examples=n_examples, eps=eps_sweep, reference_eps=args.eps))
     test = load_dataset("mnist", "test", data_dir=args.data_dir)
     out = Path(args.out)
-    for kind in args.models:  # before the first model trains
+    plans = {}
+    for kind in args.models:  # every model's settings, checked before the first model trains
         check_replaceable(out / kind, args.overwrite)
+        plans[kind] = model_plan(kind, args, test, site, spec, epochs, subset)
+        check_train_config(plans[kind][0])
     summary = []
-    for kind in args.models:
-        common = dict(dataset="mnist", data_dir=args.data_dir, model="cnn", epochs=epochs, train_subset=subset,
-                      test_subset=1000 if args.quick else None,
-                      eval_rule="single", eval_draws=1, lr=1e-3, optimizer="adam")
-        callbacks = []
-        if kind == "standard":
-            cfg = TrainConfig(**common)
-        elif kind == "noise":
-            cfg = TrainConfig(noise={site: spec}, noise_warmup=args.noise_warmup, **common)
-        else:
-            single_step = args.objective in ("fgsm_rs", "n_fgsm")
-            params = ({"eps": args.eps} if single_step else
-                      {"eps": args.eps, "alpha": args.train_alpha, "steps": args.train_steps})
-            # held-out guard batch: the last 256 test images, never among the evaluated first N
-            callbacks = [OverfitGuard(test.images[-256:], test.labels[-256:], eps=args.eps)]
-            cfg = TrainConfig(noise={site: spec}, noise_warmup=args.noise_warmup, objective=args.objective,
-                              objective_params=params,
-                              schedule="onecycle", lr=5e-3, **{k: v for k, v in common.items() if k != "lr"})
+    for kind, (cfg, callbacks) in plans.items():
         t0 = time.time()
         # epoch lines, no bars: the output is read as a log
         trained = train(cfg, out / kind, overwrite=args.overwrite, callbacks=callbacks,

@@ -152,6 +152,19 @@ def test_adversarial_training_refuses_a_noise_without_its_site(tmp_path, capsys,
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("noise, says", [("nosite=gaussian:0.5", "nosite"), ("relu1=bogus:1", "bogus")])
+def test_adversarial_training_checks_every_models_noise_before_the_first_model_trains(tmp_path, capsys, monkeypatch,
+                                                                                     shared_data, noise, says):
+    """A noise site the CNN lacks, or an unknown noise kind, is refused before ``standard`` trains
+    (it used to surface only when the ``noise`` model was built, after ``standard`` had trained)."""
+    bench = load_benchmark("adversarial_training")
+    monkeypatch.setattr(bench, "train", must_not_train)
+    line = refused(capsys, bench.main, ["--quick", "--models", "standard", "noise", "--noise", noise,
+                                        "--data-dir", str(shared_data), "--out", str(tmp_path / "out")])
+    assert ": error: " in line and says in line
+    assert not (tmp_path / "out").exists()
+
+
 class _Stop(Exception):
     pass
 

@@ -96,11 +96,21 @@ def _flat_row(row: dict, name: str, tables: dict) -> dict:
 OPTION_HELPERS = (ROOT / "src" / "neuroaikit" / "cli" / "options.py", ROOT / "benchmarks" / "_cli.py")
 
 
-def _options_in(tree: ast.AST, helpers: dict[str, set[str]]) -> set[str]:
-    """The option strings the ``add_argument`` calls in ``tree`` declare, and those of the
-    ``helpers`` (function name: its options) it calls."""
+def _walk_unconditional(tree: ast.AST):
+    """``ast.walk`` without the bodies of ``if`` statements: what a helper does on every call."""
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        yield node
+        todo.extend(child for child in ast.iter_child_nodes(node) if not isinstance(child, ast.If))
+
+
+def _options_in(tree: ast.AST, helpers: dict[str, set[str]], unconditional: bool = False) -> set[str]:
+    """The option strings the ``add_argument`` calls in ``tree`` declare (with ``unconditional``,
+    only those outside ``if`` statements), and those of the ``helpers`` (function name: its
+    options) it calls."""
     options: set[str] = set()
-    for node in ast.walk(tree):
+    for node in (_walk_unconditional(tree) if unconditional else ast.walk(tree)):
         if isinstance(node, ast.Call):
             name = getattr(node.func, "attr", None) or getattr(node.func, "id", "")
             if name == "add_argument":
@@ -112,14 +122,15 @@ def _options_in(tree: ast.AST, helpers: dict[str, set[str]]) -> set[str]:
 
 def declared_options(script: Path) -> set[str]:
     """The option strings (``--n-examples``) a benchmark script declares, read from its source
-    (importing it would need torch and its data), the shared helpers' included (every option a
-    helper may declare, whatever the arguments of the call)."""
+    (importing it would need torch and its data), the shared helpers' included: the options a
+    helper declares on every call (``--precision``, which ``add_execution_arguments`` adds only for
+    ``trains=True``, is not counted for a benchmark that calls it)."""
     helpers: dict[str, set[str]] = {}
     for module in OPTION_HELPERS:
         if module.is_file():
             for node in ast.parse(module.read_text()).body:
                 if isinstance(node, ast.FunctionDef):
-                    helpers[node.name] = _options_in(node, helpers)
+                    helpers[node.name] = _options_in(node, helpers, unconditional=True)
     return _options_in(ast.parse(script.read_text()), helpers)
 
 

@@ -567,3 +567,16 @@ def test_record_writes_no_page_when_the_command_leaves_no_run_folder(record_in, 
     err = capsys.readouterr().err
     assert err.startswith("record.py: error: the command exited with status 0 but left no readable run folder")
     assert err.count("\n") == 1 and not list(data.iterdir())
+
+
+def test_a_benchmark_declares_the_options_its_shared_helpers_add_on_every_call(tmp_path):
+    """``add_execution_options`` (benchmarks/_cli.py) adds the package's ``--device`` and
+    ``--threads``; ``--precision``, which ``add_execution_arguments`` adds only for ``trains=True``,
+    is not declared, so a documented command passing it would be caught."""
+    script = tmp_path / "bench.py"
+    script.write_text("from _cli import add_execution_options, add_output_options\n"
+                      "add_execution_options(parser)\nadd_output_options(parser, 'runs/bench/x')\n"
+                      "parser.add_argument('--n-images')\n")
+    options = _resultsgen().declared_options(script)
+    assert {"--device", "--threads", "--out", "--overwrite", "--json", "--n-images"} <= options
+    assert "--precision" not in options
