@@ -4,8 +4,6 @@ nothing).
 - :func:`add_output_options`: ``--out`` (a folder of run folders, with a default under
   ``runs/bench/``), ``--overwrite`` and ``--json PATH``;
 - :func:`figures_saver`: the ``--json`` file rewritten after every measurement;
-- :func:`add_execution_options`: the package's ``--device`` and ``--threads``, with the
-  benchmark's own default thread count where it is not torch's;
 - :func:`quick_defaults`: the value an option was given, else its ``--quick`` or full default;
 - :func:`parse_and_run`: bad settings (a :class:`~neuroaikit.errors.NeuroAIKitError`) as a
   one-line usage error, exit 2, no traceback.
@@ -22,7 +20,6 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from neuroaikit.cli.options import add_execution_arguments
 from neuroaikit.errors import NeuroAIKitError
 from neuroaikit.io import write_text
 
@@ -48,17 +45,6 @@ def figures_saver(path: str | None, figures: dict) -> Callable[[], None]:
             write_text(path, json.dumps(figures, indent=2))
 
     return save
-
-
-def add_execution_options(parser: argparse.ArgumentParser, threads: int | None = None) -> None:
-    """:func:`neuroaikit.cli.options.add_execution_arguments` (``--device``, ``--threads``);
-    ``threads``, where given, replaces torch's default thread count as the option's default."""
-    add_execution_arguments(parser)
-    if threads is not None:
-        parser.set_defaults(threads=threads)
-        # the package's help names torch's default, which this benchmark does not use
-        action = next(action for action in parser._actions if action.dest == "threads")
-        action.help = f"torch CPU threads (default {threads})"
 
 
 def quick_defaults(quick: bool) -> Callable[[Any, Any, Any], Any]:

@@ -10,7 +10,8 @@
 
 Every model is trained with ``neuroaikit.training.train`` into a run folder under ``--out``
 and evaluated with ``neuroaikit.attacks.evaluate_run`` (the same as ``neuroaikit evaluate``),
-which writes ``results/robustness.json``; the training time is printed beside the figures. A
+which writes ``results/robustness.json``, both on ``--device``/``--threads`` (default one thread);
+the training time is printed beside the figures. A
 model whose run folder holds a finished run from before is refused, before anything trains,
 unless ``--overwrite`` is given.
 
@@ -29,11 +30,10 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 
 from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_run
 from neuroaikit.attacks.training import OverfitGuard
-from neuroaikit.cli.options import positive_int
+from neuroaikit.cli.options import add_execution_arguments, execution_from_args, positive_int
 from neuroaikit.data import load_dataset
 from neuroaikit.errors import ConfigError
 from neuroaikit.io import write_text
@@ -65,7 +65,7 @@ def main(argv=None):
     parser.add_argument("--eps", type=float, default=0.3)
     parser.add_argument("--sweep", type=float, nargs="+", default=None,
                         help="evaluated eps values (default 0.05 0.1 0.2 0.3 0.4 0.5; quick 0.1 0.2 0.3 0.4)")
-    parser.add_argument("--threads", type=positive_int, default=1)
+    add_execution_arguments(parser, threads=1)
     parser.add_argument("--quick-protocol", action="store_true",
                         help="full training, but the quick protocol (APGD 20 steps, EOT 5, Square 100 queries)")
     parser.add_argument("--noise-warmup", type=float, default=1.0,
@@ -74,11 +74,11 @@ def main(argv=None):
     return parse_and_run(parser, run, argv)
 
 
-def model_plan(kind: str, args, test, site: str, spec: str, epochs: int, subset: int | None):
+def model_plan(kind: str, args, test, site: str, spec: str, epochs: int, subset: int | None, execution):
     """The ``TrainConfig`` and callbacks of one compared model."""
     common = dict(dataset="mnist", data_dir=args.data_dir, model="cnn", epochs=epochs, train_subset=subset,
                   test_subset=1000 if args.quick else None,
-                  eval_rule="single", eval_draws=1, lr=1e-3, optimizer="adam")
+                  eval_rule="single", eval_draws=1, lr=1e-3, optimizer="adam", execution=execution)
     if kind == "standard":
         return TrainConfig(**common), []
     if kind == "noise":
@@ -95,7 +95,7 @@ def model_plan(kind: str, args, test, site: str, spec: str, epochs: int, subset:
 
 
 def run(args) -> None:
-    torch.set_num_threads(args.threads)
+    execution = execution_from_args(args)
     pick = quick_defaults(args.quick)
     epochs = pick(args.epochs, 2, 10)
     subset = pick(args.train_subset, 10000, None)
@@ -112,7 +112,7 @@ def run(args) -> None:
     plans = {}
     for kind in args.models:  # every model's settings, checked before the first model trains
         check_replaceable(out / kind, args.overwrite)
-        plans[kind] = model_plan(kind, args, test, site, spec, epochs, subset)
+        plans[kind] = model_plan(kind, args, test, site, spec, epochs, subset, execution)
         check_train_config(plans[kind][0])
     summary = []
     for kind, (cfg, callbacks) in plans.items():
@@ -122,7 +122,7 @@ def run(args) -> None:
                         progress=Progress(interactive=False))
         train_s = time.time() - t0
         t0 = time.time()
-        result = evaluate_run(trained.path, data_dir=args.data_dir, config=protocol)
+        result = evaluate_run(trained.path, data_dir=args.data_dir, config=protocol, execution=execution)
         eval_s = time.time() - t0
         warns = [check.name for check in result.warnings]
         summary.append((kind, result.clean_accuracy, result.robust_accuracy, train_s, eval_s, warns))
@@ -135,7 +135,7 @@ def run(args) -> None:
     if args.json:
         figures = {"dataset": "mnist", "eps": args.eps, "n_examples": protocol.n_examples, "apgd_steps": protocol.steps,
                    "eot": protocol.eot, "square_queries": protocol.square_queries, "checks": protocol.checks,
-                   "epochs": epochs, "train_images": subset or 60000, "threads": args.threads,
+                   "epochs": epochs, "train_images": subset or 60000, "threads": execution.threads, "device": execution.device,
                    "models": [{"model": kind, "clean_accuracy": clean, "robust_accuracy": robust, "train_s": train_s,
                                "eval_s": eval_s, "checks_not_passed": ", ".join(warns) or "none"}
                               for kind, clean, robust, train_s, eval_s, warns in summary]}

@@ -32,14 +32,14 @@ from pathlib import Path
 
 from neuroaikit.certify import CertificationConfig
 from neuroaikit.certify.workflow import certify_run
-from neuroaikit.cli.options import execution_from_args, positive_int
+from neuroaikit.cli.options import add_execution_arguments, execution_from_args, positive_int
 from neuroaikit.execution import ExecutionConfig
 from neuroaikit.progress import Progress
 from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _cli beside this file, also when a test imports it by path
-from _cli import (add_execution_options, add_output_options, figures_saver, parse_and_run,  # noqa: E402
+from _cli import (add_output_options, figures_saver, parse_and_run,  # noqa: E402
                   quick_defaults)
 
 COHEN_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)  # Cohen et al. 2019's table columns
@@ -106,7 +106,7 @@ def main(argv=None):
     parser.add_argument("--cifar-n", type=positive_int, default=None,
                         help="CIFAR-10 estimation draws (default 1,000; quick 200)")
     parser.add_argument("--cert-batch", type=positive_int, default=10, help="images per certification batch (default 10)")
-    add_execution_options(parser, threads=1)
+    add_execution_arguments(parser, threads=1)
     add_output_options(parser, "runs/bench/certified_accuracy", figures="after each measurement")
     return parse_and_run(parser, run, argv)
 

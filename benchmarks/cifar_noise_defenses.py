@@ -46,7 +46,7 @@ from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_run
 from neuroaikit.certify import CertificationConfig
 from neuroaikit.certify.sensitivity import pre_noise_chain
 from neuroaikit.certify.workflow import certify_run
-from neuroaikit.cli.options import execution_from_args
+from neuroaikit.cli.options import add_execution_arguments, execution_from_args
 from neuroaikit.execution import ExecutionConfig
 from neuroaikit.models import build_model
 from neuroaikit.progress import Progress
@@ -54,7 +54,7 @@ from neuroaikit.runs import check_replaceable
 from neuroaikit.training import TrainConfig, train
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # _cli beside this file, also when a test imports it by path
-from _cli import (add_execution_options, add_output_options, figures_saver, parse_and_run,  # noqa: E402
+from _cli import (add_output_options, figures_saver, parse_and_run,  # noqa: E402
                   quick_defaults)
 
 MODELS = ("standard", "input", "hidden", "adversarial")
@@ -106,7 +106,7 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true",
                         help="a smoke run: width 0.125, 1 epoch on 512 images, a tiny protocol and certification")
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
-    add_execution_options(parser)
+    add_execution_arguments(parser)
     parser.add_argument("--width", type=float, default=None, help="ResNet-18 width multiplier (default 1; quick 0.125)")
     parser.add_argument("--epochs", type=int, default=None, help="default 30 (quick 1)")
     parser.add_argument("--batch-size", type=int, default=128)

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from benchmark_modules import BENCHMARKS, load_benchmark
-from neuroaikit.cli.options import execution_from_args
+from neuroaikit.cli.options import add_execution_arguments, execution_from_args
 from neuroaikit.errors import ConfigError
 
 SCRIPTS = ("certified_accuracy", "cifar_noise_defenses", "adversarial_training", "hidden_noise_defense")
@@ -60,9 +60,9 @@ def test_figures_saver_rewrites_the_json_with_what_was_measured_so_far(tmp_path)
     cli().figures_saver(None, figures)()  # without --json: nothing written, nothing raised
 
 
-def test_execution_options_are_the_packages_with_the_benchmarks_thread_default():
+def test_execution_arguments_take_a_benchmarks_own_thread_default():
     own = argparse.ArgumentParser()
-    cli().add_execution_options(own, threads=1)
+    add_execution_arguments(own, threads=1)
     args = own.parse_args([])
     assert (args.device, args.threads) == (None, 1)
     assert execution_from_args(args).to_dict() == {"device": "auto", "precision": "32", "threads": 1}
@@ -70,7 +70,7 @@ def test_execution_options_are_the_packages_with_the_benchmarks_thread_default()
     help_text = " ".join(own.format_help().split())
     assert "torch CPU threads (default 1)" in help_text and "torch's" not in help_text
     torchs = argparse.ArgumentParser()
-    cli().add_execution_options(torchs)
+    add_execution_arguments(torchs)
     assert torchs.parse_args([]).threads is None and "default: torch's" in " ".join(torchs.format_help().split())
 
 
@@ -169,17 +169,34 @@ class _Stop(Exception):
     pass
 
 
-def test_certified_accuracy_keeps_its_one_thread_default_and_refuses_zero(tmp_path, capsys, monkeypatch):
-    bench = load_benchmark("certified_accuracy")
-    seen = []
+def stopped_at_training(name: str, monkeypatch):
+    """The benchmark ``name`` with ``train`` replaced by one that keeps the execution settings it
+    was given, then stops the job (raises ``_Stop``), and that list."""
+    bench, seen = load_benchmark(name), []
 
     def train(config, path, **kwargs):
         seen.append(config.execution)
         raise _Stop
 
     monkeypatch.setattr(bench, "train", train)
+    return bench, seen
+
+
+def test_certified_accuracy_keeps_its_one_thread_default_and_refuses_zero(tmp_path, capsys, monkeypatch):
+    bench, seen = stopped_at_training("certified_accuracy", monkeypatch)
     argv = ["--data-dir", str(tmp_path), "--datasets", "mnist", "--quick", "--out", str(tmp_path / "out")]
     with pytest.raises(_Stop):
         bench.main(argv)
     assert (seen[0].device, seen[0].threads) == ("auto", 1)
     assert "threads" in refused(capsys, bench.main, [*argv, "--threads", "0"]) and len(seen) == 1
+
+
+def test_adversarial_training_trains_and_evaluates_through_the_execution_layer(tmp_path, monkeypatch, shared_data):
+    """``--device``/``--threads`` reach the training config (it used to set torch's threads itself and
+    had no ``--device``); one thread by default."""
+    bench, seen = stopped_at_training("adversarial_training", monkeypatch)
+    argv = ["--quick", "--models", "standard", "--data-dir", str(shared_data), "--out", str(tmp_path / "out")]
+    for extra, expected in (([], ("auto", 1)), (["--device", "cpu", "--threads", "2"], ("cpu", 2))):
+        with pytest.raises(_Stop):
+            bench.main([*argv, *extra])
+        assert (seen[-1].device, seen[-1].threads) == expected

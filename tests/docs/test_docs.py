@@ -570,12 +570,12 @@ def test_record_writes_no_page_when_the_command_leaves_no_run_folder(record_in, 
 
 
 def test_a_benchmark_declares_the_options_its_shared_helpers_add_on_every_call(tmp_path):
-    """``add_execution_options`` (benchmarks/_cli.py) adds the package's ``--device`` and
-    ``--threads``; ``--precision``, which ``add_execution_arguments`` adds only for ``trains=True``,
+    """``add_execution_arguments`` (neuroaikit/cli/options.py) adds ``--device`` and ``--threads``
+    on every call and ``--precision`` only for ``trains=True``: called without it, ``--precision``
     is not declared, so a documented command passing it would be caught."""
     script = tmp_path / "bench.py"
-    script.write_text("from _cli import add_execution_options, add_output_options\n"
-                      "add_execution_options(parser)\nadd_output_options(parser, 'runs/bench/x')\n"
+    script.write_text("from _cli import add_output_options\n"
+                      "add_execution_arguments(parser, threads=1)\nadd_output_options(parser, 'runs/bench/x')\n"
                       "parser.add_argument('--n-images')\n")
     options = _resultsgen().declared_options(script)
     assert {"--device", "--threads", "--out", "--overwrite", "--json", "--n-images"} <= options

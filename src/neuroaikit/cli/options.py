@@ -71,14 +71,16 @@ def default_of(cls: type[Config], name: str) -> Any:
     return getattr(cls(), name) if not name.count(".") else None
 
 
-def add_execution_arguments(parser, trains: bool = False) -> None:
-    """``--device``, ``--threads`` and, for commands that train, ``--precision``."""
+def add_execution_arguments(parser, trains: bool = False, threads: int | None = None) -> None:
+    """``--device``, ``--threads`` and, for commands that train, ``--precision``; ``threads``, where
+    given, is the default thread count instead of torch's (a benchmark timed on one thread)."""
     d = ExecutionConfig()
     group = parser.add_argument_group("execution")
     group.add_argument("--device", help=f"auto | cpu | cuda | cuda:N | mps (default {d.device}: CUDA if "
                                         "available, then MPS, then CPU)")
-    group.add_argument("--threads", type=int, help="torch CPU threads (default: torch's; on a busy machine 1 is "
-                                                   "often fastest)")
+    group.add_argument("--threads", type=int, default=threads,
+                       help=f"torch CPU threads (default {threads})" if threads is not None else
+                       "torch CPU threads (default: torch's; on a busy machine 1 is often fastest)")
     if trains:
         group.add_argument("--precision", choices=PRECISIONS,
                            help=f"32 | bf16-mixed | 16-mixed (CUDA only) (default {d.precision})")
