@@ -30,7 +30,8 @@ prediction (the paper's metric); "FS adaptive": the same attack with EOT through
 if the vote is right in a majority of 5 fresh votes. Compare noise types at matched clean
 accuracy: the figure plots attack success against clean accuracy.
 
-Everything is written under ``--out``: the trained models' run folders, ``table.md``,
+The models train, and are attacked, on ``--device`` with ``--threads`` (default one thread), in
+this one process. Everything is written under ``--out``: the trained models' run folders, ``table.md``,
 ``results.json`` and the figure. An ``--out`` holding a finished comparison or run folder from
 before is refused, before anything trains, unless ``--overwrite`` is given.
 
@@ -49,9 +50,10 @@ import torch
 
 from neuroaikit.attacks import APGD, FeatureSpace
 from neuroaikit.attacks.evaluate import majority_correct
-from neuroaikit.cli.options import positive_int
+from neuroaikit.cli.options import add_execution_arguments, execution_from_args, positive_int
 from neuroaikit.data import dataset_info, find_dataset_folder, load_dataset
 from neuroaikit.errors import ConfigError
+from neuroaikit.execution import Execution, refuse_torchrun
 from neuroaikit.io import write_json, write_text
 from neuroaikit.noise import InferenceRule, accuracy, inject_noise
 from neuroaikit.progress import silent
@@ -126,16 +128,18 @@ class Base:
     """A noise-free trained model, the attacked test images it classifies correctly, and the
     non-adaptive feature-space examples crafted on it at ``layer``."""
 
-    def __init__(self, dataset, model_name, model_kwargs, layer, args, out: Path):
+    def __init__(self, dataset, model_name, model_kwargs, layer, args, out: Path, ex: Execution):
         self.layer = layer
         run = train(TrainConfig(dataset=dataset, data_dir=args.data_dir, model=model_name, model_kwargs=model_kwargs,
                                 epochs=args.epochs, train_subset=args.train_subset,
                                 test_subset=args.n_test, eval_rule="single", eval_draws=1,
-                                augment="crop-flip" if dataset == "cifar10" else "none"),
+                                augment="crop-flip" if dataset == "cifar10" else "none", execution=ex.config),
                     out / run_name(dataset, model_name), overwrite=args.overwrite, progress=silent())
-        self.model = run.load_model()
+        # the attacks run here, in this process: model and images on the execution's device
+        self.model = run.load_model(map_location=ex.device).to(ex.device)
         test = load_dataset(dataset, "test", data_dir=args.data_dir)
-        self.x_test, self.y_test = test.images[: args.n_test], test.labels[: args.n_test]
+        self.x_test = test.images[: args.n_test].to(ex.device)
+        self.y_test = test.labels[: args.n_test].to(ex.device)
         with torch.no_grad():
             correct = self.model(self.x_test).argmax(1) == self.y_test
         idx = correct.nonzero().squeeze(1)[: args.n_attack]
@@ -167,7 +171,7 @@ class Base:
         }
 
 
-def run_dataset(dataset, args, out: Path, levels) -> list[dict]:
+def run_dataset(dataset, args, out: Path, levels, ex: Execution) -> list[dict]:
     t0 = time.time()
     eps = DEFAULT_EPS.get(dataset, 0.1)
     rule = InferenceRule("vote", args.draws)
@@ -193,11 +197,11 @@ def run_dataset(dataset, args, out: Path, levels) -> list[dict]:
 
     cnn_variants = {k: v for k, v in levels.items() if k != "v1"}
     if cnn_variants:
-        cnn = Base(dataset, "cnn", {}, args.layer, args, out)
+        cnn = Base(dataset, "cnn", {}, args.layer, args, out, ex)
         add_rows(cnn, "deterministic", cnn_variants,
                  activation_std(cnn.model, cnn.x_test[:500], ["relu1", "relu2", "relu3", args.layer]))
     if "v1" in levels:
-        v1 = Base(dataset, "v1net", {"noise": None}, V1_LAYER, args, out)
+        v1 = Base(dataset, "v1net", {"noise": None}, V1_LAYER, args, out, ex)
         add_rows(v1, "v1-deterministic", {"v1": levels["v1"]}, activation_std(v1.model, v1.x_test[:500], [V1_LAYER]))
     return rows
 
@@ -265,14 +269,15 @@ def main(argv=None):
     parser.add_argument("--epochs", type=positive_int, default=None, help="training epochs (default 3; quick 1)")
     parser.add_argument("--train-subset", type=positive_int, default=None,
                         help="training images (default all; quick 5,000)")
-    parser.add_argument("--threads", type=positive_int, default=1)
+    add_execution_arguments(parser, threads=1)
     add_output_options(parser, "runs/bench/hidden_noise_defense", holds="the table, figure and run folders",
                        replaces="the comparison and run folders", figures="rows and settings")
     return parse_and_run(parser, run, argv)
 
 
 def run(args) -> None:
-    torch.set_num_threads(args.threads)
+    refuse_torchrun("hidden_noise_defense.py", "the attacks run in the process that trained the models")
+    execution = execution_from_args(args)
     q = args.quick
     pick = quick_defaults(q)
     args.n_test = pick(args.n_test, 500, 2000)
@@ -288,11 +293,13 @@ def run(args) -> None:
     levels = {variant: args.levels or values for variant, values in (QUICK_LEVELS if q else LEVELS).items()
               if variant in (args.variants or LEVELS)}
     check_plan(args, out, datasets, levels)
-    out.mkdir(parents=True, exist_ok=True)
-    started = time.time()
-    rows = []
-    for dataset in datasets:
-        rows += run_dataset(dataset, args, out, levels)
+    with Execution(execution) as ex:  # a device that is not there stops the job before --out exists
+        out.mkdir(parents=True, exist_ok=True)
+        started = time.time()
+        rows = []
+        for dataset in datasets:
+            rows += run_dataset(dataset, args, out, levels, ex)
+        device = str(ex.device)
     table = markdown(rows, args)
     write_text(out / "table.md", table)
     write_json(out / "results.json", {"rows": rows, "args": vars(args), "seconds": time.time() - started})
@@ -300,6 +307,7 @@ def run(args) -> None:
     if args.json:
         settings = {k: getattr(args, k) for k in ("layer", "n_test", "n_attack", "draws", "eot", "steps", "fs_steps",
                                                   "threads")}
+        settings["device"] = device
         write_json(Path(args.json), {"settings": settings, "eps": {d: DEFAULT_EPS.get(d, 0.1) for d in datasets},
                                      "rows": rows, "seconds": time.time() - started})
     print(table)

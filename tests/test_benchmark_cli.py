@@ -11,6 +11,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from benchmark_modules import BENCHMARKS, load_benchmark
 from neuroaikit.cli.options import add_execution_arguments, execution_from_args
@@ -200,3 +201,38 @@ def test_adversarial_training_trains_and_evaluates_through_the_execution_layer(t
         with pytest.raises(_Stop):
             bench.main([*argv, *extra])
         assert (seen[-1].device, seen[-1].threads) == expected
+
+
+def test_hidden_noise_defense_trains_through_the_execution_layer(tmp_path, monkeypatch):
+    """``--device``/``--threads`` reach the training config (the benchmark used to set torch's
+    threads itself and had no ``--device``); one thread by default."""
+    bench, seen = stopped_at_training("hidden_noise_defense", monkeypatch)
+    argv = ["--quick", "--datasets", "digits", "--variants", "input", "--out", str(tmp_path / "out")]
+    for extra, expected in (([], ("auto", 1)), (["--device", "cpu", "--threads", "2"], ("cpu", 2))):
+        with pytest.raises(_Stop):
+            bench.main([*argv, *extra])
+        assert (seen[-1].device, seen[-1].threads) == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_hidden_noise_defense_refuses_a_missing_device_before_it_creates_anything(tmp_path, capsys, monkeypatch):
+    bench = load_benchmark("hidden_noise_defense")
+    monkeypatch.setattr(bench, "train", must_not_train)
+    line = refused(capsys, bench.main, ["--quick", "--datasets", "digits", "--device", "cuda",
+                                        "--out", str(tmp_path / "out")])
+    assert "no CUDA device is available" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_hidden_noise_defense_attacks_on_the_device_it_trained_on(tmp_path):
+    """A tiny run end to end: the models, images and attacks share the execution's device, and the
+    figures say which device that was."""
+    bench = load_benchmark("hidden_noise_defense")
+    bench.main(["--datasets", "digits", "--variants", "input", "--levels", "0.5", "--n-test", "40", "--n-attack", "4",
+                "--draws", "2", "--eot", "1", "--steps", "2", "--fs-steps", "2", "--epochs", "1",
+                "--train-subset", "200", "--device", "cpu", "--out", str(tmp_path / "out"),
+                "--json", str(tmp_path / "figures.json")])
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["settings"]["device"] == "cpu" and figures["settings"]["threads"] == 1
+    assert [(row["variant"], row["level"]) for row in figures["rows"]] == [("deterministic", 0.0), ("input", 0.5)]
+    assert all(0.0 <= row["clean"] <= 1.0 for row in figures["rows"])
