@@ -225,23 +225,29 @@ def test_hidden_noise_defense_refuses_a_missing_device_before_it_creates_anythin
 
 
 def test_hidden_noise_defense_attacks_on_the_device_it_trained_on(tmp_path, monkeypatch, device):
-    """A tiny run end to end on each device of the session (``--devices``): every APGD call gets
-    images on the model's device and that is the device asked for (on CUDA this catches a model or
-    images left on the CPU; on a CPU-only machine it cannot), and the figures name it."""
+    """A tiny run end to end on each device of the session (``--devices``): every APGD and
+    feature-space attack gets images on the model's device and that is the device asked for (on
+    CUDA this catches a model or images left on the CPU; on a CPU-only machine it cannot), and the
+    figures name it."""
     bench = load_benchmark("hidden_noise_defense")
     seen = []
 
-    class CheckedAPGD(bench.APGD):
-        def __call__(self, x, y):
-            seen.append((x.device.type, next(self.model.parameters()).device.type))
-            return super().__call__(x, y)
+    def checked(attack):
+        class Checked(attack):
+            def __call__(self, x, y):
+                seen.append((attack.__name__, x.device.type, next(self.model.parameters()).device.type))
+                return super().__call__(x, y)
 
-    monkeypatch.setattr(bench, "APGD", CheckedAPGD)
+        return Checked
+
+    monkeypatch.setattr(bench, "APGD", checked(bench.APGD))
+    monkeypatch.setattr(bench, "FeatureSpace", checked(bench.FeatureSpace))
     bench.main(["--datasets", "digits", "--variants", "input", "--levels", "0.5", "--n-test", "40", "--n-attack", "4",
                 "--draws", "2", "--eot", "1", "--steps", "2", "--fs-steps", "2", "--epochs", "1",
                 "--train-subset", "200", "--device", device, "--out", str(tmp_path / "out"),
                 "--json", str(tmp_path / "figures.json")])
-    assert seen and set(seen) == {(torch.device(device).type,) * 2}
+    kind = torch.device(device).type
+    assert set(seen) == {("APGD", kind, kind), ("FeatureSpace", kind, kind)}
     figures = json.loads((tmp_path / "figures.json").read_text())
     assert figures["settings"]["device"].startswith(device) and figures["settings"]["threads"] == 1
     assert [(row["variant"], row["level"]) for row in figures["rows"]] == [("deterministic", 0.0), ("input", 0.5)]
