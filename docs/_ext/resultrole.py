@@ -11,8 +11,10 @@ In a Markdown guide::
 - ``FORMAT`` is a Python format spec (``.3f``, ``.2e``, ``+.1f``, ``,d``; ``.1%`` shows a fraction
   as a percentage with its sign). A FORMAT that starts with ``%`` (``%.1f``) also shows a
   fraction as a percentage, but without the sign, for text that prints it elsewhere (``93.1 %``,
-  a table column in %). Without FORMAT a whole number is printed as it is and any other number
-  with 4 significant digits, as on the generated page.
+  a table column in %). A FORMAT that starts with ``|`` (``|.1f``, ``|%.1f``) shows the
+  absolute value, for text that carries the sign in words ("1.6 below", "2.5 points short").
+  Without FORMAT a whole number is printed as it is and any other number with 4 significant
+  digits, as on the generated page.
 
 The value is shown as a link to the generated page of that file (``results/generated/NAME``), so
 a reader reaches the command, commit, date and machine behind it. A missing file, a missing key, a
@@ -89,6 +91,8 @@ def format_value(value: Any, fmt: str | None) -> str:
         raise ValueError("holds NaN, not a number")
     if fmt is None:
         return _fmt(value)
+    if fmt.startswith("|"):
+        value, fmt = abs(value), fmt[1:]
     if fmt.startswith("%"):
         value, fmt = value * 100, fmt[1:]
     try:

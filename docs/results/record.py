@@ -13,6 +13,12 @@ command runs, so the figures cannot come from an older run.
 
     python docs/results/record.py NAME --run-folder runs/X -- neuroaikit bmi ... --out runs/X
 
+A command that prints its JSON instead of writing it (``neuroaikit data info ... --json``) is
+recorded with ``--stdout-json``: the command is run as given and its standard output, which must
+be one JSON document, becomes the figures (its standard error still reaches the terminal).
+
+    python docs/results/record.py NAME --stdout-json -- neuroaikit data info --dataset mnist --json
+
 With ``--keep-partial``, a benchmark that rewrites its JSON as it goes and then fails or is
 stopped (``timeout`` sends SIGTERM) still leaves a page: the figures it had written, with
 ``stamp.partial`` saying how the command ended. A partial page never replaces a finished one.
@@ -135,6 +141,9 @@ def main(argv=None) -> int:
     parser.add_argument("--run-folder", metavar="DIR",
                         help="the run folder the command creates (its --out); the figures are read from it instead "
                              "of from --json, which is then not passed")
+    parser.add_argument("--stdout-json", action="store_true",
+                        help="the command prints its JSON on standard output (neuroaikit data info --json); "
+                             "the figures are read from there instead of from --json, which is then not passed")
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv or argv.index("--") == len(argv) - 1:
         parser.error("give the benchmark command after --")
@@ -146,6 +155,9 @@ def main(argv=None) -> int:
         # checked before the benchmark runs: a recorded page may stand for hours of compute
         parser.error(f"{target.relative_to(ROOT)} exists; pass --overwrite to replace it")
     run_folder = ROOT / args.run_folder if args.run_folder else None
+    if args.stdout_json and (run_folder is not None or args.keep_partial):
+        parser.error("--stdout-json takes the figures from the command's output; it does not combine with "
+                     "--run-folder or --keep-partial")
     if run_folder is not None:
         if args.keep_partial:  # an interrupted command-line run leaves OUT.partial, not figures to keep
             parser.error("--keep-partial applies to benchmarks that write --json, not to --run-folder")
@@ -165,8 +177,13 @@ def main(argv=None) -> int:
         ending = None
         previous = signal.signal(signal.SIGTERM, _raise_stopped) if args.keep_partial else None
         try:
-            asks_json = [] if run_folder is not None else ["--json", str(out)]
-            returncode = subprocess.run([*command, *asks_json], cwd=ROOT).returncode
+            asks_json = [] if run_folder is not None or args.stdout_json else ["--json", str(out)]
+            if args.stdout_json:
+                finished = subprocess.run(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
+                out.write_text(finished.stdout)
+            else:
+                finished = subprocess.run([*command, *asks_json], cwd=ROOT)
+            returncode = finished.returncode
         except OSError as exc:  # no such program, or not executable
             print(f"record.py: error: cannot start the benchmark command: {exc}; no page written", file=sys.stderr)
             return 2
@@ -196,6 +213,10 @@ def main(argv=None) -> int:
                 print(f"record.py: error: the command exited with status 0 but left no readable run folder "
                       f"({exc}); no page written", file=sys.stderr)
                 return 1
+        elif args.stdout_json and not out.read_text().strip():
+            print("record.py: error: the command exited with status 0 but printed nothing on standard output; "
+                  "no page written", file=sys.stderr)
+            return 1
         elif not out.is_file():
             print("record.py: error: the benchmark exited with status 0 but wrote no JSON at the --json path it was "
                   "given; no page written", file=sys.stderr)

@@ -569,6 +569,43 @@ def test_record_writes_no_page_when_the_command_leaves_no_run_folder(record_in, 
     assert err.count("\n") == 1 and not list(data.iterdir())
 
 
+PRINT_JSON = ("import json, sys; assert '--json' not in sys.argv; print('loading', file=sys.stderr); "
+              "print(json.dumps({'splits': {'train': {'n': 3, 'load_s': 0.5}}}))")
+
+
+def test_record_takes_the_figures_a_command_prints_with_stdout_json(record_in, capfd):
+    """``--stdout-json`` records a command that prints its JSON (``neuroaikit data info --json``):
+    the page's figures are its standard output, the command runs as given, stderr passes through."""
+    record, data = record_in
+    assert record.main(["info", "--stdout-json", "--", sys.executable, "-c", PRINT_JSON]) == 0
+    page = json.loads((data / "info.json").read_text())
+    assert page["figures"] == {"splits": {"train": {"n": 3, "load_s": 0.5}}}
+    assert shlex.split(page["stamp"]["command"])[-1] == PRINT_JSON
+    assert "loading" in capfd.readouterr().err
+
+
+@pytest.mark.parametrize("code, status, says", [
+    ("pass", 1, "printed nothing on standard output"),
+    ("print('counts: 3')", 1, "its JSON is unreadable"),
+    ("print('{}'); raise SystemExit(4)", 4, "the benchmark exited with status 4"),
+])
+def test_record_with_stdout_json_writes_no_page_without_printed_json(record_in, capsys, code, status, says):
+    record, data = record_in
+    assert record.main(["info", "--stdout-json", "--", sys.executable, "-c", code]) == status
+    err = capsys.readouterr().err
+    assert err.startswith("record.py: ") and says in err and err.count("\n") == 1
+    assert not list(data.iterdir())
+
+
+@pytest.mark.parametrize("other", [["--run-folder", "runs/x"], ["--keep-partial"]])
+def test_record_refuses_stdout_json_with_another_source_of_figures(record_in, capsys, other):
+    record, data = record_in
+    with pytest.raises(SystemExit) as exit_info:
+        record.main(["info", "--stdout-json", *other, "--", sys.executable, "-c", "raise SystemExit(7)"])
+    assert exit_info.value.code == 2 and "--stdout-json" in capsys.readouterr().err
+    assert not list(data.iterdir())
+
+
 def test_a_benchmark_declares_the_options_its_shared_helpers_add_on_every_call(tmp_path):
     """``add_execution_arguments`` (neuroaikit/cli/options.py) adds ``--device`` and ``--threads``
     on every call and ``--precision`` only for ``trains=True``: called without it, ``--precision``

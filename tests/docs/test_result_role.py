@@ -22,7 +22,8 @@ ROLE = re.compile(r"\{result\}`([^`]*)`")
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
     figures = {"metrics": {"twin": {"r": 0.43679}}, "rows": [{"mean_pct": 85.644}, {"mean_pct": 20.0, "n": 7}],
-               "noise": {"0.1": {"acc": 0.9312}}, "label": "fast", "missing": None, "flag": True}
+               "noise": {"0.1": {"acc": 0.9312}}, "label": "fast", "missing": None, "flag": True,
+               "delta": -2.46}
     (tmp_path / "tiny.json").write_text(json.dumps({"title": "t", "stamp": {"command": "c"}, "figures": figures}))
     return tmp_path
 
@@ -35,6 +36,9 @@ def data_dir(tmp_path: Path) -> Path:
     ("tiny:figures.metrics.twin.r", "0.4368"),  # no format: 4 significant digits, as on the page
     ("tiny:figures.noise.0.1.acc:.1%", "93.1%"),  # a key with a dot is matched whole
     ("tiny:figures.noise.0.1.acc:%.1f", "93.1"),  # a percentage without its sign
+    ("tiny:figures.delta:|.1f", "2.5"),  # the absolute value, for "2.5 below"
+    ("tiny:figures.delta:|%.0f", "246"),  # absolute, then as a percentage
+    ("tiny:figures.rows.1.mean_pct:|.1f", "20.0"),  # a positive value is unchanged
 ])
 def test_resolves_and_formats(data_dir, ref, shown):
     assert resultrole.resolve(ref, data_dir) == (shown, "tiny")
