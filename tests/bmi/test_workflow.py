@@ -84,3 +84,30 @@ def test_loso_does_not_ask_for_trials_per_fold(monkeypatch):
     config = workflow.BMIConfig(subjects=[1, 2], decoders=["mdm"], scheme="loso", folds=5)
     result = workflow.decode(config, progress=silent())
     assert result.decoders[0].n_trials == 24
+
+
+def test_decode_reports_each_fold_permutation_and_robustness_subject(monkeypatch):
+    """A deep decoder under loso with robustness runs for most of an hour: progress names the
+    decoder and counts its folds, permutations and robustness subjects as they finish."""
+    import io
+
+    import numpy as np
+
+    import neuroaikit.bmi.workflow as workflow
+    from neuroaikit.bmi.epochs import EpochsDataset
+    from neuroaikit.progress import Progress
+
+    rng = np.random.default_rng(0)
+    ds = EpochsDataset(X=rng.normal(size=(36, 3, 64)), y=np.tile([0, 1], 18), classes=["a", "b"], sfreq=32.0,
+                       ch_names=["O1", "Oz", "O2"], subject=np.repeat([1, 2, 3], 12))
+    monkeypatch.setattr(workflow, "load_dataset", lambda config, recipe=None: ds)
+    config = workflow.BMIConfig(subjects=[1, 2, 3], decoders=["mdm"], scheme="loso", permutations=2,
+                                robustness=True, snrs_db=[0], channels_lost=[1], eps_uv=[], noise_model="input")
+    stream = io.StringIO()
+    workflow.decode(config, progress=Progress(stream=stream, interactive=False, interval=0, echo=None))
+    lines = stream.getvalue().splitlines()
+    assert [line.split(";")[0] for line in lines] == (
+        [f"mdm: loso folds: {k}/3 folds ({100 * k / 3:.0f}%)" for k in (1, 2, 3)]
+        + [f"mdm: permutations: {k}/2 permutations ({50 * k}%)" for k in (1, 2)]
+        + [f"mdm: robustness: {k}/3 subjects ({100 * k / 3:.0f}%)" for k in (1, 2, 3)]
+        + ["decoders: 1/1 decoders (100%)"])

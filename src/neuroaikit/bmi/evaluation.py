@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 from scipy.stats import beta
@@ -145,10 +146,16 @@ def two_class_score(model, X: np.ndarray) -> np.ndarray | None:
     return score if score.ndim == 1 else score[:, 1] - score[:, 0]
 
 
+def n_splits(ds: EpochsDataset, scheme: str = "within-session", folds: int = 5, seed: int = 42) -> int:
+    """How many fits :func:`cross_validate` makes on ``ds`` under ``scheme`` (for progress)."""
+    return sum(1 for _ in _splits(ds, scheme, folds, seed))
+
+
 def cross_validate(decoder, ds: EpochsDataset, scheme: str = "within-session", folds: int = 5, seed: int = 42,
-                   y: np.ndarray | None = None) -> FoldPredictions:
+                   y: np.ndarray | None = None, on_fold: Callable[[], None] | None = None) -> FoldPredictions:
     """Out-of-fold predictions of ``decoder`` (cloned per fold) on ``ds`` (see module docstring);
-    ``y`` replaces the labels (the permutation test passes permuted ones). A label with a single
+    ``y`` replaces the labels (the permutation test passes permuted ones); ``on_fold`` is called
+    after each fold (progress). A label with a single
     trial (in a subject, for ``cross-session`` and ``cross-run``) is refused under every scheme;
     fewer trials than ``folds`` only under ``within-session``. With two classes the
     decoder's scores are kept too, for the ROC-AUC (not timed: the timing is of ``predict``)."""
@@ -174,15 +181,19 @@ def cross_validate(decoder, ds: EpochsDataset, scheme: str = "within-session", f
             else:
                 score[test] = fold_score
         fold[test] = k
+        if on_fold is not None:
+            on_fold()
     tested = fold >= 0
     return FoldPredictions(labels[tested], y_pred[tested], fold[tested], ds.subject[tested], fit_time,
                            predict_time / max(int(tested.sum()), 1), None if score is None else score[tested])
 
 
 def permutation_test(decoder, ds: EpochsDataset, observed: float, scheme: str = "within-session", folds: int = 5,
-                     n_permutations: int = 100, seed: int = 42) -> tuple[float, list[float]]:
+                     n_permutations: int = 100, seed: int = 42,
+                     on_permutation: Callable[[], None] | None = None) -> tuple[float, list[float]]:
     """``(p_value, permuted accuracies)``: labels shuffled within each subject, the same scheme and
-    seed (stratified folds are drawn on the permuted labels)."""
+    seed (stratified folds are drawn on the permuted labels); ``on_permutation`` is called after
+    each permutation (progress)."""
     rng = np.random.default_rng(seed)
     scores = []
     for _ in range(n_permutations):
@@ -191,6 +202,8 @@ def permutation_test(decoder, ds: EpochsDataset, observed: float, scheme: str = 
             own = np.flatnonzero(ds.subject == s)
             y[own] = rng.permutation(y[own])
         scores.append(cross_validate(decoder, ds, scheme, folds, seed, y=y).accuracy)
+        if on_permutation is not None:
+            on_permutation()
     p = (1 + sum(s >= observed for s in scores)) / (1 + n_permutations)
     return float(p), [float(s) for s in scores]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from ._deps import check_installed
 from .decoders import DECODERS, DEEP, SSVEP_ONLY, make_decoder
 from .epochs import EpochsDataset, PreprocessConfig, channel_names, matching_channels
 from .evaluation import (SCHEMES, binomial_interval, check_trials_per_class, cross_validate, itr_bits_per_min,
-                         permutation_test, pseudo_online)
+                         n_splits, permutation_test, pseudo_online)
 from .results import BMIResult, DecoderResult
 
 DATASETS = ("ssvep-exo", "physionet-mi")
@@ -227,10 +227,11 @@ def _sensor_noise(ds: EpochsDataset, recipe: PreprocessConfig, reference: Epochs
 
 
 def _robustness(decoder, ds: EpochsDataset, config: BMIConfig, stochastic: bool, recipe: PreprocessConfig | None = None,
-                datasets=None) -> dict:
+                datasets=None, on_subject: Callable[[], None] | None = None) -> dict:
     """Per subject, fit and perturb on the splits of :func:`_robustness_splits`; mean over subjects.
     With ``config.noise_model == "sensor"``, ``recipe`` (how ``ds`` was read) and ``datasets``
-    (a reader of each recipe's epochs) give the noise its filters and its reference band."""
+    (a reader of each recipe's epochs) give the noise its filters and its reference band;
+    ``on_subject`` is called after each subject's table (progress)."""
     from sklearn.base import clone
 
     from .robustness import robustness_table
@@ -246,6 +247,8 @@ def _robustness(decoder, ds: EpochsDataset, config: BMIConfig, stochastic: bool,
             model, ds.X[test], ds.y[test], snrs_db=config.snrs_db, channels_lost=config.channels_lost,
             eps_uv=config.eps_uv, attack_steps=config.attack_steps, eot=config.eot if stochastic else 1,
             positions=positions, groups=groups, seed=config.seed, sensor_noise=noise))
+        if on_subject is not None:
+            on_subject()
     mean: dict = {"clean": float(np.mean([t["clean"] for t in tables])), "eot": tables[0]["eot"],
                   "noise_model": tables[0]["noise_model"],
                   "electrode_shift": float(np.mean([t["electrode_shift"] for t in tables]))}
@@ -295,7 +298,10 @@ def decode(config: BMIConfig, progress: Progress | None = None) -> BMIResult:
             recipe = recipe_for(config, name)
             ds = datasets(recipe)
             decoder = _decoder_for(name, ds, config, config.execution)
-            pred = cross_validate(decoder, ds, config.scheme, config.folds, config.seed)
+            # a deep decoder under loso with robustness runs for most of an hour: say where it is
+            with progress.task(f"{name}: {config.scheme} folds", total=n_splits(ds, config.scheme, config.folds,
+                                                                                 config.seed), unit="folds") as step:
+                pred = cross_validate(decoder, ds, config.scheme, config.folds, config.seed, on_fold=step.update)
             correct = int((pred.y_true == pred.y_pred).sum())
             row = DecoderResult(
                 name=name, scheme=config.scheme, accuracy=pred.accuracy,
@@ -306,12 +312,16 @@ def decode(config: BMIConfig, progress: Progress | None = None) -> BMIResult:
                 itr_bits_per_min=itr_bits_per_min(pred.accuracy, len(ds.classes), selection_s),
                 itr_selection_s=selection_s, roc_auc=pred.roc_auc)
             if config.permutations:
-                p, scores = permutation_test(decoder, ds, pred.accuracy, config.scheme, config.folds,
-                                             config.permutations, config.seed)
+                with progress.task(f"{name}: permutations", total=config.permutations,
+                                   unit="permutations") as step:
+                    p, scores = permutation_test(decoder, ds, pred.accuracy, config.scheme, config.folds,
+                                                 config.permutations, config.seed, on_permutation=step.update)
                 row.permutation_p, row.permuted_mean, row.n_permutations = p, float(np.mean(scores)), len(scores)
             if config.robustness:
-                row.robustness = _robustness(decoder, ds, config, stochastic=bool(name in DEEP and config.deep_noise),
-                                             recipe=recipe, datasets=datasets)
+                with progress.task(f"{name}: robustness", total=len(set(ds.subject)), unit="subjects") as step:
+                    row.robustness = _robustness(decoder, ds, config,
+                                                 stochastic=bool(name in DEEP and config.deep_noise),
+                                                 recipe=recipe, datasets=datasets, on_subject=step.update)
             if config.windows_s:
                 causal = datasets(recipe_for(config, name, causal=True))
                 row.pseudo_online = pseudo_online(decoder, causal, list(config.windows_s), config.folds, config.seed)
