@@ -111,3 +111,40 @@ def test_decode_reports_each_fold_permutation_and_robustness_subject(monkeypatch
         + [f"mdm: permutations: {k}/2 permutations ({50 * k}%)" for k in (1, 2)]
         + [f"mdm: robustness: {k}/3 subjects ({100 * k / 3:.0f}%)" for k in (1, 2, 3)]
         + ["decoders: 1/1 decoders (100%)"])
+
+
+def test_loso_robustness_reuses_the_fold_decoders(monkeypatch):
+    """Under loso the robustness splits are the cross-validation folds: each held-out subject is
+    perturbed with the decoder its fold fitted (one fit per subject, not two), so the robustness
+    table's clean accuracy is the loso accuracy itself for a deterministic decoder."""
+    import numpy as np
+
+    import neuroaikit.bmi.workflow as workflow
+    from neuroaikit.bmi.epochs import EpochsDataset
+    from neuroaikit.bmi.evaluation import cross_validate
+    from neuroaikit.progress import silent
+
+    rng = np.random.default_rng(1)
+    y = np.tile([0, 1], 18)
+    X = rng.normal(size=(36, 3, 64)) * (1 + y)[:, None, None]  # class 1 has twice the amplitude
+    ds = EpochsDataset(X=X, y=y, classes=["a", "b"], sfreq=32.0, ch_names=["O1", "Oz", "O2"],
+                       subject=np.repeat([3, 1, 2], 12))
+    monkeypatch.setattr(workflow, "load_dataset", lambda config, recipe=None: ds)
+    fits = []
+    real = workflow._decoder_for
+
+    def counting(*args, **kwargs):
+        decoder = real(*args, **kwargs)
+        fit = type(decoder).fit
+        monkeypatch.setattr(type(decoder), "fit", lambda self, X, y: fits.append(len(X)) or fit(self, X, y))
+        return decoder
+
+    monkeypatch.setattr(workflow, "_decoder_for", counting)
+    config = workflow.BMIConfig(subjects=[1, 2, 3], decoders=["mdm"], scheme="loso", robustness=True,
+                                snrs_db=[0], channels_lost=[1], eps_uv=[], noise_model="input")
+    row = workflow.decode(config, progress=silent()).decoders[0]
+    assert fits == [24, 24, 24]
+    assert row.robustness["clean"] == np.mean(list(row.per_subject.values()))
+    pred = cross_validate(workflow.make_decoder("mdm", ds), ds, "loso", keep_models=True)
+    assert [set(pred.subject[pred.fold == k]) for k in range(3)] == [{"1"}, {"2"}, {"3"}]
+    assert list(workflow.loso_fold_models(ds, pred)) == ["1", "2", "3"]

@@ -50,6 +50,8 @@ class FoldPredictions:
     predict_time_s: float
     #: per trial, the decoder's score for the second class against the first (two classes only)
     score: np.ndarray | None = None
+    #: the fitted decoder of each fold, in fold order (only when asked for: ``keep_models``)
+    models: list | None = None
 
     @property
     def accuracy(self) -> float:
@@ -152,21 +154,26 @@ def n_splits(ds: EpochsDataset, scheme: str = "within-session", folds: int = 5, 
 
 
 def cross_validate(decoder, ds: EpochsDataset, scheme: str = "within-session", folds: int = 5, seed: int = 42,
-                   y: np.ndarray | None = None, on_fold: Callable[[], None] | None = None) -> FoldPredictions:
+                   y: np.ndarray | None = None, on_fold: Callable[[], None] | None = None,
+                   keep_models: bool = False) -> FoldPredictions:
     """Out-of-fold predictions of ``decoder`` (cloned per fold) on ``ds`` (see module docstring);
     ``y`` replaces the labels (the permutation test passes permuted ones); ``on_fold`` is called
-    after each fold (progress). A label with a single
-    trial (in a subject, for ``cross-session`` and ``cross-run``) is refused under every scheme;
-    fewer trials than ``folds`` only under ``within-session``. With two classes the
-    decoder's scores are kept too, for the ROC-AUC (not timed: the timing is of ``predict``)."""
+    after each fold (progress); ``keep_models`` keeps each fold's fitted decoder (``models``). A
+    label with a single trial (in a subject, for ``cross-session`` and ``cross-run``) is refused
+    under every scheme; fewer trials than ``folds`` only under ``within-session``. With two
+    classes the decoder's scores are kept too, for the ROC-AUC (not timed: the timing is of
+    ``predict``)."""
     labels = ds.y if y is None else y
     y_pred = np.full(len(ds), -1)
     fold = np.full(len(ds), -1)
     two_classes = len(set(labels)) == 2
     score = np.zeros(len(ds)) if two_classes else None
     fit_time = predict_time = 0.0
+    models: list | None = [] if keep_models else None
     for k, (train, test) in enumerate(_splits(ds, scheme, folds, seed)):
         model = clone(decoder)
+        if models is not None:
+            models.append(model)
         t0 = time.perf_counter()
         model.fit(ds.X[train], labels[train])
         t1 = time.perf_counter()
@@ -185,7 +192,8 @@ def cross_validate(decoder, ds: EpochsDataset, scheme: str = "within-session", f
             on_fold()
     tested = fold >= 0
     return FoldPredictions(labels[tested], y_pred[tested], fold[tested], ds.subject[tested], fit_time,
-                           predict_time / max(int(tested.sum()), 1), None if score is None else score[tested])
+                           predict_time / max(int(tested.sum()), 1), None if score is None else score[tested],
+                           models)
 
 
 def permutation_test(decoder, ds: EpochsDataset, observed: float, scheme: str = "within-session", folds: int = 5,

@@ -226,20 +226,34 @@ def _sensor_noise(ds: EpochsDataset, recipe: PreprocessConfig, reference: Epochs
                        filter_method=recipe.filter_method)
 
 
+def loso_fold_models(ds: EpochsDataset, pred) -> dict:
+    """The decoder of each leave-one-subject-out fold, keyed by the subject it held out (the
+    folds run over the subjects in sorted order; the check guards that order)."""
+    subjects = sorted(set(ds.subject))
+    if pred.models is None or len(pred.models) != len(subjects):
+        raise AssertionError("loso cross-validation kept one decoder per subject")
+    held_out = [set(pred.subject[pred.fold == k]) for k in range(len(subjects))]
+    if held_out != [{s} for s in subjects]:
+        raise AssertionError("loso folds do not hold out the subjects in sorted order")
+    return dict(zip(subjects, pred.models))
+
+
 def _robustness(decoder, ds: EpochsDataset, config: BMIConfig, stochastic: bool, recipe: PreprocessConfig | None = None,
-                datasets=None, on_subject: Callable[[], None] | None = None) -> dict:
+                datasets=None, on_subject: Callable[[], None] | None = None, fitted: dict | None = None) -> dict:
     """Per subject, fit and perturb on the splits of :func:`_robustness_splits`; mean over subjects.
     With ``config.noise_model == "sensor"``, ``recipe`` (how ``ds`` was read) and ``datasets``
     (a reader of each recipe's epochs) give the noise its filters and its reference band;
-    ``on_subject`` is called after each subject's table (progress)."""
+    ``on_subject`` is called after each subject's table (progress). ``fitted`` maps a subject to a
+    decoder already fitted on that subject's training trials (under ``loso``, the cross-validation
+    fold that held the subject out), which is used instead of fitting a clone again."""
     from sklearn.base import clone
 
     from .robustness import robustness_table
 
     positions, groups = _positions(ds)
     tables = []
-    for _, train, test in _robustness_splits(ds, config.scheme, config.seed):
-        model = clone(decoder).fit(ds.X[train], ds.y[train])
+    for subject, train, test in _robustness_splits(ds, config.scheme, config.seed):
+        model = fitted[subject] if fitted and subject in fitted else clone(decoder).fit(ds.X[train], ds.y[train])
         noise = None
         if config.noise_model == "sensor" and recipe is not None and datasets is not None:
             noise = _sensor_noise(ds, recipe, datasets(recipe_for(config)), recipe_for(config), test)
@@ -301,7 +315,10 @@ def decode(config: BMIConfig, progress: Progress | None = None) -> BMIResult:
             # a deep decoder under loso with robustness runs for most of an hour: say where it is
             with progress.task(f"{name}: {config.scheme} folds", total=n_splits(ds, config.scheme, config.folds,
                                                                                  config.seed), unit="folds") as step:
-                pred = cross_validate(decoder, ds, config.scheme, config.folds, config.seed, on_fold=step.update)
+                # under loso the robustness splits are the folds: their decoders are reused, not refitted
+                reuse = config.robustness and config.scheme == "loso"
+                pred = cross_validate(decoder, ds, config.scheme, config.folds, config.seed, on_fold=step.update,
+                                      keep_models=reuse)
             correct = int((pred.y_true == pred.y_pred).sum())
             row = DecoderResult(
                 name=name, scheme=config.scheme, accuracy=pred.accuracy,
@@ -321,7 +338,8 @@ def decode(config: BMIConfig, progress: Progress | None = None) -> BMIResult:
                 with progress.task(f"{name}: robustness", total=len(set(ds.subject)), unit="subjects") as step:
                     row.robustness = _robustness(decoder, ds, config,
                                                  stochastic=bool(name in DEEP and config.deep_noise),
-                                                 recipe=recipe, datasets=datasets, on_subject=step.update)
+                                                 recipe=recipe, datasets=datasets, on_subject=step.update,
+                                                 fitted=loso_fold_models(ds, pred) if reuse else None)
             if config.windows_s:
                 causal = datasets(recipe_for(config, name, causal=True))
                 row.pseudo_online = pseudo_online(decoder, causal, list(config.windows_s), config.folds, config.seed)
