@@ -556,7 +556,13 @@ def test_options_that_would_do_nothing_or_cannot_apply_are_refused(shared_data, 
     for extra, message in ((["--eps-uv", "1"], "--eps-uv applies only with --robustness"),
                            (["--deep-noise", "0.5"], "--deep-noise applies only to the deep decoders"),
                            (["--subjects", "1", "1"], "--subjects must be a list of distinct subject numbers"),
-                           (["--robustness", "--channels-lost", "99"], "--channels-lost: cannot lose 99 of the")):
+                           (["--robustness", "--channels-lost", "99"], "--channels-lost: cannot lose 99 of the"),
+                           # losing all 8 electrodes leaves nothing to decode (it crashed the covariance decoders)
+                           (["--robustness", "--channels-lost", "1", "8"],
+                            "--channels-lost: cannot lose 8 of the 8 electrodes (at most 7)"),
+                           (["--robustness", "--eot", "5"], "--eot applies only to a stochastic decoder"),
+                           (["--scheme", "loso", "--subjects", "1", "2", "--folds", "3"],
+                            "--folds applies only to --scheme within-session or --windows")):
         audit_error(capsys, main([*bmi, *extra]), message)
     assert not (tmp_path / "b").exists()
 

@@ -382,9 +382,11 @@ def validate(config: BMIConfig) -> None:
         matching_channels(first_recording_channels(config.data_dir, config.dataset, config.subjects[0]), config.channels)
     if config.robustness:
         n_channels = len(config.channels or first_recording_channels(config.data_dir, config.dataset, config.subjects[0]))
-        too_many = [k for k in config.channels_lost if k > n_channels]
+        too_many = [k for k in config.channels_lost if k >= n_channels]
         if too_many:
-            raise ConfigError(f"channels_lost: cannot lose {too_many[0]} of the {n_channels} channels")
+            # with every electrode zeroed nothing is left to decode (covariance decoders fail on it)
+            raise ConfigError(f"channels_lost: cannot lose {too_many[0]} of the {n_channels} electrodes "
+                              f"(at most {n_channels - 1})")
 
 
 def bmi_run(config: BMIConfig, out: str | os.PathLike, *, overwrite: bool = False,

@@ -73,7 +73,8 @@ def add_arguments(parser):
                         help="time per selection for the ITR, s (default: from the cue to the epoch's end)")
     parser.add_argument("--deep-epochs", type=int, help=f"training epochs of eegnet/shallow (default {d.deep_epochs})")
     parser.add_argument("--deep-noise", type=float,
-                        help="train eegnet/shallow with Gaussian input noise of this sigma (scaled input units)")
+                        help="Gaussian noise of this sigma (scaled input units) at the input of eegnet/shallow, on "
+                             "in training and at test time: every accuracy is then one noise draw")
     parser.add_argument("--seed", type=int, help=f"seed of folds, permutations and attacks (default {d.seed})")
     parser.add_argument("--config", help="JSON/YAML file of BMIConfig fields (options override it)")
     parser.add_argument("--no-report", action="store_true", help="do not build report.html")
@@ -95,6 +96,11 @@ def _refuse_unused_options(args, config) -> None:
         for attr in ("deep_epochs", "deep_noise"):
             if getattr(args, attr) is not None:
                 raise ConfigError(f"--{attr.replace('_', '-')} applies only to the deep decoders ({', '.join(DEEP)})")
+    if args.eot is not None and config.robustness and not config.deep_noise:
+        raise ConfigError("--eot applies only to a stochastic decoder: a deep decoder with --deep-noise")
+    if args.folds is not None and config.scheme != "within-session" and not config.windows_s:
+        raise ConfigError(f"--folds applies only to --scheme within-session or --windows (--scheme {config.scheme} "
+                          "holds out whole groups)")
 
 
 def print_result(result) -> None:

@@ -4,7 +4,7 @@ threads, seeds) with the toolkit's objectives, optionally with brain-like noise 
 
 braindecode's models are not used: braindecode requires torchaudio, which pins another torch.
 The two architectures are written from the papers and checked layer by layer (output shapes
-and parameter counts) in ``tests/bmi/test_deep.py``:
+and parameter counts) in ``tests/bmi/test_decoders.py``:
 
 - EEGNet-8,2 (Lawhern et al. 2018, J Neural Eng 15:056013, Table 2): temporal conv
   (F1 = 8, kernel sfreq/2, no bias) -> BN -> depthwise spatial conv (D = 2, max-norm 1) -> BN
@@ -63,7 +63,8 @@ class EEGNet(nn.Module):
         F1, D, F2 (int):
             Temporal filters, spatial filters per temporal filter, pointwise filters (8, 2, 16).
         dropout (float):
-            0.5 within subject, 0.25 across subjects (the paper's values).
+            0.5 by default, the paper's within-subject value (it used 0.25 across subjects);
+            :class:`DeepDecoder` always builds EEGNet with 0.5, under every scheme.
     """
 
     def __init__(self, n_channels: int, n_samples: int, n_classes: int, sfreq: float = 128.0, F1: int = 8,
