@@ -93,6 +93,8 @@ def format_value(value: Any, fmt: str | None) -> str:
         return _fmt(value)
     if fmt.startswith("|"):
         value, fmt = abs(value), fmt[1:]
+        if not fmt:  # "|" alone: the absolute value as a reference without FORMAT shows it
+            return _fmt(value)
     if fmt.startswith("%"):
         value, fmt = value * 100, fmt[1:]
     try:

@@ -54,7 +54,8 @@ def add_arguments(parser):
                         help="EEG channels to keep, e.g. C3 Cz C4 (default: all; picked after re-referencing)")
     parser.add_argument("--decoders", nargs="+", help=f"decoders to evaluate (default {' '.join(d.decoders)})")
     parser.add_argument("--scheme", choices=SCHEMES, help=f"cross-validation scheme (default {d.scheme})")
-    parser.add_argument("--folds", type=int, help=f"folds of within-session k-fold (default {d.folds})")
+    parser.add_argument("--folds", type=int,
+                        help=f"folds of within-session k-fold and of --windows (default {d.folds})")
     parser.add_argument("--permutations", type=int, help="label permutations for the chance p-value (default 0: none)")
     parser.add_argument("--robustness", action="store_const", const=True, default=None,
                         help="measure noise, channel-loss, electrode-shift and APGD accuracy")
@@ -96,7 +97,8 @@ def _refuse_unused_options(args, config) -> None:
         for attr in ("deep_epochs", "deep_noise"):
             if getattr(args, attr) is not None:
                 raise ConfigError(f"--{attr.replace('_', '-')} applies only to the deep decoders ({', '.join(DEEP)})")
-    if args.eot is not None and config.robustness and not config.deep_noise:
+    stochastic = bool(config.deep_noise) and any(name in DEEP for name in config.decoders)
+    if args.eot is not None and config.robustness and not stochastic:
         raise ConfigError("--eot applies only to a stochastic decoder: a deep decoder with --deep-noise")
     if args.folds is not None and config.scheme != "within-session" and not config.windows_s:
         raise ConfigError(f"--folds applies only to --scheme within-session or --windows (--scheme {config.scheme} "
