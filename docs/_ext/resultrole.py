@@ -12,7 +12,8 @@ In a Markdown guide::
   as a percentage with its sign). A FORMAT that starts with ``%`` (``%.1f``) also shows a
   fraction as a percentage, but without the sign, for text that prints it elsewhere (``93.1 %``,
   a table column in %). A FORMAT that starts with ``|`` (``|.1f``, ``|%.1f``) shows the
-  absolute value, for text that carries the sign in words ("1.6 below", "2.5 points short").
+  absolute value, for text that carries the sign in words ("1.6 below", "2.5 points short"). A
+  bare ``|``, ``%`` or ``|%`` shows 4 significant digits, as without FORMAT.
   Without FORMAT a whole number is printed as it is and any other number with 4 significant
   digits, as on the generated page.
 
@@ -93,10 +94,10 @@ def format_value(value: Any, fmt: str | None) -> str:
         return _fmt(value)
     if fmt.startswith("|"):
         value, fmt = abs(value), fmt[1:]
-        if not fmt:  # "|" alone: the absolute value as a reference without FORMAT shows it
-            return _fmt(value)
     if fmt.startswith("%"):
         value, fmt = value * 100, fmt[1:]
+    if not fmt:  # "|", "%" or "|%" alone: 4 significant digits, as without a FORMAT
+        return _fmt(value)
     try:
         return format(value, fmt)
     except ValueError as err:

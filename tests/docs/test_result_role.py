@@ -37,7 +37,8 @@ def data_dir(tmp_path: Path) -> Path:
     ("tiny:figures.noise.0.1.acc:.1%", "93.1%"),  # a key with a dot is matched whole
     ("tiny:figures.noise.0.1.acc:%.1f", "93.1"),  # a percentage without its sign
     ("tiny:figures.delta:|.1f", "2.5"),  # the absolute value, for "2.5 below"
-    ("tiny:figures.delta:|", "2.46"),  # "|" alone: 4 significant digits, as without a format
+    ("tiny:figures.rows.0.mean_pct:|", "85.64"),  # "|" alone: 4 significant digits, as without a format
+    ("tiny:figures.noise.0.1.acc:%", "93.12"),  # "%" alone likewise
     ("tiny:figures.delta:|%.0f", "246"),  # absolute, then as a percentage
     ("tiny:figures.rows.1.mean_pct:|.1f", "20.0"),  # a positive value is unchanged
 ])
