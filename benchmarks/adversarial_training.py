@@ -115,6 +115,10 @@ def run(args) -> None:
         plans[kind] = model_plan(kind, args, test, site, spec, epochs, subset, execution)
         check_train_config(plans[kind][0])
     summary = []
+    sweeps: dict[str, list] = {}
+    clean_one_pass: dict[str, float] = {}
+    test_accuracy: dict[str, dict] = {}
+    checks: dict[str, dict] = {}
     for kind, (cfg, callbacks) in plans.items():
         t0 = time.time()
         # epoch lines, no bars: the output is read as a log
@@ -126,6 +130,14 @@ def run(args) -> None:
         eval_s = time.time() - t0
         warns = [check.name for check in result.warnings]
         summary.append((kind, result.clean_accuracy, result.robust_accuracy, train_s, eval_s, warns))
+        # every eps and every attack, so a guide's per-eps table can quote the page
+        sweeps[kind] = [{"eps": row.eps, "worst_case": row.worst_case, "attacks": row.attacks,
+                         "black_box_only_successes": row.black_box_only_successes} for row in result.sweep]
+        clean_one_pass[kind] = result.clean_accuracy_one_pass
+        # keyed by the check's protocol page (more-iterations, more-eot-samples, ...): names without spaces
+        checks[kind] = {Path(check.page).stem: {"check": check.name, "status": check.status, **check.numbers}
+                        for check in result.checks}
+        test_accuracy[kind] = trained.metrics["test_accuracy"]  # the whole test split, one draw
     print(f"\nMNIST, Linf eps {args.eps}, {protocol.n_examples} test images, APGD {protocol.steps} steps, "
           f"EOT {protocol.eot}, Square {protocol.square_queries} queries, majority of {protocol.checks}; "
           f"{epochs} epochs on {subset or 60000} images")
@@ -136,8 +148,10 @@ def run(args) -> None:
         figures = {"dataset": "mnist", "eps": args.eps, "n_examples": protocol.n_examples, "apgd_steps": protocol.steps,
                    "eot": protocol.eot, "square_queries": protocol.square_queries, "checks": protocol.checks,
                    "epochs": epochs, "train_images": subset or 60000, "threads": execution.threads, "device": execution.device,
-                   "models": [{"model": kind, "clean_accuracy": clean, "robust_accuracy": robust, "train_s": train_s,
-                               "eval_s": eval_s, "checks_not_passed": ", ".join(warns) or "none"}
+                   "models": [{"model": kind, "clean_accuracy": clean, "clean_accuracy_one_pass": clean_one_pass[kind],
+                               "test_accuracy": test_accuracy[kind], "robust_accuracy": robust, "train_s": train_s,
+                               "eval_s": eval_s, "checks_not_passed": ", ".join(warns) or "none",
+                               "sweep": sweeps[kind], "checks": checks[kind]}
                               for kind, clean, robust, train_s, eval_s, warns in summary]}
         write_text(args.json, json.dumps(figures, indent=2))
 
