@@ -107,6 +107,20 @@ def test_deep_decoder_trains_through_the_execution_layer(ssvep):
     np.testing.assert_array_equal(twin(torch.as_tensor(ssvep.X[1::2])).argmax(1).numpy(), decoder.predict(ssvep.X[1::2]))
 
 
+@pytest.mark.parametrize("architecture", ["eegnet", "shallow"])
+def test_deep_decoder_builds_its_network_with_the_dropout_asked_for(ssvep, architecture):
+    """Lawhern et al. 2018 trained EEGNet with dropout 0.5 within subjects and 0.25 across them."""
+    from neuroaikit.errors import ConfigError
+    from neuroaikit.execution import ExecutionConfig
+
+    decoder = make_decoder(architecture, ssvep, epochs=1, dropout=0.25, execution=ExecutionConfig(device="cpu",
+                                                                                                  threads=1))
+    rates = {m.p for m in decoder.fit(ssvep.X[::4], ssvep.y[::4]).module_.modules() if isinstance(m, torch.nn.Dropout)}
+    assert rates == {0.25}
+    with pytest.raises(ConfigError, match=r"dropout must be a number in \[0, 1\), got 1.0"):
+        make_decoder(architecture, ssvep, dropout=1.0).fit(ssvep.X[::4], ssvep.y[::4])
+
+
 def test_apgd_budget_is_in_microvolts(ssvep):
     """The attack stays inside an L-inf ball of eps uV, leaves the [0, 1] image box, and hurts."""
     from neuroaikit.attacks import APGD

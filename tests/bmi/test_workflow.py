@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import pickle
+
+import pytest
+
+import neuroaikit.bmi.workflow as workflow
 from neuroaikit.bmi.results import BMIResult
+from neuroaikit.errors import ConfigError
 from neuroaikit.cli.main import main
 from neuroaikit.runs import Run
 
 
 def test_bmi_run_folder_and_report(eeg_dir, tmp_path, capsys, monkeypatch):
-    import neuroaikit.bmi.workflow as workflow
 
     read = []
     real_load = workflow.load_dataset
@@ -71,7 +76,6 @@ def test_loso_does_not_ask_for_trials_per_fold(monkeypatch):
     (but more than one) is decoded, not refused."""
     import numpy as np
 
-    import neuroaikit.bmi.workflow as workflow
     from neuroaikit.bmi.epochs import EpochsDataset
     from neuroaikit.progress import silent
 
@@ -93,7 +97,6 @@ def test_decode_reports_each_fold_permutation_and_robustness_subject(monkeypatch
 
     import numpy as np
 
-    import neuroaikit.bmi.workflow as workflow
     from neuroaikit.bmi.epochs import EpochsDataset
     from neuroaikit.progress import Progress
 
@@ -119,7 +122,6 @@ def test_loso_robustness_reuses_the_fold_decoders(monkeypatch):
     table's clean accuracy is the loso accuracy itself for a deterministic decoder."""
     import numpy as np
 
-    import neuroaikit.bmi.workflow as workflow
     from neuroaikit.bmi.epochs import EpochsDataset
     from neuroaikit.bmi.evaluation import cross_validate
     from neuroaikit.progress import silent
@@ -148,3 +150,41 @@ def test_loso_robustness_reuses_the_fold_decoders(monkeypatch):
     pred = cross_validate(workflow.make_decoder("mdm", ds), ds, "loso", keep_models=True)
     assert [set(pred.subject[pred.fold == k]) for k in range(3)] == [{"1"}, {"2"}, {"3"}]
     assert list(workflow.loso_fold_models(ds, pred)) == ["1", "2", "3"]
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"eps_uv": [1.0]}, "eps_uv applies only with robustness"),
+    ({"noise_model": "input"}, "noise_model applies only with robustness"),
+    ({"deep_epochs": 50}, "deep_epochs applies only to the deep decoders (eegnet, shallow)"),
+    ({"robustness": True, "eot": 20}, "eot applies only to a stochastic decoder: a deep decoder with deep_noise"),
+    ({"decoders": ["eegnet"], "robustness": True, "eot": 20},
+     "eot applies only to a stochastic decoder: a deep decoder with deep_noise"),
+    ({"subjects": [1, 2], "scheme": "loso", "folds": 3},
+     "folds applies only to scheme within-session or windows_s (scheme loso holds out whole groups)"),
+])
+def test_the_api_refuses_a_changed_setting_the_run_would_not_use(settings, message):
+    """The CLI refused these options; the Python API took them silently, and the saved config then
+    read as if, say, EOT 20 had shaped an attack that used no EOT at all."""
+    with pytest.raises(ConfigError) as refused:
+        workflow.BMIConfig(**settings)
+    assert str(refused.value) == message
+    # the error survives pickling (a Ray worker's), wording kept
+    assert str(pickle.loads(pickle.dumps(refused.value))) == message
+
+
+def test_the_api_accepts_the_same_settings_where_they_are_used():
+    workflow.BMIConfig(robustness=True, eps_uv=[1.0], noise_model="input")
+    workflow.BMIConfig(decoders=["eegnet"], robustness=True, deep_noise=0.5, eot=20, deep_epochs=50)
+    workflow.BMIConfig(subjects=[1, 2], scheme="loso", folds=3, windows_s=[1.0])
+    # a default written out is no change, as a saved config.json of an older run holds every field
+    workflow.BMIConfig(eot=10, folds=5, scheme="loso", subjects=[1, 2])
+
+
+def test_deep_dropout_reaches_the_deep_decoder(monkeypatch):
+    built = []
+    monkeypatch.setattr(workflow, "make_decoder", lambda name, ds, **options: built.append(options))
+    config = workflow.BMIConfig(decoders=["eegnet"], deep_dropout=0.25)
+    workflow._decoder_for("eegnet", None, config, config.execution)
+    assert built[0]["dropout"] == 0.25
+    with pytest.raises(ConfigError, match="deep_dropout applies only to the deep decoders"):
+        workflow.BMIConfig(deep_dropout=0.25)

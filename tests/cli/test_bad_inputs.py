@@ -552,6 +552,8 @@ def test_options_that_would_do_nothing_or_cannot_apply_are_refused(shared_data, 
     assert RobustnessConfig(eps=[2.0], norm="L2").eps == [2.0]
     deep_noise_config = tmp_path / "deep_noise.json"
     deep_noise_config.write_text('{"deep_noise": 0.5}')
+    eot_config = tmp_path / "eot.json"
+    eot_config.write_text('{"eot": 20}')
     bmi = ["bmi", "--decoders", "cca", "--data-dir", str(shared_data / "eeg"), "--no-report", "--quiet",
            "--out", str(tmp_path / "b")]
     pytest.importorskip("mne")
@@ -563,9 +565,12 @@ def test_options_that_would_do_nothing_or_cannot_apply_are_refused(shared_data, 
                            (["--robustness", "--channels-lost", "1", "8"],
                             "--channels-lost: cannot lose 8 of the 8 electrodes (at most 7)"),
                            (["--robustness", "--eot", "5"], "--eot applies only to a stochastic decoder"),
-                           # deep_noise from a config file does nothing without a deep decoder
+                           # deep_noise from a config file does nothing without a deep decoder: the
+                           # config itself refuses it, in the options' words
                            (["--robustness", "--eot", "5", "--config", str(deep_noise_config)],
-                            "--eot applies only to a stochastic decoder"),
+                            "--deep-noise applies only to the deep decoders (eegnet, shallow)"),
+                           (["--robustness", "--config", str(eot_config)],
+                            "--eot applies only to a stochastic decoder: a deep decoder with --deep-noise"),
                            (["--scheme", "loso", "--subjects", "1", "2", "--folds", "3"],
                             "--folds applies only to --scheme within-session or --windows")):
         audit_error(capsys, main([*bmi, *extra]), message)

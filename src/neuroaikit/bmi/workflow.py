@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -78,6 +78,7 @@ class BMIConfig(Config):
     eot: int = 10
     windows_s: list = field(default_factory=list)
     deep_epochs: int = 100
+    deep_dropout: float = 0.5
     deep_noise: float | None = None
     noise_model: str = "sensor"
     selection_s: float | None = None
@@ -104,6 +105,7 @@ class BMIConfig(Config):
         "eot": [POSITIVE_INT],
         "windows_s": [Satisfies(lambda v: _numbers(v) and all(w > 0 for w in v), "a list of window lengths > 0 (s)")],
         "deep_epochs": [POSITIVE_INT],
+        "deep_dropout": [Interval(float, 0, 1, closed="left")],
         "deep_noise": [Interval(float, 0, None, closed="neither"), None],
         "noise_model": [Options(NOISE_MODELS)],
         "selection_s": [Interval(float, 0, None, closed="neither"), None],
@@ -119,12 +121,57 @@ class BMIConfig(Config):
             raise ConfigError("fbcsp_lda decodes motor imagery (band power), not SSVEP")
         if "xdawn_ts_lr" in self.decoders:
             raise ConfigError("xdawn_ts_lr decodes P300 ERPs; neither shared data set is a P300 one")
+        changed = {f.name for f in fields(self) if f.name != "execution" and getattr(self, f.name) != _DEFAULTS[f.name]}
+        if unused_setting(self, changed):
+            raise UnusedSettingError(lambda name: unused_setting(self, changed, name) or "")
         precision = self.execution.precision
         if precision != "32" and not any(d in DEEP for d in self.decoders):
             # only the deep decoders train through the execution layer: the precision would be
             # recorded as used and never applied
             raise ConfigError(f"--precision {precision} applies to the deep decoders ({', '.join(DEEP)}) only "
                               f"(execution.precision); add one to --decoders or leave precision at 32")
+
+
+class UnusedSettingError(ConfigError):
+    """A :class:`BMIConfig` setting this run would not use; ``describe(name)`` says it again with
+    each field spelled by ``name`` (the CLI's option names)."""
+
+    def __init__(self, describe: Callable[[Callable[[str], str]], str]):
+        super().__init__(describe(str))
+        self.describe = describe
+
+    def __reduce__(self):  # the wording survives pickling (a Ray worker's error), the callable need not
+        return ConfigError, (str(self),)
+
+
+#: every field's default, to tell a setting the user changed from one left alone
+_DEFAULTS: dict[str, Any] = {f.name: f.default if f.default_factory is MISSING else f.default_factory()
+                             for f in fields(BMIConfig) if f.name != "execution"}
+_ROBUSTNESS_ONLY = ("snrs_db", "channels_lost", "eps_uv", "attack_steps", "eot", "noise_model")
+_DEEP_ONLY = ("deep_epochs", "deep_dropout", "deep_noise")
+
+
+def unused_setting(config: BMIConfig, given: set[str], name: Callable[[str], str] = str) -> str | None:
+    """Why one of the settings in ``given`` (field names) would have no effect on this run, or ``None``.
+
+    A setting that is silently ignored reads, in the saved config, as if it had shaped the results:
+    :class:`BMIConfig` refuses any such field changed from its default, and the CLI any such option
+    typed at all (``--eot 10`` without a stochastic decoder). ``name`` spells a field in the message
+    (the CLI passes its option names).
+    """
+    deep = [decoder for decoder in config.decoders if decoder in DEEP]
+    for field_name in _ROBUSTNESS_ONLY:
+        if field_name in given and not config.robustness:
+            return f"{name(field_name)} applies only with {name('robustness')}"
+    for field_name in _DEEP_ONLY:
+        if field_name in given and not deep:
+            return f"{name(field_name)} applies only to the deep decoders ({', '.join(DEEP)})"
+    if "eot" in given and not (config.deep_noise and deep):
+        return f"{name('eot')} applies only to a stochastic decoder: a deep decoder with {name('deep_noise')}"
+    if "folds" in given and config.scheme != "within-session" and not config.windows_s:
+        return (f"{name('folds')} applies only to {name('scheme')} within-session or {name('windows_s')} "
+                f"({name('scheme')} {config.scheme} holds out whole groups)")
+    return None
 
 
 def recipe_for(config: BMIConfig, decoder: str | None = None, causal: bool = False) -> PreprocessConfig:
@@ -168,7 +215,8 @@ class _Datasets:
 def _decoder_for(name: str, ds: EpochsDataset, config: BMIConfig, ex_config: ExecutionConfig):
     if name in DEEP:
         noise = {"input": {"kind": "gaussian", "sigma": config.deep_noise}} if config.deep_noise else None
-        return make_decoder(name, ds, epochs=config.deep_epochs, noise=noise, seed=config.seed, execution=ex_config)
+        return make_decoder(name, ds, epochs=config.deep_epochs, dropout=config.deep_dropout, noise=noise,
+                            seed=config.seed, execution=ex_config)
     return make_decoder(name, ds)
 
 

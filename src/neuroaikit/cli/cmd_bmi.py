@@ -36,7 +36,8 @@ _OPTIONS = {
     "dataset": "dataset", "data_dir": "data_dir", "subjects": "subjects", "channels": "channels", "decoders": "decoders",
     "scheme": "scheme", "folds": "folds", "permutations": "permutations", "robustness": "robustness",
     "snrs": "snrs_db", "channels_lost": "channels_lost", "eps_uv": "eps_uv", "attack_steps": "attack_steps",
-    "eot": "eot", "windows": "windows_s", "deep_epochs": "deep_epochs", "deep_noise": "deep_noise",
+    "eot": "eot", "windows": "windows_s", "deep_epochs": "deep_epochs", "deep_dropout": "deep_dropout",
+    "deep_noise": "deep_noise",
     "noise_model": "noise_model", "selection_s": "selection_s", "seed": "seed",
 }
 FLAGS = {field: "--" + attr.replace("_", "-") for attr, field in _OPTIONS.items()}
@@ -73,6 +74,9 @@ def add_arguments(parser):
     parser.add_argument("--selection-s", type=float,
                         help="time per selection for the ITR, s (default: from the cue to the epoch's end)")
     parser.add_argument("--deep-epochs", type=int, help=f"training epochs of eegnet/shallow (default {d.deep_epochs})")
+    parser.add_argument("--deep-dropout", type=float,
+                        help=f"dropout rate of eegnet/shallow, in [0, 1) (default {d.deep_dropout}; Lawhern et al. "
+                             "2018 trained EEGNet with 0.5 within subjects and 0.25 across subjects)")
     parser.add_argument("--deep-noise", type=float,
                         help="Gaussian noise of this sigma (scaled input units) at the input of eegnet/shallow, on "
                              "in training and at test time: every accuracy is then one noise draw")
@@ -84,25 +88,19 @@ def add_arguments(parser):
     add_quiet_argument(parser)
 
 
+def _option_name(field: str) -> str:
+    return FLAGS.get(field, field)
+
+
 def _refuse_unused_options(args, config) -> None:
-    """Options given on the command line that this run would not use: an error, not silence."""
-    from ..bmi.workflow import DEEP
+    """Options typed on the command line that this run would not use: an error, not silence."""
+    from ..bmi.workflow import unused_setting
     from ..errors import ConfigError
 
-    if not config.robustness:
-        for attr in ("snrs", "channels_lost", "eps_uv", "attack_steps", "eot", "noise_model"):
-            if getattr(args, attr) is not None:
-                raise ConfigError(f"--{attr.replace('_', '-')} applies only with --robustness")
-    if not any(name in DEEP for name in config.decoders):
-        for attr in ("deep_epochs", "deep_noise"):
-            if getattr(args, attr) is not None:
-                raise ConfigError(f"--{attr.replace('_', '-')} applies only to the deep decoders ({', '.join(DEEP)})")
-    stochastic = bool(config.deep_noise) and any(name in DEEP for name in config.decoders)
-    if args.eot is not None and config.robustness and not stochastic:
-        raise ConfigError("--eot applies only to a stochastic decoder: a deep decoder with --deep-noise")
-    if args.folds is not None and config.scheme != "within-session" and not config.windows_s:
-        raise ConfigError(f"--folds applies only to --scheme within-session or --windows (--scheme {config.scheme} "
-                          "holds out whole groups)")
+    typed = {field for attr, field in _OPTIONS.items() if getattr(args, attr, None) is not None}
+    problem = unused_setting(config, typed, name=_option_name)
+    if problem:
+        raise ConfigError(problem)
 
 
 def print_result(result) -> None:
@@ -185,11 +183,15 @@ def _print_windows(result) -> None:
 
 
 def run(args) -> int:
-    from ..bmi.workflow import BMIConfig, bmi_run
+    from ..bmi.workflow import BMIConfig, UnusedSettingError, bmi_run
+    from ..errors import ConfigError
     from ..progress import default_progress
     from .options import config_from_args
 
-    config = config_from_args(BMIConfig, args, _OPTIONS, config_file=args.config)
+    try:
+        config = config_from_args(BMIConfig, args, _OPTIONS, config_file=args.config)
+    except UnusedSettingError as error:  # spelled as options: "--eot applies only with --robustness"
+        raise ConfigError(error.describe(_option_name)) from None
     assert isinstance(config, BMIConfig)
     _refuse_unused_options(args, config)
     run_, result = bmi_run(config, args.out, overwrite=args.overwrite, progress=default_progress(quiet=args.quiet),

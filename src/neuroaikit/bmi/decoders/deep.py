@@ -64,7 +64,7 @@ class EEGNet(nn.Module):
             Temporal filters, spatial filters per temporal filter, pointwise filters (8, 2, 16).
         dropout (float):
             0.5 by default, the paper's within-subject value (it used 0.25 across subjects);
-            :class:`DeepDecoder` always builds EEGNet with 0.5, under every scheme.
+            :class:`DeepDecoder` passes its own ``dropout`` (``neuroaikit bmi --deep-dropout``).
     """
 
     def __init__(self, n_channels: int, n_samples: int, n_classes: int, sfreq: float = 128.0, F1: int = 8,
@@ -158,6 +158,9 @@ class DeepDecoder(ClassifierMixin, ValidatedEstimator):
             Sampling rate of the epochs.
         epochs, batch_size, lr: training length (>= 1), batch size (>= 2: batch norm needs two
             examples, so a last batch of one is skipped), Adam learning rate (> 0).
+        dropout (float):
+            Dropout rate of the network, in [0, 1) (default 0.5: EEGNet's within-subject value and
+            ShallowConvNet's; Lawhern et al. 2018 used 0.25 for EEGNet across subjects).
         noise (dict or None):
             Brain-like noise while training and deployed: ``{"input": "gaussian:0.5", ...}``
             (:func:`~neuroaikit.noise.inject_noise` sites; sigma in units of the scaled input).
@@ -177,24 +180,27 @@ class DeepDecoder(ClassifierMixin, ValidatedEstimator):
         "epochs": [POSITIVE_INT],
         "batch_size": [Interval(int, 2, None)],
         "lr": [POSITIVE],
+        "dropout": [Interval(float, 0, 1, closed="left")],
         "noise": [InstanceOf(Mapping, description="a mapping of noise sites to noise specs"), None],
         "seed": [NON_NEGATIVE_INT],
         "execution": [InstanceOf(ExecutionConfig, description="an ExecutionConfig"), None],
     }
 
     def __init__(self, architecture: str = "eegnet", sfreq: float = 128.0, epochs: int = 150, batch_size: int = 32,
-                 lr: float = 1e-3, noise: dict | None = None, seed: int = 0, execution=None):
+                 lr: float = 1e-3, dropout: float = 0.5, noise: dict | None = None, seed: int = 0, execution=None):
         self.architecture = architecture
         self.sfreq = sfreq
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.dropout = dropout
         self.noise = noise
         self.seed = seed
         self.execution = execution
 
     def _build(self, n_channels: int, n_samples: int, n_classes: int) -> nn.Module:
-        net = ARCHITECTURES[self.architecture](n_channels, n_samples, n_classes, sfreq=self.sfreq)
+        net = ARCHITECTURES[self.architecture](n_channels, n_samples, n_classes, sfreq=self.sfreq,
+                                               dropout=self.dropout)
         if self.noise:
             from ...noise import inject_noise
 
