@@ -119,6 +119,7 @@ def run(args) -> None:
     clean_one_pass: dict[str, float] = {}
     test_accuracy: dict[str, dict] = {}
     checks: dict[str, dict] = {}
+    histories: dict[str, list] = {}
     for kind, (cfg, callbacks) in plans.items():
         t0 = time.time()
         # epoch lines, no bars: the output is read as a log
@@ -138,6 +139,8 @@ def run(args) -> None:
         checks[kind] = {Path(check.page).stem: {"check": check.name, "status": check.status, **check.numbers}
                         for check in result.checks}
         test_accuracy[kind] = trained.metrics["test_accuracy"]  # the whole test split, one draw
+        # per epoch: loss, training accuracy, test accuracy and the guard's PGD accuracy (a collapse shows there)
+        histories[kind] = trained.metrics.get("history", [])
     print(f"\nMNIST, Linf eps {args.eps}, {protocol.n_examples} test images, APGD {protocol.steps} steps, "
           f"EOT {protocol.eot}, Square {protocol.square_queries} queries, majority of {protocol.checks}; "
           f"{epochs} epochs on {subset or 60000} images")
@@ -151,7 +154,7 @@ def run(args) -> None:
                    "models": [{"model": kind, "clean_accuracy": clean, "clean_accuracy_one_pass": clean_one_pass[kind],
                                "test_accuracy": test_accuracy[kind], "robust_accuracy": robust, "train_s": train_s,
                                "eval_s": eval_s, "checks_not_passed": ", ".join(warns) or "none",
-                               "sweep": sweeps[kind], "checks": checks[kind]}
+                               "sweep": sweeps[kind], "checks": checks[kind], "history": histories[kind]}
                               for kind, clean, robust, train_s, eval_s, warns in summary]}
         write_text(args.json, json.dumps(figures, indent=2))
 
