@@ -94,6 +94,13 @@ def model_plan(kind: str, args, test, site: str, spec: str, epochs: int, subset:
     return cfg, callbacks
 
 
+def _check_key(check) -> str:
+    """A sanity check's key in the figures: its protocol page's name (``more-iterations``), a path
+    a guide can quote without spaces; its own name where it has no page of its own."""
+    page = Path(check.page).stem
+    return check.name if page == "index" else page
+
+
 def run(args) -> None:
     execution = execution_from_args(args)
     pick = quick_defaults(args.quick)
@@ -135,8 +142,7 @@ def run(args) -> None:
         sweeps[kind] = [{"eps": row.eps, "worst_case": row.worst_case, "attacks": row.attacks,
                          "black_box_only_successes": row.black_box_only_successes} for row in result.sweep]
         clean_one_pass[kind] = result.clean_accuracy_one_pass
-        # keyed by the check's protocol page (more-iterations, more-eot-samples, ...): names without spaces
-        checks[kind] = {Path(check.page).stem: {"check": check.name, "status": check.status, **check.numbers}
+        checks[kind] = {_check_key(check): {"check": check.name, "status": check.status, **check.numbers}
                         for check in result.checks}
         test_accuracy[kind] = trained.metrics["test_accuracy"]  # the whole test split, one draw
         # per epoch: loss, training accuracy, test accuracy and the guard's PGD accuracy (a collapse shows there)
@@ -154,7 +160,8 @@ def run(args) -> None:
                    "models": [{"model": kind, "clean_accuracy": clean, "clean_accuracy_one_pass": clean_one_pass[kind],
                                "test_accuracy": test_accuracy[kind], "robust_accuracy": robust, "train_s": train_s,
                                "eval_s": eval_s, "checks_not_passed": ", ".join(warns) or "none",
-                               "sweep": sweeps[kind], "checks": checks[kind], "history": histories[kind]}
+                               "sweep": sweeps[kind], "checks": checks[kind], "history": histories[kind],
+                               "epochs_run": len(histories[kind])}
                               for kind, clean, robust, train_s, eval_s, warns in summary]}
         write_text(args.json, json.dumps(figures, indent=2))
 

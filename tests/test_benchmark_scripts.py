@@ -4,6 +4,7 @@ on, and ``make benchmarks`` hands its BENCH_DATA to every script that reads data
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -80,6 +81,36 @@ def test_a_benchmark_keeps_a_finished_run_unless_asked(shared_data, tmp_path, ca
                          "replace it, or choose another output folder")
     if first:
         assert not (tmp_path / "out" / first).exists()  # refused before the first model
+
+
+def test_adversarial_training_json_holds_what_a_guide_quotes(shared_data, tmp_path, capsys, monkeypatch):
+    """A guide's per-eps table, sanity-check numbers and epoch history come from the page: a wrong
+    key would only show at the end of an hour-long run, so the figures are checked here on stubs."""
+    from neuroaikit.attacks.results import SanityCheck, SweepRow
+
+    bench = load_benchmark("adversarial_training")
+    history = [{"epoch": 1, "loss": 2.0, "test_acc": 0.5, "guard_pgd_acc": 0.3},
+               {"epoch": 2, "loss": 1.0, "test_acc": 0.9, "guard_pgd_acc": 0.1, "stop_training": 1.0}]
+    monkeypatch.setattr(bench, "train", lambda cfg, path, **kw: SimpleNamespace(
+        path=path, metrics={"test_accuracy": {"single": 0.97, "noise_off": 0.98}, "history": history}))
+    checks = [SanityCheck("more iterations do not lower accuracy", "pass", {"accuracy": 0.5, "accuracy_doubled": 0.5}),
+              SanityCheck("a check of the user's own", "warn", {"x": 1})]
+    monkeypatch.setattr(bench, "evaluate_run", lambda path, **kw: SimpleNamespace(
+        clean_accuracy=0.95, clean_accuracy_one_pass=0.94, robust_accuracy=0.4, checks=checks,
+        warnings=[c for c in checks if not c.passed],
+        sweep=[SweepRow(eps=0.3, attacks={"apgd-ce": 0.5, "square": 0.6}, worst_case=0.4,
+                        black_box_only_successes=0.01)]))
+    figures_path = tmp_path / "figures.json"
+    bench.main(["--data-dir", str(shared_data / "mnist"), "--quick", "--models", "standard", "--out",
+                str(tmp_path / "out"), "--json", str(figures_path)])
+    model = json.loads(figures_path.read_text())["models"][0]
+    assert model["sweep"] == [{"eps": 0.3, "worst_case": 0.4, "attacks": {"apgd-ce": 0.5, "square": 0.6},
+                               "black_box_only_successes": 0.01}]
+    assert model["checks"]["more-iterations"]["accuracy_doubled"] == 0.5
+    assert model["checks"]["a check of the user's own"]["status"] == "warn"  # no page: keyed by its name
+    assert model["test_accuracy"]["single"] == 0.97 and model["clean_accuracy_one_pass"] == 0.94
+    assert model["history"] == history and model["epochs_run"] == 2  # the guard stopped after epoch 2
+    assert model["checks_not_passed"] == "a check of the user's own"
 
 
 def test_cifar_comparison_keeps_a_finished_run_unless_asked(shared_data, tmp_path, capsys, monkeypatch):

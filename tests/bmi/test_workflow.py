@@ -159,6 +159,8 @@ def test_loso_robustness_reuses_the_fold_decoders(monkeypatch):
     ({"robustness": True, "eot": 20}, "eot applies only to a stochastic decoder: a deep decoder with deep_noise"),
     ({"decoders": ["eegnet"], "robustness": True, "eot": 20},
      "eot applies only to a stochastic decoder: a deep decoder with deep_noise"),
+    ({"robustness": True, "eps_uv": [], "attack_steps": 100},
+     "attack_steps applies only to the attack, and eps_uv is empty"),
     ({"subjects": [1, 2], "scheme": "loso", "folds": 3},
      "folds applies only to scheme within-session or windows_s (scheme loso holds out whole groups)"),
 ])
@@ -168,16 +170,20 @@ def test_the_api_refuses_a_changed_setting_the_run_would_not_use(settings, messa
     with pytest.raises(ConfigError) as refused:
         workflow.BMIConfig(**settings)
     assert str(refused.value) == message
-    # the error survives pickling (a Ray worker's), wording kept
-    assert str(pickle.loads(pickle.dumps(refused.value))) == message
+    # the error survives pickling (a Ray worker's): type, field and wording kept
+    copy = pickle.loads(pickle.dumps(refused.value))
+    assert isinstance(copy, workflow.UnusedSettingError) and copy.field == refused.value.field
+    assert str(copy) == copy.describe(str) == message
 
 
 def test_the_api_accepts_the_same_settings_where_they_are_used():
     workflow.BMIConfig(robustness=True, eps_uv=[1.0], noise_model="input")
     workflow.BMIConfig(decoders=["eegnet"], robustness=True, deep_noise=0.5, eot=20, deep_epochs=50)
     workflow.BMIConfig(subjects=[1, 2], scheme="loso", folds=3, windows_s=[1.0])
-    # a default written out is no change, as a saved config.json of an older run holds every field
-    workflow.BMIConfig(eot=10, folds=5, scheme="loso", subjects=[1, 2])
+    # a default written out is no change, as a saved config.json of an older run holds every field,
+    # and neither is a default written as a tuple
+    workflow.BMIConfig(eot=10, folds=5, scheme="loso", subjects=[1, 2], snrs_db=(10.0, 0.0, -10.0))
+    workflow.BMIConfig.from_dict(workflow.BMIConfig(subjects=[1, 2], scheme="loso").to_dict())
 
 
 def test_deep_dropout_reaches_the_deep_decoder(monkeypatch):

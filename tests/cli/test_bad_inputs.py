@@ -554,6 +554,8 @@ def test_options_that_would_do_nothing_or_cannot_apply_are_refused(shared_data, 
     deep_noise_config.write_text('{"deep_noise": 0.5}')
     eot_config = tmp_path / "eot.json"
     eot_config.write_text('{"eot": 20}')
+    no_attack_config = tmp_path / "no_attack.json"
+    no_attack_config.write_text('{"eps_uv": []}')
     bmi = ["bmi", "--decoders", "cca", "--data-dir", str(shared_data / "eeg"), "--no-report", "--quiet",
            "--out", str(tmp_path / "b")]
     pytest.importorskip("mne")
@@ -568,9 +570,14 @@ def test_options_that_would_do_nothing_or_cannot_apply_are_refused(shared_data, 
                            # deep_noise from a config file does nothing without a deep decoder: the
                            # config itself refuses it, in the options' words
                            (["--robustness", "--eot", "5", "--config", str(deep_noise_config)],
-                            "--deep-noise applies only to the deep decoders (eegnet, shallow)"),
+                            f"--deep-noise applies only to the deep decoders (eegnet, shallow) (set in --config "
+                            f"{deep_noise_config})"),
                            (["--robustness", "--config", str(eot_config)],
-                            "--eot applies only to a stochastic decoder: a deep decoder with --deep-noise"),
+                            "--eot applies only to a stochastic decoder: a deep decoder with --deep-noise (set in "
+                            f"--config {eot_config})"),
+                           # typed, so no "set in --config": the attack's steps with no attack budget
+                           (["--robustness", "--attack-steps", "5", "--config", str(no_attack_config)],
+                            "--attack-steps applies only to the attack, and --eps-uv is empty"),
                            (["--scheme", "loso", "--subjects", "1", "2", "--folds", "3"],
                             "--folds applies only to --scheme within-session or --windows")):
         audit_error(capsys, main([*bmi, *extra]), message)

@@ -121,9 +121,11 @@ class BMIConfig(Config):
             raise ConfigError("fbcsp_lda decodes motor imagery (band power), not SSVEP")
         if "xdawn_ts_lr" in self.decoders:
             raise ConfigError("xdawn_ts_lr decodes P300 ERPs; neither shared data set is a P300 one")
-        changed = {f.name for f in fields(self) if f.name != "execution" and getattr(self, f.name) != _DEFAULTS[f.name]}
-        if unused_setting(self, changed):
-            raise UnusedSettingError(lambda name: unused_setting(self, changed, name) or "")
+        values = self.to_dict()  # tuples as lists, as the defaults are
+        changed = {name for name, default in _DEFAULTS.items() if values[name] != default}
+        found = _first_unused(self, changed)
+        if found:
+            raise UnusedSettingError(*found)
         precision = self.execution.precision
         if precision != "32" and not any(d in DEEP for d in self.decoders):
             # only the deep decoders train through the execution layer: the precision would be
@@ -133,45 +135,64 @@ class BMIConfig(Config):
 
 
 class UnusedSettingError(ConfigError):
-    """A :class:`BMIConfig` setting this run would not use; ``describe(name)`` says it again with
-    each field spelled by ``name`` (the CLI's option names)."""
+    """A :class:`BMIConfig` setting (``field``) this run would not use; ``describe(name)`` says it
+    again with each field spelled by ``name`` (the CLI's option names)."""
 
-    def __init__(self, describe: Callable[[Callable[[str], str]], str]):
+    def __init__(self, field: str, describe: Callable[[Callable[[str], str]], str]):
         super().__init__(describe(str))
+        self.field = field
         self.describe = describe
 
-    def __reduce__(self):  # the wording survives pickling (a Ray worker's error), the callable need not
-        return ConfigError, (str(self),)
+    def __reduce__(self):  # pickled (a Ray worker's error) as the same type, field and wording
+        return _rebuild_unused_setting_error, (self.field, str(self))
 
 
-#: every field's default, to tell a setting the user changed from one left alone
+def _rebuild_unused_setting_error(field: str, message: str) -> UnusedSettingError:
+    return UnusedSettingError(field, lambda name: message)
+
+
+#: every field's default (lists, as ``to_dict`` writes a tuple), to tell a setting the user changed from one left alone
 _DEFAULTS: dict[str, Any] = {f.name: f.default if f.default_factory is MISSING else f.default_factory()
                              for f in fields(BMIConfig) if f.name != "execution"}
 _ROBUSTNESS_ONLY = ("snrs_db", "channels_lost", "eps_uv", "attack_steps", "eot", "noise_model")
+_ATTACK_ONLY = ("attack_steps", "eot")
 _DEEP_ONLY = ("deep_epochs", "deep_dropout", "deep_noise")
+
+
+def _first_unused(config: BMIConfig, given: set[str]) -> tuple[str, Callable[[Callable[[str], str]], str]] | None:
+    """The first setting in ``given`` this run would not use, and its message in terms of a spelling."""
+    deep = [decoder for decoder in config.decoders if decoder in DEEP]
+    for field_name in _ROBUSTNESS_ONLY:
+        if field_name in given and not config.robustness:
+            return field_name, lambda name, f=field_name: f"{name(f)} applies only with {name('robustness')}"
+    for field_name in _ATTACK_ONLY:
+        if field_name in given and not config.eps_uv:
+            return field_name, lambda name, f=field_name: (f"{name(f)} applies only to the attack, and "
+                                                           f"{name('eps_uv')} is empty")
+    for field_name in _DEEP_ONLY:
+        if field_name in given and not deep:
+            return field_name, lambda name, f=field_name: (f"{name(f)} applies only to the deep decoders "
+                                                           f"({', '.join(DEEP)})")
+    if "eot" in given and not (config.deep_noise and deep):
+        return "eot", lambda name: (f"{name('eot')} applies only to a stochastic decoder: a deep decoder with "
+                                    f"{name('deep_noise')}")
+    if "folds" in given and config.scheme != "within-session" and not config.windows_s:
+        return "folds", lambda name: (f"{name('folds')} applies only to {name('scheme')} within-session or "
+                                      f"{name('windows_s')} ({name('scheme')} {config.scheme} holds out whole groups)")
+    return None
 
 
 def unused_setting(config: BMIConfig, given: set[str], name: Callable[[str], str] = str) -> str | None:
     """Why one of the settings in ``given`` (field names) would have no effect on this run, or ``None``.
 
     A setting that is silently ignored reads, in the saved config, as if it had shaped the results:
-    :class:`BMIConfig` refuses any such field changed from its default, and the CLI any such option
-    typed at all (``--eot 10`` without a stochastic decoder). ``name`` spells a field in the message
-    (the CLI passes its option names).
+    :class:`BMIConfig` refuses any such field changed from its default (so a ``config.json`` of an
+    older run that holds one is refused too), and the CLI any such option typed at all (``--eot 10``
+    without a stochastic decoder). ``name`` spells a field in the message (the CLI passes its
+    option names).
     """
-    deep = [decoder for decoder in config.decoders if decoder in DEEP]
-    for field_name in _ROBUSTNESS_ONLY:
-        if field_name in given and not config.robustness:
-            return f"{name(field_name)} applies only with {name('robustness')}"
-    for field_name in _DEEP_ONLY:
-        if field_name in given and not deep:
-            return f"{name(field_name)} applies only to the deep decoders ({', '.join(DEEP)})"
-    if "eot" in given and not (config.deep_noise and deep):
-        return f"{name('eot')} applies only to a stochastic decoder: a deep decoder with {name('deep_noise')}"
-    if "folds" in given and config.scheme != "within-session" and not config.windows_s:
-        return (f"{name('folds')} applies only to {name('scheme')} within-session or {name('windows_s')} "
-                f"({name('scheme')} {config.scheme} holds out whole groups)")
-    return None
+    found = _first_unused(config, given)
+    return found[1](name) if found else None
 
 
 def recipe_for(config: BMIConfig, decoder: str | None = None, causal: bool = False) -> PreprocessConfig:

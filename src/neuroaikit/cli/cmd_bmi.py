@@ -92,6 +92,10 @@ def _option_name(field: str) -> str:
     return FLAGS.get(field, field)
 
 
+def _attr_of(field: str) -> str:
+    return next(attr for attr, name in _OPTIONS.items() if name == field)
+
+
 def _refuse_unused_options(args, config) -> None:
     """Options typed on the command line that this run would not use: an error, not silence."""
     from ..bmi.workflow import unused_setting
@@ -191,7 +195,9 @@ def run(args) -> int:
     try:
         config = config_from_args(BMIConfig, args, _OPTIONS, config_file=args.config)
     except UnusedSettingError as error:  # spelled as options: "--eot applies only with --robustness"
-        raise ConfigError(error.describe(_option_name)) from None
+        typed = error.field in _OPTIONS.values() and getattr(args, _attr_of(error.field), None) is not None
+        where = "" if typed or not args.config else f" (set in --config {args.config})"
+        raise ConfigError(error.describe(_option_name) + where) from None
     assert isinstance(config, BMIConfig)
     _refuse_unused_options(args, config)
     run_, result = bmi_run(config, args.out, overwrite=args.overwrite, progress=default_progress(quiet=args.quiet),

@@ -12,7 +12,7 @@ and parameter counts) in ``tests/bmi/test_decoders.py``:
   average pool 8 -> dropout -> dense (max-norm 0.25).
 - ShallowConvNet (Schirrmeister et al. 2017, Hum Brain Mapp 38:5391): temporal conv 40 x 25
   -> spatial conv 40 x channels (no bias) -> BN -> square -> average pool 75 stride 15 ->
-  log -> dropout 0.5 -> dense.
+  log -> dropout (0.5 by default) -> dense.
 
 Inputs are epochs in uV; the first layer of the wrapper divides by a scale fixed at fit time
 (the training data's standard deviation), so attacks and noise stay in uV.
