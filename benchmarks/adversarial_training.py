@@ -95,8 +95,9 @@ def model_plan(kind: str, args, test, site: str, spec: str, epochs: int, subset:
 
 
 def _check_key(check) -> str:
-    """A sanity check's key in the figures: its protocol page's name (``more-iterations``), a path
-    a guide can quote without spaces; its own name where it has no page of its own."""
+    """A sanity check's key in the figures: its protocol page's name (``more-iterations``), which a
+    guide can quote without spaces; its own name (spaces and all) where it has no page of its own,
+    so two such checks cannot share the overview page's name."""
     page = Path(check.page).stem
     return check.name if page == "index" else page
 
@@ -127,6 +128,7 @@ def run(args) -> None:
     test_accuracy: dict[str, dict] = {}
     checks: dict[str, dict] = {}
     histories: dict[str, list] = {}
+    guards: dict[str, dict] = {}
     for kind, (cfg, callbacks) in plans.items():
         t0 = time.time()
         # epoch lines, no bars: the output is read as a log
@@ -147,6 +149,9 @@ def run(args) -> None:
         test_accuracy[kind] = trained.metrics["test_accuracy"]  # the whole test split, one draw
         # per epoch: loss, training accuracy, test accuracy and the guard's PGD accuracy (a collapse shows there)
         histories[kind] = trained.metrics.get("history", [])
+        guard = next((c for c in callbacks if isinstance(c, OverfitGuard)), None)
+        if guard is not None:  # which epoch's weights the run kept, and where the guard stopped it (None: it did not)
+            guards[kind] = {"best_epoch": guard.best_epoch_, "stopped_at": guard.tripped_}
     print(f"\nMNIST, Linf eps {args.eps}, {protocol.n_examples} test images, APGD {protocol.steps} steps, "
           f"EOT {protocol.eot}, Square {protocol.square_queries} queries, majority of {protocol.checks}; "
           f"{epochs} epochs on {subset or 60000} images")
@@ -161,7 +166,7 @@ def run(args) -> None:
                                "test_accuracy": test_accuracy[kind], "robust_accuracy": robust, "train_s": train_s,
                                "eval_s": eval_s, "checks_not_passed": ", ".join(warns) or "none",
                                "sweep": sweeps[kind], "checks": checks[kind], "history": histories[kind],
-                               "epochs_run": len(histories[kind])}
+                               "epochs_run": len(histories[kind]), **({"guard": guards[kind]} if kind in guards else {})}
                               for kind, clean, robust, train_s, eval_s, warns in summary]}
         write_text(args.json, json.dumps(figures, indent=2))
 

@@ -101,9 +101,11 @@ def test_adversarial_training_json_holds_what_a_guide_quotes(shared_data, tmp_pa
         sweep=[SweepRow(eps=0.3, attacks={"apgd-ce": 0.5, "square": 0.6}, worst_case=0.4,
                         black_box_only_successes=0.01)]))
     figures_path = tmp_path / "figures.json"
-    bench.main(["--data-dir", str(shared_data / "mnist"), "--quick", "--models", "standard", "--out",
-                str(tmp_path / "out"), "--json", str(figures_path)])
-    model = json.loads(figures_path.read_text())["models"][0]
+    bench.main(["--data-dir", str(shared_data / "mnist"), "--quick", "--models", "standard", "adversarial",
+                "--out", str(tmp_path / "out"), "--json", str(figures_path)])
+    model, trained_adversarially = json.loads(figures_path.read_text())["models"]
+    assert "guard" not in model  # no guard watched the standard model
+    assert trained_adversarially["guard"] == {"best_epoch": None, "stopped_at": None}  # stubbed training: never ran
     assert model["sweep"] == [{"eps": 0.3, "worst_case": 0.4, "attacks": {"apgd-ce": 0.5, "square": 0.6},
                                "black_box_only_successes": 0.01}]
     assert model["checks"]["more-iterations"]["accuracy_doubled"] == 0.5

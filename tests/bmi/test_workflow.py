@@ -160,7 +160,9 @@ def test_loso_robustness_reuses_the_fold_decoders(monkeypatch):
     ({"decoders": ["eegnet"], "robustness": True, "eot": 20},
      "eot applies only to a stochastic decoder: a deep decoder with deep_noise"),
     ({"robustness": True, "eps_uv": [], "attack_steps": 100},
-     "attack_steps applies only to the attack, and eps_uv is empty"),
+     "attack_steps applies only to the attack, and eps_uv holds no budget above 0"),
+    ({"robustness": True, "eps_uv": [0.0], "eot": 5},
+     "eot applies only to the attack, and eps_uv holds no budget above 0"),
     ({"subjects": [1, 2], "scheme": "loso", "folds": 3},
      "folds applies only to scheme within-session or windows_s (scheme loso holds out whole groups)"),
 ])

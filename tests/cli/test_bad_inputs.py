@@ -577,7 +577,7 @@ def test_options_that_would_do_nothing_or_cannot_apply_are_refused(shared_data, 
                             f"--config {eot_config})"),
                            # typed, so no "set in --config": the attack's steps with no attack budget
                            (["--robustness", "--attack-steps", "5", "--config", str(no_attack_config)],
-                            "--attack-steps applies only to the attack, and --eps-uv is empty"),
+                            "--attack-steps applies only to the attack, and --eps-uv holds no budget above 0"),
                            (["--scheme", "loso", "--subjects", "1", "2", "--folds", "3"],
                             "--folds applies only to --scheme within-session or --windows")):
         audit_error(capsys, main([*bmi, *extra]), message)

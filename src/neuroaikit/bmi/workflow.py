@@ -136,7 +136,9 @@ class BMIConfig(Config):
 
 class UnusedSettingError(ConfigError):
     """A :class:`BMIConfig` setting (``field``) this run would not use; ``describe(name)`` says it
-    again with each field spelled by ``name`` (the CLI's option names)."""
+    again with each field spelled by ``name`` (the CLI's option names). A pickled copy (a Ray
+    worker's error) keeps its type, field and message, but ``describe`` then repeats the message
+    as it was raised."""
 
     def __init__(self, field: str, describe: Callable[[Callable[[str], str]], str]):
         super().__init__(describe(str))
@@ -166,9 +168,9 @@ def _first_unused(config: BMIConfig, given: set[str]) -> tuple[str, Callable[[Ca
         if field_name in given and not config.robustness:
             return field_name, lambda name, f=field_name: f"{name(f)} applies only with {name('robustness')}"
     for field_name in _ATTACK_ONLY:
-        if field_name in given and not config.eps_uv:
+        if field_name in given and not any(eps > 0 for eps in config.eps_uv):  # a 0 budget is scored unattacked
             return field_name, lambda name, f=field_name: (f"{name(f)} applies only to the attack, and "
-                                                           f"{name('eps_uv')} is empty")
+                                                           f"{name('eps_uv')} holds no budget above 0")
     for field_name in _DEEP_ONLY:
         if field_name in given and not deep:
             return field_name, lambda name, f=field_name: (f"{name(f)} applies only to the deep decoders "
