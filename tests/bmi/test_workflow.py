@@ -175,6 +175,7 @@ def test_the_api_refuses_a_changed_setting_the_run_would_not_use(settings, messa
     # the error survives pickling (a Ray worker's): type, field and wording kept
     copy = pickle.loads(pickle.dumps(refused.value))
     assert isinstance(copy, workflow.UnusedSettingError) and copy.field == refused.value.field
+    assert copy.causes == refused.value.causes and refused.value.causes
     assert str(copy) == copy.describe(str) == message
 
 

@@ -575,9 +575,10 @@ def test_options_that_would_do_nothing_or_cannot_apply_are_refused(shared_data, 
                            (["--robustness", "--config", str(eot_config)],
                             "--eot applies only to a stochastic decoder: a deep decoder with --deep-noise (set in "
                             f"--config {eot_config})"),
-                           # typed, so no "set in --config": the attack's steps with no attack budget
+                           # typed: the cause, no attack budget, is what the file set
                            (["--robustness", "--attack-steps", "5", "--config", str(no_attack_config)],
-                            "--attack-steps applies only to the attack, and --eps-uv holds no budget above 0"),
+                            "--attack-steps applies only to the attack, and --eps-uv holds no budget above 0 "
+                            f"(--eps-uv set in --config {no_attack_config})"),
                            (["--scheme", "loso", "--subjects", "1", "2", "--folds", "3"],
                             "--folds applies only to --scheme within-session or --windows")):
         audit_error(capsys, main([*bmi, *extra]), message)

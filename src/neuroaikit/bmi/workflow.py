@@ -14,6 +14,7 @@ are cut from the same recipe filtered causally (:attr:`PreprocessConfig.causal`)
 from __future__ import annotations
 
 import os
+import re
 import time
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Callable, ClassVar
@@ -123,9 +124,9 @@ class BMIConfig(Config):
             raise ConfigError("xdawn_ts_lr decodes P300 ERPs; neither shared data set is a P300 one")
         values = self.to_dict()  # tuples as lists, as the defaults are
         changed = {name for name, default in _DEFAULTS.items() if values[name] != default}
-        found = _first_unused(self, changed)
-        if found:
-            raise UnusedSettingError(*found)
+        unused = find_unused_setting(self, changed)
+        if unused is not None:
+            raise unused
         precision = self.execution.precision
         if precision != "32" and not any(d in DEEP for d in self.decoders):
             # only the deep decoders train through the execution layer: the precision would be
@@ -135,22 +136,24 @@ class BMIConfig(Config):
 
 
 class UnusedSettingError(ConfigError):
-    """A :class:`BMIConfig` setting (``field``) this run would not use; ``describe(name)`` says it
-    again with each field spelled by ``name`` (the CLI's option names). A pickled copy (a Ray
-    worker's error) keeps its type, field and message, but ``describe`` then repeats the message
+    """A :class:`BMIConfig` setting (``field``) this run would not use, because of the settings
+    ``causes`` (``robustness`` off, ``decoders`` without a deep one, ...); ``describe(name)`` says
+    it again with each field spelled by ``name`` (the CLI's option names). A pickled copy (a Ray
+    worker's error) keeps its type, fields and message, but ``describe`` then repeats the message
     as it was raised."""
 
-    def __init__(self, field: str, describe: Callable[[Callable[[str], str]], str]):
+    def __init__(self, field: str, describe: Callable[[Callable[[str], str]], str], causes: tuple[str, ...] = ()):
         super().__init__(describe(str))
         self.field = field
+        self.causes = causes
         self.describe = describe
 
-    def __reduce__(self):  # pickled (a Ray worker's error) as the same type, field and wording
-        return _rebuild_unused_setting_error, (self.field, str(self))
+    def __reduce__(self):  # pickled (a Ray worker's error) as the same type, fields and wording
+        return _rebuild_unused_setting_error, (self.field, str(self), self.causes)
 
 
-def _rebuild_unused_setting_error(field: str, message: str) -> UnusedSettingError:
-    return UnusedSettingError(field, lambda name: message)
+def _rebuild_unused_setting_error(field: str, message: str, causes: tuple[str, ...]) -> UnusedSettingError:
+    return UnusedSettingError(field, lambda name: message, causes)
 
 
 #: every field's default (lists, as ``to_dict`` writes a tuple), to tell a setting the user changed from one left alone
@@ -161,40 +164,40 @@ _ATTACK_ONLY = ("attack_steps", "eot")
 _DEEP_ONLY = ("deep_epochs", "deep_dropout", "deep_noise")
 
 
-def _first_unused(config: BMIConfig, given: set[str]) -> tuple[str, Callable[[Callable[[str], str]], str]] | None:
-    """The first setting in ``given`` this run would not use, and its message in terms of a spelling."""
-    deep = [decoder for decoder in config.decoders if decoder in DEEP]
-    for field_name in _ROBUSTNESS_ONLY:
-        if field_name in given and not config.robustness:
-            return field_name, lambda name, f=field_name: f"{name(f)} applies only with {name('robustness')}"
-    for field_name in _ATTACK_ONLY:
-        if field_name in given and not any(eps > 0 for eps in config.eps_uv):  # a 0 budget is scored unattacked
-            return field_name, lambda name, f=field_name: (f"{name(f)} applies only to the attack, and "
-                                                           f"{name('eps_uv')} holds no budget above 0")
-    for field_name in _DEEP_ONLY:
-        if field_name in given and not deep:
-            return field_name, lambda name, f=field_name: (f"{name(f)} applies only to the deep decoders "
-                                                           f"({', '.join(DEEP)})")
-    if "eot" in given and not (config.deep_noise and deep):
-        return "eot", lambda name: (f"{name('eot')} applies only to a stochastic decoder: a deep decoder with "
-                                    f"{name('deep_noise')}")
-    if "folds" in given and config.scheme != "within-session" and not config.windows_s:
-        return "folds", lambda name: (f"{name('folds')} applies only to {name('scheme')} within-session or "
-                                      f"{name('windows_s')} ({name('scheme')} {config.scheme} holds out whole groups)")
-    return None
-
-
-def unused_setting(config: BMIConfig, given: set[str], name: Callable[[str], str] = str) -> str | None:
-    """Why one of the settings in ``given`` (field names) would have no effect on this run, or ``None``.
+def find_unused_setting(config: BMIConfig, given: set[str]) -> UnusedSettingError | None:
+    """The first setting in ``given`` (field names) this run would not use, as the error that says
+    so, or ``None``.
 
     A setting that is silently ignored reads, in the saved config, as if it had shaped the results:
     :class:`BMIConfig` refuses any such field changed from its default (so a ``config.json`` of an
     older run that holds one is refused too), and the CLI any such option typed at all (``--eot 10``
-    without a stochastic decoder). ``name`` spells a field in the message (the CLI passes its
-    option names).
+    without a stochastic decoder).
     """
-    found = _first_unused(config, given)
-    return found[1](name) if found else None
+    deep = [decoder for decoder in config.decoders if decoder in DEEP]
+    for field_name in _ROBUSTNESS_ONLY:
+        if field_name in given and not config.robustness:
+            return _refused(field_name, "applies only with {robustness}", ("robustness",))
+    for field_name in _ATTACK_ONLY:
+        if field_name in given and not any(eps > 0 for eps in config.eps_uv):  # a 0 budget is scored unattacked
+            return _refused(field_name, "applies only to the attack, and {eps_uv} holds no budget above 0",
+                            ("eps_uv",))
+    for field_name in _DEEP_ONLY:
+        if field_name in given and not deep:
+            return _refused(field_name, f"applies only to the deep decoders ({', '.join(DEEP)})", ("decoders",))
+    if "eot" in given and not (config.deep_noise and deep):
+        return _refused("eot", "applies only to a stochastic decoder: a deep decoder with {deep_noise}",
+                        ("decoders", "deep_noise"))
+    if "folds" in given and config.scheme != "within-session" and not config.windows_s:
+        return _refused("folds", f"applies only to {{scheme}} within-session or {{windows_s}} ({{scheme}} "
+                                 f"{config.scheme} holds out whole groups)", ("scheme", "windows_s"))
+    return None
+
+
+def _refused(field: str, reason: str, causes: tuple[str, ...]) -> UnusedSettingError:
+    """The error for ``field``; ``reason`` names other fields in braces ("applies only with
+    {robustness}"), spelled when the message is described."""
+    return UnusedSettingError(field, lambda name: f"{name(field)} " + re.sub(r"\{(\w+)\}", lambda m: name(m.group(1)),
+                                                                               reason), causes)
 
 
 def recipe_for(config: BMIConfig, decoder: str | None = None, causal: bool = False) -> PreprocessConfig:
