@@ -15,13 +15,14 @@ from .results import BMIResult, DecoderResult
 __all__ = [
     "EpochsDataset", "PreprocessConfig", "concatenate", "epoch", "epoch_array", "find_events", "load_epochs",
     "preprocess", "read_raw", "BMIResult", "DecoderResult", "BMIConfig", "bmi_run", "decode",
+    "UnusedSettingError", "find_unused_setting",
     "load_physionet_mi", "load_ssvep_exo", "cross_validate", "permutation_test", "binomial_interval",
     "itr_bits_per_min", "pseudo_online", "robustness_table", "SensorNoise", "make_decoder", "as_torch",
 ]
 
 
 def __getattr__(name):
-    if name in ("BMIConfig", "bmi_run", "decode"):
+    if name in ("BMIConfig", "bmi_run", "decode", "UnusedSettingError", "find_unused_setting"):
         from . import workflow
 
         return getattr(workflow, name)

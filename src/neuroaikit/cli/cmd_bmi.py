@@ -97,7 +97,7 @@ def _typed(args, field: str) -> bool:
 
 
 def _refusal(error, args):
-    """``error`` (an :class:`~neuroaikit.bmi.workflow.UnusedSettingError`) in the options' words,
+    """``error`` (an :class:`~neuroaikit.bmi.UnusedSettingError`) in the options' words,
     naming the settings behind it that came from the ``--config`` file rather than the command line."""
     from ..config import load_config_file
     from ..errors import ConfigError
