@@ -176,7 +176,10 @@ def test_the_api_refuses_a_changed_setting_the_run_would_not_use(settings, messa
     copy = pickle.loads(pickle.dumps(refused.value))
     assert isinstance(copy, workflow.UnusedSettingError) and copy.field == refused.value.field
     assert copy.causes == refused.value.causes and refused.value.causes
-    assert str(copy) == copy.describe(str) == message
+    assert str(copy) == copy.describe() == message
+    # and it can still be spelled as the CLI spells it
+    assert copy.describe(lambda field: "--" + field) == refused.value.describe(lambda field: "--" + field)
+    assert copy.describe(lambda field: "--" + field).startswith("--" + copy.field + " ")
 
 
 def test_the_api_accepts_the_same_settings_where_they_are_used():

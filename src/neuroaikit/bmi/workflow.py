@@ -137,23 +137,21 @@ class BMIConfig(Config):
 
 class UnusedSettingError(ConfigError):
     """A :class:`BMIConfig` setting (``field``) this run would not use, because of the settings
-    ``causes`` (``robustness`` off, ``decoders`` without a deep one, ...); ``describe(name)`` says
-    it again with each field spelled by ``name`` (the CLI's option names). A pickled copy (a Ray
-    worker's error) keeps its type, fields and message, but ``describe`` then repeats the message
-    as it was raised."""
+    ``causes`` (``robustness`` off, ``decoders`` without a deep one, ...). ``reason`` names fields
+    in braces ("applies only with {robustness}"); :meth:`describe` spells them, as field names by
+    default or as the CLI's option names."""
 
-    def __init__(self, field: str, describe: Callable[[Callable[[str], str]], str], causes: tuple[str, ...] = ()):
-        super().__init__(describe(str))
+    def __init__(self, field: str, reason: str, causes: tuple[str, ...] = ()):
         self.field = field
+        self.reason = reason
         self.causes = causes
-        self.describe = describe
+        super().__init__(self.describe())
 
-    def __reduce__(self):  # pickled (a Ray worker's error) as the same type, fields and wording
-        return _rebuild_unused_setting_error, (self.field, str(self), self.causes)
+    def describe(self, name: Callable[[str], str] = str) -> str:
+        return f"{name(self.field)} " + re.sub(r"\{(\w+)\}", lambda m: name(m.group(1)), self.reason)
 
-
-def _rebuild_unused_setting_error(field: str, message: str, causes: tuple[str, ...]) -> UnusedSettingError:
-    return UnusedSettingError(field, lambda name: message, causes)
+    def __reduce__(self):  # pickled (a Ray worker's error) with its fields, not only its message
+        return type(self), (self.field, self.reason, self.causes)
 
 
 #: every field's default (lists, as ``to_dict`` writes a tuple), to tell a setting the user changed from one left alone
@@ -176,28 +174,22 @@ def find_unused_setting(config: BMIConfig, given: set[str]) -> UnusedSettingErro
     deep = [decoder for decoder in config.decoders if decoder in DEEP]
     for field_name in _ROBUSTNESS_ONLY:
         if field_name in given and not config.robustness:
-            return _refused(field_name, "applies only with {robustness}", ("robustness",))
+            return UnusedSettingError(field_name, "applies only with {robustness}", ("robustness",))
     for field_name in _ATTACK_ONLY:
         if field_name in given and not any(eps > 0 for eps in config.eps_uv):  # a 0 budget is scored unattacked
-            return _refused(field_name, "applies only to the attack, and {eps_uv} holds no budget above 0",
-                            ("eps_uv",))
+            return UnusedSettingError(field_name, "applies only to the attack, and {eps_uv} holds no budget above 0",
+                                      ("eps_uv",))
     for field_name in _DEEP_ONLY:
         if field_name in given and not deep:
-            return _refused(field_name, f"applies only to the deep decoders ({', '.join(DEEP)})", ("decoders",))
+            return UnusedSettingError(field_name, f"applies only to the deep decoders ({', '.join(DEEP)})",
+                                      ("decoders",))
     if "eot" in given and not (config.deep_noise and deep):
-        return _refused("eot", "applies only to a stochastic decoder: a deep decoder with {deep_noise}",
-                        ("decoders", "deep_noise"))
+        return UnusedSettingError("eot", "applies only to a stochastic decoder: a deep decoder with {deep_noise}",
+                                  ("decoders", "deep_noise"))
     if "folds" in given and config.scheme != "within-session" and not config.windows_s:
-        return _refused("folds", f"applies only to {{scheme}} within-session or {{windows_s}} ({{scheme}} "
-                                 f"{config.scheme} holds out whole groups)", ("scheme", "windows_s"))
+        return UnusedSettingError("folds", f"applies only to {{scheme}} within-session or {{windows_s}} ({{scheme}} "
+                                           f"{config.scheme} holds out whole groups)", ("scheme", "windows_s"))
     return None
-
-
-def _refused(field: str, reason: str, causes: tuple[str, ...]) -> UnusedSettingError:
-    """The error for ``field``; ``reason`` names other fields in braces ("applies only with
-    {robustness}"), spelled when the message is described."""
-    return UnusedSettingError(field, lambda name: f"{name(field)} " + re.sub(r"\{(\w+)\}", lambda m: name(m.group(1)),
-                                                                               reason), causes)
 
 
 def recipe_for(config: BMIConfig, decoder: str | None = None, causal: bool = False) -> PreprocessConfig:
