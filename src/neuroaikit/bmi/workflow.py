@@ -138,7 +138,7 @@ class BMIConfig(Config):
 class UnusedSettingError(ConfigError):
     """A :class:`BMIConfig` setting (``field``) this run would not use, because of the settings
     ``causes`` (``robustness`` off, ``decoders`` without a deep one, ...). ``reason`` names fields
-    in braces ("applies only with {robustness}"); :meth:`describe` spells them, as field names by
+    in braces ("applies only with {robustness}"); ``describe(name)`` spells them, as field names by
     default or as the CLI's option names."""
 
     def __init__(self, field: str, reason: str, causes: tuple[str, ...] = ()):
