@@ -63,6 +63,8 @@ def run(args: argparse.Namespace) -> dict:
     if len(set(args.dropouts)) != len(args.dropouts) or len(set(args.seeds)) != len(args.seeds):
         raise ConfigError("--dropouts and --seeds must not repeat a value")
     subjects = args.subjects or ssvep_subjects(args.data_dir)[: 2 if args.quick else None]
+    if not subjects:
+        raise ConfigError(f"--data-dir {args.data_dir}: no SSVEP exoskeleton subject folders (subjectNN) in it")
     configs = [BMIConfig(dataset="ssvep-exo", data_dir=args.data_dir, subjects=list(subjects), decoders=["eegnet"],
                          scheme="loso", deep_epochs=pick(args.deep_epochs, 2, 100), deep_dropout=dropout, seed=seed,
                          execution=ExecutionConfig(threads=args.threads))

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import pickle
 import pkgutil
+import re
 
 import pytest
 
 import neuroaikit
-from neuroaikit.config import Config, Interval, Options, _nested_type, all_config_classes, check_value, load_config_file
+from neuroaikit.config import (AppliesOnly, Config, InstanceOf, Interval, Options, UnusedSettingError, _nested_type, all_config_classes,
+                               check_value, load_config_file)
 from neuroaikit.errors import ConfigError, DataError
 
 
@@ -186,3 +189,64 @@ def test_undeclared_field_is_a_programming_error():
 
     with pytest.raises(TypeError, match="declares no constraint"):
         Careless()
+
+
+def test_every_applies_only_rule_names_fields_of_its_class():
+    """A misspelt field in a rule would never be refused: the rule would silently do nothing."""
+    _import_everything()
+    for cls in all_config_classes():
+        known = set(cls.field_names())
+        for rule in cls._applies_only:
+            assert set(rule.fields) <= known, (cls.__name__, rule.fields)
+            assert set(rule.causes) <= known, (cls.__name__, rule.causes)
+            reason = rule.reason if isinstance(rule.reason, str) else ""
+            assert set(re.findall(r"\{(\w+)\}", reason)) <= known, (cls.__name__, reason)
+
+
+@dataclasses.dataclass
+class _Fit(Config):
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    schedule: list = dataclasses.field(default_factory=lambda: [1, 2])
+
+    _parameter_constraints = {"optimizer": [Options(("sgd", "adam"))], "momentum": [Interval(float, 0, 1)],
+                              "schedule": [InstanceOf(list, tuple)]}
+    _applies_only = (AppliesOnly(("momentum",), lambda c: c.optimizer == "sgd", "applies only with {optimizer} sgd",
+                                 ("optimizer",)),)
+
+
+@dataclasses.dataclass
+class _StrictFit(_Fit):
+    _refuse_unused_changes = True
+
+
+def test_a_setting_the_rules_say_is_unused_is_found_and_spelled():
+    fit = _Fit(momentum=0.5)  # accepted: this class refuses only through the CLI
+    error = fit.unused_setting({"momentum", "schedule"})
+    assert isinstance(error, UnusedSettingError) and error.field == "momentum" and error.causes == ("optimizer",)
+    assert str(error) == "momentum applies only with optimizer sgd"
+    assert error.describe(lambda f: "--" + f) == "--momentum applies only with --optimizer sgd"
+    assert _Fit(optimizer="sgd", momentum=0.5).unused_setting({"momentum"}) is None
+    assert fit.unused_setting({"schedule"}) is None
+    # where the setting or its cause came from a file, the message says so
+    assert error.located("f.json", {"momentum"}).describe() == "momentum applies only with optimizer sgd (set in --config f.json)"
+    assert error.located("f.json", {"optimizer"}).describe(lambda f: "--" + f) == \
+        "--momentum applies only with --optimizer sgd (--optimizer set in --config f.json)"
+    assert str(error.located("f.json", {"schedule"})) == str(error)
+    # a Ray worker's error arrives whole
+    copy = pickle.loads(pickle.dumps(error.located("f.json", {"momentum"})))
+    assert (copy.field, copy.causes, copy.config_file, copy.from_file) == ("momentum", ("optimizer",), "f.json",
+                                                                          ("momentum",))
+
+
+def test_changed_fields_ignore_a_default_written_out():
+    assert _Fit().changed_fields() == set()
+    assert _Fit(momentum=0.9, schedule=(1, 2)).changed_fields() == set()
+    assert _Fit(momentum=0.5, schedule=[2]).changed_fields() == {"momentum", "schedule"}
+
+
+def test_a_strict_config_refuses_a_changed_unused_setting_on_construction():
+    with pytest.raises(UnusedSettingError, match="momentum applies only with optimizer sgd"):
+        _StrictFit(momentum=0.5)
+    _StrictFit(momentum=0.9)  # the default, written out (a saved config holds every field)
+    _StrictFit(optimizer="sgd", momentum=0.5)

@@ -20,7 +20,16 @@ any of which may match::
 
 Validation runs in ``__post_init__``, so a config that exists is valid; a bad value raises a
 one-line :class:`~neuroaikit.errors.ConfigError` naming the field, what it accepts and what it
-got. A field whose type is itself a :class:`Config` is a nested configuration: ``from_dict``
+got.
+
+A setting that some other settings make pointless (an attack's EOT with no attack, SGD's momentum
+under Adam) is declared in ``_applies_only``, a tuple of :class:`AppliesOnly` rules. A setting
+that is silently ignored reads, in a saved config, as if it had shaped the results, so such a
+setting is refused with an :class:`UnusedSettingError`: by every command that builds its config
+with :func:`neuroaikit.cli.options.config_from_args`, for each option typed or set in
+``--config``; and, for a class that sets ``_refuse_unused_changes``, by the config itself, for
+each field changed from its default. The others accept it in the Python API, where a sweep's
+base settings legitimately apply to only some of its trials. A field whose type is itself a :class:`Config` is a nested configuration: ``from_dict``
 builds it from a mapping, ``to_dict`` writes it as one. Defaults live only here: command-line
 options default to ``None`` and only the values the user gave override the dataclass.
 """
@@ -31,6 +40,7 @@ import dataclasses
 import math
 import numbers
 import os
+import re
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -211,6 +221,68 @@ class DeclaredParameters:
             check_value(name, getattr(self, name), constraints, where=f"{type(self).__name__}: ")
 
 
+class UnusedSettingError(ConfigError):
+    """A setting (``field``) the run would not use, because of the settings ``causes``.
+    ``reason`` names fields in braces ("applies only with {robustness}"); ``describe(name)``
+    spells them, as field names by default or, given a function, as a command's option names.
+    ``config_file`` and ``from_file`` (set by :meth:`located`) say which of the settings involved
+    came from a configuration file rather than the command line."""
+
+    def __init__(self, field: str, reason: str, causes: tuple[str, ...] = (), config_file: str | None = None,
+                 from_file: tuple[str, ...] = ()):
+        self.field = field
+        self.reason = reason
+        self.causes = tuple(causes)
+        self.config_file = config_file
+        self.from_file = tuple(from_file)
+        super().__init__(self.describe())
+
+    def describe(self, name: Callable[[str], str] = str) -> str:
+        text = f"{name(self.field)} " + re.sub(r"\{(\w+)\}", lambda m: name(m.group(1)), self.reason)
+        if self.config_file is None or not self.from_file:
+            return text
+        if self.from_file == (self.field,):
+            return f"{text} (set in --config {self.config_file})"
+        return f"{text} ({', '.join(name(f) for f in self.from_file)} set in --config {self.config_file})"
+
+    def located(self, config_file: str | None, in_file: Iterable[str]) -> "UnusedSettingError":
+        """This error, noting which of its field and causes are among ``in_file`` (the settings
+        that came from ``config_file``, not typed)."""
+        where = set(in_file)
+        from_file = tuple(f for f in (self.field, *self.causes) if f in where)
+        return type(self)(self.field, self.reason, self.causes, config_file if from_file else None, from_file)
+
+    def __reduce__(self):  # pickled (a Ray worker's error) with its fields, not only its message
+        return type(self), (self.field, self.reason, self.causes, self.config_file, self.from_file)
+
+
+@dataclass(frozen=True)
+class AppliesOnly:
+    """A declaration of :attr:`Config._applies_only`: ``fields`` shape the run only where
+    ``when(config)`` holds.
+
+    Args:
+        fields: the settings the rule covers (each is refused on its own).
+        when: the condition under which they are used.
+        reason: the rest of the message after the field's name, naming other fields in braces
+            (``"applies only with {robustness}"``); a function of the config for a message
+            that quotes a value.
+        causes: the fields ``when`` reads, so that a command can say which of them came from
+            a config file.
+    """
+
+    fields: tuple[str, ...]
+    when: Callable[[Any], bool]
+    reason: str | Callable[[Any], str]
+    causes: tuple[str, ...] = ()
+
+    def refusal(self, config: Any, field: str) -> UnusedSettingError | None:
+        if field not in self.fields or self.when(config):
+            return None
+        reason = self.reason(config) if callable(self.reason) else self.reason
+        return UnusedSettingError(field, reason, self.causes)
+
+
 def _nested_type(cls: type, name: str) -> type[Config] | None:
     """The :class:`Config` subclass a field holds, if any."""
     hints = typing.get_type_hints(cls)
@@ -232,6 +304,10 @@ class Config:
     _parameter_constraints: ClassVar[dict[str, list]] = {}
     #: what error messages call this configuration's fields (e.g. "--" for CLI-facing ones)
     _where: ClassVar[str] = ""
+    #: settings that some other settings make pointless (see the module docstring)
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = ()
+    #: refuse, on construction, a field changed from its default that ``_applies_only`` says is unused
+    _refuse_unused_changes: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -257,9 +333,46 @@ class Config:
                 setattr(self, f.name, value)
             check_value(f.name, value, constraints, self._where)
         self._check()
+        if self._refuse_unused_changes:
+            unused = self.unused_setting(self.changed_fields())
+            if unused is not None:
+                raise unused
 
     def _check(self) -> None:
         """Cross-field checks (override); single fields are declared in ``_parameter_constraints``."""
+
+    def unused_setting(self, given: Iterable[str]) -> UnusedSettingError | None:
+        """The first of ``given`` (field names) that ``_applies_only`` says this configuration
+        would not use, as the error that says so; ``None`` if there is none. Rules are tried in
+        their order, so a class declares first the rules whose cause makes others moot
+        (``deep_noise`` unused without a deep decoder, before ``eot`` unused without ``deep_noise``)."""
+        wanted = set(given)
+        for rule in self._applies_only:
+            for name in rule.fields:
+                if name in wanted:
+                    refusal = rule.refusal(self, name)
+                    if refusal is not None:
+                        return refusal
+        return None
+
+    def changed_fields(self) -> set[str]:
+        """The fields (nested configurations left out) whose value differs from the default; a
+        default written out, or written as a tuple, is no change."""
+        values = self.to_dict()
+        changed = set()
+        for f in fields(self):
+            if isinstance(getattr(self, f.name), Config):
+                continue
+            if f.default is not dataclasses.MISSING:
+                default = f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                default = f.default_factory()
+            else:
+                changed.add(f.name)
+                continue
+            if values[f.name] != _plain(default):
+                changed.add(f.name)
+        return changed
 
     # -- conversion ------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

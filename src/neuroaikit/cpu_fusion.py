@@ -20,14 +20,16 @@ same network:
 
 :class:`FusedConvReLU` computes the fused call only for CPU tensors while gradients are off
 (``torch.no_grad`` / ``torch.inference_mode``), in float32, or in bfloat16 under CPU autocast
-(the weights cast as autocast casts them); anything else (a GPU, training, an attack's
-gradients, other dtypes) runs ``relu(conv(x))`` as before. The values are those of the
+(the weights cast as autocast casts them) where oneDNN has bfloat16 kernels for the CPU;
+anything else (a GPU, training, an attack's gradients, other dtypes, bfloat16 on a CPU without
+those kernels) runs ``relu(conv(x))`` as before. The values are those of the
 convolution and the ReLU up to rounding: oneDNN may order the sums differently.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any, TypeGuard, cast
 
 import torch
@@ -42,6 +44,17 @@ def onednn_conv_available() -> bool:
     try:
         return torch.backends.mkldnn.is_available() and hasattr(torch.ops.mkldnn, "_convolution_pointwise")
     except (AttributeError, RuntimeError):  # pragma: no cover - builds without the op
+        return False
+
+
+@functools.cache
+def onednn_bf16_available() -> bool:
+    """Whether oneDNN computes bfloat16 convolutions on this CPU (AVX-512 BF16, AMX or
+    AVX-NE-CONVERT): on a CPU without them its fused bfloat16 call fails, where autocast's own
+    convolution still runs."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # pragma: no cover - builds without the query
         return False
 
 
@@ -70,7 +83,7 @@ class FusedConvReLU(nn.Module):
                 or not onednn_conv_available()):
             return F.relu(conv(x))
         if torch.is_autocast_enabled("cpu"):
-            if torch.get_autocast_dtype("cpu") != torch.bfloat16:
+            if torch.get_autocast_dtype("cpu") != torch.bfloat16 or not onednn_bf16_available():
                 return F.relu(conv(x))
             x, weight = x.to(torch.bfloat16), weight.to(torch.bfloat16)
             bias = None if bias is None else bias.to(torch.bfloat16)

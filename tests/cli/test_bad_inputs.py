@@ -638,3 +638,67 @@ def test_sizes_beyond_the_data_are_used_whole_with_a_note(tmp_path, capsys):
                         progress=progress)
     assert notes[0] == "note: 50 images to certify asked for, the data hold 3: using all 3"
     assert "note: 40 images to attack asked for, the data hold 3: using all 3" in notes
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--dataset", "digits", "--momentum", "0.5", "--out", "OUT"], "--momentum applies only with --optimizer sgd"),
+    (["train", "--dataset", "digits", "--noise-warmup", "1", "--out", "OUT"], "--noise-warmup ramps up the model's noise layers: give --noise"),
+    (["train", "--dataset", "digits", "--eval-rule", "single", "--eval-draws", "5", "--out", "OUT"],
+     "--eval-draws applies only to an --eval-rule that draws several times (single draws once)"),
+    (["evaluate", "RUN", "--norm", "L2", "--eps", "1", "--square-queries", "50"],
+     "--square-queries applies only with --norm Linf (the Square attack is run for Linf only)"),
+    (["evaluate", "RUN", "--rule", "single", "--n-draws", "5"], "--n-draws applies only to a --rule that draws several times"),
+    (["certify", "RUN", "--delta", "0.1"],
+     "--delta applies only to --method hidden (the DP delta of the Gaussian mechanism; smoothing has none)"),
+    (["calcium", "infer", "TRACES", "--rate", "30", "--params-from", "RUN", "--smoothing", "0.1", "--out", "OUT"],
+     "--smoothing is replaced by the tuned parameters of --params-from"),
+    (["calcium", "infer", "TRACES", "--rate", "30", "--baseline-percentile", "10", "--out", "OUT"],
+     "--baseline-percentile applies only to raw fluorescence (--raw): dF/F needs no baseline"),
+    (["calcium", "infer", "TRACES", "--rate", "30", "--tau", "1", "--ar-order", "2", "--out", "OUT"],
+     "--ar-order applies only where the decay is estimated: --tau fixes it"),
+    (["twin", "fit", "synthetic", "--readout", "factorized", "--shifter", "--out", "OUT"],
+     "--shifter applies only to the gaussian --readout (the factorized readout has no positions to shift)"),
+    (["twin", "fit", "synthetic", "--core-from", "RUN", "--channels", "8", "--out", "OUT"],
+     "--channels is taken from the core of --core-from (copied and frozen)"),
+    (["twin", "fit", "synthetic", "--region", "2", "--out", "OUT"],
+     "--region applies only to an Antolik recording (the synthetic cortex has no imaging regions)"),
+    (["probe", "RUN", "--mei-units", "0", "--mei-seeds", "3"],
+     "--mei-seeds applies only with --mei-units above 0 (no most exciting inputs are made)"),
+])
+def test_a_setting_the_run_would_not_use_is_refused_before_anything_runs(argv, message, tmp_path, capsys):
+    """Each of these was accepted, recorded in config.json and then ignored: the saved settings
+    read as if, say, a momentum had shaped an Adam run."""
+    traces = tmp_path / "traces.npy"
+    np.save(traces, np.random.default_rng(0).random((2, 100)))
+    places = {"RUN": str(tmp_path / "run"), "TRACES": str(traces), "OUT": str(tmp_path / "out")}
+    one_line_error(capsys, main([places.get(a, a) for a in argv]), contains=message)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["traces.npy"]  # no run folder, nothing partial
+
+
+def test_an_unused_setting_from_a_config_file_is_refused_and_located(tmp_path, capsys):
+    settings = tmp_path / "settings.json"
+    settings.write_text('{"momentum": 0.5}')
+    one_line_error(capsys, main([*TRAIN, "--config", str(settings), "--out", str(tmp_path / "a")]),
+                   contains=f"--momentum applies only with --optimizer sgd (set in --config {settings})")
+    settings.write_text('{"optimizer": "adam"}')
+    one_line_error(capsys, main([*TRAIN, "--config", str(settings), "--momentum", "0.9", "--out", str(tmp_path / "a")]),
+                   contains=f"--momentum applies only with --optimizer sgd (--optimizer set in --config {settings})")
+    assert not (tmp_path / "a").exists()
+
+
+def test_the_api_accepts_a_sweep_base_setting_that_applies_to_some_trials_only():
+    """A sweep's base warm-up applies to its noisy trials, not to its deterministic one: the
+    configuration of that trial is accepted (the CLI refuses the same setting typed)."""
+    from neuroaikit.training import TrainConfig
+
+    config = TrainConfig(dataset="digits", noise_warmup=1.0)
+    assert config.unused_setting({"noise_warmup"}) is not None
+
+
+def test_a_norm_bound_without_hidden_noise_is_refused_by_the_sweeps_pre_check():
+    from neuroaikit.training import TrainConfig
+    from neuroaikit.training.loop import check_train_config
+
+    with pytest.raises(ConfigError, match="norm_bound constrains the layers before hidden Gaussian noise"):
+        check_train_config(TrainConfig(dataset="digits", norm_bound=1.0))
+    check_train_config(TrainConfig(dataset="digits", norm_bound=1.0, noise={"relu1": "gaussian:0.5"}))

@@ -21,7 +21,7 @@ from torch import nn
 
 from ..execution import Execution, ExecutionConfig, require_float32
 from ..progress import Progress, default_progress, silent
-from ..config import NON_NEGATIVE, POSITIVE_INT, Config, Interval, Options, Satisfies, is_finite_number
+from ..config import NON_NEGATIVE, POSITIVE_INT, AppliesOnly, Config, Interval, Options, Satisfies, is_finite_number
 from ..errors import ConfigError, NeuroAIKitError
 from ..noise import RULES, InferenceRule, forward_draws, is_stochastic
 from .apgd import APGD
@@ -118,6 +118,14 @@ class RobustnessConfig(Config):
         "seed": [Interval(int, 0, None)],
         "max_extensions": [Interval(int, 0, None)],
     }
+
+    # refused where typed (``neuroaikit evaluate``); quick() and sweeps set them for every norm
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("square_queries",), lambda c: c.norm == "Linf",
+                    "applies only with {norm} Linf (the Square attack is run for Linf only)", ("norm",)),
+        AppliesOnly(("n_draws",), lambda c: c.rule != "single", "applies only to a {rule} that draws several times",
+                    ("rule",)),
+    )
 
     @classmethod
     def quick(cls, **overrides) -> "RobustnessConfig":

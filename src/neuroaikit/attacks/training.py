@@ -139,6 +139,12 @@ class OverfitGuard:
     ``stop_training: 1.0``; a loop that honours that key stops there (the run then holds
     the best epoch's weights).
 
+    It acts on a fall from the best epoch only, never on a low accuracy as such: a run whose PGD
+    accuracy stays near chance from the first epoch is not stopped. That is deliberate. Such a
+    run can still recover: FGSM-RS with noise after ``relu3`` on MNIST (results page
+    ``adversarial_fgsm_rs_relu3``) held the guard's PGD accuracy at 0 from epoch 2 to 5 and
+    reached 0.73 by epoch 10; a floor would have stopped it at epoch 2 with no robustness.
+
     Args:
         images, labels: a fixed batch in [0, 1] that neither trains the model nor scores it
             (e.g. 256 training images kept out of training): it selects the restored epoch.

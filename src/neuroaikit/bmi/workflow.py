@@ -14,14 +14,14 @@ are cut from the same recipe filtered causally (:attr:`PreprocessConfig.causal`)
 from __future__ import annotations
 
 import os
-import re
 import time
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar
 
 import numpy as np
 
-from ..config import POSITIVE_INT, Config, InstanceOf, Interval, Options, Satisfies, is_finite_number
+from ..config import (POSITIVE_INT, AppliesOnly, Config, InstanceOf, Interval, Options, Satisfies, UnusedSettingError,
+                      is_finite_number)
 from ..errors import ConfigError
 from ..execution import ExecutionConfig
 from ..progress import Progress, default_progress
@@ -113,6 +113,22 @@ class BMIConfig(Config):
         "seed": [Interval(int, 0, None)],
     }
 
+    _refuse_unused_changes: ClassVar[bool] = True
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("snrs_db", "channels_lost", "eps_uv", "attack_steps", "eot", "noise_model"),
+                    lambda c: c.robustness, "applies only with {robustness}", ("robustness",)),
+        # a 0 budget is scored unattacked
+        AppliesOnly(("attack_steps", "eot"), lambda c: any(eps > 0 for eps in c.eps_uv),
+                    "applies only to the attack, and {eps_uv} holds no budget above 0", ("eps_uv",)),
+        AppliesOnly(("deep_epochs", "deep_dropout", "deep_noise"), lambda c: any(d in DEEP for d in c.decoders),
+                    f"applies only to the deep decoders ({', '.join(DEEP)})", ("decoders",)),
+        AppliesOnly(("eot",), lambda c: bool(c.deep_noise) and any(d in DEEP for d in c.decoders),
+                    "applies only to a stochastic decoder: a deep decoder with {deep_noise}", ("decoders", "deep_noise")),
+        AppliesOnly(("folds",), lambda c: c.scheme == "within-session" or bool(c.windows_s),
+                    lambda c: f"applies only to {{scheme}} within-session or {{windows_s}} ({{scheme}} {c.scheme} "
+                              "holds out whole groups)", ("scheme", "windows_s")),
+    )
+
     def _check(self) -> None:
         if self.dataset == "physionet-mi":
             bad = [d for d in self.decoders if d in SSVEP_ONLY]
@@ -122,11 +138,6 @@ class BMIConfig(Config):
             raise ConfigError("fbcsp_lda decodes motor imagery (band power), not SSVEP")
         if "xdawn_ts_lr" in self.decoders:
             raise ConfigError("xdawn_ts_lr decodes P300 ERPs; neither shared data set is a P300 one")
-        values = self.to_dict()  # tuples as lists, as the defaults are
-        changed = {name for name, default in _DEFAULTS.items() if values[name] != default}
-        unused = find_unused_setting(self, changed)
-        if unused is not None:
-            raise unused
         precision = self.execution.precision
         if precision != "32" and not any(d in DEEP for d in self.decoders):
             # only the deep decoders train through the execution layer: the precision would be
@@ -135,61 +146,17 @@ class BMIConfig(Config):
                               f"(execution.precision); add one to --decoders or leave precision at 32")
 
 
-class UnusedSettingError(ConfigError):
-    """A :class:`BMIConfig` setting (``field``) this run would not use, because of the settings
-    ``causes`` (``robustness`` off, ``decoders`` without a deep one, ...). ``reason`` names fields
-    in braces ("applies only with {robustness}"); ``describe(name)`` spells them, as field names by
-    default or as the CLI's option names."""
-
-    def __init__(self, field: str, reason: str, causes: tuple[str, ...] = ()):
-        self.field = field
-        self.reason = reason
-        self.causes = causes
-        super().__init__(self.describe())
-
-    def describe(self, name: Callable[[str], str] = str) -> str:
-        return f"{name(self.field)} " + re.sub(r"\{(\w+)\}", lambda m: name(m.group(1)), self.reason)
-
-    def __reduce__(self):  # pickled (a Ray worker's error) with its fields, not only its message
-        return type(self), (self.field, self.reason, self.causes)
-
-
-#: every field's default (lists, as ``to_dict`` writes a tuple), to tell a setting the user changed from one left alone
-_DEFAULTS: dict[str, Any] = {f.name: f.default if f.default_factory is MISSING else f.default_factory()
-                             for f in fields(BMIConfig) if f.name != "execution"}
-_ROBUSTNESS_ONLY = ("snrs_db", "channels_lost", "eps_uv", "attack_steps", "eot", "noise_model")
-_ATTACK_ONLY = ("attack_steps", "eot")
-_DEEP_ONLY = ("deep_epochs", "deep_dropout", "deep_noise")
-
-
 def find_unused_setting(config: BMIConfig, given: set[str]) -> UnusedSettingError | None:
     """The first setting in ``given`` (field names) this run would not use, as the error that says
-    so, or ``None``.
+    so, or ``None``: ``config.unused_setting(given)``, under the rules of
+    ``BMIConfig._applies_only``.
 
     A setting that is silently ignored reads, in the saved config, as if it had shaped the results:
     :class:`BMIConfig` refuses any such field changed from its default (so a ``config.json`` of an
     older run that holds one is refused too), and the CLI any such option typed at all (``--eot 10``
     without a stochastic decoder).
     """
-    deep = [decoder for decoder in config.decoders if decoder in DEEP]
-    for field_name in _ROBUSTNESS_ONLY:
-        if field_name in given and not config.robustness:
-            return UnusedSettingError(field_name, "applies only with {robustness}", ("robustness",))
-    for field_name in _ATTACK_ONLY:
-        if field_name in given and not any(eps > 0 for eps in config.eps_uv):  # a 0 budget is scored unattacked
-            return UnusedSettingError(field_name, "applies only to the attack, and {eps_uv} holds no budget above 0",
-                                      ("eps_uv",))
-    for field_name in _DEEP_ONLY:
-        if field_name in given and not deep:
-            return UnusedSettingError(field_name, f"applies only to the deep decoders ({', '.join(DEEP)})",
-                                      ("decoders",))
-    if "eot" in given and not (config.deep_noise and deep):
-        return UnusedSettingError("eot", "applies only to a stochastic decoder: a deep decoder with {deep_noise}",
-                                  ("decoders", "deep_noise"))
-    if "folds" in given and config.scheme != "within-session" and not config.windows_s:
-        return UnusedSettingError("folds", f"applies only to {{scheme}} within-session or {{windows_s}} ({{scheme}} "
-                                           f"{config.scheme} holds out whole groups)", ("scheme", "windows_s"))
-    return None
+    return config.unused_setting(given)
 
 
 def recipe_for(config: BMIConfig, decoder: str | None = None, causal: bool = False) -> PreprocessConfig:

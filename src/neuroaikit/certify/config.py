@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ..config import BOOL, POSITIVE, POSITIVE_INT, STRING, Config, Interval, Options, Satisfies, is_finite_number
+from ..config import (BOOL, POSITIVE, POSITIVE_INT, STRING, AppliesOnly, Config, Interval, Options, Satisfies,
+                      is_finite_number)
 from ..errors import ConfigError
 
 METHODS = ("smoothing", "hidden")
@@ -76,6 +77,13 @@ class CertificationConfig(Config):
         "precision": [Options(("32", "bf16-mixed"))],
         "compile": [BOOL],
     }
+
+    _refuse_unused_changes: ClassVar[bool] = True
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("delta",), lambda c: c.method == "hidden",
+                    "applies only to {method} hidden (the DP delta of the Gaussian mechanism; smoothing has none)",
+                    ("method",)),
+    )
 
     def _check(self) -> None:
         if self.n0 > self.n:

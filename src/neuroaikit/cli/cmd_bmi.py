@@ -88,39 +88,6 @@ def add_arguments(parser):
     add_quiet_argument(parser)
 
 
-def _option_name(field: str) -> str:
-    return FLAGS.get(field, field)
-
-
-def _typed(args, field: str) -> bool:
-    return any(name == field and getattr(args, attr, None) is not None for attr, name in _OPTIONS.items())
-
-
-def _refusal(error, args):
-    """``error`` (an :class:`~neuroaikit.bmi.UnusedSettingError`) in the options' words,
-    naming the settings behind it that came from the ``--config`` file rather than the command line."""
-    from ..config import load_config_file
-    from ..errors import ConfigError
-
-    in_file = load_config_file(args.config) if args.config else {}
-    from_file = [field for field in (error.field, *error.causes) if field in in_file and not _typed(args, field)]
-    message = error.describe(_option_name)
-    if from_file == [error.field]:
-        message += f" (set in --config {args.config})"
-    elif from_file:
-        message += f" ({', '.join(_option_name(field) for field in from_file)} set in --config {args.config})"
-    return ConfigError(message)
-
-
-def _refuse_unused_options(args, config) -> None:
-    """Options typed on the command line that this run would not use: an error, not silence."""
-    from ..bmi.workflow import find_unused_setting
-
-    unused = find_unused_setting(config, {field for field in _OPTIONS.values() if _typed(args, field)})
-    if unused is not None:
-        raise _refusal(unused, args)
-
-
 def print_result(result) -> None:
     ds = result.dataset
     sd = ds.get("channel_sd_uv") or []
@@ -201,16 +168,13 @@ def _print_windows(result) -> None:
 
 
 def run(args) -> int:
-    from ..bmi.workflow import BMIConfig, UnusedSettingError, bmi_run
+    from ..bmi.workflow import BMIConfig, bmi_run
     from ..progress import default_progress
     from .options import config_from_args
 
-    try:
-        config = config_from_args(BMIConfig, args, _OPTIONS, config_file=args.config)
-    except UnusedSettingError as error:  # spelled as options: "--eot applies only with --robustness"
-        raise _refusal(error, args) from None
+    # a setting this run would not use is refused there, spelled as options ("--eot applies only with --robustness")
+    config = config_from_args(BMIConfig, args, _OPTIONS, config_file=args.config)
     assert isinstance(config, BMIConfig)
-    _refuse_unused_options(args, config)
     run_, result = bmi_run(config, args.out, overwrite=args.overwrite, progress=default_progress(quiet=args.quiet),
                            report=not args.no_report)
     print_result(result)

@@ -87,6 +87,9 @@ def run(args) -> int:
     }
     options = {k: v for k, v in options.items() if v is not None}
     config = RobustnessConfig.quick(**options) if args.quick else RobustnessConfig(**options)
+    unused = config.unused_setting(options)  # typed, yet this evaluation would not use it (--square-queries for L2)
+    if unused is not None:
+        raise unused
     result = evaluate_run(args.run_dir, data_dir=args.data_dir, config=config, overwrite=args.overwrite,
                           execution=execution_from_args(args), progress=default_progress(quiet=args.quiet),
                           extra_attacks=_extra_attacks(args.attack))

@@ -86,7 +86,7 @@ def config_from_args(args):
     if args.objective_param:
         base["objective_params"] = {**_mapping(base, "objective_params"),
                                     **parse_assignments(args.objective_param, "--objective-param")}
-    return config_from_args_generic(TrainConfig, args, _OPTIONS, base=base)
+    return config_from_args_generic(TrainConfig, args, _OPTIONS, base=base, base_file=args.config)
 
 
 def _mapping(values: dict, key: str) -> dict:

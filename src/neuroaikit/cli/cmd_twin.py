@@ -59,7 +59,7 @@ examples:
 _MODEL_OPTIONS = {"core": "core", "readout": "readout", "channels": "hidden_channels", "layers": "layers",
                   "behavior": "use_behavior", "shifter": "shifter"}
 #: config field -> the option that sets it, for one-line errors (see cli/option_names.py)
-FLAGS = {"hidden_channels": "--channels", "use_behavior": "--behavior"}
+FLAGS = {"hidden_channels": "--channels", "use_behavior": "--behavior", "depth_separable": "--no-depth-separable"}
 _FIT_OPTIONS = {"batch_size": "batch_size", "lr": "lr", "max_epochs": "max_epochs", "patience": "patience",
                 "seed": "seed", "starts": "starts", "loader_workers": "loader_workers"}
 # option attribute -> TwinFitJob field

@@ -199,8 +199,12 @@ def _run_command(args) -> int:
         _silence_stdout()
         return EXIT_PIPE
     except NeuroAIKitError as exc:
-        from .option_names import name_options
+        from ..config import UnusedSettingError
+        from .option_names import name_options, option_spelling
 
+        if isinstance(exc, UnusedSettingError):  # "--eot applies only with --robustness": every field spelled
+            _say(f"error: {exc.describe(option_spelling(args._command_parser, args._flags))}")
+            return EXIT_USER_ERROR
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         _say(f"error: {name_options(text, args._command_parser, args._flags)}")
         return EXIT_USER_ERROR

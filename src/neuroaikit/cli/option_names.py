@@ -25,6 +25,15 @@ def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
     return found
 
 
+def option_spelling(parser: argparse.ArgumentParser | None, declared: dict[str, str] | None = None):
+    """A function from a configuration field to the option that sets it (the field itself where
+    no option does): for :meth:`neuroaikit.config.UnusedSettingError.describe`, whose message
+    names several fields."""
+    flags = _flags(parser) if parser is not None else {}
+    flags.update(declared or {})
+    return lambda field: flags.get(field, field)
+
+
 def name_options(message: str, parser: argparse.ArgumentParser | None, declared: dict[str, str] | None = None) -> str:
     """``message`` with a leading configuration field replaced by the option that sets it."""
     flags = _flags(parser) if parser is not None else {}

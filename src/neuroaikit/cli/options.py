@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from ..config import Config, load_config_file
+from ..config import Config, UnusedSettingError, load_config_file
 from ..errors import ConfigError
 from ..execution import PRECISIONS, ExecutionConfig
 
@@ -119,22 +119,41 @@ def add_quiet_argument(parser) -> None:
 
 
 def config_from_args(cls: type[C], args, names: dict[str, str] | list[str], config_file: str | None = None,
-                     base: dict | None = None) -> C:
+                     base: dict | None = None, base_file: str | None = None) -> C:
     """``cls`` from (in increasing priority) ``base``, the ``--config`` file and the options the
     user gave. ``names`` maps option attributes to config fields (a list: the same names); an
-    ``execution`` block is taken from ``--device/--threads/--precision``."""
+    ``execution`` block is taken from ``--device/--threads/--precision``.
+
+    A setting typed or set in the file that the configuration's ``_applies_only`` rules say the
+    run would not use is refused (:class:`~neuroaikit.config.UnusedSettingError`, noting what came
+    from the file; the CLI spells it in option names), even where it equals its default.
+    ``base_file`` names the ``--config`` file that ``base`` was read from, for a command that
+    merges the file with its options itself (``train``'s ``--noise`` entries)."""
     values: dict[str, Any] = dict(base or {})
+    in_file = set(load_config_file(base_file)) if base_file else set()
     if config_file:
-        values.update(load_config_file(config_file))
+        from_file = load_config_file(config_file)
+        values.update(from_file)
+        in_file |= set(from_file)
+    label = config_file or base_file
     mapping = {n: n for n in names} if isinstance(names, list) else dict(names)
+    typed: set[str] = set()
     for attr, field_name in mapping.items():
         value = getattr(args, attr, None)
         if value is not None:
             values[field_name] = value
+            typed.add(field_name)
     execution = execution_values(args)
     if "execution" in cls.field_names() and execution:
         nested = values.get("execution") or {}
         if not isinstance(nested, dict):
             raise ConfigError("execution must be a mapping (device, precision, threads)")
         values["execution"] = {**nested, **execution}
-    return cls.from_dict(values, where="config")
+    try:
+        config = cls.from_dict(values, where="config")
+    except UnusedSettingError as error:
+        raise error.located(label, in_file - typed) from None
+    unused = config.unused_setting(typed | in_file)
+    if unused is not None:
+        raise unused.located(label, in_file - typed)
+    return config

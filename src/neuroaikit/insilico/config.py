@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..config import NON_NEGATIVE_INT, POSITIVE_INT, Config, InstanceOf, Interval, Options, Satisfies
+from ..config import NON_NEGATIVE_INT, POSITIVE_INT, AppliesOnly, Config, InstanceOf, Interval, Options, Satisfies
 from ..execution import ExecutionConfig, require_float32
 from ..errors import ConfigError
 from .characterize import GratingProtocol
@@ -97,6 +97,12 @@ class ProbeConfig(Config):
         "seed": [NON_NEGATIVE_INT],
         "execution": [InstanceOf(ExecutionConfig)],
     }
+
+    # refused where typed or set in --config (``neuroaikit probe``)
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("mei_steps", "mei_seeds", "mei_diversity"), lambda c: c.mei_units > 0,
+                    "applies only with {mei_units} above 0 (no most exciting inputs are made)", ("mei_units",)),
+    )
 
     def _check(self) -> None:
         require_float32(self.execution, "the in-silico probe", "responses, gradient maps and lesions are measured "

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, Interval, Options
+from ..config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, AppliesOnly, Config, Interval, Options
 from ..errors import DataError
 from ..models import register_model
 
@@ -85,6 +85,14 @@ class TwinModelConfig(Config):
         "use_behavior": [BOOL],
         "shifter": [BOOL],
     }
+
+    _refuse_unused_changes: ClassVar[bool] = True
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        # the factorized readout weighs every grid position: there is no position for the pupil to move
+        AppliesOnly(("shifter",), lambda c: c.readout == "gaussian",
+                    "applies only to the gaussian {readout} (the factorized readout has no positions to shift)",
+                    ("readout",)),
+    )
 
     def kwargs_for(self, ds) -> dict[str, Any]:
         """:class:`CortexTwin` arguments for the data set ``ds`` (cortex grid and shifter only

@@ -27,7 +27,7 @@ from typing import Any, ClassVar, cast
 import numpy as np
 import torch
 
-from ..config import BOOL, PATH, POSITIVE, Config, InstanceOf, Options, Satisfies
+from ..config import BOOL, PATH, POSITIVE, AppliesOnly, Config, InstanceOf, Options, Satisfies, UnusedSettingError
 from ..errors import ConfigError, DataError
 from ..execution import Execution, ExecutionConfig, refuse_torchrun, require_float32, unwrap
 from ..models import model_spec
@@ -113,6 +113,10 @@ def _data_paths(value: Any) -> bool:
                 and all(isinstance(v, (str, os.PathLike)) for v in value)))
 
 
+#: the :class:`~neuroaikit.neural.models.TwinModelConfig` fields that ``core_from`` takes from its run
+CORE_ARCHITECTURE = ("core", "hidden_channels", "layers", "input_kern", "hidden_kern", "depth_separable", "gamma_input")
+
+
 @dataclass
 class TwinFitJob(Config):
     """A ``twin fit`` job: which data, how to fit, which baselines, how long in all.
@@ -192,6 +196,12 @@ class TwinFitJob(Config):
         "nan_policy": [Options(NAN_POLICIES)],
     }
 
+    _refuse_unused_changes: ClassVar[bool] = True
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("region",), lambda c: SYNTHETIC not in c.paths,
+                    "applies only to an Antolik recording (the synthetic cortex has no imaging regions)", ("data",)),
+    )
+
     def _check(self) -> None:
         if isinstance(self.data, (list, tuple)):
             paths = [str(d) for d in self.data]
@@ -209,6 +219,13 @@ class TwinFitJob(Config):
             raise ConfigError("ln_time_limit is the LN baseline's budget: set ln_baseline (--ln-baseline) too")
         if self.ln_baseline and not self.baselines:
             raise ConfigError("ln_baseline asks for a baseline that baselines=False (--no-baselines) skips")
+        if self.core_from is not None:
+            # the copied core's architecture replaces these: a changed one would be recorded, never built
+            changed = self.fit.model.changed_fields()
+            taken = [name for name in CORE_ARCHITECTURE if name in changed]
+            if taken:
+                raise UnusedSettingError(taken[0], "is taken from the core of {core_from} (copied and frozen)",
+                                         ("core_from",))
 
     @property
     def paths(self) -> list[str]:
@@ -315,8 +332,7 @@ def _source_twin(job: TwinFitJob, device) -> tuple[TwinFitConfig, CortexTwin | N
     # an ensemble lends its first member's core
     source = cast(CortexTwin, twin_members(source_run.load_model(map_location=device))[0])
     spec = source_run.model_spec.get("kwargs", {})
-    core = {k: spec[k] for k in ("core", "hidden_channels", "layers", "input_kern", "hidden_kern", "depth_separable",
-                                 "gamma_input") if k in spec}
+    core = {k: spec[k] for k in CORE_ARCHITECTURE if k in spec}
     return job.fit.replace(model=job.fit.model.replace(**core)), source
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from ..config import (MAPPING, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval,
+from ..config import (MAPPING, NON_NEGATIVE, POSITIVE, POSITIVE_INT, AppliesOnly, Config, InstanceOf, Interval,
                       Options, PATH, STRING)
 from ..errors import ConfigError
 from ..execution import ExecutionConfig
@@ -104,6 +104,16 @@ class TrainConfig(Config):
         "eval_draws": [POSITIVE_INT],
         "execution": [InstanceOf(ExecutionConfig)],
     }
+
+    # refused where typed or set in --config (``neuroaikit train``); the API accepts them, since a
+    # sweep's base settings may apply to only some of its trials (a warm-up where a trial has noise)
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("noise_warmup",), lambda c: bool(c.noise), "ramps up the model's noise layers: give {noise}",
+                    ("noise",)),
+        AppliesOnly(("momentum",), lambda c: c.optimizer == "sgd", "applies only with {optimizer} sgd", ("optimizer",)),
+        AppliesOnly(("eval_draws",), lambda c: c.eval_rule != "single",
+                    "applies only to an {eval_rule} that draws several times (single draws once)", ("eval_rule",)),
+    )
 
     def _check(self) -> None:
         if self.data_dir is not None:

@@ -66,6 +66,10 @@ def check_train_config(config: TrainConfig) -> None:
     info = dataset_info(config.dataset)
     model, _ = _sized_model(config, info.channels, info.image_size, info.n_classes)
     _check_objective(config, model, torch.zeros(2, *info.shape), torch.zeros(2, dtype=torch.long))
+    if config.norm_bound is not None:  # a model without hidden Gaussian noise has no layers to bound
+        from ..certify.training import PreNoiseNormBound
+
+        PreNoiseNormBound(model, config.norm_bound, tuple(info.shape))
     if info.needs_files:
         for split in ("train", "test"):
             find_dataset_folder(info.name, config.data_dir, split)

@@ -23,6 +23,7 @@ import numpy as np
 
 from ...config import (
     BOOL,
+    AppliesOnly,
     PATH,
     POSITIVE,
     STRING,
@@ -128,6 +129,16 @@ class InferConfig(Config):
         "params_dataset": [STRING, None],
         "params_indicator": [STRING, None],
     }
+
+    # refused where typed or set in --config (``neuroaikit calcium infer``)
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("tau_decay_s", "tau_rise_s", "penalty", "smoothing_s"), lambda c: c.params_from is None,
+                    "is replaced by the tuned parameters of {params_from}", ("params_from",)),
+        AppliesOnly(("baseline_window_s", "baseline_percentile"), lambda c: c.raw,
+                    "applies only to raw fluorescence ({raw}): dF/F needs no baseline", ("raw",)),
+        AppliesOnly(("ar_order",), lambda c: c.tau_decay_s is None,
+                    "applies only where the decay is estimated: {tau_decay_s} fixes it", ("tau_decay_s",)),
+    )
 
     def _check(self) -> None:
         if self.tau_rise_s > 0 and self.tau_decay_s is None and not self.params_from:
