@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["FusedConvReLU", "fuse_conv_relu", "onednn_conv_available"]
+__all__ = ["FusedConvReLU", "fuse_conv_relu", "onednn_bf16_available", "onednn_conv_available"]
 
 
 def onednn_conv_available() -> bool:
