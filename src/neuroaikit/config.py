@@ -26,7 +26,7 @@ A setting that some other settings make pointless (an attack's EOT with no attac
 under Adam) is declared in ``_applies_only``, a tuple of :class:`AppliesOnly` rules. A setting
 that is silently ignored reads, in a saved config, as if it had shaped the results, so such a
 setting is refused with an :class:`UnusedSettingError`: by every command that builds its config
-with :func:`neuroaikit.cli.options.config_from_args`, for each option typed or set in
+with ``neuroaikit.cli.options.config_from_args``, for each option typed or set in
 ``--config``; and, for a class that sets ``_refuse_unused_changes``, by the config itself, for
 each field changed from its default. The others accept it in the Python API, where a sweep's
 base settings legitimately apply to only some of its trials. A field whose type is itself a :class:`Config` is a nested configuration: ``from_dict``
@@ -258,7 +258,7 @@ class UnusedSettingError(ConfigError):
 
 @dataclass(frozen=True)
 class AppliesOnly:
-    """A declaration of :attr:`Config._applies_only`: ``fields`` shape the run only where
+    """One rule of a configuration's ``_applies_only``: ``fields`` shape the run only where
     ``when(config)`` holds.
 
     Args:

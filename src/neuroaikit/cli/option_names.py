@@ -27,7 +27,7 @@ def _flags(parser: argparse.ArgumentParser) -> dict[str, str]:
 
 def option_spelling(parser: argparse.ArgumentParser | None, declared: dict[str, str] | None = None):
     """A function from a configuration field to the option that sets it (the field itself where
-    no option does): for :meth:`neuroaikit.config.UnusedSettingError.describe`, whose message
+    no option does): for ``UnusedSettingError.describe`` (:mod:`neuroaikit.config`), whose message
     names several fields."""
     flags = _flags(parser) if parser is not None else {}
     flags.update(declared or {})
