@@ -91,7 +91,7 @@ def main(argv=None):
     parser.add_argument("--kh-lr", type=float, help="default 0.04, annealed linearly to 0")
     parser.add_argument("--kh-batch", type=int, help="default 100")
     parser.add_argument("--kh-power", type=float,
-                        help="readout features relu(Wv)^n (default 3; the paper: 4.5; 3 reads out better here)")
+                        help="readout features relu(Wv)^n (default 3; the paper: 4.5)")
     parser.add_argument("--readout-epochs", type=int, help="default 100")
     parser.add_argument("--readout-lr", type=float, help="Adam, linearly annealed to 0 (default 1e-3)")
     parser.add_argument("--dc-neurons", type=int, help="default 400")
