@@ -49,8 +49,8 @@ def onednn_conv_available() -> bool:
 
 @functools.cache
 def onednn_bf16_available() -> bool:
-    """Whether oneDNN computes bfloat16 convolutions on this CPU (AVX-512 BF16, AMX or
-    AVX-NE-CONVERT): on a CPU without them its fused bfloat16 call fails, where autocast's own
+    """Whether oneDNN computes bfloat16 convolutions on this CPU (it needs AVX-512 BW, VL and DQ,
+    or AVX-NE-CONVERT): on a CPU without them its fused bfloat16 call fails, where autocast's own
     convolution still runs."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())

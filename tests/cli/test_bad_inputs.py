@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -642,7 +643,6 @@ def test_sizes_beyond_the_data_are_used_whole_with_a_note(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["train", "--dataset", "digits", "--momentum", "0.5", "--out", "OUT"], "--momentum applies only with --optimizer sgd"),
-    (["train", "--dataset", "digits", "--noise-warmup", "1", "--out", "OUT"], "--noise-warmup ramps up the model's noise layers: give --noise"),
     (["train", "--dataset", "digits", "--eval-rule", "single", "--eval-draws", "5", "--out", "OUT"],
      "--eval-draws applies only to an --eval-rule that draws several times (single draws once)"),
     (["evaluate", "RUN", "--norm", "L2", "--eps", "1", "--square-queries", "50"],
@@ -686,13 +686,16 @@ def test_an_unused_setting_from_a_config_file_is_refused_and_located(tmp_path, c
     assert not (tmp_path / "a").exists()
 
 
-def test_the_api_accepts_a_sweep_base_setting_that_applies_to_some_trials_only():
-    """A sweep's base warm-up applies to its noisy trials, not to its deterministic one: the
-    configuration of that trial is accepted (the CLI refuses the same setting typed)."""
+def test_the_api_accepts_a_base_setting_that_applies_to_some_trials_only():
+    """A sweep's base momentum applies to its SGD trials, not to its Adam one: that trial's
+    configuration is built and passes the sweep's pre-check (the CLI refuses the same setting
+    typed), and ``unused_setting`` still reports it."""
     from neuroaikit.training import TrainConfig
+    from neuroaikit.training.loop import check_train_config
 
-    config = TrainConfig(dataset="digits", noise_warmup=1.0)
-    assert config.unused_setting({"noise_warmup"}) is not None
+    config = TrainConfig(dataset="digits", momentum=0.5)
+    check_train_config(config)
+    assert config.unused_setting({"momentum"}).field == "momentum"
 
 
 def test_a_norm_bound_without_hidden_noise_is_refused_by_the_sweeps_pre_check():
@@ -702,3 +705,53 @@ def test_a_norm_bound_without_hidden_noise_is_refused_by_the_sweeps_pre_check():
     with pytest.raises(ConfigError, match="norm_bound constrains the layers before hidden Gaussian noise"):
         check_train_config(TrainConfig(dataset="digits", norm_bound=1.0))
     check_train_config(TrainConfig(dataset="digits", norm_bound=1.0, noise={"relu1": "gaussian:0.5"}))
+
+
+def test_a_noise_warm_up_is_refused_only_for_a_model_without_noise(tmp_path, capsys):
+    """v1net has a noise layer of its own, which the warm-up ramps up: refusing it there (as the
+    first rule did, from --noise alone) refused a setting that works."""
+    one_line_error(capsys, main([*TRAIN, "--noise-warmup", "1", "--out", str(tmp_path / "a")]),
+                   contains="--noise-warmup ramps up the model's noise layers, and --model cnn has none: give --noise")
+    assert not (tmp_path / "a").exists()
+    from neuroaikit.training import TrainConfig
+    from neuroaikit.training.loop import noise_sites
+
+    assert noise_sites(TrainConfig(dataset="digits", model="v1net"))  # what lets the CLI accept it there
+    assert len(noise_sites(TrainConfig(dataset="digits", noise={"relu1": "gaussian:0.5"}))) == 1
+    assert noise_sites(TrainConfig(dataset="digits")) == []
+
+
+def test_a_runs_own_config_json_can_be_passed_back(tmp_path, capsys):
+    """A saved config.json holds every field, defaults included: a default in the file is no
+    setting, so it is not refused (a changed value that the run would not use still is)."""
+    from neuroaikit.bmi import BMIConfig
+    from neuroaikit.training import TrainConfig
+
+    saved = tmp_path / "config.json"
+    saved.write_text(json.dumps(TrainConfig(dataset="digits", epochs=1).to_dict()))
+    assert main([*TRAIN, "--config", str(saved), "--out", str(tmp_path / "a")]) == 0
+    bmi = tmp_path / "bmi.json"
+    bmi.write_text(json.dumps(BMIConfig().to_dict()))
+    from neuroaikit.cli import options
+
+    args = SimpleNamespace(**{attr: None for attr in ("snrs", "eps_uv", "robustness")})
+    assert options.config_from_args(BMIConfig, args, {"snrs": "snrs_db"}, config_file=str(bmi)) == BMIConfig()
+
+
+def test_evaluate_refuses_draws_for_a_run_that_deploys_one_draw(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "digits", "--model-arg", "hidden=32", "--epochs", "1", "--threads", "1",
+                 "--quiet", "--no-report", "--eval-rule", "single", "--out", str(run)]) == 0
+    one_line_error(capsys, main(["evaluate", str(run), "--quick", "--n-draws", "5"]),
+                   contains="--n-draws applies only to a --rule that draws several times (the run deploys single; "
+                            "give a rule)")
+    assert not (run / "results" / "robustness.json").exists()
+
+
+def test_twin_fit_says_which_settings_came_from_its_config_file(tmp_path, capsys):
+    settings = tmp_path / "twin.json"
+    settings.write_text('{"fit": {"model": {"shifter": true, "readout": "factorized"}}}')
+    one_line_error(capsys, main(["twin", "fit", "synthetic", "--config", str(settings), "--out", str(tmp_path / "t")]),
+                   contains=f"--shifter applies only to the gaussian --readout (the factorized readout has no positions "
+                            f"to shift) (--shifter, --readout set in --config {settings})")
+    assert not (tmp_path / "t").exists()

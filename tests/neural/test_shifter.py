@@ -88,3 +88,23 @@ def test_behaviour_and_shifter_beat_images_alone(moving_eye):
     assert scores["behavior"] > scores["images"], scores
     assert scores["behavior+shifter"] > scores["behavior"] + 0.05, scores
 
+
+
+def test_an_older_run_saved_with_a_now_refused_setting_still_names_its_data(tmp_path):
+    """A run fitted before ``--shifter`` with the factorized readout (or ``--region`` with the
+    synthetic cortex) was refused still evaluates on the data it recorded, rather than saying
+    config.json records none."""
+    from types import SimpleNamespace
+
+    from neuroaikit.config import UnusedSettingError
+    from neuroaikit.neural.twin import TwinFitJob, _job_of
+
+    saved = TwinFitJob(data="synthetic").to_dict()
+    saved["fit"]["model"].update(shifter=True, readout="factorized")
+    with pytest.raises(UnusedSettingError):
+        TwinFitJob.from_dict(saved)
+    job = _job_of(SimpleNamespace(config=saved, path=tmp_path))
+    assert job is not None and job.data == "synthetic"
+    saved = {**TwinFitJob(data="synthetic").to_dict(), "region": 2}
+    job = _job_of(SimpleNamespace(config=saved, path=tmp_path))
+    assert job is not None and job.data == "synthetic" and job.region is None

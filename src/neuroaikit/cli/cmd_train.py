@@ -110,6 +110,13 @@ def run(args) -> int:
     if not args.out:
         raise ConfigError("--out is required: the run folder to create")
     config = config_from_args(args)
+    if config.noise_warmup > 0:  # given: the default is 0
+        from ..config import UnusedSettingError
+        from ..training.loop import noise_sites
+
+        if not noise_sites(config):  # v1net has noise of its own: only the built model can tell
+            raise UnusedSettingError("noise_warmup", f"ramps up the model's noise layers, and {{model}} {config.model} "
+                                                     "has none: give {noise}", ("model", "noise"))
     run_ = train(config, args.out, resume=args.resume, overwrite=args.overwrite,
                  progress=default_progress(quiet=args.quiet))
     if is_main_process() and not args.no_report:

@@ -188,7 +188,7 @@ def add_arguments(parser):
 
 def job_from_args(args):
     """The :class:`TwinFitJob` the options describe (defaults from the dataclasses)."""
-    from ..config import load_config_file
+    from ..config import UnusedSettingError, load_config_file
     from ..errors import ConfigError
     from ..neural.simulate import SyntheticDataConfig
     from ..neural.twin import TwinFitJob
@@ -201,6 +201,8 @@ def job_from_args(args):
     if not isinstance(fit, dict) or not isinstance(model, dict):
         raise ConfigError("fit and fit.model in the config file must be mappings")
     fit, model = dict(fit), dict(model)
+    # the fields the file set at any level, for an error that says which setting came from it
+    in_file = set(values) | set(fit) | set(model)
     for attr, name in _MODEL_OPTIONS.items():
         if getattr(args, attr) is not None:
             model[name] = getattr(args, attr)
@@ -242,7 +244,14 @@ def job_from_args(args):
             # a simulator setting's own name (seed, n_neurons) would be read as the option of that name
             raise ConfigError(text if text.startswith(("synthetic ", "unknown synthetic")) else f"--synthetic {text}"
                               ) from None
-    return TwinFitJob.from_dict(values, where="twin fit")
+    typed = {name for options in (_MODEL_OPTIONS, _FIT_OPTIONS, _JOB_OPTIONS) for attr, name in options.items()
+             if getattr(args, attr) is not None}
+    typed |= {name for name, flag in (("depth_separable", args.no_depth_separable), ("region", args.region is not None))
+              if flag}
+    try:
+        return TwinFitJob.from_dict(values, where="twin fit")
+    except UnusedSettingError as error:  # "--shifter ... (set in --config f.yaml)"
+        raise error.located(args.config, in_file - typed) from None
 
 
 def run(args) -> int:

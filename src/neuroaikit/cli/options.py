@@ -124,9 +124,11 @@ def config_from_args(cls: type[C], args, names: dict[str, str] | list[str], conf
     user gave. ``names`` maps option attributes to config fields (a list: the same names); an
     ``execution`` block is taken from ``--device/--threads/--precision``.
 
-    A setting typed or set in the file that the configuration's ``_applies_only`` rules say the
-    run would not use is refused (:class:`~neuroaikit.config.UnusedSettingError`, noting what came
-    from the file; the CLI spells it in option names), even where it equals its default.
+    A setting typed, or set in the file to a value other than its default, that the
+    configuration's ``_applies_only`` rules say the run would not use is refused
+    (:class:`~neuroaikit.config.UnusedSettingError`, noting what came from the file; the CLI spells
+    it in option names). A default in the file is no setting: a run's own ``config.json``, which
+    holds every field, can be passed back.
     ``base_file`` names the ``--config`` file that ``base`` was read from, for a command that
     merges the file with its options itself (``train``'s ``--noise`` entries)."""
     values: dict[str, Any] = dict(base or {})
@@ -153,7 +155,7 @@ def config_from_args(cls: type[C], args, names: dict[str, str] | list[str], conf
         config = cls.from_dict(values, where="config")
     except UnusedSettingError as error:
         raise error.located(label, in_file - typed) from None
-    unused = config.unused_setting(typed | in_file)
+    unused = config.unused_setting(typed | (in_file & config.changed_fields()))
     if unused is not None:
         raise unused.located(label, in_file - typed)
     return config

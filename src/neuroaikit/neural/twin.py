@@ -892,8 +892,17 @@ def rf_recovery(model, ds: NeuralDataset, truth: np.ndarray, tier: str = "test",
 
 
 def _job_of(run: Run) -> TwinFitJob | None:
+    where = str(run.path / "config.json")
     try:
-        return TwinFitJob.from_dict(run.config, where=str(run.path / "config.json"))
+        return TwinFitJob.from_dict(run.config, where=where)
+    except UnusedSettingError as error:
+        # a run saved before such settings were refused: evaluation reads the data settings (the
+        # model comes from model.json), so the model's settings, or the pointless region, are left out
+        values = {k: v for k, v in run.config.items() if k not in ("fit", error.field)}
+        try:
+            return TwinFitJob.from_dict(values, where=where)
+        except ConfigError:
+            return None
     except ConfigError:
         return None
 

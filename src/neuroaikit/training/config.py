@@ -108,8 +108,6 @@ class TrainConfig(Config):
     # refused where typed or set in --config (``neuroaikit train``); the API accepts them, since a
     # sweep's base settings may apply to only some of its trials (a warm-up where a trial has noise)
     _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
-        AppliesOnly(("noise_warmup",), lambda c: bool(c.noise), "ramps up the model's noise layers: give {noise}",
-                    ("noise",)),
         AppliesOnly(("momentum",), lambda c: c.optimizer == "sgd", "applies only with {optimizer} sgd", ("optimizer",)),
         AppliesOnly(("eval_draws",), lambda c: c.eval_rule != "single",
                     "applies only to an {eval_rule} that draws several times (single draws once)", ("eval_rule",)),

@@ -75,6 +75,14 @@ def check_train_config(config: TrainConfig) -> None:
             find_dataset_folder(info.name, config.data_dir, split)
 
 
+def noise_sites(config: TrainConfig) -> list[str]:
+    """The noise layers of the model ``config`` builds (``--noise`` sites and a model's own, such
+    as v1net's), sized from the data set's catalogue entry without reading the data."""
+    info = dataset_info(config.dataset)
+    model, _ = _sized_model(config, info.channels, info.image_size, info.n_classes)
+    return [name for name, _ in noise_layers(model)]
+
+
 def _optimizer(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
