@@ -707,7 +707,7 @@ def test_a_norm_bound_without_hidden_noise_is_refused_by_the_sweeps_pre_check():
     check_train_config(TrainConfig(dataset="digits", norm_bound=1.0, noise={"relu1": "gaussian:0.5"}))
 
 
-def test_a_noise_warm_up_is_refused_only_for_a_model_without_noise(tmp_path, capsys):
+def test_a_noise_warm_up_is_refused_only_for_a_model_without_noise(tmp_path, capsys, monkeypatch):
     """v1net has a noise layer of its own, which the warm-up ramps up: refusing it there (as the
     first rule did, from --noise alone) refused a setting that works."""
     one_line_error(capsys, main([*TRAIN, "--noise-warmup", "1", "--out", str(tmp_path / "a")]),
@@ -719,6 +719,18 @@ def test_a_noise_warm_up_is_refused_only_for_a_model_without_noise(tmp_path, cap
     assert noise_sites(TrainConfig(dataset="digits", model="v1net"))  # what lets the CLI accept it there
     assert len(noise_sites(TrainConfig(dataset="digits", noise={"relu1": "gaussian:0.5"}))) == 1
     assert noise_sites(TrainConfig(dataset="digits")) == []
+    settings = tmp_path / "warm.json"
+    settings.write_text('{"noise_warmup": 1}')
+    one_line_error(capsys, main([*TRAIN, "--config", str(settings), "--out", str(tmp_path / "a")]),
+                   contains=f"give --noise (set in --config {settings})")
+    import neuroaikit.training as training
+
+    def stop(config, out, **kwargs):
+        raise ConfigError(f"reached training with warm-up {config.noise_warmup}")
+
+    monkeypatch.setattr(training, "train", stop)  # v1net's own noise: the CLI lets it through
+    one_line_error(capsys, main(["train", "--dataset", "digits", "--model", "v1net", "--noise-warmup", "1", "--quiet",
+                                 "--out", str(tmp_path / "v")]), contains="reached training with warm-up 1.0")
 
 
 def test_a_runs_own_config_json_can_be_passed_back(tmp_path, capsys):
@@ -736,9 +748,12 @@ def test_a_runs_own_config_json_can_be_passed_back(tmp_path, capsys):
 
     args = SimpleNamespace(**{attr: None for attr in ("snrs", "eps_uv", "robustness")})
     assert options.config_from_args(BMIConfig, args, {"snrs": "snrs_db"}, config_file=str(bmi)) == BMIConfig()
+    bmi.write_text(json.dumps({**BMIConfig().to_dict(), "snrs_db": [5.0]}))  # changed, and unused: refused
+    with pytest.raises(ConfigError, match=r"snrs_db applies only with robustness \(snrs_db, robustness set in --config"):
+        options.config_from_args(BMIConfig, args, {"snrs": "snrs_db"}, config_file=str(bmi))
 
 
-def test_evaluate_refuses_draws_for_a_run_that_deploys_one_draw(tmp_path, capsys):
+def test_evaluate_refuses_draws_for_a_run_that_deploys_one_draw(tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     assert main(["train", "--dataset", "digits", "--model-arg", "hidden=32", "--epochs", "1", "--threads", "1",
                  "--quiet", "--no-report", "--eval-rule", "single", "--out", str(run)]) == 0
@@ -746,6 +761,19 @@ def test_evaluate_refuses_draws_for_a_run_that_deploys_one_draw(tmp_path, capsys
                    contains="--n-draws applies only to a --rule that draws several times (the run deploys single; "
                             "give a rule)")
     assert not (run / "results" / "robustness.json").exists()
+    # the API takes it (a sweep's evaluate step may set draws for trials of several rules)
+    import neuroaikit.attacks.evaluate as evaluate
+
+    class Reached(Exception):
+        pass
+
+    def stop(model, images, labels, config, **kwargs):
+        raise Reached(config)
+
+    monkeypatch.setattr(evaluate, "evaluate_robustness", stop)
+    with pytest.raises(Reached) as reached:
+        evaluate.evaluate_run(run, config=evaluate.RobustnessConfig(n_draws=5))
+    assert reached.value.args[0].rule == "single"
 
 
 def test_twin_fit_says_which_settings_came_from_its_config_file(tmp_path, capsys):
@@ -754,4 +782,8 @@ def test_twin_fit_says_which_settings_came_from_its_config_file(tmp_path, capsys
     one_line_error(capsys, main(["twin", "fit", "synthetic", "--config", str(settings), "--out", str(tmp_path / "t")]),
                    contains=f"--shifter applies only to the gaussian --readout (the factorized readout has no positions "
                             f"to shift) (--shifter, --readout set in --config {settings})")
+    settings.write_text('{"data": "elsewhere.zip", "region": 2}')  # DATA typed overrides the file's
+    one_line_error(capsys, main(["twin", "fit", "synthetic", "--config", str(settings), "--out", str(tmp_path / "t")]),
+                   contains=f"--region applies only to an Antolik recording (the synthetic cortex has no imaging "
+                            f"regions) (set in --config {settings})")
     assert not (tmp_path / "t").exists()

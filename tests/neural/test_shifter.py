@@ -89,7 +89,6 @@ def test_behaviour_and_shifter_beat_images_alone(moving_eye):
     assert scores["behavior+shifter"] > scores["behavior"] + 0.05, scores
 
 
-
 def test_an_older_run_saved_with_a_now_refused_setting_still_names_its_data(tmp_path):
     """A run fitted before ``--shifter`` with the factorized readout (or ``--region`` with the
     synthetic cortex) was refused still evaluates on the data it recorded, rather than saying
@@ -106,5 +105,8 @@ def test_an_older_run_saved_with_a_now_refused_setting_still_names_its_data(tmp_
     job = _job_of(SimpleNamespace(config=saved, path=tmp_path))
     assert job is not None and job.data == "synthetic"
     saved = {**TwinFitJob(data="synthetic").to_dict(), "region": 2}
+    job = _job_of(SimpleNamespace(config=saved, path=tmp_path))
+    assert job is not None and job.data == "synthetic" and job.region is None
+    saved["fit"]["model"].update(shifter=True, readout="factorized")  # both at once
     job = _job_of(SimpleNamespace(config=saved, path=tmp_path))
     assert job is not None and job.data == "synthetic" and job.region is None

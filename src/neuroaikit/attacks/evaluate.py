@@ -21,8 +21,7 @@ from torch import nn
 
 from ..execution import Execution, ExecutionConfig, require_float32
 from ..progress import Progress, default_progress, silent
-from ..config import (NON_NEGATIVE, POSITIVE_INT, AppliesOnly, Config, Interval, Options, Satisfies, UnusedSettingError,
-                      is_finite_number)
+from ..config import NON_NEGATIVE, POSITIVE_INT, AppliesOnly, Config, Interval, Options, Satisfies, is_finite_number
 from ..errors import ConfigError, NeuroAIKitError
 from ..noise import RULES, InferenceRule, forward_draws, is_stochastic
 from .apgd import APGD
@@ -618,11 +617,7 @@ def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
     dataset = train_config.get("dataset")
     if not dataset:
         raise ConfigError(f"{run.path / 'config.json'} does not say which dataset the model was trained on")
-    asked = config or RobustnessConfig()
-    config = with_deployed_rule(asked, train_config)
-    if asked.n_draws is not None and config.rule == "single":  # the run's own rule draws once
-        raise UnusedSettingError("n_draws", "applies only to a {rule} that draws several times (the run deploys "
-                                            "single; give a rule)", ("rule",))
+    config = with_deployed_rule(config or RobustnessConfig(), train_config)
     data = load_dataset(dataset, split=split, data_dir=data_dir or train_config.get("data_dir"))
     with Execution(execution) as ex:
         progress.for_rank(ex.rank)

@@ -75,6 +75,23 @@ def _extra_attacks(specs: list[str]) -> dict:
     return extra
 
 
+def _refuse_draws_for_a_single_draw_run(run_dir, config) -> None:
+    """``--n-draws`` without ``--rule`` takes the run's rule: refuse it where that rule draws once.
+    (The API accepts it: a sweep's evaluate step may set draws for trials of several rules.)"""
+    from ..attacks.evaluate import with_deployed_rule
+    from ..config import UnusedSettingError
+    from ..errors import NeuroAIKitError
+    from ..runs import Run
+
+    try:
+        trained = Run.open(run_dir).config
+    except (NeuroAIKitError, OSError):
+        return  # evaluate_run says what is wrong with the run folder
+    if with_deployed_rule(config, trained).rule == "single":
+        raise UnusedSettingError("n_draws", "applies only to a {rule} that draws several times (the run deploys "
+                                            "single; give a rule)", ("rule",))
+
+
 def run(args) -> int:
     from ..attacks.evaluate import RobustnessConfig, evaluate_run
     from ..progress import default_progress
@@ -90,6 +107,8 @@ def run(args) -> int:
     unused = config.unused_setting(options)  # typed, yet this evaluation would not use it (--square-queries for L2)
     if unused is not None:
         raise unused
+    if args.n_draws is not None and args.rule is None:
+        _refuse_draws_for_a_single_draw_run(args.run_dir, config)
     result = evaluate_run(args.run_dir, data_dir=args.data_dir, config=config, overwrite=args.overwrite,
                           execution=execution_from_args(args), progress=default_progress(quiet=args.quiet),
                           extra_attacks=_extra_attacks(args.attack))

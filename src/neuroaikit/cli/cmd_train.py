@@ -115,8 +115,14 @@ def run(args) -> int:
         from ..training.loop import noise_sites
 
         if not noise_sites(config):  # v1net has noise of its own: only the built model can tell
+            from ..config import load_config_file
+
+            in_file = set(load_config_file(args.config)) if args.config else set()
+            typed = {name for name, value in (("noise_warmup", args.noise_warmup), ("model", args.model),
+                                              ("noise", args.noise or None)) if value is not None}
             raise UnusedSettingError("noise_warmup", f"ramps up the model's noise layers, and {{model}} {config.model} "
-                                                     "has none: give {noise}", ("model", "noise"))
+                                                     "has none: give {noise}", ("model", "noise")
+                                     ).located(args.config, in_file - typed)
     run_ = train(config, args.out, resume=args.resume, overwrite=args.overwrite,
                  progress=default_progress(quiet=args.quiet))
     if is_main_process() and not args.no_report:

@@ -59,7 +59,8 @@ examples:
 _MODEL_OPTIONS = {"core": "core", "readout": "readout", "channels": "hidden_channels", "layers": "layers",
                   "behavior": "use_behavior", "shifter": "shifter"}
 #: config field -> the option that sets it, for one-line errors (see cli/option_names.py)
-FLAGS = {"hidden_channels": "--channels", "use_behavior": "--behavior", "depth_separable": "--no-depth-separable"}
+FLAGS = {"hidden_channels": "--channels", "use_behavior": "--behavior", "depth_separable": "--no-depth-separable",
+         "cortex_grid": "--no-cortex-grid", "data": "DATA"}
 _FIT_OPTIONS = {"batch_size": "batch_size", "lr": "lr", "max_epochs": "max_epochs", "patience": "patience",
                 "seed": "seed", "starts": "starts", "loader_workers": "loader_workers"}
 # option attribute -> TwinFitJob field
@@ -246,8 +247,8 @@ def job_from_args(args):
                               ) from None
     typed = {name for options in (_MODEL_OPTIONS, _FIT_OPTIONS, _JOB_OPTIONS) for attr, name in options.items()
              if getattr(args, attr) is not None}
-    typed |= {name for name, flag in (("depth_separable", args.no_depth_separable), ("region", args.region is not None))
-              if flag}
+    typed |= {name for name, flag in (("data", True), ("depth_separable", args.no_depth_separable),
+                                      ("cortex_grid", args.no_cortex_grid), ("region", args.region is not None)) if flag}
     try:
         return TwinFitJob.from_dict(values, where="twin fit")
     except UnusedSettingError as error:  # "--shifter ... (set in --config f.yaml)"

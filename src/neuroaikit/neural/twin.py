@@ -892,19 +892,20 @@ def rf_recovery(model, ds: NeuralDataset, truth: np.ndarray, tier: str = "test",
 
 
 def _job_of(run: Run) -> TwinFitJob | None:
-    where = str(run.path / "config.json")
-    try:
-        return TwinFitJob.from_dict(run.config, where=where)
-    except UnusedSettingError as error:
-        # a run saved before such settings were refused: evaluation reads the data settings (the
-        # model comes from model.json), so the model's settings, or the pointless region, are left out
-        values = {k: v for k, v in run.config.items() if k not in ("fit", error.field)}
+    values = dict(run.config)
+    while True:
         try:
-            return TwinFitJob.from_dict(values, where=where)
+            return TwinFitJob.from_dict(values, where=str(run.path / "config.json"))
+        except UnusedSettingError as error:
+            # a run saved before such settings were refused: evaluation reads the data settings
+            # (the model comes from model.json), so the model's settings, or a pointless region,
+            # are left out, one refusal at a time
+            drop = "region" if error.field == "region" else "fit"
+            if drop not in values:
+                return None
+            del values[drop]
         except ConfigError:
             return None
-    except ConfigError:
-        return None
 
 
 def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None, region: int | None = None,
