@@ -82,6 +82,26 @@ def uncommitted(command: list[str]) -> bool:
     return bool(watched) and bool(_git("ls-files", "--others", "--exclude-standard", "--", *watched))
 
 
+def cpu() -> str:
+    """The CPU's model name where the system says it (Linux), else the platform's word for it,
+    with the vector instructions torch's CPU kernels use here (AVX2, AVX512): two machines that
+    both read "x86_64" can round, and so train, differently."""
+    name = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip() or name
+                break
+    except OSError:
+        pass
+    try:
+        import torch
+
+        return f"{name} ({torch.backends.cpu.get_cpu_capability()})"
+    except (ImportError, AttributeError, RuntimeError):  # pragma: no cover - older torch
+        return name
+
+
 def machine() -> str:
     """The machine in words: CPU, cores, load, torch and its device."""
     try:
@@ -92,7 +112,7 @@ def machine() -> str:
     except ImportError:  # pragma: no cover - torch is a dependency
         device, torch_version = "unknown device", "absent"
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average {load:.1f} at start, "
+    return (f"{cpu()}, {os.cpu_count()} cores, load average {load:.1f} at start, "
             f"{platform.system()} {platform.release()}, Python {platform.python_version()}, torch {torch_version}, "
             f"{device}")
 

@@ -13,6 +13,7 @@ import shlex
 import subprocess
 import sys
 import time
+import platform
 from pathlib import Path
 
 import pytest
@@ -617,3 +618,15 @@ def test_a_benchmark_declares_the_options_its_shared_helpers_add_on_every_call(t
     options = _resultsgen().declared_options(script)
     assert {"--device", "--threads", "--out", "--overwrite", "--json", "--n-images"} <= options
     assert "--precision" not in options
+
+
+def test_a_stamp_names_the_cpu_and_its_vector_instructions():
+    """Two machines that both read "x86_64" trained the same command differently (an AVX2 CPU
+    against an AVX-512 one): the stamp says which CPU ran it."""
+    import torch
+
+    record = _record()
+    assert record.cpu().endswith(f"({torch.backends.cpu.get_cpu_capability()})")
+    assert record.machine().startswith(record.cpu() + ", ")
+    if Path("/proc/cpuinfo").is_file() and "model name" in Path("/proc/cpuinfo").read_text():
+        assert record.cpu() != f"{platform.machine()} ({torch.backends.cpu.get_cpu_capability()})"
