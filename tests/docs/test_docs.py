@@ -621,8 +621,9 @@ def test_a_benchmark_declares_the_options_its_shared_helpers_add_on_every_call(t
 
 
 def test_a_stamp_names_the_cpu_and_its_vector_instructions():
-    """Two machines that both read "x86_64" trained the same command differently (an AVX2 CPU
-    against an AVX-512 one): the stamp says which CPU ran it."""
+    """Two machines whose stamps both read "x86_64, 2 cores" trained the same command
+    differently (the FGSM-RS relu3 pages): the stamp now says which CPU ran it, and the vector
+    instructions torch uses on it."""
     import torch
 
     record = _record()
