@@ -26,10 +26,12 @@ A setting that some other settings make pointless (an attack's EOT with no attac
 under Adam) is declared in ``_applies_only``, a tuple of :class:`AppliesOnly` rules. A setting
 that is silently ignored reads, in a saved config, as if it had shaped the results, so such a
 setting is refused with an :class:`UnusedSettingError`: by every command that builds its config
-with ``neuroaikit.cli.options.config_from_args``, for each option typed or set in
-``--config``; and, for a class that sets ``_refuse_unused_changes``, by the config itself, for
-each field changed from its default. The others accept it in the Python API, where a sweep's
-base settings legitimately apply to only some of its trials. A field whose type is itself a :class:`Config` is a nested configuration: ``from_dict``
+with ``neuroaikit.cli.options.config_from_args``, for each option typed, or set in ``--config``
+to a value other than its default; and, for a class that sets ``_refuse_unused_changes``, by the
+config itself, for each field changed from its default. The others accept it in the Python API,
+where a sweep's base settings legitimately apply to only some of its trials.
+
+A field whose type is itself a :class:`Config` is a nested configuration: ``from_dict``
 builds it from a mapping, ``to_dict`` writes it as one. Defaults live only here: command-line
 options default to ``None`` and only the values the user gave override the dataclass.
 """
