@@ -758,8 +758,8 @@ def test_evaluate_refuses_draws_for_a_run_that_deploys_one_draw(tmp_path, capsys
     assert main(["train", "--dataset", "digits", "--model-arg", "hidden=32", "--epochs", "1", "--threads", "1",
                  "--quiet", "--no-report", "--eval-rule", "single", "--out", str(run)]) == 0
     one_line_error(capsys, main(["evaluate", str(run), "--quick", "--n-draws", "5"]),
-                   contains="--n-draws applies only to a --rule that draws several times (the run deploys single; "
-                            "give a rule)")
+                   contains="--n-draws applies only to a --rule that draws several times (single, given or the "
+                            "run's own, draws once)")
     assert not (run / "results" / "robustness.json").exists()
     # the API takes it (a sweep's evaluate step may set draws for trials of several rules)
     import neuroaikit.attacks.evaluate as evaluate

@@ -123,7 +123,8 @@ class RobustnessConfig(Config):
     _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
         AppliesOnly(("square_queries",), lambda c: c.norm == "Linf",
                     "applies only with {norm} Linf (the Square attack is run for Linf only)", ("norm",)),
-        AppliesOnly(("n_draws",), lambda c: c.rule != "single", "applies only to a {rule} that draws several times",
+        AppliesOnly(("n_draws",), lambda c: c.rule != "single",
+                    "applies only to a {rule} that draws several times (single, given or the run's own, draws once)",
                     ("rule",)),
     )
 

@@ -79,7 +79,6 @@ def _refuse_draws_for_a_single_draw_run(run_dir, config) -> None:
     """``--n-draws`` without ``--rule`` takes the run's rule: refuse it where that rule draws once.
     (The API accepts it: a sweep's evaluate step may set draws for trials of several rules.)"""
     from ..attacks.evaluate import with_deployed_rule
-    from ..config import UnusedSettingError
     from ..errors import NeuroAIKitError
     from ..runs import Run
 
@@ -87,9 +86,9 @@ def _refuse_draws_for_a_single_draw_run(run_dir, config) -> None:
         trained = Run.open(run_dir).config
     except (NeuroAIKitError, OSError):
         return  # evaluate_run says what is wrong with the run folder
-    if with_deployed_rule(config, trained).rule == "single":
-        raise UnusedSettingError("n_draws", "applies only to a {rule} that draws several times (the run deploys "
-                                            "single; give a rule)", ("rule",))
+    unused = with_deployed_rule(config, trained).unused_setting({"n_draws"})  # the same rule, on the run's own
+    if unused is not None:
+        raise unused
 
 
 def run(args) -> int:
