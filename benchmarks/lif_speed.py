@@ -148,11 +148,11 @@ def neuron_only_times(T, batch, width, beta, repeats) -> tuple[float, float]:
     return tuple(time_fwd_bwd([lambda: lif_sequence(current, None, params)[0], theirs], [current], repeats))
 
 
-def event_vs_dense_layer(repeats) -> None:
+def event_vs_dense_layer(repeats) -> dict:
     """One layer's forward + backward (input gradient included), event-driven vs dense, over input
-    densities and product sizes: where the event path pays (``event_linear`` falls back below
-    ``max_density`` and ``MIN_PRODUCT_SIZE``, which are set from this table)."""
-    from neuroaikit.spiking import event_linear, synapses
+    densities and product sizes: where the event path pays (``event_linear`` falls back above
+    ``default_max_density()`` and below ``MIN_PRODUCT_SIZE``, which are set from this table)."""
+    from neuroaikit.spiking import default_max_density, event_linear, native, synapses
 
     def pair(rows, k, n, density):
         torch.manual_seed(0)
@@ -161,17 +161,29 @@ def event_vs_dense_layer(repeats) -> None:
         run = lambda max_density: event_linear(x, weight, bias, max_density).mul(grad)
         return time_fwd_bwd([lambda: run(1.0), lambda: run(0.0)], [weight, bias, x], repeats)
 
+    kernels = native.event_kernels()
+    width = kernels.vector_bytes() if kernels is not None else None
+    print(f"{torch.get_num_threads()} threads; kernels' vector width {width} bytes, "
+          f"default density limit {default_max_density()}")
     print("one layer, forward + backward: rows x inputs x outputs, input density -> event-driven / dense time")
-    cases = [(3200, 784, 512, d) for d in (0.05, 0.2, 0.4, 0.5, 0.6, 0.8)]
+    densities = (0.05, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8)
+    cases = [(3200, 784, 512, d) for d in densities] + [(3200, 512, 512, d) for d in densities]
     cases += [(40, 100, 40, 0.2), (320, 100, 40, 0.2), (128, 784, 128, 0.2), (128, 784, 512, 0.2), (1024, 256, 256, 0.2)]
+    rows_out = []
     default_size, synapses.MIN_PRODUCT_SIZE = synapses.MIN_PRODUCT_SIZE, 0  # event path at every size
     try:
         for rows, k, n, density in cases:
             event, dense = pair(rows, k, n, density)
             print(f"  {rows} x {k} x {n} ({rows * k * n:.1e} multiply-adds), density {density:.2f}: "
                   f"{event * 1e3:.2f} / {dense * 1e3:.2f} ms, speed-up {dense / event:.2f}x")
+            rows_out.append({"rows": rows, "inputs": k, "outputs": n, "multiply_adds": rows * k * n,
+                             "density": density, "event_ms": event * 1e3, "dense_ms": dense * 1e3,
+                             "speedup": dense / event})
     finally:
         synapses.MIN_PRODUCT_SIZE = default_size
+    return {"threads": torch.get_num_threads(), "repeats": repeats, "vector_bytes": width,
+            "default_max_density": default_max_density(), "min_product_size": synapses.MIN_PRODUCT_SIZE,
+            "cases": rows_out}
 
 
 def main(argv=None):
@@ -192,7 +204,9 @@ def main(argv=None):
     if args.quick:
         args.repeats = 5
     if args.crossover:
-        event_vs_dense_layer(args.repeats)
+        crossover = event_vs_dense_layer(args.repeats)
+        if args.json:
+            write_text(args.json, json.dumps(crossover, indent=2))
         return 0
     ours, theirs = make_pair(args.sizes, args.beta)
     torch.manual_seed(1)

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ lif_speed = load_benchmark("lif_speed")
 
 @pytest.mark.parametrize("sizes,threads", [([30, 20, 20, 5], 1), ([300, 150, 130, 20], 2)])
 def test_same_spikes_as_snntorch_leaky(sizes, threads, monkeypatch):
-    """Event-driven synapses (tiles of 128, 16 and single columns; 1 and 2 threads) + fused LIF."""
+    """Event-driven synapses (tiles of 8 vectors, 1 vector and single columns; 1 and 2 threads) + fused LIF."""
     monkeypatch.setattr(synapses, "MIN_PRODUCT_SIZE", 0)  # these small layers would take the dense product
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -40,3 +42,15 @@ def test_benchmark_script_checks_spikes_and_prints_every_figure(capsys):
     for figure in ("with unrounded float32 weights", "neuroaikit with dense products", "the linear layers alone",
                    "LIF layer alone"):
         assert figure in out
+
+
+def test_crossover_table_records_every_case_and_the_cpus_limit(tmp_path, capsys):
+    out = tmp_path / "crossover.json"
+    assert lif_speed.main(["--crossover", "--repeats", "1", "--threads", "1", "--json", str(out)]) == 0
+    table = json.loads(out.read_text())
+    assert table["default_max_density"] == synapses.default_max_density()
+    assert table["min_product_size"] == synapses.MIN_PRODUCT_SIZE  # restored after forcing the event path
+    assert len(table["cases"]) == 25 == capsys.readouterr().out.count("speed-up")
+    for case in table["cases"]:
+        assert case["multiply_adds"] == case["rows"] * case["inputs"] * case["outputs"]
+        assert case["speedup"] == pytest.approx(case["dense_ms"] / case["event_ms"])

@@ -110,7 +110,7 @@ def test_silent_input_gives_the_bias_and_no_weight_gradient():
 
 def test_compressed_rows_list_the_active_inputs():
     x = torch.tensor([[0.0, 1, 1, 0], [0, 0, 0, 0], [1, 0, 0, 1]])
-    row_ptr, columns = spike_index(x)
+    row_ptr, columns = spike_index(x, max_density=1.0)
     assert row_ptr.tolist() == [0, 2, 2, 4]
     assert columns.tolist() == [1, 2, 0, 3]
 
@@ -126,7 +126,7 @@ def test_event_linear_is_a_drop_in_linear_layer():
     layer = EventLinear(30, 40)
     assert isinstance(layer, nn.Linear)
     assert set(layer.state_dict()) == set(nn.Linear(30, 40).state_dict())
-    assert "max_density=0.5" in repr(layer)
+    assert "max_density=None" in repr(layer)
     with pytest.raises(ConfigError, match="max_density"):
         event_linear(spikes(3, 30), layer.weight, layer.bias, max_density=1.5)
 
@@ -145,6 +145,37 @@ def test_feedforward_lif_spikes_do_not_depend_on_the_product(threads):
     dense = net(x)
     assert event.sum() > 0
     assert torch.equal(event, dense)
+
+
+def cpu_flags() -> set[str]:
+    try:
+        lines = open("/proc/cpuinfo").read().splitlines()
+    except OSError:
+        return set()
+    return {flag for line in lines if line.startswith("flags") for flag in line.split(":", 1)[1].split()}
+
+
+def test_the_kernels_use_one_register_of_the_cpus_widest_simd_per_vector():
+    """Wider vectors split into several registers and spill (3.5x slower forward on AVX2)."""
+    flags = cpu_flags()
+    if not flags:
+        pytest.skip("no /proc/cpuinfo flags to compare with")
+    expected = 64 if "avx512f" in flags else 32 if "avx" in flags else 16
+    assert native.event_kernels().vector_bytes() == expected
+
+
+def test_the_default_density_limit_is_the_break_even_for_the_vector_width(monkeypatch):
+    width = native.event_kernels().vector_bytes()
+    assert synapses.default_max_density() == synapses.MAX_DENSITY_BY_VECTOR_BYTES.get(
+        width, synapses.NARROW_VECTOR_MAX_DENSITY)
+    limit = synapses.default_max_density()
+    x = torch.zeros(20, 100)
+    x[:, : int(100 * limit) + 1] = 1.0  # just above the limit: dense
+    assert spike_index(x) is None
+    x[:, int(100 * limit)] = 0.0  # at the limit: events
+    assert spike_index(x) is not None
+    monkeypatch.setattr(synapses, "event_kernels", lambda: None)
+    assert synapses.default_max_density() == 0.5
 
 
 def test_without_the_kernels_everything_takes_the_dense_product(monkeypatch):

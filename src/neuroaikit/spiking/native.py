@@ -34,6 +34,7 @@ OPENMP_FLAGS = ("-fopenmp",)
 
 _POINTER, _INT, _THREADS = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
 _SIGNATURES = {  # name: (result type, argument types)
+    "vector_bytes": (ctypes.c_int, []),
     "spike_rows": (_INT, [_POINTER, _INT, _INT, _POINTER, _THREADS]),
     "spike_columns": (None, [_POINTER, _INT, _INT, _POINTER, _POINTER, _THREADS]),
     "event_forward": (None, [_POINTER, _POINTER, _INT, _POINTER, _POINTER, _POINTER, _INT, _THREADS]),

@@ -11,8 +11,8 @@ stays with torch.
 The results equal ``torch.nn.functional.linear`` up to the order of the float additions (with
 weights on a coarse enough grid every sum is exact and the two are bit-identical). Whenever
 the event path cannot help, the dense product runs instead, so the layer is always correct:
-inputs that are not exactly 0/1, density above ``max_density``, fewer than 16 outputs (narrower
-than one vector tile), products under ``MIN_PRODUCT_SIZE`` multiply-adds (where the kernels'
+inputs that are not exactly 0/1, density above ``max_density`` (by default the break-even
+measured for the CPU's vector width, :func:`default_max_density`), fewer than 16 outputs, products under ``MIN_PRODUCT_SIZE`` multiply-adds (where the kernels'
 fixed costs outweigh the savings), non-float32 or non-CPU tensors, or no C compiler.
 
 Devices and precision: the kernels read CPU float32 memory, so CUDA and MPS tensors always take
@@ -36,25 +36,42 @@ from torch.utils.hooks import RemovableHandle
 from ..errors import ConfigError
 from .native import event_kernels
 
-MIN_OUTPUTS = 16  # one vector tile of the kernels
+MIN_OUTPUTS = 16  # one 64-byte vector; narrower outputs would run mostly in the single-column tail
 # Below this many multiply-adds (rows * in * out) the kernels' fixed costs outweigh the savings
 # (`benchmarks/lif_speed.py --crossover`: break-even between 1.3e6 and 1.3e7 with one thread,
-# about 1.3e7 with two); above DEFAULT_MAX_DENSITY active inputs the dense product is faster
-# (break-even between 0.5 and 0.6).
+# about 1.3e7 with two, on AVX-512; between 1.3e7 and 5.1e7 on AVX2).
 MIN_PRODUCT_SIZE = 2 ** 24
-DEFAULT_MAX_DENSITY = 0.5
+# Above this fraction of active inputs the dense product is faster. The break-even depends on
+# the kernels' vector width (`--crossover`, 3200 x 784 x 512 and 3200 x 512 x 512, 1 and 2
+# threads): between 0.5 and 0.6 with AVX-512 (64-byte vectors, Intel), about 0.3 with AVX2
+# (32 bytes, AMD EPYC), where torch's dense product loses less to the event path per spike.
+# Narrower SIMD (SSE, NEON) is not measured and takes the AVX2 limit.
+MAX_DENSITY_BY_VECTOR_BYTES = {64: 0.5, 32: 0.3}
+NARROW_VECTOR_MAX_DENSITY = 0.3
 
 
-def spike_index(spikes: torch.Tensor, max_density: float = DEFAULT_MAX_DENSITY):
+def default_max_density() -> float:
+    """The largest fraction of active inputs for which the event path is used when ``max_density``
+    is not given: the break-even measured for the kernels' vector width on this CPU (0.5 with
+    AVX-512, 0.3 with AVX2 and narrower; 0.5 when the kernels are unavailable, where it is moot)."""
+    kernels = event_kernels()
+    if kernels is None:
+        return MAX_DENSITY_BY_VECTOR_BYTES[64]
+    return MAX_DENSITY_BY_VECTOR_BYTES.get(kernels.vector_bytes(), NARROW_VECTOR_MAX_DENSITY)
+
+
+def spike_index(spikes: torch.Tensor, max_density: float | None = None):
     """Compressed rows of a 2-D float32 spike matrix: ``(row_ptr int64 (rows + 1,), columns int32 (nnz,))``,
-    or ``None`` if an entry is not exactly 0 or 1, more than ``max_density`` of the entries are 1,
-    or the kernels are not available."""
+    or ``None`` if an entry is not exactly 0 or 1, more than ``max_density`` of the entries are 1
+    (default :func:`default_max_density`), or the kernels are not available."""
     if spikes.dim() != 2 or spikes.dtype != torch.float32 or spikes.device.type != "cpu" or not spikes.is_contiguous():
         raise ConfigError(f"spike_index needs a contiguous 2-D float32 CPU tensor, got {spikes.dtype} "
                           f"{tuple(spikes.shape)} on {spikes.device}{'' if spikes.is_contiguous() else ', non-contiguous'}")
     kernels = event_kernels()
     if kernels is None:
         return None
+    if max_density is None:
+        max_density = default_max_density()
     rows, k = spikes.shape
     row_ptr = torch.empty(rows + 1, dtype=torch.int64)
     active = kernels.spike_rows(spikes.data_ptr(), rows, k, row_ptr.data_ptr(), torch.get_num_threads())
@@ -102,15 +119,16 @@ class _EventLinearFunction(torch.autograd.Function):
 
 
 def event_linear(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-                 max_density: float = DEFAULT_MAX_DENSITY) -> torch.Tensor:
+                 max_density: float | None = None) -> torch.Tensor:
     """``F.linear(spikes, weight, bias)``, summing only the weights of active inputs when ``spikes``
-    is a 0/1 tensor with at most ``max_density`` ones (see the module docstring for the fallbacks).
+    is a 0/1 tensor with at most ``max_density`` ones (default :func:`default_max_density`, the
+    break-even for this CPU; see the module docstring for the other fallbacks).
 
     Shapes: ``spikes (..., in_features)``, ``weight (out_features, in_features)``, ``bias (out_features,)``
     -> ``(..., out_features)``. Differentiable in all three (the input gradient is the dense
     ``grad @ weight``, as spikes carry surrogate gradients); not twice differentiable.
     """
-    if not 0.0 <= max_density <= 1.0:
+    if max_density is not None and not 0.0 <= max_density <= 1.0:
         raise ConfigError(f"max_density must be in [0, 1], got {max_density}")
     n = weight.shape[0]
     usable = (
@@ -135,7 +153,9 @@ class EventLinear(nn.Linear):
 
     Args:
         in_features, out_features, bias: as for ``nn.Linear``.
-        max_density (float): largest fraction of active inputs for the event path. Default 0.5.
+        max_density (float or None): largest fraction of active inputs for the event path.
+            Default None: :func:`default_max_density`, the break-even measured for this CPU's
+            vector width (0.5 with AVX-512, 0.3 with AVX2).
 
     Shape: ``(..., in_features) -> (..., out_features)``.
 
@@ -146,7 +166,7 @@ class EventLinear(nn.Linear):
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 max_density: float = DEFAULT_MAX_DENSITY, device=None, dtype=None):
+                 max_density: float | None = None, device=None, dtype=None):
         super().__init__(in_features, out_features, bias=bias, device=device, dtype=dtype)
         self.max_density = max_density
 
@@ -185,4 +205,4 @@ class ReportsProducts:
             hook(self, x, weight)
 
 
-__all__ = ["EventLinear", "event_linear", "ReportsProducts"]
+__all__ = ["EventLinear", "event_linear", "default_max_density", "ReportsProducts"]

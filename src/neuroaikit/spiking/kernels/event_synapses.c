@@ -5,7 +5,7 @@
  *   forward      y[r, :]   = bias + sum of wt[c, :] over the active inputs c of row r
  *   weight grad  gwt[c, :] = sum of g[r, :] over the rows r in which input c is active
  * (wt = W^T and gwt = dW^T are k x n), so the work scales with the number of spikes, not
- * with rows * k. Columns are processed in tiles of 128 (then 16, then 1) kept in vector
+ * with rows * k. Columns are processed in tiles of 8 vectors (then 1 vector, then 1 column) kept in vector
  * registers, so a tile of wt or gwt stays in cache while every row streams past it.
  * Tiles are shared out between `threads` OpenMP threads (torch's own pool when torch's
  * libgomp is loaded, as on Linux wheels), and no two threads write the same memory. No
@@ -14,14 +14,27 @@
  */
 #include <stdint.h>
 
-typedef float vec __attribute__((vector_size(64)));
-typedef float vec_unaligned __attribute__((vector_size(64), aligned(4)));
-#define LANES 16
+/* One vector = one register of the machine's widest SIMD: wider vectors are split by the
+ * compiler into several registers, and a tile then needs more registers than exist (on AVX2,
+ * 64-byte vectors made the forward product 3.5x slower: `benchmarks/lif_speed.py --crossover`). */
+#if defined(__AVX512F__)
+#define VEC_BYTES 64
+#elif defined(__AVX__)
+#define VEC_BYTES 32
+#else
+#define VEC_BYTES 16
+#endif
+typedef float vec __attribute__((vector_size(VEC_BYTES)));
+typedef float vec_unaligned __attribute__((vector_size(VEC_BYTES), aligned(4)));
+#define LANES (VEC_BYTES / 4)
 #define MAX_VECS 8
 #define TILE (LANES * MAX_VECS)
 
 static inline vec load(const float *p) { return *(const vec_unaligned *)p; }
 static inline void store(float *p, vec v) { *(vec_unaligned *)p = v; }
+
+/* The vector width this build uses (the Python side picks its density limit from it). */
+int vector_bytes(void) { return VEC_BYTES; }
 
 /* Column tiles [t * TILE, tile_end(t, n)): the unit of work one thread takes. */
 static inline int64_t tile_count(int64_t n) { return (n + TILE - 1) / TILE; }
@@ -87,7 +100,7 @@ static inline __attribute__((always_inline)) void forward_tile(
     }
 }
 
-/* Columns [j0, j1) of y: whole tiles, 16-wide tiles, then single columns. */
+/* Columns [j0, j1) of y: whole tiles, one-vector tiles, then single columns. */
 static void forward_columns(const int64_t *row_ptr, const int32_t *cols, int64_t rows, const float *wt,
                             const float *bias, float *y, int64_t n, int64_t j0, int64_t j1) {
     int64_t j = j0;
@@ -122,7 +135,7 @@ static inline __attribute__((always_inline)) void weight_grad_tile(
     }
 }
 
-/* Columns [j0, j1) of gwt, zeroed first: whole tiles, 16-wide tiles, then single columns. */
+/* Columns [j0, j1) of gwt, zeroed first: whole tiles, one-vector tiles, then single columns. */
 static void weight_grad_columns(const int64_t *row_ptr, const int32_t *cols, int64_t rows, int64_t k,
                                 const float *g, float *gwt, int64_t n, int64_t j0, int64_t j1) {
     for (int64_t i = 0; i < k; ++i)
