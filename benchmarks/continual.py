@@ -324,8 +324,11 @@ def pool(tables: list[tuple[str, dict]]) -> dict:
         for row in figures["rows"]:
             if "seeds" not in row:
                 raise ValueError(f"a {row['strategy']} row of {path} does not name its seeds")
-            # completed with today's defaults: a setting added since a table was written reads as its default
-            settings = make_strategy(row["strategy"], row.get("strategy_params") or {}).params()
+            # completed with today's defaults: a setting added since a table was written reads as its
+            # default; the row's own settings are the resolved ones its run recorded (replay's size and
+            # per_class both), so they are laid over the defaults, not checked as settings to run with
+            settings = {**make_strategy(row["strategy"]).params(),
+                        **canonical_settings(row.get("strategy_params") or {})}
             key = (row.get("benchmark"), row["scenario"], row["strategy"], row.get("iters"), row.get("n_tasks"),
                    json.dumps(settings, sort_keys=True))
             groups.setdefault(key, []).append({**row, "strategy_params": settings})
@@ -439,7 +442,8 @@ def main(argv=None) -> int:
         args.settings = parse_assignments(args.set, "--set")
         check_settings(args.settings, strategies)
         for scenario, strategy, seed in jobs:  # every run's settings, checked before the first one starts
-            make_strategy(strategy, config_of(args, scenario, strategy, seed).strategy_params)
+            config = config_of(args, scenario, strategy, seed)
+            make_strategy(strategy, config.strategy_params, config.scenario, config.task_free)
         for split in ("train", "test"):
             find_dataset_folder("mnist", args.data_dir, split)
         return report(args, jobs)

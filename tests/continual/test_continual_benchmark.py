@@ -61,6 +61,16 @@ def test_bad_input_exits_2_before_any_run(shared_data, tmp_path, capsys):
     assert not (tmp_path / "x.json").exists()
 
 
+def test_a_setting_unused_in_one_scenario_exits_2_before_the_header(shared_data, tmp_path, capsys):
+    """LwF's heads apply to task-IL only: the class-IL run would have ignored it, after the task-IL one."""
+    code = continual_benchmark.main(["--data-dir", str(shared_data), "--iters", "10", "--seeds", "0",
+                                     "--strategies", "lwf", "--scenarios", "task", "class", "--set", "heads=sampled",
+                                     "--json", str(tmp_path / "x.json")])
+    captured = capsys.readouterr()
+    assert code == 2 and "heads applies only to the task-incremental scenario" in captured.err
+    assert captured.out == "" and not (tmp_path / "x.json").exists()
+
+
 def test_a_missing_data_folder_exits_2_before_the_header(tmp_path, capsys):
     code = continual_benchmark.main(["--data-dir", str(tmp_path / "nowhere"), "--quick", "--strategies", "finetune"])
     captured = capsys.readouterr()
@@ -137,6 +147,19 @@ def test_table_pools_the_seeds_of_separate_runs_row_by_row(tmp_path, capsys):
     capsys.readouterr()
     mixed = json.loads(out.read_text())
     assert mixed["strengths"] == "mixed" and mixed["rows"][0]["seeds"] == [0, 3]
+
+
+def test_table_pools_rows_whose_recorded_settings_a_run_would_refuse(tmp_path, capsys):
+    """A run records its resolved settings (replay: the size and the per_class it came from), which
+    together would be refused as settings to run with; pooling reads them as a record."""
+    recorded = {"buffer": "class-balanced", "size": 1000, "per_class": 100, "replay_batch": 128}
+    tables = [_table(tmp_path / f"seed{seed}.json", [seed], [acc], 0.02, strategy="replay", scenario="class",
+                     benchmark="split-mnist", strategy_params=recorded) for seed, acc in ((0, 90.0), (1, 92.0))]
+    out = tmp_path / "pooled.json"
+    assert continual_benchmark.main(["--table", *tables, "--json", str(out)]) == 0
+    capsys.readouterr()
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["seeds"] == [0, 1] and row["strategy_params"] == recorded
 
 
 def test_table_leaves_out_the_wall_time_of_a_run_resumed_before_it_was_left_empty(tmp_path, capsys):

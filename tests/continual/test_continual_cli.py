@@ -38,6 +38,11 @@ def test_continual_run_folder_report_and_resume_refusal(shared_data, tmp_path):
     (["--strategy", "replay", "--set", "size=100000000"], "larger than the"),
     (["--strategy", "xdg", "--scenario", "domain", "--task-free"], "task labels"),
     (["--class-order", "random", "3"], "not both"),
+    (["--strategy", "replay", "--set", "size=500", "--set", "per_class=20"],
+     "strategy 'replay': per_class applies only without size"),
+    (["--strategy", "lwf", "--scenario", "task", "--set", "new_outputs=zero"], "class-incremental"),
+    (["--strategy", "lwf", "--scenario", "class", "--set", "heads=sampled"], "task-incremental"),
+    (["--strategy", "generative-replay", "--set", "temperature=4"], "temperature applies only with distill"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message, shared_data, tmp_path):
     done = _cli("--data-dir", str(shared_data), "--iters", "5", "--out", str(tmp_path / "x"), "--quiet", *args)

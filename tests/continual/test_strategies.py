@@ -13,6 +13,7 @@ from torch import nn
 
 from neuroaikit.continual import (ClassBalancedBuffer, ContinualConfig, ReservoirBuffer, available_strategies,
                                   check_scenario, fisher_diagonal, learn, make_learner, make_scenario, scenario_from)
+from neuroaikit.continual.learner import check_continual_config
 from neuroaikit.continual.strategies import PathIntegral, make_strategy, strategy_settings
 from neuroaikit.errors import ConfigError, DataError
 
@@ -688,3 +689,37 @@ def test_an_unknown_setting_lists_the_known_ones_as_users_type_them():
     assert make_strategy("ewc", {"lambda": 7.0}).lambda_ == make_strategy("ewc", {"lambda_": 7.0}).lambda_ == 7.0
     with pytest.raises(ConfigError, match=r"has no setting\(s\) lambda; known: "):
         make_strategy("lwf", {"lambda": 1.0})
+
+
+@pytest.mark.parametrize("strategy, scenario, task_free, params, unused", [
+    ("replay", "class", False, {"size": 500, "per_class": 20}, "per_class"),
+    ("lwf", "task", False, {"new_outputs": "zero"}, "new_outputs"),
+    ("lwf", "domain", False, {"new_outputs": "zero"}, "new_outputs"),
+    ("lwf", "class", False, {"heads": "sampled"}, "heads"),
+    ("generative-replay", "class", False, {"temperature": 4.0}, "temperature"),
+])
+def test_a_setting_the_strategy_would_not_use_is_refused(strategy, scenario, task_free, params, unused, datasets,
+                                                        shared_data):
+    """Each was accepted, recorded among the run's settings and ignored."""
+    config = _config(strategy, scenario, strategy_params=params, task_free=task_free, data_dir=str(shared_data))
+    with pytest.raises(ConfigError, match=f"strategy '{strategy}': {unused} applies only"):
+        check_continual_config(config)
+    with pytest.raises(ConfigError, match=f"{unused} applies only"):
+        learn(config, datasets=datasets)
+    if unused in ("new_outputs", "heads"):  # the scenario not known yet: no rule about it refuses
+        assert make_strategy(strategy, params).check_settings_used() is None
+    else:
+        with pytest.raises(ConfigError, match=f"{unused} applies only"):
+            make_strategy(strategy, params)
+
+
+@pytest.mark.parametrize("strategy, scenario, params", [
+    ("replay", "class", {"size": 500}),
+    ("replay", "class", {"per_class": 20}),
+    ("lwf", "class", {"new_outputs": "zero"}),
+    ("lwf", "task", {"heads": "sampled"}),
+    ("generative-replay", "class", {"distill": True, "temperature": 4.0}),
+])
+def test_settings_the_strategy_uses_are_accepted(strategy, scenario, params, shared_data):
+    check_continual_config(_config(strategy, scenario, strategy_params=params, data_dir=str(shared_data)))
+    assert set(make_strategy(strategy, params).changed_settings()) == set(params)

@@ -293,7 +293,7 @@ def check_continual_config(config: ContinualConfig) -> None:
     task empty or unequal, or its data files are missing, without reading the data (a sweep
     checks every trial this way before it creates its folder; :func:`run_continual` checks
     everything on the data it loads)."""
-    make_strategy(config.strategy, config.strategy_params)
+    make_strategy(config.strategy, config.strategy_params, config.scenario, config.task_free)
     dataset, _, _ = check_scenario(config.benchmark, config.scenario, n_tasks=config.n_tasks,
                                    class_order=config.class_order, seed=config.seed, task_free=config.task_free,
                                    pad=config.pad, shared_head=config.shared_head)
@@ -305,7 +305,7 @@ def check_continual_config(config: ContinualConfig) -> None:
 def make_learner(config: ContinualConfig, scenario: Scenario, device: torch.device | str = "cpu",
                  progress: Progress | None = None, execution: Execution | None = None) -> tuple[Learner, dict]:
     """A :class:`Learner` for ``config`` (weights seeded by ``config.seed``) and the model spec."""
-    strategy = make_strategy(config.strategy, config.strategy_params)
+    strategy = make_strategy(config.strategy, config.strategy_params, config.scenario, config.task_free)
     torch.manual_seed(config.seed)
     model, spec = build_network(config, scenario)
     model = model.to(device)

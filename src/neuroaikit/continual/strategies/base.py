@@ -15,11 +15,11 @@ before any run folder exists.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple
 
 import torch
 
-from ...config import check_value
+from ...config import AppliesOnly, check_value
 from ...errors import ConfigError
 
 #: logits of the units a context may not answer with (finite, so distillation stays finite)
@@ -77,8 +77,20 @@ def typed_setting(setting: str) -> str:
     return "lambda" if setting == "lambda_" else setting
 
 
-def make_strategy(name: str, params: dict | None = None) -> "Strategy":
-    """The strategy ``name`` with ``params``; an unknown setting is a one-line error naming the known ones."""
+class StrategyUse(NamedTuple):
+    """What a strategy's ``_applies_only`` rules look at: its settings and the job it serves
+    (``scenario`` is ``None`` where the job is not known yet, and then no rule about it refuses)."""
+
+    strategy: "Strategy"
+    scenario: str | None
+    task_free: bool
+
+
+def make_strategy(name: str, params: dict | None = None, scenario: str | None = None,
+                  task_free: bool = False) -> "Strategy":
+    """The strategy ``name`` with ``params``; an unknown setting is a one-line error naming the
+    known ones, and so is a setting the strategy would not use in ``scenario`` (``task``,
+    ``domain`` or ``class``; ``None``: not known yet) or in a task-free stream."""
     cls = strategy_class(name)
     accepted = strategy_settings(name)
     unknown = sorted(key for key in (params or {}) if _constructor_name(key) not in accepted)
@@ -87,6 +99,7 @@ def make_strategy(name: str, params: dict | None = None) -> "Strategy":
                           f"known: {', '.join(map(typed_setting, accepted)) or 'none'}")
     strategy = cls(**canonical_settings(params))
     strategy.validate_params()
+    strategy.check_settings_used(scenario, task_free)
     return strategy
 
 
@@ -129,6 +142,11 @@ class Strategy:
     #: gives this strategy exactly the updates it would make on the whole network, given a fresh
     #: optimiser per task: the units left out get no gradient, so nothing of theirs moves
     subnetwork_exact: ClassVar[bool] = False
+    #: settings that other settings, the scenario or a task-free stream make pointless: rules
+    #: whose ``when`` gets a :class:`StrategyUse` (as configurations declare theirs,
+    #: :class:`~neuroaikit.config.AppliesOnly`); a setting changed from its default that a rule
+    #: covers is refused
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = ()
 
     learner: "Learner"
 
@@ -138,12 +156,29 @@ class Strategy:
             # the message names what the user wrote
             check_value(typed_setting(setting), getattr(self, setting), constraints, where=f"strategy {self.name!r}: ")
 
+    def changed_settings(self) -> list[str]:
+        """The settings whose value differs from the constructor's default, in order."""
+        return [name for name, parameter in inspect.signature(type(self).__init__).parameters.items()
+                if name != "self" and parameter.default is not inspect.Parameter.empty
+                and hasattr(self, name) and getattr(self, name) != parameter.default]
+
+    def check_settings_used(self, scenario: str | None = None, task_free: bool = False) -> None:
+        """Raise a one-line :class:`~neuroaikit.errors.ConfigError` naming the first changed setting
+        that ``_applies_only`` says this strategy would not use (see :class:`StrategyUse`)."""
+        use = StrategyUse(self, scenario, task_free)
+        for setting in self.changed_settings():
+            for rule in self._applies_only:
+                refusal = rule.refusal(use, setting)
+                if refusal is not None:
+                    raise ConfigError(f"strategy {self.name!r}: {refusal.describe(typed_setting)}")
+
     # -- lifecycle -----------------------------------------------------------
     def setup(self, learner: "Learner") -> None:
         """Called once, before the first task, with the network on its device."""
         self.learner = learner
         self.validate_params()  # a strategy built directly, not through make_strategy
         scenario = learner.scenario
+        self.check_settings_used(scenario.kind, scenario.task_free)
         if self.needs_task_labels and scenario.task_free:
             raise ConfigError(f"strategy {self.name!r} needs task labels, which a task-free stream does not give")
         if self.needs_task_labels and scenario.kind != "task":

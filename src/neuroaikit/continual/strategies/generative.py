@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...config import BOOL, POSITIVE, POSITIVE_INT, Interval
+from ...config import BOOL, POSITIVE, POSITIVE_INT, AppliesOnly, Interval
 from .base import MASKED, Strategy, register_strategy, tensor_floats
 from .replay import distil_replayed, frozen_copy, previous_contexts, replay_loss
 
@@ -134,12 +134,16 @@ class GenerativeReplay(_GenerativeReplay):
 
     Args:
         z_dim (int): latent units. Default 100.
-        distill (bool): replay soft targets (temperature 2) instead of labels. Default False.
-        temperature (float): for ``distill``.
+        distill (bool): replay soft targets (at ``temperature``) instead of labels. Default False.
+        temperature (float): for ``distill`` (refused without it). Default 2.
     """
 
     name = "generative-replay"
     _parameter_constraints: ClassVar[dict] = {"z_dim": [POSITIVE_INT], "distill": [BOOL], "temperature": [POSITIVE]}
+
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("temperature",), lambda use: use.strategy.distill, "applies only with {distill}"),
+    )
 
     def __init__(self, z_dim: int = 100, distill: bool = False, temperature: float = 2.0):
         self.z_dim, self.distill, self.temperature = z_dim, distill, temperature

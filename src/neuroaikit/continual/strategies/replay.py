@@ -9,7 +9,7 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from ...config import POSITIVE, POSITIVE_INT, Options
+from ...config import POSITIVE, POSITIVE_INT, AppliesOnly, Options
 from ...errors import ConfigError
 from ..buffer import ClassBalancedBuffer, ReservoirBuffer
 from .base import MASKED, Strategy, published, register_strategy, tensor_floats
@@ -105,12 +105,12 @@ class LwF(Strategy):
             distils them as probability 0 (as van de Ven et al.'s code pads the targets), which
             on Split MNIST at the published protocol stops the network from learning any task
             after the first, since the replayed inputs are the current task's own
-            (``continual_distillation_class`` results page). Task- and domain-IL give the same
-            either way.
+            (``continual_distillation_class`` results page). Refused in task- and domain-IL,
+            where it would change nothing.
         heads (str): task-IL, which earlier heads each current input is distilled through:
             ``"all"`` (default) every earlier task's head, averaged over the heads (van de Ven
             et al.'s code); ``"sampled"`` one earlier head drawn at random per input (the same
-            expected loss, noisier). Other scenarios have one head.
+            expected loss, noisier). Refused in the other scenarios, which have one head.
         distillation (str): ``"sum"`` (default) sums each input's divergence over the output
             units, as knowledge distillation is defined; ``"unit_mean"`` divides it by the number
             of units (10 per head on MNIST; in class-IL every class so far), as van de Ven &
@@ -121,6 +121,14 @@ class LwF(Strategy):
     name = "lwf"
     _parameter_constraints: ClassVar[dict] = {"temperature": [POSITIVE], "new_outputs": [Options(NEW_OUTPUTS)],
                                               "heads": [Options(HEADS)], "distillation": [Options(DISTILLATION)]}
+
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("new_outputs",), lambda use: use.scenario in (None, "class"),
+                    "applies only to the class-incremental scenario (in the others the old network answers "
+                    "with every output)"),
+        AppliesOnly(("heads",), lambda use: use.scenario in (None, "task"),
+                    "applies only to the task-incremental scenario (the others have one head)"),
+    )
 
     def __init__(self, temperature: float = 2.0, new_outputs: str = "ignore", heads: str = "all",
                  distillation: str = "sum"):
@@ -182,8 +190,8 @@ class ExperienceReplay(Strategy):
             or ``"reservoir"`` (:class:`~neuroaikit.continual.ReservoirBuffer`).
         size (int | None): examples the buffer holds (``None``: ``per_class`` x the classes of
             the stream: van de Ven et al.'s budget).
-        per_class (int | None): budget per class when ``size`` is ``None`` (``None``: 100 for Split
-            MNIST, 10 for Permuted MNIST).
+        per_class (int | None): budget per class when ``size`` is ``None`` (refused with ``size``;
+            ``None``: 100 for Split MNIST, 10 for Permuted MNIST).
         replay_batch (int | None): replayed examples per iteration (``None``: the batch size).
     """
 
@@ -194,6 +202,11 @@ class ExperienceReplay(Strategy):
         "per_class": [POSITIVE_INT, None],
         "replay_batch": [POSITIVE_INT, None],
     }
+
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("per_class",), lambda use: use.strategy.size is None,
+                    "applies only without {size}, which sets the whole buffer"),
+    )
 
     def __init__(self, buffer: str = "class-balanced", size: int | None = None, per_class: int | None = None,
                  replay_batch: int | None = None):

@@ -16,7 +16,8 @@
 
 /* One vector = one register of the machine's widest SIMD: wider vectors are split by the
  * compiler into several registers, and a tile then needs more registers than exist (on AVX2,
- * 64-byte vectors made the forward product 3.5x slower: `benchmarks/lif_speed.py --crossover`). */
+ * 64-byte vectors made the event-driven products slower than dense ones: results pages
+ * lif_speed_full_1thread, before, and lif_speed_avx2_1thread, after). */
 #if defined(__AVX512F__)
 #define VEC_BYTES 64
 #elif defined(__AVX__)
