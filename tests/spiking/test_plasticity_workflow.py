@@ -142,6 +142,8 @@ def test_diehl_cook_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch, 
     ({"diehl_cook": {"v_th": 70.0}}, "e_exc"),
     ({"diehl_cook": {"w_max": 0.0}}, "diehl_cook.w_max"),
     ({"diehl_cook": {"max_rate_hz": 2000}}, "diehl_cook.max_rate_hz"),
+    ({"diehl_cook": {"synapses": "current", "e_exc": 50.0}}, "e_exc applies only with synapses conductance"),
+    ({"diehl_cook": {"synapses": "current", "tau_syn_inh": 3.0}}, "tau_syn_inh applies only with synapses"),
     ({"diehl_cook": {"tau": 3}}, "diehl_cook option(s) tau"),
     ({"execution": {"precision": "bf16-mixed"}}, "precision"),
     ({"execution": {"device": "gpu"}}, "device"),
@@ -150,6 +152,23 @@ def test_bad_settings_are_one_line_errors_naming_the_setting(values, field):
     with pytest.raises(ConfigError) as error:
         PlasticityConfig.from_dict(values)
     assert field in str(error.value) and "\n" not in str(error.value)
+
+
+def test_conductance_settings_are_used_with_conductance_synapses_and_a_default_is_no_setting():
+    assert PlasticityConfig.from_dict({"diehl_cook": {"e_exc": 50.0, "tau_syn_exc": 2.0}}).diehl_cook.e_exc == 50.0
+    current = PlasticityConfig.from_dict({"diehl_cook": {"synapses": "current", "e_exc": 65.0}})  # the default
+    assert current.diehl_cook.synapses == "current"
+
+
+def test_a_conductance_setting_from_the_config_file_is_located(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text('{"rule": "diehl-cook", "diehl_cook": {"tau_syn_exc": 3}}')
+    code = main(["plasticity", "--config", str(config), "--synapses", "current", "--dataset", "digits",
+                 "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and err == (f"error: tau_syn_exc applies only with --synapses conductance "
+                                 f"(set in --config {config})\n")
+    assert not (tmp_path / "run").exists()
 
 
 def test_bad_input_fails_before_anything_is_created(tmp_path):
@@ -166,6 +185,8 @@ def test_bad_input_fails_before_anything_is_created(tmp_path):
     (["--synapses", "current"], "--synapses is a setting of the other rule"),
     (["--set", "tau_mem=3"], "unknown config.krotov_hopfield option(s) tau_mem"),
     (["--device", "tpu"], "device must be"),
+    (["--rule", "diehl-cook", "--synapses", "current", "--set", "e_inh=-50"],
+     "e_inh applies only with --synapses conductance"),
 ])
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, options, message):
     code = main(["plasticity", "--dataset", "digits", "--out", str(tmp_path / "run"), *options])

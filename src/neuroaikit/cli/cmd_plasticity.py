@@ -101,7 +101,7 @@ def add_arguments(parser):
 
 def config_from_args(args):
     """The :class:`PlasticityConfig` of the options (over the ``--config`` file, over the defaults)."""
-    from ..config import load_config_file
+    from ..config import UnusedSettingError, load_config_file
     from ..errors import ConfigError
     from ..spiking.plasticity import PlasticityConfig
     from .options import config_from_args as build
@@ -119,16 +119,20 @@ def config_from_args(args):
     nested = values.get(section) or {}
     if not isinstance(nested, dict):
         raise ConfigError(f"{section} in the config file must be a mapping")
-    nested = dict(nested)
+    nested, in_file = dict(nested), set(nested)
+    typed = {}
     for attr, names in _SHARED.items():
         if getattr(args, attr, None) is not None:
-            nested[names[0] if rule == "krotov-hopfield" else names[1]] = getattr(args, attr)
+            typed[names[0] if rule == "krotov-hopfield" else names[1]] = getattr(args, attr)
     for attr, name in own.items():
         if getattr(args, attr, None) is not None:
-            nested[name] = getattr(args, attr)
-    nested.update(parse_assignments(args.set, "--set"))
-    values[section] = nested
-    return build(PlasticityConfig, args, _TOP, base=values)
+            typed[name] = getattr(args, attr)
+    typed.update(parse_assignments(args.set, "--set"))
+    values[section] = {**nested, **typed}
+    try:
+        return build(PlasticityConfig, args, _TOP, base=values)
+    except UnusedSettingError as error:  # the rule's own settings: say which came from the file
+        raise error.located(args.config, in_file - set(typed)) from None
 
 
 def run(args) -> int:

@@ -76,7 +76,8 @@ class DiehlCookNetwork(ReportsProducts, nn.Module):
         synapses (str): ``"conductance"`` (default, the paper's) or ``"current"``.
         inhibition (float): inhibitory weight per spike of another neuron, default 17 (nS in the paper).
         e_exc, e_inh (float): reversal potentials relative to rest, default 65 and -35 (0 and -100 mV).
-        tau_syn_exc, tau_syn_inh (float): synaptic time constants (ms), default 1 and 2.
+        tau_syn_exc, tau_syn_inh (float): synaptic time constants (ms), default 1 and 2. These four
+            are for conductance synapses only (``DiehlCookConfig`` refuses them with current ones).
         refractory (int): steps a neuron stays at rest after a spike, default 5.
         theta_plus (float): threshold increase per spike, default 0.05. tau_theta (float): its decay (ms), 1e7.
         weight_total (float | None): per-neuron sum of input weights after normalisation; default

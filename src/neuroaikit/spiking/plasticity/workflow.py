@@ -37,7 +37,8 @@ from typing import ClassVar
 import torch
 import torch.nn.functional as F
 
-from ...config import NON_NEGATIVE, PATH, POSITIVE, POSITIVE_INT, STRING, Config, InstanceOf, Interval, Options
+from ...config import (NON_NEGATIVE, PATH, POSITIVE, POSITIVE_INT, STRING, AppliesOnly, Config, InstanceOf, Interval,
+                       Options)
 from ...data import load_train_test
 from ...errors import ConfigError
 from ...execution import Execution, ExecutionConfig, derive_seed, refuse_torchrun, require_float32
@@ -120,7 +121,8 @@ class DiehlCookConfig(Config):
         batch_size (int): images presented at once (1: the paper's sequential protocol).
         stdp_images (int | None): training images used for STDP (the first N; default all).
         label_images (int | None): training images used to label the neurons (default all).
-        synapses (str): ``"conductance"`` or ``"current"``.
+        synapses (str): ``"conductance"`` or ``"current"`` (which refuses ``e_exc``, ``e_inh``,
+            ``tau_syn_exc`` and ``tau_syn_inh`` changed from their defaults: it has no use for them).
         max_rate_hz, tau_mem, v_th, inhibition, e_exc, e_inh, tau_syn_exc, tau_syn_inh, \
             refractory, theta_plus, tau_theta, weight_total, min_spikes, max_repeats: the network's
             (``weight_total`` ``None``: 78 x inputs / 784, the paper's 78 on MNIST).
@@ -161,6 +163,13 @@ class DiehlCookConfig(Config):
     eval_batch_size: int = 100
 
     _where: ClassVar[str] = "diehl_cook."
+    # current-based synapses add w (and subtract the inhibition) whatever the potential: they have
+    # no reversal potentials and no synaptic time constants
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("e_exc", "e_inh", "tau_syn_exc", "tau_syn_inh"), lambda c: c.synapses == "conductance",
+                    "applies only with {synapses} conductance", ("synapses",)),
+    )
+    _refuse_unused_changes: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict] = {
         "n_neurons": [POSITIVE_INT],
         "T": [POSITIVE_INT],
