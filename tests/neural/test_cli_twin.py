@@ -37,6 +37,10 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "error:" in capsys.readouterr().err
     assert main(["twin", "evaluate", str(tmp_path / "norun")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    # a simulator setting the simulation would not use (spike counts have no calcium kernel)
+    assert main(["twin", "fit", "synthetic", "--synthetic", "tau=1.0", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == "error: --synthetic tau applies only with calcium\n"
+    assert not (tmp_path / "o").exists()
 
 
 def test_fit_reads_a_memory_mapped_recording(tmp_path, monkeypatch, capsys):

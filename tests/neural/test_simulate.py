@@ -96,3 +96,24 @@ def test_synthetic_presets_from_flat_options():
     assert not SyntheticDataConfig.from_flat({"n_neurons": 12}).cortex.calcium
     with pytest.raises(ConfigError, match="preset must be one of plain, realistic"):
         SyntheticDataConfig.from_flat({"preset": "real"})
+
+
+@pytest.mark.parametrize("settings, unused", [
+    ({"tau": 1.0}, "tau applies only with calcium"),
+    ({"trial_duration": 1.0}, "trial_duration applies only with calcium"),
+    ({"calcium_noise": 0.0}, "calcium_noise applies only with calcium"),
+    ({"channel_correlation": 0.2}, "channel_correlation applies only with image_channels > 1"),
+])
+def test_a_simulator_setting_the_simulation_would_not_use_is_refused(settings, unused):
+    """Each was accepted, recorded in the run's config.json and ignored."""
+    from neuroaikit.config import UnusedSettingError
+    from neuroaikit.neural.simulate import SyntheticDataConfig
+
+    with pytest.raises(UnusedSettingError, match=unused):
+        SyntheticCortex(n_neurons=5, **settings)
+    with pytest.raises(UnusedSettingError, match=unused):
+        SyntheticDataConfig.from_flat({"n_neurons": 5, **settings})
+    used = {"calcium": True} if "channel_correlation" not in settings else {"image_channels": 2}
+    assert SyntheticCortex(n_neurons=5, **settings, **used).n_neurons == 5
+    assert SyntheticDataConfig.from_flat({"preset": "realistic", "tau": 1.0}).cortex.tau == 1.0  # the preset has calcium
+    SyntheticCortex(n_neurons=5, tau=0.6)  # the default is no setting

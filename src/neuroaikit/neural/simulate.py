@@ -48,7 +48,8 @@ from typing import Any, ClassVar, Mapping
 
 import numpy as np
 
-from ..config import BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval, Satisfies, is_finite_number
+from ..config import (BOOL, NON_NEGATIVE, POSITIVE, POSITIVE_INT, AppliesOnly, Config, InstanceOf, Interval, Satisfies,
+                      is_finite_number)
 from ..errors import ConfigError, DataError
 from .dataset import NeuralDataset
 
@@ -67,7 +68,9 @@ def _fractions(value: Any) -> bool:
 @dataclass
 class SyntheticCortex(Config):
     """Ground-truth V1 population (see module docstring); constructor stores parameters only
-    (validated: a bad value is a one-line error naming it)."""
+    (validated: a bad value is a one-line error naming it, and so is a calcium setting, ``tau``,
+    ``trial_duration`` or ``calcium_noise``, changed without ``calcium``, or ``channel_correlation``
+    changed with one image channel)."""
 
     n_neurons: int = 100
     image_shape: tuple[int, int] = (36, 64)
@@ -108,6 +111,16 @@ class SyntheticCortex(Config):
         "image_channels": [POSITIVE_INT],
         "channel_correlation": [Interval(float, 0, 1)],
     }
+
+    # the calcium readout's settings mean nothing for spike counts, the channel mixing nothing
+    # for one channel: a changed one is refused rather than recorded as if it had shaped the data
+    _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
+        AppliesOnly(("tau", "trial_duration", "calcium_noise"), lambda c: c.calcium, "applies only with {calcium}",
+                    ("calcium",)),
+        AppliesOnly(("channel_correlation",), lambda c: c.image_channels > 1,
+                    "applies only with {image_channels} > 1", ("image_channels",)),
+    )
+    _refuse_unused_changes: ClassVar[bool] = True
 
     #: the settings of :meth:`realistic`
     REALISTIC: ClassVar[dict] = dict(calcium=True, mean_rate=0.22, gain_noise=0.3, surround_suppression=2.0,
