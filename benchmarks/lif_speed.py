@@ -151,8 +151,8 @@ def neuron_only_times(T, batch, width, beta, repeats) -> tuple[float, float]:
 def event_vs_dense_layer(repeats) -> dict:
     """One layer's forward + backward (input gradient included), event-driven vs dense, over input
     densities and product sizes: where the event path pays (``event_linear`` falls back above
-    ``default_max_density()`` and below ``MIN_PRODUCT_SIZE``, which are set from this table)."""
-    from neuroaikit.spiking import default_max_density, event_linear, native, synapses
+    ``default_max_density()`` and below ``min_product_size()``, which are set from this table)."""
+    from neuroaikit.spiking import default_max_density, event_linear, min_product_size, native, synapses
 
     def pair(rows, k, n, density):
         torch.manual_seed(0)
@@ -164,7 +164,7 @@ def event_vs_dense_layer(repeats) -> dict:
     kernels = native.event_kernels()
     width = kernels.vector_bytes() if kernels is not None else None
     print(f"{torch.get_num_threads()} threads; kernels' vector width {width} bytes, "
-          f"default density limit {default_max_density()}")
+          f"default density limit {default_max_density()}, smallest event-driven product {min_product_size():.1e}")
     print("one layer, forward + backward: rows x inputs x outputs, input density -> event-driven / dense time")
     densities = (0.05, 0.1, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.8)
     cases = [(3200, 784, 512, d) for d in densities] + [(3200, 512, 512, d) for d in densities]
@@ -182,7 +182,7 @@ def event_vs_dense_layer(repeats) -> dict:
     finally:
         synapses.MIN_PRODUCT_SIZE = default_size
     return {"threads": torch.get_num_threads(), "repeats": repeats, "vector_bytes": width,
-            "default_max_density": default_max_density(), "min_product_size": synapses.MIN_PRODUCT_SIZE,
+            "default_max_density": default_max_density(), "min_product_size": min_product_size(),
             "cases": rows_out}
 
 

@@ -164,7 +164,7 @@ def test_the_kernels_use_one_register_of_the_cpus_widest_simd_per_vector():
     assert native.event_kernels().vector_bytes() == expected
 
 
-def test_the_default_density_limit_is_the_break_even_for_the_vector_width(monkeypatch):
+def test_the_default_limits_are_the_break_evens_for_the_vector_width(monkeypatch):
     width = native.event_kernels().vector_bytes()
     assert synapses.default_max_density() == synapses.MAX_DENSITY_BY_VECTOR_BYTES.get(
         width, synapses.NARROW_VECTOR_MAX_DENSITY)
@@ -174,6 +174,8 @@ def test_the_default_density_limit_is_the_break_even_for_the_vector_width(monkey
     assert spike_index(x) is None
     x[:, int(100 * limit)] = 0.0  # at the limit: events
     assert spike_index(x) is not None
+    assert synapses.min_product_size() == synapses.MIN_PRODUCT_SIZE * (
+        1 if width == 64 else synapses.NARROW_VECTOR_PRODUCT_FACTOR)
     monkeypatch.setattr(synapses, "event_kernels", lambda: None)
     assert synapses.default_max_density() == 0.5
 

@@ -14,7 +14,7 @@ from .neurons import IFParameters, LIFParameters, LIFState, if_step, initial_sta
 from .modules import IF, LIF, IFCell, LIFCell, SpikeRate
 from .encoders import DirectEncoder, LatencyEncoder, PoissonEncoder, direct_encode, latency_encode, poisson_encode
 from .models import SpikingCNN
-from .synapses import EventLinear, default_max_density, event_linear
+from .synapses import EventLinear, default_max_density, event_linear, min_product_size
 from .networks import FeedForwardLIF, SpikingMLP
 from .conversion import ConvertedSNN, RateGatedMaxPool, activation_scales, convert_cnn
 from . import plasticity  # noqa: E402,F401 - registers the plasticity models
@@ -24,5 +24,5 @@ __all__ = [
     "LIFParameters", "IFParameters", "LIFState", "lif_step", "if_step", "lif_sequence", "initial_state",
     "LIF", "LIFCell", "IF", "IFCell", "SpikeRate",
     "DirectEncoder", "PoissonEncoder", "LatencyEncoder", "direct_encode", "poisson_encode", "latency_encode",
-    "EventLinear", "event_linear", "default_max_density", "SpikingCNN", "FeedForwardLIF", "SpikingMLP", "ConvertedSNN", "RateGatedMaxPool", "activation_scales", "convert_cnn",
+    "EventLinear", "event_linear", "default_max_density", "min_product_size", "SpikingCNN", "FeedForwardLIF", "SpikingMLP", "ConvertedSNN", "RateGatedMaxPool", "activation_scales", "convert_cnn",
 ]

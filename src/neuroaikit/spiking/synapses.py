@@ -12,8 +12,9 @@ The results equal ``torch.nn.functional.linear`` up to the order of the float ad
 weights on a coarse enough grid every sum is exact and the two are bit-identical). Whenever
 the event path cannot help, the dense product runs instead, so the layer is always correct:
 inputs that are not exactly 0/1, density above ``max_density`` (by default the break-even
-measured for the CPU's vector width, :func:`default_max_density`), fewer than 16 outputs, products under ``MIN_PRODUCT_SIZE`` multiply-adds (where the kernels'
-fixed costs outweigh the savings), non-float32 or non-CPU tensors, or no C compiler.
+measured for the CPU's vector width, :func:`default_max_density`), fewer than 16 outputs,
+products under :func:`min_product_size` multiply-adds (where the kernels' fixed costs outweigh
+the savings; again per vector width), non-float32 or non-CPU tensors, or no C compiler.
 
 Devices and precision: the kernels read CPU float32 memory, so CUDA and MPS tensors always take
 torch's dense product, and so do bfloat16 spikes, which is what a LIF layer emits under bfloat16
@@ -39,8 +40,11 @@ from .native import event_kernels
 MIN_OUTPUTS = 16  # one 64-byte vector; narrower outputs would run mostly in the single-column tail
 # Below this many multiply-adds (rows * in * out) the kernels' fixed costs outweigh the savings
 # (`benchmarks/lif_speed.py --crossover`: break-even between 1.3e6 and 1.3e7 with one thread,
-# about 1.3e7 with two, on AVX-512; between 1.3e7 and 5.1e7 on AVX2).
+# about 1.3e7 with two, on AVX-512). Narrower vectors need NARROW_VECTOR_PRODUCT_FACTOR times
+# more: on AVX2 a 128 x 784 x 512 product (5.1e7) ran 0.96x as fast event-driven with one thread
+# and 0.83x with two, 1024 x 256 x 256 (6.7e7) 1.19x and 1.00x (pages lif_crossover_1thread, _2threads).
 MIN_PRODUCT_SIZE = 2 ** 24
+NARROW_VECTOR_PRODUCT_FACTOR = 4
 # Above this fraction of active inputs the dense product is faster. The break-even depends on
 # the kernels' vector width (`--crossover`, 3200 x 784 x 512 and 3200 x 512 x 512, 1 and 2
 # threads): between 0.5 and 0.6 with AVX-512 (64-byte vectors, Intel), about 0.3 with AVX2
@@ -58,6 +62,16 @@ def default_max_density() -> float:
     if kernels is None:
         return MAX_DENSITY_BY_VECTOR_BYTES[64]
     return MAX_DENSITY_BY_VECTOR_BYTES.get(kernels.vector_bytes(), NARROW_VECTOR_MAX_DENSITY)
+
+
+def min_product_size() -> int:
+    """The fewest multiply-adds (rows x inputs x outputs) for which the event path is used:
+    ``MIN_PRODUCT_SIZE`` with AVX-512 kernels (or none), ``NARROW_VECTOR_PRODUCT_FACTOR`` times
+    that with narrower vectors."""
+    kernels = event_kernels()
+    if kernels is None or kernels.vector_bytes() == 64:
+        return MIN_PRODUCT_SIZE
+    return MIN_PRODUCT_SIZE * NARROW_VECTOR_PRODUCT_FACTOR
 
 
 def spike_index(spikes: torch.Tensor, max_density: float | None = None):
@@ -132,7 +146,7 @@ def event_linear(spikes: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor 
         raise ConfigError(f"max_density must be in [0, 1], got {max_density}")
     n = weight.shape[0]
     usable = (
-        n >= MIN_OUTPUTS and spikes.numel() * n >= MIN_PRODUCT_SIZE
+        n >= MIN_OUTPUTS and spikes.numel() * n >= min_product_size()
         and all(t.dtype == torch.float32 and t.device.type == "cpu" for t in (spikes, weight))
         and (bias is None or (bias.dtype == torch.float32 and bias.device.type == "cpu"))
         and spikes.shape[-1] == weight.shape[1]
@@ -205,4 +219,4 @@ class ReportsProducts:
             hook(self, x, weight)
 
 
-__all__ = ["EventLinear", "event_linear", "default_max_density", "ReportsProducts"]
+__all__ = ["EventLinear", "event_linear", "default_max_density", "min_product_size", "ReportsProducts"]
