@@ -80,3 +80,22 @@ def test_a_data_folder_without_subjects_is_one_line(tmp_path, capsys):
         bench.main(["--data-dir", str(tmp_path), "--quick"])
     assert exit_info.value.code == 2
     assert "no SSVEP exoskeleton subject folders (subjectNN) in it" in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_cca_rule_benchmark_argmax_never_answers_rest(shared_data, tmp_path):
+    """MOABB's argmax rule gets every rest trial wrong, so its accuracy is exactly its accuracy on
+    the stimulated trials times their share; the LDA rule is the bmi decoder, 5-fold."""
+    import json
+
+    from neuroaikit.bmi import load_ssvep_exo, make_decoder
+    from neuroaikit.bmi.evaluation import cross_validate
+
+    bench = load_benchmark("bmi_cca_rule")
+    out = tmp_path / "cca.json"
+    figures = bench.main(["--data-dir", str(shared_data / "eeg"), "--subjects", "1", "--json", str(out)])
+    row = figures["per_subject"]["1"]
+    assert row["argmax_ceiling"] == pytest.approx(0.75)  # four balanced classes, one of them rest
+    assert row["argmax_accuracy"] == pytest.approx(row["argmax_accuracy_stimulated"] * row["argmax_ceiling"])
+    ds = load_ssvep_exo(shared_data / "eeg", [1])
+    assert row["lda_accuracy"] == cross_validate(make_decoder("cca", ds), ds, "within-session", 5, seed=42).accuracy
+    assert json.loads(out.read_text())["mean"]["lda_accuracy"] == row["lda_accuracy"]
