@@ -30,9 +30,14 @@ from _cli import figures_saver, parse_and_run  # noqa: E402
 from neuroaikit.cli.options import positive_int  # noqa: E402
 
 
+def stimulated_classes(decoder) -> np.ndarray:
+    """The labels of the classes with a stimulation frequency (``stimulated_`` holds their positions)."""
+    return np.asarray(decoder.classes_)[decoder.stimulated_]
+
+
 def argmax_rule(decoder, ds) -> np.ndarray:
     """MOABB's decision: the stimulated class whose correlation is largest (never "rest")."""
-    return np.asarray(decoder.stimulated_)[decoder.scores(ds.X).argmax(1).numpy()]
+    return stimulated_classes(decoder)[decoder.scores(ds.X).argmax(1).numpy()]
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -48,7 +53,7 @@ def run(args: argparse.Namespace) -> dict:
         ds = load_ssvep_exo(args.data_dir, [subject])
         decoder = make_decoder("cca", ds).fit(ds.X, ds.y)  # the correlations need no training
         predicted = argmax_rule(decoder, ds)
-        stimulated = np.isin(ds.y, decoder.stimulated_)
+        stimulated = np.isin(ds.y, stimulated_classes(decoder))
         folds = cross_validate(make_decoder("cca", ds), ds, "within-session", 5, seed=42)
         row = {"trials": int(len(ds.y)),
                "argmax_accuracy": float((predicted == ds.y).mean()),

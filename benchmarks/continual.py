@@ -47,7 +47,8 @@ from neuroaikit.cli.options import positive_int  # noqa: E402
 from neuroaikit.continual import (ContinualConfig, ContinualResult, available_strategies, learn,  # noqa: E402
                                   scenario_from)
 from neuroaikit.cli.options import parse_assignments  # noqa: E402
-from neuroaikit.continual.strategies import canonical_settings, make_strategy, strategy_settings  # noqa: E402
+from neuroaikit.continual.strategies import (build_strategy, canonical_settings, make_strategy,  # noqa: E402
+                                             strategy_settings)
 from neuroaikit.data import load_dataset  # noqa: E402
 from neuroaikit.data.paths import find_dataset_folder  # noqa: E402
 from neuroaikit.errors import ConfigError, NeuroAIKitError  # noqa: E402
@@ -325,10 +326,9 @@ def pool(tables: list[tuple[str, dict]]) -> dict:
             if "seeds" not in row:
                 raise ValueError(f"a {row['strategy']} row of {path} does not name its seeds")
             # completed with today's defaults: a setting added since a table was written reads as its
-            # default; the row's own settings are the resolved ones its run recorded (replay's size and
-            # per_class both), so they are laid over the defaults, not checked as settings to run with
-            settings = {**make_strategy(row["strategy"]).params(),
-                        **canonical_settings(row.get("strategy_params") or {})}
+            # default; the row's settings are the resolved ones its run recorded (replay's size and
+            # per_class both), so they are not checked as settings to run with
+            settings = build_strategy(row["strategy"], row.get("strategy_params") or {}).params()
             key = (row.get("benchmark"), row["scenario"], row["strategy"], row.get("iters"), row.get("n_tasks"),
                    json.dumps(settings, sort_keys=True))
             groups.setdefault(key, []).append({**row, "strategy_params": settings})

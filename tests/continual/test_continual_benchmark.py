@@ -160,6 +160,17 @@ def test_table_pools_rows_whose_recorded_settings_a_run_would_refuse(tmp_path, c
     capsys.readouterr()
     (row,) = json.loads(out.read_text())["rows"]
     assert row["seeds"] == [0, 1] and row["strategy_params"] == recorded
+    # a composite over such a base, one of its tables written before the base had its buffer
+    # setting: the base's missing setting reads as its default, and the two tables pool
+    xdg = {"gating_prop": 0.5, "base": "replay", "base_params": recorded, "exact_count": False,
+           "before_bias": False, "subnetwork": None}
+    older = {**xdg, "base_params": {k: v for k, v in recorded.items() if k != "buffer"}}
+    tables = [_table(tmp_path / f"xdg{seed}.json", [seed], [90.0 + seed], 0.02, strategy_params=params)
+              for seed, params in ((0, xdg), (1, older))]
+    assert continual_benchmark.main(["--table", *tables, "--json", str(out)]) == 0
+    capsys.readouterr()
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["seeds"] == [0, 1] and row["strategy_params"]["base_params"] == recorded
 
 
 def test_table_leaves_out_the_wall_time_of_a_run_resumed_before_it_was_left_empty(tmp_path, capsys):

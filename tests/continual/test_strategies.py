@@ -697,15 +697,18 @@ def test_an_unknown_setting_lists_the_known_ones_as_users_type_them():
     ("lwf", "domain", False, {"new_outputs": "zero"}, "new_outputs"),
     ("lwf", "class", False, {"heads": "sampled"}, "heads"),
     ("generative-replay", "class", False, {"temperature": 4.0}, "temperature"),
+    ("hidden-noise", "class", False, {"base": "lwf", "base_params": {"heads": "sampled"}}, "heads"),
 ])
 def test_a_setting_the_strategy_would_not_use_is_refused(strategy, scenario, task_free, params, unused, datasets,
                                                         shared_data):
     """Each was accepted, recorded among the run's settings and ignored."""
     config = _config(strategy, scenario, strategy_params=params, task_free=task_free, data_dir=str(shared_data))
-    with pytest.raises(ConfigError, match=f"strategy '{strategy}': {unused} applies only"):
+    with pytest.raises(ConfigError, match=f"strategy '{strategy}'(: |, base strategy 'lwf': ){unused} applies only"):
         check_continual_config(config)
     with pytest.raises(ConfigError, match=f"{unused} applies only"):
         learn(config, datasets=datasets)
+    if strategy == "hidden-noise":  # a composite checks its base's settings against the job too
+        return
     if unused in ("new_outputs", "heads"):  # the scenario not known yet: no rule about it refuses
         assert make_strategy(strategy, params).check_settings_used() is None
     else:
@@ -723,3 +726,16 @@ def test_a_setting_the_strategy_would_not_use_is_refused(strategy, scenario, tas
 def test_settings_the_strategy_uses_are_accepted(strategy, scenario, params, shared_data):
     check_continual_config(_config(strategy, scenario, strategy_params=params, data_dir=str(shared_data)))
     assert set(make_strategy(strategy, params).changed_settings()) == set(params)
+
+
+def test_a_strategy_whose_setup_resolved_its_settings_serves_a_second_learner(datasets):
+    """Replay's setup fills in size from per_class; a second setup is not a second user setting."""
+    from neuroaikit.continual.learner import Learner, build_network
+
+    config = _config("replay", "class", hidden=16)
+    scenario = scenario_from(config, datasets)
+    strategy = make_strategy("replay", {"per_class": 5})
+    for _ in range(2):
+        model, _ = build_network(config, scenario)
+        Learner(model, scenario, strategy, iters=5, batch_size=16, lr=1e-3)
+    assert strategy.size == 5 * scenario.n_outputs and strategy.per_class == 5

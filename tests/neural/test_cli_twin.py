@@ -39,7 +39,12 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
     # a simulator setting the simulation would not use (spike counts have no calcium kernel)
     assert main(["twin", "fit", "synthetic", "--synthetic", "tau=1.0", "--out", str(tmp_path / "o")]) == 2
-    assert capsys.readouterr().err == "error: --synthetic tau applies only with calcium\n"
+    assert capsys.readouterr().err == "error: --synthetic tau applies only with --synthetic calcium=true\n"
+    config = tmp_path / "job.json"
+    config.write_text('{"synthetic": {"cortex": {"channel_correlation": 0.2}}}')
+    assert main(["twin", "fit", "synthetic", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == (f"error: synthetic.cortex.channel_correlation applies only with "
+                                       f"synthetic.cortex.image_channels > 1 (set in --config {config})\n")
     assert not (tmp_path / "o").exists()
 
 

@@ -110,3 +110,22 @@ def test_an_older_run_saved_with_a_now_refused_setting_still_names_its_data(tmp_
     saved["fit"]["model"].update(shifter=True, readout="factorized")  # both at once
     job = _job_of(SimpleNamespace(config=saved, path=tmp_path))
     assert job is not None and job.data == "synthetic" and job.region is None
+
+
+def test_an_older_run_with_a_now_refused_simulator_setting_keeps_its_recorded_simulator(tmp_path):
+    """A run simulated with ``tau`` but no calcium (a setting that shaped nothing) is read back
+    with its other simulator settings, not with the default simulator."""
+    from types import SimpleNamespace
+
+    from neuroaikit.config import UnusedSettingError
+    from neuroaikit.neural.simulate import SyntheticDataConfig
+    from neuroaikit.neural.twin import TwinFitJob, _job_of
+
+    saved = TwinFitJob(data="synthetic", synthetic=SyntheticDataConfig.from_flat({"n_neurons": 7})).to_dict()
+    saved["synthetic"]["cortex"].update(tau=1.0, channel_correlation=0.2)
+    saved["fit"]["model"].update(shifter=True, readout="factorized")  # and a refused model setting
+    with pytest.raises(UnusedSettingError):
+        TwinFitJob.from_dict(saved)
+    job = _job_of(SimpleNamespace(config=saved, path=tmp_path))
+    assert job is not None and job.data == "synthetic"
+    assert job.synthetic.cortex.n_neurons == 7 and job.synthetic.cortex.tau == 0.6

@@ -156,7 +156,7 @@ def cpu_flags() -> set[str]:
 
 
 def test_the_kernels_use_one_register_of_the_cpus_widest_simd_per_vector():
-    """Wider vectors split into several registers and spill (3.5x slower forward on AVX2)."""
+    """Wider vectors split into several registers and spill (on AVX2 the event path lost to dense)."""
     flags = cpu_flags()
     if not flags:
         pytest.skip("no /proc/cpuinfo flags to compare with")
@@ -164,20 +164,37 @@ def test_the_kernels_use_one_register_of_the_cpus_widest_simd_per_vector():
     assert native.event_kernels().vector_bytes() == expected
 
 
-def test_the_default_limits_are_the_break_evens_for_the_vector_width(monkeypatch):
-    width = native.event_kernels().vector_bytes()
-    assert synapses.default_max_density() == synapses.MAX_DENSITY_BY_VECTOR_BYTES.get(
-        width, synapses.NARROW_VECTOR_MAX_DENSITY)
+@pytest.mark.parametrize("width, density, product", [(64, 0.5, 2 ** 24), (32, 0.25, 2 ** 26), (16, 0.25, 2 ** 26)])
+def test_the_default_limits_are_the_break_evens_for_the_vector_width(monkeypatch, width, density, product):
+    from types import SimpleNamespace
+
+    monkeypatch.setattr(synapses, "MIN_PRODUCT_SIZE", 2 ** 24)  # undo the fixture's "event path at any size"
+    monkeypatch.setattr(synapses, "event_kernels", lambda: SimpleNamespace(vector_bytes=lambda: width))
+    assert synapses.default_max_density() == density and synapses.min_product_size() == product
+    calls = []
+    monkeypatch.setattr(synapses, "spike_index", lambda *a: calls.append(a))
+    weight = torch.randn(2 ** 10, 2 ** 8)
+    x = spikes(2 ** 9, 2 ** 8)  # 2^27 multiply-adds: above either limit, the event path is tried
+    event_linear(x, weight)
+    assert len(calls) == 1
+    x = spikes(2 ** 7, 2 ** 8)  # 2^25: between the two limits
+    event_linear(x, weight)
+    assert len(calls) == (2 if width == 64 else 1)
+
+
+def test_without_kernels_the_limits_are_the_wide_ones(monkeypatch):
+    monkeypatch.setattr(synapses, "MIN_PRODUCT_SIZE", 2 ** 24)
+    monkeypatch.setattr(synapses, "event_kernels", lambda: None)
+    assert synapses.default_max_density() == 0.5 and synapses.min_product_size() == 2 ** 24
+
+
+def test_spikes_above_the_density_limit_take_the_dense_product():
     limit = synapses.default_max_density()
     x = torch.zeros(20, 100)
     x[:, : int(100 * limit) + 1] = 1.0  # just above the limit: dense
     assert spike_index(x) is None
     x[:, int(100 * limit)] = 0.0  # at the limit: events
     assert spike_index(x) is not None
-    assert synapses.min_product_size() == synapses.MIN_PRODUCT_SIZE * (
-        1 if width == 64 else synapses.NARROW_VECTOR_PRODUCT_FACTOR)
-    monkeypatch.setattr(synapses, "event_kernels", lambda: None)
-    assert synapses.default_max_density() == 0.5
 
 
 def test_without_the_kernels_everything_takes_the_dense_product(monkeypatch):

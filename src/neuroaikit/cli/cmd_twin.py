@@ -191,7 +191,7 @@ def job_from_args(args):
     """The :class:`TwinFitJob` the options describe (defaults from the dataclasses)."""
     from ..config import UnusedSettingError, load_config_file
     from ..errors import ConfigError
-    from ..neural.simulate import SyntheticDataConfig
+    from ..neural.simulate import SyntheticCortex, SyntheticDataConfig
     from ..neural.twin import TwinFitJob
     from .options import execution_values, parse_assignments
 
@@ -240,6 +240,8 @@ def job_from_args(args):
             raise ConfigError("--synthetic applies only when DATA is 'synthetic'")
         try:
             values["synthetic"] = SyntheticDataConfig.from_flat(synthetic).to_dict()
+        except UnusedSettingError as exc:  # "--synthetic tau applies only with --synthetic calcium=true"
+            raise ConfigError(exc.describe(lambda name: f"--synthetic {name}")) from None
         except ConfigError as exc:
             text = str(exc)
             # a simulator setting's own name (seed, n_neurons) would be read as the option of that name
@@ -252,6 +254,9 @@ def job_from_args(args):
     try:
         return TwinFitJob.from_dict(values, where="twin fit")
     except UnusedSettingError as error:  # "--shifter ... (set in --config f.yaml)"
+        if error.field in SyntheticCortex.CONDITIONAL:  # typed ones were refused above: from the file
+            raise ConfigError(f"{error.describe(lambda name: f'synthetic.cortex.{name}')} "
+                              f"(set in --config {args.config})") from None
         raise error.located(args.config, in_file - typed) from None
 
 

@@ -115,12 +115,15 @@ class SyntheticCortex(Config):
     # the calcium readout's settings mean nothing for spike counts, the channel mixing nothing
     # for one channel: a changed one is refused rather than recorded as if it had shaped the data
     _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
-        AppliesOnly(("tau", "trial_duration", "calcium_noise"), lambda c: c.calcium, "applies only with {calcium}",
-                    ("calcium",)),
+        AppliesOnly(("tau", "trial_duration", "calcium_noise"), lambda c: c.calcium,
+                    "applies only with {calcium}=true", ("calcium",)),
         AppliesOnly(("channel_correlation",), lambda c: c.image_channels > 1,
                     "applies only with {image_channels} > 1", ("image_channels",)),
     )
     _refuse_unused_changes: ClassVar[bool] = True
+    #: the settings the rules above may refuse (a run saved before they did is read without them)
+    CONDITIONAL: ClassVar[frozenset[str]] = frozenset({"tau", "trial_duration", "calcium_noise",
+                                                       "channel_correlation"})
 
     #: the settings of :meth:`realistic`
     REALISTIC: ClassVar[dict] = dict(calcium=True, mean_rate=0.22, gain_noise=0.3, surround_suppression=2.0,

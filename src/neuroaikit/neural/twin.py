@@ -41,7 +41,7 @@ from .load import RECORDING_FILE_SUFFIXES, check_recording_file, is_filetree, lo
 from .models import DEFAULT_SESSION, CortexTwin, SessionView, TwinEnsemble, twin_members
 from .metrics import evaluate_predictions, explainable_variance, oracle_correlation, repeated_trials, standardize
 from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
-from .simulate import SyntheticDataConfig
+from .simulate import SyntheticCortex, SyntheticDataConfig
 
 log = logging.getLogger(__name__)
 
@@ -899,7 +899,12 @@ def _job_of(run: Run) -> TwinFitJob | None:
         except UnusedSettingError as error:
             # a run saved before such settings were refused: evaluation reads the data settings
             # (the model comes from model.json), so the model's settings, or a pointless region,
-            # are left out, one refusal at a time
+            # or a simulator setting that shaped nothing, are left out, one refusal at a time
+            cortex = ((values.get("synthetic") or {}).get("cortex") or {})
+            if error.field in SyntheticCortex.CONDITIONAL and error.field in cortex:
+                values["synthetic"] = {**values["synthetic"],
+                                       "cortex": {k: v for k, v in cortex.items() if k != error.field}}
+                continue
             drop = "region" if error.field == "region" else "fit"
             if drop not in values:
                 return None

@@ -47,17 +47,18 @@ MIN_PRODUCT_SIZE = 2 ** 24
 NARROW_VECTOR_PRODUCT_FACTOR = 4
 # Above this fraction of active inputs the dense product is faster. The break-even depends on
 # the kernels' vector width (`--crossover`, 3200 x 784 x 512 and 3200 x 512 x 512, 1 and 2
-# threads): between 0.5 and 0.6 with AVX-512 (64-byte vectors, Intel), about 0.3 with AVX2
-# (32 bytes, AMD EPYC), where torch's dense product loses less to the event path per spike.
-# Narrower SIMD (SSE, NEON) is not measured and takes the AVX2 limit.
-MAX_DENSITY_BY_VECTOR_BYTES = {64: 0.5, 32: 0.3}
-NARROW_VECTOR_MAX_DENSITY = 0.3
+# threads): between 0.5 and 0.6 with AVX-512 (64-byte vectors, Intel); with AVX2 (32 bytes,
+# AMD EPYC) 0.97x-1.02x at 0.3 and 1.08x-1.13x at 0.25 (pages lif_crossover_1thread, _2threads),
+# so 0.25, the last density at which the event path was faster on both shapes. Narrower SIMD
+# (SSE, NEON) is not measured and takes the AVX2 limit.
+MAX_DENSITY_BY_VECTOR_BYTES = {64: 0.5, 32: 0.25}
+NARROW_VECTOR_MAX_DENSITY = 0.25
 
 
 def default_max_density() -> float:
     """The largest fraction of active inputs for which the event path is used when ``max_density``
     is not given: the break-even measured for the kernels' vector width on this CPU (0.5 with
-    AVX-512, 0.3 with AVX2 and narrower; 0.5 when the kernels are unavailable, where it is moot)."""
+    AVX-512, 0.25 with AVX2 and narrower; 0.5 when the kernels are unavailable, where it is moot)."""
     kernels = event_kernels()
     if kernels is None:
         return MAX_DENSITY_BY_VECTOR_BYTES[64]
@@ -169,7 +170,7 @@ class EventLinear(nn.Linear):
         in_features, out_features, bias: as for ``nn.Linear``.
         max_density (float or None): largest fraction of active inputs for the event path.
             Default None: :func:`default_max_density`, the break-even measured for this CPU's
-            vector width (0.5 with AVX-512, 0.3 with AVX2).
+            vector width (0.5 with AVX-512, 0.25 with AVX2).
 
     Shape: ``(..., in_features) -> (..., out_features)``.
 

@@ -91,6 +91,16 @@ def make_strategy(name: str, params: dict | None = None, scenario: str | None = 
     """The strategy ``name`` with ``params``; an unknown setting is a one-line error naming the
     known ones, and so is a setting the strategy would not use in ``scenario`` (``task``,
     ``domain`` or ``class``; ``None``: not known yet) or in a task-free stream."""
+    strategy = build_strategy(name, params)
+    strategy.check_settings_used(scenario, task_free)
+    return strategy
+
+
+def build_strategy(name: str, params: dict | None = None) -> "Strategy":
+    """The strategy ``name`` with ``params``, each setting checked (known, in range) but not
+    whether the strategy would use it: for the settings a run recorded, which are the resolved
+    ones side by side (replay's ``size`` and the ``per_class`` it came from). To run with,
+    use :func:`make_strategy`."""
     cls = strategy_class(name)
     accepted = strategy_settings(name)
     unknown = sorted(key for key in (params or {}) if _constructor_name(key) not in accepted)
@@ -99,7 +109,6 @@ def make_strategy(name: str, params: dict | None = None, scenario: str | None = 
                           f"known: {', '.join(map(typed_setting, accepted)) or 'none'}")
     strategy = cls(**canonical_settings(params))
     strategy.validate_params()
-    strategy.check_settings_used(scenario, task_free)
     return strategy
 
 
@@ -143,7 +152,7 @@ class Strategy:
     #: optimiser per task: the units left out get no gradient, so nothing of theirs moves
     subnetwork_exact: ClassVar[bool] = False
     #: settings that other settings, the scenario or a task-free stream make pointless: rules
-    #: whose ``when`` gets a :class:`StrategyUse` (as configurations declare theirs,
+    #: whose ``when`` gets a ``StrategyUse`` (as configurations declare theirs,
     #: :class:`~neuroaikit.config.AppliesOnly`); a setting changed from its default that a rule
     #: covers is refused
     _applies_only: ClassVar[tuple[AppliesOnly, ...]] = ()
@@ -164,7 +173,7 @@ class Strategy:
 
     def check_settings_used(self, scenario: str | None = None, task_free: bool = False) -> None:
         """Raise a one-line :class:`~neuroaikit.errors.ConfigError` naming the first changed setting
-        that ``_applies_only`` says this strategy would not use (see :class:`StrategyUse`)."""
+        that ``_applies_only`` says this strategy would not use (its rules see a ``StrategyUse``)."""
         use = StrategyUse(self, scenario, task_free)
         for setting in self.changed_settings():
             for rule in self._applies_only:
@@ -178,7 +187,9 @@ class Strategy:
         self.learner = learner
         self.validate_params()  # a strategy built directly, not through make_strategy
         scenario = learner.scenario
-        self.check_settings_used(scenario.kind, scenario.task_free)
+        if not getattr(self, "_settings_checked", False):  # later, setup has resolved some (replay's size)
+            self.check_settings_used(scenario.kind, scenario.task_free)
+            self._settings_checked = True
         if self.needs_task_labels and scenario.task_free:
             raise ConfigError(f"strategy {self.name!r} needs task labels, which a task-free stream does not give")
         if self.needs_task_labels and scenario.kind != "task":
@@ -248,7 +259,14 @@ class Composite(Strategy):
         if base_params is not None and not isinstance(base_params, dict):
             raise ConfigError(f"strategy {self.name!r}: base_params must be a mapping, got {base_params!r}")
         self.base_params = dict(base_params or {})
-        self.base = make_strategy(base, self.base_params) if isinstance(base, str) else base
+        self.base = build_strategy(base, self.base_params) if isinstance(base, str) else base
+
+    def check_settings_used(self, scenario: str | None = None, task_free: bool = False) -> None:
+        super().check_settings_used(scenario, task_free)
+        try:
+            self.base.check_settings_used(scenario, task_free)
+        except ConfigError as error:  # "strategy 'xdg', base strategy 'lwf': heads applies only ..."
+            raise ConfigError(f"strategy {self.name!r}, base {error}") from None
 
     def setup(self, learner: "Learner") -> None:
         super().setup(learner)

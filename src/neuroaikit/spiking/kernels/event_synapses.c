@@ -28,7 +28,13 @@
 typedef float vec __attribute__((vector_size(VEC_BYTES)));
 typedef float vec_unaligned __attribute__((vector_size(VEC_BYTES), aligned(4)));
 #define LANES (VEC_BYTES / 4)
+/* A forward tile holds 2 x MAX_VECS accumulators: 16 of the 32 registers of AVX-512 and NEON,
+ * and all 16 of AVX2's; SSE's 16 registers need room for the loads too. */
+#if VEC_BYTES == 16 && defined(__x86_64__)
+#define MAX_VECS 4
+#else
 #define MAX_VECS 8
+#endif
 #define TILE (LANES * MAX_VECS)
 
 static inline vec load(const float *p) { return *(const vec_unaligned *)p; }
