@@ -99,3 +99,15 @@ def test_cca_rule_benchmark_argmax_never_answers_rest(shared_data, tmp_path):
     ds = load_ssvep_exo(shared_data / "eeg", [1])
     assert row["lda_accuracy"] == cross_validate(make_decoder("cca", ds), ds, "within-session", 5, seed=42).accuracy
     assert json.loads(out.read_text())["mean"]["lda_accuracy"] == row["lda_accuracy"]
+
+
+def test_cca_rule_benchmark_maps_scores_to_class_labels_not_positions():
+    from types import SimpleNamespace
+
+    import torch
+
+    bench = load_benchmark("bmi_cca_rule")
+    decoder = SimpleNamespace(classes_=np.array([10, 20, 30, 40]), stimulated_=[0, 1, 3],
+                              scores=lambda X: torch.tensor([[0.1, 0.9, 0.2], [0.8, 0.1, 0.3], [0.1, 0.2, 0.7]]))
+    assert bench.stimulated_classes(decoder).tolist() == [10, 20, 40]
+    assert bench.argmax_rule(decoder, SimpleNamespace(X=None)).tolist() == [20, 10, 40]

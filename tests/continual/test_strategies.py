@@ -739,3 +739,22 @@ def test_a_strategy_whose_setup_resolved_its_settings_serves_a_second_learner(da
         model, _ = build_network(config, scenario)
         Learner(model, scenario, strategy, iters=5, batch_size=16, lr=1e-3)
     assert strategy.size == 5 * scenario.n_outputs and strategy.per_class == 5
+
+
+def test_a_strategy_set_up_once_is_judged_by_the_settings_it_was_given(datasets):
+    """Inside a composite, and against another scenario, after setup resolved its size."""
+    from neuroaikit.continual.learner import Learner, build_network
+    from neuroaikit.continual.strategies import HiddenNoise
+
+    config = _config("replay", "class", hidden=16)
+    scenario = scenario_from(config, datasets)
+    replay = make_strategy("replay", {"per_class": 5})
+    model, _ = build_network(config, scenario)
+    Learner(model, scenario, replay, iters=5, batch_size=16, lr=1e-3)
+    assert replay.size is not None and replay.changed_settings() == ["per_class"]
+    HiddenNoise(base=replay).check_settings_used("class")
+    lwf = make_strategy("lwf", {"heads": "sampled"}, "task")
+    with pytest.raises(ConfigError, match="heads applies only to the task-incremental scenario"):
+        lwf.check_settings_used("class")
+    with pytest.raises(ConfigError, match="base_params apply only when base is a strategy's name"):
+        HiddenNoise(base=lwf, base_params={"temperature": 3.0})

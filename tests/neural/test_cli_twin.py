@@ -45,6 +45,9 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert main(["twin", "fit", "synthetic", "--config", str(config), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err == (f"error: synthetic.cortex.channel_correlation applies only with "
                                        f"synthetic.cortex.image_channels > 1 (set in --config {config})\n")
+    assert main(["twin", "fit", "synthetic", "--config", str(config), "--synthetic", "n_neurons=5",
+                 "--out", str(tmp_path / "o")]) == 2  # the typed simulator would replace the file's
+    assert "set it in one place" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 

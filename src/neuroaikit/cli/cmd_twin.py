@@ -238,6 +238,9 @@ def job_from_args(args):
     if synthetic:
         if args.data != ["synthetic"]:
             raise ConfigError("--synthetic applies only when DATA is 'synthetic'")
+        if values.get("synthetic"):  # it would replace the file's simulator, not add to it
+            raise ConfigError(f"--synthetic and the synthetic block of --config {args.config} both set the simulator; "
+                              f"set it in one place")
         try:
             values["synthetic"] = SyntheticDataConfig.from_flat(synthetic).to_dict()
         except UnusedSettingError as exc:  # "--synthetic tau applies only with --synthetic calcium=true"

@@ -21,14 +21,14 @@ from .metrics import (METRICS, AverageAccuracy, BackwardTransfer, Forgetting, Fo
 from .results import ContinualResult
 from .scenarios import BENCHMARKS, SCENARIOS, Scenario, Task, check_scenario, make_scenario, split_classes
 from .strategies import (EWC, SI, BrainInspiredReplay, ExperienceReplay, Finetune, GenerativeReplay, HiddenNoise,
-                         Joint, LwF, Metaplasticity, OnlineEWC, Strategy, XdG, available_strategies, fisher_diagonal,
-                         make_strategy)
+                         Joint, LwF, Metaplasticity, OnlineEWC, Strategy, XdG, available_strategies, build_strategy,
+                         fisher_diagonal, make_strategy)
 
 __all__ = [
     "BENCHMARKS", "EWC", "METRICS", "PROTOCOLS", "SCENARIOS", "SI", "AverageAccuracy", "BackwardTransfer",
     "BrainInspiredReplay", "ClassBalancedBuffer", "ContinualConfig", "ContinualResult", "ExperienceReplay",
     "Finetune", "Forgetting", "ForwardTransfer", "GenerativeReplay", "HiddenNoise", "Joint", "Learner", "LwF",
     "Metaplasticity", "OnlineEWC", "ReplayBuffer", "ReservoirBuffer", "Scenario", "Strategy", "Task", "XdG",
-    "accuracy_curve", "available_strategies", "build_network", "check_scenario", "fisher_diagonal", "learn",
+    "accuracy_curve", "available_strategies", "build_network", "build_strategy", "check_scenario", "fisher_diagonal", "learn",
     "make_learner", "make_scenario", "make_strategy", "run_continual", "scenario_from", "split_classes", "summarise",
 ]

@@ -900,8 +900,9 @@ def _job_of(run: Run) -> TwinFitJob | None:
             # a run saved before such settings were refused: evaluation reads the data settings
             # (the model comes from model.json), so the model's settings, or a pointless region,
             # or a simulator setting that shaped nothing, are left out, one refusal at a time
-            cortex = ((values.get("synthetic") or {}).get("cortex") or {})
-            if error.field in SyntheticCortex.CONDITIONAL and error.field in cortex:
+            synthetic = values.get("synthetic")
+            cortex = synthetic.get("cortex") if isinstance(synthetic, Mapping) else None
+            if error.field in SyntheticCortex.CONDITIONAL and isinstance(cortex, Mapping) and error.field in cortex:
                 values["synthetic"] = {**values["synthetic"],
                                        "cortex": {k: v for k, v in cortex.items() if k != error.field}}
                 continue

@@ -15,6 +15,7 @@ before any run folder exists.
 from __future__ import annotations
 
 import inspect
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, NamedTuple
 
 import torch
@@ -78,10 +79,11 @@ def typed_setting(setting: str) -> str:
 
 
 class StrategyUse(NamedTuple):
-    """What a strategy's ``_applies_only`` rules look at: its settings and the job it serves
-    (``scenario`` is ``None`` where the job is not known yet, and then no rule about it refuses)."""
+    """What a strategy's ``_applies_only`` rules look at: its settings as the user gave them
+    (``settings.size``), and the job it serves (``scenario`` is ``None`` where the job is not
+    known yet, and then no rule about it refuses)."""
 
-    strategy: "Strategy"
+    settings: SimpleNamespace
     scenario: str | None
     task_free: bool
 
@@ -165,16 +167,25 @@ class Strategy:
             # the message names what the user wrote
             check_value(typed_setting(setting), getattr(self, setting), constraints, where=f"strategy {self.name!r}: ")
 
+    def given_settings(self) -> dict:
+        """The settings as the user gave them (defaults included): taken when first asked, which
+        :meth:`setup` does before it resolves any (replay's ``size`` from ``per_class``), and
+        kept, so that a strategy set up once is judged by what it was given."""
+        if "_given_settings" not in self.__dict__:
+            self._given_settings = {name: getattr(self, name) for name in inspect.signature(type(self).__init__).parameters
+                                    if name != "self" and hasattr(self, name)}
+        return dict(self._given_settings)
+
     def changed_settings(self) -> list[str]:
-        """The settings whose value differs from the constructor's default, in order."""
-        return [name for name, parameter in inspect.signature(type(self).__init__).parameters.items()
-                if name != "self" and parameter.default is not inspect.Parameter.empty
-                and hasattr(self, name) and getattr(self, name) != parameter.default]
+        """The given settings whose value differs from the constructor's default, in order."""
+        defaults = inspect.signature(type(self).__init__).parameters
+        return [name for name, value in self.given_settings().items()
+                if defaults[name].default is not inspect.Parameter.empty and value != defaults[name].default]
 
     def check_settings_used(self, scenario: str | None = None, task_free: bool = False) -> None:
         """Raise a one-line :class:`~neuroaikit.errors.ConfigError` naming the first changed setting
         that ``_applies_only`` says this strategy would not use (its rules see a ``StrategyUse``)."""
-        use = StrategyUse(self, scenario, task_free)
+        use = StrategyUse(SimpleNamespace(**self.given_settings()), scenario, task_free)
         for setting in self.changed_settings():
             for rule in self._applies_only:
                 refusal = rule.refusal(use, setting)
@@ -187,9 +198,7 @@ class Strategy:
         self.learner = learner
         self.validate_params()  # a strategy built directly, not through make_strategy
         scenario = learner.scenario
-        if not getattr(self, "_settings_checked", False):  # later, setup has resolved some (replay's size)
-            self.check_settings_used(scenario.kind, scenario.task_free)
-            self._settings_checked = True
+        self.check_settings_used(scenario.kind, scenario.task_free)
         if self.needs_task_labels and scenario.task_free:
             raise ConfigError(f"strategy {self.name!r} needs task labels, which a task-free stream does not give")
         if self.needs_task_labels and scenario.kind != "task":
@@ -258,6 +267,9 @@ class Composite(Strategy):
             raise ConfigError(f"strategy {self.name!r}: base must be a strategy's name, got {base!r}")
         if base_params is not None and not isinstance(base_params, dict):
             raise ConfigError(f"strategy {self.name!r}: base_params must be a mapping, got {base_params!r}")
+        if isinstance(base, Strategy) and base_params:
+            raise ConfigError(f"strategy {self.name!r}: base_params apply only when base is a strategy's name; "
+                              f"set them on the {base.name!r} instance")
         self.base_params = dict(base_params or {})
         self.base = build_strategy(base, self.base_params) if isinstance(base, str) else base
 

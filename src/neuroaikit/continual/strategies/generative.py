@@ -142,7 +142,7 @@ class GenerativeReplay(_GenerativeReplay):
     _parameter_constraints: ClassVar[dict] = {"z_dim": [POSITIVE_INT], "distill": [BOOL], "temperature": [POSITIVE]}
 
     _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
-        AppliesOnly(("temperature",), lambda use: use.strategy.distill, "applies only with {distill}"),
+        AppliesOnly(("temperature",), lambda use: use.settings.distill, "applies only with {distill}"),
     )
 
     def __init__(self, z_dim: int = 100, distill: bool = False, temperature: float = 2.0):

@@ -204,7 +204,7 @@ class ExperienceReplay(Strategy):
     }
 
     _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
-        AppliesOnly(("per_class",), lambda use: use.strategy.size is None,
+        AppliesOnly(("per_class",), lambda use: use.settings.size is None,
                     "applies only without {size}, which sets the whole buffer"),
     )
 

@@ -5,7 +5,7 @@
  *   forward      y[r, :]   = bias + sum of wt[c, :] over the active inputs c of row r
  *   weight grad  gwt[c, :] = sum of g[r, :] over the rows r in which input c is active
  * (wt = W^T and gwt = dW^T are k x n), so the work scales with the number of spikes, not
- * with rows * k. Columns are processed in tiles of 8 vectors (then 1 vector, then 1 column) kept in vector
+ * with rows * k. Columns are processed in tiles of MAX_VECS vectors (then 1 vector, then 1 column) kept in vector
  * registers, so a tile of wt or gwt stays in cache while every row streams past it.
  * Tiles are shared out between `threads` OpenMP threads (torch's own pool when torch's
  * libgomp is loaded, as on Linux wheels), and no two threads write the same memory. No
@@ -29,7 +29,8 @@ typedef float vec __attribute__((vector_size(VEC_BYTES)));
 typedef float vec_unaligned __attribute__((vector_size(VEC_BYTES), aligned(4)));
 #define LANES (VEC_BYTES / 4)
 /* A forward tile holds 2 x MAX_VECS accumulators: 16 of the 32 registers of AVX-512 and NEON,
- * and all 16 of AVX2's; SSE's 16 registers need room for the loads too. */
+ * and all 16 of AVX2's, whose adds read unaligned memory directly; SSE's adds cannot, so each load
+ * needs a register of its own and 16 accumulators would spill. */
 #if VEC_BYTES == 16 && defined(__x86_64__)
 #define MAX_VECS 4
 #else
