@@ -216,11 +216,11 @@ def test_time_limit_holds_when_the_receptive_field_maps_are_slow(tmp_path, monke
     assert main(["twin", "fit", "synthetic", "--synthetic", "n_neurons=600", "--synthetic", "image_shape=[10,14]",
                  "--synthetic", "n_train=200", "--synthetic", "n_validation=40", "--synthetic", "n_test_images=6",
                  "--synthetic", "repeats=3", "--channels", "4", "--layers", "1", "--max-epochs", "10000",
-                 "--patience", "10000", "--threads", "1", "--time-limit", "40", "--quiet", "--out", str(out)]) == 0
+                 "--patience", "10000", "--threads", "1", "--time-limit", "60", "--quiet", "--out", str(out)]) == 0
     took = time.monotonic() - started
     run = Run.open(out)
     assert run.metrics["stopped_by"] == "time_limit" and "rf_within_2px_reliable" in run.result("twin_eval")["synthetic"]
-    assert run.metrics["command_seconds"] <= 40 and took <= 40
+    assert run.metrics["command_seconds"] <= 60 and took <= 60
 
 
 def test_members_of_several_mice_share_the_time_limit(three_mice, tmp_path):
