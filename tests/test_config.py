@@ -201,6 +201,9 @@ def test_every_applies_only_rule_names_fields_of_its_class():
             assert set(rule.causes) <= known, (cls.__name__, rule.causes)
             reason = rule.reason if isinstance(rule.reason, str) else ""
             assert set(re.findall(r"\{(\w+)\}", reason)) <= known, (cls.__name__, reason)
+    from neuroaikit.neural.simulate import SyntheticCortex
+
+    assert SyntheticCortex.conditional_fields() == {"tau", "trial_duration", "calcium_noise", "channel_correlation"}
 
 
 @dataclasses.dataclass

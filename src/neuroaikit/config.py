@@ -357,6 +357,11 @@ class Config:
                         return refusal
         return None
 
+    @classmethod
+    def conditional_fields(cls) -> frozenset[str]:
+        """The fields some ``_applies_only`` rule covers: those this configuration may refuse as unused."""
+        return frozenset(name for rule in cls._applies_only for name in rule.fields)
+
     def changed_fields(self) -> set[str]:
         """The fields (nested configurations left out) whose value differs from the default; a
         default written out, or written as a tuple, is no change."""

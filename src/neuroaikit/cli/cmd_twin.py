@@ -257,7 +257,7 @@ def job_from_args(args):
     try:
         return TwinFitJob.from_dict(values, where="twin fit")
     except UnusedSettingError as error:  # "--shifter ... (set in --config f.yaml)"
-        if error.field in SyntheticCortex.CONDITIONAL:  # typed ones were refused above: from the file
+        if error.field in SyntheticCortex.conditional_fields():  # typed ones were refused above: from the file
             raise ConfigError(f"{error.describe(lambda name: f'synthetic.cortex.{name}')} "
                               f"(set in --config {args.config})") from None
         raise error.located(args.config, in_file - typed) from None

@@ -121,8 +121,6 @@ class SyntheticCortex(Config):
                     "applies only with {image_channels} > 1", ("image_channels",)),
     )
     _refuse_unused_changes: ClassVar[bool] = True
-    #: the settings the rules above may refuse (a run saved before they did is read without them)
-    CONDITIONAL: ClassVar[frozenset[str]] = frozenset(name for rule in _applies_only for name in rule.fields)
 
     #: the settings of :meth:`realistic`
     REALISTIC: ClassVar[dict] = dict(calcium=True, mean_rate=0.22, gain_noise=0.3, surround_suppression=2.0,

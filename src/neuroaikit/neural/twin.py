@@ -902,7 +902,7 @@ def _job_of(run: Run) -> TwinFitJob | None:
             # or a simulator setting that shaped nothing, are left out, one refusal at a time
             synthetic = values.get("synthetic")
             cortex = synthetic.get("cortex") if isinstance(synthetic, Mapping) else None
-            if error.field in SyntheticCortex.CONDITIONAL and isinstance(cortex, Mapping) and error.field in cortex:
+            if error.field in SyntheticCortex.conditional_fields() and isinstance(cortex, Mapping) and error.field in cortex:
                 values["synthetic"] = {**values["synthetic"],
                                        "cortex": {k: v for k, v in cortex.items() if k != error.field}}
                 continue
