@@ -253,3 +253,31 @@ def test_a_strict_config_refuses_a_changed_unused_setting_on_construction():
         _StrictFit(momentum=0.5)
     _StrictFit(momentum=0.9)  # the default, written out (a saved config holds every field)
     _StrictFit(optimizer="sgd", momentum=0.5)
+
+
+@dataclasses.dataclass
+class _Job(Config):
+    fit: _StrictFit = dataclasses.field(default_factory=_StrictFit)
+    _parameter_constraints = {"fit": [InstanceOf(_StrictFit)]}
+
+
+@dataclasses.dataclass
+class _Sweep(Config):
+    job: _Job = dataclasses.field(default_factory=_Job)
+    _parameter_constraints = {"job": [InstanceOf(_Job)]}
+
+
+def test_a_nested_configuration_refusal_says_where_the_setting_is():
+    """The path leads from the configuration built to the one holding the refused setting, so a
+    caller can find (or drop) the setting in the mapping it gave; the message stays the field's."""
+    with pytest.raises(UnusedSettingError) as raised:
+        _Sweep.from_dict({"job": {"fit": {"momentum": 0.5}}})
+    error = raised.value
+    assert (error.field, error.path, str(error)) == ("momentum", ("job", "fit"),
+                                                     "momentum applies only with optimizer sgd")
+    with pytest.raises(UnusedSettingError) as raised:  # built from a mapping by the constructor
+        _Job(fit={"momentum": 0.5})
+    assert raised.value.path == ("fit",)
+    copy = pickle.loads(pickle.dumps(error.located("f.json", {"momentum"})))
+    assert (copy.path, copy.from_file) == (("job", "fit"), ("momentum",))
+    assert _StrictFit.conditional_fields() == {"momentum"} and error.inside("x").path == ("x", "job", "fit")

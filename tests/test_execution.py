@@ -176,6 +176,70 @@ def test_continual_on_each_device(strategy, device, shared_data, tmp_path):
     assert result.execution["device"].startswith(device) and len(result.accuracy_matrix) == 5
 
 
+@pytest.mark.parametrize("strategy, params", [("hidden-noise", {}), ("ewc", {"fisher_labels": "sample"})])
+def test_a_continual_job_resumes_on_each_device(strategy, params, device, tmp_path):
+    """A checkpoint loaded onto the run's device continues the job: the noise layers' generator
+    states (loaded as CUDA tensors there) and EWC's sampled Fisher labels (drawn with a CPU
+    generator) were found, by reading the code, to fail on a GPU."""
+    from neuroaikit.continual.config import ContinualConfig
+    from neuroaikit.continual.learner import make_learner, scenario_from
+    from neuroaikit.data import ImageDataset
+
+    labels = torch.arange(10).repeat_interleave(12)
+    images = torch.rand(len(labels), 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    names = [str(c) for c in range(10)]
+    datasets = (ImageDataset(images, labels, names, "synthetic", "train"),
+                ImageDataset(images[::3], labels[::3], names, "synthetic", "test"))
+    config = ContinualConfig(benchmark="split-mnist", scenario="domain", strategy=strategy, strategy_params=params,
+                             iters=6, hidden=16, batch_size=16, execution={"device": device, "threads": 1})
+    scenario = scenario_from(config, datasets)
+    whole, _ = make_learner(config, scenario, device)
+    whole.fit()
+    first, _ = make_learner(config, scenario, device)
+    first.fit(on_task_end=lambda t: torch.save(first.state_dict(), tmp_path / "checkpoint.pt") if t == 1 else None)
+    second, _ = make_learner(config, scenario, device)
+    assert second.load_state_dict(torch.load(tmp_path / "checkpoint.pt", map_location=device, weights_only=True)) == 2
+    second.fit(2)
+    assert len(second.matrix) == 5
+    if device == "cpu":  # bit for bit; a GPU's reductions need not repeat their rounding
+        assert second.matrix == whole.matrix
+
+
+class _NumpyNoiseAttack:
+    """A user's attack written with NumPy: it hands back CPU images whatever the model's device."""
+
+    def __init__(self, model, eps, **_):
+        self.eps = eps
+
+    def __call__(self, x, y):
+        noise = np.sign(np.random.default_rng(0).standard_normal(tuple(x.shape))).astype(np.float32)
+        return torch.from_numpy(np.clip(x.cpu().numpy() + self.eps * noise, 0, 1))
+
+
+def test_an_extra_attack_may_hand_back_cpu_images_on_each_device(device):
+    from neuroaikit.attacks.evaluate import RobustnessConfig, evaluate_robustness
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 4)).to(device).eval()
+    x, y = torch.rand(8, 1, 2, 2), torch.arange(8) % 4
+    config = RobustnessConfig.quick(eps=[0.1], reference_eps=0.1, n_examples=8, max_extensions=0)
+    result = evaluate_robustness(model, x, y, config, extra_attacks={"numpy-noise": _NumpyNoiseAttack})
+    assert 0 <= result.sweep[0].attacks["numpy-noise"] <= 1
+
+
+def test_probe_on_each_device(device, trained, tmp_path):
+    """``neuroaikit probe`` computes its features and lesions where it loaded the model (a model
+    moved to CUDA was fed CPU batches: found by reading the code, not yet run on a GPU)."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    assert main(["probe", str(run), "--layers", "relu1", "--max-units", "4", "--images", "60", "--mei-units", "1",
+                 "--mei-steps", "2", "--folds", "2", "--device", device, "--quiet", "--no-report"]) == 0
+    result = Run(run).result("insilico")
+    assert result["execution"]["device"].startswith(device) and result["lesions"] is not None
+
+
 def _evaluate_robustness_in(precision_config, run_dir):
     from neuroaikit.attacks.evaluate import evaluate_robustness
 

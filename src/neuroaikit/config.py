@@ -228,15 +228,19 @@ class UnusedSettingError(ConfigError):
     ``reason`` names fields in braces ("applies only with {robustness}"); ``describe(name)``
     spells them, as field names by default or, given a function, as a command's option names.
     ``config_file`` and ``from_file`` (set by :meth:`located`) say which of the settings involved
-    came from a configuration file rather than the command line."""
+    came from a configuration file rather than the command line. ``path`` leads from the
+    configuration being built to the nested one that holds ``field`` and ``causes``
+    (``("synthetic", "cortex")`` for a refused ``SyntheticCortex`` setting of a ``TwinFitJob``):
+    ``Config.from_dict`` fills it in, so that a caller can find the setting in the mapping it gave."""
 
     def __init__(self, field: str, reason: str, causes: tuple[str, ...] = (), config_file: str | None = None,
-                 from_file: tuple[str, ...] = ()):
+                 from_file: tuple[str, ...] = (), path: tuple[str, ...] = ()):
         self.field = field
         self.reason = reason
         self.causes = tuple(causes)
         self.config_file = config_file
         self.from_file = tuple(from_file)
+        self.path = tuple(path)
         super().__init__(self.describe())
 
     def describe(self, name: Callable[[str], str] = str) -> str:
@@ -252,10 +256,15 @@ class UnusedSettingError(ConfigError):
         that came from ``config_file``, not typed)."""
         where = set(in_file)
         from_file = tuple(f for f in (self.field, *self.causes) if f in where)
-        return type(self)(self.field, self.reason, self.causes, config_file if from_file else None, from_file)
+        return type(self)(self.field, self.reason, self.causes, config_file if from_file else None, from_file,
+                          self.path)
+
+    def inside(self, name: str) -> "UnusedSettingError":
+        """This error, as raised by the configuration held in field ``name`` of another."""
+        return type(self)(self.field, self.reason, self.causes, self.config_file, self.from_file, (name, *self.path))
 
     def __reduce__(self):  # pickled (a Ray worker's error) with its fields, not only its message
-        return type(self), (self.field, self.reason, self.causes, self.config_file, self.from_file)
+        return type(self), (self.field, self.reason, self.causes, self.config_file, self.from_file, self.path)
 
 
 @dataclass(frozen=True)
@@ -320,7 +329,10 @@ class Config:
             value = getattr(self, f.name)
             nested = _nested_type(type(self), f.name)
             if nested is not None and isinstance(value, Mapping):
-                value = nested.from_dict(value)
+                try:
+                    value = nested.from_dict(value)
+                except UnusedSettingError as error:
+                    raise error.inside(f.name) from None
                 setattr(self, f.name, value)
             if isinstance(value, Config):
                 continue  # validated when it was built
@@ -408,7 +420,10 @@ class Config:
         for name, value in values.items():
             nested = _nested_type(cls, name)
             if nested is not None and isinstance(value, Mapping):
-                kwargs[name] = nested.from_dict(value, where=f"{label}.{name}")
+                try:
+                    kwargs[name] = nested.from_dict(value, where=f"{label}.{name}")
+                except UnusedSettingError as error:
+                    raise error.inside(name) from None
         return cls(**kwargs)
 
     def replace(self: C, **changes: Any) -> C:

@@ -30,3 +30,16 @@ def test_features_average_independent_draws_on_both_branches(batch_size):
     feats = extract_features(model, torch.zeros(3, 2000), ["out"], noise=n, batch_size=batch_size, seed=0)["out"]
     assert feats.shape == (3, 2000)
     assert float(feats.var()) == pytest.approx(2 / n, rel=0.15)
+
+
+def test_features_are_computed_on_the_models_device_by_default():
+    """The batches go where the model's weights are (a model on a GPU was fed CPU batches). The
+    ``meta`` device stands in for a GPU here: its forward pass runs, its values cannot be copied out."""
+    model = nn.Sequential(nn.Flatten(), nn.Linear(4, 3)).to("meta")
+    seen = []
+    model.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].device))
+    with pytest.raises(NotImplementedError, match="meta"):
+        extract_features(model, torch.rand(2, 1, 2, 2), ["1"])
+    assert seen == [torch.device("meta")]
+    cpu = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+    assert extract_features(cpu, torch.rand(2, 1, 2, 2), ["1"])["1"].shape == (2, 3)

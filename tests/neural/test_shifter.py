@@ -100,10 +100,21 @@ def test_an_older_run_saved_with_a_now_refused_setting_still_names_its_data(tmp_
 
     saved = TwinFitJob(data="synthetic").to_dict()
     saved["fit"]["model"].update(shifter=True, readout="factorized")
+    saved["fit"]["max_epochs"] = 7
     with pytest.raises(UnusedSettingError):
         TwinFitJob.from_dict(saved)
     job = _job_of(SimpleNamespace(config=saved, path=tmp_path))
     assert job is not None and job.data == "synthetic"
+    # only the refused setting is left out: the rest of the recorded fit is read back
+    assert job.fit.max_epochs == 7 and job.fit.model.readout == "factorized" and not job.fit.model.shifter
+    assert saved["fit"]["model"]["shifter"] is True  # the run's own record is not changed
+    transfer = {**TwinFitJob(data="synthetic").to_dict(), "core_from": str(tmp_path)}
+    transfer["fit"]["model"]["hidden_channels"] = 48  # taken from the copied core: refused since
+    with pytest.raises(UnusedSettingError) as raised:
+        TwinFitJob.from_dict(transfer)
+    assert (raised.value.field, raised.value.path) == ("hidden_channels", ("fit", "model"))
+    job = _job_of(SimpleNamespace(config=transfer, path=tmp_path))
+    assert job is not None and job.core_from == str(tmp_path)
     saved = {**TwinFitJob(data="synthetic").to_dict(), "region": 2}
     job = _job_of(SimpleNamespace(config=saved, path=tmp_path))
     assert job is not None and job.data == "synthetic" and job.region is None

@@ -108,12 +108,21 @@ def prepare_images(images: Any, channels: int, size: int | tuple[int, int], resc
     return x
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """The device of a module's first parameter or buffer (CPU for a module with neither)."""
+    for tensor in (*model.parameters(), *model.buffers()):
+        return tensor.device
+    return torch.device("cpu")
+
+
 def extract_features(model: nn.Module, images: Any, layers: Sequence[str] | None = None, noise: str | int = "off",
-                     batch_size: int = 256, device: str | torch.device = "cpu", flatten: bool = True,
+                     batch_size: int = 256, device: str | torch.device | None = None, flatten: bool = True,
                      seed: int | None = None) -> dict[str, torch.Tensor]:
-    """Activations ``{layer: (n_images, units)}`` (float32, flattened) of ``layers``.
+    """Activations ``{layer: (n_images, units)}`` (float32, flattened) of ``layers``, returned on
+    the CPU.
 
     Args:
+        device: where the batches go (default: the device of the model's parameters).
         noise: ``"off"`` (deterministic), ``"draw"`` (one noise draw) or an int N (mean over
             N draws, computed in one vectorised pass per batch). Models without noise layers
             give the same result for every choice.
@@ -129,6 +138,7 @@ def extract_features(model: nn.Module, images: Any, layers: Sequence[str] | None
     layers = list(layers) if layers else default_layers(model)
     modules = _resolve(model, layers)
     x = torch.as_tensor(images, dtype=torch.float32)
+    device = model_device(model) if device is None else device
     n_draws = noise if isinstance(noise, int) else 1
     captured: dict[str, torch.Tensor] = {}
 

@@ -41,7 +41,7 @@ from .bootstrap import _interval, bootstrap_rdm_comparison, resample_indices
 from .ceiling import _split_halves, rdm_split_half_reliability, split_half_reliability
 from .cka import cka_from_grams, hsic, linear_gram, rbf_gram
 from .config import AlignmentConfig
-from .features import default_layers, extract_features, prepare_images
+from .features import default_layers, extract_features, model_device, prepare_images
 from .predictivity import bootstrap_median_r, linear_predictivity
 from .rdm import rdm
 from .results import (AlignmentResult, AlignmentSettings, CKACeiling, Ceilings, LayerAlignment, MetricScore,
@@ -246,10 +246,6 @@ def auto_threads(n_stimuli: int) -> int | None:
     return 1 if n_stimuli <= 1000 else None
 
 
-def _model_device(model: torch.nn.Module) -> torch.device:
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
-
-
 def alignment_profile(model: torch.nn.Module, target: NeuralTarget, input_shape: tuple[int, int],
                       layers: Sequence[str] | None = None, noise: str | int = "off", rdm_method: str = "correlation",
                       compare: str = "spearman", cka_kernel: str = "linear", cka_debiased: bool = True,
@@ -275,7 +271,7 @@ def alignment_profile(model: torch.nn.Module, target: NeuralTarget, input_shape:
     if threads == "auto":
         threads = auto_threads(len(target.average))
     with torch_threads(threads):
-        return _profile(model, target, config, progress or silent(), _model_device(model)).to_dict()
+        return _profile(model, target, config, progress or silent(), model_device(model)).to_dict()
 
 
 def _ceilings(target: NeuralTarget, config: AlignmentConfig):

@@ -411,6 +411,8 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
                 x_adv = (_user_code(name, _batched, attack, x, y, config.batch_size) if name in extra
                          else _batched(attack, x, y, config.batch_size))
                 if name in extra:
+                    if isinstance(x_adv, torch.Tensor):
+                        x_adv = x_adv.to(x.device)  # an attack written with NumPy hands back CPU images
                     _check_within_budget(name, x, x_adv, eps, config.norm, ex)
                 white_box = name in WHITE_BOX or (name in extra and getattr(attack, "white_box", True))
                 ok, majority_masks[name] = judge(x_adv, white_box)

@@ -191,7 +191,7 @@ def job_from_args(args):
     """The :class:`TwinFitJob` the options describe (defaults from the dataclasses)."""
     from ..config import UnusedSettingError, load_config_file
     from ..errors import ConfigError
-    from ..neural.simulate import SyntheticCortex, SyntheticDataConfig
+    from ..neural.simulate import SyntheticDataConfig
     from ..neural.twin import TwinFitJob
     from .options import execution_values, parse_assignments
 
@@ -257,8 +257,9 @@ def job_from_args(args):
     try:
         return TwinFitJob.from_dict(values, where="twin fit")
     except UnusedSettingError as error:  # "--shifter ... (set in --config f.yaml)"
-        if error.field in SyntheticCortex.conditional_fields():  # typed ones were refused above: from the file
-            raise ConfigError(f"{error.describe(lambda name: f'synthetic.cortex.{name}')} "
+        path = error.path
+        if path[:1] == ("synthetic",):  # typed ones were refused above: from the file
+            raise ConfigError(f"{error.describe(lambda name: '.'.join((*path, name)))} "
                               f"(set in --config {args.config})") from None
         raise error.located(args.config, in_file - typed) from None
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..alignment.features import _resolve, default_layers, run_on_inputs
+from ..alignment.features import _resolve, default_layers, model_device, run_on_inputs
 from ..errors import ConfigError, DataError
 from ..noise import set_noise
 from .channels import to_channels
@@ -35,13 +35,6 @@ NOISE = ("off", "on", "frozen")
 
 class _Captured(Exception):
     """Raised by the recording hook to stop the forward pass once the layer has run."""
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of a module's first parameter or buffer (CPU for a module with neither)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def declared_degrees(model: nn.Module) -> float | None:

@@ -15,6 +15,7 @@ Every input is validated before anything is written; the run lifecycle is
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -41,7 +42,7 @@ from .load import RECORDING_FILE_SUFFIXES, check_recording_file, is_filetree, lo
 from .models import DEFAULT_SESSION, CortexTwin, SessionView, TwinEnsemble, twin_members
 from .metrics import evaluate_predictions, explainable_variance, oracle_correlation, repeated_trials, standardize
 from .results import RepeatCeiling, TierScores, TwinEvaluation, TwinFitResult, TwinProbe
-from .simulate import SyntheticCortex, SyntheticDataConfig
+from .simulate import SyntheticDataConfig
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ class TwinFitJob(Config):
             taken = [name for name in CORE_ARCHITECTURE if name in changed]
             if taken:
                 raise UnusedSettingError(taken[0], "is taken from the core of {core_from} (copied and frozen)",
-                                         ("core_from",))
+                                         ("core_from",), path=("fit", "model"))
 
     @property
     def paths(self) -> list[str]:
@@ -892,24 +893,20 @@ def rf_recovery(model, ds: NeuralDataset, truth: np.ndarray, tier: str = "test",
 
 
 def _job_of(run: Run) -> TwinFitJob | None:
-    values = dict(run.config)
+    values = copy.deepcopy(dict(run.config))
     while True:
         try:
             return TwinFitJob.from_dict(values, where=str(run.path / "config.json"))
         except UnusedSettingError as error:
             # a run saved before such settings were refused: evaluation reads the data settings
-            # (the model comes from model.json), so the model's settings, or a pointless region,
-            # or a simulator setting that shaped nothing, are left out, one refusal at a time
-            synthetic = values.get("synthetic")
-            cortex = synthetic.get("cortex") if isinstance(synthetic, Mapping) else None
-            if error.field in SyntheticCortex.conditional_fields() and isinstance(cortex, Mapping) and error.field in cortex:
-                values["synthetic"] = {**values["synthetic"],
-                                       "cortex": {k: v for k, v in cortex.items() if k != error.field}}
-                continue
-            drop = "region" if error.field == "region" else "fit"
-            if drop not in values:
+            # (the model comes from model.json), so a setting that shaped nothing is left out,
+            # one refusal at a time
+            holder: Any = values
+            for name in error.path:
+                holder = holder.get(name) if isinstance(holder, Mapping) else None
+            if not isinstance(holder, dict) or error.field not in holder:
                 return None
-            del values[drop]
+            del holder[error.field]
         except ConfigError:
             return None
 

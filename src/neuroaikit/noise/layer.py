@@ -75,7 +75,7 @@ class NoiseLayer(nn.Module):
         if generator.get_state().numel() != state.numel():
             self._generator = None
             return False
-        generator.set_state(state)
+        generator.set_state(state.cpu())  # a CUDA generator's state too is a CPU tensor
         self._generator = generator
         return True
 

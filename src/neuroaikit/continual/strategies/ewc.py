@@ -80,7 +80,9 @@ def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, la
                 choices = [(torch.full_like(y, c), p[:, c].sqrt()) for c in range(logits.shape[1])
                            if bool((p[:, c] > 0).any())]
             elif labels == "sample":
-                choices = [(torch.multinomial(p, 1, generator=generator).flatten(), torch.ones_like(p[:, 0]))]
+                # drawn on the CPU, whose generator this is: the same labels on every device
+                drawn = torch.multinomial(p.cpu(), 1, generator=generator).flatten().to(p.device)
+                choices = [(drawn, torch.ones_like(p[:, 0]))]
             elif labels == "predicted":
                 choices = [(p.argmax(1), torch.ones_like(p[:, 0]))]
             else:
