@@ -44,7 +44,8 @@ lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks docs examples
 	$(VENV)/bin/mypy
 
-# the workflow tests on a CUDA GPU (tests parametrised by device run on cuda; see tests/conftest.py)
+# the workflow tests on a CUDA GPU (tests parametrised by device run on cuda; see tests/conftest.py),
+# and the tests that need a GPU, marked gpu
 test-gpu: $(TEST_STAMP)
 	$(PY) -m pytest -q -m gpu --devices cuda
 

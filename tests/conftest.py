@@ -66,7 +66,8 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "gpu: runs on a CUDA device (selected with --devices cuda; make test-gpu)")
+    config.addinivalue_line("markers", "gpu: runs on a CUDA device (a device-parametrised test with --devices cuda, or a test "
+                            "that needs a GPU); make test-gpu selects them")
     # test tensors are small: a second OpenMP thread only contends (up to 25x slower on a busy
     # 2-core machine). Set once for the session, so session-scoped fixtures that train models get
     # the same thread count, and so the same floating-point results, as the tests.

@@ -109,7 +109,9 @@ def test_evaluate_on_each_device(device, trained, tmp_path):
 
 def test_twin_fit_evaluate_probe_on_each_device(device, tmp_path):
     out = tmp_path / "twin"
-    assert main(["twin", "fit", "synthetic", *TINY_TWIN, "--device", device, "--out", str(out)]) == 0
+    # with a time limit: the scoring is timed, before training, on the device it will run on
+    assert main(["twin", "fit", "synthetic", *TINY_TWIN, "--device", device, "--time-limit", "600",
+                 "--out", str(out)]) == 0
     assert Run(out).metrics["execution"]["device"].startswith(device)
     assert main(["twin", "evaluate", str(out), "--overwrite", "--device", device, "--quiet", "--no-report"]) == 0
     assert main(["twin", "probe", str(out), "--neurons", "2", "--mei-steps", "2", "--noise-images", "32",
@@ -121,6 +123,23 @@ def test_twin_fit_in_bf16(tmp_path):
     out = tmp_path / "twin"
     assert main(["twin", "fit", "synthetic", *TINY_TWIN, "--precision", "bf16-mixed", "--device", "cpu", "--out",
                  str(out)]) == 0
+    assert np.isfinite(Run(out).metrics["best_validation_correlation"])
+
+
+def test_twin_fit_steps_through_the_gradient_scaler_of_16_mixed(tmp_path, monkeypatch):
+    """16-mixed (a GPU's float16) scales the loss, as train, continual and the BMI decoders do;
+    here a CPU scaler stands in for the one ``Execution`` makes for 16-mixed."""
+    from neuroaikit.execution import Execution
+
+    given = []
+    step = Execution.optimizer_step
+    monkeypatch.setattr(Execution, "grad_scaler", lambda self: torch.amp.GradScaler("cpu"))
+    monkeypatch.setattr(Execution, "optimizer_step",
+                        lambda self, loss, optimizer, scaler=None: (given.append(scaler),
+                                                                     step(self, loss, optimizer, scaler)))
+    out = tmp_path / "twin"
+    assert main(["twin", "fit", "synthetic", *TINY_TWIN, "--device", "cpu", "--no-baselines", "--out", str(out)]) == 0
+    assert given and all(isinstance(s, torch.amp.GradScaler) for s in given)
     assert np.isfinite(Run(out).metrics["best_validation_correlation"])
 
 
@@ -176,6 +195,16 @@ def test_continual_on_each_device(strategy, device, shared_data, tmp_path):
     assert result.execution["device"].startswith(device) and len(result.accuracy_matrix) == 5
 
 
+def _tiny_image_sets():
+    from neuroaikit.data import ImageDataset
+
+    labels = torch.arange(10).repeat_interleave(12)
+    images = torch.rand(len(labels), 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    names = [str(c) for c in range(10)]
+    return (ImageDataset(images, labels, names, "synthetic", "train"),
+            ImageDataset(images[::3], labels[::3], names, "synthetic", "test"))
+
+
 @pytest.mark.parametrize("strategy, params", [("hidden-noise", {}), ("ewc", {"fisher_labels": "sample"})])
 def test_a_continual_job_resumes_on_each_device(strategy, params, device, tmp_path):
     """A checkpoint loaded onto the run's device continues the job: the noise layers' generator
@@ -183,13 +212,8 @@ def test_a_continual_job_resumes_on_each_device(strategy, params, device, tmp_pa
     generator) were found, by reading the code, to fail on a GPU."""
     from neuroaikit.continual.config import ContinualConfig
     from neuroaikit.continual.learner import make_learner, scenario_from
-    from neuroaikit.data import ImageDataset
 
-    labels = torch.arange(10).repeat_interleave(12)
-    images = torch.rand(len(labels), 1, 6, 6, generator=torch.Generator().manual_seed(0))
-    names = [str(c) for c in range(10)]
-    datasets = (ImageDataset(images, labels, names, "synthetic", "train"),
-                ImageDataset(images[::3], labels[::3], names, "synthetic", "test"))
+    datasets = _tiny_image_sets()
     config = ContinualConfig(benchmark="split-mnist", scenario="domain", strategy=strategy, strategy_params=params,
                              iters=6, hidden=16, batch_size=16, execution={"device": device, "threads": 1})
     scenario = scenario_from(config, datasets)
@@ -203,6 +227,18 @@ def test_a_continual_job_resumes_on_each_device(strategy, params, device, tmp_pa
     assert len(second.matrix) == 5
     if device == "cpu":  # bit for bit; a GPU's reductions need not repeat their rounding
         assert second.matrix == whole.matrix
+
+
+def test_rotated_mnist_on_each_device(device):
+    """The rotations are made on the device of the images (a CPU sampling grid met CUDA images)."""
+    from neuroaikit.continual.config import ContinualConfig
+    from neuroaikit.continual.learner import make_learner, scenario_from
+
+    config = ContinualConfig(benchmark="rotated-mnist", scenario="domain", strategy="finetune", iters=3, hidden=16,
+                             batch_size=16, execution={"device": device, "threads": 1})
+    learner, _ = make_learner(config, scenario_from(config, _tiny_image_sets()), device)
+    learner.fit()
+    assert len(learner.matrix) == learner.scenario.n_tasks >= 2
 
 
 class _NumpyNoiseAttack:

@@ -155,6 +155,7 @@ def test_existing_result_is_not_replaced_without_overwrite(fresh_run, antolik_fi
     assert AlignmentResult.load(Run.open(fresh_run)).layer_names == ["relu3"]
 
 
+@pytest.mark.gpu  # its GPU half runs under make test-gpu
 def test_align_runs_through_the_execution_layer(run_dir, antolik_file):
     """CPU always; the same profile on CUDA when a GPU is there (features on the GPU, metrics
     on the CPU in float64: the scores agree up to TF32 / float32 differences in the features)."""

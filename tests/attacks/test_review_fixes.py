@@ -192,6 +192,7 @@ def test_pgd_rejects_an_unknown_loss():
     assert PGD(model, loss="margin").loss == "margin"
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_a_seeded_attack_leaves_the_gpu_random_stream_as_it_was():
     model, x, y = eeg_case()

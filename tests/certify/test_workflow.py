@@ -48,6 +48,15 @@ def test_certify_run_on_each_device(runs, device):
     assert stored.find(cert.key) is not None
 
 
+def test_hidden_layer_certification_on_each_device(runs, device):
+    """The layers' sensitivity bounds (power iterations) and the noise draws after ``conv1`` run
+    on the device of the model."""
+    cert = certify_run(runs["hidden"], config=CertificationConfig(method="hidden", layer="conv1", n0=10, n=100,
+                                                                  n_examples=6),
+                       execution=ExecutionConfig(device=device, threads=1), overwrite=True)
+    assert cert.method == "hidden" and cert.n_examples == 6 and cert.execution["device"].startswith(device)
+
+
 def test_cli_writes_both_certificates_and_the_report(runs, capsys):
     assert main(["certify", str(runs["input"]), *QUICK, "--overwrite", "--precision", "bf16-mixed"]) == 0
     stored = json.loads((runs["input"] / "results" / "certification.json").read_text())

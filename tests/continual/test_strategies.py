@@ -303,6 +303,12 @@ def test_scenarios_and_their_output_spaces(datasets):
     assert y1.min() >= 10 and permuted.n_outputs == 30
     rotated = make_scenario("rotated-mnist", "domain", n_tasks=2, datasets=datasets)
     assert rotated.tasks[1].angle == 90.0
+    from neuroaikit.continual.scenarios import rotate_images
+
+    x = datasets[0].images[:2]
+    assert torch.allclose(rotate_images(x, 90.0), x.rot90(1, (2, 3)), atol=1e-5)  # a quarter turn moves whole pixels
+    # made on the images' device (``meta`` stands in for a GPU: a CPU sampling grid met CUDA images)
+    assert rotate_images(x.to("meta"), 30.0).device.type == "meta"
 
 
 def test_padding_surrounds_the_images_with_zeros_before_the_permutation(datasets):

@@ -138,6 +138,7 @@ def test_no_result_is_replaced_without_overwrite_and_nothing_is_measured(tmp_pat
     assert EnergyResult.load(b).n_samples == 10 and EnergyResult.load(a).n_samples == 10
 
 
+@pytest.mark.gpu  # its GPU half runs under make test-gpu
 def test_energy_runs_through_the_execution_layer(tmp_path):
     """CPU always; on CUDA too when a GPU is there: the operation counts of the same model on the
     same images agree (dense exactly; effective up to the few activations that TF32 convolutions

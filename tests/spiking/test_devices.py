@@ -17,7 +17,9 @@ from neuroaikit.spiking import (FeedForwardLIF, IFParameters, LIFParameters, LIF
                                 lif_step, synapses)
 from neuroaikit.training import TrainConfig, TrainingResult, train
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def cuda(test):
+    """A test that needs a GPU: skipped without one, selected by ``make test-gpu`` (marked gpu)."""
+    return pytest.mark.gpu(pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")(test))
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float64])

@@ -15,7 +15,9 @@ from neuroaikit.runs import RunWriter, load_run
 from neuroaikit.spiking.plasticity import (CompetingHiddenUnits, DiehlCookNetwork, PlasticityConfig, PlasticityResult,
                                            STDPLearner, learn)
 
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def cuda(test):
+    """A test that needs a GPU: skipped without one, selected by ``make test-gpu`` (marked gpu)."""
+    return pytest.mark.gpu(pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")(test))
 
 # tiny protocols: seconds, not minutes
 KROTOV_HOPFIELD = {"n_hidden": 20, "epochs": 2, "batch_size": 20, "readout_epochs": 4, "readout_lr": 0.02}

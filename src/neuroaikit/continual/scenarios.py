@@ -188,7 +188,7 @@ def rotate_images(images: torch.Tensor, degrees: float) -> torch.Tensor:
         return images.clone()
     theta = np.deg2rad(degrees)
     cos, sin = float(np.cos(theta)), float(np.sin(theta))
-    matrix = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=images.dtype)
+    matrix = torch.tensor([[cos, -sin, 0.0], [sin, cos, 0.0]], dtype=images.dtype, device=images.device)
     grid = F.affine_grid(matrix.expand(len(images), 2, 3), list(images.shape), align_corners=False)
     return F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 

@@ -566,6 +566,7 @@ class _Trainer:
                                                (1.0 / self.model.response_std(session)).detach().to(device),
                                                self.model.response_offset(session).detach().to(device))
         self.opt = torch.optim.Adam([p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr)
+        self.scaler = ex.grad_scaler()  # 16-mixed: float16 gradients would underflow unscaled
         self.best: tuple[float, dict, int] = (-math.inf, copy.deepcopy(self.model.state_dict()), 0)
         self.history: list[dict] = []
         self.lr, self.decays, self.bad_epochs = cfg.lr, 0, 0
@@ -578,7 +579,8 @@ class _Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "best_value": self.best[0],
                 "best_state": self.best[1], "best_epoch": self.best[2], "history": list(self.history), "lr": self.lr,
                 "decays": self.decays, "bad_epochs": self.bad_epochs, "epoch": self.epoch, "elapsed": self.elapsed,
-                "done": self.done, "stopped_by": self.stopped_by, "world_size": self.ex.world_size}
+                "done": self.done, "stopped_by": self.stopped_by, "world_size": self.ex.world_size,
+                "scaler": self.scaler.state_dict() if self.scaler is not None else None}
 
     def load(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -588,6 +590,8 @@ class _Trainer:
         self.lr, self.decays, self.bad_epochs = float(state["lr"]), int(state["decays"]), int(state["bad_epochs"])
         self.epoch, self.elapsed, self.done = int(state["epoch"]), float(state["elapsed"]), bool(state["done"])
         self.stopped_by = state.get("stopped_by")  # absent from checkpoints written before it was recorded
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
         for group in self.opt.param_groups:
             group["lr"] = self.lr
 
@@ -622,7 +626,7 @@ class _Trainer:
                     log.info("%s: epoch %d cut short at the time limit", self.name, self.epoch + 1)
                     break
                 loss, n_local = self.batch_loss(session, to_device(batch, ex.device), global_size, counted)
-                ex.optimizer_step(loss, self.opt)
+                ex.optimizer_step(loss, self.opt, self.scaler)
                 # the processes' losses average to the global batch's loss (as their gradients
                 # do), stand-ins included; weighing each by global_size / world_size makes the
                 # sum over processes that loss times the batch's trials, counted once (n_local)
