@@ -13,7 +13,8 @@
 #   tests      pytest -m gpu --devices "$DEVICE" (make test-gpu) with the repository's tests
 #   certify    benchmarks/certify.py on the GPU at Cohen et al.'s n (500 images, n = 10,000), with
 #              the torch.compile way and a profile of the batched draws
-#   twin       benchmarks/twin_speed.py on the GPU: speed table and a 60-second fit
+#   twin       benchmarks/twin_speed.py on the GPU: speed table and a 60-second fit of the GPU default
+#              (NCHW, elementwise readout, batch 32) and of the same at batch 64
 #   cifar-quick, cifar-MODEL   benchmarks/cifar_noise_defenses.py (a smoke run; one model, limit
 #              $CIFAR_LIMIT, default 600 s: the hidden model took 208 s alone on an H200, the input
 #              model 341 s beside one other job)
@@ -22,9 +23,14 @@
 # Stages joined by commas (tests,cifar-hidden,cifar-input) run at the same time and share the GPU:
 # a lane's timings then include the others' load, so time-critical stages (certify, twin) go alone,
 # and so do many-small-step jobs (gr-task: 432 s alone on an H200, stopped at 420 s beside five lanes).
-# Python is $PYTHON (default python3); $COMMIT, where set, is the commit the stamps name (a copy of
-# the working tree on a device machine carries no reliable git history).
+# Python is $PYTHON (default python3); $COMMIT is the commit the stamps name, required on a GPU
+# (a copy of the working tree on a device machine carries no reliable git history: a stale one was
+# read as the commit of earlier pages); add " with uncommitted changes" where the copy has some.
 set -u
+if [ -z "${COMMIT:-}" ] && [ "${DEVICE:-cuda}" != cpu ]; then
+    echo "device_checks.sh: set COMMIT to the commit the working tree was copied from" >&2
+    exit 2
+fi
 DATA=$(cd "$1" && pwd)
 OUT=$2
 shift 2
@@ -73,8 +79,8 @@ run_stage() {
         ;;
     twin)
         record twin_speed_cuda 240 "Digital twin training speed on a GPU" \
-            "benchmarks/twin_speed.py on one CUDA GPU: training samples per second of each recipe on the Lurz-size synthetic recording, then the current recipe fitted for 60 seconds through the execution layer (validation correlation against wall time, test-tier correlation)." \
-            -- "$PY" benchmarks/twin_speed.py --device "$DEVICE" --threads 1 --samples 12800 --curve 60 --curve-recipes new || status=$?
+            "benchmarks/twin_speed.py on one CUDA GPU: training samples per second of each recipe on the Lurz-size synthetic recording (12,800 timed samples, about three epochs), then the GPU default (NCHW, elementwise readout, batch 32) and the same at batch 64 each fitted for 60 seconds through the execution layer (validation correlation against wall time, test-tier correlation)." \
+            -- "$PY" benchmarks/twin_speed.py --device "$DEVICE" --threads 1 --samples 12800 --curve 60 --curve-recipes readout-b32,readout || status=$?
         ;;
     cifar-quick)
         record cifar_noise_defenses_quick_cuda 120 "CIFAR-10 noise defenses: smoke run on a GPU" \
@@ -84,7 +90,7 @@ run_stage() {
         ;;
     gr-task)
         seed=${GR_SEED:-2}
-        record "continual_permuted_32_gr_task_seed${seed}_cuda" "${GR_LIMIT:-480}" \
+        record "continual_permuted_32_gr_task_seed${seed}_cuda" "${GR_LIMIT:-540}" \
             "Continual learning: Permuted MNIST (10 tasks) padded to 32 x 32, task-IL generative replay, seed $seed on a GPU" \
             "Deep generative replay (a separate VAE trained on the current task and replayed samples, each replayed image given one earlier task's head at random and labelled by the previous network's most probable class among that head's outputs, replay weighted 1 - 1/t) in the task-incremental scenario of Permuted MNIST (one 10-unit head per task) at van de Ven & Tolias 2019's protocol (2 x 1,000 ReLU units, 5,000 iterations per task, Adam lr 1e-4, batch 128), images padded by 2 zero pixels on every side before their pixels are permuted, as the authors' code loads them; seed $seed in one process on one CUDA GPU, beside the printed mean (transcribed, not verified)." \
             -- "$PY" benchmarks/continual.py --data-dir "$DATA" --benchmark permuted-mnist --scenarios task \

@@ -14,7 +14,12 @@ Recipes (``--recipes``):
 - ``readout``: the readout contracted elementwise (the current code), NCHW, batch 64;
 - ``channels-last``: ``einsum`` readout, channels-last core, batch 64;
 - ``new``: both (the current default on CPUs), batch 64;
-- ``new-b32``: both, batch 32 (more steps per epoch; only its speed is measured here).
+- ``new-b32``: both, batch 32 (more steps per epoch; only its speed is measured here);
+- ``readout-b32``: elementwise readout, NCHW, batch 32: the default on a GPU, where the
+  channels-last layout is off (``TwinFitConfig.channels_last`` is on for CPUs only).
+
+The timed samples may span several epochs (each a fresh shuffle of the train tier); the rate is
+the samples actually run over their time.
 
 ``--curve SECONDS`` then fits each recipe of ``--curve-recipes`` (default ``old,new-b32``) for that
 long (with the most threads of ``--threads``) and records the validation correlation against wall time and epochs, to show
@@ -54,6 +59,7 @@ RECIPES = {  # name: (elementwise readout, channels_last, batch size)
     "channels-last": (False, True, 64),
     "new": (True, True, 64),
     "new-b32": (True, True, 32),
+    "readout-b32": (True, False, 32),
 }
 
 
@@ -88,10 +94,14 @@ def time_steps(ds, recipe: str, threads: int, device: str, samples: int, warmup:
         trainer = _Trainer(ds, cfg, ex, silent())
         session = next(iter(trainer.prepared))
         n_train = len(trainer.prepared[session].train)
-        batches = list(_batches(n_train, batch, np.random.default_rng(0)))
         n_timed = max(1, samples // batch)
+        rng, batches = np.random.default_rng(0), []
+        while len(batches) < warmup + n_timed:  # as many epochs as the timed samples take
+            batches.extend(_batches(n_train, batch, rng))
+        batches = batches[: warmup + n_timed]
+        timed = sum(len(idx) for idx in batches[warmup:])
         trainer.wrapped.train()
-        for k, idx in enumerate(batches[: warmup + n_timed]):
+        for k, idx in enumerate(batches):
             if k == warmup:
                 if ex.device.type == "cuda":
                     torch.cuda.synchronize()
@@ -103,9 +113,9 @@ def time_steps(ds, recipe: str, threads: int, device: str, samples: int, warmup:
             torch.cuda.synchronize()
         seconds = time.perf_counter() - start
         faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults_before
-    per_s = n_timed * batch / seconds
+    per_s = timed / seconds
     # minor page faults: pages the kernel mapped in afresh during the timed steps
-    return {"samples_per_s": per_s, "epoch_s": n_train / per_s, "timed_samples": n_timed * batch,
+    return {"samples_per_s": per_s, "epoch_s": n_train / per_s, "timed_samples": timed,
             "minor_faults": faults}
 
 
