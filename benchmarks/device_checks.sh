@@ -68,7 +68,7 @@ run_stage() {
             || status=$?
         ;;
     tests)
-        timeout 240 "$PY" -m pytest -q -m gpu --devices "$DEVICE" -p no:cacheprovider 2>&1 | tee "$OUT/tests.log" | tail -30
+        timeout 240 "$PY" -m pytest -q -m gpu --devices "$DEVICE" -p no:cacheprovider --durations=10 2>&1 | tee "$OUT/tests.log" | tail -30
         status=${PIPESTATUS[0]}
         ;;
     certify)
