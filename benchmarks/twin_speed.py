@@ -96,6 +96,8 @@ def time_steps(ds, recipe: str, threads: int, device: str, samples: int, warmup:
         n_train = len(trainer.prepared[session].train)
         n_timed = max(1, samples // batch)
         rng, batches = np.random.default_rng(0), []
+        if n_train == 0:
+            raise SystemExit("twin_speed: the recording has no training trials")
         while len(batches) < warmup + n_timed:  # as many epochs as the timed samples take
             batches.extend(_batches(n_train, batch, rng))
         batches = batches[: warmup + n_timed]

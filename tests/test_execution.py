@@ -107,11 +107,19 @@ def test_evaluate_on_each_device(device, trained, tmp_path):
     assert Run(run).result("robustness")["execution"]["device"].startswith(device)
 
 
-def test_twin_fit_evaluate_probe_on_each_device(device, tmp_path):
+def test_twin_fit_evaluate_probe_on_each_device(device, tmp_path, monkeypatch):
+    from neuroaikit.neural import twin as twin_module
+
+    timed_on = []
+    timing = twin_module._prediction_seconds
+    monkeypatch.setattr(twin_module, "_prediction_seconds",
+                        lambda model, scored: (timed_on.append(next(model.parameters()).device.type),
+                                               timing(model, scored))[1])
     out = tmp_path / "twin"
     # with a time limit: the scoring is timed, before training, on the device it will run on
-    assert main(["twin", "fit", "synthetic", *TINY_TWIN, "--device", device, "--time-limit", "600",
+    assert main(["twin", "fit", "synthetic", *TINY_TWIN, "--device", device, "--time-limit", "600", "--members", "1",
                  "--out", str(out)]) == 0
+    assert timed_on and set(timed_on) == {device}
     assert Run(out).metrics["execution"]["device"].startswith(device)
     assert main(["twin", "evaluate", str(out), "--overwrite", "--device", device, "--quiet", "--no-report"]) == 0
     assert main(["twin", "probe", str(out), "--neurons", "2", "--mei-steps", "2", "--noise-images", "32",

@@ -229,7 +229,7 @@ class UnusedSettingError(ConfigError):
     spells them, as field names by default or, given a function, as a command's option names.
     ``config_file`` and ``from_file`` (set by :meth:`located`) say which of the settings involved
     came from a configuration file rather than the command line. ``path`` leads from the
-    configuration being built to the nested one that holds ``field`` and ``causes``
+    configuration being built to the nested one that holds ``field``
     (``("synthetic", "cortex")`` for a refused ``SyntheticCortex`` setting of a ``TwinFitJob``):
     ``Config.from_dict`` fills it in, so that a caller can find the setting in the mapping it gave."""
 

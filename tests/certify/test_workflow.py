@@ -48,10 +48,13 @@ def test_certify_run_on_each_device(runs, device):
     assert stored.find(cert.key) is not None
 
 
-def test_hidden_layer_certification_on_each_device(runs, device):
+def test_hidden_layer_certification_on_each_device(runs, device, tmp_path):
     """The layers' sensitivity bounds (power iterations) and the noise draws after ``conv1`` run
     on the device of the model."""
-    cert = certify_run(runs["hidden"], config=CertificationConfig(method="hidden", layer="conv1", n0=10, n=100,
+    import shutil
+
+    run = shutil.copytree(runs["hidden"], tmp_path / "hidden")  # the other tests expect no certificate there
+    cert = certify_run(run, config=CertificationConfig(method="hidden", layer="conv1", n0=10, n=100,
                                                                   n_examples=6),
                        execution=ExecutionConfig(device=device, threads=1), overwrite=True)
     assert cert.method == "hidden" and cert.n_examples == 6 and cert.execution["device"].startswith(device)

@@ -29,9 +29,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..alignment.features import model_device
 from .channels import InChannel
 from .measures import orientation_selectivity, osi, preferred_angle
-from .recording import model_device, respond
+from .recording import respond
 from .stimuli import grating_grid, sparse_noise, white_noise
 
 

@@ -16,10 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..alignment.features import _resolve
+from ..alignment.features import _resolve, model_device
 from ..errors import ConfigError
 from ..results import Result
-from .recording import model_device
 
 MODES = ("zero", "mean", "noise")
 

@@ -386,12 +386,15 @@ def fit_run(job: TwinFitJob, out: str | os.PathLike, *, overwrite: bool = False,
             if job.baselines and ex.is_main:
                 for name, ds in scored.items():
                     baselines[name].update(pixel_ridge_predictions(ds, "test", progress))
-            model0.to(ex.device)  # timed where the fitted twins will be scored
-            pass_s = _prediction_seconds(model0, scored) if deadline is not None else 0.0
-            # rank 0 alone scores the twin, so its timing of the receptive-field maps counts
-            rf_s = float(ex.broadcast(_rf_recovery_seconds(model0, sessions, scored)
-                                      if deadline is not None and ex.is_main else 0.0))
-            model0.cpu()
+            pass_s = rf_s = 0.0
+            if deadline is not None:
+                model0.to(ex.device)  # timed where the fitted twins will be scored
+                if ex.device.type != "cpu":
+                    _prediction_seconds(model0, scored)  # the device's start-up costs, left out of the timing
+                pass_s = _prediction_seconds(model0, scored)
+                # rank 0 alone scores the twin, so its timing of the receptive-field maps counts
+                rf_s = float(ex.broadcast(_rf_recovery_seconds(model0, sessions, scored) if ex.is_main else 0.0))
+                model0.cpu()
             ln_budget = job.ln_budget() if scored else 0.0
             plan = None
             if job.time_limit is not None:

@@ -80,7 +80,7 @@ def fisher_diagonal(model: nn.Module, logits_of: Callable, batches: Iterable, la
                 choices = [(torch.full_like(y, c), p[:, c].sqrt()) for c in range(logits.shape[1])
                            if bool((p[:, c] > 0).any())]
             elif labels == "sample":
-                # drawn on the CPU, whose generator this is: the same labels on every device
+                # drawn on the CPU, whose generator this is: the same random stream on every device
                 drawn = torch.multinomial(p.cpu(), 1, generator=generator).flatten().to(p.device)
                 choices = [(drawn, torch.ones_like(p[:, 0]))]
             elif labels == "predicted":
