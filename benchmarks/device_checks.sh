@@ -50,7 +50,7 @@ record() {
         return 2
     fi
     echo "== $name (limit ${limit} s)"
-    timeout "$limit" "$PY" docs/results/record.py "$name" "${STAMP[@]}" --overwrite --keep-partial --title "$title" \
+    timeout "$limit" "$PY" docs/results/record.py "$name" ${STAMP[@]+"${STAMP[@]}"} --overwrite --keep-partial --title "$title" \
         --description "$description" -- "$@" 2>&1 | tee "$OUT/$name.log" | tail -40
     local status=${PIPESTATUS[0]}
     echo "== $name: exit $status"
