@@ -81,6 +81,14 @@ def test_train_on_each_device(device, tmp_path):
     assert Run(out).load_model() is not None  # weights come back to the CPU, loadable anywhere
 
 
+@pytest.mark.parametrize("objective", ["fgsm_rs", "n_fgsm", "pgd", "trades", "gaussian_augmentation"])
+def test_each_robust_training_objective_on_each_device(objective, device, tmp_path):
+    out = tmp_path / objective
+    assert main(["train", "--dataset", "digits", "--epochs", "1", "--model-arg", "hidden=16", "--objective", objective,
+                 "--device", device, "--quiet", "--no-report", "--out", str(out)]) == 0
+    assert Run(out).metrics["execution"]["device"].startswith(device)
+
+
 def test_a_loaded_model_is_on_the_device_asked_for(trained):
     """``load_model(map_location)`` moves the model itself: loading the weights there is not enough,
     because ``load_state_dict`` copies them into parameters that stay where they were built (the

@@ -97,14 +97,23 @@ def test_shallow_convnet_layers_match_the_paper():
     assert net(torch.zeros(2, 22, 1000)).shape == (2, 4)
 
 
-def test_deep_decoder_trains_through_the_execution_layer(ssvep):
+@pytest.mark.parametrize("noise", [None, {"input": {"kind": "gaussian", "sigma": 0.5}}])
+def test_deep_decoder_trains_through_the_execution_layer(ssvep, device, noise):
+    """Trained on each device of the session (``make test-gpu``: CUDA), with and without brain
+    noise (``--deep-noise``), then predicted and attacked (with EOT where noisy) as the BMI
+    workflow does, with the decoder's twin back on the CPU."""
+    from neuroaikit.bmi.robustness import apgd_accuracy
     from neuroaikit.execution import ExecutionConfig
 
-    decoder = make_decoder("eegnet", ssvep, epochs=3, execution=ExecutionConfig(device="cpu", threads=1))
+    decoder = make_decoder("eegnet", ssvep, epochs=3, noise=noise, execution=ExecutionConfig(device=device, threads=1))
     decoder.fit(ssvep.X[::2], ssvep.y[::2])
-    assert decoder.device_ == "cpu" and len(decoder.history_) == 3 and np.isfinite(decoder.history_).all()
+    assert decoder.device_.startswith(device) and len(decoder.history_) == 3 and np.isfinite(decoder.history_).all()
     twin = as_torch(decoder)
-    np.testing.assert_array_equal(twin(torch.as_tensor(ssvep.X[1::2])).argmax(1).numpy(), decoder.predict(ssvep.X[1::2]))
+    if noise is None:
+        np.testing.assert_array_equal(twin(torch.as_tensor(ssvep.X[1::2])).argmax(1).numpy(),
+                                      decoder.predict(ssvep.X[1::2]))
+    eot = 1 if noise is None else 2
+    assert 0 <= apgd_accuracy(decoder, ssvep.X[1::8], ssvep.y[1::8], eps_uv=0.1, steps=2, eot=eot) <= 1
 
 
 @pytest.mark.parametrize("architecture", ["eegnet", "shallow"])
