@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError, DataError
+from ..execution import model_device
 from ..noise import NoiseLayer, expand_draws, has_noise, noise_mode
 from ..noise.draws import skips_first_noise
 
@@ -106,13 +107,6 @@ def prepare_images(images: Any, channels: int, size: int | tuple[int, int], resc
         else:
             raise DataError(f"cannot map {x.shape[1]}-channel images to {channels} channels")
     return x
-
-
-def model_device(model: nn.Module) -> torch.device:
-    """The device of a module's first parameter or buffer (CPU for a module with neither)."""
-    for tensor in (*model.parameters(), *model.buffers()):
-        return tensor.device
-    return torch.device("cpu")
 
 
 def extract_features(model: nn.Module, images: Any, layers: Sequence[str] | None = None, noise: str | int = "off",

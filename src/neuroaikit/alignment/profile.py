@@ -34,14 +34,14 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from ..execution import Execution, refuse_torchrun
+from ..execution import Execution, model_device, refuse_torchrun
 from ..progress import Progress, default_progress, silent
 from ._checks import torch_threads
 from .bootstrap import _interval, bootstrap_rdm_comparison, resample_indices
 from .ceiling import _split_halves, rdm_split_half_reliability, split_half_reliability
 from .cka import cka_from_grams, hsic, linear_gram, rbf_gram
 from .config import AlignmentConfig
-from .features import default_layers, extract_features, model_device, prepare_images
+from .features import default_layers, extract_features, prepare_images
 from .predictivity import bootstrap_median_r, linear_predictivity
 from .rdm import rdm
 from .results import (AlignmentResult, AlignmentSettings, CKACeiling, Ceilings, LayerAlignment, MetricScore,

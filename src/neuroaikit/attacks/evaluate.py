@@ -19,7 +19,7 @@ from typing import Any, Callable, ClassVar, Mapping, TypeVar
 import torch
 from torch import nn
 
-from ..execution import Execution, ExecutionConfig, require_float32
+from ..execution import Execution, ExecutionConfig, model_device, require_float32
 from ..progress import Progress, default_progress, silent
 from ..config import NON_NEGATIVE, POSITIVE_INT, AppliesOnly, Config, Interval, Options, Satisfies, is_finite_number
 from ..errors import ConfigError, NeuroAIKitError
@@ -330,7 +330,7 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     # one process keeps the configured seed (results comparable with earlier runs); several draw
     # independent streams, so no two examples share noise draws or random starts
     torch.manual_seed(config.seed if ex is None or not ex.distributed else ex.process_seed(config.seed))
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     progress.note_if_fewer(config.n_examples, images.shape[0], "images to attack")
     n = min(config.n_examples, images.shape[0])
     x, y = images[:n], labels[:n]

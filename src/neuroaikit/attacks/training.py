@@ -25,7 +25,7 @@ from torch import nn
 
 from ..config import is_real_number
 from ..errors import ConfigError
-from ..execution import unwrap
+from ..execution import model_device, unwrap
 from ..training.objectives import register_objective
 from .base import project
 
@@ -198,7 +198,7 @@ class OverfitGuard:
 
     def pgd_accuracy(self, model: nn.Module) -> float:
         """PGD accuracy of ``model`` on the held-out batch (noise as configured, one draw)."""
-        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+        device = model_device(model)
         x, y = self.images.to(device), self.labels.to(device)
         x_adv = pgd_example(model, x, y, self.eps, self.alpha, self.steps)
         with torch.no_grad():

@@ -20,6 +20,7 @@ from torch import nn
 from ..cpu_fusion import fuse_conv_relu
 from ..cpu_pooling import cpu_pooling_kernels
 from ..errors import ConfigError
+from ..execution import model_device
 from .bounds import check_alpha, clopper_pearson_lower
 
 if TYPE_CHECKING:
@@ -125,7 +126,7 @@ class Certifier:
     # -- Monte Carlo ------------------------------------------------------------
     @property
     def device(self) -> torch.device:
-        return next((p.device for p in self.model.parameters()), torch.device("cpu"))
+        return model_device(self.model)
 
     def check_randomness(self, x: torch.Tensor) -> list[tuple[int, str]]:
         """Find the model's own randomness by running it on ``x``, once (later calls return ``[]``).

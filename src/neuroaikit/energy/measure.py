@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..execution import model_device
 from ..progress import Progress, silent
 from .activation_sparsity import ActivationSparsity
 from .base import StaticMetric, WorkloadMetric
@@ -53,7 +54,7 @@ def measure(model: nn.Module, images: torch.Tensor, labels: torch.Tensor | None 
         raise ConfigError(f"measure got {len(images)} inputs but {len(labels)} labels")
     operation_energy(precision)  # an unknown preset fails before the measurement, not after
     model.eval()
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     result: dict = {}
     for cls in metrics:
         if not issubclass(cls, WorkloadMetric):

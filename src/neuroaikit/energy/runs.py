@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 
 from ..errors import ConfigError, DataError
-from ..execution import Execution, refuse_torchrun
+from ..execution import Execution, model_device, refuse_torchrun
 from ..progress import Progress, default_progress
 from ..runs import Run
 from .config import EnergyConfig
@@ -55,7 +55,7 @@ def _check_accepts(model, run: Run, images) -> None:
     rather than half-way through the measurement."""
     import torch
 
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     try:
         with torch.no_grad():
             model(images[:1].to(device))

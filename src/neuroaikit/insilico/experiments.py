@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..alignment.features import model_device
+from ..execution import model_device
 from .channels import InChannel
 from .measures import orientation_selectivity, osi, preferred_angle
 from .recording import respond

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..alignment.features import _resolve, model_device
+from ..alignment.features import _resolve
+from ..execution import model_device
 from ..errors import ConfigError
 from ..results import Result
 

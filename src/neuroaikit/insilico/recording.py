@@ -24,7 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..alignment.features import _resolve, default_layers, model_device, run_on_inputs
+from ..alignment.features import _resolve, default_layers, run_on_inputs
+from ..execution import model_device
 from ..errors import ConfigError, DataError
 from ..noise import set_noise
 from .channels import to_channels

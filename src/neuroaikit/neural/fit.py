@@ -37,7 +37,7 @@ import torch
 
 from ..config import BOOL, POSITIVE, POSITIVE_INT, Config, InstanceOf, Interval
 from ..errors import DataError
-from ..execution import Execution, ExecutionConfig, derive_seed, unwrap
+from ..execution import Execution, ExecutionConfig, derive_seed, model_device, unwrap
 from ..progress import Progress, silent
 from .dataset import NeuralDataset, row_blocks
 from .metrics import single_trial_correlation
@@ -231,10 +231,6 @@ def _stimuli_tensor(ds: NeuralDataset) -> torch.Tensor:
     return s.unsqueeze(1) if s.dim() == 3 else s
 
 
-def _device_of(model: torch.nn.Module) -> torch.device:
-    return next((p.device for p in model.parameters()), torch.device("cpu"))
-
-
 #: floats of one (trials, features, neurons) readout activation in :func:`predict`: its batch is
 #: cut below ``batch_size`` for many neurons (256 trials x 32 features x 21,200 neurons: 0.7 GB)
 PREDICT_READOUT_FLOATS = 2**25
@@ -248,7 +244,7 @@ def predict(model: torch.nn.Module, ds: NeuralDataset, tier: str | None = None, 
     its activations would pass ``PREDICT_READOUT_FLOATS``."""
     model = unwrap(model)
     model.eval()
-    device = _device_of(model)
+    device = model_device(model)
     per_trial = max((r.weight.numel() for twin in twin_members(model) for r in getattr(twin, "readouts", {}).values()),
                     default=0)
     if per_trial:
@@ -405,7 +401,7 @@ def place_readouts(model: CortexTwin, session: str, stimuli: torch.Tensor | np.n
     readout = model.readouts[session]
     if not isinstance(readout, GaussianReadout):
         return
-    device = _device_of(model)
+    device = model_device(model)
     was_training = model.training
     model.eval()
 

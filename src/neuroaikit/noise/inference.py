@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from ..execution import model_device
 from ..stats import vote_scores
 from .draws import forward_draws
 
@@ -77,7 +78,7 @@ def accuracy(
 ) -> float:
     """Fraction of ``images`` classified correctly under the rule, in batches."""
     inference = InferenceRule(rule, n_draws)
-    device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = model_device(model)
     # vectorised draws multiply the batch: keep the replicated batch near batch_size rows
     step = max(1, batch_size // max(1, min(inference.n_draws, 20)))
     correct = 0
