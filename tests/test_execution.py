@@ -159,6 +159,46 @@ def test_twin_fit_steps_through_the_gradient_scaler_of_16_mixed(tmp_path, monkey
     assert np.isfinite(Run(out).metrics["best_validation_correlation"])
 
 
+def test_twin_fit_resumes_the_gradient_scaler_of_16_mixed(tmp_path, monkeypatch):
+    """``--resume`` goes on with the checkpoint's gradient scaler (scale, growth tracker), not a
+    fresh one back at its initial scale; a CPU scaler that grows every 2 steps stands in for 16-mixed's."""
+    from neuroaikit.runs import RunWriter, load_checkpoint, partial_dir
+
+    class Kill(BaseException):  # not an Exception: main would report it and return
+        pass
+
+    states = []  # the scaler's state before and after each step
+    step, save = Execution.optimizer_step, RunWriter.save_checkpoint
+
+    def spied(self, loss, optimizer, scaler=None):
+        before = scaler.state_dict()
+        step(self, loss, optimizer, scaler)
+        states.append((before, scaler.state_dict()))
+
+    def killed_after_epoch_1(self, state):
+        save(self, state)
+        if (state["member_state"] or {}).get("epoch") == 1:
+            raise Kill
+
+    monkeypatch.setattr(Execution, "grad_scaler",
+                        lambda self: torch.amp.GradScaler("cpu", init_scale=256.0, growth_interval=2))
+    monkeypatch.setattr(Execution, "optimizer_step", spied)
+    out = tmp_path / "twin"
+    args = ["twin", "fit", "synthetic", *TINY_TWIN, "--max-epochs", "2", "--starts", "1", "--device", "cpu",
+            "--no-baselines", "--out", str(out)]
+    with monkeypatch.context() as patch:
+        patch.setattr(RunWriter, "save_checkpoint", killed_after_epoch_1)
+        with pytest.raises(Kill):
+            main(args)
+    saved = load_checkpoint(partial_dir(out) / "checkpoint.pt")["member_state"]["scaler"]
+    # 3 steps (80 trials, batches of 32): grown once (256 -> 512), the growth tracker at one step since
+    assert len(states) == 3 and saved == states[-1][1]
+    assert (saved["scale"], saved["_growth_tracker"]) == (512.0, 1)
+    states.clear()
+    assert main([*args, "--resume"]) == 0
+    assert states and states[0][0] == saved  # the resumed fit's first step scales as the checkpoint's scaler did
+
+
 def test_align_and_energy_on_each_device(device, trained, tmp_path, shared_data):
     import shutil
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from ...config import BOOL, POSITIVE, POSITIVE_INT, AppliesOnly, Interval
 from .base import MASKED, Strategy, register_strategy, tensor_floats
-from .replay import distil_replayed, frozen_copy, previous_contexts, replay_loss
+from .replay import distil_replayed, forward_together, frozen_copy, previous_contexts, replay_loss
 
 
 class VAE(nn.Module):
@@ -67,15 +67,19 @@ class VAE(nn.Module):
                 h = h * gates[modes, i]
         return self.pixels(h)
 
-    def loss(self, x_flat: torch.Tensor, features: torch.Tensor, modes: torch.Tensor | None = None) -> torch.Tensor:
-        """Reconstruction (binary cross-entropy) plus KL to the prior (of each example's mode),
-        per pixel, averaged over the batch."""
+    def losses(self, x_flat: torch.Tensor, features: torch.Tensor, modes: torch.Tensor | None = None) -> torch.Tensor:
+        """Each example's reconstruction (binary cross-entropy) plus KL to the prior (of its
+        mode), per pixel: ``(B,)``."""
         mu, logvar = self.encode(features)
         z = mu + torch.randn_like(mu) * (0.5 * logvar).exp()
         recon = F.binary_cross_entropy_with_logits(self.decode(z, modes), x_flat, reduction="none").sum(1)
         centre = self.prior_means[modes] if self.prior_means is not None and modes is not None else 0.0
         kl = 0.5 * (logvar.exp() + (mu - centre) ** 2 - 1 - logvar).sum(1)
-        return ((recon + kl) / self.in_features).mean()
+        return (recon + kl) / self.in_features
+
+    def loss(self, x_flat: torch.Tensor, features: torch.Tensor, modes: torch.Tensor | None = None) -> torch.Tensor:
+        """:meth:`losses` averaged over the batch."""
+        return self.losses(x_flat, features, modes).mean()
 
     @torch.no_grad()
     def sample(self, n: int, modes: torch.Tensor | None = None) -> torch.Tensor:
@@ -162,12 +166,11 @@ class GenerativeReplay(_GenerativeReplay):
 
     def loss(self, x, y, contexts, t):
         learner = self.learner
-        loss, info = learner.classification_loss(x, y, contexts)
         flat = x.reshape(len(x), -1)
-        gen_loss = self.generator.loss(flat, flat)
-        learner.forward_examples += len(x)
+        learner.forward_examples += len(x)  # the VAE on the inputs
         if self.previous is None:
-            return loss + gen_loss, info
+            loss, info = learner.classification_loss(x, y, contexts)
+            return loss + self.generator.loss(flat, flat), info
         n = len(x)
         with torch.no_grad():
             assert self.previous_generator is not None
@@ -179,8 +182,14 @@ class GenerativeReplay(_GenerativeReplay):
             logits = logits.masked_fill(~masks[replay_ctx], MASKED)
             targets = logits if self.distill else logits.argmax(1)
         learner.forward_examples += 3 * n  # old generator, old classifier, VAE on the replay
-        replayed = replay_loss(learner, replay_x, replay_ctx, targets, self.distill, masks, self.temperature)
-        replay_gen = self.generator.loss(replay_flat, replay_flat)
+        # the current and the replayed batch go through the classifier, and the VAE, as one batch
+        logits, replay_logits = forward_together(learner, x, contexts, replay_x, replay_ctx)
+        loss, info = learner.classification_loss(x, y, contexts, logits=logits)
+        replayed = replay_loss(learner, replay_x, replay_ctx, targets, self.distill, masks, self.temperature,
+                               logits=replay_logits)
+        both = torch.cat([flat, replay_flat])
+        gen_losses = self.generator.losses(both, both)
+        gen_loss, replay_gen = gen_losses[:n].mean(), gen_losses[n:].mean()
         w = learner.replay_weight(t)
         info["loss_replay"] = float(replayed.detach())
         return w * (loss + gen_loss) + (1 - w) * (replayed + replay_gen), info
@@ -244,36 +253,36 @@ class BrainInspiredReplay(_GenerativeReplay):
                 x = layer(x)
         return x
 
-    def _learn(self, x, targets, contexts, modes, soft, masks):
-        learner = self.learner
-        hidden = self._hidden(learner.model, x)
-        logits = learner.model.get_submodule("out")(hidden)
-        learner.forward_examples += len(x)
-        if soft:
-            task_loss = distil_replayed(learner, logits, contexts, targets, masks, self.temperature)
-        else:
-            task_loss = F.cross_entropy(learner.mask(logits, contexts), targets)
-        return task_loss, self.generator.loss(x.reshape(len(x), -1), hidden, modes)
+    def _through(self, x: torch.Tensor, modes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Logits of ``x`` and each example's generator loss, through the one network."""
+        model = self.learner.model
+        hidden = self._hidden(model, x)
+        self.learner.forward_examples += len(x)
+        return model.get_submodule("out")(hidden), self.generator.losses(x.reshape(len(x), -1), hidden, modes)
 
     def loss(self, x, y, contexts, t):
         learner = self.learner
-        task_loss, gen_loss = self._learn(x, y, contexts, self._modes(y, t), False, None)
-        info = {"loss_current": float(task_loss.detach())}
+        modes = self._modes(y, t)
         if self.previous is None:
-            return task_loss + gen_loss, info
+            logits, gen_losses = self._through(x, modes)
+            task_loss = F.cross_entropy(learner.mask(logits, contexts), y)
+            return task_loss + gen_losses.mean(), {"loss_current": float(task_loss.detach())}
         n = len(x)
         scenario = learner.scenario
         with torch.no_grad():
             pairs = torch.tensor([(task.index, o) for task in scenario.tasks[:t] for o in task.outputs])
             pick = pairs[torch.randint(len(pairs), (n,), generator=self._generator)].to(learner.device)
             replay_ctx = pick[:, 0] if scenario.kind == "task" else torch.full((n,), t - 1, device=learner.device)
-            modes = self._modes(pick[:, 1], pick[:, 0])
+            replay_modes = self._modes(pick[:, 1], pick[:, 0])
             assert self.previous_generator is not None
-            replay_x = self._image(cast(VAE, self.previous_generator).sample(n, modes))
+            replay_x = self._image(cast(VAE, self.previous_generator).sample(n, replay_modes))
             masks = learner.masks_for(t - 1)
             targets = self.previous(replay_x).masked_fill(~masks[replay_ctx], MASKED)
         learner.forward_examples += 2 * n
-        replay_task, replay_gen = self._learn(replay_x, targets, replay_ctx, modes, True, masks)
+        # the current and the replayed batch go through the network as one batch (see forward_together)
+        logits, gen_losses = self._through(torch.cat([x, replay_x]), torch.cat([modes, replay_modes]))
+        task_loss = F.cross_entropy(learner.mask(logits[:n], contexts), y)
+        replay_task = distil_replayed(learner, logits[n:], replay_ctx, targets, masks, self.temperature)
+        info = {"loss_current": float(task_loss.detach()), "loss_replay": float(replay_task.detach())}
         w = learner.replay_weight(t)
-        info["loss_replay"] = float(replay_task.detach())
-        return w * (task_loss + gen_loss) + (1 - w) * (replay_task + replay_gen), info
+        return w * (task_loss + gen_losses[:n].mean()) + (1 - w) * (replay_task + gen_losses[n:].mean()), info

@@ -36,12 +36,29 @@ def distillation_loss(logits: torch.Tensor, target_logits: torch.Tensor, tempera
     return (divergence if reduction == "none" else divergence.mean()) * temperature ** 2
 
 
+def forward_together(learner, x: torch.Tensor, contexts: torch.Tensor | None, replay_x: torch.Tensor,
+                     replay_contexts: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The network's logits for the current batch and for the replayed one, computed as one batch.
+
+    The protocol's MLP treats examples independently, so the values are those of two passes; but
+    each weight matrix is read once and its gradient comes out of one product, where two passes
+    leave autograd two gradients per weight to add up (on a CPU about a tenth of a generative
+    replay step)."""
+    if (contexts is None) != (replay_contexts is None):
+        return learner.forward(x, contexts), learner.forward(replay_x, replay_contexts)
+    both = None if contexts is None or replay_contexts is None else torch.cat([contexts, replay_contexts])
+    logits = learner.forward(torch.cat([x, replay_x]), both)
+    return logits[:len(x)], logits[len(x):]
+
+
 def replay_loss(learner, x: torch.Tensor, contexts: torch.Tensor | None, targets: torch.Tensor, soft: bool,
-                masks: torch.Tensor | None, temperature: float, new_outputs: str = "zero") -> torch.Tensor:
+                masks: torch.Tensor | None, temperature: float, new_outputs: str = "zero",
+                logits: torch.Tensor | None = None) -> torch.Tensor:
     """The loss on replayed examples: distillation against ``targets`` (logits, see
     :func:`distil_replayed`) or cross-entropy on ``targets`` (labels), over the outputs the
-    replayed contexts may use now."""
-    logits = learner.forward(x, contexts)
+    replayed contexts may use now; ``logits``: the network's answer to ``x``, when the caller has
+    it already (:func:`forward_together`)."""
+    logits = learner.forward(x, contexts) if logits is None else logits
     if soft:
         assert masks is not None, "soft targets need the masks they were made with"
         return distil_replayed(learner, logits, contexts, targets, masks, temperature, new_outputs)
@@ -231,13 +248,15 @@ class ExperienceReplay(Strategy):
 
     def loss(self, x, y, contexts, t):
         learner = self.learner
-        loss, info = learner.classification_loss(x, y, contexts)
         if learner.scenario.task_free:
             self.memory_.add(x, y, torch.full_like(y, -1), self._generator)
         if len(self.memory_) == 0 or (t == 0 and not learner.scenario.task_free):
-            return loss, info
+            return learner.classification_loss(x, y, contexts)
         rx, ry, rc = self.memory_.sample(int(self.replay_batch or learner.batch_size), self._generator)
-        replayed = replay_loss(learner, rx, None if learner.scenario.task_free else rc, ry, False, None, 1.0)
+        rc = None if learner.scenario.task_free else rc
+        logits, replay_logits = forward_together(learner, x, contexts, rx, rc)
+        loss, info = learner.classification_loss(x, y, contexts, logits=logits)
+        replayed = replay_loss(learner, rx, rc, ry, False, None, 1.0, logits=replay_logits)
         w = 0.5 if learner.scenario.task_free else learner.replay_weight(t)
         info["loss_replay"] = float(replayed.detach())
         return w * loss + (1 - w) * replayed, info

@@ -23,8 +23,8 @@ class PathIntegral:
     took; and the importance of the task, ``omega_i / ((theta_i,end - theta_i,start)^2 + xi)``.
 
     ``after_step`` is called after each optimiser step, before the next ``zero_grad``. A step
-    whose gradients are not finite, or that moved no weight (one a gradient scaler skipped), adds
-    nothing."""
+    whose gradients times steps are not all finite (one a gradient scaler skipped: gradients not
+    finite, weights unmoved) adds nothing."""
 
     def __init__(self, parameters: dict[str, torch.nn.Parameter],
                  exclude: Callable[[list[str], list[torch.Tensor]], list[torch.Tensor]] | None = None):
@@ -53,10 +53,12 @@ class PathIntegral:
             self.previous[k].copy_(p.detach())
         if not gradients:
             return
-        # a step the scaler skipped leaves inf or nan gradients and unmoved weights: -inf * 0 is nan
-        finite = torch.stack([torch.isfinite(g).all() for g in gradients.values()]).all()
-        moved = torch.stack([s.ne(0).any() for s in steps.values()]).any()
-        if not bool(finite & moved):
+        # a step the scaler skipped leaves inf or nan gradients and unmoved weights (inf * 0 is
+        # nan), and any product that is not finite makes the sum of the dot products so: one
+        # arithmetic pass per tensor, where comparisons (boolean tensors) cost several on a CPU.
+        # A finite step that moved nothing adds nothing anyway.
+        products = torch.stack([torch.dot(g.reshape(-1), steps[k].reshape(-1)) for k, g in gradients.items()]).sum()
+        if not bool(torch.isfinite(products)):
             return
         for k, g in gradients.items():
             self.omega[k].addcmul_(g, steps[k], value=-1.0)
