@@ -230,3 +230,17 @@ def test_every_table_says_the_published_figures_are_unverified(tmp_path, capsys)
     assert printed.splitlines()[-1] == continual_benchmark.PUBLISHED_SOURCE
     assert "not verified" in json.loads(out.read_text())["published_source"]
 
+
+def test_the_step_benchmark_times_fine_tuning_first_and_every_operation(shared_data, tmp_path):
+    """benchmarks/continual_step.py: fine-tuning is timed first (every ratio is to it), each
+    elementwise operation is timed against a multiply, and the figures go to --json."""
+    step_benchmark = load_benchmark("continual_step", "continual_step_benchmark")
+    out = tmp_path / "steps.json"
+    step_benchmark.main(["--data-dir", str(shared_data), "--strategies", "si", "--iters", "3", "--repeats", "2",
+                         "--json", str(out)])
+    figures = json.loads(out.read_text())
+    assert [row["strategy"] for row in figures["steps"]] == ["finetune", "si"]
+    assert figures["steps"][0]["vs_finetune"] == 1.0 and figures["steps"][1]["ms_per_step"] > 0
+    assert figures["elementwise_vs_multiply"]["multiply"] == 1.0
+    assert set(figures["elementwise_us"]) >= {"where", "tanh", "compare (>=)", "copysign"}
+    assert all(cost > 0 for cost in figures["elementwise_us"].values())

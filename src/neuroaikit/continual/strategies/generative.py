@@ -253,7 +253,7 @@ class BrainInspiredReplay(_GenerativeReplay):
                 x = layer(x)
         return x
 
-    def _through(self, x: torch.Tensor, modes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def _classify_and_reconstruct(self, x: torch.Tensor, modes: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Logits of ``x`` and each example's generator loss, through the one network."""
         model = self.learner.model
         hidden = self._hidden(model, x)
@@ -264,7 +264,7 @@ class BrainInspiredReplay(_GenerativeReplay):
         learner = self.learner
         modes = self._modes(y, t)
         if self.previous is None:
-            logits, gen_losses = self._through(x, modes)
+            logits, gen_losses = self._classify_and_reconstruct(x, modes)
             task_loss = F.cross_entropy(learner.mask(logits, contexts), y)
             return task_loss + gen_losses.mean(), {"loss_current": float(task_loss.detach())}
         n = len(x)
@@ -280,7 +280,7 @@ class BrainInspiredReplay(_GenerativeReplay):
             targets = self.previous(replay_x).masked_fill(~masks[replay_ctx], MASKED)
         learner.forward_examples += 2 * n
         # the current and the replayed batch go through the network as one batch (see forward_together)
-        logits, gen_losses = self._through(torch.cat([x, replay_x]), torch.cat([modes, replay_modes]))
+        logits, gen_losses = self._classify_and_reconstruct(torch.cat([x, replay_x]), torch.cat([modes, replay_modes]))
         task_loss = F.cross_entropy(learner.mask(logits[:n], contexts), y)
         replay_task = distil_replayed(learner, logits[n:], replay_ctx, targets, masks, self.temperature)
         info = {"loss_current": float(task_loss.detach()), "loss_replay": float(replay_task.detach())}

@@ -12,13 +12,14 @@ from .base import Strategy, register_strategy
 
 
 class _SignStraightThrough(torch.autograd.Function):
-    """``alpha * sign(W_h)`` (``+alpha`` at ``W_h = 0``) forward; the gradient passes straight
-    through to ``W_h``, in one pass each way (autograd's ``W_h + (binary - W_h).detach()`` takes
-    three forward and one backward)."""
+    """``alpha * sign(W_h)`` (``+alpha`` at ``W_h = 0``, either zero) forward, and the gradient
+    straight through to ``W_h``: arithmetic passes only, where ``torch.where`` on a comparison
+    goes through a boolean tensor, and no ``W_h + (binary - W_h).detach()`` chain for autograd."""
 
     @staticmethod
     def forward(ctx, hidden, alpha):
-        return torch.copysign(torch.full((), alpha, dtype=hidden.dtype, device=hidden.device), hidden)
+        # + 0.0 turns -0.0 into +0.0, whose sign copysign would otherwise pass on
+        return torch.copysign(torch.full((), alpha, dtype=hidden.dtype, device=hidden.device), hidden + 0.0)
 
     @staticmethod
     def backward(ctx, grad):
@@ -40,7 +41,8 @@ class _Binarized:
 
 def squared_tanh(u: torch.Tensor) -> torch.Tensor:
     """``tanh(u)^2`` as ``((1 - e) / (1 + e))^2`` with ``e = exp(-2|u|)``: on a CPU ``torch.tanh``
-    takes about twice the time of the exponential and the arithmetic together."""
+    takes longer than the exponential and the arithmetic together (``benchmarks/continual_step.py``
+    times both)."""
     e = u.abs().mul_(-2.0).exp_()
     return (1.0 - e).div_(e.add_(1.0)).square_()
 
@@ -50,7 +52,8 @@ def metaplastic_step(hidden: torch.Tensor, old: torch.Tensor, m: float) -> None:
     by ``f_meta = 1 - tanh^2(m old)``: ``hidden -= [step * old < 0] tanh^2(m old) step``.
 
     Arithmetic throughout: the indicator is ``-min(sign(step * old), 0)``, because comparisons
-    and ``torch.where`` (boolean tensors) cost several times an arithmetic pass on a CPU."""
+    and ``torch.where`` (boolean tensors) cost several arithmetic passes each on a CPU
+    (``benchmarks/continual_step.py``)."""
     step = hidden - old
     towards_zero = (step * old).sign_().clamp_(max=0.0)  # -1 where the step shrinks |W_h|, else 0
     hidden.addcmul_(towards_zero.mul_(step), squared_tanh(old * m))

@@ -42,8 +42,7 @@ def forward_together(learner, x: torch.Tensor, contexts: torch.Tensor | None, re
 
     The protocol's MLP treats examples independently, so the values are those of two passes; but
     each weight matrix is read once and its gradient comes out of one product, where two passes
-    leave autograd two gradients per weight to add up (on a CPU about a tenth of a generative
-    replay step)."""
+    leave autograd two weight-sized gradients to add up."""
     if (contexts is None) != (replay_contexts is None):
         return learner.forward(x, contexts), learner.forward(replay_x, replay_contexts)
     both = None if contexts is None or replay_contexts is None else torch.cat([contexts, replay_contexts])

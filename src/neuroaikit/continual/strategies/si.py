@@ -23,8 +23,9 @@ class PathIntegral:
     took; and the importance of the task, ``omega_i / ((theta_i,end - theta_i,start)^2 + xi)``.
 
     ``after_step`` is called after each optimiser step, before the next ``zero_grad``. A step
-    whose gradients times steps are not all finite (one a gradient scaler skipped: gradients not
-    finite, weights unmoved) adds nothing."""
+    whose products of gradient and step are not all finite adds nothing: one a gradient scaler
+    skipped (gradients not finite, weights unmoved), or one with finite gradients whose step went
+    to inf or nan."""
 
     def __init__(self, parameters: dict[str, torch.nn.Parameter],
                  exclude: Callable[[list[str], list[torch.Tensor]], list[torch.Tensor]] | None = None):
@@ -54,9 +55,9 @@ class PathIntegral:
         if not gradients:
             return
         # a step the scaler skipped leaves inf or nan gradients and unmoved weights (inf * 0 is
-        # nan), and any product that is not finite makes the sum of the dot products so: one
-        # arithmetic pass per tensor, where comparisons (boolean tensors) cost several on a CPU.
-        # A finite step that moved nothing adds nothing anyway.
+        # nan); one product that is not finite leaves the sum of the dot products not finite.
+        # That is one arithmetic pass per tensor, where comparisons (boolean tensors) cost several
+        # on a CPU; a finite step that moved nothing would add nothing anyway.
         products = torch.stack([torch.dot(g.reshape(-1), steps[k].reshape(-1)) for k, g in gradients.items()]).sum()
         if not bool(torch.isfinite(products)):
             return
