@@ -135,7 +135,8 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=positive_int, default=30, help="timed blocks per operation (default 30)")
     parser.add_argument("--threads", type=positive_int, default=1)
     parser.add_argument("--json", metavar="PATH", help="also write the figures as JSON (after every row)")
-    return _cli.parse_and_run(parser, run, argv)
+    _cli.parse_and_run(parser, run, argv)
+    return 0
 
 
 if __name__ == "__main__":

@@ -236,8 +236,8 @@ def test_the_step_benchmark_times_fine_tuning_first_and_every_operation(shared_d
     elementwise operation is timed against a multiply, and the figures go to --json."""
     step_benchmark = load_benchmark("continual_step", "continual_step_benchmark")
     out = tmp_path / "steps.json"
-    step_benchmark.main(["--data-dir", str(shared_data), "--strategies", "si", "--iters", "3", "--repeats", "2",
-                         "--json", str(out)])
+    assert step_benchmark.main(["--data-dir", str(shared_data), "--strategies", "si", "--iters", "3",
+                                "--repeats", "2", "--json", str(out)]) == 0
     figures = json.loads(out.read_text())
     assert [row["strategy"] for row in figures["steps"]] == ["finetune", "si"]
     assert figures["steps"][0]["vs_finetune"] == 1.0 and figures["steps"][1]["ms_per_step"] > 0
