@@ -251,6 +251,23 @@ def test_continual_on_each_device(strategy, device, shared_data, tmp_path):
     assert result.execution["device"].startswith(device) and len(result.accuracy_matrix) == 5
 
 
+@pytest.mark.parametrize("benchmark, scenario, extra", [("permuted-mnist", "domain", ["--tasks", "3", "--pad", "2"]),
+                                                        ("split-fashion-mnist", "task", []),
+                                                        ("split-cifar10", "class", [])])
+def test_each_continual_benchmark_on_each_device(benchmark, scenario, extra, device, shared_data, tmp_path):
+    """Permuted MNIST's padded, permuted images and the other data sets' class splits are made
+    for the run's device (split MNIST and rotated MNIST have their own tests)."""
+    from neuroaikit.continual import ContinualResult
+
+    out = tmp_path / benchmark
+    assert main(["continual", "--benchmark", benchmark, "--scenario", scenario, "--strategy", "finetune",
+                 "--iters", "3", "--hidden", "16", "--train-subset", "1000", "--test-subset", "200", *extra,
+                 "--data-dir", str(shared_data), "--device", device, "--threads", "1", "--no-report", "--quiet",
+                 "--out", str(out)]) == 0
+    result = ContinualResult.load(Run(out))
+    assert result.execution["device"].startswith(device) and len(result.accuracy_matrix) == result.n_tasks
+
+
 def _tiny_image_sets():
     from neuroaikit.data import ImageDataset
 

@@ -231,16 +231,24 @@ def test_every_table_says_the_published_figures_are_unverified(tmp_path, capsys)
     assert "not verified" in json.loads(out.read_text())["published_source"]
 
 
-def test_the_step_benchmark_times_fine_tuning_first_and_every_operation(shared_data, tmp_path):
-    """benchmarks/continual_step.py: fine-tuning is timed first (every ratio is to it), each
-    elementwise operation is timed against a multiply, and the figures go to --json."""
+def test_the_step_benchmark_times_fine_tuning_first_and_every_operation(shared_data, tmp_path, capsys):
+    """benchmarks/continual_step.py: fine-tuning is timed first (every ratio is to it) in each
+    round, the end-of-task work apart from the steps, each elementwise operation against a
+    multiply; the figures go to --json. A missing data folder is a usage error before any timing."""
     step_benchmark = load_benchmark("continual_step", "continual_step_benchmark")
     out = tmp_path / "steps.json"
-    assert step_benchmark.main(["--data-dir", str(shared_data), "--strategies", "si", "--iters", "3",
-                                "--repeats", "2", "--json", str(out)]) == 0
+    assert step_benchmark.main(["--data-dir", str(shared_data), "--strategies", "ewc", "--iters", "3",
+                                "--repeats", "2", "--rounds", "2", "--json", str(out)]) == 0
     figures = json.loads(out.read_text())
-    assert [row["strategy"] for row in figures["steps"]] == ["finetune", "si"]
-    assert figures["steps"][0]["vs_finetune"] == 1.0 and figures["steps"][1]["ms_per_step"] > 0
+    assert [row["strategy"] for row in figures["steps"]] == ["finetune", "ewc"]
+    finetune, ewc = figures["steps"]
+    assert finetune["vs_finetune"] == 1.0 and len(ewc["rounds_ms_per_step"]) == 2 and ewc["ms_per_step"] > 0
+    assert ewc["end_of_task_s"] > 0  # the Fisher, timed apart from the steps
     assert figures["elementwise_vs_multiply"]["multiply"] == 1.0
     assert set(figures["elementwise_us"]) >= {"where", "tanh", "compare (>=)", "copysign"}
     assert all(cost > 0 for cost in figures["elementwise_us"].values())
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stop:
+        step_benchmark.main(["--data-dir", str(tmp_path / "nowhere"), "--strategies", "si"])
+    assert stop.value.code == 2 and "elementwise" not in capsys.readouterr().out
+

@@ -820,7 +820,8 @@ def _replay_loss_from_scratch(learner, x, y, contexts, generator):
             replay_flat = strategy.previous_generator.sample(n)
             replay_x = strategy._image(replay_flat)
             replay_ctx = replay.previous_contexts(learner, t, n, generator)
-            targets = strategy.previous(replay_x).masked_fill(~masks[replay_ctx], MASKED).argmax(1)
+            targets = strategy.previous(replay_x).masked_fill(~masks[replay_ctx], MASKED)
+            targets = targets if strategy.distill else targets.argmax(1)
         else:
             scenario = learner.scenario
             pairs = torch.tensor([(task.index, o) for task in scenario.tasks[:t] for o in task.outputs])
@@ -833,8 +834,12 @@ def _replay_loss_from_scratch(learner, x, y, contexts, generator):
     flat = x.reshape(n, -1)
     if strategy.name == "generative-replay":
         current = cross_entropy(x, y, contexts) + vae.loss(flat, flat)
-        replayed = cross_entropy(replay_x, targets, replay_ctx) + vae.loss(replay_flat, replay_flat)
-        return current / 3 + replayed * 2 / 3
+        if strategy.distill:
+            replayed = replay.distil_replayed(learner, model(replay_x), replay_ctx, targets, masks,
+                                              strategy.temperature)
+        else:
+            replayed = cross_entropy(replay_x, targets, replay_ctx)
+        return current / 3 + (replayed + vae.loss(replay_flat, replay_flat)) * 2 / 3
     hidden, replay_hidden = strategy._hidden(model, x), strategy._hidden(model, replay_x)
     current = F.cross_entropy(learner.mask(model.out(hidden), contexts), y) \
         + vae.loss(flat, hidden, strategy._modes(y, t))
@@ -843,15 +848,22 @@ def _replay_loss_from_scratch(learner, x, y, contexts, generator):
     return current / 3 + replayed * 2 / 3
 
 
+#: each replaying strategy's settings here, and the examples one step of it puts through networks
+#: (the current batch n = 32): the classifier on both batches, and the VAE's and old networks' passes
+REPLAYING = {"generative-replay": ({}, 6 * 32), "generative-replay-distill": ({"distill": True}, 6 * 32),
+             "brain-inspired-replay": ({}, 4 * 32), "replay": ({"size": 40, "replay_batch": 7}, 32 + 7)}
+
+
 @pytest.mark.parametrize("scenario", ["task", "domain", "class"])
-@pytest.mark.parametrize("strategy", ["generative-replay", "brain-inspired-replay", "replay"])
-def test_replay_through_one_batch_gives_the_loss_and_gradients_of_two_passes(strategy, scenario, datasets,
-                                                                             monkeypatch):
+@pytest.mark.parametrize("case", list(REPLAYING))
+def test_replay_through_one_batch_gives_the_loss_and_gradients_of_two_passes(case, scenario, datasets, monkeypatch):
     """The replaying strategies put the current and the replayed batch through the network (and
     the VAE) as one batch; their loss is the one written out with two passes per network, and
-    so are its gradients (replay draws 7 examples against a batch of 32). The VAE's sampling
-    noise is set to zero so that both ways draw the same."""
-    params = {"size": 40, "replay_batch": 7} if strategy == "replay" else {}
+    so are its gradients (replay draws 7 examples against a batch of 32), and the forward
+    passes are counted as before. The VAE's sampling noise is set to zero so that both ways
+    draw the same."""
+    strategy = case.removesuffix("-distill")
+    params, examples = REPLAYING[case]
     config = _config(strategy, scenario, iters=5, strategy_params=params)
     learner, _ = make_learner(config, scenario_from(config, datasets))
     for t in range(3):  # at task 3 the current batch weighs 1/3, so a swap of the halves shows
@@ -872,7 +884,9 @@ def test_replay_through_one_batch_gives_the_loss_and_gradients_of_two_passes(str
         learner.strategy._generator = generator
         return learner.strategy.loss(x, y, contexts, 2)[0]
 
+    counted = learner.forward_examples
     one_loss, one_grads = loss_and_gradients(strategy_loss)
+    assert learner.forward_examples - counted == examples
     two_loss, two_grads = loss_and_gradients(lambda g: _replay_loss_from_scratch(learner, x, y, contexts, g))
     torch.testing.assert_close(one_loss, two_loss, rtol=1e-5, atol=1e-6)
     for a, b in zip(one_grads, two_grads):

@@ -43,8 +43,8 @@ def forward_together(learner, x: torch.Tensor, contexts: torch.Tensor | None, re
     The protocol's MLP treats examples independently, so the values are those of two passes; but
     each weight matrix is read once and its gradient comes out of one product, where two passes
     leave autograd two weight-sized gradients to add up."""
-    if (contexts is None) != (replay_contexts is None):
-        return learner.forward(x, contexts), learner.forward(replay_x, replay_contexts)
+    # contexts are None exactly in a task-free stream, for both batches
+    assert (contexts is None) == (replay_contexts is None), "both batches have contexts or neither has"
     both = None if contexts is None or replay_contexts is None else torch.cat([contexts, replay_contexts])
     logits = learner.forward(torch.cat([x, replay_x]), both)
     return logits[:len(x)], logits[len(x):]
