@@ -20,6 +20,7 @@ def _run(shared_data, tmp_path, name, *extra):
     return json.loads(out.read_text())
 
 
+@pytest.mark.slow  # ~25 s of Ray start-up and runs; `make test-slow`, which CI runs
 def test_ray_workers_give_the_in_process_numbers_and_resume(shared_data, tmp_path):
     pytest.importorskip("ray")
     serial = _run(shared_data, tmp_path, "serial")

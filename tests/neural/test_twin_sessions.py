@@ -195,6 +195,7 @@ def test_scoring_time_set_aside_includes_the_receptive_field_maps_where_the_trut
     assert _scoring_reserve(1.0, 3, with_truth) > _scoring_reserve(1.0, 1, with_truth) > _scoring_reserve(1.0, 1)
 
 
+@pytest.mark.slow  # ~45 s: it trains up to its 60 s deadline; `make test-slow`, which CI runs
 def test_time_limit_holds_when_the_receptive_field_maps_are_slow(tmp_path, monkeypatch):
     """The maps of 600 neurons made slow (25 ms each, 15 s in all, more than the fixed 10 s
     of slack): a fit that trains up to its deadline must still end the whole command, maps,
