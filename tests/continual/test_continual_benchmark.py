@@ -243,7 +243,8 @@ def test_the_step_benchmark_times_fine_tuning_first_and_every_operation(shared_d
     figures = json.loads(out.read_text())
     assert [row["strategy"] for row in figures["steps"]] == ["finetune", "ewc"]
     finetune, ewc = figures["steps"]
-    assert finetune["vs_finetune"] == 1.0 and len(ewc["rounds_ms_per_step"]) == 2 and ewc["ms_per_step"] > 0
+    per_round = [a / b for a, b in zip(ewc["rounds_ms_per_step"], finetune["rounds_ms_per_step"])]
+    assert len(per_round) == 2 and min(per_round) <= ewc["vs_finetune"] <= max(per_round)  # within a round
     assert ewc["end_of_task_s"] > 0  # the Fisher, timed apart from the steps
     assert figures["elementwise_vs_multiply"]["multiply"] == 1.0
     assert set(figures["elementwise_us"]) >= {"where", "tanh", "compare (>=)", "copysign"}
