@@ -89,6 +89,18 @@ def test_each_robust_training_objective_on_each_device(objective, device, tmp_pa
     assert Run(out).metrics["execution"]["device"].startswith(device)
 
 
+def test_norm_bounded_training_on_each_device(device, tmp_path):
+    """``--norm-bound`` (PixelDP training) bounds the layers before the hidden noise on the device
+    the model trains on."""
+    from neuroaikit.certify.training import PreNoiseNormBound
+
+    out = tmp_path / "run"
+    assert main(["train", *TINY_TRAIN, "--norm-bound", "0.5", "--device", device, "--out", str(out)]) == 0
+    assert Run(out).metrics["execution"]["device"].startswith(device)
+    norms = PreNoiseNormBound(Run(out).load_model(), 0.5, (1, 8, 8)).norms()
+    assert norms and max(norms.values()) <= 0.5 + 1e-5
+
+
 def test_a_loaded_model_is_on_the_device_asked_for(trained):
     """``load_model(map_location)`` moves the model itself: loading the weights there is not enough,
     because ``load_state_dict`` copies them into parameters that stay where they were built (the

@@ -60,6 +60,22 @@ def test_hidden_layer_certification_on_each_device(runs, device, tmp_path):
     assert cert.method == "hidden" and cert.n_examples == 6 and cert.execution["device"].startswith(device)
 
 
+def test_compiled_certification_on_each_device(runs, device, tmp_path):
+    """``compile=True`` certifies through ``torch.compile`` on the model's device (on CUDA, Triton's
+    kernels) and predicts as the plain model does with the same seed."""
+    import shutil
+
+    if device == "cpu":
+        pytest.skip("on the CPU, test_cli_compiled_certificate_says_so_and_certifies_as_the_model_does compiles")
+    run = shutil.copytree(runs["input"], tmp_path / "input")
+    certificates = [certify_run(run, config=CertificationConfig(n0=10, n=100, n_examples=6, compile=compiled),
+                                execution=ExecutionConfig(device=device, threads=1), overwrite=True)
+                    for compiled in (False, True)]
+    plain, compiled = certificates
+    assert compiled.compiled and not plain.compiled and compiled.execution["device"].startswith(device)
+    assert compiled.predictions == plain.predictions
+
+
 def test_cli_writes_both_certificates_and_the_report(runs, capsys):
     assert main(["certify", str(runs["input"]), *QUICK, "--overwrite", "--precision", "bf16-mixed"]) == 0
     stored = json.loads((runs["input"] / "results" / "certification.json").read_text())

@@ -4,6 +4,7 @@ resume, and bad input."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 
 import pytest
@@ -888,6 +889,50 @@ def test_replay_through_one_batch_gives_the_loss_and_gradients_of_two_passes(cas
     one_loss, one_grads = loss_and_gradients(strategy_loss)
     assert learner.forward_examples - counted == examples
     two_loss, two_grads = loss_and_gradients(lambda g: _replay_loss_from_scratch(learner, x, y, contexts, g))
+    torch.testing.assert_close(one_loss, two_loss, rtol=1e-5, atol=1e-6)
+    for a, b in zip(one_grads, two_grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("buffer", ["reservoir", "class-balanced"])
+@pytest.mark.parametrize("scenario", ["domain", "class"])
+def test_task_free_replay_through_one_batch_gives_the_loss_and_gradients_of_two_passes(buffer, scenario, datasets):
+    """In a task-free stream experience replay stores each batch as it comes, then replays a batch
+    drawn from the buffer; both go through the network as one batch. The loss, written out with
+    two passes (half the current batch's cross-entropy, half the replayed one's), and its
+    gradients are the same."""
+    config = _config("replay", scenario, iters=5, task_free=True,
+                     strategy_params={"buffer": buffer, "size": 40, "replay_batch": 7})
+    learner, _ = make_learner(config, scenario_from(config, datasets))
+    for t in range(2):
+        learner.train_task(t)
+    x, y, contexts = learner.draw(2)
+    assert contexts is None
+    strategy, params = learner.strategy, list(learner.model.parameters())
+    stored = copy.deepcopy(strategy.memory_.state_dict())
+
+    def loss_and_gradients(loss_of):
+        strategy.memory_.load_state_dict(copy.deepcopy(stored))
+        for p in params:
+            p.grad = None
+        loss = loss_of(learner.generator(2, 7))
+        loss.backward()
+        return loss.detach(), [p.grad.clone() for p in params]
+
+    def strategy_loss(generator):
+        strategy._generator = generator
+        return strategy.loss(x, y, contexts, 2)[0]
+
+    def loss_from_scratch(generator):
+        strategy.memory_.add(x, y, torch.full_like(y, -1), generator)
+        rx, ry, _ = strategy.memory_.sample(7, generator)
+        model = learner.model
+        return (F.cross_entropy(learner.mask(model(x), None), y) + F.cross_entropy(learner.mask(model(rx), None), ry)) / 2
+
+    counted = learner.forward_examples
+    one_loss, one_grads = loss_and_gradients(strategy_loss)
+    assert learner.forward_examples - counted == 32 + 7
+    two_loss, two_grads = loss_and_gradients(loss_from_scratch)
     torch.testing.assert_close(one_loss, two_loss, rtol=1e-5, atol=1e-6)
     for a, b in zip(one_grads, two_grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

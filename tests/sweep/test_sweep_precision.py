@@ -111,3 +111,23 @@ def test_the_align_step_keeps_the_trials_device_and_threads_and_its_own_executio
     assert _align_config(own, trial).execution == ExecutionConfig(threads=2)
     with pytest.raises(ConfigError, match="execution.precision must be '32' for alignment"):
         build_align({"neural": str(neural), "execution": {"precision": "bf16-mixed"}}, "steps.align")
+
+
+def test_a_sweep_and_its_steps_on_each_device(device, tmp_path, antolik_like):
+    """A trial and its follow-up steps compute on the device the sweep's base names."""
+    steps = {
+        "eot-pgd": {"eps": 0.3, "steps": 2, "eot": 1, "n_images": 20},
+        "evaluate": {"eps": [0.1], "n_examples": 5, "steps": 2, "eot": 1, "square_queries": 5, "random_trials": 2,
+                     "checks": 1, "batch_size": 5, "max_extensions": 0},
+        "align": {"neural": str(antolik_like), "layers": ["relu1"], "n_boot": 20, "n_splits": 2, "n_folds": 2},
+    }
+    spec = SweepSpec.from_dict({"job": "train", "base": {**BASE, "execution": {"device": device}},
+                                "grid": {"seed": [0]}, "steps": steps})
+    out = tmp_path / "sweep"
+    summary = sweep(spec, out)
+    assert [(r.status, r.error) for r in summary.rows] == [("ran", None)]
+    trial = out / "trials" / "seed=0"
+    assert json.loads((trial / "metrics.json").read_text())["execution"]["device"].startswith(device)
+    for name in ("eot_pgd", "robustness", "alignment"):
+        execution = json.loads((trial / "results" / f"{name}.json").read_text())["execution"]
+        assert execution["device"].startswith(device), name
