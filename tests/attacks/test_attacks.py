@@ -186,3 +186,69 @@ def test_adaptive_feature_space_attack_with_noise_before_the_layer(kit, batch):
     x_fs = attack(x, y)
     assert x_fs.shape == x.shape and attack.feature_distance_.shape == (6,)
     assert torch.isfinite(attack.feature_distance_).all()
+
+
+def _with_budget(name, model, eps):
+    cls = ATTACKS[name]
+    if name == "transfer":
+        return cls(model, noise_twin(model), eps=eps)
+    if name == "feature_space":
+        return cls(model, layer="relu1", eps=eps)
+    return cls(model, eps=eps)
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+@pytest.mark.parametrize("eps", [float("inf"), float("nan"), -0.1])
+def test_every_attack_refuses_a_budget_that_is_not_a_finite_number(name, eps, noisy):
+    """An infinite eps used to pass: FGSM returned NaN pixels (inf x a zero gradient), PGD failed
+    inside torch; ``eps=None`` is how an attack is left unbounded."""
+    with pytest.raises(ConfigError, match="eps must be a finite number >= 0"):
+        _with_budget(name, noisy, eps)
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_every_attack_takes_flat_inputs_or_says_it_needs_images(name):
+    """Inputs without a height and width (features, signals): the attacks whose squares or total
+    variation need images say so in one line; the others keep the threat model."""
+    torch.manual_seed(0)
+    model = nn.Sequential()
+    model.add_module("fc1", nn.Linear(20, 16))
+    model.add_module("relu1", nn.ReLU())
+    model.add_module("out", nn.Linear(16, 3))
+    x, y = torch.rand(4, 20), torch.tensor([0, 1, 2, 0])
+    attack = _with_budget(name, model, EPS)
+    if attack.needs_images:
+        with pytest.raises(ConfigError, match=r"works on images \(batch, channels, height, width\); got inputs of "
+                                              r"shape \(4, 20\)"):
+            attack(x, y)
+        return
+    x_adv = attack(x, y)
+    assert x_adv.shape == x.shape and (x_adv - x).abs().max() <= EPS + 1e-6
+
+
+def test_an_empty_batch_gives_no_warning_and_the_next_batch_is_checked(batch, kit):
+    """The check of the model's outputs waits for a batch with images: on an empty one, every
+    output is "non-negative and sums to 1" (there is none), which used to warn of probabilities."""
+    x, y = batch
+    attack = FGSM(kit.small_cnn(8), eps=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert attack(x[:0], y[:0]).shape == (0, *x.shape[1:])
+    probabilities = FGSM(nn.Sequential(kit.small_cnn(8), nn.Softmax(dim=1)), eps=0.1)
+    probabilities(x[:0], y[:0])
+    with pytest.warns(UserWarning, match="probabilities"):
+        probabilities(x, y)
+
+
+def test_dlr_is_the_margin_with_two_classes_and_refused_with_one():
+    """The DLR ratio divides by the gap to the third-largest logit; two classes have none (the
+    protocol's APGD-DLR failed on any binary classifier), so the loss is then the margin."""
+    from neuroaikit.attacks import dlr_loss, margin_loss
+
+    logits, y = torch.tensor([[2.0, -1.0], [0.5, 1.5]]), torch.tensor([0, 0])
+    torch.testing.assert_close(dlr_loss(logits, y), margin_loss(logits, y))
+    torch.testing.assert_close(dlr_loss(logits, y), torch.tensor([-3.0, 1.0]))
+    three = torch.tensor([[3.0, 1.0, 0.0]])
+    torch.testing.assert_close(dlr_loss(three, torch.tensor([0])), torch.tensor([-2.0 / 3.0]))
+    with pytest.raises(ConfigError, match="at least 2 classes"):
+        dlr_loss(torch.zeros(2, 1), torch.tensor([0, 0]))

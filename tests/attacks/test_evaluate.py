@@ -311,3 +311,52 @@ def test_cli_evaluate_with_the_users_own_attack(tmp_path, digits_run, capsys):
         assert main(["evaluate", str(run), "--quick", "--overwrite", "--attack", bad]) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
+
+
+TINY = dict(steps=2, eot=2, square_queries=3, random_trials=2, checks=3, eps=[0.1], reference_eps=0.1,
+            max_extensions=0)
+
+
+def test_the_protocol_evaluates_a_binary_classifier():
+    """Two classes have no third logit for the DLR ratio: APGD-DLR attacks their margin (it used to
+    fail on any binary classifier, as AutoAttack's DLR does)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 2)).eval()
+    x = torch.rand(20, 1, 4, 4)
+    y = model(x).argmax(1)
+    result = evaluate_robustness(model, x, y, RobustnessConfig(n_examples=20, **TINY))
+    assert result.n_classes == 2 and result.clean_accuracy == 1.0
+    assert set(result.robust_accuracy_per_attack) >= {"apgd-ce", "apgd-dlr"}
+
+
+def test_an_extra_attack_written_with_numpy_may_hand_back_float64_images():
+    import numpy as np
+
+    class NumpySignFlip:
+        def __init__(self, model, eps, **_):
+            self.eps = eps
+
+        def __call__(self, x, y):
+            flipped = x.cpu().numpy().astype(np.float64) + self.eps * np.where(x.cpu().numpy() < 0.5, 1.0, -1.0)
+            return torch.from_numpy(np.clip(flipped, 0.0, 1.0))
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 5)).eval()
+    x = torch.rand(10, 1, 4, 4)
+    result = evaluate_robustness(model, x, model(x).argmax(1), RobustnessConfig(n_examples=10, **TINY),
+                                 extra_attacks={"numpy": NumpySignFlip})
+    assert 0.0 <= result.robust_accuracy_per_attack["numpy"] <= 1.0
+
+
+def test_a_model_with_batch_norm_in_training_mode_is_evaluated_with_the_warning():
+    """The protocol reads the number of classes from a copy in eval mode: batch norm in training
+    mode cannot normalise a batch of one image (it used to stop the evaluation)."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(48, 16), torch.nn.BatchNorm1d(16),
+                                torch.nn.ReLU(), torch.nn.Linear(16, 5))
+    x = torch.rand(12, 3, 4, 4)
+    y = model.eval()(x).argmax(1)
+    model.train()
+    result = evaluate_robustness(model, x, y, RobustnessConfig(n_examples=12, batch_size=4, **TINY))
+    assert result.n_classes == 5
+    assert any("batch norm left in training mode" in w for w in result.randomness.warnings)

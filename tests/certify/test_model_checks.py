@@ -140,13 +140,40 @@ def test_dropout_in_training_mode_is_warned_about_once(caplog):
     assert net.training  # the model is certified as it is
     lines: list[str] = []
     caplog.clear()
-    certify(nn.Sequential(nn.Flatten(), nn.Linear(16, 3), nn.Dropout(0.5)), torch.rand(3, 1, 4, 4),
-            torch.zeros(3, dtype=torch.long), CertificationConfig(sigma=0.25, n0=5, n=20),
-            progress=Progress(echo=lines.append))
+    certificate = certify(nn.Sequential(nn.Flatten(), nn.Linear(16, 3), nn.Dropout(0.5)), torch.rand(3, 1, 4, 4),
+                          torch.zeros(3, dtype=torch.long), CertificationConfig(sigma=0.25, n0=5, n=20),
+                          progress=Progress(echo=lines.append))
     assert [line for line in lines if "dropout" in line] == [
         "warning: dropout left in training mode (2): the model is evaluated as the random model it is; "
         "call model.eval() first if it is deployed without dropout"]
     assert not [r for r in caplog.records if "dropout" in r.getMessage()]  # said by the job, not twice
+    # the certificate keeps it: a caller without progress output (the API's default) still finds it
+    assert certificate.warnings == [
+        "dropout left in training mode (2): the model is evaluated as the random model it is; "
+        "call model.eval() first if it is deployed without dropout"]
+    quiet = certify(nn.Sequential(nn.Flatten(), nn.Linear(16, 3), nn.Dropout(0.5)), torch.rand(3, 1, 4, 4),
+                    torch.zeros(3, dtype=torch.long), CertificationConfig(sigma=0.25, n0=5, n=20))
+    assert quiet.warnings == certificate.warnings
+    assert certify(nn.Sequential(nn.Flatten(), nn.Linear(16, 3)), torch.rand(3, 1, 4, 4),
+                   torch.zeros(3, dtype=torch.long), CertificationConfig(sigma=0.25, n0=5, n=20)).warnings == []
+
+
+def test_numpy_numbers_are_taken_and_empty_or_unusable_inputs_refused_in_one_line():
+    """Sample sizes, sigma and alpha may be NumPy scalars (as the configurations and attacks take
+    them); no images, or a batch size of 0, are one-line errors rather than torch's."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
+    smoothed = GaussianSmoothing(net, sigma=np.float32(0.25))
+    assert smoothed.sigma == 0.25
+    predictions, radii, _ = smoothed.certify(torch.rand(2, 1, 4, 4), n0=np.int64(10), n=np.int64(50),
+                                             alpha=np.float64(0.01))
+    assert predictions.shape == radii.shape == (2,)
+    with pytest.raises(ConfigError, match="batch_size must be an integer >= 1, got 0"):
+        smoothed.predict(torch.rand(2, 1, 4, 4), n=20, batch_size=0)
+    with pytest.raises(ConfigError, match="sigma must be a number > 0"):
+        GaussianSmoothing(net, sigma=float("inf"))
+    with pytest.raises(ConfigError, match="no images to certify"):
+        certify(net, torch.rand(0, 1, 4, 4), torch.zeros(0, dtype=torch.long), CertificationConfig(sigma=0.25))
 
 
 def test_default_curve_is_21_even_steps_to_the_largest_radius_plus_the_paper_radii():

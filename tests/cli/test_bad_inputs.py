@@ -230,7 +230,7 @@ def test_twin_fit_bad_options(tmp_path, capsys, option, message):
     (["--device", "cuda:x"], "device must be"),
     (["--noise", "relu1=gaussian:-1"], "sigma"),
     (["--noise", "relu9=gaussian:0.1"], "valid names"),
-    (["--objective", "pgd", "--objective-param", "eps=-1"], "eps must be a number >= 0"),
+    (["--objective", "pgd", "--objective-param", "eps=-1"], "eps must be a finite number >= 0"),
     (["--objective-param", "bogus=1"], "bogus"),
 ])
 def test_train_bad_options_leave_nothing(tmp_path, capsys, option, message):

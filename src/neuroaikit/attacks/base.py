@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import is_real_number
+from ..config import is_finite_number, is_real_number
 from ..errors import ConfigError
 from ..noise import InferenceRule, forward_draws, noise_layers, set_noise
 from .randomness import declare_randomness
@@ -42,7 +42,17 @@ def noise_twin(model: nn.Module, mode: str = "off") -> nn.Module:
 
 
 def dlr_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Difference of Logits Ratio (Croce & Hein 2020), per example; larger = closer to fooled."""
+    """Difference of Logits Ratio (Croce & Hein 2020), per example; larger = closer to fooled.
+
+    The ratio divides the margin by the gap between the largest and the third-largest logit. With
+    two classes there is no third logit (AutoAttack's loss fails there); the loss is then the
+    margin itself (:func:`margin_loss`), which keeps what DLR is for: unlike cross-entropy it does
+    not saturate when the model is confident, and the attacks' steps (signs, normalised
+    gradients) do not depend on its scale."""
+    if logits.shape[1] < 3:
+        if logits.shape[1] < 2:
+            raise ConfigError(f"the DLR loss needs at least 2 classes, got logits of shape {tuple(logits.shape)}")
+        return margin_loss(logits, y)
     sorted_logits, order = logits.sort(dim=1)
     top_is_true = (order[:, -1] == y).float()
     true_logit = logits.gather(1, y[:, None]).squeeze(1)
@@ -141,13 +151,15 @@ class Attack:
     name = "attack"
     white_box = True
     box: tuple[float, float] | None = (0.0, 1.0)
+    #: whether the attack works on 2-D images only (its squares or total variation have a height and width)
+    needs_images = False
 
     def __init__(self, model: nn.Module, eps: float | None = None, eot: int = 1,
                  rule: InferenceRule | str = "single", seed: int | None = 0):
         if not isinstance(model, nn.Module):
             raise ConfigError(f"{type(self).__name__} needs an nn.Module, got {type(model).__name__}")
-        if eps is not None and (not is_real_number(eps) or eps != eps or eps < 0):
-            raise ConfigError(f"eps must be a number >= 0, got {eps!r}")
+        if eps is not None and not (is_finite_number(eps) and eps >= 0):
+            raise ConfigError(f"eps must be a finite number >= 0 (None: no budget), got {eps!r}")
         self.model = model
         self.eps = None if eps is None else float(eps)
         self.eot = check_steps(eot, "eot")
@@ -180,6 +192,9 @@ class Attack:
             raise ConfigError(
                 f"labels must be a vector with one entry per image: got images {tuple(x.shape)}, labels {tuple(y.shape)}"
             )
+        if self.needs_images and x.dim() != 4:
+            raise ConfigError(f"{type(self).__name__} works on images (batch, channels, height, width); "
+                              f"got inputs of shape {tuple(x.shape)}")
         if y.dtype in (torch.float16, torch.float32, torch.float64, torch.bool):
             raise ConfigError(f"labels must be integer class indices, got dtype {y.dtype}")
         if x.numel() and not torch.isfinite(x).all():
@@ -191,7 +206,7 @@ class Attack:
         device = next((p.device for p in self.model.parameters()), x.device)
         x = clamp_box(x.detach().to(device, torch.float32), self.box)
         y = y.detach().to(device).long()
-        if not self._checked_logits:
+        if not self._checked_logits and len(x):  # an empty batch tells nothing: the first real one is checked
             with torch.no_grad():
                 out = self.model(x[:8])
             if out.dim() != 2 or out.shape[0] != min(8, x.shape[0]):

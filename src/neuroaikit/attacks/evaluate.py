@@ -10,6 +10,7 @@ for a run folder and writes it to ``results/robustness.json``.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from functools import partial
@@ -353,8 +354,8 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     log(randomness.describe())
     for warning in randomness.warnings:
         log(f"warning: {warning}")
-    with torch.no_grad():
-        n_classes = model(x[:1]).shape[1]
+    with torch.no_grad():  # on a copy in eval mode: batch norm left in training mode takes no batch of one
+        n_classes = copy.deepcopy(model).eval()(x[:1]).shape[1]
     chance = 1.0 / n_classes
     twin = noise_twin(model, "off")
     common: dict[str, Any] = dict(eot=config.eot if stochastic else 1, rule=rule, seed=config.seed)
@@ -412,7 +413,8 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
                          else _batched(attack, x, y, config.batch_size))
                 if name in extra:
                     if isinstance(x_adv, torch.Tensor):
-                        x_adv = x_adv.to(x.device)  # an attack written with NumPy hands back CPU images
+                        # an attack written with NumPy hands back CPU images, in float64
+                        x_adv = x_adv.to(x.device, x.dtype)
                     _check_within_budget(name, x, x_adv, eps, config.norm, ex)
                 white_box = name in WHITE_BOX or (name in extra and getattr(attack, "white_box", True))
                 ok, majority_masks[name] = judge(x_adv, white_box)

@@ -69,6 +69,7 @@ class FeatureSpace(Attack):
     """
 
     name = "feature_space"
+    needs_images = True
 
     def __init__(self, model, layer: str, eps: float | None = None, steps: int = 200, lr: float = 0.01,
                  lambda_class: float = 1.0, lambda_tv: float = 0.1, adaptive: bool = False, eot: int = 20,

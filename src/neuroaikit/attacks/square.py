@@ -52,6 +52,7 @@ class Square(Attack):
 
     name = "square"
     white_box = False
+    needs_images = True
     eps: float  # bounded: __init__ takes a number, never the base class's None
 
     def __init__(self, model, eps: float = 8 / 255, n_queries: int = 5000, p_init: float = 0.8, eot: int = 1,

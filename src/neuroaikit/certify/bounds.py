@@ -7,11 +7,12 @@ import math
 
 from scipy import stats
 
+from ..config import is_real_number
 from ..errors import ConfigError
 
 
 def check_alpha(alpha: float) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+    if not (is_real_number(alpha) and 0 < alpha < 1):
         raise ConfigError(f"alpha must lie in (0, 1), got {alpha!r}")
     return float(alpha)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import numbers
 from typing import TYPE_CHECKING
 
 import torch
@@ -35,7 +36,7 @@ PRECISIONS = ("32", "bf16-mixed")
 
 def check_sample_sizes(n0: int, n: int) -> None:
     for name, value in (("n0", n0), ("n", n)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
             raise ConfigError(f"{name} must be an integer >= 1, got {value!r}")
     if n0 > n:
         raise ConfigError(f"n0 ({n0} selection draws) must not exceed n ({n} estimation draws)")
@@ -225,8 +226,10 @@ class Certifier:
         returned is the smoothed classifier's with probability at least ``1 - alpha``."""
         check_sample_sizes(1, n)
         alpha = check_alpha(alpha)
+        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
         out = []
-        for start in range(0, x.shape[0], max(1, batch_size)):
+        for start in range(0, x.shape[0], batch_size):
             counts = self.counts(x[start : start + batch_size], n)
             top2 = counts.topk(min(2, counts.shape[1]), dim=1)
             for values, classes in zip(top2.values.tolist(), top2.indices.tolist()):

@@ -44,6 +44,8 @@ class Certificate(Result):
         precision: ``"32"`` or ``"bf16-mixed"``: how the certified network was evaluated.
         compiled: whether the forward passes went through ``torch.compile`` (the same network;
             ``seconds`` then includes compiling it).
+        warnings: what the randomness check before the draws warned about the model (dropout or
+            batch norm left in training mode), as the command printed it.
     """
 
     method: str
@@ -71,6 +73,7 @@ class Certificate(Result):
     execution: dict[str, Any] | None = None
     precision: str = "32"
     compiled: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, float]:

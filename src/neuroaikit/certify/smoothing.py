@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..config import is_finite_number
 from ..errors import ConfigError
 from ..noise import INPUT, NoisyModel, noise_mode
 from .bounds import smoothing_radius
@@ -51,7 +52,7 @@ class GaussianSmoothing(Certifier):
         sigma = input_noise_sigma(model) if sigma is None else sigma
         if sigma is None:
             raise ConfigError("randomized smoothing needs sigma (the model has no Gaussian input noise to take it from)")
-        if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
+        if not (is_finite_number(sigma) and sigma > 0):
             raise ConfigError(f"sigma must be a number > 0, got {sigma!r}")
         self.sigma = float(sigma)
         self._input_layer = model.noise[INPUT] if isinstance(model, NoisyModel) and INPUT in model.noise else None

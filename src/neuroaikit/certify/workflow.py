@@ -60,15 +60,20 @@ def certify(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
     """
     config = config or CertificationConfig()
     progress = progress or silent()
-    if images.dim() != 4 or images.shape[0] != labels.shape[0]:
+    if images.dim() != 4 or labels.dim() != 1 or images.shape[0] != labels.shape[0]:
         raise ConfigError(f"need images (N, C, H, W) and one label each; got {tuple(images.shape)} and "
                           f"{tuple(labels.shape)}")
+    if images.shape[0] == 0:
+        raise ConfigError("no images to certify (the image set is empty)")
     certifier = build_certifier(model, config, tuple(images.shape[1:]))
     progress.note_if_fewer(config.n_examples, images.shape[0], "images to certify")
     n = min(config.n_examples, images.shape[0])
     x, y = images[:n].float(), labels[:n].long()
+    warned = []
     for level, line in certifier.check_randomness(x[:16]):  # said once, before the draws, as evaluate says it
         progress.message(("warning: " if level >= logging.WARNING else "") + line)
+        if level >= logging.WARNING:
+            warned.append(line)
     torch.manual_seed(config.seed)
     started = time.time()
     predictions, radii = [], []
@@ -89,7 +94,7 @@ def certify(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, config
         delta=config.delta if config.method == "hidden" else None,
         sensitivity=getattr(certifier, "sensitivity", 1.0), layer_bounds=list(getattr(certifier, "bounds", [])),
         seconds=round(seconds, 2), images_per_second=round(n / max(seconds, 1e-9), 3), precision=config.precision,
-        compiled=config.compile, labels=labels_list, predictions=predictions, radii=radii,
+        compiled=config.compile, labels=labels_list, predictions=predictions, radii=radii, warnings=warned,
     )
     grid = config.radii if config.radii is not None else curve_radii(radii)
     certificate.curve = [CurvePoint(r, certificate.certified_accuracy(r)) for r in grid]
