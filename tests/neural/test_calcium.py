@@ -292,6 +292,11 @@ def test_load_traces_formats(tmp_path):
     (tmp_path / "t.xyz").write_text("1 2 3")
     with pytest.raises(DataError, match="unknown trace format"):
         load_traces(tmp_path / "t.xyz", frame_rate=20.0)
+    # a (frames, neurons) array read as rows of a few frames each: one line, not a failed fit per row
+    np.save(tmp_path / "transposed.npy", traces.T)
+    with pytest.raises(DataError, match=r"transposed\.npy: 50 traces of 3 frames each; traces are the rows, "
+                                        r"\(neurons, frames\): if the array is \(frames, neurons\), transpose it"):
+        load_traces(tmp_path / "transposed.npy", frame_rate=20.0)
 
 
 @pytest.mark.parametrize("suffix", [".npy", ".csv"])

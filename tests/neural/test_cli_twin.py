@@ -181,3 +181,30 @@ def test_the_sensorium_readout_config_sets_a_summed_l1_of_gamma_0_0076_at_5300_n
                  "--max-epochs", "1", "--threads", "1", "--no-baselines", "--no-report", "--quiet",
                  "--out", str(out)]) == 0
     assert Run.open(out).config["fit"]["model"]["gamma_readout"] == gamma
+
+
+def test_evaluate_refuses_a_recording_without_the_behaviour_or_pupil_the_twin_predicts_from(tmp_path, capsys):
+    """A twin fitted with --behavior --shifter scores a recording that lacks them only by dropping
+    its gain and its shift, which makes it another model: refused in one line, naming what is missing."""
+    import shutil
+
+    from neuroaikit.neural import SyntheticCortex
+
+    cortex = SyntheticCortex(n_neurons=6, image_shape=(12, 16), seed=2)
+    ds = cortex.sample(n_train=120, n_validation=30, n_test_images=10, repeats=3)
+    full = cortex.write(ds, tmp_path / "full")
+    no_pupil = shutil.copytree(full, tmp_path / "no_pupil")
+    shutil.rmtree(no_pupil / "data" / "pupil_center")
+    neither = shutil.copytree(no_pupil, tmp_path / "neither")
+    shutil.rmtree(neither / "data" / "behavior")
+    out = tmp_path / "run"
+    assert main(["twin", "fit", str(full), "--behavior", "--shifter", "--channels", "4", "--layers", "1",
+                 "--max-epochs", "1", "--starts", "1", "--threads", "1", "--no-baselines", "--no-report", "--quiet",
+                 "--out", str(out)]) == 0
+    capsys.readouterr()
+    for data, missing in ((no_pupil, "no pupil position (--shifter), which"),
+                          (neither, "no behaviour (--behavior) and no pupil position (--shifter), which")):
+        assert main(["twin", "evaluate", str(out), str(data), "--overwrite", "--no-report", "--no-baselines"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{data}: {missing} the twin in {out} was fitted with" in err[0], err
+    assert main(["twin", "evaluate", str(out), str(full), "--overwrite", "--no-report", "--no-baselines"]) == 0

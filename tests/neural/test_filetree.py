@@ -241,3 +241,23 @@ def test_no_image_ids_names_the_files_looked_for(tree):
     (tree / "meta/trials/frame_image_id.npy").unlink()
     with pytest.raises(DataError, match=r"trials: no image ids \(frame_image_id.npy, image_id.npy, colorframeprojector"):
         load_filetree(tree)
+
+
+def test_image_ids_that_are_labels_group_the_repeats_as_numbers_do(tree, synthetic):
+    """Some recordings name their images (``"im0119"``); the ids only say which trials show the same
+    image, so labels load as their rank, and the test tier's repeats are those of the numbered ids."""
+    _, ds = synthetic
+    ids = np.load(tree / "meta/trials/frame_image_id.npy")
+    np.save(tree / "meta/trials/frame_image_id.npy", np.array([f"im{i:04d}" for i in ids]))
+    loaded = load_filetree(tree)
+    np.testing.assert_array_equal(loaded.image_ids, np.unique(ids, return_inverse=True)[1])
+    np.testing.assert_array_equal(loaded.repeats("test"), ds.repeats("test"))
+    np.testing.assert_allclose(loaded.trial_stimuli(), ds.trial_stimuli())
+
+
+def test_image_ids_with_a_fraction_are_refused(tree):
+    ids = np.load(tree / "meta/trials/frame_image_id.npy").astype(np.float64)
+    ids[3] += 0.5
+    np.save(tree / "meta/trials/frame_image_id.npy", ids)
+    with pytest.raises(DataError, match=r"image_ids must be whole numbers or labels; entry 3 is"):
+        load_filetree(tree)

@@ -93,11 +93,19 @@ def test_a_response_window_after_each_onset_is_averaged_instead_of_the_presentat
 
 
 def test_response_window_errors_are_one_line(tmp_path):
-    _frame_rate_file(tmp_path / "flashes.nwb")
+    t, trace = _frame_rate_file(tmp_path / "flashes.nwb")
     # the last presentation starts at 5 s; the trace ends with the frame at 5.9 s (to 6.0 s)
     with pytest.raises(DataError, match=r"'dff': 1 stimulus onset\(s\) \(first at 5\.000 s\) put the response "
-                                        r"window \[0\.5, 1\.5\] s outside the recording \(0\.000-5\.900 s\)"):
+                                        r"window \[0\.5, 1\.5\] s partly outside the recording \(0\.000-5\.900 s\); "
+                                        r"leave those trials out with --drop-nan-trials"):
         load_nwb(tmp_path / "flashes.nwb", window=(0.5, 1.5))
+    # asked to, the trial the recording's end cuts is left out like one with a dropped frame
+    kept = load_nwb(tmp_path / "flashes.nwb", window=(0.5, 1.5), nan_policy="drop")
+    assert kept.n_trials == 5 and kept.info["dropped_nan_trials"] == 1
+    expected = np.array([trace[(t >= i + 0.5 - 1e-9) & (t < i + 1.5 - 1e-9)].mean(0) for i in range(5)])
+    np.testing.assert_allclose(kept.responses, expected, atol=1e-5)
+    with pytest.raises(DataError, match=r"put the response window \[6\.5, 7\.0\] s outside the recording"):
+        load_nwb(tmp_path / "flashes.nwb", window=(6.5, 7.0), nan_policy="drop")  # no window in it: a wrong clock
     for bad in [(0.5, 0.2), (0.1,), ("a", 1), (0.0, float("inf"))]:
         with pytest.raises(ConfigError, match="window must be two numbers"):
             load_nwb(tmp_path / "flashes.nwb", window=bad)

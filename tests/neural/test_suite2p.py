@@ -154,6 +154,13 @@ def test_missing_or_inconsistent_files_name_the_file(tmp_path):
         load_neural(tmp_path)
     np.save(plane / "iscell.npy", iscell)
 
+    row = log[3].split(",")  # the third trial's image id (the log's second column) gets a fraction
+    (tmp_path / "stimulus_log.csv").write_text("\n".join(log[:3] + [",".join([row[0], row[1] + ".6", *row[2:]])]
+                                                          + log[4:]) + "\n")
+    with pytest.raises(DataError, match=r"stimulus_log\.csv: 1 image id\(s\) are not whole numbers \(first: row 2, "):
+        load_neural(tmp_path)
+    (tmp_path / "stimulus_log.csv").write_text("\n".join(log) + "\n")
+
     os.remove(plane / "spks.npy")
     with pytest.raises(DataError, match=r"plane0: suite2p output lacks spks\.npy"):
         load_neural(tmp_path)
@@ -667,3 +674,21 @@ def test_frame_times_that_fit_no_plane_layout_or_have_a_header_are_one_line_erro
         _save_pickle(tmp_path / "suite2p" / plane / "ops.npy", ops)
     with pytest.raises(DataError, match=r"plane0: no 'nplanes' in suite2p's settings"):
         load_neural(tmp_path)
+
+
+def test_a_trial_the_recording_s_end_cuts_is_left_out_when_asked(tmp_path, capsys):
+    """A stimulus shown as imaging stopped: its response window runs past the last frame. The
+    default stops with the option named; --drop-nan-trials leaves that trial out, as it leaves out a
+    trial with a dropped frame, and every other trial keeps its response."""
+    truth, ids = write_suite2p(tmp_path)
+    times = np.load(tmp_path / "frame_times.npy")
+    log = (tmp_path / "stimulus_log.csv").read_text().splitlines()
+    last = log[-1].split(",")
+    cut_onset = times[-1] - 0.2  # its 0.5 s window ends 0.3 s after the last frame
+    (tmp_path / "stimulus_log.csv").write_text("\n".join(log + [",".join([f"{cut_onset:.4f}", *last[1:]])]) + "\n")
+    with pytest.raises(DataError, match=r"stimulus_log\.csv: 1 stimulus onset\(s\) .* partly outside the recording "
+                                        r".*--drop-nan-trials"):
+        load_neural(tmp_path)
+    ds = load_neural(tmp_path, nan_policy="drop")
+    assert ds.n_trials == len(ids) and ds.info["dropped_nan_trials"] == 1
+    np.testing.assert_allclose(ds.responses, truth, rtol=1e-5)

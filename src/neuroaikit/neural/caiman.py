@@ -126,8 +126,8 @@ class CaimanRecording(Config):
         signal, positions, fr = self._read()
         log_path, shown = read_stimulus_log(path.parent, self.stimulus_log)
         times = self._frame_clock(path, signal.shape[1], fr)
-        lo, hi = response_window_frames(times, shown["onset"], self.window, str(log_path))
-        responses = window_means(signal.T, lo, hi).astype(np.float32)
+        lo, hi, cut = response_window_frames(times, shown["onset"], self.window, str(log_path), nan_policy)
+        responses = window_means(signal.T, lo, hi, cut).astype(np.float32)
         return trials_dataset(path, shown, responses, log_path, self.images, self.test_repeats, nan_policy,
                               signal=self.signal, positions=positions, name=path.stem)
 

@@ -78,7 +78,7 @@ class NeuralDataset:
         n_trials, n_neurons = self.responses.shape
         if n_trials == 0 or n_neurons == 0:
             raise DataError(f"{where}: no trials or no neurons (responses shape {self.responses.shape})")
-        self.image_ids = _vector(self.image_ids, n_trials, "image_ids", where).astype(np.int64)
+        self.image_ids = _image_id_codes(_vector(self.image_ids, n_trials, "image_ids", where), where)
         self.tiers = _vector(self.tiers, n_trials, "tiers", where).astype(str).astype("<U16")
         unknown = sorted(set(np.unique(self.tiers)) - set(TIERS))
         if unknown:
@@ -304,29 +304,41 @@ def is_response_window(window) -> bool:
 
 
 def response_window_frames(times: np.ndarray, onsets: np.ndarray, window: tuple[float, float],
-                           where: str) -> tuple[np.ndarray, np.ndarray]:
+                           where: str, nan_policy: str = "raise") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The frames ``[lo, hi)`` of ``times`` (seconds, ascending) inside ``[onset + window[0],
-    onset + window[1])`` for each onset, for :func:`window_means`. A window reaching outside the
-    recording (before its first frame or past its last frame's end) or holding no frame is a
-    one-line error naming ``where``."""
+    onset + window[1])`` for each onset, for :func:`window_means`, and which windows the
+    recording cuts: they begin before its first frame or end past its last frame's end.
+
+    A cut window (a stimulus shown as the imaging began or stopped) is a one-line error naming
+    ``where`` unless ``nan_policy`` is ``"drop"``: then its frames are those the recording has, and
+    the caller leaves the trial out as it leaves out one with a dropped frame. A window wholly
+    outside the recording (a log of another session, another clock) or holding no frame is an
+    error either way."""
     begin, end = onsets + window[0], onsets + window[1]
     step = float(np.median(np.diff(times))) if len(times) > 1 else 0.0
-    outside = (begin < times[0]) | (end > times[-1] + step)
-    if outside.any():
-        first = int(np.flatnonzero(outside)[0])
-        raise DataError(f"{where}: {int(outside.sum())} stimulus onset(s) (first at {onsets[first]:.3f} s) put the "
-                        f"response window {list(window)} s outside the recording ({times[0]:.3f}-{times[-1]:.3f} s)")
+    last = times[-1] + step
+    cut = (begin < times[0]) | (end > last)
+    beyond = (end <= times[0]) | (begin >= last)
+    if beyond.any() or (cut.any() and nan_policy != "drop"):
+        wrong = beyond if beyond.any() else cut
+        first = int(np.flatnonzero(wrong)[0])
+        remedy = "" if beyond.any() else \
+            "; leave those trials out with --drop-nan-trials (twin fit, twin evaluate) or nan_policy='drop'"
+        raise DataError(f"{where}: {int(wrong.sum())} stimulus onset(s) (first at {onsets[first]:.3f} s) put the "
+                        f"response window {list(window)} s {'outside' if beyond.any() else 'partly outside'} the "
+                        f"recording ({times[0]:.3f}-{times[-1]:.3f} s){remedy}")
     lo, hi = np.searchsorted(times, begin), np.searchsorted(times, end)
     if (hi <= lo).any():
         raise DataError(f"{where}: {int((hi <= lo).sum())} trial(s) have no frame in their response window "
                         f"{list(window)} s")
-    return lo, hi
+    return lo, hi, cut
 
 
-def window_means(frames: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+def window_means(frames: np.ndarray, start: np.ndarray, stop: np.ndarray, cut: np.ndarray | None = None) -> np.ndarray:
     """Mean of ``frames`` (n_frames, units) over the frames ``[start, stop)`` of each window,
     (windows, units) float32. A unit's NaN/inf frame makes that unit's mean NaN in the windows
-    holding that frame only, so :func:`with_nan_policy` can leave out just those trials."""
+    holding that frame only, and a window the recording ``cut`` (:func:`response_window_frames`)
+    is NaN, so :func:`with_nan_policy` can leave out just those trials."""
     frames = np.asarray(frames)
     bad = ~np.isfinite(frames)
     any_bad = bool(bad.any())
@@ -336,6 +348,8 @@ def window_means(frames: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.
     if any_bad:
         counts = np.concatenate([np.zeros((1, frames.shape[1]), np.int32), np.cumsum(bad, 0, dtype=np.int32)])
         means[counts[stop] - counts[start] > 0] = np.nan
+    if cut is not None:
+        means[cut] = np.nan
     return means.astype(np.float32)
 
 
@@ -477,6 +491,24 @@ def _impute_columns(values: np.ndarray, what: str, train: np.ndarray) -> np.ndar
                      finite.sum(0) / np.maximum((~bad).sum(0), 1))
     log.warning("%s: replaced NaN/inf in %d trial(s) by the column's train-tier mean", what, int(bad.any(1).sum()))
     return np.where(bad, means[None, :], values).astype(np.float32)
+
+
+def _image_id_codes(ids: np.ndarray, where: str) -> np.ndarray:
+    """Image ids as integers: whole numbers as they are; labels (strings such as ``"im0119"``, which
+    only say which trials repeat an image) as their rank among the distinct labels."""
+    if ids.dtype.kind in "iub":
+        return ids.astype(np.int64)
+    if ids.dtype.kind == "f":
+        whole = np.isfinite(ids) & (ids == np.round(ids))
+        if not whole.all():
+            first = int(np.flatnonzero(~whole)[0])
+            raise DataError(f"{where}: image_ids must be whole numbers or labels; entry {first} is {ids[first]!r}")
+        return ids.astype(np.int64)
+    try:
+        labels = ids.astype(str)
+    except (TypeError, ValueError):
+        raise DataError(f"{where}: image_ids must be whole numbers or labels, got dtype {ids.dtype}") from None
+    return np.unique(labels, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def _vector(value, n: int, what: str, where: str) -> np.ndarray:

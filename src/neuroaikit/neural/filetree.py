@@ -9,7 +9,7 @@ by file number)::
     data/behavior/<i>.npy        (3,)  pupil dilation, its derivative, running speed
     data/pupil_center/<i>.npy    (2,)  horizontal, vertical eye position
     meta/trials/tiers.npy        str   train / validation / test / final_test
-    meta/trials/frame_image_id.npy  int  repeats share an id (or image_id.npy,
+    meta/trials/frame_image_id.npy  int or str  repeats share an id (or image_id.npy,
                                  colorframeprojector_image_id.npy)
     meta/trials/trial_idx.npy    int   presentation order
     meta/neurons/unit_ids.npy, cell_motor_coordinates.npy (n, 3), area.npy, layer.npy
@@ -241,7 +241,7 @@ def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool, memo
     ds = NeuralDataset(
         stimuli=stimuli,
         responses=responses,
-        image_ids=image_ids.astype(np.int64),
+        image_ids=image_ids,
         tiers=tiers,
         stimulus_index=stimulus_index,
         behavior=behavior,

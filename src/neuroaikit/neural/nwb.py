@@ -894,13 +894,14 @@ def _read(nwb, path: Path, series_name: str | None, table_name: str | None, nan_
         responses = data[keep]
     else:
         stamps = _timestamps(series, len(data))
+        cut = None
         if window is None:
             lo, hi = np.searchsorted(stamps, start, "left"), np.searchsorted(stamps, stop, "left")
             if (hi <= lo).any():
                 raise DataError(f"{path}: {int((hi <= lo).sum())} trial(s) contain no frame of {label!r}")
         else:
-            lo, hi = response_window_frames(stamps, start, window, f"{path}: {label!r}")
-        responses = window_means(data, lo, hi)
+            lo, hi, cut = response_window_frames(stamps, start, window, f"{path}: {label!r}", nan_policy)
+        responses = window_means(data, lo, hi, cut)
         log.info("%s: averaged %s frames within each of %d trials", path, label, n_trials)
     valid, unit_ids, positions, neuron_meta = _rois(series, path)
     if valid is not None and not valid.all():

@@ -200,8 +200,8 @@ class Suite2pRecording(Config):
         onsets = shown["onset"]
         responses = np.empty((len(onsets), len(signal)), np.float32)
         for number, times in clocks.items():
-            lo, hi = response_window_frames(times, onsets, self.window, str(log_path))
-            responses[:, roi_planes == number] = window_means(signal[roi_planes == number].T, lo, hi)
+            lo, hi, cut = response_window_frames(times, onsets, self.window, str(log_path), nan_policy)
+            responses[:, roi_planes == number] = window_means(signal[roi_planes == number].T, lo, hi, cut)
         folder = Path(self.suite2p)
         name = folder.resolve().name if folder.name not in ("plane0", "suite2p") else folder.resolve().parent.name
         return trials_dataset(folder, shown, responses, log_path, self.images, self.test_repeats, nan_policy,
@@ -469,6 +469,11 @@ def _log_arrays(path: Path, columns: dict[str, np.ndarray]) -> dict[str, Any]:
         raise DataError(f"{path}: the stimulus log has no rows")
     if not np.isfinite(out["onset"]).all() or not np.isfinite(out["image_id"]).all():
         raise DataError(f"{path}: onset or image id holds empty / NaN entries")
+    fractional = out["image_id"] != np.round(out["image_id"])
+    if fractional.any():
+        row = int(np.flatnonzero(fractional)[0])
+        raise DataError(f"{path}: {int(fractional.sum())} image id(s) are not whole numbers (first: row {row}, "
+                        f"{out['image_id'][row]:g}); an image id is the index of a stimulus image")
     out["image_id"] = out["image_id"].astype(np.int64)
     tier = _column(names, ("tier",))
     if tier is not None:

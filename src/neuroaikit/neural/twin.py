@@ -916,6 +916,18 @@ def _job_of(run: Run) -> TwinFitJob | None:
             return None
 
 
+def _inputs_missing(model, ds) -> list[str]:
+    """The inputs beside the images that the twin (any member of an ensemble) predicts from and
+    ``ds`` lacks: behaviour (its modulator, ``--behavior``), the pupil position (its shifter)."""
+    twins = list(getattr(model, "members", [model]))
+    missing = []
+    if ds.behavior is None and any(twin.modulators is not None for twin in twins):
+        missing.append("behaviour (--behavior)")
+    if ds.pupil_center is None and any(twin.shifters is not None for twin in twins):
+        missing.append("pupil position (--shifter)")
+    return missing
+
+
 def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None, region: int | None = None,
                  baselines: bool = True, overwrite: bool = False, execution: ExecutionConfig | None = None,
                  progress: Progress | None = None, session: str | None = None,
@@ -988,6 +1000,10 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
             if ds.n_neurons != n_model:
                 raise DataError(f"{path}: {ds.n_neurons} neurons, the twin in {run.path} predicts {n_model}"
                                 + (f" for session {name}" if multi else ""))
+            missing = _inputs_missing(model, ds)
+            if missing:  # without them the twin would drop its gain and shift and be scored as another model
+                raise DataError(f"{path}: no {' and no '.join(missing)}, which the twin in {run.path} was fitted "
+                                f"with; score it on a recording that has them, or fit a twin without them")
             # the LN baseline is refitted only by ``fit``; evaluate scores the pixel ridge beside the twin
             result = evaluate_dataset(model, ds, path, cortex=cortex, baselines=baselines, progress=progress,
                                       session=name if multi else None, members=members, also=first_member)

@@ -303,7 +303,8 @@ def run_inference(
             execution = execution_record(cfg.execution)
             rows, arrays, example = infer_recordings(recordings, deconvolver, cfg.smoothing_s, progress, skipped)
         if not rows:
-            raise DataError(f"{cfg.trace_file}: no trace could be deconvolved ({'; '.join(skipped)})")
+            shown = "; ".join(skipped[:5]) + (f"; and {len(skipped) - 5} more" if len(skipped) > 5 else "")
+            raise DataError(f"{cfg.trace_file}: no trace could be deconvolved ({shown})")
 
         def write_arrays(path: Path) -> None:
             with open(path, "wb") as fh:

@@ -287,6 +287,10 @@ def load_cascade_dataset(
     return {f.stem: load_cascade_mat(f, on_bad=on_bad, skipped=skipped) for f in files}
 
 
+#: an array with fewer columns (frames) than this and more rows is taken for a (frames, neurons) array
+MIN_FRAMES_PER_ROW = 100
+
+
 def load_traces(
     path: str | os.PathLike,
     frame_rate: float | None = None,
@@ -350,6 +354,9 @@ def load_traces(
         array = array[None, :]
     if array.ndim != 2:
         raise DataError(f"{path}: expected shape (frames,) or (neurons, frames), got {array.shape}")
+    if array.shape[0] > array.shape[1] and array.shape[1] < MIN_FRAMES_PER_ROW:
+        raise DataError(f"{path}: {array.shape[0]} traces of {array.shape[1]} frames each; traces are the rows, "
+                        f"(neurons, frames): if the array is (frames, neurons), transpose it")
     recordings = []
     for i, row in enumerate(array):
         name = f"{path.stem}#{i}"
