@@ -10,6 +10,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from neuroaikit.bmi.decoders import as_torch, covariance, make_decoder
 from neuroaikit.bmi.evaluation import cross_validate
+from neuroaikit.errors import ConfigError
 
 
 @pytest.mark.parametrize("name", ["cca", "fbcca", "trca", "ts_lr", "mdm"])
@@ -154,3 +155,31 @@ def test_csp_rank_is_full_only_for_independent_channels(motor):
 
     assert csp_rank(motor.X) == "full"
     assert csp_rank(motor.X - motor.X.mean(1, keepdims=True)) is None
+
+
+def test_eegnet_refuses_epochs_shorter_than_its_poolings_in_one_line():
+    from neuroaikit.bmi.decoders import EEGNet
+    from neuroaikit.errors import DataError
+
+    assert EEGNet(4, 32, 2, sfreq=128)(torch.zeros(1, 4, 32)).shape == (1, 2)
+    with pytest.raises(DataError, match="EEGNet needs epochs of at least 32 samples .* got 25 at 250 Hz"):
+        EEGNet(4, 25, 2, sfreq=250)
+
+
+@pytest.mark.parametrize("name", ["CCA", "FBCCA", "TRCA"])
+def test_ssvep_decoders_fit_a_training_set_without_one_class(name):
+    """A run with no trials of one class (no rest trials, say): integer labels index the
+    frequencies, so the decoder fits on the classes present and answers with their labels."""
+    from neuroaikit.bmi import decoders
+
+    rng = np.random.default_rng(0)
+    t = np.arange(256) / 128
+    freqs = [8.0, 10.0, 12.0, 14.0]
+    y = np.repeat([0, 1, 3], 10)  # no trial of class 2 (12 Hz)
+    X = rng.normal(size=(30, 4, 256)) * 0.5 + np.array([np.sin(2 * np.pi * freqs[k] * t + k)  # phase-locked
+                                                        for k in y])[:, None, :]
+    decoder = getattr(decoders, name)(frequencies=freqs, sfreq=128).fit(X, y)
+    assert decoder.classes_.tolist() == [0, 1, 3] and decoder.frequencies_ == [8.0, 10.0, 14.0]
+    assert (decoder.predict(X) == y).mean() >= 0.9
+    with pytest.raises(ConfigError, match=r"4 frequencies for 3 classes \['a', 'b', 'd'\]; give one per class"):
+        getattr(decoders, name)(frequencies=freqs, sfreq=128).fit(X, np.array(list("abd"))[np.searchsorted([0, 1, 3], y)])

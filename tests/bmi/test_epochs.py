@@ -90,3 +90,28 @@ def test_average_reference_is_over_every_channel_before_the_pick():
     (kept,), _ = preprocess(raw, PreprocessConfig(reference="average", channels=["C4", "C3"]))
     assert kept.ch_names == ["C4", "C3"]
     np.testing.assert_allclose(kept.get_data(), data[[2, 0]] - data.mean(axis=0), atol=1e-15)
+
+
+def test_channels_marked_bad_are_left_out_as_mne_leaves_them_out():
+    """A channel in ``info['bads']`` is not decoded, not re-referenced with, not checked against
+    the montage (it may lack a position) and, being left out, cannot reject every epoch."""
+    names = ["C3", "Cz", "C4", "X1"]
+    data = np.random.default_rng(1).normal(size=(4, 500)) * 1e-5
+    data[3] *= 100  # the bad channel is loud
+    raw = mne.io.RawArray(data, mne.create_info(names, 100.0, "eeg"), verbose="error")
+    raw.info["bads"] = ["X1"]
+    (kept,), _ = preprocess(raw, PreprocessConfig(reference="average", montage="standard_1020"))
+    assert kept.ch_names == ["C3", "Cz", "C4"]
+    np.testing.assert_allclose(kept.get_data(), data[:3] - data[:3].mean(axis=0), atol=1e-15)
+
+
+def test_the_reference_channel_is_named_in_any_case():
+    names = ["C3", "Cz", "C4"]
+    data = np.random.default_rng(2).normal(size=(3, 300)) * 1e-5
+    raw = mne.io.RawArray(data, mne.create_info(names, 100.0, "eeg"), verbose="error")
+    (lower,), _ = preprocess(raw, PreprocessConfig(reference="cz"))
+    (exact,), _ = preprocess(raw, PreprocessConfig(reference="Cz"))
+    np.testing.assert_array_equal(lower.get_data(), exact.get_data())
+    np.testing.assert_allclose(exact.get_data()[0], data[0] - data[1], atol=1e-15)
+    with pytest.raises(DataError, match="reference channel 'Pz' is not in the recording"):
+        preprocess(raw, PreprocessConfig(reference="Pz"))

@@ -82,3 +82,60 @@ def test_single_trial_label_is_an_error_under_every_scheme(scheme, where):
     with pytest.raises(DataError, match=f"^label 'c' has a single trial{where};"):
         cross_validate(_MeanClassifier(), ds, scheme)
 
+
+
+def test_permutations_shuffle_within_each_session_and_fold_on_the_permuted_labels():
+    """Each permutation keeps every session's class counts (a session of 3 + 3 trials cannot end
+    up with one class, which stopped the test) and within-session folds are stratified on the
+    permuted labels, as scikit-learn's permutation_test_score draws them."""
+    from sklearn.model_selection import StratifiedKFold
+
+    from neuroaikit.bmi.evaluation import _splits
+
+    rng = np.random.default_rng(1)
+    y = np.tile([0, 0, 0, 1, 1, 1], 4)
+    ds = EpochsDataset(rng.normal(size=(24, 2, 10)) + y[:, None, None], y, ["a", "b"], 10.0, ["c1", "c2"],
+                       subject=np.zeros(24, int), session=np.repeat([1, 2, 3, 4], 6))
+    seen = []
+
+    class Recording(_MeanClassifier):
+        def fit(self, X, y):
+            seen.append(np.bincount(y, minlength=2))
+            return super().fit(X, y)
+
+    p, scores = permutation_test(Recording(), ds, 1.0, folds=3, n_permutations=5)
+    assert len(scores) == 5 and 0 < p <= 1
+    assert all(counts.min() >= 1 for counts in seen)
+    permuted = ds.y.copy()
+    permuted[:6] = [1, 0, 1, 0, 1, 0]
+    folds = list(_splits(ds, "within-session", 3, 42, permuted))
+    expected = StratifiedKFold(3, shuffle=True, random_state=42).split(np.arange(6), permuted[:6])
+    assert [test.tolist() for _, test in folds[:3]] == [test.tolist() for _, test in expected]
+
+
+def test_the_permutation_test_draws_alike_in_every_process(tmp_path):
+    """Subjects named by strings: the groups are shuffled in sorted order, not in the order of a
+    set of strings (which changes with the interpreter's hash seed), so a seed gives one p-value."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "perm.py"
+    script.write_text(
+        "import numpy as np\n"
+        "from neuroaikit.bmi.epochs import EpochsDataset\n"
+        "from neuroaikit.bmi.evaluation import permutation_test\n"
+        "from sklearn.discriminant_analysis import LinearDiscriminantAnalysis\n"
+        "from sklearn.pipeline import make_pipeline\n"
+        "from sklearn.preprocessing import FunctionTransformer\n"
+        "rng = np.random.default_rng(0)\n"
+        "y = np.tile([0, 1], 24)\n"
+        "X = rng.normal(size=(48, 2, 6)) + 0.3 * y[:, None, None]\n"
+        "ds = EpochsDataset(X, y, ['a', 'b'], 10.0, ['c1', 'c2'], subject=np.repeat(['s7', 's12', 's3'], 16))\n"
+        "flat = make_pipeline(FunctionTransformer(lambda x: x.reshape(len(x), -1)), LinearDiscriminantAnalysis())\n"
+        "print(permutation_test(flat, ds, 0.5, folds=4, n_permutations=6)[1])\n")
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    outputs = {subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True,
+                              env={"PYTHONHASHSEED": seed, "PYTHONPATH": src, "PATH": "/usr/bin:/bin"}).stdout
+               for seed in ("1", "2", "3")}
+    assert len(outputs) == 1 and outputs.pop().startswith("[")

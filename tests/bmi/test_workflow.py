@@ -8,7 +8,7 @@ import pytest
 
 import neuroaikit.bmi.workflow as workflow
 from neuroaikit.bmi.results import BMIResult
-from neuroaikit.errors import ConfigError
+from neuroaikit.errors import ConfigError, DataError
 from neuroaikit.cli.main import main
 from neuroaikit.runs import Run
 
@@ -58,6 +58,15 @@ def test_robustness_follows_the_scheme():
     for s, train, test in _robustness_splits(ds, "within-session", 0):
         assert set(subject[train]) == set(subject[test]) == {s} and len(test) == 2
         assert sorted(y[test]) == [0, 1] and not set(train) & set(test)
+    # few trials: more than a quarter held out, so that each class is perturbed and still learnt
+    four = EpochsDataset(X=np.zeros((12, 2, 4)), y=np.tile([0, 1, 2, 3], 3), classes=list("abcd"),
+                         ch_names=["C3", "C4"], sfreq=4.0, subject=np.ones(12, int))
+    ((_, train, test),) = _robustness_splits(four, "within-session", 0)
+    assert sorted(four.y[test]) == [0, 1, 2, 3] and sorted(set(four.y[train])) == [0, 1, 2, 3]
+    too_few = EpochsDataset(X=np.zeros((5, 2, 4)), y=np.array([0, 0, 1, 1, 2]), classes=list("abc"),
+                            ch_names=["C3", "C4"], sfreq=4.0, subject=np.ones(5, int))
+    with pytest.raises(DataError, match=r"subject 1: class 'c' has 1 trial; the robustness table needs 2 of each"):
+        list(_robustness_splits(too_few, "within-session", 0))
 
 
 def test_bmi_refuses_torchrun(tmp_path, capsys, monkeypatch):
@@ -200,3 +209,36 @@ def test_deep_dropout_reaches_the_deep_decoder(monkeypatch):
     assert built[0]["dropout"] == 0.25
     with pytest.raises(ConfigError, match="deep_dropout applies only to the deep decoders"):
         workflow.BMIConfig(deep_dropout=0.25)
+
+
+def test_physionet_subjects_are_read_together_for_loso(eeg_dir, tmp_path, capsys):
+    """Several PhysioNet subjects in one run (S001 copied as S002 here: the shared data hold one)."""
+    import os
+
+    folder = tmp_path / "physionet-eegmmidb"
+    for subject in (1, 2):
+        (folder / f"S{subject:03d}").mkdir(parents=True)
+        for run in (4, 8, 12):
+            os.symlink(eeg_dir / "physionet-eegmmidb" / "S001" / f"S001R{run:02d}.edf",
+                       folder / f"S{subject:03d}" / f"S{subject:03d}R{run:02d}.edf")
+    out = tmp_path / "run"
+    assert main(["bmi", "--dataset", "physionet-mi", "--data-dir", str(tmp_path), "--subjects", "1", "2",
+                 "--decoders", "csp_lda", "--scheme", "loso", "--threads", "1", "--no-report", "--quiet",
+                 "--out", str(out)]) == 0, capsys.readouterr().err
+    row = BMIResult.load(Run(out)).decoders[0]
+    assert sorted(row.per_subject) == ["1", "2"] and row.n_trials == 2 * 45
+    # the same recording twice: the decoder fitted on one copy decodes the other as its own
+    assert row.per_subject["1"] == row.per_subject["2"]
+    assert main(["bmi", "--dataset", "physionet-mi", "--data-dir", str(tmp_path), "--subjects", "1", "3",
+                 "--decoders", "csp_lda", "--out", str(tmp_path / "missing")]) == 2
+    assert "S003" in capsys.readouterr().err and not (tmp_path / "missing").exists()
+
+
+def test_csp_patterns_are_drawn_for_the_channels_a_montage_places():
+    import numpy as np
+
+    from neuroaikit.report.sections.bmi import _patterns
+
+    placed = {"ch_names": ["C3", "Cz", "C4", "X1"], "patterns": np.ones((2, 4))}
+    assert _patterns(placed) is not None
+    assert _patterns({"ch_names": [f"E{i}" for i in range(1, 9)], "patterns": np.ones((2, 8))}) is None

@@ -319,15 +319,18 @@ def preprocess(raw, config: PreprocessConfig, events: np.ndarray | None = None):
     if config.resample is not None and upper is not None and config.resample <= 2 * upper:
         raise DataError(f"resampling to {config.resample:g} Hz would not keep the filter's upper edge "
                         f"({upper:g} Hz) below Nyquist")
-    raw = raw.copy().pick("eeg")
+    # channels marked bad in the recording are left out, as MNE's picks, the montage check and the
+    # channel list of the command's validation leave them out
+    raw = raw.copy().pick("eeg", exclude="bads")
     if config.channels:
         kept = matching_channels(raw.ch_names, config.channels)  # checked before any filtering
     if config.reference == "average":
         raw.set_eeg_reference("average", projection=False, verbose="error")
     elif config.reference != "none":
-        if config.reference not in raw.ch_names:
+        named = [c for c in raw.ch_names if c.lower() == config.reference.strip().lower()]
+        if not named:
             raise DataError(f"reference channel {config.reference!r} is not in the recording")
-        raw.set_eeg_reference([config.reference], verbose="error")
+        raw.set_eeg_reference(named[:1], verbose="error")
     if config.channels:
         raw.pick(kept)
     if config.montage:

@@ -97,7 +97,10 @@ def check_trials_per_class(ds: EpochsDataset, folds: int | None) -> None:
         raise DataError(f"{ds.name}: trials of {len(present)} class(es); decoding needs at least 2")
 
 
-def _splits(ds: EpochsDataset, scheme: str, folds: int, seed: int):
+def _splits(ds: EpochsDataset, scheme: str, folds: int, seed: int, y: np.ndarray | None = None):
+    """Train and test indices of each fold; within-session folds are stratified on ``y`` (the
+    labels the decoder learns: permuted ones in the permutation test), ``ds.y`` by default."""
+    labels = ds.y if y is None else y
     if scheme not in SCHEMES:
         raise ConfigError(f"unknown evaluation {scheme!r}; choose from {', '.join(SCHEMES)}")
     idx = np.arange(len(ds))
@@ -116,7 +119,7 @@ def _splits(ds: EpochsDataset, scheme: str, folds: int, seed: int):
                 part = idx[own & (ds.session == session)]
                 check_trials_per_class(ds.subset(part), folds)
                 cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-                for train, test in cv.split(part, ds.y[part]):
+                for train, test in cv.split(part, labels[part]):
                     yield part[train], part[test]
         return
     key = ds.session if scheme == "cross-session" else ds.run
@@ -170,7 +173,7 @@ def cross_validate(decoder, ds: EpochsDataset, scheme: str = "within-session", f
     score = np.zeros(len(ds)) if two_classes else None
     fit_time = predict_time = 0.0
     models: list | None = [] if keep_models else None
-    for k, (train, test) in enumerate(_splits(ds, scheme, folds, seed)):
+    for k, (train, test) in enumerate(_splits(ds, scheme, folds, seed, labels)):
         model = clone(decoder)
         if models is not None:
             models.append(model)
@@ -199,15 +202,20 @@ def cross_validate(decoder, ds: EpochsDataset, scheme: str = "within-session", f
 def permutation_test(decoder, ds: EpochsDataset, observed: float, scheme: str = "within-session", folds: int = 5,
                      n_permutations: int = 100, seed: int = 42,
                      on_permutation: Callable[[], None] | None = None) -> tuple[float, list[float]]:
-    """``(p_value, permuted accuracies)``: labels shuffled within each subject, the same scheme and
-    seed (stratified folds are drawn on the permuted labels); ``on_permutation`` is called after
-    each permutation (progress)."""
+    """``(p_value, permuted accuracies)``: the same scheme and seed on labels shuffled within each
+    recording the scheme splits by (a subject's session; a run under ``cross-run``), so every
+    session or run keeps its class counts and every fold stays one the real labels allow;
+    within-session folds are stratified on the permuted labels, as scikit-learn's
+    ``permutation_test_score`` draws them. ``on_permutation`` is called after each permutation
+    (progress)."""
     rng = np.random.default_rng(seed)
+    parts = [ds.subject, ds.session] + ([ds.run] if scheme == "cross-run" else [])
+    recording = np.array(["\x00".join(str(part[i]) for part in parts) for i in range(len(ds))])
+    members = [np.flatnonzero(recording == key) for key in sorted(set(recording))]
     scores = []
     for _ in range(n_permutations):
         y = ds.y.copy()
-        for s in set(ds.subject):
-            own = np.flatnonzero(ds.subject == s)
+        for own in members:  # in a fixed order: the same draws in every process
             y[own] = rng.permutation(y[own])
         scores.append(cross_validate(decoder, ds, scheme, folds, seed, y=y).accuracy)
         if on_permutation is not None:

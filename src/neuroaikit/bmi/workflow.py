@@ -13,6 +13,7 @@ are cut from the same recipe filtered causally (:attr:`PreprocessConfig.causal`)
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -28,7 +29,7 @@ from ..progress import Progress, default_progress
 from ..runs import RunWriter
 from ._deps import check_installed
 from .decoders import DECODERS, DEEP, SSVEP_ONLY, make_decoder
-from .epochs import EpochsDataset, PreprocessConfig, channel_names, matching_channels
+from .epochs import EpochsDataset, PreprocessConfig, channel_names, concatenate, matching_channels
 from .evaluation import (SCHEMES, binomial_interval, check_trials_per_class, cross_validate, itr_bits_per_min,
                          n_splits, permutation_test, pseudo_online)
 from .results import BMIResult, DecoderResult
@@ -178,9 +179,8 @@ def load_dataset(config: BMIConfig, recipe: PreprocessConfig | None = None) -> E
     recipe = recipe or recipe_for(config)
     if config.dataset == "ssvep-exo":
         return d.load_ssvep_exo(config.data_dir, config.subjects, config=recipe)
-    if len(config.subjects) != 1:
-        raise ConfigError("the PhysioNet reader reads one subject per run here (the shared data hold S001)")
-    return d.load_physionet_mi(config.data_dir, config.subjects[0], config=recipe)
+    subjects = [d.load_physionet_mi(config.data_dir, s, config=recipe) for s in config.subjects]
+    return subjects[0] if len(subjects) == 1 else concatenate(subjects, name="physionet-mi")
 
 
 class _Datasets:
@@ -233,13 +233,21 @@ def _robustness_splits(ds: EpochsDataset, scheme: str, seed: int):
     subjects, perturb every trial of the held-out one, as the scheme's accuracy is measured."""
     from sklearn.model_selection import train_test_split
 
+    from ..errors import DataError
+
     for s in sorted(set(ds.subject)):
         own = np.flatnonzero(ds.subject == s)
         if scheme == "loso":
             yield s, np.flatnonzero(ds.subject != s), own
-        else:
-            train, test = train_test_split(own, test_size=0.25, stratify=ds.y[own], random_state=seed)
-            yield s, train, test
+            continue
+        # a quarter of the trials, and at least one of each class (few trials: more than a quarter)
+        labels, counts = np.unique(ds.y[own], return_counts=True)
+        if counts.min() < 2:
+            raise DataError(f"subject {s}: class {ds.classes[int(labels[counts.argmin()])]!r} has 1 trial; the robustness table needs 2 of each class "
+                            f"(one to learn from, one to perturb)")
+        n_test = max(math.ceil(0.25 * len(own)), len(labels))
+        train, test = train_test_split(own, test_size=n_test, stratify=ds.y[own], random_state=seed)
+        yield s, train, test
 
 
 def _sensor_noise(ds: EpochsDataset, recipe: PreprocessConfig, reference: EpochsDataset,
@@ -408,7 +416,8 @@ def validate(config: BMIConfig) -> None:
         if missing:
             raise ConfigError(f"--subjects: no SSVEP subject {missing[0]} in {config.data_dir} (have {have})")
     else:
-        _data_folder(config.data_dir, "physionet-eegmmidb", f"S{config.subjects[0]:03d}")
+        for subject in config.subjects:
+            _data_folder(config.data_dir, "physionet-eegmmidb", f"S{subject:03d}")
     if config.scheme == "loso" and len(config.subjects) < 2:
         raise ConfigError("--scheme loso needs at least 2 --subjects")
     if config.channels:

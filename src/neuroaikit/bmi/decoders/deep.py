@@ -70,6 +70,9 @@ class EEGNet(nn.Module):
     def __init__(self, n_channels: int, n_samples: int, n_classes: int, sfreq: float = 128.0, F1: int = 8,
                  D: int = 2, F2: int = 16, dropout: float = 0.5):
         super().__init__()
+        if n_samples < 32:
+            raise DataError(f"EEGNet needs epochs of at least 32 samples (its poolings shrink time 32-fold), got "
+                            f"{n_samples} at {sfreq:g} Hz")
         k1 = max(int(round(sfreq / 2)), 2)
         self.temporal = nn.Conv2d(1, F1, (1, k1), padding="same", bias=False)
         self.bn1 = nn.BatchNorm2d(F1)

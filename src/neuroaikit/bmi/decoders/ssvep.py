@@ -113,9 +113,17 @@ class _SSVEPBase(ClassifierMixin, ValidatedEstimator):
         self.n_channels_, self.n_samples_ = epochs_shape(self, X)
         self.classes_ = np.unique(y)
         freqs = list(self.frequencies)
-        if len(freqs) != len(self.classes_):
-            raise ConfigError(f"{type(self).__name__}: {len(freqs)} frequencies for {len(self.classes_)} classes")
-        self.stimulated_ = [i for i, f in enumerate(freqs) if f is not None]
+        if len(freqs) == len(self.classes_):
+            self.frequencies_ = freqs
+        elif (np.issubdtype(self.classes_.dtype, np.integer) and self.classes_.min() >= 0
+              and self.classes_.max() < len(freqs)):
+            # a training set without some class (a run with no rest trials): integer labels index the frequencies
+            self.frequencies_ = [freqs[int(c)] for c in self.classes_]
+        else:
+            raise ConfigError(f"{type(self).__name__}: {len(freqs)} frequencies for {len(self.classes_)} classes "
+                              f"{self.classes_.tolist()}; give one per class, or integer labels 0..{len(freqs) - 1} "
+                              f"that index them")
+        self.stimulated_ = [i for i, f in enumerate(self.frequencies_) if f is not None]
         if not self.stimulated_:
             raise ConfigError(f"{type(self).__name__}: no class has a stimulation frequency")
         return X, y
@@ -164,7 +172,8 @@ class CCA(_SSVEPBase):
 
     Args:
         frequencies (sequence of float or None):
-            Stimulation frequency of each class, in the order of the sorted labels.
+            Stimulation frequency of each class, in the order of the sorted labels (integer labels
+            0, 1, ... index them, so a training set without some class fits on the others).
         sfreq (float):
             Sampling rate of the epochs.
         n_harmonics (int):
@@ -181,7 +190,7 @@ class CCA(_SSVEPBase):
 
     def fit(self, X, y):
         X, y = self._setup(X, y)
-        self.bases_ = [_orthonormal(reference_signals(cast(float, self.frequencies[i]), self.n_harmonics, self.sfreq,
+        self.bases_ = [_orthonormal(reference_signals(cast(float, self.frequencies_[i]), self.n_harmonics, self.sfreq,
                                                       self.n_samples_)) for i in self.stimulated_]
         return self._fit_readout(X, y)
 

@@ -65,7 +65,12 @@ def _patterns(patterns: dict):
     plt = _plt()
     info = mne.create_info(patterns["ch_names"], 160.0, "eeg")
     info.set_montage("standard_1005", match_case=False, on_missing="ignore")
-    maps = np.asarray(patterns["patterns"])
+    # channels whose names are not on the montage have no position: draw the others, or nothing
+    placed = [i for i, ch in enumerate(info["chs"]) if np.isfinite(ch["loc"][:3]).all() and np.any(ch["loc"][:3])]
+    if len(placed) < 3:
+        return None
+    info = mne.pick_info(info, placed)
+    maps = np.asarray(patterns["patterns"])[:, placed]
     fig, axes = plt.subplots(1, len(maps), figsize=(2.4 * len(maps), 2.4), squeeze=False)
     for k, (ax, pattern) in enumerate(zip(axes[0], maps)):
         # "local": colour only the area the electrodes cover; a subset of channels (--channels)
@@ -195,7 +200,13 @@ def build(run: Run) -> list[Section]:
     section.figure(_confusions(result), "confusion matrices (rows: true class)")
     section.figure(_by_subject(result), "accuracy by subject")
     if result.csp_patterns:
-        section.figure(_patterns(result.csp_patterns), "CSP patterns (all trials), sensorimotor topographies")
+        topographies = _patterns(result.csp_patterns)
+        if topographies is None:
+            section.paragraph("No CSP pattern topographies: fewer than 3 of the channel names are on the standard "
+                              "10-05 montage, so the channels have no positions to draw.")
+        else:
+            section.figure(topographies, "CSP patterns (all trials), sensorimotor topographies (channels not on "
+                                         "the standard 10-05 montage left out)")
     if result.spectra:
         section.figure(_spectra(result.spectra), "mean spectrum per class (Welch, all channels)")
     robust = [r for r in result.decoders if r.robustness]
