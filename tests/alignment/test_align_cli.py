@@ -189,3 +189,25 @@ def test_alignment_report_reads_files_of_earlier_versions(run_dir, antolik_file,
     loaded = AlignmentResult.load(old)
     assert loaded.layers[1].cka.error == "features are constant" and not loaded.layers[1].cka.ok
     assert loaded.layers[1].to_dict()["cka"] == {"error": "features are constant"}
+
+
+def test_align_leaves_out_nan_trials_when_asked(fresh_run, antolik_file, tmp_path, capsys):
+    """A recording with a lost trial stops with the option named; ``--drop-nan-trials`` aligns
+    on the other trials, as ``load_target(..., nan_policy="drop")`` reads them."""
+    from neuroaikit.alignment import load_target
+    from neuroaikit.neural import load_antolik
+    from neuroaikit.neural.filetree import write_filetree
+
+    ds = load_antolik(antolik_file, region=3)
+    folder = write_filetree(ds, tmp_path / "region3")
+    np.save(folder / "data" / "responses" / "0.npy", np.full(ds.n_neurons, np.nan))
+    args = ["align", str(fresh_run), "--neural", str(folder), "--layers", "relu3", "--bootstrap", "20", "--splits", "4",
+            "--no-report", "--quiet"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--drop-nan-trials (twin fit, twin evaluate, align)" in err and len(err.strip().splitlines()) == 1
+    assert main([*args, "--drop-nan-trials"]) == 0
+    stored = AlignmentResult.load(Run.open(fresh_run))
+    assert stored.settings.nan_policy == "drop"
+    # one trial fewer, every image still there
+    assert stored.neural.n_stimuli == load_target(antolik_file, 3).average.shape[0]

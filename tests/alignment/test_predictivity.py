@@ -84,3 +84,29 @@ def test_per_fold_pooling(rng):
     x = rng.normal(size=(40, 10))
     y = x[:, :3] + rng.normal(size=(40, 3))
     assert linear_predictivity(x, y, pooling="per_fold", n_folds=4).to_dict()["pooling"] == "per_fold"
+
+
+def test_spearman_brown_corrects_positive_split_halves_and_leaves_noise_as_it_is():
+    """``f r / (1 + (f - 1) r)`` diverges at ``r = -1 / (f - 1)`` once ``f > 2`` (odd or unequal
+    repeat counts): a noise neuron's negative split-half r became a reliability of 9 or -inf."""
+    from neuroaikit.alignment.ceiling import spearman_brown
+
+    r = np.array([0.5, 0.2, 0.0, -0.5, -0.6])
+    corrected = spearman_brown(r, 3.0).numpy()
+    np.testing.assert_allclose(corrected[:2], 3 * r[:2] / (1 + 2 * r[:2]))
+    np.testing.assert_array_equal(corrected[2:], r[2:])
+    rng = np.random.default_rng(0)
+    noise = rng.normal(size=(30, 3, 40))  # 3 repeats: a factor of 3
+    reliability = split_half_reliability(noise).reliability.numpy()
+    assert np.isfinite(reliability).all() and reliability.max() < 0.8 and np.median(reliability) < 0.2
+
+
+def test_user_folds_outside_the_stimuli_are_one_line_errors():
+    from neuroaikit.errors import DataError
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(20, 5)), rng.normal(size=(20, 3))
+    for folds in ([np.arange(10), np.arange(10, 21)], [np.arange(-1, 9), np.arange(9, 20)], [np.arange(20.0)]):
+        with pytest.raises(DataError, match=r"fold \d must be a vector of stimulus indices in 0\.\.19"):
+            linear_predictivity(x, y, folds=folds)
+    assert linear_predictivity(x, y, folds=[np.arange(10), np.arange(10, 20)]) is not None

@@ -54,16 +54,43 @@ def test_characterize_reports_silent_units_as_none_and_excludes_them():
     images = torch.rand(20, 1, *SHAPE)
     measured = characterize(units, Geometry(SHAPE), protocol, natural_images=images)
     assert measured.responsive == [True, False, True]
-    for name in ("preferred_orientation", "orientation_selectivity", "osi", "preferred_direction",
-                 "direction_selectivity", "dsi", "preferred_sf", "modulation_ratio", "suppression_index",
-                 "lifetime_sparseness"):
+    for name in ("preferred_orientation", "orientation_selectivity", "osi", "direction_selectivity", "dsi",
+                 "preferred_sf", "modulation_ratio", "suppression_index", "lifetime_sparseness"):
         values = getattr(measured, name)
         assert values[1] is None, name
         assert values[0] is not None and values[2] is not None, name
+    # a static Gabor answers a grating and its opposite alike: no preferred direction (its
+    # resultant is rounding, whose angle was reported), and no direction selectivity
+    assert measured.preferred_direction == [None, None, None]
+    assert measured.dsi[0] == pytest.approx(0, abs=1e-9) and measured.dsi[2] == pytest.approx(0, abs=1e-9)
     # the silent unit is left out of a distance to a published distribution, not counted as 0
     sfs = measured.array("preferred_sf")
     reference = published("macaque", "preferred_sf")
     assert ks_distance(sfs, reference) == ks_distance(sfs[[0, 2]], reference)
+
+
+class _Linear(nn.Module):
+    """A linear unit (a convolution's pre-activation): phase-averaged gratings leave it at its
+    grey-screen response, so only float32 rounding separates them."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 3, 9)
+        self.input_mean, self.input_std = 0.5, 0.25
+
+    def forward(self, x):
+        return self.conv(x)[:, :, 12, 12]
+
+
+def test_units_no_grating_drives_above_rounding_have_no_measures():
+    protocol = GratingProtocol(n_directions=8, spatial_frequencies=[0.05, 0.1, 0.2], n_phases=8, sizes=[8, 16, 45])
+    torch.manual_seed(0)
+    measured = characterize(_Linear(), Geometry(SHAPE), protocol)
+    assert measured.responsive == [False, False, False]
+    for name in ("preferred_orientation", "orientation_selectivity", "osi", "modulation_ratio", "preferred_sf"):
+        assert getattr(measured, name) == [None, None, None], name
+    tuning = tuning_curves(_Linear(), SHAPE, n_orientations=8, spatial_frequencies=(0.05, 0.1, 0.2), n_phases=8)
+    assert not tuning["responsive"].any() and np.isnan(tuning["osi"]).all()
 
 
 def test_tuning_curves_marks_silent_units():

@@ -128,7 +128,7 @@ def test_withheld_test_responses_stop_the_fit_unless_nan_trials_are_dropped(tmp_
     common = ["--channels", "4", "--layers", "1", "--max-epochs", "1", "--starts", "1", "--threads", "1", "--no-report"]
     assert main(["twin", "fit", str(tree), *common, "--out", str(tmp_path / "stopped")]) == 2
     err = capsys.readouterr().err
-    assert "responses hold NaN/inf (30 trial(s) affected; leave them out with --drop-nan-trials (twin fit, twin evaluate)" in err
+    assert "responses hold NaN/inf (30 trial(s) affected; leave them out with --drop-nan-trials (twin fit, twin evaluate, align)" in err
     assert not (tmp_path / "stopped").exists()
 
     out = tmp_path / "dropped"

@@ -41,9 +41,12 @@ from .rdm import rdm
 
 
 def spearman_brown(r: Any, factor: float = 2.0) -> torch.Tensor:
-    """Reliability of data ``factor`` times longer: ``factor r / (1 + (factor - 1) r)``."""
+    """Reliability of data ``factor`` times longer: ``factor r / (1 + (factor - 1) r)`` for
+    ``r > 0``; ``r <= 0`` (no reliability: noise) is returned as it is. Above a factor of 2 (odd
+    or unequal repeat counts) the formula diverges at ``r = -1 / (factor - 1)`` and turns a
+    negative split-half correlation into a large positive reliability."""
     r = torch.as_tensor(r, dtype=torch.float64)
-    return factor * r / (1 + (factor - 1) * r)
+    return torch.where(r > 0, factor * r / (1 + (factor - 1) * r.clamp_min(0)), r)
 
 
 def pool_rdms(rdms: torch.Tensor, method: str) -> torch.Tensor:

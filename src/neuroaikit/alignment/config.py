@@ -52,6 +52,8 @@ class AlignmentConfig(Config):
         seed (int): seeds folds, splits, resamples and noise draws. Default 0.
         input_shape (list[int] | None): the model's input ``[channels, size]`` (``None``:
             from the run's model and dataset).
+        nan_policy (str): trials whose responses hold NaN/inf (a dropped frame, withheld
+            responses): ``"raise"`` (default) stops with the option named, ``"drop"`` leaves them out.
         execution (ExecutionConfig): device and threads (``threads=None``: one thread up to
             1000 stimuli, where small matrices are faster without a thread pool).
     """
@@ -71,6 +73,7 @@ class AlignmentConfig(Config):
     level: float = 0.95
     seed: int = 0
     input_shape: list[int] | None = None
+    nan_policy: str = "raise"
     execution: ExecutionConfig = field(default_factory=ExecutionConfig)
 
     _parameter_constraints: ClassVar[dict] = {
@@ -89,6 +92,7 @@ class AlignmentConfig(Config):
         "level": [Interval(float, 0, 1, closed="neither")],
         "seed": [NON_NEGATIVE_INT],
         "input_shape": [Satisfies(_input_shape, "[channels, size], two integers >= 1"), None],
+        "nan_policy": [Options(("raise", "drop"))],
         "execution": [InstanceOf(ExecutionConfig)],
     }
 

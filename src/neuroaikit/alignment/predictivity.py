@@ -194,6 +194,9 @@ def linear_predictivity(features: Any, responses: Any, mapping: str = "ridge", n
     if bool((x.std(0) == 0).all()):
         raise DataError("features are constant across stimuli: nothing to predict from")
     folds = kfold_indices(n, n_folds, seed) if folds is None else [np.asarray(f) for f in folds]
+    for k, test in enumerate(folds):
+        if test.ndim != 1 or test.dtype.kind not in "iu" or (len(test) and (test.min() < 0 or test.max() >= n)):
+            raise DataError(f"fold {k} must be a vector of stimulus indices in 0..{n - 1}")
     predictions = torch.full_like(y, float("nan"))
     chosen = []
     fold_r = []

@@ -103,11 +103,12 @@ def target_from_dataset(ds) -> NeuralTarget:
                         None if repeats is None else n_trials)
 
 
-def load_target(path: Any, region: int | str | None = None) -> NeuralTarget:
+def load_target(path: Any, region: int | str | None = None, nan_policy: str = "raise") -> NeuralTarget:
     """Antolik / Allen ``.npz``, a NeuralDataset FileTree folder or zip, or a NeuralDataset.
 
     ``region`` (1, 2 or 3; default 1) picks the Antolik imaging region; for any other data it
-    is an error rather than silently ignored."""
+    is an error rather than silently ignored. Trials whose responses hold NaN/inf: ``nan_policy``
+    (``"raise"``, or ``"drop"`` to leave them out; ``neuroaikit align --drop-nan-trials``)."""
     from ..neural import NeuralDataset, load_allen, load_antolik
 
     def no_region(what: str) -> None:
@@ -132,16 +133,16 @@ def load_target(path: Any, region: int | str | None = None) -> NeuralTarget:
         except Exception as exc:  # noqa: BLE001 - any unreadable file is a user data problem
             raise DataError(f"{p}: not a readable .npz file ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})") from None
         if any(k.endswith("_raw_validation_set") for k in keys):
-            return target_from_dataset(load_antolik(p, region if region is not None else 1))
+            return target_from_dataset(load_antolik(p, region if region is not None else 1, nan_policy=nan_policy))
         if {"images", "train_responses"} <= keys:
             no_region(f"the Allen file {p.name}")
-            return target_from_dataset(load_allen(p))
+            return target_from_dataset(load_allen(p, nan_policy=nan_policy))
         raise DataError(f"{p}: neither the Antolik nor the Allen file (arrays: {sorted(keys)[:6]})")
     if p.is_dir() or p.suffix == ".zip":
         from ..neural.filetree import load_filetree
 
         no_region(f"the FileTree {p.name}")
-        return target_from_dataset(load_filetree(p))
+        return target_from_dataset(load_filetree(p, nan_policy=nan_policy))
     raise DataError(f"{p}: expected the Antolik or Allen .npz, or a NeuralDataset folder / zip")
 
 
@@ -352,7 +353,8 @@ def _profile(model: torch.nn.Module, target: NeuralTarget, config: AlignmentConf
         cka_kernel=config.cka_kernel, cka_debiased=config.cka_debiased, mapping=config.mapping,
         n_folds=config.n_folds, convention=config.convention, n_boot=n_boot, ci_level=level,
         n_splits=config.n_splits, noise=config.noise, seed=seed, input_shape=[channels, size, size],
-        images="min-max scaled to [0, 1], resized bilinearly, grayscale repeated over channels")
+        images="min-max scaled to [0, 1], resized bilinearly, grayscale repeated over channels",
+        nan_policy=config.nan_policy)
     return AlignmentResult(neural=neural, settings=settings, ceilings=ceilings, neural_rdm=neural_rdm.tolist(),
                            layers=results, time_s=time.perf_counter() - start)
 
@@ -406,7 +408,7 @@ def align_run(run_dir: str | os.PathLike, neural: Any, config: AlignmentConfig |
     run = Run.open(run_dir)
     if save:
         run.check_result_writable(AlignmentResult.result_name, overwrite)
-    target = load_target(neural, config.region)
+    target = load_target(neural, config.region, config.nan_policy)
     check_target(target, config)
     if config.input_shape is None:
         config = config.replace(input_shape=list(model_input_shape(run.model_spec, run.config)))

@@ -51,6 +51,7 @@ class AlignmentSettings(Result):
     rdm_note: str = ""
     predictivity_pooling: str = "pooled out-of-fold predictions"
     images: str = ""
+    nan_policy: str = "raise"
 
 
 @dataclass

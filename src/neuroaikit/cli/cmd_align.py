@@ -37,7 +37,7 @@ _OPTIONS = {
     "cka_debiased": ("cka_debiased", "--biased-cka"), "mapping": ("mapping", "--mapping"),
     "folds": ("n_folds", "--folds"), "convention": ("convention", "--convention"),
     "bootstrap": ("n_boot", "--bootstrap"), "splits": ("n_splits", "--splits"), "level": ("level", "--level"),
-    "seed": ("seed", "--seed"),
+    "seed": ("seed", "--seed"), "nan_policy": ("nan_policy", "--drop-nan-trials"),
 }
 FLAGS = {field: flag for field, flag in _OPTIONS.values()} | {"input_shape": "--channels/--image-size"}
 
@@ -72,6 +72,9 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, help=f"seed of folds, splits, resamples and noise (default {d.seed})")
     parser.add_argument("--channels", type=int, help="model input channels (default: from the run)")
     parser.add_argument("--image-size", type=int, help="model input height = width (default: from the run)")
+    parser.add_argument("--drop-nan-trials", dest="nan_policy", action="store_const", const="drop", default=None,
+                        help="leave out trials whose responses hold NaN (dropped imaging frames), with a note, "
+                             "instead of stopping")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing results/alignment.json")
     parser.add_argument("--no-report", action="store_true", help="do not rebuild report.html")
     add_execution_arguments(parser)

@@ -29,7 +29,7 @@ from ..config import Config, Interval, Satisfies, is_finite_number
 from ..progress import Progress, default_progress
 from ..results import Result, finite_or_none, nan_for_none
 from .experiments import input_stats
-from .measures import (circular_variance, contrast_response, dsi, lifetime_sparseness, modulation_ratio, osi,
+from .measures import (circular_variance, contrast_response, driven, dsi, lifetime_sparseness, modulation_ratio, osi,
                        participation_ratio, population_sparseness, preferred_angle, spatial_frequency_tuning,
                        surround_suppression_index)
 from .recording import respond
@@ -188,7 +188,7 @@ def characterize(units, geometry: Geometry | None = None, protocol: GratingProto
         sf_curve = f0[best_dir, :, cols].T  # (sf, unit)
         peak_sf, bandwidth = spatial_frequency_tuning(sf_curve, sfs, blank)
         phase_curve = full[best_dir, best_sf, :, cols].T  # (phase, unit)
-        responsive = (f0.max((0, 1)) - blank) > 1e-6 * np.maximum(1.0, np.abs(blank))
+        responsive = driven(f0.max((0, 1)), blank)
         task.update()
 
         keys = np.stack([best_dir, best_sf], 1)
@@ -226,22 +226,26 @@ def characterize(units, geometry: Geometry | None = None, protocol: GratingProto
             pr = participation_ratio(nat)
         task.update()
 
+    def measured(values) -> list[float | None]:
+        """One value per unit, ``None`` (undefined) for a unit no grating drives."""
+        return finite_or_none(np.where(responsive, values, np.nan))
+
     result = UnitMeasures(
         n_units=n_units,
         sf_unit=geometry.sf_unit,
         responsive=responsive.tolist(),
-        preferred_orientation=finite_or_none(np.degrees(preferred_angle(ori_curve, orientations, blank))),
-        orientation_selectivity=finite_or_none(1 - circular_variance(ori_curve, orientations, blank)),
-        osi=finite_or_none(osi(ori_curve, orientations, blank)),
-        preferred_direction=finite_or_none(np.degrees(preferred_angle(dir_curve, directions, blank, 2 * np.pi))),
-        direction_selectivity=finite_or_none(1 - circular_variance(dir_curve, directions, blank, 2 * np.pi)),
-        dsi=finite_or_none(dsi(dir_curve, directions, blank)),
-        preferred_sf=finite_or_none(peak_sf),
-        sf_bandwidth=finite_or_none(bandwidth),
-        modulation_ratio=finite_or_none(modulation_ratio(phase_curve, blank)),
-        c50=finite_or_none(fit["c50"]),
-        contrast_exponent=finite_or_none(fit["exponent"]),
-        suppression_index=finite_or_none(surround_suppression_index(by_size, blank)),
+        preferred_orientation=measured(np.degrees(preferred_angle(ori_curve, orientations, blank))),
+        orientation_selectivity=measured(1 - circular_variance(ori_curve, orientations, blank)),
+        osi=measured(osi(ori_curve, orientations, blank)),
+        preferred_direction=measured(np.degrees(preferred_angle(dir_curve, directions, blank, 2 * np.pi))),
+        direction_selectivity=measured(1 - circular_variance(dir_curve, directions, blank, 2 * np.pi)),
+        dsi=measured(dsi(dir_curve, directions, blank)),
+        preferred_sf=measured(peak_sf),
+        sf_bandwidth=measured(bandwidth),
+        modulation_ratio=measured(modulation_ratio(phase_curve, blank)),
+        c50=measured(fit["c50"]),
+        contrast_exponent=measured(fit["exponent"]),
+        suppression_index=measured(surround_suppression_index(by_size, blank)),
         lifetime_sparseness=sparse,
         population_sparseness=pop,
         participation_ratio=pr,

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 
 from ..execution import model_device
 from .channels import InChannel
-from .measures import orientation_selectivity, osi, preferred_angle
+from .measures import driven, orientation_selectivity, osi, preferred_angle
 from .recording import respond
 from .stimuli import grating_grid, sparse_noise, white_noise
 
@@ -82,16 +82,17 @@ def tuning_curves(units, shape: tuple[int, int], n_orientations: int = 12,
     resp = resp.reshape(len(ori), len(spatial_frequencies), n_phases, -1).mean(2)
     best_sf = resp.max(0).argmax(0)
     at_sf = resp[:, best_sf, np.arange(resp.shape[-1])]
+    responsive = driven(resp.max((0, 1)), blank)
     return {
         "orientations": ori,
         "spatial_frequencies": np.asarray(spatial_frequencies),
         "responses": resp,
         "blank": blank,
-        "preferred_orientation": preferred_angle(at_sf, ori, blank),
-        "preferred_sf": np.where((resp - blank).max((0, 1)) > 0,
-                                 np.asarray(spatial_frequencies, dtype=np.float64)[best_sf], np.nan),
-        "osi": osi(at_sf, ori, blank),
-        "orientation_selectivity": orientation_selectivity(at_sf, ori, blank),
+        "responsive": responsive,
+        "preferred_orientation": np.where(responsive, preferred_angle(at_sf, ori, blank), np.nan),
+        "preferred_sf": np.where(responsive, np.asarray(spatial_frequencies, dtype=np.float64)[best_sf], np.nan),
+        "osi": np.where(responsive, osi(at_sf, ori, blank), np.nan),
+        "orientation_selectivity": np.where(responsive, orientation_selectivity(at_sf, ori, blank), np.nan),
     }
 
 

@@ -38,15 +38,27 @@ def channel_statistics(model: nn.Module, layer: str, images: torch.Tensor, batch
     handle = module.register_forward_hook(hook)
     device = model_device(model)
     try:
-        model.eval()
-        for i in range(0, len(images), batch_size):
-            model(images[i:i + batch_size].to(device))
+        with _evaluating(model):
+            for i in range(0, len(images), batch_size):
+                model(images[i:i + batch_size].to(device))
     finally:
         handle.remove()
     s = torch.stack(sums).sum(0)
     mean = s[0] / s[2]
     std = (s[1] / s[2] - mean**2).clamp_min(0).sqrt()
     return mean, std
+
+
+@contextmanager
+def _evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode within the block, every module's own mode restored after it."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
 
 
 @contextmanager
@@ -98,9 +110,9 @@ def per_class_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Ten
                        batch_size: int = 500) -> np.ndarray:
     """Accuracy of ``model`` on each class, ``(n_classes,)`` (``nan`` for classes without images)."""
     device = model_device(model)
-    model.eval()
-    pred = torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
-                      for i in range(0, len(images), batch_size)])
+    with _evaluating(model):
+        pred = torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
+                          for i in range(0, len(images), batch_size)])
     labels = torch.as_tensor(labels).cpu()
     k = int(n_classes or int(labels.max()) + 1)
     correct = np.bincount(labels.numpy(), weights=(pred == labels).numpy().astype(float), minlength=k)

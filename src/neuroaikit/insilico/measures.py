@@ -20,8 +20,23 @@ EPS = 1e-12
 __all__ = [
     "circular_variance", "preferred_angle", "orientation_selectivity", "direction_selectivity", "osi", "dsi",
     "spatial_frequency_tuning", "modulation_ratio", "naka_rushton", "contrast_response",
-    "surround_suppression_index", "lifetime_sparseness", "population_sparseness", "participation_ratio",
+    "surround_suppression_index", "lifetime_sparseness", "population_sparseness", "participation_ratio", "driven",
 ]
+
+
+#: a unit is driven when its best response exceeds its baseline by more than this fraction of the
+#: baseline's size (at least of 1): float32 rounding of an undriven unit stays below it
+DRIVEN_TOLERANCE = 1e-6
+
+
+def driven(peak, baseline) -> np.ndarray:
+    """Whether each unit's ``peak`` response exceeds its ``baseline`` by more than rounding
+    (:data:`DRIVEN_TOLERANCE` of ``max(1, |baseline|)``). A unit no stimulus drives, a linear unit
+    a grating cannot move off its grey response, say, differs from its baseline only by
+    float32 rounding; measures of that difference (selectivity, preferred angle, F1/F0) would be
+    numbers made of rounding, so they are ``nan`` for it."""
+    peak, baseline = np.asarray(peak, dtype=np.float64), np.asarray(baseline, dtype=np.float64)
+    return (peak - baseline) > DRIVEN_TOLERANCE * np.maximum(1.0, np.abs(baseline))
 
 
 def _rectified(responses, baseline) -> np.ndarray:
@@ -50,8 +65,11 @@ def preferred_angle(responses, angles, baseline=None, period: float = np.pi) -> 
     ``nan`` for a silent unit."""
     r = _rectified(responses, baseline)
     z = np.exp(2j * np.pi * np.asarray(angles, dtype=np.float64) / period)[:, None]
-    angle = (np.angle((r * z).sum(0)) * period / (2 * np.pi)) % period
-    return np.where(r.sum(0) > EPS, angle, np.nan)
+    resultant = (r * z).sum(0)
+    angle = (np.angle(resultant) * period / (2 * np.pi)) % period
+    total = r.sum(0)
+    # a resultant of rounding size (a unit that answers opposite directions alike) has no angle
+    return np.where((total > EPS) & (np.abs(resultant) > 1e-9 * total), angle, np.nan)
 
 
 def orientation_selectivity(responses, orientations, baseline=None) -> np.ndarray:
@@ -201,9 +219,12 @@ def surround_suppression_index(responses_by_size, baseline=None) -> np.ndarray:
 def lifetime_sparseness(responses) -> np.ndarray:
     """Lifetime sparseness of each unit over ``n`` stimuli (Vinje & Gallant 2000; Treves & Rolls
     1991): ``S = (1 - (mean r)^2 / mean(r^2)) / (1 - 1/n)`` on rectified responses ``(n, n_units)``;
-    0 for equal responses to all stimuli, 1 for a response to a single one, ``nan`` for none."""
+    0 for equal responses to all stimuli, 1 for a response to a single one, ``nan`` for none and
+    for ``n = 1`` (one stimulus, or one unit across units, has no sparseness)."""
     r = np.clip(np.asarray(responses, dtype=np.float64), 0, None)
     n = r.shape[0]
+    if n < 2:
+        return np.full(r.shape[1:], np.nan)
     m2 = (r**2).mean(0)
     a = np.where(m2 > EPS, r.mean(0) ** 2 / np.maximum(m2, EPS), np.nan)
     return (1 - a) / (1 - 1 / n)

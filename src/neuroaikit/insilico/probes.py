@@ -40,11 +40,17 @@ def _check(features: Any, labels: Any, n_folds: int) -> tuple[np.ndarray, np.nda
     y = np.asarray(labels).reshape(-1)
     if len(x) != len(y):
         raise DataError(f"{len(x)} feature rows but {len(y)} labels")
-    counts = np.unique(y, return_counts=True)[1]
+    check_probe_labels(y, n_folds)
+    return x, y
+
+
+def check_probe_labels(labels: Any, n_folds: int) -> None:
+    """A one-line DataError unless ``labels`` give a stratified ``n_folds``-fold probe: 2 classes
+    or more, each with ``n_folds`` examples (checked before any layer is probed)."""
+    counts = np.unique(np.asarray(labels).reshape(-1), return_counts=True)[1]
     if len(counts) < 2 or counts.min() < n_folds:
         raise DataError(f"a {n_folds}-fold probe needs >= 2 classes with >= {n_folds} examples each "
-                        f"(smallest class: {counts.min()})")
-    return x, y
+                        f"(smallest class: {counts.min() if len(counts) else 0}); use more --images or fewer folds")
 
 
 def linear_probe(features: Any, labels: Any, n_folds: int = 5, c: float = 1.0, seed: int = 0) -> ProbeScore:

@@ -31,7 +31,7 @@ from .config import ProbeConfig
 from .channels import dominant_channel_counts
 from .experiments import channel_energy, channel_tuning, gradient_maps, most_exciting_inputs
 from .lesions import lesion_effects
-from .probes import class_units, linear_probe
+from .probes import check_probe_labels, class_units, linear_probe
 from .recording import LayerUnits, declared_degrees, declared_input_range
 from .reference import available, published, ks_distance, wasserstein_distance
 from .results import Distance, InsilicoResult, LayerProbe
@@ -131,6 +131,7 @@ def probe_run(run_dir: str | os.PathLike, config: ProbeConfig | None = None, *, 
         name, images, labels = _load_images(run, dataset, data_dir, config.n_images)
         if tuple(images.shape[1:]) != tuple(shape):
             raise ConfigError(f"{name} images are {tuple(images.shape[1:])}, the model takes {tuple(shape)}")
+        check_probe_labels(labels.numpy(), config.probe_folds)  # before the first layer's physiology
         result = InsilicoResult(run=str(run.path), dataset=name, n_images=len(images), input_shape=list(shape),
                                 visual_degrees=degrees, noise=config.noise, species=config.species)
         torch.manual_seed(config.seed)

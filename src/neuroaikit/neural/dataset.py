@@ -323,7 +323,7 @@ def response_window_frames(times: np.ndarray, onsets: np.ndarray, window: tuple[
         wrong = beyond if beyond.any() else cut
         first = int(np.flatnonzero(wrong)[0])
         remedy = "" if beyond.any() else \
-            "; leave those trials out with --drop-nan-trials (twin fit, twin evaluate) or nan_policy='drop'"
+            "; leave those trials out with --drop-nan-trials (twin fit, twin evaluate, align) or nan_policy='drop'"
         raise DataError(f"{where}: {int(wrong.sum())} stimulus onset(s) (first at {onsets[first]:.3f} s) put the "
                         f"response window {list(window)} s {'outside' if beyond.any() else 'partly outside'} the "
                         f"recording ({times[0]:.3f}-{times[-1]:.3f} s){remedy}")
@@ -464,7 +464,7 @@ def with_nan_policy(nan_policy: str, where: str, **fields: Any) -> NeuralDataset
     bad = np.flatnonzero(~keep)
     if nan_policy == "raise":
         raise DataError(f"{where}: responses hold NaN/inf in {len(bad)} trial(s) (first: trial {bad[0]}); leave them "
-                        "out with --drop-nan-trials (twin fit, twin evaluate) or nan_policy='drop'")
+                        "out with --drop-nan-trials (twin fit, twin evaluate, align) or nan_policy='drop'")
     if not keep.any():
         raise DataError(f"{where}: the responses of every trial hold NaN/inf")
     log.warning("%s: dropped %d trial(s) whose responses hold NaN/inf (first: trial %d)", where, len(bad), bad[0])

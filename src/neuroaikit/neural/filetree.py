@@ -210,7 +210,7 @@ def _load(tree: _Tree, path: Path, nan_policy: str, include_behavior: bool, memo
         if nan_policy == "raise":
             raise DataError(
                 f"{tree.where(f'data/responses/{bad[0]}.npy')}: responses hold NaN/inf "
-                f"({len(bad)} trial(s) affected; leave them out with --drop-nan-trials (twin fit, twin evaluate) or nan_policy='drop')"
+                f"({len(bad)} trial(s) affected; leave them out with --drop-nan-trials (twin fit, twin evaluate, align) or nan_policy='drop')"
             )
         log.warning("%s: dropped %d trial(s) whose responses hold NaN (first: file %d)", path, len(bad), bad[0])
 
