@@ -57,7 +57,12 @@ def test_activation_sparsity_relu_and_spikes(run_workload):
 
 
 @pytest.mark.parametrize("by_keyword", [False, True])
-def test_membrane_updates_hand_computed(run_workload, by_keyword):
+@pytest.mark.parametrize("explicit_start", [False, True])
+def test_membrane_updates_hand_computed(run_workload, by_keyword, explicit_start):
+    """The first step counts every neuron whether the loop starts from ``None`` or from the same
+    resting state passed explicitly (it counted only the changed ones then: 2, not 4)."""
+    from neuroaikit.spiking import initial_state
+
     cell = LIFCell(IFParameters(v_th=10.0))
 
     class Loop(nn.Module):
@@ -66,7 +71,7 @@ def test_membrane_updates_hand_computed(run_workload, by_keyword):
             self.cell = cell
 
         def forward(self, x):
-            state = None
+            state = initial_state(x[:, 0]) if explicit_start else None
             for xt in x.transpose(0, 1):  # the state passed as cell(x, state=s) counts as passed by position
                 _, state = self.cell(xt, state=state) if by_keyword else self.cell(xt, state)
             return state.v

@@ -106,3 +106,18 @@ def test_direct_coded_snn_mlp_counts_its_first_layer_once(T):
     ops = measure(model, x, batch_size=4)["SynapticOperations"]
     assert ops["Effective_MACs"] * len(x) == (x != 0).sum().item() * 7
     assert ops["Dense_MACs"] == 16 * 7 + (7 * 2 if T > 1 else 0)  # the readout's input is a rate for T > 1
+
+
+def test_connection_sparsity_counts_the_synapses_of_networks_that_report_their_products():
+    """The Diehl & Cook and Krotov-Hopfield weights are the synapses SynapticOperations counts;
+    connection sparsity used to see only the Krotov-Hopfield readout, so pruned networks read dense."""
+    from neuroaikit.energy import ConnectionSparsity
+
+    dc = DiehlCookNetwork(64, 10, T=20, min_spikes=0)
+    with torch.no_grad():
+        dc.weight[:, :32] = 0
+    assert ConnectionSparsity()(dc) == 0.5
+    kh = KrotovHopfieldClassifier(1, 8, 10, n_hidden=20)
+    with torch.no_grad():
+        kh.hidden.weight[:, :32] = 0  # 20 x 32 of the 20 x 64 hidden weights; the 10 x 20 readout stays dense
+    assert ConnectionSparsity()(kh) == round(20 * 32 / (20 * 64 + 10 * 20), 4)

@@ -40,6 +40,21 @@ def test_inputs_outside_unit_range_raise(encode, bad):
         encode(bad, 4)
 
 
+@pytest.mark.parametrize("threshold", [-1.0, 2.0, float("nan"), "0.1"])
+def test_a_latency_threshold_outside_the_input_range_is_refused(threshold):
+    """Below 0 every zero pixel would fire at the last step; above 1 no pixel would fire."""
+    with pytest.raises(ConfigError, match="latency threshold must be a number in \\[0, 1\\]"):
+        latency_encode(torch.zeros(2), 4, threshold=threshold)
+    with pytest.raises(ConfigError, match="latency threshold"):
+        LatencyEncoder(4, threshold=threshold)
+
+
+def test_numpy_step_counts_are_taken():
+    import numpy as np
+
+    assert direct_encode(torch.zeros(1), np.int64(3)).shape[0] == 3
+
+
 @pytest.mark.parametrize("T", [0, -3, 2.5, "4"])
 def test_bad_number_of_steps(T):
     with pytest.raises(ConfigError, match="T"):

@@ -205,3 +205,16 @@ def test_the_latency_surrogate_is_the_gradient_of_the_jittered_spike_train():
     (expected * weights).sum().backward()
     assert torch.allclose(x.grad, reference.grad, atol=1e-10)
     assert x.grad[2] != 0  # below the threshold: no spike, but the gate is passed straight through
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"hidden": 0}, "hidden must be an integer >= 1, got 0"),
+    ({"channels": (16, 0)}, "channels must be integers >= 1, got 0"),
+    ({"image_size": 3}, "image_size must be >= 4 (two 2x2 poolings), got 3"),
+])
+def test_spiking_cnn_sizes_that_build_no_network_are_refused(kwargs, message):
+    """A layer of 0 units trained to constant logits (after a warning), an image too small for two
+    poolings failed inside batch norm: both are one-line errors when the model is built."""
+    with pytest.raises(ConfigError) as error:
+        SpikingCNN(**kwargs)
+    assert str(error.value) == message

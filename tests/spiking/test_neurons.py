@@ -99,7 +99,9 @@ def test_surrogate_slope_is_configurable():
 @pytest.mark.parametrize("kwargs, message", [
     ({"tau_mem": -1.0}, "tau_mem"), ({"tau_mem": 0.0}, "tau_mem"), ({"v_th": 0.0}, "threshold"),
     ({"v_th": -1.0}, "threshold"), ({"reset": "soft"}, "reset"), ({"surrogate": "bogus"}, "surrogate"),
-    ({"alpha": -2.0}, "alpha"), ({"dt": 0.0}, "dt"),
+    ({"alpha": -2.0}, "alpha"), ({"dt": 0.0}, "dt"), ({"v_th": float("inf")}, "threshold v_th must be a finite"),
+    ({"dt": float("inf")}, "dt must be a finite"), ({"tau_mem": float("inf")}, "tau_mem must be a finite"),
+    ({"surrogate": "straight_through", "alpha": 5.0}, "alpha applies only to a surrogate with a slope"),
 ])
 def test_bad_parameters_raise_one_line_config_errors(kwargs, message):
     with pytest.raises(ConfigError, match=message) as info:

@@ -140,6 +140,12 @@ def test_conductance_synapses_cannot_drive_past_the_excitatory_reversal():
     current, _ = strong_single_neuron(synapses="current")
     current.theta.fill_(60.0)  # current-based input has no ceiling
     assert current.run(image).sum() > 0
+    # a short membrane time constant makes each input's pull large: it is capped, not an overshoot
+    # past e_exc that then diverged (tau_mem 5 ms, 1,000 Hz inputs of weight 10)
+    fast, _ = strong_single_neuron(tau_mem=5.0)
+    assert fast.run(image).sum() > 0
+    fast.theta.fill_(60.0)
+    assert fast.run(image).sum() == 0
 
 
 def test_refractory_period_caps_the_rate():

@@ -147,6 +147,8 @@ def test_diehl_cook_resumes_to_the_uninterrupted_weights(tmp_path, monkeypatch, 
     ({"diehl_cook": {"synapses": "current", "e_exc": 50.0}}, "e_exc applies only with synapses conductance"),
     ({"diehl_cook": {"synapses": "current", "tau_syn_inh": 3.0}}, "tau_syn_inh applies only with synapses"),
     ({"diehl_cook": {"tau": 3}}, "diehl_cook option(s) tau"),
+    ({"diehl_cook": {"min_spikes": 0, "max_repeats": 3}}, "max_repeats applies only with min_spikes > 0"),
+    ({"train_subset": 1}, "train_subset must be >= 2 images"),
     ({"execution": {"precision": "bf16-mixed"}}, "precision"),
     ({"execution": {"device": "gpu"}}, "device"),
 ])

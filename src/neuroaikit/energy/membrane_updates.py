@@ -10,7 +10,8 @@ from .base import WorkloadMetric, spiking_module_types
 
 class MembraneUpdates(WorkloadMetric):
     """Membrane potential updates per sample: for every spiking neuron layer, every neuron at
-    the first step of a sample, plus, at each later step, the neurons whose membrane potential
+    the first step of a sample (the layer's first call in a batch, whatever initial state it is
+    given, as NeuroBench counts), plus, at each later step, the neurons whose membrane potential
     changed (post-step minus pre-step potential non-zero). Summed over layers and steps,
     divided by the number of samples.
 
@@ -27,7 +28,7 @@ class MembraneUpdates(WorkloadMetric):
     def reset(self) -> None:
         super().reset()
         self.updates = 0
-        self._snn_torch_seen: set[int] = set()
+        self._seen: set[int] = set()
         self._pre: dict[int, torch.Tensor | None] = {}
 
     def modules(self, model: nn.Module):
@@ -46,7 +47,7 @@ class MembraneUpdates(WorkloadMetric):
         self.hook(module, (*inputs, kwargs["state"]) if "state" in kwargs else inputs, output)
 
     def begin_batch(self) -> None:
-        self._snn_torch_seen = set()
+        self._seen = set()
 
     def _pre_hook(self, module, inputs) -> None:
         mem = getattr(module, "mem", None)
@@ -56,24 +57,25 @@ class MembraneUpdates(WorkloadMetric):
         from ..spiking.modules import LIF, LIFCell
         from ..spiking.neurons import lif_step
 
+        first = id(module) not in self._seen  # the sample's first step: every neuron counts
+        self._seen.add(id(module))
         with torch.no_grad():
             if isinstance(module, LIFCell):
                 state = inputs[1] if len(inputs) > 1 else None
                 new_v = output[1].v
-                self.updates += new_v.numel() if state is None else int((new_v - state.v != 0).sum())
+                self.updates += new_v.numel() if first or state is None else int((new_v - state.v != 0).sum())
             elif isinstance(module, LIF):
                 state = inputs[1] if len(inputs) > 1 else None
                 for x in inputs[0]:
                     _, new = lif_step(x, state, module.params)
-                    self.updates += new.v.numel() if state is None else int((new.v - state.v != 0).sum())
-                    state = new
+                    self.updates += new.v.numel() if first or state is None else int((new.v - state.v != 0).sum())
+                    state, first = new, False
             else:  # snnTorch neuron: NeuroBench's pre-/post-fire comparison of .mem
                 post = getattr(module, "mem", None)
                 if post is None:
                     return
                 pre = self._pre.get(id(module))
-                if id(module) not in self._snn_torch_seen or pre is None or pre.shape != post.shape:
-                    self._snn_torch_seen.add(id(module))
+                if first or pre is None or pre.shape != post.shape:
                     self.updates += post.numel()
                 else:
                     self.updates += int((pre - post != 0).sum())

@@ -64,7 +64,10 @@ class SynapticOperations(WorkloadMetric):
 
     - ``Effective_MACs`` / ``Effective_ACs``: the number of (non-zero input x non-zero weight)
       pairs; a call counts as ACs when all its inputs are in {-1, 0, 1} (spikes, or a binary
-      image), otherwise as MACs (graded inputs, e.g. direct-coded pixels).
+      image), otherwise as MACs (graded inputs, e.g. direct-coded pixels). The test is on the
+      whole batch of the call, as NeuroBench makes it: a layer whose input is binary for some
+      samples only counts them as MACs in a batch with graded samples and as ACs when they run
+      alone (batch size 1), so the MAC/AC split (not the totals) can depend on the batch size.
     - ``Dense``: the same with every input and weight counted (what hardware that cannot skip
       zeros performs).
 

@@ -15,6 +15,7 @@ import math
 import torch
 from torch import nn
 
+from ..config import is_real_number
 from ..errors import ConfigError
 from .neurons import check_steps
 
@@ -89,6 +90,14 @@ class _LatencySpikes(torch.autograd.Function):
         return (grad * slope).sum(0), None, None
 
 
+def _check_threshold(threshold) -> float:
+    """A latency threshold in [0, 1] (the inputs' range): below 0 every zero pixel would fire,
+    above 1 none would."""
+    if not (is_real_number(threshold) and 0 <= threshold <= 1):
+        raise ConfigError(f"latency threshold must be a number in [0, 1], got {threshold!r}")
+    return float(threshold)
+
+
 def latency_encode(x: torch.Tensor, T: int, threshold: float = 0.01) -> torch.Tensor:
     """One spike at step ``round((1 - x) * (T - 1))``; values below ``threshold`` never fire.
 
@@ -98,6 +107,7 @@ def latency_encode(x: torch.Tensor, T: int, threshold: float = 0.01) -> torch.Te
     Gradient-based attacks, gradient maps and MEIs therefore run on this surrogate.
     """
     T = check_steps(T)
+    threshold = _check_threshold(threshold)
     _check_unit_range(x, "latency")
     if x.requires_grad and torch.is_grad_enabled():
         return _LatencySpikes.apply(x, T, threshold)
@@ -135,7 +145,7 @@ class LatencyEncoder(nn.Module):
     def __init__(self, T: int, threshold: float = 0.01):
         super().__init__()
         self.T = check_steps(T)
-        self.threshold = threshold
+        self.threshold = _check_threshold(threshold)
 
     def forward(self, x):
         return latency_encode(x, self.T, self.threshold)

@@ -7,6 +7,7 @@ them like any other model.
 
 from __future__ import annotations
 
+import numbers
 from typing import cast
 
 import torch
@@ -72,6 +73,13 @@ class SpikingCNN(EncodedInput, nn.Module):
             raise ConfigError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
         if kernel_size % 2 != 1:
             raise ConfigError(f"kernel_size must be odd, got {kernel_size}")
+        for name, value in (("in_channels", in_channels), ("n_classes", n_classes), ("hidden", hidden),
+                            ("channels", channels[0]), ("channels", channels[1])):
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise ConfigError(f"{name} must be {'integers' if name == 'channels' else 'an integer'} >= 1, "
+                                  f"got {value!r}")
+        if image_size < 4:  # two 2x2 poolings
+            raise ConfigError(f"image_size must be >= 4 (two 2x2 poolings), got {image_size}")
         self.readout, self.encoder = readout, encoder
         params = LIFParameters(tau_mem=tau_mem, v_th=v_th, reset=reset, surrogate=surrogate, alpha=alpha).check()
         c1, c2 = channels

@@ -18,6 +18,7 @@ Nothing is stored between calls: the state goes in and comes out explicitly.
 from __future__ import annotations
 
 import math
+import numbers
 from typing import NamedTuple
 
 import torch
@@ -62,10 +63,10 @@ class LIFParameters(NamedTuple):
 
     def check(self) -> "LIFParameters":
         """Return self, or raise ConfigError naming the bad value."""
-        if not self.tau_mem > 0:
-            raise ConfigError(f"tau_mem must be > 0, got {self.tau_mem}")
-        if not self.dt > 0:
-            raise ConfigError(f"dt must be > 0, got {self.dt}")
+        if not (math.isfinite(self.tau_mem) and self.tau_mem > 0):
+            raise ConfigError(f"tau_mem must be a finite number > 0, got {self.tau_mem}")
+        if not (math.isfinite(self.dt) and self.dt > 0):
+            raise ConfigError(f"dt must be a finite number > 0, got {self.dt}")
         _check_common(self)
         return self
 
@@ -93,14 +94,16 @@ class IFParameters(NamedTuple):
 
 
 def _check_common(p) -> None:
-    if not p.v_th > 0:
-        raise ConfigError(f"threshold v_th must be > 0, got {p.v_th}")
+    if not (math.isfinite(p.v_th) and p.v_th > 0):
+        raise ConfigError(f"threshold v_th must be a finite number > 0, got {p.v_th}")
     if p.reset not in RESETS:
         raise ConfigError(f"reset must be one of {', '.join(RESETS)}, got {p.reset!r}")
     if p.surrogate not in SURROGATES:
         raise ConfigError(f"unknown surrogate gradient {p.surrogate!r}; choose one of {', '.join(SURROGATES)}")
     if p.alpha is not None and not p.alpha > 0:
         raise ConfigError(f"surrogate slope alpha must be > 0, got {p.alpha}")
+    if p.alpha is not None and p.surrogate == "straight_through":
+        raise ConfigError("surrogate slope alpha applies only to a surrogate with a slope, not to straight_through")
 
 
 class LIFState(NamedTuple):
@@ -211,7 +214,7 @@ def lif_sequence(
 
 def check_steps(T) -> int:
     """``T`` as an int >= 1, or ConfigError."""
-    if isinstance(T, bool) or not isinstance(T, int) and not (isinstance(T, float) and T.is_integer()):
+    if isinstance(T, bool) or not isinstance(T, numbers.Integral) and not (isinstance(T, float) and T.is_integer()):
         raise ConfigError(f"number of time steps T must be an integer >= 1, got {T!r}")
     if int(T) < 1:
         raise ConfigError(f"number of time steps T must be >= 1, got {T}")

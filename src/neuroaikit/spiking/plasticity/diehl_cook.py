@@ -188,7 +188,9 @@ class DiehlCookNetwork(ReportsProducts, nn.Module):
         current = current.view(self.T, B, n_neurons)
         # between spikes the update is linear, v <- decay[t] * v + drive[t], and most steps have no spike
         if self.synapses == "conductance":
-            gain = current * self.exc_gain
+            # at most the leak's beta: v <- (beta - g) v + g e_exc then stays between its start and
+            # e_exc (many coincident input spikes with a short tau_mem overshot e_exc, then diverged)
+            gain = (current * self.exc_gain).clamp_max(self.beta)
             decay, drive = self.beta - gain, gain * self.e_exc
         else:
             decay, drive = torch.full_like(current, self.beta), current

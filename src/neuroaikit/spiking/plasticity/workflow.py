@@ -168,6 +168,9 @@ class DiehlCookConfig(Config):
     _applies_only: ClassVar[tuple[AppliesOnly, ...]] = (
         AppliesOnly(("e_exc", "e_inh", "tau_syn_exc", "tau_syn_inh"), lambda c: c.synapses == "conductance",
                     "applies only with {synapses} conductance", ("synapses",)),
+        # re-presentations at a higher rate happen only for images that drew fewer than min_spikes spikes
+        AppliesOnly(("max_repeats",), lambda c: c.min_spikes > 0, "applies only with {min_spikes} > 0",
+                    ("min_spikes",)),
     )
     _refuse_unused_changes: ClassVar[bool] = True
     _parameter_constraints: ClassVar[dict] = {
@@ -268,6 +271,9 @@ class PlasticityConfig(Config):
     def _check(self) -> None:
         if self.data_dir is not None:
             self.data_dir = str(self.data_dir)
+        if self.train_subset is not None and self.train_subset < 2:
+            # the readout's features are standardised over the training images: one has no spread
+            raise ConfigError(f"train_subset must be >= 2 images, got {self.train_subset}")
         require_float32(self.execution, "the plasticity rules", "their winner-take-all competition ranks values "
                         "that half precision cannot tell apart")
 
