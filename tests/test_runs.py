@@ -184,3 +184,20 @@ def test_resume_with_other_settings_names_the_way_to_start_afresh(tmp_path, over
     with writer:
         pass
     assert read_json(partial_dir(out) / "config.json")["iters"] == 6
+
+
+@pytest.mark.parametrize("out", [".", "/", "..", ""])
+def test_an_output_folder_without_a_name_is_refused_in_one_line(out):
+    """The working folder is a named sibling of the output (``RUN.partial``): ``.`` or ``/`` has
+    none, which used to surface as an internal error before the check that names the problem."""
+    with pytest.raises(ConfigError, match=r"the output folder must be named \(--out\)"):
+        RunWriter(out, {"seed": 0})
+
+
+def test_a_continual_config_file_whose_strategy_settings_are_not_a_mapping_is_refused(tmp_path, capsys):
+    config = tmp_path / "c.json"
+    config.write_text('{"strategy": "ewc", "strategy_params": "lambda=3"}')
+    code = main(["continual", "--config", str(config), "--set", "fisher_n=50", "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and f"--config {config}: the strategy's settings must be a mapping" in err[0]
+    assert not (tmp_path / "run").exists()

@@ -379,6 +379,8 @@ class RunWriter:
                  is_main: bool = True, progress=None, resumable_changes: Iterable[str] = RESUMABLE_CHANGES,
                  what: str = "run", execution=None):
         self.final = Path(out)
+        if not self.final.name or self.final.name in (".", ".."):  # ".", "/", "..": no folder to make a sibling of
+            raise ConfigError(f"the output folder must be named (--out), got {str(out)!r}")
         self.work = partial_dir(self.final)
         self.config = _as_dict(config)
         self.config_type = type(config) if hasattr(type(config), "from_dict") else None
@@ -399,8 +401,6 @@ class RunWriter:
     # -- validation (creates nothing) ----------------------------------------
     def _validate(self) -> None:
         final, work = self.final, self.work
-        if str(final) in ("", "."):
-            raise ConfigError("the output folder must be named (--out)")
         if self.is_main:
             recover_interrupted_commit(final)  # a previous run moved aside by a killed replacement goes back
         if final.exists() and not final.is_dir():

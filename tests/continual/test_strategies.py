@@ -936,3 +936,70 @@ def test_task_free_replay_through_one_batch_gives_the_loss_and_gradients_of_two_
     torch.testing.assert_close(one_loss, two_loss, rtol=1e-5, atol=1e-6)
     for a, b in zip(one_grads, two_grads):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("strategy", ["replay", "brain-inspired-replay"])
+def test_a_shared_head_lays_out_replay_as_domain_il_does(strategy, datasets):
+    """Task-IL with one shared head: each output stands for a class of every task, as in
+    domain-IL; the buffer's budget and balance, and brain-inspired replay's modes, count (task,
+    output) pairs (they counted outputs, a buffer n_tasks times too small)."""
+    config = _config(strategy, "task", iters=2, shared_head=True,
+                     strategy_params={"per_class": 4} if strategy == "replay" else {})
+    learner, _ = make_learner(config, scenario_from(config, datasets))
+    domain = _config(strategy, "domain", iters=2, strategy_params={"per_class": 4} if strategy == "replay" else {})
+    reference, _ = make_learner(domain, scenario_from(domain, datasets))
+    if strategy == "replay":
+        for t in range(5):
+            learner.train_task(t)
+        assert learner.strategy.size == reference.strategy.size == 4 * 2 * 5
+        keys = learner.strategy.memory_.y + learner.strategy.memory_.context * 2
+        assert torch.bincount(keys, minlength=10).tolist() == [4] * 10
+    else:
+        assert learner.strategy.n_modes == reference.strategy.n_modes == 2 * 5
+
+
+def test_a_user_s_own_images_need_not_be_square_but_train_and_test_must_match():
+    from neuroaikit.continual import learn
+    from neuroaikit.data import ImageDataset
+
+    def images(n, h, w, split):
+        return ImageDataset(torch.rand(n, 1, h, w), torch.arange(n) % 4, list("abcd"), "own", split)
+
+    for strategy in ("finetune", "generative-replay"):
+        result = learn(ContinualConfig(n_tasks=2, iters=3, hidden=8, strategy=strategy),
+                       datasets=(images(80, 12, 16, "train"), images(20, 12, 16, "test")))
+        assert len(result.accuracy_matrix) == 2
+    with pytest.raises(ConfigError, match=r"training images are \(1, 12, 12\) and the test images \(1, 10, 10\)"):
+        learn(ContinualConfig(n_tasks=2, iters=3, hidden=8), datasets=(images(80, 12, 12, "train"),
+                                                                      images(20, 10, 10, "test")))
+
+
+@pytest.mark.parametrize("scenario", ["task", "domain"])
+def test_one_class_per_task_is_refused_where_a_task_would_have_nothing_to_tell_apart(scenario):
+    """Ten Split MNIST tasks of one class: task- and domain-IL would score 100 % untrained;
+    class-IL keeps the protocol (each task adds a class to tell from the others)."""
+    from neuroaikit.continual.scenarios import check_scenario
+
+    with pytest.raises(ConfigError, match=rf"{scenario}-incremental tasks need 2 classes or more each; 10 classes "
+                                          r"in 10 tasks give 1"):
+        check_scenario("split-mnist", scenario, n_tasks=10)
+    assert check_scenario("split-mnist", "class", n_tasks=10)[2] == 10
+
+
+def test_a_transition_longer_than_a_task_is_refused():
+    with pytest.raises(ConfigError, match=r"transition \(50 iterations\) must not exceed the iterations per task \(30\)"):
+        _config("finetune", "class", task_free=True, transition=50)
+    assert _config("finetune", "class", task_free=True, transition=30).transition == 30
+
+
+@pytest.mark.parametrize("name, scenario, task_free, needs", [
+    ("xdg", "class", False, "needs task labels: it applies to the task-incremental scenario only, not class"),
+    ("joint", "class", True, "needs task boundaries, which a task-free stream does not give"),
+    ("hidden-noise", "class", False, "needs task labels"),
+])
+def test_what_a_strategy_needs_from_the_stream_is_checked_before_any_data(name, scenario, task_free, needs):
+    """A sweep's pre-check and dry run use check_continual_config: they now refuse a trial whose
+    strategy the stream cannot serve, as the run would after creating its folder."""
+    params = {"base": "xdg"} if name == "hidden-noise" else {}
+    with pytest.raises(ConfigError, match=needs):
+        check_continual_config(_config(name, scenario, task_free=task_free, strategy_params=params))

@@ -125,9 +125,12 @@ def test_align_changes_covers_every_alignment_setting():
     field but execution."""
     config = AlignmentConfig(layers=["a"], input_shape=[1, 8])
     step = AlignStep(neural="x.npz", config=config, execution_given=False)
-    changed = align_changes(step, {"neural": {"name": "antolik2016-region3"}}, run=None)
+    # (a result without nan_policy was written before it existed, when NaN trials always stopped the run)
+    changed = align_changes(step, {"neural": {"name": "antolik2016-region3"}, "settings": {"nan_policy": "drop"}},
+                            run=None)
     settings = {f.name for f in dataclasses.fields(AlignmentConfig)} - {"execution"}
     assert {name for name, _, _ in changed} == {"neural"} | settings
+    assert "nan_policy" not in {name for name, _, _ in align_changes(step, {"neural": {}}, run=None)}
 
 
 # -- eot-pgd's noise stream ----------------------------------------------------------------------

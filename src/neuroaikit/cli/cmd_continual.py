@@ -90,7 +90,11 @@ def config_from_args(args):
 
     values = load_config_file(args.config) if args.config else {}
     if args.set:
-        params = dict(values.get("strategy_params") or {})
+        in_file = values.get("strategy_params") or {}
+        if not isinstance(in_file, dict):
+            raise ConfigError(f"--config {args.config}: the strategy's settings must be a mapping of names to "
+                              f"values, got {type(in_file).__name__} {in_file!r}")
+        params = dict(in_file)
         params.update(parse_assignments(args.set, "--set"))
         values["strategy_params"] = params
     if args.class_order is not None and "random" in args.class_order:

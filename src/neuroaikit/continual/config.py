@@ -41,7 +41,7 @@ class ContinualConfig(Config):
         n_tasks (int | None): number of tasks (``None``: the benchmark's).
         task_free (bool): a stream with gradual transitions and no task labels or boundaries.
         transition (int | None): task-free streams: iterations over which one task fades into the
-            next (``None``: half a task).
+            next, at most ``iters`` (``None``: half a task).
         iters, hidden, lr, batch_size: iterations per task, units per hidden layer, Adam
             learning rate, batch size (``None``: the published protocol, :data:`PROTOCOLS`).
         layers (int): hidden layers of the MLP. Default 2.
@@ -117,6 +117,9 @@ class ContinualConfig(Config):
                               "already share their output units or choose among all classes")
         if self.transition is not None and not self.task_free:
             raise ConfigError("transition applies to task-free streams only (task_free, --task-free)")
+        if self.transition is not None and self.transition > self.resolved("iters"):
+            raise ConfigError(f"transition ({self.transition} iterations) must not exceed the iterations per task "
+                              f"({self.resolved('iters')}): a task cannot fade out over more than it lasts")
         if self.data_dir is not None:
             self.data_dir = str(self.data_dir)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import time
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -269,8 +270,10 @@ class Learner:
 def build_network(config: ContinualConfig, scenario: Scenario) -> tuple[nn.Module, dict]:
     """The MLP of the protocol (``layers`` x ``hidden`` ReLU units, ``dropout`` after each) and
     the spec that rebuilds it."""
-    channels, size, _ = scenario.shape
-    kwargs = {"in_channels": channels, "image_size": size, "n_classes": scenario.n_outputs,
+    channels, height, width = scenario.shape
+    # square images keep the one size specs have always held; others give both sides
+    kwargs: dict[str, Any] = {"in_channels": channels, "image_size": height if height == width else [height, width],
+              "n_classes": scenario.n_outputs,
               "hidden": [config.resolved("hidden")] * config.layers}
     if config.dropout:  # only then: specs written before dropout existed rebuild unchanged
         kwargs["dropout"] = config.dropout

@@ -121,6 +121,13 @@ class Scenario:
     def n_tasks(self) -> int:
         return len(self.tasks)
 
+    @property
+    def outputs_shared(self) -> bool:
+        """Whether every task answers with the same output units (domain-IL, and task-IL with a
+        shared head): an output then stands for a different class in each task, so what is
+        balanced or modelled per class is balanced per (task, output)."""
+        return self.kind == "domain" or self.shared_head
+
     def output_mask(self, context: int, evaluating_task: int | None = None) -> torch.Tensor:
         """Boolean ``(n_outputs,)``: the units the network may answer with in ``context``.
 
@@ -265,7 +272,12 @@ def check_scenario(benchmark: str, kind: str, *, n_tasks: int | None = None,
     if n_tasks < 1:
         raise ConfigError(f"n_tasks must be >= 1, got {n_tasks}")
     if how == "split":
-        split_classes(dataset_info(dataset).n_classes if n_classes is None else n_classes, n_tasks, class_order, seed)
+        classes = dataset_info(dataset).n_classes if n_classes is None else n_classes
+        split_classes(classes, n_tasks, class_order, seed)
+        if kind != "class" and classes // n_tasks < 2:
+            # one class per task: a task- or domain-IL task has nothing to tell apart (every answer is right)
+            raise ConfigError(f"{kind}-incremental tasks need 2 classes or more each; {classes} classes in "
+                              f"{n_tasks} tasks give 1 (use fewer tasks, or the class-incremental scenario)")
     elif class_order is not None:
         raise ConfigError(f"class_order applies to split benchmarks, not {benchmark}")
     if isinstance(pad, bool) or not isinstance(pad, (int, np.integer)) or pad < 0:
@@ -307,6 +319,9 @@ def make_scenario(benchmark: str = "split-mnist", kind: str = "class", *, n_task
         train, test = load_dataset(dataset, "train", data_dir=data_dir), load_dataset(dataset, "test", data_dir=data_dir)
     else:
         train, test = datasets
+        if tuple(train.shape) != tuple(test.shape):
+            raise ConfigError(f"the training images are {tuple(train.shape)} and the test images "
+                              f"{tuple(test.shape)}: one network cannot take both")
     if progress is not None:
         progress.note_if_fewer(train_subset, len(train), "training images")
         progress.note_if_fewer(test_subset, len(test), "test images")

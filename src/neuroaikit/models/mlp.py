@@ -16,7 +16,7 @@ class MLP(nn.Sequential):
 
     Args:
         in_channels (int): image channels. Default 1.
-        image_size (int): image height = width. Default 28.
+        image_size (int | sequence of int): image height = width, or ``[height, width]``. Default 28.
         n_classes (int): outputs (logits). Default 10.
         hidden (sequence of int): hidden widths. Default (256, 256).
         dropout (float): probability of zeroing each hidden unit while training (a ``dropN``
@@ -27,12 +27,13 @@ class MLP(nn.Sequential):
     Shape: ``(B, C, H, W) -> (B, n_classes)``.
     """
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, n_classes: int = 10, hidden: Sequence[int] = (256, 256),
+    def __init__(self, in_channels: int = 1, image_size: int | Sequence[int] = 28, n_classes: int = 10, hidden: Sequence[int] = (256, 256),
                  dropout: float = 0.0):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
-        width = in_channels * image_size * image_size
+        height, breadth = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
+        width = in_channels * height * breadth
         for i, h in enumerate(hidden, 1):
             layers += [(f"fc{i}", nn.Linear(width, h)), (f"relu{i}", nn.ReLU())]
             if dropout:

@@ -248,6 +248,8 @@ def align_changes(step: AlignStep, stored: dict, run) -> list[tuple[str, Any, An
         "input_shape": (settings.get("input_shape"), [channels, size, size]),
         "rdm_method": (settings.get("rdm"), c.rdm_method),
         "level": (settings.get("ci_level"), c.level),
+        # results written before the setting existed read their NaN trials as "raise" did
+        "nan_policy": (settings.get("nan_policy", "raise"), c.nan_policy),
     }
     for name in ("noise", "compare", "cka_kernel", "cka_debiased", "mapping", "n_folds", "convention", "n_boot",
                  "n_splits", "seed"):

@@ -191,6 +191,15 @@ class Strategy:
                 refusal = rule.refusal(use, setting)
                 if refusal is not None:
                     raise ConfigError(f"strategy {self.name!r}: {refusal.describe(typed_setting)}")
+        # what the stream must give the strategy: checked here, so a sweep's pre-check and its dry
+        # run refuse such a trial before anything is created, as the run itself would
+        if self.needs_task_labels and task_free:
+            raise ConfigError(f"strategy {self.name!r} needs task labels, which a task-free stream does not give")
+        if self.needs_task_labels and scenario is not None and scenario != "task":
+            raise ConfigError(f"strategy {self.name!r} needs task labels: it applies to the task-incremental "
+                              f"scenario only, not {scenario}")
+        if self.needs_boundaries and task_free:
+            raise ConfigError(f"strategy {self.name!r} needs task boundaries, which a task-free stream does not give")
 
     # -- lifecycle -----------------------------------------------------------
     def setup(self, learner: "Learner") -> None:
@@ -199,13 +208,6 @@ class Strategy:
         self.validate_params()  # a strategy built directly, not through make_strategy
         scenario = learner.scenario
         self.check_settings_used(scenario.kind, scenario.task_free)
-        if self.needs_task_labels and scenario.task_free:
-            raise ConfigError(f"strategy {self.name!r} needs task labels, which a task-free stream does not give")
-        if self.needs_task_labels and scenario.kind != "task":
-            raise ConfigError(f"strategy {self.name!r} needs task labels: it applies to the task-incremental "
-                              f"scenario only, not {scenario.kind}")
-        if self.needs_boundaries and scenario.task_free:
-            raise ConfigError(f"strategy {self.name!r} needs task boundaries, which a task-free stream does not give")
 
     def params(self) -> dict:
         """The resolved settings (for the record)."""

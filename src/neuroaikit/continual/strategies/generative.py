@@ -4,6 +4,7 @@ is folded into the classifier and replays class-conditionally through context ga
 
 from __future__ import annotations
 
+import math
 from typing import ClassVar, cast
 
 import torch
@@ -155,10 +156,10 @@ class GenerativeReplay(_GenerativeReplay):
         self.previous_generator: nn.Module | None = None
 
     def setup(self, learner) -> None:
-        channels, size, _ = learner.scenario.shape
+        pixels = math.prod(learner.scenario.shape)
         hidden = learner.model.fc1.out_features
         layers = sum(1 for name, _ in learner.model.named_children() if name.startswith("fc"))
-        self.generator = VAE(channels * size * size, hidden, layers, self.z_dim, seed=learner.seed).to(learner.device)
+        self.generator = VAE(pixels, hidden, layers, self.z_dim, seed=learner.seed).to(learner.device)
         super().setup(learner)
 
     def before_task(self, t: int) -> None:
@@ -231,11 +232,10 @@ class BrainInspiredReplay(_GenerativeReplay):
             table = {"task": 0.0, "domain": 0.1 if scenario.benchmark != "permuted-mnist" else 0.5,
                      "class": 0.1 if scenario.benchmark != "permuted-mnist" else 0.7}
             self.gate_prop = table[scenario.kind]
-        channels, size, _ = scenario.shape
         hidden = learner.model.fc1.out_features
         layers = sum(1 for name, _ in learner.model.named_children() if name.startswith("fc"))
-        self.n_modes = scenario.n_outputs * (scenario.n_tasks if scenario.kind == "domain" else 1)
-        self.generator = VAE(channels * size * size, hidden, layers, self.z_dim, n_modes=self.n_modes,
+        self.n_modes = scenario.n_outputs * (scenario.n_tasks if scenario.outputs_shared else 1)
+        self.generator = VAE(math.prod(scenario.shape), hidden, layers, self.z_dim, n_modes=self.n_modes,
                              gate_prop=self.gate_prop, encoder_features=hidden, seed=learner.seed).to(learner.device)
         super().setup(learner)
 
@@ -243,7 +243,7 @@ class BrainInspiredReplay(_GenerativeReplay):
         self._generator = self.learner.generator(t, 9)
 
     def _modes(self, y: torch.Tensor, contexts: torch.Tensor | int) -> torch.Tensor:
-        if self.learner.scenario.kind == "domain":
+        if self.learner.scenario.outputs_shared:
             return y + contexts * self.learner.scenario.n_outputs
         return y
 

@@ -234,7 +234,7 @@ class ExperienceReplay(Strategy):
         n_train = sum(task.n_train for task in scenario.tasks)
         if self.size is None:
             self.per_class = self.per_class or published(BUDGET, scenario.benchmark, "*", 100)
-            self.size = self.per_class * scenario.n_outputs if scenario.kind != "domain" else \
+            self.size = self.per_class * scenario.n_outputs if not scenario.outputs_shared else \
                 self.per_class * scenario.n_outputs * scenario.n_tasks
         if self.size > n_train:
             raise ConfigError(f"a replay buffer of {self.size} examples is larger than the {n_train} training "
@@ -267,8 +267,8 @@ class ExperienceReplay(Strategy):
         x, y = task.view(task.train_x), task.train_y
         contexts = torch.full_like(y, t)
         if isinstance(self.memory_, ClassBalancedBuffer):
-            # domain-IL: every task has the same targets, so balance over (task, target)
-            keys = y + t * self.learner.scenario.n_outputs if self.learner.scenario.kind == "domain" else y
+            # tasks that share their outputs (domain-IL, a shared head): balance over (task, target)
+            keys = y + t * self.learner.scenario.n_outputs if self.learner.scenario.outputs_shared else y
             self.memory_.add(x, y, contexts, self._generator, keys=keys)
             return
         order = torch.randperm(len(y), generator=self._generator).to(y.device)  # a reservoir sees them shuffled
