@@ -148,3 +148,16 @@ def test_npz_nchw_layout_accepted(tmp_path, npz_arrays):
     ds = load_dataset("cifar10", "test", data_dir=tmp_path)
     assert torch.equal(ds.images, torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32)) / 255)
     assert ds.classes == CLASSES  # no batches.meta: the standard names
+
+
+def test_a_data_dir_naming_one_npz_loads_that_file_and_a_folder_of_several_is_refused(tmp_path, npz_arrays):
+    """Two CIFAR-10 .npz files side by side: naming one as --data-dir used to load the other
+    (the first in the folder); the folder alone is now ambiguous and refused."""
+    small = {k: v[:40] if k.startswith(("x_train", "y_train")) else v[:10] for k, v in npz_arrays.items()}
+    large = {k: v[:70] if k.startswith(("x_train", "y_train")) else v[:10] for k, v in npz_arrays.items()}
+    np.savez(tmp_path / "cifar_a.npz", **small)
+    np.savez(tmp_path / "cifar_b.npz", **large)
+    assert len(load_dataset("cifar10", "train", data_dir=tmp_path / "cifar_b.npz")) == 70
+    assert len(load_dataset("cifar10", "train", data_dir=tmp_path / "cifar_a.npz")) == 40
+    with pytest.raises(DataError, match=r"several CIFAR-10 \.npz files \(cifar_a\.npz, cifar_b\.npz\)"):
+        load_dataset("cifar10", "train", data_dir=tmp_path)

@@ -157,3 +157,29 @@ def test_refuses_to_replace_what_is_not_a_run(tmp_path):
     with pytest.raises(ConfigError, match="is a file"):
         train(digits_config(tmp_path), a_file, progress=quiet())
     assert a_file.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("objective, params, message", [
+    ("pgd", {"steps": "abc"}, "steps must be an integer >= 1, got 'abc'"),
+    ("pgd", {"steps": -5}, "steps must be an integer >= 1, got -5"),
+    ("pgd", {"eps": float("inf")}, "eps must be a finite number >= 0, got inf"),
+    ("trades", {"beta": -3}, "beta must be a finite number >= 0, got -3"),
+    ("fgsm_rs", {"alpha": -1}, r"alpha must be a finite number > 0 \(the attack's step\), got -1"),
+    ("gaussian_augmentation", {"sigma": float("inf")}, "sigma must be a finite number > 0, got inf"),
+    ("cross_entropy", {"label_smoothing": 2}, "objective 'cross_entropy': label_smoothing must be between"),
+])
+def test_objective_settings_are_checked_before_the_run_and_named(tmp_path, objective, params, message):
+    """A non-number stopped with an internal error; negative steps trained on the random start
+    alone, a negative beta flipped the robustness term, and a torch message about a setting was
+    reported as the model not taking the data's inputs."""
+    with pytest.raises(ConfigError, match=message):
+        train(digits_config(tmp_path, objective=objective, objective_params=params, epochs=1), tmp_path / "run",
+              progress=quiet())
+    assert not (tmp_path / "run.partial").exists() and not (tmp_path / "run").exists()
+
+
+def test_the_single_rule_is_recorded_as_the_one_draw_it_makes(tmp_path):
+    train(digits_config(tmp_path, epochs=1, eval_rule="single", eval_draws=20), tmp_path / "run", progress=quiet())
+    metrics = Run.open(tmp_path / "run").metrics
+    assert metrics["inference_rule"] == {"rule": "single", "n_draws": 1}
+    assert "single@1" in metrics["test_accuracy"] and "single@20" not in metrics["test_accuracy"]

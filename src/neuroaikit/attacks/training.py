@@ -19,11 +19,14 @@ training loss sees it). :class:`OverfitGuard` is the catastrophic-overfitting ch
 
 from __future__ import annotations
 
+import numbers
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import is_real_number
+from ..config import is_finite_number
 from ..errors import ConfigError
 from ..execution import model_device, unwrap
 from ..training.objectives import register_objective
@@ -31,9 +34,22 @@ from .base import project
 
 
 def _check(eps: float, name: str = "eps") -> float:
-    if not is_real_number(eps) or eps != eps or eps < 0:
-        raise ConfigError(f"{name} must be a number >= 0, got {eps!r}")
+    if not (is_finite_number(eps) and eps >= 0):
+        raise ConfigError(f"{name} must be a finite number >= 0, got {eps!r}")
     return float(eps)
+
+
+def _check_step(alpha: float) -> float:
+    if not (is_finite_number(alpha) and alpha > 0):
+        raise ConfigError(f"alpha must be a finite number > 0 (the attack's step), got {alpha!r}")
+    return float(alpha)
+
+
+def _check_steps(steps: Any) -> int:
+    whole = isinstance(steps, numbers.Integral) or (isinstance(steps, float) and steps.is_integer())
+    if isinstance(steps, bool) or not whole or steps < 1:
+        raise ConfigError(f"steps must be an integer >= 1, got {steps!r}")
+    return int(steps)
 
 
 def _input_grad(model: nn.Module, x: torch.Tensor, loss_fn) -> torch.Tensor:
@@ -83,6 +99,7 @@ def fgsm_rs(model, x, y, eps: float = 0.3, alpha: float | None = None):
     """Cross-entropy on FGSM-RS examples (Wong et al. 2020): start uniformly in the Linf
     ball, one signed step of ``alpha`` (default ``1.25 * eps``), project."""
     eps = _check(eps)
+    alpha = None if alpha is None else _check_step(alpha)
     return _finish(model, fgsm_rs_example(model, x, y, eps, alpha), y)
 
 
@@ -93,7 +110,7 @@ def n_fgsm(model, x, y, eps: float = 0.3, noise: float | None = None, alpha: flo
     (default ``eps``), no projection onto the eps-ball (only onto the image range)."""
     eps = _check(eps)
     noise = None if noise is None else _check(noise, "noise")
-    alpha = None if alpha is None else _check(alpha, "alpha")
+    alpha = None if alpha is None else _check_step(alpha)
     return _finish(model, n_fgsm_example(model, x, y, eps, noise, alpha), y)
 
 
@@ -102,25 +119,25 @@ def pgd(model, x, y, eps: float = 0.3, alpha: float = 0.01, steps: int = 40):
     """Cross-entropy on PGD-``steps`` examples from a random start (Madry et al. 2018;
     MNIST: eps 0.3, alpha 0.01, 40 steps)."""
     eps = _check(eps)
-    return _finish(model, pgd_example(model, x, y, eps, _check(alpha, "alpha"), int(steps)), y)
+    return _finish(model, pgd_example(model, x, y, eps, _check_step(alpha), _check_steps(steps)), y)
 
 
 @register_objective("trades")
 def trades(model, x, y, eps: float = 0.3, alpha: float = 0.01, steps: int = 10, beta: float = 6.0):
     """TRADES (Zhang et al. 2019): ``CE(f(x), y) + beta * KL(f(x) || f(x'))``, x' maximising
     the KL in the Linf ball (started at x + 0.001 N(0, 1) as in the reference code)."""
-    eps = _check(eps)
+    eps, alpha, steps, beta = _check(eps), _check_step(alpha), _check_steps(steps), _check(beta, "beta")
     with torch.no_grad():
         clean_prob = torch.softmax(unwrap(model)(x), 1)
     kl = lambda out: F.kl_div(F.log_softmax(out, 1), clean_prob, reduction="batchmean")
     x_adv = (x + 0.001 * torch.randn_like(x)).clamp(0, 1)
-    for _ in range(int(steps)):
+    for _ in range(steps):
         grad = _input_grad(model, x_adv, kl)
         x_adv = project(x_adv + alpha * grad.sign(), x, eps, "Linf").detach()
     logits = model(x)
     adv_logits = model(x_adv)
     robust = F.kl_div(F.log_softmax(adv_logits, 1), torch.softmax(logits, 1), reduction="batchmean")
-    loss = F.cross_entropy(logits, y) + float(beta) * robust
+    loss = F.cross_entropy(logits, y) + beta * robust
     return loss, {
         "train_acc": (logits.argmax(1) == y).float().mean().item(),
         "train_adv_acc": (adv_logits.argmax(1) == y).float().mean().item(),

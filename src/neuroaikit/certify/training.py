@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..config import is_finite_number
 from ..errors import ConfigError
 from ..training.objectives import register_objective
 
@@ -22,8 +23,8 @@ from ..training.objectives import register_objective
 @register_objective("gaussian_augmentation")
 def gaussian_augmentation(model, x, y, sigma: float = 0.25):
     """Cross-entropy on ``x + N(0, sigma^2)`` (not clipped, as in Cohen et al. 2019)."""
-    if isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0:
-        raise ConfigError(f"gaussian_augmentation: sigma must be a number > 0, got {sigma!r}")
+    if not (is_finite_number(sigma) and sigma > 0):
+        raise ConfigError(f"gaussian_augmentation: sigma must be a finite number > 0, got {sigma!r}")
     logits = model(x + sigma * torch.randn_like(x))
     loss = F.cross_entropy(logits, y)
     return loss, {"train_acc": (logits.argmax(1) == y).float().mean().item()}

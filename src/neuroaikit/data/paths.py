@@ -40,9 +40,16 @@ def cifar_batches(split: str) -> list[str]:
 
 
 def cifar_npz(folder: Path) -> Path | None:
-    """The ``.npz`` holding CIFAR-10 in ``folder``: one named ``cifar*`` first, else the only one."""
+    """The ``.npz`` holding CIFAR-10: ``folder`` itself when it is one (``--data-dir`` naming the
+    file), else the one in ``folder`` named ``cifar*``, else its only ``.npz``. Several candidates
+    are a one-line error naming them: choosing one silently could train on the wrong data."""
+    if folder.is_file():
+        return folder if folder.suffix == ".npz" else None
     found = sorted(folder.glob("*.npz"))
     named = [p for p in found if p.name.lower().startswith("cifar")]
+    if len(named) > 1:
+        raise DataError(f"{folder}: several CIFAR-10 .npz files ({', '.join(p.name for p in named)}); give the one "
+                        "to use as the data folder (--data-dir FILE)")
     if named:
         return named[0]
     return found[0] if len(found) == 1 else None
@@ -86,10 +93,12 @@ def find_dataset_folder(name: str, data_dir: str | os.PathLike | None, split: st
     if not root.exists():
         raise DataError(f"{root}: data folder not found{origin}; expected the folder holding the {info.name} "
                         f"files or its parent (or use download=True / `neuroaikit data download`)")
-    if root.is_file():  # a path to one of the files: use its folder
+    if root.is_file():  # a path to one of the files: that .npz itself, else its folder
         if not _is_dataset_file(info.name, root):
             raise DataError(f"{root}: a file, not a data folder; give the folder holding the {info.name} files "
                             "or its parent")
+        if info.name == "cifar10" and root.suffix == ".npz":
+            return root
         root = root.parent
     if holds_dataset(info.name, root, split):
         return root

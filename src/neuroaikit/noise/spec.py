@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
+from ..config import is_finite_number
 from ..errors import ConfigError
 
 KINDS = ("gaussian", "poisson", "multiplicative")
@@ -36,8 +37,17 @@ class NoiseSpec:
             raise ConfigError(f"unknown noise kind {self.kind!r}; choose one of {', '.join(KINDS)}")
         for name in ("sigma", "gain", "floor"):
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or value != value or value < 0:
-                raise ConfigError(f"noise {name} must be a number >= 0, got {value!r}")
+            if not (is_finite_number(value) and value >= 0):
+                raise ConfigError(f"noise {name} must be a finite number >= 0, got {value!r}")
+        if not isinstance(self.rectify, bool):  # "false" as a string would be true
+            raise ConfigError(f"noise rectify must be true or false, got {self.rectify!r}")
+
+    def unused_settings(self) -> list[str]:
+        """The settings given (other than their defaults) that this kind does not use: ``sigma``
+        for ``poisson``, ``gain`` and ``floor`` for the others."""
+        unused = ("sigma",) if self.kind == "poisson" else ("gain", "floor")
+        defaults = {f.name: f.default for f in fields(self)}
+        return [name for name in unused if getattr(self, name) != defaults[name]]
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,7 +83,10 @@ class NoiseSpec:
                 key, _, val = part.partition("=")
                 key = key.strip()
                 if key == "rectify":
-                    kwargs[key] = val.strip().lower() in ("1", "true", "yes")
+                    word = val.strip().lower()
+                    if word not in ("1", "true", "yes", "0", "false", "no"):
+                        raise ConfigError(f"noise spec {text!r}: rectify must be true or false, got {val!r}")
+                    kwargs[key] = word in ("1", "true", "yes")
                     continue
                 try:
                     kwargs[key] = float(val)

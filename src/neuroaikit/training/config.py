@@ -118,6 +118,13 @@ class TrainConfig(Config):
             self.data_dir = str(self.data_dir)
         # normalise noise specs to dicts so config.json is plain and comparable
         try:
-            self.noise = {k: v.to_dict() for k, v in parse_noise_map(self.noise).items()}
+            specs = parse_noise_map(self.noise)
         except (TypeError, AttributeError) as exc:
             raise ConfigError(f"noise must map layer names to noise specs: {exc}") from None
+        for site, spec in specs.items():
+            unused = spec.unused_settings()
+            if unused:
+                uses = "gain and floor" if spec.kind == "poisson" else "sigma"
+                raise ConfigError(f"noise at {site}: {', '.join(unused)} does not apply to {spec.kind} noise "
+                                  f"(it uses {uses})")
+        self.noise = {k: v.to_dict() for k, v in specs.items()}

@@ -20,7 +20,7 @@ from ..data.paths import find_dataset_folder
 from ..errors import ConfigError
 from ..execution import Execution, derive_seed, unwrap
 from ..models import build_from_spec, model_spec
-from ..noise import NOISE_STREAM, accuracy, noise_layers, noise_mode, seed_noise
+from ..noise import NOISE_STREAM, InferenceRule, accuracy, noise_layers, noise_mode, seed_noise
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
 from .augment import augment_batch
@@ -128,12 +128,19 @@ def _check_objective(config: TrainConfig, model: nn.Module, x: torch.Tensor, y: 
     objective = get_objective(config.objective)
     try:
         objective(model, x, y, **config.objective_params)
-    except TypeError as exc:
-        raise ConfigError(f"objective {config.objective!r}: {exc}") from None
-    except RuntimeError as exc:  # shape mismatches between the model and the data
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ConfigError(f"model {config.model!r} with model_kwargs {config.model_kwargs} does not take "
-                          f"{config.dataset}'s inputs {tuple(x.shape[1:])}: {first}") from None
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"objective {config.objective!r}: {_first_line(exc)}") from None
+    except RuntimeError as exc:
+        if any(word in str(exc) for word in ("shape", "size", "mat1", "channels", "dimension")):
+            raise ConfigError(f"model {config.model!r} with model_kwargs {config.model_kwargs} does not take "
+                              f"{config.dataset}'s inputs {tuple(x.shape[1:])}: {_first_line(exc)}") from None
+        raise ConfigError(f"objective {config.objective!r}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
 def train(
@@ -302,12 +309,12 @@ def _train(config: TrainConfig, writer: RunWriter, ex: Execution, model: nn.Modu
     if ex.is_main:
         model.eval()
         seed_noise(model, derive_seed(config.seed, config.epochs, 0))
-        test_accuracy = evaluate_classifier(model, test_set.images, test_set.labels, config.eval_rule,
-                                            config.eval_draws)
+        deployed = InferenceRule(config.eval_rule, config.eval_draws)  # single draws once, whatever eval_draws
+        test_accuracy = evaluate_classifier(model, test_set.images, test_set.labels, deployed.rule, deployed.n_draws)
         result = TrainingResult(
             dataset=config.dataset, model=config.model, noise=config.noise, n_train=len(train_set),
             n_test=len(test_set), test_accuracy=test_accuracy, history=history, train_time_s=elapsed,
-            inference_rule={"rule": config.eval_rule, "n_draws": config.eval_draws}, execution=ex.describe(),
+            inference_rule={"rule": deployed.rule, "n_draws": deployed.n_draws}, execution=ex.describe(),
         )
         writer.run.save_model(model, spec)
         result.save(writer.run)
