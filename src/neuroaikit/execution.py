@@ -435,6 +435,19 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+@contextlib.contextmanager
+def evaluation_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """``model`` in eval mode within the block, every module's own training flag restored after
+    it (not one ``train(mode)`` for all: a user may keep some modules in training mode)."""
+    modes = [(module, module.training) for module in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
 def unwrap(model: nn.Module) -> nn.Module:
     """The module inside a DistributedDataParallel wrapper (attacks and evaluation run on it:
     their backward passes must not trigger gradient synchronisation)."""

@@ -252,3 +252,8 @@ def test_dlr_is_the_margin_with_two_classes_and_refused_with_one():
     torch.testing.assert_close(dlr_loss(three, torch.tensor([0])), torch.tensor([-2.0 / 3.0]))
     with pytest.raises(ConfigError, match="at least 2 classes"):
         dlr_loss(torch.zeros(2, 1), torch.tensor([0, 0]))
+
+
+def test_a_step_size_must_be_finite(noisy):
+    with pytest.raises(ConfigError, match="alpha must be a finite number > 0, got inf"):
+        PGD(noisy, eps=0.1, alpha=float("inf"))

@@ -357,6 +357,8 @@ def test_a_model_with_batch_norm_in_training_mode_is_evaluated_with_the_warning(
     x = torch.rand(12, 3, 4, 4)
     y = model.eval()(x).argmax(1)
     model.train()
+    modes = [m.training for m in model.modules()]
     result = evaluate_robustness(model, x, y, RobustnessConfig(n_examples=12, batch_size=4, **TINY))
+    assert [m.training for m in model.modules()] == modes  # left as the user left it
     assert result.n_classes == 5
     assert any("batch norm left in training mode" in w for w in result.randomness.warnings)

@@ -181,5 +181,8 @@ def test_ssvep_decoders_fit_a_training_set_without_one_class(name):
     decoder = getattr(decoders, name)(frequencies=freqs, sfreq=128).fit(X, y)
     assert decoder.classes_.tolist() == [0, 1, 3] and decoder.frequencies_ == [8.0, 10.0, 14.0]
     assert (decoder.predict(X) == y).mean() >= 0.9
+    with pytest.raises(ConfigError, match=r"4 frequencies for 3 classes \[1, 2, 3\]; give one per class"):
+        # labels without 0 could count from 1: refused, not guessed
+        getattr(decoders, name)(frequencies=freqs, sfreq=128).fit(X, y + 1 - (y == 3))
     with pytest.raises(ConfigError, match=r"4 frequencies for 3 classes \['a', 'b', 'd'\]; give one per class"):
         getattr(decoders, name)(frequencies=freqs, sfreq=128).fit(X, np.array(list("abd"))[np.searchsorted([0, 1, 3], y)])

@@ -115,3 +115,13 @@ def test_the_reference_channel_is_named_in_any_case():
     np.testing.assert_allclose(exact.get_data()[0], data[0] - data[1], atol=1e-15)
     with pytest.raises(DataError, match="reference channel 'Pz' is not in the recording"):
         preprocess(raw, PreprocessConfig(reference="Pz"))
+
+
+def test_a_channel_marked_bad_is_named_as_such_when_asked_for():
+    names = ["C3", "Cz", "C4"]
+    raw = mne.io.RawArray(np.random.default_rng(3).normal(size=(3, 300)) * 1e-5, mne.create_info(names, 100.0, "eeg"),
+                          verbose="error")
+    raw.info["bads"] = ["Cz"]
+    for config in (PreprocessConfig(reference="cz"), PreprocessConfig(channels=["C3", "Cz"])):
+        with pytest.raises(DataError, match=r"channel\(s\) .*(cz|Cz) are marked bad in the recording"):
+            preprocess(raw, config)

@@ -100,7 +100,7 @@ def test_predict_abstains_between_two_even_classes():
 
 
 @pytest.mark.parametrize("kwargs,message", [
-    (dict(sigma=0.0), "sigma must be a number > 0"), (dict(sigma=-1.0), "sigma must be a number > 0"),
+    (dict(sigma=0.0), "sigma must be a finite number > 0"), (dict(sigma=-1.0), "sigma must be a finite number > 0"),
 ])
 def test_bad_sigma(kwargs, message):
     with pytest.raises(ConfigError, match=message):

@@ -155,9 +155,15 @@ def test_a_data_dir_naming_one_npz_loads_that_file_and_a_folder_of_several_is_re
     (the first in the folder); the folder alone is now ambiguous and refused."""
     small = {k: v[:40] if k.startswith(("x_train", "y_train")) else v[:10] for k, v in npz_arrays.items()}
     large = {k: v[:70] if k.startswith(("x_train", "y_train")) else v[:10] for k, v in npz_arrays.items()}
-    np.savez(tmp_path / "cifar_a.npz", **small)
-    np.savez(tmp_path / "cifar_b.npz", **large)
-    assert len(load_dataset("cifar10", "train", data_dir=tmp_path / "cifar_b.npz")) == 70
-    assert len(load_dataset("cifar10", "train", data_dir=tmp_path / "cifar_a.npz")) == 40
-    with pytest.raises(DataError, match=r"several CIFAR-10 \.npz files \(cifar_a\.npz, cifar_b\.npz\)"):
+    np.savez(tmp_path / "cifar10_a.npz", **small)
+    np.savez(tmp_path / "cifar10_b.npz", **large)
+    assert len(load_dataset("cifar10", "train", data_dir=tmp_path / "cifar10_b.npz")) == 70
+    assert len(load_dataset("cifar10", "train", data_dir=tmp_path / "cifar10_a.npz")) == 40
+    with pytest.raises(DataError, match=r"several CIFAR-10 \.npz files \(cifar10_a\.npz, cifar10_b\.npz\)"):
         load_dataset("cifar10", "train", data_dir=tmp_path)
+
+
+def test_a_cifar100_file_beside_cifar10_is_not_a_candidate(tmp_path, npz_arrays):
+    np.savez(tmp_path / "cifar10.npz", **{k: v[:30] for k, v in npz_arrays.items()})
+    np.savez(tmp_path / "cifar100.npz", **{k: v[:20] for k, v in npz_arrays.items()})
+    assert len(load_dataset("cifar10", "train", data_dir=tmp_path)) == 30

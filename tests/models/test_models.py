@@ -177,3 +177,13 @@ def test_the_first_version_bank_has_phase_modulated_complex_cells():
     r = _centre_responses(bank, range(32, 64))
     modulation = (r.max(1) - r.min(1)) / r.mean(1)
     assert (modulation > 0.1).sum() >= 5
+
+
+def test_the_mlp_takes_a_numpy_size_and_a_non_square_one():
+    import numpy as np
+    import torch
+
+    from neuroaikit.models import build_model
+
+    assert build_model("mlp", image_size=np.int64(8), hidden=[4])(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
+    assert build_model("mlp", image_size=[6, 9], hidden=[4])(torch.zeros(2, 1, 6, 9)).shape == (2, 10)

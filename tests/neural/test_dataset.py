@@ -129,7 +129,7 @@ def test_nan_policy_raises_naming_the_option_or_drops_only_the_nan_trials(caplog
     fields = dict(stimuli=ds.stimuli, responses=responses, image_ids=ds.image_ids, tiers=ds.tiers,
                   stimulus_index=ds.stimulus_index, behavior=np.arange(16.0).reshape(8, 2))
     with pytest.raises(DataError, match=r"^rec: responses hold NaN/inf in 2 trial\(s\) \(first: trial 2\); leave "
-                                        r"them out with --drop-nan-trials \(twin fit, twin evaluate\)"):
+                                        r"them out with --drop-nan-trials \(twin fit, twin evaluate, align\)"):
         with_nan_policy("raise", "rec", **fields)
     with caplog.at_level("WARNING"):
         kept = with_nan_policy("drop", "rec", **fields)
@@ -205,3 +205,17 @@ def test_tiers_from_repeats_warns_when_too_few_images_to_split(caplog):
         tiers = tiers_from_repeats(np.tile(np.arange(3), 10), 2, "three.nwb")
     assert (tiers == "test").all()
     assert "only 3 distinct images, too few to hold some out" in caplog.text
+
+
+def test_a_window_the_recording_cuts_before_any_frame_is_left_out_under_drop():
+    """A stimulus shown after the last frame's timestamp but before that frame ends: its window
+    holds no frame, which stopped the load even when cut trials were to be left out."""
+    from neuroaikit.neural.dataset import response_window_frames, window_means
+
+    times = np.arange(10) * 0.1  # the last frame ends at 1.0 s
+    onsets = np.array([0.2, 0.95])
+    with pytest.raises(DataError, match="partly outside the recording"):
+        response_window_frames(times, onsets, (0.0, 0.3), "log")
+    lo, hi, cut = response_window_frames(times, onsets, (0.0, 0.3), "log", nan_policy="drop")
+    means = window_means(np.arange(10.0)[:, None], lo, hi, cut)
+    assert cut.tolist() == [False, True] and means[0, 0] == pytest.approx(3.0) and np.isnan(means[1, 0])

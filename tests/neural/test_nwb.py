@@ -130,7 +130,7 @@ def test_a_nan_frame_spoils_only_its_trial(tmp_path):
     option; ``nan_policy="drop"`` leaves out that trial alone, the others as averaged."""
     t, trace = _frame_rate_file(tmp_path / "dropped_frame.nwb", nan_frame=22)
     with pytest.raises(DataError, match=r"'dff': responses hold NaN/inf in 1 trial\(s\) \(first: trial 2\); "
-                                        r"leave them out with --drop-nan-trials \(twin fit, twin evaluate\)"):
+                                        r"leave them out with --drop-nan-trials \(twin fit, twin evaluate, align\)"):
         load_neural(tmp_path / "dropped_frame.nwb")
     ds = load_neural(tmp_path / "dropped_frame.nwb", nan_policy="drop")
     assert ds.trial_ids.tolist() == [0, 1, 3, 4, 5]

@@ -58,3 +58,9 @@ def test_settings_a_kind_does_not_use_are_named():
     with pytest.raises(ConfigError, match=r"noise at relu1: gain does not apply to multiplicative noise \(it uses "
                                           r"sigma\)"):
         TrainConfig(dataset="digits", noise={"relu1": "multiplicative:gain=2"})
+
+
+def test_a_numpy_number_is_a_gaussian_sigma():
+    import numpy as np
+
+    assert NoiseSpec.from_any(np.float32(0.25)) == NoiseSpec("gaussian", sigma=0.25)

@@ -290,8 +290,8 @@ def check_steps(steps: int, name: str = "steps") -> int:
 
 
 def check_positive(value: float, name: str) -> float:
-    if not is_real_number(value) or value != value or value <= 0:
-        raise ConfigError(f"{name} must be a number > 0, got {value!r}")
+    if not (is_finite_number(value) and value > 0):
+        raise ConfigError(f"{name} must be a finite number > 0, got {value!r}")
     return float(value)
 
 

@@ -10,7 +10,6 @@ for a run folder and writes it to ``results/robustness.json``.
 
 from __future__ import annotations
 
-import copy
 import math
 import time
 from functools import partial
@@ -20,7 +19,7 @@ from typing import Any, Callable, ClassVar, Mapping, TypeVar
 import torch
 from torch import nn
 
-from ..execution import Execution, ExecutionConfig, model_device, require_float32
+from ..execution import Execution, ExecutionConfig, evaluation_mode, model_device, require_float32
 from ..progress import Progress, default_progress, silent
 from ..config import NON_NEGATIVE, POSITIVE_INT, AppliesOnly, Config, Interval, Options, Satisfies, is_finite_number
 from ..errors import ConfigError, NeuroAIKitError
@@ -354,8 +353,9 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     log(randomness.describe())
     for warning in randomness.warnings:
         log(f"warning: {warning}")
-    with torch.no_grad():  # on a copy in eval mode: batch norm left in training mode takes no batch of one
-        n_classes = copy.deepcopy(model).eval()(x[:1]).shape[1]
+    # in eval mode, then as the user left it: batch norm in training mode takes no batch of one (nor learns from it)
+    with torch.no_grad(), evaluation_mode(model):
+        n_classes = model(x[:1]).shape[1]
     chance = 1.0 / n_classes
     twin = noise_twin(model, "off")
     common: dict[str, Any] = dict(eot=config.eot if stochastic else 1, rule=rule, seed=config.seed)

@@ -211,7 +211,8 @@ def concatenate(parts: Sequence[EpochsDataset], name: str | None = None) -> Epoc
         if p.classes != first.classes:
             raise DataError(f"{p.name}: classes {p.classes} differ from {first.classes}")
         if p.ch_names != first.ch_names:
-            raise DataError(f"{p.name}: channels differ from those of {first.name}")
+            raise DataError(f"{p.name}: channels differ from those of {first.name} (channels marked bad in a "
+                            "recording are left out: give --channels the ones every recording has)")
         if p.sfreq != first.sfreq:
             raise DataError(f"{p.name}: sampling rate {p.sfreq} Hz differs from {first.sfreq} Hz")
         if p.n_samples != first.n_samples:
@@ -321,6 +322,11 @@ def preprocess(raw, config: PreprocessConfig, events: np.ndarray | None = None):
                         f"({upper:g} Hz) below Nyquist")
     # channels marked bad in the recording are left out, as MNE's picks, the montage check and the
     # channel list of the command's validation leave them out
+    named_bad = [c for c in [*(config.channels or []), *([config.reference] if config.reference not in ("none", "average")
+                                                  else [])] if c.strip().lower() in {b.lower() for b in raw.info["bads"]}]
+    if named_bad:
+        raise DataError(f"channel(s) {', '.join(named_bad)} are marked bad in the recording (info['bads']), and "
+                        "bad channels are left out; choose others")
     raw = raw.copy().pick("eeg", exclude="bads")
     if config.channels:
         kept = matching_channels(raw.ch_names, config.channels)  # checked before any filtering

@@ -53,7 +53,7 @@ class GaussianSmoothing(Certifier):
         if sigma is None:
             raise ConfigError("randomized smoothing needs sigma (the model has no Gaussian input noise to take it from)")
         if not (is_finite_number(sigma) and sigma > 0):
-            raise ConfigError(f"sigma must be a number > 0, got {sigma!r}")
+            raise ConfigError(f"sigma must be a finite number > 0, got {sigma!r}")
         self.sigma = float(sigma)
         self._input_layer = model.noise[INPUT] if isinstance(model, NoisyModel) and INPUT in model.noise else None
 

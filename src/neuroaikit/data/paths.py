@@ -41,12 +41,12 @@ def cifar_batches(split: str) -> list[str]:
 
 def cifar_npz(folder: Path) -> Path | None:
     """The ``.npz`` holding CIFAR-10: ``folder`` itself when it is one (``--data-dir`` naming the
-    file), else the one in ``folder`` named ``cifar*``, else its only ``.npz``. Several candidates
+    file), else the one in ``folder`` named ``cifar10*`` (not ``cifar100``), else its only ``.npz``. Several candidates
     are a one-line error naming them: choosing one silently could train on the wrong data."""
     if folder.is_file():
         return folder if folder.suffix == ".npz" else None
     found = sorted(folder.glob("*.npz"))
-    named = [p for p in found if p.name.lower().startswith("cifar")]
+    named = _cifar10_named(found)
     if len(named) > 1:
         raise DataError(f"{folder}: several CIFAR-10 .npz files ({', '.join(p.name for p in named)}); give the one "
                         "to use as the data folder (--data-dir FILE)")
@@ -55,12 +55,20 @@ def cifar_npz(folder: Path) -> Path | None:
     return found[0] if len(found) == 1 else None
 
 
+def _cifar10_named(paths: list[Path]) -> list[Path]:
+    """The files named as CIFAR-10 (``cifar10*``, ``cifar-10*``; not ``cifar100``)."""
+    return [p for p in paths if p.name.lower().startswith(("cifar10", "cifar-10")) and
+            not p.name.lower().startswith(("cifar100", "cifar-100"))]
+
+
 def holds_dataset(name: str, folder: Path, split: str) -> bool:
-    """Whether ``folder`` itself holds the files of ``name``'s ``split``."""
+    """Whether ``folder`` itself holds the files of ``name``'s ``split`` (several CIFAR-10 ``.npz``
+    files count: the loader then says which to choose)."""
     if not folder.is_dir():
         return False
     if name == "cifar10":
-        return (folder / cifar_batches(split)[0]).is_file() or cifar_npz(folder) is not None
+        found = sorted(folder.glob("*.npz"))
+        return (folder / cifar_batches(split)[0]).is_file() or bool(_cifar10_named(found)) or len(found) == 1
     return find_idx_file(folder, idx_stems(split)[0]) is not None
 
 

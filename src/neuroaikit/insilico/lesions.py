@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..alignment.features import _resolve
-from ..execution import model_device
+from ..execution import evaluation_mode, model_device
 from ..errors import ConfigError
 from ..results import Result
 
@@ -38,7 +38,7 @@ def channel_statistics(model: nn.Module, layer: str, images: torch.Tensor, batch
     handle = module.register_forward_hook(hook)
     device = model_device(model)
     try:
-        with _evaluating(model):
+        with evaluation_mode(model):
             for i in range(0, len(images), batch_size):
                 model(images[i:i + batch_size].to(device))
     finally:
@@ -47,18 +47,6 @@ def channel_statistics(model: nn.Module, layer: str, images: torch.Tensor, batch
     mean = s[0] / s[2]
     std = (s[1] / s[2] - mean**2).clamp_min(0).sqrt()
     return mean, std
-
-
-@contextmanager
-def _evaluating(model: nn.Module) -> Iterator[nn.Module]:
-    """``model`` in eval mode within the block, every module's own mode restored after it."""
-    modes = [(module, module.training) for module in model.modules()]
-    model.eval()
-    try:
-        yield model
-    finally:
-        for module, training in modes:
-            module.training = training
 
 
 @contextmanager
@@ -110,7 +98,7 @@ def per_class_accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Ten
                        batch_size: int = 500) -> np.ndarray:
     """Accuracy of ``model`` on each class, ``(n_classes,)`` (``nan`` for classes without images)."""
     device = model_device(model)
-    with _evaluating(model):
+    with evaluation_mode(model):
         pred = torch.cat([model(images[i:i + batch_size].to(device)).argmax(1).cpu()
                           for i in range(0, len(images), batch_size)])
     labels = torch.as_tensor(labels).cpu()

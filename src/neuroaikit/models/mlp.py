@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import numbers
 from collections import OrderedDict
-from typing import Sequence
+from typing import Sequence, cast
 
 from torch import nn
 
@@ -32,8 +33,9 @@ class MLP(nn.Sequential):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
-        height, breadth = (image_size, image_size) if isinstance(image_size, int) else tuple(image_size)
-        width = in_channels * height * breadth
+        sides = [image_size, image_size] if isinstance(image_size, numbers.Integral) else \
+            list(cast(Sequence[int], image_size))
+        width = int(in_channels) * int(sides[0]) * int(sides[1])
         for i, h in enumerate(hidden, 1):
             layers += [(f"fc{i}", nn.Linear(width, h)), (f"relu{i}", nn.ReLU())]
             if dropout:

@@ -328,9 +328,14 @@ def response_window_frames(times: np.ndarray, onsets: np.ndarray, window: tuple[
                         f"response window {list(window)} s {'outside' if beyond.any() else 'partly outside'} the "
                         f"recording ({times[0]:.3f}-{times[-1]:.3f} s){remedy}")
     lo, hi = np.searchsorted(times, begin), np.searchsorted(times, end)
-    if (hi <= lo).any():
-        raise DataError(f"{where}: {int((hi <= lo).sum())} trial(s) have no frame in their response window "
+    empty = (hi <= lo) & ~cut  # a cut window may hold no frame at all: its trial is left out anyway
+    if empty.any():
+        raise DataError(f"{where}: {int(empty.sum())} trial(s) have no frame in their response window "
                         f"{list(window)} s")
+    # an empty cut window gets the last frame to average, a mean window_means then sets to NaN
+    hollow = cut & (hi <= lo)
+    lo[hollow] = np.minimum(lo[hollow], len(times) - 1)
+    hi[hollow] = lo[hollow] + 1
     return lo, hi, cut
 
 

@@ -1001,9 +1001,11 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
                 raise DataError(f"{path}: {ds.n_neurons} neurons, the twin in {run.path} predicts {n_model}"
                                 + (f" for session {name}" if multi else ""))
             missing = _inputs_missing(model, ds)
+            missing += [m for member in members for m in _inputs_missing(member, ds) if m not in missing]
             if missing:  # without them the twin would drop its gain and shift and be scored as another model
-                raise DataError(f"{path}: no {' and no '.join(missing)}, which the twin in {run.path} was fitted "
-                                f"with; score it on a recording that has them, or fit a twin without them")
+                which = f"the twin in {run.path}" + (" or a twin ensembled with it" if members else "")
+                raise DataError(f"{path}: no {' and no '.join(missing)}, which {which} was fitted with; score it on "
+                                f"a recording that has them, or fit a twin without them")
             # the LN baseline is refitted only by ``fit``; evaluate scores the pixel ridge beside the twin
             result = evaluate_dataset(model, ds, path, cortex=cortex, baselines=baselines, progress=progress,
                                       session=name if multi else None, members=members, also=first_member)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
-from ..config import is_finite_number
+from ..config import is_finite_number, is_real_number
 from ..errors import ConfigError
 
 KINDS = ("gaussian", "poisson", "multiplicative")
@@ -60,8 +60,8 @@ class NoiseSpec:
             return value
         if isinstance(value, bool):
             raise ConfigError(f"cannot read a noise spec from {value!r}")
-        if isinstance(value, (int, float)):
-            return cls(kind="gaussian", sigma=float(value))
+        if is_real_number(value):
+            return cls(kind="gaussian", sigma=float(cast(float, value)))
         if isinstance(value, Mapping):
             known = {f.name for f in fields(cls)}
             unknown = set(value) - known

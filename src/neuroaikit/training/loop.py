@@ -132,8 +132,11 @@ def _check_objective(config: TrainConfig, model: nn.Module, x: torch.Tensor, y: 
         raise
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"objective {config.objective!r}: {_first_line(exc)}") from None
+    except torch.OutOfMemoryError:
+        raise
     except RuntimeError as exc:
-        if any(word in str(exc) for word in ("shape", "size", "mat1", "channels", "dimension")):
+        shapes = ("shape", "size mismatch", "mat1 and mat2", "channels", "dimension", "Given groups", "Kernel size")
+        if any(phrase in str(exc) for phrase in shapes):
             raise ConfigError(f"model {config.model!r} with model_kwargs {config.model_kwargs} does not take "
                               f"{config.dataset}'s inputs {tuple(x.shape[1:])}: {_first_line(exc)}") from None
         raise ConfigError(f"objective {config.objective!r}: {_first_line(exc)}") from None

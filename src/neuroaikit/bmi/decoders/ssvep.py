@@ -115,14 +115,16 @@ class _SSVEPBase(ClassifierMixin, ValidatedEstimator):
         freqs = list(self.frequencies)
         if len(freqs) == len(self.classes_):
             self.frequencies_ = freqs
-        elif (np.issubdtype(self.classes_.dtype, np.integer) and self.classes_.min() >= 0
+        elif (np.issubdtype(self.classes_.dtype, np.integer) and self.classes_.min() == 0
               and self.classes_.max() < len(freqs)):
-            # a training set without some class (a run with no rest trials): integer labels index the frequencies
+            # a training set without some class (a run with no rest trials): labels 0, 1, ... (the data
+            # sets' class indices) index the frequencies; labels without 0 could count from 1, so they
+            # are refused below rather than guessed
             self.frequencies_ = [freqs[int(c)] for c in self.classes_]
         else:
             raise ConfigError(f"{type(self).__name__}: {len(freqs)} frequencies for {len(self.classes_)} classes "
-                              f"{self.classes_.tolist()}; give one per class, or integer labels 0..{len(freqs) - 1} "
-                              f"that index them")
+                              f"{self.classes_.tolist()}; give one per class, or labels 0..{len(freqs) - 1} (with 0 "
+                              f"among them) that index them")
         self.stimulated_ = [i for i, f in enumerate(self.frequencies_) if f is not None]
         if not self.stimulated_:
             raise ConfigError(f"{type(self).__name__}: no class has a stimulation frequency")
