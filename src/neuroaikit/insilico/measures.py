@@ -31,7 +31,7 @@ DRIVEN_TOLERANCE = 1e-6
 
 def driven(peak, baseline) -> np.ndarray:
     """Whether each unit's ``peak`` response exceeds its ``baseline`` by more than rounding
-    (:data:`DRIVEN_TOLERANCE` of ``max(1, |baseline|)``). A unit no stimulus drives, a linear unit
+    (``DRIVEN_TOLERANCE`` of ``max(1, |baseline|)``). A unit no stimulus drives, a linear unit
     a grating cannot move off its grey response, say, differs from its baseline only by
     float32 rounding; measures of that difference (selectivity, preferred angle, F1/F0) would be
     numbers made of rounding, so they are ``nan`` for it."""
