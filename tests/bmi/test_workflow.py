@@ -234,11 +234,17 @@ def test_physionet_subjects_are_read_together_for_loso(eeg_dir, tmp_path, capsys
     assert "S003" in capsys.readouterr().err and not (tmp_path / "missing").exists()
 
 
-def test_csp_patterns_are_drawn_for_the_channels_a_montage_places():
+def test_csp_patterns_are_drawn_for_the_channels_a_montage_places(monkeypatch):
+    import mne
     import numpy as np
 
     from neuroaikit.report.sections.bmi import _patterns
 
+    drawn = []
+    real = mne.viz.plot_topomap
+    monkeypatch.setattr(mne.viz, "plot_topomap",
+                        lambda data, info, **kw: drawn.append((list(info.ch_names), len(data))) or real(data, info, **kw))
     placed = {"ch_names": ["C3", "Cz", "C4", "X1"], "patterns": np.ones((2, 4))}
     assert _patterns(placed) is not None
+    assert drawn == [(["C3", "Cz", "C4"], 3)] * 2  # X1 has no position: left out of both maps
     assert _patterns({"ch_names": [f"E{i}" for i in range(1, 9)], "patterns": np.ones((2, 8))}) is None

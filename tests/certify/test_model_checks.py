@@ -170,6 +170,8 @@ def test_numpy_numbers_are_taken_and_empty_or_unusable_inputs_refused_in_one_lin
     assert predictions.shape == radii.shape == (2,)
     with pytest.raises(ConfigError, match="batch_size must be an integer >= 1, got 0"):
         smoothed.predict(torch.rand(2, 1, 4, 4), n=20, batch_size=0)
+    with pytest.raises(ConfigError, match="batch_size must be an integer >= 1, got 0"):
+        smoothed.certify(torch.rand(2, 1, 4, 4), n0=10, n=50, batch_size=0)
     with pytest.raises(ConfigError, match="sigma must be a finite number > 0"):
         GaussianSmoothing(net, sigma=float("inf"))
     with pytest.raises(ConfigError, match="no images to certify"):

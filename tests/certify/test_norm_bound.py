@@ -46,6 +46,7 @@ def test_a_layer_already_within_the_bound_is_left_alone(kit):
     (None, 1.0, "has none"),
     ({"input": "gaussian:0.5"}, 1.0, "has none"),
     ({"conv1": "gaussian:0.5"}, 0.0, "> 0"),
+    ({"conv1": "gaussian:0.5"}, float("inf"), "norm_bound must be a finite number > 0, got inf"),
 ])
 def test_bad_uses_are_one_line_errors(kit, noise, bound, match):
     with pytest.raises(ConfigError, match=match):
@@ -72,3 +73,11 @@ def test_cli_norm_bound_without_hidden_noise_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--norm-bound" in err[0]
     assert not (tmp_path / "r").exists() and not (tmp_path / "r.partial").exists()
+
+
+def test_numpy_numbers_are_taken_for_the_bound_and_delta(kit):
+    import numpy as np
+
+    model = kit.small_cnn(8, {"conv1": "gaussian:0.5"})
+    assert PreNoiseNormBound(model, np.float32(2.0), SHAPE).bound == 2.0
+    assert HiddenNoiseCertifier(model, SHAPE, site="conv1", delta=np.float64(1e-5)).delta == 1e-5

@@ -42,6 +42,11 @@ def check_sample_sizes(n0: int, n: int) -> None:
         raise ConfigError(f"n0 ({n0} selection draws) must not exceed n ({n} estimation draws)")
 
 
+def check_batch_size(batch_size: int) -> None:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+
+
 class Certifier:
     """Base class: Monte-Carlo certification of a randomized classifier.
 
@@ -205,7 +210,8 @@ class Certifier:
         """
         check_sample_sizes(n0, n)
         alpha = check_alpha(alpha)
-        step = 1 if per_image else max(1, batch_size)
+        check_batch_size(batch_size)
+        step = 1 if per_image else batch_size
         predictions, radii, lowers = [], [], []
         for start in range(0, x.shape[0], step):
             xb = x[start : start + step]
@@ -226,8 +232,7 @@ class Certifier:
         returned is the smoothed classifier's with probability at least ``1 - alpha``."""
         check_sample_sizes(1, n)
         alpha = check_alpha(alpha)
-        if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
-            raise ConfigError(f"batch_size must be an integer >= 1, got {batch_size!r}")
+        check_batch_size(batch_size)
         out = []
         for start in range(0, x.shape[0], batch_size):
             counts = self.counts(x[start : start + batch_size], n)

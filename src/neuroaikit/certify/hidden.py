@@ -8,6 +8,7 @@ from typing import cast
 import torch
 from torch import nn
 
+from ..config import is_real_number
 from ..errors import ConfigError
 from ..noise import INPUT, NoiseLayer, NoisyModel, forward_draws
 from .bounds import pixeldp_radius
@@ -94,7 +95,7 @@ class HiddenNoiseCertifier(Certifier):
         if site not in sites:
             raise ConfigError(f"no Gaussian noise layer at {site!r}; the model's Gaussian noise sites: "
                               f"{', '.join(sites)}")
-        if isinstance(delta, bool) or not isinstance(delta, (int, float)) or not 0 < delta < 1:
+        if not (is_real_number(delta) and 0 < delta < 1):
             raise ConfigError(f"delta must lie in (0, 1), got {delta!r}")
         self.site = site
         self.sigma = sites[site]

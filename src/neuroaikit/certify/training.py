@@ -59,8 +59,8 @@ class PreNoiseNormBound:
         from ..noise import INPUT, NoisyModel
         from .sensitivity import pre_noise_chain
 
-        if isinstance(bound, bool) or not isinstance(bound, (int, float)) or not bound > 0:
-            raise ConfigError(f"norm_bound must be a number > 0, got {bound!r}")
+        if not (is_finite_number(bound) and bound > 0):
+            raise ConfigError(f"norm_bound must be a finite number > 0, got {bound!r}")
         sites = [name for name, spec in model.noise_specs.items()
                  if spec.kind == "gaussian" and name != INPUT] if isinstance(model, NoisyModel) else []
         if not sites:
