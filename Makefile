@@ -38,7 +38,8 @@ demo: $(STAMP)
 	$(VENV)/bin/neuroaikit demo --out demo-output
 
 test: $(TEST_STAMP)
-	$(PY) -m pytest -q
+	# the slowest tests are listed so that the 15-minute budget can be watched in CI logs
+	$(PY) -m pytest -q --durations=30
 
 lint: $(TEST_STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks docs examples
