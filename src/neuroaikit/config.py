@@ -401,6 +401,12 @@ class Config:
             out[f.name] = value.to_dict() if isinstance(value, Config) else _plain(value)
         return out
 
+    def resolved_dict(self) -> dict[str, Any]:
+        """:meth:`to_dict` with the defaults that stand for a value (``None``: the benchmark's
+        protocol) filled in: what ``--resume`` compares, so that spelling out a default is no
+        change of settings. Configs without such defaults return :meth:`to_dict`."""
+        return self.to_dict()
+
     @classmethod
     def field_names(cls) -> list[str]:
         return [f.name for f in fields(cls)]

@@ -200,9 +200,11 @@ def config_differences(old: Mapping, new: Mapping, ignore: Iterable[str] = (),
     """``(dotted key, old, new)`` for settings that differ, except under ``ignore`` prefixes.
 
     ``read_as`` (a :class:`~neuroaikit.config.Config` class): ``old`` is first read as that class
-    reads it today, so a setting added since ``old`` was written, left at its default, is no change.
+    reads it today, so a setting added since ``old`` was written, left at its default, is no change;
+    both are compared resolved (:meth:`~neuroaikit.config.Config.resolved_dict`), so a default
+    spelt out is no change either.
     """
-    old = _read_with_current_defaults(old, read_as)
+    old, new = _read_with_current_defaults(old, read_as), _read_with_current_defaults(new, read_as)
     skip = tuple(ignore)
     a, b = _flatten(old), _flatten(new)
     keys = [k for k in dict.fromkeys([*a, *b]) if not any(k == s or k.startswith(s + ".") for s in skip)]
@@ -213,7 +215,7 @@ def _read_with_current_defaults(old: Mapping, config_type: type | None) -> Mappi
     if config_type is None or not hasattr(config_type, "from_dict") or not isinstance(old, Mapping):
         return old
     try:
-        return config_type.from_dict(old).to_dict()
+        return config_type.from_dict(old).resolved_dict()
     except (NeuroAIKitError, TypeError, ValueError):  # not readable today: compared as written
         return old
 

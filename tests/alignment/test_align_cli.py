@@ -211,3 +211,25 @@ def test_align_leaves_out_nan_trials_when_asked(fresh_run, antolik_file, tmp_pat
     assert stored.settings.nan_policy == "drop"
     # one trial fewer, every image still there
     assert stored.neural.n_stimuli == load_target(antolik_file, 3).average.shape[0]
+
+
+def test_align_and_probe_read_a_non_square_model_from_its_run(tmp_path, antolik_file):
+    """A model of non-square images stores ``image_size`` as ``[H, W]`` (continual runs of a
+    user's own images); align resizes the stimuli to that shape, and in-silico reads it too."""
+    from neuroaikit.insilico.config import ProbeConfig
+    from neuroaikit.insilico.workflow import _input_shape
+
+    kwargs = {"in_channels": 1, "image_size": [12, 20], "hidden": [16], "n_classes": 3}
+    run = Run(tmp_path / "mlp-run")
+    run.save_model(build_model("mlp", **kwargs), model_spec("mlp", kwargs))
+    run.save_config({"dataset": "own"})
+    result = align_run(run.path, antolik_file, AlignmentConfig(layers=["relu1"], n_boot=10, n_splits=4),
+                       progress=silent(), save=False)
+    assert result.settings.input_shape == [1, 12, 20]
+    assert result.layers[0].cka.ok
+    assert _input_shape(Run.open(run.path), ProbeConfig()) == [1, 12, 20]
+    # the same shape given as [channels, height, width]
+    given = align_run(run.path, antolik_file, AlignmentConfig(layers=["relu1"], n_boot=10, n_splits=4,
+                                                                input_shape=[1, 12, 20]), progress=silent(), save=False)
+    assert given.settings.input_shape == [1, 12, 20]
+    assert given.layers[0].cka.score == result.layers[0].cka.score

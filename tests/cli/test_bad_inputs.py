@@ -733,6 +733,20 @@ def test_a_noise_warm_up_is_refused_only_for_a_model_without_noise(tmp_path, cap
                                  "--out", str(tmp_path / "v")]), contains="reached training with warm-up 1.0")
 
 
+@pytest.mark.parametrize("argv, contains", [
+    (["--noise", "relu1=gaussian:0.3", "--noise", "relu1=gaussian:0.5"],
+     "--noise gives relu1 twice ('relu1=gaussian:0.3' and 'relu1=gaussian:0.5'); give it once"),
+    (["--model-arg", "hidden=64"], "--model-arg gives hidden twice"),
+    (["--noise", "relu1=gaussian:0.3", "--noise-warmup", "4", "--epochs", "3"],
+     "--noise-warmup (4 epochs) is longer than the training (3 epochs)"),
+])
+def test_a_repeated_name_or_an_endless_warm_up_is_refused(tmp_path, capsys, argv, contains):
+    """The last of two --noise LAYER=... was kept silently; a warm-up past the last epoch never
+    reached the s.d. the run records."""
+    one_line_error(capsys, main([*TRAIN, *argv, "--out", str(tmp_path / "a")]), contains=contains)
+    assert not (tmp_path / "a").exists()
+
+
 def test_a_runs_own_config_json_can_be_passed_back(tmp_path, capsys):
     """A saved config.json holds every field, defaults included: a default in the file is no
     setting, so it is not refused (a changed value that the run would not use still is)."""

@@ -61,3 +61,26 @@ def test_random_class_order_is_drawn_from_the_seed_and_logged(shared_data, tmp_p
                  "--threads", "1", "--no-report", "--quiet", "--out", str(out)]) == 0
     assert Run.open(out).config["class_order"] == "random"
     assert "classes per task (random order): " in (out / "log.txt").read_text()
+
+
+def test_resume_takes_settings_that_spell_out_the_protocol_defaults(tmp_path):
+    """A job started with the benchmark's defaults (``None``: 5 tasks, the published network,
+    iterations, learning rate and batch size) resumes when they are typed out; another value
+    is still refused."""
+    from neuroaikit.continual import ContinualConfig
+    from neuroaikit.errors import ConfigError
+    from neuroaikit.runs import RunWriter
+
+    class Stop(Exception):
+        pass
+
+    out = tmp_path / "job"
+    with pytest.raises(Stop), RunWriter(out, ContinualConfig(task_free=True, scenario="class")) as job:
+        job.save_checkpoint({"task": 1})
+        raise Stop
+    spelt = ContinualConfig(task_free=True, scenario="class", n_tasks=5, hidden=400, iters=2000, lr=1e-3,
+                            batch_size=128, transition=1000)
+    writer = RunWriter(out, spelt, resume=True)
+    assert writer.resuming and not writer.notes
+    with pytest.raises(ConfigError, match=r"other settings \(n_tasks: 5 -> 4\)"):
+        RunWriter(out, spelt.replace(n_tasks=4), resume=True)

@@ -30,6 +30,29 @@ def test_download_mnist_then_load(tmp_path, http_serve, shared_data, mnist_dir):
     assert len(ds) == 10000
 
 
+def test_uncompressed_files_that_the_loader_reads_are_not_downloaded_again(tmp_path, http_serve, shared_data,
+                                                                           mnist_dir):
+    """A folder of good gunzipped IDX files (one .gz kept) is complete: nothing is fetched; a
+    corrupt uncompressed file is not taken for a good one."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for path in sorted(mnist_dir.glob("*.gz")):
+        if path.name.startswith("t10k-labels"):
+            shutil.copy(path, folder / path.name)
+        else:
+            (folder / path.stem).write_bytes(gzip.decompress(path.read_bytes()))
+    base = http_serve(shared_data) + "mnist/"
+    lines = []
+    assert download_dataset("mnist", folder, base_url=base, echo=lines.append) == folder
+    assert http_serve.requests == [] and all(line.endswith("present, md5 ok") for line in lines)
+    assert any("train-images-idx3-ubyte: present" in line for line in lines)
+    broken = folder / "train-labels-idx1-ubyte"
+    content = broken.read_bytes()
+    broken.write_bytes(content[:-1] + bytes([content[-1] ^ 1]))
+    download_dataset("mnist", folder, base_url=base)
+    assert len(http_serve.requests) == 1 and (folder / "train-labels-idx1-ubyte.gz").is_file()
+
+
 def test_load_dataset_download_flag(tmp_path, http_serve, shared_data):
     base = http_serve(shared_data) + "fashion-mnist/"
     target = tmp_path / "fashion-mnist"  # data_dir already named after the dataset: files go there

@@ -187,3 +187,20 @@ def test_the_mlp_takes_a_numpy_size_and_a_non_square_one():
 
     assert build_model("mlp", image_size=np.int64(8), hidden=[4])(torch.zeros(2, 1, 8, 8)).shape == (2, 10)
     assert build_model("mlp", image_size=[6, 9], hidden=[4])(torch.zeros(2, 1, 6, 9)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name, kwargs, message", [
+    ("mlp", {"hidden": 256}, r"hidden must be a list of layer widths >= 1 such as \[256, 256\].*got 256"),
+    ("mlp", {"hidden": [0]}, r"hidden must be a list of layer widths >= 1.*got \[0\]"),
+    ("mlp", {"hidden": [64, 2.5]}, r"hidden must be a list of layer widths"),
+    ("cnn", {"hidden": 0}, r"hidden must be one width >= 1"),
+    ("cnn", {"channels": [4]}, r"channels must be two widths >= 1 such as \[32, 64\], got \[4\]"),
+    ("cnn", {"channels": [4, 0]}, r"channels must be two widths"),
+])
+def test_layer_widths_are_checked_by_name(name, kwargs, message):
+    """``hidden=256`` for the MLP said "'int' object is not iterable", and a zero width built a
+    model that trained on nothing."""
+    with pytest.raises(ConfigError, match=rf"model '{name}' cannot be built with these arguments: {message}"):
+        build_model(name, **kwargs)
+    assert build_model("mlp", hidden=[]).out.in_features == 28 * 28  # no hidden layer: a linear classifier
+    assert build_model("mlp", hidden=(np.int64(8),)).out.in_features == 8

@@ -143,6 +143,10 @@ def test_noise_warmup_ramps_then_evaluates_with_full_noise(tmp_path):
     assert seen == [0.0, 0.5, 1.0, 1.0]
     with pytest.raises(ConfigError, match="noise_warmup"):
         digits_config(tmp_path, noise_warmup=-1)
+    # a warm-up longer than the training would leave the noise below its s.d. to the end
+    digits_config(tmp_path, epochs=2, noise_warmup=2)
+    with pytest.raises(ConfigError, match=r"noise_warmup \(2.5 epochs\) is longer than the training \(2 epochs\)"):
+        digits_config(tmp_path, epochs=2, noise_warmup=2.5)
 
 
 def test_refuses_to_replace_what_is_not_a_run(tmp_path):

@@ -22,7 +22,7 @@ def _layer_names(value: Any) -> bool:
 
 
 def _input_shape(value: Any) -> bool:
-    return (isinstance(value, (list, tuple)) and len(value) == 2
+    return (isinstance(value, (list, tuple)) and len(value) in (2, 3)
             and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value))
 
 
@@ -50,8 +50,8 @@ class AlignmentConfig(Config):
         n_splits (int): random split halves of the repeats for the ceilings. Default 20.
         level (float): confidence level of the bootstrap intervals, in (0, 1). Default 0.95.
         seed (int): seeds folds, splits, resamples and noise draws. Default 0.
-        input_shape (list[int] | None): the model's input ``[channels, size]`` (``None``:
-            from the run's model and dataset).
+        input_shape (list[int] | None): the model's input ``[channels, size]`` (square) or
+            ``[channels, height, width]`` (``None``: from the run's model and dataset).
         nan_policy (str): trials whose responses hold NaN/inf (a dropped frame, withheld
             responses): ``"raise"`` (default) stops with the option named, ``"drop"`` leaves them out.
         execution (ExecutionConfig): device and threads (``threads=None``: one thread up to
@@ -91,7 +91,7 @@ class AlignmentConfig(Config):
         "n_splits": [POSITIVE_INT],
         "level": [Interval(float, 0, 1, closed="neither")],
         "seed": [NON_NEGATIVE_INT],
-        "input_shape": [Satisfies(_input_shape, "[channels, size], two integers >= 1"), None],
+        "input_shape": [Satisfies(_input_shape, "[channels, size] or [channels, height, width], integers >= 1"), None],
         "nan_policy": [Options(("raise", "drop"))],
         "execution": [InstanceOf(ExecutionConfig)],
     }

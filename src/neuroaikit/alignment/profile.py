@@ -172,7 +172,8 @@ def check_target(target: NeuralTarget, config: AlignmentConfig) -> None:
                             f"{average.shape[1]}), got shape {repeats.shape}")
 
 
-def model_input_shape(spec: dict, config: dict) -> tuple[int, int]:
+def model_input_shape(spec: dict, config: dict) -> tuple[int, int, int]:
+    """The run's model input ``(channels, height, width)``, from the model's arguments or its dataset."""
     kwargs = spec.get("kwargs") or {}
     dataset = (config or {}).get("dataset")
     channels, size = INPUT_SHAPES[dataset] if dataset in INPUT_SHAPES else (None, None)
@@ -180,7 +181,14 @@ def model_input_shape(spec: dict, config: dict) -> tuple[int, int]:
     size = kwargs.get("image_size", size)
     if channels is None or size is None:
         raise ConfigError("cannot tell the model's input size from the run; pass --channels and --image-size")
-    return int(channels), int(size)
+    height, width = (size, size) if np.ndim(size) == 0 else size  # models of non-square images store [H, W]
+    return int(channels), int(height), int(width)
+
+
+def full_input_shape(input_shape: Sequence[int]) -> list[int]:
+    """``[channels, size]`` (square) or ``[channels, height, width]`` -> ``[channels, height, width]``."""
+    channels, *size = (int(v) for v in input_shape)
+    return [channels, *(size * 2 if len(size) == 1 else size)]
 
 
 def _cka_ceiling(repeats: np.ndarray, average: np.ndarray, n_splits: int, seed: int) -> float:
@@ -247,7 +255,7 @@ def auto_threads(n_stimuli: int) -> int | None:
     return 1 if n_stimuli <= 1000 else None
 
 
-def alignment_profile(model: torch.nn.Module, target: NeuralTarget, input_shape: tuple[int, int],
+def alignment_profile(model: torch.nn.Module, target: NeuralTarget, input_shape: Sequence[int],
                       layers: Sequence[str] | None = None, noise: str | int = "off", rdm_method: str = "correlation",
                       compare: str = "spearman", cka_kernel: str = "linear", cka_debiased: bool = True,
                       mapping: str = "ridge", n_folds: int = 10, convention: str = "r/sqrt(reliability)",
@@ -256,7 +264,7 @@ def alignment_profile(model: torch.nn.Module, target: NeuralTarget, input_shape:
     """RSA, CKA and predictivity of every layer of ``model`` against ``target``, with ceilings
     and intervals (the settings are those of :class:`AlignmentConfig`, validated the same way).
 
-    ``input_shape`` is the model's ``(channels, size)``; features are read on the device the
+    ``input_shape`` is the model's ``(channels, size)`` or ``(channels, height, width)``; features are read on the device the
     model is on. Returns the JSON-ready dict of ``results/alignment.json`` (``settings``,
     ``ceilings``, ``layers`` ...; :class:`AlignmentResult`'s ``from_dict`` types it, :func:`align_run`
     returns it typed); a layer whose score is undefined (e.g. a constant stimulus pattern)
@@ -301,9 +309,9 @@ def _profile(model: torch.nn.Module, target: NeuralTarget, config: AlignmentConf
              device: torch.device) -> AlignmentResult:
     start = time.perf_counter()
     assert config.input_shape is not None  # alignment_profile passes it, align_run fills it in from the run
-    channels, size = config.input_shape
+    channels, height, width = full_input_shape(config.input_shape)
     seed, level, n_boot = config.seed, config.level, config.n_boot
-    images = prepare_images(target.stimuli, channels, size)
+    images = prepare_images(target.stimuli, channels, (height, width))
     layers = list(config.layers) if config.layers else default_layers(model)
     feats = extract_features(model, images, layers, noise=config.noise, seed=seed, device=device)
     avg = torch.as_tensor(target.average, dtype=torch.float64)
@@ -352,7 +360,7 @@ def _profile(model: torch.nn.Module, target: NeuralTarget, config: AlignmentConf
         rdm=config.rdm_method, rdm_note=_RDM_NOTE.get(config.rdm_method, ""), compare=config.compare,
         cka_kernel=config.cka_kernel, cka_debiased=config.cka_debiased, mapping=config.mapping,
         n_folds=config.n_folds, convention=config.convention, n_boot=n_boot, ci_level=level,
-        n_splits=config.n_splits, noise=config.noise, seed=seed, input_shape=[channels, size, size],
+        n_splits=config.n_splits, noise=config.noise, seed=seed, input_shape=[channels, height, width],
         images="min-max scaled to [0, 1], resized bilinearly, grayscale repeated over channels",
         nan_policy=config.nan_policy)
     return AlignmentResult(neural=neural, settings=settings, ceilings=ceilings, neural_rdm=neural_rdm.tolist(),

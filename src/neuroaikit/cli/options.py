@@ -56,13 +56,19 @@ def positive_int(text: str) -> int:
 
 
 def parse_assignments(items: list[str] | None, what: str, keep_strings: bool = False) -> dict:
-    """``["a=1", "b=x"]`` to ``{"a": 1, "b": "x"}``; the key ends at the first ``=``."""
-    result = {}
+    """``["a=1", "b=x"]`` to ``{"a": 1, "b": "x"}``; the key ends at the first ``=``. A name
+    given twice is refused rather than the last one silently kept."""
+    result: dict = {}
+    given: dict = {}
     for item in items or []:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
             raise ConfigError(f"{what} must look like NAME=VALUE, got {item!r}")
-        result[key.strip()] = value.strip() if keep_strings else parse_value(value.strip())
+        key = key.strip()
+        if key in given:
+            raise ConfigError(f"{what} gives {key} twice ({given[key]!r} and {item!r}); give it once")
+        given[key] = item
+        result[key] = value.strip() if keep_strings else parse_value(value.strip())
     return result
 
 

@@ -128,5 +128,17 @@ class ContinualConfig(Config):
         value = getattr(self, name)
         return PROTOCOLS[self.benchmark][name] if value is None else value
 
+    def resolved_dict(self) -> dict:
+        """The settings with the protocol's network, iterations, learning rate and batch size, the
+        benchmark's task count and a task-free stream's half-task transition filled in."""
+        out = self.to_dict()
+        for name in PROTOCOLS[self.benchmark]:
+            out[name] = self.resolved(name)
+        if self.n_tasks is None:
+            out["n_tasks"] = BENCHMARKS[self.benchmark][2]
+        if self.task_free and self.transition is None:
+            out["transition"] = out["iters"] // 2
+        return out
+
 
 __all__ = ["ContinualConfig", "PROTOCOLS"]

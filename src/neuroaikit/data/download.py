@@ -139,8 +139,11 @@ def _download_idx(info, root: Path, base: str, verify: bool, timeout: float, say
         if not filename.endswith(".gz"):
             continue
         dest = target / filename
-        if _present_and_good(info.name, dest):
-            say(f"{dest}: present, md5 ok")
+        # the loader reads either form, so a good uncompressed copy needs no download
+        present = [p for p in (dest, dest.with_suffix("")) if p.name in IDX_MD5[info.name]
+                   and _present_and_good(info.name, p)]
+        if present:
+            say(f"{present[0]}: present, md5 ok")
             continue
         url = _join(base, filename)
         say(f"downloading {url}")

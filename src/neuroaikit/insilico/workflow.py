@@ -46,11 +46,11 @@ def _input_shape(run: Run, config: ProbeConfig) -> list[int]:
     from ..alignment.profile import model_input_shape
 
     try:
-        channels, size = model_input_shape(run.model_spec, run.config)
+        shape = model_input_shape(run.model_spec, run.config)
     except ConfigError:
         raise ConfigError(f"cannot tell the input shape of {run.path}'s model from the run; give it as "
                           "input_shape (C, H, W; --input-shape)") from None
-    return [channels, size, size]
+    return list(shape)
 
 
 def _load_images(run: Run, dataset: str | None, data_dir: str | None, n: int):

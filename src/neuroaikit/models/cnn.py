@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Sequence
 
 from torch import nn
 
+from ..config import POSITIVE_INT
 from .registry import register_model
 
 
@@ -31,7 +33,12 @@ class SmallCNN(nn.Sequential):
     fc2: nn.Linear
 
     def __init__(self, in_channels: int = 1, image_size: int = 28, n_classes: int = 10, channels=(32, 64), hidden: int = 1024):
-        c1, c2 = channels
+        if isinstance(channels, (str, bytes)) or not isinstance(channels, Sequence) or len(channels) != 2 \
+                or not all(POSITIVE_INT.is_satisfied_by(c) for c in channels):
+            raise ValueError(f"channels must be two widths >= 1 such as [32, 64], got {channels!r}")
+        if not POSITIVE_INT.is_satisfied_by(hidden):
+            raise ValueError(f"hidden must be one width >= 1 (the fully connected layer), got {hidden!r}")
+        c1, c2 = (int(c) for c in channels)
         side = image_size // 2 // 2
         super().__init__(
             OrderedDict(

@@ -8,6 +8,7 @@ from typing import Sequence, cast
 
 from torch import nn
 
+from ..config import POSITIVE_INT
 from .registry import register_model
 
 
@@ -32,14 +33,18 @@ class MLP(nn.Sequential):
                  dropout: float = 0.0):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence) \
+                or not all(POSITIVE_INT.is_satisfied_by(h) for h in hidden):
+            raise ValueError(f"hidden must be a list of layer widths >= 1 such as [256, 256] ([] for none), "
+                             f"got {hidden!r}")
         layers: list[tuple[str, nn.Module]] = [("flatten", nn.Flatten())]
         sides = [image_size, image_size] if isinstance(image_size, numbers.Integral) else \
             list(cast(Sequence[int], image_size))
         width = int(in_channels) * int(sides[0]) * int(sides[1])
         for i, h in enumerate(hidden, 1):
-            layers += [(f"fc{i}", nn.Linear(width, h)), (f"relu{i}", nn.ReLU())]
+            layers += [(f"fc{i}", nn.Linear(width, int(h))), (f"relu{i}", nn.ReLU())]
             if dropout:
                 layers.append((f"drop{i}", nn.Dropout(dropout)))
-            width = h
+            width = int(h)
         layers.append(("out", nn.Linear(width, n_classes)))
         super().__init__(OrderedDict(layers))

@@ -233,19 +233,19 @@ def align_changes(step: AlignStep, stored: dict, run) -> list[tuple[str, Any, An
     import re
 
     from ..alignment.features import default_layers
-    from ..alignment.profile import model_input_shape
+    from ..alignment.profile import full_input_shape, model_input_shape
 
     c = step.config
     settings = stored.get("settings") or {}
     neural = stored.get("neural") or {}
-    channels, size = c.input_shape or model_input_shape(run.model_spec, run.config)
+    input_shape = full_input_shape(c.input_shape or model_input_shape(run.model_spec, run.config))
     region = re.search(r"-region([123])$", str(neural.get("name", "")))
     pairs = {
         "neural": (neural.get("source"), str(step.neural)),
         "region": (int(region.group(1)) if region else None, (c.region or 1) if region else c.region),
         "layers": ([e.get("layer") for e in stored.get("layers") or []],
                    list(c.layers) if c.layers else default_layers(run.load_model())),
-        "input_shape": (settings.get("input_shape"), [channels, size, size]),
+        "input_shape": (settings.get("input_shape"), input_shape),
         "rdm_method": (settings.get("rdm"), c.rdm_method),
         "level": (settings.get("ci_level"), c.level),
         # results written before the setting existed read their NaN trials as "raise" did

@@ -116,6 +116,9 @@ class TrainConfig(Config):
     def _check(self) -> None:
         if self.data_dir is not None:
             self.data_dir = str(self.data_dir)
+        if self.noise_warmup > self.epochs:
+            raise ConfigError(f"noise_warmup ({self.noise_warmup:g} epochs) is longer than the training "
+                              f"({self.epochs} epochs): the noise would never reach its s.d.")
         # normalise noise specs to dicts so config.json is plain and comparable
         try:
             specs = parse_noise_map(self.noise)

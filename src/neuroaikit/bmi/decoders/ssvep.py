@@ -214,6 +214,12 @@ class FBCCA(CCA):
             Offset of the sub-band weights, so the highest bands still count.
 
     ``frequencies``, ``sfreq`` and ``n_harmonics`` are those of :class:`CCA`.
+
+    Memory: each sub-band is held as its exact ``(T, T)`` float64 filter matrix (module notes), so
+    ``8 T^2`` bytes per band: 2 MB at 256 Hz with 2-s epochs, 512 MB at 2,048 Hz with 4-s epochs
+    (2.6 GB for the five default bands). Resample such recordings first (``resample`` in the
+    preprocessing recipe) to a rate above twice the highest band edge (above 88 Hz for the
+    default bands; 256 Hz is usual).
     """
 
     _parameter_constraints: ClassVar[dict] = {**CCA._parameter_constraints, "bands": [BANDS],
