@@ -113,6 +113,7 @@ def test_permutations_shuffle_within_each_session_and_fold_on_the_permuted_label
     assert [test.tolist() for _, test in folds[:3]] == [test.tolist() for _, test in expected]
 
 
+@pytest.mark.slow  # ~12 s: three interpreters with other hash seeds; `make test-slow`, which CI runs
 def test_the_permutation_test_draws_alike_in_every_process(tmp_path):
     """Subjects named by strings: the groups are shuffled in sorted order, not in the order of a
     set of strings (which changes with the interpreter's hash seed), so a seed gives one p-value."""

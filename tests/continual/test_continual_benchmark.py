@@ -38,6 +38,7 @@ def test_ray_workers_give_the_in_process_numbers_and_resume(shared_data, tmp_pat
     assert all(t > 0 for t in (r["train_time_s"] for r in again["rows"]))
 
 
+@pytest.mark.slow  # ~20 s of benchmark runs; `make test-slow`, which CI runs
 def test_a_resumed_run_reports_no_wall_time_of_its_own(shared_data, tmp_path, monkeypatch):
     pytest.importorskip("ray")
     real_run_sweep = continual_benchmark.run_sweep
@@ -87,6 +88,7 @@ def test_a_setting_out_of_range_exits_2_before_the_header(shared_data, tmp_path,
     assert not (tmp_path / "x.json").exists()
 
 
+@pytest.mark.slow  # ~25 s of benchmark runs; `make test-slow`, which CI runs
 def test_set_overrides_the_strengths_in_every_run_and_names_the_trials(shared_data, tmp_path):
     pytest.importorskip("ray")
     sweep = tmp_path / "sweep"

@@ -44,11 +44,17 @@ def test_continual_run_folder_report_and_resume_refusal(shared_data, tmp_path):
     (["--strategy", "lwf", "--scenario", "class", "--set", "heads=sampled"], "task-incremental"),
     (["--strategy", "generative-replay", "--set", "temperature=4"], "temperature applies only with distill"),
 ])
-def test_bad_input_exits_2_with_one_line(args, message, shared_data, tmp_path):
-    done = _cli("--data-dir", str(shared_data), "--iters", "5", "--out", str(tmp_path / "x"), "--quiet", *args)
-    assert done.returncode == 2
-    lines = [line for line in done.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and message in lines[0], done.stderr
+def test_bad_input_exits_2_with_one_line(args, message, shared_data, tmp_path, capsys):
+    # in process: the CLI's own error path, without a Python start-up per case (the subprocess
+    # path is the end-to-end test above)
+    from neuroaikit.cli.main import main
+
+    code = main(["continual", "--data-dir", str(shared_data), "--iters", "5", "--out", str(tmp_path / "x"), "--quiet",
+                 *args])
+    err = capsys.readouterr().err
+    assert code == 2
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
     assert not (tmp_path / "x").exists() and not (tmp_path / "x.partial").exists()
 
 

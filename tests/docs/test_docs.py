@@ -142,6 +142,7 @@ def _tour(page: str) -> tuple[str, list[str]]:
     return tour, commands.splitlines()
 
 
+@pytest.mark.slow  # ~35 s: the whole tour, Python then CLI; `make test-slow`, which CI runs
 def test_the_tour_runs_in_order_python_then_command_line(tmp_path, monkeypatch):
     """A reader runs the Python tour, then its command-line twin in the same folder: the second
     must not collide with the first's run folder. The getting-started page shows the same tour."""
