@@ -257,3 +257,14 @@ def test_dlr_is_the_margin_with_two_classes_and_refused_with_one():
 def test_a_step_size_must_be_finite(noisy):
     with pytest.raises(ConfigError, match="alpha must be a finite number > 0, got inf"):
         PGD(noisy, eps=0.1, alpha=float("inf"))
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_every_attack_runs_on_a_model_in_double_precision(name, kit, batch):
+    """A float64 model (``model.double()``) is attacked in float64: the inputs were cast to
+    float32 and the first layer refused them."""
+    model = kit.small_cnn(8, {"relu1": "gaussian:0.5"}).double()
+    x, y = batch
+    x_adv = make(name, model, eot=2)(x.double(), y)
+    assert x_adv.dtype == torch.float64 and x_adv.shape == x.shape
+    assert x_adv.min() >= 0 and x_adv.max() <= 1 and (x_adv - x.double()).abs().max() <= EPS + 1e-6

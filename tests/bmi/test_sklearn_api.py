@@ -99,3 +99,50 @@ def test_grid_search_over_a_decoder():
 
     search = GridSearchCV(CCA(frequencies=FREQUENCIES, sfreq=SFREQ), {"n_harmonics": [1, 2]}, cv=3).fit(*epochs())
     assert search.best_params_["n_harmonics"] in (1, 2) and search.best_score_ > 0.5
+
+
+TORCH_DECODERS = ["CCA", "FBCCA", "TRCA", "DeepDecoder"]
+
+
+@pytest.mark.parametrize("name", TORCH_DECODERS)
+def test_two_class_scores_take_scikit_learns_shape_and_any_input_dtype(name):
+    """With two classes ``decision_function`` is ``(n,)`` (ROC-AUC scorers refused ``(n, 2)``);
+    float32 tensors, float64 tensors and arrays give the same predictions (the SSVEP decoders
+    refused float32 tensors)."""
+    import torch
+    from sklearn.model_selection import cross_val_score
+
+    X, y = epochs()
+    decoder = DECODERS[name]().fit(X, y)
+    scores = decoder.decision_function(X)
+    assert scores.shape == (len(X),)
+    np.testing.assert_array_equal(decoder.predict(X), decoder.classes_[(scores > 0).astype(int)])
+    for x in (torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(X), X.astype(np.float32)):
+        np.testing.assert_array_equal(decoder.predict(x), decoder.predict(X))
+    auc = cross_val_score(DECODERS[name](), X, y, cv=3, scoring="roc_auc", error_score="raise")
+    # TRCA learns phase-locked templates, and these epochs' phases are random: chance there
+    assert auc.shape == (3,) and ((auc > 0.5).all() if name != "TRCA" else ((auc >= 0) & (auc <= 1)).all())
+    three = np.concatenate([X, X[:6] + 0.1]), np.concatenate([y, np.full(6, 2)])
+    if name != "DeepDecoder":  # the SSVEP decoders need one frequency per class
+        three_decoder = DECODERS[name]().set_params(frequencies=(*FREQUENCIES, 17.0)).fit(*three)
+    else:
+        three_decoder = DECODERS[name]().set_params(epochs=1).fit(*three)
+    assert three_decoder.decision_function(three[0]).shape == (len(three[0]), 3)
+
+
+@pytest.mark.parametrize("name", TORCH_DECODERS)
+def test_a_twin_in_double_precision_is_gradient_checked_and_leaves_the_decoder_working(name):
+    """``as_torch(decoder).double()`` runs in float64 (gradcheck needs it; the deep decoder's
+    shared network refused float32 input after it), and the decoder still predicts."""
+    import torch
+
+    from neuroaikit.bmi.decoders import as_torch
+
+    X, y = epochs(n_samples=128)
+    decoder = DECODERS[name]().fit(X, y)
+    before = decoder.predict(X)
+    twin = as_torch(decoder).double()
+    x = torch.as_tensor(X[:2], dtype=torch.float64).requires_grad_(True)
+    assert twin(x).dtype == torch.float64
+    assert torch.autograd.gradcheck(twin, (x,), eps=1e-6, atol=1e-4, fast_mode=True)
+    np.testing.assert_array_equal(decoder.predict(X), before)

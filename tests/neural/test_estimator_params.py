@@ -87,6 +87,19 @@ def test_pixel_ridge_predict_before_fit_is_not_fitted_error():
         PixelRidge().predict(np.zeros((2, 8, 8), dtype=np.float32))
 
 
+def test_pixel_ridge_predicts_any_image_size_but_only_the_fitted_channels():
+    from neuroaikit.errors import DataError
+
+    ds = _ridge_data()
+    ridge = PixelRidge(size=(4, 4), alpha=1.0).fit(ds)
+    images = np.asarray(ds.stimuli[:3], dtype=np.float32)
+    assert ridge.predict(images).shape == (3, ds.n_neurons)
+    bigger = np.repeat(np.repeat(images, 2, axis=-2), 2, axis=-1)  # area averaging: the same pixels at 4 x 4
+    np.testing.assert_allclose(ridge.predict(bigger), ridge.predict(images), rtol=1e-5, atol=1e-5)
+    with pytest.raises(DataError, match=r"fitted on images of 1 channel\(s\).*got shape \(3, 3, "):
+        ridge.predict(np.repeat(images.reshape(3, 1, *images.shape[-2:]), 3, axis=1))
+
+
 @pytest.mark.parametrize("params, message", [
     ({"alpha": -5.0}, "alpha must be a number > 0, got -5.0"),
     ({"alpha": 0.0}, "alpha must be a number > 0"),

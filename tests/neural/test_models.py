@@ -55,3 +55,11 @@ def test_sessions_behaviour_and_shifter():
         model(x)
     with pytest.raises(ValueError, match="unknown session"):
         model(x, session="mouse_c")
+
+
+def test_the_factorized_readouts_centre_of_mass_follows_the_twins_dtype():
+    """``grid_mean`` built its grid in float32 on the CPU: after ``.double()`` (or on a GPU) it failed."""
+    twin = CortexTwin(image_shape=(1, 12, 16), n_neurons=4, readout="factorized").double()
+    readout = twin.readouts[twin.sessions[0]]
+    centre = readout.grid_mean()
+    assert centre.dtype == torch.float64 and centre.shape == (4, 2) and centre.abs().max() <= 1

@@ -119,3 +119,11 @@ def test_if_threshold_and_steps_validation():
     with pytest.raises(ConfigError, match="beta"):
         LIFParameters.from_beta(1.5)
     assert LIFParameters.from_beta(0.9).beta == pytest.approx(0.9)
+
+
+@pytest.mark.parametrize("field, value", [("tau_mem", "5"), ("dt", None), ("v_th", "1"), ("alpha", "2"),
+                                          ("alpha", float("inf"))])
+def test_a_value_of_the_wrong_type_is_a_config_error(field, value):
+    """A string or None from a hand-written spec was a raw TypeError from ``math.isfinite``."""
+    with pytest.raises(ConfigError, match=rf"{field} must be a finite number > 0, got {value!r}"):
+        LIFParameters(**{field: value}).check()

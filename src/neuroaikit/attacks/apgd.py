@@ -96,7 +96,7 @@ class APGD(Attack):
         best.update(x_adv, loss, fooled)
         x_max, loss_max, grad_max = x_adv.clone(), loss.clone(), grad.clone()  # highest-loss point
 
-        step_size = torch.full((x.shape[0],), 2.0 * self.eps, device=x.device)
+        step_size = torch.full((x.shape[0],), 2.0 * self.eps, dtype=x.dtype, device=x.device)
         x_old = x_adv.clone()
         history = [loss]
         since_check = 0

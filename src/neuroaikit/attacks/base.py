@@ -204,7 +204,9 @@ class Attack:
                 f"images must lie in [0, 1] (got min {x.min().item():.3g}, max {x.max().item():.3g}); rescale them first"
             )
         device = next((p.device for p in self.model.parameters()), x.device)
-        x = clamp_box(x.detach().to(device, torch.float32), self.box)
+        # float32, or float64 for a model in double precision (a float32 input would not run through it)
+        double = any(p.dtype == torch.float64 for p in self.model.parameters())
+        x = clamp_box(x.detach().to(device, torch.float64 if double else torch.float32), self.box)
         y = y.detach().to(device).long()
         if not self._checked_logits and len(x):  # an empty batch tells nothing: the first real one is checked
             with torch.no_grad():
@@ -266,8 +268,8 @@ class BestTracker:
 
     def __init__(self, x: torch.Tensor):
         self.x = x.clone()
-        self.fooled = torch.full((x.shape[0],), -1.0, device=x.device)
-        self.loss = torch.full((x.shape[0],), -float("inf"), device=x.device)
+        self.fooled = torch.full((x.shape[0],), -1.0, dtype=x.dtype, device=x.device)
+        self.loss = torch.full((x.shape[0],), -float("inf"), dtype=x.dtype, device=x.device)
 
     def update(self, x: torch.Tensor, loss: torch.Tensor, fooled: torch.Tensor) -> None:
         better = (fooled > self.fooled) | ((fooled == self.fooled) & (loss > self.loss))

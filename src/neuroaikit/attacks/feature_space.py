@@ -111,7 +111,7 @@ class FeatureSpace(Attack):
             scale = target.flatten(1).pow(2).sum(1).clamp_min(1e-12)
         delta = torch.zeros_like(x, requires_grad=True)
         optimiser = torch.optim.Adam([delta], lr=self.lr)
-        best_x, best_dist = x.clone(), torch.full((x.shape[0],), float("inf"), device=x.device)
+        best_x, best_dist = x.clone(), torch.full((x.shape[0],), float("inf"), dtype=x.dtype, device=x.device)
         for _ in range(self.steps):
             x_adv = (x + delta).clamp(0, 1)
             draws, feats = self._run(net, x_adv, captured)

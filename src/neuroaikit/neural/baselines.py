@@ -17,6 +17,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from ..config import POSITIVE, DeclaredParameters, Satisfies, is_finite_number
+from ..errors import DataError
 from .dataset import BLOCK_BYTES, NeuralDataset, row_blocks
 
 
@@ -122,7 +123,15 @@ class PixelRidge(DeclaredParameters, BaseEstimator):
         return self
 
     def predict(self, images: np.ndarray) -> np.ndarray:
+        """Responses ``(n, neurons)`` to images ``(n, C, H, W)`` or ``(n, H, W)``, area-averaged to
+        the fitted ``size_`` whatever their height and width; the channels must be those fitted."""
         check_is_fitted(self)
+        shape = np.shape(images)
+        channels = shape[1] if len(shape) == 4 else 1 if len(shape) == 3 else None
+        fitted = self.pixel_mean_.size // (self.size_[0] * self.size_[1])
+        if channels != fitted:
+            raise DataError(f"PixelRidge was fitted on images of {fitted} channel(s), as (n, C, H, W) or (n, H, W); "
+                            f"got shape {shape}")
         return (self._features(images) @ self.coef_ + self.intercept_).astype(np.float32)
 
     def predict_tier(self, ds: NeuralDataset, tier: str | None = None) -> np.ndarray:

@@ -303,7 +303,8 @@ class FactorizedReadout(nn.Module):
         """Centre of mass of the absolute value of each spatial mask, in grid units (x, y)."""
         mass = self.spatial.detach().abs()
         mass = mass / (mass.sum(0, keepdim=True) + 1e-12)
-        ys, xs = torch.meshgrid(torch.linspace(-1, 1, self.height), torch.linspace(-1, 1, self.width), indexing="ij")
+        ys, xs = torch.meshgrid(torch.linspace(-1, 1, self.height, dtype=mass.dtype, device=mass.device),
+                                torch.linspace(-1, 1, self.width, dtype=mass.dtype, device=mass.device), indexing="ij")
         return torch.stack([xs.reshape(-1) @ mass, ys.reshape(-1) @ mass], 1)
 
 

@@ -23,6 +23,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..config import is_finite_number
 from ..errors import ConfigError
 from .surrogate import SURROGATES, spike, surrogate_derivative
 
@@ -63,10 +64,10 @@ class LIFParameters(NamedTuple):
 
     def check(self) -> "LIFParameters":
         """Return self, or raise ConfigError naming the bad value."""
-        if not (math.isfinite(self.tau_mem) and self.tau_mem > 0):
-            raise ConfigError(f"tau_mem must be a finite number > 0, got {self.tau_mem}")
-        if not (math.isfinite(self.dt) and self.dt > 0):
-            raise ConfigError(f"dt must be a finite number > 0, got {self.dt}")
+        if not (is_finite_number(self.tau_mem) and self.tau_mem > 0):
+            raise ConfigError(f"tau_mem must be a finite number > 0, got {self.tau_mem!r}")
+        if not (is_finite_number(self.dt) and self.dt > 0):
+            raise ConfigError(f"dt must be a finite number > 0, got {self.dt!r}")
         _check_common(self)
         return self
 
@@ -94,14 +95,14 @@ class IFParameters(NamedTuple):
 
 
 def _check_common(p) -> None:
-    if not (math.isfinite(p.v_th) and p.v_th > 0):
-        raise ConfigError(f"threshold v_th must be a finite number > 0, got {p.v_th}")
+    if not (is_finite_number(p.v_th) and p.v_th > 0):
+        raise ConfigError(f"threshold v_th must be a finite number > 0, got {p.v_th!r}")
     if p.reset not in RESETS:
         raise ConfigError(f"reset must be one of {', '.join(RESETS)}, got {p.reset!r}")
     if p.surrogate not in SURROGATES:
         raise ConfigError(f"unknown surrogate gradient {p.surrogate!r}; choose one of {', '.join(SURROGATES)}")
-    if p.alpha is not None and not p.alpha > 0:
-        raise ConfigError(f"surrogate slope alpha must be > 0, got {p.alpha}")
+    if p.alpha is not None and not (is_finite_number(p.alpha) and p.alpha > 0):
+        raise ConfigError(f"surrogate slope alpha must be a finite number > 0, got {p.alpha!r}")
     if p.alpha is not None and p.surrogate == "straight_through":
         raise ConfigError("surrogate slope alpha applies only to a surrogate with a slope, not to straight_through")
 

@@ -25,13 +25,12 @@ from typing import ClassVar
 
 import numpy as np
 import torch
-from sklearn.base import ClassifierMixin
 from torch import nn
 
 from ...config import NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT, InstanceOf, Interval, Options
 from ...errors import DataError
 from ...execution import Execution, ExecutionConfig, derive_seed
-from .ssvep import ValidatedEstimator, check_fitted_shape, epochs_shape
+from .ssvep import LogitsClassifier, ValidatedEstimator, check_fitted_shape, epochs_shape
 
 
 class _MaxNorm(nn.Module):
@@ -152,7 +151,7 @@ class _Scaled(nn.Module):
         return self.net(x / self.scale)
 
 
-class DeepDecoder(ClassifierMixin, ValidatedEstimator):
+class DeepDecoder(LogitsClassifier, ValidatedEstimator):
     """Train :class:`EEGNet` or :class:`ShallowConvNet` like a scikit-learn classifier.
 
     Args:
@@ -249,14 +248,12 @@ class DeepDecoder(ClassifierMixin, ValidatedEstimator):
         return self
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Differentiable logits for uV epochs ``(B, C, T)`` (float32, the module's device)."""
+        """Differentiable logits for uV epochs ``(B, C, T)``, computed in the network's dtype
+        (float32 as fitted; float64 after ``as_torch(decoder).double()``, which shares it)."""
         check_fitted_shape(self, x)
-        return self.module_(x.to(torch.float32))
+        return self.module_(x.to(next(self.module_.parameters()).dtype))
 
-    def decision_function(self, X):
+    def _logits_array(self, X) -> np.ndarray:
         with torch.no_grad():
-            return self.logits(torch.as_tensor(np.asarray(X, dtype=np.float32))).numpy()
-
-    def predict(self, X):
-        best = self.decision_function(X).argmax(1)  # first: it raises NotFittedError on an unfitted decoder
-        return self.classes_[best]
+            x = X if torch.is_tensor(X) else torch.as_tensor(np.asarray(X, dtype=np.float32))
+            return self.logits(x).float().numpy()

@@ -153,7 +153,8 @@ def _step_twin(step) -> nn.Module:
 
 
 class DecoderTwin(nn.Module):
-    """A fitted pipeline's steps as one module; float64 inside, logits ``(B, K)`` out."""
+    """A fitted pipeline's steps as one module; float64 inside, logits ``(B, K)`` out, float32
+    (float64 for a float64 input, so ``torch.autograd.gradcheck`` can run on it)."""
 
     def __init__(self, pipeline):
         super().__init__()
@@ -164,7 +165,7 @@ class DecoderTwin(nn.Module):
         out = x.to(torch.float64)
         for step in self.steps:
             out = step(out)
-        return out.to(torch.float32)
+        return out if x.dtype == torch.float64 else out.to(torch.float32)
 
 
 def as_torch(pipeline) -> DecoderTwin:

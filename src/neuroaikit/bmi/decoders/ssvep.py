@@ -28,7 +28,9 @@ from ..epochs import _bands
 
 
 def _t(x) -> torch.Tensor:
-    return x if torch.is_tensor(x) else torch.as_tensor(np.asarray(x), dtype=torch.float64)
+    """Epochs as float64, the precision of the references, filters and operators (a tensor keeps
+    its graph, so scores stay differentiable in a float32 input)."""
+    return x.to(torch.float64) if torch.is_tensor(x) else torch.as_tensor(np.asarray(x), dtype=torch.float64)
 
 
 def band_operator(low: float, high: float, sfreq: float, n_samples: int, order: int = 4) -> np.ndarray:
@@ -103,7 +105,25 @@ def check_fitted_shape(decoder: Any, x) -> None:
                         f"{decoder.n_samples_} samples, got {channels} channels x {samples} samples")
 
 
-class _SSVEPBase(ClassifierMixin, ValidatedEstimator):
+class LogitsClassifier(ClassifierMixin):
+    """``decision_function`` and ``predict`` of a decoder with differentiable ``logits`` (the
+    scores attacks run on), in scikit-learn's shapes: with two classes ``decision_function`` is
+    ``(n,)``, the second class's logit minus the first's (what ROC-AUC scorers read), else
+    ``(n, n_classes)``; ``predict`` is the class of the largest logit."""
+
+    def _logits_array(self, X) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def decision_function(self, X):
+        scores = self._logits_array(X)
+        return scores[:, 1] - scores[:, 0] if scores.shape[1] == 2 else scores
+
+    def predict(self, X):
+        best = self._logits_array(X).argmax(1)  # first: it raises NotFittedError on an unfitted decoder
+        return self.classes_[best]
+
+
+class _SSVEPBase(LogitsClassifier, ValidatedEstimator):
     """What CCA, FBCCA and TRCA share: the class frequencies, the score-to-class rule."""
 
     def _setup(self, X, y):
@@ -158,13 +178,9 @@ class _SSVEPBase(ClassifierMixin, ValidatedEstimator):
         d = s @ coef.T + intercept
         return torch.cat([-d / 2, d / 2], 1) if d.shape[1] == 1 else d
 
-    def decision_function(self, X):
+    def _logits_array(self, X) -> np.ndarray:
         with torch.no_grad():
             return self.logits(_t(X)).numpy()
-
-    def predict(self, X):
-        best = self.decision_function(X).argmax(1)  # first: it raises NotFittedError on an unfitted decoder
-        return self.classes_[best]
 
 
 class CCA(_SSVEPBase):
