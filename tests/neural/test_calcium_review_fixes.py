@@ -63,7 +63,7 @@ def test_resample_flags_frames_interpolated_from_nan(rate_hz):
     dff = rng.normal(size=n)
     dff[[3, 50, 51, 120, 200, 299]] = np.nan
     rec = CalciumRecording(np.arange(n) / rate, dff, None, rate, name="sim")
-    out = resample_recording(rec, rate_hz)
+    out = resample_recording(rec, rate_hz, upsample=True)
     # A new frame is made up when linear interpolation gives any weight to a NaN frame.
     expected = np.interp(out.time, rec.time, (~rec.valid).astype(float)) > 0
     np.testing.assert_array_equal(~out.valid, expected)
@@ -74,7 +74,23 @@ def test_resample_flags_frames_interpolated_from_nan(rate_hz):
 def test_resampling_adds_no_frame_after_the_last_imaged_one(rate_hz):
     rate, n = 30.0, 600  # the last frame at 19.967 s: 10 Hz used to add one at 20.0 s
     rec = CalciumRecording(5.0 + np.arange(n) / rate, np.random.default_rng(0).normal(size=n), None, rate, name="sim")
-    out = resample_recording(rec, rate_hz)
+    out = resample_recording(rec, rate_hz, upsample=True)
     assert out.time[0] == rec.time[0] and out.time[-1] <= rec.time[-1]
     assert rec.time[-1] - out.time[-1] < 1.0 / rate_hz  # and none is left out
     np.testing.assert_allclose(np.diff(out.time), 1.0 / rate_hz)
+
+
+def test_resampling_up_or_to_a_few_frames_is_refused_naming_the_rate():
+    """Interpolated frames carry smoothed noise: a deconvolution of a 30 Hz trace resampled to
+    120 Hz read its noise as about a tenth and inferred spikes in it. An evaluation that adds
+    white noise afterwards may still resample up; a rate leaving a handful of frames is refused."""
+    from neuroaikit.errors import DataError
+
+    rate, n = 30.0, 600
+    rec = CalciumRecording(np.arange(n) / rate, np.random.default_rng(0).normal(size=n), None, rate, name="cell1")
+    with pytest.raises(DataError, match=r"cell1: resampling up from 30 Hz to 120 Hz \(--rate\)"):
+        resample_recording(rec, 120.0)
+    assert resample_recording(rec, 120.0, upsample=True).frame_rate == 120.0
+    assert resample_recording(rec, 31.0) is rec  # within 5 %: kept as recorded
+    with pytest.raises(DataError, match=r"to 0.2 Hz \(--rate\) leaves 4 frame\(s\), fewer than 10"):
+        resample_recording(rec, 0.2)

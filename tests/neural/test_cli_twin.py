@@ -89,7 +89,8 @@ def test_evaluate_scores_an_ensemble_of_twins_and_checks_its_members(tmp_path, c
     for seed, out in enumerate(runs):
         assert main([*fit, "--seed", str(seed), "--out", str(out)]) == 0
     other_neurons = tmp_path / "eight"
-    assert main([*fit, "--synthetic", "n_neurons=8", "--out", str(other_neurons)]) == 0
+    eight = [a.replace("n_neurons=10", "n_neurons=8") for a in fit]  # a name given twice is refused
+    assert main([*eight, "--out", str(other_neurons)]) == 0
     capsys.readouterr()
     before = (runs[0] / "results" / "twin_eval.json").read_bytes()
     for bad, message in (([other_neurons], "predicts 8 neurons"), ([runs[0]], "is the run being evaluated"),

@@ -312,3 +312,51 @@ def test_session_names_drop_every_format_s_extension_and_number_repeats():
 
     assert session_names(["a/m1.hdf5", "b/m1.zip", "c/x.nwb", "d/y.h5", "e/mouse-3/", "f/z.npz"]) == \
         ["m1", "m1_2", "x", "y", "mouse_3", "z"]
+
+
+def test_evaluate_aligns_neurons_by_id_probe_names_the_mouse_and_a_mouse_without_test_tier_is_skipped(
+        three_mice, tmp_path, capsys):
+    """A recording of the same neurons in another order was scored against the wrong readout
+    units (r fell from 0.25 to -0.04 without a word); it is now reordered by unit id, and other
+    neurons are refused. ``twin probe`` of several mice crashed; it takes ``--session``. A mouse
+    without a test tier stopped ``twin evaluate`` although ``twin fit`` had scored the others."""
+    import dataclasses
+
+    from neuroaikit.neural import load_neural
+    from neuroaikit.neural.filetree import write_filetree
+    from neuroaikit.neural.results import TwinEvaluation
+
+    common = ["--channels", "4", "--layers", "1", "--max-epochs", "1", "--threads", "1", "--no-report", "--quiet",
+              "--no-baselines"]
+    out = tmp_path / "two"
+    assert main(["twin", "fit", *three_mice[:2], *common, "--out", str(out)]) == 0
+    assert json.loads((out / "neurons.json").read_text())["mouse1"] == np.asarray(
+        load_neural(three_mice[0]).unit_ids).tolist()
+    before = TwinEvaluation.load(Run.open(out)).sessions["mouse1"].per_neuron["twin"]["correlation_to_average"]
+
+    ds = load_neural(three_mice[0])
+    permuted = write_filetree(ds.select_neurons(np.random.default_rng(0).permutation(ds.n_neurons)), tmp_path / "perm")
+    def evaluate(*data):
+        return main(["twin", "evaluate", str(out), *data, "--overwrite", "--no-baselines", "--no-report", "--quiet"])
+
+    assert evaluate(str(permuted), three_mice[1]) == 0
+    after = TwinEvaluation.load(Run.open(out)).sessions["mouse1"].per_neuron["twin"]["correlation_to_average"]
+    assert after == pytest.approx(before, abs=1e-6)
+    other = write_filetree(dataclasses.replace(ds, unit_ids=np.arange(100, 100 + ds.n_neurons)), tmp_path / "other")
+    capsys.readouterr()
+    assert evaluate(str(other), three_mice[1]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unit ids are not those the twin" in err and "(0 of 8 in common)" in err and len(err.splitlines()) == 1
+
+    probe = ["twin", "probe", str(out), "--neurons", "2", "--mei-steps", "2", "--noise-images", "8", "--threads", "1",
+             "--no-report", "--quiet"]
+    assert main(probe) == 2
+    assert "name the mouse to probe with --session" in capsys.readouterr().err
+    assert main([*probe, "--session", "mouse2"]) == 0
+    assert Run.open(out).result("twin_probe")["session"] == "mouse2"
+
+    no_test = write_filetree(dataclasses.replace(load_neural(three_mice[1]), tiers=np.where(
+        load_neural(three_mice[1]).tiers == "test", "train", load_neural(three_mice[1]).tiers)), tmp_path / "notest")
+    assert evaluate(three_mice[0], str(no_test)) == 0
+    scored = TwinEvaluation.load(Run.open(out))
+    assert list(scored.sessions) == ["mouse1"]

@@ -80,7 +80,7 @@ def add_arguments(parser):
     inf.add_argument("trace_file", help=".mat (Cascade CAttached), .npy, .npz, .csv or .txt")
     add_output_arguments(inf)
     inf.add_argument("--rate", type=float, help="frame rate in Hz of an array file (required for them); for a .mat "
-                                                "file (which has frame times) the recordings are resampled to it")
+                                                "file (which has frame times) the recordings are resampled down to it")
     inf.add_argument("--key", help="array name inside a .npz file")
     inf.add_argument("--raw", action="store_true", default=None,
                      help="the traces are raw fluorescence: compute dF/F first (array files only)")
@@ -122,7 +122,8 @@ def add_arguments(parser):
     add_output_arguments(ev)
     ev.add_argument("--smoothing", type=float,
                     help=f"Gaussian sigma (s, > 0) of the ground-truth rate (default {e('smoothing_s')})")
-    ev.add_argument("--rate", type=float, help="resample every recording to this frame rate first (Cascade: 7.5)")
+    ev.add_argument("--rate", type=float, help="resample every recording to this frame rate first (Cascade: 7.5); "
+                                                "above a recording's own rate only with --noise-level")
     ev.add_argument("--noise-level", type=float, help="add noise up to this standardised noise level (Cascade: 2)")
     ev.add_argument("--backend", help=f"auto, oasis or numpy (default {e('backend')})")
     default_grid = next((name for name, grid in GRIDS.items() if grid == e("grid")), "custom")

@@ -181,6 +181,8 @@ def add_arguments(parser):
     pr.add_argument("--neurons", type=int, default=8, help="how many (most predictable) neurons to map (default 8)")
     pr.add_argument("--mei-steps", type=int, default=100, help="default 100")
     pr.add_argument("--noise-images", type=int, default=2000, help="white-noise images for reverse correlation (default 2000)")
+    pr.add_argument("--session", help="a twin of several mice: the mouse (session name, as fit named it) whose "
+                                      "neurons are probed")
     pr.add_argument("--overwrite", action="store_true", help="replace results/twin_probe.json")
     add_execution_arguments(pr)
     pr.add_argument("--no-report", action="store_true", help="do not write report.html")
@@ -290,7 +292,7 @@ def run(args) -> int:
         path = args.run_dir
     else:
         probe_run(args.run_dir, args.neurons, args.mei_steps, args.noise_images, overwrite=args.overwrite,
-                  execution=execution_from_args(args), progress=progress)
+                  execution=execution_from_args(args), progress=progress, session=args.session)
         path = args.run_dir
     if not is_main_process():
         return 0

@@ -265,7 +265,8 @@ def _sessions(data: NeuralDataset | Mapping[str, NeuralDataset], cfg: TwinFitCon
     sessions = split_validation_of(sessions, cfg)
     shapes = {ds.image_shape for ds in sessions.values()}
     if len(shapes) > 1:
-        raise DataError(f"sessions have different image shapes {sorted(shapes)}; a shared core needs one")
+        raise DataError(f"sessions have different image shapes {sorted(shapes)}; a shared core needs one: resize "
+                        f"them to one (twin fit --image-size HxW; at_image_size in Python)")
     for ds in sessions.values():
         if not ds.tier_mask("train").any():
             raise DataError(f"{ds.name}: the train tier is empty")

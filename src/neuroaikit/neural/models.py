@@ -530,6 +530,10 @@ class SessionView(nn.Module):
     def input_std(self) -> torch.Tensor:
         return self.twin.input_std
 
+    @property
+    def image_shape(self) -> tuple:
+        return self.twin.image_shape
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.twin(images, session=self.session)
 

@@ -120,3 +120,5 @@ class TwinProbe(Result):
     #: and ``mei_channel_energy`` (neurons x channels); over every neuron ``dominant_channel_all``
     #: and, for two channels, ``preference_index_all`` (see ``insilico.channel_tuning``)
     colour: dict | None = None
+    #: the mouse probed in a twin of several (its readout's neurons); None for a twin of one
+    session: str | None = None

@@ -31,6 +31,7 @@ import torch
 from ..config import BOOL, PATH, POSITIVE, AppliesOnly, Config, InstanceOf, Options, Satisfies, UnusedSettingError
 from ..errors import ConfigError, DataError
 from ..execution import Execution, ExecutionConfig, refuse_torchrun, require_float32, unwrap
+from ..io import read_json, write_json
 from ..models import model_spec
 from ..progress import Progress, default_progress
 from ..runs import Run, RunWriter
@@ -686,6 +687,10 @@ def _finish_fit(writer: RunWriter, job: TwinFitJob, sessions, model, history, kw
     run = writer.run
     twins = twin_members(model)
     run.save_model(model, model_spec("twin", {**kwargs, "members": len(twins)} if len(twins) > 1 else kwargs))
+    # the readouts' neuron order: evaluate aligns another file of the same neurons to it
+    write_json(run.path / NEURONS_FILE, {name: [u if isinstance(u, (int, float, str)) else str(u)
+                                                for u in np.asarray(ds.unit_ids).tolist()]
+                                         for name, (_, ds, _) in sessions.items()})
     fit_seconds = history[-2]["seconds"] if len(history) > 1 else seconds
     ensemble_r = max(m["ensemble_validation_correlation"] for m in members if m["kept"]) if len(twins) > 1 else None
     TwinFitResult(history=history[:-1], best=history[-1], seconds=fit_seconds, execution=ex.describe(),
@@ -928,6 +933,32 @@ def _inputs_missing(model, ds) -> list[str]:
     return missing
 
 
+#: the unit ids of each session's neurons in the order its readout was fitted on
+NEURONS_FILE = "neurons.json"
+
+
+def in_fitted_neuron_order(ds: NeuralDataset, fitted: list | None, path: str, run_path, session: str | None = None
+                           ) -> NeuralDataset:
+    """``ds`` with its neurons in the order the twin's readout was fitted on (``fitted``: the
+    fit's unit ids, from ``neurons.json``; ``None`` for runs written before it, whose order is
+    taken as it is). The same ids in another order are reordered (Sensorium's metrics align on
+    neuron ids too); other ids are refused in one line, since each readout unit is one neuron."""
+    if fitted is None:
+        return ds
+    assert ds.unit_ids is not None  # NeuralDataset.__post_init__ fills it
+    given = [str(u) for u in np.asarray(ds.unit_ids).tolist()]
+    wanted = [str(u) for u in fitted]
+    if given == wanted:
+        return ds
+    where = {u: i for i, u in enumerate(given)}
+    if len(where) == len(given) and sorted(given) == sorted(wanted):
+        return ds.select_neurons(np.array([where[u] for u in wanted]))
+    common = len(set(given) & set(wanted))
+    raise DataError(f"{path}: its neurons' unit ids are not those the twin in {run_path} was fitted on"
+                    + (f" for session {session}" if session else "")
+                    + f" ({common} of {len(wanted)} in common); score it on a recording of the same neurons")
+
+
 def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None, region: int | None = None,
                  baselines: bool = True, overwrite: bool = False, execution: ExecutionConfig | None = None,
                  progress: Progress | None = None, session: str | None = None,
@@ -984,6 +1015,7 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
         previous = TwinEvaluation.load(run)
         multi = len(model.sessions) > 1
         region = region if region is not None else (job.region if job else None)
+        fitted = fitted_neurons(run.path)
         results = {}
         for name, path in pairs.items():
             ds, cortex = load_data(path, region, job.synthetic if job else None, job.memory_map if job else None,
@@ -1000,6 +1032,10 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
             if ds.n_neurons != n_model:
                 raise DataError(f"{path}: {ds.n_neurons} neurons, the twin in {run.path} predicts {n_model}"
                                 + (f" for session {name}" if multi else ""))
+            ds = in_fitted_neuron_order(ds, fitted.get(name), path, run.path, name if multi else None)
+            if multi and session is None and not (ds.tiers == "test").any():
+                progress.message(f"{path} has no test tier (tiers: {ds.tier_names}): session {name} is not scored")
+                continue
             missing = _inputs_missing(model, ds)
             missing += [m for member in members for m in _inputs_missing(member, ds) if m not in missing]
             if missing:  # without them the twin would drop its gain and shift and be scored as another model
@@ -1016,6 +1052,8 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
                 if "ln" in before.per_neuron:
                     result.per_neuron.setdefault("ln", before.per_neuron["ln"])
             results[name] = result
+        if not results:
+            raise DataError(f"no recording given has a test tier to score the twin of {run.path} on")
         result = pool_evaluations(results, paths if len(paths) > 1 else paths[0]) if multi else results[model.sessions[0]]
         if members:
             result.ensemble = [str(Path(run.path).resolve())] + [path for path, _ in ensemble]
@@ -1040,17 +1078,31 @@ def _ensemble_member(run_dir: str | os.PathLike, model: CortexTwin, main: Path, 
     if tuple(other.image_shape) != tuple(model.image_shape):
         raise ConfigError(f"ensemble_with: the twin in {other_run.path} takes images {tuple(other.image_shape)}, the twin "
                           f"in {main} {tuple(model.image_shape)}")
+    ours, theirs = fitted_neurons(main), fitted_neurons(other_run.path)
+    for name in model.sessions:
+        if name in ours and name in theirs and [str(u) for u in ours[name]] != [str(u) for u in theirs[name]]:
+            raise ConfigError(f"ensemble_with: the twin in {other_run.path} was fitted on other neurons, or in another "
+                              f"order, than the twin in {main}" + (f" for session {name}" if len(model.sessions) > 1
+                                                                   else ""))
     return str(Path(other_run.path).resolve()), other
+
+
+def fitted_neurons(run_path) -> dict[str, list]:
+    """``{session: unit ids}`` in the order the twin's readouts were fitted (``neurons.json``;
+    empty for runs written before it)."""
+    path = Path(run_path) / NEURONS_FILE
+    return read_json(path) if path.is_file() else {}
 
 
 def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 100, noise_images: int = 2000,
               overwrite: bool = False, execution: ExecutionConfig | None = None,
-              progress: Progress | None = None) -> TwinProbe:
+              progress: Progress | None = None, session: str | None = None) -> TwinProbe:
     """Tuning curves, RF maps (gradient and reverse correlation) and MEIs of the most
     reliable neurons (by validation correlation if known, else the first ``n_neurons``), shown
     the same stimulus in every channel of a colour twin; for a colour twin also which channel
     drives each neuron (gratings in one channel at a time) and colour MEIs;
-    saves ``results/twin_probe.json``. One process: refused under ``torchrun``."""
+    saves ``results/twin_probe.json``. A twin of several mice probes the neurons of the mouse
+    ``session`` names. One process: refused under ``torchrun``."""
     from ..insilico import channel_energy, channel_tuning, dominant_channel_counts
     from .insilico import (achromatic, gradient_maps, most_exciting_inputs, reverse_correlation, rf_centers,
                            tuning_curves)
@@ -1064,15 +1116,23 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
     run = open_twin_run(run_dir)
     run.check_result_writable(TwinProbe.result_name, overwrite)
     with Execution(execution) as ex:
-        twin = cast(CortexTwin | TwinEnsemble, run.load_model(map_location=ex.device))  # open_twin_run checked it
-        shape = (twin.image_shape[1], twin.image_shape[2])
-        n_total = twin.response_std().numel()
+        whole = cast(CortexTwin | TwinEnsemble, run.load_model(map_location=ex.device))  # open_twin_run checked it
+        if session is None and len(whole.sessions) > 1:
+            raise ConfigError(f"the twin in {run.path} has sessions {list(whole.sessions)}: name the mouse to probe "
+                              f"with --session")
+        if session is not None and session not in whole.sessions:
+            raise ConfigError(f"session {session!r} is not in the twin of {run.path}; it has {list(whole.sessions)}")
+        twin = SessionView(whole, session) if session is not None else whole
+        shape = (whole.image_shape[1], whole.image_shape[2])
+        n_total = whole.response_std(session).numel()
         model = achromatic(twin)
         evaluation = TwinEvaluation.load(run)
+        if evaluation is not None and session is not None and len(whole.sessions) > 1:
+            evaluation = (evaluation.sessions or {}).get(session)
         per = evaluation.per_neuron.get("twin", {}).get("correlation_to_average") if evaluation else None
         chosen = np.argsort(-np.asarray(per))[:n_neurons] if per else np.arange(min(n_neurons, n_total))
         progress.message(f"twin probe: neurons {chosen.tolist()}")
-        channels = int(twin.image_shape[0])
+        channels = int(whole.image_shape[0])
         colour = None
         torch.manual_seed(0)
         with progress.task("twin probe", total=4 if channels == 1 else 6, unit="experiments") as task:
@@ -1100,6 +1160,7 @@ def probe_run(run_dir: str | os.PathLike, n_neurons: int = 8, mei_steps: int = 1
                     "mei_channel_energy": channel_energy(colour_meis, float(twin.input_mean)).tolist(),
                 }
     result = TwinProbe(
+        session=session,
         neurons=chosen.tolist(),
         image_shape=list(shape),
         tuning={

@@ -42,7 +42,7 @@ from ...config import (
     Satisfies,
     check_value,
 )
-from ...errors import ConfigError
+from ...errors import ConfigError, DataError
 from ...execution import ExecutionConfig, refuse_torchrun
 from ...progress import Progress, default_progress
 from ...results import finite_or_none, format_figure
@@ -187,21 +187,38 @@ class EvaluationConfig(Config):
 
 
 # -- preparing recordings ----------------------------------------------------------------
-def resample_recording(rec: CalciumRecording, rate_hz: float) -> CalciumRecording:
+#: the fewest frames a resampled trace may keep (deconvolution estimates its noise and decay from them)
+MIN_RESAMPLED_FRAMES = 10
+
+
+def resample_recording(rec: CalciumRecording, rate_hz: float, upsample: bool = False) -> CalciumRecording:
     """The recording on a regular grid at ``rate_hz``: low-pass (Gaussian, sigma half the new
     frame interval) when down-sampling, then linear interpolation; a frame is invalid when
     either original frame it is interpolated from (with a non-zero weight) was NaN. Spikes
-    are unchanged (they carry their own times)."""
+    are unchanged (they carry their own times).
+
+    Up-sampling is refused unless ``upsample``: interpolated frames carry smoothed, correlated
+    noise, so a deconvolution reading the noise from them finds it several times too small and
+    infers spurious spikes. An evaluation that adds white noise afterwards (``noise_level``, as
+    Cascade does) may up-sample. A rate that leaves fewer than :data:`MIN_RESAMPLED_FRAMES`
+    frames is refused too."""
     from scipy.ndimage import gaussian_filter1d
 
     if abs(rate_hz - rec.frame_rate) / rec.frame_rate < 0.05:  # as Cascade: < 5 % apart, keep
         return rec
-    y = rec.filled_dff()
-    if rate_hz < rec.frame_rate:
-        y = gaussian_filter1d(y, 0.5 * rec.frame_rate / rate_hz)
+    if rate_hz > rec.frame_rate and not upsample:
+        raise DataError(f"{rec.name}: resampling up from {rec.frame_rate:.3g} Hz to {rate_hz:.3g} Hz (--rate) would "
+                        f"interpolate frames whose noise is smoothed, and the deconvolution would read it as several "
+                        f"times smaller; give a rate at most the recording's")
     # no new frame after the last imaged one: it would hold a held value, and spikes after the
     # recording's end would be scored against it
     n_frames = int(np.floor((rec.time[-1] - rec.time[0]) * rate_hz + 1e-9)) + 1
+    if n_frames < MIN_RESAMPLED_FRAMES:
+        raise DataError(f"{rec.name}: resampling {rec.time[-1] - rec.time[0]:.3g} s to {rate_hz:.3g} Hz (--rate) leaves "
+                        f"{n_frames} frame(s), fewer than {MIN_RESAMPLED_FRAMES}; give a higher rate")
+    y = rec.filled_dff()
+    if rate_hz < rec.frame_rate:
+        y = gaussian_filter1d(y, 0.5 * rec.frame_rate / rate_hz)
     new_time = rec.time[0] + np.arange(n_frames) / rate_hz
     new_dff = np.interp(new_time, rec.time, y)
     left = np.clip(np.searchsorted(rec.time, new_time, side="right") - 1, 0, rec.time.size - 1)
@@ -364,8 +381,8 @@ def _prepare(folder, cfg: EvaluationConfig, rng: np.random.Generator, skipped: l
         if not recs:
             empty_files.append(stem)
         for rec in recs:
-            if cfg.rate_hz is not None:
-                rec = resample_recording(rec, cfg.rate_hz)
+            if cfg.rate_hz is not None:  # up-sampled traces get their white noise back from match_noise
+                rec = resample_recording(rec, cfg.rate_hz, upsample=cfg.noise_level is not None)
             if cfg.noise_level is not None:
                 rec = match_noise(rec, cfg.noise_level, rng)
             truth = ground_truth_rate(rec.spike_times, rec.time, cfg.smoothing_s)

@@ -188,7 +188,7 @@ def _probe_section(probe) -> Section:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    s = Section("Digital twin: in-silico experiments")
+    s = Section("Digital twin: in-silico experiments" + (f" (mouse {probe['session']})" if probe.get("session") else ""))
     neurons = probe["neurons"]
     # a neuron that answers every grating alike has no circular variance: NaN, written as null;
     # probe files written before the key existed held 1 - circular variance under osi_all
