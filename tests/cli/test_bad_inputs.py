@@ -219,7 +219,12 @@ def test_model_json_that_does_not_match(finished_run, tmp_path, capsys, edit, me
 ])
 def test_twin_fit_bad_options(tmp_path, capsys, option, message):
     out = tmp_path / "twin"
-    one_line_error(capsys, main(["twin", "fit", "synthetic", *TWIN_SYN, *option, "--out", str(out)]), contains=message)
+    # a --synthetic setting replaces the base's (a name given twice is refused on its own)
+    given = {item.partition("=")[0] for flag, item in zip(option, option[1:]) if flag == "--synthetic"}
+    base = [a for i, a in enumerate(TWIN_SYN) if not (
+        (a == "--synthetic" and TWIN_SYN[i + 1].partition("=")[0] in given)
+        or (i and TWIN_SYN[i - 1] == "--synthetic" and a.partition("=")[0] in given))]
+    one_line_error(capsys, main(["twin", "fit", "synthetic", *base, *option, "--out", str(out)]), contains=message)
     assert not out.exists() and not out.with_name("twin.partial").exists()
 
 

@@ -48,3 +48,20 @@ def test_data_download_cli(capsys, tmp_path, http_serve, shared_data):
     assert main(["data", "download", "--dataset", "mnist", "--data-dir", str(tmp_path),
                  "--base-url", http_serve(tmp_path / "empty")]) == 2
     assert "HTTP 404" in capsys.readouterr().err
+
+
+def test_data_info_lists_every_files_md5_when_a_split_fails_to_load(capsys, tmp_path, shared_data):
+    """A truncated test file stopped its split before any md5 of that split was listed, the
+    intact labels file's included."""
+    import shutil
+
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for path in (shared_data / "mnist").glob("*.gz"):
+        shutil.copy(path, folder / path.name)
+    cut = folder / "t10k-images-idx3-ubyte.gz"
+    cut.write_bytes(cut.read_bytes()[:500_000])
+    assert main(["data", "info", "--dataset", "mnist", "--data-dir", str(tmp_path)]) == 2
+    out = capsys.readouterr().out
+    assert "t10k-images-idx3-ubyte.gz: md5 MISMATCH" in out and "t10k-labels-idx1-ubyte.gz: md5 ok (official)" in out
+    assert out.count("md5 ok (official)") == 3 and "problem: test: " in out and "truncated gzip" in out

@@ -6,8 +6,8 @@ import os
 import time
 
 from ..errors import DataError
-from .catalog import dataset_info
-from .checksum import FileCheck
+from .catalog import CIFAR10_MD5, IDX_MD5, dataset_info
+from .checksum import FileCheck, check_file
 from .digits import read_digits
 from .loader import SPLITS, read_split
 from .paths import find_dataset_folder
@@ -39,6 +39,7 @@ def describe_dataset(name: str, data_dir: str | os.PathLike | None = None) -> di
         if len(errors) == len(SPLITS):
             raise errors[0]
     for split in SPLITS:
+        folder = None
         try:
             if not info.needs_files:
                 labels = read_digits(split)[1]
@@ -55,13 +56,25 @@ def describe_dataset(name: str, data_dir: str | os.PathLike | None = None) -> di
                                        "files": [str(c.path) for c in split_checks], "load_seconds": seconds}
         except DataError as exc:
             result["problems"].append(f"{split}: {exc}")
-            split_checks = []
+            # the split stopped at its first bad file: the md5 of each of its files is still reported
+            split_checks = [check_file(info.name, path) for path in _official_files(info.name, folder, split)]
         for check in split_checks:
             if all(check.path != seen.path for seen in checks):
                 checks.append(check)
     result["files"] = [{"path": str(c.path), "md5": c.md5, "expected": c.expected, "status": c.status}
                        for c in checks]
     return result
+
+
+def _official_files(name: str, folder, split: str) -> list:
+    """The files of ``split`` under their official names that are present in ``folder``."""
+    if folder is None:
+        return []
+    if name == "cifar10":
+        names = [n for n in CIFAR10_MD5 if n == "batches.meta" or n.startswith("data_batch" if split == "train" else "test")]
+    else:
+        names = [n for n in IDX_MD5.get(name, {}) if n.startswith("train-" if split == "train" else "t10k-")]
+    return [folder / n for n in names if (folder / n).is_file()]
 
 
 def _counts(labels, n_classes: int) -> list[int]:
