@@ -201,3 +201,15 @@ def test_a_continual_config_file_whose_strategy_settings_are_not_a_mapping_is_re
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and f"--config {config}: the strategy's settings must be a mapping" in err[0]
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", [["evaluate", "--quick"], ["certify"], ["energy"]])
+def test_model_consumers_say_a_run_without_a_model_has_none(tmp_path, capsys, command):
+    """On a BMI run (its config names an EEG dataset, it has no model.json) evaluate, certify
+    and energy said "unknown dataset 'ssvep-exo'"; they now say what align and probe say."""
+    run = Run(tmp_path / "bmi")
+    run.save_config({"dataset": "ssvep-exo"})
+    run.save_metrics({"accuracy": 0.5})
+    assert main([command[0], str(run.path), *command[1:]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("model.json is missing: this run has no model") and len(err.splitlines()) == 1

@@ -277,6 +277,16 @@ class Run:
             raise DataError(f"{self.path / 'model.json'} must hold a JSON object")
         return spec
 
+    def model_dataset(self) -> str:
+        """The image dataset the run's model was trained on (``config.json``, else
+        ``metrics.json``), which evaluate, certify and energy read their images from; a run
+        without a model says so first (a BMI or calcium run names a dataset of its own)."""
+        self.model_spec  # noqa: B018 - raises for a run without a model
+        name = self.config.get("dataset") or self.metrics.get("dataset")
+        if not name:
+            raise ConfigError(f"{self.path / 'config.json'} does not say which dataset the model was trained on")
+        return str(name)
+
     def result(self, name: str, default: Any = None) -> Any:
         return self._read(f"results/{name}.json", default)
 

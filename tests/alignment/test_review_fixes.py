@@ -149,3 +149,30 @@ def test_rsa_ceiling_is_biased_low_with_few_repeats():
             values.append(float(compare_rdms(rdm(signal), rdm(reps.mean(1)), "spearman")) / ceiling)
         ceiled[n_rep] = np.mean(values)
     assert 1 < ceiled[10] < ceiled[4]
+
+
+def test_resized_stimuli_stay_in_0_1_and_a_model_without_layers_is_named():
+    """The antialiased resize left pixels at 1.0000002, which models that check their input
+    range (Poisson-coded SNNs, Diehl & Cook) refused as 'got range [0, 1]'; a model with no
+    submodule gave an empty alignment and probe."""
+    import torch
+    from torch import nn
+
+    from neuroaikit.alignment.features import default_layers, prepare_images
+    from neuroaikit.errors import ConfigError
+
+    stimuli = np.full((2, 50, 70), 255.0)
+    stimuli[0, 0, 0] = 0  # bright images: the resize of a flat 1 came out at 1.0000001
+    images = prepare_images(stimuli, 1, (28, 28))
+    assert images.min() >= 0 and images.max() <= 1 and images.max() == 1
+
+    class Bare(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.weight = nn.Parameter(torch.zeros(4, 4))
+
+        def forward(self, x):
+            return x.flatten(1)[:, :4] @ self.weight
+
+    with pytest.raises(ConfigError, match="Bare has no layers"):
+        default_layers(Bare())

@@ -268,3 +268,24 @@ def test_every_attack_runs_on_a_model_in_double_precision(name, kit, batch):
     x_adv = make(name, model, eot=2)(x.double(), y)
     assert x_adv.dtype == torch.float64 and x_adv.shape == x.shape
     assert x_adv.min() >= 0 and x_adv.max() <= 1 and (x_adv - x.double()).abs().max() <= EPS + 1e-6
+
+
+class _NoAutograd(nn.Module):
+    """A classifier whose forward runs without autograd, as the plasticity networks' do."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(64, 10)
+
+    @torch.no_grad()
+    def forward(self, x):
+        return self.fc(x.flatten(1))
+
+
+@pytest.mark.parametrize("name", ["fgsm", "pgd", "apgd"])
+def test_a_model_without_input_gradients_is_refused_by_gradient_attacks(name, batch):
+    """The plasticity networks crashed ``evaluate`` with autograd's 'does not require grad'."""
+    x, y = batch
+    with pytest.raises(ConfigError, match=r"_NoAutograd gives no gradient with respect to its input .* use black-box"):
+        make(name, _NoAutograd())(x, y)
+    assert make("random", _NoAutograd())(x, y).shape == x.shape  # black-box attacks still run

@@ -285,3 +285,29 @@ def test_a_setting_axis_used_as_a_placeholder_is_refused():
     with pytest.raises(ConfigError, match=r"grid.seed is a train setting, so it sets seed and fills no \$\{seed\}"):
         SweepSpec.from_dict({"job": "train", "base": {**BASE, "noise": {"relu1": "gaussian:0.${seed}"}},
                              "grid": {"seed": [1, 2]}})
+
+
+@pytest.mark.parametrize("job, base, steps, message", [
+    ("continual", {"benchmark": "split-mnist", "iters": 5, "hidden": 16}, {"eot-pgd": {"eps": 0.1}},
+     "steps.eot-pgd: attacks a model on the image dataset it was trained on, which a continual run does not name"),
+    ("continual", {"benchmark": "split-mnist", "iters": 5, "hidden": 16}, {"evaluate": {}},
+     "steps.evaluate: attacks a model on the image dataset"),
+    ("twin-fit", {"data": "synthetic"}, {"align": {"neural": "NEURAL"}},
+     "steps.align: a twin-fit run does not record its model's input size: give input_shape"),
+])
+def test_a_step_the_jobs_runs_cannot_serve_is_refused_before_any_trial_trains(tmp_path, shared_data, job, base, steps,
+                                                                            message):
+    """Each trial trained, then failed its step ('config.json does not say which dataset'); the
+    dry run called them runnable."""
+    neural = str(shared_data / "neural" / "antolik2016_mouse_v1.npz")
+    steps = {k: {**v, "neural": neural} if "neural" in v else v for k, v in steps.items()}
+    base = {**base, "data_dir": str(shared_data)} if job == "continual" else base
+    grid = {"fit.seed": [0]} if job == "twin-fit" else {"seed": [0]}
+    spec = SweepSpec.from_dict({"job": job, "base": base, "grid": grid, "steps": steps})
+    with pytest.raises(ConfigError, match=message):
+        plan_sweep(spec, tmp_path / "sweep")
+    assert not (tmp_path / "sweep").exists()
+    if job == "twin-fit":  # an input shape given in the step is taken
+        spec = SweepSpec.from_dict({"job": job, "base": base, "grid": grid,
+                                    "steps": {"align": {"neural": neural, "input_shape": [1, 36, 64]}}})
+        assert plan_sweep(spec, tmp_path / "sweep").trials[0].steps == {"align": False}

@@ -33,6 +33,8 @@ def default_layers(model: nn.Module) -> list[str]:
               if name and not any(True for _ in module.children()) and not isinstance(module, SKIP_TYPES)]
     if any(isinstance(module, SpikeRate) for _, module in leaves):
         leaves = [(name, module) for name, module in leaves if isinstance(module, SpikeRate)]
+    if not leaves:  # e.g. a plasticity network that keeps its weights as tensors of its own
+        raise ConfigError(f"{type(model).__name__} has no layers (submodules) whose outputs could be recorded")
     return [name.removeprefix("model.") if _is_noisy(model) else name for name, _ in leaves]
 
 
@@ -99,6 +101,8 @@ def prepare_images(images: Any, channels: int, size: int | tuple[int, int], resc
     if tuple(x.shape[-2:]) != hw:
         shrink = hw[0] < x.shape[-2] or hw[1] < x.shape[-1]
         x = F.interpolate(x, size=hw, mode="bilinear", align_corners=False, antialias=shrink)
+        if rescale:  # the antialiasing kernel overshoots by float rounding (1.0000002): models that check [0, 1] refused it
+            x = x.clamp(0.0, 1.0)
     if x.shape[1] != channels:
         if x.shape[1] == 1:
             x = x.expand(-1, channels, -1, -1).contiguous()

@@ -245,6 +245,7 @@ class Attack:
             with torch.enable_grad():
                 draws = self.draws(x, n)
                 per_example = rule_loss(draws, y, self.rule, loss)
+                require_input_gradient(self.model, per_example)
                 g, = torch.autograd.grad(per_example.sum() * (n / self.eot), x)
             grad += g
             losses.append(per_example.detach() * n)
@@ -261,6 +262,16 @@ class Attack:
         skip = {"model", "surrogate", "attack"}
         args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k not in skip and not k.startswith("_"))
         return f"{type(self).__name__}({args})"
+
+
+def require_input_gradient(model, loss: torch.Tensor) -> None:
+    """A one-line refusal when ``loss`` (computed from inputs that require a gradient) carries
+    none: the model computes without autograd (a plasticity network, a forward under
+    ``torch.no_grad``), so white-box attacks cannot run on it; black-box ones can."""
+    if not loss.requires_grad:
+        raise ConfigError(f"{type(model).__name__} gives no gradient with respect to its input (its "
+                          f"forward runs without autograd): gradient attacks cannot run on it; use black-box ones "
+                          f"(square, random)")
 
 
 class BestTracker:

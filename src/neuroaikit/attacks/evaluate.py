@@ -619,9 +619,7 @@ def evaluate_run(run_dir, data_dir=None, config: RobustnessConfig | None = None,
     run = Run.open(run_dir)
     run.check_result_writable(RobustnessResult.result_name, overwrite)
     train_config = run.config
-    dataset = train_config.get("dataset")
-    if not dataset:
-        raise ConfigError(f"{run.path / 'config.json'} does not say which dataset the model was trained on")
+    dataset = run.model_dataset()
     config = with_deployed_rule(config or RobustnessConfig(), train_config)
     data = load_dataset(dataset, split=split, data_dir=data_dir or train_config.get("data_dir"))
     with Execution(execution) as ex:

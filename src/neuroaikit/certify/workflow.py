@@ -114,9 +114,7 @@ def certify_run(run_dir, data_dir=None, config: CertificationConfig | None = Non
     progress = default_progress(progress)
     config = config or CertificationConfig()
     run = Run.open(run_dir)
-    dataset = run.config.get("dataset")
-    if not dataset:
-        raise ConfigError(f"{run.path / 'config.json'} does not say which dataset the model was trained on")
+    dataset = run.model_dataset()
     stored = CertificationResult.load(run) or CertificationResult()
     run.check_result_writable(CertificationResult.result_name, overwrite=True)
     data = load_dataset(dataset, split=split, data_dir=data_dir or run.config.get("data_dir"))

@@ -20,10 +20,7 @@ from .table import assumptions
 
 
 def _dataset_of(run: Run) -> str:
-    name = run.metrics.get("dataset") or run.config.get("dataset")
-    if not name:
-        raise DataError(f"{run.path}: neither metrics.json nor config.json names the dataset")
-    return name
+    return run.model_dataset()
 
 
 def _load_test(name: str, data_dir: str | None):

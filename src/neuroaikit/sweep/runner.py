@@ -381,6 +381,7 @@ def _check_steps(spec: SweepSpec, planned: list[PlannedTrial]) -> None:
             if name not in p.steps or key in checked:
                 continue
             try:
+                step_kind(name).check_job(job.name, config)
                 step_kind(name).check_execution(config, execution)
             except NeuroAIKitError as exc:
                 raise type(exc)(f"trial {p.trial.name!r}: steps.{name}: {exc}") from None

@@ -138,6 +138,10 @@ class StepKind:
             and a trial's :class:`~neuroaikit.execution.ExecutionConfig` before the sweep creates
             anything: it raises a one-line error for a trial the step could not run on (a
             precision it refuses), so that it is found before the trials train.
+        job_check: ``"module:function"`` called as ``job_check(job, config)`` with the sweep's
+            job name and the built config before the sweep creates anything: a one-line error
+            when the runs of that job cannot serve the step (no image dataset to attack, no
+            recorded input size), rather than every trial failing after it has trained.
     """
 
     name: str
@@ -148,6 +152,7 @@ class StepKind:
     stored_config: str | None = None
     changes: str | None = None
     check: str | None = None
+    job_check: str | None = None
 
     def build(self, values: dict | None, where: str) -> Any:
         maker = _import(self.config)
@@ -161,6 +166,10 @@ class StepKind:
     def check_execution(self, config: Any, execution) -> None:
         if self.check is not None:
             _import(self.check)(config, execution)
+
+    def check_job(self, job: str, config: Any) -> None:
+        if self.job_check is not None:
+            _import(self.job_check)(job, config)
 
     def changed_settings(self, config: Any, stored: Any, run) -> list[tuple[str, Any, Any]]:
         """``(name, stored, now)`` for the settings of ``config`` that differ from those the stored
@@ -182,13 +191,15 @@ STEPS: dict[str, StepKind] = {
     "evaluate": StepKind("evaluate", "neuroaikit.attacks.evaluate:RobustnessConfig",
                          "neuroaikit.sweep.steps:evaluate_step", "robustness",
                          ("robustness:clean_accuracy", "robustness:robust_accuracy"), stored_config="config",
-                         changes="neuroaikit.sweep.steps:evaluate_changes"),
+                         changes="neuroaikit.sweep.steps:evaluate_changes",
+                         job_check="neuroaikit.sweep.steps:image_dataset_job_check"),
     "eot-pgd": StepKind("eot-pgd", "neuroaikit.sweep.steps:EotPgdConfig", "neuroaikit.sweep.steps:eot_pgd_step",
                         "eot_pgd", ("eot_pgd:robust_accuracy",), stored_config="config",
-                        changes="neuroaikit.sweep.steps:eot_pgd_changes"),
+                        changes="neuroaikit.sweep.steps:eot_pgd_changes",
+                        job_check="neuroaikit.sweep.steps:image_dataset_job_check"),
     "align": StepKind("align", "neuroaikit.sweep.steps:build_align", "neuroaikit.sweep.steps:align_step",
                       "alignment", changes="neuroaikit.sweep.steps:align_changes",
-                      check="neuroaikit.sweep.steps:align_check"),
+                      check="neuroaikit.sweep.steps:align_check", job_check="neuroaikit.sweep.steps:align_job_check"),
 }
 
 

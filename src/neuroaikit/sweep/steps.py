@@ -213,6 +213,27 @@ def _align_config(step: AlignStep, execution: ExecutionConfig):
     return step.config if step.execution_given else step.config.replace(execution=in_float32(execution))
 
 
+#: the jobs whose runs name the image dataset their model was trained on (what evaluate and eot-pgd attack)
+IMAGE_DATASET_JOBS = ("train",)
+#: the jobs whose runs record their model's input size (what align resizes the stimuli to)
+INPUT_SIZE_JOBS = ("train", "continual")
+
+
+def image_dataset_job_check(job: str, config: Any) -> None:
+    """Refuse an attack step on a job whose runs name no image dataset to attack."""
+    if job not in IMAGE_DATASET_JOBS:
+        raise ConfigError(f"attacks a model on the image dataset it was trained on, which a {job} run does not "
+                          f"name; it follows {' or '.join(IMAGE_DATASET_JOBS)} jobs")
+
+
+def align_job_check(job: str, step: AlignStep) -> None:
+    """Refuse an align step on a job whose runs do not record their model's input size, unless
+    the step gives it (``input_shape``)."""
+    if job not in INPUT_SIZE_JOBS and step.config.input_shape is None:
+        raise ConfigError(f"a {job} run does not record its model's input size: give input_shape "
+                          f"([channels, height, width]) in the step")
+
+
 def align_check(step: AlignStep, execution: ExecutionConfig) -> None:
     """Refuse, before any trial trains, an execution that :func:`align_step` would refuse."""
     _align_config(step, execution)
