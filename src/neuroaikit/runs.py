@@ -204,7 +204,9 @@ def config_differences(old: Mapping, new: Mapping, ignore: Iterable[str] = (),
     both are compared resolved (:meth:`~neuroaikit.config.Config.resolved_dict`), so a default
     spelt out is no change either.
     """
-    old, new = _read_with_current_defaults(old, read_as), _read_with_current_defaults(new, read_as)
+    resolved_old = _read_with_current_defaults(old, read_as)
+    if resolved_old is not old:  # compared alike: both resolved, or (old unreadable today) both as written
+        old, new = resolved_old, _read_with_current_defaults(new, read_as)
     skip = tuple(ignore)
     a, b = _flatten(old), _flatten(new)
     keys = [k for k in dict.fromkeys([*a, *b]) if not any(k == s or k.startswith(s + ".") for s in skip)]

@@ -233,3 +233,11 @@ def test_align_and_probe_read_a_non_square_model_from_its_run(tmp_path, antolik_
                                                                 input_shape=[1, 12, 20]), progress=silent(), save=False)
     assert given.settings.input_shape == [1, 12, 20]
     assert given.layers[0].cka.score == result.layers[0].cka.score
+    # and from the command line, as HxW
+    assert main(["align", str(run.path), "--neural", str(antolik_file), "--layers", "relu1", "--bootstrap", "10",
+                 "--splits", "4", "--channels", "1", "--image-size", "12x20", "--no-report", "--quiet"]) == 0
+    assert AlignmentResult.load(Run.open(run.path)).settings.input_shape == [1, 12, 20]
+    with pytest.raises(SystemExit) as bad:
+        main(["align", str(run.path), "--neural", str(antolik_file), "--image-size", "12by20", "--channels", "1",
+              "--overwrite", "--quiet"])
+    assert bad.value.code == 2

@@ -51,6 +51,11 @@ def test_uncompressed_files_that_the_loader_reads_are_not_downloaded_again(tmp_p
     broken.write_bytes(content[:-1] + bytes([content[-1] ^ 1]))
     download_dataset("mnist", folder, base_url=base)
     assert len(http_serve.requests) == 1 and (folder / "train-labels-idx1-ubyte.gz").is_file()
+    # a bad .gz beside a good uncompressed file is what the loader would read: it is fetched again
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(b"not a gzip")
+    download_dataset("mnist", folder, base_url=base)
+    assert len(http_serve.requests) == 2
+    assert md5_file(folder / "train-images-idx3-ubyte.gz") == md5_file(mnist_dir / "train-images-idx3-ubyte.gz")
 
 
 def test_load_dataset_download_flag(tmp_path, http_serve, shared_data):

@@ -374,3 +374,27 @@ def test_inference_result_keeps_its_json_layout(tmp_path, shared_data):
     typed = CalciumInference.load(run)
     assert CalciumInference.from_dict(json.loads(json.dumps(typed.to_dict()))) == typed
     assert typed.mean_r_ground_truth == pytest.approx(run.metrics["mean_r_ground_truth"])
+
+
+def test_evaluation_skips_recordings_it_cannot_resample_and_says_why(shared_data, tmp_path):
+    """A recording below the evaluation's rate (resampling up without noise) stopped the whole
+    evaluation with a DataError; it is skipped with the reason, as unusable traces are."""
+    from neuroaikit.neural.calcium.evaluate import evaluate_calcium
+
+    class Notes(Progress):
+        def __init__(self):
+            super().__init__(enabled=False)
+            self.lines = []
+
+        def message(self, text):
+            self.lines.append(text)
+
+    cfg = EvaluationConfig(str(shared_data / "calcium"), datasets=["DS01"], grid=ONE_POINT_GRID, max_recordings=1,
+                           rate_hz=100.0)
+    notes = Notes()
+    with pytest.raises(ConfigError, match="had enough usable files to tune and test") as info:
+        evaluate_calcium(cfg, progress=notes)
+    assert "\n" not in str(info.value)
+    assert any("resampling up from" in line and "(--rate)" in line for line in notes.lines), notes.lines
+    noisy = evaluate_calcium(cfg.replace(noise_level=2.0), progress=silent())
+    assert noisy.datasets and noisy.datasets[0].frame_rate_hz == pytest.approx(100.0)

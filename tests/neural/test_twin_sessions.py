@@ -360,3 +360,23 @@ def test_evaluate_aligns_neurons_by_id_probe_names_the_mouse_and_a_mouse_without
     assert evaluate(three_mice[0], str(no_test)) == 0
     scored = TwinEvaluation.load(Run.open(out))
     assert list(scored.sessions) == ["mouse1"]
+
+
+def test_neuron_order_follows_ids_only_where_the_recording_has_them():
+    """Ids the dataset filled in (positions) are no ids: such a recording is taken in its order,
+    not refused as '0 in common'; real ids are reordered with the true receptive-field centres."""
+    import dataclasses
+
+    from neuroaikit.neural.twin import in_fitted_neuron_order
+
+    _, ds = _mouse(5, 40, n_neurons=4)
+    assert ds.info.get("unit_ids_filled")
+    assert in_fitted_neuron_order(ds, [10, 11, 12, 13], "rec", "run") is ds
+    real = dataclasses.replace(ds, unit_ids=np.array([10, 11, 12, 13]), info={
+        k: v for k, v in ds.info.items() if k != "unit_ids_filled"})
+    moved = in_fitted_neuron_order(real, [13, 10, 11, 12], "rec", "run")
+    assert moved.unit_ids.tolist() == [13, 10, 11, 12]
+    np.testing.assert_array_equal(moved.responses, real.responses[:, [3, 0, 1, 2]])
+    np.testing.assert_array_equal(moved.info["rf_centers"], np.asarray(real.info["rf_centers"])[[3, 0, 1, 2]])
+    with pytest.raises(DataError, match=r"\(3 of 4 in common\)"):
+        in_fitted_neuron_order(real, [13, 10, 11, 99], "rec", "run")

@@ -270,8 +270,8 @@ def require_input_gradient(model, loss: torch.Tensor) -> None:
     ``torch.no_grad``), so white-box attacks cannot run on it; black-box ones can."""
     if not loss.requires_grad:
         raise ConfigError(f"{type(model).__name__} gives no gradient with respect to its input (its "
-                          f"forward runs without autograd): gradient attacks cannot run on it; use black-box ones "
-                          f"(square, random)")
+                          f"forward runs without autograd): gradient attacks, which the robustness protocol "
+                          f"(evaluate) needs, cannot run on it; only black-box ones (square, random) can")
 
 
 class BestTracker:

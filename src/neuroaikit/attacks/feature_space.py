@@ -8,7 +8,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ..noise import forward_draws
-from .base import Attack, check_positive, check_steps, noise_twin
+from .base import Attack, check_positive, check_steps, noise_twin, require_input_gradient
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
@@ -116,6 +116,7 @@ class FeatureSpace(Attack):
             x_adv = (x + delta).clamp(0, 1)
             draws, feats = self._run(net, x_adv, captured)
             dist = (feats - target.unsqueeze(0)).flatten(2).pow(2).sum(2).mean(0) / scale
+            require_input_gradient(self.model, draws)  # else only the smoothness term would be optimised
             probs = torch.softmax(draws, -1).mean(0)
             true = probs.gather(1, y[:, None]).squeeze(1)
             other = probs.scatter(1, y[:, None], -1.0).max(1).values

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from .options import add_execution_arguments, add_quiet_argument
 
 NAME = "align"
@@ -71,7 +73,8 @@ def add_arguments(parser):
     parser.add_argument("--level", type=float, help=f"confidence level of the intervals (default {d.level})")
     parser.add_argument("--seed", type=int, help=f"seed of folds, splits, resamples and noise (default {d.seed})")
     parser.add_argument("--channels", type=int, help="model input channels (default: from the run)")
-    parser.add_argument("--image-size", type=int, help="model input height = width (default: from the run)")
+    parser.add_argument("--image-size", type=_image_size, metavar="SIZE|HxW",
+                        help="model input height = width, or HxW (default: from the run)")
     parser.add_argument("--drop-nan-trials", dest="nan_policy", action="store_const", const="drop", default=None,
                         help="leave out trials whose responses hold NaN (dropped imaging frames), with a note, "
                              "instead of stopping")
@@ -79,6 +82,14 @@ def add_arguments(parser):
     parser.add_argument("--no-report", action="store_true", help="do not rebuild report.html")
     add_execution_arguments(parser)
     add_quiet_argument(parser)
+
+
+def _image_size(text: str) -> list[int]:
+    """``28`` -> ``[28]`` (square), ``36x64`` -> ``[36, 64]``."""
+    parts = text.lower().split("x")
+    if len(parts) not in (1, 2) or not all(p.strip().isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"expected SIZE or HxW (e.g. 28 or 36x64), got {text!r}")
+    return [int(p) for p in parts]
 
 
 def _noise(value):
@@ -100,7 +111,7 @@ def config_from(args):
         raise ConfigError("give both --channels and --image-size, or neither")
     base = {}
     if args.channels is not None:
-        base["input_shape"] = [args.channels, args.image_size]
+        base["input_shape"] = [args.channels, *args.image_size]
     args = argparse.Namespace(**{**vars(args), "noise": _noise(args.noise)})
     return config_from_args(AlignmentConfig, args, {attr: field for attr, (field, _) in _OPTIONS.items()}, base=base)
 

@@ -139,11 +139,11 @@ def _download_idx(info, root: Path, base: str, verify: bool, timeout: float, say
         if not filename.endswith(".gz"):
             continue
         dest = target / filename
-        # the loader reads either form, so a good uncompressed copy needs no download
-        present = [p for p in (dest, dest.with_suffix("")) if p.name in IDX_MD5[info.name]
-                   and _present_and_good(info.name, p)]
-        if present:
-            say(f"{present[0]}: present, md5 ok")
+        # the loader reads the .gz when there is one, else the uncompressed file: a good
+        # uncompressed copy needs no download, unless a .gz beside it (bad) would be read first
+        present = dest if dest.exists() else dest.with_suffix("")
+        if _present_and_good(info.name, present):
+            say(f"{present}: present, md5 ok")
             continue
         url = _join(base, filename)
         say(f"downloading {url}")

@@ -97,6 +97,8 @@ class NeuralDataset:
             if value is not None:
                 setattr(self, attr, _impute_columns(np.asarray(value, dtype=np.float32).reshape(n_trials, -1),
                                                     f"{where}: {attr}", self.tiers == "train"))
+        if self.unit_ids is None:  # positions stand in: info says so, so that they are not matched as ids
+            self.info = {**self.info, "unit_ids_filled": True}
         self.unit_ids = (
             np.arange(n_neurons) if self.unit_ids is None else _vector(self.unit_ids, n_neurons, "unit_ids", where)
         )
@@ -193,14 +195,23 @@ class NeuralDataset:
         return replace(self, stimuli=out, info=info)
 
     def select_neurons(self, index: np.ndarray) -> "NeuralDataset":
+        """The neurons ``index`` (a subset, or all of them in another order), with everything
+        kept per neuron: ids, positions, ``neuron_meta`` and the simulator's true ``rf_centers``
+        (neurons, 2) and ``rates`` (trials, neurons) in ``info``."""
         index = np.asarray(index)
         assert self.unit_ids is not None  # __post_init__ fills it
+        info = dict(self.info)
+        if "rf_centers" in info:
+            info["rf_centers"] = np.asarray(info["rf_centers"])[index]
+        if "rates" in info:
+            info["rates"] = np.asarray(info["rates"])[:, index]
         return replace(
             self,
             responses=self.responses[:, index],
             unit_ids=self.unit_ids[index],
             cortical_positions=None if self.cortical_positions is None else self.cortical_positions[index],
             neuron_meta={k: np.asarray(v)[index] for k, v in self.neuron_meta.items()},
+            info=info,
         )
 
     # -- repeats --------------------------------------------------------------

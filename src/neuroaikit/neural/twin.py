@@ -21,7 +21,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar, cast
 
@@ -688,8 +688,9 @@ def _finish_fit(writer: RunWriter, job: TwinFitJob, sessions, model, history, kw
     twins = twin_members(model)
     run.save_model(model, model_spec("twin", {**kwargs, "members": len(twins)} if len(twins) > 1 else kwargs))
     # the readouts' neuron order: evaluate aligns another file of the same neurons to it
-    write_json(run.path / NEURONS_FILE, {name: [u if isinstance(u, (int, float, str)) else str(u)
-                                                for u in np.asarray(ds.unit_ids).tolist()]
+    write_json(run.path / NEURONS_FILE, {name: None if ds.info.get("unit_ids_filled") else
+                                         [u if isinstance(u, (int, float, str)) else str(u)
+                                          for u in np.asarray(ds.unit_ids).tolist()]
                                          for name, (_, ds, _) in sessions.items()})
     fit_seconds = history[-2]["seconds"] if len(history) > 1 else seconds
     ensemble_r = max(m["ensemble_validation_correlation"] for m in members if m["kept"]) if len(twins) > 1 else None
@@ -940,10 +941,12 @@ NEURONS_FILE = "neurons.json"
 def in_fitted_neuron_order(ds: NeuralDataset, fitted: list | None, path: str, run_path, session: str | None = None
                            ) -> NeuralDataset:
     """``ds`` with its neurons in the order the twin's readout was fitted on (``fitted``: the
-    fit's unit ids, from ``neurons.json``; ``None`` for runs written before it, whose order is
-    taken as it is). The same ids in another order are reordered (Sensorium's metrics align on
-    neuron ids too); other ids are refused in one line, since each readout unit is one neuron."""
-    if fitted is None:
+    fit's unit ids, from ``neurons.json``; ``None`` for runs written before it and for a fit on a
+    recording without ids, whose order is taken as it is). The same ids in another order are
+    reordered (Sensorium's metrics align on neuron ids too); other ids are refused in one line,
+    since each readout unit is one neuron. A recording without ids of its own is taken in its
+    order."""
+    if fitted is None or ds.info.get("unit_ids_filled"):
         return ds
     assert ds.unit_ids is not None  # NeuralDataset.__post_init__ fills it
     given = [str(u) for u in np.asarray(ds.unit_ids).tolist()]
@@ -1032,7 +1035,13 @@ def evaluate_run(run_dir: str | os.PathLike, data: str | list[str] | None = None
             if ds.n_neurons != n_model:
                 raise DataError(f"{path}: {ds.n_neurons} neurons, the twin in {run.path} predicts {n_model}"
                                 + (f" for session {name}" if multi else ""))
-            ds = in_fitted_neuron_order(ds, fitted.get(name), path, run.path, name if multi else None)
+            if fitted.get(name) is not None and ds.info.get("unit_ids_filled"):
+                progress.message(f"{path} has no unit ids: its neurons are taken in the order the twin was fitted on")
+            elif fitted.get(name) is not None:
+                centres = _truth_centers(ds, path, cortex)  # read in the file's order, moved with its neurons
+                if centres is not None:
+                    ds = replace(ds, info={**ds.info, "rf_centers": np.asarray(centres)})
+                ds = in_fitted_neuron_order(ds, fitted.get(name), path, run.path, name if multi else None)
             if multi and session is None and not (ds.tiers == "test").any():
                 progress.message(f"{path} has no test tier (tiers: {ds.tier_names}): session {name} is not scored")
                 continue

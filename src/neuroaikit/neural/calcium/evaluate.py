@@ -125,7 +125,9 @@ class EvaluationConfig(Config):
         datasets (list[str] | None): dataset names or prefixes (``["DS09"]``); None: all.
         smoothing_s (float): Gaussian sigma (s) of the ground-truth rate, > 0 (Cascade: 0.2).
         rate_hz (float | None): resample every recording to this frame rate (Hz) first
-            (Cascade: 7.5); None keeps the native rate.
+            (Cascade: 7.5); None keeps the native rate. Above a recording's own rate only with
+            ``noise_level`` (see :func:`resample_recording`); a recording that cannot be
+            resampled is skipped with a note.
         noise_level (float | None): add white noise up to this standardised noise level
             (% Hz^-1/2, Cascade: 2); None keeps the native noise.
         grid (dict | str): the tuning grid, ``{"tau_decay_s": [...], "tau_rise_s": [...],
@@ -209,7 +211,8 @@ def resample_recording(rec: CalciumRecording, rate_hz: float, upsample: bool = F
     if rate_hz > rec.frame_rate and not upsample:
         raise DataError(f"{rec.name}: resampling up from {rec.frame_rate:.3g} Hz to {rate_hz:.3g} Hz (--rate) would "
                         f"interpolate frames whose noise is smoothed, and the deconvolution would read it as several "
-                        f"times smaller; give a rate at most the recording's")
+                        f"times smaller; give a rate at most the recording's (calcium evaluate may resample up "
+                        f"with --noise-level, which adds white noise afterwards)")
     # no new frame after the last imaged one: it would hold a held value, and spikes after the
     # recording's end would be scored against it
     n_frames = int(np.floor((rec.time[-1] - rec.time[0]) * rate_hz + 1e-9)) + 1
@@ -382,7 +385,11 @@ def _prepare(folder, cfg: EvaluationConfig, rng: np.random.Generator, skipped: l
             empty_files.append(stem)
         for rec in recs:
             if cfg.rate_hz is not None:  # up-sampled traces get their white noise back from match_noise
-                rec = resample_recording(rec, cfg.rate_hz, upsample=cfg.noise_level is not None)
+                try:
+                    rec = resample_recording(rec, cfg.rate_hz, upsample=cfg.noise_level is not None)
+                except DataError as exc:
+                    skipped.append(f"{stem}: {exc}")
+                    continue
             if cfg.noise_level is not None:
                 rec = match_noise(rec, cfg.noise_level, rng)
             truth = ground_truth_rate(rec.spike_times, rec.time, cfg.smoothing_s)

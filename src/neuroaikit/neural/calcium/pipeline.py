@@ -4,9 +4,9 @@ Input: a Cascade ``.mat`` file (frame times, dF/F and ground-truth spikes per re
 array file (.npy / .npz / .csv / .txt) of shape (frames,) or (neurons, frames) sampled at
 ``frame_rate``. ``frame_rate`` means two things, as ``calcium evaluate --rate`` does for .mat
 files: for an array file it is the sampling rate of the traces (required); for a .mat file,
-which carries its own frame times, the recordings are *resampled* to it (Cascade-style, see
+which carries its own frame times, the recordings are *resampled* down to it (Cascade-style, see
 ``neuroaikit.neural.calcium.evaluate.resample_recording``; within 5 % of the native rate they are kept as they
-are), e.g. to match parameters tuned by ``calcium evaluate --rate 7.5``.
+are; a rate above the native one is refused), e.g. to match parameters tuned by ``calcium evaluate --rate 7.5``.
 
 Unusable traces (all NaN, constant, a deconvolution failure) are skipped with a logged note
 (``CalciumInference.skipped``); a file with no usable trace is an error.
@@ -77,7 +77,7 @@ class InferConfig(Config):
     Args:
         trace_file (str): .mat (Cascade CAttached), .npy, .npz, .csv or .txt.
         frame_rate (float | None): Hz. Array files: their sampling rate (required). .mat files:
-            resample the recordings to this rate (see the module docstring).
+            resample the recordings down to this rate (see the module docstring).
         key (str | None): array name inside a .npz file.
         raw (bool): the traces are raw fluorescence: dF/F first (running percentile baseline;
             array files only, a .mat file holds dF/F).
