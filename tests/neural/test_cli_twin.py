@@ -114,6 +114,16 @@ def test_evaluate_scores_an_ensemble_of_twins_and_checks_its_members(tmp_path, c
                                  ds.response_std("train"))
     assert ev["models"]["twin"]["single_trial_correlation"] == pytest.approx(alone["single_trial_correlation"])
     assert "mean of the predictions of 3 twins" in (runs[0] / "report.html").read_text()
+    # synthetic neurons have no ids of their own (null in neurons.json); twins of a recording
+    # with ids are ensembled only when fitted in the same order
+    session = Run.open(runs[0]).load_model().sessions[0]
+    assert json.loads((runs[0] / "neurons.json").read_text()) == {session: None}
+    (runs[0] / "neurons.json").write_text(json.dumps({session: list(range(10))}))
+    (runs[1] / "neurons.json").write_text(json.dumps({session: list(range(10))[::-1]}))
+    capsys.readouterr()
+    assert main(["twin", "evaluate", str(runs[0]), "--no-baselines", "--overwrite", "--ensemble-with",
+                 str(runs[1])]) == 2
+    assert "was fitted on other neurons, or in another order" in capsys.readouterr().err
 
 
 def test_withheld_test_responses_stop_the_fit_unless_nan_trials_are_dropped(tmp_path, capsys):

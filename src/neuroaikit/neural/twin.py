@@ -1089,7 +1089,8 @@ def _ensemble_member(run_dir: str | os.PathLike, model: CortexTwin, main: Path, 
                           f"in {main} {tuple(model.image_shape)}")
     ours, theirs = fitted_neurons(main), fitted_neurons(other_run.path)
     for name in model.sessions:
-        if name in ours and name in theirs and [str(u) for u in ours[name]] != [str(u) for u in theirs[name]]:
+        mine, other_ids = ours.get(name), theirs.get(name)  # None: fitted on a recording without ids
+        if mine is not None and other_ids is not None and [str(u) for u in mine] != [str(u) for u in other_ids]:
             raise ConfigError(f"ensemble_with: the twin in {other_run.path} was fitted on other neurons, or in another "
                               f"order, than the twin in {main}" + (f" for session {name}" if len(model.sessions) > 1
                                                                    else ""))
