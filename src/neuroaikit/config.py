@@ -402,9 +402,9 @@ class Config:
         return out
 
     def resolved_dict(self) -> dict[str, Any]:
-        """:meth:`to_dict` with the defaults that stand for a value (``None``: the benchmark's
+        """``to_dict()`` with the defaults that stand for a value (``None``: the benchmark's
         protocol) filled in: what ``--resume`` compares, so that spelling out a default is no
-        change of settings. Configs without such defaults return :meth:`to_dict`."""
+        change of settings. Configs without such defaults return ``to_dict()``."""
         return self.to_dict()
 
     @classmethod

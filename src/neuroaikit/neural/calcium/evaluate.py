@@ -126,7 +126,7 @@ class EvaluationConfig(Config):
         smoothing_s (float): Gaussian sigma (s) of the ground-truth rate, > 0 (Cascade: 0.2).
         rate_hz (float | None): resample every recording to this frame rate (Hz) first
             (Cascade: 7.5); None keeps the native rate. Above a recording's own rate only with
-            ``noise_level`` (see :func:`resample_recording`); a recording that cannot be
+            ``noise_level`` (see ``resample_recording``); a recording that cannot be
             resampled is skipped with a note.
         noise_level (float | None): add white noise up to this standardised noise level
             (% Hz^-1/2, Cascade: 2); None keeps the native noise.
@@ -202,7 +202,7 @@ def resample_recording(rec: CalciumRecording, rate_hz: float, upsample: bool = F
     Up-sampling is refused unless ``upsample``: interpolated frames carry smoothed, correlated
     noise, so a deconvolution reading the noise from them finds it several times too small and
     infers spurious spikes. An evaluation that adds white noise afterwards (``noise_level``, as
-    Cascade does) may up-sample. A rate that leaves fewer than :data:`MIN_RESAMPLED_FRAMES`
+    Cascade does) may up-sample. A rate that leaves fewer than ``MIN_RESAMPLED_FRAMES``
     frames is refused too."""
     from scipy.ndimage import gaussian_filter1d
 
