@@ -380,3 +380,6 @@ def test_neuron_order_follows_ids_only_where_the_recording_has_them():
     np.testing.assert_array_equal(moved.info["rf_centers"], np.asarray(real.info["rf_centers"])[[3, 0, 1, 2]])
     with pytest.raises(DataError, match=r"\(3 of 4 in common\)"):
         in_fitted_neuron_order(real, [13, 10, 11, 99], "rec", "run")
+    twice = dataclasses.replace(real, unit_ids=np.array([10, 10, 12, 13]))
+    with pytest.raises(DataError, match=r"1 unit id\(s\) repeat"):
+        in_fitted_neuron_order(twice, [13, 10, 11, 12], "rec", "run")

@@ -954,7 +954,10 @@ def in_fitted_neuron_order(ds: NeuralDataset, fitted: list | None, path: str, ru
     if given == wanted:
         return ds
     where = {u: i for i, u in enumerate(given)}
-    if len(where) == len(given) and sorted(given) == sorted(wanted):
+    if len(where) != len(given):  # one id for two neurons: no order can be read from them
+        raise DataError(f"{path}: {len(given) - len(where)} unit id(s) repeat, so its neurons cannot be matched to "
+                        f"those the twin in {run_path} was fitted on")
+    if sorted(given) == sorted(wanted):
         return ds.select_neurons(np.array([where[u] for u in wanted]))
     common = len(set(given) & set(wanted))
     raise DataError(f"{path}: its neurons' unit ids are not those the twin in {run_path} was fitted on"
