@@ -192,3 +192,17 @@ def test_the_curve_ends_at_or_below_the_largest_radius_never_past_it():
     assert grid[-1] == 0.0271 and max(grid) <= 0.0271786
     assert np.round(np.linspace(0, 0.0271786, 21), 4)[10] in grid  # the inner steps as before
     assert curve_radii([0.3])[-1] == 0.3
+
+
+@pytest.mark.parametrize("name, kwargs", [("snn_mlp", {"T": 3, "encoder": "poisson"}), ("diehl_cook", {})])
+def test_a_model_that_takes_only_unit_range_inputs_is_refused_naming_the_smoothing_noise(name, kwargs):
+    """Certifying Diehl & Cook failed in its encoder with "expects [0, 1], got range [-0.79, 1.76]",
+    which did not say that the smoothing noise had put the pixels there."""
+    from neuroaikit.models import build_model
+    import neuroaikit.spiking.plasticity  # noqa: F401 - registers diehl_cook
+
+    model = build_model(name, in_channels=1, image_size=8, n_classes=3, **kwargs)
+    with pytest.raises(ConfigError, match=r"takes inputs only in \[0, 1\].*adds N\(0, 0.25\^2\) noise"):
+        GaussianSmoothing(model, sigma=0.25)
+    direct = build_model("snn_mlp", in_channels=1, image_size=8, n_classes=3, T=3)
+    assert GaussianSmoothing(direct, sigma=0.25).sigma == 0.25  # the direct encoder takes any input

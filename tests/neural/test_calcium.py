@@ -271,7 +271,8 @@ def test_resample_and_noise_matching_reach_cascade_conditions():
     assert 1 <= (~low.valid).sum() <= 4 and np.array_equal(low.spike_times, rec.spike_times)
     noisy = match_noise(low, 2.0, np.random.default_rng(0))
     assert noise_level(noisy.dff, noisy.frame_rate) == pytest.approx(2.0, rel=0.15)
-    assert match_noise(noisy, 0.5, np.random.default_rng(0)) is noisy  # already noisier: unchanged
+    kept = match_noise(noisy, 0.5, np.random.default_rng(0))  # already noisier: unchanged, with a note
+    assert np.array_equal(kept.dff, noisy.dff, equal_nan=True) and "already at or above the target 0.50" in kept.notes[-1]
     result = OasisDeconvolver(tau_decay_s=0.8).infer(noisy)
     assert SpikeRateCorrelation(0.2)(result.rate, spikes, noisy.time, noisy.valid) > 0.6
 

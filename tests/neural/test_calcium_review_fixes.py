@@ -38,7 +38,8 @@ def test_match_noise_lands_on_target_for_a_trace_with_transients():
     np.testing.assert_allclose(added, sd * z, atol=1e-12)
     again = match_noise(rec, 2.0, np.random.default_rng(3))
     np.testing.assert_array_equal(again.dff, out.dff)
-    assert match_noise(out, 1.0, np.random.default_rng(0)) is out  # already noisier: unchanged
+    kept = match_noise(out, 1.0, np.random.default_rng(0))  # already noisier: unchanged, with a note
+    assert np.array_equal(kept.dff, out.dff, equal_nan=True) and "no noise added" in kept.notes[-1]
 
 
 def test_numpy_baseline_is_fitted_jointly():

@@ -25,7 +25,7 @@ from ..config import NON_NEGATIVE, POSITIVE_INT, AppliesOnly, Config, Interval, 
 from ..errors import ConfigError, NeuroAIKitError
 from ..noise import RULES, InferenceRule, forward_draws, is_stochastic
 from .apgd import APGD
-from .base import NORMS, as_rule, fooled_fraction, noise_modes, noise_twin, rule_loss
+from .base import NORMS, as_rule, fooled_fraction, noise_modes, noise_twin, require_input_gradient, rule_loss
 from .random_noise import RandomNoise
 from .randomness import detect_randomness
 from .results import (BETTER_THAN_CHANCE, CHANCE_ALPHA, AdversarialExamples, DeployedRule, RobustnessResult,
@@ -357,6 +357,10 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     with torch.no_grad(), evaluation_mode(model):
         n_classes = model(x[:1]).shape[1]
     chance = 1.0 / n_classes
+    # the protocol's white-box attacks need an input gradient: refuse before the clean pass costs anything
+    with torch.enable_grad(), evaluation_mode(model):
+        probe = x[:1].clone().requires_grad_(True)
+        require_input_gradient(model, model(probe).sum())
     twin = noise_twin(model, "off")
     common: dict[str, Any] = dict(eot=config.eot if stochastic else 1, rule=rule, seed=config.seed)
 

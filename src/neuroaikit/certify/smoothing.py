@@ -7,6 +7,7 @@ from torch import nn
 
 from ..config import is_finite_number
 from ..errors import ConfigError
+from ..insilico.recording import declared_input_range
 from ..noise import INPUT, NoisyModel, noise_mode
 from .bounds import smoothing_radius
 from .certifier import Certifier
@@ -54,6 +55,13 @@ class GaussianSmoothing(Certifier):
             raise ConfigError("randomized smoothing needs sigma (the model has no Gaussian input noise to take it from)")
         if not (is_finite_number(sigma) and sigma > 0):
             raise ConfigError(f"sigma must be a finite number > 0, got {sigma!r}")
+        bounds = declared_input_range(model)
+        if bounds is not None:  # its encoder's own error would not say where the out-of-range pixels came from
+            raise ConfigError(
+                f"{type(model).__name__} takes inputs only in [{bounds[0]:g}, {bounds[1]:g}] (its encoder), but "
+                f"randomized smoothing adds N(0, {float(sigma):g}^2) noise to each pixel without clipping (Cohen "
+                f"et al. 2019), so its draws leave that range: input smoothing cannot certify it (method 'hidden' "
+                f"certifies Gaussian noise the model has of its own; a 'direct' encoder takes any input)")
         self.sigma = float(sigma)
         self._input_layer = model.noise[INPUT] if isinstance(model, NoisyModel) and INPUT in model.noise else None
 

@@ -238,10 +238,14 @@ def match_noise(rec: CalciumRecording, target: float, rng: np.random.Generator) 
 
     One standard-normal draw z is scaled by an sd found by bisection on the measured level of
     dF/F + sd z, to within 0.1 % of ``target`` (deterministic given ``rng``); noisier recordings
-    are kept."""
+    are kept as they are, with a note in their scores (noise cannot be taken away; an
+    up-sampled one keeps its interpolated, no longer white, noise)."""
     nu = noise_level(rec.dff, rec.frame_rate)
-    if not np.isfinite(nu) or nu >= target:
+    if not np.isfinite(nu):
         return rec
+    if nu >= target:
+        return replace(rec, notes=rec.notes + [f"noise level {nu:.2f} already at or above the target {target:.2f}: "
+                                               f"no noise added"])
     z = rng.standard_normal(rec.dff.shape)
 
     def level(sd: float) -> float:

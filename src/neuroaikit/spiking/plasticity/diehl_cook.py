@@ -102,6 +102,8 @@ class DiehlCookNetwork(ReportsProducts, nn.Module):
 
     theta: torch.Tensor
     assignments: torch.Tensor
+    # pixels are Poisson rates: what in-silico images and certify keep to (declared_input_range)
+    input_range = (0.0, 1.0)
 
     def __init__(self, n_inputs: int = 784, n_neurons: int = 400, T: int = 350, max_rate_hz: float = 63.75,
                  tau_mem: float = 100.0, v_th: float = 13.0, synapses: str = "conductance", inhibition: float = 17.0,
