@@ -51,3 +51,22 @@ def test_format_figure_says_n_a_for_every_undefined_value():
     assert [format_figure(v) for v in (None, float("nan"), float("inf"), -float("inf"))] == ["n/a"] * 4
     assert format_figure(0.25, "+.2f") == "+0.25" and format_figure(3, ".1f") == "3.0"
     assert format_figure("a label") == "a label" and format_figure(True) == "True"
+
+
+def test_an_empty_results_file_is_damage_not_absence(tmp_path):
+    """``{}`` or ``[]`` in results/<name>.json read as "no result": the report dropped the section
+    (and the certification section said there was no robustness result) instead of naming the file."""
+    import pytest
+
+    from neuroaikit.attacks import RobustnessResult
+    from neuroaikit.errors import DataError
+    from neuroaikit.runs import Run
+
+    run = Run(tmp_path)
+    (tmp_path / "results").mkdir()
+    assert RobustnessResult.load(run) is None  # no file: no result
+    for text, problem in (("{}", "expected a JSON object of its fields, got an empty one"),
+                          ("[]", "expected a JSON object, got list")):
+        (tmp_path / "results" / "robustness.json").write_text(text)
+        with pytest.raises(DataError, match=rf"RobustnessResult: {problem}"):
+            RobustnessResult.load(run)

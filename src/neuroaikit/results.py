@@ -156,10 +156,16 @@ class Result:
     @classmethod
     def load(cls: type[R], run: Any) -> R | None:
         """The result stored in ``run`` (a :class:`~neuroaikit.runs.Run`), or ``None``."""
-        raw = run.metrics if cls.result_name is None else run.result(cls.result_name)
-        if not raw:
+        if cls.result_name is None:
+            raw = run.metrics
+            return cls.from_dict(raw) if raw else None  # metrics.json holds {} until a job writes its figures
+        raw = run.result(cls.result_name)
+        if raw is None:
             return None
-        return cls.from_dict(raw)
+        if raw == {}:  # a results file is written whole: an empty one is damage, not absence
+            raise DataError(f"{run.path / 'results' / f'{cls.result_name}.json'}: {cls.__name__}: expected a JSON "
+                            f"object of its fields, got an empty one")
+        return cls.from_dict(raw)  # which names any other kind of value
 
     def save(self, run: Any) -> None:
         if self.result_name is None:

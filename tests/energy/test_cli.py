@@ -176,3 +176,25 @@ def test_a_noisy_model_gives_the_same_figures_on_every_call_and_the_seed_is_used
     first, again, other = measured(0), measured(0), measured(1)
     assert first == again and first["seed"] == 0
     assert first["ActivationSparsity"] != other["ActivationSparsity"] and first["ActivationSparsity"] > 0
+
+
+def test_a_compared_run_retrained_or_removed_since_is_marked_in_the_report(tmp_path):
+    """Run b retrained with --overwrite after `energy a b`: a's report still listed b's old accuracy
+    and operations as if they were b's."""
+    import shutil
+
+    from neuroaikit.report import build_report
+
+    torch.manual_seed(0)
+    a, b = make_run(tmp_path / "a", "cnn", TINY), make_run(tmp_path / "b", "cnn", TINY)
+    energy_for_runs([a.path, b.path], EnergyConfig(subset=20), progress=silent())
+    results = [EnergyResult.load(run) for run in (a, b)]
+    assert results[0].measurement_id == results[1].measurement_id is not None
+    assert [row.path for row in results[0].comparison] == [str(a.path.resolve()), str(b.path.resolve())]
+    assert "changed since" not in open(build_report(str(a.path)), encoding="utf-8").read()
+    (b.path / "results" / "energy.json").unlink()  # as `train --overwrite` leaves b
+    text = open(build_report(str(a.path)), encoding="utf-8").read()
+    assert "<td>b (changed since)</td>" in text and "<td>a</td>" in text
+    assert f"{b.path.resolve()} has been measured again, retrained or replaced since" in text
+    shutil.rmtree(b.path)
+    assert f"{b.path.resolve()} is gone" in open(build_report(str(a.path)), encoding="utf-8").read()

@@ -42,6 +42,19 @@ def test_report_of_an_empty_run_says_so(tmp_path):
     assert "Nothing to report" in page
 
 
+def test_report_names_an_unfinished_job_beside_the_finished_run(tmp_path):
+    """A killed `train --overwrite` leaves RUN and RUN.partial; the report showed RUN's figures
+    without a word about the job that is replacing them."""
+    from neuroaikit.runs import partial_dir
+
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "metrics.json").write_text("{}")
+    assert "Unfinished job" not in build_report(tmp_path / "r").read_text()
+    partial_dir(tmp_path / "r").mkdir()
+    page = build_report(tmp_path / "r").read_text()
+    assert "Unfinished job beside this run" in page and f"{partial_dir(tmp_path / 'r')} holds an unfinished job" in page
+
+
 def test_rdm_figure_has_a_colour_bar():
     from types import SimpleNamespace
 
@@ -78,6 +91,20 @@ def test_twin_fit_curve_says_what_ended_the_fit():
     assert "the time limit ended the fit" in render_page("t", [_evaluation_section(fit, evaluation)])
     del fit["best"]["stopped_by"]  # a run made before the reason was recorded
     assert "ended the fit" not in render_page("t", [_evaluation_section(fit, evaluation)])
+
+
+def test_twin_fit_section_names_first_member_only_for_an_ensemble():
+    """Two twins fitted, one kept: the text spoke of a 'first_member' row the evaluation never scores."""
+    from neuroaikit.report.sections.twin import _evaluation_section
+
+    evaluation = {"dataset": {"name": "x"}, "tier": "test", "models": {"twin": {"single_trial_correlation": 0.2}}}
+    members = [{"seed": 0, "kept": True}, {"seed": 1, "kept": False}]
+    fit = {"history": [{"epoch": 1, "validation_correlation": 0.1}], "best": {"best_epoch": 1}, "seconds": 3,
+           "members": members}
+    page = render_page("t", [_evaluation_section(fit, evaluation)])
+    assert "2 twins fitted, 1 kept" in page and "first_member" not in page and "is the first alone" in page
+    members[1]["kept"] = True
+    assert "&#x27;first_member&#x27; scores the first alone" in render_page("t", [_evaluation_section(fit, evaluation)])
 
 
 def test_twin_fit_section_names_the_start_the_fit_went_on_from():

@@ -104,6 +104,23 @@ def test_alignment_figure_draws_each_ceiling_on_its_axis_scale(convention):
     assert red[2] == [pytest.approx(math.sqrt(reliability))]
 
 
+def test_alignment_interval_that_excludes_its_score_is_drawn_as_stored():
+    """A percentile bootstrap with few resamples gave fc1 a predictivity of -0.2358 with the
+    interval [-0.2335, -0.1868]; the error bars got a negative length and the report, built after
+    alignment.json was saved, ended in an internal error."""
+    import matplotlib.pyplot as plt
+
+    from neuroaikit.report.sections.alignment import _score_figure
+
+    result = _alignment("r/sqrt(reliability)", 0.64)
+    part = result.layers[0].predictivity
+    part.score, part.ci_low, part.ci_high = -0.2358, -0.2335, -0.1868
+    fig = _score_figure(result)
+    segments = fig.axes[2].collections[0].get_segments()
+    plt.close(fig)
+    assert segments[0][:, 1].tolist() == pytest.approx([-0.2335, -0.1868])
+
+
 def test_twin_start_whose_nan_was_stored_as_null_reads_as_na(tmp_path):
     """A start that predicted constants has a NaN validation r, null in the JSON file and None
     when read back; the report said internal error formatting it."""

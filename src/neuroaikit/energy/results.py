@@ -85,11 +85,13 @@ class EnergyComparisonRow(Result):
     effective_uJ: float | None
     dense_uJ: float | None
     T: int | None = None
+    #: the run folder's absolute path when measured (``None`` in a file written before it was kept)
+    path: str | None = None
 
     @classmethod
-    def of(cls, measurement: EnergyMeasurement) -> "EnergyComparisonRow":
+    def of(cls, measurement: EnergyMeasurement, path: str | None = None) -> "EnergyComparisonRow":
         ops, energy = measurement.SynapticOperations, measurement.energy
-        return cls(run=measurement.run or "", model=measurement.model, T=measurement.model_kwargs.get("T"),
+        return cls(run=measurement.run or "", model=measurement.model, T=measurement.model_kwargs.get("T"), path=path,
                    accuracy=measurement.accuracy, Footprint=measurement.Footprint,
                    ActivationSparsity=measurement.ActivationSparsity, Effective_MACs=ops.Effective_MACs,
                    Effective_ACs=ops.Effective_ACs, Dense=ops.Dense, MembraneUpdates=measurement.MembraneUpdates,
@@ -112,3 +114,6 @@ class EnergyResult(Result):
     execution: dict = field(default_factory=dict)
     #: the seed of the noise draws (``None`` in a file written before energy was seeded)
     seed: int | None = None
+    #: shared by the results of the runs measured together, so a report can tell a compared run
+    #: measured again, retrained or removed since (``None`` in a file written before it was kept)
+    measurement_id: str | None = None

@@ -4,6 +4,7 @@ in each of them (``results/energy.json``)."""
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 from typing import Sequence
 
@@ -109,10 +110,11 @@ def energy_for_runs(run_dirs: Sequence[str | os.PathLike], config: EnergyConfig 
                 task.update(1, run=run.name)
         execution = ex.describe()
 
-    rows = [EnergyComparisonRow.of(m) for m in measurements]
+    rows = [EnergyComparisonRow.of(m, str(run.path.resolve())) for m, run in zip(measurements, runs)]
+    measurement_id = uuid.uuid4().hex
     results = [EnergyResult(dataset=dataset_name, precision=precision, n_samples=len(images), this=m,
                             comparison=rows, assumptions=assumptions(precision), execution=execution,
-                            seed=config.seed)
+                            seed=config.seed, measurement_id=measurement_id)
                for m in measurements]
     for run, result in zip(runs, results):
         result.save(run)

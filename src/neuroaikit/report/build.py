@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..io import write_text
-from ..runs import Run
+from ..runs import Run, partial_dir
 from .html import Section, render_page
 
 
@@ -73,5 +73,10 @@ def build_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
     sections = report_sections(run)
     if not sections:
         sections = [Section("Nothing to report").paragraph("This run folder holds no results a report section knows.")]
+    unfinished = partial_dir(run.path)
+    if unfinished.is_dir():  # a stopped --overwrite or --resume: the figures below are about to be replaced
+        sections.insert(0, Section("Unfinished job beside this run").paragraph(
+            f"{unfinished} holds an unfinished job for this folder (stopped before it ended); this report "
+            f"shows the finished run as it is, not that job's figures."))
     page = render_page(f"neuroaikit report: {run.name}", sections, subtitle=str(run.path.resolve()))
     return write_text(Path(out) if out else run.path / "report.html", page)

@@ -45,9 +45,12 @@ def _score_figure(result):
                 high = part.ci_high if part.ci_high is not None else part.score
                 xs.append(k)
                 ys.append(part.score)
-                lo.append(part.score - low)
-                hi.append(high - part.score)
-        ax.errorbar(xs, ys, yerr=[lo, hi], fmt="o-", capsize=3, color="tab:blue", label=f"score ({level:.0%} CI)")
+                lo.append(low)
+                hi.append(high)
+        # the interval drawn as stored: a percentile bootstrap's need not contain the score (few
+        # resamples, a biased statistic), which error bars, as lengths from the point, cannot show
+        ax.plot(xs, ys, "o-", color="tab:blue", label=f"score ({level:.0%} CI)")
+        ax.vlines(xs, lo, hi, color="tab:blue", lw=1.5)
         ceiling = next((_axis_ceiling(key, e.metric(key), result.settings.convention) for e in result.layers
                         if e.metric(key).ceiling is not None), None)
         if ceiling is not None and math.isfinite(ceiling):

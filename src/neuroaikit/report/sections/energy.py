@@ -3,6 +3,8 @@ typed :class:`~neuroaikit.energy.EnergyResult`."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import cast
 
 from ...runs import Run
@@ -19,6 +21,24 @@ NOT_COUNTED = "not counted"
 
 def _rounded(value, digits: int, missing: str = "-"):
     return missing if value is None else round(value, digits)
+
+
+def _changed_since(row, result, run: Run) -> str | None:
+    """Why another run's row no longer describes that run (its table row is what was measured
+    then), or ``None``: it holds the energy result of the same measurement, or the files predate
+    the measurement ids."""
+    if row.path is None or result.measurement_id is None or Path(row.path) == run.path.resolve():
+        return None
+    folder = Path(row.path)
+    if not folder.is_dir():
+        return f"{row.path} is gone"
+    try:
+        stored = json.loads((folder / "results" / "energy.json").read_text()).get("measurement_id")
+    except (OSError, ValueError, AttributeError):
+        stored = None
+    if stored != result.measurement_id:
+        return f"{row.path} has been measured again, retrained or replaced since"
+    return None
 
 
 def _short(value) -> str:
@@ -59,6 +79,7 @@ def build(run: Run) -> list[Section]:
          ["energy, dense (uJ / sample)", _rounded(energy.dense_uj if energy else None, 4)]],
     )
     plotted = [r for r in rows if r.accuracy is not None and r.effective_uJ is not None]
+    changed = {r.run: why for r in rows if (why := _changed_since(r, result, run)) is not None}
     if len(rows) > 1:
         if plotted:
             fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -76,10 +97,14 @@ def build(run: Run) -> list[Section]:
         section.table(
             ["run", "model", "T", "accuracy", "eff. MACs", "eff. ACs", "dense ops", "act. sparsity",
              "effective uJ", "dense uJ"],
-            [[r.run, r.model or "-", r.T if r.T is not None else "-", _rounded(r.accuracy, 4),
+            [[r.run + (" (changed since)" if r.run in changed else ""), r.model or "-", r.T if r.T is not None else "-", _rounded(r.accuracy, 4),
               _short(r.Effective_MACs), _short(r.Effective_ACs), _short(r.Dense),
               _rounded(r.ActivationSparsity, 4, missing=NOT_COUNTED), _short(r.effective_uJ), _short(r.dense_uJ)] for r in rows],
         )
+    if changed:
+        section.paragraph("The comparison shows each run as measured together with this one; since then "
+                          + "; ".join(changed.values()) + ". Run `neuroaikit energy` on the runs again to "
+                          "compare them as they are now.")
     if result.this.uncounted_weights:
         section.paragraph("Not counted: the products of weights " + ", ".join(result.this.uncounted_weights)
                           + " (no Linear/Conv layer or product-reporting module owns them), so this run's "

@@ -171,9 +171,11 @@ def _evaluation_section(fit, evaluation) -> Section:
     members = (fit or {}).get("members") or []
     if len(members) > 1:
         kept = sum(bool(m.get("kept")) for m in members)
-        s.paragraph(f"{len(members)} twins fitted, {kept} kept: the run's model ('twin') predicts the mean of those kept; "
-                    "'first_member' scores the first alone. A member is kept only if the ensemble's validation r "
-                    "does not drop.")
+        # the evaluation scores 'first_member' only for an ensemble: with one twin kept it is 'twin'
+        s.paragraph(f"{len(members)} twins fitted, {kept} kept: "
+                    + ("the run's model ('twin') predicts the mean of those kept; 'first_member' scores the first "
+                       "alone." if kept > 1 else "the run's model ('twin') is the first alone.")
+                    + " A member is kept only if the ensemble's validation r does not drop.")
         s.table(["twin", "seed", "epochs", "fitting s", "stopped by", "validation r", "kept", "ensemble validation r"],
                 [[i, m.get("seed"), m.get("epochs"), number(m.get("fit_seconds", 0.0), ".0f"), m.get("stopped_by"),
                   m.get("best_validation_correlation"), "yes" if m.get("kept") else "no",
