@@ -3,7 +3,9 @@ may be replaced, and what a kill during a commit leaves."""
 
 from __future__ import annotations
 
+import json
 import os
+import time
 
 import pytest
 
@@ -213,3 +215,77 @@ def test_model_consumers_say_a_run_without_a_model_has_none(tmp_path, capsys, co
     assert main([command[0], str(run.path), *command[1:]]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith("model.json is missing: this run has no model") and len(err.splitlines()) == 1
+
+
+def test_a_result_written_by_another_job_meanwhile_is_not_replaced(tmp_path):
+    """Two evaluate jobs on one run, neither with --overwrite, both exited 0 and the file held the
+    last one's result: the check that it did not exist came before the long computation only."""
+    import threading
+
+    from neuroaikit.errors import StorageError
+
+    (tmp_path / "metrics.json").write_text("{}")
+    slow, fast = Run.open(tmp_path), Run.open(tmp_path)
+    slow.check_result_writable("robustness")
+    fast.check_result_writable("robustness")
+    fast.save_result("robustness", {"eps": [0.3]})
+    fast.save_result("robustness", {"eps": [0.3], "again": True})  # its own second write is no conflict
+    with pytest.raises(StorageError, match=r"robustness.json was written by another job while this one ran, so "
+                                           r"this job's result was kept in .*robustness.json.conflict-"):
+        slow.save_result("robustness", {"eps": [0.1]})
+    assert json.loads((tmp_path / "results" / "robustness.json").read_text()) == {"eps": [0.3], "again": True}
+    (aside,) = (tmp_path / "results").glob("robustness.json.conflict-*")
+    assert json.loads(aside.read_text()) == {"eps": [0.1]} and Run.open(tmp_path).result_names() == ["robustness"]
+    asked = Run.open(tmp_path)
+    asked.check_result_writable("robustness", overwrite=True)
+    fast.save_result("robustness", {"eps": [0.2]})
+    asked.save_result("robustness", {"eps": [0.05]})  # --overwrite: the last job wins, as asked
+    # the lock is exclusive between jobs (each holds its own open folder) and nests within one
+    holder, other, got = Run.open(tmp_path), Run.open(tmp_path), threading.Event()
+
+    def take():
+        with other.results_lock():
+            got.set()
+
+    with holder.results_lock(), holder.results_lock():
+        thread = threading.Thread(target=take)
+        thread.start()
+        time.sleep(0.3)
+        assert not got.is_set()
+    thread.join(5)
+    assert got.is_set()
+
+
+def test_temporary_files_a_kill_left_are_removed_by_the_next_write(tmp_path):
+    """A SIGKILL skips atomic_write's clean-up; nothing ever removed the hidden .tmp it left."""
+    from neuroaikit.io import STALE_TEMPORARY_S
+
+    stale, live = tmp_path / ".r.json.abc.tmp", tmp_path / ".r.json.def.tmp"
+    stale.write_text("{half")
+    live.write_text("{")
+    old = time.time() - STALE_TEMPORARY_S - 10
+    os.utime(stale, (old, old))
+    write_json(tmp_path / "r.json", {"a": 1})
+    assert not stale.exists() and live.exists()  # one a live writer may still be filling stays
+
+
+@pytest.mark.parametrize("cause", [KeyboardInterrupt(), OSError(28, "No space left on device")])
+def test_a_checkpoint_write_stopped_by_an_interrupt_or_the_disk_raises_that_cause(tmp_path, monkeypatch, cause):
+    """torch.save reports what stopped its writer as a RuntimeError ("unexpected pos ...") whose
+    context is the cause; a Ctrl-C there was a failed sweep trial and an "internal error"."""
+    import torch
+
+    from neuroaikit.runs import save_checkpoint
+
+    def stopped(obj, fh):
+        try:
+            raise cause
+        except BaseException:
+            raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 64 vs 0")  # noqa: B904 - as torch raises it: context, no cause
+
+    from neuroaikit.errors import StorageError
+
+    monkeypatch.setattr(torch, "save", stopped)
+    with pytest.raises(KeyboardInterrupt if isinstance(cause, KeyboardInterrupt) else StorageError):
+        save_checkpoint(tmp_path / "checkpoint.pt", {"step": 1})
+    assert not list(tmp_path.iterdir())  # the temporary file is gone and no checkpoint appeared

@@ -32,6 +32,7 @@ from .sweep import (
     plan_sweep,
     run_sweep,
 )
+from .sweep.runner import refuse_sweep_under_torchrun
 from .sweep.steps import EotPgdResult
 
 HIDDEN_SITE = "relu1"
@@ -131,6 +132,7 @@ def run_demo(
     any other folder is refused. ``backend``: ``"ray"`` or ``"serial"`` (default: Ray when
     installed). Returns the sweep folder as a :class:`Run` (``NoiseDemoResult.load(run)``).
     """
+    refuse_sweep_under_torchrun("demo")
     start = time.perf_counter()
     progress = default_progress(progress)
     final = Path(out)

@@ -8,9 +8,11 @@ messages naming the path.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,6 +51,28 @@ def cache_dir() -> Path:
     return Path(root)
 
 
+#: a temporary file of an atomic write untouched this long was left by a killed writer (a live
+#: one writes it within seconds, a download as the bytes arrive)
+STALE_TEMPORARY_S = 3600.0
+
+
+def remove_stale_temporaries(path: str | os.PathLike, older_than_s: float = STALE_TEMPORARY_S) -> None:
+    """Delete the temporary files of earlier writes of ``path`` that a kill (which skips the
+    clean-up) left beside it, once untouched for ``older_than_s`` seconds."""
+    path = Path(path)
+    now = time.time()
+    try:
+        candidates = list(path.parent.glob(f".{glob.escape(path.name)}.*.tmp"))
+    except OSError:
+        return
+    for stale in candidates:
+        try:
+            if now - stale.stat().st_mtime > older_than_s:
+                stale.unlink()
+        except OSError:  # gone already, or not ours to remove: the write goes on without it
+            pass
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], durable: bool = False) -> Path:
     """Call ``write(tmp_path)`` then move ``tmp_path`` onto ``path`` in one step.
 
@@ -58,6 +82,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None], durable
     """
     path = Path(path)
     make_dirs(path.parent)
+    remove_stale_temporaries(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:

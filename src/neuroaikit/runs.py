@@ -34,10 +34,17 @@ with ..."). Files get the user's umask (0644 by default).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import time
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None  # type: ignore[assignment]
 
 import torch
 
@@ -51,6 +58,16 @@ CHECKPOINT = "checkpoint.pt"
 _RUN_MARKERS = ("model.json", "metrics.json")
 #: settings a resumed job may change: they decide where and how fast it computes, not what
 RESUMABLE_CHANGES = ("execution", "data_dir")
+
+
+def _file_state(file: Path) -> tuple[int, int, int] | None:
+    """What tells one version of a file from the next (every atomic write is a new inode), or
+    ``None`` when there is no file."""
+    try:
+        st = file.stat()
+    except FileNotFoundError:
+        return None
+    return st.st_ino, st.st_mtime_ns, st.st_size
 
 
 def partial_dir(path: str | os.PathLike) -> Path:
@@ -155,7 +172,8 @@ def _torch_save(state: Mapping[str, Any], path: Path) -> None:
         except RuntimeError as exc:
             # torch's writer reports a failed write (disk full, file too large) as a RuntimeError
             # whose context is the OSError; surface that, so it becomes a one-line StorageError
-            if isinstance(exc.__context__, OSError):
+            # (and a Ctrl-C while it writes as one whose context is the KeyboardInterrupt: an interrupt, not a bug)
+            if isinstance(exc.__context__, (OSError, KeyboardInterrupt)):
                 raise exc.__context__ from None
             raise
 
@@ -227,6 +245,9 @@ class Run:
 
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
+        # results/<name>.json as check_result_writable found it, and whether the job may replace it
+        self._claims: dict[str, tuple[tuple[int, int, int] | None, bool]] = {}
+        self._lock_depth = 0
 
     # -- reading ---------------------------------------------------------
     @classmethod
@@ -333,6 +354,39 @@ class Run:
         folder = file.parent if file.parent.is_dir() else self.path
         if not os.access(folder, os.W_OK | os.X_OK):
             raise StorageError(f"cannot write {file}: no permission to write in {folder}")
+        self._claims[name] = (_file_state(file), overwrite)
+
+    @contextlib.contextmanager
+    def results_lock(self) -> Iterator[None]:
+        """Exclusive use of ``results/`` among the jobs adding results to this run at the same time
+        (an advisory lock on the folder, released when the block ends or the process dies; nested
+        blocks of one job hold it once). Without ``fcntl`` (Windows) there is no lock: jobs adding
+        results to one run must not overlap there."""
+        if self._lock_depth or fcntl is None:
+            self._lock_depth += 1
+            try:
+                yield
+            finally:
+                self._lock_depth -= 1
+            return
+        folder = self.path / "results"
+        make_dirs(folder)
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            self._lock_depth = 1
+            yield
+        finally:
+            self._lock_depth = 0
+            os.close(fd)  # releases the lock
+
+    def keep_aside(self, name: str, obj: Any, why: str) -> StorageError:
+        """Write ``obj``, a result that must not replace ``results/<name>.json``, beside it (where no
+        reader takes it for a result) and return the error that names both files."""
+        file = self.path / "results" / f"{name}.json"
+        aside = write_json(file.with_name(f"{name}.json.conflict-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"), obj)
+        return StorageError(f"{file} {why}, so this job's result was kept in {aside}; pass --overwrite to let a "
+                            f"job replace it")
 
     # -- writing ---------------------------------------------------------
     def save_model(self, model: torch.nn.Module, spec: dict) -> None:
@@ -351,7 +405,18 @@ class Run:
         write_json(self.path / "metrics.json", metrics)
 
     def save_result(self, name: str, obj: Any) -> Path:
-        return write_json(self.path / "results" / f"{name}.json", obj)
+        """Write ``results/<name>.json``. A job that checked it first (:meth:`check_result_writable`
+        without ``overwrite``) does not replace a file another job wrote since: its result is kept
+        aside and the error says where."""
+        file = self.path / "results" / f"{name}.json"
+        with self.results_lock():
+            claim = self._claims.get(name)
+            if claim is not None and not claim[1] and _file_state(file) != claim[0]:
+                raise self.keep_aside(name, obj, "was written by another job while this one ran")
+            written = write_json(file, obj)
+            if claim is not None:
+                self._claims[name] = (_file_state(file), claim[1])
+            return written
 
     def save_array_file(self, name: str, write) -> Path:
         """Write a non-JSON file (``write(tmp_path)``) atomically into the run."""

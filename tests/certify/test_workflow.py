@@ -9,7 +9,7 @@ import pytest
 
 from neuroaikit.certify import CertificationConfig, CertificationResult, certify_run
 from neuroaikit.cli.main import main
-from neuroaikit.errors import ConfigError
+from neuroaikit.errors import ConfigError, StorageError
 from neuroaikit.execution import ExecutionConfig
 from neuroaikit.runs import Run
 from neuroaikit.training import TrainConfig, train
@@ -149,3 +149,30 @@ def test_cifar10_resnet18_certifies_through_the_execution_layer(shared_data, tmp
     hidden = certify_run(path, config=CertificationConfig(method="hidden", n0=5, n=20, n_examples=2),
                          execution=ExecutionConfig(device=device, threads=1))
     assert hidden.site == "input" and hidden.sensitivity == 1.0 and hidden.layer_bounds == []
+
+
+def test_certify_jobs_of_other_sigmas_running_together_keep_both_certificates(runs, tmp_path, monkeypatch):
+    """Two certify jobs on one run (sigma 0.25 and 0.5) both exited 0, and the file held only the
+    one that finished last: each merged its certificate into the file as it had read it at the start."""
+    import shutil
+
+    from neuroaikit.certify import workflow
+
+    run = shutil.copytree(runs["input"], tmp_path / "run")
+    real = workflow.certify
+
+    def meanwhile(sigma):  # another job certifies sigma, start to end, while this one computes
+        def patched(*args, **kwargs):
+            monkeypatch.setattr(workflow, "certify", real)
+            certify_run(run, config=CertificationConfig(sigma=sigma, n0=10, n=50, n_examples=4))
+            return real(*args, **kwargs)
+        monkeypatch.setattr(workflow, "certify", patched)
+
+    meanwhile(0.5)
+    certify_run(run, config=CertificationConfig(sigma=0.25, n0=10, n=50, n_examples=4))
+    assert sorted(c.sigma for c in CertificationResult.load(Run.open(run)).certificates) == [0.25, 0.5]
+    # the same certificate added by another job meanwhile is not replaced without --overwrite: kept aside
+    meanwhile(0.75)
+    with pytest.raises(StorageError, match=r"gained smoothing at input, sigma 0.75 from another job"):
+        certify_run(run, config=CertificationConfig(sigma=0.75, n0=10, n=50, n_examples=4))
+    assert len(list((run / "results").glob("certification.json.conflict-*"))) == 1

@@ -56,8 +56,8 @@ def test_top_level_help_names_the_commands_that_take_each_execution_option():
     trains = {c for c in COMMANDS if "--precision" in _options(c) and "16-mixed" in _help(c, "--precision")}
     assert precision == trains == {"bmi", "continual", "train", "twin fit"}
     refused = _listed(re.search(r"under torchrun; (.*?) refuse it", text).group(1))
-    assert refused == {"align", "bmi", "calcium evaluate", "calcium infer", "certify", "continual", "energy",
-                       "plasticity", "probe", "twin evaluate", "twin probe"}
+    assert refused == {"align", "bmi", "calcium evaluate", "calcium infer", "certify", "continual", "demo", "energy",
+                       "plasticity", "probe", "sweep", "twin evaluate", "twin probe"}
 
 
 @pytest.mark.parametrize("command", ["train", "continual", "plasticity", "twin fit"])
@@ -153,3 +153,36 @@ def test_data_download_may_name_a_folder_it_will_create(tmp_path, capsys):
     main(["data", "download", "--dataset", "mnist", "--data-dir", str(target), "--base-url", "http://127.0.0.1:9/",
           "--timeout", "1"])
     assert "does not exist" not in capsys.readouterr().err
+
+
+def test_an_interrupt_while_the_commands_load_is_one_line(monkeypatch, capsys):
+    """Ctrl-C in the first seconds (the parser imports every command's modules) printed a traceback."""
+    import subprocess
+    import sys
+
+    import neuroaikit.cli.main as cli
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "build_parser", interrupted)
+    assert main(["train"]) == 130 and capsys.readouterr().err == "interrupted\n"
+    # the package itself imports nothing heavy, so the interrupt has little time to land before main()
+    code = "import sys, neuroaikit.cli.main; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
+def test_a_collective_broken_by_another_torchrun_process_is_named_as_such(monkeypatch, capsys):
+    """One rank of a torchrun job died; the other said "internal error ... this is a bug in neuroaikit"."""
+    import neuroaikit.cli.main as cli
+
+    def broken(args):
+        raise RuntimeError("[gloo/transport/tcp/pair.cc:537] Read error [127.0.0.1]:18134: Connection reset by peer")
+
+    args = argparse.Namespace(_run=broken)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert cli._run_command(args) == cli.EXIT_BUG
+    err = capsys.readouterr().err
+    assert err.startswith("error: another process of this torchrun job failed") and "bug" not in err
+    monkeypatch.setenv("WORLD_SIZE", "1")  # in one process the same error is a bug of ours
+    assert cli._run_command(args) == cli.EXIT_BUG and "this is a bug in neuroaikit" in capsys.readouterr().err

@@ -69,6 +69,18 @@ def test_random_class_order_is_drawn_from_the_seed_and_logged(shared_data, tmp_p
     assert "classes per task (random order): " in (out / "log.txt").read_text()
 
 
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_summary_line_is_printed_once(shared_data, tmp_path, capfd, quiet):
+    """Without --quiet the job said its summary and the command printed it again."""
+    from neuroaikit.cli.main import main
+
+    assert main(["continual", "--iters", "3", "--hidden", "8", "--train-subset", "500", "--test-subset", "100",
+                 "--data-dir", str(shared_data), "--threads", "1", "--no-report", "--out", str(tmp_path / "r"),
+                 *(["--quiet"] if quiet else [])]) == 0
+    out, err = capfd.readouterr()
+    assert (out + err).count("average accuracy") == 1
+
+
 def test_resume_takes_settings_that_spell_out_the_protocol_defaults(tmp_path):
     """A job started with the benchmark's defaults (``None``: 5 tasks, the published network,
     iterations, learning rate and batch size) resumes when they are typed out; another value

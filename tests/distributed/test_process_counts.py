@@ -148,7 +148,9 @@ ONE_PROCESS = {"align": ["align", "RUN", "--neural", "neural.npz"], "energy": ["
                "twin evaluate": ["twin", "evaluate", "RUN"], "twin probe": ["twin", "probe", "RUN"],
                # both used to run the whole job on every rank, into the same folder
                "calcium infer": ["calcium", "infer", "traces.npy", "--out", "RUN"],
-               "calcium evaluate": ["calcium", "evaluate", "--data-dir", "DIR", "--out", "RUN"]}
+               "calcium evaluate": ["calcium", "evaluate", "--data-dir", "DIR", "--out", "RUN"],
+               # every rank ran the whole sweep into one folder, then the job hung
+               "sweep": ["sweep", "spec.yaml", "--out", "RUN"], "demo": ["demo", "--out", "RUN"]}
 
 
 @pytest.mark.parametrize("command", sorted(ONE_PROCESS))

@@ -129,8 +129,14 @@ def certify_run(run_dir, data_dir=None, config: CertificationConfig | None = Non
         certificate = certify(model, data.images, data.labels, config, progress=progress)
         certificate.execution = ex.describe()
     certificate.dataset, certificate.split = dataset, split
-    stored.put(certificate)
-    stored.save(run)
+    with run.results_lock():  # certify jobs of other sigmas may have added theirs meanwhile: merge with the file as it is now
+        latest = CertificationResult.load(run) or CertificationResult()
+        if latest.find(key) is not None and stored.find(key) is None and not overwrite:
+            merged = CertificationResult(certificates=[certificate])
+            raise run.keep_aside(CertificationResult.result_name, merged.to_dict(),
+                                 f"gained {key[0]} at {key[1]}, sigma {probe.sigma:g} from another job while this one ran")
+        latest.put(certificate)
+        latest.save(run)
     run.log(f"certify: {certificate.label()}: certified accuracy {certificate.smoothed_accuracy:.4f} at radius 0, "
             + ", ".join(f"{p.certified_accuracy:.3f} at {p.radius:g}" for p in certificate.curve
                         if p.radius in PAPER_RADII[:4]))

@@ -20,7 +20,8 @@ spectra, robustness curves).
 
 Data sets (--data-dir holds their folders): ssvep-exo (SSVEP exoskeleton, Kalunga et al. 2016,
 subjects 1-6 here) and physionet-mi (PhysioNet motor imagery, imagined left vs right fist,
-runs 4/8/12). Decoders: csp_lda, fbcsp_lda, ts_lr, mdm, cca, fbcca, trca, eegnet, shallow.
+runs 4/8/12). Decoders: csp_lda, fbcsp_lda, ts_lr, mdm, xdawn_ts_lr (for P300, which no data set
+here has; no attack twin), cca, fbcca, trca, eegnet, shallow.
 Needs the bmi extra: pip install neuroaikit[bmi].
 
 examples:

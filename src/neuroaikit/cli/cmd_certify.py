@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 
 from .options import add_execution_arguments, add_quiet_argument
 
@@ -95,7 +97,9 @@ def run(args) -> int:
     print("certified accuracy (L2): " + ", ".join(f"{p.certified_accuracy:.3f} at {p.radius:.3g}"
                                                  for p in sorted(shown, key=lambda p: p.radius)))
     device = (cert.execution or {}).get("device", "cpu")
-    print(f"abstained on {cert.abstain_fraction:.3f}; largest radius n draws can certify {cert.max_radius:.3g}; "
+    # rounded down: a cap of 0.99988 printed as 1 would claim a radius no certificate reaches
+    cap = math.floor(cert.max_radius * 1000) / 1000
+    print(f"abstained on {cert.abstain_fraction:.3f}; largest radius n draws can certify {cap:.3f}; "
           f"{cert.images_per_second:.2f} images/s on {device_and_precision(device, cert.precision)}"
           + (" (compiled; compiling included)" if cert.compiled else ""))
     print(f"results: {args.run_dir}/results/certification.json ({cert.seconds} s)")

@@ -113,7 +113,7 @@ def run(args) -> int:
     run_ = run_continual(config, args.out, resume=args.resume, overwrite=args.overwrite,
                          progress=default_progress(quiet=args.quiet))
     result = ContinualResult.load(run_)
-    if result is not None:
+    if result is not None and args.quiet:  # without --quiet the job's own last message was this line
         print(result.summary())
     if not args.no_report:
         from ..report import build_report

@@ -15,7 +15,8 @@ model.json, weights.safetensors, metrics.json, log.txt, report.html):
                    units, 60 unsupervised epochs, 100 readout epochs, n = 3 (97.4 % on MNIST).
   diehl-cook       STDP with lateral inhibition and adaptive thresholds (Diehl & Cook 2015);
                    neurons are labelled by their mean response per class. Defaults: 400 neurons,
-                   one sequential pass, 350 ms per image (88.9 % on MNIST).
+                   one sequential pass, 350 ms per image (89.1 % on MNIST: results page
+                   local_learning_dc_full).
 
 A checkpoint is written after every unsupervised epoch (krotov-hopfield) or every
 --checkpoint-every images (diehl-cook): --resume continues an interrupted job and ends with the

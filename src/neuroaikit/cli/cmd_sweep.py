@@ -100,8 +100,9 @@ def add_arguments(parser):
 def run(args) -> int:
     from ..progress import default_progress
     from ..sweep import load_spec, plan_sweep, run_sweep
-    from ..sweep.runner import check_backend, check_local_gpus
+    from ..sweep.runner import check_backend, check_local_gpus, refuse_sweep_under_torchrun
 
+    refuse_sweep_under_torchrun()
     check_backend(args.backend, args.workers, args.address)
     spec = load_spec(args.spec)
     if args.dry_run:

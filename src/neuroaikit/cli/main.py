@@ -45,8 +45,8 @@ certify, continual, energy, evaluate, plasticity, probe, train, twin fit/evaluat
 data, demo, report or sweep); bmi, continual, train and twin fit take --precision too (certify's
 and energy's --precision are their own, see their help). train, twin fit and evaluate run
 data-parallel unchanged under torchrun; align, bmi, calcium infer/evaluate, certify, continual,
-energy, plasticity, probe and twin evaluate/probe refuse it (one process); start data, demo,
-report and sweep without it:
+demo, energy, plasticity, probe, sweep and twin evaluate/probe refuse it (one process); start
+data and report without it:
   torchrun --nproc_per_node 2 -m neuroaikit train ... --out runs/mnist
 
 Run 'neuroaikit COMMAND --help' for each command's options."""
@@ -162,8 +162,12 @@ def _os_error_message(exc: OSError) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args, unknown = parser.parse_known_args(argv)
+    try:  # building the parser imports every command's modules (seconds): an interrupt then is no bug either
+        parser = build_parser()
+        args, unknown = parser.parse_known_args(argv)
+    except KeyboardInterrupt:
+        _say("interrupted")
+        return 130
     if unknown:  # named by the command they were given to, whose --help lists its options
         getattr(args, "_command_parser", parser).error(f"unrecognized arguments: {' '.join(unknown)}")
     if not getattr(args, "_run", None):
@@ -186,6 +190,19 @@ def _check_data_dir(args) -> None:
         hint = (f" (the {dataset} files can be fetched with 'neuroaikit data download')"
                 if isinstance(dataset, str) and dataset in IMAGE_DATASETS and dataset != "digits" else "")
         raise ConfigError(f"--data-dir {given} does not exist{hint}")
+
+
+#: what the process-group backends say when the other end of a collective went away
+_PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "connectFullMesh", "Broken pipe",
+              "NCCL communicator was aborted", "remote process exited", "ProcessGroupNCCL", "ProcessGroupGloo")
+
+
+def _peer_failure(exc: BaseException) -> bool:
+    """A collective that failed because another process of a ``torchrun`` job did: no bug of
+    this process, whose one line should say where to look."""
+    if int(os.environ.get("WORLD_SIZE", "1") or 1) < 2 or not isinstance(exc, RuntimeError):
+        return False
+    return type(exc).__name__ in ("DistBackendError", "DistNetworkError") or any(s in str(exc) for s in _PEER_GONE)
 
 
 def _run_command(args) -> int:
@@ -221,6 +238,10 @@ def _run_command(args) -> int:
         if os.environ.get("NEUROAIKIT_TRACEBACK"):
             raise
         lines = str(exc).strip().splitlines()
+        if _peer_failure(exc):
+            _say(f"error: another process of this torchrun job failed or was stopped, so this one cannot go on "
+                 f"(its own error, or torchrun's, names the cause; here: {lines[0][:160] if lines else type(exc).__name__})")
+            return EXIT_BUG
         _say(f"error: internal error ({type(exc).__name__}: {lines[0][:200] if lines else ''}); this is a bug in "
              f"neuroaikit: please report it (NEUROAIKIT_TRACEBACK=1 shows where it happened)")
         return EXIT_BUG

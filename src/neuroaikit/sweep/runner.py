@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, NeuroAIKitError
+from ..execution import refuse_torchrun
 from ..io import read_json, write_json, write_text
 from ..progress import Progress, default_progress, silent
 from ..results import Result
@@ -576,6 +577,12 @@ def _run_ray(ray, tasks: list[TrialTask], on_done, spec: SweepSpec, workers: int
 # -- the sweep ---------------------------------------------------------------------------------
 
 
+def refuse_sweep_under_torchrun(command: str = "sweep") -> None:
+    """A sweep (the demo is one) started under ``torchrun`` would run whole in every process, into
+    one folder: refused in one line before anything exists."""
+    refuse_torchrun(command, "its trials are separate jobs, on Ray or one after the other")
+
+
 def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None = None, address: str | None = None,
               overwrite: bool = False, rerun: bool = False, progress: Progress | None = None,
               build_html: bool = True) -> SweepSummary:
@@ -605,6 +612,7 @@ def run_sweep(spec: SweepSpec, out, *, backend: str = "ray", workers: int | None
     has, a trial that needs CUDA (device ``cuda``, ``16-mixed``) on Ray with ``gpus_per_trial`` 0, or a trial that
     would replace another one's results raises a one-line error before anything is created.
     """
+    refuse_sweep_under_torchrun()
     check_backend(backend, workers, address)
     progress = default_progress(progress)
     start = time.perf_counter()

@@ -268,6 +268,7 @@ class SweepSpec(Config):
         trials (list of dict | None): explicit trials, each a mapping of dotted settings, with
             optional ``name`` (its folder name) and ``tags`` (labels shown in the summary, not
             settings). With a grid too, every explicit trial is combined with every grid point.
+            With neither, the sweep is one trial, named ``base`` (the job with its steps).
         steps (dict): follow-up steps on each finished trial, in order: ``evaluate``
             (:class:`~neuroaikit.attacks.RobustnessConfig`), ``eot-pgd``
             (:class:`~neuroaikit.sweep.EotPgdConfig`), ``align`` (alignment settings,
