@@ -110,3 +110,20 @@ def test_user_folds_outside_the_stimuli_are_one_line_errors():
         with pytest.raises(DataError, match=r"fold \d must be a vector of stimulus indices in 0\.\.19"):
             linear_predictivity(x, y, folds=folds)
     assert linear_predictivity(x, y, folds=[np.arange(10), np.arange(10, 20)]) is not None
+
+
+def test_per_fold_scores_need_test_folds_of_three_and_are_not_bootstrapped_as_pooled():
+    """With 20 stimuli in 10 folds every fold r was +-1 (a meaningless 0.1 on pure noise), and the
+    pooled bootstrap of a per-fold result bracketed another number than its score."""
+    import torch
+
+    from neuroaikit.errors import ConfigError, DataError
+
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(20, 6, generator=g, dtype=torch.float64), torch.randn(20, 4, generator=g, dtype=torch.float64)
+    with pytest.raises(DataError, match="a test fold has 2 stimuli, too few for a per-fold correlation"):
+        linear_predictivity(x, y, n_folds=10, pooling="per_fold")
+    per_fold = linear_predictivity(x, y, n_folds=5, pooling="per_fold")
+    with pytest.raises(ConfigError, match="bootstrap_median_r resamples the pooled median r"):
+        bootstrap_median_r(per_fold, n_boot=10)
+    assert bootstrap_median_r(linear_predictivity(x, y, n_folds=10), n_boot=10) is not None  # pooled: as before

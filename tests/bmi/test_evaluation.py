@@ -140,3 +140,20 @@ def test_the_permutation_test_draws_alike_in_every_process(tmp_path):
                               env={"PYTHONHASHSEED": seed, "PYTHONPATH": src, "PATH": "/usr/bin:/bin"}).stdout
                for seed in ("1", "2", "3")}
     assert len(outputs) == 1 and outputs.pop().startswith("[")
+
+
+def test_interval_and_itr_refuse_impossible_inputs():
+    """11 of 10 correct and a level of 1.5 gave (nan, nan), a level of 0 a narrow interval; an
+    accuracy of 1.2 gave 78.9 bits/min, above the 60 that 2 classes at 1 s allow."""
+    from neuroaikit.errors import ConfigError
+
+    for correct, n in ((11, 10), (-1, 10)):
+        with pytest.raises(DataError, match=rf"0 <= correct <= trials, got {correct} of {n}"):
+            binomial_interval(correct, n)
+    for level in (0, -0.2, 1, 1.5):
+        with pytest.raises(ConfigError, match="level must be in"):
+            binomial_interval(5, 10, level)
+    for accuracy in (1.2, -0.1, float("nan")):
+        with pytest.raises(ConfigError, match="ITR needs an accuracy in"):
+            itr_bits_per_min(accuracy, 2, 1.0)
+    assert itr_bits_per_min(1.0, 2, 1.0) == pytest.approx(60.0)

@@ -14,8 +14,10 @@ All take condensed RDMs ``(..., m)`` (batched, broadcasting) and return ``(...)`
   of the double-centred matrices ``-H D H / 2``.
 
 Pearson, cosine and the whitened forms are differentiable; rank methods are not. A constant
-RDM raises :class:`~neuroaikit.errors.DataError` (its similarity is undefined), although
-:func:`neuroaikit.stats.pearson` alone would score it 0.
+RDM raises :class:`~neuroaikit.errors.DataError` for the correlations (Pearson, Spearman,
+Kendall tau-a, whitened Pearson: its similarity is undefined), although
+:func:`neuroaikit.stats.pearson` alone would score it 0; the cosines are defined for it and
+score it.
 """
 
 from __future__ import annotations

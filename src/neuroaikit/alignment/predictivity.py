@@ -206,6 +206,9 @@ def linear_predictivity(features: Any, responses: Any, mapping: str = "ridge", n
         train[test_t] = False
         if int(train.sum()) < 3:
             raise DataError(f"a training fold has {int(train.sum())} stimuli; use fewer folds")
+        if pooling == "per_fold" and len(test) < 3:  # r of 2 points is +-1: a score of signs, not of fit
+            raise DataError(f"a test fold has {len(test)} stimuli, too few for a per-fold correlation (at least 3); "
+                            f"use fewer folds or pooling 'pooled'")
         if mapping == "ridge":
             pred, alpha = ridge_cv_fit_predict(x[train], y[train], x[test_t], alphas, alpha_per_target)
             chosen.append(alpha)
@@ -236,6 +239,10 @@ def bootstrap_median_r(result: PredictivityResult, n_boot: int = 1000, seed: int
     resample's median."""
     from .bootstrap import _interval, resample_indices
 
+    if result.pooling != "pooled":  # resamples of the pooled median r would bracket another number than the score
+        raise ConfigError(f"bootstrap_median_r resamples the pooled median r; this result's score is the mean of "
+                          f"per-fold medians (pooling {result.pooling!r}): bootstrap a pooled result, or read the "
+                          f"spread of fold_r")
     pred = result.predictions[:, result.valid]
     resp = result.responses[:, result.valid]
     idx = resample_indices(pred.shape[0], n_boot, seed)

@@ -228,6 +228,10 @@ def binomial_interval(correct: int, n: int, level: float = 0.95) -> tuple[float,
     """Clopper-Pearson (exact binomial) interval of ``correct / n``."""
     if n <= 0:
         raise DataError("an accuracy interval needs at least one trial")
+    if not 0 <= correct <= n:
+        raise DataError(f"an accuracy interval needs 0 <= correct <= trials, got {correct} of {n}")
+    if not 0 < level < 1:
+        raise ConfigError(f"the interval's level must be in (0, 1), got {level!r}")
     a = (1 - level) / 2
     low = 0.0 if correct == 0 else float(beta.ppf(a, correct, n - correct + 1))
     high = 1.0 if correct == n else float(beta.ppf(1 - a, correct + 1, n - correct))
@@ -240,6 +244,8 @@ def itr_bits_per_min(accuracy: float, n_classes: int, seconds_per_selection: flo
     if n_classes < 2 or seconds_per_selection <= 0:
         raise ConfigError("ITR needs at least 2 classes and a positive selection time")
     p, n = float(accuracy), n_classes
+    if not 0 <= p <= 1:  # also NaN
+        raise ConfigError(f"ITR needs an accuracy in [0, 1], got {accuracy!r}")
     if p <= 1.0 / n:
         return 0.0
     bits = math.log2(n) + p * math.log2(p)

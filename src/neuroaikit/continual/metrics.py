@@ -73,9 +73,11 @@ class ForwardTransfer(Metric):
 
 
 class Forgetting(Metric):
-    """F = 1/(T-1) sum_{j<T-1} max_{j<=i<T-1} (R[i, j] - R[T-1, j]) (Chaudhry et al. 2018): the
-    mean drop from each earlier task's best accuracy since it was learned to its final one (the
-    rows before task ``j`` was trained do not count). ``nan`` for one task."""
+    """F = 1/(T-1) sum_{j<T-1} max_{j<=i<T-1} (R[i, j] - R[T-1, j]): the mean drop from each
+    earlier task's best accuracy since it was learned to its final one. Chaudhry et al. (2018)
+    take the best over every earlier row; the rows before task ``j`` was trained do not count
+    here, which differs only where a task scored higher before it was learned than after. ``nan``
+    for one task."""
 
     name = "forgetting"
 

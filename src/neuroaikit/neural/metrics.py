@@ -107,7 +107,8 @@ def fraction_explained_variance(repeated: RepeatedTrials, predictions: RepeatedT
     groups = _as_groups(repeated)
     preds = _as_groups(predictions)
     if len(preds) != len(groups) or any(p.shape != g.shape for p, g in zip(preds, groups)):
-        raise ValueError("predictions must have the same repeat structure as responses")
+        raise ValueError("predictions must have the same repeat structure as responses (a trial that is NaN in "
+                         "every neuron counts as padding there: pad the predictions at the same trials)")
     mse = np.mean(np.vstack([(g - p) ** 2 for g, p in zip(groups, preds)]), axis=0)
     total_var, noise_var, negligible = _variances(groups)
     explainable = total_var - noise_var
