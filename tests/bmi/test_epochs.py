@@ -125,3 +125,28 @@ def test_a_channel_marked_bad_is_named_as_such_when_asked_for():
     for config in (PreprocessConfig(reference="cz"), PreprocessConfig(channels=["C3", "Cz"])):
         with pytest.raises(DataError, match=r"channel\(s\) .*(cz|Cz) are marked bad in the recording"):
             preprocess(raw, config)
+
+
+def test_annotation_names_get_the_callers_codes(tmp_path):
+    """``load_epochs(f, {"right": 1, "left": 2})`` on annotations took MNE's alphabetical codes for
+    the callers', so the classes swapped; on a left/rest/right file "right" held the rest trials."""
+    from neuroaikit.bmi.epochs import load_epochs
+
+    sfreq, onsets = 100.0, np.arange(1.0, 61.0, 2.0)
+    labels = ["left", "rest", "right"] * 10
+    X = np.random.default_rng(0).normal(scale=1e-6, size=(2, int(64 * sfreq)))
+    for onset, label in zip(onsets, labels):  # each class marks itself: left on C3, right on C4
+        if label != "rest":
+            X[0 if label == "left" else 1, int(onset * sfreq):int((onset + 1) * sfreq)] += \
+                50e-6 * np.sin(2 * np.pi * 10 * np.arange(int(sfreq)) / sfreq)
+    raw = mne.io.RawArray(X, mne.create_info(["C3", "C4"], sfreq, "eeg"), verbose="error")
+    raw.set_annotations(mne.Annotations(onsets, [0.0] * len(onsets), labels))
+    raw.save(tmp_path / "own_raw.fif", verbose="error")
+    config = PreprocessConfig(l_freq=None, h_freq=None, tmin=0.0, tmax=0.99)
+    for event_id in ({"left": 1, "right": 2}, {"right": 1, "left": 2}, {"left": 7, "right": 3}):
+        data = load_epochs(tmp_path / "own_raw.fif", event_id, config)
+        power = {c: data.X[data.y == k].std(axis=(0, 2)) for k, c in enumerate(data.classes)}
+        assert data.class_counts() == {"left": 10, "right": 10}
+        assert power["left"][0] > 10 * power["left"][1] and power["right"][1] > 10 * power["right"][0], power
+    with pytest.raises(DataError, match=r"none of the events \['up'\] occur; its annotations are \['left', 'rest', "):
+        load_epochs(tmp_path / "own_raw.fif", {"up": 1}, config)

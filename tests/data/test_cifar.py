@@ -167,3 +167,13 @@ def test_a_cifar100_file_beside_cifar10_is_not_a_candidate(tmp_path, npz_arrays)
     np.savez(tmp_path / "cifar10.npz", **{k: v[:30] for k, v in npz_arrays.items()})
     np.savez(tmp_path / "cifar100.npz", **{k: v[:20] for k, v in npz_arrays.items()})
     assert len(load_dataset("cifar10", "train", data_dir=tmp_path)) == 30
+
+
+def test_a_split_without_images_is_refused_before_training(tmp_path):
+    """A cifar10.npz of zero images loaded, and `train` ended in a ZeroDivisionError (internal error)."""
+    from neuroaikit.data.loader import load_train_test
+
+    empty = np.zeros((0, 32, 32, 3), np.uint8)
+    np.savez(tmp_path / "cifar10.npz", x_train=empty, y_train=np.zeros(0, int), x_test=empty, y_test=np.zeros(0, int))
+    with pytest.raises(DataError, match="cifar10: the train split holds no images"):
+        load_train_test("cifar10", tmp_path)

@@ -83,6 +83,8 @@ def test_round_trip_gives_the_written_responses_of_the_accepted_components(tmp_p
     assert ds.response_kind == "S" and ds.name == "cnmf_results"
     np.testing.assert_allclose(ds.cortical_positions[:, :2], centres[ACCEPTED], atol=1e-5)
     assert set(ds.image_ids[ds.tiers == "test"]) == {N_IMAGES - 2, N_IMAGES - 1}
+    # the components keep CaImAn's indices as ids (they were renumbered 0..n-1)
+    assert ds.unit_ids.tolist() == list(np.arange(len(centres))[ACCEPTED]) and "unit_ids_filled" not in ds.info
 
 
 def test_recording_file_signals_components_and_the_frame_rate(tmp_path):

@@ -85,6 +85,18 @@ def test_allen_loader(shared_data):
     np.testing.assert_array_equal(ds.average_stimuli("test")[:, 0], raw["images"][np.sort(raw["test_image_index"])].astype(np.float32))
 
 
+def test_a_labs_own_npz_is_named_after_its_file_and_fractional_indices_are_refused(shared_data, tmp_path):
+    """Any such .npz was named allen-natural-scenes-511510667 in results and errors; image indices
+    0.5, 1.5, ... were truncated without a word."""
+    raw = dict(np.load(shared_data / "neural" / "allen_natural_scenes_v1.npz"))
+    assert load_allen(shared_data / "neural").name == "allen-natural-scenes-511510667"
+    np.savez(tmp_path / "my_mouse.npz", **raw)
+    assert load_allen(tmp_path / "my_mouse.npz").name == "my_mouse"
+    np.savez(tmp_path / "halves.npz", **{**raw, "train_image_index": raw["train_image_index"] + 0.5})
+    with pytest.raises(DataError, match="halves.npz: train_image_index holds values that are not whole numbers"):
+        load_allen(tmp_path / "halves.npz")
+
+
 def test_missing_npz_is_a_data_error(tmp_path):
     with pytest.raises(DataError, match="not found"):
         load_allen(tmp_path)
@@ -219,3 +231,18 @@ def test_a_window_the_recording_cuts_before_any_frame_is_left_out_under_drop():
     lo, hi, cut = response_window_frames(times, onsets, (0.0, 0.3), "log", nan_policy="drop")
     means = window_means(np.arange(10.0)[:, None], lo, hi, cut)
     assert cut.tolist() == [False, True] and means[0, 0] == pytest.approx(3.0) and np.isnan(means[1, 0])
+
+
+def test_nan_pixels_and_fractional_image_indices_are_refused():
+    """A NaN pixel trained the twin to NaN (an internal error, or an exit 0 with every metric None);
+    stimulus indices 0.5, 1.5, ... were truncated to 0, 1, ... without a word."""
+    ds = small_dataset()
+    stimuli = ds.stimuli.copy()
+    stimuli[[3, 7], 1, 2] = [np.nan, np.inf]
+    with pytest.raises(DataError, match=r"^rec: stimuli hold NaN/inf pixels in 2 image\(s\)"):
+        NeuralDataset(stimuli, ds.responses, ds.image_ids, ds.tiers, stimulus_index=ds.stimulus_index, name="rec")
+    with pytest.raises(DataError, match=r"^rec: stimulus_index holds values that are not whole numbers \(e.g. 10.5\)"):
+        NeuralDataset(ds.stimuli, ds.responses, ds.image_ids, ds.tiers, stimulus_index=ds.stimulus_index + 0.5,
+                      name="rec")
+    whole = NeuralDataset(ds.stimuli, ds.responses, ds.image_ids, ds.tiers, stimulus_index=ds.stimulus_index * 1.0)
+    assert whole.stimulus_index.dtype == np.int64 and whole.stimulus_index.tolist() == ds.stimulus_index.tolist()

@@ -102,6 +102,10 @@ def test_iscell_labels_keep_curation_and_a_threshold_reads_the_probability(tmp_p
     assert np.flatnonzero(iscell[:, 1] >= 0.5).tolist() == [0, 1, 2, 3]
     np.testing.assert_array_equal(by_label.responses[:, :3], by_probability.responses[:, :3])
     assert not np.allclose(by_label.responses[:, 3], by_probability.responses[:, 3])
+    # each ROI keeps its stat.npy index as its id, so a twin matches a re-curated folder by ROI, not
+    # by position (both had ids 0-3, and the fourth readout was scored against another ROI)
+    assert by_label.unit_ids.tolist() == [0, 1, 2, 5] and by_probability.unit_ids.tolist() == [0, 1, 2, 3]
+    assert "unit_ids_filled" not in by_label.info
     np.save(tmp_path / "suite2p" / "plane0" / "iscell.npy", np.column_stack([np.zeros(N_ROIS), iscell[:, 1]]))
     with pytest.raises(DataError, match="no ROI is labelled a cell in iscell.npy"):
         Suite2pRecording(**paths).load()
@@ -692,3 +696,27 @@ def test_a_trial_the_recording_s_end_cuts_is_left_out_when_asked(tmp_path, capsy
     ds = load_neural(tmp_path, nan_policy="drop")
     assert ds.n_trials == len(ids) and ds.info["dropped_nan_trials"] == 1
     np.testing.assert_allclose(ds.responses, truth, rtol=1e-5)
+
+
+def test_a_log_with_some_behaviour_columns_gives_those_and_half_a_pupil_is_refused(tmp_path):
+    """A log with running_speed alone gave no behaviour at all ("the data set has no behaviour")."""
+    import csv
+
+    write_suite2p(tmp_path)
+    log = tmp_path / "stimulus_log.csv"
+    with open(log, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(log, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["onset", "image_id", "running_speed", "pupil_x"])
+        writer.writeheader()
+        writer.writerows({k: row[k] for k in writer.fieldnames} for row in rows)
+    with pytest.raises(DataError, match="a pupil centre needs both columns pupil_x and pupil_y; only pupil_x"):
+        load_neural(tmp_path)
+    with open(log, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, ["onset", "image_id", "running_speed"])
+        writer.writeheader()
+        writer.writerows({k: row[k] for k in writer.fieldnames} for row in rows)
+    log.write_bytes(b"\xef\xbb\xbf" + log.read_bytes())  # as Excel saves "CSV UTF-8": its header was '\ufeffonset'
+    ds = load_neural(tmp_path)
+    assert ds.behavior.shape == (len(rows), 1) and ds.pupil_center is None
+    np.testing.assert_allclose(ds.behavior[:, 0], [float(row["running_speed"]) for row in rows], rtol=1e-6)

@@ -244,7 +244,8 @@ def read_raw(path: str | os.PathLike, preload: bool = True):
 def find_events(raw, events_file: str | os.PathLike | None = None, event_id: Mapping[str, int] | None = None,
                 stim_channel: str | None = None) -> tuple[np.ndarray, dict[str, int]]:
     """``(events, event_id)``: from an MNE events file, else the annotations, else a stim
-    channel. ``event_id`` (name -> code) keeps only those events; a file without any is an error."""
+    channel. ``event_id`` (name -> code) keeps only those events; a file without any is an error.
+    With annotations, its names are their descriptions and the events get its codes."""
     mne = require("mne")
     source = Path(raw.filenames[0]).name if getattr(raw, "filenames", None) and raw.filenames[0] else "the recording"
     if events_file is not None:
@@ -253,6 +254,15 @@ def find_events(raw, events_file: str | os.PathLike | None = None, event_id: Map
         except Exception as exc:  # noqa: BLE001
             raise DataError(f"{events_file}: not a readable events file ({str(exc).splitlines()[0]})") from None
         found = {str(c): int(c) for c in np.unique(events[:, 2])} if len(events) else {}
+    elif len(raw.annotations) and event_id is not None:
+        # the names are annotation descriptions: MNE gives each the caller's code (else it numbers the
+        # descriptions alphabetically, and codes 1, 2 would name whichever descriptions sort first)
+        descriptions = sorted({str(d) for d in raw.annotations.description})
+        named = {name: int(code) for name, code in event_id.items() if name in descriptions}
+        if not named:
+            raise DataError(f"{source}: none of the events {sorted(event_id)} occur; its annotations are "
+                            f"{descriptions}")
+        events, found = mne.events_from_annotations(raw, event_id=named, verbose="error")
     elif len(raw.annotations):
         events, found = mne.events_from_annotations(raw, verbose="error")
     else:

@@ -175,6 +175,9 @@ def load_train_test(name: str, data_dir: str | os.PathLike | None = None, *, tra
     than its split is the whole split, with a note to ``progress`` (a :class:`~neuroaikit.progress.Progress`)."""
     train_set = load_dataset(name, "train", data_dir=data_dir)
     test_set = load_dataset(name, "test", data_dir=data_dir)
+    for split, images in (("train", train_set), ("test", test_set)):
+        if len(images) == 0:  # nothing to learn from or score on: training divided by zero
+            raise DataError(f"{name}: the {split} split holds no images (data_dir {data_dir})")
     if progress is not None:
         progress.note_if_fewer(train_subset, len(train_set), "training images")
         progress.note_if_fewer(test_subset, len(test_set), "test images")

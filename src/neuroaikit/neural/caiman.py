@@ -123,17 +123,17 @@ class CaimanRecording(Config):
         (``neuroaikit.neural.dataset.with_nan_policy``)."""
         check_nan_policy(nan_policy)
         path = Path(self.caiman)
-        signal, positions, fr = self._read()
+        signal, positions, fr, components = self._read()
         log_path, shown = read_stimulus_log(path.parent, self.stimulus_log)
         times = self._frame_clock(path, signal.shape[1], fr)
         lo, hi, cut = response_window_frames(times, shown["onset"], self.window, str(log_path), nan_policy)
         responses = window_means(signal.T, lo, hi, cut).astype(np.float32)
         return trials_dataset(path, shown, responses, log_path, self.images, self.test_repeats, nan_policy,
-                              signal=self.signal, positions=positions, name=path.stem)
+                              signal=self.signal, positions=positions, name=path.stem, unit_ids=components)
 
-    def _read(self) -> tuple[np.ndarray, np.ndarray | None, float | None]:
-        """(signal (components, frames), their positions or None, the frame rate or None) of the
-        components kept."""
+    def _read(self) -> tuple[np.ndarray, np.ndarray | None, float | None, np.ndarray]:
+        """(signal (components, frames), their positions or None, the frame rate or None, their
+        indices in CaImAn's estimates: the unit ids, which a re-evaluation keeps) of the components kept."""
         path = Path(self.caiman)
         if not path.is_file():
             raise DataError(f"CaImAn results {path} do not exist")
@@ -167,7 +167,7 @@ class CaimanRecording(Config):
             if np.isnan(positions).any():
                 log.info("%s: a kept component has an empty footprint: components have no positions", path)
                 positions = None
-        return signal, positions, fr
+        return signal, positions, fr, np.asarray(keep, dtype=np.int64)
 
     def _kept(self, estimates, path: Path, n: int) -> np.ndarray:
         accepted = _array(estimates, "idx_components", path) if self.components == "accepted" else None

@@ -89,7 +89,11 @@ class NeuralDataset:
                     f"{where}: {len(self.stimuli)} stimuli for {n_trials} trials and no stimulus_index"
                 )
             self.stimulus_index = np.arange(n_trials)
-        self.stimulus_index = _vector(self.stimulus_index, n_trials, "stimulus_index", where).astype(np.int64)
+        index = _vector(self.stimulus_index, n_trials, "stimulus_index", where)
+        if index.dtype.kind == "f" and not bool(np.all(np.isfinite(index) & (index == np.round(index)))):
+            raise DataError(f"{where}: stimulus_index holds values that are not whole numbers "
+                            f"(e.g. {float(index[~(np.isfinite(index) & (index == np.round(index)))][0]):g})")
+        self.stimulus_index = index.astype(np.int64)
         if self.stimulus_index.min() < 0 or self.stimulus_index.max() >= len(self.stimuli):
             raise DataError(f"{where}: stimulus_index points outside the {len(self.stimuli)} stimuli")
         for attr in ("behavior", "pupil_center"):
@@ -111,6 +115,10 @@ class NeuralDataset:
         bad = sum(int((~np.isfinite(self.responses[rows])).any(1).sum()) for rows in row_blocks(self.responses))
         if bad:
             raise DataError(f"{where}: responses hold NaN/inf in {bad} trial(s)")
+        flat = self.stimuli.reshape(len(self.stimuli), -1)
+        bad = sum(int((~np.isfinite(flat[rows])).any(1).sum()) for rows in row_blocks(flat))
+        if bad:  # a twin trained on them learns NaN and scores nothing
+            raise DataError(f"{where}: stimuli hold NaN/inf pixels in {bad} image(s)")
 
     # -- shapes ---------------------------------------------------------------
     @property

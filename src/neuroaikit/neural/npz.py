@@ -96,6 +96,11 @@ def load_allen(path: str | os.PathLike, nan_policy: str = "raise") -> NeuralData
     check_nan_policy(nan_policy)
     file = _resolve(path, ALLEN_FILE)
     data = _open_npz(file, ["images", "train_image_index", "test_image_index", "train_responses", "test_responses"])
+    for key in ("train_image_index", "test_image_index"):
+        index = np.asarray(data[key])
+        if index.dtype.kind == "f" and not bool(np.all(np.isfinite(index) & (index == np.round(index)))):
+            raise DataError(f"{file}: {key} holds values that are not whole numbers; an index is an image's row "
+                            f"in images")
     train_idx, test_idx = data["train_image_index"].astype(np.int64), data["test_image_index"].astype(np.int64)
     train_r, test_r = data["train_responses"], data["test_responses"]
     if len(train_idx) != len(train_r) or len(test_idx) != len(test_r) or train_r.shape[1] != test_r.shape[1]:
@@ -108,7 +113,7 @@ def load_allen(path: str | os.PathLike, nan_policy: str = "raise") -> NeuralData
         image_ids=image_ids,
         tiers=np.array(["train"] * len(train_idx) + ["test"] * len(test_idx)),
         stimulus_index=image_ids.copy(),
-        name="allen-natural-scenes-511510667",
+        name="allen-natural-scenes-511510667" if file.name == ALLEN_FILE else file.stem,  # a lab's own file: its name
         response_kind="averaged_dff",
         info={"source": str(file), "cell_specimen_ids": data.get("cell_specimen_ids", np.array([])).tolist()},
     )

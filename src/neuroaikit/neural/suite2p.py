@@ -193,7 +193,7 @@ class Suite2pRecording(Config):
         (``neuroaikit.neural.dataset.with_nan_policy``)."""
         check_nan_policy(nan_policy)
         planes = find_planes(self.suite2p)
-        signal, roi_planes, positions, fs, n_planes = self._read_planes(planes)
+        signal, roi_planes, positions, fs, n_planes, roi_ids = self._read_planes(planes)
         n_frames = signal.shape[1]
         log_path, shown = read_stimulus_log(Path(self.suite2p), self.stimulus_log)
         clocks = self._frame_clocks(n_frames, fs, n_planes, sorted(set(roi_planes.tolist())), planes[0])
@@ -205,12 +205,15 @@ class Suite2pRecording(Config):
         folder = Path(self.suite2p)
         name = folder.resolve().name if folder.name not in ("plane0", "suite2p") else folder.resolve().parent.name
         return trials_dataset(folder, shown, responses, log_path, self.images, self.test_repeats, nan_policy,
-                              signal=self.signal, positions=positions, name=name)
+                              signal=self.signal, positions=positions, name=name, unit_ids=roi_ids)
 
-    def _read_planes(self, planes: list[Path]) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None, int]:
+    def _read_planes(self, planes: list[Path]
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None, int, np.ndarray]:
         """(signal (ROIs, frames), each ROI's plane number in the acquisition's plane cycle, ROI
-        positions, frame rate per plane or None, planes in the cycle) of the kept ROIs."""
-        signals, roi_planes, positions, rates, cycle, strips = [], [], [], [], [], []
+        positions, frame rate per plane or None, planes in the cycle, ROI ids) of the kept ROIs.
+        An ROI's id is its index in its folder's ``stat.npy`` (``"plane1/7"`` with several folders), so
+        a curation that keeps other ROIs does not put one ROI's scores on another."""
+        signals, roi_planes, positions, rates, cycle, strips, ids = [], [], [], [], [], [], []
         for index, plane in enumerate(planes):
             missing = [f for f in SUITE2P_FILES if not (plane / f).is_file()]
             if missing == ["ops.npy"] and all((plane / f).is_file() for f in SETTINGS_FILES):
@@ -245,6 +248,8 @@ class Suite2pRecording(Config):
                     f0 = np.nanpercentile(sig, 8, axis=1, keepdims=True)  # NaN frames: see load
                     sig = sig / np.where(np.abs(f0) > 1e-6, f0, 1.0) - 1.0
             signals.append(sig[keep].astype(np.float64))
+            kept = np.flatnonzero(keep)
+            ids.append(kept if len(planes) == 1 else np.array([f"{plane.name}/{i}" for i in kept], dtype=object))
             rois = np.asarray(stat, dtype=object)[keep]
             med = np.array([_roi_centre(s, plane) for s in rois]).reshape(-1, 2)
             nrois, per_volume = _mesoscope_strips(ops)
@@ -286,7 +291,8 @@ class Suite2pRecording(Config):
             raise DataError(f"{planes[0]}: no 'nplanes' in suite2p's settings, so the planes' share of the frame "
                             f"clock is unknown")
         per_volume = max(cycle) if cycle else 1
-        return signal, numbers, np.concatenate(positions).astype(np.float32), fs, max(per_volume, int(numbers.max()) + 1)
+        return (signal, numbers, np.concatenate(positions).astype(np.float32), fs,
+                max(per_volume, int(numbers.max()) + 1), np.concatenate(ids))
 
     def _frame_clocks(self, n_frames: int, fs: float | None, n_planes: int, numbers: list[int],
                       plane: Path) -> dict[int, np.ndarray]:
@@ -341,7 +347,7 @@ def read_stimulus_log(source: Path, given: str | None) -> tuple[Path, dict[str, 
 
 def trials_dataset(source: Path, shown: dict[str, Any], responses: np.ndarray, log_path: Path, images: str | None,
                    test_repeats: int, nan_policy: str, *, signal: str, positions: np.ndarray | None,
-                   name: str) -> NeuralDataset:
+                   name: str, unit_ids: np.ndarray | None = None) -> NeuralDataset:
     """The :class:`NeuralDataset` of trial ``responses`` (presentations x ROIs) to the
     presentations ``shown`` of the log at ``log_path``, with the images the log carries or those
     of ``images`` (default ``images.npy`` beside ``source``), tiers from the log or the repeats."""
@@ -360,7 +366,7 @@ def trials_dataset(source: Path, shown: dict[str, Any], responses: np.ndarray, l
         nan_policy, f"{source}: the {signal} signal",
         stimuli=stimuli, responses=responses, image_ids=ids, tiers=tiers, stimulus_index=rows,
         behavior=shown.get("behavior"), pupil_center=shown.get("pupil_center"), cortical_positions=positions,
-        name=name, response_kind=signal, info={"source": str(source), "stimulus_log": str(log_path)},
+        unit_ids=unit_ids, name=name, response_kind=signal, info={"source": str(source), "stimulus_log": str(log_path)},
     )
 
 
@@ -484,7 +490,10 @@ def _log_arrays(path: Path, columns: dict[str, np.ndarray]) -> dict[str, Any]:
         out["tier"] = tiers
     for key, group in (("behavior", BEHAVIOR_COLUMNS), ("pupil_center", PUPIL_COLUMNS)):
         found = [_column(names, (c,)) for c in group]
-        if all(found):
+        if key == "pupil_center" and any(found) and not all(found):  # one coordinate is no position
+            raise DataError(f"{path}: a pupil centre needs both columns {' and '.join(group)}; only "
+                            f"{next(c for c in found if c)} is there")
+        if any(found):  # as from NWB: the behaviour columns present (running speed alone gives one)
             try:
                 out[key] = np.stack([np.asarray(columns[c], dtype=np.float32) for c in found if c], 1)
             except ValueError as exc:
@@ -494,7 +503,7 @@ def _log_arrays(path: Path, columns: dict[str, np.ndarray]) -> dict[str, Any]:
 
 def _read_csv_log(path: Path) -> dict[str, Any]:
     try:
-        with open(path, newline="") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # Excel's "CSV UTF-8" starts with a BOM
             rows = list(csv.DictReader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise DataError(f"{path}: not a readable CSV stimulus log ({exc})") from None
