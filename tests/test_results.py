@@ -66,7 +66,7 @@ def test_an_empty_results_file_is_damage_not_absence(tmp_path):
     (tmp_path / "results").mkdir()
     assert RobustnessResult.load(run) is None  # no file: no result
     for text, problem in (("{}", "expected a JSON object of its fields, got an empty one"),
-                          ("[]", "expected a JSON object, got list")):
+                          ("[]", "expected a JSON object, got a JSON array")):
         (tmp_path / "results" / "robustness.json").write_text(text)
         with pytest.raises(DataError, match=rf"RobustnessResult: {problem}"):
             RobustnessResult.load(run)

@@ -254,6 +254,30 @@ def test_a_result_written_by_another_job_meanwhile_is_not_replaced(tmp_path):
         assert not got.is_set()
     thread.join(5)
     assert got.is_set()
+    # threads sharing one Run take turns (the nesting count was the object's, and went to -1)
+    inside, most = [], []
+
+    def hold():
+        with holder.results_lock():
+            inside.append(1)
+            time.sleep(0.05)
+            most.append(len(inside))
+            inside.pop()
+
+    threads = [threading.Thread(target=hold) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(5)
+    assert most == [1, 1, 1]
+    got.clear()
+    with holder.results_lock():  # and still keep another job out afterwards
+        thread = threading.Thread(target=take)
+        thread.start()
+        time.sleep(0.2)
+        assert not got.is_set()
+    thread.join(5)
+    assert got.is_set()
 
 
 def test_temporary_files_a_kill_left_are_removed_by_the_next_write(tmp_path):

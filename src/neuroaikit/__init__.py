@@ -29,4 +29,8 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = ["__version__", "NeuroAIKitError", "DataError", "ConfigError", "NoiseSpec", "inject_noise", "noise_mode", "Run", "load_run"]

@@ -162,10 +162,12 @@ class Result:
         raw = run.result(cls.result_name)
         if raw is None:
             return None
+        file = run.path / "results" / f"{cls.result_name}.json"
         if raw == {}:  # a results file is written whole: an empty one is damage, not absence
-            raise DataError(f"{run.path / 'results' / f'{cls.result_name}.json'}: {cls.__name__}: expected a JSON "
-                            f"object of its fields, got an empty one")
-        return cls.from_dict(raw)  # which names any other kind of value
+            raise DataError(f"{file}: {cls.__name__}: expected a JSON object of its fields, got an empty one")
+        if not isinstance(raw, dict):
+            raise DataError(f"{file}: {cls.__name__}: expected a JSON object, got {json_kind(raw)}")
+        return cls.from_dict(raw)
 
     def save(self, run: Any) -> None:
         if self.result_name is None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
@@ -58,6 +59,23 @@ CHECKPOINT = "checkpoint.pt"
 _RUN_MARKERS = ("model.json", "metrics.json")
 #: settings a resumed job may change: they decide where and how fast it computes, not what
 RESUMABLE_CHANGES = ("execution", "data_dir")
+
+
+def _locked_folder(folder: Path) -> int | None:
+    """An open descriptor of ``folder`` holding its exclusive lock, or ``None`` where no lock can
+    be had (no ``fcntl``; a network or FUSE file system without locks)."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
 
 
 def _file_state(file: Path) -> tuple[int, int, int] | None:
@@ -248,6 +266,7 @@ class Run:
         # results/<name>.json as check_result_writable found it, and whether the job may replace it
         self._claims: dict[str, tuple[tuple[int, int, int] | None, bool]] = {}
         self._lock_depth = 0
+        self._thread_lock = threading.RLock()  # the threads of one job sharing this Run take turns too
 
     # -- reading ---------------------------------------------------------
     @classmethod
@@ -359,26 +378,28 @@ class Run:
     @contextlib.contextmanager
     def results_lock(self) -> Iterator[None]:
         """Exclusive use of ``results/`` among the jobs adding results to this run at the same time
-        (an advisory lock on the folder, released when the block ends or the process dies; nested
-        blocks of one job hold it once). Without ``fcntl`` (Windows) there is no lock: jobs adding
-        results to one run must not overlap there."""
-        if self._lock_depth or fcntl is None:
-            self._lock_depth += 1
+        on this machine (an advisory lock on the folder, released when the block ends or the process
+        dies; nested blocks of one job hold it once). Where there is no such lock (Windows, a file
+        system that refuses it; jobs on other machines of a cluster) the jobs are not kept apart,
+        and the check of :meth:`save_result` is what stands between them."""
+        with self._thread_lock:
+            if self._lock_depth:
+                self._lock_depth += 1
+                try:
+                    yield
+                finally:
+                    self._lock_depth -= 1
+                return
+            folder = self.path / "results"
+            make_dirs(folder)
+            fd = _locked_folder(folder)
+            self._lock_depth = 1
             try:
                 yield
             finally:
-                self._lock_depth -= 1
-            return
-        folder = self.path / "results"
-        make_dirs(folder)
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            self._lock_depth = 1
-            yield
-        finally:
-            self._lock_depth = 0
-            os.close(fd)  # releases the lock
+                self._lock_depth = 0
+                if fd is not None:
+                    os.close(fd)  # releases the lock
 
     def keep_aside(self, name: str, obj: Any, why: str) -> StorageError:
         """Write ``obj``, a result that must not replace ``results/<name>.json``, beside it (where no

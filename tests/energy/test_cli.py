@@ -197,4 +197,45 @@ def test_a_compared_run_retrained_or_removed_since_is_marked_in_the_report(tmp_p
     assert "<td>b (changed since)</td>" in text and "<td>a</td>" in text
     assert f"{b.path.resolve()} has been measured again, retrained or replaced since" in text
     shutil.rmtree(b.path)
-    assert f"{b.path.resolve()} is gone" in open(build_report(str(a.path)), encoding="utf-8").read()
+    assert f"b is no longer at {b.path.resolve()}" in open(build_report(str(a.path)), encoding="utf-8").read()
+
+
+def test_compared_runs_moved_together_or_of_one_name_are_matched_by_place(tmp_path):
+    """A project copied elsewhere marked every row "gone", this run's own included; two compared
+    runs both called m were both marked when one of them was measured again."""
+    import shutil
+
+    from neuroaikit.report import build_report
+
+    torch.manual_seed(0)
+    first, second = make_run(tmp_path / "p" / "g1" / "m", "cnn", TINY), make_run(tmp_path / "p" / "g2" / "m", "cnn", TINY)
+    energy_for_runs([first.path, second.path], EnergyConfig(subset=20), progress=silent())
+    shutil.move(tmp_path / "p", tmp_path / "moved")
+    moved = tmp_path / "moved" / "g1" / "m"
+    assert "changed since" not in open(build_report(str(moved)), encoding="utf-8").read()
+    energy_for_runs([tmp_path / "moved" / "g2" / "m"], EnergyConfig(subset=20), progress=silent(), overwrite=True)
+    text = open(build_report(str(moved)), encoding="utf-8").read()
+    assert text.count("<td>m (changed since)</td>") == 1 and "<td>m</td>" in text
+
+
+def test_a_result_another_job_wrote_meanwhile_does_not_stop_the_others_being_saved(tmp_path, monkeypatch):
+    """With `energy r1 r2 r3` and r2's result written by another job meanwhile, r3 got nothing."""
+    from neuroaikit.energy import runs as energy_runs
+    from neuroaikit.errors import StorageError
+
+    torch.manual_seed(0)
+    r1, r2, r3 = (make_run(tmp_path / name, "cnn", TINY) for name in ("r1", "r2", "r3"))
+    real = energy_runs.measure
+
+    def another_job_writes_r2(*args, **kwargs):
+        if not (r2.path / "results" / "energy.json").exists():
+            (r2.path / "results").mkdir(exist_ok=True)
+            (r2.path / "results" / "energy.json").write_text('{"another": "job"}')
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(energy_runs, "measure", another_job_writes_r2)
+    with pytest.raises(StorageError, match=r"^1 of 3 results not saved in place: .*r2/results/energy.json was written"):
+        energy_for_runs([r1.path, r2.path, r3.path], EnergyConfig(subset=10), progress=silent())
+    assert EnergyResult.load(r1) is not None and EnergyResult.load(r3) is not None
+    assert (r2.path / "results" / "energy.json").read_text() == '{"another": "job"}'
+    assert len(list((r2.path / "results").glob("energy.json.conflict-*"))) == 1

@@ -255,7 +255,7 @@ def test_training_text_gives_the_epochs_that_ran(tmp_path):
          "confusion": [[1]], "fit_time_s": 1.0, "predict_time_s_per_trial": 0.1,
          "robustness": {"clean": 0.7, "noise": {"10": "0.6"}, "channels_lost": {}, "electrode_shift": 0.6, "apgd": {}}}]},
      "lda.robustness.noise.10 must be a number, not a string"),
-    ("results/twin_eval.json", "x", "TwinEvaluation: expected a JSON object, got str"),
+    ("results/twin_eval.json", "x", "TwinEvaluation: expected a JSON object, got a string"),
     ("results/twin_eval.json", {"data": "x", "dataset": {}, "tier": "t", "models": {"twin": 1}},
      "models.twin must be a JSON object, not a number"),
     ("results/twin_fit.json", {"history": "x", "best": {}, "seconds": 1}, "history must be a JSON array, not a string"),

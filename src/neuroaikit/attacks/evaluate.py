@@ -354,13 +354,14 @@ def evaluate_robustness(model: nn.Module, images: torch.Tensor, labels: torch.Te
     for warning in randomness.warnings:
         log(f"warning: {warning}")
     # in eval mode, then as the user left it: batch norm in training mode takes no batch of one (nor learns from it)
-    with torch.no_grad(), evaluation_mode(model):
-        n_classes = model(x[:1]).shape[1]
-    chance = 1.0 / n_classes
-    # the protocol's white-box attacks need an input gradient: refuse before the clean pass costs anything
+    # the protocol's white-box attacks need an input gradient: refused here, before the clean pass
+    # costs anything, in the one pass that reads the class count (another would shift every later noise draw)
     with torch.enable_grad(), evaluation_mode(model):
-        probe = x[:1].clone().requires_grad_(True)
-        require_input_gradient(model, model(probe).sum())
+        logits = model(x[:1].clone().requires_grad_(True))
+        require_input_gradient(model, logits.sum())
+        n_classes = logits.shape[1]
+    del logits
+    chance = 1.0 / n_classes
     twin = noise_twin(model, "off")
     common: dict[str, Any] = dict(eot=config.eot if stochastic else 1, rule=rule, seed=config.seed)
 

@@ -98,7 +98,7 @@ def run(args) -> int:
                                                  for p in sorted(shown, key=lambda p: p.radius)))
     device = (cert.execution or {}).get("device", "cpu")
     # rounded down: a cap of 0.99988 printed as 1 would claim a radius no certificate reaches
-    cap = math.floor(cert.max_radius * 1000) / 1000
+    cap = math.floor(cert.max_radius * 1000 + 1e-6) / 1000  # (the 1e-6: 1.001 * 1000 is 1000.9999...)
     print(f"abstained on {cert.abstain_fraction:.3f}; largest radius n draws can certify {cap:.3f}; "
           f"{cert.images_per_second:.2f} images/s on {device_and_precision(device, cert.precision)}"
           + (" (compiled; compiling included)" if cert.compiled else ""))

@@ -194,7 +194,7 @@ def _check_data_dir(args) -> None:
 
 #: what the process-group backends say when the other end of a collective went away
 _PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "connectFullMesh", "Broken pipe",
-              "NCCL communicator was aborted", "remote process exited", "ProcessGroupNCCL", "ProcessGroupGloo")
+              "NCCL communicator was aborted", "remote process exited")
 
 
 def _peer_failure(exc: BaseException) -> bool:
@@ -202,7 +202,7 @@ def _peer_failure(exc: BaseException) -> bool:
     this process, whose one line should say where to look."""
     if int(os.environ.get("WORLD_SIZE", "1") or 1) < 2 or not isinstance(exc, RuntimeError):
         return False
-    return type(exc).__name__ in ("DistBackendError", "DistNetworkError") or any(s in str(exc) for s in _PEER_GONE)
+    return type(exc).__name__ == "DistNetworkError" or any(s in str(exc) for s in _PEER_GONE)
 
 
 def _run_command(args) -> int:

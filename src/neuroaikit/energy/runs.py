@@ -10,7 +10,7 @@ from typing import Sequence
 
 import torch
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, StorageError
 from ..execution import Execution, model_device, refuse_torchrun
 from ..progress import Progress, default_progress
 from ..runs import Run
@@ -114,12 +114,19 @@ def energy_for_runs(run_dirs: Sequence[str | os.PathLike], config: EnergyConfig 
     measurement_id = uuid.uuid4().hex
     results = [EnergyResult(dataset=dataset_name, precision=precision, n_samples=len(images), this=m,
                             comparison=rows, assumptions=assumptions(precision), execution=execution,
-                            seed=config.seed, measurement_id=measurement_id)
-               for m in measurements]
+                            seed=config.seed, measurement_id=measurement_id, path=str(run.path.resolve()))
+               for m, run in zip(measurements, runs)]
+    conflicts = []
     for run, result in zip(runs, results):
-        result.save(run)
+        try:
+            result.save(run)
+        except StorageError as exc:  # another job wrote this one meanwhile: the others are still saved
+            conflicts.append(str(exc))
+            continue
         energy = result.this.energy
         assert energy is not None  # measure() estimates energy whenever it counts synaptic operations, as here
         run.log(f"energy: {len(images)} {dataset_name} test images, {precision} table: effective "
                 f"{energy.effective_uj:.4g} uJ, dense {energy.dense_uj:.4g} uJ per sample (on {execution['device']})")
+    if conflicts:
+        raise StorageError(f"{len(conflicts)} of {len(runs)} results not saved in place: " + "; ".join(conflicts))
     return results

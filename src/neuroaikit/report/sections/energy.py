@@ -4,6 +4,7 @@ typed :class:`~neuroaikit.energy.EnergyResult`."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import cast
 
@@ -26,18 +27,20 @@ def _rounded(value, digits: int, missing: str = "-"):
 def _changed_since(row, result, run: Run) -> str | None:
     """Why another run's row no longer describes that run (its table row is what was measured
     then), or ``None``: it holds the energy result of the same measurement, or the files predate
-    the measurement ids."""
-    if row.path is None or result.measurement_id is None or Path(row.path) == run.path.resolve():
+    the measurement ids. A row's run is looked for where it was and, when the folders have moved
+    together, where it lies relative to this run."""
+    if row.path is None or result.measurement_id is None or result.path is None or row.path == result.path:
         return None
-    folder = Path(row.path)
-    if not folder.is_dir():
-        return f"{row.path} is gone"
+    places = [Path(row.path), (run.path.resolve() / os.path.relpath(row.path, result.path)).resolve()]
+    folder = next((p for p in places if p.is_dir()), None)
+    if folder is None:
+        return f"{row.run} is no longer at {row.path}"
     try:
         stored = json.loads((folder / "results" / "energy.json").read_text()).get("measurement_id")
     except (OSError, ValueError, AttributeError):
         stored = None
     if stored != result.measurement_id:
-        return f"{row.path} has been measured again, retrained or replaced since"
+        return f"{folder} has been measured again, retrained or replaced since"
     return None
 
 
@@ -79,7 +82,7 @@ def build(run: Run) -> list[Section]:
          ["energy, dense (uJ / sample)", _rounded(energy.dense_uj if energy else None, 4)]],
     )
     plotted = [r for r in rows if r.accuracy is not None and r.effective_uJ is not None]
-    changed = {r.run: why for r in rows if (why := _changed_since(r, result, run)) is not None}
+    changed = {i: why for i, r in enumerate(rows) if (why := _changed_since(r, result, run)) is not None}
     if len(rows) > 1:
         if plotted:
             fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -97,9 +100,10 @@ def build(run: Run) -> list[Section]:
         section.table(
             ["run", "model", "T", "accuracy", "eff. MACs", "eff. ACs", "dense ops", "act. sparsity",
              "effective uJ", "dense uJ"],
-            [[r.run + (" (changed since)" if r.run in changed else ""), r.model or "-", r.T if r.T is not None else "-", _rounded(r.accuracy, 4),
+            [[r.run + (" (changed since)" if i in changed else ""), r.model or "-", r.T if r.T is not None else "-", _rounded(r.accuracy, 4),
               _short(r.Effective_MACs), _short(r.Effective_ACs), _short(r.Dense),
-              _rounded(r.ActivationSparsity, 4, missing=NOT_COUNTED), _short(r.effective_uJ), _short(r.dense_uJ)] for r in rows],
+              _rounded(r.ActivationSparsity, 4, missing=NOT_COUNTED), _short(r.effective_uJ), _short(r.dense_uJ)]
+             for i, r in enumerate(rows)],
         )
     if changed:
         section.paragraph("The comparison shows each run as measured together with this one; since then "
