@@ -220,6 +220,7 @@ def test_model_consumers_say_a_run_without_a_model_has_none(tmp_path, capsys, co
 def test_a_result_written_by_another_job_meanwhile_is_not_replaced(tmp_path):
     """Two evaluate jobs on one run, neither with --overwrite, both exited 0 and the file held the
     last one's result: the check that it did not exist came before the long computation only."""
+    import contextlib
     import threading
 
     from neuroaikit.errors import StorageError
@@ -241,19 +242,28 @@ def test_a_result_written_by_another_job_meanwhile_is_not_replaced(tmp_path):
     fast.save_result("robustness", {"eps": [0.2]})
     asked.save_result("robustness", {"eps": [0.05]})  # --overwrite: the last job wins, as asked
     # the lock is exclusive between jobs (each holds its own open folder) and nests within one
-    holder, other, got = Run.open(tmp_path), Run.open(tmp_path), threading.Event()
+    holder, other = Run.open(tmp_path), Run.open(tmp_path)
 
-    def take():
-        with other.results_lock():
-            got.set()
+    def other_job_waits_while(held) -> None:
+        got = threading.Event()
 
-    with holder.results_lock(), holder.results_lock():
-        thread = threading.Thread(target=take)
-        thread.start()
-        time.sleep(0.3)
-        assert not got.is_set()
-    thread.join(5)
-    assert got.is_set()
+        def take():
+            with other.results_lock():
+                got.set()
+
+        with held:
+            thread = threading.Thread(target=take)
+            thread.start()
+            time.sleep(0.2)
+            assert not got.is_set()
+        thread.join(5)
+        assert got.is_set()
+
+    other_job_waits_while(holder.results_lock())
+    nested = contextlib.ExitStack()
+    nested.enter_context(holder.results_lock())
+    nested.enter_context(holder.results_lock())
+    other_job_waits_while(nested)
     # threads sharing one Run take turns (the nesting count was the object's, and went to -1)
     inside, most = [], []
 
@@ -270,14 +280,7 @@ def test_a_result_written_by_another_job_meanwhile_is_not_replaced(tmp_path):
     for t in threads:
         t.join(5)
     assert most == [1, 1, 1]
-    got.clear()
-    with holder.results_lock():  # and still keep another job out afterwards
-        thread = threading.Thread(target=take)
-        thread.start()
-        time.sleep(0.2)
-        assert not got.is_set()
-    thread.join(5)
-    assert got.is_set()
+    other_job_waits_while(holder.results_lock())  # and still keep another job out afterwards
 
 
 def test_temporary_files_a_kill_left_are_removed_by_the_next_write(tmp_path):
