@@ -503,21 +503,22 @@ def _unique_key_loader(yaml: Any) -> type:
     return UniqueKeyLoader
 
 
-def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
+def load_config_file(path: str | os.PathLike, what: str = "config file") -> dict[str, Any]:
     """Read a JSON (or, when PyYAML is installed, YAML) configuration file into a mapping;
     a missing, binary, malformed or non-mapping file, or one that gives a key twice in a
-    mapping (the later value would silently win), is a one-line error naming it."""
+    mapping (the later value would silently win), is a one-line error naming it (as ``what``:
+    a recording file is no ``--config`` file)."""
     path = Path(path)
     if not path.exists():
-        raise DataError(f"config file {path} does not exist")
+        raise DataError(f"{what} {path} does not exist")
     if path.is_dir():
-        raise DataError(f"config file {path} is a folder")
+        raise DataError(f"{what} {path} is a folder")
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        raise DataError(f"config file {path} is not a text (UTF-8) file") from None
+        raise DataError(f"{what} {path} is not a text (UTF-8) file") from None
     except OSError as exc:
-        raise DataError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+        raise DataError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
     if path.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml
@@ -526,22 +527,22 @@ def load_config_file(path: str | os.PathLike) -> dict[str, Any]:
         try:
             values = yaml.load(text, Loader=_unique_key_loader(yaml))  # a SafeLoader subclass: safe
         except _RepeatedKey as exc:
-            raise DataError(f"config file {path} gives the key {exc.key!r} twice (line {exc.line}); "
+            raise DataError(f"{what} {path} gives the key {exc.key!r} twice (line {exc.line}); "
                             f"keep one") from None
         except yaml.YAMLError as exc:
             first = str(exc).splitlines()[0] if str(exc) else "parse error"
-            raise DataError(f"config file {path} is not valid YAML: {first}") from None
+            raise DataError(f"{what} {path} is not valid YAML: {first}") from None
     else:
         import json
 
         try:
             values = json.loads(text, object_pairs_hook=_unique_pairs)
         except _RepeatedKey as exc:
-            raise DataError(f"config file {path} gives the key {exc.key!r} twice in one object; keep one") from None
+            raise DataError(f"{what} {path} gives the key {exc.key!r} twice in one object; keep one") from None
         except ValueError as exc:
-            raise DataError(f"config file {path} is not valid JSON: {exc}") from None
+            raise DataError(f"{what} {path} is not valid JSON: {exc}") from None
     if not isinstance(values, dict):
-        raise DataError(f"config file {path} must hold a mapping of option names to values, "
+        raise DataError(f"{what} {path} must hold a mapping of option names to values, "
                         f"not a {type(values).__name__}")
     return values
 

@@ -244,6 +244,9 @@ def test_bad_cli_input_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "iscell.npy: 3 ROIs" in err[0]
     assert not (tmp_path / "run").exists() and not (tmp_path / "run.partial").exists()
+    (tmp_path / "recording.json").write_text('{"suite2p": "suite2p", ')  # was "--config file ... is not valid JSON"
+    assert main(["twin", "fit", str(tmp_path / "recording.json"), "--out", str(tmp_path / "run")]) == 2
+    assert capsys.readouterr().err.startswith(f"error: recording file {tmp_path / 'recording.json'} is not valid JSON")
 
 
 # -- what suite2p itself writes ------------------------------------------------------------------
@@ -720,3 +723,15 @@ def test_a_log_with_some_behaviour_columns_gives_those_and_half_a_pupil_is_refus
     ds = load_neural(tmp_path)
     assert ds.behavior.shape == (len(rows), 1) and ds.pupil_center is None
     np.testing.assert_allclose(ds.behavior[:, 0], [float(row["running_speed"]) for row in rows], rtol=1e-6)
+
+
+def test_align_reads_a_suite2p_recording(tmp_path):
+    """align's --neural took only the Antolik / Allen files and FileTree folders: a suite2p folder
+    was "meta/trials/tiers.npy is missing"."""
+    from neuroaikit.alignment.profile import load_target
+
+    write_suite2p(tmp_path)
+    target = load_target(tmp_path)
+    ds = load_neural(tmp_path)
+    assert target.info["tier"] == "test" and target.average.shape == (2, ds.n_neurons)
+    np.testing.assert_allclose(target.average, np.nanmean(ds.repeats("test"), axis=1), rtol=1e-6)

@@ -104,7 +104,8 @@ def target_from_dataset(ds) -> NeuralTarget:
 
 
 def load_target(path: Any, region: int | str | None = None, nan_policy: str = "raise") -> NeuralTarget:
-    """Antolik / Allen ``.npz``, a NeuralDataset FileTree folder or zip, or a NeuralDataset.
+    """Antolik / Allen ``.npz``, any recording :func:`~neuroaikit.neural.load_neural` reads
+    (FileTree folder or zip, suite2p output, CaImAn results, NWB, a recording file), or a NeuralDataset.
 
     ``region`` (1, 2 or 3; default 1) picks the Antolik imaging region; for any other data it
     is an error rather than silently ignored. Trials whose responses hold NaN/inf: ``nan_policy``
@@ -138,12 +139,11 @@ def load_target(path: Any, region: int | str | None = None, nan_policy: str = "r
             no_region(f"the Allen file {p.name}")
             return target_from_dataset(load_allen(p, nan_policy=nan_policy))
         raise DataError(f"{p}: neither the Antolik nor the Allen file (arrays: {sorted(keys)[:6]})")
-    if p.is_dir() or p.suffix == ".zip":
-        from ..neural.filetree import load_filetree
+    from ..neural import load_neural
 
-        no_region(f"the FileTree {p.name}")
-        return target_from_dataset(load_filetree(p, nan_policy=nan_policy))
-    raise DataError(f"{p}: expected the Antolik or Allen .npz, or a NeuralDataset folder / zip")
+    # every recording the twin reads (FileTree, suite2p, CaImAn, NWB, a recording file), by its format
+    no_region(f"the recording {p.name}")
+    return target_from_dataset(load_neural(p, nan_policy=nan_policy))
 
 
 def check_target(target: NeuralTarget, config: AlignmentConfig) -> None:

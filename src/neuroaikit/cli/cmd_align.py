@@ -19,8 +19,9 @@ RUN_DIR/report.html. The model runs on --device; the metrics run on the CPU in f
 thread up to 1000 stimuli unless --threads says otherwise (small matrices are faster that way).
 
 DATA is the Antolik 2016 file (antolik2016_mouse_v1.npz; pick --region 1, 2 or 3), the Allen
-natural-scenes file (allen_natural_scenes_v1.npz; no repeats, so no ceilings), or a
-NeuralDataset FileTree folder / zip.
+natural-scenes file (allen_natural_scenes_v1.npz; no repeats, so no ceilings), or any recording
+'twin fit' reads: a NeuralDataset FileTree folder / zip, suite2p output, CaImAn results, an NWB
+file or a recording file (.json / .yaml).
 
 examples:
   neuroaikit align runs/mnist-hidden --neural ../shared/data/neural/antolik2016_mouse_v1.npz --region 1
@@ -50,7 +51,8 @@ def add_arguments(parser):
     d = AlignmentConfig()
     parser.add_argument("run_dir", help="a run folder with a model (written by train)")
     parser.add_argument("--neural", required=True, metavar="DATA",
-                        help="Antolik or Allen .npz, or a NeuralDataset folder / zip")
+                        help="Antolik or Allen .npz, or a recording 'twin fit' reads (FileTree, suite2p, CaImAn, NWB, "
+                             "recording file)")
     parser.add_argument("--region", type=int, help="Antolik imaging region 1, 2 or 3 (default 1)")
     parser.add_argument("--layers", nargs="+", help="layer names (default: every leaf layer but flatten, dropout, "
                                                    "identity and noise layers)")

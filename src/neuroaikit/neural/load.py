@@ -99,7 +99,7 @@ def recording_from_file(path: str | os.PathLike) -> Suite2pRecording | NwbRecord
     from .suite2p import Suite2pRecording
 
     path = Path(path)
-    values = dict(load_config_file(path))
+    values = dict(load_config_file(path, what="recording file"))
     kind: type[Suite2pRecording] | type[NwbRecording] | type[CaimanRecording] = (
         NwbRecording if "nwb" in values else CaimanRecording if "caiman" in values else Suite2pRecording)
     for key in kind.path_fields:

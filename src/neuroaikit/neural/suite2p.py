@@ -305,7 +305,7 @@ class Suite2pRecording(Config):
         if path is None:
             if fs is None:
                 settings = "ops.npy" if (plane / "ops.npy").is_file() else "settings.npy"
-                raise DataError(f"{plane / settings}: no frame rate 'fs' and no frame times given (frame_times)")
+                raise DataError(f"{plane / settings}: no frame rate 'fs' above 0 and no frame times given (frame_times)")
             return {k: (np.arange(n_frames) + k / n_planes) / fs for k in numbers}
         times = read_frame_times(path, n_frames, "F.npy")
         given = len(times)
