@@ -127,3 +127,20 @@ def test_per_fold_scores_need_test_folds_of_three_and_are_not_bootstrapped_as_po
     with pytest.raises(ConfigError, match="bootstrap_median_r resamples the pooled median r"):
         bootstrap_median_r(per_fold, n_boot=10)
     assert bootstrap_median_r(linear_predictivity(x, y, n_folds=10), n_boot=10) is not None  # pooled: as before
+
+
+def test_the_cka_bootstrap_takes_its_resamples_a_chunk_at_a_time(monkeypatch):
+    """All resampled Gram matrices at once were n_boot x n x n (16 GB at 1,000 x 1,000)."""
+    import torch
+
+    from neuroaikit.alignment import profile
+
+    g = torch.Generator().manual_seed(1)
+    feats, target = torch.randn(30, 8, generator=g, dtype=torch.float64), torch.randn(30, 5, generator=g,
+                                                                                       dtype=torch.float64)
+    target_gram = profile._gram(target, "linear")
+    idx = torch.randint(0, 30, (40, 30), generator=g)
+    whole = profile._bootstrap_cka(feats, target_gram, idx, "linear", True, 0.9)
+    monkeypatch.setattr(profile, "CKA_CHUNK_ENTRIES", 30 * 30 * 3)  # three resamples a chunk
+    chunked = profile._bootstrap_cka(feats, target_gram, idx, "linear", True, 0.9)
+    assert torch.allclose(whole.samples, chunked.samples) and whole.samples.shape == (40,)

@@ -148,7 +148,7 @@ def test_evaluate_cli_and_report_warn_loudly_at_chance(kit, tmp_path, monkeypatc
     monkeypatch.setattr(evaluate_module, "evaluate_run", lambda *a, **k: result)
     parser = argparse.ArgumentParser()
     cmd_evaluate.add_arguments(parser)
-    assert cmd_evaluate.run(parser.parse_args([str(tmp_path), "--quiet"])) == 0
+    assert cmd_evaluate.run(parser.parse_args([str(tmp_path), "--quiet", "--no-report"])) == 0
     out, err = capsys.readouterr()
     lines = [line for line in out.splitlines() if line.strip()]
     assert lines[1].startswith("WARNING: clean accuracy") and lines[-2].startswith("WARNING: clean accuracy")
@@ -238,6 +238,9 @@ def test_cli_evaluate_writes_results_and_report(digits_run, capsys):
     assert result.dataset == "digits" and result.split == "test" and result.n_examples == 24
     assert result.execution["device"] == "cpu" and result.better_than_chance
     assert f"robust accuracy (worst case over attacks) {result.robust_accuracy:.4f}" in out
+    # the run's report was rebuilt with the robustness section (it was left out of date)
+    assert f"report: {digits_run / 'report.html'}" in out
+    assert "Adversarial robustness" in (digits_run / "report.html").read_text()
     page = build_report(digits_run).read_text()
     assert "Adversarial robustness" in page and "worst case" in page and "data:image/png;base64" in page
     assert "not clearly above chance" not in page

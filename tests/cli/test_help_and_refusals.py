@@ -186,3 +186,25 @@ def test_a_collective_broken_by_another_torchrun_process_is_named_as_such(monkey
     assert err.startswith("error: another process of this torchrun job failed") and "bug" not in err
     monkeypatch.setenv("WORLD_SIZE", "1")  # in one process the same error is a bug of ours
     assert cli._run_command(args) == cli.EXIT_BUG and "this is a bug in neuroaikit" in capsys.readouterr().err
+
+
+def test_out_of_memory_names_only_options_the_command_has(capsys):
+    """evaluate was told to try a smaller --batch-size, which it does not take."""
+    import neuroaikit.cli.main as cli
+
+    def oom(args):
+        raise MemoryError
+
+    assert cli._run_command(argparse.Namespace(_run=oom, device="auto")) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "--batch-size" not in err and "another --device" in err
+    assert cli._run_command(argparse.Namespace(_run=oom, batch_size=64)) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert "a smaller --batch-size" in err and "--device" not in err
+
+
+def test_an_option_prefix_is_not_taken_for_a_longer_option(capsys):
+    """`twin probe RUN --noise 50` ran as --noise-images 50."""
+    with pytest.raises(SystemExit):
+        main(["twin", "probe", "run", "--noise", "50"])
+    assert "unrecognized arguments: --noise 50" in capsys.readouterr().err

@@ -37,6 +37,9 @@ def test_energy_command_compares_an_ann_and_an_snn_and_reports(tmp_path, capsys)
                  "--device", "cpu"]) == 0
     out = capsys.readouterr().out
     assert "assumptions" in out and "Effective_ACs" in out and "measured on cpu" in out
+    for run in (ann, snn):  # each run's report now shows the comparison (it was left out of date)
+        assert f"report: {run.path / 'report.html'}" in out
+        assert "Energy and NeuroBench metrics" in (run.path / "report.html").read_text()
     for run in (ann, snn):
         raw = run.result("energy")
         assert raw["precision"] == "fp16" and len(raw["comparison"]) == 2 and raw["n_samples"] == 40

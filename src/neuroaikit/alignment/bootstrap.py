@@ -210,10 +210,12 @@ def _spearman_tie_free(a2: torch.Tensor, b: torch.Tensor, counts: torch.Tensor, 
 
 
 def _kendall_samples(a2, b, counts, i, j) -> torch.Tensor:
-    w = (counts[:, i] * counts[:, j]).cpu().numpy().astype(np.int64)
-    out = np.empty((len(w), len(a2)))
+    # the pair weights one resample at a time: all at once were n_boot x n_pairs (4 GB at 1,000 x 1,000)
+    counts_np, i_np, j_np = counts.cpu().numpy().astype(np.int64), np.asarray(i.cpu()), np.asarray(j.cpu())
+    out = np.empty((len(counts_np), len(a2)))
     bn, an = b.cpu().numpy(), a2.cpu().numpy()
-    for s, ws in enumerate(w):
+    for s, row in enumerate(counts_np):
+        ws = row[i_np] * row[j_np]
         keep = ws > 0
         reps = ws[keep]
         vb = np.repeat(bn[keep], reps)

@@ -121,6 +121,8 @@ def extract_features(model: nn.Module, images: Any, layers: Sequence[str] | None
 
     Args:
         device: where the batches go (default: the device of the model's parameters).
+        batch_size: rows per forward pass; with N noise draws each image is N rows, so
+            ``batch_size // N`` images go at a time. Default 256.
         noise: ``"off"`` (deterministic), ``"draw"`` (one noise draw) or an int N (mean over
             N draws, computed in one vectorised pass per batch). Models without noise layers
             give the same result for every choice.
@@ -138,6 +140,8 @@ def extract_features(model: nn.Module, images: Any, layers: Sequence[str] | None
     x = torch.as_tensor(images, dtype=torch.float32)
     device = model_device(model) if device is None else device
     n_draws = noise if isinstance(noise, int) else 1
+    if n_draws > 1 and has_noise(model):  # each image is n_draws rows of the pass: keep the rows per pass
+        batch_size = max(1, batch_size // n_draws)
     captured: dict[str, torch.Tensor] = {}
 
     def hook_for(name):

@@ -81,18 +81,21 @@ def ridge_cv_fit_predict(x_train: torch.Tensor, y_train: torch.Tensor, x_test: t
     u, s2 = u[:, keep], evals[keep]
     uty = u.T @ yc
     shrink = s2[None, :] / (s2[None, :] + alphas_t[:, None])  # (A, r)
-    fitted = torch.einsum("nr,ar,rq->anq", u, shrink, uty)
     leverage = 1.0 / n + torch.einsum("nr,ar->an", u * u, shrink)
-    loo = (yc[None] - fitted) / (1 - leverage)[:, :, None]
-    err = (loo**2).mean(1)  # (A, q)
+    # one alpha at a time: (stimuli, neurons) per step, where all alphas at once held several
+    # (alphas, stimuli, neurons) arrays (4 GB each at 5,000 x 5,000)
+    err = torch.stack([(((yc - u @ (shrink[a, :, None] * uty)) / (1 - leverage[a])[:, None]) ** 2).mean(0)
+                       for a in range(len(alphas_t))])  # (A, q)
     if alpha_per_target:
         best = err.argmin(0)
     else:
         best = err.mean(1).argmin().expand(y_train.shape[1])
     kernel_test = (x_test - x_mean) @ xc.T @ u  # (t, r)
     inverse = 1.0 / (s2[None, :] + alphas_t[:, None])  # (A, r)
-    pred_all = torch.einsum("tr,ar,rq->atq", kernel_test, inverse, uty) + y_mean
-    pred = pred_all.gather(0, best[None, None, :].expand(1, x_test.shape[0], -1))[0]
+    pred = torch.empty(x_test.shape[0], y_train.shape[1], dtype=uty.dtype, device=uty.device)
+    for a in best.unique().tolist():
+        chosen = best == a
+        pred[:, chosen] = kernel_test @ (inverse[a, :, None] * uty[:, chosen]) + y_mean[chosen]
     return pred, alphas_t[best]
 
 

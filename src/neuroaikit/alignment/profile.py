@@ -214,6 +214,11 @@ def _cka_ceiling(repeats: np.ndarray, average: np.ndarray, n_splits: int, seed: 
     return (signal / measured) ** 0.5 if signal > 0 and measured > 0 else 0.0
 
 
+#: entries of resampled Gram matrices the CKA bootstrap holds at once (each a float64 of K and of
+#: L, plus their products in the HSIC): about 32 MB per matrix
+CKA_CHUNK_ENTRIES = 4_000_000
+
+
 def _gram(x: torch.Tensor, kernel: str) -> torch.Tensor:
     return linear_gram(x - x.mean(0)) if kernel == "linear" else rbf_gram(x)
 
@@ -221,13 +226,20 @@ def _gram(x: torch.Tensor, kernel: str) -> torch.Tensor:
 def _bootstrap_cka(feats: torch.Tensor, target_gram: torch.Tensor, idx: torch.Tensor, kernel: str, debiased: bool, level: float):
     gram = _gram(feats, kernel)
     estimate = cka_from_grams(gram, target_gram, debiased)
-    k = gram[idx[:, :, None], idx[:, None, :]]
-    l = target_gram[idx[:, :, None], idx[:, None, :]]
+    # resampled Gram matrices a chunk at a time: all n_boot of them at once were n_boot x n x n
+    # (16 GB each at 1,000 resamples of 1,000 stimuli)
+    n = gram.shape[-1]
+    chunk = max(1, CKA_CHUNK_ENTRIES // (n * n))
+    parts = []
     with torch.no_grad():
-        try:
-            samples = cka_from_grams(k, l, debiased)
-        except DataError:
-            samples = torch.stack([_safe_cka(a, b, debiased) for a, b in zip(k, l)])
+        for rows in idx.split(chunk):
+            k = gram[rows[:, :, None], rows[:, None, :]]
+            l = target_gram[rows[:, :, None], rows[:, None, :]]
+            try:
+                parts.append(cka_from_grams(k, l, debiased))
+            except DataError:
+                parts.append(torch.stack([_safe_cka(a, b, debiased) for a, b in zip(k, l)]))
+    samples = torch.cat(parts)
     if debiased:
         # A resample repeats stimuli; the unbiased HSIC then counts a stimulus paired with its
         # own copy as an independent pair and drifts up (towards the biased value). Keep the

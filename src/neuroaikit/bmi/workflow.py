@@ -23,6 +23,7 @@ import numpy as np
 
 from ..config import (POSITIVE_INT, AppliesOnly, Config, InstanceOf, Interval, Options, Satisfies, UnusedSettingError,
                       is_finite_number)
+from ..data.paths import default_data_root
 from ..errors import ConfigError
 from ..execution import ExecutionConfig
 from ..progress import Progress, default_progress
@@ -65,7 +66,8 @@ class BMIConfig(Config):
     """Settings of one ``neuroaikit bmi`` run (see ``neuroaikit bmi --help``)."""
 
     dataset: str = "ssvep-exo"
-    data_dir: str = "../shared/data/eeg"
+    # where the image data sets are looked for too ($NEUROAIKIT_DATA, else ~/.neuroaikit/data), in eeg/
+    data_dir: str = field(default_factory=lambda: str(default_data_root() / "eeg"))
     subjects: list = field(default_factory=lambda: [1])
     channels: list | None = None
     decoders: list = field(default_factory=lambda: ["cca", "trca", "ts_lr"])

@@ -167,7 +167,8 @@ class Certifier:
 
     def counts(self, x: torch.Tensor, n: int) -> torch.Tensor:
         """How often each class wins in ``n`` draws, per image: ``(B, K)`` int64. Draws for the
-        whole batch go through the model together, ``max_rows // B`` per pass (one per pass when
+        whole batch go through the model together, ``max_rows // B`` per pass (a batch of more than
+        ``max_rows`` images, ``max_rows`` of them at a time, one draw each; one per pass when
         the model's own randomness is shared by a pass, :meth:`check_randomness`). On a CPU, 2x2
         max poolings take the faster exact path of :mod:`neuroaikit.cpu_pooling` (a compiled
         model generates its own pooling code instead)."""
@@ -178,6 +179,8 @@ class Certifier:
 
     @torch.inference_mode()
     def _counts(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        if x.shape[0] > self.max_rows:  # more images than rows per pass: max_rows of them at a time, still a cap
+            return torch.cat([self._counts(part, n) for part in x.split(self.max_rows)])
         per_pass = 1 if self.shared_randomness else max(1, self.max_rows // max(1, x.shape[0]))
         total = None
         done = 0

@@ -50,7 +50,8 @@ def add_arguments(parser):
 
     d = BMIConfig()
     parser.add_argument("--dataset", choices=DATASETS, help=f"which data set (default {d.dataset})")
-    parser.add_argument("--data-dir", help=f"folder holding the data set folders (default {d.data_dir})")
+    parser.add_argument("--data-dir", help="folder holding the data set folders (default $NEUROAIKIT_DATA/eeg, "
+                                            "else ~/.neuroaikit/data/eeg)")
     parser.add_argument("--subjects", type=int, nargs="+", help=f"subject numbers (default {d.subjects})")
     parser.add_argument("--channels", nargs="+", metavar="NAME",
                         help="EEG channels to keep, e.g. C3 Cz C4 (default: all; picked after re-referencing)")

@@ -11,8 +11,8 @@ Run NeuroBench's metrics (Footprint, ConnectionSparsity, ActivationSparsity,
 SynapticOperations: Effective_MACs / Effective_ACs / Dense, MembraneUpdates) on the first
 --subset test images of the runs' dataset, estimate energy per sample from a per-operation
 table (Horowitz 2014, 45 nm; --energy-precision fp32|fp16|int8, also spelled --precision), and
-write results/energy.json into every run folder; `neuroaikit report RUN_DIR` then shows
-accuracy against energy for all the runs measured together. All runs must be on the same
+write results/energy.json into every run folder, whose report.html is rebuilt (not with
+--no-report) to show accuracy against energy for all the runs measured together. All runs must be on the same
 dataset. Energy figures are compute-only (no memory access): the assumptions are printed with
 them. The models run on --device (float32); an existing results/energy.json is replaced only
 with --overwrite, and every run is checked before any is measured.
@@ -45,6 +45,7 @@ def add_arguments(parser):
     parser.add_argument("--batch-size", type=int, help=f"images per forward pass (default {d.batch_size})")
     parser.add_argument("--seed", type=int, help=f"seeds a noisy model's draws (default {d.seed})")
     parser.add_argument("--overwrite", action="store_true", help="replace existing results/energy.json files")
+    parser.add_argument("--no-report", action="store_true", help="do not rebuild the runs' report.html")
     add_execution_arguments(parser)
     add_quiet_argument(parser)
 
@@ -83,5 +84,10 @@ def run(args) -> int:
     results = energy_for_runs(args.run_dirs, config, overwrite=args.overwrite,
                               progress=default_progress(quiet=args.quiet))
     print_results(results, with_assumptions=args.quiet)
-    print("results written to RUN_DIR/results/energy.json; `neuroaikit report RUN_DIR` shows them")
+    print("results written to RUN_DIR/results/energy.json of every run")
+    if not args.no_report:
+        from ..report import build_report
+
+        for run_dir in args.run_dirs:
+            print(f"report: {build_report(run_dir)}")
     return 0

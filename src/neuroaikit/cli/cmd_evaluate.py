@@ -17,7 +17,8 @@ checks (the model is better than chance at all, accuracy falls to chance, more s
 EOT change nothing, frozen noise, black box not stronger than white box, finite non-zero
 gradients) are printed as pass/warn; a model whose clean accuracy is not clearly above chance
 gets a WARNING line, since none of its figures mean anything.
-Results go to RUN_DIR/results/robustness.json; `neuroaikit report RUN_DIR` draws them.
+Results go to RUN_DIR/results/robustness.json, and RUN_DIR/report.html is rebuilt to draw them
+(not with --no-report).
 
 The deployed rule (one draw, mean or vote of N draws) is the run's, unless --rule is given.
 The full default (200 images, 100 steps, EOT 20) takes a while on a CPU; --quick gives a
@@ -56,6 +57,7 @@ def add_arguments(parser):
                         help="add your own attack (repeatable): SPEC is package.module:Name or file.py:Name")
     parser.add_argument("--quick", action="store_true", help="a short first look: 32 images, 20 steps, EOT 5")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing results/robustness.json")
+    parser.add_argument("--no-report", action="store_true", help="do not rebuild report.html")
     add_execution_arguments(parser)
     add_quiet_argument(parser)
 
@@ -128,6 +130,10 @@ def run(args) -> int:
     for check in result.checks:
         print(f"  [{check.status}] {check.name}: {check.detail}" + ("" if check.passed else f" (see {check.page})"))
     print(f"results: {args.run_dir}/results/{result.result_name}.json ({result.seconds} s)")
+    if not args.no_report:
+        from ..report import build_report
+
+        print(f"report: {build_report(args.run_dir)}")
     if warning:  # again at the end, where the eye lands after a long run
         _shout(warning)
     return 0

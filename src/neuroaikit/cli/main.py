@@ -72,6 +72,9 @@ class _Parser(argparse.ArgumentParser):
     subcommands' parsers are of this class too (argparse makes them of their parent's class)."""
 
     def __init__(self, *args, **kwargs):
+        # no prefixes of option names: 'twin probe --noise 50' was taken as --noise-images 50, where
+        # --noise means model noise in other commands
+        kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
         # the innermost parser's defaults win, so errors name 'neuroaikit twin fit', not 'twin'
         self.set_defaults(_command_parser=self)
@@ -229,7 +232,10 @@ def _run_command(args) -> int:
         _say(f"error: {_os_error_message(exc)}")
         return EXIT_USER_ERROR
     except MemoryError:
-        _say("error: out of memory (try a smaller --batch-size, fewer examples or another --device)")
+        # only the options this command has: evaluate, align and others take no --batch-size
+        hints = [h for h, option in (("a smaller --batch-size", "batch_size"), ("another --device", "device"))
+                 if hasattr(args, option)]
+        _say("error: out of memory (try " + ", ".join(["fewer examples or images", *hints]) + ")")
         return EXIT_USER_ERROR
     except KeyboardInterrupt:
         _say("interrupted")

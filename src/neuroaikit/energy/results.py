@@ -117,6 +117,6 @@ class EnergyResult(Result):
     #: shared by the results of the runs measured together, so a report can tell a compared run
     #: measured again, retrained or removed since (``None`` in a file written before it was kept)
     measurement_id: str | None = None
-    #: this run folder's absolute path when measured: the rows' paths are read relative to it once
+    #: this run folder's absolute path when measured, against which the rows' paths are read once
     #: the folders have moved together (``None`` in a file written before it was kept)
     path: str | None = None
