@@ -316,3 +316,21 @@ def test_a_checkpoint_write_stopped_by_an_interrupt_or_the_disk_raises_that_caus
     with pytest.raises(KeyboardInterrupt if isinstance(cause, KeyboardInterrupt) else StorageError):
         save_checkpoint(tmp_path / "checkpoint.pt", {"step": 1})
     assert not list(tmp_path.iterdir())  # the temporary file is gone and no checkpoint appeared
+
+
+def test_a_run_copies_and_pickles_with_a_lock_of_its_own(tmp_path):
+    """The results lock made Run objects fail to deepcopy or pickle."""
+    import copy
+    import pickle
+
+    from neuroaikit.errors import StorageError
+
+    (tmp_path / "metrics.json").write_text("{}")
+    run = Run.open(tmp_path)
+    run.check_result_writable("robustness")
+    copied, pickled = copy.deepcopy(run), pickle.loads(pickle.dumps(run))
+    assert len({id(r._thread_lock) for r in (run, copied, pickled)}) == 3
+    with copied.results_lock():  # the claim travels with the copy: the file is as it was checked
+        copied.save_result("robustness", {"eps": [0.1]})
+    with pytest.raises(StorageError, match="was written by another job"):
+        pickled.save_result("robustness", {"eps": [0.2]})

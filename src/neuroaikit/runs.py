@@ -75,6 +75,9 @@ def _locked_folder(folder: Path) -> int | None:
     except OSError:
         os.close(fd)
         return None
+    except BaseException:  # an interrupt while waiting: do not keep the descriptor open
+        os.close(fd)
+        raise
     return fd
 
 
@@ -267,6 +270,16 @@ class Run:
         self._claims: dict[str, tuple[tuple[int, int, int] | None, bool]] = {}
         self._lock_depth = 0
         self._thread_lock = threading.RLock()  # the threads of one job sharing this Run take turns too
+
+    def __getstate__(self) -> dict:  # a lock is no state: copies and pickles (Ray) get their own
+        state = dict(self.__dict__)
+        del state["_thread_lock"]
+        state["_lock_depth"] = 0
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._thread_lock = threading.RLock()
 
     # -- reading ---------------------------------------------------------
     @classmethod

@@ -21,7 +21,7 @@ class TwoBranches(nn.Module):
         return self.out(self.a(x) + self.b(x))
 
 
-@pytest.mark.parametrize("batch_size", [1, 3])
+@pytest.mark.parametrize("batch_size", [50, 150])  # rows per pass: one image and three images of 50 draws
 def test_features_average_independent_draws_on_both_branches(batch_size):
     # the mean of N draws of two independent N(0, 1) noises has variance 2 / N; were b's draw
     # shared by every copy it would be 1 + 1 / N
@@ -43,3 +43,14 @@ def test_features_are_computed_on_the_models_device_by_default():
     assert seen == [torch.device("meta")]
     cpu = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
     assert extract_features(cpu, torch.rand(2, 1, 2, 2), ["1"])["1"].shape == (2, 3)
+
+
+def test_noise_draws_keep_the_rows_of_a_pass():
+    """Each image is N rows with N draws: align --noise 16 passed 16 x 256 rows at a time (1.6 GB
+    per activation of a wide layer)."""
+    rows = []
+    base = TwoBranches()
+    base.out.register_forward_hook(lambda module, inputs, output: rows.append(output.shape[0]))
+    model = inject_noise(base, {"a": "gaussian:1.0", "b": "gaussian:1.0"})
+    extract_features(model, torch.zeros(10, 4), ["out"], noise=4, batch_size=8, seed=0)
+    assert max(rows) <= 8 and sum(rows) == 10 * 4

@@ -213,12 +213,14 @@ def test_compared_runs_moved_together_or_of_one_name_are_matched_by_place(tmp_pa
     torch.manual_seed(0)
     first, second = make_run(tmp_path / "p" / "g1" / "m", "cnn", TINY), make_run(tmp_path / "p" / "g2" / "m", "cnn", TINY)
     energy_for_runs([first.path, second.path], EnergyConfig(subset=20), progress=silent())
+    shutil.copytree(tmp_path / "p", tmp_path / "copy")  # a copy measured again beside the original
     shutil.move(tmp_path / "p", tmp_path / "moved")
-    moved = tmp_path / "moved" / "g1" / "m"
-    assert "changed since" not in open(build_report(str(moved)), encoding="utf-8").read()
-    energy_for_runs([tmp_path / "moved" / "g2" / "m"], EnergyConfig(subset=20), progress=silent(), overwrite=True)
-    text = open(build_report(str(moved)), encoding="utf-8").read()
-    assert text.count("<td>m (changed since)</td>") == 1 and "<td>m</td>" in text
+    for root in ("moved", "copy"):
+        here = tmp_path / root / "g1" / "m"
+        assert "changed since" not in open(build_report(str(here)), encoding="utf-8").read()
+        energy_for_runs([tmp_path / root / "g2" / "m"], EnergyConfig(subset=20), progress=silent(), overwrite=True)
+        text = open(build_report(str(here)), encoding="utf-8").read()
+        assert text.count("<td>m (changed since)</td>") == 1 and "<td>m</td>" in text
 
 
 def test_a_result_another_job_wrote_meanwhile_does_not_stop_the_others_being_saved(tmp_path, monkeypatch):

@@ -735,3 +735,15 @@ def test_align_reads_a_suite2p_recording(tmp_path):
     ds = load_neural(tmp_path)
     assert target.info["tier"] == "test" and target.average.shape == (2, ds.n_neurons)
     np.testing.assert_allclose(target.average, np.nanmean(ds.repeats("test"), axis=1), rtol=1e-6)
+
+
+def test_roi_ids_of_several_planes_are_integers_the_writers_store(tmp_path):
+    """Ids like "plane0/0" made write_filetree and write_nwb fail on int()."""
+    from neuroaikit.neural.filetree import load_filetree, write_filetree
+
+    write_real_suite2p(tmp_path / "rec", "0.14")
+    ds = load_neural(tmp_path / "rec")
+    assert ds.unit_ids.dtype.kind == "i" and len(set(ds.unit_ids.tolist())) == ds.n_neurons
+    assert (ds.unit_ids >= 1_000_000).any()  # the second plane's ROIs
+    back = load_filetree(write_filetree(ds, tmp_path / "ft"))
+    np.testing.assert_array_equal(back.unit_ids, ds.unit_ids)

@@ -227,7 +227,7 @@ def _bootstrap_cka(feats: torch.Tensor, target_gram: torch.Tensor, idx: torch.Te
     gram = _gram(feats, kernel)
     estimate = cka_from_grams(gram, target_gram, debiased)
     # resampled Gram matrices a chunk at a time: all n_boot of them at once were n_boot x n x n
-    # (16 GB each at 1,000 resamples of 1,000 stimuli)
+    # (8 GB for each of K and L at 1,000 resamples of 1,000 stimuli)
     n = gram.shape[-1]
     chunk = max(1, CKA_CHUNK_ENTRIES // (n * n))
     parts = []

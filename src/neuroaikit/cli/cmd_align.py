@@ -20,7 +20,7 @@ thread up to 1000 stimuli unless --threads says otherwise (small matrices are fa
 
 DATA is the Antolik 2016 file (antolik2016_mouse_v1.npz; pick --region 1, 2 or 3), the Allen
 natural-scenes file (allen_natural_scenes_v1.npz; no repeats, so no ceilings), or any recording
-'twin fit' reads: a NeuralDataset FileTree folder / zip, suite2p output, CaImAn results, an NWB
+file or folder 'twin fit' reads: a NeuralDataset FileTree folder / zip, suite2p output, CaImAn results, an NWB
 file or a recording file (.json / .yaml).
 
 examples:

@@ -71,6 +71,9 @@ __all__ = ["Suite2pRecording", "read_pickled_npy", "find_planes", "is_suite2p_fo
 ONSET_COLUMNS = ("onset", "onset_time", "start_time", "time", "t")
 BEHAVIOR_COLUMNS = ("pupil_dilation", "pupil_dilation_derivative", "running_speed")
 PUPIL_COLUMNS = ("pupil_x", "pupil_y")
+#: unit ids of the ROIs of the k-th plane folder read start at k times this (integers, as the
+#: FileTree and NWB writers store them)
+ROI_ID_STRIDE = 1_000_000
 SUITE2P_FILES = ("F.npy", "Fneu.npy", "spks.npy", "iscell.npy", "stat.npy", "ops.npy")
 #: suite2p 1.x keeps the settings of ``ops.npy`` in these (``ops.npy`` unless ``save_ops_orig`` is off)
 SETTINGS_FILES = ("db.npy", "settings.npy")
@@ -211,8 +214,9 @@ class Suite2pRecording(Config):
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray, float | None, int, np.ndarray]:
         """(signal (ROIs, frames), each ROI's plane number in the acquisition's plane cycle, ROI
         positions, frame rate per plane or None, planes in the cycle, ROI ids) of the kept ROIs.
-        An ROI's id is its index in its folder's ``stat.npy`` (``"plane1/7"`` with several folders), so
-        a curation that keeps other ROIs does not put one ROI's scores on another."""
+        An ROI's id is its index in its folder's ``stat.npy``, plus ``ROI_ID_STRIDE`` times the
+        folder's position among the planes read (ROI 7 of the second folder: 1,000,007), so a
+        curation that keeps other ROIs does not put one ROI's scores on another."""
         signals, roi_planes, positions, rates, cycle, strips, ids = [], [], [], [], [], [], []
         for index, plane in enumerate(planes):
             missing = [f for f in SUITE2P_FILES if not (plane / f).is_file()]
@@ -248,8 +252,7 @@ class Suite2pRecording(Config):
                     f0 = np.nanpercentile(sig, 8, axis=1, keepdims=True)  # NaN frames: see load
                     sig = sig / np.where(np.abs(f0) > 1e-6, f0, 1.0) - 1.0
             signals.append(sig[keep].astype(np.float64))
-            kept = np.flatnonzero(keep)
-            ids.append(kept if len(planes) == 1 else np.array([f"{plane.name}/{i}" for i in kept], dtype=object))
+            ids.append(np.flatnonzero(keep) + index * ROI_ID_STRIDE)
             rois = np.asarray(stat, dtype=object)[keep]
             med = np.array([_roi_centre(s, plane) for s in rois]).reshape(-1, 2)
             nrois, per_volume = _mesoscope_strips(ops)

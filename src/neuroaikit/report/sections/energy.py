@@ -31,7 +31,13 @@ def _changed_since(row, result, run: Run) -> str | None:
     together, where it lies relative to this run."""
     if row.path is None or result.measurement_id is None or result.path is None or row.path == result.path:
         return None
-    places = [Path(row.path), (run.path.resolve() / os.path.relpath(row.path, result.path)).resolve()]
+    here = run.path.resolve()
+    try:
+        beside = (here / os.path.relpath(row.path, result.path)).resolve()
+    except ValueError:  # Windows: runs on different drives have no relative path
+        beside = Path(row.path)
+    # a run no longer where it was measured (moved or copied with the others): its siblings first
+    places = [Path(row.path), beside] if here == Path(result.path) else [beside, Path(row.path)]
     folder = next((p for p in places if p.is_dir()), None)
     if folder is None:
         return f"{row.run} is no longer at {row.path}"
