@@ -274,6 +274,9 @@ def test_cli_evaluate_errors(tmp_path, digits_run, capsys):
     assert "does not exist" in capsys.readouterr().err
     assert main(["evaluate", str(digits_run), "--quick", "--steps", "0"]) == 2
     assert "error: --steps must be an integer >= 1, got 0" in capsys.readouterr().err
+    # the batch of attacked examples is the command line's too (RobustnessConfig had it, evaluate did not)
+    assert main(["evaluate", str(digits_run), "--quick", "--batch-size", "0"]) == 2
+    assert "error: --batch-size must be an integer >= 1, got 0" in capsys.readouterr().err
 
 
 USER_ATTACK = """

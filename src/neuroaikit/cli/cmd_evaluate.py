@@ -53,6 +53,8 @@ def add_arguments(parser):
     parser.add_argument("--n-draws", type=int,
                         help="draws of the mean/vote rule (default: the run's eval_draws, with any --rule; else 20)")
     parser.add_argument("--seed", type=int, help="seed of attacks and noise (default 0)")
+    parser.add_argument("--batch-size", type=int,
+                        help="examples attacked together (default 100; each is EOT draws of rows: fewer if memory runs out)")
     parser.add_argument("--attack", action="append", metavar="NAME=SPEC", default=[],
                         help="add your own attack (repeatable): SPEC is package.module:Name or file.py:Name")
     parser.add_argument("--quick", action="store_true", help="a short first look: 32 images, 20 steps, EOT 5")
@@ -101,7 +103,7 @@ def run(args) -> int:
     options = {
         "eps": args.eps, "reference_eps": args.reference_eps, "norm": args.norm, "n_examples": args.n_examples,
         "steps": args.steps, "eot": args.eot, "square_queries": args.square_queries, "checks": args.checks,
-        "rule": args.rule, "n_draws": args.n_draws, "seed": args.seed,
+        "rule": args.rule, "n_draws": args.n_draws, "seed": args.seed, "batch_size": args.batch_size,
     }
     options = {k: v for k, v in options.items() if v is not None}
     config = RobustnessConfig.quick(**options) if args.quick else RobustnessConfig(**options)
