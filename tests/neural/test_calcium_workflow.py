@@ -10,6 +10,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 import scipy.io as sio
 
 from neuroaikit.cli.main import main
@@ -262,6 +263,12 @@ def test_infer_threads_are_limited_then_restored(tmp_path, npy_traces):
     record = run.metrics["execution"]
     assert record["requested_device"] == "cpu" and set(record["thread_pools"].values()) == {1}
     assert {p["internal_api"]: p["num_threads"] for p in threadpool_info()} == before
+    if not torch.cuda.is_available():  # a device that is not there was recorded as requested, and the run made
+        from neuroaikit.errors import ConfigError
+
+        with pytest.raises(ConfigError, match="no CUDA device is available"):
+            run_inference(cfg.replace(execution=ExecutionConfig(device="cuda:7")), tmp_path / "cuda", progress=silent())
+        assert not (tmp_path / "cuda").exists() and not (tmp_path / "cuda.partial").exists()
 
 
 # -- bug fixes -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ Spike inference from two-photon calcium imaging with OASIS (AR(1)/AR(2) deconvol
 noise estimation), and its Cascade-style evaluation on simultaneous imaging + electrophysiology
 ground truth (correlation between inferred and true spike rate, true rate smoothed by a
 Gaussian of 0.2 s by default). The computation runs on the CPU (NumPy / OASIS); --threads
-limits its thread pools, --device is recorded only.
+limits its thread pools; --device is checked (one that is not there is refused) and recorded, not used.
 
   infer     TRACE_FILE: a Cascade .mat file (CAttached struct), or .npy/.npz/.csv/.txt with
             shape (frames,) or (neurons, frames) plus --rate HZ. --raw computes dF/F from raw

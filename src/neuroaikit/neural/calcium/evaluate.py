@@ -43,7 +43,7 @@ from ...config import (
     check_value,
 )
 from ...errors import ConfigError, DataError
-from ...execution import ExecutionConfig, refuse_torchrun
+from ...execution import ExecutionConfig, refuse_torchrun, resolve_device
 from ...progress import Progress, default_progress
 from ...results import finite_or_none, format_figure
 from ...runs import Run, RunWriter
@@ -569,6 +569,7 @@ def run_evaluation(
     One process: refused under ``torchrun``, where every rank would write the same run folder.
     """
     refuse_torchrun("calcium evaluate", "its datasets are not shared between processes")
+    resolve_device(cfg.execution.device)  # one that is not there is refused, as elsewhere (the work stays on the CPU)
     progress = default_progress(progress)
     validate_evaluation(cfg)
     writer = RunWriter(out, cfg, overwrite=overwrite, progress=progress)

@@ -31,7 +31,7 @@ from ...config import (
     Interval,
 )
 from ...errors import ConfigError, DataError
-from ...execution import ExecutionConfig, refuse_torchrun
+from ...execution import ExecutionConfig, refuse_torchrun, resolve_device
 from ...progress import Progress, default_progress
 from ...results import finite_or_none
 from ...runs import Run, RunWriter
@@ -285,6 +285,7 @@ def run_inference(
     One process: refused under ``torchrun``, where every rank would write the same run folder.
     """
     refuse_torchrun("calcium infer", "its traces are not shared between processes")
+    resolve_device(cfg.execution.device)  # one that is not there is refused, as elsewhere (the work stays on the CPU)
     progress = default_progress(progress)
     # cheap checks first (options, the tuned run, the output folder), then the traces; all of
     # them before anything is created
