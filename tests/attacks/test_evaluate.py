@@ -372,20 +372,11 @@ def test_a_model_with_batch_norm_in_training_mode_is_evaluated_with_the_warning(
 
 def test_a_model_without_input_gradients_is_refused_before_the_clean_pass():
     """The refusal came at the first white-box attack, after the clean accuracy had been paid for."""
-    calls = []
+    from recording_modules import RowCountingLinear
 
-    class NoAutograd(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = torch.nn.Linear(16, 3)
-
-        @torch.no_grad()
-        def forward(self, x):
-            calls.append(x.shape[0])
-            return self.fc(x.flatten(1))
-
+    model = RowCountingLinear(16, 3, autograd=False)
     x, y = torch.rand(6, 1, 4, 4), torch.arange(6) % 3
-    with pytest.raises(ConfigError, match="NoAutograd gives no gradient with respect to its input"):
-        evaluate_robustness(NoAutograd(), x, y, RobustnessConfig.quick(n_examples=6))
-    # the randomness check and the one-image probes ran; the clean pass's checks-many passes did not
-    assert len(calls) < RobustnessConfig.quick().checks
+    with pytest.raises(ConfigError, match="RowCountingLinear gives no gradient with respect to its input"):
+        evaluate_robustness(model, x, y, RobustnessConfig.quick(n_examples=6))
+    # the randomness check and the one-image probe ran; the clean pass's checks-many passes did not
+    assert len(model.rows) < RobustnessConfig.quick().checks

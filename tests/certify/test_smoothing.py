@@ -172,23 +172,14 @@ def test_compiled_draws_count_as_the_model_does_and_the_hidden_method_refuses_th
 def test_max_rows_caps_the_rows_of_a_pass_when_the_batch_is_larger():
     """With batch_size above max_rows every pass held the whole batch (1,000 rows for max_rows 256)."""
     import torch
+    from recording_modules import RowCountingLinear
 
     from neuroaikit.certify import GaussianSmoothing
 
-    rows = []
-
-    class Counting(torch.nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.fc = torch.nn.Linear(4, 3)
-
-        def forward(self, x):
-            rows.append(x.shape[0])
-            return self.fc(x.flatten(1))
-
-    smoothed = GaussianSmoothing(Counting(), sigma=0.25, max_rows=8)
+    model = RowCountingLinear(4, 3)
+    smoothed = GaussianSmoothing(model, sigma=0.25, max_rows=8)
     smoothed.check_randomness(torch.rand(20, 1, 2, 2))  # its own passes apart
-    rows.clear()
+    model.rows.clear()
     counts = smoothed.counts(torch.rand(20, 1, 2, 2), 5)
     assert counts.shape == (20, 3) and counts.sum(1).tolist() == [5] * 20
-    assert max(rows) == 8 and sum(rows) == 20 * 5
+    assert max(model.rows) == 8 and sum(model.rows) == 20 * 5
